@@ -1,0 +1,73 @@
+// @ts-check
+import tseslint from 'typescript-eslint';
+
+/**
+ * Architecture rules first: server/ and client-sdk/ both depend on shared/, never on each other.
+ * test/lint-boundaries.test.ts proves the rule fires.
+ */
+export const boundaryRules = {
+  server: {
+    files: ['server/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['@curbside/client-sdk', '@curbside/client-sdk/*'], message: 'server/ must not import client-sdk/: share code through @curbside/shared.' },
+            { group: ['**/client-sdk/**', '../client-sdk', '../../client-sdk'], message: 'server/ must not import client-sdk/: share code through @curbside/shared.' },
+          ],
+        },
+      ],
+    },
+  },
+  sdk: {
+    files: ['client-sdk/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['@curbside/server', '@curbside/server/*'], message: 'client-sdk/ must not import server/: share code through @curbside/shared.' },
+            { group: ['**/server/**', '../server', '../../server'], message: 'client-sdk/ must not import server/: share code through @curbside/shared.' },
+            { group: ['node:*'], message: 'client-sdk/ runs in browsers: keep Node built-ins out of its core (put Node-only code behind a separate entry point).' },
+          ],
+        },
+      ],
+    },
+  },
+  shared: {
+    files: ['shared/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['@curbside/server', '@curbside/client-sdk', '**/server/**', '**/client-sdk/**'], message: 'shared/ is the contract: it imports neither side.' }] },
+      ],
+    },
+  },
+};
+
+export default tseslint.config(
+  { ignores: ['**/dist/**', '**/node_modules/**', 'scripts/ferretdb/**', 'results/**'] },
+  {
+    files: ['**/*.ts'],
+    languageOptions: { parser: tseslint.parser },
+    plugins: { '@typescript-eslint': tseslint.plugin },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-debugger': 'error',
+    },
+  },
+  boundaryRules.server,
+  boundaryRules.sdk,
+  boundaryRules.shared,
+  {
+    files: ['test/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        { selector: "CallExpression[callee.property.name='only']", message: 'no focused tests' },
+        { selector: "CallExpression[callee.property.name='skip']", message: 'no skipped tests' },
+      ],
+    },
+  },
+);

@@ -1,0 +1,98 @@
+import { z } from 'zod';
+
+/**
+ * Every error the hub can report, over a socket ack, a handshake rejection or a REST body.
+ * One table: the server and the SDK both import it, neither redeclares it.
+ */
+export const ErrorCode = {
+  /** The request did not match its schema. `details.issues` lists what was wrong. */
+  INVALID_PAYLOAD: 'INVALID_PAYLOAD',
+  /** A field or the whole event is larger than the documented limit. */
+  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  /** No token was presented at the handshake. */
+  AUTH_REQUIRED: 'AUTH_REQUIRED',
+  /** The token failed verification: bad signature, wrong algorithm, issuer, audience or claims. */
+  AUTH_INVALID: 'AUTH_INVALID',
+  /** The token was valid once but has expired; refresh it and reconnect. */
+  AUTH_EXPIRED: 'AUTH_EXPIRED',
+  /** The caller is authenticated but may not do this (e.g. not a member of the conversation). */
+  FORBIDDEN: 'FORBIDDEN',
+  /** The thing named does not exist for this caller's organisation. */
+  NOT_FOUND: 'NOT_FOUND',
+  /** A client message id was reused for a different message. */
+  IDEMPOTENCY_CONFLICT: 'IDEMPOTENCY_CONFLICT',
+  /** The caller sent too much too fast; `details.retryAfterMs` says when to try again. */
+  RATE_LIMITED: 'RATE_LIMITED',
+  /** A dependency (database, Redis) is not reachable; the request changed nothing. Retry later. */
+  UNAVAILABLE: 'UNAVAILABLE',
+  /** The hub is not ready to serve (readiness probe). */
+  NOT_READY: 'NOT_READY',
+  /** The request timed out before the hub answered (raised by the SDK). */
+  TIMEOUT: 'TIMEOUT',
+  /** The SDK is not connected and the operation cannot be queued. */
+  NOT_CONNECTED: 'NOT_CONNECTED',
+  /** The feature is switched off in this deployment (e.g. dev tokens outside dev mode). */
+  DISABLED: 'DISABLED',
+  /** Anything unexpected. The hub logs the cause; clients never see a stack. */
+  INTERNAL: 'INTERNAL',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export const ErrorCodeSchema = z.enum(Object.values(ErrorCode) as [ErrorCode, ...ErrorCode[]]);
+
+/** Whether a client may retry the same request unchanged and expect it to succeed later. */
+export const RETRYABLE_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  ErrorCode.RATE_LIMITED,
+  ErrorCode.UNAVAILABLE,
+  ErrorCode.TIMEOUT,
+  ErrorCode.NOT_CONNECTED,
+  ErrorCode.INTERNAL,
+]);
+
+/** The body of every error on the wire. `details` never carries message content or keys. */
+export const WireErrorSchema = z.object({
+  code: ErrorCodeSchema,
+  message: z.string(),
+  details: z.record(z.string(), z.unknown()).optional(),
+});
+export type WireError = z.infer<typeof WireErrorSchema>;
+
+/** REST error responses: `{ "error": WireError }`. */
+export const RestErrorBodySchema = z.object({ error: WireErrorSchema });
+export type RestErrorBody = z.infer<typeof RestErrorBodySchema>;
+
+/** HTTP status for each error code, used by the REST layer. */
+export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
+  INVALID_PAYLOAD: 400,
+  PAYLOAD_TOO_LARGE: 413,
+  AUTH_REQUIRED: 401,
+  AUTH_INVALID: 401,
+  AUTH_EXPIRED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  IDEMPOTENCY_CONFLICT: 409,
+  RATE_LIMITED: 429,
+  UNAVAILABLE: 503,
+  NOT_READY: 503,
+  TIMEOUT: 504,
+  NOT_CONNECTED: 503,
+  DISABLED: 403,
+  INTERNAL: 500,
+};
+
+/**
+ * Why the hub closed a socket, sent in the `session:closing` event just before it disconnects.
+ * String values so logs and SDK events read plainly.
+ */
+export const CloseCode = {
+  /** The hub node is shutting down; reconnect (possibly to another node). */
+  SERVER_SHUTDOWN: 'SERVER_SHUTDOWN',
+  /** The token expired while connected; refresh and reconnect. */
+  TOKEN_EXPIRED: 'TOKEN_EXPIRED',
+  /** The device or token was revoked; do not reconnect with the same credentials. */
+  REVOKED: 'REVOKED',
+  /** The client fell too far behind; reconnect and resync. */
+  SLOW_CONSUMER: 'SLOW_CONSUMER',
+} as const;
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+export const CloseCodeSchema = z.enum(Object.values(CloseCode) as [CloseCode, ...CloseCode[]]);

@@ -1,0 +1,6 @@
+export * from './errors.js';
+export * from './events.js';
+export * from './limits.js';
+export * from './schemas.js';
+export * from './socket.js';
+export * from './validate.js';

@@ -1,0 +1,20 @@
+/**
+ * Size and count limits of the wire protocol. The hub enforces them with the schemas in
+ * `schemas.ts`; the SDK checks them before sending so an app gets a typed error locally.
+ */
+export const Limits = {
+  /** Largest opaque ciphertext in one envelope. Clinical images travel as encrypted attachments, not here. */
+  MAX_CIPHERTEXT_BYTES: 64 * 1024,
+  /** socket.io `maxHttpBufferSize`: a frame above this closes the connection before any handler runs. */
+  MAX_FRAME_BYTES: 256 * 1024,
+  /** Ids (user, device, organisation, conversation, message) are short opaque strings. */
+  MAX_ID_LENGTH: 128,
+  /** Members named when a conversation is created. */
+  MAX_CONVERSATION_MEMBERS: 1000,
+  /** Conversation title length in characters. Titles are metadata the hub can see: keep PHI out. */
+  MAX_TITLE_LENGTH: 200,
+  /** Envelopes returned by one `sync:fetch` page. */
+  MAX_SYNC_PAGE: 500,
+  /** Cursors in one `sync:fetch`. */
+  MAX_SYNC_CURSORS: 5000,
+} as const;

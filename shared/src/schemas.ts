@@ -1,0 +1,212 @@
+import { z } from 'zod';
+import { Limits } from './limits.js';
+import { CloseCodeSchema, WireErrorSchema } from './errors.js';
+
+/**
+ * Runtime schemas for everything that crosses the wire. Types are inferred from these, never
+ * written twice: `z.input` is what a sender may pass, `z.output` what a receiver gets after parsing.
+ */
+
+/** Opaque identifiers: printable ASCII without spaces, bounded length. */
+export const IdSchema = z
+  .string()
+  .min(1)
+  .max(Limits.MAX_ID_LENGTH)
+  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
+
+/**
+ * Raw bytes. socket.io carries them as binary attachments: Node delivers a Buffer (a Uint8Array),
+ * browsers an ArrayBuffer. Both parse to a Uint8Array.
+ */
+export function bytesSchema(maxBytes: number) {
+  return z
+    .custom<Uint8Array | ArrayBuffer>(
+      (v) => v instanceof Uint8Array || v instanceof ArrayBuffer,
+      { message: 'expected binary data (Uint8Array or ArrayBuffer)' },
+    )
+    .superRefine((v, ctx) => {
+      if (v.byteLength > maxBytes) {
+        ctx.addIssue({
+          code: 'too_big',
+          maximum: maxBytes,
+          origin: 'array',
+          inclusive: true,
+          input: v,
+          message: `must be at most ${maxBytes} bytes (got ${v.byteLength})`,
+        });
+      }
+      if (v.byteLength === 0) {
+        ctx.addIssue({ code: 'custom', input: v, message: 'must not be empty' });
+      }
+    })
+    .transform((v): Uint8Array => (v instanceof Uint8Array ? v : new Uint8Array(v)));
+}
+
+/** Epoch milliseconds. */
+export const TimestampSchema = z.number().int().nonnegative();
+
+// --- Conversations -------------------------------------------------------------------------
+
+export const ConversationKind = { DIRECT: 'direct', GROUP: 'group' } as const;
+export type ConversationKind = (typeof ConversationKind)[keyof typeof ConversationKind];
+
+export const ConversationCreateRequestSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal(ConversationKind.DIRECT),
+    /** The other clinician. Creating a direct conversation that exists returns the existing one. */
+    peerUserId: IdSchema,
+  }),
+  z.strictObject({
+    kind: z.literal(ConversationKind.GROUP),
+    /** Visible to the hub: keep it free of patient data (e.g. "Ward 4B discharge"). */
+    title: z.string().trim().min(1).max(Limits.MAX_TITLE_LENGTH),
+    /** Members besides the creator, who is always a member. */
+    memberUserIds: z.array(IdSchema).max(Limits.MAX_CONVERSATION_MEMBERS - 1),
+  }),
+]);
+export type ConversationCreateRequest = z.input<typeof ConversationCreateRequestSchema>;
+
+export const ConversationSchema = z.object({
+  id: IdSchema,
+  kind: z.enum([ConversationKind.DIRECT, ConversationKind.GROUP]),
+  title: z.string().optional(),
+  memberUserIds: z.array(IdSchema),
+  createdBy: IdSchema,
+  createdAt: TimestampSchema,
+  /** Highest sequence number assigned so far (0 when empty). */
+  lastSeq: z.number().int().nonnegative(),
+});
+export type Conversation = z.infer<typeof ConversationSchema>;
+
+export const ConversationListRequestSchema = z.strictObject({});
+export type ConversationListRequest = z.input<typeof ConversationListRequestSchema>;
+export const ConversationListResultSchema = z.object({ conversations: z.array(ConversationSchema) });
+export type ConversationListResult = z.infer<typeof ConversationListResultSchema>;
+
+// --- Envelopes -----------------------------------------------------------------------------
+
+export const EnvelopeSendRequestSchema = z.strictObject({
+  conversationId: IdSchema,
+  /**
+   * Chosen by the sending device, unique per device. Retrying a send with the same id is safe:
+   * the hub stores and delivers it once and answers every retry with the same ack.
+   */
+  clientMessageId: IdSchema,
+  /** Opaque to the hub. */
+  ciphertext: bytesSchema(Limits.MAX_CIPHERTEXT_BYTES),
+});
+export type EnvelopeSendRequest = z.input<typeof EnvelopeSendRequestSchema>;
+
+export const SendResultSchema = z.object({
+  messageId: IdSchema,
+  conversationId: IdSchema,
+  seq: z.number().int().positive(),
+  sentAt: TimestampSchema,
+  /** True when this send was a retry of one the hub already stored. */
+  duplicate: z.boolean(),
+});
+export type SendResult = z.infer<typeof SendResultSchema>;
+
+/** An envelope as delivered to a device, live or through sync. */
+export const EnvelopeSchema = z.object({
+  messageId: IdSchema,
+  conversationId: IdSchema,
+  seq: z.number().int().positive(),
+  senderUserId: IdSchema,
+  senderDeviceId: IdSchema,
+  clientMessageId: IdSchema,
+  sentAt: TimestampSchema,
+  ciphertext: bytesSchema(Limits.MAX_CIPHERTEXT_BYTES),
+});
+export type Envelope = z.output<typeof EnvelopeSchema>;
+
+// --- Sync ----------------------------------------------------------------------------------
+
+export const SyncCursorSchema = z.strictObject({
+  conversationId: IdSchema,
+  /** The highest seq the device has processed without gaps; 0 for none. */
+  afterSeq: z.number().int().nonnegative(),
+});
+export type SyncCursor = z.infer<typeof SyncCursorSchema>;
+
+export const SyncFetchRequestSchema = z.strictObject({
+  /** Conversations not listed start from seq 0. */
+  cursors: z.array(SyncCursorSchema).max(Limits.MAX_SYNC_CURSORS),
+  limit: z.number().int().min(1).max(Limits.MAX_SYNC_PAGE).optional(),
+});
+export type SyncFetchRequest = z.input<typeof SyncFetchRequestSchema>;
+
+export const SyncFetchResultSchema = z.object({
+  /** Ordered by conversation, then seq ascending; per conversation, contiguous from its cursor. */
+  envelopes: z.array(EnvelopeSchema),
+  /** True when the page limit cut the result: fetch again with advanced cursors. */
+  more: z.boolean(),
+});
+export type SyncFetchResult = z.output<typeof SyncFetchResultSchema>;
+
+// --- Acks and server pushes ----------------------------------------------------------------
+
+/** Every acknowledgement has this shape. */
+export type Ack<T> = { ok: true; data: T } | { ok: false; error: z.infer<typeof WireErrorSchema> };
+export function ackSchema<T extends z.ZodType>(data: T) {
+  return z.discriminatedUnion('ok', [
+    z.object({ ok: z.literal(true), data }),
+    z.object({ ok: z.literal(false), error: WireErrorSchema }),
+  ]);
+}
+
+export const SessionClosingSchema = z.object({ code: CloseCodeSchema, message: z.string() });
+export type SessionClosing = z.infer<typeof SessionClosingSchema>;
+
+// --- Handshake and tokens ------------------------------------------------------------------
+
+/** What the client puts in socket.io's `auth` field. */
+export const HandshakeAuthSchema = z.object({ token: z.string().min(1).max(8192) });
+export type HandshakeAuth = z.infer<typeof HandshakeAuthSchema>;
+
+/**
+ * Claims the hub requires in an access token (besides `iss`, `aud`, `exp`, checked by the verifier).
+ * `sub` is the clinician, `org` the organisation (tenant), `dev` the device the token was issued to.
+ */
+export const AccessTokenClaimsSchema = z.object({
+  sub: IdSchema,
+  org: IdSchema,
+  dev: IdSchema,
+  name: z.string().max(200).optional(),
+  jti: z.string().max(200).optional(),
+  exp: z.number().int(),
+  iat: z.number().int().optional(),
+});
+export type AccessTokenClaims = z.infer<typeof AccessTokenClaimsSchema>;
+
+// --- REST ----------------------------------------------------------------------------------
+
+export const HealthResponseSchema = z.object({ status: z.literal('ok'), node: z.string(), mode: z.enum(['dev', 'production']) });
+export type HealthResponse = z.infer<typeof HealthResponseSchema>;
+
+export const ReadyCheckSchema = z.object({ ok: z.boolean(), latencyMs: z.number().optional(), error: z.string().optional() });
+export const ReadyResponseSchema = z.object({
+  status: z.enum(['ready', 'not_ready']),
+  checks: z.record(z.string(), ReadyCheckSchema),
+});
+export type ReadyResponse = z.infer<typeof ReadyResponseSchema>;
+
+/** Dev mode only: mint an access token for any user and device. */
+export const DevTokenRequestSchema = z.strictObject({
+  userId: IdSchema,
+  deviceId: IdSchema,
+  orgId: IdSchema.optional(),
+  name: z.string().max(200).optional(),
+  /** Lifetime in seconds (default 3600). */
+  ttlSeconds: z.number().int().min(1).max(24 * 3600).optional(),
+});
+export type DevTokenRequest = z.input<typeof DevTokenRequestSchema>;
+export const DevTokenResponseSchema = z.object({ token: z.string(), expiresAt: TimestampSchema });
+export type DevTokenResponse = z.infer<typeof DevTokenResponseSchema>;
+
+export const RestPath = {
+  HEALTH: '/healthz',
+  READY: '/readyz',
+  DEV_TOKEN: '/dev/token',
+} as const;
+export type RestPath = (typeof RestPath)[keyof typeof RestPath];

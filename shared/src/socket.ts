@@ -1,0 +1,50 @@
+import type {
+  Ack,
+  Conversation,
+  ConversationCreateRequest,
+  ConversationListRequest,
+  ConversationListResult,
+  Envelope,
+  EnvelopeSendRequest,
+  SendResult,
+  SessionClosing,
+  SyncFetchRequest,
+  SyncFetchResult,
+} from './schemas.js';
+import type { ClientEvent, ServerEvent } from './events.js';
+
+/**
+ * Typed socket.io event maps, passed to `Server<…>` on the hub and `Socket<…>` in the SDK.
+ * The hub still validates every payload at runtime: these types describe honest clients only.
+ */
+export interface ClientToServerEvents {
+  [ClientEvent.CONVERSATION_CREATE]: (req: ConversationCreateRequest, ack: (res: Ack<Conversation>) => void) => void;
+  [ClientEvent.CONVERSATION_LIST]: (req: ConversationListRequest, ack: (res: Ack<ConversationListResult>) => void) => void;
+  [ClientEvent.ENVELOPE_SEND]: (req: EnvelopeSendRequest, ack: (res: Ack<SendResult>) => void) => void;
+  [ClientEvent.SYNC_FETCH]: (req: SyncFetchRequest, ack: (res: Ack<SyncFetchResult>) => void) => void;
+}
+
+export interface ServerToClientEvents {
+  [ServerEvent.ENVELOPE]: (envelope: Envelope) => void;
+  [ServerEvent.CONVERSATION]: (conversation: Conversation) => void;
+  [ServerEvent.SESSION_CLOSING]: (info: SessionClosing) => void;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface InterServerEvents {}
+
+/** What the handshake binds to a socket. */
+export interface SocketData {
+  orgId: string;
+  userId: string;
+  deviceId: string;
+  tokenId: string | undefined;
+  /** Token expiry, epoch ms. */
+  tokenExpiresAt: number;
+}
+
+/** Rooms: every device socket joins its device room and its user room. */
+export const Rooms = {
+  device: (orgId: string, deviceId: string) => `d:${orgId}:${deviceId}`,
+  user: (orgId: string, userId: string) => `u:${orgId}:${userId}`,
+} as const;

@@ -1,0 +1,186 @@
+/**
+ * Finds or starts the real services the tests talk to: Redis and a MongoDB-wire database.
+ *
+ * - REDIS_URL / MONGODB_URI set: use them (and fail loudly if they do not answer).
+ * - Otherwise Redis: the one on 127.0.0.1:6379 if it answers, else `redis-server` on a free port.
+ * - Otherwise MongoDB: FerretDB on SQLite in a temp dir, built from scripts/ferretdb.
+ * Anything missing fails with a message that says what to install. Nothing passes silently.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import mongoose from 'mongoose';
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface RunningService {
+  url: string;
+  /** Whether this process started it (and so must stop it). */
+  owned: boolean;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+async function redisAnswers(url: string, timeoutMs = 1500): Promise<boolean> {
+  const client = new Redis(url, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    return (await client.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
+function which(cmd: string): string | undefined {
+  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
+  const p = r.stdout.trim();
+  return r.status === 0 && p ? p : undefined;
+}
+
+async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what} did not become ready within ${timeoutMs} ms`);
+}
+
+function killChild(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+    child.once('exit', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/**
+ * Start a private redis-server on a free port (never the shared 6379). Used when no Redis runs,
+ * and by fault tests that need to restart Redis.
+ */
+export async function startRedisServer(port?: number): Promise<RunningService & { port: number; child: ChildProcess }> {
+  const bin = which('redis-server');
+  if (!bin) {
+    throw new Error(
+      'Tests need Redis and none answers on 127.0.0.1:6379. Install it (Debian/Ubuntu: `apt-get install -y redis-server`) ' +
+        'or set REDIS_URL to a running server.',
+    );
+  }
+  const p = port ?? (await freePort());
+  const child = spawn(bin, ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const url = `redis://127.0.0.1:${p}`;
+  await waitFor(() => redisAnswers(url, 300), `redis-server on port ${p}`);
+  return { url, port: p, child, owned: true, stop: () => killChild(child) };
+}
+
+export async function ensureRedis(): Promise<RunningService> {
+  const fromEnv = process.env.REDIS_URL;
+  if (fromEnv) {
+    if (!(await redisAnswers(fromEnv))) throw new Error(`REDIS_URL=${fromEnv} does not answer PING. Start it or unset REDIS_URL.`);
+    return { url: fromEnv, owned: false, stop: async () => {} };
+  }
+  const local = 'redis://127.0.0.1:6379';
+  if (await redisAnswers(local)) return { url: local, owned: false, stop: async () => {} };
+  return startRedisServer();
+}
+
+async function mongoAnswers(uri: string): Promise<boolean> {
+  const conn = mongoose.createConnection(uri, { serverSelectionTimeoutMS: 1500 });
+  try {
+    await conn.asPromise();
+    await conn.db!.admin().ping();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await conn.close().catch(() => {});
+  }
+}
+
+/** Start FerretDB (SQLite backend) in a temp dir. Builds the helper binary first if needed. */
+export async function startFerretDb(): Promise<RunningService & { child: ChildProcess }> {
+  const build = spawnSync('bash', [join(repoRoot, 'scripts', 'build-ferretdb.sh')], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const bin = join(repoRoot, 'scripts', 'ferretdb', 'bin', 'curbside-ferretdb');
+  if (build.status !== 0 || !existsSync(bin)) {
+    throw new Error(
+      'Tests need a MongoDB-wire database. Building FerretDB failed (see above): install Go >= 1.24 with access to the Go module proxy, ' +
+        'or set MONGODB_URI to a running MongoDB.',
+    );
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'curbside-ferretdb-'));
+  const child = spawn(bin, ['-listen', '127.0.0.1:0', '-dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`FerretDB did not start in 30 s: ${stderr}`)), 30_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /READY (\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`FerretDB exited with ${code}: ${stderr}`));
+    });
+  });
+  return {
+    url,
+    child,
+    owned: true,
+    stop: async () => {
+      await killChild(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function ensureMongo(): Promise<RunningService> {
+  const fromEnv = process.env.MONGODB_URI;
+  if (fromEnv) {
+    if (!(await mongoAnswers(fromEnv))) throw new Error(`MONGODB_URI=${fromEnv} does not answer. Start it or unset MONGODB_URI.`);
+    return { url: fromEnv, owned: false, stop: async () => {} };
+  }
+  return startFerretDb();
+}
+
+/** A name no other test (or test run) uses: for database names and Redis key prefixes. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
+}
+
+/** URLs of the services for this test run, set by the global setup. */
+export function serviceUrls(): { redisUrl: string; mongoUri: string } {
+  const redisUrl = process.env.CURBSIDE_TEST_REDIS_URL;
+  const mongoUri = process.env.CURBSIDE_TEST_MONGODB_URI;
+  if (!redisUrl || !mongoUri) throw new Error('test services are not set up: run the tests through `npm test` (mocha loads test/support/global-setup.ts)');
+  return { redisUrl, mongoUri };
+}
