@@ -1,0 +1,458 @@
+import { io, type Socket } from 'socket.io-client';
+import {
+  ClientEvent,
+  CloseCode,
+  EnvelopeSchema,
+  ErrorCode,
+  Limits,
+  ServerEvent,
+  WireErrorSchema,
+  type Ack,
+  type ClientToServerEvents,
+  type Conversation,
+  type ConversationCreateRequest,
+  type Envelope,
+  type SendResult,
+  type ServerToClientEvents,
+  type SessionClosing,
+} from '@curbside/shared';
+import { CurbsideError } from './errors.js';
+import { TypedEmitter } from './emitter.js';
+import { MemoryCursorStore, type CursorStore } from './cursor-store.js';
+import { OrderedInbox } from './ordered-inbox.js';
+
+/** Why the client is (or went) offline. */
+export type DisconnectReason =
+  /** The app called `disconnect()`. */
+  | 'client'
+  /** The hub node is shutting down; the SDK reconnects, possibly to another node. */
+  | 'server-shutdown'
+  /** The token expired; the SDK reconnects with a fresh one if it has a token callback. */
+  | 'token-expired'
+  /** The device or token was revoked; the SDK does not reconnect. */
+  | 'revoked'
+  /** The hub dropped this client for falling behind; the SDK reconnects and resyncs. */
+  | 'slow-consumer'
+  /** The hub refused the handshake (see the `error` event); the SDK stops. */
+  | 'auth-failed'
+  /** The network or the hub went away; the SDK reconnects with backoff. */
+  | 'network';
+
+/** Events a {@link CurbsideClient} emits. */
+export interface CurbsideClientEvents {
+  /** Connected and authenticated (fires again after every reconnect). */
+  connected: () => void;
+  /** Every resync after a (re)connect finished: the app has everything the hub had for it. */
+  synced: () => void;
+  /** Offline, with the reason and whether the SDK will reconnect by itself. */
+  disconnected: (info: { reason: DisconnectReason; willReconnect: boolean }) => void;
+  /** An envelope from another device, exactly once and in seq order per conversation. */
+  envelope: (envelope: Envelope) => void;
+  /** The user was added to a conversation (or created one on another device). */
+  conversation: (conversation: Conversation) => void;
+  /** A problem the app should know about that did not come from a call it made (e.g. auth refused on reconnect). */
+  error: (error: CurbsideError) => void;
+}
+
+export interface CurbsideClientOptions {
+  /** Hub URL, e.g. `https://chat.hospital.example`. */
+  url: string;
+  /**
+   * The access token, or a function that returns a fresh one. A function is called before every
+   * connection attempt, so an expired token is replaced without the app doing anything.
+   */
+  token: string | (() => string | Promise<string>);
+  /** Remembers per-conversation progress across restarts. @default MemoryCursorStore */
+  cursorStore?: CursorStore;
+  /** How long to wait for the hub's answer to one request. @default 10000 */
+  requestTimeoutMs?: number;
+  /** First reconnect delay; doubles up to `reconnectDelayMaxMs` with jitter. @default 500 */
+  reconnectDelayMs?: number;
+  /** @default 10000 */
+  reconnectDelayMaxMs?: number;
+  /** socket.io transports. @default ['websocket', 'polling'] */
+  transports?: Array<'websocket' | 'polling' | 'webtransport'>;
+}
+
+/** Options of one {@link CurbsideClient.send}. */
+export interface SendOptions {
+  /** Idempotency key; reuse it to retry a send safely. @default a random UUID */
+  clientMessageId?: string;
+}
+
+type HubSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+interface OutboxEntry {
+  conversationId: string;
+  clientMessageId: string;
+  ciphertext: Uint8Array;
+  inFlight: boolean;
+  attempts: number;
+  resolve: (r: SendResult) => void;
+  reject: (e: CurbsideError) => void;
+}
+
+const GAP_RESYNC_DELAY_MS = 300;
+const MAX_AUTH_RETRIES = 3;
+
+/**
+ * A clinician's device connected to a Curbside hub. Sends and receives opaque envelopes,
+ * reconnects, resyncs what it missed, and never hands the app the same envelope twice.
+ *
+ * @example
+ * ```ts
+ * const client = new CurbsideClient({ url: 'http://127.0.0.1:3000', token: () => fetchToken() });
+ * client.on('envelope', (e) => console.log(e.conversationId, e.seq, e.ciphertext.byteLength));
+ * await client.connect();
+ * const conversation = await client.createConversation({ kind: 'direct', peerUserId: 'dr-patel' });
+ * const ack = await client.send(conversation.id, new TextEncoder().encode('opaque bytes'));
+ * ```
+ */
+export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
+  private socket: HubSocket | undefined;
+  private readonly store: CursorStore;
+  private readonly inbox: OrderedInbox;
+  private readonly outbox = new Map<string, OutboxEntry>();
+  private readonly timeoutMs: number;
+  private restored = false;
+  private syncing: Promise<void> | undefined;
+  private syncAgain = false;
+  private gapTimer: ReturnType<typeof setTimeout> | undefined;
+  private authRetries = 0;
+  private closingCode: CloseCode | undefined;
+  private stopped = false;
+  private deviceId: string | undefined;
+
+  constructor(private readonly options: CurbsideClientOptions) {
+    super();
+    this.store = options.cursorStore ?? new MemoryCursorStore();
+    this.timeoutMs = options.requestTimeoutMs ?? 10_000;
+    this.inbox = new OrderedInbox(
+      (envelope) => {
+        if (envelope.senderDeviceId !== this.deviceId) this.emit('envelope', envelope);
+      },
+      (conversationId, seq) => {
+        this.store.save(conversationId, seq).catch((e: unknown) => this.emit('error', asCurbsideError(e)));
+      },
+      () => this.scheduleGapResync(),
+    );
+  }
+
+  /** Whether the socket is connected and authenticated. */
+  get connected(): boolean {
+    return this.socket?.connected ?? false;
+  }
+
+  /**
+   * Connect, authenticate and resync. Resolves once the first sync is done; rejects with a
+   * {@link CurbsideError} (`AUTH_INVALID`, `AUTH_EXPIRED`, ...) if the hub refuses the handshake.
+   */
+  async connect(): Promise<void> {
+    this.stopped = false;
+    if (!this.restored) {
+      this.inbox.restore(await this.store.load());
+      this.restored = true;
+    }
+    const socket = this.socket ?? this.createSocket();
+    return new Promise<void>((resolve, reject) => {
+      const offSynced = this.once('synced', () => {
+        offError();
+        resolve();
+      });
+      const offError = this.once('error', (e) => {
+        offSynced();
+        reject(e);
+      });
+      if (!socket.connected) socket.connect();
+      else void this.resync();
+    });
+  }
+
+  /** Go offline for good (until `connect()` again). Sends still queued are rejected with NOT_CONNECTED. */
+  disconnect(): void {
+    this.stopped = true;
+    this.socket?.disconnect();
+    if (this.gapTimer) clearTimeout(this.gapTimer);
+    for (const entry of this.outbox.values()) {
+      entry.reject(new CurbsideError(ErrorCode.NOT_CONNECTED, 'Client disconnected before the hub acknowledged this message'));
+    }
+    this.outbox.clear();
+  }
+
+  /**
+   * Send opaque bytes to a conversation. Resolves with the hub's ack once the envelope is stored
+   * durably. While offline the send waits in the outbox and goes out on reconnect; retries reuse
+   * the same client message id, so the hub stores and delivers it once.
+   *
+   * @param conversationId - a conversation the user is a member of
+   * @param ciphertext - at most `Limits.MAX_CIPHERTEXT_BYTES`
+   * @throws CurbsideError PAYLOAD_TOO_LARGE locally; FORBIDDEN, IDEMPOTENCY_CONFLICT, INVALID_PAYLOAD from the hub
+   */
+  send(conversationId: string, ciphertext: Uint8Array, options: SendOptions = {}): Promise<SendResult> {
+    if (ciphertext.byteLength > Limits.MAX_CIPHERTEXT_BYTES) {
+      return Promise.reject(
+        new CurbsideError(ErrorCode.PAYLOAD_TOO_LARGE, `Envelope is ${ciphertext.byteLength} bytes; the limit is ${Limits.MAX_CIPHERTEXT_BYTES}`),
+      );
+    }
+    const clientMessageId = options.clientMessageId ?? globalThis.crypto.randomUUID();
+    const existing = this.outbox.get(clientMessageId);
+    if (existing) return new Promise((resolve, reject) => this.chain(existing, resolve, reject));
+    return new Promise<SendResult>((resolve, reject) => {
+      const entry: OutboxEntry = { conversationId, clientMessageId, ciphertext, inFlight: false, attempts: 0, resolve, reject };
+      this.outbox.set(clientMessageId, entry);
+      this.transmit(entry);
+    });
+  }
+
+  /** Number of sends not yet acknowledged by the hub. */
+  get pendingSends(): number {
+    return this.outbox.size;
+  }
+
+  /** Create a conversation; a direct one that exists is returned as it is. */
+  async createConversation(request: ConversationCreateRequest): Promise<Conversation> {
+    return this.request(ClientEvent.CONVERSATION_CREATE, request);
+  }
+
+  /** Conversations the user is a member of. */
+  async listConversations(): Promise<Conversation[]> {
+    return (await this.request(ClientEvent.CONVERSATION_LIST, {})).conversations;
+  }
+
+  /** The highest seq handed to the app, without gaps, for a conversation. */
+  cursor(conversationId: string): number {
+    return this.inbox.cursor(conversationId);
+  }
+
+  // --- internals -------------------------------------------------------------------------
+
+  private createSocket(): HubSocket {
+    const socket: HubSocket = io(this.options.url, {
+      autoConnect: false,
+      transports: this.options.transports ?? ['websocket', 'polling'],
+      reconnection: true,
+      reconnectionDelay: this.options.reconnectDelayMs ?? 500,
+      reconnectionDelayMax: this.options.reconnectDelayMaxMs ?? 10_000,
+      randomizationFactor: 0.5,
+      auth: (cb) => {
+        this.currentToken().then(
+          (token) => cb({ token }),
+          (e: unknown) => {
+            this.emit('error', new CurbsideError(ErrorCode.AUTH_REQUIRED, `Token callback failed: ${(e as Error)?.message ?? e}`));
+            cb({});
+          },
+        );
+      },
+    });
+    this.socket = socket;
+
+    socket.on('connect', () => {
+      this.authRetries = 0;
+      this.closingCode = undefined;
+      this.emit('connected');
+      void this.resync();
+      for (const entry of this.outbox.values()) this.transmit(entry);
+    });
+
+    socket.on('connect_error', (err: Error & { data?: unknown }) => {
+      const wire = WireErrorSchema.safeParse(err.data);
+      if (!wire.success) return; // transport-level failure: socket.io's manager retries with backoff
+      const error = CurbsideError.fromWire(wire.data);
+      // A refused handshake is not retried by socket.io. An expired token is worth one more
+      // attempt when the app gave us a way to get a fresh one.
+      if (error.code === ErrorCode.AUTH_EXPIRED && typeof this.options.token === 'function' && this.authRetries < MAX_AUTH_RETRIES) {
+        this.authRetries += 1;
+        setTimeout(() => !this.stopped && socket.connect(), 200 * this.authRetries);
+        return;
+      }
+      this.emit('error', error);
+      this.emit('disconnected', { reason: 'auth-failed', willReconnect: false });
+    });
+
+    socket.on(ServerEvent.SESSION_CLOSING, (info: SessionClosing) => {
+      this.closingCode = info.code;
+    });
+
+    socket.on('disconnect', (reason) => {
+      for (const entry of this.outbox.values()) entry.inFlight = false;
+      if (this.stopped || reason === 'io client disconnect') {
+        this.emit('disconnected', { reason: 'client', willReconnect: false });
+        return;
+      }
+      const mapped = mapClose(this.closingCode);
+      if (reason === 'io server disconnect') {
+        // socket.io does not reconnect after a server-side disconnect: decide here.
+        const willReconnect = mapped !== 'revoked' && !(mapped === 'token-expired' && typeof this.options.token !== 'function');
+        this.emit('disconnected', { reason: mapped, willReconnect });
+        if (willReconnect) setTimeout(() => !this.stopped && socket.connect(), jitter(this.options.reconnectDelayMs ?? 500));
+        return;
+      }
+      this.emit('disconnected', { reason: 'network', willReconnect: true });
+    });
+
+    socket.on(ServerEvent.ENVELOPE, (raw) => {
+      const parsed = EnvelopeSchema.safeParse(raw);
+      if (!parsed.success) {
+        this.emit('error', new CurbsideError(ErrorCode.INVALID_PAYLOAD, 'Hub pushed an envelope that does not match the schema'));
+        return;
+      }
+      this.inbox.receiveLive(parsed.data);
+    });
+
+    socket.on(ServerEvent.CONVERSATION, (conversation) => this.emit('conversation', conversation));
+    return socket;
+  }
+
+  private async currentToken(): Promise<string> {
+    const t = this.options.token;
+    const token = typeof t === 'function' ? await t() : t;
+    this.deviceId = deviceIdFromToken(token) ?? this.deviceId;
+    return token;
+  }
+
+  private chain(entry: OutboxEntry, resolve: (r: SendResult) => void, reject: (e: CurbsideError) => void): void {
+    const prevResolve = entry.resolve;
+    const prevReject = entry.reject;
+    entry.resolve = (r) => {
+      prevResolve(r);
+      resolve(r);
+    };
+    entry.reject = (e) => {
+      prevReject(e);
+      reject(e);
+    };
+  }
+
+  private transmit(entry: OutboxEntry): void {
+    const socket = this.socket;
+    if (!socket?.connected || entry.inFlight) return;
+    entry.inFlight = true;
+    entry.attempts += 1;
+    this.request(ClientEvent.ENVELOPE_SEND, {
+      conversationId: entry.conversationId,
+      clientMessageId: entry.clientMessageId,
+      ciphertext: entry.ciphertext,
+    }).then(
+      (result) => {
+        this.outbox.delete(entry.clientMessageId);
+        this.inbox.markOwn(result.conversationId, result.seq);
+        entry.resolve(result);
+      },
+      (error: CurbsideError) => {
+        entry.inFlight = false;
+        if (!this.outbox.has(entry.clientMessageId)) return;
+        if (error.retryable) {
+          // Stays in the outbox: resent on reconnect, or after a backoff if still connected.
+          const delay = Math.min(10_000, 250 * 2 ** Math.min(entry.attempts, 6));
+          setTimeout(() => this.transmit(entry), jitter(delay));
+          return;
+        }
+        this.outbox.delete(entry.clientMessageId);
+        entry.reject(error);
+      },
+    );
+  }
+
+  /** One request/ack round trip, with a timeout, turned into a typed result or a CurbsideError. */
+  private async request<E extends keyof ClientToServerEvents>(
+    event: E,
+    payload: Parameters<ClientToServerEvents[E]>[0],
+  ): Promise<AckData<ClientToServerEvents[E]>> {
+    const socket = this.socket;
+    if (!socket?.connected) throw new CurbsideError(ErrorCode.NOT_CONNECTED, 'Not connected to the hub');
+    let res: Ack<AckData<ClientToServerEvents[E]>>;
+    try {
+      // socket.io's typed emitWithAck cannot follow a generic event key; the map above is the contract.
+      res = (await (socket.timeout(this.timeoutMs) as unknown as { emitWithAck(e: string, p: unknown): Promise<unknown> }).emitWithAck(
+        event,
+        payload,
+      )) as Ack<AckData<ClientToServerEvents[E]>>;
+    } catch {
+      throw new CurbsideError(ErrorCode.TIMEOUT, `No answer from the hub to ${event} within ${this.timeoutMs} ms`);
+    }
+    if (!res || typeof res !== 'object' || !('ok' in res)) throw new CurbsideError(ErrorCode.INTERNAL, `Malformed answer to ${event}`);
+    if (!res.ok) throw CurbsideError.fromWire(res.error);
+    return res.data;
+  }
+
+  /** Fetch everything after our cursors, page by page. Single-flight: a request during a run schedules one more. */
+  private resync(): Promise<void> {
+    if (this.syncing) {
+      this.syncAgain = true;
+      return this.syncing;
+    }
+    this.syncing = (async () => {
+      try {
+        do {
+          this.syncAgain = false;
+          let more = true;
+          while (more) {
+            const page = await this.request(ClientEvent.SYNC_FETCH, { cursors: this.inbox.snapshot() });
+            const seen = new Set<string>();
+            for (const raw of page.envelopes) {
+              const envelope = EnvelopeSchema.parse(raw);
+              this.inbox.receiveSynced(envelope, !seen.has(envelope.conversationId));
+              seen.add(envelope.conversationId);
+            }
+            more = page.more;
+          }
+        } while (this.syncAgain);
+        this.emit('synced');
+      } catch (e) {
+        const error = asCurbsideError(e);
+        // Offline mid-sync: the next connect resyncs. Anything else the app should hear about.
+        if (error.code !== ErrorCode.NOT_CONNECTED && error.code !== ErrorCode.TIMEOUT) this.emit('error', error);
+      } finally {
+        this.syncing = undefined;
+      }
+    })();
+    return this.syncing;
+  }
+
+  private scheduleGapResync(): void {
+    if (this.gapTimer) return;
+    this.gapTimer = setTimeout(() => {
+      this.gapTimer = undefined;
+      if (this.inbox.hasGaps() && this.connected) void this.resync();
+    }, GAP_RESYNC_DELAY_MS);
+  }
+}
+
+type AckData<F> = F extends (req: never, ack: (res: Ack<infer T>) => void) => void ? T : never;
+
+function mapClose(code: CloseCode | undefined): DisconnectReason {
+  switch (code) {
+    case CloseCode.SERVER_SHUTDOWN:
+      return 'server-shutdown';
+    case CloseCode.TOKEN_EXPIRED:
+      return 'token-expired';
+    case CloseCode.REVOKED:
+      return 'revoked';
+    case CloseCode.SLOW_CONSUMER:
+      return 'slow-consumer';
+    default:
+      return 'server-shutdown';
+  }
+}
+
+function jitter(ms: number): number {
+  return Math.round(ms * (0.5 + Math.random()));
+}
+
+function asCurbsideError(e: unknown): CurbsideError {
+  if (e instanceof CurbsideError) return e;
+  return new CurbsideError(ErrorCode.INTERNAL, e instanceof Error ? e.message : String(e));
+}
+
+/** The device id the token was issued to (`dev` claim), read without verifying: only used to skip our own envelopes. */
+function deviceIdFromToken(token: string): string | undefined {
+  const part = token.split('.')[1];
+  if (!part) return undefined;
+  try {
+    const json = atob(part.replace(/-/g, '+').replace(/_/g, '/'));
+    const claims = JSON.parse(json) as { dev?: unknown };
+    return typeof claims.dev === 'string' ? claims.dev : undefined;
+  } catch {
+    return undefined;
+  }
+}

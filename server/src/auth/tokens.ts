@@ -1,0 +1,83 @@
+import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import { AccessTokenClaimsSchema, ErrorCode, type SocketData } from '@curbside/shared';
+import { HubError } from '../errors.js';
+import type { JwtAlgorithm } from '../config.js';
+
+export interface TokenVerifierOptions {
+  publicKey: string | KeyObject;
+  /** The one algorithm accepted. Pinning it is what stops `alg: none` and HS/RS confusion. */
+  algorithm: JwtAlgorithm;
+  issuer: string;
+  audience: string;
+  clockToleranceSec: number;
+}
+
+/** Verifies access tokens from the hospital's identity provider and extracts who is connecting. */
+export class TokenVerifier {
+  constructor(private readonly options: TokenVerifierOptions) {}
+
+  /** @throws HubError AUTH_INVALID or AUTH_EXPIRED. Messages never echo the token. */
+  verify(token: string): SocketData {
+    let payload: unknown;
+    try {
+      payload = jwt.verify(token, this.options.publicKey, {
+        algorithms: [this.options.algorithm],
+        issuer: this.options.issuer,
+        audience: this.options.audience,
+        clockTolerance: this.options.clockToleranceSec,
+        complete: false,
+      });
+    } catch (e) {
+      if (e instanceof jwt.TokenExpiredError) throw new HubError(ErrorCode.AUTH_EXPIRED, 'Access token has expired; refresh it and reconnect');
+      const reason = e instanceof jwt.JsonWebTokenError ? e.message : 'unverifiable token';
+      throw new HubError(ErrorCode.AUTH_INVALID, `Access token rejected: ${reason}`);
+    }
+    const claims = AccessTokenClaimsSchema.safeParse(payload);
+    if (!claims.success) {
+      throw new HubError(ErrorCode.AUTH_INVALID, 'Access token rejected: claims sub, org, dev and exp are required', {
+        missing: claims.error.issues.map((i) => i.path.join('.')),
+      });
+    }
+    return {
+      orgId: claims.data.org,
+      userId: claims.data.sub,
+      deviceId: claims.data.dev,
+      tokenId: claims.data.jti,
+      tokenExpiresAt: claims.data.exp * 1000,
+    };
+  }
+}
+
+/**
+ * Dev mode only: the hub plays identity provider with a key pair generated at start, so a
+ * developer can mint tokens for any clinician. Never constructed outside dev mode.
+ */
+export class DevTokenIssuer {
+  readonly algorithm: JwtAlgorithm = 'ES256';
+  readonly issuer = 'curbside-dev';
+  readonly audience = 'curbside';
+  readonly publicKey: KeyObject;
+  private readonly privateKey: KeyObject;
+
+  constructor() {
+    const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    this.publicKey = pair.publicKey;
+    this.privateKey = pair.privateKey;
+  }
+
+  verifierOptions(): TokenVerifierOptions {
+    return { publicKey: this.publicKey, algorithm: this.algorithm, issuer: this.issuer, audience: this.audience, clockToleranceSec: 5 };
+  }
+
+  mint(input: { orgId: string; userId: string; deviceId: string; name?: string | undefined; ttlSeconds: number }): { token: string; expiresAt: number } {
+    const nowSec = Math.floor(Date.now() / 1000);
+    const exp = nowSec + input.ttlSeconds;
+    const token = jwt.sign(
+      { sub: input.userId, org: input.orgId, dev: input.deviceId, ...(input.name ? { name: input.name } : {}), iat: nowSec, exp },
+      this.privateKey,
+      { algorithm: this.algorithm, issuer: this.issuer, audience: this.audience, jwtid: randomUUID() },
+    );
+    return { token, expiresAt: exp * 1000 };
+  }
+}

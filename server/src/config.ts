@@ -1,0 +1,158 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { Limits } from '@curbside/shared';
+
+/** Asymmetric algorithms only: a shared-secret (HS*) key in a hub config invites key-confusion bugs. */
+export const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'] as const;
+export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
+
+export interface HubConfig {
+  /** `dev`: memory adapters, nothing kept, dev tokens on. `production`: MongoDB + Redis. */
+  mode: 'dev' | 'production';
+  port: number;
+  host: string;
+  nodeId: string;
+  logLevel: string;
+  mongo: { uri: string; dbName: string | undefined; writeConcern: 'majority' | number } | undefined;
+  redis: { url: string; keyPrefix: string } | undefined;
+  /** Undefined in dev mode when the hub generates its own signing key at start. */
+  jwt: { publicKey: string; algorithm: JwtAlgorithm; issuer: string; audience: string; clockToleranceSec: number } | undefined;
+  presence: { ttlMs: number; heartbeatMs: number };
+  maxFrameBytes: number;
+}
+
+/** Thrown with every problem found, each saying what is wrong and how to fix it. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const intFrom = (name: string, min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, `${name} must be a whole number`)
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, `${name} must be between ${min} and ${max}`);
+
+/** The environment variables the hub reads. README's config table lists the same ones. */
+export const ENV_DOC: ReadonlyArray<{ name: string; default: string; meaning: string }> = [
+  { name: 'PORT', default: '3000', meaning: 'HTTP and socket.io port' },
+  { name: 'HOST', default: '127.0.0.1 in dev mode, 0.0.0.0 otherwise', meaning: 'interface to listen on' },
+  { name: 'MONGODB_URI', default: '(unset: dev mode)', meaning: 'MongoDB connection string (a replica set in production)' },
+  { name: 'MONGODB_DB', default: 'database in the URI, else `curbside`', meaning: 'database name' },
+  { name: 'MONGODB_WRITE_CONCERN', default: 'majority', meaning: '`majority` or a number of nodes; the hub acks a message only after this write concern' },
+  { name: 'REDIS_URL', default: '(unset: dev mode)', meaning: 'Redis for presence and cross-node fan-out' },
+  { name: 'REDIS_KEY_PREFIX', default: 'curbside:', meaning: 'prefix for every Redis key and channel (lets hubs share a Redis)' },
+  { name: 'JWT_PUBLIC_KEY / JWT_PUBLIC_KEY_FILE', default: '(required outside dev mode)', meaning: 'PEM public key of the identity provider that signs access tokens' },
+  { name: 'JWT_ALGORITHM', default: 'RS256', meaning: `the one accepted algorithm: ${JWT_ALGORITHMS.join(', ')}` },
+  { name: 'JWT_ISSUER', default: '(required outside dev mode)', meaning: 'expected `iss` claim' },
+  { name: 'JWT_AUDIENCE', default: '(required outside dev mode)', meaning: 'expected `aud` claim' },
+  { name: 'JWT_CLOCK_TOLERANCE_SEC', default: '5', meaning: 'allowed clock skew when checking `exp`' },
+  { name: 'LOG_LEVEL', default: 'info', meaning: 'pino level: fatal, error, warn, info, debug, trace, silent' },
+  { name: 'NODE_ID', default: 'hostname-pid', meaning: 'name of this hub node in logs and health output' },
+  { name: 'PRESENCE_TTL_MS', default: '30000', meaning: 'a device without heartbeat for this long is offline (covers crashed nodes)' },
+  { name: 'PRESENCE_HEARTBEAT_MS', default: '10000', meaning: 'how often a node refreshes its connections; must be under PRESENCE_TTL_MS' },
+];
+
+/**
+ * Read and validate the hub's configuration. Collects every problem before failing so an operator
+ * fixes them in one go.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
+  const problems: string[] = [];
+  const get = (name: string): string | undefined => {
+    const v = env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  };
+  const num = (name: string, def: number, min: number, max: number): number => {
+    const raw = get(name);
+    if (raw === undefined) return def;
+    const r = intFrom(name, min, max).safeParse(raw);
+    if (!r.success) {
+      problems.push(`${r.error.issues[0]?.message ?? `${name} is invalid`} (got "${raw}")`);
+      return def;
+    }
+    return r.data;
+  };
+
+  const mongoUri = get('MONGODB_URI');
+  const redisUrl = get('REDIS_URL');
+  const mode: HubConfig['mode'] = !mongoUri && !redisUrl ? 'dev' : 'production';
+  if (mode === 'production' && (!mongoUri || !redisUrl)) {
+    problems.push(
+      `${mongoUri ? 'REDIS_URL' : 'MONGODB_URI'} is not set. Set both MONGODB_URI and REDIS_URL to run with real storage, or neither for dev mode (memory only, keeps nothing).`,
+    );
+  }
+  if (mongoUri && !/^mongodb(\+srv)?:\/\//.test(mongoUri)) {
+    problems.push('MONGODB_URI must start with mongodb:// or mongodb+srv:// (e.g. mongodb://db1,db2,db3/curbside?replicaSet=rs0)');
+  }
+  if (redisUrl && !/^rediss?:\/\//.test(redisUrl)) {
+    problems.push('REDIS_URL must start with redis:// or rediss:// (e.g. redis://127.0.0.1:6379)');
+  }
+  let writeConcern: 'majority' | number = 'majority';
+  const wc = get('MONGODB_WRITE_CONCERN');
+  if (wc !== undefined) {
+    if (wc === 'majority') writeConcern = 'majority';
+    else if (/^\d+$/.test(wc) && Number(wc) >= 1) writeConcern = Number(wc);
+    else problems.push(`MONGODB_WRITE_CONCERN must be "majority" or a number of nodes >= 1 (got "${wc}"); 0 would ack messages that were never stored`);
+  }
+
+  let jwt: HubConfig['jwt'];
+  const keyInline = get('JWT_PUBLIC_KEY');
+  const keyFile = get('JWT_PUBLIC_KEY_FILE');
+  let publicKey: string | undefined;
+  if (keyInline && keyFile) problems.push('Set JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_FILE, not both');
+  if (keyInline) publicKey = keyInline.replace(/\\n/g, '\n');
+  if (keyFile) {
+    try {
+      publicKey = readFileSync(keyFile, 'utf8');
+    } catch (e) {
+      problems.push(`JWT_PUBLIC_KEY_FILE=${keyFile} cannot be read: ${(e as Error).message}`);
+    }
+  }
+  if (publicKey !== undefined && !/-----BEGIN (RSA )?PUBLIC KEY-----/.test(publicKey)) {
+    problems.push('The JWT public key must be a PEM public key ("-----BEGIN PUBLIC KEY-----"); a private key or shared secret does not belong in the hub');
+  }
+  const algorithm = get('JWT_ALGORITHM') ?? 'RS256';
+  if (!(JWT_ALGORITHMS as readonly string[]).includes(algorithm)) {
+    problems.push(`JWT_ALGORITHM must be one of ${JWT_ALGORITHMS.join(', ')} (got "${algorithm}"); HS* and "none" are refused on purpose`);
+  }
+  const issuer = get('JWT_ISSUER');
+  const audience = get('JWT_AUDIENCE');
+  const clockToleranceSec = num('JWT_CLOCK_TOLERANCE_SEC', 5, 0, 300);
+  if (mode === 'production') {
+    if (!publicKey && !keyFile) problems.push("JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_FILE is required outside dev mode: the PEM public key of your identity provider's token signer");
+    if (!issuer) problems.push('JWT_ISSUER is required outside dev mode: the `iss` your identity provider puts in access tokens');
+    if (!audience) problems.push('JWT_AUDIENCE is required outside dev mode: the `aud` your identity provider puts in tokens meant for Curbside');
+  }
+  if (publicKey) {
+    jwt = { publicKey, algorithm: algorithm as JwtAlgorithm, issuer: issuer ?? 'curbside-dev', audience: audience ?? 'curbside', clockToleranceSec };
+  }
+
+  const ttlMs = num('PRESENCE_TTL_MS', 30_000, 1_000, 3_600_000);
+  const heartbeatMs = num('PRESENCE_HEARTBEAT_MS', 10_000, 200, 3_600_000);
+  if (heartbeatMs >= ttlMs) problems.push(`PRESENCE_HEARTBEAT_MS (${heartbeatMs}) must be less than PRESENCE_TTL_MS (${ttlMs}), or devices flicker offline`);
+
+  const logLevel = get('LOG_LEVEL') ?? 'info';
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    problems.push(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "${logLevel}")`);
+  }
+
+  const config: HubConfig = {
+    mode,
+    port: num('PORT', 3000, 0, 65535),
+    host: get('HOST') ?? (mode === 'dev' ? '127.0.0.1' : '0.0.0.0'),
+    nodeId: get('NODE_ID') ?? `${hostname()}-${process.pid}`,
+    logLevel,
+    mongo: mongoUri ? { uri: mongoUri, dbName: get('MONGODB_DB'), writeConcern } : undefined,
+    redis: redisUrl ? { url: redisUrl, keyPrefix: get('REDIS_KEY_PREFIX') ?? 'curbside:' } : undefined,
+    jwt,
+    presence: { ttlMs, heartbeatMs },
+    maxFrameBytes: Limits.MAX_FRAME_BYTES,
+  };
+  if (problems.length) throw new ConfigError(problems);
+  return config;
+}

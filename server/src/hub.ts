@@ -1,0 +1,149 @@
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Server } from 'socket.io';
+import { createAdapter } from '@socket.io/redis-adapter';
+import { Redis } from 'ioredis';
+import { CloseCode } from '@curbside/shared';
+import type { HubConfig } from './config.js';
+import { createLogger, type Logger } from './logger.js';
+import { DevTokenIssuer, TokenVerifier } from './auth/tokens.js';
+import { createHttpApp } from './http/app.js';
+import { Gateway, type HubServer } from './realtime/gateway.js';
+import { MessageRelay } from './domain/message-relay.js';
+import type { Storage } from './ports/storage.js';
+import type { Presence } from './ports/presence.js';
+import { MemoryStorage } from './adapters/memory/storage.js';
+import { MemoryPresence } from './adapters/memory/presence.js';
+import { MongoStorage } from './adapters/mongo/storage.js';
+import { RedisPresence } from './adapters/redis/presence.js';
+
+export interface HubDeps {
+  config: HubConfig;
+  storage: Storage;
+  presence: Presence;
+  logger: Logger;
+  /** Cross-node fan-out through the socket.io Redis adapter. Absent: this process only. */
+  fanout?: { pub: Redis; sub: Redis; keyPrefix: string } | undefined;
+  /** Dev mode: the hub signs its own tokens. Exactly one of `devTokens` and `config.jwt` is used for verification. */
+  devTokens?: DevTokenIssuer | undefined;
+  /** Extra resources to close after everything else (e.g. Redis clients the hub created). */
+  onClose?: () => Promise<void>;
+}
+
+/**
+ * One hub node: HTTP probes, the socket.io gateway, the message relay, presence heartbeats.
+ * `listen()` starts it; `close()` stops accepting, tells clients to reconnect elsewhere, and
+ * releases every resource.
+ */
+export class Hub {
+  readonly httpServer: HttpServer;
+  readonly io: HubServer;
+  readonly gateway: Gateway;
+  readonly logger: Logger;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private accepting = true;
+  private closed: Promise<void> | undefined;
+
+  constructor(private readonly deps: HubDeps) {
+    const { config, storage, presence, logger } = deps;
+    this.logger = logger;
+    const verifierOptions = deps.devTokens && !config.jwt ? deps.devTokens.verifierOptions() : config.jwt;
+    if (!verifierOptions) throw new Error('No JWT verification key: set JWT_PUBLIC_KEY, or run in dev mode');
+    const verifier = new TokenVerifier(verifierOptions);
+
+    const app = createHttpApp({
+      nodeId: config.nodeId,
+      mode: config.mode,
+      logger,
+      devTokens: deps.devTokens,
+      isAccepting: () => this.accepting,
+      readiness: [
+        { name: 'storage', check: () => storage.ping() },
+        { name: 'presence', check: () => presence.ping() },
+        ...(deps.fanout ? [{ name: 'fanout', check: async () => void (await deps.fanout!.pub.ping()) }] : []),
+      ],
+    });
+    this.httpServer = createServer(app);
+    this.io = new Server(this.httpServer, {
+      maxHttpBufferSize: config.maxFrameBytes,
+      serveClient: false,
+      ...(deps.fanout ? { adapter: createAdapter(deps.fanout.pub, deps.fanout.sub, { key: `${deps.fanout.keyPrefix}socket.io` }) } : {}),
+    });
+    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: new MessageRelay(storage), logger });
+  }
+
+  /** Initialise storage, start listening, start presence heartbeats. Port 0 picks a free port. */
+  async listen(port = this.deps.config.port, host = this.deps.config.host): Promise<{ port: number; url: string }> {
+    await this.deps.storage.init();
+    await new Promise<void>((resolve, reject) => {
+      this.httpServer.once('error', reject);
+      this.httpServer.listen(port, host, () => {
+        this.httpServer.off('error', reject);
+        resolve();
+      });
+    });
+    const { heartbeatMs } = this.deps.config.presence;
+    this.heartbeat = setInterval(() => {
+      this.deps.presence
+        .heartbeat([...this.gateway.connections.values()])
+        .catch((err: unknown) => this.logger.warn({ err }, 'presence heartbeat failed'));
+    }, heartbeatMs);
+    this.heartbeat.unref();
+    const addr = this.httpServer.address() as AddressInfo;
+    const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+    return { port: addr.port, url };
+  }
+
+  /** Graceful stop: refuse new work, ask clients to reconnect (to another node), release everything. */
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      this.accepting = false;
+      if (this.heartbeat) clearInterval(this.heartbeat);
+      this.gateway.closeAll(CloseCode.SERVER_SHUTDOWN, 'Hub node is shutting down; reconnect');
+      const conns = [...this.gateway.connections.values()];
+      await Promise.allSettled(conns.map((c) => this.deps.presence.disconnect(c)));
+      await new Promise<void>((resolve) => this.io.close(() => resolve()));
+      await Promise.allSettled([this.deps.storage.close(), this.deps.presence.close()]);
+      if (this.deps.fanout) {
+        this.deps.fanout.pub.disconnect();
+        this.deps.fanout.sub.disconnect();
+      }
+      await this.deps.onClose?.();
+    })();
+    return this.closed;
+  }
+}
+
+/**
+ * Build a hub from validated config: memory adapters in dev mode, MongoDB + Redis otherwise.
+ * `overrides` lets tests pick a database name or key prefix without touching the environment.
+ */
+export function createHubFromConfig(config: HubConfig, overrides: { logger?: Logger; dbName?: string } = {}): Hub {
+  const logger = overrides.logger ?? createLogger({ level: config.logLevel, nodeId: config.nodeId });
+  if (config.mode === 'dev') {
+    return new Hub({
+      config,
+      logger,
+      storage: new MemoryStorage(),
+      presence: new MemoryPresence({ ttlMs: config.presence.ttlMs }),
+      devTokens: config.jwt ? undefined : new DevTokenIssuer(),
+    });
+  }
+  const { mongo, redis } = config;
+  if (!mongo || !redis) throw new Error('production mode needs both MongoDB and Redis');
+  const redisOptions = { maxRetriesPerRequest: 2, enableAutoPipelining: true, lazyConnect: false };
+  const presenceClient = new Redis(redis.url, redisOptions);
+  const pub = new Redis(redis.url, redisOptions);
+  const sub = new Redis(redis.url, redisOptions);
+  for (const c of [presenceClient, pub, sub]) c.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  return new Hub({
+    config,
+    logger,
+    storage: new MongoStorage({ uri: mongo.uri, dbName: overrides.dbName ?? mongo.dbName, writeConcern: mongo.writeConcern }),
+    presence: new RedisPresence({ redis: presenceClient, keyPrefix: redis.keyPrefix, ttlMs: config.presence.ttlMs }),
+    fanout: { pub, sub, keyPrefix: redis.keyPrefix },
+    onClose: async () => {
+      presenceClient.disconnect();
+    },
+  });
+}

@@ -1,0 +1,11 @@
+export { Hub, createHubFromConfig, type HubDeps } from './hub.js';
+export { loadConfig, ConfigError, ENV_DOC, type HubConfig } from './config.js';
+export { TokenVerifier, DevTokenIssuer } from './auth/tokens.js';
+export { createLogger, type Logger } from './logger.js';
+export { HubError } from './errors.js';
+export type { Storage, DirectoryStore, ConversationStore, EnvelopeStore, AppendResult } from './ports/storage.js';
+export type { Presence, PresenceConnection, PresenceOptions } from './ports/presence.js';
+export { MemoryStorage } from './adapters/memory/storage.js';
+export { MemoryPresence } from './adapters/memory/presence.js';
+export { MongoStorage } from './adapters/mongo/storage.js';
+export { RedisPresence } from './adapters/redis/presence.js';

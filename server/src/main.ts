@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+import { ConfigError, loadConfig } from './config.js';
+import { createHubFromConfig } from './hub.js';
+
+let config;
+try {
+  config = loadConfig();
+} catch (e) {
+  if (e instanceof ConfigError) {
+    process.stderr.write(`curbside-hub: ${e.message}\nSee README.md, "Configuration".\n`);
+    process.exit(78); // EX_CONFIG
+  }
+  throw e;
+}
+
+const hub = createHubFromConfig(config);
+const { url } = await hub.listen();
+if (config.mode === 'dev') {
+  const banner = [
+    '',
+    '  Curbside hub — DEV MODE',
+    '  Memory storage and presence: nothing is kept, restart loses every message.',
+    `  Listening on ${url}  (health: ${url}/healthz)`,
+    `  Mint a token:  curl -s -X POST ${url}/dev/token -H 'content-type: application/json' -d '{"userId":"dr-lee","deviceId":"laptop"}'`,
+    '  For production set MONGODB_URI, REDIS_URL and JWT_* (README.md, "Configuration").',
+    '',
+  ].join('\n');
+  process.stdout.write(`${banner}\n`);
+  hub.logger.warn({ mode: 'dev' }, 'dev mode: memory adapters, dev tokens enabled, nothing persisted');
+} else {
+  hub.logger.info({ url, node: config.nodeId }, 'hub listening');
+}
+
+let stopping = false;
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    hub.logger.info({ signal }, 'shutting down');
+    hub.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        hub.logger.error({ err }, 'error during shutdown');
+        process.exit(1);
+      },
+    );
+  });
+}

@@ -1,0 +1,175 @@
+import type { Server, Socket } from 'socket.io';
+import {
+  ClientEvent,
+  CloseCode,
+  ConversationCreateRequestSchema,
+  ConversationListRequestSchema,
+  EnvelopeSendRequestSchema,
+  ErrorCode,
+  HandshakeAuthSchema,
+  Rooms,
+  ServerEvent,
+  SyncFetchRequestSchema,
+  parsePayload,
+  type Ack,
+  type ClientToServerEvents,
+  type InterServerEvents,
+  type ServerToClientEvents,
+  type SocketData,
+} from '@curbside/shared';
+import type { z } from 'zod';
+import { HubError, toWireError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { TokenVerifier } from '../auth/tokens.js';
+import type { Presence, PresenceConnection } from '../ports/presence.js';
+import type { Storage } from '../ports/storage.js';
+import type { MessageRelay } from '../domain/message-relay.js';
+
+export type HubServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+export type HubSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+
+interface GatewayDeps {
+  io: HubServer;
+  verifier: TokenVerifier;
+  storage: Storage;
+  presence: Presence;
+  relay: MessageRelay;
+  logger: Logger;
+  now?: () => number;
+}
+
+/**
+ * socket.io side of the hub: the handshake, connection lifecycle and one handler per client event.
+ * Every handler validates its payload with the shared schema and answers through the ack with
+ * `{ ok: true, data }` or `{ ok: false, error }`; nothing a client sends can throw past here.
+ */
+export class Gateway {
+  /** Connections held by this node, refreshed in presence on every heartbeat. */
+  readonly connections = new Map<string, PresenceConnection>();
+  private readonly now: () => number;
+
+  constructor(private readonly deps: GatewayDeps) {
+    this.now = deps.now ?? Date.now;
+    deps.io.use((socket, next) => {
+      this.authenticate(socket).then(
+        () => next(),
+        (err: unknown) => {
+          const wire = toWireError(err);
+          if (wire.code === ErrorCode.INTERNAL) deps.logger.error({ err }, 'handshake failed unexpectedly');
+          else deps.logger.info({ code: wire.code, ip: socket.handshake.address }, 'handshake refused');
+          // socket.io hands err.data to the client's connect_error unchanged.
+          const e = new Error(wire.message) as Error & { data: unknown };
+          e.data = wire;
+          next(e);
+        },
+      );
+    });
+    deps.io.on('connection', (socket) => this.onConnection(socket));
+  }
+
+  private async authenticate(socket: HubSocket): Promise<void> {
+    const auth = HandshakeAuthSchema.safeParse(socket.handshake.auth);
+    if (!auth.success) throw new HubError(ErrorCode.AUTH_REQUIRED, 'An access token is required in the handshake auth field `token`');
+    const identity = this.deps.verifier.verify(auth.data.token);
+    const { device } = await this.deps.storage.touchDevice({
+      orgId: identity.orgId,
+      userId: identity.userId,
+      deviceId: identity.deviceId,
+      now: this.now(),
+    });
+    if (device.userId !== identity.userId) {
+      throw new HubError(ErrorCode.FORBIDDEN, 'This device id belongs to another user');
+    }
+    socket.data = identity;
+  }
+
+  private onConnection(socket: HubSocket): void {
+    const { orgId, userId, deviceId } = socket.data;
+    const conn: PresenceConnection = { orgId, userId, deviceId, connectionId: socket.id };
+    this.connections.set(socket.id, conn);
+    void socket.join([Rooms.device(orgId, deviceId), Rooms.user(orgId, userId)]);
+    this.deps.presence.connect(conn).catch((err: unknown) => this.deps.logger.warn({ err }, 'presence connect failed'));
+    this.deps.logger.debug({ orgId, userId, deviceId, socket: socket.id }, 'device connected');
+
+    socket.on('disconnect', (reason) => {
+      this.connections.delete(socket.id);
+      this.deps.presence.disconnect(conn).catch((err: unknown) => this.deps.logger.warn({ err }, 'presence disconnect failed'));
+      this.deps.logger.debug({ orgId, userId, deviceId, socket: socket.id, reason }, 'device disconnected');
+    });
+
+    const { relay, io } = this.deps;
+
+    this.handle(socket, ClientEvent.CONVERSATION_CREATE, ConversationCreateRequestSchema, async (req) => {
+      const { conversation, created } = await relay.createConversation(socket.data, req);
+      if (created) {
+        io.to(conversation.memberUserIds.map((u) => Rooms.user(orgId, u))).emit(ServerEvent.CONVERSATION, conversation);
+      }
+      return conversation;
+    });
+
+    this.handle(socket, ClientEvent.CONVERSATION_LIST, ConversationListRequestSchema, async () => ({
+      conversations: await relay.listConversations(socket.data),
+    }));
+
+    this.handle(socket, ClientEvent.ENVELOPE_SEND, EnvelopeSendRequestSchema, async (req) => {
+      const outcome = await relay.send(socket.data, req);
+      // Also on a duplicate: if the first attempt's fan-out was lost (node died after the write),
+      // the retry delivers it; receivers drop what they already have by seq.
+      io.to(outcome.recipientUserIds.map((u) => Rooms.user(orgId, u)))
+        .except(Rooms.device(orgId, deviceId))
+        .emit(ServerEvent.ENVELOPE, outcome.envelope);
+      this.deps.logger.debug(
+        { orgId, conversationId: outcome.result.conversationId, messageId: outcome.result.messageId, seq: outcome.result.seq, duplicate: outcome.result.duplicate },
+        'envelope stored',
+      );
+      return outcome.result;
+    });
+
+    this.handle(socket, ClientEvent.SYNC_FETCH, SyncFetchRequestSchema, (req) => relay.sync(socket.data, req));
+  }
+
+  /** Register one client event: expiry check, schema validation, typed errors through the ack. */
+  private handle<S extends z.ZodType, R>(socket: HubSocket, event: ClientEvent, schema: S, fn: (req: z.output<S>) => Promise<R>): void {
+    // The typed event map describes honest clients; at runtime anything can arrive, so take unknowns.
+    (socket as unknown as { on(e: string, l: (...args: unknown[]) => void): void }).on(event, (...args: unknown[]) => {
+      const ack = args[args.length - 1];
+      if (typeof ack !== 'function') {
+        this.deps.logger.info({ event, socket: socket.id }, 'event without ack ignored');
+        return;
+      }
+      const reply = ack as (res: Ack<R>) => void;
+      if (args.length !== 2) {
+        reply({ ok: false, error: { code: ErrorCode.INVALID_PAYLOAD, message: `${event} takes exactly one payload argument` } });
+        return;
+      }
+      if (socket.data.tokenExpiresAt <= this.now()) {
+        reply({ ok: false, error: { code: ErrorCode.AUTH_EXPIRED, message: 'Access token has expired; refresh it and reconnect' } });
+        this.close(socket, CloseCode.TOKEN_EXPIRED, 'Access token expired');
+        return;
+      }
+      const parsed = parsePayload(schema, args[0]);
+      if (!parsed.ok) {
+        reply({ ok: false, error: parsed.error });
+        return;
+      }
+      fn(parsed.value).then(
+        (data) => reply({ ok: true, data }),
+        (err: unknown) => {
+          const wire = toWireError(err);
+          if (wire.code === ErrorCode.INTERNAL) this.deps.logger.error({ err, event, socket: socket.id }, 'handler failed');
+          reply({ ok: false, error: wire });
+        },
+      );
+    });
+  }
+
+  /** Tell the client why, then disconnect. */
+  close(socket: HubSocket, code: CloseCode, message: string): void {
+    socket.emit(ServerEvent.SESSION_CLOSING, { code, message });
+    socket.disconnect(true);
+  }
+
+  closeAll(code: CloseCode, message: string): void {
+    for (const socket of this.deps.io.of('/').sockets.values()) this.close(socket, code, message);
+  }
+}

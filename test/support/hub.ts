@@ -1,0 +1,207 @@
+/**
+ * Start hubs on port 0 for tests, with teardown registered in one place
+ * (the shape of hocuspocus' `newHocuspocus` helper).
+ */
+import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
+import { Writable } from 'node:stream';
+import jwt from 'jsonwebtoken';
+import { Redis } from 'ioredis';
+import mongoose from 'mongoose';
+import {
+  Hub,
+  MemoryPresence,
+  MemoryStorage,
+  MongoStorage,
+  RedisPresence,
+  createLogger,
+  type HubConfig,
+  type Storage,
+  type Presence,
+} from '@curbside/server';
+import { CurbsideClient, type CurbsideClientOptions } from '@curbside/client-sdk';
+import { serviceUrls, uniqueName } from './services.js';
+
+/** Plays the hospital identity provider: an RS256 key pair and a minting function. */
+export class TestIdp {
+  readonly issuer = 'https://idp.test-hospital.example';
+  readonly audience = 'curbside';
+  readonly publicKeyPem: string;
+  readonly privateKey: KeyObject;
+
+  constructor() {
+    const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    this.privateKey = pair.privateKey;
+    this.publicKeyPem = pair.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  }
+
+  mint(
+    who: { userId: string; deviceId: string; orgId?: string },
+    overrides: { expiresInSec?: number; issuer?: string; audience?: string; jti?: string } = {},
+  ): string {
+    return jwt.sign({ sub: who.userId, org: who.orgId ?? 'org-a', dev: who.deviceId }, this.privateKey, {
+      algorithm: 'RS256',
+      issuer: overrides.issuer ?? this.issuer,
+      audience: overrides.audience ?? this.audience,
+      expiresIn: overrides.expiresInSec ?? 600,
+      jwtid: overrides.jti ?? randomUUID(),
+    });
+  }
+}
+
+/** Everything the hub logs, kept in memory so tests can search it (the plaintext canary does). */
+export class LogCapture {
+  readonly lines: string[] = [];
+  readonly stream = new Writable({
+    write: (chunk: Buffer, _enc, cb) => {
+      this.lines.push(chunk.toString());
+      cb();
+    },
+  });
+  text(): string {
+    return this.lines.join('');
+  }
+}
+
+export type Backend = 'memory' | 'real';
+
+export interface TestHub {
+  hub: Hub;
+  url: string;
+  idp: TestIdp;
+  storage: Storage;
+  presence: Presence;
+  logs: LogCapture;
+  /** Connect an SDK client as this user/device. Closed at teardown. */
+  client(who: { userId: string; deviceId: string; orgId?: string }, options?: Partial<CurbsideClientOptions>): CurbsideClient;
+}
+
+export interface Shared {
+  idp: TestIdp;
+  dbName: string;
+  keyPrefix: string;
+}
+
+export function sharedBackend(): Shared {
+  return { idp: new TestIdp(), dbName: uniqueName('hub'), keyPrefix: `${uniqueName('test')}:` };
+}
+
+/**
+ * Test harness: tracks hubs and clients and closes them (and drops test databases) in `cleanup()`.
+ * Call `cleanup` from an `afterEach`.
+ */
+export class HubHarness {
+  private readonly hubs: Hub[] = [];
+  private readonly clients: CurbsideClient[] = [];
+  private readonly dbNames = new Set<string>();
+  private readonly redisPrefixes = new Set<string>();
+
+  async start(backend: Backend, shared: Shared = sharedBackend(), tweak: (c: HubConfig) => void = () => {}): Promise<TestHub> {
+    const logs = new LogCapture();
+    const nodeId = `test-${randomUUID().slice(0, 8)}`;
+    const config: HubConfig = {
+      mode: backend === 'memory' ? 'dev' : 'production',
+      port: 0,
+      host: '127.0.0.1',
+      nodeId,
+      logLevel: 'debug',
+      mongo: undefined,
+      redis: undefined,
+      jwt: { publicKey: shared.idp.publicKeyPem, algorithm: 'RS256', issuer: shared.idp.issuer, audience: shared.idp.audience, clockToleranceSec: 0 },
+      presence: { ttlMs: 30_000, heartbeatMs: 10_000 },
+      maxFrameBytes: 256 * 1024,
+    };
+    tweak(config);
+    const logger = createLogger({ level: config.logLevel, nodeId, destination: logs.stream });
+    let storage: Storage;
+    let presence: Presence;
+    let fanout: { pub: Redis; sub: Redis; keyPrefix: string } | undefined;
+    let presenceClient: Redis | undefined;
+    if (backend === 'memory') {
+      storage = new MemoryStorage();
+      presence = new MemoryPresence({ ttlMs: config.presence.ttlMs });
+    } else {
+      const { redisUrl, mongoUri } = serviceUrls();
+      storage = new MongoStorage({ uri: mongoUri, dbName: shared.dbName });
+      this.dbNames.add(shared.dbName);
+      this.redisPrefixes.add(shared.keyPrefix);
+      presenceClient = new Redis(redisUrl);
+      presence = new RedisPresence({ redis: presenceClient, keyPrefix: shared.keyPrefix, ttlMs: config.presence.ttlMs });
+      fanout = { pub: new Redis(redisUrl), sub: new Redis(redisUrl), keyPrefix: shared.keyPrefix };
+    }
+    const hub = new Hub({
+      config,
+      storage,
+      presence,
+      logger,
+      fanout,
+      onClose: async () => {
+        presenceClient?.disconnect();
+      },
+    });
+    this.hubs.push(hub);
+    const { url } = await hub.listen(0, '127.0.0.1');
+    return {
+      hub,
+      url,
+      idp: shared.idp,
+      storage,
+      presence,
+      logs,
+      client: (who, options = {}) => {
+        const client = new CurbsideClient({
+          url,
+          token: () => shared.idp.mint(who),
+          transports: ['websocket'],
+          requestTimeoutMs: 5000,
+          reconnectDelayMs: 100,
+          reconnectDelayMaxMs: 500,
+          ...options,
+        });
+        this.clients.push(client);
+        return client;
+      },
+    };
+  }
+
+  async cleanup(): Promise<void> {
+    for (const c of this.clients.splice(0)) c.disconnect();
+    await Promise.allSettled(this.hubs.splice(0).map((h) => h.close()));
+    if (this.dbNames.size || this.redisPrefixes.size) {
+      const { redisUrl, mongoUri } = serviceUrls();
+      for (const db of this.dbNames) {
+        const conn = await mongoose.createConnection(mongoUri, { dbName: db }).asPromise();
+        await conn.dropDatabase().catch(() => {});
+        await conn.close();
+      }
+      const redis = new Redis(redisUrl);
+      for (const prefix of this.redisPrefixes) {
+        let cursor = '0';
+        do {
+          const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+          cursor = next;
+          if (keys.length) await redis.del(...keys);
+        } while (cursor !== '0');
+      }
+      redis.disconnect();
+    }
+    this.dbNames.clear();
+    this.redisPrefixes.clear();
+  }
+}
+
+/** Resolve when `predicate` holds, polling; fail with `what` after `timeoutMs`. */
+export async function eventually(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await predicate()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out waiting for: ${what}`);
+}
+
+export function bytes(text: string): Uint8Array {
+  return new TextEncoder().encode(text);
+}
+export function text(b: Uint8Array): string {
+  return new TextDecoder().decode(b);
+}
