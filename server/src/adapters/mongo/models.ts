@@ -1,0 +1,141 @@
+import { Schema, type Connection, type Model } from 'mongoose';
+
+/**
+ * Mongoose schemas for `MongoStorage`. They must work on MongoDB (production) and on FerretDB v1
+ * (tests), so they use only what FerretDB v1 supports: plain and unique compound indexes. No TTL,
+ * partial or sparse indexes (FerretDB rejects `partialFilterExpression` and silently ignores
+ * `sparse`), no transactions, no `$lookup`.
+ *
+ * Timestamps are stored as epoch-millisecond numbers, exactly as the port hands them over, so they
+ * round-trip without Date conversion.
+ */
+
+/** Options every schema shares: no `__v`, unknown filter paths dropped, no automatic index builds. */
+const common = { versionKey: false, strict: true, strictQuery: true, autoIndex: false, autoCreate: true } as const;
+
+export interface UserDoc {
+  orgId: string;
+  userId: string;
+  displayName?: string;
+  createdAt: number;
+  lastSeenAt: number;
+}
+
+export const userSchema = new Schema<UserDoc>(
+  {
+    orgId: { type: String, required: true },
+    userId: { type: String, required: true },
+    displayName: { type: String },
+    createdAt: { type: Number, required: true },
+    lastSeenAt: { type: Number, required: true },
+  },
+  { ...common, collection: 'users' },
+);
+userSchema.index({ orgId: 1, userId: 1 }, { unique: true, name: 'org_user_unique' });
+
+export interface DeviceDoc {
+  orgId: string;
+  deviceId: string;
+  /** The user the device was first seen with. Never changed afterwards. */
+  userId: string;
+  createdAt: number;
+  lastSeenAt: number;
+}
+
+export const deviceSchema = new Schema<DeviceDoc>(
+  {
+    orgId: { type: String, required: true },
+    deviceId: { type: String, required: true },
+    userId: { type: String, required: true },
+    createdAt: { type: Number, required: true },
+    lastSeenAt: { type: Number, required: true },
+  },
+  { ...common, collection: 'devices' },
+);
+deviceSchema.index({ orgId: 1, deviceId: 1 }, { unique: true, name: 'org_device_unique' });
+deviceSchema.index({ orgId: 1, userId: 1 }, { name: 'org_user' });
+
+export interface ConversationDoc {
+  /** The conversation id (a random UUID). */
+  _id: string;
+  orgId: string;
+  kind: 'direct' | 'group';
+  title?: string;
+  memberUserIds: string[];
+  createdBy: string;
+  createdAt: number;
+  /** Highest seq known to be stored; raised with `$max` after each insert, so it may briefly lag. */
+  lastSeq: number;
+  /**
+   * `directKey(members)` for direct conversations (two ids joined by NUL, which ids never contain),
+   * `group:<id>` for groups. Every conversation has one so a plain unique index enforces "one direct
+   * conversation per pair" without a partial index, which FerretDB v1 lacks.
+   */
+  directKey: string;
+}
+
+export const conversationSchema = new Schema<ConversationDoc>(
+  {
+    _id: { type: String, required: true },
+    orgId: { type: String, required: true },
+    kind: { type: String, required: true, enum: ['direct', 'group'] },
+    title: { type: String },
+    memberUserIds: { type: [String], required: true },
+    createdBy: { type: String, required: true },
+    createdAt: { type: Number, required: true },
+    lastSeq: { type: Number, required: true, default: 0 },
+    directKey: { type: String, required: true },
+  },
+  { ...common, collection: 'conversations' },
+);
+conversationSchema.index({ orgId: 1, memberUserIds: 1 }, { name: 'org_members' });
+conversationSchema.index({ orgId: 1, directKey: 1 }, { unique: true, name: 'org_directkey_unique' });
+
+export interface EnvelopeDoc {
+  /** The message id (a random UUID). */
+  _id: string;
+  orgId: string;
+  conversationId: string;
+  seq: number;
+  senderUserId: string;
+  senderDeviceId: string;
+  clientMessageId: string;
+  sentAt: number;
+  ciphertext: Buffer;
+}
+
+export const envelopeSchema = new Schema<EnvelopeDoc>(
+  {
+    _id: { type: String, required: true },
+    orgId: { type: String, required: true },
+    conversationId: { type: String, required: true },
+    seq: { type: Number, required: true },
+    senderUserId: { type: String, required: true },
+    senderDeviceId: { type: String, required: true },
+    clientMessageId: { type: String, required: true },
+    sentAt: { type: Number, required: true },
+    ciphertext: { type: Buffer, required: true },
+  },
+  { ...common, collection: 'envelopes' },
+);
+/** Claims a seq: an insert that loses a race fails here instead of storing a second message at that seq. */
+envelopeSchema.index({ orgId: 1, conversationId: 1, seq: 1 }, { unique: true, name: 'org_conv_seq_unique' });
+/** Idempotency of retried sends. */
+envelopeSchema.index({ orgId: 1, senderDeviceId: 1, clientMessageId: 1 }, { unique: true, name: 'org_device_clientmsg_unique' });
+
+export interface StorageModels {
+  User: Model<UserDoc>;
+  Device: Model<DeviceDoc>;
+  Conversation: Model<ConversationDoc>;
+  Envelope: Model<EnvelopeDoc>;
+}
+
+/** Compile the models on one connection (never the global default connection). */
+export function registerModels(conn: Connection): StorageModels {
+  return {
+    User: conn.model<UserDoc>('User', userSchema),
+    Device: conn.model<DeviceDoc>('Device', deviceSchema),
+    Conversation: conn.model<ConversationDoc>('Conversation', conversationSchema),
+    Envelope: conn.model<EnvelopeDoc>('Envelope', envelopeSchema),
+  };
+}

@@ -1,0 +1,352 @@
+import { randomUUID } from 'node:crypto';
+import mongoose, { type Connection } from 'mongoose';
+import type { Conversation, Envelope } from '@curbside/shared';
+import type {
+  AppendResult,
+  DeviceRecord,
+  NewConversation,
+  NewEnvelope,
+  Storage,
+  UserRecord,
+} from '../../ports/storage.js';
+import { directKey, uniqueMembers } from '../../ports/storage-rules.js';
+import type { Logger } from '../../logger.js';
+import { registerModels, type ConversationDoc, type DeviceDoc, type EnvelopeDoc, type StorageModels, type UserDoc } from './models.js';
+
+export interface MongoStorageOptions {
+  /** `mongodb://` or `mongodb+srv://` connection string. */
+  uri: string;
+  /** Database name; defaults to the one in the URI (or `test`, the driver's default). */
+  dbName?: string | undefined;
+  /**
+   * Write concern for every write. Default `'majority'`, which production (a replica set) needs so
+   * that an acknowledged envelope survives a failover. FerretDB v1 accepts `'majority'` and `1`
+   * alike (it has a single node). `0` is refused: unacknowledged writes would break idempotency and
+   * the seq claim, and FerretDB answers them anyway, which desynchronises the connection.
+   */
+  writeConcern?: 'majority' | number | undefined;
+  logger?: Pick<Logger, 'debug' | 'warn'> | undefined;
+}
+
+/** Attempts to claim a seq before giving up; each failure means another node stored one meanwhile. */
+const MAX_APPEND_ATTEMPTS = 50;
+/** Conversations whose last seq this instance remembers (least recently appended to forgotten first). */
+const MAX_SEQ_HINTS = 10_000;
+
+/**
+ * Storage on MongoDB through mongoose (FerretDB in tests).
+ *
+ * Sequence numbers without transactions: an envelope's insert claims its seq through the unique
+ * index (org, conversation, seq). The candidate is always one above a seq known to be stored (this
+ * instance's last one, the conversation's `lastSeq`, or the highest stored one after a collision), so
+ * the insert either lands at exactly max+1 or fails with a duplicate key and nothing is stored: no seq
+ * is ever burned and N+1 is never stored before N. Appends to one conversation are serialised within
+ * an instance, so collisions happen only between hub nodes.
+ */
+export class MongoStorage implements Storage {
+  private readonly conn: Connection;
+  private readonly models: StorageModels;
+  private readonly logger: Pick<Logger, 'debug' | 'warn'> | undefined;
+  /** Highest seq this instance stored or saw per conversation (key: org NUL conversation). */
+  private readonly seqHints = new Map<string, number>();
+  /** Tail of the in-process append queue per conversation. */
+  private readonly appendQueues = new Map<string, Promise<void>>();
+
+  constructor(options: MongoStorageOptions) {
+    const w = options.writeConcern ?? 'majority';
+    if (w !== 'majority' && !(Number.isInteger(w) && w >= 1)) {
+      throw new RangeError(`writeConcern must be 'majority' or an integer >= 1, got ${String(w)}`);
+    }
+    this.logger = options.logger;
+    this.conn = mongoose.createConnection(options.uri, {
+      ...(options.dbName !== undefined ? { dbName: options.dbName } : {}),
+      autoIndex: false,
+      autoCreate: true,
+      sanitizeFilter: true,
+      writeConcern: { w },
+    });
+    // Without a listener a connection error would be thrown from the event emitter.
+    this.conn.on('error', (err: unknown) => this.logger?.warn({ err }, 'mongodb connection error'));
+    this.models = registerModels(this.conn);
+  }
+
+  async init(): Promise<void> {
+    await this.conn.asPromise();
+    for (const model of Object.values(this.models) as mongoose.Model<unknown>[]) {
+      await model.init(); // autoCreate: creates the collection
+      await model.createIndexes();
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.conn.asPromise();
+    await this.conn.db!.admin().command({ ping: 1 });
+  }
+
+  async close(): Promise<void> {
+    await this.conn.close();
+  }
+
+  // --- Directory ---------------------------------------------------------------------------
+
+  async touchDevice(input: { orgId: string; userId: string; deviceId: string; displayName?: string | undefined; now: number }) {
+    const { User, Device } = this.models;
+    const user = await retryOnDuplicateKey(() =>
+      User.findOneAndUpdate(
+        { orgId: input.orgId, userId: input.userId },
+        {
+          $set: { lastSeenAt: input.now, ...(input.displayName !== undefined ? { displayName: input.displayName } : {}) },
+          $setOnInsert: { createdAt: input.now },
+        },
+        { upsert: true, returnDocument: 'after' },
+      )
+        .lean<UserDoc>()
+        .exec(),
+    );
+    // The owner is set only when the device is first seen: a token naming another user for the same
+    // device does not move it (the hub compares and refuses).
+    const device = await retryOnDuplicateKey(() =>
+      Device.findOneAndUpdate(
+        { orgId: input.orgId, deviceId: input.deviceId },
+        { $set: { lastSeenAt: input.now }, $setOnInsert: { userId: input.userId, createdAt: input.now } },
+        { upsert: true, returnDocument: 'after' },
+      )
+        .lean<DeviceDoc>()
+        .exec(),
+    );
+    if (!user || !device) throw new Error('upsert returned no document');
+    return { user: toUser(user), device: toDevice(device) };
+  }
+
+  async getUser(orgId: string, userId: string): Promise<UserRecord | undefined> {
+    const u = await this.models.User.findOne({ orgId, userId }).lean<UserDoc>().exec();
+    return u ? toUser(u) : undefined;
+  }
+
+  async listDevices(orgId: string, userId: string): Promise<DeviceRecord[]> {
+    const docs = await this.models.Device.find({ orgId, userId }).lean<DeviceDoc[]>().exec();
+    // Same order as the memory adapter (localeCompare, not the database's binary order).
+    return docs.map(toDevice).sort((a, b) => a.deviceId.localeCompare(b.deviceId));
+  }
+
+  // --- Conversations -----------------------------------------------------------------------
+
+  async createConversation(input: NewConversation): Promise<{ conversation: Conversation; created: boolean }> {
+    const { Conversation: Conv } = this.models;
+    const members = uniqueMembers(input.createdBy, input.memberUserIds);
+    const id = randomUUID();
+    const key = input.kind === 'direct' ? directKey(members) : `group:${id}`;
+    if (input.kind === 'direct') {
+      const existing = await Conv.findOne({ orgId: input.orgId, directKey: key }).lean<ConversationDoc>().exec();
+      if (existing) return { conversation: toConversation(existing), created: false };
+    }
+    const doc: ConversationDoc = {
+      _id: id,
+      orgId: input.orgId,
+      kind: input.kind,
+      ...(input.title !== undefined ? { title: input.title } : {}),
+      memberUserIds: members,
+      createdBy: input.createdBy,
+      createdAt: input.now,
+      lastSeq: 0,
+      directKey: key,
+    };
+    try {
+      await Conv.insertOne(doc);
+    } catch (err) {
+      if (!isDuplicateKey(err) || input.kind !== 'direct') throw err;
+      // Another creator of the same pair won the race.
+      const existing = await Conv.findOne({ orgId: input.orgId, directKey: key }).lean<ConversationDoc>().exec();
+      if (!existing) throw err;
+      return { conversation: toConversation(existing), created: false };
+    }
+    return { conversation: toConversation(doc), created: true };
+  }
+
+  async getConversation(orgId: string, conversationId: string): Promise<Conversation | undefined> {
+    const c = await this.models.Conversation.findOne({ _id: conversationId, orgId }).lean<ConversationDoc>().exec();
+    return c ? toConversation(c) : undefined;
+  }
+
+  async listConversationsForUser(orgId: string, userId: string): Promise<Conversation[]> {
+    const docs = await this.models.Conversation.find({ orgId, memberUserIds: userId }).lean<ConversationDoc[]>().exec();
+    return docs.map(toConversation).sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+  }
+
+  // --- Envelopes ---------------------------------------------------------------------------
+
+  async appendEnvelope(input: NewEnvelope): Promise<AppendResult> {
+    return this.serialize(hintKey(input.orgId, input.conversationId), () => this.appendSerialized(input));
+  }
+
+  private async appendSerialized(input: NewEnvelope): Promise<AppendResult> {
+    const { Conversation: Conv, Envelope: Env } = this.models;
+    const conv = await Conv.findOne({ _id: input.conversationId, orgId: input.orgId }).lean<ConversationDoc>().exec();
+    if (!conv) throw new Error(`conversation ${input.conversationId} not found`);
+
+    const prior = await this.priorSend(input);
+    if (prior) return prior;
+
+    const hk = hintKey(input.orgId, input.conversationId);
+    let candidate = Math.max(this.seqHints.get(hk) ?? 0, conv.lastSeq) + 1;
+    const messageId = randomUUID();
+    const ciphertext = Buffer.from(input.ciphertext); // a copy: the caller may reuse its buffer
+    for (let attempt = 1; attempt <= MAX_APPEND_ATTEMPTS; attempt++) {
+      try {
+        await Env.insertOne({
+          _id: messageId,
+          orgId: input.orgId,
+          conversationId: input.conversationId,
+          seq: candidate,
+          senderUserId: input.senderUserId,
+          senderDeviceId: input.senderDeviceId,
+          clientMessageId: input.clientMessageId,
+          sentAt: input.now,
+          ciphertext,
+        });
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err;
+        // FerretDB does not say which index was violated, so look: a concurrent send of the same
+        // client message (through another node) or a seq another node claimed first.
+        const racedPrior = await this.priorSend(input);
+        if (racedPrior) return racedPrior;
+        const top = await Env.findOne({ orgId: input.orgId, conversationId: input.conversationId })
+          .sort({ seq: -1 })
+          .select({ seq: 1 })
+          .lean<Pick<EnvelopeDoc, 'seq'>>()
+          .exec();
+        const next = (top?.seq ?? 0) + 1;
+        this.logger?.debug({ conversationId: input.conversationId, tried: candidate, next, attempt }, 'seq taken by another node, retrying');
+        candidate = Math.max(next, candidate + 1);
+        continue;
+      }
+      await this.noteSeq(input.orgId, input.conversationId, candidate);
+      return {
+        status: 'stored',
+        envelope: {
+          messageId,
+          conversationId: input.conversationId,
+          seq: candidate,
+          senderUserId: input.senderUserId,
+          senderDeviceId: input.senderDeviceId,
+          clientMessageId: input.clientMessageId,
+          sentAt: input.now,
+          ciphertext: new Uint8Array(input.ciphertext),
+        },
+      };
+    }
+    throw new Error(`could not assign a seq in conversation ${input.conversationId} after ${MAX_APPEND_ATTEMPTS} attempts`);
+  }
+
+  /** The answer for a send this device already made with the same client message id, if any. */
+  private async priorSend(input: NewEnvelope): Promise<AppendResult | undefined> {
+    const prior = await this.models.Envelope.findOne({
+      orgId: input.orgId,
+      senderDeviceId: input.senderDeviceId,
+      clientMessageId: input.clientMessageId,
+    })
+      .lean<EnvelopeDoc>()
+      .exec();
+    if (!prior) return undefined;
+    if (prior.conversationId !== input.conversationId) return { status: 'conflict' };
+    // A retry often follows a crash between the insert and the lastSeq update: repair it.
+    await this.noteSeq(input.orgId, prior.conversationId, prior.seq);
+    return { status: 'duplicate', envelope: toEnvelope(prior) };
+  }
+
+  private async noteSeq(orgId: string, conversationId: string, seq: number): Promise<void> {
+    await this.models.Conversation.updateOne({ _id: conversationId, orgId }, { $max: { lastSeq: seq } }).exec();
+    const hk = hintKey(orgId, conversationId);
+    const prev = this.seqHints.get(hk) ?? 0;
+    this.seqHints.delete(hk); // re-insert: Map order doubles as recency
+    this.seqHints.set(hk, Math.max(prev, seq));
+    if (this.seqHints.size > MAX_SEQ_HINTS) {
+      const oldest = this.seqHints.keys().next().value;
+      if (oldest !== undefined) this.seqHints.delete(oldest);
+    }
+  }
+
+  async envelopesAfter(orgId: string, conversationId: string, afterSeq: number, limit: number): Promise<Envelope[]> {
+    if (limit <= 0) return []; // limit(0) would mean "no limit" to MongoDB
+    const docs = await this.models.Envelope.find({ orgId, conversationId, seq: mongoose.trusted({ $gt: afterSeq }) })
+      .sort({ seq: 1 })
+      .limit(limit)
+      .lean<EnvelopeDoc[]>()
+      .exec();
+    return docs.map(toEnvelope);
+  }
+
+  /** Run `fn` after every earlier call for the same key has finished. */
+  private async serialize<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.appendQueues.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((resolve) => (release = resolve));
+    const tail = prev.then(() => mine);
+    this.appendQueues.set(key, tail);
+    await prev;
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (this.appendQueues.get(key) === tail) this.appendQueues.delete(key);
+    }
+  }
+}
+
+function hintKey(orgId: string, conversationId: string): string {
+  return `${orgId}\u0000${conversationId}`;
+}
+
+function isDuplicateKey(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 11000;
+}
+
+/** Concurrent upserts of the same new key can fail with a duplicate key once; the retry finds the document. */
+async function retryOnDuplicateKey<T>(op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (err) {
+    if (!isDuplicateKey(err)) throw err;
+    return op();
+  }
+}
+
+/** Lean documents carry binary data as BSON `Binary`; hand out a plain, independent Uint8Array. */
+function toBytes(v: unknown): Uint8Array {
+  if (v instanceof Uint8Array) return new Uint8Array(v);
+  if (v instanceof mongoose.mongo.Binary) return new Uint8Array(v.value());
+  throw new TypeError('stored ciphertext is not binary data');
+}
+
+function toUser(d: UserDoc): UserRecord {
+  return { orgId: d.orgId, userId: d.userId, displayName: d.displayName ?? undefined, createdAt: d.createdAt, lastSeenAt: d.lastSeenAt };
+}
+
+function toDevice(d: DeviceDoc): DeviceRecord {
+  return { orgId: d.orgId, userId: d.userId, deviceId: d.deviceId, createdAt: d.createdAt, lastSeenAt: d.lastSeenAt };
+}
+
+function toConversation(d: ConversationDoc): Conversation {
+  return {
+    id: d._id,
+    kind: d.kind,
+    ...(d.title !== undefined && d.title !== null ? { title: d.title } : {}),
+    memberUserIds: [...d.memberUserIds],
+    createdBy: d.createdBy,
+    createdAt: d.createdAt,
+    lastSeq: d.lastSeq,
+  };
+}
+
+function toEnvelope(d: EnvelopeDoc): Envelope {
+  return {
+    messageId: d._id,
+    conversationId: d.conversationId,
+    seq: d.seq,
+    senderUserId: d.senderUserId,
+    senderDeviceId: d.senderDeviceId,
+    clientMessageId: d.clientMessageId,
+    sentAt: d.sentAt,
+    ciphertext: toBytes(d.ciphertext),
+  };
+}

@@ -1,0 +1,569 @@
+/**
+ * One contract for every Storage implementation: the same suite body runs over MemoryStorage and
+ * MongoStorage (on the test run's MongoDB-wire database, FerretDB unless MONGODB_URI is set), each
+ * test on a fresh database. "Two nodes" means two MongoStorage instances with separate connections to
+ * the same database; for the memory adapter both are the same instance (it cannot be shared).
+ * MongoDB-only tests at the end cover recovery from a crash between an insert and its lastSeq update.
+ *
+ * Assertions use node:assert/strict (fully typed; chai ships no type declarations).
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import mongoose from 'mongoose';
+import type { Conversation, Envelope } from '@curbside/shared';
+import type { AppendResult, NewEnvelope, Storage } from '../../server/src/ports/storage.js';
+import { MemoryStorage } from '../../server/src/adapters/memory/storage.js';
+import { MongoStorage } from '../../server/src/adapters/mongo/storage.js';
+import { serviceUrls, uniqueName } from '../support/services.js';
+
+interface Harness {
+  /** The storage under test. */
+  a: Storage;
+  /** A second "hub node" on the same data (the same instance for memory). */
+  b: Storage;
+  cleanup(): Promise<void>;
+}
+
+interface Implementation {
+  name: string;
+  open(): Promise<Harness>;
+}
+
+const memory: Implementation = {
+  name: 'MemoryStorage',
+  async open() {
+    const s = new MemoryStorage();
+    await s.init();
+    return { a: s, b: s, cleanup: () => s.close() };
+  },
+};
+
+async function dropDatabase(dbName: string): Promise<void> {
+  const conn = mongoose.createConnection(serviceUrls().mongoUri, { dbName });
+  try {
+    await conn.asPromise();
+    await conn.dropDatabase();
+  } finally {
+    await conn.close();
+  }
+}
+
+const mongo: Implementation = {
+  name: 'MongoStorage',
+  async open() {
+    const dbName = uniqueName('storage');
+    const a = new MongoStorage({ uri: serviceUrls().mongoUri, dbName });
+    const b = new MongoStorage({ uri: serviceUrls().mongoUri, dbName });
+    // Two nodes starting at once must not trip over each other's collection and index creation.
+    await Promise.all([a.init(), b.init()]);
+    return {
+      a,
+      b,
+      async cleanup() {
+        await Promise.all([a.close(), b.close()]);
+        await dropDatabase(dbName);
+      },
+    };
+  },
+};
+
+const T0 = Date.parse('2026-03-01T08:00:00Z');
+const ORG = 'org-a';
+const OTHER_ORG = 'org-b';
+
+function bytes(n: number): Uint8Array {
+  return new Uint8Array(randomBytes(n));
+}
+
+function sameBytes(actual: Uint8Array, expected: Uint8Array, what = 'ciphertext'): void {
+  assert.equal(actual.byteLength, expected.byteLength, `${what} length`);
+  assert.ok(Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength).equals(Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength)), `${what} bytes differ`);
+}
+
+function stored(r: AppendResult): Envelope {
+  assert.equal(r.status, 'stored', `expected stored, got ${r.status}`);
+  return (r as { envelope: Envelope }).envelope;
+}
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}
+
+for (const impl of [memory, mongo]) {
+  describe(`Storage contract: ${impl.name}`, function () {
+    let h: Harness;
+    let s: Storage;
+
+    beforeEach(async function () {
+      h = await impl.open();
+      s = h.a;
+    });
+
+    afterEach(async function () {
+      await h.cleanup();
+    });
+
+    async function group(members: string[], createdBy = 'alice', now = T0, orgId = ORG): Promise<Conversation> {
+      const r = await s.createConversation({ orgId, kind: 'group', title: 'Ward 4B', createdBy, memberUserIds: members, now });
+      assert.equal(r.created, true);
+      return r.conversation;
+    }
+
+    function env(conversationId: string, clientMessageId: string, extra: Partial<NewEnvelope> = {}): NewEnvelope {
+      return {
+        orgId: ORG,
+        conversationId,
+        senderUserId: 'alice',
+        senderDeviceId: 'alice-phone',
+        clientMessageId,
+        ciphertext: bytes(32),
+        now: T0 + 1000,
+        ...extra,
+      };
+    }
+
+    describe('directory', function () {
+      it('touchDevice creates the user and device, and a refresh keeps createdAt and moves lastSeenAt', async function () {
+        const first = await s.touchDevice({ orgId: ORG, userId: 'alice', deviceId: 'alice-phone', displayName: 'Dr Alice', now: T0 });
+        assert.deepEqual(first, {
+          user: { orgId: ORG, userId: 'alice', displayName: 'Dr Alice', createdAt: T0, lastSeenAt: T0 },
+          device: { orgId: ORG, userId: 'alice', deviceId: 'alice-phone', createdAt: T0, lastSeenAt: T0 },
+        });
+
+        const again = await s.touchDevice({ orgId: ORG, userId: 'alice', deviceId: 'alice-phone', now: T0 + 5000 });
+        assert.deepEqual(again, {
+          user: { orgId: ORG, userId: 'alice', displayName: 'Dr Alice', createdAt: T0, lastSeenAt: T0 + 5000 },
+          device: { orgId: ORG, userId: 'alice', deviceId: 'alice-phone', createdAt: T0, lastSeenAt: T0 + 5000 },
+        });
+        assert.deepEqual(await s.getUser(ORG, 'alice'), again.user);
+
+        const renamed = await s.touchDevice({ orgId: ORG, userId: 'alice', deviceId: 'alice-phone', displayName: 'Dr A. Smith', now: T0 + 6000 });
+        assert.equal(renamed.user.displayName, 'Dr A. Smith');
+        assert.equal((await s.getUser(ORG, 'alice'))?.displayName, 'Dr A. Smith');
+      });
+
+      it('a user without a display name has displayName undefined, and unknown users are undefined', async function () {
+        const r = await s.touchDevice({ orgId: ORG, userId: 'bob', deviceId: 'bob-phone', now: T0 });
+        assert.deepEqual(r.user, { orgId: ORG, userId: 'bob', displayName: undefined, createdAt: T0, lastSeenAt: T0 });
+        assert.equal(await s.getUser(ORG, 'nobody'), undefined);
+      });
+
+      it('a device keeps its original owner when touched with another user id', async function () {
+        await s.touchDevice({ orgId: ORG, userId: 'alice', deviceId: 'shared-id', now: T0 });
+        const hijack = await s.touchDevice({ orgId: ORG, userId: 'mallory', deviceId: 'shared-id', now: T0 + 10 });
+        assert.equal(hijack.device.userId, 'alice', 'the device must still belong to alice');
+        assert.equal(hijack.device.createdAt, T0);
+        assert.deepEqual((await s.listDevices(ORG, 'alice')).map((d) => d.deviceId), ['shared-id']);
+        assert.deepEqual(await s.listDevices(ORG, 'mallory'), []);
+      });
+
+      it('listDevices returns one user\'s devices in this org, ordered by device id', async function () {
+        await s.touchDevice({ orgId: ORG, userId: 'alice', deviceId: 'phone', now: T0 });
+        await s.touchDevice({ orgId: ORG, userId: 'alice', deviceId: 'laptop', now: T0 + 1 });
+        await s.touchDevice({ orgId: ORG, userId: 'bob', deviceId: 'bob-phone', now: T0 + 2 });
+        await s.touchDevice({ orgId: OTHER_ORG, userId: 'alice', deviceId: 'tablet', now: T0 + 3 });
+        assert.deepEqual(await s.listDevices(ORG, 'alice'), [
+          { orgId: ORG, userId: 'alice', deviceId: 'laptop', createdAt: T0 + 1, lastSeenAt: T0 + 1 },
+          { orgId: ORG, userId: 'alice', deviceId: 'phone', createdAt: T0, lastSeenAt: T0 },
+        ]);
+        assert.deepEqual((await s.listDevices(OTHER_ORG, 'alice')).map((d) => d.deviceId), ['tablet']);
+        assert.deepEqual((await s.listDevices(ORG, 'bob')).map((d) => d.deviceId), ['bob-phone']);
+      });
+
+      it('users and devices are scoped by org: the same ids in two orgs are separate records', async function () {
+        await s.touchDevice({ orgId: ORG, userId: 'alice', deviceId: 'd1', displayName: 'A in org a', now: T0 });
+        const other = await s.touchDevice({ orgId: OTHER_ORG, userId: 'mallory', deviceId: 'd1', now: T0 + 1 });
+        assert.equal(other.device.userId, 'mallory', 'a device id in another org is a different device');
+        assert.equal(other.device.createdAt, T0 + 1);
+        assert.equal(await s.getUser(OTHER_ORG, 'alice'), undefined);
+        assert.equal((await s.getUser(ORG, 'alice'))?.displayName, 'A in org a');
+      });
+    });
+
+    describe('conversations', function () {
+      it('a direct conversation is created once per pair, whoever creates it', async function () {
+        const ab = await s.createConversation({ orgId: ORG, kind: 'direct', createdBy: 'alice', memberUserIds: ['bob'], now: T0 });
+        assert.equal(ab.created, true);
+        assert.deepEqual(ab.conversation, {
+          id: ab.conversation.id,
+          kind: 'direct',
+          memberUserIds: ['alice', 'bob'],
+          createdBy: 'alice',
+          createdAt: T0,
+          lastSeq: 0,
+        });
+        assert.ok(!('title' in ab.conversation), 'no title key on a direct conversation');
+
+        const ba = await h.b.createConversation({ orgId: ORG, kind: 'direct', createdBy: 'bob', memberUserIds: ['alice'], now: T0 + 100 });
+        assert.equal(ba.created, false);
+        assert.deepEqual(ba.conversation, ab.conversation);
+
+        const ac = await s.createConversation({ orgId: ORG, kind: 'direct', createdBy: 'alice', memberUserIds: ['carol'], now: T0 });
+        assert.equal(ac.created, true);
+        assert.notEqual(ac.conversation.id, ab.conversation.id);
+
+        const otherOrg = await s.createConversation({ orgId: OTHER_ORG, kind: 'direct', createdBy: 'alice', memberUserIds: ['bob'], now: T0 });
+        assert.equal(otherOrg.created, true, 'the same pair in another org is another conversation');
+        assert.notEqual(otherOrg.conversation.id, ab.conversation.id);
+      });
+
+      it('concurrent creation of the same direct conversation on two nodes yields one conversation', async function () {
+        const results = await Promise.all(
+          range(1, 16).map((i) =>
+            (i % 2 ? s : h.b).createConversation({
+              orgId: ORG,
+              kind: 'direct',
+              createdBy: i % 2 ? 'alice' : 'bob',
+              memberUserIds: [i % 2 ? 'bob' : 'alice'],
+              now: T0 + i,
+            }),
+          ),
+        );
+        assert.equal(new Set(results.map((r) => r.conversation.id)).size, 1);
+        assert.equal(results.filter((r) => r.created).length, 1);
+        assert.equal((await s.listConversationsForUser(ORG, 'alice')).length, 1);
+      });
+
+      it('a direct conversation needs exactly two distinct members', async function () {
+        await assert.rejects(s.createConversation({ orgId: ORG, kind: 'direct', createdBy: 'alice', memberUserIds: ['alice'], now: T0 }));
+        await assert.rejects(s.createConversation({ orgId: ORG, kind: 'direct', createdBy: 'alice', memberUserIds: ['bob', 'carol'], now: T0 }));
+      });
+
+      it('group conversations are distinct even with the same members and title', async function () {
+        const g1 = await group(['bob', 'carol']);
+        const g2 = await group(['bob', 'carol']);
+        assert.notEqual(g1.id, g2.id);
+        assert.deepEqual(g1, { id: g1.id, kind: 'group', title: 'Ward 4B', memberUserIds: ['alice', 'bob', 'carol'], createdBy: 'alice', createdAt: T0, lastSeq: 0 });
+        // a group of two is not the direct conversation of that pair
+        const g3 = await group(['bob']);
+        const d = await s.createConversation({ orgId: ORG, kind: 'direct', createdBy: 'alice', memberUserIds: ['bob'], now: T0 });
+        assert.equal(d.created, true);
+        assert.notEqual(d.conversation.id, g3.id);
+      });
+
+      it('members are deduplicated with the creator first', async function () {
+        const g = await group(['bob', 'alice', 'carol', 'bob', 'dave', 'carol'], 'alice');
+        assert.deepEqual(g.memberUserIds, ['alice', 'bob', 'carol', 'dave']);
+        const g2 = await group(['bob', 'carol'], 'zed');
+        assert.deepEqual(g2.memberUserIds, ['zed', 'bob', 'carol']);
+        assert.deepEqual((await s.getConversation(ORG, g.id))?.memberUserIds, ['alice', 'bob', 'carol', 'dave']);
+      });
+
+      it('getConversation returns what was created; unknown ids are undefined', async function () {
+        const g = await group(['bob']);
+        assert.deepEqual(await h.b.getConversation(ORG, g.id), g);
+        assert.equal(await s.getConversation(ORG, 'no-such-conversation'), undefined);
+      });
+
+      it('listConversationsForUser lists member conversations oldest first, ties by id', async function () {
+        const late = await group(['bob'], 'alice', T0 + 300);
+        const early = await group(['carol'], 'alice', T0 + 100);
+        const tie1 = await group(['bob'], 'carol', T0 + 200);
+        const tie2 = await group(['bob'], 'dave', T0 + 200);
+        const notMine = await group(['carol'], 'dave', T0 + 50);
+
+        const forBob = await s.listConversationsForUser(ORG, 'bob');
+        const ties = [tie1, tie2].sort((x, y) => x.id.localeCompare(y.id));
+        assert.deepEqual(forBob, [...ties, late]);
+        assert.deepEqual((await s.listConversationsForUser(ORG, 'alice')).map((c) => c.id), [early.id, late.id]);
+        assert.ok(!(await s.listConversationsForUser(ORG, 'alice')).some((c) => c.id === notMine.id));
+        assert.deepEqual(await s.listConversationsForUser(ORG, 'nobody'), []);
+      });
+
+      it('conversations from another org are invisible', async function () {
+        const g = await group(['bob']);
+        assert.equal(await s.getConversation(OTHER_ORG, g.id), undefined);
+        assert.deepEqual(await s.listConversationsForUser(OTHER_ORG, 'alice'), []);
+        assert.deepEqual(await s.listConversationsForUser(OTHER_ORG, 'bob'), []);
+      });
+    });
+
+    describe('envelopes', function () {
+      it('appendEnvelope assigns 1, 2, 3 and returns the stored envelope', async function () {
+        const g = await group(['bob']);
+        const input = env(g.id, 'm1');
+        const first = stored(await s.appendEnvelope(input));
+        assert.equal(typeof first.messageId, 'string');
+        assert.ok(first.messageId.length > 0);
+        assert.deepEqual({ ...first, ciphertext: undefined }, {
+          messageId: first.messageId,
+          conversationId: g.id,
+          seq: 1,
+          senderUserId: 'alice',
+          senderDeviceId: 'alice-phone',
+          clientMessageId: 'm1',
+          sentAt: T0 + 1000,
+          ciphertext: undefined,
+        });
+        sameBytes(first.ciphertext, input.ciphertext);
+        assert.equal(stored(await s.appendEnvelope(env(g.id, 'm2'))).seq, 2);
+        assert.equal(stored(await h.b.appendEnvelope(env(g.id, 'm3', { senderUserId: 'bob', senderDeviceId: 'bob-phone' }))).seq, 3);
+        const other = await group(['carol']);
+        assert.equal(stored(await s.appendEnvelope(env(other.id, 'm4'))).seq, 1, 'seqs are per conversation');
+        assert.deepEqual((await s.envelopesAfter(ORG, g.id, 0, 100)).map((e) => [e.seq, e.clientMessageId]), [[1, 'm1'], [2, 'm2'], [3, 'm3']]);
+        assert.equal((await s.getConversation(ORG, g.id))?.lastSeq, 3);
+      });
+
+      it('a retried clientMessageId is a duplicate: same messageId and seq, nothing new stored', async function () {
+        const g = await group(['bob']);
+        const original = stored(await s.appendEnvelope(env(g.id, 'retry-me')));
+        stored(await s.appendEnvelope(env(g.id, 'after')));
+        for (const node of [s, h.b]) {
+          const again = await node.appendEnvelope(env(g.id, 'retry-me', { ciphertext: bytes(8), now: T0 + 9999 }));
+          assert.equal(again.status, 'duplicate');
+          const e = (again as { envelope: Envelope }).envelope;
+          assert.equal(e.messageId, original.messageId);
+          assert.equal(e.seq, original.seq);
+          assert.equal(e.sentAt, original.sentAt, 'the duplicate answers with the stored envelope');
+          sameBytes(e.ciphertext, original.ciphertext);
+        }
+        const all = await s.envelopesAfter(ORG, g.id, 0, 100);
+        assert.deepEqual(all.map((e) => e.seq), [1, 2]);
+        assert.equal((await s.getConversation(ORG, g.id))?.lastSeq, 2);
+      });
+
+      it('the same clientMessageId for another conversation is a conflict and stores nothing', async function () {
+        const g1 = await group(['bob']);
+        const g2 = await group(['carol']);
+        stored(await s.appendEnvelope(env(g1.id, 'cm')));
+        assert.deepEqual(await s.appendEnvelope(env(g2.id, 'cm')), { status: 'conflict' });
+        assert.deepEqual(await h.b.appendEnvelope(env(g2.id, 'cm')), { status: 'conflict' });
+        assert.deepEqual(await s.envelopesAfter(ORG, g2.id, 0, 10), []);
+        assert.equal((await s.getConversation(ORG, g2.id))?.lastSeq, 0);
+        // the conflict burned no seq in g2
+        assert.equal(stored(await s.appendEnvelope(env(g2.id, 'fresh'))).seq, 1);
+      });
+
+      it('the same clientMessageId from another device is another message', async function () {
+        const g = await group(['bob']);
+        const a = stored(await s.appendEnvelope(env(g.id, 'same')));
+        const b = stored(await s.appendEnvelope(env(g.id, 'same', { senderUserId: 'bob', senderDeviceId: 'bob-phone' })));
+        const a2 = stored(await s.appendEnvelope(env(g.id, 'same', { senderDeviceId: 'alice-laptop' })));
+        assert.deepEqual([a.seq, b.seq, a2.seq], [1, 2, 3]);
+        assert.equal(new Set([a.messageId, b.messageId, a2.messageId]).size, 3);
+      });
+
+      it('the same device and clientMessageId in another org is another message', async function () {
+        const g = await group(['bob']);
+        const o = await group(['bob'], 'alice', T0, OTHER_ORG);
+        stored(await s.appendEnvelope(env(g.id, 'x')));
+        const other = stored(await s.appendEnvelope(env(o.id, 'x', { orgId: OTHER_ORG })));
+        assert.equal(other.seq, 1);
+      });
+
+      it('an envelope for a conversation of another org, or an unknown one, is refused', async function () {
+        const g = await group(['bob']);
+        await assert.rejects(s.appendEnvelope(env(g.id, 'sneaky', { orgId: OTHER_ORG })));
+        await assert.rejects(s.appendEnvelope(env('no-such-conversation', 'lost')));
+        assert.deepEqual(await s.envelopesAfter(ORG, g.id, 0, 10), []);
+        stored(await s.appendEnvelope(env(g.id, 'legit')));
+        assert.deepEqual(await s.envelopesAfter(OTHER_ORG, g.id, 0, 10), [], 'envelopes are invisible from another org');
+        assert.equal((await s.envelopesAfter(ORG, g.id, 0, 10)).length, 1);
+      });
+
+      it('50 concurrent appends to one conversation get seqs 1..50 exactly', async function () {
+        const g = await group(['bob']);
+        const results = await Promise.all(range(1, 50).map((i) => s.appendEnvelope(env(g.id, `c${i}`))));
+        const seqs = results.map((r) => stored(r).seq).sort((x, y) => x - y);
+        assert.deepEqual(seqs, range(1, 50));
+        const all = await s.envelopesAfter(ORG, g.id, 0, 1000);
+        assert.deepEqual(all.map((e) => e.seq), range(1, 50));
+        // each stored envelope is the one its append reported
+        const bySeq = new Map(results.map((r) => [stored(r).seq, stored(r)]));
+        for (const e of all) assert.equal(e.messageId, bySeq.get(e.seq)?.messageId);
+        assert.equal((await s.getConversation(ORG, g.id))?.lastSeq, 50);
+      });
+
+      it('concurrent appends through two nodes get seqs 1..N with no gaps or duplicates', async function () {
+        this.timeout(60_000);
+        const g = await group(['bob']);
+        const n = 60;
+        const results = await Promise.all(
+          range(1, n).map((i) => (i % 2 ? s : h.b).appendEnvelope(env(g.id, `n${i}`, { senderDeviceId: i % 2 ? 'dev-1' : 'dev-2' }))),
+        );
+        const seqs = results.map((r) => stored(r).seq).sort((x, y) => x - y);
+        assert.deepEqual(seqs, range(1, n));
+        const all = await h.b.envelopesAfter(ORG, g.id, 0, 1000);
+        assert.deepEqual(all.map((e) => e.seq), range(1, n));
+        assert.equal(new Set(all.map((e) => e.clientMessageId)).size, n);
+        assert.equal((await s.getConversation(ORG, g.id))?.lastSeq, n);
+        assert.equal((await h.b.getConversation(ORG, g.id))?.lastSeq, n);
+      });
+
+      it('20 concurrent retries of one clientMessageId (on two nodes) store exactly one envelope', async function () {
+        const g = await group(['bob']);
+        stored(await s.appendEnvelope(env(g.id, 'before')));
+        const input = env(g.id, 'flaky-network');
+        const results = await Promise.all(range(1, 20).map((i) => (i % 2 ? s : h.b).appendEnvelope({ ...input })));
+        assert.equal(results.filter((r) => r.status === 'stored').length, 1);
+        assert.equal(results.filter((r) => r.status === 'duplicate').length, 19);
+        const envelopes = results.map((r) => (r as { envelope: Envelope }).envelope);
+        assert.equal(new Set(envelopes.map((e) => e.messageId)).size, 1);
+        assert.deepEqual([...new Set(envelopes.map((e) => e.seq))], [2]);
+        const all = await s.envelopesAfter(ORG, g.id, 0, 100);
+        assert.deepEqual(all.map((e) => [e.seq, e.clientMessageId]), [[1, 'before'], [2, 'flaky-network']]);
+        assert.equal((await s.getConversation(ORG, g.id))?.lastSeq, 2);
+        assert.equal(stored(await h.b.appendEnvelope(env(g.id, 'after'))).seq, 3);
+      });
+
+      it('envelopesAfter pages through ascending, contiguous seqs', async function () {
+        const g = await group(['bob']);
+        const other = await group(['carol']);
+        const sent: Envelope[] = [];
+        for (let i = 1; i <= 25; i++) {
+          sent.push(stored(await s.appendEnvelope(env(g.id, `p${i}`, { now: T0 + i }))));
+          if (i % 5 === 0) stored(await s.appendEnvelope(env(other.id, `o${i}`)));
+        }
+        const pages: number[][] = [];
+        let after = 0;
+        for (;;) {
+          const page = await s.envelopesAfter(ORG, g.id, after, 10);
+          if (page.length === 0) break;
+          assert.ok(page.length <= 10);
+          assert.ok(page.every((e) => e.conversationId === g.id));
+          pages.push(page.map((e) => e.seq));
+          after = page[page.length - 1]!.seq;
+        }
+        assert.deepEqual(pages, [range(1, 10), range(11, 20), range(21, 25)]);
+        assert.deepEqual((await s.envelopesAfter(ORG, g.id, 7, 3)).map((e) => e.seq), [8, 9, 10]);
+        assert.deepEqual(await s.envelopesAfter(ORG, g.id, 25, 10), []);
+        assert.deepEqual(await s.envelopesAfter(ORG, g.id, 100, 10), []);
+        assert.deepEqual(await s.envelopesAfter(ORG, 'no-such-conversation', 0, 10), []);
+        // every field round-trips
+        const read = await h.b.envelopesAfter(ORG, g.id, 0, 100);
+        assert.equal(read.length, 25);
+        for (const [i, e] of read.entries()) {
+          const { ciphertext, ...rest } = e;
+          const { ciphertext: sentBytes, ...sentRest } = sent[i]!;
+          assert.deepEqual(rest, sentRest);
+          sameBytes(ciphertext, sentBytes);
+        }
+      });
+
+      it('ciphertext bytes round-trip exactly, as independent plain Uint8Arrays', async function () {
+        const g = await group(['bob']);
+        const edge = new Uint8Array([0, 255, 0, 0, 1, 127, 128, 0]);
+        const big = bytes(64 * 1024);
+        const inputs = [edge, bytes(1), big];
+        for (const [i, c] of inputs.entries()) stored(await s.appendEnvelope(env(g.id, `b${i}`, { ciphertext: c })));
+        const keep = inputs.map((c) => new Uint8Array(c));
+        edge[0] = 42; // the caller reusing its buffer must not change what was stored
+
+        const read = await s.envelopesAfter(ORG, g.id, 0, 10);
+        assert.equal(read.length, 3);
+        for (const [i, e] of read.entries()) {
+          assert.equal(Object.getPrototypeOf(e.ciphertext), Uint8Array.prototype, 'a plain Uint8Array');
+          sameBytes(e.ciphertext, keep[i]!, `envelope ${i + 1}`);
+        }
+        assert.equal(read[2]!.ciphertext.byteLength, 65536);
+        read[0]!.ciphertext[1] = 7; // nor must a reader mutating what it got
+        sameBytes((await s.envelopesAfter(ORG, g.id, 0, 1))[0]!.ciphertext, keep[0]!);
+      });
+
+      it('lastSeq on the conversation reflects appends', async function () {
+        const g = await group(['bob']);
+        assert.equal((await s.getConversation(ORG, g.id))?.lastSeq, 0);
+        for (let i = 1; i <= 4; i++) {
+          stored(await (i % 2 ? s : h.b).appendEnvelope(env(g.id, `l${i}`)));
+          assert.equal((await s.getConversation(ORG, g.id))?.lastSeq, i);
+        }
+        const listed = await h.b.listConversationsForUser(ORG, 'bob');
+        assert.equal(listed.find((c) => c.id === g.id)?.lastSeq, 4);
+      });
+    });
+  });
+}
+
+describe('MongoStorage specifics', function () {
+  const dbs: string[] = [];
+  const opened: MongoStorage[] = [];
+
+  function open(dbName: string, options: { writeConcern?: 'majority' | number } = {}): MongoStorage {
+    const st = new MongoStorage({ uri: serviceUrls().mongoUri, dbName, ...options });
+    opened.push(st);
+    if (!dbs.includes(dbName)) dbs.push(dbName);
+    return st;
+  }
+
+  afterEach(async function () {
+    await Promise.all(opened.splice(0).map((st) => st.close()));
+    for (const db of dbs.splice(0)) await dropDatabase(db);
+  });
+
+  it('init is idempotent, ping answers, and writeConcern 1 works', async function () {
+    const st = open(uniqueName('storage'), { writeConcern: 1 });
+    await st.init();
+    await st.init();
+    await st.ping();
+    const c = await st.createConversation({ orgId: ORG, kind: 'group', title: 't', createdBy: 'a', memberUserIds: [], now: T0 });
+    assert.equal(stored(await st.appendEnvelope({ orgId: ORG, conversationId: c.conversation.id, senderUserId: 'a', senderDeviceId: 'd', clientMessageId: 'm', ciphertext: bytes(4), now: T0 })).seq, 1);
+  });
+
+  it('refuses an unacknowledged write concern', function () {
+    assert.throws(() => new MongoStorage({ uri: serviceUrls().mongoUri, writeConcern: 0 }), RangeError);
+    assert.throws(() => new MongoStorage({ uri: serviceUrls().mongoUri, writeConcern: 1.5 }), RangeError);
+  });
+
+  it('recovers when a node died between storing an envelope and raising lastSeq', async function () {
+    const dbName = uniqueName('storage');
+    const st = open(dbName);
+    await st.init();
+    const c = (await st.createConversation({ orgId: ORG, kind: 'group', title: 't', createdBy: 'a', memberUserIds: ['b'], now: T0 })).conversation;
+    const first = stored(await st.appendEnvelope({ orgId: ORG, conversationId: c.id, senderUserId: 'a', senderDeviceId: 'd', clientMessageId: 'm1', ciphertext: bytes(4), now: T0 }));
+
+    // What a crashed node leaves behind: seq 2 stored, lastSeq still 1.
+    const raw = mongoose.createConnection(serviceUrls().mongoUri, { dbName });
+    try {
+      await raw.asPromise();
+      await raw.db!.collection('envelopes').insertOne({
+        _id: 'orphan-message' as never,
+        orgId: ORG,
+        conversationId: c.id,
+        seq: 2,
+        senderUserId: 'a',
+        senderDeviceId: 'd',
+        clientMessageId: 'm2',
+        sentAt: T0 + 1,
+        ciphertext: Buffer.from([9, 9]),
+      });
+    } finally {
+      await raw.close();
+    }
+    assert.equal((await st.getConversation(ORG, c.id))?.lastSeq, 1);
+
+    // A fresh node (no in-memory hint) appends: it must land at 3, not collide forever or leave a gap.
+    const fresh = open(dbName);
+    await fresh.init();
+    assert.equal(stored(await fresh.appendEnvelope({ orgId: ORG, conversationId: c.id, senderUserId: 'b', senderDeviceId: 'e', clientMessageId: 'x', ciphertext: bytes(4), now: T0 + 2 })).seq, 3);
+    assert.equal((await fresh.getConversation(ORG, c.id))?.lastSeq, 3);
+    assert.deepEqual((await fresh.envelopesAfter(ORG, c.id, 0, 10)).map((e) => e.seq), [1, 2, 3]);
+
+    // The crashed send's retry is answered as a duplicate with the orphan's seq and bytes.
+    const retry = await fresh.appendEnvelope({ orgId: ORG, conversationId: c.id, senderUserId: 'a', senderDeviceId: 'd', clientMessageId: 'm2', ciphertext: bytes(4), now: T0 + 3 });
+    assert.equal(retry.status, 'duplicate');
+    const dup = (retry as { envelope: Envelope }).envelope;
+    assert.equal(dup.messageId, 'orphan-message');
+    assert.equal(dup.seq, 2);
+    sameBytes(dup.ciphertext, new Uint8Array([9, 9]));
+    assert.notEqual(dup.messageId, first.messageId);
+  });
+
+  it('repairs a lagging lastSeq when the crashed send is retried', async function () {
+    const dbName = uniqueName('storage');
+    const st = open(dbName);
+    await st.init();
+    const c = (await st.createConversation({ orgId: ORG, kind: 'group', title: 't', createdBy: 'a', memberUserIds: [], now: T0 })).conversation;
+    const raw = mongoose.createConnection(serviceUrls().mongoUri, { dbName });
+    try {
+      await raw.asPromise();
+      await raw.db!.collection('envelopes').insertOne({
+        _id: 'orphan' as never, orgId: ORG, conversationId: c.id, seq: 1, senderUserId: 'a', senderDeviceId: 'd', clientMessageId: 'm1', sentAt: T0, ciphertext: Buffer.from([1]),
+      });
+    } finally {
+      await raw.close();
+    }
+    const retry = await st.appendEnvelope({ orgId: ORG, conversationId: c.id, senderUserId: 'a', senderDeviceId: 'd', clientMessageId: 'm1', ciphertext: bytes(1), now: T0 });
+    assert.equal(retry.status, 'duplicate');
+    assert.equal((await st.getConversation(ORG, c.id))?.lastSeq, 1);
+  });
+});
