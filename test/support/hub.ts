@@ -79,6 +79,8 @@ export interface Shared {
   idp: TestIdp;
   dbName: string;
   keyPrefix: string;
+  /** A Redis of the test's own (e.g. one it will stop); default: the run's shared Redis. */
+  redisUrl?: string;
 }
 
 export function sharedBackend(): Shared {
@@ -120,13 +122,15 @@ export class HubHarness {
       storage = new MemoryStorage();
       presence = new MemoryPresence({ ttlMs: config.presence.ttlMs });
     } else {
-      const { redisUrl, mongoUri } = serviceUrls();
+      const { mongoUri } = serviceUrls();
+      const redisUrl = shared.redisUrl ?? serviceUrls().redisUrl;
       storage = new MongoStorage({ uri: mongoUri, dbName: shared.dbName });
       this.dbNames.add(shared.dbName);
-      this.redisPrefixes.add(shared.keyPrefix);
-      presenceClient = new Redis(redisUrl);
+      if (!shared.redisUrl) this.redisPrefixes.add(shared.keyPrefix);
+      const quiet = (r: Redis) => (r.on('error', () => {}), r);
+      presenceClient = quiet(new Redis(redisUrl));
       presence = new RedisPresence({ redis: presenceClient, keyPrefix: shared.keyPrefix, ttlMs: config.presence.ttlMs });
-      fanout = { pub: new Redis(redisUrl), sub: new Redis(redisUrl), keyPrefix: shared.keyPrefix };
+      fanout = { pub: quiet(new Redis(redisUrl)), sub: quiet(new Redis(redisUrl)), keyPrefix: shared.keyPrefix };
     }
     const hub = new Hub({
       config,
