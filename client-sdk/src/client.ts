@@ -2,8 +2,10 @@ import { io, type Socket } from 'socket.io-client';
 import {
   ClientEvent,
   CloseCode,
+  DeviceIdentitySchema,
   EnvelopeSchema,
   ErrorCode,
+  PrekeyBundleSchema,
   Limits,
   ServerEvent,
   WireErrorSchema,
@@ -11,7 +13,11 @@ import {
   type ClientToServerEvents,
   type Conversation,
   type ConversationCreateRequest,
+  type DeviceIdentity,
   type Envelope,
+  type KeysClaimRequest,
+  type KeysPublishRequest,
+  type PrekeyBundle,
   type SendResult,
   type ServerToClientEvents,
   type SessionClosing,
@@ -50,6 +56,8 @@ export interface CurbsideClientEvents {
   envelope: (envelope: Envelope) => void;
   /** The user was added to a conversation (or created one on another device). */
   conversation: (conversation: Conversation) => void;
+  /** A contact (or this user) published keys for a new device. */
+  device: (device: DeviceIdentity) => void;
   /** A problem the app should know about that did not come from a call it made (e.g. auth refused on reconnect). */
   error: (error: CurbsideError) => void;
 }
@@ -82,10 +90,16 @@ export interface SendOptions {
 
 type HubSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
+/** What one envelope carries: a body for every device, per-device ciphertexts, or both. */
+export interface EnvelopePayload {
+  body?: Uint8Array;
+  recipients?: Array<{ deviceId: string; ciphertext: Uint8Array }>;
+}
+
 interface OutboxEntry {
   conversationId: string;
   clientMessageId: string;
-  ciphertext: Uint8Array;
+  payload: EnvelopePayload;
   inFlight: boolean;
   attempts: number;
   resolve: (r: SendResult) => void;
@@ -102,10 +116,10 @@ const MAX_AUTH_RETRIES = 3;
  * @example
  * ```ts
  * const client = new CurbsideClient({ url: 'http://127.0.0.1:3000', token: () => fetchToken() });
- * client.on('envelope', (e) => console.log(e.conversationId, e.seq, e.ciphertext.byteLength));
+ * client.on('envelope', (e) => console.log(e.conversationId, e.seq, e.body?.byteLength));
  * await client.connect();
  * const conversation = await client.createConversation({ kind: 'direct', peerUserId: 'dr-patel' });
- * const ack = await client.send(conversation.id, new TextEncoder().encode('opaque bytes'));
+ * const ack = await client.sendEnvelope(conversation.id, { body: new TextEncoder().encode('opaque bytes') });
  * ```
  */
 export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
@@ -180,25 +194,29 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
   }
 
   /**
-   * Send opaque bytes to a conversation. Resolves with the hub's ack once the envelope is stored
-   * durably. While offline the send waits in the outbox and goes out on reconnect; retries reuse
-   * the same client message id, so the hub stores and delivers it once.
+   * Send an envelope to a conversation. Resolves with the hub's ack once it is stored durably.
+   * While offline the send waits in the outbox and goes out on reconnect; retries reuse the same
+   * client message id, so the hub stores and delivers it once.
    *
    * @param conversationId - a conversation the user is a member of
-   * @param ciphertext - at most `Limits.MAX_CIPHERTEXT_BYTES`
-   * @throws CurbsideError PAYLOAD_TOO_LARGE locally; FORBIDDEN, IDEMPOTENCY_CONFLICT, INVALID_PAYLOAD from the hub
+   * @param payload - `body` (at most `Limits.MAX_CIPHERTEXT_BYTES`) for every member device and/or
+   *   per-device `recipients` (which must name exactly the conversation's devices)
+   * @throws CurbsideError PAYLOAD_TOO_LARGE locally; FORBIDDEN, DEVICE_LIST_STALE, IDEMPOTENCY_CONFLICT, INVALID_PAYLOAD from the hub
    */
-  send(conversationId: string, ciphertext: Uint8Array, options: SendOptions = {}): Promise<SendResult> {
-    if (ciphertext.byteLength > Limits.MAX_CIPHERTEXT_BYTES) {
+  sendEnvelope(conversationId: string, payload: EnvelopePayload, options: SendOptions = {}): Promise<SendResult> {
+    const tooBig =
+      (payload.body && payload.body.byteLength > Limits.MAX_CIPHERTEXT_BYTES) ||
+      payload.recipients?.some((r) => r.ciphertext.byteLength > Limits.MAX_DEVICE_CIPHERTEXT_BYTES);
+    if (tooBig) {
       return Promise.reject(
-        new CurbsideError(ErrorCode.PAYLOAD_TOO_LARGE, `Envelope is ${ciphertext.byteLength} bytes; the limit is ${Limits.MAX_CIPHERTEXT_BYTES}`),
+        new CurbsideError(ErrorCode.PAYLOAD_TOO_LARGE, `Envelope exceeds the limits (body ${Limits.MAX_CIPHERTEXT_BYTES} bytes, per device ${Limits.MAX_DEVICE_CIPHERTEXT_BYTES})`),
       );
     }
     const clientMessageId = options.clientMessageId ?? globalThis.crypto.randomUUID();
     const existing = this.outbox.get(clientMessageId);
     if (existing) return new Promise((resolve, reject) => this.chain(existing, resolve, reject));
     return new Promise<SendResult>((resolve, reject) => {
-      const entry: OutboxEntry = { conversationId, clientMessageId, ciphertext, inFlight: false, attempts: 0, resolve, reject };
+      const entry: OutboxEntry = { conversationId, clientMessageId, payload, inFlight: false, attempts: 0, resolve, reject };
       this.outbox.set(clientMessageId, entry);
       this.transmit(entry);
     });
@@ -217,6 +235,33 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
   /** Conversations the user is a member of. */
   async listConversations(): Promise<Conversation[]> {
     return (await this.request(ClientEvent.CONVERSATION_LIST, {})).conversations;
+  }
+
+  /** Publish this device's public keys (identity, signed prekey, one-time prekeys). */
+  async publishKeys(request: KeysPublishRequest): Promise<{ oneTimePrekeys: number }> {
+    return this.request(ClientEvent.KEYS_PUBLISH, request);
+  }
+
+  /** One-time prekeys the hub still holds for this device. */
+  async countPrekeys(): Promise<number> {
+    return (await this.request(ClientEvent.KEYS_COUNT, {})).oneTimePrekeys;
+  }
+
+  /** Claim one prekey bundle per device of these users (each one-time prekey is handed out once). */
+  async claimBundles(request: KeysClaimRequest): Promise<PrekeyBundle[]> {
+    const { bundles } = await this.request(ClientEvent.KEYS_CLAIM, request);
+    return bundles.map((b) => PrekeyBundleSchema.parse(b));
+  }
+
+  /** Devices with published identity keys of these users. */
+  async listDevices(userIds: string[]): Promise<DeviceIdentity[]> {
+    const { devices } = await this.request(ClientEvent.DEVICES_LIST, { userIds });
+    return devices.map((d) => DeviceIdentitySchema.parse(d));
+  }
+
+  /** This device's id, from the `dev` claim of its token (known once a token was fetched). */
+  get currentDeviceId(): string | undefined {
+    return this.deviceId;
   }
 
   /** The highest seq handed to the app, without gaps, for a conversation. */
@@ -300,6 +345,10 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
     });
 
     socket.on(ServerEvent.CONVERSATION, (conversation) => this.emit('conversation', conversation));
+    socket.on(ServerEvent.DEVICE_ADDED, (raw) => {
+      const parsed = DeviceIdentitySchema.safeParse(raw);
+      if (parsed.success) this.emit('device', parsed.data);
+    });
     return socket;
   }
 
@@ -331,7 +380,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
     this.request(ClientEvent.ENVELOPE_SEND, {
       conversationId: entry.conversationId,
       clientMessageId: entry.clientMessageId,
-      ciphertext: entry.ciphertext,
+      ...entry.payload,
     }).then(
       (result) => {
         this.outbox.delete(entry.clientMessageId);

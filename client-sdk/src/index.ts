@@ -1,5 +1,5 @@
-export { CurbsideClient, type CurbsideClientOptions, type CurbsideClientEvents, type DisconnectReason, type SendOptions } from './client.js';
+export { CurbsideClient, type CurbsideClientOptions, type CurbsideClientEvents, type DisconnectReason, type SendOptions, type EnvelopePayload } from './client.js';
 export { CurbsideError, isCurbsideError, ErrorCode } from './errors.js';
 export { MemoryCursorStore, type CursorStore } from './cursor-store.js';
 export { TypedEmitter } from './emitter.js';
-export type { Conversation, ConversationCreateRequest, Envelope, SendResult } from '@curbside/shared';
+export type { Conversation, ConversationCreateRequest, DeviceIdentity, Envelope, PrekeyBundle, SendResult } from '@curbside/shared';

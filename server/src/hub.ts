@@ -10,6 +10,7 @@ import { DevTokenIssuer, TokenVerifier } from './auth/tokens.js';
 import { createHttpApp } from './http/app.js';
 import { Gateway, type HubServer } from './realtime/gateway.js';
 import { MessageRelay } from './domain/message-relay.js';
+import { DeviceKeys } from './domain/device-keys.js';
 import type { Storage } from './ports/storage.js';
 import type { Presence } from './ports/presence.js';
 import { MemoryStorage } from './adapters/memory/storage.js';
@@ -69,7 +70,7 @@ export class Hub {
       serveClient: false,
       ...(deps.fanout ? { adapter: createAdapter(deps.fanout.pub, deps.fanout.sub, { key: `${deps.fanout.keyPrefix}socket.io` }) } : {}),
     });
-    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: new MessageRelay(storage), logger });
+    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: new MessageRelay(storage), keys: new DeviceKeys(storage), logger });
   }
 
   /** Initialise storage, start listening, start presence heartbeats. Port 0 picks a free port. */

@@ -19,6 +19,15 @@ export const ErrorCode = {
   FORBIDDEN: 'FORBIDDEN',
   /** The thing named does not exist for this caller's organisation. */
   NOT_FOUND: 'NOT_FOUND',
+  /**
+   * An end-to-end-encrypted send did not name exactly the devices the hub knows for the conversation.
+   * `details.missing` lists `{ userId, deviceId }` to add (fetch their bundles), `details.extra` device ids to drop.
+   */
+  DEVICE_LIST_STALE: 'DEVICE_LIST_STALE',
+  /** A signed prekey's signature does not verify under the device's identity key. */
+  BAD_SIGNATURE: 'BAD_SIGNATURE',
+  /** The device already registered a different identity key; a new key needs a new device id. */
+  IDENTITY_MISMATCH: 'IDENTITY_MISMATCH',
   /** A client message id was reused for a different message. */
   IDEMPOTENCY_CONFLICT: 'IDEMPOTENCY_CONFLICT',
   /** The caller sent too much too fast; `details.retryAfterMs` says when to try again. */
@@ -70,6 +79,9 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   AUTH_EXPIRED: 401,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
+  DEVICE_LIST_STALE: 409,
+  BAD_SIGNATURE: 400,
+  IDENTITY_MISMATCH: 409,
   IDEMPOTENCY_CONFLICT: 409,
   RATE_LIMITED: 429,
   UNAVAILABLE: 503,

@@ -4,3 +4,4 @@ export * from './limits.js';
 export * from './schemas.js';
 export * from './socket.js';
 export * from './validate.js';
+export * from './crypto-contract.js';

@@ -5,6 +5,16 @@
 export const Limits = {
   /** Largest opaque ciphertext in one envelope. Clinical images travel as encrypted attachments, not here. */
   MAX_CIPHERTEXT_BYTES: 64 * 1024,
+  /** Largest per-device ciphertext in an envelope (it wraps a message key, or a short message). */
+  MAX_DEVICE_CIPHERTEXT_BYTES: 16 * 1024,
+  /** Devices one envelope may address. */
+  MAX_RECIPIENT_DEVICES: 500,
+  /** One-time prekeys in one upload (Signal's batch size). */
+  MAX_PREKEY_BATCH: 100,
+  /** One-time prekeys the hub keeps per device; uploads beyond this are refused. */
+  MAX_STORED_PREKEYS: 500,
+  /** Users whose devices one `devices:list` or `keys:claim` may ask about. */
+  MAX_KEY_QUERY_USERS: 100,
   /** socket.io `maxHttpBufferSize`: a frame above this closes the connection before any handler runs. */
   MAX_FRAME_BYTES: 256 * 1024,
   /** Ids (user, device, organisation, conversation, message) are short opaque strings. */

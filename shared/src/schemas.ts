@@ -85,16 +85,35 @@ export type ConversationListResult = z.infer<typeof ConversationListResultSchema
 
 // --- Envelopes -----------------------------------------------------------------------------
 
-export const EnvelopeSendRequestSchema = z.strictObject({
-  conversationId: IdSchema,
-  /**
-   * Chosen by the sending device, unique per device. Retrying a send with the same id is safe:
-   * the hub stores and delivers it once and answers every retry with the same ack.
-   */
-  clientMessageId: IdSchema,
-  /** Opaque to the hub. */
-  ciphertext: bytesSchema(Limits.MAX_CIPHERTEXT_BYTES),
+/** One device's share of an end-to-end-encrypted envelope. */
+export const RecipientCiphertextSchema = z.strictObject({
+  deviceId: IdSchema,
+  ciphertext: bytesSchema(Limits.MAX_DEVICE_CIPHERTEXT_BYTES),
 });
+export type RecipientCiphertext = z.input<typeof RecipientCiphertextSchema>;
+
+export const EnvelopeSendRequestSchema = z
+  .strictObject({
+    conversationId: IdSchema,
+    /**
+     * Chosen by the sending device, unique per device. Retrying a send with the same id is safe:
+     * the hub stores and delivers it once and answers every retry with the same ack.
+     */
+    clientMessageId: IdSchema,
+    /** Opaque to the hub; delivered to every member device (e.g. a message encrypted under a one-off key). */
+    body: bytesSchema(Limits.MAX_CIPHERTEXT_BYTES).optional(),
+    /**
+     * Per-device ciphertexts; each device receives only its own. When present, the list must name
+     * exactly the devices with published keys of every member except the sending device, or the hub
+     * answers DEVICE_LIST_STALE with what is missing and extra.
+     */
+    recipients: z.array(RecipientCiphertextSchema).min(1).max(Limits.MAX_RECIPIENT_DEVICES).optional(),
+  })
+  .refine((r) => r.body !== undefined || r.recipients !== undefined, { message: 'an envelope needs a body, recipients, or both' })
+  .refine((r) => !r.recipients || new Set(r.recipients.map((x) => x.deviceId)).size === r.recipients.length, {
+    message: 'each device may appear once in recipients',
+    path: ['recipients'],
+  });
 export type EnvelopeSendRequest = z.input<typeof EnvelopeSendRequestSchema>;
 
 export const SendResultSchema = z.object({
@@ -107,7 +126,11 @@ export const SendResultSchema = z.object({
 });
 export type SendResult = z.infer<typeof SendResultSchema>;
 
-/** An envelope as delivered to a device, live or through sync. */
+/**
+ * An envelope as delivered to one device, live or through sync. `ciphertext` is that device's
+ * own share; an envelope that named recipients but not this device (sent before the device
+ * existed) arrives with neither `body` nor `ciphertext`, so the sequence stays gap-free.
+ */
 export const EnvelopeSchema = z.object({
   messageId: IdSchema,
   conversationId: IdSchema,
@@ -116,9 +139,72 @@ export const EnvelopeSchema = z.object({
   senderDeviceId: IdSchema,
   clientMessageId: IdSchema,
   sentAt: TimestampSchema,
-  ciphertext: bytesSchema(Limits.MAX_CIPHERTEXT_BYTES),
+  body: bytesSchema(Limits.MAX_CIPHERTEXT_BYTES).optional(),
+  ciphertext: bytesSchema(Limits.MAX_DEVICE_CIPHERTEXT_BYTES).optional(),
 });
 export type Envelope = z.output<typeof EnvelopeSchema>;
+
+// --- Device keys (public halves only: private keys never leave the device) ----------------
+
+/** Ed25519 public identity key of a device. */
+export const IdentityKeySchema = bytesSchema(32).refine((b) => b.byteLength === 32, 'an identity key is 32 bytes');
+/** X25519 public key. */
+export const PublicKeySchema = bytesSchema(32).refine((b) => b.byteLength === 32, 'a public key is 32 bytes');
+export const KeyIdSchema = z.number().int().nonnegative().max(2 ** 31 - 1);
+
+export const SignedPrekeySchema = z.strictObject({
+  keyId: KeyIdSchema,
+  publicKey: PublicKeySchema,
+  /** Ed25519 signature by the identity key over `SIGNED_PREKEY_SIGNATURE_PREFIX ‖ publicKey`. */
+  signature: bytesSchema(64).refine((b) => b.byteLength === 64, 'a signature is 64 bytes'),
+});
+export type SignedPrekey = z.output<typeof SignedPrekeySchema>;
+
+export const OneTimePrekeySchema = z.strictObject({ keyId: KeyIdSchema, publicKey: PublicKeySchema });
+export type OneTimePrekey = z.output<typeof OneTimePrekeySchema>;
+
+export const KeysPublishRequestSchema = z.strictObject({
+  identityKey: IdentityKeySchema,
+  /** Required on a device's first publish; later ones rotate it. */
+  signedPrekey: SignedPrekeySchema.optional(),
+  oneTimePrekeys: z.array(OneTimePrekeySchema).max(Limits.MAX_PREKEY_BATCH).optional(),
+});
+export type KeysPublishRequest = z.input<typeof KeysPublishRequestSchema>;
+export const KeysPublishResultSchema = z.object({ oneTimePrekeys: z.number().int().nonnegative() });
+export type KeysPublishResult = z.infer<typeof KeysPublishResultSchema>;
+
+export const KeysCountRequestSchema = z.strictObject({});
+export type KeysCountRequest = z.input<typeof KeysCountRequestSchema>;
+export const KeysCountResultSchema = KeysPublishResultSchema;
+export type KeysCountResult = KeysPublishResult;
+
+export const DeviceIdentitySchema = z.object({ userId: IdSchema, deviceId: IdSchema, identityKey: IdentityKeySchema });
+export type DeviceIdentity = z.output<typeof DeviceIdentitySchema>;
+
+export const UserListRequestSchema = z.strictObject({ userIds: z.array(IdSchema).min(1).max(Limits.MAX_KEY_QUERY_USERS) });
+export type UserListRequest = z.input<typeof UserListRequestSchema>;
+export const DevicesListResultSchema = z.object({ devices: z.array(DeviceIdentitySchema) });
+export type DevicesListResult = z.output<typeof DevicesListResultSchema>;
+
+/** What an initiator needs for X3DH with one device. */
+export const PrekeyBundleSchema = z.object({
+  userId: IdSchema,
+  deviceId: IdSchema,
+  identityKey: IdentityKeySchema,
+  signedPrekey: SignedPrekeySchema,
+  /** Absent when the device ran out: X3DH then uses the signed prekey alone. */
+  oneTimePrekey: OneTimePrekeySchema.optional(),
+});
+export type PrekeyBundle = z.output<typeof PrekeyBundleSchema>;
+
+export const KeysClaimRequestSchema = z.strictObject({
+  userIds: z.array(IdSchema).min(1).max(Limits.MAX_KEY_QUERY_USERS),
+  /** Only these devices (e.g. the `missing` of a DEVICE_LIST_STALE); default all of the users' devices. */
+  deviceIds: z.array(IdSchema).max(Limits.MAX_RECIPIENT_DEVICES).optional(),
+});
+export type KeysClaimRequest = z.input<typeof KeysClaimRequestSchema>;
+export const KeysClaimResultSchema = z.object({ bundles: z.array(PrekeyBundleSchema) });
+export type KeysClaimResult = z.output<typeof KeysClaimResultSchema>;
 
 // --- Sync ----------------------------------------------------------------------------------
 

@@ -10,6 +10,15 @@ import type {
   SessionClosing,
   SyncFetchRequest,
   SyncFetchResult,
+  KeysPublishRequest,
+  KeysPublishResult,
+  KeysCountRequest,
+  KeysCountResult,
+  KeysClaimRequest,
+  KeysClaimResult,
+  UserListRequest,
+  DevicesListResult,
+  DeviceIdentity,
 } from './schemas.js';
 import type { ClientEvent, ServerEvent } from './events.js';
 
@@ -22,11 +31,16 @@ export interface ClientToServerEvents {
   [ClientEvent.CONVERSATION_LIST]: (req: ConversationListRequest, ack: (res: Ack<ConversationListResult>) => void) => void;
   [ClientEvent.ENVELOPE_SEND]: (req: EnvelopeSendRequest, ack: (res: Ack<SendResult>) => void) => void;
   [ClientEvent.SYNC_FETCH]: (req: SyncFetchRequest, ack: (res: Ack<SyncFetchResult>) => void) => void;
+  [ClientEvent.KEYS_PUBLISH]: (req: KeysPublishRequest, ack: (res: Ack<KeysPublishResult>) => void) => void;
+  [ClientEvent.KEYS_COUNT]: (req: KeysCountRequest, ack: (res: Ack<KeysCountResult>) => void) => void;
+  [ClientEvent.KEYS_CLAIM]: (req: KeysClaimRequest, ack: (res: Ack<KeysClaimResult>) => void) => void;
+  [ClientEvent.DEVICES_LIST]: (req: UserListRequest, ack: (res: Ack<DevicesListResult>) => void) => void;
 }
 
 export interface ServerToClientEvents {
   [ServerEvent.ENVELOPE]: (envelope: Envelope) => void;
   [ServerEvent.CONVERSATION]: (conversation: Conversation) => void;
+  [ServerEvent.DEVICE_ADDED]: (device: DeviceIdentity) => void;
   [ServerEvent.SESSION_CLOSING]: (info: SessionClosing) => void;
 }
 

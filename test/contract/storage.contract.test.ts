@@ -75,7 +75,8 @@ function bytes(n: number): Uint8Array {
   return new Uint8Array(randomBytes(n));
 }
 
-function sameBytes(actual: Uint8Array, expected: Uint8Array, what = 'ciphertext'): void {
+function sameBytes(actual: Uint8Array | undefined, expected: Uint8Array | undefined, what = 'body'): void {
+  assert.ok(actual && expected, `${what} present`);
   assert.equal(actual.byteLength, expected.byteLength, `${what} length`);
   assert.ok(Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength).equals(Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength)), `${what} bytes differ`);
 }
@@ -116,7 +117,7 @@ for (const impl of [memory, mongo]) {
         senderUserId: 'alice',
         senderDeviceId: 'alice-phone',
         clientMessageId,
-        ciphertext: bytes(32),
+        body: bytes(32),
         now: T0 + 1000,
         ...extra,
       };
@@ -285,7 +286,7 @@ for (const impl of [memory, mongo]) {
         const first = stored(await s.appendEnvelope(input));
         assert.equal(typeof first.messageId, 'string');
         assert.ok(first.messageId.length > 0);
-        assert.deepEqual({ ...first, ciphertext: undefined }, {
+        assert.deepEqual({ ...first, body: undefined }, {
           messageId: first.messageId,
           conversationId: g.id,
           seq: 1,
@@ -293,9 +294,9 @@ for (const impl of [memory, mongo]) {
           senderDeviceId: 'alice-phone',
           clientMessageId: 'm1',
           sentAt: T0 + 1000,
-          ciphertext: undefined,
+          body: undefined,
         });
-        sameBytes(first.ciphertext, input.ciphertext);
+        sameBytes(first.body, input.body);
         assert.equal(stored(await s.appendEnvelope(env(g.id, 'm2'))).seq, 2);
         assert.equal(stored(await h.b.appendEnvelope(env(g.id, 'm3', { senderUserId: 'bob', senderDeviceId: 'bob-phone' }))).seq, 3);
         const other = await group(['carol']);
@@ -309,13 +310,13 @@ for (const impl of [memory, mongo]) {
         const original = stored(await s.appendEnvelope(env(g.id, 'retry-me')));
         stored(await s.appendEnvelope(env(g.id, 'after')));
         for (const node of [s, h.b]) {
-          const again = await node.appendEnvelope(env(g.id, 'retry-me', { ciphertext: bytes(8), now: T0 + 9999 }));
+          const again = await node.appendEnvelope(env(g.id, 'retry-me', { body: bytes(8), now: T0 + 9999 }));
           assert.equal(again.status, 'duplicate');
           const e = (again as { envelope: Envelope }).envelope;
           assert.equal(e.messageId, original.messageId);
           assert.equal(e.seq, original.seq);
           assert.equal(e.sentAt, original.sentAt, 'the duplicate answers with the stored envelope');
-          sameBytes(e.ciphertext, original.ciphertext);
+          sameBytes(e.body, original.body);
         }
         const all = await s.envelopesAfter(ORG, g.id, 0, 100);
         assert.deepEqual(all.map((e) => e.seq), [1, 2]);
@@ -433,31 +434,31 @@ for (const impl of [memory, mongo]) {
         const read = await h.b.envelopesAfter(ORG, g.id, 0, 100);
         assert.equal(read.length, 25);
         for (const [i, e] of read.entries()) {
-          const { ciphertext, ...rest } = e;
-          const { ciphertext: sentBytes, ...sentRest } = sent[i]!;
+          const { body, ...rest } = e;
+          const { body: sentBytes, ...sentRest } = sent[i]!;
           assert.deepEqual(rest, sentRest);
-          sameBytes(ciphertext, sentBytes);
+          sameBytes(body, sentBytes);
         }
       });
 
-      it('ciphertext bytes round-trip exactly, as independent plain Uint8Arrays', async function () {
+      it('body bytes round-trip exactly, as independent plain Uint8Arrays', async function () {
         const g = await group(['bob']);
         const edge = new Uint8Array([0, 255, 0, 0, 1, 127, 128, 0]);
         const big = bytes(64 * 1024);
         const inputs = [edge, bytes(1), big];
-        for (const [i, c] of inputs.entries()) stored(await s.appendEnvelope(env(g.id, `b${i}`, { ciphertext: c })));
+        for (const [i, c] of inputs.entries()) stored(await s.appendEnvelope(env(g.id, `b${i}`, { body: c })));
         const keep = inputs.map((c) => new Uint8Array(c));
         edge[0] = 42; // the caller reusing its buffer must not change what was stored
 
         const read = await s.envelopesAfter(ORG, g.id, 0, 10);
         assert.equal(read.length, 3);
         for (const [i, e] of read.entries()) {
-          assert.equal(Object.getPrototypeOf(e.ciphertext), Uint8Array.prototype, 'a plain Uint8Array');
-          sameBytes(e.ciphertext, keep[i]!, `envelope ${i + 1}`);
+          assert.equal(Object.getPrototypeOf(e.body), Uint8Array.prototype, 'a plain Uint8Array');
+          sameBytes(e.body, keep[i]!, `envelope ${i + 1}`);
         }
-        assert.equal(read[2]!.ciphertext.byteLength, 65536);
-        read[0]!.ciphertext[1] = 7; // nor must a reader mutating what it got
-        sameBytes((await s.envelopesAfter(ORG, g.id, 0, 1))[0]!.ciphertext, keep[0]!);
+        assert.equal(read[2]!.body!.byteLength, 65536);
+        read[0]!.body![1] = 7; // nor must a reader mutating what it got
+        sameBytes((await s.envelopesAfter(ORG, g.id, 0, 1))[0]!.body, keep[0]!);
       });
 
       it('lastSeq on the conversation reflects appends', async function () {
@@ -496,7 +497,7 @@ describe('MongoStorage specifics', function () {
     await st.init();
     await st.ping();
     const c = await st.createConversation({ orgId: ORG, kind: 'group', title: 't', createdBy: 'a', memberUserIds: [], now: T0 });
-    assert.equal(stored(await st.appendEnvelope({ orgId: ORG, conversationId: c.conversation.id, senderUserId: 'a', senderDeviceId: 'd', clientMessageId: 'm', ciphertext: bytes(4), now: T0 })).seq, 1);
+    assert.equal(stored(await st.appendEnvelope({ orgId: ORG, conversationId: c.conversation.id, senderUserId: 'a', senderDeviceId: 'd', clientMessageId: 'm', body: bytes(4), now: T0 })).seq, 1);
   });
 
   it('refuses an unacknowledged write concern', function () {
@@ -509,7 +510,7 @@ describe('MongoStorage specifics', function () {
     const st = open(dbName);
     await st.init();
     const c = (await st.createConversation({ orgId: ORG, kind: 'group', title: 't', createdBy: 'a', memberUserIds: ['b'], now: T0 })).conversation;
-    const first = stored(await st.appendEnvelope({ orgId: ORG, conversationId: c.id, senderUserId: 'a', senderDeviceId: 'd', clientMessageId: 'm1', ciphertext: bytes(4), now: T0 }));
+    const first = stored(await st.appendEnvelope({ orgId: ORG, conversationId: c.id, senderUserId: 'a', senderDeviceId: 'd', clientMessageId: 'm1', body: bytes(4), now: T0 }));
 
     // What a crashed node leaves behind: seq 2 stored, lastSeq still 1.
     const raw = mongoose.createConnection(serviceUrls().mongoUri, { dbName });
@@ -524,7 +525,7 @@ describe('MongoStorage specifics', function () {
         senderDeviceId: 'd',
         clientMessageId: 'm2',
         sentAt: T0 + 1,
-        ciphertext: Buffer.from([9, 9]),
+        body: Buffer.from([9, 9]),
       });
     } finally {
       await raw.close();
@@ -534,17 +535,17 @@ describe('MongoStorage specifics', function () {
     // A fresh node (no in-memory hint) appends: it must land at 3, not collide forever or leave a gap.
     const fresh = open(dbName);
     await fresh.init();
-    assert.equal(stored(await fresh.appendEnvelope({ orgId: ORG, conversationId: c.id, senderUserId: 'b', senderDeviceId: 'e', clientMessageId: 'x', ciphertext: bytes(4), now: T0 + 2 })).seq, 3);
+    assert.equal(stored(await fresh.appendEnvelope({ orgId: ORG, conversationId: c.id, senderUserId: 'b', senderDeviceId: 'e', clientMessageId: 'x', body: bytes(4), now: T0 + 2 })).seq, 3);
     assert.equal((await fresh.getConversation(ORG, c.id))?.lastSeq, 3);
     assert.deepEqual((await fresh.envelopesAfter(ORG, c.id, 0, 10)).map((e) => e.seq), [1, 2, 3]);
 
     // The crashed send's retry is answered as a duplicate with the orphan's seq and bytes.
-    const retry = await fresh.appendEnvelope({ orgId: ORG, conversationId: c.id, senderUserId: 'a', senderDeviceId: 'd', clientMessageId: 'm2', ciphertext: bytes(4), now: T0 + 3 });
+    const retry = await fresh.appendEnvelope({ orgId: ORG, conversationId: c.id, senderUserId: 'a', senderDeviceId: 'd', clientMessageId: 'm2', body: bytes(4), now: T0 + 3 });
     assert.equal(retry.status, 'duplicate');
     const dup = (retry as { envelope: Envelope }).envelope;
     assert.equal(dup.messageId, 'orphan-message');
     assert.equal(dup.seq, 2);
-    sameBytes(dup.ciphertext, new Uint8Array([9, 9]));
+    sameBytes(dup.body, new Uint8Array([9, 9]));
     assert.notEqual(dup.messageId, first.messageId);
   });
 
@@ -557,12 +558,12 @@ describe('MongoStorage specifics', function () {
     try {
       await raw.asPromise();
       await raw.db!.collection('envelopes').insertOne({
-        _id: 'orphan' as never, orgId: ORG, conversationId: c.id, seq: 1, senderUserId: 'a', senderDeviceId: 'd', clientMessageId: 'm1', sentAt: T0, ciphertext: Buffer.from([1]),
+        _id: 'orphan' as never, orgId: ORG, conversationId: c.id, seq: 1, senderUserId: 'a', senderDeviceId: 'd', clientMessageId: 'm1', sentAt: T0, body: Buffer.from([1]),
       });
     } finally {
       await raw.close();
     }
-    const retry = await st.appendEnvelope({ orgId: ORG, conversationId: c.id, senderUserId: 'a', senderDeviceId: 'd', clientMessageId: 'm1', ciphertext: bytes(1), now: T0 });
+    const retry = await st.appendEnvelope({ orgId: ORG, conversationId: c.id, senderUserId: 'a', senderDeviceId: 'd', clientMessageId: 'm1', body: bytes(1), now: T0 });
     assert.equal(retry.status, 'duplicate');
     assert.equal((await st.getConversation(ORG, c.id))?.lastSeq, 1);
   });

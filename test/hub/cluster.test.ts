@@ -23,12 +23,12 @@ describe('two hub nodes sharing Redis and the Mongo-wire DB', function () {
     const conv = await lee.createConversation({ kind: 'direct', peerUserId: 'dr-patel' });
     await eventually(() => conversationsSeen.includes(conv.id), 'conversation event crosses nodes');
 
-    const a = await lee.send(conv.id, bytes('from node 1'));
-    const b = await patel.send(conv.id, bytes('from node 2'));
+    const a = await lee.sendEnvelope(conv.id, { body: bytes('from node 1') });
+    const b = await patel.sendEnvelope(conv.id, { body: bytes('from node 2') });
     expect([a.seq, b.seq]).to.deep.equal([1, 2]);
     await eventually(() => got.patel.length === 1 && got.lee.length === 1 && got.desk.length === 2, 'cross-node delivery');
-    expect(text(got.patel[0]!.ciphertext)).to.equal('from node 1');
-    expect(text(got.lee[0]!.ciphertext)).to.equal('from node 2');
+    expect(text(got.patel[0]!.body!)).to.equal('from node 1');
+    expect(text(got.lee[0]!.body!)).to.equal('from node 2');
     expect(got.desk.map((e) => e.seq)).to.deep.equal([1, 2]);
 
     // Presence is shared: either node sees devices connected to the other.
@@ -46,7 +46,7 @@ describe('two hub nodes sharing Redis and the Mongo-wire DB', function () {
     watcher.on('envelope', (e) => seen.push(e.seq));
     await Promise.all([a.connect(), b.connect(), watcher.connect()]);
     const team = await a.createConversation({ kind: 'group', title: 'ICU', memberUserIds: ['dr-patel', 'dr-kim'] });
-    const acks = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).send(team.id, bytes(`m${i}`))));
+    const acks = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).sendEnvelope(team.id, { body: bytes(`m${i}`) })));
     const seqs = acks.map((x) => x.seq).sort((x, y) => x - y);
     expect(seqs).to.deep.equal(Array.from({ length: 40 }, (_, i) => i + 1));
     await eventually(() => seen.length === 40, 'watcher gets all 40', 8000);

@@ -69,9 +69,9 @@ describe('npm start with no MongoDB and no Redis (dev mode)', function () {
     try {
       await Promise.all([lee.connect(), patel.connect()]);
       const conv = await lee.createConversation({ kind: 'direct', peerUserId: 'dr-patel' });
-      await lee.send(conv.id, bytes('hello from dev mode'));
+      await lee.sendEnvelope(conv.id, { body: bytes('hello from dev mode') });
       await eventually(() => got.length === 1, 'delivered');
-      expect(text(got[0]!.ciphertext)).to.equal('hello from dev mode');
+      expect(text(got[0]!.body!)).to.equal('hello from dev mode');
     } finally {
       lee.disconnect();
       patel.disconnect();

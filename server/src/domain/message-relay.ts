@@ -15,7 +15,7 @@ import type {
   SyncFetchRequestSchema,
 } from '@curbside/shared';
 import { HubError } from '../errors.js';
-import type { Storage } from '../ports/storage.js';
+import type { Storage, StoredEnvelope } from '../ports/storage.js';
 
 /** Who is asking: what the handshake bound to the socket. */
 export type Caller = Pick<SocketData, 'orgId' | 'userId' | 'deviceId'>;
@@ -23,9 +23,16 @@ export type Caller = Pick<SocketData, 'orgId' | 'userId' | 'deviceId'>;
 /** What the gateway must push after a successful send. */
 export interface SendOutcome {
   result: SendResult;
-  envelope: Envelope;
+  envelope: StoredEnvelope;
   /** Members whose devices (all but the sender's) get the envelope live. */
   recipientUserIds: string[];
+}
+
+/** The envelope as one device sees it: the common body and only that device's share. */
+export function projectForDevice(stored: StoredEnvelope, deviceId: string): Envelope {
+  const { recipients, ...rest } = stored;
+  const mine = recipients?.find((r) => r.deviceId === deviceId);
+  return mine ? { ...rest, ciphertext: mine.ciphertext } : rest;
 }
 
 const NOT_MEMBER = 'Not a member of this conversation';
@@ -79,13 +86,15 @@ export class MessageRelay {
 
   async send(caller: Caller, req: z.output<typeof EnvelopeSendRequestSchema>): Promise<SendOutcome> {
     const conversation = await this.memberConversation(caller, req.conversationId);
+    if (req.recipients) await this.checkDeviceList(caller, conversation, req);
     const appended = await this.storage.appendEnvelope({
       orgId: caller.orgId,
       conversationId: conversation.id,
       senderUserId: caller.userId,
       senderDeviceId: caller.deviceId,
       clientMessageId: req.clientMessageId,
-      ciphertext: req.ciphertext,
+      body: req.body,
+      recipients: req.recipients,
       now: this.now(),
     });
     if (appended.status === 'conflict') {
@@ -108,14 +117,36 @@ export class MessageRelay {
   }
 
   /**
+   * Signal's Sesame rule: an encrypted send names exactly the devices the hub knows for the
+   * conversation (every member's devices with published keys, less the sending one). Anything else
+   * is refused with what is missing and extra, so the client fetches bundles and retries.
+   * A retry of a send the hub already stored is let through: it will be answered as a duplicate.
+   */
+  private async checkDeviceList(caller: Caller, conversation: Conversation, req: z.output<typeof EnvelopeSendRequestSchema>): Promise<void> {
+    const known = (await this.storage.listDeviceIdentities(caller.orgId, conversation.memberUserIds)).filter((d) => d.deviceId !== caller.deviceId);
+    const named = new Set(req.recipients!.map((r) => r.deviceId));
+    const missing = known.filter((d) => !named.has(d.deviceId)).map((d) => ({ userId: d.userId, deviceId: d.deviceId }));
+    const knownIds = new Set(known.map((d) => d.deviceId));
+    const extra = [...named].filter((id) => !knownIds.has(id));
+    if (missing.length === 0 && extra.length === 0) return;
+    if (await this.storage.findSent(caller.orgId, caller.deviceId, req.clientMessageId)) return;
+    throw new HubError(ErrorCode.DEVICE_LIST_STALE, 'The recipient device list is out of date', { missing, extra });
+  }
+
+  /**
    * Envelopes after the caller's cursors, conversation by conversation, up to the page limit.
    * Cursors for conversations the caller is not in are ignored (a removed member's SDK still has them).
    */
   async sync(caller: Caller, req: z.output<typeof SyncFetchRequestSchema>): Promise<SyncFetchResult> {
+    const page = await this.syncStored(caller, req);
+    return { envelopes: page.envelopes.map((e) => projectForDevice(e, caller.deviceId)), more: page.more };
+  }
+
+  private async syncStored(caller: Caller, req: z.output<typeof SyncFetchRequestSchema>): Promise<{ envelopes: StoredEnvelope[]; more: boolean }> {
     const limit = req.limit ?? Limits.MAX_SYNC_PAGE;
     const cursors = new Map(req.cursors.map((c) => [c.conversationId, c.afterSeq]));
     const conversations = await this.storage.listConversationsForUser(caller.orgId, caller.userId);
-    const envelopes: Envelope[] = [];
+    const envelopes: StoredEnvelope[] = [];
     let more = false;
     for (const conversation of conversations) {
       const after = cursors.get(conversation.id) ?? 0;

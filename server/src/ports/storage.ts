@@ -1,4 +1,4 @@
-import type { Conversation, ConversationKind, Envelope } from '@curbside/shared';
+import type { Conversation, ConversationKind, DeviceIdentity, Envelope, OneTimePrekey, PrekeyBundle, SignedPrekey } from '@curbside/shared';
 
 /**
  * The hub's persistence port. Every method is scoped by organisation: an id from another
@@ -7,7 +7,7 @@ import type { Conversation, ConversationKind, Envelope } from '@curbside/shared'
  * Implementations: `MemoryStorage` (embedded dev default, fast logic tests) and `MongoStorage`
  * (mongoose; MongoDB in production, FerretDB in tests). Both pass `test/contract/storage.contract.ts`.
  */
-export interface Storage extends DirectoryStore, ConversationStore, EnvelopeStore {
+export interface Storage extends DirectoryStore, KeyDirectory, ConversationStore, EnvelopeStore {
   /** Create indexes and anything else needed before first use. Idempotent. */
   init(): Promise<void>;
   /** Cheap round trip for readiness probes; throws when the backend is unreachable. */
@@ -39,6 +39,45 @@ export interface DirectoryStore {
   listDevices(orgId: string, userId: string): Promise<DeviceRecord[]>;
 }
 
+export type PublishKeysResult =
+  | { status: 'ok'; firstPublish: boolean; oneTimePrekeys: number }
+  /** The device registered another identity key before: keys are never replaced under the same device id. */
+  | { status: 'identity_mismatch' }
+  /** A device's first publish must include its signed prekey. */
+  | { status: 'signed_prekey_required' }
+  /** Storing the batch would exceed `maxStored`; nothing was stored. */
+  | { status: 'too_many_prekeys'; stored: number };
+
+/**
+ * Public key material of devices, for X3DH. Signatures are verified by the caller before
+ * anything reaches here.
+ */
+export interface KeyDirectory {
+  /**
+   * Record a device's identity key (first time only), its signed prekey (replacing the previous
+   * one) and one-time prekeys (a key id already stored is ignored, so a retried upload is harmless).
+   * The device must exist (see `touchDevice`).
+   */
+  publishKeys(input: {
+    orgId: string;
+    deviceId: string;
+    identityKey: Uint8Array;
+    signedPrekey?: SignedPrekey | undefined;
+    oneTimePrekeys?: OneTimePrekey[] | undefined;
+    maxStored: number;
+    now: number;
+  }): Promise<PublishKeysResult>;
+  countOneTimePrekeys(orgId: string, deviceId: string): Promise<number>;
+  /** Devices of these users that have published keys, ordered by user then device. */
+  listDeviceIdentities(orgId: string, userIds: readonly string[]): Promise<DeviceIdentity[]>;
+  /**
+   * One bundle per device of these users (optionally only `deviceIds`) that has published keys.
+   * Each one-time prekey is handed out at most once, even to concurrent claimers on several hub
+   * nodes (an atomic find-and-delete); a device that has none left gets a bundle without one.
+   */
+  claimBundles(orgId: string, userIds: readonly string[], deviceIds?: readonly string[]): Promise<PrekeyBundle[]>;
+}
+
 export interface NewConversation {
   orgId: string;
   kind: ConversationKind;
@@ -66,14 +105,20 @@ export interface NewEnvelope {
   senderUserId: string;
   senderDeviceId: string;
   clientMessageId: string;
-  ciphertext: Uint8Array;
+  body?: Uint8Array | undefined;
+  recipients?: Array<{ deviceId: string; ciphertext: Uint8Array }> | undefined;
   now: number;
 }
 
+/** An envelope as stored: the common body and every device's share. Projected per device on delivery. */
+export interface StoredEnvelope extends Omit<Envelope, 'ciphertext'> {
+  recipients?: Array<{ deviceId: string; ciphertext: Uint8Array }> | undefined;
+}
+
 export type AppendResult =
-  | { status: 'stored'; envelope: Envelope }
+  | { status: 'stored'; envelope: StoredEnvelope }
   /** The same device already sent this client message id to this conversation: nothing new stored. */
-  | { status: 'duplicate'; envelope: Envelope }
+  | { status: 'duplicate'; envelope: StoredEnvelope }
   /** The same device used this client message id for a different conversation. */
   | { status: 'conflict' };
 
@@ -86,5 +131,7 @@ export interface EnvelopeStore {
    */
   appendEnvelope(input: NewEnvelope): Promise<AppendResult>;
   /** Envelopes with seq > afterSeq, ascending, at most `limit`. */
-  envelopesAfter(orgId: string, conversationId: string, afterSeq: number, limit: number): Promise<Envelope[]>;
+  envelopesAfter(orgId: string, conversationId: string, afterSeq: number, limit: number): Promise<StoredEnvelope[]>;
+  /** What this device already stored under this client message id, if anything. */
+  findSent(orgId: string, senderDeviceId: string, clientMessageId: string): Promise<StoredEnvelope | undefined>;
 }

@@ -7,6 +7,10 @@ import {
   EnvelopeSendRequestSchema,
   ErrorCode,
   HandshakeAuthSchema,
+  KeysClaimRequestSchema,
+  KeysCountRequestSchema,
+  KeysPublishRequestSchema,
+  UserListRequestSchema,
   Rooms,
   ServerEvent,
   SyncFetchRequestSchema,
@@ -23,7 +27,8 @@ import type { Logger } from '../logger.js';
 import type { TokenVerifier } from '../auth/tokens.js';
 import type { Presence, PresenceConnection } from '../ports/presence.js';
 import type { Storage } from '../ports/storage.js';
-import type { MessageRelay } from '../domain/message-relay.js';
+import { projectForDevice, type MessageRelay } from '../domain/message-relay.js';
+import type { DeviceKeys } from '../domain/device-keys.js';
 
 export type HubServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 export type HubSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
@@ -34,6 +39,7 @@ interface GatewayDeps {
   storage: Storage;
   presence: Presence;
   relay: MessageRelay;
+  keys: DeviceKeys;
   logger: Logger;
   now?: () => number;
 }
@@ -97,7 +103,7 @@ export class Gateway {
       this.deps.logger.debug({ orgId, userId, deviceId, socket: socket.id, reason }, 'device disconnected');
     });
 
-    const { relay, io } = this.deps;
+    const { relay, keys, io } = this.deps;
 
     this.handle(socket, ClientEvent.CONVERSATION_CREATE, ConversationCreateRequestSchema, async (req) => {
       const { conversation, created } = await relay.createConversation(socket.data, req);
@@ -115,9 +121,15 @@ export class Gateway {
       const outcome = await relay.send(socket.data, req);
       // Also on a duplicate: if the first attempt's fan-out was lost (node died after the write),
       // the retry delivers it; receivers drop what they already have by seq.
-      io.to(outcome.recipientUserIds.map((u) => Rooms.user(orgId, u)))
-        .except(Rooms.device(orgId, deviceId))
-        .emit(ServerEvent.ENVELOPE, outcome.envelope);
+      const { recipients } = outcome.envelope;
+      if (recipients) {
+        // Each device gets only its own share.
+        for (const r of recipients) io.to(Rooms.device(orgId, r.deviceId)).emit(ServerEvent.ENVELOPE, projectForDevice(outcome.envelope, r.deviceId));
+      } else {
+        io.to(outcome.recipientUserIds.map((u) => Rooms.user(orgId, u)))
+          .except(Rooms.device(orgId, deviceId))
+          .emit(ServerEvent.ENVELOPE, projectForDevice(outcome.envelope, ''));
+      }
       this.deps.logger.debug(
         { orgId, conversationId: outcome.result.conversationId, messageId: outcome.result.messageId, seq: outcome.result.seq, duplicate: outcome.result.duplicate },
         'envelope stored',
@@ -126,6 +138,21 @@ export class Gateway {
     });
 
     this.handle(socket, ClientEvent.SYNC_FETCH, SyncFetchRequestSchema, (req) => relay.sync(socket.data, req));
+
+    this.handle(socket, ClientEvent.KEYS_PUBLISH, KeysPublishRequestSchema, async (req) => {
+      const { firstPublish, oneTimePrekeys } = await keys.publish(socket.data, req);
+      if (firstPublish) {
+        const contacts = await keys.contactsOf(socket.data);
+        io.to(contacts.map((u) => Rooms.user(orgId, u)))
+          .except(Rooms.device(orgId, deviceId))
+          .emit(ServerEvent.DEVICE_ADDED, { userId, deviceId, identityKey: req.identityKey });
+      }
+      return { oneTimePrekeys };
+    });
+
+    this.handle(socket, ClientEvent.KEYS_COUNT, KeysCountRequestSchema, async () => ({ oneTimePrekeys: await keys.count(socket.data) }));
+    this.handle(socket, ClientEvent.KEYS_CLAIM, KeysClaimRequestSchema, async (req) => ({ bundles: await keys.claim(socket.data, req) }));
+    this.handle(socket, ClientEvent.DEVICES_LIST, UserListRequestSchema, async (req) => ({ devices: await keys.list(socket.data, req) }));
   }
 
   /** Register one client event: expiry check, schema validation, typed errors through the ack. */

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import type { Conversation, Envelope } from '@curbside/shared';
+import type { Conversation, DeviceIdentity, OneTimePrekey, PrekeyBundle, SignedPrekey } from '@curbside/shared';
 import type {
   AppendResult,
   DeviceRecord,
   NewConversation,
   NewEnvelope,
+  PublishKeysResult,
   Storage,
+  StoredEnvelope,
   UserRecord,
 } from '../../ports/storage.js';
 import { directKey, uniqueMembers } from '../../ports/storage-rules.js';
@@ -16,8 +18,12 @@ export class MemoryStorage implements Storage {
   private readonly devices = new Map<string, DeviceRecord>();
   private readonly conversations = new Map<string, Conversation & { orgId: string }>();
   private readonly directIndex = new Map<string, string>();
-  private readonly envelopes = new Map<string, Envelope[]>();
-  private readonly byClientId = new Map<string, { orgId: string; envelope: Envelope }>();
+  private readonly envelopes = new Map<string, StoredEnvelope[]>();
+  private readonly byClientId = new Map<string, { orgId: string; envelope: StoredEnvelope }>();
+  /** device key → published keys */
+  private readonly deviceKeys = new Map<string, { identityKey: Uint8Array; signedPrekey: SignedPrekey }>();
+  /** device key → one-time prekeys by key id, in upload order */
+  private readonly prekeys = new Map<string, Map<number, OneTimePrekey>>();
 
   async init(): Promise<void> {}
   async ping(): Promise<void> {}
@@ -104,7 +110,7 @@ export class MemoryStorage implements Storage {
         : { status: 'conflict' };
     }
     conv.lastSeq += 1;
-    const envelope: Envelope = {
+    const envelope: StoredEnvelope = {
       messageId: randomUUID(),
       conversationId: input.conversationId,
       seq: conv.lastSeq,
@@ -112,7 +118,8 @@ export class MemoryStorage implements Storage {
       senderDeviceId: input.senderDeviceId,
       clientMessageId: input.clientMessageId,
       sentAt: input.now,
-      ciphertext: new Uint8Array(input.ciphertext),
+      ...(input.body ? { body: new Uint8Array(input.body) } : {}),
+      ...(input.recipients ? { recipients: input.recipients.map((r) => ({ deviceId: r.deviceId, ciphertext: new Uint8Array(r.ciphertext) })) } : {}),
     };
     const list = this.envelopes.get(conv.id) ?? [];
     list.push(envelope);
@@ -126,7 +133,69 @@ export class MemoryStorage implements Storage {
     if (!conv || conv.orgId !== orgId) return [];
     const list = this.envelopes.get(conversationId) ?? [];
     // seqs are 1..n without gaps, so index = seq - 1
-    return list.slice(afterSeq, afterSeq + limit).map(copyEnvelope);
+    return list.slice(afterSeq, afterSeq + Math.max(0, limit)).map(copyEnvelope);
+  }
+
+  async findSent(orgId: string, senderDeviceId: string, clientMessageId: string) {
+    const prior = this.byClientId.get(key(orgId, senderDeviceId, clientMessageId));
+    return prior && copyEnvelope(prior.envelope);
+  }
+
+  async publishKeys(input: {
+    orgId: string;
+    deviceId: string;
+    identityKey: Uint8Array;
+    signedPrekey?: SignedPrekey | undefined;
+    oneTimePrekeys?: OneTimePrekey[] | undefined;
+    maxStored: number;
+  }): Promise<PublishKeysResult> {
+    const dk = key(input.orgId, input.deviceId);
+    if (!this.devices.has(dk)) throw new Error(`device ${input.deviceId} not found`);
+    const existing = this.deviceKeys.get(dk);
+    if (existing && !sameBytes(existing.identityKey, input.identityKey)) return { status: 'identity_mismatch' };
+    if (!existing && !input.signedPrekey) return { status: 'signed_prekey_required' };
+    const stored = this.prekeys.get(dk) ?? new Map<number, OneTimePrekey>();
+    const fresh = (input.oneTimePrekeys ?? []).filter((k) => !stored.has(k.keyId));
+    const freshIds = new Set(fresh.map((k) => k.keyId));
+    if (stored.size + freshIds.size > input.maxStored) return { status: 'too_many_prekeys', stored: stored.size };
+    this.deviceKeys.set(dk, {
+      identityKey: new Uint8Array(input.identityKey),
+      signedPrekey: input.signedPrekey ? copySignedPrekey(input.signedPrekey) : existing!.signedPrekey,
+    });
+    for (const k of fresh) if (!stored.has(k.keyId)) stored.set(k.keyId, { keyId: k.keyId, publicKey: new Uint8Array(k.publicKey) });
+    this.prekeys.set(dk, stored);
+    return { status: 'ok', firstPublish: !existing, oneTimePrekeys: stored.size };
+  }
+
+  async countOneTimePrekeys(orgId: string, deviceId: string) {
+    return this.prekeys.get(key(orgId, deviceId))?.size ?? 0;
+  }
+
+  async listDeviceIdentities(orgId: string, userIds: readonly string[]): Promise<DeviceIdentity[]> {
+    const wanted = new Set(userIds);
+    return [...this.devices.values()]
+      .filter((d) => d.orgId === orgId && wanted.has(d.userId) && this.deviceKeys.has(key(orgId, d.deviceId)))
+      .sort((a, b) => a.userId.localeCompare(b.userId) || a.deviceId.localeCompare(b.deviceId))
+      .map((d) => ({ userId: d.userId, deviceId: d.deviceId, identityKey: new Uint8Array(this.deviceKeys.get(key(orgId, d.deviceId))!.identityKey) }));
+  }
+
+  async claimBundles(orgId: string, userIds: readonly string[], deviceIds?: readonly string[]): Promise<PrekeyBundle[]> {
+    const only = deviceIds ? new Set(deviceIds) : undefined;
+    const bundles: PrekeyBundle[] = [];
+    for (const identity of await this.listDeviceIdentities(orgId, userIds)) {
+      if (only && !only.has(identity.deviceId)) continue;
+      const dk = key(orgId, identity.deviceId);
+      const keys = this.deviceKeys.get(dk)!;
+      const pool = this.prekeys.get(dk);
+      let oneTimePrekey: OneTimePrekey | undefined;
+      if (pool && pool.size > 0) {
+        const lowest = Math.min(...pool.keys());
+        oneTimePrekey = pool.get(lowest);
+        pool.delete(lowest);
+      }
+      bundles.push({ ...identity, signedPrekey: copySignedPrekey(keys.signedPrekey), ...(oneTimePrekey ? { oneTimePrekey } : {}) });
+    }
+    return bundles;
   }
 }
 
@@ -139,6 +208,18 @@ function strip(c: Conversation & { orgId: string }): Conversation {
   return { ...rest, memberUserIds: [...rest.memberUserIds] };
 }
 
-function copyEnvelope(e: Envelope): Envelope {
-  return { ...e, ciphertext: new Uint8Array(e.ciphertext) };
+function copyEnvelope(e: StoredEnvelope): StoredEnvelope {
+  return {
+    ...e,
+    ...(e.body ? { body: new Uint8Array(e.body) } : {}),
+    ...(e.recipients ? { recipients: e.recipients.map((r) => ({ deviceId: r.deviceId, ciphertext: new Uint8Array(r.ciphertext) })) } : {}),
+  };
+}
+
+function copySignedPrekey(k: SignedPrekey): SignedPrekey {
+  return { keyId: k.keyId, publicKey: new Uint8Array(k.publicKey), signature: new Uint8Array(k.signature) };
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && a.every((v, i) => v === b[i]);
 }

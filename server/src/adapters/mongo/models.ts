@@ -33,6 +33,12 @@ export const userSchema = new Schema<UserDoc>(
 );
 userSchema.index({ orgId: 1, userId: 1 }, { unique: true, name: 'org_user_unique' });
 
+export interface SignedPrekeyDoc {
+  keyId: number;
+  publicKey: Buffer;
+  signature: Buffer;
+}
+
 export interface DeviceDoc {
   orgId: string;
   deviceId: string;
@@ -40,6 +46,9 @@ export interface DeviceDoc {
   userId: string;
   createdAt: number;
   lastSeenAt: number;
+  /** Ed25519 public identity key, set by the device's first key publish and never replaced. */
+  identityKey?: Buffer;
+  signedPrekey?: SignedPrekeyDoc;
 }
 
 export const deviceSchema = new Schema<DeviceDoc>(
@@ -49,6 +58,13 @@ export const deviceSchema = new Schema<DeviceDoc>(
     userId: { type: String, required: true },
     createdAt: { type: Number, required: true },
     lastSeenAt: { type: Number, required: true },
+    identityKey: { type: Buffer },
+    signedPrekey: {
+      type: new Schema<SignedPrekeyDoc>(
+        { keyId: { type: Number, required: true }, publicKey: { type: Buffer, required: true }, signature: { type: Buffer, required: true } },
+        { _id: false, versionKey: false },
+      ),
+    },
   },
   { ...common, collection: 'devices' },
 );
@@ -101,7 +117,8 @@ export interface EnvelopeDoc {
   senderDeviceId: string;
   clientMessageId: string;
   sentAt: number;
-  ciphertext: Buffer;
+  body?: Buffer;
+  recipients?: Array<{ deviceId: string; ciphertext: Buffer }>;
 }
 
 export const envelopeSchema = new Schema<EnvelopeDoc>(
@@ -114,7 +131,11 @@ export const envelopeSchema = new Schema<EnvelopeDoc>(
     senderDeviceId: { type: String, required: true },
     clientMessageId: { type: String, required: true },
     sentAt: { type: Number, required: true },
-    ciphertext: { type: Buffer, required: true },
+    body: { type: Buffer },
+    recipients: {
+      type: [new Schema({ deviceId: { type: String, required: true }, ciphertext: { type: Buffer, required: true } }, { _id: false, versionKey: false })],
+      default: undefined,
+    },
   },
   { ...common, collection: 'envelopes' },
 );
@@ -123,11 +144,32 @@ envelopeSchema.index({ orgId: 1, conversationId: 1, seq: 1 }, { unique: true, na
 /** Idempotency of retried sends. */
 envelopeSchema.index({ orgId: 1, senderDeviceId: 1, clientMessageId: 1 }, { unique: true, name: 'org_device_clientmsg_unique' });
 
+/** One-time prekeys: each document is handed out once, by a find-and-delete. */
+export interface PrekeyDoc {
+  orgId: string;
+  deviceId: string;
+  keyId: number;
+  publicKey: Buffer;
+}
+
+export const prekeySchema = new Schema<PrekeyDoc>(
+  {
+    orgId: { type: String, required: true },
+    deviceId: { type: String, required: true },
+    keyId: { type: Number, required: true },
+    publicKey: { type: Buffer, required: true },
+  },
+  { ...common, collection: 'prekeys' },
+);
+/** A retried upload cannot store a key id twice; claims take the lowest key id first. */
+prekeySchema.index({ orgId: 1, deviceId: 1, keyId: 1 }, { unique: true, name: 'org_device_keyid_unique' });
+
 export interface StorageModels {
   User: Model<UserDoc>;
   Device: Model<DeviceDoc>;
   Conversation: Model<ConversationDoc>;
   Envelope: Model<EnvelopeDoc>;
+  Prekey: Model<PrekeyDoc>;
 }
 
 /** Compile the models on one connection (never the global default connection). */
@@ -137,5 +179,6 @@ export function registerModels(conn: Connection): StorageModels {
     Device: conn.model<DeviceDoc>('Device', deviceSchema),
     Conversation: conn.model<ConversationDoc>('Conversation', conversationSchema),
     Envelope: conn.model<EnvelopeDoc>('Envelope', envelopeSchema),
+    Prekey: conn.model<PrekeyDoc>('Prekey', prekeySchema),
   };
 }

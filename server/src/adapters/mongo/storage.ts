@@ -1,17 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import mongoose, { type Connection } from 'mongoose';
-import type { Conversation, Envelope } from '@curbside/shared';
+import type { Conversation, DeviceIdentity, OneTimePrekey, PrekeyBundle, SignedPrekey } from '@curbside/shared';
 import type {
   AppendResult,
   DeviceRecord,
   NewConversation,
   NewEnvelope,
+  PublishKeysResult,
   Storage,
+  StoredEnvelope,
   UserRecord,
 } from '../../ports/storage.js';
 import { directKey, uniqueMembers } from '../../ports/storage-rules.js';
 import type { Logger } from '../../logger.js';
-import { registerModels, type ConversationDoc, type DeviceDoc, type EnvelopeDoc, type StorageModels, type UserDoc } from './models.js';
+import { registerModels, type ConversationDoc, type DeviceDoc, type EnvelopeDoc, type PrekeyDoc, type StorageModels, type UserDoc } from './models.js';
 
 export interface MongoStorageOptions {
   /** `mongodb://` or `mongodb+srv://` connection string. */
@@ -30,6 +32,9 @@ export interface MongoStorageOptions {
 
 /** Attempts to claim a seq before giving up; each failure means another node stored one meanwhile. */
 const MAX_APPEND_ATTEMPTS = 50;
+/** Prekey claims: candidates fetched per round, and rounds before giving up under extreme contention. */
+const CLAIM_CANDIDATES = 8;
+const MAX_CLAIM_ROUNDS = 50;
 /** Conversations whose last seq this instance remembers (least recently appended to forgotten first). */
 const MAX_SEQ_HINTS = 10_000;
 
@@ -190,7 +195,9 @@ export class MongoStorage implements Storage {
     const hk = hintKey(input.orgId, input.conversationId);
     let candidate = Math.max(this.seqHints.get(hk) ?? 0, conv.lastSeq) + 1;
     const messageId = randomUUID();
-    const ciphertext = Buffer.from(input.ciphertext); // a copy: the caller may reuse its buffer
+    // Copies: the caller may reuse its buffers.
+    const body = input.body ? Buffer.from(input.body) : undefined;
+    const recipients = input.recipients?.map((r) => ({ deviceId: r.deviceId, ciphertext: Buffer.from(r.ciphertext) }));
     for (let attempt = 1; attempt <= MAX_APPEND_ATTEMPTS; attempt++) {
       try {
         await Env.insertOne({
@@ -202,7 +209,8 @@ export class MongoStorage implements Storage {
           senderDeviceId: input.senderDeviceId,
           clientMessageId: input.clientMessageId,
           sentAt: input.now,
-          ciphertext,
+          ...(body ? { body } : {}),
+          ...(recipients ? { recipients } : {}),
         });
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
@@ -231,7 +239,8 @@ export class MongoStorage implements Storage {
           senderDeviceId: input.senderDeviceId,
           clientMessageId: input.clientMessageId,
           sentAt: input.now,
-          ciphertext: new Uint8Array(input.ciphertext),
+          ...(body ? { body: new Uint8Array(body) } : {}),
+          ...(recipients ? { recipients: recipients.map((r) => ({ deviceId: r.deviceId, ciphertext: new Uint8Array(r.ciphertext) })) } : {}),
         },
       };
     }
@@ -266,7 +275,113 @@ export class MongoStorage implements Storage {
     }
   }
 
-  async envelopesAfter(orgId: string, conversationId: string, afterSeq: number, limit: number): Promise<Envelope[]> {
+  async findSent(orgId: string, senderDeviceId: string, clientMessageId: string): Promise<StoredEnvelope | undefined> {
+    const doc = await this.models.Envelope.findOne({ orgId, senderDeviceId, clientMessageId }).lean<EnvelopeDoc>().exec();
+    return doc ? toEnvelope(doc) : undefined;
+  }
+
+  async publishKeys(input: {
+    orgId: string;
+    deviceId: string;
+    identityKey: Uint8Array;
+    signedPrekey?: SignedPrekey | undefined;
+    oneTimePrekeys?: OneTimePrekey[] | undefined;
+    maxStored: number;
+  }): Promise<PublishKeysResult> {
+    const { Device, Prekey } = this.models;
+    const device = await Device.findOne({ orgId: input.orgId, deviceId: input.deviceId }).lean<DeviceDoc>().exec();
+    if (!device) throw new Error(`device ${input.deviceId} not found`);
+    const existing = device.identityKey ? toBytes(device.identityKey) : undefined;
+    if (existing && !Buffer.from(existing).equals(Buffer.from(input.identityKey))) return { status: 'identity_mismatch' };
+    if (!existing && !input.signedPrekey) return { status: 'signed_prekey_required' };
+
+    const batch = input.oneTimePrekeys ?? [];
+    if (batch.length) {
+      const known = await Prekey.find({ orgId: input.orgId, deviceId: input.deviceId, keyId: mongoose.trusted({ $in: batch.map((k) => k.keyId) }) })
+        .select({ keyId: 1 })
+        .lean<Array<Pick<PrekeyDoc, 'keyId'>>>()
+        .exec();
+      const knownIds = new Set(known.map((k) => k.keyId));
+      const fresh = new Set(batch.filter((k) => !knownIds.has(k.keyId)).map((k) => k.keyId));
+      const stored = await this.countOneTimePrekeys(input.orgId, input.deviceId);
+      if (stored + fresh.size > input.maxStored) return { status: 'too_many_prekeys', stored };
+    }
+
+    const set: Record<string, unknown> = {};
+    if (!existing) set.identityKey = Buffer.from(input.identityKey);
+    if (input.signedPrekey) {
+      set.signedPrekey = { keyId: input.signedPrekey.keyId, publicKey: Buffer.from(input.signedPrekey.publicKey), signature: Buffer.from(input.signedPrekey.signature) };
+    }
+    if (Object.keys(set).length) await Device.updateOne({ orgId: input.orgId, deviceId: input.deviceId }, { $set: set }).exec();
+    if (batch.length) {
+      try {
+        await Prekey.insertMany(
+          batch.map((k) => ({ orgId: input.orgId, deviceId: input.deviceId, keyId: k.keyId, publicKey: Buffer.from(k.publicKey) })),
+          { ordered: false },
+        );
+      } catch (err) {
+        // A key id already stored (a retried upload) is skipped; everything else was inserted.
+        if (!isBulkDuplicateOnly(err)) throw err;
+      }
+    }
+    return { status: 'ok', firstPublish: !existing, oneTimePrekeys: await this.countOneTimePrekeys(input.orgId, input.deviceId) };
+  }
+
+  async countOneTimePrekeys(orgId: string, deviceId: string): Promise<number> {
+    return this.models.Prekey.countDocuments({ orgId, deviceId }).exec();
+  }
+
+  async listDeviceIdentities(orgId: string, userIds: readonly string[]): Promise<DeviceIdentity[]> {
+    const docs = await this.models.Device.find({ orgId, userId: mongoose.trusted({ $in: [...userIds] }) })
+      .sort({ userId: 1, deviceId: 1 })
+      .lean<DeviceDoc[]>()
+      .exec();
+    return docs
+      .filter((d) => d.identityKey && d.signedPrekey)
+      .map((d) => ({ userId: d.userId, deviceId: d.deviceId, identityKey: toBytes(d.identityKey) }));
+  }
+
+  async claimBundles(orgId: string, userIds: readonly string[], deviceIds?: readonly string[]): Promise<PrekeyBundle[]> {
+    const filter: Record<string, unknown> = { orgId, userId: mongoose.trusted({ $in: [...userIds] }) };
+    if (deviceIds) filter.deviceId = mongoose.trusted({ $in: [...deviceIds] });
+    const devices = await this.models.Device.find(filter).sort({ userId: 1, deviceId: 1 }).lean<DeviceDoc[]>().exec();
+    const ready = devices.filter((d) => d.identityKey && d.signedPrekey);
+    return Promise.all(
+      ready.map(async (d) => {
+        const otk = await this.claimOneTimePrekey(orgId, d.deviceId);
+        const spk = d.signedPrekey!;
+        return {
+          userId: d.userId,
+          deviceId: d.deviceId,
+          identityKey: toBytes(d.identityKey),
+          signedPrekey: { keyId: spk.keyId, publicKey: toBytes(spk.publicKey), signature: toBytes(spk.signature) },
+          ...(otk ? { oneTimePrekey: { keyId: otk.keyId, publicKey: toBytes(otk.publicKey) } } : {}),
+        };
+      }),
+    );
+  }
+
+  /**
+   * Take one of the device's one-time prekeys so that no other claimer can get it. FerretDB v1's
+   * findOneAndDelete is not atomic under concurrency (two callers can receive the same document),
+   * so the claim is the `deleteOne` by id: whoever's delete removed the document owns the key.
+   */
+  private async claimOneTimePrekey(orgId: string, deviceId: string): Promise<PrekeyDoc | undefined> {
+    const { Prekey } = this.models;
+    for (let round = 0; round < MAX_CLAIM_ROUNDS; round++) {
+      const candidates = await Prekey.find({ orgId, deviceId }).sort({ keyId: 1 }).limit(CLAIM_CANDIDATES).lean<Array<PrekeyDoc & { _id: unknown }>>().exec();
+      if (candidates.length === 0) return undefined;
+      // Lowest key id first; once contended, the rest in random order to spread concurrent claimers.
+      const [lowest, ...rest] = candidates;
+      for (const candidate of [lowest!, ...shuffle(rest)]) {
+        const { deletedCount } = await Prekey.deleteOne({ _id: candidate._id }).exec();
+        if (deletedCount === 1) return candidate;
+      }
+    }
+    throw new Error(`could not claim a one-time prekey of device ${deviceId} after ${MAX_CLAIM_ROUNDS} rounds`);
+  }
+
+  async envelopesAfter(orgId: string, conversationId: string, afterSeq: number, limit: number): Promise<StoredEnvelope[]> {
     if (limit <= 0) return []; // limit(0) would mean "no limit" to MongoDB
     const docs = await this.models.Envelope.find({ orgId, conversationId, seq: mongoose.trusted({ $gt: afterSeq }) })
       .sort({ seq: 1 })
@@ -295,6 +410,21 @@ export class MongoStorage implements Storage {
 
 function hintKey(orgId: string, conversationId: string): string {
   return `${orgId}\u0000${conversationId}`;
+}
+
+function shuffle<T>(items: T[]): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [items[i], items[j]] = [items[j]!, items[i]!];
+  }
+  return items;
+}
+
+/** An unordered insertMany whose only failures were duplicate keys. */
+function isBulkDuplicateOnly(err: unknown): boolean {
+  const e = err as { code?: unknown; writeErrors?: Array<{ code?: unknown; err?: { code?: unknown } }> };
+  if (Array.isArray(e.writeErrors) && e.writeErrors.length > 0) return e.writeErrors.every((w) => (w.code ?? w.err?.code) === 11000);
+  return isDuplicateKey(err);
 }
 
 function isDuplicateKey(err: unknown): boolean {
@@ -338,7 +468,7 @@ function toConversation(d: ConversationDoc): Conversation {
   };
 }
 
-function toEnvelope(d: EnvelopeDoc): Envelope {
+function toEnvelope(d: EnvelopeDoc): StoredEnvelope {
   return {
     messageId: d._id,
     conversationId: d.conversationId,
@@ -347,6 +477,7 @@ function toEnvelope(d: EnvelopeDoc): Envelope {
     senderDeviceId: d.senderDeviceId,
     clientMessageId: d.clientMessageId,
     sentAt: d.sentAt,
-    ciphertext: toBytes(d.ciphertext),
+    ...(d.body ? { body: toBytes(d.body) } : {}),
+    ...(d.recipients ? { recipients: d.recipients.map((r) => ({ deviceId: r.deviceId, ciphertext: toBytes(r.ciphertext) })) } : {}),
   };
 }

@@ -1,0 +1,21 @@
+import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import { signedPrekeyMessage, type OneTimePrekey, type SignedPrekey } from '@curbside/shared';
+
+/**
+ * Public key material shaped like the SDK's, made with Node's crypto, for hub-side tests that
+ * should not depend on the SDK's crypto: an Ed25519 identity that really signs its prekey.
+ */
+export function testDeviceKeys() {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const identityKey = new Uint8Array(Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url'));
+  return {
+    identityKey,
+    signedPrekey(keyId = 1): SignedPrekey {
+      const pub = new Uint8Array(randomBytes(32));
+      return { keyId, publicKey: pub, signature: new Uint8Array(sign(null, signedPrekeyMessage(pub), privateKey)) };
+    },
+    oneTimePrekeys(count: number, firstId = 1): OneTimePrekey[] {
+      return Array.from({ length: count }, (_, i) => ({ keyId: firstId + i, publicKey: new Uint8Array(randomBytes(32)) }));
+    },
+  };
+}
