@@ -9,6 +9,7 @@ import {
   Limits,
   ServerEvent,
   WireErrorSchema,
+  wireParser,
   type Ack,
   type ClientToServerEvents,
   type Conversation,
@@ -274,6 +275,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
   private createSocket(): HubSocket {
     const socket: HubSocket = io(this.options.url, {
       autoConnect: false,
+      parser: wireParser,
       transports: this.options.transports ?? ['websocket', 'polling'],
       reconnection: true,
       reconnectionDelay: this.options.reconnectDelayMs ?? 500,

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Server } from 'socket.io';
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Redis } from 'ioredis';
-import { CloseCode } from '@curbside/shared';
+import { CloseCode, wireParser } from '@curbside/shared';
 import type { HubConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { DevTokenIssuer, TokenVerifier } from './auth/tokens.js';
@@ -68,6 +68,7 @@ export class Hub {
     this.io = new Server(this.httpServer, {
       maxHttpBufferSize: config.maxFrameBytes,
       serveClient: false,
+      parser: wireParser,
       ...(deps.fanout ? { adapter: createAdapter(deps.fanout.pub, deps.fanout.sub, { key: `${deps.fanout.keyPrefix}socket.io` }) } : {}),
     });
     this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: new MessageRelay(storage), keys: new DeviceKeys(storage), logger });

@@ -5,3 +5,4 @@ export * from './schemas.js';
 export * from './socket.js';
 export * from './validate.js';
 export * from './crypto-contract.js';
+export * from './wire-parser.js';

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { io as rawIo, type Socket } from 'socket.io-client';
 import { CurbsideClient, MemoryCursorStore, isCurbsideError, type Envelope } from '@curbside/client-sdk';
-import { ClientEvent, ErrorCode, Limits, type Ack, type SendResult } from '@curbside/shared';
+import { ClientEvent, ErrorCode, Limits, wireParser, type Ack, type SendResult } from '@curbside/shared';
 import { HubHarness, bytes, eventually, text, type Backend, type TestHub } from '../support/hub.js';
 
 const backends: Backend[] = ['memory', 'real'];
@@ -15,7 +15,7 @@ function inbox(client: CurbsideClient): Envelope[] {
 
 function raw(url: string, token: string): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const s = rawIo(url, { transports: ['websocket'], auth: { token }, reconnection: false, forceNew: true });
+    const s = rawIo(url, { transports: ['websocket'], auth: { token }, reconnection: false, forceNew: true, parser: wireParser });
     s.once('connect', () => resolve(s));
     s.once('connect_error', reject);
   });

@@ -72,10 +72,11 @@ export class DeviceKeys {
 
   /** Bundles for the users' devices; never one for the caller's own device. */
   async claim(caller: Caller, req: z.output<typeof KeysClaimRequestSchema>): Promise<PrekeyBundle[]> {
-    const deviceIds = req.deviceIds?.filter((d) => d !== caller.deviceId);
-    if (deviceIds && deviceIds.length === 0) return [];
-    const bundles = await this.storage.claimBundles(caller.orgId, req.userIds, deviceIds ?? undefined);
-    return bundles.filter((b) => b.deviceId !== caller.deviceId);
+    // Resolve the devices first: claiming for our own device would burn one of its one-time prekeys.
+    const candidates = req.deviceIds ?? (await this.storage.listDeviceIdentities(caller.orgId, req.userIds)).map((d) => d.deviceId);
+    const deviceIds = candidates.filter((d) => d !== caller.deviceId);
+    if (deviceIds.length === 0) return [];
+    return this.storage.claimBundles(caller.orgId, req.userIds, deviceIds);
   }
 
   /** Users who share a conversation with this one (and the user themself): who hears about a new device. */
