@@ -1,6 +1,15 @@
 // @ts-check
 import tseslint from 'typescript-eslint';
 
+const sdkNotServer = [
+  { group: ['@curbside/server', '@curbside/server/*'], message: 'client-sdk/ must not import server/: share code through @curbside/shared.' },
+  { group: ['**/server/**', '../server', '../../server'], message: 'client-sdk/ must not import server/: share code through @curbside/shared.' },
+];
+const sdkNoNodeBuiltins = {
+  group: ['node:*'],
+  message: 'client-sdk/ runs in browsers: keep Node built-ins out of its core (put Node-only code in client-sdk/src/node/, the separate `@curbside/client-sdk/node` entry point).',
+};
+
 /**
  * Architecture rules first: server/ and client-sdk/ both depend on shared/, never on each other.
  * test/lint-boundaries.test.ts proves the rule fires.
@@ -23,16 +32,14 @@ export const boundaryRules = {
   sdk: {
     files: ['client-sdk/**/*.ts'],
     rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            { group: ['@curbside/server', '@curbside/server/*'], message: 'client-sdk/ must not import server/: share code through @curbside/shared.' },
-            { group: ['**/server/**', '../server', '../../server'], message: 'client-sdk/ must not import server/: share code through @curbside/shared.' },
-            { group: ['node:*'], message: 'client-sdk/ runs in browsers: keep Node built-ins out of its core (put Node-only code behind a separate entry point).' },
-          ],
-        },
-      ],
+      'no-restricted-imports': ['error', { patterns: [...sdkNotServer, sdkNoNodeBuiltins] }],
+    },
+  },
+  /** The Node-only entry point (`@curbside/client-sdk/node`) may use Node built-ins; the rest of the SDK may not. */
+  sdkNode: {
+    files: ['client-sdk/src/node/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: sdkNotServer }],
     },
   },
   shared: {
@@ -59,6 +66,7 @@ export default tseslint.config(
   },
   boundaryRules.server,
   boundaryRules.sdk,
+  boundaryRules.sdkNode,
   boundaryRules.shared,
   {
     files: ['test/**/*.ts'],

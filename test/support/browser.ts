@@ -1,0 +1,134 @@
+/**
+ * Real-browser tests without downloading a browser: Debian's Chromium (`apt-get install -y chromium`)
+ * driven by playwright-core, code bundled for the page by esbuild, served from 127.0.0.1 (IndexedDB
+ * and other storage need a real origin, which `about:blank` / `setContent` pages do not have).
+ *
+ * A missing Chromium fails the test with a message that says what to install. Nothing is skipped.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+
+/** Debian's Chromium. CURBSIDE_CHROMIUM overrides the path (another local Chromium build); nothing is ever downloaded. */
+export const CHROMIUM_PATH = process.env.CURBSIDE_CHROMIUM ?? '/usr/bin/chromium';
+
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-dev-shm-usage',
+];
+
+/** The Chromium executable, or an error saying how to get it. */
+export function requireChromium(path: string = CHROMIUM_PATH): string {
+  if (!existsSync(path)) {
+    throw new Error(
+      `Browser tests need Chromium at ${path}, and it is not there. ` +
+        "To fix: install Debian's chromium: apt-get install -y chromium (or set CURBSIDE_CHROMIUM to a local Chromium executable).",
+    );
+  }
+  return path;
+}
+
+/** Bundle `entry` (TypeScript is fine) into one ES module for the page. */
+export async function bundleForBrowser(entry: string): Promise<string> {
+  const result = await build({
+    entryPoints: [entry],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    sourcemap: false, // Error.stack in the page would not use it, and parsing it slows every page load
+    write: false,
+    logLevel: 'silent',
+  });
+  const [out] = result.outputFiles;
+  if (!out) throw new Error(`esbuild produced no output for ${entry}`);
+  return out.text;
+}
+
+export interface StaticSite {
+  /** e.g. `http://127.0.0.1:41234` */
+  origin: string;
+  close(): Promise<void>;
+}
+
+/** Serve a fixed set of files (path -> [content type, body]) from 127.0.0.1 on a free port. */
+export async function serveStatic(files: Record<string, [contentType: string, body: string]>): Promise<StaticSite> {
+  const server: Server = createServer((req, res) => {
+    const file = files[new URL(req.url ?? '/', 'http://x').pathname];
+    if (!file || req.method !== 'GET') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+      return;
+    }
+    res.writeHead(200, { 'content-type': `${file[0]}; charset=utf-8`, 'cache-control': 'no-store' }).end(file[1]);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const address = server.address();
+  if (typeof address !== 'object' || !address) throw new Error('static server has no address');
+  return {
+    origin: `http://127.0.0.1:${address.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export interface ChromiumSession {
+  context: BrowserContext;
+  /** The profile directory; pass it to the next launch to simulate a browser restart. */
+  userDataDir: string;
+  /** Errors thrown in any page of this session (uncaught exceptions, console.error). */
+  pageErrors: string[];
+  /** A new tab at `url`. */
+  openPage(url: string): Promise<Page>;
+  /** Close the browser. Keeps the profile unless `removeProfile`. */
+  close(options?: { removeProfile?: boolean }): Promise<void>;
+}
+
+/**
+ * Launch headless Chromium with an on-disk profile: a new empty one, or `userDataDir` from an
+ * earlier session (a browser restart keeps IndexedDB, as a real user's browser does).
+ */
+export async function launchChromium(userDataDir?: string): Promise<ChromiumSession> {
+  const executablePath = requireChromium();
+  const profile = userDataDir ?? (await mkdtemp(join(tmpdir(), 'curbside-chromium-')));
+  const context = await chromium.launchPersistentContext(profile, { executablePath, headless: true, args: CHROMIUM_ARGS, timeout: 30_000 });
+  const pageErrors: string[] = [];
+  const watch = (page: Page): void => {
+    page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error') pageErrors.push(`console.error: ${m.text()}`);
+    });
+  };
+  context.pages().forEach(watch);
+  context.on('page', watch);
+  return {
+    context,
+    userDataDir: profile,
+    pageErrors,
+    async openPage(url) {
+      const page = await context.newPage();
+      await page.goto(url, { waitUntil: 'load' });
+      return page;
+    },
+    async close(options) {
+      await context.close();
+      if (options?.removeProfile) await rm(profile, { recursive: true, force: true });
+    },
+  };
+}
