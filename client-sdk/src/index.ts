@@ -3,3 +3,4 @@ export { CurbsideError, isCurbsideError, ErrorCode } from './errors.js';
 export { MemoryCursorStore, type CursorStore } from './cursor-store.js';
 export { TypedEmitter } from './emitter.js';
 export type { Conversation, ConversationCreateRequest, DeviceIdentity, Envelope, PrekeyBundle, SendResult } from '@curbside/shared';
+export * from './stores/index.js';
