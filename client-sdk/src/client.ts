@@ -25,8 +25,11 @@ import {
 } from '@curbside/shared';
 import { CurbsideError } from './errors.js';
 import { TypedEmitter } from './emitter.js';
-import { MemoryCursorStore, type CursorStore } from './cursor-store.js';
+import type { CursorStore } from './cursor-store.js';
 import { OrderedInbox } from './ordered-inbox.js';
+import { MemoryDeviceStore, cursorStoreFrom, type DeviceStore } from './stores/index.js';
+import { SecureMessenger, type ChatMessage, type DecryptionError, type SdkLogger, type UnavailableMessage } from './e2ee/secure-messenger.js';
+import type { Fingerprint } from './crypto/index.js';
 
 /** Why the client is (or went) offline. */
 export type DisconnectReason =
@@ -53,8 +56,16 @@ export interface CurbsideClientEvents {
   synced: () => void;
   /** Offline, with the reason and whether the SDK will reconnect by itself. */
   disconnected: (info: { reason: DisconnectReason; willReconnect: boolean }) => void;
-  /** An envelope from another device, exactly once and in seq order per conversation. */
+  /** An envelope from another device, exactly once and in seq order per conversation (still encrypted). */
   envelope: (envelope: Envelope) => void;
+  /** A decrypted message, exactly once and in order per conversation. */
+  message: (message: ChatMessage) => void;
+  /** A message that could not be decrypted; the stream goes on. Show `error.message` to the user. */
+  decryptionError: (error: DecryptionError) => void;
+  /** A contact's safety key changed: nothing is sent to them until `acceptIdentity(userId)`. */
+  identityChanged: (change: { userId: string; deviceIds: string[] }) => void;
+  /** A message exists that this device cannot read because it was sent before the device was added. */
+  unavailable: (info: UnavailableMessage) => void;
   /** The user was added to a conversation (or created one on another device). */
   conversation: (conversation: Conversation) => void;
   /** A contact (or this user) published keys for a new device. */
@@ -71,8 +82,22 @@ export interface CurbsideClientOptions {
    * connection attempt, so an expired token is replaced without the app doing anything.
    */
   token: string | (() => string | Promise<string>);
-  /** Remembers per-conversation progress across restarts. @default MemoryCursorStore */
+  /**
+   * Where this device keeps its keys, sessions, trust decisions and sync cursors. Use
+   * `IndexedDbDeviceStore` in browsers and `FileDeviceStore` (from `@curbside/client-sdk/node`) in
+   * Node so they survive a restart. @default MemoryDeviceStore (lost when the process ends)
+   */
+  store?: DeviceStore;
+  /** Overrides where sync cursors are kept. @default the `store`'s `cursors` namespace */
   cursorStore?: CursorStore;
+  /** Receives technical details (never plaintext or keys) that user-facing errors leave out. @default no logging */
+  logger?: SdkLogger;
+  /**
+   * End-to-end encryption: publish this device's keys on every connect and decrypt what arrives
+   * into `message` events. `false` makes a transport-only client that sends and receives envelopes
+   * as they are (tests of the hub, bridges that manage keys themselves). @default true
+   */
+  e2ee?: boolean;
   /** How long to wait for the hub's answer to one request. @default 10000 */
   requestTimeoutMs?: number;
   /** First reconnect delay; doubles up to `reconnectDelayMaxMs` with jitter. @default 500 */
@@ -137,20 +162,100 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
   private closingCode: CloseCode | undefined;
   private stopped = false;
   private deviceId: string | undefined;
+  private userId: string | undefined;
+  private readonly messenger: SecureMessenger;
+  /** Decryption and cursor saves, in delivery order: a cursor moves only after its envelope was handled. */
+  private pipeline: Promise<void> = Promise.resolve();
+  private readonly members = new Map<string, string[]>();
 
   constructor(private readonly options: CurbsideClientOptions) {
     super();
-    this.store = options.cursorStore ?? new MemoryCursorStore();
+    const deviceStore = options.store ?? new MemoryDeviceStore();
+    this.store = options.cursorStore ?? cursorStoreFrom(deviceStore);
     this.timeoutMs = options.requestTimeoutMs ?? 10_000;
+    const logger = options.logger ?? { debug: () => {}, warn: () => {} };
+    this.messenger = new SecureMessenger(
+      deviceStore,
+      {
+        sendEnvelope: (c, p, o) => this.sendEnvelope(c, p, o),
+        claimBundles: (r) => this.claimBundles(r),
+        listDevices: (u) => this.listDevices(u),
+        publishKeys: (r) => this.publishKeys(r),
+        countPrekeys: () => this.countPrekeys(),
+        conversationMembers: (id) => this.conversationMembers(id),
+      },
+      () => {
+        if (!this.userId || !this.deviceId) throw new CurbsideError(ErrorCode.NOT_CONNECTED, 'Connect before sending or reading messages');
+        return { userId: this.userId, deviceId: this.deviceId };
+      },
+      {
+        message: (m) => this.emit('message', m),
+        decryptionError: (e) => this.emit('decryptionError', e),
+        identityChanged: (c) => this.emit('identityChanged', c),
+        unavailable: (u) => this.emit('unavailable', u),
+      },
+      logger,
+    );
     this.inbox = new OrderedInbox(
-      (envelope) => {
-        if (envelope.senderDeviceId !== this.deviceId) this.emit('envelope', envelope);
-      },
-      (conversationId, seq) => {
-        this.store.save(conversationId, seq).catch((e: unknown) => this.emit('error', asCurbsideError(e)));
-      },
+      (envelope) =>
+        this.enqueue(async () => {
+          if (envelope.senderDeviceId === this.deviceId) return;
+          this.emit('envelope', envelope);
+          if (this.options.e2ee !== false) await this.messenger.receive(envelope);
+        }),
+      (conversationId, seq) => this.enqueue(() => this.store.save(conversationId, seq)),
       () => this.scheduleGapResync(),
     );
+  }
+
+  private enqueue(task: () => Promise<void>): void {
+    this.pipeline = this.pipeline.then(task).catch((e: unknown) => this.emit('error', asCurbsideError(e)));
+  }
+
+  /**
+   * Encrypt `text` for every device of every member (and this user's other devices) and send it.
+   * Resolves with the hub's durable ack.
+   *
+   * @example
+   * ```ts
+   * const ack = await client.sendText(conversation.id, 'Troponin 0.42 at 14:05, can you take a look?');
+   * ```
+   * @throws CurbsideError UNTRUSTED_IDENTITY when a member's safety key changed and was not accepted
+   */
+  sendText(conversationId: string, text: string): Promise<SendResult> {
+    return this.messenger.sendText(conversationId, text);
+  }
+
+  /**
+   * The safety number with a contact: 60 digits that both clinicians see identically when no one
+   * is in the middle. Compare them in person or over a trusted channel, then call {@link markVerified}.
+   */
+  safetyNumber(userId: string): Promise<Fingerprint> {
+    return this.messenger.safetyNumber(userId);
+  }
+
+  /** Accept a contact's changed safety key; sending to them resumes with fresh sessions. */
+  acceptIdentity(userId: string): Promise<void> {
+    return this.messenger.acceptIdentity(userId);
+  }
+
+  /** Record that the user compared safety numbers with this contact and they matched. */
+  markVerified(userId: string): Promise<void> {
+    return this.messenger.markVerified(userId);
+  }
+
+  /** This device's public identity key. */
+  identityKey(): Promise<Uint8Array> {
+    return this.messenger.identityKey();
+  }
+
+  private async conversationMembers(conversationId: string): Promise<string[]> {
+    const cached = this.members.get(conversationId);
+    if (cached) return cached;
+    await this.listConversations();
+    const members = this.members.get(conversationId);
+    if (!members) throw new CurbsideError(ErrorCode.FORBIDDEN, 'Not a member of this conversation', { conversationId });
+    return members;
   }
 
   /** Whether the socket is connected and authenticated. */
@@ -230,12 +335,16 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
 
   /** Create a conversation; a direct one that exists is returned as it is. */
   async createConversation(request: ConversationCreateRequest): Promise<Conversation> {
-    return this.request(ClientEvent.CONVERSATION_CREATE, request);
+    const conversation = await this.request(ClientEvent.CONVERSATION_CREATE, request);
+    this.members.set(conversation.id, conversation.memberUserIds);
+    return conversation;
   }
 
   /** Conversations the user is a member of. */
   async listConversations(): Promise<Conversation[]> {
-    return (await this.request(ClientEvent.CONVERSATION_LIST, {})).conversations;
+    const { conversations } = await this.request(ClientEvent.CONVERSATION_LIST, {});
+    for (const c of conversations) this.members.set(c.id, c.memberUserIds);
+    return conversations;
   }
 
   /** Publish this device's public keys (identity, signed prekey, one-time prekeys). */
@@ -297,8 +406,15 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
       this.authRetries = 0;
       this.closingCode = undefined;
       this.emit('connected');
-      void this.resync();
       for (const entry of this.outbox.values()) this.transmit(entry);
+      const publish = this.options.e2ee === false ? Promise.resolve() : this.messenger.publishKeys();
+      void publish.then(
+        () => this.resync(),
+        (e: unknown) => {
+          this.emit('error', asCurbsideError(e));
+          return this.resync();
+        },
+      );
     });
 
     socket.on('connect_error', (err: Error & { data?: unknown }) => {
@@ -346,7 +462,10 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
       this.inbox.receiveLive(parsed.data);
     });
 
-    socket.on(ServerEvent.CONVERSATION, (conversation) => this.emit('conversation', conversation));
+    socket.on(ServerEvent.CONVERSATION, (conversation) => {
+      this.members.set(conversation.id, conversation.memberUserIds);
+      this.emit('conversation', conversation);
+    });
     socket.on(ServerEvent.DEVICE_ADDED, (raw) => {
       const parsed = DeviceIdentitySchema.safeParse(raw);
       if (parsed.success) this.emit('device', parsed.data);
@@ -357,7 +476,9 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
   private async currentToken(): Promise<string> {
     const t = this.options.token;
     const token = typeof t === 'function' ? await t() : t;
-    this.deviceId = deviceIdFromToken(token) ?? this.deviceId;
+    const claims = claimsFromToken(token);
+    this.deviceId = claims.dev ?? this.deviceId;
+    this.userId = claims.sub ?? this.userId;
     return token;
   }
 
@@ -448,6 +569,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
             more = page.more;
           }
         } while (this.syncAgain);
+        await this.pipeline;
         this.emit('synced');
       } catch (e) {
         const error = asCurbsideError(e);
@@ -495,15 +617,21 @@ function asCurbsideError(e: unknown): CurbsideError {
   return new CurbsideError(ErrorCode.INTERNAL, e instanceof Error ? e.message : String(e));
 }
 
-/** The device id the token was issued to (`dev` claim), read without verifying: only used to skip our own envelopes. */
-function deviceIdFromToken(token: string): string | undefined {
+/**
+ * Who the token says we are (`sub`, `dev`), read without verifying: the hub verifies; the SDK only
+ * needs to recognise its own envelopes and label its own messages.
+ */
+function claimsFromToken(token: string): { sub?: string; dev?: string } {
   const part = token.split('.')[1];
-  if (!part) return undefined;
+  if (!part) return {};
   try {
     const json = atob(part.replace(/-/g, '+').replace(/_/g, '/'));
-    const claims = JSON.parse(json) as { dev?: unknown };
-    return typeof claims.dev === 'string' ? claims.dev : undefined;
+    const claims = JSON.parse(json) as { sub?: unknown; dev?: unknown };
+    return {
+      ...(typeof claims.sub === 'string' ? { sub: claims.sub } : {}),
+      ...(typeof claims.dev === 'string' ? { dev: claims.dev } : {}),
+    };
   } catch {
-    return undefined;
+    return {};
   }
 }

@@ -2,7 +2,6 @@
  * A small typed event emitter driven by an event map. The SDK runs in browsers too, so it does
  * not use Node's `events` module.
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type EventMap<T> = { [K in keyof T]: (...args: any[]) => void };
 
 export class TypedEmitter<Events extends EventMap<Events>> {

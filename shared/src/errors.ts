@@ -28,6 +28,13 @@ export const ErrorCode = {
   BAD_SIGNATURE: 'BAD_SIGNATURE',
   /** The device already registered a different identity key; a new key needs a new device id. */
   IDENTITY_MISMATCH: 'IDENTITY_MISMATCH',
+  /**
+   * Raised by the SDK: a contact's identity key changed (or the hub offered a different one), so
+   * nothing is sent to them until the user accepts the new key. `details.userId` names the contact.
+   */
+  UNTRUSTED_IDENTITY: 'UNTRUSTED_IDENTITY',
+  /** Raised by the SDK: a message could not be decrypted. The stream goes on; see the `decryptionError` event. */
+  DECRYPTION_FAILED: 'DECRYPTION_FAILED',
   /** A client message id was reused for a different message. */
   IDEMPOTENCY_CONFLICT: 'IDEMPOTENCY_CONFLICT',
   /** The caller sent too much too fast; `details.retryAfterMs` says when to try again. */
@@ -82,6 +89,8 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   DEVICE_LIST_STALE: 409,
   BAD_SIGNATURE: 400,
   IDENTITY_MISMATCH: 409,
+  UNTRUSTED_IDENTITY: 409,
+  DECRYPTION_FAILED: 400,
   IDEMPOTENCY_CONFLICT: 409,
   RATE_LIMITED: 429,
   UNAVAILABLE: 503,

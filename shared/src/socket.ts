@@ -44,7 +44,6 @@ export interface ServerToClientEvents {
   [ServerEvent.SESSION_CLOSING]: (info: SessionClosing) => void;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface InterServerEvents {}
 
 /** What the handshake binds to a socket. */

@@ -31,7 +31,7 @@ for (const backend of backends) {
     afterEach(() => harness.cleanup());
 
     it('publishes keys, counts prekeys, and refuses a bad signature, a swapped identity and an oversized batch', async () => {
-      const lee = t.client({ userId: 'dr-lee', deviceId: 'lee-phone' });
+      const lee = t.client({ userId: 'dr-lee', deviceId: 'lee-phone' }, { e2ee: false });
       await lee.connect();
       const keys = testDeviceKeys();
       const forged = { ...keys.signedPrekey(), signature: new Uint8Array(64).fill(7) };
@@ -51,9 +51,9 @@ for (const backend of backends) {
     });
 
     it('claims one bundle per device, never the caller\'s own, and each one-time prekey once', async () => {
-      const phone = t.client({ userId: 'dr-lee', deviceId: 'lee-phone' });
-      const desk = t.client({ userId: 'dr-lee', deviceId: 'lee-desk' });
-      const patel = t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' });
+      const phone = t.client({ userId: 'dr-lee', deviceId: 'lee-phone' }, { e2ee: false });
+      const desk = t.client({ userId: 'dr-lee', deviceId: 'lee-desk' }, { e2ee: false });
+      const patel = t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' }, { e2ee: false });
       await Promise.all([phone.connect(), desk.connect(), patel.connect()]);
       await withKeys(phone, 1);
       await withKeys(desk, 1);
@@ -70,10 +70,10 @@ for (const backend of backends) {
     });
 
     it('delivers each device only its own share, and refuses a stale device list with what is missing and extra', async () => {
-      const lee = t.client({ userId: 'dr-lee', deviceId: 'lee-phone' });
-      const leeDesk = t.client({ userId: 'dr-lee', deviceId: 'lee-desk' });
-      const patel = t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' });
-      const patelTablet = t.client({ userId: 'dr-patel', deviceId: 'patel-tablet' });
+      const lee = t.client({ userId: 'dr-lee', deviceId: 'lee-phone' }, { e2ee: false });
+      const leeDesk = t.client({ userId: 'dr-lee', deviceId: 'lee-desk' }, { e2ee: false });
+      const patel = t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' }, { e2ee: false });
+      const patelTablet = t.client({ userId: 'dr-patel', deviceId: 'patel-tablet' }, { e2ee: false });
       const got = new Map<string, Envelope[]>();
       for (const [name, c] of [['leeDesk', leeDesk], ['patel', patel], ['patelTablet', patelTablet]] as const) {
         got.set(name, []);
@@ -108,7 +108,7 @@ for (const backend of backends) {
       // that keeps its sequence gap-free.
       await new Promise((r) => setTimeout(r, 100));
       expect(got.get('patelTablet')).to.have.length(0);
-      const tabletLate = t.client({ userId: 'dr-patel', deviceId: 'patel-tablet' });
+      const tabletLate = t.client({ userId: 'dr-patel', deviceId: 'patel-tablet' }, { e2ee: false });
       const late: Envelope[] = [];
       tabletLate.on('envelope', (e) => late.push(e));
       patelTablet.disconnect();
@@ -117,9 +117,9 @@ for (const backend of backends) {
     });
 
     it('tells contacts and the user\'s other devices when a device first publishes keys', async () => {
-      const lee = t.client({ userId: 'dr-lee', deviceId: 'lee-phone' });
-      const patel = t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' });
-      const stranger = t.client({ userId: 'dr-kim', deviceId: 'kim-1' });
+      const lee = t.client({ userId: 'dr-lee', deviceId: 'lee-phone' }, { e2ee: false });
+      const patel = t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' }, { e2ee: false });
+      const stranger = t.client({ userId: 'dr-kim', deviceId: 'kim-1' }, { e2ee: false });
       const heard = { patel: [] as DeviceIdentity[], stranger: [] as DeviceIdentity[], lee: [] as DeviceIdentity[] };
       patel.on('device', (d) => heard.patel.push(d));
       stranger.on('device', (d) => heard.stranger.push(d));
@@ -127,7 +127,7 @@ for (const backend of backends) {
       await Promise.all([lee.connect(), patel.connect(), stranger.connect()]);
       await lee.createConversation({ kind: 'direct', peerUserId: 'dr-patel' });
 
-      const desk = t.client({ userId: 'dr-lee', deviceId: 'lee-desk' });
+      const desk = t.client({ userId: 'dr-lee', deviceId: 'lee-desk' }, { e2ee: false });
       await desk.connect();
       const keys = await withKeys(desk);
       await eventually(() => heard.patel.length === 1 && heard.lee.length === 1, 'contact and own device hear of it');

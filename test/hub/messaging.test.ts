@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { io as rawIo, type Socket } from 'socket.io-client';
-import { CurbsideClient, MemoryCursorStore, isCurbsideError, type Envelope } from '@curbside/client-sdk';
+import { CurbsideClient, MemoryDeviceStore, isCurbsideError, type Envelope } from '@curbside/client-sdk';
 import { ClientEvent, ErrorCode, Limits, wireParser, type Ack, type SendResult } from '@curbside/shared';
 import { HubHarness, bytes, eventually, text, type Backend, type TestHub } from '../support/hub.js';
 
@@ -89,8 +89,9 @@ for (const backend of backends) {
       await lee.connect();
       const conv = await lee.createConversation({ kind: 'direct', peerUserId: 'dr-patel' });
 
-      const store = new MemoryCursorStore();
-      const patel1 = t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' }, { cursorStore: store });
+      // The device's persistent store (keys, sessions, cursors) outlives the app process.
+      const store = new MemoryDeviceStore();
+      const patel1 = t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' }, { store });
       const first = inbox(patel1);
       await patel1.connect();
       await lee.sendEnvelope(conv.id, { body: bytes('m1') });
@@ -100,7 +101,7 @@ for (const backend of backends) {
       for (let i = 2; i <= 6; i++) await lee.sendEnvelope(conv.id, { body: bytes(`m${i}`) });
 
       // The app restarts: a new client with the persisted cursors.
-      const patel2 = t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' }, { cursorStore: store });
+      const patel2 = t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' }, { store });
       const second = inbox(patel2);
       await patel2.connect();
       expect(second.map((e) => text(e.body!))).to.deep.equal(['m2', 'm3', 'm4', 'm5', 'm6']);

@@ -97,7 +97,12 @@ export class HubHarness {
   private readonly dbNames = new Set<string>();
   private readonly redisPrefixes = new Set<string>();
 
-  async start(backend: Backend, shared: Shared = sharedBackend(), tweak: (c: HubConfig) => void = () => {}): Promise<TestHub> {
+  async start(
+    backend: Backend,
+    shared: Shared = sharedBackend(),
+    tweak: (c: HubConfig) => void = () => {},
+    wrapStorage: (s: Storage) => Storage = (s) => s,
+  ): Promise<TestHub> {
     const logs = new LogCapture();
     const nodeId = `test-${randomUUID().slice(0, 8)}`;
     const config: HubConfig = {
@@ -132,6 +137,7 @@ export class HubHarness {
       presence = new RedisPresence({ redis: presenceClient, keyPrefix: shared.keyPrefix, ttlMs: config.presence.ttlMs });
       fanout = { pub: quiet(new Redis(redisUrl)), sub: quiet(new Redis(redisUrl)), keyPrefix: shared.keyPrefix };
     }
+    storage = wrapStorage(storage);
     const hub = new Hub({
       config,
       storage,

@@ -1,0 +1,75 @@
+import { CryptoError, aeadDecrypt, aeadEncrypt, constantTimeEqual, getSodium, randomBytes } from '../crypto/index.js';
+
+/**
+ * How one message travels: its content is encrypted once, under a fresh key, into the envelope
+ * `body`; each recipient device gets that key and a hash of the body through its ratchet session
+ * (the "key package"). Large messages and many devices then cost one body, not one per device.
+ *
+ * The body's AEAD binds the conversation, sender and client message id, so the hub cannot move a
+ * body to another conversation or pass it off as another sender's. The key package carries a hash
+ * of the body because Poly1305 does not commit to its key: without it a sender could craft one body
+ * that opens differently under two keys sent to two devices.
+ */
+
+export const KEY_PACKAGE_VERSION = 1;
+const KEY_BYTES = 32;
+const HASH_BYTES = 32;
+const NONCE_BYTES = 24;
+const KEY_PACKAGE_BYTES = 1 + KEY_BYTES + HASH_BYTES;
+
+/** What the app sent, as the SDK carries it inside the body. */
+export type MessageContent =
+  | { kind: 'text'; text: string }
+  /** Invisible to the app: asks the peer to use the new session this message starts. */
+  | { kind: 'session-reset' };
+
+export interface MessageContext {
+  conversationId: string;
+  senderUserId: string;
+  senderDeviceId: string;
+  clientMessageId: string;
+}
+
+function associatedData(ctx: MessageContext): Uint8Array {
+  return new TextEncoder().encode(['curbside-message-v1', ctx.conversationId, ctx.senderUserId, ctx.senderDeviceId, ctx.clientMessageId].join('\n'));
+}
+
+function bodyHash(body: Uint8Array): Uint8Array {
+  return getSodium().crypto_generichash(HASH_BYTES, body, null);
+}
+
+/** Encrypt content into a body and the key package each device receives through its session. */
+export function sealMessage(content: MessageContent, ctx: MessageContext): { body: Uint8Array; keyPackage: Uint8Array } {
+  const key = randomBytes(KEY_BYTES);
+  const nonce = randomBytes(NONCE_BYTES);
+  const plaintext = new TextEncoder().encode(JSON.stringify(content));
+  const ct = aeadEncrypt(key, nonce, plaintext, associatedData(ctx));
+  const body = new Uint8Array(NONCE_BYTES + ct.length);
+  body.set(nonce, 0);
+  body.set(ct, NONCE_BYTES);
+  const keyPackage = new Uint8Array(KEY_PACKAGE_BYTES);
+  keyPackage[0] = KEY_PACKAGE_VERSION;
+  keyPackage.set(key, 1);
+  keyPackage.set(bodyHash(body), 1 + KEY_BYTES);
+  return { body, keyPackage };
+}
+
+/** Check the body against the key package's hash, then decrypt it. Any mismatch is CryptoError. */
+export function openMessage(body: Uint8Array | undefined, keyPackage: Uint8Array, ctx: MessageContext): MessageContent {
+  if (keyPackage.length !== KEY_PACKAGE_BYTES || keyPackage[0] !== KEY_PACKAGE_VERSION) throw new CryptoError('BAD_MESSAGE', 'bad key package');
+  if (!body || body.length < NONCE_BYTES + 16) throw new CryptoError('BAD_MESSAGE', 'missing or short body');
+  if (!constantTimeEqual(bodyHash(body), keyPackage.subarray(1 + KEY_BYTES))) throw new CryptoError('DECRYPT_FAILED', 'body hash does not match the key package');
+  const plaintext = aeadDecrypt(keyPackage.subarray(1, 1 + KEY_BYTES), body.subarray(0, NONCE_BYTES), body.subarray(NONCE_BYTES), associatedData(ctx));
+  let content: unknown;
+  try {
+    content = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(plaintext));
+  } catch {
+    throw new CryptoError('BAD_MESSAGE', 'content is not valid JSON');
+  }
+  if (typeof content === 'object' && content !== null) {
+    const c = content as { kind?: unknown; text?: unknown };
+    if (c.kind === 'text' && typeof c.text === 'string') return { kind: 'text', text: c.text };
+    if (c.kind === 'session-reset') return { kind: 'session-reset' };
+  }
+  throw new CryptoError('BAD_MESSAGE', 'unknown content kind');
+}

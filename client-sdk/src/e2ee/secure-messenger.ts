@@ -1,0 +1,394 @@
+import { ErrorCode, type DeviceIdentity, type Envelope, type PrekeyBundle, type SendResult } from '@curbside/shared';
+import {
+  CryptoError,
+  FINGERPRINT_ITERATIONS,
+  RatchetSession,
+  acceptSession,
+  computeFingerprint,
+  decodeSessionMessage,
+  encryptSessionMessage,
+  decryptSessionMessage,
+  fingerprintKeyBytes,
+  isCryptoError,
+  sodiumReady,
+  startSession,
+  type CryptoErrorCode,
+  type Fingerprint,
+} from '../crypto/index.js';
+import { CurbsideError, isCurbsideError } from '../errors.js';
+import { deleteOp, type DeviceStore } from '../stores/index.js';
+import { LocalKeys } from './local-keys.js';
+import { sealMessage, openMessage, type MessageContent } from './message-crypto.js';
+import { MAX_ARCHIVED_SESSIONS, SessionBook, TrustBook } from './peer-state.js';
+import type { EnvelopePayload } from '../client.js';
+
+/** A decrypted message, as the app sees it. */
+export interface ChatMessage {
+  conversationId: string;
+  messageId: string;
+  seq: number;
+  senderUserId: string;
+  senderDeviceId: string;
+  sentAt: number;
+  text: string;
+  /** Sent by this user (from another of their devices). */
+  outgoing: boolean;
+}
+
+/**
+ * A message that could not be decrypted. `message` is safe to show a clinician; the technical
+ * cause went to the SDK's logger only. The stream of messages goes on.
+ */
+export class DecryptionError extends CurbsideError {
+  constructor(
+    readonly conversationId: string,
+    readonly messageId: string,
+    readonly seq: number,
+    readonly senderUserId: string,
+    readonly senderDeviceId: string,
+    readonly reason: CryptoErrorCode | 'UNTRUSTED_IDENTITY' | 'NO_SESSION',
+    userMessage: string,
+  ) {
+    super(ErrorCode.DECRYPTION_FAILED, userMessage, { conversationId, messageId, seq, senderUserId, senderDeviceId, reason });
+  }
+}
+
+/** A message that exists but holds nothing for this device (it was sent before the device existed). */
+export interface UnavailableMessage {
+  conversationId: string;
+  messageId: string;
+  seq: number;
+  senderUserId: string;
+  reason: 'before-this-device';
+}
+
+export interface SdkLogger {
+  debug(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+/** What the messenger needs from the hub connection. */
+export interface HubTransport {
+  sendEnvelope(conversationId: string, payload: EnvelopePayload, options: { clientMessageId: string }): Promise<SendResult>;
+  claimBundles(request: { userIds: string[]; deviceIds?: string[] }): Promise<PrekeyBundle[]>;
+  listDevices(userIds: string[]): Promise<DeviceIdentity[]>;
+  publishKeys(request: { identityKey: Uint8Array; signedPrekey: { keyId: number; publicKey: Uint8Array; signature: Uint8Array }; oneTimePrekeys?: Array<{ keyId: number; publicKey: Uint8Array }> }): Promise<{ oneTimePrekeys: number }>;
+  countPrekeys(): Promise<number>;
+  conversationMembers(conversationId: string): Promise<string[]>;
+}
+
+export interface MessengerEvents {
+  message(message: ChatMessage): void;
+  decryptionError(error: DecryptionError): void;
+  identityChanged(change: { userId: string; deviceIds: string[] }): void;
+  unavailable(info: UnavailableMessage): void;
+}
+
+const MAX_STALE_RETRIES = 3;
+/** A peer device gets at most one automatic session repair in this window. */
+const REPAIR_INTERVAL_MS = 30_000;
+
+const USER_MESSAGES: Record<string, string> = {
+  UNTRUSTED_IDENTITY: "This message came from a device whose safety key changed. Verify the contact's safety number to read it.",
+  NO_SESSION: 'This message could not be decrypted. The secure session is being repaired; ask the sender to resend if it matters.',
+};
+
+/**
+ * End-to-end encryption for a {@link CurbsideClient}: keys, sessions, trust, and the translation
+ * between plaintext messages and envelopes. Every operation on keys and sessions runs one at a
+ * time (a single queue), so persisted state never interleaves.
+ */
+export class SecureMessenger {
+  private keys: LocalKeys | undefined;
+  private readonly sessions: SessionBook;
+  private readonly trust: TrustBook;
+  private lock: Promise<unknown> = Promise.resolve();
+  private readonly lastRepair = new Map<string, number>();
+
+  constructor(
+    private readonly store: DeviceStore,
+    private readonly hub: HubTransport,
+    private readonly self: () => { userId: string; deviceId: string },
+    private readonly events: MessengerEvents,
+    private readonly logger: SdkLogger,
+  ) {
+    this.sessions = new SessionBook(store);
+    this.trust = new TrustBook(store);
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn, fn);
+    this.lock = run.catch(() => {});
+    return run;
+  }
+
+  private async localKeys(): Promise<LocalKeys> {
+    if (!this.keys) {
+      await sodiumReady();
+      this.keys = await LocalKeys.open(this.store);
+    }
+    return this.keys;
+  }
+
+  /** This device's public identity key (creating the identity on first use). */
+  async identityKey(): Promise<Uint8Array> {
+    return (await this.localKeys()).identity.publicKey;
+  }
+
+  /** Publish keys after a connect; refill one-time prekeys when the hub runs low. */
+  async publishKeys(): Promise<void> {
+    const keys = await this.localKeys();
+    const count = await this.hub.countPrekeys();
+    const upload = await this.exclusive(() => keys.prepareUpload(count));
+    await this.hub.publishKeys({
+      identityKey: upload.identityKey,
+      signedPrekey: upload.signedPrekey,
+      ...(upload.oneTimePrekeys.length ? { oneTimePrekeys: upload.oneTimePrekeys } : {}),
+    });
+  }
+
+  /**
+   * Encrypt and send text. Resolves with the hub's ack.
+   * @throws CurbsideError UNTRUSTED_IDENTITY if a member's key changed and was not accepted.
+   */
+  async sendText(conversationId: string, text: string): Promise<SendResult> {
+    return this.send(conversationId, { kind: 'text', text });
+  }
+
+  private async send(conversationId: string, content: MessageContent): Promise<SendResult> {
+    const me = this.self();
+    const members = await this.hub.conversationMembers(conversationId);
+    for (const userId of members) {
+      if (userId !== me.userId && (await this.trust.isBlocked(userId))) throw untrusted(userId);
+    }
+    const clientMessageId = globalThis.crypto.randomUUID();
+    const { body, keyPackage } = sealMessage(content, { conversationId, senderUserId: me.userId, senderDeviceId: me.deviceId, clientMessageId });
+    let targets = (await this.hub.listDevices(members)).filter((d) => d.deviceId !== me.deviceId);
+    const shares = new Map<string, Uint8Array>();
+    for (let attempt = 0; ; attempt++) {
+      await this.encryptShares(targets, keyPackage, shares);
+      const recipients = targets.map((d) => ({ deviceId: d.deviceId, ciphertext: shares.get(d.deviceId)! }));
+      try {
+        if (recipients.length === 0) return await this.hub.sendEnvelope(conversationId, { body }, { clientMessageId });
+        return await this.hub.sendEnvelope(conversationId, { body, recipients }, { clientMessageId });
+      } catch (e) {
+        if (!isCurbsideError(e) || e.code !== ErrorCode.DEVICE_LIST_STALE || attempt >= MAX_STALE_RETRIES) throw e;
+        // Sesame: fix the device list the hub says is stale, keep the shares already made.
+        const details = e.details as { missing?: Array<{ userId: string; deviceId: string }>; extra?: string[] } | undefined;
+        const extra = new Set(details?.extra ?? []);
+        targets = targets.filter((d) => !extra.has(d.deviceId));
+        const missingUsers = [...new Set((details?.missing ?? []).map((m) => m.userId))];
+        if (missingUsers.length) {
+          const fresh = await this.hub.listDevices(missingUsers);
+          const missingIds = new Set((details?.missing ?? []).map((m) => m.deviceId));
+          targets.push(...fresh.filter((d) => missingIds.has(d.deviceId) && !targets.some((t) => t.deviceId === d.deviceId)));
+        }
+        this.logger.debug({ conversationId, attempt, missing: details?.missing?.length ?? 0, extra: extra.size }, 'device list was stale, retrying');
+      }
+    }
+  }
+
+  /** Ratchet-encrypt the key package for each target that has no share yet, starting sessions as needed. */
+  private async encryptShares(targets: DeviceIdentity[], keyPackage: Uint8Array, shares: Map<string, Uint8Array>): Promise<void> {
+    const todo = targets.filter((d) => !shares.has(d.deviceId));
+    if (todo.length === 0) return;
+    // Trust first: a key the hub presents that differs from the one we know blocks the whole user.
+    for (const d of todo) {
+      const seen = await this.trust.observe(d.userId, d.deviceId, d.identityKey);
+      if (seen === 'changed') {
+        this.events.identityChanged({ userId: d.userId, deviceIds: [d.deviceId] });
+        throw untrusted(d.userId);
+      }
+    }
+    const withoutSession: DeviceIdentity[] = [];
+    for (const d of todo) if ((await this.sessions.load(d.userId, d.deviceId)).length === 0) withoutSession.push(d);
+    const bundles = withoutSession.length
+      ? await this.hub.claimBundles({ userIds: [...new Set(withoutSession.map((d) => d.userId))], deviceIds: withoutSession.map((d) => d.deviceId) })
+      : [];
+    const keys = await this.localKeys();
+    await this.exclusive(async () => {
+      for (const d of todo) {
+        let sessions = await this.sessions.load(d.userId, d.deviceId);
+        if (sessions.length === 0) {
+          const bundle = bundles.find((b) => b.deviceId === d.deviceId && b.userId === d.userId);
+          if (!bundle) continue; // the device vanished meanwhile: the hub will call the list stale
+          const trusted = await this.trust.get(d.userId, d.deviceId);
+          try {
+            const started = await startSession(keys.identity, bundle, trusted ? { trustedIdentityKey: trusted.identityKey } : {});
+            sessions = [started.session];
+          } catch (e) {
+            if (isCryptoError(e, 'IDENTITY_MISMATCH')) {
+              await this.trust.observe(d.userId, d.deviceId, bundle.identityKey);
+              this.events.identityChanged({ userId: d.userId, deviceIds: [d.deviceId] });
+              throw untrusted(d.userId);
+            }
+            // A bundle whose signed prekey does not verify: the hub (or someone) substituted it.
+            throw new CurbsideError(ErrorCode.BAD_SIGNATURE, `Refusing a prekey bundle for ${d.userId}/${d.deviceId} that does not verify`, { userId: d.userId, deviceId: d.deviceId });
+          }
+        }
+        const current = sessions[0]!;
+        shares.set(d.deviceId, encryptSessionMessage(current, keyPackage));
+        await this.store.transaction([this.sessions.saveOp(d.userId, d.deviceId, sessions)]);
+      }
+    });
+  }
+
+  /** Decrypt one delivered envelope and emit what the app should see. Never throws. */
+  async receive(envelope: Envelope): Promise<void> {
+    const me = this.self();
+    if (envelope.senderDeviceId === me.deviceId) return;
+    if (!envelope.ciphertext) {
+      this.events.unavailable({ conversationId: envelope.conversationId, messageId: envelope.messageId, seq: envelope.seq, senderUserId: envelope.senderUserId, reason: 'before-this-device' });
+      return;
+    }
+    try {
+      const keyPackage = await this.decryptShare(envelope);
+      const content = openMessage(envelope.body, keyPackage, {
+        conversationId: envelope.conversationId,
+        senderUserId: envelope.senderUserId,
+        senderDeviceId: envelope.senderDeviceId,
+        clientMessageId: envelope.clientMessageId,
+      });
+      if (content.kind === 'text') {
+        this.events.message({
+          conversationId: envelope.conversationId,
+          messageId: envelope.messageId,
+          seq: envelope.seq,
+          senderUserId: envelope.senderUserId,
+          senderDeviceId: envelope.senderDeviceId,
+          sentAt: envelope.sentAt,
+          text: content.text,
+          outgoing: envelope.senderUserId === me.userId,
+        });
+      }
+    } catch (e) {
+      this.onReceiveFailure(envelope, e);
+    }
+  }
+
+  private async decryptShare(envelope: Envelope): Promise<Uint8Array> {
+    const { senderUserId: userId, senderDeviceId: deviceId } = envelope;
+    const message = decodeSessionMessage(envelope.ciphertext!);
+    const keys = await this.localKeys();
+    return this.exclusive(async () => {
+      const sessions = await this.sessions.load(userId, deviceId);
+      let firstError: unknown;
+      for (let i = 0; i < sessions.length; i++) {
+        try {
+          const plaintext = decryptSessionMessage(sessions[i]!, message);
+          // The session that worked becomes the one we send on (this settles simultaneous starts).
+          const reordered = [sessions[i]!, ...sessions.filter((_, j) => j !== i)];
+          await this.store.transaction([this.sessions.saveOp(userId, deviceId, reordered)]);
+          return plaintext;
+        } catch (e) {
+          firstError ??= e;
+          if (isCryptoError(e, 'REPLAY')) throw e;
+        }
+      }
+      if (message.type !== 'prekey') throw firstError ?? new CryptoError('DECRYPT_FAILED', 'no session with this device');
+      const seen = await this.trust.observe(userId, deviceId, message.identityKey);
+      if (seen === 'changed') {
+        this.events.identityChanged({ userId, deviceIds: [deviceId] });
+        throw untrusted(userId);
+      }
+      const trusted = await this.trust.get(userId, deviceId);
+      const accepted = await acceptSession(keys.identity, keys, message, trusted ? { trustedIdentityKey: trusted.identityKey } : {});
+      const all: RatchetSession[] = [accepted.session, ...sessions].slice(0, 1 + MAX_ARCHIVED_SESSIONS);
+      await this.store.transaction([
+        this.sessions.saveOp(userId, deviceId, all),
+        ...(accepted.usedOneTimePrekeyId !== undefined ? [deleteOp('prekeys', String(accepted.usedOneTimePrekeyId))] : []),
+      ]);
+      if (accepted.usedOneTimePrekeyId !== undefined) void this.publishKeys().catch(() => {}); // refill if low
+      return accepted.plaintext;
+    });
+  }
+
+  private onReceiveFailure(envelope: Envelope, e: unknown): void {
+    const base = { conversationId: envelope.conversationId, messageId: envelope.messageId, seq: envelope.seq, sender: envelope.senderDeviceId };
+    if (isCryptoError(e, 'REPLAY')) {
+      // Already read once (a re-delivery after a restart, or a replay by the network): never shown twice.
+      this.logger.debug(base, 'dropped a replayed message');
+      return;
+    }
+    const reason = isCurbsideError(e) && e.code === ErrorCode.UNTRUSTED_IDENTITY ? 'UNTRUSTED_IDENTITY' : isCryptoError(e) ? e.code : 'NO_SESSION';
+    const userMessage = isCryptoError(e) ? e.message : (USER_MESSAGES[reason] ?? USER_MESSAGES.NO_SESSION!);
+    this.logger.warn({ ...base, reason, detail: isCryptoError(e) ? e.detail : String(e) }, 'message could not be decrypted');
+    this.events.decryptionError(
+      new DecryptionError(envelope.conversationId, envelope.messageId, envelope.seq, envelope.senderUserId, envelope.senderDeviceId, reason, userMessage),
+    );
+    if (reason !== 'UNTRUSTED_IDENTITY') this.repair(envelope);
+  }
+
+  /**
+   * A session that failed is dropped and a fresh X3DH is started by sending the peer a small
+   * control message (invisible to the app), at most once per peer per interval.
+   */
+  private repair(envelope: Envelope): void {
+    const key = `${envelope.senderUserId}\n${envelope.senderDeviceId}`;
+    const now = Date.now();
+    if (now - (this.lastRepair.get(key) ?? 0) < REPAIR_INTERVAL_MS) return;
+    this.lastRepair.set(key, now);
+    void (async () => {
+      await this.exclusive(() => this.sessions.forget(envelope.senderUserId, envelope.senderDeviceId));
+      await this.send(envelope.conversationId, { kind: 'session-reset' });
+      this.logger.debug({ peer: envelope.senderDeviceId }, 'sent a session repair');
+    })().catch((err: unknown) => this.logger.warn({ err: String(err) }, 'session repair failed'));
+  }
+
+  /** The user accepted a contact's changed keys: sessions with those devices start over. */
+  async acceptIdentity(userId: string): Promise<void> {
+    await this.exclusive(async () => {
+      const devices = await this.trust.accept(userId);
+      for (const d of devices) await this.sessions.forget(userId, d);
+    });
+  }
+
+  /** Mark a contact verified after comparing safety numbers in person. */
+  async markVerified(userId: string): Promise<void> {
+    await this.exclusive(() => this.trust.markVerified(userId));
+  }
+
+  /**
+   * The safety number with a contact: 60 digits both sides see identically. It covers every
+   * device's identity key of both users, so adding a device changes it.
+   */
+  async safetyNumber(userId: string): Promise<Fingerprint> {
+    const me = this.self();
+    const [mine, theirs] = await Promise.all([this.hub.listDevices([me.userId]), this.hub.listDevices([userId])]);
+    for (const d of theirs) {
+      if ((await this.trust.observe(d.userId, d.deviceId, d.identityKey)) === 'changed') {
+        this.events.identityChanged({ userId, deviceIds: [d.deviceId] });
+        throw untrusted(userId);
+      }
+    }
+    const own = await this.identityKey();
+    const myKeys = mine.map((d) => (d.deviceId === me.deviceId ? own : d.identityKey));
+    if (!mine.some((d) => d.deviceId === me.deviceId)) myKeys.push(own);
+    return computeFingerprint(2, FINGERPRINT_ITERATIONS, utf8(me.userId), combinedKeys(myKeys), utf8(userId), combinedKeys(theirs.map((d) => d.identityKey)));
+  }
+}
+
+function utf8(s: string): Uint8Array {
+  return new TextEncoder().encode(s);
+}
+
+/** All of a user's device keys, sorted so both sides encode them the same way. */
+function combinedKeys(keys: Uint8Array[]): Uint8Array {
+  const encoded = keys.map((k) => fingerprintKeyBytes(k)).sort((a, b) => compareBytes(a, b));
+  const out = new Uint8Array(encoded.reduce((n, k) => n + k.length, 0));
+  let o = 0;
+  for (const k of encoded) {
+    out.set(k, o);
+    o += k.length;
+  }
+  return out;
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
+}
+
+function untrusted(userId: string): CurbsideError {
+  return new CurbsideError(ErrorCode.UNTRUSTED_IDENTITY, `The safety key of ${userId} changed; accept or verify it before sending`, { userId });
+}

@@ -1,0 +1,212 @@
+import { expect } from 'chai';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MemoryDeviceStore, isCurbsideError, type ChatMessage, type CurbsideClient, type DecryptionError } from '@curbside/client-sdk';
+import { FileDeviceStore } from '@curbside/client-sdk/node';
+import { ErrorCode } from '@curbside/shared';
+import { HubHarness, eventually, type TestHub } from '../support/hub.js';
+import { evilStorage } from '../support/evil-storage.js';
+import { testDeviceKeys } from '../support/keys.js';
+
+interface Watched {
+  client: CurbsideClient;
+  messages: ChatMessage[];
+  errors: DecryptionError[];
+  identityChanges: string[];
+}
+
+function watch(client: CurbsideClient): Watched {
+  const w: Watched = { client, messages: [], errors: [], identityChanges: [] };
+  client.on('message', (m) => w.messages.push(m));
+  client.on('decryptionError', (e) => w.errors.push(e));
+  client.on('identityChanged', (c) => w.identityChanges.push(c.userId));
+  return w;
+}
+
+async function errorCode(p: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await p;
+    return undefined;
+  } catch (e) {
+    return isCurbsideError(e) ? e.code : `not a CurbsideError: ${String(e)}`;
+  }
+}
+
+describe('end-to-end encrypted 1:1 messaging', function () {
+  const harness = new HubHarness();
+  afterEach(() => harness.cleanup());
+
+  it('two clinicians with two devices each: every other device reads every message once', async () => {
+    const t = await harness.start('memory');
+    const lee1 = watch(t.client({ userId: 'dr-lee', deviceId: 'lee-phone' }));
+    const lee2 = watch(t.client({ userId: 'dr-lee', deviceId: 'lee-desk' }));
+    const patel1 = watch(t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' }));
+    const patel2 = watch(t.client({ userId: 'dr-patel', deviceId: 'patel-tablet' }));
+    const all = [lee1, lee2, patel1, patel2];
+    await Promise.all(all.map((w) => w.client.connect()));
+    const conv = await lee1.client.createConversation({ kind: 'direct', peerUserId: 'dr-patel' });
+
+    await lee1.client.sendText(conv.id, 'Troponin 0.42 at 14:05 — can you look?');
+    await patel2.client.sendText(conv.id, 'On my way');
+    await lee2.client.sendText(conv.id, 'Thanks');
+    await eventually(() => lee1.messages.length === 2 && lee2.messages.length === 2 && patel1.messages.length === 3 && patel2.messages.length === 2, 'all delivered');
+    expect(patel1.messages.map((m) => m.text)).to.deep.equal(['Troponin 0.42 at 14:05 — can you look?', 'On my way', 'Thanks']);
+    expect(patel1.messages.map((m) => m.outgoing)).to.deep.equal([false, true, false]);
+    expect(lee2.messages.map((m) => [m.text, m.outgoing])).to.deep.equal([
+      ['Troponin 0.42 at 14:05 — can you look?', true],
+      ['On my way', false],
+    ]);
+    for (const w of all) expect(w.errors, 'no decryption errors').to.deep.equal([]);
+
+    // The hub stored one body per message and, for each device, only a ciphertext it cannot read.
+    const stored = await t.storage.envelopesAfter('org-a', conv.id, 0, 10);
+    expect(stored.map((e) => e.recipients?.map((r) => r.deviceId).sort())).to.deep.equal([
+      ['lee-desk', 'patel-laptop', 'patel-tablet'],
+      ['lee-desk', 'lee-phone', 'patel-laptop'],
+      ['lee-phone', 'patel-laptop', 'patel-tablet'],
+    ]);
+  });
+
+  it('sessions and keys survive a restart with the file store', async () => {
+    const t = await harness.start('memory');
+    const dir = mkdtempSync(join(tmpdir(), 'curbside-device-'));
+    try {
+      const lee = watch(t.client({ userId: 'dr-lee', deviceId: 'lee-phone' }));
+      let store = await FileDeviceStore.open(dir);
+      const patel = watch(t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' }, { store }));
+      await Promise.all([lee.client.connect(), patel.client.connect()]);
+      const conv = await lee.client.createConversation({ kind: 'direct', peerUserId: 'dr-patel' });
+      await lee.client.sendText(conv.id, 'before restart');
+      await eventually(() => patel.messages.length === 1, 'first');
+      const identityBefore = await patel.client.identityKey();
+      patel.client.disconnect();
+      await store.close();
+
+      await lee.client.sendText(conv.id, 'while offline');
+      store = await FileDeviceStore.open(dir);
+      const again = watch(t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' }, { store }));
+      await again.client.connect();
+      expect(Buffer.from(await again.client.identityKey()).equals(Buffer.from(identityBefore))).to.equal(true);
+      await eventually(() => again.messages.length === 1, 'missed message after restart');
+      expect(again.messages[0]!.text).to.equal('while offline');
+      await again.client.sendText(conv.id, 'after restart');
+      await eventually(() => lee.messages.length === 1, 'reply');
+      expect(lee.messages[0]!.text).to.equal('after restart');
+      expect([...lee.errors, ...again.errors]).to.deep.equal([]);
+      again.client.disconnect();
+      await store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('safety numbers match on both sides and change when a device is added', async () => {
+    const t = await harness.start('memory');
+    const lee = t.client({ userId: 'dr-lee', deviceId: 'lee-phone' });
+    const patel = t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' });
+    await Promise.all([lee.connect(), patel.connect()]);
+    const a = await lee.safetyNumber('dr-patel');
+    const b = await patel.safetyNumber('dr-lee');
+    expect(a.displayString).to.match(/^\d{60}$/);
+    expect(a.displayString).to.equal(b.displayString);
+    const tablet = t.client({ userId: 'dr-patel', deviceId: 'patel-tablet' });
+    await tablet.connect();
+    expect((await lee.safetyNumber('dr-patel')).displayString).to.not.equal(a.displayString);
+  });
+
+  describe('against a hostile hub', function () {
+    let t: TestHub;
+    let evil: ReturnType<typeof evilStorage>['evil'];
+    let lee: Watched;
+    let patel: Watched;
+    let convId: string;
+
+    beforeEach(async () => {
+      let captured: ReturnType<typeof evilStorage>['evil'] | undefined;
+      t = await harness.start('memory', undefined, undefined, (s) => {
+        const wrapped = evilStorage(s);
+        captured = wrapped.evil;
+        return wrapped.storage;
+      });
+      evil = captured!;
+      lee = watch(t.client({ userId: 'dr-lee', deviceId: 'lee-phone' }, { store: new MemoryDeviceStore() }));
+      patel = watch(t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' }));
+      await Promise.all([lee.client.connect(), patel.client.connect()]);
+      convId = (await lee.client.createConversation({ kind: 'direct', peerUserId: 'dr-patel' })).id;
+    });
+
+    it('a substituted identity key blocks sending until the user accepts it, and is reported', async () => {
+      await lee.client.sendText(convId, 'hello');
+      await eventually(() => patel.messages.length === 1, 'first message (trust on first use)');
+      const mallory = testDeviceKeys().identityKey;
+      evil.rewriteIdentity = (userId, _d, key) => (userId === 'dr-patel' ? mallory : key);
+      expect(await errorCode(lee.client.sendText(convId, 'secret plan'))).to.equal(ErrorCode.UNTRUSTED_IDENTITY);
+      expect(lee.identityChanges).to.deep.equal(['dr-patel']);
+      expect(await t.storage.envelopesAfter('org-a', convId, 0, 10)).to.have.length(1);
+      // Still blocked on the next attempt, until the app accepts.
+      expect(await errorCode(lee.client.sendText(convId, 'again'))).to.equal(ErrorCode.UNTRUSTED_IDENTITY);
+      evil.rewriteIdentity = undefined;
+      await lee.client.acceptIdentity('dr-patel');
+    });
+
+    it('a substituted prekey bundle (bad signature) is refused and nothing is sent', async () => {
+      const forged = testDeviceKeys();
+      evil.rewriteBundle = (b) => ({ ...b, signedPrekey: forged.signedPrekey(b.signedPrekey.keyId) });
+      expect(await errorCode(lee.client.sendText(convId, 'x'))).to.equal(ErrorCode.BAD_SIGNATURE);
+      expect(await t.storage.envelopesAfter('org-a', convId, 0, 10)).to.have.length(0);
+    });
+
+    for (const [what, flip] of [
+      ['header', (_c: Uint8Array) => 2 + 32 + 32 + 4 + 1 + 4 + 2] as const, // inside the ratchet header of a prekey message
+      ['ciphertext', (c: Uint8Array) => c.length - 5] as const,
+    ]) {
+      it(`a tampered ${what} is refused with a typed error, the stream goes on, and the session repairs itself`, async () => {
+        evil.tamper = (e) => ({
+          ...e,
+          recipients: e.recipients?.map((r) => {
+            if (r.deviceId !== 'patel-laptop') return r;
+            const c = new Uint8Array(r.ciphertext);
+            c[flip(c)]! ^= 0x40;
+            return { ...r, ciphertext: c };
+          }),
+        });
+        await lee.client.sendText(convId, 'tampered on the way');
+        await eventually(() => patel.errors.length === 1, 'decryption error');
+        expect(patel.errors[0]!.code).to.equal(ErrorCode.DECRYPTION_FAILED);
+        expect(patel.errors[0]!.message).to.not.include('tampered on the way');
+        expect(patel.messages).to.deep.equal([]);
+        evil.tamper = undefined;
+        // Patel's SDK repaired the session (a fresh X3DH toward Lee); both directions work again.
+        await eventually(async () => (await t.storage.envelopesAfter('org-a', convId, 0, 10)).length >= 2, 'repair message sent');
+        await lee.client.sendText(convId, 'after repair');
+        await patel.client.sendText(convId, 'reply after repair');
+        await eventually(() => patel.messages.length === 1 && lee.messages.length === 1, 'both directions after repair');
+        expect(patel.messages[0]!.text).to.equal('after repair');
+        expect(lee.messages[0]!.text).to.equal('reply after repair');
+        expect(lee.errors).to.deep.equal([]);
+      });
+    }
+
+    it('a replayed envelope is never shown twice and raises no error', async () => {
+      await lee.client.sendText(convId, 'once');
+      await eventually(() => patel.messages.length === 1, 'delivered');
+      const [original] = await t.storage.envelopesAfter('org-a', convId, 0, 1);
+      // The hub stores a copy under a new seq, as a replaying server would.
+      await t.storage.appendEnvelope({
+        orgId: 'org-a',
+        conversationId: convId,
+        senderUserId: original!.senderUserId,
+        senderDeviceId: original!.senderDeviceId,
+        clientMessageId: 'replayed-copy',
+        body: original!.body,
+        recipients: original!.recipients,
+        now: Date.now(),
+      });
+      await lee.client.sendText(convId, 'next'); // seq 3: patel resyncs the gap at seq 2 and sees the copy
+      await eventually(() => patel.messages.length === 2, 'next');
+      expect(patel.messages.map((m) => m.text)).to.deep.equal(['once', 'next']);
+      expect(patel.errors, 'a replay is dropped quietly: the message key was already used').to.deep.equal([]);
+    });
+  });
+});
