@@ -133,6 +133,15 @@ interface OutboxEntry {
 }
 
 const GAP_RESYNC_DELAY_MS = 300;
+/** Requests that change nothing, or nothing twice, so a retry after a dropped connection is safe. */
+const REPEATABLE_EVENTS: ReadonlySet<string> = new Set([
+  ClientEvent.CONVERSATION_LIST,
+  ClientEvent.SYNC_FETCH,
+  ClientEvent.KEYS_PUBLISH,
+  ClientEvent.KEYS_COUNT,
+  ClientEvent.KEYS_CLAIM,
+  ClientEvent.DEVICES_LIST,
+]);
 const MAX_AUTH_RETRIES = 3;
 
 /**
@@ -286,6 +295,15 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
       if (!socket.connected) socket.connect();
       else void this.resync();
     });
+  }
+
+  /**
+   * Disconnect and wait until every envelope already received has been decrypted and its
+   * cursor saved: after this resolves, the device store may be handed to another client.
+   */
+  async close(): Promise<void> {
+    this.disconnect();
+    await this.pipeline;
   }
 
   /** Go offline for good (until `connect()` again). Sends still queued are rejected with NOT_CONNECTED. */
@@ -525,13 +543,31 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
     );
   }
 
-  /** One request/ack round trip, with a timeout, turned into a typed result or a CurbsideError. */
+  /**
+   * One request/ack round trip, turned into a typed result or a CurbsideError. Reads and other
+   * requests that are safe to repeat are retried when the connection drops mid-request.
+   */
   private async request<E extends keyof ClientToServerEvents>(
     event: E,
     payload: Parameters<ClientToServerEvents[E]>[0],
   ): Promise<AckData<ClientToServerEvents[E]>> {
-    const socket = this.socket;
-    if (!socket?.connected) throw new CurbsideError(ErrorCode.NOT_CONNECTED, 'Not connected to the hub');
+    const attempts = REPEATABLE_EVENTS.has(event) ? 3 : 1;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.requestOnce(event, payload);
+      } catch (e) {
+        const dropped = e instanceof CurbsideError && e.code === ErrorCode.NOT_CONNECTED;
+        if (!dropped || attempt >= attempts || this.stopped) throw e;
+      }
+    }
+  }
+
+  private async requestOnce<E extends keyof ClientToServerEvents>(
+    event: E,
+    payload: Parameters<ClientToServerEvents[E]>[0],
+  ): Promise<AckData<ClientToServerEvents[E]>> {
+    if (!this.socket?.connected) await this.waitForConnection();
+    const socket = this.socket!;
     let res: Ack<AckData<ClientToServerEvents[E]>>;
     try {
       // socket.io's typed emitWithAck cannot follow a generic event key; the map above is the contract.
@@ -540,11 +576,31 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
         payload,
       )) as Ack<AckData<ClientToServerEvents[E]>>;
     } catch {
+      // socket.io rejects with a timeout, or at once when the connection dropped before the answer.
+      if (!socket.connected) throw new CurbsideError(ErrorCode.NOT_CONNECTED, `Connection lost before the hub answered ${event}`);
       throw new CurbsideError(ErrorCode.TIMEOUT, `No answer from the hub to ${event} within ${this.timeoutMs} ms`);
     }
     if (!res || typeof res !== 'object' || !('ok' in res)) throw new CurbsideError(ErrorCode.INTERNAL, `Malformed answer to ${event}`);
     if (!res.ok) throw CurbsideError.fromWire(res.error);
     return res.data;
+  }
+
+  /**
+   * A request made during a brief disconnect waits for the reconnect (up to the request timeout)
+   * instead of failing: the app should not have to care about a dropped Wi-Fi packet.
+   */
+  private waitForConnection(): Promise<void> {
+    if (!this.socket || this.stopped) return Promise.reject(new CurbsideError(ErrorCode.NOT_CONNECTED, 'Not connected to the hub'));
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off();
+        reject(new CurbsideError(ErrorCode.NOT_CONNECTED, `Not connected to the hub (waited ${this.timeoutMs} ms)`));
+      }, this.timeoutMs);
+      const off = this.once('connected', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   /** Fetch everything after our cursors, page by page. Single-flight: a request during a run schedules one more. */
