@@ -1,0 +1,60 @@
+import { expect } from 'chai';
+import { ErrorCode, type DeviceIdentity, type PrekeyBundle, type SendResult } from '@curbside/shared';
+import { CurbsideError, MemoryDeviceStore, type CurbsideClient } from '@curbside/client-sdk';
+import { SecureMessenger, type HubTransport } from '../../client-sdk/src/e2ee/secure-messenger.js';
+import type { EnvelopePayload } from '../../client-sdk/src/client.js';
+import { HubHarness, eventually } from '../support/hub.js';
+
+describe('multi-device upkeep', function () {
+  const harness = new HubHarness();
+  afterEach(() => harness.cleanup());
+
+  it('fixes a stale device list the hub reports and retries, reusing the shares already made', async () => {
+    // Three real devices (their keys and bundles), behind a transport that is one device behind.
+    const t = await harness.start('memory');
+    const peers: CurbsideClient[] = ['patel-laptop', 'patel-tablet'].map((d) => t.client({ userId: 'dr-patel', deviceId: d }));
+    const lee = t.client({ userId: 'dr-lee', deviceId: 'lee-phone' }, { e2ee: false });
+    await Promise.all([...peers, lee].map((c) => c.connect()));
+    const all = await lee.listDevices(['dr-patel']);
+    expect(all.map((d) => d.deviceId)).to.deep.equal(['patel-laptop', 'patel-tablet']);
+
+    const sends: EnvelopePayload[] = [];
+    const transport: HubTransport = {
+      conversationMembers: async () => ['dr-lee', 'dr-patel'],
+      listDevices: async (userIds: string[]): Promise<DeviceIdentity[]> => (sends.length === 0 ? all.slice(0, 1) : lee.listDevices(userIds)),
+      claimBundles: (r): Promise<PrekeyBundle[]> => lee.claimBundles(r),
+      publishKeys: async () => ({ oneTimePrekeys: 0 }),
+      countPrekeys: async () => 100,
+      sendEnvelope: async (_c, payload): Promise<SendResult> => {
+        sends.push(payload);
+        if (sends.length === 1) throw new CurbsideError(ErrorCode.DEVICE_LIST_STALE, 'stale', { missing: [{ userId: 'dr-patel', deviceId: 'patel-tablet' }], extra: [] });
+        return { messageId: 'm', conversationId: 'c', seq: 1, sentAt: 1, duplicate: false };
+      },
+    };
+    const messenger = new SecureMessenger(new MemoryDeviceStore(), transport, () => ({ userId: 'dr-lee', deviceId: 'lee-phone' }), {
+      message: () => {},
+      decryptionError: () => {},
+      identityChanged: () => {},
+      unavailable: () => {},
+    }, { debug: () => {}, warn: () => {} });
+
+    const ack = await messenger.sendText('c', 'hello');
+    expect(ack.seq).to.equal(1);
+    expect(sends.map((p) => p.recipients?.map((r) => r.deviceId))).to.deep.equal([['patel-laptop'], ['patel-laptop', 'patel-tablet']]);
+    expect(Buffer.from(sends[1]!.recipients![0]!.ciphertext).equals(Buffer.from(sends[0]!.recipients![0]!.ciphertext)), 'the laptop share is reused, not re-encrypted').to.equal(true);
+    expect(sends[1]!.body).to.equal(sends[0]!.body);
+  });
+
+  it('refills one-time prekeys when the hub runs low', async () => {
+    const t = await harness.start('memory');
+    const patel = t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' });
+    const harvester = t.client({ userId: 'dr-mallory', deviceId: 'm' }, { e2ee: false });
+    await Promise.all([patel.connect(), harvester.connect()]);
+    expect(await t.storage.countOneTimePrekeys('org-a', 'patel-laptop')).to.equal(100);
+    for (let i = 0; i < 85; i++) await harvester.claimBundles({ userIds: ['dr-patel'] });
+    expect(await t.storage.countOneTimePrekeys('org-a', 'patel-laptop')).to.equal(15);
+    // The next connect tops up.
+    for (const s of t.hub.io.of('/').sockets.values()) if (s.data.deviceId === 'patel-laptop') s.conn.close();
+    await eventually(async () => (await t.storage.countOneTimePrekeys('org-a', 'patel-laptop')) === 115, 'refilled after reconnect');
+  });
+});
