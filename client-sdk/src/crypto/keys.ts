@@ -14,9 +14,10 @@
  * Every other message signed with an identity key must use its own label, also NUL-terminated,
  * which keeps the set of signed-message prefixes unambiguous.
  */
+import { SIGNED_PREKEY_SIGNATURE_PREFIX, signedPrekeyMessage } from '@curbside/shared';
 import { isU32 } from './bytes.js';
 import { CryptoError } from './errors.js';
-import { concatBytes, getSodium, randomBytes, sodiumReady, utf8, wipe } from './sodium.js';
+import { getSodium, randomBytes, sodiumReady, wipe } from './sodium.js';
 
 export const ED25519_PUBLIC_BYTES = 32;
 export const ED25519_PRIVATE_BYTES = 64;
@@ -56,8 +57,8 @@ export interface PublicSignedPrekey extends PublicPrekey {
   signature: Uint8Array;
 }
 
-/** The label in front of a prekey public key in its signature. */
-export const SIGNED_PREKEY_CONTEXT = concatBytes(utf8('Curbside signed prekey v1'), new Uint8Array([0]));
+/** The label in front of a prekey public key in its signature; the hub checks the same (shared contract). */
+export const SIGNED_PREKEY_CONTEXT: Uint8Array = SIGNED_PREKEY_SIGNATURE_PREFIX;
 
 function checkKeyId(keyId: number): void {
   if (!isU32(keyId)) throw new RangeError(`prekey id must be an integer in 0..2^32-1, got ${keyId}`);
@@ -98,7 +99,7 @@ export async function generateSignedPrekey(identity: IdentityKeyPair, keyId: num
   checkKeyId(keyId);
   await sodiumReady();
   const pair = generateKeyPairSync();
-  return { keyId, ...pair, signature: sign(identity.privateKey, concatBytes(SIGNED_PREKEY_CONTEXT, pair.publicKey)) };
+  return { keyId, ...pair, signature: sign(identity.privateKey, signedPrekeyMessage(pair.publicKey)) };
 }
 
 /**
@@ -107,7 +108,7 @@ export async function generateSignedPrekey(identity: IdentityKeyPair, keyId: num
  */
 export function verifySignedPrekey(identityPublic: Uint8Array, spk: PublicSignedPrekey): boolean {
   if (spk.publicKey.length !== X25519_BYTES) return false;
-  return verifySignature(identityPublic, concatBytes(SIGNED_PREKEY_CONTEXT, spk.publicKey), spk.signature);
+  return verifySignature(identityPublic, signedPrekeyMessage(spk.publicKey), spk.signature);
 }
 
 /** Ed25519 detached signature. */

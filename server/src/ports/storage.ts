@@ -39,6 +39,17 @@ export interface DirectoryStore {
   listDevices(orgId: string, userId: string): Promise<DeviceRecord[]>;
 }
 
+export interface PublishKeysInput {
+  orgId: string;
+  deviceId: string;
+  identityKey: Uint8Array;
+  signedPrekey?: SignedPrekey | undefined;
+  oneTimePrekeys?: OneTimePrekey[] | undefined;
+  /** One-time prekeys the device may have stored at most, including this batch. */
+  maxStored: number;
+  now: number;
+}
+
 export type PublishKeysResult =
   | { status: 'ok'; firstPublish: boolean; oneTimePrekeys: number }
   /** The device registered another identity key before: keys are never replaced under the same device id. */
@@ -58,15 +69,7 @@ export interface KeyDirectory {
    * one) and one-time prekeys (a key id already stored is ignored, so a retried upload is harmless).
    * The device must exist (see `touchDevice`).
    */
-  publishKeys(input: {
-    orgId: string;
-    deviceId: string;
-    identityKey: Uint8Array;
-    signedPrekey?: SignedPrekey | undefined;
-    oneTimePrekeys?: OneTimePrekey[] | undefined;
-    maxStored: number;
-    now: number;
-  }): Promise<PublishKeysResult>;
+  publishKeys(input: PublishKeysInput): Promise<PublishKeysResult>;
   countOneTimePrekeys(orgId: string, deviceId: string): Promise<number>;
   /** Devices of these users that have published keys, ordered by user then device. */
   listDeviceIdentities(orgId: string, userIds: readonly string[]): Promise<DeviceIdentity[]>;

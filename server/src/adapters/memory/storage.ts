@@ -5,6 +5,7 @@ import type {
   DeviceRecord,
   NewConversation,
   NewEnvelope,
+  PublishKeysInput,
   PublishKeysResult,
   Storage,
   StoredEnvelope,
@@ -141,14 +142,7 @@ export class MemoryStorage implements Storage {
     return prior && copyEnvelope(prior.envelope);
   }
 
-  async publishKeys(input: {
-    orgId: string;
-    deviceId: string;
-    identityKey: Uint8Array;
-    signedPrekey?: SignedPrekey | undefined;
-    oneTimePrekeys?: OneTimePrekey[] | undefined;
-    maxStored: number;
-  }): Promise<PublishKeysResult> {
+  async publishKeys(input: PublishKeysInput): Promise<PublishKeysResult> {
     const dk = key(input.orgId, input.deviceId);
     if (!this.devices.has(dk)) throw new Error(`device ${input.deviceId} not found`);
     const existing = this.deviceKeys.get(dk);

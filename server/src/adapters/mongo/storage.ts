@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import mongoose, { type Connection } from 'mongoose';
-import type { Conversation, DeviceIdentity, OneTimePrekey, PrekeyBundle, SignedPrekey } from '@curbside/shared';
+import type { Conversation, DeviceIdentity, PrekeyBundle } from '@curbside/shared';
 import type {
   AppendResult,
   DeviceRecord,
   NewConversation,
   NewEnvelope,
+  PublishKeysInput,
   PublishKeysResult,
   Storage,
   StoredEnvelope,
@@ -280,14 +281,7 @@ export class MongoStorage implements Storage {
     return doc ? toEnvelope(doc) : undefined;
   }
 
-  async publishKeys(input: {
-    orgId: string;
-    deviceId: string;
-    identityKey: Uint8Array;
-    signedPrekey?: SignedPrekey | undefined;
-    oneTimePrekeys?: OneTimePrekey[] | undefined;
-    maxStored: number;
-  }): Promise<PublishKeysResult> {
+  async publishKeys(input: PublishKeysInput): Promise<PublishKeysResult> {
     const { Device, Prekey } = this.models;
     const device = await Device.findOne({ orgId: input.orgId, deviceId: input.deviceId }).lean<DeviceDoc>().exec();
     if (!device) throw new Error(`device ${input.deviceId} not found`);
