@@ -11,6 +11,7 @@ import { createHttpApp } from './http/app.js';
 import { Gateway, type HubServer } from './realtime/gateway.js';
 import { MessageRelay } from './domain/message-relay.js';
 import { DeviceKeys } from './domain/device-keys.js';
+import { CareTeams } from './domain/care-teams.js';
 import type { Storage } from './ports/storage.js';
 import type { Presence } from './ports/presence.js';
 import { MemoryStorage } from './adapters/memory/storage.js';
@@ -71,7 +72,7 @@ export class Hub {
       parser: wireParser,
       ...(deps.fanout ? { adapter: createAdapter(deps.fanout.pub, deps.fanout.sub, { key: `${deps.fanout.keyPrefix}socket.io` }) } : {}),
     });
-    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: new MessageRelay(storage), keys: new DeviceKeys(storage), logger });
+    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: new MessageRelay(storage), keys: new DeviceKeys(storage), teams: new CareTeams(storage), logger });
   }
 
   /** Initialise storage, start listening, start presence heartbeats. Port 0 picks a free port. */

@@ -35,6 +35,10 @@ export const ErrorCode = {
   UNTRUSTED_IDENTITY: 'UNTRUSTED_IDENTITY',
   /** Raised by the SDK: a message could not be decrypted. The stream goes on; see the `decryptionError` event. */
   DECRYPTION_FAILED: 'DECRYPTION_FAILED',
+  /** A care-team statement breaks the rules (bad signature, wrong index or chain, actor lacks the role). */
+  INVALID_STATEMENT: 'INVALID_STATEMENT',
+  /** Another change got there first (e.g. a concurrent team statement): refresh and retry. */
+  CONFLICT: 'CONFLICT',
   /** A client message id was reused for a different message. */
   IDEMPOTENCY_CONFLICT: 'IDEMPOTENCY_CONFLICT',
   /** The caller sent too much too fast; `details.retryAfterMs` says when to try again. */
@@ -51,6 +55,8 @@ export const ErrorCode = {
   DISABLED: 'DISABLED',
   /** Anything unexpected. The hub logs the cause; clients never see a stack. */
   INTERNAL: 'INTERNAL',
+  /** The token (by its `jti`) or the device was revoked: do not retry with the same credentials. */
+  AUTH_REVOKED: 'AUTH_REVOKED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -91,6 +97,8 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   IDENTITY_MISMATCH: 409,
   UNTRUSTED_IDENTITY: 409,
   DECRYPTION_FAILED: 400,
+  INVALID_STATEMENT: 400,
+  CONFLICT: 409,
   IDEMPOTENCY_CONFLICT: 409,
   RATE_LIMITED: 429,
   UNAVAILABLE: 503,
@@ -99,6 +107,7 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   NOT_CONNECTED: 503,
   DISABLED: 403,
   INTERNAL: 500,
+  AUTH_REVOKED: 401,
 };
 
 /**

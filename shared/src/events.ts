@@ -18,6 +18,18 @@ export const ClientEvent = {
   KEYS_CLAIM: 'keys:claim',
   /** Devices (with identity keys) of some users, without claiming anything. */
   DEVICES_LIST: 'devices:list',
+  /** Create a care team from a signed `create` statement. Ack: `TeamStatementResult`. */
+  TEAM_CREATE: 'team:create',
+  /** Add, remove or change the role of a member with a signed statement. Ack: `TeamStatementResult`. */
+  TEAM_CHANGE: 'team:change',
+  /** Tell the other members this user is (or stopped) typing. Not stored. */
+  TYPING: 'typing',
+  /** Which members of a conversation are online, and on which devices. */
+  PRESENCE_QUERY: 'presence:query',
+  /** List the caller's own devices (security). Ack: `DevicesMineResult`. */
+  DEVICES_MINE: 'devices:mine',
+  /** Revoke one of the caller's own devices (security). Ack: `DeviceRevokeResult`. */
+  DEVICE_REVOKE: 'device:revoke',
 } as const;
 export type ClientEvent = (typeof ClientEvent)[keyof typeof ClientEvent];
 
@@ -28,7 +40,11 @@ export const ServerEvent = {
   CONVERSATION: 'conversation',
   /** A contact (or the user) published keys for a new device. */
   DEVICE_ADDED: 'device:added',
+  /** Another member of a conversation started or stopped typing. */
+  TYPING: 'typing',
   /** The hub is about to close this socket, and why. */
   SESSION_CLOSING: 'session:closing',
+  /** A device of a contact (or of the user) was revoked: stop encrypting to it. */
+  DEVICE_REMOVED: 'device:removed',
 } as const;
 export type ServerEvent = (typeof ServerEvent)[keyof typeof ServerEvent];

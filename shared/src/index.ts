@@ -6,3 +6,6 @@ export * from './socket.js';
 export * from './validate.js';
 export * from './crypto-contract.js';
 export * from './wire-parser.js';
+export * from './teams.js';
+export * from './team-rules.js';
+export * from './security.js';

@@ -66,6 +66,18 @@ export const ConversationCreateRequestSchema = z.discriminatedUnion('kind', [
 ]);
 export type ConversationCreateRequest = z.input<typeof ConversationCreateRequestSchema>;
 
+export const TeamRole = { OWNER: 'owner', ADMIN: 'admin', MEMBER: 'member' } as const;
+export type TeamRole = (typeof TeamRole)[keyof typeof TeamRole];
+export const TeamRoleSchema = z.enum([TeamRole.OWNER, TeamRole.ADMIN, TeamRole.MEMBER]);
+
+/** A care-team membership statement and its signature (see `teams.ts`). Visible to the hub: it is routing metadata. */
+export const SignedStatementSchema = z.strictObject({
+  /** The canonical JSON of a `TeamStatement`. */
+  statement: z.string().min(2).max(64 * 1024),
+  signature: bytesSchema(64).refine((b) => b.byteLength === 64, 'a signature is 64 bytes'),
+});
+export type SignedStatement = z.output<typeof SignedStatementSchema>;
+
 export const ConversationSchema = z.object({
   id: IdSchema,
   kind: z.enum([ConversationKind.DIRECT, ConversationKind.GROUP]),
@@ -75,6 +87,10 @@ export const ConversationSchema = z.object({
   createdAt: TimestampSchema,
   /** Highest sequence number assigned so far (0 when empty). */
   lastSeq: z.number().int().nonnegative(),
+  /** Care teams: each member's role as the hub applied the signed log (clients verify the log themselves). */
+  roles: z.record(IdSchema, TeamRoleSchema).optional(),
+  /** Care teams: whether membership is a signed log (`team:create`) rather than the hub's say-so. */
+  signed: z.boolean().optional(),
 });
 export type Conversation = z.infer<typeof ConversationSchema>;
 
@@ -108,6 +124,12 @@ export const EnvelopeSendRequestSchema = z
      * answers DEVICE_LIST_STALE with what is missing and extra.
      */
     recipients: z.array(RecipientCiphertextSchema).min(1).max(Limits.MAX_RECIPIENT_DEVICES).optional(),
+    /**
+     * `recipients` names only some devices on purpose (sender-key distribution to devices that lack
+     * it, a receipt to the sender's devices). The hub then checks only that every named device
+     * belongs to a member; the others get the envelope without a share.
+     */
+    partial: z.boolean().optional(),
   })
   .refine((r) => r.body !== undefined || r.recipients !== undefined, { message: 'an envelope needs a body, recipients, or both' })
   .refine((r) => !r.recipients || new Set(r.recipients.map((x) => x.deviceId)).size === r.recipients.length, {
@@ -141,6 +163,10 @@ export const EnvelopeSchema = z.object({
   sentAt: TimestampSchema,
   body: bytesSchema(Limits.MAX_CIPHERTEXT_BYTES).optional(),
   ciphertext: bytesSchema(Limits.MAX_DEVICE_CIPHERTEXT_BYTES).optional(),
+  /** The send named only some devices (see `EnvelopeSendRequest.partial`). */
+  partial: z.boolean().optional(),
+  /** A care-team membership statement, in the conversation's sequence. */
+  membership: SignedStatementSchema.optional(),
 });
 export type Envelope = z.output<typeof EnvelopeSchema>;
 

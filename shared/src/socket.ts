@@ -20,6 +20,7 @@ import type {
   DevicesListResult,
   DeviceIdentity,
 } from './schemas.js';
+import type { PresenceQuery, PresenceResult, TeamStatementRequest, TeamStatementResult, TypingNotice, TypingRequest } from './teams.js';
 import type { ClientEvent, ServerEvent } from './events.js';
 
 /**
@@ -35,12 +36,17 @@ export interface ClientToServerEvents {
   [ClientEvent.KEYS_COUNT]: (req: KeysCountRequest, ack: (res: Ack<KeysCountResult>) => void) => void;
   [ClientEvent.KEYS_CLAIM]: (req: KeysClaimRequest, ack: (res: Ack<KeysClaimResult>) => void) => void;
   [ClientEvent.DEVICES_LIST]: (req: UserListRequest, ack: (res: Ack<DevicesListResult>) => void) => void;
+  [ClientEvent.TEAM_CREATE]: (req: TeamStatementRequest, ack: (res: Ack<TeamStatementResult>) => void) => void;
+  [ClientEvent.TEAM_CHANGE]: (req: TeamStatementRequest, ack: (res: Ack<TeamStatementResult>) => void) => void;
+  [ClientEvent.TYPING]: (req: TypingRequest, ack: (res: Ack<Record<string, never>>) => void) => void;
+  [ClientEvent.PRESENCE_QUERY]: (req: PresenceQuery, ack: (res: Ack<PresenceResult>) => void) => void;
 }
 
 export interface ServerToClientEvents {
   [ServerEvent.ENVELOPE]: (envelope: Envelope) => void;
   [ServerEvent.CONVERSATION]: (conversation: Conversation) => void;
   [ServerEvent.DEVICE_ADDED]: (device: DeviceIdentity) => void;
+  [ServerEvent.TYPING]: (notice: TypingNotice) => void;
   [ServerEvent.SESSION_CLOSING]: (info: SessionClosing) => void;
 }
 

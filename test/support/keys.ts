@@ -1,5 +1,5 @@
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
-import { signedPrekeyMessage, type OneTimePrekey, type SignedPrekey } from '@curbside/shared';
+import { canonicalJson, signedPrekeyMessage, teamStatementMessage, type OneTimePrekey, type SignedPrekey, type SignedStatement } from '@curbside/shared';
 
 /**
  * Public key material shaped like the SDK's, made with Node's crypto, for hub-side tests that
@@ -13,6 +13,11 @@ export function testDeviceKeys() {
     signedPrekey(keyId = 1): SignedPrekey {
       const pub = new Uint8Array(randomBytes(32));
       return { keyId, publicKey: pub, signature: new Uint8Array(sign(null, signedPrekeyMessage(pub), privateKey)) };
+    },
+    /** Sign a team statement the way the SDK does: Ed25519 over label ‖ canonical JSON. */
+    signStatement(statement: object): SignedStatement {
+      const canonical = canonicalJson(statement);
+      return { statement: canonical, signature: new Uint8Array(sign(null, teamStatementMessage(canonical), privateKey)) };
     },
     oneTimePrekeys(count: number, firstId = 1): OneTimePrekey[] {
       return Array.from({ length: count }, (_, i) => ({ keyId: firstId + i, publicKey: new Uint8Array(randomBytes(32)) }));

@@ -76,7 +76,7 @@ export class MessageRelay {
    * Another organisation's conversation, a missing one and one the caller is not in all get the
    * same answer, so ids cannot be probed across tenants.
    */
-  private async memberConversation(caller: Caller, conversationId: string): Promise<Conversation> {
+  async memberConversation(caller: Caller, conversationId: string): Promise<Conversation> {
     const conversation = await this.storage.getConversation(caller.orgId, conversationId);
     if (!conversation || !conversation.memberUserIds.includes(caller.userId)) {
       throw new HubError(ErrorCode.FORBIDDEN, NOT_MEMBER, { conversationId });
@@ -95,6 +95,7 @@ export class MessageRelay {
       clientMessageId: req.clientMessageId,
       body: req.body,
       recipients: req.recipients,
+      partial: req.partial,
       now: this.now(),
     });
     if (appended.status === 'conflict') {
@@ -128,6 +129,11 @@ export class MessageRelay {
     const missing = known.filter((d) => !named.has(d.deviceId)).map((d) => ({ userId: d.userId, deviceId: d.deviceId }));
     const knownIds = new Set(known.map((d) => d.deviceId));
     const extra = [...named].filter((id) => !knownIds.has(id));
+    if (req.partial) {
+      // A partial send only has to name member devices; the rest get the envelope without a share.
+      if (extra.length === 0) return;
+      throw new HubError(ErrorCode.DEVICE_LIST_STALE, 'Some named devices are not devices of this conversation', { missing: [], extra });
+    }
     if (missing.length === 0 && extra.length === 0) return;
     if (await this.storage.findSent(caller.orgId, caller.deviceId, req.clientMessageId)) return;
     throw new HubError(ErrorCode.DEVICE_LIST_STALE, 'The recipient device list is out of date', { missing, extra });

@@ -1,4 +1,4 @@
-import type { Conversation, ConversationKind, DeviceIdentity, Envelope, OneTimePrekey, PrekeyBundle, SignedPrekey } from '@curbside/shared';
+import type { Conversation, ConversationKind, DeviceIdentity, Envelope, OneTimePrekey, PrekeyBundle, SignedPrekey, SignedStatement, TeamState } from '@curbside/shared';
 
 /**
  * The hub's persistence port. Every method is scoped by organisation: an id from another
@@ -7,7 +7,7 @@ import type { Conversation, ConversationKind, DeviceIdentity, Envelope, OneTimeP
  * Implementations: `MemoryStorage` (embedded dev default, fast logic tests) and `MongoStorage`
  * (mongoose; MongoDB in production, FerretDB in tests). Both pass `test/contract/storage.contract.ts`.
  */
-export interface Storage extends DirectoryStore, KeyDirectory, ConversationStore, EnvelopeStore {
+export interface Storage extends DirectoryStore, KeyDirectory, ConversationStore, TeamStore, EnvelopeStore {
   /** Create indexes and anything else needed before first use. Idempotent. */
   init(): Promise<void>;
   /** Cheap round trip for readiness probes; throws when the backend is unreachable. */
@@ -102,6 +102,21 @@ export interface ConversationStore {
   listConversationsForUser(orgId: string, userId: string): Promise<Conversation[]>;
 }
 
+/**
+ * Care teams: a group conversation whose membership follows a signed statement log. The hub keeps
+ * the state the log leads to; clients replay the log themselves.
+ */
+export interface TeamStore {
+  /** Create the team's conversation (its id is the team id) in the state its `create` statement gives. */
+  createTeam(input: { orgId: string; state: TeamState; createdBy: string; now: number }): Promise<{ status: 'created'; conversation: Conversation } | { status: 'exists' }>;
+  getTeamState(orgId: string, teamId: string): Promise<TeamState | undefined>;
+  /**
+   * Move the team from the state at `expectedIndex` to `next` (members follow). Exactly one of two
+   * concurrent changes from the same index wins, on every hub node; the other gets `conflict`.
+   */
+  advanceTeam(orgId: string, teamId: string, expectedIndex: number, next: TeamState): Promise<'ok' | 'conflict'>;
+}
+
 export interface NewEnvelope {
   orgId: string;
   conversationId: string;
@@ -110,6 +125,8 @@ export interface NewEnvelope {
   clientMessageId: string;
   body?: Uint8Array | undefined;
   recipients?: Array<{ deviceId: string; ciphertext: Uint8Array }> | undefined;
+  partial?: boolean | undefined;
+  membership?: SignedStatement | undefined;
   now: number;
 }
 
@@ -138,3 +155,8 @@ export interface EnvelopeStore {
   /** What this device already stored under this client message id, if anything. */
   findSent(orgId: string, senderDeviceId: string, clientMessageId: string): Promise<StoredEnvelope | undefined>;
 }
+
+// --- security: devices ---
+import type { DeviceAdmin } from './device-admin.js';
+/** Every storage also administers devices (declaration merging keeps this out of the main declaration). */
+export interface Storage extends DeviceAdmin {}

@@ -7,6 +7,9 @@ import {
   EnvelopeSendRequestSchema,
   ErrorCode,
   HandshakeAuthSchema,
+  PresenceQuerySchema,
+  TeamStatementRequestSchema,
+  TypingRequestSchema,
   KeysClaimRequestSchema,
   KeysCountRequestSchema,
   KeysPublishRequestSchema,
@@ -29,6 +32,8 @@ import type { Presence, PresenceConnection } from '../ports/presence.js';
 import type { Storage } from '../ports/storage.js';
 import { projectForDevice, type MessageRelay } from '../domain/message-relay.js';
 import type { DeviceKeys } from '../domain/device-keys.js';
+import type { CareTeams } from '../domain/care-teams.js';
+import type { StoredEnvelope } from '../ports/storage.js';
 
 export type HubServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 export type HubSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
@@ -40,6 +45,7 @@ interface GatewayDeps {
   presence: Presence;
   relay: MessageRelay;
   keys: DeviceKeys;
+  teams: CareTeams;
   logger: Logger;
   now?: () => number;
 }
@@ -103,7 +109,7 @@ export class Gateway {
       this.deps.logger.debug({ orgId, userId, deviceId, socket: socket.id, reason }, 'device disconnected');
     });
 
-    const { relay, keys, io } = this.deps;
+    const { relay, keys, teams, io } = this.deps;
 
     this.handle(socket, ClientEvent.CONVERSATION_CREATE, ConversationCreateRequestSchema, async (req) => {
       const { conversation, created } = await relay.createConversation(socket.data, req);
@@ -121,15 +127,7 @@ export class Gateway {
       const outcome = await relay.send(socket.data, req);
       // Also on a duplicate: if the first attempt's fan-out was lost (node died after the write),
       // the retry delivers it; receivers drop what they already have by seq.
-      const { recipients } = outcome.envelope;
-      if (recipients) {
-        // Each device gets only its own share.
-        for (const r of recipients) io.to(Rooms.device(orgId, r.deviceId)).emit(ServerEvent.ENVELOPE, projectForDevice(outcome.envelope, r.deviceId));
-      } else {
-        io.to(outcome.recipientUserIds.map((u) => Rooms.user(orgId, u)))
-          .except(Rooms.device(orgId, deviceId))
-          .emit(ServerEvent.ENVELOPE, projectForDevice(outcome.envelope, ''));
-      }
+      this.fanOut(orgId, deviceId, outcome.recipientUserIds, outcome.envelope);
       this.deps.logger.debug(
         { orgId, conversationId: outcome.result.conversationId, messageId: outcome.result.messageId, seq: outcome.result.seq, duplicate: outcome.result.duplicate },
         'envelope stored',
@@ -138,6 +136,29 @@ export class Gateway {
     });
 
     this.handle(socket, ClientEvent.SYNC_FETCH, SyncFetchRequestSchema, (req) => relay.sync(socket.data, req));
+
+    for (const event of [ClientEvent.TEAM_CREATE, ClientEvent.TEAM_CHANGE] as const) {
+      this.handle(socket, event, TeamStatementRequestSchema, async (req) => {
+        const outcome = event === ClientEvent.TEAM_CREATE ? await teams.create(socket.data, req.signed) : await teams.change(socket.data, req.signed);
+        if (event === ClientEvent.TEAM_CREATE) io.to(outcome.notifyUserIds.map((u) => Rooms.user(orgId, u))).emit(ServerEvent.CONVERSATION, outcome.conversation);
+        this.fanOut(orgId, deviceId, outcome.notifyUserIds, outcome.envelope);
+        return { conversation: outcome.conversation, seq: outcome.envelope.seq };
+      });
+    }
+
+    this.handle(socket, ClientEvent.TYPING, TypingRequestSchema, async (req) => {
+      const conversation = await relay.memberConversation(socket.data, req.conversationId);
+      io.to(conversation.memberUserIds.map((u) => Rooms.user(orgId, u)))
+        .except(Rooms.device(orgId, deviceId))
+        .emit(ServerEvent.TYPING, { conversationId: conversation.id, userId, deviceId, typing: req.typing });
+      return {};
+    });
+
+    this.handle(socket, ClientEvent.PRESENCE_QUERY, PresenceQuerySchema, async (req) => {
+      const conversation = await relay.memberConversation(socket.data, req.conversationId);
+      const online = await Promise.all(conversation.memberUserIds.map(async (u) => ({ userId: u, deviceIds: await this.deps.presence.onlineDevices(orgId, u) })));
+      return { online: online.filter((o) => o.deviceIds.length > 0) };
+    });
 
     this.handle(socket, ClientEvent.KEYS_PUBLISH, KeysPublishRequestSchema, async (req) => {
       const { firstPublish, oneTimePrekeys } = await keys.publish(socket.data, req);
@@ -153,6 +174,21 @@ export class Gateway {
     this.handle(socket, ClientEvent.KEYS_COUNT, KeysCountRequestSchema, async () => ({ oneTimePrekeys: await keys.count(socket.data) }));
     this.handle(socket, ClientEvent.KEYS_CLAIM, KeysClaimRequestSchema, async (req) => ({ bundles: await keys.claim(socket.data, req) }));
     this.handle(socket, ClientEvent.DEVICES_LIST, UserListRequestSchema, async (req) => ({ devices: await keys.list(socket.data, req) }));
+  }
+
+  /**
+   * Push a stored envelope to the devices that should have it, each with only its own share: named
+   * devices get theirs; for a body-only or partial send every other member device gets the
+   * envelope without a share. Never back to the sending device.
+   */
+  private fanOut(orgId: string, senderDeviceId: string, userIds: string[], envelope: StoredEnvelope): void {
+    const { io } = this.deps;
+    const named = envelope.recipients ?? [];
+    for (const r of named) io.to(Rooms.device(orgId, r.deviceId)).emit(ServerEvent.ENVELOPE, projectForDevice(envelope, r.deviceId));
+    if (named.length > 0 && !envelope.partial) return;
+    io.to(userIds.map((u) => Rooms.user(orgId, u)))
+      .except([Rooms.device(orgId, senderDeviceId), ...named.map((r) => Rooms.device(orgId, r.deviceId))])
+      .emit(ServerEvent.ENVELOPE, projectForDevice(envelope, ''));
   }
 
   /** Register one client event: expiry check, schema validation, typed errors through the ack. */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Conversation, DeviceIdentity, OneTimePrekey, PrekeyBundle, SignedPrekey } from '@curbside/shared';
+import type { Conversation, DeviceIdentity, OneTimePrekey, PrekeyBundle, SignedPrekey, TeamState } from '@curbside/shared';
 import type {
   AppendResult,
   DeviceRecord,
@@ -17,7 +17,7 @@ import { directKey, uniqueMembers } from '../../ports/storage-rules.js';
 export class MemoryStorage implements Storage {
   private readonly users = new Map<string, UserRecord>();
   private readonly devices = new Map<string, DeviceRecord>();
-  private readonly conversations = new Map<string, Conversation & { orgId: string }>();
+  private readonly conversations = new Map<string, Conversation & { orgId: string; team?: TeamState }>();
   private readonly directIndex = new Map<string, string>();
   private readonly envelopes = new Map<string, StoredEnvelope[]>();
   private readonly byClientId = new Map<string, { orgId: string; envelope: StoredEnvelope }>();
@@ -120,6 +120,8 @@ export class MemoryStorage implements Storage {
       clientMessageId: input.clientMessageId,
       sentAt: input.now,
       ...(input.body ? { body: new Uint8Array(input.body) } : {}),
+      ...(input.partial ? { partial: true } : {}),
+      ...(input.membership ? { membership: { statement: input.membership.statement, signature: new Uint8Array(input.membership.signature) } } : {}),
       ...(input.recipients ? { recipients: input.recipients.map((r) => ({ deviceId: r.deviceId, ciphertext: new Uint8Array(r.ciphertext) })) } : {}),
     };
     const list = this.envelopes.get(conv.id) ?? [];
@@ -135,6 +137,37 @@ export class MemoryStorage implements Storage {
     const list = this.envelopes.get(conversationId) ?? [];
     // seqs are 1..n without gaps, so index = seq - 1
     return list.slice(afterSeq, afterSeq + Math.max(0, limit)).map(copyEnvelope);
+  }
+
+  async createTeam(input: { orgId: string; state: TeamState; createdBy: string; now: number }) {
+    if (this.conversations.has(input.state.teamId)) return { status: 'exists' as const };
+    const conversation: Conversation & { orgId: string; team: TeamState } = {
+      orgId: input.orgId,
+      id: input.state.teamId,
+      kind: 'group',
+      title: input.state.title,
+      memberUserIds: Object.keys(input.state.members),
+      createdBy: input.createdBy,
+      createdAt: input.now,
+      lastSeq: 0,
+      team: structuredClone(input.state),
+    };
+    this.conversations.set(conversation.id, conversation);
+    return { status: 'created' as const, conversation: strip(conversation) };
+  }
+
+  async getTeamState(orgId: string, teamId: string) {
+    const c = this.conversations.get(teamId);
+    return c && c.orgId === orgId && c.team ? structuredClone(c.team) : undefined;
+  }
+
+  async advanceTeam(orgId: string, teamId: string, expectedIndex: number, next: TeamState) {
+    const c = this.conversations.get(teamId);
+    if (!c || c.orgId !== orgId || !c.team) throw new Error(`team ${teamId} not found`);
+    if (c.team.index !== expectedIndex) return 'conflict' as const;
+    c.team = structuredClone(next);
+    c.memberUserIds = Object.keys(next.members);
+    return 'ok' as const;
   }
 
   async findSent(orgId: string, senderDeviceId: string, clientMessageId: string) {
@@ -191,15 +224,46 @@ export class MemoryStorage implements Storage {
     }
     return bundles;
   }
+
+  // --- security: devices (DeviceAdmin, server/src/ports/device-admin.ts) ---
+
+  /** device key → when it was revoked (tombstones are kept for good). */
+  private readonly revokedDevices = new Map<string, number>();
+
+  async listOwnDevices(orgId: string, userId: string): Promise<OwnDeviceRecord[]> {
+    return (await this.listDevices(orgId, userId)).map((d) => ({
+      ...d,
+      hasKeys: this.deviceKeys.has(key(orgId, d.deviceId)),
+      revokedAt: this.revokedDevices.get(key(orgId, d.deviceId)),
+    }));
+  }
+
+  async revokeDevice(input: { orgId: string; userId: string; deviceId: string; now: number }): Promise<{ status: 'revoked' | 'already' | 'not_found' }> {
+    const dk = key(input.orgId, input.deviceId);
+    const device = this.devices.get(dk);
+    if (!device || device.userId !== input.userId) return { status: 'not_found' };
+    const status = this.revokedDevices.has(dk) ? 'already' : 'revoked';
+    if (status === 'revoked') this.revokedDevices.set(dk, input.now);
+    this.deviceKeys.delete(dk);
+    this.prekeys.delete(dk);
+    return { status };
+  }
+
+  async deviceRevokedAt(orgId: string, deviceId: string): Promise<number | undefined> {
+    return this.revokedDevices.get(key(orgId, deviceId));
+  }
 }
+
+// security: devices
+import type { OwnDeviceRecord } from '../../ports/device-admin.js';
 
 function key(...parts: string[]): string {
   return parts.join('\u0000');
 }
 
-function strip(c: Conversation & { orgId: string }): Conversation {
-  const { orgId: _org, ...rest } = c;
-  return { ...rest, memberUserIds: [...rest.memberUserIds] };
+function strip(c: Conversation & { orgId: string; team?: TeamState }): Conversation {
+  const { orgId: _org, team, ...rest } = c;
+  return { ...rest, memberUserIds: [...rest.memberUserIds], ...(team ? { roles: { ...team.members }, signed: true } : {}) };
 }
 
 function copyEnvelope(e: StoredEnvelope): StoredEnvelope {
@@ -207,6 +271,7 @@ function copyEnvelope(e: StoredEnvelope): StoredEnvelope {
     ...e,
     ...(e.body ? { body: new Uint8Array(e.body) } : {}),
     ...(e.recipients ? { recipients: e.recipients.map((r) => ({ deviceId: r.deviceId, ciphertext: new Uint8Array(r.ciphertext) })) } : {}),
+    ...(e.membership ? { membership: { statement: e.membership.statement, signature: new Uint8Array(e.membership.signature) } } : {}),
   };
 }
 

@@ -88,6 +88,8 @@ export interface ConversationDoc {
    * conversation per pair" without a partial index, which FerretDB v1 lacks.
    */
   directKey: string;
+  /** Care teams: the state the signed log leads to. Members are a list: user ids may contain '.' or '$'. */
+  team?: { title: string; index: number; head: string; members: Array<{ userId: string; role: 'owner' | 'admin' | 'member' }> };
 }
 
 export const conversationSchema = new Schema<ConversationDoc>(
@@ -101,6 +103,17 @@ export const conversationSchema = new Schema<ConversationDoc>(
     createdAt: { type: Number, required: true },
     lastSeq: { type: Number, required: true, default: 0 },
     directKey: { type: String, required: true },
+    team: {
+      type: new Schema(
+        {
+          title: { type: String, required: true },
+          index: { type: Number, required: true },
+          head: { type: String, required: true },
+          members: { type: [new Schema({ userId: { type: String, required: true }, role: { type: String, required: true } }, { _id: false, versionKey: false })], required: true },
+        },
+        { _id: false, versionKey: false },
+      ),
+    },
   },
   { ...common, collection: 'conversations' },
 );
@@ -119,6 +132,8 @@ export interface EnvelopeDoc {
   sentAt: number;
   body?: Buffer;
   recipients?: Array<{ deviceId: string; ciphertext: Buffer }>;
+  partial?: boolean;
+  membership?: { statement: string; signature: Buffer };
 }
 
 export const envelopeSchema = new Schema<EnvelopeDoc>(
@@ -132,6 +147,10 @@ export const envelopeSchema = new Schema<EnvelopeDoc>(
     clientMessageId: { type: String, required: true },
     sentAt: { type: Number, required: true },
     body: { type: Buffer },
+    partial: { type: Boolean },
+    membership: {
+      type: new Schema({ statement: { type: String, required: true }, signature: { type: Buffer, required: true } }, { _id: false, versionKey: false }),
+    },
     recipients: {
       type: [new Schema({ deviceId: { type: String, required: true }, ciphertext: { type: Buffer, required: true } }, { _id: false, versionKey: false })],
       default: undefined,
@@ -164,12 +183,35 @@ export const prekeySchema = new Schema<PrekeyDoc>(
 /** A retried upload cannot store a key id twice; claims take the lowest key id first. */
 prekeySchema.index({ orgId: 1, deviceId: 1, keyId: 1 }, { unique: true, name: 'org_device_keyid_unique' });
 
+/**
+ * One document per applied team statement index: the unique index makes two concurrent changes
+ * from the same state race on one insert, on any number of hub nodes (FerretDB has no transactions).
+ */
+export interface TeamLogDoc {
+  orgId: string;
+  teamId: string;
+  index: number;
+  head: string;
+}
+
+export const teamLogSchema = new Schema<TeamLogDoc>(
+  {
+    orgId: { type: String, required: true },
+    teamId: { type: String, required: true },
+    index: { type: Number, required: true },
+    head: { type: String, required: true },
+  },
+  { ...common, collection: 'team_log' },
+);
+teamLogSchema.index({ orgId: 1, teamId: 1, index: 1 }, { unique: true, name: 'org_team_index_unique' });
+
 export interface StorageModels {
   User: Model<UserDoc>;
   Device: Model<DeviceDoc>;
   Conversation: Model<ConversationDoc>;
   Envelope: Model<EnvelopeDoc>;
   Prekey: Model<PrekeyDoc>;
+  TeamLog: Model<TeamLogDoc>;
 }
 
 /** Compile the models on one connection (never the global default connection). */
@@ -180,5 +222,6 @@ export function registerModels(conn: Connection): StorageModels {
     Conversation: conn.model<ConversationDoc>('Conversation', conversationSchema),
     Envelope: conn.model<EnvelopeDoc>('Envelope', envelopeSchema),
     Prekey: conn.model<PrekeyDoc>('Prekey', prekeySchema),
+    TeamLog: conn.model<TeamLogDoc>('TeamLog', teamLogSchema),
   };
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import mongoose, { type Connection } from 'mongoose';
-import type { Conversation, DeviceIdentity, PrekeyBundle } from '@curbside/shared';
+import type { Conversation, DeviceIdentity, PrekeyBundle, TeamRole, TeamState } from '@curbside/shared';
 import type {
   AppendResult,
   DeviceRecord,
@@ -212,6 +212,8 @@ export class MongoStorage implements Storage {
           sentAt: input.now,
           ...(body ? { body } : {}),
           ...(recipients ? { recipients } : {}),
+          ...(input.partial ? { partial: true } : {}),
+          ...(input.membership ? { membership: { statement: input.membership.statement, signature: Buffer.from(input.membership.signature) } } : {}),
         });
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
@@ -241,6 +243,8 @@ export class MongoStorage implements Storage {
           clientMessageId: input.clientMessageId,
           sentAt: input.now,
           ...(body ? { body: new Uint8Array(body) } : {}),
+          ...(input.partial ? { partial: true } : {}),
+          ...(input.membership ? { membership: { statement: input.membership.statement, signature: new Uint8Array(input.membership.signature) } } : {}),
           ...(recipients ? { recipients: recipients.map((r) => ({ deviceId: r.deviceId, ciphertext: new Uint8Array(r.ciphertext) })) } : {}),
         },
       };
@@ -274,6 +278,53 @@ export class MongoStorage implements Storage {
       const oldest = this.seqHints.keys().next().value;
       if (oldest !== undefined) this.seqHints.delete(oldest);
     }
+  }
+
+  async createTeam(input: { orgId: string; state: TeamState; createdBy: string; now: number }) {
+    const { Conversation: Conv, TeamLog } = this.models;
+    const doc = {
+      _id: input.state.teamId,
+      orgId: input.orgId,
+      kind: 'group' as const,
+      title: input.state.title,
+      memberUserIds: Object.keys(input.state.members),
+      createdBy: input.createdBy,
+      createdAt: input.now,
+      lastSeq: 0,
+      directKey: `group:${input.state.teamId}`,
+      team: teamDoc(input.state),
+    };
+    try {
+      await Conv.insertOne(doc);
+    } catch (err) {
+      if (isDuplicateKey(err)) return { status: 'exists' as const };
+      throw err;
+    }
+    await TeamLog.insertOne({ orgId: input.orgId, teamId: input.state.teamId, index: 0, head: input.state.head }).catch((err: unknown) => {
+      if (!isDuplicateKey(err)) throw err;
+    });
+    return { status: 'created' as const, conversation: toConversation(doc) };
+  }
+
+  async getTeamState(orgId: string, teamId: string): Promise<TeamState | undefined> {
+    const doc = await this.models.Conversation.findOne({ _id: teamId, orgId }).lean<ConversationDoc>().exec();
+    return doc?.team ? fromTeamDoc(teamId, doc.team) : undefined;
+  }
+
+  async advanceTeam(orgId: string, teamId: string, expectedIndex: number, next: TeamState): Promise<'ok' | 'conflict'> {
+    const { Conversation: Conv, TeamLog } = this.models;
+    const current = await this.getTeamState(orgId, teamId);
+    if (!current) throw new Error(`team ${teamId} not found`);
+    if (current.index !== expectedIndex) return 'conflict';
+    // The insert is the claim: of two changes from the same state, one insert fails.
+    try {
+      await TeamLog.insertOne({ orgId, teamId, index: next.index, head: next.head });
+    } catch (err) {
+      if (isDuplicateKey(err)) return 'conflict';
+      throw err;
+    }
+    await Conv.updateOne({ _id: teamId, orgId }, { $set: { team: teamDoc(next), memberUserIds: Object.keys(next.members) } }).exec();
+    return 'ok';
   }
 
   async findSent(orgId: string, senderDeviceId: string, clientMessageId: string): Promise<StoredEnvelope | undefined> {
@@ -400,7 +451,35 @@ export class MongoStorage implements Storage {
       if (this.appendQueues.get(key) === tail) this.appendQueues.delete(key);
     }
   }
+
+  // --- security: devices (DeviceAdmin, server/src/ports/device-admin.ts) and the audit log ---
+
+  private deviceAdminImpl: MongoDeviceAdmin | undefined;
+  private get deviceAdmin(): MongoDeviceAdmin {
+    return (this.deviceAdminImpl ??= new MongoDeviceAdmin(this.conn, this.models));
+  }
+
+  listOwnDevices(orgId: string, userId: string): Promise<OwnDeviceRecord[]> {
+    return this.deviceAdmin.listOwnDevices(orgId, userId);
+  }
+
+  revokeDevice(input: { orgId: string; userId: string; deviceId: string; now: number }): Promise<{ status: 'revoked' | 'already' | 'not_found' }> {
+    return this.deviceAdmin.revokeDevice(input);
+  }
+
+  deviceRevokedAt(orgId: string, deviceId: string): Promise<number | undefined> {
+    return this.deviceAdmin.deviceRevokedAt(orgId, deviceId);
+  }
+
+  /** The connection, for companions that keep their collections in the same database (the audit log). */
+  get connection(): Connection {
+    return this.conn;
+  }
 }
+
+// security: devices
+import { MongoDeviceAdmin } from './device-admin.js';
+import type { OwnDeviceRecord } from '../../ports/device-admin.js';
 
 function hintKey(orgId: string, conversationId: string): string {
   return `${orgId}\u0000${conversationId}`;
@@ -450,6 +529,16 @@ function toDevice(d: DeviceDoc): DeviceRecord {
   return { orgId: d.orgId, userId: d.userId, deviceId: d.deviceId, createdAt: d.createdAt, lastSeenAt: d.lastSeenAt };
 }
 
+function teamDoc(state: TeamState): NonNullable<ConversationDoc['team']> {
+  return { title: state.title, index: state.index, head: state.head, members: Object.entries(state.members).map(([userId, role]) => ({ userId, role })) };
+}
+
+function fromTeamDoc(teamId: string, t: NonNullable<ConversationDoc['team']>): TeamState {
+  const members: Record<string, TeamRole> = {};
+  for (const m of [...t.members].sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0))) members[m.userId] = m.role;
+  return { teamId, title: t.title, index: t.index, head: t.head, members };
+}
+
 function toConversation(d: ConversationDoc): Conversation {
   return {
     id: d._id,
@@ -459,6 +548,7 @@ function toConversation(d: ConversationDoc): Conversation {
     createdBy: d.createdBy,
     createdAt: d.createdAt,
     lastSeq: d.lastSeq,
+    ...(d.team ? { roles: fromTeamDoc(d._id, d.team).members, signed: true } : {}),
   };
 }
 
@@ -473,5 +563,7 @@ function toEnvelope(d: EnvelopeDoc): StoredEnvelope {
     sentAt: d.sentAt,
     ...(d.body ? { body: toBytes(d.body) } : {}),
     ...(d.recipients ? { recipients: d.recipients.map((r) => ({ deviceId: r.deviceId, ciphertext: toBytes(r.ciphertext) })) } : {}),
+    ...(d.partial ? { partial: true } : {}),
+    ...(d.membership ? { membership: { statement: d.membership.statement, signature: toBytes(d.membership.signature) } } : {}),
   };
 }

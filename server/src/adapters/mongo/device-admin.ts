@@ -1,0 +1,97 @@
+import { Schema, type Connection, type Model } from 'mongoose';
+import type { DeviceAdmin, OwnDeviceRecord } from '../../ports/device-admin.js';
+import type { DeviceDoc, StorageModels } from './models.js';
+
+/** A revoked device's tombstone. Kept for good: a revoked device id never authenticates again. */
+export interface DeviceRevocationDoc {
+  orgId: string;
+  deviceId: string;
+  userId: string;
+  revokedAt: number;
+}
+
+const revocationSchema = new Schema<DeviceRevocationDoc>(
+  {
+    orgId: { type: String, required: true },
+    deviceId: { type: String, required: true },
+    userId: { type: String, required: true },
+    revokedAt: { type: Number, required: true },
+  },
+  { versionKey: false, strict: true, strictQuery: true, autoIndex: false, autoCreate: true, collection: 'device_revocations' },
+);
+revocationSchema.index({ orgId: 1, deviceId: 1 }, { unique: true, name: 'org_device_unique' });
+revocationSchema.index({ orgId: 1, userId: 1 }, { name: 'org_user' });
+
+/**
+ * `DeviceAdmin` for `MongoStorage`, on the storage's own connection and models. Tombstones live in
+ * their own collection so the device documents keep their schema; the collection and its indexes
+ * are created on first use.
+ */
+export class MongoDeviceAdmin implements DeviceAdmin {
+  private readonly Revocation: Model<DeviceRevocationDoc>;
+  private ready: Promise<void> | undefined;
+
+  constructor(
+    conn: Connection,
+    private readonly models: StorageModels,
+  ) {
+    this.Revocation = conn.models.DeviceRevocation ?? conn.model<DeviceRevocationDoc>('DeviceRevocation', revocationSchema);
+  }
+
+  private init(): Promise<void> {
+    this.ready ??= (async () => {
+      await this.Revocation.init();
+      await this.Revocation.createIndexes();
+    })().catch((err: unknown) => {
+      this.ready = undefined;
+      throw err;
+    });
+    return this.ready;
+  }
+
+  async listOwnDevices(orgId: string, userId: string): Promise<OwnDeviceRecord[]> {
+    await this.init();
+    const [devices, revoked] = await Promise.all([
+      this.models.Device.find({ orgId, userId }).lean<DeviceDoc[]>().exec(),
+      this.Revocation.find({ orgId, userId }).lean<DeviceRevocationDoc[]>().exec(),
+    ]);
+    const revokedAt = new Map(revoked.map((r) => [r.deviceId, r.revokedAt]));
+    return devices
+      .map((d) => ({
+        orgId: d.orgId,
+        userId: d.userId,
+        deviceId: d.deviceId,
+        createdAt: d.createdAt,
+        lastSeenAt: d.lastSeenAt,
+        hasKeys: Boolean(d.identityKey && d.signedPrekey),
+        revokedAt: revokedAt.get(d.deviceId),
+      }))
+      .sort((a, b) => a.deviceId.localeCompare(b.deviceId));
+  }
+
+  async revokeDevice(input: { orgId: string; userId: string; deviceId: string; now: number }): Promise<{ status: 'revoked' | 'already' | 'not_found' }> {
+    await this.init();
+    const { orgId, userId, deviceId, now } = input;
+    const device = await this.models.Device.findOne({ orgId, deviceId }).lean<DeviceDoc>().exec();
+    if (!device || device.userId !== userId) return { status: 'not_found' };
+    let status: 'revoked' | 'already' = 'revoked';
+    try {
+      const res = await this.Revocation.updateOne({ orgId, deviceId }, { $setOnInsert: { userId, revokedAt: now } }, { upsert: true }).exec();
+      if (res.upsertedCount === 0) status = 'already';
+    } catch (err) {
+      // A concurrent revoke of the same device inserted first.
+      if ((err as { code?: unknown }).code !== 11000) throw err;
+      status = 'already';
+    }
+    // Delete the keys every time (also on 'already'): a publish that raced the first revoke is undone.
+    await this.models.Device.updateOne({ orgId, deviceId }, { $unset: { identityKey: 1, signedPrekey: 1 } }).exec();
+    await this.models.Prekey.deleteMany({ orgId, deviceId }).exec();
+    return { status };
+  }
+
+  async deviceRevokedAt(orgId: string, deviceId: string): Promise<number | undefined> {
+    await this.init();
+    const doc = await this.Revocation.findOne({ orgId, deviceId }).lean<DeviceRevocationDoc>().exec();
+    return doc?.revokedAt;
+  }
+}

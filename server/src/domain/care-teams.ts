@@ -1,0 +1,124 @@
+import { createHash, createPublicKey, verify } from 'node:crypto';
+import {
+  ErrorCode,
+  TeamRuleError,
+  TeamStatementSchema,
+  applyTeamStatement,
+  canonicalJson,
+  teamStatementMessage,
+  type Conversation,
+  type SignedStatement,
+  type TeamState,
+  type TeamStatement,
+} from '@curbside/shared';
+import { HubError } from '../errors.js';
+import type { Storage, StoredEnvelope } from '../ports/storage.js';
+import type { Caller } from './message-relay.js';
+
+/** What the gateway pushes after a statement was applied. */
+export interface TeamOutcome {
+  conversation: Conversation;
+  envelope: StoredEnvelope;
+  /** Members after the change, plus anyone it removed (they must learn of it). */
+  notifyUserIds: string[];
+}
+
+export function statementHash(canonical: string): string {
+  return createHash('sha256').update(canonical, 'utf8').digest('hex');
+}
+
+/**
+ * Care-team membership on the hub: every change is a statement signed by the acting device. The
+ * hub checks signature, chain and rules (the same rules every client replays, from shared), applies
+ * the change, and puts the statement in the conversation's sequence so clients can audit it.
+ */
+export class CareTeams {
+  constructor(
+    private readonly storage: Storage,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async create(caller: Caller, signed: SignedStatement): Promise<TeamOutcome> {
+    const statement = await this.verified(caller, signed);
+    if (statement.op !== 'create') throw invalid('team:create takes a create statement');
+    const state = this.apply(undefined, statement, signed);
+    const created = await this.storage.createTeam({ orgId: caller.orgId, state, createdBy: caller.userId, now: this.now() });
+    if (created.status === 'exists') throw new HubError(ErrorCode.CONFLICT, 'A conversation with this team id exists already; pick a new id');
+    const envelope = await this.record(caller, statement, signed);
+    return { conversation: { ...created.conversation, lastSeq: envelope.seq }, envelope, notifyUserIds: Object.keys(state.members) };
+  }
+
+  async change(caller: Caller, signed: SignedStatement): Promise<TeamOutcome> {
+    const statement = await this.verified(caller, signed);
+    if (statement.op === 'create') throw invalid('team:change takes add, remove or role statements');
+    const state = await this.storage.getTeamState(caller.orgId, statement.teamId);
+    if (!state || !state.members[caller.userId]) throw new HubError(ErrorCode.FORBIDDEN, 'Not a member of this conversation', { conversationId: statement.teamId });
+    if (statement.index <= state.index) {
+      throw new HubError(ErrorCode.CONFLICT, 'Another membership change was applied first; replay the log and sign again', { index: state.index + 1 });
+    }
+    const next = this.apply(state, statement, signed);
+    if ((await this.storage.advanceTeam(caller.orgId, statement.teamId, state.index, next)) === 'conflict') {
+      throw new HubError(ErrorCode.CONFLICT, 'Another membership change was applied first; replay the log and sign again', { index: state.index + 1 });
+    }
+    const envelope = await this.record(caller, statement, signed);
+    const conversation = await this.storage.getConversation(caller.orgId, statement.teamId);
+    const removed = statement.op === 'remove' && statement.userId ? [statement.userId] : [];
+    return { conversation: conversation!, envelope, notifyUserIds: [...new Set([...Object.keys(next.members), ...removed])] };
+  }
+
+  /** Parse, require canonical form, require the caller to be the actor, check the actor device's signature. */
+  private async verified(caller: Caller, signed: SignedStatement): Promise<TeamStatement> {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(signed.statement);
+    } catch {
+      throw invalid('statement is not JSON');
+    }
+    const result = TeamStatementSchema.safeParse(parsed);
+    if (!result.success) throw invalid('statement does not match the schema', { issues: result.error.issues.slice(0, 5).map((i) => `${i.path.join('.')}: ${i.message}`) });
+    if (canonicalJson(result.data) !== signed.statement) throw invalid('statement is not in canonical form');
+    const s = result.data;
+    if (s.actorUserId !== caller.userId || s.actorDeviceId !== caller.deviceId) throw invalid('a device signs only its own statements');
+    const device = (await this.storage.listDeviceIdentities(caller.orgId, [caller.userId])).find((d) => d.deviceId === caller.deviceId);
+    if (!device) throw invalid('publish this device’s keys before signing team statements');
+    if (!signatureValid(device.identityKey, signed)) throw new HubError(ErrorCode.BAD_SIGNATURE, 'The statement signature does not verify under this device’s identity key');
+    return s;
+  }
+
+  private apply(state: TeamState | undefined, s: TeamStatement, signed: SignedStatement): TeamState {
+    try {
+      return applyTeamStatement(state, s, statementHash(signed.statement));
+    } catch (e) {
+      if (e instanceof TeamRuleError) throw invalid(e.message);
+      throw e;
+    }
+  }
+
+  /** The statement goes into the conversation's sequence, where every member's SDK audits it. */
+  private async record(caller: Caller, s: TeamStatement, signed: SignedStatement): Promise<StoredEnvelope> {
+    const appended = await this.storage.appendEnvelope({
+      orgId: caller.orgId,
+      conversationId: s.teamId,
+      senderUserId: caller.userId,
+      senderDeviceId: caller.deviceId,
+      clientMessageId: `team:${s.teamId}:${s.index}`,
+      membership: signed,
+      now: this.now(),
+    });
+    if (appended.status === 'conflict') throw new HubError(ErrorCode.CONFLICT, 'statement id already used');
+    return appended.envelope;
+  }
+}
+
+function signatureValid(identityKey: Uint8Array, signed: SignedStatement): boolean {
+  try {
+    const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(identityKey).toString('base64url') }, format: 'jwk' });
+    return verify(null, teamStatementMessage(signed.statement), key, signed.signature);
+  } catch {
+    return false;
+  }
+}
+
+function invalid(message: string, details?: Record<string, unknown>): HubError {
+  return new HubError(ErrorCode.INVALID_STATEMENT, message, details);
+}

@@ -1,0 +1,30 @@
+/**
+ * Device administration on top of the directory: a user's own devices with their state, and the
+ * durable side of revoking a lost device. Part of `Storage` (every adapter implements it) and
+ * covered by `test/security/device-admin.contract.test.ts` over memory and MongoDB.
+ */
+export interface OwnDeviceRecord {
+  orgId: string;
+  userId: string;
+  deviceId: string;
+  createdAt: number;
+  lastSeenAt: number;
+  /** Identity key and signed prekey published. */
+  hasKeys: boolean;
+  revokedAt: number | undefined;
+}
+
+export interface DeviceAdmin {
+  /** The user's devices, revoked ones included, ordered by device id. */
+  listOwnDevices(orgId: string, userId: string): Promise<OwnDeviceRecord[]>;
+  /**
+   * Revoke a device of this user: record a tombstone (kept for good, so the device id can never
+   * authenticate again) and delete its identity key, signed prekey and one-time prekeys, so nobody
+   * can start a new session with it. Idempotent.
+   * @returns `not_found` when the organisation has no such device of this user (another user's
+   *   device or another organisation's looks the same), `already` when it was revoked before.
+   */
+  revokeDevice(input: { orgId: string; userId: string; deviceId: string; now: number }): Promise<{ status: 'revoked' | 'already' | 'not_found' }>;
+  /** When the device was revoked, if it was. */
+  deviceRevokedAt(orgId: string, deviceId: string): Promise<number | undefined>;
+}

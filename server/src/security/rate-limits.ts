@@ -1,0 +1,75 @@
+import type { Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, RLWrapperTimeouts, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { ErrorCode } from '@curbside/shared';
+import { HubError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { RateLimitRule, SecurityConfig } from './config.js';
+
+export type RateLimitName = keyof SecurityConfig['rateLimits'];
+
+export interface RateLimitsOptions {
+  rules: SecurityConfig['rateLimits'];
+  /** Shared counters across hub nodes. Absent (dev mode): per-process memory counters. */
+  redis?: { client: Redis; keyPrefix: string } | undefined;
+  /** A Redis call slower than this falls back to the in-memory insurance limiter. @default 250 */
+  redisTimeoutMs?: number;
+  logger?: Pick<Logger, 'warn'> | undefined;
+}
+
+/**
+ * Rate limits on rate-limiter-flexible. With Redis the counters are shared by every hub node
+ * (`RateLimiterRedis`); when Redis is down, not ready or slow, each node falls back to an in-memory
+ * insurance limiter with the same rule, so limits still hold per node and nothing waits on Redis.
+ */
+export class RateLimits {
+  private readonly limiters = new Map<RateLimitName, { rule: RateLimitRule; limiter: RateLimiterAbstract }>();
+  private readonly logger: Pick<Logger, 'warn'> | undefined;
+
+  constructor(options: RateLimitsOptions) {
+    this.logger = options.logger;
+    for (const [name, rule] of Object.entries(options.rules) as Array<[RateLimitName, RateLimitRule]>) {
+      if (rule.points <= 0) continue;
+      const base = { points: rule.points, duration: rule.durationSec, keyPrefix: `rl:${name}` };
+      const memory = new RateLimiterMemory(base);
+      let limiter: RateLimiterAbstract = memory;
+      if (options.redis) {
+        const insuranceLimiter = new RateLimiterMemory(base);
+        const redis = new RateLimiterRedis({
+          ...base,
+          keyPrefix: `${options.redis.keyPrefix}rl:${name}`,
+          storeClient: options.redis.client,
+          rejectIfRedisNotReady: true,
+          insuranceLimiter,
+        });
+        limiter = new RLWrapperTimeouts({ limiter: redis, timeoutMs: options.redisTimeoutMs ?? 250, insuranceLimiter });
+      }
+      this.limiters.set(name, { rule, limiter });
+    }
+  }
+
+  /**
+   * Take `points` from the caller's budget.
+   * @throws HubError RATE_LIMITED with `details.retryAfterMs` when the budget is spent.
+   */
+  async consume(name: RateLimitName, key: string, points = 1): Promise<void> {
+    const entry = this.limiters.get(name);
+    if (!entry) return;
+    // A single request never costs more than a whole window, or it could never pass.
+    const cost = Math.max(1, Math.min(points, entry.rule.points));
+    try {
+      await entry.limiter.consume(key, cost);
+    } catch (err) {
+      if (err instanceof RateLimiterRes) {
+        const retryAfterMs = Math.max(1, Math.ceil(err.msBeforeNext));
+        throw new HubError(ErrorCode.RATE_LIMITED, `Too many requests (${name}); retry in ${retryAfterMs} ms`, { limit: name, retryAfterMs });
+      }
+      // Both Redis and the insurance limiter failed: let the request through rather than take the hub down.
+      this.logger?.warn({ err, limit: name }, 'rate limiter failed; request allowed');
+    }
+  }
+}
+
+/** Keys never collide across tenants: ids are printable ASCII, so a newline separates them safely. */
+export function rateKey(...parts: string[]): string {
+  return parts.join('\n');
+}

@@ -1,0 +1,123 @@
+import type { Redis } from 'ioredis';
+import { ErrorCode } from '@curbside/shared';
+import { HubError } from '../errors.js';
+
+/** What a handshake or a live socket is checked against. */
+export interface RevocationSubject {
+  orgId: string;
+  deviceId: string;
+  tokenId: string | undefined;
+}
+
+/**
+ * Revoked access tokens (by `jti`, kept until the token would have expired anyway) and revoked
+ * devices (kept for good). Checked at every handshake and periodically on live sockets; live
+ * sockets are also dropped at once when something is revoked (see `Revoker`).
+ *
+ * Implementations: `MemoryRevocations` (dev mode, one process) and `RedisRevocations` (every node).
+ */
+export interface RevocationList {
+  revokeToken(orgId: string, tokenId: string, expiresAt: number): Promise<void>;
+  revokeDevice(orgId: string, deviceId: string): Promise<void>;
+  /** Which credential of the subject is revoked, if any. */
+  check(subject: RevocationSubject): Promise<'token' | 'device' | undefined>;
+}
+
+export class MemoryRevocations implements RevocationList {
+  private readonly tokens = new Map<string, number>();
+  private readonly devices = new Set<string>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  async revokeToken(orgId: string, tokenId: string, expiresAt: number): Promise<void> {
+    this.tokens.set(key(orgId, tokenId), expiresAt);
+    // Forget tokens that expired long ago, so the map stays small.
+    if (this.tokens.size % 1024 === 0) for (const [k, exp] of this.tokens) if (exp < this.now()) this.tokens.delete(k);
+  }
+
+  async revokeDevice(orgId: string, deviceId: string): Promise<void> {
+    this.devices.add(key(orgId, deviceId));
+  }
+
+  async check(subject: RevocationSubject): Promise<'token' | 'device' | undefined> {
+    if (this.devices.has(key(subject.orgId, subject.deviceId))) return 'device';
+    if (subject.tokenId !== undefined && this.tokens.has(key(subject.orgId, subject.tokenId))) return 'token';
+    return undefined;
+  }
+}
+
+export interface RedisRevocationsOptions {
+  redis: Redis;
+  keyPrefix: string;
+  /** Extra lifetime of a token revocation past the token's `exp`, covering clock tolerance. @default 300 s */
+  graceMs?: number;
+  /** A check slower than this fails with UNAVAILABLE (fail closed). @default 1000 */
+  timeoutMs?: number;
+  now?: () => number;
+}
+
+/**
+ * Revocations in Redis, shared by every hub node. Token entries expire (PX) after the token would
+ * have; device entries never expire. The device's durable tombstone is also kept in the database
+ * (`DeviceAdmin.revokeDevice`), so a flushed Redis does not resurrect a revoked device.
+ *
+ * Ids are printable ASCII without whitespace, so `\n` separates organisation and id unambiguously.
+ */
+export class RedisRevocations implements RevocationList {
+  private readonly graceMs: number;
+  private readonly timeoutMs: number;
+  private readonly now: () => number;
+
+  constructor(private readonly options: RedisRevocationsOptions) {
+    this.graceMs = options.graceMs ?? 300_000;
+    this.timeoutMs = options.timeoutMs ?? 1000;
+    this.now = options.now ?? Date.now;
+  }
+
+  private tokenKey(orgId: string, tokenId: string): string {
+    return `${this.options.keyPrefix}revoked:t:${key(orgId, tokenId)}`;
+  }
+  private deviceKey(orgId: string, deviceId: string): string {
+    return `${this.options.keyPrefix}revoked:d:${key(orgId, deviceId)}`;
+  }
+
+  async revokeToken(orgId: string, tokenId: string, expiresAt: number): Promise<void> {
+    const ttl = Math.max(1000, expiresAt - this.now() + this.graceMs);
+    await this.options.redis.set(this.tokenKey(orgId, tokenId), String(expiresAt), 'PX', ttl);
+  }
+
+  async revokeDevice(orgId: string, deviceId: string): Promise<void> {
+    await this.options.redis.set(this.deviceKey(orgId, deviceId), String(this.now()));
+  }
+
+  async check(subject: RevocationSubject): Promise<'token' | 'device' | undefined> {
+    const keys = [this.deviceKey(subject.orgId, subject.deviceId)];
+    if (subject.tokenId !== undefined) keys.push(this.tokenKey(subject.orgId, subject.tokenId));
+    const values = await withTimeout(this.options.redis.mget(...keys), this.timeoutMs);
+    if (values[0] !== null) return 'device';
+    if (values.length > 1 && values[1] !== null) return 'token';
+    return undefined;
+  }
+}
+
+function key(orgId: string, id: string): string {
+  return `${orgId}\n${id}`;
+}
+
+/** Fail closed: a revocation check that cannot be made refuses the request as UNAVAILABLE. */
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new HubError(ErrorCode.UNAVAILABLE, 'Revocation list unreachable; retry later')), ms);
+      }),
+    ]);
+  } catch (err) {
+    if (err instanceof HubError) throw err;
+    throw new HubError(ErrorCode.UNAVAILABLE, 'Revocation list unreachable; retry later');
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,90 @@
+import type { TeamRole } from './schemas.js';
+import type { TeamStatement } from './teams.js';
+
+/** Membership of a care team after replaying its log up to `index`. JSON-safe. */
+export interface TeamState {
+  teamId: string;
+  title: string;
+  /** Index of the last applied statement. */
+  index: number;
+  /** Hex SHA-256 of the last applied statement's canonical form. */
+  head: string;
+  members: Record<string, TeamRole>;
+}
+
+/** Why a statement cannot be applied. `message` is precise and safe to log. */
+export class TeamRuleError extends Error {
+  override readonly name = 'TeamRuleError';
+}
+
+/**
+ * The membership rules, shared by the hub (which applies statements) and every client (which
+ * replays the log to check the hub). `hash` is the SHA-256 (hex) of the statement's canonical JSON.
+ *
+ * - `create` (index 0): the actor is listed as the only owner.
+ * - `add`: by an owner or admin; only the owner adds admins; the user must not be a member.
+ * - `remove`: an owner or admin removes a non-owner, or anyone removes themselves (leaves).
+ * - `role`: only the owner changes roles, never their own, and never to `owner`.
+ */
+export function applyTeamStatement(state: TeamState | undefined, s: TeamStatement, hash: string): TeamState {
+  const fail = (why: string): never => {
+    throw new TeamRuleError(`statement ${s.index} (${s.op}) of team ${s.teamId}: ${why}`);
+  };
+  if (s.op === 'create') {
+    if (state) fail('a team is created once');
+    if (s.index !== 0 || s.prev !== '') fail('create must be index 0 with no previous statement');
+    if (!s.title) fail('create needs a title');
+    const members = s.members ?? fail('create lists the members');
+    const owners = members.filter((m) => m.role === 'owner');
+    if (owners.length !== 1 || owners[0]!.userId !== s.actorUserId) fail('the creator must be the one owner');
+    const roles: Record<string, TeamRole> = {};
+    for (const m of members) {
+      if (roles[m.userId]) fail(`${m.userId} is listed twice`);
+      roles[m.userId] = m.role;
+    }
+    return { teamId: s.teamId, title: s.title!, index: 0, head: hash, members: sortKeys(roles) };
+  }
+  if (!state) return fail('the team does not exist yet');
+  if (s.teamId !== state.teamId) fail('wrong team');
+  if (s.index !== state.index + 1) fail(`expected index ${state.index + 1}`);
+  if (s.prev !== state.head) fail('does not chain from the previous statement');
+  const actorRole = state.members[s.actorUserId];
+  if (!actorRole) fail('the actor is not a member');
+  const target = s.userId ?? fail('names no user');
+  const members = { ...state.members };
+  switch (s.op) {
+    case 'add': {
+      if (members[target]) fail(`${target} is already a member`);
+      const role = s.role ?? 'member';
+      if (role === 'owner') fail('there is one owner');
+      if (actorRole === 'member') fail('only an owner or admin adds members');
+      if (role === 'admin' && actorRole !== 'owner') fail('only the owner adds admins');
+      members[target] = role;
+      break;
+    }
+    case 'remove': {
+      const targetRole = members[target] ?? fail(`${target} is not a member`);
+      const leaving = target === s.actorUserId;
+      if (!leaving) {
+        if (actorRole === 'member') fail('only an owner or admin removes members');
+        if (targetRole === 'owner') fail('the owner cannot be removed by others');
+        if (targetRole === 'admin' && actorRole !== 'owner') fail('only the owner removes admins');
+      }
+      delete members[target];
+      break;
+    }
+    case 'role': {
+      if (actorRole !== 'owner') fail('only the owner changes roles');
+      if (target === s.actorUserId) fail('the owner keeps their role');
+      if (!members[target]) fail(`${target} is not a member`);
+      if (!s.role || s.role === 'owner') fail('a role change sets admin or member');
+      members[target] = s.role!;
+      break;
+    }
+  }
+  return { ...state, index: s.index, head: hash, members: sortKeys(members) };
+}
+
+function sortKeys<T>(r: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
