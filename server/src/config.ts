@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { Limits } from '@curbside/shared';
+import { SECURITY_ENV_DOC, loadSecurityConfig, type SecurityConfig } from './security/config.js';
 
 /** Asymmetric algorithms only: a shared-secret (HS*) key in a hub config invites key-confusion bugs. */
 export const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'] as const;
@@ -20,6 +21,8 @@ export interface HubConfig {
   jwt: { publicKey: string; algorithm: JwtAlgorithm; issuer: string; audience: string; clockToleranceSec: number } | undefined;
   presence: { ttlMs: number; heartbeatMs: number };
   maxFrameBytes: number;
+  /** Origins and rate limits; absent: the defaults for the mode (see security/config.ts). */
+  security?: SecurityConfig | undefined;
 }
 
 /** Thrown with every problem found, each saying what is wrong and how to fix it. */
@@ -55,6 +58,7 @@ export const ENV_DOC: ReadonlyArray<{ name: string; default: string; meaning: st
   { name: 'NODE_ID', default: 'hostname-pid', meaning: 'name of this hub node in logs and health output' },
   { name: 'PRESENCE_TTL_MS', default: '30000', meaning: 'a device without heartbeat for this long is offline (covers crashed nodes)' },
   { name: 'PRESENCE_HEARTBEAT_MS', default: '10000', meaning: 'how often a node refreshes its connections; must be under PRESENCE_TTL_MS' },
+  ...SECURITY_ENV_DOC,
 ];
 
 /**
@@ -152,6 +156,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     jwt,
     presence: { ttlMs, heartbeatMs },
     maxFrameBytes: Limits.MAX_FRAME_BYTES,
+    security: loadSecurityConfig(get, mode, problems),
   };
   if (problems.length) throw new ConfigError(problems);
   return config;

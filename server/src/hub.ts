@@ -18,6 +18,11 @@ import { MemoryStorage } from './adapters/memory/storage.js';
 import { MemoryPresence } from './adapters/memory/presence.js';
 import { MongoStorage } from './adapters/mongo/storage.js';
 import { RedisPresence } from './adapters/redis/presence.js';
+import { HubSecurity } from './security/hub-security.js';
+import { defaultSecurityConfig } from './security/config.js';
+import type { AuditLog } from './audit/port.js';
+import { MemoryAuditLog } from './audit/memory.js';
+import { MongoAuditLog } from './audit/mongo.js';
 
 export interface HubDeps {
   config: HubConfig;
@@ -30,6 +35,8 @@ export interface HubDeps {
   devTokens?: DevTokenIssuer | undefined;
   /** Extra resources to close after everything else (e.g. Redis clients the hub created). */
   onClose?: () => Promise<void>;
+  /** Where audit entries go. Default: the storage's MongoDB database when it is a MongoStorage, else memory. */
+  audit?: AuditLog | undefined;
 }
 
 /**
@@ -42,6 +49,9 @@ export class Hub {
   readonly io: HubServer;
   readonly gateway: Gateway;
   readonly logger: Logger;
+  /** Origins, rate limits, revocation (`revokeToken`), device administration, audit trail. */
+  readonly security: HubSecurity;
+  readonly audit: AuditLog;
   private heartbeat: NodeJS.Timeout | undefined;
   private accepting = true;
   private closed: Promise<void> | undefined;
@@ -52,8 +62,17 @@ export class Hub {
     const verifierOptions = deps.devTokens && !config.jwt ? deps.devTokens.verifierOptions() : config.jwt;
     if (!verifierOptions) throw new Error('No JWT verification key: set JWT_PUBLIC_KEY, or run in dev mode');
     const verifier = new TokenVerifier(verifierOptions);
+    this.audit = deps.audit ?? (storage instanceof MongoStorage ? new MongoAuditLog({ connection: storage.connection, logger }) : new MemoryAuditLog({ logger }));
+    this.security = new HubSecurity({
+      config: config.security ?? defaultSecurityConfig(config.mode),
+      storage,
+      audit: this.audit,
+      logger,
+      redis: deps.fanout ? { client: deps.fanout.pub, keyPrefix: deps.fanout.keyPrefix } : undefined,
+    });
 
     const app = createHttpApp({
+      origins: this.security.origins,
       nodeId: config.nodeId,
       mode: config.mode,
       logger,
@@ -70,14 +89,16 @@ export class Hub {
       maxHttpBufferSize: config.maxFrameBytes,
       serveClient: false,
       parser: wireParser,
+      ...this.security.origins.socketOptions(),
       ...(deps.fanout ? { adapter: createAdapter(deps.fanout.pub, deps.fanout.sub, { key: `${deps.fanout.keyPrefix}socket.io` }) } : {}),
     });
-    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: new MessageRelay(storage), keys: new DeviceKeys(storage), teams: new CareTeams(storage), logger });
+    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: new MessageRelay(storage), keys: new DeviceKeys(storage), teams: new CareTeams(storage), logger, security: this.security });
   }
 
   /** Initialise storage, start listening, start presence heartbeats. Port 0 picks a free port. */
   async listen(port = this.deps.config.port, host = this.deps.config.host): Promise<{ port: number; url: string }> {
     await this.deps.storage.init();
+    await this.audit.init();
     await new Promise<void>((resolve, reject) => {
       this.httpServer.once('error', reject);
       this.httpServer.listen(port, host, () => {
@@ -106,6 +127,7 @@ export class Hub {
       const conns = [...this.gateway.connections.values()];
       await Promise.allSettled(conns.map((c) => this.deps.presence.disconnect(c)));
       await new Promise<void>((resolve) => this.io.close(() => resolve()));
+      await this.audit.close().catch((err: unknown) => this.logger.error({ err }, 'audit log did not close cleanly'));
       await Promise.allSettled([this.deps.storage.close(), this.deps.presence.close()]);
       if (this.deps.fanout) {
         this.deps.fanout.pub.disconnect();

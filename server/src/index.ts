@@ -9,3 +9,11 @@ export { MemoryStorage } from './adapters/memory/storage.js';
 export { MemoryPresence } from './adapters/memory/presence.js';
 export { MongoStorage } from './adapters/mongo/storage.js';
 export { RedisPresence } from './adapters/redis/presence.js';
+// --- security ---
+export { HubSecurity, type HubSecurityOptions } from './security/hub-security.js';
+export { loadSecurityConfig, defaultSecurityConfig, SECURITY_ENV_DOC, type SecurityConfig, type RateLimitRule } from './security/config.js';
+export { OriginPolicy } from './security/origins.js';
+export { RateLimits, rateKey, type RateLimitName } from './security/rate-limits.js';
+export { MemoryRevocations, RedisRevocations, type RevocationList } from './security/revocation.js';
+export type { DeviceAdmin, OwnDeviceRecord } from './ports/device-admin.js';
+export * from './audit/index.js';

@@ -12,6 +12,7 @@ import {
 } from '@curbside/shared';
 import type { Logger } from '../logger.js';
 import type { DevTokenIssuer } from '../auth/tokens.js';
+import type { OriginPolicy } from '../security/origins.js';
 
 export interface ReadinessCheck {
   name: string;
@@ -19,6 +20,8 @@ export interface ReadinessCheck {
 }
 
 export interface HttpAppOptions {
+  /** Browser origin allow-list (CORS); absent: no CORS headers, every origin treated alike. */
+  origins?: OriginPolicy | undefined;
   nodeId: string;
   mode: 'dev' | 'production';
   logger: Logger;
@@ -40,6 +43,7 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  if (options.origins) app.use(options.origins.middleware());
   app.use(express.json({ limit: '16kb' }));
 
   app.get(RestPath.HEALTH, (_req, res) => {

@@ -7,6 +7,8 @@ import {
   EnvelopeSendRequestSchema,
   ErrorCode,
   HandshakeAuthSchema,
+  DevicesMineRequestSchema,
+  DeviceRevokeRequestSchema,
   PresenceQuerySchema,
   TeamStatementRequestSchema,
   TypingRequestSchema,
@@ -33,6 +35,7 @@ import type { Storage } from '../ports/storage.js';
 import { projectForDevice, type MessageRelay } from '../domain/message-relay.js';
 import type { DeviceKeys } from '../domain/device-keys.js';
 import type { CareTeams } from '../domain/care-teams.js';
+import type { HubSecurity } from '../security/hub-security.js';
 import type { StoredEnvelope } from '../ports/storage.js';
 
 export type HubServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
@@ -47,6 +50,8 @@ interface GatewayDeps {
   keys: DeviceKeys;
   teams: CareTeams;
   logger: Logger;
+  /** Origins, rate limits, revocation, device administration and the audit trail. */
+  security: HubSecurity;
   now?: () => number;
 }
 
@@ -59,14 +64,22 @@ export class Gateway {
   /** Connections held by this node, refreshed in presence on every heartbeat. */
   readonly connections = new Map<string, PresenceConnection>();
   private readonly now: () => number;
+  /** Events some handler answers (filled by `handle`); others get an `Unknown event` error. */
+  private readonly knownEvents = new Set<string>();
 
   constructor(private readonly deps: GatewayDeps) {
     this.now = deps.now ?? Date.now;
+    deps.security.attach(deps.io);
     deps.io.use((socket, next) => {
-      this.authenticate(socket).then(
-        () => next(),
+      const verified: { identity?: SocketData } = {};
+      this.authenticate(socket, verified).then(
+        () => {
+          deps.security.recordHandshake(socket, socket.data, 'ok');
+          next();
+        },
         (err: unknown) => {
           const wire = toWireError(err);
+          deps.security.recordHandshake(socket, verified.identity, wire.code);
           if (wire.code === ErrorCode.INTERNAL) deps.logger.error({ err }, 'handshake failed unexpectedly');
           else deps.logger.info({ code: wire.code, ip: socket.handshake.address }, 'handshake refused');
           // socket.io hands err.data to the client's connect_error unchanged.
@@ -79,10 +92,14 @@ export class Gateway {
     deps.io.on('connection', (socket) => this.onConnection(socket));
   }
 
-  private async authenticate(socket: HubSocket): Promise<void> {
+  private async authenticate(socket: HubSocket, verified: { identity?: SocketData }): Promise<void> {
+    await this.deps.security.limitHandshake(socket.handshake.address);
     const auth = HandshakeAuthSchema.safeParse(socket.handshake.auth);
     if (!auth.success) throw new HubError(ErrorCode.AUTH_REQUIRED, 'An access token is required in the handshake auth field `token`');
     const identity = this.deps.verifier.verify(auth.data.token);
+    verified.identity = identity;
+    // Before anything is written: a revoked token or device leaves no trace but the audit entry.
+    await this.deps.security.assertNotRevoked(identity);
     const { device } = await this.deps.storage.touchDevice({
       orgId: identity.orgId,
       userId: identity.userId,
@@ -174,6 +191,21 @@ export class Gateway {
     this.handle(socket, ClientEvent.KEYS_COUNT, KeysCountRequestSchema, async () => ({ oneTimePrekeys: await keys.count(socket.data) }));
     this.handle(socket, ClientEvent.KEYS_CLAIM, KeysClaimRequestSchema, async (req) => ({ bundles: await keys.claim(socket.data, req) }));
     this.handle(socket, ClientEvent.DEVICES_LIST, UserListRequestSchema, async (req) => ({ devices: await keys.list(socket.data, req) }));
+
+    // --- security: devices ---
+    const { security } = this.deps;
+    security.onConnection(socket);
+    this.handle(socket, ClientEvent.DEVICES_MINE, DevicesMineRequestSchema, async () => ({ devices: await security.listMine(socket.data) }));
+    this.handle(socket, ClientEvent.DEVICE_REVOKE, DeviceRevokeRequestSchema, (req) => security.revokeDevice(socket.data, req.deviceId));
+    // An event no handler knows still gets a typed answer (when it asked for one).
+    socket.onAny((event: unknown, ...args: unknown[]) => {
+      if (typeof event === 'string' && this.knownEvents.has(event)) return;
+      const ack = args[args.length - 1];
+      security.recordEvent(socket, 'unknown-event', ErrorCode.INVALID_PAYLOAD, undefined, undefined);
+      if (typeof ack === 'function') (ack as (res: Ack<never>) => void)({ ok: false, error: { code: ErrorCode.INVALID_PAYLOAD, message: 'Unknown event' } });
+    });
+    socket.on('disconnect', (reason) => security.record({ action: 'disconnect', outcome: 'ok', orgId, userId, deviceId, ip: socket.handshake.address, note: reason }));
+    // --- end security: devices ---
   }
 
   /**
@@ -193,14 +225,21 @@ export class Gateway {
 
   /** Register one client event: expiry check, schema validation, typed errors through the ack. */
   private handle<S extends z.ZodType, R>(socket: HubSocket, event: ClientEvent, schema: S, fn: (req: z.output<S>) => Promise<R>): void {
+    this.knownEvents.add(event);
     // The typed event map describes honest clients; at runtime anything can arrive, so take unknowns.
     (socket as unknown as { on(e: string, l: (...args: unknown[]) => void): void }).on(event, (...args: unknown[]) => {
       const ack = args[args.length - 1];
       if (typeof ack !== 'function') {
         this.deps.logger.info({ event, socket: socket.id }, 'event without ack ignored');
+        this.deps.security.recordEvent(socket, event, 'NO_ACK', undefined, undefined);
         return;
       }
-      const reply = ack as (res: Ack<R>) => void;
+      let request: unknown;
+      // Every answer is audited: outcome and the ids of the validated request and of the result.
+      const reply = (res: Ack<R>) => {
+        (ack as (res: Ack<R>) => void)(res);
+        this.deps.security.recordEvent(socket, event, res.ok ? 'ok' : res.error.code, request, res.ok ? res.data : undefined);
+      };
       if (args.length !== 2) {
         reply({ ok: false, error: { code: ErrorCode.INVALID_PAYLOAD, message: `${event} takes exactly one payload argument` } });
         return;
@@ -215,14 +254,17 @@ export class Gateway {
         reply({ ok: false, error: parsed.error });
         return;
       }
-      fn(parsed.value).then(
-        (data) => reply({ ok: true, data }),
-        (err: unknown) => {
-          const wire = toWireError(err);
-          if (wire.code === ErrorCode.INTERNAL) this.deps.logger.error({ err, event, socket: socket.id }, 'handler failed');
-          reply({ ok: false, error: wire });
-        },
-      );
+      request = parsed.value;
+      const failed = (err: unknown) => {
+        const wire = toWireError(err);
+        if (wire.code === ErrorCode.INTERNAL) this.deps.logger.error({ err, event, socket: socket.id }, 'handler failed');
+        reply({ ok: false, error: wire });
+      };
+      const run = () => fn(parsed.value).then((data) => reply({ ok: true, data }), failed);
+      // Revocation re-check and rate limit; unlimited events run at once, in arrival order.
+      const gate = this.deps.security.gate(event, socket, parsed.value);
+      if (gate) gate.then(run, failed);
+      else void run();
     });
   }
 

@@ -31,7 +31,7 @@ export interface SecurityConfig {
 
 export const DEFAULT_RATE_LIMITS: SecurityConfig['rateLimits'] = {
   envelopeSend: { points: 100, durationSec: 10 },
-  handshake: { points: 30, durationSec: 60 },
+  handshake: { points: 600, durationSec: 60 },
   keysClaim: { points: 300, durationSec: 60 },
 };
 
@@ -47,7 +47,7 @@ export const SECURITY_ENV_DOC: ReadonlyArray<{ name: string; default: string; me
     meaning: 'comma-separated browser origins (https://app.hospital.example) allowed for the socket handshake and REST; other Origin headers are refused',
   },
   { name: 'RATE_LIMIT_ENVELOPE_SEND', default: '100/10', meaning: '`envelope:send` per device: N/S is N per S seconds; 0 switches it off' },
-  { name: 'RATE_LIMIT_HANDSHAKE', default: '30/60', meaning: 'socket handshakes per client IP (N per S seconds)' },
+  { name: 'RATE_LIMIT_HANDSHAKE', default: '600/60', meaning: 'socket handshakes per client IP (N per S seconds); a hospital NAT puts many devices behind one address' },
   { name: 'RATE_LIMIT_KEYS_CLAIM', default: '300/60', meaning: '`keys:claim` per user, one point per user named (N per S seconds): limits harvesting of one-time prekeys' },
 ];
 

@@ -1,0 +1,228 @@
+import type { Redis } from 'ioredis';
+import {
+  ClientEvent,
+  CloseCode,
+  ErrorCode,
+  Rooms,
+  SecurityRooms,
+  ServerEvent,
+  type DeviceRevokeResult,
+  type OwnDevice,
+  type SocketData,
+} from '@curbside/shared';
+import { HubError, toWireError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Storage } from '../ports/storage.js';
+import type { AuditEvent, AuditLog } from '../audit/port.js';
+import { auditFields } from '../audit/fields.js';
+import type { HubServer, HubSocket } from '../realtime/gateway.js';
+import type { SecurityConfig } from './config.js';
+import { OriginPolicy } from './origins.js';
+import { RateLimits, rateKey, type RateLimitName } from './rate-limits.js';
+import { MemoryRevocations, RedisRevocations, type RevocationList } from './revocation.js';
+
+export interface HubSecurityOptions {
+  config: SecurityConfig;
+  storage: Storage;
+  audit: AuditLog;
+  logger: Logger;
+  /** Shared rate-limit counters and revocation list. Absent (dev mode): memory, this process only. */
+  redis?: { client: Redis; keyPrefix: string } | undefined;
+  now?: () => number;
+}
+
+type Caller = Pick<SocketData, 'orgId' | 'userId' | 'deviceId'>;
+
+/** Which events are rate limited, by what key, at what cost. Events not listed are not limited. */
+const EVENT_LIMITS: Partial<Record<string, { name: RateLimitName; key: (c: SocketData) => string; cost?: (req: unknown) => number }>> = {
+  [ClientEvent.ENVELOPE_SEND]: { name: 'envelopeSend', key: (c) => rateKey(c.orgId, c.deviceId) },
+  [ClientEvent.KEYS_CLAIM]: {
+    name: 'keysClaim',
+    key: (c) => rateKey(c.orgId, c.userId),
+    cost: (req) => (req as { userIds: unknown[] }).userIds.length,
+  },
+};
+
+/**
+ * The hub's security layer, used by the gateway's handshake and `handle()` wrapper: origin
+ * allow-list, rate limits, revocation of tokens and devices (checked at the handshake, re-checked on
+ * live sockets, and pushed to every node at once), device administration, and the audit trail.
+ */
+export class HubSecurity {
+  readonly origins: OriginPolicy;
+  readonly rateLimits: RateLimits;
+  readonly revocations: RevocationList;
+  readonly audit: AuditLog;
+  private io: HubServer | undefined;
+  private readonly checkedAt = new WeakMap<HubSocket, number>();
+  private readonly now: () => number;
+
+  constructor(private readonly options: HubSecurityOptions) {
+    this.now = options.now ?? Date.now;
+    this.audit = options.audit;
+    this.origins = new OriginPolicy(options.config.corsOrigins);
+    this.rateLimits = new RateLimits({ rules: options.config.rateLimits, redis: options.redis, logger: options.logger });
+    this.revocations = options.redis
+      ? new RedisRevocations({ redis: options.redis.client, keyPrefix: options.redis.keyPrefix, now: this.now })
+      : new MemoryRevocations(this.now);
+  }
+
+  attach(io: HubServer): void {
+    this.io = io;
+  }
+
+  // --- handshake ------------------------------------------------------------------------------
+
+  /** Per client IP, before the token is even looked at. */
+  limitHandshake(ip: string): Promise<void> {
+    return this.rateLimits.consume('handshake', rateKey(ip));
+  }
+
+  /** A revoked token (jti) or device never authenticates. Redis first, then the durable device tombstone. */
+  async assertNotRevoked(identity: SocketData): Promise<void> {
+    const revoked = await this.revocations.check(identity);
+    if (revoked === 'token') throw new HubError(ErrorCode.AUTH_REVOKED, 'This access token was revoked; sign in again');
+    if (revoked === 'device' || (await this.options.storage.deviceRevokedAt(identity.orgId, identity.deviceId)) !== undefined) {
+      throw new HubError(ErrorCode.AUTH_REVOKED, 'This device was revoked; register it again as a new device');
+    }
+  }
+
+  /** A socket passed the handshake. */
+  onConnection(socket: HubSocket): void {
+    this.checkedAt.set(socket, this.now());
+    const { orgId, tokenId } = socket.data;
+    if (tokenId !== undefined) void socket.join(SecurityRooms.token(orgId, tokenId));
+  }
+
+  // --- per event ------------------------------------------------------------------------------
+
+  /**
+   * Checks before a validated event runs: revocation (re-checked at most every
+   * `revocationRecheckMs` per socket) and the event's rate limit. `undefined` when there is nothing
+   * to wait for, so unlimited events keep running synchronously, in arrival order.
+   */
+  gate(event: string, socket: HubSocket, request: unknown): Promise<void> | undefined {
+    const waits: Array<Promise<void>> = [];
+    const last = this.checkedAt.get(socket) ?? 0;
+    if (this.now() - last >= this.options.config.revocationRecheckMs) {
+      this.checkedAt.set(socket, this.now());
+      waits.push(this.recheck(socket));
+    }
+    const limit = EVENT_LIMITS[event];
+    if (limit) waits.push(this.rateLimits.consume(limit.name, limit.key(socket.data), limit.cost?.(request) ?? 1));
+    if (waits.length === 0) return undefined;
+    return Promise.all(waits).then(() => undefined);
+  }
+
+  private async recheck(socket: HubSocket): Promise<void> {
+    let revoked: 'token' | 'device' | undefined;
+    try {
+      revoked = await this.revocations.check(socket.data);
+    } catch (err) {
+      // Live sockets were checked at the handshake; an unreachable list does not cut them off.
+      this.options.logger.warn({ err: toWireError(err).message }, 'revocation re-check skipped');
+      return;
+    }
+    if (!revoked) return;
+    closeRevoked(socket, revoked === 'token' ? 'Access token revoked' : 'Device revoked');
+    throw new HubError(ErrorCode.AUTH_REVOKED, revoked === 'token' ? 'This access token was revoked' : 'This device was revoked');
+  }
+
+  // --- revocation -----------------------------------------------------------------------------
+
+  /**
+   * Revoke one access token by its `jti` (e.g. on sign-out or a stolen token report): refused at
+   * every handshake until it would have expired, and its live sockets on every node are told
+   * (`session:closing` REVOKED) and dropped.
+   */
+  async revokeToken(input: { orgId: string; tokenId: string; expiresAt: number; by?: string }): Promise<void> {
+    await this.revocations.revokeToken(input.orgId, input.tokenId, input.expiresAt);
+    this.dropSockets(SecurityRooms.token(input.orgId, input.tokenId), 'Access token revoked');
+    this.record({ action: 'admin:revoke-token', outcome: 'ok', orgId: input.orgId, userId: input.by, note: 'token revoked' });
+  }
+
+  /** `devices:mine`. */
+  async listMine(caller: Caller): Promise<OwnDevice[]> {
+    const devices = await this.options.storage.listOwnDevices(caller.orgId, caller.userId);
+    return devices.map((d) => ({
+      deviceId: d.deviceId,
+      createdAt: d.createdAt,
+      lastSeenAt: d.lastSeenAt,
+      hasKeys: d.hasKeys,
+      current: d.deviceId === caller.deviceId,
+      ...(d.revokedAt !== undefined ? { revokedAt: d.revokedAt } : {}),
+    }));
+  }
+
+  /**
+   * `device:revoke`: one of the caller's own devices. Its keys leave the directory, it is refused at
+   * every handshake, its contacts hear `device:removed`, and its live sockets on every node close.
+   * Another user's or another organisation's device is NOT_FOUND, like one that does not exist.
+   */
+  async revokeDevice(caller: Caller, deviceId: string): Promise<DeviceRevokeResult> {
+    const { orgId, userId } = caller;
+    const { status } = await this.options.storage.revokeDevice({ orgId, userId, deviceId, now: this.now() });
+    if (status === 'not_found') throw new HubError(ErrorCode.NOT_FOUND, 'No such device of yours', { deviceId });
+    try {
+      await this.revocations.revokeDevice(orgId, deviceId);
+    } catch (err) {
+      // The database tombstone already refuses the device at the handshake.
+      this.options.logger.warn({ err: toWireError(err).message, deviceId }, 'device revocation not written to Redis; the database tombstone applies');
+    }
+    const io = this.io;
+    if (io) {
+      const conversations = await this.options.storage.listConversationsForUser(orgId, userId);
+      const contacts = [...new Set([userId, ...conversations.flatMap((c) => c.memberUserIds)])];
+      io.to(contacts.map((u) => Rooms.user(orgId, u)))
+        .except(Rooms.device(orgId, deviceId))
+        .emit(ServerEvent.DEVICE_REMOVED, { userId, deviceId });
+    }
+    this.dropSockets(Rooms.device(orgId, deviceId), 'Device revoked');
+    return { deviceId, revoked: status === 'revoked' };
+  }
+
+  /** Tell every socket in the room, on every node, why, then disconnect them. */
+  private dropSockets(room: string, message: string): void {
+    if (!this.io) return;
+    this.io.to(room).emit(ServerEvent.SESSION_CLOSING, { code: CloseCode.REVOKED, message });
+    this.io.in(room).disconnectSockets(true);
+  }
+
+  // --- audit ----------------------------------------------------------------------------------
+
+  record(event: Omit<AuditEvent, 'at'> & { at?: number }): void {
+    this.audit.record({ ...event, at: event.at ?? this.now() });
+  }
+
+  /** One handled event: who, what, outcome, ids from the validated request and the answer. */
+  recordEvent(socket: HubSocket, action: string, outcome: string, request: unknown, result: unknown): void {
+    const d = socket.data;
+    this.record({
+      action,
+      outcome,
+      orgId: d.orgId,
+      userId: d.userId,
+      deviceId: d.deviceId,
+      ip: socket.handshake.address,
+      ...auditFields(request, result),
+    });
+  }
+
+  /** A handshake, accepted or refused. `identity` when the token was verified. */
+  recordHandshake(socket: HubSocket, identity: SocketData | undefined, outcome: string): void {
+    this.record({
+      action: 'handshake',
+      outcome,
+      orgId: identity?.orgId,
+      userId: identity?.userId,
+      deviceId: identity?.deviceId,
+      ip: socket.handshake.address,
+    });
+  }
+}
+
+/** Tell one local socket why, then disconnect it. */
+function closeRevoked(socket: HubSocket, message: string): void {
+  socket.emit(ServerEvent.SESSION_CLOSING, { code: CloseCode.REVOKED, message });
+  socket.disconnect(true);
+}
