@@ -124,7 +124,8 @@ export class HubSecurity {
       return;
     }
     if (!revoked) return;
-    closeRevoked(socket, revoked === 'token' ? 'Access token revoked' : 'Device revoked');
+    // After the refused event's answer has gone out.
+    setImmediate(() => closeRevoked(socket, revoked === 'token' ? 'Access token revoked' : 'Device revoked'));
     throw new HubError(ErrorCode.AUTH_REVOKED, revoked === 'token' ? 'This access token was revoked' : 'This device was revoked');
   }
 
