@@ -7,8 +7,10 @@
  * Statement (canonical JSON, {@link canonicalJson}: keys sorted, no whitespace):
  *
  *   { v: 1, teamId, index, prev, op, actorUserId, actorDeviceId, issuedAt,
- *     title?   (create only),  members? (create only: the full initial list, the actor as the one owner),
- *     userId?  (add / remove / role: the target),  role? (add: defaults to 'member'; role: required) }
+ *     title?   (create: required, trimmed),  members? (create: required, the full initial list, the actor as the one owner),
+ *     userId?  (add / remove / role: required, the target),  role? (add: defaults to 'member'; role: required) }
+ *
+ *   A field another op uses is allowed and ignored (as the hub's schema allows it); unknown fields are refused.
  *
  *   prev       hex SHA-256 of the previous statement's canonical UTF-8 bytes; '' for index 0
  *   signature  Ed25519(actor device identity key, "Curbside team statement v1" ‖ 0x00 ‖ UTF-8 canonical statement)
@@ -21,8 +23,11 @@
  *   role    only the owner; never their own role; the target is a member; the new role is admin or member
  *   all     teamId, index = previous + 1, prev = hash of the previous statement; the actor is a member
  *
- * Violations are CryptoError('BAD_MESSAGE') with a precise `detail`. These are the same rules as the
- * hub's (keep the two in step: a statement the hub accepts and clients refuse breaks the log for everyone).
+ * Violations are CryptoError('BAD_MESSAGE') with a precise `detail`. These are the hub's rules too
+ * (shared `applyTeamStatement` and `TeamStatementSchema`); they must stay in step, since a statement the
+ * hub accepts and clients refuse breaks the log for everyone: test/crypto/team-log.test.ts compares
+ * the two on random histories. Member lookups here use own properties only (a userId such as
+ * "constructor" or "__proto__" is an ordinary id).
  *
  * What this cannot catch: a hub that withholds the newest statements (clients see an older state), and
  * a hub that invents a device for a member in the key directory: the lookup given to
@@ -100,13 +105,7 @@ export const TEAM_STATEMENT_MAX_LENGTH = 64 * 1024;
 
 const ROLES: readonly string[] = ['owner', 'admin', 'member'];
 const OPS: readonly string[] = ['create', 'add', 'remove', 'role'];
-const FIELDS: Readonly<Record<TeamOp, readonly string[]>> = {
-  create: ['title', 'members'],
-  add: ['userId', 'role'],
-  remove: ['userId'],
-  role: ['userId', 'role'],
-};
-const COMMON_FIELDS = ['v', 'teamId', 'index', 'prev', 'op', 'actorUserId', 'actorDeviceId', 'issuedAt'];
+const FIELDS: readonly string[] = ['v', 'teamId', 'index', 'prev', 'op', 'actorUserId', 'actorDeviceId', 'issuedAt', 'title', 'members', 'userId', 'role'];
 const HASH_PATTERN = /^([0-9a-f]{64})?$/;
 const ID_PATTERN = /^[\x21-\x7e]+$/;
 
@@ -162,15 +161,19 @@ function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
-/** Checks the shape of a statement (not the rules, see {@link applyStatement}). Throws CryptoError('BAD_MESSAGE'). */
+/**
+ * Checks the shape of a statement (not the rules, see {@link applyStatement}); throws
+ * CryptoError('BAD_MESSAGE'). Accepts exactly what the hub's schema accepts (shared `TeamStatementSchema`):
+ * only the known fields, each well-typed where present, the op's own fields required; a field another
+ * op uses (a title on an add, say) is allowed and ignored.
+ */
 function checkShape(s: unknown): asserts s is TeamStatement {
   if (typeof s !== 'object' || s === null || Array.isArray(s)) invalid('team statement is not an object');
   const r = s as Record<string, unknown>;
   const op = r.op;
   if (typeof op !== 'string' || !OPS.includes(op)) invalid('team statement: unknown op');
-  const allowed = [...COMMON_FIELDS, ...FIELDS[op as TeamOp]];
   for (const k of Object.keys(r)) {
-    if (r[k] !== undefined && !allowed.includes(k)) invalid(`team statement (${op}): unexpected field ${JSON.stringify(k.slice(0, 40))}`);
+    if (r[k] !== undefined && !FIELDS.includes(k)) invalid(`team statement (${op}): unexpected field ${JSON.stringify(k.slice(0, 40))}`);
   }
   if (r.v !== 1) invalid('team statement: unknown version');
   if (!isId(r.teamId)) invalid('team statement: bad teamId');
@@ -179,23 +182,33 @@ function checkShape(s: unknown): asserts s is TeamStatement {
   if (!isId(r.actorUserId)) invalid('team statement: bad actorUserId');
   if (!isId(r.actorDeviceId)) invalid('team statement: bad actorDeviceId');
   if (!isCount(r.issuedAt)) invalid('team statement: bad issuedAt');
-  if (op === 'create') {
-    const title = r.title;
-    if (typeof title !== 'string' || title.trim().length === 0 || title.length > Limits.MAX_TITLE_LENGTH) invalid('team statement (create): bad title');
-    const members = r.members;
-    if (!Array.isArray(members) || members.length === 0 || members.length > Limits.MAX_CONVERSATION_MEMBERS) invalid('team statement (create): bad members');
-    for (const m of members as unknown[]) {
-      if (typeof m !== 'object' || m === null || Array.isArray(m)) invalid('team statement (create): bad member');
-      const entry = m as Record<string, unknown>;
-      if (Object.keys(entry).some((k) => k !== 'userId' && k !== 'role')) invalid('team statement (create): unexpected member field');
-      if (!isId(entry.userId)) invalid('team statement (create): bad member userId');
-      if (typeof entry.role !== 'string' || !ROLES.includes(entry.role)) invalid('team statement (create): bad member role');
+  const title = r.title;
+  if (title !== undefined) {
+    // Trimmed, non-empty: the hub trims and then requires the canonical form, so untrimmed titles never get in.
+    if (typeof title !== 'string' || title.length === 0 || title.trim() !== title || title.length > Limits.MAX_TITLE_LENGTH) {
+      invalid(`team statement (${op}): bad title`);
     }
-    return;
   }
-  if (!isId(r.userId)) invalid(`team statement (${op}): bad userId`);
-  if (op === 'role' && r.role === undefined) invalid('team statement (role): no role');
+  const members = r.members;
+  if (members !== undefined) {
+    if (!Array.isArray(members) || members.length === 0 || members.length > Limits.MAX_CONVERSATION_MEMBERS) invalid(`team statement (${op}): bad members`);
+    for (const m of members as unknown[]) {
+      if (typeof m !== 'object' || m === null || Array.isArray(m)) invalid(`team statement (${op}): bad member`);
+      const entry = m as Record<string, unknown>;
+      if (Object.keys(entry).some((k) => k !== 'userId' && k !== 'role')) invalid(`team statement (${op}): unexpected member field`);
+      if (!isId(entry.userId)) invalid(`team statement (${op}): bad member userId`);
+      if (typeof entry.role !== 'string' || !ROLES.includes(entry.role)) invalid(`team statement (${op}): bad member role`);
+    }
+  }
+  if (r.userId !== undefined && !isId(r.userId)) invalid(`team statement (${op}): bad userId`);
   if (r.role !== undefined && (typeof r.role !== 'string' || !ROLES.includes(r.role))) invalid(`team statement (${op}): bad role`);
+  if (op === 'create') {
+    if (title === undefined) invalid('team statement (create): no title');
+    if (members === undefined) invalid('team statement (create): no members');
+  } else if (r.userId === undefined) {
+    invalid(`team statement (${op}): no userId`);
+  }
+  if (op === 'role' && r.role === undefined) invalid('team statement (role): no role');
 }
 
 /**
