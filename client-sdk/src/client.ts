@@ -22,13 +22,24 @@ import {
   type SendResult,
   type ServerToClientEvents,
   type SessionClosing,
+  type TeamRole,
+  type TeamState,
+  type TypingNotice,
 } from '@curbside/shared';
 import { CurbsideError } from './errors.js';
 import { TypedEmitter } from './emitter.js';
 import type { CursorStore } from './cursor-store.js';
 import { OrderedInbox } from './ordered-inbox.js';
 import { MemoryDeviceStore, cursorStoreFrom, type DeviceStore } from './stores/index.js';
-import { SecureMessenger, type ChatMessage, type DecryptionError, type SdkLogger, type UnavailableMessage } from './e2ee/secure-messenger.js';
+import {
+  SecureMessenger,
+  type ChatMessage,
+  type DecryptionError,
+  type MembershipMismatch,
+  type SdkLogger,
+  type TeamChange,
+  type UnavailableMessage,
+} from './e2ee/secure-messenger.js';
 import type { Fingerprint } from './crypto/index.js';
 
 /** Why the client is (or went) offline. */
@@ -64,8 +75,14 @@ export interface CurbsideClientEvents {
   decryptionError: (error: DecryptionError) => void;
   /** A contact's safety key changed: nothing is sent to them until `acceptIdentity(userId)`. */
   identityChanged: (change: { userId: string; deviceIds: string[] }) => void;
-  /** A message exists that this device cannot read because it was sent before the device was added. */
+  /** A message exists that this device cannot read: sent before the device existed, or before the user joined the care team. */
   unavailable: (info: UnavailableMessage) => void;
+  /** A care team's membership changed, verified from its signed log. */
+  teamChanged: (change: TeamChange) => void;
+  /** Security alert: the hub's membership of a team disagrees with the signed log. */
+  membershipMismatch: (mismatch: MembershipMismatch) => void;
+  /** Another member started or stopped typing. */
+  typing: (notice: TypingNotice) => void;
   /** The user was added to a conversation (or created one on another device). */
   conversation: (conversation: Conversation) => void;
   /** A contact (or this user) published keys for a new device. */
@@ -120,6 +137,8 @@ type HubSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 export interface EnvelopePayload {
   body?: Uint8Array;
   recipients?: Array<{ deviceId: string; ciphertext: Uint8Array }>;
+  /** `recipients` names only some devices on purpose (see the wire contract). */
+  partial?: boolean;
 }
 
 interface OutboxEntry {
@@ -135,6 +154,7 @@ interface OutboxEntry {
 const GAP_RESYNC_DELAY_MS = 300;
 /** Requests that change nothing, or nothing twice, so a retry after a dropped connection is safe. */
 const REPEATABLE_EVENTS: ReadonlySet<string> = new Set([
+  ClientEvent.CONVERSATION_GET,
   ClientEvent.CONVERSATION_LIST,
   ClientEvent.SYNC_FETCH,
   ClientEvent.KEYS_PUBLISH,
@@ -191,7 +211,12 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
         listDevices: (u) => this.listDevices(u),
         publishKeys: (r) => this.publishKeys(r),
         countPrekeys: () => this.countPrekeys(),
-        conversationMembers: (id) => this.conversationMembers(id),
+        conversationMembers: (id, fresh) => this.conversationMembers(id, fresh),
+        teamRequest: async (event, request) => {
+          const res = await this.request(event === 'team:create' ? ClientEvent.TEAM_CREATE : ClientEvent.TEAM_CHANGE, request);
+          this.members.set(res.conversation.id, res.conversation.memberUserIds);
+          return { seq: res.seq };
+        },
       },
       () => {
         if (!this.userId || !this.deviceId) throw new CurbsideError(ErrorCode.NOT_CONNECTED, 'Connect before sending or reading messages');
@@ -202,13 +227,15 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
         decryptionError: (e) => this.emit('decryptionError', e),
         identityChanged: (c) => this.emit('identityChanged', c),
         unavailable: (u) => this.emit('unavailable', u),
+        teamChanged: (c) => this.emit('teamChanged', c),
+        membershipMismatch: (m) => this.emit('membershipMismatch', m),
       },
       logger,
     );
     this.inbox = new OrderedInbox(
       (envelope) =>
         this.enqueue(async () => {
-          if (envelope.senderDeviceId === this.deviceId) return;
+          if (envelope.senderDeviceId === this.deviceId && !envelope.membership) return;
           this.emit('envelope', envelope);
           if (this.options.e2ee !== false) await this.messenger.receive(envelope);
         }),
@@ -253,14 +280,68 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
     return this.messenger.markVerified(userId);
   }
 
+  /**
+   * Create a care team. Membership is a log of statements this device signs; every member's SDK
+   * checks it. The creator is the owner.
+   *
+   * @example
+   * ```ts
+   * const { teamId } = await client.createTeam('Ward 4B discharge', [{ userId: 'rn-ortiz' }, { userId: 'dr-patel', role: 'admin' }]);
+   * await client.sendText(teamId, 'Bed 12 ready for discharge at 15:00');
+   * ```
+   */
+  createTeam(title: string, members: Array<{ userId: string; role?: 'admin' | 'member' }>): Promise<{ teamId: string; seq: number }> {
+    return this.messenger.careTeams.create(title, members);
+  }
+
+  /** Add a member (owner or admin only; only the owner adds admins). */
+  addTeamMember(teamId: string, userId: string, role: 'admin' | 'member' = 'member'): Promise<{ teamId: string; seq: number }> {
+    return this.messenger.careTeams.change(teamId, 'add', userId, role);
+  }
+
+  /** Remove a member (owner or admin). Every remaining device changes its sender key before it sends again. */
+  removeTeamMember(teamId: string, userId: string): Promise<{ teamId: string; seq: number }> {
+    return this.messenger.careTeams.change(teamId, 'remove', userId);
+  }
+
+  /** Leave a care team. */
+  leaveTeam(teamId: string): Promise<{ teamId: string; seq: number }> {
+    return this.messenger.careTeams.change(teamId, 'remove', this.userId ?? '');
+  }
+
+  /** Change a member's role (owner only). */
+  setTeamRole(teamId: string, userId: string, role: Exclude<TeamRole, 'owner'>): Promise<{ teamId: string; seq: number }> {
+    return this.messenger.careTeams.change(teamId, 'role', userId, role);
+  }
+
+  /** The team as this device verified it from the signed log (not as the hub says). */
+  teamState(teamId: string): Promise<TeamState | undefined> {
+    return this.messenger.careTeams.state(teamId);
+  }
+
+  /** Tell the other members you are typing (or stopped). Not stored anywhere. */
+  async setTyping(conversationId: string, typing: boolean): Promise<void> {
+    await this.request(ClientEvent.TYPING, { conversationId, typing });
+  }
+
+  /** Members of a conversation who are online now, with their online devices. */
+  async presence(conversationId: string): Promise<Array<{ userId: string; deviceIds: string[] }>> {
+    return (await this.request(ClientEvent.PRESENCE_QUERY, { conversationId })).online;
+  }
+
   /** This device's public identity key. */
   identityKey(): Promise<Uint8Array> {
     return this.messenger.identityKey();
   }
 
-  private async conversationMembers(conversationId: string): Promise<string[]> {
+  private async conversationMembers(conversationId: string, fresh = false): Promise<string[]> {
     const cached = this.members.get(conversationId);
-    if (cached) return cached;
+    if (cached && !fresh) return cached;
+    if (fresh) {
+      const conversation = await this.request(ClientEvent.CONVERSATION_GET, { conversationId });
+      this.members.set(conversation.id, conversation.memberUserIds);
+      return conversation.memberUserIds;
+    }
     await this.listConversations();
     const members = this.members.get(conversationId);
     if (!members) throw new CurbsideError(ErrorCode.FORBIDDEN, 'Not a member of this conversation', { conversationId });
@@ -484,6 +565,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
       this.members.set(conversation.id, conversation.memberUserIds);
       this.emit('conversation', conversation);
     });
+    socket.on(ServerEvent.TYPING, (notice) => this.emit('typing', notice));
     socket.on(ServerEvent.DEVICE_ADDED, (raw) => {
       const parsed = DeviceIdentitySchema.safeParse(raw);
       if (parsed.success) this.emit('device', parsed.data);

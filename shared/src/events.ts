@@ -6,6 +6,8 @@ export const ClientEvent = {
   CONVERSATION_CREATE: 'conversation:create',
   /** List the caller's conversations. Ack: `ConversationListAck`. */
   CONVERSATION_LIST: 'conversation:list',
+  /** One conversation as the hub sees it (members only). Ack: `Conversation`. */
+  CONVERSATION_GET: 'conversation:get',
   /** Send an opaque envelope to a conversation. Ack: `SendAck` after the durable write. */
   ENVELOPE_SEND: 'envelope:send',
   /** Fetch envelopes after per-conversation cursors (resync). Ack: `SyncAck`. */

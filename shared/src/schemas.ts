@@ -94,6 +94,9 @@ export const ConversationSchema = z.object({
 });
 export type Conversation = z.infer<typeof ConversationSchema>;
 
+export const ConversationGetRequestSchema = z.strictObject({ conversationId: IdSchema });
+export type ConversationGetRequest = z.input<typeof ConversationGetRequestSchema>;
+
 export const ConversationListRequestSchema = z.strictObject({});
 export type ConversationListRequest = z.input<typeof ConversationListRequestSchema>;
 export const ConversationListResultSchema = z.object({ conversations: z.array(ConversationSchema) });

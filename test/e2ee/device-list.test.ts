@@ -25,6 +25,7 @@ describe('multi-device upkeep', function () {
       claimBundles: (r): Promise<PrekeyBundle[]> => lee.claimBundles(r),
       publishKeys: async () => ({ oneTimePrekeys: 0 }),
       countPrekeys: async () => 100,
+      teamRequest: async () => ({ seq: 1 }),
       sendEnvelope: async (_c, payload): Promise<SendResult> => {
         sends.push(payload);
         if (sends.length === 1) throw new CurbsideError(ErrorCode.DEVICE_LIST_STALE, 'stale', { missing: [{ userId: 'dr-patel', deviceId: 'patel-tablet' }], extra: [] });
@@ -36,6 +37,8 @@ describe('multi-device upkeep', function () {
       decryptionError: () => {},
       identityChanged: () => {},
       unavailable: () => {},
+      teamChanged: () => {},
+      membershipMismatch: () => {},
     }, { debug: () => {}, warn: () => {} });
 
     const ack = await messenger.sendText('c', 'hello');

@@ -1,4 +1,4 @@
-import { ErrorCode, type DeviceIdentity, type Envelope, type PrekeyBundle, type SendResult } from '@curbside/shared';
+import { ErrorCode, type DeviceIdentity, type Envelope, type PrekeyBundle, type SendResult, type SignedStatement } from '@curbside/shared';
 import {
   CryptoError,
   FINGERPRINT_ITERATIONS,
@@ -21,6 +21,7 @@ import { LocalKeys } from './local-keys.js';
 import { sealMessage, openMessage, type MessageContent } from './message-crypto.js';
 import { MAX_ARCHIVED_SESSIONS, SessionBook, TrustBook } from './peer-state.js';
 import type { EnvelopePayload } from '../client.js';
+import { TeamMessenger } from './team-messenger.js';
 
 /** A decrypted message, as the app sees it. */
 export interface ChatMessage {
@@ -46,20 +47,21 @@ export class DecryptionError extends CurbsideError {
     readonly seq: number,
     readonly senderUserId: string,
     readonly senderDeviceId: string,
-    readonly reason: CryptoErrorCode | 'UNTRUSTED_IDENTITY' | 'NO_SESSION',
+    readonly reason: CryptoErrorCode | 'UNTRUSTED_IDENTITY' | 'NO_SESSION' | 'NO_SENDER_KEY' | 'NOT_A_MEMBER',
     userMessage: string,
   ) {
     super(ErrorCode.DECRYPTION_FAILED, userMessage, { conversationId, messageId, seq, senderUserId, senderDeviceId, reason });
   }
 }
 
-/** A message that exists but holds nothing for this device (it was sent before the device existed). */
+/** A message that exists but holds nothing for this device. */
 export interface UnavailableMessage {
   conversationId: string;
   messageId: string;
   seq: number;
   senderUserId: string;
-  reason: 'before-this-device';
+  /** Sent before this device existed, or before this user joined the care team (history is not shared). */
+  reason: 'before-this-device' | 'before-you-joined';
 }
 
 export interface SdkLogger {
@@ -74,7 +76,9 @@ export interface HubTransport {
   listDevices(userIds: string[]): Promise<DeviceIdentity[]>;
   publishKeys(request: { identityKey: Uint8Array; signedPrekey: { keyId: number; publicKey: Uint8Array; signature: Uint8Array }; oneTimePrekeys?: Array<{ keyId: number; publicKey: Uint8Array }> }): Promise<{ oneTimePrekeys: number }>;
   countPrekeys(): Promise<number>;
-  conversationMembers(conversationId: string): Promise<string[]>;
+  /** Members as the hub sees them; `fresh` asks the hub instead of a cache. */
+  conversationMembers(conversationId: string, fresh?: boolean): Promise<string[]>;
+  teamRequest(event: 'team:create' | 'team:change', request: { signed: SignedStatement }): Promise<{ seq: number }>;
 }
 
 export interface MessengerEvents {
@@ -82,6 +86,31 @@ export interface MessengerEvents {
   decryptionError(error: DecryptionError): void;
   identityChanged(change: { userId: string; deviceIds: string[] }): void;
   unavailable(info: UnavailableMessage): void;
+  /** A care team's membership changed (verified from the signed log). */
+  teamChanged(change: TeamChange): void;
+  /** The hub's view of a team disagrees with the signed log, or offered a statement that does not verify. */
+  membershipMismatch(mismatch: MembershipMismatch): void;
+}
+
+/** A verified membership change. */
+export interface TeamChange {
+  teamId: string;
+  title: string;
+  members: Record<string, 'owner' | 'admin' | 'member'>;
+  /** The statement's operation and the member it concerns. */
+  op: 'create' | 'add' | 'remove' | 'role';
+  userId?: string;
+  actorUserId: string;
+  seq: number;
+}
+
+/** Evidence that the hub tried to change a team on its own. Members it lists but the log does not get no keys. */
+export interface MembershipMismatch {
+  teamId: string;
+  /** Users the hub routes to that the signed log does not make members. */
+  unverifiedUserIds: string[];
+  /** Statements in the sequence that failed verification, with why (for logs and a security alert). */
+  rejectedStatements: Array<{ seq: number; reason: string }>;
 }
 
 const MAX_STALE_RETRIES = 3;
@@ -89,6 +118,8 @@ const MAX_STALE_RETRIES = 3;
 const REPAIR_INTERVAL_MS = 30_000;
 
 const USER_MESSAGES: Record<string, string> = {
+  NO_SENDER_KEY: "This care-team message could not be decrypted: the sender's key has not reached this device. It should arrive with their next message.",
+  NOT_A_MEMBER: 'A message arrived from someone who is not a verified member of this care team; it was not shown.',
   UNTRUSTED_IDENTITY: "This message came from a device whose safety key changed. Verify the contact's safety number to read it.",
   NO_SESSION: 'This message could not be decrypted. The secure session is being repaired; ask the sender to resend if it matters.',
 };
@@ -101,28 +132,38 @@ const USER_MESSAGES: Record<string, string> = {
 export class SecureMessenger {
   private keys: LocalKeys | undefined;
   private readonly sessions: SessionBook;
-  private readonly trust: TrustBook;
+  /** @internal shared with {@link TeamMessenger} */
+  readonly trust: TrustBook;
   private lock: Promise<unknown> = Promise.resolve();
   private readonly lastRepair = new Map<string, number>();
+  private readonly teams: TeamMessenger;
 
   constructor(
-    private readonly store: DeviceStore,
-    private readonly hub: HubTransport,
-    private readonly self: () => { userId: string; deviceId: string },
-    private readonly events: MessengerEvents,
-    private readonly logger: SdkLogger,
+    /** @internal */ readonly store: DeviceStore,
+    /** @internal */ readonly hub: HubTransport,
+    /** @internal */ readonly self: () => { userId: string; deviceId: string },
+    /** @internal */ readonly events: MessengerEvents,
+    /** @internal */ readonly logger: SdkLogger,
   ) {
     this.sessions = new SessionBook(store);
     this.trust = new TrustBook(store);
+    this.teams = new TeamMessenger(this);
   }
 
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+  /** Care-team operations (signed membership, sender keys). */
+  get careTeams(): TeamMessenger {
+    return this.teams;
+  }
+
+  /** @internal Run `fn` alone: every change to keys, sessions and sender keys goes through here. */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.lock.then(fn, fn);
     this.lock = run.catch(() => {});
     return run;
   }
 
-  private async localKeys(): Promise<LocalKeys> {
+  /** @internal */
+  async localKeys(): Promise<LocalKeys> {
     if (!this.keys) {
       await sodiumReady();
       this.keys = await LocalKeys.open(this.store);
@@ -152,6 +193,7 @@ export class SecureMessenger {
    * @throws CurbsideError UNTRUSTED_IDENTITY if a member's key changed and was not accepted.
    */
   async sendText(conversationId: string, text: string): Promise<SendResult> {
+    if (await this.teams.isTeam(conversationId)) return this.teams.sendText(conversationId, text);
     return this.send(conversationId, { kind: 'text', text });
   }
 
@@ -188,8 +230,11 @@ export class SecureMessenger {
     }
   }
 
-  /** Ratchet-encrypt the key package for each target that has no share yet, starting sessions as needed. */
-  private async encryptShares(targets: DeviceIdentity[], keyPackage: Uint8Array, shares: Map<string, Uint8Array>): Promise<void> {
+  /**
+   * @internal Ratchet-encrypt `keyPackage` (a 1:1 payload) for each target that has no share yet,
+   * starting sessions as needed.
+   */
+  async encryptShares(targets: DeviceIdentity[], keyPackage: Uint8Array, shares: Map<string, Uint8Array>): Promise<void> {
     const todo = targets.filter((d) => !shares.has(d.deviceId));
     if (todo.length === 0) return;
     // Trust first: a key the hub presents that differs from the one we know blocks the whole user.
@@ -236,7 +281,17 @@ export class SecureMessenger {
   /** Decrypt one delivered envelope and emit what the app should see. Never throws. */
   async receive(envelope: Envelope): Promise<void> {
     const me = this.self();
+    // Our own statements too: if the ack was lost, this is how the team log catches up here.
+    if (envelope.membership) {
+      await this.teams.receive(envelope);
+      return;
+    }
     if (envelope.senderDeviceId === me.deviceId) return;
+    if (await this.teams.isTeam(envelope.conversationId)) {
+      await this.teams.receive(envelope);
+      return;
+    }
+    if (envelope.partial && !envelope.ciphertext) return; // addressed to other devices only
     if (!envelope.ciphertext) {
       this.events.unavailable({ conversationId: envelope.conversationId, messageId: envelope.messageId, seq: envelope.seq, senderUserId: envelope.senderUserId, reason: 'before-this-device' });
       return;
@@ -266,7 +321,8 @@ export class SecureMessenger {
     }
   }
 
-  private async decryptShare(envelope: Envelope): Promise<Uint8Array> {
+  /** @internal The 1:1 payload this envelope carries for this device. */
+  async decryptShare(envelope: Envelope): Promise<Uint8Array> {
     const { senderUserId: userId, senderDeviceId: deviceId } = envelope;
     const message = decodeSessionMessage(envelope.ciphertext!);
     const keys = await this.localKeys();
@@ -303,20 +359,24 @@ export class SecureMessenger {
     });
   }
 
-  private onReceiveFailure(envelope: Envelope, e: unknown): void {
+  /**
+   * @internal Report a message that could not be read. `reasonOverride` names failures that are not
+   * crypto errors (a missing sender key, a non-member sender); only 1:1 session failures are repaired.
+   */
+  onReceiveFailure(envelope: Envelope, e: unknown, reasonOverride?: 'NO_SENDER_KEY' | 'NOT_A_MEMBER'): void {
     const base = { conversationId: envelope.conversationId, messageId: envelope.messageId, seq: envelope.seq, sender: envelope.senderDeviceId };
     if (isCryptoError(e, 'REPLAY')) {
       // Already read once (a re-delivery after a restart, or a replay by the network): never shown twice.
       this.logger.debug(base, 'dropped a replayed message');
       return;
     }
-    const reason = isCurbsideError(e) && e.code === ErrorCode.UNTRUSTED_IDENTITY ? 'UNTRUSTED_IDENTITY' : isCryptoError(e) ? e.code : 'NO_SESSION';
-    const userMessage = isCryptoError(e) ? e.message : (USER_MESSAGES[reason] ?? USER_MESSAGES.NO_SESSION!);
+    const reason = reasonOverride ?? (isCurbsideError(e) && e.code === ErrorCode.UNTRUSTED_IDENTITY ? 'UNTRUSTED_IDENTITY' : isCryptoError(e) ? e.code : 'NO_SESSION');
+    const userMessage = !reasonOverride && isCryptoError(e) ? e.message : (USER_MESSAGES[reason] ?? USER_MESSAGES.NO_SESSION!);
     this.logger.warn({ ...base, reason, detail: isCryptoError(e) ? e.detail : String(e) }, 'message could not be decrypted');
     this.events.decryptionError(
       new DecryptionError(envelope.conversationId, envelope.messageId, envelope.seq, envelope.senderUserId, envelope.senderDeviceId, reason, userMessage),
     );
-    if (reason !== 'UNTRUSTED_IDENTITY') this.repair(envelope);
+    if (reason !== 'UNTRUSTED_IDENTITY' && !reasonOverride) this.repair(envelope);
   }
 
   /**

@@ -20,11 +20,13 @@
  * - `cursors`: per-conversation sync cursors (see {@link cursorStoreFrom}).
  * - `outbox`: messages accepted by the app but not yet acknowledged by the hub.
  * - `meta`: anything else the SDK needs (schema version, device id, ...).
+ * - `teams`: each care team's membership as this device verified it from the signed log.
+ * - `senderKeys`: this device's sender key per team and the ones received from other members.
  */
-export type Namespace = 'identity' | 'prekeys' | 'signedPrekeys' | 'sessions' | 'trust' | 'cursors' | 'outbox' | 'meta';
+export type Namespace = 'identity' | 'prekeys' | 'signedPrekeys' | 'sessions' | 'trust' | 'cursors' | 'outbox' | 'meta' | 'teams' | 'senderKeys';
 
 /** Every {@link Namespace}, in a fixed order. */
-export const NAMESPACES: readonly Namespace[] = Object.freeze(['identity', 'prekeys', 'signedPrekeys', 'sessions', 'trust', 'cursors', 'outbox', 'meta'] as const);
+export const NAMESPACES: readonly Namespace[] = Object.freeze(['identity', 'prekeys', 'signedPrekeys', 'sessions', 'trust', 'cursors', 'outbox', 'meta', 'teams', 'senderKeys'] as const);
 
 /**
  * A value a {@link DeviceStore} can hold: JSON's values plus raw bytes, nested freely.

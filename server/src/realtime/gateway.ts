@@ -3,6 +3,7 @@ import {
   ClientEvent,
   CloseCode,
   ConversationCreateRequestSchema,
+  ConversationGetRequestSchema,
   ConversationListRequestSchema,
   EnvelopeSendRequestSchema,
   ErrorCode,
@@ -135,6 +136,8 @@ export class Gateway {
       }
       return conversation;
     });
+
+    this.handle(socket, ClientEvent.CONVERSATION_GET, ConversationGetRequestSchema, (req) => relay.memberConversation(socket.data, req.conversationId));
 
     this.handle(socket, ClientEvent.CONVERSATION_LIST, ConversationListRequestSchema, async () => ({
       conversations: await relay.listConversations(socket.data),

@@ -1,0 +1,326 @@
+import {
+  ErrorCode,
+  TeamRuleError,
+  TeamStatementSchema,
+  applyTeamStatement,
+  canonicalJson,
+  teamStatementMessage,
+  type Envelope,
+  type SendResult,
+  type SignedStatement,
+  type TeamRole,
+  type TeamState,
+  type TeamStatement,
+} from '@curbside/shared';
+import {
+  CryptoError,
+  ReceivedSenderKey,
+  SenderKeyState,
+  decodeDistribution,
+  encodeDistribution,
+  getSodium,
+  parseGroupMessageHeader,
+  sign,
+  toHex,
+  verifySignature,
+} from '../crypto/index.js';
+import { CurbsideError, isCurbsideError } from '../errors.js';
+import { putOp } from '../stores/index.js';
+import type { SecureMessenger } from './secure-messenger.js';
+
+/** First byte of a 1:1 payload that carries a sender key (message key packages start with 1). */
+const SENDER_KEY_PAYLOAD = 2;
+const MAX_STALE_RETRIES = 3;
+
+/** What this device keeps per care team. */
+interface TeamRecord {
+  state: TeamState;
+  /** Seq of the statement that made this user a member (messages before it are history they never had). */
+  joinedAtSeq: number | null;
+  /** A member was removed since this device last made its sender key: make a new one before sending. */
+  rotate: boolean;
+}
+
+interface OwnSenderKey {
+  state: Uint8Array;
+  /** Devices that have this key (sent along with an earlier message). */
+  distributedTo: string[];
+}
+
+type Content = { kind: 'text'; text: string };
+
+/** A group message whose sender key this device does not hold. */
+class NoSenderKey extends Error {}
+/** A group message from someone the verified log does not make a member. */
+class NotAMember extends Error {}
+
+/**
+ * Care teams in the SDK: signed membership statements and sender-key messages.
+ *
+ * Membership is what the signed log says, replayed here with the same rules the hub uses — never
+ * the hub's word alone. A member the hub lists but the log does not is reported and gets no key.
+ * Each device sends with its own sender key, handed to every member device (over the 1:1 sessions)
+ * along with the first message it can read; after any removal each device makes a new one, so a
+ * removed member cannot read what follows. A new member gets current keys only: earlier messages
+ * stay unreadable to them and are reported as `before-you-joined`.
+ */
+export class TeamMessenger {
+  constructor(private readonly core: SecureMessenger) {}
+
+  private get store() {
+    return this.core.store;
+  }
+
+  async isTeam(conversationId: string): Promise<boolean> {
+    return (await this.store.get<TeamRecord>('teams', conversationId)) !== undefined;
+  }
+
+  /** The team as this device verified it, or undefined. */
+  async state(teamId: string): Promise<TeamState | undefined> {
+    return (await this.store.get<TeamRecord>('teams', teamId))?.state;
+  }
+
+  // --- membership ---------------------------------------------------------------------------
+
+  async create(title: string, members: Array<{ userId: string; role?: 'admin' | 'member' }>): Promise<{ teamId: string; seq: number }> {
+    const me = this.core.self();
+    const list = [{ userId: me.userId, role: 'owner' as TeamRole }, ...members.filter((m) => m.userId !== me.userId).map((m) => ({ userId: m.userId, role: (m.role ?? 'member') as TeamRole }))];
+    const teamId = globalThis.crypto.randomUUID();
+    const statement: TeamStatement = { v: 1, teamId, index: 0, prev: '', op: 'create', actorUserId: me.userId, actorDeviceId: me.deviceId, issuedAt: Date.now(), title, members: list };
+    return this.submit('team:create', statement);
+  }
+
+  async change(teamId: string, op: 'add' | 'remove' | 'role', userId: string, role?: TeamRole): Promise<{ teamId: string; seq: number }> {
+    const me = this.core.self();
+    for (let attempt = 0; ; attempt++) {
+      const record = await this.store.get<TeamRecord>('teams', teamId);
+      if (!record) throw new CurbsideError(ErrorCode.FORBIDDEN, 'Not a member of this care team', { conversationId: teamId });
+      const statement: TeamStatement = {
+        v: 1,
+        teamId,
+        index: record.state.index + 1,
+        prev: record.state.head,
+        op,
+        actorUserId: me.userId,
+        actorDeviceId: me.deviceId,
+        issuedAt: Date.now(),
+        userId,
+        ...(role ? { role } : {}),
+      };
+      try {
+        return await this.submit('team:change', statement);
+      } catch (e) {
+        // Someone changed the team first: our copy catches up through sync, then we sign again.
+        if (!isCurbsideError(e) || e.code !== ErrorCode.CONFLICT || attempt >= 2) throw e;
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    }
+  }
+
+  private async submit(event: 'team:create' | 'team:change', statement: TeamStatement): Promise<{ teamId: string; seq: number }> {
+    const keys = await this.core.localKeys();
+    const canonical = canonicalJson(statement);
+    const signed: SignedStatement = { statement: canonical, signature: sign(keys.identity.privateKey, teamStatementMessage(canonical)) };
+    const { seq } = await this.core.hub.teamRequest(event, { signed });
+    // The hub does not echo our own statement back to this device: apply it here, in order.
+    await this.core.exclusive(() => this.applyVerified(statement, canonical, seq));
+    return { teamId: statement.teamId, seq };
+  }
+
+  /** Verify and apply a statement delivered in the sequence. */
+  private async receiveStatement(envelope: Envelope): Promise<void> {
+    const signed = envelope.membership!;
+    const reject = (reason: string) => {
+      this.core.logger.warn({ conversationId: envelope.conversationId, seq: envelope.seq, reason }, 'rejected a team statement');
+      this.core.events.membershipMismatch({ teamId: envelope.conversationId, unverifiedUserIds: [], rejectedStatements: [{ seq: envelope.seq, reason }] });
+    };
+    let statement: TeamStatement;
+    try {
+      const parsed = TeamStatementSchema.parse(JSON.parse(signed.statement));
+      if (canonicalJson(parsed) !== signed.statement) return reject('not canonical');
+      statement = parsed;
+    } catch {
+      return reject('malformed statement');
+    }
+    const record = await this.store.get<TeamRecord>('teams', statement.teamId);
+    if (record && statement.index <= record.state.index) return; // already applied (our own, at ack time)
+    if (statement.teamId !== envelope.conversationId || statement.actorUserId !== envelope.senderUserId || statement.actorDeviceId !== envelope.senderDeviceId) {
+      return reject('statement does not match its envelope');
+    }
+    const actorKey = await this.identityKeyOf(statement.actorUserId, statement.actorDeviceId);
+    if (!actorKey || !verifySignature(actorKey, teamStatementMessage(signed.statement), signed.signature)) return reject('signature does not verify under the actor device’s identity key');
+    try {
+      await this.core.exclusive(() => this.applyVerified(statement, signed.statement, envelope.seq));
+    } catch (e) {
+      if (e instanceof TeamRuleError) return reject(e.message);
+      throw e;
+    }
+  }
+
+  /** The identity key we trust for a device: from our trust book, else learned (first use) from the hub. */
+  private async identityKeyOf(userId: string, deviceId: string): Promise<Uint8Array | undefined> {
+    const known = await this.core.trust.get(userId, deviceId);
+    if (known) return known.status === 'changed' ? undefined : known.identityKey;
+    const listed = (await this.core.hub.listDevices([userId])).find((d) => d.deviceId === deviceId);
+    if (!listed) return undefined;
+    return (await this.core.trust.observe(userId, deviceId, listed.identityKey)) === 'changed' ? undefined : listed.identityKey;
+  }
+
+  private async applyVerified(statement: TeamStatement, canonical: string, seq: number): Promise<void> {
+    const me = this.core.self();
+    const record = await this.store.get<TeamRecord>('teams', statement.teamId);
+    if (record && statement.index <= record.state.index) return; // seen (our own, applied at ack time)
+    const hash = toHex(getSodium().crypto_hash_sha256(new TextEncoder().encode(canonical)));
+    const state = applyTeamStatement(record?.state, statement, hash);
+    const wasMember = record ? Boolean(record.state.members[me.userId]) : false;
+    const isMember = Boolean(state.members[me.userId]);
+    const next: TeamRecord = {
+      state,
+      joinedAtSeq: isMember && !wasMember ? seq : (record?.joinedAtSeq ?? null),
+      rotate: (record?.rotate ?? false) || statement.op === 'remove',
+    };
+    await this.store.put('teams', statement.teamId, next);
+    this.core.events.teamChanged({
+      teamId: state.teamId,
+      title: state.title,
+      members: { ...state.members },
+      op: statement.op,
+      ...(statement.userId ? { userId: statement.userId } : {}),
+      actorUserId: statement.actorUserId,
+      seq,
+    });
+  }
+
+  // --- messages -------------------------------------------------------------------------------
+
+  async sendText(teamId: string, text: string): Promise<SendResult> {
+    const me = this.core.self();
+    const record = await this.store.get<TeamRecord>('teams', teamId);
+    if (!record || !record.state.members[me.userId]) throw new CurbsideError(ErrorCode.FORBIDDEN, 'Not a member of this care team', { conversationId: teamId });
+    const verified = Object.keys(record.state.members);
+    // Ask the hub each time: comparing its routing with the signed log is how a hub-made member shows up.
+    const hubMembers = await this.core.hub.conversationMembers(teamId, true);
+    const unverified = hubMembers.filter((u) => !record.state.members[u]);
+    if (unverified.length) {
+      // The hub routes to someone the signed log never added: say so, and give them nothing.
+      this.core.logger.warn({ teamId, unverified }, 'hub lists members the signed log does not');
+      this.core.events.membershipMismatch({ teamId, unverifiedUserIds: unverified, rejectedStatements: [] });
+    }
+    for (const userId of verified) {
+      if (userId !== me.userId && (await this.core.trust.isBlocked(userId))) {
+        throw new CurbsideError(ErrorCode.UNTRUSTED_IDENTITY, `The safety key of ${userId} changed; accept or verify it before sending`, { userId });
+      }
+    }
+    const clientMessageId = globalThis.crypto.randomUUID();
+    const content: Content = { kind: 'text', text };
+    // Encrypt with this device's sender key (new one after a removal); note who still needs it.
+    const { body, distribution, distributedTo } = await this.core.exclusive(async () => {
+      const own = await this.ownKey(teamId, record);
+      const state = SenderKeyState.deserialize(own.state);
+      const distribution = state.distribution(); // before encrypting: new devices need this message's key
+      const body = state.encrypt(new TextEncoder().encode(JSON.stringify(content)), groupAd(teamId, me.userId, me.deviceId, clientMessageId));
+      await this.store.put('senderKeys', ownKeyName(teamId), { state: state.serialize(), distributedTo: own.distributedTo });
+      return { body, distribution, distributedTo: new Set(own.distributedTo) };
+    });
+    const payload = new Uint8Array([SENDER_KEY_PAYLOAD, ...encodeDistribution(distribution)]);
+    let targets = (await this.core.hub.listDevices(verified)).filter((d) => d.deviceId !== me.deviceId && !distributedTo.has(d.deviceId));
+    const shares = new Map<string, Uint8Array>();
+    for (let attempt = 0; ; attempt++) {
+      await this.core.encryptShares(targets, payload, shares);
+      const recipients = targets.filter((d) => shares.has(d.deviceId)).map((d) => ({ deviceId: d.deviceId, ciphertext: shares.get(d.deviceId)! }));
+      try {
+        const ack = await this.core.hub.sendEnvelope(teamId, recipients.length ? { body, recipients, partial: true } : { body }, { clientMessageId });
+        if (recipients.length) {
+          await this.core.exclusive(async () => {
+            const own = await this.store.get<OwnSenderKey>('senderKeys', ownKeyName(teamId));
+            if (own) await this.store.put('senderKeys', ownKeyName(teamId), { ...own, distributedTo: [...new Set([...own.distributedTo, ...recipients.map((r) => r.deviceId)])] });
+          });
+        }
+        return ack;
+      } catch (e) {
+        if (!isCurbsideError(e) || e.code !== ErrorCode.DEVICE_LIST_STALE || attempt >= MAX_STALE_RETRIES) throw e;
+        const extra = new Set((e.details as { extra?: string[] } | undefined)?.extra ?? []);
+        targets = targets.filter((d) => !extra.has(d.deviceId));
+      }
+    }
+  }
+
+  /** This device's sender key for the team, made anew when there is none or a member was removed. */
+  private async ownKey(teamId: string, record: TeamRecord): Promise<OwnSenderKey> {
+    const existing = await this.store.get<OwnSenderKey>('senderKeys', ownKeyName(teamId));
+    const current = (await this.store.get<TeamRecord>('teams', teamId)) ?? record;
+    if (existing && !current.rotate) return existing;
+    const fresh: OwnSenderKey = { state: SenderKeyState.create().serialize(), distributedTo: [] };
+    await this.store.transaction([putOp('senderKeys', ownKeyName(teamId), fresh), putOp('teams', teamId, { ...current, rotate: false })]);
+    return fresh;
+  }
+
+  async receive(envelope: Envelope): Promise<void> {
+    if (envelope.membership) return this.receiveStatement(envelope);
+    const me = this.core.self();
+    const record = await this.store.get<TeamRecord>('teams', envelope.conversationId);
+    const base = { conversationId: envelope.conversationId, messageId: envelope.messageId, seq: envelope.seq, senderUserId: envelope.senderUserId };
+    if (!record || !record.state.members[me.userId] || (record.joinedAtSeq !== null && envelope.seq < record.joinedAtSeq)) {
+      if (envelope.body) this.core.events.unavailable({ ...base, reason: 'before-you-joined' });
+      return;
+    }
+    try {
+      if (!record.state.members[envelope.senderUserId]) throw new NotAMember();
+      if (envelope.ciphertext) await this.acceptSenderKey(envelope);
+      if (!envelope.body) return;
+      const header = parseGroupMessageHeader(envelope.body);
+      const name = receivedKeyName(envelope.conversationId, envelope.senderUserId, envelope.senderDeviceId, header.keyId);
+      const content = await this.core.exclusive(async () => {
+        const stored = await this.store.get<Uint8Array>('senderKeys', name);
+        if (!stored) throw new NoSenderKey();
+        const key = ReceivedSenderKey.deserialize(stored);
+        const plaintext = key.decrypt(envelope.body!, groupAd(envelope.conversationId, envelope.senderUserId, envelope.senderDeviceId, envelope.clientMessageId));
+        await this.store.put('senderKeys', name, key.serialize());
+        return JSON.parse(new TextDecoder().decode(plaintext)) as Content;
+      });
+      if (content.kind === 'text' && typeof content.text === 'string') {
+        this.core.events.message({
+          conversationId: envelope.conversationId,
+          messageId: envelope.messageId,
+          seq: envelope.seq,
+          senderUserId: envelope.senderUserId,
+          senderDeviceId: envelope.senderDeviceId,
+          sentAt: envelope.sentAt,
+          text: content.text,
+          outgoing: envelope.senderUserId === me.userId,
+        });
+      }
+    } catch (e) {
+      this.onFailure(envelope, e);
+    }
+  }
+
+  private async acceptSenderKey(envelope: Envelope): Promise<void> {
+    const payload = await this.core.decryptShare(envelope);
+    if (payload[0] !== SENDER_KEY_PAYLOAD) throw new CryptoError('BAD_MESSAGE', 'expected a sender key');
+    const distribution = decodeDistribution(payload.subarray(1));
+    const name = receivedKeyName(envelope.conversationId, envelope.senderUserId, envelope.senderDeviceId, distribution.keyId);
+    await this.core.exclusive(async () => {
+      if (await this.store.get('senderKeys', name)) return; // a repeat: keep our chain position
+      await this.store.put('senderKeys', name, ReceivedSenderKey.fromDistribution(distribution).serialize());
+    });
+  }
+
+  private onFailure(envelope: Envelope, e: unknown): void {
+    if (e instanceof NoSenderKey) return this.core.onReceiveFailure(envelope, e, 'NO_SENDER_KEY');
+    if (e instanceof NotAMember) return this.core.onReceiveFailure(envelope, e, 'NOT_A_MEMBER');
+    this.core.onReceiveFailure(envelope, e);
+  }
+}
+
+function ownKeyName(teamId: string): string {
+  return `own\n${teamId}`;
+}
+
+function receivedKeyName(teamId: string, userId: string, deviceId: string, keyId: Uint8Array): string {
+  return `recv\n${teamId}\n${userId}\n${deviceId}\n${toHex(keyId)}`;
+}
+
+function groupAd(teamId: string, userId: string, deviceId: string, clientMessageId: string): Uint8Array {
+  return new TextEncoder().encode(['curbside-group-v1', teamId, userId, deviceId, clientMessageId].join('\n'));
+}

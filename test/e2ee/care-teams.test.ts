@@ -1,0 +1,146 @@
+import { expect } from 'chai';
+import { Rooms, ServerEvent } from '@curbside/shared';
+import { isCurbsideError, type ChatMessage, type CurbsideClient, type DecryptionError, type MembershipMismatch, type UnavailableMessage } from '@curbside/client-sdk';
+import { HubHarness, eventually, type Backend, type TestHub } from '../support/hub.js';
+import { testDeviceKeys } from '../support/keys.js';
+
+interface Member {
+  client: CurbsideClient;
+  messages: ChatMessage[];
+  errors: DecryptionError[];
+  unavailable: UnavailableMessage[];
+  mismatches: MembershipMismatch[];
+}
+
+function member(t: TestHub, userId: string, deviceId: string): Member {
+  const client = t.client({ userId, deviceId });
+  const m: Member = { client, messages: [], errors: [], unavailable: [], mismatches: [] };
+  client.on('message', (x) => m.messages.push(x));
+  client.on('decryptionError', (x) => m.errors.push(x));
+  client.on('unavailable', (x) => m.unavailable.push(x));
+  client.on('membershipMismatch', (x) => m.mismatches.push(x));
+  return m;
+}
+
+const texts = (m: Member) => m.messages.map((x) => x.text);
+
+for (const backend of ['memory', 'real'] as Backend[]) {
+  describe(`care teams end to end (${backend === 'memory' ? 'memory adapters' : 'Redis + Mongo-wire DB'})`, function () {
+    const harness = new HubHarness();
+    afterEach(() => harness.cleanup());
+
+    it('members on several devices read every message once; one ciphertext per message, not per member', async () => {
+      const t = await harness.start(backend);
+      const lee = member(t, 'dr-lee', 'lee-phone');
+      const leeDesk = member(t, 'dr-lee', 'lee-desk');
+      const patel = member(t, 'dr-patel', 'patel-laptop');
+      const ortiz = member(t, 'rn-ortiz', 'ortiz-tablet');
+      const all = [lee, leeDesk, patel, ortiz];
+      await Promise.all(all.map((m) => m.client.connect()));
+      const { teamId } = await lee.client.createTeam('Ward 4B', [{ userId: 'dr-patel', role: 'admin' }, { userId: 'rn-ortiz' }]);
+      await eventually(async () => (await ortiz.client.teamState(teamId)) !== undefined, 'members verified the create statement');
+      expect((await patel.client.teamState(teamId))!.members).to.deep.equal({ 'dr-lee': 'owner', 'dr-patel': 'admin', 'rn-ortiz': 'member' });
+
+      await lee.client.sendText(teamId, 'Handover at 19:00');
+      await patel.client.sendText(teamId, 'Bed 12 can go home');
+      await ortiz.client.sendText(teamId, 'Pharmacy notified');
+      await lee.client.sendText(teamId, 'Thanks all');
+      await eventually(() => texts(ortiz).length === 3 && texts(patel).length === 3 && texts(leeDesk).length === 4 && texts(lee).length === 2, 'everyone read everything');
+      expect(texts(ortiz)).to.deep.equal(['Handover at 19:00', 'Bed 12 can go home', 'Thanks all']);
+      for (const m of all) expect(m.errors, 'no decryption errors').to.deep.equal([]);
+
+      const stored = await t.storage.envelopesAfter('org-a', teamId, 0, 20);
+      const lastLee = stored[stored.length - 1]!;
+      expect(lastLee.body, 'one body for the whole team').to.be.instanceOf(Uint8Array);
+      expect(lastLee.recipients, "Lee's second message carries no per-member ciphertexts: everyone has Lee's sender key").to.equal(undefined);
+    });
+
+    it('a new member cannot read history: it shows as before-you-joined, and what follows reads fine', async () => {
+      const t = await harness.start(backend);
+      const lee = member(t, 'dr-lee', 'lee-phone');
+      const patel = member(t, 'dr-patel', 'patel-laptop');
+      const kim = member(t, 'dr-kim', 'kim-phone');
+      await Promise.all([lee, patel, kim].map((m) => m.client.connect()));
+      const { teamId } = await lee.client.createTeam('Consult pool', [{ userId: 'dr-patel' }]);
+      await lee.client.sendText(teamId, 'before kim 1');
+      await patel.client.sendText(teamId, 'before kim 2');
+      await lee.client.addTeamMember(teamId, 'dr-kim');
+      await lee.client.sendText(teamId, 'welcome kim');
+      await patel.client.sendText(teamId, 'hello from patel');
+      await eventually(() => texts(kim).length === 2, 'kim reads messages after joining');
+      expect(texts(kim)).to.deep.equal(['welcome kim', 'hello from patel']);
+      expect(kim.unavailable.map((u) => u.reason)).to.deep.equal(['before-you-joined', 'before-you-joined']);
+      expect(kim.errors).to.deep.equal([]);
+    });
+
+    it('after a removal every remaining device changes its sender key and the removed member reads nothing more', async () => {
+      const t = await harness.start(backend);
+      const lee = member(t, 'dr-lee', 'lee-phone');
+      const patel = member(t, 'dr-patel', 'patel-laptop');
+      const ortiz = member(t, 'rn-ortiz', 'ortiz-tablet');
+      await Promise.all([lee, patel, ortiz].map((m) => m.client.connect()));
+      const { teamId } = await lee.client.createTeam('ICU', [{ userId: 'dr-patel' }, { userId: 'rn-ortiz' }]);
+      await lee.client.sendText(teamId, 'shared with ortiz');
+      await patel.client.sendText(teamId, 'also shared');
+      await eventually(() => texts(ortiz).length === 2, 'ortiz reads while a member');
+      await lee.client.removeTeamMember(teamId, 'rn-ortiz');
+      await eventually(async () => !(await patel.client.teamState(teamId))?.members['rn-ortiz'], 'patel saw the removal');
+
+      await lee.client.sendText(teamId, 'after removal from lee');
+      await patel.client.sendText(teamId, 'after removal from patel');
+      await eventually(() => texts(patel).length === 2 && texts(lee).length === 2, 'remaining members read on');
+      // Even if the hub kept routing to Ortiz, the new messages are under sender keys Ortiz never got.
+      const stored = await t.storage.envelopesAfter('org-a', teamId, 0, 50);
+      for (const e of stored.filter((x) => x.body && !x.membership).slice(-2)) {
+        expect(e.recipients?.map((r) => r.deviceId) ?? [], 'new sender keys go to remaining devices only').to.not.include('ortiz-tablet');
+        const { recipients: _r, ...rest } = e;
+        t.hub.io.to(Rooms.device('org-a', 'ortiz-tablet')).emit(ServerEvent.ENVELOPE, rest);
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      expect(texts(ortiz)).to.deep.equal(['shared with ortiz', 'also shared']);
+      const err = await ortiz.client.sendText(teamId, 'still here?').catch((e: unknown) => e);
+      expect(isCurbsideError(err) && err.code).to.equal('FORBIDDEN');
+    });
+
+    it('detects a member the hub added on its own, and gives them no key', async () => {
+      const t = await harness.start(backend);
+      const lee = member(t, 'dr-lee', 'lee-phone');
+      const patel = member(t, 'dr-patel', 'patel-laptop');
+      const mallory = member(t, 'mallory', 'mallory-laptop');
+      await Promise.all([lee, patel, mallory].map((m) => m.client.connect()));
+      const { teamId } = await lee.client.createTeam('Oncology MDT', [{ userId: 'dr-patel' }]);
+      await lee.client.sendText(teamId, 'before');
+      await eventually(() => texts(patel).length === 1, 'patel reads');
+
+      // The hub (its database) makes Mallory a member without any signed statement.
+      const state = (await t.storage.getTeamState('org-a', teamId))!;
+      expect(await t.storage.advanceTeam('org-a', teamId, state.index, { ...state, index: state.index + 1, members: { ...state.members, mallory: 'member' } })).to.equal('ok');
+      // And injects a statement "by Lee" that Mallory signed.
+      const forged = testDeviceKeys().signStatement({ v: 1, teamId, index: state.index + 1, prev: state.head, op: 'add', actorUserId: 'dr-lee', actorDeviceId: 'lee-phone', issuedAt: Date.now(), userId: 'mallory', role: 'member' });
+      await t.storage.appendEnvelope({ orgId: 'org-a', conversationId: teamId, senderUserId: 'dr-lee', senderDeviceId: 'lee-phone', clientMessageId: 'forged', membership: forged, now: Date.now() });
+
+      await lee.client.sendText(teamId, 'secret after the hub tampered');
+      await eventually(() => texts(patel).length === 2, 'patel reads on');
+      expect(lee.mismatches.flatMap((m) => m.unverifiedUserIds)).to.include('mallory');
+      await eventually(() => patel.mismatches.some((m) => m.rejectedStatements.length > 0), 'the forged statement is rejected');
+      expect((await patel.client.teamState(teamId))!.members).to.not.have.property('mallory');
+      const stored = await t.storage.envelopesAfter('org-a', teamId, 0, 50);
+      for (const e of stored) expect(e.recipients?.map((r) => r.deviceId) ?? []).to.not.include('mallory-laptop');
+      await new Promise((r) => setTimeout(r, 200));
+      expect(mallory.messages, 'mallory reads nothing').to.deep.equal([]);
+    });
+
+    it('shows typing and presence to members', async () => {
+      const t = await harness.start(backend);
+      const lee = member(t, 'dr-lee', 'lee-phone');
+      const patel = member(t, 'dr-patel', 'patel-laptop');
+      await Promise.all([lee.client.connect(), patel.client.connect()]);
+      const { teamId } = await lee.client.createTeam('Night shift', [{ userId: 'dr-patel' }]);
+      const typing: string[] = [];
+      patel.client.on('typing', (n) => typing.push(`${n.userId}:${n.typing}`));
+      await lee.client.setTyping(teamId, true);
+      await eventually(() => typing.includes('dr-lee:true'), 'typing');
+      expect((await patel.client.presence(teamId)).map((p) => p.userId).sort()).to.deep.equal(['dr-lee', 'dr-patel']);
+    });
+  });
+}
