@@ -1,0 +1,210 @@
+/**
+ * The audit log: what the hub records for handshakes and events (ids only, never content), the hash
+ * chain per organisation, concurrent appends from two nodes on the Mongo-wire DB (unique (chain,
+ * index) + retry on 11000), and tampering detected in the real database by `npm run audit:verify`.
+ */
+import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import mongoose from 'mongoose';
+import type { Conversation, SendResult } from '@curbside/shared';
+import {
+  AUDIT_EVENT_FIELDS,
+  ChainedAuditLog,
+  MemoryAuditBackend,
+  MongoAuditBackend,
+  MongoAuditLog,
+  UNAUTHENTICATED_CHAIN,
+  hashAuditEntry,
+  verifyAuditLog,
+  type AuditEntry,
+  type AuditLog,
+} from '@curbside/server';
+import { HubHarness, sharedBackend } from '../support/hub.js';
+import { serviceUrls, uniqueName } from '../support/services.js';
+import { testDeviceKeys } from '../support/keys.js';
+import { connectRaw, errorCode, handshakeOutcome, type RawClient } from './support.js';
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const ENTRY_KEYS = new Set<string>([...AUDIT_EVENT_FIELDS, 'id', 'chain', 'index', 'prevHash', 'hash']);
+
+async function allEntries(log: Pick<AuditLog, 'entries'>, chain: string): Promise<AuditEntry[]> {
+  return log.entries(chain, -1, 100_000);
+}
+
+function runVerify(dbName: string, ...args: string[]): { status: number | null; out: string } {
+  const r = spawnSync('npm', ['run', '-s', 'audit:verify', '--', ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, MONGODB_URI: serviceUrls().mongoUri, MONGODB_DB: dbName },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { status: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+describe('audit log', function () {
+  describe('hash chain (memory backend)', function () {
+    it('chains per organisation, verifies, and detects a changed, a removed and a cut-off entry', async () => {
+      const backend = new MemoryAuditBackend();
+      const log = new ChainedAuditLog(backend);
+      for (let i = 0; i < 10; i++) log.record({ at: 1000 + i, action: 'envelope:send', outcome: 'ok', orgId: i % 2 ? 'org-a' : 'org-b', userId: 'u', messageId: `m${i}`, seq: i + 1 });
+      log.record({ at: 2000, action: 'handshake', outcome: 'AUTH_INVALID', ip: '10.0.0.9' });
+      await log.flush();
+      expect(await log.chains()).to.deep.equal([UNAUTHENTICATED_CHAIN, 'org-a', 'org-b'].sort());
+      const a = await allEntries(log, 'org-a');
+      expect(a.map((e) => e.index)).to.deep.equal([0, 1, 2, 3, 4]);
+      expect(a[1]!.prevHash).to.equal(a[0]!.hash);
+      expect(a[0]!.hash).to.equal(hashAuditEntry(a[0]!));
+      expect((await verifyAuditLog(log)).ok).to.equal(true);
+
+      backend.store.get('org-a')![2]!.userId = 'someone-else';
+      let v = await verifyAuditLog(log);
+      expect(v.ok).to.equal(false);
+      expect(v.chains.find((c) => c.chain === 'org-a')!.problems.join('\n')).to.match(/entry 2: content does not match its hash/);
+
+      backend.store.get('org-b')!.splice(1, 1);
+      backend.store.get(UNAUTHENTICATED_CHAIN)!.pop();
+      v = await verifyAuditLog(log);
+      expect(v.chains.find((c) => c.chain === 'org-b')!.problems.join('\n')).to.match(/entries 1\.\.1 are missing/);
+      expect(v.chains.find((c) => c.chain === UNAUTHENTICATED_CHAIN)!.problems.join('\n')).to.match(/tail cut off/);
+    });
+  });
+
+  describe('the hub on real Redis + the Mongo-wire DB', function () {
+    const harness = new HubHarness();
+    const open: RawClient[] = [];
+    afterEach(async () => {
+      for (const c of open.splice(0)) c.close();
+      await harness.cleanup();
+    });
+
+    it('records who, what, which ids, when and from where for handshakes and every event, never content', async () => {
+      const shared = sharedBackend();
+      const t = await harness.start('real', shared);
+      const lee = await connectRaw(t.url, t.idp.mint({ userId: 'dr-lee', deviceId: 'lee-phone' }));
+      const patel = await connectRaw(t.url, t.idp.mint({ userId: 'dr-patel', deviceId: 'patel-phone' }));
+      const mallory = await connectRaw(t.url, t.idp.mint({ userId: 'dr-mallory', deviceId: 'mal-phone' }));
+      open.push(lee, patel, mallory);
+      const canary = new TextEncoder().encode('CANARY-PHI-diagnosis-Q8Z');
+      const keys = testDeviceKeys();
+      expect(errorCode(await patel.call('keys:publish', { identityKey: keys.identityKey, signedPrekey: keys.signedPrekey(), oneTimePrekeys: keys.oneTimePrekeys(3) }))).to.equal('ok');
+      const conv = await lee.call<Conversation>('conversation:create', { kind: 'direct', peerUserId: 'dr-patel' });
+      const conversationId = conv.ok ? conv.data.id : '';
+      const sent = await lee.call<SendResult>('envelope:send', { conversationId, clientMessageId: 'cm-1', body: canary });
+      expect(sent.ok).to.equal(true);
+      const { messageId, seq } = sent.ok ? sent.data : { messageId: '', seq: 0 };
+      expect(errorCode(await patel.call('sync:fetch', { cursors: [] }))).to.equal('ok');
+      expect(errorCode(await mallory.call('envelope:send', { conversationId, clientMessageId: 'x', body: canary }))).to.equal('FORBIDDEN');
+      expect(errorCode(await mallory.call('keys:claim', { userIds: ['dr-patel'] }))).to.equal('ok');
+      expect(errorCode(await mallory.call('envelope:send', { conversationId: 'c', clientMessageId: 'y', body: 'CANARY-PHI-as-text' }))).to.equal('INVALID_PAYLOAD');
+      expect(await handshakeOutcome(t.url, 'not.a.jwt')).to.equal('AUTH_INVALID');
+      await t.hub.audit.flush();
+
+      const org = await allEntries(t.hub.audit, 'org-a');
+      const find = (action: string, userId: string, outcome = 'ok') => org.find((e) => e.action === action && e.userId === userId && e.outcome === outcome);
+      expect(find('handshake', 'dr-lee')).to.include({ orgId: 'org-a', deviceId: 'lee-phone' });
+      expect(find('handshake', 'dr-lee')!.ip).to.match(/127\.0\.0\.1$/);
+      expect(find('conversation:create', 'dr-lee')).to.deep.include({ conversationId, targetUserIds: ['dr-patel'] });
+      expect(find('envelope:send', 'dr-lee')).to.include({ conversationId, messageId, seq, clientMessageId: 'cm-1', deviceId: 'lee-phone' });
+      expect(find('sync:fetch', 'dr-patel')!.messageIds).to.deep.equal([messageId]);
+      expect(find('envelope:send', 'dr-mallory', 'FORBIDDEN')).to.include({ conversationId, clientMessageId: 'x' });
+      expect(find('keys:claim', 'dr-mallory')!.targetUserIds).to.deep.equal(['dr-patel']);
+      const invalid = find('envelope:send', 'dr-mallory', 'INVALID_PAYLOAD')!;
+      expect(invalid.conversationId, 'nothing is taken from a payload that failed validation').to.equal(undefined);
+      expect(find('keys:publish', 'dr-patel')).to.not.equal(undefined);
+      expect(org.every((e) => typeof e.at === 'number' && Math.abs(e.at - Date.now()) < 60_000)).to.equal(true);
+
+      const unauth = await allEntries(t.hub.audit, UNAUTHENTICATED_CHAIN);
+      expect(unauth.map((e) => [e.action, e.outcome])).to.deep.equal([['handshake', 'AUTH_INVALID']]);
+
+      // Ids only: every field is a declared one, every value a string, number or list of strings.
+      const all = [...org, ...unauth];
+      for (const e of all) {
+        for (const [k, v] of Object.entries(e)) {
+          expect(ENTRY_KEYS.has(k), k).to.equal(true);
+          expect(typeof v === 'string' || typeof v === 'number' || (Array.isArray(v) && v.every((x) => typeof x === 'string')), k).to.equal(true);
+        }
+      }
+      const dump = JSON.stringify(all);
+      expect(dump).to.not.include('CANARY');
+      expect(dump).to.not.include(Buffer.from(canary).toString('base64'));
+      expect(dump).to.not.include(Buffer.from(keys.identityKey).toString('base64'));
+      expect((await verifyAuditLog(t.hub.audit)).ok).to.equal(true);
+    });
+
+    it('npm run audit:verify passes an intact database and detects a changed, re-hashed, deleted or cut-off entry', async function () {
+      this.timeout(120_000);
+      const shared = sharedBackend();
+      const t = await harness.start('real', shared);
+      for (const org of ['org-a', 'org-b']) {
+        const c = await connectRaw(t.url, t.idp.mint({ orgId: org, userId: 'dr-lee', deviceId: 'lee-phone' }));
+        open.push(c);
+        for (let i = 0; i < 6; i++) expect(errorCode(await c.call('conversation:list', {}))).to.equal('ok');
+      }
+      await t.hub.audit.flush();
+
+      const intact = runVerify(shared.dbName);
+      expect(intact.status, intact.out).to.equal(0);
+      expect(intact.out).to.match(/AUDIT LOG INTACT: 2 chain\(s\), 14 entries verified/);
+      const headA = /ok\s+org-a: 7 entries, head ([0-9a-f]{64})/.exec(intact.out)?.[1];
+      expect(headA, intact.out).to.be.a('string');
+
+      const conn = await mongoose.createConnection(serviceUrls().mongoUri, { dbName: shared.dbName }).asPromise();
+      const col = conn.db!.collection('audit_log');
+      const backend = new MongoAuditBackend({ uri: serviceUrls().mongoUri, dbName: shared.dbName });
+      const problems = async (chain: string) => (await verifyAuditLog(backend)).chains.find((c) => c.chain === chain)!.problems.join('\n');
+      try {
+        // 1. Someone edits who did it.
+        await col.updateOne({ chain: 'org-a', index: 2 }, { $set: { userId: 'dr-nobody' } });
+        const tampered = runVerify(shared.dbName);
+        expect(tampered.status, tampered.out).to.equal(1);
+        expect(tampered.out).to.match(/AUDIT LOG TAMPERED: 1 of 2 chain\(s\)/);
+        expect(tampered.out).to.match(/TAMPERED\s+org-a[\s\S]*entry 2: content does not match its hash/);
+
+        // 2. ... and recomputes that entry's hash: the next entry no longer points at it.
+        const doc = (await col.findOne({ chain: 'org-a', index: 2 }))!;
+        const { _id, ...rest } = doc;
+        await col.updateOne({ _id }, { $set: { hash: hashAuditEntry({ ...(rest as unknown as AuditEntry), id: String(_id) }) } });
+        expect(await problems('org-a')).to.match(/entry 3: prevHash does not match/).and.not.match(/entry 2: content/);
+
+        // 3. An entry deleted in the middle, 4. the last ones cut off.
+        await col.deleteOne({ chain: 'org-b', index: 3 });
+        expect(await problems('org-b')).to.match(/entries 3\.\.3 are missing/);
+        await col.deleteMany({ chain: 'org-b', index: { $gte: 5 } });
+        expect(await problems('org-b')).to.match(/tail cut off/);
+
+        // 5. A whole-chain rewrite is caught against a head hash kept elsewhere.
+        const rewritten = runVerify(shared.dbName, '--expect', `org-a=${'f'.repeat(64)}`);
+        expect(rewritten.status).to.equal(1);
+        expect(rewritten.out).to.match(/is not the expected f{64}/);
+      } finally {
+        await backend.close();
+        await conn.close();
+      }
+    });
+
+    it('two hub nodes appending to one organisation’s chain at once keep it whole (unique (chain, index), retry on 11000)', async () => {
+      const dbName = uniqueName('audit');
+      const logs = [new MongoAuditLog({ uri: serviceUrls().mongoUri, dbName }), new MongoAuditLog({ uri: serviceUrls().mongoUri, dbName })];
+      await Promise.all(logs.map((l) => l.init()));
+      try {
+        for (let round = 0; round < 5; round++) {
+          for (let i = 0; i < 40; i++) for (const [n, l] of logs.entries()) l.record({ at: Date.now(), action: 'envelope:send', outcome: 'ok', orgId: 'org-x', userId: `node${n}`, seq: round * 40 + i });
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        await Promise.all(logs.map((l) => l.flush()));
+        const entries = await allEntries(logs[0]!, 'org-x');
+        expect(entries.map((e) => e.index)).to.deep.equal(Array.from({ length: 400 }, (_, i) => i));
+        expect(entries.filter((e) => e.userId === 'node0')).to.have.length(200);
+        const v = await verifyAuditLog(logs[1]!);
+        expect(v.ok, JSON.stringify(v)).to.equal(true);
+      } finally {
+        await Promise.all(logs.map((l) => l.close()));
+        const c = await mongoose.createConnection(serviceUrls().mongoUri, { dbName }).asPromise();
+        await c.dropDatabase();
+        await c.close();
+      }
+    });
+  });
+});
