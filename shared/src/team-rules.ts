@@ -12,6 +12,14 @@ export interface TeamState {
   members: Record<string, TeamRole>;
 }
 
+/**
+ * A member's role, or undefined. Own properties only: a user id such as `constructor` must not
+ * find something on Object.prototype.
+ */
+export function teamRoleOf(members: Readonly<Record<string, TeamRole>>, userId: string): TeamRole | undefined {
+  return Object.hasOwn(members, userId) ? members[userId] : undefined;
+}
+
 /** Why a statement cannot be applied. `message` is precise and safe to log. */
 export class TeamRuleError extends Error {
   override readonly name = 'TeamRuleError';
@@ -39,8 +47,8 @@ export function applyTeamStatement(state: TeamState | undefined, s: TeamStatemen
     if (owners.length !== 1 || owners[0]!.userId !== s.actorUserId) fail('the creator must be the one owner');
     const roles: Record<string, TeamRole> = {};
     for (const m of members) {
-      if (roles[m.userId]) fail(`${m.userId} is listed twice`);
-      roles[m.userId] = m.role;
+      if (teamRoleOf(roles, m.userId)) fail(`${m.userId} is listed twice`);
+      Object.defineProperty(roles, m.userId, { value: m.role, enumerable: true, writable: true, configurable: true });
     }
     return { teamId: s.teamId, title: s.title!, index: 0, head: hash, members: sortKeys(roles) };
   }
@@ -48,22 +56,22 @@ export function applyTeamStatement(state: TeamState | undefined, s: TeamStatemen
   if (s.teamId !== state.teamId) fail('wrong team');
   if (s.index !== state.index + 1) fail(`expected index ${state.index + 1}`);
   if (s.prev !== state.head) fail('does not chain from the previous statement');
-  const actorRole = state.members[s.actorUserId];
+  const actorRole = teamRoleOf(state.members, s.actorUserId);
   if (!actorRole) fail('the actor is not a member');
   const target = s.userId ?? fail('names no user');
   const members = { ...state.members };
   switch (s.op) {
     case 'add': {
-      if (members[target]) fail(`${target} is already a member`);
+      if (teamRoleOf(members, target)) fail(`${target} is already a member`);
       const role = s.role ?? 'member';
       if (role === 'owner') fail('there is one owner');
       if (actorRole === 'member') fail('only an owner or admin adds members');
       if (role === 'admin' && actorRole !== 'owner') fail('only the owner adds admins');
-      members[target] = role;
+      Object.defineProperty(members, target, { value: role, enumerable: true, writable: true, configurable: true });
       break;
     }
     case 'remove': {
-      const targetRole = members[target] ?? fail(`${target} is not a member`);
+      const targetRole = teamRoleOf(members, target) ?? fail(`${target} is not a member`);
       const leaving = target === s.actorUserId;
       if (!leaving) {
         if (actorRole === 'member') fail('only an owner or admin removes members');
@@ -76,9 +84,9 @@ export function applyTeamStatement(state: TeamState | undefined, s: TeamStatemen
     case 'role': {
       if (actorRole !== 'owner') fail('only the owner changes roles');
       if (target === s.actorUserId) fail('the owner keeps their role');
-      if (!members[target]) fail(`${target} is not a member`);
+      if (!teamRoleOf(members, target)) fail(`${target} is not a member`);
       if (!s.role || s.role === 'owner') fail('a role change sets admin or member');
-      members[target] = s.role!;
+      Object.defineProperty(members, target, { value: s.role!, enumerable: true, writable: true, configurable: true });
       break;
     }
   }

@@ -20,22 +20,39 @@ export function teamStatementMessage(canonicalStatement: string): Uint8Array {
 }
 
 /**
- * Canonical JSON: object keys sorted, no whitespace, no undefined. Signatures and hashes are over
- * this form, so both sides must produce it byte for byte.
+ * Canonical JSON (the RFC 8785 subset we need): object keys sorted by UTF-16 code units, no
+ * whitespace, undefined properties left out, strings and numbers as `JSON.stringify` writes them.
+ * Signatures and hashes are over this form, so the hub and every client produce it byte for byte.
+ * Accepts null, booleans, finite numbers, strings, arrays and plain objects; anything else, or a
+ * cycle, is a TypeError.
  */
 export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'string') {
-    if (typeof value === 'number' && !Number.isFinite(value)) throw new TypeError('canonicalJson: non-finite number');
-    return JSON.stringify(value);
-  }
-  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v)).join(',')}]`;
-  if (typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  throw new TypeError(`canonicalJson: unsupported ${typeof value}`);
+  const seen = new Set<object>();
+  const encode = (v: unknown): string => {
+    if (v === null || typeof v === 'boolean' || typeof v === 'string') return JSON.stringify(v);
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v)) throw new TypeError('canonicalJson: non-finite number');
+      return JSON.stringify(v);
+    }
+    if (typeof v !== 'object') throw new TypeError(`canonicalJson: unsupported ${typeof v}`);
+    if (seen.has(v)) throw new TypeError('canonicalJson: cycle');
+    seen.add(v);
+    let out: string;
+    if (Array.isArray(v)) {
+      out = `[${v.map(encode).join(',')}]`;
+    } else {
+      const proto = Object.getPrototypeOf(v) as unknown;
+      if (proto !== Object.prototype && proto !== null) throw new TypeError('canonicalJson: only plain objects');
+      const record = v as Record<string, unknown>;
+      const keys = Object.keys(record)
+        .filter((k) => record[k] !== undefined)
+        .sort();
+      out = `{${keys.map((k) => `${JSON.stringify(k)}:${encode(record[k])}`).join(',')}}`;
+    }
+    seen.delete(v);
+    return out;
+  };
+  return encode(value);
 }
 
 export const TeamMemberSchema = z.strictObject({ userId: IdSchema, role: TeamRoleSchema });

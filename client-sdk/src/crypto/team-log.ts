@@ -33,7 +33,7 @@
  * a hub that invents a device for a member in the key directory: the lookup given to
  * {@link replayTeamLog} must only return device keys the client trusts (verified safety numbers).
  */
-import { Limits } from '@curbside/shared';
+import { Limits, TEAM_STATEMENT_LABEL, canonicalJson as sharedCanonicalJson } from '@curbside/shared';
 import { CryptoError, isCryptoError, type CryptoErrorCode } from './errors.js';
 import { sign, verifySignature } from './keys.js';
 import { concatBytes, getSodium, toHex, utf8 } from './sodium.js';
@@ -99,7 +99,8 @@ export interface TeamLogReplay {
 export type IdentityKeyLookup = (userId: string, deviceId: string) => Uint8Array | undefined;
 
 /** Domain label in front of a statement in its signature (NUL-terminated, see keys.ts). */
-export const TEAM_STATEMENT_SIGNATURE_PREFIX: Uint8Array = utf8('Curbside team statement v1\u0000');
+/** The signature label; one definition, in the shared contract (the hub checks the same). */
+export const TEAM_STATEMENT_SIGNATURE_PREFIX: Uint8Array = TEAM_STATEMENT_LABEL;
 /** Largest canonical statement, in UTF-16 code units (the hub's limit). */
 export const TEAM_STATEMENT_MAX_LENGTH = 64 * 1024;
 
@@ -109,40 +110,8 @@ const FIELDS: readonly string[] = ['v', 'teamId', 'index', 'prev', 'op', 'actorU
 const HASH_PATTERN = /^([0-9a-f]{64})?$/;
 const ID_PATTERN = /^[\x21-\x7e]+$/;
 
-/**
- * Canonical JSON (the RFC 8785 subset we need): object keys sorted by UTF-16 code units, no whitespace,
- * object properties that are undefined left out, strings and numbers as `JSON.stringify` writes them.
- * Accepts null, booleans, finite numbers, strings, arrays and plain objects; anything else (or a
- * cycle) is a TypeError.
- */
-export function canonicalJson(value: unknown): string {
-  const seen = new Set<object>();
-  const encode = (v: unknown): string => {
-    if (v === null || typeof v === 'boolean' || typeof v === 'string') return JSON.stringify(v);
-    if (typeof v === 'number') {
-      if (!Number.isFinite(v)) throw new TypeError('canonicalJson: non-finite number');
-      return JSON.stringify(v);
-    }
-    if (typeof v !== 'object') throw new TypeError(`canonicalJson: unsupported ${typeof v}`);
-    if (seen.has(v)) throw new TypeError('canonicalJson: cycle');
-    seen.add(v);
-    let out: string;
-    if (Array.isArray(v)) {
-      out = `[${v.map(encode).join(',')}]`;
-    } else {
-      const proto = Object.getPrototypeOf(v) as unknown;
-      if (proto !== Object.prototype && proto !== null) throw new TypeError('canonicalJson: only plain objects');
-      const record = v as Record<string, unknown>;
-      const keys = Object.keys(record)
-        .filter((k) => record[k] !== undefined)
-        .sort();
-      out = `{${keys.map((k) => `${JSON.stringify(k)}:${encode(record[k])}`).join(',')}}`;
-    }
-    seen.delete(v);
-    return out;
-  };
-  return encode(value);
-}
+/** Canonical JSON: one definition, in the shared contract, so the hub hashes and verifies the same bytes. */
+export const canonicalJson: (value: unknown) => string = sharedCanonicalJson;
 
 /** Hex SHA-256 (libsodium) of the UTF-8 bytes of a canonical statement. */
 export function statementHash(canonical: string): string {

@@ -3,6 +3,7 @@ import {
   TeamRuleError,
   TeamStatementSchema,
   applyTeamStatement,
+  teamRoleOf,
   canonicalJson,
   teamStatementMessage,
   type Envelope,
@@ -172,8 +173,8 @@ export class TeamMessenger {
     if (record && statement.index <= record.state.index) return; // seen (our own, applied at ack time)
     const hash = toHex(getSodium().crypto_hash_sha256(new TextEncoder().encode(canonical)));
     const state = applyTeamStatement(record?.state, statement, hash);
-    const wasMember = record ? Boolean(record.state.members[me.userId]) : false;
-    const isMember = Boolean(state.members[me.userId]);
+    const wasMember = record ? Boolean(teamRoleOf(record.state.members, me.userId)) : false;
+    const isMember = Boolean(teamRoleOf(state.members, me.userId));
     const next: TeamRecord = {
       state,
       joinedAtSeq: isMember && !wasMember ? seq : (record?.joinedAtSeq ?? null),
@@ -196,11 +197,11 @@ export class TeamMessenger {
   async sendText(teamId: string, text: string): Promise<SendResult> {
     const me = this.core.self();
     const record = await this.store.get<TeamRecord>('teams', teamId);
-    if (!record || !record.state.members[me.userId]) throw new CurbsideError(ErrorCode.FORBIDDEN, 'Not a member of this care team', { conversationId: teamId });
+    if (!record || !teamRoleOf(record.state.members, me.userId)) throw new CurbsideError(ErrorCode.FORBIDDEN, 'Not a member of this care team', { conversationId: teamId });
     const verified = Object.keys(record.state.members);
     // Ask the hub each time: comparing its routing with the signed log is how a hub-made member shows up.
     const hubMembers = await this.core.hub.conversationMembers(teamId, true);
-    const unverified = hubMembers.filter((u) => !record.state.members[u]);
+    const unverified = hubMembers.filter((u) => !teamRoleOf(record.state.members, u));
     if (unverified.length) {
       // The hub routes to someone the signed log never added: say so, and give them nothing.
       this.core.logger.warn({ teamId, unverified }, 'hub lists members the signed log does not');
@@ -222,7 +223,7 @@ export class TeamMessenger {
       await this.store.put('senderKeys', ownKeyName(teamId), { state: state.serialize(), distributedTo: own.distributedTo });
       return { body, distribution, distributedTo: new Set(own.distributedTo) };
     });
-    const payload = new Uint8Array([SENDER_KEY_PAYLOAD, ...encodeDistribution(distribution)]);
+    const payload = senderKeyPayload(teamId, distribution);
     let targets = (await this.core.hub.listDevices(verified)).filter((d) => d.deviceId !== me.deviceId && !distributedTo.has(d.deviceId));
     const shares = new Map<string, Uint8Array>();
     for (let attempt = 0; ; attempt++) {
@@ -260,12 +261,12 @@ export class TeamMessenger {
     const me = this.core.self();
     const record = await this.store.get<TeamRecord>('teams', envelope.conversationId);
     const base = { conversationId: envelope.conversationId, messageId: envelope.messageId, seq: envelope.seq, senderUserId: envelope.senderUserId };
-    if (!record || !record.state.members[me.userId] || (record.joinedAtSeq !== null && envelope.seq < record.joinedAtSeq)) {
+    if (!record || !teamRoleOf(record.state.members, me.userId) || (record.joinedAtSeq !== null && envelope.seq < record.joinedAtSeq)) {
       if (envelope.body) this.core.events.unavailable({ ...base, reason: 'before-you-joined' });
       return;
     }
     try {
-      if (!record.state.members[envelope.senderUserId]) throw new NotAMember();
+      if (!teamRoleOf(record.state.members, envelope.senderUserId)) throw new NotAMember();
       if (envelope.ciphertext) await this.acceptSenderKey(envelope);
       if (!envelope.body) return;
       const header = parseGroupMessageHeader(envelope.body);
@@ -296,9 +297,7 @@ export class TeamMessenger {
   }
 
   private async acceptSenderKey(envelope: Envelope): Promise<void> {
-    const payload = await this.core.decryptShare(envelope);
-    if (payload[0] !== SENDER_KEY_PAYLOAD) throw new CryptoError('BAD_MESSAGE', 'expected a sender key');
-    const distribution = decodeDistribution(payload.subarray(1));
+    const distribution = readSenderKeyPayload(await this.core.decryptShare(envelope), envelope.conversationId);
     const name = receivedKeyName(envelope.conversationId, envelope.senderUserId, envelope.senderDeviceId, distribution.keyId);
     await this.core.exclusive(async () => {
       if (await this.store.get('senderKeys', name)) return; // a repeat: keep our chain position
@@ -311,6 +310,30 @@ export class TeamMessenger {
     if (e instanceof NotAMember) return this.core.onReceiveFailure(envelope, e, 'NOT_A_MEMBER');
     this.core.onReceiveFailure(envelope, e);
   }
+}
+
+/**
+ * A sender key as sent over a 1:1 session: `2 ‖ u16 length ‖ team id ‖ distribution`. Naming the
+ * team inside the authenticated payload stops a hub from filing one team's key under another.
+ */
+function senderKeyPayload(teamId: string, distribution: Parameters<typeof encodeDistribution>[0]): Uint8Array {
+  const team = new TextEncoder().encode(teamId);
+  const dist = encodeDistribution(distribution);
+  const out = new Uint8Array(3 + team.length + dist.length);
+  out[0] = SENDER_KEY_PAYLOAD;
+  new DataView(out.buffer).setUint16(1, team.length);
+  out.set(team, 3);
+  out.set(dist, 3 + team.length);
+  return out;
+}
+
+function readSenderKeyPayload(payload: Uint8Array, expectedTeamId: string): ReturnType<typeof decodeDistribution> {
+  if (payload.length < 3 || payload[0] !== SENDER_KEY_PAYLOAD) throw new CryptoError('BAD_MESSAGE', 'expected a sender key');
+  const length = new DataView(payload.buffer, payload.byteOffset + 1, 2).getUint16(0);
+  if (payload.length < 3 + length) throw new CryptoError('BAD_MESSAGE', 'truncated sender key payload');
+  const teamId = new TextDecoder().decode(payload.subarray(3, 3 + length));
+  if (teamId !== expectedTeamId) throw new CryptoError('BAD_MESSAGE', 'sender key names another team');
+  return decodeDistribution(payload.subarray(3 + length));
 }
 
 function ownKeyName(teamId: string): string {

@@ -535,7 +535,10 @@ function teamDoc(state: TeamState): NonNullable<ConversationDoc['team']> {
 
 function fromTeamDoc(teamId: string, t: NonNullable<ConversationDoc['team']>): TeamState {
   const members: Record<string, TeamRole> = {};
-  for (const m of [...t.members].sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0))) members[m.userId] = m.role;
+  for (const m of [...t.members].sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0))) {
+    // defineProperty: a user id like "__proto__" must become a key, not a prototype.
+    Object.defineProperty(members, m.userId, { value: m.role, enumerable: true, writable: true, configurable: true });
+  }
   return { teamId, title: t.title, index: t.index, head: t.head, members };
 }
 
