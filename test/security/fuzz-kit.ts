@@ -140,7 +140,7 @@ function arbitraries(pools: Pools) {
   );
   const payloadFor = (e: string) =>
     fc.oneof(
-      { weight: 3, arbitrary: shaped[e] ? fc.tuple(shaped[e], extra, fc.boolean()).map(([p, x, merge]) => (merge ? { ...p, ...x } : p)) : fc.constant({}) },
+      { weight: 3, arbitrary: Object.hasOwn(shaped, e) ? fc.tuple(shaped[e]!, extra, fc.boolean()).map(([p, x, merge]) => (merge ? { ...p, ...x } : p)) : fc.constant({}) },
       { weight: 2, arbitrary: weird },
       { weight: 1, arbitrary: fc.constant({}) },
     );

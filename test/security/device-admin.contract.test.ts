@@ -1,0 +1,103 @@
+/**
+ * DeviceAdmin contract (server/src/ports/device-admin.ts) over MemoryStorage and MongoStorage (the
+ * test run's Mongo-wire DB, two instances standing for two hub nodes).
+ */
+import assert from 'node:assert/strict';
+import mongoose from 'mongoose';
+import { MemoryStorage, MongoStorage, type Storage } from '@curbside/server';
+import { serviceUrls, uniqueName } from '../support/services.js';
+import { testDeviceKeys } from '../support/keys.js';
+
+interface Impl {
+  name: string;
+  open(): Promise<{ a: Storage; b: Storage; cleanup(): Promise<void> }>;
+}
+
+const impls: Impl[] = [
+  {
+    name: 'MemoryStorage',
+    async open() {
+      const s = new MemoryStorage();
+      return { a: s, b: s, cleanup: async () => {} };
+    },
+  },
+  {
+    name: 'MongoStorage',
+    async open() {
+      const dbName = uniqueName('devadmin');
+      const a = new MongoStorage({ uri: serviceUrls().mongoUri, dbName });
+      const b = new MongoStorage({ uri: serviceUrls().mongoUri, dbName });
+      await Promise.all([a.init(), b.init()]);
+      return {
+        a,
+        b,
+        async cleanup() {
+          await Promise.all([a.close(), b.close()]);
+          const c = await mongoose.createConnection(serviceUrls().mongoUri, { dbName }).asPromise();
+          await c.dropDatabase();
+          await c.close();
+        },
+      };
+    },
+  },
+];
+
+for (const impl of impls) {
+  describe(`DeviceAdmin contract: ${impl.name}`, function () {
+    let h: Awaited<ReturnType<Impl['open']>>;
+    beforeEach(async () => {
+      h = await impl.open();
+      for (const [userId, deviceId] of [
+        ['dr-lee', 'lee-phone'],
+        ['dr-lee', 'lee-laptop'],
+        ['dr-patel', 'patel-phone'],
+      ] as const) {
+        await h.a.touchDevice({ orgId: 'org-a', userId, deviceId, now: 100 });
+      }
+      await h.a.touchDevice({ orgId: 'org-b', userId: 'dr-lee', deviceId: 'lee-laptop', now: 100 });
+      for (const [orgId, deviceId] of [
+        ['org-a', 'lee-laptop'],
+        ['org-b', 'lee-laptop'],
+      ] as const) {
+        const k = testDeviceKeys();
+        const r = await h.a.publishKeys({ orgId, deviceId, identityKey: k.identityKey, signedPrekey: k.signedPrekey(), oneTimePrekeys: k.oneTimePrekeys(5), maxStored: 500, now: 100 });
+        assert.equal(r.status, 'ok');
+      }
+    });
+    afterEach(() => h.cleanup());
+
+    it('lists the user’s own devices with key state, ordered by id', async () => {
+      const list = await h.b.listOwnDevices('org-a', 'dr-lee');
+      assert.deepEqual(
+        list.map((d) => [d.deviceId, d.hasKeys, d.revokedAt]),
+        [
+          ['lee-laptop', true, undefined],
+          ['lee-phone', false, undefined],
+        ],
+      );
+    });
+
+    it('revokes: tombstone, keys and prekeys gone, visible from another node; idempotent; scoped to owner and organisation', async () => {
+      assert.deepEqual(await h.a.revokeDevice({ orgId: 'org-a', userId: 'dr-patel', deviceId: 'lee-laptop', now: 200 }), { status: 'not_found' });
+      assert.deepEqual(await h.a.revokeDevice({ orgId: 'org-a', userId: 'dr-lee', deviceId: 'nope', now: 200 }), { status: 'not_found' });
+      assert.deepEqual(await h.a.revokeDevice({ orgId: 'org-a', userId: 'dr-lee', deviceId: 'lee-laptop', now: 200 }), { status: 'revoked' });
+      assert.deepEqual(await h.b.revokeDevice({ orgId: 'org-a', userId: 'dr-lee', deviceId: 'lee-laptop', now: 300 }), { status: 'already' });
+      assert.equal(await h.b.deviceRevokedAt('org-a', 'lee-laptop'), 200);
+      assert.equal(await h.b.deviceRevokedAt('org-a', 'lee-phone'), undefined);
+      assert.equal(await h.b.countOneTimePrekeys('org-a', 'lee-laptop'), 0);
+      assert.deepEqual(await h.b.listDeviceIdentities('org-a', ['dr-lee']), []);
+      assert.deepEqual(await h.b.claimBundles('org-a', ['dr-lee']), []);
+      const mine = await h.b.listOwnDevices('org-a', 'dr-lee');
+      assert.deepEqual(
+        mine.map((d) => [d.deviceId, d.hasKeys, d.revokedAt]),
+        [
+          ['lee-laptop', false, 200],
+          ['lee-phone', false, undefined],
+        ],
+      );
+      // The same device id in another organisation is untouched.
+      assert.equal(await h.b.deviceRevokedAt('org-b', 'lee-laptop'), undefined);
+      assert.equal(await h.b.countOneTimePrekeys('org-b', 'lee-laptop'), 5);
+    });
+  });
+}
