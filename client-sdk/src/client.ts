@@ -41,6 +41,7 @@ import {
   type UnavailableMessage,
 } from './e2ee/secure-messenger.js';
 import type { Fingerprint } from './crypto/index.js';
+import type { Receipt, ReceiptStatus } from './e2ee/receipts.js';
 
 /** Why the client is (or went) offline. */
 export type DisconnectReason =
@@ -83,6 +84,8 @@ export interface CurbsideClientEvents {
   membershipMismatch: (mismatch: MembershipMismatch) => void;
   /** Another member started or stopped typing. */
   typing: (notice: TypingNotice) => void;
+  /** Someone received (`delivered`) or read a message this user sent; see also `messageStatus`. */
+  receipt: (receipt: Receipt) => void;
   /** The user was added to a conversation (or created one on another device). */
   conversation: (conversation: Conversation) => void;
   /** A contact (or this user) published keys for a new device. */
@@ -139,6 +142,8 @@ export interface EnvelopePayload {
   recipients?: Array<{ deviceId: string; ciphertext: Uint8Array }>;
   /** `recipients` names only some devices on purpose (see the wire contract). */
   partial?: boolean;
+  /** `receipt` marks a receipt, which devices it does not name ignore. @default 'message' */
+  kind?: 'message' | 'receipt';
 }
 
 interface OutboxEntry {
@@ -229,6 +234,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
         unavailable: (u) => this.emit('unavailable', u),
         teamChanged: (c) => this.emit('teamChanged', c),
         membershipMismatch: (m) => this.emit('membershipMismatch', m),
+        receipt: (r) => this.emit('receipt', r),
       },
       logger,
     );
@@ -317,6 +323,22 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
   /** The team as this device verified it from the signed log (not as the hub says). */
   teamState(teamId: string): Promise<TeamState | undefined> {
     return this.messenger.careTeams.state(teamId);
+  }
+
+  /**
+   * Send read receipts for messages the user has seen. Delivered receipts go out by themselves
+   * when a message is decrypted.
+   */
+  markRead(conversationId: string, messageIds: string[]): Promise<void> {
+    return this.messenger.markRead(conversationId, messageIds);
+  }
+
+  /**
+   * Where a message this device sent stands, per recipient: `sent` → `delivered` → `read`.
+   * Kept in memory for the last 10,000 messages.
+   */
+  messageStatus(messageId: string): Record<string, ReceiptStatus> | undefined {
+    return this.messenger.messageStatus(messageId);
   }
 
   /** Tell the other members you are typing (or stopped). Not stored anywhere. */

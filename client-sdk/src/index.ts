@@ -6,3 +6,4 @@ export type { Fingerprint } from './crypto/index.js';
 export { TypedEmitter } from './emitter.js';
 export type { Conversation, ConversationCreateRequest, DeviceIdentity, Envelope, PrekeyBundle, SendResult, TeamRole, TeamState, TypingNotice } from '@curbside/shared';
 export * from './stores/index.js';
+export type { Receipt, ReceiptStatus } from './e2ee/receipts.js';

@@ -133,6 +133,8 @@ export const EnvelopeSendRequestSchema = z
      * belongs to a member; the others get the envelope without a share.
      */
     partial: z.boolean().optional(),
+    /** `receipt`: a delivery or read receipt (encrypted like any message); devices it does not name ignore it. */
+    kind: z.enum(['message', 'receipt']).optional(),
   })
   .refine((r) => r.body !== undefined || r.recipients !== undefined, { message: 'an envelope needs a body, recipients, or both' })
   .refine((r) => !r.recipients || new Set(r.recipients.map((x) => x.deviceId)).size === r.recipients.length, {
@@ -168,6 +170,7 @@ export const EnvelopeSchema = z.object({
   ciphertext: bytesSchema(Limits.MAX_DEVICE_CIPHERTEXT_BYTES).optional(),
   /** The send named only some devices (see `EnvelopeSendRequest.partial`). */
   partial: z.boolean().optional(),
+  kind: z.enum(['message', 'receipt']).optional(),
   /** A care-team membership statement, in the conversation's sequence. */
   membership: SignedStatementSchema.optional(),
 });

@@ -39,6 +39,7 @@ describe('multi-device upkeep', function () {
       unavailable: () => {},
       teamChanged: () => {},
       membershipMismatch: () => {},
+      receipt: () => {},
     }, { debug: () => {}, warn: () => {} });
 
     const ack = await messenger.sendText('c', 'hello');

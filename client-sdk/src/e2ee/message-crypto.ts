@@ -21,7 +21,12 @@ const KEY_PACKAGE_BYTES = 1 + KEY_BYTES + HASH_BYTES;
 export type MessageContent =
   | { kind: 'text'; text: string }
   /** Invisible to the app: asks the peer to use the new session this message starts. */
-  | { kind: 'session-reset' };
+  | { kind: 'session-reset' }
+  /** A delivery or read receipt for messages of the same conversation, sent to their sender's devices. */
+  | { kind: 'receipt'; status: 'delivered' | 'read'; messageIds: string[] };
+
+/** Message ids one receipt may carry. */
+export const MAX_RECEIPT_IDS = 500;
 
 export interface MessageContext {
   conversationId: string;
@@ -70,6 +75,16 @@ export function openMessage(body: Uint8Array | undefined, keyPackage: Uint8Array
     const c = content as { kind?: unknown; text?: unknown };
     if (c.kind === 'text' && typeof c.text === 'string') return { kind: 'text', text: c.text };
     if (c.kind === 'session-reset') return { kind: 'session-reset' };
+    const r = content as { status?: unknown; messageIds?: unknown };
+    if (
+      c.kind === 'receipt' &&
+      (r.status === 'delivered' || r.status === 'read') &&
+      Array.isArray(r.messageIds) &&
+      r.messageIds.length <= MAX_RECEIPT_IDS &&
+      r.messageIds.every((id) => typeof id === 'string' && id.length <= 128)
+    ) {
+      return { kind: 'receipt', status: r.status, messageIds: r.messageIds as string[] };
+    }
   }
   throw new CryptoError('BAD_MESSAGE', 'unknown content kind');
 }

@@ -18,10 +18,11 @@ import {
 import { CurbsideError, isCurbsideError } from '../errors.js';
 import { deleteOp, type DeviceStore } from '../stores/index.js';
 import { LocalKeys } from './local-keys.js';
-import { sealMessage, openMessage, type MessageContent } from './message-crypto.js';
+import { MAX_RECEIPT_IDS, sealMessage, openMessage, type MessageContent } from './message-crypto.js';
 import { MAX_ARCHIVED_SESSIONS, SessionBook, TrustBook } from './peer-state.js';
 import type { EnvelopePayload } from '../client.js';
 import { TeamMessenger } from './team-messenger.js';
+import { ReceiptBook, type Receipt, type ReceiptStatus } from './receipts.js';
 
 /** A decrypted message, as the app sees it. */
 export interface ChatMessage {
@@ -88,6 +89,8 @@ export interface MessengerEvents {
   unavailable(info: UnavailableMessage): void;
   /** A care team's membership changed (verified from the signed log). */
   teamChanged(change: TeamChange): void;
+  /** Someone received or read a message this user sent. */
+  receipt(receipt: Receipt): void;
   /** The hub's view of a team disagrees with the signed log, or offered a statement that does not verify. */
   membershipMismatch(mismatch: MembershipMismatch): void;
 }
@@ -114,6 +117,8 @@ export interface MembershipMismatch {
 }
 
 const MAX_STALE_RETRIES = 3;
+/** Delivered receipts are batched this long, so a burst of messages costs one receipt. */
+const RECEIPT_BATCH_MS = 150;
 /** A peer device gets at most one automatic session repair in this window. */
 const REPAIR_INTERVAL_MS = 30_000;
 
@@ -137,17 +142,75 @@ export class SecureMessenger {
   private lock: Promise<unknown> = Promise.resolve();
   private readonly lastRepair = new Map<string, number>();
   private readonly teams: TeamMessenger;
+  private readonly receipts = new ReceiptBook();
+  /** Delivered receipts waiting to go out, per conversation and original sender. */
+  private readonly pendingDelivered = new Map<string, { conversationId: string; senderUserId: string; ids: Set<string> }>();
+  private deliveredTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     /** @internal */ readonly store: DeviceStore,
     /** @internal */ readonly hub: HubTransport,
     /** @internal */ readonly self: () => { userId: string; deviceId: string },
-    /** @internal */ readonly events: MessengerEvents,
+    /** @internal */ public events: MessengerEvents,
     /** @internal */ readonly logger: SdkLogger,
   ) {
     this.sessions = new SessionBook(store);
     this.trust = new TrustBook(store);
     this.teams = new TeamMessenger(this);
+    // Every message shown to the app is acknowledged to its sender (a delivered receipt).
+    const emitMessage = events.message;
+    this.events = {
+      ...events,
+      message: (m) => {
+        emitMessage(m);
+        if (!m.outgoing) this.queueDelivered(m);
+      },
+    };
+  }
+
+  private queueDelivered(m: ChatMessage): void {
+    this.receipts.noteReceived(m.conversationId, m.messageId, m.senderUserId);
+    const key = `${m.conversationId}\n${m.senderUserId}`;
+    const batch = this.pendingDelivered.get(key) ?? { conversationId: m.conversationId, senderUserId: m.senderUserId, ids: new Set<string>() };
+    batch.ids.add(m.messageId);
+    this.pendingDelivered.set(key, batch);
+    this.deliveredTimer ??= setTimeout(() => {
+      this.deliveredTimer = undefined;
+      const batches = [...this.pendingDelivered.values()];
+      this.pendingDelivered.clear();
+      for (const b of batches) {
+        void this.sendReceipt(b.conversationId, b.senderUserId, 'delivered', [...b.ids]).catch((err: unknown) =>
+          this.logger.debug({ err: String(err), conversationId: b.conversationId }, 'delivered receipt not sent'),
+        );
+      }
+    }, RECEIPT_BATCH_MS);
+  }
+
+  /** Tell the senders of these messages that the user read them. */
+  async markRead(conversationId: string, messageIds: string[]): Promise<void> {
+    const bySender = new Map<string, string[]>();
+    for (const id of messageIds) {
+      const from = this.receipts.senderOf(id);
+      if (!from || from.conversationId !== conversationId) continue;
+      bySender.set(from.senderUserId, [...(bySender.get(from.senderUserId) ?? []), id]);
+    }
+    for (const [sender, ids] of bySender) {
+      for (let i = 0; i < ids.length; i += MAX_RECEIPT_IDS) await this.sendReceipt(conversationId, sender, 'read', ids.slice(i, i + MAX_RECEIPT_IDS));
+    }
+  }
+
+  /** Status per recipient of a message this device sent, or undefined if unknown. */
+  messageStatus(messageId: string): Record<string, ReceiptStatus> | undefined {
+    return this.receipts.status(messageId);
+  }
+
+  private sendReceipt(conversationId: string, senderUserId: string, status: 'delivered' | 'read', messageIds: string[]): Promise<SendResult> {
+    return this.send(conversationId, { kind: 'receipt', status, messageIds }, { toUserIds: [senderUserId] });
+  }
+
+  /** @internal Record a message this device sent, to follow its receipts. */
+  noteSent(conversationId: string, messageId: string, recipientUserIds: string[]): void {
+    this.receipts.noteSent(conversationId, messageId, recipientUserIds);
   }
 
   /** Care-team operations (signed membership, sender keys). */
@@ -194,12 +257,21 @@ export class SecureMessenger {
    */
   async sendText(conversationId: string, text: string): Promise<SendResult> {
     if (await this.teams.isTeam(conversationId)) return this.teams.sendText(conversationId, text);
-    return this.send(conversationId, { kind: 'text', text });
+    const ack = await this.send(conversationId, { kind: 'text', text });
+    const me = this.self();
+    this.noteSent(conversationId, ack.messageId, (await this.hub.conversationMembers(conversationId)).filter((u) => u !== me.userId));
+    return ack;
   }
 
-  private async send(conversationId: string, content: MessageContent): Promise<SendResult> {
+  /**
+   * Seal `content` and send it. By default to every device of every member; with `toUserIds`, a
+   * partial send to those users' devices (and this user's other devices) only.
+   */
+  private async send(conversationId: string, content: MessageContent, options: { toUserIds?: string[] } = {}): Promise<SendResult> {
     const me = this.self();
-    const members = await this.hub.conversationMembers(conversationId);
+    const members = options.toUserIds ? [...new Set([...options.toUserIds, me.userId])] : await this.hub.conversationMembers(conversationId);
+    const partial = options.toUserIds !== undefined;
+    const kind = content.kind === 'receipt' ? ('receipt' as const) : undefined;
     for (const userId of members) {
       if (userId !== me.userId && (await this.trust.isBlocked(userId))) throw untrusted(userId);
     }
@@ -211,8 +283,8 @@ export class SecureMessenger {
       await this.encryptShares(targets, keyPackage, shares);
       const recipients = targets.map((d) => ({ deviceId: d.deviceId, ciphertext: shares.get(d.deviceId)! }));
       try {
-        if (recipients.length === 0) return await this.hub.sendEnvelope(conversationId, { body }, { clientMessageId });
-        return await this.hub.sendEnvelope(conversationId, { body, recipients }, { clientMessageId });
+        if (recipients.length === 0) return await this.hub.sendEnvelope(conversationId, { body, ...(kind ? { kind } : {}) }, { clientMessageId });
+        return await this.hub.sendEnvelope(conversationId, { body, recipients, ...(partial ? { partial } : {}), ...(kind ? { kind } : {}) }, { clientMessageId });
       } catch (e) {
         if (!isCurbsideError(e) || e.code !== ErrorCode.DEVICE_LIST_STALE || attempt >= MAX_STALE_RETRIES) throw e;
         // Sesame: fix the device list the hub says is stale, keep the shares already made.
@@ -287,7 +359,8 @@ export class SecureMessenger {
       return;
     }
     if (envelope.senderDeviceId === me.deviceId) return;
-    if (await this.teams.isTeam(envelope.conversationId)) {
+    if (envelope.kind === 'receipt' && !envelope.ciphertext) return; // a receipt for other devices
+    if (envelope.kind !== 'receipt' && (await this.teams.isTeam(envelope.conversationId))) {
       await this.teams.receive(envelope);
       return;
     }
@@ -304,6 +377,13 @@ export class SecureMessenger {
         senderDeviceId: envelope.senderDeviceId,
         clientMessageId: envelope.clientMessageId,
       });
+      if (content.kind === 'receipt') {
+        if (envelope.senderUserId === me.userId) return; // our own other device read it: nothing to show
+        for (const messageId of this.receipts.apply(envelope.conversationId, envelope.senderUserId, content.status, content.messageIds)) {
+          this.events.receipt({ conversationId: envelope.conversationId, messageId, userId: envelope.senderUserId, deviceId: envelope.senderDeviceId, status: content.status });
+        }
+        return;
+      }
       if (content.kind === 'text') {
         this.events.message({
           conversationId: envelope.conversationId,

@@ -96,6 +96,7 @@ export class MessageRelay {
       body: req.body,
       recipients: req.recipients,
       partial: req.partial,
+      kind: req.kind,
       now: this.now(),
     });
     if (appended.status === 'conflict') {

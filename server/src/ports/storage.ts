@@ -126,6 +126,7 @@ export interface NewEnvelope {
   body?: Uint8Array | undefined;
   recipients?: Array<{ deviceId: string; ciphertext: Uint8Array }> | undefined;
   partial?: boolean | undefined;
+  kind?: 'message' | 'receipt' | undefined;
   membership?: SignedStatement | undefined;
   now: number;
 }

@@ -121,6 +121,7 @@ export class MemoryStorage implements Storage {
       sentAt: input.now,
       ...(input.body ? { body: new Uint8Array(input.body) } : {}),
       ...(input.partial ? { partial: true } : {}),
+      ...(input.kind === 'receipt' ? { kind: 'receipt' as const } : {}),
       ...(input.membership ? { membership: { statement: input.membership.statement, signature: new Uint8Array(input.membership.signature) } } : {}),
       ...(input.recipients ? { recipients: input.recipients.map((r) => ({ deviceId: r.deviceId, ciphertext: new Uint8Array(r.ciphertext) })) } : {}),
     };

@@ -133,6 +133,7 @@ export interface EnvelopeDoc {
   body?: Buffer;
   recipients?: Array<{ deviceId: string; ciphertext: Buffer }>;
   partial?: boolean;
+  kind?: 'message' | 'receipt';
   membership?: { statement: string; signature: Buffer };
 }
 
@@ -148,6 +149,7 @@ export const envelopeSchema = new Schema<EnvelopeDoc>(
     sentAt: { type: Number, required: true },
     body: { type: Buffer },
     partial: { type: Boolean },
+    kind: { type: String, enum: ['message', 'receipt'] },
     membership: {
       type: new Schema({ statement: { type: String, required: true }, signature: { type: Buffer, required: true } }, { _id: false, versionKey: false }),
     },

@@ -213,6 +213,7 @@ export class MongoStorage implements Storage {
           ...(body ? { body } : {}),
           ...(recipients ? { recipients } : {}),
           ...(input.partial ? { partial: true } : {}),
+          ...(input.kind === 'receipt' ? { kind: 'receipt' as const } : {}),
           ...(input.membership ? { membership: { statement: input.membership.statement, signature: Buffer.from(input.membership.signature) } } : {}),
         });
       } catch (err) {
@@ -244,6 +245,7 @@ export class MongoStorage implements Storage {
           sentAt: input.now,
           ...(body ? { body: new Uint8Array(body) } : {}),
           ...(input.partial ? { partial: true } : {}),
+          ...(input.kind === 'receipt' ? { kind: 'receipt' as const } : {}),
           ...(input.membership ? { membership: { statement: input.membership.statement, signature: new Uint8Array(input.membership.signature) } } : {}),
           ...(recipients ? { recipients: recipients.map((r) => ({ deviceId: r.deviceId, ciphertext: new Uint8Array(r.ciphertext) })) } : {}),
         },
@@ -567,6 +569,7 @@ function toEnvelope(d: EnvelopeDoc): StoredEnvelope {
     ...(d.body ? { body: toBytes(d.body) } : {}),
     ...(d.recipients ? { recipients: d.recipients.map((r) => ({ deviceId: r.deviceId, ciphertext: toBytes(r.ciphertext) })) } : {}),
     ...(d.partial ? { partial: true } : {}),
+    ...(d.kind === 'receipt' ? { kind: 'receipt' as const } : {}),
     ...(d.membership ? { membership: { statement: d.membership.statement, signature: toBytes(d.membership.signature) } } : {}),
   };
 }
