@@ -84,6 +84,10 @@ export interface CurbsideClientEvents {
   membershipMismatch: (mismatch: MembershipMismatch) => void;
   /** Another member started or stopped typing. */
   typing: (notice: TypingNotice) => void;
+  /** The hub stored a send (also for sends restored from the persisted outbox after a restart). */
+  sent: (info: { clientMessageId: string; result: SendResult }) => void;
+  /** The hub refused a send for good (not retried). */
+  sendFailed: (info: { clientMessageId: string; conversationId: string; error: CurbsideError }) => void;
   /** Someone received (`delivered`) or read a message this user sent; see also `messageStatus`. */
   receipt: (receipt: Receipt) => void;
   /** The user was added to a conversation (or created one on another device). */
@@ -146,6 +150,23 @@ export interface EnvelopePayload {
   kind?: 'message' | 'receipt';
 }
 
+/** An outbox entry as the device store keeps it. */
+interface PersistedSend {
+  conversationId: string;
+  payload: EnvelopePayload;
+  queuedAt: number;
+}
+
+/** The payload without undefined fields (the store refuses them). */
+function storablePayload(p: EnvelopePayload): EnvelopePayload {
+  return {
+    ...(p.body ? { body: p.body } : {}),
+    ...(p.recipients ? { recipients: p.recipients.map((r) => ({ deviceId: r.deviceId, ciphertext: r.ciphertext })) } : {}),
+    ...(p.partial ? { partial: true } : {}),
+    ...(p.kind ? { kind: p.kind } : {}),
+  };
+}
+
 interface OutboxEntry {
   conversationId: string;
   clientMessageId: string;
@@ -186,7 +207,10 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
   private socket: HubSocket | undefined;
   private readonly store: CursorStore;
   private readonly inbox: OrderedInbox;
+  /** Sends not yet acked. Persisted in the device store's `outbox`, so they survive a restart. */
   private readonly outbox = new Map<string, OutboxEntry>();
+  private readonly deviceStore: DeviceStore;
+  private outboxRestored = false;
   private readonly timeoutMs: number;
   private restored = false;
   private syncing: Promise<void> | undefined;
@@ -205,6 +229,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
   constructor(private readonly options: CurbsideClientOptions) {
     super();
     const deviceStore = options.store ?? new MemoryDeviceStore();
+    this.deviceStore = deviceStore;
     this.store = options.cursorStore ?? cursorStoreFrom(deviceStore);
     this.timeoutMs = options.requestTimeoutMs ?? 10_000;
     const logger = options.logger ?? { debug: () => {}, warn: () => {} };
@@ -385,6 +410,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
       this.inbox.restore(await this.store.load());
       this.restored = true;
     }
+    await this.restoreOutbox();
     const socket = this.socket ?? this.createSocket();
     return new Promise<void>((resolve, reject) => {
       const offSynced = this.once('synced', () => {
@@ -409,15 +435,40 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
     await this.pipeline;
   }
 
-  /** Go offline for good (until `connect()` again). Sends still queued are rejected with NOT_CONNECTED. */
+  /**
+   * Go offline for good (until `connect()` again). Promises of sends not yet acked reject with
+   * NOT_CONNECTED (`details.queued: true`); the sends stay in the persisted outbox and go out, once,
+   * when a client with the same device store connects (watch the `sent` event).
+   */
   disconnect(): void {
     this.stopped = true;
     this.socket?.disconnect();
     if (this.gapTimer) clearTimeout(this.gapTimer);
     for (const entry of this.outbox.values()) {
-      entry.reject(new CurbsideError(ErrorCode.NOT_CONNECTED, 'Client disconnected before the hub acknowledged this message'));
+      entry.reject(new CurbsideError(ErrorCode.NOT_CONNECTED, 'Disconnected before the hub acknowledged this message; it stays queued', { queued: true }));
     }
     this.outbox.clear();
+    this.outboxRestored = false;
+  }
+
+  /** Sends a previous run (or `disconnect()`) left in the persisted outbox go out again, with their ids. */
+  private async restoreOutbox(): Promise<void> {
+    if (this.outboxRestored) return;
+    this.outboxRestored = true;
+    for (const [clientMessageId, saved] of await this.deviceStore.list<PersistedSend>('outbox')) {
+      if (this.outbox.has(clientMessageId)) continue;
+      const entry: OutboxEntry = {
+        conversationId: saved.conversationId,
+        clientMessageId,
+        payload: saved.payload,
+        inFlight: false,
+        attempts: 0,
+        resolve: () => {},
+        reject: () => {},
+      };
+      this.outbox.set(clientMessageId, entry);
+      this.transmit(entry);
+    }
   }
 
   /**
@@ -445,7 +496,15 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
     return new Promise<SendResult>((resolve, reject) => {
       const entry: OutboxEntry = { conversationId, clientMessageId, payload, inFlight: false, attempts: 0, resolve, reject };
       this.outbox.set(clientMessageId, entry);
-      this.transmit(entry);
+      // Persist before the first attempt: a send the app was told is queued survives a crash.
+      const saved: PersistedSend = { conversationId, payload: storablePayload(payload), queuedAt: Date.now() };
+      this.deviceStore.put('outbox', clientMessageId, saved).then(
+        () => this.transmit(entry),
+        (e: unknown) => {
+          this.outbox.delete(clientMessageId);
+          reject(asCurbsideError(e));
+        },
+      );
     });
   }
 
@@ -629,8 +688,10 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
     }).then(
       (result) => {
         this.outbox.delete(entry.clientMessageId);
+        void this.deviceStore.delete('outbox', entry.clientMessageId).catch(() => {});
         this.inbox.markOwn(result.conversationId, result.seq);
         entry.resolve(result);
+        this.emit('sent', { clientMessageId: entry.clientMessageId, result });
       },
       (error: CurbsideError) => {
         entry.inFlight = false;
@@ -642,7 +703,9 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
           return;
         }
         this.outbox.delete(entry.clientMessageId);
+        void this.deviceStore.delete('outbox', entry.clientMessageId).catch(() => {});
         entry.reject(error);
+        this.emit('sendFailed', { clientMessageId: entry.clientMessageId, conversationId: entry.conversationId, error });
       },
     );
   }
