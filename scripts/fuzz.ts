@@ -20,8 +20,9 @@ const seed = arg('seed', Date.now() % 2 ** 31);
 process.stdout.write(`fuzz: ${cases} socket cases, ${restCases} REST cases, seed ${seed}\n`);
 
 const target = await startFuzzHub();
+const t0 = Date.now();
 try {
-  const s = await fuzzSocketEvents(target, cases, seed);
+  const s = await fuzzSocketEvents(target, cases, seed, (p) => process.stdout.write(`  ... ${p.cases} cases, ${((Date.now() - t0) / 1000).toFixed(1)} s\n`));
   process.stdout.write(`socket: ${s.cases} cases in ${(s.ms / 1000).toFixed(1)} s (${Math.round(s.cases / (s.ms / 1000))}/s), ${s.parserRefusals} frames refused by the parser\n`);
   for (const [k, v] of Object.entries(s.outcomes).sort((a, b) => b[1] - a[1])) process.stdout.write(`  ${String(v).padStart(7)}  ${k}\n`);
 } finally {

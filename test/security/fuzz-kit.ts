@@ -150,7 +150,12 @@ function arbitraries(pools: Pools) {
 }
 
 /** Run `numRuns` socket cases against a hub; throws (with fast-check's counterexample) on the first violation. */
-export async function fuzzSocketEvents(target: { url: string; storage: Storage; mint(userId: string, deviceId: string, orgId?: string): string }, numRuns: number, seed?: number): Promise<FuzzStats> {
+export async function fuzzSocketEvents(
+  target: { url: string; storage: Storage; mint(userId: string, deviceId: string, orgId?: string): string },
+  numRuns: number,
+  seed?: number,
+  progress?: (stats: FuzzStats) => void,
+): Promise<FuzzStats> {
   const started = Date.now();
   const deviceId = 'fuzz-phone';
   // Setup: a peer with keys, a shared conversation, and another organisation's conversation.
@@ -173,6 +178,7 @@ export async function fuzzSocketEvents(target: { url: string; storage: Storage; 
     await fc.assert(
       fc.asyncProperty(arbitraries(pools), async ({ event, shape, payload, second }) => {
         stats.cases++;
+        if (progress && stats.cases % 10_000 === 0) progress(stats);
         if (!client.socket.connected) {
           // After a frame the parser refused, carry on with a new connection of the same device.
           stats.reconnects++;
@@ -223,7 +229,8 @@ export async function fuzzSocketEvents(target: { url: string; storage: Storage; 
         const after = await digest(target.storage, deviceId);
         expect(after === before, `${event}: refused (${String(res.error!.code)}) but storage changed for ${safe(args)}`);
       }),
-      { numRuns, ...(seed !== undefined ? { seed } : {}), endOnFailure: true },
+      // A case that hangs fails with its counterexample instead of stalling the run.
+      { numRuns, ...(seed !== undefined ? { seed } : {}), endOnFailure: true, timeout: 10_000 },
     );
   } finally {
     client.close();
@@ -286,7 +293,8 @@ export async function fuzzRest(numRuns: number, seed?: number): Promise<FuzzStat
 
 function hasProtoKey(v: unknown, depth = 0): boolean {
   if (depth > 10 || v === null || typeof v !== 'object' || v instanceof Uint8Array) return false;
-  if (!Array.isArray(v) && Object.prototype.hasOwnProperty.call(v, '__proto__')) return true;
+  // The encoder drops undefined values (ignoreUndefined), so only a defined `__proto__` reaches the hub.
+  if (!Array.isArray(v) && Object.prototype.hasOwnProperty.call(v, '__proto__') && (v as Record<string, unknown>)['__proto__'] !== undefined) return true;
   return Object.values(v as Record<string, unknown>).some((x) => hasProtoKey(x, depth + 1));
 }
 
