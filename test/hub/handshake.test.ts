@@ -84,6 +84,18 @@ describe('handshake authentication', function () {
     });
   }
 
+  it('refuses a revoked token (jti), and a revoked device even with a fresh token (AUTH_REVOKED), recording nothing', async () => {
+    const revoked = t.idp.mint({ userId: 'dr-lee', deviceId: 'lee-phone' }, { jti: 'stolen-token' });
+    await t.hub.security.revokeToken({ orgId: 'org-a', tokenId: 'stolen-token', expiresAt: Date.now() + 600_000 });
+    expect(await refusal(revoked)).to.equal(ErrorCode.AUTH_REVOKED);
+    expect(await t.storage.getUser('org-a', 'dr-lee')).to.equal(undefined);
+
+    const laptop = t.client({ userId: 'dr-lee', deviceId: 'lost-laptop' });
+    await laptop.connect();
+    await t.hub.security.revokeDevice({ orgId: 'org-a', userId: 'dr-lee', deviceId: 'lost-laptop' }, 'lost-laptop');
+    expect(await refusal(t.idp.mint({ userId: 'dr-lee', deviceId: 'lost-laptop' }))).to.equal(ErrorCode.AUTH_REVOKED);
+  });
+
   it('refuses a device id that belongs to another clinician', async () => {
     const lee = t.client({ userId: 'dr-lee', deviceId: 'shared-tablet' });
     await lee.connect();
