@@ -21,6 +21,10 @@ export interface HubConfig {
   jwt: { publicKey: string; algorithm: JwtAlgorithm; issuer: string; audience: string; clockToleranceSec: number } | undefined;
   presence: { ttlMs: number; heartbeatMs: number };
   maxFrameBytes: number;
+  /** A socket whose unsent data passes this is dropped (SLOW_CONSUMER) and resyncs on reconnect. @default 8 MiB */
+  slowConsumerMaxBytes?: number;
+  /** How long a shutting-down node waits for in-flight requests (durable writes) to finish. @default 10 s */
+  shutdownGraceMs?: number;
   /** Origins and rate limits; absent: the defaults for the mode (see security/config.ts). */
   security?: SecurityConfig | undefined;
 }
@@ -57,6 +61,8 @@ export const ENV_DOC: ReadonlyArray<{ name: string; default: string; meaning: st
   { name: 'LOG_LEVEL', default: 'info', meaning: 'pino level: fatal, error, warn, info, debug, trace, silent' },
   { name: 'NODE_ID', default: 'hostname-pid', meaning: 'name of this hub node in logs and health output' },
   { name: 'PRESENCE_TTL_MS', default: '30000', meaning: 'a device without heartbeat for this long is offline (covers crashed nodes)' },
+  { name: 'SLOW_CONSUMER_MAX_BYTES', default: '8388608', meaning: 'unsent bytes a socket may pile up before it is dropped with SLOW_CONSUMER (it resyncs on reconnect)' },
+  { name: 'SHUTDOWN_GRACE_MS', default: '10000', meaning: 'on SIGTERM, how long to wait for in-flight requests before closing' },
   { name: 'PRESENCE_HEARTBEAT_MS', default: '10000', meaning: 'how often a node refreshes its connections; must be under PRESENCE_TTL_MS' },
   ...SECURITY_ENV_DOC,
 ];
@@ -156,6 +162,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     jwt,
     presence: { ttlMs, heartbeatMs },
     maxFrameBytes: Limits.MAX_FRAME_BYTES,
+    slowConsumerMaxBytes: num('SLOW_CONSUMER_MAX_BYTES', 8 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
+    shutdownGraceMs: num('SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
     security: loadSecurityConfig(get, mode, problems),
   };
   if (problems.length) throw new ConfigError(problems);

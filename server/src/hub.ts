@@ -24,6 +24,9 @@ import type { AuditLog } from './audit/port.js';
 import { MemoryAuditLog } from './audit/memory.js';
 import { MongoAuditLog } from './audit/mongo.js';
 
+/** How often sockets are checked for unsent data piling up. */
+const SLOW_CONSUMER_CHECK_MS = 500;
+
 export interface HubDeps {
   config: HubConfig;
   storage: Storage;
@@ -53,6 +56,7 @@ export class Hub {
   readonly security: HubSecurity;
   readonly audit: AuditLog;
   private heartbeat: NodeJS.Timeout | undefined;
+  private slowConsumerCheck: NodeJS.Timeout | undefined;
   private accepting = true;
   private closed: Promise<void> | undefined;
 
@@ -113,6 +117,8 @@ export class Hub {
         .catch((err: unknown) => this.logger.warn({ err }, 'presence heartbeat failed'));
     }, heartbeatMs);
     this.heartbeat.unref();
+    this.slowConsumerCheck = setInterval(() => this.gateway.dropSlowConsumers(this.deps.config.slowConsumerMaxBytes ?? 8 * 1024 * 1024), SLOW_CONSUMER_CHECK_MS);
+    this.slowConsumerCheck.unref();
     const addr = this.httpServer.address() as AddressInfo;
     const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
     return { port: addr.port, url };
@@ -123,6 +129,9 @@ export class Hub {
     this.closed ??= (async () => {
       this.accepting = false;
       if (this.heartbeat) clearInterval(this.heartbeat);
+      if (this.slowConsumerCheck) clearInterval(this.slowConsumerCheck);
+      // Finish what is in flight (each is a durable write the client waits to hear about), then go.
+      await this.gateway.drain(this.deps.config.shutdownGraceMs ?? 10_000);
       this.gateway.closeAll(CloseCode.SERVER_SHUTDOWN, 'Hub node is shutting down; reconnect');
       const conns = [...this.gateway.connections.values()];
       await Promise.allSettled(conns.map((c) => this.deps.presence.disconnect(c)));

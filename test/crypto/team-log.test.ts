@@ -397,7 +397,8 @@ describe('Care-team membership log', () => {
           }
         });
       }),
-      { numRuns: 300 },
+      // A fixed seed: the coverage checks below (every op accepted at least once) must not depend on luck.
+      { numRuns: 300, seed: 20261122 },
     );
     expect(accepted).to.be.greaterThan(50);
     expect(refused).to.be.greaterThan(200);

@@ -116,6 +116,7 @@ export class HubHarness {
       jwt: { publicKey: shared.idp.publicKeyPem, algorithm: 'RS256', issuer: shared.idp.issuer, audience: shared.idp.audience, clockToleranceSec: 0 },
       presence: { ttlMs: 30_000, heartbeatMs: 10_000 },
       maxFrameBytes: 256 * 1024,
+      shutdownGraceMs: 2_000,
     };
     tweak(config);
     const logger = createLogger({ level: config.logLevel, nodeId, destination: logs.stream });

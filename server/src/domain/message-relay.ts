@@ -155,12 +155,19 @@ export class MessageRelay {
     const conversations = await this.storage.listConversationsForUser(caller.orgId, caller.userId);
     const envelopes: StoredEnvelope[] = [];
     let more = false;
+    let bytes = 0;
     for (const conversation of conversations) {
       const after = cursors.get(conversation.id) ?? 0;
       if (conversation.lastSeq <= after) continue;
       const room = limit - envelopes.length;
       const page = await this.storage.envelopesAfter(caller.orgId, conversation.id, after, room);
-      envelopes.push(...page);
+      for (const e of page) {
+        // Pages stay well under a frame: large envelopes end a page early (never before the first).
+        const size = (e.body?.byteLength ?? 0) + (e.recipients?.find((r) => r.deviceId === caller.deviceId)?.ciphertext.byteLength ?? 0);
+        if (envelopes.length > 0 && bytes + size > Limits.MAX_SYNC_PAGE_BYTES) return { envelopes, more: true };
+        bytes += size;
+        envelopes.push(e);
+      }
       if (page.length === room) {
         more = true;
         break;

@@ -67,6 +67,10 @@ export class Gateway {
   private readonly now: () => number;
   /** Events some handler answers (filled by `handle`); others get an `Unknown event` error. */
   private readonly knownEvents = new Set<string>();
+  /** Requests being handled now; a shutting-down node waits for them (their writes are durable acks). */
+  private inFlight = 0;
+  private drained: (() => void) | undefined;
+  private accepting = true;
 
   constructor(private readonly deps: GatewayDeps) {
     this.now = deps.now ?? Date.now;
@@ -263,7 +267,18 @@ export class Gateway {
         if (wire.code === ErrorCode.INTERNAL) this.deps.logger.error({ err, event, socket: socket.id }, 'handler failed');
         reply({ ok: false, error: wire });
       };
-      const run = () => fn(parsed.value).then((data) => reply({ ok: true, data }), failed);
+      if (!this.accepting) {
+        reply({ ok: false, error: { code: ErrorCode.UNAVAILABLE, message: 'This hub node is shutting down; retry on another node' } });
+        return;
+      }
+      const run = () => {
+        this.inFlight++;
+        return fn(parsed.value)
+          .then((data) => reply({ ok: true, data }), failed)
+          .finally(() => {
+            if (--this.inFlight === 0) this.drained?.();
+          });
+      };
       // Revocation re-check and rate limit; unlimited events run at once, in arrival order.
       const gate = this.deps.security.gate(event, socket, parsed.value);
       if (gate) gate.then(run, failed);
@@ -280,4 +295,44 @@ export class Gateway {
   closeAll(code: CloseCode, message: string): void {
     for (const socket of this.deps.io.of('/').sockets.values()) this.close(socket, code, message);
   }
+
+  /** Stop taking new requests and wait (at most `graceMs`) for those in flight to finish. */
+  async drain(graceMs: number): Promise<void> {
+    this.accepting = false;
+    if (this.inFlight === 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, graceMs);
+      this.drained = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  /**
+   * Drop sockets that cannot keep up: unsent data past `maxBytes` (engine.io's buffer plus the
+   * WebSocket's). Memory stays bounded; the client reconnects and resyncs what it missed by seq.
+   */
+  dropSlowConsumers(maxBytes: number): void {
+    for (const socket of this.deps.io.of('/').sockets.values()) {
+      const conn = socket.conn as unknown as { writeBuffer?: Array<{ data?: unknown }>; transport?: { socket?: { bufferedAmount?: number } } };
+      const queued = (conn.writeBuffer ?? []).reduce((n, p) => n + byteLength(p.data), 0);
+      const inSocket = conn.transport?.socket?.bufferedAmount ?? 0;
+      if (queued + inSocket > maxBytes) {
+        this.deps.logger.warn({ socket: socket.id, deviceId: socket.data.deviceId, bytes: queued + inSocket }, 'dropping a slow consumer');
+        this.close(socket, CloseCode.SLOW_CONSUMER, 'Too far behind; reconnect and resync');
+        // Discard what is queued and cut the connection now: waiting to flush to a reader that
+        // does not read is exactly the memory this protects.
+        socket.conn.close(true);
+        (conn.transport?.socket as { terminate?: () => void } | undefined)?.terminate?.();
+      }
+    }
+  }
+}
+
+function byteLength(data: unknown): number {
+  if (typeof data === 'string') return data.length;
+  if (data instanceof Uint8Array) return data.byteLength;
+  if (data instanceof ArrayBuffer) return data.byteLength;
+  return 0;
 }
