@@ -25,6 +25,10 @@ import {
   type TeamRole,
   type TeamState,
   type TypingNotice,
+  DeviceRemovedSchema,
+  type DeviceRemoved,
+  type DeviceRevokeResult,
+  type OwnDevice,
 } from '@curbside/shared';
 import { CurbsideError } from './errors.js';
 import { TypedEmitter } from './emitter.js';
@@ -94,6 +98,8 @@ export interface CurbsideClientEvents {
   conversation: (conversation: Conversation) => void;
   /** A contact (or this user) published keys for a new device. */
   device: (device: DeviceIdentity) => void;
+  /** A contact's (or this user's) device was revoked: nothing is encrypted to it any more. */
+  deviceRemoved: (device: DeviceRemoved) => void;
   /** A problem the app should know about that did not come from a call it made (e.g. auth refused on reconnect). */
   error: (error: CurbsideError) => void;
 }
@@ -549,6 +555,19 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
     return devices.map((d) => DeviceIdentitySchema.parse(d));
   }
 
+  /** This user's devices, including revoked ones (with when they were revoked). */
+  async listMyDevices(): Promise<OwnDevice[]> {
+    return (await this.request(ClientEvent.DEVICES_MINE, {})).devices;
+  }
+
+  /**
+   * Revoke one of this user's devices (a lost phone): its connections drop, its keys are deleted
+   * from the hub, contacts stop encrypting to it, and it can no longer sign in.
+   */
+  async revokeDevice(deviceId: string): Promise<DeviceRevokeResult> {
+    return this.request(ClientEvent.DEVICE_REVOKE, { deviceId });
+  }
+
   /** This device's id, from the `dev` claim of its token (known once a token was fetched). */
   get currentDeviceId(): string | undefined {
     return this.deviceId;
@@ -647,6 +666,12 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
       this.emit('conversation', conversation);
     });
     socket.on(ServerEvent.TYPING, (notice) => this.emit('typing', notice));
+    socket.on(ServerEvent.DEVICE_REMOVED, (raw) => {
+      const parsed = DeviceRemovedSchema.safeParse(raw);
+      if (!parsed.success) return;
+      // Drop our sessions with it; the hub no longer lists it, so no new message is encrypted to it.
+      void this.messenger.forgetDevice(parsed.data.userId, parsed.data.deviceId).finally(() => this.emit('deviceRemoved', parsed.data));
+    });
     socket.on(ServerEvent.DEVICE_ADDED, (raw) => {
       const parsed = DeviceIdentitySchema.safeParse(raw);
       if (parsed.success) this.emit('device', parsed.data);

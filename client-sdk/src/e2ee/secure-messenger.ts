@@ -475,6 +475,11 @@ export class SecureMessenger {
     })().catch((err: unknown) => this.logger.warn({ err: String(err) }, 'session repair failed'));
   }
 
+  /** A device was revoked: forget our sessions with it. */
+  async forgetDevice(userId: string, deviceId: string): Promise<void> {
+    await this.exclusive(() => this.sessions.forget(userId, deviceId));
+  }
+
   /** The user accepted a contact's changed keys: sessions with those devices start over. */
   async acceptIdentity(userId: string): Promise<void> {
     await this.exclusive(async () => {

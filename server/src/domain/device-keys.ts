@@ -38,6 +38,10 @@ export class DeviceKeys {
 
   /** @returns whether this was the device's first publish (its contacts should hear of it). */
   async publish(caller: Caller, req: z.output<typeof KeysPublishRequestSchema>): Promise<{ firstPublish: boolean; oneTimePrekeys: number }> {
+    // A publish racing the device's revocation must not bring its keys back.
+    if ((await this.storage.deviceRevokedAt(caller.orgId, caller.deviceId)) !== undefined) {
+      throw new HubError(ErrorCode.AUTH_REVOKED, 'This device was revoked');
+    }
     if (req.signedPrekey && !signedPrekeyIsValid(req.identityKey, req.signedPrekey)) {
       throw new HubError(ErrorCode.BAD_SIGNATURE, 'The signed prekey signature does not verify under this identity key');
     }
