@@ -184,6 +184,8 @@ interface OutboxEntry {
 }
 
 const GAP_RESYNC_DELAY_MS = 300;
+/** Processed seqs are reported to the hub in batches this often. */
+const ACK_DELAY_MS = 500;
 /** Requests that change nothing, or nothing twice, so a retry after a dropped connection is safe. */
 const REPEATABLE_EVENTS: ReadonlySet<string> = new Set([
   ClientEvent.CONVERSATION_GET,
@@ -276,9 +278,31 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
           this.emit('envelope', envelope);
           if (this.options.e2ee !== false) await this.messenger.receive(envelope);
         }),
-      (conversationId, seq) => this.enqueue(() => this.store.save(conversationId, seq)),
+      (conversationId, seq) =>
+        this.enqueue(async () => {
+          await this.store.save(conversationId, seq);
+          this.scheduleAck(conversationId, seq);
+        }),
       () => this.scheduleGapResync(),
     );
+  }
+
+  /** Conversations whose processed seq the hub has not heard yet (it deletes what all devices acked). */
+  private readonly unacked = new Map<string, number>();
+  private ackTimer: ReturnType<typeof setTimeout> | undefined;
+
+  private scheduleAck(conversationId: string, seq: number): void {
+    this.unacked.set(conversationId, seq);
+    this.ackTimer ??= setTimeout(() => {
+      this.ackTimer = undefined;
+      if (!this.connected || this.unacked.size === 0) return;
+      const cursors = [...this.unacked].map(([id, afterSeq]) => ({ conversationId: id, afterSeq }));
+      this.unacked.clear();
+      this.request(ClientEvent.SYNC_ACK, { cursors }).catch(() => {
+        // Not acked this time: merge back (newer progress wins) and try with the next one.
+        for (const c of cursors) if ((this.unacked.get(c.conversationId) ?? 0) < c.afterSeq) this.unacked.set(c.conversationId, c.afterSeq);
+      });
+    }, ACK_DELAY_MS);
   }
 
   private enqueue(task: () => Promise<void>): void {

@@ -25,6 +25,10 @@ export interface HubConfig {
   slowConsumerMaxBytes?: number;
   /** How long a shutting-down node waits for in-flight requests (durable writes) to finish. @default 10 s */
   shutdownGraceMs?: number;
+  /** How long an envelope some device never acked is kept. @default 30 days */
+  retentionMs?: number;
+  /** How often the sweeper deletes acked and expired envelopes (0: never). @default 10 min */
+  sweepIntervalMs?: number;
   /** Origins and rate limits; absent: the defaults for the mode (see security/config.ts). */
   security?: SecurityConfig | undefined;
 }
@@ -62,6 +66,8 @@ export const ENV_DOC: ReadonlyArray<{ name: string; default: string; meaning: st
   { name: 'NODE_ID', default: 'hostname-pid', meaning: 'name of this hub node in logs and health output' },
   { name: 'PRESENCE_TTL_MS', default: '30000', meaning: 'a device without heartbeat for this long is offline (covers crashed nodes)' },
   { name: 'SLOW_CONSUMER_MAX_BYTES', default: '8388608', meaning: 'unsent bytes a socket may pile up before it is dropped with SLOW_CONSUMER (it resyncs on reconnect)' },
+  { name: 'RETENTION_DAYS', default: '30', meaning: 'how long the hub keeps an envelope that some recipient device never acked' },
+  { name: 'SWEEP_INTERVAL_MS', default: '600000', meaning: 'how often acked and expired envelopes are deleted (0: never)' },
   { name: 'SHUTDOWN_GRACE_MS', default: '10000', meaning: 'on SIGTERM, how long to wait for in-flight requests before closing' },
   { name: 'PRESENCE_HEARTBEAT_MS', default: '10000', meaning: 'how often a node refreshes its connections; must be under PRESENCE_TTL_MS' },
   ...SECURITY_ENV_DOC,
@@ -164,6 +170,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     maxFrameBytes: Limits.MAX_FRAME_BYTES,
     slowConsumerMaxBytes: num('SLOW_CONSUMER_MAX_BYTES', 8 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
     shutdownGraceMs: num('SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
+    retentionMs: num('RETENTION_DAYS', 30, 1, 3650) * 24 * 3600 * 1000,
+    sweepIntervalMs: num('SWEEP_INTERVAL_MS', 600_000, 0, 86_400_000),
     security: loadSecurityConfig(get, mode, problems),
   };
   if (problems.length) throw new ConfigError(problems);

@@ -57,6 +57,19 @@ export class Hub {
   readonly audit: AuditLog;
   private heartbeat: NodeJS.Timeout | undefined;
   private slowConsumerCheck: NodeJS.Timeout | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
+
+  /** Delete envelopes every recipient device acked, and those past retention (FerretDB has no TTL). */
+  async sweep(now = Date.now()): Promise<number> {
+    try {
+      const { deleted } = await this.deps.storage.sweepEnvelopes(now);
+      if (deleted) this.logger.info({ deleted }, 'swept delivered and expired envelopes');
+      return deleted;
+    } catch (err) {
+      this.logger.warn({ err }, 'envelope sweep failed');
+      return 0;
+    }
+  }
   private accepting = true;
   private closed: Promise<void> | undefined;
 
@@ -96,7 +109,7 @@ export class Hub {
       ...this.security.origins.socketOptions(),
       ...(deps.fanout ? { adapter: createAdapter(deps.fanout.pub, deps.fanout.sub, { key: `${deps.fanout.keyPrefix}socket.io` }) } : {}),
     });
-    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: new MessageRelay(storage), keys: new DeviceKeys(storage), teams: new CareTeams(storage), logger, security: this.security });
+    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: new MessageRelay(storage, Date.now, config.retentionMs ?? 30 * 24 * 3600 * 1000), keys: new DeviceKeys(storage), teams: new CareTeams(storage), logger, security: this.security });
   }
 
   /** Initialise storage, start listening, start presence heartbeats. Port 0 picks a free port. */
@@ -119,6 +132,11 @@ export class Hub {
     this.heartbeat.unref();
     this.slowConsumerCheck = setInterval(() => this.gateway.dropSlowConsumers(this.deps.config.slowConsumerMaxBytes ?? 8 * 1024 * 1024), SLOW_CONSUMER_CHECK_MS);
     this.slowConsumerCheck.unref();
+    const sweepMs = this.deps.config.sweepIntervalMs ?? 600_000;
+    if (sweepMs > 0) {
+      this.sweeper = setInterval(() => void this.sweep(), sweepMs);
+      this.sweeper.unref();
+    }
     const addr = this.httpServer.address() as AddressInfo;
     const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
     return { port: addr.port, url };
@@ -130,6 +148,7 @@ export class Hub {
       this.accepting = false;
       if (this.heartbeat) clearInterval(this.heartbeat);
       if (this.slowConsumerCheck) clearInterval(this.slowConsumerCheck);
+      if (this.sweeper) clearInterval(this.sweeper);
       // Finish what is in flight (each is a durable write the client waits to hear about), then go.
       await this.gateway.drain(this.deps.config.shutdownGraceMs ?? 10_000);
       this.gateway.closeAll(CloseCode.SERVER_SHUTDOWN, 'Hub node is shutting down; reconnect');

@@ -12,6 +12,8 @@ export const ClientEvent = {
   ENVELOPE_SEND: 'envelope:send',
   /** Fetch envelopes after per-conversation cursors (resync). Ack: `SyncAck`. */
   SYNC_FETCH: 'sync:fetch',
+  /** Tell the hub what this device has processed; envelopes every recipient device acked can be deleted. */
+  SYNC_ACK: 'sync:ack',
   /** Publish this device's identity key, signed prekey and/or one-time prekeys. */
   KEYS_PUBLISH: 'keys:publish',
   /** How many one-time prekeys the hub still holds for this device. */

@@ -254,6 +254,12 @@ export const SyncFetchRequestSchema = z.strictObject({
 });
 export type SyncFetchRequest = z.input<typeof SyncFetchRequestSchema>;
 
+export const SyncAckRequestSchema = z.strictObject({
+  /** Per conversation, the highest seq this device processed without gaps. */
+  cursors: z.array(SyncCursorSchema).min(1).max(Limits.MAX_SYNC_CURSORS),
+});
+export type SyncAckRequest = z.input<typeof SyncAckRequestSchema>;
+
 export const SyncFetchResultSchema = z.object({
   /** Ordered by conversation, then seq ascending; per conversation, contiguous from its cursor. */
   envelopes: z.array(EnvelopeSchema),

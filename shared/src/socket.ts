@@ -11,6 +11,7 @@ import type {
   SessionClosing,
   SyncFetchRequest,
   SyncFetchResult,
+  SyncAckRequest,
   KeysPublishRequest,
   KeysPublishResult,
   KeysCountRequest,
@@ -34,6 +35,7 @@ export interface ClientToServerEvents {
   [ClientEvent.CONVERSATION_LIST]: (req: ConversationListRequest, ack: (res: Ack<ConversationListResult>) => void) => void;
   [ClientEvent.ENVELOPE_SEND]: (req: EnvelopeSendRequest, ack: (res: Ack<SendResult>) => void) => void;
   [ClientEvent.SYNC_FETCH]: (req: SyncFetchRequest, ack: (res: Ack<SyncFetchResult>) => void) => void;
+  [ClientEvent.SYNC_ACK]: (req: SyncAckRequest, ack: (res: Ack<Record<string, never>>) => void) => void;
   [ClientEvent.KEYS_PUBLISH]: (req: KeysPublishRequest, ack: (res: Ack<KeysPublishResult>) => void) => void;
   [ClientEvent.KEYS_COUNT]: (req: KeysCountRequest, ack: (res: Ack<KeysCountResult>) => void) => void;
   [ClientEvent.KEYS_CLAIM]: (req: KeysClaimRequest, ack: (res: Ack<KeysClaimResult>) => void) => void;

@@ -3,6 +3,7 @@ import {
   ErrorCode,
   Limits,
   type Conversation,
+  type DeviceIdentity,
   type Envelope,
   type SendResult,
   type SyncFetchResult,
@@ -30,7 +31,7 @@ export interface SendOutcome {
 
 /** The envelope as one device sees it: the common body and only that device's share. */
 export function projectForDevice(stored: StoredEnvelope, deviceId: string): Envelope {
-  const { recipients, ...rest } = stored;
+  const { recipients, expiresAt: _expiresAt, ...rest } = stored;
   const mine = recipients?.find((r) => r.deviceId === deviceId);
   return mine ? { ...rest, ciphertext: mine.ciphertext } : rest;
 }
@@ -45,6 +46,8 @@ export class MessageRelay {
   constructor(
     private readonly storage: Storage,
     private readonly now: () => number = Date.now,
+    /** How long the hub keeps an envelope that some device never acked. */
+    private readonly retentionMs: number = 30 * 24 * 3600 * 1000,
   ) {}
 
   async createConversation(caller: Caller, req: z.output<typeof ConversationCreateRequestSchema>): Promise<{ conversation: Conversation; created: boolean }> {
@@ -68,6 +71,12 @@ export class MessageRelay {
     });
   }
 
+  /** The device processed these conversations up to these seqs (only conversations it belongs to count). */
+  async ack(caller: Caller, cursors: ReadonlyArray<{ conversationId: string; afterSeq: number }>): Promise<void> {
+    const mine = new Set((await this.storage.listConversationsForUser(caller.orgId, caller.userId)).map((c) => c.id));
+    await this.storage.ackDelivered(caller.orgId, caller.deviceId, cursors.filter((c) => mine.has(c.conversationId)));
+  }
+
   listConversations(caller: Caller): Promise<Conversation[]> {
     return this.storage.listConversationsForUser(caller.orgId, caller.userId);
   }
@@ -86,7 +95,9 @@ export class MessageRelay {
 
   async send(caller: Caller, req: z.output<typeof EnvelopeSendRequestSchema>): Promise<SendOutcome> {
     const conversation = await this.memberConversation(caller, req.conversationId);
-    if (req.recipients) await this.checkDeviceList(caller, conversation, req);
+    const known = (await this.storage.listDeviceIdentities(caller.orgId, conversation.memberUserIds)).filter((d) => d.deviceId !== caller.deviceId);
+    if (req.recipients) await this.checkDeviceList(caller, req, known);
+    const now = this.now();
     const appended = await this.storage.appendEnvelope({
       orgId: caller.orgId,
       conversationId: conversation.id,
@@ -97,7 +108,10 @@ export class MessageRelay {
       recipients: req.recipients,
       partial: req.partial,
       kind: req.kind,
-      now: this.now(),
+      // Delivery state: the devices registered now. It may go once they all acked, or at retention.
+      deliverTo: req.recipients && req.partial ? req.recipients.map((r) => r.deviceId) : known.map((d) => d.deviceId),
+      expiresAt: now + this.retentionMs,
+      now,
     });
     if (appended.status === 'conflict') {
       throw new HubError(ErrorCode.IDEMPOTENCY_CONFLICT, 'This client message id was already used by this device for another conversation', {
@@ -124,8 +138,7 @@ export class MessageRelay {
    * is refused with what is missing and extra, so the client fetches bundles and retries.
    * A retry of a send the hub already stored is let through: it will be answered as a duplicate.
    */
-  private async checkDeviceList(caller: Caller, conversation: Conversation, req: z.output<typeof EnvelopeSendRequestSchema>): Promise<void> {
-    const known = (await this.storage.listDeviceIdentities(caller.orgId, conversation.memberUserIds)).filter((d) => d.deviceId !== caller.deviceId);
+  private async checkDeviceList(caller: Caller, req: z.output<typeof EnvelopeSendRequestSchema>, known: DeviceIdentity[]): Promise<void> {
     const named = new Set(req.recipients!.map((r) => r.deviceId));
     const missing = known.filter((d) => !named.has(d.deviceId)).map((d) => ({ userId: d.userId, deviceId: d.deviceId }));
     const knownIds = new Set(known.map((d) => d.deviceId));

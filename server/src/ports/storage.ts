@@ -128,12 +128,18 @@ export interface NewEnvelope {
   partial?: boolean | undefined;
   kind?: 'message' | 'receipt' | undefined;
   membership?: SignedStatement | undefined;
+  /** Devices the envelope is for (registered at send time): it may go once all of them acked it. */
+  deliverTo?: string[] | undefined;
+  /** When retention ends (epoch ms): it goes then even if some device never acked. */
+  expiresAt?: number | undefined;
   now: number;
 }
 
 /** An envelope as stored: the common body and every device's share. Projected per device on delivery. */
 export interface StoredEnvelope extends Omit<Envelope, 'ciphertext'> {
   recipients?: Array<{ deviceId: string; ciphertext: Uint8Array }> | undefined;
+  /** When retention ends (hub-internal; not sent to clients). */
+  expiresAt?: number | undefined;
 }
 
 export type AppendResult =
@@ -153,6 +159,16 @@ export interface EnvelopeStore {
   appendEnvelope(input: NewEnvelope): Promise<AppendResult>;
   /** Envelopes with seq > afterSeq, ascending, at most `limit`. */
   envelopesAfter(orgId: string, conversationId: string, afterSeq: number, limit: number): Promise<StoredEnvelope[]>;
+  /**
+   * Record what a device has processed, per conversation (only ever moves forward).
+   */
+  ackDelivered(orgId: string, deviceId: string, cursors: ReadonlyArray<{ conversationId: string; afterSeq: number }>): Promise<void>;
+  /**
+   * Delete envelopes every device they were for has acked, and those past retention. Membership
+   * statements are kept (new members verify the team log from its start), and so is each
+   * conversation's latest envelope. Safe to run on several nodes at once.
+   */
+  sweepEnvelopes(now: number): Promise<{ deleted: number }>;
   /** What this device already stored under this client message id, if anything. */
   findSent(orgId: string, senderDeviceId: string, clientMessageId: string): Promise<StoredEnvelope | undefined>;
 }

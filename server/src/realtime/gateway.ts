@@ -20,6 +20,7 @@ import {
   Rooms,
   ServerEvent,
   SyncFetchRequestSchema,
+  SyncAckRequestSchema,
   parsePayload,
   type Ack,
   type ClientToServerEvents,
@@ -160,6 +161,10 @@ export class Gateway {
     });
 
     this.handle(socket, ClientEvent.SYNC_FETCH, SyncFetchRequestSchema, (req) => relay.sync(socket.data, req));
+    this.handle(socket, ClientEvent.SYNC_ACK, SyncAckRequestSchema, async (req) => {
+      await relay.ack(socket.data, req.cursors);
+      return {};
+    });
 
     for (const event of [ClientEvent.TEAM_CREATE, ClientEvent.TEAM_CHANGE] as const) {
       this.handle(socket, event, TeamStatementRequestSchema, async (req) => {

@@ -21,6 +21,10 @@ export class MemoryStorage implements Storage {
   private readonly directIndex = new Map<string, string>();
   private readonly envelopes = new Map<string, StoredEnvelope[]>();
   private readonly byClientId = new Map<string, { orgId: string; envelope: StoredEnvelope }>();
+  /** org NUL device NUL conversation → highest seq the device acked */
+  private readonly acks = new Map<string, number>();
+  /** message id → devices it is for (delivery state, not part of what clients see) */
+  private readonly delivery = new Map<string, { deliverTo: string[] }>();
   /** device key → published keys */
   private readonly deviceKeys = new Map<string, { identityKey: Uint8Array; signedPrekey: SignedPrekey }>();
   /** device key → one-time prekeys by key id, in upload order */
@@ -122,11 +126,13 @@ export class MemoryStorage implements Storage {
       ...(input.body ? { body: new Uint8Array(input.body) } : {}),
       ...(input.partial ? { partial: true } : {}),
       ...(input.kind === 'receipt' ? { kind: 'receipt' as const } : {}),
+      ...(input.expiresAt !== undefined ? { expiresAt: input.expiresAt } : {}),
       ...(input.membership ? { membership: { statement: input.membership.statement, signature: new Uint8Array(input.membership.signature) } } : {}),
       ...(input.recipients ? { recipients: input.recipients.map((r) => ({ deviceId: r.deviceId, ciphertext: new Uint8Array(r.ciphertext) })) } : {}),
     };
     const list = this.envelopes.get(conv.id) ?? [];
     list.push(envelope);
+    if (input.deliverTo) this.delivery.set(envelope.messageId, { deliverTo: [...input.deliverTo] });
     this.envelopes.set(conv.id, list);
     this.byClientId.set(ck, { orgId: input.orgId, envelope });
     return { status: 'stored', envelope: copyEnvelope(envelope) };
@@ -136,8 +142,36 @@ export class MemoryStorage implements Storage {
     const conv = this.conversations.get(conversationId);
     if (!conv || conv.orgId !== orgId) return [];
     const list = this.envelopes.get(conversationId) ?? [];
-    // seqs are 1..n without gaps, so index = seq - 1
-    return list.slice(afterSeq, afterSeq + Math.max(0, limit)).map(copyEnvelope);
+    return list
+      .filter((e) => e.seq > afterSeq)
+      .slice(0, Math.max(0, limit))
+      .map(copyEnvelope);
+  }
+
+  async ackDelivered(orgId: string, deviceId: string, cursors: ReadonlyArray<{ conversationId: string; afterSeq: number }>) {
+    for (const c of cursors) {
+      const k = key(orgId, deviceId, c.conversationId);
+      this.acks.set(k, Math.max(this.acks.get(k) ?? 0, c.afterSeq));
+    }
+  }
+
+  async sweepEnvelopes(now: number) {
+    let deleted = 0;
+    for (const [conversationId, list] of this.envelopes) {
+      const conv = this.conversations.get(conversationId);
+      if (!conv) continue;
+      const last = list[list.length - 1]?.seq;
+      const keep = list.filter((e) => {
+        if (e.membership || e.seq === last) return true;
+        if (e.expiresAt !== undefined && e.expiresAt <= now) return false;
+        const meta = this.delivery.get(e.messageId);
+        if (!meta || meta.deliverTo.length === 0) return true;
+        return !meta.deliverTo.every((d) => (this.acks.get(key(conv.orgId, d, conversationId)) ?? 0) >= e.seq);
+      });
+      deleted += list.length - keep.length;
+      this.envelopes.set(conversationId, keep);
+    }
+    return { deleted };
   }
 
   async createTeam(input: { orgId: string; state: TeamState; createdBy: string; now: number }) {

@@ -134,6 +134,8 @@ export interface EnvelopeDoc {
   recipients?: Array<{ deviceId: string; ciphertext: Buffer }>;
   partial?: boolean;
   kind?: 'message' | 'receipt';
+  deliverTo?: string[];
+  expiresAt?: number;
   membership?: { statement: string; signature: Buffer };
 }
 
@@ -150,6 +152,8 @@ export const envelopeSchema = new Schema<EnvelopeDoc>(
     body: { type: Buffer },
     partial: { type: Boolean },
     kind: { type: String, enum: ['message', 'receipt'] },
+    deliverTo: { type: [String], default: undefined },
+    expiresAt: { type: Number },
     membership: {
       type: new Schema({ statement: { type: String, required: true }, signature: { type: Buffer, required: true } }, { _id: false, versionKey: false }),
     },
@@ -162,6 +166,8 @@ export const envelopeSchema = new Schema<EnvelopeDoc>(
 );
 /** Claims a seq: an insert that loses a race fails here instead of storing a second message at that seq. */
 envelopeSchema.index({ orgId: 1, conversationId: 1, seq: 1 }, { unique: true, name: 'org_conv_seq_unique' });
+/** The retention sweep (FerretDB has no TTL indexes: an app-side sweeper deletes by this). */
+envelopeSchema.index({ expiresAt: 1 }, { name: 'expires_at' });
 /** Idempotency of retried sends. */
 envelopeSchema.index({ orgId: 1, senderDeviceId: 1, clientMessageId: 1 }, { unique: true, name: 'org_device_clientmsg_unique' });
 
@@ -207,6 +213,26 @@ export const teamLogSchema = new Schema<TeamLogDoc>(
 );
 teamLogSchema.index({ orgId: 1, teamId: 1, index: 1 }, { unique: true, name: 'org_team_index_unique' });
 
+/** How far each device has processed each conversation: the delivery state the sweeper reads. */
+export interface DeviceCursorDoc {
+  orgId: string;
+  deviceId: string;
+  conversationId: string;
+  seq: number;
+}
+
+export const deviceCursorSchema = new Schema<DeviceCursorDoc>(
+  {
+    orgId: { type: String, required: true },
+    deviceId: { type: String, required: true },
+    conversationId: { type: String, required: true },
+    seq: { type: Number, required: true },
+  },
+  { ...common, collection: 'device_cursors' },
+);
+deviceCursorSchema.index({ orgId: 1, deviceId: 1, conversationId: 1 }, { unique: true, name: 'org_device_conv_unique' });
+deviceCursorSchema.index({ orgId: 1, conversationId: 1 }, { name: 'org_conv' });
+
 export interface StorageModels {
   User: Model<UserDoc>;
   Device: Model<DeviceDoc>;
@@ -214,6 +240,7 @@ export interface StorageModels {
   Envelope: Model<EnvelopeDoc>;
   Prekey: Model<PrekeyDoc>;
   TeamLog: Model<TeamLogDoc>;
+  DeviceCursor: Model<DeviceCursorDoc>;
 }
 
 /** Compile the models on one connection (never the global default connection). */
@@ -225,5 +252,6 @@ export function registerModels(conn: Connection): StorageModels {
     Envelope: conn.model<EnvelopeDoc>('Envelope', envelopeSchema),
     Prekey: conn.model<PrekeyDoc>('Prekey', prekeySchema),
     TeamLog: conn.model<TeamLogDoc>('TeamLog', teamLogSchema),
+    DeviceCursor: conn.model<DeviceCursorDoc>('DeviceCursor', deviceCursorSchema),
   };
 }

@@ -14,7 +14,7 @@ import type {
 } from '../../ports/storage.js';
 import { directKey, uniqueMembers } from '../../ports/storage-rules.js';
 import type { Logger } from '../../logger.js';
-import { registerModels, type ConversationDoc, type DeviceDoc, type EnvelopeDoc, type PrekeyDoc, type StorageModels, type UserDoc } from './models.js';
+import { registerModels, type ConversationDoc, type DeviceCursorDoc, type DeviceDoc, type EnvelopeDoc, type PrekeyDoc, type StorageModels, type UserDoc } from './models.js';
 
 export interface MongoStorageOptions {
   /** `mongodb://` or `mongodb+srv://` connection string. */
@@ -215,6 +215,8 @@ export class MongoStorage implements Storage {
           ...(input.partial ? { partial: true } : {}),
           ...(input.kind === 'receipt' ? { kind: 'receipt' as const } : {}),
           ...(input.membership ? { membership: { statement: input.membership.statement, signature: Buffer.from(input.membership.signature) } } : {}),
+          ...(input.deliverTo ? { deliverTo: input.deliverTo } : {}),
+          ...(input.expiresAt !== undefined ? { expiresAt: input.expiresAt } : {}),
         });
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
@@ -247,6 +249,7 @@ export class MongoStorage implements Storage {
           ...(input.partial ? { partial: true } : {}),
           ...(input.kind === 'receipt' ? { kind: 'receipt' as const } : {}),
           ...(input.membership ? { membership: { statement: input.membership.statement, signature: new Uint8Array(input.membership.signature) } } : {}),
+          ...(input.expiresAt !== undefined ? { expiresAt: input.expiresAt } : {}),
           ...(recipients ? { recipients: recipients.map((r) => ({ deviceId: r.deviceId, ciphertext: new Uint8Array(r.ciphertext) })) } : {}),
         },
       };
@@ -327,6 +330,44 @@ export class MongoStorage implements Storage {
     }
     await Conv.updateOne({ _id: teamId, orgId }, { $set: { team: teamDoc(next), memberUserIds: Object.keys(next.members) } }).exec();
     return 'ok';
+  }
+
+  async ackDelivered(orgId: string, deviceId: string, cursors: ReadonlyArray<{ conversationId: string; afterSeq: number }>): Promise<void> {
+    const { DeviceCursor } = this.models;
+    await Promise.all(
+      cursors.map((c) =>
+        retryOnDuplicateKey(() =>
+          DeviceCursor.updateOne({ orgId, deviceId, conversationId: c.conversationId }, { $max: { seq: c.afterSeq } }, { upsert: true }).exec(),
+        ),
+      ),
+    );
+  }
+
+  async sweepEnvelopes(now: number): Promise<{ deleted: number }> {
+    const { Conversation: Conv, Envelope: Env, DeviceCursor } = this.models;
+    let deleted = 0;
+    const conversations = await Conv.find({}).select({ _id: 1, orgId: 1, lastSeq: 1 }).lean<Array<Pick<ConversationDoc, '_id' | 'orgId' | 'lastSeq'>>>().exec();
+    for (const c of conversations) {
+      // The latest envelope stays: it anchors the next seq even if lastSeq lagged after a crash.
+      const top = await Env.findOne({ orgId: c.orgId, conversationId: c._id }).sort({ seq: -1 }).select({ seq: 1 }).lean<Pick<EnvelopeDoc, 'seq'>>().exec();
+      if (!top) continue;
+      const below = mongoose.trusted({ $lt: top.seq });
+      const expired = await Env.deleteMany({ orgId: c.orgId, conversationId: c._id, seq: below, membership: mongoose.trusted({ $exists: false }), expiresAt: mongoose.trusted({ $lte: now }) }).exec();
+      deleted += expired.deletedCount;
+      const acks = new Map(
+        (await DeviceCursor.find({ orgId: c.orgId, conversationId: c._id }).lean<DeviceCursorDoc[]>().exec()).map((d) => [d.deviceId, d.seq]),
+      );
+      if (acks.size === 0) continue;
+      const candidates = await Env.find({ orgId: c.orgId, conversationId: c._id, seq: mongoose.trusted({ $lt: top.seq }), membership: mongoose.trusted({ $exists: false }) })
+        .select({ _id: 1, seq: 1, deliverTo: 1 })
+        .lean<Array<Pick<EnvelopeDoc, '_id' | 'seq' | 'deliverTo'>>>()
+        .exec();
+      const done = candidates
+        .filter((e) => e.deliverTo && e.deliverTo.length > 0 && e.deliverTo.every((d) => (acks.get(d) ?? 0) >= e.seq))
+        .map((e) => e._id);
+      if (done.length) deleted += (await Env.deleteMany({ _id: mongoose.trusted({ $in: done }) }).exec()).deletedCount;
+    }
+    return { deleted };
   }
 
   async findSent(orgId: string, senderDeviceId: string, clientMessageId: string): Promise<StoredEnvelope | undefined> {
@@ -570,6 +611,7 @@ function toEnvelope(d: EnvelopeDoc): StoredEnvelope {
     ...(d.recipients ? { recipients: d.recipients.map((r) => ({ deviceId: r.deviceId, ciphertext: toBytes(r.ciphertext) })) } : {}),
     ...(d.partial ? { partial: true } : {}),
     ...(d.kind === 'receipt' ? { kind: 'receipt' as const } : {}),
+    ...(typeof d.expiresAt === 'number' ? { expiresAt: d.expiresAt } : {}),
     ...(d.membership ? { membership: { statement: d.membership.statement, signature: toBytes(d.membership.signature) } } : {}),
   };
 }
