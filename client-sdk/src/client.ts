@@ -569,14 +569,23 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
 
   /** Claim one prekey bundle per device of these users (each one-time prekey is handed out once). */
   async claimBundles(request: KeysClaimRequest): Promise<PrekeyBundle[]> {
-    const { bundles } = await this.request(ClientEvent.KEYS_CLAIM, request);
-    return bundles.map((b) => PrekeyBundleSchema.parse(b));
+    // The hub takes at most Limits.MAX_KEY_QUERY_USERS users per request: large teams go in pages.
+    const out: PrekeyBundle[] = [];
+    for (const userIds of pages(request.userIds, Limits.MAX_KEY_QUERY_USERS)) {
+      const { bundles } = await this.request(ClientEvent.KEYS_CLAIM, { ...request, userIds });
+      out.push(...bundles.map((b) => PrekeyBundleSchema.parse(b)));
+    }
+    return out;
   }
 
   /** Devices with published identity keys of these users. */
   async listDevices(userIds: string[]): Promise<DeviceIdentity[]> {
-    const { devices } = await this.request(ClientEvent.DEVICES_LIST, { userIds });
-    return devices.map((d) => DeviceIdentitySchema.parse(d));
+    const out: DeviceIdentity[] = [];
+    for (const page of pages(userIds, Limits.MAX_KEY_QUERY_USERS)) {
+      const { devices } = await this.request(ClientEvent.DEVICES_LIST, { userIds: page });
+      out.push(...devices.map((d) => DeviceIdentitySchema.parse(d)));
+    }
+    return out;
   }
 
   /** This user's devices, including revoked ones (with when they were revoked). */
@@ -772,8 +781,9 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
       try {
         return await this.requestOnce(event, payload);
       } catch (e) {
-        const dropped = e instanceof CurbsideError && e.code === ErrorCode.NOT_CONNECTED;
-        if (!dropped || attempt >= attempts || this.stopped) throw e;
+        // A dropped connection or a slow answer: these requests are safe to ask again.
+        const retry = e instanceof CurbsideError && (e.code === ErrorCode.NOT_CONNECTED || e.code === ErrorCode.TIMEOUT);
+        if (!retry || attempt >= attempts || this.stopped) throw e;
       }
     }
   }
@@ -878,6 +888,12 @@ function mapClose(code: CloseCode | undefined): DisconnectReason {
     default:
       return 'server-shutdown';
   }
+}
+
+function pages<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
 }
 
 function jitter(ms: number): number {

@@ -102,7 +102,7 @@ describe('a 10-member care team under random adds, removes and sends (property, 
           await harness.cleanup();
         }
       }),
-      { numRuns: 3, endOnFailure: true },
+      { numRuns: 3, endOnFailure: true, ...(process.env.CURBSIDE_PROPERTY_SEED ? { seed: Number(process.env.CURBSIDE_PROPERTY_SEED), path: process.env.CURBSIDE_PROPERTY_PATH } : {}) },
     );
   });
 });

@@ -116,6 +116,18 @@ for (const backend of backends) {
       expect(late.map((e) => [e.seq, e.ciphertext, e.body && text(e.body)])).to.deep.equal([[ack.seq, undefined, 'common body']]);
     });
 
+    it('asks about large teams in pages (the hub takes 100 users per request)', async () => {
+      const a = t.client({ userId: 'u-a', deviceId: 'a-1' }, { e2ee: false });
+      const b = t.client({ userId: 'u-z', deviceId: 'z-1' }, { e2ee: false });
+      await Promise.all([a.connect(), b.connect()]);
+      await withKeys(a, 2);
+      await withKeys(b, 2);
+      const many = [...Array.from({ length: 148 }, (_, i) => `nobody-${i}`), 'u-a', 'u-z'];
+      expect((await b.listDevices(many)).map((d) => d.deviceId)).to.deep.equal(['a-1', 'z-1']);
+      expect((await b.claimBundles({ userIds: many })).map((x) => x.deviceId)).to.deep.equal(['a-1']);
+      expect(await b.listDevices([])).to.deep.equal([]);
+    });
+
     it('tells contacts and the user\'s other devices when a device first publishes keys', async () => {
       const lee = t.client({ userId: 'dr-lee', deviceId: 'lee-phone' }, { e2ee: false });
       const patel = t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' }, { e2ee: false });

@@ -119,6 +119,8 @@ export interface MembershipMismatch {
 const MAX_STALE_RETRIES = 3;
 /** Delivered receipts are batched this long, so a burst of messages costs one receipt. */
 const RECEIPT_BATCH_MS = 150;
+/** Tries of one delivered receipt before giving up (each after a longer wait). */
+const RECEIPT_ATTEMPTS = 5;
 /** A peer device gets at most one automatic session repair in this window. */
 const REPAIR_INTERVAL_MS = 30_000;
 
@@ -178,12 +180,19 @@ export class SecureMessenger {
       this.deliveredTimer = undefined;
       const batches = [...this.pendingDelivered.values()];
       this.pendingDelivered.clear();
-      for (const b of batches) {
-        void this.sendReceipt(b.conversationId, b.senderUserId, 'delivered', [...b.ids]).catch((err: unknown) =>
-          this.logger.debug({ err: String(err), conversationId: b.conversationId }, 'delivered receipt not sent'),
-        );
-      }
+      for (const b of batches) void this.deliverReceipt(b.conversationId, b.senderUserId, [...b.ids], 1);
     }, RECEIPT_BATCH_MS);
+  }
+
+  /** Send a delivered receipt; a failure (a timeout under load, a dropped connection) is retried with backoff. */
+  private async deliverReceipt(conversationId: string, senderUserId: string, ids: string[], attempt: number): Promise<void> {
+    try {
+      await this.sendReceipt(conversationId, senderUserId, 'delivered', ids);
+    } catch (err) {
+      const final = attempt >= RECEIPT_ATTEMPTS || (isCurbsideError(err) && (err.code === ErrorCode.FORBIDDEN || err.code === ErrorCode.UNTRUSTED_IDENTITY));
+      this.logger.debug({ err: String(err), conversationId, attempt }, final ? 'delivered receipt not sent' : 'delivered receipt failed, retrying');
+      if (!final) setTimeout(() => void this.deliverReceipt(conversationId, senderUserId, ids, attempt + 1), 500 * 2 ** attempt);
+    }
   }
 
   /** Tell the senders of these messages that the user read them. */
