@@ -317,6 +317,13 @@ export class MongoStorage implements Storage {
   }
 
   async advanceTeam(orgId: string, teamId: string, expectedIndex: number, next: TeamState): Promise<'ok' | 'conflict'> {
+    // Same queue as appends to this conversation: FerretDB v1 applies an update as read-modify-write
+    // of the whole document, so a concurrent `$max lastSeq` from an append could write back the old
+    // team state. (Real MongoDB updates a document atomically; across FerretDB nodes the race stays.)
+    return this.serialize(hintKey(orgId, teamId), () => this.advanceTeamSerialized(orgId, teamId, expectedIndex, next));
+  }
+
+  private async advanceTeamSerialized(orgId: string, teamId: string, expectedIndex: number, next: TeamState): Promise<'ok' | 'conflict'> {
     const { Conversation: Conv, TeamLog } = this.models;
     const current = await this.getTeamState(orgId, teamId);
     if (!current) throw new Error(`team ${teamId} not found`);
