@@ -225,6 +225,8 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
   private syncAgain = false;
   private gapTimer: ReturnType<typeof setTimeout> | undefined;
   private authRetries = 0;
+  /** Handshakes refused with a retryable error (hub could not check the token) since the last connect. */
+  private handshakeRetries = 0;
   private closingCode: CloseCode | undefined;
   private stopped = false;
   private deviceId: string | undefined;
@@ -636,6 +638,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
 
     socket.on('connect', () => {
       this.authRetries = 0;
+      this.handshakeRetries = 0;
       this.closingCode = undefined;
       this.emit('connected');
       for (const entry of this.outbox.values()) this.transmit(entry);
@@ -658,6 +661,17 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
       if (error.code === ErrorCode.AUTH_EXPIRED && typeof this.options.token === 'function' && this.authRetries < MAX_AUTH_RETRIES) {
         this.authRetries += 1;
         setTimeout(() => !this.stopped && socket.connect(), 200 * this.authRetries);
+        return;
+      }
+      // UNAVAILABLE, INTERNAL, RATE_LIMITED...: the hub could not check the handshake now (its Redis or
+      // database is down, it is shutting down, too many handshakes). Not a verdict on the token: try
+      // again with backoff, as socket.io does after a transport failure.
+      if (error.retryable) {
+        this.handshakeRetries += 1;
+        const base = this.options.reconnectDelayMs ?? 500;
+        const backoff = Math.min(this.options.reconnectDelayMaxMs ?? 10_000, base * 2 ** Math.min(this.handshakeRetries - 1, 10));
+        const retryAfterMs = typeof error.details?.retryAfterMs === 'number' ? error.details.retryAfterMs : 0;
+        setTimeout(() => !this.stopped && socket.connect(), Math.max(retryAfterMs, jitter(backoff)));
         return;
       }
       this.emit('error', error);

@@ -107,7 +107,7 @@ export class Hub {
       serveClient: false,
       parser: wireParser,
       ...this.security.origins.socketOptions(),
-      ...(deps.fanout ? { adapter: createAdapter(deps.fanout.pub, deps.fanout.sub, { key: `${deps.fanout.keyPrefix}socket.io` }) } : {}),
+      ...(deps.fanout ? { adapter: createAdapter(catchPublishFailures(deps.fanout.pub, logger), deps.fanout.sub, { key: `${deps.fanout.keyPrefix}socket.io` }) } : {}),
     });
     this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: new MessageRelay(storage, Date.now, config.retentionMs ?? 30 * 24 * 3600 * 1000), keys: new DeviceKeys(storage), teams: new CareTeams(storage), logger, security: this.security });
   }
@@ -199,4 +199,20 @@ export function createHubFromConfig(config: HubConfig, overrides: { logger?: Log
       presenceClient.disconnect();
     },
   });
+}
+
+/**
+ * socket.io's Redis adapter publishes without waiting for the answer. ioredis rejects a publish that
+ * outlived `maxRetriesPerRequest` (Redis down or restarting), and an unhandled rejection ends the
+ * process: one Redis restart took down every hub node that fanned out a message meanwhile. The
+ * envelope is already stored; receivers on other nodes get it at their next gap or resync.
+ */
+function catchPublishFailures(pub: Redis, logger: Logger): Redis {
+  const publish = pub.publish.bind(pub) as (...args: unknown[]) => Promise<number>;
+  (pub as unknown as { publish: (...args: unknown[]) => Promise<number> }).publish = (...args: unknown[]) => {
+    const sent = publish(...args);
+    sent.catch((err: unknown) => logger.warn({ err: (err as Error)?.message }, 'fan-out publish to Redis failed; other nodes miss this push'));
+    return sent;
+  };
+  return pub;
 }

@@ -1,0 +1,74 @@
+/**
+ * npm run faults — the long fault-injection run (issue 5, "Nothing lost").
+ *
+ *   npm run faults                         100 faults, seed 1
+ *   npm run faults -- --faults 300 --seed 7
+ *   npm run faults -- --only restart-redis --faults 20
+ *   npm run faults -- --keep               keep the temp dir (hub, Redis and FerretDB logs; SQLite files)
+ *
+ * Three hubs (server/dist: run `npm run build` first), a private Redis and a private FerretDB; SDK
+ * clients send 1:1 and care-team messages while nodes are killed (-9) or stopped (SIGTERM) and
+ * restarted, and Redis and the database are restarted; every --per-round faults (default 4) the hubs move
+ * to a fresh database with fresh devices (FerretDB/SQLite scans grow with the data). Prints the report and writes it to
+ * results/tmp/faults-<date>.json (git-ignored). Exit code 0 when every invariant held, 1 when any failed, 2 when the run
+ * itself could not happen. See docs/faults.md.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from './cluster.js';
+import { formatReport } from './checker.js';
+import { FAULT_KINDS, runScenario, type FaultKind } from './scenario.js';
+
+const args = process.argv.slice(2);
+let faults: number | FaultKind[] = 100;
+let seed = 1;
+let keepDir = false;
+let perRound = 4;
+let only: FaultKind[] | undefined;
+let quiet = false;
+for (let i = 0; i < args.length; i++) {
+  const a = args[i]!;
+  if (a === '--faults') faults = Number(args[++i]);
+  else if (a === '--only') {
+    only = (args[++i] ?? '').split(',') as FaultKind[];
+    if (!only.every((k) => FAULT_KINDS.includes(k))) usage(`--only takes a list of ${FAULT_KINDS.join(', ')}`);
+  } else if (a === '--seed') seed = Number(args[++i]);
+  else if (a === '--per-round') perRound = Number(args[++i]);
+  else if (a === '--keep') keepDir = true;
+  else if (a === '--quiet') quiet = true;
+  else usage(`unknown argument ${a}`);
+}
+if (typeof faults === 'number' && !(Number.isInteger(faults) && faults >= 0)) usage('--faults takes a whole number');
+if (!Number.isFinite(seed)) usage('--seed takes a number');
+if (!(Number.isInteger(perRound) && perRound >= 1)) usage('--per-round takes a whole number >= 1');
+if (only && typeof faults === 'number') {
+  const kinds = only;
+  faults = Array.from({ length: faults }, (_, j) => kinds[j % kinds.length]!);
+}
+
+function usage(problem: string): never {
+  process.stderr.write(`faults: ${problem}\nusage: npm run faults -- [--faults N] [--per-round K] [--only kill-node,term-node,restart-redis,restart-db] [--seed S] [--keep] [--quiet]\n`);
+  process.exit(2);
+}
+
+const started = Date.now();
+try {
+  const result = await runScenario({ faults, faultsPerRound: perRound, seed, keepDir, log: quiet ? undefined : (l) => process.stdout.write(`${l}\n`) });
+  const { report } = result;
+  const minutes = (Date.now() - started) / 60_000;
+  const perFault = report.faultsInjected ? (Date.now() - started) / report.faultsInjected / 1000 : 0;
+  const recovery = [...result.recoveryMs].sort((a, b) => a - b);
+  const pct = (p: number) => recovery[Math.min(recovery.length - 1, Math.floor((p / 100) * recovery.length))] ?? 0;
+  process.stdout.write(`\n=== fault run: seed ${seed}, ${result.rounds.length} rounds of up to ${perRound} faults ===\n${formatReport(report)}\n`);
+  process.stdout.write(`recovery (fault to every client connected): median ${pct(50)} ms, p95 ${pct(95)} ms, max ${recovery.at(-1) ?? 0} ms\n`);
+  process.stdout.write(`wall time: ${minutes.toFixed(1)} min (${perFault.toFixed(1)} s per fault)${keepDir ? `; logs in ${result.logDir}` : ''}\n`);
+  const dir = join(repoRoot, 'results', 'tmp');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `faults-${new Date().toISOString().slice(0, 10)}.json`);
+  writeFileSync(file, `${JSON.stringify({ seed, perRound, wallMs: Date.now() - started, recoveryMs: result.recoveryMs, report, rounds: result.rounds }, null, 2)}\n`);
+  process.stdout.write(`report written to ${file}\n`);
+  process.exit(report.ok ? 0 : 1);
+} catch (e) {
+  process.stderr.write(`faults: the run could not complete: ${(e as Error).stack ?? e}\n`);
+  process.exit(2);
+}
