@@ -115,6 +115,16 @@ export class FaultCluster extends EventEmitter {
     this.publicKeyPem = pair.publicKey.export({ type: 'spki', format: 'pem' }).toString();
     this.startTimeoutMs = options.startTimeoutMs ?? 60_000;
     this.log = options.log ?? (() => {});
+    // Children must not outlive the process that owns them (an aborted run, a failed test).
+    this.killAllSync = this.killAllSync.bind(this);
+    process.once('exit', this.killAllSync);
+  }
+
+  private killAllSync(): void {
+    for (const owned of this.procs.values()) {
+      owned.expectExit = true;
+      owned.child.kill('SIGKILL');
+    }
   }
 
   /** Start Redis, FerretDB and the hubs; resolves when every hub logged `hub listening`. */
@@ -216,6 +226,7 @@ export class FaultCluster extends EventEmitter {
     const hubs = [...this.procs.keys()].filter((k) => k.startsWith('hub-'));
     await Promise.all(hubs.map((k) => this.stopProc(k, 'SIGKILL')));
     await Promise.all(['redis', 'db'].map((k) => this.stopProc(k, 'SIGKILL')));
+    process.off('exit', this.killAllSync);
     if (!this.options.keepDir) rmSync(this.dir, { recursive: true, force: true });
   }
 

@@ -51,6 +51,9 @@ function usage(problem: string): never {
   process.exit(2);
 }
 
+// Ctrl-C: exit normally, so the cluster's exit hook stops every process it started.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
+
 const started = Date.now();
 try {
   const result = await runScenario({ faults, faultsPerRound: perRound, seed, keepDir, log: quiet ? undefined : (l) => process.stdout.write(`${l}\n`) });
