@@ -190,6 +190,7 @@ const ACK_DELAY_MS = 500;
 const REPEATABLE_EVENTS: ReadonlySet<string> = new Set([
   ClientEvent.CONVERSATION_GET,
   ClientEvent.CONVERSATION_LIST,
+  ClientEvent.PRESENCE_QUERY,
   ClientEvent.SYNC_FETCH,
   ClientEvent.KEYS_PUBLISH,
   ClientEvent.KEYS_COUNT,
@@ -790,14 +791,22 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
     event: E,
     payload: Parameters<ClientToServerEvents[E]>[0],
   ): Promise<AckData<ClientToServerEvents[E]>> {
-    const attempts = REPEATABLE_EVENTS.has(event) ? 3 : 1;
+    const attempts = REPEATABLE_EVENTS.has(event) ? 5 : 1;
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.requestOnce(event, payload);
       } catch (e) {
-        // A dropped connection or a slow answer: these requests are safe to ask again.
-        const retry = e instanceof CurbsideError && (e.code === ErrorCode.NOT_CONNECTED || e.code === ErrorCode.TIMEOUT);
+        // A dropped connection, a slow answer, or a node that is draining or cannot reach its
+        // database (UNAVAILABLE: it closes our connection soon, or another node can answer):
+        // these requests are safe to ask again.
+        const code = e instanceof CurbsideError ? e.code : undefined;
+        const retry = code === ErrorCode.NOT_CONNECTED || code === ErrorCode.TIMEOUT || code === ErrorCode.UNAVAILABLE;
         if (!retry || attempt >= attempts || this.stopped) throw e;
+        if (code === ErrorCode.UNAVAILABLE) {
+          const hinted = (e as CurbsideError).details?.retryAfterMs;
+          await sleep(Math.max(typeof hinted === 'number' ? hinted : 0, jitter(200 * 2 ** attempt)));
+          if (this.stopped) throw e;
+        }
       }
     }
   }
@@ -908,6 +917,10 @@ function pages<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function jitter(ms: number): number {

@@ -153,7 +153,7 @@ export interface FaultReport {
     errorEvents: Record<string, number>;
     notConnectedAtEnd: number;
   };
-  nodes: { unexpectedExits: number; restarts: number };
+  nodes: { unexpectedExits: number; restarts: number; watchdogExits: number };
   samples: { lost: string[]; gaps: string[]; inversions: string[]; duplicates: string[]; decrypt: string[]; other: string[] };
 }
 
@@ -675,7 +675,11 @@ export class InvariantChecker {
         errorEvents,
         notConnectedAtEnd: this.notConnectedAtEnd,
       },
-      nodes: { unexpectedExits: this.cluster.unexpectedExits.length, restarts: this.cluster.nodes.reduce((n, x) => n + x.starts - 1, 0) },
+      nodes: {
+        unexpectedExits: this.cluster.unexpectedExits.length,
+        restarts: this.cluster.nodes.reduce((n, x) => n + x.starts - 1, 0),
+        watchdogExits: this.cluster.watchdogExits.length,
+      },
       samples,
     };
     if (ackedText === 0) failures.push('no message was acked: the workload did not run');
@@ -792,7 +796,7 @@ export function formatReport(r: FaultReport): string {
     `storage:                ${JSON.stringify(r.storage)}`,
     `clients:                ${r.clients.devices} devices, ${r.clients.handovers} handovers (${r.clients.rebalanceMoves} for rebalancing), SDK gave up ${r.clients.sdkGaveUp}×${json(r.clients.sdkGaveUpReasons)}, app reconnects ${r.clients.appReconnects}, not connected at end ${r.clients.notConnectedAtEnd}`,
     `client error events:    ${JSON.stringify(r.clients.errorEvents)}`,
-    `nodes:                  ${r.nodes.restarts} restarts, ${r.nodes.unexpectedExits} unexpected exits`,
+    `nodes:                  ${r.nodes.restarts} restarts, ${r.nodes.unexpectedExits} unexpected exits, ${r.nodes.watchdogExits} storage-watchdog exits (restarted)`,
     `verdict:                ${r.ok ? 'OK: every invariant held' : `FAILED: ${r.failures.join('; ')}`}`,
   ];
   for (const [k, list] of Object.entries(r.samples)) if (list.length) lines.push(`  ${k}:`, ...list.map((s) => `    ${s}`));

@@ -71,6 +71,9 @@ interface Owned {
   tail: string[];
 }
 
+/** main.ts exits with EX_UNAVAILABLE when the storage watchdog gives up. */
+const WATCHDOG_EXIT_CODE = 69;
+
 const ISSUER = 'https://idp.fault-cluster.example';
 const AUDIENCE = 'curbside';
 
@@ -88,6 +91,11 @@ export class FaultCluster extends EventEmitter {
   keyPrefix: string;
   readonly nodes: HubNode[] = [];
   readonly unexpectedExits: UnexpectedExit[] = [];
+  /**
+   * Hub exits the node asked for (code 69: its storage watchdog gave up). The cluster restarts
+   * them as a supervisor (systemd, Kubernetes) would; they are counted, not failures.
+   */
+  readonly watchdogExits: UnexpectedExit[] = [];
   readonly issuer = ISSUER;
   readonly audience = AUDIENCE;
   redisPort = 0;
@@ -298,6 +306,8 @@ export class FaultCluster extends EventEmitter {
         SWEEP_INTERVAL_MS: '0',
         // Every test client comes from 127.0.0.1; the per-IP handshake limit is meant for the internet.
         RATE_LIMIT_HANDSHAKE: '100000/60',
+        // A node stuck without its database (docs/faults.md, bug 3) gives up well within a round.
+        STORAGE_WATCHDOG_MS: '20000',
         ...this.options.hubEnv,
       };
       const owned = this.spawnOwned(key, process.execPath, [join(repoRoot, 'server', 'dist', 'main.js')], env);
@@ -363,6 +373,14 @@ export class FaultCluster extends EventEmitter {
       if (this.procs.get(key) === owned) this.procs.delete(key);
       if (owned.expectExit || !owned.ready || this.stopped) return;
       const exit: UnexpectedExit = { what: key, code, signal, at: Date.now(), tail: owned.tail.slice(-15).join('\n') };
+      if (key.startsWith('hub-') && code === WATCHDOG_EXIT_CODE) {
+        const index = Number(key.slice(4));
+        this.watchdogExits.push(exit);
+        this.log(`${key} exited on its storage watchdog (code ${code}); restarting it as a supervisor would`);
+        this.markDown(index);
+        void this.startNode(index).catch((e: unknown) => this.log(`restart of ${key} after its watchdog exit failed: ${(e as Error).message}`));
+        return;
+      }
       this.unexpectedExits.push(exit);
       this.log(`UNEXPECTED EXIT of ${key}: code=${code} signal=${signal}`);
       if (key.startsWith('hub-')) this.markDown(Number(key.slice(4)));

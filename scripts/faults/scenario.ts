@@ -97,6 +97,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       const roundFaults = faults.slice(r * perRound, (r + 1) * perRound);
       if (r > 0) await cluster.useFreshDatabase(`r${r + 1}`);
       const exitsBefore = cluster.unexpectedExits.length;
+      const watchdogBefore = cluster.watchdogExits.length;
       const startsBefore = cluster.nodes.reduce((n, x) => n + x.starts, 0);
       checker = new InvariantChecker({ cluster, balancer, devices: options.devices, random: sendRandom, log, ...(options.sendPauseMs ? { sendPauseMs: options.sendPauseMs } : {}) });
       await checker.setup();
@@ -125,6 +126,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       const report = await checker.finish({ faultsInjected: roundFaults.length, faultsByKind: byKind });
       // Crashes count in the round they happened in.
       report.nodes.unexpectedExits = cluster.unexpectedExits.length - exitsBefore;
+      report.nodes.watchdogExits = cluster.watchdogExits.length - watchdogBefore;
       report.nodes.restarts = cluster.nodes.reduce((n, x) => n + x.starts, 0) - startsBefore;
       if (slow) {
         report.failures.push(`slow recovery: ${slow} faults not recovered within ${recoveryTimeoutMs} ms`);
@@ -233,6 +235,7 @@ export function mergeReports(rounds: FaultReport[]): FaultReport {
     out.clients.notConnectedAtEnd += r.clients.notConnectedAtEnd;
     out.nodes.unexpectedExits += r.nodes.unexpectedExits;
     out.nodes.restarts += r.nodes.restarts;
+    out.nodes.watchdogExits += r.nodes.watchdogExits;
     for (const k of Object.keys(out.samples) as Array<keyof FaultReport['samples']>) {
       for (const s of r.samples[k]) if (out.samples[k].length < 10) out.samples[k].push(s);
     }

@@ -25,6 +25,8 @@ export interface HubConfig {
   slowConsumerMaxBytes?: number;
   /** How long a shutting-down node waits for in-flight requests (durable writes) to finish. @default 10 s */
   shutdownGraceMs?: number;
+  /** A node whose storage stays unreachable this long gives up (exits) so its supervisor restarts it; 0: never. */
+  storageWatchdogMs?: number;
   /** How long an envelope some device never acked is kept. @default 30 days */
   retentionMs?: number;
   /** How often the sweeper deletes acked and expired envelopes (0: never). @default 10 min */
@@ -69,6 +71,7 @@ export const ENV_DOC: ReadonlyArray<{ name: string; default: string; meaning: st
   { name: 'RETENTION_DAYS', default: '30', meaning: 'how long the hub keeps an envelope that some recipient device never acked' },
   { name: 'SWEEP_INTERVAL_MS', default: '600000', meaning: 'how often acked and expired envelopes are deleted (0: never)' },
   { name: 'SHUTDOWN_GRACE_MS', default: '10000', meaning: 'on SIGTERM, how long to wait for in-flight requests before closing' },
+  { name: 'STORAGE_WATCHDOG_MS', default: '60000', meaning: 'a node whose database stays unreachable this long closes its connections and exits (code 69) for its supervisor to restart it (0: never)' },
   { name: 'PRESENCE_HEARTBEAT_MS', default: '10000', meaning: 'how often a node refreshes its connections; must be under PRESENCE_TTL_MS' },
   ...SECURITY_ENV_DOC,
 ];
@@ -170,6 +173,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     maxFrameBytes: Limits.MAX_FRAME_BYTES,
     slowConsumerMaxBytes: num('SLOW_CONSUMER_MAX_BYTES', 8 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
     shutdownGraceMs: num('SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
+    storageWatchdogMs: num('STORAGE_WATCHDOG_MS', 60_000, 0, 86_400_000),
     retentionMs: num('RETENTION_DAYS', 30, 1, 3650) * 24 * 3600 * 1000,
     sweepIntervalMs: num('SWEEP_INTERVAL_MS', 600_000, 0, 86_400_000),
     security: loadSecurityConfig(get, mode, problems),

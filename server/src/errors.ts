@@ -17,10 +17,30 @@ export class HubError extends Error {
 }
 
 /**
- * Whatever was thrown, the wire form a client may see: HubErrors as they are, anything else as
- * INTERNAL with a fixed message (the cause goes to the log, never to the client).
+ * The MongoDB driver's errors for "cannot reach the database now" (by name, so this module does
+ * not load the driver). A request that failed on one of them may succeed later or on another node.
+ */
+const STORAGE_UNREACHABLE = new Set([
+  'MongoServerSelectionError',
+  'MongoNetworkError',
+  'MongoNetworkTimeoutError',
+  'MongoNotConnectedError',
+  'MongoPoolClearedError',
+  'MongoTopologyClosedError',
+]);
+
+/** Whether `err` says the database cannot be reached (rather than that the request was wrong). */
+export function isStorageUnreachable(err: unknown): boolean {
+  return err instanceof Error && STORAGE_UNREACHABLE.has(err.name);
+}
+
+/**
+ * Whatever was thrown, the wire form a client may see: HubErrors as they are, an unreachable
+ * database as UNAVAILABLE (retryable), anything else as INTERNAL with a fixed message (the cause
+ * goes to the log, never to the client).
  */
 export function toWireError(err: unknown): WireError {
   if (err instanceof HubError) return err.toWire();
+  if (isStorageUnreachable(err)) return { code: ErrorCode.UNAVAILABLE, message: 'Storage is unavailable on this hub node; retry' };
   return { code: ErrorCode.INTERNAL, message: 'Internal error' };
 }

@@ -38,6 +38,11 @@ export interface HubDeps {
   devTokens?: DevTokenIssuer | undefined;
   /** Extra resources to close after everything else (e.g. Redis clients the hub created). */
   onClose?: () => Promise<void>;
+  /**
+   * Called when the node gave up (its storage stayed unreachable for `storageWatchdogMs`) and has
+   * closed; the process should exit so its supervisor restarts it. Without it the watchdog is off.
+   */
+  onFatal?: (reason: string) => void;
   /** Where audit entries go. Default: the storage's MongoDB database when it is a MongoStorage, else memory. */
   audit?: AuditLog | undefined;
 }
@@ -58,6 +63,9 @@ export class Hub {
   private heartbeat: NodeJS.Timeout | undefined;
   private slowConsumerCheck: NodeJS.Timeout | undefined;
   private sweeper: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  /** When storage last answered a ping (the watchdog's clock). */
+  private storageOkAt = 0;
 
   /** Delete envelopes every recipient device acked, and those past retention (FerretDB has no TTL). */
   async sweep(now = Date.now()): Promise<number> {
@@ -137,9 +145,63 @@ export class Hub {
       this.sweeper = setInterval(() => void this.sweep(), sweepMs);
       this.sweeper.unref();
     }
+    this.startStorageWatchdog();
     const addr = this.httpServer.address() as AddressInfo;
     const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
     return { port: addr.port, url };
+  }
+
+  /**
+   * A node whose storage stays unreachable for `storageWatchdogMs` while other nodes may be fine
+   * (seen with FerretDB restarts: one node's driver never reconnected) is no use to its clients:
+   * it closes (clients move to other nodes) and reports `onFatal`, whose owner exits so the
+   * supervisor starts a fresh process. During a full database outage every node does this, and a
+   * restarted node fails to start (`listen()` rejects) until the database is back.
+   */
+  private startStorageWatchdog(): void {
+    const limitMs = this.deps.config.storageWatchdogMs ?? 0;
+    if (limitMs <= 0 || !this.deps.onFatal) return;
+    this.storageOkAt = Date.now();
+    const everyMs = Math.max(100, Math.min(5_000, Math.floor(limitMs / 4)));
+    let probing = false;
+    this.watchdog = setInterval(() => {
+      if (probing) {
+        this.checkWatchdog(limitMs);
+        return;
+      }
+      probing = true;
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer in ${everyMs} ms`)), everyMs);
+      });
+      Promise.race([this.deps.storage.ping(), timeout])
+        .then(
+          () => {
+            this.storageOkAt = Date.now();
+          },
+          (err: unknown) => {
+            this.logger.warn({ err, downMs: Date.now() - this.storageOkAt }, 'storage ping failed');
+            this.checkWatchdog(limitMs);
+          },
+        )
+        .finally(() => {
+          clearTimeout(timer);
+          probing = false;
+        });
+    }, everyMs);
+    this.watchdog.unref();
+  }
+
+  private checkWatchdog(limitMs: number): void {
+    const downMs = Date.now() - this.storageOkAt;
+    if (downMs < limitMs || this.closed) return;
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.logger.error({ downMs }, 'storage unreachable for too long; closing this node so its supervisor restarts it');
+    const reason = `storage unreachable for ${downMs} ms`;
+    this.close().then(
+      () => this.deps.onFatal?.(reason),
+      () => this.deps.onFatal?.(reason),
+    );
   }
 
   /** Graceful stop: refuse new work, ask clients to reconnect (to another node), release everything. */
@@ -150,8 +212,16 @@ export class Hub {
       if (this.slowConsumerCheck) clearInterval(this.slowConsumerCheck);
       if (this.sweeper) clearInterval(this.sweeper);
       // Finish what is in flight (each is a durable write the client waits to hear about), then go.
-      await this.gateway.drain(this.deps.config.shutdownGraceMs ?? 10_000);
-      this.gateway.closeAll(CloseCode.SERVER_SHUTDOWN, 'Hub node is shutting down; reconnect');
+      if (this.watchdog) clearInterval(this.watchdog);
+      // Idle sockets are closed at once and busy ones as soon as their answers are out, so clients
+      // move to another node while the in-flight writes (durable acks they wait for) finish here.
+      const closing = { code: CloseCode.SERVER_SHUTDOWN, message: 'Hub node is shutting down; reconnect' };
+      await this.gateway.drain(this.deps.config.shutdownGraceMs ?? 10_000, closing);
+      this.gateway.closeAll(closing.code, closing.message);
+      // io.close() discards unsent frames; give the closing notices a moment to reach their clients
+      // (so they know to move, not just that the network dropped).
+      const flushBy = Date.now() + 1_000;
+      while (this.io.engine.clientsCount > 0 && Date.now() < flushBy) await new Promise((r) => setTimeout(r, 20));
       const conns = [...this.gateway.connections.values()];
       await Promise.allSettled(conns.map((c) => this.deps.presence.disconnect(c)));
       await new Promise<void>((resolve) => this.io.close(() => resolve()));
@@ -171,7 +241,7 @@ export class Hub {
  * Build a hub from validated config: memory adapters in dev mode, MongoDB + Redis otherwise.
  * `overrides` lets tests pick a database name or key prefix without touching the environment.
  */
-export function createHubFromConfig(config: HubConfig, overrides: { logger?: Logger; dbName?: string } = {}): Hub {
+export function createHubFromConfig(config: HubConfig, overrides: { logger?: Logger; dbName?: string; onFatal?: (reason: string) => void } = {}): Hub {
   const logger = overrides.logger ?? createLogger({ level: config.logLevel, nodeId: config.nodeId });
   if (config.mode === 'dev') {
     return new Hub({
@@ -195,6 +265,7 @@ export function createHubFromConfig(config: HubConfig, overrides: { logger?: Log
     storage: new MongoStorage({ uri: mongo.uri, dbName: overrides.dbName ?? mongo.dbName, writeConcern: mongo.writeConcern }),
     presence: new RedisPresence({ redis: presenceClient, keyPrefix: redis.keyPrefix, ttlMs: config.presence.ttlMs }),
     fanout: { pub, sub, keyPrefix: redis.keyPrefix },
+    ...(overrides.onFatal ? { onFatal: overrides.onFatal } : {}),
     onClose: async () => {
       presenceClient.disconnect();
     },

@@ -13,7 +13,13 @@ try {
   throw e;
 }
 
-const hub = createHubFromConfig(config);
+// EX_UNAVAILABLE: the watchdog gave up on the database; the supervisor starts a fresh process.
+const hub = createHubFromConfig(config, {
+  onFatal: (reason) => {
+    hub.logger.fatal({ reason }, 'hub node gave up; exiting for a restart');
+    process.exit(69);
+  },
+});
 const { url } = await hub.listen();
 if (config.mode === 'dev') {
   const banner = [

@@ -102,6 +102,7 @@ export class HubHarness {
     shared: Shared = sharedBackend(),
     tweak: (c: HubConfig) => void = () => {},
     wrapStorage: (s: Storage) => Storage = (s) => s,
+    onFatal?: (reason: string) => void,
   ): Promise<TestHub> {
     const logs = new LogCapture();
     const nodeId = `test-${randomUUID().slice(0, 8)}`;
@@ -145,6 +146,7 @@ export class HubHarness {
       presence,
       logger,
       fanout,
+      ...(onFatal ? { onFatal } : {}),
       onClose: async () => {
         presenceClient?.disconnect();
       },

@@ -29,7 +29,7 @@ import {
   type SocketData,
 } from '@curbside/shared';
 import type { z } from 'zod';
-import { HubError, toWireError } from '../errors.js';
+import { HubError, isStorageUnreachable, toWireError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { TokenVerifier } from '../auth/tokens.js';
 import type { Presence, PresenceConnection } from '../ports/presence.js';
@@ -70,8 +70,11 @@ export class Gateway {
   private readonly knownEvents = new Set<string>();
   /** Requests being handled now; a shutting-down node waits for them (their writes are durable acks). */
   private inFlight = 0;
+  /** Requests in flight per socket: a draining node closes each socket once its own are answered. */
+  private readonly socketInFlight = new Map<string, number>();
   private drained: (() => void) | undefined;
   private accepting = true;
+  private drainClose: { code: CloseCode; message: string } | undefined;
 
   constructor(private readonly deps: GatewayDeps) {
     this.now = deps.now ?? Date.now;
@@ -99,6 +102,7 @@ export class Gateway {
   }
 
   private async authenticate(socket: HubSocket, verified: { identity?: SocketData }): Promise<void> {
+    if (!this.accepting) throw new HubError(ErrorCode.UNAVAILABLE, 'This hub node is shutting down; connect to another node');
     await this.deps.security.limitHandshake(socket.handshake.address);
     const auth = HandshakeAuthSchema.safeParse(socket.handshake.auth);
     if (!auth.success) throw new HubError(ErrorCode.AUTH_REQUIRED, 'An access token is required in the handshake auth field `token`');
@@ -270,6 +274,7 @@ export class Gateway {
       const failed = (err: unknown) => {
         const wire = toWireError(err);
         if (wire.code === ErrorCode.INTERNAL) this.deps.logger.error({ err, event, socket: socket.id }, 'handler failed');
+        else if (isStorageUnreachable(err)) this.deps.logger.warn({ err, event, socket: socket.id }, 'storage unreachable');
         reply({ ok: false, error: wire });
       };
       if (!this.accepting) {
@@ -278,9 +283,17 @@ export class Gateway {
       }
       const run = () => {
         this.inFlight++;
+        this.socketInFlight.set(socket.id, (this.socketInFlight.get(socket.id) ?? 0) + 1);
         return fn(parsed.value)
           .then((data) => reply({ ok: true, data }), failed)
           .finally(() => {
+            const left = (this.socketInFlight.get(socket.id) ?? 1) - 1;
+            if (left > 0) this.socketInFlight.set(socket.id, left);
+            else {
+              this.socketInFlight.delete(socket.id);
+              // Draining: this socket's last answer is out, so it may move to another node now.
+              if (this.drainClose && socket.connected) this.close(socket, this.drainClose.code, this.drainClose.message);
+            }
             if (--this.inFlight === 0) this.drained?.();
           });
       };
@@ -301,9 +314,17 @@ export class Gateway {
     for (const socket of this.deps.io.of('/').sockets.values()) this.close(socket, code, message);
   }
 
-  /** Stop taking new requests and wait (at most `graceMs`) for those in flight to finish. */
-  async drain(graceMs: number): Promise<void> {
+  /**
+   * Stop taking connections and requests; close each socket (with `code`) as soon as its own
+   * requests in flight are answered, so its client moves to another node at once; wait at most
+   * `graceMs` for the rest. Sockets still busy after that are the caller's to close.
+   */
+  async drain(graceMs: number, close: { code: CloseCode; message: string }): Promise<void> {
     this.accepting = false;
+    this.drainClose = close;
+    for (const socket of this.deps.io.of('/').sockets.values()) {
+      if (!this.socketInFlight.has(socket.id)) this.close(socket, close.code, close.message);
+    }
     if (this.inFlight === 0) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, graceMs);

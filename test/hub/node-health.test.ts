@@ -1,0 +1,141 @@
+import { expect } from 'chai';
+import type { Storage } from '@curbside/server';
+import { HubHarness, bytes, eventually } from '../support/hub.js';
+
+/** An error shaped like the MongoDB driver's "no server reachable" (the hub matches it by name). */
+function unreachable(): Error {
+  const e = new Error('connection 24 to 127.0.0.1:27017 closed');
+  e.name = 'MongoServerSelectionError';
+  return e;
+}
+
+/** Wrap storage so a test can make the database unreachable, or hold envelope writes. */
+function flakyStorage(inner: Storage) {
+  const knobs = {
+    down: false,
+    /** While set, appendEnvelope waits for it. */
+    hold: undefined as Promise<void> | undefined,
+    /** How many upcoming conversation list reads fail as unreachable. */
+    failConversationReads: 0,
+  };
+  const storage: Storage = Object.create(inner) as Storage;
+  Object.assign(storage, {
+    init: () => inner.init(),
+    close: () => inner.close(),
+    ping: async () => {
+      if (knobs.down) throw unreachable();
+      return inner.ping();
+    },
+    listConversationsForUser: async (...args: Parameters<Storage['listConversationsForUser']>) => {
+      if (knobs.failConversationReads > 0) {
+        knobs.failConversationReads--;
+        throw unreachable();
+      }
+      return inner.listConversationsForUser(...args);
+    },
+    appendEnvelope: async (input: Parameters<Storage['appendEnvelope']>[0]) => {
+      if (knobs.down) throw unreachable();
+      if (knobs.hold) await knobs.hold;
+      return inner.appendEnvelope(input);
+    },
+  });
+  return { storage, knobs };
+}
+
+describe('hub node health: draining, unreachable storage, the watchdog', function () {
+  const harness = new HubHarness();
+  afterEach(() => harness.cleanup());
+
+  it('a draining node closes idle connections at once and a busy one right after its answer', async () => {
+    let knobs!: ReturnType<typeof flakyStorage>['knobs'];
+    const t = await harness.start('memory', undefined, (c) => (c.shutdownGraceMs = 30_000), (s) => {
+      const f = flakyStorage(s);
+      knobs = f.knobs;
+      return f.storage;
+    });
+    const busy = t.client({ userId: 'dr-lee', deviceId: 'lee-phone' }, { e2ee: false });
+    const idle = t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' }, { e2ee: false });
+    const reasons = { busy: [] as string[], idle: [] as string[] };
+    busy.on('disconnected', (d) => reasons.busy.push(d.reason));
+    idle.on('disconnected', (d) => reasons.idle.push(d.reason));
+    await Promise.all([busy.connect(), idle.connect()]);
+    const conv = await busy.createConversation({ kind: 'direct', peerUserId: 'dr-patel' });
+
+    let release!: () => void;
+    knobs.hold = new Promise<void>((r) => (release = r));
+    const send = busy.sendEnvelope(conv.id, { body: bytes('in flight at shutdown') });
+    await new Promise((r) => setTimeout(r, 100)); // the send reaches the held write
+    const closing = t.hub.close();
+
+    await eventually(() => reasons.idle.includes('server-shutdown'), 'the idle client is told to move at once');
+    expect(reasons.busy, 'the busy client stays until its write is answered').to.deep.equal([]);
+    release();
+    const ack = await send;
+    expect(ack.seq).to.equal(1);
+    await eventually(() => reasons.busy.includes('server-shutdown'), 'the busy client is closed after its answer');
+    await closing;
+    expect(await t.storage.envelopesAfter('org-a', conv.id, 0, 10)).to.have.length(1);
+  });
+
+  it('an unreachable database is a retryable UNAVAILABLE, and repeatable requests are retried', async () => {
+    let knobs!: ReturnType<typeof flakyStorage>['knobs'];
+    const t = await harness.start('memory', undefined, undefined, (s) => {
+      const f = flakyStorage(s);
+      knobs = f.knobs;
+      return f.storage;
+    });
+    const lee = t.client({ userId: 'dr-lee', deviceId: 'lee-phone' }, { e2ee: false });
+    await lee.connect();
+    const conv = await lee.createConversation({ kind: 'direct', peerUserId: 'dr-patel' });
+
+    // Two failed reads, then the database answers: the SDK asks again and the caller sees success.
+    knobs.failConversationReads = 2;
+    const list = await lee.listConversations();
+    expect(list.map((c) => c.id)).to.deep.equal([conv.id]);
+    expect(knobs.failConversationReads).to.equal(0);
+    expect(t.logs.text()).to.include('storage unreachable');
+    expect(t.logs.text()).not.to.include('handler failed');
+
+    // A send is not a repeatable request, but it stays in the outbox and goes out once storage is back.
+    knobs.down = true;
+    const send = lee.sendEnvelope(conv.id, { body: bytes('while the database is down') });
+    await eventually(() => t.logs.text().includes('"event":"envelope:send"'), 'the send reached the hub');
+    knobs.down = false;
+    const ack = await send;
+    expect(ack.seq).to.equal(1);
+    expect(await t.storage.envelopesAfter('org-a', conv.id, 0, 10)).to.have.length(1);
+  });
+
+  it('a node whose database stays unreachable gives up: clients are moved off, then onFatal', async () => {
+    let knobs!: ReturnType<typeof flakyStorage>['knobs'];
+    const fatal: string[] = [];
+    const t = await harness.start(
+      'memory',
+      undefined,
+      (c) => (c.storageWatchdogMs = 600),
+      (s) => {
+        const f = flakyStorage(s);
+        knobs = f.knobs;
+        return f.storage;
+      },
+      (reason) => fatal.push(reason),
+    );
+    const lee = t.client({ userId: 'dr-lee', deviceId: 'lee-phone' }, { e2ee: false });
+    const reasons: string[] = [];
+    lee.on('disconnected', (d) => reasons.push(d.reason));
+    await lee.connect();
+
+    // Healthy for several watchdog periods: nothing happens.
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(fatal).to.deep.equal([]);
+    expect(lee.connected).to.equal(true);
+
+    knobs.down = true;
+    await eventually(() => fatal.length === 1, 'the watchdog gives up', 10_000);
+    expect(fatal[0]).to.match(/^storage unreachable for \d+ ms$/);
+    expect(reasons).to.include('server-shutdown');
+    expect(t.logs.text()).to.include('storage unreachable for too long');
+    const ready = await fetch(`${t.url}/readyz`).catch(() => undefined);
+    expect(ready?.ok ?? false, 'the closed node is not ready').to.equal(false);
+  });
+});
