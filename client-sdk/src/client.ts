@@ -235,6 +235,8 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
   private readonly messenger: SecureMessenger;
   /** Decryption and cursor saves, in delivery order: a cursor moves only after its envelope was handled. */
   private pipeline: Promise<void> = Promise.resolve();
+  /** Sends being encrypted or persisted; `close()` waits for them before the store changes hands. */
+  private readonly pendingOps = new Set<Promise<unknown>>();
   private readonly members = new Map<string, string[]>();
 
   constructor(private readonly options: CurbsideClientOptions) {
@@ -323,7 +325,15 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
    * @throws CurbsideError UNTRUSTED_IDENTITY when a member's safety key changed and was not accepted
    */
   sendText(conversationId: string, text: string): Promise<SendResult> {
-    return this.messenger.sendText(conversationId, text);
+    return this.track(this.messenger.sendText(conversationId, text));
+  }
+
+  /** Keep `op` in {@link pendingOps} until it settles. */
+  private track<T>(op: Promise<T>): Promise<T> {
+    this.pendingOps.add(op);
+    const done = () => this.pendingOps.delete(op);
+    op.then(done, done);
+    return op;
   }
 
   /**
@@ -461,11 +471,18 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
 
   /**
    * Disconnect and wait until every envelope already received has been decrypted and its
-   * cursor saved: after this resolves, the device store may be handed to another client.
+   * cursor saved, and every send already started has been persisted to the outbox (or failed):
+   * after this resolves, the device store may be handed to another client.
    */
   async close(): Promise<void> {
     this.disconnect();
-    await this.pipeline;
+    // Handling a received envelope can start a send (a delivered receipt), and a send can wait on the
+    // pipeline: settle both until neither has anything left.
+    while (true) {
+      await this.pipeline;
+      if (this.pendingOps.size === 0) break;
+      await Promise.allSettled([...this.pendingOps]);
+    }
   }
 
   /**
@@ -531,13 +548,22 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
       this.outbox.set(clientMessageId, entry);
       // Persist before the first attempt: a send the app was told is queued survives a crash.
       const saved: PersistedSend = { conversationId, payload: storablePayload(payload), queuedAt: Date.now() };
-      this.deviceStore.put('outbox', clientMessageId, saved).then(
-        () => this.transmit(entry),
+      const persisted = this.deviceStore.put('outbox', clientMessageId, saved).then(
+        () => {
+          if (this.stopped && this.outbox.get(clientMessageId) === entry) {
+            // Started after disconnect(): kept for the next client with this store, as disconnect() promises.
+            this.outbox.delete(clientMessageId);
+            reject(new CurbsideError(ErrorCode.NOT_CONNECTED, 'Disconnected before the hub acknowledged this message; it stays queued', { queued: true }));
+            return;
+          }
+          this.transmit(entry);
+        },
         (e: unknown) => {
           this.outbox.delete(clientMessageId);
           reject(asCurbsideError(e));
         },
       );
+      void this.track(persisted);
     });
   }
 

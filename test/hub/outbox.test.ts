@@ -39,4 +39,45 @@ describe('the persisted outbox', function () {
     expect(got).to.have.length(1);
     expect(await t.storage.envelopesAfter('org-a', conv.id, 0, 10)).to.have.length(1);
   });
+
+  it('close() settles sends started just before and after disconnect, and hands every one to the next client', async () => {
+    const t = await harness.start('memory');
+    // A store as slow to write as a disk or IndexedDB: the outbox entry lands after disconnect().
+    class SlowStore extends MemoryDeviceStore {
+      override async put<T>(...args: Parameters<MemoryDeviceStore['put']>): Promise<void> {
+        await new Promise((r) => setTimeout(r, 100));
+        return super.put<T>(...(args as Parameters<MemoryDeviceStore['put']>));
+      }
+    }
+    const store = new SlowStore();
+    const lee = t.client({ userId: 'dr-lee', deviceId: 'lee-phone' }, { store, e2ee: false });
+    const patel = t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' }, { e2ee: false });
+    const got: Envelope[] = [];
+    patel.on('envelope', (e) => got.push(e));
+    await Promise.all([lee.connect(), patel.connect()]);
+    const conv = await lee.createConversation({ kind: 'direct', peerUserId: 'dr-patel' });
+
+    const outcomes: Record<string, unknown> = {};
+    const watch = (name: string, p: Promise<unknown>) =>
+      p.then(
+        () => (outcomes[name] = 'acked'),
+        (e: unknown) => (outcomes[name] = isCurbsideError(e) ? `${e.code}${e.details?.queued ? ' queued' : ''}` : String(e)),
+      );
+    const before = watch('before', lee.sendEnvelope(conv.id, { body: bytes('just before') }, { clientMessageId: 'before-1' }));
+    lee.disconnect();
+    const after = watch('after', lee.sendEnvelope(conv.id, { body: bytes('just after') }, { clientMessageId: 'after-1' }));
+    await lee.close();
+    // When close() resolves both are settled and persisted (close() used to return before the writes
+    // landed, and the next client restored an outbox without them).
+    expect((await store.list('outbox')).map(([id]) => id).sort()).to.deep.equal(['after-1', 'before-1']);
+    await Promise.all([before, after]);
+    expect(outcomes).to.deep.equal({ before: 'NOT_CONNECTED queued', after: 'NOT_CONNECTED queued' });
+
+    const again = t.client({ userId: 'dr-lee', deviceId: 'lee-phone' }, { store, e2ee: false });
+    await again.connect();
+    await eventually(() => got.length === 2, 'both delivered by the next client');
+    expect(got.map((e) => text(e.body!)).sort()).to.deep.equal(['just after', 'just before']);
+    await eventually(async () => (await store.list('outbox')).length === 0, 'outbox emptied');
+    expect(await t.storage.envelopesAfter('org-a', conv.id, 0, 10)).to.have.length(2);
+  });
 });
