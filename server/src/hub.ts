@@ -64,8 +64,10 @@ export class Hub {
   private slowConsumerCheck: NodeJS.Timeout | undefined;
   private sweeper: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
-  /** When storage last answered a ping (the watchdog's clock). */
+  /** End of the last watchdog period in which storage answered its ping and no request found it unreachable. */
   private storageOkAt = 0;
+  /** When a handshake or request last failed because the database could not be reached. */
+  private storageFailedAt = 0;
 
   /** Delete envelopes every recipient device acked, and those past retention (FerretDB has no TTL). */
   async sweep(now = Date.now()): Promise<number> {
@@ -117,7 +119,7 @@ export class Hub {
       ...this.security.origins.socketOptions(),
       ...(deps.fanout ? { adapter: createAdapter(catchPublishFailures(deps.fanout.pub, logger), deps.fanout.sub, { key: `${deps.fanout.keyPrefix}socket.io` }) } : {}),
     });
-    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: new MessageRelay(storage, Date.now, config.retentionMs ?? 30 * 24 * 3600 * 1000), keys: new DeviceKeys(storage), teams: new CareTeams(storage), logger, security: this.security });
+    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: new MessageRelay(storage, Date.now, config.retentionMs ?? 30 * 24 * 3600 * 1000), keys: new DeviceKeys(storage), teams: new CareTeams(storage), logger, security: this.security, onStorageUnreachable: () => (this.storageFailedAt = Date.now()) });
   }
 
   /** Initialise storage, start listening, start presence heartbeats. Port 0 picks a free port. */
@@ -152,8 +154,8 @@ export class Hub {
   }
 
   /**
-   * A node whose storage stays unreachable for `storageWatchdogMs` while other nodes may be fine
-   * (seen with FerretDB restarts: one node's driver never reconnected) is no use to its clients:
+   * A node whose storage stays unreachable for `storageWatchdogMs` (every ping fails, or requests keep
+   * failing with database-unreachable errors) while other nodes may be fine is no use to its clients:
    * it closes (clients move to other nodes) and reports `onFatal`, whose owner exits so the
    * supervisor starts a fresh process. During a full database outage every node does this, and a
    * restarted node fails to start (`listen()` rejects) until the database is back.
@@ -170,6 +172,7 @@ export class Hub {
         return;
       }
       probing = true;
+      const probeAt = Date.now();
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer in ${everyMs} ms`)), everyMs);
@@ -177,7 +180,10 @@ export class Hub {
       Promise.race([this.deps.storage.ping(), timeout])
         .then(
           () => {
-            this.storageOkAt = Date.now();
+            // A ping alone can mislead: requests on this node may still be failing (bug 3 in
+            // docs/faults.md). Healthy means the ping answered and no request failed for half the limit.
+            if (this.storageFailedAt < probeAt - limitMs / 2) this.storageOkAt = Date.now();
+            else this.checkWatchdog(limitMs);
           },
           (err: unknown) => {
             this.logger.warn({ err, downMs: Date.now() - this.storageOkAt }, 'storage ping failed');

@@ -13,6 +13,8 @@ function unreachable(): Error {
 function flakyStorage(inner: Storage) {
   const knobs = {
     down: false,
+    /** Handshakes fail as unreachable (touchDevice) while pings still answer. */
+    handshakesDown: false,
     /** While set, appendEnvelope waits for it. */
     hold: undefined as Promise<void> | undefined,
     /** How many upcoming conversation list reads fail as unreachable. */
@@ -25,6 +27,10 @@ function flakyStorage(inner: Storage) {
     ping: async () => {
       if (knobs.down) throw unreachable();
       return inner.ping();
+    },
+    touchDevice: async (...args: Parameters<Storage['touchDevice']>) => {
+      if (knobs.handshakesDown) throw unreachable();
+      return inner.touchDevice(...args);
     },
     listConversationsForUser: async (...args: Parameters<Storage['listConversationsForUser']>) => {
       if (knobs.failConversationReads > 0) {
@@ -137,5 +143,27 @@ describe('hub node health: draining, unreachable storage, the watchdog', functio
     expect(t.logs.text()).to.include('storage unreachable for too long');
     const ready = await fetch(`${t.url}/readyz`).catch(() => undefined);
     expect(ready?.ok ?? false, 'the closed node is not ready').to.equal(false);
+  });
+
+  it('the watchdog also gives up when pings answer but requests keep failing as unreachable', async () => {
+    let knobs!: ReturnType<typeof flakyStorage>['knobs'];
+    const fatal: string[] = [];
+    const t = await harness.start(
+      'memory',
+      undefined,
+      (c) => (c.storageWatchdogMs = 2000),
+      (s) => {
+        const f = flakyStorage(s);
+        knobs = f.knobs;
+        return f.storage;
+      },
+      (reason) => fatal.push(reason),
+    );
+    knobs.handshakesDown = true;
+    const lee = t.client({ userId: 'dr-lee', deviceId: 'lee-phone' }, { e2ee: false });
+    void lee.connect().catch(() => {});
+    await eventually(() => fatal.length === 1, 'the watchdog gives up although pings answer', 10_000);
+    expect(t.logs.text()).to.include('handshake refused: storage unreachable');
+    expect(t.logs.text()).not.to.include('storage ping failed');
   });
 });

@@ -120,8 +120,12 @@ async function mongoAnswers(uri: string): Promise<boolean> {
   }
 }
 
-/** Start FerretDB (SQLite backend) in a temp dir. Builds the helper binary first if needed. */
-export async function startFerretDb(): Promise<RunningService & { child: ChildProcess }> {
+/**
+ * Start FerretDB (SQLite backend) in a temp dir. Builds the helper binary first if needed.
+ * `port` and `dir` let a test restart "the same" database: same address, same files (a `dir` it
+ * passes is not deleted on stop).
+ */
+export async function startFerretDb(options: { port?: number; dir?: string } = {}): Promise<RunningService & { child: ChildProcess }> {
   const build = spawnSync('bash', [join(repoRoot, 'scripts', 'build-ferretdb.sh')], { stdio: ['ignore', 'inherit', 'inherit'] });
   const bin = join(repoRoot, 'scripts', 'ferretdb', 'bin', 'curbside-ferretdb');
   if (build.status !== 0 || !existsSync(bin)) {
@@ -130,8 +134,8 @@ export async function startFerretDb(): Promise<RunningService & { child: ChildPr
         'or set MONGODB_URI to a running MongoDB.',
     );
   }
-  const dir = mkdtempSync(join(tmpdir(), 'curbside-ferretdb-'));
-  const child = spawn(bin, ['-listen', '127.0.0.1:0', '-dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'curbside-ferretdb-'));
+  const child = spawn(bin, ['-listen', `127.0.0.1:${options.port ?? 0}`, '-dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
@@ -158,7 +162,7 @@ export async function startFerretDb(): Promise<RunningService & { child: ChildPr
     owned: true,
     stop: async () => {
       await killChild(child);
-      rmSync(dir, { recursive: true, force: true });
+      if (!options.dir) rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -2,6 +2,7 @@ import mongoose, { Schema, type Connection, type Model } from 'mongoose';
 import type { Logger } from '../logger.js';
 import { ChainedAuditLog, type AuditBackend } from './chain.js';
 import type { AuditEntry } from './port.js';
+import { ensureCollection } from '../adapters/mongo/ensure.js';
 
 interface AuditDoc extends Omit<AuditEntry, 'id'> {
   _id: string;
@@ -88,9 +89,8 @@ export class MongoAuditBackend implements AuditBackend {
 
   async init(): Promise<void> {
     await this.conn.asPromise();
-    await this.Entry.init();
-    await this.Entry.createIndexes();
-    await this.Head.init();
+    await ensureCollection(this.Entry);
+    await ensureCollection(this.Head);
   }
 
   async close(): Promise<void> {

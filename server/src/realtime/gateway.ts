@@ -55,6 +55,8 @@ interface GatewayDeps {
   /** Origins, rate limits, revocation, device administration and the audit trail. */
   security: HubSecurity;
   now?: () => number;
+  /** A handshake or request failed because the database could not be reached (the storage watchdog listens). */
+  onStorageUnreachable?: () => void;
 }
 
 /**
@@ -90,7 +92,10 @@ export class Gateway {
           const wire = toWireError(err);
           deps.security.recordHandshake(socket, verified.identity, wire.code);
           if (wire.code === ErrorCode.INTERNAL) deps.logger.error({ err }, 'handshake failed unexpectedly');
-          else deps.logger.info({ code: wire.code, ip: socket.handshake.address }, 'handshake refused');
+          else if (isStorageUnreachable(err)) {
+            deps.onStorageUnreachable?.();
+            deps.logger.warn({ err, code: wire.code, ip: socket.handshake.address }, 'handshake refused: storage unreachable');
+          } else deps.logger.info({ code: wire.code, ip: socket.handshake.address }, 'handshake refused');
           // socket.io hands err.data to the client's connect_error unchanged.
           const e = new Error(wire.message) as Error & { data: unknown };
           e.data = wire;
@@ -274,7 +279,10 @@ export class Gateway {
       const failed = (err: unknown) => {
         const wire = toWireError(err);
         if (wire.code === ErrorCode.INTERNAL) this.deps.logger.error({ err, event, socket: socket.id }, 'handler failed');
-        else if (isStorageUnreachable(err)) this.deps.logger.warn({ err, event, socket: socket.id }, 'storage unreachable');
+        else if (isStorageUnreachable(err)) {
+          this.deps.onStorageUnreachable?.();
+          this.deps.logger.warn({ err, event, socket: socket.id }, 'storage unreachable');
+        }
         reply({ ok: false, error: wire });
       };
       if (!this.accepting) {

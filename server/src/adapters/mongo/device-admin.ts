@@ -1,6 +1,7 @@
 import { Schema, type Connection, type Model } from 'mongoose';
 import type { DeviceAdmin, OwnDeviceRecord } from '../../ports/device-admin.js';
 import type { DeviceDoc, StorageModels } from './models.js';
+import { ensureCollection } from './ensure.js';
 
 /** A revoked device's tombstone. Kept for good: a revoked device id never authenticates again. */
 export interface DeviceRevocationDoc {
@@ -40,8 +41,7 @@ export class MongoDeviceAdmin implements DeviceAdmin {
 
   private init(): Promise<void> {
     this.ready ??= (async () => {
-      await this.Revocation.init();
-      await this.Revocation.createIndexes();
+      await ensureCollection(this.Revocation);
     })().catch((err: unknown) => {
       this.ready = undefined;
       throw err;

@@ -15,6 +15,7 @@ import type {
 import { directKey, uniqueMembers } from '../../ports/storage-rules.js';
 import type { Logger } from '../../logger.js';
 import { registerModels, type ConversationDoc, type DeviceCursorDoc, type DeviceDoc, type EnvelopeDoc, type PrekeyDoc, type StorageModels, type UserDoc } from './models.js';
+import { ensureCollection } from './ensure.js';
 
 export interface MongoStorageOptions {
   /** `mongodb://` or `mongodb+srv://` connection string. */
@@ -78,10 +79,7 @@ export class MongoStorage implements Storage {
 
   async init(): Promise<void> {
     await this.conn.asPromise();
-    for (const model of Object.values(this.models) as mongoose.Model<unknown>[]) {
-      await model.init(); // autoCreate: creates the collection
-      await model.createIndexes();
-    }
+    for (const model of Object.values(this.models) as mongoose.Model<unknown>[]) await ensureCollection(model);
   }
 
   async ping(): Promise<void> {
