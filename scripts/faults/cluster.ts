@@ -158,8 +158,10 @@ export class FaultCluster extends EventEmitter {
   get redisUrl(): string {
     return `redis://127.0.0.1:${this.redisPort}`;
   }
+  /** FAULTS_MONGO_OPTIONS (e.g. `heartbeatFrequencyMS=2000`) is appended as the URI's query: driver settings to compare. */
   get mongoUri(): string {
-    return `mongodb://127.0.0.1:${this.dbPort}/`;
+    const extra = process.env.FAULTS_MONGO_OPTIONS;
+    return `mongodb://127.0.0.1:${this.dbPort}/${extra ? `?${extra}` : ''}`;
   }
 
   /** An access token for this cluster's hubs (RS256, signed with the run's private key). */

@@ -47,6 +47,9 @@ export interface HubDeps {
   audit?: AuditLog | undefined;
 }
 
+/** After the storage watchdog gives up, how long the node may spend closing before `onFatal`. */
+const FATAL_CLOSE_MS = 5_000;
+
 /**
  * One hub node: HTTP probes, the socket.io gateway, the message relay, presence heartbeats.
  * `listen()` starts it; `close()` stops accepting, tells clients to reconnect elsewhere, and
@@ -204,10 +207,16 @@ export class Hub {
     if (this.watchdog) clearInterval(this.watchdog);
     this.logger.error({ downMs }, 'storage unreachable for too long; closing this node so its supervisor restarts it');
     const reason = `storage unreachable for ${downMs} ms`;
-    this.close().then(
-      () => this.deps.onFatal?.(reason),
-      () => this.deps.onFatal?.(reason),
-    );
+    // Clients are told to move when the drain starts; do not wait the full grace period (or a stuck
+    // database driver) before handing over to the supervisor.
+    let timer: NodeJS.Timeout | undefined;
+    const bounded = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, FATAL_CLOSE_MS);
+    });
+    void Promise.race([this.close().catch(() => {}), bounded]).then(() => {
+      clearTimeout(timer);
+      this.deps.onFatal?.(reason);
+    });
   }
 
   /** Graceful stop: refuse new work, ask clients to reconnect (to another node), release everything. */
