@@ -43,6 +43,20 @@ describe('delivery and read receipts (encrypted)', function () {
     expect(patel.messages.map((m) => m.text), 'receipts are not shown as messages').to.deep.equal(['K+ 6.8 — please review']);
   });
 
+  it('markRead called from inside the message handler is sent (an app marks what it shows at once)', async () => {
+    const t = await harness.start('memory');
+    const lee = watch(t.client({ userId: 'dr-lee', deviceId: 'lee-phone' }));
+    const patelClient = t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' });
+    const marked: Array<Promise<void>> = [];
+    patelClient.on('message', (m) => marked.push(patelClient.markRead(m.conversationId, [m.messageId])));
+    await Promise.all([lee.client.connect(), patelClient.connect()]);
+    const conv = await lee.client.createConversation({ kind: 'direct', peerUserId: 'dr-patel' });
+    const ack = await lee.client.sendText(conv.id, 'seen at once');
+    await eventually(() => lee.client.messageStatus(ack.messageId)?.['dr-patel'] === 'read', 'read receipt from inside the handler');
+    expect(marked).to.have.length(1);
+    await Promise.all(marked);
+  });
+
   it('care team: each member’s receipts reach only the sender, and statuses are per member', async () => {
     const t = await harness.start('memory');
     const lee = watch(t.client({ userId: 'dr-lee', deviceId: 'lee-phone' }));

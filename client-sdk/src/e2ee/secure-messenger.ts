@@ -164,6 +164,8 @@ export class SecureMessenger {
     this.events = {
       ...events,
       message: (m) => {
+        // Remember the sender first: an app may call markRead from inside its message handler.
+        if (!m.outgoing) this.receipts.noteReceived(m.conversationId, m.messageId, m.senderUserId);
         emitMessage(m);
         if (!m.outgoing) this.queueDelivered(m);
       },
@@ -171,7 +173,6 @@ export class SecureMessenger {
   }
 
   private queueDelivered(m: ChatMessage): void {
-    this.receipts.noteReceived(m.conversationId, m.messageId, m.senderUserId);
     const key = `${m.conversationId}\n${m.senderUserId}`;
     const batch = this.pendingDelivered.get(key) ?? { conversationId: m.conversationId, senderUserId: m.senderUserId, ids: new Set<string>() };
     batch.ids.add(m.messageId);
