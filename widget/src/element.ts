@@ -69,8 +69,19 @@ let idCounter = 0;
 export class CurbsideChatElement extends HTMLElement {
   static readonly observedAttributes = ['token', 'hub', 'store', 'label'];
 
-  /** The host page's token source, called before every connection attempt (so also after expiry). */
-  getToken: (() => string | Promise<string>) | undefined;
+  private tokenProvider: (() => string | Promise<string>) | undefined;
+
+  /**
+   * The host page's token source, called before every connection attempt (so also after expiry).
+   * Setting it starts the widget if it was waiting for a token.
+   */
+  get getToken(): (() => string | Promise<string>) | undefined {
+    return this.tokenProvider;
+  }
+  set getToken(provider: (() => string | Promise<string>) | undefined) {
+    this.tokenProvider = provider;
+    if (provider && this.isConnected) void this.start();
+  }
 
   private readonly uid = `cc${++idCounter}`;
   private readonly shadow: ShadowRoot;
@@ -113,7 +124,7 @@ export class CurbsideChatElement extends HTMLElement {
     this.meLine = h('p', { class: 'me' });
     this.list = h('ul', { class: 'conversations', role: 'list', 'aria-label': 'Conversations' });
     this.newForm = this.buildNewForm();
-    const newButton = h('button', { type: 'button', 'aria-expanded': 'false', 'aria-controls': `${this.uid}-new` }, 'New conversation');
+    const newButton = h('button', { type: 'button', class: 'new-toggle', 'aria-label': 'New conversation', 'aria-expanded': 'false', 'aria-controls': `${this.uid}-new` }, '+ New');
     newButton.addEventListener('click', () => {
       const open = this.newForm.hidden;
       this.newForm.hidden = !open;
@@ -140,6 +151,12 @@ export class CurbsideChatElement extends HTMLElement {
   // --- lifecycle -------------------------------------------------------------------------
 
   connectedCallback(): void {
+    // A host page may set `getToken` before this script upgraded the element: take that value over.
+    if (Object.prototype.hasOwnProperty.call(this, 'getToken')) {
+      const own = (this as { getToken?: () => string | Promise<string> }).getToken;
+      delete (this as { getToken?: unknown }).getToken;
+      this.getToken = own;
+    }
     window.addEventListener('offline', this.onBrowserOffline);
     window.addEventListener('online', this.onBrowserOnline);
     queueMicrotask(() => void this.start());
@@ -154,12 +171,6 @@ export class CurbsideChatElement extends HTMLElement {
   attributeChangedCallback(name: string, oldValue: string | null, newValue: string | null): void {
     if (name === 'token' && newValue && !oldValue && this.isConnected) void this.start();
     if (name === 'label') this.root.setAttribute('aria-label', newValue ?? 'Curbside chat');
-  }
-
-  /** Give the widget a token source after it was added to the page (same as setting `getToken`). */
-  setTokenProvider(provider: () => string | Promise<string>): void {
-    this.getToken = provider;
-    if (this.isConnected) void this.start();
   }
 
   /** Whether the widget is connected to the hub and synced. */

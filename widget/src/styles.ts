@@ -50,6 +50,7 @@ button:disabled { opacity: 0.6; cursor: default; }
 .sidebar { width: 36%; min-width: 200px; max-width: 320px; border-right: 1px solid var(--_border); display: flex; flex-direction: column; background: var(--_surface); }
 .sidebar-head { display: flex; align-items: center; justify-content: space-between; gap: 0.5em; padding: 0.6em 0.8em; border-bottom: 1px solid var(--_border); }
 .sidebar-head h2 { font-size: 1em; margin: 0; }
+.sidebar-head button { white-space: nowrap; }
 .me { font-size: 0.85em; color: var(--_muted); padding: 0 0.8em 0.4em; }
 ul.conversations { list-style: none; margin: 0; padding: 0; overflow-y: auto; flex: 1; }
 ul.conversations li { border-bottom: 1px solid var(--_border); }
