@@ -285,29 +285,6 @@ describe('<curbside-chat> in headless Chromium', function () {
       owner.disconnect();
     });
 
-    it('a changed safety key blocks sending behind a warning the user must answer', async () => {
-      const mallory = new Uint8Array(32).fill(7);
-      evil.rewriteIdentity = (userId, _d, key) => (userId === 'dr-patel' ? mallory : key);
-      try {
-        await openConversation(lee, /^dr-patel/);
-        await send(lee, 'Are you there?');
-        const dialog = lee.widget.getByRole('alertdialog', { name: 'dr-patel’s safety number changed' });
-        await dialog.waitFor({ timeout: WAIT });
-        expect(await focused(lee, 'text')).to.equal('Accept the new safety number');
-        // Blocking: Escape does not dismiss it.
-        await lee.page.keyboard.press('Escape');
-        expect(await dialog.count()).to.equal(1);
-        expect(await statusOf(lee, 'Are you there?')).to.equal('Not sent: a safety number changed. Accept or verify it first.');
-        expect(await message(patel, 'Are you there?').count()).to.equal(0);
-        await screenshot(lee, 'identity-warning');
-        evil.rewriteIdentity = undefined;
-        await dialog.getByRole('button', { name: 'Accept the new safety number' }).click();
-        await dialog.waitFor({ state: 'detached', timeout: WAIT });
-      } finally {
-        evil.rewriteIdentity = undefined;
-      }
-    });
-
     it('a message that cannot be decrypted is shown in plain words, and the conversation goes on', async () => {
       evil.tamper = (e) =>
         e.senderUserId === 'dr-patel' && e.kind !== 'receipt'
@@ -315,6 +292,7 @@ describe('<curbside-chat> in headless Chromium', function () {
           : e;
       try {
         await openConversation(patel, /^dr-lee/);
+        await openConversation(lee, /^dr-patel/);
         await send(patel, 'Tampered on the way');
         const problem = lee.widget.locator('ol.messages li.notice.problem');
         await problem.waitFor({ timeout: WAIT });
@@ -327,22 +305,56 @@ describe('<curbside-chat> in headless Chromium', function () {
       }
       await send(patel, 'This one is fine');
       await message(lee, 'This one is fine').waitFor({ timeout: WAIT });
+      // Lee's receipts have gone out (the next test changes what the hub says about Patel's keys).
+      await eventually(async () => (await statusOf(patel, 'This one is fine')) === 'Read', 'lee read it', WAIT);
+    });
+
+    it('a changed safety key blocks sending behind a warning the user must answer', async () => {
+      // Two clinicians of their own, so no receipt of earlier tests is still on its way.
+      const [ng, okafor] = await Promise.all([clinician('dr-ng', 'ng-laptop'), clinician('dr-okafor', 'okafor-desk')]);
+      await startConversation(ng, 'dr-okafor');
+      await send(ng, 'Trust on first use');
+      await openConversation(okafor, /^dr-ng/);
+      await send(okafor, 'Received');
+      await eventually(async () => (await statusOf(ng, 'Trust on first use')) === 'Read' && (await statusOf(okafor, 'Received')) === 'Read', 'both read', WAIT);
+
+      const mallory = new Uint8Array(32).fill(7);
+      evil.rewriteIdentity = (userId, _d, key) => (userId === 'dr-okafor' ? mallory : key);
+      try {
+        await send(ng, 'Are you there?');
+        const dialog = ng.widget.getByRole('alertdialog', { name: 'dr-okafor’s safety number changed' });
+        await dialog.waitFor({ timeout: WAIT });
+        expect(await focused(ng, 'text')).to.equal('Accept the new safety number');
+        // Blocking: Escape does not dismiss it, and the rest of the widget is inert.
+        await ng.page.keyboard.press('Escape');
+        expect(await dialog.count()).to.equal(1);
+        expect(await ng.page.evaluate("document.querySelector('curbside-chat').shadowRoot.querySelector('.panes').inert")).to.equal(true);
+        expect(await statusOf(ng, 'Are you there?')).to.equal('Not sent: a safety number changed. Accept or verify it first.');
+        expect(await message(okafor, 'Are you there?').count()).to.equal(0);
+        await screenshot(ng, 'identity-warning');
+        // Accepting (the key the hub now presents) lifts the block.
+        await dialog.getByRole('button', { name: 'Accept the new safety number' }).click();
+        await dialog.waitFor({ state: 'detached', timeout: WAIT });
+        expect(await ng.page.evaluate("document.querySelector('curbside-chat').shadowRoot.querySelector('.panes').inert")).to.equal(false);
+      } finally {
+        evil.rewriteIdentity = undefined;
+      }
     });
 
     it('narrow hosts show one pane at a time, with a back button that returns focus to the list', async () => {
-      await lee.page.setViewportSize({ width: 420, height: 640 });
-      await lee.page.evaluate("document.querySelector('curbside-chat').style.width = '400px'");
-      const list = lee.widget.getByRole('list', { name: 'Conversations' });
-      const thread = lee.widget.getByRole('textbox', { name: 'Message' });
+      await patel.page.setViewportSize({ width: 420, height: 640 });
+      await patel.page.evaluate("document.querySelector('curbside-chat').style.width = '400px'");
+      const list = patel.widget.getByRole('list', { name: 'Conversations' });
+      const thread = patel.widget.getByRole('textbox', { name: 'Message' });
       expect(await thread.isVisible()).to.equal(true);
       expect(await list.isVisible()).to.equal(false);
-      await lee.widget.getByRole('button', { name: 'Back to conversations' }).click();
+      await patel.widget.getByRole('button', { name: 'Back to conversations' }).click();
       expect(await list.isVisible()).to.equal(true);
       expect(await thread.isVisible()).to.equal(false);
-      expect(await focused(lee, 'data-id')).to.be.a('string');
-      await lee.page.keyboard.press('Enter');
+      expect(await focused(patel, 'data-id')).to.be.a('string');
+      await patel.page.keyboard.press('Enter');
       expect(await thread.isVisible()).to.equal(true);
-      await screenshot(lee, 'narrow');
+      await screenshot(patel, 'narrow');
     });
   });
 });

@@ -110,6 +110,7 @@ export class CurbsideChatElement extends HTMLElement {
   private readonly newForm: HTMLFormElement;
   private readonly threadPane: HTMLElement;
   private readonly overlay: HTMLDivElement;
+  private readonly panes: HTMLDivElement;
   private messageList: HTMLOListElement | undefined;
   private typingLine: HTMLDivElement | undefined;
   private presenceLine: HTMLSpanElement | undefined;
@@ -141,7 +142,8 @@ export class CurbsideChatElement extends HTMLElement {
     );
     this.threadPane = h('section', { class: 'thread', 'aria-label': 'Conversation' });
     this.overlay = h('div', { class: 'overlay', hidden: true });
-    this.root = h('div', { class: 'root', 'data-view': 'list' }, this.banner, h('div', { class: 'panes' }, sidebar, this.threadPane), this.overlay);
+    this.panes = h('div', { class: 'panes' }, sidebar, this.threadPane);
+    this.root = h('div', { class: 'root', 'data-view': 'list' }, this.banner, this.panes, this.overlay);
     this.shadow.append(this.root);
     this.renderThread();
     this.renderList();
@@ -330,7 +332,9 @@ export class CurbsideChatElement extends HTMLElement {
     });
     this.clearTyping(m.conversationId, m.senderUserId);
     if (!this.conversations.has(m.conversationId)) void this.refreshConversations();
-    if (viewing && !m.outgoing) void this.client?.markRead(m.conversationId, [m.messageId]).catch(() => {});
+    // Later, not inside the SDK's event: the SDK records who sent a message only after its
+    // `message` listeners ran, and a markRead before that is silently dropped.
+    if (viewing && !m.outgoing) setTimeout(() => void this.client?.markRead(m.conversationId, [m.messageId]).catch(() => {}), 0);
     if (!m.outgoing) this.emitEvent('curbside-message', { conversationId: m.conversationId, messageId: m.messageId, senderUserId: m.senderUserId, unread: this.unreadCount });
   }
 
@@ -807,12 +811,14 @@ export class CurbsideChatElement extends HTMLElement {
     this.overlay.dataset.kind = kind;
     replaceChildren(this.overlay, dialog);
     this.overlay.hidden = false;
+    this.panes.inert = true; // modal: the rest of the widget cannot be reached while a dialog is open
     (focus ?? dialog).focus();
   }
 
   private closeOverlay(): void {
     this.overlay.hidden = true;
     this.overlay.replaceChildren();
+    this.panes.inert = false;
     delete this.overlay.dataset.kind;
     if (this.pendingIdentity.length) {
       this.showIdentityWarning();
@@ -887,7 +893,10 @@ export class CurbsideChatElement extends HTMLElement {
       verify.addEventListener('click', () => {
         verify.disabled = true;
         client.markVerified(userId).then(
-          () => replaceChildren(actions, h('p', { class: 'verified', role: 'status' }, `✓ ${userId} verified`), close),
+          () => {
+            replaceChildren(actions, h('p', { class: 'verified', role: 'status' }, `✓ ${userId} verified`), close);
+            close.focus();
+          },
           (e: unknown) => {
             verify.disabled = false;
             append(body, h('p', { class: 'form-error', role: 'alert' }, plainError(e)));
