@@ -292,7 +292,6 @@ export class CurbsideChatElement extends HTMLElement {
   private readonly onBrowserOffline = (): void => {
     // The browser knows the network is gone: say so now instead of waiting for a timeout.
     if (!this.client) return;
-    this.client.disconnect();
     this.connection = 'offline';
     this.setBanner('Offline. New messages will appear when the connection returns.');
   };
