@@ -649,7 +649,7 @@ export class CurbsideChatElement extends HTMLElement {
       const button = h(
         'button',
         { type: 'button', class: 'conv', 'data-id': c.id, 'aria-label': label, 'aria-current': c.id === this.current ? 'true' : undefined },
-        c.kind === 'direct' ? h('span', { class: `dot${online?.size ? ' online' : ''}`, 'aria-hidden': 'true' }) : h('span', { 'aria-hidden': 'true' }, '👥'),
+        c.kind === 'direct' ? h('span', { class: `dot${online?.size ? ' online' : ''}`, 'aria-hidden': 'true' }) : h('span', { class: 'team-tag', 'aria-hidden': 'true' }, 'Team'),
         h('span', { class: 'name' }, name),
         n ? h('span', { class: 'badge', 'aria-hidden': 'true' }, String(n)) : h('span'),
         h('span', { class: 'preview' }, preview ? `${preview.outgoing ? 'You: ' : ''}${preview.text}` : c.kind === 'group' ? `${c.memberUserIds.length} members` : 'No messages yet'),

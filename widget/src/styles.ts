@@ -62,6 +62,7 @@ ul.conversations button.conv[aria-current="true"] { background: var(--_bg); box-
 .conv .name { font-weight: 600; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .conv .preview { grid-column: 2 / 4; color: var(--_muted); font-size: 0.88em; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .badge { background: var(--_accent); color: var(--_accent-fg); border-radius: 999px; padding: 0 0.5em; font-size: 0.8em; font-weight: 700; min-width: 1.6em; text-align: center; }
+.team-tag { font-size: 0.7em; font-weight: 700; text-transform: uppercase; letter-spacing: 0.04em; border: 1px solid var(--_muted); color: var(--_muted); border-radius: 4px; padding: 0 0.3em; }
 .dot { width: 0.6em; height: 0.6em; border-radius: 50%; border: 1.5px solid var(--_muted); display: inline-block; }
 .dot.online { background: #1e7e34; border-color: #1e7e34; }
 .empty { color: var(--_muted); padding: 1em 0.8em; }
