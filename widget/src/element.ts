@@ -100,6 +100,8 @@ export class CurbsideChatElement extends HTMLElement {
   private presenceTimer: ReturnType<typeof setInterval> | undefined;
   private typingTimer: ReturnType<typeof setInterval> | undefined;
   private pendingIdentity: string[] = [];
+  /** A lasting problem shown in the banner even while connected. */
+  private problem = '';
   private connection: 'idle' | 'connecting' | 'online' | 'offline' | 'failed' = 'idle';
 
   // Long-lived parts of the view.
@@ -245,7 +247,7 @@ export class CurbsideChatElement extends HTMLElement {
     });
     client.on('synced', () => {
       this.connection = 'online';
-      this.setBanner('');
+      this.setBanner(this.problem);
       void this.refreshConversations();
       if (this.current) void this.refreshPresence(this.current);
       this.emitEvent('curbside-ready', { userId: this.me.sub });
@@ -307,6 +309,10 @@ export class CurbsideChatElement extends HTMLElement {
     if (fatal) {
       this.connection = 'failed';
       this.setBanner(plainError(e));
+    } else if (e.code === ErrorCode.IDENTITY_MISMATCH) {
+      // Connected, but nobody can encrypt to this device: say so instead of looking healthy.
+      this.problem = plainError(e);
+      this.setBanner(this.problem);
     }
     this.emitEvent('curbside-error', { code: e.code, message: plainError(e) });
   }

@@ -28,6 +28,8 @@ export function plainError(e: unknown): string {
         return 'This message is too long to send.';
       case ErrorCode.INVALID_PAYLOAD:
         return 'The hub refused this request: check what you entered (user IDs are letters, digits, dots, dashes).';
+      case ErrorCode.IDENTITY_MISMATCH:
+        return 'The hub has other keys on record for this device, so messages cannot reach it here. Sign in as a new device (or clear this browser’s Curbside data and ask your administrator to reset the device).';
       case ErrorCode.DECRYPTION_FAILED:
         return e.message; // already written for clinicians by the SDK
       default:

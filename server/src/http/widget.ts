@@ -126,12 +126,20 @@ Start a conversation with <code>dr-patel</code> from the left, or a care team wi
 `;
 
 const DEMO_JS = `// Each widget asks the hub's dev token endpoint for its clinician's token (again on every reconnect).
+// Device ids get a suffix kept in this browser: a device id belongs to one set of keys, and another
+// browser (with keys of its own) opening the demo is another device.
+let suffix = localStorage.getItem('curbside-demo-device');
+if (!suffix) {
+  suffix = crypto.randomUUID().slice(0, 8);
+  localStorage.setItem('curbside-demo-device', suffix);
+}
 for (const el of document.querySelectorAll('curbside-chat')) {
+  const deviceId = el.dataset.device + '-' + suffix;
   el.getToken = async () => {
     const res = await fetch('/dev/token', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ userId: el.dataset.user, deviceId: el.dataset.device }),
+      body: JSON.stringify({ userId: el.dataset.user, deviceId }),
     });
     if (!res.ok) throw new Error('dev token endpoint answered ' + res.status);
     return (await res.json()).token;
