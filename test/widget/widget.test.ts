@@ -57,6 +57,10 @@ describe('<curbside-chat> in headless Chromium', function () {
 <curbside-chat hub="${t.url}" label="Curbside chat"></curbside-chat>
 <script>document.querySelector('curbside-chat').getToken = () => window.curbsideTestToken();</script>`,
       ],
+      // The other way in: the host page puts the token in an attribute (the widget reads it again on every reconnect).
+      '/attribute': ['text/html', `<!doctype html><html lang="en"><meta charset="utf-8"><link rel="icon" href="data:,"><title>EHR</title>
+<script src="${t.url}/widget/curbside-chat.js"></script>
+<curbside-chat hub="${t.url}"></curbside-chat>`],
     });
     browser = await launchBrowser();
     mkdirSync(outputDir, { recursive: true });
@@ -156,6 +160,20 @@ describe('<curbside-chat> in headless Chromium', function () {
       expect(body.error.message).to.match(/npm run build/);
       expect((await fetch(`${other.url}/demo`)).status).to.equal(404);
     });
+  });
+
+  it('takes the token from the token attribute, and waits for one until the host page sets it', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${site.origin}/attribute`);
+    const widget = page.locator('curbside-chat');
+    await widget.getByText('Waiting for sign-in…').waitFor({ timeout: WAIT });
+    const token = t.idp.mint({ userId: 'dr-attr', deviceId: 'attr-kiosk' });
+    await page.evaluate(`document.querySelector('curbside-chat').setAttribute('token', ${JSON.stringify(token)})`);
+    await page.waitForFunction("document.querySelector('curbside-chat')?.connected === true", undefined, { timeout: WAIT, polling: 50 });
+    expect(await widget.locator('.me').textContent()).to.equal('Signed in as dr-attr');
+    expect(await widget.getByRole('region', { name: 'Curbside chat' }).count()).to.equal(1);
+    await context.close();
   });
 
   describe('two clinicians, then three', () => {

@@ -145,7 +145,7 @@ export class CurbsideChatElement extends HTMLElement {
     this.threadPane = h('section', { class: 'thread', 'aria-label': 'Conversation' });
     this.overlay = h('div', { class: 'overlay', hidden: true });
     this.panes = h('div', { class: 'panes' }, sidebar, this.threadPane);
-    this.root = h('div', { class: 'root', 'data-view': 'list' }, this.banner, this.panes, this.overlay);
+    this.root = h('div', { class: 'root', role: 'region', 'aria-label': 'Curbside chat', 'data-view': 'list' }, this.banner, this.panes, this.overlay);
     this.shadow.append(this.root);
     this.renderThread();
     this.renderList();
