@@ -224,7 +224,10 @@ export class CurbsideChatElement extends HTMLElement {
     for (const c of await this.history.conversations()) this.conversations.set(c.id, c);
     for (const item of await this.history.items()) {
       // A send that was in flight when the page went away: its outcome is unknown here.
-      if (item.status === 'sending') item.status = 'failed';
+      if (item.status === 'sending') {
+        item.status = 'failed';
+        item.reason = 'May not have been sent: the page closed while sending.';
+      }
       this.items.set(item.key, item);
     }
     this.renderList();
