@@ -328,13 +328,13 @@ describe('<curbside-chat> in headless Chromium', function () {
     });
 
     it('a changed safety key blocks sending behind a warning the user must answer', async () => {
-      // Two clinicians of their own, so no receipt of earlier tests is still on its way.
+      // Two clinicians of their own, and only Ng sends: Ng has no receipt of its own still on its way
+      // that could meet the changed key before the send below does.
       const [ng, okafor] = await Promise.all([clinician('dr-ng', 'ng-laptop'), clinician('dr-okafor', 'okafor-desk')]);
       await startConversation(ng, 'dr-okafor');
       await send(ng, 'Trust on first use');
       await openConversation(okafor, /^dr-ng/);
-      await send(okafor, 'Received');
-      await eventually(async () => (await statusOf(ng, 'Trust on first use')) === 'Read' && (await statusOf(okafor, 'Received')) === 'Read', 'both read', WAIT);
+      await eventually(async () => (await statusOf(ng, 'Trust on first use')) === 'Read', 'okafor read it', WAIT);
 
       const mallory = new Uint8Array(32).fill(7);
       evil.rewriteIdentity = (userId, _d, key) => (userId === 'dr-okafor' ? mallory : key);
