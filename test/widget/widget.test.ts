@@ -312,7 +312,7 @@ describe('<curbside-chat> in headless Chromium', function () {
         await openConversation(patel, /^dr-lee/);
         await openConversation(lee, /^dr-patel/);
         await send(patel, 'Tampered on the way');
-        const problem = lee.widget.locator('ol.messages li.notice.problem');
+        const problem = lee.widget.locator('ol.messages li.notice.problem').first();
         await problem.waitFor({ timeout: WAIT });
         const text = (await problem.textContent()) ?? '';
         expect(text).to.match(/^Message from dr-patel could not be shown\. /);
