@@ -8,6 +8,7 @@ import type { HubConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { DevTokenIssuer, TokenVerifier } from './auth/tokens.js';
 import { createHttpApp } from './http/app.js';
+import { defaultWidgetBundlePath } from './http/widget.js';
 import { Gateway, type HubServer } from './realtime/gateway.js';
 import { MessageRelay } from './domain/message-relay.js';
 import { DeviceKeys } from './domain/device-keys.js';
@@ -108,6 +109,7 @@ export class Hub {
       logger,
       devTokens: deps.devTokens,
       isAccepting: () => this.accepting,
+      widgetBundlePath: config.widgetBundlePath ?? defaultWidgetBundlePath(),
       readiness: [
         { name: 'storage', check: () => storage.ping() },
         { name: 'presence', check: () => presence.ping() },

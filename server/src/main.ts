@@ -27,6 +27,7 @@ if (config.mode === 'dev') {
     '  Curbside hub — DEV MODE',
     '  Memory storage and presence: nothing is kept, restart loses every message.',
     `  Listening on ${url}  (health: ${url}/healthz)`,
+    `  Chat widget demo (two clinicians side by side): ${url}/demo`,
     `  Mint a token:  curl -s -X POST ${url}/dev/token -H 'content-type: application/json' -d '{"userId":"dr-lee","deviceId":"laptop"}'`,
     '  For production set MONGODB_URI, REDIS_URL and JWT_* (README.md, "Configuration").',
     '',

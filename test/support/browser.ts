@@ -11,7 +11,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 /** Debian's Chromium. CURBSIDE_CHROMIUM overrides the path (another local Chromium build); nothing is ever downloaded. */
 export const CHROMIUM_PATH = process.env.CURBSIDE_CHROMIUM ?? '/usr/bin/chromium';
@@ -131,4 +131,12 @@ export async function launchChromium(userDataDir?: string): Promise<ChromiumSess
       if (options?.removeProfile) await rm(profile, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Launch headless Chromium without a profile on disk: for tests that want several independent
+ * browser contexts (one per clinician), each with its own IndexedDB that lives as long as the context.
+ */
+export async function launchBrowser(): Promise<Browser> {
+  return chromium.launch({ executablePath: requireChromium(), headless: true, args: CHROMIUM_ARGS, timeout: 30_000 });
 }

@@ -13,6 +13,7 @@ import {
 import type { Logger } from '../logger.js';
 import type { DevTokenIssuer } from '../auth/tokens.js';
 import type { OriginPolicy } from '../security/origins.js';
+import { widgetRouter } from './widget.js';
 
 export interface ReadinessCheck {
   name: string;
@@ -30,6 +31,8 @@ export interface HttpAppOptions {
   devTokens: DevTokenIssuer | undefined;
   /** False once the hub begins shutting down, so load balancers stop sending traffic. */
   isAccepting: () => boolean;
+  /** The built `<curbside-chat>` bundle, served at GET /widget/curbside-chat.js (503 while it does not exist). */
+  widgetBundlePath?: string | undefined;
 }
 
 const READY_CHECK_TIMEOUT_MS = 2000;
@@ -38,7 +41,7 @@ function sendError(res: Response, error: WireError): void {
   res.status(HTTP_STATUS_BY_CODE[error.code]).json({ error });
 }
 
-/** Probes and the dev token endpoint. Every error body is `{ error: { code, message } }` with a shared code. */
+/** Probes, the dev token endpoint, the widget bundle (and its dev-mode demo page). Every error body is `{ error: { code, message } }` with a shared code. */
 export function createHttpApp(options: HttpAppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -82,6 +85,8 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
     const body: DevTokenResponse = minted;
     res.json(body);
   });
+
+  if (options.widgetBundlePath) app.use(widgetRouter({ bundlePath: options.widgetBundlePath, demo: options.devTokens !== undefined }));
 
   app.use((_req, res) => sendError(res, { code: ErrorCode.NOT_FOUND, message: 'No such endpoint' }));
 

@@ -1,0 +1,115 @@
+/**
+ * The widget's styles, in its shadow root. Hosts theme it with CSS custom properties set on the
+ * element (they inherit into the shadow root); the defaults meet WCAG AA contrast (4.5:1 for text).
+ */
+export const CSS = `
+:host {
+  --_accent: var(--curbside-accent, #0b5cad);
+  --_accent-fg: var(--curbside-accent-fg, #ffffff);
+  --_bg: var(--curbside-bg, #ffffff);
+  --_fg: var(--curbside-fg, #1b1f24);
+  --_muted: var(--curbside-muted, #545d68);
+  --_surface: var(--curbside-surface, #f2f4f7);
+  --_border: var(--curbside-border, #c4cad2);
+  --_danger: var(--curbside-danger, #a4161a);
+  --_warning-bg: var(--curbside-warning-bg, #fff4d6);
+  --_focus: var(--curbside-focus, #1a73e8);
+  --_radius: var(--curbside-radius, 8px);
+  display: block;
+  box-sizing: border-box;
+  min-height: 320px;
+  height: 480px;
+  color: var(--_fg);
+  background: var(--_bg);
+  font-family: var(--curbside-font, system-ui, -apple-system, "Segoe UI", Roboto, sans-serif);
+  font-size: var(--curbside-font-size, 15px);
+  line-height: 1.4;
+  border: 1px solid var(--_border);
+  border-radius: var(--_radius);
+  overflow: hidden;
+  container-type: inline-size;
+  position: relative;
+}
+* { box-sizing: border-box; }
+[hidden] { display: none !important; }
+button, input, textarea { font: inherit; color: inherit; }
+button {
+  cursor: pointer; border: 1px solid var(--_border); background: var(--_bg);
+  border-radius: calc(var(--_radius) * 0.75); padding: 0.35em 0.8em; min-height: 2.2em;
+}
+button.primary { background: var(--_accent); color: var(--_accent-fg); border-color: var(--_accent); }
+button.danger { background: var(--_danger); color: #fff; border-color: var(--_danger); }
+button:disabled { opacity: 0.6; cursor: default; }
+:focus-visible { outline: 3px solid var(--_focus); outline-offset: 2px; }
+.sr-only { position: absolute; width: 1px; height: 1px; padding: 0; margin: -1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; border: 0; }
+
+.root { display: flex; flex-direction: column; height: 100%; }
+.banner { padding: 0.4em 0.8em; background: var(--_warning-bg); color: var(--_fg); border-bottom: 1px solid var(--_border); font-size: 0.9em; }
+.banner:empty { display: none; }
+.panes { flex: 1; display: flex; min-height: 0; }
+.sidebar { width: 36%; min-width: 200px; max-width: 320px; border-right: 1px solid var(--_border); display: flex; flex-direction: column; background: var(--_surface); }
+.sidebar-head { display: flex; align-items: center; justify-content: space-between; gap: 0.5em; padding: 0.6em 0.8em; border-bottom: 1px solid var(--_border); }
+.sidebar-head h2 { font-size: 1em; margin: 0; }
+.sidebar-head button { white-space: nowrap; }
+.me { font-size: 0.85em; color: var(--_muted); padding: 0 0.8em 0.4em; }
+ul.conversations { list-style: none; margin: 0; padding: 0; overflow-y: auto; flex: 1; }
+ul.conversations li { border-bottom: 1px solid var(--_border); }
+ul.conversations button.conv {
+  width: 100%; text-align: left; border: 0; border-radius: 0; background: transparent; padding: 0.6em 0.8em;
+  display: grid; grid-template-columns: auto 1fr auto; grid-template-rows: auto auto; column-gap: 0.5em; align-items: center;
+}
+ul.conversations button.conv[aria-current="true"] { background: var(--_bg); box-shadow: inset 4px 0 0 var(--_accent); }
+.conv .name { font-weight: 600; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.conv .preview { grid-column: 2 / 4; color: var(--_muted); font-size: 0.88em; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.badge { background: var(--_accent); color: var(--_accent-fg); border-radius: 999px; padding: 0 0.5em; font-size: 0.8em; font-weight: 700; min-width: 1.6em; text-align: center; }
+.team-tag { font-size: 0.7em; font-weight: 700; text-transform: uppercase; letter-spacing: 0.04em; border: 1px solid var(--_muted); color: var(--_muted); border-radius: 4px; padding: 0 0.3em; }
+.dot { width: 0.6em; height: 0.6em; border-radius: 50%; border: 1.5px solid var(--_muted); display: inline-block; }
+.dot.online { background: #1e7e34; border-color: #1e7e34; }
+.empty { color: var(--_muted); padding: 1em 0.8em; }
+
+form.new { padding: 0.6em 0.8em; border-bottom: 1px solid var(--_border); display: grid; gap: 0.4em; }
+form.new label { font-size: 0.85em; color: var(--_muted); display: grid; gap: 0.15em; }
+form.new input { border: 1px solid var(--_border); border-radius: 6px; padding: 0.3em 0.5em; background: var(--_bg); }
+.form-error { color: var(--_danger); font-size: 0.88em; }
+
+.thread { flex: 1; display: flex; flex-direction: column; min-width: 0; }
+.thread-head { display: flex; align-items: center; gap: 0.6em; padding: 0.6em 0.8em; border-bottom: 1px solid var(--_border); }
+.thread-head h2 { font-size: 1.05em; margin: 0; flex: 1; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.thread-head .presence { color: var(--_muted); font-size: 0.85em; display: flex; align-items: center; gap: 0.3em; }
+.back { display: none; }
+ol.messages { list-style: none; margin: 0; padding: 0.8em; overflow-y: auto; flex: 1; display: flex; flex-direction: column; gap: 0.5em; }
+.msg { max-width: 80%; align-self: flex-start; }
+.msg.out { align-self: flex-end; }
+.msg .bubble { background: var(--_surface); border: 1px solid var(--_border); border-radius: var(--_radius); padding: 0.45em 0.7em; white-space: pre-wrap; overflow-wrap: anywhere; }
+.msg.out .bubble { background: var(--_accent); color: var(--_accent-fg); border-color: var(--_accent); }
+.msg .meta { font-size: 0.78em; color: var(--_muted); margin-top: 0.15em; }
+.msg.out .meta { text-align: right; }
+.msg .status.failed { color: var(--_danger); font-weight: 600; }
+.notice { align-self: center; max-width: 90%; text-align: center; font-size: 0.88em; color: var(--_muted); border: 1px dashed var(--_border); border-radius: var(--_radius); padding: 0.4em 0.7em; }
+.notice.problem { color: var(--_danger); border-color: var(--_danger); border-style: solid; }
+.typing { min-height: 1.4em; padding: 0 0.8em; font-size: 0.85em; color: var(--_muted); }
+form.composer { display: flex; gap: 0.5em; padding: 0.6em 0.8em; border-top: 1px solid var(--_border); align-items: flex-end; }
+form.composer textarea { flex: 1; resize: none; min-height: 2.4em; max-height: 8em; border: 1px solid var(--_border); border-radius: 6px; padding: 0.4em 0.5em; background: var(--_bg); }
+.placeholder { flex: 1; display: flex; align-items: center; justify-content: center; color: var(--_muted); padding: 1em; text-align: center; }
+
+.overlay { position: absolute; inset: 0; background: rgba(0, 0, 0, 0.45); display: flex; align-items: center; justify-content: center; padding: 1em; z-index: 2; }
+.dialog { background: var(--_bg); color: var(--_fg); border-radius: var(--_radius); max-width: 28em; width: 100%; padding: 1em 1.2em; box-shadow: 0 6px 24px rgba(0, 0, 0, 0.3); max-height: 100%; overflow-y: auto; }
+.dialog h2 { margin: 0 0 0.5em; font-size: 1.1em; }
+.dialog.warning h2 { color: var(--_danger); }
+.dialog .actions { display: flex; gap: 0.5em; justify-content: flex-end; flex-wrap: wrap; margin-top: 1em; }
+.digits { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 1.1em; letter-spacing: 0.05em; display: grid; grid-template-columns: repeat(4, auto); gap: 0.3em 1em; justify-content: center; margin: 0.8em 0; }
+.verified { color: #1e7e34; font-weight: 600; }
+ul.members { list-style: none; padding: 0; margin: 0.5em 0; }
+ul.members li { display: flex; justify-content: space-between; align-items: center; gap: 0.5em; padding: 0.3em 0; border-bottom: 1px solid var(--_border); }
+
+/* Narrow hosts: one pane at a time, with a back button. */
+@container (max-width: 560px) {
+  .sidebar { width: 100%; max-width: none; border-right: 0; }
+  .root[data-view="thread"] .sidebar { display: none; }
+  .root[data-view="list"] .thread { display: none; }
+  .back { display: inline-block; }
+  .msg { max-width: 92%; }
+}
+@media (prefers-reduced-motion: no-preference) { ol.messages { scroll-behavior: smooth; } }
+@media (forced-colors: active) { .msg .bubble, .badge, .dot.online { border: 1px solid CanvasText; } }
+`;

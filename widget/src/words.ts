@@ -1,0 +1,70 @@
+/** Plain words for clinicians: no stack traces or error codes as the primary text. */
+import { isCurbsideError, ErrorCode } from '@curbside/client-sdk';
+import type { HistoryItem } from './history.js';
+
+export function plainError(e: unknown): string {
+  if (isCurbsideError(e)) {
+    switch (e.code) {
+      case ErrorCode.AUTH_EXPIRED:
+        return 'Your sign-in has expired. Reload the page to sign in again.';
+      case ErrorCode.AUTH_INVALID:
+      case ErrorCode.AUTH_REQUIRED:
+        return 'The hub did not accept this sign-in. Reload the page, or ask your administrator.';
+      case ErrorCode.AUTH_REVOKED:
+        return 'This device was signed out by an administrator.';
+      case ErrorCode.NOT_CONNECTED:
+      case ErrorCode.TIMEOUT:
+      case ErrorCode.UNAVAILABLE:
+        return 'Not sent: no connection to the hub. Try again when you are back online.';
+      case ErrorCode.UNTRUSTED_IDENTITY:
+        return 'Not sent: a safety number changed. Accept or verify it first.';
+      case ErrorCode.FORBIDDEN:
+        return 'You are not allowed to do that here (for example, you are no longer a member).';
+      case ErrorCode.NOT_FOUND:
+        return 'Not found: check the user ID.';
+      case ErrorCode.RATE_LIMITED:
+        return 'Too many requests. Wait a moment and try again.';
+      case ErrorCode.PAYLOAD_TOO_LARGE:
+        return 'This message is too long to send.';
+      case ErrorCode.INVALID_PAYLOAD:
+        return 'The hub refused this request: check what you entered (user IDs are letters, digits, dots, dashes).';
+      case ErrorCode.IDENTITY_MISMATCH:
+        return 'The hub has other keys on record for this device, so messages cannot reach it here. Sign in as a new device (or clear this browser’s Curbside data and ask your administrator to reset the device).';
+      case ErrorCode.DECRYPTION_FAILED:
+        return e.message; // already written for clinicians by the SDK
+      default:
+        return 'Something went wrong talking to the hub. Try again.';
+    }
+  }
+  if (e instanceof Error && /token/i.test(e.message)) return 'Could not sign in: the page did not supply a token.';
+  if (e instanceof Error && e.name === 'DeviceStoreError') return 'This browser’s storage for Curbside is not available (private window or storage blocked?).';
+  return 'Something went wrong. Reload the page and try again.';
+}
+
+export function unavailableText(reason: 'before-this-device' | 'before-you-joined'): string {
+  return reason === 'before-you-joined'
+    ? 'Messages sent before you joined this care team are not available to you.'
+    : 'Messages sent before this device was set up cannot be read here.';
+}
+
+/** "Sending…", "Sent", "Delivered", "Read", or for a care team "Read by 1 of 2". */
+export function statusText(item: HistoryItem, recipients: number): string {
+  switch (item.status) {
+    case 'sending':
+      return 'Sending…';
+    case 'failed':
+      return item.reason ?? 'Not sent';
+    default: {
+      const statuses = Object.values(item.recipients ?? {});
+      const read = statuses.filter((s) => s === 'read').length;
+      const delivered = statuses.filter((s) => s !== 'sent').length;
+      const total = Math.max(recipients, statuses.length);
+      if (total <= 1) return item.status === 'read' ? 'Read' : item.status === 'delivered' ? 'Delivered' : 'Sent';
+      if (read === total) return 'Read by all';
+      if (read > 0) return `Read by ${read} of ${total}`;
+      if (delivered === total) return 'Delivered to all';
+      if (delivered > 0) return `Delivered to ${delivered} of ${total}`;
+      return 'Sent';
+    }
+  }
+}
