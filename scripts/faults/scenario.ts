@@ -136,7 +136,10 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       log(`round ${r + 1}/${roundCount}: ${report.ok ? 'OK' : `FAILED: ${report.failures.join('; ')}`} (${report.messages.acked} acked, ${report.deliveries.shown}/${report.deliveries.expected} deliveries)`);
       checker = undefined;
     }
-    return { report: mergeReports(rounds), rounds, recoveryMs, logDir: cluster.logDir };
+    const report = mergeReports(rounds);
+    // Exits between rounds (while the cluster moves to a fresh database) belong to no round.
+    report.nodes.watchdogExits = cluster.watchdogExits.length;
+    return { report, rounds, recoveryMs, logDir: cluster.logDir };
   } finally {
     await checker?.close().catch(() => {});
     await balancer.stop().catch(() => {});

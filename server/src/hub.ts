@@ -171,13 +171,15 @@ export class Hub {
     this.storageOkAt = Date.now();
     const everyMs = Math.max(100, Math.min(5_000, Math.floor(limitMs / 4)));
     let probing = false;
+    let previousProbeAt = Date.now();
     this.watchdog = setInterval(() => {
       if (probing) {
         this.checkWatchdog(limitMs);
         return;
       }
       probing = true;
-      const probeAt = Date.now();
+      const windowStart = previousProbeAt;
+      previousProbeAt = Date.now();
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer in ${everyMs} ms`)), everyMs);
@@ -186,8 +188,8 @@ export class Hub {
         .then(
           () => {
             // A ping alone can mislead: requests on this node may still be failing (bug 3 in
-            // docs/faults.md). Healthy means the ping answered and no request failed for half the limit.
-            if (this.storageFailedAt < probeAt - limitMs / 2) this.storageOkAt = Date.now();
+            // docs/faults.md). Healthy means the ping answered and no request failed since the last probe.
+            if (this.storageFailedAt < windowStart) this.storageOkAt = Date.now();
             else this.checkWatchdog(limitMs);
           },
           (err: unknown) => {
