@@ -403,7 +403,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
 
   /**
    * Where a message this device sent stands, per recipient: `sent` → `delivered` → `read`.
-   * Kept in memory for the last 10,000 messages.
+   * Kept in the device store for the last 10,000 messages, so it survives a restart (after `connect()`).
    */
   messageStatus(messageId: string): Record<string, ReceiptStatus> | undefined {
     return this.messenger.messageStatus(messageId);
@@ -451,6 +451,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
     this.stopped = false;
     if (!this.restored) {
       this.inbox.restore(await this.store.load());
+      await this.messenger.loadReceipts();
       this.restored = true;
     }
     await this.restoreOutbox();

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { ChatMessage, CurbsideClient, DecryptionError, Receipt, UnavailableMessage } from '@curbside/client-sdk';
+import { MemoryDeviceStore, type ChatMessage, type CurbsideClient, type DecryptionError, type Receipt, type UnavailableMessage } from '@curbside/client-sdk';
 import { HubHarness, eventually } from '../support/hub.js';
 
 interface Watch {
@@ -55,6 +55,32 @@ describe('delivery and read receipts (encrypted)', function () {
     await eventually(() => lee.client.messageStatus(ack.messageId)?.['dr-patel'] === 'read', 'read receipt from inside the handler');
     expect(marked).to.have.length(1);
     await Promise.all(marked);
+  });
+
+  it('statuses and senders survive a restart: read after a reload is sent, and a receipt that arrives after a reload moves the status', async () => {
+    const t = await harness.start('memory');
+    const leeStore = new MemoryDeviceStore();
+    const patelStore = new MemoryDeviceStore();
+    let lee = watch(t.client({ userId: 'dr-lee', deviceId: 'lee-phone' }, { store: leeStore }));
+    let patel = watch(t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' }, { store: patelStore }));
+    await Promise.all([lee.client.connect(), patel.client.connect()]);
+    const conv = await lee.client.createConversation({ kind: 'direct', peerUserId: 'dr-patel' });
+    const ack = await lee.client.sendText(conv.id, 'Lactate 4.1, repeat at 16:00?');
+    await eventually(() => lee.client.messageStatus(ack.messageId)?.['dr-patel'] === 'delivered', 'delivered before the restarts');
+    const received = patel.messages[0]!;
+
+    // Both apps restart; Lee's stays closed while Patel reads the message after his reload.
+    await lee.client.close();
+    await patel.client.close();
+    patel = watch(t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' }, { store: patelStore }));
+    await patel.client.connect();
+    await patel.client.markRead(conv.id, [received.messageId]);
+
+    lee = watch(t.client({ userId: 'dr-lee', deviceId: 'lee-phone' }, { store: leeStore }));
+    await lee.client.connect();
+    expect(lee.client.messageStatus(ack.messageId), 'the status kept from before the restart').to.be.an('object');
+    await eventually(() => lee.client.messageStatus(ack.messageId)?.['dr-patel'] === 'read', 'the read receipt applied after the restart');
+    expect(lee.receipts.map((r) => [r.messageId, r.status])).to.deep.equal([[ack.messageId, 'read']]);
   });
 
   it('care team: each member’s receipts reach only the sender, and statuses are per member', async () => {

@@ -340,9 +340,7 @@ export class CurbsideChatElement extends HTMLElement {
     });
     this.clearTyping(m.conversationId, m.senderUserId);
     if (!this.conversations.has(m.conversationId)) void this.refreshConversations();
-    // Later, not inside the SDK's event: the SDK records who sent a message only after its
-    // `message` listeners ran, and a markRead before that is silently dropped.
-    if (viewing && !m.outgoing) setTimeout(() => void this.client?.markRead(m.conversationId, [m.messageId]).catch(() => {}), 0);
+    if (viewing && !m.outgoing) void this.client?.markRead(m.conversationId, [m.messageId]).catch(() => {});
     if (!m.outgoing) this.emitEvent('curbside-message', { conversationId: m.conversationId, messageId: m.messageId, senderUserId: m.senderUserId, unread: this.unreadCount });
   }
 

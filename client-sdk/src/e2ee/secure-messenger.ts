@@ -144,7 +144,7 @@ export class SecureMessenger {
   private lock: Promise<unknown> = Promise.resolve();
   private readonly lastRepair = new Map<string, number>();
   private readonly teams: TeamMessenger;
-  private readonly receipts = new ReceiptBook();
+  private readonly receipts: ReceiptBook;
   /** Delivered receipts waiting to go out, per conversation and original sender. */
   private readonly pendingDelivered = new Map<string, { conversationId: string; senderUserId: string; ids: Set<string> }>();
   private deliveredTimer: ReturnType<typeof setTimeout> | undefined;
@@ -158,14 +158,20 @@ export class SecureMessenger {
   ) {
     this.sessions = new SessionBook(store);
     this.trust = new TrustBook(store);
+    this.receipts = new ReceiptBook(store);
     this.teams = new TeamMessenger(this);
     // Every message shown to the app is acknowledged to its sender (a delivered receipt).
     const emitMessage = events.message;
     this.events = {
       ...events,
       message: (m) => {
-        // Remember the sender first: an app may call markRead from inside its message handler.
-        if (!m.outgoing) this.receipts.noteReceived(m.conversationId, m.messageId, m.senderUserId);
+        // Remember the sender first: an app may call markRead from inside its message handler (its
+        // look-up queues behind this note).
+        if (!m.outgoing) {
+          this.receipts
+            .noteReceived(m.conversationId, m.messageId, m.senderUserId)
+            .catch((err: unknown) => this.logger.warn({ err: String(err) }, 'could not keep the sender of a received message'));
+        }
         emitMessage(m);
         if (!m.outgoing) this.queueDelivered(m);
       },
@@ -200,7 +206,7 @@ export class SecureMessenger {
   async markRead(conversationId: string, messageIds: string[]): Promise<void> {
     const bySender = new Map<string, string[]>();
     for (const id of messageIds) {
-      const from = this.receipts.senderOf(id);
+      const from = await this.receipts.senderOf(id);
       if (!from || from.conversationId !== conversationId) continue;
       bySender.set(from.senderUserId, [...(bySender.get(from.senderUserId) ?? []), id]);
     }
@@ -219,8 +225,16 @@ export class SecureMessenger {
   }
 
   /** @internal Record a message this device sent, to follow its receipts. */
-  noteSent(conversationId: string, messageId: string, recipientUserIds: string[]): void {
-    this.receipts.noteSent(conversationId, messageId, recipientUserIds);
+  async noteSent(conversationId: string, messageId: string, recipientUserIds: string[]): Promise<void> {
+    // The message is sent either way: a store that cannot keep its status costs only the status.
+    await this.receipts
+      .noteSent(conversationId, messageId, recipientUserIds)
+      .catch((err: unknown) => this.logger.warn({ err: String(err) }, 'could not keep the status of a sent message'));
+  }
+
+  /** @internal Load delivery and read state kept by an earlier run (before statuses are asked for). */
+  loadReceipts(): Promise<void> {
+    return this.receipts.load();
   }
 
   /** Care-team operations (signed membership, sender keys). */
@@ -269,7 +283,7 @@ export class SecureMessenger {
     if (await this.teams.isTeam(conversationId)) return this.teams.sendText(conversationId, text);
     const ack = await this.send(conversationId, { kind: 'text', text });
     const me = this.self();
-    this.noteSent(conversationId, ack.messageId, (await this.hub.conversationMembers(conversationId)).filter((u) => u !== me.userId));
+    await this.noteSent(conversationId, ack.messageId, (await this.hub.conversationMembers(conversationId)).filter((u) => u !== me.userId));
     return ack;
   }
 
@@ -389,7 +403,7 @@ export class SecureMessenger {
       });
       if (content.kind === 'receipt') {
         if (envelope.senderUserId === me.userId) return; // our own other device read it: nothing to show
-        for (const messageId of this.receipts.apply(envelope.conversationId, envelope.senderUserId, content.status, content.messageIds)) {
+        for (const messageId of await this.receipts.apply(envelope.conversationId, envelope.senderUserId, content.status, content.messageIds)) {
           this.events.receipt({ conversationId: envelope.conversationId, messageId, userId: envelope.senderUserId, deviceId: envelope.senderDeviceId, status: content.status });
         }
         return;

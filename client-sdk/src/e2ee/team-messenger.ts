@@ -231,7 +231,7 @@ export class TeamMessenger {
       const recipients = targets.filter((d) => shares.has(d.deviceId)).map((d) => ({ deviceId: d.deviceId, ciphertext: shares.get(d.deviceId)! }));
       try {
         const ack = await this.core.hub.sendEnvelope(teamId, recipients.length ? { body, recipients, partial: true } : { body }, { clientMessageId });
-        this.core.noteSent(teamId, ack.messageId, verified.filter((u) => u !== me.userId));
+        await this.core.noteSent(teamId, ack.messageId, verified.filter((u) => u !== me.userId));
         if (recipients.length) {
           await this.core.exclusive(async () => {
             const own = await this.store.get<OwnSenderKey>('senderKeys', ownKeyName(teamId));

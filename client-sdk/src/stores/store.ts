@@ -23,10 +23,10 @@
  * - `teams`: each care team's membership as this device verified it from the signed log.
  * - `senderKeys`: this device's sender key per team and the ones received from other members.
  */
-export type Namespace = 'identity' | 'prekeys' | 'signedPrekeys' | 'sessions' | 'trust' | 'cursors' | 'outbox' | 'meta' | 'teams' | 'senderKeys';
+export type Namespace = 'identity' | 'prekeys' | 'signedPrekeys' | 'sessions' | 'trust' | 'cursors' | 'outbox' | 'meta' | 'teams' | 'senderKeys' | 'receipts';
 
 /** Every {@link Namespace}, in a fixed order. */
-export const NAMESPACES: readonly Namespace[] = Object.freeze(['identity', 'prekeys', 'signedPrekeys', 'sessions', 'trust', 'cursors', 'outbox', 'meta', 'teams', 'senderKeys'] as const);
+export const NAMESPACES: readonly Namespace[] = Object.freeze(['identity', 'prekeys', 'signedPrekeys', 'sessions', 'trust', 'cursors', 'outbox', 'meta', 'teams', 'senderKeys', 'receipts'] as const);
 
 /**
  * A value a {@link DeviceStore} can hold: JSON's values plus raw bytes, nested freely.
