@@ -29,7 +29,7 @@
  */
 import { execSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -61,6 +61,7 @@ const { values: flags } = parseArgs({
     'p99-limit-ms': { type: 'string' },
     'loss-limit': { type: 'string' },
     'keep-going': { type: 'boolean', default: false },
+    retries: { type: 'string' },
     'hub-log-level': { type: 'string' },
     'hub-cpu-prof': { type: 'string' },
     'mongodb-uri': { type: 'string' },
@@ -91,6 +92,7 @@ const USAGE = `Usage: tsx scripts/bench/run.ts [options]      (npm run build fir
   --connect-concurrency 50  connections each worker opens at once
   --p99-limit-ms 100 --loss-limit 0.001   a step fails past these
   --keep-going              run every rate even after a failing step
+  --retries 1               re-run a failing step this many times (the machine is shared and noisy); the last attempt counts
   --hub-log-level info      LOG_LEVEL of the hubs
   --hub-cpu-prof DIR        run hubs with --cpu-prof (profiles in DIR)
   --mongodb-uri URI --redis-url URL       services for D and E (default: REDIS_URL/MONGODB_URI, 127.0.0.1:6379, or start FerretDB / redis-server)
@@ -141,6 +143,7 @@ const connectConcurrency = Math.round(num('connect-concurrency', flags['connect-
 const p99LimitMs = num('p99-limit-ms', flags['p99-limit-ms'], 100);
 const lossLimit = num('loss-limit', flags['loss-limit'], 0.001);
 const seed = Math.round(num('seed', flags.seed, 1));
+const retries = Math.round(num('retries', flags.retries, smoke ? 0 : 1));
 const logLevel = flags['hub-log-level'] ?? 'info';
 const variantIds = (flags.variants ?? VARIANTS.map((v) => v.id).join(',')).split(',').map((v) => v.trim()) as VariantId[];
 for (const v of variantIds) if (!VARIANTS.some((x) => x.id === v)) throw new Error(`--variants: unknown variant "${v}" (ws, socketio, memory, real, two-nodes)`);
@@ -154,6 +157,8 @@ const runId = `${Date.now().toString(36)}${randomUUID().slice(0, 4)}`;
 // --------------------------------------------------------------------------------------------
 
 const children = new Set<ChildProcess>();
+/** Services (FerretDB, redis-server) this run started: stopped on exit and on a signal too. */
+let stopServices: (() => Promise<void>) | undefined;
 function killChildren(): void {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 }
@@ -309,6 +314,8 @@ const jwtConf = { issuer: 'https://idp.bench.example', audience: 'curbside', org
 interface Services {
   redisUrl: string;
   mongoUri: string;
+  /** FerretDB's process when this run started it: its CPU is reported per step. */
+  dbPid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -322,6 +329,7 @@ async function services(): Promise<Services> {
   return {
     redisUrl: redisFlag ?? redis!.url,
     mongoUri: mongoFlag ?? mongo!.url,
+    dbPid: (mongo as { child?: ChildProcess } | undefined)?.child?.pid,
     stop: async () => {
       await Promise.all([redis?.stop(), mongo?.stop()]);
     },
@@ -407,7 +415,10 @@ interface StepResult {
   unacked: number;
   deliveriesPerS: number | null;
   inboundMBps: number | null;
-  hub: { cpuShare: number | null; eventLoopDelayMs: { p50: number; p99: number; max: number; mean: number }[]; rssMb: number[] };
+  attempts: number;
+  loadavg1: number | null;
+  db?: { cpuShare: number | null; cpuMsPerMsg: number | null } | undefined;
+  hub: { cpuShare: number | null; cpuMsPerMsg: number | null; eventLoopDelayMs: { p50: number; p99: number; max: number; mean: number }[]; rssMb: number[] };
   generator: { cpuShareMax: number | null; maxBehindMs: number; saturated: boolean };
 }
 
@@ -420,6 +431,11 @@ interface VariantResult {
   load?: { clients: number; conversations: number; connect: { connectPerS: number | null; connectMs: Summary }; setupMs: number };
   steps: StepResult[];
   headline?: { msgPerS: number; limitedBy: string };
+  /**
+   * Hub CPU per inbound message (median over the valid steps) and the rate at which that would fill
+   * one core: far less sensitive to other jobs on a shared machine than the p99-based headline.
+   */
+  cpu?: { msPerMsg: number | null; oneCoreMsgPerS: number | null; dbMsPerMsg?: number | null };
 }
 
 async function runVariant(id: VariantId, svc: Services | undefined): Promise<VariantResult> {
@@ -514,6 +530,9 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
     const runStep = async (step: number, rate: number, durationMs: number): Promise<StepResult> => {
       await Promise.all(running.servers.map((s) => s.ask({ type: 'eld', reset: true }, 'eld')));
       const cpu0 = pids.map(procCpuMs);
+      const dbPid = id === 'real' || id === 'two-nodes' ? svc?.dbPid : undefined;
+      const db0 = dbPid ? procCpuMs(dbPid) : 0;
+      const load1 = loadavg()[0]!;
       const t = performance.now();
       const reps = await Promise.all(
         workers.map((w) => w.ask<StepReport>({ type: 'step', step, rate: rate / workersN, durationMs, drainMs }, 'step-done', durationMs + drainMs + 120_000)),
@@ -522,6 +541,7 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
       const wall = Math.max(...reps.map((r) => r.sendWallMs));
       const cpuMs = pids.map((p, i) => procCpuMs(p) - cpu0[i]!).reduce((a, b) => a + b, 0);
       const totalWall = performance.now() - t;
+      const dbCpuMs = dbPid ? procCpuMs(dbPid) - db0 : NaN;
       const eld = await Promise.all(running.servers.map((s) => s.ask<{ p50: number; p99: number; max: number; mean: number }>({ type: 'eld' }, 'eld')));
       const sum = (f: (r: StepReport) => number) => reps.reduce((a, r) => a + f(r), 0);
       const target = sum((r) => r.target);
@@ -559,7 +579,10 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
         unacked: sum((r) => r.unacked),
         deliveriesPerS: r2((sum((r) => r.delivered) / wall) * 1000),
         inboundMBps: r2(sum((r) => r.bytesSent) / wall / 1000),
-        hub: { cpuShare: r3(cpuMs / totalWall), eventLoopDelayMs: eld.map(({ p50, p99, max, mean }) => ({ p50, p99, max, mean })), rssMb: pids.map((p) => r2(procRssKb(p) / 1024)!) },
+        attempts: 1,
+        loadavg1: r2(load1),
+        ...(dbPid ? { db: { cpuShare: r3(dbCpuMs / totalWall), cpuMsPerMsg: r3(dbCpuMs / sent) } } : {}),
+        hub: { cpuShare: r3(cpuMs / totalWall), cpuMsPerMsg: r3(cpuMs / sent), eventLoopDelayMs: eld.map(({ p50, p99, max, mean }) => ({ p50, p99, max, mean })), rssMb: pids.map((p) => r2(procRssKb(p) / 1024)!) },
         generator: { cpuShareMax: r3(cpuShareMax), maxBehindMs: Math.max(...reps.map((r) => r.maxBehindMs)), saturated: cpuShareMax >= 0.9 },
       };
     };
@@ -569,13 +592,17 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
       console.log(`   warm-up at ${rates[0]} msg/s: p99 ${w.latencyMs.p99} ms (not recorded)`);
     }
     for (let i = 0; i < rates.length; i++) {
-      const s = await runStep(i + 1, rates[i]!, stepMs);
+      let s = await runStep(i + 1, rates[i]!, stepMs);
+      for (let a = 1; a <= retries && !s.passed; a++) {
+        console.log(`   ${String(s.rate).padStart(5)} msg/s failed (${s.failure}; load ${s.loadavg1}); again`);
+        s = { ...(await runStep(i + 1, rates[i]!, stepMs)), attempts: a + 1 };
+      }
       out.steps.push(s);
       const eldP99 = Math.max(...s.hub.eventLoopDelayMs.map((e) => e.p99));
       console.log(
         `   ${String(s.rate).padStart(5)} msg/s: sent ${Math.round((s.sentShare ?? 0) * 100)}%, p50/p99/p99.9 ${s.latencyMs.p50}/${s.latencyMs.p99}/${s.latencyMs.p999} ms, ` +
           `ack p99 ${s.ackMs.p99} ms, lost ${s.lost}, dup ${s.duplicates}, hub CPU ${Math.round((s.hub.cpuShare ?? 0) * 100)}%, ELD p99 ${eldP99} ms, ` +
-          `generator ${Math.round((s.generator.cpuShareMax ?? 0) * 100)}%${s.generator.saturated ? ' (saturated)' : ''}${s.failure ? `  ✗ ${s.failure}` : ''}`,
+          `${s.db ? `DB CPU ${Math.round((s.db.cpuShare ?? 0) * 100)}%, ` : ''}generator ${Math.round((s.generator.cpuShareMax ?? 0) * 100)}%${s.generator.saturated ? ' (saturated)' : ''}, load ${s.loadavg1}${s.failure ? `  ✗ ${s.failure}` : ''}`,
       );
       if (!s.passed && !flags['keep-going']) break;
     }
@@ -590,6 +617,14 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
       best = s.rate;
     }
     out.headline = { msgPerS: best, limitedBy };
+    const med = (xs: number[]) => {
+      const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+      return v.length ? (v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2) : NaN;
+    };
+    const valid = out.steps.filter((s) => s.valid);
+    const msPerMsg = med(valid.map((s) => s.hub.cpuMsPerMsg ?? NaN));
+    const dbMs = med(valid.map((s) => s.db?.cpuMsPerMsg ?? NaN));
+    out.cpu = { msPerMsg: r3(msPerMsg), oneCoreMsgPerS: Number.isFinite(msPerMsg) && msPerMsg > 0 ? Math.round(1000 / msPerMsg) : null, ...(Number.isFinite(dbMs) ? { dbMsPerMsg: r3(dbMs) } : {}) };
     console.log(`   → highest passing rate ${best} msg/s (${limitedBy})`);
   } catch (e) {
     out.error = e instanceof Error ? e.message : String(e);
@@ -632,10 +667,18 @@ async function main(): Promise<void> {
   const load0 = loadavg();
   const needServices = variantIds.some((v) => v === 'real' || v === 'two-nodes');
   const svc = needServices ? await services() : undefined;
+  stopServices = svc?.stop;
   if (svc) console.log(`services: redis ${svc.redisUrl}, mongodb ${svc.mongoUri}`);
   const results: VariantResult[] = [];
   try {
-    for (const id of variantIds) results.push(await runVariant(id, svc));
+    // What is done so far survives an interrupted run.
+    const partial = join(root, 'results', `.bench-partial-${runId}.json`);
+    for (const id of variantIds) {
+      results.push(await runVariant(id, svc));
+      mkdirSync(dirname(partial), { recursive: true });
+      writeFileSync(partial, JSON.stringify({ startedAt: startedAt.toISOString(), commit: sh('git rev-parse --short HEAD'), variants: results }, null, 2) + '\n');
+    }
+    rmSync(partial, { force: true });
   } finally {
     await svc?.stop();
   }
@@ -648,6 +691,14 @@ async function main(): Promise<void> {
     'C/B': ratio(hl('memory'), hl('socketio')),
     'E/D': ratio(hl('two-nodes'), hl('real')),
     'B/A': ratio(hl('socketio'), hl('ws')),
+  };
+  /** The same ratios on CPU cost: bare relay's hub CPU per message ÷ the variant's (higher is better, like msg/s). */
+  const cpuCap = (id: VariantId) => by(id)?.cpu?.oneCoreMsgPerS;
+  const cpuRatios = {
+    'D/B': ratio(cpuCap('real'), cpuCap('socketio')),
+    'C/B': ratio(cpuCap('memory'), cpuCap('socketio')),
+    'E/D': ratio(cpuCap('two-nodes'), cpuCap('real')),
+    'B/A': ratio(cpuCap('socketio'), cpuCap('ws')),
   };
   const at1k = (id: VariantId) => stepAt(by(id), 1000);
   const targets = {
@@ -687,6 +738,7 @@ async function main(): Promise<void> {
       p99LimitMs,
       lossLimit,
       seed,
+      retries,
       hubLogLevel: logLevel,
       hubRateLimits: 'RATE_LIMIT_ENVELOPE_SEND=100000000/10, RATE_LIMIT_HANDSHAKE=100000000/60, RATE_LIMIT_KEYS_CLAIM=100000000/60 (limiters on, never refusing)',
       latency: 'sender → each receiving client, one clock (rooms live inside one generator process); HDR histogram, µs',
@@ -699,6 +751,7 @@ async function main(): Promise<void> {
     },
     variants: results,
     ratios,
+    cpuRatios,
     targets,
   };
 
@@ -731,6 +784,7 @@ type Report = {
   method: { mode: string; clients: number; workers: number; stepS: number; idleClients: number; rates: number[] };
   variants: VariantResult[];
   ratios: Record<string, number | null>;
+  cpuRatios: Record<string, number | null>;
   targets: Record<string, { target: string; value: number | null; met: boolean | null }>;
 };
 
@@ -745,14 +799,15 @@ function markdown(r: Report, file: string): string {
     `${r.machine.nproc} × ${r.machine.cpuModel}, ${Math.round(r.machine.memMb / 1024)} GB, Node ${r.node}, load ${r.machine.loadavgStart.join(' ')} at start; ` +
       `${r.method.clients} clients, ${r.method.workers} generator processes, ${r.method.stepS} s steps, ${r.method.idleClients} idle clients. Report: \`${rel}\`.`,
     '',
-    '| variant | max msg/s (p99 ≤ 100 ms) | limited by | @1k msg/s: p50 / p99 / p99.9 ms | ack p99 ms | loss / dup | hub CPU | ELD p99 ms | gen CPU | idle KB/conn | connect/s (p99 ms) |',
-    '| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| variant | max msg/s (p99 ≤ 100 ms) | limited by | hub CPU ms/msg (1 core = msg/s) | @1k msg/s: p50 / p99 / p99.9 ms | ack p99 ms | loss / dup | hub CPU | ELD p99 ms | gen CPU | idle KB/conn | connect/s (p99 ms) |',
+    '| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   );
   for (const v of r.variants) {
     const s = stepAt(v, 1000);
     const at = s ? `${f(s.latencyMs.p50)} / ${f(s.latencyMs.p99)} / ${f(s.latencyMs.p999)}${s.valid ? '' : ' (invalid)'}` : '–';
     lines.push(
-      `| ${v.letter} ${v.title} | ${v.error ? 'failed' : (v.headline?.msgPerS ?? '–')} | ${v.error ? v.error.slice(0, 80).replace(/\|/g, '/') : (v.headline?.limitedBy ?? '–')} | ${at} | ${f(s?.ackMs.p99)} | ` +
+      `| ${v.letter} ${v.title} | ${v.error ? 'failed' : (v.headline?.msgPerS ?? '–')} | ${v.error ? v.error.slice(0, 80).replace(/\|/g, '/') : (v.headline?.limitedBy ?? '–')} | ` +
+        `${f(v.cpu?.msPerMsg, 3)} (${v.cpu?.oneCoreMsgPerS ?? '–'})${v.cpu?.dbMsPerMsg != null ? ` + DB ${f(v.cpu.dbMsPerMsg, 3)}` : ''} | ${at} | ${f(s?.ackMs.p99)} | ` +
         `${s ? `${s.lost} / ${s.duplicates}` : '–'} | ${s ? `${Math.round((s.hub.cpuShare ?? 0) * 100)}%` : '–'} | ${s ? f(Math.max(...s.hub.eventLoopDelayMs.map((e) => e.p99))) : '–'} | ` +
         `${s ? `${Math.round((s.generator.cpuShareMax ?? 0) * 100)}%` : '–'} | ${f(v.idle?.rssPerConnectionKb)} | ${v.idle ? `${f(v.idle.connectPerS, 0)} (${f(v.idle.connectMs.p99)})` : '–'} |`,
     );
@@ -762,7 +817,8 @@ function markdown(r: Report, file: string): string {
   lines.push(
     '',
     `Ratios (highest passing msg/s): D/B (real/bare socket.io) **${f(r.ratios['D/B'], 2)}**, C/B (memory/bare socket.io) **${f(r.ratios['C/B'], 2)}**, ` +
-      `E/D (two nodes/one node) **${f(r.ratios['E/D'], 2)}**, B/A (socket.io/ws) ${f(r.ratios['B/A'], 2)}.`,
+      `E/D (two nodes/one node) **${f(r.ratios['E/D'], 2)}**, B/A (socket.io/ws) ${f(r.ratios['B/A'], 2)}. ` +
+      `On hub CPU per message (bare ÷ variant): D/B ${f(r.cpuRatios['D/B'], 2)}, C/B ${f(r.cpuRatios['C/B'], 2)}, E/D ${f(r.cpuRatios['E/D'], 2)}, B/A ${f(r.cpuRatios['B/A'], 2)}.`,
     `Targets: throughput D/B ≥ 0.6 — ${met(t.throughput!)} (${f(t.throughput!.value, 2)}); D p99 at 1k ≤ 50 ms — ${met(t.p99At1k!)} (${f(t.p99At1k!.value)} ms); ` +
       `RSS per idle connection ≤ 25 KB — ${met(t.rssPerIdleConnection!)} (${f(t.rssPerIdleConnection!.value)} KB).`,
   );
@@ -782,7 +838,7 @@ function addToDocs(file: string, md: string): void {
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     killChildren();
-    process.exit(130);
+    void Promise.race([stopServices?.(), new Promise((r) => setTimeout(r, 5000))]).finally(() => process.exit(130));
   });
 }
 try {
