@@ -743,7 +743,7 @@ async function main(): Promise<void> {
       hubRateLimits: 'RATE_LIMIT_ENVELOPE_SEND=100000000/10, RATE_LIMIT_HANDSHAKE=100000000/60, RATE_LIMIT_KEYS_CLAIM=100000000/60 (limiters on, never refusing)',
       latency: 'sender → each receiving client, one clock (rooms live inside one generator process); HDR histogram, µs',
       ack: 'send → ack (Curbside: the durable ack after the database write; relays: their plain ack)',
-      valid: 'a step is invalid when the generators sent < 95% of its target (open loop; sends more than 250 ms late are skipped)',
+      valid: 'a step is invalid when the generators sent < 95% of its target (open loop; sends more than 1 s late are skipped)',
       generatorSaturated: 'a generator process used ≥ 90% of one core during the send window',
       hubCpu: '/proc/<pid>/stat utime+stime over the step (send window + drain), ÷ wall time, summed over hub processes (1.0 = one core)',
       eventLoopDelay: 'perf_hooks.monitorEventLoopDelay in each server (resolution 5 ms, reported as the delay beyond it), reset at step start',

@@ -328,7 +328,7 @@ function sendOne(): number {
 async function step(m: Extract<RunnerToWorker, { type: 'step' }>): Promise<StepReport> {
   stats = freshStats();
   const { rate, durationMs, drainMs } = m;
-  const slackMs = 250;
+  const slackMs = 1000;
   const maxBurst = Math.max(1, Math.ceil((rate * slackMs) / 1000));
   let sent = 0;
   let skipped = 0;
