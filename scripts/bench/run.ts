@@ -58,6 +58,7 @@ const { values: flags } = parseArgs({
     workers: { type: 'string' },
     'idle-clients': { type: 'string' },
     'connect-concurrency': { type: 'string' },
+    'db-connect-concurrency': { type: 'string' },
     'p99-limit-ms': { type: 'string' },
     'loss-limit': { type: 'string' },
     'keep-going': { type: 'boolean', default: false },
@@ -90,6 +91,7 @@ const USAGE = `Usage: tsx scripts/bench/run.ts [options]      (npm run build fir
   --workers 2               load-generator processes
   --idle-clients 5000       idle authenticated clients for the RSS and connect-rate test (0: skip)
   --connect-concurrency 50  connections each worker opens at once
+  --db-connect-concurrency 4   the same for D and E (FerretDB on SQLite answers SQLITE_BUSY to many concurrent device upserts)
   --p99-limit-ms 100 --loss-limit 0.001   a step fails past these
   --keep-going              run every rate even after a failing step
   --retries 1               re-run a failing step this many times (the machine is shared and noisy); the last attempt counts
@@ -140,6 +142,7 @@ const warmupMs = num('warmup-s', flags['warmup-s'], preset.warmupS) * 1000;
 const drainMs = num('drain-s', flags['drain-s'], preset.drainS, 0.1) * 1000;
 const idleN = Math.round(num('idle-clients', flags['idle-clients'], preset.idle));
 const connectConcurrency = Math.round(num('connect-concurrency', flags['connect-concurrency'], preset.concurrency, 1));
+const dbConnectConcurrency = Math.round(num('db-connect-concurrency', flags['db-connect-concurrency'], 4, 1));
 const p99LimitMs = num('p99-limit-ms', flags['p99-limit-ms'], 100);
 const lossLimit = num('loss-limit', flags['loss-limit'], 0.001);
 const seed = Math.round(num('seed', flags.seed, 1));
@@ -467,7 +470,7 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
             shape,
             runId,
             jwt: { privateKeyPem: jwtPair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), ...jwtConf },
-            connectConcurrency,
+            connectConcurrency: id === 'real' || id === 'two-nodes' ? dbConnectConcurrency : connectConcurrency,
             seed,
           },
           'ready',
@@ -735,6 +738,7 @@ async function main(): Promise<void> {
       drainS: drainMs / 1000,
       idleClients: idleN,
       connectConcurrency,
+      dbConnectConcurrency,
       p99LimitMs,
       lossLimit,
       seed,
