@@ -187,14 +187,19 @@ export class MongoStorage implements Storage {
 
   private async appendSerialized(input: NewEnvelope): Promise<AppendResult> {
     const { Conversation: Conv, Envelope: Env } = this.models;
-    const conv = await Conv.findOne({ _id: input.conversationId, orgId: input.orgId }).lean<ConversationDoc>().exec();
-    if (!conv) throw new Error(`conversation ${input.conversationId} not found`);
-
-    const prior = await this.priorSend(input);
-    if (prior) return prior;
+    // The caller read the conversation just before (membership check): no second read for its lastSeq.
+    let lastSeq = input.lastSeqSeen;
+    if (lastSeq === undefined) {
+      const conv = await Conv.findOne({ _id: input.conversationId, orgId: input.orgId }).lean<ConversationDoc>().exec();
+      if (!conv) throw new Error(`conversation ${input.conversationId} not found`);
+      lastSeq = conv.lastSeq;
+    }
+    // No read for an earlier send of this client message id either: the unique index
+    // (org, sender device, client message id) refuses a second insert, and the duplicate-key path
+    // below answers it with the stored envelope.
 
     const hk = hintKey(input.orgId, input.conversationId);
-    let candidate = Math.max(this.seqHints.get(hk) ?? 0, conv.lastSeq) + 1;
+    let candidate = Math.max(this.seqHints.get(hk) ?? 0, lastSeq) + 1;
     const messageId = randomUUID();
     // Copies: the caller may reuse its buffers.
     const body = input.body ? Buffer.from(input.body) : undefined;
