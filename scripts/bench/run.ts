@@ -86,7 +86,7 @@ const USAGE = `Usage: tsx scripts/bench/run.ts [options]      (npm run build fir
   --body-bytes 1024 --header-bytes 200    body = ciphertext + header
   --large-share 0.05 --large-bytes 16384  share of large bodies and their size
   --share-bytes 80          per-recipient-device share (wrapped message key) in every envelope
-  --rates 100,250,500,1000,2000,4000        inbound msg/s steps
+  --rates 25,50,100,250,500,1000,2000,4000   inbound msg/s steps
   --step-s 30 --warmup-s 5 --drain-s 5    seconds per step, warm-up at the first rate (not recorded), drain after a step
   --workers 2               load-generator processes
   --idle-clients 5000       idle authenticated clients for the RSS and connect-rate test (0: skip)
@@ -121,8 +121,8 @@ const quick = flags.quick;
 const preset = smoke
   ? { clients: 40, rates: '20,40', stepS: 2, warmupS: 1, drainS: 15, workers: 1, idle: 40, concurrency: 20 }
   : quick
-    ? { clients: 1000, rates: '100,250,500,1000,2000,4000', stepS: 10, warmupS: 3, drainS: 4, workers: 2, idle: 2000, concurrency: 50 }
-    : { clients: 2000, rates: '100,250,500,1000,2000,4000', stepS: 30, warmupS: 5, drainS: 5, workers: 2, idle: 5000, concurrency: 50 };
+    ? { clients: 1000, rates: '25,50,100,250,500,1000,2000,4000', stepS: 10, warmupS: 3, drainS: 4, workers: 2, idle: 2000, concurrency: 50 }
+    : { clients: 2000, rates: '25,50,100,250,500,1000,2000,4000', stepS: 30, warmupS: 5, drainS: 5, workers: 2, idle: 5000, concurrency: 50 };
 
 const shape: LoadShape = {
   roomSize: num('room-size', flags['room-size'], 10, 2),
