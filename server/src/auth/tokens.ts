@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { AccessTokenClaimsSchema, ErrorCode, type SocketData } from '@curbside/shared';
 import { HubError } from '../errors.js';
@@ -15,13 +15,18 @@ export interface TokenVerifierOptions {
 
 /** Verifies access tokens from the hospital's identity provider and extracts who is connecting. */
 export class TokenVerifier {
-  constructor(private readonly options: TokenVerifierOptions) {}
+  /** Parsed once: given a PEM string, jsonwebtoken would parse it into a key object on every handshake. */
+  private readonly key: KeyObject | string;
+
+  constructor(private readonly options: TokenVerifierOptions) {
+    this.key = typeof options.publicKey === 'string' ? parsedOrAsIs(options.publicKey) : options.publicKey;
+  }
 
   /** @throws HubError AUTH_INVALID or AUTH_EXPIRED. Messages never echo the token. */
   verify(token: string): SocketData {
     let payload: unknown;
     try {
-      payload = jwt.verify(token, this.options.publicKey, {
+      payload = jwt.verify(token, this.key, {
         algorithms: [this.options.algorithm],
         issuer: this.options.issuer,
         audience: this.options.audience,
@@ -79,5 +84,14 @@ export class DevTokenIssuer {
       { algorithm: this.algorithm, issuer: this.issuer, audience: this.audience, jwtid: randomUUID() },
     );
     return { token, expiresAt: exp * 1000 };
+  }
+}
+
+/** A PEM parsed into a key object; a string that does not parse stays as it is (verify refuses every token then, as before). */
+function parsedOrAsIs(pem: string): KeyObject | string {
+  try {
+    return createPublicKey(pem);
+  } catch {
+    return pem;
   }
 }

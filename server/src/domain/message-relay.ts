@@ -111,6 +111,7 @@ export class MessageRelay {
       // Delivery state: the devices registered now. It may go once they all acked, or at retention.
       deliverTo: req.recipients && req.partial ? req.recipients.map((r) => r.deviceId) : known.map((d) => d.deviceId),
       expiresAt: now + this.retentionMs,
+      lastSeqSeen: conversation.lastSeq,
       now,
     });
     if (appended.status === 'conflict') {

@@ -132,6 +132,12 @@ export interface NewEnvelope {
   deliverTo?: string[] | undefined;
   /** When retention ends (epoch ms): it goes then even if some device never acked. */
   expiresAt?: number | undefined;
+  /**
+   * The conversation's `lastSeq` as the caller just read it (the relay checks membership first): a
+   * store may start its seq search there instead of reading the conversation again. A stale value
+   * only costs a retry; the store still never burns or reorders a seq.
+   */
+  lastSeqSeen?: number | undefined;
   now: number;
 }
 

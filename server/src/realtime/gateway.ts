@@ -80,6 +80,12 @@ export class Gateway {
 
   constructor(private readonly deps: GatewayDeps) {
     this.now = deps.now ?? Date.now;
+    // engine.io keeps each session's first HTTP request (IncomingMessage, headers, parser state) for
+    // the socket's lifetime. Nothing reads it after the handshake (origins are checked in
+    // allowRequest, the address is copied): dropping it is socket.io's own advice for memory per connection.
+    deps.io.engine.on('connection', (raw: { request: unknown }) => {
+      raw.request = null;
+    });
     deps.security.attach(deps.io);
     deps.io.use((socket, next) => {
       const verified: { identity?: SocketData } = {};

@@ -17,6 +17,8 @@ import { directKey, uniqueMembers } from '../../ports/storage-rules.js';
 export class MemoryStorage implements Storage {
   private readonly users = new Map<string, UserRecord>();
   private readonly devices = new Map<string, DeviceRecord>();
+  /** org NUL user → that user's device keys (a device's owner never changes), so lookups by user do not scan every device. */
+  private readonly devicesByUser = new Map<string, Set<string>>();
   private readonly conversations = new Map<string, Conversation & { orgId: string; team?: TeamState }>();
   private readonly directIndex = new Map<string, string>();
   private readonly envelopes = new Map<string, StoredEnvelope[]>();
@@ -55,6 +57,12 @@ export class MemoryStorage implements Storage {
       lastSeenAt: input.now,
     };
     this.devices.set(dk, device);
+    if (!prevDevice) {
+      const owner = key(input.orgId, device.userId);
+      const set = this.devicesByUser.get(owner) ?? new Set<string>();
+      set.add(dk);
+      this.devicesByUser.set(owner, set);
+    }
     return { user: { ...user }, device: { ...device } };
   }
 
@@ -63,9 +71,15 @@ export class MemoryStorage implements Storage {
     return u && { ...u };
   }
 
+  /** The devices of these users (through the index, not a scan of every device). */
+  private devicesOf(orgId: string, userIds: Iterable<string>): DeviceRecord[] {
+    const out: DeviceRecord[] = [];
+    for (const userId of new Set(userIds)) for (const dk of this.devicesByUser.get(key(orgId, userId)) ?? []) out.push(this.devices.get(dk)!);
+    return out;
+  }
+
   async listDevices(orgId: string, userId: string) {
-    return [...this.devices.values()]
-      .filter((d) => d.orgId === orgId && d.userId === userId)
+    return this.devicesOf(orgId, [userId])
       .map((d) => ({ ...d }))
       .sort((a, b) => a.deviceId.localeCompare(b.deviceId));
   }
@@ -234,9 +248,8 @@ export class MemoryStorage implements Storage {
   }
 
   async listDeviceIdentities(orgId: string, userIds: readonly string[]): Promise<DeviceIdentity[]> {
-    const wanted = new Set(userIds);
-    return [...this.devices.values()]
-      .filter((d) => d.orgId === orgId && wanted.has(d.userId) && this.deviceKeys.has(key(orgId, d.deviceId)))
+    return this.devicesOf(orgId, userIds)
+      .filter((d) => this.deviceKeys.has(key(orgId, d.deviceId)))
       .sort((a, b) => a.userId.localeCompare(b.userId) || a.deviceId.localeCompare(b.deviceId))
       .map((d) => ({ userId: d.userId, deviceId: d.deviceId, identityKey: new Uint8Array(this.deviceKeys.get(key(orgId, d.deviceId))!.identityKey) }));
   }

@@ -39,6 +39,8 @@ const CLAIM_CANDIDATES = 8;
 const MAX_CLAIM_ROUNDS = 50;
 /** Conversations whose last seq this instance remembers (least recently appended to forgotten first). */
 const MAX_SEQ_HINTS = 10_000;
+/** Envelopes written by one group insert at most. */
+const MAX_INSERT_BATCH = 256;
 
 /**
  * Storage on MongoDB through mongoose (FerretDB in tests).
@@ -58,6 +60,9 @@ export class MongoStorage implements Storage {
   private readonly seqHints = new Map<string, number>();
   /** Tail of the in-process append queue per conversation. */
   private readonly appendQueues = new Map<string, Promise<void>>();
+  /** Envelope inserts waiting for the next group insert, each with its own outcome. */
+  private readonly pendingInserts: Array<{ doc: EnvelopeDoc; done: (err?: unknown) => void }> = [];
+  private insertsInFlight = false;
 
   constructor(options: MongoStorageOptions) {
     const w = options.writeConcern ?? 'majority';
@@ -185,21 +190,26 @@ export class MongoStorage implements Storage {
 
   private async appendSerialized(input: NewEnvelope): Promise<AppendResult> {
     const { Conversation: Conv, Envelope: Env } = this.models;
-    const conv = await Conv.findOne({ _id: input.conversationId, orgId: input.orgId }).lean<ConversationDoc>().exec();
-    if (!conv) throw new Error(`conversation ${input.conversationId} not found`);
-
-    const prior = await this.priorSend(input);
-    if (prior) return prior;
+    // The caller read the conversation just before (membership check): no second read for its lastSeq.
+    let lastSeq = input.lastSeqSeen;
+    if (lastSeq === undefined) {
+      const conv = await Conv.findOne({ _id: input.conversationId, orgId: input.orgId }).lean<ConversationDoc>().exec();
+      if (!conv) throw new Error(`conversation ${input.conversationId} not found`);
+      lastSeq = conv.lastSeq;
+    }
+    // No read for an earlier send of this client message id either: the unique index
+    // (org, sender device, client message id) refuses a second insert, and the duplicate-key path
+    // below answers it with the stored envelope.
 
     const hk = hintKey(input.orgId, input.conversationId);
-    let candidate = Math.max(this.seqHints.get(hk) ?? 0, conv.lastSeq) + 1;
+    let candidate = Math.max(this.seqHints.get(hk) ?? 0, lastSeq) + 1;
     const messageId = randomUUID();
     // Copies: the caller may reuse its buffers.
     const body = input.body ? Buffer.from(input.body) : undefined;
     const recipients = input.recipients?.map((r) => ({ deviceId: r.deviceId, ciphertext: Buffer.from(r.ciphertext) }));
     for (let attempt = 1; attempt <= MAX_APPEND_ATTEMPTS; attempt++) {
       try {
-        await Env.insertOne({
+        await this.insertEnvelope({
           _id: messageId,
           orgId: input.orgId,
           conversationId: input.conversationId,
@@ -253,6 +263,50 @@ export class MongoStorage implements Storage {
       };
     }
     throw new Error(`could not assign a seq in conversation ${input.conversationId} after ${MAX_APPEND_ATTEMPTS} attempts`);
+  }
+
+  /**
+   * Group commit: appends (to different conversations) that come while an insert is in flight go to
+   * the database together in one unordered insertMany, under the connection's write concern. Each
+   * append still resolves only once its own document is stored, and fails alone (e.g. a duplicate
+   * key) with its own write error; an error without per-document detail fails the whole group.
+   */
+  private insertEnvelope(doc: EnvelopeDoc): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.pendingInserts.push({ doc, done: (err) => (err === undefined ? resolve() : reject(err)) });
+      if (!this.insertsInFlight) void this.flushInserts();
+    });
+  }
+
+  private async flushInserts(): Promise<void> {
+    this.insertsInFlight = true;
+    try {
+      while (this.pendingInserts.length > 0) {
+        // Appends that are ready in this turn of the event loop join the group.
+        await new Promise((r) => setImmediate(r));
+        const batch = this.pendingInserts.splice(0, MAX_INSERT_BATCH);
+        const failed = new Map<number, unknown>();
+        try {
+          // The driver's insertMany: the documents are already in their stored shape (mongoose's casting
+          // would only copy them again).
+          await this.models.Envelope.collection.insertMany(
+            batch.map((b) => b.doc) as unknown as Array<mongoose.mongo.OptionalId<mongoose.mongo.Document>>,
+            { ordered: false },
+          );
+        } catch (err) {
+          const raw = (err as { writeErrors?: unknown }).writeErrors;
+          const writeErrors = (Array.isArray(raw) ? raw : raw ? [raw] : []) as Array<{ index?: number; code?: number; errmsg?: string }>;
+          if (writeErrors.length === 0 || writeErrors.some((w) => typeof w.index !== 'number')) {
+            for (const b of batch) b.done(err);
+            continue;
+          }
+          for (const w of writeErrors) failed.set(w.index!, Object.assign(new Error(w.errmsg ?? 'envelope insert failed'), { code: w.code }));
+        }
+        batch.forEach((b, i) => b.done(failed.get(i)));
+      }
+    } finally {
+      this.insertsInFlight = false;
+    }
   }
 
   /** The answer for a send this device already made with the same client message id, if any. */

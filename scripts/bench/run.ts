@@ -1,0 +1,859 @@
+/**
+ * Hub throughput benchmark (docs/benchmarks.md, "Hub throughput"): the full pipeline against bare
+ * relays, same run, same machine, same load generator.
+ *
+ *   npm run bench                       build, then crypto, care-team and this benchmark
+ *   npx tsx scripts/bench/run.ts        this benchmark only (`npm run build` first)
+ *   npx tsx scripts/bench/run.ts --quick            a few minutes: fewer clients, short steps
+ *   npx tsx scripts/bench/run.ts --smoke --out F    seconds, tiny load: checks the harness (npm test)
+ *   npx tsx scripts/bench/run.ts --help             every knob
+ *
+ * Variants (each in its own process(es), one after the other):
+ *   A ws         bare `ws` relay (the ceiling)
+ *   B socketio   bare socket.io relay with Curbside's MessagePack parser (no auth/validation/storage)
+ *   C memory     Curbside hub, memory adapters (server/dist/main.js, ES256 tokens this script signs)
+ *   D real       Curbside hub on Redis + the Mongo-wire DB (FerretDB): durable write before the ack
+ *   E two-nodes  two Curbside hubs behind the socket.io Redis adapter, clients alternate between them
+ *
+ * Per variant: an idle test (N authenticated idle clients: connect rate, connect p99 including auth,
+ * RSS per connection after a full GC), then the load: W generator processes (worker.ts) connect the
+ * clients (rooms of 10 and 1:1 pairs inside them), Curbside devices publish signed keys and create
+ * their conversations, and the inbound rate steps up (open loop). Per step: delivery latency
+ * p50/p99/p99.9 (HDR), time to ack (Curbside: the durable ack), loss, duplicates, hub CPU, event-loop
+ * delay p99 (perf_hooks in the server, see eld-preload.mjs), generator CPU. A step is invalid when the
+ * generators sent < 95% of the target; stepping stops at the first step that is invalid or fails
+ * (p99 > --p99-limit-ms or loss > --loss-limit). The headline is the highest passing rate.
+ *
+ * Rate limits: the hub keeps its limiters on (their cost counts) with RATE_LIMIT_ENVELOPE_SEND,
+ * RATE_LIMIT_HANDSHAKE and RATE_LIMIT_KEYS_CLAIM raised so that they never refuse the benchmark.
+ */
+import { execSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as hdr from 'hdr-histogram-js';
+import { HDR, VARIANTS, type ConnectReport, type LoadShape, type RunnerToWorker, type StepReport, type VariantId, type WorkerToRunner } from './common.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+
+const { values: flags } = parseArgs({
+  options: {
+    variants: { type: 'string' },
+    clients: { type: 'string' },
+    'room-size': { type: 'string' },
+    'room-share': { type: 'string' },
+    'body-bytes': { type: 'string' },
+    'header-bytes': { type: 'string' },
+    'large-share': { type: 'string' },
+    'large-bytes': { type: 'string' },
+    'share-bytes': { type: 'string' },
+    rates: { type: 'string' },
+    'step-s': { type: 'string' },
+    'warmup-s': { type: 'string' },
+    'drain-s': { type: 'string' },
+    workers: { type: 'string' },
+    'idle-clients': { type: 'string' },
+    'connect-concurrency': { type: 'string' },
+    'db-connect-concurrency': { type: 'string' },
+    'p99-limit-ms': { type: 'string' },
+    'loss-limit': { type: 'string' },
+    'keep-going': { type: 'boolean', default: false },
+    retries: { type: 'string' },
+    'hub-log-level': { type: 'string' },
+    'hub-cpu-prof': { type: 'string' },
+    'mongodb-uri': { type: 'string' },
+    'redis-url': { type: 'string' },
+    seed: { type: 'string' },
+    label: { type: 'string' },
+    out: { type: 'string' },
+    docs: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    smoke: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+
+const USAGE = `Usage: tsx scripts/bench/run.ts [options]      (npm run build first; npm run bench does)
+  --variants ws,socketio,memory,real,two-nodes   which variants, in this order (default: all)
+  --clients 2000            connected clients under load (rooms of --room-size; a multiple of it × --workers)
+  --room-size 10            members per care-team room; 1:1 pairs are formed inside rooms
+  --room-share 0.9          share of messages to rooms (the rest 1:1)
+  --body-bytes 1024 --header-bytes 200    body = ciphertext + header
+  --large-share 0.05 --large-bytes 16384  share of large bodies and their size
+  --share-bytes 80          per-recipient-device share (wrapped message key) in every envelope
+  --rates 25,50,100,250,500,1000,2000,4000   inbound msg/s steps
+  --step-s 30 --warmup-s 5 --drain-s 5    seconds per step, warm-up at the first rate (not recorded), drain after a step
+  --workers 2               load-generator processes
+  --idle-clients 5000       idle authenticated clients for the RSS and connect-rate test (0: skip)
+  --connect-concurrency 50  connections each worker opens at once
+  --db-connect-concurrency 4   the same for D and E (FerretDB on SQLite answers SQLITE_BUSY to many concurrent device upserts)
+  --p99-limit-ms 100 --loss-limit 0.001   a step fails past these
+  --keep-going              run every rate even after a failing step
+  --retries 1               re-run a failing step this many times (the machine is shared and noisy); the last attempt counts
+  --hub-log-level info      LOG_LEVEL of the hubs
+  --hub-cpu-prof DIR        run hubs with --cpu-prof (profiles in DIR)
+  --mongodb-uri URI --redis-url URL       services for D and E (default: REDIS_URL/MONGODB_URI, 127.0.0.1:6379, or start FerretDB / redis-server)
+  --seed 1 --label TEXT
+  --out FILE                JSON report (default results/bench-<date>[-quick][-N].json)
+  --docs FILE|none          Markdown to add the run to (default docs/benchmarks.md; --smoke: none)
+  --quick                   ~5 min: 1000 clients, 10 s steps, 2000 idle clients
+  --smoke                   seconds: 40 clients, two 2 s steps at 20 and 40 msg/s, 40 idle clients`;
+
+if (flags.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+
+const num = (name: string, raw: string | undefined, def: number, min = 0): number => {
+  if (raw === undefined) return def;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number ≥ ${min} (got "${raw}")`);
+  return n;
+};
+
+const smoke = flags.smoke;
+const quick = flags.quick;
+const preset = smoke
+  ? { clients: 40, rates: '20,40', stepS: 2, warmupS: 1, drainS: 15, workers: 1, idle: 40, concurrency: 20 }
+  : quick
+    ? { clients: 1000, rates: '25,50,100,250,500,1000,2000,4000', stepS: 10, warmupS: 3, drainS: 4, workers: 2, idle: 2000, concurrency: 50 }
+    : { clients: 2000, rates: '25,50,100,250,500,1000,2000,4000', stepS: 30, warmupS: 5, drainS: 5, workers: 2, idle: 5000, concurrency: 50 };
+
+const shape: LoadShape = {
+  roomSize: num('room-size', flags['room-size'], 10, 2),
+  roomShare: num('room-share', flags['room-share'], 0.9),
+  bodyBytes: num('body-bytes', flags['body-bytes'], 1024, 16),
+  headerBytes: num('header-bytes', flags['header-bytes'], 200),
+  largeShare: num('large-share', flags['large-share'], 0.05),
+  largeBytes: num('large-bytes', flags['large-bytes'], 16 * 1024, 16),
+  shareBytes: num('share-bytes', flags['share-bytes'], 80, 1),
+};
+const workersN = Math.round(num('workers', flags.workers, preset.workers, 1));
+const clientsN = Math.round(num('clients', flags.clients, preset.clients, 2));
+if (clientsN % (shape.roomSize * workersN) !== 0) throw new Error(`--clients (${clientsN}) must be a multiple of --room-size × --workers (${shape.roomSize * workersN})`);
+const rates = (flags.rates ?? preset.rates).split(',').map((r) => num('rates', r.trim(), 0, 1));
+const stepMs = num('step-s', flags['step-s'], preset.stepS, 0.5) * 1000;
+const warmupMs = num('warmup-s', flags['warmup-s'], preset.warmupS) * 1000;
+const drainMs = num('drain-s', flags['drain-s'], preset.drainS, 0.1) * 1000;
+const idleN = Math.round(num('idle-clients', flags['idle-clients'], preset.idle));
+const connectConcurrency = Math.round(num('connect-concurrency', flags['connect-concurrency'], preset.concurrency, 1));
+const dbConnectConcurrency = Math.round(num('db-connect-concurrency', flags['db-connect-concurrency'], 4, 1));
+const p99LimitMs = num('p99-limit-ms', flags['p99-limit-ms'], 100);
+const lossLimit = num('loss-limit', flags['loss-limit'], 0.001);
+const seed = Math.round(num('seed', flags.seed, 1));
+const retries = Math.round(num('retries', flags.retries, smoke ? 0 : 1));
+const logLevel = flags['hub-log-level'] ?? 'info';
+const variantIds = (flags.variants ?? VARIANTS.map((v) => v.id).join(',')).split(',').map((v) => v.trim()) as VariantId[];
+for (const v of variantIds) if (!VARIANTS.some((x) => x.id === v)) throw new Error(`--variants: unknown variant "${v}" (ws, socketio, memory, real, two-nodes)`);
+
+const mainJs = join(root, 'server', 'dist', 'main.js');
+const preloadUrl = pathToFileURL(join(here, 'eld-preload.mjs')).href;
+const runId = `${Date.now().toString(36)}${randomUUID().slice(0, 4)}`;
+
+// --------------------------------------------------------------------------------------------
+// Child processes
+// --------------------------------------------------------------------------------------------
+
+const children = new Set<ChildProcess>();
+/** Services (FerretDB, redis-server) this run started: stopped on exit and on a signal too. */
+let stopServices: (() => Promise<void>) | undefined;
+function killChildren(): void {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+}
+function track(c: ChildProcess): ChildProcess {
+  children.add(c);
+  c.once('exit', () => children.delete(c));
+  return c;
+}
+
+interface ServerProc {
+  name: string;
+  proc: ChildProcess;
+  pid: number;
+  url: string;
+  output: () => string;
+  ask<T>(msg: object, type: string): Promise<T>;
+  stop(): Promise<void>;
+}
+
+function startServer(name: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<ServerProc> {
+  const proc = track(spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] }));
+  let text = '';
+  const keep = (chunk: Buffer) => {
+    text = (text + chunk.toString('utf8')).slice(-100_000);
+  };
+  proc.stderr!.on('data', keep);
+  return new Promise((ok, fail) => {
+    const timer = setTimeout(() => bad(new Error(`${name} did not say where it listens within ${timeoutMs} ms`)), timeoutMs);
+    const bad = (e: Error) => {
+      clearTimeout(timer);
+      proc.kill('SIGKILL');
+      fail(new Error(`${e.message}\n--- ${name} output ---\n${text.slice(-3000)}`));
+    };
+    const early = (code: number | null, signal: string | null) => bad(new Error(`${name} exited early (code ${code}, signal ${signal})`));
+    proc.once('exit', early);
+    let listening = false;
+    proc.stdout!.on('data', (chunk: Buffer) => {
+      keep(chunk);
+      if (listening) return;
+      const url = /Listening on (http:\/\/\S+)/.exec(text)?.[1] ?? /"url":"(http:\/\/[^"]+)"[^\n]*hub listening/.exec(text)?.[1];
+      if (!url) return;
+      listening = true;
+      clearTimeout(timer);
+      proc.off('exit', early);
+      ok({
+        name,
+        proc,
+        pid: proc.pid!,
+        url,
+        output: () => text,
+        ask: <T>(msg: object, type: string) =>
+          new Promise<T>((res, rej) => {
+            const t = setTimeout(() => rej(new Error(`${name}: no ${type} answer`)), 30_000);
+            const on = (m: unknown) => {
+              if ((m as { type?: string })?.type !== type) return;
+              clearTimeout(t);
+              proc.off('message', on);
+              res(m as T);
+            };
+            proc.on('message', on);
+            proc.send(msg);
+          }),
+        stop: () =>
+          new Promise<void>((done) => {
+            if (proc.exitCode !== null || proc.signalCode !== null) return done();
+            const kill = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+            proc.once('exit', () => {
+              clearTimeout(kill);
+              done();
+            });
+            proc.kill('SIGTERM');
+          }),
+      });
+    });
+  });
+}
+
+const CLK_TCK = (() => {
+  try {
+    return Number(execSync('getconf CLK_TCK', { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+function procCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
+}
+function procRssKb(pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+}
+
+interface Worker {
+  proc: ChildProcess;
+  ask<T extends WorkerToRunner>(msg: RunnerToWorker, type: T['type'], timeoutMs?: number): Promise<T>;
+}
+
+function startWorker(): Worker {
+  const proc = track(fork(join(here, 'worker.ts'), [], { cwd: root, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  return {
+    proc,
+    ask: <T extends WorkerToRunner>(msg: RunnerToWorker, type: T['type'], timeoutMs = 600_000) =>
+      new Promise<T>((res, rej) => {
+        const t = setTimeout(() => done(new Error(`worker: no ${type} within ${timeoutMs} ms`)), timeoutMs);
+        const on = (m: unknown) => {
+          const x = m as WorkerToRunner;
+          if (x.type === 'error') done(new Error(`worker failed: ${x.message}`));
+          else if (x.type === type) done(undefined, x as T);
+        };
+        const exit = (code: number | null) => done(new Error(`worker exited (code ${code}) while waiting for ${type}`));
+        const done = (e?: Error, v?: T) => {
+          clearTimeout(t);
+          proc.off('message', on);
+          proc.off('exit', exit);
+          if (e) rej(e);
+          else res(v!);
+        };
+        proc.on('message', on);
+        proc.once('exit', exit);
+        proc.send(msg);
+      }),
+  };
+}
+
+// --------------------------------------------------------------------------------------------
+// Histograms and summaries
+// --------------------------------------------------------------------------------------------
+
+const r2 = (x: number) => (Number.isFinite(x) ? Math.round(x * 100) / 100 : null);
+const r3 = (x: number) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : null);
+
+function merge(encoded: string[]) {
+  const h = hdr.build(HDR);
+  for (const e of encoded) h.add(hdr.decodeFromCompressedBase64(e));
+  return h;
+}
+function summary(h: ReturnType<typeof hdr.build>) {
+  const ms = (us: number) => r3(us / 1000);
+  if (h.totalCount === 0) return { n: 0, p50: null, p99: null, p999: null, max: null, mean: null };
+  return { n: h.totalCount, p50: ms(h.getValueAtPercentile(50)), p99: ms(h.getValueAtPercentile(99)), p999: ms(h.getValueAtPercentile(99.9)), max: ms(h.maxValue), mean: ms(h.mean) };
+}
+type Summary = ReturnType<typeof summary>;
+
+// --------------------------------------------------------------------------------------------
+// Services and variants
+// --------------------------------------------------------------------------------------------
+
+const jwtPair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const jwtConf = { issuer: 'https://idp.bench.example', audience: 'curbside', orgId: 'bench-org' };
+
+interface Services {
+  redisUrl: string;
+  mongoUri: string;
+  /** FerretDB's process when this run started it: its CPU is reported per step. */
+  dbPid: number | undefined;
+  stop(): Promise<void>;
+}
+
+async function services(): Promise<Services> {
+  const redisFlag = flags['redis-url'];
+  const mongoFlag = flags['mongodb-uri'];
+  // test/support/services.ts finds or starts Redis and FerretDB (the same as npm test).
+  const svc = await import('../../test/support/services.js');
+  const redis = redisFlag ? undefined : await svc.ensureRedis();
+  const mongo = mongoFlag ? undefined : await svc.ensureMongo();
+  return {
+    redisUrl: redisFlag ?? redis!.url,
+    mongoUri: mongoFlag ?? mongo!.url,
+    dbPid: (mongo as { child?: ChildProcess } | undefined)?.child?.pid,
+    stop: async () => {
+      await Promise.all([redis?.stop(), mongo?.stop()]);
+    },
+  };
+}
+
+interface Running {
+  servers: ServerProc[];
+  cleanup(): Promise<void>;
+}
+
+async function startVariant(id: VariantId, svc: Services | undefined): Promise<Running> {
+  const prof = flags['hub-cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(resolve(flags['hub-cpu-prof']), id)}`] : [];
+  const nodeArgs = ['--expose-gc', '--import', preloadUrl];
+  if (id === 'ws' || id === 'socketio') {
+    const s = await startServer(id, [...nodeArgs, '--import', 'tsx', ...prof, join(here, 'relays.ts'), id], { ...process.env });
+    return { servers: [s], cleanup: async () => {} };
+  }
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: logLevel,
+    RATE_LIMIT_HANDSHAKE: '100000000/60',
+    RATE_LIMIT_ENVELOPE_SEND: '100000000/10',
+    RATE_LIMIT_KEYS_CLAIM: '100000000/60',
+    JWT_PUBLIC_KEY: jwtPair.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    JWT_ALGORITHM: 'ES256',
+    JWT_ISSUER: jwtConf.issuer,
+    JWT_AUDIENCE: jwtConf.audience,
+  };
+  let cleanup = async () => {};
+  if (id !== 'memory') {
+    if (!svc) throw new Error('services missing');
+    const dbName = `bench_${runId}_${id.replace('-', '_')}`;
+    const keyPrefix = `bench-${runId}-${id}:`;
+    Object.assign(env, { MONGODB_URI: svc.mongoUri, REDIS_URL: svc.redisUrl, MONGODB_DB: dbName, REDIS_KEY_PREFIX: keyPrefix });
+    cleanup = async () => {
+      const { default: mongoose } = await import('mongoose');
+      const conn = await mongoose.createConnection(svc.mongoUri, { dbName }).asPromise();
+      await conn.dropDatabase().catch(() => {});
+      await conn.close();
+      const { Redis } = await import('ioredis');
+      const redis = new Redis(svc.redisUrl);
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyPrefix}*`, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length) await redis.del(...keys);
+      } while (cursor !== '0');
+      redis.disconnect();
+    };
+  }
+  const nodes = id === 'two-nodes' ? 2 : 1;
+  const servers: ServerProc[] = [];
+  for (let n = 0; n < nodes; n++) servers.push(await startServer(`${id}#${n + 1}`, [...nodeArgs, ...prof, mainJs], { ...env, NODE_ID: `bench-${id}-${n + 1}` }));
+  return { servers, cleanup };
+}
+
+// --------------------------------------------------------------------------------------------
+// One variant
+// --------------------------------------------------------------------------------------------
+
+interface StepResult {
+  rate: number;
+  target: number;
+  sent: number;
+  sentShare: number | null;
+  valid: boolean;
+  passed: boolean;
+  failure?: string;
+  latencyMs: Summary;
+  ackMs: Summary;
+  expectedDeliveries: number;
+  delivered: number;
+  lost: number;
+  lossRate: number | null;
+  duplicates: number;
+  unknown: number;
+  acked: number;
+  ackErrors: Record<string, number>;
+  unacked: number;
+  deliveriesPerS: number | null;
+  inboundMBps: number | null;
+  attempts: number;
+  loadavg1: number | null;
+  db?: { cpuShare: number | null; cpuMsPerMsg: number | null } | undefined;
+  hub: { cpuShare: number | null; cpuMsPerMsg: number | null; eventLoopDelayMs: { p50: number; p99: number; max: number; mean: number }[]; rssMb: number[] };
+  generator: { cpuShareMax: number | null; maxBehindMs: number; saturated: boolean };
+}
+
+interface VariantResult {
+  id: VariantId;
+  letter: string;
+  title: string;
+  error?: string;
+  idle?: { clients: number; connected: number; failed: number; errors: string[]; connectPerS: number | null; connectMs: Summary; rssBeforeMb: number; rssAfterMb: number; rssPerConnectionKb: number | null; gc: boolean; generatorCpuShareMax: number | null };
+  load?: { clients: number; conversations: number; connect: { connectPerS: number | null; connectMs: Summary }; setupMs: number };
+  steps: StepResult[];
+  headline?: { msgPerS: number; limitedBy: string };
+  /**
+   * Hub CPU per inbound message (at the highest valid step) and the rate at which that would fill
+   * one core: far less sensitive to other jobs on a shared machine than the p99-based headline.
+   */
+  cpu?: { msPerMsg: number | null; oneCoreMsgPerS: number | null; dbMsPerMsg?: number | null };
+}
+
+async function runVariant(id: VariantId, svc: Services | undefined): Promise<VariantResult> {
+  const meta = VARIANTS.find((v) => v.id === id)!;
+  const out: VariantResult = { id, letter: meta.letter, title: meta.title, steps: [] };
+  console.log(`\n== ${meta.letter}: ${meta.title}`);
+  let running: Running;
+  try {
+    running = await startVariant(id, svc);
+  } catch (e) {
+    out.error = e instanceof Error ? e.message : String(e);
+    console.log(`   FAILED to start: ${out.error}`);
+    return out;
+  }
+  const pids = running.servers.map((s) => s.pid);
+  const workers = Array.from({ length: workersN }, () => startWorker());
+  const usersPer = clientsN / workersN;
+  try {
+    await Promise.all(
+      workers.map((w, i) =>
+        w.ask(
+          {
+            type: 'init',
+            worker: i,
+            variant: id,
+            urls: running.servers.map((s) => s.url),
+            firstUser: i * usersPer,
+            users: usersPer,
+            shape,
+            runId,
+            jwt: { privateKeyPem: jwtPair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), ...jwtConf },
+            connectConcurrency: id === 'real' || id === 'two-nodes' ? dbConnectConcurrency : connectConcurrency,
+            seed,
+          },
+          'ready',
+        ),
+      ),
+    );
+
+    // Idle test: fresh server, N authenticated idle clients.
+    if (idleN > 0) {
+      const gc = async () => (await Promise.all(running.servers.map((s) => s.ask<{ done: boolean }>({ type: 'gc' }, 'gc')))).every((x) => x.done);
+      await gc();
+      await new Promise((r) => setTimeout(r, 500));
+      const rssBefore = pids.reduce((a, p) => a + procRssKb(p), 0);
+      const per = Math.ceil(idleN / workersN);
+      const t0 = performance.now();
+      const reps = await Promise.all(workers.map((w, i) => w.ask<ConnectReport>({ type: 'idle', clients: Math.max(0, Math.min(per, idleN - i * per)), firstUser: i * per }, 'connected')));
+      const wall = performance.now() - t0;
+      await new Promise((r) => setTimeout(r, 1500));
+      const didGc = await gc();
+      await new Promise((r) => setTimeout(r, 500));
+      const rssAfter = pids.reduce((a, p) => a + procRssKb(p), 0);
+      const connected = reps.reduce((a, r) => a + r.connected, 0);
+      out.idle = {
+        clients: idleN,
+        connected,
+        failed: reps.reduce((a, r) => a + r.failed, 0),
+        errors: reps.flatMap((r) => r.errors).slice(0, 5),
+        connectPerS: r2((connected / wall) * 1000),
+        connectMs: summary(merge(reps.map((r) => r.histogram))),
+        rssBeforeMb: r2(rssBefore / 1024)!,
+        rssAfterMb: r2(rssAfter / 1024)!,
+        rssPerConnectionKb: connected ? r2((rssAfter - rssBefore) / connected) : null,
+        gc: didGc,
+        generatorCpuShareMax: r3(Math.max(...reps.map((r) => r.cpuMs / r.wallMs))),
+      };
+      console.log(
+        `   idle: ${connected}/${idleN} connected at ${out.idle.connectPerS}/s (connect p99 ${out.idle.connectMs.p99} ms), ` +
+          `RSS ${out.idle.rssBeforeMb} → ${out.idle.rssAfterMb} MB = ${out.idle.rssPerConnectionKb} KB per connection`,
+      );
+      await Promise.all(workers.map((w) => w.ask({ type: 'idle-close' }, 'idle-closed')));
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+
+    // Load: connect, set up, warm up, step.
+    const t0 = performance.now();
+    const conn = await Promise.all(workers.map((w) => w.ask<ConnectReport>({ type: 'connect' }, 'connected')));
+    const connected = conn.reduce((a, r) => a + r.connected, 0);
+    if (connected !== clientsN) throw new Error(`only ${connected}/${clientsN} clients connected: ${conn.flatMap((r) => r.errors).join('; ')}`);
+    const connectWall = performance.now() - t0;
+    const ts = performance.now();
+    const setups = await Promise.all(workers.map((w) => w.ask<Extract<WorkerToRunner, { type: 'setup-done' }>>({ type: 'setup' }, 'setup-done')));
+    out.load = {
+      clients: connected,
+      conversations: setups.reduce((a, s) => a + s.conversations, 0),
+      connect: { connectPerS: r2((connected / connectWall) * 1000), connectMs: summary(merge(conn.map((r) => r.histogram))) },
+      setupMs: Math.round(performance.now() - ts),
+    };
+    console.log(`   load: ${connected} clients, ${out.load.conversations} conversations, set up in ${out.load.setupMs} ms`);
+
+    const runStep = async (step: number, rate: number, durationMs: number): Promise<StepResult> => {
+      await Promise.all(running.servers.map((s) => s.ask({ type: 'eld', reset: true }, 'eld')));
+      const cpu0 = pids.map(procCpuMs);
+      const dbPid = id === 'real' || id === 'two-nodes' ? svc?.dbPid : undefined;
+      const db0 = dbPid ? procCpuMs(dbPid) : 0;
+      const load1 = loadavg()[0]!;
+      const t = performance.now();
+      const reps = await Promise.all(
+        workers.map((w) => w.ask<StepReport>({ type: 'step', step, rate: rate / workersN, durationMs, drainMs }, 'step-done', durationMs + drainMs + 120_000)),
+      );
+      // The send window is what the step's rate is about; the drain after it is included in the CPU (its work).
+      const wall = Math.max(...reps.map((r) => r.sendWallMs));
+      const cpuMs = pids.map((p, i) => procCpuMs(p) - cpu0[i]!).reduce((a, b) => a + b, 0);
+      const totalWall = performance.now() - t;
+      const dbCpuMs = dbPid ? procCpuMs(dbPid) - db0 : NaN;
+      const eld = await Promise.all(running.servers.map((s) => s.ask<{ p50: number; p99: number; max: number; mean: number }>({ type: 'eld' }, 'eld')));
+      const sum = (f: (r: StepReport) => number) => reps.reduce((a, r) => a + f(r), 0);
+      const target = sum((r) => r.target);
+      const sent = sum((r) => r.sent);
+      const expected = sum((r) => r.expectedDeliveries);
+      const lost = sum((r) => r.lost);
+      const ackErrors: Record<string, number> = {};
+      for (const r of reps) for (const [k, v] of Object.entries(r.ackErrors)) ackErrors[k] = (ackErrors[k] ?? 0) + v;
+      const latency = summary(merge(reps.map((r) => r.latency)));
+      const cpuShareMax = Math.max(...reps.map((r) => r.cpuMs / r.sendWallMs));
+      const valid = sent >= 0.95 * target;
+      const lossRate = expected ? lost / expected : 0;
+      let failure: string | undefined;
+      if (!valid) failure = `generator sent ${Math.round((sent / target) * 100)}% of the target rate (< 95%): step invalid`;
+      else if ((latency.p99 ?? Infinity) > p99LimitMs) failure = `p99 ${latency.p99} ms > ${p99LimitMs} ms`;
+      else if (lossRate > lossLimit) failure = `loss ${(lossRate * 100).toFixed(2)}% > ${lossLimit * 100}%`;
+      return {
+        rate,
+        target,
+        sent,
+        sentShare: r3(sent / target),
+        valid,
+        passed: !failure,
+        ...(failure ? { failure } : {}),
+        latencyMs: latency,
+        ackMs: summary(merge(reps.map((r) => r.ack))),
+        expectedDeliveries: expected,
+        delivered: sum((r) => r.delivered),
+        lost,
+        lossRate: r3(lossRate),
+        duplicates: sum((r) => r.duplicates),
+        unknown: sum((r) => r.unknown),
+        acked: sum((r) => r.acked),
+        ackErrors,
+        unacked: sum((r) => r.unacked),
+        deliveriesPerS: r2((sum((r) => r.delivered) / wall) * 1000),
+        inboundMBps: r2(sum((r) => r.bytesSent) / wall / 1000),
+        attempts: 1,
+        loadavg1: r2(load1),
+        ...(dbPid ? { db: { cpuShare: r3(dbCpuMs / totalWall), cpuMsPerMsg: r3(dbCpuMs / sent) } } : {}),
+        hub: { cpuShare: r3(cpuMs / totalWall), cpuMsPerMsg: r3(cpuMs / sent), eventLoopDelayMs: eld.map(({ p50, p99, max, mean }) => ({ p50, p99, max, mean })), rssMb: pids.map((p) => r2(procRssKb(p) / 1024)!) },
+        generator: { cpuShareMax: r3(cpuShareMax), maxBehindMs: Math.max(...reps.map((r) => r.maxBehindMs)), saturated: cpuShareMax >= 0.9 },
+      };
+    };
+
+    if (warmupMs > 0) {
+      const w = await runStep(0, rates[0]!, warmupMs);
+      console.log(`   warm-up at ${rates[0]} msg/s: p99 ${w.latencyMs.p99} ms (not recorded)`);
+    }
+    for (let i = 0; i < rates.length; i++) {
+      let s = await runStep(i + 1, rates[i]!, stepMs);
+      for (let a = 1; a <= retries && !s.passed; a++) {
+        console.log(`   ${String(s.rate).padStart(5)} msg/s failed (${s.failure}; load ${s.loadavg1}); again`);
+        s = { ...(await runStep(i + 1, rates[i]!, stepMs)), attempts: a + 1 };
+      }
+      out.steps.push(s);
+      const eldP99 = Math.max(...s.hub.eventLoopDelayMs.map((e) => e.p99));
+      console.log(
+        `   ${String(s.rate).padStart(5)} msg/s: sent ${Math.round((s.sentShare ?? 0) * 100)}%, p50/p99/p99.9 ${s.latencyMs.p50}/${s.latencyMs.p99}/${s.latencyMs.p999} ms, ` +
+          `ack p99 ${s.ackMs.p99} ms, lost ${s.lost}, dup ${s.duplicates}, hub CPU ${Math.round((s.hub.cpuShare ?? 0) * 100)}%, ELD p99 ${eldP99} ms, ` +
+          `${s.db ? `DB CPU ${Math.round((s.db.cpuShare ?? 0) * 100)}%, ` : ''}generator ${Math.round((s.generator.cpuShareMax ?? 0) * 100)}%${s.generator.saturated ? ' (saturated)' : ''}, load ${s.loadavg1}${s.failure ? `  ✗ ${s.failure}` : ''}`,
+      );
+      if (!s.passed && !flags['keep-going']) break;
+    }
+    let best = 0;
+    let limitedBy = `passed every step (raise --rates above ${rates[rates.length - 1]})`;
+    for (const s of out.steps) {
+      if (!s.passed) {
+        limitedBy = !s.valid ? 'load generator (could not send ≥ 95% of the next step)' : s.failure!.startsWith('p99') ? 'latency (p99)' : 'loss';
+        if (s.valid && s.generator.saturated) limitedBy += '; the generator was saturated at that step too';
+        break;
+      }
+      best = s.rate;
+    }
+    out.headline = { msgPerS: best, limitedBy };
+    const med = (xs: number[]) => {
+      const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+      return v.length ? (v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2) : NaN;
+    };
+    // At the highest valid step: at low rates the per-connection background work (heartbeats,
+    // slow-consumer checks) is a large share of the CPU divided among few messages.
+    const valid = out.steps.filter((s) => s.valid);
+    const top = valid.slice(-1);
+    const msPerMsg = med(top.map((s) => s.hub.cpuMsPerMsg ?? NaN));
+    const dbMs = med(top.map((s) => s.db?.cpuMsPerMsg ?? NaN));
+    out.cpu = { msPerMsg: r3(msPerMsg), oneCoreMsgPerS: Number.isFinite(msPerMsg) && msPerMsg > 0 ? Math.round(1000 / msPerMsg) : null, ...(Number.isFinite(dbMs) ? { dbMsPerMsg: r3(dbMs) } : {}) };
+    console.log(`   → highest passing rate ${best} msg/s (${limitedBy})`);
+  } catch (e) {
+    out.error = e instanceof Error ? e.message : String(e);
+    console.log(`   FAILED: ${out.error}`);
+    for (const s of running.servers) console.log(`   --- ${s.name} output (tail) ---\n${s.output().slice(-2000)}`);
+  } finally {
+    for (const w of workers) {
+      try {
+        w.proc.send({ type: 'close' });
+      } catch {
+        // already gone
+      }
+    }
+    await Promise.all(workers.map((w) => new Promise<void>((r) => (w.proc.exitCode !== null ? r() : w.proc.once('exit', () => r())))));
+    await Promise.all(running.servers.map((s) => s.stop()));
+    await running.cleanup().catch((e: unknown) => console.log(`   cleanup failed: ${(e as Error).message}`));
+  }
+  return out;
+}
+
+// --------------------------------------------------------------------------------------------
+// Report
+// --------------------------------------------------------------------------------------------
+
+function sh(cmd: string): string {
+  try {
+    return execSync(cmd, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+function stepAt(v: VariantResult | undefined, rate: number): StepResult | undefined {
+  return v?.steps.find((s) => s.rate === rate);
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(mainJs)) throw new Error('server/dist/main.js is missing: run `npm run build` first (npm run bench does)');
+  const startedAt = new Date();
+  const load0 = loadavg();
+  const needServices = variantIds.some((v) => v === 'real' || v === 'two-nodes');
+  const svc = needServices ? await services() : undefined;
+  stopServices = svc?.stop;
+  if (svc) console.log(`services: redis ${svc.redisUrl}, mongodb ${svc.mongoUri}`);
+  const results: VariantResult[] = [];
+  try {
+    // What is done so far survives an interrupted run.
+    const partial = join(root, 'results', `.bench-partial-${runId}.json`);
+    for (const id of variantIds) {
+      results.push(await runVariant(id, svc));
+      mkdirSync(dirname(partial), { recursive: true });
+      writeFileSync(partial, JSON.stringify({ startedAt: startedAt.toISOString(), commit: sh('git rev-parse --short HEAD'), variants: results }, null, 2) + '\n');
+    }
+    rmSync(partial, { force: true });
+  } finally {
+    await svc?.stop();
+  }
+
+  const by = (id: VariantId) => results.find((r) => r.id === id);
+  const ratio = (a: number | null | undefined, b: number | null | undefined) => (a != null && b != null && b > 0 ? r3(a / b) : null);
+  const hl = (id: VariantId) => by(id)?.headline?.msgPerS;
+  const ratios = {
+    'D/B': ratio(hl('real'), hl('socketio')),
+    'C/B': ratio(hl('memory'), hl('socketio')),
+    'E/D': ratio(hl('two-nodes'), hl('real')),
+    'B/A': ratio(hl('socketio'), hl('ws')),
+  };
+  /** The same ratios on CPU cost: bare relay's hub CPU per message ÷ the variant's (higher is better, like msg/s). */
+  const cpuCap = (id: VariantId) => by(id)?.cpu?.oneCoreMsgPerS;
+  const cpuRatios = {
+    'D/B': ratio(cpuCap('real'), cpuCap('socketio')),
+    'C/B': ratio(cpuCap('memory'), cpuCap('socketio')),
+    'E/D': ratio(cpuCap('two-nodes'), cpuCap('real')),
+    'B/A': ratio(cpuCap('socketio'), cpuCap('ws')),
+  };
+  const at1k = (id: VariantId) => stepAt(by(id), 1000);
+  const targets = {
+    throughput: { target: 'D ≥ 0.6 × B (highest msg/s with p99 ≤ 100 ms)', value: ratios['D/B'], met: ratios['D/B'] == null ? null : ratios['D/B'] >= 0.6 },
+    p99At1k: { target: 'D p99 ≤ 50 ms at 1k msg/s', value: at1k('real')?.latencyMs.p99 ?? null, met: at1k('real') ? (at1k('real')!.latencyMs.p99 ?? Infinity) <= 50 && at1k('real')!.valid : null },
+    rssPerIdleConnection: { target: 'D ≤ 25 KB RSS per idle authenticated connection', value: by('real')?.idle?.rssPerConnectionKb ?? null, met: by('real')?.idle?.rssPerConnectionKb == null ? null : by('real')!.idle!.rssPerConnectionKb! <= 25 },
+  };
+  let cpuModel = cpus()[0]?.model ?? 'unknown';
+  try {
+    cpuModel = /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? cpuModel;
+  } catch {
+    // not Linux
+  }
+  const date = startedAt.toISOString().slice(0, 10);
+  const dirty = sh('git status --porcelain -- shared server client-sdk scripts/bench');
+  const report = {
+    benchmark: 'hub',
+    date,
+    startedAt: startedAt.toISOString(),
+    durationS: Math.round((Date.now() - startedAt.getTime()) / 1000),
+    label: flags.label ?? null,
+    machine: { nproc: Number(sh('nproc')) || cpus().length, cpuModel, memMb: Math.round(Number(/MemTotal:\s+(\d+)/.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0) / 1024), loadavgStart: load0.map((x) => r2(x)), loadavgEnd: loadavg().map((x) => r2(x)) },
+    node: process.version,
+    commit: sh('git rev-parse --short HEAD'),
+    uncommitted: dirty === 'unknown' ? 'unknown' : dirty.split('\n').filter(Boolean),
+    method: {
+      mode: smoke ? 'smoke' : quick ? 'quick' : 'full',
+      clients: clientsN,
+      workers: workersN,
+      shape,
+      rates,
+      stepS: stepMs / 1000,
+      warmupS: warmupMs / 1000,
+      drainS: drainMs / 1000,
+      idleClients: idleN,
+      connectConcurrency,
+      dbConnectConcurrency,
+      p99LimitMs,
+      lossLimit,
+      seed,
+      retries,
+      hubLogLevel: logLevel,
+      hubRateLimits: 'RATE_LIMIT_ENVELOPE_SEND=100000000/10, RATE_LIMIT_HANDSHAKE=100000000/60, RATE_LIMIT_KEYS_CLAIM=100000000/60 (limiters on, never refusing)',
+      latency: 'sender → each receiving client, one clock (rooms live inside one generator process); HDR histogram, µs',
+      ack: 'send → ack (Curbside: the durable ack after the database write; relays: their plain ack)',
+      valid: 'a step is invalid when the generators sent < 95% of its target (open loop; sends more than 1 s late are skipped)',
+      generatorSaturated: 'a generator process used ≥ 90% of one core during the send window',
+      hubCpu: '/proc/<pid>/stat utime+stime over the step (send window + drain), ÷ wall time, summed over hub processes (1.0 = one core)',
+      eventLoopDelay: 'perf_hooks.monitorEventLoopDelay in each server (resolution 5 ms, reported as the delay beyond it), reset at step start',
+      rssPerConnection: '(RSS after N idle authenticated clients − RSS before) ÷ N, both after a full GC, summed over server processes',
+    },
+    variants: results,
+    ratios,
+    cpuRatios,
+    targets,
+  };
+
+  const tag = smoke ? '-smoke' : quick ? '-quick' : '';
+  let file = flags.out ? resolve(flags.out) : join(root, 'results', `bench${tag}-${date}.json`);
+  if (!flags.out) for (let n = 2; existsSync(file); n++) file = join(root, 'results', `bench${tag}-${date}-${n}.json`);
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
+  console.log(`\nwrote ${file} (${report.durationS} s)`);
+
+  const md = markdown(report, file);
+  console.log(`\n${md}`);
+  const docs = flags.docs ?? (smoke ? 'none' : join(root, 'docs', 'benchmarks.md'));
+  if (docs !== 'none') {
+    addToDocs(resolve(docs), md);
+    console.log(`added to ${docs}`);
+  }
+  const failed = results.filter((r) => r.error);
+  process.exit(failed.length ? 1 : 0);
+}
+
+type Report = {
+  date: string;
+  startedAt: string;
+  label: string | null;
+  machine: { nproc: number; cpuModel: string; memMb: number; loadavgStart: Array<number | null> };
+  node: string;
+  commit: string;
+  uncommitted: string[] | string;
+  method: { mode: string; clients: number; workers: number; stepS: number; idleClients: number; rates: number[] };
+  variants: VariantResult[];
+  ratios: Record<string, number | null>;
+  cpuRatios: Record<string, number | null>;
+  targets: Record<string, { target: string; value: number | null; met: boolean | null }>;
+};
+
+const f = (x: number | null | undefined, d = 1) => (x == null || !Number.isFinite(x) ? '–' : x.toFixed(d));
+
+function markdown(r: Report, file: string): string {
+  const rel = file.startsWith(root) ? file.slice(root.length + 1) : file;
+  const lines: string[] = [];
+  lines.push(
+    `### ${r.startedAt.slice(0, 16).replace('T', ' ')} UTC · commit ${r.commit}${Array.isArray(r.uncommitted) && r.uncommitted.length ? '+' : ''} · ${r.method.mode}${r.label ? ` · ${r.label}` : ''}`,
+    '',
+    `${r.machine.nproc} × ${r.machine.cpuModel}, ${Math.round(r.machine.memMb / 1024)} GB, Node ${r.node}, load ${r.machine.loadavgStart.join(' ')} at start; ` +
+      `${r.method.clients} clients, ${r.method.workers} generator processes, ${r.method.stepS} s steps, ${r.method.idleClients} idle clients. Report: \`${rel}\`.`,
+    '',
+    '| variant | max msg/s (p99 ≤ 100 ms) | limited by | hub CPU ms/msg (1 core = msg/s) | @1k msg/s: p50 / p99 / p99.9 ms | ack p99 ms | loss / dup | hub CPU | ELD p99 ms | gen CPU | idle KB/conn | connect/s (p99 ms) |',
+    '| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  );
+  for (const v of r.variants) {
+    const s = stepAt(v, 1000);
+    const at = s ? `${f(s.latencyMs.p50)} / ${f(s.latencyMs.p99)} / ${f(s.latencyMs.p999)}${s.valid ? '' : ' (invalid)'}` : '–';
+    lines.push(
+      `| ${v.letter} ${v.title} | ${v.error ? 'failed' : (v.headline?.msgPerS ?? '–')} | ${v.error ? v.error.slice(0, 80).replace(/\|/g, '/') : (v.headline?.limitedBy ?? '–')} | ` +
+        `${f(v.cpu?.msPerMsg, 3)} (${v.cpu?.oneCoreMsgPerS ?? '–'})${v.cpu?.dbMsPerMsg != null ? ` + DB ${f(v.cpu.dbMsPerMsg, 3)}` : ''} | ${at} | ${f(s?.ackMs.p99)} | ` +
+        `${s ? `${s.lost} / ${s.duplicates}` : '–'} | ${s ? `${Math.round((s.hub.cpuShare ?? 0) * 100)}%` : '–'} | ${s ? f(Math.max(...s.hub.eventLoopDelayMs.map((e) => e.p99))) : '–'} | ` +
+        `${s ? `${Math.round((s.generator.cpuShareMax ?? 0) * 100)}%` : '–'} | ${f(v.idle?.rssPerConnectionKb)} | ${v.idle ? `${f(v.idle.connectPerS, 0)} (${f(v.idle.connectMs.p99)})` : '–'} |`,
+    );
+  }
+  const t = r.targets;
+  const met = (x: { met: boolean | null }) => (x.met == null ? 'not measured' : x.met ? 'met' : 'MISSED');
+  lines.push(
+    '',
+    `Ratios (highest passing msg/s): D/B (real/bare socket.io) **${f(r.ratios['D/B'], 2)}**, C/B (memory/bare socket.io) **${f(r.ratios['C/B'], 2)}**, ` +
+      `E/D (two nodes/one node) **${f(r.ratios['E/D'], 2)}**, B/A (socket.io/ws) ${f(r.ratios['B/A'], 2)}. ` +
+      `On hub CPU per message (bare ÷ variant): D/B ${f(r.cpuRatios['D/B'], 2)}, C/B ${f(r.cpuRatios['C/B'], 2)}, E/D ${f(r.cpuRatios['E/D'], 2)}, B/A ${f(r.cpuRatios['B/A'], 2)}.`,
+    `Targets: throughput D/B ≥ 0.6 — ${met(t.throughput!)} (${f(t.throughput!.value, 2)}); D p99 at 1k ≤ 50 ms — ${met(t.p99At1k!)} (${f(t.p99At1k!.value)} ms); ` +
+      `RSS per idle connection ≤ 25 KB — ${met(t.rssPerIdleConnection!)} (${f(t.rssPerIdleConnection!.value)} KB).`,
+  );
+  return lines.join('\n');
+}
+
+const DOCS_HEADING = '## Hub throughput: full pipeline against bare relays (`npm run bench`)';
+const DOCS_MARKER = '<!-- bench:hub runs, newest first (scripts/bench/run.ts adds them) -->';
+
+function addToDocs(file: string, md: string): void {
+  let text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
+  if (!text.includes(DOCS_MARKER)) text = `${text.trimEnd()}\n\n${DOCS_HEADING}\n\n${DOCS_MARKER}\n`;
+  text = text.replace(DOCS_MARKER, `${DOCS_MARKER}\n\n${md}\n`);
+  writeFileSync(file, text);
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    killChildren();
+    void Promise.race([stopServices?.(), new Promise((r) => setTimeout(r, 5000))]).finally(() => process.exit(130));
+  });
+}
+try {
+  await main();
+} catch (e) {
+  console.error(e instanceof Error ? e.message : e);
+  killChildren();
+  process.exit(1);
+} finally {
+  killChildren();
+}
