@@ -31,6 +31,12 @@ export interface LoadShape {
   largeBytes: number;
   /** Bytes of each recipient device's share (a wrapped message key). */
   shareBytes: number;
+  /**
+   * Share of room messages that carry a share per member device. Care teams encrypt with sender keys:
+   * most room messages are one body for every member, and only a (re)keying send names each device.
+   * 1:1 messages always carry per-device shares.
+   */
+  rekeyShare: number;
 }
 
 /** One load-generator worker's part of the clients: whole rooms, so every message stays inside one worker. */

@@ -51,6 +51,7 @@ const { values: flags } = parseArgs({
     'large-share': { type: 'string' },
     'large-bytes': { type: 'string' },
     'share-bytes': { type: 'string' },
+    'rekey-share': { type: 'string' },
     rates: { type: 'string' },
     'step-s': { type: 'string' },
     'warmup-s': { type: 'string' },
@@ -85,7 +86,8 @@ const USAGE = `Usage: tsx scripts/bench/run.ts [options]      (npm run build fir
   --room-share 0.9          share of messages to rooms (the rest 1:1)
   --body-bytes 1024 --header-bytes 200    body = ciphertext + header
   --large-share 0.05 --large-bytes 16384  share of large bodies and their size
-  --share-bytes 80          per-recipient-device share (wrapped message key) in every envelope
+  --share-bytes 80          per-recipient-device share (wrapped message key) in 1:1 and rekeying envelopes
+  --rekey-share 0.02        share of room messages with a share per member device (the rest: sender-key body only)
   --rates 25,50,100,250,500,1000,2000,4000   inbound msg/s steps
   --step-s 30 --warmup-s 5 --drain-s 5    seconds per step, warm-up at the first rate (not recorded), drain after a step
   --workers 2               load-generator processes
@@ -132,6 +134,7 @@ const shape: LoadShape = {
   largeShare: num('large-share', flags['large-share'], 0.05),
   largeBytes: num('large-bytes', flags['large-bytes'], 16 * 1024, 16),
   shareBytes: num('share-bytes', flags['share-bytes'], 80, 1),
+  rekeyShare: num('rekey-share', flags['rekey-share'], 0.02),
 };
 const workersN = Math.round(num('workers', flags.workers, preset.workers, 1));
 const clientsN = Math.round(num('clients', flags.clients, preset.clients, 2));

@@ -304,11 +304,13 @@ function sendOne(): number {
   ackOutstanding++;
   const t0 = performance.now();
   const others = conv.members.filter((_, i) => i !== senderPos);
+  // Sender keys: a room message is one body for all, unless it (re)keys the room.
+  const sharesFor = room && rand() >= shape.rekeyShare ? [] : others;
   if (kind === 'ws') {
-    const frame = Buffer.allocUnsafe(5 + size + others.length * shape.shareBytes);
+    const frame = Buffer.allocUnsafe(5 + size + sharesFor.length * shape.shareBytes);
     frame[0] = WsOp.MSG;
     frame.writeUInt32BE(conv.wsRoom, 1);
-    bodyTemplate.copy(frame, 5, 0, size + others.length * shape.shareBytes);
+    bodyTemplate.copy(frame, 5, 0, size + sharesFor.length * shape.shareBytes);
     writeHeader(frame.subarray(5), msgNo, t0, ci);
     wsAckT0.set(msgNo, t0);
     sender.ws!.send(frame);
@@ -317,12 +319,12 @@ function sendOne(): number {
   const body = Buffer.allocUnsafe(size);
   bodyTemplate.copy(body, 0, 0, size);
   writeHeader(body, msgNo, t0, ci);
-  const recipients = others.map((u) => ({ deviceId: clients[u]!.deviceId, ciphertext: shareTemplates[u % shareTemplates.length]! }));
-  const req = { conversationId: conv.id, clientMessageId: `${init.runId}-w${init.worker}-${msgNo}`, body, recipients };
+  const recipients = sharesFor.map((u) => ({ deviceId: clients[u]!.deviceId, ciphertext: shareTemplates[u % shareTemplates.length]! }));
+  const req = { conversationId: conv.id, clientMessageId: `${init.runId}-w${init.worker}-${msgNo}`, body, ...(recipients.length ? { recipients } : {}) };
   sender.sock!.emit(kind === 'curbside' ? 'envelope:send' : 'msg', req, (res: { ok: boolean; error?: { code: string } }) =>
     onAck(msgNo, res?.ok ? undefined : (res?.error?.code ?? 'NO_ANSWER'), t0),
   );
-  return size + others.length * shape.shareBytes;
+  return size + sharesFor.length * shape.shareBytes;
 }
 
 async function step(m: Extract<RunnerToWorker, { type: 'step' }>): Promise<StepReport> {
