@@ -26,7 +26,8 @@
  *
  * Writes results/teams-<date>.json (or --out) and prints Markdown rows for docs/benchmarks.md.
  */
-import { execSync, spawn, type ChildProcess } from 'node:child_process';
+import { killChildren, startServer, type ServerProcess } from './bench/server-process.js';
+import { execSync } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync, randomUUID, sign as rsaSign, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -106,75 +107,6 @@ async function serveRelay(): Promise<void> {
 // --------------------------------------------------------------------------------------------
 // Child processes and /proc
 // --------------------------------------------------------------------------------------------
-
-interface ServerProcess {
-  name: string;
-  proc: ChildProcess;
-  pid: number;
-  url: string;
-  /** Bytes the child wrote to its stdout and stderr pipes so far (subtracted from wchar). */
-  pipeBytes: () => number;
-  output: () => string;
-  stop(): Promise<void>;
-}
-
-/** Every child this run started, so an error or a signal does not leave servers behind. */
-const children = new Set<ChildProcess>();
-function killChildren(): void {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-}
-
-function startServer(name: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<ServerProcess> {
-  const proc = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(proc);
-  proc.once('exit', () => children.delete(proc));
-  let bytes = 0;
-  let text = '';
-  const keep = (chunk: Buffer) => {
-    bytes += chunk.length;
-    if (text.length < 200_000) text += chunk.toString('utf8');
-  };
-  proc.stderr!.on('data', keep);
-  return new Promise<ServerProcess>((resolvePromise, reject) => {
-    const timer = setTimeout(() => fail(new Error(`${name} did not say where it listens within ${timeoutMs} ms`)), timeoutMs);
-    const fail = (e: Error) => {
-      clearTimeout(timer);
-      proc.kill('SIGKILL');
-      reject(new Error(`${e.message}\n--- ${name} output ---\n${text.slice(-3000)}`));
-    };
-    const early = (code: number | null, signal: string | null) => fail(new Error(`${name} exited early (code ${code}, signal ${signal})`));
-    proc.once('exit', early);
-    let listening = false;
-    proc.stdout!.on('data', (chunk: Buffer) => {
-      keep(chunk);
-      if (listening) return;
-      // Dev mode prints a banner with "Listening on <url>"; production mode logs {"url": ..., "msg":"hub listening"}.
-      const url = /Listening on (http:\/\/\S+)/.exec(text)?.[1] ?? /"url":"(http:\/\/[^"]+)"[^\n]*hub listening/.exec(text)?.[1];
-      if (!url) return;
-      listening = true;
-      clearTimeout(timer);
-      proc.off('exit', early);
-      resolvePromise({
-        name,
-        proc,
-        pid: proc.pid!,
-        url,
-        pipeBytes: () => bytes,
-        output: () => text,
-        stop: () =>
-          new Promise<void>((done) => {
-            if (proc.exitCode !== null || proc.signalCode !== null) return done();
-            const kill = setTimeout(() => proc.kill('SIGKILL'), 5000);
-            proc.once('exit', () => {
-              clearTimeout(kill);
-              done();
-            });
-            proc.kill('SIGTERM');
-          }),
-      });
-    });
-  });
-}
 
 const CLK_TCK = (() => {
   try {
@@ -716,8 +648,8 @@ async function main(): Promise<void> {
     const loadAtStart = loadavg()[0]!;
     console.log(`\n== team of ${size} (${senders} senders, ${rounds} round(s) × ${messages} messages per variant)`);
     const [hub, relay] = await Promise.all([
-      startServer('hub', hubArgs, { ...hubEnvBase, ...tokens.hubEnv }),
-      startServer('relay', [...process.execArgv, thisFile, '--serve-relay'], { ...process.env }),
+      startServer('hub', hubArgs, { cwd: root, env: { ...hubEnvBase, ...tokens.hubEnv }, timeoutMs: 30_000, stopGraceMs: 5_000 }),
+      startServer('relay', [...process.execArgv, thisFile, '--serve-relay'], { cwd: root, env: { ...process.env }, timeoutMs: 30_000, stopGraceMs: 5_000 }),
     ]);
     hubUrl = hub.url;
     const curbside: VariantResult & { firstMessage?: unknown; warmup?: Summary; problems?: string[]; setupMs?: number } = { ok: false };

@@ -27,7 +27,8 @@
  * Rate limits: the hub keeps its limiters on (their cost counts) with RATE_LIMIT_ENVELOPE_SEND,
  * RATE_LIMIT_HANDSHAKE and RATE_LIMIT_KEYS_CLAIM raised so that they never refuse the benchmark.
  */
-import { execSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import { killChildren, startServer, track, type ServerProcess } from './server-process.js';
+import { execSync, fork, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -162,85 +163,8 @@ const runId = `${Date.now().toString(36)}${randomUUID().slice(0, 4)}`;
 // Child processes
 // --------------------------------------------------------------------------------------------
 
-const children = new Set<ChildProcess>();
 /** Services (FerretDB, redis-server) this run started: stopped on exit and on a signal too. */
 let stopServices: (() => Promise<void>) | undefined;
-function killChildren(): void {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-}
-function track(c: ChildProcess): ChildProcess {
-  children.add(c);
-  c.once('exit', () => children.delete(c));
-  return c;
-}
-
-interface ServerProc {
-  name: string;
-  proc: ChildProcess;
-  pid: number;
-  url: string;
-  output: () => string;
-  ask<T>(msg: object, type: string): Promise<T>;
-  stop(): Promise<void>;
-}
-
-function startServer(name: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<ServerProc> {
-  const proc = track(spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] }));
-  let text = '';
-  const keep = (chunk: Buffer) => {
-    text = (text + chunk.toString('utf8')).slice(-100_000);
-  };
-  proc.stderr!.on('data', keep);
-  return new Promise((ok, fail) => {
-    const timer = setTimeout(() => bad(new Error(`${name} did not say where it listens within ${timeoutMs} ms`)), timeoutMs);
-    const bad = (e: Error) => {
-      clearTimeout(timer);
-      proc.kill('SIGKILL');
-      fail(new Error(`${e.message}\n--- ${name} output ---\n${text.slice(-3000)}`));
-    };
-    const early = (code: number | null, signal: string | null) => bad(new Error(`${name} exited early (code ${code}, signal ${signal})`));
-    proc.once('exit', early);
-    let listening = false;
-    proc.stdout!.on('data', (chunk: Buffer) => {
-      keep(chunk);
-      if (listening) return;
-      const url = /Listening on (http:\/\/\S+)/.exec(text)?.[1] ?? /"url":"(http:\/\/[^"]+)"[^\n]*hub listening/.exec(text)?.[1];
-      if (!url) return;
-      listening = true;
-      clearTimeout(timer);
-      proc.off('exit', early);
-      ok({
-        name,
-        proc,
-        pid: proc.pid!,
-        url,
-        output: () => text,
-        ask: <T>(msg: object, type: string) =>
-          new Promise<T>((res, rej) => {
-            const t = setTimeout(() => rej(new Error(`${name}: no ${type} answer`)), 30_000);
-            const on = (m: unknown) => {
-              if ((m as { type?: string })?.type !== type) return;
-              clearTimeout(t);
-              proc.off('message', on);
-              res(m as T);
-            };
-            proc.on('message', on);
-            proc.send(msg);
-          }),
-        stop: () =>
-          new Promise<void>((done) => {
-            if (proc.exitCode !== null || proc.signalCode !== null) return done();
-            const kill = setTimeout(() => proc.kill('SIGKILL'), 15_000);
-            proc.once('exit', () => {
-              clearTimeout(kill);
-              done();
-            });
-            proc.kill('SIGTERM');
-          }),
-      });
-    });
-  });
-}
 
 const CLK_TCK = (() => {
   try {
@@ -343,7 +267,7 @@ async function services(): Promise<Services> {
 }
 
 interface Running {
-  servers: ServerProc[];
+  servers: ServerProcess[];
   cleanup(): Promise<void>;
 }
 
@@ -351,7 +275,7 @@ async function startVariant(id: VariantId, svc: Services | undefined): Promise<R
   const prof = flags['hub-cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(resolve(flags['hub-cpu-prof']), id)}`] : [];
   const nodeArgs = ['--expose-gc', '--import', preloadUrl];
   if (id === 'ws' || id === 'socketio') {
-    const s = await startServer(id, [...nodeArgs, '--import', 'tsx', ...prof, join(here, 'relays.ts'), id], { ...process.env });
+    const s = await startServer(id, [...nodeArgs, '--import', 'tsx', ...prof, join(here, 'relays.ts'), id], { cwd: root, env: { ...process.env }, ipc: true });
     return { servers: [s], cleanup: async () => {} };
   }
   const env: NodeJS.ProcessEnv = {
@@ -391,8 +315,8 @@ async function startVariant(id: VariantId, svc: Services | undefined): Promise<R
     };
   }
   const nodes = id === 'two-nodes' ? 2 : 1;
-  const servers: ServerProc[] = [];
-  for (let n = 0; n < nodes; n++) servers.push(await startServer(`${id}#${n + 1}`, [...nodeArgs, ...prof, mainJs], { ...env, NODE_ID: `bench-${id}-${n + 1}` }));
+  const servers: ServerProcess[] = [];
+  for (let n = 0; n < nodes; n++) servers.push(await startServer(`${id}#${n + 1}`, [...nodeArgs, ...prof, mainJs], { cwd: root, env: { ...env, NODE_ID: `bench-${id}-${n + 1}` }, ipc: true }));
   return { servers, cleanup };
 }
 
