@@ -40,6 +40,22 @@ interface TeamRecord {
   joinedAtSeq: number | null;
   /** A member was removed since this device last made its sender key: make a new one before sending. */
   rotate: boolean;
+  /** Seq of the statement from which each current member belongs (absent in records made before it was kept). */
+  memberSince?: Record<string, number>;
+  /**
+   * Members who left, with the seqs they belonged between (the newest 200). A message they sent is
+   * judged by the membership at its own seq: this device may apply its own removal statement before
+   * it has handled messages sequenced ahead of it.
+   */
+  pastMembers?: Array<{ userId: string; fromSeq: number; untilSeq: number }>;
+}
+
+const MAX_PAST_MEMBERS = 200;
+
+/** Whether `userId` belonged to the team at `seq`: a member now, or one who left after `seq`. */
+function memberAt(record: TeamRecord, userId: string, seq: number): boolean {
+  if (teamRoleOf(record.state.members, userId)) return true;
+  return (record.pastMembers ?? []).some((p) => p.userId === userId && p.fromSeq < seq && seq < p.untilSeq);
 }
 
 interface OwnSenderKey {
@@ -175,10 +191,19 @@ export class TeamMessenger {
     const state = applyTeamStatement(record?.state, statement, hash);
     const wasMember = record ? Boolean(teamRoleOf(record.state.members, me.userId)) : false;
     const isMember = Boolean(teamRoleOf(state.members, me.userId));
+    const before = record?.state.members ?? {};
+    const memberSince: Record<string, number> = {};
+    const pastMembers = [...(record?.pastMembers ?? [])];
+    for (const userId of Object.keys(state.members)) memberSince[userId] = userId in before ? (record?.memberSince?.[userId] ?? 0) : seq;
+    for (const userId of Object.keys(before)) {
+      if (!(userId in state.members)) pastMembers.push({ userId, fromSeq: record?.memberSince?.[userId] ?? 0, untilSeq: seq });
+    }
     const next: TeamRecord = {
       state,
       joinedAtSeq: isMember && !wasMember ? seq : (record?.joinedAtSeq ?? null),
       rotate: (record?.rotate ?? false) || statement.op === 'remove',
+      memberSince,
+      pastMembers: pastMembers.slice(-MAX_PAST_MEMBERS),
     };
     await this.store.put('teams', statement.teamId, next);
     this.core.events.teamChanged({
@@ -267,7 +292,7 @@ export class TeamMessenger {
       return;
     }
     try {
-      if (!teamRoleOf(record.state.members, envelope.senderUserId)) throw new NotAMember();
+      if (!memberAt(record, envelope.senderUserId, envelope.seq)) throw new NotAMember();
       if (envelope.ciphertext) await this.acceptSenderKey(envelope);
       if (!envelope.body) return;
       const header = parseGroupMessageHeader(envelope.body);
