@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { Storage } from '@curbside/server';
+import type { HubConfig, Storage } from '@curbside/server';
 import { HubHarness, bytes, eventually } from '../support/hub.js';
 
 /** An error shaped like the MongoDB driver's "no server reachable" (the hub matches it by name). */
@@ -46,13 +46,26 @@ describe('hub node health: draining, unreachable storage, the watchdog', functio
   const harness = new HubHarness();
   afterEach(() => harness.cleanup());
 
-  it('a draining node closes idle connections at once and a busy one right after its answer', async () => {
+  /** A memory hub over flaky storage; `fatal` collects what the watchdog reports. */
+  async function startFlaky(tweak: (c: HubConfig) => void = () => {}) {
     let knobs!: ReturnType<typeof flakyStorage>['knobs'];
-    const t = await harness.start('memory', undefined, (c) => (c.shutdownGraceMs = 30_000), (s) => {
-      const f = flakyStorage(s);
-      knobs = f.knobs;
-      return f.storage;
-    });
+    const fatal: string[] = [];
+    const t = await harness.start(
+      'memory',
+      undefined,
+      tweak,
+      (s) => {
+        const f = flakyStorage(s);
+        knobs = f.knobs;
+        return f.storage;
+      },
+      (reason) => fatal.push(reason),
+    );
+    return { t, knobs, fatal };
+  }
+
+  it('a draining node closes idle connections at once and a busy one right after its answer', async () => {
+    const { t, knobs } = await startFlaky((c) => (c.shutdownGraceMs = 30_000));
     const busy = t.client({ userId: 'dr-lee', deviceId: 'lee-phone' }, { e2ee: false });
     const idle = t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' }, { e2ee: false });
     const reasons = { busy: [] as string[], idle: [] as string[] };
@@ -78,12 +91,7 @@ describe('hub node health: draining, unreachable storage, the watchdog', functio
   });
 
   it('an unreachable database is a retryable UNAVAILABLE, and repeatable requests are retried', async () => {
-    let knobs!: ReturnType<typeof flakyStorage>['knobs'];
-    const t = await harness.start('memory', undefined, undefined, (s) => {
-      const f = flakyStorage(s);
-      knobs = f.knobs;
-      return f.storage;
-    });
+    const { t, knobs } = await startFlaky();
     const lee = t.client({ userId: 'dr-lee', deviceId: 'lee-phone' }, { e2ee: false });
     await lee.connect();
     const conv = await lee.createConversation({ kind: 'direct', peerUserId: 'dr-patel' });
@@ -107,19 +115,7 @@ describe('hub node health: draining, unreachable storage, the watchdog', functio
   });
 
   it('a node whose database stays unreachable gives up: clients are moved off, then onFatal', async () => {
-    let knobs!: ReturnType<typeof flakyStorage>['knobs'];
-    const fatal: string[] = [];
-    const t = await harness.start(
-      'memory',
-      undefined,
-      (c) => (c.storageWatchdogMs = 600),
-      (s) => {
-        const f = flakyStorage(s);
-        knobs = f.knobs;
-        return f.storage;
-      },
-      (reason) => fatal.push(reason),
-    );
+    const { t, knobs, fatal } = await startFlaky((c) => (c.storageWatchdogMs = 600));
     const lee = t.client({ userId: 'dr-lee', deviceId: 'lee-phone' }, { e2ee: false });
     const reasons: string[] = [];
     lee.on('disconnected', (d) => reasons.push(d.reason));
@@ -140,19 +136,7 @@ describe('hub node health: draining, unreachable storage, the watchdog', functio
   });
 
   it('the watchdog also gives up when pings answer but requests keep failing as unreachable', async () => {
-    let knobs!: ReturnType<typeof flakyStorage>['knobs'];
-    const fatal: string[] = [];
-    const t = await harness.start(
-      'memory',
-      undefined,
-      (c) => (c.storageWatchdogMs = 2000),
-      (s) => {
-        const f = flakyStorage(s);
-        knobs = f.knobs;
-        return f.storage;
-      },
-      (reason) => fatal.push(reason),
-    );
+    const { t, knobs, fatal } = await startFlaky((c) => (c.storageWatchdogMs = 2000));
     const lee = t.client({ userId: 'dr-lee', deviceId: 'lee-phone' }, { e2ee: false });
     await lee.connect();
     // Every conversation read fails as unreachable while the pings answer; the app keeps asking.
