@@ -1,10 +1,12 @@
 import { Schema, type Connection, type Model } from 'mongoose';
 import type { DeviceAdmin, OwnDeviceRecord } from '../../ports/device-admin.js';
-import type { DeviceDoc, StorageModels } from './models.js';
+import { docKey, type DeviceDoc, type StorageModels } from './models.js';
 import { ensureCollection } from './ensure.js';
 
 /** A revoked device's tombstone. Kept for good: a revoked device id never authenticates again. */
 export interface DeviceRevocationDoc {
+  /** `docKey(orgId, deviceId)`. */
+  _id: string;
   orgId: string;
   deviceId: string;
   userId: string;
@@ -13,6 +15,7 @@ export interface DeviceRevocationDoc {
 
 const revocationSchema = new Schema<DeviceRevocationDoc>(
   {
+    _id: { type: String, required: true },
     orgId: { type: String, required: true },
     deviceId: { type: String, required: true },
     userId: { type: String, required: true },
@@ -20,7 +23,6 @@ const revocationSchema = new Schema<DeviceRevocationDoc>(
   },
   { versionKey: false, strict: true, strictQuery: true, autoIndex: false, autoCreate: true, collection: 'device_revocations' },
 );
-revocationSchema.index({ orgId: 1, deviceId: 1 }, { unique: true, name: 'org_device_unique' });
 revocationSchema.index({ orgId: 1, userId: 1 }, { name: 'org_user' });
 
 /**
@@ -72,11 +74,11 @@ export class MongoDeviceAdmin implements DeviceAdmin {
   async revokeDevice(input: { orgId: string; userId: string; deviceId: string; now: number }): Promise<{ status: 'revoked' | 'already' | 'not_found' }> {
     await this.init();
     const { orgId, userId, deviceId, now } = input;
-    const device = await this.models.Device.findOne({ orgId, deviceId }).lean<DeviceDoc>().exec();
+    const device = await this.models.Device.findOne({ _id: docKey(orgId, deviceId) }).lean<DeviceDoc>().exec();
     if (!device || device.userId !== userId) return { status: 'not_found' };
     let status: 'revoked' | 'already' = 'revoked';
     try {
-      const res = await this.Revocation.updateOne({ orgId, deviceId }, { $setOnInsert: { userId, revokedAt: now } }, { upsert: true }).exec();
+      const res = await this.Revocation.updateOne({ _id: docKey(orgId, deviceId) }, { $setOnInsert: { orgId, deviceId, userId, revokedAt: now } }, { upsert: true }).exec();
       if (res.upsertedCount === 0) status = 'already';
     } catch (err) {
       // A concurrent revoke of the same device inserted first.
@@ -84,14 +86,14 @@ export class MongoDeviceAdmin implements DeviceAdmin {
       status = 'already';
     }
     // Delete the keys every time (also on 'already'): a publish that raced the first revoke is undone.
-    await this.models.Device.updateOne({ orgId, deviceId }, { $unset: { identityKey: 1, signedPrekey: 1 } }).exec();
+    await this.models.Device.updateOne({ _id: docKey(orgId, deviceId) }, { $unset: { identityKey: 1, signedPrekey: 1 } }).exec();
     await this.models.Prekey.deleteMany({ orgId, deviceId }).exec();
     return { status };
   }
 
   async deviceRevokedAt(orgId: string, deviceId: string): Promise<number | undefined> {
     await this.init();
-    const doc = await this.Revocation.findOne({ orgId, deviceId }).lean<DeviceRevocationDoc>().exec();
+    const doc = await this.Revocation.findOne({ _id: docKey(orgId, deviceId) }).lean<DeviceRevocationDoc>().exec();
     return doc?.revokedAt;
   }
 }

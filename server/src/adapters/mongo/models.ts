@@ -10,10 +10,22 @@ import { Schema, type Connection, type Model } from 'mongoose';
  * round-trip without Date conversion.
  */
 
+/**
+ * The `_id` of a document that one tuple of ids names (a user, a device, a device's cursor in a
+ * conversation): the ids joined by a space, which no id contains (ids are printable ASCII without
+ * spaces). Point reads and writes by `_id` are the cheapest on MongoDB, and on FerretDB v1 they are
+ * the only filter its SQLite backend pushes down to an index (a filter of exactly `{ _id: <string> }`);
+ * any other filter is evaluated over every document of the collection.
+ */
+export function docKey(...ids: string[]): string {
+  return ids.join(' ');
+}
+
 /** Options every schema shares: no `__v`, unknown filter paths dropped, no automatic index builds. */
 const common = { versionKey: false, strict: true, strictQuery: true, autoIndex: false, autoCreate: true } as const;
 
 export interface UserDoc {
+  _id: string;
   orgId: string;
   userId: string;
   displayName?: string;
@@ -23,6 +35,8 @@ export interface UserDoc {
 
 export const userSchema = new Schema<UserDoc>(
   {
+    /** `docKey(orgId, userId)`. */
+    _id: { type: String, required: true },
     orgId: { type: String, required: true },
     userId: { type: String, required: true },
     displayName: { type: String },
@@ -31,7 +45,7 @@ export const userSchema = new Schema<UserDoc>(
   },
   { ...common, collection: 'users' },
 );
-userSchema.index({ orgId: 1, userId: 1 }, { unique: true, name: 'org_user_unique' });
+// No index on (orgId, userId): the `_id` is that pair, and every read is by `_id`.
 
 export interface SignedPrekeyDoc {
   keyId: number;
@@ -40,6 +54,7 @@ export interface SignedPrekeyDoc {
 }
 
 export interface DeviceDoc {
+  _id: string;
   orgId: string;
   deviceId: string;
   /** The user the device was first seen with. Never changed afterwards. */
@@ -53,6 +68,8 @@ export interface DeviceDoc {
 
 export const deviceSchema = new Schema<DeviceDoc>(
   {
+    /** `docKey(orgId, deviceId)`. */
+    _id: { type: String, required: true },
     orgId: { type: String, required: true },
     deviceId: { type: String, required: true },
     userId: { type: String, required: true },
@@ -68,7 +85,6 @@ export const deviceSchema = new Schema<DeviceDoc>(
   },
   { ...common, collection: 'devices' },
 );
-deviceSchema.index({ orgId: 1, deviceId: 1 }, { unique: true, name: 'org_device_unique' });
 deviceSchema.index({ orgId: 1, userId: 1 }, { name: 'org_user' });
 
 export interface ConversationDoc {
@@ -215,6 +231,7 @@ teamLogSchema.index({ orgId: 1, teamId: 1, index: 1 }, { unique: true, name: 'or
 
 /** How far each device has processed each conversation: the delivery state the sweeper reads. */
 export interface DeviceCursorDoc {
+  _id: string;
   orgId: string;
   deviceId: string;
   conversationId: string;
@@ -223,6 +240,8 @@ export interface DeviceCursorDoc {
 
 export const deviceCursorSchema = new Schema<DeviceCursorDoc>(
   {
+    /** `docKey(orgId, deviceId, conversationId)`. */
+    _id: { type: String, required: true },
     orgId: { type: String, required: true },
     deviceId: { type: String, required: true },
     conversationId: { type: String, required: true },
@@ -230,7 +249,6 @@ export const deviceCursorSchema = new Schema<DeviceCursorDoc>(
   },
   { ...common, collection: 'device_cursors' },
 );
-deviceCursorSchema.index({ orgId: 1, deviceId: 1, conversationId: 1 }, { unique: true, name: 'org_device_conv_unique' });
 deviceCursorSchema.index({ orgId: 1, conversationId: 1 }, { name: 'org_conv' });
 
 export interface StorageModels {

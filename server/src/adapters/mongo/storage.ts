@@ -14,7 +14,7 @@ import type {
 } from '../../ports/storage.js';
 import { directKey, uniqueMembers } from '../../ports/storage-rules.js';
 import type { Logger } from '../../logger.js';
-import { registerModels, type ConversationDoc, type DeviceCursorDoc, type DeviceDoc, type EnvelopeDoc, type PrekeyDoc, type StorageModels, type UserDoc } from './models.js';
+import { docKey, registerModels, type ConversationDoc, type DeviceCursorDoc, type DeviceDoc, type EnvelopeDoc, type PrekeyDoc, type StorageModels, type UserDoc } from './models.js';
 import { ensureCollection } from './ensure.js';
 
 export interface MongoStorageOptions {
@@ -102,10 +102,10 @@ export class MongoStorage implements Storage {
     const { User, Device } = this.models;
     const user = await retryOnDuplicateKey(() =>
       User.findOneAndUpdate(
-        { orgId: input.orgId, userId: input.userId },
+        { _id: docKey(input.orgId, input.userId) },
         {
           $set: { lastSeenAt: input.now, ...(input.displayName !== undefined ? { displayName: input.displayName } : {}) },
-          $setOnInsert: { createdAt: input.now },
+          $setOnInsert: { orgId: input.orgId, userId: input.userId, createdAt: input.now },
         },
         { upsert: true, returnDocument: 'after' },
       )
@@ -116,8 +116,8 @@ export class MongoStorage implements Storage {
     // device does not move it (the hub compares and refuses).
     const device = await retryOnDuplicateKey(() =>
       Device.findOneAndUpdate(
-        { orgId: input.orgId, deviceId: input.deviceId },
-        { $set: { lastSeenAt: input.now }, $setOnInsert: { userId: input.userId, createdAt: input.now } },
+        { _id: docKey(input.orgId, input.deviceId) },
+        { $set: { lastSeenAt: input.now }, $setOnInsert: { orgId: input.orgId, deviceId: input.deviceId, userId: input.userId, createdAt: input.now } },
         { upsert: true, returnDocument: 'after' },
       )
         .lean<DeviceDoc>()
@@ -128,7 +128,7 @@ export class MongoStorage implements Storage {
   }
 
   async getUser(orgId: string, userId: string): Promise<UserRecord | undefined> {
-    const u = await this.models.User.findOne({ orgId, userId }).lean<UserDoc>().exec();
+    const u = await this.models.User.findOne({ _id: docKey(orgId, userId) }).lean<UserDoc>().exec();
     return u ? toUser(u) : undefined;
   }
 
@@ -173,8 +173,17 @@ export class MongoStorage implements Storage {
   }
 
   async getConversation(orgId: string, conversationId: string): Promise<Conversation | undefined> {
-    const c = await this.models.Conversation.findOne({ _id: conversationId, orgId }).lean<ConversationDoc>().exec();
+    const c = await this.conversationDoc(orgId, conversationId);
     return c ? toConversation(c) : undefined;
+  }
+
+  /**
+   * The conversation by `_id` alone (a point read on every backend), then checked against the org:
+   * another organisation's conversation is answered as missing.
+   */
+  private async conversationDoc(orgId: string, conversationId: string): Promise<ConversationDoc | undefined> {
+    const c = await this.models.Conversation.findOne({ _id: conversationId }).lean<ConversationDoc>().exec();
+    return c && c.orgId === orgId ? c : undefined;
   }
 
   async listConversationsForUser(orgId: string, userId: string): Promise<Conversation[]> {
@@ -189,11 +198,11 @@ export class MongoStorage implements Storage {
   }
 
   private async appendSerialized(input: NewEnvelope): Promise<AppendResult> {
-    const { Conversation: Conv, Envelope: Env } = this.models;
+    const { Envelope: Env } = this.models;
     // The caller read the conversation just before (membership check): no second read for its lastSeq.
     let lastSeq = input.lastSeqSeen;
     if (lastSeq === undefined) {
-      const conv = await Conv.findOne({ _id: input.conversationId, orgId: input.orgId }).lean<ConversationDoc>().exec();
+      const conv = await this.conversationDoc(input.orgId, input.conversationId);
       if (!conv) throw new Error(`conversation ${input.conversationId} not found`);
       lastSeq = conv.lastSeq;
     }
@@ -326,7 +335,8 @@ export class MongoStorage implements Storage {
   }
 
   private async noteSeq(orgId: string, conversationId: string, seq: number): Promise<void> {
-    await this.models.Conversation.updateOne({ _id: conversationId, orgId }, { $max: { lastSeq: seq } }).exec();
+    // By `_id` alone: the caller found the conversation in this org (and an envelope of it is stored).
+    await this.models.Conversation.updateOne({ _id: conversationId }, { $max: { lastSeq: seq } }).exec();
     const hk = hintKey(orgId, conversationId);
     const prev = this.seqHints.get(hk) ?? 0;
     this.seqHints.delete(hk); // re-insert: Map order doubles as recency
@@ -364,7 +374,7 @@ export class MongoStorage implements Storage {
   }
 
   async getTeamState(orgId: string, teamId: string): Promise<TeamState | undefined> {
-    const doc = await this.models.Conversation.findOne({ _id: teamId, orgId }).lean<ConversationDoc>().exec();
+    const doc = await this.conversationDoc(orgId, teamId);
     return doc?.team ? fromTeamDoc(teamId, doc.team) : undefined;
   }
 
@@ -387,7 +397,8 @@ export class MongoStorage implements Storage {
       if (isDuplicateKey(err)) return 'conflict';
       throw err;
     }
-    await Conv.updateOne({ _id: teamId, orgId }, { $set: { team: teamDoc(next), memberUserIds: Object.keys(next.members) } }).exec();
+    // By `_id` alone: getTeamState above found the team in this org.
+    await Conv.updateOne({ _id: teamId }, { $set: { team: teamDoc(next), memberUserIds: Object.keys(next.members) } }).exec();
     return 'ok';
   }
 
@@ -396,7 +407,11 @@ export class MongoStorage implements Storage {
     await Promise.all(
       cursors.map((c) =>
         retryOnDuplicateKey(() =>
-          DeviceCursor.updateOne({ orgId, deviceId, conversationId: c.conversationId }, { $max: { seq: c.afterSeq } }, { upsert: true }).exec(),
+          DeviceCursor.updateOne(
+            { _id: docKey(orgId, deviceId, c.conversationId) },
+            { $max: { seq: c.afterSeq }, $setOnInsert: { orgId, deviceId, conversationId: c.conversationId } },
+            { upsert: true },
+          ).exec(),
         ),
       ),
     );
@@ -436,7 +451,7 @@ export class MongoStorage implements Storage {
 
   async publishKeys(input: PublishKeysInput): Promise<PublishKeysResult> {
     const { Device, Prekey } = this.models;
-    const device = await Device.findOne({ orgId: input.orgId, deviceId: input.deviceId }).lean<DeviceDoc>().exec();
+    const device = await Device.findOne({ _id: docKey(input.orgId, input.deviceId) }).lean<DeviceDoc>().exec();
     if (!device) throw new Error(`device ${input.deviceId} not found`);
     const existing = device.identityKey ? toBytes(device.identityKey) : undefined;
     if (existing && !Buffer.from(existing).equals(Buffer.from(input.identityKey))) return { status: 'identity_mismatch' };
@@ -459,7 +474,7 @@ export class MongoStorage implements Storage {
     if (input.signedPrekey) {
       set.signedPrekey = { keyId: input.signedPrekey.keyId, publicKey: Buffer.from(input.signedPrekey.publicKey), signature: Buffer.from(input.signedPrekey.signature) };
     }
-    if (Object.keys(set).length) await Device.updateOne({ orgId: input.orgId, deviceId: input.deviceId }, { $set: set }).exec();
+    if (Object.keys(set).length) await Device.updateOne({ _id: docKey(input.orgId, input.deviceId) }, { $set: set }).exec();
     if (batch.length) {
       try {
         await Prekey.insertMany(
