@@ -49,6 +49,12 @@ export interface ChainedAuditLogOptions {
   batchSize?: number;
   /** Events queued per chain before new ones are dropped (and logged). @default 100000 */
   maxBacklog?: number;
+  /**
+   * How long a chain's writer waits for more events before writing a batch smaller than `batchSize`.
+   * Each write is an insert and a head update, so under load this turns two database writes per
+   * audited request into two per batch. `flush()` and `close()` cut the wait short. @default 0
+   */
+  lingerMs?: number;
 }
 
 const MAX_CONFLICT_RETRIES = 100;
@@ -66,6 +72,9 @@ export class ChainedAuditLog implements AuditLog {
   private readonly tails = new Map<string, Pick<AuditEntry, 'index' | 'hash'>>();
   private readonly batchSize: number;
   private readonly maxBacklog: number;
+  private readonly lingerMs: number;
+  /** Lingering writers wait on this; `flush()` and `close()` resolve it. */
+  private hurry: { promise: Promise<void>; resolve: () => void } | undefined;
   private closed = false;
 
   constructor(
@@ -74,6 +83,25 @@ export class ChainedAuditLog implements AuditLog {
   ) {
     this.batchSize = options.batchSize ?? 200;
     this.maxBacklog = options.maxBacklog ?? 100_000;
+    this.lingerMs = options.lingerMs ?? 0;
+  }
+
+  /** Wait up to `lingerMs` for a batch to fill (not at all once flushing or closing). */
+  private async linger(queue: AuditEvent[]): Promise<void> {
+    if (this.lingerMs <= 0 || this.closed || queue.length >= this.batchSize) return;
+    if (!this.hurry) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.hurry = { promise, resolve };
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.hurry.promise, new Promise<void>((r) => (timer = setTimeout(r, this.lingerMs)))]);
+    clearTimeout(timer);
+  }
+
+  private wakeLingerers(): void {
+    this.hurry?.resolve();
+    this.hurry = undefined;
   }
 
   init(): Promise<void> {
@@ -104,6 +132,7 @@ export class ChainedAuditLog implements AuditLog {
     let conflicts = 0;
     let failures = 0;
     while (queue.length > 0) {
+      await this.linger(queue);
       const batch = queue.slice(0, this.batchSize);
       try {
         let tail = this.tails.get(chain) ?? (await this.backend.tail(chain));
@@ -147,11 +176,15 @@ export class ChainedAuditLog implements AuditLog {
 
   /** Wait until every event recorded so far is stored (or given up on at close). */
   async flush(): Promise<void> {
-    while (this.drains.size > 0) await Promise.allSettled([...this.drains.values()]);
+    while (this.drains.size > 0) {
+      this.wakeLingerers();
+      await Promise.race([Promise.allSettled([...this.drains.values()]), new Promise((r) => setTimeout(r, 5))]);
+    }
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    this.wakeLingerers();
     await this.flush();
     await this.backend.close();
   }
