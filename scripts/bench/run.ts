@@ -18,7 +18,8 @@
  * Per variant: an idle test (N authenticated idle clients: connect rate, connect p99 including auth,
  * RSS per connection after a full GC), then the load: W generator processes (worker.ts) connect the
  * clients (rooms of 10 and 1:1 pairs inside them), Curbside devices publish signed keys and create
- * their conversations, and the inbound rate steps up (open loop). Per step: delivery latency
+ * their conversations, and the inbound rate steps up (open loop). Curbside receivers ack what they
+ * processed as the SDK does (one `sync:ack` per device per 500 ms at most). Per step: delivery latency
  * p50/p99/p99.9 (HDR), time to ack (Curbside: the durable ack), loss, duplicates, hub CPU, event-loop
  * delay p99 (perf_hooks in the server, see eld-preload.mjs), generator CPU. A step is invalid when the
  * generators sent < 95% of the target; stepping stops at the first step that is invalid or fails

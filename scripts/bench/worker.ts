@@ -217,7 +217,11 @@ async function setup(): Promise<number> {
   }
   // Receivers.
   clients.forEach((c, u) => {
-    if (kind === 'curbside') c.sock!.on('envelope', (e: { body?: Uint8Array }) => e.body && onReceive(u, e.body));
+    if (kind === 'curbside')
+      c.sock!.on('envelope', (e: { body?: Uint8Array; conversationId: string; seq: number }) => {
+        if (e.body) onReceive(u, e.body);
+        noteProcessed(c, e.conversationId, e.seq);
+      });
     else if (kind === 'socketio') c.sock!.on('msg', (m: { body?: Uint8Array }) => m.body && onReceive(u, m.body));
     else
       c.ws!.on('message', (data: Buffer) => {
@@ -226,6 +230,23 @@ async function setup(): Promise<number> {
       });
   });
   return convs.length;
+}
+
+/** The SDK's delivery acks: what a device processed, per conversation, at most one `sync:ack` per 500 ms. */
+const ACK_DELAY_MS = 500;
+const unacked = new Map<Client, Map<string, number>>();
+
+function noteProcessed(c: Client, conversationId: string, seq: number): void {
+  let m = unacked.get(c);
+  if (!m) {
+    unacked.set(c, (m = new Map()));
+    setTimeout(() => {
+      unacked.delete(c);
+      const cursors = [...m!].map(([id, afterSeq]) => ({ conversationId: id, afterSeq }));
+      c.sock!.emit('sync:ack', { cursors }, () => {});
+    }, ACK_DELAY_MS);
+  }
+  if ((m.get(conversationId) ?? 0) < seq) m.set(conversationId, seq);
 }
 
 function onReceive(user: number, body: Uint8Array): void {
