@@ -31,6 +31,8 @@ export interface HubConfig {
   retentionMs?: number;
   /** How often the sweeper deletes acked and expired envelopes (0: never). @default 10 min */
   sweepIntervalMs?: number;
+  /** How often devices' delivery acks are written (merged per device and conversation); 0: at once. @default 30 s */
+  ackFlushMs?: number;
   /** The built `<curbside-chat>` bundle to serve at /widget/curbside-chat.js. @default widget/dist/curbside-chat.js in this repository */
   widgetBundlePath?: string | undefined;
   /** Origins and rate limits; absent: the defaults for the mode (see security/config.ts). */
@@ -72,6 +74,7 @@ export const ENV_DOC: ReadonlyArray<{ name: string; default: string; meaning: st
   { name: 'SLOW_CONSUMER_MAX_BYTES', default: '8388608', meaning: 'unsent bytes a socket may pile up before it is dropped with SLOW_CONSUMER (it resyncs on reconnect)' },
   { name: 'RETENTION_DAYS', default: '30', meaning: 'how long the hub keeps an envelope that some recipient device never acked' },
   { name: 'SWEEP_INTERVAL_MS', default: '600000', meaning: 'how often acked and expired envelopes are deleted (0: never)' },
+  { name: 'ACK_FLUSH_MS', default: '30000', meaning: "how often devices' delivery acks are written, merged per device and conversation (0: at once)" },
   { name: 'SHUTDOWN_GRACE_MS', default: '10000', meaning: 'on SIGTERM, how long to wait for in-flight requests before closing' },
   { name: 'STORAGE_WATCHDOG_MS', default: '60000', meaning: 'a node whose database stays unreachable this long closes its connections and exits (code 69) for its supervisor to restart it (0: never)' },
   { name: 'WIDGET_BUNDLE', default: 'widget/dist/curbside-chat.js (built by `npm run build`)', meaning: 'path of the chat widget bundle served at /widget/curbside-chat.js' },
@@ -179,6 +182,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     storageWatchdogMs: num('STORAGE_WATCHDOG_MS', 60_000, 0, 86_400_000),
     retentionMs: num('RETENTION_DAYS', 30, 1, 3650) * 24 * 3600 * 1000,
     sweepIntervalMs: num('SWEEP_INTERVAL_MS', 600_000, 0, 86_400_000),
+    ackFlushMs: num('ACK_FLUSH_MS', 30_000, 0, 600_000),
     widgetBundlePath: get('WIDGET_BUNDLE'),
     security: loadSecurityConfig(get, mode, problems),
   };

@@ -44,3 +44,24 @@ export function toWireError(err: unknown): WireError {
   if (isStorageUnreachable(err)) return { code: ErrorCode.UNAVAILABLE, message: 'Storage is unavailable on this hub node; retry' };
   return { code: ErrorCode.INTERNAL, message: 'Internal error' };
 }
+
+/**
+ * `p`, or UNAVAILABLE (retryable) with `message` if it fails or takes longer than `ms`: for a shared
+ * store such as Redis, whose client would otherwise queue commands for a long time while it is down.
+ */
+export async function unavailableAfter<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new HubError(ErrorCode.UNAVAILABLE, message)), ms);
+      }),
+    ]);
+  } catch (err) {
+    if (err instanceof HubError) throw err;
+    throw new HubError(ErrorCode.UNAVAILABLE, message);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -24,6 +24,9 @@ import { defaultSecurityConfig } from './security/config.js';
 import type { AuditLog } from './audit/port.js';
 import { MemoryAuditLog } from './audit/memory.js';
 import { MongoAuditLog } from './audit/mongo.js';
+import { DeviceDirectory } from './domain/device-directory.js';
+import { DeliveryCursors } from './domain/delivery-cursors.js';
+import { RedisDirectoryTags } from './adapters/redis/directory-tags.js';
 
 /** How often sockets are checked for unsent data piling up. */
 const SLOW_CONSUMER_CHECK_MS = 500;
@@ -64,6 +67,9 @@ export class Hub {
   /** Origins, rate limits, revocation (`revokeToken`), device administration, audit trail. */
   readonly security: HubSecurity;
   readonly audit: AuditLog;
+  /** Members' devices, read on every send (cached per node when Redis is there to invalidate). */
+  readonly directory: DeviceDirectory;
+  private readonly relay: MessageRelay;
   private heartbeat: NodeJS.Timeout | undefined;
   private slowConsumerCheck: NodeJS.Timeout | undefined;
   private sweeper: NodeJS.Timeout | undefined;
@@ -76,6 +82,7 @@ export class Hub {
   /** Delete envelopes every recipient device acked, and those past retention (FerretDB has no TTL). */
   async sweep(now = Date.now()): Promise<number> {
     try {
+      await this.relay.flushAcks(); // the sweep goes by the delivery acks: write those noted so far first
       const { deleted } = await this.deps.storage.sweepEnvelopes(now);
       if (deleted) this.logger.info({ deleted }, 'swept delivered and expired envelopes');
       return deleted;
@@ -94,12 +101,19 @@ export class Hub {
     if (!verifierOptions) throw new Error('No JWT verification key: set JWT_PUBLIC_KEY, or run in dev mode');
     const verifier = new TokenVerifier(verifierOptions);
     this.audit = deps.audit ?? (storage instanceof MongoStorage ? new MongoAuditLog({ connection: storage.connection, logger }) : new MemoryAuditLog({ logger }));
+    // Device lists are cached per node only where tags in Redis tell every node when one changed.
+    this.directory = new DeviceDirectory({
+      storage,
+      tags: deps.fanout ? new RedisDirectoryTags({ redis: deps.fanout.pub, keyPrefix: deps.fanout.keyPrefix }) : undefined,
+      logger,
+    });
     this.security = new HubSecurity({
       config: config.security ?? defaultSecurityConfig(config.mode),
       storage,
       audit: this.audit,
       logger,
       redis: deps.fanout ? { client: deps.fanout.pub, keyPrefix: deps.fanout.keyPrefix } : undefined,
+      onDevicesChanged: (orgId, userId) => this.directory.changed(orgId, userId),
     });
 
     const app = createHttpApp({
@@ -124,7 +138,14 @@ export class Hub {
       ...this.security.origins.socketOptions(),
       ...(deps.fanout ? { adapter: createAdapter(catchPublishFailures(deps.fanout.pub, logger), deps.fanout.sub, { key: `${deps.fanout.keyPrefix}socket.io` }) } : {}),
     });
-    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: new MessageRelay(storage, Date.now, config.retentionMs ?? 30 * 24 * 3600 * 1000), keys: new DeviceKeys(storage), teams: new CareTeams(storage), logger, security: this.security, onStorageUnreachable: () => (this.storageFailedAt = Date.now()) });
+    this.relay = new MessageRelay(
+      storage,
+      Date.now,
+      config.retentionMs ?? 30 * 24 * 3600 * 1000,
+      this.directory,
+      new DeliveryCursors({ storage, flushMs: config.ackFlushMs ?? 30_000, logger }),
+    );
+    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: this.relay, keys: new DeviceKeys(storage, Date.now, this.directory), teams: new CareTeams(storage, Date.now, this.directory), logger, security: this.security, onStorageUnreachable: () => (this.storageFailedAt = Date.now()) });
   }
 
   /** Initialise storage, start listening, start presence heartbeats. Port 0 picks a free port. */
@@ -244,6 +265,7 @@ export class Hub {
       const conns = [...this.gateway.connections.values()];
       await Promise.allSettled(conns.map((c) => this.deps.presence.disconnect(c)));
       await new Promise<void>((resolve) => this.io.close(() => resolve()));
+      await this.relay.close().catch((err: unknown) => this.logger.warn({ err }, 'delivery acks not written at close'));
       await this.audit.close().catch((err: unknown) => this.logger.error({ err }, 'audit log did not close cleanly'));
       await Promise.allSettled([this.deps.storage.close(), this.deps.presence.close()]);
       if (this.deps.fanout) {

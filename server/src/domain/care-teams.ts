@@ -13,6 +13,7 @@ import {
 } from '@curbside/shared';
 import { HubError } from '../errors.js';
 import type { Storage, StoredEnvelope } from '../ports/storage.js';
+import { DeviceDirectory } from './device-directory.js';
 import type { Caller } from './message-relay.js';
 
 /** What the gateway pushes after a statement was applied. */
@@ -33,10 +34,15 @@ export function statementHash(canonical: string): string {
  * the change, and puts the statement in the conversation's sequence so clients can audit it.
  */
 export class CareTeams {
+  private readonly directory: DeviceDirectory;
+
   constructor(
     private readonly storage: Storage,
     private readonly now: () => number = Date.now,
-  ) {}
+    directory?: DeviceDirectory,
+  ) {
+    this.directory = directory ?? new DeviceDirectory({ storage });
+  }
 
   async create(caller: Caller, signed: SignedStatement): Promise<TeamOutcome> {
     const statement = await this.verified(caller, signed);
@@ -79,7 +85,7 @@ export class CareTeams {
     if (canonicalJson(result.data) !== signed.statement) throw invalid('statement is not in canonical form');
     const s = result.data;
     if (s.actorUserId !== caller.userId || s.actorDeviceId !== caller.deviceId) throw invalid('a device signs only its own statements');
-    const device = (await this.storage.listDeviceIdentities(caller.orgId, [caller.userId])).find((d) => d.deviceId === caller.deviceId);
+    const device = (await this.directory.identities(caller.orgId, [caller.userId])).find((d) => d.deviceId === caller.deviceId);
     if (!device) throw invalid('publish this device’s keys before signing team statements');
     if (!signatureValid(device.identityKey, signed)) throw new HubError(ErrorCode.BAD_SIGNATURE, 'The statement signature does not verify under this device’s identity key');
     return s;

@@ -14,6 +14,7 @@ import type { z } from 'zod';
 import { HubError } from '../errors.js';
 import type { Storage } from '../ports/storage.js';
 import type { Caller } from './message-relay.js';
+import { DeviceDirectory } from './device-directory.js';
 
 /** Ed25519 verification of a signed prekey under a raw 32-byte identity key. */
 export function signedPrekeyIsValid(identityKey: Uint8Array, spk: SignedPrekey): boolean {
@@ -31,10 +32,15 @@ export function signedPrekeyIsValid(identityKey: Uint8Array, spk: SignedPrekey):
  * they never trust the hub with key authenticity.
  */
 export class DeviceKeys {
+  private readonly directory: DeviceDirectory;
+
   constructor(
     private readonly storage: Storage,
     private readonly now: () => number = Date.now,
-  ) {}
+    directory?: DeviceDirectory,
+  ) {
+    this.directory = directory ?? new DeviceDirectory({ storage });
+  }
 
   /** @returns whether this was the device's first publish (its contacts should hear of it). */
   async publish(caller: Caller, req: z.output<typeof KeysPublishRequestSchema>): Promise<{ firstPublish: boolean; oneTimePrekeys: number }> {
@@ -56,6 +62,8 @@ export class DeviceKeys {
     });
     switch (result.status) {
       case 'ok':
+        // Every time, not only on the first publish: a retry after a failed bump must bump.
+        await this.directory.changed(caller.orgId, caller.userId);
         return { firstPublish: result.firstPublish, oneTimePrekeys: result.oneTimePrekeys };
       case 'identity_mismatch':
         throw new HubError(ErrorCode.IDENTITY_MISMATCH, 'This device already has another identity key; register a new device id for a new key');
@@ -71,13 +79,13 @@ export class DeviceKeys {
   }
 
   list(caller: Caller, req: z.output<typeof UserListRequestSchema>): Promise<DeviceIdentity[]> {
-    return this.storage.listDeviceIdentities(caller.orgId, req.userIds);
+    return this.directory.identities(caller.orgId, req.userIds);
   }
 
   /** Bundles for the users' devices; never one for the caller's own device. */
   async claim(caller: Caller, req: z.output<typeof KeysClaimRequestSchema>): Promise<PrekeyBundle[]> {
     // Resolve the devices first: claiming for our own device would burn one of its one-time prekeys.
-    const candidates = req.deviceIds ?? (await this.storage.listDeviceIdentities(caller.orgId, req.userIds)).map((d) => d.deviceId);
+    const candidates = req.deviceIds ?? (await this.directory.identities(caller.orgId, req.userIds)).map((d) => d.deviceId);
     const deviceIds = candidates.filter((d) => d !== caller.deviceId);
     if (deviceIds.length === 0) return [];
     return this.storage.claimBundles(caller.orgId, req.userIds, deviceIds);

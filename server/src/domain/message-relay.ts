@@ -17,6 +17,8 @@ import type {
 } from '@curbside/shared';
 import { HubError } from '../errors.js';
 import type { Storage, StoredEnvelope } from '../ports/storage.js';
+import { DeviceDirectory } from './device-directory.js';
+import { DeliveryCursors } from './delivery-cursors.js';
 
 /** Who is asking: what the handshake bound to the socket. */
 export type Caller = Pick<SocketData, 'orgId' | 'userId' | 'deviceId'>;
@@ -43,12 +45,20 @@ const NOT_MEMBER = 'Not a member of this conversation';
  * Inputs are already schema-validated by the gateway.
  */
 export class MessageRelay {
+  private readonly directory: DeviceDirectory;
+  private readonly cursors: DeliveryCursors;
+
   constructor(
     private readonly storage: Storage,
     private readonly now: () => number = Date.now,
     /** How long the hub keeps an envelope that some device never acked. */
     private readonly retentionMs: number = 30 * 24 * 3600 * 1000,
-  ) {}
+    directory?: DeviceDirectory,
+    cursors?: DeliveryCursors,
+  ) {
+    this.directory = directory ?? new DeviceDirectory({ storage });
+    this.cursors = cursors ?? new DeliveryCursors({ storage });
+  }
 
   async createConversation(caller: Caller, req: z.output<typeof ConversationCreateRequestSchema>): Promise<{ conversation: Conversation; created: boolean }> {
     if (req.kind === ConversationKind.DIRECT) {
@@ -71,10 +81,21 @@ export class MessageRelay {
     });
   }
 
-  /** The device processed these conversations up to these seqs (only conversations it belongs to count). */
-  async ack(caller: Caller, cursors: ReadonlyArray<{ conversationId: string; afterSeq: number }>): Promise<void> {
-    const mine = new Set((await this.storage.listConversationsForUser(caller.orgId, caller.userId)).map((c) => c.id));
-    await this.storage.ackDelivered(caller.orgId, caller.deviceId, cursors.filter((c) => mine.has(c.conversationId)));
+  /**
+   * The device processed these conversations up to these seqs. Noted at once, written in batches
+   * (see `DeliveryCursors`); conversations the caller is not in are dropped when written.
+   */
+  ack(caller: Caller, cursors: ReadonlyArray<{ conversationId: string; afterSeq: number }>): void {
+    this.cursors.note(caller, cursors);
+  }
+
+  /** Write the acks noted so far (before a sweep, and when the node closes). */
+  flushAcks(): Promise<void> {
+    return this.cursors.flush();
+  }
+
+  async close(): Promise<void> {
+    await this.cursors.close();
   }
 
   listConversations(caller: Caller): Promise<Conversation[]> {
@@ -95,7 +116,7 @@ export class MessageRelay {
 
   async send(caller: Caller, req: z.output<typeof EnvelopeSendRequestSchema>): Promise<SendOutcome> {
     const conversation = await this.memberConversation(caller, req.conversationId);
-    const known = (await this.storage.listDeviceIdentities(caller.orgId, conversation.memberUserIds)).filter((d) => d.deviceId !== caller.deviceId);
+    const known = (await this.directory.identities(caller.orgId, conversation.memberUserIds)).filter((d) => d.deviceId !== caller.deviceId);
     if (req.recipients) await this.checkDeviceList(caller, req, known);
     const now = this.now();
     const appended = await this.storage.appendEnvelope({

@@ -177,7 +177,7 @@ export class Gateway {
 
     this.handle(socket, ClientEvent.SYNC_FETCH, SyncFetchRequestSchema, (req) => relay.sync(socket.data, req));
     this.handle(socket, ClientEvent.SYNC_ACK, SyncAckRequestSchema, async (req) => {
-      await relay.ack(socket.data, req.cursors);
+      relay.ack(socket.data, req.cursors);
       return {};
     });
 

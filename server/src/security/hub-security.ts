@@ -28,6 +28,8 @@ export interface HubSecurityOptions {
   logger: Logger;
   /** Shared rate-limit counters and revocation list. Absent (dev mode): memory, this process only. */
   redis?: { client: Redis; keyPrefix: string } | undefined;
+  /** Told when a device is revoked, so that no node keeps listing it. */
+  onDevicesChanged?: ((orgId: string, userId: string) => Promise<void>) | undefined;
   now?: () => number;
 }
 
@@ -164,6 +166,8 @@ export class HubSecurity {
     const { orgId, userId } = caller;
     const { status } = await this.options.storage.revokeDevice({ orgId, userId, deviceId, now: this.now() });
     if (status === 'not_found') throw new HubError(ErrorCode.NOT_FOUND, 'No such device of yours', { deviceId });
+    // Also on 'already': a retry after a failed notice must notify again.
+    await this.options.onDevicesChanged?.(orgId, userId);
     try {
       await this.revocations.revokeDevice(orgId, deviceId);
     } catch (err) {

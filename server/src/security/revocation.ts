@@ -1,6 +1,8 @@
 import type { Redis } from 'ioredis';
-import { ErrorCode } from '@curbside/shared';
-import { HubError } from '../errors.js';
+import { unavailableAfter } from '../errors.js';
+
+/** Fail closed: a revocation check that cannot be made refuses the request as UNAVAILABLE. */
+const REVOCATIONS_UNREACHABLE = 'Revocation list unreachable; retry later';
 
 /** What a handshake or a live socket is checked against. */
 export interface RevocationSubject {
@@ -93,7 +95,7 @@ export class RedisRevocations implements RevocationList {
   async check(subject: RevocationSubject): Promise<'token' | 'device' | undefined> {
     const keys = [this.deviceKey(subject.orgId, subject.deviceId)];
     if (subject.tokenId !== undefined) keys.push(this.tokenKey(subject.orgId, subject.tokenId));
-    const values = await withTimeout(this.options.redis.mget(...keys), this.timeoutMs);
+    const values = await unavailableAfter(this.options.redis.mget(...keys), this.timeoutMs, REVOCATIONS_UNREACHABLE);
     if (values[0] !== null) return 'device';
     if (values.length > 1 && values[1] !== null) return 'token';
     return undefined;
@@ -102,22 +104,4 @@ export class RedisRevocations implements RevocationList {
 
 function key(orgId: string, id: string): string {
   return `${orgId}\n${id}`;
-}
-
-/** Fail closed: a revocation check that cannot be made refuses the request as UNAVAILABLE. */
-async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new HubError(ErrorCode.UNAVAILABLE, 'Revocation list unreachable; retry later')), ms);
-      }),
-    ]);
-  } catch (err) {
-    if (err instanceof HubError) throw err;
-    throw new HubError(ErrorCode.UNAVAILABLE, 'Revocation list unreachable; retry later');
-  } finally {
-    clearTimeout(timer);
-  }
 }

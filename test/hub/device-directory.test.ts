@@ -1,0 +1,120 @@
+/**
+ * Device lists are cached per hub node (DeviceDirectory, tags in Redis). These tests run two real
+ * nodes over Redis and the Mongo-wire DB and check the cache is never stale: a device that published
+ * keys, or was revoked, through one node counts on the other node's very next send.
+ */
+import { expect } from 'chai';
+import { isCurbsideError, type CurbsideClient } from '@curbside/client-sdk';
+import { ErrorCode } from '@curbside/shared';
+import { DeviceDirectory } from '../../server/src/domain/device-directory.js';
+import { MemoryDirectoryTags } from '../../server/src/adapters/memory/directory-tags.js';
+import { MemoryStorage } from '../../server/src/adapters/memory/storage.js';
+import type { DirectoryTags } from '../../server/src/ports/directory-tags.js';
+import { HubHarness, bytes, sharedBackend } from '../support/hub.js';
+import { testDeviceKeys } from '../support/keys.js';
+
+async function withKeys(client: CurbsideClient) {
+  const keys = testDeviceKeys();
+  await client.publishKeys({ identityKey: keys.identityKey, signedPrekey: keys.signedPrekey(), oneTimePrekeys: keys.oneTimePrekeys(2) });
+}
+
+async function staleDetail(p: Promise<unknown>): Promise<{ missing: string[]; extra: string[] } | string> {
+  try {
+    await p;
+    return 'accepted';
+  } catch (e) {
+    if (!isCurbsideError(e) || e.code !== ErrorCode.DEVICE_LIST_STALE) return `unexpected: ${String(e)}`;
+    const d = e.details as { missing: Array<{ deviceId: string }>; extra: string[] };
+    return { missing: d.missing.map((m) => m.deviceId), extra: d.extra };
+  }
+}
+
+describe('device lists cached per node stay exact across nodes (Redis + Mongo-wire DB)', function () {
+  const harness = new HubHarness();
+  afterEach(() => harness.cleanup());
+
+  it("a device published through node 2 counts on node 1's next send; a revoked one stops counting", async () => {
+    const shared = sharedBackend();
+    const [node1, node2] = [await harness.start('real', shared), await harness.start('real', shared)];
+    const lee = node1.client({ userId: 'dr-lee', deviceId: 'lee-phone' }, { e2ee: false });
+    const laptop = node2.client({ userId: 'dr-patel', deviceId: 'patel-laptop' }, { e2ee: false });
+    const tablet = node2.client({ userId: 'dr-patel', deviceId: 'patel-tablet' }, { e2ee: false });
+    await Promise.all([lee.connect(), laptop.connect(), tablet.connect()]);
+    await withKeys(lee);
+    await withKeys(laptop);
+    const conv = await lee.createConversation({ kind: 'direct', peerUserId: 'dr-patel' });
+    const share = (deviceId: string) => ({ deviceId, ciphertext: bytes(`for ${deviceId}`) });
+
+    // Node 1 reads (and caches) Patel's devices: just the laptop.
+    await lee.sendEnvelope(conv.id, { body: bytes('1'), recipients: [share('patel-laptop')] });
+    expect(node1.hub.directory.stats().users, 'node 1 caches device lists').to.be.greaterThan(0);
+
+    await withKeys(tablet); // through node 2
+    expect(await staleDetail(lee.sendEnvelope(conv.id, { body: bytes('2'), recipients: [share('patel-laptop')] }))).to.deep.equal({
+      missing: ['patel-tablet'],
+      extra: [],
+    });
+    await lee.sendEnvelope(conv.id, { body: bytes('3'), recipients: [share('patel-laptop'), share('patel-tablet')] });
+
+    const revoke = node2.client({ userId: 'dr-patel', deviceId: 'patel-laptop' }, { e2ee: false });
+    await revoke.connect();
+    await revoke.revokeDevice('patel-tablet');
+    expect(await staleDetail(lee.sendEnvelope(conv.id, { body: bytes('4'), recipients: [share('patel-laptop'), share('patel-tablet')] }))).to.deep.equal({
+      missing: [],
+      extra: ['patel-tablet'],
+    });
+    expect(await lee.listDevices(['dr-patel']).then((ds) => ds.map((d) => d.deviceId))).to.deep.equal(['patel-laptop']);
+  });
+});
+
+describe('DeviceDirectory (logic, memory adapters)', () => {
+  const ORG = 'org-a';
+  async function storageWith(devices: Array<[string, string]>) {
+    const storage = new MemoryStorage();
+    for (const [userId, deviceId] of devices) {
+      await storage.touchDevice({ orgId: ORG, userId, deviceId, now: 1 });
+      const keys = testDeviceKeys();
+      await storage.publishKeys({ orgId: ORG, deviceId, identityKey: keys.identityKey, signedPrekey: keys.signedPrekey(), maxStored: 100, now: 1 });
+    }
+    return storage;
+  }
+
+  it('answers from memory while the tags are unchanged, and from storage once one changed', async () => {
+    const storage = await storageWith([
+      ['dr-lee', 'l1'],
+      ['dr-kim', 'k1'],
+    ]);
+    let reads = 0;
+    const counting = { listDeviceIdentities: (o: string, u: readonly string[]) => (reads++, storage.listDeviceIdentities(o, u)) };
+    const tags = new MemoryDirectoryTags();
+    const dir = new DeviceDirectory({ storage: counting, tags });
+    const ids = async () => (await dir.identities(ORG, ['dr-lee', 'dr-kim'])).map((d) => `${d.userId}/${d.deviceId}`);
+    expect(await ids()).to.deep.equal(['dr-kim/k1', 'dr-lee/l1']);
+    expect(await ids()).to.deep.equal(['dr-kim/k1', 'dr-lee/l1']);
+    expect(reads, 'second call from memory').to.equal(1);
+
+    await storage.touchDevice({ orgId: ORG, userId: 'dr-lee', deviceId: 'l2', now: 2 });
+    const keys = testDeviceKeys();
+    await storage.publishKeys({ orgId: ORG, deviceId: 'l2', identityKey: keys.identityKey, signedPrekey: keys.signedPrekey(), maxStored: 100, now: 2 });
+    await tags.bump(ORG, 'dr-lee'); // what another node does after storing the change
+    expect(await ids()).to.deep.equal(['dr-kim/k1', 'dr-lee/l1', 'dr-lee/l2']);
+    expect(reads).to.equal(2);
+  });
+
+  it('reads storage when the tags cannot be read, and hands out copies', async () => {
+    const storage = await storageWith([['dr-lee', 'l1']]);
+    const broken: DirectoryTags = {
+      read: () => Promise.reject(new Error('redis down')),
+      bump: () => Promise.reject(new Error('redis down')),
+    };
+    const dir = new DeviceDirectory({ storage, tags: broken });
+    const [first] = await dir.identities(ORG, ['dr-lee']);
+    expect(first?.deviceId).to.equal('l1');
+    first!.identityKey.fill(0);
+    const [again] = await dir.identities(ORG, ['dr-lee']);
+    expect(again!.identityKey.some((b) => b !== 0), 'the caller cannot change what others get').to.equal(true);
+    let failed = false;
+    await dir.changed(ORG, 'dr-lee').catch(() => (failed = true));
+    expect(failed, 'a change that cannot be announced fails its request (the retry announces it)').to.equal(true);
+  });
+});
