@@ -28,7 +28,7 @@
  * Rate limits: the hub keeps its limiters on (their cost counts) with RATE_LIMIT_ENVELOPE_SEND,
  * RATE_LIMIT_HANDSHAKE and RATE_LIMIT_KEYS_CLAIM raised so that they never refuse the benchmark.
  */
-import { killChildren, startServer, track, type ServerProcess } from './server-process.js';
+import { killChildren, procCpuMs, procRssKb, startServer, track, type ServerProcess } from './server-process.js';
 import { execSync, fork, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -167,22 +167,6 @@ const runId = `${Date.now().toString(36)}${randomUUID().slice(0, 4)}`;
 /** Services (FerretDB, redis-server) this run started: stopped on exit and on a signal too. */
 let stopServices: (() => Promise<void>) | undefined;
 
-const CLK_TCK = (() => {
-  try {
-    return Number(execSync('getconf CLK_TCK', { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-function procCpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
-}
-function procRssKb(pid: number): number {
-  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
-}
 
 interface Worker {
   proc: ChildProcess;

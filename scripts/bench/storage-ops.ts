@@ -10,7 +10,7 @@
 import { randomUUID, randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { procCpuMs } from './server-process.js';
 import { MemoryStorage, MongoStorage, type Storage } from '../../server/src/index.js';
 
 const { values: flags } = parseArgs({
@@ -30,9 +30,7 @@ const REPS = Number(flags.reps);
 const ORG = 'org-bench';
 
 function cpuMs(pid: number | undefined): number {
-  if (pid === undefined) return NaN;
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+  return pid === undefined ? NaN : procCpuMs(pid);
 }
 
 interface Fixture {

@@ -143,7 +143,7 @@ export class Hub {
       Date.now,
       config.retentionMs ?? 30 * 24 * 3600 * 1000,
       this.directory,
-      new DeliveryCursors({ storage, flushMs: config.ackFlushMs ?? 30_000, logger }),
+      new DeliveryCursors({ storage, flushMs: config.ackFlushMs, logger }),
     );
     this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: this.relay, keys: new DeviceKeys(storage, Date.now, this.directory), teams: new CareTeams(storage, Date.now, this.directory), logger, security: this.security, onStorageUnreachable: () => (this.storageFailedAt = Date.now()) });
   }
@@ -205,6 +205,7 @@ export class Hub {
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer in ${everyMs} ms`)), everyMs);
       });
+      // (Not unavailableAfter: the log should keep the ping's own error.)
       Promise.race([this.deps.storage.ping(), timeout])
         .then(
           () => {

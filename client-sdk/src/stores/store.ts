@@ -22,6 +22,7 @@
  * - `meta`: anything else the SDK needs (schema version, device id, ...).
  * - `teams`: each care team's membership as this device verified it from the signed log.
  * - `senderKeys`: this device's sender key per team and the ones received from other members.
+ * - `receipts`: delivery and read state of sent messages, and the senders of received ones.
  */
 export type Namespace = 'identity' | 'prekeys' | 'signedPrekeys' | 'sessions' | 'trust' | 'cursors' | 'outbox' | 'meta' | 'teams' | 'senderKeys' | 'receipts';
 

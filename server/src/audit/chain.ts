@@ -75,6 +75,8 @@ export class ChainedAuditLog implements AuditLog {
   private readonly lingerMs: number;
   /** Lingering writers wait on this; `flush()` and `close()` resolve it. */
   private hurry: { promise: Promise<void>; resolve: () => void } | undefined;
+  /** Callers inside `flush()`: while any, writers do not linger. */
+  private flushing = 0;
   private closed = false;
 
   constructor(
@@ -88,7 +90,7 @@ export class ChainedAuditLog implements AuditLog {
 
   /** Wait up to `lingerMs` for a batch to fill (not at all once flushing or closing). */
   private async linger(queue: AuditEvent[]): Promise<void> {
-    if (this.lingerMs <= 0 || this.closed || queue.length >= this.batchSize) return;
+    if (this.lingerMs <= 0 || this.closed || this.flushing > 0 || queue.length >= this.batchSize) return;
     if (!this.hurry) {
       let resolve!: () => void;
       const promise = new Promise<void>((r) => (resolve = r));
@@ -176,15 +178,17 @@ export class ChainedAuditLog implements AuditLog {
 
   /** Wait until every event recorded so far is stored (or given up on at close). */
   async flush(): Promise<void> {
-    while (this.drains.size > 0) {
+    this.flushing++;
+    try {
       this.wakeLingerers();
-      await Promise.race([Promise.allSettled([...this.drains.values()]), new Promise((r) => setTimeout(r, 5))]);
+      while (this.drains.size > 0) await Promise.allSettled([...this.drains.values()]);
+    } finally {
+      this.flushing--;
     }
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    this.wakeLingerers();
     await this.flush();
     await this.backend.close();
   }

@@ -54,14 +54,18 @@ export class DeliveryCursors {
       if (prior) prior.seq = Math.max(prior.seq, c.afterSeq);
       else this.pending.set(key, { orgId: caller.orgId, userId: caller.userId, deviceId: caller.deviceId, conversationId: c.conversationId, seq: c.afterSeq });
     }
-    if (this.pending.size >= this.maxPending) void this.flush();
-    else if (!this.timer && this.flushMs > 0) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        void this.flush();
-      }, this.flushMs);
-      this.timer.unref();
-    } else if (this.flushMs <= 0) void this.flush();
+    if (this.pending.size >= this.maxPending || this.flushMs <= 0) void this.flush().catch(() => {});
+    else this.schedule();
+  }
+
+  /** Start the timer for the next write, unless one is running. */
+  private schedule(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.flush().catch(() => {});
+    }, this.flushMs);
+    this.timer.unref();
   }
 
   /** Write every ack noted so far; resolves once they are stored (or failed and were put back). */
@@ -105,13 +109,7 @@ export class DeliveryCursors {
         else now.seq = Math.max(now.seq, p.seq);
       }
       this.logger?.warn({ err: (err as Error).message, pairs: batch.size }, 'delivery acks not written; will retry');
-      if (!this.timer && this.flushMs > 0) {
-        this.timer = setTimeout(() => {
-          this.timer = undefined;
-          void this.flush();
-        }, this.flushMs);
-        this.timer.unref();
-      }
+      if (this.flushMs > 0) this.schedule();
       throw err;
     }
   }

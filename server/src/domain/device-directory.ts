@@ -67,11 +67,10 @@ export class DeviceDirectory {
     this.misses += stale.length;
     if (stale.length > 0) {
       const fresh = await this.storage.listDeviceIdentities(orgId, stale);
-      const tagOf = new Map(users.map((u, i) => [u, tags[i]!]));
       for (const userId of stale) {
         const devices = fresh.filter((d) => d.userId === userId);
         lists.set(userId, devices);
-        this.remember(`${orgId} ${userId}`, { tag: tagOf.get(userId)!, devices });
+        this.remember(`${orgId} ${userId}`, { tag: tags[users.indexOf(userId)]!, devices });
       }
     }
     // Copies: callers may keep or change what they get.
