@@ -94,6 +94,11 @@ describe('audit log', function () {
       expect(sent.ok).to.equal(true);
       const { messageId, seq } = sent.ok ? sent.data : { messageId: '', seq: 0 };
       expect(errorCode(await patel.call('sync:fetch', { cursors: [] }))).to.equal('ok');
+      // Accepted acks and typing signals read nothing and are not audited; refused ones are.
+      expect(errorCode(await patel.call('sync:ack', { cursors: [{ conversationId, afterSeq: seq }] }))).to.equal('ok');
+      expect(errorCode(await patel.call('typing', { conversationId, typing: true }))).to.equal('ok');
+      expect(errorCode(await mallory.call('typing', { conversationId, typing: true }))).to.equal('FORBIDDEN');
+      expect(errorCode(await mallory.call('sync:ack', { cursors: 'all' }))).to.equal('INVALID_PAYLOAD');
       expect(errorCode(await mallory.call('envelope:send', { conversationId, clientMessageId: 'x', body: canary }))).to.equal('FORBIDDEN');
       expect(errorCode(await mallory.call('keys:claim', { userIds: ['dr-patel'] }))).to.equal('ok');
       expect(errorCode(await mallory.call('envelope:send', { conversationId: 'c', clientMessageId: 'y', body: 'CANARY-PHI-as-text' }))).to.equal('INVALID_PAYLOAD');
@@ -112,6 +117,10 @@ describe('audit log', function () {
       const invalid = find('envelope:send', 'dr-mallory', 'INVALID_PAYLOAD')!;
       expect(invalid.conversationId, 'nothing is taken from a payload that failed validation').to.equal(undefined);
       expect(find('keys:publish', 'dr-patel')).to.not.equal(undefined);
+      expect(org.filter((e) => e.action === 'sync:ack' || e.action === 'typing').map((e) => [e.action, e.userId, e.outcome])).to.deep.equal([
+        ['typing', 'dr-mallory', 'FORBIDDEN'],
+        ['sync:ack', 'dr-mallory', 'INVALID_PAYLOAD'],
+      ]);
       expect(org.every((e) => typeof e.at === 'number' && Math.abs(e.at - Date.now()) < 60_000)).to.equal(true);
 
       const unauth = await allEntries(t.hub.audit, UNAUTHENTICATED_CHAIN);

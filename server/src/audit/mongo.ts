@@ -129,7 +129,9 @@ export class MongoAuditBackend implements AuditBackend {
     let inserted = entries.length;
     let conflict = false;
     try {
-      await this.Entry.insertMany(entries.map(toDoc), { ordered: true });
+      // The driver's insertMany: entries are already in their stored shape (mongoose would hydrate
+      // and validate a document per entry only to copy it again).
+      await this.Entry.collection.insertMany(entries.map(toDoc) as unknown as Array<mongoose.mongo.OptionalId<mongoose.mongo.Document>>, { ordered: true });
     } catch (err) {
       if (!isDuplicateKey(err)) throw err;
       conflict = true;
@@ -167,9 +169,12 @@ export class MongoAuditLog extends ChainedAuditLog {
   }
 }
 
+/** Absent fields stay absent (not null): the stored entry is the hashed one. */
 function toDoc(e: AuditEntry): AuditDoc {
   const { id, ...rest } = e;
-  return { _id: id, ...rest };
+  const doc: Record<string, unknown> = { _id: id };
+  for (const [k, v] of Object.entries(rest)) if (v !== undefined) doc[k] = v;
+  return doc as unknown as AuditDoc;
 }
 
 function fromDoc(d: AuditDoc): AuditEntry {

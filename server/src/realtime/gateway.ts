@@ -176,10 +176,16 @@ export class Gateway {
     });
 
     this.handle(socket, ClientEvent.SYNC_FETCH, SyncFetchRequestSchema, (req) => relay.sync(socket.data, req));
-    this.handle(socket, ClientEvent.SYNC_ACK, SyncAckRequestSchema, async (req) => {
-      relay.ack(socket.data, req.cursors);
-      return {};
-    });
+    this.handle(
+      socket,
+      ClientEvent.SYNC_ACK,
+      SyncAckRequestSchema,
+      async (req) => {
+        relay.ack(socket.data, req.cursors);
+        return {};
+      },
+      { audit: 'refusals' },
+    );
 
     for (const event of [ClientEvent.TEAM_CREATE, ClientEvent.TEAM_CHANGE] as const) {
       this.handle(socket, event, TeamStatementRequestSchema, async (req) => {
@@ -190,13 +196,19 @@ export class Gateway {
       });
     }
 
-    this.handle(socket, ClientEvent.TYPING, TypingRequestSchema, async (req) => {
-      const conversation = await relay.memberConversation(socket.data, req.conversationId);
-      io.to(conversation.memberUserIds.map((u) => Rooms.user(orgId, u)))
-        .except(Rooms.device(orgId, deviceId))
-        .emit(ServerEvent.TYPING, { conversationId: conversation.id, userId, deviceId, typing: req.typing });
-      return {};
-    });
+    this.handle(
+      socket,
+      ClientEvent.TYPING,
+      TypingRequestSchema,
+      async (req) => {
+        const conversation = await relay.memberConversation(socket.data, req.conversationId);
+        io.to(conversation.memberUserIds.map((u) => Rooms.user(orgId, u)))
+          .except(Rooms.device(orgId, deviceId))
+          .emit(ServerEvent.TYPING, { conversationId: conversation.id, userId, deviceId, typing: req.typing });
+        return {};
+      },
+      { audit: 'refusals' },
+    );
 
     this.handle(socket, ClientEvent.PRESENCE_QUERY, PresenceQuerySchema, async (req) => {
       const conversation = await relay.memberConversation(socket.data, req.conversationId);
@@ -250,8 +262,18 @@ export class Gateway {
       .emit(ServerEvent.ENVELOPE, projectForDevice(envelope, ''));
   }
 
-  /** Register one client event: expiry check, schema validation, typed errors through the ack. */
-  private handle<S extends z.ZodType, R>(socket: HubSocket, event: ClientEvent, schema: S, fn: (req: z.output<S>) => Promise<R>): void {
+  /**
+   * Register one client event: expiry check, schema validation, typed errors through the ack.
+   * Every answer is audited, except that `audit: 'refusals'` leaves out the accepted ones: for the
+   * signals a device sends several times a second that read nothing (delivery acks, typing).
+   */
+  private handle<S extends z.ZodType, R>(
+    socket: HubSocket,
+    event: ClientEvent,
+    schema: S,
+    fn: (req: z.output<S>) => Promise<R>,
+    options: { audit: 'all' | 'refusals' } = { audit: 'all' },
+  ): void {
     this.knownEvents.add(event);
     // The typed event map describes honest clients; at runtime anything can arrive, so take unknowns.
     (socket as unknown as { on(e: string, l: (...args: unknown[]) => void): void }).on(event, (...args: unknown[]) => {
@@ -262,9 +284,10 @@ export class Gateway {
         return;
       }
       let request: unknown;
-      // Every answer is audited: outcome and the ids of the validated request and of the result.
+      // Answers are audited: outcome and the ids of the validated request and of the result.
       const reply = (res: Ack<R>) => {
         (ack as (res: Ack<R>) => void)(res);
+        if (res.ok && options.audit === 'refusals') return;
         this.deps.security.recordEvent(socket, event, res.ok ? 'ok' : res.error.code, request, res.ok ? res.data : undefined);
       };
       if (args.length !== 2) {
