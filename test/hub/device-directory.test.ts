@@ -1,7 +1,8 @@
 /**
- * Device lists are cached per hub node (DeviceDirectory, tags in Redis). These tests run two real
- * nodes over Redis and the Mongo-wire DB and check the cache is never stale: a device that published
- * keys, or was revoked, through one node counts on the other node's very next send.
+ * Device lists and conversations are cached per hub node (DeviceDirectory, tags in Redis). These
+ * tests run two real nodes over Redis and the Mongo-wire DB and check the cache is never stale: a
+ * device that published keys, or was revoked, through one node counts on the other node's very next
+ * send, and so does a care-team member removed through the other node.
  */
 import { expect } from 'chai';
 import { isCurbsideError, type CurbsideClient } from '@curbside/client-sdk';
@@ -67,6 +68,37 @@ describe('device lists cached per node stay exact across nodes (Redis + Mongo-wi
   });
 });
 
+describe('conversations cached per node stay exact across nodes (Redis + Mongo-wire DB)', function () {
+  const harness = new HubHarness();
+  afterEach(() => harness.cleanup());
+
+  it("a member removed through node 2 is refused on node 1's next send; seqs stay gapless when both nodes send", async () => {
+    const shared = sharedBackend();
+    const [node1, node2] = [await harness.start('real', shared), await harness.start('real', shared)];
+    const lee = node2.client({ userId: 'dr-lee', deviceId: 'lee-phone' });
+    const patel = node1.client({ userId: 'dr-patel', deviceId: 'patel-laptop' });
+    const ortiz = node1.client({ userId: 'rn-ortiz', deviceId: 'ortiz-tablet' });
+    await Promise.all([lee.connect(), patel.connect(), ortiz.connect()]);
+    const { teamId } = await lee.createTeam('ICU', [{ userId: 'dr-patel' }, { userId: 'rn-ortiz' }]);
+    // Node 1 caches the team while Ortiz is in it; sends alternate between the nodes.
+    const seqs: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      seqs.push((await ortiz.sendText(teamId, `ortiz ${i}`)).seq);
+      seqs.push((await lee.sendText(teamId, `lee ${i}`)).seq);
+    }
+    expect(node1.hub.directory.stats().conversations, 'node 1 caches the conversation').to.be.greaterThan(0);
+    expect(seqs.every((s, i) => i === 0 || s > seqs[i - 1]!), `increasing: ${seqs.join(',')}`).to.equal(true);
+    const stored = (await node1.storage.envelopesAfter('org-a', teamId, 0, 100)).map((e) => e.seq);
+    expect(stored, 'no seq burned or reused').to.deep.equal(stored.map((_, i) => i + 1));
+
+    await lee.removeTeamMember(teamId, 'rn-ortiz'); // through node 2
+    // The raw send (not sendText, whose SDK may already know of the removal): the hub must refuse it.
+    const err = await ortiz.sendEnvelope(teamId, { body: bytes('still here?') }).catch((e: unknown) => e);
+    expect(isCurbsideError(err) && err.code, String(err)).to.equal(ErrorCode.FORBIDDEN);
+    expect((await patel.sendText(teamId, 'after removal')).seq).to.be.greaterThan(seqs[seqs.length - 1]!);
+  });
+});
+
 describe('DeviceDirectory (logic, memory adapters)', () => {
   const ORG = 'org-a';
   async function storageWith(devices: Array<[string, string]>) {
@@ -85,7 +117,10 @@ describe('DeviceDirectory (logic, memory adapters)', () => {
       ['dr-kim', 'k1'],
     ]);
     let reads = 0;
-    const counting = { listDeviceIdentities: (o: string, u: readonly string[]) => (reads++, storage.listDeviceIdentities(o, u)) };
+    const counting = {
+      listDeviceIdentities: (o: string, u: readonly string[]) => (reads++, storage.listDeviceIdentities(o, u)),
+      getConversation: (o: string, c: string) => storage.getConversation(o, c),
+    };
     const tags = new MemoryDirectoryTags();
     const dir = new DeviceDirectory({ storage: counting, tags });
     const ids = async () => (await dir.identities(ORG, ['dr-lee', 'dr-kim'])).map((d) => `${d.userId}/${d.deviceId}`);
@@ -116,5 +151,44 @@ describe('DeviceDirectory (logic, memory adapters)', () => {
     let failed = false;
     await dir.changed(ORG, 'dr-lee').catch(() => (failed = true));
     expect(failed, 'a change that cannot be announced fails its request (the retry announces it)').to.equal(true);
+  });
+
+  it('keeps a conversation under its tag: one tag read per send while unchanged, read again once changed', async () => {
+    const storage = await storageWith([
+      ['dr-lee', 'l1'],
+      ['dr-kim', 'k1'],
+    ]);
+    const { conversation } = await storage.createConversation({ orgId: ORG, kind: 'group', title: 't', createdBy: 'dr-lee', memberUserIds: ['dr-kim'], now: 1 });
+    let convReads = 0;
+    let tagReads = 0;
+    let removed: string | undefined; // a membership change stored by "another node"
+    const counting = {
+      listDeviceIdentities: (o: string, u: readonly string[]) => storage.listDeviceIdentities(o, u),
+      getConversation: async (o: string, c: string) => {
+        convReads++;
+        const found = await storage.getConversation(o, c);
+        return found && { ...found, memberUserIds: found.memberUserIds.filter((u) => u !== removed) };
+      },
+    };
+    const memoryTags = new MemoryDirectoryTags();
+    const tags: DirectoryTags = { read: (o, ids) => (tagReads++, memoryTags.read(o, ids)), bump: (o, id) => memoryTags.bump(o, id) };
+    const dir = new DeviceDirectory({ storage: counting, tags });
+    const look = async () => {
+      const r = await dir.conversationWithDevices(ORG, conversation.id);
+      return { members: r.conversation?.memberUserIds, devices: r.devices.map((d) => d.deviceId) };
+    };
+    expect(await look()).to.deep.equal({ members: ['dr-lee', 'dr-kim'], devices: ['k1', 'l1'] });
+    tagReads = 0;
+    const again = await dir.conversationWithDevices(ORG, conversation.id);
+    expect({ convReads, tagReads }, 'cached: the conversation from memory, one tag read for it and its members').to.deep.equal({ convReads: 1, tagReads: 1 });
+    again.conversation!.memberUserIds.push('mallory');
+    expect((await look()).members, 'callers get copies').to.deep.equal(['dr-lee', 'dr-kim']);
+
+    removed = 'dr-kim';
+    expect((await look()).members, 'unchanged tag: the cached copy').to.deep.equal(['dr-lee', 'dr-kim']);
+    await memoryTags.bump(ORG, `conversation ${conversation.id}`); // what the other node does after storing
+    expect(await look()).to.deep.equal({ members: ['dr-lee'], devices: ['l1'] });
+    expect(convReads).to.equal(2);
+    expect(await dir.conversationWithDevices(ORG, 'no-such-conversation')).to.deep.equal({ conversation: undefined, devices: [] });
   });
 });

@@ -59,13 +59,16 @@ export class CareTeams {
     if (statement.op === 'create') throw invalid('team:change takes add, remove or role statements');
     const state = await this.storage.getTeamState(caller.orgId, statement.teamId);
     if (!state || !state.members[caller.userId]) throw new HubError(ErrorCode.FORBIDDEN, 'Not a member of this conversation', { conversationId: statement.teamId });
-    if (statement.index <= state.index) {
-      throw new HubError(ErrorCode.CONFLICT, 'Another membership change was applied first; replay the log and sign again', { index: state.index + 1 });
-    }
+    const conflict = async () => {
+      // The change that won may be this very statement, retried after its tag bump failed: bump again.
+      await this.directory.conversationChanged(caller.orgId, statement.teamId);
+      return new HubError(ErrorCode.CONFLICT, 'Another membership change was applied first; replay the log and sign again', { index: state.index + 1 });
+    };
+    if (statement.index <= state.index) throw await conflict();
     const next = this.apply(state, statement, signed);
-    if ((await this.storage.advanceTeam(caller.orgId, statement.teamId, state.index, next)) === 'conflict') {
-      throw new HubError(ErrorCode.CONFLICT, 'Another membership change was applied first; replay the log and sign again', { index: state.index + 1 });
-    }
+    if ((await this.storage.advanceTeam(caller.orgId, statement.teamId, state.index, next)) === 'conflict') throw await conflict();
+    // Stored: every node's cached copy of the team goes before anyone hears of the change.
+    await this.directory.conversationChanged(caller.orgId, statement.teamId);
     const envelope = await this.record(caller, statement, signed);
     const conversation = await this.storage.getConversation(caller.orgId, statement.teamId);
     const removed = statement.op === 'remove' && statement.userId ? [statement.userId] : [];

@@ -1,17 +1,25 @@
-import type { DeviceIdentity } from '@curbside/shared';
+import type { Conversation, DeviceIdentity } from '@curbside/shared';
 import type { Storage } from '../ports/storage.js';
 import type { DirectoryTags } from '../ports/directory-tags.js';
 import type { Logger } from '../logger.js';
 
 /** Users whose device lists one node keeps at most (least recently used forgotten first). */
 const DEFAULT_MAX_USERS = 50_000;
+/** Conversations one node keeps at most. */
+const DEFAULT_MAX_CONVERSATIONS = 50_000;
+
+/** A conversation's tag id: user ids contain no space, so it can never be a user's. */
+function conversationTag(conversationId: string): string {
+  return `conversation ${conversationId}`;
+}
 
 export interface DeviceDirectoryOptions {
-  storage: Pick<Storage, 'listDeviceIdentities'>;
+  storage: Pick<Storage, 'listDeviceIdentities' | 'getConversation'>;
   /** Without tags nothing is cached: every call reads the storage. */
   tags?: DirectoryTags | undefined;
   logger?: Pick<Logger, 'warn'> | undefined;
   maxUsers?: number | undefined;
+  maxConversations?: number | undefined;
 }
 
 /**
@@ -23,14 +31,21 @@ export interface DeviceDirectoryOptions {
  * tag changed is read again. Whoever changes a device list (a first key publish, a revocation) calls
  * `changed` after storing the change and before answering. If the tags cannot be read the storage
  * answers instead; if `changed` fails, the caller's request fails and its retry bumps the tag again.
+ *
+ * Conversations (members and team state) are kept the same way for the checks of a send, so one tag
+ * read covers a conversation and its members' device lists. Whoever changes a conversation's
+ * membership calls `conversationChanged` after storing the change.
  */
 export class DeviceDirectory {
-  private readonly storage: Pick<Storage, 'listDeviceIdentities'>;
+  private readonly storage: Pick<Storage, 'listDeviceIdentities' | 'getConversation'>;
   private readonly tags: DirectoryTags | undefined;
   private readonly logger: Pick<Logger, 'warn'> | undefined;
   private readonly maxUsers: number;
   /** Key: org SPACE user. Map order doubles as recency. */
   private readonly cache = new Map<string, { tag: string; devices: DeviceIdentity[] }>();
+  /** Key: org SPACE conversation. Map order doubles as recency. */
+  private readonly conversations = new Map<string, { tag: string; conversation: Conversation }>();
+  private readonly maxConversations: number;
   private hits = 0;
   private misses = 0;
 
@@ -39,6 +54,7 @@ export class DeviceDirectory {
     this.tags = options.tags;
     this.logger = options.logger;
     this.maxUsers = options.maxUsers ?? DEFAULT_MAX_USERS;
+    this.maxConversations = options.maxConversations ?? DEFAULT_MAX_CONVERSATIONS;
   }
 
   /** Devices of these users that have published keys, ordered by user then device (as the storage orders them). */
@@ -52,17 +68,80 @@ export class DeviceDirectory {
       this.logger?.warn({ err: (err as Error).message }, 'device-list tags unavailable; reading device lists from storage');
       return this.storage.listDeviceIdentities(orgId, users);
     }
+    return this.lists(orgId, users, new Map(users.map((u, i) => [u, tags[i]!])));
+  }
+
+  /**
+   * A conversation and the devices (with published keys) of its members: what a send checks. With
+   * tags, one tag read covers both when the conversation is cached. The conversation's `lastSeq` may
+   * be behind (it changes on every send and has no tag): treat it as a hint.
+   */
+  async conversationWithDevices(orgId: string, conversationId: string): Promise<{ conversation: Conversation | undefined; devices: DeviceIdentity[] }> {
+    if (!this.tags) {
+      const conversation = await this.storage.getConversation(orgId, conversationId);
+      return { conversation, devices: conversation ? await this.storage.listDeviceIdentities(orgId, conversation.memberUserIds) : [] };
+    }
+    const ck = `${orgId} ${conversationId}`;
+    const cached = this.conversations.get(ck);
+    // The cached member list (if any) is a guess at whose tags to read with the conversation's.
+    const guess = cached ? [...new Set(cached.conversation.memberUserIds)].sort(byCodeUnits) : [];
+    let read: string[];
+    try {
+      read = await this.tags.read(orgId, [conversationTag(conversationId), ...guess]);
+    } catch (err) {
+      this.logger?.warn({ err: (err as Error).message }, 'directory tags unavailable; reading the conversation and device lists from storage');
+      const conversation = await this.storage.getConversation(orgId, conversationId);
+      return { conversation, devices: conversation ? await this.storage.listDeviceIdentities(orgId, conversation.memberUserIds) : [] };
+    }
+    const tags = new Map(guess.map((u, i) => [u, read[i + 1]!]));
+    let conversation: Conversation | undefined;
+    if (cached && cached.tag === read[0]) {
+      this.hits++;
+      this.conversations.delete(ck);
+      this.conversations.set(ck, cached);
+      conversation = cached.conversation;
+    } else {
+      this.misses++;
+      conversation = await this.storage.getConversation(orgId, conversationId);
+      if (!conversation) {
+        this.conversations.delete(ck);
+        return { conversation: undefined, devices: [] };
+      }
+      this.rememberConversation(ck, { tag: read[0]!, conversation });
+    }
+    const users = [...new Set(conversation.memberUserIds)].sort(byCodeUnits);
+    const unread = users.filter((u) => !tags.has(u));
+    if (unread.length > 0) {
+      try {
+        const more = await this.tags.read(orgId, unread);
+        unread.forEach((u, i) => tags.set(u, more[i]!));
+      } catch (err) {
+        this.logger?.warn({ err: (err as Error).message }, 'device-list tags unavailable; reading device lists from storage');
+        return { conversation: copyConversation(conversation), devices: await this.storage.listDeviceIdentities(orgId, users) };
+      }
+    }
+    return { conversation: copyConversation(conversation), devices: await this.lists(orgId, users, tags) };
+  }
+
+  /** The conversation's membership changed and the change is stored: every node reads it again. */
+  async conversationChanged(orgId: string, conversationId: string): Promise<void> {
+    this.conversations.delete(`${orgId} ${conversationId}`);
+    await this.tags?.bump(orgId, conversationTag(conversationId));
+  }
+
+  /** The device lists of `users` (sorted, unique), each valid under the tag given for it. */
+  private async lists(orgId: string, users: readonly string[], tags: ReadonlyMap<string, string>): Promise<DeviceIdentity[]> {
     const lists = new Map<string, DeviceIdentity[]>();
     const stale: string[] = [];
-    users.forEach((userId, i) => {
+    for (const userId of users) {
       const k = `${orgId} ${userId}`;
       const entry = this.cache.get(k);
-      if (entry && entry.tag === tags[i]) {
+      if (entry && entry.tag === tags.get(userId)) {
         this.cache.delete(k);
         this.cache.set(k, entry);
         lists.set(userId, entry.devices);
       } else stale.push(userId);
-    });
+    }
     this.hits += users.length - stale.length;
     this.misses += stale.length;
     if (stale.length > 0) {
@@ -70,7 +149,7 @@ export class DeviceDirectory {
       for (const userId of stale) {
         const devices = fresh.filter((d) => d.userId === userId);
         lists.set(userId, devices);
-        this.remember(`${orgId} ${userId}`, { tag: tags[users.indexOf(userId)]!, devices });
+        this.remember(`${orgId} ${userId}`, { tag: tags.get(userId)!, devices });
       }
     }
     // Copies: callers may keep or change what they get.
@@ -83,9 +162,9 @@ export class DeviceDirectory {
     await this.tags?.bump(orgId, userId);
   }
 
-  /** Cache hits and misses (users) since start. */
-  stats(): { hits: number; misses: number; users: number } {
-    return { hits: this.hits, misses: this.misses, users: this.cache.size };
+  /** Cache hits and misses (users and conversations) since start. */
+  stats(): { hits: number; misses: number; users: number; conversations: number } {
+    return { hits: this.hits, misses: this.misses, users: this.cache.size, conversations: this.conversations.size };
   }
 
   private remember(key: string, entry: { tag: string; devices: DeviceIdentity[] }): void {
@@ -96,6 +175,20 @@ export class DeviceDirectory {
       if (oldest !== undefined) this.cache.delete(oldest);
     }
   }
+
+  private rememberConversation(key: string, entry: { tag: string; conversation: Conversation }): void {
+    this.conversations.delete(key);
+    this.conversations.set(key, entry);
+    if (this.conversations.size > this.maxConversations) {
+      const oldest = this.conversations.keys().next().value;
+      if (oldest !== undefined) this.conversations.delete(oldest);
+    }
+  }
+}
+
+/** Callers may keep or change what they get. */
+function copyConversation(c: Conversation): Conversation {
+  return structuredClone(c);
 }
 
 function byCodeUnits(a: string, b: string): number {

@@ -115,8 +115,12 @@ export class MessageRelay {
   }
 
   async send(caller: Caller, req: z.output<typeof EnvelopeSendRequestSchema>): Promise<SendOutcome> {
-    const conversation = await this.memberConversation(caller, req.conversationId);
-    const known = (await this.directory.identities(caller.orgId, conversation.memberUserIds)).filter((d) => d.deviceId !== caller.deviceId);
+    // Membership and devices from the node's directory (one tag read when cached); its lastSeq is a hint.
+    const { conversation, devices } = await this.directory.conversationWithDevices(caller.orgId, req.conversationId);
+    if (!conversation || !conversation.memberUserIds.includes(caller.userId)) {
+      throw new HubError(ErrorCode.FORBIDDEN, NOT_MEMBER, { conversationId: req.conversationId });
+    }
+    const known = devices.filter((d) => d.deviceId !== caller.deviceId);
     if (req.recipients) await this.checkDeviceList(caller, req, known);
     const now = this.now();
     const appended = await this.storage.appendEnvelope({

@@ -16,6 +16,7 @@ import { directKey, uniqueMembers } from '../../ports/storage-rules.js';
 import type { Logger } from '../../logger.js';
 import { docKey, registerModels, type ConversationDoc, type DeviceCursorDoc, type DeviceDoc, type EnvelopeDoc, type PrekeyDoc, type StorageModels, type UserDoc } from './models.js';
 import { ensureCollection } from './ensure.js';
+import { GroupCommit } from './group-commit.js';
 
 export interface MongoStorageOptions {
   /** `mongodb://` or `mongodb+srv://` connection string. */
@@ -39,8 +40,8 @@ const CLAIM_CANDIDATES = 8;
 const MAX_CLAIM_ROUNDS = 50;
 /** Conversations whose last seq this instance remembers (least recently appended to forgotten first). */
 const MAX_SEQ_HINTS = 10_000;
-/** Envelopes written by one group insert at most. */
-const MAX_INSERT_BATCH = 256;
+/** Envelopes (or lastSeq updates) written by one group command at most. */
+const MAX_WRITE_BATCH = 256;
 
 /**
  * Storage on MongoDB through mongoose (FerretDB in tests).
@@ -61,8 +62,8 @@ export class MongoStorage implements Storage {
   /** Tail of the in-process append queue per conversation. */
   private readonly appendQueues = new Map<string, Promise<void>>();
   /** Envelope inserts waiting for the next group insert, each with its own outcome. */
-  private readonly pendingInserts: Array<{ doc: EnvelopeDoc; done: (err?: unknown) => void }> = [];
-  private insertsInFlight = false;
+  private readonly inserts = new GroupCommit<EnvelopeDoc>((docs) => this.insertEnvelopes(docs), MAX_WRITE_BATCH);
+  private readonly lastSeqs = new GroupCommit<{ conversationId: string; seq: number }>((items) => this.raiseLastSeqs(items), MAX_WRITE_BATCH);
 
   constructor(options: MongoStorageOptions) {
     const w = options.writeConcern ?? 'majority';
@@ -218,7 +219,7 @@ export class MongoStorage implements Storage {
     const recipients = input.recipients?.map((r) => ({ deviceId: r.deviceId, ciphertext: Buffer.from(r.ciphertext) }));
     for (let attempt = 1; attempt <= MAX_APPEND_ATTEMPTS; attempt++) {
       try {
-        await this.insertEnvelope({
+        await this.inserts.submit({
           _id: messageId,
           orgId: input.orgId,
           conversationId: input.conversationId,
@@ -237,8 +238,16 @@ export class MongoStorage implements Storage {
         });
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
-        // FerretDB does not say which index was violated, so look: a concurrent send of the same
-        // client message (through another node) or a seq another node claimed first.
+        // FerretDB does not say which index was violated. The cheap look first (by _id): if the
+        // conversation's lastSeq reached the candidate, another node stored that seq.
+        const conv = await this.conversationDoc(input.orgId, input.conversationId);
+        if (conv && conv.lastSeq >= candidate) {
+          this.logger?.debug({ conversationId: input.conversationId, tried: candidate, next: conv.lastSeq + 1, attempt }, 'seq taken by another node, retrying');
+          candidate = conv.lastSeq + 1;
+          continue;
+        }
+        // Else a concurrent send of the same client message (a retry through another node), or a
+        // seq whose lastSeq update has not landed yet.
         const racedPrior = await this.priorSend(input);
         if (racedPrior) return racedPrior;
         const top = await Env.findOne({ orgId: input.orgId, conversationId: input.conversationId })
@@ -275,47 +284,40 @@ export class MongoStorage implements Storage {
   }
 
   /**
-   * Group commit: appends (to different conversations) that come while an insert is in flight go to
-   * the database together in one unordered insertMany, under the connection's write concern. Each
-   * append still resolves only once its own document is stored, and fails alone (e.g. a duplicate
-   * key) with its own write error; an error without per-document detail fails the whole group.
+   * Group commit (see `GroupCommit`): appends to different conversations that come while an insert is
+   * in flight go to the database together in one unordered insertMany, under the connection's write
+   * concern. Each append resolves only once its own document is stored, and fails alone (e.g. a
+   * duplicate key) with its own write error; an error without per-document detail fails the group.
    */
-  private insertEnvelope(doc: EnvelopeDoc): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.pendingInserts.push({ doc, done: (err) => (err === undefined ? resolve() : reject(err)) });
-      if (!this.insertsInFlight) void this.flushInserts();
-    });
+  private async insertEnvelopes(docs: EnvelopeDoc[]): Promise<unknown[]> {
+    const failed: unknown[] = [];
+    try {
+      // The driver's insertMany: the documents are already in their stored shape (mongoose's casting
+      // would only copy them again).
+      await this.models.Envelope.collection.insertMany(docs as unknown as Array<mongoose.mongo.OptionalId<mongoose.mongo.Document>>, { ordered: false });
+    } catch (err) {
+      const raw = (err as { writeErrors?: unknown }).writeErrors;
+      const writeErrors = (Array.isArray(raw) ? raw : raw ? [raw] : []) as Array<{ index?: number; code?: number; errmsg?: string }>;
+      if (writeErrors.length === 0 || writeErrors.some((w) => typeof w.index !== 'number')) throw err;
+      for (const w of writeErrors) failed[w.index!] = Object.assign(new Error(w.errmsg ?? 'envelope insert failed'), { code: w.code });
+    }
+    return docs.map((_, i) => failed[i]);
   }
 
-  private async flushInserts(): Promise<void> {
-    this.insertsInFlight = true;
-    try {
-      while (this.pendingInserts.length > 0) {
-        // Appends that are ready in this turn of the event loop join the group.
-        await new Promise((r) => setImmediate(r));
-        const batch = this.pendingInserts.splice(0, MAX_INSERT_BATCH);
-        const failed = new Map<number, unknown>();
-        try {
-          // The driver's insertMany: the documents are already in their stored shape (mongoose's casting
-          // would only copy them again).
-          await this.models.Envelope.collection.insertMany(
-            batch.map((b) => b.doc) as unknown as Array<mongoose.mongo.OptionalId<mongoose.mongo.Document>>,
-            { ordered: false },
-          );
-        } catch (err) {
-          const raw = (err as { writeErrors?: unknown }).writeErrors;
-          const writeErrors = (Array.isArray(raw) ? raw : raw ? [raw] : []) as Array<{ index?: number; code?: number; errmsg?: string }>;
-          if (writeErrors.length === 0 || writeErrors.some((w) => typeof w.index !== 'number')) {
-            for (const b of batch) b.done(err);
-            continue;
-          }
-          for (const w of writeErrors) failed.set(w.index!, Object.assign(new Error(w.errmsg ?? 'envelope insert failed'), { code: w.code }));
-        }
-        batch.forEach((b, i) => b.done(failed.get(i)));
-      }
-    } finally {
-      this.insertsInFlight = false;
-    }
+  /**
+   * Raise conversations' `lastSeq` after their envelopes are stored, grouped like the inserts: one
+   * update command for the batch, one `$max` per conversation (the highest seq asked for it). The
+   * append waits for it, so a sync that starts after the send's ack sees the new seq.
+   */
+  private async raiseLastSeqs(items: Array<{ conversationId: string; seq: number }>): Promise<unknown[]> {
+    const top = new Map<string, number>();
+    for (const { conversationId, seq } of items) top.set(conversationId, Math.max(top.get(conversationId) ?? 0, seq));
+    // By `_id` alone: the caller found the conversation in its org, and an envelope of it is stored.
+    await this.models.Conversation.bulkWrite(
+      [...top].map(([id, seq]) => ({ updateOne: { filter: { _id: id }, update: { $max: { lastSeq: seq } } } })),
+      { ordered: false },
+    );
+    return [];
   }
 
   /** The answer for a send this device already made with the same client message id, if any. */
@@ -335,8 +337,7 @@ export class MongoStorage implements Storage {
   }
 
   private async noteSeq(orgId: string, conversationId: string, seq: number): Promise<void> {
-    // By `_id` alone: the caller found the conversation in this org (and an envelope of it is stored).
-    await this.models.Conversation.updateOne({ _id: conversationId }, { $max: { lastSeq: seq } }).exec();
+    await this.lastSeqs.submit({ conversationId, seq });
     const hk = hintKey(orgId, conversationId);
     const prev = this.seqHints.get(hk) ?? 0;
     this.seqHints.delete(hk); // re-insert: Map order doubles as recency
