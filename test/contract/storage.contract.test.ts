@@ -461,6 +461,25 @@ for (const impl of [memory, mongo]) {
         sameBytes((await s.envelopesAfter(ORG, g.id, 0, 1))[0]!.body, keep[0]!);
       });
 
+      it('acks from two nodes at once keep the highest seq per device and conversation, and the sweep deletes what every recipient acked', async function () {
+        const g = await group(['bob']);
+        const other = await group(['bob']);
+        for (let i = 1; i <= 4; i++) await s.appendEnvelope(env(g.id, `d${i}`, { deliverTo: ['bob-phone', 'bob-laptop'], expiresAt: T0 + 1e9 }));
+        await s.appendEnvelope(env(other.id, 'o1', { deliverTo: ['bob-phone'], expiresAt: T0 + 1e9 }));
+        // New cursors written at once through both nodes (rival upserts), a lower seq last.
+        await Promise.all([
+          s.ackDelivered(ORG, 'bob-phone', [{ conversationId: g.id, afterSeq: 3 }, { conversationId: other.id, afterSeq: 1 }]),
+          h.b.ackDelivered(ORG, 'bob-phone', [{ conversationId: g.id, afterSeq: 2 }]),
+          h.b.ackDelivered(ORG, 'bob-laptop', [{ conversationId: g.id, afterSeq: 2 }]),
+        ]);
+        await s.ackDelivered(ORG, 'bob-phone', [{ conversationId: g.id, afterSeq: 1 }]);
+        const { deleted } = await h.b.sweepEnvelopes(T0 + 2000);
+        // Seqs 1 and 2 were acked by both devices; 3 only by the phone; a conversation's latest stays.
+        assert.deepEqual((await s.envelopesAfter(ORG, g.id, 0, 10)).map((e) => e.seq), [3, 4]);
+        assert.deepEqual((await s.envelopesAfter(ORG, other.id, 0, 10)).map((e) => e.seq), [1]);
+        assert.equal(deleted, 2);
+      });
+
       it('lastSeq on the conversation reflects appends', async function () {
         const g = await group(['bob']);
         assert.equal((await s.getConversation(ORG, g.id))?.lastSeq, 0);

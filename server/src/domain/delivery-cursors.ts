@@ -10,6 +10,9 @@ export interface DeliveryCursorsOptions {
   logger?: Pick<Logger, 'warn'> | undefined;
 }
 
+/** The longest pause between two devices' cursor writes on the timer. */
+const MAX_GAP_MS = 50;
+
 interface Pending {
   orgId: string;
   userId: string;
@@ -63,23 +66,26 @@ export class DeliveryCursors {
     if (this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.flush().catch(() => {});
+      void this.flush({ paced: true }).catch(() => {});
     }, this.flushMs);
     this.timer.unref();
   }
 
-  /** Write every ack noted so far; resolves once they are stored (or failed and were put back). */
-  flush(): Promise<void> {
+  /**
+   * Write every ack noted so far; resolves once they are stored (or failed and were put back).
+   * `paced` (the timer's writes) spreads the device writes over up to half the period.
+   */
+  flush(options: { paced?: boolean } = {}): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     const batch = this.pending;
     this.pending = new Map();
-    const run = this.writing.then(() => this.write(batch));
+    const run = this.writing.then(() => this.write(batch, options.paced ?? false));
     this.writing = run.catch(() => {});
     return run;
   }
 
-  private async write(batch: Map<string, Pending>): Promise<void> {
+  private async write(batch: Map<string, Pending>, paced: boolean): Promise<void> {
     if (batch.size === 0) return;
     // Only conversations the device's user is a member of count (one look-up by id per conversation).
     const convKeys = [...new Set([...batch.values()].map((p) => `${p.orgId} ${p.conversationId}`))];
@@ -98,9 +104,14 @@ export class DeliveryCursors {
         entry.cursors.push({ conversationId: p.conversationId, afterSeq: p.seq });
         byDevice.set(dk, entry);
       }
-      // One device at a time: a background write, paced so that sends (durable writes clients wait
-      // for) do not queue behind a burst of cursor updates.
-      await inLanes([...byDevice.values()], 1, (d) => this.storage.ackDelivered(d.orgId, d.deviceId, d.cursors));
+      // One device at a time, and on the timer with a pause after each: a background write must not
+      // hold the database while sends (durable writes clients wait for) queue behind it. On FerretDB's
+      // SQLite a burst of cursor writes held sends' acks back by seconds (docs/benchmarks.md).
+      const gapMs = paced ? Math.min(MAX_GAP_MS, this.flushMs / 2 / byDevice.size) : 0;
+      for (const d of byDevice.values()) {
+        await this.storage.ackDelivered(d.orgId, d.deviceId, d.cursors);
+        if (gapMs >= 1) await new Promise((r) => setTimeout(r, gapMs).unref());
+      }
     } catch (err) {
       // Put them back (newer acks noted meanwhile win) for the next write.
       for (const [k, p] of batch) {

@@ -404,16 +404,19 @@ export class MongoStorage implements Storage {
   }
 
   async ackDelivered(orgId: string, deviceId: string, cursors: ReadonlyArray<{ conversationId: string; afterSeq: number }>): Promise<void> {
-    const { DeviceCursor } = this.models;
-    await Promise.all(
-      cursors.map((c) =>
-        retryOnDuplicateKey(() =>
-          DeviceCursor.updateOne(
-            { _id: docKey(orgId, deviceId, c.conversationId) },
-            { $max: { seq: c.afterSeq }, $setOnInsert: { orgId, deviceId, conversationId: c.conversationId } },
-            { upsert: true },
-          ).exec(),
-        ),
+    if (cursors.length === 0) return;
+    // One command for the device (its statements run one after another, not as rival writers).
+    // Two nodes upserting one cursor at once: the loser's duplicate key is retried as an update.
+    await retryOnDuplicateKey(() =>
+      this.models.DeviceCursor.bulkWrite(
+        cursors.map((c) => ({
+          updateOne: {
+            filter: { _id: docKey(orgId, deviceId, c.conversationId) },
+            update: { $max: { seq: c.afterSeq }, $setOnInsert: { orgId, deviceId, conversationId: c.conversationId } },
+            upsert: true,
+          },
+        })),
+        { ordered: false },
       ),
     );
   }
