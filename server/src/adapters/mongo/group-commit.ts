@@ -1,4 +1,19 @@
 /**
+ * Runs writes one at a time. Group commits that share a lane never have two commands in flight, so
+ * they are never rival writers (on FerretDB's SQLite a rival writer waits in SQLite's busy handler,
+ * which sleeps for up to 100 ms at a time), and their batches grow while the lane is busy.
+ */
+export class WriteLane {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<R>(fn: () => Promise<R>): Promise<R> {
+    const result = this.tail.then(fn);
+    this.tail = result.catch(() => {});
+    return result;
+  }
+}
+
+/**
  * Group commit: writes submitted while one is in flight (or in the same turn of the event loop) go
  * to the database together as one command. Each submitter still waits for its own outcome: `write`
  * answers one error (or undefined) per item, so an item fails alone when the database says which
@@ -12,6 +27,7 @@ export class GroupCommit<T> {
     /** Writes a batch; resolves with one entry per item (undefined = stored), rejects to fail them all. */
     private readonly write: (items: T[]) => Promise<ReadonlyArray<unknown>>,
     private readonly maxBatch: number,
+    private readonly lane: WriteLane = new WriteLane(),
   ) {}
 
   submit(item: T): Promise<void> {
@@ -30,7 +46,7 @@ export class GroupCommit<T> {
         const batch = this.pending.splice(0, this.maxBatch);
         let errors: ReadonlyArray<unknown>;
         try {
-          errors = await this.write(batch.map((b) => b.item));
+          errors = await this.lane.run(() => this.write(batch.map((b) => b.item)));
         } catch (err) {
           for (const b of batch) b.done(err);
           continue;

@@ -16,7 +16,7 @@ import { directKey, uniqueMembers } from '../../ports/storage-rules.js';
 import type { Logger } from '../../logger.js';
 import { docKey, registerModels, type ConversationDoc, type DeviceCursorDoc, type DeviceDoc, type EnvelopeDoc, type PrekeyDoc, type StorageModels, type UserDoc } from './models.js';
 import { ensureCollection } from './ensure.js';
-import { GroupCommit } from './group-commit.js';
+import { GroupCommit, WriteLane } from './group-commit.js';
 
 export interface MongoStorageOptions {
   /** `mongodb://` or `mongodb+srv://` connection string. */
@@ -62,8 +62,10 @@ export class MongoStorage implements Storage {
   /** Tail of the in-process append queue per conversation. */
   private readonly appendQueues = new Map<string, Promise<void>>();
   /** Envelope inserts waiting for the next group insert, each with its own outcome. */
-  private readonly inserts = new GroupCommit<EnvelopeDoc>((docs) => this.insertEnvelopes(docs), MAX_WRITE_BATCH);
-  private readonly lastSeqs = new GroupCommit<{ conversationId: string; seq: number }>((items) => this.raiseLastSeqs(items), MAX_WRITE_BATCH);
+  /** Envelope inserts and lastSeq raises take turns: one write command of the send path in flight. */
+  private readonly sendWrites = new WriteLane();
+  private readonly inserts = new GroupCommit<EnvelopeDoc>((docs) => this.insertEnvelopes(docs), MAX_WRITE_BATCH, this.sendWrites);
+  private readonly lastSeqs = new GroupCommit<{ conversationId: string; seq: number }>((items) => this.raiseLastSeqs(items), MAX_WRITE_BATCH, this.sendWrites);
 
   constructor(options: MongoStorageOptions) {
     const w = options.writeConcern ?? 'majority';
