@@ -1,6 +1,6 @@
 import { Schema, type Connection, type Model } from 'mongoose';
 import type { DeviceAdmin, OwnDeviceRecord } from '../../ports/device-admin.js';
-import { devicesOfUsers, docKey, type DeviceDoc, type StorageModels } from './models.js';
+import { docKey, type DeviceDoc, type StorageModels } from './models.js';
 import { ensureCollection } from './ensure.js';
 
 /** A revoked device's tombstone. Kept for good: a revoked device id never authenticates again. */
@@ -54,7 +54,7 @@ export class MongoDeviceAdmin implements DeviceAdmin {
   async listOwnDevices(orgId: string, userId: string): Promise<OwnDeviceRecord[]> {
     await this.init();
     const [devices, revoked] = await Promise.all([
-      devicesOfUsers(this.models, orgId, [userId]),
+      this.models.Device.find({ orgId, userId }).lean<DeviceDoc[]>().exec(),
       this.Revocation.find({ orgId, userId }).lean<DeviceRevocationDoc[]>().exec(),
     ]);
     const revokedAt = new Map(revoked.map((r) => [r.deviceId, r.revokedAt]));

@@ -31,8 +31,6 @@ export interface UserDoc {
   displayName?: string;
   createdAt: number;
   lastSeenAt: number;
-  /** The user's devices (added when a device is first seen for this user): device lists by `_id` look-ups. */
-  deviceIds?: string[];
 }
 
 export const userSchema = new Schema<UserDoc>(
@@ -44,7 +42,6 @@ export const userSchema = new Schema<UserDoc>(
     displayName: { type: String },
     createdAt: { type: Number, required: true },
     lastSeenAt: { type: Number, required: true },
-    deviceIds: { type: [String], default: undefined },
   },
   { ...common, collection: 'users' },
 );
@@ -275,25 +272,4 @@ export function registerModels(conn: Connection): StorageModels {
     TeamLog: conn.model<TeamLogDoc>('TeamLog', teamLogSchema),
     DeviceCursor: conn.model<DeviceCursorDoc>('DeviceCursor', deviceCursorSchema),
   };
-}
-
-/**
- * The device documents of these users, ordered by user then device (binary order, as MongoDB sorts),
- * read by `_id` only: each user's document lists its device ids. Two rounds of point reads instead of
- * one query on `(orgId, userId)`: on MongoDB both use an index, but FerretDB v1 on SQLite answers
- * only an `_id` look-up without scanning the whole collection.
- */
-export async function devicesOfUsers(models: Pick<StorageModels, 'User' | 'Device'>, orgId: string, userIds: readonly string[]): Promise<DeviceDoc[]> {
-  const wanted = new Set(userIds);
-  const users = await Promise.all([...wanted].map((u) => models.User.findOne({ _id: docKey(orgId, u) }).select({ deviceIds: 1 }).lean<Pick<UserDoc, 'deviceIds'>>().exec()));
-  const ids = [...new Set(users.flatMap((u) => u?.deviceIds ?? []))];
-  const devices = await Promise.all(ids.map((d) => models.Device.findOne({ _id: docKey(orgId, d) }).lean<DeviceDoc>().exec()));
-  // A device counts for the user its own document names (the owner never changes).
-  return devices
-    .filter((d): d is DeviceDoc => d !== null && wanted.has(d.userId))
-    .sort((a, b) => byCodeUnits(a.userId, b.userId) || byCodeUnits(a.deviceId, b.deviceId));
-}
-
-function byCodeUnits(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

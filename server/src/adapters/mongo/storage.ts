@@ -14,7 +14,7 @@ import type {
 } from '../../ports/storage.js';
 import { directKey, uniqueMembers } from '../../ports/storage-rules.js';
 import type { Logger } from '../../logger.js';
-import { devicesOfUsers, docKey, registerModels, type ConversationDoc, type DeviceCursorDoc, type DeviceDoc, type EnvelopeDoc, type PrekeyDoc, type StorageModels, type UserDoc } from './models.js';
+import { docKey, registerModels, type ConversationDoc, type DeviceCursorDoc, type DeviceDoc, type EnvelopeDoc, type PrekeyDoc, type StorageModels, type UserDoc } from './models.js';
 import { ensureCollection } from './ensure.js';
 import { GroupCommit, WriteLane } from './group-commit.js';
 
@@ -61,6 +61,7 @@ export class MongoStorage implements Storage {
   private readonly seqHints = new Map<string, number>();
   /** Tail of the in-process append queue per conversation. */
   private readonly appendQueues = new Map<string, Promise<void>>();
+  /** Envelope inserts waiting for the next group insert, each with its own outcome. */
   /** Envelope inserts and lastSeq raises take turns: one write command of the send path in flight. */
   private readonly sendWrites = new WriteLane();
   private readonly inserts = new GroupCommit<EnvelopeDoc>((docs) => this.insertEnvelopes(docs), MAX_WRITE_BATCH, this.sendWrites);
@@ -102,6 +103,18 @@ export class MongoStorage implements Storage {
 
   async touchDevice(input: { orgId: string; userId: string; deviceId: string; displayName?: string | undefined; now: number }) {
     const { User, Device } = this.models;
+    const user = await retryOnDuplicateKey(() =>
+      User.findOneAndUpdate(
+        { _id: docKey(input.orgId, input.userId) },
+        {
+          $set: { lastSeenAt: input.now, ...(input.displayName !== undefined ? { displayName: input.displayName } : {}) },
+          $setOnInsert: { orgId: input.orgId, userId: input.userId, createdAt: input.now },
+        },
+        { upsert: true, returnDocument: 'after' },
+      )
+        .lean<UserDoc>()
+        .exec(),
+    );
     // The owner is set only when the device is first seen: a token naming another user for the same
     // device does not move it (the hub compares and refuses).
     const device = await retryOnDuplicateKey(() =>
@@ -113,23 +126,7 @@ export class MongoStorage implements Storage {
         .lean<DeviceDoc>()
         .exec(),
     );
-    if (!device) throw new Error('upsert returned no document');
-    // After the device: a crash in between leaves the device off its user's list until its next
-    // handshake, which is this call again.
-    const user = await retryOnDuplicateKey(() =>
-      User.findOneAndUpdate(
-        { _id: docKey(input.orgId, input.userId) },
-        {
-          $set: { lastSeenAt: input.now, ...(input.displayName !== undefined ? { displayName: input.displayName } : {}) },
-          $setOnInsert: { orgId: input.orgId, userId: input.userId, createdAt: input.now },
-          ...(device.userId === input.userId ? { $addToSet: { deviceIds: input.deviceId } } : {}),
-        },
-        { upsert: true, returnDocument: 'after' },
-      )
-        .lean<UserDoc>()
-        .exec(),
-    );
-    if (!user) throw new Error('upsert returned no document');
+    if (!user || !device) throw new Error('upsert returned no document');
     return { user: toUser(user), device: toDevice(device) };
   }
 
@@ -139,7 +136,7 @@ export class MongoStorage implements Storage {
   }
 
   async listDevices(orgId: string, userId: string): Promise<DeviceRecord[]> {
-    const docs = await devicesOfUsers(this.models, orgId, [userId]);
+    const docs = await this.models.Device.find({ orgId, userId }).lean<DeviceDoc[]>().exec();
     // Same order as the memory adapter (localeCompare, not the database's binary order).
     return docs.map(toDevice).sort((a, b) => a.deviceId.localeCompare(b.deviceId));
   }
@@ -503,15 +500,19 @@ export class MongoStorage implements Storage {
   }
 
   async listDeviceIdentities(orgId: string, userIds: readonly string[]): Promise<DeviceIdentity[]> {
-    const docs = await devicesOfUsers(this.models, orgId, userIds);
+    const docs = await this.models.Device.find({ orgId, userId: mongoose.trusted({ $in: [...userIds] }) })
+      .sort({ userId: 1, deviceId: 1 })
+      .lean<DeviceDoc[]>()
+      .exec();
     return docs
       .filter((d) => d.identityKey && d.signedPrekey)
       .map((d) => ({ userId: d.userId, deviceId: d.deviceId, identityKey: toBytes(d.identityKey) }));
   }
 
   async claimBundles(orgId: string, userIds: readonly string[], deviceIds?: readonly string[]): Promise<PrekeyBundle[]> {
-    const only = deviceIds ? new Set(deviceIds) : undefined;
-    const devices = (await devicesOfUsers(this.models, orgId, userIds)).filter((d) => !only || only.has(d.deviceId));
+    const filter: Record<string, unknown> = { orgId, userId: mongoose.trusted({ $in: [...userIds] }) };
+    if (deviceIds) filter.deviceId = mongoose.trusted({ $in: [...deviceIds] });
+    const devices = await this.models.Device.find(filter).sort({ userId: 1, deviceId: 1 }).lean<DeviceDoc[]>().exec();
     const ready = devices.filter((d) => d.identityKey && d.signedPrekey);
     return Promise.all(
       ready.map(async (d) => {
