@@ -61,7 +61,7 @@ export type RunnerToWorker =
   | { type: 'connect' }
   | { type: 'setup' }
   | { type: 'step'; step: number; rate: number; durationMs: number; drainMs: number }
-  | { type: 'idle'; clients: number; firstUser: number }
+  | { type: 'idle'; clients: number; firstUser: number; urls?: string[] } // urls: the idle test's own servers (default: the load's)
   | { type: 'idle-close' }
   | { type: 'close' };
 

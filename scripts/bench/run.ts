@@ -256,7 +256,8 @@ interface Running {
   cleanup(): Promise<void>;
 }
 
-async function startVariant(id: VariantId, svc: Services | undefined): Promise<Running> {
+/** `purpose` keeps the idle test's servers and database apart from the load's. */
+async function startVariant(id: VariantId, svc: Services | undefined, purpose: 'idle' | 'load' = 'load'): Promise<Running> {
   const prof = flags['hub-cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(resolve(flags['hub-cpu-prof']), id)}`] : [];
   const nodeArgs = ['--expose-gc', '--import', preloadUrl];
   if (id === 'ws' || id === 'socketio') {
@@ -280,8 +281,8 @@ async function startVariant(id: VariantId, svc: Services | undefined): Promise<R
   let cleanup = async () => {};
   if (id !== 'memory') {
     if (!svc) throw new Error('services missing');
-    const dbName = `bench_${runId}_${id.replace('-', '_')}`;
-    const keyPrefix = `bench-${runId}-${id}:`;
+    const dbName = `bench_${runId}_${id.replace('-', '_')}_${purpose}`;
+    const keyPrefix = `bench-${runId}-${id}-${purpose}:`;
     Object.assign(env, { MONGODB_URI: svc.mongoUri, REDIS_URL: svc.redisUrl, MONGODB_DB: dbName, REDIS_KEY_PREFIX: keyPrefix });
     cleanup = async () => {
       const { default: mongoose } = await import('mongoose');
@@ -390,40 +391,51 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
       ),
     );
 
-    // Idle test: fresh server, N authenticated idle clients.
+    // Idle test: N authenticated idle clients on servers (and a database) of its own, started fresh
+    // and stopped after, so the load below runs on a database holding only the load's users (on
+    // FerretDB v1 every query scans its collection, so 5,000 idle users would slow every load step).
     if (idleN > 0) {
-      const gc = async () => (await Promise.all(running.servers.map((s) => s.ask<{ done: boolean }>({ type: 'gc' }, 'gc')))).every((x) => x.done);
-      await gc();
-      await new Promise((r) => setTimeout(r, 500));
-      const rssBefore = pids.reduce((a, p) => a + procRssKb(p), 0);
-      const per = Math.ceil(idleN / workersN);
-      const t0 = performance.now();
-      const reps = await Promise.all(workers.map((w, i) => w.ask<ConnectReport>({ type: 'idle', clients: Math.max(0, Math.min(per, idleN - i * per)), firstUser: i * per }, 'connected')));
-      const wall = performance.now() - t0;
-      await new Promise((r) => setTimeout(r, 1500));
-      const didGc = await gc();
-      await new Promise((r) => setTimeout(r, 500));
-      const rssAfter = pids.reduce((a, p) => a + procRssKb(p), 0);
-      const connected = reps.reduce((a, r) => a + r.connected, 0);
-      out.idle = {
-        clients: idleN,
-        connected,
-        failed: reps.reduce((a, r) => a + r.failed, 0),
-        errors: reps.flatMap((r) => r.errors).slice(0, 5),
-        connectPerS: r2((connected / wall) * 1000),
-        connectMs: summary(merge(reps.map((r) => r.histogram))),
-        rssBeforeMb: r2(rssBefore / 1024)!,
-        rssAfterMb: r2(rssAfter / 1024)!,
-        rssPerConnectionKb: connected ? r2((rssAfter - rssBefore) / connected) : null,
-        gc: didGc,
-        generatorCpuShareMax: r3(Math.max(...reps.map((r) => r.cpuMs / r.wallMs))),
-      };
-      console.log(
-        `   idle: ${connected}/${idleN} connected at ${out.idle.connectPerS}/s (connect p99 ${out.idle.connectMs.p99} ms), ` +
-          `RSS ${out.idle.rssBeforeMb} → ${out.idle.rssAfterMb} MB = ${out.idle.rssPerConnectionKb} KB per connection`,
-      );
-      await Promise.all(workers.map((w) => w.ask({ type: 'idle-close' }, 'idle-closed')));
-      await new Promise((r) => setTimeout(r, 1000));
+      const idle = await startVariant(id, svc, 'idle');
+      try {
+        const idlePids = idle.servers.map((s) => s.pid);
+        const urls = idle.servers.map((s) => s.url);
+        const gc = async () => (await Promise.all(idle.servers.map((s) => s.ask<{ done: boolean }>({ type: 'gc' }, 'gc')))).every((x) => x.done);
+        await gc();
+        await new Promise((r) => setTimeout(r, 500));
+        const rssBefore = idlePids.reduce((a, p) => a + procRssKb(p), 0);
+        const per = Math.ceil(idleN / workersN);
+        const t0 = performance.now();
+        const reps = await Promise.all(
+          workers.map((w, i) => w.ask<ConnectReport>({ type: 'idle', urls, clients: Math.max(0, Math.min(per, idleN - i * per)), firstUser: i * per }, 'connected')),
+        );
+        const wall = performance.now() - t0;
+        await new Promise((r) => setTimeout(r, 1500));
+        const didGc = await gc();
+        await new Promise((r) => setTimeout(r, 500));
+        const rssAfter = idlePids.reduce((a, p) => a + procRssKb(p), 0);
+        const connected = reps.reduce((a, r) => a + r.connected, 0);
+        out.idle = {
+          clients: idleN,
+          connected,
+          failed: reps.reduce((a, r) => a + r.failed, 0),
+          errors: reps.flatMap((r) => r.errors).slice(0, 5),
+          connectPerS: r2((connected / wall) * 1000),
+          connectMs: summary(merge(reps.map((r) => r.histogram))),
+          rssBeforeMb: r2(rssBefore / 1024)!,
+          rssAfterMb: r2(rssAfter / 1024)!,
+          rssPerConnectionKb: connected ? r2((rssAfter - rssBefore) / connected) : null,
+          gc: didGc,
+          generatorCpuShareMax: r3(Math.max(...reps.map((r) => r.cpuMs / r.wallMs))),
+        };
+        console.log(
+          `   idle: ${connected}/${idleN} connected at ${out.idle.connectPerS}/s (connect p99 ${out.idle.connectMs.p99} ms), ` +
+            `RSS ${out.idle.rssBeforeMb} → ${out.idle.rssAfterMb} MB = ${out.idle.rssPerConnectionKb} KB per connection`,
+        );
+        await Promise.all(workers.map((w) => w.ask({ type: 'idle-close' }, 'idle-closed')));
+      } finally {
+        await Promise.all(idle.servers.map((s) => s.stop()));
+        await idle.cleanup().catch((e: unknown) => console.log(`   idle cleanup failed: ${(e as Error).message}`));
+      }
     }
 
     // Load: connect, set up, warm up, step.

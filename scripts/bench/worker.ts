@@ -104,7 +104,7 @@ function open(c: Client, url: string): Promise<void> {
   });
 }
 
-async function connectAll(list: Client[], firstIndex: number): Promise<ConnectReport> {
+async function connectAll(list: Client[], firstIndex: number, urls: readonly string[] = init.urls): Promise<ConnectReport> {
   const h = hdr.build(HDR);
   const errors: string[] = [];
   let connected = 0;
@@ -118,7 +118,7 @@ async function connectAll(list: Client[], firstIndex: number): Promise<ConnectRe
       const c = list[i]!;
       const t = performance.now();
       try {
-        await open(c, init.urls[(firstIndex + i) % init.urls.length]!);
+        await open(c, urls[(firstIndex + i) % urls.length]!);
         h.recordValue(Math.max(1, Math.round((performance.now() - t) * 1000)));
         connected++;
       } catch (e) {
@@ -450,7 +450,7 @@ process.on('message', (raw: unknown) => {
         return step(m);
       case 'idle': {
         idleClients = Array.from({ length: m.clients }, (_, i) => ({ userId: `idle-u${m.firstUser + i}`, deviceId: `idle-u${m.firstUser + i}-d` }));
-        return connectAll(idleClients, m.firstUser);
+        return connectAll(idleClients, m.firstUser, m.urls);
       }
       case 'idle-close':
         closeClients(idleClients);

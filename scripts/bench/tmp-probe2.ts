@@ -1,0 +1,10 @@
+import { MongoClient } from 'mongodb';
+const c = await MongoClient.connect('mongodb://127.0.0.1:37019/');
+const dbs = (await c.db().admin().listDatabases()).databases.map((d) => d.name).filter((n) => n.startsWith('bench'));
+const db = c.db(dbs[0]!);
+for (const name of ['users', 'devices', 'conversations', 'envelopes']) console.log(name, JSON.stringify(await db.collection(name).listIndexes().toArray()));
+const t = c.db('probe_x').collection<any>('t');
+await t.insertOne({ _id: 'a b', x: 1 });
+console.log('fresh', JSON.stringify(await t.listIndexes().toArray()), JSON.stringify((await t.find({ _id: 'a b' }).explain()).queryPlanner));
+await c.db('probe_x').dropDatabase();
+await c.close();
