@@ -77,10 +77,7 @@ export class DeviceDirectory {
    * be behind (it changes on every send and has no tag): treat it as a hint.
    */
   async conversationWithDevices(orgId: string, conversationId: string): Promise<{ conversation: Conversation | undefined; devices: DeviceIdentity[] }> {
-    if (!this.tags) {
-      const conversation = await this.storage.getConversation(orgId, conversationId);
-      return { conversation, devices: conversation ? await this.storage.listDeviceIdentities(orgId, conversation.memberUserIds) : [] };
-    }
+    if (!this.tags) return this.fromStorage(orgId, conversationId);
     const ck = `${orgId} ${conversationId}`;
     const cached = this.conversations.get(ck);
     // The cached member list (if any) is a guess at whose tags to read with the conversation's.
@@ -90,8 +87,7 @@ export class DeviceDirectory {
       read = await this.tags.read(orgId, [conversationTag(conversationId), ...guess]);
     } catch (err) {
       this.logger?.warn({ err: (err as Error).message }, 'directory tags unavailable; reading the conversation and device lists from storage');
-      const conversation = await this.storage.getConversation(orgId, conversationId);
-      return { conversation, devices: conversation ? await this.storage.listDeviceIdentities(orgId, conversation.memberUserIds) : [] };
+      return this.fromStorage(orgId, conversationId);
     }
     const tags = new Map(guess.map((u, i) => [u, read[i + 1]!]));
     let conversation: Conversation | undefined;
@@ -121,6 +117,11 @@ export class DeviceDirectory {
       }
     }
     return { conversation: copyConversation(conversation), devices: await this.lists(orgId, users, tags) };
+  }
+
+  private async fromStorage(orgId: string, conversationId: string): Promise<{ conversation: Conversation | undefined; devices: DeviceIdentity[] }> {
+    const conversation = await this.storage.getConversation(orgId, conversationId);
+    return { conversation, devices: conversation ? await this.storage.listDeviceIdentities(orgId, conversation.memberUserIds) : [] };
   }
 
   /** The conversation's membership changed and the change is stored: every node reads it again. */

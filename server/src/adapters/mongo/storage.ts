@@ -61,7 +61,6 @@ export class MongoStorage implements Storage {
   private readonly seqHints = new Map<string, number>();
   /** Tail of the in-process append queue per conversation. */
   private readonly appendQueues = new Map<string, Promise<void>>();
-  /** Envelope inserts waiting for the next group insert, each with its own outcome. */
   /** Envelope inserts and lastSeq raises take turns: one write command of the send path in flight. */
   private readonly sendWrites = new WriteLane();
   private readonly inserts = new GroupCommit<EnvelopeDoc>((docs) => this.insertEnvelopes(docs), MAX_WRITE_BATCH, this.sendWrites);
