@@ -69,7 +69,7 @@ export const ENV_DOC: ReadonlyArray<{ name: string; default: string; meaning: st
   { name: 'JWT_AUDIENCE', default: '(required outside dev mode)', meaning: 'expected `aud` claim' },
   { name: 'JWT_CLOCK_TOLERANCE_SEC', default: '5', meaning: 'allowed clock skew when checking `exp`' },
   { name: 'LOG_LEVEL', default: 'info', meaning: 'pino level: fatal, error, warn, info, debug, trace, silent' },
-  { name: 'NODE_ID', default: 'hostname-pid', meaning: 'name of this hub node in logs and health output' },
+  { name: 'NODE_ID', default: 'hostname-pid', meaning: 'name of this hub node in logs, health output and its audit chains (keep it stable per node)' },
   { name: 'PRESENCE_TTL_MS', default: '30000', meaning: 'a device without heartbeat for this long is offline (covers crashed nodes)' },
   { name: 'SLOW_CONSUMER_MAX_BYTES', default: '8388608', meaning: 'unsent bytes a socket may pile up before it is dropped with SLOW_CONSUMER (it resyncs on reconnect)' },
   { name: 'RETENTION_DAYS', default: '30', meaning: 'how long the hub keeps an envelope that some recipient device never acked' },

@@ -100,7 +100,7 @@ export class Hub {
     const verifierOptions = deps.devTokens && !config.jwt ? deps.devTokens.verifierOptions() : config.jwt;
     if (!verifierOptions) throw new Error('No JWT verification key: set JWT_PUBLIC_KEY, or run in dev mode');
     const verifier = new TokenVerifier(verifierOptions);
-    this.audit = deps.audit ?? (storage instanceof MongoStorage ? new MongoAuditLog({ connection: storage.connection, logger }) : new MemoryAuditLog({ logger }));
+    this.audit = deps.audit ?? (storage instanceof MongoStorage ? new MongoAuditLog({ connection: storage.connection, logger, writer: config.nodeId }) : new MemoryAuditLog({ logger }));
     // Device lists are cached per node only where tags in Redis tell every node when one changed.
     this.directory = new DeviceDirectory({
       storage,

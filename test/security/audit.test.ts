@@ -13,6 +13,8 @@ import {
   AUDIT_EVENT_FIELDS,
   ChainedAuditLog,
   MemoryAuditBackend,
+  MongoAuditLog,
+  chainName,
   MongoAuditBackend,
   UNAUTHENTICATED_CHAIN,
   hashAuditEntry,
@@ -30,6 +32,13 @@ const ENTRY_KEYS = new Set<string>([...AUDIT_EVENT_FIELDS, 'id', 'chain', 'index
 
 async function allEntries(log: Pick<AuditLog, 'entries'>, chain: string): Promise<AuditEntry[]> {
   return log.entries(chain, -1, 100_000);
+}
+
+/** The hub names its chains per node (`chainName`): the one chain of this organisation (or none). */
+async function chainOf(log: Pick<AuditLog, 'chains'>, org: string): Promise<string> {
+  const found = (await log.chains()).filter((c) => c === org || c.startsWith(`${org} @`));
+  expect(found, `one chain for ${org}`).to.have.length(1);
+  return found[0]!;
 }
 
 function runVerify(dbName: string, ...args: string[]): { status: number | null; out: string } {
@@ -105,7 +114,7 @@ describe('audit log', function () {
       expect(await handshakeOutcome(t.url, 'not.a.jwt')).to.equal('AUTH_INVALID');
       await t.hub.audit.flush();
 
-      const org = await allEntries(t.hub.audit, 'org-a');
+      const org = await allEntries(t.hub.audit, await chainOf(t.hub.audit, 'org-a'));
       const find = (action: string, userId: string, outcome = 'ok') => org.find((e) => e.action === action && e.userId === userId && e.outcome === outcome);
       expect(find('handshake', 'dr-lee')).to.include({ orgId: 'org-a', deviceId: 'lee-phone' });
       expect(find('handshake', 'dr-lee')!.ip).to.match(/127\.0\.0\.1$/);
@@ -123,7 +132,7 @@ describe('audit log', function () {
       ]);
       expect(org.every((e) => typeof e.at === 'number' && Math.abs(e.at - Date.now()) < 60_000)).to.equal(true);
 
-      const unauth = await allEntries(t.hub.audit, UNAUTHENTICATED_CHAIN);
+      const unauth = await allEntries(t.hub.audit, await chainOf(t.hub.audit, UNAUTHENTICATED_CHAIN));
       expect(unauth.map((e) => [e.action, e.outcome])).to.deep.equal([['handshake', 'AUTH_INVALID']]);
 
       // Ids only: every field is a declared one, every value a string, number or list of strings.
@@ -155,8 +164,9 @@ describe('audit log', function () {
       const intact = runVerify(shared.dbName);
       expect(intact.status, intact.out).to.equal(0);
       expect(intact.out).to.match(/AUDIT LOG INTACT: 2 chain\(s\), 14 entries verified/);
-      const headA = /ok\s+org-a: 7 entries, head ([0-9a-f]{64})/.exec(intact.out)?.[1];
+      const headA = /ok\s+org-a @[^:]+: 7 entries, head ([0-9a-f]{64})/.exec(intact.out)?.[1];
       expect(headA, intact.out).to.be.a('string');
+      const [chainA, chainB] = [await chainOf(t.hub.audit, 'org-a'), await chainOf(t.hub.audit, 'org-b')];
 
       const conn = await mongoose.createConnection(serviceUrls().mongoUri, { dbName: shared.dbName }).asPromise();
       const col = conn.db!.collection('audit_log');
@@ -164,26 +174,26 @@ describe('audit log', function () {
       const problems = async (chain: string) => (await verifyAuditLog(backend)).chains.find((c) => c.chain === chain)!.problems.join('\n');
       try {
         // 1. Someone edits who did it.
-        await col.updateOne({ chain: 'org-a', index: 2 }, { $set: { userId: 'dr-nobody' } });
+        await col.updateOne({ chain: chainA, index: 2 }, { $set: { userId: 'dr-nobody' } });
         const tampered = runVerify(shared.dbName);
         expect(tampered.status, tampered.out).to.equal(1);
         expect(tampered.out).to.match(/AUDIT LOG TAMPERED: 1 of 2 chain\(s\)/);
-        expect(tampered.out).to.match(/TAMPERED\s+org-a[\s\S]*entry 2: content does not match its hash/);
+        expect(tampered.out).to.match(/TAMPERED\s+org-a @[\s\S]*entry 2: content does not match its hash/);
 
         // 2. ... and recomputes that entry's hash: the next entry no longer points at it.
-        const doc = (await col.findOne({ chain: 'org-a', index: 2 }))!;
+        const doc = (await col.findOne({ chain: chainA, index: 2 }))!;
         const { _id, ...rest } = doc;
         await col.updateOne({ _id }, { $set: { hash: hashAuditEntry({ ...(rest as unknown as AuditEntry), id: String(_id) }) } });
-        expect(await problems('org-a')).to.match(/entry 3: prevHash does not match/).and.not.match(/entry 2: content/);
+        expect(await problems(chainA)).to.match(/entry 3: prevHash does not match/).and.not.match(/entry 2: content/);
 
         // 3. An entry deleted in the middle, 4. the last ones cut off.
-        await col.deleteOne({ chain: 'org-b', index: 3 });
-        expect(await problems('org-b')).to.match(/entries 3\.\.3 are missing/);
-        await col.deleteMany({ chain: 'org-b', index: { $gte: 5 } });
-        expect(await problems('org-b')).to.match(/tail cut off/);
+        await col.deleteOne({ chain: chainB, index: 3 });
+        expect(await problems(chainB)).to.match(/entries 3\.\.3 are missing/);
+        await col.deleteMany({ chain: chainB, index: { $gte: 5 } });
+        expect(await problems(chainB)).to.match(/tail cut off/);
 
         // 5. A whole-chain rewrite is caught against a head hash kept elsewhere.
-        const rewritten = runVerify(shared.dbName, '--expect', `org-a=${'f'.repeat(64)}`);
+        const rewritten = runVerify(shared.dbName, '--expect', `${chainA}=${'f'.repeat(64)}`);
         expect(rewritten.status).to.equal(1);
         expect(rewritten.out).to.match(/is not the expected f{64}/);
       } finally {
@@ -219,6 +229,43 @@ describe('audit log', function () {
         const v = await verifyAuditLog(logs[1]!);
         expect(v.ok, JSON.stringify(v)).to.equal(true);
         expect(conflicts, 'the nodes did collide on indexes (11000) and recovered').to.be.greaterThan(0);
+      } finally {
+        await Promise.all(logs.map((l) => l.close()));
+        const c = await mongoose.createConnection(serviceUrls().mongoUri, { dbName }).asPromise();
+        await c.dropDatabase();
+        await c.close();
+      }
+    });
+
+    it('hub nodes write a chain each per organisation (their node id), so they never contend for an index', async () => {
+      const dbName = uniqueName('audit');
+      let conflicts = 0;
+      const node = (writer: string) => {
+        const log = new MongoAuditLog({ uri: serviceUrls().mongoUri, dbName, writer, lingerMs: 0 });
+        const backend = (log as unknown as { backend: MongoAuditBackend }).backend;
+        const insert = backend.insert.bind(backend);
+        backend.insert = async (chain, entries) => {
+          const r = await insert(chain, entries);
+          if (r.conflict) conflicts++;
+          return r;
+        };
+        return log;
+      };
+      const logs = [node('hub-1'), node('hub 2')];
+      await Promise.all(logs.map((l) => l.init()));
+      try {
+        for (let i = 0; i < 60; i++) for (const [n, l] of logs.entries()) l.record({ at: Date.now(), action: 'envelope:send', outcome: 'ok', orgId: 'org-x', userId: `node${n}`, seq: i });
+        logs[1]!.record({ at: Date.now(), action: 'handshake', outcome: 'AUTH_INVALID' });
+        await Promise.all(logs.map((l) => l.flush()));
+        expect(await logs[0]!.chains()).to.deep.equal([chainName(undefined, 'hub 2'), chainName('org-x', 'hub 2'), chainName('org-x', 'hub-1')].sort());
+        expect(chainName('org-x', 'hub 2')).to.equal('org-x @hub-2');
+        for (const [n, w] of ['hub-1', 'hub 2'].entries()) {
+          const entries = await allEntries(logs[0]!, chainName('org-x', w));
+          expect(entries.map((e) => e.index)).to.deep.equal(Array.from({ length: 60 }, (_, i) => i));
+          expect(entries.every((e) => e.userId === `node${n}`)).to.equal(true);
+        }
+        expect(conflicts).to.equal(0);
+        expect((await verifyAuditLog(logs[1]!)).ok).to.equal(true);
       } finally {
         await Promise.all(logs.map((l) => l.close()));
         const c = await mongoose.createConnection(serviceUrls().mongoUri, { dbName }).asPromise();

@@ -55,9 +55,22 @@ export interface ChainedAuditLogOptions {
    * audited request into two per batch. `flush()` and `close()` cut the wait short. @default 0
    */
   lingerMs?: number;
+  /**
+   * This writer's name (the hub node). With one, each organisation gets a chain per writer
+   * (`chainName`), so hub nodes never contend for one chain's next index; without, one chain per
+   * organisation that every writer appends to.
+   */
+  writer?: string | undefined;
 }
 
 const MAX_CONFLICT_RETRIES = 100;
+
+/** The chain an event goes to: its organisation's (or `UNAUTHENTICATED_CHAIN`), per writer if named. */
+export function chainName(orgId: string | undefined, writer?: string): string {
+  const base = orgId ?? UNAUTHENTICATED_CHAIN;
+  // Organisation ids contain no spaces; the writer's are replaced so the name splits one way only.
+  return writer === undefined ? base : `${base} @${writer.replace(/\s/g, '-')}`;
+}
 
 /**
  * An audit log over any backend: events are queued per chain and appended in batches by one
@@ -115,7 +128,7 @@ export class ChainedAuditLog implements AuditLog {
       this.options.logger?.error({ action: event.action }, 'audit event after close dropped');
       return;
     }
-    const chain = event.orgId ?? UNAUTHENTICATED_CHAIN;
+    const chain = chainName(event.orgId, this.options.writer);
     const queue = this.queues.get(chain) ?? [];
     if (queue.length >= this.maxBacklog) {
       this.options.logger?.error({ chain, action: event.action }, 'audit backlog full: event dropped');

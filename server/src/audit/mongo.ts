@@ -57,6 +57,8 @@ export interface MongoAuditOptions {
   logger?: Pick<Logger, 'error' | 'warn'> | undefined;
   /** See `ChainedAuditLogOptions.lingerMs`. @default 50 */
   lingerMs?: number | undefined;
+  /** See `ChainedAuditLogOptions.writer`: the hub passes its node id. */
+  writer?: string | undefined;
 }
 
 /**
@@ -165,7 +167,7 @@ export class MongoAuditBackend implements AuditBackend {
 export class MongoAuditLog extends ChainedAuditLog {
   constructor(options: MongoAuditOptions) {
     // Writes are batched for up to 50 ms: under load, two database writes per batch instead of per request.
-    super(new MongoAuditBackend(options), { logger: options.logger, lingerMs: options.lingerMs ?? 50 });
+    super(new MongoAuditBackend(options), { logger: options.logger, lingerMs: options.lingerMs ?? 50, writer: options.writer });
   }
 }
 
