@@ -141,7 +141,7 @@ export class Hub {
     this.relay = new MessageRelay(
       storage,
       Date.now,
-      config.retentionMs ?? 30 * 24 * 3600 * 1000,
+      config.retentionMs, // undefined: the relay's default
       this.directory,
       new DeliveryCursors({ storage, flushMs: config.ackFlushMs, logger }),
     );

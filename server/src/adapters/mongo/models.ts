@@ -13,9 +13,9 @@ import { Schema, type Connection, type Model } from 'mongoose';
 /**
  * The `_id` of a document that one tuple of ids names (a user, a device, a device's cursor in a
  * conversation): the ids joined by a space, which no id contains (ids are printable ASCII without
- * spaces). Point reads and writes by `_id` are the cheapest on MongoDB, and on FerretDB v1 they are
- * the only filter its SQLite backend pushes down to an index (a filter of exactly `{ _id: <string> }`);
- * any other filter is evaluated over every document of the collection.
+ * spaces). Point reads and writes by `_id` are the cheapest on MongoDB. FerretDB v1 on SQLite pushes
+ * only a filter of exactly `{ _id: <string> }` down to SQLite; SQLite still scans the table (the `_id`
+ * index's expression differs from the query's), but FerretDB no longer decodes every document in Go.
  */
 export function docKey(...ids: string[]): string {
   return ids.join(' ');

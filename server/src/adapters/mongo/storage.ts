@@ -180,7 +180,7 @@ export class MongoStorage implements Storage {
   }
 
   /**
-   * The conversation by `_id` alone (a point read on every backend), then checked against the org:
+   * The conversation by `_id` alone (the filter every backend serves best), then checked against the org:
    * another organisation's conversation is answered as missing.
    */
   private async conversationDoc(orgId: string, conversationId: string): Promise<ConversationDoc | undefined> {
@@ -318,7 +318,7 @@ export class MongoStorage implements Storage {
       [...top].map(([id, seq]) => ({ updateOne: { filter: { _id: id }, update: { $max: { lastSeq: seq } } } })),
       { ordered: false },
     );
-    return [];
+    return []; // every item stored (a failure rejects the whole batch)
   }
 
   /** The answer for a send this device already made with the same client message id, if any. */
