@@ -10,7 +10,8 @@ out="$dir/bin/curbside-ferretdb"
 want_minor=24
 toolchain_version="go1.24.2"
 
-if [ -x "$out" ] && [ "$out" -nt "$dir/main.go" ] && [ "$out" -nt "$dir/go.sum" ] && [ "$out" -nt "$dir/go.mod" ]; then
+self="$here/build-ferretdb.sh"
+if [ -x "$out" ] && [ "$out" -nt "$dir/main.go" ] && [ "$out" -nt "$dir/go.sum" ] && [ "$out" -nt "$dir/go.mod" ] && [ "$out" -nt "$self" ]; then
   exit 0
 fi
 
@@ -37,4 +38,28 @@ fi
 echo "build-ferretdb: building $out with $(go env GOVERSION) (the first build downloads modules and takes a minute or two)" >&2
 mkdir -p "$dir/bin"
 cd "$dir"
-GOTOOLCHAIN=local CGO_ENABLED=0 go build -trimpath -o "$out" .
+export GOTOOLCHAIN=local CGO_ENABLED=0
+
+# One-line build-time fix of FerretDB v1.24.2's SQLite backend (nothing of FerretDB's is kept in this
+# repository: the module is copied from the module cache into bin/, patched there by the sed below, and
+# built through a `replace` in a generated go.mod). Every point read, update and delete by _id runs
+# `... WHERE _ferretdb_sjson->'$._id' = ?`, but the unique _id index FerretDB creates is on
+# `_ferretdb_sjson->"_id"`. SQLite uses an expression index only for the identical expression, so each
+# of those statements scanned its whole table (EXPLAIN QUERY PLAN: SCAN). The fix builds the _id index
+# on the expression the queries use (metadata.IDColumn), as MongoDB's _id index serves every _id
+# look-up. Other indexes are unchanged (FerretDB pushes no other filter down to SQLite).
+go mod download github.com/FerretDB/FerretDB
+moddir="$(go list -m -f '{{.Dir}}' github.com/FerretDB/FerretDB)"
+src="$dir/bin/ferretdb-src"
+rm -rf "$src" && cp -r "$moddir" "$src" && chmod -R u+w "$src"
+registry="$src/internal/backends/sqlite/metadata/registry.go"
+needle='columns[i] = fmt.Sprintf("%s->%s", DefaultColumn, strings.Join(fields, "->"))'
+if [ "$(grep -cF "$needle" "$registry")" != 1 ]; then
+  echo "build-ferretdb: $registry does not have the line the _id index fix expects (FerretDB version changed?)" >&2
+  exit 1
+fi
+sed -i 's|\(columns\[i\] = fmt.Sprintf("%s->%s", DefaultColumn, strings.Join(fields, "->"))\)|\1; if index.Key[0].Field == "_id" \&\& len(index.Key) == 1 { columns[i] = IDColumn } // curbside: _id index on the queried expression|' "$registry"
+grep -q 'curbside: _id index' "$registry" || { echo "build-ferretdb: applying the _id index fix failed" >&2; exit 1; }
+cp go.mod bin/go.patched.mod && cp go.sum bin/go.patched.sum
+echo "replace github.com/FerretDB/FerretDB => ./bin/ferretdb-src" >> bin/go.patched.mod
+go build -trimpath -modfile bin/go.patched.mod -o "$out" .
