@@ -765,7 +765,12 @@ class StoredIndex {
         duplicateSeqs += list.length - distinct.size;
         seqHoles += Math.max(...list) - distinct.size;
       }
-      for (const c of conversations) if (Number(c.lastSeq ?? 0) < (this.maxSeq.get(String(c._id)) ?? 0)) lastSeqBehind += 1;
+      // The seq the hub raises lives in conversation_seqs; the conversation's own field is a floor.
+      const raised = new Map((await db.collection('conversation_seqs').find({}).toArray()).map((d) => [String(d._id), Number(d.lastSeq ?? 0)]));
+      for (const c of conversations) {
+        const lastSeq = Math.max(Number(c.lastSeq ?? 0), raised.get(String(c._id)) ?? 0);
+        if (lastSeq < (this.maxSeq.get(String(c._id)) ?? 0)) lastSeqBehind += 1;
+      }
     }
     return { conversations: conversations.length, envelopes: this.rows.size, seqHoles, duplicateSeqs, lastSeqBehind };
   }

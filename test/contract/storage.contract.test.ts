@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import mongoose from 'mongoose';
-import type { Conversation, Envelope } from '@curbside/shared';
+import type { Conversation, Envelope, TeamState } from '@curbside/shared';
 import type { AppendResult, NewEnvelope, Storage } from '../../server/src/ports/storage.js';
 import { MemoryStorage } from '../../server/src/adapters/memory/storage.js';
 import { MongoStorage } from '../../server/src/adapters/mongo/storage.js';
@@ -566,6 +566,35 @@ describe('MongoStorage specifics', function () {
     assert.equal(dup.seq, 2);
     sameBytes(dup.body, new Uint8Array([9, 9]));
     assert.notEqual(dup.messageId, first.messageId);
+  });
+
+  it('seq raises on one node never undo a team change made on another (FerretDB updates are read-modify-write)', async function () {
+    // FerretDB v1 reads a document, applies the update in Go and writes the whole document back. When
+    // appends raised `lastSeq` in the conversation document, a raise on node A that read the team
+    // before node B's change and wrote after it put the old member list back (the two-node hub test
+    // saw a removed member's send accepted). Raises now write `conversation_seqs` only.
+    const dbName = uniqueName('storage');
+    const [a, b] = [open(dbName), open(dbName)];
+    await a.init();
+    await b.init();
+    const teamId = `team-${randomBytes(6).toString('hex')}`;
+    let state: TeamState = { teamId, title: 'ICU', index: 0, head: 'h0', members: { owner: 'owner' } };
+    assert.equal((await a.createTeam({ orgId: ORG, state, createdBy: 'owner', now: T0 })).status, 'created');
+    let sent = 0;
+    for (let round = 1; round <= 12; round++) {
+      const appends = Array.from({ length: 8 }, () =>
+        a.appendEnvelope({ orgId: ORG, conversationId: teamId, senderUserId: 'owner', senderDeviceId: 'owner-d', clientMessageId: `m${++sent}`, body: bytes(4), now: T0 }),
+      );
+      const next: TeamState = { ...state, index: round, head: `h${round}`, members: { ...state.members, [`u${round}`]: 'member' } };
+      assert.equal(await b.advanceTeam(ORG, teamId, state.index, next), 'ok');
+      await Promise.all(appends);
+      state = next;
+      const seen = await b.getTeamState(ORG, teamId);
+      assert.equal(seen?.index, round, `round ${round}: team state went back to index ${String(seen?.index)}`);
+      const conversation = await a.getConversation(ORG, teamId);
+      assert.deepEqual([...(conversation?.memberUserIds ?? [])].sort(), Object.keys(state.members).sort(), `round ${round}: member list`);
+      assert.equal(conversation?.lastSeq, sent, `round ${round}: lastSeq`);
+    }
   });
 
   it('repairs a lagging lastSeq when the crashed send is retried', async function () {

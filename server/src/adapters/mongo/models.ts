@@ -14,8 +14,8 @@ import { Schema, type Connection, type Model } from 'mongoose';
  * The `_id` of a document that one tuple of ids names (a user, a device, a device's cursor in a
  * conversation): the ids joined by a space, which no id contains (ids are printable ASCII without
  * spaces). Point reads and writes by `_id` are the cheapest on MongoDB. FerretDB v1 on SQLite pushes
- * only a filter of exactly `{ _id: <string> }` down to SQLite; SQLite still scans the table (the `_id`
- * index's expression differs from the query's), but FerretDB no longer decodes every document in Go.
+ * only a filter of exactly `{ _id: <string> }` down to SQLite (an index look-up with the `_id` index our
+ * build of it creates, see scripts/build-ferretdb.sh); every other filter decodes every document in Go.
  */
 export function docKey(...ids: string[]): string {
   return ids.join(' ');
@@ -96,8 +96,11 @@ export interface ConversationDoc {
   memberUserIds: string[];
   createdBy: string;
   createdAt: number;
-  /** Highest seq known to be stored; raised with `$max` after each insert, so it may briefly lag. */
-  lastSeq: number;
+  /**
+   * Written as 0 at creation and never raised since the conversation's seq moved to `conversation_seqs`
+   * (`ConversationSeqDoc`); read as a floor, so conversations stored before that keep their seq.
+   */
+  lastSeq?: number;
   /**
    * `directKey(members)` for direct conversations (two ids joined by NUL, which ids never contain),
    * `group:<id>` for groups. Every conversation has one so a plain unique index enforces "one direct
@@ -117,7 +120,7 @@ export const conversationSchema = new Schema<ConversationDoc>(
     memberUserIds: { type: [String], required: true },
     createdBy: { type: String, required: true },
     createdAt: { type: Number, required: true },
-    lastSeq: { type: Number, required: true, default: 0 },
+    lastSeq: { type: Number },
     directKey: { type: String, required: true },
     team: {
       type: new Schema(
@@ -135,6 +138,28 @@ export const conversationSchema = new Schema<ConversationDoc>(
 );
 conversationSchema.index({ orgId: 1, memberUserIds: 1 }, { name: 'org_members' });
 conversationSchema.index({ orgId: 1, directKey: 1 }, { unique: true, name: 'org_directkey_unique' });
+
+/**
+ * A conversation's highest stored seq, in a document of its own: raised with `$max` after each
+ * envelope insert (so it may briefly lag), read by sync to skip conversations with nothing new.
+ * Not a field of the conversation document because FerretDB v1 applies an update as a
+ * read-modify-write of the whole document: a `$max` raise on one hub node racing a membership change
+ * on another could write the old member list back, and a removed member would stay in. Membership
+ * changes and seq raises now never write the same document. (MongoDB updates a document atomically.)
+ */
+export interface ConversationSeqDoc {
+  /** The conversation id (conversation ids are unique across organisations). */
+  _id: string;
+  lastSeq: number;
+}
+
+export const conversationSeqSchema = new Schema<ConversationSeqDoc>(
+  {
+    _id: { type: String, required: true },
+    lastSeq: { type: Number, required: true },
+  },
+  { ...common, collection: 'conversation_seqs' },
+);
 
 export interface EnvelopeDoc {
   /** The message id (a random UUID). */
@@ -255,6 +280,7 @@ export interface StorageModels {
   User: Model<UserDoc>;
   Device: Model<DeviceDoc>;
   Conversation: Model<ConversationDoc>;
+  ConversationSeq: Model<ConversationSeqDoc>;
   Envelope: Model<EnvelopeDoc>;
   Prekey: Model<PrekeyDoc>;
   TeamLog: Model<TeamLogDoc>;
@@ -267,6 +293,7 @@ export function registerModels(conn: Connection): StorageModels {
     User: conn.model<UserDoc>('User', userSchema),
     Device: conn.model<DeviceDoc>('Device', deviceSchema),
     Conversation: conn.model<ConversationDoc>('Conversation', conversationSchema),
+    ConversationSeq: conn.model<ConversationSeqDoc>('ConversationSeq', conversationSeqSchema),
     Envelope: conn.model<EnvelopeDoc>('Envelope', envelopeSchema),
     Prekey: conn.model<PrekeyDoc>('Prekey', prekeySchema),
     TeamLog: conn.model<TeamLogDoc>('TeamLog', teamLogSchema),

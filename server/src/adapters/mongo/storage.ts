@@ -14,7 +14,7 @@ import type {
 } from '../../ports/storage.js';
 import { directKey, uniqueMembers } from '../../ports/storage-rules.js';
 import type { Logger } from '../../logger.js';
-import { docKey, registerModels, type ConversationDoc, type DeviceCursorDoc, type DeviceDoc, type EnvelopeDoc, type PrekeyDoc, type StorageModels, type UserDoc } from './models.js';
+import { docKey, registerModels, type ConversationDoc, type ConversationSeqDoc, type DeviceCursorDoc, type DeviceDoc, type EnvelopeDoc, type PrekeyDoc, type StorageModels, type UserDoc } from './models.js';
 import { ensureCollection } from './ensure.js';
 import { GroupCommit, WriteLane } from './group-commit.js';
 
@@ -149,7 +149,7 @@ export class MongoStorage implements Storage {
     const key = input.kind === 'direct' ? directKey(members) : `group:${id}`;
     if (input.kind === 'direct') {
       const existing = await Conv.findOne({ orgId: input.orgId, directKey: key }).lean<ConversationDoc>().exec();
-      if (existing) return { conversation: toConversation(existing), created: false };
+      if (existing) return { conversation: toConversation(existing, await this.storedLastSeq(existing._id)), created: false };
     }
     const doc: ConversationDoc = {
       _id: id,
@@ -169,14 +169,21 @@ export class MongoStorage implements Storage {
       // Another creator of the same pair won the race.
       const existing = await Conv.findOne({ orgId: input.orgId, directKey: key }).lean<ConversationDoc>().exec();
       if (!existing) throw err;
-      return { conversation: toConversation(existing), created: false };
+      return { conversation: toConversation(existing, await this.storedLastSeq(existing._id)), created: false };
     }
-    return { conversation: toConversation(doc), created: true };
+    return { conversation: toConversation(doc, 0), created: true };
   }
 
   async getConversation(orgId: string, conversationId: string): Promise<Conversation | undefined> {
-    const c = await this.conversationDoc(orgId, conversationId);
-    return c ? toConversation(c) : undefined;
+    // Both by `_id`, at once (another organisation's conversation's seq is read and dropped).
+    const [c, lastSeq] = await Promise.all([this.conversationDoc(orgId, conversationId), this.storedLastSeq(conversationId)]);
+    return c ? toConversation(c, lastSeq) : undefined;
+  }
+
+  /** The conversation's seq as raised after its appends (`conversation_seqs`); 0 before the first. */
+  private async storedLastSeq(conversationId: string): Promise<number> {
+    const s = await this.models.ConversationSeq.findOne({ _id: conversationId }).lean<ConversationSeqDoc>().exec();
+    return s?.lastSeq ?? 0;
   }
 
   /**
@@ -190,7 +197,14 @@ export class MongoStorage implements Storage {
 
   async listConversationsForUser(orgId: string, userId: string): Promise<Conversation[]> {
     const docs = await this.models.Conversation.find({ orgId, memberUserIds: userId }).lean<ConversationDoc[]>().exec();
-    return docs.map(toConversation).sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+    const seqs = new Map<string, number>();
+    if (docs.length > 0) {
+      const found = await this.models.ConversationSeq.find({ _id: mongoose.trusted({ $in: docs.map((d) => d._id) }) })
+        .lean<ConversationSeqDoc[]>()
+        .exec();
+      for (const s of found) seqs.set(s._id, s.lastSeq);
+    }
+    return docs.map((d) => toConversation(d, seqs.get(d._id) ?? 0)).sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
   }
 
   // --- Envelopes ---------------------------------------------------------------------------
@@ -204,7 +218,7 @@ export class MongoStorage implements Storage {
     // The caller read the conversation just before (membership check): no second read for its lastSeq.
     let lastSeq = input.lastSeqSeen;
     if (lastSeq === undefined) {
-      const conv = await this.conversationDoc(input.orgId, input.conversationId);
+      const conv = await this.getConversation(input.orgId, input.conversationId);
       if (!conv) throw new Error(`conversation ${input.conversationId} not found`);
       lastSeq = conv.lastSeq;
     }
@@ -241,10 +255,10 @@ export class MongoStorage implements Storage {
         if (!isDuplicateKey(err)) throw err;
         // FerretDB does not say which index was violated. The cheap look first (by _id): if the
         // conversation's lastSeq reached the candidate, another node stored that seq.
-        const conv = await this.conversationDoc(input.orgId, input.conversationId);
-        if (conv && conv.lastSeq >= candidate) {
-          this.logger?.debug({ conversationId: input.conversationId, tried: candidate, next: conv.lastSeq + 1, attempt }, 'seq taken by another node, retrying');
-          candidate = conv.lastSeq + 1;
+        const stored = await this.storedLastSeq(input.conversationId);
+        if (stored >= candidate) {
+          this.logger?.debug({ conversationId: input.conversationId, tried: candidate, next: stored + 1, attempt }, 'seq taken by another node, retrying');
+          candidate = stored + 1;
           continue;
         }
         // Else a concurrent send of the same client message (a retry through another node), or a
@@ -307,17 +321,27 @@ export class MongoStorage implements Storage {
 
   /**
    * Raise conversations' `lastSeq` after their envelopes are stored, grouped like the inserts: one
-   * update command for the batch, one `$max` per conversation (the highest seq asked for it). The
-   * append waits for it, so a sync that starts after the send's ack sees the new seq.
+   * update command for the batch, one `$max` per conversation (the highest seq asked for it), in
+   * `conversation_seqs`, never in the conversation document (see `ConversationSeqDoc`). The append
+   * waits for it, so a sync that starts after the send's ack sees the new seq.
    */
   private async raiseLastSeqs(items: Array<{ conversationId: string; seq: number }>): Promise<unknown[]> {
     const top = new Map<string, number>();
     for (const { conversationId, seq } of items) top.set(conversationId, Math.max(top.get(conversationId) ?? 0, seq));
     // By `_id` alone: the caller found the conversation in its org, and an envelope of it is stored.
-    await this.models.Conversation.bulkWrite(
-      [...top].map(([id, seq]) => ({ updateOne: { filter: { _id: id }, update: { $max: { lastSeq: seq } } } })),
-      { ordered: false },
-    );
+    // Two nodes creating one conversation's document at once: the loser's duplicate key is retried
+    // as an update ($max is idempotent).
+    const write = () =>
+      this.models.ConversationSeq.bulkWrite(
+        [...top].map(([id, seq]) => ({ updateOne: { filter: { _id: id }, update: { $max: { lastSeq: seq } }, upsert: true } })),
+        { ordered: false },
+      );
+    try {
+      await write();
+    } catch (err) {
+      if (!isBulkDuplicateOnly(err)) throw err;
+      await write();
+    }
     return []; // every item stored (a failure rejects the whole batch)
   }
 
@@ -372,7 +396,7 @@ export class MongoStorage implements Storage {
     await TeamLog.insertOne({ orgId: input.orgId, teamId: input.state.teamId, index: 0, head: input.state.head }).catch((err: unknown) => {
       if (!isDuplicateKey(err)) throw err;
     });
-    return { status: 'created' as const, conversation: toConversation(doc) };
+    return { status: 'created' as const, conversation: toConversation(doc, 0) };
   }
 
   async getTeamState(orgId: string, teamId: string): Promise<TeamState | undefined> {
@@ -381,9 +405,10 @@ export class MongoStorage implements Storage {
   }
 
   async advanceTeam(orgId: string, teamId: string, expectedIndex: number, next: TeamState): Promise<'ok' | 'conflict'> {
-    // Same queue as appends to this conversation: FerretDB v1 applies an update as read-modify-write
-    // of the whole document, so a concurrent `$max lastSeq` from an append could write back the old
-    // team state. (Real MongoDB updates a document atomically; across FerretDB nodes the race stays.)
+    // Same queue as appends to this conversation. Appends no longer write the conversation document
+    // (their `$max lastSeq` goes to `conversation_seqs`), so on FerretDB v1, whose updates are a
+    // read-modify-write of the whole document, a seq raise can no longer write back an old team state;
+    // two team changes race on the TeamLog insert, on any number of nodes.
     return this.serialize(hintKey(orgId, teamId), () => this.advanceTeamSerialized(orgId, teamId, expectedIndex, next));
   }
 
@@ -425,7 +450,7 @@ export class MongoStorage implements Storage {
   async sweepEnvelopes(now: number): Promise<{ deleted: number }> {
     const { Conversation: Conv, Envelope: Env, DeviceCursor } = this.models;
     let deleted = 0;
-    const conversations = await Conv.find({}).select({ _id: 1, orgId: 1, lastSeq: 1 }).lean<Array<Pick<ConversationDoc, '_id' | 'orgId' | 'lastSeq'>>>().exec();
+    const conversations = await Conv.find({}).select({ _id: 1, orgId: 1 }).lean<Array<Pick<ConversationDoc, '_id' | 'orgId'>>>().exec();
     for (const c of conversations) {
       // The latest envelope stays: it anchors the next seq even if lastSeq lagged after a crash.
       const top = await Env.findOne({ orgId: c.orgId, conversationId: c._id }).sort({ seq: -1 }).select({ seq: 1 }).lean<Pick<EnvelopeDoc, 'seq'>>().exec();
@@ -664,7 +689,8 @@ function fromTeamDoc(teamId: string, t: NonNullable<ConversationDoc['team']>): T
   return { teamId, title: t.title, index: t.index, head: t.head, members };
 }
 
-function toConversation(d: ConversationDoc): Conversation {
+/** `lastSeq`: from `conversation_seqs`; the document's own field is only a floor (see `ConversationDoc`). */
+function toConversation(d: ConversationDoc, lastSeq: number): Conversation {
   return {
     id: d._id,
     kind: d.kind,
@@ -672,7 +698,7 @@ function toConversation(d: ConversationDoc): Conversation {
     memberUserIds: [...d.memberUserIds],
     createdBy: d.createdBy,
     createdAt: d.createdAt,
-    lastSeq: d.lastSeq,
+    lastSeq: Math.max(d.lastSeq ?? 0, lastSeq),
     ...(d.team ? { roles: fromTeamDoc(d._id, d.team).members, signed: true } : {}),
   };
 }
