@@ -742,11 +742,11 @@ class StoredIndex {
       this.rows.clear();
       this.maxSeq.clear();
     }
-    const docs = conversations.length || full ? await db.collection('envelopes').find(filter, { projection: { conversationId: 1, seq: 1, senderDeviceId: 1, kind: 1, membership: 1 } }).toArray() : [];
+    const docs = conversations.length || full ? await db.collection('envelopes').find(filter, { projection: { messageId: 1, conversationId: 1, seq: 1, senderDeviceId: 1, kind: 1, membership: 1 } }).toArray() : [];
     const seqs = new Map<string, number[]>();
     for (const d of docs) {
       const row: StoredEnvelopeRow = {
-        messageId: String(d._id),
+        messageId: String(d.messageId ?? d._id), // the _id is (org, device, client message id)
         conversationId: String(d.conversationId),
         seq: Number(d.seq),
         senderDeviceId: String(d.senderDeviceId),

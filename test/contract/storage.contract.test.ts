@@ -536,7 +536,8 @@ describe('MongoStorage specifics', function () {
     try {
       await raw.asPromise();
       await raw.db!.collection('envelopes').insertOne({
-        _id: 'orphan-message' as never,
+        _id: `${ORG} d m2` as never, // (org, sender device, client message id)
+        messageId: 'orphan-message',
         orgId: ORG,
         conversationId: c.id,
         seq: 2,
@@ -606,7 +607,7 @@ describe('MongoStorage specifics', function () {
     try {
       await raw.asPromise();
       await raw.db!.collection('envelopes').insertOne({
-        _id: 'orphan' as never, orgId: ORG, conversationId: c.id, seq: 1, senderUserId: 'a', senderDeviceId: 'd', clientMessageId: 'm1', sentAt: T0, body: Buffer.from([1]),
+        _id: `${ORG} d m1` as never, messageId: 'orphan', orgId: ORG, conversationId: c.id, seq: 1, senderUserId: 'a', senderDeviceId: 'd', clientMessageId: 'm1', sentAt: T0, body: Buffer.from([1]),
       });
     } finally {
       await raw.close();

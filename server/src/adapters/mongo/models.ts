@@ -162,8 +162,13 @@ export const conversationSeqSchema = new Schema<ConversationSeqDoc>(
 );
 
 export interface EnvelopeDoc {
-  /** The message id (a random UUID). */
+  /**
+   * `docKey(orgId, senderDeviceId, clientMessageId)`: what makes a send unique. A retried send is
+   * refused by the `_id` index and found by a point read, on every backend.
+   */
   _id: string;
+  /** The message id clients see (a random UUID). Envelopes stored before it existed: their `_id`. */
+  messageId?: string;
   orgId: string;
   conversationId: string;
   seq: number;
@@ -183,6 +188,7 @@ export interface EnvelopeDoc {
 export const envelopeSchema = new Schema<EnvelopeDoc>(
   {
     _id: { type: String, required: true },
+    messageId: { type: String },
     orgId: { type: String, required: true },
     conversationId: { type: String, required: true },
     seq: { type: Number, required: true },
@@ -209,8 +215,7 @@ export const envelopeSchema = new Schema<EnvelopeDoc>(
 envelopeSchema.index({ orgId: 1, conversationId: 1, seq: 1 }, { unique: true, name: 'org_conv_seq_unique' });
 /** The retention sweep (FerretDB has no TTL indexes: an app-side sweeper deletes by this). */
 envelopeSchema.index({ expiresAt: 1 }, { name: 'expires_at' });
-/** Idempotency of retried sends. */
-envelopeSchema.index({ orgId: 1, senderDeviceId: 1, clientMessageId: 1 }, { unique: true, name: 'org_device_clientmsg_unique' });
+// Idempotency of retried sends: the `_id` is (org, sender device, client message id).
 
 /** One-time prekeys: each document is handed out once, by a find-and-delete. */
 export interface PrekeyDoc {

@@ -40,6 +40,8 @@ const CLAIM_CANDIDATES = 8;
 const MAX_CLAIM_ROUNDS = 50;
 /** Conversations whose last seq this instance remembers (least recently appended to forgotten first). */
 const MAX_SEQ_HINTS = 10_000;
+/** How long after a seq collision this instance reads lastSeq before each append. */
+const CONTENDED_MS = 60_000;
 /** Envelopes (or lastSeq updates) written by one group command at most. */
 const MAX_WRITE_BATCH = 256;
 
@@ -59,6 +61,14 @@ export class MongoStorage implements Storage {
   private readonly logger: Pick<Logger, 'debug' | 'warn'> | undefined;
   /** Highest seq this instance stored or saw per conversation (key: org NUL conversation). */
   private readonly seqHints = new Map<string, number>();
+  /**
+   * Until when appends read the conversation's stored lastSeq before inserting, instead of guessing
+   * from this instance's hint: set by a seq collision, i.e. another node appends to the same
+   * conversations. With clients spread over nodes, sends to a conversation alternate between nodes
+   * and a guess collided on about every other send (each a refused insert, two reads and a second
+   * insert); a read first costs one point read. A lone node never collides and never reads.
+   */
+  private contendedUntil = 0;
   /** Tail of the in-process append queue per conversation. */
   private readonly appendQueues = new Map<string, Promise<void>>();
   /** Envelope inserts and lastSeq raises take turns: one write command of the send path in flight. */
@@ -214,7 +224,6 @@ export class MongoStorage implements Storage {
   }
 
   private async appendSerialized(input: NewEnvelope): Promise<AppendResult> {
-    const { Envelope: Env } = this.models;
     // The caller read the conversation just before (membership check): no second read for its lastSeq.
     let lastSeq = input.lastSeqSeen;
     if (lastSeq === undefined) {
@@ -222,20 +231,23 @@ export class MongoStorage implements Storage {
       if (!conv) throw new Error(`conversation ${input.conversationId} not found`);
       lastSeq = conv.lastSeq;
     }
-    // No read for an earlier send of this client message id either: the unique index
-    // (org, sender device, client message id) refuses a second insert, and the duplicate-key path
-    // below answers it with the stored envelope.
+    // No read for an earlier send of this client message id either: the envelope's `_id` is
+    // (org, sender device, client message id), so a second insert is refused, and the duplicate-key
+    // path below answers it with the stored envelope.
 
     const hk = hintKey(input.orgId, input.conversationId);
     let candidate = Math.max(this.seqHints.get(hk) ?? 0, lastSeq) + 1;
+    if (this.contendedUntil > Date.now()) candidate = Math.max(candidate, (await this.storedLastSeq(input.conversationId)) + 1);
     const messageId = randomUUID();
+    const key = envelopeKey(input.orgId, input.senderDeviceId, input.clientMessageId);
     // Copies: the caller may reuse its buffers.
     const body = input.body ? Buffer.from(input.body) : undefined;
     const recipients = input.recipients?.map((r) => ({ deviceId: r.deviceId, ciphertext: Buffer.from(r.ciphertext) }));
     for (let attempt = 1; attempt <= MAX_APPEND_ATTEMPTS; attempt++) {
       try {
         await this.inserts.submit({
-          _id: messageId,
+          _id: key,
+          messageId,
           orgId: input.orgId,
           conversationId: input.conversationId,
           seq: candidate,
@@ -253,26 +265,16 @@ export class MongoStorage implements Storage {
         });
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
-        // FerretDB does not say which index was violated. The cheap look first (by _id): if the
-        // conversation's lastSeq reached the candidate, another node stored that seq.
-        const stored = await this.storedLastSeq(input.conversationId);
-        if (stored >= candidate) {
-          this.logger?.debug({ conversationId: input.conversationId, tried: candidate, next: stored + 1, attempt }, 'seq taken by another node, retrying');
-          candidate = stored + 1;
-          continue;
-        }
-        // Else a concurrent send of the same client message (a retry through another node), or a
-        // seq whose lastSeq update has not landed yet.
-        const racedPrior = await this.priorSend(input);
-        if (racedPrior) return racedPrior;
-        const top = await Env.findOne({ orgId: input.orgId, conversationId: input.conversationId })
-          .sort({ seq: -1 })
-          .select({ seq: 1 })
-          .lean<Pick<EnvelopeDoc, 'seq'>>()
-          .exec();
-        const next = (top?.seq ?? 0) + 1;
+        // Which unique key was hit (FerretDB does not say)? Two reads by `_id`, at once: an envelope
+        // under this send's key means a retry of a stored send (through another node, or racing this
+        // one); else the seq was taken, by another node. That seq is stored, so one above it keeps the
+        // sequence gapless, and the conversation's lastSeq may already be further on.
+        const [prior, stored] = await Promise.all([this.priorSend(input), this.storedLastSeq(input.conversationId)]);
+        if (prior) return prior;
+        this.contendedUntil = Date.now() + CONTENDED_MS;
+        const next = Math.max(stored + 1, candidate + 1);
         this.logger?.debug({ conversationId: input.conversationId, tried: candidate, next, attempt }, 'seq taken by another node, retrying');
-        candidate = Math.max(next, candidate + 1);
+        candidate = next;
         continue;
       }
       await this.noteSeq(input.orgId, input.conversationId, candidate);
@@ -347,11 +349,7 @@ export class MongoStorage implements Storage {
 
   /** The answer for a send this device already made with the same client message id, if any. */
   private async priorSend(input: NewEnvelope): Promise<AppendResult | undefined> {
-    const prior = await this.models.Envelope.findOne({
-      orgId: input.orgId,
-      senderDeviceId: input.senderDeviceId,
-      clientMessageId: input.clientMessageId,
-    })
+    const prior = await this.models.Envelope.findOne({ _id: envelopeKey(input.orgId, input.senderDeviceId, input.clientMessageId) })
       .lean<EnvelopeDoc>()
       .exec();
     if (!prior) return undefined;
@@ -475,7 +473,7 @@ export class MongoStorage implements Storage {
   }
 
   async findSent(orgId: string, senderDeviceId: string, clientMessageId: string): Promise<StoredEnvelope | undefined> {
-    const doc = await this.models.Envelope.findOne({ orgId, senderDeviceId, clientMessageId }).lean<EnvelopeDoc>().exec();
+    const doc = await this.models.Envelope.findOne({ _id: envelopeKey(orgId, senderDeviceId, clientMessageId) }).lean<EnvelopeDoc>().exec();
     return doc ? toEnvelope(doc) : undefined;
   }
 
@@ -628,6 +626,11 @@ export class MongoStorage implements Storage {
 import { MongoDeviceAdmin } from './device-admin.js';
 import type { OwnDeviceRecord } from '../../ports/device-admin.js';
 
+/** An envelope's `_id`: what makes a send unique (ids contain no space, see `docKey`). */
+function envelopeKey(orgId: string, senderDeviceId: string, clientMessageId: string): string {
+  return docKey(orgId, senderDeviceId, clientMessageId);
+}
+
 function hintKey(orgId: string, conversationId: string): string {
   return `${orgId}\u0000${conversationId}`;
 }
@@ -705,7 +708,7 @@ function toConversation(d: ConversationDoc, lastSeq: number): Conversation {
 
 function toEnvelope(d: EnvelopeDoc): StoredEnvelope {
   return {
-    messageId: d._id,
+    messageId: d.messageId ?? d._id,
     conversationId: d.conversationId,
     seq: d.seq,
     senderUserId: d.senderUserId,
