@@ -143,7 +143,13 @@ export class Hub {
       Date.now,
       config.retentionMs, // undefined: the relay's default
       this.directory,
-      new DeliveryCursors({ storage, flushMs: config.ackFlushMs, logger }),
+      // Acks are filtered by membership through the directory's cache (a tag read per conversation
+      // instead of a database read): every conversation with acks is checked on every write.
+      new DeliveryCursors({
+        storage: { getConversation: (orgId, id) => this.directory.conversation(orgId, id), ackDelivered: (orgId, deviceId, cursors) => storage.ackDelivered(orgId, deviceId, cursors) },
+        flushMs: config.ackFlushMs,
+        logger,
+      }),
     );
     this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: this.relay, keys: new DeviceKeys(storage, Date.now, this.directory), teams: new CareTeams(storage, Date.now, this.directory), logger, security: this.security, onStorageUnreachable: () => (this.storageFailedAt = Date.now()) });
   }

@@ -191,4 +191,33 @@ describe('DeviceDirectory (logic, memory adapters)', () => {
     expect(convReads).to.equal(2);
     expect(await dir.conversationWithDevices(ORG, 'no-such-conversation')).to.deep.equal({ conversation: undefined, devices: [] });
   });
+
+  it('conversation() (delivery acks) shares that cache: members from memory under an unchanged tag, from storage after a bump', async () => {
+    const storage = new MemoryStorage();
+    const { conversation } = await storage.createConversation({ orgId: ORG, kind: 'group', title: 't', createdBy: 'dr-lee', memberUserIds: ['dr-kim'], now: 1 });
+    let convReads = 0;
+    let removed: string | undefined;
+    const counting = {
+      listDeviceIdentities: (o: string, u: readonly string[]) => storage.listDeviceIdentities(o, u),
+      getConversation: async (o: string, c: string) => {
+        convReads++;
+        const found = await storage.getConversation(o, c);
+        return found && { ...found, memberUserIds: found.memberUserIds.filter((u) => u !== removed) };
+      },
+    };
+    const tags = new MemoryDirectoryTags();
+    const dir = new DeviceDirectory({ storage: counting, tags });
+    const otherNode = new DeviceDirectory({ storage: counting, tags });
+    expect((await dir.conversation(ORG, conversation.id))?.memberUserIds).to.deep.equal(['dr-lee', 'dr-kim']);
+    const copy = await dir.conversation(ORG, conversation.id);
+    expect(convReads, 'second call from memory').to.equal(1);
+    copy!.memberUserIds.push('mallory');
+    expect((await dir.conversation(ORG, conversation.id))?.memberUserIds, 'callers get copies').to.deep.equal(['dr-lee', 'dr-kim']);
+
+    removed = 'dr-kim';
+    await otherNode.conversationChanged(ORG, conversation.id);
+    expect((await dir.conversation(ORG, conversation.id))?.memberUserIds).to.deep.equal(['dr-lee']);
+    expect(convReads).to.equal(2);
+    expect(await dir.conversation(ORG, 'no-such-conversation')).to.equal(undefined);
+  });
 });

@@ -90,21 +90,8 @@ export class DeviceDirectory {
       return this.fromStorage(orgId, conversationId);
     }
     const tags = new Map(guess.map((u, i) => [u, read[i + 1]!]));
-    let conversation: Conversation | undefined;
-    if (cached && cached.tag === read[0]) {
-      this.hits++;
-      this.conversations.delete(ck);
-      this.conversations.set(ck, cached);
-      conversation = cached.conversation;
-    } else {
-      this.misses++;
-      conversation = await this.storage.getConversation(orgId, conversationId);
-      if (!conversation) {
-        this.conversations.delete(ck);
-        return { conversation: undefined, devices: [] };
-      }
-      this.rememberConversation(ck, { tag: read[0]!, conversation });
-    }
+    const conversation = await this.conversationUnder(orgId, conversationId, read[0]!);
+    if (!conversation) return { conversation: undefined, devices: [] };
     const users = [...new Set(conversation.memberUserIds)].sort(byCodeUnits);
     const unread = users.filter((u) => !tags.has(u));
     if (unread.length > 0) {
@@ -117,6 +104,43 @@ export class DeviceDirectory {
       }
     }
     return { conversation: copyConversation(conversation), devices: await this.lists(orgId, users, tags) };
+  }
+
+  /**
+   * A conversation (members and team state) for a membership check, without its devices: one tag
+   * read when cached. Its `lastSeq` is a hint.
+   */
+  async conversation(orgId: string, conversationId: string): Promise<Conversation | undefined> {
+    if (!this.tags) return this.storage.getConversation(orgId, conversationId);
+    let tag: string;
+    try {
+      tag = (await this.tags.read(orgId, [conversationTag(conversationId)]))[0]!;
+    } catch (err) {
+      this.logger?.warn({ err: (err as Error).message }, 'directory tags unavailable; reading the conversation from storage');
+      return this.storage.getConversation(orgId, conversationId);
+    }
+    const conversation = await this.conversationUnder(orgId, conversationId, tag);
+    return conversation && copyConversation(conversation);
+  }
+
+  /** The cached conversation if it was kept under `tag` (read before), else from storage, kept under it. Not a copy. */
+  private async conversationUnder(orgId: string, conversationId: string, tag: string): Promise<Conversation | undefined> {
+    const ck = `${orgId} ${conversationId}`;
+    const cached = this.conversations.get(ck);
+    if (cached && cached.tag === tag) {
+      this.hits++;
+      this.conversations.delete(ck);
+      this.conversations.set(ck, cached);
+      return cached.conversation;
+    }
+    this.misses++;
+    const conversation = await this.storage.getConversation(orgId, conversationId);
+    if (!conversation) {
+      this.conversations.delete(ck);
+      return undefined;
+    }
+    this.rememberConversation(ck, { tag, conversation });
+    return conversation;
   }
 
   private async fromStorage(orgId: string, conversationId: string): Promise<{ conversation: Conversation | undefined; devices: DeviceIdentity[] }> {
