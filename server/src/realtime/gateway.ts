@@ -43,6 +43,13 @@ import type { StoredEnvelope } from '../ports/storage.js';
 export type HubServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 export type HubSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 
+/** What one client event runs: the payload schema, the handler, and which answers are audited. */
+interface Route {
+  schema: z.ZodType;
+  run: (socket: HubSocket, req: unknown) => Promise<unknown>;
+  audit: 'all' | 'refusals';
+}
+
 interface GatewayDeps {
   io: HubServer;
   verifier: TokenVerifier;
@@ -68,8 +75,8 @@ export class Gateway {
   /** Connections held by this node, refreshed in presence on every heartbeat. */
   readonly connections = new Map<string, PresenceConnection>();
   private readonly now: () => number;
-  /** Events some handler answers (filled by `handle`); others get an `Unknown event` error. */
-  private readonly knownEvents = new Set<string>();
+  /** Every client event's route (schema, handler, audit), shared by all sockets. */
+  private readonly routes: ReadonlyMap<string, Route>;
   /** Requests being handled now; a shutting-down node waits for them (their writes are durable acks). */
   private inFlight = 0;
   /** Requests in flight per socket: a draining node closes each socket once its own are answered. */
@@ -80,6 +87,7 @@ export class Gateway {
 
   constructor(private readonly deps: GatewayDeps) {
     this.now = deps.now ?? Date.now;
+    this.routes = this.buildRoutes();
     // engine.io keeps each session's first HTTP request (IncomingMessage, headers, parser state) for
     // the socket's lifetime. Nothing reads it after the handshake (origins are checked in
     // allowRequest, the address is copied): dropping it is socket.io's own advice for memory per connection.
@@ -140,30 +148,42 @@ export class Gateway {
     void socket.join([Rooms.device(orgId, deviceId), Rooms.user(orgId, userId)]);
     this.deps.presence.connect(conn).catch((err: unknown) => this.deps.logger.warn({ err }, 'presence connect failed'));
     this.deps.logger.debug({ orgId, userId, deviceId, socket: socket.id }, 'device connected');
+    this.deps.security.onConnection(socket);
 
+    // One listener for every client event; the routes are shared by all sockets. (A listener and
+    // closures per event per socket cost about 5 KB of heap per connection.)
+    socket.onAny((event: unknown, ...args: unknown[]) => this.dispatch(socket, event, args));
     socket.on('disconnect', (reason) => {
       this.connections.delete(socket.id);
       this.deps.presence.disconnect(conn).catch((err: unknown) => this.deps.logger.warn({ err }, 'presence disconnect failed'));
       this.deps.logger.debug({ orgId, userId, deviceId, socket: socket.id, reason }, 'device disconnected');
+      this.deps.security.record({ action: 'disconnect', outcome: 'ok', orgId, userId, deviceId, ip: socket.handshake.address, note: reason });
     });
+  }
 
-    const { relay, keys, teams, io } = this.deps;
+  /** Every client event the hub answers, built once. Handlers take the caller from `socket.data`. */
+  private buildRoutes(): Map<string, Route> {
+    const { relay, keys, teams, io, security } = this.deps;
+    const routes = new Map<string, Route>();
+    const route = <S extends z.ZodType>(event: ClientEvent, schema: S, run: (socket: HubSocket, req: z.output<S>) => Promise<unknown>, audit: Route['audit'] = 'all') =>
+      routes.set(event, { schema, run: run as Route['run'], audit });
 
-    this.handle(socket, ClientEvent.CONVERSATION_CREATE, ConversationCreateRequestSchema, async (req) => {
+    route(ClientEvent.CONVERSATION_CREATE, ConversationCreateRequestSchema, async (socket, req) => {
       const { conversation, created } = await relay.createConversation(socket.data, req);
       if (created) {
-        io.to(conversation.memberUserIds.map((u) => Rooms.user(orgId, u))).emit(ServerEvent.CONVERSATION, conversation);
+        io.to(conversation.memberUserIds.map((u) => Rooms.user(socket.data.orgId, u))).emit(ServerEvent.CONVERSATION, conversation);
       }
       return conversation;
     });
 
-    this.handle(socket, ClientEvent.CONVERSATION_GET, ConversationGetRequestSchema, (req) => relay.memberConversation(socket.data, req.conversationId));
+    route(ClientEvent.CONVERSATION_GET, ConversationGetRequestSchema, (socket, req) => relay.memberConversation(socket.data, req.conversationId));
 
-    this.handle(socket, ClientEvent.CONVERSATION_LIST, ConversationListRequestSchema, async () => ({
+    route(ClientEvent.CONVERSATION_LIST, ConversationListRequestSchema, async (socket) => ({
       conversations: await relay.listConversations(socket.data),
     }));
 
-    this.handle(socket, ClientEvent.ENVELOPE_SEND, EnvelopeSendRequestSchema, async (req) => {
+    route(ClientEvent.ENVELOPE_SEND, EnvelopeSendRequestSchema, async (socket, req) => {
+      const { orgId, deviceId } = socket.data;
       const outcome = await relay.send(socket.data, req);
       // Also on a duplicate: if the first attempt's fan-out was lost (node died after the write),
       // the retry delivers it; receivers drop what they already have by seq.
@@ -175,20 +195,20 @@ export class Gateway {
       return outcome.result;
     });
 
-    this.handle(socket, ClientEvent.SYNC_FETCH, SyncFetchRequestSchema, (req) => relay.sync(socket.data, req));
-    this.handle(
-      socket,
+    route(ClientEvent.SYNC_FETCH, SyncFetchRequestSchema, (socket, req) => relay.sync(socket.data, req));
+    route(
       ClientEvent.SYNC_ACK,
       SyncAckRequestSchema,
-      async (req) => {
+      async (socket, req) => {
         relay.ack(socket.data, req.cursors);
         return {};
       },
-      { audit: 'refusals' },
+      'refusals',
     );
 
     for (const event of [ClientEvent.TEAM_CREATE, ClientEvent.TEAM_CHANGE] as const) {
-      this.handle(socket, event, TeamStatementRequestSchema, async (req) => {
+      route(event, TeamStatementRequestSchema, async (socket, req) => {
+        const { orgId, deviceId } = socket.data;
         const outcome = event === ClientEvent.TEAM_CREATE ? await teams.create(socket.data, req.signed) : await teams.change(socket.data, req.signed);
         if (event === ClientEvent.TEAM_CREATE) io.to(outcome.notifyUserIds.map((u) => Rooms.user(orgId, u))).emit(ServerEvent.CONVERSATION, outcome.conversation);
         this.fanOut(orgId, deviceId, outcome.notifyUserIds, outcome.envelope);
@@ -196,27 +216,28 @@ export class Gateway {
       });
     }
 
-    this.handle(
-      socket,
+    route(
       ClientEvent.TYPING,
       TypingRequestSchema,
-      async (req) => {
+      async (socket, req) => {
+        const { orgId, userId, deviceId } = socket.data;
         const conversation = await relay.memberConversation(socket.data, req.conversationId);
         io.to(conversation.memberUserIds.map((u) => Rooms.user(orgId, u)))
           .except(Rooms.device(orgId, deviceId))
           .emit(ServerEvent.TYPING, { conversationId: conversation.id, userId, deviceId, typing: req.typing });
         return {};
       },
-      { audit: 'refusals' },
+      'refusals',
     );
 
-    this.handle(socket, ClientEvent.PRESENCE_QUERY, PresenceQuerySchema, async (req) => {
+    route(ClientEvent.PRESENCE_QUERY, PresenceQuerySchema, async (socket, req) => {
       const conversation = await relay.memberConversation(socket.data, req.conversationId);
-      const online = await Promise.all(conversation.memberUserIds.map(async (u) => ({ userId: u, deviceIds: await this.deps.presence.onlineDevices(orgId, u) })));
+      const online = await Promise.all(conversation.memberUserIds.map(async (u) => ({ userId: u, deviceIds: await this.deps.presence.onlineDevices(socket.data.orgId, u) })));
       return { online: online.filter((o) => o.deviceIds.length > 0) };
     });
 
-    this.handle(socket, ClientEvent.KEYS_PUBLISH, KeysPublishRequestSchema, async (req) => {
+    route(ClientEvent.KEYS_PUBLISH, KeysPublishRequestSchema, async (socket, req) => {
+      const { orgId, userId, deviceId } = socket.data;
       const { firstPublish, oneTimePrekeys } = await keys.publish(socket.data, req);
       if (firstPublish) {
         const contacts = await keys.contactsOf(socket.data);
@@ -227,24 +248,15 @@ export class Gateway {
       return { oneTimePrekeys };
     });
 
-    this.handle(socket, ClientEvent.KEYS_COUNT, KeysCountRequestSchema, async () => ({ oneTimePrekeys: await keys.count(socket.data) }));
-    this.handle(socket, ClientEvent.KEYS_CLAIM, KeysClaimRequestSchema, async (req) => ({ bundles: await keys.claim(socket.data, req) }));
-    this.handle(socket, ClientEvent.DEVICES_LIST, UserListRequestSchema, async (req) => ({ devices: await keys.list(socket.data, req) }));
+    route(ClientEvent.KEYS_COUNT, KeysCountRequestSchema, async (socket) => ({ oneTimePrekeys: await keys.count(socket.data) }));
+    route(ClientEvent.KEYS_CLAIM, KeysClaimRequestSchema, async (socket, req) => ({ bundles: await keys.claim(socket.data, req) }));
+    route(ClientEvent.DEVICES_LIST, UserListRequestSchema, async (socket, req) => ({ devices: await keys.list(socket.data, req) }));
 
     // --- security: devices ---
-    const { security } = this.deps;
-    security.onConnection(socket);
-    this.handle(socket, ClientEvent.DEVICES_MINE, DevicesMineRequestSchema, async () => ({ devices: await security.listMine(socket.data) }));
-    this.handle(socket, ClientEvent.DEVICE_REVOKE, DeviceRevokeRequestSchema, (req) => security.revokeDevice(socket.data, req.deviceId));
-    // An event no handler knows still gets a typed answer (when it asked for one).
-    socket.onAny((event: unknown, ...args: unknown[]) => {
-      if (typeof event === 'string' && this.knownEvents.has(event)) return;
-      const ack = args[args.length - 1];
-      security.recordEvent(socket, 'unknown-event', ErrorCode.INVALID_PAYLOAD, undefined, undefined);
-      if (typeof ack === 'function') (ack as (res: Ack<never>) => void)({ ok: false, error: { code: ErrorCode.INVALID_PAYLOAD, message: 'Unknown event' } });
-    });
-    socket.on('disconnect', (reason) => security.record({ action: 'disconnect', outcome: 'ok', orgId, userId, deviceId, ip: socket.handshake.address, note: reason }));
+    route(ClientEvent.DEVICES_MINE, DevicesMineRequestSchema, async (socket) => ({ devices: await security.listMine(socket.data) }));
+    route(ClientEvent.DEVICE_REVOKE, DeviceRevokeRequestSchema, (socket, req) => security.revokeDevice(socket.data, req.deviceId));
     // --- end security: devices ---
+    return routes;
   }
 
   /**
@@ -263,82 +275,81 @@ export class Gateway {
   }
 
   /**
-   * Register one client event: expiry check, schema validation, typed errors through the ack.
-   * Every answer is audited, except that `audit: 'refusals'` leaves out the accepted ones: for the
-   * signals a device sends several times a second that read nothing (delivery acks, typing).
+   * One client event: its route, expiry check, schema validation, typed errors through the ack. An
+   * event no route knows still gets a typed answer (when it asked for one). Every answer is audited,
+   * except that routes with `audit: 'refusals'` leave out the accepted ones: for the signals a device
+   * sends several times a second that read nothing (delivery acks, typing).
    */
-  private handle<S extends z.ZodType, R>(
-    socket: HubSocket,
-    event: ClientEvent,
-    schema: S,
-    fn: (req: z.output<S>) => Promise<R>,
-    options: { audit: 'all' | 'refusals' } = { audit: 'all' },
-  ): void {
-    this.knownEvents.add(event);
-    // The typed event map describes honest clients; at runtime anything can arrive, so take unknowns.
-    (socket as unknown as { on(e: string, l: (...args: unknown[]) => void): void }).on(event, (...args: unknown[]) => {
-      const ack = args[args.length - 1];
-      if (typeof ack !== 'function') {
-        this.deps.logger.info({ event, socket: socket.id }, 'event without ack ignored');
-        this.deps.security.recordEvent(socket, event, 'NO_ACK', undefined, undefined);
-        return;
+  private dispatch(socket: HubSocket, event: unknown, args: unknown[]): void {
+    const ack = args[args.length - 1];
+    const route = typeof event === 'string' ? this.routes.get(event) : undefined;
+    if (!route) {
+      this.deps.security.recordEvent(socket, 'unknown-event', ErrorCode.INVALID_PAYLOAD, undefined, undefined);
+      if (typeof ack === 'function') (ack as (res: Ack<never>) => void)({ ok: false, error: { code: ErrorCode.INVALID_PAYLOAD, message: 'Unknown event' } });
+      return;
+    }
+    const name = event as string;
+    if (typeof ack !== 'function') {
+      this.deps.logger.info({ event: name, socket: socket.id }, 'event without ack ignored');
+      this.deps.security.recordEvent(socket, name, 'NO_ACK', undefined, undefined);
+      return;
+    }
+    let request: unknown;
+    // Answers are audited: outcome and the ids of the validated request and of the result.
+    const reply = (res: Ack<unknown>) => {
+      (ack as (res: Ack<unknown>) => void)(res);
+      if (res.ok && route.audit === 'refusals') return;
+      this.deps.security.recordEvent(socket, name, res.ok ? 'ok' : res.error.code, request, res.ok ? res.data : undefined);
+    };
+    if (args.length !== 2) {
+      reply({ ok: false, error: { code: ErrorCode.INVALID_PAYLOAD, message: `${name} takes exactly one payload argument` } });
+      return;
+    }
+    if (socket.data.tokenExpiresAt <= this.now()) {
+      reply({ ok: false, error: { code: ErrorCode.AUTH_EXPIRED, message: 'Access token has expired; refresh it and reconnect' } });
+      this.close(socket, CloseCode.TOKEN_EXPIRED, 'Access token expired');
+      return;
+    }
+    const parsed = parsePayload(route.schema, args[0]);
+    if (!parsed.ok) {
+      reply({ ok: false, error: parsed.error });
+      return;
+    }
+    request = parsed.value;
+    const failed = (err: unknown) => {
+      const wire = toWireError(err);
+      if (wire.code === ErrorCode.INTERNAL) this.deps.logger.error({ err, event: name, socket: socket.id }, 'handler failed');
+      else if (isStorageUnreachable(err)) {
+        this.deps.onStorageUnreachable?.();
+        this.deps.logger.warn({ err, event: name, socket: socket.id }, 'storage unreachable');
       }
-      let request: unknown;
-      // Answers are audited: outcome and the ids of the validated request and of the result.
-      const reply = (res: Ack<R>) => {
-        (ack as (res: Ack<R>) => void)(res);
-        if (res.ok && options.audit === 'refusals') return;
-        this.deps.security.recordEvent(socket, event, res.ok ? 'ok' : res.error.code, request, res.ok ? res.data : undefined);
-      };
-      if (args.length !== 2) {
-        reply({ ok: false, error: { code: ErrorCode.INVALID_PAYLOAD, message: `${event} takes exactly one payload argument` } });
-        return;
-      }
-      if (socket.data.tokenExpiresAt <= this.now()) {
-        reply({ ok: false, error: { code: ErrorCode.AUTH_EXPIRED, message: 'Access token has expired; refresh it and reconnect' } });
-        this.close(socket, CloseCode.TOKEN_EXPIRED, 'Access token expired');
-        return;
-      }
-      const parsed = parsePayload(schema, args[0]);
-      if (!parsed.ok) {
-        reply({ ok: false, error: parsed.error });
-        return;
-      }
-      request = parsed.value;
-      const failed = (err: unknown) => {
-        const wire = toWireError(err);
-        if (wire.code === ErrorCode.INTERNAL) this.deps.logger.error({ err, event, socket: socket.id }, 'handler failed');
-        else if (isStorageUnreachable(err)) {
-          this.deps.onStorageUnreachable?.();
-          this.deps.logger.warn({ err, event, socket: socket.id }, 'storage unreachable');
-        }
-        reply({ ok: false, error: wire });
-      };
-      if (!this.accepting) {
-        reply({ ok: false, error: { code: ErrorCode.UNAVAILABLE, message: 'This hub node is shutting down; retry on another node' } });
-        return;
-      }
-      const run = () => {
-        this.inFlight++;
-        this.socketInFlight.set(socket.id, (this.socketInFlight.get(socket.id) ?? 0) + 1);
-        return fn(parsed.value)
-          .then((data) => reply({ ok: true, data }), failed)
-          .finally(() => {
-            const left = (this.socketInFlight.get(socket.id) ?? 1) - 1;
-            if (left > 0) this.socketInFlight.set(socket.id, left);
-            else {
-              this.socketInFlight.delete(socket.id);
-              // Draining: this socket's last answer is out, so it may move to another node now.
-              if (this.drainClose && socket.connected) this.close(socket, this.drainClose.code, this.drainClose.message);
-            }
-            if (--this.inFlight === 0) this.drained?.();
-          });
-      };
-      // Revocation re-check and rate limit; unlimited events run at once, in arrival order.
-      const gate = this.deps.security.gate(event, socket, parsed.value);
-      if (gate) gate.then(run, failed);
-      else void run();
-    });
+      reply({ ok: false, error: wire });
+    };
+    if (!this.accepting) {
+      reply({ ok: false, error: { code: ErrorCode.UNAVAILABLE, message: 'This hub node is shutting down; retry on another node' } });
+      return;
+    }
+    const run = () => {
+      this.inFlight++;
+      this.socketInFlight.set(socket.id, (this.socketInFlight.get(socket.id) ?? 0) + 1);
+      return route
+        .run(socket, parsed.value)
+        .then((data) => reply({ ok: true, data }), failed)
+        .finally(() => {
+          const left = (this.socketInFlight.get(socket.id) ?? 1) - 1;
+          if (left > 0) this.socketInFlight.set(socket.id, left);
+          else {
+            this.socketInFlight.delete(socket.id);
+            // Draining: this socket's last answer is out, so it may move to another node now.
+            if (this.drainClose && socket.connected) this.close(socket, this.drainClose.code, this.drainClose.message);
+          }
+          if (--this.inFlight === 0) this.drained?.();
+        });
+    };
+    // Revocation re-check and rate limit; unlimited events run at once, in arrival order.
+    const gate = this.deps.security.gate(name, socket, parsed.value);
+    if (gate) gate.then(run, failed);
+    else void run();
   }
 
   /** Tell the client why, then disconnect. */
