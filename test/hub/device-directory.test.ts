@@ -111,6 +111,23 @@ describe('DeviceDirectory (logic, memory adapters)', () => {
     return storage;
   }
 
+  /**
+   * The storage as the directory sees it, counting conversation reads; `remove` makes later reads
+   * leave a member out (a membership change stored by "another node").
+   */
+  function countingConversations(storage: MemoryStorage) {
+    const state = { convReads: 0, removed: undefined as string | undefined };
+    const counting = {
+      listDeviceIdentities: (o: string, u: readonly string[]) => storage.listDeviceIdentities(o, u),
+      getConversation: async (o: string, c: string) => {
+        state.convReads++;
+        const found = await storage.getConversation(o, c);
+        return found && { ...found, memberUserIds: found.memberUserIds.filter((u) => u !== state.removed) };
+      },
+    };
+    return { counting, state };
+  }
+
   it('answers from memory while the tags are unchanged, and from storage once one changed', async () => {
     const storage = await storageWith([
       ['dr-lee', 'l1'],
@@ -159,17 +176,8 @@ describe('DeviceDirectory (logic, memory adapters)', () => {
       ['dr-kim', 'k1'],
     ]);
     const { conversation } = await storage.createConversation({ orgId: ORG, kind: 'group', title: 't', createdBy: 'dr-lee', memberUserIds: ['dr-kim'], now: 1 });
-    let convReads = 0;
     let tagReads = 0;
-    let removed: string | undefined; // a membership change stored by "another node"
-    const counting = {
-      listDeviceIdentities: (o: string, u: readonly string[]) => storage.listDeviceIdentities(o, u),
-      getConversation: async (o: string, c: string) => {
-        convReads++;
-        const found = await storage.getConversation(o, c);
-        return found && { ...found, memberUserIds: found.memberUserIds.filter((u) => u !== removed) };
-      },
-    };
+    const { counting, state } = countingConversations(storage);
     const memoryTags = new MemoryDirectoryTags();
     const tags: DirectoryTags = { read: (o, ids) => (tagReads++, memoryTags.read(o, ids)), bump: (o, id) => memoryTags.bump(o, id) };
     const dir = new DeviceDirectory({ storage: counting, tags });
@@ -180,44 +188,35 @@ describe('DeviceDirectory (logic, memory adapters)', () => {
     expect(await look()).to.deep.equal({ members: ['dr-lee', 'dr-kim'], devices: ['k1', 'l1'] });
     tagReads = 0;
     const again = await dir.conversationWithDevices(ORG, conversation.id);
-    expect({ convReads, tagReads }, 'cached: the conversation from memory, one tag read for it and its members').to.deep.equal({ convReads: 1, tagReads: 1 });
+    expect({ convReads: state.convReads, tagReads }, 'cached: the conversation from memory, one tag read for it and its members').to.deep.equal({ convReads: 1, tagReads: 1 });
     again.conversation!.memberUserIds.push('mallory');
     expect((await look()).members, 'callers get copies').to.deep.equal(['dr-lee', 'dr-kim']);
 
-    removed = 'dr-kim';
+    state.removed = 'dr-kim';
     expect((await look()).members, 'unchanged tag: the cached copy').to.deep.equal(['dr-lee', 'dr-kim']);
     await memoryTags.bump(ORG, `conversation ${conversation.id}`); // what the other node does after storing
     expect(await look()).to.deep.equal({ members: ['dr-lee'], devices: ['l1'] });
-    expect(convReads).to.equal(2);
+    expect(state.convReads).to.equal(2);
     expect(await dir.conversationWithDevices(ORG, 'no-such-conversation')).to.deep.equal({ conversation: undefined, devices: [] });
   });
 
   it('conversation() (delivery acks) shares that cache: members from memory under an unchanged tag, from storage after a bump', async () => {
     const storage = new MemoryStorage();
     const { conversation } = await storage.createConversation({ orgId: ORG, kind: 'group', title: 't', createdBy: 'dr-lee', memberUserIds: ['dr-kim'], now: 1 });
-    let convReads = 0;
-    let removed: string | undefined;
-    const counting = {
-      listDeviceIdentities: (o: string, u: readonly string[]) => storage.listDeviceIdentities(o, u),
-      getConversation: async (o: string, c: string) => {
-        convReads++;
-        const found = await storage.getConversation(o, c);
-        return found && { ...found, memberUserIds: found.memberUserIds.filter((u) => u !== removed) };
-      },
-    };
+    const { counting, state } = countingConversations(storage);
     const tags = new MemoryDirectoryTags();
     const dir = new DeviceDirectory({ storage: counting, tags });
     const otherNode = new DeviceDirectory({ storage: counting, tags });
     expect((await dir.conversation(ORG, conversation.id))?.memberUserIds).to.deep.equal(['dr-lee', 'dr-kim']);
     const copy = await dir.conversation(ORG, conversation.id);
-    expect(convReads, 'second call from memory').to.equal(1);
+    expect(state.convReads, 'second call from memory').to.equal(1);
     copy!.memberUserIds.push('mallory');
     expect((await dir.conversation(ORG, conversation.id))?.memberUserIds, 'callers get copies').to.deep.equal(['dr-lee', 'dr-kim']);
 
-    removed = 'dr-kim';
+    state.removed = 'dr-kim';
     await otherNode.conversationChanged(ORG, conversation.id);
     expect((await dir.conversation(ORG, conversation.id))?.memberUserIds).to.deep.equal(['dr-lee']);
-    expect(convReads).to.equal(2);
+    expect(state.convReads).to.equal(2);
     expect(await dir.conversation(ORG, 'no-such-conversation')).to.equal(undefined);
   });
 });
