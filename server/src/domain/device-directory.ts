@@ -61,13 +61,8 @@ export class DeviceDirectory {
   async identities(orgId: string, userIds: readonly string[]): Promise<DeviceIdentity[]> {
     if (!this.tags) return this.storage.listDeviceIdentities(orgId, userIds);
     const users = [...new Set(userIds)].sort(byCodeUnits);
-    let tags: string[];
-    try {
-      tags = await this.tags.read(orgId, users);
-    } catch (err) {
-      this.logger?.warn({ err: (err as Error).message }, 'device-list tags unavailable; reading device lists from storage');
-      return this.storage.listDeviceIdentities(orgId, users);
-    }
+    const tags = await this.readTags(orgId, users, 'device-list tags unavailable; reading device lists from storage');
+    if (!tags) return this.storage.listDeviceIdentities(orgId, users);
     return this.lists(orgId, users, new Map(users.map((u, i) => [u, tags[i]!])));
   }
 
@@ -82,26 +77,17 @@ export class DeviceDirectory {
     const cached = this.conversations.get(ck);
     // The cached member list (if any) is a guess at whose tags to read with the conversation's.
     const guess = cached ? [...new Set(cached.conversation.memberUserIds)].sort(byCodeUnits) : [];
-    let read: string[];
-    try {
-      read = await this.tags.read(orgId, [conversationTag(conversationId), ...guess]);
-    } catch (err) {
-      this.logger?.warn({ err: (err as Error).message }, 'directory tags unavailable; reading the conversation and device lists from storage');
-      return this.fromStorage(orgId, conversationId);
-    }
+    const read = await this.readTags(orgId, [conversationTag(conversationId), ...guess], 'directory tags unavailable; reading the conversation and device lists from storage');
+    if (!read) return this.fromStorage(orgId, conversationId);
     const tags = new Map(guess.map((u, i) => [u, read[i + 1]!]));
     const conversation = await this.conversationUnder(orgId, conversationId, read[0]!);
     if (!conversation) return { conversation: undefined, devices: [] };
     const users = [...new Set(conversation.memberUserIds)].sort(byCodeUnits);
     const unread = users.filter((u) => !tags.has(u));
     if (unread.length > 0) {
-      try {
-        const more = await this.tags.read(orgId, unread);
-        unread.forEach((u, i) => tags.set(u, more[i]!));
-      } catch (err) {
-        this.logger?.warn({ err: (err as Error).message }, 'device-list tags unavailable; reading device lists from storage');
-        return { conversation: copyConversation(conversation), devices: await this.storage.listDeviceIdentities(orgId, users) };
-      }
+      const more = await this.readTags(orgId, unread, 'device-list tags unavailable; reading device lists from storage');
+      if (!more) return { conversation: copyConversation(conversation), devices: await this.storage.listDeviceIdentities(orgId, users) };
+      unread.forEach((u, i) => tags.set(u, more[i]!));
     }
     return { conversation: copyConversation(conversation), devices: await this.lists(orgId, users, tags) };
   }
@@ -112,15 +98,20 @@ export class DeviceDirectory {
    */
   async conversation(orgId: string, conversationId: string): Promise<Conversation | undefined> {
     if (!this.tags) return this.storage.getConversation(orgId, conversationId);
-    let tag: string;
-    try {
-      tag = (await this.tags.read(orgId, [conversationTag(conversationId)]))[0]!;
-    } catch (err) {
-      this.logger?.warn({ err: (err as Error).message }, 'directory tags unavailable; reading the conversation from storage');
-      return this.storage.getConversation(orgId, conversationId);
-    }
-    const conversation = await this.conversationUnder(orgId, conversationId, tag);
+    const read = await this.readTags(orgId, [conversationTag(conversationId)], 'directory tags unavailable; reading the conversation from storage');
+    if (!read) return this.storage.getConversation(orgId, conversationId);
+    const conversation = await this.conversationUnder(orgId, conversationId, read[0]!);
     return conversation && copyConversation(conversation);
+  }
+
+  /** The tags of `ids`, or undefined (logged with `fallback`) when they cannot be read: the caller reads storage. */
+  private async readTags(orgId: string, ids: readonly string[], fallback: string): Promise<string[] | undefined> {
+    try {
+      return await this.tags!.read(orgId, ids);
+    } catch (err) {
+      this.logger?.warn({ err: (err as Error).message }, fallback);
+      return undefined;
+    }
   }
 
   /** The cached conversation if it was kept under `tag` (read before), else from storage, kept under it. Not a copy. */

@@ -333,17 +333,12 @@ export class MongoStorage implements Storage {
     // By `_id` alone: the caller found the conversation in its org, and an envelope of it is stored.
     // Two nodes creating one conversation's document at once: the loser's duplicate key is retried
     // as an update ($max is idempotent).
-    const write = () =>
+    await retryOnDuplicateKey(() =>
       this.models.ConversationSeq.bulkWrite(
         [...top].map(([id, seq]) => ({ updateOne: { filter: { _id: id }, update: { $max: { lastSeq: seq } }, upsert: true } })),
         { ordered: false },
-      );
-    try {
-      await write();
-    } catch (err) {
-      if (!isBulkDuplicateOnly(err)) throw err;
-      await write();
-    }
+      ),
+    );
     return []; // every item stored (a failure rejects the whole batch)
   }
 
@@ -654,12 +649,15 @@ function isDuplicateKey(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 11000;
 }
 
-/** Concurrent upserts of the same new key can fail with a duplicate key once; the retry finds the document. */
+/**
+ * Concurrent upserts of the same new key can fail with a duplicate key once; the retry finds the
+ * document. Also for bulk writes, whose duplicate keys may come only as per-statement write errors.
+ */
 async function retryOnDuplicateKey<T>(op: () => Promise<T>): Promise<T> {
   try {
     return await op();
   } catch (err) {
-    if (!isDuplicateKey(err)) throw err;
+    if (!isDuplicateKey(err) && !isBulkDuplicateOnly(err)) throw err;
     return op();
   }
 }
