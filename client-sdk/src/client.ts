@@ -154,6 +154,8 @@ export interface EnvelopePayload {
   partial?: boolean;
   /** `receipt` marks a receipt, which devices it does not name ignore. @default 'message' */
   kind?: 'message' | 'receipt';
+  /** Care teams: the membership epoch the body was encrypted for (the SDK's team messages set it). */
+  epoch?: string;
 }
 
 /** An outbox entry as the device store keeps it. */
@@ -170,6 +172,7 @@ function storablePayload(p: EnvelopePayload): EnvelopePayload {
     ...(p.recipients ? { recipients: p.recipients.map((r) => ({ deviceId: r.deviceId, ciphertext: r.ciphertext })) } : {}),
     ...(p.partial ? { partial: true } : {}),
     ...(p.kind ? { kind: p.kind } : {}),
+    ...(p.epoch ? { epoch: p.epoch } : {}),
   };
 }
 
@@ -181,6 +184,8 @@ interface OutboxEntry {
   attempts: number;
   resolve: (r: SendResult) => void;
   reject: (e: CurbsideError) => void;
+  /** Restored from the persisted outbox: no caller waits for it, so a failure is only told by `sendFailed`. */
+  restored?: boolean;
 }
 
 const GAP_RESYNC_DELAY_MS = 300;
@@ -255,6 +260,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
         publishKeys: (r) => this.publishKeys(r),
         countPrekeys: () => this.countPrekeys(),
         conversationMembers: (id, fresh) => this.conversationMembers(id, fresh),
+        catchUp: () => this.resync(),
         teamRequest: async (event, request) => {
           const res = await this.request(event === 'team:create' ? ClientEvent.TEAM_CREATE : ClientEvent.TEAM_CHANGE, request);
           this.members.set(res.conversation.id, res.conversation.memberUserIds);
@@ -516,6 +522,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
         attempts: 0,
         resolve: () => {},
         reject: () => {},
+        restored: true,
       };
       this.outbox.set(clientMessageId, entry);
       this.transmit(entry);
@@ -805,6 +812,8 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
         this.outbox.delete(entry.clientMessageId);
         void this.deviceStore.delete('outbox', entry.clientMessageId).catch(() => {});
         entry.reject(error);
+        // A live care-team send re-encrypts for the new membership and resends by itself: no failure to report.
+        if (error.code === ErrorCode.STALE_EPOCH && !entry.restored) return;
         this.emit('sendFailed', { clientMessageId: entry.clientMessageId, conversationId: entry.conversationId, error });
       },
     );

@@ -39,6 +39,13 @@ export const ErrorCode = {
   INVALID_STATEMENT: 'INVALID_STATEMENT',
   /** Another change got there first (e.g. a concurrent team statement): refresh and retry. */
   CONFLICT: 'CONFLICT',
+  /**
+   * A care-team message was bound to a membership epoch that is not the team's current one (a
+   * membership change was sequenced first). Nothing was stored: apply the pending statements
+   * (sync), rotate the sender key, encrypt again and resend with the same client message id.
+   * `details.conversationId` names the team.
+   */
+  STALE_EPOCH: 'STALE_EPOCH',
   /** A client message id was reused for a different message. */
   IDEMPOTENCY_CONFLICT: 'IDEMPOTENCY_CONFLICT',
   /** The caller sent too much too fast; `details.retryAfterMs` says when to try again. */
@@ -99,6 +106,7 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   DECRYPTION_FAILED: 400,
   INVALID_STATEMENT: 400,
   CONFLICT: 409,
+  STALE_EPOCH: 409,
   IDEMPOTENCY_CONFLICT: 409,
   RATE_LIMITED: 429,
   UNAVAILABLE: 503,

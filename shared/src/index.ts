@@ -3,6 +3,7 @@ export * from './events.js';
 export * from './limits.js';
 export * from './schemas.js';
 export * from './socket.js';
+export * from './keys.js';
 export * from './validate.js';
 export * from './crypto-contract.js';
 export * from './wire-parser.js';

@@ -42,6 +42,14 @@ export function bytesSchema(maxBytes: number) {
     .transform((v): Uint8Array => (v instanceof Uint8Array ? v : new Uint8Array(v)));
 }
 
+/**
+ * A care team's membership epoch: the hex SHA-256 of the canonical form of the last statement of its
+ * signed membership log (`TeamState.head`). Team messages are bound to it (in the sender-key
+ * associated data and on the envelope), so a message encrypted for one membership cannot be
+ * sequenced after a change to it (docs/threat-model.md).
+ */
+export const EpochSchema = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits');
+
 /** Epoch milliseconds. */
 export const TimestampSchema = z.number().int().nonnegative();
 
@@ -91,6 +99,8 @@ export const ConversationSchema = z.object({
   roles: z.record(IdSchema, TeamRoleSchema).optional(),
   /** Care teams: whether membership is a signed log (`team:create`) rather than the hub's say-so. */
   signed: z.boolean().optional(),
+  /** Care teams: the current membership epoch, which every team message must be bound to. */
+  epoch: EpochSchema.optional(),
 });
 export type Conversation = z.infer<typeof ConversationSchema>;
 
@@ -135,6 +145,12 @@ export const EnvelopeSendRequestSchema = z
     partial: z.boolean().optional(),
     /** `receipt`: a delivery or read receipt (encrypted like any message); devices it does not name ignore it. */
     kind: z.enum(['message', 'receipt']).optional(),
+    /**
+     * Care teams: the membership epoch the `body` was encrypted for. Required with the `body` of a
+     * care-team message (not a receipt); the hub refuses any other than the team's current one with
+     * STALE_EPOCH, atomically with sequencing.
+     */
+    epoch: EpochSchema.optional(),
   })
   .refine((r) => r.body !== undefined || r.recipients !== undefined, { message: 'an envelope needs a body, recipients, or both' })
   .refine((r) => !r.recipients || new Set(r.recipients.map((x) => x.deviceId)).size === r.recipients.length, {
@@ -171,6 +187,8 @@ export const EnvelopeSchema = z.object({
   /** The send named only some devices (see `EnvelopeSendRequest.partial`). */
   partial: z.boolean().optional(),
   kind: z.enum(['message', 'receipt']).optional(),
+  /** Care teams: the membership epoch the body was encrypted for (see `EnvelopeSendRequest.epoch`). */
+  epoch: EpochSchema.optional(),
   /** A care-team membership statement, in the conversation's sequence. */
   membership: SignedStatementSchema.optional(),
 });

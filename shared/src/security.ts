@@ -1,3 +1,4 @@
+import { compositeKey } from './keys.js';
 import { z } from 'zod';
 import { IdSchema, TimestampSchema, type Ack } from './schemas.js';
 import type { ClientEvent, ServerEvent } from './events.js';
@@ -45,7 +46,7 @@ export type DeviceRemoved = z.infer<typeof DeviceRemovedSchema>;
 
 /** Rooms the security layer adds: every socket authenticated with a token that has a `jti` joins its token room. */
 export const SecurityRooms = {
-  token: (orgId: string, tokenId: string) => `t:${orgId}:${tokenId}`,
+  token: (orgId: string, tokenId: string) => compositeKey('t', orgId, tokenId),
 } as const;
 
 // The typed socket.io event maps live in socket.ts; these entries extend them (declaration merging),

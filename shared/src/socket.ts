@@ -1,3 +1,4 @@
+import { compositeKey } from './keys.js';
 import type {
   Ack,
   Conversation,
@@ -66,8 +67,11 @@ export interface SocketData {
   tokenExpiresAt: number;
 }
 
-/** Rooms: every device socket joins its device room and its user room. */
+/**
+ * Rooms: every device socket joins its device room and its user room. Built by `compositeKey`, so an
+ * id containing the old `:` separator can never name another tenant's room.
+ */
 export const Rooms = {
-  device: (orgId: string, deviceId: string) => `d:${orgId}:${deviceId}`,
-  user: (orgId: string, userId: string) => `u:${orgId}:${userId}`,
+  device: (orgId: string, deviceId: string) => compositeKey('d', orgId, deviceId),
+  user: (orgId: string, userId: string) => compositeKey('u', orgId, userId),
 } as const;

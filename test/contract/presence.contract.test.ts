@@ -5,6 +5,7 @@
  */
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
+import { compositeKey } from '@curbside/shared';
 import type { Presence, PresenceConnection, PresenceOptions } from '../../server/src/ports/presence.js';
 import { MemoryPresence } from '../../server/src/adapters/memory/presence.js';
 import { RedisPresence } from '../../server/src/adapters/redis/presence.js';
@@ -272,7 +273,7 @@ describe('RedisPresence across hub nodes', () => {
     expect(await c.presence.onlineDevices('org-1', 'user-1')).to.deep.equal(['laptop', 'phone']);
     // And the dead node's members were pruned, not just hidden.
     const [key] = await keysByPrefix(admin, keyPrefix);
-    expect(await admin.zrange(key!, 0, -1)).to.have.members(['laptop\nb-1', 'phone\nb-2']);
+    expect(await admin.zrange(key!, 0, -1)).to.have.members([compositeKey('laptop', 'b-1'), compositeKey('phone', 'b-2')]);
   });
 
   it('gives keys a TTL so abandoned users do not linger in Redis forever', async () => {

@@ -82,7 +82,7 @@ for (const backend of backends) {
       await eventually(() => people.ortiz!.got.length === 4, 'the removed member learns of the removal');
       // Removed: no longer receives, sends or reads history.
       expect(await codeOf(people.ortiz!.client.sendEnvelope(teamId, { body: new Uint8Array([1]) }))).to.equal(ErrorCode.FORBIDDEN);
-      await people.lee!.client.sendEnvelope(teamId, { body: new Uint8Array([2]) });
+      await people.lee!.client.sendEnvelope(teamId, { body: new Uint8Array([2]), epoch: r3.conversation.epoch! });
       // Kim, added at seq 2, resyncs the whole log from the create statement (to verify it) and the message.
       await eventually(() => people.kim!.got.length === 5, 'kim sees the log and the message');
       await new Promise((r) => setTimeout(r, 100));

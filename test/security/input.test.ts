@@ -73,14 +73,16 @@ describe('input hardening', function () {
       await s.touchDevice({ orgId: 'org-a', userId: 'dr-lee', deviceId: 'lee-phone', now: 1 });
       const { conversation } = await s.createConversation({ orgId: 'org-a', kind: 'direct', createdBy: 'dr-lee', memberUserIds: ['dr-patel'], now: 1 });
       const evil = { $ne: null } as unknown as string;
-      // Had the operator been applied, each of these would match org-a's data. Mongoose either casts
-      // it away (CastError: never sent) or sends it wrapped in $eq (sanitizeFilter): nothing matches.
+      // Had the operator been applied, each of these would match org-a's data. The key encoder refuses
+      // it, or Mongoose casts it away (CastError: never sent) or sends it wrapped in $eq
+      // (sanitizeFilter): nothing matches.
       const neutral = async (what: string, p: Promise<unknown>) => {
         try {
           const r = await p;
           expect(r === undefined || (Array.isArray(r) && r.length === 0), `${what} returned ${JSON.stringify(r)}`).to.equal(true);
         } catch (e) {
-          expect(e, what).to.be.instanceOf(mongoose.Error.CastError);
+          const refusedByKeyEncoder = e instanceof TypeError && /^compositeKey: every part must be a string/.test(e.message);
+          expect(refusedByKeyEncoder || e instanceof mongoose.Error.CastError, `${what}: ${String(e)}`).to.equal(true);
         }
       };
       await neutral('getConversation id', s.getConversation('org-a', evil));

@@ -48,7 +48,7 @@ export class DecryptionError extends CurbsideError {
     readonly seq: number,
     readonly senderUserId: string,
     readonly senderDeviceId: string,
-    readonly reason: CryptoErrorCode | 'UNTRUSTED_IDENTITY' | 'NO_SESSION' | 'NO_SENDER_KEY' | 'NOT_A_MEMBER',
+    readonly reason: CryptoErrorCode | 'UNTRUSTED_IDENTITY' | 'NO_SESSION' | 'NO_SENDER_KEY' | 'NOT_A_MEMBER' | 'STALE_EPOCH',
     userMessage: string,
   ) {
     super(ErrorCode.DECRYPTION_FAILED, userMessage, { conversationId, messageId, seq, senderUserId, senderDeviceId, reason });
@@ -80,6 +80,8 @@ export interface HubTransport {
   /** Members as the hub sees them; `fresh` asks the hub instead of a cache. */
   conversationMembers(conversationId: string, fresh?: boolean): Promise<string[]>;
   teamRequest(event: 'team:create' | 'team:change', request: { signed: SignedStatement }): Promise<{ seq: number }>;
+  /** Fetch and process everything the hub has after this device's cursors (membership statements included). */
+  catchUp(): Promise<void>;
 }
 
 export interface MessengerEvents {
@@ -127,6 +129,7 @@ const REPAIR_INTERVAL_MS = 30_000;
 const USER_MESSAGES: Record<string, string> = {
   NO_SENDER_KEY: "This care-team message could not be decrypted: the sender's key has not reached this device. It should arrive with their next message.",
   NOT_A_MEMBER: 'A message arrived from someone who is not a verified member of this care team; it was not shown.',
+  STALE_EPOCH: 'A care-team message was encrypted for an earlier membership of the team than the one in force when it was sent; it was not shown.',
   UNTRUSTED_IDENTITY: "This message came from a device whose safety key changed. Verify the contact's safety number to read it.",
   NO_SESSION: 'This message could not be decrypted. The secure session is being repaired; ask the sender to resend if it matters.',
 };
@@ -281,7 +284,17 @@ export class SecureMessenger {
    */
   async sendText(conversationId: string, text: string): Promise<SendResult> {
     if (await this.teams.isTeam(conversationId)) return this.teams.sendText(conversationId, text);
-    const ack = await this.send(conversationId, { kind: 'text', text });
+    let ack: SendResult;
+    try {
+      ack = await this.send(conversationId, { kind: 'text', text });
+    } catch (e) {
+      // A care team whose create statement this device has not processed yet: the hub wants a team
+      // message (bound to the membership epoch). Catch up on the log and send it as one.
+      if (!isCurbsideError(e) || e.code !== ErrorCode.STALE_EPOCH) throw e;
+      await this.hub.catchUp();
+      if (!(await this.teams.isTeam(conversationId))) throw e;
+      return this.teams.sendText(conversationId, text);
+    }
     const me = this.self();
     await this.noteSent(conversationId, ack.messageId, (await this.hub.conversationMembers(conversationId)).filter((u) => u !== me.userId));
     return ack;
@@ -467,7 +480,7 @@ export class SecureMessenger {
    * @internal Report a message that could not be read. `reasonOverride` names failures that are not
    * crypto errors (a missing sender key, a non-member sender); only 1:1 session failures are repaired.
    */
-  onReceiveFailure(envelope: Envelope, e: unknown, reasonOverride?: 'NO_SENDER_KEY' | 'NOT_A_MEMBER'): void {
+  onReceiveFailure(envelope: Envelope, e: unknown, reasonOverride?: 'NO_SENDER_KEY' | 'NOT_A_MEMBER' | 'STALE_EPOCH'): void {
     const base = { conversationId: envelope.conversationId, messageId: envelope.messageId, seq: envelope.seq, sender: envelope.senderDeviceId };
     if (isCryptoError(e, 'REPLAY')) {
       // Already read once (a re-delivery after a restart, or a replay by the network): never shown twice.

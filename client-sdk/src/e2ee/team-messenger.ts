@@ -48,9 +48,27 @@ interface TeamRecord {
    * it has handled messages sequenced ahead of it.
    */
   pastMembers?: Array<{ userId: string; fromSeq: number; untilSeq: number }>;
+  /**
+   * Membership epochs: each statement's seq and the log head after it, oldest first (the newest
+   * 1000). A message at seq S must be bound to the head of the last statement before S.
+   */
+  epochs?: Array<{ seq: number; head: string }>;
 }
 
 const MAX_PAST_MEMBERS = 200;
+const MAX_EPOCHS = 1000;
+/** Resends of one team message after STALE_EPOCH (each after catching up on the team's statements). */
+const MAX_EPOCH_RETRIES = 4;
+
+/**
+ * The membership epoch a message at `seq` must be bound to: the head after the last statement
+ * sequenced before it. Records kept before epochs were (or history past the kept window): the
+ * current head, which is what every message sent since has been bound to.
+ */
+function epochAt(record: TeamRecord, seq: number): string {
+  const before = (record.epochs ?? []).filter((e) => e.seq < seq);
+  return before.at(-1)?.head ?? record.state.head;
+}
 
 /** Whether `userId` belonged to the team at `seq`: a member now, or one who left after `seq`. */
 function memberAt(record: TeamRecord, userId: string, seq: number): boolean {
@@ -70,6 +88,8 @@ type Content = { kind: 'text'; text: string };
 class NoSenderKey extends Error {}
 /** A group message from someone the verified log does not make a member. */
 class NotAMember extends Error {}
+/** A group message bound to another membership epoch than the one in force at its seq. */
+class StaleEpoch extends Error {}
 
 /**
  * Care teams in the SDK: signed membership statements and sender-key messages.
@@ -204,6 +224,7 @@ export class TeamMessenger {
       rotate: (record?.rotate ?? false) || statement.op === 'remove',
       memberSince,
       pastMembers: pastMembers.slice(-MAX_PAST_MEMBERS),
+      epochs: [...(record?.epochs ?? []), { seq, head: state.head }].slice(-MAX_EPOCHS),
     };
     await this.store.put('teams', statement.teamId, next);
     this.core.events.teamChanged({
@@ -219,7 +240,29 @@ export class TeamMessenger {
 
   // --- messages -------------------------------------------------------------------------------
 
+  /**
+   * Encrypt with this device's sender key for the team's current membership epoch and send. When the
+   * hub answers STALE_EPOCH (a membership change was sequenced first), catch up on the team's
+   * statements, rotate the key if someone was removed, encrypt again and resend under the same client
+   * message id: the user sees one message, and a removed member can read none of it.
+   */
   async sendText(teamId: string, text: string): Promise<SendResult> {
+    const clientMessageId = globalThis.crypto.randomUUID();
+    const content: Content = { kind: 'text', text };
+    for (let round = 0; ; round++) {
+      try {
+        return await this.sendOnce(teamId, clientMessageId, content);
+      } catch (e) {
+        if (!isCurbsideError(e) || e.code !== ErrorCode.STALE_EPOCH || round >= MAX_EPOCH_RETRIES) throw e;
+        this.core.logger.debug({ teamId, clientMessageId, round }, 'team membership changed before the send was sequenced; encrypting again');
+        // The hub may have applied a change whose statement is not sequenced yet: wait a little longer each time.
+        if (round > 0) await new Promise((r) => setTimeout(r, 50 * round));
+        await this.core.hub.catchUp();
+      }
+    }
+  }
+
+  private async sendOnce(teamId: string, clientMessageId: string, content: Content): Promise<SendResult> {
     const me = this.core.self();
     const record = await this.store.get<TeamRecord>('teams', teamId);
     if (!record || !teamRoleOf(record.state.members, me.userId)) throw new CurbsideError(ErrorCode.FORBIDDEN, 'Not a member of this care team', { conversationId: teamId });
@@ -237,14 +280,13 @@ export class TeamMessenger {
         throw new CurbsideError(ErrorCode.UNTRUSTED_IDENTITY, `The safety key of ${userId} changed; accept or verify it before sending`, { userId });
       }
     }
-    const clientMessageId = globalThis.crypto.randomUUID();
-    const content: Content = { kind: 'text', text };
+    const epoch = record.state.head;
     // Encrypt with this device's sender key (new one after a removal); note who still needs it.
     const { body, distribution, distributedTo } = await this.core.exclusive(async () => {
       const own = await this.ownKey(teamId, record);
       const state = SenderKeyState.deserialize(own.state);
       const distribution = state.distribution(); // before encrypting: new devices need this message's key
-      const body = state.encrypt(new TextEncoder().encode(JSON.stringify(content)), groupAd(teamId, me.userId, me.deviceId, clientMessageId));
+      const body = state.encrypt(new TextEncoder().encode(JSON.stringify(content)), groupAd(teamId, me.userId, me.deviceId, clientMessageId, epoch));
       await this.store.put('senderKeys', ownKeyName(teamId), { state: state.serialize(), distributedTo: own.distributedTo });
       return { body, distribution, distributedTo: new Set(own.distributedTo) };
     });
@@ -255,7 +297,7 @@ export class TeamMessenger {
       await this.core.encryptShares(targets, payload, shares);
       const recipients = targets.filter((d) => shares.has(d.deviceId)).map((d) => ({ deviceId: d.deviceId, ciphertext: shares.get(d.deviceId)! }));
       try {
-        const ack = await this.core.hub.sendEnvelope(teamId, recipients.length ? { body, recipients, partial: true } : { body }, { clientMessageId });
+        const ack = await this.core.hub.sendEnvelope(teamId, recipients.length ? { body, recipients, partial: true, epoch } : { body, epoch }, { clientMessageId });
         await this.core.noteSent(teamId, ack.messageId, verified.filter((u) => u !== me.userId));
         if (recipients.length) {
           await this.core.exclusive(async () => {
@@ -295,13 +337,16 @@ export class TeamMessenger {
       if (!memberAt(record, envelope.senderUserId, envelope.seq)) throw new NotAMember();
       if (envelope.ciphertext) await this.acceptSenderKey(envelope);
       if (!envelope.body) return;
+      // Bound to the membership in force at its seq, or refused: an honest hub never sequences it otherwise.
+      const epoch = epochAt(record, envelope.seq);
+      if (envelope.epoch !== epoch) throw new StaleEpoch();
       const header = parseGroupMessageHeader(envelope.body);
       const name = receivedKeyName(envelope.conversationId, envelope.senderUserId, envelope.senderDeviceId, header.keyId);
       const content = await this.core.exclusive(async () => {
         const stored = await this.store.get<Uint8Array>('senderKeys', name);
         if (!stored) throw new NoSenderKey();
         const key = ReceivedSenderKey.deserialize(stored);
-        const plaintext = key.decrypt(envelope.body!, groupAd(envelope.conversationId, envelope.senderUserId, envelope.senderDeviceId, envelope.clientMessageId));
+        const plaintext = key.decrypt(envelope.body!, groupAd(envelope.conversationId, envelope.senderUserId, envelope.senderDeviceId, envelope.clientMessageId, epoch));
         await this.store.put('senderKeys', name, key.serialize());
         return JSON.parse(new TextDecoder().decode(plaintext)) as Content;
       });
@@ -334,6 +379,7 @@ export class TeamMessenger {
   private onFailure(envelope: Envelope, e: unknown): void {
     if (e instanceof NoSenderKey) return this.core.onReceiveFailure(envelope, e, 'NO_SENDER_KEY');
     if (e instanceof NotAMember) return this.core.onReceiveFailure(envelope, e, 'NOT_A_MEMBER');
+    if (e instanceof StaleEpoch) return this.core.onReceiveFailure(envelope, e, 'STALE_EPOCH');
     this.core.onReceiveFailure(envelope, e);
   }
 }
@@ -370,6 +416,10 @@ function receivedKeyName(teamId: string, userId: string, deviceId: string, keyId
   return `recv\n${teamId}\n${userId}\n${deviceId}\n${toHex(keyId)}`;
 }
 
-function groupAd(teamId: string, userId: string, deviceId: string, clientMessageId: string): Uint8Array {
-  return new TextEncoder().encode(['curbside-group-v1', teamId, userId, deviceId, clientMessageId].join('\n'));
+/**
+ * Associated data of a team message: who sent it, under which id, for which membership epoch.
+ * @internal Exported for the attacker-side checks in the tests (what a removed member could try).
+ */
+export function groupAd(teamId: string, userId: string, deviceId: string, clientMessageId: string, epoch: string): Uint8Array {
+  return new TextEncoder().encode(['curbside-group-v2', teamId, userId, deviceId, clientMessageId, epoch].join('\n'));
 }

@@ -1,10 +1,11 @@
-import { createHash, createPublicKey, verify } from 'node:crypto';
+import { createPublicKey, verify } from 'node:crypto';
 import {
   ErrorCode,
   TeamRuleError,
   TeamStatementSchema,
   applyTeamStatement,
   canonicalJson,
+  teamRoleOf,
   teamStatementMessage,
   type Conversation,
   type SignedStatement,
@@ -14,6 +15,7 @@ import {
 import { HubError } from '../errors.js';
 import type { Storage, StoredEnvelope } from '../ports/storage.js';
 import { DeviceDirectory } from './device-directory.js';
+import { statementHash } from './team-epoch.js';
 import type { Caller } from './message-relay.js';
 
 /** What the gateway pushes after a statement was applied. */
@@ -24,9 +26,6 @@ export interface TeamOutcome {
   notifyUserIds: string[];
 }
 
-export function statementHash(canonical: string): string {
-  return createHash('sha256').update(canonical, 'utf8').digest('hex');
-}
 
 /**
  * Care-team membership on the hub: every change is a statement signed by the acting device. The
@@ -58,7 +57,7 @@ export class CareTeams {
     const statement = await this.verified(caller, signed);
     if (statement.op === 'create') throw invalid('team:change takes add, remove or role statements');
     const state = await this.storage.getTeamState(caller.orgId, statement.teamId);
-    if (!state || !state.members[caller.userId]) throw new HubError(ErrorCode.FORBIDDEN, 'Not a member of this conversation', { conversationId: statement.teamId });
+    if (!state || !teamRoleOf(state.members, caller.userId)) throw new HubError(ErrorCode.FORBIDDEN, 'Not a member of this conversation', { conversationId: statement.teamId });
     const conflict = async () => {
       // The change that won may be this very statement, retried after its tag bump failed: bump again.
       await this.directory.conversationChanged(caller.orgId, statement.teamId);

@@ -1,3 +1,4 @@
+import { compositeKey } from '@curbside/shared';
 import type { Storage } from '../ports/storage.js';
 import type { Logger } from '../logger.js';
 
@@ -52,7 +53,7 @@ export class DeliveryCursors {
   /** Note that the device processed these conversations up to these seqs. */
   note(caller: { orgId: string; userId: string; deviceId: string }, cursors: ReadonlyArray<{ conversationId: string; afterSeq: number }>): void {
     for (const c of cursors) {
-      const key = `${caller.orgId} ${caller.deviceId} ${c.conversationId}`;
+      const key = compositeKey(caller.orgId, caller.deviceId, c.conversationId);
       const prior = this.pending.get(key);
       if (prior) prior.seq = Math.max(prior.seq, c.afterSeq);
       else this.pending.set(key, { orgId: caller.orgId, userId: caller.userId, deviceId: caller.deviceId, conversationId: c.conversationId, seq: c.afterSeq });
@@ -88,7 +89,7 @@ export class DeliveryCursors {
   private async write(batch: Map<string, Pending>, paced: boolean): Promise<void> {
     if (batch.size === 0) return;
     // Only conversations the device's user is a member of count (one look-up by id per conversation).
-    const convKeys = [...new Set([...batch.values()].map((p) => `${p.orgId} ${p.conversationId}`))];
+    const convKeys = [...new Set([...batch.values()].map((p) => compositeKey(p.orgId, p.conversationId)))];
     const members = new Map<string, Set<string>>();
     const byDevice = new Map<string, { orgId: string; deviceId: string; cursors: Array<{ conversationId: string; afterSeq: number }> }>();
     try {
@@ -98,8 +99,8 @@ export class DeliveryCursors {
         members.set(k, new Set(conversation?.memberUserIds ?? []));
       });
       for (const p of batch.values()) {
-        if (!members.get(`${p.orgId} ${p.conversationId}`)!.has(p.userId)) continue;
-        const dk = `${p.orgId} ${p.deviceId}`;
+        if (!members.get(compositeKey(p.orgId, p.conversationId))!.has(p.userId)) continue;
+        const dk = compositeKey(p.orgId, p.deviceId);
         const entry = byDevice.get(dk) ?? { orgId: p.orgId, deviceId: p.deviceId, cursors: [] };
         entry.cursors.push({ conversationId: p.conversationId, afterSeq: p.seq });
         byDevice.set(dk, entry);

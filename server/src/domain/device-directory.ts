@@ -1,4 +1,4 @@
-import type { Conversation, DeviceIdentity } from '@curbside/shared';
+import { compositeKey, type Conversation, type DeviceIdentity } from '@curbside/shared';
 import type { Storage } from '../ports/storage.js';
 import type { DirectoryTags } from '../ports/directory-tags.js';
 import type { Logger } from '../logger.js';
@@ -9,8 +9,9 @@ const DEFAULT_MAX_USERS = 50_000;
 const DEFAULT_MAX_CONVERSATIONS = 50_000;
 
 /** A conversation's tag id: user ids contain no space, so it can never be a user's. */
+/** A conversation's tag sits beside its members' (user ids hold no space, so no user id is one of these). */
 function conversationTag(conversationId: string): string {
-  return `conversation ${conversationId}`;
+  return compositeKey('conversation', conversationId);
 }
 
 export interface DeviceDirectoryOptions {
@@ -71,9 +72,9 @@ export class DeviceDirectory {
    * tags, one tag read covers both when the conversation is cached. The conversation's `lastSeq` may
    * be behind (it changes on every send and has no tag): treat it as a hint.
    */
-  async conversationWithDevices(orgId: string, conversationId: string): Promise<{ conversation: Conversation | undefined; devices: DeviceIdentity[] }> {
+  async conversationWithDevices(orgId: string, conversationId: string): Promise<{ conversation: Conversation | undefined; devices: DeviceIdentity[]; fence?: string }> {
     if (!this.tags) return this.fromStorage(orgId, conversationId);
-    const ck = `${orgId} ${conversationId}`;
+    const ck = compositeKey(orgId, conversationId);
     const cached = this.conversations.get(ck);
     // The cached member list (if any) is a guess at whose tags to read with the conversation's.
     const guess = cached ? [...new Set(cached.conversation.memberUserIds)].sort(byCodeUnits) : [];
@@ -86,10 +87,22 @@ export class DeviceDirectory {
     const unread = users.filter((u) => !tags.has(u));
     if (unread.length > 0) {
       const more = await this.readTags(orgId, unread, 'device-list tags unavailable; reading device lists from storage');
-      if (!more) return { conversation: copyConversation(conversation), devices: await this.storage.listDeviceIdentities(orgId, users) };
+      if (!more) return { conversation: copyConversation(conversation), devices: await this.storage.listDeviceIdentities(orgId, users), fence: read[0]! };
       unread.forEach((u, i) => tags.set(u, more[i]!));
     }
-    return { conversation: copyConversation(conversation), devices: await this.lists(orgId, users, tags) };
+    return { conversation: copyConversation(conversation), devices: await this.lists(orgId, users, tags), fence: read[0]! };
+  }
+
+  /**
+   * Whether the conversation is unchanged since `conversationWithDevices` read it under `fence`: one
+   * tag read, no database read. A membership change bumps the tag after it is stored and before its
+   * statement is sequenced, so `true` here, after an append, means no change was sequenced before
+   * that append. `undefined` when it cannot tell (no tags, or they cannot be read): ask storage.
+   */
+  async unchangedSince(orgId: string, conversationId: string, fence: string | undefined): Promise<boolean | undefined> {
+    if (!this.tags || fence === undefined) return undefined;
+    const read = await this.readTags(orgId, [conversationTag(conversationId)], 'directory tags unavailable; the epoch fence reads storage');
+    return read ? read[0] === fence : undefined;
   }
 
   /**
@@ -116,7 +129,7 @@ export class DeviceDirectory {
 
   /** The cached conversation if it was kept under `tag` (read before), else from storage, kept under it. Not a copy. */
   private async conversationUnder(orgId: string, conversationId: string, tag: string): Promise<Conversation | undefined> {
-    const ck = `${orgId} ${conversationId}`;
+    const ck = compositeKey(orgId, conversationId);
     const cached = this.conversations.get(ck);
     if (cached && cached.tag === tag) {
       this.hits++;
@@ -141,7 +154,7 @@ export class DeviceDirectory {
 
   /** The conversation's membership changed and the change is stored: every node reads it again. */
   async conversationChanged(orgId: string, conversationId: string): Promise<void> {
-    this.conversations.delete(`${orgId} ${conversationId}`);
+    this.conversations.delete(compositeKey(orgId, conversationId));
     await this.tags?.bump(orgId, conversationTag(conversationId));
   }
 
@@ -150,7 +163,7 @@ export class DeviceDirectory {
     const lists = new Map<string, DeviceIdentity[]>();
     const stale: string[] = [];
     for (const userId of users) {
-      const k = `${orgId} ${userId}`;
+      const k = compositeKey(orgId, userId);
       const entry = this.cache.get(k);
       if (entry && entry.tag === tags.get(userId)) {
         this.cache.delete(k);
@@ -165,7 +178,7 @@ export class DeviceDirectory {
       for (const userId of stale) {
         const devices = fresh.filter((d) => d.userId === userId);
         lists.set(userId, devices);
-        this.remember(`${orgId} ${userId}`, { tag: tags.get(userId)!, devices });
+        this.remember(compositeKey(orgId, userId), { tag: tags.get(userId)!, devices });
       }
     }
     // Copies: callers may keep or change what they get.
@@ -174,7 +187,7 @@ export class DeviceDirectory {
 
   /** The user's device list changed and the change is stored: every node reads it again. */
   async changed(orgId: string, userId: string): Promise<void> {
-    this.cache.delete(`${orgId} ${userId}`);
+    this.cache.delete(compositeKey(orgId, userId));
     await this.tags?.bump(orgId, userId);
   }
 

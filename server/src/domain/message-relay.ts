@@ -19,6 +19,7 @@ import { HubError } from '../errors.js';
 import type { Storage, StoredEnvelope } from '../ports/storage.js';
 import { DeviceDirectory } from './device-directory.js';
 import { DeliveryCursors } from './delivery-cursors.js';
+import { statementHash } from './team-epoch.js';
 
 /** Who is asking: what the handshake bound to the socket. */
 export type Caller = Pick<SocketData, 'orgId' | 'userId' | 'deviceId'>;
@@ -39,6 +40,12 @@ export function projectForDevice(stored: StoredEnvelope, deviceId: string): Enve
 }
 
 const NOT_MEMBER = 'Not a member of this conversation';
+
+function staleEpoch(conversation: Conversation): HubError {
+  return new HubError(ErrorCode.STALE_EPOCH, 'This care team’s membership changed: apply the new statements, then encrypt again for the current members', {
+    conversationId: conversation.id,
+  });
+}
 
 /**
  * The message path, free of socket.io: membership checks, durable append, sync paging.
@@ -116,10 +123,15 @@ export class MessageRelay {
 
   async send(caller: Caller, req: z.output<typeof EnvelopeSendRequestSchema>): Promise<SendOutcome> {
     // Membership and devices from the node's directory (one tag read when cached); its lastSeq is a hint.
-    const { conversation, devices } = await this.directory.conversationWithDevices(caller.orgId, req.conversationId);
+    const { conversation, devices, fence } = await this.directory.conversationWithDevices(caller.orgId, req.conversationId);
     if (!conversation || !conversation.memberUserIds.includes(caller.userId)) {
       throw new HubError(ErrorCode.FORBIDDEN, NOT_MEMBER, { conversationId: req.conversationId });
     }
+    // A care team's message body is readable by every holder of the sender's key, removed members'
+    // too: it must be bound to the current membership (the epoch is in its associated data). A
+    // receipt's body opens only with the key its named recipients get over their 1:1 sessions.
+    const epochBound = conversation.signed === true && req.body !== undefined && req.kind !== 'receipt';
+    if (epochBound && req.epoch !== conversation.epoch) throw staleEpoch(conversation);
     const known = devices.filter((d) => d.deviceId !== caller.deviceId);
     if (req.recipients) await this.checkDeviceList(caller, req, known);
     const now = this.now();
@@ -137,6 +149,7 @@ export class MessageRelay {
       deliverTo: req.recipients && req.partial ? req.recipients.map((r) => r.deviceId) : known.map((d) => d.deviceId),
       expiresAt: now + this.retentionMs,
       lastSeqSeen: conversation.lastSeq,
+      ...(epochBound ? { epoch: req.epoch } : {}),
       now,
     });
     if (appended.status === 'conflict') {
@@ -145,6 +158,7 @@ export class MessageRelay {
       });
     }
     const { envelope } = appended;
+    if (epochBound) await this.fenceEpoch(caller, conversation, envelope, appended.status === 'stored' ? fence : undefined);
     return {
       result: {
         messageId: envelope.messageId,
@@ -156,6 +170,28 @@ export class MessageRelay {
       envelope,
       recipientUserIds: conversation.memberUserIds,
     };
+  }
+
+  /**
+   * The second half of the epoch check, after the append: was a membership change sequenced before
+   * this envelope? The check before the append and the append are not one atomic step (FerretDB has
+   * no transactions, and two hub nodes append to one team), so a removal can slip in between. A
+   * membership change bumps the conversation's tag after it is stored and before its statement is
+   * sequenced: an unchanged tag now proves that no statement precedes the envelope (one Redis read,
+   * no database read). Otherwise, or for a retried send, storage says which statement precedes it;
+   * if that moved the epoch, the envelope is withdrawn before anyone heard of it, and the client
+   * resends under the new epoch. Nothing readable by a removed member stays sequenced after its removal.
+   */
+  private async fenceEpoch(caller: Caller, conversation: Conversation, envelope: StoredEnvelope, fence: string | undefined): Promise<void> {
+    if ((await this.directory.unchangedSince(caller.orgId, conversation.id, fence)) === true) return;
+    // Still the team's epoch: no statement moved it (heads never repeat: each hashes its index and predecessor).
+    if ((await this.storage.getTeamState(caller.orgId, conversation.id))?.head === envelope.epoch) return;
+    // Moved, but by a statement sequenced after this envelope: the envelope came first, as it should.
+    const statement = await this.storage.statementBefore(caller.orgId, conversation.id, envelope.seq);
+    if (statement?.membership && statementHash(statement.membership.statement) === envelope.epoch) return;
+    await this.storage.withdrawEnvelope(caller.orgId, caller.deviceId, envelope.clientMessageId);
+    await this.directory.conversationChanged(caller.orgId, conversation.id);
+    throw staleEpoch(conversation);
   }
 
   /**

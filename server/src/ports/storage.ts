@@ -115,6 +115,18 @@ export interface TeamStore {
    * concurrent changes from the same index wins, on every hub node; the other gets `conflict`.
    */
   advanceTeam(orgId: string, teamId: string, expectedIndex: number, next: TeamState): Promise<'ok' | 'conflict'>;
+  /**
+   * The last membership statement sequenced before `seq` in the team's conversation: its head is the
+   * membership epoch a team message at `seq` must be bound to. Read only on the slow path of the
+   * epoch fence (`MessageRelay.send`), never on every send.
+   */
+  statementBefore(orgId: string, teamId: string, seq: number): Promise<StoredEnvelope | undefined>;
+  /**
+   * Take back an envelope that was sequenced under a stale membership epoch, before anyone was told
+   * of it: its body and shares are deleted, a placeholder without content keeps its seq (the
+   * sequence stays gap-free), and its client message id is free for the resend.
+   */
+  withdrawEnvelope(orgId: string, senderDeviceId: string, clientMessageId: string): Promise<void>;
 }
 
 export interface NewEnvelope {
@@ -128,6 +140,8 @@ export interface NewEnvelope {
   partial?: boolean | undefined;
   kind?: 'message' | 'receipt' | undefined;
   membership?: SignedStatement | undefined;
+  /** Care teams: the membership epoch the body is bound to (checked by the relay, stored for retries). */
+  epoch?: string | undefined;
   /** Devices the envelope is for (registered at send time): it may go once all of them acked it. */
   deliverTo?: string[] | undefined;
   /** When retention ends (epoch ms): it goes then even if some device never acked. */

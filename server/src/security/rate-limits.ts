@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, RLWrapperTimeouts, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import { ErrorCode } from '@curbside/shared';
+import { ErrorCode, compositeKey } from '@curbside/shared';
 import { HubError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { RateLimitRule, SecurityConfig } from './config.js';
@@ -69,7 +69,7 @@ export class RateLimits {
   }
 }
 
-/** Keys never collide across tenants: ids are printable ASCII, so a newline separates them safely. */
+/** Keys never collide across tenants: one `compositeKey` per (org, id) or address. */
 export function rateKey(...parts: string[]): string {
-  return parts.join('\n');
+  return compositeKey(...parts);
 }

@@ -1,3 +1,4 @@
+import { compositeKey } from '@curbside/shared';
 import type { Redis } from 'ioredis';
 import { unavailableAfter } from '../errors.js';
 
@@ -63,7 +64,8 @@ export interface RedisRevocationsOptions {
  * have; device entries never expire. The device's durable tombstone is also kept in the database
  * (`DeviceAdmin.revokeDevice`), so a flushed Redis does not resurrect a revoked device.
  *
- * Ids are printable ASCII without whitespace, so `\n` separates organisation and id unambiguously.
+ * Keys are `compositeKey(org, id)`. Token revocations written before that (`<org>\n<jti>`) are still
+ * read, in the same MGET, until the last of them expires with its token.
  */
 export class RedisRevocations implements RevocationList {
   private readonly graceMs: number;
@@ -78,6 +80,10 @@ export class RedisRevocations implements RevocationList {
 
   private tokenKey(orgId: string, tokenId: string): string {
     return `${this.options.keyPrefix}revoked:t:${key(orgId, tokenId)}`;
+  }
+  /** Token revocations stored before keys went through `compositeKey`; they expire with their tokens. */
+  private legacyTokenKey(orgId: string, tokenId: string): string {
+    return `${this.options.keyPrefix}revoked:t:${orgId}\n${tokenId}`;
   }
   private deviceKey(orgId: string, deviceId: string): string {
     return `${this.options.keyPrefix}revoked:d:${key(orgId, deviceId)}`;
@@ -94,14 +100,14 @@ export class RedisRevocations implements RevocationList {
 
   async check(subject: RevocationSubject): Promise<'token' | 'device' | undefined> {
     const keys = [this.deviceKey(subject.orgId, subject.deviceId)];
-    if (subject.tokenId !== undefined) keys.push(this.tokenKey(subject.orgId, subject.tokenId));
+    if (subject.tokenId !== undefined) keys.push(this.tokenKey(subject.orgId, subject.tokenId), this.legacyTokenKey(subject.orgId, subject.tokenId));
     const values = await unavailableAfter(this.options.redis.mget(...keys), this.timeoutMs, REVOCATIONS_UNREACHABLE);
     if (values[0] !== null) return 'device';
-    if (values.length > 1 && values[1] !== null) return 'token';
+    if (values.slice(1).some((v) => v !== null)) return 'token';
     return undefined;
   }
 }
 
 function key(orgId: string, id: string): string {
-  return `${orgId}\n${id}`;
+  return compositeKey(orgId, id);
 }

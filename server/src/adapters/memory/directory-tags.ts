@@ -1,3 +1,4 @@
+import { compositeKey } from '@curbside/shared';
 import { randomUUID } from 'node:crypto';
 import type { DirectoryTags } from '../../ports/directory-tags.js';
 
@@ -7,7 +8,7 @@ export class MemoryDirectoryTags implements DirectoryTags {
 
   async read(orgId: string, userIds: readonly string[]): Promise<string[]> {
     return userIds.map((userId) => {
-      const k = `${orgId} ${userId}`;
+      const k = compositeKey(orgId, userId);
       let tag = this.tags.get(k);
       if (tag === undefined) this.tags.set(k, (tag = randomUUID()));
       return tag;
@@ -15,6 +16,6 @@ export class MemoryDirectoryTags implements DirectoryTags {
   }
 
   async bump(orgId: string, userId: string): Promise<void> {
-    this.tags.set(`${orgId} ${userId}`, randomUUID());
+    this.tags.set(compositeKey(orgId, userId), randomUUID());
   }
 }

@@ -1,3 +1,4 @@
+import { compositeKey } from '@curbside/shared';
 import type { Presence, PresenceConnection, PresenceOptions } from '../../ports/presence.js';
 
 /** Presence for a single hub process. */
@@ -53,5 +54,5 @@ export class MemoryPresence implements Presence {
 }
 
 function userKey(c: { orgId: string; userId: string }): string {
-  return `${c.orgId}\u0000${c.userId}`;
+  return compositeKey(c.orgId, c.userId);
 }

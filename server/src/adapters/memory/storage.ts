@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Conversation, DeviceIdentity, OneTimePrekey, PrekeyBundle, SignedPrekey, TeamState } from '@curbside/shared';
+import { compositeKey, type Conversation, type DeviceIdentity, type OneTimePrekey, type PrekeyBundle, type SignedPrekey, type TeamState } from '@curbside/shared';
 import type {
   AppendResult,
   DeviceRecord,
@@ -19,8 +19,10 @@ export class MemoryStorage implements Storage {
   private readonly devices = new Map<string, DeviceRecord>();
   /** org NUL user → that user's device keys (a device's owner never changes), so lookups by user do not scan every device. */
   private readonly devicesByUser = new Map<string, Set<string>>();
+  /** By `key(orgId, conversationId)`: conversation ids are scoped per organisation. */
   private readonly conversations = new Map<string, Conversation & { orgId: string; team?: TeamState }>();
   private readonly directIndex = new Map<string, string>();
+  /** By `key(orgId, conversationId)`. */
   private readonly envelopes = new Map<string, StoredEnvelope[]>();
   private readonly byClientId = new Map<string, { orgId: string; envelope: StoredEnvelope }>();
   /** org NUL device NUL conversation → highest seq the device acked */
@@ -89,7 +91,7 @@ export class MemoryStorage implements Storage {
     const dk = input.kind === 'direct' ? key(input.orgId, directKey(members)) : undefined;
     if (dk) {
       const existing = this.directIndex.get(dk);
-      if (existing) return { conversation: strip(this.conversations.get(existing)!), created: false };
+      if (existing) return { conversation: strip(this.conversations.get(key(input.orgId, existing))!), created: false };
     }
     const conversation: Conversation & { orgId: string } = {
       orgId: input.orgId,
@@ -101,14 +103,14 @@ export class MemoryStorage implements Storage {
       createdAt: input.now,
       lastSeq: 0,
     };
-    this.conversations.set(conversation.id, conversation);
+    this.conversations.set(key(input.orgId, conversation.id), conversation);
     if (dk) this.directIndex.set(dk, conversation.id);
     return { conversation: strip(conversation), created: true };
   }
 
   async getConversation(orgId: string, conversationId: string) {
-    const c = this.conversations.get(conversationId);
-    return c && c.orgId === orgId ? strip(c) : undefined;
+    const c = this.conversations.get(key(orgId, conversationId));
+    return c && strip(c);
   }
 
   async listConversationsForUser(orgId: string, userId: string) {
@@ -119,8 +121,8 @@ export class MemoryStorage implements Storage {
   }
 
   async appendEnvelope(input: NewEnvelope): Promise<AppendResult> {
-    const conv = this.conversations.get(input.conversationId);
-    if (!conv || conv.orgId !== input.orgId) throw new Error(`conversation ${input.conversationId} not found`);
+    const conv = this.conversations.get(key(input.orgId, input.conversationId));
+    if (!conv) throw new Error(`conversation ${input.conversationId} not found`);
     const ck = key(input.orgId, input.senderDeviceId, input.clientMessageId);
     const prior = this.byClientId.get(ck);
     if (prior) {
@@ -142,20 +144,20 @@ export class MemoryStorage implements Storage {
       ...(input.kind === 'receipt' ? { kind: 'receipt' as const } : {}),
       ...(input.expiresAt !== undefined ? { expiresAt: input.expiresAt } : {}),
       ...(input.membership ? { membership: { statement: input.membership.statement, signature: new Uint8Array(input.membership.signature) } } : {}),
+      ...(input.epoch !== undefined ? { epoch: input.epoch } : {}),
       ...(input.recipients ? { recipients: input.recipients.map((r) => ({ deviceId: r.deviceId, ciphertext: new Uint8Array(r.ciphertext) })) } : {}),
     };
-    const list = this.envelopes.get(conv.id) ?? [];
+    const ek = key(input.orgId, conv.id);
+    const list = this.envelopes.get(ek) ?? [];
     list.push(envelope);
     if (input.deliverTo) this.delivery.set(envelope.messageId, { deliverTo: [...input.deliverTo] });
-    this.envelopes.set(conv.id, list);
+    this.envelopes.set(ek, list);
     this.byClientId.set(ck, { orgId: input.orgId, envelope });
     return { status: 'stored', envelope: copyEnvelope(envelope) };
   }
 
   async envelopesAfter(orgId: string, conversationId: string, afterSeq: number, limit: number) {
-    const conv = this.conversations.get(conversationId);
-    if (!conv || conv.orgId !== orgId) return [];
-    const list = this.envelopes.get(conversationId) ?? [];
+    const list = this.envelopes.get(key(orgId, conversationId)) ?? [];
     return list
       .filter((e) => e.seq > afterSeq)
       .slice(0, Math.max(0, limit))
@@ -171,9 +173,10 @@ export class MemoryStorage implements Storage {
 
   async sweepEnvelopes(now: number) {
     let deleted = 0;
-    for (const [conversationId, list] of this.envelopes) {
-      const conv = this.conversations.get(conversationId);
+    for (const [ck, list] of this.envelopes) {
+      const conv = this.conversations.get(ck);
       if (!conv) continue;
+      const conversationId = conv.id;
       const last = list[list.length - 1]?.seq;
       const keep = list.filter((e) => {
         if (e.membership || e.seq === last) return true;
@@ -183,13 +186,14 @@ export class MemoryStorage implements Storage {
         return !meta.deliverTo.every((d) => (this.acks.get(key(conv.orgId, d, conversationId)) ?? 0) >= e.seq);
       });
       deleted += list.length - keep.length;
-      this.envelopes.set(conversationId, keep);
+      this.envelopes.set(ck, keep);
     }
     return { deleted };
   }
 
   async createTeam(input: { orgId: string; state: TeamState; createdBy: string; now: number }) {
-    if (this.conversations.has(input.state.teamId)) return { status: 'exists' as const };
+    const ck = key(input.orgId, input.state.teamId);
+    if (this.conversations.has(ck)) return { status: 'exists' as const };
     const conversation: Conversation & { orgId: string; team: TeamState } = {
       orgId: input.orgId,
       id: input.state.teamId,
@@ -201,22 +205,40 @@ export class MemoryStorage implements Storage {
       lastSeq: 0,
       team: structuredClone(input.state),
     };
-    this.conversations.set(conversation.id, conversation);
+    this.conversations.set(ck, conversation);
     return { status: 'created' as const, conversation: strip(conversation) };
   }
 
   async getTeamState(orgId: string, teamId: string) {
-    const c = this.conversations.get(teamId);
-    return c && c.orgId === orgId && c.team ? structuredClone(c.team) : undefined;
+    const c = this.conversations.get(key(orgId, teamId));
+    return c?.team ? structuredClone(c.team) : undefined;
   }
 
   async advanceTeam(orgId: string, teamId: string, expectedIndex: number, next: TeamState) {
-    const c = this.conversations.get(teamId);
-    if (!c || c.orgId !== orgId || !c.team) throw new Error(`team ${teamId} not found`);
+    const c = this.conversations.get(key(orgId, teamId));
+    if (!c?.team) throw new Error(`team ${teamId} not found`);
     if (c.team.index !== expectedIndex) return 'conflict' as const;
     c.team = structuredClone(next);
     c.memberUserIds = Object.keys(next.members);
     return 'ok' as const;
+  }
+
+  async statementBefore(orgId: string, teamId: string, seq: number) {
+    const list = this.envelopes.get(key(orgId, teamId)) ?? [];
+    const found = list.filter((e) => e.membership && e.seq < seq).at(-1);
+    return found && copyEnvelope(found);
+  }
+
+  async withdrawEnvelope(orgId: string, senderDeviceId: string, clientMessageId: string) {
+    const ck = key(orgId, senderDeviceId, clientMessageId);
+    const prior = this.byClientId.get(ck);
+    if (!prior) return;
+    this.byClientId.delete(ck);
+    const list = this.envelopes.get(key(orgId, prior.envelope.conversationId)) ?? [];
+    const at = list.indexOf(prior.envelope);
+    const { body: _b, recipients: _r, epoch: _e, partial: _p, ...kept } = prior.envelope;
+    if (at >= 0) list[at] = { ...kept, clientMessageId: `withdrawn-${kept.messageId}` };
+    this.delivery.delete(kept.messageId);
   }
 
   async findSent(orgId: string, senderDeviceId: string, clientMessageId: string) {
@@ -306,12 +328,12 @@ export class MemoryStorage implements Storage {
 import type { OwnDeviceRecord } from '../../ports/device-admin.js';
 
 function key(...parts: string[]): string {
-  return parts.join('\u0000');
+  return compositeKey(...parts);
 }
 
 function strip(c: Conversation & { orgId: string; team?: TeamState }): Conversation {
   const { orgId: _org, team, ...rest } = c;
-  return { ...rest, memberUserIds: [...rest.memberUserIds], ...(team ? { roles: { ...team.members }, signed: true } : {}) };
+  return { ...rest, memberUserIds: [...rest.memberUserIds], ...(team ? { roles: { ...team.members }, signed: true, epoch: team.head } : {}) };
 }
 
 function copyEnvelope(e: StoredEnvelope): StoredEnvelope {

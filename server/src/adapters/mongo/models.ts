@@ -1,3 +1,4 @@
+import { compositeKey } from '@curbside/shared';
 import { Schema, type Connection, type Model } from 'mongoose';
 
 /**
@@ -11,14 +12,14 @@ import { Schema, type Connection, type Model } from 'mongoose';
  */
 
 /**
- * The `_id` of a document that one tuple of ids names (a user, a device, a device's cursor in a
- * conversation): the ids joined by a space, which no id contains (ids are printable ASCII without
- * spaces). Point reads and writes by `_id` are the cheapest on MongoDB. FerretDB v1 on SQLite pushes
+ * The `_id` of a document that one tuple of ids names (a user, a device, a conversation, a device's
+ * cursor in a conversation): shared's `compositeKey`, so distinct tuples never share an `_id` (for
+ * valid ids, which hold no space, that is the ids joined by a space). Point reads and writes by `_id` are the cheapest on MongoDB. FerretDB v1 on SQLite pushes
  * only a filter of exactly `{ _id: <string> }` down to SQLite (an index look-up with the `_id` index our
  * build of it creates, see scripts/build-ferretdb.sh); every other filter decodes every document in Go.
  */
 export function docKey(...ids: string[]): string {
-  return ids.join(' ');
+  return compositeKey(...ids);
 }
 
 /** Options every schema shares: no `__v`, unknown filter paths dropped, no automatic index builds. */
@@ -88,8 +89,10 @@ export const deviceSchema = new Schema<DeviceDoc>(
 deviceSchema.index({ orgId: 1, userId: 1 }, { name: 'org_user' });
 
 export interface ConversationDoc {
-  /** The conversation id (a random UUID). */
+  /** `docKey(orgId, conversationId)`: conversation and team ids are scoped per organisation. */
   _id: string;
+  /** The id clients see (a random UUID, or the team id its creator chose). */
+  conversationId: string;
   orgId: string;
   kind: 'direct' | 'group';
   title?: string;
@@ -102,8 +105,7 @@ export interface ConversationDoc {
    */
   lastSeq?: number;
   /**
-   * `directKey(members)` for direct conversations (two ids joined by NUL, which ids never contain),
-   * `group:<id>` for groups. Every conversation has one so a plain unique index enforces "one direct
+   * `directKey(members)` for direct conversations, `groupKey(id)` for groups (storage-rules.ts). Every conversation has one so a plain unique index enforces "one direct
    * conversation per pair" without a partial index, which FerretDB v1 lacks.
    */
   directKey: string;
@@ -114,6 +116,7 @@ export interface ConversationDoc {
 export const conversationSchema = new Schema<ConversationDoc>(
   {
     _id: { type: String, required: true },
+    conversationId: { type: String, required: true },
     orgId: { type: String, required: true },
     kind: { type: String, required: true, enum: ['direct', 'group'] },
     title: { type: String },
@@ -148,7 +151,7 @@ conversationSchema.index({ orgId: 1, directKey: 1 }, { unique: true, name: 'org_
  * changes and seq raises now never write the same document. (MongoDB updates a document atomically.)
  */
 export interface ConversationSeqDoc {
-  /** The conversation id (conversation ids are unique across organisations). */
+  /** The conversation document's `_id`: `docKey(orgId, conversationId)`. */
   _id: string;
   lastSeq: number;
 }
@@ -183,6 +186,8 @@ export interface EnvelopeDoc {
   deliverTo?: string[];
   expiresAt?: number;
   membership?: { statement: string; signature: Buffer };
+  /** Care teams: the membership epoch the body is bound to. */
+  epoch?: string;
 }
 
 export const envelopeSchema = new Schema<EnvelopeDoc>(
@@ -204,6 +209,7 @@ export const envelopeSchema = new Schema<EnvelopeDoc>(
     membership: {
       type: new Schema({ statement: { type: String, required: true }, signature: { type: Buffer, required: true } }, { _id: false, versionKey: false }),
     },
+    epoch: { type: String },
     recipients: {
       type: [new Schema({ deviceId: { type: String, required: true }, ciphertext: { type: Buffer, required: true } }, { _id: false, versionKey: false })],
       default: undefined,

@@ -12,7 +12,9 @@ import type {
   StoredEnvelope,
   UserRecord,
 } from '../../ports/storage.js';
-import { directKey, uniqueMembers } from '../../ports/storage-rules.js';
+import { directKey, groupKey, uniqueMembers } from '../../ports/storage-rules.js';
+import { ignoreDuplicateKey, isBulkDuplicateOnly, isDuplicateKey, retryOnDuplicateKey } from './duplicate-key.js';
+import { runMigrations } from './migrations.js';
 import type { Logger } from '../../logger.js';
 import { docKey, registerModels, type ConversationDoc, type ConversationSeqDoc, type DeviceCursorDoc, type DeviceDoc, type EnvelopeDoc, type PrekeyDoc, type StorageModels, type UserDoc } from './models.js';
 import { ensureCollection } from './ensure.js';
@@ -59,7 +61,7 @@ export class MongoStorage implements Storage {
   private readonly conn: Connection;
   private readonly models: StorageModels;
   private readonly logger: Pick<Logger, 'debug' | 'warn'> | undefined;
-  /** Highest seq this instance stored or saw per conversation (key: org NUL conversation). */
+  /** Highest seq this instance stored or saw per conversation (key: `hintKey`). */
   private readonly seqHints = new Map<string, number>();
   /**
    * Until when appends read the conversation's stored lastSeq before inserting, instead of guessing
@@ -74,7 +76,7 @@ export class MongoStorage implements Storage {
   /** Envelope inserts and lastSeq raises take turns: one write command of the send path in flight. */
   private readonly sendWrites = new WriteLane();
   private readonly inserts = new GroupCommit<EnvelopeDoc>((docs) => this.insertEnvelopes(docs), MAX_WRITE_BATCH, this.sendWrites);
-  private readonly lastSeqs = new GroupCommit<{ conversationId: string; seq: number }>((items) => this.raiseLastSeqs(items), MAX_WRITE_BATCH, this.sendWrites);
+  private readonly lastSeqs = new GroupCommit<{ orgId: string; conversationId: string; seq: number }>((items) => this.raiseLastSeqs(items), MAX_WRITE_BATCH, this.sendWrites);
 
   constructor(options: MongoStorageOptions) {
     const w = options.writeConcern ?? 'majority';
@@ -97,6 +99,7 @@ export class MongoStorage implements Storage {
   async init(): Promise<void> {
     await this.conn.asPromise();
     for (const model of Object.values(this.models) as mongoose.Model<unknown>[]) await ensureCollection(model);
+    await runMigrations(this.conn, this.models, this.logger);
   }
 
   async ping(): Promise<void> {
@@ -156,13 +159,14 @@ export class MongoStorage implements Storage {
     const { Conversation: Conv } = this.models;
     const members = uniqueMembers(input.createdBy, input.memberUserIds);
     const id = randomUUID();
-    const key = input.kind === 'direct' ? directKey(members) : `group:${id}`;
+    const key = input.kind === 'direct' ? directKey(members) : groupKey(id);
     if (input.kind === 'direct') {
       const existing = await Conv.findOne({ orgId: input.orgId, directKey: key }).lean<ConversationDoc>().exec();
-      if (existing) return { conversation: toConversation(existing, await this.storedLastSeq(existing._id)), created: false };
+      if (existing) return { conversation: toConversation(existing, await this.storedLastSeq(input.orgId, existing.conversationId)), created: false };
     }
     const doc: ConversationDoc = {
-      _id: id,
+      _id: docKey(input.orgId, id),
+      conversationId: id,
       orgId: input.orgId,
       kind: input.kind,
       ...(input.title !== undefined ? { title: input.title } : {}),
@@ -179,30 +183,26 @@ export class MongoStorage implements Storage {
       // Another creator of the same pair won the race.
       const existing = await Conv.findOne({ orgId: input.orgId, directKey: key }).lean<ConversationDoc>().exec();
       if (!existing) throw err;
-      return { conversation: toConversation(existing, await this.storedLastSeq(existing._id)), created: false };
+      return { conversation: toConversation(existing, await this.storedLastSeq(input.orgId, existing.conversationId)), created: false };
     }
     return { conversation: toConversation(doc, 0), created: true };
   }
 
   async getConversation(orgId: string, conversationId: string): Promise<Conversation | undefined> {
     // Both by `_id`, at once (another organisation's conversation's seq is read and dropped).
-    const [c, lastSeq] = await Promise.all([this.conversationDoc(orgId, conversationId), this.storedLastSeq(conversationId)]);
+    const [c, lastSeq] = await Promise.all([this.conversationDoc(orgId, conversationId), this.storedLastSeq(orgId, conversationId)]);
     return c ? toConversation(c, lastSeq) : undefined;
   }
 
   /** The conversation's seq as raised after its appends (`conversation_seqs`); 0 before the first. */
-  private async storedLastSeq(conversationId: string): Promise<number> {
-    const s = await this.models.ConversationSeq.findOne({ _id: conversationId }).lean<ConversationSeqDoc>().exec();
+  private async storedLastSeq(orgId: string, conversationId: string): Promise<number> {
+    const s = await this.models.ConversationSeq.findOne({ _id: docKey(orgId, conversationId) }).lean<ConversationSeqDoc>().exec();
     return s?.lastSeq ?? 0;
   }
 
-  /**
-   * The conversation by `_id` alone (the filter every backend serves best), then checked against the org:
-   * another organisation's conversation is answered as missing.
-   */
+  /** The conversation by `_id`, which is (org, conversation id): ids are scoped per organisation. */
   private async conversationDoc(orgId: string, conversationId: string): Promise<ConversationDoc | undefined> {
-    const c = await this.models.Conversation.findOne({ _id: conversationId }).lean<ConversationDoc>().exec();
-    return c && c.orgId === orgId ? c : undefined;
+    return (await this.models.Conversation.findOne({ _id: docKey(orgId, conversationId) }).lean<ConversationDoc>().exec()) ?? undefined;
   }
 
   async listConversationsForUser(orgId: string, userId: string): Promise<Conversation[]> {
@@ -237,7 +237,7 @@ export class MongoStorage implements Storage {
 
     const hk = hintKey(input.orgId, input.conversationId);
     let candidate = Math.max(this.seqHints.get(hk) ?? 0, lastSeq) + 1;
-    if (this.contendedUntil > Date.now()) candidate = Math.max(candidate, (await this.storedLastSeq(input.conversationId)) + 1);
+    if (this.contendedUntil > Date.now()) candidate = Math.max(candidate, (await this.storedLastSeq(input.orgId, input.conversationId)) + 1);
     const messageId = randomUUID();
     const key = envelopeKey(input.orgId, input.senderDeviceId, input.clientMessageId);
     // Copies: the caller may reuse its buffers.
@@ -260,6 +260,7 @@ export class MongoStorage implements Storage {
           ...(input.partial ? { partial: true } : {}),
           ...(input.kind === 'receipt' ? { kind: 'receipt' as const } : {}),
           ...(input.membership ? { membership: { statement: input.membership.statement, signature: Buffer.from(input.membership.signature) } } : {}),
+          ...(input.epoch !== undefined ? { epoch: input.epoch } : {}),
           ...(input.deliverTo ? { deliverTo: input.deliverTo } : {}),
           ...(input.expiresAt !== undefined ? { expiresAt: input.expiresAt } : {}),
         });
@@ -269,7 +270,7 @@ export class MongoStorage implements Storage {
         // under this send's key means a retry of a stored send (through another node, or racing this
         // one); else the seq was taken, by another node. That seq is stored, so one above it keeps the
         // sequence gapless, and the conversation's lastSeq may already be further on.
-        const [prior, stored] = await Promise.all([this.priorSend(input), this.storedLastSeq(input.conversationId)]);
+        const [prior, stored] = await Promise.all([this.priorSend(input), this.storedLastSeq(input.orgId, input.conversationId)]);
         if (prior) return prior;
         this.contendedUntil = Date.now() + CONTENDED_MS;
         const next = Math.max(stored + 1, candidate + 1);
@@ -292,6 +293,7 @@ export class MongoStorage implements Storage {
           ...(input.partial ? { partial: true } : {}),
           ...(input.kind === 'receipt' ? { kind: 'receipt' as const } : {}),
           ...(input.membership ? { membership: { statement: input.membership.statement, signature: new Uint8Array(input.membership.signature) } } : {}),
+          ...(input.epoch !== undefined ? { epoch: input.epoch } : {}),
           ...(input.expiresAt !== undefined ? { expiresAt: input.expiresAt } : {}),
           ...(recipients ? { recipients: recipients.map((r) => ({ deviceId: r.deviceId, ciphertext: new Uint8Array(r.ciphertext) })) } : {}),
         },
@@ -327,9 +329,12 @@ export class MongoStorage implements Storage {
    * `conversation_seqs`, never in the conversation document (see `ConversationSeqDoc`). The append
    * waits for it, so a sync that starts after the send's ack sees the new seq.
    */
-  private async raiseLastSeqs(items: Array<{ conversationId: string; seq: number }>): Promise<unknown[]> {
+  private async raiseLastSeqs(items: Array<{ orgId: string; conversationId: string; seq: number }>): Promise<unknown[]> {
     const top = new Map<string, number>();
-    for (const { conversationId, seq } of items) top.set(conversationId, Math.max(top.get(conversationId) ?? 0, seq));
+    for (const { orgId, conversationId, seq } of items) {
+      const id = docKey(orgId, conversationId);
+      top.set(id, Math.max(top.get(id) ?? 0, seq));
+    }
     // By `_id` alone: the caller found the conversation in its org, and an envelope of it is stored.
     // Two nodes creating one conversation's document at once: the loser's duplicate key is retried
     // as an update ($max is idempotent).
@@ -355,7 +360,7 @@ export class MongoStorage implements Storage {
   }
 
   private async noteSeq(orgId: string, conversationId: string, seq: number): Promise<void> {
-    await this.lastSeqs.submit({ conversationId, seq });
+    await this.lastSeqs.submit({ orgId, conversationId, seq });
     const hk = hintKey(orgId, conversationId);
     const prev = this.seqHints.get(hk) ?? 0;
     this.seqHints.delete(hk); // re-insert: Map order doubles as recency
@@ -369,7 +374,8 @@ export class MongoStorage implements Storage {
   async createTeam(input: { orgId: string; state: TeamState; createdBy: string; now: number }) {
     const { Conversation: Conv, TeamLog } = this.models;
     const doc = {
-      _id: input.state.teamId,
+      _id: docKey(input.orgId, input.state.teamId),
+      conversationId: input.state.teamId,
       orgId: input.orgId,
       kind: 'group' as const,
       title: input.state.title,
@@ -377,7 +383,7 @@ export class MongoStorage implements Storage {
       createdBy: input.createdBy,
       createdAt: input.now,
       lastSeq: 0,
-      directKey: `group:${input.state.teamId}`,
+      directKey: groupKey(input.state.teamId),
       team: teamDoc(input.state),
     };
     try {
@@ -417,9 +423,31 @@ export class MongoStorage implements Storage {
       if (isDuplicateKey(err)) return 'conflict';
       throw err;
     }
-    // By `_id` alone: getTeamState above found the team in this org.
-    await Conv.updateOne({ _id: teamId }, { $set: { team: teamDoc(next), memberUserIds: Object.keys(next.members) } }).exec();
+    await Conv.updateOne({ _id: docKey(orgId, teamId) }, { $set: { team: teamDoc(next), memberUserIds: Object.keys(next.members) } }).exec();
     return 'ok';
+  }
+
+  async statementBefore(orgId: string, teamId: string, seq: number): Promise<StoredEnvelope | undefined> {
+    const doc = await this.models.Envelope.findOne({ orgId, conversationId: teamId, seq: mongoose.trusted({ $lt: seq }), membership: mongoose.trusted({ $exists: true }) })
+      .sort({ seq: -1 })
+      .lean<EnvelopeDoc>()
+      .exec();
+    return doc ? toEnvelope(doc) : undefined;
+  }
+
+  async withdrawEnvelope(orgId: string, senderDeviceId: string, clientMessageId: string): Promise<void> {
+    const { Envelope: Env } = this.models;
+    const _id = envelopeKey(orgId, senderDeviceId, clientMessageId);
+    const doc = await Env.findOne({ _id }).lean<EnvelopeDoc>().exec();
+    if (!doc) return;
+    const { body: _body, recipients: _recipients, epoch: _epoch, deliverTo: _deliverTo, partial: _partial, ...kept } = doc;
+    const messageId = doc.messageId ?? doc._id;
+    // Delete first: until the placeholder is in, the seq is free, and an append on another node that
+    // takes it keeps the sequence gap-free just as well (the placeholder then loses on the seq index).
+    await Env.deleteOne({ _id }).exec();
+    await ignoreDuplicateKey(
+      Env.collection.insertOne({ ...kept, _id: docKey(orgId, 'withdrawn', messageId), messageId, clientMessageId: `withdrawn-${messageId}` } as never),
+    );
   }
 
   async ackDelivered(orgId: string, deviceId: string, cursors: ReadonlyArray<{ conversationId: string; afterSeq: number }>): Promise<void> {
@@ -443,8 +471,9 @@ export class MongoStorage implements Storage {
   async sweepEnvelopes(now: number): Promise<{ deleted: number }> {
     const { Conversation: Conv, Envelope: Env, DeviceCursor } = this.models;
     let deleted = 0;
-    const conversations = await Conv.find({}).select({ _id: 1, orgId: 1 }).lean<Array<Pick<ConversationDoc, '_id' | 'orgId'>>>().exec();
-    for (const c of conversations) {
+    const conversations = await Conv.find({}).select({ conversationId: 1, orgId: 1 }).lean<Array<Pick<ConversationDoc, 'conversationId' | 'orgId'>>>().exec();
+    for (const { orgId, conversationId } of conversations) {
+      const c = { orgId, _id: conversationId };
       // The latest envelope stays: it anchors the next seq even if lastSeq lagged after a crash.
       const top = await Env.findOne({ orgId: c.orgId, conversationId: c._id }).sort({ seq: -1 }).select({ seq: 1 }).lean<Pick<EnvelopeDoc, 'seq'>>().exec();
       if (!top) continue;
@@ -627,7 +656,7 @@ function envelopeKey(orgId: string, senderDeviceId: string, clientMessageId: str
 }
 
 function hintKey(orgId: string, conversationId: string): string {
-  return `${orgId}\u0000${conversationId}`;
+  return docKey(orgId, conversationId);
 }
 
 function shuffle<T>(items: T[]): T[] {
@@ -636,30 +665,6 @@ function shuffle<T>(items: T[]): T[] {
     [items[i], items[j]] = [items[j]!, items[i]!];
   }
   return items;
-}
-
-/** An unordered insertMany whose only failures were duplicate keys. */
-function isBulkDuplicateOnly(err: unknown): boolean {
-  const e = err as { code?: unknown; writeErrors?: Array<{ code?: unknown; err?: { code?: unknown } }> };
-  if (Array.isArray(e.writeErrors) && e.writeErrors.length > 0) return e.writeErrors.every((w) => (w.code ?? w.err?.code) === 11000);
-  return isDuplicateKey(err);
-}
-
-function isDuplicateKey(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 11000;
-}
-
-/**
- * Concurrent upserts of the same new key can fail with a duplicate key once; the retry finds the
- * document. Also for bulk writes, whose duplicate keys may come only as per-statement write errors.
- */
-async function retryOnDuplicateKey<T>(op: () => Promise<T>): Promise<T> {
-  try {
-    return await op();
-  } catch (err) {
-    if (!isDuplicateKey(err) && !isBulkDuplicateOnly(err)) throw err;
-    return op();
-  }
 }
 
 /** Lean documents carry binary data as BSON `Binary`; hand out a plain, independent Uint8Array. */
@@ -693,14 +698,14 @@ function fromTeamDoc(teamId: string, t: NonNullable<ConversationDoc['team']>): T
 /** `lastSeq`: from `conversation_seqs`; the document's own field is only a floor (see `ConversationDoc`). */
 function toConversation(d: ConversationDoc, lastSeq: number): Conversation {
   return {
-    id: d._id,
+    id: d.conversationId,
     kind: d.kind,
     ...(d.title !== undefined && d.title !== null ? { title: d.title } : {}),
     memberUserIds: [...d.memberUserIds],
     createdBy: d.createdBy,
     createdAt: d.createdAt,
     lastSeq: Math.max(d.lastSeq ?? 0, lastSeq),
-    ...(d.team ? { roles: fromTeamDoc(d._id, d.team).members, signed: true } : {}),
+    ...(d.team ? { roles: fromTeamDoc(d.conversationId, d.team).members, signed: true, epoch: d.team.head } : {}),
   };
 }
 
@@ -719,5 +724,6 @@ function toEnvelope(d: EnvelopeDoc): StoredEnvelope {
     ...(d.kind === 'receipt' ? { kind: 'receipt' as const } : {}),
     ...(typeof d.expiresAt === 'number' ? { expiresAt: d.expiresAt } : {}),
     ...(d.membership ? { membership: { statement: d.membership.statement, signature: toBytes(d.membership.signature) } } : {}),
+    ...(typeof d.epoch === 'string' ? { epoch: d.epoch } : {}),
   };
 }

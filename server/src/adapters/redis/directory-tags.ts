@@ -1,3 +1,4 @@
+import { compositeKey } from '@curbside/shared';
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { DirectoryTags } from '../../ports/directory-tags.js';
@@ -37,8 +38,7 @@ export class RedisDirectoryTags implements DirectoryTags {
   }
 
   private key(orgId: string, userId: string): string {
-    // Ids are printable ASCII without spaces, so a space cannot be part of either.
-    return `${this.prefix}${orgId} ${userId}`;
+    return `${this.prefix}${compositeKey(orgId, userId)}`;
   }
 
   read(orgId: string, userIds: readonly string[]): Promise<string[]> {

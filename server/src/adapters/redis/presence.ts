@@ -1,3 +1,4 @@
+import { compositeKey, decodeCompositeKey } from '@curbside/shared';
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { Presence, PresenceConnection, PresenceOptions } from '../../ports/presence.js';
 
@@ -21,7 +22,7 @@ const KEY_TTL_MULTIPLE = 10;
 /**
  * Presence shared by every hub node through Redis.
  *
- * One sorted set per user, member `${deviceId}\n${connectionId}`, score = the connection's expiry
+ * One sorted set per user, member `compositeKey(deviceId, connectionId)`, score = the connection's expiry
  * (epoch ms from the injected clock). Each node heartbeats the connections it holds; a node that
  * dies without saying goodbye (kill -9, crash, network split) stops heartbeating, its members'
  * scores fall behind the clock, and reads ignore and prune them. So no node ever has to clean up
@@ -30,9 +31,8 @@ const KEY_TTL_MULTIPLE = 10;
  * Scores come from each node's own clock, so clock skew between nodes shifts expiry by the skew;
  * keep `ttlMs` well above any plausible skew (NTP-synced hosts: milliseconds).
  *
- * Ids are printable ASCII without whitespace (shared IdSchema), so `\n` cannot occur in them and is
- * used as the separator both in members and between org and user in the key. (`:` would not do:
- * ids may contain it, and org `a:b` + user `c` must not share a key with org `a` + user `b:c`.)
+ * Keys and members are built by shared's `compositeKey`, so org `a:b` + user `c` never shares a key
+ * with org `a` + user `b:c`.
  */
 export class RedisPresence implements Presence {
   private readonly redis: Redis;
@@ -85,7 +85,7 @@ export class RedisPresence implements Presence {
     // ZRANGEBYSCORE rather than ZRANGE ... BYSCORE keeps Redis < 6.2 working.
     const [, members] = await execOrThrow(this.redis.multi().zremrangebyscore(k, '-inf', now).zrangebyscore(k, `(${now}`, '+inf'));
     const devices = new Set<string>();
-    for (const m of members as string[]) devices.add(m.slice(0, m.indexOf('\n')));
+    for (const m of members as string[]) devices.add(decodeCompositeKey(m)[0]!);
     return [...devices].sort();
   }
 
@@ -98,12 +98,12 @@ export class RedisPresence implements Presence {
   async close(): Promise<void> {}
 
   private key(c: { orgId: string; userId: string }): string {
-    return `${this.keyPrefix}presence:${c.orgId}\n${c.userId}`;
+    return `${this.keyPrefix}presence:${compositeKey(c.orgId, c.userId)}`;
   }
 }
 
 function member(c: PresenceConnection): string {
-  return `${c.deviceId}\n${c.connectionId}`;
+  return compositeKey(c.deviceId, c.connectionId);
 }
 
 /** Run a MULTI and return the replies, throwing the first command error (exec only reports them). */

@@ -1,0 +1,63 @@
+import type { Connection } from 'mongoose';
+import type { Logger } from '../../logger.js';
+import { directKey, groupKey } from '../../ports/storage-rules.js';
+import { ignoreDuplicateKey, retryOnDuplicateKey } from './duplicate-key.js';
+import { docKey, type ConversationDoc, type ConversationSeqDoc, type StorageModels } from './models.js';
+
+/**
+ * Data migrations, run by `MongoStorage.init()` on every start, each until it has completed once.
+ *
+ * FerretDB v1 has no transactions, so each migration is written to be safe to interrupt and to run on
+ * several hub nodes at once: it copies a document to its new shape first (a duplicate key means a copy
+ * exists already) and deletes the old one last; a crash in between leaves the old document behind for
+ * the next start to finish. Completion is recorded in `schema_migrations`.
+ */
+interface Migration {
+  id: string;
+  run(models: StorageModels, logger: Pick<Logger, 'warn'> | undefined): Promise<void>;
+}
+
+const MIGRATIONS: readonly Migration[] = [
+  {
+    /**
+     * Conversation and team ids were global: `team:create` with another organisation's id answered
+     * CONFLICT, which told the caller the team existed. Conversation documents (and their
+     * `conversation_seqs`) are now keyed `docKey(orgId, conversationId)` and carry `conversationId`;
+     * their `directKey` moved from NUL-joined ids and `group:<id>` to `compositeKey`.
+     */
+    id: '2026-12-conversation-keys-per-org',
+    async run({ Conversation, ConversationSeq }, logger) {
+      // The raw driver: legacy documents do not match today's schema (no `conversationId`).
+      const legacy = await Conversation.collection
+        .find({ conversationId: { $exists: false } })
+        .toArray() as unknown as Array<Omit<ConversationDoc, 'conversationId'>>;
+      for (const old of legacy) {
+        const conversationId = old._id;
+        const _id = docKey(old.orgId, conversationId);
+        const seq = (await ConversationSeq.collection.findOne({ _id: conversationId as never })) as ConversationSeqDoc | null;
+        // $max: idempotent, and a node running the same step at once makes the other's upsert retry as an update.
+        if (seq) await retryOnDuplicateKey(() => ConversationSeq.collection.updateOne({ _id: _id as never }, { $max: { lastSeq: seq.lastSeq } }, { upsert: true }));
+        const moved: ConversationDoc = {
+          ...old,
+          _id,
+          conversationId,
+          directKey: old.kind === 'direct' && old.memberUserIds.length === 2 ? directKey(old.memberUserIds) : groupKey(conversationId),
+        };
+        await ignoreDuplicateKey(Conversation.collection.insertOne(moved as never));
+        await Conversation.collection.deleteOne({ _id: conversationId as never });
+        if (seq) await ConversationSeq.collection.deleteOne({ _id: conversationId as never });
+      }
+      if (legacy.length > 0) logger?.warn({ conversations: legacy.length }, 'migrated conversations to per-organisation keys');
+    },
+  },
+];
+
+export async function runMigrations(conn: Connection, models: StorageModels, logger?: Pick<Logger, 'warn'>): Promise<void> {
+  const applied = conn.db!.collection<{ _id: string; appliedAt: number }>('schema_migrations');
+  for (const migration of MIGRATIONS) {
+    if (await applied.findOne({ _id: migration.id })) continue;
+    await migration.run(models, logger);
+    // Two nodes finishing at once: the loser's upsert is a duplicate key, and the marker is there.
+    await ignoreDuplicateKey(applied.updateOne({ _id: migration.id }, { $setOnInsert: { appliedAt: Date.now() } }, { upsert: true }));
+  }
+}
