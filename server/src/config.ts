@@ -37,6 +37,12 @@ export interface HubConfig {
   widgetBundlePath?: string | undefined;
   /** Origins and rate limits; absent: the defaults for the mode (see security/config.ts). */
   security?: SecurityConfig | undefined;
+  /** The longest access-token lifetime accepted (seconds). @default 86400 */
+  maxTokenLifetimeSec?: number;
+  /** Bearer token for operator endpoints (today: the details of /readyz). Unset: they show no details. */
+  adminToken?: string | undefined;
+  /** Express `trust proxy`: which hops may set X-Forwarded-For/-Proto (HSTS is sent only behind TLS). Unset: none. */
+  trustProxy?: string | number | undefined;
 }
 
 /** Thrown with every problem found, each saying what is wrong and how to fix it. */
@@ -54,6 +60,14 @@ const intFrom = (name: string, min: number, max: number) =>
     .transform(Number)
     .refine((n) => n >= min && n <= max, `${name} must be between ${min} and ${max}`);
 
+/** The loudly named switch that lets dev mode (where anyone can mint a token) listen beyond loopback. */
+export const DANGEROUS_DEV_EXPOSURE = 'DANGEROUSLY_EXPOSE_DEV_MODE_TO_NETWORK';
+
+/** Loopback names and addresses: what dev mode may listen on. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
 /** The environment variables the hub reads. README's config table lists the same ones. */
 export const ENV_DOC: ReadonlyArray<{ name: string; default: string; meaning: string }> = [
   { name: 'PORT', default: '3000', meaning: 'HTTP and socket.io port' },
@@ -68,6 +82,7 @@ export const ENV_DOC: ReadonlyArray<{ name: string; default: string; meaning: st
   { name: 'JWT_ISSUER', default: '(required outside dev mode)', meaning: 'expected `iss` claim' },
   { name: 'JWT_AUDIENCE', default: '(required outside dev mode)', meaning: 'expected `aud` claim' },
   { name: 'JWT_CLOCK_TOLERANCE_SEC', default: '5', meaning: 'allowed clock skew when checking `exp`' },
+  { name: 'JWT_MAX_LIFETIME_SEC', default: '86400', meaning: 'longest access-token lifetime accepted (`exp` − `iat`); longer-lived tokens are refused' },
   { name: 'LOG_LEVEL', default: 'info', meaning: 'pino level: fatal, error, warn, info, debug, trace, silent' },
   { name: 'NODE_ID', default: 'hostname-pid', meaning: 'name of this hub node in logs, health output and its audit chains (keep it stable per node)' },
   { name: 'PRESENCE_TTL_MS', default: '30000', meaning: 'a device without heartbeat for this long is offline (covers crashed nodes)' },
@@ -79,6 +94,13 @@ export const ENV_DOC: ReadonlyArray<{ name: string; default: string; meaning: st
   { name: 'STORAGE_WATCHDOG_MS', default: '60000', meaning: 'a node whose database stays unreachable this long closes its connections and exits (code 69) for its supervisor to restart it (0: never)' },
   { name: 'WIDGET_BUNDLE', default: 'widget/dist/curbside-chat.js (built by `npm run build`)', meaning: 'path of the chat widget bundle served at /widget/curbside-chat.js' },
   { name: 'PRESENCE_HEARTBEAT_MS', default: '10000', meaning: 'how often a node refreshes its connections; must be under PRESENCE_TTL_MS' },
+  { name: 'ADMIN_TOKEN', default: '(unset: no operator details)', meaning: 'bearer token (at least 32 characters) that unlocks operator details: the checks of /readyz' },
+  { name: 'TRUST_PROXY', default: '(unset: trust no proxy)', meaning: 'reverse proxies allowed to set X-Forwarded-For/-Proto: a hop count, or comma-separated addresses/CIDRs or loopback, linklocal, uniquelocal' },
+  {
+    name: DANGEROUS_DEV_EXPOSURE,
+    default: '(unset)',
+    meaning: 'dev mode listens on loopback only, since its /dev/token mints a token for anyone; set to `yes` to let a non-loopback HOST through anyway',
+  },
   ...SECURITY_ENV_DOC,
 ];
 
@@ -166,10 +188,31 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     problems.push(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "${logLevel}")`);
   }
 
+  const host = get('HOST') ?? (mode === 'dev' ? '127.0.0.1' : '0.0.0.0');
+  const exposeDev = get(DANGEROUS_DEV_EXPOSURE);
+  if (exposeDev !== undefined && exposeDev !== 'yes') problems.push(`${DANGEROUS_DEV_EXPOSURE} must be "yes" or unset (got "${exposeDev}")`);
+  if (mode === 'dev' && !publicKey && !isLoopbackHost(host) && exposeDev !== 'yes') {
+    problems.push(
+      `HOST=${host} in dev mode would let anyone who reaches it mint a token for any clinician (POST /dev/token). Use HOST=127.0.0.1, set JWT_PUBLIC_KEY/JWT_ISSUER/JWT_AUDIENCE (dev tokens off), or set ${DANGEROUS_DEV_EXPOSURE}=yes if you really mean it`,
+    );
+  }
+  const adminToken = get('ADMIN_TOKEN');
+  if (adminToken !== undefined && adminToken.length < 32) problems.push('ADMIN_TOKEN must be at least 32 characters (e.g. `openssl rand -hex 32`)');
+  const trustProxyRaw = get('TRUST_PROXY');
+  let trustProxy: string | number | undefined;
+  if (trustProxyRaw !== undefined) {
+    if (/^\d{1,2}$/.test(trustProxyRaw)) trustProxy = Number(trustProxyRaw);
+    else if (/^[0-9a-f:.,/ a-z]+$/i.test(trustProxyRaw)) trustProxy = trustProxyRaw;
+    else problems.push(`TRUST_PROXY must be a hop count or comma-separated addresses/CIDRs (got "${trustProxyRaw}")`);
+  }
+
   const config: HubConfig = {
     mode,
     port: num('PORT', 3000, 0, 65535),
-    host: get('HOST') ?? (mode === 'dev' ? '127.0.0.1' : '0.0.0.0'),
+    host,
+    adminToken,
+    trustProxy,
+    maxTokenLifetimeSec: num('JWT_MAX_LIFETIME_SEC', 86_400, 60, 30 * 86_400),
     nodeId: get('NODE_ID') ?? `${hostname()}-${process.pid}`,
     logLevel,
     mongo: mongoUri ? { uri: mongoUri, dbName: get('MONGODB_DB'), writeConcern } : undefined,

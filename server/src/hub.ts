@@ -99,7 +99,7 @@ export class Hub {
     this.logger = logger;
     const verifierOptions = deps.devTokens && !config.jwt ? deps.devTokens.verifierOptions() : config.jwt;
     if (!verifierOptions) throw new Error('No JWT verification key: set JWT_PUBLIC_KEY, or run in dev mode');
-    const verifier = new TokenVerifier(verifierOptions);
+    const verifier = new TokenVerifier({ ...verifierOptions, ...(config.maxTokenLifetimeSec !== undefined ? { maxLifetimeSec: config.maxTokenLifetimeSec } : {}) });
     this.audit = deps.audit ?? (storage instanceof MongoStorage ? new MongoAuditLog({ connection: storage.connection, logger, writer: config.nodeId }) : new MemoryAuditLog({ logger }));
     // Device lists are cached per node only where tags in Redis tell every node when one changed.
     this.directory = new DeviceDirectory({
@@ -124,6 +124,9 @@ export class Hub {
       devTokens: deps.devTokens,
       isAccepting: () => this.accepting,
       widgetBundlePath: config.widgetBundlePath ?? defaultWidgetBundlePath(),
+      adminToken: config.adminToken,
+      admin: { revokeToken: (input) => this.security.revokeToken({ ...input, by: input.by ?? 'admin api' }) },
+      trustProxy: config.trustProxy,
       readiness: [
         { name: 'storage', check: () => storage.ping() },
         { name: 'presence', check: () => presence.ping() },

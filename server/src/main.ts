@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, DANGEROUS_DEV_EXPOSURE, isLoopbackHost, loadConfig } from './config.js';
 import { createHubFromConfig } from './hub.js';
 
 let config;
@@ -22,18 +22,26 @@ const hub = createHubFromConfig(config, {
 });
 const { url } = await hub.listen();
 if (config.mode === 'dev') {
+  // Dev tokens are on only when no identity provider key is configured (see createHubFromConfig).
+  const devTokens = config.jwt === undefined;
+  const exposed = !isLoopbackHost(config.host);
   const banner = [
     '',
     '  Curbside hub — DEV MODE',
     '  Memory storage and presence: nothing is kept, restart loses every message.',
     `  Listening on ${url}  (health: ${url}/healthz)`,
-    `  Chat widget demo (two clinicians side by side): ${url}/demo`,
-    `  Mint a token:  curl -s -X POST ${url}/dev/token -H 'content-type: application/json' -d '{"userId":"dr-lee","deviceId":"laptop"}'`,
+    ...(devTokens
+      ? [
+          `  Chat widget demo (two clinicians side by side): ${url}/demo`,
+          `  Mint a token:  curl -s -X POST ${url}/dev/token -H 'content-type: application/json' -d '{"userId":"dr-lee","deviceId":"laptop"}'`,
+        ]
+      : ['  Dev tokens are OFF: JWT_PUBLIC_KEY is set, so tokens come from your identity provider (no /dev/token, no /demo).']),
+    ...(exposed && devTokens ? [`  WARNING: listening on ${config.host} with dev tokens on (${DANGEROUS_DEV_EXPOSURE}): anyone who reaches this port can mint a token for any clinician.`] : []),
     '  For production set MONGODB_URI, REDIS_URL and JWT_* (README.md, "Configuration").',
     '',
   ].join('\n');
   process.stdout.write(`${banner}\n`);
-  hub.logger.warn({ mode: 'dev' }, 'dev mode: memory adapters, dev tokens enabled, nothing persisted');
+  hub.logger.warn({ mode: 'dev', devTokens, host: config.host }, `dev mode: memory adapters, nothing persisted, dev tokens ${devTokens ? 'enabled' : 'off'}`);
 } else {
   hub.logger.info({ url, node: config.nodeId }, 'hub listening');
 }

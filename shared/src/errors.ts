@@ -9,6 +9,8 @@ export const ErrorCode = {
   INVALID_PAYLOAD: 'INVALID_PAYLOAD',
   /** A field or the whole event is larger than the documented limit. */
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  /** REST: the body's `Content-Encoding` or media type is not one the endpoint takes (JSON, identity/gzip/deflate/br). */
+  UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   /** No token was presented at the handshake. */
   AUTH_REQUIRED: 'AUTH_REQUIRED',
   /** The token failed verification: bad signature, wrong algorithm, issuer, audience or claims. */
@@ -94,6 +96,7 @@ export type RestErrorBody = z.infer<typeof RestErrorBodySchema>;
 export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   INVALID_PAYLOAD: 400,
   PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
   AUTH_REQUIRED: 401,
   AUTH_INVALID: 401,
   AUTH_EXPIRED: 401,

@@ -323,13 +323,18 @@ export type AccessTokenClaims = z.infer<typeof AccessTokenClaimsSchema>;
 
 // --- REST ----------------------------------------------------------------------------------
 
-export const HealthResponseSchema = z.object({ status: z.literal('ok'), node: z.string(), mode: z.enum(['dev', 'production']) });
+/** `GET /healthz`: liveness only; nothing about the deployment (node names, mode) for whoever asks. */
+export const HealthResponseSchema = z.strictObject({ status: z.literal('ok') });
 export type HealthResponse = z.infer<typeof HealthResponseSchema>;
 
 export const ReadyCheckSchema = z.object({ ok: z.boolean(), latencyMs: z.number().optional(), error: z.string().optional() });
+/**
+ * `GET /readyz`: 200 `ready` or 503 `not_ready`. The checks (latencies, dependency errors) are there only
+ * for a caller with `Authorization: Bearer <ADMIN_TOKEN>`.
+ */
 export const ReadyResponseSchema = z.object({
   status: z.enum(['ready', 'not_ready']),
-  checks: z.record(z.string(), ReadyCheckSchema),
+  checks: z.record(z.string(), ReadyCheckSchema).optional(),
 });
 export type ReadyResponse = z.infer<typeof ReadyResponseSchema>;
 
@@ -346,9 +351,25 @@ export type DevTokenRequest = z.input<typeof DevTokenRequestSchema>;
 export const DevTokenResponseSchema = z.object({ token: z.string(), expiresAt: TimestampSchema });
 export type DevTokenResponse = z.infer<typeof DevTokenResponseSchema>;
 
+/**
+ * `POST /admin/tokens/revoke` (with `Authorization: Bearer <ADMIN_TOKEN>`): revoke one access token by its
+ * `jti`. Its sockets on every node close at once; it is refused at every handshake until `expiresAt`.
+ */
+export const AdminTokenRevokeRequestSchema = z.strictObject({
+  orgId: IdSchema,
+  /** The token's `jti`. */
+  tokenId: z.string().min(1).max(200),
+  /** When the token expires (epoch ms): the revocation is kept that long (plus a grace period). */
+  expiresAt: TimestampSchema,
+  /** Who asked (an operator's name or ticket), for the audit log. */
+  by: z.string().min(1).max(200).optional(),
+});
+export type AdminTokenRevokeRequest = z.input<typeof AdminTokenRevokeRequestSchema>;
+
 export const RestPath = {
   HEALTH: '/healthz',
   READY: '/readyz',
   DEV_TOKEN: '/dev/token',
+  ADMIN_REVOKE_TOKEN: '/admin/tokens/revoke',
 } as const;
 export type RestPath = (typeof RestPath)[keyof typeof RestPath];

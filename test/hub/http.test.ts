@@ -7,29 +7,36 @@ describe('HTTP probes and errors', function () {
   const harness = new HubHarness();
   afterEach(() => harness.cleanup());
 
+  const ADMIN_TOKEN = 'a'.repeat(24) + 'operator-only-token';
+  const asAdmin = { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } };
+
   it('readyz checks storage, presence and fan-out on real services', async () => {
-    const t = await harness.start('real');
-    const res = await fetch(`${t.url}/readyz`);
+    const t = await harness.start('real', sharedBackend(), (c) => (c.adminToken = ADMIN_TOKEN));
+    const res = await fetch(`${t.url}/readyz`, asAdmin);
     expect(res.status).to.equal(200);
     const body = ReadyResponseSchema.parse(await res.json());
     expect(body.status).to.equal('ready');
-    expect(Object.keys(body.checks).sort()).to.deep.equal(['fanout', 'presence', 'storage']);
-    expect(Object.values(body.checks).every((c) => c.ok)).to.equal(true);
+    expect(Object.keys(body.checks!).sort()).to.deep.equal(['fanout', 'presence', 'storage']);
+    expect(Object.values(body.checks!).every((c) => c.ok)).to.equal(true);
   });
 
   it('readyz reports not_ready, naming the failing dependency, when Redis goes away', async () => {
     const redisServer = await startRedisServer();
     try {
-      const t = await harness.start('real', { ...sharedBackend(), redisUrl: redisServer.url });
-      expect((await fetch(`${t.url}/readyz`)).status).to.equal(200);
+      const t = await harness.start('real', { ...sharedBackend(), redisUrl: redisServer.url }, (c) => (c.adminToken = ADMIN_TOKEN));
+      expect((await fetch(`${t.url}/readyz`, asAdmin)).status).to.equal(200);
       await redisServer.stop();
-      const res = await fetch(`${t.url}/readyz`);
+      const res = await fetch(`${t.url}/readyz`, asAdmin);
       expect(res.status).to.equal(503);
       const body = ReadyResponseSchema.parse(await res.json());
       expect(body.status).to.equal('not_ready');
-      expect(body.checks.storage?.ok).to.equal(true);
-      expect(body.checks.presence?.ok).to.equal(false);
-      expect(body.checks.presence?.error).to.be.a('string');
+      expect(body.checks?.storage?.ok).to.equal(true);
+      expect(body.checks?.presence?.ok).to.equal(false);
+      expect(body.checks?.presence?.error).to.be.a('string');
+      // Without the admin token: the verdict only, no raw Redis error.
+      const anonymous = await fetch(`${t.url}/readyz`);
+      expect(anonymous.status).to.equal(503);
+      expect(await anonymous.json()).to.deep.equal({ status: 'not_ready' });
     } finally {
       await redisServer.stop();
     }

@@ -11,7 +11,12 @@ export interface TokenVerifierOptions {
   issuer: string;
   audience: string;
   clockToleranceSec: number;
+  /** The longest lifetime (`exp` − `iat`, or − now without `iat`) accepted; longer tokens are refused. @default 86400 */
+  maxLifetimeSec?: number;
 }
+
+/** @default for `TokenVerifierOptions.maxLifetimeSec` and JWT_MAX_LIFETIME_SEC: a day. */
+export const DEFAULT_MAX_TOKEN_LIFETIME_SEC = 86_400;
 
 /** Verifies access tokens from the hospital's identity provider and extracts who is connecting. */
 export class TokenVerifier {
@@ -35,14 +40,18 @@ export class TokenVerifier {
       });
     } catch (e) {
       if (e instanceof jwt.TokenExpiredError) throw new HubError(ErrorCode.AUTH_EXPIRED, 'Access token has expired; refresh it and reconnect');
-      const reason = e instanceof jwt.JsonWebTokenError ? e.message : 'unverifiable token';
-      throw new HubError(ErrorCode.AUTH_INVALID, `Access token rejected: ${reason}`);
+      throw new HubError(ErrorCode.AUTH_INVALID, `Access token rejected: ${safeReason(e)}`);
     }
     const claims = AccessTokenClaimsSchema.safeParse(payload);
     if (!claims.success) {
       throw new HubError(ErrorCode.AUTH_INVALID, 'Access token rejected: claims sub, org, dev and exp are required', {
         missing: claims.error.issues.map((i) => i.path.join('.')),
       });
+    }
+    const nowSec = Math.floor(Date.now() / 1000);
+    const maxLifetimeSec = this.options.maxLifetimeSec ?? DEFAULT_MAX_TOKEN_LIFETIME_SEC;
+    if (claims.data.exp - Math.min(claims.data.iat ?? nowSec, nowSec) > maxLifetimeSec) {
+      throw new HubError(ErrorCode.AUTH_INVALID, `Access token rejected: it lives longer than this hub accepts (${maxLifetimeSec} s)`);
     }
     return {
       orgId: claims.data.org,
@@ -52,6 +61,19 @@ export class TokenVerifier {
       tokenExpiresAt: claims.data.exp * 1000,
     };
   }
+}
+
+/**
+ * Why a token was refused, in words safe to send to whoever presented it: jsonwebtoken's messages
+ * name the issuer and audience the hub expects ("jwt audience invalid. expected: …"), which tells a
+ * prober how to forge a plausible token for another deployment.
+ */
+function safeReason(e: unknown): string {
+  if (!(e instanceof jwt.JsonWebTokenError)) return 'unverifiable token';
+  if (e.message.startsWith('jwt issuer invalid')) return 'wrong issuer';
+  if (e.message.startsWith('jwt audience invalid')) return 'wrong audience';
+  if (e.message.startsWith('jwt subject invalid') || e.message.startsWith('jwt jwtid invalid')) return 'wrong claims';
+  return e.message.split('. expected')[0]!;
 }
 
 /**

@@ -43,6 +43,9 @@ import type { StoredEnvelope } from '../ports/storage.js';
 export type HubServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 export type HubSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 
+
+/** setTimeout's longest delay (2^31 − 1 ms). */
+const MAX_TIMER_MS = 2_147_483_647;
 /** What one client event runs: the payload schema, the handler, and which answers are audited. */
 interface Route {
   schema: z.ZodType;
@@ -149,11 +152,14 @@ export class Gateway {
     this.deps.presence.connect(conn).catch((err: unknown) => this.deps.logger.warn({ err }, 'presence connect failed'));
     this.deps.logger.debug({ orgId, userId, deviceId, socket: socket.id }, 'device connected');
     this.deps.security.onConnection(socket);
+    // The session ends when its token does, whether or not the client sends anything.
+    const expiry = this.armExpiry(socket);
 
     // One listener for every client event; the routes are shared by all sockets. (A listener and
     // closures per event per socket cost about 5 KB of heap per connection.)
     socket.onAny((event: unknown, ...args: unknown[]) => this.dispatch(socket, event, args));
     socket.on('disconnect', (reason) => {
+      clearTimeout(expiry.timer);
       this.connections.delete(socket.id);
       this.deps.presence.disconnect(conn).catch((err: unknown) => this.deps.logger.warn({ err }, 'presence disconnect failed'));
       this.deps.logger.debug({ orgId, userId, deviceId, socket: socket.id, reason }, 'device disconnected');
@@ -353,6 +359,24 @@ export class Gateway {
   }
 
   /** Tell the client why, then disconnect. */
+  /**
+   * Close the socket with TOKEN_EXPIRED when its token expires (the SDK asks its token callback for a
+   * fresh one, reconnects and resyncs). Re-armed in steps: timers hold at most about 24.8 days.
+   */
+  private armExpiry(socket: HubSocket, holder: { timer?: NodeJS.Timeout } = {}): { timer?: NodeJS.Timeout } {
+    const left = socket.data.tokenExpiresAt - this.now();
+    holder.timer = setTimeout(
+      () => {
+        if (!socket.connected) return;
+        if (socket.data.tokenExpiresAt > this.now()) this.armExpiry(socket, holder);
+        else this.close(socket, CloseCode.TOKEN_EXPIRED, 'Access token expired; reconnect with a fresh one');
+      },
+      Math.min(Math.max(0, left), MAX_TIMER_MS),
+    );
+    holder.timer.unref();
+    return holder;
+  }
+
   close(socket: HubSocket, code: CloseCode, message: string): void {
     socket.emit(ServerEvent.SESSION_CLOSING, { code, message });
     socket.disconnect(true);
