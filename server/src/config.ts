@@ -37,6 +37,10 @@ export interface HubConfig {
   widgetBundlePath?: string | undefined;
   /** Origins and rate limits; absent: the defaults for the mode (see security/config.ts). */
   security?: SecurityConfig | undefined;
+  /** How client addresses go into the audit log: as seen, as an HMAC under `key`, or not at all. @default keep */
+  auditClientIp?: { mode: 'keep' } | { mode: 'hash'; key: string } | { mode: 'omit' };
+  /** Sockets one device may hold on one node at once. @default 5 */
+  maxSocketsPerDevice?: number;
   /** The longest access-token lifetime accepted (seconds). @default 86400 */
   maxTokenLifetimeSec?: number;
   /** Bearer token for operator endpoints (today: the details of /readyz). Unset: they show no details. */
@@ -94,6 +98,9 @@ export const ENV_DOC: ReadonlyArray<{ name: string; default: string; meaning: st
   { name: 'STORAGE_WATCHDOG_MS', default: '60000', meaning: 'a node whose database stays unreachable this long closes its connections and exits (code 69) for its supervisor to restart it (0: never)' },
   { name: 'WIDGET_BUNDLE', default: 'widget/dist/curbside-chat.js (built by `npm run build`)', meaning: 'path of the chat widget bundle served at /widget/curbside-chat.js' },
   { name: 'PRESENCE_HEARTBEAT_MS', default: '10000', meaning: 'how often a node refreshes its connections; must be under PRESENCE_TTL_MS' },
+  { name: 'AUDIT_CLIENT_IP', default: 'keep', meaning: 'client addresses in the audit log: `keep` as seen, `hash` (HMAC-SHA-256 under AUDIT_IP_HASH_KEY: correlatable, not readable) or `omit`' },
+  { name: 'AUDIT_IP_HASH_KEY', default: '(required with AUDIT_CLIENT_IP=hash)', meaning: 'secret key (at least 32 characters, the same on every node) for hashed client addresses' },
+  { name: 'MAX_SOCKETS_PER_DEVICE', default: '5', meaning: 'sockets one device may hold on one hub node at once (a reconnect briefly holds two); more are refused with RATE_LIMITED' },
   { name: 'ADMIN_TOKEN', default: '(unset: no operator details)', meaning: 'bearer token (at least 32 characters) that unlocks operator details: the checks of /readyz' },
   { name: 'TRUST_PROXY', default: '(unset: trust no proxy)', meaning: 'reverse proxies allowed to set X-Forwarded-For/-Proto: a hop count, or comma-separated addresses/CIDRs or loopback, linklocal, uniquelocal' },
   {
@@ -196,6 +203,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
       `HOST=${host} in dev mode would let anyone who reaches it mint a token for any clinician (POST /dev/token). Use HOST=127.0.0.1, set JWT_PUBLIC_KEY/JWT_ISSUER/JWT_AUDIENCE (dev tokens off), or set ${DANGEROUS_DEV_EXPOSURE}=yes if you really mean it`,
     );
   }
+  const ipMode = get('AUDIT_CLIENT_IP') ?? 'keep';
+  const ipKey = get('AUDIT_IP_HASH_KEY');
+  let auditClientIp: HubConfig['auditClientIp'] = { mode: 'keep' };
+  if (ipMode === 'omit') auditClientIp = { mode: 'omit' };
+  else if (ipMode === 'hash') {
+    if (!ipKey || ipKey.length < 32) problems.push('AUDIT_CLIENT_IP=hash needs AUDIT_IP_HASH_KEY: a secret of at least 32 characters, the same on every node (e.g. `openssl rand -hex 32`)');
+    else auditClientIp = { mode: 'hash', key: ipKey };
+  } else if (ipMode !== 'keep') problems.push(`AUDIT_CLIENT_IP must be keep, hash or omit (got "${ipMode}")`);
   const adminToken = get('ADMIN_TOKEN');
   if (adminToken !== undefined && adminToken.length < 32) problems.push('ADMIN_TOKEN must be at least 32 characters (e.g. `openssl rand -hex 32`)');
   const trustProxyRaw = get('TRUST_PROXY');
@@ -213,6 +228,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     adminToken,
     trustProxy,
     maxTokenLifetimeSec: num('JWT_MAX_LIFETIME_SEC', 86_400, 60, 30 * 86_400),
+    maxSocketsPerDevice: num('MAX_SOCKETS_PER_DEVICE', 5, 1, 1000),
+    auditClientIp,
     nodeId: get('NODE_ID') ?? `${hostname()}-${process.pid}`,
     logLevel,
     mongo: mongoUri ? { uri: mongoUri, dbName: get('MONGODB_DB'), writeConcern } : undefined,

@@ -114,6 +114,8 @@ export class Hub {
       logger,
       redis: deps.fanout ? { client: deps.fanout.pub, keyPrefix: deps.fanout.keyPrefix } : undefined,
       onDevicesChanged: (orgId, userId) => this.directory.changed(orgId, userId),
+      trustProxy: config.trustProxy,
+      auditClientIp: config.auditClientIp,
     });
 
     const app = createHttpApp({
@@ -154,7 +156,7 @@ export class Hub {
         logger,
       }),
     );
-    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: this.relay, keys: new DeviceKeys(storage, Date.now, this.directory), teams: new CareTeams(storage, Date.now, this.directory), logger, security: this.security, onStorageUnreachable: () => (this.storageFailedAt = Date.now()) });
+    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: this.relay, keys: new DeviceKeys(storage, Date.now, this.directory), teams: new CareTeams(storage, Date.now, this.directory), logger, security: this.security, onStorageUnreachable: () => (this.storageFailedAt = Date.now()), ...(config.maxSocketsPerDevice !== undefined ? { maxSocketsPerDevice: config.maxSocketsPerDevice } : {}) });
   }
 
   /** Initialise storage, start listening, start presence heartbeats. Port 0 picks a free port. */
@@ -276,6 +278,7 @@ export class Hub {
       await Promise.allSettled(conns.map((c) => this.deps.presence.disconnect(c)));
       await new Promise<void>((resolve) => this.io.close(() => resolve()));
       await this.relay.close().catch((err: unknown) => this.logger.warn({ err }, 'delivery acks not written at close'));
+      this.security.close();
       await this.audit.close().catch((err: unknown) => this.logger.error({ err }, 'audit log did not close cleanly'));
       await Promise.allSettled([this.deps.storage.close(), this.deps.presence.close()]);
       if (this.deps.fanout) {

@@ -11,7 +11,7 @@ export { MongoStorage } from './adapters/mongo/storage.js';
 export { RedisPresence } from './adapters/redis/presence.js';
 // --- security ---
 export { HubSecurity, type HubSecurityOptions } from './security/hub-security.js';
-export { loadSecurityConfig, defaultSecurityConfig, SECURITY_ENV_DOC, type SecurityConfig, type RateLimitRule } from './security/config.js';
+export { loadSecurityConfig, defaultSecurityConfig, rateLimitsOff, SECURITY_ENV_DOC, type SecurityConfig, type RateLimitRule } from './security/config.js';
 export { OriginPolicy } from './security/origins.js';
 export { RateLimits, rateKey, type RateLimitName } from './security/rate-limits.js';
 export { MemoryRevocations, RedisRevocations, type RevocationList } from './security/revocation.js';

@@ -3,7 +3,8 @@ import { ErrorCode, type DeviceIdentity, type PrekeyBundle, type SendResult } fr
 import { CurbsideError, MemoryDeviceStore, type CurbsideClient } from '@curbside/client-sdk';
 import { SecureMessenger, type HubTransport } from '../../client-sdk/src/e2ee/secure-messenger.js';
 import type { EnvelopePayload } from '../../client-sdk/src/client.js';
-import { HubHarness, eventually } from '../support/hub.js';
+import { rateLimitsOff } from '@curbside/server';
+import { HubHarness, eventually, sharedBackend } from '../support/hub.js';
 
 describe('multi-device upkeep', function () {
   const harness = new HubHarness();
@@ -51,7 +52,8 @@ describe('multi-device upkeep', function () {
   });
 
   it('refills one-time prekeys when the hub runs low', async () => {
-    const t = await harness.start('memory');
+    // Draining a colleague's prekeys is rate limited (test/regression/abuse-locks-nobody-out.test.ts); not here.
+    const t = await harness.start('memory', sharedBackend(), (c) => (c.security = { corsOrigins: 'dev-localhost', rateLimits: rateLimitsOff(), revocationRecheckMs: 5000 }));
     const patel = t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' });
     const harvester = t.client({ userId: 'dr-mallory', deviceId: 'm' }, { e2ee: false });
     await Promise.all([patel.connect(), harvester.connect()]);

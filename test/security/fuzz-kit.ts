@@ -13,7 +13,7 @@ import { Writable } from 'node:stream';
 import fc from 'fast-check';
 import jwt from 'jsonwebtoken';
 import { ClientEvent, ErrorCode, HTTP_STATUS_BY_CODE, RestErrorBodySchema, type Conversation } from '@curbside/shared';
-import { Hub, MemoryPresence, MemoryStorage, createHubFromConfig, createLogger, loadConfig, type HubConfig, type Storage } from '@curbside/server';
+import { Hub, MemoryPresence, MemoryStorage, createHubFromConfig, createLogger, loadConfig, rateLimitsOff, type HubConfig, type Storage } from '@curbside/server';
 import { testDeviceKeys } from '../support/keys.js';
 import { connectRaw, type RawClient } from './support.js';
 
@@ -48,7 +48,7 @@ export async function startFuzzHub(): Promise<{ hub: Hub; url: string; storage: 
     presence: { ttlMs: 30_000, heartbeatMs: 10_000 },
     maxFrameBytes: 256 * 1024,
     // Rate limits off: the fuzzer sends as fast as it can; limits have their own tests.
-    security: { corsOrigins: [], rateLimits: { envelopeSend: { points: 0, durationSec: 1 }, handshake: { points: 0, durationSec: 1 }, keysClaim: { points: 0, durationSec: 1 } }, revocationRecheckMs: 5000 },
+    security: { corsOrigins: [], rateLimits: rateLimitsOff(), revocationRecheckMs: 5000 },
   };
   const storage = new MemoryStorage();
   const logger = createLogger({ level: 'silent', nodeId: 'fuzz', destination: new Writable({ write: (_c, _e, cb) => cb() }) });

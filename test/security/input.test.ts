@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import mongoose from 'mongoose';
 import { ClientEvent, ErrorCode, type Conversation } from '@curbside/shared';
-import { MongoStorage, OriginPolicy, loadConfig, createHubFromConfig, ConfigError, type Storage } from '@curbside/server';
+import { MongoStorage, OriginPolicy, loadConfig, createHubFromConfig, ConfigError, rateLimitsOff, type Storage } from '@curbside/server';
 import { HubHarness, sharedBackend, type TestHub } from '../support/hub.js';
 import { serviceUrls, uniqueName } from '../support/services.js';
 import { connectRaw, errorCode, handshakeOutcome, spyStorage, type RawClient } from './support.js';
@@ -118,7 +118,7 @@ describe('input hardening', function () {
     let t: TestHub;
     beforeEach(async () => {
       t = await harness.start('real', sharedBackend(), (c) => {
-        c.security = { corsOrigins: ['https://app.hospital.example'], rateLimits: { envelopeSend: { points: 0, durationSec: 1 }, handshake: { points: 0, durationSec: 1 }, keysClaim: { points: 0, durationSec: 1 } }, revocationRecheckMs: 5000 };
+        c.security = { corsOrigins: ['https://app.hospital.example'], rateLimits: rateLimitsOff(), revocationRecheckMs: 5000 };
       });
     });
     const token = () => t.idp.mint({ userId: 'dr-lee', deviceId: 'lee-phone' });

@@ -6,14 +6,13 @@
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { ErrorCode, type Conversation } from '@curbside/shared';
-import { HubError, RateLimits, type HubConfig, type SecurityConfig } from '@curbside/server';
+import { HubError, RateLimits, rateLimitsOff, type HubConfig, type SecurityConfig } from '@curbside/server';
 import { HubHarness, sharedBackend } from '../support/hub.js';
 import { serviceUrls, startRedisServer, uniqueName } from '../support/services.js';
 import { testDeviceKeys } from '../support/keys.js';
 import { connectRaw, errorCode, handshakeOutcome, type RawClient } from './support.js';
 
-const OFF = { points: 0, durationSec: 1 };
-const rules = (over: Partial<SecurityConfig['rateLimits']>): SecurityConfig['rateLimits'] => ({ envelopeSend: OFF, handshake: OFF, keysClaim: OFF, ...over });
+const rules = (over: Partial<SecurityConfig['rateLimits']>): SecurityConfig['rateLimits'] => ({ ...rateLimitsOff(), ...over });
 
 async function outcome(p: Promise<void>): Promise<string | number> {
   try {
@@ -133,14 +132,17 @@ describe('rate limits', function () {
       expect(errorCode(await leeDesk.call('envelope:send', { conversationId, clientMessageId: 'd0', body: new Uint8Array([9]) }))).to.equal('ok');
     });
 
-    it('limits handshakes per IP before the token is checked', async () => {
-      const t = await harness.start('real', sharedBackend(), limited({ handshake: { points: 3, durationSec: 60 } }));
+    it('limits verified handshakes per device, and failed ones per address', async () => {
+      const t = await harness.start('real', sharedBackend(), limited({ handshake: { points: 2, durationSec: 60 }, handshakeFailures: { points: 2, durationSec: 60 } }));
       const outcomes = [];
       outcomes.push(await handshakeOutcome(t.url, 'garbage'));
       outcomes.push(await handshakeOutcome(t.url, t.idp.mint({ userId: 'dr-lee', deviceId: 'lee-phone' })));
       outcomes.push(await handshakeOutcome(t.url, undefined));
+      outcomes.push(await handshakeOutcome(t.url, 'garbage again'));
       outcomes.push(await handshakeOutcome(t.url, t.idp.mint({ userId: 'dr-lee', deviceId: 'lee-phone' })));
-      expect(outcomes).to.deep.equal([ErrorCode.AUTH_INVALID, 'connected', ErrorCode.AUTH_REQUIRED, ErrorCode.RATE_LIMITED]);
+      outcomes.push(await handshakeOutcome(t.url, t.idp.mint({ userId: 'dr-lee', deviceId: 'lee-phone' })));
+      outcomes.push(await handshakeOutcome(t.url, t.idp.mint({ userId: 'dr-lee', deviceId: 'lee-laptop' })));
+      expect(outcomes).to.deep.equal([ErrorCode.AUTH_INVALID, 'connected', ErrorCode.AUTH_REQUIRED, ErrorCode.RATE_LIMITED, 'connected', ErrorCode.RATE_LIMITED, 'connected']);
     });
 
     it('limits keys:claim per user, one point per user named, so bundles cannot be harvested', async () => {

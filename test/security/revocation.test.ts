@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { CloseCode, ErrorCode, type DevicesMineResult, type KeysClaimResult, type DevicesListResult, type Conversation } from '@curbside/shared';
+import { rateLimitsOff } from '@curbside/server';
 import { HubHarness, sharedBackend, type TestHub } from '../support/hub.js';
 import { serviceUrls } from '../support/services.js';
 import { testDeviceKeys } from '../support/keys.js';
@@ -57,7 +58,7 @@ describe('revocation (real Redis + Mongo-wire DB, two nodes)', function () {
 
   it('a live socket whose revocation broadcast was missed is cut off at its next event after the re-check interval', async () => {
     const t = await harness.start('real', sharedBackend(), (c) => {
-      c.security = { corsOrigins: [], rateLimits: { envelopeSend: { points: 0, durationSec: 1 }, handshake: { points: 0, durationSec: 1 }, keysClaim: { points: 0, durationSec: 1 } }, revocationRecheckMs: 100 };
+      c.security = { corsOrigins: [], rateLimits: rateLimitsOff(), revocationRecheckMs: 100 };
     });
     const jti = `tok-${randomUUID()}`;
     const c = await connect(t.url, t.idp.mint(who('dr-lee', 'lee-phone'), { jti }));

@@ -102,6 +102,9 @@ class StaleEpoch extends Error {}
  * stay unreadable to them and are reported as `before-you-joined`.
  */
 export class TeamMessenger {
+  /** Tail of this device's sends per team (see `sendText`). */
+  private readonly sending = new Map<string, Promise<unknown>>();
+
   constructor(private readonly core: SecureMessenger) {}
 
   private get store() {
@@ -246,7 +249,21 @@ export class TeamMessenger {
    * statements, rotate the key if someone was removed, encrypt again and resend under the same client
    * message id: the user sees one message, and a removed member can read none of it.
    */
-  async sendText(teamId: string, text: string): Promise<SendResult> {
+  sendText(teamId: string, text: string): Promise<SendResult> {
+    // One send per team at a time from this device: messages are then sequenced in the order their
+    // sender-key iterations were used, and a receiver that first learns the key from a message never
+    // meets an earlier iteration it can no longer derive (a concurrent pair used to lose the first).
+    const previous = this.sending.get(teamId) ?? Promise.resolve();
+    const mine = previous.catch(() => {}).then(() => this.sendSerialized(teamId, text));
+    const tail = mine.catch(() => {});
+    this.sending.set(teamId, tail);
+    void tail.then(() => {
+      if (this.sending.get(teamId) === tail) this.sending.delete(teamId);
+    });
+    return mine;
+  }
+
+  private async sendSerialized(teamId: string, text: string): Promise<SendResult> {
     const clientMessageId = globalThis.crypto.randomUUID();
     const content: Content = { kind: 'text', text };
     for (let round = 0; ; round++) {

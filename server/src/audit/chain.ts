@@ -243,4 +243,5 @@ export const AUDIT_EVENT_FIELDS = [
   'targetUserIds',
   'messageIds',
   'note',
+  'count',
 ] as const satisfies ReadonlyArray<keyof AuditEvent>;

@@ -37,6 +37,7 @@ const auditSchema = new Schema<AuditDoc>(
     targetUserIds: { type: [String], default: undefined },
     messageIds: { type: [String], default: undefined },
     note: String,
+    count: Number,
   },
   { versionKey: false, strict: true, strictQuery: true, autoIndex: false, autoCreate: true, collection: 'audit_log' },
 );

@@ -34,6 +34,8 @@ export interface AuditEvent {
   messageIds?: string[] | undefined;
   /** A short machine-readable note (e.g. a disconnect reason). Never free text from a client. */
   note?: string | undefined;
+  /** How many more events like this one (refusals of the same kind) the window saw after the first. */
+  count?: number | undefined;
 }
 
 export interface AuditEntry extends AuditEvent {

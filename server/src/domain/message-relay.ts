@@ -1,4 +1,5 @@
 import {
+  compositeKey,
   ConversationKind,
   ErrorCode,
   Limits,
@@ -40,6 +41,7 @@ export function projectForDevice(stored: StoredEnvelope, deviceId: string): Enve
 }
 
 const NOT_MEMBER = 'Not a member of this conversation';
+const MAX_KNOWN_SENDERS = 100_000;
 
 function staleEpoch(conversation: Conversation): HubError {
   return new HubError(ErrorCode.STALE_EPOCH, 'This care team’s membership changed: apply the new statements, then encrypt again for the current members', {
@@ -54,6 +56,8 @@ function staleEpoch(conversation: Conversation): HubError {
 export class MessageRelay {
   private readonly directory: DeviceDirectory;
   private readonly cursors: DeliveryCursors;
+  /** `compositeKey(org, conversation, user)` already noted as senders by this node. */
+  private readonly knownSenders = new Set<string>();
 
   constructor(
     private readonly storage: Storage,
@@ -158,6 +162,7 @@ export class MessageRelay {
       });
     }
     const { envelope } = appended;
+    if (!conversation.signed) this.noteSender(caller, conversation.id);
     if (epochBound) await this.fenceEpoch(caller, conversation, envelope, appended.status === 'stored' ? fence : undefined);
     return {
       result: {
@@ -170,6 +175,18 @@ export class MessageRelay {
       envelope,
       recipientUserIds: conversation.memberUserIds,
     };
+  }
+
+  /**
+   * Having written in a conversation someone else started is what accepts it (presence shows there
+   * from then on). Written once per member and conversation, remembered per node; never holds up a send.
+   */
+  private noteSender(caller: Caller, conversationId: string): void {
+    const key = compositeKey(caller.orgId, conversationId, caller.userId);
+    if (this.knownSenders.has(key)) return;
+    if (this.knownSenders.size >= MAX_KNOWN_SENDERS) this.knownSenders.clear();
+    this.knownSenders.add(key);
+    this.storage.noteSender(caller.orgId, conversationId, caller.userId).catch(() => this.knownSenders.delete(key));
   }
 
   /**

@@ -100,6 +100,13 @@ export interface ConversationStore {
   getConversation(orgId: string, conversationId: string): Promise<Conversation | undefined>;
   /** Conversations the user is a member of, oldest first. */
   listConversationsForUser(orgId: string, userId: string): Promise<Conversation[]>;
+  /**
+   * Remember that a member sent something into the conversation: having written in it is what makes a
+   * conversation someone else started accepted, and their presence visible in it. Idempotent.
+   */
+  noteSender(orgId: string, conversationId: string, userId: string): Promise<void>;
+  /** Which of these members have sent something into the conversation. */
+  sendersAmong(orgId: string, conversationId: string, userIds: readonly string[]): Promise<string[]>;
 }
 
 /**

@@ -18,6 +18,7 @@ import {
   KeysPublishRequestSchema,
   UserListRequestSchema,
   Rooms,
+  compositeKey,
   ServerEvent,
   SyncFetchRequestSchema,
   SyncAckRequestSchema,
@@ -44,6 +45,16 @@ export type HubServer = Server<ClientToServerEvents, ServerToClientEvents, Inter
 export type HubSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 
 
+/**
+ * Whose presence a member may see in a conversation: their own; everyone's in a care team (its signed
+ * log put them there); otherwise of those who accepted the conversation: its creator, and members who
+ * have written in it. Anyone could open a direct conversation with anyone and poll when they are
+ * online; now the person polled must have started it or answered.
+ */
+function presenceVisible(conversation: { signed?: boolean | undefined; createdBy: string }, viewer: string, member: string, senders: ReadonlySet<string>): boolean {
+  return member === viewer || conversation.signed === true || member === conversation.createdBy || senders.has(member);
+}
+
 /** setTimeout's longest delay (2^31 − 1 ms). */
 const MAX_TIMER_MS = 2_147_483_647;
 /** What one client event runs: the payload schema, the handler, and which answers are audited. */
@@ -67,7 +78,13 @@ interface GatewayDeps {
   now?: () => number;
   /** A handshake or request failed because the database could not be reached (the storage watchdog listens). */
   onStorageUnreachable?: () => void;
+  /** Sockets one device may hold on this node at once (a reconnect briefly holds two). @default 5 */
+  maxSocketsPerDevice?: number;
 }
+
+/** Repeats of the same typing state from one device within this long are not fanned out again. */
+const TYPING_COALESCE_MS = 2000;
+const MAX_TYPING_STATES = 10_000;
 
 /**
  * socket.io side of the hub: the handshake, connection lifecycle and one handler per client event.
@@ -75,6 +92,10 @@ interface GatewayDeps {
  * `{ ok: true, data }` or `{ ok: false, error }`; nothing a client sends can throw past here.
  */
 export class Gateway {
+  /** Sockets per device on this node (`compositeKey(org, device)`). */
+  private readonly socketsPerDevice = new Map<string, number>();
+  /** Last typing state fanned out per device and conversation, and when (coalescing). */
+  private readonly typingStates = new Map<string, { typing: boolean; at: number }>();
   /** Connections held by this node, refreshed in presence on every heartbeat. */
   readonly connections = new Map<string, PresenceConnection>();
   private readonly now: () => number;
@@ -125,11 +146,24 @@ export class Gateway {
 
   private async authenticate(socket: HubSocket, verified: { identity?: SocketData }): Promise<void> {
     if (!this.accepting) throw new HubError(ErrorCode.UNAVAILABLE, 'This hub node is shutting down; connect to another node');
-    await this.deps.security.limitHandshake(socket.handshake.address);
+    const { security } = this.deps;
     const auth = HandshakeAuthSchema.safeParse(socket.handshake.auth);
-    if (!auth.success) throw new HubError(ErrorCode.AUTH_REQUIRED, 'An access token is required in the handshake auth field `token`');
-    const identity = this.deps.verifier.verify(auth.data.token);
+    if (!auth.success) {
+      return security.handshakeFailed(security.clientAddress(socket), new HubError(ErrorCode.AUTH_REQUIRED, 'An access token is required in the handshake auth field `token`'));
+    }
+    let identity: SocketData;
+    try {
+      identity = this.deps.verifier.verify(auth.data.token);
+    } catch (err) {
+      // Only failures count against an address; a valid token is limited per device and user below.
+      return security.handshakeFailed(security.clientAddress(socket), err);
+    }
     verified.identity = identity;
+    await security.limitHandshake(identity);
+    const held = this.socketsPerDevice.get(compositeKey(identity.orgId, identity.deviceId)) ?? 0;
+    if (held >= (this.deps.maxSocketsPerDevice ?? 5)) {
+      throw new HubError(ErrorCode.RATE_LIMITED, 'This device holds too many connections; close one first', { limit: 'socketsPerDevice', retryAfterMs: 5000 });
+    }
     // Before anything is written: a revoked token or device leaves no trace but the audit entry.
     await this.deps.security.assertNotRevoked(identity);
     const { device } = await this.deps.storage.touchDevice({
@@ -148,6 +182,8 @@ export class Gateway {
     const { orgId, userId, deviceId } = socket.data;
     const conn: PresenceConnection = { orgId, userId, deviceId, connectionId: socket.id };
     this.connections.set(socket.id, conn);
+    const deviceKey = compositeKey(orgId, deviceId);
+    this.socketsPerDevice.set(deviceKey, (this.socketsPerDevice.get(deviceKey) ?? 0) + 1);
     void socket.join([Rooms.device(orgId, deviceId), Rooms.user(orgId, userId)]);
     this.deps.presence.connect(conn).catch((err: unknown) => this.deps.logger.warn({ err }, 'presence connect failed'));
     this.deps.logger.debug({ orgId, userId, deviceId, socket: socket.id }, 'device connected');
@@ -161,6 +197,9 @@ export class Gateway {
     socket.on('disconnect', (reason) => {
       clearTimeout(expiry.timer);
       this.connections.delete(socket.id);
+      const left = (this.socketsPerDevice.get(deviceKey) ?? 1) - 1;
+      if (left > 0) this.socketsPerDevice.set(deviceKey, left);
+      else this.socketsPerDevice.delete(deviceKey);
       this.deps.presence.disconnect(conn).catch((err: unknown) => this.deps.logger.warn({ err }, 'presence disconnect failed'));
       this.deps.logger.debug({ orgId, userId, deviceId, socket: socket.id, reason }, 'device disconnected');
       this.deps.security.record({ action: 'disconnect', outcome: 'ok', orgId, userId, deviceId, ip: socket.handshake.address, note: reason });
@@ -228,6 +267,7 @@ export class Gateway {
       async (socket, req) => {
         const { orgId, userId, deviceId } = socket.data;
         const conversation = await relay.memberConversation(socket.data, req.conversationId);
+        if (this.typingRepeats(compositeKey(orgId, conversation.id, deviceId), req.typing)) return {};
         io.to(conversation.memberUserIds.map((u) => Rooms.user(orgId, u)))
           .except(Rooms.device(orgId, deviceId))
           .emit(ServerEvent.TYPING, { conversationId: conversation.id, userId, deviceId, typing: req.typing });
@@ -238,8 +278,12 @@ export class Gateway {
 
     route(ClientEvent.PRESENCE_QUERY, PresenceQuerySchema, async (socket, req) => {
       const conversation = await relay.memberConversation(socket.data, req.conversationId);
-      const online = await Promise.all(conversation.memberUserIds.map(async (u) => ({ userId: u, deviceIds: await this.deps.presence.onlineDevices(socket.data.orgId, u) })));
-      return { online: online.filter((o) => o.deviceIds.length > 0) };
+      const me = socket.data.userId;
+      const senders = new Set(conversation.signed ? [] : await this.deps.storage.sendersAmong(socket.data.orgId, conversation.id, conversation.memberUserIds));
+      const visible = conversation.memberUserIds.filter((u) => presenceVisible(conversation, me, u, senders));
+      const online = await Promise.all(visible.map(async (u) => ({ userId: u, deviceIds: await this.deps.presence.onlineDevices(socket.data.orgId, u) })));
+      // Which devices are online is the caller's own business only; of others, only whether they are.
+      return { online: online.filter((o) => o.deviceIds.length > 0).map((o) => (o.userId === me ? o : { userId: o.userId, deviceIds: [] })) };
     });
 
     route(ClientEvent.KEYS_PUBLISH, KeysPublishRequestSchema, async (socket, req) => {
@@ -290,8 +334,14 @@ export class Gateway {
     const ack = args[args.length - 1];
     const route = typeof event === 'string' ? this.routes.get(event) : undefined;
     if (!route) {
-      this.deps.security.recordEvent(socket, 'unknown-event', ErrorCode.INVALID_PAYLOAD, undefined, undefined);
-      if (typeof ack === 'function') (ack as (res: Ack<never>) => void)({ ok: false, error: { code: ErrorCode.INVALID_PAYLOAD, message: 'Unknown event' } });
+      // Refused either way; past the device's budget the answer says so, and the audit counts them.
+      void this.deps.security.limitUnknown(socket).then(
+        () => ({ code: ErrorCode.INVALID_PAYLOAD, message: 'Unknown event' }),
+        (err: unknown) => toWireError(err),
+      ).then((error) => {
+        this.deps.security.recordEvent(socket, 'unknown-event', error.code, undefined, undefined);
+        if (typeof ack === 'function') (ack as (res: Ack<never>) => void)({ ok: false, error });
+      });
       return;
     }
     const name = event as string;
@@ -359,6 +409,17 @@ export class Gateway {
   }
 
   /** Tell the client why, then disconnect. */
+  /** Whether this typing state repeats the one this device last sent to the conversation, lately. */
+  private typingRepeats(key: string, typing: boolean): boolean {
+    const now = this.now();
+    const last = this.typingStates.get(key);
+    if (last && last.typing === typing && now - last.at < TYPING_COALESCE_MS) return true;
+    this.typingStates.delete(key);
+    this.typingStates.set(key, { typing, at: now });
+    if (this.typingStates.size > MAX_TYPING_STATES) this.typingStates.delete(this.typingStates.keys().next().value!);
+    return false;
+  }
+
   /**
    * Close the socket with TOKEN_EXPIRED when its token expires (the SDK asks its token callback for a
    * fresh one, reconnects and resyncs). Re-armed in steps: timers hold at most about 24.8 days.

@@ -20,20 +20,56 @@ export interface SecurityConfig {
   rateLimits: {
     /** `envelope:send` per device. */
     envelopeSend: RateLimitRule;
-    /** Socket handshakes per client IP (counted before the token is checked). */
+    /**
+     * Socket handshakes per device, counted once the token is verified (per user: 4×). A garbage
+     * handshake never spends a real clinician's budget, however many share their address.
+     */
     handshake: RateLimitRule;
+    /** Failed handshakes per client address (behind TRUST_PROXY, the forwarded one): only failures count. */
+    handshakeFailures: RateLimitRule;
     /** `keys:claim` per user, one point per user named in the request: claiming drains one-time prekeys. */
     keysClaim: RateLimitRule;
-  };
+    /** `keys:claim` per claiming user and user claimed: one colleague cannot drain another's one-time prekeys. */
+    keysClaimTarget: RateLimitRule;
+  } & Record<EventClass, RateLimitRule>;
   /** A live socket re-checks revocation at most this often (ms); revocations are also pushed at once. */
   revocationRecheckMs: number;
 }
 
+/**
+ * Every other client event belongs to one class with its own budget per device; each user has
+ * `USER_BUDGET_FACTOR` times it (across their devices) and each organisation `ORG_BUDGET_FACTOR` times
+ * it (across its users), so one device, one account or one tenant cannot take the hub for itself.
+ */
+export const EVENT_CLASSES = ['membership', 'typing', 'presence', 'sync', 'reads', 'unknown'] as const;
+export type EventClass = (typeof EVENT_CLASSES)[number];
+export const USER_BUDGET_FACTOR = 2;
+export const ORG_BUDGET_FACTOR = 200;
+
 export const DEFAULT_RATE_LIMITS: SecurityConfig['rateLimits'] = {
   envelopeSend: { points: 100, durationSec: 10 },
-  handshake: { points: 600, durationSec: 60 },
+  handshake: { points: 60, durationSec: 60 },
+  handshakeFailures: { points: 600, durationSec: 60 },
   keysClaim: { points: 300, durationSec: 60 },
+  keysClaimTarget: { points: 30, durationSec: 3600 },
+  /** conversation:create, team:create, team:change */
+  membership: { points: 30, durationSec: 60 },
+  typing: { points: 30, durationSec: 10 },
+  /** presence:query */
+  presence: { points: 60, durationSec: 60 },
+  /** sync:fetch, sync:ack */
+  sync: { points: 600, durationSec: 60 },
+  /** conversation:list/get, devices:list/mine, keys:count, keys:publish, device:revoke */
+  reads: { points: 300, durationSec: 60 },
+  /** events the hub does not know (always refused; the limit bounds what answering them costs) */
+  unknown: { points: 20, durationSec: 60 },
 };
+
+/** Every limit off: for tests and benchmarks that measure something else. */
+export function rateLimitsOff(): SecurityConfig['rateLimits'] {
+  const off = { points: 0, durationSec: 1 };
+  return Object.fromEntries(Object.keys(DEFAULT_RATE_LIMITS).map((k) => [k, off])) as SecurityConfig['rateLimits'];
+}
 
 export function defaultSecurityConfig(mode: 'dev' | 'production'): SecurityConfig {
   return { corsOrigins: mode === 'dev' ? 'dev-localhost' : [], rateLimits: DEFAULT_RATE_LIMITS, revocationRecheckMs: 5_000 };
@@ -47,8 +83,16 @@ export const SECURITY_ENV_DOC: ReadonlyArray<{ name: string; default: string; me
     meaning: 'comma-separated browser origins (https://app.hospital.example) allowed for the socket handshake and REST; other Origin headers are refused',
   },
   { name: 'RATE_LIMIT_ENVELOPE_SEND', default: '100/10', meaning: '`envelope:send` per device: N/S is N per S seconds; 0 switches it off' },
-  { name: 'RATE_LIMIT_HANDSHAKE', default: '600/60', meaning: 'socket handshakes per client IP (N per S seconds); a hospital NAT puts many devices behind one address' },
+  { name: 'RATE_LIMIT_HANDSHAKE', default: '60/60', meaning: 'socket handshakes per device, counted after the token is verified (per user: 4×)' },
+  { name: 'RATE_LIMIT_HANDSHAKE_FAILURES', default: '600/60', meaning: 'failed handshakes per client address (the forwarded one behind TRUST_PROXY); valid tokens are never refused for their address' },
   { name: 'RATE_LIMIT_KEYS_CLAIM', default: '300/60', meaning: '`keys:claim` per user, one point per user named (N per S seconds): limits harvesting of one-time prekeys' },
+  { name: 'RATE_LIMIT_KEYS_CLAIM_TARGET', default: '30/3600', meaning: '`keys:claim` per claiming user and user claimed: one colleague cannot drain another’s one-time prekeys' },
+  { name: 'RATE_LIMIT_MEMBERSHIP', default: '30/60', meaning: 'conversation:create, team:create and team:change per device (per user 2×, per organisation 200×)' },
+  { name: 'RATE_LIMIT_TYPING', default: '30/10', meaning: '`typing` per device (per user 2×, per organisation 200×)' },
+  { name: 'RATE_LIMIT_PRESENCE', default: '60/60', meaning: '`presence:query` per device (per user 2×, per organisation 200×)' },
+  { name: 'RATE_LIMIT_SYNC', default: '600/60', meaning: '`sync:fetch` and `sync:ack` per device (per user 2×, per organisation 200×)' },
+  { name: 'RATE_LIMIT_READS', default: '300/60', meaning: 'lists and key look-ups (conversation:list/get, devices:list/mine, keys:count/publish, device:revoke) per device (per user 2×, per organisation 200×)' },
+  { name: 'RATE_LIMIT_UNKNOWN', default: '20/60', meaning: 'events the hub does not know, per device (per user 2×): refused either way, the limit bounds their cost' },
 ];
 
 const ORIGIN = /^https?:\/\/[a-z0-9.-]+(:\d{1,5})?$|^https?:\/\/\[[0-9a-f:]+\](:\d{1,5})?$/i;
@@ -78,10 +122,9 @@ export function loadSecurityConfig(get: (name: string) => string | undefined, mo
     }
     return { points: Number(m[1]), durationSec: Number(m[2]) };
   };
-  config.rateLimits = {
-    envelopeSend: rule('RATE_LIMIT_ENVELOPE_SEND', DEFAULT_RATE_LIMITS.envelopeSend),
-    handshake: rule('RATE_LIMIT_HANDSHAKE', DEFAULT_RATE_LIMITS.handshake),
-    keysClaim: rule('RATE_LIMIT_KEYS_CLAIM', DEFAULT_RATE_LIMITS.keysClaim),
-  };
+  const envName = (name: string) => `RATE_LIMIT_${name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+  config.rateLimits = Object.fromEntries(
+    (Object.keys(DEFAULT_RATE_LIMITS) as Array<keyof SecurityConfig['rateLimits']>).map((name) => [name, rule(envName(name), DEFAULT_RATE_LIMITS[name])]),
+  ) as SecurityConfig['rateLimits'];
   return config;
 }

@@ -1,4 +1,7 @@
+import { createHmac } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import type { Redis } from 'ioredis';
+import proxyaddr from 'proxy-addr';
 import {
   ClientEvent,
   CloseCode,
@@ -16,7 +19,8 @@ import type { Storage } from '../ports/storage.js';
 import type { AuditEvent, AuditLog } from '../audit/port.js';
 import { auditFields } from '../audit/fields.js';
 import type { HubServer, HubSocket } from '../realtime/gateway.js';
-import type { SecurityConfig } from './config.js';
+import type { EventClass, SecurityConfig } from './config.js';
+import { RefusalAudit } from './refusal-audit.js';
 import { OriginPolicy } from './origins.js';
 import { RateLimits, rateKey, type RateLimitName } from './rate-limits.js';
 import { MemoryRevocations, RedisRevocations, type RevocationList } from './revocation.js';
@@ -30,12 +34,16 @@ export interface HubSecurityOptions {
   redis?: { client: Redis; keyPrefix: string } | undefined;
   /** Told when a device is revoked, so that no node keeps listing it. */
   onDevicesChanged?: ((orgId: string, userId: string) => Promise<void>) | undefined;
+  /** Which hops may name the client's address in X-Forwarded-For (`HubConfig.trustProxy`). Unset: none. */
+  trustProxy?: string | number | undefined;
+  /** How client addresses go into the audit log (`HubConfig.auditClientIp`). @default keep */
+  auditClientIp?: { mode: 'keep' } | { mode: 'hash'; key: string } | { mode: 'omit' } | undefined;
   now?: () => number;
 }
 
 type Caller = Pick<SocketData, 'orgId' | 'userId' | 'deviceId'>;
 
-/** Which events are rate limited, by what key, at what cost. Events not listed are not limited. */
+/** Events with a budget of their own, by what key, at what cost. */
 const EVENT_LIMITS: Partial<Record<string, { name: RateLimitName; key: (c: SocketData) => string; cost?: (req: unknown) => number }>> = {
   [ClientEvent.ENVELOPE_SEND]: { name: 'envelopeSend', key: (c) => rateKey(c.orgId, c.deviceId) },
   [ClientEvent.KEYS_CLAIM]: {
@@ -43,6 +51,24 @@ const EVENT_LIMITS: Partial<Record<string, { name: RateLimitName; key: (c: Socke
     key: (c) => rateKey(c.orgId, c.userId),
     cost: (req) => (req as { userIds: unknown[] }).userIds.length,
   },
+};
+
+/** Every other event's class: a budget per device, per user and per organisation (security/config.ts). */
+const EVENT_CLASS: Partial<Record<string, EventClass>> = {
+  [ClientEvent.CONVERSATION_CREATE]: 'membership',
+  [ClientEvent.TEAM_CREATE]: 'membership',
+  [ClientEvent.TEAM_CHANGE]: 'membership',
+  [ClientEvent.TYPING]: 'typing',
+  [ClientEvent.PRESENCE_QUERY]: 'presence',
+  [ClientEvent.SYNC_FETCH]: 'sync',
+  [ClientEvent.SYNC_ACK]: 'sync',
+  [ClientEvent.CONVERSATION_LIST]: 'reads',
+  [ClientEvent.CONVERSATION_GET]: 'reads',
+  [ClientEvent.DEVICES_LIST]: 'reads',
+  [ClientEvent.DEVICES_MINE]: 'reads',
+  [ClientEvent.KEYS_COUNT]: 'reads',
+  [ClientEvent.KEYS_PUBLISH]: 'reads',
+  [ClientEvent.DEVICE_REVOKE]: 'reads',
 };
 
 /**
@@ -58,10 +84,14 @@ export class HubSecurity {
   private io: HubServer | undefined;
   private readonly checkedAt = new WeakMap<HubSocket, number>();
   private readonly now: () => number;
+  private readonly refusals: RefusalAudit;
+  private readonly trusted: ((addr: string, i: number) => boolean) | undefined;
 
   constructor(private readonly options: HubSecurityOptions) {
     this.now = options.now ?? Date.now;
     this.audit = options.audit;
+    this.refusals = new RefusalAudit((e) => this.audit.record(e), this.now);
+    this.trusted = options.trustProxy === undefined ? undefined : trustFunction(options.trustProxy);
     this.origins = new OriginPolicy(options.config.corsOrigins);
     this.rateLimits = new RateLimits({ rules: options.config.rateLimits, redis: options.redis, logger: options.logger });
     this.revocations = options.redis
@@ -75,9 +105,32 @@ export class HubSecurity {
 
   // --- handshake ------------------------------------------------------------------------------
 
-  /** Per client IP, before the token is even looked at. */
-  limitHandshake(ip: string): Promise<void> {
-    return this.rateLimits.consume('handshake', rateKey(ip));
+  /**
+   * The client's address: the socket's peer, or behind trusted proxies (TRUST_PROXY) the address they
+   * forwarded. What per-address limits and the audit log see.
+   */
+  clientAddress(socket: HubSocket): string {
+    if (!this.trusted) return socket.handshake.address;
+    try {
+      return proxyaddr(socket.request as IncomingMessage, this.trusted);
+    } catch {
+      return socket.handshake.address;
+    }
+  }
+
+  /**
+   * A handshake whose token could not be verified: counted against its address. Past the (high)
+   * ceiling, that address's failing handshakes are answered RATE_LIMITED. Valid tokens never are, so
+   * garbage from behind a hospital's NAT locks nobody out.
+   */
+  async handshakeFailed(address: string, err: unknown): Promise<never> {
+    await this.rateLimits.consume('handshakeFailures', rateKey('address', address));
+    throw err;
+  }
+
+  /** A verified handshake, against its device's and user's budgets. */
+  limitHandshake(identity: SocketData): Promise<void> {
+    return this.rateLimits.consumeScoped('handshake', identity);
   }
 
   /** A revoked token (jti) or device never authenticates. Redis first, then the durable device tombstone. */
@@ -112,8 +165,22 @@ export class HubSecurity {
     }
     const limit = EVENT_LIMITS[event];
     if (limit) waits.push(this.rateLimits.consume(limit.name, limit.key(socket.data), limit.cost?.(request) ?? 1));
+    if (event === ClientEvent.KEYS_CLAIM) {
+      // Per claimer and claimed user: draining one colleague's one-time prekeys takes a long time.
+      const { orgId, userId } = socket.data;
+      for (const target of new Set((request as { userIds: string[] }).userIds)) {
+        if (target !== userId) waits.push(this.rateLimits.consume('keysClaimTarget', rateKey(orgId, userId, target)));
+      }
+    }
+    const eventClass = EVENT_CLASS[event];
+    if (eventClass) waits.push(this.rateLimits.consumeScoped(eventClass, socket.data));
     if (waits.length === 0) return undefined;
     return Promise.all(waits).then(() => undefined);
+  }
+
+  /** An event no route knows: refused either way; past its budget the answer is RATE_LIMITED. */
+  limitUnknown(socket: HubSocket): Promise<void> {
+    return this.rateLimits.consumeScoped('unknown', socket.data);
   }
 
   private async recheck(socket: HubSocket): Promise<void> {
@@ -196,7 +263,28 @@ export class HubSecurity {
   // --- audit ----------------------------------------------------------------------------------
 
   record(event: Omit<AuditEvent, 'at'> & { at?: number }): void {
-    this.audit.record({ ...event, at: event.at ?? this.now() });
+    const full = { ...event, at: event.at ?? this.now(), ip: this.auditAddress(event.ip) };
+    // Refusals repeat (floods, retries): one entry per kind and window, with a count.
+    if (full.outcome !== 'ok') this.refusals.record(full);
+    else this.audit.record(full);
+  }
+
+  /** A client address as the audit log keeps it (AUDIT_CLIENT_IP). */
+  private auditAddress(ip: string | undefined): string | undefined {
+    const policy = this.options.auditClientIp ?? { mode: 'keep' };
+    if (ip === undefined || policy.mode === 'keep') return ip;
+    if (policy.mode === 'omit') return undefined;
+    return `hmac:${createHmac('sha256', policy.key).update(ip).digest('hex').slice(0, 32)}`;
+  }
+
+  /** Write the counts of refusals gathered so far. */
+  flushAudit(): void {
+    this.refusals.flush(true);
+  }
+
+  /** Stop gathering refusals, writing what was gathered (before the audit log closes). */
+  close(): void {
+    this.refusals.stop();
   }
 
   /** One handled event: who, what, outcome, ids from the validated request and the answer. */
@@ -208,7 +296,7 @@ export class HubSecurity {
       orgId: d.orgId,
       userId: d.userId,
       deviceId: d.deviceId,
-      ip: socket.handshake.address,
+      ip: this.clientAddress(socket),
       ...auditFields(request, result),
     });
   }
@@ -221,9 +309,15 @@ export class HubSecurity {
       orgId: identity?.orgId,
       userId: identity?.userId,
       deviceId: identity?.deviceId,
-      ip: socket.handshake.address,
+      ip: this.clientAddress(socket),
     });
   }
+}
+
+/** TRUST_PROXY as proxy-addr takes it: a hop count, or addresses, CIDRs and named ranges. */
+function trustFunction(value: string | number): (addr: string, i: number) => boolean {
+  if (typeof value === 'number') return (_addr, i) => i < value;
+  return proxyaddr.compile(value.split(',').map((v) => v.trim()).filter(Boolean));
 }
 
 /** Tell one local socket why, then disconnect it. */

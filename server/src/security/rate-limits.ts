@@ -3,9 +3,22 @@ import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, RLWrapperTimeouts,
 import { ErrorCode, compositeKey } from '@curbside/shared';
 import { HubError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { RateLimitRule, SecurityConfig } from './config.js';
+import { EVENT_CLASSES, ORG_BUDGET_FACTOR, USER_BUDGET_FACTOR, type RateLimitRule, type SecurityConfig } from './config.js';
 
 export type RateLimitName = keyof SecurityConfig['rateLimits'];
+
+/** Budgets above a device's, as multiples of its rule (same window): see `USER_BUDGET_FACTOR`. */
+const SCOPED: Partial<Record<RateLimitName, { user: number; org?: number }>> = {
+  handshake: { user: 4 },
+  ...Object.fromEntries(EVENT_CLASSES.map((c) => [c, { user: USER_BUDGET_FACTOR, ...(c === 'unknown' ? {} : { org: ORG_BUDGET_FACTOR }) }])),
+};
+
+/** Who a scoped budget is charged to. */
+export interface BudgetKeys {
+  orgId: string;
+  userId: string;
+  deviceId: string;
+}
 
 export interface RateLimitsOptions {
   rules: SecurityConfig['rateLimits'];
@@ -22,13 +35,21 @@ export interface RateLimitsOptions {
  * insurance limiter with the same rule, so limits still hold per node and nothing waits on Redis.
  */
 export class RateLimits {
-  private readonly limiters = new Map<RateLimitName, { rule: RateLimitRule; limiter: RateLimiterAbstract }>();
+  /** By rule name, and `<name>@user` / `<name>@org` for the budgets above a device's. */
+  private readonly limiters = new Map<string, { rule: RateLimitRule; limiter: RateLimiterAbstract }>();
   private readonly logger: Pick<Logger, 'warn'> | undefined;
 
   constructor(options: RateLimitsOptions) {
     this.logger = options.logger;
+    const rules: Array<[string, RateLimitRule]> = [];
     for (const [name, rule] of Object.entries(options.rules) as Array<[RateLimitName, RateLimitRule]>) {
       if (rule.points <= 0) continue;
+      rules.push([name, rule]);
+      const scoped = SCOPED[name];
+      if (scoped) rules.push([`${name}@user`, { points: rule.points * scoped.user, durationSec: rule.durationSec }]);
+      if (scoped?.org) rules.push([`${name}@org`, { points: rule.points * scoped.org, durationSec: rule.durationSec }]);
+    }
+    for (const [name, rule] of rules) {
       const base = { points: rule.points, duration: rule.durationSec, keyPrefix: `rl:${name}` };
       const memory = new RateLimiterMemory(base);
       let limiter: RateLimiterAbstract = memory;
@@ -52,6 +73,36 @@ export class RateLimits {
    * @throws HubError RATE_LIMITED with `details.retryAfterMs` when the budget is spent.
    */
   async consume(name: RateLimitName, key: string, points = 1): Promise<void> {
+    return this.consumeFrom(name, key, points);
+  }
+
+  /**
+   * Take `points` from the device's budget for `name`, and from its user's and organisation's where
+   * the rule has them (all at once; refused if any is spent).
+   * @throws HubError RATE_LIMITED, naming the budget that was spent.
+   */
+  async consumeScoped(name: RateLimitName, who: BudgetKeys, points = 1): Promise<void> {
+    const scoped = SCOPED[name];
+    await Promise.all([
+      this.consumeFrom(name, rateKey(who.orgId, who.deviceId), points),
+      ...(scoped ? [this.consumeFrom(`${name}@user`, rateKey(who.orgId, who.userId), points)] : []),
+      ...(scoped?.org ? [this.consumeFrom(`${name}@org`, rateKey(who.orgId), points)] : []),
+    ]);
+  }
+
+  /** Whether `key` has spent its `name` budget, without spending anything. */
+  async spent(name: RateLimitName, key: string): Promise<boolean> {
+    const entry = this.limiters.get(name);
+    if (!entry) return false;
+    try {
+      const res = await entry.limiter.get(key);
+      return res !== null && res.consumedPoints >= entry.rule.points;
+    } catch {
+      return false;
+    }
+  }
+
+  private async consumeFrom(name: string, key: string, points: number): Promise<void> {
     const entry = this.limiters.get(name);
     if (!entry) return;
     // A single request never costs more than a whole window, or it could never pass.

@@ -24,6 +24,8 @@ export class MemoryStorage implements Storage {
   private readonly directIndex = new Map<string, string>();
   /** By `key(orgId, conversationId)`. */
   private readonly envelopes = new Map<string, StoredEnvelope[]>();
+  /** `key(orgId, conversationId, userId)` of members who sent something. */
+  private readonly senders = new Set<string>();
   private readonly byClientId = new Map<string, { orgId: string; envelope: StoredEnvelope }>();
   /** org NUL device NUL conversation → highest seq the device acked */
   private readonly acks = new Map<string, number>();
@@ -106,6 +108,14 @@ export class MemoryStorage implements Storage {
     this.conversations.set(key(input.orgId, conversation.id), conversation);
     if (dk) this.directIndex.set(dk, conversation.id);
     return { conversation: strip(conversation), created: true };
+  }
+
+  async noteSender(orgId: string, conversationId: string, userId: string) {
+    this.senders.add(key(orgId, conversationId, userId));
+  }
+
+  async sendersAmong(orgId: string, conversationId: string, userIds: readonly string[]) {
+    return userIds.filter((u) => this.senders.has(key(orgId, conversationId, u)));
   }
 
   async getConversation(orgId: string, conversationId: string) {

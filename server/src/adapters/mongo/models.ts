@@ -287,6 +287,13 @@ export const deviceCursorSchema = new Schema<DeviceCursorDoc>(
 );
 deviceCursorSchema.index({ orgId: 1, conversationId: 1 }, { name: 'org_conv' });
 
+/** A member who sent something into a conversation (`_id` = `docKey(orgId, conversationId, userId)`). */
+export interface ConversationSenderDoc {
+  _id: string;
+}
+
+export const conversationSenderSchema = new Schema<ConversationSenderDoc>({ _id: { type: String, required: true } }, { ...common, collection: 'conversation_senders' });
+
 export interface StorageModels {
   User: Model<UserDoc>;
   Device: Model<DeviceDoc>;
@@ -296,6 +303,7 @@ export interface StorageModels {
   Prekey: Model<PrekeyDoc>;
   TeamLog: Model<TeamLogDoc>;
   DeviceCursor: Model<DeviceCursorDoc>;
+  ConversationSender: Model<ConversationSenderDoc>;
 }
 
 /** Compile the models on one connection (never the global default connection). */
@@ -309,5 +317,6 @@ export function registerModels(conn: Connection): StorageModels {
     Prekey: conn.model<PrekeyDoc>('Prekey', prekeySchema),
     TeamLog: conn.model<TeamLogDoc>('TeamLog', teamLogSchema),
     DeviceCursor: conn.model<DeviceCursorDoc>('DeviceCursor', deviceCursorSchema),
+    ConversationSender: conn.model<ConversationSenderDoc>('ConversationSender', conversationSenderSchema),
   };
 }

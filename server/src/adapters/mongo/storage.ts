@@ -205,6 +205,17 @@ export class MongoStorage implements Storage {
     return (await this.models.Conversation.findOne({ _id: docKey(orgId, conversationId) }).lean<ConversationDoc>().exec()) ?? undefined;
   }
 
+  async noteSender(orgId: string, conversationId: string, userId: string): Promise<void> {
+    await ignoreDuplicateKey(this.models.ConversationSender.collection.insertOne({ _id: docKey(orgId, conversationId, userId) } as never));
+  }
+
+  async sendersAmong(orgId: string, conversationId: string, userIds: readonly string[]): Promise<string[]> {
+    if (userIds.length === 0) return [];
+    const ids = new Map(userIds.map((u) => [docKey(orgId, conversationId, u), u]));
+    const found = await this.models.ConversationSender.find({ _id: mongoose.trusted({ $in: [...ids.keys()] }) }).select({ _id: 1 }).lean<Array<{ _id: string }>>().exec();
+    return found.map((d) => ids.get(d._id)!).filter(Boolean);
+  }
+
   async listConversationsForUser(orgId: string, userId: string): Promise<Conversation[]> {
     const docs = await this.models.Conversation.find({ orgId, memberUserIds: userId }).lean<ConversationDoc[]>().exec();
     const seqs = new Map<string, number>();

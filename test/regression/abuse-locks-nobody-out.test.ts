@@ -1,0 +1,142 @@
+/**
+ * Regressions (security round 2, finding 3: abuse that locks nobody out), on Redis + the Mongo-wire DB:
+ * - 620 garbage handshakes from one address locked a valid user at that address out for 58 s;
+ * - only sends, prekey claims and handshakes were limited: 20k unknown events went through, 3,000
+ *   typing events fanned out 120,000 pushes;
+ * - 500 sockets were accepted for one device;
+ * - 5,000 refused events wrote 5,001 audit documents;
+ * - one colleague drained all of a device's one-time prekeys;
+ * - anyone could watch when any clinician was online, on which devices, through a direct conversation.
+ */
+import { expect } from 'chai';
+import { ErrorCode, type Conversation, type PresenceResult } from '@curbside/shared';
+import { rateLimitsOff, type HubConfig, type SecurityConfig } from '@curbside/server';
+import { HubHarness, eventually, sharedBackend, type TestHub } from '../support/hub.js';
+import { testDeviceKeys } from '../support/keys.js';
+import { connectRaw, errorCode, handshakeOutcome, sleep, type RawClient } from '../security/support.js';
+
+describe('regression: abuse that locks nobody out (Redis + Mongo-wire DB)', function () {
+  this.timeout(60_000);
+  const harness = new HubHarness();
+  const open: RawClient[] = [];
+  let t: TestHub;
+  afterEach(async () => {
+    for (const c of open.splice(0)) c.close();
+    await harness.cleanup();
+  });
+  const limited = (over: Partial<SecurityConfig['rateLimits']>) => (c: HubConfig) => {
+    c.security = { corsOrigins: [], rateLimits: { ...rateLimitsOff(), ...over }, revocationRecheckMs: 60_000 };
+  };
+  const as = async (userId: string, deviceId: string, orgId = 'org-a') => {
+    const c = await connectRaw(t.url, t.idp.mint({ orgId, userId, deviceId }));
+    open.push(c);
+    return c;
+  };
+
+  it('garbage handshakes from one address never lock out a valid clinician at that address', async () => {
+    t = await harness.start('real', sharedBackend(), limited({ handshake: { points: 60, durationSec: 60 }, handshakeFailures: { points: 30, durationSec: 60 } }));
+    const outcomes = new Map<string, number>();
+    for (let i = 0; i < 40; i++) {
+      const o = await handshakeOutcome(t.url, i % 2 ? `garbage-${i}` : undefined);
+      outcomes.set(o, (outcomes.get(o) ?? 0) + 1);
+    }
+    expect(outcomes.get(ErrorCode.RATE_LIMITED), 'the address is slowed down past its ceiling').to.equal(10);
+    expect(await handshakeOutcome(t.url, t.idp.mint({ userId: 'dr-lee', deviceId: 'lee-phone' })), 'a valid token from the same address').to.equal('connected');
+  });
+
+  it('every event class has a budget per device, per user across devices, and unknown events stop costing past theirs', async () => {
+    t = await harness.start('real', sharedBackend(), limited({ membership: { points: 2, durationSec: 60 }, unknown: { points: 5, durationSec: 60 } }));
+    const phone = await as('dr-lee', 'lee-phone');
+    const laptop = await as('dr-lee', 'lee-laptop');
+    const tablet = await as('dr-lee', 'lee-tablet');
+    const create = (c: RawClient, i: number) => c.call('conversation:create', { kind: 'group', title: `g${i}`, memberUserIds: [] }).then(errorCode);
+    // Device budget 2; user budget 2 × 2 = 4 across the user's devices (a refused request counts too).
+    expect([await create(phone, 1), await create(phone, 2), await create(phone, 3)]).to.deep.equal(['ok', 'ok', ErrorCode.RATE_LIMITED]);
+    expect([await create(laptop, 4), await create(laptop, 5)]).to.deep.equal(['ok', ErrorCode.RATE_LIMITED]);
+    expect(await create(tablet, 6), 'the user budget is spent').to.equal(ErrorCode.RATE_LIMITED);
+    expect((await t.storage.listConversationsForUser('org-a', 'dr-lee')).length).to.equal(3);
+    // Another user's budget is their own.
+    const patel = await as('dr-patel', 'patel-phone');
+    expect(await create(patel, 7)).to.equal('ok');
+
+    const unknown = [];
+    for (let i = 0; i < 12; i++) unknown.push(errorCode(await phone.call('no-such-event', {})));
+    expect(unknown).to.deep.equal([...Array(5).fill(ErrorCode.INVALID_PAYLOAD), ...Array(7).fill(ErrorCode.RATE_LIMITED)]);
+  });
+
+  it('typing: repeats are coalesced, and a flood is limited', async () => {
+    t = await harness.start('real', sharedBackend(), limited({ typing: { points: 20, durationSec: 60 } }));
+    const lee = await as('dr-lee', 'lee-phone');
+    const patel = await as('dr-patel', 'patel-phone');
+    const conv = await lee.call<Conversation>('conversation:create', { kind: 'direct', peerUserId: 'dr-patel' });
+    const conversationId = conv.ok ? conv.data.id : '';
+    const codes = [];
+    for (let i = 0; i < 30; i++) codes.push(errorCode(await lee.call('typing', { conversationId, typing: true })));
+    expect(codes.filter((c) => c === 'ok').length).to.equal(20);
+    expect(codes.filter((c) => c === ErrorCode.RATE_LIMITED).length).to.equal(10);
+    await sleep(200);
+    expect(patel.pushes.filter((p) => p.event === 'typing').length, '20 accepted "typing" signals, one push').to.equal(1);
+  });
+
+  it('a device holds at most MAX_SOCKETS_PER_DEVICE sockets on a node', async () => {
+    t = await harness.start('real', sharedBackend(), (c) => {
+      limited({})(c);
+      c.maxSocketsPerDevice = 3;
+    });
+    const token = () => t.idp.mint({ userId: 'dr-lee', deviceId: 'lee-phone' });
+    for (let i = 0; i < 3; i++) open.push(await connectRaw(t.url, token()));
+    expect(await handshakeOutcome(t.url, token())).to.equal(ErrorCode.RATE_LIMITED);
+    expect(await handshakeOutcome(t.url, t.idp.mint({ userId: 'dr-lee', deviceId: 'lee-laptop' })), 'another device').to.equal('connected');
+    open.pop()!.close();
+    await eventually(async () => (await handshakeOutcome(t.url, token())) === 'connected', 'a freed slot can be used again');
+  });
+
+  it('refused events are audited once per kind and window, with a count', async () => {
+    t = await harness.start('real', sharedBackend(), limited({}));
+    const mallory = await as('dr-mallory', 'mal-phone');
+    for (let i = 0; i < 300; i++) mallory.socket.emit('envelope:send', { conversationId: 'nope', clientMessageId: `x${i}`, body: new Uint8Array([1]) }, () => {});
+    await eventually(async () => {
+      t.hub.security.flushAudit();
+      await t.hub.audit.flush();
+      const chains = (await t.hub.audit.chains()).filter((c) => c.startsWith('org-a'));
+      const entries = (await Promise.all(chains.map((c) => t.hub.audit.entries(c, -1, 10_000)))).flat().filter((e) => e.action === 'envelope:send' && e.userId === 'dr-mallory');
+      // The first refusal of a window is an entry of its own; a `count` entry stands for that many more.
+      return entries.reduce((n, e) => n + (e.count ?? 1), 0) === 300 && entries.length <= 3;
+    }, '300 refusals in at most three audit entries, counted', 20_000);
+  });
+
+  it('one colleague cannot drain another’s one-time prekeys', async () => {
+    t = await harness.start('real', sharedBackend(), limited({ keysClaimTarget: { points: 3, durationSec: 3600 } }));
+    const patel = await as('dr-patel', 'patel-phone');
+    const k = testDeviceKeys();
+    expect(errorCode(await patel.call('keys:publish', { identityKey: k.identityKey, signedPrekey: k.signedPrekey(), oneTimePrekeys: k.oneTimePrekeys(20) }))).to.equal('ok');
+    const mallory = await as('dr-mallory', 'mal-phone');
+    const claims = [];
+    for (let i = 0; i < 6; i++) claims.push(errorCode(await mallory.call('keys:claim', { userIds: ['dr-patel'] })));
+    expect(claims).to.deep.equal(['ok', 'ok', 'ok', ErrorCode.RATE_LIMITED, ErrorCode.RATE_LIMITED, ErrorCode.RATE_LIMITED]);
+    expect(await t.storage.countOneTimePrekeys('org-a', 'patel-phone')).to.equal(17);
+    const lee = await as('dr-lee', 'lee-phone');
+    expect(errorCode(await lee.call('keys:claim', { userIds: ['dr-patel'] })), 'another colleague').to.equal('ok');
+  });
+
+  it('presence: a direct conversation someone else opened does not show you online to them, and nobody sees your devices', async () => {
+    t = await harness.start('real', sharedBackend(), limited({}));
+    const lee = await as('dr-lee', 'lee-phone');
+    const mallory = await as('dr-mallory', 'mal-phone');
+    const probe = await mallory.call<Conversation>('conversation:create', { kind: 'direct', peerUserId: 'dr-lee' });
+    const conversationId = probe.ok ? probe.data.id : '';
+    const seenBy = async (c: RawClient) => {
+      const res = await c.call<PresenceResult>('presence:query', { conversationId });
+      return res.ok ? res.data.online : [];
+    };
+    expect((await seenBy(mallory)).map((o) => o.userId), 'Mallory polls: Lee does not show').to.deep.equal(['dr-mallory']);
+    // Lee sees that Mallory (who opened it) is online, but not on which devices; his own devices, yes.
+    const leeSees = await seenBy(lee);
+    expect(leeSees).to.deep.include({ userId: 'dr-mallory', deviceIds: [] });
+    expect(leeSees).to.deep.include({ userId: 'dr-lee', deviceIds: ['lee-phone'] });
+    // Once Lee answers, he has accepted the conversation: Mallory sees that he is online (not where).
+    expect(errorCode(await lee.call('envelope:send', { conversationId, clientMessageId: 'reply', body: new Uint8Array([1]) }))).to.equal('ok');
+    await eventually(async () => (await seenBy(mallory)).some((o) => o.userId === 'dr-lee'), 'an answer accepts the conversation');
+    expect(await seenBy(mallory)).to.deep.include({ userId: 'dr-lee', deviceIds: [] });
+  });
+});

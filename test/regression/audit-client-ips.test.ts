@@ -1,0 +1,59 @@
+/**
+ * Regression (security round 2, finding 6): audit entries kept client IPs forever, with no setting.
+ * AUDIT_CLIENT_IP=hash keeps a keyed hash (same address, same value; not readable back), omit keeps none.
+ * On the Mongo-wire DB (the audit log as production writes it).
+ */
+import { expect } from 'chai';
+import type { AuditEntry } from '@curbside/server';
+import { ConfigError, loadConfig, rateLimitsOff } from '@curbside/server';
+import { HubHarness, sharedBackend, type TestHub } from '../support/hub.js';
+import { handshakeOutcome } from '../security/support.js';
+
+const KEY = 'k'.repeat(40);
+
+async function handshakeEntries(t: TestHub): Promise<AuditEntry[]> {
+  t.hub.security.flushAudit();
+  await t.hub.audit.flush();
+  const chains = await t.hub.audit.chains();
+  return (await Promise.all(chains.map((c) => t.hub.audit.entries(c, -1, 1000)))).flat().filter((e) => e.action === 'handshake');
+}
+
+describe('regression: client addresses in the audit log follow AUDIT_CLIENT_IP (Mongo-wire DB)', function () {
+  const harness = new HubHarness();
+  afterEach(() => harness.cleanup());
+
+  for (const [mode, expectIp] of [
+    ['hash', (ip: string | undefined) => expect(ip).to.match(/^hmac:[0-9a-f]{32}$/)],
+    ['omit', (ip: string | undefined) => expect(ip).to.equal(undefined)],
+    ['keep', (ip: string | undefined) => expect(ip).to.match(/127\.0\.0\.1$/)],
+  ] as const) {
+    it(`${mode}: accepted and refused handshakes`, async () => {
+      const t = await harness.start('real', sharedBackend(), (c) => {
+        c.security = { corsOrigins: [], rateLimits: rateLimitsOff(), revocationRecheckMs: 60_000 };
+        c.auditClientIp = mode === 'hash' ? { mode, key: KEY } : { mode };
+      });
+      expect(await handshakeOutcome(t.url, t.idp.mint({ userId: 'dr-lee', deviceId: 'lee-phone' }))).to.equal('connected');
+      expect(await handshakeOutcome(t.url, 'garbage')).to.equal('AUTH_INVALID');
+      const entries = await handshakeEntries(t);
+      expect(entries.map((e) => e.outcome).sort()).to.deep.equal(['AUTH_INVALID', 'ok']);
+      for (const e of entries) expectIp(e.ip);
+      if (mode === 'hash') expect(entries[0]!.ip, 'the same address hashes alike').to.equal(entries[1]!.ip);
+      expect(JSON.stringify(entries).includes('127.0.0.1'), 'the address itself').to.equal(mode === 'keep');
+    });
+  }
+
+  it('AUDIT_CLIENT_IP is checked at start', () => {
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadConfig({ PORT: '0', ...env });
+        return '';
+      } catch (e) {
+        return e instanceof ConfigError ? e.problems.join('\n') : String(e);
+      }
+    };
+    expect(problems({ AUDIT_CLIENT_IP: 'hash' })).to.match(/AUDIT_IP_HASH_KEY/);
+    expect(problems({ AUDIT_CLIENT_IP: 'hash', AUDIT_IP_HASH_KEY: 'short' })).to.match(/at least 32 characters/);
+    expect(problems({ AUDIT_CLIENT_IP: 'sometimes' })).to.match(/keep, hash or omit/);
+    expect(problems({ AUDIT_CLIENT_IP: 'hash', AUDIT_IP_HASH_KEY: KEY })).to.equal('');
+  });
+});
