@@ -110,6 +110,9 @@ describe('end-to-end encrypted 1:1 messaging', function () {
     const b = await patel.safetyNumber('dr-lee');
     expect(a.displayString).to.match(/^\d{60}$/);
     expect(a.displayString).to.equal(b.displayString);
+    expect(a.state).to.equal('unverified');
+    await lee.markVerified('dr-patel');
+    expect(await lee.safetyNumber('dr-patel')).to.deep.include({ displayString: a.displayString, state: 'verified' });
     const tablet = t.client({ userId: 'dr-patel', deviceId: 'patel-tablet' });
     await tablet.connect();
     expect((await lee.safetyNumber('dr-patel')).displayString).to.not.equal(a.displayString);
@@ -146,7 +149,13 @@ describe('end-to-end encrypted 1:1 messaging', function () {
       expect(await t.storage.envelopesAfter('org-a', convId, 0, 10)).to.have.length(1);
       // Still blocked on the next attempt, until the app accepts.
       expect(await errorCode(lee.client.sendText(convId, 'again'))).to.equal(ErrorCode.UNTRUSTED_IDENTITY);
+      // The safety number does not throw: it is the new number, said to be changed.
+      const changed = await lee.client.safetyNumber('dr-patel');
+      expect(changed.state).to.equal('changed');
+      expect(changed.displayString).to.match(/^\d{60}$/);
+      const before = changed.displayString;
       evil.rewriteIdentity = undefined;
+      expect((await lee.client.safetyNumber('dr-patel')).displayString, 'the number follows the keys the hub presents').to.not.equal(before);
       await lee.client.acceptIdentity('dr-patel');
     });
 

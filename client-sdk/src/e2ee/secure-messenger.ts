@@ -80,6 +80,15 @@ function authenticationOrCode(code: CryptoErrorCode): DecryptionFailureReason {
 /** This device holds no session that can read the message (not a damaged message). */
 class SessionLost extends Error {}
 
+/**
+ * A safety number and what the user did with it. `verified`: compared and marked verified, and no
+ * key changed since. `unverified`: trusted on first use only. `changed`: a device's identity key
+ * differs from the one this device knew; nothing is sent to the contact until the user accepts it.
+ */
+export interface SafetyNumber extends Fingerprint {
+  state: 'verified' | 'unverified' | 'changed';
+}
+
 /** A message that exists but holds nothing for this device. */
 export interface UnavailableMessage {
   conversationId: string;
@@ -570,21 +579,24 @@ export class SecureMessenger {
 
   /**
    * The safety number with a contact: 60 digits both sides see identically. It covers every
-   * device's identity key of both users, so adding a device changes it.
+   * device's identity key of both users (the keys the hub presents now), so adding a device changes
+   * it. After a key change it is the new number, with `state: 'changed'` until the user accepts it.
    */
-  async safetyNumber(userId: string): Promise<Fingerprint> {
+  async safetyNumber(userId: string): Promise<SafetyNumber> {
     const me = this.self();
     const [mine, theirs] = await Promise.all([this.hub.listDevices([me.userId]), this.hub.listDevices([userId])]);
+    const changed: string[] = [];
+    let verified = theirs.length > 0;
     for (const d of theirs) {
-      if ((await this.trust.observe(d.userId, d.deviceId, d.identityKey)) === 'changed') {
-        this.events.identityChanged({ userId, deviceIds: [d.deviceId] });
-        throw untrusted(userId);
-      }
+      if ((await this.trust.observe(d.userId, d.deviceId, d.identityKey)) === 'changed') changed.push(d.deviceId);
+      else if ((await this.trust.get(d.userId, d.deviceId))?.status !== 'verified') verified = false;
     }
+    if (changed.length) this.events.identityChanged({ userId, deviceIds: changed });
     const own = await this.identityKey();
     const myKeys = mine.map((d) => (d.deviceId === me.deviceId ? own : d.identityKey));
     if (!mine.some((d) => d.deviceId === me.deviceId)) myKeys.push(own);
-    return computeFingerprint(2, FINGERPRINT_ITERATIONS, utf8(me.userId), combinedKeys(myKeys), utf8(userId), combinedKeys(theirs.map((d) => d.identityKey)));
+    const fingerprint = await computeFingerprint(2, FINGERPRINT_ITERATIONS, utf8(me.userId), combinedKeys(myKeys), utf8(userId), combinedKeys(theirs.map((d) => d.identityKey)));
+    return { ...fingerprint, state: changed.length ? 'changed' : verified ? 'verified' : 'unverified' };
   }
 }
 
