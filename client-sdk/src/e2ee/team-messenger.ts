@@ -149,7 +149,13 @@ export class TeamMessenger {
     const signed: SignedStatement = { statement: canonical, signature: sign(keys.identity.privateKey, teamStatementMessage(canonical)) };
     const { seq } = await this.core.hub.teamRequest(event, { signed });
     // The hub does not echo our own statement back to this device: apply it here, in order.
-    await this.core.exclusive(() => this.applyVerified(statement, canonical, seq));
+    try {
+      await this.core.exclusive(() => this.applyVerified(statement, canonical, seq));
+    } catch (e) {
+      // The SDK throws one error class: a broken team rule is INVALID_STATEMENT, like the hub says it.
+      if (e instanceof TeamRuleError) throw new CurbsideError(ErrorCode.INVALID_STATEMENT, e.message, { teamId: statement.teamId });
+      throw e;
+    }
     return { teamId: statement.teamId, seq };
   }
 
