@@ -50,8 +50,9 @@ async function start(harness: HubHarness): Promise<{ t: TestHub; evil: Evil }> {
 }
 
 /**
- * Send "tampered" (its envelope damaged as `where` says, live or in the database) and three more;
- * `readers` must read every message but "tampered" and report it once, as tampered.
+ * Send "tampered" (its stored envelope damaged by `change`: read live by online devices, from the
+ * database by the `offline` ones when they reconnect and sync) and three more; `readers` must read
+ * every message but "tampered" and report it once, as tampered.
  */
 async function sendThrough(
   evil: Evil,
