@@ -40,11 +40,11 @@ import {
   type ChatMessage,
   type DecryptionError,
   type MembershipMismatch,
+  type SafetyNumber,
   type SdkLogger,
   type TeamChange,
   type UnavailableMessage,
 } from './e2ee/secure-messenger.js';
-import type { Fingerprint } from './crypto/index.js';
 import type { Receipt, ReceiptStatus } from './e2ee/receipts.js';
 
 /** Why the client is (or went) offline. */
@@ -345,8 +345,17 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
   /**
    * The safety number with a contact: 60 digits that both clinicians see identically when no one
    * is in the middle. Compare them in person or over a trusted channel, then call {@link markVerified}.
+   * After the contact's key changed it does not throw: it is the new number with `state: 'changed'`
+   * (and an `identityChanged` event), until {@link acceptIdentity}.
+   *
+   * @param userId - The contact.
+   * @example
+   * ```ts
+   * const { displayString, state } = await client.safetyNumber('dr-patel');
+   * if (state === 'changed') askToCompareAgain(displayString);
+   * ```
    */
-  safetyNumber(userId: string): Promise<Fingerprint> {
+  safetyNumber(userId: string): Promise<SafetyNumber> {
     return this.messenger.safetyNumber(userId);
   }
 

@@ -140,7 +140,7 @@ describe('Sender keys (care-team groups)', () => {
     expect(state(receiver)).to.equal(before);
   });
 
-  it('tampered header, ciphertext, signature or associated data: BAD_SIGNATURE, state unchanged', () => {
+  it('tampered header, ciphertext, signature or associated data: AUTHENTICATION_FAILED, state unchanged', () => {
     const { receiver, messages } = chain(3);
     receiver.decrypt(messages[1]!, AD); // holds a skipped key for 0
     const before = state(receiver);
@@ -153,14 +153,14 @@ describe('Sender keys (care-team groups)', () => {
         flip(m, -1), // signature
         flip(m, -64, 0x80),
       ];
-      expectCryptoError(() => receiver.decrypt(tampered[0]!, AD), 'BAD_SIGNATURE');
+      expectCryptoError(() => receiver.decrypt(tampered[0]!, AD), 'AUTHENTICATION_FAILED');
       expectCryptoError(() => receiver.decrypt(tampered[1]!, AD), 'BAD_MESSAGE');
-      for (const t of tampered.slice(2)) expectCryptoError(() => receiver.decrypt(t, AD), 'BAD_SIGNATURE');
-      expectCryptoError(() => receiver.decrypt(m, text('team:t2|from:alice/phone')), 'BAD_SIGNATURE');
-      expectCryptoError(() => receiver.decrypt(m, new Uint8Array(0)), 'BAD_SIGNATURE');
+      for (const t of tampered.slice(2)) expectCryptoError(() => receiver.decrypt(t, AD), 'AUTHENTICATION_FAILED');
+      expectCryptoError(() => receiver.decrypt(m, text('team:t2|from:alice/phone')), 'AUTHENTICATION_FAILED');
+      expectCryptoError(() => receiver.decrypt(m, new Uint8Array(0)), 'AUTHENTICATION_FAILED');
       expectCryptoError(() => receiver.decrypt(flip(m, 0, 0x02), AD), 'BAD_MESSAGE'); // version 3
       expectCryptoError(() => receiver.decrypt(m.subarray(0, 100), AD), 'BAD_MESSAGE');
-      expectCryptoError(() => receiver.decrypt(m.subarray(0, m.length - 1), AD), 'BAD_SIGNATURE');
+      expectCryptoError(() => receiver.decrypt(m.subarray(0, m.length - 1), AD), 'AUTHENTICATION_FAILED');
       expect(state(receiver)).to.equal(before);
     }
     expect(str(receiver.decrypt(messages[0]!, AD))).to.equal('m0');
@@ -200,8 +200,8 @@ describe('Sender keys (care-team groups)', () => {
     const spliced = concatBytes(header, ciphertext, real.subarray(real.length - 64));
     expect(str(bob.decrypt(real, AD))).to.equal('real');
     const before = state(bob);
-    expectCryptoError(() => bob.decrypt(forged, AD), 'BAD_SIGNATURE');
-    expectCryptoError(() => bob.decrypt(spliced, AD), 'BAD_SIGNATURE');
+    expectCryptoError(() => bob.decrypt(forged, AD), 'AUTHENTICATION_FAILED');
+    expectCryptoError(() => bob.decrypt(spliced, AD), 'AUTHENTICATION_FAILED');
     expect(state(bob)).to.equal(before);
     // The forgery is otherwise well-formed: with Mallory's key as the signer it would decrypt.
     const fooled = ReceivedSenderKey.fromDistribution({ ...d, signingPublicKey: mallorySigner.publicKey });
@@ -352,7 +352,7 @@ describe('Sender keys (care-team groups)', () => {
 
   it('errors are CryptoErrors with a user-safe message', () => {
     const { receiver, messages } = chain(1);
-    const e = expectCryptoError(() => receiver.decrypt(flip(messages[0]!, -1), AD), 'BAD_SIGNATURE');
+    const e = expectCryptoError(() => receiver.decrypt(flip(messages[0]!, -1), AD), 'AUTHENTICATION_FAILED');
     expect(e).to.be.instanceOf(CryptoError);
     expect(e.message).to.not.include('m0');
   });

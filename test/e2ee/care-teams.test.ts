@@ -37,6 +37,8 @@ for (const backend of ['memory', 'real'] as Backend[]) {
       const ortiz = member(t, 'rn-ortiz', 'ortiz-tablet');
       const all = [lee, leeDesk, patel, ortiz];
       await Promise.all(all.map((m) => m.client.connect()));
+      const leeReceipts = new Set<string>();
+      lee.client.on('receipt', (r) => leeReceipts.add(r.deviceId));
       const { teamId } = await lee.client.createTeam('Ward 4B', [{ userId: 'dr-patel', role: 'admin' }, { userId: 'rn-ortiz' }]);
       await eventually(async () => (await ortiz.client.teamState(teamId)) !== undefined, 'members verified the create statement');
       expect((await patel.client.teamState(teamId))!.members).to.deep.equal({ 'dr-lee': 'owner', 'dr-patel': 'admin', 'rn-ortiz': 'member' });
@@ -44,6 +46,8 @@ for (const backend of ['memory', 'real'] as Backend[]) {
       await lee.client.sendText(teamId, 'Handover at 19:00');
       await patel.client.sendText(teamId, 'Bed 12 can go home');
       await ortiz.client.sendText(teamId, 'Pharmacy notified');
+      // Lee's key goes along with Lee's messages until each member device's receipt shows it arrived.
+      await eventually(() => leeReceipts.has('patel-laptop') && leeReceipts.has('ortiz-tablet'), 'members acknowledged Lee’s first message');
       await lee.client.sendText(teamId, 'Thanks all');
       await eventually(() => texts(ortiz).length === 3 && texts(patel).length === 3 && texts(leeDesk).length === 4 && texts(lee).length === 2, 'everyone read everything');
       expect(texts(ortiz)).to.deep.equal(['Handover at 19:00', 'Bed 12 can go home', 'Thanks all']);

@@ -892,9 +892,17 @@ export class CurbsideChatElement extends HTMLElement {
       const groups = fp.displayString.match(/\d{5}/g) ?? [fp.displayString];
       replaceChildren(
         body,
+        ...(fp.state === 'changed'
+          ? [h('p', { class: 'form-error', role: 'alert' }, `${userId}’s safety key changed. This is the new number: compare it before you accept the new key.`)]
+          : []),
         h('p', {}, `Compare these numbers with ${userId}, in person or by phone. If they match on both screens, your messages are end-to-end encrypted between your devices.`),
         h('p', { class: 'digits', 'aria-label': `Safety number: ${groups.join(' ')}` }, ...groups.map((g) => h('span', {}, g))),
       );
+      if (fp.state === 'changed') {
+        // Verifying needs the new key accepted first: the warning offers that.
+        if (!this.pendingIdentity.includes(userId)) this.pendingIdentity.push(userId);
+        return;
+      }
       const verify = h('button', { type: 'button', class: 'primary' }, 'Mark as verified');
       verify.addEventListener('click', () => {
         verify.disabled = true;

@@ -6,6 +6,7 @@
  */
 export type CryptoErrorCode =
   | 'BAD_SIGNATURE'
+  | 'AUTHENTICATION_FAILED'
   | 'WEAK_KEY'
   | 'DECRYPT_FAILED'
   | 'REPLAY'
@@ -17,6 +18,7 @@ export type CryptoErrorCode =
 
 const USER_MESSAGES: Readonly<Record<CryptoErrorCode, string>> = {
   BAD_SIGNATURE: "The contact's key bundle failed its signature check, so no secure session was started.",
+  AUTHENTICATION_FAILED: 'A message failed its authentication check: it was damaged or tampered with, so it was not used.',
   WEAK_KEY: 'A key received from the network is not acceptable, so it was not used.',
   DECRYPT_FAILED: 'A message could not be decrypted: it was damaged or tampered with.',
   REPLAY: 'A message was received more than once; the copy was ignored.',

@@ -31,7 +31,7 @@
  *
  * Receiving (`ReceivedSenderKey.decrypt`) is transactional: any failure leaves the state unchanged.
  *   BAD_MESSAGE     malformed bytes (length, version), or a keyId other than this state's
- *   BAD_SIGNATURE   the signature does not verify (checked first: tampered header, ciphertext,
+ *   AUTHENTICATION_FAILED  the signature does not verify (checked first: tampered header, ciphertext,
  *                   associated data or signature, or a member forging as this sender)
  *   REPLAY          the message key for this iteration is gone: already used, evicted, or before the
  *                   point at which we were given the chain (see {@link ReceivedSenderKey.startIteration})
@@ -301,7 +301,7 @@ export class ReceivedSenderKey {
       throw new CryptoError('BAD_MESSAGE', `group message is for sender key ${toHex(msg.keyId)}, not ${toHex(this.id)}`);
     }
     if (!verifySignature(this.signingPublic, signedBytes(associatedData, msg.header, msg.ciphertext), msg.signature)) {
-      throw new CryptoError('BAD_SIGNATURE', `group message ${msg.iteration}: signature does not verify`);
+      throw new CryptoError('AUTHENTICATION_FAILED', `group message ${msg.iteration}: signature does not verify`);
     }
     const aeadAd = concatBytes(associatedData, msg.header);
 

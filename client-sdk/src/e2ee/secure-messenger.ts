@@ -4,12 +4,14 @@ import {
   FINGERPRINT_ITERATIONS,
   RatchetSession,
   acceptSession,
+  bytesEqual,
   computeFingerprint,
   decodeSessionMessage,
   encryptSessionMessage,
   decryptSessionMessage,
   fingerprintKeyBytes,
   isCryptoError,
+  preKeyMessageMatchesSession,
   sodiumReady,
   startSession,
   type CryptoErrorCode,
@@ -48,11 +50,45 @@ export class DecryptionError extends CurbsideError {
     readonly seq: number,
     readonly senderUserId: string,
     readonly senderDeviceId: string,
-    readonly reason: CryptoErrorCode | 'UNTRUSTED_IDENTITY' | 'NO_SESSION' | 'NO_SENDER_KEY' | 'NOT_A_MEMBER' | 'STALE_EPOCH',
+    readonly reason: DecryptionFailureReason,
     userMessage: string,
   ) {
     super(ErrorCode.DECRYPTION_FAILED, userMessage, { conversationId, messageId, seq, senderUserId, senderDeviceId, reason });
   }
+}
+
+/**
+ * Why a message could not be read. `AUTHENTICATION_FAILED`: it was damaged or tampered with (on the
+ * network or in the hub's database); it is dropped and nothing else changes. `NO_SESSION`: this
+ * device holds no session with the sender's device; the SDK starts a new one.
+ */
+export type DecryptionFailureReason =
+  | Exclude<CryptoErrorCode, 'DECRYPT_FAILED' | 'BAD_SIGNATURE'>
+  | 'AUTHENTICATION_FAILED'
+  | 'UNTRUSTED_IDENTITY'
+  | 'NO_SESSION'
+  | 'NO_SENDER_KEY'
+  | 'NOT_A_MEMBER'
+  /** A care-team message bound to another membership epoch than the one in force at its seq (docs/threat-model.md). */
+  | 'STALE_EPOCH';
+
+/** Evidence that the session with a device is lost, so a new one is started. */
+const SESSION_LOST_REASONS: ReadonlySet<DecryptionFailureReason> = new Set<DecryptionFailureReason>(['NO_SESSION', 'GAP_TOO_LARGE', 'TOO_MANY_SKIPPED']);
+
+function authenticationOrCode(code: CryptoErrorCode): DecryptionFailureReason {
+  return code === 'DECRYPT_FAILED' || code === 'BAD_SIGNATURE' ? 'AUTHENTICATION_FAILED' : code;
+}
+
+/** This device holds no session that can read the message (not a damaged message). */
+class SessionLost extends Error {}
+
+/**
+ * A safety number and what the user did with it. `verified`: compared and marked verified, and no
+ * key changed since. `unverified`: trusted on first use only. `changed`: a device's identity key
+ * differs from the one this device knew; nothing is sent to the contact until the user accepts it.
+ */
+export interface SafetyNumber extends Fingerprint {
+  state: 'verified' | 'unverified' | 'changed';
 }
 
 /** A message that exists but holds nothing for this device. */
@@ -132,6 +168,7 @@ const USER_MESSAGES: Record<string, string> = {
   STALE_EPOCH: 'A care-team message was encrypted for an earlier membership of the team than the one in force when it was sent; it was not shown.',
   UNTRUSTED_IDENTITY: "This message came from a device whose safety key changed. Verify the contact's safety number to read it.",
   NO_SESSION: 'This message could not be decrypted. The secure session is being repaired; ask the sender to resend if it matters.',
+  AUTHENTICATION_FAILED: 'This message was damaged or tampered with on its way, so it was not shown. Later messages are not affected.',
 };
 
 /**
@@ -416,6 +453,8 @@ export class SecureMessenger {
       });
       if (content.kind === 'receipt') {
         if (envelope.senderUserId === me.userId) return; // our own other device read it: nothing to show
+        // A receipt from a team member's device proves our sender key reached it intact.
+        if (await this.teams.isTeam(envelope.conversationId)) await this.teams.senderKeyConfirmed(envelope.conversationId, envelope.senderDeviceId, content.messageIds);
         for (const messageId of await this.receipts.apply(envelope.conversationId, envelope.senderUserId, content.status, content.messageIds)) {
           this.events.receipt({ conversationId: envelope.conversationId, messageId, userId: envelope.senderUserId, deviceId: envelope.senderDeviceId, status: content.status });
         }
@@ -447,7 +486,12 @@ export class SecureMessenger {
       const sessions = await this.sessions.load(userId, deviceId);
       let firstError: unknown;
       for (let i = 0; i < sessions.length; i++) {
+        // A prekey message repeating this session's X3DH base key is this session's own, whatever
+        // else it says: if it fails, it was damaged, and it is not a new session to accept.
+        const base = sessions[i]!.remoteBaseKey;
+        const own = message.type === 'prekey' && base !== undefined && bytesEqual(base, message.ephemeralKey);
         try {
+          if (own && !preKeyMessageMatchesSession(sessions[i]!, message)) throw new CryptoError('DECRYPT_FAILED', 'prekey message repeats a session base key with other fields');
           const plaintext = decryptSessionMessage(sessions[i]!, message);
           // The session that worked becomes the one we send on (this settles simultaneous starts).
           const reordered = [sessions[i]!, ...sessions.filter((_, j) => j !== i)];
@@ -455,17 +499,25 @@ export class SecureMessenger {
           return plaintext;
         } catch (e) {
           firstError ??= e;
-          if (isCryptoError(e, 'REPLAY')) throw e;
+          if (isCryptoError(e, 'REPLAY') || own) throw e;
         }
       }
-      if (message.type !== 'prekey') throw firstError ?? new CryptoError('DECRYPT_FAILED', 'no session with this device');
-      const seen = await this.trust.observe(userId, deviceId, message.identityKey);
+      if (message.type !== 'prekey') throw firstError ?? new SessionLost('no session with this device');
+      // Decrypt first, judge the identity key after: the X3DH binds it, so a key that a flipped byte
+      // changed fails here and must not mark the contact's key as changed.
+      let accepted: Awaited<ReturnType<typeof acceptSession>>;
+      try {
+        accepted = await acceptSession(keys.identity, keys, message);
+      } catch (e) {
+        // No prekey for it: this is a new session we cannot accept (ours is lost); else it was damaged.
+        if (isCryptoError(e, 'UNKNOWN_PREKEY') && sessions.length === 0) throw new SessionLost(e.detail);
+        throw e;
+      }
+      const seen = await this.trust.observe(userId, deviceId, accepted.theirIdentityKey);
       if (seen === 'changed') {
         this.events.identityChanged({ userId, deviceIds: [deviceId] });
         throw untrusted(userId);
       }
-      const trusted = await this.trust.get(userId, deviceId);
-      const accepted = await acceptSession(keys.identity, keys, message, trusted ? { trustedIdentityKey: trusted.identityKey } : {});
       const all: RatchetSession[] = [accepted.session, ...sessions].slice(0, 1 + MAX_ARCHIVED_SESSIONS);
       await this.store.transaction([
         this.sessions.saveOp(userId, deviceId, all),
@@ -477,27 +529,37 @@ export class SecureMessenger {
   }
 
   /**
-   * @internal Report a message that could not be read. `reasonOverride` names failures that are not
-   * crypto errors (a missing sender key, a non-member sender); only 1:1 session failures are repaired.
+   * @internal Report a message that could not be read, once, and change nothing else. `reasonOverride`
+   * names failures that are not crypto errors (a missing sender key, a non-member sender). A message
+   * that fails authentication costs that message only: the session is repaired only on evidence that
+   * it is lost (no session, or a chain too far ahead to follow), and never from a care team's stream.
    */
-  onReceiveFailure(envelope: Envelope, e: unknown, reasonOverride?: 'NO_SENDER_KEY' | 'NOT_A_MEMBER' | 'STALE_EPOCH'): void {
+  onReceiveFailure(envelope: Envelope, e: unknown, reasonOverride?: 'NO_SENDER_KEY' | 'NOT_A_MEMBER' | 'STALE_EPOCH', inTeam = false): void {
     const base = { conversationId: envelope.conversationId, messageId: envelope.messageId, seq: envelope.seq, sender: envelope.senderDeviceId };
     if (isCryptoError(e, 'REPLAY')) {
       // Already read once (a re-delivery after a restart, or a replay by the network): never shown twice.
       this.logger.debug(base, 'dropped a replayed message');
       return;
     }
-    const reason = reasonOverride ?? (isCurbsideError(e) && e.code === ErrorCode.UNTRUSTED_IDENTITY ? 'UNTRUSTED_IDENTITY' : isCryptoError(e) ? e.code : 'NO_SESSION');
-    const userMessage = !reasonOverride && isCryptoError(e) ? e.message : (USER_MESSAGES[reason] ?? USER_MESSAGES.NO_SESSION!);
+    const reason: DecryptionFailureReason =
+      reasonOverride ??
+      (e instanceof SessionLost
+        ? 'NO_SESSION'
+        : isCurbsideError(e) && e.code === ErrorCode.UNTRUSTED_IDENTITY
+          ? 'UNTRUSTED_IDENTITY'
+          : isCryptoError(e)
+            ? authenticationOrCode(e.code)
+            : 'NO_SESSION');
+    const userMessage = USER_MESSAGES[reason] ?? (isCryptoError(e) ? e.message : USER_MESSAGES.NO_SESSION!);
     this.logger.warn({ ...base, reason, detail: isCryptoError(e) ? e.detail : String(e) }, 'message could not be decrypted');
     this.events.decryptionError(
       new DecryptionError(envelope.conversationId, envelope.messageId, envelope.seq, envelope.senderUserId, envelope.senderDeviceId, reason, userMessage),
     );
-    if (reason !== 'UNTRUSTED_IDENTITY' && !reasonOverride) this.repair(envelope);
+    if (!inTeam && SESSION_LOST_REASONS.has(reason)) this.repair(envelope);
   }
 
   /**
-   * A session that failed is dropped and a fresh X3DH is started by sending the peer a small
+   * The session with a device is lost: drop it and start a fresh X3DH by sending the peer a small
    * control message (invisible to the app), at most once per peer per interval.
    */
   private repair(envelope: Envelope): void {
@@ -532,21 +594,24 @@ export class SecureMessenger {
 
   /**
    * The safety number with a contact: 60 digits both sides see identically. It covers every
-   * device's identity key of both users, so adding a device changes it.
+   * device's identity key of both users (the keys the hub presents now), so adding a device changes
+   * it. After a key change it is the new number, with `state: 'changed'` until the user accepts it.
    */
-  async safetyNumber(userId: string): Promise<Fingerprint> {
+  async safetyNumber(userId: string): Promise<SafetyNumber> {
     const me = this.self();
     const [mine, theirs] = await Promise.all([this.hub.listDevices([me.userId]), this.hub.listDevices([userId])]);
+    const changed: string[] = [];
+    let verified = theirs.length > 0;
     for (const d of theirs) {
-      if ((await this.trust.observe(d.userId, d.deviceId, d.identityKey)) === 'changed') {
-        this.events.identityChanged({ userId, deviceIds: [d.deviceId] });
-        throw untrusted(userId);
-      }
+      if ((await this.trust.observe(d.userId, d.deviceId, d.identityKey)) === 'changed') changed.push(d.deviceId);
+      else if ((await this.trust.get(d.userId, d.deviceId))?.status !== 'verified') verified = false;
     }
+    if (changed.length) this.events.identityChanged({ userId, deviceIds: changed });
     const own = await this.identityKey();
     const myKeys = mine.map((d) => (d.deviceId === me.deviceId ? own : d.identityKey));
     if (!mine.some((d) => d.deviceId === me.deviceId)) myKeys.push(own);
-    return computeFingerprint(2, FINGERPRINT_ITERATIONS, utf8(me.userId), combinedKeys(myKeys), utf8(userId), combinedKeys(theirs.map((d) => d.identityKey)));
+    const fingerprint = await computeFingerprint(2, FINGERPRINT_ITERATIONS, utf8(me.userId), combinedKeys(myKeys), utf8(userId), combinedKeys(theirs.map((d) => d.identityKey)));
+    return { ...fingerprint, state: changed.length ? 'changed' : verified ? 'verified' : 'unverified' };
   }
 }
 

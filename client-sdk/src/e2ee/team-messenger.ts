@@ -78,9 +78,18 @@ function memberAt(record: TeamRecord, userId: string, seq: number): boolean {
 
 interface OwnSenderKey {
   state: Uint8Array;
-  /** Devices that have this key (sent along with an earlier message). */
+  /** Devices that have this key: this user's own, on the hub's ack; others, once they sent a receipt. */
   distributedTo: string[];
+  /**
+   * Other users' devices sent this key along with a message (by message id) that have not sent a
+   * receipt yet. They get it again with the next message: a share damaged on its way must not cost
+   * every later message.
+   */
+  awaiting?: Record<string, string[]>;
 }
+
+/** Messages whose key shares wait for a receipt, per sender key (oldest dropped first). */
+const MAX_AWAITING_MESSAGES = 64;
 
 type Content = { kind: 'text'; text: string };
 
@@ -163,7 +172,13 @@ export class TeamMessenger {
     const signed: SignedStatement = { statement: canonical, signature: sign(keys.identity.privateKey, teamStatementMessage(canonical)) };
     const { seq } = await this.core.hub.teamRequest(event, { signed });
     // The hub does not echo our own statement back to this device: apply it here, in order.
-    await this.core.exclusive(() => this.applyVerified(statement, canonical, seq));
+    try {
+      await this.core.exclusive(() => this.applyVerified(statement, canonical, seq));
+    } catch (e) {
+      // The SDK throws one error class: a broken team rule is INVALID_STATEMENT, like the hub says it.
+      if (e instanceof TeamRuleError) throw new CurbsideError(ErrorCode.INVALID_STATEMENT, e.message, { teamId: statement.teamId });
+      throw e;
+    }
     return { teamId: statement.teamId, seq };
   }
 
@@ -317,9 +332,14 @@ export class TeamMessenger {
         const ack = await this.core.hub.sendEnvelope(teamId, recipients.length ? { body, recipients, partial: true, epoch } : { body, epoch }, { clientMessageId });
         await this.core.noteSent(teamId, ack.messageId, verified.filter((u) => u !== me.userId));
         if (recipients.length) {
+          const mine = new Set(targets.filter((d) => d.userId === me.userId).map((d) => d.deviceId));
+          const ours = recipients.map((r) => r.deviceId).filter((id) => mine.has(id));
+          const theirs = recipients.map((r) => r.deviceId).filter((id) => !mine.has(id));
           await this.core.exclusive(async () => {
             const own = await this.store.get<OwnSenderKey>('senderKeys', ownKeyName(teamId));
-            if (own) await this.store.put('senderKeys', ownKeyName(teamId), { ...own, distributedTo: [...new Set([...own.distributedTo, ...recipients.map((r) => r.deviceId)])] });
+            if (!own) return;
+            const awaiting = Object.entries({ ...own.awaiting, ...(theirs.length ? { [ack.messageId]: theirs } : {}) }).slice(-MAX_AWAITING_MESSAGES);
+            await this.store.put('senderKeys', ownKeyName(teamId), { ...own, distributedTo: [...new Set([...own.distributedTo, ...ours])], awaiting: Object.fromEntries(awaiting) });
           });
         }
         return ack;
@@ -329,6 +349,23 @@ export class TeamMessenger {
         targets = targets.filter((d) => !extra.has(d.deviceId));
       }
     }
+  }
+
+  /**
+   * @internal A member's device sent a receipt for these messages: the sender key shared with them
+   * reached it, so it is not sent to that device again.
+   */
+  async senderKeyConfirmed(teamId: string, deviceId: string, messageIds: string[]): Promise<void> {
+    await this.core.exclusive(async () => {
+      const own = await this.store.get<OwnSenderKey>('senderKeys', ownKeyName(teamId));
+      if (!own?.awaiting || !messageIds.some((id) => own.awaiting![id]?.includes(deviceId))) return;
+      const awaiting = Object.fromEntries(
+        Object.entries(own.awaiting)
+          .map(([id, devices]) => [id, devices.filter((d) => d !== deviceId)] as const)
+          .filter(([, devices]) => devices.length > 0),
+      );
+      await this.store.put('senderKeys', ownKeyName(teamId), { ...own, distributedTo: [...new Set([...own.distributedTo, deviceId])], awaiting });
+    });
   }
 
   /** This device's sender key for the team, made anew when there is none or a member was removed. */
@@ -394,10 +431,10 @@ export class TeamMessenger {
   }
 
   private onFailure(envelope: Envelope, e: unknown): void {
-    if (e instanceof NoSenderKey) return this.core.onReceiveFailure(envelope, e, 'NO_SENDER_KEY');
-    if (e instanceof NotAMember) return this.core.onReceiveFailure(envelope, e, 'NOT_A_MEMBER');
-    if (e instanceof StaleEpoch) return this.core.onReceiveFailure(envelope, e, 'STALE_EPOCH');
-    this.core.onReceiveFailure(envelope, e);
+    if (e instanceof NoSenderKey) return this.core.onReceiveFailure(envelope, e, 'NO_SENDER_KEY', true);
+    if (e instanceof NotAMember) return this.core.onReceiveFailure(envelope, e, 'NOT_A_MEMBER', true);
+    if (e instanceof StaleEpoch) return this.core.onReceiveFailure(envelope, e, 'STALE_EPOCH', true);
+    this.core.onReceiveFailure(envelope, e, undefined, true);
   }
 }
 
