@@ -1,42 +1,10 @@
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { CurbsideClient, type Envelope } from '@curbside/client-sdk';
 import { DevTokenResponseSchema, ErrorCode, HealthResponseSchema, RestErrorBodySchema } from '@curbside/shared';
 import { bytes, eventually, text } from '../support/hub.js';
+import { bareEnv, startMain } from '../support/main-process.js';
 
-const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const mainJs = join(repoRoot, 'server', 'dist', 'main.js');
-
-/** The environment of a machine with neither MongoDB nor Redis configured. */
-function bareEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const k of Object.keys(env)) if (/^(MONGODB_|REDIS_|JWT_|CURBSIDE_TEST_)/.test(k)) delete env[k];
-  return { ...env, PORT: '0', LOG_LEVEL: 'warn', ...extra };
-}
-
-function startMain(env: NodeJS.ProcessEnv): { child: ChildProcess; output: () => string; url: Promise<string> } {
-  const child = spawn(process.execPath, [mainJs], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const url = new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`hub did not start: ${out}`)), 15_000);
-    child.stdout!.on('data', () => {
-      const m = /Listening on (http:\/\/\S+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`hub exited with ${code}: ${out}`));
-    });
-  });
-  return { child, output: () => out, url };
-}
 
 describe('npm start with no MongoDB and no Redis (dev mode)', function () {
   let running: ChildProcess | undefined;

@@ -7,23 +7,17 @@
  *   and raw Redis errors to anyone; /healthz named the node and mode.
  */
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ErrorCode, RestErrorBodySchema } from '@curbside/shared';
 import { ConfigError, loadConfig } from '@curbside/server';
 import { HubHarness, sharedBackend } from '../support/hub.js';
+import { bareEnv, startMain } from '../support/main-process.js';
 
-const mainJs = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'server', 'dist', 'main.js');
 const publicKeyPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
 
-function devEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const k of Object.keys(env)) if (/^(MONGODB_|REDIS_|JWT_|CURBSIDE_TEST_|HOST$|DANGEROUSLY_)/.test(k)) delete env[k];
-  return { ...env, PORT: '0', LOG_LEVEL: 'warn', ...extra };
-}
+const devEnv = bareEnv;
 
 function configProblems(env: NodeJS.ProcessEnv): string[] {
   try {
@@ -42,26 +36,9 @@ describe('regression: dev mode cannot be exposed by accident', function () {
   });
 
   function start(env: NodeJS.ProcessEnv): { output: () => string; url: Promise<string> } {
-    const child = spawn(process.execPath, [mainJs], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    running.push(child);
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    const url = new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`hub did not start: ${out}`)), 15_000);
-      child.stdout!.on('data', () => {
-        const m = /Listening on (http:\/\/\S+)/.exec(out);
-        if (m) {
-          clearTimeout(timer);
-          resolve(m[1]!);
-        }
-      });
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`exited with ${code}: ${out}`));
-      });
-    });
-    return { output: () => out, url };
+    const started = startMain(env);
+    running.push(started.child);
+    return started;
   }
 
   it('a non-loopback HOST with dev tokens on is a configuration error naming the setting; the loud switch or an identity provider key lets it through', () => {
