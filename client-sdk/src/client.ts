@@ -598,9 +598,16 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
 
   /** Conversations the user is a member of. */
   async listConversations(): Promise<Conversation[]> {
-    const { conversations } = await this.request(ClientEvent.CONVERSATION_LIST, {});
-    for (const c of conversations) this.members.set(c.id, c.memberUserIds);
-    return conversations;
+    const all: Conversation[] = [];
+    let after: string | undefined;
+    do {
+      // The hub answers a page at a time (each well under a frame); this gathers them all.
+      const page = await this.request(ClientEvent.CONVERSATION_LIST, after === undefined ? {} : { after });
+      all.push(...page.conversations);
+      after = page.next;
+    } while (after !== undefined);
+    for (const c of all) this.members.set(c.id, c.memberUserIds);
+    return all;
   }
 
   /** Publish this device's public keys (identity, signed prekey, one-time prekeys). */

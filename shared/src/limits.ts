@@ -25,6 +25,8 @@ export const Limits = {
   MAX_TITLE_LENGTH: 200,
   /** Envelopes returned by one `sync:fetch` page. */
   MAX_SYNC_PAGE: 500,
+  /** Conversations per `conversation:list` page (an answer also ends early near MAX_SYNC_PAGE_BYTES). */
+  MAX_CONVERSATION_PAGE: 500,
   /** Bytes of bodies and ciphertexts in one `sync:fetch` page (it ends early past this; at least one envelope). */
   MAX_SYNC_PAGE_BYTES: 1024 * 1024,
   /** Cursors in one `sync:fetch`. */

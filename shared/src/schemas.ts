@@ -107,9 +107,23 @@ export type Conversation = z.infer<typeof ConversationSchema>;
 export const ConversationGetRequestSchema = z.strictObject({ conversationId: IdSchema });
 export type ConversationGetRequest = z.input<typeof ConversationGetRequestSchema>;
 
-export const ConversationListRequestSchema = z.strictObject({});
+/**
+ * `conversation:list`, a page at a time (oldest first): pass the previous answer's `next` as `after`
+ * until an answer has none. Pages keep every answer well under a frame, however many conversations
+ * a clinician was added to.
+ */
+export const ConversationListRequestSchema = z.strictObject({
+  /** @default 100 */
+  limit: z.number().int().min(1).max(Limits.MAX_CONVERSATION_PAGE).optional(),
+  /** The `next` of the previous page. */
+  after: z.string().min(1).max(512).optional(),
+});
 export type ConversationListRequest = z.input<typeof ConversationListRequestSchema>;
-export const ConversationListResultSchema = z.object({ conversations: z.array(ConversationSchema) });
+export const ConversationListResultSchema = z.object({
+  conversations: z.array(ConversationSchema),
+  /** Present when there are more: the `after` of the next page. */
+  next: z.string().optional(),
+});
 export type ConversationListResult = z.infer<typeof ConversationListResultSchema>;
 
 // --- Envelopes -----------------------------------------------------------------------------

@@ -140,3 +140,59 @@ describe('regression: abuse that locks nobody out (Redis + Mongo-wire DB)', func
     expect(await seenBy(mallory)).to.deep.include({ userId: 'dr-lee', deviceIds: [] });
   });
 });
+
+describe('regression: consent — nobody can be buried in groups (memory adapters and Redis + Mongo-wire DB)', function () {
+  this.timeout(60_000);
+  const harness = new HubHarness();
+  const open: RawClient[] = [];
+  afterEach(async () => {
+    for (const c of open.splice(0)) c.close();
+    await harness.cleanup();
+  });
+
+  it('how often others can add someone is limited; adding yourself to your own groups is not', async () => {
+    const t = await harness.start('real', sharedBackend(), (c) => {
+      c.security = { corsOrigins: [], rateLimits: { ...rateLimitsOff(), addedToConversations: { points: 3, durationSec: 3600 } }, revocationRecheckMs: 60_000 };
+    });
+    const mallory = await connectRaw(t.url, t.idp.mint({ userId: 'dr-mallory', deviceId: 'm1' }));
+    const lee = await connectRaw(t.url, t.idp.mint({ userId: 'dr-lee', deviceId: 'l1' }));
+    open.push(mallory, lee);
+    const codes = [];
+    for (let i = 0; i < 5; i++) codes.push(errorCode(await mallory.call('conversation:create', { kind: 'group', title: `spam ${i}`, memberUserIds: ['dr-lee'] })));
+    expect(codes).to.deep.equal(['ok', 'ok', 'ok', ErrorCode.RATE_LIMITED, ErrorCode.RATE_LIMITED]);
+    expect((await t.storage.listConversationsForUser('org-a', 'dr-lee')).length).to.equal(3);
+    for (let i = 0; i < 5; i++) expect(errorCode(await lee.call('conversation:create', { kind: 'group', title: `mine ${i}`, memberUserIds: [] }))).to.equal('ok');
+  });
+
+  it('conversation:list answers a page at a time, each well under a frame, and the SDK gathers every page', async () => {
+    const t = await harness.start('memory', sharedBackend(), (c) => {
+      c.security = { corsOrigins: 'dev-localhost', rateLimits: rateLimitsOff(), revocationRecheckMs: 60_000 };
+    });
+    // 12 huge groups (999 members with long ids) and 230 small ones, all with dr-lee.
+    const many = Array.from({ length: 998 }, (_, i) => `member-${i}-${'x'.repeat(100)}`);
+    for (let i = 0; i < 12; i++) await t.storage.createConversation({ orgId: 'org-a', kind: 'group', title: `big ${i}`, createdBy: 'dr-lee', memberUserIds: many, now: i });
+    for (let i = 0; i < 230; i++) await t.storage.createConversation({ orgId: 'org-a', kind: 'group', title: `small ${i}`, createdBy: 'dr-lee', memberUserIds: [], now: 100 + i });
+    const lee = await connectRaw(t.url, t.idp.mint({ userId: 'dr-lee', deviceId: 'l1' }));
+    open.push(lee);
+    const seen: string[] = [];
+    let after: string | undefined;
+    let pages = 0;
+    do {
+      const res = await lee.call<{ conversations: Conversation[]; next?: string }>('conversation:list', after ? { after } : {});
+      expect(res.ok, JSON.stringify(res).slice(0, 200)).to.equal(true);
+      const page = res.ok ? res.data : { conversations: [] };
+      expect(JSON.stringify(page).length, 'a page stays near 1 MiB').to.be.lessThan(1.5 * 1024 * 1024);
+      expect(page.conversations.length).to.be.at.most(100);
+      seen.push(...page.conversations.map((c) => c.title!));
+      after = page.next;
+      pages++;
+    } while (after);
+    expect(seen.length).to.equal(242);
+    expect(new Set(seen).size, 'no conversation twice').to.equal(242);
+    expect(pages).to.be.greaterThan(3);
+    expect(errorCode(await lee.call('conversation:list', { after: 'not-a-cursor' }))).to.equal(ErrorCode.INVALID_PAYLOAD);
+    const sdk = t.client({ userId: 'dr-lee', deviceId: 'l2' }, { e2ee: false });
+    await sdk.connect();
+    expect((await sdk.listConversations()).length).to.equal(242);
+  });
+});

@@ -42,6 +42,21 @@ export function projectForDevice(stored: StoredEnvelope, deviceId: string): Enve
 
 const NOT_MEMBER = 'Not a member of this conversation';
 const MAX_KNOWN_SENDERS = 100_000;
+const DEFAULT_CONVERSATION_PAGE = 100;
+
+function listCursor(c: Conversation): string {
+  return Buffer.from(JSON.stringify([c.createdAt, c.id])).toString('base64url');
+}
+
+function parseListCursor(cursor: string): { createdAt: number; id: string } {
+  try {
+    const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [unknown, unknown];
+    if (typeof createdAt === 'number' && typeof id === 'string') return { createdAt, id };
+  } catch {
+    // answered below
+  }
+  throw new HubError(ErrorCode.INVALID_PAYLOAD, 'after is not a cursor this hub gave out');
+}
 
 function staleEpoch(conversation: Conversation): HubError {
   return new HubError(ErrorCode.STALE_EPOCH, 'This care team’s membership changed: apply the new statements, then encrypt again for the current members', {
@@ -109,8 +124,25 @@ export class MessageRelay {
     await this.cursors.close();
   }
 
-  listConversations(caller: Caller): Promise<Conversation[]> {
-    return this.storage.listConversationsForUser(caller.orgId, caller.userId);
+  /**
+   * The caller's conversations a page at a time, oldest first, each page under `limit` and about
+   * MAX_SYNC_PAGE_BYTES. `after` is the opaque `next` of the previous page: (createdAt, id) of its last.
+   */
+  async listConversations(caller: Caller, page: { limit?: number | undefined; after?: string | undefined } = {}): Promise<{ conversations: Conversation[]; next?: string }> {
+    const all = await this.storage.listConversationsForUser(caller.orgId, caller.userId);
+    const after = page.after === undefined ? undefined : parseListCursor(page.after);
+    const rest = after ? all.filter((c) => c.createdAt > after.createdAt || (c.createdAt === after.createdAt && c.id > after.id)) : all;
+    const limit = page.limit ?? DEFAULT_CONVERSATION_PAGE;
+    const conversations: Conversation[] = [];
+    let bytes = 0;
+    for (const c of rest) {
+      const size = 200 + (c.title?.length ?? 0) + c.memberUserIds.reduce((n, u) => n + u.length + 3, 0) * (c.roles ? 2 : 1);
+      if (conversations.length >= limit || (conversations.length > 0 && bytes + size > Limits.MAX_SYNC_PAGE_BYTES)) break;
+      bytes += size;
+      conversations.push(c);
+    }
+    const last = conversations.at(-1);
+    return conversations.length < rest.length && last ? { conversations, next: listCursor(last) } : { conversations };
   }
 
   /**

@@ -223,9 +223,7 @@ export class Gateway {
 
     route(ClientEvent.CONVERSATION_GET, ConversationGetRequestSchema, (socket, req) => relay.memberConversation(socket.data, req.conversationId));
 
-    route(ClientEvent.CONVERSATION_LIST, ConversationListRequestSchema, async (socket) => ({
-      conversations: await relay.listConversations(socket.data),
-    }));
+    route(ClientEvent.CONVERSATION_LIST, ConversationListRequestSchema, (socket, req) => relay.listConversations(socket.data, req));
 
     route(ClientEvent.ENVELOPE_SEND, EnvelopeSendRequestSchema, async (socket, req) => {
       const { orgId, deviceId } = socket.data;

@@ -31,6 +31,8 @@ export interface SecurityConfig {
     keysClaim: RateLimitRule;
     /** `keys:claim` per claiming user and user claimed: one colleague cannot drain another's one-time prekeys. */
     keysClaimTarget: RateLimitRule;
+    /** Conversations and teams others may add one user to: nobody can be buried in groups by a colleague. */
+    addedToConversations: RateLimitRule;
   } & Record<EventClass, RateLimitRule>;
   /** A live socket re-checks revocation at most this often (ms); revocations are also pushed at once. */
   revocationRecheckMs: number;
@@ -52,6 +54,7 @@ export const DEFAULT_RATE_LIMITS: SecurityConfig['rateLimits'] = {
   handshakeFailures: { points: 600, durationSec: 60 },
   keysClaim: { points: 300, durationSec: 60 },
   keysClaimTarget: { points: 30, durationSec: 3600 },
+  addedToConversations: { points: 60, durationSec: 3600 },
   /** conversation:create, team:create, team:change */
   membership: { points: 30, durationSec: 60 },
   typing: { points: 30, durationSec: 10 },
@@ -87,6 +90,7 @@ export const SECURITY_ENV_DOC: ReadonlyArray<{ name: string; default: string; me
   { name: 'RATE_LIMIT_HANDSHAKE_FAILURES', default: '600/60', meaning: 'failed handshakes per client address (the forwarded one behind TRUST_PROXY); valid tokens are never refused for their address' },
   { name: 'RATE_LIMIT_KEYS_CLAIM', default: '300/60', meaning: '`keys:claim` per user, one point per user named (N per S seconds): limits harvesting of one-time prekeys' },
   { name: 'RATE_LIMIT_KEYS_CLAIM_TARGET', default: '30/3600', meaning: '`keys:claim` per claiming user and user claimed: one colleague cannot drain another’s one-time prekeys' },
+  { name: 'RATE_LIMIT_ADDED_TO_CONVERSATIONS', default: '60/3600', meaning: 'group conversations and care teams others may add one user to (per added user)' },
   { name: 'RATE_LIMIT_MEMBERSHIP', default: '30/60', meaning: 'conversation:create, team:create and team:change per device (per user 2×, per organisation 200×)' },
   { name: 'RATE_LIMIT_TYPING', default: '30/10', meaning: '`typing` per device (per user 2×, per organisation 200×)' },
   { name: 'RATE_LIMIT_PRESENCE', default: '60/60', meaning: '`presence:query` per device (per user 2×, per organisation 200×)' },

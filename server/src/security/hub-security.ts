@@ -172,6 +172,9 @@ export class HubSecurity {
         if (target !== userId) waits.push(this.rateLimits.consume('keysClaimTarget', rateKey(orgId, userId, target)));
       }
     }
+    for (const added of addedUsers(event, request, socket.data.userId)) {
+      waits.push(this.rateLimits.consume('addedToConversations', rateKey(socket.data.orgId, added)));
+    }
     const eventClass = EVENT_CLASS[event];
     if (eventClass) waits.push(this.rateLimits.consumeScoped(eventClass, socket.data));
     if (waits.length === 0) return undefined;
@@ -312,6 +315,24 @@ export class HubSecurity {
       ip: this.clientAddress(socket),
     });
   }
+}
+
+/** Users (other than the caller) a membership event would add to a conversation or team. */
+function addedUsers(event: string, request: unknown, caller: string): string[] {
+  let users: string[] = [];
+  if (event === ClientEvent.CONVERSATION_CREATE) {
+    const r = request as { kind: string; memberUserIds?: string[] };
+    if (r.kind === 'group') users = r.memberUserIds ?? [];
+  } else if (event === ClientEvent.TEAM_CREATE || event === ClientEvent.TEAM_CHANGE) {
+    try {
+      const s = JSON.parse((request as { signed: { statement: string } }).signed.statement) as { op?: unknown; members?: Array<{ userId?: unknown }>; userId?: unknown };
+      if (s.op === 'create' && Array.isArray(s.members)) users = s.members.map((m) => m.userId).filter((u): u is string => typeof u === 'string');
+      if (s.op === 'add' && typeof s.userId === 'string') users = [s.userId];
+    } catch {
+      // a malformed statement is refused by the team rules
+    }
+  }
+  return [...new Set(users)].filter((u) => u !== caller).slice(0, 1000);
 }
 
 /** TRUST_PROXY as proxy-addr takes it: a hop count, or addresses, CIDRs and named ranges. */
