@@ -596,6 +596,24 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
     return conversation;
   }
 
+  /**
+   * Leave a group conversation; anyone may leave any group. The other members get a `conversation`
+   * event with the new member list. Leave a care team with {@link CurbsideClient.leaveTeam}.
+   *
+   * @param conversationId - a group conversation the user is in
+   * @returns the conversation after leaving
+   * @throws CurbsideError INVALID_PAYLOAD for a direct conversation or a care team, FORBIDDEN when not a member
+   * @example
+   * ```ts
+   * await client.leaveConversation(conversation.id);
+   * ```
+   */
+  async leaveConversation(conversationId: string): Promise<Conversation> {
+    const conversation = await this.request(ClientEvent.CONVERSATION_LEAVE, { conversationId });
+    this.members.delete(conversation.id);
+    return conversation;
+  }
+
   /** Conversations the user is a member of. */
   async listConversations(): Promise<Conversation[]> {
     const all: Conversation[] = [];

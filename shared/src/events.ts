@@ -8,6 +8,11 @@ export const ClientEvent = {
   CONVERSATION_LIST: 'conversation:list',
   /** One conversation as the hub sees it (members only). Ack: `Conversation`. */
   CONVERSATION_GET: 'conversation:get',
+  /**
+   * Leave a group conversation (anyone may leave any group). The remaining members and the leaver get a
+   * `conversation` push with the new member list. Care teams are left with a signed remove statement.
+   */
+  CONVERSATION_LEAVE: 'conversation:leave',
   /** Send an opaque envelope to a conversation. Ack: `SendAck` after the durable write. */
   ENVELOPE_SEND: 'envelope:send',
   /** Fetch envelopes after per-conversation cursors (resync). Ack: `SyncAck`. */

@@ -33,6 +33,7 @@ import type { ClientEvent, ServerEvent } from './events.js';
 export interface ClientToServerEvents {
   [ClientEvent.CONVERSATION_CREATE]: (req: ConversationCreateRequest, ack: (res: Ack<Conversation>) => void) => void;
   [ClientEvent.CONVERSATION_GET]: (req: ConversationGetRequest, ack: (res: Ack<Conversation>) => void) => void;
+  [ClientEvent.CONVERSATION_LEAVE]: (req: ConversationGetRequest, ack: (res: Ack<Conversation>) => void) => void;
   [ClientEvent.CONVERSATION_LIST]: (req: ConversationListRequest, ack: (res: Ack<ConversationListResult>) => void) => void;
   [ClientEvent.ENVELOPE_SEND]: (req: EnvelopeSendRequest, ack: (res: Ack<SendResult>) => void) => void;
   [ClientEvent.SYNC_FETCH]: (req: SyncFetchRequest, ack: (res: Ack<SyncFetchResult>) => void) => void;

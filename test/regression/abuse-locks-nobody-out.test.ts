@@ -195,4 +195,30 @@ describe('regression: consent — nobody can be buried in groups (memory adapter
     await sdk.connect();
     expect((await sdk.listConversations()).length).to.equal(242);
   });
+
+  for (const backend of ['memory', 'real'] as const) {
+    it(`anyone can leave any group, and the others hear of it (${backend})`, async () => {
+      const t = await harness.start(backend, sharedBackend(), (c) => {
+        c.security = { corsOrigins: 'dev-localhost', rateLimits: rateLimitsOff(), revocationRecheckMs: 60_000 };
+      });
+      const as = async (userId: string) => {
+        const c = await connectRaw(t.url, t.idp.mint({ userId, deviceId: `${userId}-1` }));
+        open.push(c);
+        return c;
+      };
+      const [mallory, lee, kim] = [await as('dr-mallory'), await as('dr-lee'), await as('dr-kim')];
+      const made = await mallory.call<Conversation>('conversation:create', { kind: 'group', title: 'spam', memberUserIds: ['dr-lee', 'dr-kim'] });
+      const conversationId = made.ok ? made.data.id : '';
+      const left = await lee.call<Conversation>('conversation:leave', { conversationId });
+      expect(left.ok && left.data.memberUserIds).to.deep.equal(['dr-mallory', 'dr-kim']);
+      for (const c of [mallory, kim, lee]) {
+        await eventually(() => c.pushes.some((p) => p.event === 'conversation' && !(p.payload as Conversation).memberUserIds.includes('dr-lee')), 'the leave is pushed');
+      }
+      expect(errorCode(await lee.call('envelope:send', { conversationId, clientMessageId: 'after', body: new Uint8Array([1]) }))).to.equal(ErrorCode.FORBIDDEN);
+      expect(errorCode(await lee.call('conversation:leave', { conversationId })), 'twice').to.equal(ErrorCode.FORBIDDEN);
+      expect((await t.storage.listConversationsForUser('org-a', 'dr-lee')).map((c) => c.id)).to.not.include(conversationId);
+      const direct = await kim.call<Conversation>('conversation:create', { kind: 'direct', peerUserId: 'dr-lee' });
+      expect(errorCode(await kim.call('conversation:leave', { conversationId: direct.ok ? direct.data.id : '' })), 'a direct conversation').to.equal(ErrorCode.INVALID_PAYLOAD);
+    });
+  }
 });

@@ -146,6 +146,20 @@ export class MessageRelay {
   }
 
   /**
+   * Leave a group: anyone may, at any time. A care team is left with a signed remove statement
+   * (`team:change`), a direct conversation not at all. Returns the conversation after, and who was in it.
+   */
+  async leave(caller: Caller, conversationId: string): Promise<{ conversation: Conversation; notifyUserIds: string[] }> {
+    const before = await this.memberConversation(caller, conversationId);
+    if (before.kind !== ConversationKind.GROUP) throw new HubError(ErrorCode.INVALID_PAYLOAD, 'Only group conversations can be left', { conversationId });
+    if (before.signed) throw new HubError(ErrorCode.INVALID_PAYLOAD, 'A care team is left with a signed remove statement (team:change; the SDK: leaveTeam)', { conversationId });
+    const after = await this.storage.leaveGroup(caller.orgId, conversationId, caller.userId);
+    if (!after) throw new HubError(ErrorCode.CONFLICT, 'The conversation changed; try again', { conversationId });
+    await this.directory.conversationChanged(caller.orgId, conversationId);
+    return { conversation: after, notifyUserIds: [...new Set([...after.memberUserIds, caller.userId])] };
+  }
+
+  /**
    * Another organisation's conversation, a missing one and one the caller is not in all get the
    * same answer, so ids cannot be probed across tenants.
    */

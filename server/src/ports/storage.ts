@@ -105,6 +105,11 @@ export interface ConversationStore {
    * conversation someone else started accepted, and their presence visible in it. Idempotent.
    */
   noteSender(orgId: string, conversationId: string, userId: string): Promise<void>;
+  /**
+   * Take a member out of a group conversation that is not a care team (whose membership only signed
+   * statements change). Returns the conversation after, or undefined when it is not such a group.
+   */
+  leaveGroup(orgId: string, conversationId: string, userId: string): Promise<Conversation | undefined>;
   /** Which of these members have sent something into the conversation. */
   sendersAmong(orgId: string, conversationId: string, userIds: readonly string[]): Promise<string[]>;
 }

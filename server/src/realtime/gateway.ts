@@ -223,6 +223,12 @@ export class Gateway {
 
     route(ClientEvent.CONVERSATION_GET, ConversationGetRequestSchema, (socket, req) => relay.memberConversation(socket.data, req.conversationId));
 
+    route(ClientEvent.CONVERSATION_LEAVE, ConversationGetRequestSchema, async (socket, req) => {
+      const { conversation, notifyUserIds } = await relay.leave(socket.data, req.conversationId);
+      io.to(notifyUserIds.map((u) => Rooms.user(socket.data.orgId, u))).emit(ServerEvent.CONVERSATION, conversation);
+      return conversation;
+    });
+
     route(ClientEvent.CONVERSATION_LIST, ConversationListRequestSchema, (socket, req) => relay.listConversations(socket.data, req));
 
     route(ClientEvent.ENVELOPE_SEND, EnvelopeSendRequestSchema, async (socket, req) => {

@@ -58,6 +58,7 @@ const EVENT_CLASS: Partial<Record<string, EventClass>> = {
   [ClientEvent.CONVERSATION_CREATE]: 'membership',
   [ClientEvent.TEAM_CREATE]: 'membership',
   [ClientEvent.TEAM_CHANGE]: 'membership',
+  [ClientEvent.CONVERSATION_LEAVE]: 'membership',
   [ClientEvent.TYPING]: 'typing',
   [ClientEvent.PRESENCE_QUERY]: 'presence',
   [ClientEvent.SYNC_FETCH]: 'sync',

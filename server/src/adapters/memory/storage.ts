@@ -110,6 +110,13 @@ export class MemoryStorage implements Storage {
     return { conversation: strip(conversation), created: true };
   }
 
+  async leaveGroup(orgId: string, conversationId: string, userId: string) {
+    const c = this.conversations.get(key(orgId, conversationId));
+    if (!c || c.kind !== 'group' || c.team) return undefined;
+    c.memberUserIds = c.memberUserIds.filter((u) => u !== userId);
+    return strip(c);
+  }
+
   async noteSender(orgId: string, conversationId: string, userId: string) {
     this.senders.add(key(orgId, conversationId, userId));
   }

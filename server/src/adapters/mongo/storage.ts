@@ -205,6 +205,18 @@ export class MongoStorage implements Storage {
     return (await this.models.Conversation.findOne({ _id: docKey(orgId, conversationId) }).lean<ConversationDoc>().exec()) ?? undefined;
   }
 
+  async leaveGroup(orgId: string, conversationId: string, userId: string): Promise<Conversation | undefined> {
+    // Teams are never matched (their membership follows the signed log); direct conversations neither.
+    const doc = await this.models.Conversation.findOneAndUpdate(
+      { _id: docKey(orgId, conversationId), kind: 'group', team: mongoose.trusted({ $exists: false }) },
+      { $pull: { memberUserIds: userId } },
+      { returnDocument: 'after' },
+    )
+      .lean<ConversationDoc>()
+      .exec();
+    return doc ? toConversation(doc, await this.storedLastSeq(orgId, conversationId)) : undefined;
+  }
+
   async noteSender(orgId: string, conversationId: string, userId: string): Promise<void> {
     await ignoreDuplicateKey(this.models.ConversationSender.collection.insertOne({ _id: docKey(orgId, conversationId, userId) } as never));
   }
