@@ -26,6 +26,7 @@ import {
   type TeamState,
   type TypingNotice,
   DeviceRemovedSchema,
+  KeysLowSchema,
   type DeviceRemoved,
   type DeviceRevokeResult,
   type OwnDevice,
@@ -92,6 +93,12 @@ export interface CurbsideClientEvents {
   sent: (info: { clientMessageId: string; result: SendResult }) => void;
   /** The hub refused a send for good (not retried). */
   sendFailed: (info: { clientMessageId: string; conversationId: string; error: CurbsideError }) => void;
+  /**
+   * Others claimed this device's one-time prekeys down to `remaining` (the hub's `keys:low`). With
+   * end-to-end encryption on, the SDK has already started uploading more; the event is for the app's
+   * own monitoring (many claims in a short time can mean someone is draining them).
+   */
+  prekeysLow: (info: { remaining: number }) => void;
   /** Someone received (`delivered`) or read a message this user sent; see also `messageStatus`. */
   receipt: (receipt: Receipt) => void;
   /** The user was added to a conversation (or created one on another device). */
@@ -782,6 +789,12 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
       this.emit('conversation', conversation);
     });
     socket.on(ServerEvent.TYPING, (notice) => this.emit('typing', notice));
+    socket.on(ServerEvent.KEYS_LOW, (raw) => {
+      const parsed = KeysLowSchema.safeParse(raw);
+      if (!parsed.success) return;
+      if (this.options.e2ee !== false) void this.messenger.publishKeys().catch((e: unknown) => this.emit('error', asCurbsideError(e)));
+      this.emit('prekeysLow', parsed.data);
+    });
     socket.on(ServerEvent.DEVICE_REMOVED, (raw) => {
       const parsed = DeviceRemovedSchema.safeParse(raw);
       if (!parsed.success) return;

@@ -55,5 +55,7 @@ export const ServerEvent = {
   SESSION_CLOSING: 'session:closing',
   /** A device of a contact (or of the user) was revoked: stop encrypting to it. */
   DEVICE_REMOVED: 'device:removed',
+  /** Others claimed this device's one-time prekeys down to `KeysLow.remaining`: upload more (the SDK does). */
+  KEYS_LOW: 'keys:low',
 } as const;
 export type ServerEvent = (typeof ServerEvent)[keyof typeof ServerEvent];

@@ -261,6 +261,13 @@ export const PrekeyBundleSchema = z.object({
 });
 export type PrekeyBundle = z.output<typeof PrekeyBundleSchema>;
 
+/** Server push `keys:low`: the hub holds this few one-time prekeys for the device. */
+export const KeysLowSchema = z.object({ remaining: z.number().int().nonnegative() });
+export type KeysLow = z.output<typeof KeysLowSchema>;
+
+/** Below this many one-time prekeys, the hub tells the device (`keys:low`) after a claim. */
+export const PREKEYS_LOW_WATERMARK = 20;
+
 export const KeysClaimRequestSchema = z.strictObject({
   userIds: z.array(IdSchema).min(1).max(Limits.MAX_KEY_QUERY_USERS),
   /** Only these devices (e.g. the `missing` of a DEVICE_LIST_STALE); default all of the users' devices. */

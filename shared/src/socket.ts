@@ -22,6 +22,7 @@ import type {
   UserListRequest,
   DevicesListResult,
   DeviceIdentity,
+  KeysLow,
 } from './schemas.js';
 import type { PresenceQuery, PresenceResult, TeamStatementRequest, TeamStatementResult, TypingNotice, TypingRequest } from './teams.js';
 import type { ClientEvent, ServerEvent } from './events.js';
@@ -52,6 +53,7 @@ export interface ServerToClientEvents {
   [ServerEvent.ENVELOPE]: (envelope: Envelope) => void;
   [ServerEvent.CONVERSATION]: (conversation: Conversation) => void;
   [ServerEvent.DEVICE_ADDED]: (device: DeviceIdentity) => void;
+  [ServerEvent.KEYS_LOW]: (info: KeysLow) => void;
   [ServerEvent.TYPING]: (notice: TypingNotice) => void;
   [ServerEvent.SESSION_CLOSING]: (info: SessionClosing) => void;
 }

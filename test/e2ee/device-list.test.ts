@@ -51,17 +51,33 @@ describe('multi-device upkeep', function () {
     expect(sends[1]!.body).to.equal(sends[0]!.body);
   });
 
-  it('refills one-time prekeys when the hub runs low', async () => {
+  it('refills one-time prekeys at the next connect when they ran low while the device was away', async () => {
     // Draining a colleague's prekeys is rate limited (test/regression/abuse-locks-nobody-out.test.ts); not here.
     const t = await harness.start('memory', sharedBackend(), (c) => (c.security = { corsOrigins: 'dev-localhost', rateLimits: rateLimitsOff(), revocationRecheckMs: 5000 }));
     const patel = t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' });
     const harvester = t.client({ userId: 'dr-mallory', deviceId: 'm' }, { e2ee: false });
     await Promise.all([patel.connect(), harvester.connect()]);
     expect(await t.storage.countOneTimePrekeys('org-a', 'patel-laptop')).to.equal(100);
+    // Away: no keys:low push reaches the device.
+    patel.disconnect();
     for (let i = 0; i < 85; i++) await harvester.claimBundles({ userIds: ['dr-patel'] });
     expect(await t.storage.countOneTimePrekeys('org-a', 'patel-laptop')).to.equal(15);
     // The next connect tops up.
-    for (const s of t.hub.io.of('/').sockets.values()) if (s.data.deviceId === 'patel-laptop') s.conn.close();
+    await patel.connect();
     await eventually(async () => (await t.storage.countOneTimePrekeys('org-a', 'patel-laptop')) === 115, 'refilled after reconnect');
+  });
+
+  it('refills at once when the hub says keys:low after others claimed them down, and tells the app', async () => {
+    const t = await harness.start('memory', sharedBackend(), (c) => (c.security = { corsOrigins: 'dev-localhost', rateLimits: rateLimitsOff(), revocationRecheckMs: 5000 }));
+    const patel = t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' });
+    const harvester = t.client({ userId: 'dr-mallory', deviceId: 'm' }, { e2ee: false });
+    const low: number[] = [];
+    patel.on('prekeysLow', (info) => low.push(info.remaining));
+    await Promise.all([patel.connect(), harvester.connect()]);
+    for (let i = 0; i < 85; i++) await harvester.claimBundles({ userIds: ['dr-patel'] });
+    await eventually(() => low.length > 0, 'the app hears prekeysLow');
+    expect(low[0]).to.be.below(20);
+    // Without a reconnect: the keys:low push made the SDK upload more.
+    await eventually(async () => (await t.storage.countOneTimePrekeys('org-a', 'patel-laptop')) >= 100, 'refilled while connected');
   });
 });

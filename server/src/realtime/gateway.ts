@@ -19,6 +19,7 @@ import {
   UserListRequestSchema,
   Rooms,
   compositeKey,
+  PREKEYS_LOW_WATERMARK,
   ServerEvent,
   SyncFetchRequestSchema,
   SyncAckRequestSchema,
@@ -303,7 +304,14 @@ export class Gateway {
     });
 
     route(ClientEvent.KEYS_COUNT, KeysCountRequestSchema, async (socket) => ({ oneTimePrekeys: await keys.count(socket.data) }));
-    route(ClientEvent.KEYS_CLAIM, KeysClaimRequestSchema, async (socket, req) => ({ bundles: await keys.claim(socket.data, req) }));
+    route(ClientEvent.KEYS_CLAIM, KeysClaimRequestSchema, async (socket, req) => {
+      const bundles = await keys.claim(socket.data, req);
+      // Tell devices that others have claimed down to few one-time prekeys, so they upload more now
+      // rather than at their next connect (sessions with them would start without one meanwhile).
+      const claimed = bundles.filter((b) => b.oneTimePrekey).map((b) => b.deviceId);
+      if (claimed.length) void this.tellLowPrekeys(socket.data.orgId, claimed);
+      return { bundles };
+    });
     route(ClientEvent.DEVICES_LIST, UserListRequestSchema, async (socket, req) => ({ devices: await keys.list(socket.data, req) }));
 
     // --- security: devices ---
@@ -413,6 +421,17 @@ export class Gateway {
   }
 
   /** Tell the client why, then disconnect. */
+  private async tellLowPrekeys(orgId: string, deviceIds: string[]): Promise<void> {
+    try {
+      for (const deviceId of deviceIds) {
+        const remaining = await this.deps.storage.countOneTimePrekeys(orgId, deviceId);
+        if (remaining < PREKEYS_LOW_WATERMARK) this.deps.io.to(Rooms.device(orgId, deviceId)).emit(ServerEvent.KEYS_LOW, { remaining });
+      }
+    } catch (err) {
+      this.deps.logger.warn({ err }, 'could not count one-time prekeys after a claim');
+    }
+  }
+
   /** Whether this typing state repeats the one this device last sent to the conversation, lately. */
   private typingRepeats(key: string, typing: boolean): boolean {
     const now = this.now();
