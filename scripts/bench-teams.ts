@@ -24,6 +24,14 @@
  * wchar/rchar, minus what it logged to its stdout/stderr pipes); this process's CPU (the generator:
  * a window where it used ≥ 90% of one core is flagged `limitedByGenerator`).
  *
+ * With `--backend real`, also counted per measured window (the same windows), divided by its messages:
+ *   - Redis: `INFO stats commandstats` deltas (one INFO call per sample, its own call and socket read taken out):
+ *     commands by name (commands a Lua script runs count as well, as Redis counts them) and round trips, as
+ *     Redis's `total_reads_processed` (socket reads: a pipelined batch is one, as the hub's auto-pipelining sends it).
+ *   - Database: `serverStatus` `metrics.commands` deltas by command name (FerretDB answers these; its own
+ *     serverStatus calls taken out). Counts are server-wide: exact only if nothing else uses that Redis / database,
+ *     so an idle window (clients connected, nothing sent) before the rounds is counted too and reported per second.
+ *
  * Writes results/teams-<date>.json (or --out) and prints Markdown rows for docs/benchmarks.md.
  */
 import { killChildren, startServer, type ServerProcess } from './bench/server-process.js';
@@ -53,6 +61,7 @@ const { values: flags } = parseArgs({
     'message-timeout-ms': { type: 'string', default: '30000' },
     'gap-ms': { type: 'string', default: '0' },
     'hub-cpu-prof': { type: 'string' },
+    'private-redis': { type: 'boolean', default: false },
     quick: { type: 'boolean', default: false },
     out: { type: 'string' },
     'serve-relay': { type: 'boolean', default: false },
@@ -67,7 +76,10 @@ const USAGE = `Usage: tsx scripts/bench-teams.ts [options]
   --rounds 3               rounds (each: bare and Curbside, alternating order)
   --senders N              members that send (round-robin; each warms up once) (default: every member)
   --text-bytes 1000        characters of text per message (the bare relay sends Curbside's body size)
-  --backend memory|real    real: MONGODB_URI and REDIS_URL must be set (e.g. the ones npm test uses)
+  --backend memory|real    real: REDIS_URL (default: 127.0.0.1:6379 or a redis-server of its own) and MONGODB_URI
+                           (default: a fresh FerretDB of its own), found or started as npm test does
+  --private-redis          real: run the hub on a redis-server of this run's own (free port), so the Redis counts
+                           below are the hub's alone (a shared Redis counts everyone's commands)
   --hub-log-level info     LOG_LEVEL of the hub
   --message-timeout-ms 30000
   --gap-ms 0               pause between measured sends (0: back to back)
@@ -208,6 +220,114 @@ interface WindowResult {
   generatorCpuMs: number;
   /** Curbside: envelopes pushed to the members' clients in the window (all kinds, and receipts among them). */
   pushed?: { envelopes: number; receipts: number };
+  /** Curbside, real backend: Redis and database commands in the window (from the send loop's start to the settle after it). */
+  services?: CountDelta;
+}
+
+// --------------------------------------------------------------------------------------------
+// Redis and database command counts (real backend)
+// --------------------------------------------------------------------------------------------
+
+interface CountSample {
+  at: number;
+  redis: { reads: number; commands: Record<string, number> };
+  db: { commands: Record<string, number> } | { error: string };
+}
+
+interface CountDelta {
+  ms: number;
+  redis: { roundTrips: number; commands: number; byCommand: Record<string, number> };
+  db: { commands: number; byCommand: Record<string, number> } | { error: string };
+}
+
+interface ServiceCounters {
+  sample(): Promise<CountSample>;
+  close(): Promise<void>;
+}
+
+/** Counts the Redis at `redisUrl` and the MongoDB-wire database at `mongoUri` answer for, server-wide. */
+async function serviceCounters(redisUrl: string, mongoUri: string): Promise<ServiceCounters> {
+  const { Redis } = await import('ioredis');
+  const { default: mongoose } = await import('mongoose');
+  const redis = new Redis(redisUrl, { enableAutoPipelining: false });
+  // Our own driver's heartbeats land in the database's counts: as rare as the driver allows.
+  const conn = await mongoose.createConnection(mongoUri, { dbName: 'admin', heartbeatFrequencyMS: 600_000 }).asPromise();
+  return {
+    sample: async () => {
+      // One command, one socket read (Redis ≥ 7 takes several sections).
+      const info = (await redis.call('INFO', 'stats', 'commandstats')) as string;
+      const reads = Number(/total_reads_processed:(\d+)/.exec(info)?.[1] ?? NaN);
+      const commands: Record<string, number> = {};
+      for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) commands[m[1]!] = Number(m[2]);
+      let db: CountSample['db'];
+      try {
+        const status = (await conn.db!.admin().command({ serverStatus: 1 })) as { metrics?: { commands?: Record<string, { total?: number }> } };
+        const byName = status.metrics?.commands;
+        db = byName
+          ? { commands: Object.fromEntries(Object.entries(byName).map(([k, v]) => [k, Number(v.total ?? 0)])) }
+          : { error: 'serverStatus has no metrics.commands' };
+      } catch (e) {
+        db = { error: `serverStatus failed: ${e instanceof Error ? e.message : String(e)}` };
+      }
+      return { at: performance.now(), redis: { reads, commands }, db };
+    },
+    close: async () => {
+      redis.disconnect();
+      await conn.close();
+    },
+  };
+}
+
+/** What happened between two samples, without the sampling itself (one INFO and one serverStatus per sample). */
+function diffCounts(a: CountSample, b: CountSample): CountDelta {
+  const diff = (x: Record<string, number>, y: Record<string, number>, own: string) => {
+    const out: Record<string, number> = {};
+    for (const [k, v] of Object.entries(y)) {
+      if (k === own) continue; // ours: the first sample's call is counted after it answered
+      const d = v - (x[k] ?? 0);
+      if (d) out[k] = d;
+    }
+    return out;
+  };
+  const sum = (r: Record<string, number>) => Object.values(r).reduce((s, v) => s + v, 0);
+  const redisBy = diff(a.redis.commands, b.redis.commands, 'info');
+  const dbBy = 'error' in a.db ? undefined : 'error' in b.db ? undefined : diff(a.db.commands, b.db.commands, 'serverStatus');
+  return {
+    ms: b.at - a.at,
+    // The second sample's own read is counted before it answers.
+    redis: { roundTrips: b.redis.reads - a.redis.reads - 1, commands: sum(redisBy), byCommand: redisBy },
+    db: dbBy ? { commands: sum(dbBy), byCommand: dbBy } : { error: 'error' in b.db ? b.db.error : (a.db as { error: string }).error },
+  };
+}
+
+/** Add deltas up (the windows of one variant), then per message or per second. */
+function addCounts(ds: CountDelta[]): CountDelta | undefined {
+  if (!ds.length) return undefined;
+  const add = (into: Record<string, number>, from: Record<string, number>) => {
+    for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
+  };
+  const redisBy: Record<string, number> = {};
+  const dbBy: Record<string, number> = {};
+  let dbError: string | undefined;
+  for (const d of ds) {
+    add(redisBy, d.redis.byCommand);
+    if ('error' in d.db) dbError = d.db.error;
+    else add(dbBy, d.db.byCommand);
+  }
+  const sum = (r: Record<string, number>) => Object.values(r).reduce((s, v) => s + v, 0);
+  return {
+    ms: ds.reduce((s, d) => s + d.ms, 0),
+    redis: { roundTrips: ds.reduce((s, d) => s + d.redis.roundTrips, 0), commands: sum(redisBy), byCommand: redisBy },
+    db: dbError ? { error: dbError } : { commands: sum(dbBy), byCommand: dbBy },
+  };
+}
+
+function scaleCounts(d: CountDelta, by: number) {
+  const sc = (r: Record<string, number>) => Object.fromEntries(Object.entries(r).sort((x, y) => y[1] - x[1]).map(([k, v]) => [k, round3(v / by)]));
+  return {
+    redis: { roundTrips: round3(d.redis.roundTrips / by), commands: round3(d.redis.commands / by), byCommand: sc(d.redis.byCommand) },
+    db: 'error' in d.db ? d.db : { commands: round3(d.db.commands / by), byCommand: sc(d.db.byCommand) },
+  };
 }
 
 /** One variant's team, ready to send. */
@@ -216,6 +336,8 @@ interface Team {
   send(senderIndex: number, tag: string): Promise<Sample>;
   server: ServerProcess;
   counters?: () => { envelopes: number; receipts: number };
+  /** Curbside on the real backend: the Redis and database the hub uses, counted. */
+  services?: ServiceCounters;
 }
 
 /**
@@ -247,6 +369,7 @@ async function measureWindow(
 ): Promise<{ samples: Sample[]; window: WindowResult }> {
   const samples: Sample[] = [];
   await settle(team);
+  const svcBefore = await team.services?.sample();
   const before = procSample(team.server.pid);
   const pipeBefore = team.server.pipeBytes();
   const countersBefore = team.counters?.();
@@ -263,6 +386,7 @@ async function measureWindow(
   const after = procSample(team.server.pid);
   const logged = team.server.pipeBytes() - pipeBefore;
   const countersAfter = team.counters?.();
+  const svcAfter = await team.services?.sample();
   return {
     samples,
     window: {
@@ -278,6 +402,7 @@ async function measureWindow(
       ...(countersBefore && countersAfter
         ? { pushed: { envelopes: countersAfter.envelopes - countersBefore.envelopes, receipts: countersAfter.receipts - countersBefore.receipts } }
         : {}),
+      ...(svcBefore && svcAfter ? { services: diffCounts(svcBefore, svcAfter) } : {}),
     },
   };
 }
@@ -330,12 +455,7 @@ function devTokens(getUrl: () => string): TokenSource {
 }
 
 /** Real backend: this script plays the identity provider (RS256), the hub gets its public key. */
-function realTokens(runId: string): TokenSource {
-  const mongoUri = process.env.MONGODB_URI?.trim();
-  const redisUrl = process.env.REDIS_URL?.trim();
-  if (!mongoUri || !redisUrl) {
-    throw new Error('--backend real needs MONGODB_URI and REDIS_URL (a MongoDB-wire database and Redis, as for npm test)');
-  }
+function realTokens(runId: string, mongoUri: string, redisUrl: string): TokenSource {
   const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const privateKey: KeyObject = createPrivateKey(pair.privateKey.export({ type: 'pkcs8', format: 'pem' }));
   const issuer = 'https://idp.bench.example';
@@ -574,6 +694,17 @@ function newestTs(dir: string): number {
   return newest;
 }
 
+type CurbsideResult = VariantResult & {
+  firstMessage?: unknown;
+  warmup?: Summary;
+  problems?: string[];
+  setupMs?: number;
+  /** Real backend: Redis and database commands per measured message (see method.counts). */
+  countsPerMessage?: { windowMs: number } & ReturnType<typeof scaleCounts>;
+  /** Real backend: the same with the team connected and idle, per second. */
+  idleCountsPerSecond?: { windowMs: number } & ReturnType<typeof scaleCounts>;
+};
+
 interface VariantResult {
   ok: boolean;
   error?: string;
@@ -638,10 +769,27 @@ async function main(): Promise<void> {
   };
   const hubArgs = [...(flags['hub-cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${resolve(flags['hub-cpu-prof'])}`] : []), mainJs];
   let hubUrl = '';
-  const tokens = backend === 'memory' ? devTokens(() => hubUrl) : realTokens(runId);
+  // The real backend's services: REDIS_URL / MONGODB_URI, or found or started as npm test does (test/support/services.ts).
+  let svc: { redisUrl: string; mongoUri: string; started: string[]; stop(): Promise<void> } | undefined;
+  if (backend === 'real') {
+    const s = await import('../test/support/services.js');
+    const redis = flags['private-redis'] ? await s.startRedisServer() : await s.ensureRedis();
+    const mongo = await s.ensureMongo();
+    svc = {
+      redisUrl: redis.url,
+      mongoUri: mongo.url,
+      started: [...(redis.owned ? [`redis-server ${redis.url}`] : []), ...(mongo.owned ? [`FerretDB ${mongo.url}`] : [])],
+      stop: async () => {
+        await Promise.all([redis.stop(), mongo.stop()]);
+      },
+    };
+    console.log(`real backend: Redis ${svc.redisUrl}, database ${svc.mongoUri.replace(/\/\/[^@/]*@/, '//…@')}${svc.started.length ? ` (started: ${svc.started.join(', ')})` : ''}`);
+  }
+  const tokens = backend === 'memory' ? devTokens(() => hubUrl) : realTokens(runId, svc!.mongoUri, svc!.redisUrl);
+  const counters = svc ? await serviceCounters(svc.redisUrl, svc.mongoUri) : undefined;
 
   let lastBodyBytes: number | undefined;
-  const results: Array<{ size: number; senders: number; loadavg1AtStart: number; bodyBytes: number | null; bareMessageBytes: number; curbside: VariantResult & { firstMessage?: unknown; warmup?: Summary; problems?: string[]; setupMs?: number }; bare: VariantResult; ratios: Record<string, number | null> }> = [];
+  const results: Array<{ size: number; senders: number; loadavg1AtStart: number; bodyBytes: number | null; bareMessageBytes: number; curbside: CurbsideResult; bare: VariantResult; ratios: Record<string, number | null> }> = [];
 
   for (const size of sizes) {
     const senders = Math.min(size, sendersFlag ?? size);
@@ -652,7 +800,7 @@ async function main(): Promise<void> {
       startServer('relay', [...process.execArgv, thisFile, '--serve-relay'], { cwd: root, env: { ...process.env }, timeoutMs: 30_000, stopGraceMs: 5_000 }),
     ]);
     hubUrl = hub.url;
-    const curbside: VariantResult & { firstMessage?: unknown; warmup?: Summary; problems?: string[]; setupMs?: number } = { ok: false };
+    const curbside: CurbsideResult = { ok: false };
     const bare: VariantResult = { ok: false };
     let cTeam: CurbsideTeam | undefined;
     let bTeam: (Team & { close(): void }) | undefined;
@@ -683,6 +831,17 @@ async function main(): Promise<void> {
       bTeam = await bareTeam(size, relay, payloadBytes, timeoutMs);
       // Bare warm-up: as many messages as Curbside's, so both start measured rounds equally warm.
       for (let i = 0; i < senders; i++) await bTeam.send(i, `warm-${i}`);
+      if (cTeam && counters && !curbside.error) {
+        // What the hub does to Redis and the database with the team connected and nothing sent (presence
+        // heartbeats, revocation re-checks, driver heartbeats; anyone else on a shared Redis): per second.
+        cTeam.services = counters;
+        await settle(cTeam);
+        const a = await counters.sample();
+        await new Promise((r) => setTimeout(r, 3000));
+        const idle = diffCounts(a, await counters.sample());
+        curbside.idleCountsPerSecond = { windowMs: Math.round(idle.ms), ...scaleCounts(idle, idle.ms / 1000) };
+        console.log(`   idle (3 s, nothing sent): Redis ${curbside.idleCountsPerSecond.redis.commands} commands/s, database ${'error' in curbside.idleCountsPerSecond.db ? curbside.idleCountsPerSecond.db.error : `${curbside.idleCountsPerSecond.db.commands} commands/s`}`);
+      }
 
       const rssAfterSetup = { hub: procSample(hub.pid).rssKb, relay: procSample(relay.pid).rssKb };
       const collected = { curbside: [] as Sample[], bare: [] as Sample[] };
@@ -709,6 +868,14 @@ async function main(): Promise<void> {
           return `${v} p50 ${s.p50} ms p99 ${s.p99} ms, server ${(w.window.server.schedCpuMs / messages).toFixed(2)} ms CPU/msg, generator ${Math.round((w.window.generatorCpuMs / w.window.wallMs) * 100)}%`;
         };
         console.log(`   round ${r + 1}: ${fmt('bare')} | ${fmt('curbside')}`);
+        const counted = windows.curbside.length === r + 1 ? last('curbside')?.window.services : undefined;
+        if (counted) {
+          const by = (m: Record<string, number>) => Object.entries(m).sort((x, y) => y[1] - x[1]).map(([k, n]) => `${k} ${(n / messages).toFixed(2)}`).join(', ');
+          console.log(
+            `     per message: Redis ${(counted.redis.commands / messages).toFixed(2)} commands (${by(counted.redis.byCommand)}), ${(counted.redis.roundTrips / messages).toFixed(2)} round trips; ` +
+              `database ${'error' in counted.db ? counted.db.error : `${(counted.db.commands / messages).toFixed(2)} commands (${by(counted.db.byCommand)})`}`,
+          );
+        }
       }
       const rssEnd = { hub: procSample(hub.pid).rssKb, relay: procSample(relay.pid).rssKb };
 
@@ -734,6 +901,10 @@ async function main(): Promise<void> {
             ? { envelopesPushed: round3(total((w) => w.pushed?.envelopes ?? 0) / count), receiptsPushed: round3(total((w) => w.pushed?.receipts ?? 0) / count) }
             : {}),
         };
+        const counted = addCounts(ws.flatMap((w) => (w.window.services ? [w.window.services] : [])));
+        if (v === 'curbside' && counted) {
+          curbside.countsPerMessage = { windowMs: Math.round(counted.ms), ...scaleCounts(counted, count) };
+        }
         out.rounds = ws.map((w) => {
           const s = summarize(w.samples.map((x) => x.allMs));
           return { p50AllMs: s.p50, p99AllMs: s.p99, window: w.window, generatorCpuShare: round3(w.window.generatorCpuMs / w.window.wallMs) ?? NaN };
@@ -785,7 +956,9 @@ async function main(): Promise<void> {
     console.log(`   ratios Curbside/bare: p50 ${ratios.p50}×, p99 ${ratios.p99}×, hub CPU per message ${ratios.serverCpuPerMessage}×`);
   }
 
+  await counters?.close();
   await tokens.cleanup();
+  await svc?.stop();
 
   let cpuModel = cpus()[0]?.model ?? 'unknown';
   try {
@@ -821,6 +994,16 @@ async function main(): Promise<void> {
       wireBytes:
         '/proc/<pid>/io wchar/rchar deltas (socket writes/reads incl. WebSocket framing, minus stdout/stderr); no TCP/IP headers; with --backend real also the hub’s traffic to Redis and the database',
       generatorLimitedAt: 'bench process CPU ≥ 90% of one core in a measured window',
+      ...(svc
+        ? {
+            services: { redis: svc.redisUrl, database: svc.mongoUri.replace(/\/\/[^@/]*@/, '//…@'), startedByThisRun: svc.started },
+            counts:
+              'curbside.countsPerMessage: summed over the measured windows (send loop start → settle after it) ÷ messages. Redis: INFO stats commandstats deltas, ' +
+              'commands by name (incl. those a Lua script runs) and round trips = total_reads_processed (socket reads; a pipelined batch is one); ' +
+              'database: serverStatus metrics.commands deltas by name. The sampling’s own INFO / serverStatus taken out. Server-wide counts: ' +
+              'curbside.idleCountsPerSecond is a 3 s window with the team connected and nothing sent (background, incl. other users of a shared server).',
+          }
+        : {}),
       hubEnv: { LOG_LEVEL: hubEnvBase.LOG_LEVEL, RATE_LIMIT_HANDSHAKE: hubEnvBase.RATE_LIMIT_HANDSHAKE, RATE_LIMIT_ENVELOPE_SEND: hubEnvBase.RATE_LIMIT_ENVELOPE_SEND, RATE_LIMIT_KEYS_CLAIM: hubEnvBase.RATE_LIMIT_KEYS_CLAIM },
       clkTck: CLK_TCK,
     },
@@ -833,8 +1016,8 @@ async function main(): Promise<void> {
   console.log(`\nwrote ${file} (${report.durationS} s)\n`);
 
   const f = (x: number | null | undefined, d = 1) => (x == null || !Number.isFinite(x) ? '–' : x.toFixed(d));
-  console.log('| date | machine | node | commit | backend | team | p50 / p99 ms (bare) | first message ms | hub CPU ms/msg (relay) | Curbside/bare p50 | Curbside/bare CPU | generator CPU |');
-  console.log('| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| date | machine | node | commit | backend | team | p50 / p99 ms (bare) | first message ms | hub CPU ms/msg (relay) | Curbside/bare p50 | Curbside/bare CPU | generator CPU | Redis cmds / round trips per msg | DB cmds per msg |');
+  console.log('| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of results) {
     const c = r.curbside;
     const b = r.bare;
@@ -844,7 +1027,9 @@ async function main(): Promise<void> {
     const lat = c.latencyMs ? `${f(c.latencyMs.all.p50)} / ${f(c.latencyMs.all.p99)} ${bareLat}` : `Curbside failed: ${shortError(c.error)} ${bareLat}`;
     console.log(
       `| ${date} | ${report.machine.nproc} × ${cpuModel} | ${process.version} | ${report.commit}${report.uncommitted.length ? '+' : ''} | ${backend} | ${r.size} | ${lat} | ${f(first?.allMs)} | ` +
-        `${f(c.perMessage?.serverCpuMsSched, 2)} (${f(b.perMessage?.serverCpuMsSched, 2)}) | ${f(r.ratios.p50, 2)}× | ${f(r.ratios.serverCpuPerMessage, 1)}× | ${gen} |`,
+        `${f(c.perMessage?.serverCpuMsSched, 2)} (${f(b.perMessage?.serverCpuMsSched, 2)}) | ${f(r.ratios.p50, 2)}× | ${f(r.ratios.serverCpuPerMessage, 1)}× | ${gen} | ` +
+        `${c.countsPerMessage ? `${f(c.countsPerMessage.redis.commands, 2)} / ${f(c.countsPerMessage.redis.roundTrips, 2)}` : '–'} | ` +
+        `${c.countsPerMessage && !('error' in c.countsPerMessage.db) ? f(c.countsPerMessage.db.commands, 2) : '–'} |`,
     );
   }
   process.exit(0);
