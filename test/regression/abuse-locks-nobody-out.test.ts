@@ -9,7 +9,8 @@
  * - anyone could watch when any clinician was online, on which devices, through a direct conversation.
  */
 import { expect } from 'chai';
-import { ErrorCode, type Conversation, type PresenceResult } from '@curbside/shared';
+import { io as rawIo } from 'socket.io-client';
+import { ErrorCode, wireParser, type Conversation, type PresenceResult } from '@curbside/shared';
 import { rateLimitsOff, type HubConfig, type SecurityConfig } from '@curbside/server';
 import { HubHarness, eventually, sharedBackend, type TestHub } from '../support/hub.js';
 import { testDeviceKeys } from '../support/keys.js';
@@ -42,6 +43,30 @@ describe('regression: abuse that locks nobody out (Redis + Mongo-wire DB)', func
     }
     expect(outcomes.get(ErrorCode.RATE_LIMITED), 'the address is slowed down past its ceiling').to.equal(10);
     expect(await handshakeOutcome(t.url, t.idp.mint({ userId: 'dr-lee', deviceId: 'lee-phone' })), 'a valid token from the same address').to.equal('connected');
+  });
+
+  it('behind a trusted proxy, failed handshakes count per forwarded address; from anyone else the header is ignored', async () => {
+    const attempt = (url: string, forwardedFor: string, token = 'garbage') =>
+      new Promise<string>((resolve) => {
+        const socket = rawIo(url, { parser: wireParser, transports: ['websocket'], reconnection: false, forceNew: true, auth: { token }, extraHeaders: { 'x-forwarded-for': forwardedFor } });
+        socket.once('connect', () => (socket.disconnect(), resolve('connected')));
+        socket.once('connect_error', (err: Error & { data?: { code?: string } }) => (socket.disconnect(), resolve(err.data?.code ?? err.message)));
+      });
+    const rules = { handshakeFailures: { points: 3, durationSec: 60 } };
+    t = await harness.start('real', sharedBackend(), (c) => {
+      limited(rules)(c);
+      c.trustProxy = 'loopback';
+    });
+    const one = [];
+    for (let i = 0; i < 4; i++) one.push(await attempt(t.url, '203.0.113.7'));
+    expect(one).to.deep.equal([ErrorCode.AUTH_INVALID, ErrorCode.AUTH_INVALID, ErrorCode.AUTH_INVALID, ErrorCode.RATE_LIMITED]);
+    expect(await attempt(t.url, '203.0.113.8'), 'another client behind the same proxy').to.equal(ErrorCode.AUTH_INVALID);
+    await harness.cleanup();
+    // Without TRUST_PROXY the header is anyone's to write: the proxy's own address counts.
+    t = await harness.start('real', sharedBackend(), limited(rules));
+    const spoofed = [];
+    for (let i = 0; i < 4; i++) spoofed.push(await attempt(t.url, `198.51.100.${i}`));
+    expect(spoofed.at(-1)).to.equal(ErrorCode.RATE_LIMITED);
   });
 
   it('every event class has a budget per device, per user across devices, and unknown events stop costing past theirs', async () => {

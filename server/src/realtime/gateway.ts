@@ -41,23 +41,15 @@ import type { DeviceKeys } from '../domain/device-keys.js';
 import type { CareTeams } from '../domain/care-teams.js';
 import type { HubSecurity } from '../security/hub-security.js';
 import type { StoredEnvelope } from '../ports/storage.js';
+import type { IncomingMessage } from 'node:http';
+import { TypingCoalescer, presenceVisible } from './signals.js';
+import { closeAtExpiry } from './session-expiry.js';
 
 export type HubServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 export type HubSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 
 
-/**
- * Whose presence a member may see in a conversation: their own; everyone's in a care team (its signed
- * log put them there); otherwise of those who accepted the conversation: its creator, and members who
- * have written in it. Anyone could open a direct conversation with anyone and poll when they are
- * online; now the person polled must have started it or answered.
- */
-function presenceVisible(conversation: { signed?: boolean | undefined; createdBy: string }, viewer: string, member: string, senders: ReadonlySet<string>): boolean {
-  return member === viewer || conversation.signed === true || member === conversation.createdBy || senders.has(member);
-}
 
-/** setTimeout's longest delay (2^31 − 1 ms). */
-const MAX_TIMER_MS = 2_147_483_647;
 /** What one client event runs: the payload schema, the handler, and which answers are audited. */
 interface Route {
   schema: z.ZodType;
@@ -83,20 +75,15 @@ interface GatewayDeps {
   maxSocketsPerDevice?: number;
 }
 
-/** Repeats of the same typing state from one device within this long are not fanned out again. */
-const TYPING_COALESCE_MS = 2000;
-const MAX_TYPING_STATES = 10_000;
-
 /**
  * socket.io side of the hub: the handshake, connection lifecycle and one handler per client event.
  * Every handler validates its payload with the shared schema and answers through the ack with
  * `{ ok: true, data }` or `{ ok: false, error }`; nothing a client sends can throw past here.
  */
 export class Gateway {
+  private readonly typing: TypingCoalescer;
   /** Sockets per device on this node (`compositeKey(org, device)`). */
   private readonly socketsPerDevice = new Map<string, number>();
-  /** Last typing state fanned out per device and conversation, and when (coalescing). */
-  private readonly typingStates = new Map<string, { typing: boolean; at: number }>();
   /** Connections held by this node, refreshed in presence on every heartbeat. */
   readonly connections = new Map<string, PresenceConnection>();
   private readonly now: () => number;
@@ -112,11 +99,14 @@ export class Gateway {
 
   constructor(private readonly deps: GatewayDeps) {
     this.now = deps.now ?? Date.now;
+    this.typing = new TypingCoalescer(this.now);
     this.routes = this.buildRoutes();
     // engine.io keeps each session's first HTTP request (IncomingMessage, headers, parser state) for
     // the socket's lifetime. Nothing reads it after the handshake (origins are checked in
     // allowRequest, the address is copied): dropping it is socket.io's own advice for memory per connection.
-    deps.io.engine.on('connection', (raw: { request: unknown }) => {
+    deps.io.engine.on('connection', (raw: { request: IncomingMessage | null; clientAddress?: string }) => {
+      // The client's address (forwarded, behind a trusted proxy) is worked out while the headers exist.
+      if (raw.request) raw.clientAddress = deps.security.addressOf(raw.request);
       raw.request = null;
     });
     deps.security.attach(deps.io);
@@ -190,13 +180,13 @@ export class Gateway {
     this.deps.logger.debug({ orgId, userId, deviceId, socket: socket.id }, 'device connected');
     this.deps.security.onConnection(socket);
     // The session ends when its token does, whether or not the client sends anything.
-    const expiry = this.armExpiry(socket);
+    const expiry = closeAtExpiry(socket, this.now, () => this.close(socket, CloseCode.TOKEN_EXPIRED, 'Access token expired; reconnect with a fresh one'));
 
     // One listener for every client event; the routes are shared by all sockets. (A listener and
     // closures per event per socket cost about 5 KB of heap per connection.)
     socket.onAny((event: unknown, ...args: unknown[]) => this.dispatch(socket, event, args));
     socket.on('disconnect', (reason) => {
-      clearTimeout(expiry.timer);
+      expiry.cancel();
       this.connections.delete(socket.id);
       const left = (this.socketsPerDevice.get(deviceKey) ?? 1) - 1;
       if (left > 0) this.socketsPerDevice.set(deviceKey, left);
@@ -272,7 +262,7 @@ export class Gateway {
       async (socket, req) => {
         const { orgId, userId, deviceId } = socket.data;
         const conversation = await relay.memberConversation(socket.data, req.conversationId);
-        if (this.typingRepeats(compositeKey(orgId, conversation.id, deviceId), req.typing)) return {};
+        if (this.typing.repeats(compositeKey(orgId, conversation.id, deviceId), req.typing)) return {};
         io.to(conversation.memberUserIds.map((u) => Rooms.user(orgId, u)))
           .except(Rooms.device(orgId, deviceId))
           .emit(ServerEvent.TYPING, { conversationId: conversation.id, userId, deviceId, typing: req.typing });
@@ -430,35 +420,6 @@ export class Gateway {
     } catch (err) {
       this.deps.logger.warn({ err }, 'could not count one-time prekeys after a claim');
     }
-  }
-
-  /** Whether this typing state repeats the one this device last sent to the conversation, lately. */
-  private typingRepeats(key: string, typing: boolean): boolean {
-    const now = this.now();
-    const last = this.typingStates.get(key);
-    if (last && last.typing === typing && now - last.at < TYPING_COALESCE_MS) return true;
-    this.typingStates.delete(key);
-    this.typingStates.set(key, { typing, at: now });
-    if (this.typingStates.size > MAX_TYPING_STATES) this.typingStates.delete(this.typingStates.keys().next().value!);
-    return false;
-  }
-
-  /**
-   * Close the socket with TOKEN_EXPIRED when its token expires (the SDK asks its token callback for a
-   * fresh one, reconnects and resyncs). Re-armed in steps: timers hold at most about 24.8 days.
-   */
-  private armExpiry(socket: HubSocket, holder: { timer?: NodeJS.Timeout } = {}): { timer?: NodeJS.Timeout } {
-    const left = socket.data.tokenExpiresAt - this.now();
-    holder.timer = setTimeout(
-      () => {
-        if (!socket.connected) return;
-        if (socket.data.tokenExpiresAt > this.now()) this.armExpiry(socket, holder);
-        else this.close(socket, CloseCode.TOKEN_EXPIRED, 'Access token expired; reconnect with a fresh one');
-      },
-      Math.min(Math.max(0, left), MAX_TIMER_MS),
-    );
-    holder.timer.unref();
-    return holder;
   }
 
   close(socket: HubSocket, code: CloseCode, message: string): void {

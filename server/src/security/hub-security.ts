@@ -111,11 +111,18 @@ export class HubSecurity {
    * forwarded. What per-address limits and the audit log see.
    */
   clientAddress(socket: HubSocket): string {
-    if (!this.trusted) return socket.handshake.address;
+    // Worked out from the connection's first request (`addressOf`), which engine.io then drops (gateway.ts).
+    return (socket.conn as unknown as { clientAddress?: string }).clientAddress ?? socket.handshake.address;
+  }
+
+  /** The client's address for a connection's first HTTP request: its peer, or what trusted proxies forwarded. */
+  addressOf(req: IncomingMessage): string {
+    const peer = req.socket?.remoteAddress ?? '';
+    if (!this.trusted) return peer;
     try {
-      return proxyaddr(socket.request as IncomingMessage, this.trusted);
+      return proxyaddr(req, this.trusted);
     } catch {
-      return socket.handshake.address;
+      return peer;
     }
   }
 
