@@ -673,7 +673,16 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
 
   /**
    * Revoke one of this user's devices (a lost phone): its connections drop, its keys are deleted
-   * from the hub, contacts stop encrypting to it, and it can no longer sign in.
+   * from the hub, contacts stop encrypting to it, and it can no longer sign in (until an operator
+   * restores it).
+   *
+   * @param deviceId - this device, or another of the user's devices
+   * @throws CurbsideError REAUTHENTICATION_REQUIRED when revoking another device with a token whose
+   *   sign-in (`auth_time`) is older than the hub allows: have the user sign in again, then retry
+   * @example
+   * ```ts
+   * await client.revokeDevice('lee-old-phone');
+   * ```
    */
   async revokeDevice(deviceId: string): Promise<DeviceRevokeResult> {
     return this.request(ClientEvent.DEVICE_REVOKE, { deviceId });

@@ -39,6 +39,8 @@ export interface HubConfig {
   security?: SecurityConfig | undefined;
   /** How client addresses go into the audit log: as seen, as an HMAC under `key`, or not at all. @default keep */
   auditClientIp?: { mode: 'keep' } | { mode: 'hash'; key: string } | { mode: 'omit' };
+  /** How recent a sign-in revoking another of one's devices needs (seconds). @default 600 */
+  recentAuthSec?: number;
   /** Sockets one device may hold on one node at once. @default 5 */
   maxSocketsPerDevice?: number;
   /** The longest access-token lifetime accepted (seconds). @default 86400 */
@@ -100,6 +102,7 @@ export const ENV_DOC: ReadonlyArray<{ name: string; default: string; meaning: st
   { name: 'PRESENCE_HEARTBEAT_MS', default: '10000', meaning: 'how often a node refreshes its connections; must be under PRESENCE_TTL_MS' },
   { name: 'AUDIT_CLIENT_IP', default: 'keep', meaning: 'client addresses in the audit log: `keep` as seen, `hash` (HMAC-SHA-256 under AUDIT_IP_HASH_KEY: correlatable, not readable) or `omit`' },
   { name: 'AUDIT_IP_HASH_KEY', default: '(required with AUDIT_CLIENT_IP=hash)', meaning: 'secret key (at least 32 characters, the same on every node) for hashed client addresses' },
+  { name: 'RECENT_AUTH_SEC', default: '600', meaning: 'revoking another of one\'s own devices needs a sign-in (the token\'s `auth_time`) at most this many seconds old' },
   { name: 'MAX_SOCKETS_PER_DEVICE', default: '5', meaning: 'sockets one device may hold on one hub node at once (a reconnect briefly holds two); more are refused with RATE_LIMITED' },
   { name: 'ADMIN_TOKEN', default: '(unset: no operator details)', meaning: 'bearer token (at least 32 characters) that unlocks operator details: the checks of /readyz' },
   { name: 'TRUST_PROXY', default: '(unset: trust no proxy)', meaning: 'reverse proxies allowed to set X-Forwarded-For/-Proto: a hop count, or comma-separated addresses/CIDRs or loopback, linklocal, uniquelocal' },
@@ -229,6 +232,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     trustProxy,
     maxTokenLifetimeSec: num('JWT_MAX_LIFETIME_SEC', 86_400, 60, 30 * 86_400),
     maxSocketsPerDevice: num('MAX_SOCKETS_PER_DEVICE', 5, 1, 1000),
+    recentAuthSec: num('RECENT_AUTH_SEC', 600, 30, 86_400),
     auditClientIp,
     nodeId: get('NODE_ID') ?? `${hostname()}-${process.pid}`,
     logLevel,

@@ -116,6 +116,7 @@ export class Hub {
       onDevicesChanged: (orgId, userId) => this.directory.changed(orgId, userId),
       trustProxy: config.trustProxy,
       auditClientIp: config.auditClientIp,
+      recentAuthSec: config.recentAuthSec,
     });
 
     const app = createHttpApp({
@@ -127,7 +128,10 @@ export class Hub {
       isAccepting: () => this.accepting,
       widgetBundlePath: config.widgetBundlePath ?? defaultWidgetBundlePath(),
       adminToken: config.adminToken,
-      admin: { revokeToken: (input) => this.security.revokeToken({ ...input, by: input.by ?? 'admin api' }) },
+      admin: {
+        revokeToken: (input) => this.security.revokeToken({ ...input, by: input.by ?? 'admin api' }),
+        restoreDevice: (input) => this.security.restoreDevice({ ...input, by: input.by ?? 'admin api' }),
+      },
       trustProxy: config.trustProxy,
       readiness: [
         { name: 'storage', check: () => storage.ping() },

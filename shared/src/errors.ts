@@ -66,6 +66,11 @@ export const ErrorCode = {
   INTERNAL: 'INTERNAL',
   /** The token (by its `jti`) or the device was revoked: do not retry with the same credentials. */
   AUTH_REVOKED: 'AUTH_REVOKED',
+  /**
+   * The action needs a recent sign-in (the token's `auth_time` within `details.maxAgeSec`), e.g.
+   * revoking another of the user's devices: sign in again and retry with the fresh token.
+   */
+  REAUTHENTICATION_REQUIRED: 'REAUTHENTICATION_REQUIRED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -119,6 +124,7 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   DISABLED: 403,
   INTERNAL: 500,
   AUTH_REVOKED: 401,
+  REAUTHENTICATION_REQUIRED: 401,
 };
 
 /**

@@ -339,6 +339,8 @@ export const AccessTokenClaimsSchema = z.object({
   jti: z.string().max(200).optional(),
   exp: z.number().int(),
   iat: z.number().int().optional(),
+  /** When the user last signed in (OIDC), epoch seconds: sensitive actions need it recent. */
+  auth_time: z.number().int().optional(),
 });
 export type AccessTokenClaims = z.infer<typeof AccessTokenClaimsSchema>;
 
@@ -387,10 +389,22 @@ export const AdminTokenRevokeRequestSchema = z.strictObject({
 });
 export type AdminTokenRevokeRequest = z.input<typeof AdminTokenRevokeRequestSchema>;
 
+/**
+ * `POST /admin/devices/restore` (with the admin token): undo a device's revocation (e.g. a phone its
+ * owner found again, or a sibling revoked by a thief). The device signs in again and publishes new keys.
+ */
+export const AdminDeviceRestoreRequestSchema = z.strictObject({
+  orgId: IdSchema,
+  deviceId: IdSchema,
+  by: z.string().min(1).max(200).optional(),
+});
+export type AdminDeviceRestoreRequest = z.input<typeof AdminDeviceRestoreRequestSchema>;
+
 export const RestPath = {
   HEALTH: '/healthz',
   READY: '/readyz',
   DEV_TOKEN: '/dev/token',
   ADMIN_REVOKE_TOKEN: '/admin/tokens/revoke',
+  ADMIN_RESTORE_DEVICE: '/admin/devices/restore',
 } as const;
 export type RestPath = (typeof RestPath)[keyof typeof RestPath];

@@ -68,6 +68,8 @@ export interface SocketData {
   tokenId: string | undefined;
   /** Token expiry, epoch ms. */
   tokenExpiresAt: number;
+  /** When the user last signed in (the token's `auth_time`), epoch ms, if the identity provider said. */
+  authTime?: number | undefined;
 }
 
 /**

@@ -99,5 +99,17 @@ for (const impl of impls) {
       assert.equal(await h.b.deviceRevokedAt('org-b', 'lee-laptop'), undefined);
       assert.equal(await h.b.countOneTimePrekeys('org-b', 'lee-laptop'), 5);
     });
+
+    it('restores a revoked device (an operator’s decision), from another node, scoped to its organisation; idempotent', async () => {
+      await h.a.revokeDevice({ orgId: 'org-a', userId: 'dr-lee', deviceId: 'lee-laptop', now: 200 });
+      await h.a.revokeDevice({ orgId: 'org-b', userId: 'dr-lee', deviceId: 'lee-laptop', now: 200 });
+      assert.deepEqual(await h.b.restoreDevice('org-a', 'lee-laptop'), { status: 'restored' });
+      assert.equal(await h.a.deviceRevokedAt('org-a', 'lee-laptop'), undefined);
+      assert.equal(await h.a.deviceRevokedAt('org-b', 'lee-laptop'), 200);
+      assert.deepEqual(await h.a.restoreDevice('org-a', 'lee-laptop'), { status: 'not_revoked' });
+      assert.deepEqual(await h.a.restoreDevice('org-a', 'lee-phone'), { status: 'not_revoked' });
+      // Its keys stay gone: it publishes new ones when it signs in again.
+      assert.deepEqual(await h.b.listDeviceIdentities('org-a', ['dr-lee']), []);
+    });
   });
 }

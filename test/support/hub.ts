@@ -36,9 +36,11 @@ export class TestIdp {
 
   mint(
     who: { userId: string; deviceId: string; orgId?: string },
-    overrides: { expiresInSec?: number; issuer?: string; audience?: string; jti?: string } = {},
+    overrides: { expiresInSec?: number; issuer?: string; audience?: string; jti?: string; authAgeSec?: number | null } = {},
   ): string {
-    return jwt.sign({ sub: who.userId, org: who.orgId ?? 'org-a', dev: who.deviceId }, this.privateKey, {
+    // A sign-in just now, as an identity provider's fresh token says (auth_time); null: no auth_time at all.
+    const authTime = overrides.authAgeSec === null ? {} : { auth_time: Math.floor(Date.now() / 1000) - (overrides.authAgeSec ?? 0) };
+    return jwt.sign({ sub: who.userId, org: who.orgId ?? 'org-a', dev: who.deviceId, ...authTime }, this.privateKey, {
       algorithm: 'RS256',
       issuer: overrides.issuer ?? this.issuer,
       audience: overrides.audience ?? this.audience,

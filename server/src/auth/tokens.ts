@@ -59,6 +59,7 @@ export class TokenVerifier {
       deviceId: claims.data.dev,
       tokenId: claims.data.jti,
       tokenExpiresAt: claims.data.exp * 1000,
+      ...(claims.data.auth_time !== undefined ? { authTime: claims.data.auth_time * 1000 } : {}),
     };
   }
 }
@@ -101,7 +102,7 @@ export class DevTokenIssuer {
     const nowSec = Math.floor(Date.now() / 1000);
     const exp = nowSec + input.ttlSeconds;
     const token = jwt.sign(
-      { sub: input.userId, org: input.orgId, dev: input.deviceId, ...(input.name ? { name: input.name } : {}), iat: nowSec, exp },
+      { sub: input.userId, org: input.orgId, dev: input.deviceId, ...(input.name ? { name: input.name } : {}), iat: nowSec, auth_time: nowSec, exp },
       this.privateKey,
       { algorithm: this.algorithm, issuer: this.issuer, audience: this.audience, jwtid: randomUUID() },
     );

@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import {
+  AdminDeviceRestoreRequestSchema,
   AdminTokenRevokeRequestSchema,
   DevTokenRequestSchema,
   ErrorCode,
@@ -42,7 +43,12 @@ export interface HttpAppOptions {
   /** Express `trust proxy` (see `HubConfig.trustProxy`). */
   trustProxy?: string | number | undefined;
   /** Operator actions behind `adminToken`. */
-  admin?: { revokeToken(input: { orgId: string; tokenId: string; expiresAt: number; by?: string | undefined }): Promise<void> } | undefined;
+  admin?:
+    | {
+        revokeToken(input: { orgId: string; tokenId: string; expiresAt: number; by?: string | undefined }): Promise<void>;
+        restoreDevice(input: { orgId: string; deviceId: string; by?: string | undefined }): Promise<{ restored: boolean }>;
+      }
+    | undefined;
 }
 
 const READY_CHECK_TIMEOUT_MS = 2000;
@@ -115,6 +121,19 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
     try {
       await options.admin.revokeToken(parsed.value);
       res.status(204).end();
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  app.post(RestPath.ADMIN_RESTORE_DEVICE, async (req, res, next) => {
+    if (!options.admin || !isAdmin(req, options.adminToken)) {
+      return sendError(res, { code: ErrorCode.AUTH_REQUIRED, message: 'Operator endpoint: send Authorization: Bearer <ADMIN_TOKEN>' });
+    }
+    const parsed = parsePayload(AdminDeviceRestoreRequestSchema, req.body);
+    if (!parsed.ok) return sendError(res, parsed.error);
+    try {
+      res.json(await options.admin.restoreDevice(parsed.value));
     } catch (err) {
       next(err);
     }

@@ -27,4 +27,6 @@ export interface DeviceAdmin {
   revokeDevice(input: { orgId: string; userId: string; deviceId: string; now: number }): Promise<{ status: 'revoked' | 'already' | 'not_found' }>;
   /** When the device was revoked, if it was. */
   deviceRevokedAt(orgId: string, deviceId: string): Promise<number | undefined>;
+  /** Remove a device's tombstone (an operator's decision): it may sign in and publish keys again. */
+  restoreDevice(orgId: string, deviceId: string): Promise<{ status: 'restored' | 'not_revoked' }>;
 }

@@ -36,12 +36,16 @@ export interface HubSecurityOptions {
   onDevicesChanged?: ((orgId: string, userId: string) => Promise<void>) | undefined;
   /** Which hops may name the client's address in X-Forwarded-For (`HubConfig.trustProxy`). Unset: none. */
   trustProxy?: string | number | undefined;
+  /** How recent a sign-in (`auth_time`) revoking a sibling device needs, seconds. @default 600 */
+  recentAuthSec?: number | undefined;
   /** How client addresses go into the audit log (`HubConfig.auditClientIp`). @default keep */
   auditClientIp?: { mode: 'keep' } | { mode: 'hash'; key: string } | { mode: 'omit' } | undefined;
   now?: () => number;
 }
 
 type Caller = Pick<SocketData, 'orgId' | 'userId' | 'deviceId'>;
+
+const DEFAULT_RECENT_AUTH_SEC = 600;
 
 /** Events with a budget of their own, by what key, at what cost. */
 const EVENT_LIMITS: Partial<Record<string, { name: RateLimitName; key: (c: SocketData) => string; cost?: (req: unknown) => number }>> = {
@@ -240,8 +244,14 @@ export class HubSecurity {
    * every handshake, its contacts hear `device:removed`, and its live sockets on every node close.
    * Another user's or another organisation's device is NOT_FOUND, like one that does not exist.
    */
-  async revokeDevice(caller: Caller, deviceId: string): Promise<DeviceRevokeResult> {
+  async revokeDevice(caller: Caller & Pick<SocketData, 'authTime'>, deviceId: string): Promise<DeviceRevokeResult> {
     const { orgId, userId } = caller;
+    // A stolen phone must not lock its owner's other devices out: revoking a sibling needs a recent
+    // sign-in (the identity provider's auth_time), not just a device that is still logged in.
+    const maxAgeSec = this.options.recentAuthSec ?? DEFAULT_RECENT_AUTH_SEC;
+    if (deviceId !== caller.deviceId && (caller.authTime === undefined || this.now() - caller.authTime > maxAgeSec * 1000)) {
+      throw new HubError(ErrorCode.REAUTHENTICATION_REQUIRED, 'Sign in again to revoke another of your devices', { maxAgeSec });
+    }
     const { status } = await this.options.storage.revokeDevice({ orgId, userId, deviceId, now: this.now() });
     if (status === 'not_found') throw new HubError(ErrorCode.NOT_FOUND, 'No such device of yours', { deviceId });
     // Also on 'already': a retry after a failed notice must notify again.
@@ -262,6 +272,14 @@ export class HubSecurity {
     }
     this.dropSockets(Rooms.device(orgId, deviceId), 'Device revoked');
     return { deviceId, revoked: status === 'revoked' };
+  }
+
+  /** An operator undoes a revocation (POST /admin/devices/restore): the device may sign in again and publish new keys. */
+  async restoreDevice(input: { orgId: string; deviceId: string; by?: string | undefined }): Promise<{ restored: boolean }> {
+    const { status } = await this.options.storage.restoreDevice(input.orgId, input.deviceId);
+    await this.revocations.restoreDevice(input.orgId, input.deviceId);
+    this.record({ action: 'admin:restore-device', outcome: 'ok', orgId: input.orgId, targetDeviceId: input.deviceId, userId: input.by, note: status });
+    return { restored: status === 'restored' };
   }
 
   /** Tell every socket in the room, on every node, why, then disconnect them. */

@@ -22,6 +22,8 @@ export interface RevocationSubject {
 export interface RevocationList {
   revokeToken(orgId: string, tokenId: string, expiresAt: number): Promise<void>;
   revokeDevice(orgId: string, deviceId: string): Promise<void>;
+  /** Forget a device's revocation (an operator restored it). */
+  restoreDevice(orgId: string, deviceId: string): Promise<void>;
   /** Which credential of the subject is revoked, if any. */
   check(subject: RevocationSubject): Promise<'token' | 'device' | undefined>;
 }
@@ -40,6 +42,10 @@ export class MemoryRevocations implements RevocationList {
 
   async revokeDevice(orgId: string, deviceId: string): Promise<void> {
     this.devices.add(key(orgId, deviceId));
+  }
+
+  async restoreDevice(orgId: string, deviceId: string): Promise<void> {
+    this.devices.delete(key(orgId, deviceId));
   }
 
   async check(subject: RevocationSubject): Promise<'token' | 'device' | undefined> {
@@ -97,6 +103,10 @@ export class RedisRevocations implements RevocationList {
   async revokeDevice(orgId: string, deviceId: string): Promise<void> {
     await this.options.redis.set(this.deviceKey(orgId, deviceId), String(this.now()));
   }
+  async restoreDevice(orgId: string, deviceId: string): Promise<void> {
+    await this.options.redis.del(this.deviceKey(orgId, deviceId));
+  }
+
 
   async check(subject: RevocationSubject): Promise<'token' | 'device' | undefined> {
     const keys = [this.deviceKey(subject.orgId, subject.deviceId)];

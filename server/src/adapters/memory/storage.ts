@@ -339,6 +339,10 @@ export class MemoryStorage implements Storage {
   async deviceRevokedAt(orgId: string, deviceId: string): Promise<number | undefined> {
     return this.revokedDevices.get(key(orgId, deviceId));
   }
+
+  async restoreDevice(orgId: string, deviceId: string): Promise<{ status: 'restored' | 'not_revoked' }> {
+    return { status: this.revokedDevices.delete(key(orgId, deviceId)) ? 'restored' : 'not_revoked' };
+  }
 }
 
 // security: devices

@@ -91,6 +91,12 @@ export class MongoDeviceAdmin implements DeviceAdmin {
     return { status };
   }
 
+  async restoreDevice(orgId: string, deviceId: string): Promise<{ status: 'restored' | 'not_revoked' }> {
+    await this.init();
+    const res = await this.Revocation.deleteOne({ _id: docKey(orgId, deviceId) }).exec();
+    return { status: res.deletedCount > 0 ? 'restored' : 'not_revoked' };
+  }
+
   async deviceRevokedAt(orgId: string, deviceId: string): Promise<number | undefined> {
     await this.init();
     const doc = await this.Revocation.findOne({ _id: docKey(orgId, deviceId) }).lean<DeviceRevocationDoc>().exec();

@@ -663,6 +663,10 @@ export class MongoStorage implements Storage {
     return this.deviceAdmin.deviceRevokedAt(orgId, deviceId);
   }
 
+  restoreDevice(orgId: string, deviceId: string): Promise<{ status: 'restored' | 'not_revoked' }> {
+    return this.deviceAdmin.restoreDevice(orgId, deviceId);
+  }
+
   /** The connection, for companions that keep their collections in the same database (the audit log). */
   get connection(): Connection {
     return this.conn;
