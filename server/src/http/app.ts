@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
+import type { z } from 'zod';
 import {
   AdminDeviceRestoreRequestSchema,
   AdminTokenRevokeRequestSchema,
@@ -112,32 +113,24 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
     res.json(body);
   });
 
-  app.post(RestPath.ADMIN_REVOKE_TOKEN, async (req, res, next) => {
-    if (!options.admin || !isAdmin(req, options.adminToken)) {
-      return sendError(res, { code: ErrorCode.AUTH_REQUIRED, message: 'Operator endpoint: send Authorization: Bearer <ADMIN_TOKEN>' });
-    }
-    const parsed = parsePayload(AdminTokenRevokeRequestSchema, req.body);
-    if (!parsed.ok) return sendError(res, parsed.error);
-    try {
-      await options.admin.revokeToken(parsed.value);
-      res.status(204).end();
-    } catch (err) {
-      next(err);
-    }
-  });
-
-  app.post(RestPath.ADMIN_RESTORE_DEVICE, async (req, res, next) => {
-    if (!options.admin || !isAdmin(req, options.adminToken)) {
-      return sendError(res, { code: ErrorCode.AUTH_REQUIRED, message: 'Operator endpoint: send Authorization: Bearer <ADMIN_TOKEN>' });
-    }
-    const parsed = parsePayload(AdminDeviceRestoreRequestSchema, req.body);
-    if (!parsed.ok) return sendError(res, parsed.error);
-    try {
-      res.json(await options.admin.restoreDevice(parsed.value));
-    } catch (err) {
-      next(err);
-    }
-  });
+  /** An operator endpoint: the admin token, then the body's schema; the action's answer as JSON (204 when none). */
+  const adminRoute = <S extends z.ZodType>(path: string, schema: S, action: (admin: NonNullable<HttpAppOptions['admin']>, input: z.output<S>) => Promise<unknown>) =>
+    app.post(path, async (req, res, next) => {
+      if (!options.admin || !isAdmin(req, options.adminToken)) {
+        return sendError(res, { code: ErrorCode.AUTH_REQUIRED, message: 'Operator endpoint: send Authorization: Bearer <ADMIN_TOKEN>' });
+      }
+      const parsed = parsePayload(schema, req.body);
+      if (!parsed.ok) return sendError(res, parsed.error);
+      try {
+        const answer = await action(options.admin, parsed.value);
+        if (answer === undefined) res.status(204).end();
+        else res.json(answer);
+      } catch (err) {
+        next(err);
+      }
+    });
+  adminRoute(RestPath.ADMIN_REVOKE_TOKEN, AdminTokenRevokeRequestSchema, (admin, input) => admin.revokeToken(input));
+  adminRoute(RestPath.ADMIN_RESTORE_DEVICE, AdminDeviceRestoreRequestSchema, (admin, input) => admin.restoreDevice(input));
 
   if (options.widgetBundlePath) app.use(widgetRouter({ bundlePath: options.widgetBundlePath, demo: options.devTokens !== undefined }));
 
