@@ -59,6 +59,26 @@ for (const backend of ['memory', 'real'] as Backend[]) {
       expect(lastLee.recipients, "Lee's second message carries no per-member ciphertexts: everyone has Lee's sender key").to.equal(undefined);
     });
 
+    it('a member’s device added later shows earlier team messages as before-this-device, never as a decryption failure', async () => {
+      const t = await harness.start(backend);
+      const lee = member(t, 'dr-lee', 'lee-phone');
+      const patel = member(t, 'dr-patel', 'patel-laptop');
+      await Promise.all([lee, patel].map((m) => m.client.connect()));
+      const { teamId } = await lee.client.createTeam('Night shift', [{ userId: 'dr-patel' }]);
+      await lee.client.sendText(teamId, 'before the tablet 1');
+      await lee.client.sendText(teamId, 'before the tablet 2');
+      await eventually(() => texts(patel).length === 2, 'patel reads');
+      // Patel's new tablet syncs the team's whole sequence.
+      const tablet = member(t, 'dr-patel', 'patel-tablet');
+      await tablet.client.connect();
+      await eventually(() => tablet.unavailable.length === 2, 'the tablet hears of the two earlier messages');
+      await lee.client.sendText(teamId, 'after the tablet');
+      await eventually(() => texts(tablet).length === 1, 'the tablet reads what follows');
+      expect(texts(tablet)).to.deep.equal(['after the tablet']);
+      expect(tablet.unavailable.map((u) => u.reason)).to.deep.equal(['before-this-device', 'before-this-device']);
+      expect(tablet.errors.map((e) => e.reason), 'no decryption failure').to.deep.equal([]);
+    });
+
     it('a new member cannot read history: it shows as before-you-joined, and what follows reads fine', async () => {
       const t = await harness.start(backend);
       const lee = member(t, 'dr-lee', 'lee-phone');
@@ -97,11 +117,19 @@ for (const backend of ['memory', 'real'] as Backend[]) {
       const stored = await t.storage.envelopesAfter('org-a', teamId, 0, 50);
       for (const e of stored.filter((x) => x.body && !x.membership && x.kind !== 'receipt').slice(-2)) {
         expect(e.recipients?.map((r) => r.deviceId) ?? [], 'new sender keys go to remaining devices only').to.not.include('ortiz-tablet');
+      }
+      // The hub routes everything after the removal to Ortiz anyway, in order (no gap to hold it back).
+      const removal = stored.find((x) => x.membership && JSON.parse(x.membership.statement).op === 'remove')!;
+      for (const e of stored.filter((x) => x.seq > removal.seq)) {
         const { recipients: _r, ...rest } = e;
         t.hub.io.to(Rooms.device('org-a', 'ortiz-tablet')).emit(ServerEvent.ENVELOPE, rest);
       }
       await new Promise((r) => setTimeout(r, 300));
       expect(texts(ortiz)).to.deep.equal(['shared with ortiz', 'also shared']);
+      // What the removed member is told of the two messages: "removed", not "before you joined", nor an error.
+      await eventually(() => ortiz.unavailable.length === 2, 'ortiz hears of both messages');
+      expect(ortiz.unavailable.map((u) => u.reason)).to.deep.equal(['removed', 'removed']);
+      expect(ortiz.errors.map((e) => e.reason)).to.deep.equal([]);
       const err = await ortiz.client.sendText(teamId, 'still here?').catch((e: unknown) => e);
       expect(isCurbsideError(err) && err.code).to.equal('FORBIDDEN');
     });

@@ -1,5 +1,5 @@
 /** Plain words for clinicians: no stack traces or error codes as the primary text. */
-import { isCurbsideError, ErrorCode } from '@curbside/client-sdk';
+import { isCurbsideError, ErrorCode, type UnavailableMessage } from '@curbside/client-sdk';
 import type { HistoryItem } from './history.js';
 
 export function plainError(e: unknown): string {
@@ -41,10 +41,15 @@ export function plainError(e: unknown): string {
   return 'Something went wrong. Reload the page and try again.';
 }
 
-export function unavailableText(reason: 'before-this-device' | 'before-you-joined'): string {
-  return reason === 'before-you-joined'
-    ? 'Messages sent before you joined this care team are not available to you.'
-    : 'Messages sent before this device was set up cannot be read here.';
+export function unavailableText(reason: UnavailableMessage['reason']): string {
+  switch (reason) {
+    case 'before-you-joined':
+      return 'Messages sent before you joined this care team are not available to you.';
+    case 'removed':
+      return 'You were removed from this care team: messages sent after that are not available to you.';
+    default:
+      return 'Messages sent before this device was set up cannot be read here.';
+  }
 }
 
 /** "Sending…", "Sent", "Delivered", "Read", or for a care team "Read by 1 of 2". */

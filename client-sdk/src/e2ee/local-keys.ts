@@ -46,16 +46,19 @@ export class LocalKeys implements PrekeyLookup {
   private constructor(
     private readonly store: DeviceStore,
     readonly identity: IdentityKeyPair,
+    /** When this device made its identity (epoch ms); absent for identities made before it was kept. */
+    readonly createdAt: number | undefined,
   ) {}
 
   /** Load this device's identity, creating it (once, ever) if the store has none. */
   static async open(store: DeviceStore): Promise<LocalKeys> {
-    let identity = await store.get<IdentityKeyPair>('identity', 'self');
+    let identity = await store.get<IdentityKeyPair & { createdAt?: number }>('identity', 'self');
     if (!identity) {
-      identity = await generateIdentityKeyPair();
-      await store.put('identity', 'self', { publicKey: identity.publicKey, privateKey: identity.privateKey });
+      const fresh = await generateIdentityKeyPair();
+      identity = { publicKey: fresh.publicKey, privateKey: fresh.privateKey, createdAt: Date.now() };
+      await store.put('identity', 'self', identity);
     }
-    return new LocalKeys(store, identity);
+    return new LocalKeys(store, { publicKey: identity.publicKey, privateKey: identity.privateKey }, identity.createdAt);
   }
 
   /**

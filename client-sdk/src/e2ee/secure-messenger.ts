@@ -97,8 +97,11 @@ export interface UnavailableMessage {
   messageId: string;
   seq: number;
   senderUserId: string;
-  /** Sent before this device existed, or before this user joined the care team (history is not shared). */
-  reason: 'before-this-device' | 'before-you-joined';
+  /**
+   * Sent before this device existed, before this user joined the care team (history is not shared), or
+   * after this user was removed from it.
+   */
+  reason: 'before-this-device' | 'before-you-joined' | 'removed';
 }
 
 export interface SdkLogger {

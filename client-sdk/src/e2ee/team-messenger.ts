@@ -99,6 +99,8 @@ class NoSenderKey extends Error {}
 class NotAMember extends Error {}
 /** A group message bound to another membership epoch than the one in force at its seq. */
 class StaleEpoch extends Error {}
+/** A group message sent before this device existed, that carried no key for it. */
+class BeforeThisDevice extends Error {}
 
 /**
  * Care teams in the SDK: signed membership statements and sender-key messages.
@@ -383,8 +385,10 @@ export class TeamMessenger {
     const me = this.core.self();
     const record = await this.store.get<TeamRecord>('teams', envelope.conversationId);
     const base = { conversationId: envelope.conversationId, messageId: envelope.messageId, seq: envelope.seq, senderUserId: envelope.senderUserId };
-    if (!record || !teamRoleOf(record.state.members, me.userId) || (record.joinedAtSeq !== null && envelope.seq < record.joinedAtSeq)) {
-      if (envelope.body) this.core.events.unavailable({ ...base, reason: 'before-you-joined' });
+    // Judged at the message's own seq: one sent while this user belonged is read even after they left.
+    if (!record || !memberAt(record, me.userId, envelope.seq) || (record.joinedAtSeq !== null && envelope.seq < record.joinedAtSeq)) {
+      const removed = record?.pastMembers?.some((p) => p.userId === me.userId && p.untilSeq <= envelope.seq) ?? false;
+      if (envelope.body) this.core.events.unavailable({ ...base, reason: removed ? 'removed' : 'before-you-joined' });
       return;
     }
     try {
@@ -396,8 +400,11 @@ export class TeamMessenger {
       if (envelope.epoch !== epoch) throw new StaleEpoch();
       const header = parseGroupMessageHeader(envelope.body);
       const name = receivedKeyName(envelope.conversationId, envelope.senderUserId, envelope.senderDeviceId, header.keyId);
+      const bornAt = (await this.core.localKeys()).createdAt;
       const content = await this.core.exclusive(async () => {
         const stored = await this.store.get<Uint8Array>('senderKeys', name);
+        // Sent before this device existed, with no share for it: history it was never meant to have.
+        if (!stored && !envelope.ciphertext && bornAt !== undefined && envelope.sentAt < bornAt) throw new BeforeThisDevice();
         if (!stored) throw new NoSenderKey();
         const key = ReceivedSenderKey.deserialize(stored);
         const plaintext = key.decrypt(envelope.body!, groupAd(envelope.conversationId, envelope.senderUserId, envelope.senderDeviceId, envelope.clientMessageId, epoch));
@@ -431,6 +438,10 @@ export class TeamMessenger {
   }
 
   private onFailure(envelope: Envelope, e: unknown): void {
+    if (e instanceof BeforeThisDevice) {
+      this.core.events.unavailable({ conversationId: envelope.conversationId, messageId: envelope.messageId, seq: envelope.seq, senderUserId: envelope.senderUserId, reason: 'before-this-device' });
+      return;
+    }
     if (e instanceof NoSenderKey) return this.core.onReceiveFailure(envelope, e, 'NO_SENDER_KEY', true);
     if (e instanceof NotAMember) return this.core.onReceiveFailure(envelope, e, 'NOT_A_MEMBER', true);
     if (e instanceof StaleEpoch) return this.core.onReceiveFailure(envelope, e, 'STALE_EPOCH', true);
