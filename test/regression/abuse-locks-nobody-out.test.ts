@@ -11,23 +11,15 @@
 import { expect } from 'chai';
 import { io as rawIo } from 'socket.io-client';
 import { ErrorCode, wireParser, type Conversation, type PresenceResult } from '@curbside/shared';
-import { rateLimitsOff, type HubConfig, type SecurityConfig } from '@curbside/server';
-import { HubHarness, eventually, sharedBackend, type TestHub } from '../support/hub.js';
+import { eventually, sharedBackend, type TestHub } from '../support/hub.js';
 import { testDeviceKeys } from '../support/keys.js';
-import { connectRaw, errorCode, handshakeOutcome, sleep, type RawClient } from '../security/support.js';
+import { connectRaw, errorCode, handshakeOutcome, sleep, type RawClient, rawHubs, onlyRateLimits } from '../security/support.js';
 
 describe('regression: abuse that locks nobody out (Redis + Mongo-wire DB)', function () {
   this.timeout(60_000);
-  const harness = new HubHarness();
-  const open: RawClient[] = [];
+  const { harness, open } = rawHubs();
   let t: TestHub;
-  afterEach(async () => {
-    for (const c of open.splice(0)) c.close();
-    await harness.cleanup();
-  });
-  const limited = (over: Partial<SecurityConfig['rateLimits']>) => (c: HubConfig) => {
-    c.security = { corsOrigins: [], rateLimits: { ...rateLimitsOff(), ...over }, revocationRecheckMs: 60_000 };
-  };
+  const limited = onlyRateLimits;
   const as = async (userId: string, deviceId: string, orgId = 'org-a') => {
     const c = await connectRaw(t.url, t.idp.mint({ orgId, userId, deviceId }));
     open.push(c);
@@ -168,17 +160,10 @@ describe('regression: abuse that locks nobody out (Redis + Mongo-wire DB)', func
 
 describe('regression: consent — nobody can be buried in groups (memory adapters and Redis + Mongo-wire DB)', function () {
   this.timeout(60_000);
-  const harness = new HubHarness();
-  const open: RawClient[] = [];
-  afterEach(async () => {
-    for (const c of open.splice(0)) c.close();
-    await harness.cleanup();
-  });
+  const { harness, open } = rawHubs();
 
   it('how often others can add someone is limited; adding yourself to your own groups is not', async () => {
-    const t = await harness.start('real', sharedBackend(), (c) => {
-      c.security = { corsOrigins: [], rateLimits: { ...rateLimitsOff(), addedToConversations: { points: 3, durationSec: 3600 } }, revocationRecheckMs: 60_000 };
-    });
+    const t = await harness.start('real', sharedBackend(), onlyRateLimits({ addedToConversations: { points: 3, durationSec: 3600 } }));
     const mallory = await connectRaw(t.url, t.idp.mint({ userId: 'dr-mallory', deviceId: 'm1' }));
     const lee = await connectRaw(t.url, t.idp.mint({ userId: 'dr-lee', deviceId: 'l1' }));
     open.push(mallory, lee);
@@ -190,9 +175,7 @@ describe('regression: consent — nobody can be buried in groups (memory adapter
   });
 
   it('conversation:list answers a page at a time, each well under a frame, and the SDK gathers every page', async () => {
-    const t = await harness.start('memory', sharedBackend(), (c) => {
-      c.security = { corsOrigins: 'dev-localhost', rateLimits: rateLimitsOff(), revocationRecheckMs: 60_000 };
-    });
+    const t = await harness.start('memory', sharedBackend(), onlyRateLimits());
     // 12 huge groups (999 members with long ids) and 230 small ones, all with dr-lee.
     const many = Array.from({ length: 998 }, (_, i) => `member-${i}-${'x'.repeat(100)}`);
     for (let i = 0; i < 12; i++) await t.storage.createConversation({ orgId: 'org-a', kind: 'group', title: `big ${i}`, createdBy: 'dr-lee', memberUserIds: many, now: i });
@@ -223,9 +206,7 @@ describe('regression: consent — nobody can be buried in groups (memory adapter
 
   for (const backend of ['memory', 'real'] as const) {
     it(`anyone can leave any group, and the others hear of it (${backend})`, async () => {
-      const t = await harness.start(backend, sharedBackend(), (c) => {
-        c.security = { corsOrigins: 'dev-localhost', rateLimits: rateLimitsOff(), revocationRecheckMs: 60_000 };
-      });
+      const t = await harness.start(backend, sharedBackend(), onlyRateLimits());
       const as = async (userId: string) => {
         const c = await connectRaw(t.url, t.idp.mint({ userId, deviceId: `${userId}-1` }));
         open.push(c);

@@ -5,9 +5,9 @@
  */
 import { expect } from 'chai';
 import type { AuditEntry } from '@curbside/server';
-import { ConfigError, loadConfig, rateLimitsOff } from '@curbside/server';
+import { ConfigError, loadConfig } from '@curbside/server';
 import { HubHarness, sharedBackend, type TestHub } from '../support/hub.js';
-import { handshakeOutcome } from '../security/support.js';
+import { handshakeOutcome, onlyRateLimits } from '../security/support.js';
 
 const KEY = 'k'.repeat(40);
 
@@ -29,7 +29,7 @@ describe('regression: client addresses in the audit log follow AUDIT_CLIENT_IP (
   ] as const) {
     it(`${mode}: accepted and refused handshakes`, async () => {
       const t = await harness.start('real', sharedBackend(), (c) => {
-        c.security = { corsOrigins: [], rateLimits: rateLimitsOff(), revocationRecheckMs: 60_000 };
+        onlyRateLimits()(c);
         c.auditClientIp = mode === 'hash' ? { mode, key: KEY } : { mode };
       });
       expect(await handshakeOutcome(t.url, t.idp.mint({ userId: 'dr-lee', deviceId: 'lee-phone' }))).to.equal('connected');

@@ -8,18 +8,13 @@
  */
 import { expect } from 'chai';
 import type { Conversation } from '@curbside/shared';
-import { HubHarness, sharedBackend, eventually } from '../support/hub.js';
+import { sharedBackend, eventually } from '../support/hub.js';
 import { testDeviceKeys } from '../support/keys.js';
-import { connectRaw, sleep, type RawClient } from '../security/support.js';
+import { connectRaw, sleep, rawHubs } from '../security/support.js';
 
 describe('regression: ids containing ":" never let one organisation receive another’s traffic (two nodes, Redis, Mongo-wire DB)', function () {
   this.timeout(60_000);
-  const harness = new HubHarness();
-  const open: RawClient[] = [];
-  afterEach(async () => {
-    for (const c of open.splice(0)) c.close();
-    await harness.cleanup();
-  });
+  const { harness, open } = rawHubs();
 
   it('team title, members, typing, envelopes and revocation stay in their own organisation', async () => {
     const shared = sharedBackend();

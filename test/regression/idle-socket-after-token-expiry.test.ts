@@ -9,21 +9,16 @@ import { randomUUID } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { CloseCode, ServerEvent, type Conversation } from '@curbside/shared';
 import type { ChatMessage } from '@curbside/client-sdk';
-import { HubHarness, eventually, sharedBackend, type TestHub } from '../support/hub.js';
-import { connectRaw, handshakeOutcome, sleep, type RawClient } from '../security/support.js';
+import { eventually, sharedBackend, type TestHub } from '../support/hub.js';
+import { connectRaw, handshakeOutcome, sleep, rawHubs } from '../security/support.js';
 
 describe('regression: sessions end when their token does (Redis + Mongo-wire DB)', function () {
   this.timeout(60_000);
-  const harness = new HubHarness();
-  const open: RawClient[] = [];
+  const { harness, open } = rawHubs();
   let t: TestHub;
   const ADMIN = 'admin-token-for-the-regression-tests-0123456789';
   beforeEach(async () => {
     t = await harness.start('real', sharedBackend(), (c) => (c.adminToken = ADMIN));
-  });
-  afterEach(async () => {
-    for (const c of open.splice(0)) c.close();
-    await harness.cleanup();
   });
 
   it('an idle socket is closed at exp with TOKEN_EXPIRED and gets nothing sent after it', async () => {

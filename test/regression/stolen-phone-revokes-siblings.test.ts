@@ -6,21 +6,16 @@
  */
 import { expect } from 'chai';
 import { ErrorCode } from '@curbside/shared';
-import { HubHarness, sharedBackend, type TestHub } from '../support/hub.js';
-import { connectRaw, errorCode, handshakeOutcome, sleep, type RawClient } from '../security/support.js';
+import { sharedBackend, type TestHub } from '../support/hub.js';
+import { connectRaw, errorCode, handshakeOutcome, sleep, rawHubs } from '../security/support.js';
 
 describe('regression: a stolen phone cannot lock out its owner’s other devices (Redis + Mongo-wire DB)', function () {
   this.timeout(30_000);
-  const harness = new HubHarness();
-  const open: RawClient[] = [];
+  const { harness, open } = rawHubs();
   const ADMIN = 'operator-token-for-device-restore-0123456789';
   let t: TestHub;
   beforeEach(async () => {
     t = await harness.start('real', sharedBackend(), (c) => (c.adminToken = ADMIN));
-  });
-  afterEach(async () => {
-    for (const c of open.splice(0)) c.close();
-    await harness.cleanup();
   });
   const device = async (deviceId: string, authAgeSec: number | null = 0) => {
     const c = await connectRaw(t.url, t.idp.mint({ userId: 'dr-lee', deviceId }, { authAgeSec }));

@@ -9,19 +9,14 @@
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { ErrorCode, type TeamStatementResult } from '@curbside/shared';
-import { HubHarness, type Backend, type TestHub } from '../support/hub.js';
+import { type Backend, type TestHub } from '../support/hub.js';
 import { testDeviceKeys } from '../support/keys.js';
-import { connectRaw, errorCode, type RawClient } from '../security/support.js';
+import { connectRaw, errorCode, rawHubs } from '../security/support.js';
 
 for (const backend of ['memory', 'real'] as Backend[]) {
   describe(`regression: team ids are scoped per organisation (${backend === 'memory' ? 'memory adapters' : 'Redis + Mongo-wire DB'})`, function () {
-    const harness = new HubHarness();
-    const open: RawClient[] = [];
+    const { harness, open } = rawHubs();
     let t: TestHub;
-    afterEach(async () => {
-      for (const c of open.splice(0)) c.close();
-      await harness.cleanup();
-    });
 
     async function member(orgId: string, userId: string) {
       const deviceId = `${userId}-1`;

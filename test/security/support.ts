@@ -1,7 +1,8 @@
 /** Raw socket.io clients (no SDK) for the security tests: exact control over what is sent. */
 import { io as rawIo, type Socket } from 'socket.io-client';
 import { ServerEvent, wireParser, type Ack, type SessionClosing, type WireError } from '@curbside/shared';
-import type { Storage } from '@curbside/server';
+import { rateLimitsOff, type HubConfig, type SecurityConfig, type Storage } from '@curbside/server';
+import { HubHarness } from '../support/hub.js';
 
 export interface RawClient {
   socket: Socket;
@@ -82,3 +83,21 @@ export function errorCode(ack: Ack<unknown>): string {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The hub harness and the raw clients of one describe block: both closed after each test. */
+export function rawHubs(): { harness: HubHarness; open: RawClient[] } {
+  const harness = new HubHarness();
+  const open: RawClient[] = [];
+  afterEach(async () => {
+    for (const c of open.splice(0)) c.close();
+    await harness.cleanup();
+  });
+  return { harness, open };
+}
+
+/** A hub config tweak: these rate limits, every other one off (for tests of something else, or of one limit). */
+export function onlyRateLimits(over: Partial<SecurityConfig['rateLimits']> = {}): (c: HubConfig) => void {
+  return (c) => {
+    c.security = { corsOrigins: [], rateLimits: { ...rateLimitsOff(), ...over }, revocationRecheckMs: 60_000 };
+  };
+}
