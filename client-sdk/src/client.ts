@@ -26,6 +26,9 @@ import {
   type TeamState,
   type TypingNotice,
   DeviceRemovedSchema,
+  DeviceListChangedSchema,
+  DeviceListsResultSchema,
+  DevicesListResultSchema,
   KeysLowSchema,
   type DeviceRemoved,
   type DeviceRevokeResult,
@@ -47,6 +50,7 @@ import {
   type UnavailableMessage,
 } from './e2ee/secure-messenger.js';
 import type { Receipt, ReceiptStatus } from './e2ee/receipts.js';
+import type { DeviceListChange, DeviceListRejection, LinkCode, LinkState } from './e2ee/device-lists.js';
 
 /** Why the client is (or went) offline. */
 export type DisconnectReason =
@@ -107,6 +111,23 @@ export interface CurbsideClientEvents {
   device: (device: DeviceIdentity) => void;
   /** A contact's (or this user's) device was revoked: nothing is encrypted to it any more. */
   deviceRemoved: (device: DeviceRemoved) => void;
+  /**
+   * A contact's (or this user's) signed device list changed, verified: devices linked or removed.
+   * Show it like a safety-number change ("Dr Lee added a device"); `safetyNumber()` is new.
+   */
+  deviceListChanged: (change: DeviceListChange) => void;
+  /** Security alert: the hub offered a device list that does not verify, or an older one than this device knew. Nothing is sent to that user. */
+  deviceListRejected: (rejection: DeviceListRejection) => void;
+  /**
+   * This device is not in its user's signed device list: it sends and receives nothing until another
+   * of the user's devices links it. Show `code` (digits or a QR code) and ask the user to enter it
+   * there (`linkDevice`).
+   */
+  linkRequired: (code: LinkCode) => void;
+  /** Another device of this user linked this one: it now sends and receives. */
+  deviceLinked: (info: { version: number }) => void;
+  /** A new device of this user published keys and waits to be linked: ask for the code it shows (`linkDevice`). */
+  linkRequest: (device: { deviceId: string }) => void;
   /** A problem the app should know about that did not come from a call it made (e.g. auth refused on reconnect). */
   error: (error: CurbsideError) => void;
 }
@@ -250,6 +271,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
   /** Sends being encrypted or persisted; `close()` waits for them before the store changes hands. */
   private readonly pendingOps = new Set<Promise<unknown>>();
   private readonly members = new Map<string, string[]>();
+  private currentLinkState: LinkState | undefined;
 
   constructor(private readonly options: CurbsideClientOptions) {
     super();
@@ -263,7 +285,14 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
       {
         sendEnvelope: (c, p, o) => this.sendEnvelope(c, p, o),
         claimBundles: (r) => this.claimBundles(r),
-        listDevices: (u) => this.listDevices(u),
+        hubDevices: (u) => this.hubDevices(u),
+        deviceListChains: async (users) => {
+          const out = [];
+          for (const page of pages(users, Limits.MAX_KEY_QUERY_USERS)) out.push(...DeviceListsResultSchema.parse(await this.request(ClientEvent.DEVICE_LISTS, { users: page })).chains);
+          return out;
+        },
+        publishDeviceList: (list) => this.request(ClientEvent.DEVICE_LIST_PUBLISH, { list }),
+        myDevices: () => this.listMyDevices(),
         publishKeys: (r) => this.publishKeys(r),
         countPrekeys: () => this.countPrekeys(),
         conversationMembers: (id, fresh) => this.conversationMembers(id, fresh),
@@ -286,6 +315,8 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
         teamChanged: (c) => this.emit('teamChanged', c),
         membershipMismatch: (m) => this.emit('membershipMismatch', m),
         receipt: (r) => this.emit('receipt', r),
+        deviceListChanged: (c) => this.emit('deviceListChanged', c),
+        deviceListRejected: (r) => this.emit('deviceListRejected', r),
       },
       logger,
     );
@@ -656,14 +687,64 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
     return out;
   }
 
-  /** Devices with published identity keys of these users. */
+  /**
+   * The devices of these users that messages are encrypted to: with end-to-end encryption on, those
+   * each user's verified signed device list names (none for a user without one); with it off, every
+   * device the hub lists.
+   * @throws CurbsideError DEVICE_LIST_ROLLBACK or DEVICE_LIST_INVALID when a user's list does not verify
+   */
   async listDevices(userIds: string[]): Promise<DeviceIdentity[]> {
-    const out: DeviceIdentity[] = [];
+    if (this.options.e2ee !== false) return this.messenger.listDevices(userIds);
+    return (await this.hubDevices(userIds)).devices;
+  }
+
+  /** The hub's `devices:list`, unverified, with each signed list's version. */
+  private async hubDevices(userIds: string[]): Promise<{ devices: DeviceIdentity[]; listVersions: Array<{ userId: string; version: number }> }> {
+    const devices: DeviceIdentity[] = [];
+    const listVersions: Array<{ userId: string; version: number }> = [];
     for (const page of pages(userIds, Limits.MAX_KEY_QUERY_USERS)) {
-      const { devices } = await this.request(ClientEvent.DEVICES_LIST, { userIds: page });
-      out.push(...devices.map((d) => DeviceIdentitySchema.parse(d)));
+      const result = DevicesListResultSchema.parse(await this.request(ClientEvent.DEVICES_LIST, { userIds: page }));
+      devices.push(...result.devices);
+      listVersions.push(...(result.listVersions ?? []));
     }
-    return out;
+    return { devices, listVersions };
+  }
+
+  /**
+   * Whether this device is in its user's signed device list (`linked`), or waits for another of the
+   * user's devices to link it (`pending`; see the `linkRequired` event). Undefined before the first
+   * connect, and with end-to-end encryption off.
+   */
+  get linkState(): LinkState | undefined {
+    return this.currentLinkState;
+  }
+
+  /**
+   * The code this device shows to be linked: the user enters it (or scans it) on another of their
+   * devices, which calls `linkDevice`.
+   * @example
+   * ```ts
+   * client.on('linkRequired', ({ deviceId, code }) => showLinkScreen(deviceId, code));
+   * ```
+   */
+  linkCode(): Promise<LinkCode> {
+    return this.messenger.deviceLists.linkCode();
+  }
+
+  /**
+   * Link a new device of this user: check that the identity key the hub presents for it matches the
+   * code it shows, and sign the next version of the user's device list with it added. Its contacts
+   * then encrypt to it, and it may send.
+   * @returns the new device-list version
+   * @throws CurbsideError LINK_CODE_MISMATCH if the code does not match; NOT_FOUND if the user has no
+   *   such device with keys; DEVICE_NOT_LINKED if this device is not linked itself
+   * @example
+   * ```ts
+   * await phone.linkDevice({ deviceId: 'lee-laptop', code: '12345 67890 …' });
+   * ```
+   */
+  async linkDevice(link: LinkCode): Promise<number> {
+    return this.messenger.deviceLists.link(link.deviceId, link.code);
   }
 
   /** This user's devices, including revoked ones (with when they were revoked). */
@@ -685,7 +766,12 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
    * ```
    */
   async revokeDevice(deviceId: string): Promise<DeviceRevokeResult> {
-    return this.request(ClientEvent.DEVICE_REVOKE, { deviceId });
+    const result = await this.request(ClientEvent.DEVICE_REVOKE, { deviceId });
+    // Then sign it out of the user's device list, so contacts drop it on the list's word, not only the hub's.
+    if (this.options.e2ee !== false && deviceId !== this.deviceId && this.currentLinkState === 'linked') {
+      await this.messenger.deviceLists.unlink(deviceId).catch((e: unknown) => this.emit('error', asCurbsideError(e)));
+    }
+    return result;
   }
 
   /** This device's id, from the `dev` claim of its token (known once a token was fetched). */
@@ -727,7 +813,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
       this.closingCode = undefined;
       this.emit('connected');
       for (const entry of this.outbox.values()) this.transmit(entry);
-      const publish = this.options.e2ee === false ? Promise.resolve() : this.messenger.publishKeys();
+      const publish = this.options.e2ee === false ? Promise.resolve() : this.messenger.publishKeys().then(() => this.settleLink());
       void publish.then(
         () => this.resync(),
         (e: unknown) => {
@@ -812,9 +898,32 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
     });
     socket.on(ServerEvent.DEVICE_ADDED, (raw) => {
       const parsed = DeviceIdentitySchema.safeParse(raw);
-      if (parsed.success) this.emit('device', parsed.data);
+      if (!parsed.success) return;
+      this.emit('device', parsed.data);
+      if (parsed.data.userId === this.userId && this.options.e2ee !== false) this.emit('linkRequest', { deviceId: parsed.data.deviceId });
+    });
+    socket.on(ServerEvent.DEVICE_LIST_CHANGED, (raw) => {
+      const parsed = DeviceListChangedSchema.safeParse(raw);
+      if (!parsed.success || this.options.e2ee === false) return;
+      const { userId, version } = parsed.data;
+      void this.messenger.deviceLists
+        .refresh(userId, version)
+        .then(() => (userId === this.userId && this.currentLinkState === 'pending' ? this.settleLink() : undefined))
+        .catch((e: unknown) => this.emit('error', asCurbsideError(e)));
     });
     return socket;
+  }
+
+  /** Register this device in its user's signed list (the first device), or learn whether another linked it. */
+  private async settleLink(): Promise<void> {
+    const before = this.currentLinkState;
+    const state = await this.messenger.deviceLists.register();
+    this.currentLinkState = state;
+    if (state === 'pending' && before !== 'pending') this.emit('linkRequired', await this.messenger.deviceLists.linkCode());
+    if (state === 'linked' && before === 'pending') {
+      const own = await this.messenger.deviceLists.pinned(this.userId!);
+      this.emit('deviceLinked', { version: own?.version ?? 0 });
+    }
   }
 
   private async currentToken(): Promise<string> {

@@ -11,6 +11,7 @@ import { createHttpApp } from './http/app.js';
 import { defaultWidgetBundlePath } from './http/widget.js';
 import { Gateway, type HubServer } from './realtime/gateway.js';
 import { MessageRelay } from './domain/message-relay.js';
+import { DeviceLists } from './domain/device-lists.js';
 import { DeviceKeys } from './domain/device-keys.js';
 import { CareTeams } from './domain/care-teams.js';
 import type { Storage } from './ports/storage.js';
@@ -160,7 +161,7 @@ export class Hub {
         logger,
       }),
     );
-    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: this.relay, keys: new DeviceKeys(storage, Date.now, this.directory), teams: new CareTeams(storage, Date.now, this.directory), logger, security: this.security, onStorageUnreachable: () => (this.storageFailedAt = Date.now()), ...(config.maxSocketsPerDevice !== undefined ? { maxSocketsPerDevice: config.maxSocketsPerDevice } : {}) });
+    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: this.relay, keys: new DeviceKeys(storage, Date.now, this.directory), deviceLists: new DeviceLists(storage, this.directory), teams: new CareTeams(storage, Date.now, this.directory), logger, security: this.security, onStorageUnreachable: () => (this.storageFailedAt = Date.now()), ...(config.maxSocketsPerDevice !== undefined ? { maxSocketsPerDevice: config.maxSocketsPerDevice } : {}) });
   }
 
   /** Initialise storage, start listening, start presence heartbeats. Port 0 picks a free port. */

@@ -71,6 +71,23 @@ export const ErrorCode = {
    * revoking another of the user's devices: sign in again and retry with the fresh token.
    */
   REAUTHENTICATION_REQUIRED: 'REAUTHENTICATION_REQUIRED',
+  /**
+   * This device is not in its user's signed device list yet: it may connect, but it sends and
+   * receives nothing until another of the user's devices links it (SDK `linkDevice`).
+   */
+  DEVICE_NOT_LINKED: 'DEVICE_NOT_LINKED',
+  /**
+   * A signed device list does not verify: bad signature, a signer outside the previous list, a
+   * device whose identity key differs from the one it published, or a revoked device.
+   */
+  DEVICE_LIST_INVALID: 'DEVICE_LIST_INVALID',
+  /**
+   * Raised by the SDK: the hub presented a lower device-list version for a contact than this device
+   * already verified (a rollback). Nothing is sent to that contact. `details.userId` names them.
+   */
+  DEVICE_LIST_ROLLBACK: 'DEVICE_LIST_ROLLBACK',
+  /** Raised by the SDK: the link code entered does not match the device's identity key. */
+  LINK_CODE_MISMATCH: 'LINK_CODE_MISMATCH',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -125,6 +142,10 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   INTERNAL: 500,
   AUTH_REVOKED: 401,
   REAUTHENTICATION_REQUIRED: 401,
+  DEVICE_NOT_LINKED: 403,
+  DEVICE_LIST_INVALID: 400,
+  DEVICE_LIST_ROLLBACK: 409,
+  LINK_CODE_MISMATCH: 400,
 };
 
 /**

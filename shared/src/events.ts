@@ -39,6 +39,10 @@ export const ClientEvent = {
   DEVICES_MINE: 'devices:mine',
   /** Revoke one of the caller's own devices (security). Ack: `DeviceRevokeResult`. */
   DEVICE_REVOKE: 'device:revoke',
+  /** Publish the user's next signed device list (device-lists.ts). Ack: `DeviceListPublishResult`. */
+  DEVICE_LIST_PUBLISH: 'devices:sign',
+  /** Signed device lists of some users after given versions. Ack: `DeviceListsResult`. */
+  DEVICE_LISTS: 'devices:lists',
 } as const;
 export type ClientEvent = (typeof ClientEvent)[keyof typeof ClientEvent];
 
@@ -55,6 +59,8 @@ export const ServerEvent = {
   SESSION_CLOSING: 'session:closing',
   /** A device of a contact (or of the user) was revoked: stop encrypting to it. */
   DEVICE_REMOVED: 'device:removed',
+  /** A contact (or the user) published a new signed device list: `DeviceListChanged`. */
+  DEVICE_LIST_CHANGED: 'devices:changed',
   /** Others claimed this device's one-time prekeys down to `KeysLow.remaining`: upload more (the SDK does). */
   KEYS_LOW: 'keys:low',
 } as const;

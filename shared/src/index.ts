@@ -10,3 +10,4 @@ export * from './wire-parser.js';
 export * from './teams.js';
 export * from './team-rules.js';
 export * from './security.js';
+export * from './device-lists.js';

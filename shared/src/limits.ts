@@ -29,6 +29,10 @@ export const Limits = {
   MAX_CONVERSATION_PAGE: 500,
   /** Bytes of bodies and ciphertexts in one `sync:fetch` page (it ends early past this; at least one envelope). */
   MAX_SYNC_PAGE_BYTES: 1024 * 1024,
+  /** Devices in one clinician's signed device list. */
+  MAX_DEVICES_PER_USER: 32,
+  /** Signed device-list versions the hub keeps per clinician (older ones are dropped; see `devices:lists`). */
+  MAX_DEVICE_LIST_HISTORY: 64,
   /** Cursors in one `sync:fetch`. */
   MAX_SYNC_CURSORS: 5000,
 } as const;

@@ -247,7 +247,12 @@ export type DeviceIdentity = z.output<typeof DeviceIdentitySchema>;
 
 export const UserListRequestSchema = z.strictObject({ userIds: z.array(IdSchema).min(1).max(Limits.MAX_KEY_QUERY_USERS) });
 export type UserListRequest = z.input<typeof UserListRequestSchema>;
-export const DevicesListResultSchema = z.object({ devices: z.array(DeviceIdentitySchema) });
+export const DevicesListResultSchema = z.object({
+  /** Devices of users without a signed list, and the listed devices of those with one (never a revoked one). */
+  devices: z.array(DeviceIdentitySchema),
+  /** The newest signed device-list version per asked user that has one (fetch the chain with `devices:lists`). */
+  listVersions: z.array(z.object({ userId: IdSchema, version: z.number().int().min(1) })).optional(),
+});
 export type DevicesListResult = z.output<typeof DevicesListResultSchema>;
 
 /** What an initiator needs for X3DH with one device. */

@@ -1,6 +1,6 @@
 import { compositeKey } from './keys.js';
 import { z } from 'zod';
-import { IdSchema, TimestampSchema, type Ack } from './schemas.js';
+import { IdSchema, IdentityKeySchema, TimestampSchema, type Ack } from './schemas.js';
 import type { ClientEvent, ServerEvent } from './events.js';
 
 /**
@@ -23,6 +23,10 @@ export const OwnDeviceSchema = z.object({
   hasKeys: z.boolean(),
   /** The device that asked. */
   current: z.boolean(),
+  /** Its published identity key (what a link code is checked against). */
+  identityKey: IdentityKeySchema.optional(),
+  /** Whether the user's signed device list names it (false: waiting to be linked, or no list yet). */
+  listed: z.boolean(),
   /** Set once the device was revoked; a revoked device never authenticates again. */
   revokedAt: TimestampSchema.optional(),
 });

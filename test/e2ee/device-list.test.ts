@@ -20,9 +20,20 @@ describe('multi-device upkeep', function () {
     expect(all.map((d) => d.deviceId)).to.deep.equal(['patel-laptop', 'patel-tablet']);
 
     const sends: EnvelopePayload[] = [];
+    // Patel's signed device list, as the hub keeps it.
+    const history = (await t.storage.deviceListHistory('org-a', 'dr-patel'))!;
+    expect(history.lists.at(-1)!.devices.map((d) => d.deviceId).sort()).to.deep.equal(['patel-laptop', 'patel-tablet']);
     const transport: HubTransport = {
       conversationMembers: async () => ['dr-lee', 'dr-patel'],
-      listDevices: async (userIds: string[]): Promise<DeviceIdentity[]> => (sends.length === 0 ? all.slice(0, 1) : lee.listDevices(userIds)),
+      hubDevices: async (userIds: string[]) => ({
+        devices: (sends.length === 0 ? all.slice(0, 1) : await lee.listDevices(userIds)) as DeviceIdentity[],
+        listVersions: userIds.includes('dr-patel') ? [{ userId: 'dr-patel', version: history.version }] : [],
+      }),
+      deviceListChains: async (users) => users.map((u) => ({ userId: u.userId, version: u.userId === 'dr-patel' ? history.version : 0, lists: u.userId === 'dr-patel' ? history.lists.filter((l) => l.version > u.after) : [] })),
+      publishDeviceList: async () => {
+        throw new Error('not used');
+      },
+      myDevices: async () => [],
       claimBundles: (r): Promise<PrekeyBundle[]> => lee.claimBundles(r),
       publishKeys: async () => ({ oneTimePrekeys: 0 }),
       countPrekeys: async () => 100,
@@ -42,6 +53,8 @@ describe('multi-device upkeep', function () {
       teamChanged: () => {},
       membershipMismatch: () => {},
       receipt: () => {},
+      deviceListChanged: () => {},
+      deviceListRejected: () => {},
     }, { debug: () => {}, warn: () => {} });
 
     const ack = await messenger.sendText('c', 'hello');

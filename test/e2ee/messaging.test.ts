@@ -115,7 +115,9 @@ describe('end-to-end encrypted 1:1 messaging', function () {
     expect(await lee.safetyNumber('dr-patel')).to.deep.include({ displayString: a.displayString, state: 'verified' });
     const tablet = t.client({ userId: 'dr-patel', deviceId: 'patel-tablet' });
     await tablet.connect();
-    expect((await lee.safetyNumber('dr-patel')).displayString).to.not.equal(a.displayString);
+    const after = await lee.safetyNumber('dr-patel');
+    expect(after.displayString).to.not.equal(a.displayString);
+    expect(after.state, 'verified before, then a device joined the signed list').to.equal('devices-changed');
   });
 
   describe('against a hostile hub', function () {
@@ -139,24 +141,33 @@ describe('end-to-end encrypted 1:1 messaging', function () {
       convId = (await lee.client.createConversation({ kind: 'direct', peerUserId: 'dr-patel' })).id;
     });
 
-    it('a substituted identity key blocks sending until the user accepts it, and is reported', async () => {
+    it('a substituted identity key reaches nobody: sends use the key the signed device list gives, and the app is alerted', async () => {
+      const rejections: Array<{ userId: string; problem: string; deviceId?: string }> = [];
+      lee.client.on('deviceListRejected', (r) => rejections.push(r));
       await lee.client.sendText(convId, 'hello');
-      await eventually(() => patel.messages.length === 1, 'first message (trust on first use)');
+      await eventually(() => patel.messages.length === 1, 'first message');
+      const before = await lee.client.safetyNumber('dr-patel');
       const mallory = testDeviceKeys().identityKey;
       evil.rewriteIdentity = (userId, _d, key) => (userId === 'dr-patel' ? mallory : key);
-      expect(await errorCode(lee.client.sendText(convId, 'secret plan'))).to.equal(ErrorCode.UNTRUSTED_IDENTITY);
-      expect(lee.identityChanges).to.deep.equal(['dr-patel']);
-      expect(await t.storage.envelopesAfter('org-a', convId, 0, 10)).to.have.length(1);
-      // Still blocked on the next attempt, until the app accepts.
-      expect(await errorCode(lee.client.sendText(convId, 'again'))).to.equal(ErrorCode.UNTRUSTED_IDENTITY);
-      // The safety number does not throw: it is the new number, said to be changed.
-      const changed = await lee.client.safetyNumber('dr-patel');
-      expect(changed.state).to.equal('changed');
-      expect(changed.displayString).to.match(/^\d{60}$/);
-      const before = changed.displayString;
-      evil.rewriteIdentity = undefined;
-      expect((await lee.client.safetyNumber('dr-patel')).displayString, 'the number follows the keys the hub presents').to.not.equal(before);
-      await lee.client.acceptIdentity('dr-patel');
+      await lee.client.sendText(convId, 'secret plan');
+      // Only the genuine device (the key Patel's own device signed into the list) can read it.
+      await eventually(() => patel.messages.length === 2, 'the genuine device reads the second message');
+      expect(patel.messages[1]!.text).to.equal('secret plan');
+      expect(rejections).to.deep.include({ userId: 'dr-patel', problem: 'substituted-key', version: 1, deviceId: 'patel-laptop' });
+      const after = await lee.client.safetyNumber('dr-patel');
+      expect(after, 'the number follows the signed list, not the hub').to.deep.include({ displayString: before.displayString, state: before.state });
+      expect(lee.identityChanges, 'nothing for the user to accept').to.deep.equal([]);
+    });
+
+    it('a bundle for a substituted identity key starts no session: nothing is sent, and the app is alerted', async () => {
+      const mallory = testDeviceKeys();
+      evil.rewriteBundle = (b) => (b.userId === 'dr-patel' ? { ...b, identityKey: mallory.identityKey, signedPrekey: mallory.signedPrekey(b.signedPrekey.keyId) } : b);
+      const rejections: string[] = [];
+      lee.client.on('deviceListRejected', (r) => rejections.push(`${r.userId}/${r.deviceId}:${r.problem}`));
+      expect(await errorCode(lee.client.sendText(convId, 'x'))).to.equal(ErrorCode.UNTRUSTED_IDENTITY);
+      expect(rejections).to.deep.equal(['dr-patel/patel-laptop:substituted-key']);
+      expect(await t.storage.envelopesAfter('org-a', convId, 0, 10)).to.have.length(0);
+      expect(lee.identityChanges, 'not offered to the user as a key change to accept').to.deep.equal([]);
     });
 
     it('a substituted prekey bundle (bad signature) is refused and nothing is sent', async () => {

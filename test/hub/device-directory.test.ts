@@ -119,6 +119,7 @@ describe('DeviceDirectory (logic, memory adapters)', () => {
     const state = { convReads: 0, removed: undefined as string | undefined };
     const counting = {
       listDeviceIdentities: (o: string, u: readonly string[]) => storage.listDeviceIdentities(o, u),
+      deviceListHeads: (o: string, u: readonly string[]) => storage.deviceListHeads(o, u),
       getConversation: async (o: string, c: string) => {
         state.convReads++;
         const found = await storage.getConversation(o, c);
@@ -136,6 +137,7 @@ describe('DeviceDirectory (logic, memory adapters)', () => {
     let reads = 0;
     const counting = {
       listDeviceIdentities: (o: string, u: readonly string[]) => (reads++, storage.listDeviceIdentities(o, u)),
+      deviceListHeads: (o: string, u: readonly string[]) => storage.deviceListHeads(o, u),
       getConversation: (o: string, c: string) => storage.getConversation(o, c),
     };
     const tags = new MemoryDirectoryTags();
@@ -197,7 +199,7 @@ describe('DeviceDirectory (logic, memory adapters)', () => {
     await memoryTags.bump(ORG, `conversation ${conversation.id}`); // what the other node does after storing
     expect(await look()).to.deep.equal({ members: ['dr-lee'], devices: ['l1'] });
     expect(state.convReads).to.equal(2);
-    expect(await dir.conversationWithDevices(ORG, 'no-such-conversation')).to.deep.equal({ conversation: undefined, devices: [] });
+    expect(await dir.conversationWithDevices(ORG, 'no-such-conversation')).to.deep.equal({ conversation: undefined, devices: [], signedUsers: new Set(), listVersions: [] });
   });
 
   it('conversation() (delivery acks) shares that cache: members from memory under an unchanged tag, from storage after a bump', async () => {

@@ -73,8 +73,20 @@ export interface TestHub {
   storage: Storage;
   presence: Presence;
   logs: LogCapture;
-  /** Connect an SDK client as this user/device. Closed at teardown. */
-  client(who: { userId: string; deviceId: string; orgId?: string }, options?: Partial<CurbsideClientOptions>): CurbsideClient;
+  /**
+   * An SDK client as this user/device, closed at teardown. Its `connect()` also links it when its
+   * user already has a signed device list: another connected client of the same user (on this
+   * backend) enters its link code, as the clinician would. `manualLink: true` leaves it pending.
+   */
+  client(who: Who, options?: Partial<CurbsideClientOptions>): CurbsideClient;
+}
+
+export interface Who {
+  userId: string;
+  deviceId: string;
+  orgId?: string;
+  /** Leave linking to the test (the device stays `pending` after connect if its user has a list). */
+  manualLink?: boolean;
 }
 
 export interface Shared {
@@ -96,6 +108,8 @@ export function sharedBackend(): Shared {
 export class HubHarness {
   private readonly hubs: Hub[] = [];
   private readonly clients: CurbsideClient[] = [];
+  /** Who each client is, and on which backend (clients of one user link each other). */
+  private readonly identities = new Map<CurbsideClient, { who: Who; world: unknown }>();
   private readonly dbNames = new Set<string>();
   private readonly redisPrefixes = new Set<string>();
 
@@ -173,13 +187,39 @@ export class HubHarness {
           ...options,
         });
         this.clients.push(client);
+        this.identities.set(client, { who, world: backend === 'memory' ? storage : shared.dbName });
+        if (!who.manualLink && options.e2ee !== false) {
+          const connect = client.connect.bind(client);
+          client.connect = async () => {
+            await connect();
+            if (client.linkState === 'pending') await this.linkFromSibling(client);
+          };
+        }
         return client;
       },
     };
   }
 
+  /** What the clinician does with a new device: enter its code on a linked device of theirs. */
+  private async linkFromSibling(client: CurbsideClient): Promise<void> {
+    const me = this.identities.get(client)!;
+    const sameUser = (c: CurbsideClient) => {
+      const other = this.identities.get(c);
+      return c !== client && other !== undefined && other.world === me.world && other.who.userId === me.who.userId && (other.who.orgId ?? 'org-a') === (me.who.orgId ?? 'org-a');
+    };
+    let sibling: CurbsideClient | undefined;
+    await eventually(
+      () => (sibling = this.clients.find((c) => sameUser(c) && c.connected && c.linkState === 'linked')) !== undefined,
+      `a connected, linked device of ${me.who.userId} to link ${me.who.deviceId} from (connect one first, or pass manualLink)`,
+      10_000,
+    );
+    await sibling!.linkDevice(await client.linkCode());
+    await eventually(() => client.linkState === 'linked', `${me.who.deviceId} linked`, 10_000);
+  }
+
   async cleanup(): Promise<void> {
     for (const c of this.clients.splice(0)) c.disconnect();
+    this.identities.clear();
     await Promise.allSettled(this.hubs.splice(0).map((h) => h.close()));
     if (this.dbNames.size || this.redisPrefixes.size) {
       const { redisUrl, mongoUri } = serviceUrls();

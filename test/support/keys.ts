@@ -1,5 +1,5 @@
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
-import { canonicalJson, signedPrekeyMessage, teamStatementMessage, type OneTimePrekey, type SignedPrekey, type SignedStatement } from '@curbside/shared';
+import { canonicalJson, deviceListMessage, signedPrekeyMessage, teamStatementMessage, type DeviceListContent, type SignedDeviceList, type OneTimePrekey, type SignedPrekey, type SignedStatement } from '@curbside/shared';
 
 /**
  * Public key material shaped like the SDK's, made with Node's crypto, for hub-side tests that
@@ -18,6 +18,11 @@ export function testDeviceKeys() {
     signStatement(statement: object): SignedStatement {
       const canonical = canonicalJson(statement);
       return { statement: canonical, signature: new Uint8Array(sign(null, teamStatementMessage(canonical), privateKey)) };
+    },
+    /** Sign a device list the way the SDK does: Ed25519 over `deviceListMessage`. */
+    signDeviceList(userId: string, content: DeviceListContent): SignedDeviceList {
+      const devices = content.devices.map((d) => ({ deviceId: d.deviceId, identityKey: new Uint8Array(d.identityKey) }));
+      return { version: content.version, devices, signerDeviceId: content.signerDeviceId, signature: new Uint8Array(sign(null, deviceListMessage(userId, content), privateKey)) };
     },
     oneTimePrekeys(count: number, firstId = 1): OneTimePrekey[] {
       return Array.from({ length: count }, (_, i) => ({ keyId: firstId + i, publicKey: new Uint8Array(randomBytes(32)) }));

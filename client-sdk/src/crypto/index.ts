@@ -118,3 +118,12 @@ export {
   type TeamLogReplay,
   type IdentityKeyLookup,
 } from './team-log.js';
+export {
+  signDeviceList,
+  verifyDeviceListChain,
+  deviceLinkCode,
+  type ListedDeviceKey,
+  type SignedDeviceListData,
+  type DeviceListChainProblem,
+  type DeviceListChainResult,
+} from './device-list.js';

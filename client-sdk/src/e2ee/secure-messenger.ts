@@ -25,6 +25,7 @@ import { MAX_ARCHIVED_SESSIONS, SessionBook, TrustBook } from './peer-state.js';
 import type { EnvelopePayload } from '../client.js';
 import { TeamMessenger } from './team-messenger.js';
 import { ReceiptBook, type Receipt, type ReceiptStatus } from './receipts.js';
+import { DeviceListBook, type DeviceListChange, type DeviceListRejection, type DeviceListTransport } from './device-lists.js';
 
 /** A decrypted message, as the app sees it. */
 export interface ChatMessage {
@@ -70,7 +71,9 @@ export type DecryptionFailureReason =
   | 'NO_SENDER_KEY'
   | 'NOT_A_MEMBER'
   /** A care-team message bound to another membership epoch than the one in force at its seq (docs/threat-model.md). */
-  | 'STALE_EPOCH';
+  | 'STALE_EPOCH'
+  /** Sent by a device its user's signed device list does not name (docs/threat-model.md): not shown. */
+  | 'UNLISTED_DEVICE';
 
 /** Evidence that the session with a device is lost, so a new one is started. */
 const SESSION_LOST_REASONS: ReadonlySet<DecryptionFailureReason> = new Set<DecryptionFailureReason>(['NO_SESSION', 'GAP_TOO_LARGE', 'TOO_MANY_SKIPPED']);
@@ -82,13 +85,18 @@ function authenticationOrCode(code: CryptoErrorCode): DecryptionFailureReason {
 /** This device holds no session that can read the message (not a damaged message). */
 class SessionLost extends Error {}
 
+/** A new session from an identity key the sender's signed device list does not give that device. */
+class UnlistedKey extends Error {}
+
 /**
  * A safety number and what the user did with it. `verified`: compared and marked verified, and no
- * key changed since. `unverified`: trusted on first use only. `changed`: a device's identity key
- * differs from the one this device knew; nothing is sent to the contact until the user accepts it.
+ * key changed since. `unverified`: trusted on first use only. `devices-changed`: verified before, but
+ * the contact's signed device list changed since (a device linked or removed): the number is new;
+ * compare it again. `changed`: a device's identity key differs from the one this device knew;
+ * nothing is sent to the contact until the user accepts it.
  */
 export interface SafetyNumber extends Fingerprint {
-  state: 'verified' | 'unverified' | 'changed';
+  state: 'verified' | 'unverified' | 'devices-changed' | 'changed';
 }
 
 /** A message that exists but holds nothing for this device. */
@@ -110,10 +118,9 @@ export interface SdkLogger {
 }
 
 /** What the messenger needs from the hub connection. */
-export interface HubTransport {
+export interface HubTransport extends DeviceListTransport {
   sendEnvelope(conversationId: string, payload: EnvelopePayload, options: { clientMessageId: string }): Promise<SendResult>;
   claimBundles(request: { userIds: string[]; deviceIds?: string[] }): Promise<PrekeyBundle[]>;
-  listDevices(userIds: string[]): Promise<DeviceIdentity[]>;
   publishKeys(request: { identityKey: Uint8Array; signedPrekey: { keyId: number; publicKey: Uint8Array; signature: Uint8Array }; oneTimePrekeys?: Array<{ keyId: number; publicKey: Uint8Array }> }): Promise<{ oneTimePrekeys: number }>;
   countPrekeys(): Promise<number>;
   /** Members as the hub sees them; `fresh` asks the hub instead of a cache. */
@@ -134,6 +141,10 @@ export interface MessengerEvents {
   receipt(receipt: Receipt): void;
   /** The hub's view of a team disagrees with the signed log, or offered a statement that does not verify. */
   membershipMismatch(mismatch: MembershipMismatch): void;
+  /** A user's signed device list changed (verified): devices linked or removed. */
+  deviceListChanged(change: DeviceListChange): void;
+  /** The hub offered a device list that does not verify, or rolled one back: nothing is sent to that user. */
+  deviceListRejected(rejection: DeviceListRejection): void;
 }
 
 /** A verified membership change. */
@@ -168,6 +179,7 @@ const REPAIR_INTERVAL_MS = 30_000;
 const USER_MESSAGES: Record<string, string> = {
   NO_SENDER_KEY: "This care-team message could not be decrypted: the sender's key has not reached this device. It should arrive with their next message.",
   NOT_A_MEMBER: 'A message arrived from someone who is not a verified member of this care team; it was not shown.',
+  UNLISTED_DEVICE: "A message came from a device that is not in its sender's signed device list, so it was not shown. If the sender just added a device, it will be linked first.",
   STALE_EPOCH: 'A care-team message was encrypted for an earlier membership of the team than the one in force when it was sent; it was not shown.',
   UNTRUSTED_IDENTITY: "This message came from a device whose safety key changed. Verify the contact's safety number to read it.",
   NO_SESSION: 'This message could not be decrypted. The secure session is being repaired; ask the sender to resend if it matters.',
@@ -188,6 +200,8 @@ export class SecureMessenger {
   private readonly lastRepair = new Map<string, number>();
   private readonly teams: TeamMessenger;
   private readonly receipts: ReceiptBook;
+  /** @internal Signed device lists: every device list this messenger encrypts to comes from here. */
+  readonly deviceLists: DeviceListBook;
   /** Delivered receipts waiting to go out, per conversation and original sender. */
   private readonly pendingDelivered = new Map<string, { conversationId: string; senderUserId: string; ids: Set<string> }>();
   private deliveredTimer: ReturnType<typeof setTimeout> | undefined;
@@ -202,6 +216,7 @@ export class SecureMessenger {
     this.sessions = new SessionBook(store);
     this.trust = new TrustBook(store);
     this.receipts = new ReceiptBook(store);
+    this.deviceLists = new DeviceListBook(store, hub, self, () => this.localKeys(), () => this.events);
     this.teams = new TeamMessenger(this);
     // Every message shown to the app is acknowledged to its sender (a delivered receipt).
     const emitMessage = events.message;
@@ -280,6 +295,14 @@ export class SecureMessenger {
     return this.receipts.load();
   }
 
+  /**
+   * @internal The devices to encrypt to for these users: those the hub routes to that each user's
+   * verified signed device list names (none for a user without one).
+   */
+  listDevices(userIds: string[]): Promise<DeviceIdentity[]> {
+    return this.deviceLists.devices(userIds);
+  }
+
   /** Care-team operations (signed membership, sender keys). */
   get careTeams(): TeamMessenger {
     return this.teams;
@@ -354,7 +377,7 @@ export class SecureMessenger {
     }
     const clientMessageId = globalThis.crypto.randomUUID();
     const { body, keyPackage } = sealMessage(content, { conversationId, senderUserId: me.userId, senderDeviceId: me.deviceId, clientMessageId });
-    let targets = (await this.hub.listDevices(members)).filter((d) => d.deviceId !== me.deviceId);
+    let targets = (await this.listDevices(members)).filter((d) => d.deviceId !== me.deviceId);
     const shares = new Map<string, Uint8Array>();
     for (let attempt = 0; ; attempt++) {
       await this.encryptShares(targets, keyPackage, shares);
@@ -370,7 +393,7 @@ export class SecureMessenger {
         targets = targets.filter((d) => !extra.has(d.deviceId));
         const missingUsers = [...new Set((details?.missing ?? []).map((m) => m.userId))];
         if (missingUsers.length) {
-          const fresh = await this.hub.listDevices(missingUsers);
+          const fresh = await this.listDevices(missingUsers);
           const missingIds = new Set((details?.missing ?? []).map((m) => m.deviceId));
           targets.push(...fresh.filter((d) => missingIds.has(d.deviceId) && !targets.some((t) => t.deviceId === d.deviceId)));
         }
@@ -406,15 +429,15 @@ export class SecureMessenger {
         if (sessions.length === 0) {
           const bundle = bundles.find((b) => b.deviceId === d.deviceId && b.userId === d.userId);
           if (!bundle) continue; // the device vanished meanwhile: the hub will call the list stale
-          const trusted = await this.trust.get(d.userId, d.deviceId);
           try {
-            const started = await startSession(keys.identity, bundle, trusted ? { trustedIdentityKey: trusted.identityKey } : {});
+            // `d` comes from the user's signed device list: its key is the one a bundle must carry.
+            const started = await startSession(keys.identity, bundle, { trustedIdentityKey: d.identityKey });
             sessions = [started.session];
           } catch (e) {
             if (isCryptoError(e, 'IDENTITY_MISMATCH')) {
-              await this.trust.observe(d.userId, d.deviceId, bundle.identityKey);
-              this.events.identityChanged({ userId: d.userId, deviceIds: [d.deviceId] });
-              throw untrusted(d.userId);
+              // The hub's bundle is for another key than the signed list gives: it is refused, not offered to the user to accept.
+              this.events.deviceListRejected({ userId: d.userId, problem: 'substituted-key', version: (await this.deviceLists.pinned(d.userId))?.version ?? 0, deviceId: d.deviceId });
+              throw new CurbsideError(ErrorCode.UNTRUSTED_IDENTITY, `The hub offered a key for ${d.userId}/${d.deviceId} that their signed device list does not give; nothing was sent`, { userId: d.userId, deviceId: d.deviceId });
             }
             // A bundle whose signed prekey does not verify: the hub (or someone) substituted it.
             throw new CurbsideError(ErrorCode.BAD_SIGNATURE, `Refusing a prekey bundle for ${d.userId}/${d.deviceId} that does not verify`, { userId: d.userId, deviceId: d.deviceId });
@@ -437,6 +460,12 @@ export class SecureMessenger {
     }
     if (envelope.senderDeviceId === me.deviceId) return;
     if (envelope.kind === 'receipt' && !envelope.ciphertext) return; // a receipt for other devices
+    // Only a device its user's signed list names speaks for that user (a device inserted into the
+    // hub's database does not).
+    if (!(await this.senderListed(envelope))) {
+      this.onReceiveFailure(envelope, undefined, 'UNLISTED_DEVICE');
+      return;
+    }
     if (envelope.kind !== 'receipt' && (await this.teams.isTeam(envelope.conversationId))) {
       await this.teams.receive(envelope);
       return;
@@ -480,6 +509,15 @@ export class SecureMessenger {
     }
   }
 
+  private async senderListed(envelope: Envelope): Promise<boolean> {
+    try {
+      return await this.deviceLists.isListed(envelope.senderUserId, envelope.senderDeviceId);
+    } catch (err) {
+      this.logger.warn({ err: String(err), sender: envelope.senderDeviceId }, "could not verify the sender's device list");
+      return false;
+    }
+  }
+
   /** @internal The 1:1 payload this envelope carries for this device. */
   async decryptShare(envelope: Envelope): Promise<Uint8Array> {
     const { senderUserId: userId, senderDeviceId: deviceId } = envelope;
@@ -516,6 +554,9 @@ export class SecureMessenger {
         if (isCryptoError(e, 'UNKNOWN_PREKEY') && sessions.length === 0) throw new SessionLost(e.detail);
         throw e;
       }
+      // A new session must come from the key the sender's signed device list gives that device.
+      const listedKey = await this.deviceLists.keyOf(userId, deviceId);
+      if (!listedKey || !bytesEqual(listedKey, accepted.theirIdentityKey)) throw new UnlistedKey();
       const seen = await this.trust.observe(userId, deviceId, accepted.theirIdentityKey);
       if (seen === 'changed') {
         this.events.identityChanged({ userId, deviceIds: [deviceId] });
@@ -537,7 +578,7 @@ export class SecureMessenger {
    * that fails authentication costs that message only: the session is repaired only on evidence that
    * it is lost (no session, or a chain too far ahead to follow), and never from a care team's stream.
    */
-  onReceiveFailure(envelope: Envelope, e: unknown, reasonOverride?: 'NO_SENDER_KEY' | 'NOT_A_MEMBER' | 'STALE_EPOCH', inTeam = false): void {
+  onReceiveFailure(envelope: Envelope, e: unknown, reasonOverride?: 'NO_SENDER_KEY' | 'NOT_A_MEMBER' | 'STALE_EPOCH' | 'UNLISTED_DEVICE', inTeam = false): void {
     const base = { conversationId: envelope.conversationId, messageId: envelope.messageId, seq: envelope.seq, sender: envelope.senderDeviceId };
     if (isCryptoError(e, 'REPLAY')) {
       // Already read once (a re-delivery after a restart, or a replay by the network): never shown twice.
@@ -548,6 +589,8 @@ export class SecureMessenger {
       reasonOverride ??
       (e instanceof SessionLost
         ? 'NO_SESSION'
+        : e instanceof UnlistedKey
+          ? 'UNLISTED_DEVICE'
         : isCurbsideError(e) && e.code === ErrorCode.UNTRUSTED_IDENTITY
           ? 'UNTRUSTED_IDENTITY'
           : isCryptoError(e)
@@ -602,19 +645,21 @@ export class SecureMessenger {
    */
   async safetyNumber(userId: string): Promise<SafetyNumber> {
     const me = this.self();
-    const [mine, theirs] = await Promise.all([this.hub.listDevices([me.userId]), this.hub.listDevices([userId])]);
+    const [mine, theirs] = await Promise.all([this.listDevices([me.userId]), this.listDevices([userId])]);
     const changed: string[] = [];
-    let verified = theirs.length > 0;
+    let verifiedDevices = 0;
     for (const d of theirs) {
       if ((await this.trust.observe(d.userId, d.deviceId, d.identityKey)) === 'changed') changed.push(d.deviceId);
-      else if ((await this.trust.get(d.userId, d.deviceId))?.status !== 'verified') verified = false;
+      else if ((await this.trust.get(d.userId, d.deviceId))?.status === 'verified') verifiedDevices++;
     }
     if (changed.length) this.events.identityChanged({ userId, deviceIds: changed });
     const own = await this.identityKey();
     const myKeys = mine.map((d) => (d.deviceId === me.deviceId ? own : d.identityKey));
     if (!mine.some((d) => d.deviceId === me.deviceId)) myKeys.push(own);
     const fingerprint = await computeFingerprint(2, FINGERPRINT_ITERATIONS, utf8(me.userId), combinedKeys(myKeys), utf8(userId), combinedKeys(theirs.map((d) => d.identityKey)));
-    return { ...fingerprint, state: changed.length ? 'changed' : verified ? 'verified' : 'unverified' };
+    // Some devices verified, others not: the signed list gained a device since the user compared numbers.
+    const state = changed.length ? 'changed' : theirs.length > 0 && verifiedDevices === theirs.length ? 'verified' : verifiedDevices > 0 ? 'devices-changed' : 'unverified';
+    return { ...fingerprint, state };
   }
 }
 

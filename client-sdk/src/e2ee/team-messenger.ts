@@ -218,7 +218,7 @@ export class TeamMessenger {
   private async identityKeyOf(userId: string, deviceId: string): Promise<Uint8Array | undefined> {
     const known = await this.core.trust.get(userId, deviceId);
     if (known) return known.status === 'changed' ? undefined : known.identityKey;
-    const listed = (await this.core.hub.listDevices([userId])).find((d) => d.deviceId === deviceId);
+    const listed = (await this.core.listDevices([userId])).find((d) => d.deviceId === deviceId);
     if (!listed) return undefined;
     return (await this.core.trust.observe(userId, deviceId, listed.identityKey)) === 'changed' ? undefined : listed.identityKey;
   }
@@ -325,7 +325,7 @@ export class TeamMessenger {
       return { body, distribution, distributedTo: new Set(own.distributedTo) };
     });
     const payload = senderKeyPayload(teamId, distribution);
-    let targets = (await this.core.hub.listDevices(verified)).filter((d) => d.deviceId !== me.deviceId && !distributedTo.has(d.deviceId));
+    let targets = (await this.core.listDevices(verified)).filter((d) => d.deviceId !== me.deviceId && !distributedTo.has(d.deviceId));
     const shares = new Map<string, Uint8Array>();
     for (let attempt = 0; ; attempt++) {
       await this.core.encryptShares(targets, payload, shares);

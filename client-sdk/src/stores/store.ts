@@ -24,10 +24,10 @@
  * - `senderKeys`: this device's sender key per team and the ones received from other members.
  * - `receipts`: delivery and read state of sent messages, and the senders of received ones.
  */
-export type Namespace = 'identity' | 'prekeys' | 'signedPrekeys' | 'sessions' | 'trust' | 'cursors' | 'outbox' | 'meta' | 'teams' | 'senderKeys' | 'receipts';
+export type Namespace = 'identity' | 'prekeys' | 'signedPrekeys' | 'sessions' | 'trust' | 'cursors' | 'outbox' | 'meta' | 'teams' | 'senderKeys' | 'receipts' | 'deviceLists';
 
 /** Every {@link Namespace}, in a fixed order. */
-export const NAMESPACES: readonly Namespace[] = Object.freeze(['identity', 'prekeys', 'signedPrekeys', 'sessions', 'trust', 'cursors', 'outbox', 'meta', 'teams', 'senderKeys', 'receipts'] as const);
+export const NAMESPACES: readonly Namespace[] = Object.freeze(['identity', 'prekeys', 'signedPrekeys', 'sessions', 'trust', 'cursors', 'outbox', 'meta', 'teams', 'senderKeys', 'receipts', 'deviceLists'] as const);
 
 /**
  * A value a {@link DeviceStore} can hold: JSON's values plus raw bytes, nested freely.

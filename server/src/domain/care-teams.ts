@@ -87,7 +87,13 @@ export class CareTeams {
     if (canonicalJson(result.data) !== signed.statement) throw invalid('statement is not in canonical form');
     const s = result.data;
     if (s.actorUserId !== caller.userId || s.actorDeviceId !== caller.deviceId) throw invalid('a device signs only its own statements');
-    const device = (await this.directory.identities(caller.orgId, [caller.userId])).find((d) => d.deviceId === caller.deviceId);
+    // The signing device must be in its user's signed device list (when the user has one): a device
+    // inserted into the database signs nothing the hub accepts.
+    const { devices, signedUsers } = await this.directory.usersDevices(caller.orgId, [caller.userId]);
+    const device = devices.find((d) => d.deviceId === caller.deviceId);
+    if (!device && signedUsers.has(caller.userId)) {
+      throw new HubError(ErrorCode.DEVICE_NOT_LINKED, "This device is not in its user's signed device list: it cannot sign team statements");
+    }
     if (!device) throw invalid('publish this device’s keys before signing team statements');
     if (!signatureValid(device.identityKey, signed)) throw new HubError(ErrorCode.BAD_SIGNATURE, 'The statement signature does not verify under this device’s identity key');
     return s;

@@ -15,7 +15,7 @@ function conversationTag(conversationId: string): string {
 }
 
 export interface DeviceDirectoryOptions {
-  storage: Pick<Storage, 'listDeviceIdentities' | 'getConversation'>;
+  storage: Pick<Storage, 'listDeviceIdentities' | 'deviceListHeads' | 'getConversation'>;
   /** Without tags nothing is cached: every call reads the storage. */
   tags?: DirectoryTags | undefined;
   logger?: Pick<Logger, 'warn'> | undefined;
@@ -38,12 +38,12 @@ export interface DeviceDirectoryOptions {
  * membership calls `conversationChanged` after storing the change.
  */
 export class DeviceDirectory {
-  private readonly storage: Pick<Storage, 'listDeviceIdentities' | 'getConversation'>;
+  private readonly storage: Pick<Storage, 'listDeviceIdentities' | 'deviceListHeads' | 'getConversation'>;
   private readonly tags: DirectoryTags | undefined;
   private readonly logger: Pick<Logger, 'warn'> | undefined;
   private readonly maxUsers: number;
   /** Key: org SPACE user. Map order doubles as recency. */
-  private readonly cache = new Map<string, { tag: string; devices: DeviceIdentity[] }>();
+  private readonly cache = new Map<string, { tag: string; list: UserDevices }>();
   /** Key: org SPACE conversation. Map order doubles as recency. */
   private readonly conversations = new Map<string, { tag: string; conversation: Conversation }>();
   private readonly maxConversations: number;
@@ -58,13 +58,33 @@ export class DeviceDirectory {
     this.maxConversations = options.maxConversations ?? DEFAULT_MAX_CONVERSATIONS;
   }
 
-  /** Devices of these users that have published keys, ordered by user then device (as the storage orders them). */
+  /**
+   * Devices of these users that have published keys and that their user's signed device list names
+   * (all of them for a user without a signed list), ordered by user then device.
+   */
   async identities(orgId: string, userIds: readonly string[]): Promise<DeviceIdentity[]> {
-    if (!this.tags) return this.storage.listDeviceIdentities(orgId, userIds);
+    return (await this.usersDevices(orgId, userIds)).devices;
+  }
+
+  /** `identities`, and which of the users have a signed device list. */
+  async usersDevices(orgId: string, userIds: readonly string[]): Promise<UsersDevices> {
     const users = [...new Set(userIds)].sort(byCodeUnits);
+    if (!this.tags) return flatten(users, await this.read(orgId, users));
     const tags = await this.readTags(orgId, users, 'device-list tags unavailable; reading device lists from storage');
-    if (!tags) return this.storage.listDeviceIdentities(orgId, users);
+    if (!tags) return flatten(users, await this.read(orgId, users));
     return this.lists(orgId, users, new Map(users.map((u, i) => [u, tags[i]!])));
+  }
+
+  /** Users' devices from storage, each user's filtered by their signed list if they have one. */
+  private async read(orgId: string, users: readonly string[]): Promise<Map<string, UserDevices>> {
+    const [all, heads] = await Promise.all([this.storage.listDeviceIdentities(orgId, users), this.storage.deviceListHeads(orgId, users)]);
+    const listed = new Map(heads.map((h) => [h.userId, { only: new Set(h.deviceIds), version: h.version }]));
+    const out = new Map<string, UserDevices>();
+    for (const userId of users) {
+      const head = listed.get(userId);
+      out.set(userId, { devices: all.filter((d) => d.userId === userId && (!head || head.only.has(d.deviceId))), version: head?.version });
+    }
+    return out;
   }
 
   /**
@@ -72,7 +92,10 @@ export class DeviceDirectory {
    * tags, one tag read covers both when the conversation is cached. The conversation's `lastSeq` may
    * be behind (it changes on every send and has no tag): treat it as a hint.
    */
-  async conversationWithDevices(orgId: string, conversationId: string): Promise<{ conversation: Conversation | undefined; devices: DeviceIdentity[]; fence?: string }> {
+  async conversationWithDevices(
+    orgId: string,
+    conversationId: string,
+  ): Promise<{ conversation: Conversation | undefined; fence?: string } & UsersDevices> {
     if (!this.tags) return this.fromStorage(orgId, conversationId);
     const ck = compositeKey(orgId, conversationId);
     const cached = this.conversations.get(ck);
@@ -82,15 +105,15 @@ export class DeviceDirectory {
     if (!read) return this.fromStorage(orgId, conversationId);
     const tags = new Map(guess.map((u, i) => [u, read[i + 1]!]));
     const conversation = await this.conversationUnder(orgId, conversationId, read[0]!);
-    if (!conversation) return { conversation: undefined, devices: [] };
+    if (!conversation) return { conversation: undefined, ...none() };
     const users = [...new Set(conversation.memberUserIds)].sort(byCodeUnits);
     const unread = users.filter((u) => !tags.has(u));
     if (unread.length > 0) {
       const more = await this.readTags(orgId, unread, 'device-list tags unavailable; reading device lists from storage');
-      if (!more) return { conversation: copyConversation(conversation), devices: await this.storage.listDeviceIdentities(orgId, users), fence: read[0]! };
+      if (!more) return { conversation: copyConversation(conversation), ...flatten(users, await this.read(orgId, users)), fence: read[0]! };
       unread.forEach((u, i) => tags.set(u, more[i]!));
     }
-    return { conversation: copyConversation(conversation), devices: await this.lists(orgId, users, tags), fence: read[0]! };
+    return { conversation: copyConversation(conversation), ...(await this.lists(orgId, users, tags)), fence: read[0]! };
   }
 
   /**
@@ -147,9 +170,11 @@ export class DeviceDirectory {
     return conversation;
   }
 
-  private async fromStorage(orgId: string, conversationId: string): Promise<{ conversation: Conversation | undefined; devices: DeviceIdentity[] }> {
+  private async fromStorage(orgId: string, conversationId: string): Promise<{ conversation: Conversation | undefined } & UsersDevices> {
     const conversation = await this.storage.getConversation(orgId, conversationId);
-    return { conversation, devices: conversation ? await this.storage.listDeviceIdentities(orgId, conversation.memberUserIds) : [] };
+    if (!conversation) return { conversation, ...none() };
+    const users = [...new Set(conversation.memberUserIds)].sort(byCodeUnits);
+    return { conversation, ...flatten(users, await this.read(orgId, users)) };
   }
 
   /** The conversation's membership changed and the change is stored: every node reads it again. */
@@ -159,8 +184,8 @@ export class DeviceDirectory {
   }
 
   /** The device lists of `users` (sorted, unique), each valid under the tag given for it. */
-  private async lists(orgId: string, users: readonly string[], tags: ReadonlyMap<string, string>): Promise<DeviceIdentity[]> {
-    const lists = new Map<string, DeviceIdentity[]>();
+  private async lists(orgId: string, users: readonly string[], tags: ReadonlyMap<string, string>): Promise<UsersDevices> {
+    const lists = new Map<string, UserDevices>();
     const stale: string[] = [];
     for (const userId of users) {
       const k = compositeKey(orgId, userId);
@@ -168,21 +193,18 @@ export class DeviceDirectory {
       if (entry && entry.tag === tags.get(userId)) {
         this.cache.delete(k);
         this.cache.set(k, entry);
-        lists.set(userId, entry.devices);
+        lists.set(userId, entry.list);
       } else stale.push(userId);
     }
     this.hits += users.length - stale.length;
     this.misses += stale.length;
     if (stale.length > 0) {
-      const fresh = await this.storage.listDeviceIdentities(orgId, stale);
-      for (const userId of stale) {
-        const devices = fresh.filter((d) => d.userId === userId);
-        lists.set(userId, devices);
-        this.remember(compositeKey(orgId, userId), { tag: tags.get(userId)!, devices });
+      for (const [userId, list] of await this.read(orgId, stale)) {
+        lists.set(userId, list);
+        this.remember(compositeKey(orgId, userId), { tag: tags.get(userId)!, list });
       }
     }
-    // Copies: callers may keep or change what they get.
-    return users.flatMap((u) => lists.get(u)!.map((d) => ({ ...d, identityKey: new Uint8Array(d.identityKey) })));
+    return flatten(users, lists);
   }
 
   /** The user's device list changed and the change is stored: every node reads it again. */
@@ -196,7 +218,7 @@ export class DeviceDirectory {
     return { hits: this.hits, misses: this.misses, users: this.cache.size, conversations: this.conversations.size };
   }
 
-  private remember(key: string, entry: { tag: string; devices: DeviceIdentity[] }): void {
+  private remember(key: string, entry: { tag: string; list: UserDevices }): void {
     this.cache.delete(key);
     this.cache.set(key, entry);
     if (this.cache.size > this.maxUsers) {
@@ -213,6 +235,36 @@ export class DeviceDirectory {
       if (oldest !== undefined) this.conversations.delete(oldest);
     }
   }
+}
+
+/** One user's devices as a send sees them, and the version of the signed list that chose them. */
+interface UserDevices {
+  devices: DeviceIdentity[];
+  version: number | undefined;
+}
+
+/** Some users' devices (each user's filtered by their signed list), and which users have a list, at which version. */
+export interface UsersDevices {
+  devices: DeviceIdentity[];
+  signedUsers: ReadonlySet<string>;
+  listVersions: Array<{ userId: string; version: number }>;
+}
+
+function none(): UsersDevices {
+  return { devices: [], signedUsers: new Set<string>(), listVersions: [] };
+}
+
+/** All users' devices in order (copies: callers may keep or change what they get). */
+function flatten(users: readonly string[], lists: ReadonlyMap<string, UserDevices>): UsersDevices {
+  const listVersions = users.flatMap((userId) => {
+    const version = lists.get(userId)!.version;
+    return version === undefined ? [] : [{ userId, version }];
+  });
+  return {
+    devices: users.flatMap((u) => lists.get(u)!.devices.map((d) => ({ ...d, identityKey: new Uint8Array(d.identityKey) }))),
+    signedUsers: new Set(listVersions.map((v) => v.userId)),
+    listVersions,
+  };
 }
 
 /** Callers may keep or change what they get. */

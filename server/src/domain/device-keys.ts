@@ -82,6 +82,12 @@ export class DeviceKeys {
     return this.directory.identities(caller.orgId, req.userIds);
   }
 
+  /** `devices:list`: the devices (listed ones, for users with a signed list) and each signed list's version. */
+  async listWithVersions(caller: Caller, req: z.output<typeof UserListRequestSchema>): Promise<{ devices: DeviceIdentity[]; listVersions: Array<{ userId: string; version: number }> }> {
+    const { devices, listVersions } = await this.directory.usersDevices(caller.orgId, req.userIds);
+    return { devices, listVersions };
+  }
+
   /** Bundles for the users' devices; never one for the caller's own device. */
   async claim(caller: Caller, req: z.output<typeof KeysClaimRequestSchema>): Promise<PrekeyBundle[]> {
     // Resolve the devices first: claiming for our own device would burn one of its one-time prekeys.

@@ -173,10 +173,13 @@ export class MessageRelay {
 
   async send(caller: Caller, req: z.output<typeof EnvelopeSendRequestSchema>): Promise<SendOutcome> {
     // Membership and devices from the node's directory (one tag read when cached); its lastSeq is a hint.
-    const { conversation, devices, fence } = await this.directory.conversationWithDevices(caller.orgId, req.conversationId);
+    const { conversation, devices, signedUsers, fence } = await this.directory.conversationWithDevices(caller.orgId, req.conversationId);
     if (!conversation || !conversation.memberUserIds.includes(caller.userId)) {
       throw new HubError(ErrorCode.FORBIDDEN, NOT_MEMBER, { conversationId: req.conversationId });
     }
+    // A device the user's signed list does not name (not linked yet, or inserted behind the user's
+    // back) is sent nothing, and sends nothing either.
+    if (signedUsers.has(caller.userId) && !devices.some((d) => d.userId === caller.userId && d.deviceId === caller.deviceId)) throw notLinked();
     // A care team's message body is readable by every holder of the sender's key, removed members'
     // too: it must be bound to the current membership (the epoch is in its associated data). A
     // receipt's body opens only with the key its named recipients get over their 1:1 sessions.
@@ -313,4 +316,8 @@ export class MessageRelay {
     }
     return { envelopes, more };
   }
+}
+
+function notLinked(): HubError {
+  return new HubError(ErrorCode.DEVICE_NOT_LINKED, "This device is not in its user's signed device list yet: link it from another of the user's devices");
 }

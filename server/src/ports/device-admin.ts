@@ -11,6 +11,8 @@ export interface OwnDeviceRecord {
   lastSeenAt: number;
   /** Identity key and signed prekey published. */
   hasKeys: boolean;
+  /** The published identity key, while the device has keys. */
+  identityKey?: Uint8Array | undefined;
   revokedAt: number | undefined;
 }
 

@@ -209,3 +209,8 @@ export interface EnvelopeStore {
 import type { DeviceAdmin } from './device-admin.js';
 /** Every storage also administers devices (declaration merging keeps this out of the main declaration). */
 export interface Storage extends DeviceAdmin {}
+
+// --- E2EE: signed device lists ---
+import type { DeviceListStore } from './device-lists.js';
+/** Every storage also keeps signed device lists. */
+export interface Storage extends DeviceListStore {}

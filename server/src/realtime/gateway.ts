@@ -10,6 +10,8 @@ import {
   HandshakeAuthSchema,
   DevicesMineRequestSchema,
   DeviceRevokeRequestSchema,
+  DeviceListPublishRequestSchema,
+  DeviceListsRequestSchema,
   PresenceQuerySchema,
   TeamStatementRequestSchema,
   TypingRequestSchema,
@@ -38,6 +40,7 @@ import type { Presence, PresenceConnection } from '../ports/presence.js';
 import type { Storage } from '../ports/storage.js';
 import { projectForDevice, type MessageRelay } from '../domain/message-relay.js';
 import type { DeviceKeys } from '../domain/device-keys.js';
+import type { DeviceLists } from '../domain/device-lists.js';
 import type { CareTeams } from '../domain/care-teams.js';
 import type { HubSecurity } from '../security/hub-security.js';
 import type { StoredEnvelope } from '../ports/storage.js';
@@ -64,6 +67,8 @@ interface GatewayDeps {
   presence: Presence;
   relay: MessageRelay;
   keys: DeviceKeys;
+  /** Signed device lists. */
+  deviceLists: DeviceLists;
   teams: CareTeams;
   logger: Logger;
   /** Origins, rate limits, revocation, device administration and the audit trail. */
@@ -199,7 +204,7 @@ export class Gateway {
 
   /** Every client event the hub answers, built once. Handlers take the caller from `socket.data`. */
   private buildRoutes(): Map<string, Route> {
-    const { relay, keys, teams, io, security } = this.deps;
+    const { relay, keys, teams, io, security, deviceLists } = this.deps;
     const routes = new Map<string, Route>();
     const route = <S extends z.ZodType>(event: ClientEvent, schema: S, run: (socket: HubSocket, req: z.output<S>) => Promise<unknown>, audit: Route['audit'] = 'all') =>
       routes.set(event, { schema, run: run as Route['run'], audit });
@@ -285,13 +290,25 @@ export class Gateway {
       const { orgId, userId, deviceId } = socket.data;
       const { firstPublish, oneTimePrekeys } = await keys.publish(socket.data, req);
       if (firstPublish) {
-        const contacts = await keys.contactsOf(socket.data);
-        io.to(contacts.map((u) => Rooms.user(orgId, u)))
+        // A user with a signed device list: the new device waits to be linked, so only the user's
+        // own devices hear of it (to offer the link). Without a list, every contact does.
+        const signed = (await keys.listWithVersions(socket.data, { userIds: [userId] })).listVersions.length > 0;
+        const audience = signed ? [userId] : await keys.contactsOf(socket.data);
+        io.to(audience.map((u) => Rooms.user(orgId, u)))
           .except(Rooms.device(orgId, deviceId))
           .emit(ServerEvent.DEVICE_ADDED, { userId, deviceId, identityKey: req.identityKey });
       }
       return { oneTimePrekeys };
     });
+
+    route(ClientEvent.DEVICE_LIST_PUBLISH, DeviceListPublishRequestSchema, async (socket, req) => {
+      const { orgId, userId } = socket.data;
+      const result = await deviceLists.publish(socket.data, req.list);
+      const contacts = await keys.contactsOf(socket.data);
+      io.to(contacts.map((u) => Rooms.user(orgId, u))).emit(ServerEvent.DEVICE_LIST_CHANGED, { userId, version: result.version });
+      return result;
+    });
+    route(ClientEvent.DEVICE_LISTS, DeviceListsRequestSchema, async (socket, req) => ({ chains: await deviceLists.chains(socket.data, req.users) }));
 
     route(ClientEvent.KEYS_COUNT, KeysCountRequestSchema, async (socket) => ({ oneTimePrekeys: await keys.count(socket.data) }));
     route(ClientEvent.KEYS_CLAIM, KeysClaimRequestSchema, async (socket, req) => {
@@ -302,7 +319,7 @@ export class Gateway {
       if (claimed.length) void this.tellLowPrekeys(socket.data.orgId, claimed);
       return { bundles };
     });
-    route(ClientEvent.DEVICES_LIST, UserListRequestSchema, async (socket, req) => ({ devices: await keys.list(socket.data, req) }));
+    route(ClientEvent.DEVICES_LIST, UserListRequestSchema, async (socket, req) => keys.listWithVersions(socket.data, req));
 
     // --- security: devices ---
     route(ClientEvent.DEVICES_MINE, DevicesMineRequestSchema, async (socket) => ({ devices: await security.listMine(socket.data) }));

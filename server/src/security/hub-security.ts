@@ -74,6 +74,8 @@ const EVENT_CLASS: Partial<Record<string, EventClass>> = {
   [ClientEvent.KEYS_COUNT]: 'reads',
   [ClientEvent.KEYS_PUBLISH]: 'reads',
   [ClientEvent.DEVICE_REVOKE]: 'reads',
+  [ClientEvent.DEVICE_LIST_PUBLISH]: 'membership',
+  [ClientEvent.DEVICE_LISTS]: 'reads',
 };
 
 /**
@@ -228,13 +230,19 @@ export class HubSecurity {
 
   /** `devices:mine`. */
   async listMine(caller: Caller): Promise<OwnDevice[]> {
-    const devices = await this.options.storage.listOwnDevices(caller.orgId, caller.userId);
+    const [devices, heads] = await Promise.all([
+      this.options.storage.listOwnDevices(caller.orgId, caller.userId),
+      this.options.storage.deviceListHeads(caller.orgId, [caller.userId]),
+    ]);
+    const listed = new Set(heads[0]?.deviceIds ?? []);
     return devices.map((d) => ({
       deviceId: d.deviceId,
       createdAt: d.createdAt,
       lastSeenAt: d.lastSeenAt,
       hasKeys: d.hasKeys,
       current: d.deviceId === caller.deviceId,
+      ...(d.identityKey ? { identityKey: d.identityKey } : {}),
+      listed: listed.has(d.deviceId) && d.revokedAt === undefined,
       ...(d.revokedAt !== undefined ? { revokedAt: d.revokedAt } : {}),
     }));
   }

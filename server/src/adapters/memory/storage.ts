@@ -321,6 +321,7 @@ export class MemoryStorage implements Storage {
     return (await this.listDevices(orgId, userId)).map((d) => ({
       ...d,
       hasKeys: this.deviceKeys.has(key(orgId, d.deviceId)),
+      identityKey: copyBytes(this.deviceKeys.get(key(orgId, d.deviceId))?.identityKey),
       revokedAt: this.revokedDevices.get(key(orgId, d.deviceId)),
     }));
   }
@@ -343,10 +344,44 @@ export class MemoryStorage implements Storage {
   async restoreDevice(orgId: string, deviceId: string): Promise<{ status: 'restored' | 'not_revoked' }> {
     return { status: this.revokedDevices.delete(key(orgId, deviceId)) ? 'restored' : 'not_revoked' };
   }
+
+  // --- E2EE: signed device lists (DeviceListStore, server/src/ports/device-lists.ts) ---
+
+  /** org SPACE user → versions kept, oldest first. */
+  private readonly deviceLists = new Map<string, SignedDeviceList[]>();
+
+  async deviceListHeads(orgId: string, userIds: readonly string[]): Promise<DeviceListHead[]> {
+    const out: DeviceListHead[] = [];
+    for (const userId of new Set(userIds)) {
+      const newest = this.deviceLists.get(key(orgId, userId))?.at(-1);
+      if (newest) out.push({ userId, version: newest.version, deviceIds: newest.devices.map((d) => d.deviceId) });
+    }
+    return out;
+  }
+
+  async deviceListHistory(orgId: string, userId: string): Promise<{ version: number; lists: SignedDeviceList[] } | undefined> {
+    const lists = this.deviceLists.get(key(orgId, userId));
+    return lists ? { version: lists.at(-1)!.version, lists: structuredClone(lists) } : undefined;
+  }
+
+  async appendDeviceList(input: { orgId: string; userId: string; expectedVersion: number; list: SignedDeviceList; maxHistory: number }): Promise<'ok' | 'conflict'> {
+    const k = key(input.orgId, input.userId);
+    const lists = this.deviceLists.get(k) ?? [];
+    if ((lists.at(-1)?.version ?? 0) !== input.expectedVersion || input.list.version !== input.expectedVersion + 1) return 'conflict';
+    this.deviceLists.set(k, [...lists, structuredClone(input.list)].slice(-input.maxHistory));
+    return 'ok';
+  }
 }
 
 // security: devices
 import type { OwnDeviceRecord } from '../../ports/device-admin.js';
+// E2EE: signed device lists
+import type { SignedDeviceList } from '@curbside/shared';
+import type { DeviceListHead } from '../../ports/device-lists.js';
+
+function copyBytes(b: Uint8Array | undefined): Uint8Array | undefined {
+  return b && new Uint8Array(b);
+}
 
 function key(...parts: string[]): string {
   return compositeKey(...parts);

@@ -1,6 +1,6 @@
 import { Schema, type Connection, type Model } from 'mongoose';
 import type { DeviceAdmin, OwnDeviceRecord } from '../../ports/device-admin.js';
-import { docKey, type DeviceDoc, type StorageModels } from './models.js';
+import { docKey, toBytes, type DeviceDoc, type StorageModels } from './models.js';
 import { ensureCollection } from './ensure.js';
 
 /** A revoked device's tombstone. Kept for good: a revoked device id never authenticates again. */
@@ -66,6 +66,7 @@ export class MongoDeviceAdmin implements DeviceAdmin {
         createdAt: d.createdAt,
         lastSeenAt: d.lastSeenAt,
         hasKeys: Boolean(d.identityKey && d.signedPrekey),
+        identityKey: d.identityKey ? toBytes(d.identityKey) : undefined,
         revokedAt: revokedAt.get(d.deviceId),
       }))
       .sort((a, b) => a.deviceId.localeCompare(b.deviceId));

@@ -1,5 +1,5 @@
 import { compositeKey } from '@curbside/shared';
-import { Schema, type Connection, type Model } from 'mongoose';
+import mongoose, { Schema, type Connection, type Model } from 'mongoose';
 
 /**
  * Mongoose schemas for `MongoStorage`. They must work on MongoDB (production) and on FerretDB v1
@@ -18,6 +18,13 @@ import { Schema, type Connection, type Model } from 'mongoose';
  * only a filter of exactly `{ _id: <string> }` down to SQLite (an index look-up with the `_id` index our
  * build of it creates, see scripts/build-ferretdb.sh); every other filter decodes every document in Go.
  */
+/** Bytes as stored (a Buffer, or a driver Binary in lean documents), copied. */
+export function toBytes(v: unknown): Uint8Array {
+  if (v instanceof Uint8Array) return new Uint8Array(v);
+  if (v instanceof mongoose.mongo.Binary) return new Uint8Array(v.value());
+  throw new TypeError('stored ciphertext is not binary data');
+}
+
 export function docKey(...ids: string[]): string {
   return compositeKey(...ids);
 }

@@ -16,7 +16,7 @@ import { directKey, groupKey, uniqueMembers } from '../../ports/storage-rules.js
 import { ignoreDuplicateKey, isBulkDuplicateOnly, isDuplicateKey, retryOnDuplicateKey } from './duplicate-key.js';
 import { runMigrations } from './migrations.js';
 import type { Logger } from '../../logger.js';
-import { docKey, registerModels, type ConversationDoc, type ConversationSeqDoc, type DeviceCursorDoc, type DeviceDoc, type EnvelopeDoc, type PrekeyDoc, type StorageModels, type UserDoc } from './models.js';
+import { docKey, registerModels, toBytes, type ConversationDoc, type ConversationSeqDoc, type DeviceCursorDoc, type DeviceDoc, type EnvelopeDoc, type PrekeyDoc, type StorageModels, type UserDoc } from './models.js';
 import { ensureCollection } from './ensure.js';
 import { GroupCommit, WriteLane } from './group-commit.js';
 
@@ -667,6 +667,25 @@ export class MongoStorage implements Storage {
     return this.deviceAdmin.restoreDevice(orgId, deviceId);
   }
 
+  // --- E2EE: signed device lists (DeviceListStore, server/src/ports/device-lists.ts) ---
+
+  private deviceListsImpl: MongoDeviceLists | undefined;
+  private get deviceLists(): MongoDeviceLists {
+    return (this.deviceListsImpl ??= new MongoDeviceLists(this.conn));
+  }
+
+  deviceListHeads(orgId: string, userIds: readonly string[]): Promise<DeviceListHead[]> {
+    return this.deviceLists.heads(orgId, userIds);
+  }
+
+  deviceListHistory(orgId: string, userId: string): Promise<{ version: number; lists: SignedDeviceList[] } | undefined> {
+    return this.deviceLists.history(orgId, userId);
+  }
+
+  appendDeviceList(input: { orgId: string; userId: string; expectedVersion: number; list: SignedDeviceList; maxHistory: number }): Promise<'ok' | 'conflict'> {
+    return this.deviceLists.append(input);
+  }
+
   /** The connection, for companions that keep their collections in the same database (the audit log). */
   get connection(): Connection {
     return this.conn;
@@ -676,6 +695,10 @@ export class MongoStorage implements Storage {
 // security: devices
 import { MongoDeviceAdmin } from './device-admin.js';
 import type { OwnDeviceRecord } from '../../ports/device-admin.js';
+// E2EE: signed device lists
+import { MongoDeviceLists } from './device-lists.js';
+import type { DeviceListHead } from '../../ports/device-lists.js';
+import type { SignedDeviceList } from '@curbside/shared';
 
 /** An envelope's `_id`: what makes a send unique (ids contain no space, see `docKey`). */
 function envelopeKey(orgId: string, senderDeviceId: string, clientMessageId: string): string {
@@ -695,11 +718,6 @@ function shuffle<T>(items: T[]): T[] {
 }
 
 /** Lean documents carry binary data as BSON `Binary`; hand out a plain, independent Uint8Array. */
-function toBytes(v: unknown): Uint8Array {
-  if (v instanceof Uint8Array) return new Uint8Array(v);
-  if (v instanceof mongoose.mongo.Binary) return new Uint8Array(v.value());
-  throw new TypeError('stored ciphertext is not binary data');
-}
 
 function toUser(d: UserDoc): UserRecord {
   return { orgId: d.orgId, userId: d.userId, displayName: d.displayName ?? undefined, createdAt: d.createdAt, lastSeenAt: d.lastSeenAt };
