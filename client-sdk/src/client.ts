@@ -40,6 +40,7 @@ import type { CursorStore } from './cursor-store.js';
 import { OrderedInbox } from './ordered-inbox.js';
 import { MemoryDeviceStore, cursorStoreFrom, type DeviceStore } from './stores/index.js';
 import {
+  ReceiveDeferred,
   SecureMessenger,
   type ChatMessage,
   type DecryptionError,
@@ -229,6 +230,8 @@ const REPEATABLE_EVENTS: ReadonlySet<string> = new Set([
   ClientEvent.KEYS_COUNT,
   ClientEvent.KEYS_CLAIM,
   ClientEvent.DEVICES_LIST,
+  ClientEvent.DEVICE_LISTS,
+  ClientEvent.DEVICES_MINE,
 ]);
 const MAX_AUTH_RETRIES = 3;
 
@@ -272,6 +275,8 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
   private readonly pendingOps = new Set<Promise<unknown>>();
   private readonly members = new Map<string, string[]>();
   private currentLinkState: LinkState | undefined;
+  /** An envelope could not be handled because the client stopped: the rest waits for the next connect. */
+  private deferred = false;
 
   constructor(private readonly options: CurbsideClientOptions) {
     super();
@@ -297,6 +302,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
         countPrekeys: () => this.countPrekeys(),
         conversationMembers: (id, fresh) => this.conversationMembers(id, fresh),
         catchUp: () => this.resync(),
+        stopped: () => this.stopped,
         teamRequest: async (event, request) => {
           const res = await this.request(event === 'team:create' ? ClientEvent.TEAM_CREATE : ClientEvent.TEAM_CHANGE, request);
           this.members.set(res.conversation.id, res.conversation.memberUserIds);
@@ -323,12 +329,14 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
     this.inbox = new OrderedInbox(
       (envelope) =>
         this.enqueue(async () => {
+          if (this.deferred) return;
           if (envelope.senderDeviceId === this.deviceId && !envelope.membership) return;
           this.emit('envelope', envelope);
           if (this.options.e2ee !== false) await this.messenger.receive(envelope);
         }),
       (conversationId, seq) =>
         this.enqueue(async () => {
+          if (this.deferred) return; // not handled: the cursor stays, the envelope comes again
           await this.store.save(conversationId, seq);
           this.scheduleAck(conversationId, seq);
         }),
@@ -355,7 +363,11 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
   }
 
   private enqueue(task: () => Promise<void>): void {
-    this.pipeline = this.pipeline.then(task).catch((e: unknown) => this.emit('error', asCurbsideError(e)));
+    this.pipeline = this.pipeline.then(task).catch((e: unknown) => {
+      // Stopped mid-check: nothing after it is handled or saved until the next connect hands it out again.
+      if (e instanceof ReceiveDeferred) this.deferred = true;
+      else this.emit('error', asCurbsideError(e));
+    });
   }
 
   /**
@@ -508,6 +520,11 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
       this.restored = true;
     }
     await this.restoreOutbox();
+    if (this.deferred) {
+      await this.pipeline;
+      this.inbox.resetTo(await this.store.load());
+      this.deferred = false;
+    }
     const socket = this.socket ?? this.createSocket();
     return new Promise<void>((resolve, reject) => {
       const offSynced = this.once('synced', () => {

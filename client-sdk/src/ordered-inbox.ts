@@ -25,6 +25,13 @@ export class OrderedInbox {
     }
   }
 
+  /** Forget everything handed out after these cursors (what was saved): it is fetched and handed out again. */
+  resetTo(cursors: Record<string, number>): void {
+    this.cursors.clear();
+    this.pending.clear();
+    for (const [id, seq] of Object.entries(cursors)) this.cursors.set(id, seq);
+  }
+
   cursor(conversationId: string): number {
     return this.cursors.get(conversationId) ?? 0;
   }

@@ -193,6 +193,19 @@ export class InvariantChecker {
   }
 
   /** Connect every device, create the conversations (three 1:1, one care team of everyone), start no sends yet. */
+  /**
+   * Each clinician's first device signed their device list; the others wait to be linked. Link them
+   * from a linked device with the code they show, as the clinician would.
+   */
+  private async linkSiblings(): Promise<void> {
+    for (const slot of this.slots.filter((s) => s.client.linkState === 'pending')) {
+      const linked = this.slots.find((s) => s.spec.userId === slot.spec.userId && s.client.linkState === 'linked');
+      if (!linked) throw new Error(`no linked device of ${slot.spec.userId} to link ${slot.spec.deviceId} from`);
+      await withTimeout(linked.client.linkDevice(await slot.client.linkCode()), 30_000, `link ${slot.spec.deviceId}`);
+      await eventually(() => slot.client.linkState === 'linked', `${slot.spec.deviceId} linked`, 30_000);
+    }
+  }
+
   async setup(): Promise<void> {
     this.startedAt = Date.now();
     const up = this.cluster.upNodes();
@@ -222,9 +235,10 @@ export class InvariantChecker {
     }
     this.cluster.on('node-down', this.onNodeDown);
     await Promise.all(this.slots.map((s) => withTimeout(s.client.connect(), 60_000, `${s.spec.deviceId} connect`)));
+    await this.linkSiblings();
 
     const users = [...new Set(this.specs.map((s) => s.userId))];
-    const first = (userId: string) => this.slots.find((s) => s.spec.userId === userId)!;
+    const first = (userId: string) => this.slots.find((s) => s.spec.userId === userId && s.client.linkState === 'linked')!;
     const pairs: Array<[string, string]> = [];
     for (let i = 0; i + 1 < users.length; i++) pairs.push([users[i]!, users[i + 1]!]);
     for (const [a, b] of pairs) {

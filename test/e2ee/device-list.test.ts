@@ -39,6 +39,7 @@ describe('multi-device upkeep', function () {
       countPrekeys: async () => 100,
       teamRequest: async () => ({ seq: 1 }),
       catchUp: async () => {},
+      stopped: () => false,
       sendEnvelope: async (_c, payload): Promise<SendResult> => {
         sends.push(payload);
         if (sends.length === 1) throw new CurbsideError(ErrorCode.DEVICE_LIST_STALE, 'stale', { missing: [{ userId: 'dr-patel', deviceId: 'patel-tablet' }], extra: [] });

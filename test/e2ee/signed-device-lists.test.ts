@@ -168,12 +168,12 @@ describe('signed device lists (issue #16, part 3)', function () {
       await eventually(() => changes.length === 1, 'the contact hears of the new device');
       expect(changes[0]).to.deep.include({ userId: 'dr-lee', added: ['lee-laptop'], removed: [] });
 
+      const patelSeen = inbox(patel);
       await patel.sendText(convId, 'after the laptop');
       await eventually(() => seen.messages.some((m) => m.text === 'after the laptop'), 'the linked laptop reads new messages');
       expect(seen.errors, 'never a decryption error for the older message').to.deep.equal([]);
       expect(seen.unavailable.map((u) => u.reason)).to.deep.equal(['before-this-device']);
       await laptop.sendText(convId, 'from the laptop');
-      const patelSeen = inbox(patel);
       await eventually(() => patelSeen.messages.some((m) => m.text === 'from the laptop'), 'contacts accept the linked device');
     });
 

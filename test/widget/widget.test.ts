@@ -327,9 +327,9 @@ describe('<curbside-chat> in headless Chromium', function () {
       await eventually(async () => (await statusOf(patel, 'This one is fine')) === 'Read', 'lee read it', WAIT);
     });
 
-    it('a changed safety key blocks sending behind a warning the user must answer', async () => {
-      // Two clinicians of their own, and only Ng sends: Ng has no receipt of its own still on its way
-      // that could meet the changed key before the send below does.
+    it('a key the hub substitutes reaches nobody: the genuine device reads the message, and the sender sees a security warning', async () => {
+      // Two clinicians of their own. Their signed device lists name each device's key: a key the hub
+      // presents instead is ignored, and the widget says the hub tried.
       const [ng, okafor] = await Promise.all([clinician('dr-ng', 'ng-laptop'), clinician('dr-okafor', 'okafor-desk')]);
       await startConversation(ng, 'dr-okafor');
       await send(ng, 'Trust on first use');
@@ -340,20 +340,11 @@ describe('<curbside-chat> in headless Chromium', function () {
       evil.rewriteIdentity = (userId, _d, key) => (userId === 'dr-okafor' ? mallory : key);
       try {
         await send(ng, 'Are you there?');
-        const dialog = ng.widget.getByRole('alertdialog', { name: 'dr-okafor’s safety number changed' });
-        await dialog.waitFor({ timeout: WAIT });
-        expect(await focused(ng, 'text')).to.equal('Accept the new safety number');
-        // Blocking: Escape does not dismiss it, and the rest of the widget is inert.
-        await ng.page.keyboard.press('Escape');
-        expect(await dialog.count()).to.equal(1);
-        expect(await ng.page.evaluate("document.querySelector('curbside-chat').shadowRoot.querySelector('.panes').inert")).to.equal(true);
-        expect(await statusOf(ng, 'Are you there?')).to.equal('Not sent: a safety number changed. Accept or verify it first.');
-        expect(await message(okafor, 'Are you there?').count()).to.equal(0);
-        await screenshot(ng, 'identity-warning');
-        // Accepting (the key the hub now presents) lifts the block.
-        await dialog.getByRole('button', { name: 'Accept the new safety number' }).click();
-        await dialog.waitFor({ state: 'detached', timeout: WAIT });
-        expect(await ng.page.evaluate("document.querySelector('curbside-chat').shadowRoot.querySelector('.panes').inert")).to.equal(false);
+        await message(okafor, 'Are you there?').waitFor({ timeout: WAIT });
+        const warning = ng.widget.getByRole('status').filter({ hasText: 'Security warning: the hub presented a device or key for dr-okafor' });
+        await warning.waitFor({ timeout: WAIT });
+        expect(await ng.widget.getByRole('alertdialog').count(), 'nothing for the user to accept: the signed list decides').to.equal(0);
+        await screenshot(ng, 'substituted-key-warning');
       } finally {
         evil.rewriteIdentity = undefined;
       }

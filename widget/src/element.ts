@@ -274,6 +274,16 @@ export class CurbsideChatElement extends HTMLElement {
       const c = this.conversations.get(teamId);
       this.setBanner(`Security warning: the hub's member list for "${c?.title ?? 'a care team'}" does not match the signed list. Members it added on its own get no messages.`);
     });
+    client.on('deviceListChanged', (c) => this.onDeviceListChanged(c));
+    client.on('deviceListRejected', ({ userId }) => {
+      this.setBanner(`Security warning: the hub presented a device or key for ${userId} that ${userId}’s own devices did not sign. Messages go only to the devices they signed.`);
+      this.emitEvent('curbside-security-warning', { userId });
+    });
+    client.on('linkRequired', ({ code }) =>
+      this.setBanner(`This device is not linked to your account yet, so it cannot send or receive. On a device where you already use Curbside, enter this code when asked: ${code}`),
+    );
+    client.on('deviceLinked', () => this.setBanner(''));
+    client.on('linkRequest', ({ deviceId }) => this.showLinkRequest(deviceId));
     client.on('error', (e) => this.onClientError(e));
     this.presenceTimer = setInterval(() => this.current && void this.refreshPresence(this.current), PRESENCE_EVERY_MS);
     this.typingTimer = setInterval(() => this.expireTyping(), 1000);
@@ -414,6 +424,14 @@ export class CurbsideChatElement extends HTMLElement {
       }
     }
     if (changed) this.renderTyping();
+  }
+
+  /** A contact's signed device list changed: say so, as for a safety-number change (it is one). */
+  private onDeviceListChanged(change: { userId: string; added: string[]; removed: string[] }): void {
+    if (change.userId === this.me?.sub) return;
+    const what = change.added.length && change.removed.length ? 'changed devices' : change.added.length ? 'added a device' : 'removed a device';
+    this.setBanner(`${change.userId} ${what}, so your safety number with them changed. If it matters, compare it again.`);
+    this.emitEvent('curbside-devices-changed', change);
   }
 
   private onIdentityChanged(userId: string): void {
@@ -877,6 +895,35 @@ export class CurbsideChatElement extends HTMLElement {
     this.openOverlay('identity', dialog, accept);
   }
 
+  /** Another device of this user waits to be linked: ask for the code it shows. */
+  private showLinkRequest(deviceId: string): void {
+    const client = this.client;
+    if (!client || this.overlay.dataset.kind === 'identity') return;
+    const titleId = `${this.uid}-link-title`;
+    const input = h('input', { type: 'text', inputmode: 'numeric', autocomplete: 'off', 'aria-label': 'Code shown on the new device' });
+    const status = h('p', { role: 'status' });
+    const link = h('button', { type: 'submit', class: 'primary' }, 'Link device');
+    const cancel = h('button', { type: 'button' }, 'Not now');
+    cancel.addEventListener('click', () => this.closeOverlay());
+    const form = h('form', {}, h('p', {}, `A new device (${deviceId}) signed in to your account. If it is yours, enter the code it shows. If it is not, do not link it and tell your administrator.`), input, status, h('div', { class: 'actions' }, cancel, link));
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      link.disabled = true;
+      client.linkDevice({ deviceId, code: input.value }).then(
+        () => {
+          this.closeOverlay();
+          this.emitEvent('curbside-device-linked', { deviceId });
+        },
+        (e: unknown) => {
+          link.disabled = false;
+          status.textContent = plainError(e);
+        },
+      );
+    });
+    const dialog = h('div', { class: 'dialog', role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': titleId, tabindex: '-1' }, h('h2', { id: titleId }, 'Link a new device?'), form);
+    this.openOverlay('link', dialog, input);
+  }
+
   private async showSafetyNumber(userId: string, options: { afterChange?: boolean } = {}): Promise<void> {
     const client = this.client;
     if (!client || !userId) return;
@@ -894,7 +941,9 @@ export class CurbsideChatElement extends HTMLElement {
         body,
         ...(fp.state === 'changed'
           ? [h('p', { class: 'form-error', role: 'alert' }, `${userId}’s safety key changed. This is the new number: compare it before you accept the new key.`)]
-          : []),
+          : fp.state === 'devices-changed'
+            ? [h('p', { class: 'form-error', role: 'alert' }, `${userId}’s devices changed since you verified them. This is the new number: compare it again.`)]
+            : []),
         h('p', {}, `Compare these numbers with ${userId}, in person or by phone. If they match on both screens, your messages are end-to-end encrypted between your devices.`),
         h('p', { class: 'digits', 'aria-label': `Safety number: ${groups.join(' ')}` }, ...groups.map((g) => h('span', {}, g))),
       );

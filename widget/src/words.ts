@@ -30,6 +30,13 @@ export function plainError(e: unknown): string {
         return 'The hub refused this request: check what you entered (user IDs are letters, digits, dots, dashes).';
       case ErrorCode.IDENTITY_MISMATCH:
         return 'The hub has other keys on record for this device, so messages cannot reach it here. Sign in as a new device (or clear this browser’s Curbside data and ask your administrator to reset the device).';
+      case ErrorCode.DEVICE_NOT_LINKED:
+        return 'This device is not linked to your account yet: enter the code it shows on a device where you already use Curbside.';
+      case ErrorCode.LINK_CODE_MISMATCH:
+        return 'That code does not match the new device. Check it and try again; if it still does not match, do not link the device.';
+      case ErrorCode.DEVICE_LIST_ROLLBACK:
+      case ErrorCode.DEVICE_LIST_INVALID:
+        return 'Not sent: the hub presented a device list for this person that their own devices did not sign. Tell your administrator.';
       case ErrorCode.DECRYPTION_FAILED:
         return e.message; // already written for clinicians by the SDK
       default:

@@ -121,19 +121,31 @@ export class DeviceListBook {
     await this.current(userId, version);
   }
 
-  /** The verified list at the hub's `version`, fetching and checking the chain from our pin. */
+  /**
+   * The verified list at the hub's `version` (or newer), fetching and checking the chain from our
+   * pin. One check per user at a time; a caller that finds one running waits for it and looks again.
+   */
   private async current(userId: string, version: number): Promise<SignedDeviceListData | undefined> {
-    const pinned = await this.pinned(userId);
-    if (pinned && pinned.version === version) return pinned;
-    if (!pinned && version === 0) return undefined;
-    const running = this.refreshing.get(userId);
-    if (running) return running;
-    const run = this.verifyFrom(userId, pinned, version).finally(() => this.refreshing.delete(userId));
-    this.refreshing.set(userId, run);
-    return run;
+    for (;;) {
+      const pinned = await this.pinned(userId);
+      // Equal: nothing new. Lower: an answer read before a change we already verified (the chain fetch
+      // below tells a real rollback from that).
+      if (pinned && pinned.version === version) return pinned;
+      if (!pinned && version === 0) return undefined;
+      const running = this.refreshing.get(userId);
+      if (running) {
+        await running.catch(() => {});
+        const after = await this.pinned(userId);
+        if (after && after.version >= version) return after;
+        continue;
+      }
+      const run = this.verifyFrom(userId, pinned).finally(() => this.refreshing.delete(userId));
+      this.refreshing.set(userId, run);
+      return run;
+    }
   }
 
-  private async verifyFrom(userId: string, pinned: SignedDeviceListData | undefined, version: number): Promise<SignedDeviceListData | undefined> {
+  private async verifyFrom(userId: string, pinned: SignedDeviceListData | undefined): Promise<SignedDeviceListData | undefined> {
     const reject = (problem: DeviceListChainProblem, at: number): never => {
       this.events().deviceListRejected({ userId, problem, version: at });
       if (problem === 'rollback') {
@@ -141,10 +153,13 @@ export class DeviceListBook {
       }
       throw new CurbsideError(ErrorCode.DEVICE_LIST_INVALID, `The device list of ${userId} does not verify (${problem}); nothing is sent to them`, { userId, problem, version: at });
     };
-    if (version < (pinned?.version ?? 0)) return reject('rollback', version);
+    // A fresh read: its version is what the hub holds now.
     const [chain] = await this.hub.deviceListChains([{ userId, after: pinned?.version ?? 0 }]);
-    if (!chain || chain.version < (pinned?.version ?? 0)) return reject('rollback', chain?.version ?? 0);
-    const result = verifyDeviceListChain(userId, pinned, chain.lists, chain.version);
+    const newest = chain?.version ?? 0;
+    if (newest < (pinned?.version ?? 0)) return reject('rollback', newest);
+    if (newest === 0) return undefined;
+    if (pinned && newest === pinned.version) return pinned;
+    const result = verifyDeviceListChain(userId, pinned, chain!.lists, newest);
     if (!result.ok) return reject(result.problem, result.version);
     await this.store.put('deviceLists', userId, result.list);
     this.memo.set(userId, result.list);

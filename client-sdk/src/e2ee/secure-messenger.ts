@@ -1,4 +1,4 @@
-import { ErrorCode, type DeviceIdentity, type Envelope, type PrekeyBundle, type SendResult, type SignedStatement } from '@curbside/shared';
+import { ErrorCode, RETRYABLE_ERROR_CODES, type DeviceIdentity, type Envelope, type PrekeyBundle, type SendResult, type SignedStatement } from '@curbside/shared';
 import {
   CryptoError,
   FINGERPRINT_ITERATIONS,
@@ -82,6 +82,12 @@ function authenticationOrCode(code: CryptoErrorCode): DecryptionFailureReason {
   return code === 'DECRYPT_FAILED' || code === 'BAD_SIGNATURE' ? 'AUTHENTICATION_FAILED' : code;
 }
 
+/**
+ * @internal Thrown by `receive` when the client stopped before the message could be checked (its
+ * sender's device list needs the hub): the message was not handled and must be handed out again.
+ */
+export class ReceiveDeferred extends Error {}
+
 /** This device holds no session that can read the message (not a damaged message). */
 class SessionLost extends Error {}
 
@@ -128,6 +134,8 @@ export interface HubTransport extends DeviceListTransport {
   teamRequest(event: 'team:create' | 'team:change', request: { signed: SignedStatement }): Promise<{ seq: number }>;
   /** Fetch and process everything the hub has after this device's cursors (membership statements included). */
   catchUp(): Promise<void>;
+  /** The app disconnected or closed the client: stop waiting for the hub. */
+  stopped(): boolean;
 }
 
 export interface MessengerEvents {
@@ -169,6 +177,8 @@ export interface MembershipMismatch {
 }
 
 const MAX_STALE_RETRIES = 3;
+/** Tries of a sender's device-list check while the hub cannot be reached (about two minutes in all). */
+const MAX_LIST_CHECK_ATTEMPTS = 70;
 /** Delivered receipts are batched this long, so a burst of messages costs one receipt. */
 const RECEIPT_BATCH_MS = 150;
 /** Tries of one delivered receipt before giving up (each after a longer wait). */
@@ -450,7 +460,10 @@ export class SecureMessenger {
     });
   }
 
-  /** Decrypt one delivered envelope and emit what the app should see. Never throws. */
+  /**
+   * Decrypt one delivered envelope and emit what the app should see. Throws only
+   * {@link ReceiveDeferred} (the client stopped before the message could be checked).
+   */
   async receive(envelope: Envelope): Promise<void> {
     const me = this.self();
     // Our own statements too: if the ack was lost, this is how the team log catches up here.
@@ -462,7 +475,9 @@ export class SecureMessenger {
     if (envelope.kind === 'receipt' && !envelope.ciphertext) return; // a receipt for other devices
     // Only a device its user's signed list names speaks for that user (a device inserted into the
     // hub's database does not).
-    if (!(await this.senderListed(envelope))) {
+    const listed = await this.senderListed(envelope);
+    if (listed === 'deferred') throw new ReceiveDeferred('the client stopped before the sender could be checked');
+    if (!listed) {
       this.onReceiveFailure(envelope, undefined, 'UNLISTED_DEVICE');
       return;
     }
@@ -509,12 +524,24 @@ export class SecureMessenger {
     }
   }
 
-  private async senderListed(envelope: Envelope): Promise<boolean> {
-    try {
-      return await this.deviceLists.isListed(envelope.senderUserId, envelope.senderDeviceId);
-    } catch (err) {
-      this.logger.warn({ err: String(err), sender: envelope.senderDeviceId }, "could not verify the sender's device list");
-      return false;
+  /**
+   * Whether the sender's signed list names its device. Asking the hub may need the network: while
+   * the connection is down the check waits for it (the stream waits too, in order), so a message is
+   * never dropped only because the list could not be fetched; only a stopped client gives up.
+   */
+  private async senderListed(envelope: Envelope): Promise<boolean | 'deferred'> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.deviceLists.isListed(envelope.senderUserId, envelope.senderDeviceId);
+      } catch (err) {
+        const transient = isCurbsideError(err) && RETRYABLE_ERROR_CODES.has(err.code);
+        if (transient && this.hub.stopped()) return 'deferred';
+        if (!transient || attempt >= MAX_LIST_CHECK_ATTEMPTS) {
+          this.logger.warn({ err: String(err), sender: envelope.senderDeviceId }, "could not verify the sender's device list");
+          return false;
+        }
+        await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** attempt)));
+      }
     }
   }
 
