@@ -40,6 +40,7 @@ describe('multi-device upkeep', function () {
       identityChanged: () => {},
       unavailable: () => {},
       teamChanged: () => {},
+      teamDetails: () => {},
       membershipMismatch: () => {},
       receipt: () => {},
     }, { debug: () => {}, warn: () => {} });

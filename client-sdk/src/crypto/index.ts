@@ -118,3 +118,13 @@ export {
   type TeamLogReplay,
   type IdentityKeyLookup,
 } from './team-log.js';
+export {
+  generateTeamDetailsKey,
+  teamDetailsKeyId,
+  normalizeTeamDetails,
+  sealTeamDetails,
+  openTeamDetails,
+  TEAM_DETAILS_KEY_BYTES,
+  TeamDetailsError,
+  type TeamDetails,
+} from './team-details.js';
