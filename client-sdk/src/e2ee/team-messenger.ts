@@ -122,6 +122,11 @@ class BeforeThisDevice extends Error {}
  * along with the first message it can read; after any removal each device makes a new one, so a
  * removed member cannot read what follows. A new member gets current keys only: earlier messages
  * stay unreadable to them and are reported as `before-you-joined`.
+ *
+ * The title and description are sealed under a team details key, new for every version (create and
+ * each rename); the statement carries ciphertext only. The key goes to member devices over the 1:1
+ * sessions: from the device that set the details, from whoever adds a member, and with every sender key
+ * this device hands out. Details set after a removal are sealed under a key the removed member never gets.
  */
 export class TeamMessenger {
   /** Tail of this device's sends per team (see `sendText`). */
@@ -154,7 +159,7 @@ export class TeamMessenger {
     const teamId = globalThis.crypto.randomUUID();
     const sealedDetails = await this.sealNewDetails(teamId, details);
     const statement: TeamStatement = { v: 1, teamId, index: 0, prev: '', op: 'create', actorUserId: me.userId, actorDeviceId: me.deviceId, issuedAt: Date.now(), sealedDetails, members: list };
-    const result = await this.submit('team:create', statement);
+    const result = await this.forgetKeyOnFailure(teamId, sealedDetails, this.submit('team:create', statement));
     await this.shareDetailsKey(teamId, list.map((m) => m.userId));
     return result;
   }
@@ -173,7 +178,7 @@ export class TeamMessenger {
   async setDetails(teamId: string, details: TeamDetails): Promise<{ teamId: string; seq: number }> {
     if (!(await this.store.get<TeamRecord>('teams', teamId))) throw new CurbsideError(ErrorCode.FORBIDDEN, 'Not a member of this care team', { conversationId: teamId });
     const sealedDetails = await this.sealNewDetails(teamId, details);
-    const result = await this.changeWith(teamId, { op: 'details', sealedDetails });
+    const result = await this.forgetKeyOnFailure(teamId, sealedDetails, this.changeWith(teamId, { op: 'details', sealedDetails }));
     const members = (await this.store.get<TeamRecord>('teams', teamId))?.state.members ?? {};
     await this.shareDetailsKey(teamId, Object.keys(members));
     return result;
@@ -211,6 +216,17 @@ export class TeamMessenger {
     const sealed = sealTeamDetails(teamId, key, clean);
     await this.store.put('senderKeys', detailsKeyName(teamId, sealed.keyId), key);
     return sealed;
+  }
+
+  /** A key whose statement the hub refused opens nothing: it is not kept. */
+  private async forgetKeyOnFailure<T>(teamId: string, sealed: SealedTeamDetails, submitted: Promise<T>): Promise<T> {
+    try {
+      return await submitted;
+    } catch (e) {
+      const current = (await this.store.get<TeamRecord>('teams', teamId))?.state.sealedDetails;
+      if (current?.keyId !== sealed.keyId) await this.store.delete('senderKeys', detailsKeyName(teamId, sealed.keyId));
+      throw e;
+    }
   }
 
   /**
