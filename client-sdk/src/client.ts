@@ -48,6 +48,7 @@ import {
   type SafetyNumber,
   type SdkLogger,
   type TeamChange,
+  type TeamDetailsChange,
   type UnavailableMessage,
 } from './e2ee/secure-messenger.js';
 import type { Receipt, ReceiptStatus } from './e2ee/receipts.js';
@@ -90,6 +91,11 @@ export interface CurbsideClientEvents {
   unavailable: (info: UnavailableMessage) => void;
   /** A care team's membership changed, verified from its signed log. */
   teamChanged: (change: TeamChange) => void;
+  /**
+   * This device can now read a care team's title and description: it was created or renamed, or a
+   * member device handed over the key they are sealed under. Show `title` in place of a placeholder.
+   */
+  teamDetails: (details: TeamDetailsChange) => void;
   /** Security alert: the hub's membership of a team disagrees with the signed log. */
   membershipMismatch: (mismatch: MembershipMismatch) => void;
   /** Another member started or stopped typing. */
@@ -319,6 +325,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
         identityChanged: (c) => this.emit('identityChanged', c),
         unavailable: (u) => this.emit('unavailable', u),
         teamChanged: (c) => this.emit('teamChanged', c),
+        teamDetails: (d) => this.emit('teamDetails', d),
         membershipMismatch: (m) => this.emit('membershipMismatch', m),
         receipt: (r) => this.emit('receipt', r),
         deviceListChanged: (c) => this.emit('deviceListChanged', c),
@@ -421,16 +428,53 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
 
   /**
    * Create a care team. Membership is a log of statements this device signs; every member's SDK
-   * checks it. The creator is the owner.
+   * checks it. The creator is the owner. The title and description are end-to-end encrypted: the hub
+   * stores them sealed under a key that only member devices receive ({@link teamDetails}).
    *
+   * @param title - The team's name as members see it (trimmed; 1 to 200 characters).
+   * @param members - Everyone besides the creator, with their role (default `member`).
+   * @param options - `description`: up to 1000 characters, sealed with the title.
    * @example
    * ```ts
    * const { teamId } = await client.createTeam('Ward 4B discharge', [{ userId: 'rn-ortiz' }, { userId: 'dr-patel', role: 'admin' }]);
    * await client.sendText(teamId, 'Bed 12 ready for discharge at 15:00');
    * ```
+   * @throws CurbsideError INVALID_PAYLOAD for an empty title, PAYLOAD_TOO_LARGE for a title or description over its limit
    */
-  createTeam(title: string, members: Array<{ userId: string; role?: 'admin' | 'member' }>): Promise<{ teamId: string; seq: number }> {
-    return this.messenger.careTeams.create(title, members);
+  createTeam(title: string, members: Array<{ userId: string; role?: 'admin' | 'member' }>, options: { description?: string } = {}): Promise<{ teamId: string; seq: number }> {
+    return this.messenger.careTeams.create({ title, ...(options.description !== undefined ? { description: options.description } : {}) }, members);
+  }
+
+  /**
+   * Rename a care team, or change its description (owner or admin). The new details are sealed under
+   * a new key that goes to the current members' devices only: someone removed earlier cannot read them.
+   *
+   * @param teamId - The team.
+   * @param details - The new title and, optionally, description (omitted: none).
+   * @example
+   * ```ts
+   * await client.setTeamDetails(teamId, { title: 'Ward 4B discharge', description: 'Weekday discharges, 08:00–18:00' });
+   * ```
+   * @throws CurbsideError INVALID_STATEMENT when this user is a plain member, INVALID_PAYLOAD / PAYLOAD_TOO_LARGE as for {@link createTeam}
+   */
+  setTeamDetails(teamId: string, details: { title: string; description?: string }): Promise<{ teamId: string; seq: number }> {
+    return this.messenger.careTeams.setDetails(teamId, details);
+  }
+
+  /**
+   * A care team's title and description, decrypted on this device; undefined when this device does not
+   * hold their key yet (a device added after the last change gets it with the next team message, and a
+   * `teamDetails` event says so) or is not in the team.
+   *
+   * @param teamId - The team.
+   * @example
+   * ```ts
+   * const details = await client.teamDetails(teamId);
+   * heading.textContent = details?.title ?? 'Care team';
+   * ```
+   */
+  teamDetails(teamId: string): Promise<{ title: string; description?: string } | undefined> {
+    return this.messenger.careTeams.details(teamId);
   }
 
   /** Add a member (owner or admin only; only the owner adds admins). */

@@ -723,7 +723,7 @@ interface StoredEnvelopeRow {
   conversationId: string;
   seq: number;
   senderDeviceId: string;
-  /** Neither a receipt nor a membership statement: a message the app shows. */
+  /** Neither a receipt, a membership statement nor a care team's key share (no body): a message the app shows. */
   text: boolean;
 }
 
@@ -756,7 +756,7 @@ class StoredIndex {
       this.rows.clear();
       this.maxSeq.clear();
     }
-    const docs = conversations.length || full ? await db.collection('envelopes').find(filter, { projection: { messageId: 1, conversationId: 1, seq: 1, senderDeviceId: 1, kind: 1, membership: 1 } }).toArray() : [];
+    const docs = conversations.length || full ? await db.collection('envelopes').find(filter, { projection: { messageId: 1, conversationId: 1, seq: 1, senderDeviceId: 1, kind: 1, membership: 1, body: 1 } }).toArray() : [];
     const seqs = new Map<string, number[]>();
     for (const d of docs) {
       const row: StoredEnvelopeRow = {
@@ -764,7 +764,7 @@ class StoredIndex {
         conversationId: String(d.conversationId),
         seq: Number(d.seq),
         senderDeviceId: String(d.senderDeviceId),
-        text: d.kind !== 'receipt' && !d.membership,
+        text: d.kind !== 'receipt' && !d.membership && d.body != null,
       };
       this.rows.set(row.messageId, row);
       this.maxSeq.set(row.conversationId, Math.max(this.maxSeq.get(row.conversationId) ?? 0, row.seq));

@@ -21,8 +21,18 @@ export const Limits = {
   MAX_ID_LENGTH: 128,
   /** Members named when a conversation is created. */
   MAX_CONVERSATION_MEMBERS: 1000,
-  /** Conversation title length in characters. Titles are metadata the hub can see: keep PHI out. */
+  /**
+   * Title length in characters. A care team's title is sealed end to end (`SealedTeamDetails`); the
+   * title of a plain group conversation (`conversation:create`) is metadata the hub can see: keep PHI out.
+   */
   MAX_TITLE_LENGTH: 200,
+  /** A care team's description, in characters (sealed with its title). */
+  MAX_TEAM_DESCRIPTION_LENGTH: 1000,
+  /**
+   * Largest sealed title and description of a care team, in bytes (nonce, ciphertext and tag): the
+   * most the hub stores for them, whatever it cannot read inside.
+   */
+  MAX_SEALED_TEAM_DETAILS_BYTES: 8 * 1024,
   /** Envelopes returned by one `sync:fetch` page. */
   MAX_SYNC_PAGE: 500,
   /** Conversations per `conversation:list` page (an answer also ends early near MAX_SYNC_PAGE_BYTES). */

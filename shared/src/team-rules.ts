@@ -1,10 +1,14 @@
 import type { TeamRole } from './schemas.js';
-import type { TeamStatement } from './teams.js';
+import type { SealedTeamDetails, TeamStatement } from './teams.js';
 
 /** Membership of a care team after replaying its log up to `index`. JSON-safe. */
 export interface TeamState {
   teamId: string;
-  title: string;
+  /**
+   * The title and description in force, sealed (set by `create` and `details`). Only member devices
+   * holding its key read it; absent only in teams stored before titles were sealed.
+   */
+  sealedDetails?: SealedTeamDetails;
   /** Index of the last applied statement. */
   index: number;
   /** Hex SHA-256 of the last applied statement's canonical form. */
@@ -33,6 +37,9 @@ export class TeamRuleError extends Error {
  * - `add`: by an owner or admin; only the owner adds admins; the user must not be a member.
  * - `remove`: an owner or admin removes a non-owner, or anyone removes themselves (leaves).
  * - `role`: only the owner changes roles, never their own, and never to `owner`.
+ * - `details`: an owner or admin sets new sealed details (title and description under a new key).
+ *
+ * A field another op uses is allowed and ignored (`sealedDetails` on an add changes nothing).
  */
 export function applyTeamStatement(state: TeamState | undefined, s: TeamStatement, hash: string): TeamState {
   const fail = (why: string): never => {
@@ -41,7 +48,7 @@ export function applyTeamStatement(state: TeamState | undefined, s: TeamStatemen
   if (s.op === 'create') {
     if (state) fail('a team is created once');
     if (s.index !== 0 || s.prev !== '') fail('create must be index 0 with no previous statement');
-    if (!s.title) fail('create needs a title');
+    if (!s.sealedDetails) fail('create needs the sealed title');
     const members = s.members ?? fail('create lists the members');
     const owners = members.filter((m) => m.role === 'owner');
     if (owners.length !== 1 || owners[0]!.userId !== s.actorUserId) fail('the creator must be the one owner');
@@ -50,7 +57,7 @@ export function applyTeamStatement(state: TeamState | undefined, s: TeamStatemen
       if (teamRoleOf(roles, m.userId)) fail(`${m.userId} is listed twice`);
       Object.defineProperty(roles, m.userId, { value: m.role, enumerable: true, writable: true, configurable: true });
     }
-    return { teamId: s.teamId, title: s.title!, index: 0, head: hash, members: sortKeys(roles) };
+    return { teamId: s.teamId, sealedDetails: s.sealedDetails!, index: 0, head: hash, members: sortKeys(roles) };
   }
   if (!state) return fail('the team does not exist yet');
   if (s.teamId !== state.teamId) fail('wrong team');
@@ -58,6 +65,11 @@ export function applyTeamStatement(state: TeamState | undefined, s: TeamStatemen
   if (s.prev !== state.head) fail('does not chain from the previous statement');
   const actorRole = teamRoleOf(state.members, s.actorUserId);
   if (!actorRole) fail('the actor is not a member');
+  if (s.op === 'details') {
+    if (actorRole === 'member') fail('only an owner or admin changes the title');
+    const sealedDetails = s.sealedDetails ?? fail('details carries the sealed title');
+    return { ...state, sealedDetails, index: s.index, head: hash };
+  }
   const target = s.userId ?? fail('names no user');
   const members = { ...state.members };
   switch (s.op) {

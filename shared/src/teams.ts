@@ -57,6 +57,28 @@ export function canonicalJson(value: unknown): string {
 
 export const TeamMemberSchema = z.strictObject({ userId: IdSchema, role: TeamRoleSchema });
 
+/** Base64url without padding, of `MAX_SEALED_TEAM_DETAILS_BYTES` at most. */
+const SEALED_BOX_MAX_CHARS = Math.ceil((Limits.MAX_SEALED_TEAM_DETAILS_BYTES * 4) / 3);
+/** Nonce (24) and tag (16) around at least one padding block (64): anything shorter is not a sealed box. */
+const SEALED_BOX_MIN_CHARS = Math.ceil(((24 + 16 + 64) * 4) / 3);
+
+/**
+ * A care team's title and description, sealed end to end: XChaCha20-Poly1305 under a random team
+ * details key that only member devices hold (handed out over the 1:1 sessions, like sender keys).
+ * The hub sees the key id and a ciphertext of bounded, padded length, never the title.
+ */
+export const SealedTeamDetailsSchema = z.strictObject({
+  /** Hex of the first 16 bytes of SHA-256("Curbside team details key v1" ‖ 0x00 ‖ key): names the key and commits to it. */
+  keyId: z.string().regex(/^[0-9a-f]{32}$/),
+  /** base64url (no padding) of nonce ‖ ciphertext; the associated data binds the team id and the key id. */
+  box: z
+    .string()
+    .min(SEALED_BOX_MIN_CHARS)
+    .max(SEALED_BOX_MAX_CHARS)
+    .regex(/^[A-Za-z0-9_-]+$/),
+});
+export type SealedTeamDetails = z.infer<typeof SealedTeamDetailsSchema>;
+
 /** One membership statement, as signed. */
 export const TeamStatementSchema = z.strictObject({
   v: z.literal(1),
@@ -64,11 +86,12 @@ export const TeamStatementSchema = z.strictObject({
   index: z.number().int().nonnegative(),
   /** Hex SHA-256 of the previous statement's canonical form; '' for the first. */
   prev: z.string().regex(/^([0-9a-f]{64})?$/),
-  op: z.enum(['create', 'add', 'remove', 'role']),
+  op: z.enum(['create', 'add', 'remove', 'role', 'details']),
   actorUserId: IdSchema,
   actorDeviceId: IdSchema,
   issuedAt: z.number().int().nonnegative(),
-  title: z.string().trim().min(1).max(Limits.MAX_TITLE_LENGTH).optional(),
+  /** create and details: the team's title and description, sealed (there is no plaintext title). */
+  sealedDetails: SealedTeamDetailsSchema.optional(),
   members: z.array(TeamMemberSchema).min(1).max(Limits.MAX_CONVERSATION_MEMBERS).optional(),
   userId: IdSchema.optional(),
   role: TeamRoleSchema.optional(),

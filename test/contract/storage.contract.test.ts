@@ -579,7 +579,7 @@ describe('MongoStorage specifics', function () {
     await a.init();
     await b.init();
     const teamId = `team-${randomBytes(6).toString('hex')}`;
-    let state: TeamState = { teamId, title: 'ICU', index: 0, head: 'h0', members: { owner: 'owner' } };
+    let state: TeamState = { teamId, sealedDetails: { keyId: 'a'.repeat(32), box: 'b'.repeat(139) }, index: 0, head: 'h0', members: { owner: 'owner' } };
     assert.equal((await a.createTeam({ orgId: ORG, state, createdBy: 'owner', now: T0 })).status, 'created');
     let sent = 0;
     for (let round = 1; round <= 12; round++) {
@@ -592,6 +592,7 @@ describe('MongoStorage specifics', function () {
       state = next;
       const seen = await b.getTeamState(ORG, teamId);
       assert.equal(seen?.index, round, `round ${round}: team state went back to index ${String(seen?.index)}`);
+      assert.deepEqual(seen?.sealedDetails, state.sealedDetails, `round ${round}: sealed details kept`);
       const conversation = await a.getConversation(ORG, teamId);
       assert.deepEqual([...(conversation?.memberUserIds ?? [])].sort(), Object.keys(state.members).sort(), `round ${round}: member list`);
       assert.equal(conversation?.lastSeq, sent, `round ${round}: lastSeq`);

@@ -40,6 +40,10 @@ const lookup = (userId: string, deviceId: string): Uint8Array | undefined =>
 
 type Change = Pick<TeamStatement, 'op'> & Partial<TeamStatement>;
 
+/** Sealed details as the log carries them (the sealing itself: test/crypto/team-details.test.ts). */
+const SEALED = { keyId: '5e'.repeat(16), box: 'A'.repeat(139) };
+const RENAMED = { keyId: '7f'.repeat(16), box: 'B'.repeat(200) };
+
 /** Builds and signs statements that chain from the state replayed so far (overridable field by field). */
 class Log {
   readonly signed: SignedTeamStatement[] = [];
@@ -78,7 +82,7 @@ class Log {
 function created(): Log {
   return new Log().push(devices.alice!, {
     op: 'create',
-    title: 'Ward 4 night shift',
+    sealedDetails: SEALED,
     members: [
       { userId: 'alice', role: 'owner' },
       { userId: 'bob', role: 'member' },
@@ -174,7 +178,7 @@ describe('Care-team membership log', () => {
     expect(verifySignature(devices.alice!.identity.publicKey, text(signed.statement), signed.signature)).to.equal(false);
     expect(verifySignedStatement(signed, devices.alice!.identity.publicKey)).to.equal(true);
     expect(verifySignedStatement(signed, devices.aliceLaptop!.identity.publicKey)).to.equal(false);
-    expect(verifySignedStatement({ ...signed, statement: signed.statement.replace('Ward 4', 'Ward 5') }, devices.alice!.identity.publicKey)).to.equal(false);
+    expect(verifySignedStatement({ ...signed, statement: signed.statement.replace('"bob"', '"eve"') }, devices.alice!.identity.publicKey)).to.equal(false);
     expect(log.state!.head).to.equal(statementHash(signed.statement));
   });
 
@@ -187,14 +191,15 @@ describe('Care-team membership log', () => {
       .push(devices.alice!, { op: 'role', userId: 'erin', role: 'member' }) // owner demotes
       .push(devices.carol!, { op: 'remove', userId: 'carol' }) // leave
       .push(devices.erin!, { op: 'remove', userId: 'erin' }) // a plain member may leave too
-      .push(devices.bob!, { op: 'add', userId: 'dave' }); // role defaults to member
+      .push(devices.bob!, { op: 'add', userId: 'dave' }) // role defaults to member
+      .push(devices.bob!, { op: 'details', sealedDetails: RENAMED }); // an admin renames the team
     const { state, rejected } = replayTeamLog(log.signed, lookup);
     expect(rejected).to.deep.equal([]);
     expect(state).to.deep.equal({
       teamId: TEAM,
-      title: 'Ward 4 night shift',
-      index: 8,
-      head: statementHash(log.signed[8]!.statement),
+      sealedDetails: RENAMED,
+      index: 9,
+      head: statementHash(log.signed[9]!.statement),
       members: { alice: 'owner', bob: 'admin', dave: 'member' },
     });
     expect(Object.keys(state!.members)).to.deep.equal(['alice', 'bob', 'dave']);
@@ -237,14 +242,19 @@ describe('Care-team membership log', () => {
       {
         name: 'a second create',
         by: 'alice',
-        change: { op: 'create', title: 'x', members: [{ userId: 'alice', role: 'owner' }] },
+        change: { op: 'create', sealedDetails: SEALED, members: [{ userId: 'alice', role: 'owner' }] },
         reason: /already exists/,
       },
       { name: 'a role change without a role', by: 'alice', change: { op: 'role', userId: 'bob' }, reason: /no role/, malformed: true },
       { name: 'an add without a userId', by: 'alice', change: { op: 'add', role: 'member' }, reason: /no userId/, malformed: true },
       { name: 'an unknown field', by: 'alice', change: { op: 'add', userId: 'dave', note: 'x' } as Change, reason: /unexpected field "note"/, malformed: true },
       { name: 'a bad role name', by: 'alice', change: { op: 'add', userId: 'dave', role: 'superuser' } as unknown as Change, reason: /bad role/, malformed: true },
-      { name: 'a title with surrounding spaces, even on an add', by: 'alice', change: { op: 'add', userId: 'dave', title: ' x' }, reason: /bad title/, malformed: true },
+      { name: 'a plaintext title, even on an add', by: 'alice', change: { op: 'add', userId: 'dave', title: 'Ward 4B - Mr J. Smith' } as Change, reason: /unexpected field "title"/, malformed: true },
+      { name: 'a plain member renames the team', by: 'bob', change: { op: 'details', sealedDetails: RENAMED }, reason: /only an owner or admin changes the title/ },
+      { name: 'a rename without sealed details', by: 'alice', change: { op: 'details' }, reason: /no sealedDetails/, malformed: true },
+      { name: 'sealed details with a bad key id', by: 'alice', change: { op: 'details', sealedDetails: { ...RENAMED, keyId: 'XYZ' } }, reason: /bad sealedDetails keyId/, malformed: true },
+      { name: 'sealed details too short to be a box', by: 'alice', change: { op: 'details', sealedDetails: { ...RENAMED, box: 'abc' } }, reason: /bad sealedDetails box/, malformed: true },
+      { name: 'sealed details with a field of their own', by: 'alice', change: { op: 'details', sealedDetails: { ...RENAMED, title: 'x' } as typeof RENAMED }, reason: /unexpected sealedDetails field/, malformed: true },
     ];
     for (const c of cases) {
       it(c.name, () => {
@@ -268,14 +278,14 @@ describe('Care-team membership log', () => {
     for (const c of creates) {
       it(c.name, () => {
         const log = new Log();
-        expectRejected(log, signedBy(log, devices[c.by]!, { op: 'create', title: 'T', members: c.members }), 'BAD_MESSAGE', c.reason);
+        expectRejected(log, signedBy(log, devices[c.by]!, { op: 'create', sealedDetails: SEALED, members: c.members }), 'BAD_MESSAGE', c.reason);
       });
     }
 
     it('a create that is not index 0, and a change before any create', () => {
       const log = new Log();
       const members = [{ userId: 'alice', role: 'owner' as const }];
-      expectRejected(log, signedBy(log, devices.alice!, { op: 'create', title: 'T', members, index: 1 }), 'BAD_MESSAGE', /create must be index 0/);
+      expectRejected(log, signedBy(log, devices.alice!, { op: 'create', sealedDetails: SEALED, members, index: 1 }), 'BAD_MESSAGE', /create must be index 0/);
       expectRejected(log, signedBy(log, devices.alice!, { op: 'add', userId: 'bob' }), 'BAD_MESSAGE', /does not exist yet/);
     });
 
@@ -317,10 +327,10 @@ describe('Care-team membership log', () => {
 
   it('fields another op uses are accepted and ignored (as the hub accepts them)', () => {
     const log = created()
-      .push(devices.alice!, { op: 'add', userId: 'dave', title: 'Renamed?' })
+      .push(devices.alice!, { op: 'add', userId: 'dave', sealedDetails: RENAMED })
       .push(devices.alice!, { op: 'remove', userId: 'dave', role: 'admin', members: [{ userId: 'mallory', role: 'owner' }] });
     expect(replayTeamLog(log.signed, lookup).rejected).to.deep.equal([]);
-    expect(log.state!.title).to.equal('Ward 4 night shift');
+    expect(log.state!.sealedDetails).to.deep.equal(SEALED);
     expect(log.state!.members).to.deep.equal({ alice: 'owner', bob: 'member', carol: 'admin' });
   });
 
@@ -329,12 +339,12 @@ describe('Care-team membership log', () => {
     const user = fc.constantFrom(...users);
     const role = fc.constantFrom<TeamRole | undefined>('owner', 'admin', 'member', undefined);
     const step = fc.record({
-      op: fc.constantFrom<TeamStatement['op']>('add', 'add', 'remove', 'role', 'role', 'create'),
+      op: fc.constantFrom<TeamStatement['op']>('add', 'add', 'remove', 'role', 'role', 'create', 'details'),
       actor: user,
       target: user,
       role,
       members: fc.uniqueArray(fc.record({ userId: user, role: fc.constantFrom<TeamRole>('owner', 'admin', 'member') }), { maxLength: 4 }),
-      fault: fc.constantFrom('none', 'none', 'none', 'none', 'index', 'prev', 'team', 'title', 'noTarget'),
+      fault: fc.constantFrom('none', 'none', 'none', 'none', 'index', 'prev', 'team', 'sealed', 'title', 'noTarget'),
     });
     const hubApply = (state: SharedTeamState | undefined, canonical: string): SharedTeamState => {
       const parsed = TeamStatementSchema.safeParse(JSON.parse(canonical));
@@ -361,12 +371,15 @@ describe('Care-team membership log', () => {
             actorDeviceId: 'd1',
             issuedAt: i,
           };
+          const badSeal = { keyId: SEALED.keyId, box: `${SEALED.box}=` };
           if (create) {
-            statement.title = st.fault === 'title' ? ' T' : 'T';
+            statement.sealedDetails = st.fault === 'sealed' ? badSeal : SEALED;
+            if (st.fault === 'title') statement.title = 'T';
             statement.members = i === 0 && st.fault === 'none' ? [{ userId: st.actor, role: 'owner' }, ...st.members.filter((m) => m.userId !== st.actor && m.role !== 'owner')] : st.members;
           } else {
             if (st.fault !== 'noTarget') statement.userId = st.target;
             if (st.role !== undefined) statement.role = st.role;
+            if (st.op === 'details' || st.fault === 'sealed') statement.sealedDetails = st.fault === 'sealed' ? badSeal : RENAMED;
             if (st.fault === 'title') statement.title = 'x';
           }
           const canonical = canonicalJson(statement);
@@ -402,7 +415,7 @@ describe('Care-team membership log', () => {
     );
     expect(accepted).to.be.greaterThan(50);
     expect(refused).to.be.greaterThan(200);
-    expect([...acceptedOps].sort()).to.deep.equal(['add', 'create', 'remove', 'role']);
+    expect([...acceptedOps].sort()).to.deep.equal(['add', 'create', 'details', 'remove', 'role']);
   });
 
   it('a hub that inserts statements of its own is caught, and the real history still applies', async () => {

@@ -162,6 +162,30 @@ for (const backend of ['memory', 'real'] as Backend[]) {
       expect(mallory.messages, 'mallory reads nothing').to.deep.equal([]);
     });
 
+    it('titles: sealed on create, renamed by an owner or admin only, refused with typed errors when empty or too long', async () => {
+      const t = await harness.start(backend);
+      const lee = member(t, 'dr-lee', 'lee-phone');
+      const ortiz = member(t, 'rn-ortiz', 'ortiz-tablet');
+      await Promise.all([lee, ortiz].map((m) => m.client.connect()));
+      const announced: string[] = [];
+      ortiz.client.on('teamDetails', (d) => announced.push(d.title));
+      const codeOf = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (isCurbsideError(e) ? e.code : String(e)));
+      expect(await codeOf(lee.client.createTeam('   ', [{ userId: 'rn-ortiz' }]))).to.equal('INVALID_PAYLOAD');
+      expect(await codeOf(lee.client.createTeam('x'.repeat(201), [{ userId: 'rn-ortiz' }]))).to.equal('PAYLOAD_TOO_LARGE');
+      expect(await codeOf(lee.client.createTeam('ICU', [{ userId: 'rn-ortiz' }], { description: 'x'.repeat(1001) }))).to.equal('PAYLOAD_TOO_LARGE');
+
+      const { teamId } = await lee.client.createTeam(' ICU night ', [{ userId: 'rn-ortiz' }]);
+      expect((await t.storage.getConversation('org-a', teamId))?.title, 'the hub has no title').to.equal(undefined);
+      expect(await lee.client.teamDetails(teamId)).to.deep.equal({ title: 'ICU night' });
+      await eventually(() => announced.length === 1, 'Ortiz decrypts the title');
+      expect(announced).to.deep.equal(['ICU night']);
+      expect(await codeOf(ortiz.client.setTeamDetails(teamId, { title: 'Mine now' })), 'a plain member cannot rename').to.equal('INVALID_STATEMENT');
+      await lee.client.setTeamDetails(teamId, { title: 'ICU nights', description: 'Beds 1-12' });
+      await eventually(() => announced.length === 2, 'Ortiz decrypts the new title');
+      expect(await ortiz.client.teamDetails(teamId)).to.deep.equal({ title: 'ICU nights', description: 'Beds 1-12' });
+      expect(ortiz.errors).to.deep.equal([]);
+    });
+
     it('shows typing and presence to members', async () => {
       const t = await harness.start(backend);
       const lee = member(t, 'dr-lee', 'lee-phone');

@@ -52,6 +52,7 @@ describe('multi-device upkeep', function () {
       identityChanged: () => {},
       unavailable: () => {},
       teamChanged: () => {},
+      teamDetails: () => {},
       membershipMismatch: () => {},
       receipt: () => {},
       deviceListChanged: () => {},

@@ -10,7 +10,7 @@ import { ClientEvent, ErrorCode, type SignedDeviceList } from '@curbside/shared'
 import { isCurbsideError, type ChatMessage, type CurbsideClient, type DecryptionError, type UnavailableMessage } from '@curbside/client-sdk';
 import { HubHarness, eventually, sharedBackend, type Shared, type TestHub } from '../support/hub.js';
 import { serviceUrls } from '../support/services.js';
-import { testDeviceKeys } from '../support/keys.js';
+import { opaqueSealedDetails, testDeviceKeys } from '../support/keys.js';
 import { connectRaw, errorCode, type RawClient } from '../security/support.js';
 
 async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
@@ -96,7 +96,7 @@ describe('signed device lists (issue #16, part 3)', function () {
       const raw = await connectRaw(t.url, token);
       raws.push(raw);
       expect(errorCode(await raw.call(ClientEvent.KEYS_PUBLISH, { identityKey: keys.identityKey, signedPrekey: keys.signedPrekey() }))).to.equal('ok');
-      const statement = { v: 1, teamId: 'ward-4b', index: 0, prev: '', op: 'create', title: 'Ward 4B', members: [{ userId: 'dr-patel', role: 'owner' }], actorUserId: 'dr-patel', actorDeviceId: 'planted-3', issuedAt: Date.now() };
+      const statement = { v: 1, teamId: 'ward-4b', index: 0, prev: '', op: 'create', sealedDetails: opaqueSealedDetails(), members: [{ userId: 'dr-patel', role: 'owner' }], actorUserId: 'dr-patel', actorDeviceId: 'planted-3', issuedAt: Date.now() };
       const ack = await raw.call(ClientEvent.TEAM_CREATE, { signed: keys.signStatement(statement) });
       expect(errorCode(ack)).to.equal(ErrorCode.DEVICE_NOT_LINKED);
     });

@@ -3,7 +3,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { isCurbsideError, type CurbsideClient, type Envelope } from '@curbside/client-sdk';
 import { ClientEvent, ErrorCode, type SignedStatement, type TeamStatementResult } from '@curbside/shared';
 import { HubHarness, eventually, type Backend, type TestHub } from '../support/hub.js';
-import { testDeviceKeys } from '../support/keys.js';
+import { opaqueSealedDetails, testDeviceKeys } from '../support/keys.js';
 
 const backends: Backend[] = ['memory', 'real'];
 type Keys = ReturnType<typeof testDeviceKeys>;
@@ -52,10 +52,11 @@ for (const backend of backends) {
     async function createWard(): Promise<{ teamId: string; head: string }> {
       const teamId = randomUUID();
       const signed = people.lee!.keys.signStatement(
-        statement('lee', { teamId, index: 0, prev: '', op: 'create', title: 'Ward 4B', members: [{ userId: 'lee', role: 'owner' }, { userId: 'patel', role: 'admin' }, { userId: 'ortiz', role: 'member' }] }),
+        statement('lee', { teamId, index: 0, prev: '', op: 'create', sealedDetails: opaqueSealedDetails(), members: [{ userId: 'lee', role: 'owner' }, { userId: 'patel', role: 'admin' }, { userId: 'ortiz', role: 'member' }] }),
       );
       const res = await teamRequest(people.lee!.client, 'team:create', signed);
-      expect(res.conversation).to.include({ id: teamId, kind: 'group', title: 'Ward 4B', signed: true });
+      expect(res.conversation).to.include({ id: teamId, kind: 'group', signed: true });
+      expect(res.conversation, 'a care team has no title the hub can read').not.to.have.property('title');
       expect(res.conversation.roles).to.deep.equal({ lee: 'owner', ortiz: 'member', patel: 'admin' });
       return { teamId, head: hash(signed.statement) };
     }
@@ -105,6 +106,10 @@ for (const backend of backends) {
           return teamRequest(people.lee!.client, 'team:change', { ...s, statement: ` ${s.statement}` });
         }, ErrorCode.INVALID_STATEMENT],
         ['an outsider', 'kim', () => teamRequest(people.kim!.client, 'team:change', people.kim!.keys.signStatement(statement('kim', { teamId, index: 1, prev: head, op: 'add', userId: 'kim' }))), ErrorCode.FORBIDDEN],
+        ['a plaintext title (an older client)', 'lee', () => teamRequest(people.lee!.client, 'team:change', people.lee!.keys.signStatement(statement('lee', { teamId, index: 1, prev: head, op: 'add', userId: 'kim', title: 'Ward 4B' }))), ErrorCode.INVALID_STATEMENT],
+        ['a member renames the team', 'ortiz', () => teamRequest(people.ortiz!.client, 'team:change', people.ortiz!.keys.signStatement(statement('ortiz', { teamId, index: 1, prev: head, op: 'details', sealedDetails: opaqueSealedDetails() }))), ErrorCode.INVALID_STATEMENT],
+        ['a rename with nothing sealed', 'lee', () => teamRequest(people.lee!.client, 'team:change', people.lee!.keys.signStatement(statement('lee', { teamId, index: 1, prev: head, op: 'details' }))), ErrorCode.INVALID_STATEMENT],
+        ['sealed details over the size limit', 'lee', () => teamRequest(people.lee!.client, 'team:change', people.lee!.keys.signStatement(statement('lee', { teamId, index: 1, prev: head, op: 'details', sealedDetails: { keyId: 'a'.repeat(32), box: 'A'.repeat(11_000) } }))), ErrorCode.INVALID_STATEMENT],
       ];
       for (const [what, , run, code] of cases) expect(await codeOf(run()), what).to.equal(code);
       const conv = await t.storage.getConversation('org-a', teamId);

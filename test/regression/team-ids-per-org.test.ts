@@ -8,9 +8,9 @@
  */
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
-import { ErrorCode, type TeamStatementResult } from '@curbside/shared';
+import { ErrorCode, type SealedTeamDetails, type TeamStatementResult } from '@curbside/shared';
 import { type Backend, type TestHub } from '../support/hub.js';
-import { testDeviceKeys } from '../support/keys.js';
+import { opaqueSealedDetails, testDeviceKeys } from '../support/keys.js';
 import { connectRaw, errorCode, rawHubs } from '../security/support.js';
 
 for (const backend of ['memory', 'real'] as Backend[]) {
@@ -34,17 +34,18 @@ for (const backend of ['memory', 'real'] as Backend[]) {
       const lee = await member('org-a', 'dr-lee');
       const mallory = await member('org-b', 'dr-mallory');
       const teamId = randomUUID();
-      const create = (who: typeof lee, userId: string, title: string) =>
-        who.client.call<TeamStatementResult>('team:create', { signed: who.sign({ teamId, index: 0, prev: '', op: 'create', title, members: [{ userId, role: 'owner' }] }) });
+      const create = (who: typeof lee, userId: string, sealedDetails: SealedTeamDetails) =>
+        who.client.call<TeamStatementResult>('team:create', { signed: who.sign({ teamId, index: 0, prev: '', op: 'create', sealedDetails, members: [{ userId, role: 'owner' }] }) });
 
-      const a = await create(lee, 'dr-lee', 'Ward 4B');
+      const [ward, probe] = [opaqueSealedDetails(), opaqueSealedDetails()];
+      const a = await create(lee, 'dr-lee', ward);
       expect(a.ok, JSON.stringify(a)).to.equal(true);
-      const b = await create(mallory, 'dr-mallory', 'Probe');
+      const b = await create(mallory, 'dr-mallory', probe);
       expect(b.ok, `org-b's create with org-a's id: ${JSON.stringify(b)}`).to.equal(true);
 
-      expect((await t.storage.getConversation('org-a', teamId))).to.include({ title: 'Ward 4B' });
+      expect((await t.storage.getTeamState('org-a', teamId))?.sealedDetails).to.deep.equal(ward);
       expect((await t.storage.getConversation('org-a', teamId))?.memberUserIds).to.deep.equal(['dr-lee']);
-      expect((await t.storage.getConversation('org-b', teamId))).to.include({ title: 'Probe' });
+      expect((await t.storage.getTeamState('org-b', teamId))?.sealedDetails).to.deep.equal(probe);
       expect((await t.storage.getConversation('org-b', teamId))?.memberUserIds).to.deep.equal(['dr-mallory']);
 
       // Each organisation's team has its own sequence and messages.
@@ -56,14 +57,14 @@ for (const backend of ['memory', 'real'] as Backend[]) {
       expect((await t.storage.envelopesAfter('org-b', teamId, 0, 10)).map((e) => e.clientMessageId)).to.deep.equal(['team:' + teamId + ':0', 'b1']);
 
       // A second create of an id in the same organisation is still a conflict.
-      expect(errorCode(await create(lee, 'dr-lee', 'Again'))).to.equal(ErrorCode.CONFLICT);
+      expect(errorCode(await create(lee, 'dr-lee', opaqueSealedDetails()))).to.equal(ErrorCode.CONFLICT);
     });
 
     it('a user whose id is "constructor" (or another Object.prototype name) is FORBIDDEN from changing a team they are not in', async () => {
       t = await harness.start(backend);
       const lee = await member('org-a', 'dr-lee');
       const teamId = randomUUID();
-      const created = await lee.client.call('team:create', { signed: lee.sign({ teamId, index: 0, prev: '', op: 'create', title: 'Ward 4B', members: [{ userId: 'dr-lee', role: 'owner' }] }) });
+      const created = await lee.client.call('team:create', { signed: lee.sign({ teamId, index: 0, prev: '', op: 'create', sealedDetails: opaqueSealedDetails(), members: [{ userId: 'dr-lee', role: 'owner' }] }) });
       expect(created.ok, JSON.stringify(created)).to.equal(true);
       for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
         const outsider = await member('org-a', name);

@@ -1,5 +1,5 @@
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
-import { canonicalJson, deviceListMessage, signedPrekeyMessage, teamStatementMessage, type DeviceListContent, type SignedDeviceList, type OneTimePrekey, type SignedPrekey, type SignedStatement } from '@curbside/shared';
+import { canonicalJson, deviceListMessage, signedPrekeyMessage, teamStatementMessage, type DeviceListContent, type SignedDeviceList, type OneTimePrekey, type SealedTeamDetails, type SignedPrekey, type SignedStatement } from '@curbside/shared';
 
 /**
  * Public key material shaped like the SDK's, made with Node's crypto, for hub-side tests that
@@ -28,4 +28,12 @@ export function testDeviceKeys() {
       return Array.from({ length: count }, (_, i) => ({ keyId: firstId + i, publicKey: new Uint8Array(randomBytes(32)) }));
     },
   };
+}
+
+/**
+ * Sealed team details of the right shape (random key id and box), for hub-side tests: the hub never
+ * opens them. The real sealing is the SDK's (client-sdk/src/crypto/team-details.ts).
+ */
+export function opaqueSealedDetails(): SealedTeamDetails {
+  return { keyId: randomBytes(16).toString('hex'), box: randomBytes(120).toString('base64url') };
 }

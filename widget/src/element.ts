@@ -19,7 +19,7 @@ import {
 import { append, h, replaceChildren } from './dom.js';
 import { HistoryDb, type HistoryItem } from './history.js';
 import { CSS } from './styles.js';
-import { plainError, statusText, unavailableText } from './words.js';
+import { TEAM_TITLE_PENDING, TEAM_TITLE_LABEL, plainError, statusText, unavailableText } from './words.js';
 
 /** Where this script was loaded from: the default hub is the server that served the widget. */
 const SCRIPT_SRC = typeof document !== 'undefined' ? ((document.currentScript as HTMLScriptElement | null)?.src ?? '') : '';
@@ -91,6 +91,8 @@ export class CurbsideChatElement extends HTMLElement {
   private starting: Promise<void> | undefined;
   private me: Claims = {};
   private readonly conversations = new Map<string, Conversation>();
+  /** Care-team titles as this device decrypted them (the hub holds them sealed). */
+  private readonly teamTitles = new Map<string, string>();
   private readonly items = new Map<string, HistoryItem>();
   private current: string | undefined;
   private readonly typing = new Map<string, Map<string, number>>();
@@ -270,9 +272,10 @@ export class CurbsideChatElement extends HTMLElement {
     client.on('typing', (t) => this.onTyping(t));
     client.on('conversation', (c) => this.addConversations([c]));
     client.on('teamChanged', () => void this.refreshConversations());
+    client.on('teamDetails', ({ teamId, title }) => this.setTeamTitle(teamId, title));
     client.on('membershipMismatch', ({ teamId }) => {
       const c = this.conversations.get(teamId);
-      this.setBanner(`Security warning: the hub's member list for "${c?.title ?? 'a care team'}" does not match the signed list. Members it added on its own get no messages.`);
+      this.setBanner(`Security warning: the hub's member list for "${c ? this.titleOf(c) : 'a care team'}" does not match the signed list. Members it added on its own get no messages.`);
     });
     client.on('deviceListChanged', (c) => this.onDeviceListChanged(c));
     client.on('deviceListRejected', ({ userId }) => {
@@ -454,6 +457,24 @@ export class CurbsideChatElement extends HTMLElement {
     void this.history?.putConversations(list).catch(() => {});
     this.renderList();
     if (this.current && list.some((c) => c.id === this.current)) this.renderThreadHead();
+    for (const c of list) if (c.signed && !this.teamTitles.has(c.id)) void this.loadTeamTitle(c.id);
+  }
+
+  /** A care team's title, if this device holds its key; otherwise a `teamDetails` event brings it later. */
+  private async loadTeamTitle(teamId: string): Promise<void> {
+    try {
+      const details = await this.client?.teamDetails(teamId);
+      if (details) this.setTeamTitle(teamId, details.title);
+    } catch {
+      // The placeholder stays until the key arrives.
+    }
+  }
+
+  private setTeamTitle(teamId: string, title: string): void {
+    if (this.teamTitles.get(teamId) === title) return;
+    this.teamTitles.set(teamId, title);
+    this.renderList();
+    if (this.current === teamId) this.renderThreadHead();
   }
 
   private async refreshConversations(): Promise<void> {
@@ -486,7 +507,9 @@ export class CurbsideChatElement extends HTMLElement {
   }
 
   private titleOf(c: Conversation): string {
-    if (c.kind === 'group') return c.title ?? 'Care team';
+    // A care team's title is sealed: the decrypted one, else a placeholder (or the plain title of a group
+    // that is not a care team, or of a team stored before titles were sealed).
+    if (c.kind === 'group') return this.teamTitles.get(c.id) ?? c.title ?? TEAM_TITLE_PENDING;
     return c.memberUserIds.find((u) => u !== this.me.sub) ?? c.memberUserIds[0] ?? 'Conversation';
   }
 
@@ -621,7 +644,7 @@ export class CurbsideChatElement extends HTMLElement {
       { class: 'new', id: `${this.uid}-new`, hidden: true, 'aria-label': 'New conversation' },
       h('label', {}, 'People (user IDs, comma-separated)', people),
       h('span', { class: 'sr-only', id: `${this.uid}-people-help` }, 'One person starts a 1:1 conversation; several, or a name, start a care team.'),
-      h('label', {}, 'Care team name (optional; keep patient details out)', title),
+      h('label', {}, TEAM_TITLE_LABEL, title),
       error,
       h('button', { type: 'submit', class: 'primary' }, 'Start'),
     );

@@ -80,3 +80,9 @@ export function statusText(item: HistoryItem, recipients: number): string {
     }
   }
 }
+
+/** Label of the care-team name field: the name is end-to-end encrypted like the messages. */
+export const TEAM_TITLE_LABEL = 'Care team name (optional; only its members can read it)';
+
+/** Shown for a care team whose title this device cannot decrypt yet (its key comes with a member's next message). */
+export const TEAM_TITLE_PENDING = 'Care team (name not yet on this device)';

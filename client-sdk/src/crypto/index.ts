@@ -127,3 +127,13 @@ export {
   type DeviceListChainProblem,
   type DeviceListChainResult,
 } from './device-list.js';
+export {
+  generateTeamDetailsKey,
+  teamDetailsKeyId,
+  normalizeTeamDetails,
+  sealTeamDetails,
+  openTeamDetails,
+  TEAM_DETAILS_KEY_BYTES,
+  TeamDetailsError,
+  type TeamDetails,
+} from './team-details.js';

@@ -7,7 +7,8 @@
  * Statement (canonical JSON, {@link canonicalJson}: keys sorted, no whitespace):
  *
  *   { v: 1, teamId, index, prev, op, actorUserId, actorDeviceId, issuedAt,
- *     title?   (create: required, trimmed),  members? (create: required, the full initial list, the actor as the one owner),
+ *     sealedDetails? (create, details: required; the title and description sealed, see team-details.ts),
+ *     members? (create: required, the full initial list, the actor as the one owner),
  *     userId?  (add / remove / role: required, the target),  role? (add: defaults to 'member'; role: required) }
  *
  *   A field another op uses is allowed and ignored (as the hub's schema allows it); unknown fields are refused.
@@ -21,6 +22,7 @@
  *   remove  the target is a member; anyone may remove themselves (leave); otherwise by an owner or admin,
  *           never the owner, and only the owner removes admins
  *   role    only the owner; never their own role; the target is a member; the new role is admin or member
+ *   details by an owner or admin: new sealed details (a title no longer travels in the clear)
  *   all     teamId, index = previous + 1, prev = hash of the previous statement; the actor is a member
  *
  * Violations are CryptoError('BAD_MESSAGE') with a precise `detail`. These are the hub's rules too
@@ -33,13 +35,13 @@
  * a hub that invents a device for a member in the key directory: the lookup given to
  * {@link replayTeamLog} must only return device keys the client trusts (verified safety numbers).
  */
-import { Limits, TEAM_STATEMENT_LABEL, canonicalJson as sharedCanonicalJson } from '@curbside/shared';
+import { Limits, TEAM_STATEMENT_LABEL, canonicalJson as sharedCanonicalJson, type SealedTeamDetails } from '@curbside/shared';
 import { CryptoError, isCryptoError, type CryptoErrorCode } from './errors.js';
 import { sign, verifySignature } from './keys.js';
 import { concatBytes, getSodium, toHex, utf8 } from './sodium.js';
 
 export type TeamRole = 'owner' | 'admin' | 'member';
-export type TeamOp = 'create' | 'add' | 'remove' | 'role';
+export type TeamOp = 'create' | 'add' | 'remove' | 'role' | 'details';
 
 export interface TeamMember {
   userId: string;
@@ -57,7 +59,8 @@ export interface TeamStatement {
   actorDeviceId: string;
   /** Milliseconds since the epoch (the actor's clock; informational, not checked). */
   issuedAt: number;
-  title?: string;
+  /** The title and description, sealed under a team details key (create and details). */
+  sealedDetails?: SealedTeamDetails;
   members?: TeamMember[];
   userId?: string;
   role?: TeamRole;
@@ -73,7 +76,8 @@ export interface SignedTeamStatement {
 /** Membership after a statement. JSON-safe; `members` has its keys in sorted order. */
 export interface TeamState {
   teamId: string;
-  title: string;
+  /** The sealed title and description in force. */
+  sealedDetails?: SealedTeamDetails;
   /** Index of the last applied statement. */
   index: number;
   /** statementHash of the last applied statement. */
@@ -105,9 +109,14 @@ export const TEAM_STATEMENT_SIGNATURE_PREFIX: Uint8Array = TEAM_STATEMENT_LABEL;
 export const TEAM_STATEMENT_MAX_LENGTH = 64 * 1024;
 
 const ROLES: readonly string[] = ['owner', 'admin', 'member'];
-const OPS: readonly string[] = ['create', 'add', 'remove', 'role'];
-const FIELDS: readonly string[] = ['v', 'teamId', 'index', 'prev', 'op', 'actorUserId', 'actorDeviceId', 'issuedAt', 'title', 'members', 'userId', 'role'];
+const OPS: readonly string[] = ['create', 'add', 'remove', 'role', 'details'];
+const FIELDS: readonly string[] = ['v', 'teamId', 'index', 'prev', 'op', 'actorUserId', 'actorDeviceId', 'issuedAt', 'sealedDetails', 'members', 'userId', 'role'];
 const HASH_PATTERN = /^([0-9a-f]{64})?$/;
+const KEY_ID_PATTERN = /^[0-9a-f]{32}$/;
+const BOX_PATTERN = /^[A-Za-z0-9_-]+$/;
+/** The hub's bounds on a sealed box (shared `SealedTeamDetailsSchema`), in base64url characters. */
+const BOX_MIN_CHARS = Math.ceil(((24 + 16 + 64) * 4) / 3);
+const BOX_MAX_CHARS = Math.ceil((Limits.MAX_SEALED_TEAM_DETAILS_BYTES * 4) / 3);
 const ID_PATTERN = /^[\x21-\x7e]+$/;
 
 /** Canonical JSON: one definition, in the shared contract, so the hub hashes and verifies the same bytes. */
@@ -134,7 +143,7 @@ function isCount(value: unknown): value is number {
  * Checks the shape of a statement (not the rules, see {@link applyStatement}); throws
  * CryptoError('BAD_MESSAGE'). Accepts exactly what the hub's schema accepts (shared `TeamStatementSchema`):
  * only the known fields, each well-typed where present, the op's own fields required; a field another
- * op uses (a title on an add, say) is allowed and ignored.
+ * op uses (sealed details on an add, say) is allowed and ignored.
  */
 function checkShape(s: unknown): asserts s is TeamStatement {
   if (typeof s !== 'object' || s === null || Array.isArray(s)) invalid('team statement is not an object');
@@ -151,12 +160,13 @@ function checkShape(s: unknown): asserts s is TeamStatement {
   if (!isId(r.actorUserId)) invalid('team statement: bad actorUserId');
   if (!isId(r.actorDeviceId)) invalid('team statement: bad actorDeviceId');
   if (!isCount(r.issuedAt)) invalid('team statement: bad issuedAt');
-  const title = r.title;
-  if (title !== undefined) {
-    // Trimmed, non-empty: the hub trims and then requires the canonical form, so untrimmed titles never get in.
-    if (typeof title !== 'string' || title.length === 0 || title.trim() !== title || title.length > Limits.MAX_TITLE_LENGTH) {
-      invalid(`team statement (${op}): bad title`);
-    }
+  const sealed = r.sealedDetails;
+  if (sealed !== undefined) {
+    if (typeof sealed !== 'object' || sealed === null || Array.isArray(sealed)) invalid(`team statement (${op}): bad sealedDetails`);
+    const d = sealed as Record<string, unknown>;
+    if (Object.keys(d).some((k) => k !== 'keyId' && k !== 'box')) invalid(`team statement (${op}): unexpected sealedDetails field`);
+    if (typeof d.keyId !== 'string' || !KEY_ID_PATTERN.test(d.keyId)) invalid(`team statement (${op}): bad sealedDetails keyId`);
+    if (typeof d.box !== 'string' || d.box.length < BOX_MIN_CHARS || d.box.length > BOX_MAX_CHARS || !BOX_PATTERN.test(d.box)) invalid(`team statement (${op}): bad sealedDetails box`);
   }
   const members = r.members;
   if (members !== undefined) {
@@ -171,9 +181,9 @@ function checkShape(s: unknown): asserts s is TeamStatement {
   }
   if (r.userId !== undefined && !isId(r.userId)) invalid(`team statement (${op}): bad userId`);
   if (r.role !== undefined && (typeof r.role !== 'string' || !ROLES.includes(r.role))) invalid(`team statement (${op}): bad role`);
-  if (op === 'create') {
-    if (title === undefined) invalid('team statement (create): no title');
-    if (members === undefined) invalid('team statement (create): no members');
+  if (op === 'create' || op === 'details') {
+    if (sealed === undefined) invalid(`team statement (${op}): no sealedDetails`);
+    if (op === 'create' && members === undefined) invalid('team statement (create): no members');
   } else if (r.userId === undefined) {
     invalid(`team statement (${op}): no userId`);
   }
@@ -253,7 +263,7 @@ export function applyStatement(state: TeamState | undefined, statement: TeamStat
     const owners = s.members!.filter((m) => m.role === 'owner');
     if (owners.length !== 1) fail(`create needs exactly one owner, has ${owners.length}`);
     if (owners[0]!.userId !== s.actorUserId) fail('the creator must be the owner');
-    return { teamId: s.teamId, title: s.title!, index: 0, head, members: sortedMembers(members) };
+    return { teamId: s.teamId, sealedDetails: s.sealedDetails!, index: 0, head, members: sortedMembers(members) };
   }
 
   if (state === undefined) return fail('the team does not exist yet');
@@ -261,6 +271,10 @@ export function applyStatement(state: TeamState | undefined, statement: TeamStat
   if (s.index !== state.index + 1) fail(`expected index ${state.index + 1}`);
   if (s.prev !== state.head) fail('does not chain from the previous statement (prev is not its hash)');
   const actorRole = roleOf(state.members, s.actorUserId) ?? fail(`the actor ${s.actorUserId} is not a member`);
+  if (s.op === 'details') {
+    if (actorRole === 'member') fail('only an owner or admin changes the title');
+    return { teamId: state.teamId, sealedDetails: s.sealedDetails!, index: s.index, head, members: state.members };
+  }
   const target = s.userId!;
   const targetRole = roleOf(state.members, target);
   const members = new Map(Object.entries(state.members));
@@ -294,7 +308,7 @@ export function applyStatement(state: TeamState | undefined, statement: TeamStat
       break;
     }
   }
-  return { teamId: state.teamId, title: state.title, index: s.index, head, members: sortedMembers(members) };
+  return { teamId: state.teamId, ...(state.sealedDetails ? { sealedDetails: state.sealedDetails } : {}), index: s.index, head, members: sortedMembers(members) };
 }
 
 /**

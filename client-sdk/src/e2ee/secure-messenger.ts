@@ -145,6 +145,8 @@ export interface MessengerEvents {
   unavailable(info: UnavailableMessage): void;
   /** A care team's membership changed (verified from the signed log). */
   teamChanged(change: TeamChange): void;
+  /** This device can read a care team's title and description, newly or anew. */
+  teamDetails(details: TeamDetailsChange): void;
   /** Someone received or read a message this user sent. */
   receipt(receipt: Receipt): void;
   /** The hub's view of a team disagrees with the signed log, or offered a statement that does not verify. */
@@ -158,13 +160,27 @@ export interface MessengerEvents {
 /** A verified membership change. */
 export interface TeamChange {
   teamId: string;
-  title: string;
+  /**
+   * The team's title, when this device holds the key it is sealed under. Otherwise it comes later
+   * with a `teamDetails` event, once a member device hands the key over.
+   */
+  title?: string;
   members: Record<string, 'owner' | 'admin' | 'member'>;
-  /** The statement's operation and the member it concerns. */
-  op: 'create' | 'add' | 'remove' | 'role';
+  /** The statement's operation (`details`: new title and description) and the member it concerns. */
+  op: 'create' | 'add' | 'remove' | 'role' | 'details';
   userId?: string;
   actorUserId: string;
   seq: number;
+}
+
+/**
+ * A care team's title and description as this device decrypted them (the hub holds them sealed).
+ * `description` is absent when the team has none.
+ */
+export interface TeamDetailsChange {
+  teamId: string;
+  title: string;
+  description?: string;
 }
 
 /** Evidence that the hub tried to change a team on its own. Members it lists but the log does not get no keys. */

@@ -7,6 +7,7 @@ import {
   canonicalJson,
   teamStatementMessage,
   type Envelope,
+  type SealedTeamDetails,
   type SendResult,
   type SignedStatement,
   type TeamRole,
@@ -17,20 +18,30 @@ import {
   CryptoError,
   ReceivedSenderKey,
   SenderKeyState,
+  TEAM_DETAILS_KEY_BYTES,
+  TeamDetailsError,
   decodeDistribution,
   encodeDistribution,
+  generateTeamDetailsKey,
   getSodium,
+  normalizeTeamDetails,
+  openTeamDetails,
   parseGroupMessageHeader,
+  sealTeamDetails,
   sign,
+  teamDetailsKeyId,
   toHex,
   verifySignature,
+  type TeamDetails,
 } from '../crypto/index.js';
 import { CurbsideError, isCurbsideError } from '../errors.js';
-import { putOp } from '../stores/index.js';
+import { deleteOp, putOp } from '../stores/index.js';
 import type { SecureMessenger } from './secure-messenger.js';
 
 /** First byte of a 1:1 payload that carries a sender key (message key packages start with 1). */
 const SENDER_KEY_PAYLOAD = 2;
+/** First byte of a 1:1 payload that carries a team's keys: its details key and/or a sender key. */
+const TEAM_KEYS_PAYLOAD = 3;
 const MAX_STALE_RETRIES = 3;
 
 /** What this device keeps per care team. */
@@ -111,6 +122,11 @@ class BeforeThisDevice extends Error {}
  * along with the first message it can read; after any removal each device makes a new one, so a
  * removed member cannot read what follows. A new member gets current keys only: earlier messages
  * stay unreadable to them and are reported as `before-you-joined`.
+ *
+ * The title and description are sealed under a team details key, new for every version (create and
+ * each rename); the statement carries ciphertext only. The key goes to member devices over the 1:1
+ * sessions: from the device that set the details, from whoever adds a member, and with every sender key
+ * this device hands out. Details set after a removal are sealed under a key the removed member never gets.
  */
 export class TeamMessenger {
   /** Tail of this device's sends per team (see `sendText`). */
@@ -133,15 +149,128 @@ export class TeamMessenger {
 
   // --- membership ---------------------------------------------------------------------------
 
-  async create(title: string, members: Array<{ userId: string; role?: 'admin' | 'member' }>): Promise<{ teamId: string; seq: number }> {
+  /**
+   * Create a team. Its title and description are sealed under a new team details key (the statement
+   * carries ciphertext only); once the hub accepted the team, the key goes to every member device.
+   */
+  async create(details: TeamDetails, members: Array<{ userId: string; role?: 'admin' | 'member' }>): Promise<{ teamId: string; seq: number }> {
     const me = this.core.self();
     const list = [{ userId: me.userId, role: 'owner' as TeamRole }, ...members.filter((m) => m.userId !== me.userId).map((m) => ({ userId: m.userId, role: (m.role ?? 'member') as TeamRole }))];
     const teamId = globalThis.crypto.randomUUID();
-    const statement: TeamStatement = { v: 1, teamId, index: 0, prev: '', op: 'create', actorUserId: me.userId, actorDeviceId: me.deviceId, issuedAt: Date.now(), title, members: list };
-    return this.submit('team:create', statement);
+    const sealedDetails = await this.sealNewDetails(teamId, details);
+    const statement: TeamStatement = { v: 1, teamId, index: 0, prev: '', op: 'create', actorUserId: me.userId, actorDeviceId: me.deviceId, issuedAt: Date.now(), sealedDetails, members: list };
+    const result = await this.forgetKeyOnFailure(teamId, sealedDetails, this.submit('team:create', statement));
+    await this.shareDetailsKey(teamId, list.map((m) => m.userId));
+    return result;
   }
 
   async change(teamId: string, op: 'add' | 'remove' | 'role', userId: string, role?: TeamRole): Promise<{ teamId: string; seq: number }> {
+    const result = await this.changeWith(teamId, { op, userId, ...(role ? { role } : {}) });
+    // A new member gets the key of the details in force (and so the title), not of earlier ones.
+    if (op === 'add') await this.shareDetailsKey(teamId, [userId]);
+    return result;
+  }
+
+  /**
+   * New title and description, sealed under a new key that goes to the members of this moment only:
+   * someone removed earlier never gets it, whatever the hub does.
+   */
+  async setDetails(teamId: string, details: TeamDetails): Promise<{ teamId: string; seq: number }> {
+    if (!(await this.store.get<TeamRecord>('teams', teamId))) throw new CurbsideError(ErrorCode.FORBIDDEN, 'Not a member of this care team', { conversationId: teamId });
+    const sealedDetails = await this.sealNewDetails(teamId, details);
+    const result = await this.forgetKeyOnFailure(teamId, sealedDetails, this.changeWith(teamId, { op: 'details', sealedDetails }));
+    const members = (await this.store.get<TeamRecord>('teams', teamId))?.state.members ?? {};
+    await this.shareDetailsKey(teamId, Object.keys(members));
+    return result;
+  }
+
+  /** The team's title and description, if this device holds the key they are sealed under. */
+  async details(teamId: string): Promise<TeamDetails | undefined> {
+    const record = await this.store.get<TeamRecord>('teams', teamId);
+    return record ? this.openDetails(record.state) : undefined;
+  }
+
+  private async openDetails(state: TeamState): Promise<TeamDetails | undefined> {
+    const sealed = state.sealedDetails;
+    if (!sealed) return undefined;
+    const key = await this.store.get<Uint8Array>('senderKeys', detailsKeyName(state.teamId, sealed.keyId));
+    if (!key) return undefined;
+    try {
+      return openTeamDetails(state.teamId, key, sealed);
+    } catch (e) {
+      this.core.logger.warn({ teamId: state.teamId, keyId: sealed.keyId, reason: e instanceof CryptoError ? e.detail : String(e) }, 'team details do not open under their key');
+      return undefined;
+    }
+  }
+
+  /** Seal details under a fresh key, kept on this device before the statement naming it goes out. */
+  private async sealNewDetails(teamId: string, details: TeamDetails): Promise<SealedTeamDetails> {
+    let clean: TeamDetails;
+    try {
+      clean = normalizeTeamDetails(details);
+    } catch (e) {
+      if (!(e instanceof TeamDetailsError)) throw e;
+      throw new CurbsideError(e.problem === 'empty' ? ErrorCode.INVALID_PAYLOAD : ErrorCode.PAYLOAD_TOO_LARGE, e.message, { field: e.field });
+    }
+    const key = generateTeamDetailsKey();
+    const sealed = sealTeamDetails(teamId, key, clean);
+    await this.store.put('senderKeys', detailsKeyName(teamId, sealed.keyId), key);
+    return sealed;
+  }
+
+  /** A key whose statement the hub refused opens nothing: it is not kept. */
+  private async forgetKeyOnFailure<T>(teamId: string, sealed: SealedTeamDetails, submitted: Promise<T>): Promise<T> {
+    try {
+      return await submitted;
+    } catch (e) {
+      const current = (await this.store.get<TeamRecord>('teams', teamId))?.state.sealedDetails;
+      if (current?.keyId !== sealed.keyId) await this.store.delete('senderKeys', detailsKeyName(teamId, sealed.keyId));
+      throw e;
+    }
+  }
+
+  /**
+   * Hand the key of the team's current details to these members' devices (not this one) over the 1:1
+   * sessions, in one envelope that names only them. Best effort: the team change already happened, and
+   * every member device also passes the key on with its sender key (see `sendOnce`).
+   */
+  private async shareDetailsKey(teamId: string, userIds: string[]): Promise<void> {
+    const me = this.core.self();
+    try {
+      const record = await this.store.get<TeamRecord>('teams', teamId);
+      const sealed = record?.state.sealedDetails;
+      if (!record || !sealed) return;
+      const key = await this.store.get<Uint8Array>('senderKeys', detailsKeyName(teamId, sealed.keyId));
+      if (!key) return;
+      const members: string[] = [];
+      for (const userId of new Set(userIds)) {
+        // Only members by the signed log, and none whose safety key changed unaccepted.
+        if (teamRoleOf(record.state.members, userId) && !(userId !== me.userId && (await this.core.trust.isBlocked(userId)))) members.push(userId);
+      }
+      if (members.length === 0) return;
+      let targets = (await this.core.listDevices(members)).filter((d) => d.deviceId !== me.deviceId);
+      const payload = teamKeysPayload(teamId, { detailsKey: key });
+      const shares = new Map<string, Uint8Array>();
+      const clientMessageId = globalThis.crypto.randomUUID();
+      for (let attempt = 0; targets.length > 0; attempt++) {
+        await this.core.encryptShares(targets, payload, shares);
+        const recipients = targets.filter((d) => shares.has(d.deviceId)).map((d) => ({ deviceId: d.deviceId, ciphertext: shares.get(d.deviceId)! }));
+        if (recipients.length === 0) return;
+        try {
+          await this.core.hub.sendEnvelope(teamId, { recipients, partial: true }, { clientMessageId });
+          return;
+        } catch (e) {
+          if (!isCurbsideError(e) || e.code !== ErrorCode.DEVICE_LIST_STALE || attempt >= MAX_STALE_RETRIES) throw e;
+          const extra = new Set((e.details as { extra?: string[] } | undefined)?.extra ?? []);
+          targets = targets.filter((d) => !extra.has(d.deviceId));
+        }
+      }
+    } catch (e) {
+      this.core.logger.warn({ teamId, code: isCurbsideError(e) ? e.code : undefined }, 'could not hand out the team details key now; members get it with the next team message');
+    }
+  }
+
+  private async changeWith(teamId: string, change: Pick<TeamStatement, 'op' | 'userId' | 'role' | 'sealedDetails'>): Promise<{ teamId: string; seq: number }> {
     const me = this.core.self();
     for (let attempt = 0; ; attempt++) {
       const record = await this.store.get<TeamRecord>('teams', teamId);
@@ -151,12 +280,13 @@ export class TeamMessenger {
         teamId,
         index: record.state.index + 1,
         prev: record.state.head,
-        op,
+        op: change.op,
         actorUserId: me.userId,
         actorDeviceId: me.deviceId,
         issuedAt: Date.now(),
-        userId,
-        ...(role ? { role } : {}),
+        ...(change.userId !== undefined ? { userId: change.userId } : {}),
+        ...(change.role !== undefined ? { role: change.role } : {}),
+        ...(change.sealedDetails !== undefined ? { sealedDetails: change.sealedDetails } : {}),
       };
       try {
         return await this.submit('team:change', statement);
@@ -246,16 +376,24 @@ export class TeamMessenger {
       pastMembers: pastMembers.slice(-MAX_PAST_MEMBERS),
       epochs: [...(record?.epochs ?? []), { seq, head: state.head }].slice(-MAX_EPOCHS),
     };
-    await this.store.put('teams', statement.teamId, next);
+    const previousKeyId = record?.state.sealedDetails?.keyId;
+    const detailsChanged = state.sealedDetails?.keyId !== previousKeyId;
+    // The key of replaced details opens nothing current: forget it.
+    await this.store.transaction([
+      putOp('teams', statement.teamId, next),
+      ...(detailsChanged && previousKeyId ? [deleteOp('senderKeys', detailsKeyName(statement.teamId, previousKeyId))] : []),
+    ]);
+    const details = await this.openDetails(state);
     this.core.events.teamChanged({
       teamId: state.teamId,
-      title: state.title,
+      ...(details ? { title: details.title } : {}),
       members: { ...state.members },
       op: statement.op,
-      ...(statement.userId ? { userId: statement.userId } : {}),
+      ...(statement.userId && statement.op !== 'details' ? { userId: statement.userId } : {}),
       actorUserId: statement.actorUserId,
       seq,
     });
+    if (detailsChanged && details) this.core.events.teamDetails({ teamId: state.teamId, ...details });
   }
 
   // --- messages -------------------------------------------------------------------------------
@@ -324,7 +462,10 @@ export class TeamMessenger {
       await this.store.put('senderKeys', ownKeyName(teamId), { state: state.serialize(), distributedTo: own.distributedTo });
       return { body, distribution, distributedTo: new Set(own.distributedTo) };
     });
-    const payload = senderKeyPayload(teamId, distribution);
+    // Whoever lacks this device's sender key (a new member, a new device) gets the details key with it.
+    const sealed = record.state.sealedDetails;
+    const detailsKey = sealed ? await this.store.get<Uint8Array>('senderKeys', detailsKeyName(teamId, sealed.keyId)) : undefined;
+    const payload = teamKeysPayload(teamId, { distribution, detailsKey });
     let targets = (await this.core.listDevices(verified)).filter((d) => d.deviceId !== me.deviceId && !distributedTo.has(d.deviceId));
     const shares = new Map<string, Uint8Array>();
     for (let attempt = 0; ; attempt++) {
@@ -393,7 +534,7 @@ export class TeamMessenger {
     }
     try {
       if (!memberAt(record, envelope.senderUserId, envelope.seq)) throw new NotAMember();
-      if (envelope.ciphertext) await this.acceptSenderKey(envelope);
+      if (envelope.ciphertext) await this.acceptTeamKeys(envelope);
       if (!envelope.body) return;
       // Bound to the membership in force at its seq, or refused: an honest hub never sequences it otherwise.
       const epoch = epochAt(record, envelope.seq);
@@ -428,13 +569,34 @@ export class TeamMessenger {
     }
   }
 
-  private async acceptSenderKey(envelope: Envelope): Promise<void> {
-    const distribution = readSenderKeyPayload(await this.core.decryptShare(envelope), envelope.conversationId);
-    const name = receivedKeyName(envelope.conversationId, envelope.senderUserId, envelope.senderDeviceId, distribution.keyId);
-    await this.core.exclusive(async () => {
-      if (await this.store.get('senderKeys', name)) return; // a repeat: keep our chain position
-      await this.store.put('senderKeys', name, ReceivedSenderKey.fromDistribution(distribution).serialize());
+  /** A share from a member device: its sender key, the key of the team's details, or both. */
+  private async acceptTeamKeys(envelope: Envelope): Promise<void> {
+    const keys = readTeamKeysPayload(await this.core.decryptShare(envelope), envelope.conversationId);
+    const teamId = envelope.conversationId;
+    const distribution = keys.distribution;
+    if (distribution) {
+      const name = receivedKeyName(teamId, envelope.senderUserId, envelope.senderDeviceId, distribution.keyId);
+      await this.core.exclusive(async () => {
+        if (await this.store.get('senderKeys', name)) return; // a repeat: keep our chain position
+        await this.store.put('senderKeys', name, ReceivedSenderKey.fromDistribution(distribution).serialize());
+      });
+    }
+    const detailsKey = keys.detailsKey;
+    if (!detailsKey) return;
+    const keyId = teamDetailsKeyId(detailsKey);
+    const learned = await this.core.exclusive(async () => {
+      const record = await this.store.get<TeamRecord>('teams', teamId);
+      // Only the key of the details in force: an older one opens nothing current, and keys of details
+      // this device has not seen yet are handed out again by whoever sets them.
+      if (!record || record.state.sealedDetails?.keyId !== keyId) return undefined;
+      const name = detailsKeyName(teamId, keyId);
+      if (await this.store.get('senderKeys', name)) return undefined;
+      await this.store.put('senderKeys', name, detailsKey);
+      return record.state;
     });
+    if (!learned) return;
+    const details = await this.openDetails(learned);
+    if (details) this.core.events.teamDetails({ teamId, ...details });
   }
 
   private onFailure(envelope: Envelope, e: unknown): void {
@@ -449,28 +611,58 @@ export class TeamMessenger {
   }
 }
 
+/** What one 1:1 share to a member device carries for a team. */
+interface TeamKeys {
+  distribution?: ReturnType<typeof decodeDistribution>;
+  detailsKey?: Uint8Array;
+}
+
 /**
- * A sender key as sent over a 1:1 session: `2 ‖ u16 length ‖ team id ‖ distribution`. Naming the
- * team inside the authenticated payload stops a hub from filing one team's key under another.
+ * A team's keys as sent over a 1:1 session: `3 ‖ u16 length ‖ team id ‖ u8 has-details-key ‖
+ * [details key (32)] ‖ [sender key distribution]`. Naming the team inside the authenticated payload
+ * stops a hub from filing one team's keys under another. (`2 ‖ u16 length ‖ team id ‖ distribution`,
+ * a sender key alone, is still read.)
  */
-function senderKeyPayload(teamId: string, distribution: Parameters<typeof encodeDistribution>[0]): Uint8Array {
+function teamKeysPayload(teamId: string, keys: { distribution?: Parameters<typeof encodeDistribution>[0]; detailsKey?: Uint8Array | undefined }): Uint8Array {
   const team = new TextEncoder().encode(teamId);
-  const dist = encodeDistribution(distribution);
-  const out = new Uint8Array(3 + team.length + dist.length);
-  out[0] = SENDER_KEY_PAYLOAD;
+  const details = keys.detailsKey ?? new Uint8Array(0);
+  const dist = keys.distribution ? encodeDistribution(keys.distribution) : new Uint8Array(0);
+  const out = new Uint8Array(4 + team.length + details.length + dist.length);
+  out[0] = TEAM_KEYS_PAYLOAD;
   new DataView(out.buffer).setUint16(1, team.length);
   out.set(team, 3);
-  out.set(dist, 3 + team.length);
+  out[3 + team.length] = details.length ? 1 : 0;
+  out.set(details, 4 + team.length);
+  out.set(dist, 4 + team.length + details.length);
   return out;
 }
 
-function readSenderKeyPayload(payload: Uint8Array, expectedTeamId: string): ReturnType<typeof decodeDistribution> {
-  if (payload.length < 3 || payload[0] !== SENDER_KEY_PAYLOAD) throw new CryptoError('BAD_MESSAGE', 'expected a sender key');
+function readTeamKeysPayload(payload: Uint8Array, expectedTeamId: string): TeamKeys {
+  const kind = payload[0];
+  if (payload.length < 3 || (kind !== SENDER_KEY_PAYLOAD && kind !== TEAM_KEYS_PAYLOAD)) throw new CryptoError('BAD_MESSAGE', 'expected team keys');
   const length = new DataView(payload.buffer, payload.byteOffset + 1, 2).getUint16(0);
-  if (payload.length < 3 + length) throw new CryptoError('BAD_MESSAGE', 'truncated sender key payload');
+  if (payload.length < 3 + length) throw new CryptoError('BAD_MESSAGE', 'truncated team keys payload');
   const teamId = new TextDecoder().decode(payload.subarray(3, 3 + length));
-  if (teamId !== expectedTeamId) throw new CryptoError('BAD_MESSAGE', 'sender key names another team');
-  return decodeDistribution(payload.subarray(3 + length));
+  if (teamId !== expectedTeamId) throw new CryptoError('BAD_MESSAGE', 'team keys name another team');
+  let rest = payload.subarray(3 + length);
+  if (kind === SENDER_KEY_PAYLOAD) return { distribution: decodeDistribution(rest) };
+  const hasDetailsKey = rest[0];
+  if (hasDetailsKey !== 0 && hasDetailsKey !== 1) throw new CryptoError('BAD_MESSAGE', 'bad team keys flags');
+  rest = rest.subarray(1);
+  const keys: TeamKeys = {};
+  if (hasDetailsKey) {
+    if (rest.length < TEAM_DETAILS_KEY_BYTES) throw new CryptoError('BAD_MESSAGE', 'truncated team details key');
+    keys.detailsKey = rest.slice(0, TEAM_DETAILS_KEY_BYTES);
+    rest = rest.subarray(TEAM_DETAILS_KEY_BYTES);
+  }
+  if (rest.length) keys.distribution = decodeDistribution(rest);
+  if (!keys.detailsKey && !keys.distribution) throw new CryptoError('BAD_MESSAGE', 'team keys payload carries no key');
+  return keys;
+}
+
+/** Where a team details key is kept (in the `senderKeys` namespace, by the key id its statement names). */
+function detailsKeyName(teamId: string, keyId: string): string {
+  return `details\n${teamId}\n${keyId}`;
 }
 
 function ownKeyName(teamId: string): string {

@@ -21,7 +21,8 @@
  * - `outbox`: messages accepted by the app but not yet acknowledged by the hub.
  * - `meta`: anything else the SDK needs (schema version, device id, ...).
  * - `teams`: each care team's membership as this device verified it from the signed log.
- * - `senderKeys`: this device's sender key per team and the ones received from other members.
+ * - `senderKeys`: this device's sender key per team, the ones received from other members, and the
+ *   team details keys that open care-team titles.
  * - `receipts`: delivery and read state of sent messages, and the senders of received ones.
  */
 export type Namespace = 'identity' | 'prekeys' | 'signedPrekeys' | 'sessions' | 'trust' | 'cursors' | 'outbox' | 'meta' | 'teams' | 'senderKeys' | 'receipts' | 'deviceLists';

@@ -82,6 +82,10 @@ export class CareTeams {
     } catch {
       throw invalid('statement is not JSON');
     }
+    // Said plainly, since it is the one mistake an older client makes: the hub must never store a title it can read.
+    if (typeof parsed === 'object' && parsed !== null && Object.hasOwn(parsed, 'title')) {
+      throw invalid('a care team title travels sealed (sealedDetails), never in the clear', { field: 'title' });
+    }
     const result = TeamStatementSchema.safeParse(parsed);
     if (!result.success) throw invalid('statement does not match the schema', { issues: result.error.issues.slice(0, 5).map((i) => `${i.path.join('.')}: ${i.message}`) });
     if (canonicalJson(result.data) !== signed.statement) throw invalid('statement is not in canonical form');

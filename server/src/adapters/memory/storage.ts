@@ -215,7 +215,6 @@ export class MemoryStorage implements Storage {
       orgId: input.orgId,
       id: input.state.teamId,
       kind: 'group',
-      title: input.state.title,
       memberUserIds: Object.keys(input.state.members),
       createdBy: input.createdBy,
       createdAt: input.now,

@@ -116,8 +116,12 @@ export interface ConversationDoc {
    * conversation per pair" without a partial index, which FerretDB v1 lacks.
    */
   directKey: string;
-  /** Care teams: the state the signed log leads to. Members are a list: user ids may contain '.' or '$'. */
-  team?: { title: string; index: number; head: string; members: Array<{ userId: string; role: 'owner' | 'admin' | 'member' }> };
+  /**
+   * Care teams: the state the signed log leads to. Members are a list: user ids may contain '.' or '$'.
+   * `sealedDetails`: the title and description, end-to-end encrypted (the hub cannot read them). Teams
+   * stored before that may still carry a plaintext `title`, which is no longer read or written.
+   */
+  team?: { sealedDetails?: { keyId: string; box: string }; index: number; head: string; members: Array<{ userId: string; role: 'owner' | 'admin' | 'member' }> };
 }
 
 export const conversationSchema = new Schema<ConversationDoc>(
@@ -135,7 +139,7 @@ export const conversationSchema = new Schema<ConversationDoc>(
     team: {
       type: new Schema(
         {
-          title: { type: String, required: true },
+          sealedDetails: { type: new Schema({ keyId: { type: String, required: true }, box: { type: String, required: true } }, { _id: false, versionKey: false }) },
           index: { type: Number, required: true },
           head: { type: String, required: true },
           members: { type: [new Schema({ userId: { type: String, required: true }, role: { type: String, required: true } }, { _id: false, versionKey: false })], required: true },

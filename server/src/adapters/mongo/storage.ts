@@ -401,7 +401,6 @@ export class MongoStorage implements Storage {
       conversationId: input.state.teamId,
       orgId: input.orgId,
       kind: 'group' as const,
-      title: input.state.title,
       memberUserIds: Object.keys(input.state.members),
       createdBy: input.createdBy,
       createdAt: input.now,
@@ -728,7 +727,12 @@ function toDevice(d: DeviceDoc): DeviceRecord {
 }
 
 function teamDoc(state: TeamState): NonNullable<ConversationDoc['team']> {
-  return { title: state.title, index: state.index, head: state.head, members: Object.entries(state.members).map(([userId, role]) => ({ userId, role })) };
+  return {
+    ...(state.sealedDetails ? { sealedDetails: { keyId: state.sealedDetails.keyId, box: state.sealedDetails.box } } : {}),
+    index: state.index,
+    head: state.head,
+    members: Object.entries(state.members).map(([userId, role]) => ({ userId, role })),
+  };
 }
 
 function fromTeamDoc(teamId: string, t: NonNullable<ConversationDoc['team']>): TeamState {
@@ -737,7 +741,9 @@ function fromTeamDoc(teamId: string, t: NonNullable<ConversationDoc['team']>): T
     // defineProperty: a user id like "__proto__" must become a key, not a prototype.
     Object.defineProperty(members, m.userId, { value: m.role, enumerable: true, writable: true, configurable: true });
   }
-  return { teamId, title: t.title, index: t.index, head: t.head, members };
+  // A team stored before titles were sealed has a plaintext `title` here and no sealed details: ignored.
+  const sealed = t.sealedDetails;
+  return { teamId, ...(sealed?.keyId && sealed.box ? { sealedDetails: { keyId: sealed.keyId, box: sealed.box } } : {}), index: t.index, head: t.head, members };
 }
 
 /** `lastSeq`: from `conversation_seqs`; the document's own field is only a floor (see `ConversationDoc`). */
