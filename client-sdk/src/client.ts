@@ -338,8 +338,10 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
         this.enqueue(async () => {
           if (this.deferred) return;
           if (envelope.senderDeviceId === this.deviceId && !envelope.membership) return;
-          this.emit('envelope', envelope);
+          // Handled first: an envelope the messenger defers (the client stopped mid-check) comes
+          // again at the next connect, so it is not announced now.
           if (this.options.e2ee !== false) await this.messenger.receive(envelope);
+          this.emit('envelope', envelope);
         }),
       (conversationId, seq) =>
         this.enqueue(async () => {
