@@ -5,33 +5,17 @@ import { docKey, toBytes } from './models.js';
 import { ensureCollection } from './ensure.js';
 import { isDuplicateKey } from './duplicate-key.js';
 
-interface StoredList {
+/** One version of one user's signed device list. */
+export interface DeviceListDoc {
+  /** `docKey(orgId, userId, version)`: unique, so two writers of the same version cannot both win. */
+  _id: string;
+  orgId: string;
+  userId: string;
   version: number;
   devices: Array<{ deviceId: string; identityKey: Buffer }>;
   signerDeviceId: string;
   signature: Buffer;
 }
-
-/** One user's signed device lists: the head (version, device ids) and the last versions kept. */
-export interface DeviceListDoc {
-  /** `docKey(orgId, userId)`. */
-  _id: string;
-  orgId: string;
-  userId: string;
-  version: number;
-  deviceIds: string[];
-  lists: StoredList[];
-}
-
-const listSchema = new Schema<StoredList>(
-  {
-    version: { type: Number, required: true },
-    devices: { type: [new Schema({ deviceId: { type: String, required: true }, identityKey: { type: Buffer, required: true } }, { _id: false, versionKey: false })], required: true },
-    signerDeviceId: { type: String, required: true },
-    signature: { type: Buffer, required: true },
-  },
-  { _id: false, versionKey: false },
-);
 
 const deviceListSchema = new Schema<DeviceListDoc>(
   {
@@ -39,15 +23,18 @@ const deviceListSchema = new Schema<DeviceListDoc>(
     orgId: { type: String, required: true },
     userId: { type: String, required: true },
     version: { type: Number, required: true },
-    deviceIds: { type: [String], required: true },
-    lists: { type: [listSchema], required: true },
+    devices: { type: [new Schema({ deviceId: { type: String, required: true }, identityKey: { type: Buffer, required: true } }, { _id: false, versionKey: false })], required: true },
+    signerDeviceId: { type: String, required: true },
+    signature: { type: Buffer, required: true },
   },
   { versionKey: false, strict: true, strictQuery: true, autoIndex: false, autoCreate: true, collection: 'device_lists' },
 );
+deviceListSchema.index({ orgId: 1, userId: 1, version: -1 }, { name: 'org_user_version' });
 
 /**
- * `DeviceListStore` for `MongoStorage`: one document per user, replaced by compare-and-set on its
- * version (an insert for the first), so two devices publishing at once cannot both win.
+ * `DeviceListStore` for `MongoStorage`: a document per version. The insert of version n+1 is the
+ * compare-and-set (its `_id` is unique, and FerretDB's conditional updates are not atomic under
+ * concurrency); versions beyond the history kept are deleted after.
  */
 export class MongoDeviceLists {
   private readonly DeviceList: Model<DeviceListDoc>;
@@ -67,55 +54,51 @@ export class MongoDeviceLists {
 
   async heads(orgId: string, userIds: readonly string[]): Promise<DeviceListHead[]> {
     await this.init();
-    const ids = [...new Set(userIds)].map((u) => docKey(orgId, u));
-    const docs = await this.DeviceList.find({ _id: mongoose.trusted({ $in: ids }) }, { userId: 1, version: 1, deviceIds: 1 }).lean<DeviceListDoc[]>().exec();
-    return docs.map((d) => ({ userId: d.userId, version: d.version, deviceIds: [...d.deviceIds] }));
+    const docs = await this.DeviceList.find({ orgId, userId: mongoose.trusted({ $in: [...new Set(userIds)] }) }, { userId: 1, version: 1, devices: 1 })
+      .sort({ userId: 1, version: -1 })
+      .lean<DeviceListDoc[]>()
+      .exec();
+    const heads = new Map<string, DeviceListHead>();
+    for (const d of docs) if (!heads.has(d.userId)) heads.set(d.userId, { userId: d.userId, version: d.version, deviceIds: d.devices.map((x) => x.deviceId) });
+    return [...heads.values()];
   }
 
   async history(orgId: string, userId: string): Promise<{ version: number; lists: SignedDeviceList[] } | undefined> {
     await this.init();
-    const doc = await this.DeviceList.findById(docKey(orgId, userId)).lean<DeviceListDoc>().exec();
-    if (!doc) return undefined;
-    return { version: doc.version, lists: doc.lists.map(fromStored) };
+    const docs = await this.DeviceList.find({ orgId, userId }).sort({ version: 1 }).lean<DeviceListDoc[]>().exec();
+    if (docs.length === 0) return undefined;
+    return { version: docs.at(-1)!.version, lists: docs.map(fromStored) };
   }
 
   async append(input: { orgId: string; userId: string; expectedVersion: number; list: SignedDeviceList; maxHistory: number }): Promise<'ok' | 'conflict'> {
     await this.init();
     const { orgId, userId, expectedVersion, list, maxHistory } = input;
     if (list.version !== expectedVersion + 1) return 'conflict';
-    const _id = docKey(orgId, userId);
-    const deviceIds = list.devices.map((d) => d.deviceId);
-    if (expectedVersion === 0) {
-      try {
-        await this.DeviceList.create({ _id, orgId, userId, version: list.version, deviceIds, lists: [toStored(list)] });
-        return 'ok';
-      } catch (err) {
-        if (isDuplicateKey(err)) return 'conflict';
-        throw err;
-      }
+    if (expectedVersion > 0 && !(await this.DeviceList.exists({ _id: docKey(orgId, userId, String(expectedVersion)) }).exec())) return 'conflict';
+    try {
+      await this.DeviceList.create({
+        _id: docKey(orgId, userId, String(list.version)),
+        orgId,
+        userId,
+        version: list.version,
+        devices: list.devices.map((d) => ({ deviceId: d.deviceId, identityKey: Buffer.from(d.identityKey) })),
+        signerDeviceId: list.signerDeviceId,
+        signature: Buffer.from(list.signature),
+      });
+    } catch (err) {
+      if (isDuplicateKey(err)) return 'conflict';
+      throw err;
     }
-    const current = await this.DeviceList.findById(_id).lean<DeviceListDoc>().exec();
-    if (!current || current.version !== expectedVersion) return 'conflict';
-    const lists = [...current.lists.map((l) => toStored(fromStored(l))), toStored(list)].slice(-maxHistory);
-    const { modifiedCount } = await this.DeviceList.updateOne({ _id, version: expectedVersion }, { $set: { version: list.version, deviceIds, lists } }).exec();
-    return modifiedCount === 1 ? 'ok' : 'conflict';
+    await this.DeviceList.deleteMany({ orgId, userId, version: mongoose.trusted({ $lte: list.version - maxHistory }) }).exec();
+    return 'ok';
   }
 }
 
-function toStored(list: SignedDeviceList): StoredList {
+function fromStored(d: DeviceListDoc): SignedDeviceList {
   return {
-    version: list.version,
-    devices: list.devices.map((d) => ({ deviceId: d.deviceId, identityKey: Buffer.from(d.identityKey) })),
-    signerDeviceId: list.signerDeviceId,
-    signature: Buffer.from(list.signature),
-  };
-}
-
-function fromStored(l: StoredList): SignedDeviceList {
-  return {
-    version: l.version,
-    devices: l.devices.map((d) => ({ deviceId: d.deviceId, identityKey: toBytes(d.identityKey) })),
-    signerDeviceId: l.signerDeviceId,
-    signature: toBytes(l.signature),
+    version: d.version,
+    devices: d.devices.map((x) => ({ deviceId: x.deviceId, identityKey: toBytes(x.identityKey) })),
+    signerDeviceId: d.signerDeviceId,
+    signature: toBytes(d.signature),
   };
 }

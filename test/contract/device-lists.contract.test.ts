@@ -1,0 +1,96 @@
+/**
+ * DeviceListStore contract (server/src/ports/device-lists.ts) over MemoryStorage and MongoStorage (the
+ * test run's Mongo-wire DB, two instances standing for two hub nodes).
+ */
+import { expect } from 'chai';
+import mongoose from 'mongoose';
+import { MemoryStorage, MongoStorage, type Storage } from '@curbside/server';
+import type { SignedDeviceList } from '@curbside/shared';
+import { serviceUrls, uniqueName } from '../support/services.js';
+import { testDeviceKeys } from '../support/keys.js';
+
+interface Impl {
+  name: string;
+  open(): Promise<{ a: Storage; b: Storage; cleanup(): Promise<void> }>;
+}
+
+const impls: Impl[] = [
+  {
+    name: 'MemoryStorage',
+    async open() {
+      const s = new MemoryStorage();
+      return { a: s, b: s, cleanup: async () => {} };
+    },
+  },
+  {
+    name: 'MongoStorage',
+    async open() {
+      const dbName = uniqueName('devlists');
+      const a = new MongoStorage({ uri: serviceUrls().mongoUri, dbName });
+      const b = new MongoStorage({ uri: serviceUrls().mongoUri, dbName });
+      await Promise.all([a.init(), b.init()]);
+      return {
+        a,
+        b,
+        async cleanup() {
+          await Promise.all([a.close(), b.close()]);
+          const c = await mongoose.createConnection(serviceUrls().mongoUri, { dbName }).asPromise();
+          await c.dropDatabase();
+          await c.close();
+        },
+      };
+    },
+  },
+];
+
+const keys = testDeviceKeys();
+/** Version `version` naming `deviceIds` (signatures are the hub's business, not storage's). */
+function list(version: number, ...deviceIds: string[]): SignedDeviceList {
+  return keys.signDeviceList('dr-lee', { version, devices: deviceIds.map((deviceId) => ({ deviceId, identityKey: keys.identityKey })), signerDeviceId: deviceIds[0]! });
+}
+
+for (const impl of impls) {
+  describe(`DeviceListStore contract: ${impl.name}`, function () {
+    let h: Awaited<ReturnType<Impl['open']>>;
+    beforeEach(async () => (h = await impl.open()));
+    afterEach(() => h.cleanup());
+
+    it('keeps consecutive versions, newest as the head, history oldest first and byte-exact', async () => {
+      expect(await h.a.deviceListHeads('org-a', ['dr-lee'])).to.deep.equal([]);
+      expect(await h.a.deviceListHistory('org-a', 'dr-lee')).to.equal(undefined);
+      const v1 = list(1, 'phone');
+      const v2 = list(2, 'phone', 'laptop');
+      expect(await h.a.appendDeviceList({ orgId: 'org-a', userId: 'dr-lee', expectedVersion: 0, list: v1, maxHistory: 64 })).to.equal('ok');
+      expect(await h.b.appendDeviceList({ orgId: 'org-a', userId: 'dr-lee', expectedVersion: 1, list: v2, maxHistory: 64 })).to.equal('ok');
+      expect(await h.a.deviceListHeads('org-a', ['dr-lee', 'dr-kim'])).to.deep.equal([{ userId: 'dr-lee', version: 2, deviceIds: ['phone', 'laptop'] }]);
+      expect(await h.b.deviceListHistory('org-a', 'dr-lee')).to.deep.equal({ version: 2, lists: [v1, v2] });
+    });
+
+    it('refuses a version that is not the next one, and a stale expected version, changing nothing', async () => {
+      expect(await h.a.appendDeviceList({ orgId: 'org-a', userId: 'dr-lee', expectedVersion: 0, list: list(2, 'phone'), maxHistory: 64 })).to.equal('conflict');
+      expect(await h.a.appendDeviceList({ orgId: 'org-a', userId: 'dr-lee', expectedVersion: 0, list: list(1, 'phone'), maxHistory: 64 })).to.equal('ok');
+      expect(await h.a.appendDeviceList({ orgId: 'org-a', userId: 'dr-lee', expectedVersion: 0, list: list(1, 'laptop'), maxHistory: 64 })).to.equal('conflict');
+      expect(await h.a.appendDeviceList({ orgId: 'org-a', userId: 'dr-lee', expectedVersion: 2, list: list(3, 'phone'), maxHistory: 64 })).to.equal('conflict');
+      expect((await h.a.deviceListHistory('org-a', 'dr-lee'))!.lists.map((l) => l.version)).to.deep.equal([1]);
+    });
+
+    it('two nodes racing for the same next version: exactly one wins', async () => {
+      await h.a.appendDeviceList({ orgId: 'org-a', userId: 'dr-lee', expectedVersion: 0, list: list(1, 'phone'), maxHistory: 64 });
+      const results = await Promise.all([
+        h.a.appendDeviceList({ orgId: 'org-a', userId: 'dr-lee', expectedVersion: 1, list: list(2, 'phone', 'laptop'), maxHistory: 64 }),
+        h.b.appendDeviceList({ orgId: 'org-a', userId: 'dr-lee', expectedVersion: 1, list: list(2, 'phone', 'tablet'), maxHistory: 64 }),
+      ]);
+      expect([...results].sort()).to.deep.equal(['conflict', 'ok']);
+      const head = (await h.a.deviceListHeads('org-a', ['dr-lee']))[0]!;
+      expect(head.deviceIds).to.deep.equal(results[0] === 'ok' ? ['phone', 'laptop'] : ['phone', 'tablet']);
+    });
+
+    it('keeps only the last maxHistory versions, and lists are per organisation', async () => {
+      for (let v = 1; v <= 5; v++) await h.a.appendDeviceList({ orgId: 'org-a', userId: 'dr-lee', expectedVersion: v - 1, list: list(v, 'phone'), maxHistory: 3 });
+      expect(await h.a.deviceListHistory('org-a', 'dr-lee')).to.deep.include({ version: 5 });
+      expect((await h.a.deviceListHistory('org-a', 'dr-lee'))!.lists.map((l) => l.version)).to.deep.equal([3, 4, 5]);
+      expect(await h.a.deviceListHistory('org-b', 'dr-lee')).to.equal(undefined);
+      expect(await h.a.deviceListHeads('org-b', ['dr-lee'])).to.deep.equal([]);
+    });
+  });
+}
