@@ -30,17 +30,12 @@ export interface DeviceListContent {
 export function deviceListMessage(userId: string, list: DeviceListContent): Uint8Array {
   const enc = new TextEncoder();
   const parts: Uint8Array[] = [DEVICE_LIST_SIGNATURE_PREFIX];
-  const u32 = (n: number) => {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setUint32(0, n, false);
-    return b;
-  };
-  const field = (bytes: Uint8Array) => parts.push(u32(bytes.length), bytes);
+  const field = (bytes: Uint8Array) => parts.push(u32be(bytes.length), bytes);
   field(enc.encode(userId));
-  parts.push(u32(list.version));
+  parts.push(u32be(list.version));
   field(enc.encode(list.signerDeviceId));
   const devices = [...list.devices].sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0));
-  parts.push(u32(devices.length));
+  parts.push(u32be(devices.length));
   for (const d of devices) {
     field(enc.encode(d.deviceId));
     field(d.identityKey);
@@ -52,4 +47,11 @@ export function deviceListMessage(userId: string, list: DeviceListContent): Uint
     o += p.length;
   }
   return out;
+}
+
+/** `n` as 4 bytes, big-endian: the length prefix of the encodings signed here. */
+export function u32be(n: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, n, false);
+  return b;
 }

@@ -2,10 +2,10 @@ import { expect } from 'chai';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MemoryDeviceStore, isCurbsideError, type ChatMessage, type CurbsideClient, type DecryptionError } from '@curbside/client-sdk';
+import { MemoryDeviceStore, type ChatMessage, type CurbsideClient, type DecryptionError } from '@curbside/client-sdk';
 import { FileDeviceStore } from '@curbside/client-sdk/node';
 import { ErrorCode } from '@curbside/shared';
-import { HubHarness, eventually, type TestHub } from '../support/hub.js';
+import { HubHarness, codeOf, eventually, type TestHub } from '../support/hub.js';
 import { evilStorage } from '../support/evil-storage.js';
 import { testDeviceKeys } from '../support/keys.js';
 
@@ -22,15 +22,6 @@ function watch(client: CurbsideClient): Watched {
   client.on('decryptionError', (e) => w.errors.push(e));
   client.on('identityChanged', (c) => w.identityChanges.push(c.userId));
   return w;
-}
-
-async function errorCode(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-    return undefined;
-  } catch (e) {
-    return isCurbsideError(e) ? e.code : `not a CurbsideError: ${String(e)}`;
-  }
 }
 
 describe('end-to-end encrypted 1:1 messaging', function () {
@@ -164,7 +155,7 @@ describe('end-to-end encrypted 1:1 messaging', function () {
       evil.rewriteBundle = (b) => (b.userId === 'dr-patel' ? { ...b, identityKey: mallory.identityKey, signedPrekey: mallory.signedPrekey(b.signedPrekey.keyId) } : b);
       const rejections: string[] = [];
       lee.client.on('deviceListRejected', (r) => rejections.push(`${r.userId}/${r.deviceId}:${r.problem}`));
-      expect(await errorCode(lee.client.sendText(convId, 'x'))).to.equal(ErrorCode.UNTRUSTED_IDENTITY);
+      expect(await codeOf(lee.client.sendText(convId, 'x'))).to.equal(ErrorCode.UNTRUSTED_IDENTITY);
       expect(rejections).to.deep.equal(['dr-patel/patel-laptop:substituted-key']);
       expect(await t.storage.envelopesAfter('org-a', convId, 0, 10)).to.have.length(0);
       expect(lee.identityChanges, 'not offered to the user as a key change to accept').to.deep.equal([]);
@@ -173,7 +164,7 @@ describe('end-to-end encrypted 1:1 messaging', function () {
     it('a substituted prekey bundle (bad signature) is refused and nothing is sent', async () => {
       const forged = testDeviceKeys();
       evil.rewriteBundle = (b) => ({ ...b, signedPrekey: forged.signedPrekey(b.signedPrekey.keyId) });
-      expect(await errorCode(lee.client.sendText(convId, 'x'))).to.equal(ErrorCode.BAD_SIGNATURE);
+      expect(await codeOf(lee.client.sendText(convId, 'x'))).to.equal(ErrorCode.BAD_SIGNATURE);
       expect(await t.storage.envelopesAfter('org-a', convId, 0, 10)).to.have.length(0);
     });
 

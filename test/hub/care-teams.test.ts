@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { createHash, randomUUID } from 'node:crypto';
-import { isCurbsideError, type CurbsideClient, type Envelope } from '@curbside/client-sdk';
+import type { CurbsideClient, Envelope } from '@curbside/client-sdk';
 import { ClientEvent, ErrorCode, type SignedStatement, type TeamStatementResult } from '@curbside/shared';
-import { HubHarness, eventually, type Backend, type TestHub } from '../support/hub.js';
+import { HubHarness, codeOf, eventually, type Backend, type TestHub } from '../support/hub.js';
 import { opaqueSealedDetails, testDeviceKeys } from '../support/keys.js';
 
 const backends: Backend[] = ['memory', 'real'];
@@ -11,15 +11,6 @@ type Keys = ReturnType<typeof testDeviceKeys>;
 /** Raw access to the team events, as the SDK will use them. */
 async function teamRequest(client: CurbsideClient, event: 'team:create' | 'team:change', signed: SignedStatement): Promise<TeamStatementResult> {
   return (client as unknown as { request(e: string, p: unknown): Promise<TeamStatementResult> }).request(event, { signed });
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-    return undefined;
-  } catch (e) {
-    return isCurbsideError(e) ? e.code : `not a CurbsideError: ${String(e)}`;
-  }
 }
 
 const hash = (canonical: string) => createHash('sha256').update(canonical).digest('hex');

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { isCurbsideError, type CurbsideClient, type DeviceIdentity, type Envelope } from '@curbside/client-sdk';
 import { ErrorCode, Limits } from '@curbside/shared';
-import { HubHarness, bytes, eventually, text, type Backend, type TestHub } from '../support/hub.js';
+import { HubHarness, codeOf, bytes, eventually, text, type Backend, type TestHub } from '../support/hub.js';
 import { testDeviceKeys } from '../support/keys.js';
 
 const backends: Backend[] = ['memory', 'real'];
@@ -10,15 +10,6 @@ async function withKeys(client: CurbsideClient, otks = 5) {
   const keys = testDeviceKeys();
   await client.publishKeys({ identityKey: keys.identityKey, signedPrekey: keys.signedPrekey(), oneTimePrekeys: keys.oneTimePrekeys(otks) });
   return keys;
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-    return undefined;
-  } catch (e) {
-    return isCurbsideError(e) ? e.code : `not a CurbsideError: ${String(e)}`;
-  }
 }
 
 for (const backend of backends) {

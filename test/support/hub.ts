@@ -18,7 +18,7 @@ import {
   type Storage,
   type Presence,
 } from '@curbside/server';
-import { CurbsideClient, type CurbsideClientOptions } from '@curbside/client-sdk';
+import { CurbsideClient, isCurbsideError, type CurbsideClientOptions } from '@curbside/client-sdk';
 import { serviceUrls, uniqueName } from './services.js';
 
 /** Plays the hospital identity provider: an RS256 key pair and a minting function. */
@@ -241,6 +241,16 @@ export class HubHarness {
     }
     this.dbNames.clear();
     this.redisPrefixes.clear();
+  }
+}
+
+/** The code of the CurbsideError `p` rejects with; undefined if it resolves. */
+export async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await p;
+    return undefined;
+  } catch (e) {
+    return isCurbsideError(e) ? e.code : `not a CurbsideError: ${String(e)}`;
   }
 }
 

@@ -9,7 +9,7 @@
  * start, so what a peer first trusts is the user's registration (trust on first use, as for
  * identity keys; comparing safety numbers settles it).
  */
-import { deviceListMessage, type DeviceListContent } from '@curbside/shared';
+import { deviceListMessage, u32be, type DeviceListContent } from '@curbside/shared';
 import { fingerprintDigits } from './fingerprint.js';
 import { sign, verifySignature, type IdentityKeyPair } from './keys.js';
 import { bytesEqual, concatBytes, getSodium, utf8 } from './sodium.js';
@@ -59,12 +59,15 @@ export function verifyDeviceListChain(userId: string, pinned: SignedDeviceListDa
   }
   if ((previous?.version ?? 0) !== newestVersion) return { ok: false, problem: 'gap', version: newestVersion };
   if (!previous) return { ok: false, problem: 'gap', version: 0 };
-  const before = new Map((pinned?.devices ?? []).map((d) => [d.deviceId, d.identityKey]));
-  const after = new Map(previous.devices.map((d) => [d.deviceId, d.identityKey]));
-  // A device whose key differs between versions counts as removed and added.
-  const added = [...after].filter(([id, key]) => !before.has(id) || !bytesEqual(before.get(id)!, key)).map(([id]) => id);
-  const removed = [...before].filter(([id, key]) => !after.has(id) || !bytesEqual(after.get(id)!, key)).map(([id]) => id);
-  return { ok: true, list: previous, added, removed, changed: previous.version !== from };
+  return { ok: true, list: previous, ...deviceListDiff(pinned, previous), changed: previous.version !== from };
+}
+
+/** Devices `after` adds and removes compared to `before`; a device whose key differs counts as both. */
+export function deviceListDiff(before: SignedDeviceListData | undefined, after: SignedDeviceListData): { added: string[]; removed: string[] } {
+  const was = new Map((before?.devices ?? []).map((d) => [d.deviceId, d.identityKey]));
+  const is = new Map(after.devices.map((d) => [d.deviceId, d.identityKey]));
+  const missingFrom = (a: Map<string, Uint8Array>, b: Map<string, Uint8Array>) => [...a].filter(([id, key]) => !b.has(id) || !bytesEqual(b.get(id)!, key)).map(([id]) => id);
+  return { added: missingFrom(is, was), removed: missingFrom(was, is) };
 }
 
 const LINK_CODE_CONTEXT = utf8('Curbside device link code v1\u0000');
@@ -77,12 +80,6 @@ const LINK_CODE_CONTEXT = utf8('Curbside device link code v1\u0000');
 export function deviceLinkCode(userId: string, deviceId: string, identityKey: Uint8Array): string {
   const u = utf8(userId);
   const d = utf8(deviceId);
-  const hash = getSodium().crypto_hash_sha512(concatBytes(LINK_CODE_CONTEXT, u32(u.length), u, u32(d.length), d, identityKey));
+  const hash = getSodium().crypto_hash_sha512(concatBytes(LINK_CODE_CONTEXT, u32be(u.length), u, u32be(d.length), d, identityKey));
   return fingerprintDigits(hash).replace(/(\d{5})(?=\d)/g, '$1 ');
-}
-
-function u32(n: number): Uint8Array {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, n, false);
-  return b;
 }

@@ -121,6 +121,7 @@ export {
 export {
   signDeviceList,
   verifyDeviceListChain,
+  deviceListDiff,
   deviceLinkCode,
   type ListedDeviceKey,
   type SignedDeviceListData,

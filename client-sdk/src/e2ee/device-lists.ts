@@ -1,5 +1,6 @@
 import { ErrorCode, type DeviceIdentity, type DeviceListChain, type OwnDevice } from '@curbside/shared';
-import { bytesEqual, constantTimeEqual, deviceLinkCode, signDeviceList, verifyDeviceListChain, type DeviceListChainProblem, type SignedDeviceListData } from '../crypto/index.js';
+import { bytesEqual, constantTimeEqual, deviceLinkCode, deviceListDiff, signDeviceList, verifyDeviceListChain, type DeviceListChainProblem, type SignedDeviceListData } from '../crypto/index.js';
+import { utf8 } from '../crypto/sodium.js';
 import { CurbsideError, isCurbsideError } from '../errors.js';
 import type { DeviceStore } from '../stores/index.js';
 import type { LocalKeys } from './local-keys.js';
@@ -106,14 +107,19 @@ export class DeviceListBook {
   async isListed(userId: string, deviceId: string): Promise<boolean> {
     const names = (l: SignedDeviceListData | undefined) => l?.devices.some((d) => d.deviceId === deviceId) ?? false;
     if (names(await this.pinned(userId))) return true;
-    const { listVersions } = await this.hub.hubDevices([userId]);
-    return names(await this.current(userId, listVersions.find((v) => v.userId === userId)?.version ?? 0));
+    return names(await this.fresh(userId));
   }
 
   /** The identity key the user's verified signed list gives a device (asking the hub once for a newer list if it names none). */
   async keyOf(userId: string, deviceId: string): Promise<Uint8Array | undefined> {
     if (!(await this.isListed(userId, deviceId))) return undefined;
     return (await this.pinned(userId))?.devices.find((d) => d.deviceId === deviceId)?.identityKey;
+  }
+
+  /** The user's verified list at the version the hub holds now. */
+  private async fresh(userId: string): Promise<SignedDeviceListData | undefined> {
+    const { listVersions } = await this.hub.hubDevices([userId]);
+    return this.current(userId, listVersions.find((v) => v.userId === userId)?.version ?? 0);
   }
 
   /** The hub announced a new version for a user (`devices:changed`): verify it now, so the app hears of the change. */
@@ -174,9 +180,7 @@ export class DeviceListBook {
   async register(): Promise<LinkState> {
     const me = this.self();
     for (let attempt = 0; attempt < 3; attempt++) {
-      const { listVersions } = await this.hub.hubDevices([me.userId]);
-      const version = listVersions.find((v) => v.userId === me.userId)?.version ?? 0;
-      const list = await this.current(me.userId, version);
+      const list = await this.fresh(me.userId);
       const keys = await this.localKeys();
       if (list) return list.devices.some((d) => d.deviceId === me.deviceId && bytesEqual(d.identityKey, keys.identity.publicKey)) ? 'linked' : 'pending';
       const first = signDeviceList(keys.identity, me.userId, me.deviceId, 1, [{ deviceId: me.deviceId, identityKey: keys.identity.publicKey }]);
@@ -218,8 +222,7 @@ export class DeviceListBook {
   async unlink(deviceId: string): Promise<number | undefined> {
     const me = this.self();
     if (deviceId === me.deviceId) return undefined;
-    const { listVersions } = await this.hub.hubDevices([me.userId]);
-    const list = await this.current(me.userId, listVersions.find((v) => v.userId === me.userId)?.version ?? 0);
+    const list = await this.fresh(me.userId);
     if (!list?.devices.some((d) => d.deviceId === deviceId)) return undefined;
     return this.change((devices) => devices.filter((d) => d.deviceId !== deviceId), await this.hub.myDevices());
   }
@@ -228,8 +231,7 @@ export class DeviceListBook {
     const me = this.self();
     const keys = await this.localKeys();
     for (let attempt = 0; ; attempt++) {
-      const { listVersions } = await this.hub.hubDevices([me.userId]);
-      const list = await this.current(me.userId, listVersions.find((v) => v.userId === me.userId)?.version ?? 0);
+      const list = await this.fresh(me.userId);
       if (!list?.devices.some((d) => d.deviceId === me.deviceId)) {
         throw new CurbsideError(ErrorCode.DEVICE_NOT_LINKED, 'Only a linked device can change this user’s device list');
       }
@@ -248,14 +250,9 @@ export class DeviceListBook {
   private async pin(userId: string, list: SignedDeviceListData, previous?: SignedDeviceListData): Promise<void> {
     await this.store.put('deviceLists', userId, list);
     this.memo.set(userId, list);
-    if (previous) {
-      const verified = verifyDeviceListChain(userId, previous, [list], list.version);
-      if (verified.ok) this.events().deviceListChanged({ userId, version: list.version, added: verified.added, removed: verified.removed });
-    }
+    if (previous) this.events().deviceListChanged({ userId, version: list.version, ...deviceListDiff(previous, list) });
   }
 }
-
-const utf8 = (s: string) => new TextEncoder().encode(s);
 
 function digits(code: string): string {
   return code.replace(/\D/g, '');

@@ -6,6 +6,7 @@ import {
   acceptSession,
   bytesEqual,
   computeFingerprint,
+  concatBytes,
   decodeSessionMessage,
   encryptSessionMessage,
   decryptSessionMessage,
@@ -712,14 +713,7 @@ function utf8(s: string): Uint8Array {
 
 /** All of a user's device keys, sorted so both sides encode them the same way. */
 function combinedKeys(keys: Uint8Array[]): Uint8Array {
-  const encoded = keys.map((k) => fingerprintKeyBytes(k)).sort((a, b) => compareBytes(a, b));
-  const out = new Uint8Array(encoded.reduce((n, k) => n + k.length, 0));
-  let o = 0;
-  for (const k of encoded) {
-    out.set(k, o);
-    o += k.length;
-  }
-  return out;
+  return concatBytes(...keys.map((k) => fingerprintKeyBytes(k)).sort((a, b) => compareBytes(a, b)));
 }
 
 function compareBytes(a: Uint8Array, b: Uint8Array): number {

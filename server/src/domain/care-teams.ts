@@ -1,4 +1,3 @@
-import { createPublicKey, verify } from 'node:crypto';
 import {
   ErrorCode,
   TeamRuleError,
@@ -13,6 +12,7 @@ import {
   type TeamStatement,
 } from '@curbside/shared';
 import { HubError } from '../errors.js';
+import { ed25519Verify } from './ed25519.js';
 import type { Storage, StoredEnvelope } from '../ports/storage.js';
 import { DeviceDirectory } from './device-directory.js';
 import { statementHash } from './team-epoch.js';
@@ -129,12 +129,7 @@ export class CareTeams {
 }
 
 function signatureValid(identityKey: Uint8Array, signed: SignedStatement): boolean {
-  try {
-    const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(identityKey).toString('base64url') }, format: 'jwk' });
-    return verify(null, teamStatementMessage(signed.statement), key, signed.signature);
-  } catch {
-    return false;
-  }
+  return ed25519Verify(identityKey, teamStatementMessage(signed.statement), signed.signature);
 }
 
 function invalid(message: string, details?: Record<string, unknown>): HubError {

@@ -1,4 +1,3 @@
-import { createPublicKey, verify } from 'node:crypto';
 import {
   ErrorCode,
   Limits,
@@ -15,15 +14,11 @@ import { HubError } from '../errors.js';
 import type { Storage } from '../ports/storage.js';
 import type { Caller } from './message-relay.js';
 import { DeviceDirectory } from './device-directory.js';
+import { ed25519Verify } from './ed25519.js';
 
 /** Ed25519 verification of a signed prekey under a raw 32-byte identity key. */
 export function signedPrekeyIsValid(identityKey: Uint8Array, spk: SignedPrekey): boolean {
-  try {
-    const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(identityKey).toString('base64url') }, format: 'jwk' });
-    return verify(null, signedPrekeyMessage(spk.publicKey), key, spk.signature);
-  } catch {
-    return false; // not a valid Ed25519 point
-  }
+  return ed25519Verify(identityKey, signedPrekeyMessage(spk.publicKey), spk.signature);
 }
 
 /**
@@ -78,12 +73,8 @@ export class DeviceKeys {
     return this.storage.countOneTimePrekeys(caller.orgId, caller.deviceId);
   }
 
-  list(caller: Caller, req: z.output<typeof UserListRequestSchema>): Promise<DeviceIdentity[]> {
-    return this.directory.identities(caller.orgId, req.userIds);
-  }
-
   /** `devices:list`: the devices (listed ones, for users with a signed list) and each signed list's version. */
-  async listWithVersions(caller: Caller, req: z.output<typeof UserListRequestSchema>): Promise<{ devices: DeviceIdentity[]; listVersions: Array<{ userId: string; version: number }> }> {
+  async list(caller: Caller, req: z.output<typeof UserListRequestSchema>): Promise<{ devices: DeviceIdentity[]; listVersions: Array<{ userId: string; version: number }> }> {
     const { devices, listVersions } = await this.directory.usersDevices(caller.orgId, req.userIds);
     return { devices, listVersions };
   }

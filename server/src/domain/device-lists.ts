@@ -1,19 +1,9 @@
-import { createPublicKey, verify } from 'node:crypto';
 import { ErrorCode, Limits, deviceListMessage, type DeviceListChain, type SignedDeviceList } from '@curbside/shared';
 import { HubError } from '../errors.js';
 import type { Storage } from '../ports/storage.js';
 import type { Caller } from './message-relay.js';
 import type { DeviceDirectory } from './device-directory.js';
-
-/** Ed25519 verification of a device list under a raw 32-byte identity key. */
-export function deviceListSignatureValid(userId: string, list: SignedDeviceList, signerKey: Uint8Array): boolean {
-  try {
-    const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(signerKey).toString('base64url') }, format: 'jwk' });
-    return verify(null, deviceListMessage(userId, list), key, list.signature);
-  } catch {
-    return false; // not a valid Ed25519 point
-  }
-}
+import { ed25519Verify } from './ed25519.js';
 
 function invalid(message: string, details?: Record<string, unknown>): HubError {
   return new HubError(ErrorCode.DEVICE_LIST_INVALID, message, details);
@@ -48,13 +38,13 @@ export class DeviceLists {
       throw new HubError(ErrorCode.DEVICE_NOT_LINKED, "This device is not in its user's signed device list: only a listed device signs the next one");
     }
     if (!list.devices.some((d) => d.deviceId === deviceId)) throw invalid('The signing device must stay in the list');
-    if (!deviceListSignatureValid(userId, list, signer.identityKey)) {
+    if (!ed25519Verify(signer.identityKey, deviceListMessage(userId, list), list.signature)) {
       throw new HubError(ErrorCode.BAD_SIGNATURE, "The device list signature does not verify under the signer's identity key");
     }
     const byId = new Map(own.map((d) => [d.deviceId, d]));
     for (const d of list.devices) {
       const known = byId.get(d.deviceId);
-      if (!known || known.revokedAt !== undefined || !known.identityKey || !sameBytes(known.identityKey, d.identityKey)) {
+      if (!known || known.revokedAt !== undefined || !known.identityKey || !Buffer.from(known.identityKey).equals(d.identityKey)) {
         throw invalid('A listed device is unknown, revoked, or has another identity key', { deviceId: d.deviceId });
       }
     }
@@ -73,8 +63,4 @@ export class DeviceLists {
       }),
     );
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

@@ -292,7 +292,7 @@ export class Gateway {
       if (firstPublish) {
         // A user with a signed device list: the new device waits to be linked, so only the user's
         // own devices hear of it (to offer the link). Without a list, every contact does.
-        const signed = (await keys.listWithVersions(socket.data, { userIds: [userId] })).listVersions.length > 0;
+        const signed = (await keys.list(socket.data, { userIds: [userId] })).listVersions.length > 0;
         const audience = signed ? [userId] : await keys.contactsOf(socket.data);
         io.to(audience.map((u) => Rooms.user(orgId, u)))
           .except(Rooms.device(orgId, deviceId))
@@ -319,7 +319,7 @@ export class Gateway {
       if (claimed.length) void this.tellLowPrekeys(socket.data.orgId, claimed);
       return { bundles };
     });
-    route(ClientEvent.DEVICES_LIST, UserListRequestSchema, async (socket, req) => keys.listWithVersions(socket.data, req));
+    route(ClientEvent.DEVICES_LIST, UserListRequestSchema, async (socket, req) => keys.list(socket.data, req));
 
     // --- security: devices ---
     route(ClientEvent.DEVICES_MINE, DevicesMineRequestSchema, async (socket) => ({ devices: await security.listMine(socket.data) }));
