@@ -122,6 +122,16 @@ export class DeviceListBook {
     return this.current(userId, listVersions.find((v) => v.userId === userId)?.version ?? 0);
   }
 
+  /**
+   * This user's verified list at the version storage holds now (not a hub node's cached answer,
+   * which lags a concurrent publish by a moment): what registering and changing the list start from.
+   */
+  private async stored(userId: string): Promise<SignedDeviceListData | undefined> {
+    const pinned = await this.pinned(userId);
+    const [chain] = await this.hub.deviceListChains([{ userId, after: pinned?.version ?? 0 }]);
+    return this.current(userId, chain?.version ?? 0);
+  }
+
   /** The hub announced a new version for a user (`devices:changed`): verify it now, so the app hears of the change. */
   async refresh(userId: string, version: number): Promise<void> {
     await this.current(userId, version);
@@ -180,7 +190,7 @@ export class DeviceListBook {
   async register(): Promise<LinkState> {
     const me = this.self();
     for (let attempt = 0; attempt < 3; attempt++) {
-      const list = await this.fresh(me.userId);
+      const list = await this.stored(me.userId);
       const keys = await this.localKeys();
       if (list) return list.devices.some((d) => d.deviceId === me.deviceId && bytesEqual(d.identityKey, keys.identity.publicKey)) ? 'linked' : 'pending';
       const first = signDeviceList(keys.identity, me.userId, me.deviceId, 1, [{ deviceId: me.deviceId, identityKey: keys.identity.publicKey }]);
@@ -222,7 +232,7 @@ export class DeviceListBook {
   async unlink(deviceId: string): Promise<number | undefined> {
     const me = this.self();
     if (deviceId === me.deviceId) return undefined;
-    const list = await this.fresh(me.userId);
+    const list = await this.stored(me.userId);
     if (!list?.devices.some((d) => d.deviceId === deviceId)) return undefined;
     return this.change((devices) => devices.filter((d) => d.deviceId !== deviceId), await this.hub.myDevices());
   }
@@ -231,7 +241,7 @@ export class DeviceListBook {
     const me = this.self();
     const keys = await this.localKeys();
     for (let attempt = 0; ; attempt++) {
-      const list = await this.fresh(me.userId);
+      const list = await this.stored(me.userId);
       if (!list?.devices.some((d) => d.deviceId === me.deviceId)) {
         throw new CurbsideError(ErrorCode.DEVICE_NOT_LINKED, 'Only a linked device can change this user’s device list');
       }
