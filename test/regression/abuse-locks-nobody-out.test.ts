@@ -81,6 +81,41 @@ describe('regression: abuse that locks nobody out (Redis + Mongo-wire DB)', func
     expect(unknown).to.deep.equal([...Array(5).fill(ErrorCode.INVALID_PAYLOAD), ...Array(7).fill(ErrorCode.RATE_LIMITED)]);
   });
 
+  it('envelope:send has a budget per device, per user across devices and per organisation; another organisation is untouched', async () => {
+    t = await harness.start('real', sharedBackend(), (c) => {
+      limited({ envelopeSend: { points: 3, durationSec: 60 } })(c);
+      c.security!.budgetFactors = { user: 2, org: 3 };
+    });
+    const phone = await as('dr-lee', 'lee-phone');
+    const laptop = await as('dr-lee', 'lee-laptop');
+    const tablet = await as('dr-lee', 'lee-tablet');
+    const patel = await as('dr-patel', 'patel-phone');
+    const kim = await as('dr-kim', 'kim-phone');
+    const other = await as('dr-lee', 'lee-phone', 'org-b');
+    const direct = async (c: RawClient, peerUserId: string) => {
+      const conv = await c.call<Conversation>('conversation:create', { kind: 'direct', peerUserId });
+      return conv.ok ? conv.data.id : '';
+    };
+    const withPatel = await direct(phone, 'dr-patel');
+    const withKim = await direct(kim, 'dr-lee');
+    const elsewhere = await direct(other, 'dr-patel');
+    let n = 0;
+    const send = async (c: RawClient, conversationId: string) => {
+      const ack = await c.call('envelope:send', { conversationId, clientMessageId: `m${n++}`, body: new Uint8Array([1]) });
+      return ack.ok ? 'ok' : `${ack.error.code}${ack.error.details?.limit ? ` ${String(ack.error.details.limit)}` : ''}`;
+    };
+    // Device budget 3, user budget 2 × 3 = 6 across the user's devices, organisation 3 × 3 = 9 (refused sends count too).
+    const lee = [await send(phone, withPatel), await send(phone, withPatel), await send(phone, withPatel), await send(phone, withPatel)];
+    expect(lee).to.deep.equal(['ok', 'ok', 'ok', `${ErrorCode.RATE_LIMITED} envelopeSend`]);
+    expect([await send(laptop, withPatel), await send(laptop, withPatel)]).to.deep.equal(['ok', 'ok']);
+    expect(await send(tablet, withPatel), 'the user budget is spent').to.equal(`${ErrorCode.RATE_LIMITED} envelopeSend@user`);
+    expect([await send(patel, withPatel), await send(patel, withPatel)]).to.deep.equal(['ok', 'ok']);
+    expect(await send(kim, withKim), 'the organisation budget is spent').to.equal(`${ErrorCode.RATE_LIMITED} envelopeSend@org`);
+    expect(await send(other, elsewhere), 'another organisation has its own').to.equal('ok');
+    const stored = await t.storage.envelopesAfter('org-a', withPatel, 0, 100);
+    expect(stored.length, 'refused sends store nothing').to.equal(7);
+  });
+
   it('typing: repeats are coalesced, and a flood is limited', async () => {
     t = await harness.start('real', sharedBackend(), limited({ typing: { points: 20, durationSec: 60 } }));
     const lee = await as('dr-lee', 'lee-phone');

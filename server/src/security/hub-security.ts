@@ -49,7 +49,6 @@ const DEFAULT_RECENT_AUTH_SEC = 600;
 
 /** Events with a budget of their own, by what key, at what cost. */
 const EVENT_LIMITS: Partial<Record<string, { name: RateLimitName; key: (c: SocketData) => string; cost?: (req: unknown) => number }>> = {
-  [ClientEvent.ENVELOPE_SEND]: { name: 'envelopeSend', key: (c) => rateKey(c.orgId, c.deviceId) },
   [ClientEvent.KEYS_CLAIM]: {
     name: 'keysClaim',
     key: (c) => rateKey(c.orgId, c.userId),
@@ -57,8 +56,9 @@ const EVENT_LIMITS: Partial<Record<string, { name: RateLimitName; key: (c: Socke
   },
 };
 
-/** Every other event's class: a budget per device, per user and per organisation (security/config.ts). */
-const EVENT_CLASS: Partial<Record<string, EventClass>> = {
+/** Sends and every other event's class: a budget per device, per user and per organisation (security/config.ts). */
+const EVENT_CLASS: Partial<Record<string, EventClass | 'envelopeSend'>> = {
+  [ClientEvent.ENVELOPE_SEND]: 'envelopeSend',
   [ClientEvent.CONVERSATION_CREATE]: 'membership',
   [ClientEvent.TEAM_CREATE]: 'membership',
   [ClientEvent.TEAM_CHANGE]: 'membership',
@@ -100,7 +100,7 @@ export class HubSecurity {
     this.refusals = new RefusalAudit((e) => this.audit.record(e), this.now);
     this.trusted = options.trustProxy === undefined ? undefined : trustFunction(options.trustProxy);
     this.origins = new OriginPolicy(options.config.corsOrigins);
-    this.rateLimits = new RateLimits({ rules: options.config.rateLimits, redis: options.redis, logger: options.logger });
+    this.rateLimits = new RateLimits({ rules: options.config.rateLimits, budgetFactors: options.config.budgetFactors, redis: options.redis, logger: options.logger });
     this.revocations = options.redis
       ? new RedisRevocations({ redis: options.redis.client, keyPrefix: options.redis.keyPrefix, now: this.now })
       : new MemoryRevocations(this.now);
