@@ -19,8 +19,8 @@ function operatorPayloads(op: unknown): Array<[string, unknown]> {
   const bin = new Uint8Array(32).fill(7);
   return [
     [ClientEvent.CONVERSATION_CREATE, { kind: 'direct', peerUserId: op }],
-    [ClientEvent.CONVERSATION_CREATE, { kind: 'group', title: 't', memberUserIds: [op] }],
-    [ClientEvent.CONVERSATION_CREATE, { kind: 'group', title: 't', memberUserIds: op }],
+    [ClientEvent.CONVERSATION_CREATE, { kind: 'group', memberUserIds: [op] }],
+    [ClientEvent.CONVERSATION_CREATE, { kind: 'group', memberUserIds: op }],
     [ClientEvent.ENVELOPE_SEND, { conversationId: op, clientMessageId: 'm', body: bin }],
     [ClientEvent.ENVELOPE_SEND, { conversationId: 'c', clientMessageId: op, body: bin }],
     [ClientEvent.ENVELOPE_SEND, { conversationId: 'c', clientMessageId: 'm', recipients: [{ deviceId: op, ciphertext: bin }] }],
