@@ -226,7 +226,7 @@ describe('regression: consent — nobody can be buried in groups (memory adapter
       const page = res.ok ? res.data : { conversations: [] };
       expect(JSON.stringify(page).length, 'a page stays near 1 MiB').to.be.lessThan(1.5 * 1024 * 1024);
       expect(page.conversations.length).to.be.at.most(100);
-      seen.push(...page.conversations.map((c) => c.title!));
+      seen.push(...page.conversations.map((c) => c.id));
       after = page.next;
       pages++;
     } while (after);
