@@ -89,12 +89,15 @@ function memberAt(record: TeamRecord, userId: string, seq: number): boolean {
 
 interface OwnSenderKey {
   state: Uint8Array;
-  /** Devices that have this key: this user's own, on the hub's ack; others, once they sent a receipt. */
+  /**
+   * Devices that have this key: each once it confirmed a message that carried the key (other users'
+   * devices with their delivered receipt, this user's own with a receipt of their own, see
+   * `confirmSiblingShare`).
+   */
   distributedTo: string[];
   /**
-   * Other users' devices sent this key along with a message (by message id) that have not sent a
-   * receipt yet. They get it again with the next message: a share damaged on its way must not cost
-   * every later message.
+   * Devices sent this key along with a message (by message id) that have not confirmed it yet. They
+   * get it again with the next message: a share damaged on its way must not cost every later message.
    */
   awaiting?: Record<string, string[]>;
 }
@@ -475,14 +478,11 @@ export class TeamMessenger {
         const ack = await this.core.hub.sendEnvelope(teamId, recipients.length ? { body, recipients, partial: true, epoch } : { body, epoch }, { clientMessageId });
         await this.core.noteSent(teamId, ack.messageId, verified.filter((u) => u !== me.userId));
         if (recipients.length) {
-          const mine = new Set(targets.filter((d) => d.userId === me.userId).map((d) => d.deviceId));
-          const ours = recipients.map((r) => r.deviceId).filter((id) => mine.has(id));
-          const theirs = recipients.map((r) => r.deviceId).filter((id) => !mine.has(id));
           await this.core.exclusive(async () => {
             const own = await this.store.get<OwnSenderKey>('senderKeys', ownKeyName(teamId));
             if (!own) return;
-            const awaiting = Object.entries({ ...own.awaiting, ...(theirs.length ? { [ack.messageId]: theirs } : {}) }).slice(-MAX_AWAITING_MESSAGES);
-            await this.store.put('senderKeys', ownKeyName(teamId), { ...own, distributedTo: [...new Set([...own.distributedTo, ...ours])], awaiting: Object.fromEntries(awaiting) });
+            const awaiting = Object.entries({ ...own.awaiting, [ack.messageId]: recipients.map((r) => r.deviceId) }).slice(-MAX_AWAITING_MESSAGES);
+            await this.store.put('senderKeys', ownKeyName(teamId), { ...own, awaiting: Object.fromEntries(awaiting) });
           });
         }
         return ack;
@@ -495,8 +495,8 @@ export class TeamMessenger {
   }
 
   /**
-   * @internal A member's device sent a receipt for these messages: the sender key shared with them
-   * reached it, so it is not sent to that device again.
+   * @internal A member's device (or one of this user's own) sent a receipt for these messages: the
+   * sender key shared with them reached it, so it is not sent to that device again.
    */
   async senderKeyConfirmed(teamId: string, deviceId: string, messageIds: string[]): Promise<void> {
     await this.core.exclusive(async () => {
@@ -564,6 +564,9 @@ export class TeamMessenger {
           outgoing: envelope.senderUserId === me.userId,
         });
       }
+      // Other users' devices confirm a share with their delivered receipt; this user's own devices
+      // send none for their own messages, so they confirm it here, or the key is never sent again.
+      if (envelope.ciphertext && envelope.senderUserId === me.userId) this.core.confirmSiblingShare(envelope.conversationId, envelope.messageId);
     } catch (e) {
       this.onFailure(envelope, e);
     }

@@ -21,6 +21,7 @@ import { auditFields } from '../audit/fields.js';
 import type { HubServer, HubSocket } from '../realtime/gateway.js';
 import type { EventClass, SecurityConfig } from './config.js';
 import { RefusalAudit } from './refusal-audit.js';
+import { DEFAULT_RECENT_AUTH_SEC, requireRecentSignIn } from './recent-sign-in.js';
 import { OriginPolicy } from './origins.js';
 import { RateLimits, rateKey, type RateLimitName } from './rate-limits.js';
 import { MemoryRevocations, RedisRevocations, type RevocationList } from './revocation.js';
@@ -45,7 +46,6 @@ export interface HubSecurityOptions {
 
 type Caller = Pick<SocketData, 'orgId' | 'userId' | 'deviceId'>;
 
-const DEFAULT_RECENT_AUTH_SEC = 600;
 
 /** Events with a budget of their own, by what key, at what cost. */
 const EVENT_LIMITS: Partial<Record<string, { name: RateLimitName; key: (c: SocketData) => string; cost?: (req: unknown) => number }>> = {
@@ -256,10 +256,7 @@ export class HubSecurity {
     const { orgId, userId } = caller;
     // A stolen phone must not lock its owner's other devices out: revoking a sibling needs a recent
     // sign-in (the identity provider's auth_time), not just a device that is still logged in.
-    const maxAgeSec = this.options.recentAuthSec ?? DEFAULT_RECENT_AUTH_SEC;
-    if (deviceId !== caller.deviceId && (caller.authTime === undefined || this.now() - caller.authTime > maxAgeSec * 1000)) {
-      throw new HubError(ErrorCode.REAUTHENTICATION_REQUIRED, 'Sign in again to revoke another of your devices', { maxAgeSec });
-    }
+    if (deviceId !== caller.deviceId) requireRecentSignIn(caller, this.now(), this.options.recentAuthSec ?? DEFAULT_RECENT_AUTH_SEC, 'revoke another of your devices');
     const { status } = await this.options.storage.revokeDevice({ orgId, userId, deviceId, now: this.now() });
     if (status === 'not_found') throw new HubError(ErrorCode.NOT_FOUND, 'No such device of yours', { deviceId });
     // Also on 'already': a retry after a failed notice must notify again.
