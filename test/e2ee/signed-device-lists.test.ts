@@ -221,6 +221,33 @@ describe('signed device lists (issue #16, part 3)', function () {
       expect((await t.storage.deviceListHeads('org-a', ['dr-lee']))[0]!.deviceIds).to.deep.equal(['lee-phone']);
       expect((await patel.listDevices(['dr-lee'])).map((d) => d.deviceId)).to.deep.equal(['lee-phone']);
     });
+
+    it('care-team statements a device signed while linked still verify, after it left the list, for a member who joins later', async () => {
+      const t = await harness.start('real');
+      const phone = t.client({ userId: 'dr-lee', deviceId: 'lee-phone' });
+      const patel = t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' });
+      await Promise.all([phone.connect(), patel.connect()]);
+      const desk = t.client({ userId: 'dr-lee', deviceId: 'lee-desk' });
+      await desk.connect();
+      // The desk creates the team: the log's first statement is signed by the desk's key.
+      const { teamId } = await desk.createTeam('Ward 4B', [{ userId: 'dr-patel' }]);
+      await eventually(async () => (await patel.teamState(teamId)) !== undefined && (await phone.teamState(teamId)) !== undefined, 'members verified the log');
+      await phone.revokeDevice('lee-desk');
+      expect((await t.storage.deviceListHeads('org-a', ['dr-lee']))[0]!.deviceIds).to.deep.equal(['lee-phone']);
+      // Kim never saw the desk listed, and joins after it left: the create statement checks out
+      // against the version of Lee's signed list that named it.
+      const kim = t.client({ userId: 'dr-kim', deviceId: 'kim-phone' });
+      const rejected: unknown[] = [];
+      kim.on('membershipMismatch', (m) => rejected.push(m));
+      await kim.connect();
+      await phone.addTeamMember(teamId, 'dr-kim');
+      await eventually(async () => (await kim.teamState(teamId))?.members['dr-kim'] === 'member', 'the new member verified the whole log');
+      expect(rejected).to.deep.equal([]);
+      const got: string[] = [];
+      kim.on('message', (m) => got.push(m.text));
+      await phone.sendText(teamId, 'welcome');
+      await eventually(() => got.includes('welcome'), 'the new member reads the team');
+    });
   });
 
   describe('peers refuse lists the database operator edits', function () {

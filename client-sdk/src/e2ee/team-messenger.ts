@@ -351,9 +351,11 @@ export class TeamMessenger {
   private async identityKeyOf(userId: string, deviceId: string): Promise<Uint8Array | undefined> {
     const known = await this.core.trust.get(userId, deviceId);
     if (known) return known.status === 'changed' ? undefined : known.identityKey;
-    const listed = (await this.core.listDevices([userId])).find((d) => d.deviceId === deviceId);
+    // The user's current signed list, else the version that listed the device when it signed (a device
+    // unlinked since still signed its earlier statements).
+    const listed = (await this.core.listDevices([userId])).find((d) => d.deviceId === deviceId)?.identityKey ?? (await this.core.deviceLists.formerKeyOf(userId, deviceId));
     if (!listed) return undefined;
-    return (await this.core.trust.observe(userId, deviceId, listed.identityKey)) === 'changed' ? undefined : listed.identityKey;
+    return (await this.core.trust.observe(userId, deviceId, listed)) === 'changed' ? undefined : listed;
   }
 
   private async applyVerified(statement: TeamStatement, canonical: string, seq: number): Promise<void> {
