@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { ChatMessage, CurbsideClient, DecryptionError } from '@curbside/client-sdk';
+import { MemoryDeviceStore, type ChatMessage, type CurbsideClient, type DecryptionError } from '@curbside/client-sdk';
 import type { Storage } from '@curbside/server';
 import { SENDER_KEY_HEADER_BYTES } from '../../client-sdk/src/crypto/index.js';
 import { SESSION_MESSAGE_RATCHET } from '../../client-sdk/src/crypto/session-cipher.js';
@@ -187,4 +187,43 @@ describe('one flipped byte costs one message (issue #16 part 2)', function () {
       for (const d of [lee, leeDesk, patel, ortiz]) expect(d.errors.filter((e) => e.senderDeviceId !== 'lee-phone'), `${d.deviceId}: no cascade`).to.deep.equal([]);
     });
   }
+
+  it('team: a device that lost its 1:1 session with a sender repairs it with that device alone, and reads on', async () => {
+    const { t } = await start(harness);
+    const leeStore = new MemoryDeviceStore();
+    const leeClient = t.client({ userId: 'dr-lee', deviceId: 'lee-phone' }, { store: leeStore });
+    const lee: Device = { deviceId: 'lee-phone', client: leeClient, messages: [], errors: [] };
+    leeClient.on('message', (m) => lee.messages.push(m));
+    leeClient.on('decryptionError', (e) => lee.errors.push(e));
+    const patelStore = new MemoryDeviceStore();
+    const patelClient = t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' }, { store: patelStore });
+    const patel: Device = { deviceId: 'patel-laptop', client: patelClient, messages: [], errors: [] };
+    patelClient.on('message', (m) => patel.messages.push(m));
+    patelClient.on('decryptionError', (e) => patel.errors.push(e));
+    const ortiz = device(t, 'rn-ortiz', 'ortiz-tablet');
+    await Promise.all([lee, patel, ortiz].map((d) => d.client.connect()));
+    const { teamId } = await lee.client.createTeam('Ward 4B', [{ userId: 'dr-patel' }, { userId: 'rn-ortiz' }]);
+    await eventually(async () => (await ortiz.client.teamState(teamId)) !== undefined && (await patel.client.teamState(teamId)) !== undefined, 'members verified the team');
+    await lee.client.sendText(teamId, 'first');
+    await eventually(() => patel.messages.length === 1 && ortiz.messages.length === 1, 'sender key shared');
+    // Patel's device loses its session with Lee's phone (a store restored from an older copy, say).
+    await patelStore.delete('sessions', 'dr-lee\nlee-phone');
+    // A removal makes Lee's phone hand out a new sender key, over the session Patel no longer has.
+    await lee.client.removeTeamMember(teamId, 'rn-ortiz');
+    await eventually(async () => (await patel.client.teamState(teamId))?.members['rn-ortiz'] === undefined, 'patel applied the removal');
+    await lee.client.sendText(teamId, 'after removal');
+    await eventually(() => patel.errors.length === 1, 'the unreadable share is reported');
+    expect(patel.errors.map((e) => [e.reason, e.senderDeviceId])).to.deep.equal([['NO_SESSION', 'lee-phone']]);
+    const stored = async () => (await t.storage.envelopesAfter('org-a', teamId, 0, 100)).filter((e) => e.senderDeviceId === 'patel-laptop' && e.kind !== 'receipt');
+    await eventually(async () => (await stored()).length === 1, 'patel sent a repair');
+    const [repair] = await stored();
+    expect(repair!.body, 'nothing in the team stream').to.equal(undefined);
+    expect(repair!.recipients!.map((r) => r.deviceId), 'addressed to the one device').to.deep.equal(['lee-phone']);
+    const sessionsWithPatel = async () => (await leeStore.get<{ sessions: Uint8Array[] }>('sessions', 'dr-patel\npatel-laptop'))?.sessions.length ?? 0;
+    await eventually(async () => (await sessionsWithPatel()) === 2, "Lee's phone took the new session");
+    await lee.client.sendText(teamId, 'after repair');
+    await eventually(() => patel.messages.some((m) => m.text === 'after repair'), 'patel reads the team again');
+    expect(patel.errors.length, 'only the message sent over the lost session').to.equal(1);
+    expect(lee.errors).to.deep.equal([]);
+  });
 });

@@ -642,8 +642,8 @@ export class SecureMessenger {
    * @internal Report a message that could not be read, once, and change nothing else. `reasonOverride`
    * names failures that are not crypto errors (a missing sender key, a non-member sender). A message
    * that fails authentication costs that message only: the session is repaired only on evidence that
-   * it is lost (no session, or a chain too far ahead to follow, said by two messages in a row), and
-   * never from a care team's stream.
+   * it is lost (no session, or a chain too far ahead to follow, said by two messages in a row); in a
+   * care team, with a share to the one device concerned, never a message into the team's stream.
    */
   onReceiveFailure(envelope: Envelope, e: unknown, reasonOverride?: 'NO_SENDER_KEY' | 'NOT_A_MEMBER' | 'STALE_EPOCH' | 'UNLISTED_DEVICE', inTeam = false): void {
     const base = { conversationId: envelope.conversationId, messageId: envelope.messageId, seq: envelope.seq, sender: envelope.senderDeviceId };
@@ -668,7 +668,7 @@ export class SecureMessenger {
     this.events.decryptionError(
       new DecryptionError(envelope.conversationId, envelope.messageId, envelope.seq, envelope.senderUserId, envelope.senderDeviceId, reason, userMessage),
     );
-    if (inTeam || !SESSION_LOST_REASONS.has(reason)) return;
+    if (!SESSION_LOST_REASONS.has(reason)) return;
     if (UNAUTHENTICATED_REASONS.has(reason)) {
       const key = peerKey(envelope.senderUserId, envelope.senderDeviceId);
       const seen = (this.farAhead.get(key) ?? 0) + 1;
@@ -676,22 +676,26 @@ export class SecureMessenger {
       if (seen < UNAUTHENTICATED_EVIDENCE) return;
       this.farAhead.delete(key);
     }
-    this.repair(envelope);
+    this.repair(envelope, inTeam);
   }
 
   /**
    * The session with a device is lost: drop it and start a fresh X3DH by sending the peer a small
    * control message (invisible to the app), at most once per peer per interval.
    */
-  private repair(envelope: Envelope): void {
-    const key = peerKey(envelope.senderUserId, envelope.senderDeviceId);
+  private repair(envelope: Envelope, inTeam: boolean): void {
+    const { senderUserId: userId, senderDeviceId: deviceId, conversationId } = envelope;
+    const key = peerKey(userId, deviceId);
     const now = Date.now();
     if (now - (this.lastRepair.get(key) ?? 0) < REPAIR_INTERVAL_MS) return;
     this.lastRepair.set(key, now);
     void (async () => {
-      await this.exclusive(() => this.sessions.forget(envelope.senderUserId, envelope.senderDeviceId));
-      await this.send(envelope.conversationId, { kind: 'session-reset' });
-      this.logger.debug({ peer: envelope.senderDeviceId }, 'sent a session repair');
+      await this.exclusive(() => this.sessions.forget(userId, deviceId));
+      // In a care team, a new session goes to that one device only (an empty share; nobody else's
+      // stream sees it), and its sender key then reaches this device with its next message.
+      if (inTeam) await this.teams.repairSession(conversationId, userId, deviceId);
+      else await this.send(conversationId, { kind: 'session-reset' });
+      this.logger.debug({ peer: deviceId, inTeam }, 'sent a session repair');
     })().catch((err: unknown) => this.logger.warn({ err: String(err) }, 'session repair failed'));
   }
 

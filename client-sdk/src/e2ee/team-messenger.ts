@@ -273,6 +273,23 @@ export class TeamMessenger {
     }
   }
 
+  /**
+   * @internal The 1:1 session with a member device is lost (a share from it could not be opened, on
+   * evidence): start a new one with an empty share addressed to that device alone. The device keeps
+   * sending its sender key with each message until this one confirms it, so the next one reads.
+   */
+  async repairSession(teamId: string, userId: string, deviceId: string): Promise<void> {
+    const record = await this.store.get<TeamRecord>('teams', teamId);
+    if (!record || !teamRoleOf(record.state.members, userId)) return;
+    const target = (await this.core.listDevices([userId])).find((d) => d.deviceId === deviceId);
+    if (!target) return;
+    const shares = new Map<string, Uint8Array>();
+    await this.core.encryptShares([target], teamKeysPayload(teamId, {}), shares);
+    const ciphertext = shares.get(deviceId);
+    if (!ciphertext) return;
+    await this.core.hub.sendEnvelope(teamId, { recipients: [{ deviceId, ciphertext }], partial: true }, { clientMessageId: globalThis.crypto.randomUUID() });
+  }
+
   private async changeWith(teamId: string, change: Pick<TeamStatement, 'op' | 'userId' | 'role' | 'sealedDetails'>): Promise<{ teamId: string; seq: number }> {
     const me = this.core.self();
     for (let attempt = 0; ; attempt++) {
@@ -576,6 +593,7 @@ export class TeamMessenger {
 
   /** A share from a member device: its sender key, the key of the team's details, or both. */
   private async acceptTeamKeys(envelope: Envelope): Promise<void> {
+    // (An empty payload is a member device's session repair: opening it set up the new session.)
     const keys = readTeamKeysPayload(await this.core.decryptShare(envelope), envelope.conversationId);
     const teamId = envelope.conversationId;
     const distribution = keys.distribution;
@@ -661,7 +679,7 @@ function readTeamKeysPayload(payload: Uint8Array, expectedTeamId: string): TeamK
     rest = rest.subarray(TEAM_DETAILS_KEY_BYTES);
   }
   if (rest.length) keys.distribution = decodeDistribution(rest);
-  if (!keys.detailsKey && !keys.distribution) throw new CryptoError('BAD_MESSAGE', 'team keys payload carries no key');
+  // No key at all: a session repair (`repairSession`), whose work was done by opening the share.
   return keys;
 }
 
