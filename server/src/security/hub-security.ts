@@ -18,7 +18,7 @@ import type { Logger } from '../logger.js';
 import type { Storage } from '../ports/storage.js';
 import type { AuditEvent, AuditLog } from '../audit/port.js';
 import { auditFields } from '../audit/fields.js';
-import type { HubServer, HubSocket } from '../realtime/gateway.js';
+import type { HubServer, HubSocket } from '../realtime/sockets.js';
 import type { EventClass, SecurityConfig } from './config.js';
 import { RefusalAudit } from './refusal-audit.js';
 import { DEFAULT_RECENT_AUTH_SEC, requireRecentSignIn } from './recent-sign-in.js';
