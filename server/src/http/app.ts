@@ -10,6 +10,7 @@ import {
   HTTP_STATUS_BY_CODE,
   RestPath,
   parsePayload,
+  withTimeout,
   type DevTokenResponse,
   type HealthResponse,
   type ReadyResponse,
@@ -79,7 +80,7 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
       options.readiness.map(async (r) => {
         const start = performance.now();
         try {
-          await withTimeout(r.check(), READY_CHECK_TIMEOUT_MS, `${r.name} did not answer within ${READY_CHECK_TIMEOUT_MS} ms`);
+          await withTimeout(r.check(), READY_CHECK_TIMEOUT_MS, () => new Error(`${r.name} did not answer within ${READY_CHECK_TIMEOUT_MS} ms`));
           checks[r.name] = { ok: true, latencyMs: Math.round(performance.now() - start) };
         } catch (e) {
           checks[r.name] = { ok: false, error: (e as Error).message };
@@ -184,12 +185,3 @@ function isAdmin(req: Request, adminToken: string | undefined): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(message)), ms);
-    }),
-  ]);
-}
