@@ -52,7 +52,7 @@ describe('hub configuration', function () {
 
   it('refuses half a production setup, naming the missing variable', () => {
     const p = problems({ MONGODB_URI: production.MONGODB_URI });
-    expect(p.join('\n')).to.match(/REDIS_URL is not set/);
+    expect(p.join('\n')).to.match(/REDIS_URL: is not set/);
   });
 
   it('collects every problem at once, each saying how to fix it', () => {
@@ -67,7 +67,7 @@ describe('hub configuration', function () {
       LOG_LEVEL: 'loud',
     });
     const all = p.join('\n');
-    for (const expected of [/MONGODB_URI must start with mongodb:\/\//, /REDIS_URL must start with redis:\/\//, /JWT_ALGORITHM must be one of .*HS\* and "none" are refused/, /PORT must be a whole number/, /MONGODB_WRITE_CONCERN/, /PRESENCE_HEARTBEAT_MS \(6000\) must be less than PRESENCE_TTL_MS/, /LOG_LEVEL/, /JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_FILE is required/, /JWT_ISSUER is required/, /JWT_AUDIENCE is required/]) {
+    for (const expected of [/MONGODB_URI: must start with mongodb:\/\//, /REDIS_URL: must start with redis:\/\//, /JWT_ALGORITHM: must be one of .*HS\* and "none" are refused/, /PORT: must be a whole number/, /MONGODB_WRITE_CONCERN/, /PRESENCE_HEARTBEAT_MS: 6000 must be less than PRESENCE_TTL_MS/, /LOG_LEVEL/, /JWT_PUBLIC_KEY: \(or JWT_PUBLIC_KEY_FILE\) is required/, /JWT_ISSUER: is required/, /JWT_AUDIENCE: is required/]) {
       expect(all).to.match(expected);
     }
   });
