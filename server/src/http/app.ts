@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import type { z } from 'zod';
@@ -19,7 +20,14 @@ import type { Logger } from '../logger.js';
 import { HubError, toWireError } from '../errors.js';
 import type { DevTokenIssuer } from '../auth/tokens.js';
 import type { OriginPolicy } from '../security/origins.js';
-import { widgetRouter } from './widget.js';
+import { DEMO_PATH, WIDGET_PATH, widgetRouter } from './widget.js';
+
+/** This package's version (server/package.json, two levels up from src/http and dist/http alike). */
+const SERVER_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
 
 export interface ReadinessCheck {
   name: string;
@@ -67,6 +75,30 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   app.use(securityHeaders());
   if (options.origins) app.use(options.origins.middleware());
   app.use(express.json({ limit: '16kb' }));
+
+  // A person or a load balancer that opens the bare address gets a pointer, not a 404.
+  app.get('/', (_req, res) => {
+    const links: Record<string, string> = {
+      health: RestPath.HEALTH,
+      ready: RestPath.READY,
+      widget: WIDGET_PATH,
+      ...(options.devTokens ? { demo: DEMO_PATH } : {}),
+    };
+    const docs = 'README.md ("Configuration", "Administration") and docs/ in the Curbside source';
+    const body = { name: 'Curbside hub', version: SERVER_VERSION, links, docs };
+    res.format({
+      'application/json': () => res.json(body),
+      'text/html': () =>
+        res.type('html').send(
+          `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Curbside hub</title></head><body><h1>Curbside hub ${escapeHtml(SERVER_VERSION)}</h1><p>An end-to-end-encrypted messaging hub: clinicians reach it through apps and the chat widget, not this page.</p><ul>${Object.entries(
+            links,
+          )
+            .map(([k, v]) => `<li><a href="${escapeHtml(v)}">${escapeHtml(k)}</a></li>`)
+            .join('')}</ul><p>Documentation: ${escapeHtml(docs)}.</p></body></html>`,
+        ),
+      default: () => res.json(body),
+    });
+  });
 
   app.get(RestPath.HEALTH, (_req, res) => {
     const body: HealthResponse = { status: 'ok' };
