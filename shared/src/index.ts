@@ -11,3 +11,4 @@ export * from './teams.js';
 export * from './team-rules.js';
 export * from './security.js';
 export * from './device-lists.js';
+export * from './admin.js';

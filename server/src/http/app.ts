@@ -1,11 +1,7 @@
-import { timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
-import type { z } from 'zod';
 import {
-  AdminDeviceRestoreRequestSchema,
-  AdminTokenRevokeRequestSchema,
   DevTokenRequestSchema,
   ErrorCode,
   HTTP_STATUS_BY_CODE,
@@ -21,6 +17,7 @@ import { HubError, toWireError } from '../errors.js';
 import type { DevTokenIssuer } from '../auth/tokens.js';
 import type { OriginPolicy } from '../security/origins.js';
 import { DEMO_PATH, WIDGET_PATH, widgetRouter } from './widget.js';
+import { adminRouter, isAdmin, type AdminRouterOptions } from './admin.js';
 
 /** This package's version (server/package.json, two levels up from src/http and dist/http alike). */
 const SERVER_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -51,13 +48,8 @@ export interface HttpAppOptions {
   adminToken?: string | undefined;
   /** Express `trust proxy` (see `HubConfig.trustProxy`). */
   trustProxy?: string | number | undefined;
-  /** Operator actions behind `adminToken`. */
-  admin?:
-    | {
-        revokeToken(input: { orgId: string; tokenId: string; expiresAt: number; by?: string | undefined }): Promise<void>;
-        restoreDevice(input: { orgId: string; deviceId: string; by?: string | undefined }): Promise<{ restored: boolean }>;
-      }
-    | undefined;
+  /** Operator actions behind `adminToken` (http/admin.ts). */
+  admin?: Pick<AdminRouterOptions, 'administration' | 'security'> | undefined;
 }
 
 const READY_CHECK_TIMEOUT_MS = 2000;
@@ -145,24 +137,7 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
     res.json(body);
   });
 
-  /** An operator endpoint: the admin token, then the body's schema; the action's answer as JSON (204 when none). */
-  const adminRoute = <S extends z.ZodType>(path: string, schema: S, action: (admin: NonNullable<HttpAppOptions['admin']>, input: z.output<S>) => Promise<unknown>) =>
-    app.post(path, async (req, res, next) => {
-      if (!options.admin || !isAdmin(req, options.adminToken)) {
-        return sendError(res, { code: ErrorCode.AUTH_REQUIRED, message: 'Operator endpoint: send Authorization: Bearer <ADMIN_TOKEN>' });
-      }
-      const parsed = parsePayload(schema, req.body);
-      if (!parsed.ok) return sendError(res, parsed.error);
-      try {
-        const answer = await action(options.admin, parsed.value);
-        if (answer === undefined) res.status(204).end();
-        else res.json(answer);
-      } catch (err) {
-        next(err);
-      }
-    });
-  adminRoute(RestPath.ADMIN_REVOKE_TOKEN, AdminTokenRevokeRequestSchema, (admin, input) => admin.revokeToken(input));
-  adminRoute(RestPath.ADMIN_RESTORE_DEVICE, AdminDeviceRestoreRequestSchema, (admin, input) => admin.restoreDevice(input));
+  if (options.admin) app.use(adminRouter({ ...options.admin, adminToken: options.adminToken, logger: options.logger }));
 
   if (options.widgetBundlePath) app.use(widgetRouter({ bundlePath: options.widgetBundlePath, demo: options.devTokens !== undefined }));
 
@@ -206,14 +181,6 @@ function securityHeaders(): express.RequestHandler {
       if (err || !req.secure) return next(err);
       hsts(req, res, next);
     });
-}
-
-function isAdmin(req: Request, adminToken: string | undefined): boolean {
-  if (!adminToken) return false;
-  const presented = /^Bearer (.+)$/.exec(req.get('authorization') ?? '')?.[1] ?? '';
-  const a = Buffer.from(presented);
-  const b = Buffer.from(adminToken);
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
