@@ -1,4 +1,4 @@
-import { Schema, type Connection, type Model } from 'mongoose';
+import mongoose, { Schema, type Connection, type Model } from 'mongoose';
 import type { AdminUserRecord, UserAdmin } from '../../ports/user-admin.js';
 import { docKey, type StorageModels, type UserDoc } from './models.js';
 import { ensureCollection } from './ensure.js';
@@ -45,13 +45,13 @@ export class MongoUserAdmin implements UserAdmin {
   async listUsers(orgId: string, page: { after?: string | undefined; limit: number }): Promise<AdminUserRecord[]> {
     await this.init();
     // `_id` is docKey(orgId, userId): within one organisation it orders as the user ids do.
-    const users = await this.models.User.find({ orgId, _id: { $gt: docKey(orgId, page.after ?? '') } })
+    const users = await this.models.User.find({ orgId, _id: mongoose.trusted({ $gt: docKey(orgId, page.after ?? '') }) })
       .sort({ _id: 1 })
       .limit(page.limit)
       .lean<UserDoc[]>()
       .exec();
     const disabled = users.length
-      ? await this.Disabled.find({ _id: { $in: users.map((u) => u._id) } })
+      ? await this.Disabled.find({ _id: mongoose.trusted({ $in: users.map((u) => u._id) }) })
           .lean<DisabledUserDoc[]>()
           .exec()
       : [];
