@@ -139,7 +139,7 @@ export const ENV_DOC: ReadonlyArray<{ name: string; default: string; meaning: st
   { name: 'AUDIT_IP_HASH_KEY', default: '(required with AUDIT_CLIENT_IP=hash)', meaning: 'secret key (at least 32 characters, the same on every node) for hashed client addresses' },
   { name: 'RECENT_AUTH_SEC', default: '600', meaning: 'revoking another of one\'s own devices needs a sign-in (the token\'s `auth_time`) at most this many seconds old' },
   { name: 'MAX_SOCKETS_PER_DEVICE', default: '5', meaning: 'sockets one device may hold on one hub node at once (a reconnect briefly holds two); more are refused with RATE_LIMITED' },
-  { name: 'ADMIN_TOKEN', default: '(unset: no operator details)', meaning: 'bearer token (at least 32 characters) that unlocks operator details: the checks of /readyz' },
+  { name: 'ADMIN_TOKEN', default: '(unset: no operator endpoints)', meaning: 'bearer token (at least 32 characters) for the admin API and curbside-admin, and the details of /readyz' },
   { name: 'CONNECT_TIMEOUT_MS', default: '5000', meaning: 'at start, how long to wait for MongoDB and Redis to answer before exiting (code 78) with a line naming the host tried (500 to 9000)' },
   { name: 'TRUST_PROXY', default: '(unset: trust no proxy)', meaning: 'reverse proxies allowed to set X-Forwarded-For/-Proto: a hop count, or comma-separated addresses/CIDRs or loopback, linklocal, uniquelocal' },
   {
