@@ -40,7 +40,10 @@ export async function checkMongo(uri: string, timeoutMs: number): Promise<Config
     );
     return undefined;
   } catch (err) {
-    return { setting: 'MONGODB_URI', reason: `no MongoDB answered at ${hosts} within ${timeoutMs} ms (CONNECT_TIMEOUT_MS): ${oneLine(err)}` };
+    if (unanswered(err) || (err as Error).name === 'MongoServerSelectionError') {
+      return { setting: 'MONGODB_URI', reason: `no MongoDB answered at ${hosts} within ${timeoutMs} ms (CONNECT_TIMEOUT_MS): ${oneLine(err)}` };
+    }
+    return { setting: 'MONGODB_URI', reason: `MongoDB at ${hosts} refused the connection (credentials or options in the URI?): ${oneLine(err)}` };
   } finally {
     await client.close(true).catch(() => {});
   }
@@ -67,10 +70,20 @@ export async function checkRedis(url: string, timeoutMs: number): Promise<Config
     );
     return undefined;
   } catch (err) {
-    return { setting: 'REDIS_URL', reason: `no Redis answered at ${host} within ${timeoutMs} ms (CONNECT_TIMEOUT_MS): ${oneLine(lastError ?? err)}` };
+    const cause = lastError ?? err;
+    if (unanswered(cause) || unanswered(err)) return { setting: 'REDIS_URL', reason: `no Redis answered at ${host} within ${timeoutMs} ms (CONNECT_TIMEOUT_MS): ${oneLine(cause)}` };
+    return { setting: 'REDIS_URL', reason: `Redis at ${host} refused the connection (password or user in the URL?): ${oneLine(cause)}` };
   } finally {
     client.disconnect();
   }
+}
+
+/** A network failure or our own timeout: nobody answered (as opposed to a server that answered "no"). */
+function unanswered(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH)$/.test(code)) return true;
+  const msg = err instanceof Error ? err.message : '';
+  return msg === 'timed out' || /Connection is closed|connect ETIMEDOUT|ECONNREFUSED/.test(msg);
 }
 
 function bounded<T>(p: Promise<T>, ms: number): Promise<T> {
