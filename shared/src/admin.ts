@@ -72,6 +72,9 @@ export const AdminDeviceRevokeRequestSchema = z.strictObject({ orgId: IdSchema, 
 export type AdminDeviceRevokeRequest = z.input<typeof AdminDeviceRevokeRequestSchema>;
 export const AdminDeviceRevokeResultSchema = z.object({ deviceId: IdSchema, revoked: z.boolean() });
 
+/** `POST /admin/devices/restore` (schema of the request: `AdminDeviceRestoreRequestSchema`). */
+export const AdminDeviceRestoreResultSchema = z.object({ restored: z.boolean() });
+
 /** `GET /admin/teams?orgId=&teamId=` one care team, or `?orgId=&userId=` the teams a user is in. */
 export const AdminTeamsQuerySchema = z
   .strictObject({ orgId: IdSchema, teamId: IdSchema.optional(), userId: IdSchema.optional() })

@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import {
   ADMIN_OPERATOR_HEADER,
   AdminAuditVerdictSchema,
+  AdminDeviceRestoreResultSchema,
   AdminDeviceRevokeResultSchema,
   AdminKeysResponseSchema,
   AdminPath,
@@ -141,9 +142,8 @@ async function run(positionals: string[], v: Values, env: NodeJS.ProcessEnv, out
       return 0;
     }
     case 'devices restore': {
-      const res = await hub.post(AdminPath.DEVICE_RESTORE, { orgId: need('org'), deviceId: need('device') }, undefined);
-      const restored = (res as { restored?: boolean }).restored === true;
-      print(res, () => `${v.device}: ${restored ? 'restored' : 'was not revoked'}`);
+      const res = await hub.post(AdminPath.DEVICE_RESTORE, { orgId: need('org'), deviceId: need('device') }, AdminDeviceRestoreResultSchema);
+      print(res, () => `${v.device}: ${res.restored ? 'restored' : 'was not revoked'}`);
       return 0;
     }
     case 'teams show': {
@@ -154,7 +154,12 @@ async function run(positionals: string[], v: Values, env: NodeJS.ProcessEnv, out
     }
     case 'audit export': {
       const body = await hub.stream(AdminPath.AUDIT_EXPORT, { chain: v.chain });
-      await pipeline(body, v.out ? createWriteStream(v.out, { mode: 0o600 }) : out, { end: v.out !== undefined });
+      try {
+        await pipeline(body, v.out ? createWriteStream(v.out, { mode: 0o600 }) : out, { end: v.out !== undefined });
+      } catch (err) {
+        // `| head`: the reader had enough.
+        if ((err as { code?: string }).code !== 'EPIPE') throw new CliError(`export interrupted: ${(err as Error).message}`, 1);
+      }
       return 0;
     }
     case 'audit verify': {

@@ -25,7 +25,7 @@ import {
   parsePayload,
   type WireError,
 } from '@curbside/shared';
-import { toWireError } from '../errors.js';
+import { HubError, toWireError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { AuditEvent } from '../audit/port.js';
 import type { Administration } from '../admin/administration.js';
@@ -159,7 +159,11 @@ export function adminRouter(options: AdminRouterOptions): Router {
       for await (const entry of admin.auditEntries(q.chain)) {
         if (count === 0) res.status(200).type('application/x-ndjson');
         count++;
-        if (!res.write(`${JSON.stringify(entry)}\n`)) await once(res, 'drain');
+        if (!res.write(`${JSON.stringify(entry)}\n`)) {
+          // A reader that went away never drains: stop instead of waiting for ever.
+          await Promise.race([once(res, 'drain'), once(res, 'close')]);
+          if (res.destroyed || res.writableEnded) throw new HubError(ErrorCode.UNAVAILABLE, 'The reader of the export went away');
+        }
       }
       if (count === 0) res.status(200).type('application/x-ndjson');
       res.end();
