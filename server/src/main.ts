@@ -33,7 +33,7 @@ try {
   if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
     const setting = code === 'EADDRNOTAVAIL' ? 'HOST' : 'PORT';
     const why = code === 'EADDRINUSE' ? 'is already in use' : code === 'EACCES' ? 'needs privileges this process lacks' : 'is not an address of this machine';
-    exitConfig(new ConfigError([{ setting, reason: `${config.host}:${config.port} ${why}` }]));
+    exitConfig(new ConfigError([{ setting, reason: `${config.host}:${config.port} ${why} (${code})` }]));
   }
   throw e;
 }

@@ -100,7 +100,7 @@ describe('regression: a misconfiguration is one line naming the setting, then ex
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
     const port = (taken.address() as { port: number }).port;
     try {
-      await expectConfigError(bareEnv({ PORT: String(port), HOST: '127.0.0.1' }), ['PORT'], /already in use/);
+      await expectConfigError(bareEnv({ PORT: String(port), HOST: '127.0.0.1' }), ['PORT'], /already in use \(EADDRINUSE\)/);
     } finally {
       taken.close();
     }
