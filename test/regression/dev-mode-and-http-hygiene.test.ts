@@ -152,6 +152,6 @@ describe('regression: HTTP hygiene', function () {
   });
 
   it('a short ADMIN_TOKEN is a configuration error', () => {
-    expect(configProblems(devEnv({ ADMIN_TOKEN: 'short' })).join('\n')).to.match(/ADMIN_TOKEN must be at least 32 characters/);
+    expect(configProblems(devEnv({ ADMIN_TOKEN: 'short' })).join('\n')).to.match(/ADMIN_TOKEN: must be at least 32 characters/);
   });
 });
