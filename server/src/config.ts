@@ -118,7 +118,7 @@ export const ENV_DOC: ReadonlyArray<{ name: string; default: string; meaning: st
   { name: 'MONGODB_WRITE_CONCERN', default: 'majority', meaning: '`majority` or a number of nodes; the hub acks a message only after this write concern' },
   { name: 'REDIS_URL', default: '(unset: dev mode)', meaning: 'Redis for presence and cross-node fan-out' },
   { name: 'REDIS_KEY_PREFIX', default: 'curbside:', meaning: 'prefix for every Redis key and channel (lets hubs share a Redis)' },
-  { name: 'JWT_PUBLIC_KEY / JWT_PUBLIC_KEY_FILE', default: '(required outside dev mode)', meaning: 'PEM public key of the identity provider that signs access tokens' },
+  { name: 'JWT_PUBLIC_KEY / JWT_PUBLIC_KEY_FILE', default: '(required outside dev mode)', meaning: 'PEM public key of the identity provider that signs access tokens; during a signing-key rotation the old and the new key one after the other (at most 4)' },
   { name: 'JWT_ALGORITHM', default: 'RS256', meaning: `the one accepted algorithm: ${JWT_ALGORITHMS.join(', ')}` },
   { name: 'JWT_ISSUER', default: '(required outside dev mode)', meaning: 'expected `iss` claim' },
   { name: 'JWT_AUDIENCE', default: '(required outside dev mode)', meaning: 'expected `aud` claim' },
