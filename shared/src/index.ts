@@ -12,3 +12,4 @@ export * from './team-rules.js';
 export * from './security.js';
 export * from './device-lists.js';
 export * from './timing.js';
+export * from './admin.js';
