@@ -23,7 +23,7 @@ import type { EventClass, SecurityConfig } from './config.js';
 import { RefusalAudit } from './refusal-audit.js';
 import { OriginPolicy } from './origins.js';
 import { RateLimits, rateKey, type RateLimitName } from './rate-limits.js';
-import { MemoryRevocations, RedisRevocations, type RevocationList } from './revocation.js';
+import { MemoryRevocations, REVOCATION_GRACE_MS, RedisRevocations, type RevocationList } from './revocation.js';
 
 export interface HubSecurityOptions {
   config: SecurityConfig;
@@ -147,13 +147,23 @@ export class HubSecurity {
     return this.rateLimits.consumeScoped('handshake', identity);
   }
 
-  /** A revoked token (jti) or device never authenticates. Redis first, then the durable device tombstone. */
+  /**
+   * A revoked token (jti) or device never authenticates. Redis first, then the durable records in the
+   * database (device tombstones, token revocations), so a Redis that lost its entries still refuses them.
+   */
   async assertNotRevoked(identity: SocketData): Promise<void> {
+    const tokenRevoked = () => new HubError(ErrorCode.AUTH_REVOKED, 'This access token was revoked; sign in again');
+    const deviceRevoked = () => new HubError(ErrorCode.AUTH_REVOKED, 'This device was revoked; register it again as a new device');
     const revoked = await this.revocations.check(identity);
-    if (revoked === 'token') throw new HubError(ErrorCode.AUTH_REVOKED, 'This access token was revoked; sign in again');
-    if (revoked === 'device' || (await this.options.storage.deviceRevokedAt(identity.orgId, identity.deviceId)) !== undefined) {
-      throw new HubError(ErrorCode.AUTH_REVOKED, 'This device was revoked; register it again as a new device');
-    }
+    if (revoked === 'token') throw tokenRevoked();
+    if (revoked === 'device') throw deviceRevoked();
+    const { storage } = this.options;
+    const [deviceAt, token] = await Promise.all([
+      storage.deviceRevokedAt(identity.orgId, identity.deviceId),
+      identity.tokenId === undefined ? false : storage.tokenRevoked(identity.orgId, identity.tokenId, this.now()),
+    ]);
+    if (deviceAt !== undefined) throw deviceRevoked();
+    if (token) throw tokenRevoked();
   }
 
   /** A socket passed the handshake. */
@@ -223,6 +233,8 @@ export class HubSecurity {
    * (`session:closing` REVOKED) and dropped.
    */
   async revokeToken(input: { orgId: string; tokenId: string; expiresAt: number; by?: string }): Promise<void> {
+    // The database first: it is what still refuses the token if Redis loses its entries.
+    await this.options.storage.revokeToken({ orgId: input.orgId, tokenId: input.tokenId, keepUntil: input.expiresAt + REVOCATION_GRACE_MS, now: this.now() });
     await this.revocations.revokeToken(input.orgId, input.tokenId, input.expiresAt);
     this.dropSockets(SecurityRooms.token(input.orgId, input.tokenId), 'Access token revoked');
     this.record({ action: 'admin:revoke-token', outcome: 'ok', orgId: input.orgId, userId: input.by, note: 'token revoked' });

@@ -666,6 +666,14 @@ export class MongoStorage implements Storage {
     return this.deviceAdmin.restoreDevice(orgId, deviceId);
   }
 
+  revokeToken(input: { orgId: string; tokenId: string; keepUntil: number; now: number }): Promise<void> {
+    return this.deviceAdmin.revokeToken(input);
+  }
+
+  tokenRevoked(orgId: string, tokenId: string, now: number): Promise<boolean> {
+    return this.deviceAdmin.tokenRevoked(orgId, tokenId, now);
+  }
+
   // --- E2EE: signed device lists (DeviceListStore, server/src/ports/device-lists.ts) ---
 
   private deviceListsImpl: MongoDeviceLists | undefined;
