@@ -139,6 +139,14 @@ describe('the SDK and the widget install outside this repository', function () {
     for (const p of packed) expect(lock.packages[`node_modules/${p.name}`]?.integrity, `${p.name} pinned by integrity in the app's lockfile`).to.equal(p.integrity);
   });
 
+  it('plain `npm pack` of a workspace package is refused: its tarball would name the unpublished @curbside/shared', () => {
+    for (const pkg of ['client-sdk', 'widget']) {
+      const r = run('npm', ['pack', '--dry-run', '--workspace', pkg], repoRoot, 60_000);
+      expect(r.status, pkg).to.not.equal(0);
+      expect(r.stderr, pkg).to.include('npm run pack');
+    }
+  });
+
   it('a strict TypeScript project type-checks against them: the SDK, its Node entry and the widget element', () => {
     const result = compile();
     expect(result.status, `tsc:\n${result.stdout}${result.stderr}`).to.equal(0);
