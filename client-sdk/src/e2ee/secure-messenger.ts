@@ -289,14 +289,24 @@ export class SecureMessenger {
     }, RECEIPT_BATCH_MS);
   }
 
-  /** Send a delivered receipt; a failure (a timeout under load, a dropped connection) is retried with backoff. */
+  /**
+   * Send a delivered receipt; a failure (a timeout under load, a dropped connection) is retried with
+   * backoff, unless the app closed the client: a closed client sends nothing more, and no retry timer
+   * keeps a Node process alive after `close()`.
+   */
   private async deliverReceipt(conversationId: string, senderUserId: string, ids: string[], attempt: number): Promise<void> {
     try {
       await this.sendReceipt(conversationId, senderUserId, 'delivered', ids);
     } catch (err) {
-      const final = attempt >= RECEIPT_ATTEMPTS || (isCurbsideError(err) && (err.code === ErrorCode.FORBIDDEN || err.code === ErrorCode.UNTRUSTED_IDENTITY));
+      const refused = isCurbsideError(err) && (err.code === ErrorCode.FORBIDDEN || err.code === ErrorCode.UNTRUSTED_IDENTITY);
+      const final = attempt >= RECEIPT_ATTEMPTS || refused || this.hub.stopped();
       this.logger.debug({ err: String(err), conversationId, attempt }, final ? 'delivered receipt not sent' : 'delivered receipt failed, retrying');
-      if (!final) setTimeout(() => void this.deliverReceipt(conversationId, senderUserId, ids, attempt + 1), backoffMs(attempt, { baseMs: 500, maxMs: 30_000 }));
+      if (final) return;
+      const retry = setTimeout(() => {
+        if (!this.hub.stopped()) void this.deliverReceipt(conversationId, senderUserId, ids, attempt + 1);
+      }, backoffMs(attempt, { baseMs: 500, maxMs: 30_000 }));
+      // Node: a live client's socket keeps the process running; a retry alone does not.
+      (retry as { unref?: () => void }).unref?.();
     }
   }
 

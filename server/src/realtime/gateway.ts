@@ -193,7 +193,7 @@ export class Gateway {
       else this.socketsPerDevice.delete(deviceKey);
       this.deps.presence.disconnect(conn).catch((err: unknown) => this.deps.logger.warn({ err }, 'presence disconnect failed'));
       this.deps.logger.debug({ orgId, userId, deviceId, socket: socket.id, reason }, 'device disconnected');
-      this.deps.security.record({ action: 'disconnect', outcome: 'ok', orgId, userId, deviceId, ip: socket.handshake.address, note: reason });
+      this.deps.security.record({ action: 'disconnect', outcome: 'ok', orgId, userId, deviceId, ip: this.deps.security.clientAddress(socket), note: reason });
     });
   }
 

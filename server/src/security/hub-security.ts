@@ -24,7 +24,7 @@ import { RefusalAudit } from './refusal-audit.js';
 import { DEFAULT_RECENT_AUTH_SEC, requireRecentSignIn } from './recent-sign-in.js';
 import { OriginPolicy } from './origins.js';
 import { RateLimits, rateKey, type RateLimitName } from './rate-limits.js';
-import { MemoryRevocations, RedisRevocations, type RevocationList, type Revoked } from './revocation.js';
+import { MemoryRevocations, REVOCATION_GRACE_MS, RedisRevocations, type RevocationList, type Revoked } from './revocation.js';
 
 /** What a socket closed for a revocation is told, per what was revoked. */
 const CLOSING_MESSAGE: Record<Revoked, string> = { user: 'User disabled by an operator', device: 'Device revoked', token: 'Access token revoked' };
@@ -156,18 +156,25 @@ export class HubSecurity {
 
   /**
    * A disabled user, a revoked token (jti) or a revoked device never authenticates. Redis first, then
-   * the durable records in the database (a flushed Redis forgets nothing that matters).
+   * the durable records in the database (disabled users, device tombstones, token revocations), so a
+   * flushed Redis forgets nothing that matters.
    */
   async assertNotRevoked(identity: SocketData): Promise<void> {
+    const tokenRevoked = () => new HubError(ErrorCode.AUTH_REVOKED, 'This access token was revoked; sign in again');
+    const deviceRevoked = () => new HubError(ErrorCode.AUTH_REVOKED, 'This device was revoked; register it again as a new device');
     const revoked = await this.revocations.check(identity);
     if (revoked === 'user') throw userDisabled();
-    if (revoked === 'token') throw new HubError(ErrorCode.AUTH_REVOKED, 'This access token was revoked; sign in again');
-    const [deviceRevokedAt, userDisabledAt] = await Promise.all([
-      revoked === 'device' ? 0 : this.options.storage.deviceRevokedAt(identity.orgId, identity.deviceId),
-      this.options.storage.userDisabledAt(identity.orgId, identity.userId),
+    if (revoked === 'token') throw tokenRevoked();
+    if (revoked === 'device') throw deviceRevoked();
+    const { storage } = this.options;
+    const [deviceAt, token, userDisabledAt] = await Promise.all([
+      storage.deviceRevokedAt(identity.orgId, identity.deviceId),
+      identity.tokenId === undefined ? false : storage.tokenRevoked(identity.orgId, identity.tokenId, this.now()),
+      storage.userDisabledAt(identity.orgId, identity.userId),
     ]);
     if (userDisabledAt !== undefined) throw userDisabled();
-    if (deviceRevokedAt !== undefined) throw new HubError(ErrorCode.AUTH_REVOKED, 'This device was revoked; register it again as a new device');
+    if (deviceAt !== undefined) throw deviceRevoked();
+    if (token) throw tokenRevoked();
   }
 
   /** A socket passed the handshake. */
@@ -238,6 +245,8 @@ export class HubSecurity {
    * (`session:closing` REVOKED) and dropped. (The admin API writes the audit entry.)
    */
   async revokeToken(input: { orgId: string; tokenId: string; expiresAt: number; by?: string }): Promise<void> {
+    // The database first: it is what still refuses the token if Redis loses its entries.
+    await this.options.storage.revokeToken({ orgId: input.orgId, tokenId: input.tokenId, keepUntil: input.expiresAt + REVOCATION_GRACE_MS, now: this.now() });
     await this.revocations.revokeToken(input.orgId, input.tokenId, input.expiresAt);
     this.dropSockets(SecurityRooms.token(input.orgId, input.tokenId), 'Access token revoked');
   }

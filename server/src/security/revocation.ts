@@ -5,6 +5,9 @@ import { unavailableAfter } from '../errors.js';
 /** Fail closed: a revocation check that cannot be made refuses the request as UNAVAILABLE. */
 const REVOCATIONS_UNREACHABLE = 'Revocation list unreachable; retry later';
 
+/** How long a token revocation is kept past the token's `exp`, covering clock tolerance. */
+export const REVOCATION_GRACE_MS = 300_000;
+
 /** What a handshake or a live socket is checked against. */
 export interface RevocationSubject {
   orgId: string;
@@ -95,7 +98,7 @@ export class RedisRevocations implements RevocationList {
   private readonly now: () => number;
 
   constructor(private readonly options: RedisRevocationsOptions) {
-    this.graceMs = options.graceMs ?? 300_000;
+    this.graceMs = options.graceMs ?? REVOCATION_GRACE_MS;
     this.timeoutMs = options.timeoutMs ?? 1000;
     this.now = options.now ?? Date.now;
   }

@@ -372,6 +372,19 @@ export class MemoryStorage implements Storage {
     return this.disabledUsers.get(key(orgId, userId));
   }
 
+  /** org SPACE jti → kept until (ms). */
+  private readonly revokedTokens = new Map<string, number>();
+
+  async revokeToken(input: { orgId: string; tokenId: string; keepUntil: number; now: number }): Promise<void> {
+    for (const [k, until] of this.revokedTokens) if (until <= input.now) this.revokedTokens.delete(k);
+    const k = key(input.orgId, input.tokenId);
+    this.revokedTokens.set(k, Math.max(this.revokedTokens.get(k) ?? 0, input.keepUntil));
+  }
+
+  async tokenRevoked(orgId: string, tokenId: string, now: number): Promise<boolean> {
+    return (this.revokedTokens.get(key(orgId, tokenId)) ?? 0) > now;
+  }
+
   // --- E2EE: signed device lists (DeviceListStore, server/src/ports/device-lists.ts) ---
 
   /** org SPACE user → versions kept, oldest first. */

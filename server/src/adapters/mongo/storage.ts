@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import mongoose, { type Connection } from 'mongoose';
-import type { Conversation, DeviceIdentity, PrekeyBundle, TeamRole, TeamState } from '@curbside/shared';
+import type { Conversation, DeviceIdentity, PrekeyBundle, SignedDeviceList, TeamRole, TeamState } from '@curbside/shared';
 import type {
   AppendResult,
   DeviceRecord,
@@ -19,6 +19,12 @@ import type { Logger } from '../../logger.js';
 import { docKey, registerModels, toBytes, type ConversationDoc, type ConversationSeqDoc, type DeviceCursorDoc, type DeviceDoc, type EnvelopeDoc, type PrekeyDoc, type StorageModels, type UserDoc } from './models.js';
 import { ensureCollection } from './ensure.js';
 import { GroupCommit, WriteLane } from './group-commit.js';
+import { MongoDeviceAdmin } from './device-admin.js';
+import type { OwnDeviceRecord } from '../../ports/device-admin.js';
+import { MongoDeviceLists } from './device-lists.js';
+import type { DeviceListHead } from '../../ports/device-lists.js';
+import { MongoUserAdmin } from './user-admin.js';
+import type { AdminUserRecord } from '../../ports/user-admin.js';
 
 export interface MongoStorageOptions {
   /** `mongodb://` or `mongodb+srv://` connection string. */
@@ -688,6 +694,14 @@ export class MongoStorage implements Storage {
     return this.userAdmin.userDisabledAt(orgId, userId);
   }
 
+  revokeToken(input: { orgId: string; tokenId: string; keepUntil: number; now: number }): Promise<void> {
+    return this.deviceAdmin.revokeToken(input);
+  }
+
+  tokenRevoked(orgId: string, tokenId: string, now: number): Promise<boolean> {
+    return this.deviceAdmin.tokenRevoked(orgId, tokenId, now);
+  }
+
   // --- E2EE: signed device lists (DeviceListStore, server/src/ports/device-lists.ts) ---
 
   private deviceListsImpl: MongoDeviceLists | undefined;
@@ -712,14 +726,6 @@ export class MongoStorage implements Storage {
     return this.conn;
   }
 }
-
-// security: devices
-import { MongoDeviceAdmin } from './device-admin.js';
-import type { OwnDeviceRecord } from '../../ports/device-admin.js';
-// E2EE: signed device lists
-import { MongoDeviceLists } from './device-lists.js';
-import type { DeviceListHead } from '../../ports/device-lists.js';
-import type { SignedDeviceList } from '@curbside/shared';
 
 /** An envelope's `_id`: what makes a send unique (ids contain no space, see `docKey`). */
 function envelopeKey(orgId: string, senderDeviceId: string, clientMessageId: string): string {
@@ -800,6 +806,3 @@ function toEnvelope(d: EnvelopeDoc): StoredEnvelope {
     ...(typeof d.epoch === 'string' ? { epoch: d.epoch } : {}),
   };
 }
-// administration: users
-import { MongoUserAdmin } from './user-admin.js';
-import type { AdminUserRecord } from '../../ports/user-admin.js';
