@@ -538,10 +538,10 @@ async function curbsideTeam(size: number, server: ServerProcess, tokens: TokenSo
       await client.connect();
     });
     const owner = clients[0]!;
-    ({ teamId } = await owner.createTeam(`bench team of ${size}`, users.slice(1).map((u) => ({ userId: u.userId }))));
+    ({ teamId } = await owner.teams.create(`bench team of ${size}`, users.slice(1).map((u) => ({ userId: u.userId }))));
     const deadline = Date.now() + timeoutMs;
     for (const c of clients) {
-      while ((await c.teamState(teamId)) === undefined) {
+      while ((await c.teams.state(teamId)) === undefined) {
         if (Date.now() > deadline) throw new Error(`members did not verify the team within ${timeoutMs} ms`);
         await new Promise((r) => setTimeout(r, 20));
       }

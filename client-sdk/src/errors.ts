@@ -2,12 +2,13 @@ import { ErrorCode, RETRYABLE_ERROR_CODES, type WireError } from '@curbside/shar
 
 /**
  * The one error class the SDK throws and emits. `code` comes from the shared error table, so an
- * app can switch on it; `details` carries structured, content-free context.
+ * app can switch on it (or ask {@link CurbsideError.is}); `details` carries structured, content-free
+ * context.
  *
  * @example
  * ```ts
- * try { await client.send(conversationId, bytes); }
- * catch (e) { if (isCurbsideError(e) && e.code === 'FORBIDDEN') showNotAMember(); }
+ * try { await client.sendText(conversationId, text); }
+ * catch (e) { if (isCurbsideError(e) && e.is(ErrorCode.FORBIDDEN)) showNotAMember(); }
  * ```
  */
 export class CurbsideError extends Error {
@@ -18,6 +19,11 @@ export class CurbsideError extends Error {
     readonly details?: Record<string, unknown>,
   ) {
     super(message);
+  }
+
+  /** Whether this error has one of these codes. */
+  is(...codes: ErrorCode[]): boolean {
+    return codes.includes(this.code);
   }
 
   /** Whether retrying the same call later may succeed. */
@@ -36,6 +42,12 @@ export function isCurbsideError(value: unknown): value is CurbsideError {
     value instanceof CurbsideError ||
     (value instanceof Error && value.name === 'CurbsideError' && typeof (value as { code?: unknown }).code === 'string')
   );
+}
+
+/** `e` as a CurbsideError: itself, or INTERNAL with its message (a bug or a platform failure). */
+export function asCurbsideError(e: unknown): CurbsideError {
+  if (isCurbsideError(e)) return e;
+  return new CurbsideError(ErrorCode.INTERNAL, e instanceof Error ? e.message : String(e));
 }
 
 export { ErrorCode };

@@ -1,4 +1,9 @@
 export { CurbsideClient, type CurbsideClientOptions, type CurbsideClientEvents, type DisconnectReason, type SendOptions, type EnvelopePayload } from './client.js';
+export { CareTeams, type TeamChangeResult } from './teams.js';
+export { Devices } from './devices.js';
+export { Trust } from './trust.js';
+export { HubApi } from './hub/api.js';
+export type { LinkCode, LinkState, DeviceListChange, DeviceListRejection } from './e2ee/device-lists.js';
 export { CurbsideError, isCurbsideError, ErrorCode } from './errors.js';
 export { MemoryCursorStore, type CursorStore } from './cursor-store.js';
 export { DecryptionError, type DecryptionFailureReason, type SafetyNumber, type ChatMessage, type UnavailableMessage, type SdkLogger, type TeamChange, type TeamDetailsChange, type MembershipMismatch } from './e2ee/secure-messenger.js';

@@ -199,11 +199,11 @@ export class InvariantChecker {
    * from a linked device with the code they show, as the clinician would.
    */
   private async linkSiblings(): Promise<void> {
-    for (const slot of this.slots.filter((s) => s.client.linkState === 'pending')) {
-      const linked = this.slots.find((s) => s.spec.userId === slot.spec.userId && s.client.linkState === 'linked');
+    for (const slot of this.slots.filter((s) => s.client.devices.linkState === 'pending')) {
+      const linked = this.slots.find((s) => s.spec.userId === slot.spec.userId && s.client.devices.linkState === 'linked');
       if (!linked) throw new Error(`no linked device of ${slot.spec.userId} to link ${slot.spec.deviceId} from`);
-      await withTimeout(linked.client.linkDevice(await slot.client.linkCode()), 30_000, `link ${slot.spec.deviceId}`);
-      await eventually(() => slot.client.linkState === 'linked', `${slot.spec.deviceId} linked`, 30_000);
+      await withTimeout(linked.client.devices.link(await slot.client.devices.linkCode()), 30_000, `link ${slot.spec.deviceId}`);
+      await eventually(() => slot.client.devices.linkState === 'linked', `${slot.spec.deviceId} linked`, 30_000);
     }
   }
 
@@ -239,7 +239,7 @@ export class InvariantChecker {
     await this.linkSiblings();
 
     const users = [...new Set(this.specs.map((s) => s.userId))];
-    const first = (userId: string) => this.slots.find((s) => s.spec.userId === userId && s.client.linkState === 'linked')!;
+    const first = (userId: string) => this.slots.find((s) => s.spec.userId === userId && s.client.devices.linkState === 'linked')!;
     const pairs: Array<[string, string]> = [];
     for (let i = 0; i + 1 < users.length; i++) pairs.push([users[i]!, users[i + 1]!]);
     for (const [a, b] of pairs) {
@@ -247,14 +247,14 @@ export class InvariantChecker {
       this.addConv(conv.id, [a, b]);
     }
     if (users.length >= 3) {
-      const { teamId } = await first(users[0]!).client.createTeam(
+      const { teamId } = await first(users[0]!).client.teams.create(
         'Ward 4B',
         users.slice(1).map((userId) => ({ userId })),
       );
       this.addConv(teamId, users);
       // Every device must have verified the team log before it can send to the team.
       await eventually(
-        async () => (await Promise.all(this.slots.map((s) => s.client.teamState(teamId)))).every((t) => t !== undefined),
+        async () => (await Promise.all(this.slots.map((s) => s.client.teams.state(teamId)))).every((t) => t !== undefined),
         'every device knows the care team',
         60_000,
       );

@@ -168,7 +168,8 @@ export class FaultCluster extends EventEmitter {
 
   /** An access token for this cluster's hubs (RS256, signed with the run's private key). */
   mint(who: { userId: string; deviceId: string; orgId?: string }, expiresInSec = 3600): string {
-    return jwt.sign({ sub: who.userId, org: who.orgId ?? 'org-faults', dev: who.deviceId }, this.privateKey, {
+    // A sign-in just now (auth_time), as an identity provider's fresh token says: linking devices needs one.
+    return jwt.sign({ sub: who.userId, org: who.orgId ?? 'org-faults', dev: who.deviceId, auth_time: Math.floor(Date.now() / 1000) }, this.privateKey, {
       algorithm: 'RS256',
       issuer: ISSUER,
       audience: AUDIENCE,

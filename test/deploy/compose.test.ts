@@ -214,7 +214,7 @@ describe('deploy/Dockerfile', () => {
       const lee = new CurbsideClient({ url, token, transports: ['websocket'] });
       try {
         await lee.connect();
-        expect(lee.linkState).to.equal('linked');
+        expect(lee.devices.linkState).to.equal('linked');
       } finally {
         await lee.close();
       }

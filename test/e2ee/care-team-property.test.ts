@@ -41,13 +41,13 @@ describe('a 10-member care team under random adds, removes and sends (property, 
           });
           await Promise.all(devices.map((d) => d.client.connect()));
           const owner = devices[0]!;
-          const { teamId } = await owner.client.createTeam('Ward 7', INITIAL.slice(1).map((userId) => ({ userId })));
+          const { teamId } = await owner.client.teams.create('Ward 7', INITIAL.slice(1).map((userId) => ({ userId })));
           const members = new Set(INITIAL);
           const gone = new Set<string>();
           let index = 0;
           const waitForLog = () =>
             eventually(async () => {
-              for (const d of devices.filter((x) => members.has(x.userId))) if ((await d.client.teamState(teamId))?.index !== index) return false;
+              for (const d of devices.filter((x) => members.has(x.userId))) if ((await d.client.teams.state(teamId))?.index !== index) return false;
               return true;
             }, `every member device applied statement ${index}`, 20_000);
           await waitForLog();
@@ -63,14 +63,14 @@ describe('a 10-member care team under random adds, removes and sends (property, 
             } else if (a.kind === 'add') {
               const user = USERS[a.user]!;
               if (members.has(user) || gone.has(user)) continue;
-              await owner.client.addTeamMember(teamId, user);
+              await owner.client.teams.addMember(teamId, user);
               members.add(user);
               index++;
               await waitForLog();
             } else {
               const user = USERS[a.user]!;
               if (!members.has(user)) continue;
-              await owner.client.removeTeamMember(teamId, user);
+              await owner.client.teams.removeMember(teamId, user);
               members.delete(user);
               gone.add(user);
               index++;

@@ -39,9 +39,9 @@ for (const backend of ['memory', 'real'] as Backend[]) {
       await Promise.all(all.map((m) => m.client.connect()));
       const leeReceipts = new Set<string>();
       lee.client.on('receipt', (r) => leeReceipts.add(r.deviceId));
-      const { teamId } = await lee.client.createTeam('Ward 4B', [{ userId: 'dr-patel', role: 'admin' }, { userId: 'rn-ortiz' }]);
-      await eventually(async () => (await ortiz.client.teamState(teamId)) !== undefined, 'members verified the create statement');
-      expect((await patel.client.teamState(teamId))!.members).to.deep.equal({ 'dr-lee': 'owner', 'dr-patel': 'admin', 'rn-ortiz': 'member' });
+      const { teamId } = await lee.client.teams.create('Ward 4B', [{ userId: 'dr-patel', role: 'admin' }, { userId: 'rn-ortiz' }]);
+      await eventually(async () => (await ortiz.client.teams.state(teamId)) !== undefined, 'members verified the create statement');
+      expect((await patel.client.teams.state(teamId))!.members).to.deep.equal({ 'dr-lee': 'owner', 'dr-patel': 'admin', 'rn-ortiz': 'member' });
 
       await lee.client.sendText(teamId, 'Handover at 19:00');
       await patel.client.sendText(teamId, 'Bed 12 can go home');
@@ -64,7 +64,7 @@ for (const backend of ['memory', 'real'] as Backend[]) {
       const lee = member(t, 'dr-lee', 'lee-phone');
       const patel = member(t, 'dr-patel', 'patel-laptop');
       await Promise.all([lee, patel].map((m) => m.client.connect()));
-      const { teamId } = await lee.client.createTeam('Night shift', [{ userId: 'dr-patel' }]);
+      const { teamId } = await lee.client.teams.create('Night shift', [{ userId: 'dr-patel' }]);
       await lee.client.sendText(teamId, 'before the tablet 1');
       await lee.client.sendText(teamId, 'before the tablet 2');
       await eventually(() => texts(patel).length === 2, 'patel reads');
@@ -85,10 +85,10 @@ for (const backend of ['memory', 'real'] as Backend[]) {
       const patel = member(t, 'dr-patel', 'patel-laptop');
       const kim = member(t, 'dr-kim', 'kim-phone');
       await Promise.all([lee, patel, kim].map((m) => m.client.connect()));
-      const { teamId } = await lee.client.createTeam('Consult pool', [{ userId: 'dr-patel' }]);
+      const { teamId } = await lee.client.teams.create('Consult pool', [{ userId: 'dr-patel' }]);
       await lee.client.sendText(teamId, 'before kim 1');
       await patel.client.sendText(teamId, 'before kim 2');
-      await lee.client.addTeamMember(teamId, 'dr-kim');
+      await lee.client.teams.addMember(teamId, 'dr-kim');
       await lee.client.sendText(teamId, 'welcome kim');
       await patel.client.sendText(teamId, 'hello from patel');
       await eventually(() => texts(kim).length === 2, 'kim reads messages after joining');
@@ -103,12 +103,12 @@ for (const backend of ['memory', 'real'] as Backend[]) {
       const patel = member(t, 'dr-patel', 'patel-laptop');
       const ortiz = member(t, 'rn-ortiz', 'ortiz-tablet');
       await Promise.all([lee, patel, ortiz].map((m) => m.client.connect()));
-      const { teamId } = await lee.client.createTeam('ICU', [{ userId: 'dr-patel' }, { userId: 'rn-ortiz' }]);
+      const { teamId } = await lee.client.teams.create('ICU', [{ userId: 'dr-patel' }, { userId: 'rn-ortiz' }]);
       await lee.client.sendText(teamId, 'shared with ortiz');
       await patel.client.sendText(teamId, 'also shared');
       await eventually(() => texts(ortiz).length === 2, 'ortiz reads while a member');
-      await lee.client.removeTeamMember(teamId, 'rn-ortiz');
-      await eventually(async () => !(await patel.client.teamState(teamId))?.members['rn-ortiz'], 'patel saw the removal');
+      await lee.client.teams.removeMember(teamId, 'rn-ortiz');
+      await eventually(async () => !(await patel.client.teams.state(teamId))?.members['rn-ortiz'], 'patel saw the removal');
 
       await lee.client.sendText(teamId, 'after removal from lee');
       await patel.client.sendText(teamId, 'after removal from patel');
@@ -140,7 +140,7 @@ for (const backend of ['memory', 'real'] as Backend[]) {
       const patel = member(t, 'dr-patel', 'patel-laptop');
       const mallory = member(t, 'mallory', 'mallory-laptop');
       await Promise.all([lee, patel, mallory].map((m) => m.client.connect()));
-      const { teamId } = await lee.client.createTeam('Oncology MDT', [{ userId: 'dr-patel' }]);
+      const { teamId } = await lee.client.teams.create('Oncology MDT', [{ userId: 'dr-patel' }]);
       await lee.client.sendText(teamId, 'before');
       await eventually(() => texts(patel).length === 1, 'patel reads');
 
@@ -155,7 +155,7 @@ for (const backend of ['memory', 'real'] as Backend[]) {
       await eventually(() => texts(patel).length === 2, 'patel reads on');
       expect(lee.mismatches.flatMap((m) => m.unverifiedUserIds)).to.include('mallory');
       await eventually(() => patel.mismatches.some((m) => m.rejectedStatements.length > 0), 'the forged statement is rejected');
-      expect((await patel.client.teamState(teamId))!.members).to.not.have.property('mallory');
+      expect((await patel.client.teams.state(teamId))!.members).to.not.have.property('mallory');
       const stored = await t.storage.envelopesAfter('org-a', teamId, 0, 50);
       for (const e of stored) expect(e.recipients?.map((r) => r.deviceId) ?? []).to.not.include('mallory-laptop');
       await new Promise((r) => setTimeout(r, 200));
@@ -170,19 +170,19 @@ for (const backend of ['memory', 'real'] as Backend[]) {
       const announced: string[] = [];
       ortiz.client.on('teamDetails', (d) => announced.push(d.title));
       const codeOf = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (isCurbsideError(e) ? e.code : String(e)));
-      expect(await codeOf(lee.client.createTeam('   ', [{ userId: 'rn-ortiz' }]))).to.equal('INVALID_PAYLOAD');
-      expect(await codeOf(lee.client.createTeam('x'.repeat(201), [{ userId: 'rn-ortiz' }]))).to.equal('PAYLOAD_TOO_LARGE');
-      expect(await codeOf(lee.client.createTeam('ICU', [{ userId: 'rn-ortiz' }], { description: 'x'.repeat(1001) }))).to.equal('PAYLOAD_TOO_LARGE');
+      expect(await codeOf(lee.client.teams.create('   ', [{ userId: 'rn-ortiz' }]))).to.equal('INVALID_PAYLOAD');
+      expect(await codeOf(lee.client.teams.create('x'.repeat(201), [{ userId: 'rn-ortiz' }]))).to.equal('PAYLOAD_TOO_LARGE');
+      expect(await codeOf(lee.client.teams.create('ICU', [{ userId: 'rn-ortiz' }], { description: 'x'.repeat(1001) }))).to.equal('PAYLOAD_TOO_LARGE');
 
-      const { teamId } = await lee.client.createTeam(' ICU night ', [{ userId: 'rn-ortiz' }]);
+      const { teamId } = await lee.client.teams.create(' ICU night ', [{ userId: 'rn-ortiz' }]);
       expect((await t.storage.getConversation('org-a', teamId))?.title, 'the hub has no title').to.equal(undefined);
-      expect(await lee.client.teamDetails(teamId)).to.deep.equal({ title: 'ICU night' });
+      expect(await lee.client.teams.details(teamId)).to.deep.equal({ title: 'ICU night' });
       await eventually(() => announced.length === 1, 'Ortiz decrypts the title');
       expect(announced).to.deep.equal(['ICU night']);
-      expect(await codeOf(ortiz.client.setTeamDetails(teamId, { title: 'Mine now' })), 'a plain member cannot rename').to.equal('INVALID_STATEMENT');
-      await lee.client.setTeamDetails(teamId, { title: 'ICU nights', description: 'Beds 1-12' });
+      expect(await codeOf(ortiz.client.teams.setDetails(teamId, { title: 'Mine now' })), 'a plain member cannot rename').to.equal('INVALID_STATEMENT');
+      await lee.client.teams.setDetails(teamId, { title: 'ICU nights', description: 'Beds 1-12' });
       await eventually(() => announced.length === 2, 'Ortiz decrypts the new title');
-      expect(await ortiz.client.teamDetails(teamId)).to.deep.equal({ title: 'ICU nights', description: 'Beds 1-12' });
+      expect(await ortiz.client.teams.details(teamId)).to.deep.equal({ title: 'ICU nights', description: 'Beds 1-12' });
       expect(ortiz.errors).to.deep.equal([]);
     });
 
@@ -191,7 +191,7 @@ for (const backend of ['memory', 'real'] as Backend[]) {
       const lee = member(t, 'dr-lee', 'lee-phone');
       const patel = member(t, 'dr-patel', 'patel-laptop');
       await Promise.all([lee.client.connect(), patel.client.connect()]);
-      const { teamId } = await lee.client.createTeam('Night shift', [{ userId: 'dr-patel' }]);
+      const { teamId } = await lee.client.teams.create('Night shift', [{ userId: 'dr-patel' }]);
       const typing: string[] = [];
       patel.client.on('typing', (n) => typing.push(`${n.userId}:${n.typing}`));
       await lee.client.setTyping(teamId, true);

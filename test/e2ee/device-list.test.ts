@@ -16,7 +16,7 @@ describe('multi-device upkeep', function () {
     const peers: CurbsideClient[] = ['patel-laptop', 'patel-tablet'].map((d) => t.client({ userId: 'dr-patel', deviceId: d }));
     const lee = t.client({ userId: 'dr-lee', deviceId: 'lee-phone' }, { e2ee: false });
     await Promise.all([...peers, lee].map((c) => c.connect()));
-    const all = await lee.listDevices(['dr-patel']);
+    const all = await lee.devices.list(['dr-patel']);
     expect(all.map((d) => d.deviceId)).to.deep.equal(['patel-laptop', 'patel-tablet']);
 
     const sends: EnvelopePayload[] = [];
@@ -26,7 +26,7 @@ describe('multi-device upkeep', function () {
     const transport: HubTransport = {
       conversationMembers: async () => ['dr-lee', 'dr-patel'],
       hubDevices: async (userIds: string[]) => ({
-        devices: (sends.length === 0 ? all.slice(0, 1) : await lee.listDevices(userIds)) as DeviceIdentity[],
+        devices: (sends.length === 0 ? all.slice(0, 1) : await lee.devices.list(userIds)) as DeviceIdentity[],
         listVersions: userIds.includes('dr-patel') ? [{ userId: 'dr-patel', version: history.version }] : [],
       }),
       deviceListChains: async (users) => users.map((u) => ({ userId: u.userId, version: u.userId === 'dr-patel' ? history.version : 0, lists: u.userId === 'dr-patel' ? history.lists.filter((l) => l.version > u.after) : [] })),
@@ -34,7 +34,7 @@ describe('multi-device upkeep', function () {
         throw new Error('not used');
       },
       myDevices: async () => [],
-      claimBundles: (r): Promise<PrekeyBundle[]> => lee.claimBundles(r),
+      claimBundles: (r): Promise<PrekeyBundle[]> => lee.hub.claimBundles(r),
       publishKeys: async () => ({ oneTimePrekeys: 0 }),
       countPrekeys: async () => 100,
       teamRequest: async () => ({ seq: 1 }),
@@ -75,7 +75,7 @@ describe('multi-device upkeep', function () {
     expect(await t.storage.countOneTimePrekeys('org-a', 'patel-laptop')).to.equal(100);
     // Away: no keys:low push reaches the device.
     patel.disconnect();
-    for (let i = 0; i < 85; i++) await harvester.claimBundles({ userIds: ['dr-patel'] });
+    for (let i = 0; i < 85; i++) await harvester.hub.claimBundles({ userIds: ['dr-patel'] });
     expect(await t.storage.countOneTimePrekeys('org-a', 'patel-laptop')).to.equal(15);
     // The next connect tops up.
     await patel.connect();
@@ -89,7 +89,7 @@ describe('multi-device upkeep', function () {
     const low: number[] = [];
     patel.on('prekeysLow', (info) => low.push(info.remaining));
     await Promise.all([patel.connect(), harvester.connect()]);
-    for (let i = 0; i < 85; i++) await harvester.claimBundles({ userIds: ['dr-patel'] });
+    for (let i = 0; i < 85; i++) await harvester.hub.claimBundles({ userIds: ['dr-patel'] });
     await eventually(() => low.length > 0, 'the app hears prekeysLow');
     expect(low[0]).to.be.below(20);
     // Without a reconnect: the keys:low push made the SDK upload more.

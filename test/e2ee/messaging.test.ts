@@ -70,7 +70,7 @@ describe('end-to-end encrypted 1:1 messaging', function () {
       const conv = await lee.client.createConversation({ kind: 'direct', peerUserId: 'dr-patel' });
       await lee.client.sendText(conv.id, 'before restart');
       await eventually(() => patel.messages.length === 1, 'first');
-      const identityBefore = await patel.client.identityKey();
+      const identityBefore = await patel.client.trust.identityKey();
       patel.client.disconnect();
       await store.close();
 
@@ -78,7 +78,7 @@ describe('end-to-end encrypted 1:1 messaging', function () {
       store = await FileDeviceStore.open(dir);
       const again = watch(t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' }, { store }));
       await again.client.connect();
-      expect(Buffer.from(await again.client.identityKey()).equals(Buffer.from(identityBefore))).to.equal(true);
+      expect(Buffer.from(await again.client.trust.identityKey()).equals(Buffer.from(identityBefore))).to.equal(true);
       await eventually(() => again.messages.length === 1, 'missed message after restart');
       expect(again.messages[0]!.text).to.equal('while offline');
       await again.client.sendText(conv.id, 'after restart');
@@ -97,16 +97,16 @@ describe('end-to-end encrypted 1:1 messaging', function () {
     const lee = t.client({ userId: 'dr-lee', deviceId: 'lee-phone' });
     const patel = t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' });
     await Promise.all([lee.connect(), patel.connect()]);
-    const a = await lee.safetyNumber('dr-patel');
-    const b = await patel.safetyNumber('dr-lee');
+    const a = await lee.trust.safetyNumber('dr-patel');
+    const b = await patel.trust.safetyNumber('dr-lee');
     expect(a.displayString).to.match(/^\d{60}$/);
     expect(a.displayString).to.equal(b.displayString);
     expect(a.state).to.equal('unverified');
-    await lee.markVerified('dr-patel');
-    expect(await lee.safetyNumber('dr-patel')).to.deep.include({ displayString: a.displayString, state: 'verified' });
+    await lee.trust.markVerified('dr-patel');
+    expect(await lee.trust.safetyNumber('dr-patel')).to.deep.include({ displayString: a.displayString, state: 'verified' });
     const tablet = t.client({ userId: 'dr-patel', deviceId: 'patel-tablet' });
     await tablet.connect();
-    const after = await lee.safetyNumber('dr-patel');
+    const after = await lee.trust.safetyNumber('dr-patel');
     expect(after.displayString).to.not.equal(a.displayString);
     expect(after.state, 'verified before, then a device joined the signed list').to.equal('devices-changed');
   });
@@ -137,7 +137,7 @@ describe('end-to-end encrypted 1:1 messaging', function () {
       lee.client.on('deviceListRejected', (r) => rejections.push(r));
       await lee.client.sendText(convId, 'hello');
       await eventually(() => patel.messages.length === 1, 'first message');
-      const before = await lee.client.safetyNumber('dr-patel');
+      const before = await lee.client.trust.safetyNumber('dr-patel');
       const mallory = testDeviceKeys().identityKey;
       evil.rewriteIdentity = (userId, _d, key) => (userId === 'dr-patel' ? mallory : key);
       await lee.client.sendText(convId, 'secret plan');
@@ -145,7 +145,7 @@ describe('end-to-end encrypted 1:1 messaging', function () {
       await eventually(() => patel.messages.length === 2, 'the genuine device reads the second message');
       expect(patel.messages[1]!.text).to.equal('secret plan');
       expect(rejections).to.deep.include({ userId: 'dr-patel', problem: 'substituted-key', version: 1, deviceId: 'patel-laptop' });
-      const after = await lee.client.safetyNumber('dr-patel');
+      const after = await lee.client.trust.safetyNumber('dr-patel');
       expect(after, 'the number follows the signed list, not the hub').to.deep.include({ displayString: before.displayString, state: before.state });
       expect(lee.identityChanges, 'nothing for the user to accept').to.deep.equal([]);
     });

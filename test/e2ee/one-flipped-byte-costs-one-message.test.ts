@@ -152,8 +152,8 @@ describe('one flipped byte costs one message (issue #16 part 2)', function () {
         const ortiz = device(t, 'rn-ortiz', 'ortiz-tablet');
         const all = [lee, leeDesk, patel, ortiz];
         await Promise.all(all.map((d) => d.client.connect()));
-        const { teamId } = await lee.client.createTeam('Ward 4B', [{ userId: 'dr-patel' }, { userId: 'rn-ortiz' }]);
-        await eventually(async () => (await ortiz.client.teamState(teamId)) !== undefined && (await patel.client.teamState(teamId)) !== undefined, 'members verified the team');
+        const { teamId } = await lee.client.teams.create('Ward 4B', [{ userId: 'dr-patel' }, { userId: 'rn-ortiz' }]);
+        await eventually(async () => (await ortiz.client.teams.state(teamId)) !== undefined && (await patel.client.teams.state(teamId)) !== undefined, 'members verified the team');
         await lee.client.sendText(teamId, 'first');
         await eventually(() => [leeDesk, patel, ortiz].every((d) => d.messages.length === 1), 'sender key shared');
         await sendThrough(evil, lee, teamId, [leeDesk, patel, ortiz], change, where === 'in the database' ? [leeDesk, patel, ortiz] : []);
@@ -175,8 +175,8 @@ describe('one flipped byte costs one message (issue #16 part 2)', function () {
       const patel = device(t, 'dr-patel', 'patel-laptop');
       const ortiz = device(t, 'rn-ortiz', 'ortiz-tablet');
       await Promise.all([lee, leeDesk, patel, ortiz].map((d) => d.client.connect()));
-      const { teamId } = await lee.client.createTeam('Ward 4B', [{ userId: 'dr-patel' }, { userId: 'rn-ortiz' }]);
-      await eventually(async () => (await ortiz.client.teamState(teamId)) !== undefined && (await patel.client.teamState(teamId)) !== undefined && (await leeDesk.client.teamState(teamId)) !== undefined, 'members verified the team');
+      const { teamId } = await lee.client.teams.create('Ward 4B', [{ userId: 'dr-patel' }, { userId: 'rn-ortiz' }]);
+      await eventually(async () => (await ortiz.client.teams.state(teamId)) !== undefined && (await patel.client.teams.state(teamId)) !== undefined && (await leeDesk.client.teams.state(teamId)) !== undefined, 'members verified the team');
       // Sessions exist first, so the shares are ratchet messages: the team's first messages from Patel
       // and from Lee's desk.
       await patel.client.sendText(teamId, 'sessions');
@@ -202,15 +202,15 @@ describe('one flipped byte costs one message (issue #16 part 2)', function () {
     patelClient.on('decryptionError', (e) => patel.errors.push(e));
     const ortiz = device(t, 'rn-ortiz', 'ortiz-tablet');
     await Promise.all([lee, patel, ortiz].map((d) => d.client.connect()));
-    const { teamId } = await lee.client.createTeam('Ward 4B', [{ userId: 'dr-patel' }, { userId: 'rn-ortiz' }]);
-    await eventually(async () => (await ortiz.client.teamState(teamId)) !== undefined && (await patel.client.teamState(teamId)) !== undefined, 'members verified the team');
+    const { teamId } = await lee.client.teams.create('Ward 4B', [{ userId: 'dr-patel' }, { userId: 'rn-ortiz' }]);
+    await eventually(async () => (await ortiz.client.teams.state(teamId)) !== undefined && (await patel.client.teams.state(teamId)) !== undefined, 'members verified the team');
     await lee.client.sendText(teamId, 'first');
     await eventually(() => patel.messages.length === 1 && ortiz.messages.length === 1, 'sender key shared');
     // Patel's device loses its session with Lee's phone (a store restored from an older copy, say).
     await patelStore.delete('sessions', 'dr-lee\nlee-phone');
     // A removal makes Lee's phone hand out a new sender key, over the session Patel no longer has.
-    await lee.client.removeTeamMember(teamId, 'rn-ortiz');
-    await eventually(async () => (await patel.client.teamState(teamId))?.members['rn-ortiz'] === undefined, 'patel applied the removal');
+    await lee.client.teams.removeMember(teamId, 'rn-ortiz');
+    await eventually(async () => (await patel.client.teams.state(teamId))?.members['rn-ortiz'] === undefined, 'patel applied the removal');
     await lee.client.sendText(teamId, 'after removal');
     await eventually(() => patel.errors.length === 1, 'the unreadable share is reported');
     expect(patel.errors.map((e) => [e.reason, e.senderDeviceId])).to.deep.equal([['NO_SESSION', 'lee-phone']]);

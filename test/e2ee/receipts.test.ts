@@ -89,7 +89,7 @@ describe('delivery and read receipts (encrypted)', function () {
     const patel = watch(t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' }));
     const ortiz = watch(t.client({ userId: 'rn-ortiz', deviceId: 'ortiz-tablet' }));
     await Promise.all([lee, patel, ortiz].map((w) => w.client.connect()));
-    const { teamId } = await lee.client.createTeam('Ward 4B', [{ userId: 'dr-patel' }, { userId: 'rn-ortiz' }]);
+    const { teamId } = await lee.client.teams.create('Ward 4B', [{ userId: 'dr-patel' }, { userId: 'rn-ortiz' }]);
     const ack = await lee.client.sendText(teamId, 'Rounds at 8');
     await eventually(() => {
       const s = lee.client.messageStatus(ack.messageId);

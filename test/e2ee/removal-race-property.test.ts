@@ -59,9 +59,9 @@ describe('removal race: a removed member reads nothing sequenced after its remov
       };
       const people = { o: member('dr-o', 0), a: member('dr-a', 1), b: member('dr-b', 0), v: member('dr-v', 1, victimStore) };
       await Promise.all(Object.values(people).map((p) => p.client.connect()));
-      const { teamId } = await people.o.client.createTeam('Ward 9', [{ userId: 'dr-a' }, { userId: 'dr-b' }, { userId: 'dr-v' }]);
+      const { teamId } = await people.o.client.teams.create('Ward 9', [{ userId: 'dr-a' }, { userId: 'dr-b' }, { userId: 'dr-v' }]);
       await eventually(async () => {
-        for (const p of Object.values(people)) if ((await p.client.teamState(teamId))?.index !== 0) return false;
+        for (const p of Object.values(people)) if ((await p.client.teams.state(teamId))?.index !== 0) return false;
         return true;
       }, 'every device applied the create statement', 20_000);
       // Everyone holds everyone's sender key before the race starts (the removed member's too).
@@ -94,7 +94,7 @@ describe('removal race: a removed member reads nothing sequenced after its remov
           await new Promise((r) => setTimeout(r, 20));
           await p.client.connect();
         });
-        if (step.remove) work.push(people.o.client.removeTeamMember(teamId, 'dr-v').then((r) => (removedAtSeq = r.seq)));
+        if (step.remove) work.push(people.o.client.teams.removeMember(teamId, 'dr-v').then((r) => (removedAtSeq = r.seq)));
         await Promise.all(work);
       }
       expect(removedAtSeq, 'the removal happened').to.be.lessThan(Number.POSITIVE_INFINITY);

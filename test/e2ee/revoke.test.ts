@@ -20,8 +20,8 @@ describe('revoking a lost device through the SDK', function () {
     await patel.sendText(conv.id, 'before');
     await eventually(() => lostRead.length === 1, 'the tablet reads while it is trusted');
 
-    expect((await phone.listMyDevices()).map((d) => d.deviceId).sort()).to.deep.equal(['lee-lost-tablet', 'lee-phone']);
-    await phone.revokeDevice('lee-lost-tablet');
+    expect((await phone.devices.mine()).map((d) => d.deviceId).sort()).to.deep.equal(['lee-lost-tablet', 'lee-phone']);
+    await phone.devices.revoke('lee-lost-tablet');
     await eventually(() => removed.includes('dr-lee/lee-lost-tablet'), 'patel is told');
 
     const ack = await patel.sendText(conv.id, 'after the tablet was lost');

@@ -68,7 +68,7 @@ describe('signed device lists (issue #16, part 3)', function () {
 
     it('is not listed to contacts, gets no share of what they send, and the genuine device still reads it', async () => {
       const seen = inbox(patel);
-      expect((await lee.listDevices(['dr-patel'])).map((d) => d.deviceId)).to.deep.equal(['patel-laptop']);
+      expect((await lee.devices.list(['dr-patel'])).map((d) => d.deviceId)).to.deep.equal(['patel-laptop']);
       await lee.sendText(convId, 'consult: troponin trend');
       await eventually(() => seen.messages.length === 1, 'the genuine device reads it');
       const [stored] = await t.storage.envelopesAfter('org-a', convId, 0, 10);
@@ -81,7 +81,7 @@ describe('signed device lists (issue #16, part 3)', function () {
       planted.on('linkRequired', (c) => required.push(c.deviceId));
       const seen = inbox(planted);
       await planted.connect();
-      expect(planted.linkState).to.equal('pending');
+      expect(planted.devices.linkState).to.equal('pending');
       expect(required).to.deep.equal(['planted-2']);
       await lee.sendText(convId, 'for patel only');
       await eventually(async () => (await t.storage.envelopesAfter('org-a', convId, 0, 10)).length === 1, 'stored');
@@ -182,17 +182,17 @@ describe('signed device lists (issue #16, part 3)', function () {
       const laptop = t.client({ userId: 'dr-lee', deviceId: 'lee-laptop', manualLink: true });
       const seen = inbox(laptop);
       await laptop.connect();
-      expect(laptop.linkState).to.equal('pending');
+      expect(laptop.devices.linkState).to.equal('pending');
       await eventually(() => requests.includes('lee-laptop'), 'the phone hears a device waits to be linked');
-      const code = await laptop.linkCode();
+      const code = await laptop.devices.linkCode();
       expect(code.code).to.match(/^\d{5}( \d{5}){5}$/);
 
       const wrong = { deviceId: 'lee-laptop', code: code.code.replace(/^\d/, (d) => String((Number(d) + 1) % 10)) };
-      expect(await codeOf(phone.linkDevice(wrong))).to.equal(ErrorCode.LINK_CODE_MISMATCH);
+      expect(await codeOf(phone.devices.link(wrong))).to.equal(ErrorCode.LINK_CODE_MISMATCH);
       expect((await t.storage.deviceListHeads('org-a', ['dr-lee']))[0]!.version, 'a wrong code changes nothing').to.equal(1);
 
-      expect(await phone.linkDevice(code)).to.equal(2);
-      await eventually(() => laptop.linkState === 'linked', 'the laptop learns it is linked');
+      expect(await phone.devices.link(code)).to.equal(2);
+      await eventually(() => laptop.devices.linkState === 'linked', 'the laptop learns it is linked');
       await eventually(() => changes.length === 1, 'the contact hears of the new device');
       expect(changes[0]).to.deep.include({ userId: 'dr-lee', added: ['lee-laptop'], removed: [] });
 
@@ -213,13 +213,13 @@ describe('signed device lists (issue #16, part 3)', function () {
       await patel.createConversation({ kind: 'direct', peerUserId: 'dr-lee' });
       const lost = t.client({ userId: 'dr-lee', deviceId: 'lee-old-phone' });
       await lost.connect();
-      expect((await patel.listDevices(['dr-lee'])).map((d) => d.deviceId)).to.deep.equal(['lee-old-phone', 'lee-phone']);
+      expect((await patel.devices.list(['dr-lee'])).map((d) => d.deviceId)).to.deep.equal(['lee-old-phone', 'lee-phone']);
       const changes: Array<{ added: string[]; removed: string[] }> = [];
       patel.on('deviceListChanged', (c) => changes.push(c));
-      await phone.revokeDevice('lee-old-phone');
+      await phone.devices.revoke('lee-old-phone');
       await eventually(() => changes.some((c) => c.removed.includes('lee-old-phone')), 'the contact hears the device left the list');
       expect((await t.storage.deviceListHeads('org-a', ['dr-lee']))[0]!.deviceIds).to.deep.equal(['lee-phone']);
-      expect((await patel.listDevices(['dr-lee'])).map((d) => d.deviceId)).to.deep.equal(['lee-phone']);
+      expect((await patel.devices.list(['dr-lee'])).map((d) => d.deviceId)).to.deep.equal(['lee-phone']);
     });
 
     it('care-team statements a device signed while linked still verify, after it left the list, for a member who joins later', async () => {
@@ -230,9 +230,9 @@ describe('signed device lists (issue #16, part 3)', function () {
       const desk = t.client({ userId: 'dr-lee', deviceId: 'lee-desk' });
       await desk.connect();
       // The desk creates the team: the log's first statement is signed by the desk's key.
-      const { teamId } = await desk.createTeam('Ward 4B', [{ userId: 'dr-patel' }]);
-      await eventually(async () => (await patel.teamState(teamId)) !== undefined && (await phone.teamState(teamId)) !== undefined, 'members verified the log');
-      await phone.revokeDevice('lee-desk');
+      const { teamId } = await desk.teams.create('Ward 4B', [{ userId: 'dr-patel' }]);
+      await eventually(async () => (await patel.teams.state(teamId)) !== undefined && (await phone.teams.state(teamId)) !== undefined, 'members verified the log');
+      await phone.devices.revoke('lee-desk');
       expect((await t.storage.deviceListHeads('org-a', ['dr-lee']))[0]!.deviceIds).to.deep.equal(['lee-phone']);
       // Kim never saw the desk listed, and joins after it left: the create statement checks out
       // against the version of Lee's signed list that named it.
@@ -240,8 +240,8 @@ describe('signed device lists (issue #16, part 3)', function () {
       const rejected: unknown[] = [];
       kim.on('membershipMismatch', (m) => rejected.push(m));
       await kim.connect();
-      await phone.addTeamMember(teamId, 'dr-kim');
-      await eventually(async () => (await kim.teamState(teamId))?.members['dr-kim'] === 'member', 'the new member verified the whole log');
+      await phone.teams.addMember(teamId, 'dr-kim');
+      await eventually(async () => (await kim.teams.state(teamId))?.members['dr-kim'] === 'member', 'the new member verified the whole log');
       expect(rejected).to.deep.equal([]);
       const got: string[] = [];
       kim.on('message', (m) => got.push(m.text));
@@ -264,7 +264,7 @@ describe('signed device lists (issue #16, part 3)', function () {
 
     it('a version appended with a forged signature: refused (DEVICE_LIST_INVALID), and nothing is encrypted to its device', async () => {
       const planted = await plantDevice(t);
-      expect((await lee.listDevices(['dr-patel'])).map((d) => d.deviceId)).to.deep.equal(['patel-laptop']);
+      expect((await lee.devices.list(['dr-patel'])).map((d) => d.deviceId)).to.deep.equal(['patel-laptop']);
       const current = (await t.storage.deviceListHistory('org-a', 'dr-patel'))!.lists.at(-1)!;
       // Signed by the operator's key, claiming to be Patel's laptop.
       const forged = planted.signDeviceList('dr-patel', { version: 2, devices: [...current.devices, { deviceId: 'planted', identityKey: planted.identityKey }], signerDeviceId: 'patel-laptop' });
@@ -272,14 +272,14 @@ describe('signed device lists (issue #16, part 3)', function () {
       await t.hub.directory.changed('org-a', 'dr-patel'); // what a hub node would see after the edit
       const rejected: string[] = [];
       lee.on('deviceListRejected', (r) => rejected.push(r.problem));
-      expect(await codeOf(lee.listDevices(['dr-patel']))).to.equal(ErrorCode.DEVICE_LIST_INVALID);
+      expect(await codeOf(lee.devices.list(['dr-patel']))).to.equal(ErrorCode.DEVICE_LIST_INVALID);
       expect(rejected).to.deep.equal(['bad-signature']);
     });
 
     it('an older version put back: refused as a rollback (DEVICE_LIST_ROLLBACK) by a peer that saw the newer one', async () => {
       const laptop = t.client({ userId: 'dr-patel', deviceId: 'patel-tablet' });
       await laptop.connect(); // linked by the harness from Patel's laptop: version 2
-      expect((await lee.listDevices(['dr-patel'])).map((d) => d.deviceId)).to.deep.equal(['patel-laptop', 'patel-tablet']);
+      expect((await lee.devices.list(['dr-patel'])).map((d) => d.deviceId)).to.deep.equal(['patel-laptop', 'patel-tablet']);
       const docs = db.collection('device_lists');
       expect((await docs.find({ userId: 'dr-patel' }).toArray()).map((d) => d.version as number).sort()).to.deep.equal([1, 2]);
       // Back to version 1, which lists the laptop only.
@@ -287,7 +287,7 @@ describe('signed device lists (issue #16, part 3)', function () {
       await t.hub.directory.changed('org-a', 'dr-patel');
       const rejected: string[] = [];
       lee.on('deviceListRejected', (r) => rejected.push(r.problem));
-      expect(await codeOf(lee.listDevices(['dr-patel']))).to.equal(ErrorCode.DEVICE_LIST_ROLLBACK);
+      expect(await codeOf(lee.devices.list(['dr-patel']))).to.equal(ErrorCode.DEVICE_LIST_ROLLBACK);
       expect(rejected).to.deep.equal(['rollback']);
     });
   });

@@ -10,7 +10,7 @@ type Keys = ReturnType<typeof testDeviceKeys>;
 
 /** Raw access to the team events, as the SDK will use them. */
 async function teamRequest(client: CurbsideClient, event: 'team:create' | 'team:change', signed: SignedStatement): Promise<TeamStatementResult> {
-  return (client as unknown as { request(e: string, p: unknown): Promise<TeamStatementResult> }).request(event, { signed });
+  return (client as unknown as { connection: { request(e: string, p: unknown): Promise<TeamStatementResult> } }).connection.request(event, { signed });
 }
 
 const hash = (canonical: string) => createHash('sha256').update(canonical).digest('hex');
@@ -30,7 +30,7 @@ for (const backend of backends) {
         const got: Envelope[] = [];
         client.on('envelope', (e) => got.push(e));
         await client.connect();
-        await client.publishKeys({ identityKey: keys.identityKey, signedPrekey: keys.signedPrekey() });
+        await client.hub.publishKeys({ identityKey: keys.identityKey, signedPrekey: keys.signedPrekey() });
         people[name] = { client, keys, deviceId, got };
       }
     });
@@ -118,8 +118,8 @@ for (const backend of backends) {
     it('relays typing to the other members and answers presence, for members only', async () => {
       const { teamId } = await createWard();
       const typing: string[] = [];
-      (people.patel!.client as unknown as { socket: { on(e: string, f: (n: { userId: string; typing: boolean }) => void): void } }).socket.on('typing', (n) => typing.push(`${n.userId}:${n.typing}`));
-      const req = (c: CurbsideClient, e: string, p: unknown) => (c as unknown as { request(e: string, p: unknown): Promise<unknown> }).request(e, p);
+      (people.patel!.client as unknown as { connection: { socket: { on(e: string, f: (n: { userId: string; typing: boolean }) => void): void } } }).connection.socket.on('typing', (n) => typing.push(`${n.userId}:${n.typing}`));
+      const req = (c: CurbsideClient, e: string, p: unknown) => (c as unknown as { connection: { request(e: string, p: unknown): Promise<unknown> } }).connection.request(e, p);
       await req(people.lee!.client, ClientEvent.TYPING, { conversationId: teamId, typing: true });
       await eventually(() => typing.includes('lee:true'), 'typing relayed');
       const presence = (await req(people.ortiz!.client, ClientEvent.PRESENCE_QUERY, { conversationId: teamId })) as { online: Array<{ userId: string }> };

@@ -16,7 +16,7 @@ import { testDeviceKeys } from '../support/keys.js';
 
 async function withKeys(client: CurbsideClient) {
   const keys = testDeviceKeys();
-  await client.publishKeys({ identityKey: keys.identityKey, signedPrekey: keys.signedPrekey(), oneTimePrekeys: keys.oneTimePrekeys(2) });
+  await client.hub.publishKeys({ identityKey: keys.identityKey, signedPrekey: keys.signedPrekey(), oneTimePrekeys: keys.oneTimePrekeys(2) });
 }
 
 async function staleDetail(p: Promise<unknown>): Promise<{ missing: string[]; extra: string[] } | string> {
@@ -59,12 +59,12 @@ describe('device lists cached per node stay exact across nodes (Redis + Mongo-wi
 
     const revoke = node2.client({ userId: 'dr-patel', deviceId: 'patel-laptop' }, { e2ee: false });
     await revoke.connect();
-    await revoke.revokeDevice('patel-tablet');
+    await revoke.devices.revoke('patel-tablet');
     expect(await staleDetail(lee.sendEnvelope(conv.id, { body: bytes('4'), recipients: [share('patel-laptop'), share('patel-tablet')] }))).to.deep.equal({
       missing: [],
       extra: ['patel-tablet'],
     });
-    expect(await lee.listDevices(['dr-patel']).then((ds) => ds.map((d) => d.deviceId))).to.deep.equal(['patel-laptop']);
+    expect(await lee.devices.list(['dr-patel']).then((ds) => ds.map((d) => d.deviceId))).to.deep.equal(['patel-laptop']);
   });
 });
 
@@ -79,7 +79,7 @@ describe('conversations cached per node stay exact across nodes (Redis + Mongo-w
     const patel = node1.client({ userId: 'dr-patel', deviceId: 'patel-laptop' });
     const ortiz = node1.client({ userId: 'rn-ortiz', deviceId: 'ortiz-tablet' });
     await Promise.all([lee.connect(), patel.connect(), ortiz.connect()]);
-    const { teamId } = await lee.createTeam('ICU', [{ userId: 'dr-patel' }, { userId: 'rn-ortiz' }]);
+    const { teamId } = await lee.teams.create('ICU', [{ userId: 'dr-patel' }, { userId: 'rn-ortiz' }]);
     // Node 1 caches the team while Ortiz is in it; sends alternate between the nodes.
     const seqs: number[] = [];
     for (let i = 0; i < 3; i++) {
@@ -91,7 +91,7 @@ describe('conversations cached per node stay exact across nodes (Redis + Mongo-w
     const stored = (await node1.storage.envelopesAfter('org-a', teamId, 0, 100)).map((e) => e.seq);
     expect(stored, 'no seq burned or reused').to.deep.equal(stored.map((_, i) => i + 1));
 
-    await lee.removeTeamMember(teamId, 'rn-ortiz'); // through node 2
+    await lee.teams.removeMember(teamId, 'rn-ortiz'); // through node 2
     // The raw send (not sendText, whose SDK may already know of the removal): the hub must refuse it.
     const err = await ortiz.sendEnvelope(teamId, { body: bytes('still here?') }).catch((e: unknown) => e);
     expect(isCurbsideError(err) && err.code, String(err)).to.equal(ErrorCode.FORBIDDEN);

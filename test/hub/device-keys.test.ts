@@ -8,7 +8,7 @@ const backends: Backend[] = ['memory', 'real'];
 
 async function withKeys(client: CurbsideClient, otks = 5) {
   const keys = testDeviceKeys();
-  await client.publishKeys({ identityKey: keys.identityKey, signedPrekey: keys.signedPrekey(), oneTimePrekeys: keys.oneTimePrekeys(otks) });
+  await client.hub.publishKeys({ identityKey: keys.identityKey, signedPrekey: keys.signedPrekey(), oneTimePrekeys: keys.oneTimePrekeys(otks) });
   return keys;
 }
 
@@ -26,19 +26,19 @@ for (const backend of backends) {
       await lee.connect();
       const keys = testDeviceKeys();
       const forged = { ...keys.signedPrekey(), signature: new Uint8Array(64).fill(7) };
-      expect(await codeOf(lee.publishKeys({ identityKey: keys.identityKey, signedPrekey: forged }))).to.equal(ErrorCode.BAD_SIGNATURE);
+      expect(await codeOf(lee.hub.publishKeys({ identityKey: keys.identityKey, signedPrekey: forged }))).to.equal(ErrorCode.BAD_SIGNATURE);
       // A prekey signed by someone else's identity does not verify under ours either.
-      expect(await codeOf(lee.publishKeys({ identityKey: keys.identityKey, signedPrekey: testDeviceKeys().signedPrekey() }))).to.equal(ErrorCode.BAD_SIGNATURE);
-      expect(await lee.listDevices(['dr-lee'])).to.deep.equal([]);
+      expect(await codeOf(lee.hub.publishKeys({ identityKey: keys.identityKey, signedPrekey: testDeviceKeys().signedPrekey() }))).to.equal(ErrorCode.BAD_SIGNATURE);
+      expect(await lee.devices.list(['dr-lee'])).to.deep.equal([]);
 
-      await lee.publishKeys({ identityKey: keys.identityKey, signedPrekey: keys.signedPrekey(), oneTimePrekeys: keys.oneTimePrekeys(100) });
-      expect(await lee.countPrekeys()).to.equal(100);
+      await lee.hub.publishKeys({ identityKey: keys.identityKey, signedPrekey: keys.signedPrekey(), oneTimePrekeys: keys.oneTimePrekeys(100) });
+      expect(await lee.hub.countPrekeys()).to.equal(100);
       const other = testDeviceKeys();
-      expect(await codeOf(lee.publishKeys({ identityKey: other.identityKey, signedPrekey: other.signedPrekey() }))).to.equal(ErrorCode.IDENTITY_MISMATCH);
-      expect(await codeOf(lee.publishKeys({ identityKey: keys.identityKey, oneTimePrekeys: keys.oneTimePrekeys(Limits.MAX_PREKEY_BATCH + 1, 1000) }))).to.equal(
+      expect(await codeOf(lee.hub.publishKeys({ identityKey: other.identityKey, signedPrekey: other.signedPrekey() }))).to.equal(ErrorCode.IDENTITY_MISMATCH);
+      expect(await codeOf(lee.hub.publishKeys({ identityKey: keys.identityKey, oneTimePrekeys: keys.oneTimePrekeys(Limits.MAX_PREKEY_BATCH + 1, 1000) }))).to.equal(
         ErrorCode.PAYLOAD_TOO_LARGE,
       );
-      expect(await lee.countPrekeys()).to.equal(100);
+      expect(await lee.hub.countPrekeys()).to.equal(100);
     });
 
     it('claims one bundle per device, never the caller\'s own, and each one-time prekey once', async () => {
@@ -48,14 +48,14 @@ for (const backend of backends) {
       await Promise.all([phone.connect(), desk.connect(), patel.connect()]);
       await withKeys(phone, 1);
       await withKeys(desk, 1);
-      const own = await phone.claimBundles({ userIds: ['dr-lee'] });
+      const own = await phone.hub.claimBundles({ userIds: ['dr-lee'] });
       expect(own.map((b) => b.deviceId), 'a device never claims its own bundle').to.deep.equal(['lee-desk']);
-      const first = await patel.claimBundles({ userIds: ['dr-lee'] });
+      const first = await patel.hub.claimBundles({ userIds: ['dr-lee'] });
       expect(first.map((b) => [b.deviceId, b.oneTimePrekey === undefined])).to.deep.equal([
         ['lee-desk', true], // taken by the phone's claim above
         ['lee-phone', false],
       ]);
-      const second = await patel.claimBundles({ userIds: ['dr-lee'], deviceIds: ['lee-phone'] });
+      const second = await patel.hub.claimBundles({ userIds: ['dr-lee'], deviceIds: ['lee-phone'] });
       expect(second).to.have.length(1);
       expect(second[0]!.oneTimePrekey, 'the signed prekey alone once none are left').to.equal(undefined);
     });
@@ -114,9 +114,9 @@ for (const backend of backends) {
       await withKeys(a, 2);
       await withKeys(b, 2);
       const many = [...Array.from({ length: 148 }, (_, i) => `nobody-${i}`), 'u-a', 'u-z'];
-      expect((await b.listDevices(many)).map((d) => d.deviceId)).to.deep.equal(['a-1', 'z-1']);
-      expect((await b.claimBundles({ userIds: many })).map((x) => x.deviceId)).to.deep.equal(['a-1']);
-      expect(await b.listDevices([])).to.deep.equal([]);
+      expect((await b.devices.list(many)).map((d) => d.deviceId)).to.deep.equal(['a-1', 'z-1']);
+      expect((await b.hub.claimBundles({ userIds: many })).map((x) => x.deviceId)).to.deep.equal(['a-1']);
+      expect(await b.devices.list([])).to.deep.equal([]);
     });
 
     it('tells contacts and the user\'s other devices when a device first publishes keys', async () => {

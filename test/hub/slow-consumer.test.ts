@@ -6,7 +6,7 @@ import { HubHarness, eventually } from '../support/hub.js';
 
 /** The TCP socket under a connected SDK client (socket.io-client → engine.io → ws). */
 function tcpOf(client: CurbsideClient): NetSocket {
-  const socket = (client as unknown as { socket: { io: { engine: { transport: { ws: { _socket: NetSocket } } } } } }).socket;
+  const socket = (client as unknown as { connection: { socket: { io: { engine: { transport: { ws: { _socket: NetSocket } } } } } } }).connection.socket;
   return socket.io.engine.transport.ws._socket;
 }
 

@@ -58,7 +58,7 @@ describe('regression: no log line carries a field twice (issue #18)', function (
     const conv = await lee.createConversation({ kind: 'direct', peerUserId: 'dr-patel' });
     await lee.sendText(conv.id, 'Troponin 0.42 — can you look?');
     await eventually(() => got.length === 1, 'delivered');
-    await lee.revokeDevice('lee-desk');
+    await lee.devices.revoke('lee-desk');
     patel.disconnect();
     await t.hub.close();
     expectCleanLines(t.logs.lines);

@@ -47,7 +47,7 @@ describe('regression: care-team titles are sealed, the hub cannot read them (Red
       d.client.on('teamDetails', (x) => d.titles.push(x.title));
       return d;
     };
-    const details = (d: Device, teamId: string) => d.client.teamDetails(teamId);
+    const details = (d: Device, teamId: string) => d.client.teams.details(teamId);
     const readsAll = async (devices: Device[], teamId: string, expected: typeof FIRST) => {
       for (const d of devices) if (JSON.stringify(await details(d, teamId)) !== JSON.stringify(expected)) return false;
       return true;
@@ -61,29 +61,29 @@ describe('regression: care-team titles are sealed, the hub cannot read them (Red
     await Promise.all([leePhone, leeDesk, patel, ortiz, kim].map((d) => d.client.connect()));
 
     // Created with a title and description that name a patient.
-    const { teamId } = await leePhone.client.createTeam(FIRST.title, [{ userId: 'dr-patel', role: 'admin' }, { userId: 'rn-ortiz' }], { description: FIRST.description });
+    const { teamId } = await leePhone.client.teams.create(FIRST.title, [{ userId: 'dr-patel', role: 'admin' }, { userId: 'rn-ortiz' }], { description: FIRST.description });
     expect(await details(leePhone, teamId)).to.deep.equal(FIRST);
     await eventually(() => readsAll([leeDesk, patel, ortiz], teamId, FIRST), 'every member device decrypts the title, with no message sent');
     for (const d of [leeDesk, patel, ortiz]) expect(d.titles, 'announced once per device').to.deep.equal([FIRST.title]);
     expect(await details(kim, teamId), 'not a member yet').to.equal(undefined);
 
     // A member added later reads the title in force at once (the adder hands over its key).
-    await leePhone.client.addTeamMember(teamId, 'dr-kim');
+    await leePhone.client.teams.addMember(teamId, 'dr-kim');
     await eventually(() => readsAll([kim], teamId, FIRST), 'the new member decrypts the title');
 
     // A device added later gets the key along with the next team message's sender key.
     const patelTablet = device('dr-patel', 'patel-tablet');
     await patelTablet.client.connect();
-    await eventually(async () => (await patelTablet.client.teamState(teamId)) !== undefined, 'the new device verified the log');
+    await eventually(async () => (await patelTablet.client.teams.state(teamId)) !== undefined, 'the new device verified the log');
     expect(await details(patelTablet, teamId), 'no member device has sent it the key yet').to.equal(undefined);
     await ortiz.client.sendText(teamId, 'Pharmacy notified');
     await eventually(() => readsAll([patelTablet], teamId, FIRST), 'the later device decrypts the title');
     expect(patelTablet.titles).to.deep.equal([FIRST.title]);
 
     // Ortiz is removed, then an admin renames the team: a new key, for the remaining devices only.
-    await leePhone.client.removeTeamMember(teamId, 'rn-ortiz');
-    await eventually(async () => (await patel.client.teamState(teamId))?.members['rn-ortiz'] === undefined, 'Patel applied the removal');
-    await patel.client.setTeamDetails(teamId, RENAMED);
+    await leePhone.client.teams.removeMember(teamId, 'rn-ortiz');
+    await eventually(async () => (await patel.client.teams.state(teamId))?.members['rn-ortiz'] === undefined, 'Patel applied the removal');
+    await patel.client.teams.setDetails(teamId, RENAMED);
     const remaining = [leePhone, leeDesk, patel, patelTablet, kim];
     await eventually(() => readsAll(remaining, teamId, RENAMED), 'every remaining member device decrypts the new title', 10_000);
     for (const d of remaining) expect(d.titles.at(-1)).to.equal(RENAMED.title);

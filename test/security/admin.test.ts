@@ -172,7 +172,7 @@ describe('administration: curbside-admin and the admin API (real Redis + Mongo-w
     const ortiz = t.client({ userId: 'rn-ortiz', deviceId: 'ortiz-phone' });
     await Promise.all([lee.connect(), patel.connect(), ortiz.connect()]);
     const title = 'Ward 4B discharge - Mr J. Smith bed 12';
-    const { teamId } = await lee.createTeam(title, [{ userId: 'dr-patel', role: 'admin' }, { userId: 'rn-ortiz' }]);
+    const { teamId } = await lee.teams.create(title, [{ userId: 'dr-patel', role: 'admin' }, { userId: 'rn-ortiz' }]);
     await lee.sendText(teamId, 'Potassium 6.1, repeat at 16:00');
 
     const shown = await cli(t.url, ['--json', 'teams', 'show', '--org', 'org-a', '--team', teamId]);

@@ -192,7 +192,7 @@ export class HubHarness {
           const connect = client.connect.bind(client);
           client.connect = async () => {
             await connect();
-            if (client.linkState === 'pending') await this.linkFromSibling(client);
+            if (client.devices.linkState === 'pending') await this.linkFromSibling(client);
           };
         }
         return client;
@@ -209,12 +209,12 @@ export class HubHarness {
     };
     let sibling: CurbsideClient | undefined;
     await eventually(
-      () => (sibling = this.clients.find((c) => sameUser(c) && c.connected && c.linkState === 'linked')) !== undefined,
+      () => (sibling = this.clients.find((c) => sameUser(c) && c.connected && c.devices.linkState === 'linked')) !== undefined,
       `a connected, linked device of ${me.who.userId} to link ${me.who.deviceId} from (connect one first, or pass manualLink)`,
       10_000,
     );
-    await sibling!.linkDevice(await client.linkCode());
-    await eventually(() => client.linkState === 'linked', `${me.who.deviceId} linked`, 10_000);
+    await sibling!.devices.link(await client.devices.linkCode());
+    await eventually(() => client.devices.linkState === 'linked', `${me.who.deviceId} linked`, 10_000);
   }
 
   async cleanup(): Promise<void> {

@@ -290,10 +290,10 @@ describe('<curbside-chat> in headless Chromium', function () {
     it('a member added later sees "not available to you" for what came before, then reads what follows', async () => {
       const owner = t.client({ userId: 'rn-charge', deviceId: 'charge-phone' });
       await owner.connect();
-      const { teamId } = await owner.createTeam('Night shift', [{ userId: 'dr-patel' }]);
+      const { teamId } = await owner.teams.create('Night shift', [{ userId: 'dr-patel' }]);
       await owner.sendText(teamId, 'Handover list is on the board');
       const kim = await clinician('dr-kim', 'kim-laptop');
-      await owner.addTeamMember(teamId, 'dr-kim');
+      await owner.teams.addMember(teamId, 'dr-kim');
       await owner.sendText(teamId, 'Welcome, Dr Kim');
       await openConversation(kim, /^Night shift/);
       await message(kim, 'Welcome, Dr Kim').waitFor({ timeout: WAIT });

@@ -463,7 +463,7 @@ export class CurbsideChatElement extends HTMLElement {
   /** A care team's title, if this device holds its key; otherwise a `teamDetails` event brings it later. */
   private async loadTeamTitle(teamId: string): Promise<void> {
     try {
-      const details = await this.client?.teamDetails(teamId);
+      const details = await this.client?.teams.details(teamId);
       if (details) this.setTeamTitle(teamId, details.title);
     } catch {
       // The placeholder stays until the key arrives.
@@ -604,7 +604,7 @@ export class CurbsideChatElement extends HTMLElement {
       this.open(c.id);
       return;
     }
-    const { teamId } = await client.createTeam(title || userIds.join(', '), userIds.map((userId) => ({ userId })));
+    const { teamId } = await client.teams.create(title || userIds.join(', '), userIds.map((userId) => ({ userId })));
     await this.refreshConversations();
     this.open(teamId);
   }
@@ -885,7 +885,7 @@ export class CurbsideChatElement extends HTMLElement {
     const status = h('p', { role: 'status' });
     accept.addEventListener('click', () => {
       accept.disabled = true;
-      this.client?.acceptIdentity(userId).then(
+      this.client?.trust.acceptIdentity(userId).then(
         () => {
           this.pendingIdentity = this.pendingIdentity.filter((u) => u !== userId);
           this.closeOverlay();
@@ -932,7 +932,7 @@ export class CurbsideChatElement extends HTMLElement {
     form.addEventListener('submit', (ev) => {
       ev.preventDefault();
       link.disabled = true;
-      client.linkDevice({ deviceId, code: input.value }).then(
+      client.devices.link({ deviceId, code: input.value }).then(
         () => {
           this.closeOverlay();
           this.emitEvent('curbside-device-linked', { deviceId });
@@ -958,7 +958,7 @@ export class CurbsideChatElement extends HTMLElement {
     const dialog = h('div', { class: 'dialog', role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': titleId, tabindex: '-1' }, h('h2', { id: titleId }, `Safety number with ${userId}`), body, actions);
     this.openOverlay('safety', dialog, close);
     try {
-      const fp = await client.safetyNumber(userId);
+      const fp = await client.trust.safetyNumber(userId);
       const groups = fp.displayString.match(/\d{5}/g) ?? [fp.displayString];
       replaceChildren(
         body,
@@ -978,7 +978,7 @@ export class CurbsideChatElement extends HTMLElement {
       const verify = h('button', { type: 'button', class: 'primary' }, 'Mark as verified');
       verify.addEventListener('click', () => {
         verify.disabled = true;
-        client.markVerified(userId).then(
+        client.trust.markVerified(userId).then(
           () => {
             replaceChildren(actions, h('p', { class: 'verified', role: 'status' }, `✓ ${userId} verified`), close);
             close.focus();

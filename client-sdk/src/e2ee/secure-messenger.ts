@@ -23,7 +23,7 @@ import { deleteOp, type DeviceStore } from '../stores/index.js';
 import { LocalKeys } from './local-keys.js';
 import { MAX_RECEIPT_IDS, sealMessage, openMessage, type MessageContent } from './message-crypto.js';
 import { MAX_ARCHIVED_SESSIONS, SessionBook, TrustBook } from './peer-state.js';
-import type { EnvelopePayload } from '../client.js';
+import type { EnvelopePayload } from '../hub/outbox.js';
 import { TeamMessenger } from './team-messenger.js';
 import { ReceiptBook, type Receipt, type ReceiptStatus } from './receipts.js';
 import { DeviceListBook, type DeviceListChange, type DeviceListRejection, type DeviceListTransport } from './device-lists.js';

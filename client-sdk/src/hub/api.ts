@@ -1,0 +1,145 @@
+/**
+ * The hub's requests, typed: conversations (with a cache of each one's members), keys, devices and
+ * signed device lists, care-team statements, typing and presence. Large requests go in pages of what
+ * the hub takes. The end-to-end messengers reach the hub only through this (their `HubTransport`).
+ */
+import {
+  ClientEvent,
+  DeviceListsResultSchema,
+  DevicesListResultSchema,
+  ErrorCode,
+  Limits,
+  PrekeyBundleSchema,
+  type Conversation,
+  type ConversationCreateRequest,
+  type DeviceIdentity,
+  type DeviceListChain,
+  type DeviceRevokeResult,
+  type KeysClaimRequest,
+  type KeysPublishRequest,
+  type OwnDevice,
+  type PrekeyBundle,
+  type SignedStatement,
+} from '@curbside/shared';
+import { CurbsideError } from '../errors.js';
+import type { SignedDeviceListData } from '../crypto/index.js';
+import type { HubConnection } from './connection.js';
+
+export class HubApi {
+  /** Members of each conversation, as the hub last said. */
+  private readonly members = new Map<string, string[]>();
+
+  constructor(private readonly connection: HubConnection) {}
+
+  /** The hub said who is in a conversation (a push, or an answer). */
+  noteMembers(conversation: Pick<Conversation, 'id' | 'memberUserIds'>): void {
+    this.members.set(conversation.id, conversation.memberUserIds);
+  }
+
+  async createConversation(request: ConversationCreateRequest): Promise<Conversation> {
+    const conversation = await this.connection.request(ClientEvent.CONVERSATION_CREATE, request);
+    this.noteMembers(conversation);
+    return conversation;
+  }
+
+  async leaveConversation(conversationId: string): Promise<Conversation> {
+    const conversation = await this.connection.request(ClientEvent.CONVERSATION_LEAVE, { conversationId });
+    this.members.delete(conversation.id);
+    return conversation;
+  }
+
+  async listConversations(): Promise<Conversation[]> {
+    const all: Conversation[] = [];
+    let after: string | undefined;
+    do {
+      // The hub answers a page at a time (each well under a frame); this gathers them all.
+      const page = await this.connection.request(ClientEvent.CONVERSATION_LIST, after === undefined ? {} : { after });
+      all.push(...page.conversations);
+      after = page.next;
+    } while (after !== undefined);
+    for (const c of all) this.noteMembers(c);
+    return all;
+  }
+
+  /** Members as the hub sees them; `fresh` asks the hub instead of the cache. */
+  async conversationMembers(conversationId: string, fresh = false): Promise<string[]> {
+    const cached = this.members.get(conversationId);
+    if (cached && !fresh) return cached;
+    if (fresh) {
+      const conversation = await this.connection.request(ClientEvent.CONVERSATION_GET, { conversationId });
+      this.noteMembers(conversation);
+      return conversation.memberUserIds;
+    }
+    await this.listConversations();
+    const members = this.members.get(conversationId);
+    if (!members) throw new CurbsideError(ErrorCode.FORBIDDEN, 'Not a member of this conversation', { conversationId });
+    return members;
+  }
+
+  publishKeys(request: KeysPublishRequest): Promise<{ oneTimePrekeys: number }> {
+    return this.connection.request(ClientEvent.KEYS_PUBLISH, request);
+  }
+
+  async countPrekeys(): Promise<number> {
+    return (await this.connection.request(ClientEvent.KEYS_COUNT, {})).oneTimePrekeys;
+  }
+
+  async claimBundles(request: KeysClaimRequest): Promise<PrekeyBundle[]> {
+    const out: PrekeyBundle[] = [];
+    for (const userIds of pages(request.userIds, Limits.MAX_KEY_QUERY_USERS)) {
+      const { bundles } = await this.connection.request(ClientEvent.KEYS_CLAIM, { ...request, userIds });
+      out.push(...bundles.map((b) => PrekeyBundleSchema.parse(b)));
+    }
+    return out;
+  }
+
+  /** The hub's `devices:list`, unverified, with each signed list's version. */
+  async hubDevices(userIds: string[]): Promise<{ devices: DeviceIdentity[]; listVersions: Array<{ userId: string; version: number }> }> {
+    const devices: DeviceIdentity[] = [];
+    const listVersions: Array<{ userId: string; version: number }> = [];
+    for (const page of pages(userIds, Limits.MAX_KEY_QUERY_USERS)) {
+      const result = DevicesListResultSchema.parse(await this.connection.request(ClientEvent.DEVICES_LIST, { userIds: page }));
+      devices.push(...result.devices);
+      listVersions.push(...(result.listVersions ?? []));
+    }
+    return { devices, listVersions };
+  }
+
+  async deviceListChains(users: Array<{ userId: string; after: number }>): Promise<DeviceListChain[]> {
+    const out: DeviceListChain[] = [];
+    for (const page of pages(users, Limits.MAX_KEY_QUERY_USERS)) out.push(...DeviceListsResultSchema.parse(await this.connection.request(ClientEvent.DEVICE_LISTS, { users: page })).chains);
+    return out;
+  }
+
+  publishDeviceList(list: SignedDeviceListData): Promise<{ version: number }> {
+    return this.connection.request(ClientEvent.DEVICE_LIST_PUBLISH, { list });
+  }
+
+  async myDevices(): Promise<OwnDevice[]> {
+    return (await this.connection.request(ClientEvent.DEVICES_MINE, {})).devices;
+  }
+
+  revokeDevice(deviceId: string): Promise<DeviceRevokeResult> {
+    return this.connection.request(ClientEvent.DEVICE_REVOKE, { deviceId });
+  }
+
+  async teamRequest(event: 'team:create' | 'team:change', request: { signed: SignedStatement }): Promise<{ seq: number }> {
+    const res = await this.connection.request(event === 'team:create' ? ClientEvent.TEAM_CREATE : ClientEvent.TEAM_CHANGE, request);
+    this.noteMembers(res.conversation);
+    return { seq: res.seq };
+  }
+
+  async setTyping(conversationId: string, typing: boolean): Promise<void> {
+    await this.connection.request(ClientEvent.TYPING, { conversationId, typing });
+  }
+
+  async presence(conversationId: string): Promise<Array<{ userId: string; deviceIds: string[] }>> {
+    return (await this.connection.request(ClientEvent.PRESENCE_QUERY, { conversationId })).online;
+  }
+}
+
+function pages<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

@@ -1,0 +1,335 @@
+/**
+ * The SDK's connection to a hub: one socket.io socket, authenticated with the app's token (fetched
+ * again before every attempt), reconnected with backoff after a network failure, a refused but
+ * retryable handshake or a server-side close, and a request/answer call typed by the wire contract.
+ * It knows nothing of messages: the outbox, sync and the messengers build on {@link HubConnection.request}
+ * and the pushes they subscribe to.
+ */
+import { io, type Socket } from 'socket.io-client';
+import {
+  ClientEvent,
+  CloseCode,
+  ErrorCode,
+  ServerEvent,
+  WireErrorSchema,
+  backoffMs,
+  jitter,
+  sleep,
+  wireParser,
+  type Ack,
+  type ClientToServerEvents,
+  type ServerToClientEvents,
+  type SessionClosing,
+} from '@curbside/shared';
+import { CurbsideError } from '../errors.js';
+import { TypedEmitter } from '../emitter.js';
+
+/** Why the client is (or went) offline. */
+export type DisconnectReason =
+  /** The app called `disconnect()`. */
+  | 'client'
+  /** The hub node is shutting down; the SDK reconnects, possibly to another node. */
+  | 'server-shutdown'
+  /** The token expired; the SDK reconnects with a fresh one if it has a token callback. */
+  | 'token-expired'
+  /** The device or token was revoked; the SDK does not reconnect. */
+  | 'revoked'
+  /** The hub dropped this client for falling behind; the SDK reconnects and resyncs. */
+  | 'slow-consumer'
+  /** The hub refused the handshake (see the `error` event); the SDK stops. */
+  | 'auth-failed'
+  /** The network or the hub went away; the SDK reconnects with backoff. */
+  | 'network';
+
+/** Requests that change nothing, or nothing twice, so a retry after a dropped connection is safe. */
+const REPEATABLE_EVENTS: ReadonlySet<string> = new Set([
+  ClientEvent.CONVERSATION_GET,
+  ClientEvent.CONVERSATION_LIST,
+  ClientEvent.PRESENCE_QUERY,
+  ClientEvent.SYNC_FETCH,
+  ClientEvent.KEYS_PUBLISH,
+  ClientEvent.KEYS_COUNT,
+  ClientEvent.KEYS_CLAIM,
+  ClientEvent.DEVICES_LIST,
+  ClientEvent.DEVICE_LISTS,
+  ClientEvent.DEVICES_MINE,
+]);
+/** Tries of a repeatable request. */
+const REPEATABLE_ATTEMPTS = 5;
+/** Handshakes refused as expired that are tried again with a fresh token. */
+const MAX_AUTH_RETRIES = 3;
+
+type HubSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+/** What the answer to a request carries, by event. */
+export type AckData<F> = F extends (req: never, ack: (res: Ack<infer T>) => void) => void ? T : never;
+
+export interface HubConnectionOptions {
+  url: string;
+  token: string | (() => string | Promise<string>);
+  /** @default 10000 */
+  requestTimeoutMs?: number | undefined;
+  /** @default 500 */
+  reconnectDelayMs?: number | undefined;
+  /** @default 10000 */
+  reconnectDelayMaxMs?: number | undefined;
+  /** @default ['websocket', 'polling'] */
+  transports?: Array<'websocket' | 'polling' | 'webtransport'> | undefined;
+}
+
+export interface HubConnectionEvents {
+  /** Authenticated (again, after every reconnect). */
+  connected: () => void;
+  disconnected: (info: { reason: DisconnectReason; willReconnect: boolean }) => void;
+  /** A refused handshake, or a token callback that failed. */
+  error: (error: CurbsideError) => void;
+}
+
+type PushHandler = (...args: never[]) => void;
+
+/** One hub connection: socket, authentication, reconnects, and typed requests. */
+export class HubConnection extends TypedEmitter<HubConnectionEvents> {
+  private socket: HubSocket | undefined;
+  private readonly pushes: Array<[string, PushHandler]> = [];
+  private authRetries = 0;
+  /** Handshakes refused with a retryable error (the hub could not check the token) since the last connect. */
+  private handshakeRetries = 0;
+  private closingCode: CloseCode | undefined;
+  private isStopped = false;
+  private deviceId: string | undefined;
+  private userId: string | undefined;
+  readonly timeoutMs: number;
+
+  constructor(private readonly options: HubConnectionOptions) {
+    super();
+    this.timeoutMs = options.requestTimeoutMs ?? 10_000;
+  }
+
+  get connected(): boolean {
+    return this.socket?.connected ?? false;
+  }
+
+  /** The app stopped the client (`disconnect()`/`close()`): nothing reconnects or retries until `open()`. */
+  get stopped(): boolean {
+    return this.isStopped;
+  }
+
+  /** Who the token says this device is (`sub`, `dev`), once a token was fetched. */
+  get identity(): { userId: string | undefined; deviceId: string | undefined } {
+    return { userId: this.userId, deviceId: this.deviceId };
+  }
+
+  /** Handle a push from the hub, on this socket and every later one. Register before {@link open}. */
+  onPush<E extends keyof ServerToClientEvents>(event: E, handler: ServerToClientEvents[E]): void {
+    this.pushes.push([event, handler as PushHandler]);
+    (this.socket as unknown as { on(e: string, h: PushHandler): void } | undefined)?.on(event, handler as PushHandler);
+  }
+
+  /** The app wants to be online again: sends and requests no longer count as after a stop. */
+  resume(): void {
+    this.isStopped = false;
+  }
+
+  /**
+   * Connect (or reconnect) now. Returns at once; `connected` or `error` tells how it went.
+   * @returns whether the socket was already connected
+   */
+  open(): boolean {
+    this.isStopped = false;
+    const socket = this.socket ?? this.createSocket();
+    if (socket.connected) return true;
+    socket.connect();
+    return false;
+  }
+
+  /** Go offline until {@link open}. */
+  stop(): void {
+    this.isStopped = true;
+    this.socket?.disconnect();
+  }
+
+  /**
+   * One request/answer round trip, turned into a typed result or a CurbsideError. Requests that are
+   * safe to repeat are retried when the connection drops mid-request or the node is unavailable.
+   */
+  async request<E extends keyof ClientToServerEvents>(event: E, payload: Parameters<ClientToServerEvents[E]>[0]): Promise<AckData<ClientToServerEvents[E]>> {
+    const attempts = REPEATABLE_EVENTS.has(event) ? REPEATABLE_ATTEMPTS : 1;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.requestOnce(event, payload);
+      } catch (e) {
+        // A dropped connection, a slow answer, or a node that is draining or cannot reach its
+        // database (UNAVAILABLE: it closes our connection soon, or another node can answer).
+        const code = e instanceof CurbsideError ? e.code : undefined;
+        const retry = code === ErrorCode.NOT_CONNECTED || code === ErrorCode.TIMEOUT || code === ErrorCode.UNAVAILABLE;
+        if (!retry || attempt >= attempts || this.isStopped) throw e;
+        if (code === ErrorCode.UNAVAILABLE) {
+          const hinted = (e as CurbsideError).details?.retryAfterMs;
+          await sleep(Math.max(typeof hinted === 'number' ? hinted : 0, backoffMs(attempt, { baseMs: 200, maxMs: 10_000 })));
+          if (this.isStopped) throw e;
+        }
+      }
+    }
+  }
+
+  private async requestOnce<E extends keyof ClientToServerEvents>(event: E, payload: Parameters<ClientToServerEvents[E]>[0]): Promise<AckData<ClientToServerEvents[E]>> {
+    if (!this.socket?.connected) await this.waitForConnection();
+    const socket = this.socket!;
+    let res: Ack<AckData<ClientToServerEvents[E]>>;
+    try {
+      // socket.io's typed emitWithAck cannot follow a generic event key; the wire contract is the map.
+      res = (await (socket.timeout(this.timeoutMs) as unknown as { emitWithAck(e: string, p: unknown): Promise<unknown> }).emitWithAck(event, payload)) as Ack<
+        AckData<ClientToServerEvents[E]>
+      >;
+    } catch {
+      // socket.io rejects with a timeout, or at once when the connection dropped before the answer.
+      if (!socket.connected) throw new CurbsideError(ErrorCode.NOT_CONNECTED, `Connection lost before the hub answered ${event}`);
+      throw new CurbsideError(ErrorCode.TIMEOUT, `No answer from the hub to ${event} within ${this.timeoutMs} ms`);
+    }
+    if (!res || typeof res !== 'object' || !('ok' in res)) throw new CurbsideError(ErrorCode.INTERNAL, `Malformed answer to ${event}`);
+    if (!res.ok) throw CurbsideError.fromWire(res.error);
+    return res.data;
+  }
+
+  /**
+   * A request made during a brief disconnect waits for the reconnect (up to the request timeout)
+   * instead of failing: the app should not have to care about a dropped Wi-Fi packet.
+   */
+  private waitForConnection(): Promise<void> {
+    if (!this.socket || this.isStopped) return Promise.reject(new CurbsideError(ErrorCode.NOT_CONNECTED, 'Not connected to the hub'));
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off();
+        reject(new CurbsideError(ErrorCode.NOT_CONNECTED, `Not connected to the hub (waited ${this.timeoutMs} ms)`));
+      }, this.timeoutMs);
+      const off = this.once('connected', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private async currentToken(): Promise<string> {
+    const t = this.options.token;
+    const token = typeof t === 'function' ? await t() : t;
+    const claims = claimsFromToken(token);
+    this.deviceId = claims.dev ?? this.deviceId;
+    this.userId = claims.sub ?? this.userId;
+    return token;
+  }
+
+  private reconnectLater(ms: number): void {
+    const socket = this.socket;
+    setTimeout(() => !this.isStopped && socket?.connect(), ms);
+  }
+
+  private createSocket(): HubSocket {
+    const socket: HubSocket = io(this.options.url, {
+      autoConnect: false,
+      parser: wireParser,
+      transports: this.options.transports ?? ['websocket', 'polling'],
+      reconnection: true,
+      reconnectionDelay: this.options.reconnectDelayMs ?? 500,
+      reconnectionDelayMax: this.options.reconnectDelayMaxMs ?? 10_000,
+      randomizationFactor: 0.5,
+      auth: (cb) => {
+        this.currentToken().then(
+          (token) => cb({ token }),
+          (e: unknown) => {
+            this.emit('error', new CurbsideError(ErrorCode.AUTH_REQUIRED, `Token callback failed: ${(e as Error)?.message ?? e}`));
+            cb({});
+          },
+        );
+      },
+    });
+    this.socket = socket;
+    for (const [event, handler] of this.pushes) (socket as unknown as { on(e: string, h: PushHandler): void }).on(event, handler);
+
+    socket.on('connect', () => {
+      this.authRetries = 0;
+      this.handshakeRetries = 0;
+      this.closingCode = undefined;
+      this.emit('connected');
+    });
+
+    socket.on('connect_error', (err: Error & { data?: unknown }) => {
+      const wire = WireErrorSchema.safeParse(err.data);
+      if (!wire.success) return; // transport-level failure: socket.io's manager retries with backoff
+      const error = CurbsideError.fromWire(wire.data);
+      // A refused handshake is not retried by socket.io. An expired token is worth one more attempt
+      // when the app gave us a way to get a fresh one.
+      if (error.code === ErrorCode.AUTH_EXPIRED && typeof this.options.token === 'function' && this.authRetries < MAX_AUTH_RETRIES) {
+        this.authRetries += 1;
+        this.reconnectLater(200 * this.authRetries);
+        return;
+      }
+      // UNAVAILABLE, INTERNAL, RATE_LIMITED...: the hub could not check the handshake now (its Redis or
+      // database is down, it is shutting down, too many handshakes). Not a verdict on the token: try
+      // again with backoff, as socket.io does after a transport failure.
+      if (error.retryable) {
+        this.handshakeRetries += 1;
+        const backoff = backoffMs(this.handshakeRetries - 1, { baseMs: this.options.reconnectDelayMs ?? 500, maxMs: this.options.reconnectDelayMaxMs ?? 10_000 });
+        const retryAfterMs = typeof error.details?.retryAfterMs === 'number' ? error.details.retryAfterMs : 0;
+        this.reconnectLater(Math.max(retryAfterMs, backoff));
+        return;
+      }
+      this.emit('error', error);
+      this.emit('disconnected', { reason: 'auth-failed', willReconnect: false });
+    });
+
+    socket.on(ServerEvent.SESSION_CLOSING, (info: SessionClosing) => {
+      this.closingCode = info.code;
+    });
+
+    socket.on('disconnect', (reason) => {
+      if (this.isStopped || reason === 'io client disconnect') {
+        this.emit('disconnected', { reason: 'client', willReconnect: false });
+        return;
+      }
+      const mapped = mapClose(this.closingCode);
+      if (reason === 'io server disconnect') {
+        // socket.io does not reconnect after a server-side disconnect: decide here.
+        const willReconnect = mapped !== 'revoked' && !(mapped === 'token-expired' && typeof this.options.token !== 'function');
+        this.emit('disconnected', { reason: mapped, willReconnect });
+        if (willReconnect) this.reconnectLater(jitter(this.options.reconnectDelayMs ?? 500));
+        return;
+      }
+      this.emit('disconnected', { reason: 'network', willReconnect: true });
+    });
+    return socket;
+  }
+}
+
+function mapClose(code: CloseCode | undefined): DisconnectReason {
+  switch (code) {
+    case CloseCode.SERVER_SHUTDOWN:
+      return 'server-shutdown';
+    case CloseCode.TOKEN_EXPIRED:
+      return 'token-expired';
+    case CloseCode.REVOKED:
+      return 'revoked';
+    case CloseCode.SLOW_CONSUMER:
+      return 'slow-consumer';
+    default:
+      return 'server-shutdown';
+  }
+}
+
+/**
+ * Who the token says we are (`sub`, `dev`), read without verifying: the hub verifies; the SDK only
+ * needs to recognise its own envelopes and label its own messages.
+ */
+function claimsFromToken(token: string): { sub?: string; dev?: string } {
+  const part = token.split('.')[1];
+  if (!part) return {};
+  try {
+    const json = atob(part.replace(/-/g, '+').replace(/_/g, '/'));
+    const claims = JSON.parse(json) as { sub?: unknown; dev?: unknown };
+    return {
+      ...(typeof claims.sub === 'string' ? { sub: claims.sub } : {}),
+      ...(typeof claims.dev === 'string' ? { dev: claims.dev } : {}),
+    };
+  } catch {
+    return {};
+  }
+}

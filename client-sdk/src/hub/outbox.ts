@@ -1,0 +1,203 @@
+/**
+ * Sends not yet acknowledged by the hub. Each is persisted in the device store's `outbox` before its
+ * first attempt, so a send the app was told is queued survives a restart; it is retried with the same
+ * client message id (the hub stores and delivers it once) after a dropped connection, or with backoff
+ * while connected, until the hub acks it or refuses it for good.
+ */
+import { ClientEvent, ErrorCode, Limits, backoffMs, type SendResult } from '@curbside/shared';
+import { CurbsideError, asCurbsideError } from '../errors.js';
+import type { DeviceStore } from '../stores/index.js';
+import type { HubConnection } from './connection.js';
+
+/** Options of one `CurbsideClient.sendEnvelope`. */
+export interface SendOptions {
+  /** Idempotency key; reuse it to retry a send safely. @default a random UUID */
+  clientMessageId?: string;
+}
+
+/** What one envelope carries: a body for every device, per-device ciphertexts, or both. */
+export interface EnvelopePayload {
+  body?: Uint8Array;
+  recipients?: Array<{ deviceId: string; ciphertext: Uint8Array }>;
+  /** `recipients` names only some devices on purpose (see the wire contract). */
+  partial?: boolean;
+  /** `receipt` marks a receipt, which devices it does not name ignore. @default 'message' */
+  kind?: 'message' | 'receipt';
+  /** Care teams: the membership epoch the body was encrypted for (the SDK's team messages set it). */
+  epoch?: string;
+}
+
+/** An outbox entry as the device store keeps it. */
+interface PersistedSend {
+  conversationId: string;
+  payload: EnvelopePayload;
+  queuedAt: number;
+}
+
+/** The payload without undefined fields (the store refuses them). */
+function storablePayload(p: EnvelopePayload): EnvelopePayload {
+  return {
+    ...(p.body ? { body: p.body } : {}),
+    ...(p.recipients ? { recipients: p.recipients.map((r) => ({ deviceId: r.deviceId, ciphertext: r.ciphertext })) } : {}),
+    ...(p.partial ? { partial: true } : {}),
+    ...(p.kind ? { kind: p.kind } : {}),
+    ...(p.epoch ? { epoch: p.epoch } : {}),
+  };
+}
+
+interface OutboxEntry {
+  conversationId: string;
+  clientMessageId: string;
+  payload: EnvelopePayload;
+  inFlight: boolean;
+  attempts: number;
+  resolve: (r: SendResult) => void;
+  reject: (e: CurbsideError) => void;
+  /** Restored from the persisted outbox: no caller waits for it, so a failure is only told by `sendFailed`. */
+  restored?: boolean;
+}
+
+export interface OutboxDeps {
+  store: DeviceStore;
+  connection: HubConnection;
+  /** The hub stored a send (the seq is this device's own: sync skips it). */
+  acked(result: SendResult): void;
+  sent(info: { clientMessageId: string; result: SendResult }): void;
+  sendFailed(info: { clientMessageId: string; conversationId: string; error: CurbsideError }): void;
+  /** Keep `op` among the operations `close()` waits for. */
+  track<T>(op: Promise<T>): Promise<T>;
+}
+
+const queued = () => new CurbsideError(ErrorCode.NOT_CONNECTED, 'Disconnected before the hub acknowledged this message; it stays queued', { queued: true });
+
+export class Outbox {
+  private readonly entries = new Map<string, OutboxEntry>();
+  private restored = false;
+
+  constructor(private readonly deps: OutboxDeps) {}
+
+  /** Number of sends not yet acknowledged by the hub. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /**
+   * Queue a send; resolves with the hub's ack. A send with a client message id already queued joins it.
+   * @throws CurbsideError PAYLOAD_TOO_LARGE locally; whatever the hub answers for good
+   */
+  send(conversationId: string, payload: EnvelopePayload, options: SendOptions = {}): Promise<SendResult> {
+    const tooBig =
+      (payload.body && payload.body.byteLength > Limits.MAX_CIPHERTEXT_BYTES) ||
+      payload.recipients?.some((r) => r.ciphertext.byteLength > Limits.MAX_DEVICE_CIPHERTEXT_BYTES);
+    if (tooBig) {
+      return Promise.reject(
+        new CurbsideError(ErrorCode.PAYLOAD_TOO_LARGE, `Envelope exceeds the limits (body ${Limits.MAX_CIPHERTEXT_BYTES} bytes, per device ${Limits.MAX_DEVICE_CIPHERTEXT_BYTES})`),
+      );
+    }
+    const clientMessageId = options.clientMessageId ?? globalThis.crypto.randomUUID();
+    const existing = this.entries.get(clientMessageId);
+    if (existing) return new Promise((resolve, reject) => chain(existing, resolve, reject));
+    return new Promise<SendResult>((resolve, reject) => {
+      const entry: OutboxEntry = { conversationId, clientMessageId, payload, inFlight: false, attempts: 0, resolve, reject };
+      this.entries.set(clientMessageId, entry);
+      // Persist before the first attempt: a send the app was told is queued survives a crash.
+      const saved: PersistedSend = { conversationId, payload: storablePayload(payload), queuedAt: Date.now() };
+      const persisted = this.deps.store.put('outbox', clientMessageId, saved).then(
+        () => {
+          if (this.deps.connection.stopped && this.entries.get(clientMessageId) === entry) {
+            // Started after the client stopped: kept for the next client with this store, as `stop()` promises.
+            this.entries.delete(clientMessageId);
+            reject(queued());
+            return;
+          }
+          this.transmit(entry);
+        },
+        (e: unknown) => {
+          this.entries.delete(clientMessageId);
+          reject(asCurbsideError(e));
+        },
+      );
+      void this.deps.track(persisted);
+    });
+  }
+
+  /** Sends a previous run (or `stop()`) left in the persisted outbox go out again, with their ids. */
+  async restore(): Promise<void> {
+    if (this.restored) return;
+    this.restored = true;
+    for (const [clientMessageId, saved] of await this.deps.store.list<PersistedSend>('outbox')) {
+      if (this.entries.has(clientMessageId)) continue;
+      const entry: OutboxEntry = { conversationId: saved.conversationId, clientMessageId, payload: saved.payload, inFlight: false, attempts: 0, resolve: () => {}, reject: () => {}, restored: true };
+      this.entries.set(clientMessageId, entry);
+      this.transmit(entry);
+    }
+  }
+
+  /** Connected (again): everything queued goes out. */
+  flush(): void {
+    for (const entry of this.entries.values()) this.transmit(entry);
+  }
+
+  /** The connection dropped: nothing is in flight any more (the next connect sends it all again). */
+  offline(): void {
+    for (const entry of this.entries.values()) entry.inFlight = false;
+  }
+
+  /**
+   * The client stopped: callers waiting on a send are told NOT_CONNECTED (`details.queued: true`); the
+   * sends stay persisted and go out when a client with the same store connects.
+   */
+  stop(): void {
+    for (const entry of this.entries.values()) entry.reject(queued());
+    this.entries.clear();
+    this.restored = false;
+  }
+
+  private transmit(entry: OutboxEntry): void {
+    const { connection } = this.deps;
+    if (!connection.connected || entry.inFlight) return;
+    entry.inFlight = true;
+    entry.attempts += 1;
+    connection.request(ClientEvent.ENVELOPE_SEND, { conversationId: entry.conversationId, clientMessageId: entry.clientMessageId, ...entry.payload }).then(
+      (result) => {
+        this.forget(entry);
+        this.deps.acked(result);
+        entry.resolve(result);
+        this.deps.sent({ clientMessageId: entry.clientMessageId, result });
+      },
+      (error: CurbsideError) => {
+        entry.inFlight = false;
+        if (!this.entries.has(entry.clientMessageId)) return;
+        if (error.retryable) {
+          // Stays queued: sent again on reconnect, or after a backoff if still connected.
+          setTimeout(() => this.transmit(entry), backoffMs(entry.attempts, { baseMs: 250, maxMs: 10_000 }));
+          return;
+        }
+        this.forget(entry);
+        entry.reject(error);
+        // A live care-team send re-encrypts for the new membership and resends by itself: no failure to report.
+        if (error.code === ErrorCode.STALE_EPOCH && !entry.restored) return;
+        this.deps.sendFailed({ clientMessageId: entry.clientMessageId, conversationId: entry.conversationId, error });
+      },
+    );
+  }
+
+  private forget(entry: OutboxEntry): void {
+    this.entries.delete(entry.clientMessageId);
+    void this.deps.store.delete('outbox', entry.clientMessageId).catch(() => {});
+  }
+}
+
+/** A second caller of the same send hears what the first hears. */
+function chain(entry: OutboxEntry, resolve: (r: SendResult) => void, reject: (e: CurbsideError) => void): void {
+  const prevResolve = entry.resolve;
+  const prevReject = entry.reject;
+  entry.resolve = (r) => {
+    prevResolve(r);
+    resolve(r);
+  };
+  entry.reject = (e) => {
+    prevReject(e);
+    reject(e);
+  };
+}
