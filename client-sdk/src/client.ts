@@ -148,6 +148,18 @@ export interface CurbsideClientOptions {
    */
   token: string | (() => string | Promise<string>);
   /**
+   * This device's id, for hubs whose access tokens carry no `dev` claim (an OpenID Connect
+   * provider's): sent in the handshake, and bound to the token's user the first time it connects.
+   * Keep it with the device's `store`. @default the token's `dev` claim
+   */
+  deviceId?: string;
+  /**
+   * This clinician's user id as the hub reads it from the token, when that is not the `sub` claim
+   * (the hub's OIDC_USER_CLAIM). The hub refuses the handshake if the token names another user.
+   * @default the token's `sub` claim
+   */
+  userId?: string;
+  /**
    * Where this device keeps its keys, sessions, trust decisions and sync cursors. Use
    * `IndexedDbDeviceStore` in browsers and `FileDeviceStore` (from `@curbside/client-sdk/node`) in
    * Node so they survive a restart. @default MemoryDeviceStore (lost when the process ends)
@@ -837,7 +849,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
     return result;
   }
 
-  /** This device's id, from the `dev` claim of its token (known once a token was fetched). */
+  /** This device's id: the `deviceId` option, else the `dev` claim of its token (known once a token was fetched). */
   get currentDeviceId(): string | undefined {
     return this.deviceId;
   }
@@ -860,7 +872,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
       randomizationFactor: 0.5,
       auth: (cb) => {
         this.currentToken().then(
-          (token) => cb({ token }),
+          (token) => cb({ token, ...(this.options.deviceId ? { deviceId: this.options.deviceId } : {}), ...(this.options.userId ? { userId: this.options.userId } : {}) }),
           (e: unknown) => {
             this.emit('error', new CurbsideError(ErrorCode.AUTH_REQUIRED, `Token callback failed: ${(e as Error)?.message ?? e}`));
             cb({});
@@ -993,8 +1005,8 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
     const t = this.options.token;
     const token = typeof t === 'function' ? await t() : t;
     const claims = claimsFromToken(token);
-    this.deviceId = claims.dev ?? this.deviceId;
-    this.userId = claims.sub ?? this.userId;
+    this.deviceId = this.options.deviceId ?? claims.dev ?? this.deviceId;
+    this.userId = this.options.userId ?? claims.sub ?? this.userId;
     return token;
   }
 

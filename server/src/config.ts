@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { Limits } from '@curbside/shared';
 import { SECURITY_ENV_DOC, loadSecurityConfig, type SecurityConfig } from './security/config.js';
+import { OIDC_ENV_DOC, loadOidcConfig, type OidcConfig } from './auth/config.js';
 
 /** Asymmetric algorithms only: a shared-secret (HS*) key in a hub config invites key-confusion bugs. */
 export const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'] as const;
@@ -19,6 +20,8 @@ export interface HubConfig {
   redis: { url: string; keyPrefix: string } | undefined;
   /** Undefined in dev mode when the hub generates its own signing key at start. */
   jwt: { publicKey: string; algorithm: JwtAlgorithm; issuer: string; audience: string; clockToleranceSec: number } | undefined;
+  /** The hospital's OpenID Connect provider (OIDC_ISSUER): keys by discovery and JWKS, claims mapped. Exclusive with `jwt`. */
+  oidc?: OidcConfig | undefined;
   presence: { ttlMs: number; heartbeatMs: number };
   maxFrameBytes: number;
   /** A socket whose unsent data passes this is dropped (SLOW_CONSUMER) and resyncs on reconnect. @default 8 MiB */
@@ -111,6 +114,7 @@ export const ENV_DOC: ReadonlyArray<{ name: string; default: string; meaning: st
     default: '(unset)',
     meaning: 'dev mode listens on loopback only, since its /dev/token mints a token for anyone; set to `yes` to let a non-loopback HOST through anyway',
   },
+  ...OIDC_ENV_DOC,
   ...SECURITY_ENV_DOC,
 ];
 
@@ -180,8 +184,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
   const issuer = get('JWT_ISSUER');
   const audience = get('JWT_AUDIENCE');
   const clockToleranceSec = num('JWT_CLOCK_TOLERANCE_SEC', 5, 0, 300);
-  if (mode === 'production') {
-    if (!publicKey && !keyFile) problems.push("JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_FILE is required outside dev mode: the PEM public key of your identity provider's token signer");
+  const oidc = loadOidcConfig(get, num, problems);
+  if (oidc) oidc.clockToleranceSec = clockToleranceSec;
+  if (oidc && (keyInline || keyFile || issuer || audience)) {
+    problems.push('Set OIDC_ISSUER (keys from your OpenID Connect provider) or JWT_PUBLIC_KEY/JWT_ISSUER/JWT_AUDIENCE (one static key), not both');
+  }
+  if (mode === 'production' && !oidc) {
+    if (!publicKey && !keyFile) problems.push("JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_FILE is required outside dev mode (the PEM public key of your identity provider's token signer), unless OIDC_ISSUER names your OpenID Connect provider");
     if (!issuer) problems.push('JWT_ISSUER is required outside dev mode: the `iss` your identity provider puts in access tokens');
     if (!audience) problems.push('JWT_AUDIENCE is required outside dev mode: the `aud` your identity provider puts in tokens meant for Curbside');
   }
@@ -201,7 +210,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
   const host = get('HOST') ?? (mode === 'dev' ? '127.0.0.1' : '0.0.0.0');
   const exposeDev = get(DANGEROUS_DEV_EXPOSURE);
   if (exposeDev !== undefined && exposeDev !== 'yes') problems.push(`${DANGEROUS_DEV_EXPOSURE} must be "yes" or unset (got "${exposeDev}")`);
-  if (mode === 'dev' && !publicKey && !isLoopbackHost(host) && exposeDev !== 'yes') {
+  if (mode === 'dev' && !publicKey && !oidc && !isLoopbackHost(host) && exposeDev !== 'yes') {
     problems.push(
       `HOST=${host} in dev mode would let anyone who reaches it mint a token for any clinician (POST /dev/token). Use HOST=127.0.0.1, set JWT_PUBLIC_KEY/JWT_ISSUER/JWT_AUDIENCE (dev tokens off), or set ${DANGEROUS_DEV_EXPOSURE}=yes if you really mean it`,
     );
@@ -239,6 +248,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     mongo: mongoUri ? { uri: mongoUri, dbName: get('MONGODB_DB'), writeConcern } : undefined,
     redis: redisUrl ? { url: redisUrl, keyPrefix: get('REDIS_KEY_PREFIX') ?? 'curbside:' } : undefined,
     jwt,
+    oidc,
     presence: { ttlMs, heartbeatMs },
     maxFrameBytes: Limits.MAX_FRAME_BYTES,
     slowConsumerMaxBytes: num('SLOW_CONSUMER_MAX_BYTES', 8 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),

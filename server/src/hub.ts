@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { CloseCode, wireParser } from '@curbside/shared';
 import type { HubConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
-import { DevTokenIssuer, TokenVerifier } from './auth/tokens.js';
+import { DevTokenIssuer, TokenVerifier, type TokenVerifierOptions } from './auth/tokens.js';
 import { createHttpApp } from './http/app.js';
 import { defaultWidgetBundlePath } from './http/widget.js';
 import { Gateway, type HubServer } from './realtime/gateway.js';
@@ -71,6 +71,7 @@ export class Hub {
   /** Members' devices, read on every send (cached per node when Redis is there to invalidate). */
   readonly directory: DeviceDirectory;
   private readonly relay: MessageRelay;
+  private readonly verifier: TokenVerifier;
   private heartbeat: NodeJS.Timeout | undefined;
   private slowConsumerCheck: NodeJS.Timeout | undefined;
   private sweeper: NodeJS.Timeout | undefined;
@@ -98,9 +99,8 @@ export class Hub {
   constructor(private readonly deps: HubDeps) {
     const { config, storage, presence, logger } = deps;
     this.logger = logger;
-    const verifierOptions = deps.devTokens && !config.jwt ? deps.devTokens.verifierOptions() : config.jwt;
-    if (!verifierOptions) throw new Error('No JWT verification key: set JWT_PUBLIC_KEY, or run in dev mode');
-    const verifier = new TokenVerifier({ ...verifierOptions, ...(config.maxTokenLifetimeSec !== undefined ? { maxLifetimeSec: config.maxTokenLifetimeSec } : {}) });
+    const verifier = new TokenVerifier({ ...verifierOptionsFor(config, deps.devTokens), ...(config.maxTokenLifetimeSec !== undefined ? { maxLifetimeSec: config.maxTokenLifetimeSec } : {}) });
+    this.verifier = verifier;
     this.audit = deps.audit ?? (storage instanceof MongoStorage ? new MongoAuditLog({ connection: storage.connection, logger, writer: config.nodeId }) : new MemoryAuditLog({ logger }));
     // Device lists are cached per node only where tags in Redis tell every node when one changed.
     this.directory = new DeviceDirectory({
@@ -190,6 +190,14 @@ export class Hub {
       this.sweeper.unref();
     }
     this.startStorageWatchdog();
+    if (this.deps.config.oidc) {
+      // Discovery and keys now rather than at the first handshake; a provider that is down is tried again then.
+      const { issuer } = this.deps.config.oidc;
+      this.verifier.warmUp().then(
+        (found) => this.logger.info({ issuer, jwksUri: found?.jwksUri }, 'identity provider discovered'),
+        (err: unknown) => this.logger.warn({ issuer, err: (err as Error)?.message }, 'identity provider not reachable yet; handshakes retry discovery'),
+      );
+    }
     const addr = this.httpServer.address() as AddressInfo;
     const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
     return { port: addr.port, url };
@@ -308,7 +316,7 @@ export function createHubFromConfig(config: HubConfig, overrides: { logger?: Log
       logger,
       storage: new MemoryStorage(),
       presence: new MemoryPresence({ ttlMs: config.presence.ttlMs }),
-      devTokens: config.jwt ? undefined : new DevTokenIssuer(),
+      devTokens: config.jwt || config.oidc ? undefined : new DevTokenIssuer(),
     });
   }
   const { mongo, redis } = config;
@@ -329,6 +337,17 @@ export function createHubFromConfig(config: HubConfig, overrides: { logger?: Log
       presenceClient.disconnect();
     },
   });
+}
+
+/** How access tokens are verified: the OpenID Connect provider, the static key, or (dev mode) the hub's own. */
+function verifierOptionsFor(config: HubConfig, devTokens: DevTokenIssuer | undefined): TokenVerifierOptions {
+  if (config.oidc) {
+    const { issuer, audience, claims, jwksCooldownMs, jwksMaxAgeMs, clockToleranceSec } = config.oidc;
+    return { issuer, audience, claims, clockToleranceSec: clockToleranceSec ?? 5, oidc: { jwksCooldownMs, jwksMaxAgeMs } };
+  }
+  if (config.jwt) return config.jwt;
+  if (devTokens) return devTokens.verifierOptions();
+  throw new Error('No token verification: set OIDC_ISSUER or JWT_PUBLIC_KEY, or run in dev mode');
 }
 
 /**

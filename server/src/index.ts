@@ -1,6 +1,7 @@
 export { Hub, createHubFromConfig, type HubDeps } from './hub.js';
 export { loadConfig, ConfigError, ENV_DOC, type HubConfig } from './config.js';
-export { TokenVerifier, DevTokenIssuer } from './auth/tokens.js';
+export { TokenVerifier, DevTokenIssuer, type TokenVerifierOptions, type StatedIdentity } from './auth/tokens.js';
+export { loadOidcConfig, OIDC_ENV_DOC, STATIC_CLAIMS, type OidcConfig, type ClaimMapping, type OrgMapping } from './auth/config.js';
 export { createLogger, type Logger } from './logger.js';
 export { HubError } from './errors.js';
 export type { Storage, DirectoryStore, ConversationStore, EnvelopeStore, AppendResult } from './ports/storage.js';

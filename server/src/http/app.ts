@@ -95,7 +95,7 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
     res.status(ready ? 200 : 503).json(body);
   });
 
-  app.post(RestPath.DEV_TOKEN, (req, res) => {
+  app.post(RestPath.DEV_TOKEN, async (req, res) => {
     if (!options.devTokens) {
       return sendError(res, { code: ErrorCode.DISABLED, message: 'Dev tokens exist only in dev mode (no MONGODB_URI and no REDIS_URL)' });
     }
@@ -108,7 +108,7 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
     const parsed = parsePayload(DevTokenRequestSchema, req.body);
     if (!parsed.ok) return sendError(res, parsed.error);
     const { userId, deviceId, orgId, name, ttlSeconds } = parsed.value;
-    const minted = options.devTokens.mint({ userId, deviceId, orgId: orgId ?? 'dev-org', name, ttlSeconds: ttlSeconds ?? 3600 });
+    const minted = await options.devTokens.mint({ userId, deviceId, orgId: orgId ?? 'dev-org', name, ttlSeconds: ttlSeconds ?? 3600 });
     const body: DevTokenResponse = minted;
     res.json(body);
   });
