@@ -52,7 +52,7 @@ export const OIDC_ENV_DOC: ReadonlyArray<{ name: string; default: string; meanin
   { name: 'OIDC_FIXED_ORG', default: '(one of the two is required)', meaning: "one organisation id for every token of this deployment, instead of OIDC_ORG_CLAIM" },
   { name: 'OIDC_NAME_CLAIM', default: '(unset: none)', meaning: 'the claim holding the display name, e.g. `name`' },
   { name: 'OIDC_ROLES_CLAIM', default: '(unset: none)', meaning: 'the claim holding roles (an array, or a space-separated string), e.g. `realm_access.roles`' },
-  { name: 'OIDC_JWKS_COOLDOWN_MS', default: '30000', meaning: 'after a JWKS fetch, an unknown `kid` triggers no new fetch for this long (bounds fetches forged tokens can cause)' },
+  { name: 'OIDC_JWKS_COOLDOWN_MS', default: '30000', meaning: 'after a JWKS fetch, an unknown `kid` triggers no new fetch for this long (bounds fetches forged tokens can cause); such tokens get UNAVAILABLE with retryAfterMs meanwhile' },
   { name: 'OIDC_JWKS_MAX_AGE_MS', default: '600000', meaning: 'the JWKS is fetched again after this long even when every `kid` is known' },
 ];
 

@@ -84,8 +84,11 @@ export class TokenVerifier {
    */
   async verify(token: string, stated: StatedIdentity = {}): Promise<SocketData> {
     let payload: JWTPayload;
+    let coolingDown = false;
     try {
       const key = this.keys instanceof OidcKeys ? await this.keys.keySet() : this.keys;
+      // jose fetches the key set again on an unknown kid only once its cooldown has passed.
+      coolingDown = typeof key === 'function' && (key as unknown as { coolingDown?: boolean }).coolingDown === true;
       if (!key) throw new joseErrors.JWSSignatureVerificationFailed();
       const options = {
         algorithms: this.algorithms,
@@ -96,6 +99,12 @@ export class TokenVerifier {
       };
       ({ payload } = typeof key === 'function' ? await jwtVerify(token, key, options) : await jwtVerify(token, key, options));
     } catch (e) {
+      if (e instanceof joseErrors.JWKSNoMatchingKey && coolingDown) {
+        // A key the provider may have just rotated in: not a verdict on the token while the hub's
+        // copy of the key set is too fresh to fetch again. The client retries (the SDK does).
+        const retryAfterMs = (this.keys as OidcKeys).cooldownMs;
+        throw new HubError(ErrorCode.UNAVAILABLE, "The token's signing key is not known here yet; retry shortly", { retryAfterMs });
+      }
       throw refusal(e);
     }
     return this.identity(payload, stated);
@@ -218,6 +227,10 @@ class OidcKeys {
     private readonly issuer: string,
     private readonly options: OidcVerifierOptions['oidc'],
   ) {}
+
+  get cooldownMs(): number {
+    return this.options.jwksCooldownMs ?? 30_000;
+  }
 
   async keySet(): Promise<JWTVerifyGetKey> {
     return (await this.discovered()).getKey;

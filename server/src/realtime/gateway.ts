@@ -151,8 +151,6 @@ export class Gateway {
     try {
       identity = await this.deps.verifier.verify(auth.data.token, { deviceId: auth.data.deviceId, userId: auth.data.userId });
     } catch (err) {
-      // An unreachable identity provider says nothing about the token or its sender.
-      if (err instanceof HubError && err.code === ErrorCode.UNAVAILABLE) throw err;
       // Only failures count against an address; a valid token is limited per device and user below.
       return security.handshakeFailed(security.clientAddress(socket), err);
     }
