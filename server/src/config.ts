@@ -4,6 +4,8 @@ import { z } from 'zod';
 import { Limits } from '@curbside/shared';
 import { SECURITY_ENV_DOC, loadSecurityConfig, type SecurityConfig } from './security/config.js';
 import { OIDC_ENV_DOC, loadOidcConfig, type OidcConfig } from './auth/config.js';
+import { METRICS_ENV_DOC, loadMetricsConfig } from './metrics/config.js';
+import type { MetricsConfig } from './metrics/metrics.js';
 
 /** Asymmetric algorithms only: a shared-secret (HS*) key in a hub config invites key-confusion bugs. */
 export const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'] as const;
@@ -52,6 +54,8 @@ export interface HubConfig {
   adminToken?: string | undefined;
   /** Express `trust proxy`: which hops may set X-Forwarded-For/-Proto (HSTS is sent only behind TLS). Unset: none. */
   trustProxy?: string | number | undefined;
+  /** Prometheus /metrics: on a port of its own and/or behind a bearer token. Unset: off. */
+  metrics?: MetricsConfig | undefined;
 }
 
 /** Thrown with every problem found, each saying what is wrong and how to fix it. */
@@ -115,6 +119,7 @@ export const ENV_DOC: ReadonlyArray<{ name: string; default: string; meaning: st
     meaning: 'dev mode listens on loopback only, since its /dev/token mints a token for anyone; set to `yes` to let a non-loopback HOST through anyway',
   },
   ...OIDC_ENV_DOC,
+  ...METRICS_ENV_DOC,
   ...SECURITY_ENV_DOC,
 ];
 
@@ -233,9 +238,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     else problems.push(`TRUST_PROXY must be a hop count or comma-separated addresses/CIDRs (got "${trustProxyRaw}")`);
   }
 
+  const port = num('PORT', 3000, 0, 65535);
   const config: HubConfig = {
     mode,
-    port: num('PORT', 3000, 0, 65535),
+    port,
+    metrics: loadMetricsConfig(get, port, problems),
     host,
     adminToken,
     trustProxy,

@@ -28,6 +28,7 @@ import { MongoAuditLog } from './audit/mongo.js';
 import { DeviceDirectory } from './domain/device-directory.js';
 import { DeliveryCursors } from './domain/delivery-cursors.js';
 import { RedisDirectoryTags } from './adapters/redis/directory-tags.js';
+import { HubMetrics } from './metrics/metrics.js';
 
 /** How often sockets are checked for unsent data piling up. */
 const SLOW_CONSUMER_CHECK_MS = 500;
@@ -70,6 +71,13 @@ export class Hub {
   readonly audit: AuditLog;
   /** Members' devices, read on every send (cached per node when Redis is there to invalidate). */
   readonly directory: DeviceDirectory;
+  /** This node's Prometheus metrics (served at /metrics when METRICS_PORT or METRICS_TOKEN is set). */
+  readonly metrics: HubMetrics;
+  /** Where /metrics is served on a listener of its own (METRICS_PORT), once listening. */
+  metricsUrl: string | undefined;
+  private metricsServer: HttpServer | undefined;
+  /** The storage port, timed for metrics. */
+  private readonly storage: Storage;
   private readonly relay: MessageRelay;
   private readonly verifier: TokenVerifier;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -85,7 +93,7 @@ export class Hub {
   async sweep(now = Date.now()): Promise<number> {
     try {
       await this.relay.flushAcks(); // the sweep goes by the delivery acks: write those noted so far first
-      const { deleted } = await this.deps.storage.sweepEnvelopes(now);
+      const { deleted } = await this.storage.sweepEnvelopes(now);
       if (deleted) this.logger.info({ deleted }, 'swept delivered and expired envelopes');
       return deleted;
     } catch (err) {
@@ -97,11 +105,17 @@ export class Hub {
   private closed: Promise<void> | undefined;
 
   constructor(private readonly deps: HubDeps) {
-    const { config, storage, presence, logger } = deps;
+    const { config, presence, logger } = deps;
     this.logger = logger;
+    this.metrics = new HubMetrics({ nodeId: config.nodeId, connections: () => this.gateway?.connections.size ?? 0 });
+    // Database latency and errors are measured at the storage port; Redis per command on each client.
+    const storage = this.metrics.instrumentStorage(deps.storage);
+    this.storage = storage;
+    if (deps.fanout) for (const client of [deps.fanout.pub, deps.fanout.sub]) this.metrics.instrumentRedis(client);
+    if (presence instanceof RedisPresence) this.metrics.instrumentRedis(presence.redis);
     const verifier = new TokenVerifier({ ...verifierOptionsFor(config, deps.devTokens), ...(config.maxTokenLifetimeSec !== undefined ? { maxLifetimeSec: config.maxTokenLifetimeSec } : {}) });
     this.verifier = verifier;
-    this.audit = deps.audit ?? (storage instanceof MongoStorage ? new MongoAuditLog({ connection: storage.connection, logger, writer: config.nodeId }) : new MemoryAuditLog({ logger }));
+    this.audit = deps.audit ?? (deps.storage instanceof MongoStorage ? new MongoAuditLog({ connection: deps.storage.connection, logger, writer: config.nodeId }) : new MemoryAuditLog({ logger }));
     // Device lists are cached per node only where tags in Redis tell every node when one changed.
     this.directory = new DeviceDirectory({
       storage,
@@ -134,6 +148,8 @@ export class Hub {
         restoreDevice: (input) => this.security.restoreDevice({ ...input, by: input.by ?? 'admin api' }),
       },
       trustProxy: config.trustProxy,
+      // With a token and no port of its own, /metrics sits on the main port behind that token.
+      metrics: config.metrics?.token !== undefined && config.metrics.port === undefined ? (req, res) => this.metrics.handle(req, res, config.metrics?.token) : undefined,
       readiness: [
         { name: 'storage', check: () => storage.ping() },
         { name: 'presence', check: () => presence.ping() },
@@ -161,12 +177,12 @@ export class Hub {
         logger,
       }),
     );
-    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: this.relay, keys: new DeviceKeys(storage, Date.now, this.directory), deviceLists: new DeviceLists(storage, this.directory), teams: new CareTeams(storage, Date.now, this.directory), logger, security: this.security, onStorageUnreachable: () => (this.storageFailedAt = Date.now()), ...(config.maxSocketsPerDevice !== undefined ? { maxSocketsPerDevice: config.maxSocketsPerDevice } : {}) });
+    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: this.relay, keys: new DeviceKeys(storage, Date.now, this.directory), deviceLists: new DeviceLists(storage, this.directory), teams: new CareTeams(storage, Date.now, this.directory), logger, security: this.security, onStorageUnreachable: () => (this.storageFailedAt = Date.now()), metrics: this.metrics, ...(config.maxSocketsPerDevice !== undefined ? { maxSocketsPerDevice: config.maxSocketsPerDevice } : {}) });
   }
 
   /** Initialise storage, start listening, start presence heartbeats. Port 0 picks a free port. */
   async listen(port = this.deps.config.port, host = this.deps.config.host): Promise<{ port: number; url: string }> {
-    await this.deps.storage.init();
+    await this.storage.init();
     await this.audit.init();
     await new Promise<void>((resolve, reject) => {
       this.httpServer.once('error', reject);
@@ -190,6 +206,7 @@ export class Hub {
       this.sweeper.unref();
     }
     this.startStorageWatchdog();
+    await this.startMetrics(host);
     if (this.deps.config.oidc) {
       // Discovery and keys now rather than at the first handshake; a provider that is down is tried again then.
       const { issuer } = this.deps.config.oidc;
@@ -201,6 +218,21 @@ export class Hub {
     const addr = this.httpServer.address() as AddressInfo;
     const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
     return { port: addr.port, url };
+  }
+
+  /** /metrics on its own listener (METRICS_PORT), on the main port behind METRICS_TOKEN, or off; the log says which. */
+  private async startMetrics(host: string): Promise<void> {
+    const m = this.deps.config.metrics;
+    if (m?.port !== undefined) {
+      const { server, url } = await this.metrics.listen(m.port, m.host ?? host, m.token);
+      this.metricsServer = server;
+      this.metricsUrl = url;
+      this.logger.info({ url, token: m.token !== undefined }, 'metrics served on their own port');
+    } else if (m?.token !== undefined) {
+      this.logger.info('metrics served at /metrics on the main port, behind METRICS_TOKEN');
+    } else {
+      this.logger.info('metrics off: set METRICS_PORT (a listener of their own) or METRICS_TOKEN (/metrics on the main port) to serve /metrics');
+    }
   }
 
   /**
@@ -230,7 +262,7 @@ export class Hub {
         timer = setTimeout(() => reject(new Error(`no answer in ${everyMs} ms`)), everyMs);
       });
       // (Not unavailableAfter: the log should keep the ping's own error.)
-      Promise.race([this.deps.storage.ping(), timeout])
+      Promise.race([this.storage.ping(), timeout])
         .then(
           () => {
             // A ping alone can mislead: requests on this node may still be failing (bug 3 in
@@ -293,7 +325,12 @@ export class Hub {
       await this.relay.close().catch((err: unknown) => this.logger.warn({ err }, 'delivery acks not written at close'));
       this.security.close();
       await this.audit.close().catch((err: unknown) => this.logger.error({ err }, 'audit log did not close cleanly'));
-      await Promise.allSettled([this.deps.storage.close(), this.deps.presence.close()]);
+      await Promise.allSettled([this.storage.close(), this.deps.presence.close()]);
+      const metricsServer = this.metricsServer;
+      if (metricsServer) {
+        metricsServer.closeAllConnections();
+        await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
+      }
       if (this.deps.fanout) {
         this.deps.fanout.pub.disconnect();
         this.deps.fanout.sub.disconnect();

@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import type { z } from 'zod';
@@ -43,6 +44,8 @@ export interface HttpAppOptions {
   adminToken?: string | undefined;
   /** Express `trust proxy` (see `HubConfig.trustProxy`). */
   trustProxy?: string | number | undefined;
+  /** GET /metrics on this port (it checks METRICS_TOKEN itself); absent: no such route. */
+  metrics?: ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | undefined;
   /** Operator actions behind `adminToken`. */
   admin?:
     | {
@@ -67,6 +70,11 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   app.use(securityHeaders());
   if (options.origins) app.use(options.origins.middleware());
   app.use(express.json({ limit: '16kb' }));
+
+  if (options.metrics) {
+    const metrics = options.metrics;
+    app.get('/metrics', (req, res, next) => void metrics(req, res).catch(next));
+  }
 
   app.get(RestPath.HEALTH, (_req, res) => {
     const body: HealthResponse = { status: 'ok' };

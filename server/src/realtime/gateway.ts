@@ -47,6 +47,7 @@ import type { StoredEnvelope } from '../ports/storage.js';
 import type { IncomingMessage } from 'node:http';
 import { TypingCoalescer, presenceVisible } from './signals.js';
 import { closeAtExpiry } from './session-expiry.js';
+import type { HubMetrics } from '../metrics/metrics.js';
 
 export type HubServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 export type HubSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
@@ -78,6 +79,8 @@ interface GatewayDeps {
   onStorageUnreachable?: () => void;
   /** Sockets one device may hold on this node at once (a reconnect briefly holds two). @default 5 */
   maxSocketsPerDevice?: number;
+  /** This node's Prometheus metrics. */
+  metrics?: HubMetrics | undefined;
 }
 
 /**
@@ -125,6 +128,8 @@ export class Gateway {
         (err: unknown) => {
           const wire = toWireError(err);
           deps.security.recordHandshake(socket, verified.identity, wire.code);
+          deps.metrics?.authFailures.inc({ reason: wire.code });
+          this.countRateLimited(wire);
           if (wire.code === ErrorCode.INTERNAL) deps.logger.error({ err }, 'handshake failed unexpectedly');
           else if (isStorageUnreachable(err)) {
             deps.onStorageUnreachable?.();
@@ -336,6 +341,7 @@ export class Gateway {
   private fanOut(orgId: string, senderDeviceId: string, userIds: string[], envelope: StoredEnvelope): void {
     const { io } = this.deps;
     const named = envelope.recipients ?? [];
+    this.deps.metrics?.envelopesOut.inc({ path: 'push' });
     for (const r of named) io.to(Rooms.device(orgId, r.deviceId)).emit(ServerEvent.ENVELOPE, projectForDevice(envelope, r.deviceId));
     if (named.length > 0 && !envelope.partial) return;
     io.to(userIds.map((u) => Rooms.user(orgId, u)))
@@ -358,6 +364,7 @@ export class Gateway {
         () => ({ code: ErrorCode.INVALID_PAYLOAD, message: 'Unknown event' }),
         (err: unknown) => toWireError(err),
       ).then((error) => {
+        this.countRateLimited(error);
         this.deps.security.recordEvent(socket, 'unknown-event', error.code, undefined, undefined);
         if (typeof ack === 'function') (ack as (res: Ack<never>) => void)({ ok: false, error });
       });
@@ -370,9 +377,11 @@ export class Gateway {
       return;
     }
     let request: unknown;
+    const startedAt = performance.now();
     // Answers are audited: outcome and the ids of the validated request and of the result.
     const reply = (res: Ack<unknown>) => {
       (ack as (res: Ack<unknown>) => void)(res);
+      this.countAnswer(name, res, startedAt);
       if (res.ok && route.audit === 'refusals') return;
       this.deps.security.recordEvent(socket, name, res.ok ? 'ok' : res.error.code, request, res.ok ? res.data : undefined);
     };
@@ -425,6 +434,27 @@ export class Gateway {
     const gate = this.deps.security.gate(name, socket, parsed.value);
     if (gate) gate.then(run, failed);
     else void run();
+  }
+
+  /** Metrics of one answer: refusals for a rate limit, envelopes in and their send-to-ack time, envelopes synced. */
+  private countAnswer(event: string, res: Ack<unknown>, startedAt: number): void {
+    const { metrics } = this.deps;
+    if (!metrics) return;
+    if (!res.ok) return this.countRateLimited(res.error);
+    if (event === ClientEvent.ENVELOPE_SEND) {
+      metrics.envelopesIn.inc();
+      metrics.sendAckSeconds.observe((performance.now() - startedAt) / 1000);
+    } else if (event === ClientEvent.SYNC_FETCH) {
+      const n = (res.data as { envelopes?: unknown[] }).envelopes?.length ?? 0;
+      if (n > 0) metrics.envelopesOut.inc({ path: 'sync' }, n);
+    }
+  }
+
+  /** A RATE_LIMITED answer, by the limit its details name (a fixed set of rule names). */
+  private countRateLimited(error: { code: string; details?: Record<string, unknown> | undefined }): void {
+    if (error.code !== ErrorCode.RATE_LIMITED || !this.deps.metrics) return;
+    const limit = typeof error.details?.['limit'] === 'string' ? error.details['limit'] : 'unknown';
+    this.deps.metrics.rateLimited.inc({ limit });
   }
 
   /** Tell the client why, then disconnect. */
