@@ -40,7 +40,7 @@ export interface HubDeps {
   logger: Logger;
   /** Cross-node fan-out through the socket.io Redis adapter. Absent: this process only. */
   fanout?: { pub: Redis; sub: Redis; keyPrefix: string } | undefined;
-  /** Dev mode: the hub signs its own tokens. Exactly one of `devTokens` and `config.jwt` is used for verification. */
+  /** Dev mode: the hub signs its own tokens, used only when neither `config.oidc` nor `config.jwt` is set. */
   devTokens?: DevTokenIssuer | undefined;
   /** Extra resources to close after everything else (e.g. Redis clients the hub created). */
   onClose?: () => Promise<void>;
