@@ -134,6 +134,9 @@ export class Gateway {
           else if (isStorageUnreachable(err)) {
             deps.onStorageUnreachable?.();
             deps.logger.warn({ err, code: wire.code, ip: socket.handshake.address }, 'handshake refused: storage unreachable');
+          } else if (wire.code === ErrorCode.UNAVAILABLE) {
+            // e.g. the identity provider cannot be reached: the operator should hear of it.
+            deps.logger.warn({ code: wire.code, reason: wire.message, ip: socket.handshake.address }, 'handshake refused: a dependency is unavailable');
           } else deps.logger.info({ code: wire.code, ip: socket.handshake.address }, 'handshake refused');
           // socket.io hands err.data to the client's connect_error unchanged.
           const e = new Error(wire.message) as Error & { data: unknown };
