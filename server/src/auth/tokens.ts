@@ -79,8 +79,9 @@ export class TokenVerifier {
   }
 
   /**
-   * @throws HubError AUTH_INVALID or AUTH_EXPIRED (the token), AUTH_REQUIRED (no device id at all),
-   *   UNAVAILABLE (the identity provider could not be reached: retry). Messages never echo the token.
+   * @throws HubError AUTH_INVALID (the token, a missing device id, a stated device or user the token
+   *   contradicts), AUTH_EXPIRED, UNAVAILABLE (the identity provider could not be reached, or the
+   *   token's key is new and the key set was fetched too recently: retry). Messages never echo the token.
    */
   async verify(token: string, stated: StatedIdentity = {}): Promise<SocketData> {
     let payload: JWTPayload;
@@ -167,7 +168,7 @@ export class TokenVerifier {
 
 /** A claim by name, or by dotted path into nested objects when no top-level claim has that name. */
 function claimAt(payload: JWTPayload, name: string): unknown {
-  if (name in payload) return payload[name];
+  if (Object.hasOwn(payload, name)) return payload[name];
   let at: unknown = payload;
   for (const part of name.split('.')) {
     if (at === null || typeof at !== 'object' || !Object.hasOwn(at, part)) return undefined;
