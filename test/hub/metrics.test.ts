@@ -2,7 +2,9 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { CurbsideClient, type ChatMessage } from '@curbside/client-sdk';
 import { ErrorCode } from '@curbside/shared';
-import { defaultSecurityConfig } from '@curbside/server';
+import { Redis } from 'ioredis';
+import { HubMetrics, defaultSecurityConfig, loadConfig } from '@curbside/server';
+import { serviceUrls, uniqueName } from '../support/services.js';
 import { HubHarness, codeOf, eventually, sharedBackend, type TestHub } from '../support/hub.js';
 
 const TOKEN = 'metrics-token-0123456789abcdef0123456789';
@@ -152,6 +154,45 @@ describe('Prometheus metrics', function () {
     expect(total(sa, 'curbside_connections')).to.equal(1);
     expect(total(sb, 'curbside_connections')).to.equal(0);
     expect(sa.find((x) => x.name === 'curbside_connections')!.labels['node']).to.not.equal(sb.find((x) => x.name === 'curbside_connections')!.labels['node']);
+  });
+
+  it('times Redis commands on a real Redis and counts the ones that fail, by command', async () => {
+    const metrics = new HubMetrics({ nodeId: 'redis-check', connections: () => 0 });
+    const redis = new Redis(serviceUrls().redisUrl);
+    try {
+      metrics.instrumentRedis(redis);
+      const key = uniqueName('metrics');
+      await redis.set(key, 'not a number', 'EX', 60);
+      await redis.get(key);
+      const failed = await redis.incr(key).then(
+        () => 'incremented',
+        (e: Error) => e.message,
+      );
+      expect(failed).to.match(/not an integer/);
+      const s = parse((await metrics.scrape()).body);
+      expect(total(s, 'curbside_redis_command_seconds_count', { command: 'set' })).to.equal(1);
+      expect(total(s, 'curbside_redis_command_seconds_count', { command: 'get' })).to.equal(1);
+      expect(total(s, 'curbside_redis_errors_total', { command: 'incr' })).to.equal(1);
+      expect(total(s, 'curbside_redis_errors_total')).to.equal(1);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('configuration: a short token, the main port again, or a host without a port are errors naming the setting', () => {
+    const problems = (env: Record<string, string>) => {
+      try {
+        return JSON.stringify(loadConfig(env).metrics);
+      } catch (e) {
+        return (e as Error).message;
+      }
+    };
+    expect(problems({ METRICS_TOKEN: 'short' })).to.match(/METRICS_TOKEN must be at least 32 characters/);
+    expect(problems({ PORT: '3000', METRICS_PORT: '3000' })).to.match(/METRICS_PORT \(3000\) must differ from PORT/);
+    expect(problems({ METRICS_PORT: 'nine' })).to.match(/METRICS_PORT must be a port number/);
+    expect(problems({ METRICS_HOST: '10.0.0.5' })).to.match(/METRICS_HOST is set but METRICS_PORT is not/);
+    expect(problems({})).to.equal(undefined);
+    expect(JSON.parse(problems({ METRICS_PORT: '9464', METRICS_HOST: '10.0.0.5', METRICS_TOKEN: TOKEN }))).to.deep.equal({ port: 9464, host: '10.0.0.5', token: TOKEN });
   });
 
   it('is off without METRICS_PORT or METRICS_TOKEN, and the startup log says so', async () => {

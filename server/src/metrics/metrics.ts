@@ -122,14 +122,22 @@ export class HubMetrics {
     if (marked[INSTRUMENTED]) return;
     marked[INSTRUMENTED] = true;
     const send = client.sendCommand.bind(client) as (command: RedisCommand, stream?: unknown) => unknown;
+    // A command sent while the client is not connected waits in ioredis' offline queue and goes
+    // through sendCommand again on connect: timed once, from the first call (the wait is latency too).
+    const timed = new WeakSet<object>();
     (client as unknown as { sendCommand: (command: RedisCommand, stream?: unknown) => unknown }).sendCommand = (command, stream) => {
-      const name = typeof command?.name === 'string' && /^[a-z]{1,24}$/i.test(command.name) ? command.name.toLowerCase() : 'other';
+      if (typeof command !== 'object' || command === null || timed.has(command)) return send(command, stream);
+      timed.add(command);
+      const name = typeof command.name === 'string' && /^[a-z]{1,24}$/i.test(command.name) ? command.name.toLowerCase() : 'other';
       const end = redisSeconds.startTimer({ command: name });
-      command?.promise?.then(
+      // ioredis names itself with CLIENT SETINFO at every connect and ignores the refusal of a Redis
+      // before 7.2: not an error of the hub's.
+      const ignoredRefusal = name === 'client' && String(command.args?.[0] ?? '').toLowerCase() === 'setinfo';
+      command.promise?.then(
         () => end(),
         () => {
           end();
-          redisErrors.inc({ command: name });
+          if (!ignoredRefusal) redisErrors.inc({ command: name });
         },
       );
       return send(command, stream);
@@ -181,6 +189,7 @@ const INSTRUMENTED = Symbol('curbside.metrics');
 
 interface RedisCommand {
   name?: string;
+  args?: unknown[];
   promise?: Promise<unknown>;
 }
 
