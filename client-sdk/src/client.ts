@@ -812,7 +812,9 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
    * then encrypt to it, and it may send.
    * @returns the new device-list version
    * @throws CurbsideError LINK_CODE_MISMATCH if the code does not match; NOT_FOUND if the user has no
-   *   such device with keys; DEVICE_NOT_LINKED if this device is not linked itself
+   *   such device with keys; DEVICE_NOT_LINKED if this device is not linked itself;
+   *   REAUTHENTICATION_REQUIRED if this device's sign-in (`auth_time`) is older than the hub's
+   *   RECENT_AUTH_SEC: get a fresh token from the identity provider and try again
    * @example
    * ```ts
    * await phone.linkDevice({ deviceId: 'lee-laptop', code: '12345 67890 …' });

@@ -109,7 +109,7 @@ export const ENV_DOC: ReadonlyArray<{ name: string; default: string; meaning: st
   { name: 'PRESENCE_HEARTBEAT_MS', default: '10000', meaning: 'how often a node refreshes its connections; must be under PRESENCE_TTL_MS' },
   { name: 'AUDIT_CLIENT_IP', default: 'keep', meaning: 'client addresses in the audit log: `keep` as seen, `hash` (HMAC-SHA-256 under AUDIT_IP_HASH_KEY: correlatable, not readable) or `omit`' },
   { name: 'AUDIT_IP_HASH_KEY', default: '(required with AUDIT_CLIENT_IP=hash)', meaning: 'secret key (at least 32 characters, the same on every node) for hashed client addresses' },
-  { name: 'RECENT_AUTH_SEC', default: '600', meaning: 'revoking another of one\'s own devices needs a sign-in (the token\'s `auth_time`) at most this many seconds old' },
+  { name: 'RECENT_AUTH_SEC', default: '600', meaning: 'revoking another of one\'s own devices, and linking or unlinking one in the signed device list, needs a sign-in (the token\'s `auth_time`) at most this many seconds old' },
   { name: 'MAX_SOCKETS_PER_DEVICE', default: '5', meaning: 'sockets one device may hold on one hub node at once (a reconnect briefly holds two); more are refused with RATE_LIMITED' },
   { name: 'ADMIN_TOKEN', default: '(unset: no operator details)', meaning: 'bearer token (at least 32 characters) that unlocks operator details: the checks of /readyz' },
   { name: 'TRUST_PROXY', default: '(unset: trust no proxy)', meaning: 'reverse proxies allowed to set X-Forwarded-For/-Proto: a hop count, or comma-separated addresses/CIDRs or loopback, linklocal, uniquelocal' },

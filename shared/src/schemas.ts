@@ -66,8 +66,8 @@ export const ConversationCreateRequestSchema = z.discriminatedUnion('kind', [
   }),
   z.strictObject({
     kind: z.literal(ConversationKind.GROUP),
-    /** Visible to the hub: keep it free of patient data (e.g. "Ward 4B discharge"). */
-    title: z.string().trim().min(1).max(Limits.MAX_TITLE_LENGTH),
+    // No title: anything named here the hub would hold in plaintext. A named group is a care team
+    // (`team:create`), whose title and description are sealed end to end.
     /** Members besides the creator, who is always a member. */
     memberUserIds: z.array(IdSchema).max(Limits.MAX_CONVERSATION_MEMBERS - 1),
   }),
@@ -89,6 +89,7 @@ export type SignedStatement = z.output<typeof SignedStatementSchema>;
 export const ConversationSchema = z.object({
   id: IdSchema,
   kind: z.enum([ConversationKind.DIRECT, ConversationKind.GROUP]),
+  /** Only plain groups created before titles left the wire (a care team's title is sealed, `SealedTeamDetails`). */
   title: z.string().optional(),
   memberUserIds: z.array(IdSchema),
   createdBy: IdSchema,

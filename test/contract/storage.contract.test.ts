@@ -105,7 +105,7 @@ for (const impl of [memory, mongo]) {
     });
 
     async function group(members: string[], createdBy = 'alice', now = T0, orgId = ORG): Promise<Conversation> {
-      const r = await s.createConversation({ orgId, kind: 'group', title: 'Ward 4B', createdBy, memberUserIds: members, now });
+      const r = await s.createConversation({ orgId, kind: 'group', createdBy, memberUserIds: members, now });
       assert.equal(r.created, true);
       return r.conversation;
     }
@@ -234,7 +234,7 @@ for (const impl of [memory, mongo]) {
         const g1 = await group(['bob', 'carol']);
         const g2 = await group(['bob', 'carol']);
         assert.notEqual(g1.id, g2.id);
-        assert.deepEqual(g1, { id: g1.id, kind: 'group', title: 'Ward 4B', memberUserIds: ['alice', 'bob', 'carol'], createdBy: 'alice', createdAt: T0, lastSeq: 0 });
+        assert.deepEqual(g1, { id: g1.id, kind: 'group', memberUserIds: ['alice', 'bob', 'carol'], createdBy: 'alice', createdAt: T0, lastSeq: 0 });
         // a group of two is not the direct conversation of that pair
         const g3 = await group(['bob']);
         const d = await s.createConversation({ orgId: ORG, kind: 'direct', createdBy: 'alice', memberUserIds: ['bob'], now: T0 });
@@ -515,7 +515,7 @@ describe('MongoStorage specifics', function () {
     await st.init();
     await st.init();
     await st.ping();
-    const c = await st.createConversation({ orgId: ORG, kind: 'group', title: 't', createdBy: 'a', memberUserIds: [], now: T0 });
+    const c = await st.createConversation({ orgId: ORG, kind: 'group', createdBy: 'a', memberUserIds: [], now: T0 });
     assert.equal(stored(await st.appendEnvelope({ orgId: ORG, conversationId: c.conversation.id, senderUserId: 'a', senderDeviceId: 'd', clientMessageId: 'm', body: bytes(4), now: T0 })).seq, 1);
   });
 
@@ -528,7 +528,7 @@ describe('MongoStorage specifics', function () {
     const dbName = uniqueName('storage');
     const st = open(dbName);
     await st.init();
-    const c = (await st.createConversation({ orgId: ORG, kind: 'group', title: 't', createdBy: 'a', memberUserIds: ['b'], now: T0 })).conversation;
+    const c = (await st.createConversation({ orgId: ORG, kind: 'group', createdBy: 'a', memberUserIds: ['b'], now: T0 })).conversation;
     const first = stored(await st.appendEnvelope({ orgId: ORG, conversationId: c.id, senderUserId: 'a', senderDeviceId: 'd', clientMessageId: 'm1', body: bytes(4), now: T0 }));
 
     // What a crashed node leaves behind: seq 2 stored, lastSeq still 1.
@@ -603,7 +603,7 @@ describe('MongoStorage specifics', function () {
     const dbName = uniqueName('storage');
     const st = open(dbName);
     await st.init();
-    const c = (await st.createConversation({ orgId: ORG, kind: 'group', title: 't', createdBy: 'a', memberUserIds: [], now: T0 })).conversation;
+    const c = (await st.createConversation({ orgId: ORG, kind: 'group', createdBy: 'a', memberUserIds: [], now: T0 })).conversation;
     const raw = mongoose.createConnection(serviceUrls().mongoUri, { dbName });
     try {
       await raw.asPromise();

@@ -50,8 +50,8 @@ describe('OpenID Connect identity provider', function () {
     });
   }
 
-  function clientOf(t: TestHub, idp: TestOidcProvider, who: Clinician, deviceId: string, token?: () => Promise<string>): CurbsideClient {
-    return t.client({ userId: who.username, deviceId }, { token: token ?? (() => idp.token(who.clientId)), deviceId, userId: who.username });
+  function clientOf(t: TestHub, idp: TestOidcProvider, who: Clinician, deviceId: string, manualLink = false): CurbsideClient {
+    return t.client({ userId: who.username, deviceId, manualLink }, { token: () => idp.token(who.clientId), deviceId, userId: who.username });
   }
 
   async function refusal(t: TestHub, token: string, auth: { deviceId?: string; userId?: string } = { deviceId: 'any-device' }): Promise<string> {
@@ -114,10 +114,12 @@ describe('OpenID Connect identity provider', function () {
     await eventually(() => got.length === 2, 'second message');
     expect(got.map((m) => m.text)).to.deep.equal(['before rotation', 'after rotation']);
 
-    // A third device of a clinician signs in for the first time under the new key as well.
-    const patelTablet = clientOf(t, idp, PATEL, 'patel-tablet');
+    // A third device of a clinician signs in for the first time under the new key as well. (It stays
+    // pending: linking it needs a recent sign-in, and client-credentials tokens carry no auth_time.)
+    const patelTablet = clientOf(t, idp, PATEL, 'patel-tablet', true);
     await patelTablet.connect();
     expect(patelTablet.connected).to.equal(true);
+    expect(patelTablet.linkState).to.equal('pending');
   });
 
   it('refuses a token from another issuer, even one signed with the same key, and a token for another audience (AUTH_INVALID), recording nothing', async () => {

@@ -19,8 +19,8 @@ function operatorPayloads(op: unknown): Array<[string, unknown]> {
   const bin = new Uint8Array(32).fill(7);
   return [
     [ClientEvent.CONVERSATION_CREATE, { kind: 'direct', peerUserId: op }],
-    [ClientEvent.CONVERSATION_CREATE, { kind: 'group', title: 't', memberUserIds: [op] }],
-    [ClientEvent.CONVERSATION_CREATE, { kind: 'group', title: 't', memberUserIds: op }],
+    [ClientEvent.CONVERSATION_CREATE, { kind: 'group', memberUserIds: [op] }],
+    [ClientEvent.CONVERSATION_CREATE, { kind: 'group', memberUserIds: op }],
     [ClientEvent.ENVELOPE_SEND, { conversationId: op, clientMessageId: 'm', body: bin }],
     [ClientEvent.ENVELOPE_SEND, { conversationId: 'c', clientMessageId: op, body: bin }],
     [ClientEvent.ENVELOPE_SEND, { conversationId: 'c', clientMessageId: 'm', recipients: [{ deviceId: op, ciphertext: bin }] }],
@@ -159,18 +159,20 @@ describe('input hardening', function () {
     });
 
     it('CORS_ORIGINS and RATE_LIMIT_* are parsed and checked at start', () => {
-      const c = loadConfig({ CORS_ORIGINS: 'https://app.hospital.example, https://Other.example:8443', RATE_LIMIT_ENVELOPE_SEND: '20/5', RATE_LIMIT_HANDSHAKE: '0' });
+      const c = loadConfig({ CORS_ORIGINS: 'https://app.hospital.example, https://Other.example:8443', RATE_LIMIT_ENVELOPE_SEND: '20/5', RATE_LIMIT_HANDSHAKE: '0', RATE_LIMIT_ORG_FACTOR: '1000' });
+      expect(c.security?.budgetFactors).to.deep.equal({ user: 2, org: 1000 });
       expect(c.security?.corsOrigins).to.deep.equal(['https://app.hospital.example', 'https://other.example:8443']);
       expect(c.security?.rateLimits.envelopeSend).to.deep.equal({ points: 20, durationSec: 5 });
       expect(c.security?.rateLimits.handshake.points).to.equal(0);
       expect(loadConfig({}).security?.corsOrigins).to.equal('dev-localhost');
       try {
-        loadConfig({ CORS_ORIGINS: '*,https://ok.example/path', RATE_LIMIT_KEYS_CLAIM: 'lots' });
+        loadConfig({ CORS_ORIGINS: '*,https://ok.example/path', RATE_LIMIT_KEYS_CLAIM: 'lots', RATE_LIMIT_USER_FACTOR: '0' });
         expect.fail('should refuse');
       } catch (e) {
         const all = (e as ConfigError).problems.join('\n');
         expect(all).to.match(/CORS_ORIGINS must be .* bad: \*, https:\/\/ok\.example\/path/);
         expect(all).to.match(/RATE_LIMIT_KEYS_CLAIM must be N\/S/);
+        expect(all).to.match(/RATE_LIMIT_USER_FACTOR must be a whole number of at least 1 \(got "0"\)/);
       }
     });
   });

@@ -84,7 +84,6 @@ export interface KeyDirectory {
 export interface NewConversation {
   orgId: string;
   kind: ConversationKind;
-  title?: string | undefined;
   createdBy: string;
   /** Including the creator. Duplicates are removed. */
   memberUserIds: string[];

@@ -21,6 +21,7 @@ import { auditFields } from '../audit/fields.js';
 import type { HubServer, HubSocket } from '../realtime/gateway.js';
 import type { EventClass, SecurityConfig } from './config.js';
 import { RefusalAudit } from './refusal-audit.js';
+import { DEFAULT_RECENT_AUTH_SEC, requireRecentSignIn } from './recent-sign-in.js';
 import { OriginPolicy } from './origins.js';
 import { RateLimits, rateKey, type RateLimitName } from './rate-limits.js';
 import { MemoryRevocations, RedisRevocations, type RevocationList } from './revocation.js';
@@ -45,11 +46,9 @@ export interface HubSecurityOptions {
 
 type Caller = Pick<SocketData, 'orgId' | 'userId' | 'deviceId'>;
 
-const DEFAULT_RECENT_AUTH_SEC = 600;
 
 /** Events with a budget of their own, by what key, at what cost. */
 const EVENT_LIMITS: Partial<Record<string, { name: RateLimitName; key: (c: SocketData) => string; cost?: (req: unknown) => number }>> = {
-  [ClientEvent.ENVELOPE_SEND]: { name: 'envelopeSend', key: (c) => rateKey(c.orgId, c.deviceId) },
   [ClientEvent.KEYS_CLAIM]: {
     name: 'keysClaim',
     key: (c) => rateKey(c.orgId, c.userId),
@@ -57,8 +56,9 @@ const EVENT_LIMITS: Partial<Record<string, { name: RateLimitName; key: (c: Socke
   },
 };
 
-/** Every other event's class: a budget per device, per user and per organisation (security/config.ts). */
-const EVENT_CLASS: Partial<Record<string, EventClass>> = {
+/** Sends and every other event's class: a budget per device, per user and per organisation (security/config.ts). */
+const EVENT_CLASS: Partial<Record<string, EventClass | 'envelopeSend'>> = {
+  [ClientEvent.ENVELOPE_SEND]: 'envelopeSend',
   [ClientEvent.CONVERSATION_CREATE]: 'membership',
   [ClientEvent.TEAM_CREATE]: 'membership',
   [ClientEvent.TEAM_CHANGE]: 'membership',
@@ -100,7 +100,7 @@ export class HubSecurity {
     this.refusals = new RefusalAudit((e) => this.audit.record(e), this.now);
     this.trusted = options.trustProxy === undefined ? undefined : trustFunction(options.trustProxy);
     this.origins = new OriginPolicy(options.config.corsOrigins);
-    this.rateLimits = new RateLimits({ rules: options.config.rateLimits, redis: options.redis, logger: options.logger });
+    this.rateLimits = new RateLimits({ rules: options.config.rateLimits, budgetFactors: options.config.budgetFactors, redis: options.redis, logger: options.logger });
     this.revocations = options.redis
       ? new RedisRevocations({ redis: options.redis.client, keyPrefix: options.redis.keyPrefix, now: this.now })
       : new MemoryRevocations(this.now);
@@ -256,10 +256,7 @@ export class HubSecurity {
     const { orgId, userId } = caller;
     // A stolen phone must not lock its owner's other devices out: revoking a sibling needs a recent
     // sign-in (the identity provider's auth_time), not just a device that is still logged in.
-    const maxAgeSec = this.options.recentAuthSec ?? DEFAULT_RECENT_AUTH_SEC;
-    if (deviceId !== caller.deviceId && (caller.authTime === undefined || this.now() - caller.authTime > maxAgeSec * 1000)) {
-      throw new HubError(ErrorCode.REAUTHENTICATION_REQUIRED, 'Sign in again to revoke another of your devices', { maxAgeSec });
-    }
+    if (deviceId !== caller.deviceId) requireRecentSignIn(caller, this.now(), this.options.recentAuthSec ?? DEFAULT_RECENT_AUTH_SEC, 'revoke another of your devices');
     const { status } = await this.options.storage.revokeDevice({ orgId, userId, deviceId, now: this.now() });
     if (status === 'not_found') throw new HubError(ErrorCode.NOT_FOUND, 'No such device of yours', { deviceId });
     // Also on 'already': a retry after a failed notice must notify again.

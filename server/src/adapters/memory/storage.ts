@@ -99,7 +99,6 @@ export class MemoryStorage implements Storage {
       orgId: input.orgId,
       id: randomUUID(),
       kind: input.kind,
-      ...(input.title !== undefined ? { title: input.title } : {}),
       memberUserIds: members,
       createdBy: input.createdBy,
       createdAt: input.now,

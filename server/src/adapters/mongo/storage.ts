@@ -169,7 +169,6 @@ export class MongoStorage implements Storage {
       conversationId: id,
       orgId: input.orgId,
       kind: input.kind,
-      ...(input.title !== undefined ? { title: input.title } : {}),
       memberUserIds: members,
       createdBy: input.createdBy,
       createdAt: input.now,
