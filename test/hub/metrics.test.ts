@@ -204,7 +204,7 @@ describe('Prometheus metrics', function () {
 
   it('the Grafana dashboard is valid JSON whose every query names only metrics the hub exports, and it shows every hub metric', async () => {
     const t = await harness.start('memory');
-    const families = t.hub.metrics.registry.getMetricsAsArray().map((m) => ({ name: m.name, type: (m as unknown as { type: string }).type }));
+    const families = t.hub.metrics.exposition().getMetricsAsArray().map((m) => ({ name: m.name, type: (m as unknown as { type: string }).type }));
     const exported = new Set<string>();
     for (const f of families) {
       exported.add(f.name);

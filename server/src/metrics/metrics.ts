@@ -24,8 +24,24 @@ export interface MetricsConfig {
   token?: string | undefined;
 }
 
+/**
+ * Process metrics (CPU, memory, GC, event-loop lag: prom-client's defaults) are the same for every
+ * hub in a process, and their collectors (a GC observer, an event-loop delay monitor) cannot be
+ * stopped: one registry for the process, made once, shown by every hub's /metrics with its node label.
+ */
+let processRegistry: Registry | undefined;
+function processMetrics(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry, eventLoopMonitoringPrecision: 20 });
+  }
+  return processRegistry;
+}
+
 export class HubMetrics {
+  /** This node's own metrics (the process metrics are added at scrape time: `exposition()`). */
   readonly registry = new Registry();
+  private readonly nodeId: string;
   readonly connections: Gauge;
   readonly authFailures: Counter<'reason'>;
   readonly envelopesIn: Counter;
@@ -39,9 +55,10 @@ export class HubMetrics {
 
   constructor(options: { nodeId: string; connections: () => number }) {
     const registers = [this.registry];
+    this.nodeId = options.nodeId;
     this.registry.setDefaultLabels({ node: options.nodeId });
     // Process CPU, memory, GC and event-loop lag (nodejs_eventloop_lag_seconds and its percentiles).
-    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 20 });
+    processMetrics();
     this.connections = new Gauge({
       name: 'curbside_connections',
       help: 'Authenticated sockets held by this node',
@@ -144,9 +161,17 @@ export class HubMetrics {
     };
   }
 
+  /** Everything /metrics shows: this node's metrics and the process's, each sample labelled with this node. */
+  exposition(): Registry {
+    const merged = Registry.merge([processMetrics(), this.registry]);
+    merged.setDefaultLabels({ node: this.nodeId });
+    return merged;
+  }
+
   /** The Prometheus text exposition. */
   async scrape(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    const registry = this.exposition();
+    return { contentType: registry.contentType, body: await registry.metrics() };
   }
 
   /**
