@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { decodeProtectedHeader } from 'jose';
+import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { CurbsideClient, isCurbsideError, type ChatMessage } from '@curbside/client-sdk';
 import { ErrorCode } from '@curbside/shared';
 import { loadConfig, type HubConfig } from '@curbside/server';
@@ -150,6 +150,22 @@ describe('OpenID Connect identity provider', function () {
     expect(await refusal(t, await idp.token(PATEL.clientId), {})).to.equal(ErrorCode.AUTH_INVALID);
     expect(await refusal(t, await idp.token(PATEL.clientId), { deviceId: 'patel-phone', userId: 'dr-lee' })).to.equal(ErrorCode.AUTH_INVALID);
     expect(await t.storage.listDevices('org-a', 'dr-patel')).to.deep.equal([]);
+  });
+
+  it("revocation by the provider token's jti: its socket is closed and the token refused (AUTH_REVOKED); a fresh token works", async () => {
+    const idp = await provider();
+    const t = await hubFor(idp);
+    const token = await idp.token(LEE.clientId);
+    const { jti, exp } = decodeJwt(token);
+    expect(jti).to.be.a('string');
+    const client = new CurbsideClient({ url: t.url, token, transports: ['websocket'], e2ee: false, deviceId: 'lee-phone', userId: 'dr-lee' });
+    await client.connect();
+    const closed = new Promise<void>((resolve) => client.on('disconnected', () => resolve()));
+    await t.hub.security.revokeToken({ orgId: 'org-a', tokenId: jti!, expiresAt: exp! * 1000 });
+    await closed;
+    client.disconnect();
+    expect(await refusal(t, token, { deviceId: 'lee-phone' })).to.equal(ErrorCode.AUTH_REVOKED);
+    expect(await refusal(t, await idp.token(LEE.clientId), { deviceId: 'lee-phone' })).to.equal('connected');
   });
 
   it('one fixed organisation per deployment (OIDC_FIXED_ORG), the user id from `sub`', async () => {
