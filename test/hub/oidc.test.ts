@@ -2,9 +2,9 @@ import { expect } from 'chai';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { CurbsideClient, isCurbsideError, type ChatMessage } from '@curbside/client-sdk';
 import { ErrorCode } from '@curbside/shared';
-import { loadConfig, type HubConfig } from '@curbside/server';
+import { HubError, TokenVerifier, loadConfig, type HubConfig } from '@curbside/server';
 import { HubHarness, eventually, sharedBackend, type TestHub } from '../support/hub.js';
-import { HUB_AUDIENCE, TestOidcProvider, type Clinician } from '../support/oidc.js';
+import { HUB_AUDIENCE, TestOidcProvider, signingKey, type Clinician } from '../support/oidc.js';
 
 const LEE: Clinician = { clientId: 'app-lee', username: 'dr-lee', hospital: 'org-a', name: 'Dr Ana Lee', roles: ['physician', 'cardiology'] };
 const PATEL: Clinician = { clientId: 'app-patel', username: 'dr-patel', hospital: 'org-a', name: 'Dr Raj Patel', roles: ['physician'] };
@@ -120,6 +120,42 @@ describe('OpenID Connect identity provider', function () {
     await patelTablet.connect();
     expect(patelTablet.connected).to.equal(true);
     expect(patelTablet.linkState).to.equal('pending');
+  });
+
+  it('a new kid inside the key-set cooldown is UNAVAILABLE with retryAfterMs (not a sign-out); after a fresh fetch an unknown kid is AUTH_INVALID', async () => {
+    const idp = await provider();
+    const verifier = (cooldownMs: number) =>
+      new TokenVerifier({ issuer: idp.issuer, audience: HUB_AUDIENCE, clockToleranceSec: 0, claims: { userClaim: 'preferred_username', org: { claim: 'hospital' } }, oidc: { jwksCooldownMs: cooldownMs } });
+    const patient = verifier(600_000);
+    const eager = verifier(0);
+    await patient.warmUp();
+    await eager.warmUp();
+    const fetches = idp.jwksFetches;
+    await idp.rotateKey('key-2');
+    const token = await idp.token(LEE.clientId);
+    const refused = await patient.verify(token, { deviceId: 'lee-phone' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(refused).to.be.instanceOf(HubError);
+    expect((refused as HubError).code).to.equal(ErrorCode.UNAVAILABLE);
+    expect((refused as HubError).details).to.deep.equal({ retryAfterMs: 600_000 });
+    expect(idp.jwksFetches, 'no fetch inside the cooldown').to.equal(fetches);
+    expect((await eager.verify(token, { deviceId: 'lee-phone' })).userId).to.equal('dr-lee');
+    expect(idp.jwksFetches, 'one fetch for the new kid').to.equal(fetches + 1);
+
+    // A kid the provider never published: fetched afresh, still unknown, so the token is refused.
+    const stranger = await new TestOidcProvider().start({ keys: [await signingKey('never-published')], issuer: idp.issuer });
+    providers.push(stranger);
+    stranger.addClinician(LEE);
+    const forged = await stranger.token(LEE.clientId);
+    const eagerAgain = verifier(0);
+    await eagerAgain.warmUp();
+    const code = await eagerAgain.verify(forged, { deviceId: 'lee-phone' }).then(
+      () => 'accepted',
+      (e: unknown) => (e as HubError).code,
+    );
+    expect(code).to.equal(ErrorCode.AUTH_INVALID);
   });
 
   it('refuses a token from another issuer, even one signed with the same key, and a token for another audience (AUTH_INVALID), recording nothing', async () => {

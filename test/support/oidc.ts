@@ -110,7 +110,8 @@ export class TestOidcProvider {
 
   /** A real access token from the token endpoint (client credentials, one resource). */
   async token(clientId: string, resource = HUB_RESOURCE): Promise<string> {
-    const res = await fetch(`${this.issuer}/token`, {
+    // Its own address, not the issuer's: a provider may be started to forge another's issuer.
+    const res = await fetch(`http://127.0.0.1:${this.port}/token`, {
       method: 'POST',
       headers: { authorization: `Basic ${Buffer.from(`${clientId}:secret-${clientId}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'chat', resource }).toString(),
