@@ -71,7 +71,7 @@ export class HubMetrics {
     this.envelopesIn = new Counter({ name: 'curbside_envelopes_in_total', help: 'Envelopes accepted from devices (envelope:send answered ok, retries included)', registers });
     this.envelopesOut = new Counter({
       name: 'curbside_envelopes_out_total',
-      help: 'Envelopes sent towards devices: push = fanned out by this node after a send (once per envelope, to every recipient device on every node); sync = served by sync:fetch',
+      help: 'Envelopes sent towards devices: push = fanned out by this node after a send or a care-team statement (once per envelope, to every recipient device on every node); sync = served by sync:fetch',
       labelNames: ['path'],
       registers,
     });
