@@ -9,7 +9,8 @@ import { createLogger, type Logger } from './logger.js';
 import { DevTokenIssuer, TokenVerifier, type TokenVerifierOptions } from './auth/tokens.js';
 import { createHttpApp } from './http/app.js';
 import { defaultWidgetBundlePath } from './http/widget.js';
-import { Gateway, type HubServer } from './realtime/gateway.js';
+import { Gateway } from './realtime/gateway.js';
+import type { HubServer } from './realtime/sockets.js';
 import { MessageRelay } from './domain/message-relay.js';
 import { DeviceLists } from './domain/device-lists.js';
 import { DeviceKeys } from './domain/device-keys.js';
@@ -29,6 +30,8 @@ import { DeviceDirectory } from './domain/device-directory.js';
 import { DeliveryCursors } from './domain/delivery-cursors.js';
 import { RedisDirectoryTags } from './adapters/redis/directory-tags.js';
 import { HubMetrics } from './metrics/metrics.js';
+import { KeyRing } from './auth/key-ring.js';
+import { Administration } from './admin/administration.js';
 
 /** How often sockets are checked for unsent data piling up. */
 const SLOW_CONSUMER_CHECK_MS = 500;
@@ -78,6 +81,10 @@ export class Hub {
   private metricsServer: HttpServer | undefined;
   /** The storage port, timed for metrics. */
   private readonly storage: Storage;
+  /** The identity provider's verification keys this node accepts (rotation: `POST /admin/keys/reload`). */
+  readonly keys: KeyRing;
+  /** The operator actions behind /admin (and the curbside-admin CLI). */
+  readonly administration: Administration;
   private readonly relay: MessageRelay;
   private readonly verifier: TokenVerifier;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -113,8 +120,17 @@ export class Hub {
     this.storage = storage;
     if (deps.fanout) for (const client of [deps.fanout.pub, deps.fanout.sub]) this.metrics.instrumentRedis(client);
     if (presence instanceof RedisPresence) this.metrics.instrumentRedis(presence.redis);
-    const verifier = new TokenVerifier({ ...verifierOptionsFor(config, deps.devTokens), ...(config.maxTokenLifetimeSec !== undefined ? { maxLifetimeSec: config.maxTokenLifetimeSec } : {}) });
+    const verifierOptions = verifierOptionsFor(config, deps.devTokens);
+    const verifier = new TokenVerifier({ ...verifierOptions, ...(config.maxTokenLifetimeSec !== undefined ? { maxLifetimeSec: config.maxTokenLifetimeSec } : {}) });
     this.verifier = verifier;
+    const devKey = deps.devTokens !== undefined && !config.jwt && !config.oidc;
+    this.keys = new KeyRing({
+      verifier,
+      nodeId: config.nodeId,
+      algorithm: 'algorithm' in verifierOptions ? verifierOptions.algorithm : 'from the provider key set',
+      keyFile: devKey ? undefined : config.jwt?.keyFile,
+      source: config.oidc ? 'oidc' : devKey ? 'dev' : config.jwt?.keyFile !== undefined ? 'file' : 'env',
+    });
     this.audit = deps.audit ?? (deps.storage instanceof MongoStorage ? new MongoAuditLog({ connection: deps.storage.connection, logger, writer: config.nodeId }) : new MemoryAuditLog({ logger }));
     // Device lists are cached per node only where tags in Redis tell every node when one changed.
     this.directory = new DeviceDirectory({
@@ -134,6 +150,7 @@ export class Hub {
       recentAuthSec: config.recentAuthSec,
     });
 
+    this.administration = new Administration({ storage, security: this.security, audit: this.audit, keys: this.keys, logger, clustered: deps.fanout !== undefined });
     const app = createHttpApp({
       origins: this.security.origins,
       nodeId: config.nodeId,
@@ -144,8 +161,8 @@ export class Hub {
       widgetBundlePath: config.widgetBundlePath ?? defaultWidgetBundlePath(),
       adminToken: config.adminToken,
       admin: {
-        revokeToken: (input) => this.security.revokeToken({ ...input, by: input.by ?? 'admin api' }),
-        restoreDevice: (input) => this.security.restoreDevice({ ...input, by: input.by ?? 'admin api' }),
+        security: this.security,
+        administration: this.administration,
       },
       trustProxy: config.trustProxy,
       // With a token and no port of its own, /metrics sits on the main port behind that token.
@@ -177,6 +194,7 @@ export class Hub {
         logger,
       }),
     );
+    this.administration.attach(this.io);
     this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: this.relay, keys: new DeviceKeys(storage, Date.now, this.directory), deviceLists: new DeviceLists(storage, this.directory, { recentAuthSec: config.recentAuthSec }), teams: new CareTeams(storage, Date.now, this.directory), logger, security: this.security, onStorageUnreachable: () => (this.storageFailedAt = Date.now()), metrics: this.metrics, ...(config.maxSocketsPerDevice !== undefined ? { maxSocketsPerDevice: config.maxSocketsPerDevice } : {}) });
   }
 

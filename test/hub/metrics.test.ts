@@ -187,10 +187,10 @@ describe('Prometheus metrics', function () {
         return (e as Error).message;
       }
     };
-    expect(problems({ METRICS_TOKEN: 'short' })).to.match(/METRICS_TOKEN must be at least 32 characters/);
-    expect(problems({ PORT: '3000', METRICS_PORT: '3000' })).to.match(/METRICS_PORT \(3000\) must differ from PORT/);
-    expect(problems({ METRICS_PORT: 'nine' })).to.match(/METRICS_PORT must be a port number/);
-    expect(problems({ METRICS_HOST: '10.0.0.5' })).to.match(/METRICS_HOST is set but METRICS_PORT is not/);
+    expect(problems({ METRICS_TOKEN: 'short' })).to.match(/^METRICS_TOKEN: must be at least 32 characters/m);
+    expect(problems({ PORT: '3000', METRICS_PORT: '3000' })).to.match(/^METRICS_PORT: \(3000\) must differ from PORT/m);
+    expect(problems({ METRICS_PORT: 'nine' })).to.match(/^METRICS_PORT: must be a port number/m);
+    expect(problems({ METRICS_HOST: '10.0.0.5' })).to.match(/^METRICS_HOST: is set but METRICS_PORT is not/m);
     expect(problems({})).to.equal(undefined);
     expect(JSON.parse(problems({ METRICS_PORT: '9464', METRICS_HOST: '10.0.0.5', METRICS_TOKEN: TOKEN }))).to.deep.equal({ port: 9464, host: '10.0.0.5', token: TOKEN });
   });

@@ -241,11 +241,11 @@ describe('OpenID Connect identity provider', function () {
       }
     };
     expect(problems({ OIDC_ISSUER: 'https://login.hospital.example', OIDC_AUDIENCE: 'curbside', OIDC_FIXED_ORG: 'org-a' })).to.equal('');
-    expect(problems({ OIDC_ISSUER: 'https://login.hospital.example', OIDC_AUDIENCE: 'curbside', OIDC_FIXED_ORG: 'org-a', JWT_ISSUER: 'x' })).to.match(/OIDC_ISSUER .* or JWT_PUBLIC_KEY.*not both/);
-    expect(problems({ OIDC_ISSUER: 'https://login.hospital.example' })).to.match(/OIDC_AUDIENCE is required/).and.match(/OIDC_ORG_CLAIM or OIDC_FIXED_ORG is required/);
-    expect(problems({ OIDC_ISSUER: 'https://login.hospital.example', OIDC_AUDIENCE: 'c', OIDC_ORG_CLAIM: 'org', OIDC_FIXED_ORG: 'a' })).to.match(/OIDC_ORG_CLAIM or OIDC_FIXED_ORG, not both/);
-    expect(problems({ OIDC_ISSUER: 'http://login.hospital.example', OIDC_AUDIENCE: 'c', OIDC_FIXED_ORG: 'a' })).to.match(/OIDC_ISSUER must be an https:\/\/ URL/);
-    expect(problems({ OIDC_AUDIENCE: 'c' })).to.match(/OIDC_AUDIENCE is set but OIDC_ISSUER is not/);
-    expect(problems({ OIDC_ISSUER: 'https://login.hospital.example', OIDC_AUDIENCE: 'c', OIDC_FIXED_ORG: 'a', OIDC_ROLES_CLAIM: 'roles[0]' })).to.match(/OIDC_ROLES_CLAIM must be a claim name/);
+    expect(problems({ OIDC_ISSUER: 'https://login.hospital.example', OIDC_AUDIENCE: 'curbside', OIDC_FIXED_ORG: 'org-a', JWT_ISSUER: 'x' })).to.match(/^OIDC_ISSUER: set OIDC_ISSUER .* or JWT_PUBLIC_KEY.*not both/m);
+    expect(problems({ OIDC_ISSUER: 'https://login.hospital.example' })).to.match(/^OIDC_AUDIENCE: is required with OIDC_ISSUER/m).and.match(/^OIDC_ORG_CLAIM: \(or OIDC_FIXED_ORG\) is required/m);
+    expect(problems({ OIDC_ISSUER: 'https://login.hospital.example', OIDC_AUDIENCE: 'c', OIDC_ORG_CLAIM: 'org', OIDC_FIXED_ORG: 'a' })).to.match(/^OIDC_FIXED_ORG: set OIDC_ORG_CLAIM or OIDC_FIXED_ORG, not both/m);
+    expect(problems({ OIDC_ISSUER: 'http://login.hospital.example', OIDC_AUDIENCE: 'c', OIDC_FIXED_ORG: 'a' })).to.match(/^OIDC_ISSUER: must be an https:\/\/ URL/m);
+    expect(problems({ OIDC_AUDIENCE: 'c' })).to.match(/^OIDC_AUDIENCE: is set but OIDC_ISSUER is not/m);
+    expect(problems({ OIDC_ISSUER: 'https://login.hospital.example', OIDC_AUDIENCE: 'c', OIDC_FIXED_ORG: 'a', OIDC_ROLES_CLAIM: 'roles[0]' })).to.match(/^OIDC_ROLES_CLAIM: must be a claim name/m);
   });
 });

@@ -170,9 +170,9 @@ describe('input hardening', function () {
         expect.fail('should refuse');
       } catch (e) {
         const all = (e as ConfigError).problems.join('\n');
-        expect(all).to.match(/CORS_ORIGINS must be .* bad: \*, https:\/\/ok\.example\/path/);
-        expect(all).to.match(/RATE_LIMIT_KEYS_CLAIM must be N\/S/);
-        expect(all).to.match(/RATE_LIMIT_USER_FACTOR must be a whole number of at least 1 \(got "0"\)/);
+        expect(all).to.match(/CORS_ORIGINS: must be .* bad: \*, https:\/\/ok\.example\/path/);
+        expect(all).to.match(/RATE_LIMIT_KEYS_CLAIM: must be N\/S/);
+        expect(all).to.match(/RATE_LIMIT_USER_FACTOR: must be a whole number of at least 1 \(got "0"\)/);
       }
     });
   });

@@ -12,6 +12,8 @@ export function plainError(e: unknown): string {
         return 'The hub did not accept this sign-in. Reload the page, or ask your administrator.';
       case ErrorCode.AUTH_REVOKED:
         return 'This device was signed out by an administrator.';
+      case ErrorCode.USER_DISABLED:
+        return 'Your account was disabled by an administrator. Ask your administrator.';
       case ErrorCode.NOT_CONNECTED:
       case ErrorCode.TIMEOUT:
       case ErrorCode.UNAVAILABLE:

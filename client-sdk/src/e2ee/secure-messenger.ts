@@ -1,4 +1,4 @@
-import { ErrorCode, RETRYABLE_ERROR_CODES, type DeviceIdentity, type Envelope, type PrekeyBundle, type SendResult, type SignedStatement } from '@curbside/shared';
+import { ErrorCode, RETRYABLE_ERROR_CODES, backoffMs, sleep, type DeviceIdentity, type Envelope, type PrekeyBundle, type SendResult, type SignedStatement } from '@curbside/shared';
 import {
   CryptoError,
   FINGERPRINT_ITERATIONS,
@@ -296,7 +296,7 @@ export class SecureMessenger {
     } catch (err) {
       const final = attempt >= RECEIPT_ATTEMPTS || (isCurbsideError(err) && (err.code === ErrorCode.FORBIDDEN || err.code === ErrorCode.UNTRUSTED_IDENTITY));
       this.logger.debug({ err: String(err), conversationId, attempt }, final ? 'delivered receipt not sent' : 'delivered receipt failed, retrying');
-      if (!final) setTimeout(() => void this.deliverReceipt(conversationId, senderUserId, ids, attempt + 1), 500 * 2 ** attempt);
+      if (!final) setTimeout(() => void this.deliverReceipt(conversationId, senderUserId, ids, attempt + 1), backoffMs(attempt, { baseMs: 500, maxMs: 30_000 }));
     }
   }
 
@@ -578,7 +578,7 @@ export class SecureMessenger {
           this.logger.warn({ err: String(err), sender: envelope.senderDeviceId }, "could not verify the sender's device list");
           return false;
         }
-        await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** attempt)));
+        await sleep(backoffMs(attempt, { baseMs: 50, maxMs: 2000 }));
       }
     }
   }

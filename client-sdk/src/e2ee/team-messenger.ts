@@ -1,15 +1,11 @@
 import {
   ErrorCode,
   TeamRuleError,
-  TeamStatementSchema,
   applyTeamStatement,
   teamRoleOf,
-  canonicalJson,
-  teamStatementMessage,
   type Envelope,
   type SealedTeamDetails,
   type SendResult,
-  type SignedStatement,
   type TeamRole,
   type TeamState,
   type TeamStatement,
@@ -21,17 +17,19 @@ import {
   TEAM_DETAILS_KEY_BYTES,
   TeamDetailsError,
   decodeDistribution,
+  isCryptoError,
   encodeDistribution,
   generateTeamDetailsKey,
-  getSodium,
   normalizeTeamDetails,
   openTeamDetails,
   parseGroupMessageHeader,
+  parseTeamStatement,
   sealTeamDetails,
-  sign,
+  signStatement,
+  statementHash,
   teamDetailsKeyId,
   toHex,
-  verifySignature,
+  verifySignedStatement,
   type TeamDetails,
 } from '../crypto/index.js';
 import { CurbsideError, isCurbsideError } from '../errors.js';
@@ -320,8 +318,8 @@ export class TeamMessenger {
 
   private async submit(event: 'team:create' | 'team:change', statement: TeamStatement): Promise<{ teamId: string; seq: number }> {
     const keys = await this.core.localKeys();
-    const canonical = canonicalJson(statement);
-    const signed: SignedStatement = { statement: canonical, signature: sign(keys.identity.privateKey, teamStatementMessage(canonical)) };
+    const signed = signStatement(statement, keys.identity.privateKey);
+    const canonical = signed.statement;
     const { seq } = await this.core.hub.teamRequest(event, { signed });
     // The hub does not echo our own statement back to this device: apply it here, in order.
     try {
@@ -343,11 +341,9 @@ export class TeamMessenger {
     };
     let statement: TeamStatement;
     try {
-      const parsed = TeamStatementSchema.parse(JSON.parse(signed.statement));
-      if (canonicalJson(parsed) !== signed.statement) return reject('not canonical');
-      statement = parsed;
-    } catch {
-      return reject('malformed statement');
+      statement = parseTeamStatement(signed.statement);
+    } catch (e) {
+      return reject(isCryptoError(e) ? e.detail : 'malformed statement');
     }
     const record = await this.store.get<TeamRecord>('teams', statement.teamId);
     if (record && statement.index <= record.state.index) return; // already applied (our own, at ack time)
@@ -355,7 +351,7 @@ export class TeamMessenger {
       return reject('statement does not match its envelope');
     }
     const actorKey = await this.identityKeyOf(statement.actorUserId, statement.actorDeviceId);
-    if (!actorKey || !verifySignature(actorKey, teamStatementMessage(signed.statement), signed.signature)) return reject('signature does not verify under the actor device’s identity key');
+    if (!actorKey || !verifySignedStatement(signed, actorKey)) return reject('signature does not verify under the actor device’s identity key');
     try {
       await this.core.exclusive(() => this.applyVerified(statement, signed.statement, envelope.seq));
     } catch (e) {
@@ -379,8 +375,7 @@ export class TeamMessenger {
     const me = this.core.self();
     const record = await this.store.get<TeamRecord>('teams', statement.teamId);
     if (record && statement.index <= record.state.index) return; // seen (our own, applied at ack time)
-    const hash = toHex(getSodium().crypto_hash_sha256(new TextEncoder().encode(canonical)));
-    const state = applyTeamStatement(record?.state, statement, hash);
+    const state = applyTeamStatement(record?.state, statement, statementHash(canonical));
     const wasMember = record ? Boolean(teamRoleOf(record.state.members, me.userId)) : false;
     const isMember = Boolean(teamRoleOf(state.members, me.userId));
     const before = record?.state.members ?? {};

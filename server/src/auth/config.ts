@@ -67,11 +67,11 @@ export function issuerUrlProblem(issuer: string): string | undefined {
   try {
     url = new URL(issuer);
   } catch {
-    return `OIDC_ISSUER must be a URL such as https://login.hospital.example/realms/staff (got "${issuer}")`;
+    return `must be a URL such as https://login.hospital.example/realms/staff (got "${issuer}")`;
   }
   if (url.protocol === 'https:') return undefined;
   if (url.protocol === 'http:' && isLoopbackUrl(url)) return undefined;
-  return `OIDC_ISSUER must be an https:// URL (plain http only on loopback, for testing) (got "${issuer}")`;
+  return `must be an https:// URL (plain http only on loopback, for testing) (got "${issuer}")`;
 }
 
 /**
@@ -81,36 +81,36 @@ export function issuerUrlProblem(issuer: string): string | undefined {
 export function loadOidcConfig(
   get: (name: string) => string | undefined,
   num: (name: string, def: number, min: number, max: number) => number,
-  problems: string[],
+  problem: (setting: string, reason: string) => void,
 ): OidcConfig | undefined {
   const issuer = get('OIDC_ISSUER');
   const dependent = ['OIDC_AUDIENCE', 'OIDC_USER_CLAIM', 'OIDC_ORG_CLAIM', 'OIDC_FIXED_ORG', 'OIDC_NAME_CLAIM', 'OIDC_ROLES_CLAIM'].filter((n) => get(n) !== undefined);
   if (!issuer) {
-    if (dependent.length) problems.push(`${dependent.join(', ')} ${dependent.length > 1 ? 'are' : 'is'} set but OIDC_ISSUER is not: set OIDC_ISSUER to use an OpenID Connect provider`);
+    for (const name of dependent) problem(name, 'is set but OIDC_ISSUER is not: set OIDC_ISSUER to use an OpenID Connect provider');
     return undefined;
   }
   const urlProblem = issuerUrlProblem(issuer);
-  if (urlProblem) problems.push(urlProblem);
+  if (urlProblem) problem('OIDC_ISSUER', urlProblem);
   const audience = get('OIDC_AUDIENCE');
-  if (!audience) problems.push('OIDC_AUDIENCE is required with OIDC_ISSUER: the `aud` your identity provider puts in access tokens meant for Curbside');
+  if (!audience) problem('OIDC_AUDIENCE', 'is required with OIDC_ISSUER: the `aud` your identity provider puts in access tokens meant for Curbside');
   const claimSetting = (name: string): string | undefined => {
     const v = get(name);
-    if (v !== undefined && !CLAIM_NAME.test(v)) problems.push(`${name} must be a claim name or dotted path (letters, digits, _ - : / .) (got "${v}")`);
+    if (v !== undefined && !CLAIM_NAME.test(v)) problem(name, `must be a claim name or dotted path (letters, digits, _ - : / .) (got "${v}")`);
     return v;
   };
   const userClaim = claimSetting('OIDC_USER_CLAIM') ?? 'sub';
   const orgClaim = claimSetting('OIDC_ORG_CLAIM');
   const fixedOrg = get('OIDC_FIXED_ORG');
   let org: OrgMapping = { fixed: 'invalid' };
-  if (orgClaim && fixedOrg) problems.push('Set OIDC_ORG_CLAIM or OIDC_FIXED_ORG, not both: the organisation comes from a token claim or is fixed for the deployment');
+  if (orgClaim && fixedOrg) problem('OIDC_FIXED_ORG', 'set OIDC_ORG_CLAIM or OIDC_FIXED_ORG, not both: the organisation comes from a token claim or is fixed for the deployment');
   else if (orgClaim) org = { claim: orgClaim };
   else if (fixedOrg) {
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(fixedOrg)) problems.push(`OIDC_FIXED_ORG must be an organisation id of letters, digits, . _ - (got "${fixedOrg}")`);
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(fixedOrg)) problem('OIDC_FIXED_ORG', `must be an organisation id of letters, digits, . _ - (got "${fixedOrg}")`);
     org = { fixed: fixedOrg };
-  } else problems.push('OIDC_ORG_CLAIM or OIDC_FIXED_ORG is required with OIDC_ISSUER: the claim naming the organisation (tenant), or one organisation id for this deployment');
+  } else problem('OIDC_ORG_CLAIM', '(or OIDC_FIXED_ORG) is required with OIDC_ISSUER: the claim naming the organisation (tenant), or one organisation id for this deployment');
   const nameClaim = claimSetting('OIDC_NAME_CLAIM');
   const rolesClaim = claimSetting('OIDC_ROLES_CLAIM');
-  if (orgClaim !== undefined && orgClaim === userClaim) problems.push(`OIDC_ORG_CLAIM and OIDC_USER_CLAIM name the same claim ("${userClaim}"): every user would be an organisation of their own`);
+  if (orgClaim !== undefined && orgClaim === userClaim) problem('OIDC_ORG_CLAIM', `names the same claim as OIDC_USER_CLAIM ("${userClaim}"): every user would be an organisation of their own`);
   return {
     issuer,
     audience: audience ?? '',

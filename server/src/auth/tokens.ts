@@ -1,5 +1,5 @@
 import { createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
-import { SignJWT, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { SignJWT, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { ErrorCode, IdSchema, type SocketData } from '@curbside/shared';
 import { HubError } from '../errors.js';
 import { JWT_ALGORITHMS, type JwtAlgorithm } from '../config.js';
@@ -17,7 +17,8 @@ interface CommonVerifierOptions {
 
 /** A static PEM public key (simple setups, dev mode). */
 export interface StaticKeyVerifierOptions extends CommonVerifierOptions {
-  publicKey: string | KeyObject;
+  /** One key, or (PEM text with several keys, or a list) the old and new keys during a signing-key rotation. */
+  publicKey: string | KeyObject | readonly KeyObject[];
   /** The one algorithm accepted. Pinning it is what stops `alg: none` and HS/RS confusion. */
   algorithm: JwtAlgorithm;
 }
@@ -55,7 +56,8 @@ const MAX_ROLE_LENGTH = 100;
  * verifier (jose) for a static PEM key and for an OpenID Connect provider's JWKS.
  */
 export class TokenVerifier {
-  private readonly keys: KeyObject | OidcKeys | undefined;
+  /** The static keys (several during a rotation; a PEM block that did not parse is left out), or the provider's key set. */
+  private keys: readonly KeyObject[] | OidcKeys;
   private readonly algorithms: string[];
   private readonly claims: ClaimMapping;
 
@@ -66,10 +68,33 @@ export class TokenVerifier {
       // Asymmetric algorithms only, whatever the key set says: never HS* or none.
       this.algorithms = [...JWT_ALGORITHMS];
     } else {
-      // A PEM that does not parse leaves no key: every token is refused (as before).
-      this.keys = typeof options.publicKey === 'string' ? parsedOrUndefined(options.publicKey) : options.publicKey;
+      // A PEM that does not parse leaves no key: every token under it is refused (loadConfig refuses such keys first).
+      this.keys = asKeys(options.publicKey);
       this.algorithms = [options.algorithm];
     }
+  }
+
+  /** Whether keys come from an OpenID Connect provider's key set (rotated there) rather than static PEM keys. */
+  get fromProvider(): boolean {
+    return this.keys instanceof OidcKeys;
+  }
+
+  /** Replace the static verification keys (a signing-key rotation): tokens signed by any of them are accepted. */
+  setKeys(keys: readonly KeyObject[]): void {
+    if (this.keys instanceof OidcKeys) throw new RangeError('the keys come from the OpenID Connect provider');
+    if (keys.length === 0) throw new RangeError('at least one verification key');
+    this.keys = [...keys];
+  }
+
+  /** The keys in force as key objects: the static ones, or the provider's key set as last fetched. */
+  currentKeys(): KeyObject[] {
+    if (!(this.keys instanceof OidcKeys)) return [...this.keys];
+    return this.keys.cachedKeys();
+  }
+
+  /** OIDC: fetch the provider's key set again now (an operator's `keys reload`). */
+  async refreshKeys(): Promise<void> {
+    if (this.keys instanceof OidcKeys) await this.keys.warmUp();
   }
 
   /** OIDC: fetch the discovery document and key set now (at start), so the first handshake does not wait. */
@@ -87,10 +112,6 @@ export class TokenVerifier {
     let payload: JWTPayload;
     let coolingDown = false;
     try {
-      const key = this.keys instanceof OidcKeys ? await this.keys.keySet() : this.keys;
-      // jose fetches the key set again on an unknown kid only once its cooldown has passed.
-      coolingDown = typeof key === 'function' && (key as unknown as { coolingDown?: boolean }).coolingDown === true;
-      if (!key) throw new joseErrors.JWSSignatureVerificationFailed();
       const options = {
         algorithms: this.algorithms,
         issuer: this.options.issuer,
@@ -98,7 +119,14 @@ export class TokenVerifier {
         clockTolerance: this.options.clockToleranceSec,
         requiredClaims: ['exp'],
       };
-      ({ payload } = typeof key === 'function' ? await jwtVerify(token, key, options) : await jwtVerify(token, key, options));
+      if (this.keys instanceof OidcKeys) {
+        const getKey = await this.keys.keySet();
+        // jose fetches the key set again on an unknown kid only once its cooldown has passed.
+        coolingDown = (getKey as unknown as { coolingDown?: boolean }).coolingDown === true;
+        ({ payload } = await jwtVerify(token, getKey, options));
+      } else {
+        payload = await verifyWithAny(token, this.keys, options);
+      }
     } catch (e) {
       if (e instanceof joseErrors.JWKSNoMatchingKey && coolingDown) {
         // A key the provider may have just rotated in: not a verdict on the token while the hub's
@@ -164,6 +192,23 @@ export class TokenVerifier {
       ...(roles ? { roles } : {}),
     };
   }
+}
+
+/**
+ * Verify under the first of `keys` whose signature matches. During a rotation the token may be signed
+ * by the next key; every other verdict (expiry, issuer, audience) does not depend on the key.
+ */
+async function verifyWithAny(token: string, keys: readonly KeyObject[], options: Parameters<typeof jwtVerify>[2]): Promise<JWTPayload> {
+  if (keys.length === 0) throw new joseErrors.JWSSignatureVerificationFailed();
+  for (const [i, key] of keys.entries()) {
+    try {
+      return (await jwtVerify(token, key, options)).payload;
+    } catch (e) {
+      if (e instanceof joseErrors.JWSSignatureVerificationFailed && i < keys.length - 1) continue;
+      throw e;
+    }
+  }
+  throw new joseErrors.JWSSignatureVerificationFailed();
 }
 
 /** A claim by name, or by dotted path into nested objects when no top-level claim has that name. */
@@ -235,6 +280,20 @@ class OidcKeys {
 
   async keySet(): Promise<JWTVerifyGetKey> {
     return (await this.discovered()).getKey;
+  }
+
+  /** The key set as last fetched, as key objects (none before the first fetch; keys that do not import are left out). */
+  cachedKeys(): KeyObject[] {
+    const set = (this.jwks?.getKey as unknown as { jwks?: () => { keys: JWK[] } | undefined } | undefined)?.jwks?.();
+    const keys: KeyObject[] = [];
+    for (const jwk of set?.keys ?? []) {
+      try {
+        keys.push(createPublicKey({ key: jwk, format: 'jwk' }));
+      } catch {
+        // a key type node cannot import: not shown
+      }
+    }
+    return keys;
   }
 
   async warmUp(): Promise<{ jwksUri: string }> {
@@ -324,11 +383,17 @@ export class DevTokenIssuer {
   }
 }
 
-/** A PEM parsed into a key object; undefined when it does not parse (every token is refused then). */
-function parsedOrUndefined(pem: string): KeyObject | undefined {
-  try {
-    return createPublicKey(pem);
-  } catch {
-    return undefined;
+/** Every PEM block parsed into a key object; one that does not parse is left out (no token verifies under it). */
+function asKeys(key: StaticKeyVerifierOptions['publicKey']): KeyObject[] {
+  if (typeof key !== 'string') return Array.isArray(key) ? [...(key as readonly KeyObject[])] : [key as KeyObject];
+  const blocks = key.match(/-----BEGIN [A-Z ]+-----[\s\S]*?-----END [A-Z ]+-----/g) ?? [key];
+  const keys: KeyObject[] = [];
+  for (const pem of blocks) {
+    try {
+      keys.push(createPublicKey(pem));
+    } catch {
+      // refused by loadConfig before it gets here; a key built in code that does not parse verifies nothing
+    }
   }
+  return keys;
 }

@@ -14,18 +14,18 @@ export const METRICS_ENV_DOC: ReadonlyArray<{ name: string; default: string; mea
   },
 ];
 
-export function loadMetricsConfig(get: (name: string) => string | undefined, mainPort: number, problems: string[]): MetricsConfig | undefined {
+export function loadMetricsConfig(get: (name: string) => string | undefined, mainPort: number, problem: (setting: string, reason: string) => void): MetricsConfig | undefined {
   const portRaw = get('METRICS_PORT');
   const host = get('METRICS_HOST');
   const token = get('METRICS_TOKEN');
   let port: number | undefined;
   if (portRaw !== undefined) {
-    if (!/^\d{1,5}$/.test(portRaw) || Number(portRaw) > 65535) problems.push(`METRICS_PORT must be a port number 0-65535 (got "${portRaw}")`);
-    else if (Number(portRaw) !== 0 && Number(portRaw) === mainPort) problems.push(`METRICS_PORT (${portRaw}) must differ from PORT; to serve /metrics on the main port, set only METRICS_TOKEN`);
+    if (!/^\d{1,5}$/.test(portRaw) || Number(portRaw) > 65535) problem('METRICS_PORT', `must be a port number 0-65535 (got "${portRaw}")`);
+    else if (Number(portRaw) !== 0 && Number(portRaw) === mainPort) problem('METRICS_PORT', `(${portRaw}) must differ from PORT; to serve /metrics on the main port, set only METRICS_TOKEN`);
     else port = Number(portRaw);
   }
-  if (token !== undefined && token.length < 32) problems.push('METRICS_TOKEN must be at least 32 characters (e.g. `openssl rand -hex 32`)');
-  if (host !== undefined && portRaw === undefined) problems.push('METRICS_HOST is set but METRICS_PORT is not: METRICS_HOST is the interface of the METRICS_PORT listener');
+  if (token !== undefined && token.length < 32) problem('METRICS_TOKEN', 'must be at least 32 characters (e.g. `openssl rand -hex 32`)');
+  if (host !== undefined && portRaw === undefined) problem('METRICS_HOST', 'is set but METRICS_PORT is not: METRICS_HOST is the interface of the METRICS_PORT listener');
   if (port === undefined && token === undefined) return undefined;
   return { port, host, token };
 }

@@ -1,4 +1,4 @@
-import type { Server, Socket } from 'socket.io';
+import type { HubServer, HubSocket } from './sockets.js';
 import {
   ClientEvent,
   CloseCode,
@@ -27,9 +27,6 @@ import {
   SyncAckRequestSchema,
   parsePayload,
   type Ack,
-  type ClientToServerEvents,
-  type InterServerEvents,
-  type ServerToClientEvents,
   type SocketData,
 } from '@curbside/shared';
 import type { z } from 'zod';
@@ -49,8 +46,6 @@ import { TypingCoalescer, presenceVisible } from './signals.js';
 import { closeAtExpiry } from './session-expiry.js';
 import type { HubMetrics } from '../metrics/metrics.js';
 
-export type HubServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
-export type HubSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 
 
 

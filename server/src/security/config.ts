@@ -1,6 +1,6 @@
 /**
  * Security settings from the environment: allowed browser origins and rate limits.
- * `loadSecurityConfig` is called by `loadConfig` and reports problems into the same list.
+ * `loadSecurityConfig` is called by `loadConfig` and reports problems to the same sink.
  */
 
 /** A limit: at most `points` within `durationSec`, per key (device, IP or user). `points: 0` switches it off. */
@@ -116,7 +116,7 @@ export const SECURITY_ENV_DOC: ReadonlyArray<{ name: string; default: string; me
 
 const ORIGIN = /^https?:\/\/[a-z0-9.-]+(:\d{1,5})?$|^https?:\/\/\[[0-9a-f:]+\](:\d{1,5})?$/i;
 
-export function loadSecurityConfig(get: (name: string) => string | undefined, mode: 'dev' | 'production', problems: string[]): SecurityConfig {
+export function loadSecurityConfig(get: (name: string) => string | undefined, mode: 'dev' | 'production', problem: (setting: string, reason: string) => void): SecurityConfig {
   const config = defaultSecurityConfig(mode);
   const origins = get('CORS_ORIGINS');
   if (origins !== undefined) {
@@ -126,7 +126,7 @@ export function loadSecurityConfig(get: (name: string) => string | undefined, mo
       .filter(Boolean);
     const bad = list.filter((o) => !ORIGIN.test(o));
     if (bad.length) {
-      problems.push(`CORS_ORIGINS must be a comma-separated list of origins like https://app.hospital.example (scheme, host, optional port; no path, no "*"); bad: ${bad.join(', ')}`);
+      problem('CORS_ORIGINS', `must be a comma-separated list of origins like https://app.hospital.example (scheme, host, optional port; no path, no "*"); bad: ${bad.join(', ')}`);
     }
     config.corsOrigins = list.map((o) => o.toLowerCase());
   }
@@ -136,7 +136,7 @@ export function loadSecurityConfig(get: (name: string) => string | undefined, mo
     if (raw === '0') return { points: 0, durationSec: def.durationSec };
     const m = /^(\d{1,9})\/(\d{1,6})$/.exec(raw);
     if (!m || Number(m[2]) < 1) {
-      problems.push(`${name} must be N/S (N requests per S seconds, e.g. ${def.points}/${def.durationSec}) or 0 to switch it off (got "${raw}")`);
+      problem(name, `must be N/S (N requests per S seconds, e.g. ${def.points}/${def.durationSec}) or 0 to switch it off (got "${raw}")`);
       return def;
     }
     return { points: Number(m[1]), durationSec: Number(m[2]) };
@@ -149,7 +149,7 @@ export function loadSecurityConfig(get: (name: string) => string | undefined, mo
     const raw = get(name);
     if (raw === undefined) return def;
     if (!/^\d{1,6}$/.test(raw) || Number(raw) < 1) {
-      problems.push(`${name} must be a whole number of at least 1 (got "${raw}")`);
+      problem(name, `must be a whole number of at least 1 (got "${raw}")`);
       return def;
     }
     return Number(raw);

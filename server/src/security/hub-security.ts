@@ -18,13 +18,20 @@ import type { Logger } from '../logger.js';
 import type { Storage } from '../ports/storage.js';
 import type { AuditEvent, AuditLog } from '../audit/port.js';
 import { auditFields } from '../audit/fields.js';
-import type { HubServer, HubSocket } from '../realtime/gateway.js';
+import type { HubServer, HubSocket } from '../realtime/sockets.js';
 import type { EventClass, SecurityConfig } from './config.js';
 import { RefusalAudit } from './refusal-audit.js';
 import { DEFAULT_RECENT_AUTH_SEC, requireRecentSignIn } from './recent-sign-in.js';
 import { OriginPolicy } from './origins.js';
 import { RateLimits, rateKey, type RateLimitName } from './rate-limits.js';
-import { MemoryRevocations, RedisRevocations, type RevocationList } from './revocation.js';
+import { MemoryRevocations, RedisRevocations, type RevocationList, type Revoked } from './revocation.js';
+
+/** What a socket closed for a revocation is told, per what was revoked. */
+const CLOSING_MESSAGE: Record<Revoked, string> = { user: 'User disabled by an operator', device: 'Device revoked', token: 'Access token revoked' };
+
+function userDisabled(): HubError {
+  return new HubError(ErrorCode.USER_DISABLED, 'This user was disabled by an operator; ask your administrator');
+}
 
 export interface HubSecurityOptions {
   config: SecurityConfig;
@@ -147,13 +154,20 @@ export class HubSecurity {
     return this.rateLimits.consumeScoped('handshake', identity);
   }
 
-  /** A revoked token (jti) or device never authenticates. Redis first, then the durable device tombstone. */
+  /**
+   * A disabled user, a revoked token (jti) or a revoked device never authenticates. Redis first, then
+   * the durable records in the database (a flushed Redis forgets nothing that matters).
+   */
   async assertNotRevoked(identity: SocketData): Promise<void> {
     const revoked = await this.revocations.check(identity);
+    if (revoked === 'user') throw userDisabled();
     if (revoked === 'token') throw new HubError(ErrorCode.AUTH_REVOKED, 'This access token was revoked; sign in again');
-    if (revoked === 'device' || (await this.options.storage.deviceRevokedAt(identity.orgId, identity.deviceId)) !== undefined) {
-      throw new HubError(ErrorCode.AUTH_REVOKED, 'This device was revoked; register it again as a new device');
-    }
+    const [deviceRevokedAt, userDisabledAt] = await Promise.all([
+      revoked === 'device' ? 0 : this.options.storage.deviceRevokedAt(identity.orgId, identity.deviceId),
+      this.options.storage.userDisabledAt(identity.orgId, identity.userId),
+    ]);
+    if (userDisabledAt !== undefined) throw userDisabled();
+    if (deviceRevokedAt !== undefined) throw new HubError(ErrorCode.AUTH_REVOKED, 'This device was revoked; register it again as a new device');
   }
 
   /** A socket passed the handshake. */
@@ -201,7 +215,7 @@ export class HubSecurity {
   }
 
   private async recheck(socket: HubSocket): Promise<void> {
-    let revoked: 'token' | 'device' | undefined;
+    let revoked: Revoked | undefined;
     try {
       revoked = await this.revocations.check(socket.data);
     } catch (err) {
@@ -211,7 +225,8 @@ export class HubSecurity {
     }
     if (!revoked) return;
     // After the refused event's answer has gone out.
-    setImmediate(() => closeRevoked(socket, revoked === 'token' ? 'Access token revoked' : 'Device revoked'));
+    setImmediate(() => closeRevoked(socket, CLOSING_MESSAGE[revoked]));
+    if (revoked === 'user') throw userDisabled();
     throw new HubError(ErrorCode.AUTH_REVOKED, revoked === 'token' ? 'This access token was revoked' : 'This device was revoked');
   }
 
@@ -220,12 +235,11 @@ export class HubSecurity {
   /**
    * Revoke one access token by its `jti` (e.g. on sign-out or a stolen token report): refused at
    * every handshake until it would have expired, and its live sockets on every node are told
-   * (`session:closing` REVOKED) and dropped.
+   * (`session:closing` REVOKED) and dropped. (The admin API writes the audit entry.)
    */
   async revokeToken(input: { orgId: string; tokenId: string; expiresAt: number; by?: string }): Promise<void> {
     await this.revocations.revokeToken(input.orgId, input.tokenId, input.expiresAt);
     this.dropSockets(SecurityRooms.token(input.orgId, input.tokenId), 'Access token revoked');
-    this.record({ action: 'admin:revoke-token', outcome: 'ok', orgId: input.orgId, userId: input.by, note: 'token revoked' });
   }
 
   /** `devices:mine`. */
@@ -253,10 +267,15 @@ export class HubSecurity {
    * Another user's or another organisation's device is NOT_FOUND, like one that does not exist.
    */
   async revokeDevice(caller: Caller & Pick<SocketData, 'authTime'>, deviceId: string): Promise<DeviceRevokeResult> {
-    const { orgId, userId } = caller;
     // A stolen phone must not lock its owner's other devices out: revoking a sibling needs a recent
     // sign-in (the identity provider's auth_time), not just a device that is still logged in.
     if (deviceId !== caller.deviceId) requireRecentSignIn(caller, this.now(), this.options.recentAuthSec ?? DEFAULT_RECENT_AUTH_SEC, 'revoke another of your devices');
+    return this.revokeDeviceOf(caller, deviceId);
+  }
+
+  /** Revoke one of the user's devices: tombstone, Redis, contacts told, sockets closed on every node. */
+  private async revokeDeviceOf(owner: { orgId: string; userId: string }, deviceId: string): Promise<DeviceRevokeResult> {
+    const { orgId, userId } = owner;
     const { status } = await this.options.storage.revokeDevice({ orgId, userId, deviceId, now: this.now() });
     if (status === 'not_found') throw new HubError(ErrorCode.NOT_FOUND, 'No such device of yours', { deviceId });
     // Also on 'already': a retry after a failed notice must notify again.
@@ -279,11 +298,43 @@ export class HubSecurity {
     return { deviceId, revoked: status === 'revoked' };
   }
 
+  /**
+   * An operator revokes a device (POST /admin/devices/revoke): as its owner's own `device:revoke`
+   * (tombstone, keys deleted, contacts told, sockets closed on every node), without the owner.
+   */
+  async adminRevokeDevice(input: { orgId: string; userId: string; deviceId: string }): Promise<DeviceRevokeResult> {
+    return this.revokeDeviceOf({ orgId: input.orgId, userId: input.userId }, input.deviceId);
+  }
+
+  /**
+   * An operator disables a user (POST /admin/users/disable): the flag goes to the database (durable) and
+   * to Redis (read by every node at each handshake and, every `revocationRecheckMs`, on live sockets),
+   * and the user's sockets on every node are told (`session:closing` REVOKED) and closed at once.
+   */
+  async disableUser(input: { orgId: string; userId: string }): Promise<{ status: 'disabled' | 'already' }> {
+    const { status } = await this.options.storage.disableUser({ ...input, now: this.now() });
+    if (status === 'not_found') throw new HubError(ErrorCode.NOT_FOUND, 'No such user in this organisation', { userId: input.userId });
+    try {
+      await this.revocations.disableUser(input.orgId, input.userId);
+    } catch (err) {
+      // The database flag already refuses the user at the handshake.
+      this.options.logger.warn({ err: toWireError(err).message, userId: input.userId }, 'disabled user not written to Redis; the database flag applies');
+    }
+    this.dropSockets(Rooms.user(input.orgId, input.userId), CLOSING_MESSAGE.user);
+    return { status };
+  }
+
+  /** An operator enables a disabled user again (POST /admin/users/enable). */
+  async enableUser(input: { orgId: string; userId: string }): Promise<{ status: 'enabled' | 'not_disabled' }> {
+    const { status } = await this.options.storage.enableUser(input.orgId, input.userId);
+    await this.revocations.enableUser(input.orgId, input.userId);
+    return { status };
+  }
+
   /** An operator undoes a revocation (POST /admin/devices/restore): the device may sign in again and publish new keys. */
   async restoreDevice(input: { orgId: string; deviceId: string; by?: string | undefined }): Promise<{ restored: boolean }> {
     const { status } = await this.options.storage.restoreDevice(input.orgId, input.deviceId);
     await this.revocations.restoreDevice(input.orgId, input.deviceId);
-    this.record({ action: 'admin:restore-device', outcome: 'ok', orgId: input.orgId, targetDeviceId: input.deviceId, userId: input.by, note: status });
     return { restored: status === 'restored' };
   }
 

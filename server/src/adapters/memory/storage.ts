@@ -343,6 +343,35 @@ export class MemoryStorage implements Storage {
     return { status: this.revokedDevices.delete(key(orgId, deviceId)) ? 'restored' : 'not_revoked' };
   }
 
+  // --- administration: users (UserAdmin, server/src/ports/user-admin.ts) ---
+
+  /** user key → when an operator disabled the user. */
+  private readonly disabledUsers = new Map<string, number>();
+
+  async listUsers(orgId: string, page: { after?: string | undefined; limit: number }): Promise<AdminUserRecord[]> {
+    return [...this.users.values()]
+      .filter((u) => u.orgId === orgId && (page.after === undefined || u.userId > page.after))
+      .sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0))
+      .slice(0, page.limit)
+      .map((u) => ({ orgId, userId: u.userId, createdAt: u.createdAt, lastSeenAt: u.lastSeenAt, disabledAt: this.disabledUsers.get(key(orgId, u.userId)) }));
+  }
+
+  async disableUser(input: { orgId: string; userId: string; now: number }): Promise<{ status: 'disabled' | 'already' | 'not_found' }> {
+    const uk = key(input.orgId, input.userId);
+    if (!this.users.has(uk)) return { status: 'not_found' };
+    if (this.disabledUsers.has(uk)) return { status: 'already' };
+    this.disabledUsers.set(uk, input.now);
+    return { status: 'disabled' };
+  }
+
+  async enableUser(orgId: string, userId: string): Promise<{ status: 'enabled' | 'not_disabled' }> {
+    return { status: this.disabledUsers.delete(key(orgId, userId)) ? 'enabled' : 'not_disabled' };
+  }
+
+  async userDisabledAt(orgId: string, userId: string): Promise<number | undefined> {
+    return this.disabledUsers.get(key(orgId, userId));
+  }
+
   // --- E2EE: signed device lists (DeviceListStore, server/src/ports/device-lists.ts) ---
 
   /** org SPACE user → versions kept, oldest first. */
@@ -372,6 +401,7 @@ export class MemoryStorage implements Storage {
 }
 
 // security: devices
+import type { AdminUserRecord } from '../../ports/user-admin.js';
 import type { OwnDeviceRecord } from '../../ports/device-admin.js';
 // E2EE: signed device lists
 import type { SignedDeviceList } from '@curbside/shared';

@@ -665,6 +665,29 @@ export class MongoStorage implements Storage {
     return this.deviceAdmin.restoreDevice(orgId, deviceId);
   }
 
+  // --- administration: users (UserAdmin, server/src/ports/user-admin.ts) ---
+
+  private userAdminImpl: MongoUserAdmin | undefined;
+  private get userAdmin(): MongoUserAdmin {
+    return (this.userAdminImpl ??= new MongoUserAdmin(this.conn, this.models));
+  }
+
+  listUsers(orgId: string, page: { after?: string | undefined; limit: number }): Promise<AdminUserRecord[]> {
+    return this.userAdmin.listUsers(orgId, page);
+  }
+
+  disableUser(input: { orgId: string; userId: string; now: number }): Promise<{ status: 'disabled' | 'already' | 'not_found' }> {
+    return this.userAdmin.disableUser(input);
+  }
+
+  enableUser(orgId: string, userId: string): Promise<{ status: 'enabled' | 'not_disabled' }> {
+    return this.userAdmin.enableUser(orgId, userId);
+  }
+
+  userDisabledAt(orgId: string, userId: string): Promise<number | undefined> {
+    return this.userAdmin.userDisabledAt(orgId, userId);
+  }
+
   // --- E2EE: signed device lists (DeviceListStore, server/src/ports/device-lists.ts) ---
 
   private deviceListsImpl: MongoDeviceLists | undefined;
@@ -777,3 +800,6 @@ function toEnvelope(d: EnvelopeDoc): StoredEnvelope {
     ...(typeof d.epoch === 'string' ? { epoch: d.epoch } : {}),
   };
 }
+// administration: users
+import { MongoUserAdmin } from './user-admin.js';
+import type { AdminUserRecord } from '../../ports/user-admin.js';
