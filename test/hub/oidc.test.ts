@@ -158,6 +158,21 @@ describe('OpenID Connect identity provider', function () {
     expect(code).to.equal(ErrorCode.AUTH_INVALID);
   });
 
+  it("operators see the provider's keys (source oidc, fingerprints) and 'keys reload' fetches the key set again", async () => {
+    const idp = await provider();
+    const t = await hubFor(idp);
+    expect(await refusal(t, await idp.token(LEE.clientId), { deviceId: 'lee-phone' })).to.equal('connected');
+    const before = t.hub.keys.describe();
+    expect(before.source).to.equal('oidc');
+    expect(before.fingerprints).to.have.length(1);
+    await idp.rotateKey('key-2');
+    const fetches = idp.jwksFetches;
+    const after = await t.hub.keys.reload();
+    expect(idp.jwksFetches).to.equal(fetches + 1);
+    expect(after.fingerprints).to.have.length(2);
+    expect(after.fingerprints).to.include(before.fingerprints[0]);
+  });
+
   it('refuses a token from another issuer, even one signed with the same key, and a token for another audience (AUTH_INVALID), recording nothing', async () => {
     const idp = await provider();
     const t = await hubFor(idp);
