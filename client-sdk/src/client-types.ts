@@ -89,6 +89,18 @@ export interface CurbsideClientOptions {
    */
   token: string | (() => string | Promise<string>);
   /**
+   * This device's id, for hubs whose access tokens carry no `dev` claim (an OpenID Connect
+   * provider's): sent in the handshake, and bound to the token's user the first time it connects.
+   * Keep it with the device's `store`. @default the token's `dev` claim
+   */
+  deviceId?: string;
+  /**
+   * This clinician's user id as the hub reads it from the token, when that is not the `sub` claim
+   * (the hub's OIDC_USER_CLAIM). The hub refuses the handshake if the token names another user.
+   * @default the token's `sub` claim
+   */
+  userId?: string;
+  /**
    * Where this device keeps its keys, sessions, trust decisions and sync cursors. Use
    * `IndexedDbDeviceStore` in browsers and `FileDeviceStore` (from `@curbside/client-sdk/node`) in
    * Node so they survive a restart. @default MemoryDeviceStore (lost when the process ends)

@@ -138,7 +138,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
     return this.connection.connected;
   }
 
-  /** This device's id, from the `dev` claim of its token (known once a token was fetched). */
+  /** This device's id: the `deviceId` option, else the `dev` claim of its token (known once a token was fetched). */
   get currentDeviceId(): string | undefined {
     return this.connection.identity.deviceId;
   }

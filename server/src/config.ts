@@ -3,6 +3,9 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { Limits } from '@curbside/shared';
 import { SECURITY_ENV_DOC, loadSecurityConfig, type SecurityConfig } from './security/config.js';
+import { OIDC_ENV_DOC, loadOidcConfig, type OidcConfig } from './auth/config.js';
+import { METRICS_ENV_DOC, loadMetricsConfig } from './metrics/config.js';
+import type { MetricsConfig } from './metrics/metrics.js';
 import { parseVerificationKeys } from './auth/keys.js';
 
 /** Asymmetric algorithms only: a shared-secret (HS*) key in a hub config invites key-confusion bugs. */
@@ -31,6 +34,8 @@ export interface HubConfig {
         clockToleranceSec: number;
       }
     | undefined;
+  /** The hospital's OpenID Connect provider (OIDC_ISSUER): keys by discovery and JWKS, claims mapped. Exclusive with `jwt`. */
+  oidc?: OidcConfig | undefined;
   presence: { ttlMs: number; heartbeatMs: number };
   maxFrameBytes: number;
   /** A socket whose unsent data passes this is dropped (SLOW_CONSUMER) and resyncs on reconnect. @default 8 MiB */
@@ -63,6 +68,8 @@ export interface HubConfig {
   connectTimeoutMs?: number;
   /** Express `trust proxy`: which hops may set X-Forwarded-For/-Proto (HSTS is sent only behind TLS). Unset: none. */
   trustProxy?: string | number | undefined;
+  /** Prometheus /metrics: on a port of its own and/or behind a bearer token. Unset: off. */
+  metrics?: MetricsConfig | undefined;
 }
 
 /** One misconfiguration: the setting (environment variable) at fault and what is wrong with it. */
@@ -147,6 +154,8 @@ export const ENV_DOC: ReadonlyArray<{ name: string; default: string; meaning: st
     default: '(unset)',
     meaning: 'dev mode listens on loopback only, since its /dev/token mints a token for anyone; set to `yes` to let a non-loopback HOST through anyway',
   },
+  ...OIDC_ENV_DOC,
+  ...METRICS_ENV_DOC,
   ...SECURITY_ENV_DOC,
 ];
 
@@ -221,8 +230,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
   const issuer = get('JWT_ISSUER');
   const audience = get('JWT_AUDIENCE');
   const clockToleranceSec = num('JWT_CLOCK_TOLERANCE_SEC', 5, 0, 300);
-  if (mode === 'production') {
-    if (!publicKey && !keyFile) problem('JWT_PUBLIC_KEY', "(or JWT_PUBLIC_KEY_FILE) is required outside dev mode: the PEM public key of your identity provider's token signer");
+  const oidc = loadOidcConfig(get, num, problem);
+  if (oidc) oidc.clockToleranceSec = clockToleranceSec;
+  if (oidc && (keyInline || keyFile || issuer || audience)) {
+    problem('OIDC_ISSUER', 'set OIDC_ISSUER (keys from your OpenID Connect provider) or JWT_PUBLIC_KEY/JWT_ISSUER/JWT_AUDIENCE (one static key), not both');
+  }
+  if (mode === 'production' && !oidc) {
+    if (!publicKey && !keyFile) problem('JWT_PUBLIC_KEY', "(or JWT_PUBLIC_KEY_FILE) is required outside dev mode: the PEM public key of your identity provider's token signer, unless OIDC_ISSUER names your OpenID Connect provider");
     if (!issuer) problem('JWT_ISSUER', 'is required outside dev mode: the `iss` your identity provider puts in access tokens');
     if (!audience) problem('JWT_AUDIENCE', 'is required outside dev mode: the `aud` your identity provider puts in tokens meant for Curbside');
   }
@@ -242,7 +256,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
   const host = get('HOST') ?? (mode === 'dev' ? '127.0.0.1' : '0.0.0.0');
   const exposeDev = get(DANGEROUS_DEV_EXPOSURE);
   if (exposeDev !== undefined && exposeDev !== 'yes') problem(DANGEROUS_DEV_EXPOSURE, `must be "yes" or unset (got "${exposeDev}")`);
-  if (mode === 'dev' && !publicKey && !isLoopbackHost(host) && exposeDev !== 'yes') {
+  if (mode === 'dev' && !publicKey && !oidc && !isLoopbackHost(host) && exposeDev !== 'yes') {
     problem(
       'HOST',
       `${host} in dev mode would let anyone who reaches it mint a token for any clinician (POST /dev/token). Use HOST=127.0.0.1, set JWT_PUBLIC_KEY/JWT_ISSUER/JWT_AUDIENCE (dev tokens off), or set ${DANGEROUS_DEV_EXPOSURE}=yes if you really mean it`,
@@ -266,9 +280,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     else problem('TRUST_PROXY', `must be a hop count or comma-separated addresses/CIDRs (got "${trustProxyRaw}")`);
   }
 
+  const port = num('PORT', 3000, 0, 65535);
   const config: HubConfig = {
     mode,
-    port: num('PORT', 3000, 0, 65535),
+    port,
+    metrics: loadMetricsConfig(get, port, problem),
     host,
     adminToken,
     trustProxy,
@@ -282,6 +298,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     mongo: mongoUri ? { uri: mongoUri, dbName: get('MONGODB_DB'), writeConcern } : undefined,
     redis: redisUrl ? { url: redisUrl, keyPrefix: get('REDIS_KEY_PREFIX') ?? 'curbside:' } : undefined,
     jwt,
+    oidc,
     presence: { ttlMs, heartbeatMs },
     maxFrameBytes: Limits.MAX_FRAME_BYTES,
     slowConsumerMaxBytes: num('SLOW_CONSUMER_MAX_BYTES', 8 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),

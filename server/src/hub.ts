@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { CloseCode, wireParser } from '@curbside/shared';
 import type { HubConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
-import { DevTokenIssuer, TokenVerifier } from './auth/tokens.js';
+import { DevTokenIssuer, TokenVerifier, type TokenVerifierOptions } from './auth/tokens.js';
 import { createHttpApp } from './http/app.js';
 import { defaultWidgetBundlePath } from './http/widget.js';
 import { Gateway } from './realtime/gateway.js';
@@ -29,6 +29,7 @@ import { MongoAuditLog } from './audit/mongo.js';
 import { DeviceDirectory } from './domain/device-directory.js';
 import { DeliveryCursors } from './domain/delivery-cursors.js';
 import { RedisDirectoryTags } from './adapters/redis/directory-tags.js';
+import { HubMetrics } from './metrics/metrics.js';
 import { KeyRing } from './auth/key-ring.js';
 import { Administration } from './admin/administration.js';
 
@@ -42,7 +43,7 @@ export interface HubDeps {
   logger: Logger;
   /** Cross-node fan-out through the socket.io Redis adapter. Absent: this process only. */
   fanout?: { pub: Redis; sub: Redis; keyPrefix: string } | undefined;
-  /** Dev mode: the hub signs its own tokens. Exactly one of `devTokens` and `config.jwt` is used for verification. */
+  /** Dev mode: the hub signs its own tokens, used only when neither `config.oidc` nor `config.jwt` is set. */
   devTokens?: DevTokenIssuer | undefined;
   /** Extra resources to close after everything else (e.g. Redis clients the hub created). */
   onClose?: () => Promise<void>;
@@ -73,11 +74,19 @@ export class Hub {
   readonly audit: AuditLog;
   /** Members' devices, read on every send (cached per node when Redis is there to invalidate). */
   readonly directory: DeviceDirectory;
+  /** This node's Prometheus metrics (served at /metrics when METRICS_PORT or METRICS_TOKEN is set). */
+  readonly metrics: HubMetrics;
+  /** Where /metrics is served on a listener of its own (METRICS_PORT), once listening. */
+  metricsUrl: string | undefined;
+  private metricsServer: HttpServer | undefined;
+  /** The storage port, timed for metrics. */
+  private readonly storage: Storage;
   /** The identity provider's verification keys this node accepts (rotation: `POST /admin/keys/reload`). */
   readonly keys: KeyRing;
   /** The operator actions behind /admin (and the curbside-admin CLI). */
   readonly administration: Administration;
   private readonly relay: MessageRelay;
+  private readonly verifier: TokenVerifier;
   private heartbeat: NodeJS.Timeout | undefined;
   private slowConsumerCheck: NodeJS.Timeout | undefined;
   private sweeper: NodeJS.Timeout | undefined;
@@ -91,7 +100,7 @@ export class Hub {
   async sweep(now = Date.now()): Promise<number> {
     try {
       await this.relay.flushAcks(); // the sweep goes by the delivery acks: write those noted so far first
-      const { deleted } = await this.deps.storage.sweepEnvelopes(now);
+      const { deleted } = await this.storage.sweepEnvelopes(now);
       if (deleted) this.logger.info({ deleted }, 'swept delivered and expired envelopes');
       return deleted;
     } catch (err) {
@@ -103,19 +112,26 @@ export class Hub {
   private closed: Promise<void> | undefined;
 
   constructor(private readonly deps: HubDeps) {
-    const { config, storage, presence, logger } = deps;
+    const { config, presence, logger } = deps;
     this.logger = logger;
-    const verifierOptions = deps.devTokens && !config.jwt ? deps.devTokens.verifierOptions() : config.jwt;
-    if (!verifierOptions) throw new Error('No JWT verification key: set JWT_PUBLIC_KEY, or run in dev mode');
+    this.metrics = new HubMetrics({ nodeId: config.nodeId, connections: () => this.gateway?.connections.size ?? 0 });
+    // Database latency and errors are measured at the storage port; Redis per command on each client.
+    const storage = this.metrics.instrumentStorage(deps.storage);
+    this.storage = storage;
+    if (deps.fanout) for (const client of [deps.fanout.pub, deps.fanout.sub]) this.metrics.instrumentRedis(client);
+    if (presence instanceof RedisPresence) this.metrics.instrumentRedis(presence.redis);
+    const verifierOptions = verifierOptionsFor(config, deps.devTokens);
     const verifier = new TokenVerifier({ ...verifierOptions, ...(config.maxTokenLifetimeSec !== undefined ? { maxLifetimeSec: config.maxTokenLifetimeSec } : {}) });
+    this.verifier = verifier;
+    const devKey = deps.devTokens !== undefined && !config.jwt && !config.oidc;
     this.keys = new KeyRing({
       verifier,
       nodeId: config.nodeId,
-      algorithm: verifierOptions.algorithm,
-      keyFile: deps.devTokens && !config.jwt ? undefined : config.jwt?.keyFile,
-      source: deps.devTokens && !config.jwt ? 'dev' : config.jwt?.keyFile !== undefined ? 'file' : 'env',
+      algorithm: 'algorithm' in verifierOptions ? verifierOptions.algorithm : 'from the provider key set',
+      keyFile: devKey ? undefined : config.jwt?.keyFile,
+      source: config.oidc ? 'oidc' : devKey ? 'dev' : config.jwt?.keyFile !== undefined ? 'file' : 'env',
     });
-    this.audit = deps.audit ?? (storage instanceof MongoStorage ? new MongoAuditLog({ connection: storage.connection, logger, writer: config.nodeId }) : new MemoryAuditLog({ logger }));
+    this.audit = deps.audit ?? (deps.storage instanceof MongoStorage ? new MongoAuditLog({ connection: deps.storage.connection, logger, writer: config.nodeId }) : new MemoryAuditLog({ logger }));
     // Device lists are cached per node only where tags in Redis tell every node when one changed.
     this.directory = new DeviceDirectory({
       storage,
@@ -149,6 +165,8 @@ export class Hub {
         administration: this.administration,
       },
       trustProxy: config.trustProxy,
+      // With a token and no port of its own, /metrics sits on the main port behind that token.
+      metrics: config.metrics?.token !== undefined && config.metrics.port === undefined ? (req, res) => this.metrics.handle(req, res, config.metrics?.token) : undefined,
       readiness: [
         { name: 'storage', check: () => storage.ping() },
         { name: 'presence', check: () => presence.ping() },
@@ -177,12 +195,12 @@ export class Hub {
       }),
     );
     this.administration.attach(this.io);
-    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: this.relay, keys: new DeviceKeys(storage, Date.now, this.directory), deviceLists: new DeviceLists(storage, this.directory, { recentAuthSec: config.recentAuthSec }), teams: new CareTeams(storage, Date.now, this.directory), logger, security: this.security, onStorageUnreachable: () => (this.storageFailedAt = Date.now()), ...(config.maxSocketsPerDevice !== undefined ? { maxSocketsPerDevice: config.maxSocketsPerDevice } : {}) });
+    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: this.relay, keys: new DeviceKeys(storage, Date.now, this.directory), deviceLists: new DeviceLists(storage, this.directory, { recentAuthSec: config.recentAuthSec }), teams: new CareTeams(storage, Date.now, this.directory), logger, security: this.security, onStorageUnreachable: () => (this.storageFailedAt = Date.now()), metrics: this.metrics, ...(config.maxSocketsPerDevice !== undefined ? { maxSocketsPerDevice: config.maxSocketsPerDevice } : {}) });
   }
 
   /** Initialise storage, start listening, start presence heartbeats. Port 0 picks a free port. */
   async listen(port = this.deps.config.port, host = this.deps.config.host): Promise<{ port: number; url: string }> {
-    await this.deps.storage.init();
+    await this.storage.init();
     await this.audit.init();
     await new Promise<void>((resolve, reject) => {
       this.httpServer.once('error', reject);
@@ -206,9 +224,33 @@ export class Hub {
       this.sweeper.unref();
     }
     this.startStorageWatchdog();
+    await this.startMetrics(host);
+    if (this.deps.config.oidc) {
+      // Discovery and keys now rather than at the first handshake; a provider that is down is tried again then.
+      const { issuer } = this.deps.config.oidc;
+      this.verifier.warmUp().then(
+        (found) => this.logger.info({ issuer, jwksUri: found?.jwksUri }, 'identity provider discovered'),
+        (err: unknown) => this.logger.warn({ issuer, err: (err as Error)?.message }, 'identity provider not reachable yet; handshakes retry discovery'),
+      );
+    }
     const addr = this.httpServer.address() as AddressInfo;
     const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
     return { port: addr.port, url };
+  }
+
+  /** /metrics on its own listener (METRICS_PORT), on the main port behind METRICS_TOKEN, or off; the log says which. */
+  private async startMetrics(host: string): Promise<void> {
+    const m = this.deps.config.metrics;
+    if (m?.port !== undefined) {
+      const { server, url } = await this.metrics.listen(m.port, m.host ?? host, m.token);
+      this.metricsServer = server;
+      this.metricsUrl = url;
+      this.logger.info({ url, token: m.token !== undefined }, 'metrics served on their own port');
+    } else if (m?.token !== undefined) {
+      this.logger.info('metrics served at /metrics on the main port, behind METRICS_TOKEN');
+    } else {
+      this.logger.info('metrics off: set METRICS_PORT (a listener of their own) or METRICS_TOKEN (/metrics on the main port) to serve /metrics');
+    }
   }
 
   /**
@@ -238,7 +280,7 @@ export class Hub {
         timer = setTimeout(() => reject(new Error(`no answer in ${everyMs} ms`)), everyMs);
       });
       // (Not unavailableAfter: the log should keep the ping's own error.)
-      Promise.race([this.deps.storage.ping(), timeout])
+      Promise.race([this.storage.ping(), timeout])
         .then(
           () => {
             // A ping alone can mislead: requests on this node may still be failing (bug 3 in
@@ -301,7 +343,12 @@ export class Hub {
       await this.relay.close().catch((err: unknown) => this.logger.warn({ err }, 'delivery acks not written at close'));
       this.security.close();
       await this.audit.close().catch((err: unknown) => this.logger.error({ err }, 'audit log did not close cleanly'));
-      await Promise.allSettled([this.deps.storage.close(), this.deps.presence.close()]);
+      await Promise.allSettled([this.storage.close(), this.deps.presence.close()]);
+      const metricsServer = this.metricsServer;
+      if (metricsServer) {
+        metricsServer.closeAllConnections();
+        await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
+      }
       if (this.deps.fanout) {
         this.deps.fanout.pub.disconnect();
         this.deps.fanout.sub.disconnect();
@@ -324,7 +371,7 @@ export function createHubFromConfig(config: HubConfig, overrides: { logger?: Log
       logger,
       storage: new MemoryStorage(),
       presence: new MemoryPresence({ ttlMs: config.presence.ttlMs }),
-      devTokens: config.jwt ? undefined : new DevTokenIssuer(),
+      devTokens: config.jwt || config.oidc ? undefined : new DevTokenIssuer(),
     });
   }
   const { mongo, redis } = config;
@@ -345,6 +392,17 @@ export function createHubFromConfig(config: HubConfig, overrides: { logger?: Log
       presenceClient.disconnect();
     },
   });
+}
+
+/** How access tokens are verified: the OpenID Connect provider, the static key, or (dev mode) the hub's own. */
+function verifierOptionsFor(config: HubConfig, devTokens: DevTokenIssuer | undefined): TokenVerifierOptions {
+  if (config.oidc) {
+    const { issuer, audience, claims, jwksCooldownMs, jwksMaxAgeMs, clockToleranceSec } = config.oidc;
+    return { issuer, audience, claims, clockToleranceSec: clockToleranceSec ?? 5, oidc: { jwksCooldownMs, jwksMaxAgeMs } };
+  }
+  if (config.jwt) return config.jwt;
+  if (devTokens) return devTokens.verifierOptions();
+  throw new Error('No token verification: set OIDC_ISSUER or JWT_PUBLIC_KEY, or run in dev mode');
 }
 
 /**

@@ -1,8 +1,11 @@
 export { Hub, createHubFromConfig, type HubDeps } from './hub.js';
 export { loadConfig, ConfigError, ENV_DOC, type HubConfig } from './config.js';
-export { TokenVerifier, DevTokenIssuer } from './auth/tokens.js';
+export { TokenVerifier, DevTokenIssuer, type TokenVerifierOptions, type StatedIdentity } from './auth/tokens.js';
+export { loadOidcConfig, OIDC_ENV_DOC, STATIC_CLAIMS, type OidcConfig, type ClaimMapping, type OrgMapping } from './auth/config.js';
 export { createLogger, type Logger } from './logger.js';
 export { HubError } from './errors.js';
+export { HubMetrics, type MetricsConfig } from './metrics/metrics.js';
+export { METRICS_ENV_DOC } from './metrics/config.js';
 export type { Storage, DirectoryStore, ConversationStore, EnvelopeStore, AppendResult } from './ports/storage.js';
 export type { Presence, PresenceConnection, PresenceOptions } from './ports/presence.js';
 export { MemoryStorage } from './adapters/memory/storage.js';

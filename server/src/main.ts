@@ -39,7 +39,7 @@ try {
 }
 if (config.mode === 'dev') {
   // Dev tokens are on only when no identity provider key is configured (see createHubFromConfig).
-  const devTokens = config.jwt === undefined;
+  const devTokens = config.jwt === undefined && config.oidc === undefined;
   const exposed = !isLoopbackHost(config.host);
   const banner = [
     '',
@@ -51,9 +51,9 @@ if (config.mode === 'dev') {
           `  Chat widget demo (two clinicians side by side): ${url}/demo`,
           `  Mint a token:  curl -s -X POST ${url}/dev/token -H 'content-type: application/json' -d '{"userId":"dr-lee","deviceId":"laptop"}'`,
         ]
-      : ['  Dev tokens are OFF: JWT_PUBLIC_KEY is set, so tokens come from your identity provider (no /dev/token, no /demo).']),
+      : [`  Dev tokens are OFF: ${config.oidc ? 'OIDC_ISSUER' : 'JWT_PUBLIC_KEY'} is set, so tokens come from your identity provider (no /dev/token, no /demo).`]),
     ...(exposed && devTokens ? [`  WARNING: listening on ${config.host} with dev tokens on (${DANGEROUS_DEV_EXPOSURE}): anyone who reaches this port can mint a token for any clinician.`] : []),
-    '  For production set MONGODB_URI, REDIS_URL and JWT_* (README.md, "Configuration").',
+    '  For production set MONGODB_URI, REDIS_URL and OIDC_* or JWT_* (README.md, "Configuration").',
     '',
   ].join('\n');
   process.stdout.write(`${banner}\n`);

@@ -115,8 +115,11 @@ export type AdminAuditVerdict = z.infer<typeof AdminAuditVerdictSchema>;
 /** `GET /admin/keys` and `POST /admin/keys/reload`: the identity provider's verification keys in force, per node. */
 export const AdminKeysNodeSchema = z.object({
   node: z.string(),
-  /** `file` (JWT_PUBLIC_KEY_FILE, reloadable), `env` (JWT_PUBLIC_KEY) or `dev` (dev mode's own key). */
-  source: z.enum(['file', 'env', 'dev']),
+  /**
+   * `file` (JWT_PUBLIC_KEY_FILE, reloadable), `env` (JWT_PUBLIC_KEY), `dev` (dev mode's own key) or `oidc`
+   * (the OpenID Connect provider's key set, rotated there; reload fetches it again).
+   */
+  source: z.enum(['file', 'env', 'dev', 'oidc']),
   algorithm: z.string(),
   fingerprints: z.array(z.string()),
   error: z.string().optional(),

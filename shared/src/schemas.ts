@@ -329,13 +329,19 @@ export type SessionClosing = z.infer<typeof SessionClosingSchema>;
 
 // --- Handshake and tokens ------------------------------------------------------------------
 
-/** What the client puts in socket.io's `auth` field. */
-export const HandshakeAuthSchema = z.object({ token: z.string().min(1).max(8192) });
+/**
+ * What the client puts in socket.io's `auth` field. `deviceId` states this device when access tokens
+ * carry no `dev` claim (an OpenID Connect provider's tokens): the hub binds it to the token's user at
+ * registration. `userId`, if given, must be the user the token names (catches a misconfigured app).
+ */
+export const HandshakeAuthSchema = z.object({ token: z.string().min(1).max(8192), deviceId: IdSchema.optional(), userId: IdSchema.optional() });
 export type HandshakeAuth = z.infer<typeof HandshakeAuthSchema>;
 
 /**
- * Claims the hub requires in an access token (besides `iss`, `aud`, `exp`, checked by the verifier).
- * `sub` is the clinician, `org` the organisation (tenant), `dev` the device the token was issued to.
+ * Claims the hub requires in an access token signed by a static key (besides `iss`, `aud`, `exp`,
+ * checked by the verifier). `sub` is the clinician, `org` the organisation (tenant), `dev` the device
+ * the token was issued to. Tokens from an OpenID Connect provider are read by the claim mapping in
+ * the hub's configuration instead (OIDC_USER_CLAIM, OIDC_ORG_CLAIM…), and the device comes from the handshake.
  */
 export const AccessTokenClaimsSchema = z.object({
   sub: IdSchema,

@@ -74,6 +74,10 @@ export interface SocketData {
   tokenExpiresAt: number;
   /** When the user last signed in (the token's `auth_time`), epoch ms, if the identity provider said. */
   authTime?: number | undefined;
+  /** Display name, from the token's name claim (OIDC_NAME_CLAIM), if any. */
+  name?: string | undefined;
+  /** Roles, from the token's roles claim (OIDC_ROLES_CLAIM), if any. */
+  roles?: string[] | undefined;
 }
 
 /**

@@ -63,11 +63,29 @@ function compareItems(a: HistoryItem, b: HistoryItem): number {
 let idCounter = 0;
 
 /**
- * The `<curbside-chat>` element. Attributes: `hub`, `token`, `store`, `label`. Property: `getToken`.
- * See widget/README.md.
+ * This browser's device id for `user` when tokens name no device (an OpenID Connect provider's):
+ * made up once and kept in localStorage, so the device (and its IndexedDB keys) stays the same.
+ */
+function browserDeviceId(user: string): string {
+  const key = `curbside-device-id:${user}`;
+  try {
+    const kept = localStorage.getItem(key);
+    if (kept) return kept;
+    const made = `web-${crypto.randomUUID()}`;
+    localStorage.setItem(key, made);
+    return made;
+  } catch {
+    // No storage (a sandboxed frame): a device of this page's lifetime.
+    return `web-${crypto.randomUUID()}`;
+  }
+}
+
+/**
+ * The `<curbside-chat>` element. Attributes: `hub`, `token`, `store`, `label`, `user-id`, `device-id`.
+ * Property: `getToken`. See widget/README.md.
  */
 export class CurbsideChatElement extends HTMLElement {
-  static readonly observedAttributes = ['token', 'hub', 'store', 'label'];
+  static readonly observedAttributes = ['token', 'hub', 'store', 'label', 'user-id', 'device-id'];
 
   private tokenProvider: (() => string | Promise<string>) | undefined;
 
@@ -196,7 +214,9 @@ export class CurbsideChatElement extends HTMLElement {
     const token = source ? await source() : this.getAttribute('token');
     if (!token) throw new Error('No token: set the token attribute or the getToken property');
     const claims = claimsOf(token);
-    if (claims.sub) this.me = claims;
+    // The hub may map the user from another claim than sub (OIDC_USER_CLAIM): the host page says so.
+    const sub = this.getAttribute('user-id') || claims.sub;
+    if (sub) this.me = { sub, dev: this.getAttribute('device-id') || claims.dev || (this.me.sub === sub ? this.me.dev : undefined) || browserDeviceId(sub) };
     return token;
   }
 
@@ -218,9 +238,9 @@ export class CurbsideChatElement extends HTMLElement {
     this.connection = 'connecting';
     this.setBanner('Connecting…');
     let first: string | undefined = await this.token();
-    if (!this.me.sub) throw new Error('The token does not name a user (no sub claim)');
+    if (!this.me.sub) throw new Error('The token does not name a user (no sub claim; or set the user-id attribute)');
     this.meLine.textContent = `Signed in as ${this.me.sub}`;
-    const storeName = this.getAttribute('store') || `${this.me.sub}/${this.me.dev ?? 'web'}`;
+    const storeName = this.getAttribute('store') || `${this.me.sub}/${this.me.dev}`;
     this.store = await IndexedDbDeviceStore.open(storeName);
     this.history = await HistoryDb.open(storeName);
     for (const c of await this.history.conversations()) this.conversations.set(c.id, c);
@@ -238,6 +258,8 @@ export class CurbsideChatElement extends HTMLElement {
     const client = new CurbsideClient({
       url: hub,
       store: this.store,
+      userId: this.me.sub,
+      ...(this.me.dev ? { deviceId: this.me.dev } : {}),
       token: () => {
         const t = first;
         first = undefined;

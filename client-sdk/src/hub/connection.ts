@@ -67,6 +67,10 @@ export type AckData<F> = F extends (req: never, ack: (res: Ack<infer T>) => void
 export interface HubConnectionOptions {
   url: string;
   token: string | (() => string | Promise<string>);
+  /** This device's id when the token carries no `dev` claim: stated in the handshake. */
+  deviceId?: string | undefined;
+  /** This user's id when the hub reads it from another claim than `sub`: stated in the handshake. */
+  userId?: string | undefined;
   /** @default 10000 */
   requestTimeoutMs?: number | undefined;
   /** @default 500 */
@@ -114,7 +118,7 @@ export class HubConnection extends TypedEmitter<HubConnectionEvents> {
     return this.isStopped;
   }
 
-  /** Who the token says this device is (`sub`, `dev`), once a token was fetched. */
+  /** Who this device is: the `userId`/`deviceId` options, else the token's `sub` and `dev` (once a token was fetched). */
   get identity(): { userId: string | undefined; deviceId: string | undefined } {
     return { userId: this.userId, deviceId: this.deviceId };
   }
@@ -213,8 +217,8 @@ export class HubConnection extends TypedEmitter<HubConnectionEvents> {
     const t = this.options.token;
     const token = typeof t === 'function' ? await t() : t;
     const claims = claimsFromToken(token);
-    this.deviceId = claims.dev ?? this.deviceId;
-    this.userId = claims.sub ?? this.userId;
+    this.deviceId = this.options.deviceId ?? claims.dev ?? this.deviceId;
+    this.userId = this.options.userId ?? claims.sub ?? this.userId;
     return token;
   }
 
@@ -234,7 +238,7 @@ export class HubConnection extends TypedEmitter<HubConnectionEvents> {
       randomizationFactor: 0.5,
       auth: (cb) => {
         this.currentToken().then(
-          (token) => cb({ token }),
+          (token) => cb({ token, ...(this.options.deviceId ? { deviceId: this.options.deviceId } : {}), ...(this.options.userId ? { userId: this.options.userId } : {}) }),
           (e: unknown) => {
             this.emit('error', new CurbsideError(ErrorCode.AUTH_REQUIRED, `Token callback failed: ${(e as Error)?.message ?? e}`));
             cb({});

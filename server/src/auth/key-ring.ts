@@ -24,7 +24,8 @@ export class KeyRing {
     private readonly options: {
       verifier: TokenVerifier;
       nodeId: string;
-      algorithm: JwtAlgorithm;
+      /** JWT_ALGORITHM; with an OpenID Connect provider, a description (its keys say their algorithm). */
+      algorithm: JwtAlgorithm | string;
       /** JWT_PUBLIC_KEY_FILE; unset: keys from the environment (or dev mode's own), fixed until restart. */
       keyFile: string | undefined;
       source: AdminKeysNode['source'];
@@ -42,9 +43,21 @@ export class KeyRing {
     };
   }
 
-  /** Re-read JWT_PUBLIC_KEY_FILE and accept exactly the keys it holds. @throws HubError DISABLED or INVALID_PAYLOAD; nothing changes then. */
+  /**
+   * Re-read JWT_PUBLIC_KEY_FILE and accept exactly the keys it holds; with an OpenID Connect provider,
+   * fetch its key set again now. @throws HubError DISABLED, INVALID_PAYLOAD or UNAVAILABLE; nothing changes then.
+   */
   async reload(): Promise<AdminKeysNode> {
-    const { keyFile, algorithm, verifier } = this.options;
+    const { keyFile, verifier } = this.options;
+    if (this.options.source === 'oidc') {
+      try {
+        await verifier.refreshKeys();
+      } catch (err) {
+        throw new HubError(ErrorCode.UNAVAILABLE, `The identity provider's key set could not be fetched: ${(err as Error).message}; the keys in force are unchanged`, { node: this.options.nodeId });
+      }
+      return this.describe();
+    }
+    const algorithm = this.options.algorithm as JwtAlgorithm;
     if (keyFile === undefined) {
       throw new HubError(
         ErrorCode.DISABLED,

@@ -1,97 +1,349 @@
 import { createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
-import jwt from 'jsonwebtoken';
-import { AccessTokenClaimsSchema, ErrorCode, type SocketData } from '@curbside/shared';
+import { SignJWT, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { ErrorCode, IdSchema, type SocketData } from '@curbside/shared';
 import { HubError } from '../errors.js';
-import type { JwtAlgorithm } from '../config.js';
+import { JWT_ALGORITHMS, type JwtAlgorithm } from '../config.js';
+import { STATIC_CLAIMS, type ClaimMapping } from './config.js';
 
-export interface TokenVerifierOptions {
-  /** One key, or (PEM text with several keys, or a list) the old and new keys during a signing-key rotation. */
-  publicKey: string | KeyObject | readonly KeyObject[];
-  /** The one algorithm accepted. Pinning it is what stops `alg: none` and HS/RS confusion. */
-  algorithm: JwtAlgorithm;
+interface CommonVerifierOptions {
   issuer: string;
   audience: string;
   clockToleranceSec: number;
   /** The longest lifetime (`exp` − `iat`, or − now without `iat`) accepted; longer tokens are refused. @default 86400 */
   maxLifetimeSec?: number;
+  /** Which claims name the user, organisation, device, display name and roles. @default STATIC_CLAIMS (`sub`, `org`, `dev`, `name`) */
+  claims?: ClaimMapping;
+}
+
+/** A static PEM public key (simple setups, dev mode). */
+export interface StaticKeyVerifierOptions extends CommonVerifierOptions {
+  /** One key, or (PEM text with several keys, or a list) the old and new keys during a signing-key rotation. */
+  publicKey: string | KeyObject | readonly KeyObject[];
+  /** The one algorithm accepted. Pinning it is what stops `alg: none` and HS/RS confusion. */
+  algorithm: JwtAlgorithm;
+}
+
+/** The hospital's OpenID Connect provider: keys from its discovery document's `jwks_uri`. */
+export interface OidcVerifierOptions extends CommonVerifierOptions {
+  oidc: {
+    /** After a JWKS fetch, an unknown `kid` triggers no new fetch for this long. @default 30000 */
+    jwksCooldownMs?: number;
+    /** The JWKS is fetched again after this long anyway. @default 600000 */
+    jwksMaxAgeMs?: number;
+    /** How long a discovery or JWKS request may take. @default 5000 */
+    timeoutMs?: number;
+  };
+}
+
+export type TokenVerifierOptions = StaticKeyVerifierOptions | OidcVerifierOptions;
+
+/** What the client states in the handshake besides its token. */
+export interface StatedIdentity {
+  /** This device, when tokens carry no device claim (OIDC): bound to the token's user at registration. */
+  deviceId?: string | undefined;
+  /** Who the client thinks it is; refused when the token says otherwise (a misconfigured app). */
+  userId?: string | undefined;
 }
 
 /** @default for `TokenVerifierOptions.maxLifetimeSec` and JWT_MAX_LIFETIME_SEC: a day. */
 export const DEFAULT_MAX_TOKEN_LIFETIME_SEC = 86_400;
 
-/** Verifies access tokens from the hospital's identity provider and extracts who is connecting. */
+const MAX_ROLES = 50;
+const MAX_ROLE_LENGTH = 100;
+
+/**
+ * Verifies access tokens from the hospital's identity provider and extracts who is connecting: one
+ * verifier (jose) for a static PEM key and for an OpenID Connect provider's JWKS.
+ */
 export class TokenVerifier {
-  /** Parsed once: given a PEM string, jsonwebtoken would parse it into a key object on every handshake. */
-  private keys: ReadonlyArray<KeyObject | string>;
+  /** The static keys (several during a rotation; a PEM block that did not parse is left out), or the provider's key set. */
+  private keys: readonly KeyObject[] | OidcKeys;
+  private readonly algorithms: string[];
+  private readonly claims: ClaimMapping;
 
   constructor(private readonly options: TokenVerifierOptions) {
-    this.keys = asKeys(options.publicKey);
+    this.claims = options.claims ?? STATIC_CLAIMS;
+    if ('oidc' in options) {
+      this.keys = new OidcKeys(options.issuer, options.oidc);
+      // Asymmetric algorithms only, whatever the key set says: never HS* or none.
+      this.algorithms = [...JWT_ALGORITHMS];
+    } else {
+      // A PEM that does not parse leaves no key: every token under it is refused (loadConfig refuses such keys first).
+      this.keys = asKeys(options.publicKey);
+      this.algorithms = [options.algorithm];
+    }
   }
 
-  /** Replace the verification keys (a signing-key rotation): tokens signed by any of them are accepted. */
+  /** Whether keys come from an OpenID Connect provider's key set (rotated there) rather than static PEM keys. */
+  get fromProvider(): boolean {
+    return this.keys instanceof OidcKeys;
+  }
+
+  /** Replace the static verification keys (a signing-key rotation): tokens signed by any of them are accepted. */
   setKeys(keys: readonly KeyObject[]): void {
+    if (this.keys instanceof OidcKeys) throw new RangeError('the keys come from the OpenID Connect provider');
     if (keys.length === 0) throw new RangeError('at least one verification key');
     this.keys = [...keys];
   }
 
-  /** The keys in force, as parsed key objects (a PEM that did not parse is left out). */
+  /** The keys in force as key objects: the static ones, or the provider's key set as last fetched. */
   currentKeys(): KeyObject[] {
-    return this.keys.filter((k): k is KeyObject => typeof k !== 'string');
+    if (!(this.keys instanceof OidcKeys)) return [...this.keys];
+    return this.keys.cachedKeys();
   }
 
-  /** @throws HubError AUTH_INVALID or AUTH_EXPIRED. Messages never echo the token. */
-  verify(token: string): SocketData {
-    let payload: unknown;
-    for (const [i, key] of this.keys.entries()) {
-      try {
-        payload = jwt.verify(token, key, {
-          algorithms: [this.options.algorithm],
-          issuer: this.options.issuer,
-          audience: this.options.audience,
-          clockTolerance: this.options.clockToleranceSec,
-          complete: false,
-        });
-        break;
-      } catch (e) {
-        // During a rotation the token may be signed by the next key; every other verdict does not depend on the key.
-        if (e instanceof jwt.JsonWebTokenError && e.message === 'invalid signature' && i < this.keys.length - 1) continue;
-        if (e instanceof jwt.TokenExpiredError) throw new HubError(ErrorCode.AUTH_EXPIRED, 'Access token has expired; refresh it and reconnect');
-        throw new HubError(ErrorCode.AUTH_INVALID, `Access token rejected: ${safeReason(e)}`);
+  /** OIDC: fetch the provider's key set again now (an operator's `keys reload`). */
+  async refreshKeys(): Promise<void> {
+    if (this.keys instanceof OidcKeys) await this.keys.warmUp();
+  }
+
+  /** OIDC: fetch the discovery document and key set now (at start), so the first handshake does not wait. */
+  async warmUp(): Promise<{ jwksUri: string } | undefined> {
+    if (!(this.keys instanceof OidcKeys)) return undefined;
+    return this.keys.warmUp();
+  }
+
+  /**
+   * @throws HubError AUTH_INVALID (the token, a missing device id, a stated device or user the token
+   *   contradicts), AUTH_EXPIRED, UNAVAILABLE (the identity provider could not be reached, or the
+   *   token's key is new and the key set was fetched too recently: retry). Messages never echo the token.
+   */
+  async verify(token: string, stated: StatedIdentity = {}): Promise<SocketData> {
+    let payload: JWTPayload;
+    let coolingDown = false;
+    try {
+      const options = {
+        algorithms: this.algorithms,
+        issuer: this.options.issuer,
+        audience: this.options.audience,
+        clockTolerance: this.options.clockToleranceSec,
+        requiredClaims: ['exp'],
+      };
+      if (this.keys instanceof OidcKeys) {
+        const getKey = await this.keys.keySet();
+        // jose fetches the key set again on an unknown kid only once its cooldown has passed.
+        coolingDown = (getKey as unknown as { coolingDown?: boolean }).coolingDown === true;
+        ({ payload } = await jwtVerify(token, getKey, options));
+      } else {
+        payload = await verifyWithAny(token, this.keys, options);
       }
+    } catch (e) {
+      if (e instanceof joseErrors.JWKSNoMatchingKey && coolingDown) {
+        // A key the provider may have just rotated in: not a verdict on the token while the hub's
+        // copy of the key set is too fresh to fetch again. The client retries (the SDK does).
+        const retryAfterMs = (this.keys as OidcKeys).cooldownMs;
+        throw new HubError(ErrorCode.UNAVAILABLE, "The token's signing key is not known here yet; retry shortly", { retryAfterMs });
+      }
+      throw refusal(e);
     }
-    const claims = AccessTokenClaimsSchema.safeParse(payload);
-    if (!claims.success) {
-      throw new HubError(ErrorCode.AUTH_INVALID, 'Access token rejected: claims sub, org, dev and exp are required', {
-        missing: claims.error.issues.map((i) => i.path.join('.')),
-      });
+    return this.identity(payload, stated);
+  }
+
+  private identity(payload: JWTPayload, stated: StatedIdentity): SocketData {
+    const { claims } = this;
+    const missing: string[] = [];
+    const id = (claim: string): string | undefined => {
+      const v = claimAt(payload, claim);
+      if (typeof v === 'string' && IdSchema.safeParse(v).success) return v;
+      missing.push(claim);
+      return undefined;
+    };
+    const userId = id(claims.userClaim);
+    const orgId = 'fixed' in claims.org ? claims.org.fixed : id(claims.org.claim);
+    const claimedDevice = claims.deviceClaim !== undefined ? claimAt(payload, claims.deviceClaim) : undefined;
+    if (claimedDevice !== undefined && (typeof claimedDevice !== 'string' || !IdSchema.safeParse(claimedDevice).success)) missing.push(claims.deviceClaim!);
+    const jti = payload.jti;
+    const authTime = payload['auth_time'];
+    if (jti !== undefined && (typeof jti !== 'string' || jti.length > 200)) missing.push('jti');
+    if (authTime !== undefined && !Number.isInteger(authTime)) missing.push('auth_time');
+    if (payload.iat !== undefined && !Number.isInteger(payload.iat)) missing.push('iat');
+    if (!Number.isInteger(payload.exp)) missing.push('exp');
+    const deviceId = typeof claimedDevice === 'string' ? claimedDevice : stated.deviceId;
+    if (missing.length || !userId || !orgId || (deviceId === undefined && claims.deviceClaim !== undefined)) {
+      if (deviceId === undefined && claims.deviceClaim !== undefined && !missing.includes(claims.deviceClaim)) missing.push(claims.deviceClaim);
+      const required = [claims.userClaim, ...('claim' in claims.org ? [claims.org.claim] : []), ...(claims.deviceClaim ? [claims.deviceClaim] : []), 'exp'];
+      throw new HubError(ErrorCode.AUTH_INVALID, `Access token rejected: claims ${required.join(', ')} are required`, { missing });
     }
+    if (deviceId === undefined) {
+      throw new HubError(ErrorCode.AUTH_INVALID, 'No device id: state this device in the handshake auth field `deviceId`', { missing: ['deviceId'] });
+    }
+    if (stated.deviceId !== undefined && stated.deviceId !== deviceId) {
+      throw new HubError(ErrorCode.AUTH_INVALID, 'The handshake names another device than the access token');
+    }
+    if (stated.userId !== undefined && stated.userId !== userId) {
+      throw new HubError(ErrorCode.AUTH_INVALID, 'The handshake names another user than the access token');
+    }
+    const exp = payload.exp!;
     const nowSec = Math.floor(Date.now() / 1000);
     const maxLifetimeSec = this.options.maxLifetimeSec ?? DEFAULT_MAX_TOKEN_LIFETIME_SEC;
-    if (claims.data.exp - Math.min(claims.data.iat ?? nowSec, nowSec) > maxLifetimeSec) {
+    if (exp - Math.min(payload.iat ?? nowSec, nowSec) > maxLifetimeSec) {
       throw new HubError(ErrorCode.AUTH_INVALID, `Access token rejected: it lives longer than this hub accepts (${maxLifetimeSec} s)`);
     }
+    const name = claims.nameClaim !== undefined ? claimAt(payload, claims.nameClaim) : undefined;
+    const roles = claims.rolesClaim !== undefined ? rolesFrom(claimAt(payload, claims.rolesClaim)) : undefined;
     return {
-      orgId: claims.data.org,
-      userId: claims.data.sub,
-      deviceId: claims.data.dev,
-      tokenId: claims.data.jti,
-      tokenExpiresAt: claims.data.exp * 1000,
-      ...(claims.data.auth_time !== undefined ? { authTime: claims.data.auth_time * 1000 } : {}),
+      orgId,
+      userId,
+      deviceId,
+      tokenId: jti,
+      tokenExpiresAt: exp * 1000,
+      ...(typeof authTime === 'number' ? { authTime: authTime * 1000 } : {}),
+      ...(typeof name === 'string' && name.length <= 200 ? { name } : {}),
+      ...(roles ? { roles } : {}),
     };
   }
 }
 
 /**
- * Why a token was refused, in words safe to send to whoever presented it: jsonwebtoken's messages
- * name the issuer and audience the hub expects ("jwt audience invalid. expected: …"), which tells a
- * prober how to forge a plausible token for another deployment.
+ * Verify under the first of `keys` whose signature matches. During a rotation the token may be signed
+ * by the next key; every other verdict (expiry, issuer, audience) does not depend on the key.
  */
-function safeReason(e: unknown): string {
-  if (!(e instanceof jwt.JsonWebTokenError)) return 'unverifiable token';
-  if (e.message.startsWith('jwt issuer invalid')) return 'wrong issuer';
-  if (e.message.startsWith('jwt audience invalid')) return 'wrong audience';
-  if (e.message.startsWith('jwt subject invalid') || e.message.startsWith('jwt jwtid invalid')) return 'wrong claims';
-  return e.message.split('. expected')[0]!;
+async function verifyWithAny(token: string, keys: readonly KeyObject[], options: Parameters<typeof jwtVerify>[2]): Promise<JWTPayload> {
+  if (keys.length === 0) throw new joseErrors.JWSSignatureVerificationFailed();
+  for (const [i, key] of keys.entries()) {
+    try {
+      return (await jwtVerify(token, key, options)).payload;
+    } catch (e) {
+      if (e instanceof joseErrors.JWSSignatureVerificationFailed && i < keys.length - 1) continue;
+      throw e;
+    }
+  }
+  throw new joseErrors.JWSSignatureVerificationFailed();
+}
+
+/** A claim by name, or by dotted path into nested objects when no top-level claim has that name. */
+function claimAt(payload: JWTPayload, name: string): unknown {
+  if (Object.hasOwn(payload, name)) return payload[name];
+  let at: unknown = payload;
+  for (const part of name.split('.')) {
+    if (at === null || typeof at !== 'object' || !Object.hasOwn(at, part)) return undefined;
+    at = (at as Record<string, unknown>)[part];
+  }
+  return at;
+}
+
+/** Roles from an array of strings or a space-separated string; bounded in number and length. */
+function rolesFrom(value: unknown): string[] | undefined {
+  const list = typeof value === 'string' ? value.split(' ') : Array.isArray(value) ? value : undefined;
+  if (!list) return undefined;
+  return list.filter((r): r is string => typeof r === 'string' && r.length > 0 && r.length <= MAX_ROLE_LENGTH).slice(0, MAX_ROLES);
+}
+
+/**
+ * Why a token was refused, as a typed error whose words are safe to send to whoever presented it:
+ * never the issuer or audience the hub expects, which would tell a prober how to forge a plausible
+ * token for another deployment.
+ */
+function refusal(e: unknown): HubError {
+  if (e instanceof HubError) return e;
+  if (e instanceof joseErrors.JWTExpired) return new HubError(ErrorCode.AUTH_EXPIRED, 'Access token has expired; refresh it and reconnect');
+  if (e instanceof joseErrors.JWKSTimeout || isFetchFailure(e)) {
+    return new HubError(ErrorCode.UNAVAILABLE, 'The identity provider could not be reached to check this token; retry');
+  }
+  let reason = 'unverifiable token';
+  if (e instanceof joseErrors.JWTClaimValidationFailed) {
+    reason = e.claim === 'iss' ? 'wrong issuer' : e.claim === 'aud' ? 'wrong audience' : e.claim === 'nbf' ? 'not valid yet' : `bad ${e.claim} claim`;
+  } else if (e instanceof joseErrors.JWSSignatureVerificationFailed) reason = 'invalid signature';
+  else if (e instanceof joseErrors.JOSEAlgNotAllowed || e instanceof joseErrors.JOSENotSupported) reason = 'algorithm not allowed';
+  else if (e instanceof joseErrors.JWKSNoMatchingKey) reason = 'unknown signing key';
+  else if (e instanceof joseErrors.JWSInvalid || e instanceof joseErrors.JWTInvalid) reason = 'malformed token';
+  return new HubError(ErrorCode.AUTH_INVALID, `Access token rejected: ${reason}`);
+}
+
+/** A key set or discovery request that failed on the network or with a non-200 answer. */
+function isFetchFailure(e: unknown): boolean {
+  if (e instanceof OidcUnavailable) return true;
+  if (e instanceof TypeError && /fetch/i.test(e.message)) return true;
+  return e instanceof joseErrors.JOSEError && e.code === joseErrors.JOSEError.code && /HTTP response|200 OK/.test(e.message);
+}
+
+class OidcUnavailable extends Error {}
+
+/**
+ * The provider's keys: the discovery document (`/.well-known/openid-configuration`) read once, its
+ * `issuer` checked, then jose's remote key set on its `jwks_uri`, which caches the keys and fetches
+ * them again on an unknown `kid` (at most once per cooldown) and when they are older than the max age.
+ * A failed discovery is tried again at the next handshake.
+ */
+class OidcKeys {
+  private jwks: { getKey: JWTVerifyGetKey; jwksUri: string } | undefined;
+  private pending: Promise<{ getKey: JWTVerifyGetKey; jwksUri: string }> | undefined;
+
+  constructor(
+    private readonly issuer: string,
+    private readonly options: OidcVerifierOptions['oidc'],
+  ) {}
+
+  get cooldownMs(): number {
+    return this.options.jwksCooldownMs ?? 30_000;
+  }
+
+  async keySet(): Promise<JWTVerifyGetKey> {
+    return (await this.discovered()).getKey;
+  }
+
+  /** The key set as last fetched, as key objects (none before the first fetch; keys that do not import are left out). */
+  cachedKeys(): KeyObject[] {
+    const set = (this.jwks?.getKey as unknown as { jwks?: () => { keys: JWK[] } | undefined } | undefined)?.jwks?.();
+    const keys: KeyObject[] = [];
+    for (const jwk of set?.keys ?? []) {
+      try {
+        keys.push(createPublicKey({ key: jwk, format: 'jwk' }));
+      } catch {
+        // a key type node cannot import: not shown
+      }
+    }
+    return keys;
+  }
+
+  async warmUp(): Promise<{ jwksUri: string }> {
+    const { getKey, jwksUri } = await this.discovered();
+    await (getKey as JWTVerifyGetKey & { reload: () => Promise<void> }).reload();
+    return { jwksUri };
+  }
+
+  private discovered(): Promise<{ getKey: JWTVerifyGetKey; jwksUri: string }> {
+    if (this.jwks) return Promise.resolve(this.jwks);
+    this.pending ??= this.discover().then(
+      (jwks) => {
+        this.jwks = jwks;
+        this.pending = undefined;
+        return jwks;
+      },
+      (err: unknown) => {
+        this.pending = undefined;
+        throw err;
+      },
+    );
+    return this.pending;
+  }
+
+  private async discover(): Promise<{ getKey: JWTVerifyGetKey; jwksUri: string }> {
+    const url = `${this.issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
+    let doc: unknown;
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(this.options.timeoutMs ?? 5_000), headers: { accept: 'application/json' }, redirect: 'error' });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      doc = await res.json();
+    } catch (e) {
+      throw new OidcUnavailable(`OIDC discovery at ${url} failed: ${(e as Error).message}`);
+    }
+    const meta = (doc ?? {}) as { issuer?: unknown; jwks_uri?: unknown };
+    // The issuer in the document must be the one configured (OpenID Connect Discovery 1.0, 4.3).
+    if (meta.issuer !== this.issuer) throw new OidcUnavailable(`OIDC discovery at ${url} names another issuer`);
+    if (typeof meta.jwks_uri !== 'string') throw new OidcUnavailable(`OIDC discovery at ${url} has no jwks_uri`);
+    const jwksUri = new URL(meta.jwks_uri);
+    const issuerUrl = new URL(this.issuer);
+    if (jwksUri.protocol !== 'https:' && !(jwksUri.protocol === 'http:' && issuerUrl.protocol === 'http:' && jwksUri.hostname === issuerUrl.hostname)) {
+      throw new OidcUnavailable('OIDC jwks_uri must be https (plain http only for a loopback test provider, on its host)');
+    }
+    const getKey = createRemoteJWKSet(jwksUri, {
+      cooldownDuration: this.options.jwksCooldownMs ?? 30_000,
+      cacheMaxAge: this.options.jwksMaxAgeMs ?? 600_000,
+      timeoutDuration: this.options.timeoutMs ?? 5_000,
+    });
+    return { getKey, jwksUri: jwksUri.href };
+  }
 }
 
 /**
@@ -111,31 +363,37 @@ export class DevTokenIssuer {
     this.privateKey = pair.privateKey;
   }
 
-  verifierOptions(): TokenVerifierOptions {
+  verifierOptions(): StaticKeyVerifierOptions {
     return { publicKey: this.publicKey, algorithm: this.algorithm, issuer: this.issuer, audience: this.audience, clockToleranceSec: 5 };
   }
 
-  mint(input: { orgId: string; userId: string; deviceId: string; name?: string | undefined; ttlSeconds: number }): { token: string; expiresAt: number } {
+  async mint(input: { orgId: string; userId: string; deviceId: string; name?: string | undefined; ttlSeconds: number }): Promise<{ token: string; expiresAt: number }> {
     const nowSec = Math.floor(Date.now() / 1000);
     const exp = nowSec + input.ttlSeconds;
-    const token = jwt.sign(
-      { sub: input.userId, org: input.orgId, dev: input.deviceId, ...(input.name ? { name: input.name } : {}), iat: nowSec, auth_time: nowSec, exp },
-      this.privateKey,
-      { algorithm: this.algorithm, issuer: this.issuer, audience: this.audience, jwtid: randomUUID() },
-    );
+    const token = await new SignJWT({ org: input.orgId, dev: input.deviceId, ...(input.name ? { name: input.name } : {}), auth_time: nowSec })
+      .setProtectedHeader({ alg: this.algorithm, typ: 'JWT' })
+      .setSubject(input.userId)
+      .setIssuer(this.issuer)
+      .setAudience(this.audience)
+      .setIssuedAt(nowSec)
+      .setExpirationTime(exp)
+      .setJti(randomUUID())
+      .sign(this.privateKey);
     return { token, expiresAt: exp * 1000 };
   }
 }
 
-/** Every PEM block parsed into a key object; one that does not parse stays as it is (verify refuses tokens under it; loadConfig refuses such keys first). */
-function asKeys(key: TokenVerifierOptions['publicKey']): Array<KeyObject | string> {
+/** Every PEM block parsed into a key object; one that does not parse is left out (no token verifies under it). */
+function asKeys(key: StaticKeyVerifierOptions['publicKey']): KeyObject[] {
   if (typeof key !== 'string') return Array.isArray(key) ? [...(key as readonly KeyObject[])] : [key as KeyObject];
   const blocks = key.match(/-----BEGIN [A-Z ]+-----[\s\S]*?-----END [A-Z ]+-----/g) ?? [key];
-  return blocks.map((pem) => {
+  const keys: KeyObject[] = [];
+  for (const pem of blocks) {
     try {
-      return createPublicKey(pem);
+      keys.push(createPublicKey(pem));
     } catch {
-      return pem;
+      // refused by loadConfig before it gets here; a key built in code that does not parse verifies nothing
     }
-  });
+  }
+  return keys;
 }

@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
@@ -49,6 +50,8 @@ export interface HttpAppOptions {
   adminToken?: string | undefined;
   /** Express `trust proxy` (see `HubConfig.trustProxy`). */
   trustProxy?: string | number | undefined;
+  /** GET /metrics on this port (it checks METRICS_TOKEN itself); absent: no such route. */
+  metrics?: ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | undefined;
   /** Operator actions behind `adminToken` (http/admin.ts). */
   admin?: Pick<AdminRouterOptions, 'administration' | 'security'> | undefined;
 }
@@ -68,6 +71,11 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   app.use(securityHeaders());
   if (options.origins) app.use(options.origins.middleware());
   app.use(express.json({ limit: '16kb' }));
+
+  if (options.metrics) {
+    const metrics = options.metrics;
+    app.get('/metrics', (req, res, next) => void metrics(req, res).catch(next));
+  }
 
   // A person or a load balancer that opens the bare address gets a pointer, not a 404.
   app.get('/', (_req, res) => {
@@ -120,7 +128,7 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
     res.status(ready ? 200 : 503).json(body);
   });
 
-  app.post(RestPath.DEV_TOKEN, (req, res) => {
+  app.post(RestPath.DEV_TOKEN, async (req, res) => {
     if (!options.devTokens) {
       return sendError(res, { code: ErrorCode.DISABLED, message: 'Dev tokens exist only in dev mode (no MONGODB_URI and no REDIS_URL)' });
     }
@@ -133,7 +141,7 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
     const parsed = parsePayload(DevTokenRequestSchema, req.body);
     if (!parsed.ok) return sendError(res, parsed.error);
     const { userId, deviceId, orgId, name, ttlSeconds } = parsed.value;
-    const minted = options.devTokens.mint({ userId, deviceId, orgId: orgId ?? 'dev-org', name, ttlSeconds: ttlSeconds ?? 3600 });
+    const minted = await options.devTokens.mint({ userId, deviceId, orgId: orgId ?? 'dev-org', name, ttlSeconds: ttlSeconds ?? 3600 });
     const body: DevTokenResponse = minted;
     res.json(body);
   });

@@ -44,6 +44,7 @@ import type { StoredEnvelope } from '../ports/storage.js';
 import type { IncomingMessage } from 'node:http';
 import { TypingCoalescer, presenceVisible } from './signals.js';
 import { closeAtExpiry } from './session-expiry.js';
+import type { HubMetrics } from '../metrics/metrics.js';
 
 
 
@@ -73,6 +74,8 @@ interface GatewayDeps {
   onStorageUnreachable?: () => void;
   /** Sockets one device may hold on this node at once (a reconnect briefly holds two). @default 5 */
   maxSocketsPerDevice?: number;
+  /** This node's Prometheus metrics. */
+  metrics?: HubMetrics | undefined;
 }
 
 /**
@@ -120,10 +123,15 @@ export class Gateway {
         (err: unknown) => {
           const wire = toWireError(err);
           deps.security.recordHandshake(socket, verified.identity, wire.code);
+          deps.metrics?.authFailures.inc({ reason: wire.code });
+          this.countRateLimited(wire);
           if (wire.code === ErrorCode.INTERNAL) deps.logger.error({ err }, 'handshake failed unexpectedly');
           else if (isStorageUnreachable(err)) {
             deps.onStorageUnreachable?.();
             deps.logger.warn({ err, code: wire.code, ip: socket.handshake.address }, 'handshake refused: storage unreachable');
+          } else if (wire.code === ErrorCode.UNAVAILABLE) {
+            // e.g. the identity provider cannot be reached: the operator should hear of it.
+            deps.logger.warn({ code: wire.code, reason: wire.message, ip: socket.handshake.address }, 'handshake refused: a dependency is unavailable');
           } else deps.logger.info({ code: wire.code, ip: socket.handshake.address }, 'handshake refused');
           // socket.io hands err.data to the client's connect_error unchanged.
           const e = new Error(wire.message) as Error & { data: unknown };
@@ -144,7 +152,7 @@ export class Gateway {
     }
     let identity: SocketData;
     try {
-      identity = this.deps.verifier.verify(auth.data.token);
+      identity = await this.deps.verifier.verify(auth.data.token, { deviceId: auth.data.deviceId, userId: auth.data.userId });
     } catch (err) {
       // Only failures count against an address; a valid token is limited per device and user below.
       return security.handshakeFailed(security.clientAddress(socket), err);
@@ -331,6 +339,7 @@ export class Gateway {
   private fanOut(orgId: string, senderDeviceId: string, userIds: string[], envelope: StoredEnvelope): void {
     const { io } = this.deps;
     const named = envelope.recipients ?? [];
+    this.deps.metrics?.envelopesOut.inc({ path: 'push' });
     for (const r of named) io.to(Rooms.device(orgId, r.deviceId)).emit(ServerEvent.ENVELOPE, projectForDevice(envelope, r.deviceId));
     if (named.length > 0 && !envelope.partial) return;
     io.to(userIds.map((u) => Rooms.user(orgId, u)))
@@ -353,6 +362,7 @@ export class Gateway {
         () => ({ code: ErrorCode.INVALID_PAYLOAD, message: 'Unknown event' }),
         (err: unknown) => toWireError(err),
       ).then((error) => {
+        this.countRateLimited(error);
         this.deps.security.recordEvent(socket, 'unknown-event', error.code, undefined, undefined);
         if (typeof ack === 'function') (ack as (res: Ack<never>) => void)({ ok: false, error });
       });
@@ -365,9 +375,11 @@ export class Gateway {
       return;
     }
     let request: unknown;
+    const startedAt = performance.now();
     // Answers are audited: outcome and the ids of the validated request and of the result.
     const reply = (res: Ack<unknown>) => {
       (ack as (res: Ack<unknown>) => void)(res);
+      this.countAnswer(name, res, startedAt);
       if (res.ok && route.audit === 'refusals') return;
       this.deps.security.recordEvent(socket, name, res.ok ? 'ok' : res.error.code, request, res.ok ? res.data : undefined);
     };
@@ -420,6 +432,27 @@ export class Gateway {
     const gate = this.deps.security.gate(name, socket, parsed.value);
     if (gate) gate.then(run, failed);
     else void run();
+  }
+
+  /** Metrics of one answer: refusals for a rate limit, envelopes in and their send-to-ack time, envelopes synced. */
+  private countAnswer(event: string, res: Ack<unknown>, startedAt: number): void {
+    const { metrics } = this.deps;
+    if (!metrics) return;
+    if (!res.ok) return this.countRateLimited(res.error);
+    if (event === ClientEvent.ENVELOPE_SEND) {
+      metrics.envelopesIn.inc();
+      metrics.sendAckSeconds.observe((performance.now() - startedAt) / 1000);
+    } else if (event === ClientEvent.SYNC_FETCH) {
+      const n = (res.data as { envelopes?: unknown[] }).envelopes?.length ?? 0;
+      if (n > 0) metrics.envelopesOut.inc({ path: 'sync' }, n);
+    }
+  }
+
+  /** A RATE_LIMITED answer, by the limit its details name (a fixed set of rule names). */
+  private countRateLimited(error: { code: string; details?: Record<string, unknown> | undefined }): void {
+    if (error.code !== ErrorCode.RATE_LIMITED || !this.deps.metrics) return;
+    const limit = typeof error.details?.['limit'] === 'string' ? error.details['limit'] : 'unknown';
+    this.deps.metrics.rateLimited.inc({ limit });
   }
 
   /** Tell the client why, then disconnect. */

@@ -35,7 +35,8 @@ const KEY_TTL_MULTIPLE = 10;
  * with org `a` + user `b:c`.
  */
 export class RedisPresence implements Presence {
-  private readonly redis: Redis;
+  /** The client presence talks through (the hub times its commands for metrics). */
+  readonly redis: Redis;
   private readonly keyPrefix: string;
   private readonly ttlMs: number;
   private readonly keyTtlMs: number;
