@@ -15,6 +15,17 @@ export const IdSchema = z
   .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
 
 /**
+ * Control characters (C0 and DEL). No text the hub stores may hold one: PostgreSQL's `jsonb`, under
+ * FerretDB, refuses NUL outright (SQLSTATE 22P05), and none has a place in a title or a name.
+ */
+const NO_CONTROL_CHARACTERS = /^[^\x00-\x1f\x7f]*$/;
+
+/** Free text the hub stores (a group title, an operator's name): trimmed, 1 to `max` characters, no control characters. */
+export function storedTextSchema(max: number) {
+  return z.string().trim().min(1).max(max).regex(NO_CONTROL_CHARACTERS, 'must not contain control characters');
+}
+
+/**
  * Raw bytes. socket.io carries them as binary attachments: Node delivers a Buffer (a Uint8Array),
  * browsers an ArrayBuffer. Both parse to a Uint8Array.
  */
@@ -67,7 +78,7 @@ export const ConversationCreateRequestSchema = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal(ConversationKind.GROUP),
     /** Visible to the hub: keep it free of patient data (e.g. "Ward 4B discharge"). */
-    title: z.string().trim().min(1).max(Limits.MAX_TITLE_LENGTH),
+    title: storedTextSchema(Limits.MAX_TITLE_LENGTH),
     /** Members besides the creator, who is always a member. */
     memberUserIds: z.array(IdSchema).max(Limits.MAX_CONVERSATION_MEMBERS - 1),
   }),
@@ -390,7 +401,7 @@ export const AdminTokenRevokeRequestSchema = z.strictObject({
   /** When the token expires (epoch ms): the revocation is kept that long (plus a grace period). */
   expiresAt: TimestampSchema,
   /** Who asked (an operator's name or ticket), for the audit log. */
-  by: z.string().min(1).max(200).optional(),
+  by: storedTextSchema(200).optional(),
 });
 export type AdminTokenRevokeRequest = z.input<typeof AdminTokenRevokeRequestSchema>;
 
@@ -401,7 +412,7 @@ export type AdminTokenRevokeRequest = z.input<typeof AdminTokenRevokeRequestSche
 export const AdminDeviceRestoreRequestSchema = z.strictObject({
   orgId: IdSchema,
   deviceId: IdSchema,
-  by: z.string().min(1).max(200).optional(),
+  by: storedTextSchema(200).optional(),
 });
 export type AdminDeviceRestoreRequest = z.input<typeof AdminDeviceRestoreRequestSchema>;
 

@@ -65,6 +65,23 @@ describe('input hardening', function () {
     expect(spy.calls, 'no storage call for any refused payload').to.deep.equal([]);
   });
 
+  it('a group title with NUL or another control character is INVALID_PAYLOAD and reaches no storage method (real DB)', async () => {
+    // PostgreSQL's jsonb (FerretDB's PostgreSQL backend) refuses NUL: stored text holds no control character.
+    let spy!: ReturnType<typeof spyStorage>;
+    const t = await harness.start('real', sharedBackend(), undefined, (s: Storage) => (spy = spyStorage(s)).storage);
+    const c = await connectRaw(t.url, t.idp.mint({ userId: 'dr-lee', deviceId: 'lee-phone' }));
+    open.push(c);
+    spy.arm();
+    for (const title of ['Ward\u00004B', 'Ward\t4B', 'Ward 4B\nnight', '\u001b[31mWard', 'Ward\u007f']) {
+      const ack = await c.call(ClientEvent.CONVERSATION_CREATE, { kind: 'group', title, memberUserIds: ['dr-patel'] });
+      expect(errorCode(ack), JSON.stringify(title)).to.equal(ErrorCode.INVALID_PAYLOAD);
+    }
+    expect(spy.calls, 'no storage call for any refused title').to.deep.equal([]);
+    // Surrounding whitespace is trimmed as before, and any other character is a title.
+    const ok = await c.call<Conversation>(ClientEvent.CONVERSATION_CREATE, { kind: 'group', title: ' Ward 4B \u2014 Übergabe\n', memberUserIds: ['dr-patel'] });
+    expect(ok.ok && ok.data.title).to.equal('Ward 4B \u2014 Übergabe');
+  });
+
   it('MongoStorage itself neutralises operator objects (sanitizeFilter) on the real Mongo-wire DB', async () => {
     const dbName = uniqueName('inject');
     const s = new MongoStorage({ uri: serviceUrls().mongoUri, dbName });
