@@ -187,29 +187,36 @@ function psql(adminUrl: string, sql: string): void {
 }
 
 /**
- * FerretDB on PostgreSQL: a fresh database in the PostgreSQL at POSTGRESQL_URL (default the local one
- * with trust auth), FerretDB started on it, and the database dropped again at stop.
+ * A fresh, empty PostgreSQL database in the server at POSTGRESQL_URL (default the local one with trust
+ * auth, user postgres), created with `psql`; `drop()` removes it (and any session still on it).
  */
-export async function startFerretDbPostgres(): Promise<RunningService & { database: string }> {
+export function createPostgresDatabase(prefix = 'curbside_test'): { database: string; url: string; drop(): void } {
   const adminUrl = process.env.POSTGRESQL_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-  const database = uniqueName('curbside_test').toLowerCase();
+  const database = uniqueName(prefix).toLowerCase();
   psql(adminUrl, `CREATE DATABASE ${database}`);
-  const dbUrl = new URL(adminUrl);
-  dbUrl.pathname = `/${database}`;
-  let ferret: RunningService;
+  const url = new URL(adminUrl);
+  url.pathname = `/${database}`;
+  return { database, url: url.toString(), drop: () => psql(adminUrl, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`) };
+}
+
+/** FerretDB on PostgreSQL, on a database of its own (`createPostgresDatabase`) that `stop()` drops again. */
+export async function startFerretDbPostgres(prefix?: string): Promise<RunningService & { database: string; child: ChildProcess }> {
+  const db = createPostgresDatabase(prefix);
+  let ferret: RunningService & { child: ChildProcess };
   try {
-    ferret = await runFerretDb(['-handler', 'postgresql', '-postgresql-url', dbUrl.toString()]);
+    ferret = await runFerretDb(['-handler', 'postgresql', '-postgresql-url', db.url]);
   } catch (err) {
-    psql(adminUrl, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    db.drop();
     throw err;
   }
   return {
     url: ferret.url,
     owned: true,
-    database,
+    database: db.database,
+    child: ferret.child,
     stop: async () => {
       await ferret.stop();
-      psql(adminUrl, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+      db.drop();
     },
   };
 }
@@ -221,6 +228,28 @@ export async function ensureMongo(): Promise<RunningService> {
     return { url: fromEnv, owned: false, stop: async () => {} };
   }
   return startFerretDb();
+}
+
+/** FerretDB's backends: PostgreSQL (what hospitals run, and what pushes queries down) or SQLite (no server needed). */
+export type FerretDbBackend = 'postgresql' | 'sqlite';
+
+/** The backend development scripts start FerretDB on: CURBSIDE_FERRETDB_BACKEND, else PostgreSQL. */
+export function devFerretDbBackend(): FerretDbBackend {
+  const v = (process.env.CURBSIDE_FERRETDB_BACKEND ?? 'postgresql').trim().toLowerCase();
+  if (v !== 'postgresql' && v !== 'sqlite') throw new Error(`CURBSIDE_FERRETDB_BACKEND must be postgresql or sqlite, not ${JSON.stringify(v)}`);
+  return v;
+}
+
+/**
+ * The Mongo-wire database of development scripts in real mode (bench variants D and E, bench:teams,
+ * bench:storage): the server at MONGODB_URI if set, else a FerretDB of their own on `backend`
+ * (default `devFerretDbBackend()`: PostgreSQL, in a fresh database dropped at stop).
+ */
+export async function ensureDevMongo(backend: FerretDbBackend = devFerretDbBackend()): Promise<RunningService & { child?: ChildProcess; label: string }> {
+  if (process.env.MONGODB_URI) return { ...(await ensureMongo()), label: 'MONGODB_URI' };
+  if (backend === 'sqlite') return { ...(await startFerretDb()), label: 'FerretDB on SQLite' };
+  const pg = await startFerretDbPostgres('curbside_dev');
+  return { ...pg, label: `FerretDB on PostgreSQL (database ${pg.database})` };
 }
 
 /** A name no other test (or test run) uses: for database names and Redis key prefixes. */
