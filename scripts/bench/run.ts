@@ -233,6 +233,8 @@ interface Services {
   mongoUri: string;
   /** FerretDB's process when this run started it: its CPU is reported per step. */
   dbPid: number | undefined;
+  /** Which database D and E ran on (`--mongodb-uri`, `MONGODB_URI`, FerretDB on PostgreSQL or SQLite). */
+  database: string;
   stop(): Promise<void>;
 }
 
@@ -249,6 +251,7 @@ async function services(): Promise<Services> {
     redisUrl: redisFlag ?? redis!.url,
     mongoUri: mongoFlag ?? mongo!.url,
     dbPid: (mongo as { child?: ChildProcess } | undefined)?.child?.pid,
+    database: mongo ? mongo.label.replace(/ \(database .*\)$/, '') : '--mongodb-uri',
     stop: async () => {
       await Promise.all([redis?.stop(), mongo?.stop()]);
     },
@@ -660,6 +663,7 @@ async function main(): Promise<void> {
     uncommitted: dirty === 'unknown' ? 'unknown' : dirty.split('\n').filter(Boolean),
     method: {
       mode: smoke ? 'smoke' : quick ? 'quick' : 'full',
+      database: svc?.database ?? null,
       clients: clientsN,
       workers: workersN,
       shape,
