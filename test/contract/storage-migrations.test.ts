@@ -3,7 +3,7 @@
  * are readable through today's MongoStorage after `init()`; an interrupted migration finishes on the
  * next start; two nodes starting at once do not trip over each other. Keys with NUL come from releases
  * that ran on FerretDB-SQLite or MongoDB (PostgreSQL's jsonb never stored one), so that migration runs on
- * the run's default database; the control-character migration runs on FerretDB-SQLite and -PostgreSQL.
+ * FerretDB-SQLite (or MONGODB_URI); the control-character migration runs on FerretDB-SQLite and -PostgreSQL.
  */
 import assert from 'node:assert/strict';
 import mongoose from 'mongoose';
@@ -18,7 +18,7 @@ describe('MongoStorage migrations (Mongo-wire DB)', function () {
 
   beforeEach(async () => {
     dbName = uniqueName('migrate');
-    raw = await mongoose.createConnection(serviceUrls().mongoUri, { dbName }).asPromise();
+    raw = await mongoose.createConnection(serviceUrls().ferretDbSqliteUri, { dbName }).asPromise();
   });
   afterEach(async () => {
     await Promise.all(open.splice(0).map((s) => s.close()));
@@ -27,7 +27,7 @@ describe('MongoStorage migrations (Mongo-wire DB)', function () {
   });
 
   const storage = () => {
-    const s = new MongoStorage({ uri: serviceUrls().mongoUri, dbName });
+    const s = new MongoStorage({ uri: serviceUrls().ferretDbSqliteUri, dbName });
     open.push(s);
     return s;
   };

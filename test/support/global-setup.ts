@@ -1,4 +1,4 @@
-import { ensureMongo, ensureRedis, startFerretDbPostgres, type RunningService } from './services.js';
+import { ensureMongo, ensureRedis, startFerretDbPostgres, testDbIsPostgres, type RunningService } from './services.js';
 
 const started: RunningService[] = [];
 
@@ -16,11 +16,15 @@ export async function mochaGlobalSetup(): Promise<void> {
   }
   const [redisService, mongoService, postgresService] = started as [RunningService, RunningService, RunningService & { database: string }];
   process.env.CURBSIDE_TEST_REDIS_URL = redisService.url;
-  process.env.CURBSIDE_TEST_MONGODB_URI = mongoService.url;
+  process.env.CURBSIDE_TEST_FERRETDB_SQLITE_URI = mongoService.url;
   process.env.CURBSIDE_TEST_FERRETDB_PG_URI = postgresService.url;
+  // The database every test but the storage contract suites uses: FerretDB-SQLite (or MONGODB_URI), or
+  // FerretDB-PostgreSQL with CURBSIDE_TEST_DB=postgresql.
+  const onPostgres = testDbIsPostgres();
+  process.env.CURBSIDE_TEST_MONGODB_URI = onPostgres ? postgresService.url : mongoService.url;
   console.log(
     `  services: redis ${redisService.url}${redisService.owned ? ' (started)' : ''}, mongodb ${mongoService.url}${mongoService.owned ? ' (FerretDB-SQLite, started)' : ''}, ` +
-      `FerretDB-PostgreSQL ${postgresService.url} (database ${postgresService.database})`,
+      `FerretDB-PostgreSQL ${postgresService.url} (database ${postgresService.database}); tests use ${onPostgres ? 'FerretDB-PostgreSQL' : process.env.MONGODB_URI ? 'MONGODB_URI' : 'FerretDB-SQLite'}`,
   );
 }
 

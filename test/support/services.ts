@@ -264,16 +264,32 @@ export function uniqueName(prefix: string): string {
  */
 export function mongoBackends(): Array<{ name: string; uri: () => string }> {
   return [
-    { name: process.env.MONGODB_URI ? 'MONGODB_URI' : 'FerretDB-SQLite', uri: () => serviceUrls().mongoUri },
+    { name: process.env.MONGODB_URI ? 'MONGODB_URI' : 'FerretDB-SQLite', uri: () => serviceUrls().ferretDbSqliteUri },
     { name: 'FerretDB-PostgreSQL', uri: () => serviceUrls().ferretDbPostgresUri },
   ];
 }
 
+/**
+ * Whether the tests other than the storage contract suites run on FerretDB-PostgreSQL
+ * (CURBSIDE_TEST_DB=postgresql, ignored when MONGODB_URI is set) instead of FerretDB-SQLite (the default:
+ * as fast or faster, since most tests set up a database of their own, and PostgreSQL's DDL is slower).
+ */
+export function testDbIsPostgres(): boolean {
+  const v = (process.env.CURBSIDE_TEST_DB ?? 'sqlite').trim().toLowerCase();
+  if (v !== 'postgresql' && v !== 'sqlite') throw new Error(`CURBSIDE_TEST_DB must be sqlite or postgresql, not ${JSON.stringify(v)}`);
+  return v === 'postgresql' && !process.env.MONGODB_URI;
+}
+
 /** URLs of the services for this test run, set by the global setup. */
-export function serviceUrls(): { redisUrl: string; mongoUri: string; ferretDbPostgresUri: string } {
+export function serviceUrls(): { redisUrl: string; mongoUri: string; ferretDbSqliteUri: string; ferretDbPostgresUri: string } {
   const redisUrl = process.env.CURBSIDE_TEST_REDIS_URL;
+  /** The database of every test but the storage contract suites. */
   const mongoUri = process.env.CURBSIDE_TEST_MONGODB_URI;
+  /** FerretDB-SQLite, or the server at MONGODB_URI when set. */
+  const ferretDbSqliteUri = process.env.CURBSIDE_TEST_FERRETDB_SQLITE_URI;
   const ferretDbPostgresUri = process.env.CURBSIDE_TEST_FERRETDB_PG_URI;
-  if (!redisUrl || !mongoUri || !ferretDbPostgresUri) throw new Error('test services are not set up: run the tests through `npm test` (mocha loads test/support/global-setup.ts)');
-  return { redisUrl, mongoUri, ferretDbPostgresUri };
+  if (!redisUrl || !mongoUri || !ferretDbSqliteUri || !ferretDbPostgresUri) {
+    throw new Error('test services are not set up: run the tests through `npm test` (mocha loads test/support/global-setup.ts)');
+  }
+  return { redisUrl, mongoUri, ferretDbSqliteUri, ferretDbPostgresUri };
 }
