@@ -45,6 +45,7 @@ import { parseArgs } from 'node:util';
 import { Server } from 'socket.io';
 import { io as ioClient, type Socket as ClientSocket } from 'socket.io-client';
 import { CurbsideClient, isCurbsideError, type ChatMessage, type Envelope } from '@curbside/client-sdk';
+import { withTimeout } from '@curbside/shared';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const thisFile = fileURLToPath(import.meta.url);
@@ -408,15 +409,6 @@ async function measureWindow(
   };
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: () => string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what()}`)), ms);
-    }),
-  ]);
-}
 
 async function inBatches<T>(items: T[], size: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
   for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map((x, j) => fn(x, i + j)));
@@ -583,7 +575,7 @@ async function curbsideTeam(size: number, server: ServerProcess, tokens: TokenSo
         sample.allMs = performance.now() - c.t0;
       });
       try {
-        await withTimeout(Promise.all([acked, all]), timeoutMs, () => `message ${tag}: ${c.messages}/${size - 1} members decrypted it, ${c.envelopes} had the envelope`);
+        await withTimeout(Promise.all([acked, all]), timeoutMs, () => new Error(`timed out after ${timeoutMs} ms: message ${tag}: ${c.messages}/${size - 1} members decrypted it, ${c.envelopes} had the envelope`));
       } finally {
         current = undefined;
       }
@@ -643,7 +635,7 @@ async function bareTeam(size: number, server: ServerProcess, payloadBytes: () =>
         sample.allMs = performance.now() - c.t0;
       });
       try {
-        await withTimeout(Promise.all([acked, all]), timeoutMs, () => `bare message ${tag}: ${c.got}/${size - 1} received`);
+        await withTimeout(Promise.all([acked, all]), timeoutMs, () => new Error(`timed out after ${timeoutMs} ms: bare message ${tag}: ${c.got}/${size - 1} received`));
       } finally {
         current = undefined;
       }

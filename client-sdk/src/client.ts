@@ -9,6 +9,9 @@ import {
   Limits,
   ServerEvent,
   WireErrorSchema,
+  backoffMs,
+  jitter,
+  sleep,
   wireParser,
   type Ack,
   type ClientToServerEvents,
@@ -800,7 +803,9 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
    * then encrypt to it, and it may send.
    * @returns the new device-list version
    * @throws CurbsideError LINK_CODE_MISMATCH if the code does not match; NOT_FOUND if the user has no
-   *   such device with keys; DEVICE_NOT_LINKED if this device is not linked itself
+   *   such device with keys; DEVICE_NOT_LINKED if this device is not linked itself;
+   *   REAUTHENTICATION_REQUIRED if this device's sign-in (`auth_time`) is older than the hub's
+   *   RECENT_AUTH_SEC: get a fresh token from the identity provider and try again
    * @example
    * ```ts
    * await phone.linkDevice({ deviceId: 'lee-laptop', code: '12345 67890 …' });
@@ -902,10 +907,9 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
       // again with backoff, as socket.io does after a transport failure.
       if (error.retryable) {
         this.handshakeRetries += 1;
-        const base = this.options.reconnectDelayMs ?? 500;
-        const backoff = Math.min(this.options.reconnectDelayMaxMs ?? 10_000, base * 2 ** Math.min(this.handshakeRetries - 1, 10));
+        const backoff = backoffMs(this.handshakeRetries - 1, { baseMs: this.options.reconnectDelayMs ?? 500, maxMs: this.options.reconnectDelayMaxMs ?? 10_000 });
         const retryAfterMs = typeof error.details?.retryAfterMs === 'number' ? error.details.retryAfterMs : 0;
-        setTimeout(() => !this.stopped && socket.connect(), Math.max(retryAfterMs, jitter(backoff)));
+        setTimeout(() => !this.stopped && socket.connect(), Math.max(retryAfterMs, backoff));
         return;
       }
       this.emit('error', error);
@@ -1033,8 +1037,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
         if (!this.outbox.has(entry.clientMessageId)) return;
         if (error.retryable) {
           // Stays in the outbox: resent on reconnect, or after a backoff if still connected.
-          const delay = Math.min(10_000, 250 * 2 ** Math.min(entry.attempts, 6));
-          setTimeout(() => this.transmit(entry), jitter(delay));
+          setTimeout(() => this.transmit(entry), backoffMs(entry.attempts, { baseMs: 250, maxMs: 10_000 }));
           return;
         }
         this.outbox.delete(entry.clientMessageId);
@@ -1068,7 +1071,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
         if (!retry || attempt >= attempts || this.stopped) throw e;
         if (code === ErrorCode.UNAVAILABLE) {
           const hinted = (e as CurbsideError).details?.retryAfterMs;
-          await sleep(Math.max(typeof hinted === 'number' ? hinted : 0, jitter(200 * 2 ** attempt)));
+          await sleep(Math.max(typeof hinted === 'number' ? hinted : 0, backoffMs(attempt, { baseMs: 200, maxMs: 10_000 })));
           if (this.stopped) throw e;
         }
       }
@@ -1181,14 +1184,6 @@ function pages<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function jitter(ms: number): number {
-  return Math.round(ms * (0.5 + Math.random()));
 }
 
 function asCurbsideError(e: unknown): CurbsideError {

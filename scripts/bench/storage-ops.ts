@@ -58,7 +58,7 @@ async function populate(store: Storage): Promise<Fixture> {
   const teams: Fixture['teams'] = [];
   for (let t = 0; t < TEAMS; t++) {
     const members = users.slice((t * 10) % USERS, ((t * 10) % USERS) + 10);
-    const { conversation } = await store.createConversation({ orgId: ORG, kind: 'group', title: `team ${t}`, createdBy: members[0]!, memberUserIds: members.slice(1), now });
+    const { conversation } = await store.createConversation({ orgId: ORG, kind: 'group', createdBy: members[0]!, memberUserIds: members.slice(1), now });
     teams.push({ id: conversation.id, members, lastSeq: 0 });
   }
   const body = randomBytes(1200);

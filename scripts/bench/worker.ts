@@ -183,7 +183,7 @@ async function setup(): Promise<number> {
     if (kind === 'curbside') {
       const owner = clients[conv.members[0]!]!;
       const others = conv.members.slice(1).map((u) => clients[u]!.userId);
-      const req = conv.isRoom ? { kind: 'group', title: `bench room ${ci}`, memberUserIds: others } : { kind: 'direct', peerUserId: others[0] };
+      const req = conv.isRoom ? { kind: 'group', memberUserIds: others } : { kind: 'direct', peerUserId: others[0] };
       conv.id = (await request<{ id: string }>(owner.sock!, 'conversation:create', req)).id;
     } else if (kind === 'socketio') {
       conv.id = `w${init.worker}-c${ci}`;

@@ -25,6 +25,7 @@
  */
 import mongoose from 'mongoose';
 import { CurbsideClient, MemoryDeviceStore, type ChatMessage, type DecryptionError, type SendResult } from '@curbside/client-sdk';
+import { withTimeout as sharedWithTimeout } from '@curbside/shared';
 import type { FaultCluster } from './cluster.js';
 import type { Balancer } from './balancer.js';
 import { sleep } from './cluster.js';
@@ -831,12 +832,7 @@ export async function eventually(predicate: () => boolean | Promise<boolean>, wh
   throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
 }
 
+/** `p`, or an error naming `what` after `ms`. */
 export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
+  return sharedWithTimeout(p, ms, () => new Error(`timed out after ${ms} ms: ${what}`));
 }

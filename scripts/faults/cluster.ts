@@ -81,7 +81,9 @@ const WATCHDOG_EXIT_CODE = 69;
 const ISSUER = 'https://idp.fault-cluster.example';
 const AUDIENCE = 'curbside';
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+import { sleep } from '@curbside/shared';
+
+export { sleep };
 
 /** Events: `node-down` (index), `node-up` (index), `unexpected-exit` (UnexpectedExit). */
 export class FaultCluster extends EventEmitter {

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { Limits } from '@curbside/shared';
 import { SECURITY_ENV_DOC, loadSecurityConfig, type SecurityConfig } from './security/config.js';
+import { parseVerificationKeys } from './auth/keys.js';
 
 /** Asymmetric algorithms only: a shared-secret (HS*) key in a hub config invites key-confusion bugs. */
 export const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'] as const;
@@ -18,7 +19,18 @@ export interface HubConfig {
   mongo: { uri: string; dbName: string | undefined; writeConcern: 'majority' | number } | undefined;
   redis: { url: string; keyPrefix: string } | undefined;
   /** Undefined in dev mode when the hub generates its own signing key at start. */
-  jwt: { publicKey: string; algorithm: JwtAlgorithm; issuer: string; audience: string; clockToleranceSec: number } | undefined;
+  jwt:
+    | {
+        /** One PEM public key, or several one after the other while the identity provider rotates its signing key. */
+        publicKey: string;
+        /** Where `publicKey` was read from (JWT_PUBLIC_KEY_FILE): re-read on `POST /admin/keys/reload`. */
+        keyFile?: string | undefined;
+        algorithm: JwtAlgorithm;
+        issuer: string;
+        audience: string;
+        clockToleranceSec: number;
+      }
+    | undefined;
   presence: { ttlMs: number; heartbeatMs: number };
   maxFrameBytes: number;
   /** A socket whose unsent data passes this is dropped (SLOW_CONSUMER) and resyncs on reconnect. @default 8 MiB */
@@ -47,24 +59,47 @@ export interface HubConfig {
   maxTokenLifetimeSec?: number;
   /** Bearer token for operator endpoints (today: the details of /readyz). Unset: they show no details. */
   adminToken?: string | undefined;
+  /** How long start-up waits for MongoDB and Redis to answer before it gives up with a config error naming the host. @default 5000 */
+  connectTimeoutMs?: number;
   /** Express `trust proxy`: which hops may set X-Forwarded-For/-Proto (HSTS is sent only behind TLS). Unset: none. */
   trustProxy?: string | number | undefined;
 }
 
-/** Thrown with every problem found, each saying what is wrong and how to fix it. */
+/** One misconfiguration: the setting (environment variable) at fault and what is wrong with it. */
+export interface ConfigIssue {
+  setting: string;
+  reason: string;
+}
+
+/**
+ * Thrown with every problem found, each naming its setting and saying what is wrong and how to fix
+ * it. `main.ts` prints one line per problem (`config error: SETTING: reason`) and exits 78 (EX_CONFIG).
+ */
 export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  /** `SETTING: reason`, one per problem. */
+  readonly problems: string[];
+  constructor(readonly issues: ConfigIssue[]) {
+    const problems = issues.map((i) => `${i.setting}: ${i.reason}`);
+    super(problems.join('\n'));
     this.name = 'ConfigError';
+    this.problems = problems;
+  }
+
+  /** What `main.ts` prints: one line per problem, newlines inside a reason flattened. */
+  lines(): string[] {
+    return this.issues.map((i) => `config error: ${i.setting}: ${i.reason.replace(/\s*\n\s*/g, ' ')}`);
   }
 }
+
+/** Collects config issues for `loadConfig` and `loadSecurityConfig`. */
+export type ProblemSink = (setting: string, reason: string) => void;
 
 const intFrom = (name: string, min: number, max: number) =>
   z
     .string()
-    .regex(/^\d+$/, `${name} must be a whole number`)
+    .regex(/^\d+$/, 'must be a whole number')
     .transform(Number)
-    .refine((n) => n >= min && n <= max, `${name} must be between ${min} and ${max}`);
+    .refine((n) => n >= min && n <= max, `must be between ${min} and ${max}`);
 
 /** The loudly named switch that lets dev mode (where anyone can mint a token) listen beyond loopback. */
 export const DANGEROUS_DEV_EXPOSURE = 'DANGEROUSLY_EXPOSE_DEV_MODE_TO_NETWORK';
@@ -83,7 +118,7 @@ export const ENV_DOC: ReadonlyArray<{ name: string; default: string; meaning: st
   { name: 'MONGODB_WRITE_CONCERN', default: 'majority', meaning: '`majority` or a number of nodes; the hub acks a message only after this write concern' },
   { name: 'REDIS_URL', default: '(unset: dev mode)', meaning: 'Redis for presence and cross-node fan-out' },
   { name: 'REDIS_KEY_PREFIX', default: 'curbside:', meaning: 'prefix for every Redis key and channel (lets hubs share a Redis)' },
-  { name: 'JWT_PUBLIC_KEY / JWT_PUBLIC_KEY_FILE', default: '(required outside dev mode)', meaning: 'PEM public key of the identity provider that signs access tokens' },
+  { name: 'JWT_PUBLIC_KEY / JWT_PUBLIC_KEY_FILE', default: '(required outside dev mode)', meaning: 'PEM public key of the identity provider that signs access tokens; during a signing-key rotation the old and the new key one after the other (at most 4)' },
   { name: 'JWT_ALGORITHM', default: 'RS256', meaning: `the one accepted algorithm: ${JWT_ALGORITHMS.join(', ')}` },
   { name: 'JWT_ISSUER', default: '(required outside dev mode)', meaning: 'expected `iss` claim' },
   { name: 'JWT_AUDIENCE', default: '(required outside dev mode)', meaning: 'expected `aud` claim' },
@@ -102,9 +137,10 @@ export const ENV_DOC: ReadonlyArray<{ name: string; default: string; meaning: st
   { name: 'PRESENCE_HEARTBEAT_MS', default: '10000', meaning: 'how often a node refreshes its connections; must be under PRESENCE_TTL_MS' },
   { name: 'AUDIT_CLIENT_IP', default: 'keep', meaning: 'client addresses in the audit log: `keep` as seen, `hash` (HMAC-SHA-256 under AUDIT_IP_HASH_KEY: correlatable, not readable) or `omit`' },
   { name: 'AUDIT_IP_HASH_KEY', default: '(required with AUDIT_CLIENT_IP=hash)', meaning: 'secret key (at least 32 characters, the same on every node) for hashed client addresses' },
-  { name: 'RECENT_AUTH_SEC', default: '600', meaning: 'revoking another of one\'s own devices needs a sign-in (the token\'s `auth_time`) at most this many seconds old' },
+  { name: 'RECENT_AUTH_SEC', default: '600', meaning: 'revoking another of one\'s own devices, and linking or unlinking one in the signed device list, needs a sign-in (the token\'s `auth_time`) at most this many seconds old' },
   { name: 'MAX_SOCKETS_PER_DEVICE', default: '5', meaning: 'sockets one device may hold on one hub node at once (a reconnect briefly holds two); more are refused with RATE_LIMITED' },
-  { name: 'ADMIN_TOKEN', default: '(unset: no operator details)', meaning: 'bearer token (at least 32 characters) that unlocks operator details: the checks of /readyz' },
+  { name: 'ADMIN_TOKEN', default: '(unset: no operator endpoints)', meaning: 'bearer token (at least 32 characters) for the admin API and curbside-admin, and the details of /readyz' },
+  { name: 'CONNECT_TIMEOUT_MS', default: '5000', meaning: 'at start, how long to wait for MongoDB and Redis to answer before exiting (code 78) with a line naming the host tried (500 to 9000)' },
   { name: 'TRUST_PROXY', default: '(unset: trust no proxy)', meaning: 'reverse proxies allowed to set X-Forwarded-For/-Proto: a hop count, or comma-separated addresses/CIDRs or loopback, linklocal, uniquelocal' },
   {
     name: DANGEROUS_DEV_EXPOSURE,
@@ -119,7 +155,8 @@ export const ENV_DOC: ReadonlyArray<{ name: string; default: string; meaning: st
  * fixes them in one go.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
-  const problems: string[] = [];
+  const issues: ConfigIssue[] = [];
+  const problem: ProblemSink = (setting, reason) => void issues.push({ setting, reason });
   const get = (name: string): string | undefined => {
     const v = env[name];
     return v === undefined || v.trim() === '' ? undefined : v.trim();
@@ -129,7 +166,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     if (raw === undefined) return def;
     const r = intFrom(name, min, max).safeParse(raw);
     if (!r.success) {
-      problems.push(`${r.error.issues[0]?.message ?? `${name} is invalid`} (got "${raw}")`);
+      problem(name, `${r.error.issues[0]?.message ?? 'is invalid'} (got "${raw}")`);
       return def;
     }
     return r.data;
@@ -139,71 +176,76 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
   const redisUrl = get('REDIS_URL');
   const mode: HubConfig['mode'] = !mongoUri && !redisUrl ? 'dev' : 'production';
   if (mode === 'production' && (!mongoUri || !redisUrl)) {
-    problems.push(
-      `${mongoUri ? 'REDIS_URL' : 'MONGODB_URI'} is not set. Set both MONGODB_URI and REDIS_URL to run with real storage, or neither for dev mode (memory only, keeps nothing).`,
+    problem(
+      mongoUri ? 'REDIS_URL' : 'MONGODB_URI',
+      `is not set. Set both MONGODB_URI and REDIS_URL to run with real storage, or neither for dev mode (memory only, keeps nothing).`,
     );
   }
   if (mongoUri && !/^mongodb(\+srv)?:\/\//.test(mongoUri)) {
-    problems.push('MONGODB_URI must start with mongodb:// or mongodb+srv:// (e.g. mongodb://db1,db2,db3/curbside?replicaSet=rs0)');
+    problem('MONGODB_URI', 'must start with mongodb:// or mongodb+srv:// (e.g. mongodb://db1,db2,db3/curbside?replicaSet=rs0)');
   }
   if (redisUrl && !/^rediss?:\/\//.test(redisUrl)) {
-    problems.push('REDIS_URL must start with redis:// or rediss:// (e.g. redis://127.0.0.1:6379)');
+    problem('REDIS_URL', 'must start with redis:// or rediss:// (e.g. redis://127.0.0.1:6379)');
   }
   let writeConcern: 'majority' | number = 'majority';
   const wc = get('MONGODB_WRITE_CONCERN');
   if (wc !== undefined) {
     if (wc === 'majority') writeConcern = 'majority';
     else if (/^\d+$/.test(wc) && Number(wc) >= 1) writeConcern = Number(wc);
-    else problems.push(`MONGODB_WRITE_CONCERN must be "majority" or a number of nodes >= 1 (got "${wc}"); 0 would ack messages that were never stored`);
+    else problem('MONGODB_WRITE_CONCERN', `must be "majority" or a number of nodes >= 1 (got "${wc}"); 0 would ack messages that were never stored`);
   }
 
   let jwt: HubConfig['jwt'];
   const keyInline = get('JWT_PUBLIC_KEY');
   const keyFile = get('JWT_PUBLIC_KEY_FILE');
   let publicKey: string | undefined;
-  if (keyInline && keyFile) problems.push('Set JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_FILE, not both');
+  if (keyInline && keyFile) problem('JWT_PUBLIC_KEY_FILE', 'set JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_FILE, not both');
   if (keyInline) publicKey = keyInline.replace(/\\n/g, '\n');
   if (keyFile) {
     try {
       publicKey = readFileSync(keyFile, 'utf8');
     } catch (e) {
-      problems.push(`JWT_PUBLIC_KEY_FILE=${keyFile} cannot be read: ${(e as Error).message}`);
+      problem('JWT_PUBLIC_KEY_FILE', `${keyFile} cannot be read: ${(e as Error).message}`);
     }
   }
-  if (publicKey !== undefined && !/-----BEGIN (RSA )?PUBLIC KEY-----/.test(publicKey)) {
-    problems.push('The JWT public key must be a PEM public key ("-----BEGIN PUBLIC KEY-----"); a private key or shared secret does not belong in the hub');
-  }
   const algorithm = get('JWT_ALGORITHM') ?? 'RS256';
-  if (!(JWT_ALGORITHMS as readonly string[]).includes(algorithm)) {
-    problems.push(`JWT_ALGORITHM must be one of ${JWT_ALGORITHMS.join(', ')} (got "${algorithm}"); HS* and "none" are refused on purpose`);
+  const algorithmOk = (JWT_ALGORITHMS as readonly string[]).includes(algorithm);
+  if (!algorithmOk) {
+    problem('JWT_ALGORITHM', `must be one of ${JWT_ALGORITHMS.join(', ')} (got "${algorithm}"); HS* and "none" are refused on purpose`);
+  }
+  if (publicKey !== undefined && algorithmOk) {
+    // Imported and checked against the algorithm now: a key that cannot verify these tokens would start "ready" and refuse them all.
+    const parsed = parseVerificationKeys(publicKey, algorithm as JwtAlgorithm);
+    if (!parsed.ok) problem(keyFile ? 'JWT_PUBLIC_KEY_FILE' : 'JWT_PUBLIC_KEY', parsed.reason);
   }
   const issuer = get('JWT_ISSUER');
   const audience = get('JWT_AUDIENCE');
   const clockToleranceSec = num('JWT_CLOCK_TOLERANCE_SEC', 5, 0, 300);
   if (mode === 'production') {
-    if (!publicKey && !keyFile) problems.push("JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_FILE is required outside dev mode: the PEM public key of your identity provider's token signer");
-    if (!issuer) problems.push('JWT_ISSUER is required outside dev mode: the `iss` your identity provider puts in access tokens');
-    if (!audience) problems.push('JWT_AUDIENCE is required outside dev mode: the `aud` your identity provider puts in tokens meant for Curbside');
+    if (!publicKey && !keyFile) problem('JWT_PUBLIC_KEY', "(or JWT_PUBLIC_KEY_FILE) is required outside dev mode: the PEM public key of your identity provider's token signer");
+    if (!issuer) problem('JWT_ISSUER', 'is required outside dev mode: the `iss` your identity provider puts in access tokens');
+    if (!audience) problem('JWT_AUDIENCE', 'is required outside dev mode: the `aud` your identity provider puts in tokens meant for Curbside');
   }
   if (publicKey) {
-    jwt = { publicKey, algorithm: algorithm as JwtAlgorithm, issuer: issuer ?? 'curbside-dev', audience: audience ?? 'curbside', clockToleranceSec };
+    jwt = { publicKey, ...(keyFile ? { keyFile } : {}), algorithm: algorithm as JwtAlgorithm, issuer: issuer ?? 'curbside-dev', audience: audience ?? 'curbside', clockToleranceSec };
   }
 
   const ttlMs = num('PRESENCE_TTL_MS', 30_000, 1_000, 3_600_000);
   const heartbeatMs = num('PRESENCE_HEARTBEAT_MS', 10_000, 200, 3_600_000);
-  if (heartbeatMs >= ttlMs) problems.push(`PRESENCE_HEARTBEAT_MS (${heartbeatMs}) must be less than PRESENCE_TTL_MS (${ttlMs}), or devices flicker offline`);
+  if (heartbeatMs >= ttlMs) problem('PRESENCE_HEARTBEAT_MS', `${heartbeatMs} must be less than PRESENCE_TTL_MS (${ttlMs}), or devices flicker offline`);
 
   const logLevel = get('LOG_LEVEL') ?? 'info';
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
-    problems.push(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "${logLevel}")`);
+    problem('LOG_LEVEL', `must be one of fatal, error, warn, info, debug, trace, silent (got "${logLevel}")`);
   }
 
   const host = get('HOST') ?? (mode === 'dev' ? '127.0.0.1' : '0.0.0.0');
   const exposeDev = get(DANGEROUS_DEV_EXPOSURE);
-  if (exposeDev !== undefined && exposeDev !== 'yes') problems.push(`${DANGEROUS_DEV_EXPOSURE} must be "yes" or unset (got "${exposeDev}")`);
+  if (exposeDev !== undefined && exposeDev !== 'yes') problem(DANGEROUS_DEV_EXPOSURE, `must be "yes" or unset (got "${exposeDev}")`);
   if (mode === 'dev' && !publicKey && !isLoopbackHost(host) && exposeDev !== 'yes') {
-    problems.push(
-      `HOST=${host} in dev mode would let anyone who reaches it mint a token for any clinician (POST /dev/token). Use HOST=127.0.0.1, set JWT_PUBLIC_KEY/JWT_ISSUER/JWT_AUDIENCE (dev tokens off), or set ${DANGEROUS_DEV_EXPOSURE}=yes if you really mean it`,
+    problem(
+      'HOST',
+      `${host} in dev mode would let anyone who reaches it mint a token for any clinician (POST /dev/token). Use HOST=127.0.0.1, set JWT_PUBLIC_KEY/JWT_ISSUER/JWT_AUDIENCE (dev tokens off), or set ${DANGEROUS_DEV_EXPOSURE}=yes if you really mean it`,
     );
   }
   const ipMode = get('AUDIT_CLIENT_IP') ?? 'keep';
@@ -211,17 +253,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
   let auditClientIp: HubConfig['auditClientIp'] = { mode: 'keep' };
   if (ipMode === 'omit') auditClientIp = { mode: 'omit' };
   else if (ipMode === 'hash') {
-    if (!ipKey || ipKey.length < 32) problems.push('AUDIT_CLIENT_IP=hash needs AUDIT_IP_HASH_KEY: a secret of at least 32 characters, the same on every node (e.g. `openssl rand -hex 32`)');
+    if (!ipKey || ipKey.length < 32) problem('AUDIT_IP_HASH_KEY', 'AUDIT_CLIENT_IP=hash needs it: a secret of at least 32 characters, the same on every node (e.g. `openssl rand -hex 32`)');
     else auditClientIp = { mode: 'hash', key: ipKey };
-  } else if (ipMode !== 'keep') problems.push(`AUDIT_CLIENT_IP must be keep, hash or omit (got "${ipMode}")`);
+  } else if (ipMode !== 'keep') problem('AUDIT_CLIENT_IP', `must be keep, hash or omit (got "${ipMode}")`);
   const adminToken = get('ADMIN_TOKEN');
-  if (adminToken !== undefined && adminToken.length < 32) problems.push('ADMIN_TOKEN must be at least 32 characters (e.g. `openssl rand -hex 32`)');
+  if (adminToken !== undefined && adminToken.length < 32) problem('ADMIN_TOKEN', 'must be at least 32 characters (e.g. `openssl rand -hex 32`)');
   const trustProxyRaw = get('TRUST_PROXY');
   let trustProxy: string | number | undefined;
   if (trustProxyRaw !== undefined) {
     if (/^\d{1,2}$/.test(trustProxyRaw)) trustProxy = Number(trustProxyRaw);
     else if (/^[0-9a-f:.,/ a-z]+$/i.test(trustProxyRaw)) trustProxy = trustProxyRaw;
-    else problems.push(`TRUST_PROXY must be a hop count or comma-separated addresses/CIDRs (got "${trustProxyRaw}")`);
+    else problem('TRUST_PROXY', `must be a hop count or comma-separated addresses/CIDRs (got "${trustProxyRaw}")`);
   }
 
   const config: HubConfig = {
@@ -230,6 +272,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     host,
     adminToken,
     trustProxy,
+    connectTimeoutMs: num('CONNECT_TIMEOUT_MS', 5_000, 500, 9_000),
     maxTokenLifetimeSec: num('JWT_MAX_LIFETIME_SEC', 86_400, 60, 30 * 86_400),
     maxSocketsPerDevice: num('MAX_SOCKETS_PER_DEVICE', 5, 1, 1000),
     recentAuthSec: num('RECENT_AUTH_SEC', 600, 30, 86_400),
@@ -248,8 +291,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     sweepIntervalMs: num('SWEEP_INTERVAL_MS', 600_000, 0, 86_400_000),
     ackFlushMs: num('ACK_FLUSH_MS', 30_000, 0, 600_000),
     widgetBundlePath: get('WIDGET_BUNDLE'),
-    security: loadSecurityConfig(get, mode, problems),
+    security: loadSecurityConfig(get, mode, problem),
   };
-  if (problems.length) throw new ConfigError(problems);
+  if (issues.length) throw new ConfigError(issues);
   return config;
 }

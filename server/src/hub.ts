@@ -9,7 +9,8 @@ import { createLogger, type Logger } from './logger.js';
 import { DevTokenIssuer, TokenVerifier } from './auth/tokens.js';
 import { createHttpApp } from './http/app.js';
 import { defaultWidgetBundlePath } from './http/widget.js';
-import { Gateway, type HubServer } from './realtime/gateway.js';
+import { Gateway } from './realtime/gateway.js';
+import type { HubServer } from './realtime/sockets.js';
 import { MessageRelay } from './domain/message-relay.js';
 import { DeviceLists } from './domain/device-lists.js';
 import { DeviceKeys } from './domain/device-keys.js';
@@ -28,6 +29,8 @@ import { MongoAuditLog } from './audit/mongo.js';
 import { DeviceDirectory } from './domain/device-directory.js';
 import { DeliveryCursors } from './domain/delivery-cursors.js';
 import { RedisDirectoryTags } from './adapters/redis/directory-tags.js';
+import { KeyRing } from './auth/key-ring.js';
+import { Administration } from './admin/administration.js';
 
 /** How often sockets are checked for unsent data piling up. */
 const SLOW_CONSUMER_CHECK_MS = 500;
@@ -70,6 +73,10 @@ export class Hub {
   readonly audit: AuditLog;
   /** Members' devices, read on every send (cached per node when Redis is there to invalidate). */
   readonly directory: DeviceDirectory;
+  /** The identity provider's verification keys this node accepts (rotation: `POST /admin/keys/reload`). */
+  readonly keys: KeyRing;
+  /** The operator actions behind /admin (and the curbside-admin CLI). */
+  readonly administration: Administration;
   private readonly relay: MessageRelay;
   private heartbeat: NodeJS.Timeout | undefined;
   private slowConsumerCheck: NodeJS.Timeout | undefined;
@@ -101,6 +108,13 @@ export class Hub {
     const verifierOptions = deps.devTokens && !config.jwt ? deps.devTokens.verifierOptions() : config.jwt;
     if (!verifierOptions) throw new Error('No JWT verification key: set JWT_PUBLIC_KEY, or run in dev mode');
     const verifier = new TokenVerifier({ ...verifierOptions, ...(config.maxTokenLifetimeSec !== undefined ? { maxLifetimeSec: config.maxTokenLifetimeSec } : {}) });
+    this.keys = new KeyRing({
+      verifier,
+      nodeId: config.nodeId,
+      algorithm: verifierOptions.algorithm,
+      keyFile: deps.devTokens && !config.jwt ? undefined : config.jwt?.keyFile,
+      source: deps.devTokens && !config.jwt ? 'dev' : config.jwt?.keyFile !== undefined ? 'file' : 'env',
+    });
     this.audit = deps.audit ?? (storage instanceof MongoStorage ? new MongoAuditLog({ connection: storage.connection, logger, writer: config.nodeId }) : new MemoryAuditLog({ logger }));
     // Device lists are cached per node only where tags in Redis tell every node when one changed.
     this.directory = new DeviceDirectory({
@@ -120,6 +134,7 @@ export class Hub {
       recentAuthSec: config.recentAuthSec,
     });
 
+    this.administration = new Administration({ storage, security: this.security, audit: this.audit, keys: this.keys, logger, clustered: deps.fanout !== undefined });
     const app = createHttpApp({
       origins: this.security.origins,
       nodeId: config.nodeId,
@@ -130,8 +145,8 @@ export class Hub {
       widgetBundlePath: config.widgetBundlePath ?? defaultWidgetBundlePath(),
       adminToken: config.adminToken,
       admin: {
-        revokeToken: (input) => this.security.revokeToken({ ...input, by: input.by ?? 'admin api' }),
-        restoreDevice: (input) => this.security.restoreDevice({ ...input, by: input.by ?? 'admin api' }),
+        security: this.security,
+        administration: this.administration,
       },
       trustProxy: config.trustProxy,
       readiness: [
@@ -161,7 +176,8 @@ export class Hub {
         logger,
       }),
     );
-    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: this.relay, keys: new DeviceKeys(storage, Date.now, this.directory), deviceLists: new DeviceLists(storage, this.directory), teams: new CareTeams(storage, Date.now, this.directory), logger, security: this.security, onStorageUnreachable: () => (this.storageFailedAt = Date.now()), ...(config.maxSocketsPerDevice !== undefined ? { maxSocketsPerDevice: config.maxSocketsPerDevice } : {}) });
+    this.administration.attach(this.io);
+    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: this.relay, keys: new DeviceKeys(storage, Date.now, this.directory), deviceLists: new DeviceLists(storage, this.directory, { recentAuthSec: config.recentAuthSec }), teams: new CareTeams(storage, Date.now, this.directory), logger, security: this.security, onStorageUnreachable: () => (this.storageFailedAt = Date.now()), ...(config.maxSocketsPerDevice !== undefined ? { maxSocketsPerDevice: config.maxSocketsPerDevice } : {}) });
   }
 
   /** Initialise storage, start listening, start presence heartbeats. Port 0 picks a free port. */

@@ -1,26 +1,42 @@
 #!/usr/bin/env node
-import { ConfigError, DANGEROUS_DEV_EXPOSURE, isLoopbackHost, loadConfig } from './config.js';
-import { createHubFromConfig } from './hub.js';
+import { ConfigError, DANGEROUS_DEV_EXPOSURE, isLoopbackHost, loadConfig, type HubConfig } from './config.js';
+import { createHubFromConfig, type Hub } from './hub.js';
+import { checkDependencies } from './startup.js';
 
-let config;
+/** A misconfiguration: one line per problem, naming the setting, then EX_CONFIG. */
+function exitConfig(e: ConfigError): never {
+  process.stderr.write(`${e.lines().join('\n')}\n`);
+  process.exit(78); // EX_CONFIG
+}
+
+let config: HubConfig;
 try {
   config = loadConfig();
+  await checkDependencies(config);
 } catch (e) {
-  if (e instanceof ConfigError) {
-    process.stderr.write(`curbside-hub: ${e.message}\nSee README.md, "Configuration".\n`);
-    process.exit(78); // EX_CONFIG
-  }
+  if (e instanceof ConfigError) exitConfig(e);
   throw e;
 }
 
 // EX_UNAVAILABLE: the watchdog gave up on the database; the supervisor starts a fresh process.
-const hub = createHubFromConfig(config, {
+const hub: Hub = createHubFromConfig(config, {
   onFatal: (reason) => {
     hub.logger.fatal({ reason }, 'hub node gave up; exiting for a restart');
     process.exit(69);
   },
 });
-const { url } = await hub.listen();
+let url: string;
+try {
+  ({ url } = await hub.listen());
+} catch (e) {
+  const code = (e as { code?: unknown }).code;
+  if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+    const setting = code === 'EADDRNOTAVAIL' ? 'HOST' : 'PORT';
+    const why = code === 'EADDRINUSE' ? 'is already in use' : code === 'EACCES' ? 'needs privileges this process lacks' : 'is not an address of this machine';
+    exitConfig(new ConfigError([{ setting, reason: `${config.host}:${config.port} ${why} (${code})` }]));
+  }
+  throw e;
+}
 if (config.mode === 'dev') {
   // Dev tokens are on only when no identity provider key is configured (see createHubFromConfig).
   const devTokens = config.jwt === undefined;
@@ -43,7 +59,7 @@ if (config.mode === 'dev') {
   process.stdout.write(`${banner}\n`);
   hub.logger.warn({ mode: 'dev', devTokens, host: config.host }, `dev mode: memory adapters, nothing persisted, dev tokens ${devTokens ? 'enabled' : 'off'}`);
 } else {
-  hub.logger.info({ url, node: config.nodeId }, 'hub listening');
+  hub.logger.info({ url }, 'hub listening'); // the node's name is on every line already
 }
 
 let stopping = false;

@@ -88,6 +88,8 @@ export const ErrorCode = {
   DEVICE_LIST_ROLLBACK: 'DEVICE_LIST_ROLLBACK',
   /** Raised by the SDK: the link code entered does not match the device's identity key. */
   LINK_CODE_MISMATCH: 'LINK_CODE_MISMATCH',
+  /** An operator disabled this user: none of their devices may connect until they are enabled again. */
+  USER_DISABLED: 'USER_DISABLED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -146,6 +148,7 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   DEVICE_LIST_INVALID: 400,
   DEVICE_LIST_ROLLBACK: 409,
   LINK_CODE_MISMATCH: 400,
+  USER_DISABLED: 403,
 };
 
 /**

@@ -11,3 +11,5 @@ export * from './teams.js';
 export * from './team-rules.js';
 export * from './security.js';
 export * from './device-lists.js';
+export * from './timing.js';
+export * from './admin.js';

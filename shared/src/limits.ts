@@ -22,8 +22,8 @@ export const Limits = {
   /** Members named when a conversation is created. */
   MAX_CONVERSATION_MEMBERS: 1000,
   /**
-   * Title length in characters. A care team's title is sealed end to end (`SealedTeamDetails`); the
-   * title of a plain group conversation (`conversation:create`) is metadata the hub can see: keep PHI out.
+   * A care team's title length in characters; it is sealed end to end (`SealedTeamDetails`). Plain
+   * group conversations (`conversation:create`) have no title, so the hub holds none in plaintext.
    */
   MAX_TITLE_LENGTH: 200,
   /** A care team's description, in characters (sealed with its title). */

@@ -16,11 +16,11 @@ export const IdSchema = z
 
 /**
  * Control characters (C0 and DEL). No text the hub stores may hold one: PostgreSQL's `jsonb`, under
- * FerretDB, refuses NUL outright (SQLSTATE 22P05), and none has a place in a title or a name.
+ * FerretDB, refuses NUL outright (SQLSTATE 22P05), and none has a place in a name.
  */
 const NO_CONTROL_CHARACTERS = /^[^\x00-\x1f\x7f]*$/;
 
-/** Free text the hub stores (a group title, an operator's name): trimmed, 1 to `max` characters, no control characters. */
+/** Free text the hub stores (an operator's name for the audit log): trimmed, 1 to `max` characters, no control characters. */
 export function storedTextSchema(max: number) {
   return z.string().trim().min(1).max(max).regex(NO_CONTROL_CHARACTERS, 'must not contain control characters');
 }
@@ -77,8 +77,8 @@ export const ConversationCreateRequestSchema = z.discriminatedUnion('kind', [
   }),
   z.strictObject({
     kind: z.literal(ConversationKind.GROUP),
-    /** Visible to the hub: keep it free of patient data (e.g. "Ward 4B discharge"). */
-    title: storedTextSchema(Limits.MAX_TITLE_LENGTH),
+    // No title: anything named here the hub would hold in plaintext. A named group is a care team
+    // (`team:create`), whose title and description are sealed end to end.
     /** Members besides the creator, who is always a member. */
     memberUserIds: z.array(IdSchema).max(Limits.MAX_CONVERSATION_MEMBERS - 1),
   }),
@@ -100,6 +100,7 @@ export type SignedStatement = z.output<typeof SignedStatementSchema>;
 export const ConversationSchema = z.object({
   id: IdSchema,
   kind: z.enum([ConversationKind.DIRECT, ConversationKind.GROUP]),
+  /** Only plain groups created before titles left the wire (a care team's title is sealed, `SealedTeamDetails`). */
   title: z.string().optional(),
   memberUserIds: z.array(IdSchema),
   createdBy: IdSchema,

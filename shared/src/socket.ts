@@ -1,3 +1,4 @@
+import type { AdminKeysNode } from './admin.js';
 import { compositeKey } from './keys.js';
 import type {
   Ack,
@@ -58,7 +59,10 @@ export interface ServerToClientEvents {
   [ServerEvent.SESSION_CLOSING]: (info: SessionClosing) => void;
 }
 
-export interface InterServerEvents {}
+export interface InterServerEvents {
+  /** An operator rotated the identity provider's keys: every node re-reads JWT_PUBLIC_KEY_FILE and answers what it now accepts. */
+  'admin:keys-reload': (done: (answer: AdminKeysNode) => void) => void;
+}
 
 /** What the handshake binds to a socket. */
 export interface SocketData {

@@ -105,7 +105,7 @@ for (const impl of [memory, ...mongos]) {
     });
 
     async function group(members: string[], createdBy = 'alice', now = T0, orgId = ORG): Promise<Conversation> {
-      const r = await s.createConversation({ orgId, kind: 'group', title: 'Ward 4B', createdBy, memberUserIds: members, now });
+      const r = await s.createConversation({ orgId, kind: 'group', createdBy, memberUserIds: members, now });
       assert.equal(r.created, true);
       return r.conversation;
     }
@@ -234,7 +234,7 @@ for (const impl of [memory, ...mongos]) {
         const g1 = await group(['bob', 'carol']);
         const g2 = await group(['bob', 'carol']);
         assert.notEqual(g1.id, g2.id);
-        assert.deepEqual(g1, { id: g1.id, kind: 'group', title: 'Ward 4B', memberUserIds: ['alice', 'bob', 'carol'], createdBy: 'alice', createdAt: T0, lastSeq: 0 });
+        assert.deepEqual(g1, { id: g1.id, kind: 'group', memberUserIds: ['alice', 'bob', 'carol'], createdBy: 'alice', createdAt: T0, lastSeq: 0 });
         // a group of two is not the direct conversation of that pair
         const g3 = await group(['bob']);
         const d = await s.createConversation({ orgId: ORG, kind: 'direct', createdBy: 'alice', memberUserIds: ['bob'], now: T0 });
@@ -516,7 +516,7 @@ for (const backend of mongoBackends()) {
       await st.init();
       await st.init();
       await st.ping();
-      const c = await st.createConversation({ orgId: ORG, kind: 'group', title: 't', createdBy: 'a', memberUserIds: [], now: T0 });
+      const c = await st.createConversation({ orgId: ORG, kind: 'group', createdBy: 'a', memberUserIds: [], now: T0 });
       assert.equal(stored(await st.appendEnvelope({ orgId: ORG, conversationId: c.conversation.id, senderUserId: 'a', senderDeviceId: 'd', clientMessageId: 'm', body: bytes(4), now: T0 })).seq, 1);
     });
 
@@ -529,7 +529,7 @@ for (const backend of mongoBackends()) {
       const dbName = uniqueName('storage');
       const st = open(dbName);
       await st.init();
-      const c = (await st.createConversation({ orgId: ORG, kind: 'group', title: 't', createdBy: 'a', memberUserIds: ['b'], now: T0 })).conversation;
+      const c = (await st.createConversation({ orgId: ORG, kind: 'group', createdBy: 'a', memberUserIds: ['b'], now: T0 })).conversation;
       const first = stored(await st.appendEnvelope({ orgId: ORG, conversationId: c.id, senderUserId: 'a', senderDeviceId: 'd', clientMessageId: 'm1', body: bytes(4), now: T0 }));
 
       // What a crashed node leaves behind: seq 2 stored, lastSeq still 1.
@@ -611,7 +611,7 @@ for (const backend of mongoBackends()) {
       for (const node of nodes) await node.init();
       const a = nodes[0]!;
       const conversations = await Promise.all(
-        range(1, 10).map(async () => (await a.createConversation({ orgId: ORG, kind: 'group', title: 't', createdBy: 'a', memberUserIds: [], now: T0 })).conversation),
+        range(1, 10).map(async () => (await a.createConversation({ orgId: ORG, kind: 'group', createdBy: 'a', memberUserIds: [], now: T0 })).conversation),
       );
       for (let round = 1; round <= 25; round++) {
         await Promise.all(
@@ -633,7 +633,7 @@ for (const backend of mongoBackends()) {
       const dbName = uniqueName('storage');
       const st = open(dbName, { lastSeqWaitMs: 200 }); // the crashed node never raises seq 1: wait for it briefly
       await st.init();
-      const c = (await st.createConversation({ orgId: ORG, kind: 'group', title: 't', createdBy: 'a', memberUserIds: [], now: T0 })).conversation;
+      const c = (await st.createConversation({ orgId: ORG, kind: 'group', createdBy: 'a', memberUserIds: [], now: T0 })).conversation;
       const raw = mongoose.createConnection(backend.uri(), { dbName });
       try {
         await raw.asPromise();

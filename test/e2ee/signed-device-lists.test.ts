@@ -137,6 +137,33 @@ describe('signed device lists (issue #16, part 3)', function () {
       expect(await publish(rawA, a.signDeviceList('dr-kim', { version: 2, devices: [A, B], signerDeviceId: 'kim-a' }))).to.equal('ok');
       expect((await t.storage.deviceListHeads('org-a', ['dr-kim']))[0]).to.deep.include({ version: 2, deviceIds: ['kim-a', 'kim-b'] });
     });
+
+    it('linking or unlinking another device needs a recent sign-in (REAUTHENTICATION_REQUIRED), as revoking one does', async () => {
+      const t = await harness.start('real');
+      const a = testDeviceKeys();
+      const b = testDeviceKeys();
+      const connect = async (deviceId: string, keys: ReturnType<typeof testDeviceKeys>, authAgeSec: number | null = 0) => {
+        const raw = await connectRaw(t.url, t.idp.mint({ userId: 'dr-kim', deviceId }, { authAgeSec }));
+        raws.push(raw);
+        expect(errorCode(await raw.call(ClientEvent.KEYS_PUBLISH, { identityKey: keys.identityKey, signedPrekey: keys.signedPrekey() }))).to.equal('ok');
+        return raw;
+      };
+      // A phone whose sign-in is an hour old (a thief's), and the same phone freshly signed in.
+      const stale = await connect('kim-a', a, 3600);
+      await connect('kim-b', b);
+      const publish = async (raw: RawClient, list: SignedDeviceList) => errorCode(await raw.call(ClientEvent.DEVICE_LIST_PUBLISH, { list }));
+      const A = { deviceId: 'kim-a', identityKey: a.identityKey };
+      const B = { deviceId: 'kim-b', identityKey: b.identityKey };
+      const head = async () => (await t.storage.deviceListHeads('org-a', ['dr-kim']))[0];
+
+      expect(await publish(stale, a.signDeviceList('dr-kim', { version: 1, devices: [A], signerDeviceId: 'kim-a' })), "a user's first list needs none").to.equal('ok');
+      expect(await publish(stale, a.signDeviceList('dr-kim', { version: 2, devices: [A, B], signerDeviceId: 'kim-a' })), 'linking').to.equal(ErrorCode.REAUTHENTICATION_REQUIRED);
+      expect(await publish(stale, a.signDeviceList('dr-kim', { version: 2, devices: [A], signerDeviceId: 'kim-a' })), 'a version naming the same devices needs none').to.equal('ok');
+      const fresh = await connect('kim-a', a);
+      expect(await publish(fresh, a.signDeviceList('dr-kim', { version: 3, devices: [A, B], signerDeviceId: 'kim-a' })), 'linking after a fresh sign-in').to.equal('ok');
+      expect(await publish(stale, a.signDeviceList('dr-kim', { version: 4, devices: [A], signerDeviceId: 'kim-a' })), 'listing the laptop out').to.equal(ErrorCode.REAUTHENTICATION_REQUIRED);
+      expect(await head()).to.deep.include({ version: 3, deviceIds: ['kim-a', 'kim-b'] });
+    });
   });
 
   describe('linking a new device', function () {
@@ -193,6 +220,33 @@ describe('signed device lists (issue #16, part 3)', function () {
       await eventually(() => changes.some((c) => c.removed.includes('lee-old-phone')), 'the contact hears the device left the list');
       expect((await t.storage.deviceListHeads('org-a', ['dr-lee']))[0]!.deviceIds).to.deep.equal(['lee-phone']);
       expect((await patel.listDevices(['dr-lee'])).map((d) => d.deviceId)).to.deep.equal(['lee-phone']);
+    });
+
+    it('care-team statements a device signed while linked still verify, after it left the list, for a member who joins later', async () => {
+      const t = await harness.start('real');
+      const phone = t.client({ userId: 'dr-lee', deviceId: 'lee-phone' });
+      const patel = t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' });
+      await Promise.all([phone.connect(), patel.connect()]);
+      const desk = t.client({ userId: 'dr-lee', deviceId: 'lee-desk' });
+      await desk.connect();
+      // The desk creates the team: the log's first statement is signed by the desk's key.
+      const { teamId } = await desk.createTeam('Ward 4B', [{ userId: 'dr-patel' }]);
+      await eventually(async () => (await patel.teamState(teamId)) !== undefined && (await phone.teamState(teamId)) !== undefined, 'members verified the log');
+      await phone.revokeDevice('lee-desk');
+      expect((await t.storage.deviceListHeads('org-a', ['dr-lee']))[0]!.deviceIds).to.deep.equal(['lee-phone']);
+      // Kim never saw the desk listed, and joins after it left: the create statement checks out
+      // against the version of Lee's signed list that named it.
+      const kim = t.client({ userId: 'dr-kim', deviceId: 'kim-phone' });
+      const rejected: unknown[] = [];
+      kim.on('membershipMismatch', (m) => rejected.push(m));
+      await kim.connect();
+      await phone.addTeamMember(teamId, 'dr-kim');
+      await eventually(async () => (await kim.teamState(teamId))?.members['dr-kim'] === 'member', 'the new member verified the whole log');
+      expect(rejected).to.deep.equal([]);
+      const got: string[] = [];
+      kim.on('message', (m) => got.push(m.text));
+      await phone.sendText(teamId, 'welcome');
+      await eventually(() => got.includes('welcome'), 'the new member reads the team');
     });
   });
 

@@ -65,7 +65,7 @@ describe('npm start with no MongoDB and no Redis (dev mode)', function () {
       (e: Error) => e.message,
     );
     expect(err).to.match(/exited with 78/);
-    expect(err).to.match(/REDIS_URL is not set/);
+    expect(err).to.match(/config error: REDIS_URL: is not set/);
     expect(err).to.match(/JWT_PUBLIC_KEY/);
     expect(err).to.match(/JWT_ISSUER/);
   });

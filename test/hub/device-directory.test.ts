@@ -177,7 +177,7 @@ describe('DeviceDirectory (logic, memory adapters)', () => {
       ['dr-lee', 'l1'],
       ['dr-kim', 'k1'],
     ]);
-    const { conversation } = await storage.createConversation({ orgId: ORG, kind: 'group', title: 't', createdBy: 'dr-lee', memberUserIds: ['dr-kim'], now: 1 });
+    const { conversation } = await storage.createConversation({ orgId: ORG, kind: 'group', createdBy: 'dr-lee', memberUserIds: ['dr-kim'], now: 1 });
     let tagReads = 0;
     const { counting, state } = countingConversations(storage);
     const memoryTags = new MemoryDirectoryTags();
@@ -204,7 +204,7 @@ describe('DeviceDirectory (logic, memory adapters)', () => {
 
   it('conversation() (delivery acks) shares that cache: members from memory under an unchanged tag, from storage after a bump', async () => {
     const storage = new MemoryStorage();
-    const { conversation } = await storage.createConversation({ orgId: ORG, kind: 'group', title: 't', createdBy: 'dr-lee', memberUserIds: ['dr-kim'], now: 1 });
+    const { conversation } = await storage.createConversation({ orgId: ORG, kind: 'group', createdBy: 'dr-lee', memberUserIds: ['dr-kim'], now: 1 });
     const { counting, state } = countingConversations(storage);
     const tags = new MemoryDirectoryTags();
     const dir = new DeviceDirectory({ storage: counting, tags });

@@ -57,4 +57,19 @@ describe('HTTP probes and errors', function () {
     expect(huge.status).to.equal(413);
     expect(RestErrorBodySchema.parse(await huge.json()).error.code).to.equal(ErrorCode.PAYLOAD_TOO_LARGE);
   });
+
+  it('/ answers with a pointer (name, version, links), as JSON by default and as a small page to a browser', async () => {
+    const t = await harness.start('memory');
+    const res = await fetch(`${t.url}/`);
+    expect(res.status).to.equal(200);
+    const body = (await res.json()) as { name: string; version: string; links: Record<string, string>; docs: string };
+    expect(body.name).to.equal('Curbside hub');
+    expect(body.version).to.match(/^\d+\.\d+\.\d+/);
+    expect(body.links).to.include({ health: '/healthz', ready: '/readyz', widget: '/widget/curbside-chat.js' });
+    expect(body.docs).to.match(/README/);
+    for (const path of Object.values(body.links)) expect((await fetch(`${t.url}${path}`)).status, path).to.not.equal(404);
+    const page = await fetch(`${t.url}/`, { headers: { accept: 'text/html' } });
+    expect(page.headers.get('content-type')).to.match(/^text\/html/);
+    expect(await page.text()).to.include('<a href="/healthz">health</a>');
+  });
 });

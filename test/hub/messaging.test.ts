@@ -77,7 +77,7 @@ for (const backend of backends) {
       const deskGot = inbox(desk);
       const peerGot = inbox(peer);
       await Promise.all([phone.connect(), desk.connect(), peer.connect()]);
-      const team = await phone.createConversation({ kind: 'group', title: 'Ward 4B', memberUserIds: ['rn-ortiz'] });
+      const team = await phone.createConversation({ kind: 'group', memberUserIds: ['rn-ortiz'] });
       await phone.sendEnvelope(team.id, { body: bytes('handover at 7') });
       await eventually(() => deskGot.length === 1 && peerGot.length === 1, 'desk and peer receive');
       await new Promise((r) => setTimeout(r, 100));
@@ -257,7 +257,7 @@ for (const backend of backends) {
       const seen: string[] = [];
       patel.on('conversation', (c) => seen.push(c.id));
       await Promise.all([lee.connect(), patel.connect()]);
-      const team = await lee.createConversation({ kind: 'group', title: 'Discharge team', memberUserIds: ['dr-patel', 'dr-patel'] });
+      const team = await lee.createConversation({ kind: 'group', memberUserIds: ['dr-patel', 'dr-patel'] });
       expect(team.memberUserIds).to.deep.equal(['dr-lee', 'dr-patel']);
       await eventually(() => seen.includes(team.id), 'conversation event');
       const listed = await patel.listConversations();

@@ -66,19 +66,54 @@ describe('regression: abuse that locks nobody out (Redis + Mongo-wire DB)', func
     const phone = await as('dr-lee', 'lee-phone');
     const laptop = await as('dr-lee', 'lee-laptop');
     const tablet = await as('dr-lee', 'lee-tablet');
-    const create = (c: RawClient, i: number) => c.call('conversation:create', { kind: 'group', title: `g${i}`, memberUserIds: [] }).then(errorCode);
+    const create = (c: RawClient) => c.call('conversation:create', { kind: 'group', memberUserIds: [] }).then(errorCode);
     // Device budget 2; user budget 2 × 2 = 4 across the user's devices (a refused request counts too).
-    expect([await create(phone, 1), await create(phone, 2), await create(phone, 3)]).to.deep.equal(['ok', 'ok', ErrorCode.RATE_LIMITED]);
-    expect([await create(laptop, 4), await create(laptop, 5)]).to.deep.equal(['ok', ErrorCode.RATE_LIMITED]);
-    expect(await create(tablet, 6), 'the user budget is spent').to.equal(ErrorCode.RATE_LIMITED);
+    expect([await create(phone), await create(phone), await create(phone)]).to.deep.equal(['ok', 'ok', ErrorCode.RATE_LIMITED]);
+    expect([await create(laptop), await create(laptop)]).to.deep.equal(['ok', ErrorCode.RATE_LIMITED]);
+    expect(await create(tablet), 'the user budget is spent').to.equal(ErrorCode.RATE_LIMITED);
     expect((await t.storage.listConversationsForUser('org-a', 'dr-lee')).length).to.equal(3);
     // Another user's budget is their own.
     const patel = await as('dr-patel', 'patel-phone');
-    expect(await create(patel, 7)).to.equal('ok');
+    expect(await create(patel)).to.equal('ok');
 
     const unknown = [];
     for (let i = 0; i < 12; i++) unknown.push(errorCode(await phone.call('no-such-event', {})));
     expect(unknown).to.deep.equal([...Array(5).fill(ErrorCode.INVALID_PAYLOAD), ...Array(7).fill(ErrorCode.RATE_LIMITED)]);
+  });
+
+  it('envelope:send has a budget per device, per user across devices and per organisation; another organisation is untouched', async () => {
+    t = await harness.start('real', sharedBackend(), (c) => {
+      limited({ envelopeSend: { points: 3, durationSec: 60 } })(c);
+      c.security!.budgetFactors = { user: 2, org: 3 };
+    });
+    const phone = await as('dr-lee', 'lee-phone');
+    const laptop = await as('dr-lee', 'lee-laptop');
+    const tablet = await as('dr-lee', 'lee-tablet');
+    const patel = await as('dr-patel', 'patel-phone');
+    const kim = await as('dr-kim', 'kim-phone');
+    const other = await as('dr-lee', 'lee-phone', 'org-b');
+    const direct = async (c: RawClient, peerUserId: string) => {
+      const conv = await c.call<Conversation>('conversation:create', { kind: 'direct', peerUserId });
+      return conv.ok ? conv.data.id : '';
+    };
+    const withPatel = await direct(phone, 'dr-patel');
+    const withKim = await direct(kim, 'dr-lee');
+    const elsewhere = await direct(other, 'dr-patel');
+    let n = 0;
+    const send = async (c: RawClient, conversationId: string) => {
+      const ack = await c.call('envelope:send', { conversationId, clientMessageId: `m${n++}`, body: new Uint8Array([1]) });
+      return ack.ok ? 'ok' : `${ack.error.code}${ack.error.details?.limit ? ` ${String(ack.error.details.limit)}` : ''}`;
+    };
+    // Device budget 3, user budget 2 × 3 = 6 across the user's devices, organisation 3 × 3 = 9 (refused sends count too).
+    const lee = [await send(phone, withPatel), await send(phone, withPatel), await send(phone, withPatel), await send(phone, withPatel)];
+    expect(lee).to.deep.equal(['ok', 'ok', 'ok', `${ErrorCode.RATE_LIMITED} envelopeSend`]);
+    expect([await send(laptop, withPatel), await send(laptop, withPatel)]).to.deep.equal(['ok', 'ok']);
+    expect(await send(tablet, withPatel), 'the user budget is spent').to.equal(`${ErrorCode.RATE_LIMITED} envelopeSend@user`);
+    expect([await send(patel, withPatel), await send(patel, withPatel)]).to.deep.equal(['ok', 'ok']);
+    expect(await send(kim, withKim), 'the organisation budget is spent').to.equal(`${ErrorCode.RATE_LIMITED} envelopeSend@org`);
+    expect(await send(other, elsewhere), 'another organisation has its own').to.equal('ok');
+    const stored = await t.storage.envelopesAfter('org-a', withPatel, 0, 100);
+    expect(stored.length, 'refused sends store nothing').to.equal(7);
   });
 
   it('typing: repeats are coalesced, and a flood is limited', async () => {
@@ -168,18 +203,18 @@ describe('regression: consent — nobody can be buried in groups (memory adapter
     const lee = await connectRaw(t.url, t.idp.mint({ userId: 'dr-lee', deviceId: 'l1' }));
     open.push(mallory, lee);
     const codes = [];
-    for (let i = 0; i < 5; i++) codes.push(errorCode(await mallory.call('conversation:create', { kind: 'group', title: `spam ${i}`, memberUserIds: ['dr-lee'] })));
+    for (let i = 0; i < 5; i++) codes.push(errorCode(await mallory.call('conversation:create', { kind: 'group', memberUserIds: ['dr-lee'] })));
     expect(codes).to.deep.equal(['ok', 'ok', 'ok', ErrorCode.RATE_LIMITED, ErrorCode.RATE_LIMITED]);
     expect((await t.storage.listConversationsForUser('org-a', 'dr-lee')).length).to.equal(3);
-    for (let i = 0; i < 5; i++) expect(errorCode(await lee.call('conversation:create', { kind: 'group', title: `mine ${i}`, memberUserIds: [] }))).to.equal('ok');
+    for (let i = 0; i < 5; i++) expect(errorCode(await lee.call('conversation:create', { kind: 'group', memberUserIds: [] }))).to.equal('ok');
   });
 
   it('conversation:list answers a page at a time, each well under a frame, and the SDK gathers every page', async () => {
     const t = await harness.start('memory', sharedBackend(), onlyRateLimits());
     // 12 huge groups (999 members with long ids) and 230 small ones, all with dr-lee.
     const many = Array.from({ length: 998 }, (_, i) => `member-${i}-${'x'.repeat(100)}`);
-    for (let i = 0; i < 12; i++) await t.storage.createConversation({ orgId: 'org-a', kind: 'group', title: `big ${i}`, createdBy: 'dr-lee', memberUserIds: many, now: i });
-    for (let i = 0; i < 230; i++) await t.storage.createConversation({ orgId: 'org-a', kind: 'group', title: `small ${i}`, createdBy: 'dr-lee', memberUserIds: [], now: 100 + i });
+    for (let i = 0; i < 12; i++) await t.storage.createConversation({ orgId: 'org-a', kind: 'group', createdBy: 'dr-lee', memberUserIds: many, now: i });
+    for (let i = 0; i < 230; i++) await t.storage.createConversation({ orgId: 'org-a', kind: 'group', createdBy: 'dr-lee', memberUserIds: [], now: 100 + i });
     const lee = await connectRaw(t.url, t.idp.mint({ userId: 'dr-lee', deviceId: 'l1' }));
     open.push(lee);
     const seen: string[] = [];
@@ -191,7 +226,7 @@ describe('regression: consent — nobody can be buried in groups (memory adapter
       const page = res.ok ? res.data : { conversations: [] };
       expect(JSON.stringify(page).length, 'a page stays near 1 MiB').to.be.lessThan(1.5 * 1024 * 1024);
       expect(page.conversations.length).to.be.at.most(100);
-      seen.push(...page.conversations.map((c) => c.title!));
+      seen.push(...page.conversations.map((c) => c.id));
       after = page.next;
       pages++;
     } while (after);
@@ -213,7 +248,7 @@ describe('regression: consent — nobody can be buried in groups (memory adapter
         return c;
       };
       const [mallory, lee, kim] = [await as('dr-mallory'), await as('dr-lee'), await as('dr-kim')];
-      const made = await mallory.call<Conversation>('conversation:create', { kind: 'group', title: 'spam', memberUserIds: ['dr-lee', 'dr-kim'] });
+      const made = await mallory.call<Conversation>('conversation:create', { kind: 'group', memberUserIds: ['dr-lee', 'dr-kim'] });
       const conversationId = made.ok ? made.data.id : '';
       const left = await lee.call<Conversation>('conversation:leave', { conversationId });
       expect(left.ok && left.data.memberUserIds).to.deep.equal(['dr-mallory', 'dr-kim']);

@@ -4,19 +4,22 @@
  * On the Mongo-wire DB (the audit log as production writes it).
  */
 import { expect } from 'chai';
+import { io as rawIo } from 'socket.io-client';
 import type { AuditEntry } from '@curbside/server';
+import { wireParser } from '@curbside/shared';
 import { ConfigError, loadConfig } from '@curbside/server';
-import { HubHarness, sharedBackend, type TestHub } from '../support/hub.js';
+import { HubHarness, eventually, sharedBackend, type TestHub } from '../support/hub.js';
 import { handshakeOutcome, onlyRateLimits } from '../security/support.js';
 
 const KEY = 'k'.repeat(40);
 
-async function handshakeEntries(t: TestHub): Promise<AuditEntry[]> {
+async function entriesOf(t: TestHub, ...actions: string[]): Promise<AuditEntry[]> {
   t.hub.security.flushAudit();
   await t.hub.audit.flush();
   const chains = await t.hub.audit.chains();
-  return (await Promise.all(chains.map((c) => t.hub.audit.entries(c, -1, 1000)))).flat().filter((e) => e.action === 'handshake');
+  return (await Promise.all(chains.map((c) => t.hub.audit.entries(c, -1, 1000)))).flat().filter((e) => actions.includes(e.action));
 }
+const handshakeEntries = (t: TestHub) => entriesOf(t, 'handshake');
 
 describe('regression: client addresses in the audit log follow AUDIT_CLIENT_IP (Mongo-wire DB)', function () {
   const harness = new HubHarness();
@@ -41,6 +44,32 @@ describe('regression: client addresses in the audit log follow AUDIT_CLIENT_IP (
       expect(JSON.stringify(entries).includes('127.0.0.1'), 'the address itself').to.equal(mode === 'keep');
     });
   }
+
+  it('behind a trusted proxy (TRUST_PROXY), handshake and disconnect entries name the forwarded client, not the proxy', async () => {
+    const t = await harness.start('real', sharedBackend(), (c) => {
+      onlyRateLimits()(c);
+      c.trustProxy = 'loopback';
+    });
+    const socket = rawIo(t.url, {
+      parser: wireParser,
+      transports: ['websocket'],
+      reconnection: false,
+      forceNew: true,
+      auth: { token: t.idp.mint({ userId: 'dr-lee', deviceId: 'lee-phone' }) },
+      extraHeaders: { 'x-forwarded-for': '203.0.113.7' },
+    });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', () => resolve());
+      socket.once('connect_error', reject);
+    });
+    socket.disconnect();
+    let entries: AuditEntry[] = [];
+    await eventually(async () => (entries = await entriesOf(t, 'handshake', 'disconnect')).length === 2, 'handshake and disconnect audited');
+    expect(entries.map((e) => [e.action, e.ip]).sort()).to.deep.equal([
+      ['disconnect', '203.0.113.7'],
+      ['handshake', '203.0.113.7'],
+    ]);
+  });
 
   it('AUDIT_CLIENT_IP is checked at start', () => {
     const problems = (env: Record<string, string>) => {

@@ -40,7 +40,7 @@ describe('regression: ids containing ":" never let one organisation receive anot
       ok(await c.call('keys:publish', { identityKey: keys.identityKey, signedPrekey: keys.signedPrekey(), oneTimePrekeys: keys.oneTimePrekeys(2) }));
     }
 
-    const team = ok(await kim.call<Conversation>('conversation:create', { kind: 'group', title: 'ICU night', memberUserIds: ['dr-lee'] }));
+    const team = ok(await kim.call<Conversation>('conversation:create', { kind: 'group', memberUserIds: ['dr-lee'] }));
     await eventually(() => lee.pushes.some((p) => p.event === 'conversation' && (p.payload as Conversation).id === team.id), 'dr-lee hears of the team');
 
     ok(await kim.call('typing', { conversationId: team.id, typing: true }));

@@ -43,7 +43,7 @@ describe('regression: dev mode cannot be exposed by accident', function () {
 
   it('a non-loopback HOST with dev tokens on is a configuration error naming the setting; the loud switch or an identity provider key lets it through', () => {
     const refused = configProblems(devEnv({ HOST: '0.0.0.0' }));
-    expect(refused.join('\n')).to.match(/HOST=0\.0\.0\.0 in dev mode/).and.match(/DANGEROUSLY_EXPOSE_DEV_MODE_TO_NETWORK=yes/);
+    expect(refused.join('\n')).to.match(/HOST: 0\.0\.0\.0 in dev mode/).and.match(/DANGEROUSLY_EXPOSE_DEV_MODE_TO_NETWORK=yes/);
     expect(configProblems(devEnv({ HOST: '10.1.2.3' })).length).to.equal(1);
     for (const host of ['127.0.0.1', '127.0.0.2', 'localhost', '::1']) expect(configProblems(devEnv({ HOST: host })), host).to.deep.equal([]);
     expect(configProblems(devEnv({ HOST: '0.0.0.0', DANGEROUSLY_EXPOSE_DEV_MODE_TO_NETWORK: 'yes' }))).to.deep.equal([]);
@@ -152,6 +152,6 @@ describe('regression: HTTP hygiene', function () {
   });
 
   it('a short ADMIN_TOKEN is a configuration error', () => {
-    expect(configProblems(devEnv({ ADMIN_TOKEN: 'short' })).join('\n')).to.match(/ADMIN_TOKEN must be at least 32 characters/);
+    expect(configProblems(devEnv({ ADMIN_TOKEN: 'short' })).join('\n')).to.match(/ADMIN_TOKEN: must be at least 32 characters/);
   });
 });

@@ -14,6 +14,8 @@ import { MemoryDeviceStore, type CurbsideClient } from '@curbside/client-sdk';
 import { CryptoError, openTeamDetails } from '../../client-sdk/src/crypto/index.js';
 import { HubHarness, eventually, sharedBackend } from '../support/hub.js';
 import { serviceUrls } from '../support/services.js';
+import { connectRaw, errorCode } from '../security/support.js';
+import { ErrorCode, type Conversation } from '@curbside/shared';
 
 const FIRST = { title: 'Ward 4B discharge - Mr J. Smith bed 12', description: 'Discharge planning for Mr J. Smith, MRN 00412345' };
 const RENAMED = { title: 'Ward 4B discharge - Mrs K. Jones bed 14', description: 'Mrs K. Jones, MRN 00498765, after Mr Smith went home' };
@@ -137,5 +139,20 @@ describe('regression: care-team titles are sealed, the hub cannot read them (Red
     const logs = t.logs.text();
     expect(logs).to.include(teamId);
     for (const n of NEEDLES) expect(logs, `the logs hold ${JSON.stringify(n)}`).to.not.include(n);
+  });
+
+  it('a plain group takes no title: one named in conversation:create is refused and nothing is stored', async () => {
+    const t = await harness.start('real', sharedBackend());
+    const lee = await connectRaw(t.url, t.idp.mint({ userId: 'dr-lee', deviceId: 'lee-phone' }));
+    try {
+      const named = await lee.call('conversation:create', { kind: 'group', title: FIRST.title, memberUserIds: ['dr-patel'] });
+      expect(errorCode(named)).to.equal(ErrorCode.INVALID_PAYLOAD);
+      expect(await t.storage.listConversationsForUser('org-a', 'dr-lee'), 'nothing stored').to.deep.equal([]);
+      const plain = await lee.call<Conversation>('conversation:create', { kind: 'group', memberUserIds: ['dr-patel'] });
+      expect(plain.ok && plain.data).to.include({ kind: 'group' }).and.not.have.property('title');
+    } finally {
+      lee.close();
+    }
+    for (const n of NEEDLES) expect(t.logs.text(), `the logs hold ${JSON.stringify(n)}`).to.not.include(n);
   });
 });

@@ -111,5 +111,27 @@ for (const impl of impls) {
       // Its keys stay gone: it publishes new ones when it signs in again.
       assert.deepEqual(await h.b.listDeviceIdentities('org-a', ['dr-lee']), []);
     });
+
+    it('keeps a revoked token until its keepUntil, on every node, per organisation; a second revoke only extends it', async () => {
+      assert.equal(await h.b.tokenRevoked('org-a', 'jti-1', 100), false);
+      await h.a.revokeToken({ orgId: 'org-a', tokenId: 'jti-1', keepUntil: 1_000, now: 100 });
+      assert.equal(await h.b.tokenRevoked('org-a', 'jti-1', 100), true);
+      assert.equal(await h.b.tokenRevoked('org-a', 'jti-1', 999), true);
+      assert.equal(await h.b.tokenRevoked('org-a', 'jti-1', 1_000), false, 'past keepUntil the token is refused for its expiry anyway');
+      assert.equal(await h.b.tokenRevoked('org-b', 'jti-1', 100), false, 'another organisation’s token with the same jti');
+      assert.equal(await h.b.tokenRevoked('org-a', 'jti-2', 100), false);
+
+      await Promise.all([
+        h.a.revokeToken({ orgId: 'org-a', tokenId: 'jti-1', keepUntil: 5_000, now: 200 }),
+        h.b.revokeToken({ orgId: 'org-a', tokenId: 'jti-1', keepUntil: 500, now: 200 }),
+      ]);
+      assert.equal(await h.a.tokenRevoked('org-a', 'jti-1', 4_999), true, 'the later keepUntil wins, whichever node wrote last');
+
+      // Expired revocations are forgotten when another is written; the live one stays.
+      await h.a.revokeToken({ orgId: 'org-a', tokenId: 'jti-3', keepUntil: 300, now: 250 });
+      await h.b.revokeToken({ orgId: 'org-a', tokenId: 'jti-4', keepUntil: 9_000, now: 400 });
+      assert.equal(await h.a.tokenRevoked('org-a', 'jti-3', 0), false, 'forgotten once past its keepUntil');
+      assert.equal(await h.a.tokenRevoked('org-a', 'jti-1', 400), true);
+    });
   });
 }

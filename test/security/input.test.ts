@@ -19,8 +19,8 @@ function operatorPayloads(op: unknown): Array<[string, unknown]> {
   const bin = new Uint8Array(32).fill(7);
   return [
     [ClientEvent.CONVERSATION_CREATE, { kind: 'direct', peerUserId: op }],
-    [ClientEvent.CONVERSATION_CREATE, { kind: 'group', title: 't', memberUserIds: [op] }],
-    [ClientEvent.CONVERSATION_CREATE, { kind: 'group', title: 't', memberUserIds: op }],
+    [ClientEvent.CONVERSATION_CREATE, { kind: 'group', memberUserIds: [op] }],
+    [ClientEvent.CONVERSATION_CREATE, { kind: 'group', memberUserIds: op }],
     [ClientEvent.ENVELOPE_SEND, { conversationId: op, clientMessageId: 'm', body: bin }],
     [ClientEvent.ENVELOPE_SEND, { conversationId: 'c', clientMessageId: op, body: bin }],
     [ClientEvent.ENVELOPE_SEND, { conversationId: 'c', clientMessageId: 'm', recipients: [{ deviceId: op, ciphertext: bin }] }],
@@ -65,21 +65,25 @@ describe('input hardening', function () {
     expect(spy.calls, 'no storage call for any refused payload').to.deep.equal([]);
   });
 
-  it('a group title with NUL or another control character is INVALID_PAYLOAD and reaches no storage method (real DB)', async () => {
-    // PostgreSQL's jsonb (FerretDB's PostgreSQL backend) refuses NUL: stored text holds no control character.
-    let spy!: ReturnType<typeof spyStorage>;
-    const t = await harness.start('real', sharedBackend(), undefined, (s: Storage) => (spy = spyStorage(s)).storage);
-    const c = await connectRaw(t.url, t.idp.mint({ userId: 'dr-lee', deviceId: 'lee-phone' }));
-    open.push(c);
-    spy.arm();
-    for (const title of ['Ward\u00004B', 'Ward\t4B', 'Ward 4B\nnight', '\u001b[31mWard', 'Ward\u007f']) {
-      const ack = await c.call(ClientEvent.CONVERSATION_CREATE, { kind: 'group', title, memberUserIds: ['dr-patel'] });
-      expect(errorCode(ack), JSON.stringify(title)).to.equal(ErrorCode.INVALID_PAYLOAD);
+  it("an operator's name with NUL or another control character is INVALID_PAYLOAD and changes nothing (real DB)", async () => {
+    // PostgreSQL's jsonb (FerretDB's PostgreSQL backend) refuses NUL: stored text (here the audit log's
+    // operator) holds no control character.
+    const admin = 'operator-secret-'.padEnd(40, 'x');
+    const t = await harness.start('real', sharedBackend(), (c) => (c.adminToken = admin));
+    open.push(await connectRaw(t.url, t.idp.mint({ userId: 'dr-lee', deviceId: 'lee-phone' })));
+    const disable = (by: string) =>
+      fetch(`${t.url}/admin/users/disable`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ orgId: 'org-a', userId: 'dr-lee', by }),
+      });
+    for (const by of ['helpdesk\u00007', 'helpdesk\t7', 'help\ndesk 7', '\u001b[31mhelpdesk', 'helpdesk\u007f']) {
+      const res = await disable(by);
+      expect([res.status, ((await res.json()) as { error?: { code: string } }).error?.code], JSON.stringify(by)).to.deep.equal([400, ErrorCode.INVALID_PAYLOAD]);
     }
-    expect(spy.calls, 'no storage call for any refused title').to.deep.equal([]);
-    // Surrounding whitespace is trimmed as before, and any other character is a title.
-    const ok = await c.call<Conversation>(ClientEvent.CONVERSATION_CREATE, { kind: 'group', title: ' Ward 4B \u2014 Übergabe\n', memberUserIds: ['dr-patel'] });
-    expect(ok.ok && ok.data.title).to.equal('Ward 4B \u2014 Übergabe');
+    expect(await handshakeOutcome(t.url, t.idp.mint({ userId: 'dr-lee', deviceId: 'lee-laptop' })), 'dr-lee not disabled').to.equal('connected');
+    // Any other character is a name.
+    expect((await disable('Dr. Müller \u2014 helpdesk')).status).to.equal(200);
   });
 
   it('MongoStorage itself neutralises operator objects (sanitizeFilter) on the real Mongo-wire DB', async () => {
@@ -176,18 +180,20 @@ describe('input hardening', function () {
     });
 
     it('CORS_ORIGINS and RATE_LIMIT_* are parsed and checked at start', () => {
-      const c = loadConfig({ CORS_ORIGINS: 'https://app.hospital.example, https://Other.example:8443', RATE_LIMIT_ENVELOPE_SEND: '20/5', RATE_LIMIT_HANDSHAKE: '0' });
+      const c = loadConfig({ CORS_ORIGINS: 'https://app.hospital.example, https://Other.example:8443', RATE_LIMIT_ENVELOPE_SEND: '20/5', RATE_LIMIT_HANDSHAKE: '0', RATE_LIMIT_ORG_FACTOR: '1000' });
+      expect(c.security?.budgetFactors).to.deep.equal({ user: 2, org: 1000 });
       expect(c.security?.corsOrigins).to.deep.equal(['https://app.hospital.example', 'https://other.example:8443']);
       expect(c.security?.rateLimits.envelopeSend).to.deep.equal({ points: 20, durationSec: 5 });
       expect(c.security?.rateLimits.handshake.points).to.equal(0);
       expect(loadConfig({}).security?.corsOrigins).to.equal('dev-localhost');
       try {
-        loadConfig({ CORS_ORIGINS: '*,https://ok.example/path', RATE_LIMIT_KEYS_CLAIM: 'lots' });
+        loadConfig({ CORS_ORIGINS: '*,https://ok.example/path', RATE_LIMIT_KEYS_CLAIM: 'lots', RATE_LIMIT_USER_FACTOR: '0' });
         expect.fail('should refuse');
       } catch (e) {
         const all = (e as ConfigError).problems.join('\n');
-        expect(all).to.match(/CORS_ORIGINS must be .* bad: \*, https:\/\/ok\.example\/path/);
-        expect(all).to.match(/RATE_LIMIT_KEYS_CLAIM must be N\/S/);
+        expect(all).to.match(/CORS_ORIGINS: must be .* bad: \*, https:\/\/ok\.example\/path/);
+        expect(all).to.match(/RATE_LIMIT_KEYS_CLAIM: must be N\/S/);
+        expect(all).to.match(/RATE_LIMIT_USER_FACTOR: must be a whole number of at least 1 \(got "0"\)/);
       }
     });
   });

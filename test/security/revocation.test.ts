@@ -56,6 +56,31 @@ describe('revocation (real Redis + Mongo-wire DB, two nodes)', function () {
     expect(await handshakeOutcome(n2.url, n1.idp.mint(who('dr-lee', 'lee-phone')))).to.equal('connected');
   });
 
+  it('nothing revoked comes back when Redis loses its entries: revoked tokens and devices are kept in the database too', async () => {
+    const shared = sharedBackend();
+    const t = await harness.start('real', shared);
+    const jti = `tok-${randomUUID()}`;
+    const token = t.idp.mint(who('dr-lee', 'lee-phone'), { jti });
+    await t.hub.security.revokeToken({ orgId: 'org-a', tokenId: jti, expiresAt: Date.now() + 600_000 });
+    const phone = await connect(t.url, t.idp.mint(who('dr-patel', 'patel-phone')));
+    await publishKeys(phone);
+    const laptop = await connect(t.url, t.idp.mint(who('dr-patel', 'patel-laptop')));
+    expect(await laptop.call('device:revoke', { deviceId: 'patel-phone' })).to.deep.equal({ ok: true, data: { deviceId: 'patel-phone', revoked: true } });
+
+    // What a Redis restart without persistence, a FLUSHALL or a fresh instance does to this hub's entries.
+    const redis = new Redis(serviceUrls().redisUrl);
+    try {
+      const keys = await redis.keys(`${shared.keyPrefix}revoked:*`);
+      expect(keys.length, 'the revocations were in Redis').to.equal(2);
+      await redis.del(...keys);
+    } finally {
+      redis.disconnect();
+    }
+    expect(await handshakeOutcome(t.url, token), 'the revoked token').to.equal(ErrorCode.AUTH_REVOKED);
+    expect(await handshakeOutcome(t.url, t.idp.mint(who('dr-patel', 'patel-phone'))), 'the revoked device').to.equal(ErrorCode.AUTH_REVOKED);
+    expect(await handshakeOutcome(t.url, t.idp.mint(who('dr-lee', 'lee-phone'))), 'another token of the same device').to.equal('connected');
+  });
+
   it('a live socket whose revocation broadcast was missed is cut off at its next event after the re-check interval', async () => {
     const t = await harness.start('real', sharedBackend(), (c) => {
       c.security = { corsOrigins: [], rateLimits: rateLimitsOff(), revocationRecheckMs: 100 };

@@ -82,7 +82,7 @@ export function errorCode(ack: Ack<unknown>): string {
   return ack.ok ? 'ok' : ack.error.code;
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { sleep } from '@curbside/shared';
 
 /** The hub harness and the raw clients of one describe block: both closed after each test. */
 export function rawHubs(): { harness: HubHarness; open: RawClient[] } {

@@ -3,7 +3,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, ENV_DOC, loadConfig } from '@curbside/server';
+import jwt from 'jsonwebtoken';
+import { ConfigError, ENV_DOC, TokenVerifier, loadConfig } from '@curbside/server';
 import { readFileSync } from 'node:fs';
 
 const publicPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
@@ -52,7 +53,7 @@ describe('hub configuration', function () {
 
   it('refuses half a production setup, naming the missing variable', () => {
     const p = problems({ MONGODB_URI: production.MONGODB_URI });
-    expect(p.join('\n')).to.match(/REDIS_URL is not set/);
+    expect(p.join('\n')).to.match(/REDIS_URL: is not set/);
   });
 
   it('collects every problem at once, each saying how to fix it', () => {
@@ -67,7 +68,7 @@ describe('hub configuration', function () {
       LOG_LEVEL: 'loud',
     });
     const all = p.join('\n');
-    for (const expected of [/MONGODB_URI must start with mongodb:\/\//, /REDIS_URL must start with redis:\/\//, /JWT_ALGORITHM must be one of .*HS\* and "none" are refused/, /PORT must be a whole number/, /MONGODB_WRITE_CONCERN/, /PRESENCE_HEARTBEAT_MS \(6000\) must be less than PRESENCE_TTL_MS/, /LOG_LEVEL/, /JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_FILE is required/, /JWT_ISSUER is required/, /JWT_AUDIENCE is required/]) {
+    for (const expected of [/MONGODB_URI: must start with mongodb:\/\//, /REDIS_URL: must start with redis:\/\//, /JWT_ALGORITHM: must be one of .*HS\* and "none" are refused/, /PORT: must be a whole number/, /MONGODB_WRITE_CONCERN/, /PRESENCE_HEARTBEAT_MS: 6000 must be less than PRESENCE_TTL_MS/, /LOG_LEVEL/, /JWT_PUBLIC_KEY: \(or JWT_PUBLIC_KEY_FILE\) is required/, /JWT_ISSUER: is required/, /JWT_AUDIENCE: is required/]) {
       expect(all).to.match(expected);
     }
   });
@@ -81,5 +82,35 @@ describe('hub configuration', function () {
   it('every variable the hub reads is in the README table', () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
     for (const { name } of ENV_DOC) for (const part of name.split(' / ')) expect(readme, part).to.include(`\`${part}\``);
+  });
+
+  it('checks the JWT key against JWT_ALGORITHM: type, curve, RSA size; several keys for a rotation, each checked', () => {
+    const pem = (k: ReturnType<typeof generateKeyPairSync>) => k.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const p256 = pem(generateKeyPairSync('ec', { namedCurve: 'P-256' }));
+    const p384 = pem(generateKeyPairSync('ec', { namedCurve: 'P-384' }));
+    const rsa1024 = pem(generateKeyPairSync('rsa', { modulusLength: 1024 }));
+    const ok = (env: Record<string, string>) => expect(problems({ ...production, ...env }), JSON.stringify(env).slice(0, 80)).to.deep.equal([]);
+    ok({ JWT_ALGORITHM: 'ES256', JWT_PUBLIC_KEY: p256 });
+    ok({ JWT_ALGORITHM: 'ES384', JWT_PUBLIC_KEY: p384 });
+    ok({ JWT_ALGORITHM: 'PS256', JWT_PUBLIC_KEY: publicPem });
+    ok({ JWT_PUBLIC_KEY: `${publicPem}${pem(generateKeyPairSync('rsa', { modulusLength: 2048 }))}` });
+    expect(problems({ ...production, JWT_ALGORITHM: 'ES384', JWT_PUBLIC_KEY: p256 })).to.deep.equal(['JWT_PUBLIC_KEY: the key is on curve prime256v1, but JWT_ALGORITHM=ES384 needs secp384r1']);
+    expect(problems({ ...production, JWT_ALGORITHM: 'ES256', JWT_PUBLIC_KEY: publicPem })).to.deep.equal(['JWT_PUBLIC_KEY: the key is an rsa key, but JWT_ALGORITHM=ES256 needs an EC key on prime256v1']);
+    expect(problems({ ...production, JWT_PUBLIC_KEY: rsa1024 })).to.deep.equal(['JWT_PUBLIC_KEY: the key is a 1024-bit RSA key; RS256 needs at least 2048 bits']);
+    expect(problems({ ...production, JWT_PUBLIC_KEY: `${publicPem}${p256}` })).to.deep.equal(['JWT_PUBLIC_KEY: key 2 of 2 is an ec key, but JWT_ALGORITHM=RS256 needs an RSA key']);
+    expect(problems({ ...production, JWT_PUBLIC_KEY: publicPem.repeat(5) })[0]).to.match(/^JWT_PUBLIC_KEY: holds 5 keys; at most 4/);
+  });
+
+  it('a token verifier with two keys accepts tokens signed by either, and refuses a third', () => {
+    const [a, b, c] = [0, 1, 2].map(() => generateKeyPairSync('ec', { namedCurve: 'P-256' }));
+    const pemOf = (k: typeof a) => k!.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const verifier = new TokenVerifier({ publicKey: `${pemOf(a)}${pemOf(b)}`, algorithm: 'ES256', issuer: 'i', audience: 'aud', clockToleranceSec: 0 });
+    const token = (k: typeof a) => jwt.sign({ sub: 'dr-lee', org: 'org-a', dev: 'phone' }, k!.privateKey, { algorithm: 'ES256', issuer: 'i', audience: 'aud', expiresIn: 60 });
+    expect(verifier.verify(token(a)).userId).to.equal('dr-lee');
+    expect(verifier.verify(token(b)).userId).to.equal('dr-lee');
+    expect(() => verifier.verify(token(c))).to.throw(/invalid signature/);
+    verifier.setKeys([b!.publicKey]);
+    expect(() => verifier.verify(token(a)), 'retired').to.throw(/invalid signature/);
+    expect(verifier.verify(token(b)).deviceId).to.equal('phone');
   });
 });

@@ -7,8 +7,8 @@ const lee = { orgId: ORG, userId: 'dr-lee', deviceId: 'lee-phone' };
 
 async function setup() {
   const storage = new MemoryStorage();
-  const { conversation: mine } = await storage.createConversation({ orgId: ORG, kind: 'group', title: 'ICU', createdBy: 'dr-lee', memberUserIds: ['dr-kim'], now: 1 });
-  const { conversation: theirs } = await storage.createConversation({ orgId: ORG, kind: 'group', title: 'ED', createdBy: 'dr-kim', memberUserIds: ['dr-ito'], now: 1 });
+  const { conversation: mine } = await storage.createConversation({ orgId: ORG, kind: 'group', createdBy: 'dr-lee', memberUserIds: ['dr-kim'], now: 1 });
+  const { conversation: theirs } = await storage.createConversation({ orgId: ORG, kind: 'group', createdBy: 'dr-kim', memberUserIds: ['dr-ito'], now: 1 });
   const writes: Array<{ deviceId: string; cursors: Array<{ conversationId: string; afterSeq: number }> }> = [];
   let fail = false;
   const recording = {

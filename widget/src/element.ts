@@ -321,7 +321,7 @@ export class CurbsideChatElement extends HTMLElement {
   };
 
   private onClientError(e: CurbsideError): void {
-    const fatal = e.code === ErrorCode.AUTH_INVALID || e.code === ErrorCode.AUTH_REQUIRED || e.code === ErrorCode.AUTH_EXPIRED || e.code === ErrorCode.AUTH_REVOKED;
+    const fatal = e.code === ErrorCode.AUTH_INVALID || e.code === ErrorCode.AUTH_REQUIRED || e.code === ErrorCode.AUTH_EXPIRED || e.code === ErrorCode.AUTH_REVOKED || e.code === ErrorCode.USER_DISABLED;
     if (fatal) {
       this.connection = 'failed';
       this.setBanner(plainError(e));

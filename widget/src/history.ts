@@ -3,6 +3,7 @@
  * each decrypted message over once, so the widget keeps its own copy to show it again after a
  * reload. Like the device store, this is the origin's storage, unencrypted at rest.
  */
+import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import type { Conversation } from '@curbside/client-sdk';
 
 export type ItemStatus = 'sending' | 'sent' | 'delivered' | 'read' | 'failed';
@@ -29,68 +30,53 @@ export interface HistoryItem {
   reason?: string;
 }
 
-const ITEMS = 'items';
-const CONVERSATIONS = 'conversations';
-
-function done<T>(request: IDBRequest<T>): Promise<T> {
-  return new Promise((resolve, reject) => {
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error ?? new Error('IndexedDB request failed'));
-  });
+interface HistorySchema extends DBSchema {
+  items: { key: string; value: HistoryItem };
+  conversations: { key: string; value: Conversation };
 }
 
 export class HistoryDb {
-  private constructor(private readonly db: IDBDatabase) {
-    db.onversionchange = () => db.close();
-  }
+  private constructor(private readonly db: IDBPDatabase<HistorySchema>) {}
 
   static async open(name: string): Promise<HistoryDb> {
-    const request = indexedDB.open(`curbside-widget-history:${name}`, 1);
-    request.onupgradeneeded = () => {
-      const db = request.result;
-      if (!db.objectStoreNames.contains(ITEMS)) db.createObjectStore(ITEMS, { keyPath: 'key' });
-      if (!db.objectStoreNames.contains(CONVERSATIONS)) db.createObjectStore(CONVERSATIONS, { keyPath: 'id' });
-    };
-    return new HistoryDb(await done(request));
+    const db = await openDB<HistorySchema>(`curbside-widget-history:${name}`, 1, {
+      upgrade(db) {
+        if (!db.objectStoreNames.contains('items')) db.createObjectStore('items', { keyPath: 'key' });
+        if (!db.objectStoreNames.contains('conversations')) db.createObjectStore('conversations', { keyPath: 'id' });
+      },
+      // Another tab deleting or upgrading the database: step aside rather than block it.
+      blocking() {
+        db.close();
+      },
+    });
+    return new HistoryDb(db);
   }
 
-  async items(): Promise<HistoryItem[]> {
-    return done(this.db.transaction(ITEMS).objectStore(ITEMS).getAll() as IDBRequest<HistoryItem[]>);
+  items(): Promise<HistoryItem[]> {
+    return this.db.getAll('items');
   }
 
-  async conversations(): Promise<Conversation[]> {
-    return done(this.db.transaction(CONVERSATIONS).objectStore(CONVERSATIONS).getAll() as IDBRequest<Conversation[]>);
+  conversations(): Promise<Conversation[]> {
+    return this.db.getAll('conversations');
   }
 
   async putItems(items: HistoryItem[]): Promise<void> {
     if (items.length === 0) return;
-    const tx = this.db.transaction(ITEMS, 'readwrite');
-    for (const item of items) tx.objectStore(ITEMS).put(item);
-    await txDone(tx);
+    const tx = this.db.transaction('items', 'readwrite');
+    await Promise.all([...items.map((item) => tx.store.put(item)), tx.done]);
   }
 
   async deleteItem(key: string): Promise<void> {
-    const tx = this.db.transaction(ITEMS, 'readwrite');
-    tx.objectStore(ITEMS).delete(key);
-    await txDone(tx);
+    await this.db.delete('items', key);
   }
 
   async putConversations(conversations: Conversation[]): Promise<void> {
     if (conversations.length === 0) return;
-    const tx = this.db.transaction(CONVERSATIONS, 'readwrite');
-    for (const c of conversations) tx.objectStore(CONVERSATIONS).put(c);
-    await txDone(tx);
+    const tx = this.db.transaction('conversations', 'readwrite');
+    await Promise.all([...conversations.map((c) => tx.store.put(c)), tx.done]);
   }
 
   close(): void {
     this.db.close();
   }
-}
-
-function txDone(tx: IDBTransaction): Promise<void> {
-  return new Promise((resolve, reject) => {
-    tx.oncomplete = () => resolve();
-    tx.onerror = () => reject(tx.error ?? new Error('IndexedDB transaction failed'));
-    tx.onabort = () => reject(tx.error ?? new Error('IndexedDB transaction aborted'));
-  });
 }

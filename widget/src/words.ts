@@ -12,6 +12,8 @@ export function plainError(e: unknown): string {
         return 'The hub did not accept this sign-in. Reload the page, or ask your administrator.';
       case ErrorCode.AUTH_REVOKED:
         return 'This device was signed out by an administrator.';
+      case ErrorCode.USER_DISABLED:
+        return 'Your account was disabled by an administrator. Ask your administrator.';
       case ErrorCode.NOT_CONNECTED:
       case ErrorCode.TIMEOUT:
       case ErrorCode.UNAVAILABLE:
@@ -30,6 +32,8 @@ export function plainError(e: unknown): string {
         return 'The hub refused this request: check what you entered (user IDs are letters, digits, dots, dashes).';
       case ErrorCode.IDENTITY_MISMATCH:
         return 'The hub has other keys on record for this device, so messages cannot reach it here. Sign in as a new device (or clear this browser’s Curbside data and ask your administrator to reset the device).';
+      case ErrorCode.REAUTHENTICATION_REQUIRED:
+        return 'For your safety, sign in again before linking, unlinking or removing another of your devices.';
       case ErrorCode.DEVICE_NOT_LINKED:
         return 'This device is not linked to your account yet: enter the code it shows on a device where you already use Curbside.';
       case ErrorCode.LINK_CODE_MISMATCH:

@@ -105,18 +105,11 @@ export {
   signStatement,
   verifySignedStatement,
   applyStatement,
-  replayTeamLog,
   TEAM_STATEMENT_SIGNATURE_PREFIX,
   TEAM_STATEMENT_MAX_LENGTH,
-  type TeamRole,
-  type TeamOp,
-  type TeamMember,
   type TeamStatement,
   type SignedTeamStatement,
   type TeamState,
-  type TeamLogRejection,
-  type TeamLogReplay,
-  type IdentityKeyLookup,
 } from './team-log.js';
 export {
   signDeviceList,

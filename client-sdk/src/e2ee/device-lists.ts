@@ -116,6 +116,28 @@ export class DeviceListBook {
     return (await this.pinned(userId))?.devices.find((d) => d.deviceId === deviceId)?.identityKey;
   }
 
+  /**
+   * The identity key a version of the user's signed list gave a device that the current list no
+   * longer names (a device unlinked or revoked since): what its earlier signatures, such as care-team
+   * statements it signed while linked, are checked with. The whole kept chain is read and verified
+   * from version 1, and it must run through the version this device pinned (a chain forked from the
+   * one verified here gives nothing). Undefined when the hub no longer keeps version 1.
+   */
+  async formerKeyOf(userId: string, deviceId: string): Promise<Uint8Array | undefined> {
+    const through = (await this.pinned(userId)) ?? (await this.fresh(userId).catch(() => undefined));
+    if (!through) return undefined;
+    const [chain] = await this.hub.deviceListChains([{ userId, after: 0 }]);
+    const lists = (chain?.lists ?? []).filter((l) => l.version <= through.version);
+    if (lists[0]?.version !== 1) return undefined;
+    const verified = verifyDeviceListChain(userId, undefined, lists, through.version);
+    if (!verified.ok || !bytesEqual(verified.list.signature, through.signature)) return undefined;
+    for (const list of [...lists].reverse()) {
+      const listed = list.devices.find((d) => d.deviceId === deviceId);
+      if (listed) return new Uint8Array(listed.identityKey);
+    }
+    return undefined;
+  }
+
   /** The user's verified list at the version the hub holds now. */
   private async fresh(userId: string): Promise<SignedDeviceListData | undefined> {
     const { listVersions } = await this.hub.hubDevices([userId]);

@@ -1,4 +1,4 @@
-import { ErrorCode, RETRYABLE_ERROR_CODES, type DeviceIdentity, type Envelope, type PrekeyBundle, type SendResult, type SignedStatement } from '@curbside/shared';
+import { ErrorCode, RETRYABLE_ERROR_CODES, backoffMs, sleep, type DeviceIdentity, type Envelope, type PrekeyBundle, type SendResult, type SignedStatement } from '@curbside/shared';
 import {
   CryptoError,
   FINGERPRINT_ITERATIONS,
@@ -78,9 +78,20 @@ export type DecryptionFailureReason =
 
 /** Evidence that the session with a device is lost, so a new one is started. */
 const SESSION_LOST_REASONS: ReadonlySet<DecryptionFailureReason> = new Set<DecryptionFailureReason>(['NO_SESSION', 'GAP_TOO_LARGE', 'TOO_MANY_SKIPPED']);
+/**
+ * A chain "too far ahead" is read off an unauthenticated header: one flipped counter byte says so
+ * too. It counts as evidence only when this many messages from the device say it with none read in
+ * between (an honest sender's next message says it again; a forged one is followed by readable ones).
+ */
+const UNAUTHENTICATED_EVIDENCE = 2;
+const UNAUTHENTICATED_REASONS: ReadonlySet<DecryptionFailureReason> = new Set<DecryptionFailureReason>(['GAP_TOO_LARGE', 'TOO_MANY_SKIPPED']);
 
 function authenticationOrCode(code: CryptoErrorCode): DecryptionFailureReason {
   return code === 'DECRYPT_FAILED' || code === 'BAD_SIGNATURE' ? 'AUTHENTICATION_FAILED' : code;
+}
+
+function peerKey(userId: string, deviceId: string): string {
+  return `${userId}\n${deviceId}`;
 }
 
 /**
@@ -225,6 +236,8 @@ export class SecureMessenger {
   readonly trust: TrustBook;
   private lock: Promise<unknown> = Promise.resolve();
   private readonly lastRepair = new Map<string, number>();
+  /** Per peer device: messages in a row whose header said the chain is too far ahead. */
+  private readonly farAhead = new Map<string, number>();
   private readonly teams: TeamMessenger;
   private readonly receipts: ReceiptBook;
   /** @internal Signed device lists: every device list this messenger encrypts to comes from here. */
@@ -276,15 +289,33 @@ export class SecureMessenger {
     }, RECEIPT_BATCH_MS);
   }
 
-  /** Send a delivered receipt; a failure (a timeout under load, a dropped connection) is retried with backoff. */
+  /**
+   * Send a delivered receipt; a failure (a timeout under load, a dropped connection) is retried with
+   * backoff, unless the app closed the client: a closed client sends nothing more, and no retry timer
+   * keeps a Node process alive after `close()`.
+   */
   private async deliverReceipt(conversationId: string, senderUserId: string, ids: string[], attempt: number): Promise<void> {
     try {
       await this.sendReceipt(conversationId, senderUserId, 'delivered', ids);
     } catch (err) {
-      const final = attempt >= RECEIPT_ATTEMPTS || (isCurbsideError(err) && (err.code === ErrorCode.FORBIDDEN || err.code === ErrorCode.UNTRUSTED_IDENTITY));
+      const refused = isCurbsideError(err) && (err.code === ErrorCode.FORBIDDEN || err.code === ErrorCode.UNTRUSTED_IDENTITY);
+      const final = attempt >= RECEIPT_ATTEMPTS || refused || this.hub.stopped();
       this.logger.debug({ err: String(err), conversationId, attempt }, final ? 'delivered receipt not sent' : 'delivered receipt failed, retrying');
-      if (!final) setTimeout(() => void this.deliverReceipt(conversationId, senderUserId, ids, attempt + 1), 500 * 2 ** attempt);
+      if (final) return;
+      const retry = setTimeout(() => {
+        if (!this.hub.stopped()) void this.deliverReceipt(conversationId, senderUserId, ids, attempt + 1);
+      }, backoffMs(attempt, { baseMs: 500, maxMs: 30_000 }));
+      // Node: a live client's socket keeps the process running; a retry alone does not.
+      (retry as { unref?: () => void }).unref?.();
     }
+  }
+
+  /**
+   * @internal A team message from another of this user's devices carried its sender key here and
+   * decrypted: tell this user's devices (a delivered receipt), so the sender stops sending the key.
+   */
+  confirmSiblingShare(conversationId: string, messageId: string): void {
+    void this.deliverReceipt(conversationId, this.self().userId, [messageId], 1);
   }
 
   /** Tell the senders of these messages that the user read them. */
@@ -516,9 +547,9 @@ export class SecureMessenger {
         clientMessageId: envelope.clientMessageId,
       });
       if (content.kind === 'receipt') {
-        if (envelope.senderUserId === me.userId) return; // our own other device read it: nothing to show
-        // A receipt from a team member's device proves our sender key reached it intact.
+        // A receipt from a team member's device (or our own) proves our sender key reached it intact.
         if (await this.teams.isTeam(envelope.conversationId)) await this.teams.senderKeyConfirmed(envelope.conversationId, envelope.senderDeviceId, content.messageIds);
+        if (envelope.senderUserId === me.userId) return; // our own other device: nothing to show
         for (const messageId of await this.receipts.apply(envelope.conversationId, envelope.senderUserId, content.status, content.messageIds)) {
           this.events.receipt({ conversationId: envelope.conversationId, messageId, userId: envelope.senderUserId, deviceId: envelope.senderDeviceId, status: content.status });
         }
@@ -557,7 +588,7 @@ export class SecureMessenger {
           this.logger.warn({ err: String(err), sender: envelope.senderDeviceId }, "could not verify the sender's device list");
           return false;
         }
-        await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** attempt)));
+        await sleep(backoffMs(attempt, { baseMs: 50, maxMs: 2000 }));
       }
     }
   }
@@ -578,6 +609,7 @@ export class SecureMessenger {
         try {
           if (own && !preKeyMessageMatchesSession(sessions[i]!, message)) throw new CryptoError('DECRYPT_FAILED', 'prekey message repeats a session base key with other fields');
           const plaintext = decryptSessionMessage(sessions[i]!, message);
+          this.farAhead.delete(peerKey(userId, deviceId));
           // The session that worked becomes the one we send on (this settles simultaneous starts).
           const reordered = [sessions[i]!, ...sessions.filter((_, j) => j !== i)];
           await this.store.transaction([this.sessions.saveOp(userId, deviceId, reordered)]);
@@ -620,7 +652,8 @@ export class SecureMessenger {
    * @internal Report a message that could not be read, once, and change nothing else. `reasonOverride`
    * names failures that are not crypto errors (a missing sender key, a non-member sender). A message
    * that fails authentication costs that message only: the session is repaired only on evidence that
-   * it is lost (no session, or a chain too far ahead to follow), and never from a care team's stream.
+   * it is lost (no session, or a chain too far ahead to follow, said by two messages in a row); in a
+   * care team, with a share to the one device concerned, never a message into the team's stream.
    */
   onReceiveFailure(envelope: Envelope, e: unknown, reasonOverride?: 'NO_SENDER_KEY' | 'NOT_A_MEMBER' | 'STALE_EPOCH' | 'UNLISTED_DEVICE', inTeam = false): void {
     const base = { conversationId: envelope.conversationId, messageId: envelope.messageId, seq: envelope.seq, sender: envelope.senderDeviceId };
@@ -645,22 +678,34 @@ export class SecureMessenger {
     this.events.decryptionError(
       new DecryptionError(envelope.conversationId, envelope.messageId, envelope.seq, envelope.senderUserId, envelope.senderDeviceId, reason, userMessage),
     );
-    if (!inTeam && SESSION_LOST_REASONS.has(reason)) this.repair(envelope);
+    if (!SESSION_LOST_REASONS.has(reason)) return;
+    if (UNAUTHENTICATED_REASONS.has(reason)) {
+      const key = peerKey(envelope.senderUserId, envelope.senderDeviceId);
+      const seen = (this.farAhead.get(key) ?? 0) + 1;
+      this.farAhead.set(key, seen);
+      if (seen < UNAUTHENTICATED_EVIDENCE) return;
+      this.farAhead.delete(key);
+    }
+    this.repair(envelope, inTeam);
   }
 
   /**
    * The session with a device is lost: drop it and start a fresh X3DH by sending the peer a small
    * control message (invisible to the app), at most once per peer per interval.
    */
-  private repair(envelope: Envelope): void {
-    const key = `${envelope.senderUserId}\n${envelope.senderDeviceId}`;
+  private repair(envelope: Envelope, inTeam: boolean): void {
+    const { senderUserId: userId, senderDeviceId: deviceId, conversationId } = envelope;
+    const key = peerKey(userId, deviceId);
     const now = Date.now();
     if (now - (this.lastRepair.get(key) ?? 0) < REPAIR_INTERVAL_MS) return;
     this.lastRepair.set(key, now);
     void (async () => {
-      await this.exclusive(() => this.sessions.forget(envelope.senderUserId, envelope.senderDeviceId));
-      await this.send(envelope.conversationId, { kind: 'session-reset' });
-      this.logger.debug({ peer: envelope.senderDeviceId }, 'sent a session repair');
+      await this.exclusive(() => this.sessions.forget(userId, deviceId));
+      // In a care team, a new session goes to that one device only (an empty share; nobody else's
+      // stream sees it), and its sender key then reaches this device with its next message.
+      if (inTeam) await this.teams.repairSession(conversationId, userId, deviceId);
+      else await this.send(conversationId, { kind: 'session-reset' });
+      this.logger.debug({ peer: deviceId, inTeam }, 'sent a session repair');
     })().catch((err: unknown) => this.logger.warn({ err: String(err) }, 'session repair failed'));
   }
 

@@ -1,15 +1,11 @@
 import {
   ErrorCode,
   TeamRuleError,
-  TeamStatementSchema,
   applyTeamStatement,
   teamRoleOf,
-  canonicalJson,
-  teamStatementMessage,
   type Envelope,
   type SealedTeamDetails,
   type SendResult,
-  type SignedStatement,
   type TeamRole,
   type TeamState,
   type TeamStatement,
@@ -21,17 +17,19 @@ import {
   TEAM_DETAILS_KEY_BYTES,
   TeamDetailsError,
   decodeDistribution,
+  isCryptoError,
   encodeDistribution,
   generateTeamDetailsKey,
-  getSodium,
   normalizeTeamDetails,
   openTeamDetails,
   parseGroupMessageHeader,
+  parseTeamStatement,
   sealTeamDetails,
-  sign,
+  signStatement,
+  statementHash,
   teamDetailsKeyId,
   toHex,
-  verifySignature,
+  verifySignedStatement,
   type TeamDetails,
 } from '../crypto/index.js';
 import { CurbsideError, isCurbsideError } from '../errors.js';
@@ -89,12 +87,15 @@ function memberAt(record: TeamRecord, userId: string, seq: number): boolean {
 
 interface OwnSenderKey {
   state: Uint8Array;
-  /** Devices that have this key: this user's own, on the hub's ack; others, once they sent a receipt. */
+  /**
+   * Devices that have this key: each once it confirmed a message that carried the key (other users'
+   * devices with their delivered receipt, this user's own with a receipt of their own, see
+   * `confirmSiblingShare`).
+   */
   distributedTo: string[];
   /**
-   * Other users' devices sent this key along with a message (by message id) that have not sent a
-   * receipt yet. They get it again with the next message: a share damaged on its way must not cost
-   * every later message.
+   * Devices sent this key along with a message (by message id) that have not confirmed it yet. They
+   * get it again with the next message: a share damaged on its way must not cost every later message.
    */
   awaiting?: Record<string, string[]>;
 }
@@ -270,6 +271,23 @@ export class TeamMessenger {
     }
   }
 
+  /**
+   * @internal The 1:1 session with a member device is lost (a share from it could not be opened, on
+   * evidence): start a new one with an empty share addressed to that device alone. The device keeps
+   * sending its sender key with each message until this one confirms it, so the next one reads.
+   */
+  async repairSession(teamId: string, userId: string, deviceId: string): Promise<void> {
+    const record = await this.store.get<TeamRecord>('teams', teamId);
+    if (!record || !teamRoleOf(record.state.members, userId)) return;
+    const target = (await this.core.listDevices([userId])).find((d) => d.deviceId === deviceId);
+    if (!target) return;
+    const shares = new Map<string, Uint8Array>();
+    await this.core.encryptShares([target], teamKeysPayload(teamId, {}), shares);
+    const ciphertext = shares.get(deviceId);
+    if (!ciphertext) return;
+    await this.core.hub.sendEnvelope(teamId, { recipients: [{ deviceId, ciphertext }], partial: true }, { clientMessageId: globalThis.crypto.randomUUID() });
+  }
+
   private async changeWith(teamId: string, change: Pick<TeamStatement, 'op' | 'userId' | 'role' | 'sealedDetails'>): Promise<{ teamId: string; seq: number }> {
     const me = this.core.self();
     for (let attempt = 0; ; attempt++) {
@@ -300,8 +318,8 @@ export class TeamMessenger {
 
   private async submit(event: 'team:create' | 'team:change', statement: TeamStatement): Promise<{ teamId: string; seq: number }> {
     const keys = await this.core.localKeys();
-    const canonical = canonicalJson(statement);
-    const signed: SignedStatement = { statement: canonical, signature: sign(keys.identity.privateKey, teamStatementMessage(canonical)) };
+    const signed = signStatement(statement, keys.identity.privateKey);
+    const canonical = signed.statement;
     const { seq } = await this.core.hub.teamRequest(event, { signed });
     // The hub does not echo our own statement back to this device: apply it here, in order.
     try {
@@ -323,11 +341,9 @@ export class TeamMessenger {
     };
     let statement: TeamStatement;
     try {
-      const parsed = TeamStatementSchema.parse(JSON.parse(signed.statement));
-      if (canonicalJson(parsed) !== signed.statement) return reject('not canonical');
-      statement = parsed;
-    } catch {
-      return reject('malformed statement');
+      statement = parseTeamStatement(signed.statement);
+    } catch (e) {
+      return reject(isCryptoError(e) ? e.detail : 'malformed statement');
     }
     const record = await this.store.get<TeamRecord>('teams', statement.teamId);
     if (record && statement.index <= record.state.index) return; // already applied (our own, at ack time)
@@ -335,7 +351,7 @@ export class TeamMessenger {
       return reject('statement does not match its envelope');
     }
     const actorKey = await this.identityKeyOf(statement.actorUserId, statement.actorDeviceId);
-    if (!actorKey || !verifySignature(actorKey, teamStatementMessage(signed.statement), signed.signature)) return reject('signature does not verify under the actor device’s identity key');
+    if (!actorKey || !verifySignedStatement(signed, actorKey)) return reject('signature does not verify under the actor device’s identity key');
     try {
       await this.core.exclusive(() => this.applyVerified(statement, signed.statement, envelope.seq));
     } catch (e) {
@@ -348,17 +364,18 @@ export class TeamMessenger {
   private async identityKeyOf(userId: string, deviceId: string): Promise<Uint8Array | undefined> {
     const known = await this.core.trust.get(userId, deviceId);
     if (known) return known.status === 'changed' ? undefined : known.identityKey;
-    const listed = (await this.core.listDevices([userId])).find((d) => d.deviceId === deviceId);
+    // The user's current signed list, else the version that listed the device when it signed (a device
+    // unlinked since still signed its earlier statements).
+    const listed = (await this.core.listDevices([userId])).find((d) => d.deviceId === deviceId)?.identityKey ?? (await this.core.deviceLists.formerKeyOf(userId, deviceId));
     if (!listed) return undefined;
-    return (await this.core.trust.observe(userId, deviceId, listed.identityKey)) === 'changed' ? undefined : listed.identityKey;
+    return (await this.core.trust.observe(userId, deviceId, listed)) === 'changed' ? undefined : listed;
   }
 
   private async applyVerified(statement: TeamStatement, canonical: string, seq: number): Promise<void> {
     const me = this.core.self();
     const record = await this.store.get<TeamRecord>('teams', statement.teamId);
     if (record && statement.index <= record.state.index) return; // seen (our own, applied at ack time)
-    const hash = toHex(getSodium().crypto_hash_sha256(new TextEncoder().encode(canonical)));
-    const state = applyTeamStatement(record?.state, statement, hash);
+    const state = applyTeamStatement(record?.state, statement, statementHash(canonical));
     const wasMember = record ? Boolean(teamRoleOf(record.state.members, me.userId)) : false;
     const isMember = Boolean(teamRoleOf(state.members, me.userId));
     const before = record?.state.members ?? {};
@@ -475,14 +492,11 @@ export class TeamMessenger {
         const ack = await this.core.hub.sendEnvelope(teamId, recipients.length ? { body, recipients, partial: true, epoch } : { body, epoch }, { clientMessageId });
         await this.core.noteSent(teamId, ack.messageId, verified.filter((u) => u !== me.userId));
         if (recipients.length) {
-          const mine = new Set(targets.filter((d) => d.userId === me.userId).map((d) => d.deviceId));
-          const ours = recipients.map((r) => r.deviceId).filter((id) => mine.has(id));
-          const theirs = recipients.map((r) => r.deviceId).filter((id) => !mine.has(id));
           await this.core.exclusive(async () => {
             const own = await this.store.get<OwnSenderKey>('senderKeys', ownKeyName(teamId));
             if (!own) return;
-            const awaiting = Object.entries({ ...own.awaiting, ...(theirs.length ? { [ack.messageId]: theirs } : {}) }).slice(-MAX_AWAITING_MESSAGES);
-            await this.store.put('senderKeys', ownKeyName(teamId), { ...own, distributedTo: [...new Set([...own.distributedTo, ...ours])], awaiting: Object.fromEntries(awaiting) });
+            const awaiting = Object.entries({ ...own.awaiting, [ack.messageId]: recipients.map((r) => r.deviceId) }).slice(-MAX_AWAITING_MESSAGES);
+            await this.store.put('senderKeys', ownKeyName(teamId), { ...own, awaiting: Object.fromEntries(awaiting) });
           });
         }
         return ack;
@@ -495,8 +509,8 @@ export class TeamMessenger {
   }
 
   /**
-   * @internal A member's device sent a receipt for these messages: the sender key shared with them
-   * reached it, so it is not sent to that device again.
+   * @internal A member's device (or one of this user's own) sent a receipt for these messages: the
+   * sender key shared with them reached it, so it is not sent to that device again.
    */
   async senderKeyConfirmed(teamId: string, deviceId: string, messageIds: string[]): Promise<void> {
     await this.core.exclusive(async () => {
@@ -564,6 +578,9 @@ export class TeamMessenger {
           outgoing: envelope.senderUserId === me.userId,
         });
       }
+      // Other users' devices confirm a share with their delivered receipt; this user's own devices
+      // send none for their own messages, so they confirm it here, or the key is never sent again.
+      if (envelope.ciphertext && envelope.senderUserId === me.userId) this.core.confirmSiblingShare(envelope.conversationId, envelope.messageId);
     } catch (e) {
       this.onFailure(envelope, e);
     }
@@ -571,6 +588,7 @@ export class TeamMessenger {
 
   /** A share from a member device: its sender key, the key of the team's details, or both. */
   private async acceptTeamKeys(envelope: Envelope): Promise<void> {
+    // (An empty payload is a member device's session repair: opening it set up the new session.)
     const keys = readTeamKeysPayload(await this.core.decryptShare(envelope), envelope.conversationId);
     const teamId = envelope.conversationId;
     const distribution = keys.distribution;
@@ -656,7 +674,7 @@ function readTeamKeysPayload(payload: Uint8Array, expectedTeamId: string): TeamK
     rest = rest.subarray(TEAM_DETAILS_KEY_BYTES);
   }
   if (rest.length) keys.distribution = decodeDistribution(rest);
-  if (!keys.detailsKey && !keys.distribution) throw new CryptoError('BAD_MESSAGE', 'team keys payload carries no key');
+  // No key at all: a session repair (`repairSession`), whose work was done by opening the share.
   return keys;
 }
 

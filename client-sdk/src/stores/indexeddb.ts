@@ -1,3 +1,4 @@
+import { wrap, type DBSchema, type IDBPDatabase, type IDBPTransaction } from 'idb';
 import { DeviceStoreError, type DeviceStore, type DeviceStoreOp, type Namespace, type Storable, type StoredValue } from './store.js';
 import { checkKey, checkNamespace, checkOps, cloneValue, type CheckedOp } from './value.js';
 
@@ -22,21 +23,12 @@ function checkDeviceName(deviceName: unknown): asserts deviceName is string {
   if (typeof deviceName !== 'string' || deviceName.length === 0) throw new DeviceStoreError('INVALID_ARGUMENT', 'deviceName must be a non-empty string');
 }
 
-function requestResult<T>(request: IDBRequest<T>): Promise<T> {
-  return new Promise((resolve, reject) => {
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error ?? new Error('IndexedDB request failed'));
-  });
+/** The one object store, keyed by `[namespace, key]`. */
+interface Entries extends DBSchema {
+  entries: { key: [string, string]; value: unknown };
 }
-
-/** Resolves when `tx` commits; rejects (with the first request's error, if any) when it aborts. */
-function completion(tx: IDBTransaction): Promise<void> {
-  return new Promise((resolve, reject) => {
-    tx.oncomplete = () => resolve();
-    tx.onabort = () => reject(tx.error ?? new DeviceStoreError('CLOSED', 'IndexedDB transaction aborted'));
-    // onerror bubbles from failed requests; the transaction then aborts and onabort settles the promise.
-  });
-}
+type Db = IDBPDatabase<Entries>;
+type WriteTx = IDBPTransaction<Entries, ['entries'], 'readwrite'>;
 
 /**
  * A {@link DeviceStore} in the browser's IndexedDB, one database per device
@@ -61,18 +53,18 @@ export class IndexedDbDeviceStore implements DeviceStore {
   private closedReason: string | undefined;
 
   private constructor(
-    private readonly db: IDBDatabase,
+    private readonly db: Db,
     readonly deviceName: string,
   ) {
     // Another tab deleting or upgrading the database: step aside rather than block it.
-    db.onversionchange = () => {
+    db.addEventListener('versionchange', () => {
       this.closedReason = 'the database was deleted or upgraded by another connection';
       db.close();
-    };
+    });
     // The browser closed the connection (storage cleared, disk error).
-    db.onclose = () => {
+    db.addEventListener('close', () => {
       this.closedReason = 'the browser closed the database connection';
-    };
+    });
   }
 
   /**
@@ -85,13 +77,14 @@ export class IndexedDbDeviceStore implements DeviceStore {
    */
   static async open(deviceName: string, options?: IndexedDbDeviceStoreOptions): Promise<IndexedDbDeviceStore> {
     checkDeviceName(deviceName);
+    // idb's openDB takes the global factory; a given one (a test's, another realm's) is wrapped as is.
     const request = factoryFrom(options).open(DB_PREFIX + deviceName, DB_VERSION);
     request.onupgradeneeded = () => {
       const db = request.result;
       if (!db.objectStoreNames.contains(ENTRIES)) db.createObjectStore(ENTRIES);
     };
     // Resolves once connections from older versions close (they do so on versionchange).
-    const db = await requestResult(request);
+    const db = (await wrap(request)) as unknown as Db;
     return new IndexedDbDeviceStore(db, deviceName);
   }
 
@@ -105,7 +98,7 @@ export class IndexedDbDeviceStore implements DeviceStore {
    */
   static async destroy(deviceName: string, options?: IndexedDbDeviceStoreOptions): Promise<void> {
     checkDeviceName(deviceName);
-    await requestResult(factoryFrom(options).deleteDatabase(DB_PREFIX + deviceName));
+    await wrap(factoryFrom(options).deleteDatabase(DB_PREFIX + deviceName));
   }
 
   // Every method creates its IndexedDB transaction synchronously, before its first await: IndexedDB
@@ -115,8 +108,7 @@ export class IndexedDbDeviceStore implements DeviceStore {
     return this.run(async () => {
       checkNamespace(ns);
       checkKey(key);
-      const tx = this.tx('readonly');
-      const value = await requestResult(tx.objectStore(ENTRIES).get([ns, key]));
+      const value = await this.tx('readonly').store.get([ns, key]);
       return value as T | undefined;
     });
   }
@@ -140,11 +132,10 @@ export class IndexedDbDeviceStore implements DeviceStore {
   list<T = StoredValue>(ns: Namespace): Promise<Array<[key: string, value: T]>> {
     return this.run(async () => {
       checkNamespace(ns);
-      const tx = this.tx('readonly');
-      const store = tx.objectStore(ENTRIES);
+      const store = this.tx('readonly').store;
       // Every string sorts below every array, so [ns, []] bounds all of ns's string keys.
       const range = IDBKeyRange.bound([ns, ''], [ns, []]);
-      const [keys, values] = await Promise.all([requestResult(store.getAllKeys(range)), requestResult(store.getAll(range))]);
+      const [keys, values] = await Promise.all([store.getAllKeys(range), store.getAll(range)]);
       if (keys.length !== values.length) throw new DeviceStoreError('CORRUPT', 'IndexedDB returned mismatched keys and values');
       return keys.map((k, i): [string, T] => [(k as [string, string])[1], values[i] as T]);
     });
@@ -173,7 +164,7 @@ export class IndexedDbDeviceStore implements DeviceStore {
     }
   }
 
-  private tx(mode: IDBTransactionMode): IDBTransaction {
+  private tx<M extends IDBTransactionMode>(mode: M): IDBPTransaction<Entries, ['entries'], M> {
     try {
       return this.db.transaction(ENTRIES, mode, mode === 'readwrite' ? { durability: 'strict' } : undefined);
     } catch (e) {
@@ -186,13 +177,16 @@ export class IndexedDbDeviceStore implements DeviceStore {
   }
 
   private write(ops: readonly CheckedOp[]): Promise<void> {
-    const tx = this.tx('readwrite');
-    const done = completion(tx);
+    const tx: WriteTx = this.tx('readwrite');
+    // Resolves when the transaction commits; rejects (with the first failed request's error) when it aborts.
+    const done = tx.done.catch((e: unknown) => {
+      throw e instanceof Error ? e : new DeviceStoreError('CLOSED', 'IndexedDB transaction aborted');
+    });
     try {
-      const store = tx.objectStore(ENTRIES);
       for (const op of ops) {
-        if (op.type === 'put') store.put(op.value, [op.ns, op.key]);
-        else store.delete([op.ns, op.key]);
+        // A failed request aborts the transaction, and `done` reports it: the request's own promise is not needed.
+        const request = op.type === 'put' ? tx.store.put(op.value, [op.ns, op.key]) : tx.store.delete([op.ns, op.key]);
+        request.catch(() => {});
       }
       tx.commit();
     } catch (e) {

@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { backoffMs, sleep } from '@curbside/shared';
 import type { Logger } from '../logger.js';
 import { GENESIS_HASH, UNAUTHENTICATED_CHAIN, type AuditEntry, type AuditEvent, type AuditLog } from './port.js';
 
@@ -183,7 +184,7 @@ export class ChainedAuditLog implements AuditLog {
           queue.length = 0;
           break;
         }
-        await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** Math.min(failures, 6))));
+        await sleep(backoffMs(failures, { baseMs: 50, maxMs: 2000, jitter: false }));
       }
     }
     this.queues.delete(chain);

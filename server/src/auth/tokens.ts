@@ -5,7 +5,8 @@ import { HubError } from '../errors.js';
 import type { JwtAlgorithm } from '../config.js';
 
 export interface TokenVerifierOptions {
-  publicKey: string | KeyObject;
+  /** One key, or (PEM text with several keys, or a list) the old and new keys during a signing-key rotation. */
+  publicKey: string | KeyObject | readonly KeyObject[];
   /** The one algorithm accepted. Pinning it is what stops `alg: none` and HS/RS confusion. */
   algorithm: JwtAlgorithm;
   issuer: string;
@@ -21,26 +22,42 @@ export const DEFAULT_MAX_TOKEN_LIFETIME_SEC = 86_400;
 /** Verifies access tokens from the hospital's identity provider and extracts who is connecting. */
 export class TokenVerifier {
   /** Parsed once: given a PEM string, jsonwebtoken would parse it into a key object on every handshake. */
-  private readonly key: KeyObject | string;
+  private keys: ReadonlyArray<KeyObject | string>;
 
   constructor(private readonly options: TokenVerifierOptions) {
-    this.key = typeof options.publicKey === 'string' ? parsedOrAsIs(options.publicKey) : options.publicKey;
+    this.keys = asKeys(options.publicKey);
+  }
+
+  /** Replace the verification keys (a signing-key rotation): tokens signed by any of them are accepted. */
+  setKeys(keys: readonly KeyObject[]): void {
+    if (keys.length === 0) throw new RangeError('at least one verification key');
+    this.keys = [...keys];
+  }
+
+  /** The keys in force, as parsed key objects (a PEM that did not parse is left out). */
+  currentKeys(): KeyObject[] {
+    return this.keys.filter((k): k is KeyObject => typeof k !== 'string');
   }
 
   /** @throws HubError AUTH_INVALID or AUTH_EXPIRED. Messages never echo the token. */
   verify(token: string): SocketData {
     let payload: unknown;
-    try {
-      payload = jwt.verify(token, this.key, {
-        algorithms: [this.options.algorithm],
-        issuer: this.options.issuer,
-        audience: this.options.audience,
-        clockTolerance: this.options.clockToleranceSec,
-        complete: false,
-      });
-    } catch (e) {
-      if (e instanceof jwt.TokenExpiredError) throw new HubError(ErrorCode.AUTH_EXPIRED, 'Access token has expired; refresh it and reconnect');
-      throw new HubError(ErrorCode.AUTH_INVALID, `Access token rejected: ${safeReason(e)}`);
+    for (const [i, key] of this.keys.entries()) {
+      try {
+        payload = jwt.verify(token, key, {
+          algorithms: [this.options.algorithm],
+          issuer: this.options.issuer,
+          audience: this.options.audience,
+          clockTolerance: this.options.clockToleranceSec,
+          complete: false,
+        });
+        break;
+      } catch (e) {
+        // During a rotation the token may be signed by the next key; every other verdict does not depend on the key.
+        if (e instanceof jwt.JsonWebTokenError && e.message === 'invalid signature' && i < this.keys.length - 1) continue;
+        if (e instanceof jwt.TokenExpiredError) throw new HubError(ErrorCode.AUTH_EXPIRED, 'Access token has expired; refresh it and reconnect');
+        throw new HubError(ErrorCode.AUTH_INVALID, `Access token rejected: ${safeReason(e)}`);
+      }
     }
     const claims = AccessTokenClaimsSchema.safeParse(payload);
     if (!claims.success) {
@@ -110,11 +127,15 @@ export class DevTokenIssuer {
   }
 }
 
-/** A PEM parsed into a key object; a string that does not parse stays as it is (verify refuses every token then, as before). */
-function parsedOrAsIs(pem: string): KeyObject | string {
-  try {
-    return createPublicKey(pem);
-  } catch {
-    return pem;
-  }
+/** Every PEM block parsed into a key object; one that does not parse stays as it is (verify refuses tokens under it; loadConfig refuses such keys first). */
+function asKeys(key: TokenVerifierOptions['publicKey']): Array<KeyObject | string> {
+  if (typeof key !== 'string') return Array.isArray(key) ? [...(key as readonly KeyObject[])] : [key as KeyObject];
+  const blocks = key.match(/-----BEGIN [A-Z ]+-----[\s\S]*?-----END [A-Z ]+-----/g) ?? [key];
+  return blocks.map((pem) => {
+    try {
+      return createPublicKey(pem);
+    } catch {
+      return pem;
+    }
+  });
 }

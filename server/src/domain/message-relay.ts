@@ -100,7 +100,6 @@ export class MessageRelay {
     return this.storage.createConversation({
       orgId: caller.orgId,
       kind: 'group',
-      title: req.title,
       createdBy: caller.userId,
       memberUserIds: req.memberUserIds,
       now: this.now(),

@@ -1,15 +1,13 @@
-import { timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
-import type { z } from 'zod';
 import {
-  AdminDeviceRestoreRequestSchema,
-  AdminTokenRevokeRequestSchema,
   DevTokenRequestSchema,
   ErrorCode,
   HTTP_STATUS_BY_CODE,
   RestPath,
   parsePayload,
+  withTimeout,
   type DevTokenResponse,
   type HealthResponse,
   type ReadyResponse,
@@ -19,7 +17,15 @@ import type { Logger } from '../logger.js';
 import { HubError, toWireError } from '../errors.js';
 import type { DevTokenIssuer } from '../auth/tokens.js';
 import type { OriginPolicy } from '../security/origins.js';
-import { widgetRouter } from './widget.js';
+import { DEMO_PATH, WIDGET_PATH, widgetRouter } from './widget.js';
+import { adminRouter, isAdmin, type AdminRouterOptions } from './admin.js';
+
+/** This package's version (server/package.json, two levels up from src/http and dist/http alike). */
+const SERVER_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
 
 export interface ReadinessCheck {
   name: string;
@@ -43,13 +49,8 @@ export interface HttpAppOptions {
   adminToken?: string | undefined;
   /** Express `trust proxy` (see `HubConfig.trustProxy`). */
   trustProxy?: string | number | undefined;
-  /** Operator actions behind `adminToken`. */
-  admin?:
-    | {
-        revokeToken(input: { orgId: string; tokenId: string; expiresAt: number; by?: string | undefined }): Promise<void>;
-        restoreDevice(input: { orgId: string; deviceId: string; by?: string | undefined }): Promise<{ restored: boolean }>;
-      }
-    | undefined;
+  /** Operator actions behind `adminToken` (http/admin.ts). */
+  admin?: Pick<AdminRouterOptions, 'administration' | 'security'> | undefined;
 }
 
 const READY_CHECK_TIMEOUT_MS = 2000;
@@ -68,6 +69,30 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   if (options.origins) app.use(options.origins.middleware());
   app.use(express.json({ limit: '16kb' }));
 
+  // A person or a load balancer that opens the bare address gets a pointer, not a 404.
+  app.get('/', (_req, res) => {
+    const links: Record<string, string> = {
+      health: RestPath.HEALTH,
+      ready: RestPath.READY,
+      widget: WIDGET_PATH,
+      ...(options.devTokens ? { demo: DEMO_PATH } : {}),
+    };
+    const docs = 'README.md ("Configuration", "Administration") and docs/ in the Curbside source';
+    const body = { name: 'Curbside hub', version: SERVER_VERSION, links, docs };
+    res.format({
+      'application/json': () => res.json(body),
+      'text/html': () =>
+        res.type('html').send(
+          `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Curbside hub</title></head><body><h1>Curbside hub ${escapeHtml(SERVER_VERSION)}</h1><p>An end-to-end-encrypted messaging hub: clinicians reach it through apps and the chat widget, not this page.</p><ul>${Object.entries(
+            links,
+          )
+            .map(([k, v]) => `<li><a href="${escapeHtml(v)}">${escapeHtml(k)}</a></li>`)
+            .join('')}</ul><p>Documentation: ${escapeHtml(docs)}.</p></body></html>`,
+        ),
+      default: () => res.json(body),
+    });
+  });
+
   app.get(RestPath.HEALTH, (_req, res) => {
     const body: HealthResponse = { status: 'ok' };
     res.json(body);
@@ -79,7 +104,7 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
       options.readiness.map(async (r) => {
         const start = performance.now();
         try {
-          await withTimeout(r.check(), READY_CHECK_TIMEOUT_MS, `${r.name} did not answer within ${READY_CHECK_TIMEOUT_MS} ms`);
+          await withTimeout(r.check(), READY_CHECK_TIMEOUT_MS, () => new Error(`${r.name} did not answer within ${READY_CHECK_TIMEOUT_MS} ms`));
           checks[r.name] = { ok: true, latencyMs: Math.round(performance.now() - start) };
         } catch (e) {
           checks[r.name] = { ok: false, error: (e as Error).message };
@@ -113,24 +138,7 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
     res.json(body);
   });
 
-  /** An operator endpoint: the admin token, then the body's schema; the action's answer as JSON (204 when none). */
-  const adminRoute = <S extends z.ZodType>(path: string, schema: S, action: (admin: NonNullable<HttpAppOptions['admin']>, input: z.output<S>) => Promise<unknown>) =>
-    app.post(path, async (req, res, next) => {
-      if (!options.admin || !isAdmin(req, options.adminToken)) {
-        return sendError(res, { code: ErrorCode.AUTH_REQUIRED, message: 'Operator endpoint: send Authorization: Bearer <ADMIN_TOKEN>' });
-      }
-      const parsed = parsePayload(schema, req.body);
-      if (!parsed.ok) return sendError(res, parsed.error);
-      try {
-        const answer = await action(options.admin, parsed.value);
-        if (answer === undefined) res.status(204).end();
-        else res.json(answer);
-      } catch (err) {
-        next(err);
-      }
-    });
-  adminRoute(RestPath.ADMIN_REVOKE_TOKEN, AdminTokenRevokeRequestSchema, (admin, input) => admin.revokeToken(input));
-  adminRoute(RestPath.ADMIN_RESTORE_DEVICE, AdminDeviceRestoreRequestSchema, (admin, input) => admin.restoreDevice(input));
+  if (options.admin) app.use(adminRouter({ ...options.admin, adminToken: options.adminToken, logger: options.logger }));
 
   if (options.widgetBundlePath) app.use(widgetRouter({ bundlePath: options.widgetBundlePath, demo: options.devTokens !== undefined }));
 
@@ -176,20 +184,3 @@ function securityHeaders(): express.RequestHandler {
     });
 }
 
-function isAdmin(req: Request, adminToken: string | undefined): boolean {
-  if (!adminToken) return false;
-  const presented = /^Bearer (.+)$/.exec(req.get('authorization') ?? '')?.[1] ?? '';
-  const a = Buffer.from(presented);
-  const b = Buffer.from(adminToken);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(message)), ms);
-    }),
-  ]);
-}

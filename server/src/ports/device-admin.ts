@@ -31,4 +31,13 @@ export interface DeviceAdmin {
   deviceRevokedAt(orgId: string, deviceId: string): Promise<number | undefined>;
   /** Remove a device's tombstone (an operator's decision): it may sign in and publish keys again. */
   restoreDevice(orgId: string, deviceId: string): Promise<{ status: 'restored' | 'not_revoked' }>;
+  /**
+   * Keep a revoked access token (its `jti`) until `keepUntil`, past which the token is refused for its
+   * expiry anyway: the durable side of revoking a token, so that a Redis that loses its revocations (a
+   * flush, a fresh instance) does not make the token valid again. Idempotent; a later `keepUntil` wins.
+   * Tokens kept past their `keepUntil` may be forgotten.
+   */
+  revokeToken(input: { orgId: string; tokenId: string; keepUntil: number; now: number }): Promise<void>;
+  /** Whether the token was revoked and its `keepUntil` is still ahead of `now`. */
+  tokenRevoked(orgId: string, tokenId: string, now: number): Promise<boolean>;
 }

@@ -84,7 +84,6 @@ export interface KeyDirectory {
 export interface NewConversation {
   orgId: string;
   kind: ConversationKind;
-  title?: string | undefined;
   createdBy: string;
   /** Including the creator. Duplicates are removed. */
   memberUserIds: string[];
@@ -214,3 +213,8 @@ export interface Storage extends DeviceAdmin {}
 import type { DeviceListStore } from './device-lists.js';
 /** Every storage also keeps signed device lists. */
 export interface Storage extends DeviceListStore {}
+
+// --- administration: users ---
+import type { UserAdmin } from './user-admin.js';
+/** Every storage also lists and disables users for operators. */
+export interface Storage extends UserAdmin {}

@@ -1,4 +1,4 @@
-import type { Server, Socket } from 'socket.io';
+import type { HubServer, HubSocket } from './sockets.js';
 import {
   ClientEvent,
   CloseCode,
@@ -27,9 +27,6 @@ import {
   SyncAckRequestSchema,
   parsePayload,
   type Ack,
-  type ClientToServerEvents,
-  type InterServerEvents,
-  type ServerToClientEvents,
   type SocketData,
 } from '@curbside/shared';
 import type { z } from 'zod';
@@ -48,8 +45,6 @@ import type { IncomingMessage } from 'node:http';
 import { TypingCoalescer, presenceVisible } from './signals.js';
 import { closeAtExpiry } from './session-expiry.js';
 
-export type HubServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
-export type HubSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 
 
 
@@ -198,7 +193,7 @@ export class Gateway {
       else this.socketsPerDevice.delete(deviceKey);
       this.deps.presence.disconnect(conn).catch((err: unknown) => this.deps.logger.warn({ err }, 'presence disconnect failed'));
       this.deps.logger.debug({ orgId, userId, deviceId, socket: socket.id, reason }, 'device disconnected');
-      this.deps.security.record({ action: 'disconnect', outcome: 'ok', orgId, userId, deviceId, ip: socket.handshake.address, note: reason });
+      this.deps.security.record({ action: 'disconnect', outcome: 'ok', orgId, userId, deviceId, ip: this.deps.security.clientAddress(socket), note: reason });
     });
   }
 

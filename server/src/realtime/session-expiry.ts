@@ -1,4 +1,4 @@
-import type { HubSocket } from './gateway.js';
+import type { HubSocket } from './sockets.js';
 
 /** setTimeout's longest delay (2^31 − 1 ms). */
 const MAX_TIMER_MS = 2_147_483_647;

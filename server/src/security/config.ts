@@ -1,6 +1,6 @@
 /**
  * Security settings from the environment: allowed browser origins and rate limits.
- * `loadSecurityConfig` is called by `loadConfig` and reports problems into the same list.
+ * `loadSecurityConfig` is called by `loadConfig` and reports problems to the same sink.
  */
 
 /** A limit: at most `points` within `durationSec`, per key (device, IP or user). `points: 0` switches it off. */
@@ -18,7 +18,7 @@ export interface SecurityConfig {
    */
   corsOrigins: readonly string[] | 'dev-localhost';
   rateLimits: {
-    /** `envelope:send` per device. */
+    /** `envelope:send` per device (per user and per organisation: `budgetFactors`). */
     envelopeSend: RateLimitRule;
     /**
      * Socket handshakes per device, counted once the token is verified (per user: 4×). A garbage
@@ -34,6 +34,12 @@ export interface SecurityConfig {
     /** Conversations and teams others may add one user to: nobody can be buried in groups by a colleague. */
     addedToConversations: RateLimitRule;
   } & Record<EventClass, RateLimitRule>;
+  /**
+   * The budgets above a device's, as multiples of its rule: a user's across their devices and an
+   * organisation's across its users (for `envelope:send` and every event class).
+   * @default `{ user: USER_BUDGET_FACTOR, org: ORG_BUDGET_FACTOR }`
+   */
+  budgetFactors?: { user: number; org: number };
   /** A live socket re-checks revocation at most this often (ms); revocations are also pushed at once. */
   revocationRecheckMs: number;
 }
@@ -45,7 +51,9 @@ export interface SecurityConfig {
  */
 export const EVENT_CLASSES = ['membership', 'typing', 'presence', 'sync', 'reads', 'unknown'] as const;
 export type EventClass = (typeof EVENT_CLASSES)[number];
+/** @default for `budgetFactors.user` (RATE_LIMIT_USER_FACTOR). */
 export const USER_BUDGET_FACTOR = 2;
+/** @default for `budgetFactors.org` (RATE_LIMIT_ORG_FACTOR). */
 export const ORG_BUDGET_FACTOR = 200;
 
 export const DEFAULT_RATE_LIMITS: SecurityConfig['rateLimits'] = {
@@ -75,7 +83,12 @@ export function rateLimitsOff(): SecurityConfig['rateLimits'] {
 }
 
 export function defaultSecurityConfig(mode: 'dev' | 'production'): SecurityConfig {
-  return { corsOrigins: mode === 'dev' ? 'dev-localhost' : [], rateLimits: DEFAULT_RATE_LIMITS, revocationRecheckMs: 5_000 };
+  return {
+    corsOrigins: mode === 'dev' ? 'dev-localhost' : [],
+    rateLimits: DEFAULT_RATE_LIMITS,
+    budgetFactors: { user: USER_BUDGET_FACTOR, org: ORG_BUDGET_FACTOR },
+    revocationRecheckMs: 5_000,
+  };
 }
 
 /** The security variables, appended to the hub's ENV_DOC (and so to README's table). */
@@ -85,7 +98,7 @@ export const SECURITY_ENV_DOC: ReadonlyArray<{ name: string; default: string; me
     default: 'dev mode: localhost origins; otherwise none',
     meaning: 'comma-separated browser origins (https://app.hospital.example) allowed for the socket handshake and REST; other Origin headers are refused',
   },
-  { name: 'RATE_LIMIT_ENVELOPE_SEND', default: '100/10', meaning: '`envelope:send` per device: N/S is N per S seconds; 0 switches it off' },
+  { name: 'RATE_LIMIT_ENVELOPE_SEND', default: '100/10', meaning: '`envelope:send` per device (per user 2×, per organisation 200×): N/S is N per S seconds; 0 switches it off' },
   { name: 'RATE_LIMIT_HANDSHAKE', default: '60/60', meaning: 'socket handshakes per device, counted after the token is verified (per user: 4×)' },
   { name: 'RATE_LIMIT_HANDSHAKE_FAILURES', default: '600/60', meaning: 'failed handshakes per client address (the forwarded one behind TRUST_PROXY); valid tokens are never refused for their address' },
   { name: 'RATE_LIMIT_KEYS_CLAIM', default: '300/60', meaning: '`keys:claim` per user, one point per user named (N per S seconds): limits harvesting of one-time prekeys' },
@@ -97,11 +110,13 @@ export const SECURITY_ENV_DOC: ReadonlyArray<{ name: string; default: string; me
   { name: 'RATE_LIMIT_SYNC', default: '600/60', meaning: '`sync:fetch` and `sync:ack` per device (per user 2×, per organisation 200×)' },
   { name: 'RATE_LIMIT_READS', default: '300/60', meaning: 'lists and key look-ups (conversation:list/get, devices:list/mine, keys:count/publish, device:revoke) per device (per user 2×, per organisation 200×)' },
   { name: 'RATE_LIMIT_UNKNOWN', default: '20/60', meaning: 'events the hub does not know, per device (per user 2×): refused either way, the limit bounds their cost' },
+  { name: 'RATE_LIMIT_USER_FACTOR', default: String(USER_BUDGET_FACTOR), meaning: 'a user’s budget across their devices, as a multiple of the device budget (sends and every event class)' },
+  { name: 'RATE_LIMIT_ORG_FACTOR', default: String(ORG_BUDGET_FACTOR), meaning: 'an organisation’s budget across its users, as a multiple of the device budget (sends and every event class except unknown events); raise it for large organisations' },
 ];
 
 const ORIGIN = /^https?:\/\/[a-z0-9.-]+(:\d{1,5})?$|^https?:\/\/\[[0-9a-f:]+\](:\d{1,5})?$/i;
 
-export function loadSecurityConfig(get: (name: string) => string | undefined, mode: 'dev' | 'production', problems: string[]): SecurityConfig {
+export function loadSecurityConfig(get: (name: string) => string | undefined, mode: 'dev' | 'production', problem: (setting: string, reason: string) => void): SecurityConfig {
   const config = defaultSecurityConfig(mode);
   const origins = get('CORS_ORIGINS');
   if (origins !== undefined) {
@@ -111,7 +126,7 @@ export function loadSecurityConfig(get: (name: string) => string | undefined, mo
       .filter(Boolean);
     const bad = list.filter((o) => !ORIGIN.test(o));
     if (bad.length) {
-      problems.push(`CORS_ORIGINS must be a comma-separated list of origins like https://app.hospital.example (scheme, host, optional port; no path, no "*"); bad: ${bad.join(', ')}`);
+      problem('CORS_ORIGINS', `must be a comma-separated list of origins like https://app.hospital.example (scheme, host, optional port; no path, no "*"); bad: ${bad.join(', ')}`);
     }
     config.corsOrigins = list.map((o) => o.toLowerCase());
   }
@@ -121,7 +136,7 @@ export function loadSecurityConfig(get: (name: string) => string | undefined, mo
     if (raw === '0') return { points: 0, durationSec: def.durationSec };
     const m = /^(\d{1,9})\/(\d{1,6})$/.exec(raw);
     if (!m || Number(m[2]) < 1) {
-      problems.push(`${name} must be N/S (N requests per S seconds, e.g. ${def.points}/${def.durationSec}) or 0 to switch it off (got "${raw}")`);
+      problem(name, `must be N/S (N requests per S seconds, e.g. ${def.points}/${def.durationSec}) or 0 to switch it off (got "${raw}")`);
       return def;
     }
     return { points: Number(m[1]), durationSec: Number(m[2]) };
@@ -130,5 +145,15 @@ export function loadSecurityConfig(get: (name: string) => string | undefined, mo
   config.rateLimits = Object.fromEntries(
     (Object.keys(DEFAULT_RATE_LIMITS) as Array<keyof SecurityConfig['rateLimits']>).map((name) => [name, rule(envName(name), DEFAULT_RATE_LIMITS[name])]),
   ) as SecurityConfig['rateLimits'];
+  const factor = (name: string, def: number): number => {
+    const raw = get(name);
+    if (raw === undefined) return def;
+    if (!/^\d{1,6}$/.test(raw) || Number(raw) < 1) {
+      problem(name, `must be a whole number of at least 1 (got "${raw}")`);
+      return def;
+    }
+    return Number(raw);
+  };
+  config.budgetFactors = { user: factor('RATE_LIMIT_USER_FACTOR', USER_BUDGET_FACTOR), org: factor('RATE_LIMIT_ORG_FACTOR', ORG_BUDGET_FACTOR) };
   return config;
 }

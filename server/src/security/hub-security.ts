@@ -18,12 +18,20 @@ import type { Logger } from '../logger.js';
 import type { Storage } from '../ports/storage.js';
 import type { AuditEvent, AuditLog } from '../audit/port.js';
 import { auditFields } from '../audit/fields.js';
-import type { HubServer, HubSocket } from '../realtime/gateway.js';
+import type { HubServer, HubSocket } from '../realtime/sockets.js';
 import type { EventClass, SecurityConfig } from './config.js';
 import { RefusalAudit } from './refusal-audit.js';
+import { DEFAULT_RECENT_AUTH_SEC, requireRecentSignIn } from './recent-sign-in.js';
 import { OriginPolicy } from './origins.js';
 import { RateLimits, rateKey, type RateLimitName } from './rate-limits.js';
-import { MemoryRevocations, RedisRevocations, type RevocationList } from './revocation.js';
+import { MemoryRevocations, REVOCATION_GRACE_MS, RedisRevocations, type RevocationList, type Revoked } from './revocation.js';
+
+/** What a socket closed for a revocation is told, per what was revoked. */
+const CLOSING_MESSAGE: Record<Revoked, string> = { user: 'User disabled by an operator', device: 'Device revoked', token: 'Access token revoked' };
+
+function userDisabled(): HubError {
+  return new HubError(ErrorCode.USER_DISABLED, 'This user was disabled by an operator; ask your administrator');
+}
 
 export interface HubSecurityOptions {
   config: SecurityConfig;
@@ -45,11 +53,9 @@ export interface HubSecurityOptions {
 
 type Caller = Pick<SocketData, 'orgId' | 'userId' | 'deviceId'>;
 
-const DEFAULT_RECENT_AUTH_SEC = 600;
 
 /** Events with a budget of their own, by what key, at what cost. */
 const EVENT_LIMITS: Partial<Record<string, { name: RateLimitName; key: (c: SocketData) => string; cost?: (req: unknown) => number }>> = {
-  [ClientEvent.ENVELOPE_SEND]: { name: 'envelopeSend', key: (c) => rateKey(c.orgId, c.deviceId) },
   [ClientEvent.KEYS_CLAIM]: {
     name: 'keysClaim',
     key: (c) => rateKey(c.orgId, c.userId),
@@ -57,8 +63,9 @@ const EVENT_LIMITS: Partial<Record<string, { name: RateLimitName; key: (c: Socke
   },
 };
 
-/** Every other event's class: a budget per device, per user and per organisation (security/config.ts). */
-const EVENT_CLASS: Partial<Record<string, EventClass>> = {
+/** Sends and every other event's class: a budget per device, per user and per organisation (security/config.ts). */
+const EVENT_CLASS: Partial<Record<string, EventClass | 'envelopeSend'>> = {
+  [ClientEvent.ENVELOPE_SEND]: 'envelopeSend',
   [ClientEvent.CONVERSATION_CREATE]: 'membership',
   [ClientEvent.TEAM_CREATE]: 'membership',
   [ClientEvent.TEAM_CHANGE]: 'membership',
@@ -100,7 +107,7 @@ export class HubSecurity {
     this.refusals = new RefusalAudit((e) => this.audit.record(e), this.now);
     this.trusted = options.trustProxy === undefined ? undefined : trustFunction(options.trustProxy);
     this.origins = new OriginPolicy(options.config.corsOrigins);
-    this.rateLimits = new RateLimits({ rules: options.config.rateLimits, redis: options.redis, logger: options.logger });
+    this.rateLimits = new RateLimits({ rules: options.config.rateLimits, budgetFactors: options.config.budgetFactors, redis: options.redis, logger: options.logger });
     this.revocations = options.redis
       ? new RedisRevocations({ redis: options.redis.client, keyPrefix: options.redis.keyPrefix, now: this.now })
       : new MemoryRevocations(this.now);
@@ -147,13 +154,27 @@ export class HubSecurity {
     return this.rateLimits.consumeScoped('handshake', identity);
   }
 
-  /** A revoked token (jti) or device never authenticates. Redis first, then the durable device tombstone. */
+  /**
+   * A disabled user, a revoked token (jti) or a revoked device never authenticates. Redis first, then
+   * the durable records in the database (disabled users, device tombstones, token revocations), so a
+   * flushed Redis forgets nothing that matters.
+   */
   async assertNotRevoked(identity: SocketData): Promise<void> {
+    const tokenRevoked = () => new HubError(ErrorCode.AUTH_REVOKED, 'This access token was revoked; sign in again');
+    const deviceRevoked = () => new HubError(ErrorCode.AUTH_REVOKED, 'This device was revoked; register it again as a new device');
     const revoked = await this.revocations.check(identity);
-    if (revoked === 'token') throw new HubError(ErrorCode.AUTH_REVOKED, 'This access token was revoked; sign in again');
-    if (revoked === 'device' || (await this.options.storage.deviceRevokedAt(identity.orgId, identity.deviceId)) !== undefined) {
-      throw new HubError(ErrorCode.AUTH_REVOKED, 'This device was revoked; register it again as a new device');
-    }
+    if (revoked === 'user') throw userDisabled();
+    if (revoked === 'token') throw tokenRevoked();
+    if (revoked === 'device') throw deviceRevoked();
+    const { storage } = this.options;
+    const [deviceAt, token, userDisabledAt] = await Promise.all([
+      storage.deviceRevokedAt(identity.orgId, identity.deviceId),
+      identity.tokenId === undefined ? false : storage.tokenRevoked(identity.orgId, identity.tokenId, this.now()),
+      storage.userDisabledAt(identity.orgId, identity.userId),
+    ]);
+    if (userDisabledAt !== undefined) throw userDisabled();
+    if (deviceAt !== undefined) throw deviceRevoked();
+    if (token) throw tokenRevoked();
   }
 
   /** A socket passed the handshake. */
@@ -201,7 +222,7 @@ export class HubSecurity {
   }
 
   private async recheck(socket: HubSocket): Promise<void> {
-    let revoked: 'token' | 'device' | undefined;
+    let revoked: Revoked | undefined;
     try {
       revoked = await this.revocations.check(socket.data);
     } catch (err) {
@@ -211,7 +232,8 @@ export class HubSecurity {
     }
     if (!revoked) return;
     // After the refused event's answer has gone out.
-    setImmediate(() => closeRevoked(socket, revoked === 'token' ? 'Access token revoked' : 'Device revoked'));
+    setImmediate(() => closeRevoked(socket, CLOSING_MESSAGE[revoked]));
+    if (revoked === 'user') throw userDisabled();
     throw new HubError(ErrorCode.AUTH_REVOKED, revoked === 'token' ? 'This access token was revoked' : 'This device was revoked');
   }
 
@@ -220,12 +242,13 @@ export class HubSecurity {
   /**
    * Revoke one access token by its `jti` (e.g. on sign-out or a stolen token report): refused at
    * every handshake until it would have expired, and its live sockets on every node are told
-   * (`session:closing` REVOKED) and dropped.
+   * (`session:closing` REVOKED) and dropped. (The admin API writes the audit entry.)
    */
   async revokeToken(input: { orgId: string; tokenId: string; expiresAt: number; by?: string }): Promise<void> {
+    // The database first: it is what still refuses the token if Redis loses its entries.
+    await this.options.storage.revokeToken({ orgId: input.orgId, tokenId: input.tokenId, keepUntil: input.expiresAt + REVOCATION_GRACE_MS, now: this.now() });
     await this.revocations.revokeToken(input.orgId, input.tokenId, input.expiresAt);
     this.dropSockets(SecurityRooms.token(input.orgId, input.tokenId), 'Access token revoked');
-    this.record({ action: 'admin:revoke-token', outcome: 'ok', orgId: input.orgId, userId: input.by, note: 'token revoked' });
   }
 
   /** `devices:mine`. */
@@ -253,13 +276,15 @@ export class HubSecurity {
    * Another user's or another organisation's device is NOT_FOUND, like one that does not exist.
    */
   async revokeDevice(caller: Caller & Pick<SocketData, 'authTime'>, deviceId: string): Promise<DeviceRevokeResult> {
-    const { orgId, userId } = caller;
     // A stolen phone must not lock its owner's other devices out: revoking a sibling needs a recent
     // sign-in (the identity provider's auth_time), not just a device that is still logged in.
-    const maxAgeSec = this.options.recentAuthSec ?? DEFAULT_RECENT_AUTH_SEC;
-    if (deviceId !== caller.deviceId && (caller.authTime === undefined || this.now() - caller.authTime > maxAgeSec * 1000)) {
-      throw new HubError(ErrorCode.REAUTHENTICATION_REQUIRED, 'Sign in again to revoke another of your devices', { maxAgeSec });
-    }
+    if (deviceId !== caller.deviceId) requireRecentSignIn(caller, this.now(), this.options.recentAuthSec ?? DEFAULT_RECENT_AUTH_SEC, 'revoke another of your devices');
+    return this.revokeDeviceOf(caller, deviceId);
+  }
+
+  /** Revoke one of the user's devices: tombstone, Redis, contacts told, sockets closed on every node. */
+  private async revokeDeviceOf(owner: { orgId: string; userId: string }, deviceId: string): Promise<DeviceRevokeResult> {
+    const { orgId, userId } = owner;
     const { status } = await this.options.storage.revokeDevice({ orgId, userId, deviceId, now: this.now() });
     if (status === 'not_found') throw new HubError(ErrorCode.NOT_FOUND, 'No such device of yours', { deviceId });
     // Also on 'already': a retry after a failed notice must notify again.
@@ -282,11 +307,43 @@ export class HubSecurity {
     return { deviceId, revoked: status === 'revoked' };
   }
 
+  /**
+   * An operator revokes a device (POST /admin/devices/revoke): as its owner's own `device:revoke`
+   * (tombstone, keys deleted, contacts told, sockets closed on every node), without the owner.
+   */
+  async adminRevokeDevice(input: { orgId: string; userId: string; deviceId: string }): Promise<DeviceRevokeResult> {
+    return this.revokeDeviceOf({ orgId: input.orgId, userId: input.userId }, input.deviceId);
+  }
+
+  /**
+   * An operator disables a user (POST /admin/users/disable): the flag goes to the database (durable) and
+   * to Redis (read by every node at each handshake and, every `revocationRecheckMs`, on live sockets),
+   * and the user's sockets on every node are told (`session:closing` REVOKED) and closed at once.
+   */
+  async disableUser(input: { orgId: string; userId: string }): Promise<{ status: 'disabled' | 'already' }> {
+    const { status } = await this.options.storage.disableUser({ ...input, now: this.now() });
+    if (status === 'not_found') throw new HubError(ErrorCode.NOT_FOUND, 'No such user in this organisation', { userId: input.userId });
+    try {
+      await this.revocations.disableUser(input.orgId, input.userId);
+    } catch (err) {
+      // The database flag already refuses the user at the handshake.
+      this.options.logger.warn({ err: toWireError(err).message, userId: input.userId }, 'disabled user not written to Redis; the database flag applies');
+    }
+    this.dropSockets(Rooms.user(input.orgId, input.userId), CLOSING_MESSAGE.user);
+    return { status };
+  }
+
+  /** An operator enables a disabled user again (POST /admin/users/enable). */
+  async enableUser(input: { orgId: string; userId: string }): Promise<{ status: 'enabled' | 'not_disabled' }> {
+    const { status } = await this.options.storage.enableUser(input.orgId, input.userId);
+    await this.revocations.enableUser(input.orgId, input.userId);
+    return { status };
+  }
+
   /** An operator undoes a revocation (POST /admin/devices/restore): the device may sign in again and publish new keys. */
   async restoreDevice(input: { orgId: string; deviceId: string; by?: string | undefined }): Promise<{ restored: boolean }> {
     const { status } = await this.options.storage.restoreDevice(input.orgId, input.deviceId);
     await this.revocations.restoreDevice(input.orgId, input.deviceId);
-    this.record({ action: 'admin:restore-device', outcome: 'ok', orgId: input.orgId, targetDeviceId: input.deviceId, userId: input.by, note: status });
     return { restored: status === 'restored' };
   }
 

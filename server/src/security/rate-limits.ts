@@ -6,12 +6,16 @@ import type { Logger } from '../logger.js';
 import { EVENT_CLASSES, ORG_BUDGET_FACTOR, USER_BUDGET_FACTOR, type RateLimitRule, type SecurityConfig } from './config.js';
 
 export type RateLimitName = keyof SecurityConfig['rateLimits'];
+type BudgetFactors = NonNullable<SecurityConfig['budgetFactors']>;
 
-/** Budgets above a device's, as multiples of its rule (same window): see `USER_BUDGET_FACTOR`. */
-const SCOPED: Partial<Record<RateLimitName, { user: number; org?: number }>> = {
-  handshake: { user: 4 },
-  ...Object.fromEntries(EVENT_CLASSES.map((c) => [c, { user: USER_BUDGET_FACTOR, ...(c === 'unknown' ? {} : { org: ORG_BUDGET_FACTOR }) }])),
-};
+/** Budgets above a device's, as multiples of its rule (same window). */
+function scopedBudgets(factors: BudgetFactors): Partial<Record<RateLimitName, { user: number; org?: number }>> {
+  return {
+    handshake: { user: 4 },
+    envelopeSend: factors,
+    ...Object.fromEntries(EVENT_CLASSES.map((c) => [c, c === 'unknown' ? { user: factors.user } : factors])),
+  };
+}
 
 /** Who a scoped budget is charged to. */
 export interface BudgetKeys {
@@ -22,6 +26,8 @@ export interface BudgetKeys {
 
 export interface RateLimitsOptions {
   rules: SecurityConfig['rateLimits'];
+  /** @default `{ user: USER_BUDGET_FACTOR, org: ORG_BUDGET_FACTOR }` */
+  budgetFactors?: BudgetFactors | undefined;
   /** Shared counters across hub nodes. Absent (dev mode): per-process memory counters. */
   redis?: { client: Redis; keyPrefix: string } | undefined;
   /** A Redis call slower than this falls back to the in-memory insurance limiter. @default 250 */
@@ -38,14 +44,16 @@ export class RateLimits {
   /** By rule name, and `<name>@user` / `<name>@org` for the budgets above a device's. */
   private readonly limiters = new Map<string, { rule: RateLimitRule; limiter: RateLimiterAbstract }>();
   private readonly logger: Pick<Logger, 'warn'> | undefined;
+  private readonly scoped: ReturnType<typeof scopedBudgets>;
 
   constructor(options: RateLimitsOptions) {
     this.logger = options.logger;
+    this.scoped = scopedBudgets(options.budgetFactors ?? { user: USER_BUDGET_FACTOR, org: ORG_BUDGET_FACTOR });
     const rules: Array<[string, RateLimitRule]> = [];
     for (const [name, rule] of Object.entries(options.rules) as Array<[RateLimitName, RateLimitRule]>) {
       if (rule.points <= 0) continue;
       rules.push([name, rule]);
-      const scoped = SCOPED[name];
+      const scoped = this.scoped[name];
       if (scoped) rules.push([`${name}@user`, { points: rule.points * scoped.user, durationSec: rule.durationSec }]);
       if (scoped?.org) rules.push([`${name}@org`, { points: rule.points * scoped.org, durationSec: rule.durationSec }]);
     }
@@ -78,11 +86,12 @@ export class RateLimits {
 
   /**
    * Take `points` from the device's budget for `name`, and from its user's and organisation's where
-   * the rule has them (all at once; refused if any is spent).
+   * the rule has them (all at once; refused if any is spent). With Redis the three go out in one
+   * round trip (ioredis auto-pipelining).
    * @throws HubError RATE_LIMITED, naming the budget that was spent.
    */
   async consumeScoped(name: RateLimitName, who: BudgetKeys, points = 1): Promise<void> {
-    const scoped = SCOPED[name];
+    const scoped = this.scoped[name];
     await Promise.all([
       this.consumeFrom(name, rateKey(who.orgId, who.deviceId), points),
       ...(scoped ? [this.consumeFrom(`${name}@user`, rateKey(who.orgId, who.userId), points)] : []),

@@ -5,16 +5,20 @@ import { unavailableAfter } from '../errors.js';
 /** Fail closed: a revocation check that cannot be made refuses the request as UNAVAILABLE. */
 const REVOCATIONS_UNREACHABLE = 'Revocation list unreachable; retry later';
 
+/** How long a token revocation is kept past the token's `exp`, covering clock tolerance. */
+export const REVOCATION_GRACE_MS = 300_000;
+
 /** What a handshake or a live socket is checked against. */
 export interface RevocationSubject {
   orgId: string;
+  userId: string;
   deviceId: string;
   tokenId: string | undefined;
 }
 
 /**
- * Revoked access tokens (by `jti`, kept until the token would have expired anyway) and revoked
- * devices (kept for good). Checked at every handshake and periodically on live sockets; live
+ * Revoked access tokens (by `jti`, kept until the token would have expired anyway), revoked
+ * devices (kept for good) and disabled users (until an operator enables them again). Checked at every handshake and periodically on live sockets; live
  * sockets are also dropped at once when something is revoked (see `Revoker`).
  *
  * Implementations: `MemoryRevocations` (dev mode, one process) and `RedisRevocations` (every node).
@@ -24,13 +28,19 @@ export interface RevocationList {
   revokeDevice(orgId: string, deviceId: string): Promise<void>;
   /** Forget a device's revocation (an operator restored it). */
   restoreDevice(orgId: string, deviceId: string): Promise<void>;
-  /** Which credential of the subject is revoked, if any. */
-  check(subject: RevocationSubject): Promise<'token' | 'device' | undefined>;
+  /** An operator disabled the user: none of their devices authenticates. */
+  disableUser(orgId: string, userId: string): Promise<void>;
+  enableUser(orgId: string, userId: string): Promise<void>;
+  /** Which credential of the subject is revoked, if any (the user first, then the device, then the token). */
+  check(subject: RevocationSubject): Promise<Revoked | undefined>;
 }
+
+export type Revoked = 'user' | 'device' | 'token';
 
 export class MemoryRevocations implements RevocationList {
   private readonly tokens = new Map<string, number>();
   private readonly devices = new Set<string>();
+  private readonly users = new Set<string>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -48,7 +58,16 @@ export class MemoryRevocations implements RevocationList {
     this.devices.delete(key(orgId, deviceId));
   }
 
-  async check(subject: RevocationSubject): Promise<'token' | 'device' | undefined> {
+  async disableUser(orgId: string, userId: string): Promise<void> {
+    this.users.add(key(orgId, userId));
+  }
+
+  async enableUser(orgId: string, userId: string): Promise<void> {
+    this.users.delete(key(orgId, userId));
+  }
+
+  async check(subject: RevocationSubject): Promise<Revoked | undefined> {
+    if (this.users.has(key(subject.orgId, subject.userId))) return 'user';
     if (this.devices.has(key(subject.orgId, subject.deviceId))) return 'device';
     if (subject.tokenId !== undefined && this.tokens.has(key(subject.orgId, subject.tokenId))) return 'token';
     return undefined;
@@ -79,7 +98,7 @@ export class RedisRevocations implements RevocationList {
   private readonly now: () => number;
 
   constructor(private readonly options: RedisRevocationsOptions) {
-    this.graceMs = options.graceMs ?? 300_000;
+    this.graceMs = options.graceMs ?? REVOCATION_GRACE_MS;
     this.timeoutMs = options.timeoutMs ?? 1000;
     this.now = options.now ?? Date.now;
   }
@@ -94,6 +113,9 @@ export class RedisRevocations implements RevocationList {
   private deviceKey(orgId: string, deviceId: string): string {
     return `${this.options.keyPrefix}revoked:d:${key(orgId, deviceId)}`;
   }
+  private userKey(orgId: string, userId: string): string {
+    return `${this.options.keyPrefix}disabled:u:${key(orgId, userId)}`;
+  }
 
   async revokeToken(orgId: string, tokenId: string, expiresAt: number): Promise<void> {
     const ttl = Math.max(1000, expiresAt - this.now() + this.graceMs);
@@ -106,14 +128,21 @@ export class RedisRevocations implements RevocationList {
   async restoreDevice(orgId: string, deviceId: string): Promise<void> {
     await this.options.redis.del(this.deviceKey(orgId, deviceId));
   }
+  async disableUser(orgId: string, userId: string): Promise<void> {
+    await this.options.redis.set(this.userKey(orgId, userId), String(this.now()));
+  }
+  async enableUser(orgId: string, userId: string): Promise<void> {
+    await this.options.redis.del(this.userKey(orgId, userId));
+  }
 
 
-  async check(subject: RevocationSubject): Promise<'token' | 'device' | undefined> {
-    const keys = [this.deviceKey(subject.orgId, subject.deviceId)];
+  async check(subject: RevocationSubject): Promise<Revoked | undefined> {
+    const keys = [this.userKey(subject.orgId, subject.userId), this.deviceKey(subject.orgId, subject.deviceId)];
     if (subject.tokenId !== undefined) keys.push(this.tokenKey(subject.orgId, subject.tokenId), this.legacyTokenKey(subject.orgId, subject.tokenId));
     const values = await unavailableAfter(this.options.redis.mget(...keys), this.timeoutMs, REVOCATIONS_UNREACHABLE);
-    if (values[0] !== null) return 'device';
-    if (values.slice(1).some((v) => v !== null)) return 'token';
+    if (values[0] !== null) return 'user';
+    if (values[1] !== null) return 'device';
+    if (values.slice(2).some((v) => v !== null)) return 'token';
     return undefined;
   }
 }

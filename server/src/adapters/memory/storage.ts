@@ -99,7 +99,6 @@ export class MemoryStorage implements Storage {
       orgId: input.orgId,
       id: randomUUID(),
       kind: input.kind,
-      ...(input.title !== undefined ? { title: input.title } : {}),
       memberUserIds: members,
       createdBy: input.createdBy,
       createdAt: input.now,
@@ -344,6 +343,48 @@ export class MemoryStorage implements Storage {
     return { status: this.revokedDevices.delete(key(orgId, deviceId)) ? 'restored' : 'not_revoked' };
   }
 
+  // --- administration: users (UserAdmin, server/src/ports/user-admin.ts) ---
+
+  /** user key → when an operator disabled the user. */
+  private readonly disabledUsers = new Map<string, number>();
+
+  async listUsers(orgId: string, page: { after?: string | undefined; limit: number }): Promise<AdminUserRecord[]> {
+    return [...this.users.values()]
+      .filter((u) => u.orgId === orgId && (page.after === undefined || u.userId > page.after))
+      .sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0))
+      .slice(0, page.limit)
+      .map((u) => ({ orgId, userId: u.userId, createdAt: u.createdAt, lastSeenAt: u.lastSeenAt, disabledAt: this.disabledUsers.get(key(orgId, u.userId)) }));
+  }
+
+  async disableUser(input: { orgId: string; userId: string; now: number }): Promise<{ status: 'disabled' | 'already' | 'not_found' }> {
+    const uk = key(input.orgId, input.userId);
+    if (!this.users.has(uk)) return { status: 'not_found' };
+    if (this.disabledUsers.has(uk)) return { status: 'already' };
+    this.disabledUsers.set(uk, input.now);
+    return { status: 'disabled' };
+  }
+
+  async enableUser(orgId: string, userId: string): Promise<{ status: 'enabled' | 'not_disabled' }> {
+    return { status: this.disabledUsers.delete(key(orgId, userId)) ? 'enabled' : 'not_disabled' };
+  }
+
+  async userDisabledAt(orgId: string, userId: string): Promise<number | undefined> {
+    return this.disabledUsers.get(key(orgId, userId));
+  }
+
+  /** org SPACE jti → kept until (ms). */
+  private readonly revokedTokens = new Map<string, number>();
+
+  async revokeToken(input: { orgId: string; tokenId: string; keepUntil: number; now: number }): Promise<void> {
+    for (const [k, until] of this.revokedTokens) if (until <= input.now) this.revokedTokens.delete(k);
+    const k = key(input.orgId, input.tokenId);
+    this.revokedTokens.set(k, Math.max(this.revokedTokens.get(k) ?? 0, input.keepUntil));
+  }
+
+  async tokenRevoked(orgId: string, tokenId: string, now: number): Promise<boolean> {
+    return (this.revokedTokens.get(key(orgId, tokenId)) ?? 0) > now;
+  }
+
   // --- E2EE: signed device lists (DeviceListStore, server/src/ports/device-lists.ts) ---
 
   /** org SPACE user → versions kept, oldest first. */
@@ -373,6 +414,7 @@ export class MemoryStorage implements Storage {
 }
 
 // security: devices
+import type { AdminUserRecord } from '../../ports/user-admin.js';
 import type { OwnDeviceRecord } from '../../ports/device-admin.js';
 // E2EE: signed device lists
 import type { SignedDeviceList } from '@curbside/shared';

@@ -1,4 +1,4 @@
-import { Schema, type Connection, type Model } from 'mongoose';
+import mongoose, { Schema, type Connection, type Model } from 'mongoose';
 import type { DeviceAdmin, OwnDeviceRecord } from '../../ports/device-admin.js';
 import { docKey, toBytes, type DeviceDoc, type StorageModels } from './models.js';
 import { ensureCollection } from './ensure.js';
@@ -25,6 +25,25 @@ const revocationSchema = new Schema<DeviceRevocationDoc>(
 );
 revocationSchema.index({ orgId: 1, userId: 1 }, { name: 'org_user' });
 
+/** A revoked access token, kept until it would be refused for its expiry anyway (`keepUntil`). */
+export interface TokenRevocationDoc {
+  /** `docKey(orgId, jti)`. */
+  _id: string;
+  orgId: string;
+  tokenId: string;
+  keepUntil: number;
+}
+
+const tokenRevocationSchema = new Schema<TokenRevocationDoc>(
+  {
+    _id: { type: String, required: true },
+    orgId: { type: String, required: true },
+    tokenId: { type: String, required: true },
+    keepUntil: { type: Number, required: true },
+  },
+  { versionKey: false, strict: true, strictQuery: true, autoIndex: false, autoCreate: true, collection: 'token_revocations' },
+);
+
 /**
  * `DeviceAdmin` for `MongoStorage`, on the storage's own connection and models. Tombstones live in
  * their own collection so the device documents keep their schema; the collection and its indexes
@@ -32,6 +51,7 @@ revocationSchema.index({ orgId: 1, userId: 1 }, { name: 'org_user' });
  */
 export class MongoDeviceAdmin implements DeviceAdmin {
   private readonly Revocation: Model<DeviceRevocationDoc>;
+  private readonly TokenRevocation: Model<TokenRevocationDoc>;
   private ready: Promise<void> | undefined;
 
   constructor(
@@ -39,11 +59,13 @@ export class MongoDeviceAdmin implements DeviceAdmin {
     private readonly models: StorageModels,
   ) {
     this.Revocation = conn.models.DeviceRevocation ?? conn.model<DeviceRevocationDoc>('DeviceRevocation', revocationSchema);
+    this.TokenRevocation = conn.models.TokenRevocation ?? conn.model<TokenRevocationDoc>('TokenRevocation', tokenRevocationSchema);
   }
 
   private init(): Promise<void> {
     this.ready ??= (async () => {
       await ensureCollection(this.Revocation);
+      await ensureCollection(this.TokenRevocation);
     })().catch((err: unknown) => {
       this.ready = undefined;
       throw err;
@@ -102,5 +124,25 @@ export class MongoDeviceAdmin implements DeviceAdmin {
     await this.init();
     const doc = await this.Revocation.findOne({ _id: docKey(orgId, deviceId) }).lean<DeviceRevocationDoc>().exec();
     return doc?.revokedAt;
+  }
+
+  async revokeToken(input: { orgId: string; tokenId: string; keepUntil: number; now: number }): Promise<void> {
+    await this.init();
+    const { orgId, tokenId, keepUntil, now } = input;
+    try {
+      await this.TokenRevocation.updateOne({ _id: docKey(orgId, tokenId) }, { $setOnInsert: { orgId, tokenId }, $max: { keepUntil } }, { upsert: true }).exec();
+    } catch (err) {
+      // A concurrent revoke of the same token inserted first: raise its keepUntil on the existing one.
+      if ((err as { code?: unknown }).code !== 11000) throw err;
+      await this.TokenRevocation.updateOne({ _id: docKey(orgId, tokenId) }, { $max: { keepUntil } }).exec();
+    }
+    // Revocations are rare (sign-outs, stolen tokens): forgetting the expired ones here keeps the collection small.
+    await this.TokenRevocation.deleteMany({ keepUntil: mongoose.trusted({ $lte: now }) }).exec();
+  }
+
+  async tokenRevoked(orgId: string, tokenId: string, now: number): Promise<boolean> {
+    await this.init();
+    const doc = await this.TokenRevocation.findOne({ _id: docKey(orgId, tokenId) }).lean<TokenRevocationDoc>().exec();
+    return doc !== null && doc.keepUntil > now;
   }
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import mongoose, { type Connection } from 'mongoose';
-import type { Conversation, DeviceIdentity, PrekeyBundle, TeamRole, TeamState } from '@curbside/shared';
+import type { Conversation, DeviceIdentity, PrekeyBundle, SignedDeviceList, TeamRole, TeamState } from '@curbside/shared';
 import type {
   AppendResult,
   DeviceRecord,
@@ -19,6 +19,12 @@ import type { Logger } from '../../logger.js';
 import { docKey, registerModels, toBytes, type ConversationDoc, type ConversationSeqDoc, type DeviceCursorDoc, type DeviceDoc, type EnvelopeDoc, type PrekeyDoc, type StorageModels, type UserDoc } from './models.js';
 import { ensureCollection } from './ensure.js';
 import { GroupCommit, WriteLane } from './group-commit.js';
+import { MongoDeviceAdmin } from './device-admin.js';
+import type { OwnDeviceRecord } from '../../ports/device-admin.js';
+import { MongoDeviceLists } from './device-lists.js';
+import type { DeviceListHead } from '../../ports/device-lists.js';
+import { MongoUserAdmin } from './user-admin.js';
+import type { AdminUserRecord } from '../../ports/user-admin.js';
 
 export interface MongoStorageOptions {
   /** `mongodb://` or `mongodb+srv://` connection string. */
@@ -194,7 +200,6 @@ export class MongoStorage implements Storage {
       conversationId: id,
       orgId: input.orgId,
       kind: input.kind,
-      ...(input.title !== undefined ? { title: input.title } : {}),
       memberUserIds: members,
       createdBy: input.createdBy,
       createdAt: input.now,
@@ -724,6 +729,37 @@ export class MongoStorage implements Storage {
     return this.deviceAdmin.restoreDevice(orgId, deviceId);
   }
 
+  // --- administration: users (UserAdmin, server/src/ports/user-admin.ts) ---
+
+  private userAdminImpl: MongoUserAdmin | undefined;
+  private get userAdmin(): MongoUserAdmin {
+    return (this.userAdminImpl ??= new MongoUserAdmin(this.conn, this.models));
+  }
+
+  listUsers(orgId: string, page: { after?: string | undefined; limit: number }): Promise<AdminUserRecord[]> {
+    return this.userAdmin.listUsers(orgId, page);
+  }
+
+  disableUser(input: { orgId: string; userId: string; now: number }): Promise<{ status: 'disabled' | 'already' | 'not_found' }> {
+    return this.userAdmin.disableUser(input);
+  }
+
+  enableUser(orgId: string, userId: string): Promise<{ status: 'enabled' | 'not_disabled' }> {
+    return this.userAdmin.enableUser(orgId, userId);
+  }
+
+  userDisabledAt(orgId: string, userId: string): Promise<number | undefined> {
+    return this.userAdmin.userDisabledAt(orgId, userId);
+  }
+
+  revokeToken(input: { orgId: string; tokenId: string; keepUntil: number; now: number }): Promise<void> {
+    return this.deviceAdmin.revokeToken(input);
+  }
+
+  tokenRevoked(orgId: string, tokenId: string, now: number): Promise<boolean> {
+    return this.deviceAdmin.tokenRevoked(orgId, tokenId, now);
+  }
+
   // --- E2EE: signed device lists (DeviceListStore, server/src/ports/device-lists.ts) ---
 
   private deviceListsImpl: MongoDeviceLists | undefined;
@@ -748,14 +784,6 @@ export class MongoStorage implements Storage {
     return this.conn;
   }
 }
-
-// security: devices
-import { MongoDeviceAdmin } from './device-admin.js';
-import type { OwnDeviceRecord } from '../../ports/device-admin.js';
-// E2EE: signed device lists
-import { MongoDeviceLists } from './device-lists.js';
-import type { DeviceListHead } from '../../ports/device-lists.js';
-import type { SignedDeviceList } from '@curbside/shared';
 
 /** An envelope's `_id`: what makes a send unique (ids contain no space, see `docKey`). */
 function envelopeKey(orgId: string, senderDeviceId: string, clientMessageId: string): string {

@@ -1,0 +1,309 @@
+#!/usr/bin/env node
+/**
+ * curbside-admin: the operator's command line, over the admin HTTP API of a running hub (any node).
+ *
+ *   curbside-admin [--url URL] [--token TOKEN] [--as OPERATOR] [--json] <command>
+ *
+ * URL: --url, else CURBSIDE_URL, else http://127.0.0.1:3000. Token: --token, else ADMIN_TOKEN.
+ * Operator (for the audit log): --as, else CURBSIDE_OPERATOR, else the login name.
+ * Exit codes: 0 done; 1 the hub refused or the audit log failed verification; 64 bad usage; 69 hub unreachable.
+ */
+import { createReadStream, createWriteStream, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { userInfo } from 'node:os';
+import { createInterface } from 'node:readline';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import { parseArgs } from 'node:util';
+import {
+  ADMIN_OPERATOR_HEADER,
+  AdminAuditVerdictSchema,
+  AdminDeviceRestoreResultSchema,
+  AdminDeviceRevokeResultSchema,
+  AdminKeysResponseSchema,
+  AdminPath,
+  AdminTeamsResponseSchema,
+  AdminUserActionResultSchema,
+  AdminUsersResponseSchema,
+  RestErrorBodySchema,
+} from '@curbside/shared';
+import type { z } from 'zod';
+import { formatVerdict, verifyAuditLog, type AuditVerdict } from '../audit/verify.js';
+import type { AuditEntry, AuditReader } from '../audit/port.js';
+
+const USAGE = `usage: curbside-admin [--url URL] [--token TOKEN] [--as OPERATOR] [--json] <command>
+
+commands:
+  users list      --org ORG [--after USER] [--limit N]   users with their devices
+  users disable   --org ORG --user USER                  close their sockets on every node, refuse their sign-ins
+  users enable    --org ORG --user USER
+  devices revoke  --org ORG --user USER --device DEVICE  as the owner's own revoke: keys deleted, sockets closed
+  devices restore --org ORG --device DEVICE              undo a revocation
+  teams show      --org ORG (--team TEAM | --user USER)  care-team membership metadata (never titles or messages)
+  audit export    [--chain CHAIN] [--out FILE]           the audit log as NDJSON (stdout by default)
+  audit verify    [--file FILE]                          check the hash chains (on the hub, or of an export offline)
+  keys show                                              identity provider keys this node accepts
+  keys reload                                            re-read JWT_PUBLIC_KEY_FILE on every node (key rotation)
+
+environment: CURBSIDE_URL, ADMIN_TOKEN, CURBSIDE_OPERATOR`;
+
+const OPTIONS = {
+  url: { type: 'string' },
+  token: { type: 'string' },
+  as: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+  org: { type: 'string' },
+  user: { type: 'string' },
+  device: { type: 'string' },
+  team: { type: 'string' },
+  after: { type: 'string' },
+  limit: { type: 'string' },
+  chain: { type: 'string' },
+  out: { type: 'string' },
+  file: { type: 'string' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+/** Bad usage: the message and the usage, exit 64 (EX_USAGE). */
+class UsageError extends Error {}
+/** The hub answered with an error, or could not be reached. */
+class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream): Promise<number> {
+  let values: Values;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true }));
+  } catch (err) {
+    process.stderr.write(`curbside-admin: ${(err as Error).message}\n${USAGE}\n`);
+    return 64;
+  }
+  if (values.help) {
+    out.write(`${USAGE}\n`);
+    return 0;
+  }
+  try {
+    return await run(positionals, values, env, out);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`curbside-admin: ${err.message}\n${USAGE}\n`);
+      return 64;
+    }
+    if (err instanceof CliError) {
+      process.stderr.write(`curbside-admin: ${err.message}\n`);
+      return err.exitCode;
+    }
+    throw err;
+  }
+}
+
+async function run(positionals: string[], v: Values, env: NodeJS.ProcessEnv, out: NodeJS.WritableStream): Promise<number> {
+  const [group, action, ...extra] = positionals;
+  if (extra.length) throw new UsageError(`unexpected argument ${extra[0]}`);
+  const need = (name: 'org' | 'user' | 'device' | 'team'): string => {
+    const value = v[name];
+    if (value === undefined || value === '') throw new UsageError(`${group} ${action} needs --${name}`);
+    return value;
+  };
+  const hub = new HubClient({
+    url: (v.url ?? env.CURBSIDE_URL ?? 'http://127.0.0.1:3000').replace(/\/+$/, ''),
+    token: v.token ?? env.ADMIN_TOKEN,
+    operator: v.as ?? env.CURBSIDE_OPERATOR ?? safeLogin(),
+  });
+  const print = (json: unknown, human: () => string) => out.write(`${v.json ? JSON.stringify(json, null, 2) : human()}\n`);
+
+  switch (`${group ?? ''} ${action ?? ''}`) {
+    case 'users list': {
+      const limit = v.limit;
+      if (limit !== undefined && !/^\d{1,3}$/.test(limit)) throw new UsageError('--limit must be a number from 1 to 500');
+      const res = await hub.get(AdminPath.USERS, { orgId: need('org'), after: v.after, limit }, AdminUsersResponseSchema);
+      print(res, () => formatUsers(res));
+      return 0;
+    }
+    case 'users disable':
+    case 'users enable': {
+      const path = action === 'disable' ? AdminPath.USER_DISABLE : AdminPath.USER_ENABLE;
+      const res = await hub.post(path, { orgId: need('org'), userId: need('user') }, AdminUserActionResultSchema);
+      print(res, () => `${res.userId} (${res.orgId}): ${res.status.replace('_', ' ')}`);
+      return 0;
+    }
+    case 'devices revoke': {
+      const res = await hub.post(AdminPath.DEVICE_REVOKE, { orgId: need('org'), userId: need('user'), deviceId: need('device') }, AdminDeviceRevokeResultSchema);
+      print(res, () => `${res.deviceId}: ${res.revoked ? 'revoked' : 'was already revoked'}`);
+      return 0;
+    }
+    case 'devices restore': {
+      const res = await hub.post(AdminPath.DEVICE_RESTORE, { orgId: need('org'), deviceId: need('device') }, AdminDeviceRestoreResultSchema);
+      print(res, () => `${v.device}: ${res.restored ? 'restored' : 'was not revoked'}`);
+      return 0;
+    }
+    case 'teams show': {
+      if ((v.team === undefined) === (v.user === undefined)) throw new UsageError('teams show needs exactly one of --team and --user');
+      const res = await hub.get(AdminPath.TEAMS, { orgId: need('org'), teamId: v.team, userId: v.user }, AdminTeamsResponseSchema);
+      print(res, () => formatTeams(res));
+      return 0;
+    }
+    case 'audit export': {
+      const body = await hub.stream(AdminPath.AUDIT_EXPORT, { chain: v.chain });
+      try {
+        await pipeline(body, v.out ? createWriteStream(v.out, { mode: 0o600 }) : out, { end: v.out !== undefined });
+      } catch (err) {
+        // `| head`: the reader had enough.
+        if ((err as { code?: string }).code !== 'EPIPE') throw new CliError(`export interrupted: ${(err as Error).message}`, 1);
+      }
+      return 0;
+    }
+    case 'audit verify': {
+      const verdict = v.file ? await verifyExport(v.file) : await hub.get(AdminPath.AUDIT_VERIFY, {}, AdminAuditVerdictSchema, [409]);
+      print(verdict, () => formatVerdict(verdict as AuditVerdict));
+      return verdict.ok ? 0 : 1;
+    }
+    case 'keys show':
+    case 'keys reload': {
+      const res = action === 'show' ? await hub.get(AdminPath.KEYS, {}, AdminKeysResponseSchema) : await hub.post(AdminPath.KEYS_RELOAD, {}, AdminKeysResponseSchema);
+      print(res, () => res.nodes.map((n) => `${n.node}  ${n.source}  ${n.algorithm}  ${n.error ? `FAILED: ${n.error}` : n.fingerprints.join(' ')}`).join('\n'));
+      return res.nodes.some((n) => n.error !== undefined) ? 1 : 0;
+    }
+    default:
+      throw new UsageError(group === undefined ? 'no command' : `unknown command: ${[group, action].filter(Boolean).join(' ')}`);
+  }
+}
+
+/** The admin HTTP API of one hub. */
+class HubClient {
+  constructor(private readonly o: { url: string; token: string | undefined; operator: string }) {}
+
+  private async request(method: 'GET' | 'POST', path: string, query: Record<string, string | undefined>, body: unknown): Promise<Response> {
+    if (!this.o.token) throw new UsageError('no admin token: set ADMIN_TOKEN or pass --token');
+    const qs = new URLSearchParams(Object.entries(query).filter((e): e is [string, string] => e[1] !== undefined));
+    const url = `${this.o.url}${path}${qs.size ? `?${qs}` : ''}`;
+    try {
+      return await fetch(url, {
+        method,
+        headers: {
+          authorization: `Bearer ${this.o.token}`,
+          [ADMIN_OPERATOR_HEADER]: this.o.operator,
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        signal: AbortSignal.timeout(30_000),
+      });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      throw new CliError(`cannot reach the hub at ${this.o.url}: ${cause?.code ?? cause?.message ?? (err as Error).message}`, 69);
+    }
+  }
+
+  private async answer<S extends z.ZodType>(res: Response, schema: S | undefined, okStatuses: number[]): Promise<z.output<S>> {
+    if (res.status === 204) return undefined as z.output<S>;
+    const json: unknown = await res.json().catch(() => undefined);
+    if (!res.ok && !okStatuses.includes(res.status)) {
+      const error = RestErrorBodySchema.safeParse(json);
+      throw new CliError(error.success ? `${error.data.error.code}: ${error.data.error.message}` : `the hub answered HTTP ${res.status}`, 1);
+    }
+    if (!schema) return json as z.output<S>;
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) throw new CliError('the hub answered something this CLI does not understand (another version?)', 1);
+    return parsed.data;
+  }
+
+  async get<S extends z.ZodType>(path: string, query: Record<string, string | undefined>, schema: S, okStatuses: number[] = []): Promise<z.output<S>> {
+    return this.answer(await this.request('GET', path, query, undefined), schema, okStatuses);
+  }
+
+  async post<S extends z.ZodType>(path: string, body: Record<string, unknown>, schema: S | undefined): Promise<z.output<S>> {
+    return this.answer(await this.request('POST', path, {}, body), schema, []);
+  }
+
+  async stream(path: string, query: Record<string, string | undefined>): Promise<Readable> {
+    const res = await this.request('GET', path, query, undefined);
+    if (!res.ok || !res.body) await this.answer(res, undefined, []);
+    return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+  }
+}
+
+/** Verify an NDJSON export offline: the same checks as on the hub, without the recorded heads. */
+async function verifyExport(file: string): Promise<AuditVerdict> {
+  const chains = new Map<string, AuditEntry[]>();
+  const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
+  let n = 0;
+  try {
+    for await (const line of lines) {
+      n++;
+      if (line.trim() === '') continue;
+      let entry: AuditEntry;
+      try {
+        entry = JSON.parse(line) as AuditEntry;
+      } catch {
+        throw new CliError(`${file}:${n}: not a JSON line`, 1);
+      }
+      if (typeof entry.chain !== 'string' || typeof entry.index !== 'number') throw new CliError(`${file}:${n}: not an audit entry`, 1);
+      const list = chains.get(entry.chain) ?? [];
+      list.push(entry);
+      chains.set(entry.chain, list);
+    }
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    throw new CliError(`cannot read ${file}: ${(err as Error).message}`, 64);
+  }
+  for (const list of chains.values()) list.sort((a, b) => a.index - b.index);
+  const reader: AuditReader = {
+    chains: async () => [...chains.keys()],
+    entries: async (chain, afterIndex, limit) => (chains.get(chain) ?? []).filter((e) => e.index > afterIndex).slice(0, limit),
+    recordedHead: async () => undefined,
+  };
+  return verifyAuditLog(reader);
+}
+
+function formatUsers(res: z.output<typeof AdminUsersResponseSchema>): string {
+  if (res.users.length === 0) return `no users in ${res.orgId}`;
+  const lines = res.users.flatMap((u) => [
+    `${u.userId}${u.disabledAt !== undefined ? `  DISABLED since ${iso(u.disabledAt)}` : ''}  (first seen ${iso(u.createdAt)}, last seen ${iso(u.lastSeenAt)})`,
+    ...u.devices.map(
+      (d) => `  ${d.deviceId}  ${d.revokedAt !== undefined ? `revoked ${iso(d.revokedAt)}` : d.listed ? 'listed' : 'not listed'}${d.hasKeys ? '' : ', no keys'}  last seen ${iso(d.lastSeenAt)}`,
+    ),
+  ]);
+  if (res.next !== undefined) lines.push(`(more: --after ${res.next})`);
+  return lines.join('\n');
+}
+
+function formatTeams(res: z.output<typeof AdminTeamsResponseSchema>): string {
+  if (res.teams.length === 0) return `no care teams`;
+  return res.teams
+    .map((t) =>
+      [
+        `${t.teamId}  created ${iso(t.createdAt)} by ${t.createdBy}`,
+        `  epoch ${t.epoch ?? '(none)'}, ${t.statements} statements, last seq ${t.lastSeq}`,
+        `  ${t.counts.members} members (${t.counts.owners} owner, ${t.counts.admins} admins): ${t.members.map((m) => `${m.userId} (${m.role})`).join(', ')}`,
+      ].join('\n'),
+    )
+    .join('\n');
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function safeLogin(): string {
+  try {
+    return userInfo().username || 'admin';
+  } catch {
+    return 'admin';
+  }
+}
+
+// Run when started as a program (not when a test imports `main`).
+// (npm links the bin, so compare real paths.)
+if (process.argv[1] && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url))) {
+  const code = await main(process.argv.slice(2), process.env, process.stdout);
+  process.exitCode = code;
+}

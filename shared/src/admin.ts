@@ -1,0 +1,128 @@
+/**
+ * The operator API (`/admin/...`, every request with `Authorization: Bearer <ADMIN_TOKEN>`), used by the
+ * `curbside-admin` CLI. Reads answer metadata only: ids, roles, epochs, counts and times, never a
+ * title, a message or a key. Every call, answered or refused, is written to the audit log.
+ *
+ * Who acts: the `X-Curbside-Operator` header (an operator's name or ticket, up to 200 characters;
+ * `by` in a body wins), else `admin`.
+ */
+import { z } from 'zod';
+import { EpochSchema, IdSchema, TimestampSchema, storedTextSchema } from './schemas.js';
+import { TeamRoleSchema } from './schemas.js';
+
+export const AdminPath = {
+  USERS: '/admin/users',
+  USER_DISABLE: '/admin/users/disable',
+  USER_ENABLE: '/admin/users/enable',
+  DEVICE_REVOKE: '/admin/devices/revoke',
+  DEVICE_RESTORE: '/admin/devices/restore',
+  TOKEN_REVOKE: '/admin/tokens/revoke',
+  TEAMS: '/admin/teams',
+  AUDIT_EXPORT: '/admin/audit/export',
+  AUDIT_VERIFY: '/admin/audit/verify',
+  KEYS: '/admin/keys',
+  KEYS_RELOAD: '/admin/keys/reload',
+} as const;
+
+/** The header naming the operator for the audit log. */
+export const ADMIN_OPERATOR_HEADER = 'x-curbside-operator';
+
+/** The operator, as the audit log keeps it: no control characters (`storedTextSchema`). */
+const By = storedTextSchema(200).optional();
+/** A query-string number (`?limit=50`). */
+const QueryInt = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** `GET /admin/users?orgId=&after=&limit=`: users ordered by id, each with their devices. */
+export const AdminUsersQuerySchema = z.strictObject({ orgId: IdSchema, after: IdSchema.optional(), limit: QueryInt(1, 500).optional() });
+export type AdminUsersQuery = z.input<typeof AdminUsersQuerySchema>;
+
+export const AdminDeviceSchema = z.object({
+  deviceId: IdSchema,
+  createdAt: TimestampSchema,
+  lastSeenAt: TimestampSchema,
+  /** Identity key and signed prekey published. */
+  hasKeys: z.boolean(),
+  /** In the user's signed device list (and not revoked). */
+  listed: z.boolean(),
+  revokedAt: TimestampSchema.optional(),
+});
+export const AdminUserSchema = z.object({
+  userId: IdSchema,
+  createdAt: TimestampSchema,
+  lastSeenAt: TimestampSchema,
+  disabledAt: TimestampSchema.optional(),
+  devices: z.array(AdminDeviceSchema),
+});
+export const AdminUsersResponseSchema = z.object({
+  orgId: IdSchema,
+  users: z.array(AdminUserSchema),
+  /** Pass as `after` for the next page; absent on the last page. */
+  next: IdSchema.optional(),
+});
+export type AdminUser = z.infer<typeof AdminUserSchema>;
+export type AdminUsersResponse = z.infer<typeof AdminUsersResponseSchema>;
+
+/** `POST /admin/users/disable` and `/enable`. Disabling closes the user's sockets on every node and refuses their handshakes (`USER_DISABLED`). */
+export const AdminUserActionSchema = z.strictObject({ orgId: IdSchema, userId: IdSchema, by: By });
+export type AdminUserAction = z.input<typeof AdminUserActionSchema>;
+export const AdminUserActionResultSchema = z.object({ orgId: IdSchema, userId: IdSchema, status: z.enum(['disabled', 'already', 'enabled', 'not_disabled']) });
+export type AdminUserActionResult = z.infer<typeof AdminUserActionResultSchema>;
+
+/** `POST /admin/devices/revoke`: as the owner's own `device:revoke`, without needing the owner. */
+export const AdminDeviceRevokeRequestSchema = z.strictObject({ orgId: IdSchema, userId: IdSchema, deviceId: IdSchema, by: By });
+export type AdminDeviceRevokeRequest = z.input<typeof AdminDeviceRevokeRequestSchema>;
+export const AdminDeviceRevokeResultSchema = z.object({ deviceId: IdSchema, revoked: z.boolean() });
+
+/** `POST /admin/devices/restore` (schema of the request: `AdminDeviceRestoreRequestSchema`). */
+export const AdminDeviceRestoreResultSchema = z.object({ restored: z.boolean() });
+
+/** `GET /admin/teams?orgId=&teamId=` one care team, or `?orgId=&userId=` the teams a user is in. */
+export const AdminTeamsQuerySchema = z
+  .strictObject({ orgId: IdSchema, teamId: IdSchema.optional(), userId: IdSchema.optional() })
+  .refine((q) => (q.teamId === undefined) !== (q.userId === undefined), { message: 'give exactly one of teamId and userId' });
+export type AdminTeamsQuery = z.input<typeof AdminTeamsQuerySchema>;
+
+/** A care team's membership metadata: never its sealed title or any message. */
+export const AdminTeamSchema = z.object({
+  teamId: IdSchema,
+  createdBy: IdSchema,
+  createdAt: TimestampSchema,
+  /** The membership epoch (head of the signed log) every team message must be bound to. */
+  epoch: EpochSchema.optional(),
+  /** Signed membership statements applied (create, add, remove, role changes, renames). */
+  statements: z.number().int().nonnegative(),
+  /** Highest sequence number (messages, receipts and statements). */
+  lastSeq: z.number().int().nonnegative(),
+  members: z.array(z.object({ userId: IdSchema, role: TeamRoleSchema })),
+  counts: z.object({ members: z.number().int(), owners: z.number().int(), admins: z.number().int() }),
+});
+export const AdminTeamsResponseSchema = z.object({ orgId: IdSchema, teams: z.array(AdminTeamSchema) });
+export type AdminTeam = z.infer<typeof AdminTeamSchema>;
+export type AdminTeamsResponse = z.infer<typeof AdminTeamsResponseSchema>;
+
+/**
+ * `GET /admin/audit/export?chain=`: the audit log as NDJSON (`application/x-ndjson`), one entry per
+ * line, chain by chain in index order (every chain when none is named).
+ */
+export const AdminAuditExportQuerySchema = z.strictObject({ chain: z.string().min(1).max(400).optional() });
+
+/** `GET /admin/audit/verify`: the hash-chain verdict (see `verifyAuditLog`). 200 when intact, 409 when not. */
+export const AdminAuditVerdictSchema = z.object({
+  ok: z.boolean(),
+  chains: z.array(z.object({ chain: z.string(), entries: z.number().int(), headHash: z.string().optional(), problems: z.array(z.string()) })),
+});
+export type AdminAuditVerdict = z.infer<typeof AdminAuditVerdictSchema>;
+
+/** `GET /admin/keys` and `POST /admin/keys/reload`: the identity provider's verification keys in force, per node. */
+export const AdminKeysNodeSchema = z.object({
+  node: z.string(),
+  /** `file` (JWT_PUBLIC_KEY_FILE, reloadable), `env` (JWT_PUBLIC_KEY) or `dev` (dev mode's own key). */
+  source: z.enum(['file', 'env', 'dev']),
+  algorithm: z.string(),
+  fingerprints: z.array(z.string()),
+  error: z.string().optional(),
+});
+export const AdminKeysResponseSchema = z.object({ nodes: z.array(AdminKeysNodeSchema) });
+export type AdminKeysNode = z.infer<typeof AdminKeysNodeSchema>;
+export type AdminKeysResponse = z.infer<typeof AdminKeysResponseSchema>;
+export const AdminKeysReloadRequestSchema = z.strictObject({ by: By });
