@@ -179,9 +179,13 @@ export class FaultCluster extends EventEmitter {
     return `mongodb://127.0.0.1:${this.dbPort}/${extra ? `?${extra}` : ''}`;
   }
 
-  /** An access token for this cluster's hubs (RS256, signed with the run's private key). */
+  /**
+   * An access token for this cluster's hubs (RS256, signed with the run's private key), from a sign-in
+   * just now (`auth_time`): linking a sibling device needs a recent one (RECENT_AUTH_SEC).
+   */
   mint(who: { userId: string; deviceId: string; orgId?: string }, expiresInSec = 3600): string {
-    return jwt.sign({ sub: who.userId, org: who.orgId ?? 'org-faults', dev: who.deviceId }, this.privateKey, {
+    const payload = { sub: who.userId, org: who.orgId ?? 'org-faults', dev: who.deviceId, auth_time: Math.floor(Date.now() / 1000) };
+    return jwt.sign(payload, this.privateKey, {
       algorithm: 'RS256',
       issuer: ISSUER,
       audience: AUDIENCE,
