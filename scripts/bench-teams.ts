@@ -78,7 +78,8 @@ const USAGE = `Usage: tsx scripts/bench-teams.ts [options]
   --senders N              members that send (round-robin; each warms up once) (default: every member)
   --text-bytes 1000        characters of text per message (the bare relay sends Curbside's body size)
   --backend memory|real    real: REDIS_URL (default: 127.0.0.1:6379 or a redis-server of its own) and MONGODB_URI
-                           (default: a fresh FerretDB of its own), found or started as npm test does
+                           (default: a FerretDB of its own on PostgreSQL, in a fresh database;
+                           CURBSIDE_FERRETDB_BACKEND=sqlite: on SQLite)
   --private-redis          real: run the hub on a redis-server of this run's own (free port), so the Redis counts
                            below are the hub's alone (a shared Redis counts everyone's commands)
   --hub-log-level info     LOG_LEVEL of the hub
@@ -766,11 +767,11 @@ async function main(): Promise<void> {
   if (backend === 'real') {
     const s = await import('../test/support/services.js');
     const redis = flags['private-redis'] ? await s.startRedisServer() : await s.ensureRedis();
-    const mongo = await s.ensureMongo();
+    const mongo = await s.ensureDevMongo();
     svc = {
       redisUrl: redis.url,
       mongoUri: mongo.url,
-      started: [...(redis.owned ? [`redis-server ${redis.url}`] : []), ...(mongo.owned ? [`FerretDB ${mongo.url}`] : [])],
+      started: [...(redis.owned ? [`redis-server ${redis.url}`] : []), ...(mongo.owned ? [`${mongo.label} ${mongo.url}`] : [])],
       stop: async () => {
         await Promise.all([redis.stop(), mongo.stop()]);
       },

@@ -9,7 +9,7 @@ export const VARIANTS: ReadonlyArray<{ id: VariantId; letter: string; title: str
   { id: 'ws', letter: 'A', title: 'bare ws relay' },
   { id: 'socketio', letter: 'B', title: 'bare socket.io relay (MessagePack parser)' },
   { id: 'memory', letter: 'C', title: 'Curbside, memory adapters' },
-  { id: 'real', letter: 'D', title: 'Curbside, Redis + Mongo-wire DB (FerretDB)' },
+  { id: 'real', letter: 'D', title: 'Curbside, Redis + Mongo-wire DB (FerretDB on PostgreSQL by default)' },
   { id: 'two-nodes', letter: 'E', title: 'two Curbside nodes behind the Redis adapter' },
 ];
 

@@ -12,7 +12,8 @@
  *   A ws         bare `ws` relay (the ceiling)
  *   B socketio   bare socket.io relay with Curbside's MessagePack parser (no auth/validation/storage)
  *   C memory     Curbside hub, memory adapters (server/dist/main.js, ES256 tokens this script signs)
- *   D real       Curbside hub on Redis + the Mongo-wire DB (FerretDB): durable write before the ack
+ *   D real       Curbside hub on Redis + the Mongo-wire DB (FerretDB on PostgreSQL unless MONGODB_URI or
+ *                CURBSIDE_FERRETDB_BACKEND=sqlite): durable write before the ack
  *   E two-nodes  two Curbside hubs behind the socket.io Redis adapter, clients alternate between them
  *
  * Per variant: an idle test (N authenticated idle clients: connect rate, connect p99 including auth,
@@ -101,7 +102,8 @@ const USAGE = `Usage: tsx scripts/bench/run.ts [options]      (npm run build fir
   --retries 1               re-run a failing step this many times (the machine is shared and noisy); the last attempt counts
   --hub-log-level info      LOG_LEVEL of the hubs
   --hub-cpu-prof DIR        run hubs with --cpu-prof (profiles in DIR)
-  --mongodb-uri URI --redis-url URL       services for D and E (default: REDIS_URL/MONGODB_URI, 127.0.0.1:6379, or start FerretDB / redis-server)
+  --mongodb-uri URI --redis-url URL       services for D and E (default: REDIS_URL/MONGODB_URI, 127.0.0.1:6379, or start redis-server, and
+                                          FerretDB on PostgreSQL in a fresh database; CURBSIDE_FERRETDB_BACKEND=sqlite: on SQLite)
   --seed 1 --label TEXT
   --out FILE                JSON report (default results/bench-<date>[-quick][-N].json)
   --docs FILE|none          Markdown to add the run to (default docs/benchmarks.md; --smoke: none)
@@ -231,20 +233,25 @@ interface Services {
   mongoUri: string;
   /** FerretDB's process when this run started it: its CPU is reported per step. */
   dbPid: number | undefined;
+  /** Which database D and E ran on (`--mongodb-uri`, `MONGODB_URI`, FerretDB on PostgreSQL or SQLite). */
+  database: string;
   stop(): Promise<void>;
 }
 
 async function services(): Promise<Services> {
   const redisFlag = flags['redis-url'];
   const mongoFlag = flags['mongodb-uri'];
-  // test/support/services.ts finds or starts Redis and FerretDB (the same as npm test).
+  // test/support/services.ts finds or starts Redis (as npm test does) and FerretDB, on PostgreSQL unless
+  // CURBSIDE_FERRETDB_BACKEND=sqlite.
   const svc = await import('../../test/support/services.js');
   const redis = redisFlag ? undefined : await svc.ensureRedis();
-  const mongo = mongoFlag ? undefined : await svc.ensureMongo();
+  const mongo = mongoFlag ? undefined : await svc.ensureDevMongo();
+  if (mongo) console.log(`database for D and E: ${mongo.label} ${mongo.url}`);
   return {
     redisUrl: redisFlag ?? redis!.url,
     mongoUri: mongoFlag ?? mongo!.url,
     dbPid: (mongo as { child?: ChildProcess } | undefined)?.child?.pid,
+    database: mongo ? mongo.label.replace(/ \(database .*\)$/, '') : '--mongodb-uri',
     stop: async () => {
       await Promise.all([redis?.stop(), mongo?.stop()]);
     },
@@ -656,6 +663,7 @@ async function main(): Promise<void> {
     uncommitted: dirty === 'unknown' ? 'unknown' : dirty.split('\n').filter(Boolean),
     method: {
       mode: smoke ? 'smoke' : quick ? 'quick' : 'full',
+      database: svc?.database ?? null,
       clients: clientsN,
       workers: workersN,
       shape,

@@ -149,7 +149,8 @@ let dbPid: number | undefined;
 let stopDb: (() => Promise<void>) | undefined;
 if (!mongoUri) {
   const svc = await import('../../test/support/services.js');
-  const db = await svc.startFerretDb();
+  const db = await svc.ensureDevMongo(); // FerretDB on PostgreSQL unless CURBSIDE_FERRETDB_BACKEND=sqlite
+  console.log(`database: ${db.label} ${db.url}`);
   mongoUri = db.url;
   dbPid = (db as { child?: ChildProcess }).child?.pid;
   stopDb = () => db.stop();

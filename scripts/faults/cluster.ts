@@ -7,8 +7,9 @@
  *   JWT_PUBLIC_KEY/JWT_ISSUER/JWT_AUDIENCE of an RSA key pair generated here (`cluster.mint`).
  * - Redis: its own `redis-server` on its own port (never the shared 127.0.0.1:6379), no persistence;
  *   a restart comes back empty on the same port.
- * - FerretDB: its own instance on SQLite; a restart keeps the SQLite directory and the port, so what
- *   was stored survives.
+ * - FerretDB: its own instance, on PostgreSQL (a database of its own in the PostgreSQL at POSTGRESQL_URL,
+ *   dropped at stop) unless `db: 'sqlite'` or CURBSIDE_FERRETDB_BACKEND=sqlite (a temp directory); a restart
+ *   keeps the port and the PostgreSQL database or SQLite directory, so what was stored survives.
  *
  * Ports are picked below the kernel's ephemeral range, so no outgoing connection takes one while its
  * service is down. Every child's output goes to a log file in `cluster.logDir`.
@@ -22,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import jwt from 'jsonwebtoken';
+import { createPostgresDatabase, devFerretDbBackend, type FerretDbBackend } from '../../test/support/services.js';
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -36,6 +38,8 @@ export interface ClusterOptions {
   log?: (line: string) => void;
   /** Keep the temp dir (logs, SQLite files) after `stop()`. @default false */
   keepDir?: boolean;
+  /** FerretDB's backend. @default CURBSIDE_FERRETDB_BACKEND, else 'postgresql' */
+  db?: FerretDbBackend;
 }
 
 export type NodeState = 'starting' | 'up' | 'down';
@@ -102,6 +106,9 @@ export class FaultCluster extends EventEmitter {
   readonly audience = AUDIENCE;
   redisPort = 0;
   dbPort = 0;
+  readonly dbBackend: FerretDbBackend;
+  /** The PostgreSQL database under FerretDB (PostgreSQL backend), created at the first start. */
+  private postgres: ReturnType<typeof createPostgresDatabase> | undefined;
 
   private readonly privateKey: KeyObject;
   private readonly publicKeyPem: string;
@@ -118,6 +125,7 @@ export class FaultCluster extends EventEmitter {
     this.dbDir = join(this.dir, 'sqlite');
     mkdirSync(this.logDir, { recursive: true });
     mkdirSync(this.dbDir, { recursive: true });
+    this.dbBackend = options.db ?? devFerretDbBackend();
     this.dbName = `faults_${this.runId}`;
     this.keyPrefix = `curbside-faults-${this.runId}:`;
     const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -134,6 +142,11 @@ export class FaultCluster extends EventEmitter {
     for (const owned of this.procs.values()) {
       owned.expectExit = true;
       owned.child.kill('SIGKILL');
+    }
+    try {
+      this.postgres?.drop();
+    } catch {
+      // exiting anyway: a database left behind is named curbside_faults_*
     }
   }
 
@@ -166,7 +179,10 @@ export class FaultCluster extends EventEmitter {
     return `mongodb://127.0.0.1:${this.dbPort}/${extra ? `?${extra}` : ''}`;
   }
 
-  /** An access token for this cluster's hubs (RS256, signed with the run's private key). */
+  /**
+   * An access token for this cluster's hubs (RS256, signed with the run's private key), from a sign-in
+   * just now (`auth_time`): linking a sibling device needs a recent one (RECENT_AUTH_SEC).
+   */
   mint(who: { userId: string; deviceId: string; orgId?: string }, expiresInSec = 3600): string {
     // A sign-in just now (auth_time), as an identity provider's fresh token says: linking devices needs one.
     return jwt.sign({ sub: who.userId, org: who.orgId ?? 'org-faults', dev: who.deviceId, auth_time: Math.floor(Date.now() / 1000) }, this.privateKey, {
@@ -212,7 +228,7 @@ export class FaultCluster extends EventEmitter {
     await this.startRedis();
   }
 
-  /** Stop FerretDB (SIGKILL by default) and start it on the same port over the same SQLite directory. */
+  /** Stop FerretDB (SIGKILL by default) and start it on the same port over the same PostgreSQL database or SQLite directory. */
   async restartDb(options: { downMs?: number; signal?: NodeJS.Signals } = {}): Promise<void> {
     await this.stopProc('db', options.signal ?? 'SIGKILL');
     if (options.downMs) await sleep(options.downMs);
@@ -239,6 +255,8 @@ export class FaultCluster extends EventEmitter {
     const hubs = [...this.procs.keys()].filter((k) => k.startsWith('hub-'));
     await Promise.all(hubs.map((k) => this.stopProc(k, 'SIGKILL')));
     await Promise.all(['redis', 'db'].map((k) => this.stopProc(k, 'SIGKILL')));
+    this.postgres?.drop();
+    this.postgres = undefined;
     process.off('exit', this.killAllSync);
     if (!this.options.keepDir) rmSync(this.dir, { recursive: true, force: true });
   }
@@ -279,12 +297,14 @@ export class FaultCluster extends EventEmitter {
     if (build.status !== 0 || !existsSync(bin)) throw new Error('Building FerretDB failed (scripts/build-ferretdb.sh): install Go >= 1.24 with the Go module proxy');
     if (!this.dbPort) this.dbPort = await this.pickPort();
     const port = this.dbPort;
+    if (this.dbBackend === 'postgresql') this.postgres ??= createPostgresDatabase('curbside_faults');
+    const backendArgs = this.postgres ? ['-handler', 'postgresql', '-postgresql-url', this.postgres.url] : ['-dir', this.dbDir];
     await this.withRetries('db', async () => {
-      const owned = this.spawnOwned('db', bin, ['-listen', `127.0.0.1:${port}`, '-dir', this.dbDir]);
+      const owned = this.spawnOwned('db', bin, ['-listen', `127.0.0.1:${port}`, ...backendArgs]);
       await waitForLine(owned, /READY mongodb:\/\//, 'FerretDB', 30_000);
       owned.ready = true;
     });
-    this.log(`ferretdb up on ${port}`);
+    this.log(`ferretdb up on ${port} (${this.postgres ? `PostgreSQL database ${this.postgres.database}` : 'SQLite'})`);
   }
 
   private async startNode(index: number): Promise<void> {

@@ -1,9 +1,12 @@
-// Command curbside-ferretdb runs FerretDB v1 (MongoDB wire protocol over SQLite)
-// for tests and local development. Upstream's own cmd/ferretdb binary panics when
-// built with `go install` (a release-time version file is missing, FerretDB#2982),
+// Command curbside-ferretdb runs FerretDB v1 (MongoDB wire protocol over SQLite or
+// PostgreSQL) for tests and local development. Upstream's own cmd/ferretdb binary panics
+// when built with `go install` (a release-time version file is missing, FerretDB#2982),
 // so we embed the library instead.
 //
 // Usage: curbside-ferretdb -listen 127.0.0.1:27018 -dir /tmp/data
+//
+//	curbside-ferretdb -listen 127.0.0.1:27018 -handler postgresql -postgresql-url postgres://postgres@127.0.0.1:5432/DBNAME
+//
 // On start it prints "READY mongodb://HOST:PORT/" to stdout once the listener is bound.
 package main
 
@@ -24,21 +27,37 @@ import (
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "TCP address to listen on (port 0 picks a free port)")
-	dir := flag.String("dir", "", "directory for SQLite files (required)")
+	handler := flag.String("handler", "sqlite", "backend: sqlite or postgresql")
+	dir := flag.String("dir", "", "directory for SQLite files (required with -handler sqlite)")
+	pgURL := flag.String("postgresql-url", "", "PostgreSQL URL, e.g. postgres://postgres@127.0.0.1:5432/DBNAME (required with -handler postgresql)")
 	logLevel := flag.String("log-level", "warn", "debug, info, warn or error")
 	flag.Parse()
 
-	if *dir == "" {
-		fmt.Fprintln(os.Stderr, "curbside-ferretdb: -dir is required")
-		os.Exit(2)
-	}
-	abs, err := filepath.Abs(*dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "curbside-ferretdb:", err)
-		os.Exit(2)
-	}
-	if err := os.MkdirAll(abs, 0o700); err != nil {
-		fmt.Fprintln(os.Stderr, "curbside-ferretdb:", err)
+	config := ferretdb.Config{Handler: *handler}
+	switch *handler {
+	case "sqlite":
+		if *dir == "" {
+			fmt.Fprintln(os.Stderr, "curbside-ferretdb: -dir is required with -handler sqlite")
+			os.Exit(2)
+		}
+		abs, err := filepath.Abs(*dir)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "curbside-ferretdb:", err)
+			os.Exit(2)
+		}
+		if err := os.MkdirAll(abs, 0o700); err != nil {
+			fmt.Fprintln(os.Stderr, "curbside-ferretdb:", err)
+			os.Exit(2)
+		}
+		config.SQLiteURL = "file:" + abs + "/"
+	case "postgresql":
+		if *pgURL == "" {
+			fmt.Fprintln(os.Stderr, "curbside-ferretdb: -postgresql-url is required with -handler postgresql")
+			os.Exit(2)
+		}
+		config.PostgreSQLURL = *pgURL
+	default:
+		fmt.Fprintln(os.Stderr, "curbside-ferretdb: -handler must be sqlite or postgresql")
 		os.Exit(2)
 	}
 
@@ -66,12 +85,9 @@ func main() {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: addr},
-		Logger:    logger,
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + abs + "/",
-	})
+	config.Listener = ferretdb.ListenerConfig{TCP: addr}
+	config.Logger = logger
+	f, err := ferretdb.New(&config)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "curbside-ferretdb:", err)
 		os.Exit(1)

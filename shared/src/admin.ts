@@ -7,7 +7,7 @@
  * `by` in a body wins), else `admin`.
  */
 import { z } from 'zod';
-import { EpochSchema, IdSchema, TimestampSchema } from './schemas.js';
+import { EpochSchema, IdSchema, TimestampSchema, storedTextSchema } from './schemas.js';
 import { TeamRoleSchema } from './schemas.js';
 
 export const AdminPath = {
@@ -27,7 +27,8 @@ export const AdminPath = {
 /** The header naming the operator for the audit log. */
 export const ADMIN_OPERATOR_HEADER = 'x-curbside-operator';
 
-const By = z.string().min(1).max(200).optional();
+/** The operator, as the audit log keeps it: no control characters (`storedTextSchema`). */
+const By = storedTextSchema(200).optional();
 /** A query-string number (`?limit=50`). */
 const QueryInt = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 

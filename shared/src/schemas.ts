@@ -15,6 +15,17 @@ export const IdSchema = z
   .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
 
 /**
+ * Control characters (C0 and DEL). No text the hub stores may hold one: PostgreSQL's `jsonb`, under
+ * FerretDB, refuses NUL outright (SQLSTATE 22P05), and none has a place in a name.
+ */
+const NO_CONTROL_CHARACTERS = /^[^\x00-\x1f\x7f]*$/;
+
+/** Free text the hub stores (an operator's name for the audit log): trimmed, 1 to `max` characters, no control characters. */
+export function storedTextSchema(max: number) {
+  return z.string().trim().min(1).max(max).regex(NO_CONTROL_CHARACTERS, 'must not contain control characters');
+}
+
+/**
  * Raw bytes. socket.io carries them as binary attachments: Node delivers a Buffer (a Uint8Array),
  * browsers an ArrayBuffer. Both parse to a Uint8Array.
  */
@@ -397,7 +408,7 @@ export const AdminTokenRevokeRequestSchema = z.strictObject({
   /** When the token expires (epoch ms): the revocation is kept that long (plus a grace period). */
   expiresAt: TimestampSchema,
   /** Who asked (an operator's name or ticket), for the audit log. */
-  by: z.string().min(1).max(200).optional(),
+  by: storedTextSchema(200).optional(),
 });
 export type AdminTokenRevokeRequest = z.input<typeof AdminTokenRevokeRequestSchema>;
 
@@ -408,7 +419,7 @@ export type AdminTokenRevokeRequest = z.input<typeof AdminTokenRevokeRequestSche
 export const AdminDeviceRestoreRequestSchema = z.strictObject({
   orgId: IdSchema,
   deviceId: IdSchema,
-  by: z.string().min(1).max(200).optional(),
+  by: storedTextSchema(200).optional(),
 });
 export type AdminDeviceRestoreRequest = z.input<typeof AdminDeviceRestoreRequestSchema>;
 

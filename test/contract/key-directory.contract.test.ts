@@ -1,28 +1,28 @@
 import { expect } from 'chai';
 import mongoose from 'mongoose';
 import { MemoryStorage, MongoStorage, type Storage } from '@curbside/server';
-import { serviceUrls, uniqueName } from '../support/services.js';
+import { mongoBackends, uniqueName } from '../support/services.js';
 import { testDeviceKeys } from '../support/keys.js';
 
 const ORG = 'org-a';
 const impls: Array<{ name: string; make: () => Promise<{ storage: Storage; cleanup: () => Promise<void> }> }> = [
   { name: 'MemoryStorage', make: async () => ({ storage: new MemoryStorage(), cleanup: async () => {} }) },
-  {
-    name: 'MongoStorage',
+  ...mongoBackends().map((backend) => ({
+    name: `MongoStorage on ${backend.name}`,
     make: async () => {
       const dbName = uniqueName('keys');
-      const storage = new MongoStorage({ uri: serviceUrls().mongoUri, dbName });
+      const storage = new MongoStorage({ uri: backend.uri(), dbName });
       return {
         storage,
         cleanup: async () => {
           await storage.close();
-          const conn = await mongoose.createConnection(serviceUrls().mongoUri, { dbName }).asPromise();
+          const conn = await mongoose.createConnection(backend.uri(), { dbName }).asPromise();
           await conn.dropDatabase();
           await conn.close();
         },
       };
     },
-  },
+  })),
 ];
 
 for (const impl of impls) {

@@ -1,12 +1,14 @@
 /**
  * Data migrations on the real Mongo-wire DB: documents written by the previous release, inserted raw,
  * are readable through today's MongoStorage after `init()`; an interrupted migration finishes on the
- * next start; two nodes starting at once do not trip over each other.
+ * next start; two nodes starting at once do not trip over each other. Keys with NUL come from releases
+ * that ran on FerretDB-SQLite or MongoDB (PostgreSQL's jsonb never stored one), so that migration runs on
+ * FerretDB-SQLite (or MONGODB_URI); the control-character migration runs on FerretDB-SQLite and -PostgreSQL.
  */
 import assert from 'node:assert/strict';
 import mongoose from 'mongoose';
 import { MongoStorage } from '../../server/src/adapters/mongo/storage.js';
-import { serviceUrls, uniqueName } from '../support/services.js';
+import { mongoBackends, serviceUrls, uniqueName } from '../support/services.js';
 
 describe('MongoStorage migrations (Mongo-wire DB)', function () {
   this.timeout(60_000);
@@ -16,7 +18,7 @@ describe('MongoStorage migrations (Mongo-wire DB)', function () {
 
   beforeEach(async () => {
     dbName = uniqueName('migrate');
-    raw = await mongoose.createConnection(serviceUrls().mongoUri, { dbName }).asPromise();
+    raw = await mongoose.createConnection(serviceUrls().ferretDbSqliteUri, { dbName }).asPromise();
   });
   afterEach(async () => {
     await Promise.all(open.splice(0).map((s) => s.close()));
@@ -25,7 +27,7 @@ describe('MongoStorage migrations (Mongo-wire DB)', function () {
   });
 
   const storage = () => {
-    const s = new MongoStorage({ uri: serviceUrls().mongoUri, dbName });
+    const s = new MongoStorage({ uri: serviceUrls().ferretDbSqliteUri, dbName });
     open.push(s);
     return s;
   };
@@ -76,7 +78,7 @@ describe('MongoStorage migrations (Mongo-wire DB)', function () {
     assert.deepEqual(convs.map((c) => c._id).sort(), ['org-a c-direct', 'org-a t-ward']);
     assert.equal(convs.some((c) => String(c.directKey).includes('\u0000')), false);
     assert.deepEqual((await raw.collection('conversation_seqs').find({}).toArray()).map((d) => d._id).sort(), ['org-a c-direct', 'org-a t-ward']);
-    assert.equal(await raw.collection('schema_migrations').countDocuments({}), 1);
+    assert.equal(await raw.collection('schema_migrations').countDocuments({}), 2);
   });
 
   it('finishes a migration interrupted between copy and delete, on two nodes starting at once', async () => {
@@ -103,3 +105,88 @@ describe('MongoStorage migrations (Mongo-wire DB)', function () {
     assert.equal((await c.getConversation('org-a', 't-ward'))?.title, 'Ward 4B');
   });
 });
+
+/** Paths of the strings and field names in `value` that hold a control character. */
+function controlCharacters(value: unknown, path = ''): string[] {
+  const control = /[\x00-\x1f\x7f]/;
+  if (typeof value === 'string') return control.test(value) ? [path] : [];
+  if (Array.isArray(value)) return value.flatMap((v, i) => controlCharacters(v, `${path}.${i}`));
+  if (value !== null && typeof value === 'object' && !(value instanceof mongoose.mongo.Binary)) {
+    return Object.entries(value).flatMap(([k, v]) => [...(control.test(k) ? [`${path}.${k} (name)`] : []), ...controlCharacters(v, `${path}.${k}`)]);
+  }
+  return [];
+}
+
+for (const backend of mongoBackends()) {
+  describe(`MongoStorage migration of control characters in stored text, on ${backend.name}`, function () {
+    this.timeout(60_000);
+    let dbName: string;
+    let raw: mongoose.Connection;
+    const open: MongoStorage[] = [];
+    // PostgreSQL's jsonb refuses NUL, so a database there never held one; the other control characters it takes.
+    const nul = backend.name === 'FerretDB-PostgreSQL' ? '' : '\u0000';
+
+    beforeEach(async () => {
+      dbName = uniqueName('migrate');
+      raw = await mongoose.createConnection(backend.uri(), { dbName }).asPromise();
+    });
+    afterEach(async () => {
+      await Promise.all(open.splice(0).map((s) => s.close()));
+      await raw.dropDatabase();
+      await raw.close();
+    });
+
+    const storage = () => {
+      const s = new MongoStorage({ uri: backend.uri(), dbName });
+      open.push(s);
+      return s;
+    };
+
+    /** Conversations in today's key shape whose titles the previous release took with control characters. */
+    async function titlesWithControlCharacters(): Promise<void> {
+      const base = { orgId: 'org-a', kind: 'group', createdBy: 'dr-lee', createdAt: 1, lastSeq: 0, memberUserIds: ['dr-lee', 'dr-patel'] };
+      const conversation = (id: string, extra: Record<string, unknown>) => ({ ...base, _id: `org-a ${id}` as never, conversationId: id, directKey: `group ${id}`, ...extra });
+      await raw.collection('conversations').insertMany([
+        conversation('g-tab', { title: `Ward\t4B${nul}` }),
+        conversation('g-lines', { title: '\r\nNight shift\r\n4B\u001b[31m' }),
+        conversation('g-only-control', { title: `\u0001\u007f${nul}` }),
+        conversation('g-clean', { title: 'Ward 4B \u2014 discharge' }),
+        conversation('t-legacy', { team: { title: `ICU${nul}\u0007team`, index: 0, head: 'a'.repeat(64), members: [{ userId: 'dr-lee', role: 'owner' }] } }),
+      ]);
+      // A database written before any migration ran: the earlier migration finds nothing to move.
+    }
+
+    it('replaces each control character in titles with a space, removes a title left empty, and touches nothing else', async () => {
+      await titlesWithControlCharacters();
+      const s = storage();
+      await s.init();
+
+      assert.equal((await s.getConversation('org-a', 'g-tab'))?.title, 'Ward 4B');
+      assert.equal((await s.getConversation('org-a', 'g-lines'))?.title, 'Night shift  4B [31m');
+      assert.equal((await s.getConversation('org-a', 'g-only-control'))?.title, undefined);
+      assert.equal((await s.getConversation('org-a', 'g-clean'))?.title, 'Ward 4B \u2014 discharge');
+      const legacy = await raw.collection('conversations').findOne({ _id: 'org-a t-legacy' as never });
+      assert.equal(legacy?.team?.title, nul ? 'ICU  team' : 'ICU team');
+      assert.deepEqual((await s.getConversation('org-a', 'g-tab'))?.memberUserIds, ['dr-lee', 'dr-patel']);
+      assert.deepEqual((await s.getTeamState('org-a', 't-legacy'))?.members, { 'dr-lee': 'owner' });
+
+      // Nothing stored holds a control character any more.
+      for (const doc of await raw.collection('conversations').find({}).toArray()) {
+        assert.deepEqual(controlCharacters(doc), [], `${String(doc._id)} still holds a control character`);
+      }
+      assert.deepEqual((await raw.collection('schema_migrations').find({}).toArray()).map((d) => d._id).sort(), ['2026-12-conversation-keys-per-org', '2026-12-no-control-characters-in-text']);
+    });
+
+    it('two nodes starting at once migrate once; a later start does not run it again', async () => {
+      await titlesWithControlCharacters();
+      const [a, b] = [storage(), storage()];
+      await Promise.all([a.init(), b.init()]);
+      assert.equal((await b.getConversation('org-a', 'g-tab'))?.title, 'Ward 4B');
+      await raw.collection('conversations').updateOne({ _id: 'org-a g-clean' as never }, { $set: { title: 'late\ttitle' } });
+      const c = storage();
+      await c.init();
+      assert.equal((await c.getConversation('org-a', 'g-clean'))?.title, 'late\ttitle');
+      assert.equal(await raw.collection('schema_migrations').countDocuments({}), 2);
+    });
+  });
+}

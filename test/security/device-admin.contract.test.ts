@@ -1,11 +1,11 @@
 /**
- * DeviceAdmin contract (server/src/ports/device-admin.ts) over MemoryStorage and MongoStorage (the
- * test run's Mongo-wire DB, two instances standing for two hub nodes).
+ * DeviceAdmin contract (server/src/ports/device-admin.ts) over MemoryStorage and MongoStorage on each of the
+ * run's Mongo-wire DBs (FerretDB on SQLite and on PostgreSQL), two instances standing for two hub nodes.
  */
 import assert from 'node:assert/strict';
 import mongoose from 'mongoose';
 import { MemoryStorage, MongoStorage, type Storage } from '@curbside/server';
-import { serviceUrls, uniqueName } from '../support/services.js';
+import { mongoBackends, uniqueName } from '../support/services.js';
 import { testDeviceKeys } from '../support/keys.js';
 
 interface Impl {
@@ -21,25 +21,25 @@ const impls: Impl[] = [
       return { a: s, b: s, cleanup: async () => {} };
     },
   },
-  {
-    name: 'MongoStorage',
+  ...mongoBackends().map((backend) => ({
+    name: `MongoStorage on ${backend.name}`,
     async open() {
       const dbName = uniqueName('devadmin');
-      const a = new MongoStorage({ uri: serviceUrls().mongoUri, dbName });
-      const b = new MongoStorage({ uri: serviceUrls().mongoUri, dbName });
+      const a = new MongoStorage({ uri: backend.uri(), dbName });
+      const b = new MongoStorage({ uri: backend.uri(), dbName });
       await Promise.all([a.init(), b.init()]);
       return {
         a,
         b,
         async cleanup() {
           await Promise.all([a.close(), b.close()]);
-          const c = await mongoose.createConnection(serviceUrls().mongoUri, { dbName }).asPromise();
+          const c = await mongoose.createConnection(backend.uri(), { dbName }).asPromise();
           await c.dropDatabase();
           await c.close();
         },
       };
     },
-  },
+  })),
 ];
 
 for (const impl of impls) {

@@ -65,6 +65,27 @@ describe('input hardening', function () {
     expect(spy.calls, 'no storage call for any refused payload').to.deep.equal([]);
   });
 
+  it("an operator's name with NUL or another control character is INVALID_PAYLOAD and changes nothing (real DB)", async () => {
+    // PostgreSQL's jsonb (FerretDB's PostgreSQL backend) refuses NUL: stored text (here the audit log's
+    // operator) holds no control character.
+    const admin = 'operator-secret-'.padEnd(40, 'x');
+    const t = await harness.start('real', sharedBackend(), (c) => (c.adminToken = admin));
+    open.push(await connectRaw(t.url, t.idp.mint({ userId: 'dr-lee', deviceId: 'lee-phone' })));
+    const disable = (by: string) =>
+      fetch(`${t.url}/admin/users/disable`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ orgId: 'org-a', userId: 'dr-lee', by }),
+      });
+    for (const by of ['helpdesk\u00007', 'helpdesk\t7', 'help\ndesk 7', '\u001b[31mhelpdesk', 'helpdesk\u007f']) {
+      const res = await disable(by);
+      expect([res.status, ((await res.json()) as { error?: { code: string } }).error?.code], JSON.stringify(by)).to.deep.equal([400, ErrorCode.INVALID_PAYLOAD]);
+    }
+    expect(await handshakeOutcome(t.url, t.idp.mint({ userId: 'dr-lee', deviceId: 'lee-laptop' })), 'dr-lee not disabled').to.equal('connected');
+    // Any other character is a name.
+    expect((await disable('Dr. Müller \u2014 helpdesk')).status).to.equal(200);
+  });
+
   it('MongoStorage itself neutralises operator objects (sanitizeFilter) on the real Mongo-wire DB', async () => {
     const dbName = uniqueName('inject');
     const s = new MongoStorage({ uri: serviceUrls().mongoUri, dbName });

@@ -50,7 +50,47 @@ const MIGRATIONS: readonly Migration[] = [
       if (legacy.length > 0) logger?.warn({ conversations: legacy.length }, 'migrated conversations to per-organisation keys');
     },
   },
+  {
+    /**
+     * No stored text holds a control character: PostgreSQL's `jsonb` (FerretDB's PostgreSQL backend)
+     * refuses NUL, so a database with one cannot move there, and the contract now refuses them in
+     * titles (`storedTextSchema`). Keys never held one after the migration above (`compositeKey`); group
+     * titles, and the plaintext titles of teams stored before titles were sealed (kept, never read), could.
+     * Each control character becomes a space (a title left empty is removed).
+     */
+    id: '2026-12-no-control-characters-in-text',
+    async run({ Conversation }, logger) {
+      const control = { $regex: CONTROL_CHARACTER_SOURCE };
+      const found = (await Conversation.collection
+        .find({ $or: [{ title: control }, { 'team.title': control }] })
+        .project({ _id: 1, title: 1, 'team.title': 1 })
+        .toArray()) as unknown as Array<{ _id: string; title?: unknown; team?: { title?: unknown } }>;
+      for (const doc of found) {
+        const set: Record<string, string> = {};
+        const unset: Record<string, ''> = {};
+        for (const [path, value] of [['title', doc.title], ['team.title', doc.team?.title]] as const) {
+          if (typeof value !== 'string' || !CONTROL_CHARACTER.test(value)) continue;
+          const clean = withoutControlCharacters(value);
+          if (clean) set[path] = clean;
+          else unset[path] = '';
+        }
+        // Only the fields changed (on MongoDB a membership change at the same time keeps its members;
+        // FerretDB rewrites the whole document, so there a change in that instant on a node still on the
+        // previous release could be undone: the same window as any update there, once per such title).
+        await Conversation.collection.updateOne({ _id: doc._id as never }, { ...(Object.keys(set).length ? { $set: set } : {}), ...(Object.keys(unset).length ? { $unset: unset } : {}) });
+      }
+      if (found.length > 0) logger?.warn({ conversations: found.length }, 'replaced control characters in stored titles');
+    },
+  },
 ];
+
+const CONTROL_CHARACTER_SOURCE = '[\\x00-\\x1f\\x7f]';
+const CONTROL_CHARACTER = new RegExp(CONTROL_CHARACTER_SOURCE);
+
+/** `text` with each control character as a space, trimmed. */
+function withoutControlCharacters(text: string): string {
+  return text.replace(new RegExp(CONTROL_CHARACTER_SOURCE, 'g'), ' ').trim();
+}
 
 export async function runMigrations(conn: Connection, models: StorageModels, logger?: Pick<Logger, 'warn'>): Promise<void> {
   const applied = conn.db!.collection<{ _id: string; appliedAt: number }>('schema_migrations');

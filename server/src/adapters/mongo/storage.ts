@@ -38,6 +38,13 @@ export interface MongoStorageOptions {
    * the seq claim, and FerretDB answers them anyway, which desynchronises the connection.
    */
   writeConcern?: 'majority' | number | undefined;
+  /**
+   * How long an append waits for the conversation's `lastSeq` to reach the seq just below its own
+   * before raising it anyway (see "lastSeq raises in seq order" below): only a node that died (or
+   * stalled this long) between storing an envelope and raising `lastSeq` makes anyone wait this long.
+   * Default 2000 ms.
+   */
+  lastSeqWaitMs?: number | undefined;
   logger?: Pick<Logger, 'debug' | 'warn'> | undefined;
 }
 
@@ -52,6 +59,10 @@ const MAX_SEQ_HINTS = 10_000;
 const CONTENDED_MS = 60_000;
 /** Envelopes (or lastSeq updates) written by one group command at most. */
 const MAX_WRITE_BATCH = 256;
+/** Default of `MongoStorageOptions.lastSeqWaitMs`, and the first and longest pause between its reads. */
+const LAST_SEQ_WAIT_MS = 2000;
+const LAST_SEQ_POLL_FIRST_MS = 2;
+const LAST_SEQ_POLL_MAX_MS = 50;
 
 /**
  * Storage on MongoDB through mongoose (FerretDB in tests).
@@ -62,12 +73,25 @@ const MAX_WRITE_BATCH = 256;
  * the insert either lands at exactly max+1 or fails with a duplicate key and nothing is stored: no seq
  * is ever burned and N+1 is never stored before N. Appends to one conversation are serialised within
  * an instance, so collisions happen only between hub nodes.
+ *
+ * lastSeq raises in seq order: a conversation's `lastSeq` (`conversation_seqs`) is raised with `$max`
+ * after each insert. MongoDB applies `$max` atomically; FerretDB v1 (SQLite and PostgreSQL alike)
+ * reads the document, applies the update in Go and writes the whole document back, so a raise to N
+ * whose read came before a raise to N+1 and whose write came after it put N back: the newest envelope
+ * stayed invisible to `sync:fetch` until the next append. So no raise starts before the raise just
+ * below it has landed: an append raises to N only once it has seen `lastSeq` >= N-1 (its own previous
+ * raise, the conversation it read, or a read after a collision; it waits for it after a collision
+ * that moved it past a seq whose raise it has not seen). Each seq is raised by the append that stored
+ * it, so at most one raise of a conversation is in flight at a time, on any number of nodes, and none
+ * can be undone. The one exception is a node that dies (or stalls `lastSeqWaitMs`) between its insert
+ * and its raise: the next append waits that long, then raises past it.
  */
 export class MongoStorage implements Storage {
   private readonly conn: Connection;
   private readonly models: StorageModels;
   private readonly logger: Pick<Logger, 'debug' | 'warn'> | undefined;
-  /** Highest seq this instance stored or saw per conversation (key: `hintKey`). */
+  private readonly lastSeqWaitMs: number;
+  /** Highest seq this instance stored or saw per conversation (key: `hintKey`); its raise has landed. */
   private readonly seqHints = new Map<string, number>();
   /**
    * Until when appends read the conversation's stored lastSeq before inserting, instead of guessing
@@ -90,6 +114,7 @@ export class MongoStorage implements Storage {
       throw new RangeError(`writeConcern must be 'majority' or an integer >= 1, got ${String(w)}`);
     }
     this.logger = options.logger;
+    this.lastSeqWaitMs = options.lastSeqWaitMs ?? LAST_SEQ_WAIT_MS;
     this.conn = mongoose.createConnection(options.uri, {
       ...(options.dbName !== undefined ? { dbName: options.dbName } : {}),
       autoIndex: false,
@@ -264,8 +289,11 @@ export class MongoStorage implements Storage {
     // path below answers it with the stored envelope.
 
     const hk = hintKey(input.orgId, input.conversationId);
-    let candidate = Math.max(this.seqHints.get(hk) ?? 0, lastSeq) + 1;
-    if (this.contendedUntil > Date.now()) candidate = Math.max(candidate, (await this.storedLastSeq(input.orgId, input.conversationId)) + 1);
+    // The highest seq whose lastSeq raise is known to have landed (what the candidate is one above,
+    // until a collision moves it further).
+    let landed = Math.max(this.seqHints.get(hk) ?? 0, lastSeq);
+    if (this.contendedUntil > Date.now()) landed = Math.max(landed, await this.storedLastSeq(input.orgId, input.conversationId));
+    let candidate = landed + 1;
     const messageId = randomUUID();
     const key = envelopeKey(input.orgId, input.senderDeviceId, input.clientMessageId);
     // Copies: the caller may reuse its buffers.
@@ -301,12 +329,13 @@ export class MongoStorage implements Storage {
         const [prior, stored] = await Promise.all([this.priorSend(input), this.storedLastSeq(input.orgId, input.conversationId)]);
         if (prior) return prior;
         this.contendedUntil = Date.now() + CONTENDED_MS;
+        landed = Math.max(landed, stored);
         const next = Math.max(stored + 1, candidate + 1);
         this.logger?.debug({ conversationId: input.conversationId, tried: candidate, next, attempt }, 'seq taken by another node, retrying');
         candidate = next;
         continue;
       }
-      await this.noteSeq(input.orgId, input.conversationId, candidate);
+      await this.raiseInOrder(input.orgId, input.conversationId, candidate, landed);
       return {
         status: 'stored',
         envelope: {
@@ -382,9 +411,38 @@ export class MongoStorage implements Storage {
       .exec();
     if (!prior) return undefined;
     if (prior.conversationId !== input.conversationId) return { status: 'conflict' };
-    // A retry often follows a crash between the insert and the lastSeq update: repair it.
-    await this.noteSeq(input.orgId, prior.conversationId, prior.seq);
+    // A retry often follows a crash between the insert and the lastSeq update: repair it, but only
+    // once the first attempt had its time to raise it itself (two raises of one seq could race).
+    const seen = await this.waitForLastSeq(input.orgId, prior.conversationId, prior.seq);
+    if (seen < prior.seq) await this.raiseInOrder(input.orgId, prior.conversationId, prior.seq, seen);
     return { status: 'duplicate', envelope: toEnvelope(prior) };
+  }
+
+  /**
+   * Raise the conversation's lastSeq to `seq`, once the raise to `seq - 1` has landed (`landed` is the
+   * highest lastSeq known to be stored): see "lastSeq raises in seq order" on the class.
+   */
+  private async raiseInOrder(orgId: string, conversationId: string, seq: number, landed: number): Promise<void> {
+    if (landed < seq - 1) await this.waitForLastSeq(orgId, conversationId, seq - 1);
+    await this.noteSeq(orgId, conversationId, seq);
+  }
+
+  /**
+   * The conversation's stored lastSeq once it reaches `target`, read again with growing pauses; after
+   * `lastSeqWaitMs` the lower value it has (the raise is taken to belong to a node that died).
+   */
+  private async waitForLastSeq(orgId: string, conversationId: string, target: number): Promise<number> {
+    const deadline = Date.now() + this.lastSeqWaitMs;
+    let pause = LAST_SEQ_POLL_FIRST_MS;
+    for (;;) {
+      const stored = await this.storedLastSeq(orgId, conversationId);
+      if (stored >= target || Date.now() >= deadline) {
+        if (stored < target) this.logger?.warn({ conversationId, lastSeq: stored, waitedFor: target }, 'lastSeq raise below this one never landed; raising past it');
+        return stored;
+      }
+      await new Promise((r) => setTimeout(r, Math.min(pause, Math.max(1, deadline - Date.now()))));
+      pause = Math.min(pause * 2, LAST_SEQ_POLL_MAX_MS);
+    }
   }
 
   private async noteSeq(orgId: string, conversationId: string, seq: number): Promise<void> {
