@@ -8,7 +8,7 @@ import type { CurbsideError } from './errors.js';
 import type { DisconnectReason } from './hub/connection.js';
 import type { CursorStore } from './cursor-store.js';
 import type { DeviceStore } from './stores/index.js';
-import type { ChatMessage, DecryptionError, MembershipMismatch, SdkLogger, TeamChange, TeamDetailsChange, UnavailableMessage } from './e2ee/secure-messenger.js';
+import type { ChatMessage, DecryptionError, MembershipMismatch, SdkLogger, TeamChange, TeamDetailsChange, UnavailableMessage } from './e2ee/types.js';
 import type { Receipt } from './e2ee/receipts.js';
 import type { DeviceListChange, DeviceListRejection, LinkCode } from './e2ee/device-lists.js';
 

@@ -6,7 +6,7 @@ export { HubApi } from './hub/api.js';
 export type { LinkCode, LinkState, DeviceListChange, DeviceListRejection } from './e2ee/device-lists.js';
 export { CurbsideError, isCurbsideError, ErrorCode } from './errors.js';
 export { MemoryCursorStore, type CursorStore } from './cursor-store.js';
-export { DecryptionError, type DecryptionFailureReason, type SafetyNumber, type ChatMessage, type UnavailableMessage, type SdkLogger, type TeamChange, type TeamDetailsChange, type MembershipMismatch } from './e2ee/secure-messenger.js';
+export { DecryptionError, type DecryptionFailureReason, type SafetyNumber, type ChatMessage, type UnavailableMessage, type SdkLogger, type TeamChange, type TeamDetailsChange, type MembershipMismatch } from './e2ee/types.js';
 export type { Fingerprint } from './crypto/index.js';
 export { TypedEmitter } from './emitter.js';
 export type { Conversation, ConversationCreateRequest, DeviceIdentity, Envelope, PrekeyBundle, SendResult, TeamRole, TeamState, TypingNotice } from '@curbside/shared';

@@ -1,4 +1,5 @@
-import type { SafetyNumber, SecureMessenger } from './e2ee/secure-messenger.js';
+import type { SecureMessenger } from './e2ee/secure-messenger.js';
+import type { SafetyNumber } from './e2ee/types.js';
 
 /**
  * Trust in contacts' keys (`client.trust`): safety numbers, verifying them, and accepting a changed

@@ -6,11 +6,9 @@ import { SECURITY_ENV_DOC, loadSecurityConfig, type SecurityConfig } from './sec
 import { OIDC_ENV_DOC, loadOidcConfig, type OidcConfig } from './auth/config.js';
 import { METRICS_ENV_DOC, loadMetricsConfig } from './metrics/config.js';
 import type { MetricsConfig } from './metrics/metrics.js';
-import { parseVerificationKeys } from './auth/keys.js';
+import { JWT_ALGORITHMS, parseVerificationKeys, type JwtAlgorithm } from './auth/keys.js';
 
-/** Asymmetric algorithms only: a shared-secret (HS*) key in a hub config invites key-confusion bugs. */
-export const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'] as const;
-export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
+export { JWT_ALGORITHMS, type JwtAlgorithm } from './auth/keys.js';
 
 export interface HubConfig {
   /** `dev`: memory adapters, nothing kept, dev tokens on. `production`: MongoDB + Redis. */

@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { ErrorCode, type DeviceIdentity, type PrekeyBundle, type SendResult } from '@curbside/shared';
 import { CurbsideError, MemoryDeviceStore, type CurbsideClient } from '@curbside/client-sdk';
-import { SecureMessenger, type HubTransport } from '../../client-sdk/src/e2ee/secure-messenger.js';
+import { SecureMessenger } from '../../client-sdk/src/e2ee/secure-messenger.js';
+import type { HubTransport } from '../../client-sdk/src/e2ee/types.js';
 import type { EnvelopePayload } from '../../client-sdk/src/client.js';
 import { rateLimitsOff } from '@curbside/server';
 import { HubHarness, eventually, sharedBackend } from '../support/hub.js';

@@ -1,4 +1,4 @@
-import { ErrorCode, RETRYABLE_ERROR_CODES, backoffMs, sleep, type DeviceIdentity, type Envelope, type PrekeyBundle, type SendResult, type SignedStatement } from '@curbside/shared';
+import { ErrorCode, RETRYABLE_ERROR_CODES, backoffMs, sleep, type DeviceIdentity, type Envelope, type SendResult } from '@curbside/shared';
 import {
   CryptoError,
   FINGERPRINT_ITERATIONS,
@@ -16,65 +16,26 @@ import {
   sodiumReady,
   startSession,
   type CryptoErrorCode,
-  type Fingerprint,
 } from '../crypto/index.js';
 import { CurbsideError, isCurbsideError } from '../errors.js';
 import { deleteOp, type DeviceStore } from '../stores/index.js';
 import { LocalKeys } from './local-keys.js';
 import { MAX_RECEIPT_IDS, sealMessage, openMessage, type MessageContent } from './message-crypto.js';
 import { MAX_ARCHIVED_SESSIONS, SessionBook, TrustBook } from './peer-state.js';
-import type { EnvelopePayload } from '../hub/outbox.js';
 import { TeamMessenger } from './team-messenger.js';
-import { ReceiptBook, type Receipt, type ReceiptStatus } from './receipts.js';
-import { DeviceListBook, type DeviceListChange, type DeviceListRejection, type DeviceListTransport } from './device-lists.js';
+import { ReceiptBook, type ReceiptStatus } from './receipts.js';
+import { DeviceListBook } from './device-lists.js';
+import {
+  DecryptionError,
+  type ChatMessage,
+  type DecryptionFailureReason,
+  type HubTransport,
+  type MessengerEvents,
+  type SafetyNumber,
+  type SdkLogger,
+  type TeamContext,
+} from './types.js';
 
-/** A decrypted message, as the app sees it. */
-export interface ChatMessage {
-  conversationId: string;
-  messageId: string;
-  seq: number;
-  senderUserId: string;
-  senderDeviceId: string;
-  sentAt: number;
-  text: string;
-  /** Sent by this user (from another of their devices). */
-  outgoing: boolean;
-}
-
-/**
- * A message that could not be decrypted. `message` is safe to show a clinician; the technical
- * cause went to the SDK's logger only. The stream of messages goes on.
- */
-export class DecryptionError extends CurbsideError {
-  constructor(
-    readonly conversationId: string,
-    readonly messageId: string,
-    readonly seq: number,
-    readonly senderUserId: string,
-    readonly senderDeviceId: string,
-    readonly reason: DecryptionFailureReason,
-    userMessage: string,
-  ) {
-    super(ErrorCode.DECRYPTION_FAILED, userMessage, { conversationId, messageId, seq, senderUserId, senderDeviceId, reason });
-  }
-}
-
-/**
- * Why a message could not be read. `AUTHENTICATION_FAILED`: it was damaged or tampered with (on the
- * network or in the hub's database); it is dropped and nothing else changes. `NO_SESSION`: this
- * device holds no session with the sender's device; the SDK starts a new one.
- */
-export type DecryptionFailureReason =
-  | Exclude<CryptoErrorCode, 'DECRYPT_FAILED' | 'BAD_SIGNATURE'>
-  | 'AUTHENTICATION_FAILED'
-  | 'UNTRUSTED_IDENTITY'
-  | 'NO_SESSION'
-  | 'NO_SENDER_KEY'
-  | 'NOT_A_MEMBER'
-  /** A care-team message bound to another membership epoch than the one in force at its seq (docs/threat-model.md). */
-  | 'STALE_EPOCH'
-  /** Sent by a device its user's signed device list does not name (docs/threat-model.md): not shown. */
-  | 'UNLISTED_DEVICE';
 
 /** Evidence that the session with a device is lost, so a new one is started. */
 const SESSION_LOST_REASONS: ReadonlySet<DecryptionFailureReason> = new Set<DecryptionFailureReason>(['NO_SESSION', 'GAP_TOO_LARGE', 'TOO_MANY_SKIPPED']);
@@ -106,104 +67,6 @@ class SessionLost extends Error {}
 /** A new session from an identity key the sender's signed device list does not give that device. */
 class UnlistedKey extends Error {}
 
-/**
- * A safety number and what the user did with it. `verified`: compared and marked verified, and no
- * key changed since. `unverified`: trusted on first use only. `devices-changed`: verified before, but
- * the contact's signed device list changed since (a device linked or removed): the number is new;
- * compare it again. `changed`: a device's identity key differs from the one this device knew;
- * nothing is sent to the contact until the user accepts it.
- */
-export interface SafetyNumber extends Fingerprint {
-  state: 'verified' | 'unverified' | 'devices-changed' | 'changed';
-}
-
-/** A message that exists but holds nothing for this device. */
-export interface UnavailableMessage {
-  conversationId: string;
-  messageId: string;
-  seq: number;
-  senderUserId: string;
-  /**
-   * Sent before this device existed, before this user joined the care team (history is not shared), or
-   * after this user was removed from it.
-   */
-  reason: 'before-this-device' | 'before-you-joined' | 'removed';
-}
-
-export interface SdkLogger {
-  debug(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-}
-
-/** What the messenger needs from the hub connection. */
-export interface HubTransport extends DeviceListTransport {
-  sendEnvelope(conversationId: string, payload: EnvelopePayload, options: { clientMessageId: string }): Promise<SendResult>;
-  claimBundles(request: { userIds: string[]; deviceIds?: string[] }): Promise<PrekeyBundle[]>;
-  publishKeys(request: { identityKey: Uint8Array; signedPrekey: { keyId: number; publicKey: Uint8Array; signature: Uint8Array }; oneTimePrekeys?: Array<{ keyId: number; publicKey: Uint8Array }> }): Promise<{ oneTimePrekeys: number }>;
-  countPrekeys(): Promise<number>;
-  /** Members as the hub sees them; `fresh` asks the hub instead of a cache. */
-  conversationMembers(conversationId: string, fresh?: boolean): Promise<string[]>;
-  teamRequest(event: 'team:create' | 'team:change', request: { signed: SignedStatement }): Promise<{ seq: number }>;
-  /** Fetch and process everything the hub has after this device's cursors (membership statements included). */
-  catchUp(): Promise<void>;
-  /** The app disconnected or closed the client: stop waiting for the hub. */
-  stopped(): boolean;
-}
-
-export interface MessengerEvents {
-  message(message: ChatMessage): void;
-  decryptionError(error: DecryptionError): void;
-  identityChanged(change: { userId: string; deviceIds: string[] }): void;
-  unavailable(info: UnavailableMessage): void;
-  /** A care team's membership changed (verified from the signed log). */
-  teamChanged(change: TeamChange): void;
-  /** This device can read a care team's title and description, newly or anew. */
-  teamDetails(details: TeamDetailsChange): void;
-  /** Someone received or read a message this user sent. */
-  receipt(receipt: Receipt): void;
-  /** The hub's view of a team disagrees with the signed log, or offered a statement that does not verify. */
-  membershipMismatch(mismatch: MembershipMismatch): void;
-  /** A user's signed device list changed (verified): devices linked or removed. */
-  deviceListChanged(change: DeviceListChange): void;
-  /** The hub offered a device list that does not verify, or rolled one back: nothing is sent to that user. */
-  deviceListRejected(rejection: DeviceListRejection): void;
-}
-
-/** A verified membership change. */
-export interface TeamChange {
-  teamId: string;
-  /**
-   * The team's title, when this device holds the key it is sealed under. Otherwise it comes later
-   * with a `teamDetails` event, once a member device hands the key over.
-   */
-  title?: string;
-  members: Record<string, 'owner' | 'admin' | 'member'>;
-  /** The statement's operation (`details`: new title and description) and the member it concerns. */
-  op: 'create' | 'add' | 'remove' | 'role' | 'details';
-  userId?: string;
-  actorUserId: string;
-  seq: number;
-}
-
-/**
- * A care team's title and description as this device decrypted them (the hub holds them sealed).
- * `description` is absent when the team has none.
- */
-export interface TeamDetailsChange {
-  teamId: string;
-  title: string;
-  description?: string;
-}
-
-/** Evidence that the hub tried to change a team on its own. Members it lists but the log does not get no keys. */
-export interface MembershipMismatch {
-  teamId: string;
-  /** Users the hub routes to that the signed log does not make members. */
-  unverifiedUserIds: string[];
-  /** Statements in the sequence that failed verification, with why (for logs and a security alert). */
-  rejectedStatements: Array<{ seq: number; reason: string }>;
-}
-
 const MAX_STALE_RETRIES = 3;
 /** Tries of a sender's device-list check while the hub cannot be reached (about two minutes in all). */
 const MAX_LIST_CHECK_ATTEMPTS = 70;
@@ -229,7 +92,7 @@ const USER_MESSAGES: Record<string, string> = {
  * between plaintext messages and envelopes. Every operation on keys and sessions runs one at a
  * time (a single queue), so persisted state never interleaves.
  */
-export class SecureMessenger {
+export class SecureMessenger implements TeamContext {
   private keys: LocalKeys | undefined;
   private readonly sessions: SessionBook;
   /** @internal shared with {@link TeamMessenger} */

@@ -34,7 +34,7 @@ import {
 } from '../crypto/index.js';
 import { CurbsideError, isCurbsideError } from '../errors.js';
 import { deleteOp, putOp } from '../stores/index.js';
-import type { SecureMessenger } from './secure-messenger.js';
+import type { TeamContext } from './types.js';
 
 /** First byte of a 1:1 payload that carries a sender key (message key packages start with 1). */
 const SENDER_KEY_PAYLOAD = 2;
@@ -133,7 +133,7 @@ export class TeamMessenger {
   /** Tail of this device's sends per team (see `sendText`). */
   private readonly sending = new Map<string, Promise<unknown>>();
 
-  constructor(private readonly core: SecureMessenger) {}
+  constructor(private readonly core: TeamContext) {}
 
   private get store() {
     return this.core.store;

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { AdminKeysNode } from '@curbside/shared';
 import { ErrorCode } from '@curbside/shared';
 import { HubError } from '../errors.js';
-import type { JwtAlgorithm } from '../config.js';
+import type { JwtAlgorithm } from './keys.js';
 import { keyFingerprint, parseVerificationKeys } from './keys.js';
 import type { TokenVerifier } from './tokens.js';
 

@@ -1,5 +1,8 @@
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
-import type { JwtAlgorithm } from '../config.js';
+
+/** Asymmetric algorithms only: a shared-secret (HS*) key in a hub config invites key-confusion bugs. */
+export const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'] as const;
+export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
 
 /** At most this many verification keys at once: a rotation needs two; more is a mistake. */
 export const MAX_VERIFICATION_KEYS = 4;

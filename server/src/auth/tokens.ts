@@ -2,7 +2,7 @@ import { createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from
 import { SignJWT, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { ErrorCode, IdSchema, type SocketData } from '@curbside/shared';
 import { HubError } from '../errors.js';
-import { JWT_ALGORITHMS, type JwtAlgorithm } from '../config.js';
+import { JWT_ALGORITHMS, type JwtAlgorithm } from './keys.js';
 import { STATIC_CLAIMS, type ClaimMapping } from './config.js';
 
 interface CommonVerifierOptions {
