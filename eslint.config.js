@@ -12,7 +12,7 @@ const sdkNoNodeBuiltins = {
 
 /**
  * Architecture rules first: server/ and client-sdk/ both depend on shared/, never on each other.
- * test/lint-boundaries.test.ts proves the rule fires.
+ * test/architecture/lint-boundaries.test.ts proves the rule fires.
  */
 export const boundaryRules = {
   server: {

@@ -15,7 +15,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { MemoryDeviceStore, type ChatMessage, type CurbsideClient, type DecryptionError } from '@curbside/client-sdk';
 import { ReceivedSenderKey, parseGroupMessageHeader, toHex } from '../../client-sdk/src/crypto/index.js';
-import { groupAd } from '../../client-sdk/src/e2ee/team-messenger.js';
+import { groupAd } from '../../client-sdk/src/e2ee/team-records.js';
 import { HubHarness, eventually, sharedBackend, type TestHub } from '../support/hub.js';
 
 type Sender = 'o' | 'a' | 'b';

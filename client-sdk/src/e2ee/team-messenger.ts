@@ -1,107 +1,42 @@
 import {
   ErrorCode,
-  TeamRuleError,
-  applyTeamStatement,
   teamRoleOf,
   type Envelope,
-  type SealedTeamDetails,
   type SendResult,
   type TeamRole,
   type TeamState,
   type TeamStatement,
 } from '@curbside/shared';
 import {
-  CryptoError,
   ReceivedSenderKey,
   SenderKeyState,
-  TEAM_DETAILS_KEY_BYTES,
-  TeamDetailsError,
-  decodeDistribution,
-  isCryptoError,
-  encodeDistribution,
-  generateTeamDetailsKey,
-  normalizeTeamDetails,
-  openTeamDetails,
   parseGroupMessageHeader,
-  parseTeamStatement,
-  sealTeamDetails,
-  signStatement,
-  statementHash,
   teamDetailsKeyId,
-  toHex,
-  verifySignedStatement,
   type TeamDetails,
 } from '../crypto/index.js';
 import { CurbsideError, isCurbsideError } from '../errors.js';
-import { deleteOp, putOp } from '../stores/index.js';
+import { putOp } from '../stores/index.js';
 import type { TeamContext } from './types.js';
+import { TeamDetailsKeys } from './team-details-keys.js';
+import { TeamLogBook } from './team-log-book.js';
+import {
+  MAX_AWAITING_MESSAGES,
+  MAX_STALE_RETRIES,
+  detailsKeyName,
+  epochAt,
+  groupAd,
+  memberAt,
+  ownKeyName,
+  readTeamKeysPayload,
+  receivedKeyName,
+  teamKeysPayload,
+  type OwnSenderKey,
+  type TeamRecord,
+} from './team-records.js';
 
-/** First byte of a 1:1 payload that carries a sender key (message key packages start with 1). */
-const SENDER_KEY_PAYLOAD = 2;
-/** First byte of a 1:1 payload that carries a team's keys: its details key and/or a sender key. */
-const TEAM_KEYS_PAYLOAD = 3;
-const MAX_STALE_RETRIES = 3;
 
-/** What this device keeps per care team. */
-interface TeamRecord {
-  state: TeamState;
-  /** Seq of the statement that made this user a member (messages before it are history they never had). */
-  joinedAtSeq: number | null;
-  /** A member was removed since this device last made its sender key: make a new one before sending. */
-  rotate: boolean;
-  /** Seq of the statement from which each current member belongs (absent in records made before it was kept). */
-  memberSince?: Record<string, number>;
-  /**
-   * Members who left, with the seqs they belonged between (the newest 200). A message they sent is
-   * judged by the membership at its own seq: this device may apply its own removal statement before
-   * it has handled messages sequenced ahead of it.
-   */
-  pastMembers?: Array<{ userId: string; fromSeq: number; untilSeq: number }>;
-  /**
-   * Membership epochs: each statement's seq and the log head after it, oldest first (the newest
-   * 1000). A message at seq S must be bound to the head of the last statement before S.
-   */
-  epochs?: Array<{ seq: number; head: string }>;
-}
-
-const MAX_PAST_MEMBERS = 200;
-const MAX_EPOCHS = 1000;
 /** Resends of one team message after STALE_EPOCH (each after catching up on the team's statements). */
 const MAX_EPOCH_RETRIES = 4;
-
-/**
- * The membership epoch a message at `seq` must be bound to: the head after the last statement
- * sequenced before it. Records kept before epochs were (or history past the kept window): the
- * current head, which is what every message sent since has been bound to.
- */
-function epochAt(record: TeamRecord, seq: number): string {
-  const before = (record.epochs ?? []).filter((e) => e.seq < seq);
-  return before.at(-1)?.head ?? record.state.head;
-}
-
-/** Whether `userId` belonged to the team at `seq`: a member now, or one who left after `seq`. */
-function memberAt(record: TeamRecord, userId: string, seq: number): boolean {
-  if (teamRoleOf(record.state.members, userId)) return true;
-  return (record.pastMembers ?? []).some((p) => p.userId === userId && p.fromSeq < seq && seq < p.untilSeq);
-}
-
-interface OwnSenderKey {
-  state: Uint8Array;
-  /**
-   * Devices that have this key: each once it confirmed a message that carried the key (other users'
-   * devices with their delivered receipt, this user's own with a receipt of their own, see
-   * `confirmSiblingShare`).
-   */
-  distributedTo: string[];
-  /**
-   * Devices sent this key along with a message (by message id) that have not confirmed it yet. They
-   * get it again with the next message: a share damaged on its way must not cost every later message.
-   */
-  awaiting?: Record<string, string[]>;
-}
-
-/** Messages whose key shares wait for a receipt, per sender key (oldest dropped first). */
-const MAX_AWAITING_MESSAGES = 64;
 
 type Content = { kind: 'text'; text: string };
 
@@ -133,7 +68,13 @@ export class TeamMessenger {
   /** Tail of this device's sends per team (see `sendText`). */
   private readonly sending = new Map<string, Promise<unknown>>();
 
-  constructor(private readonly core: TeamContext) {}
+  private readonly detailsKeys: TeamDetailsKeys;
+  private readonly log: TeamLogBook;
+
+  constructor(private readonly core: TeamContext) {
+    this.detailsKeys = new TeamDetailsKeys(core);
+    this.log = new TeamLogBook(core, this.detailsKeys);
+  }
 
   private get store() {
     return this.core.store;
@@ -158,17 +99,17 @@ export class TeamMessenger {
     const me = this.core.self();
     const list = [{ userId: me.userId, role: 'owner' as TeamRole }, ...members.filter((m) => m.userId !== me.userId).map((m) => ({ userId: m.userId, role: (m.role ?? 'member') as TeamRole }))];
     const teamId = globalThis.crypto.randomUUID();
-    const sealedDetails = await this.sealNewDetails(teamId, details);
+    const sealedDetails = await this.detailsKeys.sealNew(teamId, details);
     const statement: TeamStatement = { v: 1, teamId, index: 0, prev: '', op: 'create', actorUserId: me.userId, actorDeviceId: me.deviceId, issuedAt: Date.now(), sealedDetails, members: list };
-    const result = await this.forgetKeyOnFailure(teamId, sealedDetails, this.submit('team:create', statement));
-    await this.shareDetailsKey(teamId, list.map((m) => m.userId));
+    const result = await this.detailsKeys.forgetOnFailure(teamId, sealedDetails, this.log.submit('team:create', statement));
+    await this.detailsKeys.share(teamId, list.map((m) => m.userId));
     return result;
   }
 
   async change(teamId: string, op: 'add' | 'remove' | 'role', userId: string, role?: TeamRole): Promise<{ teamId: string; seq: number }> {
-    const result = await this.changeWith(teamId, { op, userId, ...(role ? { role } : {}) });
+    const result = await this.log.change(teamId, { op, userId, ...(role ? { role } : {}) });
     // A new member gets the key of the details in force (and so the title), not of earlier ones.
-    if (op === 'add') await this.shareDetailsKey(teamId, [userId]);
+    if (op === 'add') await this.detailsKeys.share(teamId, [userId]);
     return result;
   }
 
@@ -178,97 +119,17 @@ export class TeamMessenger {
    */
   async setDetails(teamId: string, details: TeamDetails): Promise<{ teamId: string; seq: number }> {
     if (!(await this.store.get<TeamRecord>('teams', teamId))) throw new CurbsideError(ErrorCode.FORBIDDEN, 'Not a member of this care team', { conversationId: teamId });
-    const sealedDetails = await this.sealNewDetails(teamId, details);
-    const result = await this.forgetKeyOnFailure(teamId, sealedDetails, this.changeWith(teamId, { op: 'details', sealedDetails }));
+    const sealedDetails = await this.detailsKeys.sealNew(teamId, details);
+    const result = await this.detailsKeys.forgetOnFailure(teamId, sealedDetails, this.log.change(teamId, { op: 'details', sealedDetails }));
     const members = (await this.store.get<TeamRecord>('teams', teamId))?.state.members ?? {};
-    await this.shareDetailsKey(teamId, Object.keys(members));
+    await this.detailsKeys.share(teamId, Object.keys(members));
     return result;
   }
 
   /** The team's title and description, if this device holds the key they are sealed under. */
   async details(teamId: string): Promise<TeamDetails | undefined> {
     const record = await this.store.get<TeamRecord>('teams', teamId);
-    return record ? this.openDetails(record.state) : undefined;
-  }
-
-  private async openDetails(state: TeamState): Promise<TeamDetails | undefined> {
-    const sealed = state.sealedDetails;
-    if (!sealed) return undefined;
-    const key = await this.store.get<Uint8Array>('senderKeys', detailsKeyName(state.teamId, sealed.keyId));
-    if (!key) return undefined;
-    try {
-      return openTeamDetails(state.teamId, key, sealed);
-    } catch (e) {
-      this.core.logger.warn({ teamId: state.teamId, keyId: sealed.keyId, reason: e instanceof CryptoError ? e.detail : String(e) }, 'team details do not open under their key');
-      return undefined;
-    }
-  }
-
-  /** Seal details under a fresh key, kept on this device before the statement naming it goes out. */
-  private async sealNewDetails(teamId: string, details: TeamDetails): Promise<SealedTeamDetails> {
-    let clean: TeamDetails;
-    try {
-      clean = normalizeTeamDetails(details);
-    } catch (e) {
-      if (!(e instanceof TeamDetailsError)) throw e;
-      throw new CurbsideError(e.problem === 'empty' ? ErrorCode.INVALID_PAYLOAD : ErrorCode.PAYLOAD_TOO_LARGE, e.message, { field: e.field });
-    }
-    const key = generateTeamDetailsKey();
-    const sealed = sealTeamDetails(teamId, key, clean);
-    await this.store.put('senderKeys', detailsKeyName(teamId, sealed.keyId), key);
-    return sealed;
-  }
-
-  /** A key whose statement the hub refused opens nothing: it is not kept. */
-  private async forgetKeyOnFailure<T>(teamId: string, sealed: SealedTeamDetails, submitted: Promise<T>): Promise<T> {
-    try {
-      return await submitted;
-    } catch (e) {
-      const current = (await this.store.get<TeamRecord>('teams', teamId))?.state.sealedDetails;
-      if (current?.keyId !== sealed.keyId) await this.store.delete('senderKeys', detailsKeyName(teamId, sealed.keyId));
-      throw e;
-    }
-  }
-
-  /**
-   * Hand the key of the team's current details to these members' devices (not this one) over the 1:1
-   * sessions, in one envelope that names only them. Best effort: the team change already happened, and
-   * every member device also passes the key on with its sender key (see `sendOnce`).
-   */
-  private async shareDetailsKey(teamId: string, userIds: string[]): Promise<void> {
-    const me = this.core.self();
-    try {
-      const record = await this.store.get<TeamRecord>('teams', teamId);
-      const sealed = record?.state.sealedDetails;
-      if (!record || !sealed) return;
-      const key = await this.store.get<Uint8Array>('senderKeys', detailsKeyName(teamId, sealed.keyId));
-      if (!key) return;
-      const members: string[] = [];
-      for (const userId of new Set(userIds)) {
-        // Only members by the signed log, and none whose safety key changed unaccepted.
-        if (teamRoleOf(record.state.members, userId) && !(userId !== me.userId && (await this.core.trust.isBlocked(userId)))) members.push(userId);
-      }
-      if (members.length === 0) return;
-      let targets = (await this.core.listDevices(members)).filter((d) => d.deviceId !== me.deviceId);
-      const payload = teamKeysPayload(teamId, { detailsKey: key });
-      const shares = new Map<string, Uint8Array>();
-      const clientMessageId = globalThis.crypto.randomUUID();
-      for (let attempt = 0; targets.length > 0; attempt++) {
-        await this.core.encryptShares(targets, payload, shares);
-        const recipients = targets.filter((d) => shares.has(d.deviceId)).map((d) => ({ deviceId: d.deviceId, ciphertext: shares.get(d.deviceId)! }));
-        if (recipients.length === 0) return;
-        try {
-          await this.core.hub.sendEnvelope(teamId, { recipients, partial: true }, { clientMessageId });
-          return;
-        } catch (e) {
-          if (!isCurbsideError(e) || e.code !== ErrorCode.DEVICE_LIST_STALE || attempt >= MAX_STALE_RETRIES) throw e;
-          const extra = new Set((e.details as { extra?: string[] } | undefined)?.extra ?? []);
-          targets = targets.filter((d) => !extra.has(d.deviceId));
-        }
-      }
-    } catch (e) {
-      this.core.logger.warn({ teamId, code: isCurbsideError(e) ? e.code : undefined }, 'could not hand out the team details key now; members get it with the next team message');
-    }
+    return record ? this.detailsKeys.open(record.state) : undefined;
   }
 
   /**
@@ -286,131 +147,6 @@ export class TeamMessenger {
     const ciphertext = shares.get(deviceId);
     if (!ciphertext) return;
     await this.core.hub.sendEnvelope(teamId, { recipients: [{ deviceId, ciphertext }], partial: true }, { clientMessageId: globalThis.crypto.randomUUID() });
-  }
-
-  private async changeWith(teamId: string, change: Pick<TeamStatement, 'op' | 'userId' | 'role' | 'sealedDetails'>): Promise<{ teamId: string; seq: number }> {
-    const me = this.core.self();
-    for (let attempt = 0; ; attempt++) {
-      const record = await this.store.get<TeamRecord>('teams', teamId);
-      if (!record) throw new CurbsideError(ErrorCode.FORBIDDEN, 'Not a member of this care team', { conversationId: teamId });
-      const statement: TeamStatement = {
-        v: 1,
-        teamId,
-        index: record.state.index + 1,
-        prev: record.state.head,
-        op: change.op,
-        actorUserId: me.userId,
-        actorDeviceId: me.deviceId,
-        issuedAt: Date.now(),
-        ...(change.userId !== undefined ? { userId: change.userId } : {}),
-        ...(change.role !== undefined ? { role: change.role } : {}),
-        ...(change.sealedDetails !== undefined ? { sealedDetails: change.sealedDetails } : {}),
-      };
-      try {
-        return await this.submit('team:change', statement);
-      } catch (e) {
-        // Someone changed the team first: our copy catches up through sync, then we sign again.
-        if (!isCurbsideError(e) || e.code !== ErrorCode.CONFLICT || attempt >= 2) throw e;
-        await new Promise((r) => setTimeout(r, 300));
-      }
-    }
-  }
-
-  private async submit(event: 'team:create' | 'team:change', statement: TeamStatement): Promise<{ teamId: string; seq: number }> {
-    const keys = await this.core.localKeys();
-    const signed = signStatement(statement, keys.identity.privateKey);
-    const canonical = signed.statement;
-    const { seq } = await this.core.hub.teamRequest(event, { signed });
-    // The hub does not echo our own statement back to this device: apply it here, in order.
-    try {
-      await this.core.exclusive(() => this.applyVerified(statement, canonical, seq));
-    } catch (e) {
-      // The SDK throws one error class: a broken team rule is INVALID_STATEMENT, like the hub says it.
-      if (e instanceof TeamRuleError) throw new CurbsideError(ErrorCode.INVALID_STATEMENT, e.message, { teamId: statement.teamId });
-      throw e;
-    }
-    return { teamId: statement.teamId, seq };
-  }
-
-  /** Verify and apply a statement delivered in the sequence. */
-  private async receiveStatement(envelope: Envelope): Promise<void> {
-    const signed = envelope.membership!;
-    const reject = (reason: string) => {
-      this.core.logger.warn({ conversationId: envelope.conversationId, seq: envelope.seq, reason }, 'rejected a team statement');
-      this.core.events.membershipMismatch({ teamId: envelope.conversationId, unverifiedUserIds: [], rejectedStatements: [{ seq: envelope.seq, reason }] });
-    };
-    let statement: TeamStatement;
-    try {
-      statement = parseTeamStatement(signed.statement);
-    } catch (e) {
-      return reject(isCryptoError(e) ? e.detail : 'malformed statement');
-    }
-    const record = await this.store.get<TeamRecord>('teams', statement.teamId);
-    if (record && statement.index <= record.state.index) return; // already applied (our own, at ack time)
-    if (statement.teamId !== envelope.conversationId || statement.actorUserId !== envelope.senderUserId || statement.actorDeviceId !== envelope.senderDeviceId) {
-      return reject('statement does not match its envelope');
-    }
-    const actorKey = await this.identityKeyOf(statement.actorUserId, statement.actorDeviceId);
-    if (!actorKey || !verifySignedStatement(signed, actorKey)) return reject('signature does not verify under the actor device’s identity key');
-    try {
-      await this.core.exclusive(() => this.applyVerified(statement, signed.statement, envelope.seq));
-    } catch (e) {
-      if (e instanceof TeamRuleError) return reject(e.message);
-      throw e;
-    }
-  }
-
-  /** The identity key we trust for a device: from our trust book, else learned (first use) from the hub. */
-  private async identityKeyOf(userId: string, deviceId: string): Promise<Uint8Array | undefined> {
-    const known = await this.core.trust.get(userId, deviceId);
-    if (known) return known.status === 'changed' ? undefined : known.identityKey;
-    // The user's current signed list, else the version that listed the device when it signed (a device
-    // unlinked since still signed its earlier statements).
-    const listed = (await this.core.listDevices([userId])).find((d) => d.deviceId === deviceId)?.identityKey ?? (await this.core.deviceLists.formerKeyOf(userId, deviceId));
-    if (!listed) return undefined;
-    return (await this.core.trust.observe(userId, deviceId, listed)) === 'changed' ? undefined : listed;
-  }
-
-  private async applyVerified(statement: TeamStatement, canonical: string, seq: number): Promise<void> {
-    const me = this.core.self();
-    const record = await this.store.get<TeamRecord>('teams', statement.teamId);
-    if (record && statement.index <= record.state.index) return; // seen (our own, applied at ack time)
-    const state = applyTeamStatement(record?.state, statement, statementHash(canonical));
-    const wasMember = record ? Boolean(teamRoleOf(record.state.members, me.userId)) : false;
-    const isMember = Boolean(teamRoleOf(state.members, me.userId));
-    const before = record?.state.members ?? {};
-    const memberSince: Record<string, number> = {};
-    const pastMembers = [...(record?.pastMembers ?? [])];
-    for (const userId of Object.keys(state.members)) memberSince[userId] = userId in before ? (record?.memberSince?.[userId] ?? 0) : seq;
-    for (const userId of Object.keys(before)) {
-      if (!(userId in state.members)) pastMembers.push({ userId, fromSeq: record?.memberSince?.[userId] ?? 0, untilSeq: seq });
-    }
-    const next: TeamRecord = {
-      state,
-      joinedAtSeq: isMember && !wasMember ? seq : (record?.joinedAtSeq ?? null),
-      rotate: (record?.rotate ?? false) || statement.op === 'remove',
-      memberSince,
-      pastMembers: pastMembers.slice(-MAX_PAST_MEMBERS),
-      epochs: [...(record?.epochs ?? []), { seq, head: state.head }].slice(-MAX_EPOCHS),
-    };
-    const previousKeyId = record?.state.sealedDetails?.keyId;
-    const detailsChanged = state.sealedDetails?.keyId !== previousKeyId;
-    // The key of replaced details opens nothing current: forget it.
-    await this.store.transaction([
-      putOp('teams', statement.teamId, next),
-      ...(detailsChanged && previousKeyId ? [deleteOp('senderKeys', detailsKeyName(statement.teamId, previousKeyId))] : []),
-    ]);
-    const details = await this.openDetails(state);
-    this.core.events.teamChanged({
-      teamId: state.teamId,
-      ...(details ? { title: details.title } : {}),
-      members: { ...state.members },
-      op: statement.op,
-      ...(statement.userId && statement.op !== 'details' ? { userId: statement.userId } : {}),
-      actorUserId: statement.actorUserId,
-      seq,
-    });
-    if (detailsChanged && details) this.core.events.teamDetails({ teamId: state.teamId, ...details });
   }
 
   // --- messages -------------------------------------------------------------------------------
@@ -536,7 +272,7 @@ export class TeamMessenger {
   }
 
   async receive(envelope: Envelope): Promise<void> {
-    if (envelope.membership) return this.receiveStatement(envelope);
+    if (envelope.membership) return this.log.receive(envelope);
     const me = this.core.self();
     const record = await this.store.get<TeamRecord>('teams', envelope.conversationId);
     const base = { conversationId: envelope.conversationId, messageId: envelope.messageId, seq: envelope.seq, senderUserId: envelope.senderUserId };
@@ -613,7 +349,7 @@ export class TeamMessenger {
       return record.state;
     });
     if (!learned) return;
-    const details = await this.openDetails(learned);
+    const details = await this.detailsKeys.open(learned);
     if (details) this.core.events.teamDetails({ teamId, ...details });
   }
 
@@ -627,74 +363,4 @@ export class TeamMessenger {
     if (e instanceof StaleEpoch) return this.core.onReceiveFailure(envelope, e, 'STALE_EPOCH', true);
     this.core.onReceiveFailure(envelope, e, undefined, true);
   }
-}
-
-/** What one 1:1 share to a member device carries for a team. */
-interface TeamKeys {
-  distribution?: ReturnType<typeof decodeDistribution>;
-  detailsKey?: Uint8Array;
-}
-
-/**
- * A team's keys as sent over a 1:1 session: `3 ‖ u16 length ‖ team id ‖ u8 has-details-key ‖
- * [details key (32)] ‖ [sender key distribution]`. Naming the team inside the authenticated payload
- * stops a hub from filing one team's keys under another. (`2 ‖ u16 length ‖ team id ‖ distribution`,
- * a sender key alone, is still read.)
- */
-function teamKeysPayload(teamId: string, keys: { distribution?: Parameters<typeof encodeDistribution>[0]; detailsKey?: Uint8Array | undefined }): Uint8Array {
-  const team = new TextEncoder().encode(teamId);
-  const details = keys.detailsKey ?? new Uint8Array(0);
-  const dist = keys.distribution ? encodeDistribution(keys.distribution) : new Uint8Array(0);
-  const out = new Uint8Array(4 + team.length + details.length + dist.length);
-  out[0] = TEAM_KEYS_PAYLOAD;
-  new DataView(out.buffer).setUint16(1, team.length);
-  out.set(team, 3);
-  out[3 + team.length] = details.length ? 1 : 0;
-  out.set(details, 4 + team.length);
-  out.set(dist, 4 + team.length + details.length);
-  return out;
-}
-
-function readTeamKeysPayload(payload: Uint8Array, expectedTeamId: string): TeamKeys {
-  const kind = payload[0];
-  if (payload.length < 3 || (kind !== SENDER_KEY_PAYLOAD && kind !== TEAM_KEYS_PAYLOAD)) throw new CryptoError('BAD_MESSAGE', 'expected team keys');
-  const length = new DataView(payload.buffer, payload.byteOffset + 1, 2).getUint16(0);
-  if (payload.length < 3 + length) throw new CryptoError('BAD_MESSAGE', 'truncated team keys payload');
-  const teamId = new TextDecoder().decode(payload.subarray(3, 3 + length));
-  if (teamId !== expectedTeamId) throw new CryptoError('BAD_MESSAGE', 'team keys name another team');
-  let rest = payload.subarray(3 + length);
-  if (kind === SENDER_KEY_PAYLOAD) return { distribution: decodeDistribution(rest) };
-  const hasDetailsKey = rest[0];
-  if (hasDetailsKey !== 0 && hasDetailsKey !== 1) throw new CryptoError('BAD_MESSAGE', 'bad team keys flags');
-  rest = rest.subarray(1);
-  const keys: TeamKeys = {};
-  if (hasDetailsKey) {
-    if (rest.length < TEAM_DETAILS_KEY_BYTES) throw new CryptoError('BAD_MESSAGE', 'truncated team details key');
-    keys.detailsKey = rest.slice(0, TEAM_DETAILS_KEY_BYTES);
-    rest = rest.subarray(TEAM_DETAILS_KEY_BYTES);
-  }
-  if (rest.length) keys.distribution = decodeDistribution(rest);
-  // No key at all: a session repair (`repairSession`), whose work was done by opening the share.
-  return keys;
-}
-
-/** Where a team details key is kept (in the `senderKeys` namespace, by the key id its statement names). */
-function detailsKeyName(teamId: string, keyId: string): string {
-  return `details\n${teamId}\n${keyId}`;
-}
-
-function ownKeyName(teamId: string): string {
-  return `own\n${teamId}`;
-}
-
-function receivedKeyName(teamId: string, userId: string, deviceId: string, keyId: Uint8Array): string {
-  return `recv\n${teamId}\n${userId}\n${deviceId}\n${toHex(keyId)}`;
-}
-
-/**
- * Associated data of a team message: who sent it, under which id, for which membership epoch.
- * @internal Exported for the attacker-side checks in the tests (what a removed member could try).
- */
-export function groupAd(teamId: string, userId: string, deviceId: string, clientMessageId: string, epoch: string): Uint8Array {
-  return new TextEncoder().encode(['curbside-group-v2', teamId, userId, deviceId, clientMessageId, epoch].join('\n'));
 }

@@ -8,7 +8,7 @@ import { ESLint } from 'eslint';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 describe('architecture lint rule (eslint.config.js)', () => {
   // One instance for the whole suite: loading the config and the TS parser is the slow part.

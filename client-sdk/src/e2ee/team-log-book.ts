@@ -1,0 +1,146 @@
+/**
+ * A care team's membership log on this device: statements this device signs and submits, and those
+ * the hub sequences, each verified (canonical form, the actor device's key from the trust book or the
+ * user's signed device list, its signature) and applied with the shared rules before anything trusts
+ * it. The record kept per team (members since when, past members, epochs) lets messages be judged by
+ * the membership at their own seq.
+ */
+import { ErrorCode, TeamRuleError, applyTeamStatement, teamRoleOf, type Envelope, type TeamStatement } from '@curbside/shared';
+import { isCryptoError, parseTeamStatement, signStatement, statementHash, verifySignedStatement } from '../crypto/index.js';
+import { CurbsideError, isCurbsideError } from '../errors.js';
+import { deleteOp, putOp } from '../stores/index.js';
+import { MAX_EPOCHS, MAX_PAST_MEMBERS, detailsKeyName, type TeamRecord } from './team-records.js';
+import type { TeamDetailsKeys } from './team-details-keys.js';
+import type { TeamContext } from './types.js';
+
+export class TeamLogBook {
+  constructor(
+    private readonly core: TeamContext,
+    private readonly detailsKeys: TeamDetailsKeys,
+  ) {}
+
+  async change(teamId: string, change: Pick<TeamStatement, 'op' | 'userId' | 'role' | 'sealedDetails'>): Promise<{ teamId: string; seq: number }> {
+    const me = this.core.self();
+    for (let attempt = 0; ; attempt++) {
+      const record = await this.core.store.get<TeamRecord>('teams', teamId);
+      if (!record) throw new CurbsideError(ErrorCode.FORBIDDEN, 'Not a member of this care team', { conversationId: teamId });
+      const statement: TeamStatement = {
+        v: 1,
+        teamId,
+        index: record.state.index + 1,
+        prev: record.state.head,
+        op: change.op,
+        actorUserId: me.userId,
+        actorDeviceId: me.deviceId,
+        issuedAt: Date.now(),
+        ...(change.userId !== undefined ? { userId: change.userId } : {}),
+        ...(change.role !== undefined ? { role: change.role } : {}),
+        ...(change.sealedDetails !== undefined ? { sealedDetails: change.sealedDetails } : {}),
+      };
+      try {
+        return await this.submit('team:change', statement);
+      } catch (e) {
+        // Someone changed the team first: our copy catches up through sync, then we sign again.
+        if (!isCurbsideError(e) || e.code !== ErrorCode.CONFLICT || attempt >= 2) throw e;
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    }
+  }
+
+  async submit(event: 'team:create' | 'team:change', statement: TeamStatement): Promise<{ teamId: string; seq: number }> {
+    const keys = await this.core.localKeys();
+    const signed = signStatement(statement, keys.identity.privateKey);
+    const canonical = signed.statement;
+    const { seq } = await this.core.hub.teamRequest(event, { signed });
+    // The hub does not echo our own statement back to this device: apply it here, in order.
+    try {
+      await this.core.exclusive(() => this.applyVerified(statement, canonical, seq));
+    } catch (e) {
+      // The SDK throws one error class: a broken team rule is INVALID_STATEMENT, like the hub says it.
+      if (e instanceof TeamRuleError) throw new CurbsideError(ErrorCode.INVALID_STATEMENT, e.message, { teamId: statement.teamId });
+      throw e;
+    }
+    return { teamId: statement.teamId, seq };
+  }
+
+  /** Verify and apply a statement delivered in the sequence. */
+  async receive(envelope: Envelope): Promise<void> {
+    const signed = envelope.membership!;
+    const reject = (reason: string) => {
+      this.core.logger.warn({ conversationId: envelope.conversationId, seq: envelope.seq, reason }, 'rejected a team statement');
+      this.core.events.membershipMismatch({ teamId: envelope.conversationId, unverifiedUserIds: [], rejectedStatements: [{ seq: envelope.seq, reason }] });
+    };
+    let statement: TeamStatement;
+    try {
+      statement = parseTeamStatement(signed.statement);
+    } catch (e) {
+      return reject(isCryptoError(e) ? e.detail : 'malformed statement');
+    }
+    const record = await this.core.store.get<TeamRecord>('teams', statement.teamId);
+    if (record && statement.index <= record.state.index) return; // already applied (our own, at ack time)
+    if (statement.teamId !== envelope.conversationId || statement.actorUserId !== envelope.senderUserId || statement.actorDeviceId !== envelope.senderDeviceId) {
+      return reject('statement does not match its envelope');
+    }
+    const actorKey = await this.identityKeyOf(statement.actorUserId, statement.actorDeviceId);
+    if (!actorKey || !verifySignedStatement(signed, actorKey)) return reject('signature does not verify under the actor device’s identity key');
+    try {
+      await this.core.exclusive(() => this.applyVerified(statement, signed.statement, envelope.seq));
+    } catch (e) {
+      if (e instanceof TeamRuleError) return reject(e.message);
+      throw e;
+    }
+  }
+
+  /** The identity key we trust for a device: from our trust book, else learned (first use) from the hub. */
+  private async identityKeyOf(userId: string, deviceId: string): Promise<Uint8Array | undefined> {
+    const known = await this.core.trust.get(userId, deviceId);
+    if (known) return known.status === 'changed' ? undefined : known.identityKey;
+    // The user's current signed list, else the version that listed the device when it signed (a device
+    // unlinked since still signed its earlier statements).
+    const listed = (await this.core.listDevices([userId])).find((d) => d.deviceId === deviceId)?.identityKey ?? (await this.core.deviceLists.formerKeyOf(userId, deviceId));
+    if (!listed) return undefined;
+    return (await this.core.trust.observe(userId, deviceId, listed)) === 'changed' ? undefined : listed;
+  }
+
+  private async applyVerified(statement: TeamStatement, canonical: string, seq: number): Promise<void> {
+    const me = this.core.self();
+    const record = await this.core.store.get<TeamRecord>('teams', statement.teamId);
+    if (record && statement.index <= record.state.index) return; // seen (our own, applied at ack time)
+    const state = applyTeamStatement(record?.state, statement, statementHash(canonical));
+    const wasMember = record ? Boolean(teamRoleOf(record.state.members, me.userId)) : false;
+    const isMember = Boolean(teamRoleOf(state.members, me.userId));
+    const before = record?.state.members ?? {};
+    const memberSince: Record<string, number> = {};
+    const pastMembers = [...(record?.pastMembers ?? [])];
+    for (const userId of Object.keys(state.members)) memberSince[userId] = userId in before ? (record?.memberSince?.[userId] ?? 0) : seq;
+    for (const userId of Object.keys(before)) {
+      if (!(userId in state.members)) pastMembers.push({ userId, fromSeq: record?.memberSince?.[userId] ?? 0, untilSeq: seq });
+    }
+    const next: TeamRecord = {
+      state,
+      joinedAtSeq: isMember && !wasMember ? seq : (record?.joinedAtSeq ?? null),
+      rotate: (record?.rotate ?? false) || statement.op === 'remove',
+      memberSince,
+      pastMembers: pastMembers.slice(-MAX_PAST_MEMBERS),
+      epochs: [...(record?.epochs ?? []), { seq, head: state.head }].slice(-MAX_EPOCHS),
+    };
+    const previousKeyId = record?.state.sealedDetails?.keyId;
+    const detailsChanged = state.sealedDetails?.keyId !== previousKeyId;
+    // The key of replaced details opens nothing current: forget it.
+    await this.core.store.transaction([
+      putOp('teams', statement.teamId, next),
+      ...(detailsChanged && previousKeyId ? [deleteOp('senderKeys', detailsKeyName(statement.teamId, previousKeyId))] : []),
+    ]);
+    const details = await this.detailsKeys.open(state);
+    this.core.events.teamChanged({
+      teamId: state.teamId,
+      ...(details ? { title: details.title } : {}),
+      members: { ...state.members },
+      op: statement.op,
+      ...(statement.userId && statement.op !== 'details' ? { userId: statement.userId } : {}),
+      actorUserId: statement.actorUserId,
+      seq,
+    });
+    if (detailsChanged && details) this.core.events.teamDetails({ teamId: state.teamId, ...details });
+  }
+}
