@@ -1,34 +1,29 @@
 import { ErrorCode, RETRYABLE_ERROR_CODES, backoffMs, sleep, type DeviceIdentity, type Envelope, type SendResult } from '@curbside/shared';
 import {
   CryptoError,
-  FINGERPRINT_ITERATIONS,
   RatchetSession,
   acceptSession,
   bytesEqual,
-  computeFingerprint,
-  concatBytes,
   decodeSessionMessage,
   encryptSessionMessage,
   decryptSessionMessage,
-  fingerprintKeyBytes,
   isCryptoError,
   preKeyMessageMatchesSession,
   sodiumReady,
   startSession,
-  type CryptoErrorCode,
 } from '../crypto/index.js';
 import { CurbsideError, isCurbsideError } from '../errors.js';
 import { deleteOp, type DeviceStore } from '../stores/index.js';
 import { LocalKeys } from './local-keys.js';
-import { MAX_RECEIPT_IDS, sealMessage, openMessage, type MessageContent } from './message-crypto.js';
+import { sealMessage, openMessage, type MessageContent } from './message-crypto.js';
 import { MAX_ARCHIVED_SESSIONS, SessionBook, TrustBook } from './peer-state.js';
 import { TeamMessenger } from './team-messenger.js';
 import { ReceiptBook, type ReceiptStatus } from './receipts.js';
 import { DeviceListBook } from './device-lists.js';
+import { ReceiptSender } from './receipt-sender.js';
+import { ReceiveFailures, SessionLost, UnlistedKey, type FailureOverride } from './receive-failures.js';
+import { safetyNumberOf } from './safety-numbers.js';
 import {
-  DecryptionError,
-  type ChatMessage,
-  type DecryptionFailureReason,
   type HubTransport,
   type MessengerEvents,
   type SafetyNumber,
@@ -37,56 +32,15 @@ import {
 } from './types.js';
 
 
-/** Evidence that the session with a device is lost, so a new one is started. */
-const SESSION_LOST_REASONS: ReadonlySet<DecryptionFailureReason> = new Set<DecryptionFailureReason>(['NO_SESSION', 'GAP_TOO_LARGE', 'TOO_MANY_SKIPPED']);
-/**
- * A chain "too far ahead" is read off an unauthenticated header: one flipped counter byte says so
- * too. It counts as evidence only when this many messages from the device say it with none read in
- * between (an honest sender's next message says it again; a forged one is followed by readable ones).
- */
-const UNAUTHENTICATED_EVIDENCE = 2;
-const UNAUTHENTICATED_REASONS: ReadonlySet<DecryptionFailureReason> = new Set<DecryptionFailureReason>(['GAP_TOO_LARGE', 'TOO_MANY_SKIPPED']);
-
-function authenticationOrCode(code: CryptoErrorCode): DecryptionFailureReason {
-  return code === 'DECRYPT_FAILED' || code === 'BAD_SIGNATURE' ? 'AUTHENTICATION_FAILED' : code;
-}
-
-function peerKey(userId: string, deviceId: string): string {
-  return `${userId}\n${deviceId}`;
-}
-
 /**
  * @internal Thrown by `receive` when the client stopped before the message could be checked (its
  * sender's device list needs the hub): the message was not handled and must be handed out again.
  */
 export class ReceiveDeferred extends Error {}
 
-/** This device holds no session that can read the message (not a damaged message). */
-class SessionLost extends Error {}
-
-/** A new session from an identity key the sender's signed device list does not give that device. */
-class UnlistedKey extends Error {}
-
 const MAX_STALE_RETRIES = 3;
 /** Tries of a sender's device-list check while the hub cannot be reached (about two minutes in all). */
 const MAX_LIST_CHECK_ATTEMPTS = 70;
-/** Delivered receipts are batched this long, so a burst of messages costs one receipt. */
-const RECEIPT_BATCH_MS = 150;
-/** Tries of one delivered receipt before giving up (each after a longer wait). */
-const RECEIPT_ATTEMPTS = 5;
-/** A peer device gets at most one automatic session repair in this window. */
-const REPAIR_INTERVAL_MS = 30_000;
-
-const USER_MESSAGES: Record<string, string> = {
-  NO_SENDER_KEY: "This care-team message could not be decrypted: the sender's key has not reached this device. It should arrive with their next message.",
-  NOT_A_MEMBER: 'A message arrived from someone who is not a verified member of this care team; it was not shown.',
-  UNLISTED_DEVICE: "A message came from a device that is not in its sender's signed device list, so it was not shown. If the sender just added a device, it will be linked first.",
-  STALE_EPOCH: 'A care-team message was encrypted for an earlier membership of the team than the one in force when it was sent; it was not shown.',
-  UNTRUSTED_IDENTITY: "This message came from a device whose safety key changed. Verify the contact's safety number to read it.",
-  NO_SESSION: 'This message could not be decrypted. The secure session is being repaired; ask the sender to resend if it matters.',
-  AUTHENTICATION_FAILED: 'This message was damaged or tampered with on its way, so it was not shown. Later messages are not affected.',
-};
-
 /**
  * End-to-end encryption for a {@link CurbsideClient}: keys, sessions, trust, and the translation
  * between plaintext messages and envelopes. Every operation on keys and sessions runs one at a
@@ -98,16 +52,12 @@ export class SecureMessenger implements TeamContext {
   /** @internal shared with {@link TeamMessenger} */
   readonly trust: TrustBook;
   private lock: Promise<unknown> = Promise.resolve();
-  private readonly lastRepair = new Map<string, number>();
-  /** Per peer device: messages in a row whose header said the chain is too far ahead. */
-  private readonly farAhead = new Map<string, number>();
+  private readonly failures: ReceiveFailures;
   private readonly teams: TeamMessenger;
   private readonly receipts: ReceiptBook;
   /** @internal Signed device lists: every device list this messenger encrypts to comes from here. */
   readonly deviceLists: DeviceListBook;
-  /** Delivered receipts waiting to go out, per conversation and original sender. */
-  private readonly pendingDelivered = new Map<string, { conversationId: string; senderUserId: string; ids: Set<string> }>();
-  private deliveredTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly receiptSender: ReceiptSender;
 
   constructor(
     /** @internal */ readonly store: DeviceStore,
@@ -119,8 +69,22 @@ export class SecureMessenger implements TeamContext {
     this.sessions = new SessionBook(store);
     this.trust = new TrustBook(store);
     this.receipts = new ReceiptBook(store);
+    this.receiptSender = new ReceiptSender({
+      book: this.receipts,
+      send: (conversationId, content, toUserIds) => this.send(conversationId, content, { toUserIds }),
+      stopped: () => hub.stopped(),
+      self,
+      logger,
+    });
     this.deviceLists = new DeviceListBook(store, hub, self, () => this.localKeys(), () => this.events);
     this.teams = new TeamMessenger(this);
+    this.failures = new ReceiveFailures({
+      events: () => this.events,
+      logger,
+      forgetSession: (userId, deviceId) => this.exclusive(() => this.sessions.forget(userId, deviceId)),
+      sendReset: async (conversationId) => void (await this.send(conversationId, { kind: 'session-reset' })),
+      repairTeamSession: (teamId, userId, deviceId) => this.teams.repairSession(teamId, userId, deviceId),
+    });
     // Every message shown to the app is acknowledged to its sender (a delivered receipt).
     const emitMessage = events.message;
     this.events = {
@@ -128,70 +92,21 @@ export class SecureMessenger implements TeamContext {
       message: (m) => {
         // Remember the sender first: an app may call markRead from inside its message handler (its
         // look-up queues behind this note).
-        if (!m.outgoing) {
-          this.receipts
-            .noteReceived(m.conversationId, m.messageId, m.senderUserId)
-            .catch((err: unknown) => this.logger.warn({ err: String(err) }, 'could not keep the sender of a received message'));
-        }
+        if (!m.outgoing) this.receiptSender.noteReceived(m);
         emitMessage(m);
-        if (!m.outgoing) this.queueDelivered(m);
+        if (!m.outgoing) this.receiptSender.queueDelivered(m);
       },
     };
   }
 
-  private queueDelivered(m: ChatMessage): void {
-    const key = `${m.conversationId}\n${m.senderUserId}`;
-    const batch = this.pendingDelivered.get(key) ?? { conversationId: m.conversationId, senderUserId: m.senderUserId, ids: new Set<string>() };
-    batch.ids.add(m.messageId);
-    this.pendingDelivered.set(key, batch);
-    this.deliveredTimer ??= setTimeout(() => {
-      this.deliveredTimer = undefined;
-      const batches = [...this.pendingDelivered.values()];
-      this.pendingDelivered.clear();
-      for (const b of batches) void this.deliverReceipt(b.conversationId, b.senderUserId, [...b.ids], 1);
-    }, RECEIPT_BATCH_MS);
-  }
-
-  /**
-   * Send a delivered receipt; a failure (a timeout under load, a dropped connection) is retried with
-   * backoff, unless the app closed the client: a closed client sends nothing more, and no retry timer
-   * keeps a Node process alive after `close()`.
-   */
-  private async deliverReceipt(conversationId: string, senderUserId: string, ids: string[], attempt: number): Promise<void> {
-    try {
-      await this.sendReceipt(conversationId, senderUserId, 'delivered', ids);
-    } catch (err) {
-      const refused = isCurbsideError(err) && (err.code === ErrorCode.FORBIDDEN || err.code === ErrorCode.UNTRUSTED_IDENTITY);
-      const final = attempt >= RECEIPT_ATTEMPTS || refused || this.hub.stopped();
-      this.logger.debug({ err: String(err), conversationId, attempt }, final ? 'delivered receipt not sent' : 'delivered receipt failed, retrying');
-      if (final) return;
-      const retry = setTimeout(() => {
-        if (!this.hub.stopped()) void this.deliverReceipt(conversationId, senderUserId, ids, attempt + 1);
-      }, backoffMs(attempt, { baseMs: 500, maxMs: 30_000 }));
-      // Node: a live client's socket keeps the process running; a retry alone does not.
-      (retry as { unref?: () => void }).unref?.();
-    }
-  }
-
-  /**
-   * @internal A team message from another of this user's devices carried its sender key here and
-   * decrypted: tell this user's devices (a delivered receipt), so the sender stops sending the key.
-   */
+  /** @internal A sibling's team message carried its sender key here: tell it (see ReceiptSender). */
   confirmSiblingShare(conversationId: string, messageId: string): void {
-    void this.deliverReceipt(conversationId, this.self().userId, [messageId], 1);
+    this.receiptSender.confirmSiblingShare(conversationId, messageId);
   }
 
   /** Tell the senders of these messages that the user read them. */
-  async markRead(conversationId: string, messageIds: string[]): Promise<void> {
-    const bySender = new Map<string, string[]>();
-    for (const id of messageIds) {
-      const from = await this.receipts.senderOf(id);
-      if (!from || from.conversationId !== conversationId) continue;
-      bySender.set(from.senderUserId, [...(bySender.get(from.senderUserId) ?? []), id]);
-    }
-    for (const [sender, ids] of bySender) {
-      for (let i = 0; i < ids.length; i += MAX_RECEIPT_IDS) await this.sendReceipt(conversationId, sender, 'read', ids.slice(i, i + MAX_RECEIPT_IDS));
-    }
+  markRead(conversationId: string, messageIds: string[]): Promise<void> {
+    return this.receiptSender.markRead(conversationId, messageIds);
   }
 
   /** Status per recipient of a message this device sent, or undefined if unknown. */
@@ -199,16 +114,9 @@ export class SecureMessenger implements TeamContext {
     return this.receipts.status(messageId);
   }
 
-  private sendReceipt(conversationId: string, senderUserId: string, status: 'delivered' | 'read', messageIds: string[]): Promise<SendResult> {
-    return this.send(conversationId, { kind: 'receipt', status, messageIds }, { toUserIds: [senderUserId] });
-  }
-
   /** @internal Record a message this device sent, to follow its receipts. */
-  async noteSent(conversationId: string, messageId: string, recipientUserIds: string[]): Promise<void> {
-    // The message is sent either way: a store that cannot keep its status costs only the status.
-    await this.receipts
-      .noteSent(conversationId, messageId, recipientUserIds)
-      .catch((err: unknown) => this.logger.warn({ err: String(err) }, 'could not keep the status of a sent message'));
+  noteSent(conversationId: string, messageId: string, recipientUserIds: string[]): Promise<void> {
+    return this.receiptSender.noteSent(conversationId, messageId, recipientUserIds);
   }
 
   /** @internal Load delivery and read state kept by an earlier run (before statuses are asked for). */
@@ -472,7 +380,7 @@ export class SecureMessenger implements TeamContext {
         try {
           if (own && !preKeyMessageMatchesSession(sessions[i]!, message)) throw new CryptoError('DECRYPT_FAILED', 'prekey message repeats a session base key with other fields');
           const plaintext = decryptSessionMessage(sessions[i]!, message);
-          this.farAhead.delete(peerKey(userId, deviceId));
+          this.failures.readFrom(userId, deviceId);
           // The session that worked becomes the one we send on (this settles simultaneous starts).
           const reordered = [sessions[i]!, ...sessions.filter((_, j) => j !== i)];
           await this.store.transaction([this.sessions.saveOp(userId, deviceId, reordered)]);
@@ -511,65 +419,9 @@ export class SecureMessenger implements TeamContext {
     });
   }
 
-  /**
-   * @internal Report a message that could not be read, once, and change nothing else. `reasonOverride`
-   * names failures that are not crypto errors (a missing sender key, a non-member sender). A message
-   * that fails authentication costs that message only: the session is repaired only on evidence that
-   * it is lost (no session, or a chain too far ahead to follow, said by two messages in a row); in a
-   * care team, with a share to the one device concerned, never a message into the team's stream.
-   */
-  onReceiveFailure(envelope: Envelope, e: unknown, reasonOverride?: 'NO_SENDER_KEY' | 'NOT_A_MEMBER' | 'STALE_EPOCH' | 'UNLISTED_DEVICE', inTeam = false): void {
-    const base = { conversationId: envelope.conversationId, messageId: envelope.messageId, seq: envelope.seq, sender: envelope.senderDeviceId };
-    if (isCryptoError(e, 'REPLAY')) {
-      // Already read once (a re-delivery after a restart, or a replay by the network): never shown twice.
-      this.logger.debug(base, 'dropped a replayed message');
-      return;
-    }
-    const reason: DecryptionFailureReason =
-      reasonOverride ??
-      (e instanceof SessionLost
-        ? 'NO_SESSION'
-        : e instanceof UnlistedKey
-          ? 'UNLISTED_DEVICE'
-        : isCurbsideError(e) && e.code === ErrorCode.UNTRUSTED_IDENTITY
-          ? 'UNTRUSTED_IDENTITY'
-          : isCryptoError(e)
-            ? authenticationOrCode(e.code)
-            : 'NO_SESSION');
-    const userMessage = USER_MESSAGES[reason] ?? (isCryptoError(e) ? e.message : USER_MESSAGES.NO_SESSION!);
-    this.logger.warn({ ...base, reason, detail: isCryptoError(e) ? e.detail : String(e) }, 'message could not be decrypted');
-    this.events.decryptionError(
-      new DecryptionError(envelope.conversationId, envelope.messageId, envelope.seq, envelope.senderUserId, envelope.senderDeviceId, reason, userMessage),
-    );
-    if (!SESSION_LOST_REASONS.has(reason)) return;
-    if (UNAUTHENTICATED_REASONS.has(reason)) {
-      const key = peerKey(envelope.senderUserId, envelope.senderDeviceId);
-      const seen = (this.farAhead.get(key) ?? 0) + 1;
-      this.farAhead.set(key, seen);
-      if (seen < UNAUTHENTICATED_EVIDENCE) return;
-      this.farAhead.delete(key);
-    }
-    this.repair(envelope, inTeam);
-  }
-
-  /**
-   * The session with a device is lost: drop it and start a fresh X3DH by sending the peer a small
-   * control message (invisible to the app), at most once per peer per interval.
-   */
-  private repair(envelope: Envelope, inTeam: boolean): void {
-    const { senderUserId: userId, senderDeviceId: deviceId, conversationId } = envelope;
-    const key = peerKey(userId, deviceId);
-    const now = Date.now();
-    if (now - (this.lastRepair.get(key) ?? 0) < REPAIR_INTERVAL_MS) return;
-    this.lastRepair.set(key, now);
-    void (async () => {
-      await this.exclusive(() => this.sessions.forget(userId, deviceId));
-      // In a care team, a new session goes to that one device only (an empty share; nobody else's
-      // stream sees it), and its sender key then reaches this device with its next message.
-      if (inTeam) await this.teams.repairSession(conversationId, userId, deviceId);
-      else await this.send(conversationId, { kind: 'session-reset' });
-      this.logger.debug({ peer: deviceId, inTeam }, 'sent a session repair');
-    })().catch((err: unknown) => this.logger.warn({ err: String(err) }, 'session repair failed'));
+  /** @internal Report a message that could not be read, once, and change nothing else (see ReceiveFailures). */
+  onReceiveFailure(envelope: Envelope, e: unknown, reasonOverride?: FailureOverride, inTeam = false): void {
+    this.failures.report(envelope, e, reasonOverride, inTeam);
   }
 
   /** A device was revoked: forget our sessions with it. */
@@ -605,28 +457,9 @@ export class SecureMessenger implements TeamContext {
       else if ((await this.trust.get(d.userId, d.deviceId))?.status === 'verified') verifiedDevices++;
     }
     if (changed.length) this.events.identityChanged({ userId, deviceIds: changed });
-    const own = await this.identityKey();
-    const myKeys = mine.map((d) => (d.deviceId === me.deviceId ? own : d.identityKey));
-    if (!mine.some((d) => d.deviceId === me.deviceId)) myKeys.push(own);
-    const fingerprint = await computeFingerprint(2, FINGERPRINT_ITERATIONS, utf8(me.userId), combinedKeys(myKeys), utf8(userId), combinedKeys(theirs.map((d) => d.identityKey)));
-    // Some devices verified, others not: the signed list gained a device since the user compared numbers.
-    const state = changed.length ? 'changed' : theirs.length > 0 && verifiedDevices === theirs.length ? 'verified' : verifiedDevices > 0 ? 'devices-changed' : 'unverified';
-    return { ...fingerprint, state };
+    return safetyNumberOf({ me, own: await this.identityKey(), mine, userId, theirs, changed: changed.length, verifiedDevices });
   }
-}
 
-function utf8(s: string): Uint8Array {
-  return new TextEncoder().encode(s);
-}
-
-/** All of a user's device keys, sorted so both sides encode them the same way. */
-function combinedKeys(keys: Uint8Array[]): Uint8Array {
-  return concatBytes(...keys.map((k) => fingerprintKeyBytes(k)).sort((a, b) => compareBytes(a, b)));
-}
-
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
-  return a.length - b.length;
 }
 
 function untrusted(userId: string): CurbsideError {
