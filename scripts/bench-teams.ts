@@ -1,4 +1,6 @@
 /**
+ * Long file: one benchmark program (both variants, every size, the report), read top to bottom.
+ *
  * Care-team benchmark: a message to a whole care team, with the hub in a child process, against a bare
  * socket.io relay (broadcast to a room; no auth, crypto, validation or storage) in the same run.
  *

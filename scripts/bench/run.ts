@@ -1,4 +1,6 @@
 /**
+ * Long file: one benchmark program (variants, load, measurement, report), read top to bottom.
+ *
  * Hub throughput benchmark (docs/benchmarks.md, "Hub throughput"): the full pipeline against bare
  * relays, same run, same machine, same load generator.
  *

@@ -1,4 +1,6 @@
 /**
+ * Long file: one load-generator program, read top to bottom.
+ *
  * One load-generator process of the bench (forked by run.ts; talks over IPC, see common.ts).
  * It owns whole rooms and the 1:1 pairs inside them, so every message it sends is received by its
  * own clients: latency uses one clock (performance.now()), and loss and duplicates are counted here.

@@ -1,4 +1,6 @@
 /**
+ * Long file: one checker program whose invariants are proved together at the end of a run.
+ *
  * The "nothing lost" invariant checker: end-to-end-encrypted SDK clients spread over the cluster's
  * hubs send continuously (1:1 and in a care team; every message shown also sends delivered receipts) while faults happen; at the end it proves, per
  * recipient device:

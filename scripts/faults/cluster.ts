@@ -1,4 +1,6 @@
 /**
+ * Long file: one cluster harness (processes, ports, restarts, kills), read top to bottom.
+ *
  * A fault-injection cluster: THREE (by default) hub processes (`node server/dist/main.js` in production
  * mode) on a private redis-server and a private FerretDB, each a child process this module owns.
  *

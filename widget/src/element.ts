@@ -1,4 +1,8 @@
 /**
+ * Long file: the web component holds one shadow root and one state (conversations, threads,
+ * dialogs); its views are methods of it. Splitting the views into modules is the next widget step
+ * of issue #17.
+ *
  * `<curbside-chat>`: conversations, 1:1 and care-team threads, composer, delivery and read status,
  * presence and typing, safety numbers and the identity-change warning, on top of the public
  * `@curbside/client-sdk` API only.

@@ -1,4 +1,7 @@
 /**
+ * Long file: the Double Ratchet is one state machine (sending and receiving chains, skipped keys,
+ * serialization); keeping it in one module keeps every state change reviewable in one place.
+ *
  * Double Ratchet (Signal spec, revision 1) on libsodium, with libsignal's key derivations:
  *
  *   root step   RK', CK = HKDF-SHA-256(IKM = DH output, salt = RK, info = "Curbside ratchet v1", L = 64)

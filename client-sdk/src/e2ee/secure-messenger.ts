@@ -1,3 +1,10 @@
+/**
+ * The pairwise (1:1) end-to-end layer: this device's keys, sessions with every peer device, sending
+ * and receiving sealed messages, and the TeamContext the care-team messenger works through.
+ * Long file: its send and receive paths share one lock and one session book, and are kept together
+ * so that every change to session state is visibly under `exclusive()`; receipts, safety numbers and
+ * failure handling are modules of their own.
+ */
 import { ErrorCode, RETRYABLE_ERROR_CODES, backoffMs, sleep, type DeviceIdentity, type Envelope, type SendResult } from '@curbside/shared';
 import {
   CryptoError,

@@ -1,3 +1,9 @@
+/**
+ * The socket.io gateway: the handshake, then one validated handler per client event.
+ * Long file: every client event is routed here, in one table, so that each one's schema,
+ * authorization, rate limit and audit can be read and checked in one pass; the work itself is in
+ * domain/ and security/.
+ */
 import type { HubServer, HubSocket } from './sockets.js';
 import {
   ClientEvent,

@@ -1,3 +1,10 @@
+/**
+ * The Storage port in memory: the embedded dev-mode default and the reference every contract suite
+ * holds the MongoDB adapter to.
+ * Long file: one class implements the whole port (users and devices, keys, conversations and teams,
+ * envelopes, cursors, device lists, administration) over one set of maps, so each area's invariants
+ * can be checked against the same state; each area is a section.
+ */
 import { randomUUID } from 'node:crypto';
 import { compositeKey, type Conversation, type DeviceIdentity, type OneTimePrekey, type PrekeyBundle, type SignedPrekey, type TeamState } from '@curbside/shared';
 import type {

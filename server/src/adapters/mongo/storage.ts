@@ -1,3 +1,10 @@
+/**
+ * The Storage port on the MongoDB wire protocol (MongoDB, FerretDB on PostgreSQL or SQLite).
+ * Long file: one class implements the port's core areas (users, devices and keys, conversations and
+ * teams, envelopes with group commit and seq allocation, cursors, migrations) over shared models and
+ * one duplicate-key discipline; device administration, device lists and user administration are
+ * already classes of their own (device-admin.ts, device-lists.ts, user-admin.ts).
+ */
 import { randomUUID } from 'node:crypto';
 import mongoose, { type Connection } from 'mongoose';
 import type { Conversation, DeviceIdentity, PrekeyBundle, SignedDeviceList, TeamRole, TeamState } from '@curbside/shared';
