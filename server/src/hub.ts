@@ -195,7 +195,7 @@ export class Hub {
       }),
     );
     this.administration.attach(this.io);
-    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: this.relay, keys: new DeviceKeys(storage, Date.now, this.directory), deviceLists: new DeviceLists(storage, this.directory, { recentAuthSec: config.recentAuthSec }), teams: new CareTeams(storage, Date.now, this.directory), logger, security: this.security, onStorageUnreachable: () => (this.storageFailedAt = Date.now()), metrics: this.metrics, ...(config.maxSocketsPerDevice !== undefined ? { maxSocketsPerDevice: config.maxSocketsPerDevice } : {}) });
+    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: this.relay, keys: new DeviceKeys(storage, this.directory), deviceLists: new DeviceLists(storage, this.directory, { recentAuthSec: config.recentAuthSec }), teams: new CareTeams(storage, this.directory), logger, security: this.security, onStorageUnreachable: () => (this.storageFailedAt = Date.now()), metrics: this.metrics, ...(config.maxSocketsPerDevice !== undefined ? { maxSocketsPerDevice: config.maxSocketsPerDevice } : {}) });
   }
 
   /** Initialise storage, start listening, start presence heartbeats. Port 0 picks a free port. */

@@ -6,34 +6,17 @@
  * Needs the build (server/dist), as `npm test` does first.
  */
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { repoRoot, runScript } from '../support/run-script.js';
 import { serviceUrls } from '../support/services.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const script = join(root, 'scripts', 'bench', 'run.ts');
+const root = repoRoot;
 const CHILD_TIMEOUT_MS = 240_000;
 
-function run(args: string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    // SIGTERM first: the runner then kills the servers and generators it started.
-    const timer = setTimeout(() => {
-      child.kill('SIGTERM');
-      setTimeout(() => child.kill('SIGKILL'), 5000).unref();
-    }, CHILD_TIMEOUT_MS);
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, output });
-    });
-  });
+function run(args: string[]): ReturnType<typeof runScript> {
+  return runScript('scripts/bench/run.ts', args, CHILD_TIMEOUT_MS);
 }
 
 const isNumber = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);

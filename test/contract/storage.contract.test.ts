@@ -12,60 +12,11 @@ import { randomBytes } from 'node:crypto';
 import mongoose from 'mongoose';
 import type { Conversation, Envelope, TeamState } from '@curbside/shared';
 import type { AppendResult, NewEnvelope, Storage } from '../../server/src/ports/storage.js';
-import { MemoryStorage } from '../../server/src/adapters/memory/storage.js';
 import { MongoStorage } from '../../server/src/adapters/mongo/storage.js';
 import { mongoBackends, uniqueName } from '../support/services.js';
+import { dropDatabase, storageImpls, type StoragePair } from '../support/storage-impls.js';
 
-interface Harness {
-  /** The storage under test. */
-  a: Storage;
-  /** A second "hub node" on the same data (the same instance for memory). */
-  b: Storage;
-  cleanup(): Promise<void>;
-}
-
-interface Implementation {
-  name: string;
-  open(): Promise<Harness>;
-}
-
-const memory: Implementation = {
-  name: 'MemoryStorage',
-  async open() {
-    const s = new MemoryStorage();
-    await s.init();
-    return { a: s, b: s, cleanup: () => s.close() };
-  },
-};
-
-async function dropDatabase(uri: string, dbName: string): Promise<void> {
-  const conn = mongoose.createConnection(uri, { dbName });
-  try {
-    await conn.asPromise();
-    await conn.dropDatabase();
-  } finally {
-    await conn.close();
-  }
-}
-
-const mongos: Implementation[] = mongoBackends().map((backend) => ({
-  name: `MongoStorage on ${backend.name}`,
-  async open() {
-    const dbName = uniqueName('storage');
-    const a = new MongoStorage({ uri: backend.uri(), dbName });
-    const b = new MongoStorage({ uri: backend.uri(), dbName });
-    // Two nodes starting at once must not trip over each other's collection and index creation.
-    await Promise.all([a.init(), b.init()]);
-    return {
-      a,
-      b,
-      async cleanup() {
-        await Promise.all([a.close(), b.close()]);
-        await dropDatabase(backend.uri(), dbName);
-      },
-    };
-  },
-}));
+const impls = storageImpls('storage');
 
 const T0 = Date.parse('2026-03-01T08:00:00Z');
 const ORG = 'org-a';
@@ -90,9 +41,9 @@ function range(from: number, to: number): number[] {
   return Array.from({ length: to - from + 1 }, (_, i) => from + i);
 }
 
-for (const impl of [memory, ...mongos]) {
+for (const impl of impls) {
   describe(`Storage contract: ${impl.name}`, function () {
-    let h: Harness;
+    let h: StoragePair;
     let s: Storage;
 
     beforeEach(async function () {

@@ -33,10 +33,9 @@ export async function expectCryptoErrorAsync(fn: () => Promise<unknown>, code: C
   } catch (e) {
     thrown = e;
   }
-  if (thrown === undefined) expect.fail(`expected CryptoError ${code}, nothing was thrown`);
-  expect(thrown, String(thrown)).to.be.instanceOf(CryptoError);
-  expect((thrown as CryptoError).code, (thrown as CryptoError).detail).to.equal(code);
-  return thrown as CryptoError;
+  return expectCryptoError(() => {
+    if (thrown !== undefined) throw thrown;
+  }, code);
 }
 
 export const text = (s: string): Uint8Array => new TextEncoder().encode(s);

@@ -1,9 +1,8 @@
 import { expect } from 'chai';
 import { createHmac, generateKeyPairSync } from 'node:crypto';
 import jwt from 'jsonwebtoken';
-import { CurbsideClient, isCurbsideError } from '@curbside/client-sdk';
 import { ErrorCode } from '@curbside/shared';
-import { HubHarness, eventually, type TestHub } from '../support/hub.js';
+import { HubHarness, connectOutcome, eventually, type TestHub } from '../support/hub.js';
 
 /** A token built by hand, for forgeries jsonwebtoken refuses to sign. */
 function handMade(header: object, payload: object, signature = ''): string {
@@ -22,18 +21,7 @@ describe('handshake authentication', function () {
   });
   afterEach(() => harness.cleanup());
 
-  async function refusal(token: string | undefined): Promise<string> {
-    const client = new CurbsideClient({ url: t.url, token: token as string, transports: ['websocket'] });
-    try {
-      await client.connect();
-      return 'connected';
-    } catch (e) {
-      expect(isCurbsideError(e), String(e)).to.equal(true);
-      return (e as { code: string }).code;
-    } finally {
-      client.disconnect();
-    }
-  }
+  const refusal = (token: string | undefined) => connectOutcome({ url: t.url, token: token as string, transports: ['websocket'] });
 
   it('accepts a valid token and binds user, organisation and device', async () => {
     const client = t.client({ userId: 'dr-lee', deviceId: 'lee-phone' });

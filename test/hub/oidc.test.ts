@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
-import { CurbsideClient, isCurbsideError, type ChatMessage } from '@curbside/client-sdk';
+import { CurbsideClient, type ChatMessage } from '@curbside/client-sdk';
 import { ErrorCode } from '@curbside/shared';
 import { HubError, TokenVerifier, loadConfig, type HubConfig } from '@curbside/server';
-import { HubHarness, eventually, sharedBackend, type TestHub } from '../support/hub.js';
+import { HubHarness, connectOutcome, eventually, sharedBackend, type TestHub } from '../support/hub.js';
 import { HUB_AUDIENCE, TestOidcProvider, signingKey, type Clinician } from '../support/oidc.js';
 
 const LEE: Clinician = { clientId: 'app-lee', username: 'dr-lee', hospital: 'org-a', name: 'Dr Ana Lee', roles: ['physician', 'cardiology'] };
@@ -54,20 +54,8 @@ describe('OpenID Connect identity provider', function () {
     return t.client({ userId: who.username, deviceId, manualLink }, { token: () => idp.token(who.clientId), deviceId, userId: who.username });
   }
 
-  async function refusal(t: TestHub, token: string, auth: { deviceId?: string; userId?: string } = { deviceId: 'any-device' }): Promise<string> {
-    const client = new CurbsideClient({ url: t.url, token, transports: ['websocket'], e2ee: false, ...auth });
-    try {
-      await client.connect();
-      return 'connected';
-    } catch (e) {
-      expect(isCurbsideError(e), String(e)).to.equal(true);
-      return (e as { code: string }).code;
-    } finally {
-      client.disconnect();
-    }
-  }
-
-  it('clinicians sign in with provider tokens (claims mapped, device bound from the handshake) and exchange an end-to-end-encrypted message', async () => {
+  /** A provider, a hub trusting it, and Dr Lee and Dr Patel signed in with its tokens; Patel's messages are collected. */
+  async function twoClinicians() {
     const idp = await provider();
     const t = await hubFor(idp);
     const lee = clientOf(t, idp, LEE, 'lee-phone');
@@ -75,6 +63,14 @@ describe('OpenID Connect identity provider', function () {
     const got: ChatMessage[] = [];
     patel.on('message', (m) => got.push(m));
     await Promise.all([lee.connect(), patel.connect()]);
+    return { idp, t, lee, patel, got };
+  }
+
+  const refusal = (t: TestHub, token: string, auth: { deviceId?: string; userId?: string } = { deviceId: 'any-device' }) =>
+    connectOutcome({ url: t.url, token, transports: ['websocket'], e2ee: false, ...auth });
+
+  it('clinicians sign in with provider tokens (claims mapped, device bound from the handshake) and exchange an end-to-end-encrypted message', async () => {
+    const { t, lee, got } = await twoClinicians();
 
     const sockets = [...t.hub.io.of('/').sockets.values()].map((s) => s.data);
     expect(sockets.find((d) => d.deviceId === 'lee-phone')).to.deep.include({ orgId: 'org-a', userId: 'dr-lee', name: 'Dr Ana Lee', roles: ['physician', 'cardiology'] });
@@ -89,13 +85,7 @@ describe('OpenID Connect identity provider', function () {
   });
 
   it('a key rotation mid-run keeps clients working: new tokens under the new kid are accepted without a hub restart', async () => {
-    const idp = await provider();
-    const t = await hubFor(idp);
-    const lee = clientOf(t, idp, LEE, 'lee-phone');
-    const patel = clientOf(t, idp, PATEL, 'patel-laptop');
-    const got: ChatMessage[] = [];
-    patel.on('message', (m) => got.push(m));
-    await Promise.all([lee.connect(), patel.connect()]);
+    const { idp, t, lee, patel, got } = await twoClinicians();
     const conv = await lee.createConversation({ kind: 'direct', peerUserId: 'dr-patel' });
     await lee.sendText(conv.id, 'before rotation');
     await eventually(() => got.length === 1, 'first message');

@@ -1,6 +1,17 @@
 import { expect } from 'chai';
 import { MemoryDeviceStore, isCurbsideError, type Envelope, type SendResult } from '@curbside/client-sdk';
-import { HubHarness, bytes, eventually, text } from '../support/hub.js';
+import { HubHarness, bytes, eventually, text, type TestHub } from '../support/hub.js';
+
+/** Dr Lee (on `store`) and Dr Patel, transport only, in a direct conversation; Patel's envelopes are collected. */
+async function pair(t: TestHub, store: MemoryDeviceStore) {
+  const lee = t.client({ userId: 'dr-lee', deviceId: 'lee-phone' }, { store, e2ee: false });
+  const patel = t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' }, { e2ee: false });
+  const got: Envelope[] = [];
+  patel.on('envelope', (e) => got.push(e));
+  await Promise.all([lee.connect(), patel.connect()]);
+  const conv = await lee.createConversation({ kind: 'direct', peerUserId: 'dr-patel' });
+  return { lee, patel, got, conv };
+}
 
 describe('the persisted outbox', function () {
   const harness = new HubHarness();
@@ -9,12 +20,7 @@ describe('the persisted outbox', function () {
   it('a send queued when the app stopped goes out once when the device comes back', async () => {
     const t = await harness.start('real');
     const store = new MemoryDeviceStore();
-    const lee = t.client({ userId: 'dr-lee', deviceId: 'lee-phone' }, { store, e2ee: false });
-    const patel = t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' }, { e2ee: false });
-    const got: Envelope[] = [];
-    patel.on('envelope', (e) => got.push(e));
-    await Promise.all([lee.connect(), patel.connect()]);
-    const conv = await lee.createConversation({ kind: 'direct', peerUserId: 'dr-patel' });
+    const { lee, got, conv } = await pair(t, store);
 
     // Offline: the send is accepted and kept, then the app shuts down before any ack.
     lee.disconnect();
@@ -50,12 +56,7 @@ describe('the persisted outbox', function () {
       }
     }
     const store = new SlowStore();
-    const lee = t.client({ userId: 'dr-lee', deviceId: 'lee-phone' }, { store, e2ee: false });
-    const patel = t.client({ userId: 'dr-patel', deviceId: 'patel-laptop' }, { e2ee: false });
-    const got: Envelope[] = [];
-    patel.on('envelope', (e) => got.push(e));
-    await Promise.all([lee.connect(), patel.connect()]);
-    const conv = await lee.createConversation({ kind: 'direct', peerUserId: 'dr-patel' });
+    const { lee, got, conv } = await pair(t, store);
 
     const outcomes: Record<string, unknown> = {};
     const watch = (name: string, p: Promise<unknown>) =>

@@ -10,8 +10,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CloseCode, ErrorCode, type AdminUsersResponse, type AdminTeamsResponse, type AdminKeysResponse } from '@curbside/shared';
 import { rateLimitsOff, type AuditEntry, type Hub } from '@curbside/server';
-import { HubHarness, TestIdp, sharedBackend, type TestHub } from '../support/hub.js';
-import { connectRaw, errorCode, handshakeOutcome, sleep, type RawClient } from './support.js';
+import { TestIdp, sharedBackend, type TestHub } from '../support/hub.js';
+import { connectRaw, errorCode, handshakeOutcome, sleep, type RawClient, rawHubs } from './support.js';
 
 const cliJs = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'server', 'dist', 'cli', 'admin.js');
 const ADMIN = 'operator-secret-'.padEnd(40, 'x');
@@ -39,12 +39,7 @@ async function auditEntries(hub: Hub): Promise<AuditEntry[]> {
 }
 
 describe('administration: curbside-admin and the admin API (real Redis + Mongo-wire DB)', function () {
-  const harness = new HubHarness();
-  const open: RawClient[] = [];
-  afterEach(async () => {
-    for (const c of open.splice(0)) c.close();
-    await harness.cleanup();
-  });
+  const { harness, open } = rawHubs();
   const connect = async (t: TestHub, userId: string, deviceId: string) => {
     const c = await connectRaw(t.url, t.idp.mint({ userId, deviceId }));
     open.push(c);

@@ -22,10 +22,10 @@ import {
   type AuditEntry,
   type AuditLog,
 } from '@curbside/server';
-import { HubHarness, sharedBackend } from '../support/hub.js';
+import { sharedBackend } from '../support/hub.js';
 import { serviceUrls, uniqueName } from '../support/services.js';
 import { testDeviceKeys } from '../support/keys.js';
-import { connectRaw, errorCode, handshakeOutcome, type RawClient } from './support.js';
+import { connectRaw, errorCode, handshakeOutcome, rawHubs } from './support.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ENTRY_KEYS = new Set<string>([...AUDIT_EVENT_FIELDS, 'id', 'chain', 'index', 'prevHash', 'hash']);
@@ -80,12 +80,7 @@ describe('audit log', function () {
   });
 
   describe('the hub on real Redis + the Mongo-wire DB', function () {
-    const harness = new HubHarness();
-    const open: RawClient[] = [];
-    afterEach(async () => {
-      for (const c of open.splice(0)) c.close();
-      await harness.cleanup();
-    });
+    const { harness, open } = rawHubs();
 
     it('records who, what, which ids, when and from where for handshakes and every event, never content', async () => {
       const shared = sharedBackend();

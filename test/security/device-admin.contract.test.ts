@@ -3,48 +3,14 @@
  * run's Mongo-wire DBs (FerretDB on SQLite and on PostgreSQL), two instances standing for two hub nodes.
  */
 import assert from 'node:assert/strict';
-import mongoose from 'mongoose';
-import { MemoryStorage, MongoStorage, type Storage } from '@curbside/server';
-import { mongoBackends, uniqueName } from '../support/services.js';
+import { storageImpls, type StoragePair } from '../support/storage-impls.js';
 import { testDeviceKeys } from '../support/keys.js';
 
-interface Impl {
-  name: string;
-  open(): Promise<{ a: Storage; b: Storage; cleanup(): Promise<void> }>;
-}
-
-const impls: Impl[] = [
-  {
-    name: 'MemoryStorage',
-    async open() {
-      const s = new MemoryStorage();
-      return { a: s, b: s, cleanup: async () => {} };
-    },
-  },
-  ...mongoBackends().map((backend) => ({
-    name: `MongoStorage on ${backend.name}`,
-    async open() {
-      const dbName = uniqueName('devadmin');
-      const a = new MongoStorage({ uri: backend.uri(), dbName });
-      const b = new MongoStorage({ uri: backend.uri(), dbName });
-      await Promise.all([a.init(), b.init()]);
-      return {
-        a,
-        b,
-        async cleanup() {
-          await Promise.all([a.close(), b.close()]);
-          const c = await mongoose.createConnection(backend.uri(), { dbName }).asPromise();
-          await c.dropDatabase();
-          await c.close();
-        },
-      };
-    },
-  })),
-];
+const impls = storageImpls('devadmin');
 
 for (const impl of impls) {
   describe(`DeviceAdmin contract: ${impl.name}`, function () {
-    let h: Awaited<ReturnType<Impl['open']>>;
+    let h: StoragePair;
     beforeEach(async () => {
       h = await impl.open();
       for (const [userId, deviceId] of [

@@ -8,9 +8,9 @@ import { expect } from 'chai';
 import mongoose from 'mongoose';
 import { ClientEvent, ErrorCode, type Conversation } from '@curbside/shared';
 import { MongoStorage, OriginPolicy, loadConfig, createHubFromConfig, ConfigError, rateLimitsOff, type Storage } from '@curbside/server';
-import { HubHarness, sharedBackend, type TestHub } from '../support/hub.js';
+import { sharedBackend, type TestHub } from '../support/hub.js';
 import { serviceUrls, uniqueName } from '../support/services.js';
-import { connectRaw, errorCode, handshakeOutcome, spyStorage, type RawClient } from './support.js';
+import { connectRaw, errorCode, handshakeOutcome, spyStorage, rawHubs } from './support.js';
 
 const OPERATORS: unknown[] = [{ $ne: null }, { $gt: '' }, { $regex: '.*' }, { $in: ['a', 'b'] }, { $where: 'sleep(1000)' }, { $exists: true }];
 
@@ -40,12 +40,7 @@ function operatorPayloads(op: unknown): Array<[string, unknown]> {
 }
 
 describe('input hardening', function () {
-  const harness = new HubHarness();
-  const open: RawClient[] = [];
-  afterEach(async () => {
-    for (const c of open.splice(0)) c.close();
-    await harness.cleanup();
-  });
+  const { harness, open } = rawHubs();
 
   it('an operator object in any id field of any event is INVALID_PAYLOAD and reaches no storage method (real DB)', async () => {
     let spy!: ReturnType<typeof spyStorage>;

@@ -7,10 +7,10 @@ import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { ErrorCode, type Conversation } from '@curbside/shared';
 import { HubError, RateLimits, rateLimitsOff, type HubConfig, type SecurityConfig } from '@curbside/server';
-import { HubHarness, sharedBackend } from '../support/hub.js';
+import { sharedBackend } from '../support/hub.js';
 import { serviceUrls, startRedisServer, uniqueName } from '../support/services.js';
 import { testDeviceKeys } from '../support/keys.js';
-import { connectRaw, errorCode, handshakeOutcome, type RawClient } from './support.js';
+import { connectRaw, errorCode, handshakeOutcome, rawHubs } from './support.js';
 
 const rules = (over: Partial<SecurityConfig['rateLimits']>): SecurityConfig['rateLimits'] => ({ ...rateLimitsOff(), ...over });
 
@@ -105,12 +105,7 @@ describe('rate limits', function () {
   });
 
   describe('the hub', function () {
-    const harness = new HubHarness();
-    const open: RawClient[] = [];
-    afterEach(async () => {
-      for (const c of open.splice(0)) c.close();
-      await harness.cleanup();
-    });
+    const { harness, open } = rawHubs();
     const limited = (over: Partial<SecurityConfig['rateLimits']>) => (c: HubConfig) => {
       c.security = { corsOrigins: [], rateLimits: rules(over), revocationRecheckMs: 60_000 };
     };

@@ -7,18 +7,13 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { CloseCode, ErrorCode, type DevicesMineResult, type KeysClaimResult, type DevicesListResult, type Conversation } from '@curbside/shared';
 import { rateLimitsOff } from '@curbside/server';
-import { HubHarness, sharedBackend, type TestHub } from '../support/hub.js';
+import { sharedBackend, type TestHub } from '../support/hub.js';
 import { serviceUrls } from '../support/services.js';
 import { testDeviceKeys } from '../support/keys.js';
-import { connectRaw, errorCode, handshakeOutcome, sleep, type RawClient } from './support.js';
+import { connectRaw, errorCode, handshakeOutcome, sleep, type RawClient, rawHubs } from './support.js';
 
 describe('revocation (real Redis + Mongo-wire DB, two nodes)', function () {
-  const harness = new HubHarness();
-  const open: RawClient[] = [];
-  afterEach(async () => {
-    for (const c of open.splice(0)) c.close();
-    await harness.cleanup();
-  });
+  const { harness, open } = rawHubs();
   const connect = async (url: string, token: string) => {
     const c = await connectRaw(url, token);
     open.push(c);

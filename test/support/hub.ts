@@ -254,6 +254,16 @@ export async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
   }
 }
 
+/** How an SDK client's first connect ends: 'connected', or the code of the refusal. */
+export async function connectOutcome(options: CurbsideClientOptions): Promise<string> {
+  const client = new CurbsideClient(options);
+  try {
+    return (await codeOf(client.connect())) ?? 'connected';
+  } finally {
+    client.disconnect();
+  }
+}
+
 /** Resolve when `predicate` holds, polling; fail with `what` after `timeoutMs`. */
 export async function eventually(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -31,6 +31,7 @@ import { ReceiptSender } from './receipt-sender.js';
 import { ReceiveFailures, SessionLost, UnlistedKey, type FailureOverride } from './receive-failures.js';
 import { safetyNumberOf } from './safety-numbers.js';
 import {
+  chatMessageOf,
   type HubTransport,
   type MessengerEvents,
   type SafetyNumber,
@@ -334,16 +335,7 @@ export class SecureMessenger implements TeamContext {
         return;
       }
       if (content.kind === 'text') {
-        this.events.message({
-          conversationId: envelope.conversationId,
-          messageId: envelope.messageId,
-          seq: envelope.seq,
-          senderUserId: envelope.senderUserId,
-          senderDeviceId: envelope.senderDeviceId,
-          sentAt: envelope.sentAt,
-          text: content.text,
-          outgoing: envelope.senderUserId === me.userId,
-        });
+        this.events.message(chatMessageOf(envelope, content.text, me.userId));
       }
     } catch (e) {
       this.onReceiveFailure(envelope, e);

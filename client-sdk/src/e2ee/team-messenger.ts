@@ -16,7 +16,7 @@ import {
 } from '../crypto/index.js';
 import { CurbsideError, isCurbsideError } from '../errors.js';
 import { putOp } from '../stores/index.js';
-import type { TeamContext } from './types.js';
+import { chatMessageOf, type TeamContext } from './types.js';
 import { TeamDetailsKeys } from './team-details-keys.js';
 import { TeamLogBook } from './team-log-book.js';
 import {
@@ -303,16 +303,7 @@ export class TeamMessenger {
         return JSON.parse(new TextDecoder().decode(plaintext)) as Content;
       });
       if (content.kind === 'text' && typeof content.text === 'string') {
-        this.core.events.message({
-          conversationId: envelope.conversationId,
-          messageId: envelope.messageId,
-          seq: envelope.seq,
-          senderUserId: envelope.senderUserId,
-          senderDeviceId: envelope.senderDeviceId,
-          sentAt: envelope.sentAt,
-          text: content.text,
-          outgoing: envelope.senderUserId === me.userId,
-        });
+        this.core.events.message(chatMessageOf(envelope, content.text, me.userId));
       }
       // Other users' devices confirm a share with their delivered receipt; this user's own devices
       // send none for their own messages, so they confirm it here, or the key is never sent again.

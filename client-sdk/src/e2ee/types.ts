@@ -27,6 +27,20 @@ export interface ChatMessage {
   outgoing: boolean;
 }
 
+/** The message the app sees for an envelope whose text this device decrypted. */
+export function chatMessageOf(envelope: Envelope, text: string, myUserId: string): ChatMessage {
+  return {
+    conversationId: envelope.conversationId,
+    messageId: envelope.messageId,
+    seq: envelope.seq,
+    senderUserId: envelope.senderUserId,
+    senderDeviceId: envelope.senderDeviceId,
+    sentAt: envelope.sentAt,
+    text,
+    outgoing: envelope.senderUserId === myUserId,
+  };
+}
+
 /**
  * A message that could not be decrypted. `message` is safe to show a clinician; the technical
  * cause went to the SDK's logger only. The stream of messages goes on.

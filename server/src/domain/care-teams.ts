@@ -33,15 +33,11 @@ export interface TeamOutcome {
  * the change, and puts the statement in the conversation's sequence so clients can audit it.
  */
 export class CareTeams {
-  private readonly directory: DeviceDirectory;
-
   constructor(
     private readonly storage: Storage,
+    private readonly directory: DeviceDirectory,
     private readonly now: () => number = Date.now,
-    directory?: DeviceDirectory,
-  ) {
-    this.directory = directory ?? new DeviceDirectory({ storage });
-  }
+  ) {}
 
   async create(caller: Caller, signed: SignedStatement): Promise<TeamOutcome> {
     const statement = await this.verified(caller, signed);

@@ -27,15 +27,11 @@ export function signedPrekeyIsValid(identityKey: Uint8Array, spk: SignedPrekey):
  * they never trust the hub with key authenticity.
  */
 export class DeviceKeys {
-  private readonly directory: DeviceDirectory;
-
   constructor(
     private readonly storage: Storage,
+    private readonly directory: DeviceDirectory,
     private readonly now: () => number = Date.now,
-    directory?: DeviceDirectory,
-  ) {
-    this.directory = directory ?? new DeviceDirectory({ storage });
-  }
+  ) {}
 
   /** @returns whether this was the device's first publish (its contacts should hear of it). */
   async publish(caller: Caller, req: z.output<typeof KeysPublishRequestSchema>): Promise<{ firstPublish: boolean; oneTimePrekeys: number }> {
