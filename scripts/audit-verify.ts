@@ -9,6 +9,7 @@
  * Keep the printed head hashes somewhere else (a ticket, a signed e-mail): passing them back with
  * --expect also detects a rewrite of a whole chain by someone with write access to the database.
  */
+import { parseArgs } from 'node:util';
 import { MongoAuditBackend } from '../server/src/audit/mongo.js';
 import { formatVerdict, verifyAuditLog } from '../server/src/audit/verify.js';
 
@@ -18,15 +19,16 @@ if (!uri) {
   process.exit(2);
 }
 const expectedHeads: Record<string, string> = {};
-const args = process.argv.slice(2);
-for (let i = 0; i < args.length; i++) {
-  if (args[i] === '--expect' && args[i + 1]) {
-    const [chain, hash] = args[++i]!.split('=');
-    if (chain && hash) expectedHeads[chain] = hash;
-  } else {
-    process.stderr.write(`audit:verify: unknown argument ${args[i]}\n`);
-    process.exit(2);
-  }
+let expect: string[] = [];
+try {
+  expect = parseArgs({ options: { expect: { type: 'string', multiple: true } } }).values.expect ?? [];
+} catch (e) {
+  process.stderr.write(`audit:verify: ${(e as Error).message}\n`);
+  process.exit(2);
+}
+for (const pair of expect) {
+  const [chain, hash] = pair.split('=');
+  if (chain && hash) expectedHeads[chain] = hash;
 }
 
 const backend = new MongoAuditBackend({ uri, dbName: process.env.MONGODB_DB?.trim() || undefined });

@@ -5,11 +5,14 @@
  * unknown ones) and REST requests against a hub on memory adapters. Fails with fast-check's
  * counterexample and seed on the first violation; prints the outcome counts otherwise.
  */
+import { parseArgs } from 'node:util';
 import { fuzzRest, fuzzSocketEvents, startFuzzHub } from '../test/security/fuzz-kit.js';
 
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : def;
+const { values } = parseArgs({ options: { cases: { type: 'string' }, rest: { type: 'string' }, seed: { type: 'string' } } });
+
+function arg(name: keyof typeof values, def: number): number {
+  const raw = values[name];
+  const v = raw === undefined ? def : Number(raw);
   if (!Number.isSafeInteger(v) || v < 0) throw new Error(`--${name} must be a whole number`);
   return v;
 }

@@ -11,8 +11,9 @@ import { Server } from 'socket.io';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { wireParser, Limits } from '@curbside/shared';
 import { WsOp } from './common.js';
+import { parseArgs } from 'node:util';
 
-const kind = process.argv[2];
+const kind = parseArgs({ allowPositionals: true }).positionals[0];
 
 async function listen(server: ReturnType<typeof createServer>): Promise<number> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

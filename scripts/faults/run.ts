@@ -15,29 +15,36 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { repoRoot } from './cluster.js';
 import { formatReport } from './checker.js';
 import { FAULT_KINDS, runScenario, type FaultKind } from './scenario.js';
 
-const args = process.argv.slice(2);
-let faults: number | FaultKind[] = 100;
-let seed = 1;
-let keepDir = false;
-let perRound = 4;
-let only: FaultKind[] | undefined;
-let quiet = false;
-for (let i = 0; i < args.length; i++) {
-  const a = args[i]!;
-  if (a === '--faults') faults = Number(args[++i]);
-  else if (a === '--only') {
-    only = (args[++i] ?? '').split(',') as FaultKind[];
-    if (!only.every((k) => FAULT_KINDS.includes(k))) usage(`--only takes a list of ${FAULT_KINDS.join(', ')}`);
-  } else if (a === '--seed') seed = Number(args[++i]);
-  else if (a === '--per-round') perRound = Number(args[++i]);
-  else if (a === '--keep') keepDir = true;
-  else if (a === '--quiet') quiet = true;
-  else usage(`unknown argument ${a}`);
+let parsed: ReturnType<typeof parseCli>;
+try {
+  parsed = parseCli();
+} catch (e) {
+  usage((e as Error).message);
 }
+function parseCli() {
+  return parseArgs({
+    options: {
+      faults: { type: 'string' },
+      only: { type: 'string' },
+      seed: { type: 'string' },
+      'per-round': { type: 'string' },
+      keep: { type: 'boolean' },
+      quiet: { type: 'boolean' },
+    },
+  }).values;
+}
+let faults: number | FaultKind[] = parsed.faults === undefined ? 100 : Number(parsed.faults);
+const seed = parsed.seed === undefined ? 1 : Number(parsed.seed);
+const keepDir = parsed.keep ?? false;
+const perRound = parsed['per-round'] === undefined ? 4 : Number(parsed['per-round']);
+const quiet = parsed.quiet ?? false;
+const only = parsed.only === undefined ? undefined : (parsed.only.split(',') as FaultKind[]);
+if (only && !only.every((k) => FAULT_KINDS.includes(k))) usage(`--only takes a list of ${FAULT_KINDS.join(', ')}`);
 if (typeof faults === 'number' && !(Number.isInteger(faults) && faults >= 0)) usage('--faults takes a whole number');
 if (!Number.isFinite(seed)) usage('--seed takes a number');
 if (!(Number.isInteger(perRound) && perRound >= 1)) usage('--per-round takes a whole number >= 1');
