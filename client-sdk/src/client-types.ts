@@ -81,8 +81,11 @@ export interface CurbsideClientEvents {
 }
 
 export interface CurbsideClientOptions {
-  /** Hub URL, e.g. `https://chat.hospital.example`. */
-  url: string;
+  /**
+   * Hub URL, e.g. `https://chat.hospital.example`, or the URLs of several hub nodes: when the one in use
+   * cannot be reached (two failed attempts in a row), the client connects to the next.
+   */
+  url: string | readonly string[];
   /**
    * The access token, or a function that returns a fresh one. A function is called before every
    * connection attempt, so an expired token is replaced without the app doing anything.

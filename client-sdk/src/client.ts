@@ -18,6 +18,7 @@ import { HubApi } from './hub/api.js';
 import { CareTeams } from './teams.js';
 import { Devices } from './devices.js';
 import { Trust } from './trust.js';
+import { TextQueue } from './text-queue.js';
 
 export type { CurbsideClientEvents, CurbsideClientOptions } from './client-types.js';
 export type { DisconnectReason } from './hub/connection.js';
@@ -53,6 +54,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
   private readonly connection: HubConnection;
   private readonly outbox: Outbox;
   private readonly sync: Sync;
+  private readonly texts: TextQueue;
   private readonly messenger: SecureMessenger;
   private readonly e2ee: boolean;
   private receiptsLoaded = false;
@@ -119,6 +121,16 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
       connection: this.connection,
       acked: (result) => this.sync.markOwn(result.conversationId, result.seq),
       sent: (info) => this.emit('sent', info),
+      sendFailed: (info) => this.emit('sendFailed', info),
+      track: (op) => this.track(op),
+      queued: (clientMessageId) => this.texts.handedToOutbox(clientMessageId),
+    });
+    this.texts = new TextQueue({
+      store,
+      encryptAndSend: (conversationId, text, clientMessageId) => this.messenger.sendText(conversationId, text, clientMessageId),
+      inOutbox: (clientMessageId) => this.outbox.has(clientMessageId),
+      connected: () => this.connection.connected,
+      stopped: () => this.connection.stopped,
       sendFailed: (info) => this.emit('sendFailed', info),
       track: (op) => this.track(op),
     });
@@ -203,20 +215,25 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
     this.connection.stop();
     this.sync.stop();
     this.outbox.stop();
+    this.texts.stop();
   }
 
   /**
    * Encrypt `text` for every device of every member (and this user's other devices) and send it.
-   * Resolves with the hub's durable ack.
+   * Resolves with the hub's durable ack. Offline, or while the client fails over to another hub node,
+   * the text is kept in the device store and sent after the next connect (also after a restart, by
+   * the next client on the same store: watch `sent` and `sendFailed`); the same `clientMessageId` is
+   * the same message, stored and shown once.
    *
    * @example
    * ```ts
    * const ack = await client.sendText(conversation.id, 'Troponin 0.42 at 14:05, can you take a look?');
    * ```
-   * @throws CurbsideError UNTRUSTED_IDENTITY when a member's safety key changed and was not accepted
+   * @throws CurbsideError UNTRUSTED_IDENTITY when a member's safety key changed and was not accepted;
+   *   NOT_CONNECTED with `details.queued: true` when the app disconnected first (the text stays queued)
    */
-  sendText(conversationId: string, text: string): Promise<SendResult> {
-    return this.track(this.messenger.sendText(conversationId, text));
+  sendText(conversationId: string, text: string, options: SendOptions = {}): Promise<SendResult> {
+    return this.texts.send(conversationId, text, options.clientMessageId ?? globalThis.crypto.randomUUID());
   }
 
   /**
@@ -308,7 +325,10 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
       this.outbox.flush();
       const ready = this.e2ee ? this.messenger.publishKeys().then(() => this.devices.settle()) : Promise.resolve();
       void ready.then(
-        () => this.sync.resync(),
+        () => {
+          if (this.e2ee) void this.texts.flush().catch((e: unknown) => this.emit('error', asCurbsideError(e)));
+          return this.sync.resync();
+        },
         (e: unknown) => {
           this.emit('error', asCurbsideError(e));
           return this.sync.resync();

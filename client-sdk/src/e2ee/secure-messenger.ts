@@ -179,21 +179,22 @@ export class SecureMessenger implements TeamContext {
   }
 
   /**
-   * Encrypt and send text. Resolves with the hub's ack.
+   * Encrypt and send text under `clientMessageId` (the same id is the same message: the hub stores and
+   * delivers it once). Resolves with the hub's ack.
    * @throws CurbsideError UNTRUSTED_IDENTITY if a member's key changed and was not accepted.
    */
-  async sendText(conversationId: string, text: string): Promise<SendResult> {
-    if (await this.teams.isTeam(conversationId)) return this.teams.sendText(conversationId, text);
+  async sendText(conversationId: string, text: string, clientMessageId: string = globalThis.crypto.randomUUID()): Promise<SendResult> {
+    if (await this.teams.isTeam(conversationId)) return this.teams.sendText(conversationId, text, clientMessageId);
     let ack: SendResult;
     try {
-      ack = await this.send(conversationId, { kind: 'text', text });
+      ack = await this.send(conversationId, { kind: 'text', text }, { clientMessageId });
     } catch (e) {
       // A care team whose create statement this device has not processed yet: the hub wants a team
       // message (bound to the membership epoch). Catch up on the log and send it as one.
       if (!isCurbsideError(e) || e.code !== ErrorCode.STALE_EPOCH) throw e;
       await this.hub.catchUp();
       if (!(await this.teams.isTeam(conversationId))) throw e;
-      return this.teams.sendText(conversationId, text);
+      return this.teams.sendText(conversationId, text, clientMessageId);
     }
     const me = this.self();
     await this.noteSent(conversationId, ack.messageId, (await this.hub.conversationMembers(conversationId)).filter((u) => u !== me.userId));
@@ -204,7 +205,7 @@ export class SecureMessenger implements TeamContext {
    * Seal `content` and send it. By default to every device of every member; with `toUserIds`, a
    * partial send to those users' devices (and this user's other devices) only.
    */
-  private async send(conversationId: string, content: MessageContent, options: { toUserIds?: string[] } = {}): Promise<SendResult> {
+  private async send(conversationId: string, content: MessageContent, options: { toUserIds?: string[]; clientMessageId?: string } = {}): Promise<SendResult> {
     const me = this.self();
     const members = options.toUserIds ? [...new Set([...options.toUserIds, me.userId])] : await this.hub.conversationMembers(conversationId);
     const partial = options.toUserIds !== undefined;
@@ -212,7 +213,7 @@ export class SecureMessenger implements TeamContext {
     for (const userId of members) {
       if (userId !== me.userId && (await this.trust.isBlocked(userId))) throw untrusted(userId);
     }
-    const clientMessageId = globalThis.crypto.randomUUID();
+    const clientMessageId = options.clientMessageId ?? globalThis.crypto.randomUUID();
     const { body, keyPackage } = sealMessage(content, { conversationId, senderUserId: me.userId, senderDeviceId: me.deviceId, clientMessageId });
     let targets = (await this.listDevices(members)).filter((d) => d.deviceId !== me.deviceId);
     const shares = new Map<string, Uint8Array>();

@@ -157,12 +157,12 @@ export class TeamMessenger {
    * statements, rotate the key if someone was removed, encrypt again and resend under the same client
    * message id: the user sees one message, and a removed member can read none of it.
    */
-  sendText(teamId: string, text: string): Promise<SendResult> {
+  sendText(teamId: string, text: string, clientMessageId: string = globalThis.crypto.randomUUID()): Promise<SendResult> {
     // One send per team at a time from this device: messages are then sequenced in the order their
     // sender-key iterations were used, and a receiver that first learns the key from a message never
     // meets an earlier iteration it can no longer derive (a concurrent pair used to lose the first).
     const previous = this.sending.get(teamId) ?? Promise.resolve();
-    const mine = previous.catch(() => {}).then(() => this.sendSerialized(teamId, text));
+    const mine = previous.catch(() => {}).then(() => this.sendSerialized(teamId, text, clientMessageId));
     const tail = mine.catch(() => {});
     this.sending.set(teamId, tail);
     void tail.then(() => {
@@ -171,8 +171,7 @@ export class TeamMessenger {
     return mine;
   }
 
-  private async sendSerialized(teamId: string, text: string): Promise<SendResult> {
-    const clientMessageId = globalThis.crypto.randomUUID();
+  private async sendSerialized(teamId: string, text: string, clientMessageId: string): Promise<SendResult> {
     const content: Content = { kind: 'text', text };
     for (let round = 0; ; round++) {
       try {

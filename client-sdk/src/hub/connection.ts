@@ -64,8 +64,12 @@ type HubSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 /** What the answer to a request carries, by event. */
 export type AckData<F> = F extends (req: never, ack: (res: Ack<infer T>) => void) => void ? T : never;
 
+/** Transport failures in a row (the hub unreachable) before the next hub URL is tried. */
+const FAILOVER_AFTER = 2;
+
 export interface HubConnectionOptions {
-  url: string;
+  /** The hub, or several nodes of it: the next is tried when one cannot be reached. */
+  url: string | readonly string[];
   token: string | (() => string | Promise<string>);
   /** This device's id when the token carries no `dev` claim: stated in the handshake. */
   deviceId?: string | undefined;
@@ -100,6 +104,10 @@ export class HubConnection extends TypedEmitter<HubConnectionEvents> {
   private handshakeRetries = 0;
   private closingCode: CloseCode | undefined;
   private isStopped = false;
+  private readonly urls: readonly string[];
+  private urlIndex = 0;
+  /** Connection attempts in a row that failed below the handshake (nobody answered). */
+  private transportFailures = 0;
   private deviceId: string | undefined;
   private userId: string | undefined;
   readonly timeoutMs: number;
@@ -107,6 +115,13 @@ export class HubConnection extends TypedEmitter<HubConnectionEvents> {
   constructor(private readonly options: HubConnectionOptions) {
     super();
     this.timeoutMs = options.requestTimeoutMs ?? 10_000;
+    this.urls = typeof options.url === 'string' ? [options.url] : [...options.url];
+    if (this.urls.length === 0) throw new CurbsideError(ErrorCode.INVALID_PAYLOAD, 'url: give the hub URL, or a list of its nodes');
+  }
+
+  /** The hub URL this connection uses now. */
+  get url(): string {
+    return this.urls[this.urlIndex]!;
   }
 
   get connected(): boolean {
@@ -224,11 +239,26 @@ export class HubConnection extends TypedEmitter<HubConnectionEvents> {
 
   private reconnectLater(ms: number): void {
     const socket = this.socket;
-    setTimeout(() => !this.isStopped && socket?.connect(), ms);
+    // Not if the app stopped meanwhile, nor on a socket a failover has replaced.
+    setTimeout(() => !this.isStopped && this.socket === socket && socket?.connect(), ms);
+  }
+
+  /** The hub at the current URL cannot be reached: drop this socket and connect to the next URL. */
+  private failover(): void {
+    const old = this.socket;
+    if (old) {
+      old.off();
+      old.io.reconnection(false);
+      old.disconnect();
+    }
+    this.urlIndex = (this.urlIndex + 1) % this.urls.length;
+    this.transportFailures = 0;
+    this.socket = undefined;
+    if (!this.isStopped) this.createSocket().connect();
   }
 
   private createSocket(): HubSocket {
-    const socket: HubSocket = io(this.options.url, {
+    const socket: HubSocket = io(this.url, {
       autoConnect: false,
       parser: wireParser,
       transports: this.options.transports ?? ['websocket', 'polling'],
@@ -252,13 +282,20 @@ export class HubConnection extends TypedEmitter<HubConnectionEvents> {
     socket.on('connect', () => {
       this.authRetries = 0;
       this.handshakeRetries = 0;
+      this.transportFailures = 0;
       this.closingCode = undefined;
       this.emit('connected');
     });
 
     socket.on('connect_error', (err: Error & { data?: unknown }) => {
       const wire = WireErrorSchema.safeParse(err.data);
-      if (!wire.success) return; // transport-level failure: socket.io's manager retries with backoff
+      if (!wire.success) {
+        // Transport-level failure: socket.io's manager retries this URL with backoff; with several
+        // hub URLs, the next is tried after a few failures in a row.
+        this.transportFailures += 1;
+        if (this.urls.length > 1 && this.transportFailures >= FAILOVER_AFTER) this.failover();
+        return;
+      }
       const error = CurbsideError.fromWire(wire.data);
       // A refused handshake is not retried by socket.io. An expired token is worth one more attempt
       // when the app gave us a way to get a fresh one.

@@ -6,7 +6,7 @@
  */
 import { ClientEvent, ErrorCode, Limits, backoffMs, type SendResult } from '@curbside/shared';
 import { CurbsideError, asCurbsideError } from '../errors.js';
-import type { DeviceStore } from '../stores/index.js';
+import { deleteOp, putOp, type DeviceStore } from '../stores/index.js';
 import type { HubConnection } from './connection.js';
 
 /** Options of one `CurbsideClient.sendEnvelope`. */
@@ -66,6 +66,8 @@ export interface OutboxDeps {
   sendFailed(info: { clientMessageId: string; conversationId: string; error: CurbsideError }): void;
   /** Keep `op` among the operations `close()` waits for. */
   track<T>(op: Promise<T>): Promise<T>;
+  /** A send was persisted (a queued text's envelope is now the outbox's to deliver). */
+  queued?(clientMessageId: string): void;
 }
 
 const queued = () => new CurbsideError(ErrorCode.NOT_CONNECTED, 'Disconnected before the hub acknowledged this message; it stays queued', { queued: true });
@@ -102,8 +104,10 @@ export class Outbox {
       this.entries.set(clientMessageId, entry);
       // Persist before the first attempt: a send the app was told is queued survives a crash.
       const saved: PersistedSend = { conversationId, payload: storablePayload(payload), queuedAt: Date.now() };
-      const persisted = this.deps.store.put('outbox', clientMessageId, saved).then(
+      // A text queued while offline (pendingTexts) becomes this entry in the same transaction.
+      const persisted = this.deps.store.transaction([putOp('outbox', clientMessageId, saved), deleteOp('pendingTexts', clientMessageId)]).then(
         () => {
+          this.deps.queued?.(clientMessageId);
           if (this.deps.connection.stopped && this.entries.get(clientMessageId) === entry) {
             // Started after the client stopped: kept for the next client with this store, as `stop()` promises.
             this.entries.delete(clientMessageId);
@@ -119,6 +123,11 @@ export class Outbox {
       );
       void this.deps.track(persisted);
     });
+  }
+
+  /** Whether a send with this client message id is queued (persisted, not yet acked). */
+  has(clientMessageId: string): boolean {
+    return this.entries.has(clientMessageId);
   }
 
   /** Sends a previous run (or `stop()`) left in the persisted outbox go out again, with their ids. */
@@ -153,9 +162,13 @@ export class Outbox {
     this.restored = false;
   }
 
+  /**
+   * Send one entry. Entries of one conversation go one at a time, in the order they were queued, so
+   * the hub sequences them in that order even after a reconnect sends a backlog.
+   */
   private transmit(entry: OutboxEntry): void {
     const { connection } = this.deps;
-    if (!connection.connected || entry.inFlight) return;
+    if (!connection.connected || entry.inFlight || this.headOf(entry.conversationId) !== entry) return;
     entry.inFlight = true;
     entry.attempts += 1;
     connection.request(ClientEvent.ENVELOPE_SEND, { conversationId: entry.conversationId, clientMessageId: entry.clientMessageId, ...entry.payload }).then(
@@ -185,6 +198,15 @@ export class Outbox {
   private forget(entry: OutboxEntry): void {
     this.entries.delete(entry.clientMessageId);
     void this.deps.store.delete('outbox', entry.clientMessageId).catch(() => {});
+    // The next send of that conversation may go.
+    const next = this.headOf(entry.conversationId);
+    if (next) this.transmit(next);
+  }
+
+  /** The oldest queued send of a conversation. */
+  private headOf(conversationId: string): OutboxEntry | undefined {
+    for (const entry of this.entries.values()) if (entry.conversationId === conversationId) return entry;
+    return undefined;
   }
 }
 

@@ -24,11 +24,14 @@
  * - `senderKeys`: this device's sender key per team, the ones received from other members, and the
  *   team details keys that open care-team titles.
  * - `receipts`: delivery and read state of sent messages, and the senders of received ones.
+ * - `deviceLists`: the signed device list this device last verified, per user.
+ * - `pendingTexts`: texts the app sent that are not encrypted yet (offline): each becomes its outbox
+ *   entry in one transaction.
  */
-export type Namespace = 'identity' | 'prekeys' | 'signedPrekeys' | 'sessions' | 'trust' | 'cursors' | 'outbox' | 'meta' | 'teams' | 'senderKeys' | 'receipts' | 'deviceLists';
+export type Namespace = 'identity' | 'prekeys' | 'signedPrekeys' | 'sessions' | 'trust' | 'cursors' | 'outbox' | 'meta' | 'teams' | 'senderKeys' | 'receipts' | 'deviceLists' | 'pendingTexts';
 
 /** Every {@link Namespace}, in a fixed order. */
-export const NAMESPACES: readonly Namespace[] = Object.freeze(['identity', 'prekeys', 'signedPrekeys', 'sessions', 'trust', 'cursors', 'outbox', 'meta', 'teams', 'senderKeys', 'receipts', 'deviceLists'] as const);
+export const NAMESPACES: readonly Namespace[] = Object.freeze(['identity', 'prekeys', 'signedPrekeys', 'sessions', 'trust', 'cursors', 'outbox', 'meta', 'teams', 'senderKeys', 'receipts', 'deviceLists', 'pendingTexts'] as const);
 
 /**
  * A value a {@link DeviceStore} can hold: JSON's values plus raw bytes, nested freely.
