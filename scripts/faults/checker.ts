@@ -14,7 +14,8 @@
  * - decryption failures: none.
  *
  * Two ways to reach a node, half the devices each:
- * - `direct`: the client connects to one hub's URL. The SDK knows one URL, so when that hub dies the
+ * - `direct`: the client is given one hub's URL (the SDK can take a list and fail over itself:
+ *   test/faults/sends-survive-a-hub-kill.test.ts), so when that hub dies the
  *   checker `close()`s the client (its unacked sends are rejected: "abandoned", never re-sent, since
  *   `sendText` takes no client message id) and makes a new `CurbsideClient` on a surviving hub with the
  *   SAME device store.
