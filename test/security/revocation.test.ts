@@ -36,12 +36,11 @@ describe('revocation (real Redis + Mongo-wire DB, two nodes)', function () {
     const victim = await connect(n2.url, token);
     const sameDeviceOtherToken = await connect(n2.url, n1.idp.mint(who('dr-lee', 'lee-phone')));
 
-    const t0 = Date.now();
     await n1.hub.security.revokeToken({ orgId: 'org-a', tokenId: jti, expiresAt: Date.now() + 600_000 });
-    const reason = await victim.disconnected;
-    const elapsed = Date.now() - t0;
-    expect(elapsed, 'dropped across nodes within a second').to.be.lessThan(1000);
-    expect(reason).to.equal('io server disconnect');
+    // The victim sends nothing, so no per-event re-check can find the revocation: only the push across
+    // nodes can drop it (the bound is for a hung test, not a measurement).
+    const reason = await Promise.race([victim.disconnected, sleep(15_000).then(() => 'still connected')]);
+    expect(reason, 'dropped across nodes by the push').to.equal('io server disconnect');
     expect(victim.closings.map((c) => c.code)).to.deep.equal([CloseCode.REVOKED]);
     await sleep(100);
     expect(sameDeviceOtherToken.socket.connected, 'other tokens of the device are unaffected').to.equal(true);
@@ -112,11 +111,10 @@ describe('revocation (real Redis + Mongo-wire DB, two nodes)', function () {
       expect(conv.ok).to.equal(true);
       const laptopSeenBefore = (await n1.storage.listDevices('org-a', 'dr-lee')).find((d) => d.deviceId === 'lost-laptop')!.lastSeenAt;
 
-      const t0 = Date.now();
       const ack = await leePhone.call('device:revoke', { deviceId: 'lost-laptop' });
       expect(ack).to.deep.equal({ ok: true, data: { deviceId: 'lost-laptop', revoked: true } });
-      expect(await leeLaptop.disconnected).to.equal('io server disconnect');
-      expect(Date.now() - t0).to.be.lessThan(1000);
+      // The laptop is idle: only the revocation's push can close it.
+      expect(await Promise.race([leeLaptop.disconnected, sleep(15_000).then(() => 'still connected')])).to.equal('io server disconnect');
       expect(leeLaptop.closings.map((c) => c.code)).to.deep.equal([CloseCode.REVOKED]);
 
       // Contacts (and the user's other devices) hear of it; strangers do not.
