@@ -252,11 +252,14 @@ describe('<curbside-chat> in headless Chromium', function () {
       await patel.context.setOffline(true);
       await patel.widget.getByText(/^Offline\./).waitFor({ timeout: WAIT });
       expect(await patel.page.evaluate("document.querySelector('curbside-chat').connected")).to.equal(false);
+      // Not a stale "Online": while the hub cannot be asked, presence is unknown.
+      expect(await patel.widget.locator('.presence').textContent()).to.equal('Presence unknown while offline');
       for (const text of ['While offline 1', 'While offline 2', 'While offline 3']) await send(lee, text);
       await eventually(async () => (await statusOf(lee, 'While offline 3')) === 'Sent', 'the hub stored the last one', WAIT);
       expect(await message(patel, 'While offline 1').count()).to.equal(0);
       await patel.context.setOffline(false);
       await connected(patel);
+      await eventually(async () => (await patel.widget.locator('.presence').textContent()) === 'Online', 'presence asked again once back', WAIT);
       await message(patel, 'While offline 3').waitFor({ timeout: WAIT });
       const texts = await bubbles(patel);
       expect(texts.slice(-3)).to.deep.equal(['While offline 1', 'While offline 2', 'While offline 3']);

@@ -286,6 +286,9 @@ export class CurbsideChatElement extends HTMLElement {
     client.on('disconnected', ({ reason, willReconnect }) => {
       if (this.connection === 'failed') return;
       this.connection = 'offline';
+      this.online.clear();
+      this.renderPresence();
+      this.renderList();
       if (reason === 'revoked') this.setBanner('This device was signed out by an administrator. Messages can no longer be sent or received here.');
       else if (!willReconnect && reason !== 'client') this.setBanner('Disconnected. Reload the page to sign in again.');
       else this.setBanner('Offline. New messages will appear when the connection returns.');
@@ -723,7 +726,7 @@ export class CurbsideChatElement extends HTMLElement {
       const button = h(
         'button',
         { type: 'button', class: 'conv', 'data-id': c.id, 'aria-label': label, 'aria-current': c.id === this.current ? 'true' : undefined },
-        c.kind === 'direct' ? h('span', { class: `dot${online?.size ? ' online' : ''}`, 'aria-hidden': 'true' }) : h('span', { class: 'team-tag', 'aria-hidden': 'true' }, 'Team'),
+        c.kind === 'direct' ? h('span', { class: `dot${this.connection !== 'online' ? ' unknown' : online?.size ? ' online' : ''}`, 'aria-hidden': 'true' }) : h('span', { class: 'team-tag', 'aria-hidden': 'true' }, 'Team'),
         h('span', { class: 'name' }, name),
         n ? h('span', { class: 'badge', 'aria-hidden': 'true' }, String(n)) : h('span'),
         h('span', { class: 'preview' }, preview ? `${preview.outgoing ? 'You: ' : ''}${preview.text}` : c.kind === 'group' ? `${c.memberUserIds.length} members` : 'No messages yet'),
@@ -801,6 +804,11 @@ export class CurbsideChatElement extends HTMLElement {
   private renderPresence(): void {
     const c = this.current ? this.conversations.get(this.current) : undefined;
     if (!c || !this.presenceLine) return;
+    if (this.connection !== 'online') {
+      // What the hub said before the connection dropped may no longer be true: say we do not know.
+      replaceChildren(this.presenceLine, h('span', { class: 'dot unknown', 'aria-hidden': 'true' }), 'Presence unknown while offline');
+      return;
+    }
     const online = this.online.get(c.id) ?? new Set<string>();
     const text = c.kind === 'group' ? `${online.size} of ${this.others(c).length} online` : online.size ? 'Online' : 'Offline';
     replaceChildren(this.presenceLine, h('span', { class: `dot${online.size ? ' online' : ''}`, 'aria-hidden': 'true' }), text);

@@ -65,6 +65,7 @@ ul.conversations button.conv[aria-current="true"] { background: var(--_bg); box-
 .team-tag { font-size: 0.7em; font-weight: 700; text-transform: uppercase; letter-spacing: 0.04em; border: 1px solid var(--_muted); color: var(--_muted); border-radius: 4px; padding: 0 0.3em; }
 .dot { width: 0.6em; height: 0.6em; border-radius: 50%; border: 1.5px solid var(--_muted); display: inline-block; }
 .dot.online { background: #1e7e34; border-color: #1e7e34; }
+.dot.unknown { border-style: dashed; }
 .empty { color: var(--_muted); padding: 1em 0.8em; }
 
 form.new { padding: 0.6em 0.8em; border-bottom: 1px solid var(--_border); display: grid; gap: 0.4em; }
