@@ -5,7 +5,7 @@
  */
 import type { Conversation, DeviceIdentity, DeviceRemoved, Envelope, SendResult, TypingNotice } from '@curbside/shared';
 import type { CurbsideError } from './errors.js';
-import type { DisconnectReason } from './hub/connection.js';
+import type { DisconnectReason, HubConnectionOptions } from './hub/connection.js';
 import type { CursorStore } from './cursor-store.js';
 import type { DeviceStore } from './stores/index.js';
 import type { ChatMessage, DecryptionError, MembershipMismatch, SdkLogger, TeamChange, TeamDetailsChange, UnavailableMessage } from './e2ee/types.js';
@@ -80,29 +80,7 @@ export interface CurbsideClientEvents {
   error: (error: CurbsideError) => void;
 }
 
-export interface CurbsideClientOptions {
-  /**
-   * Hub URL, e.g. `https://chat.hospital.example`, or the URLs of several hub nodes: when the one in use
-   * cannot be reached (two failed attempts in a row), the client connects to the next.
-   */
-  url: string | readonly string[];
-  /**
-   * The access token, or a function that returns a fresh one. A function is called before every
-   * connection attempt, so an expired token is replaced without the app doing anything.
-   */
-  token: string | (() => string | Promise<string>);
-  /**
-   * This device's id, for hubs whose access tokens carry no `dev` claim (an OpenID Connect
-   * provider's): sent in the handshake, and bound to the token's user the first time it connects.
-   * Keep it with the device's `store`. @default the token's `dev` claim
-   */
-  deviceId?: string;
-  /**
-   * This clinician's user id as the hub reads it from the token, when that is not the `sub` claim
-   * (the hub's OIDC_USER_CLAIM). The hub refuses the handshake if the token names another user.
-   * @default the token's `sub` claim
-   */
-  userId?: string;
+export interface CurbsideClientOptions extends HubConnectionOptions {
   /**
    * Where this device keeps its keys, sessions, trust decisions and sync cursors. Use
    * `IndexedDbDeviceStore` in browsers and `FileDeviceStore` (from `@curbside/client-sdk/node`) in
@@ -119,12 +97,4 @@ export interface CurbsideClientOptions {
    * as they are (tests of the hub, bridges that manage keys themselves). @default true
    */
   e2ee?: boolean;
-  /** How long to wait for the hub's answer to one request. @default 10000 */
-  requestTimeoutMs?: number;
-  /** First reconnect delay; doubles up to `reconnectDelayMaxMs` with jitter. @default 500 */
-  reconnectDelayMs?: number;
-  /** @default 10000 */
-  reconnectDelayMaxMs?: number;
-  /** socket.io transports. @default ['websocket', 'polling'] */
-  transports?: Array<'websocket' | 'polling' | 'webtransport'>;
 }

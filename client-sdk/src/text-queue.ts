@@ -39,6 +39,8 @@ const queued = () => new CurbsideError(ErrorCode.NOT_CONNECTED, 'Disconnected be
 
 export class TextQueue {
   private readonly waiters = new Map<string, Waiter[]>();
+  /** The texts waiting, as stored in `pendingTexts` (read from the store once, at a connect). */
+  private readonly pending = new Map<string, PendingText>();
   /** One text at a time is encrypted, oldest first, so texts reach the outbox in the order they were sent. */
   private chain: Promise<void> = Promise.resolve();
   private readonly scheduled = new Set<string>();
@@ -56,8 +58,10 @@ export class TextQueue {
    */
   async send(conversationId: string, text: string, clientMessageId: string): Promise<SendResult> {
     const done = new Promise<SendResult>((resolve, reject) => this.waiters.set(clientMessageId, [...(this.waiters.get(clientMessageId) ?? []), { resolve, reject }]));
-    if (!(await this.deps.store.get<PendingText>('pendingTexts', clientMessageId))) {
-      await this.deps.track(this.deps.store.put('pendingTexts', clientMessageId, { conversationId, text, queuedAt: Date.now() }));
+    if (!this.pending.has(clientMessageId)) {
+      const entry: PendingText = { conversationId, text, queuedAt: Date.now() };
+      this.pending.set(clientMessageId, entry);
+      await this.deps.track(this.deps.store.put('pendingTexts', clientMessageId, entry));
     }
     if (this.deps.stopped()) this.settle(clientMessageId, undefined, queued());
     else this.schedule(clientMessageId);
@@ -66,13 +70,16 @@ export class TextQueue {
 
   /** Connected (again): every text still waiting is encrypted and sent, oldest first. */
   async flush(): Promise<void> {
-    const pending = await this.deps.store.list<PendingText>('pendingTexts');
-    pending.sort(([, a], [, b]) => a.queuedAt - b.queuedAt);
-    for (const [clientMessageId] of pending) this.schedule(clientMessageId);
+    // Texts a previous client on this store left, besides this one's.
+    for (const [id, entry] of await this.deps.store.list<PendingText>('pendingTexts')) if (!this.pending.has(id)) this.pending.set(id, entry);
+    const oldestFirst = [...this.pending].sort(([, a], [, b]) => a.queuedAt - b.queuedAt);
+    for (const [clientMessageId] of oldestFirst) this.schedule(clientMessageId);
   }
 
   /** The outbox now holds this text's envelope (persisted): the next text may be encrypted. */
   handedToOutbox(clientMessageId: string): void {
+    // The outbox's transaction deleted it from the store too.
+    this.pending.delete(clientMessageId);
     this.handedOver.get(clientMessageId)?.();
   }
 
@@ -98,10 +105,11 @@ export class TextQueue {
   private async attempt(clientMessageId: string): Promise<void> {
     for (let tries = 0; ; tries++) {
       if (!this.deps.connected() || this.deps.stopped()) return;
-      const pending = await this.deps.store.get<PendingText>('pendingTexts', clientMessageId);
+      const pending = this.pending.get(clientMessageId);
       if (!pending) return; // handed over already
       if (this.deps.inOutbox(clientMessageId)) {
         // Encrypted before a restart, and its outbox entry written: nothing left to do here.
+        this.pending.delete(clientMessageId);
         await this.deps.store.delete('pendingTexts', clientMessageId);
         return;
       }
@@ -125,6 +133,7 @@ export class TextQueue {
         await sleep(backoffMs(tries, { baseMs: 250, maxMs: 10_000 }));
         continue;
       }
+      this.pending.delete(clientMessageId);
       await this.deps.store.delete('pendingTexts', clientMessageId).catch(() => {});
       this.settle(clientMessageId, undefined, error);
       this.deps.sendFailed({ clientMessageId, conversationId: pending.conversationId, error });

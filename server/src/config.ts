@@ -7,6 +7,7 @@ import { OIDC_ENV_DOC, loadOidcConfig, type OidcConfig } from './auth/config.js'
 import { METRICS_ENV_DOC, loadMetricsConfig } from './metrics/config.js';
 import type { MetricsConfig } from './metrics/metrics.js';
 import { JWT_ALGORITHMS, parseVerificationKeys, type JwtAlgorithm } from './auth/keys.js';
+import type { EnvSetting } from './env-setting.js';
 
 export { JWT_ALGORITHMS, type JwtAlgorithm } from './auth/keys.js';
 
@@ -115,7 +116,7 @@ export function isLoopbackHost(host: string): boolean {
 }
 
 /** The environment variables the hub reads. README's config table lists the same ones. */
-export const ENV_DOC: ReadonlyArray<{ name: string; default: string; meaning: string }> = [
+export const ENV_DOC: readonly EnvSetting[] = [
   { name: 'PORT', default: '3000', meaning: 'HTTP and socket.io port' },
   { name: 'HOST', default: '127.0.0.1 in dev mode, 0.0.0.0 otherwise', meaning: 'interface to listen on' },
   { name: 'MONGODB_URI', default: '(unset: dev mode)', meaning: 'MongoDB connection string (a replica set in production)' },

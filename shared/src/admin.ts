@@ -7,8 +7,8 @@
  * `by` in a body wins), else `admin`.
  */
 import { z } from 'zod';
-import { EpochSchema, IdSchema, TimestampSchema, storedTextSchema } from './schemas.js';
-import { TeamRoleSchema } from './schemas.js';
+import { EpochSchema, IdSchema, TeamRoleSchema, TimestampSchema, storedTextSchema } from './schemas.js';
+import { OwnDeviceSchema } from './security.js';
 
 export const AdminPath = {
   USERS: '/admin/users',
@@ -36,16 +36,8 @@ const QueryInt = (min: number, max: number) => z.coerce.number().int().min(min).
 export const AdminUsersQuerySchema = z.strictObject({ orgId: IdSchema, after: IdSchema.optional(), limit: QueryInt(1, 500).optional() });
 export type AdminUsersQuery = z.input<typeof AdminUsersQuerySchema>;
 
-export const AdminDeviceSchema = z.object({
-  deviceId: IdSchema,
-  createdAt: TimestampSchema,
-  lastSeenAt: TimestampSchema,
-  /** Identity key and signed prekey published. */
-  hasKeys: z.boolean(),
-  /** In the user's signed device list (and not revoked). */
-  listed: z.boolean(),
-  revokedAt: TimestampSchema.optional(),
-});
+/** A user's device as an operator sees it: what its owner sees (`devices:mine`), without its key or "current". */
+export const AdminDeviceSchema = OwnDeviceSchema.omit({ current: true, identityKey: true });
 export const AdminUserSchema = z.object({
   userId: IdSchema,
   createdAt: TimestampSchema,

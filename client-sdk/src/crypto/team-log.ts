@@ -73,8 +73,8 @@ export function parseTeamStatement(canonical: string): TeamStatement {
  * @throws CryptoError BAD_MESSAGE for a malformed or too long statement
  */
 export function signStatement(statement: TeamStatement, identityPrivateKey: Uint8Array): SignedTeamStatement {
+  // The schema is strict (no unknown field passes), so the parsed statement is the one signed.
   const canonical = canonicalJson(shapeOf(statement));
-  if (canonical !== canonicalJson(statement)) throw new CryptoError('BAD_MESSAGE', 'team statement carries fields the contract drops');
   if (canonical.length > TEAM_STATEMENT_MAX_LENGTH) throw new CryptoError('BAD_MESSAGE', 'team statement too long');
   return { statement: canonical, signature: sign(identityPrivateKey, teamStatementMessage(canonical)) };
 }

@@ -67,22 +67,38 @@ export type AckData<F> = F extends (req: never, ack: (res: Ack<infer T>) => void
 /** Transport failures in a row (the hub unreachable) before the next hub URL is tried. */
 const FAILOVER_AFTER = 2;
 
+/** How to reach the hub and authenticate (the connection-level part of the client's options). */
 export interface HubConnectionOptions {
-  /** The hub, or several nodes of it: the next is tried when one cannot be reached. */
+  /**
+   * Hub URL, e.g. `https://chat.hospital.example`, or the URLs of several hub nodes: when the one in use
+   * cannot be reached (two failed attempts in a row), the client connects to the next.
+   */
   url: string | readonly string[];
+  /**
+   * The access token, or a function that returns a fresh one. A function is called before every
+   * connection attempt, so an expired token is replaced without the app doing anything.
+   */
   token: string | (() => string | Promise<string>);
-  /** This device's id when the token carries no `dev` claim: stated in the handshake. */
-  deviceId?: string | undefined;
-  /** This user's id when the hub reads it from another claim than `sub`: stated in the handshake. */
-  userId?: string | undefined;
+  /**
+   * This device's id, for hubs whose access tokens carry no `dev` claim (an OpenID Connect
+   * provider's): sent in the handshake, and bound to the token's user the first time it connects.
+   * Keep it with the device's `store`. @default the token's `dev` claim
+   */
+  deviceId?: string;
+  /**
+   * This clinician's user id as the hub reads it from the token, when that is not the `sub` claim
+   * (the hub's OIDC_USER_CLAIM). The hub refuses the handshake if the token names another user.
+   * @default the token's `sub` claim
+   */
+  userId?: string;
+  /** How long to wait for the hub's answer to one request. @default 10000 */
+  requestTimeoutMs?: number;
+  /** First reconnect delay; doubles up to `reconnectDelayMaxMs` with jitter. @default 500 */
+  reconnectDelayMs?: number;
   /** @default 10000 */
-  requestTimeoutMs?: number | undefined;
-  /** @default 500 */
-  reconnectDelayMs?: number | undefined;
-  /** @default 10000 */
-  reconnectDelayMaxMs?: number | undefined;
-  /** @default ['websocket', 'polling'] */
-  transports?: Array<'websocket' | 'polling' | 'webtransport'> | undefined;
+  reconnectDelayMaxMs?: number;
+  /** socket.io transports. @default ['websocket', 'polling'] */
+  transports?: Array<'websocket' | 'polling' | 'webtransport'>;
 }
 
 export interface HubConnectionEvents {

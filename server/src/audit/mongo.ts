@@ -1,4 +1,5 @@
 import mongoose, { Schema, type Connection, type Model } from 'mongoose';
+import { collectionOptions } from '../adapters/mongo/models.js';
 import type { Logger } from '../logger.js';
 import { ChainedAuditLog, type AuditBackend } from './chain.js';
 import type { AuditEntry } from './port.js';
@@ -39,14 +40,14 @@ const auditSchema = new Schema<AuditDoc>(
     note: String,
     count: Number,
   },
-  { versionKey: false, strict: true, strictQuery: true, autoIndex: false, autoCreate: true, collection: 'audit_log' },
+  collectionOptions('audit_log'),
 );
 /** One entry per position: a node appending on a stale tail fails here (11000) and retries. */
 auditSchema.index({ chain: 1, index: 1 }, { unique: true, name: 'chain_index_unique' });
 
 const headSchema = new Schema<AuditHeadDoc>(
   { _id: { type: String, required: true }, index: { type: Number, required: true } },
-  { versionKey: false, strict: true, strictQuery: true, autoIndex: false, autoCreate: true, collection: 'audit_heads' },
+  collectionOptions('audit_heads'),
 );
 
 export interface MongoAuditOptions {

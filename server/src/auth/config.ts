@@ -3,6 +3,7 @@
  * (discovery, JWKS) and how its access-token claims map to Curbside's user, organisation, display
  * name and roles. `loadOidcConfig` is called by `loadConfig` and reports problems into the same list.
  */
+import type { EnvSetting } from '../env-setting.js';
 
 /** Where the organisation (tenant) comes from: a claim of every token, or one fixed org per deployment. */
 export type OrgMapping = { claim: string } | { fixed: string };
@@ -40,7 +41,7 @@ export interface OidcConfig {
 /** A claim name or dotted path: letters, digits and `_ - : / .` (URL-style claim names included). */
 const CLAIM_NAME = /^[A-Za-z0-9_\-:/.]{1,200}$/;
 
-export const OIDC_ENV_DOC: ReadonlyArray<{ name: string; default: string; meaning: string }> = [
+export const OIDC_ENV_DOC: readonly EnvSetting[] = [
   {
     name: 'OIDC_ISSUER',
     default: '(unset: static key, JWT_PUBLIC_KEY)',

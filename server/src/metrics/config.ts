@@ -3,8 +3,9 @@
  * problems into the same list. Without METRICS_PORT or METRICS_TOKEN, /metrics is off.
  */
 import type { MetricsConfig } from './metrics.js';
+import type { EnvSetting } from '../env-setting.js';
 
-export const METRICS_ENV_DOC: ReadonlyArray<{ name: string; default: string; meaning: string }> = [
+export const METRICS_ENV_DOC: readonly EnvSetting[] = [
   { name: 'METRICS_PORT', default: '(unset)', meaning: 'serve Prometheus metrics at /metrics on a listener of their own on this port (not on PORT); with METRICS_TOKEN set too, that token is required there as well' },
   { name: 'METRICS_HOST', default: 'HOST', meaning: 'interface of the METRICS_PORT listener (e.g. an internal network address)' },
   {

@@ -2,6 +2,7 @@
  * Security settings from the environment: allowed browser origins and rate limits.
  * `loadSecurityConfig` is called by `loadConfig` and reports problems to the same sink.
  */
+import type { EnvSetting } from '../env-setting.js';
 
 /** A limit: at most `points` within `durationSec`, per key (device, IP or user). `points: 0` switches it off. */
 export interface RateLimitRule {
@@ -92,7 +93,7 @@ export function defaultSecurityConfig(mode: 'dev' | 'production'): SecurityConfi
 }
 
 /** The security variables, appended to the hub's ENV_DOC (and so to README's table). */
-export const SECURITY_ENV_DOC: ReadonlyArray<{ name: string; default: string; meaning: string }> = [
+export const SECURITY_ENV_DOC: readonly EnvSetting[] = [
   {
     name: 'CORS_ORIGINS',
     default: 'dev mode: localhost origins; otherwise none',

@@ -1,6 +1,6 @@
 import mongoose, { Schema, type Connection, type Model } from 'mongoose';
 import type { DeviceAdmin, OwnDeviceRecord } from '../../ports/device-admin.js';
-import { docKey, toBytes, type DeviceDoc, type StorageModels } from './models.js';
+import { docKey, toBytes, type DeviceDoc, type StorageModels, collectionOptions } from './models.js';
 import { ensureCollection } from './ensure.js';
 
 /** A revoked device's tombstone. Kept for good: a revoked device id never authenticates again. */
@@ -21,7 +21,7 @@ const revocationSchema = new Schema<DeviceRevocationDoc>(
     userId: { type: String, required: true },
     revokedAt: { type: Number, required: true },
   },
-  { versionKey: false, strict: true, strictQuery: true, autoIndex: false, autoCreate: true, collection: 'device_revocations' },
+  collectionOptions('device_revocations'),
 );
 revocationSchema.index({ orgId: 1, userId: 1 }, { name: 'org_user' });
 
@@ -41,7 +41,7 @@ const tokenRevocationSchema = new Schema<TokenRevocationDoc>(
     tokenId: { type: String, required: true },
     keepUntil: { type: Number, required: true },
   },
-  { versionKey: false, strict: true, strictQuery: true, autoIndex: false, autoCreate: true, collection: 'token_revocations' },
+  collectionOptions('token_revocations'),
 );
 
 /**

@@ -1,7 +1,7 @@
 import mongoose, { Schema, type Connection, type Model } from 'mongoose';
 import type { SignedDeviceList } from '@curbside/shared';
 import type { DeviceListHead } from '../../ports/device-lists.js';
-import { docKey, toBytes } from './models.js';
+import { docKey, toBytes, collectionOptions } from './models.js';
 import { ensureCollection } from './ensure.js';
 import { isDuplicateKey } from './duplicate-key.js';
 
@@ -27,7 +27,7 @@ const deviceListSchema = new Schema<DeviceListDoc>(
     signerDeviceId: { type: String, required: true },
     signature: { type: Buffer, required: true },
   },
-  { versionKey: false, strict: true, strictQuery: true, autoIndex: false, autoCreate: true, collection: 'device_lists' },
+  collectionOptions('device_lists'),
 );
 deviceListSchema.index({ orgId: 1, userId: 1, version: -1 }, { name: 'org_user_version' });
 

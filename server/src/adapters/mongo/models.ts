@@ -29,8 +29,13 @@ export function docKey(...ids: string[]): string {
   return compositeKey(...ids);
 }
 
-/** Options every schema shares: no `__v`, unknown filter paths dropped, no automatic index builds. */
+/** Options every collection's schema shares: no `__v`, unknown filter paths dropped, no automatic index builds. */
 const common = { versionKey: false, strict: true, strictQuery: true, autoIndex: false, autoCreate: true } as const;
+
+/** The schema options of a collection of ours (every adapter's collections use the same). */
+export function collectionOptions(collection: string) {
+  return { ...common, collection };
+}
 
 export interface UserDoc {
   _id: string;
@@ -51,7 +56,7 @@ export const userSchema = new Schema<UserDoc>(
     createdAt: { type: Number, required: true },
     lastSeenAt: { type: Number, required: true },
   },
-  { ...common, collection: 'users' },
+  collectionOptions('users'),
 );
 // No index on (orgId, userId): the `_id` is that pair, and every read is by `_id`.
 
@@ -91,7 +96,7 @@ export const deviceSchema = new Schema<DeviceDoc>(
       ),
     },
   },
-  { ...common, collection: 'devices' },
+  collectionOptions('devices'),
 );
 deviceSchema.index({ orgId: 1, userId: 1 }, { name: 'org_user' });
 
@@ -148,7 +153,7 @@ export const conversationSchema = new Schema<ConversationDoc>(
       ),
     },
   },
-  { ...common, collection: 'conversations' },
+  collectionOptions('conversations'),
 );
 conversationSchema.index({ orgId: 1, memberUserIds: 1 }, { name: 'org_members' });
 conversationSchema.index({ orgId: 1, directKey: 1 }, { unique: true, name: 'org_directkey_unique' });
@@ -172,7 +177,7 @@ export const conversationSeqSchema = new Schema<ConversationSeqDoc>(
     _id: { type: String, required: true },
     lastSeq: { type: Number, required: true },
   },
-  { ...common, collection: 'conversation_seqs' },
+  collectionOptions('conversation_seqs'),
 );
 
 export interface EnvelopeDoc {
@@ -226,7 +231,7 @@ export const envelopeSchema = new Schema<EnvelopeDoc>(
       default: undefined,
     },
   },
-  { ...common, collection: 'envelopes' },
+  collectionOptions('envelopes'),
 );
 /** Claims a seq: an insert that loses a race fails here instead of storing a second message at that seq. */
 envelopeSchema.index({ orgId: 1, conversationId: 1, seq: 1 }, { unique: true, name: 'org_conv_seq_unique' });
@@ -249,7 +254,7 @@ export const prekeySchema = new Schema<PrekeyDoc>(
     keyId: { type: Number, required: true },
     publicKey: { type: Buffer, required: true },
   },
-  { ...common, collection: 'prekeys' },
+  collectionOptions('prekeys'),
 );
 /** A retried upload cannot store a key id twice; claims take the lowest key id first. */
 prekeySchema.index({ orgId: 1, deviceId: 1, keyId: 1 }, { unique: true, name: 'org_device_keyid_unique' });
@@ -272,7 +277,7 @@ export const teamLogSchema = new Schema<TeamLogDoc>(
     index: { type: Number, required: true },
     head: { type: String, required: true },
   },
-  { ...common, collection: 'team_log' },
+  collectionOptions('team_log'),
 );
 teamLogSchema.index({ orgId: 1, teamId: 1, index: 1 }, { unique: true, name: 'org_team_index_unique' });
 
@@ -294,7 +299,7 @@ export const deviceCursorSchema = new Schema<DeviceCursorDoc>(
     conversationId: { type: String, required: true },
     seq: { type: Number, required: true },
   },
-  { ...common, collection: 'device_cursors' },
+  collectionOptions('device_cursors'),
 );
 deviceCursorSchema.index({ orgId: 1, conversationId: 1 }, { name: 'org_conv' });
 
@@ -303,7 +308,7 @@ export interface ConversationSenderDoc {
   _id: string;
 }
 
-export const conversationSenderSchema = new Schema<ConversationSenderDoc>({ _id: { type: String, required: true } }, { ...common, collection: 'conversation_senders' });
+export const conversationSenderSchema = new Schema<ConversationSenderDoc>({ _id: { type: String, required: true } }, collectionOptions('conversation_senders'));
 
 export interface StorageModels {
   User: Model<UserDoc>;

@@ -1,6 +1,6 @@
 import mongoose, { Schema, type Connection, type Model } from 'mongoose';
 import type { AdminUserRecord, UserAdmin } from '../../ports/user-admin.js';
-import { docKey, type StorageModels, type UserDoc } from './models.js';
+import { docKey, type StorageModels, type UserDoc, collectionOptions } from './models.js';
 import { ensureCollection } from './ensure.js';
 
 /** A disabled user's flag, in its own collection so the user documents keep their schema. */
@@ -19,7 +19,7 @@ const disabledSchema = new Schema<DisabledUserDoc>(
     userId: { type: String, required: true },
     disabledAt: { type: Number, required: true },
   },
-  { versionKey: false, strict: true, strictQuery: true, autoIndex: false, autoCreate: true, collection: 'disabled_users' },
+  collectionOptions('disabled_users'),
 );
 
 /** `UserAdmin` for `MongoStorage`, on the storage's own connection and models. */
