@@ -121,3 +121,12 @@ export const AdminKeysResponseSchema = z.object({ nodes: z.array(AdminKeysNodeSc
 export type AdminKeysNode = z.infer<typeof AdminKeysNodeSchema>;
 export type AdminKeysResponse = z.infer<typeof AdminKeysResponseSchema>;
 export const AdminKeysReloadRequestSchema = z.strictObject({ by: By });
+
+// The inter-node event map lives in socket.ts; this entry extends it (declaration merging), as
+// security.ts does for its events, so socket.ts does not import the admin contract.
+declare module './socket.js' {
+  interface InterServerEvents {
+    /** An operator rotated the identity provider's keys: every node re-reads JWT_PUBLIC_KEY_FILE and answers what it now accepts. */
+    'admin:keys-reload': (done: (answer: AdminKeysNode) => void) => void;
+  }
+}

@@ -1,4 +1,3 @@
-import type { AdminKeysNode } from './admin.js';
 import { compositeKey } from './keys.js';
 import type {
   Ack,
@@ -59,10 +58,8 @@ export interface ServerToClientEvents {
   [ServerEvent.SESSION_CLOSING]: (info: SessionClosing) => void;
 }
 
-export interface InterServerEvents {
-  /** An operator rotated the identity provider's keys: every node re-reads JWT_PUBLIC_KEY_FILE and answers what it now accepts. */
-  'admin:keys-reload': (done: (answer: AdminKeysNode) => void) => void;
-}
+/** Events between hub nodes (extended by features, e.g. admin.ts). */
+export interface InterServerEvents {}
 
 /** What the handshake binds to a socket. */
 export interface SocketData {
