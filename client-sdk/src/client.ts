@@ -1,7 +1,7 @@
 /**
  * `CurbsideClient`: the SDK's facade. It wires a hub connection (socket, reconnects, token refresh),
  * an outbox (pending sends, retries, idempotency) and sync (resync by sequence, in order, once) to the
- * end-to-end messengers, and offers the feature areas as namespaces: `teams`, `devices`, `trust`
+ * end-to-end messengers, and offers the feature areas as namespaces: `teams`, `devices`, `trust`, `directory`
  * (and, low-level, `hub`). Each part lives in its own module; this one only connects them.
  */
 import { ServerEvent, DeviceIdentitySchema, DeviceListChangedSchema, DeviceRemovedSchema, KeysLowSchema, ErrorCode, type Conversation, type ConversationCreateRequest, type Envelope, type SendResult } from '@curbside/shared';
@@ -18,6 +18,7 @@ import { HubApi } from './hub/api.js';
 import { CareTeams } from './teams.js';
 import { Devices } from './devices.js';
 import { Trust } from './trust.js';
+import { Directory } from './directory.js';
 import { TextQueue } from './text-queue.js';
 
 export type { CurbsideClientEvents, CurbsideClientOptions } from './client-types.js';
@@ -45,6 +46,8 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
   readonly devices: Devices;
   /** Safety numbers and changed keys. */
   readonly trust: Trust;
+  /** The organisation's directory: display names, roles or specialties and departments of user ids. */
+  readonly directory: Directory;
   /**
    * The hub's requests as they are (keys, devices, conversations), for transport-only clients
    * (`e2ee: false`), tests and bridges. Apps use the methods and namespaces above.
@@ -105,6 +108,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
     );
     this.teams = new CareTeams(this.messenger, () => this.connection.identity.userId);
     this.trust = new Trust(this.messenger);
+    this.directory = new Directory(this.hub);
     this.devices = new Devices({
       api: this.hub,
       messenger: this.messenger,

@@ -2,6 +2,7 @@ export { CurbsideClient, type CurbsideClientOptions, type CurbsideClientEvents, 
 export { CareTeams, type TeamChangeResult } from './teams.js';
 export { Devices } from './devices.js';
 export { Trust } from './trust.js';
+export { Directory, type DirectoryProfile } from './directory.js';
 export { HubApi } from './hub/api.js';
 export type { LinkCode, LinkState, DeviceListChange, DeviceListRejection } from './e2ee/device-lists.js';
 export { CurbsideError, isCurbsideError, ErrorCode } from './errors.js';

@@ -15,6 +15,7 @@ import { MessageRelay } from './domain/message-relay.js';
 import { DeviceLists } from './domain/device-lists.js';
 import { DeviceKeys } from './domain/device-keys.js';
 import { CareTeams } from './domain/care-teams.js';
+import { Profiles } from './domain/profiles.js';
 import type { Storage } from './ports/storage.js';
 import type { Presence } from './ports/presence.js';
 import { MemoryStorage } from './adapters/memory/storage.js';
@@ -195,7 +196,7 @@ export class Hub {
       }),
     );
     this.administration.attach(this.io);
-    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: this.relay, keys: new DeviceKeys(storage, this.directory), deviceLists: new DeviceLists(storage, this.directory, { recentAuthSec: config.recentAuthSec }), teams: new CareTeams(storage, this.directory), logger, security: this.security, onStorageUnreachable: () => (this.storageFailedAt = Date.now()), metrics: this.metrics, ...(config.maxSocketsPerDevice !== undefined ? { maxSocketsPerDevice: config.maxSocketsPerDevice } : {}) });
+    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: this.relay, keys: new DeviceKeys(storage, this.directory), deviceLists: new DeviceLists(storage, this.directory, { recentAuthSec: config.recentAuthSec }), teams: new CareTeams(storage, this.directory), profiles: new Profiles(storage), logger, security: this.security, onStorageUnreachable: () => (this.storageFailedAt = Date.now()), metrics: this.metrics, ...(config.maxSocketsPerDevice !== undefined ? { maxSocketsPerDevice: config.maxSocketsPerDevice } : {}) });
   }
 
   /** Initialise storage, start listening, start presence heartbeats. Port 0 picks a free port. */

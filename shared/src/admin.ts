@@ -9,11 +9,13 @@
 import { z } from 'zod';
 import { EpochSchema, IdSchema, TeamRoleSchema, TimestampSchema, storedTextSchema } from './schemas.js';
 import { OwnDeviceSchema } from './security.js';
+import { DirectoryProfileSchema, ProfileFieldSchema } from './directory.js';
 
 export const AdminPath = {
   USERS: '/admin/users',
   USER_DISABLE: '/admin/users/disable',
   USER_ENABLE: '/admin/users/enable',
+  USER_PROFILE: '/admin/users/profile',
   DEVICE_REVOKE: '/admin/devices/revoke',
   DEVICE_RESTORE: '/admin/devices/restore',
   TOKEN_REVOKE: '/admin/tokens/revoke',
@@ -59,6 +61,21 @@ export const AdminUserActionSchema = z.strictObject({ orgId: IdSchema, userId: I
 export type AdminUserAction = z.input<typeof AdminUserActionSchema>;
 export const AdminUserActionResultSchema = z.object({ orgId: IdSchema, userId: IdSchema, status: z.enum(['disabled', 'already', 'enabled', 'not_disabled']) });
 export type AdminUserActionResult = z.infer<typeof AdminUserActionResultSchema>;
+
+/** An operator's profile field: a value, `''` to clear the operator's value (the token's shows again), absent to leave it. */
+const AdminProfileField = z.union([ProfileFieldSchema, z.literal('')]).optional();
+
+/**
+ * `POST /admin/users/profile`: set a user's directory profile (display name, role or specialty,
+ * department). An operator's value wins over what the user's tokens state, field by field. Answers the
+ * profile clients now see.
+ */
+export const AdminUserProfileRequestSchema = z
+  .strictObject({ orgId: IdSchema, userId: IdSchema, displayName: AdminProfileField, role: AdminProfileField, department: AdminProfileField, by: By })
+  .refine((b) => b.displayName !== undefined || b.role !== undefined || b.department !== undefined, { message: 'give at least one of displayName, role and department' });
+export type AdminUserProfileRequest = z.input<typeof AdminUserProfileRequestSchema>;
+export const AdminUserProfileResultSchema = z.object({ orgId: IdSchema, profile: DirectoryProfileSchema });
+export type AdminUserProfileResult = z.infer<typeof AdminUserProfileResultSchema>;
 
 /** `POST /admin/devices/revoke`: as the owner's own `device:revoke`, without needing the owner. */
 export const AdminDeviceRevokeRequestSchema = z.strictObject({ orgId: IdSchema, userId: IdSchema, deviceId: IdSchema, by: By });

@@ -43,6 +43,10 @@ export const ClientEvent = {
   DEVICE_LIST_PUBLISH: 'devices:sign',
   /** Signed device lists of some users after given versions. Ack: `DeviceListsResult`. */
   DEVICE_LISTS: 'devices:lists',
+  /** Profiles (display name, role, department) of some users of the caller's organisation (directory.ts). */
+  DIRECTORY_LOOKUP: 'directory:lookup',
+  /** Search the caller's organisation's directory by name, role, department or id (directory.ts). */
+  DIRECTORY_SEARCH: 'directory:search',
 } as const;
 export type ClientEvent = (typeof ClientEvent)[keyof typeof ClientEvent];
 

@@ -13,3 +13,4 @@ export * from './security.js';
 export * from './device-lists.js';
 export * from './timing.js';
 export * from './admin.js';
+export * from './directory.js';

@@ -43,6 +43,12 @@ export const Limits = {
   MAX_DEVICES_PER_USER: 32,
   /** Signed device-list versions the hub keeps per clinician (older ones are dropped; see `devices:lists`). */
   MAX_DEVICE_LIST_HISTORY: 64,
+  /** A directory profile field (display name, role, department), in characters. */
+  MAX_PROFILE_FIELD_LENGTH: 100,
+  /** A `directory:search` query, in characters. */
+  MAX_DIRECTORY_QUERY_LENGTH: 100,
+  /** Profiles one `directory:search` answers at most. */
+  MAX_DIRECTORY_RESULTS: 50,
   /** Cursors in one `sync:fetch`. */
   MAX_SYNC_CURSORS: 5000,
 } as const;

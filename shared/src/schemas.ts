@@ -390,6 +390,9 @@ export const DevTokenRequestSchema = z.strictObject({
   deviceId: IdSchema,
   orgId: IdSchema.optional(),
   name: z.string().max(200).optional(),
+  /** Directory profile claims the token carries (`profile_role`, `department`). */
+  role: z.string().max(200).optional(),
+  department: z.string().max(200).optional(),
   /** Lifetime in seconds (default 3600). */
   ttlSeconds: z.number().int().min(1).max(24 * 3600).optional(),
 });

@@ -160,6 +160,19 @@ describe('administration: curbside-admin and the admin API (real Redis + Mongo-w
     expect(audited.find((e) => e.action === 'admin:revoke-device' && e.outcome === 'ok')).to.include({ userId: 'helpdesk-7', targetDeviceId: 'lee-tablet', orgId: 'org-a' });
   });
 
+  it("sets a user's directory profile (the operator's value wins over the token's; '' clears it); needs at least one field", async () => {
+    const t = await harness.start('real', sharedBackend(), withAdmin);
+    const set = await cli(t.url, ['users', 'profile', '--org', 'org-a', '--user', 'dr-lee', '--name', 'Min Lee', '--role', 'Paediatric ID consultant']);
+    expect(set, set.stderr).to.include({ code: 0 });
+    expect(set.stdout).to.equal('dr-lee (org-a): Min Lee · Paediatric ID consultant\n');
+    const cleared = await cli(t.url, ['--json', 'users', 'profile', '--org', 'org-a', '--user', 'dr-lee', '--role', '']);
+    expect(JSON.parse(cleared.stdout)).to.deep.equal({ orgId: 'org-a', profile: { userId: 'dr-lee', displayName: 'Min Lee' } });
+    expect(await t.storage.lookupProfiles('org-a', ['dr-lee'])).to.deep.equal([{ userId: 'dr-lee', displayName: 'Min Lee' }]);
+    const none = await cli(t.url, ['users', 'profile', '--org', 'org-a', '--user', 'dr-lee']);
+    expect(none.code).to.equal(64);
+    expect(none.stderr).to.match(/^curbside-admin: users profile needs at least one of --name, --role and --department\n/);
+  });
+
   it('shows care-team membership metadata (ids, roles, epoch, counts, times), never the title or messages', async () => {
     const t = await harness.start('real', sharedBackend(), withAdmin);
     const lee = t.client({ userId: 'dr-lee', deviceId: 'lee-phone' });

@@ -35,12 +35,12 @@ export class TestIdp {
   }
 
   mint(
-    who: { userId: string; deviceId: string; orgId?: string },
+    who: { userId: string; deviceId: string; orgId?: string; claims?: Record<string, unknown> },
     overrides: { expiresInSec?: number; issuer?: string; audience?: string; jti?: string; authAgeSec?: number | null } = {},
   ): string {
     // A sign-in just now, as an identity provider's fresh token says (auth_time); null: no auth_time at all.
     const authTime = overrides.authAgeSec === null ? {} : { auth_time: Math.floor(Date.now() / 1000) - (overrides.authAgeSec ?? 0) };
-    return jwt.sign({ sub: who.userId, org: who.orgId ?? 'org-a', dev: who.deviceId, ...authTime }, this.privateKey, {
+    return jwt.sign({ ...who.claims, sub: who.userId, org: who.orgId ?? 'org-a', dev: who.deviceId, ...authTime }, this.privateKey, {
       algorithm: 'RS256',
       issuer: overrides.issuer ?? this.issuer,
       audience: overrides.audience ?? this.audience,
@@ -85,6 +85,8 @@ export interface Who {
   userId: string;
   deviceId: string;
   orgId?: string;
+  /** More claims for its tokens (e.g. the directory profile: `name`, `profile_role`, `department`). */
+  claims?: Record<string, unknown>;
   /** Leave linking to the test (the device stays `pending` after connect if its user has a list). */
   manualLink?: boolean;
 }

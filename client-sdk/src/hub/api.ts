@@ -7,6 +7,7 @@ import {
   ClientEvent,
   DeviceListsResultSchema,
   DevicesListResultSchema,
+  DirectoryResultSchema,
   ErrorCode,
   Limits,
   PrekeyBundleSchema,
@@ -15,6 +16,7 @@ import {
   type DeviceIdentity,
   type DeviceListChain,
   type DeviceRevokeResult,
+  type DirectoryProfile,
   type KeysClaimRequest,
   type KeysPublishRequest,
   type OwnDevice,
@@ -135,6 +137,21 @@ export class HubApi {
 
   async presence(conversationId: string): Promise<Array<{ userId: string; deviceIds: string[] }>> {
     return (await this.connection.request(ClientEvent.PRESENCE_QUERY, { conversationId })).online;
+  }
+
+  /** Directory profiles of these users (in pages the hub takes); users without a profile are left out. */
+  async directoryLookup(userIds: readonly string[]): Promise<DirectoryProfile[]> {
+    const out: DirectoryProfile[] = [];
+    for (const page of pages(userIds, Limits.MAX_KEY_QUERY_USERS)) {
+      out.push(...DirectoryResultSchema.parse(await this.connection.request(ClientEvent.DIRECTORY_LOOKUP, { userIds: page })).profiles);
+    }
+    return out;
+  }
+
+  /** Search the organisation's directory. */
+  async directorySearch(query: string, limit?: number): Promise<DirectoryProfile[]> {
+    const req = limit === undefined ? { query } : { query, limit };
+    return DirectoryResultSchema.parse(await this.connection.request(ClientEvent.DIRECTORY_SEARCH, req)).profiles;
   }
 }
 

@@ -5,6 +5,8 @@ import {
   type AdminTeam,
   type AdminTeamsResponse,
   type AdminUsersResponse,
+  type AdminUserProfileRequest,
+  type AdminUserProfileResult,
   type Conversation,
   type TeamState,
 } from '@curbside/shared';
@@ -50,6 +52,16 @@ export class Administration {
     io.on('admin:keys-reload', (done) => {
       void this.deps.keys.reloadReporting().then(done);
     });
+  }
+
+  /**
+   * Set a user's directory profile: a value sets the operator's field, `''` clears it (the token's
+   * shows again), absent leaves it. Answers the profile clients now see.
+   */
+  async setUserProfile(b: AdminUserProfileRequest): Promise<AdminUserProfileResult> {
+    const clear = (v: string | undefined) => (v === '' ? null : v);
+    const change = { displayName: clear(b.displayName), role: clear(b.role), department: clear(b.department) };
+    return { orgId: b.orgId, profile: await this.deps.storage.setAdminProfile({ orgId: b.orgId, userId: b.userId, change, now: Date.now() }) };
   }
 
   /** The organisation's users by id, each with their devices and whether their signed list names them. */

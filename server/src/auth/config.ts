@@ -19,10 +19,14 @@ export interface ClaimMapping {
   nameClaim?: string | undefined;
   /** Roles: an array of strings, or one space-separated string. */
   rolesClaim?: string | undefined;
+  /** The directory profile's role or specialty (a string), e.g. "Cardiology registrar". */
+  profileRoleClaim?: string | undefined;
+  /** The directory profile's department (a string). */
+  departmentClaim?: string | undefined;
 }
 
-/** Claims as static-key (and dev) tokens carry them: `sub`, `org`, `dev`, `name`. */
-export const STATIC_CLAIMS: ClaimMapping = { userClaim: 'sub', org: { claim: 'org' }, deviceClaim: 'dev', nameClaim: 'name' };
+/** Claims as static-key (and dev) tokens carry them: `sub`, `org`, `dev`, `name`, `profile_role`, `department`. */
+export const STATIC_CLAIMS: ClaimMapping = { userClaim: 'sub', org: { claim: 'org' }, deviceClaim: 'dev', nameClaim: 'name', profileRoleClaim: 'profile_role', departmentClaim: 'department' };
 
 export interface OidcConfig {
   /** The provider's issuer URL: discovery is `${issuer}/.well-known/openid-configuration`, and tokens' `iss` must equal it. */
@@ -52,6 +56,8 @@ export const OIDC_ENV_DOC: readonly EnvSetting[] = [
   { name: 'OIDC_ORG_CLAIM', default: '(one of the two is required)', meaning: 'the claim holding the organisation (tenant) id' },
   { name: 'OIDC_FIXED_ORG', default: '(one of the two is required)', meaning: "one organisation id for every token of this deployment, instead of OIDC_ORG_CLAIM" },
   { name: 'OIDC_NAME_CLAIM', default: '(unset: none)', meaning: 'the claim holding the display name, e.g. `name`' },
+  { name: 'OIDC_PROFILE_ROLE_CLAIM', default: '(unset: none)', meaning: "the claim holding the clinician's role or specialty for the directory, e.g. `jobTitle`" },
+  { name: 'OIDC_DEPARTMENT_CLAIM', default: '(unset: none)', meaning: "the claim holding the clinician's department for the directory, e.g. `department`" },
   { name: 'OIDC_ROLES_CLAIM', default: '(unset: none)', meaning: 'the claim holding roles (an array, or a space-separated string), e.g. `realm_access.roles`' },
   { name: 'OIDC_JWKS_COOLDOWN_MS', default: '30000', meaning: 'after a JWKS fetch, an unknown `kid` triggers no new fetch for this long (bounds fetches forged tokens can cause); such tokens get UNAVAILABLE with retryAfterMs meanwhile' },
   { name: 'OIDC_JWKS_MAX_AGE_MS', default: '600000', meaning: 'the JWKS is fetched again after this long even when every `kid` is known' },
@@ -85,7 +91,7 @@ export function loadOidcConfig(
   problem: (setting: string, reason: string) => void,
 ): OidcConfig | undefined {
   const issuer = get('OIDC_ISSUER');
-  const dependent = ['OIDC_AUDIENCE', 'OIDC_USER_CLAIM', 'OIDC_ORG_CLAIM', 'OIDC_FIXED_ORG', 'OIDC_NAME_CLAIM', 'OIDC_ROLES_CLAIM'].filter((n) => get(n) !== undefined);
+  const dependent = ['OIDC_AUDIENCE', 'OIDC_USER_CLAIM', 'OIDC_ORG_CLAIM', 'OIDC_FIXED_ORG', 'OIDC_NAME_CLAIM', 'OIDC_ROLES_CLAIM', 'OIDC_PROFILE_ROLE_CLAIM', 'OIDC_DEPARTMENT_CLAIM'].filter((n) => get(n) !== undefined);
   if (!issuer) {
     for (const name of dependent) problem(name, 'is set but OIDC_ISSUER is not: set OIDC_ISSUER to use an OpenID Connect provider');
     return undefined;
@@ -111,11 +117,13 @@ export function loadOidcConfig(
   } else problem('OIDC_ORG_CLAIM', '(or OIDC_FIXED_ORG) is required with OIDC_ISSUER: the claim naming the organisation (tenant), or one organisation id for this deployment');
   const nameClaim = claimSetting('OIDC_NAME_CLAIM');
   const rolesClaim = claimSetting('OIDC_ROLES_CLAIM');
+  const profileRoleClaim = claimSetting('OIDC_PROFILE_ROLE_CLAIM');
+  const departmentClaim = claimSetting('OIDC_DEPARTMENT_CLAIM');
   if (orgClaim !== undefined && orgClaim === userClaim) problem('OIDC_ORG_CLAIM', `names the same claim as OIDC_USER_CLAIM ("${userClaim}"): every user would be an organisation of their own`);
   return {
     issuer,
     audience: audience ?? '',
-    claims: { userClaim, org, nameClaim, rolesClaim },
+    claims: { userClaim, org, nameClaim, rolesClaim, profileRoleClaim, departmentClaim },
     jwksCooldownMs: num('OIDC_JWKS_COOLDOWN_MS', 30_000, 0, 3_600_000),
     jwksMaxAgeMs: num('OIDC_JWKS_MAX_AGE_MS', 600_000, 1_000, 86_400_000),
   };

@@ -1,6 +1,6 @@
 import { createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import { SignJWT, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { ErrorCode, IdSchema, type SocketData } from '@curbside/shared';
+import { ErrorCode, IdSchema, ProfileFieldSchema, type ProfileFields, type SocketData } from '@curbside/shared';
 import { HubError } from '../errors.js';
 import { JWT_ALGORITHMS, type JwtAlgorithm } from './keys.js';
 import { STATIC_CLAIMS, type ClaimMapping } from './config.js';
@@ -181,6 +181,7 @@ export class TokenVerifier {
     }
     const name = claims.nameClaim !== undefined ? claimAt(payload, claims.nameClaim) : undefined;
     const roles = claims.rolesClaim !== undefined ? rolesFrom(claimAt(payload, claims.rolesClaim)) : undefined;
+    const profile = profileFrom(payload, claims);
     return {
       orgId,
       userId,
@@ -190,6 +191,7 @@ export class TokenVerifier {
       ...(typeof authTime === 'number' ? { authTime: authTime * 1000 } : {}),
       ...(typeof name === 'string' && name.length <= 200 ? { name } : {}),
       ...(roles ? { roles } : {}),
+      ...(profile ? { profile } : {}),
     };
   }
 }
@@ -220,6 +222,24 @@ function claimAt(payload: JWTPayload, name: string): unknown {
     at = (at as Record<string, unknown>)[part];
   }
   return at;
+}
+
+/**
+ * The directory profile the token states (name, role or specialty, department), each field only if it
+ * is a valid profile field (`ProfileFieldSchema`: trimmed, at most 100 characters, no control
+ * characters); undefined when it states none.
+ */
+function profileFrom(payload: JWTPayload, claims: ClaimMapping): ProfileFields | undefined {
+  const out: ProfileFields = {};
+  const take = (field: keyof ProfileFields, claim: string | undefined) => {
+    if (claim === undefined) return;
+    const parsed = ProfileFieldSchema.safeParse(claimAt(payload, claim));
+    if (parsed.success) out[field] = parsed.data;
+  };
+  take('displayName', claims.nameClaim);
+  take('role', claims.profileRoleClaim);
+  take('department', claims.departmentClaim);
+  return Object.keys(out).length ? out : undefined;
 }
 
 /** Roles from an array of strings or a space-separated string; bounded in number and length. */
@@ -367,10 +387,11 @@ export class DevTokenIssuer {
     return { publicKey: this.publicKey, algorithm: this.algorithm, issuer: this.issuer, audience: this.audience, clockToleranceSec: 5 };
   }
 
-  async mint(input: { orgId: string; userId: string; deviceId: string; name?: string | undefined; ttlSeconds: number }): Promise<{ token: string; expiresAt: number }> {
+  async mint(input: { orgId: string; userId: string; deviceId: string; name?: string | undefined; role?: string | undefined; department?: string | undefined; ttlSeconds: number }): Promise<{ token: string; expiresAt: number }> {
     const nowSec = Math.floor(Date.now() / 1000);
     const exp = nowSec + input.ttlSeconds;
-    const token = await new SignJWT({ org: input.orgId, dev: input.deviceId, ...(input.name ? { name: input.name } : {}), auth_time: nowSec })
+    const profile = { ...(input.name ? { name: input.name } : {}), ...(input.role ? { profile_role: input.role } : {}), ...(input.department ? { department: input.department } : {}) };
+    const token = await new SignJWT({ org: input.orgId, dev: input.deviceId, ...profile, auth_time: nowSec })
       .setProtectedHeader({ alg: this.algorithm, typ: 'JWT' })
       .setSubject(input.userId)
       .setIssuer(this.issuer)

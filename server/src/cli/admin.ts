@@ -24,6 +24,7 @@ import {
   AdminPath,
   AdminTeamsResponseSchema,
   AdminUserActionResultSchema,
+  AdminUserProfileResultSchema,
   AdminUsersResponseSchema,
   RestErrorBodySchema,
 } from '@curbside/shared';
@@ -37,6 +38,8 @@ commands:
   users list      --org ORG [--after USER] [--limit N]   users with their devices
   users disable   --org ORG --user USER                  close their sockets on every node, refuse their sign-ins
   users enable    --org ORG --user USER
+  users profile   --org ORG --user USER [--name N] [--role R] [--department D]
+                                                         directory profile ('' clears the operator's value)
   devices revoke  --org ORG --user USER --device DEVICE  as the owner's own revoke: keys deleted, sockets closed
   devices restore --org ORG --device DEVICE              undo a revocation
   teams show      --org ORG (--team TEAM | --user USER)  care-team membership metadata (never titles or messages)
@@ -56,6 +59,9 @@ const OPTIONS = {
   org: { type: 'string' },
   user: { type: 'string' },
   device: { type: 'string' },
+  name: { type: 'string' },
+  role: { type: 'string' },
+  department: { type: 'string' },
   team: { type: 'string' },
   after: { type: 'string' },
   limit: { type: 'string' },
@@ -134,6 +140,14 @@ async function run(positionals: string[], v: Values, env: NodeJS.ProcessEnv, out
       const path = action === 'disable' ? AdminPath.USER_DISABLE : AdminPath.USER_ENABLE;
       const res = await hub.post(path, { orgId: need('org'), userId: need('user') }, AdminUserActionResultSchema);
       print(res, () => `${res.userId} (${res.orgId}): ${res.status.replace('_', ' ')}`);
+      return 0;
+    }
+    case 'users profile': {
+      if (v.name === undefined && v.role === undefined && v.department === undefined) throw new UsageError('users profile needs at least one of --name, --role and --department');
+      const body = { orgId: need('org'), userId: need('user'), displayName: v.name, role: v.role, department: v.department };
+      const res = await hub.post(AdminPath.USER_PROFILE, body, AdminUserProfileResultSchema);
+      const p = res.profile;
+      print(res, () => `${p.userId} (${res.orgId}): ${[p.displayName ?? '(no name)', p.role, p.department].filter(Boolean).join(' · ')}`);
       return 0;
     }
     case 'devices revoke': {

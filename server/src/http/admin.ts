@@ -19,6 +19,7 @@ import {
   AdminTeamsQuerySchema,
   AdminTokenRevokeRequestSchema,
   AdminUserActionSchema,
+  AdminUserProfileRequestSchema,
   AdminUsersQuerySchema,
   ErrorCode,
   HTTP_STATUS_BY_CODE,
@@ -110,6 +111,14 @@ export function adminRouter(options: AdminRouterOptions): Router {
     AdminUserActionSchema,
     async (b) => ({ orgId: b.orgId, userId: b.userId, ...(await security.disableUser(b)) }),
     (b, a) => ({ orgId: b.orgId, targetUserIds: [b.userId], note: a?.status }),
+  );
+  route(
+    'post',
+    AdminPath.USER_PROFILE,
+    'set-user-profile',
+    AdminUserProfileRequestSchema,
+    (b) => admin.setUserProfile(b),
+    (b) => ({ orgId: b.orgId, targetUserIds: [b.userId], note: ['displayName', 'role', 'department'].filter((f) => b[f as 'role'] !== undefined).join(',') }),
   );
   route(
     'post',

@@ -140,8 +140,8 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
     }
     const parsed = parsePayload(DevTokenRequestSchema, req.body);
     if (!parsed.ok) return sendError(res, parsed.error);
-    const { userId, deviceId, orgId, name, ttlSeconds } = parsed.value;
-    const minted = await options.devTokens.mint({ userId, deviceId, orgId: orgId ?? 'dev-org', name, ttlSeconds: ttlSeconds ?? 3600 });
+    const { userId, deviceId, orgId, name, role, department, ttlSeconds } = parsed.value;
+    const minted = await options.devTokens.mint({ userId, deviceId, orgId: orgId ?? 'dev-org', name, role, department, ttlSeconds: ttlSeconds ?? 3600 });
     const body: DevTokenResponse = minted;
     res.json(body);
   });

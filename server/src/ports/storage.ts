@@ -218,3 +218,8 @@ export interface Storage extends DeviceListStore {}
 import type { UserAdmin } from './user-admin.js';
 /** Every storage also lists and disables users for operators. */
 export interface Storage extends UserAdmin {}
+
+// --- directory: profiles ---
+import type { ProfileDirectory } from './profiles.js';
+/** Every storage also keeps the organisation's directory of profiles. */
+export interface Storage extends ProfileDirectory {}

@@ -18,6 +18,8 @@ import {
   DeviceRevokeRequestSchema,
   DeviceListPublishRequestSchema,
   DeviceListsRequestSchema,
+  DirectoryLookupRequestSchema,
+  DirectorySearchRequestSchema,
   PresenceQuerySchema,
   TeamStatementRequestSchema,
   TypingRequestSchema,
@@ -45,6 +47,7 @@ import { projectForDevice, type MessageRelay } from '../domain/message-relay.js'
 import type { DeviceKeys } from '../domain/device-keys.js';
 import type { DeviceLists } from '../domain/device-lists.js';
 import type { CareTeams } from '../domain/care-teams.js';
+import type { Profiles } from '../domain/profiles.js';
 import type { HubSecurity } from '../security/hub-security.js';
 import type { StoredEnvelope } from '../ports/storage.js';
 import type { IncomingMessage } from 'node:http';
@@ -72,6 +75,8 @@ interface GatewayDeps {
   /** Signed device lists. */
   deviceLists: DeviceLists;
   teams: CareTeams;
+  /** The directory of profiles (names, roles, departments). */
+  profiles: Profiles;
   logger: Logger;
   /** Origins, rate limits, revocation, device administration and the audit trail. */
   security: HubSecurity;
@@ -180,6 +185,7 @@ export class Gateway {
     if (device.userId !== identity.userId) {
       throw new HubError(ErrorCode.FORBIDDEN, 'This device id belongs to another user');
     }
+    await this.deps.profiles.recordSignIn(identity);
     socket.data = identity;
   }
 
@@ -334,6 +340,8 @@ export class Gateway {
     route(ClientEvent.DEVICES_MINE, DevicesMineRequestSchema, async (socket) => ({ devices: await security.listMine(socket.data) }));
     route(ClientEvent.DEVICE_REVOKE, DeviceRevokeRequestSchema, (socket, req) => security.revokeDevice(socket.data, req.deviceId));
     // --- end security: devices ---
+    route(ClientEvent.DIRECTORY_LOOKUP, DirectoryLookupRequestSchema, (socket, req) => this.deps.profiles.lookup(socket.data, req));
+    route(ClientEvent.DIRECTORY_SEARCH, DirectorySearchRequestSchema, (socket, req) => this.deps.profiles.search(socket.data, req));
     return routes;
   }
 

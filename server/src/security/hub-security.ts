@@ -83,6 +83,8 @@ const EVENT_CLASS: Partial<Record<string, EventClass | 'envelopeSend'>> = {
   [ClientEvent.DEVICE_REVOKE]: 'reads',
   [ClientEvent.DEVICE_LIST_PUBLISH]: 'membership',
   [ClientEvent.DEVICE_LISTS]: 'reads',
+  [ClientEvent.DIRECTORY_LOOKUP]: 'reads',
+  [ClientEvent.DIRECTORY_SEARCH]: 'reads',
 };
 
 /**

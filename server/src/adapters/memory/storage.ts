@@ -19,6 +19,7 @@ import type {
   UserRecord,
 } from '../../ports/storage.js';
 import { directKey, uniqueMembers } from '../../ports/storage-rules.js';
+import { MemoryProfiles } from './profiles.js';
 
 /** In-process storage for the embedded dev mode and fast logic tests. Keeps nothing across restarts. */
 export class MemoryStorage implements Storage {
@@ -378,6 +379,14 @@ export class MemoryStorage implements Storage {
   async userDisabledAt(orgId: string, userId: string): Promise<number | undefined> {
     return this.disabledUsers.get(key(orgId, userId));
   }
+
+  // --- directory: profiles (ProfileDirectory, server/src/ports/profiles.ts) ---
+
+  private readonly profiles = new MemoryProfiles();
+  recordTokenProfile = this.profiles.recordTokenProfile.bind(this.profiles);
+  setAdminProfile = this.profiles.setAdminProfile.bind(this.profiles);
+  lookupProfiles = this.profiles.lookupProfiles.bind(this.profiles);
+  searchProfiles = this.profiles.searchProfiles.bind(this.profiles);
 
   /** org SPACE jti → kept until (ms). */
   private readonly revokedTokens = new Map<string, number>();

@@ -1,7 +1,7 @@
 import mongoose, { Schema, type Connection, type Model } from 'mongoose';
 import type { DeviceAdmin, OwnDeviceRecord } from '../../ports/device-admin.js';
 import { docKey, toBytes, type DeviceDoc, type StorageModels, collectionOptions } from './models.js';
-import { ensureCollection } from './ensure.js';
+import { ensureOnce } from './ensure.js';
 
 /** A revoked device's tombstone. Kept for good: a revoked device id never authenticates again. */
 export interface DeviceRevocationDoc {
@@ -52,7 +52,7 @@ const tokenRevocationSchema = new Schema<TokenRevocationDoc>(
 export class MongoDeviceAdmin implements DeviceAdmin {
   private readonly Revocation: Model<DeviceRevocationDoc>;
   private readonly TokenRevocation: Model<TokenRevocationDoc>;
-  private ready: Promise<void> | undefined;
+  private readonly init: () => Promise<void>;
 
   constructor(
     conn: Connection,
@@ -60,18 +60,9 @@ export class MongoDeviceAdmin implements DeviceAdmin {
   ) {
     this.Revocation = conn.models.DeviceRevocation ?? conn.model<DeviceRevocationDoc>('DeviceRevocation', revocationSchema);
     this.TokenRevocation = conn.models.TokenRevocation ?? conn.model<TokenRevocationDoc>('TokenRevocation', tokenRevocationSchema);
+    this.init = ensureOnce(this.Revocation, this.TokenRevocation);
   }
 
-  private init(): Promise<void> {
-    this.ready ??= (async () => {
-      await ensureCollection(this.Revocation);
-      await ensureCollection(this.TokenRevocation);
-    })().catch((err: unknown) => {
-      this.ready = undefined;
-      throw err;
-    });
-    return this.ready;
-  }
 
   async listOwnDevices(orgId: string, userId: string): Promise<OwnDeviceRecord[]> {
     await this.init();

@@ -2,7 +2,7 @@ import mongoose, { Schema, type Connection, type Model } from 'mongoose';
 import type { SignedDeviceList } from '@curbside/shared';
 import type { DeviceListHead } from '../../ports/device-lists.js';
 import { docKey, toBytes, collectionOptions } from './models.js';
-import { ensureCollection } from './ensure.js';
+import { ensureOnce } from './ensure.js';
 import { isDuplicateKey } from './duplicate-key.js';
 
 /** One version of one user's signed device list. */
@@ -38,19 +38,13 @@ deviceListSchema.index({ orgId: 1, userId: 1, version: -1 }, { name: 'org_user_v
  */
 export class MongoDeviceLists {
   private readonly DeviceList: Model<DeviceListDoc>;
-  private ready: Promise<void> | undefined;
+  private readonly init: () => Promise<void>;
 
   constructor(conn: Connection) {
     this.DeviceList = conn.models.DeviceList ?? conn.model<DeviceListDoc>('DeviceList', deviceListSchema);
+    this.init = ensureOnce(this.DeviceList);
   }
 
-  private init(): Promise<void> {
-    this.ready ??= ensureCollection(this.DeviceList).catch((err: unknown) => {
-      this.ready = undefined;
-      throw err;
-    });
-    return this.ready;
-  }
 
   async heads(orgId: string, userIds: readonly string[]): Promise<DeviceListHead[]> {
     await this.init();

@@ -10,3 +10,18 @@ export async function ensureCollection(model: { createCollection(): Promise<unkn
   await model.createCollection();
   await model.createIndexes();
 }
+
+/**
+ * `ensureCollection` for these models, once: the first call creates them, later calls share its
+ * outcome; after a failure the next call tries again (the database may have been restarting).
+ */
+export function ensureOnce(...models: Array<Parameters<typeof ensureCollection>[0]>): () => Promise<void> {
+  let ready: Promise<void> | undefined;
+  return () =>
+    (ready ??= (async () => {
+      for (const model of models) await ensureCollection(model);
+    })().catch((err: unknown) => {
+      ready = undefined;
+      throw err;
+    }));
+}

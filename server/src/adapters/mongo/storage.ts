@@ -7,7 +7,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import mongoose, { type Connection } from 'mongoose';
-import type { Conversation, DeviceIdentity, PrekeyBundle, SignedDeviceList, TeamRole, TeamState } from '@curbside/shared';
+import type { Conversation, DeviceIdentity, DirectoryProfile, PrekeyBundle, SignedDeviceList, TeamRole, TeamState } from '@curbside/shared';
+import type { ProfileDirectory } from '../../ports/profiles.js';
 import type {
   AppendResult,
   DeviceRecord,
@@ -31,6 +32,7 @@ import type { OwnDeviceRecord } from '../../ports/device-admin.js';
 import { MongoDeviceLists } from './device-lists.js';
 import type { DeviceListHead } from '../../ports/device-lists.js';
 import { MongoUserAdmin } from './user-admin.js';
+import { MongoProfiles } from './profiles.js';
 import type { AdminUserRecord } from '../../ports/user-admin.js';
 
 export interface MongoStorageOptions {
@@ -757,6 +759,29 @@ export class MongoStorage implements Storage {
 
   userDisabledAt(orgId: string, userId: string): Promise<number | undefined> {
     return this.userAdmin.userDisabledAt(orgId, userId);
+  }
+
+  // --- directory: profiles (ProfileDirectory, server/src/ports/profiles.ts) ---
+
+  private profilesImpl: MongoProfiles | undefined;
+  private get profiles(): MongoProfiles {
+    return (this.profilesImpl ??= new MongoProfiles(this.conn));
+  }
+
+  recordTokenProfile(input: Parameters<ProfileDirectory['recordTokenProfile']>[0]): Promise<void> {
+    return this.profiles.recordTokenProfile(input);
+  }
+
+  setAdminProfile(input: Parameters<ProfileDirectory['setAdminProfile']>[0]): Promise<DirectoryProfile> {
+    return this.profiles.setAdminProfile(input);
+  }
+
+  lookupProfiles(orgId: string, userIds: readonly string[]): Promise<DirectoryProfile[]> {
+    return this.profiles.lookupProfiles(orgId, userIds);
+  }
+
+  searchProfiles(orgId: string, words: readonly string[], limit: number): Promise<DirectoryProfile[]> {
+    return this.profiles.searchProfiles(orgId, words, limit);
   }
 
   revokeToken(input: { orgId: string; tokenId: string; keepUntil: number; now: number }): Promise<void> {

@@ -1,7 +1,7 @@
 import mongoose, { Schema, type Connection, type Model } from 'mongoose';
 import type { AdminUserRecord, UserAdmin } from '../../ports/user-admin.js';
 import { docKey, type StorageModels, type UserDoc, collectionOptions } from './models.js';
-import { ensureCollection } from './ensure.js';
+import { ensureOnce } from './ensure.js';
 
 /** A disabled user's flag, in its own collection so the user documents keep their schema. */
 export interface DisabledUserDoc {
@@ -25,22 +25,16 @@ const disabledSchema = new Schema<DisabledUserDoc>(
 /** `UserAdmin` for `MongoStorage`, on the storage's own connection and models. */
 export class MongoUserAdmin implements UserAdmin {
   private readonly Disabled: Model<DisabledUserDoc>;
-  private ready: Promise<void> | undefined;
+  private readonly init: () => Promise<void>;
 
   constructor(
     conn: Connection,
     private readonly models: StorageModels,
   ) {
     this.Disabled = conn.models.DisabledUser ?? conn.model<DisabledUserDoc>('DisabledUser', disabledSchema);
+    this.init = ensureOnce(this.Disabled);
   }
 
-  private init(): Promise<void> {
-    this.ready ??= ensureCollection(this.Disabled).catch((err: unknown) => {
-      this.ready = undefined;
-      throw err;
-    });
-    return this.ready;
-  }
 
   async listUsers(orgId: string, page: { after?: string | undefined; limit: number }): Promise<AdminUserRecord[]> {
     await this.init();
