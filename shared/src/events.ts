@@ -47,6 +47,10 @@ export const ClientEvent = {
   DIRECTORY_LOOKUP: 'directory:lookup',
   /** Search the caller's organisation's directory by name, role, department or id (directory.ts). */
   DIRECTORY_SEARCH: 'directory:search',
+  /** Acknowledge an urgent or emergent message (alerts.ts). Ack: `AlertState`. */
+  ALERT_ACK: 'alert:ack',
+  /** The caller's open alerts (alerts.ts). Ack: `AlertListResult`. */
+  ALERT_LIST: 'alert:list',
 } as const;
 export type ClientEvent = (typeof ClientEvent)[keyof typeof ClientEvent];
 
@@ -67,5 +71,7 @@ export const ServerEvent = {
   DEVICE_LIST_CHANGED: 'devices:changed',
   /** Others claimed this device's one-time prekeys down to `KeysLow.remaining`: upload more (the SDK does). */
   KEYS_LOW: 'keys:low',
+  /** An alert (urgent or emergent message) was raised, repeated, acknowledged or expired: `AlertUpdate`. */
+  ALERT: 'alert',
 } as const;
 export type ServerEvent = (typeof ServerEvent)[keyof typeof ServerEvent];

@@ -14,3 +14,4 @@ export * from './device-lists.js';
 export * from './timing.js';
 export * from './admin.js';
 export * from './directory.js';
+export * from './alerts.js';

@@ -147,6 +147,25 @@ export const RecipientCiphertextSchema = z.strictObject({
 });
 export type RecipientCiphertext = z.input<typeof RecipientCiphertextSchema>;
 
+/** Priorities that raise an alert (alerts.ts; `routine` raises none). */
+export const AlertPrioritySchema = z.enum(['urgent', 'emergent']);
+export type AlertPriority = z.infer<typeof AlertPrioritySchema>;
+
+/**
+ * Who must acknowledge an alert: `any` — the first acknowledgement by a required recipient settles it
+ * ("someone take this"); `all` — every required recipient must.
+ */
+export const AckPolicySchema = z.enum(['any', 'all']);
+export type AckPolicy = z.infer<typeof AckPolicySchema>;
+
+/** `EnvelopeSendRequest.alert`: raise an alert with this message (alerts.ts). */
+export const AlertSpecSchema = z.strictObject({
+  priority: AlertPrioritySchema,
+  /** @default 'any' */
+  ackPolicy: AckPolicySchema.optional(),
+});
+export type AlertSpec = z.input<typeof AlertSpecSchema>;
+
 export const EnvelopeSendRequestSchema = z
   .strictObject({
     conversationId: IdSchema,
@@ -177,8 +196,17 @@ export const EnvelopeSendRequestSchema = z
      * STALE_EPOCH, atomically with sequencing.
      */
     epoch: EpochSchema.optional(),
+    /**
+     * Raise an alert with this message (urgent or emergent; alerts.ts): the hub re-notifies the other
+     * members' devices until it is acknowledged. Only with a message body sent to every member.
+     */
+    alert: AlertSpecSchema.optional(),
   })
   .refine((r) => r.body !== undefined || r.recipients !== undefined, { message: 'an envelope needs a body, recipients, or both' })
+  .refine((r) => r.alert === undefined || (r.body !== undefined && r.kind !== 'receipt' && r.partial !== true), {
+    message: 'an alert needs a message body sent to every member (not a receipt or a partial send)',
+    path: ['alert'],
+  })
   .refine((r) => !r.recipients || new Set(r.recipients.map((x) => x.deviceId)).size === r.recipients.length, {
     message: 'each device may appear once in recipients',
     path: ['recipients'],

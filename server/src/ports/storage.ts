@@ -223,3 +223,8 @@ export interface Storage extends UserAdmin {}
 import type { ProfileDirectory } from './profiles.js';
 /** Every storage also keeps the organisation's directory of profiles. */
 export interface Storage extends ProfileDirectory {}
+
+// --- clinical workflow: alerts ---
+import type { AlertStore } from './alerts.js';
+/** Every storage also keeps alerts (urgent messages) and their durable timers. */
+export interface Storage extends AlertStore {}

@@ -20,6 +20,7 @@ import type {
 } from '../../ports/storage.js';
 import { directKey, uniqueMembers } from '../../ports/storage-rules.js';
 import { MemoryProfiles } from './profiles.js';
+import { MemoryAlerts } from './alerts.js';
 
 /** In-process storage for the embedded dev mode and fast logic tests. Keeps nothing across restarts. */
 export class MemoryStorage implements Storage {
@@ -387,6 +388,15 @@ export class MemoryStorage implements Storage {
   setAdminProfile = this.profiles.setAdminProfile.bind(this.profiles);
   lookupProfiles = this.profiles.lookupProfiles.bind(this.profiles);
   searchProfiles = this.profiles.searchProfiles.bind(this.profiles);
+
+  // --- clinical workflow: alerts (AlertStore, server/src/ports/alerts.ts) ---
+
+  private readonly alerts = new MemoryAlerts();
+  raiseAlert = this.alerts.raiseAlert.bind(this.alerts);
+  getAlert = this.alerts.getAlert.bind(this.alerts);
+  acknowledgeAlert = this.alerts.acknowledgeAlert.bind(this.alerts);
+  claimDueAlerts = this.alerts.claimDueAlerts.bind(this.alerts);
+  listOpenAlerts = this.alerts.listOpenAlerts.bind(this.alerts);
 
   /** org SPACE jti → kept until (ms). */
   private readonly revokedTokens = new Map<string, number>();

@@ -33,6 +33,8 @@ import { MongoDeviceLists } from './device-lists.js';
 import type { DeviceListHead } from '../../ports/device-lists.js';
 import { MongoUserAdmin } from './user-admin.js';
 import { MongoProfiles } from './profiles.js';
+import { MongoAlerts } from './alerts.js';
+import type { AlertStore } from '../../ports/alerts.js';
 import type { AdminUserRecord } from '../../ports/user-admin.js';
 
 export interface MongoStorageOptions {
@@ -783,6 +785,19 @@ export class MongoStorage implements Storage {
   searchProfiles(orgId: string, words: readonly string[], limit: number): Promise<DirectoryProfile[]> {
     return this.profiles.searchProfiles(orgId, words, limit);
   }
+
+  // --- clinical workflow: alerts (AlertStore, server/src/ports/alerts.ts) ---
+
+  private alertsImpl: MongoAlerts | undefined;
+  private get alerts(): MongoAlerts {
+    return (this.alertsImpl ??= new MongoAlerts(this.conn));
+  }
+
+  raiseAlert: AlertStore['raiseAlert'] = (spec) => this.alerts.raiseAlert(spec);
+  getAlert: AlertStore['getAlert'] = (orgId, conversationId, seq) => this.alerts.getAlert(orgId, conversationId, seq);
+  acknowledgeAlert: AlertStore['acknowledgeAlert'] = (input) => this.alerts.acknowledgeAlert(input);
+  claimDueAlerts: AlertStore['claimDueAlerts'] = (input) => this.alerts.claimDueAlerts(input);
+  listOpenAlerts: AlertStore['listOpenAlerts'] = (input) => this.alerts.listOpenAlerts(input);
 
   revokeToken(input: { orgId: string; tokenId: string; keepUntil: number; now: number }): Promise<void> {
     return this.deviceAdmin.revokeToken(input);

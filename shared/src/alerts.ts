@@ -1,0 +1,73 @@
+/**
+ * Urgent messages that get answered (issue #20). A message may carry a priority: `routine` (the
+ * default: an ordinary message), `urgent` or `emergent`. An urgent or emergent message raises an
+ * alert: the hub keeps, as metadata it can see, who must acknowledge it and when, and re-notifies
+ * the recipients' devices at the organisation's interval for the priority until someone required
+ * acknowledges. The message's content stays end-to-end encrypted; the priority is also sealed inside
+ * it, so a reader's client can tell when the hub's metadata disagrees with what the sender wrote.
+ *
+ * An acknowledgement is explicit ("Acknowledge"), distinct from read; it is recorded with who and
+ * when, in the alert and in the hub's audit chain.
+ */
+import { z } from 'zod';
+import { AckPolicySchema, AlertPrioritySchema, IdSchema, TimestampSchema, type Ack } from './schemas.js';
+import type { ClientEvent, ServerEvent } from './events.js';
+
+export const PrioritySchema = z.enum(['routine', 'urgent', 'emergent']);
+export type Priority = z.infer<typeof PrioritySchema>;
+
+/** What happened to an alert, in order: the escalation timeline a clinician reads. */
+export const AlertEventSchema = z.object({
+  type: z.enum(['raised', 'repeated', 'acknowledged', 'expired']),
+  at: TimestampSchema,
+  /** Who acknowledged. */
+  userId: IdSchema.optional(),
+  deviceId: IdSchema.optional(),
+});
+export type AlertEvent = z.infer<typeof AlertEventSchema>;
+
+/** An alert as the hub keeps it and tells its sender and recipients. */
+export const AlertStateSchema = z.object({
+  conversationId: IdSchema,
+  /** The message's sequence number in its conversation (with `conversationId`, the alert's id). */
+  seq: z.number().int().positive(),
+  messageId: IdSchema,
+  senderUserId: IdSchema,
+  priority: AlertPrioritySchema,
+  ackPolicy: AckPolicySchema,
+  /** Who must acknowledge: the conversation's other members when the message was sent. */
+  ackFrom: z.array(IdSchema),
+  acks: z.array(z.object({ userId: IdSchema, deviceId: IdSchema, at: TimestampSchema })),
+  state: z.enum(['pending', 'acknowledged', 'expired']),
+  /** Re-notifications so far. */
+  repeats: z.number().int().nonnegative(),
+  /** When the next re-notification is due, while pending. */
+  nextDueAt: TimestampSchema.optional(),
+  createdAt: TimestampSchema,
+  timeline: z.array(AlertEventSchema),
+});
+export type AlertState = z.infer<typeof AlertStateSchema>;
+
+/** Server push `alert`: an alert was raised, repeated, acknowledged or expired (its whole state). */
+export const AlertUpdateSchema = AlertStateSchema.extend({ reason: AlertEventSchema.shape.type });
+export type AlertUpdate = z.infer<typeof AlertUpdateSchema>;
+
+/** `alert:ack`: acknowledge the alert raised by the message at `seq` of the conversation. */
+export const AlertAckRequestSchema = z.strictObject({ conversationId: IdSchema, seq: z.number().int().positive() });
+export type AlertAckRequest = z.input<typeof AlertAckRequestSchema>;
+
+/** `alert:list`: the caller's open alerts (pending ones they must acknowledge or sent), to catch up after being offline. */
+export const AlertListRequestSchema = z.strictObject({});
+export const AlertListResultSchema = z.object({ alerts: z.array(AlertStateSchema) });
+export type AlertListResult = z.infer<typeof AlertListResultSchema>;
+
+// The typed socket.io event maps live in socket.ts; these entries extend them (declaration merging).
+declare module './socket.js' {
+  interface ClientToServerEvents {
+    [ClientEvent.ALERT_ACK]: (req: AlertAckRequest, ack: (res: Ack<AlertState>) => void) => void;
+    [ClientEvent.ALERT_LIST]: (req: Record<string, never>, ack: (res: Ack<AlertListResult>) => void) => void;
+  }
+  interface ServerToClientEvents {
+    [ServerEvent.ALERT]: (update: AlertUpdate) => void;
+  }
+}
