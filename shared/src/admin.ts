@@ -77,6 +77,32 @@ export type AdminUserProfileRequest = z.input<typeof AdminUserProfileRequestSche
 export const AdminUserProfileResultSchema = z.object({ orgId: IdSchema, profile: DirectoryProfileSchema });
 export type AdminUserProfileResult = z.infer<typeof AdminUserProfileResultSchema>;
 
+/**
+ * `POST /admin/tokens/revoke` (with `Authorization: Bearer <ADMIN_TOKEN>`): revoke one access token by its
+ * `jti`. Its sockets on every node close at once; it is refused at every handshake until `expiresAt`.
+ */
+export const AdminTokenRevokeRequestSchema = z.strictObject({
+  orgId: IdSchema,
+  /** The token's `jti`. */
+  tokenId: z.string().min(1).max(200),
+  /** When the token expires (epoch ms): the revocation is kept that long (plus a grace period). */
+  expiresAt: TimestampSchema,
+  /** Who asked (an operator's name or ticket), for the audit log. */
+  by: By,
+});
+export type AdminTokenRevokeRequest = z.input<typeof AdminTokenRevokeRequestSchema>;
+
+/**
+ * `POST /admin/devices/restore` (with the admin token): undo a device's revocation (e.g. a phone its
+ * owner found again, or a sibling revoked by a thief). The device signs in again and publishes new keys.
+ */
+export const AdminDeviceRestoreRequestSchema = z.strictObject({
+  orgId: IdSchema,
+  deviceId: IdSchema,
+  by: By,
+});
+export type AdminDeviceRestoreRequest = z.input<typeof AdminDeviceRestoreRequestSchema>;
+
 /** `POST /admin/devices/revoke`: as the owner's own `device:revoke`, without needing the owner. */
 export const AdminDeviceRevokeRequestSchema = z.strictObject({ orgId: IdSchema, userId: IdSchema, deviceId: IdSchema, by: By });
 export type AdminDeviceRevokeRequest = z.input<typeof AdminDeviceRevokeRequestSchema>;

@@ -198,13 +198,13 @@ export const EnvelopeSendRequestSchema = z
     epoch: EpochSchema.optional(),
     /**
      * Raise an alert with this message (urgent or emergent; alerts.ts): the hub re-notifies the other
-     * members' devices until it is acknowledged. Only with a message body sent to every member.
+     * members' devices until it is acknowledged. Only with a message body (every member device gets it).
      */
     alert: AlertSpecSchema.optional(),
   })
   .refine((r) => r.body !== undefined || r.recipients !== undefined, { message: 'an envelope needs a body, recipients, or both' })
-  .refine((r) => r.alert === undefined || (r.body !== undefined && r.kind !== 'receipt' && r.partial !== true), {
-    message: 'an alert needs a message body sent to every member (not a receipt or a partial send)',
+  .refine((r) => r.alert === undefined || (r.body !== undefined && r.kind !== 'receipt'), {
+    message: 'an alert needs a message body (not a receipt)',
     path: ['alert'],
   })
   .refine((r) => !r.recipients || new Set(r.recipients.map((x) => x.deviceId)).size === r.recipients.length, {
@@ -427,32 +427,6 @@ export const DevTokenRequestSchema = z.strictObject({
 export type DevTokenRequest = z.input<typeof DevTokenRequestSchema>;
 export const DevTokenResponseSchema = z.object({ token: z.string(), expiresAt: TimestampSchema });
 export type DevTokenResponse = z.infer<typeof DevTokenResponseSchema>;
-
-/**
- * `POST /admin/tokens/revoke` (with `Authorization: Bearer <ADMIN_TOKEN>`): revoke one access token by its
- * `jti`. Its sockets on every node close at once; it is refused at every handshake until `expiresAt`.
- */
-export const AdminTokenRevokeRequestSchema = z.strictObject({
-  orgId: IdSchema,
-  /** The token's `jti`. */
-  tokenId: z.string().min(1).max(200),
-  /** When the token expires (epoch ms): the revocation is kept that long (plus a grace period). */
-  expiresAt: TimestampSchema,
-  /** Who asked (an operator's name or ticket), for the audit log. */
-  by: storedTextSchema(200).optional(),
-});
-export type AdminTokenRevokeRequest = z.input<typeof AdminTokenRevokeRequestSchema>;
-
-/**
- * `POST /admin/devices/restore` (with the admin token): undo a device's revocation (e.g. a phone its
- * owner found again, or a sibling revoked by a thief). The device signs in again and publishes new keys.
- */
-export const AdminDeviceRestoreRequestSchema = z.strictObject({
-  orgId: IdSchema,
-  deviceId: IdSchema,
-  by: storedTextSchema(200).optional(),
-});
-export type AdminDeviceRestoreRequest = z.input<typeof AdminDeviceRestoreRequestSchema>;
 
 export const RestPath = {
   HEALTH: '/healthz',

@@ -51,7 +51,7 @@ describe('end-to-end encryption: limits and the plaintext canary', function () {
     expect(got.map((m) => m.text)).to.deep.equal(['first', 'after repair']);
   });
 
-  it('a known plaintext never appears in the database or the hub logs (Redis + Mongo-wire DB)', async () => {
+  it('a known plaintext, urgent or not, never appears in the database or the hub logs (Redis + Mongo-wire DB)', async () => {
     const shared = sharedBackend();
     const t = await harness.start('real', shared);
     const canary = 'CANARY-e2ee-3f9a1c: potassium 6.8, patient in bed 12';
@@ -64,14 +64,14 @@ describe('end-to-end encryption: limits and the plaintext canary', function () {
     await Promise.all([lee.connect(), leeDesk.connect(), patel.connect()]);
     const conv = await lee.createConversation({ kind: 'direct', peerUserId: 'dr-patel' });
     await lee.sendText(conv.id, canary);
-    await patel.sendText(conv.id, `re: ${canary}`);
+    await patel.sendText(conv.id, `re: ${canary}`, { priority: 'urgent' });
     await eventually(() => received.filter((r) => r.includes(canary)).length === 3, 'delivered to all devices');
 
     const conn = await mongoose.createConnection(serviceUrls().mongoUri, { dbName: shared.dbName }).asPromise();
     try {
       const needles = [canary, 'CANARY-e2ee-3f9a1c', Buffer.from(canary).toString('base64'), Buffer.from(canary).toString('hex')];
       const collections = await conn.db!.listCollections().toArray();
-      expect(collections.map((c) => c.name)).to.include('envelopes');
+      expect(collections.map((c) => c.name)).to.include.members(['envelopes', 'alerts', 'alert_timers']);
       let documents = 0;
       for (const { name } of collections) {
         for (const doc of await conn.db!.collection(name).find({}).toArray()) {

@@ -5,7 +5,7 @@
  * so that every change to session state is visibly under `exclusive()`; receipts, safety numbers and
  * failure handling are modules of their own.
  */
-import { ErrorCode, RETRYABLE_ERROR_CODES, backoffMs, sleep, type DeviceIdentity, type Envelope, type SendResult } from '@curbside/shared';
+import { ErrorCode, RETRYABLE_ERROR_CODES, backoffMs, sleep, type AlertSpec, type DeviceIdentity, type Envelope, type SendResult } from '@curbside/shared';
 import {
   CryptoError,
   RatchetSession,
@@ -183,18 +183,18 @@ export class SecureMessenger implements TeamContext {
    * delivers it once). Resolves with the hub's ack.
    * @throws CurbsideError UNTRUSTED_IDENTITY if a member's key changed and was not accepted.
    */
-  async sendText(conversationId: string, text: string, clientMessageId: string = globalThis.crypto.randomUUID()): Promise<SendResult> {
-    if (await this.teams.isTeam(conversationId)) return this.teams.sendText(conversationId, text, clientMessageId);
+  async sendText(conversationId: string, text: string, clientMessageId: string = globalThis.crypto.randomUUID(), alert?: AlertSpec): Promise<SendResult> {
+    if (await this.teams.isTeam(conversationId)) return this.teams.sendText(conversationId, text, clientMessageId, alert);
     let ack: SendResult;
     try {
-      ack = await this.send(conversationId, { kind: 'text', text }, { clientMessageId });
+      ack = await this.send(conversationId, { kind: 'text', text, ...(alert ? { priority: alert.priority } : {}) }, { clientMessageId, ...(alert ? { alert } : {}) });
     } catch (e) {
       // A care team whose create statement this device has not processed yet: the hub wants a team
       // message (bound to the membership epoch). Catch up on the log and send it as one.
       if (!isCurbsideError(e) || e.code !== ErrorCode.STALE_EPOCH) throw e;
       await this.hub.catchUp();
       if (!(await this.teams.isTeam(conversationId))) throw e;
-      return this.teams.sendText(conversationId, text, clientMessageId);
+      return this.teams.sendText(conversationId, text, clientMessageId, alert);
     }
     const me = this.self();
     await this.noteSent(conversationId, ack.messageId, (await this.hub.conversationMembers(conversationId)).filter((u) => u !== me.userId));
@@ -205,7 +205,7 @@ export class SecureMessenger implements TeamContext {
    * Seal `content` and send it. By default to every device of every member; with `toUserIds`, a
    * partial send to those users' devices (and this user's other devices) only.
    */
-  private async send(conversationId: string, content: MessageContent, options: { toUserIds?: string[]; clientMessageId?: string } = {}): Promise<SendResult> {
+  private async send(conversationId: string, content: MessageContent, options: { toUserIds?: string[]; clientMessageId?: string; alert?: AlertSpec } = {}): Promise<SendResult> {
     const me = this.self();
     const members = options.toUserIds ? [...new Set([...options.toUserIds, me.userId])] : await this.hub.conversationMembers(conversationId);
     const partial = options.toUserIds !== undefined;
@@ -221,8 +221,9 @@ export class SecureMessenger implements TeamContext {
       await this.encryptShares(targets, keyPackage, shares);
       const recipients = targets.map((d) => ({ deviceId: d.deviceId, ciphertext: shares.get(d.deviceId)! }));
       try {
-        if (recipients.length === 0) return await this.hub.sendEnvelope(conversationId, { body, ...(kind ? { kind } : {}) }, { clientMessageId });
-        return await this.hub.sendEnvelope(conversationId, { body, recipients, ...(partial ? { partial } : {}), ...(kind ? { kind } : {}) }, { clientMessageId });
+        const alert = options.alert ? { alert: options.alert } : {};
+        if (recipients.length === 0) return await this.hub.sendEnvelope(conversationId, { body, ...(kind ? { kind } : {}), ...alert }, { clientMessageId });
+        return await this.hub.sendEnvelope(conversationId, { body, recipients, ...(partial ? { partial } : {}), ...(kind ? { kind } : {}), ...alert }, { clientMessageId });
       } catch (e) {
         if (!isCurbsideError(e) || e.code !== ErrorCode.DEVICE_LIST_STALE || attempt >= MAX_STALE_RETRIES) throw e;
         // Sesame: fix the device list the hub says is stale, keep the shares already made.
@@ -336,7 +337,7 @@ export class SecureMessenger implements TeamContext {
         return;
       }
       if (content.kind === 'text') {
-        this.events.message(chatMessageOf(envelope, content.text, me.userId));
+        this.events.message(chatMessageOf(envelope, content.text, me.userId, content.priority));
       }
     } catch (e) {
       this.onReceiveFailure(envelope, e);

@@ -4,7 +4,7 @@
  * client message id (the hub stores and delivers it once) after a dropped connection, or with backoff
  * while connected, until the hub acks it or refuses it for good.
  */
-import { ClientEvent, ErrorCode, Limits, backoffMs, type SendResult } from '@curbside/shared';
+import { ClientEvent, ErrorCode, Limits, backoffMs, type AlertSpec, type SendResult } from '@curbside/shared';
 import { CurbsideError, asCurbsideError } from '../errors.js';
 import { deleteOp, putOp, type DeviceStore } from '../stores/index.js';
 import type { HubConnection } from './connection.js';
@@ -25,6 +25,8 @@ export interface EnvelopePayload {
   kind?: 'message' | 'receipt';
   /** Care teams: the membership epoch the body was encrypted for (the SDK's team messages set it). */
   epoch?: string;
+  /** Raise an alert (urgent or emergent) with this message: the hub re-notifies until acknowledged. */
+  alert?: AlertSpec;
 }
 
 /** An outbox entry as the device store keeps it. */
@@ -42,6 +44,7 @@ function storablePayload(p: EnvelopePayload): EnvelopePayload {
     ...(p.partial ? { partial: true } : {}),
     ...(p.kind ? { kind: p.kind } : {}),
     ...(p.epoch ? { epoch: p.epoch } : {}),
+    ...(p.alert ? { alert: { priority: p.alert.priority, ...(p.alert.ackPolicy ? { ackPolicy: p.alert.ackPolicy } : {}) } } : {}),
   };
 }
 

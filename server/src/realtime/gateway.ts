@@ -19,6 +19,8 @@ import {
   DeviceListPublishRequestSchema,
   DeviceListsRequestSchema,
   DirectoryLookupRequestSchema,
+  AlertAckRequestSchema,
+  AlertListRequestSchema,
   DirectorySearchRequestSchema,
   PresenceQuerySchema,
   TeamStatementRequestSchema,
@@ -48,6 +50,7 @@ import type { DeviceKeys } from '../domain/device-keys.js';
 import type { DeviceLists } from '../domain/device-lists.js';
 import type { CareTeams } from '../domain/care-teams.js';
 import type { Profiles } from '../domain/profiles.js';
+import type { Alerts } from '../alerts/alerts.js';
 import type { HubSecurity } from '../security/hub-security.js';
 import type { StoredEnvelope } from '../ports/storage.js';
 import type { IncomingMessage } from 'node:http';
@@ -77,6 +80,8 @@ interface GatewayDeps {
   teams: CareTeams;
   /** The directory of profiles (names, roles, departments). */
   profiles: Profiles;
+  /** Urgent and emergent messages: acknowledgements and re-notification timers. */
+  alerts: Alerts;
   logger: Logger;
   /** Origins, rate limits, revocation, device administration and the audit trail. */
   security: HubSecurity;
@@ -245,6 +250,8 @@ export class Gateway {
     route(ClientEvent.ENVELOPE_SEND, EnvelopeSendRequestSchema, async (socket, req) => {
       const { orgId, deviceId } = socket.data;
       const outcome = await relay.send(socket.data, req);
+      // An urgent message is acked once its alert is stored too (a retry finds both).
+      if (req.alert) await this.deps.alerts.raise(socket.data, outcome.envelope, req.alert, outcome.recipientUserIds);
       // Also on a duplicate: if the first attempt's fan-out was lost (node died after the write),
       // the retry delivers it; receivers drop what they already have by seq.
       this.fanOut(orgId, deviceId, outcome.recipientUserIds, outcome.envelope);
@@ -342,6 +349,8 @@ export class Gateway {
     // --- end security: devices ---
     route(ClientEvent.DIRECTORY_LOOKUP, DirectoryLookupRequestSchema, (socket, req) => this.deps.profiles.lookup(socket.data, req));
     route(ClientEvent.DIRECTORY_SEARCH, DirectorySearchRequestSchema, (socket, req) => this.deps.profiles.search(socket.data, req));
+    route(ClientEvent.ALERT_ACK, AlertAckRequestSchema, (socket, req) => this.deps.alerts.acknowledge(socket.data, req));
+    route(ClientEvent.ALERT_LIST, AlertListRequestSchema, (socket) => this.deps.alerts.listOpen(socket.data));
     return routes;
   }
 

@@ -85,6 +85,8 @@ const EVENT_CLASS: Partial<Record<string, EventClass | 'envelopeSend'>> = {
   [ClientEvent.DEVICE_LISTS]: 'reads',
   [ClientEvent.DIRECTORY_LOOKUP]: 'reads',
   [ClientEvent.DIRECTORY_SEARCH]: 'reads',
+  [ClientEvent.ALERT_ACK]: 'reads',
+  [ClientEvent.ALERT_LIST]: 'reads',
 };
 
 /**

@@ -1,0 +1,88 @@
+import { AlertListResultSchema, AlertStateSchema, AlertUpdateSchema, type AlertState, type AlertUpdate } from '@curbside/shared';
+import type { HubApi } from './hub/api.js';
+
+export type { AlertState, AlertUpdate };
+
+/**
+ * Urgent and emergent messages (`client.alerts`). Send one with
+ * `client.sendText(conversationId, text, { priority: 'urgent' })`: the hub keeps who must acknowledge
+ * it and re-notifies their devices (an `alert` event with `reason: 'repeated'`) at the organisation's
+ * interval until someone required acknowledges. The sender follows it per recipient: `sent`,
+ * `delivered`, `read` (`messageStatus`) and acknowledged, by whom and when (here).
+ *
+ * The priority is also sealed inside the message (`ChatMessage.priority`); the hub sees only that a
+ * message is urgent, never what it says.
+ */
+export class Alerts {
+  /** Last known state per alert (`conversationId` + seq). */
+  private readonly known = new Map<string, AlertState>();
+
+  /** @internal */
+  constructor(
+    private readonly deps: {
+      api: HubApi;
+      self: () => { userId: string | undefined };
+      emit: (update: AlertUpdate) => void;
+    },
+  ) {}
+
+  /**
+   * Acknowledge the urgent message at `seq` of the conversation ("I'm on it"): distinct from read.
+   * Stops its re-notifications (with the default policy, for everyone asked).
+   * @throws CurbsideError NOT_FOUND (no alert for that message), FORBIDDEN (you were not asked to acknowledge it)
+   */
+  async acknowledge(conversationId: string, seq: number): Promise<AlertState> {
+    const state = AlertStateSchema.parse(await this.deps.api.acknowledgeAlert(conversationId, seq));
+    this.note(state);
+    return state;
+  }
+
+  /** Open alerts this user must acknowledge or sent, newest first (asked of the hub). */
+  async open(): Promise<AlertState[]> {
+    const { alerts } = AlertListResultSchema.parse(await this.deps.api.openAlerts());
+    for (const a of alerts) this.note(a);
+    return alerts;
+  }
+
+  /** The alert of a message as last heard (an `alert` event or an answer), if any. */
+  get(conversationId: string, seq: number): AlertState | undefined {
+    return this.known.get(key(conversationId, seq));
+  }
+
+  /** Whether this user still has to acknowledge the alert. */
+  awaitsMe(alert: AlertState): boolean {
+    const me = this.deps.self().userId;
+    return me !== undefined && alert.state === 'pending' && alert.ackFrom.includes(me) && !alert.acks.some((a) => a.userId === me);
+  }
+
+  /** @internal A push from the hub. */
+  receive(raw: unknown): void {
+    const parsed = AlertUpdateSchema.safeParse(raw);
+    if (!parsed.success) return;
+    this.note(parsed.data);
+    this.deps.emit(parsed.data);
+  }
+
+  /**
+   * @internal After a (re)connect: alerts raised, repeated or settled while offline are told as
+   * updates (`reason` is the alert's last event), each change once.
+   */
+  async resync(): Promise<void> {
+    const before = new Map(this.known);
+    for (const alert of await this.open()) {
+      const seen = before.get(key(alert.conversationId, alert.seq));
+      if (seen && seen.timeline.length === alert.timeline.length) continue;
+      this.deps.emit({ ...alert, reason: alert.timeline[alert.timeline.length - 1]?.type ?? 'raised' });
+    }
+  }
+
+  private note(state: AlertState): void {
+    const k = key(state.conversationId, state.seq);
+    const prev = this.known.get(k);
+    // Updates may cross: keep the one that has seen more.
+    if (!prev || state.timeline.length >= prev.timeline.length) this.known.set(k, state);
+    if (this.known.size > 2_000) this.known.delete(this.known.keys().next().value as string);
+  }
+}
+
+const key = (conversationId: string, seq: number) => `${seq}\u0000${conversationId}`;

@@ -1,0 +1,147 @@
+/**
+ * Alerts, as the hub runs them (issue #20): raised with an urgent or emergent send, acknowledged by
+ * recipients, re-notified on durable timers until settled. The hub sees the priority, who must answer
+ * and when; the message stays end-to-end encrypted.
+ *
+ * Every node sweeps for due timers every `sweepMs`; a due firing is claimed in storage (an insert
+ * under a unique id), so it fires on exactly one node, and a timer outlives the node that set it.
+ */
+import { Rooms, ServerEvent, ErrorCode, type AlertAckRequest, type AlertSpec, type AlertState, type AlertUpdate } from '@curbside/shared';
+import { HubError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Storage, StoredEnvelope } from '../ports/storage.js';
+import type { AlertRecord, DuePlan } from '../ports/alerts.js';
+import type { HubServer } from '../realtime/sockets.js';
+import type { AuditEvent } from '../audit/port.js';
+import type { AlertsConfig } from './config.js';
+
+/** Timers claimed per sweep at most (the rest wait for the next sweep). */
+const SWEEP_BATCH = 200;
+/** Open alerts one `alert:list` answers at most. */
+const LIST_LIMIT = 100;
+
+interface Caller {
+  orgId: string;
+  userId: string;
+  deviceId: string;
+}
+
+export interface AlertsDeps {
+  storage: Storage;
+  io: HubServer;
+  logger: Logger;
+  config: AlertsConfig;
+  /** Writes an audit entry (the hub's security layer). */
+  record: (event: Omit<AuditEvent, 'at'> & { at?: number }) => void;
+  now?: () => number;
+}
+
+export class Alerts {
+  private timer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> | undefined;
+  private readonly now: () => number;
+
+  constructor(private readonly deps: AlertsDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** Start sweeping for due timers. */
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.sweep(), this.deps.config.sweepMs);
+    this.timer.unref();
+  }
+
+  /** Stop sweeping; waits for a sweep in progress. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.sweeping;
+  }
+
+  /**
+   * The alert a stored message raises; the send is acked only after it is stored. A retried send
+   * finds the stored alert. Everyone concerned hears of it (`alert`, reason `raised`).
+   */
+  async raise(caller: Caller, envelope: StoredEnvelope, spec: AlertSpec, memberUserIds: readonly string[]): Promise<AlertState | undefined> {
+    const now = this.now();
+    const ackFrom = memberUserIds.filter((u) => u !== caller.userId);
+    // Nobody else in the conversation: the message is stored as sent, with no one to alert.
+    if (ackFrom.length === 0) return undefined;
+    const { status, alert } = await this.deps.storage.raiseAlert({
+      orgId: caller.orgId,
+      conversationId: envelope.conversationId,
+      seq: envelope.seq,
+      messageId: envelope.messageId,
+      senderUserId: caller.userId,
+      senderDeviceId: caller.deviceId,
+      priority: spec.priority,
+      ackPolicy: spec.ackPolicy ?? 'any',
+      ackFrom,
+      createdAt: now,
+      firstDueAt: now + this.deps.config.repeatMs[spec.priority],
+    });
+    if (status === 'raised') this.deps.record({ action: 'alert:raised', outcome: 'ok', orgId: caller.orgId, userId: caller.userId, deviceId: caller.deviceId, conversationId: alert.conversationId, seq: alert.seq, messageId: alert.messageId, note: alert.priority });
+    this.tell(alert, 'raised');
+    return publicState(alert);
+  }
+
+  /** Record the caller's acknowledgement; everyone concerned hears of it. */
+  async acknowledge(caller: Caller, req: AlertAckRequest): Promise<AlertState> {
+    const outcome = await this.deps.storage.acknowledgeAlert({ orgId: caller.orgId, conversationId: req.conversationId, seq: req.seq, userId: caller.userId, deviceId: caller.deviceId, now: this.now() });
+    // Another organisation's alert and a missing one look the same.
+    if (outcome.status === 'not_found') throw new HubError(ErrorCode.NOT_FOUND, 'No such alert', { conversationId: req.conversationId, seq: req.seq });
+    if (outcome.status === 'not_required') throw new HubError(ErrorCode.FORBIDDEN, 'You are not among those asked to acknowledge this alert', { conversationId: req.conversationId, seq: req.seq });
+    if (outcome.status === 'acknowledged') this.tell(outcome.alert, 'acknowledged');
+    return publicState(outcome.alert);
+  }
+
+  /** The caller's open alerts (to acknowledge, or sent), newest first. */
+  async listOpen(caller: Caller): Promise<{ alerts: AlertState[] }> {
+    const { repeatMs, maxRepeats } = this.deps.config;
+    // An alert is open at most for its re-notifications; older ones expired (or will at the next sweep).
+    const since = this.now() - Math.max(repeatMs.urgent, repeatMs.emergent) * (maxRepeats + 2);
+    const alerts = await this.deps.storage.listOpenAlerts({ orgId: caller.orgId, userId: caller.userId, since, limit: LIST_LIMIT });
+    return { alerts: alerts.map(publicState) };
+  }
+
+  /** Claim what is due and re-notify (or expire). One sweep at a time per node. */
+  sweep(): Promise<void> {
+    this.sweeping ??= this.sweepOnce().finally(() => (this.sweeping = undefined));
+    return this.sweeping;
+  }
+
+  private async sweepOnce(): Promise<void> {
+    const now = this.now();
+    let claimed: AlertRecord[];
+    try {
+      claimed = await this.deps.storage.claimDueAlerts({ now, limit: SWEEP_BATCH, plan: (a) => this.plan(a, now) });
+    } catch (err) {
+      this.deps.logger.warn({ err }, 'alert sweep failed; due timers wait for the next one');
+      return;
+    }
+    for (const alert of claimed) {
+      const reason = alert.state === 'expired' ? 'expired' : 'repeated';
+      this.deps.record({ action: `alert:${reason}`, outcome: 'ok', orgId: alert.orgId, conversationId: alert.conversationId, seq: alert.seq, messageId: alert.messageId, note: `${alert.priority} ${alert.repeats}` });
+      this.tell(alert, reason);
+    }
+  }
+
+  private plan(alert: AlertRecord, now: number): DuePlan {
+    if (alert.repeats >= this.deps.config.maxRepeats) return { expire: true };
+    return { nextDueAt: now + this.deps.config.repeatMs[alert.priority] };
+  }
+
+  /** Push the alert's state to the sender's and every required user's devices, on every node. */
+  private tell(alert: AlertRecord, reason: AlertUpdate['reason']): void {
+    const users = [...new Set([alert.senderUserId, ...alert.ackFrom])];
+    const update: AlertUpdate = { ...publicState(alert), reason };
+    this.deps.io.to(users.map((u) => Rooms.user(alert.orgId, u))).emit(ServerEvent.ALERT, update);
+  }
+}
+
+/** What clients see of an alert record. */
+function publicState(a: AlertRecord): AlertState {
+  const { orgId: _org, senderDeviceId: _device, ...state } = a;
+  return state;
+}
