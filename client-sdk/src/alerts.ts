@@ -1,7 +1,8 @@
-import { AlertListResultSchema, AlertStateSchema, AlertUpdateSchema, type AlertState, type AlertUpdate } from '@curbside/shared';
+import { AlertContentSchema, AlertListResultSchema, AlertStateSchema, AlertUpdateSchema, type AlertContent, type AlertState, type AlertUpdate } from '@curbside/shared';
 import type { HubApi } from './hub/api.js';
+import type { EscalatedMessage } from './e2ee/escalation.js';
 
-export type { AlertState, AlertUpdate };
+export type { AlertState, AlertUpdate, EscalatedMessage };
 
 /**
  * Urgent and emergent messages (`client.alerts`). Send one with
@@ -12,10 +13,17 @@ export type { AlertState, AlertUpdate };
  *
  * The priority is also sealed inside the message (`ChatMessage.priority`); the hub sees only that a
  * message is urgent, never what it says.
+ *
+ * Escalation: `sendText(…, { priority, escalate: [{ afterMs, userIds }, …] })` names later tiers. Their
+ * devices get the message's key, wrapped by the sender's device at send time and held by the hub until
+ * the tier activates; then they hear `alert` (`reason: 'escalated'`) and `escalatedMessage` (the text,
+ * decrypted here), and may acknowledge like anyone asked.
  */
 export class Alerts {
   /** Last known state per alert (`conversationId` + seq). */
   private readonly known = new Map<string, AlertState>();
+  /** Escalated messages opened here (or being opened). */
+  private readonly opened = new Set<string>();
 
   /** @internal */
   constructor(
@@ -23,8 +31,23 @@ export class Alerts {
       api: HubApi;
       self: () => { userId: string | undefined };
       emit: (update: AlertUpdate) => void;
+      /** Decrypt what an activated tier released to this device (undefined without end-to-end encryption). */
+      open: ((content: AlertContent) => Promise<EscalatedMessage>) | undefined;
+      escalated: (message: EscalatedMessage) => void;
+      error: (e: unknown) => void;
     },
   ) {}
+
+  /**
+   * The message an escalation brought to this user, decrypted on this device. Only once a tier naming
+   * this user is active.
+   * @throws CurbsideError NOT_FOUND (no active tier names you), DECRYPTION_FAILED
+   */
+  async escalatedMessage(conversationId: string, seq: number): Promise<EscalatedMessage> {
+    if (!this.deps.open) throw new Error('Escalated messages need end-to-end encryption on');
+    const content = AlertContentSchema.parse(await this.deps.api.alertContent(conversationId, seq));
+    return this.deps.open(content);
+  }
 
   /**
    * Acknowledge the urgent message at `seq` of the conversation ("I'm on it"): distinct from read.
@@ -61,6 +84,20 @@ export class Alerts {
     if (!parsed.success) return;
     this.note(parsed.data);
     this.deps.emit(parsed.data);
+    this.openIfEscalatedToMe(parsed.data);
+  }
+
+  /** An alert whose active tier names this user: open its message once, and tell the app. */
+  private openIfEscalatedToMe(alert: AlertState): void {
+    const me = this.deps.self().userId;
+    if (!me || !this.deps.open || !alert.tiers?.some((t) => t.activatedAt !== undefined && t.userIds.includes(me))) return;
+    const k = key(alert.conversationId, alert.seq);
+    if (this.opened.has(k)) return;
+    this.opened.add(k);
+    this.escalatedMessage(alert.conversationId, alert.seq).then(this.deps.escalated, (e: unknown) => {
+      this.opened.delete(k);
+      this.deps.error(e);
+    });
   }
 
   /**
@@ -70,6 +107,7 @@ export class Alerts {
   async resync(): Promise<void> {
     const before = new Map(this.known);
     for (const alert of await this.open()) {
+      this.openIfEscalatedToMe(alert);
       const seen = before.get(key(alert.conversationId, alert.seq));
       if (seen && seen.timeline.length === alert.timeline.length) continue;
       this.deps.emit({ ...alert, reason: alert.timeline[alert.timeline.length - 1]?.type ?? 'raised' });

@@ -5,6 +5,7 @@
  */
 import type { AckPolicy, AlertUpdate, Conversation, DeviceIdentity, DeviceRemoved, Envelope, Priority, SendResult, TypingNotice } from '@curbside/shared';
 import type { SendOptions } from './hub/outbox.js';
+import type { EscalatedMessage } from './e2ee/escalation.js';
 import type { CurbsideError } from './errors.js';
 import type { DisconnectReason, HubConnectionOptions } from './hub/connection.js';
 import type { CursorStore } from './cursor-store.js';
@@ -22,6 +23,12 @@ export interface TextSendOptions extends SendOptions {
   priority?: Priority;
   /** With an alert: `any` (the first acknowledgement settles it) or `all` (everyone asked must). @default 'any' */
   ackPolicy?: AckPolicy;
+  /**
+   * With an alert: later tiers, in order, asked if nobody acknowledged within `afterMs` of the send
+   * (users outside the conversation, e.g. a backup clinician, then a supervisor). The message's key is
+   * wrapped for their devices now and released by the hub only when their tier activates.
+   */
+  escalate?: Array<{ afterMs: number; userIds: string[] }>;
 }
 
 /** Events a `CurbsideClient` emits. */
@@ -82,6 +89,8 @@ export interface CurbsideClientEvents {
    * reconnect, for what changed meanwhile.
    */
   alert: (update: AlertUpdate) => void;
+  /** An escalation reached this user: the message it concerns, decrypted here (see `client.alerts`). */
+  escalatedMessage: (message: EscalatedMessage) => void;
   /** Security alert: the hub offered a device list that does not verify, or an older one than this device knew. Nothing is sent to that user. */
   deviceListRejected: (rejection: DeviceListRejection) => void;
   /**

@@ -112,7 +112,14 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
     this.teams = new CareTeams(this.messenger, () => this.connection.identity.userId);
     this.trust = new Trust(this.messenger);
     this.directory = new Directory(this.hub);
-    this.alerts = new Alerts({ api: this.hub, self: () => this.connection.identity, emit: (u) => this.emit('alert', u) });
+    this.alerts = new Alerts({
+      api: this.hub,
+      self: () => this.connection.identity,
+      emit: (u) => this.emit('alert', u),
+      open: this.e2ee ? (content) => this.messenger.escalations.open(content) : undefined,
+      escalated: (m) => this.emit('escalatedMessage', m),
+      error: (e) => this.emit('error', asCurbsideError(e)),
+    });
     this.devices = new Devices({
       api: this.hub,
       messenger: this.messenger,
@@ -242,7 +249,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
    */
   sendText(conversationId: string, text: string, options: TextSendOptions = {}): Promise<SendResult> {
     const priority = options.priority ?? 'routine';
-    const alert = priority === 'routine' ? undefined : { priority, ...(options.ackPolicy ? { ackPolicy: options.ackPolicy } : {}) };
+    const alert = priority === 'routine' ? undefined : { priority, ...(options.ackPolicy ? { ackPolicy: options.ackPolicy } : {}), ...(options.escalate ? { escalate: options.escalate } : {}) };
     return this.texts.send(conversationId, text, options.clientMessageId ?? globalThis.crypto.randomUUID(), alert);
   }
 

@@ -3,7 +3,7 @@ export { CareTeams, type TeamChangeResult } from './teams.js';
 export { Devices } from './devices.js';
 export { Trust } from './trust.js';
 export { Directory, type DirectoryProfile } from './directory.js';
-export { Alerts, type AlertState, type AlertUpdate } from './alerts.js';
+export { Alerts, type AlertState, type AlertUpdate, type EscalatedMessage } from './alerts.js';
 export { HubApi } from './hub/api.js';
 export type { LinkCode, LinkState, DeviceListChange, DeviceListRejection } from './e2ee/device-lists.js';
 export { CurbsideError, isCurbsideError, ErrorCode } from './errors.js';

@@ -7,7 +7,8 @@
  * outbox delivers it once. Sent while offline, during a failover or across a restart: nothing the app
  * was told is queued is refused or sent twice.
  */
-import { ErrorCode, RETRYABLE_ERROR_CODES, backoffMs, sleep, type AlertSpec, type SendResult } from '@curbside/shared';
+import { ErrorCode, RETRYABLE_ERROR_CODES, backoffMs, sleep, type SendResult } from '@curbside/shared';
+import type { AlertRequest } from './e2ee/escalation.js';
 import { CurbsideError, asCurbsideError } from './errors.js';
 import type { DeviceStore } from './stores/index.js';
 
@@ -16,7 +17,7 @@ interface PendingText {
   text: string;
   queuedAt: number;
   /** Urgent or emergent: the alert the message raises. */
-  alert?: AlertSpec;
+  alert?: AlertRequest;
 }
 
 interface Waiter {
@@ -27,7 +28,7 @@ interface Waiter {
 export interface TextQueueDeps {
   store: DeviceStore;
   /** Encrypt and queue the text's envelope under this client message id; resolves with the hub's ack. */
-  encryptAndSend(conversationId: string, text: string, clientMessageId: string, alert: AlertSpec | undefined): Promise<SendResult>;
+  encryptAndSend(conversationId: string, text: string, clientMessageId: string, alert: AlertRequest | undefined): Promise<SendResult>;
   /** Whether the outbox already holds this send (encrypted before a restart). */
   inOutbox(clientMessageId: string): boolean;
   connected(): boolean;
@@ -58,7 +59,7 @@ export class TextQueue {
    *   FORBIDDEN, PAYLOAD_TOO_LARGE, ...); NOT_CONNECTED with `details.queued: true` when the app
    *   stopped the client first (the text stays queued for the next client on this store)
    */
-  async send(conversationId: string, text: string, clientMessageId: string, alert?: AlertSpec): Promise<SendResult> {
+  async send(conversationId: string, text: string, clientMessageId: string, alert?: AlertRequest): Promise<SendResult> {
     const done = new Promise<SendResult>((resolve, reject) => this.waiters.set(clientMessageId, [...(this.waiters.get(clientMessageId) ?? []), { resolve, reject }]));
     if (!this.pending.has(clientMessageId)) {
       const entry: PendingText = { conversationId, text, queuedAt: Date.now(), ...(alert ? { alert } : {}) };

@@ -1,9 +1,8 @@
 import { expect } from 'chai';
-import mongoose from 'mongoose';
 import { MemoryDeviceStore, type ChatMessage, type DecryptionError } from '@curbside/client-sdk';
 import { RatchetSession } from '../../client-sdk/src/crypto/index.js';
 import { HubHarness, eventually, sharedBackend } from '../support/hub.js';
-import { serviceUrls } from '../support/services.js';
+import { expectNotStored } from '../support/canary.js';
 
 describe('end-to-end encryption: limits and the plaintext canary', function () {
   const harness = new HubHarness();
@@ -67,25 +66,10 @@ describe('end-to-end encryption: limits and the plaintext canary', function () {
     await patel.sendText(conv.id, `re: ${canary}`, { priority: 'urgent' });
     await eventually(() => received.filter((r) => r.includes(canary)).length === 3, 'delivered to all devices');
 
-    const conn = await mongoose.createConnection(serviceUrls().mongoUri, { dbName: shared.dbName }).asPromise();
-    try {
-      const needles = [canary, 'CANARY-e2ee-3f9a1c', Buffer.from(canary).toString('base64'), Buffer.from(canary).toString('hex')];
-      const collections = await conn.db!.listCollections().toArray();
-      expect(collections.map((c) => c.name)).to.include.members(['envelopes', 'alerts', 'alert_timers']);
-      let documents = 0;
-      for (const { name } of collections) {
-        for (const doc of await conn.db!.collection(name).find({}).toArray()) {
-          documents++;
-          const asText = JSON.stringify(doc, (_k, v: unknown) => (v && typeof v === 'object' && '_bsontype' in v ? Buffer.from((v as unknown as { buffer: Uint8Array }).buffer).toString('latin1') : v));
-          for (const n of needles) expect(asText, `${name} holds the plaintext`).to.not.include(n);
-          const raw = Buffer.from(asText, 'latin1');
-          expect(raw.includes(Buffer.from('CANARY-e2ee'))).to.equal(false);
-        }
-      }
-      expect(documents).to.be.greaterThan(5);
-    } finally {
-      await conn.close();
-    }
+    const needles = [canary, 'CANARY-e2ee-3f9a1c', Buffer.from(canary).toString('base64'), Buffer.from(canary).toString('hex')];
+    const scanned = await expectNotStored(shared.dbName, needles);
+    expect(scanned.collections).to.include.members(['envelopes', 'alerts', 'alert_timers']);
+    expect(scanned.documents).to.be.greaterThan(5);
     const logs = t.logs.text();
     expect(logs.length).to.be.greaterThan(100);
     expect(logs).to.not.include('CANARY-e2ee');

@@ -5,7 +5,7 @@
  * so that every change to session state is visibly under `exclusive()`; receipts, safety numbers and
  * failure handling are modules of their own.
  */
-import { ErrorCode, RETRYABLE_ERROR_CODES, backoffMs, sleep, type AlertSpec, type DeviceIdentity, type Envelope, type SendResult } from '@curbside/shared';
+import { ErrorCode, RETRYABLE_ERROR_CODES, backoffMs, sleep, type DeviceIdentity, type Envelope, type SendResult } from '@curbside/shared';
 import {
   CryptoError,
   RatchetSession,
@@ -25,6 +25,8 @@ import { LocalKeys } from './local-keys.js';
 import { sealMessage, openMessage, type MessageContent } from './message-crypto.js';
 import { MAX_ARCHIVED_SESSIONS, SessionBook, TrustBook } from './peer-state.js';
 import { TeamMessenger } from './team-messenger.js';
+import { Escalations, type AlertRequest } from './escalation.js';
+import type { AlertPayload } from '../hub/outbox.js';
 import { ReceiptBook, type ReceiptStatus } from './receipts.js';
 import { DeviceListBook } from './device-lists.js';
 import { ReceiptSender } from './receipt-sender.js';
@@ -62,6 +64,8 @@ export class SecureMessenger implements TeamContext {
   private lock: Promise<unknown> = Promise.resolve();
   private readonly failures: ReceiveFailures;
   private readonly teams: TeamMessenger;
+  /** Escalations: content sealed for later tiers, and what activated tiers release here. */
+  readonly escalations: Escalations;
   private readonly receipts: ReceiptBook;
   /** @internal Signed device lists: every device list this messenger encrypts to comes from here. */
   readonly deviceLists: DeviceListBook;
@@ -86,6 +90,7 @@ export class SecureMessenger implements TeamContext {
     });
     this.deviceLists = new DeviceListBook(store, hub, self, () => this.localKeys(), () => this.events);
     this.teams = new TeamMessenger(this);
+    this.escalations = new Escalations(this);
     this.failures = new ReceiveFailures({
       events: () => this.events,
       logger,
@@ -183,11 +188,14 @@ export class SecureMessenger implements TeamContext {
    * delivers it once). Resolves with the hub's ack.
    * @throws CurbsideError UNTRUSTED_IDENTITY if a member's key changed and was not accepted.
    */
-  async sendText(conversationId: string, text: string, clientMessageId: string = globalThis.crypto.randomUUID(), alert?: AlertSpec): Promise<SendResult> {
+  async sendText(conversationId: string, text: string, clientMessageId: string = globalThis.crypto.randomUUID(), request?: AlertRequest): Promise<SendResult> {
+    const content: MessageContent = { kind: 'text', text, ...(request ? { priority: request.priority } : {}) };
+    // Sealed once for the conversation, and once more for an escalation's later tiers (if any).
+    const alert = request ? await this.escalations.payload(conversationId, clientMessageId, content, request) : undefined;
     if (await this.teams.isTeam(conversationId)) return this.teams.sendText(conversationId, text, clientMessageId, alert);
     let ack: SendResult;
     try {
-      ack = await this.send(conversationId, { kind: 'text', text, ...(alert ? { priority: alert.priority } : {}) }, { clientMessageId, ...(alert ? { alert } : {}) });
+      ack = await this.send(conversationId, content, { clientMessageId, ...(alert ? { alert } : {}) });
     } catch (e) {
       // A care team whose create statement this device has not processed yet: the hub wants a team
       // message (bound to the membership epoch). Catch up on the log and send it as one.
@@ -205,7 +213,7 @@ export class SecureMessenger implements TeamContext {
    * Seal `content` and send it. By default to every device of every member; with `toUserIds`, a
    * partial send to those users' devices (and this user's other devices) only.
    */
-  private async send(conversationId: string, content: MessageContent, options: { toUserIds?: string[]; clientMessageId?: string; alert?: AlertSpec } = {}): Promise<SendResult> {
+  private async send(conversationId: string, content: MessageContent, options: { toUserIds?: string[]; clientMessageId?: string; alert?: AlertPayload } = {}): Promise<SendResult> {
     const me = this.self();
     const members = options.toUserIds ? [...new Set([...options.toUserIds, me.userId])] : await this.hub.conversationMembers(conversationId);
     const partial = options.toUserIds !== undefined;

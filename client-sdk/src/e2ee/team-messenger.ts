@@ -2,7 +2,6 @@ import {
   ErrorCode,
   teamRoleOf,
   type AlertPriority,
-  type AlertSpec,
   type Envelope,
   type SendResult,
   type TeamRole,
@@ -19,6 +18,7 @@ import {
 import { CurbsideError, isCurbsideError } from '../errors.js';
 import { putOp } from '../stores/index.js';
 import { chatMessageOf, type TeamContext } from './types.js';
+import type { AlertPayload } from '../hub/outbox.js';
 import { TeamDetailsKeys } from './team-details-keys.js';
 import { TeamLogBook } from './team-log-book.js';
 import {
@@ -159,7 +159,7 @@ export class TeamMessenger {
    * statements, rotate the key if someone was removed, encrypt again and resend under the same client
    * message id: the user sees one message, and a removed member can read none of it.
    */
-  sendText(teamId: string, text: string, clientMessageId: string = globalThis.crypto.randomUUID(), alert?: AlertSpec): Promise<SendResult> {
+  sendText(teamId: string, text: string, clientMessageId: string = globalThis.crypto.randomUUID(), alert?: AlertPayload): Promise<SendResult> {
     // One send per team at a time from this device: messages are then sequenced in the order their
     // sender-key iterations were used, and a receiver that first learns the key from a message never
     // meets an earlier iteration it can no longer derive (a concurrent pair used to lose the first).
@@ -173,7 +173,7 @@ export class TeamMessenger {
     return mine;
   }
 
-  private async sendSerialized(teamId: string, text: string, clientMessageId: string, alert: AlertSpec | undefined): Promise<SendResult> {
+  private async sendSerialized(teamId: string, text: string, clientMessageId: string, alert: AlertPayload | undefined): Promise<SendResult> {
     const content: Content = { kind: 'text', text, ...(alert ? { priority: alert.priority } : {}) };
     for (let round = 0; ; round++) {
       try {
@@ -188,7 +188,7 @@ export class TeamMessenger {
     }
   }
 
-  private async sendOnce(teamId: string, clientMessageId: string, content: Content, alert: AlertSpec | undefined): Promise<SendResult> {
+  private async sendOnce(teamId: string, clientMessageId: string, content: Content, alert: AlertPayload | undefined): Promise<SendResult> {
     const me = this.core.self();
     const record = await this.store.get<TeamRecord>('teams', teamId);
     if (!record || !teamRoleOf(record.state.members, me.userId)) throw new CurbsideError(ErrorCode.FORBIDDEN, 'Not a member of this care team', { conversationId: teamId });

@@ -144,6 +144,11 @@ export class HubApi {
     return this.connection.request(ClientEvent.ALERT_ACK, { conversationId, seq });
   }
 
+  /** What an activated escalation tier released to this device. */
+  async alertContent(conversationId: string, seq: number): Promise<unknown> {
+    return this.connection.request(ClientEvent.ALERT_CONTENT, { conversationId, seq });
+  }
+
   /** This user's open alerts. */
   async openAlerts(): Promise<unknown> {
     return this.connection.request(ClientEvent.ALERT_LIST, {});

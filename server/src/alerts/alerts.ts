@@ -6,11 +6,12 @@
  * Every node sweeps for due timers every `sweepMs`; a due firing is claimed in storage (an insert
  * under a unique id), so it fires on exactly one node, and a timer outlives the node that set it.
  */
-import { Rooms, ServerEvent, ErrorCode, type AlertAckRequest, type AlertSpec, type AlertState, type AlertUpdate } from '@curbside/shared';
+import { Rooms, ServerEvent, ErrorCode, type AlertAckRequest, type AlertContent, type AlertSpec, type AlertState, type AlertUpdate } from '@curbside/shared';
 import { HubError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Storage, StoredEnvelope } from '../ports/storage.js';
 import type { AlertRecord, DuePlan } from '../ports/alerts.js';
+import type { DeviceDirectory } from '../domain/device-directory.js';
 import type { HubServer } from '../realtime/sockets.js';
 import type { AuditEvent } from '../audit/port.js';
 import type { AlertsConfig } from './config.js';
@@ -28,6 +29,8 @@ interface Caller {
 
 export interface AlertsDeps {
   storage: Storage;
+  /** Devices of users (published keys, signed lists): whom an escalation tier's wrapped keys may be for. */
+  directory: DeviceDirectory;
   io: HubServer;
   logger: Logger;
   config: AlertsConfig;
@@ -60,6 +63,25 @@ export class Alerts {
   }
 
   /**
+   * Before anything is stored: an escalation's later tiers must name users of the organisation who
+   * are not in the conversation (they are asked only when it escalates), and wrap keys only for their
+   * listed devices with published keys.
+   */
+  async checkEscalation(caller: Caller, conversationId: string, spec: AlertSpec): Promise<void> {
+    if (!spec.escalation) return;
+    const conversation = await this.deps.directory.conversation(caller.orgId, conversationId);
+    const members = new Set(conversation?.memberUserIds ?? []);
+    for (const [i, tier] of spec.escalation.tiers.entries()) {
+      const inConversation = tier.userIds.filter((u) => members.has(u) || u === caller.userId);
+      if (inConversation.length) throw new HubError(ErrorCode.INVALID_PAYLOAD, `Escalation tier ${i + 1} names members of the conversation, who are asked from the start`, { userIds: inConversation });
+      const devices = new Set((await this.deps.directory.identities(caller.orgId, tier.userIds)).map((d) => d.deviceId));
+      const extra = tier.recipients.map((r) => r.deviceId).filter((d) => !devices.has(d));
+      if (extra.length) throw new HubError(ErrorCode.DEVICE_LIST_STALE, `Escalation tier ${i + 1} wraps keys for devices that are not its users' listed devices`, { missing: [], extra });
+      if (new Set(tier.recipients.map((r) => r.deviceId)).size !== tier.recipients.length) throw new HubError(ErrorCode.INVALID_PAYLOAD, 'each device may appear once in a tier', { tier: i + 1 });
+    }
+  }
+
+  /**
    * The alert a stored message raises; the send is acked only after it is stored. A retried send
    * finds the stored alert. Everyone concerned hears of it (`alert`, reason `raised`).
    */
@@ -75,12 +97,15 @@ export class Alerts {
       messageId: envelope.messageId,
       senderUserId: caller.userId,
       senderDeviceId: caller.deviceId,
+      clientMessageId: envelope.clientMessageId,
+      sentAt: envelope.sentAt,
       priority: spec.priority,
       ackPolicy: spec.ackPolicy ?? 'any',
       ackFrom,
       createdAt: now,
       firstDueAt: now + this.deps.config.repeatMs[spec.priority],
-    });
+      ...(spec.escalation ? { tiers: spec.escalation.tiers.map((t) => ({ afterMs: t.afterMs, userIds: t.userIds })), escalationBody: toUint8(spec.escalation.body) } : {}),
+    }, spec.escalation?.tiers.map((t, i) => ({ tier: i + 1, recipients: t.recipients.map((r) => ({ deviceId: r.deviceId, ciphertext: toUint8(r.ciphertext) })) })));
     if (status === 'raised') this.deps.record({ action: 'alert:raised', outcome: 'ok', orgId: caller.orgId, userId: caller.userId, deviceId: caller.deviceId, conversationId: alert.conversationId, seq: alert.seq, messageId: alert.messageId, note: alert.priority });
     this.tell(alert, 'raised');
     return publicState(alert);
@@ -94,6 +119,28 @@ export class Alerts {
     if (outcome.status === 'not_required') throw new HubError(ErrorCode.FORBIDDEN, 'You are not among those asked to acknowledge this alert', { conversationId: req.conversationId, seq: req.seq });
     if (outcome.status === 'acknowledged') this.tell(outcome.alert, 'acknowledged');
     return publicState(outcome.alert);
+  }
+
+  /**
+   * For a device of a user an activated tier asked: the escalation's sealed content and its own
+   * wrapped key. Anyone else (a member reads the message in the conversation) gets NOT_FOUND, as for
+   * a missing alert.
+   */
+  async content(caller: Caller, req: AlertAckRequest): Promise<AlertContent> {
+    const found = await this.deps.storage.escalationContent({ orgId: caller.orgId, conversationId: req.conversationId, seq: req.seq, userId: caller.userId, deviceId: caller.deviceId });
+    if (!found) throw new HubError(ErrorCode.NOT_FOUND, 'No escalated alert for you there', { conversationId: req.conversationId, seq: req.seq });
+    const { spec } = found;
+    return {
+      conversationId: spec.conversationId,
+      seq: spec.seq,
+      messageId: spec.messageId,
+      senderUserId: spec.senderUserId,
+      senderDeviceId: spec.senderDeviceId,
+      clientMessageId: spec.clientMessageId,
+      sentAt: spec.sentAt,
+      body: found.body,
+      ...(found.ciphertext ? { ciphertext: found.ciphertext } : {}),
+    };
   }
 
   /** The caller's open alerts (to acknowledge, or sent), newest first. */
@@ -113,7 +160,7 @@ export class Alerts {
 
   private async sweepOnce(): Promise<void> {
     const now = this.now();
-    let claimed: AlertRecord[];
+    let claimed: Array<AlertRecord & { fired: AlertUpdate['timeline'][number] }>;
     try {
       claimed = await this.deps.storage.claimDueAlerts({ now, limit: SWEEP_BATCH, plan: (a) => this.plan(a, now) });
     } catch (err) {
@@ -121,14 +168,17 @@ export class Alerts {
       return;
     }
     for (const alert of claimed) {
-      const reason = alert.state === 'expired' ? 'expired' : 'repeated';
-      this.deps.record({ action: `alert:${reason}`, outcome: 'ok', orgId: alert.orgId, conversationId: alert.conversationId, seq: alert.seq, messageId: alert.messageId, note: `${alert.priority} ${alert.repeats}` });
+      const reason = alert.fired.type;
+      const note = reason === 'escalated' ? `${alert.priority} tier ${alert.fired.tier}` : `${alert.priority} ${alert.repeats}`;
+      this.deps.record({ action: `alert:${reason}`, outcome: 'ok', orgId: alert.orgId, conversationId: alert.conversationId, seq: alert.seq, messageId: alert.messageId, note });
       this.tell(alert, reason);
     }
   }
 
   private plan(alert: AlertRecord, now: number): DuePlan {
-    if (alert.repeats >= this.deps.config.maxRepeats) return { expire: true };
+    // Re-notifications go on while a later tier may still be asked.
+    const tiersPending = alert.tiers?.some((t) => t.activatedAt === undefined) ?? false;
+    if (alert.repeats >= this.deps.config.maxRepeats && !tiersPending) return { expire: true };
     return { nextDueAt: now + this.deps.config.repeatMs[alert.priority] };
   }
 
@@ -138,6 +188,11 @@ export class Alerts {
     const update: AlertUpdate = { ...publicState(alert), reason };
     this.deps.io.to(users.map((u) => Rooms.user(alert.orgId, u))).emit(ServerEvent.ALERT, update);
   }
+}
+
+/** Bytes as socket.io delivers them (a Buffer in Node, or an ArrayBuffer). */
+function toUint8(b: Uint8Array | ArrayBuffer): Uint8Array {
+  return b instanceof Uint8Array ? b : new Uint8Array(b);
 }
 
 /** What clients see of an alert record. */

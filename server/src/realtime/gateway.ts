@@ -21,6 +21,7 @@ import {
   DirectoryLookupRequestSchema,
   AlertAckRequestSchema,
   AlertListRequestSchema,
+  AlertContentRequestSchema,
   DirectorySearchRequestSchema,
   PresenceQuerySchema,
   TeamStatementRequestSchema,
@@ -249,6 +250,7 @@ export class Gateway {
 
     route(ClientEvent.ENVELOPE_SEND, EnvelopeSendRequestSchema, async (socket, req) => {
       const { orgId, deviceId } = socket.data;
+      if (req.alert) await this.deps.alerts.checkEscalation(socket.data, req.conversationId, req.alert);
       const outcome = await relay.send(socket.data, req);
       // An urgent message is acked once its alert is stored too (a retry finds both).
       if (req.alert) await this.deps.alerts.raise(socket.data, outcome.envelope, req.alert, outcome.recipientUserIds);
@@ -351,6 +353,7 @@ export class Gateway {
     route(ClientEvent.DIRECTORY_SEARCH, DirectorySearchRequestSchema, (socket, req) => this.deps.profiles.search(socket.data, req));
     route(ClientEvent.ALERT_ACK, AlertAckRequestSchema, (socket, req) => this.deps.alerts.acknowledge(socket.data, req));
     route(ClientEvent.ALERT_LIST, AlertListRequestSchema, (socket) => this.deps.alerts.listOpen(socket.data));
+    route(ClientEvent.ALERT_CONTENT, AlertContentRequestSchema, (socket, req) => this.deps.alerts.content(socket.data, req));
     return routes;
   }
 

@@ -87,6 +87,7 @@ const EVENT_CLASS: Partial<Record<string, EventClass | 'envelopeSend'>> = {
   [ClientEvent.DIRECTORY_SEARCH]: 'reads',
   [ClientEvent.ALERT_ACK]: 'reads',
   [ClientEvent.ALERT_LIST]: 'reads',
+  [ClientEvent.ALERT_CONTENT]: 'reads',
 };
 
 /**

@@ -793,11 +793,12 @@ export class MongoStorage implements Storage {
     return (this.alertsImpl ??= new MongoAlerts(this.conn));
   }
 
-  raiseAlert: AlertStore['raiseAlert'] = (spec) => this.alerts.raiseAlert(spec);
+  raiseAlert: AlertStore['raiseAlert'] = (spec, held) => this.alerts.raiseAlert(spec, held);
   getAlert: AlertStore['getAlert'] = (orgId, conversationId, seq) => this.alerts.getAlert(orgId, conversationId, seq);
   acknowledgeAlert: AlertStore['acknowledgeAlert'] = (input) => this.alerts.acknowledgeAlert(input);
   claimDueAlerts: AlertStore['claimDueAlerts'] = (input) => this.alerts.claimDueAlerts(input);
   listOpenAlerts: AlertStore['listOpenAlerts'] = (input) => this.alerts.listOpenAlerts(input);
+  escalationContent: AlertStore['escalationContent'] = (input) => this.alerts.escalationContent(input);
 
   revokeToken(input: { orgId: string; tokenId: string; keepUntil: number; now: number }): Promise<void> {
     return this.deviceAdmin.revokeToken(input);
