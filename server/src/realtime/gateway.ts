@@ -145,11 +145,11 @@ export class Gateway {
           if (wire.code === ErrorCode.INTERNAL) deps.logger.error({ err }, 'handshake failed unexpectedly');
           else if (isStorageUnreachable(err)) {
             deps.onStorageUnreachable?.();
-            deps.logger.warn({ err, code: wire.code, ip: socket.handshake.address }, 'handshake refused: storage unreachable');
+            deps.logger.warn({ err, code: wire.code, ip: deps.security.loggedAddress(socket) }, 'handshake refused: storage unreachable');
           } else if (wire.code === ErrorCode.UNAVAILABLE) {
             // e.g. the identity provider cannot be reached: the operator should hear of it.
-            deps.logger.warn({ code: wire.code, reason: wire.message, ip: socket.handshake.address }, 'handshake refused: a dependency is unavailable');
-          } else deps.logger.info({ code: wire.code, ip: socket.handshake.address }, 'handshake refused');
+            deps.logger.warn({ code: wire.code, reason: wire.message, ip: deps.security.loggedAddress(socket) }, 'handshake refused: a dependency is unavailable');
+          } else deps.logger.info({ code: wire.code, ip: deps.security.loggedAddress(socket) }, 'handshake refused');
           // socket.io hands err.data to the client's connect_error unchanged.
           const e = new Error(wire.message) as Error & { data: unknown };
           e.data = wire;

@@ -368,6 +368,11 @@ export class HubSecurity {
     else this.audit.record(full);
   }
 
+  /** The socket's client address as the audit log and the hub's logs may show it (AUDIT_CLIENT_IP). */
+  loggedAddress(socket: HubSocket): string | undefined {
+    return this.auditAddress(this.clientAddress(socket));
+  }
+
   /** A client address as the audit log keeps it (AUDIT_CLIENT_IP). */
   private auditAddress(ip: string | undefined): string | undefined {
     const policy = this.options.auditClientIp ?? { mode: 'keep' };

@@ -2,7 +2,7 @@ import mongoose, { Schema, type Connection, type Model } from 'mongoose';
 import { assembleAlert, type AckOutcome, type AlertAck, type AlertFiring, type AlertRecord, type AlertSpecRecord, type AlertStore, type ClaimedAlert, type DuePlan, type HeldShares } from '../../ports/alerts.js';
 import { collectionOptions, docKey, toBytes } from './models.js';
 import { ensureOnce } from './ensure.js';
-import { ignoreDuplicateKey, isDuplicateKey } from './duplicate-key.js';
+import { ignoreDuplicateKey, isBulkDuplicateOnly, isDuplicateKey } from './duplicate-key.js';
 
 /**
  * `AlertStore` for `MongoStorage`: four collections, each document inserted once (an insert under a
@@ -163,29 +163,30 @@ export class MongoAlerts implements AlertStore {
     await this.init();
     const alertId = MongoAlerts.alertId(spec.orgId, spec.conversationId, spec.seq);
     // The held keys first: an alert whose spec is stored has all of them.
-    for (const h of held) {
-      const recipients = h.recipients.map((r) => ({ deviceId: r.deviceId, ciphertext: Buffer.from(r.ciphertext) }));
-      await ignoreDuplicateKey(this.Held.collection.insertOne({ _id: docKey(alertId, String(h.tier)), alertId, tier: h.tier, recipients } as never));
+    if (held.length) {
+      const docs = held.map((h) => ({ _id: docKey(alertId, String(h.tier)), alertId, tier: h.tier, recipients: h.recipients.map((r) => ({ deviceId: r.deviceId, ciphertext: Buffer.from(r.ciphertext) })) }));
+      await ignoreBulkDuplicates(this.Held.collection.insertMany(docs as never[], { ordered: false }));
     }
-    let status: 'raised' | 'existing' = 'raised';
+    const timers: Array<Omit<TimerDoc, '_id' | 'alertId'>> = [{ kind: 'repeat', n: 1, dueAt: spec.firstDueAt }, ...(spec.tiers ?? []).map((t, i) => ({ kind: 'tier' as const, n: i + 1, dueAt: spec.createdAt + t.afterMs }))];
+    const insertTimers = (list: typeof timers) =>
+      list.length ? ignoreBulkDuplicates(this.Timer.collection.insertMany(list.map((t) => ({ _id: timerId(alertId, t.kind, t.n), alertId, ...t })) as never[], { ordered: false })) : Promise.resolve();
     try {
       const { escalationBody, tiers, ...rest } = spec;
       await this.Spec.collection.insertOne({ ...rest, ...(tiers ? { tiers } : {}), ...(escalationBody ? { escalationBody: Buffer.from(escalationBody) } : {}), _id: alertId } as never);
     } catch (err) {
       if (!isDuplicateKey(err)) throw err;
-      status = 'existing';
+      // A retried send: its first attempt stored the spec; add the timers it may not have stored, unless they fired already.
+      const existing = await this.parts(alertId);
+      if (!existing) throw new Error('alert vanished after it was stored');
+      const fired = new Set(existing.firings.map((f) => `${f.kind}:${f.n}`));
+      if (MongoAlerts.view(existing).state === 'pending') {
+        await insertTimers(timers.filter((t) => !fired.has(`${t.kind}:${t.n}`) && !(t.kind === 'repeat' && existing.firings.some((f) => f.kind === 'repeat'))));
+      }
+      return { status: 'existing', alert: MongoAlerts.view((await this.parts(alertId)) ?? existing) };
     }
-    const existing = status === 'existing' ? await this.parts(alertId) : undefined;
-    // Its timers, unless they fired already (a retried send whose first attempt stored it all).
-    const timers: Array<Omit<TimerDoc, '_id' | 'alertId'>> = [{ kind: 'repeat', n: 1, dueAt: spec.firstDueAt }, ...(spec.tiers ?? []).map((t, i) => ({ kind: 'tier' as const, n: i + 1, dueAt: spec.createdAt + t.afterMs }))];
-    const fired = new Set(existing?.firings.map((f) => `${f.kind}:${f.n}`));
-    const settled = existing && MongoAlerts.view(existing).state !== 'pending';
-    for (const t of settled ? [] : timers.filter((t) => !fired.has(`${t.kind}:${t.n}`) && !(t.kind === 'repeat' && existing?.firings.some((f) => f.kind === 'repeat')))) {
-      await ignoreDuplicateKey(this.Timer.collection.insertOne({ _id: timerId(alertId, t.kind, t.n), alertId, ...t } as never));
-    }
-    const p = existing ?? (await this.parts(alertId));
-    if (!p) throw new Error('alert vanished after it was stored');
-    return { status, alert: MongoAlerts.view(p) };
+    await insertTimers(timers);
+    // Just stored, nothing else can have happened to it yet: no need to read it back.
+    return { status: 'raised', alert: assembleAlert(spec, [], [], Math.min(...timers.map((t) => t.dueAt))) };
   }
 
   async getAlert(orgId: string, conversationId: string, seq: number): Promise<AlertRecord | undefined> {
@@ -279,6 +280,15 @@ export class MongoAlerts implements AlertStore {
       if (alert?.state === 'pending' && (alert.ackFrom.includes(input.userId) || alert.senderUserId === input.userId)) out.push(alert);
     }
     return out;
+  }
+}
+
+/** An unordered insertMany whose only failures are duplicate keys stored everything it had to. */
+async function ignoreBulkDuplicates(write: Promise<unknown>): Promise<void> {
+  try {
+    await write;
+  } catch (err) {
+    if (!isBulkDuplicateOnly(err)) throw err;
   }
 }
 
