@@ -3,12 +3,13 @@
  * on the real backend (Redis + FerretDB on PostgreSQL unless MONGODB_URI), against the same hub with
  * none pending, in the same run.
  *
- *   npx tsx scripts/bench-alerts.ts                 1,000 pending escalations, 15 s windows
+ *   npx tsx scripts/bench-alerts.ts                 1,000 pending escalations, 20 s windows
  *   npx tsx scripts/bench-alerts.ts --smoke --out F  a few seconds: checks the harness (npm test)
  *
  * 1. Baseline: the hub idles for one window with no alert pending (hub CPU and RSS).
- * 2. N urgent messages are sent, each with one escalation tier due between two and three windows
- *    later (spread evenly), so nothing fires during the next window.
+ * 2. N urgent messages are sent (32 in flight, each lane in a direct conversation of its own), each
+ *    with one escalation tier due between two and three windows later (spread evenly), so nothing
+ *    fires during the next window.
  * 3. Pending: one more window with N alerts pending (hub CPU and RSS).
  * 4. Every tier activates; its lateness is the firing's time minus its due time (createdAt + afterMs),
  *    read from the database: p50 / p99 / max, and how many fired early (must be none).
@@ -32,12 +33,14 @@ const { values: flags } = parseArgs({
   options: { alerts: { type: 'string' }, 'window-ms': { type: 'string' }, smoke: { type: 'boolean', default: false }, out: { type: 'string' }, help: { type: 'boolean', default: false } },
 });
 if (flags.help) {
-  console.log('usage: tsx scripts/bench-alerts.ts [--alerts N (1000)] [--window-ms MS (15000)] [--smoke] [--out FILE]');
+  console.log('usage: tsx scripts/bench-alerts.ts [--alerts N (1000)] [--window-ms MS (20000)] [--smoke] [--out FILE]');
   process.exit(0);
 }
 const N = Number(flags.alerts ?? (flags.smoke ? 20 : 1000));
-const WINDOW_MS = Number(flags['window-ms'] ?? (flags.smoke ? 1500 : 15_000));
+const WINDOW_MS = Number(flags['window-ms'] ?? (flags.smoke ? 1500 : 20_000));
 const SWEEP_MS = 500;
+/** Messages in flight at once while the alerts are raised, each lane in a conversation of its own. */
+const LANES = 32;
 const ORG = 'bench-org';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -72,6 +75,8 @@ async function main(): Promise<void> {
       ALERT_REPEAT_EMERGENT_MS: '86400000',
       RATE_LIMIT_ENVELOPE_SEND: '1000000/10',
       RATE_LIMIT_HANDSHAKE: '1000000/60',
+      RATE_LIMIT_MEMBERSHIP: '1000000/60',
+      RATE_LIMIT_READS: '1000000/60',
     },
     timeoutMs: 60_000,
     stopGraceMs: 5_000,
@@ -83,11 +88,14 @@ async function main(): Promise<void> {
     return c;
   };
   try {
-    const [lee, patel, backup] = [client('dr-lee', 'lee-phone'), client('dr-patel', 'patel-laptop'), client('dr-backup', 'backup-phone')];
-    await Promise.all([lee.connect(), patel.connect(), backup.connect()]);
+    // Conversations of their own per sending lane: appends to one conversation are sequenced one at a time.
+    const lanes = Math.min(LANES, N);
+    const [lee, backup] = [client('dr-lee', 'lee-phone'), client('dr-backup', 'backup-phone')];
+    const peers = Array.from({ length: lanes }, (_, i) => client(`dr-peer-${i}`, `peer-${i}-phone`));
+    await Promise.all([lee, backup, ...peers].map((c) => c.connect()));
     const keys = testDeviceKeys();
     await backup.hub.publishKeys({ identityKey: keys.identityKey, signedPrekey: keys.signedPrekey(), oneTimePrekeys: keys.oneTimePrekeys(1) });
-    const conv = await lee.createConversation({ kind: 'direct', peerUserId: 'dr-patel' });
+    const convs = await Promise.all(peers.map((_, i) => lee.createConversation({ kind: 'direct', peerUserId: `dr-peer-${i}` })));
     await sleep(1_000); // settle after start-up
 
     console.log(`baseline: ${WINDOW_MS} ms with no alert pending`);
@@ -99,7 +107,7 @@ async function main(): Promise<void> {
     const wrapped = new Uint8Array(200);
     let next = 0;
     await Promise.all(
-      Array.from({ length: 32 }, async () => {
+      convs.map(async (conv) => {
         while (next < N) {
           const i = next++;
           const afterMs = 2 * WINDOW_MS + Math.round((i / N) * WINDOW_MS) - (Date.now() - t0);

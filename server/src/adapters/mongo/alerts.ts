@@ -2,7 +2,7 @@ import mongoose, { Schema, type Connection, type Model } from 'mongoose';
 import { assembleAlert, type AckOutcome, type AlertAck, type AlertFiring, type AlertRecord, type AlertSpecRecord, type AlertStore, type ClaimedAlert, type DuePlan, type HeldShares } from '../../ports/alerts.js';
 import { collectionOptions, docKey, toBytes } from './models.js';
 import { ensureOnce } from './ensure.js';
-import { ignoreDuplicateKey, isBulkDuplicateOnly, isDuplicateKey } from './duplicate-key.js';
+import { insertManyLosers, isDuplicateKey } from './duplicate-key.js';
 
 /**
  * `AlertStore` for `MongoStorage`: four collections, each document inserted once (an insert under a
@@ -143,14 +143,9 @@ export class MongoAlerts implements AlertStore {
   }
 
   private async parts(alertId: string): Promise<Parts | undefined> {
-    const [spec, acks, firings, timers] = await Promise.all([
-      this.Spec.findOne({ _id: alertId }).lean<SpecDoc>().exec(),
-      this.Ack.find({ alertId }).lean<AckDoc[]>().exec(),
-      this.Firing.find({ alertId }).lean<FiringDoc[]>().exec(),
-      this.Timer.find({ alertId }).lean<TimerDoc[]>().exec(),
-    ]);
-    return spec ? { spec, acks, firings, timers } : undefined;
+    return (await this.partsOf([alertId])).get(alertId);
   }
+
 
   /** The alert from its parts; timers whose firing exists (claimed, not yet dropped) do not count. */
   private static view(p: Parts): AlertRecord {
@@ -213,6 +208,11 @@ export class MongoAlerts implements AlertStore {
     return { status: 'acknowledged', alert: alert.state === 'pending' ? alert : MongoAlerts.view({ ...after, timers: [] }) };
   }
 
+  /**
+   * One batch: the due timers, then every part of their alerts in one query per collection, then the
+   * next re-notification timers (one insertMany), the claims (one insertMany of firing records: the
+   * documents that are stored are this node's), and the claimed timers dropped (one deleteMany).
+   */
   async claimDueAlerts(input: { now: number; limit: number; plan: (alert: AlertRecord) => DuePlan }): Promise<ClaimedAlert[]> {
     await this.init();
     const due = await this.Timer.find({ dueAt: mongoose.trusted({ $lte: input.now }) })
@@ -220,35 +220,54 @@ export class MongoAlerts implements AlertStore {
       .limit(input.limit)
       .lean<TimerDoc[]>()
       .exec();
-    const claimed: ClaimedAlert[] = [];
+    if (due.length === 0) return [];
+    const parts = await this.partsOf([...new Set(due.map((t) => t.alertId))]);
+    const stale: string[] = [];
+    const candidates: Array<{ timer: TimerDoc; p: Parts; firing: AlertFiring; next?: TimerDoc }> = [];
     for (const timer of due) {
-      const p = await this.parts(timer.alertId);
-      const before = p && MongoAlerts.view(p);
+      const p = parts.get(timer.alertId);
+      const before = p && MongoAlerts.view({ ...p, timers: p.timers.filter((t) => t._id !== timer._id) });
       if (!p || !before || before.state !== 'pending') {
-        await this.Timer.deleteOne({ _id: timer._id }).exec();
+        stale.push(timer._id);
         continue;
       }
       // Claimed by another node that has not dropped the timer yet.
       if (p.firings.some((f) => f.kind === timer.kind && f.n === timer.n)) continue;
-      let firing: AlertFiring;
-      if (timer.kind === 'tier') firing = { kind: 'tier', n: timer.n, at: input.now, type: 'escalated' };
-      else {
-        const plan = input.plan(before);
-        firing = { kind: 'repeat', n: timer.n, at: input.now, type: 'expire' in plan ? 'expired' : 'repeated' };
-        // The next timer first: a node that dies after claiming leaves the alert with its next timer.
-        if (!('expire' in plan)) await ignoreDuplicateKey(this.Timer.collection.insertOne({ _id: timerId(timer.alertId, 'repeat', timer.n + 1), alertId: timer.alertId, kind: 'repeat', n: timer.n + 1, dueAt: plan.nextDueAt } as never));
+      if (timer.kind === 'tier') {
+        candidates.push({ timer, p, firing: { kind: 'tier', n: timer.n, at: input.now, type: 'escalated' } });
+        continue;
       }
-      try {
-        await this.Firing.collection.insertOne({ _id: timerId(timer.alertId, firing.kind, firing.n), alertId: timer.alertId, ...firing } as never);
-      } catch (err) {
-        if (!isDuplicateKey(err)) throw err;
-        continue; // another node claimed this firing
-      }
-      await this.Timer.deleteOne({ _id: timer._id }).exec();
-      const after = (await this.parts(timer.alertId)) ?? p;
-      claimed.push({ ...MongoAlerts.view(after), fired: firing.kind === 'tier' ? { type: 'escalated', at: firing.at, tier: firing.n } : { type: firing.type, at: firing.at } });
+      const plan = input.plan(before);
+      const firing: AlertFiring = { kind: 'repeat', n: timer.n, at: input.now, type: 'expire' in plan ? 'expired' : 'repeated' };
+      const next = 'expire' in plan ? undefined : { _id: timerId(timer.alertId, 'repeat', timer.n + 1), alertId: timer.alertId, kind: 'repeat' as const, n: timer.n + 1, dueAt: plan.nextDueAt };
+      candidates.push({ timer, p, firing, ...(next ? { next } : {}) });
     }
-    return claimed;
+    if (stale.length) await this.Timer.deleteMany({ _id: mongoose.trusted({ $in: stale }) }).exec();
+    if (candidates.length === 0) return [];
+    // The next timers first: a node that dies after claiming leaves each alert with its next timer.
+    const nexts = candidates.flatMap((c) => (c.next ? [c.next] : []));
+    if (nexts.length) await insertManyLosers(this.Timer.collection.insertMany(nexts as never[], { ordered: false }));
+    const firingDocs = candidates.map((c) => ({ _id: timerId(c.timer.alertId, c.firing.kind, c.firing.n), alertId: c.timer.alertId, ...c.firing }));
+    const lost = await insertManyLosers(this.Firing.collection.insertMany(firingDocs as never[], { ordered: false }));
+    const won = candidates.filter((_, i) => !lost.has(i));
+    if (won.length) await this.Timer.deleteMany({ _id: mongoose.trusted({ $in: won.map((c) => c.timer._id) }) }).exec();
+    return won.map((c) => {
+      const p: Parts = { ...c.p, firings: [...c.p.firings, { ...c.firing, _id: '', alertId: c.timer.alertId }], timers: [...c.p.timers.filter((t) => t._id !== c.timer._id), ...(c.next ? [c.next] : [])] };
+      return { ...MongoAlerts.view(p), fired: c.firing.kind === 'tier' ? { type: 'escalated' as const, at: c.firing.at, tier: c.firing.n } : { type: c.firing.type, at: c.firing.at } };
+    });
+  }
+
+  /** The parts of several alerts: one query per collection. */
+  private async partsOf(alertIds: string[]): Promise<Map<string, Parts>> {
+    const inIds = mongoose.trusted({ $in: alertIds });
+    const [specs, acks, firings, timers] = await Promise.all([
+      this.Spec.find({ _id: inIds }).lean<SpecDoc[]>().exec(),
+      this.Ack.find({ alertId: inIds }).lean<AckDoc[]>().exec(),
+      this.Firing.find({ alertId: inIds }).lean<FiringDoc[]>().exec(),
+      this.Timer.find({ alertId: inIds }).lean<TimerDoc[]>().exec(),
+    ]);
+    const group = <T extends { alertId: string }>(docs: T[], id: string) => docs.filter((d) => d.alertId === id);
+    return new Map(specs.map((spec) => [spec._id, { spec, acks: group(acks, spec._id), firings: group(firings, spec._id), timers: group(timers, spec._id) }]));
   }
 
   async escalationContent(input: { orgId: string; conversationId: string; seq: number; userId: string; deviceId: string }) {
@@ -285,11 +304,7 @@ export class MongoAlerts implements AlertStore {
 
 /** An unordered insertMany whose only failures are duplicate keys stored everything it had to. */
 async function ignoreBulkDuplicates(write: Promise<unknown>): Promise<void> {
-  try {
-    await write;
-  } catch (err) {
-    if (!isBulkDuplicateOnly(err)) throw err;
-  }
+  await insertManyLosers(write);
 }
 
 function specOf(d: SpecDoc): AlertSpecRecord {
