@@ -59,7 +59,9 @@ ul.conversations button.conv {
   display: grid; grid-template-columns: auto 1fr auto; grid-template-rows: auto auto; column-gap: 0.5em; align-items: center;
 }
 ul.conversations button.conv[aria-current="true"] { background: var(--_bg); box-shadow: inset 4px 0 0 var(--_accent); }
-.conv .name { font-weight: 600; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+/* Names and care-team titles are shown in full: they wrap, never cut off (a preview may be cut). */
+.conv .name { font-weight: 600; min-width: 0; overflow-wrap: anywhere; }
+.conv .detail { grid-column: 2 / 4; color: var(--_muted); font-size: 0.85em; min-width: 0; overflow-wrap: anywhere; }
 .conv .preview { grid-column: 2 / 4; color: var(--_muted); font-size: 0.88em; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .badge { background: var(--_accent); color: var(--_accent-fg); border-radius: 999px; padding: 0 0.5em; font-size: 0.8em; font-weight: 700; min-width: 1.6em; text-align: center; }
 .team-tag { font-size: 0.7em; font-weight: 700; text-transform: uppercase; letter-spacing: 0.04em; border: 1px solid var(--_muted); color: var(--_muted); border-radius: 4px; padding: 0 0.3em; }
@@ -70,12 +72,20 @@ ul.conversations button.conv[aria-current="true"] { background: var(--_bg); box-
 
 form.new { padding: 0.6em 0.8em; border-bottom: 1px solid var(--_border); display: grid; gap: 0.4em; }
 form.new label { font-size: 0.85em; color: var(--_muted); display: grid; gap: 0.15em; }
-form.new input { border: 1px solid var(--_border); border-radius: 6px; padding: 0.3em 0.5em; background: var(--_bg); }
+form.new input { border: 1px solid var(--_muted); border-radius: 6px; padding: 0.3em 0.5em; background: var(--_bg); color: var(--_fg); }
+form.new .found { margin: 0; font-size: 0.85em; color: var(--_muted); }
+form.new .found:empty, ul.directory-results:empty { display: none; }
+ul.directory-results { list-style: none; margin: 0; padding: 0; display: grid; gap: 0.25em; }
+ul.directory-results button.person { width: 100%; text-align: left; display: grid; background: var(--_bg); }
+.person .name { font-weight: 600; overflow-wrap: anywhere; }
+.person .detail { font-size: 0.85em; color: var(--_muted); overflow-wrap: anywhere; }
 .form-error { color: var(--_danger); font-size: 0.88em; }
 
 .thread { flex: 1; display: flex; flex-direction: column; min-width: 0; }
-.thread-head { display: flex; align-items: center; gap: 0.6em; padding: 0.6em 0.8em; border-bottom: 1px solid var(--_border); }
-.thread-head h2 { font-size: 1.05em; margin: 0; flex: 1; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.thread-head { display: flex; flex-wrap: wrap; align-items: center; gap: 0.4em 0.6em; padding: 0.6em 0.8em; border-bottom: 1px solid var(--_border); }
+.thread-head .title { flex: 1 1 12em; min-width: 0; }
+.thread-head h2 { font-size: 1.05em; margin: 0; overflow-wrap: anywhere; }
+.thread-head .detail { margin: 0; color: var(--_muted); font-size: 0.85em; overflow-wrap: anywhere; }
 .thread-head .presence { color: var(--_muted); font-size: 0.85em; display: flex; align-items: center; gap: 0.3em; }
 .back { display: none; }
 ol.messages { list-style: none; margin: 0; padding: 0.8em; overflow-y: auto; flex: 1; display: flex; flex-direction: column; gap: 0.5em; }
@@ -90,18 +100,22 @@ ol.messages { list-style: none; margin: 0; padding: 0.8em; overflow-y: auto; fle
 .notice.problem { color: var(--_danger); border-color: var(--_danger); border-style: solid; }
 .typing { min-height: 1.4em; padding: 0 0.8em; font-size: 0.85em; color: var(--_muted); }
 form.composer { display: flex; gap: 0.5em; padding: 0.6em 0.8em; border-top: 1px solid var(--_border); align-items: flex-end; }
-form.composer textarea { flex: 1; resize: none; min-height: 2.4em; max-height: 8em; border: 1px solid var(--_border); border-radius: 6px; padding: 0.4em 0.5em; background: var(--_bg); }
+form.composer textarea { flex: 1; resize: none; min-height: 2.4em; max-height: 8em; border: 1px solid var(--_muted); border-radius: 6px; padding: 0.4em 0.5em; background: var(--_bg); }
 .placeholder { flex: 1; display: flex; align-items: center; justify-content: center; color: var(--_muted); padding: 1em; text-align: center; }
 
 .overlay { position: absolute; inset: 0; background: rgba(0, 0, 0, 0.45); display: flex; align-items: center; justify-content: center; padding: 1em; z-index: 2; }
 .dialog { background: var(--_bg); color: var(--_fg); border-radius: var(--_radius); max-width: 28em; width: 100%; padding: 1em 1.2em; box-shadow: 0 6px 24px rgba(0, 0, 0, 0.3); max-height: 100%; overflow-y: auto; }
-.dialog h2 { margin: 0 0 0.5em; font-size: 1.1em; }
+.dialog h2 { margin: 0 0 0.25em; font-size: 1.1em; overflow-wrap: anywhere; }
+.dialog .who { margin: 0 0 0.5em; color: var(--_muted); font-size: 0.88em; overflow-wrap: anywhere; }
 .dialog.warning h2 { color: var(--_danger); }
 .dialog .actions { display: flex; gap: 0.5em; justify-content: flex-end; flex-wrap: wrap; margin-top: 1em; }
 .digits { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 1.1em; letter-spacing: 0.05em; display: grid; grid-template-columns: repeat(4, auto); gap: 0.3em 1em; justify-content: center; margin: 0.8em 0; }
 .verified { color: #1e7e34; font-weight: 600; }
 ul.members { list-style: none; padding: 0; margin: 0.5em 0; }
 ul.members li { display: flex; justify-content: space-between; align-items: center; gap: 0.5em; padding: 0.3em 0; border-bottom: 1px solid var(--_border); }
+.member { display: grid; min-width: 0; }
+.member .name { font-weight: 600; overflow-wrap: anywhere; }
+.member .detail { font-size: 0.85em; color: var(--_muted); overflow-wrap: anywhere; }
 
 /* Narrow hosts: one pane at a time, with a back button. */
 @container (max-width: 560px) {
