@@ -9,6 +9,7 @@ import { browserDeviceId, claimsOf } from './claims.js';
 import type { Actions, ViewContext } from './context.js';
 import { h } from './dom.js';
 import { HistoryDb, type HistoryItem } from './history.js';
+import { loadSodiumFrom } from './lazy-sodium.js';
 import { ChatSession, type SessionView } from './session.js';
 import { ChatState } from './state.js';
 import { CSS } from './styles.js';
@@ -177,6 +178,8 @@ export class CurbsideChatElement extends HTMLElement {
     const { sub, dev } = state.me;
     if (!sub) throw new Error('The token does not name a user (no sub claim; or set the user-id attribute)');
     this.list.renderMe();
+    const hub = this.getAttribute('hub') || (SCRIPT_SRC ? new URL(SCRIPT_SRC).origin : location.origin);
+    loadSodiumFrom(SCRIPT_SRC, hub); // while the stores open
     const storeName = this.getAttribute('store') || `${sub}/${dev}`;
     this.store = await IndexedDbDeviceStore.open(storeName);
     const history = await HistoryDb.open(storeName);
@@ -192,7 +195,6 @@ export class CurbsideChatElement extends HTMLElement {
     }
     this.list.render();
 
-    const hub = this.getAttribute('hub') || (SCRIPT_SRC ? new URL(SCRIPT_SRC).origin : location.origin);
     const client = new CurbsideClient({
       url: hub,
       store: this.store,
