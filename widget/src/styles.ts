@@ -54,15 +54,22 @@ button:disabled { opacity: 0.6; cursor: default; }
 .me { font-size: 0.85em; color: var(--_muted); padding: 0 0.8em 0.4em; }
 ul.conversations { list-style: none; margin: 0; padding: 0; overflow-y: auto; flex: 1; }
 ul.conversations li { border-bottom: 1px solid var(--_border); }
+ul.conversations li.conv-row { position: relative; }
 ul.conversations button.conv {
-  width: 100%; text-align: left; border: 0; border-radius: 0; background: transparent; padding: 0.6em 0.8em;
-  display: grid; grid-template-columns: auto 1fr auto; grid-template-rows: auto auto; column-gap: 0.5em; align-items: center;
+  width: 100%; text-align: left; border: 0; border-radius: 0; background: transparent; padding: 0.6em 0.8em 0.1em;
+  display: grid; grid-template-columns: 0.9em minmax(0, 1fr) auto; column-gap: 0.5em; align-items: center;
 }
-ul.conversations button.conv[aria-current="true"] { background: var(--_bg); box-shadow: inset 4px 0 0 var(--_accent); }
+/* The whole row (the preview under the button too) opens the conversation. */
+ul.conversations button.conv::after { content: ''; position: absolute; inset: 0; }
+ul.conversations button.conv:focus-visible { outline-offset: -3px; }
+ul.conversations li.conv-row:has(button.conv[aria-current="true"]) { background: var(--_bg); box-shadow: inset 4px 0 0 var(--_accent); }
 /* Names and care-team titles are shown in full: they wrap, never cut off (a preview may be cut). */
-.conv .name { font-weight: 600; min-width: 0; overflow-wrap: anywhere; }
-.conv .detail { grid-column: 2 / 4; color: var(--_muted); font-size: 0.85em; min-width: 0; overflow-wrap: anywhere; }
-.conv .preview { grid-column: 2 / 4; color: var(--_muted); font-size: 0.88em; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.conv .dot { grid-column: 1; grid-row: 1; }
+.conv .name { grid-column: 2; grid-row: 1; font-weight: 600; overflow-wrap: anywhere; }
+.conv .badge { grid-column: 3; grid-row: 1; }
+.conv .detail, .conv .team-tag { grid-column: 2 / 4; justify-self: start; }
+.conv .detail { color: var(--_muted); font-size: 0.85em; overflow-wrap: anywhere; }
+.conv-row .preview { padding: 0 0.8em 0.6em calc(0.8em + 0.9em + 0.5em); color: var(--_muted); font-size: 0.88em; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .badge { background: var(--_accent); color: var(--_accent-fg); border-radius: 999px; padding: 0 0.5em; font-size: 0.8em; font-weight: 700; min-width: 1.6em; text-align: center; }
 .team-tag { font-size: 0.7em; font-weight: 700; text-transform: uppercase; letter-spacing: 0.04em; border: 1px solid var(--_muted); color: var(--_muted); border-radius: 4px; padding: 0 0.3em; }
 .dot { width: 0.6em; height: 0.6em; border-radius: 50%; border: 1.5px solid var(--_muted); display: inline-block; }
@@ -88,7 +95,8 @@ ul.directory-results button.person { width: 100%; text-align: left; display: gri
 .thread-head .detail { margin: 0; color: var(--_muted); font-size: 0.85em; overflow-wrap: anywhere; }
 .thread-head .presence { color: var(--_muted); font-size: 0.85em; display: flex; align-items: center; gap: 0.3em; }
 .back { display: none; }
-ol.messages { list-style: none; margin: 0; padding: 0.8em; overflow-y: auto; flex: 1; display: flex; flex-direction: column; gap: 0.5em; }
+.log { flex: 1; overflow-y: auto; min-height: 0; }
+ol.messages { list-style: none; margin: 0; padding: 0.8em; display: flex; flex-direction: column; gap: 0.5em; }
 .msg { max-width: 80%; align-self: flex-start; }
 .msg.out { align-self: flex-end; }
 .msg .bubble { background: var(--_surface); border: 1px solid var(--_border); border-radius: var(--_radius); padding: 0.45em 0.7em; white-space: pre-wrap; overflow-wrap: anywhere; }
@@ -125,6 +133,6 @@ ul.members li { display: flex; justify-content: space-between; align-items: cent
   .back { display: inline-block; }
   .msg { max-width: 92%; }
 }
-@media (prefers-reduced-motion: no-preference) { ol.messages { scroll-behavior: smooth; } }
+@media (prefers-reduced-motion: no-preference) { .log { scroll-behavior: smooth; } }
 @media (forced-colors: active) { .msg .bubble, .badge, .dot.online { border: 1px solid CanvasText; } }
 `;

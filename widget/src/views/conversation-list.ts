@@ -58,19 +58,28 @@ export class ConversationList {
       const online = state.online.get(c.id);
       const name = state.titleOf(c);
       const detail = c.kind === 'direct' ? state.subtitleOf(c) : '';
-      const label = `${name}${detail ? `, ${detail}` : ''}${c.kind === 'group' ? ', care team' : ''}${n ? `, ${n} unread` : ''}`;
+      // The accessible name holds the row's visible words in order (WCAG 2.5.3), and says what the eye sees.
+      const label = `${name}${c.kind === 'group' ? ', care team' : ''}${detail ? `, ${detail}` : ''}${n ? `, ${n} unread` : ''}`;
       const presence = state.connection !== 'online' ? ' unknown' : online?.size ? ' online' : '';
+      const previewId = `${this.ctx.uid}-preview-${c.id}`;
       const button = h(
         'button',
-        { type: 'button', class: 'conv', 'data-id': c.id, 'aria-label': label, 'aria-current': c.id === state.current ? 'true' : undefined },
-        c.kind === 'direct' ? h('span', { class: `dot${presence}`, 'aria-hidden': 'true' }) : h('span', { class: 'team-tag', 'aria-hidden': 'true' }, 'Team'),
+        { type: 'button', class: 'conv', 'data-id': c.id, 'aria-label': label, 'aria-describedby': previewId, 'aria-current': c.id === state.current ? 'true' : undefined },
+        c.kind === 'direct' ? h('span', { class: `dot${presence}`, 'aria-hidden': 'true' }) : false,
+        // Spaces between the parts: their text reads as words, not "PatelCardiology" (grid drops them visually).
         h('span', { class: 'name' }, name),
-        n ? h('span', { class: 'badge', 'aria-hidden': 'true' }, String(n)) : h('span'),
+        ' ',
+        c.kind === 'group' ? h('span', { class: 'team-tag' }, 'Care team') : false,
+        ' ',
         detail ? h('span', { class: 'detail' }, detail) : false,
-        h('span', { class: 'preview' }, preview ? `${preview.outgoing ? 'You: ' : ''}${preview.text}` : c.kind === 'group' ? `${c.memberUserIds.length} members` : 'No messages yet'),
+        ' ',
+        n ? h('span', { class: 'badge' }, String(n)) : false,
       );
+      // The last message, outside the button (its name stays short); a click on it still opens the row.
+      const previewText = preview ? `${preview.outgoing ? 'You: ' : ''}${preview.text}` : c.kind === 'group' ? `${c.memberUserIds.length} members` : 'No messages yet';
+      const previewLine = h('div', { class: 'preview', id: previewId }, previewText);
       button.addEventListener('click', () => this.ctx.actions.open(c.id));
-      return h('li', { role: 'listitem' }, button);
+      return h('li', { role: 'listitem', class: 'conv-row' }, button, previewLine);
     });
     replaceChildren(this.list, ...(rows.length ? rows : [h('li', { class: 'empty', role: 'listitem' }, 'No conversations yet.')]));
     if (focusedId) this.focusRow(focusedId);

@@ -34,6 +34,9 @@ export class Dialogs {
     const { state, uid } = this.ctx;
     const userId = state.pendingIdentity[0];
     if (!userId || this.overlay.kind === 'identity') return;
+    // The user is comparing this contact's new number already (computing it raises the change again):
+    // the warning comes back when that dialog closes.
+    if (this.overlay.kind === 'safety' && this.overlay.subject === userId) return;
     const name = state.people.name(userId);
     const titleId = `${uid}-identity-title`;
     const descId = `${uid}-identity-desc`;
@@ -123,7 +126,7 @@ export class Dialogs {
     const close = h('button', { type: 'button' }, 'Close');
     close.addEventListener('click', () => this.overlay.close());
     const actions = h('div', { class: 'actions' }, close);
-    this.overlay.open('safety', this.dialog('dialog', titleId, h('h2', { id: titleId }, `Safety number with ${name}`), this.whoLine(userId), body, actions), close);
+    this.overlay.open('safety', this.dialog('dialog', titleId, h('h2', { id: titleId }, `Safety number with ${name}`), this.whoLine(userId), body, actions), close, userId);
     try {
       const fp = await client.trust.safetyNumber(userId);
       const groups = fp.displayString.match(/\d{5}/g) ?? [fp.displayString];

@@ -122,8 +122,9 @@ export class NewConversationForm {
     const detail = people.detail(p.userId);
     const add = h(
       'button',
-      { type: 'button', class: 'person', 'aria-label': `Add ${people.name(p.userId)}${detail ? `, ${detail}` : ''}` },
+      { type: 'button', class: 'person', 'aria-label': `Add ${[people.name(p.userId), detail, p.userId].filter((s) => s).join(', ')}` },
       h('span', { class: 'name' }, people.name(p.userId)),
+      ' ',
       h('span', { class: 'detail' }, [detail, p.userId].filter((s) => s).join(' · ')),
     );
     add.addEventListener('click', () => {

@@ -29,14 +29,22 @@ export class Overlay {
     return this.element.hidden ? undefined : (this.element.dataset.kind as DialogKind | undefined);
   }
 
+  /** Whom the open dialog is about (the safety number's contact), if anyone. */
+  get subject(): string | undefined {
+    return this.element.hidden ? undefined : this.element.dataset.subject;
+  }
+
   /** Forget which dialog is shown (so that another may replace it). */
   clearKind(): void {
     delete this.element.dataset.kind;
+    delete this.element.dataset.subject;
   }
 
-  open(kind: DialogKind, dialog: HTMLElement, focus: HTMLElement | undefined): void {
+  open(kind: DialogKind, dialog: HTMLElement, focus: HTMLElement | undefined, subject?: string): void {
     if (this.element.hidden) this.returnFocus = activeElement(this.ctx);
     this.element.dataset.kind = kind;
+    if (subject) this.element.dataset.subject = subject;
+    else delete this.element.dataset.subject;
     replaceChildren(this.element, dialog);
     this.element.hidden = false;
     this.behind.inert = true; // modal: the rest of the widget cannot be reached while a dialog is open
@@ -51,8 +59,13 @@ export class Overlay {
     if (this.next()) return;
     const back = this.returnFocus;
     this.returnFocus = undefined;
-    if (back?.isConnected) back.focus();
-    else if (back) this.sameAs(back)?.focus();
+    const target = back?.isConnected ? back : ((back && this.sameAs(back)) ?? this.fallbackFocus());
+    target?.focus();
+  }
+
+  /** Where focus goes when what had it is gone: the composer of the open thread, else the first conversation. */
+  private fallbackFocus(): HTMLElement | undefined {
+    return this.behind.querySelector<HTMLElement>('form.composer textarea') ?? this.behind.querySelector<HTMLElement>('button.conv') ?? undefined;
   }
 
   /** The element that replaced `gone` while the dialog was open (views re-render their buttons). */

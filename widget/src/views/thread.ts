@@ -12,6 +12,8 @@ import { composer } from './composer.js';
 export class ThreadView {
   readonly element: HTMLElement;
   private messageList: HTMLOListElement | undefined;
+  /** The scrolling log around the list (a live region; the list inside keeps its list semantics). */
+  private scroller: HTMLDivElement | undefined;
   private typingLine: HTMLDivElement | undefined;
   private presenceLine: HTMLSpanElement | undefined;
   private textarea: HTMLTextAreaElement | undefined;
@@ -28,6 +30,7 @@ export class ThreadView {
     const c = this.ctx.state.currentConversation;
     if (!c) {
       this.messageList = undefined;
+      this.scroller = undefined;
       this.textarea = undefined;
       this.typingLine = undefined;
       this.presenceLine = undefined;
@@ -36,15 +39,16 @@ export class ThreadView {
     }
     this.element.removeAttribute('aria-label');
     this.element.setAttribute('aria-labelledby', `${this.ctx.uid}-thread-title`);
-    this.messageList = h('ol', { class: 'messages', role: 'log', 'aria-live': 'polite', 'aria-relevant': 'additions', 'aria-label': 'Messages', tabindex: '0' });
+    this.messageList = h('ol', { class: 'messages' });
+    this.scroller = h('div', { class: 'log', role: 'log', 'aria-live': 'polite', 'aria-relevant': 'additions', 'aria-label': 'Messages', tabindex: '0' }, this.messageList);
     this.typingLine = h('div', { class: 'typing', role: 'status', 'aria-live': 'polite' });
     const { form, textarea } = composer(this.ctx);
     this.textarea = textarea;
-    replaceChildren(this.element, h('header', { class: 'thread-head' }), this.messageList, this.typingLine, form);
+    replaceChildren(this.element, h('header', { class: 'thread-head' }), this.scroller, this.typingLine, form);
     this.renderHead();
     for (const item of this.ctx.state.threadItems(c.id)) this.upsert(item);
     this.renderTyping();
-    this.messageList.scrollTop = this.messageList.scrollHeight;
+    this.scroller.scrollTop = this.scroller.scrollHeight;
   }
 
   renderHead(): void {
@@ -92,7 +96,8 @@ export class ThreadView {
   /** Show an item of the open conversation, in thread order, or replace its earlier node. */
   upsert(item: HistoryItem): void {
     const list = this.messageList;
-    if (!list) return;
+    const scroller = this.scroller;
+    if (!list || !scroller) return;
     const { state } = this.ctx;
     const existing = [...list.children].find((el) => (el as HTMLElement).dataset.key === item.key) as HTMLElement | undefined;
     // Consecutive "not available" markers read as one.
@@ -105,13 +110,13 @@ export class ThreadView {
       existing.replaceWith(node);
       return;
     }
-    const stickToBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    const stickToBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
     const later = [...list.children].find((el) => {
       const other = state.items.get((el as HTMLElement).dataset.key ?? '');
       return other !== undefined && compareItems(item, other) < 0;
     });
     list.insertBefore(node, later ?? null);
-    if (stickToBottom || item.outgoing) list.scrollTop = list.scrollHeight;
+    if (stickToBottom || item.outgoing) scroller.scrollTop = scroller.scrollHeight;
   }
 
   /** Names changed (the directory answered): redraw the messages' senders. */
