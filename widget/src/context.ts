@@ -12,7 +12,9 @@ export interface Actions {
   open(conversationId: string): void;
   /** Back from a thread to the list (narrow hosts). */
   back(): void;
-  send(conversationId: string, text: string, retryOf?: HistoryItem): void;
+  send(conversationId: string, text: string, retryOf?: HistoryItem, priority?: 'urgent'): void;
+  /** Acknowledge the urgent message at `seq` ("I'm on it"). */
+  acknowledge(conversationId: string, seq: number): void;
   /** One person and no title: a 1:1 conversation; otherwise a care team. Opens it. */
   createConversation(userIds: string[], title: string): Promise<void>;
   /** The user is (or stopped) typing in the open conversation. */

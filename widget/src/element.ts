@@ -19,6 +19,7 @@ import { ConversationList } from './views/conversation-list.js';
 import { Dialogs } from './views/dialogs.js';
 import { Overlay } from './views/overlay.js';
 import { ThreadView } from './views/thread.js';
+import { UrgentPanel } from './views/urgent.js';
 
 /** Where this script was loaded from: the default hub is the server that served the widget. */
 const SCRIPT_SRC = typeof document !== 'undefined' ? ((document.currentScript as HTMLScriptElement | null)?.src ?? '') : '';
@@ -73,6 +74,7 @@ export class CurbsideChatElement extends HTMLElement {
   private readonly overlay: Overlay;
   private readonly dialogs: Dialogs;
   private readonly typing: TypingSender;
+  private readonly urgent: UrgentPanel;
 
   constructor() {
     super();
@@ -81,7 +83,8 @@ export class CurbsideChatElement extends HTMLElement {
     const actions: Actions = {
       open: (id) => this.open(id),
       back: () => this.back(),
-      send: (id, text, retryOf) => void this.session?.send(id, text, retryOf),
+      send: (id, text, retryOf, priority) => void this.session?.send(id, text, retryOf, priority),
+      acknowledge: (id, seq) => void this.session?.acknowledge(id, seq),
       createConversation: (ids, title) => (this.session ? this.session.createConversation(ids, title) : Promise.reject(new Error('Not connected yet'))),
       typing: (typing) => this.typing.set(typing),
       showSafetyNumber: (userId) => void this.dialogs.showSafetyNumber(userId),
@@ -96,13 +99,14 @@ export class CurbsideChatElement extends HTMLElement {
       emit: (type, detail) => this.emitEvent(type, detail),
     };
     this.banner = h('div', { class: 'banner', role: 'status', 'aria-live': 'polite' });
+    this.urgent = new UrgentPanel(ctx);
     this.list = new ConversationList(ctx);
     this.thread = new ThreadView(ctx);
     this.typing = new TypingSender(ctx);
     const panes = h('div', { class: 'panes' }, this.list.element, this.thread.element);
     this.overlay = new Overlay(ctx, panes);
     this.dialogs = new Dialogs(ctx, this.overlay);
-    this.root = h('div', { class: 'root', role: 'region', 'aria-label': 'Curbside chat', 'data-view': 'list' }, this.banner, panes, this.overlay.element);
+    this.root = h('div', { class: 'root', role: 'region', 'aria-label': 'Curbside chat', 'data-view': 'list' }, this.banner, this.urgent.announcer, this.urgent.element, panes, this.overlay.element);
     this.shadow.append(this.root);
     this.thread.render();
     this.list.render();
@@ -258,6 +262,7 @@ export class CurbsideChatElement extends HTMLElement {
     identityWarning: () => this.dialogs.showIdentityWarning(),
     linkRequest: (deviceId) => this.dialogs.showLinkRequest(deviceId),
     open: (id) => this.open(id),
+    alerts: (announce) => this.urgent.render(announce),
     emit: (type, detail) => this.emitEvent(type, detail),
   };
 
@@ -268,6 +273,7 @@ export class CurbsideChatElement extends HTMLElement {
     this.thread.renderHead();
     this.thread.renderTyping();
     this.thread.renderItems();
+    this.urgent.render(false);
   }
 
   private emitEvent(type: string, detail: Record<string, unknown>): void {

@@ -6,6 +6,7 @@
 import {
   ErrorCode,
   isCurbsideError,
+  type AlertUpdate,
   type ChatMessage,
   type Conversation,
   type CurbsideClient,
@@ -16,7 +17,7 @@ import {
   type UnavailableMessage,
 } from '@curbside/client-sdk';
 import type { HistoryDb, HistoryItem } from './history.js';
-import type { ChatState } from './state.js';
+import { alertKey, type ChatState } from './state.js';
 import { plainError, unavailableText } from './words.js';
 
 const TYPING_SHOWN_MS = 6000;
@@ -33,6 +34,8 @@ export interface SessionView {
   identityWarning(): void;
   linkRequest(deviceId: string): void;
   open(conversationId: string): void;
+  /** Alerts changed: redraw the urgent panel (and re-announce it when `announce`). */
+  alerts(announce: boolean): void;
   emit(type: string, detail: Record<string, unknown>): void;
 }
 
@@ -93,6 +96,35 @@ export class ChatSession {
     client.on('deviceLinked', () => v.banner(''));
     client.on('linkRequest', ({ deviceId }) => v.linkRequest(deviceId));
     client.on('error', (e) => this.onClientError(e));
+    client.on('alert', (u) => this.onAlert(u));
+    client.on('escalatedMessage', (m) => {
+      s.escalated.set(alertKey(m.conversationId, m.seq), m);
+      v.alerts(true);
+    });
+  }
+
+  /** An urgent message's alert changed: keep it, redraw its message and the urgent panel; re-alert the user when asked to answer. */
+  private onAlert(update: AlertUpdate): void {
+    const { reason, ...alert } = update;
+    this.state.alerts.set(alertKey(alert.conversationId, alert.seq), alert);
+    for (const item of this.state.items.values()) if (item.conversationId === alert.conversationId && item.seq === alert.seq) this.view.item(item);
+    const mine = this.client.alerts.awaitsMe(alert);
+    this.view.alerts(mine && (reason === 'raised' || reason === 'repeated' || reason === 'escalated'));
+    if (mine && reason !== 'acknowledged') {
+      this.view.emit('curbside-urgent', { conversationId: alert.conversationId, seq: alert.seq, priority: alert.priority, senderUserId: alert.senderUserId, repeats: alert.repeats, reason });
+    }
+  }
+
+  /** Acknowledge an urgent message: the hub stops re-notifying, and the sender sees who answered. */
+  async acknowledge(conversationId: string, seq: number): Promise<void> {
+    try {
+      const alert = await this.client.alerts.acknowledge(conversationId, seq);
+      this.state.alerts.set(alertKey(conversationId, seq), alert);
+      for (const item of this.state.items.values()) if (item.conversationId === conversationId && item.seq === seq) this.view.item(item);
+      this.view.alerts(false);
+    } catch (e) {
+      this.view.banner(`Not acknowledged: ${plainError(e)}`);
+    }
   }
 
   private onClientError(e: CurbsideError): void {
@@ -123,7 +155,9 @@ export class ChatSession {
       at: m.sentAt,
       read: m.outgoing || viewing,
       ...(m.outgoing ? { status: 'sent' as const } : {}),
+      ...(m.priority !== 'routine' ? { priority: m.priority } : {}),
     });
+    if (m.priority !== 'routine') this.view.alerts(false);
     if (this.state.typing.get(m.conversationId)?.delete(m.senderUserId)) this.view.typing();
     if (!this.state.conversations.has(m.conversationId)) void this.refreshConversations();
     if (viewing && !m.outgoing) void this.client.markRead(m.conversationId, [m.messageId]).catch(() => {});
@@ -279,7 +313,7 @@ export class ChatSession {
     void this.client.markRead(conversationId, ids).catch(() => {});
   }
 
-  async send(conversationId: string, text: string, retryOf?: HistoryItem): Promise<void> {
+  async send(conversationId: string, text: string, retryOf?: HistoryItem, priority?: 'urgent'): Promise<void> {
     const localId = retryOf?.localId ?? `local-${crypto.randomUUID()}`;
     const item: HistoryItem = retryOf ?? {
       key: `${conversationId}\n${localId}`,
@@ -291,12 +325,13 @@ export class ChatSession {
       outgoing: true,
       at: Date.now(),
       read: true,
+      ...(priority ? { priority } : {}),
     };
     item.status = 'sending';
     delete item.reason;
     this.putItem(item);
     try {
-      const ack = await this.client.sendText(conversationId, text);
+      const ack = await this.client.sendText(conversationId, text, item.priority ? { priority: item.priority } : {});
       item.messageId = ack.messageId;
       item.seq = ack.seq;
       const recipients = this.client.messageStatus(ack.messageId);

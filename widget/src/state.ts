@@ -3,7 +3,7 @@
  * titles it decrypted, who is typing and online, the connection, and safety keys waiting for an answer.
  * Views read it; the session (SDK events) and the element's actions change it.
  */
-import type { Conversation } from '@curbside/client-sdk';
+import type { AlertState, Conversation, EscalatedMessage } from '@curbside/client-sdk';
 import type { HistoryItem } from './history.js';
 import type { Claims } from './claims.js';
 import { People } from './people.js';
@@ -38,6 +38,10 @@ export class ChatState {
   problem = '';
   connection: Connection = 'idle';
   readonly people: People;
+  /** Alerts (urgent messages) as last heard, by `alertKey`. */
+  readonly alerts = new Map<string, AlertState>();
+  /** Messages an escalation brought to this user (not in their conversations), by `alertKey`. */
+  readonly escalated = new Map<string, EscalatedMessage>();
 
   constructor(onPeopleChanged: () => void) {
     this.people = new People(onPeopleChanged);
@@ -94,6 +98,25 @@ export class ChatState {
     return { last, unread };
   }
 
+  /** The alert of a thread item, if it raised one. */
+  alertOf(item: HistoryItem): AlertState | undefined {
+    return item.seq === undefined ? undefined : this.alerts.get(alertKey(item.conversationId, item.seq));
+  }
+
+  /** Alerts this user still has to acknowledge, oldest first, with the text where this device has it. */
+  awaitingMe(): Array<{ alert: AlertState; text: string | undefined; escalated: boolean }> {
+    const me = this.me.sub;
+    if (!me) return [];
+    const out: Array<{ alert: AlertState; text: string | undefined; escalated: boolean }> = [];
+    for (const [key, alert] of this.alerts) {
+      if (alert.state !== 'pending' || !alert.ackFrom.includes(me) || alert.acks.some((a) => a.userId === me)) continue;
+      const item = [...this.items.values()].find((i) => i.conversationId === alert.conversationId && i.seq === alert.seq);
+      const escalated = this.escalated.get(key);
+      out.push({ alert, text: item?.text ?? escalated?.text, escalated: !item && !this.conversations.has(alert.conversationId) });
+    }
+    return out.sort((a, b) => a.alert.createdAt - b.alert.createdAt);
+  }
+
   addPendingIdentity(userId: string): void {
     if (!this.pendingIdentity.includes(userId)) this.pendingIdentity.push(userId);
   }
@@ -101,4 +124,9 @@ export class ChatState {
   dropPendingIdentity(userId: string): void {
     this.pendingIdentity = this.pendingIdentity.filter((u) => u !== userId);
   }
+}
+
+/** An alert's key: its conversation and the seq of the message that raised it. */
+export function alertKey(conversationId: string, seq: number): string {
+  return `${conversationId}\n${seq}`;
 }

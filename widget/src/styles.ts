@@ -103,6 +103,18 @@ ol.messages { list-style: none; margin: 0; padding: 0.8em; display: flex; flex-d
 .msg.out .bubble { background: var(--_accent); color: var(--_accent-fg); border-color: var(--_accent); }
 .msg .meta { font-size: 0.78em; color: var(--_muted); margin-top: 0.15em; }
 .msg.out .meta { text-align: right; }
+.urgent { background: #fff0f0; border: 2px solid var(--_danger); border-left-width: 6px; margin: 0.4em; padding: 0.3em 0.6em; }
+.urgent[hidden] { display: none; }
+.urgent-item + .urgent-item { border-top: 1px solid var(--_danger); margin-top: 0.3em; padding-top: 0.3em; }
+.urgent-head { margin: 0; color: var(--_danger); }
+.urgent-text { margin: 0.15em 0 0.3em; white-space: pre-wrap; overflow-wrap: anywhere; color: var(--_fg); font-weight: 600; }
+.msg.urgent .bubble { border: 2px solid var(--_danger); }
+.msg.out.urgent .bubble { box-shadow: 0 0 0 2px var(--_danger); }
+.urgent-badge { background: var(--_danger); color: #fff; font-weight: 700; font-size: 0.75em; }
+.msg .timeline { font-size: 0.78em; color: var(--_muted); margin-top: 0.1em; }
+.msg .ack { margin-top: 0.25em; }
+.composer .urgent-toggle[aria-pressed='true'] { background: var(--_danger); color: #fff; border-color: var(--_danger); }
+.composer.is-urgent textarea { border-color: var(--_danger); outline-color: var(--_danger); }
 .msg .status.failed { color: var(--_danger); font-weight: 600; }
 .notice { align-self: center; max-width: 90%; text-align: center; font-size: 0.88em; color: var(--_muted); border: 1px dashed var(--_border); border-radius: var(--_radius); padding: 0.4em 0.7em; }
 .notice.problem { color: var(--_danger); border-color: var(--_danger); border-style: solid; }

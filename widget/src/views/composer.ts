@@ -37,11 +37,20 @@ export class TypingSender {
 export function composer(ctx: ViewContext): { form: HTMLFormElement; textarea: HTMLTextAreaElement } {
   const helpId = `${ctx.uid}-composer-help`;
   const textarea = h('textarea', { rows: '1', 'aria-label': 'Message', placeholder: 'Write a message', 'aria-describedby': helpId });
+  // Urgent: the recipients are re-alerted until one of them acknowledges (the hub keeps asking).
+  const urgent = h('button', { type: 'button', class: 'urgent-toggle', 'aria-pressed': 'false', title: 'Urgent: re-alerts until acknowledged' }, 'Urgent');
+  const setUrgent = (on: boolean) => {
+    urgent.setAttribute('aria-pressed', String(on));
+    form.classList.toggle('is-urgent', on);
+    textarea.placeholder = on ? 'Urgent message: re-alerts until acknowledged' : 'Write a message';
+  };
+  urgent.addEventListener('click', () => setUrgent(urgent.getAttribute('aria-pressed') !== 'true'));
   const form = h(
     'form',
     { class: 'composer', 'aria-label': 'Send a message' },
     textarea,
     h('span', { class: 'sr-only', id: helpId }, 'Enter sends; Shift+Enter adds a new line.'),
+    urgent,
     h('button', { type: 'submit', class: 'primary' }, 'Send'),
   );
   const submit = (): void => {
@@ -50,7 +59,8 @@ export function composer(ctx: ViewContext): { form: HTMLFormElement; textarea: H
     if (!text || !id) return;
     textarea.value = '';
     ctx.actions.typing(false);
-    ctx.actions.send(id, text);
+    ctx.actions.send(id, text, undefined, urgent.getAttribute('aria-pressed') === 'true' ? 'urgent' : undefined);
+    setUrgent(false);
   };
   form.addEventListener('submit', (e) => {
     e.preventDefault();

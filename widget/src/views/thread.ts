@@ -6,7 +6,7 @@ import { append, h, replaceChildren } from '../dom.js';
 import type { HistoryItem } from '../history.js';
 import { compareItems } from '../state.js';
 import type { ViewContext } from '../context.js';
-import { statusText } from '../words.js';
+import { alertTimeline, statusText } from '../words.js';
 import { composer } from './composer.js';
 
 export class ThreadView {
@@ -146,11 +146,21 @@ export class ThreadView {
         append(meta, ' ', retry);
       }
     }
+    const alert = state.alertOf(item);
+    const urgency = item.priority ? h('span', { class: 'badge urgent-badge' }, item.priority === 'emergent' ? 'Emergent' : 'Urgent') : false;
+    let answer: HTMLElement | false = false;
+    if (alert && !item.outgoing && state.me.sub && alert.state === 'pending' && alert.ackFrom.includes(state.me.sub) && !alert.acks.some((a) => a.userId === state.me.sub)) {
+      answer = h('button', { type: 'button', class: 'danger ack' }, 'Acknowledge');
+      answer.addEventListener('click', () => actions.acknowledge(item.conversationId, item.seq!));
+    }
     return h(
       'li',
-      { class: `msg${item.outgoing ? ' out' : ''}`, 'data-key': item.key, role: 'listitem', 'aria-label': item.outgoing ? 'You said' : `${sender} said` },
+      { class: `msg${item.outgoing ? ' out' : ''}${item.priority ? ' urgent' : ''}`, 'data-key': item.key, role: 'listitem', 'aria-label': `${item.priority ? `${item.priority === 'emergent' ? 'Emergent' : 'Urgent'}: ` : ''}${item.outgoing ? 'You said' : `${sender} said`}` },
+      urgency,
       h('div', { class: 'bubble' }, item.text),
       meta,
+      alert ? h('div', { class: 'timeline' }, alertTimeline(alert, (u) => state.people.name(u))) : false,
+      answer,
     );
   }
 }
