@@ -132,8 +132,8 @@ const DEMO_HTML = `<!doctype html>
 <p>Two clinicians side by side, each with their own device keys in this browser's IndexedDB and a token from <code>POST /dev/token</code>.
 Start a conversation with <code>dr-patel</code> from the left, or a care team with <code>dr-patel, rn-ortiz</code>.</p>
 <main>
-  <section id="lee" aria-labelledby="lee-h"><h2 id="lee-h">dr-lee (laptop)</h2><curbside-chat store="demo-dr-lee" label="Curbside chat for dr-lee" data-user="dr-lee" data-device="demo-laptop"></curbside-chat></section>
-  <section id="patel" aria-labelledby="patel-h"><h2 id="patel-h">dr-patel (workstation)</h2><curbside-chat store="demo-dr-patel" label="Curbside chat for dr-patel" data-user="dr-patel" data-device="demo-workstation"></curbside-chat></section>
+  <section id="lee" aria-labelledby="lee-h"><h2 id="lee-h">dr-lee (laptop)</h2><curbside-chat store="demo-dr-lee" label="Curbside chat for dr-lee" data-user="dr-lee" data-name="Daniel Lee" data-role="Emergency physician" data-department="Emergency" data-device="demo-laptop"></curbside-chat></section>
+  <section id="patel" aria-labelledby="patel-h"><h2 id="patel-h">dr-patel (workstation)</h2><curbside-chat store="demo-dr-patel" label="Curbside chat for dr-patel" data-user="dr-patel" data-name="Anita Patel" data-role="Cardiology registrar" data-department="Cardiology" data-device="demo-workstation"></curbside-chat></section>
 </main>
 </body>
 </html>
@@ -153,7 +153,7 @@ for (const el of document.querySelectorAll('curbside-chat')) {
     const res = await fetch('/dev/token', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ userId: el.dataset.user, deviceId }),
+      body: JSON.stringify({ userId: el.dataset.user, deviceId, name: el.dataset.name, role: el.dataset.role, department: el.dataset.department }),
     });
     if (!res.ok) throw new Error('dev token endpoint answered ' + res.status);
     return (await res.json()).token;
