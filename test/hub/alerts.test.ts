@@ -101,6 +101,38 @@ describe('alerts: urgent messages are re-notified until acknowledged (two nodes,
     for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!, 'one firing per interval').to.be.at.least(REPEAT_MS / 2 - 60);
   });
 
+  it("an organisation's own intervals, set by its operator, apply on every node; another organisation keeps the defaults", async () => {
+    const shared = sharedBackend();
+    const ADMIN = 'alerts-operator-token-'.padEnd(40, 'k');
+    const slow = (c: HubConfig) => {
+      c.adminToken = ADMIN;
+      c.alerts = { repeatMs: { urgent: 60_000, emergent: 30_000 }, maxRepeats: 50, sweepMs: 50 };
+    };
+    const [node1, node2] = [await harness.start('real', shared, slow), await harness.start('real', shared, slow)];
+    const post = (body: unknown) =>
+      fetch(`${node1.url}/admin/alerts/settings`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, unknown> }));
+    expect(await post({ orgId: 'org-a', urgentMs: 1_000, emergentMs: 2_000 })).to.deep.include({ status: 400 });
+    expect(await post({ orgId: 'org-a', urgentMs: 1_000, maxRepeats: 3 }), "the default emergent interval (30 s) would be longer than the urgent one").to.deep.include({ status: 400 });
+    const set = await post({ orgId: 'org-a', urgentMs: 1_000, emergentMs: 1_000, maxRepeats: 3 });
+    expect(set).to.deep.equal({ status: 200, body: { orgId: 'org-a', urgentMs: 1_000, emergentMs: 1_000, maxRepeats: 3, set: ['urgentMs', 'emergentMs', 'maxRepeats'] } });
+    const raised: Array<{ orgId: string; conversationId: string; seq: number }> = [];
+    for (const orgId of ['org-a', 'org-b']) {
+      const lee = node2.client({ userId: 'dr-lee', deviceId: `lee-${orgId}`, orgId }, { e2ee: false });
+      const patel = node2.client({ userId: 'dr-patel', deviceId: `patel-${orgId}`, orgId }, { e2ee: false });
+      await Promise.all([lee.connect(), patel.connect()]);
+      const conv = await lee.createConversation({ kind: 'direct', peerUserId: 'dr-patel' });
+      const ack = await lee.sendEnvelope(conv.id, { body: bytes('opaque'), alert: { priority: 'urgent' } });
+      raised.push({ orgId, conversationId: conv.id, seq: ack.seq });
+    }
+    const [a, b] = raised as [(typeof raised)[0], (typeof raised)[0]];
+    await eventually(async () => (await node2.storage.getAlert(a.orgId, a.conversationId, a.seq))?.state === 'expired', "org-a's alert re-notified three times at its own interval, then expired", 10_000);
+    const stored = await node2.storage.getAlert(a.orgId, a.conversationId, a.seq);
+    expect(stored?.repeats).to.equal(3);
+    expect((await node2.storage.getAlert(b.orgId, b.conversationId, b.seq))?.repeats, "org-b's default is a minute").to.equal(0);
+    const show = await fetch(`${node2.url}/admin/alerts/settings?orgId=org-b`, { headers: { authorization: `Bearer ${ADMIN}` } }).then((r) => r.json());
+    expect(show).to.deep.equal({ orgId: 'org-b', urgentMs: 60_000, emergentMs: 30_000, maxRepeats: 50, set: [] });
+  });
+
   it('bad alert requests get typed errors and change nothing', async () => {
     const shared = sharedBackend();
     const t: TestHub = await harness.start('real', shared, fastAlerts);

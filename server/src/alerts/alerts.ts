@@ -6,7 +6,7 @@
  * Every node sweeps for due timers every `sweepMs`; a due firing is claimed in storage (an insert
  * under a unique id), so it fires on exactly one node, and a timer outlives the node that set it.
  */
-import { Rooms, ServerEvent, ErrorCode, type AlertAckRequest, type AlertContent, type AlertSpec, type AlertState, type AlertUpdate } from '@curbside/shared';
+import { Limits, Rooms, ServerEvent, ErrorCode, type AlertAckRequest, type AlertContent, type AlertSpec, type AlertState, type AlertUpdate } from '@curbside/shared';
 import { HubError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Storage, StoredEnvelope } from '../ports/storage.js';
@@ -16,6 +16,8 @@ import type { HubServer } from '../realtime/sockets.js';
 import type { AuditEvent } from '../audit/port.js';
 import type { AlertsConfig } from './config.js';
 
+/** How long a node uses an organisation's alert settings before reading them again (ms). */
+export const ALERT_SETTINGS_CACHE_MS = 10_000;
 /** Timers claimed per sweep at most (the rest wait for the next sweep). */
 const SWEEP_BATCH = 200;
 /** Open alerts one `alert:list` answers at most. */
@@ -41,6 +43,8 @@ export interface AlertsDeps {
 
 export class Alerts {
   private timer: NodeJS.Timeout | undefined;
+  /** Each organisation's settings as last read, and when. */
+  private readonly settings = new Map<string, { at: number; value: { repeatMs: AlertsConfig['repeatMs']; maxRepeats: number } }>();
   private sweeping: Promise<void> | undefined;
   private readonly now: () => number;
 
@@ -103,7 +107,7 @@ export class Alerts {
       ackPolicy: spec.ackPolicy ?? 'any',
       ackFrom,
       createdAt: now,
-      firstDueAt: now + this.deps.config.repeatMs[spec.priority],
+      firstDueAt: now + (await this.settingsOf(caller.orgId)).repeatMs[spec.priority],
       ...(spec.escalation ? { tiers: spec.escalation.tiers.map((t) => ({ afterMs: t.afterMs, userIds: t.userIds })), escalationBody: toUint8(spec.escalation.body) } : {}),
     }, spec.escalation?.tiers.map((t, i) => ({ tier: i + 1, recipients: t.recipients.map((r) => ({ deviceId: r.deviceId, ciphertext: toUint8(r.ciphertext) })) })));
     if (status === 'raised') this.deps.record({ action: 'alert:raised', outcome: 'ok', orgId: caller.orgId, userId: caller.userId, deviceId: caller.deviceId, conversationId: alert.conversationId, seq: alert.seq, messageId: alert.messageId, note: alert.priority });
@@ -143,11 +147,29 @@ export class Alerts {
     };
   }
 
+  /** The organisation's intervals and repeat limit: its own settings over the deployment's (cached per node). */
+  async settingsOf(orgId: string): Promise<{ repeatMs: AlertsConfig['repeatMs']; maxRepeats: number }> {
+    const cached = this.settings.get(orgId);
+    const now = this.now();
+    if (cached && now - cached.at < ALERT_SETTINGS_CACHE_MS) return cached.value;
+    const own = await this.deps.storage.getAlertSettings(orgId);
+    const { repeatMs, maxRepeats } = this.deps.config;
+    const value = { repeatMs: { urgent: own?.urgentMs ?? repeatMs.urgent, emergent: own?.emergentMs ?? repeatMs.emergent }, maxRepeats: own?.maxRepeats ?? maxRepeats };
+    if (this.settings.size > 10_000) this.settings.clear();
+    this.settings.set(orgId, { at: now, value });
+    return value;
+  }
+
+  /** An operator changed the organisation's settings: this node uses them at once (others within the cache time). */
+  forgetSettings(orgId: string): void {
+    this.settings.delete(orgId);
+  }
+
   /** The caller's open alerts (to acknowledge, or sent), newest first. */
   async listOpen(caller: Caller): Promise<{ alerts: AlertState[] }> {
-    const { repeatMs, maxRepeats } = this.deps.config;
-    // An alert is open at most for its re-notifications; older ones expired (or will at the next sweep).
-    const since = this.now() - Math.max(repeatMs.urgent, repeatMs.emergent) * (maxRepeats + 2);
+    const { repeatMs, maxRepeats } = await this.settingsOf(caller.orgId);
+    // An alert is open at most for its re-notifications (extended while an escalation tier is pending); older ones expired.
+    const since = this.now() - Math.max(repeatMs.urgent, repeatMs.emergent) * (maxRepeats + 2) - Limits.MAX_ESCALATION_MS;
     const alerts = await this.deps.storage.listOpenAlerts({ orgId: caller.orgId, userId: caller.userId, since, limit: LIST_LIMIT });
     return { alerts: alerts.map(publicState) };
   }
@@ -175,11 +197,12 @@ export class Alerts {
     }
   }
 
-  private plan(alert: AlertRecord, now: number): DuePlan {
+  private async plan(alert: AlertRecord, now: number): Promise<DuePlan> {
+    const { repeatMs, maxRepeats } = await this.settingsOf(alert.orgId);
     // Re-notifications go on while a later tier may still be asked.
     const tiersPending = alert.tiers?.some((t) => t.activatedAt === undefined) ?? false;
-    if (alert.repeats >= this.deps.config.maxRepeats && !tiersPending) return { expire: true };
-    return { nextDueAt: now + this.deps.config.repeatMs[alert.priority] };
+    if (alert.repeats >= maxRepeats && !tiersPending) return { expire: true };
+    return { nextDueAt: now + repeatMs[alert.priority] };
   }
 
   /** Push the alert's state to the sender's and every required user's devices, on every node. */

@@ -92,7 +92,7 @@ export interface AlertStore {
    * what `plan` says for the alert as it stood, or, when `plan` says so, an `expired` event and no
    * further timer. Timers of settled alerts are dropped. Answers the claimed alerts as updated.
    */
-  claimDueAlerts(input: { now: number; limit: number; plan: (alert: AlertRecord) => DuePlan }): Promise<ClaimedAlert[]>;
+  claimDueAlerts(input: { now: number; limit: number; plan: (alert: AlertRecord) => DuePlan | Promise<DuePlan> }): Promise<ClaimedAlert[]>;
   /**
    * What a device of a user an activated tier asked may read: the escalation body and the spec's
    * binding, with this device's wrapped key if the sender made one. Undefined when the alert has no
@@ -142,4 +142,18 @@ export function assembleAlert(spec: AlertSpecRecord, acks: readonly AlertAck[], 
     createdAt: spec.createdAt,
     timeline,
   };
+}
+
+/** An organisation's own alert settings (its admins set them); absent fields use the deployment's defaults. */
+export interface OrgAlertSettings {
+  urgentMs?: number | undefined;
+  emergentMs?: number | undefined;
+  maxRepeats?: number | undefined;
+}
+
+/** Per-organisation alert settings. Part of `Storage`; written by operators only, read by every node (cached). */
+export interface AlertSettingsStore {
+  getAlertSettings(orgId: string): Promise<OrgAlertSettings | undefined>;
+  /** Replace the organisation's settings (undefined fields fall back to the defaults). */
+  setAlertSettings(orgId: string, settings: OrgAlertSettings, now: number): Promise<void>;
 }

@@ -10,6 +10,7 @@ import {
   type ClaimedAlert,
   type DuePlan,
   type HeldShares,
+  type OrgAlertSettings,
 } from '../../ports/alerts.js';
 
 interface Timer {
@@ -29,6 +30,16 @@ interface Entry {
 /** `AlertStore` in memory (the embedded default and fast tests); timers live as long as the process. */
 export class MemoryAlerts implements AlertStore {
   private readonly alerts = new Map<string, Entry>();
+  private readonly settings = new Map<string, OrgAlertSettings>();
+
+  async getAlertSettings(orgId: string): Promise<OrgAlertSettings | undefined> {
+    const s = this.settings.get(orgId);
+    return s && { ...s };
+  }
+
+  async setAlertSettings(orgId: string, settings: OrgAlertSettings): Promise<void> {
+    this.settings.set(orgId, { ...settings });
+  }
 
   private static key(orgId: string, conversationId: string, seq: number): string {
     return compositeKey(orgId, conversationId, String(seq));
@@ -63,13 +74,15 @@ export class MemoryAlerts implements AlertStore {
     return { status: 'acknowledged', alert: this.view(e) };
   }
 
-  async claimDueAlerts(input: { now: number; limit: number; plan: (alert: AlertRecord) => DuePlan }): Promise<ClaimedAlert[]> {
+  async claimDueAlerts(input: { now: number; limit: number; plan: (alert: AlertRecord) => DuePlan | Promise<DuePlan> }): Promise<ClaimedAlert[]> {
     const due = [...this.alerts.values()]
       .flatMap((e) => e.timers.filter((t) => t.dueAt <= input.now).map((t) => ({ e, t })))
       .sort((a, b) => a.t.dueAt - b.t.dueAt)
       .slice(0, input.limit);
     const claimed: ClaimedAlert[] = [];
     for (const { e, t } of due) {
+      // Another claim took it while this one waited for a plan.
+      if (!e.timers.includes(t)) continue;
       e.timers = e.timers.filter((x) => x !== t);
       const before = this.view(e);
       if (before.state !== 'pending') {
@@ -79,7 +92,7 @@ export class MemoryAlerts implements AlertStore {
       let firing: AlertFiring;
       if (t.kind === 'tier') firing = { kind: 'tier', n: t.n, at: input.now, type: 'escalated' };
       else {
-        const plan = input.plan(before);
+        const plan = await input.plan(before);
         firing = { kind: 'repeat', n: t.n, at: input.now, type: 'expire' in plan ? 'expired' : 'repeated' };
         if (!('expire' in plan)) e.timers.push({ kind: 'repeat', n: t.n + 1, dueAt: plan.nextDueAt });
       }

@@ -1,5 +1,5 @@
 import mongoose, { Schema, type Connection, type Model } from 'mongoose';
-import { assembleAlert, type AckOutcome, type AlertAck, type AlertFiring, type AlertRecord, type AlertSpecRecord, type AlertStore, type ClaimedAlert, type DuePlan, type HeldShares } from '../../ports/alerts.js';
+import { assembleAlert, type AckOutcome, type AlertAck, type AlertFiring, type AlertRecord, type AlertSpecRecord, type AlertStore, type ClaimedAlert, type DuePlan, type HeldShares, type OrgAlertSettings } from '../../ports/alerts.js';
 import { collectionOptions, docKey, toBytes } from './models.js';
 import { ensureOnce } from './ensure.js';
 import { insertManyLosers, isDuplicateKey } from './duplicate-key.js';
@@ -61,6 +61,19 @@ const specSchema = new Schema<SpecDoc>(
   collectionOptions('alerts'),
 );
 specSchema.index({ orgId: 1, createdAt: -1 });
+
+/** An organisation's alert settings (`_id` is the organisation). */
+interface SettingsDoc {
+  _id: string;
+  urgentMs?: number;
+  emergentMs?: number;
+  maxRepeats?: number;
+  updatedAt: number;
+}
+const settingsSchema = new Schema<SettingsDoc>(
+  { _id: { type: String, required: true }, urgentMs: Number, emergentMs: Number, maxRepeats: Number, updatedAt: { type: Number, required: true } },
+  collectionOptions('org_alert_settings'),
+);
 
 const heldSchema = new Schema<HeldDoc>(
   {
@@ -127,6 +140,7 @@ export class MongoAlerts implements AlertStore {
   private readonly Firing: Model<FiringDoc>;
   private readonly Timer: Model<TimerDoc>;
   private readonly Held: Model<HeldDoc>;
+  private readonly Settings: Model<SettingsDoc>;
   private readonly init: () => Promise<void>;
 
   constructor(conn: Connection) {
@@ -135,7 +149,21 @@ export class MongoAlerts implements AlertStore {
     this.Firing = conn.models.AlertFiring ?? conn.model<FiringDoc>('AlertFiring', firingSchema);
     this.Timer = conn.models.AlertTimer ?? conn.model<TimerDoc>('AlertTimer', timerSchema);
     this.Held = conn.models.AlertHeld ?? conn.model<HeldDoc>('AlertHeld', heldSchema);
-    this.init = ensureOnce(this.Spec, this.Ack, this.Firing, this.Timer, this.Held);
+    this.Settings = conn.models.OrgAlertSettings ?? conn.model<SettingsDoc>('OrgAlertSettings', settingsSchema);
+    this.init = ensureOnce(this.Spec, this.Ack, this.Firing, this.Timer, this.Held, this.Settings);
+  }
+
+  async getAlertSettings(orgId: string): Promise<OrgAlertSettings | undefined> {
+    await this.init();
+    const doc = await this.Settings.findOne({ _id: orgId }).lean<SettingsDoc>().exec();
+    return doc ? { ...(doc.urgentMs !== undefined ? { urgentMs: doc.urgentMs } : {}), ...(doc.emergentMs !== undefined ? { emergentMs: doc.emergentMs } : {}), ...(doc.maxRepeats !== undefined ? { maxRepeats: doc.maxRepeats } : {}) } : undefined;
+  }
+
+  async setAlertSettings(orgId: string, settings: OrgAlertSettings, now: number): Promise<void> {
+    await this.init();
+    // One writer (an operator); a whole-document replace, so FerretDB's read-modify-write loses nothing.
+    const doc = { _id: orgId, updatedAt: now, ...Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined)) };
+    await this.Settings.collection.replaceOne({ _id: orgId as never }, doc, { upsert: true });
   }
 
   private static alertId(orgId: string, conversationId: string, seq: number): string {
@@ -213,7 +241,7 @@ export class MongoAlerts implements AlertStore {
    * next re-notification timers (one insertMany), the claims (one insertMany of firing records: the
    * documents that are stored are this node's), and the claimed timers dropped (one deleteMany).
    */
-  async claimDueAlerts(input: { now: number; limit: number; plan: (alert: AlertRecord) => DuePlan }): Promise<ClaimedAlert[]> {
+  async claimDueAlerts(input: { now: number; limit: number; plan: (alert: AlertRecord) => DuePlan | Promise<DuePlan> }): Promise<ClaimedAlert[]> {
     await this.init();
     const due = await this.Timer.find({ dueAt: mongoose.trusted({ $lte: input.now }) })
       .sort({ dueAt: 1 })
@@ -237,7 +265,7 @@ export class MongoAlerts implements AlertStore {
         candidates.push({ timer, p, firing: { kind: 'tier', n: timer.n, at: input.now, type: 'escalated' } });
         continue;
       }
-      const plan = input.plan(before);
+      const plan = await input.plan(before);
       const firing: AlertFiring = { kind: 'repeat', n: timer.n, at: input.now, type: 'expire' in plan ? 'expired' : 'repeated' };
       const next = 'expire' in plan ? undefined : { _id: timerId(timer.alertId, 'repeat', timer.n + 1), alertId: timer.alertId, kind: 'repeat' as const, n: timer.n + 1, dueAt: plan.nextDueAt };
       candidates.push({ timer, p, firing, ...(next ? { next } : {}) });

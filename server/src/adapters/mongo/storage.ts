@@ -34,7 +34,7 @@ import type { DeviceListHead } from '../../ports/device-lists.js';
 import { MongoUserAdmin } from './user-admin.js';
 import { MongoProfiles } from './profiles.js';
 import { MongoAlerts } from './alerts.js';
-import type { AlertStore } from '../../ports/alerts.js';
+import type { AlertSettingsStore, AlertStore } from '../../ports/alerts.js';
 import type { AdminUserRecord } from '../../ports/user-admin.js';
 
 export interface MongoStorageOptions {
@@ -799,6 +799,8 @@ export class MongoStorage implements Storage {
   claimDueAlerts: AlertStore['claimDueAlerts'] = (input) => this.alerts.claimDueAlerts(input);
   listOpenAlerts: AlertStore['listOpenAlerts'] = (input) => this.alerts.listOpenAlerts(input);
   escalationContent: AlertStore['escalationContent'] = (input) => this.alerts.escalationContent(input);
+  getAlertSettings: AlertSettingsStore['getAlertSettings'] = (orgId) => this.alerts.getAlertSettings(orgId);
+  setAlertSettings: AlertSettingsStore['setAlertSettings'] = (orgId, settings, now) => this.alerts.setAlertSettings(orgId, settings, now);
 
   revokeToken(input: { orgId: string; tokenId: string; keepUntil: number; now: number }): Promise<void> {
     return this.deviceAdmin.revokeToken(input);
