@@ -149,6 +149,15 @@ for (const impl of storageImpls('alerts')) {
       assert.equal(await content('dr-chief', 'chief-phone'), undefined);
     });
 
+    it("keeps each organisation's own alert settings, replaced as a whole", async () => {
+      assert.equal(await h.a.getAlertSettings('org-a'), undefined);
+      await h.a.setAlertSettings('org-a', { urgentMs: 60_000, emergentMs: 20_000, maxRepeats: undefined }, 1);
+      assert.deepEqual(await h.b.getAlertSettings('org-a'), { urgentMs: 60_000, emergentMs: 20_000 });
+      await h.b.setAlertSettings('org-a', { maxRepeats: 5 }, 2);
+      assert.deepEqual(await h.a.getAlertSettings('org-a'), { maxRepeats: 5 });
+      assert.equal(await h.a.getAlertSettings('org-b'), undefined);
+    });
+
     it("lists a user's open alerts (to acknowledge, or sent), newest first, within the organisation", async () => {
       await h.a.raiseAlert(spec({ seq: 1, messageId: 'm-1', createdAt: 1_000 }));
       await h.a.raiseAlert(spec({ seq: 2, messageId: 'm-2', createdAt: 2_000 }));

@@ -38,7 +38,7 @@ export class MemoryAlerts implements AlertStore {
   }
 
   async setAlertSettings(orgId: string, settings: OrgAlertSettings): Promise<void> {
-    this.settings.set(orgId, { ...settings });
+    this.settings.set(orgId, Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined)));
   }
 
   private static key(orgId: string, conversationId: string, seq: number): string {
