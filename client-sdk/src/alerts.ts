@@ -24,6 +24,8 @@ export class Alerts {
   private readonly known = new Map<string, AlertState>();
   /** Escalated messages opened here (or being opened). */
   private readonly opened = new Set<string>();
+  /** messageId → users whose acknowledgement their own device sealed to this one. */
+  private readonly sealed = new Map<string, Set<string>>();
 
   /** @internal */
   constructor(
@@ -31,6 +33,8 @@ export class Alerts {
       api: HubApi;
       self: () => { userId: string | undefined };
       emit: (update: AlertUpdate) => void;
+      /** Seal the acknowledgement to the sender, end to end (false: this device did not receive the message in that conversation). */
+      confirm: ((conversationId: string, messageId: string) => Promise<boolean>) | undefined;
       /** Decrypt what an activated tier released to this device (undefined without end-to-end encryption). */
       open: ((content: AlertContent) => Promise<EscalatedMessage>) | undefined;
       escalated: (message: EscalatedMessage) => void;
@@ -57,6 +61,8 @@ export class Alerts {
   async acknowledge(conversationId: string, seq: number): Promise<AlertState> {
     const state = AlertStateSchema.parse(await this.deps.api.acknowledgeAlert(conversationId, seq));
     this.note(state);
+    // The hub's record, then the proof: the sender's devices hear it from this device, sealed.
+    if (this.deps.confirm) await this.deps.confirm(conversationId, state.messageId).catch((e: unknown) => this.deps.error(e));
     return state;
   }
 
@@ -70,6 +76,23 @@ export class Alerts {
   /** The alert of a message as last heard (an `alert` event or an answer), if any. */
   get(conversationId: string, seq: number): AlertState | undefined {
     return this.known.get(key(conversationId, seq));
+  }
+
+  /**
+   * Whether `userId`'s acknowledgement of this alert reached this device sealed by their own device (an
+   * `acknowledged` receipt), not only as the hub's record, which a hostile hub could invent. Only for
+   * acknowledgements made in the conversation (not by escalation tiers outside it).
+   */
+  confirmedEndToEnd(alert: Pick<AlertState, 'messageId'>, userId: string): boolean {
+    return this.sealed.get(alert.messageId)?.has(userId) ?? false;
+  }
+
+  /** @internal An `acknowledged` receipt arrived. */
+  noteSealedAck(messageId: string, userId: string): void {
+    const users = this.sealed.get(messageId) ?? new Set<string>();
+    users.add(userId);
+    this.sealed.set(messageId, users);
+    if (this.sealed.size > 2_000) this.sealed.delete(this.sealed.keys().next().value as string);
   }
 
   /** Whether this user still has to acknowledge the alert. */

@@ -103,7 +103,10 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
         teamChanged: (c) => this.emit('teamChanged', c),
         teamDetails: (d) => this.emit('teamDetails', d),
         membershipMismatch: (m) => this.emit('membershipMismatch', m),
-        receipt: (r) => this.emit('receipt', r),
+        receipt: (r) => {
+          if (r.status === 'acknowledged') this.alerts.noteSealedAck(r.messageId, r.userId);
+          this.emit('receipt', r);
+        },
         deviceListChanged: (c) => this.emit('deviceListChanged', c),
         deviceListRejected: (r) => this.emit('deviceListRejected', r),
       },
@@ -117,6 +120,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
       self: () => this.connection.identity,
       emit: (u) => this.emit('alert', u),
       open: this.e2ee ? (content) => this.messenger.escalations.open(content) : undefined,
+      confirm: this.e2ee ? (conversationId, messageId) => this.messenger.confirmAcknowledged(conversationId, messageId) : undefined,
       escalated: (m) => this.emit('escalatedMessage', m),
       error: (e) => this.emit('error', asCurbsideError(e)),
     });

@@ -58,6 +58,8 @@ describe('alerts: urgent messages are re-notified until acknowledged (two nodes,
     expect(seen.timeline.map((e) => e.type)).to.deep.equal(['raised', ...seen.timeline.slice(1, -1).map(() => 'repeated'), 'acknowledged']);
     expect(lee.alerts.get(conv.id, ack.seq)?.state).to.equal('acknowledged');
     expect(lee.alerts.awaitsMe(seen)).to.equal(false);
+    // And from Patel's own device, sealed end to end: the hub could not have made this one up.
+    await eventually(() => lee.alerts.confirmedEndToEnd(seen, 'dr-patel'), "Patel's device confirms the acknowledgement end to end");
 
     const repeatsAtAck = patelUpdates.filter((u) => u.reason === 'repeated').length;
     await sleep(REPEAT_MS * 3);
@@ -73,6 +75,25 @@ describe('alerts: urgent messages are re-notified until acknowledged (two nodes,
     expect(acks.map((e) => [e.userId, e.deviceId, e.seq])).to.deep.include(['dr-patel', 'patel-laptop', ack.seq]);
     expect(entries.filter((e) => e.action === 'alert:raised')).to.have.length(1);
     expect(entries.filter((e) => e.action === 'alert:repeated').length).to.be.at.least(3);
+  });
+
+  it('an acknowledgement only the hub reports (a hostile hub inventing one) is not confirmed end to end', async () => {
+    const shared = sharedBackend();
+    const node = await harness.start('real', shared, fastAlerts);
+    const lee = node.client({ userId: 'dr-lee', deviceId: 'lee-phone' });
+    const patel = node.client({ userId: 'dr-patel', deviceId: 'patel-laptop' });
+    const leeUpdates: AlertUpdate[] = [];
+    lee.on('alert', (u) => leeUpdates.push(u));
+    await Promise.all([lee.connect(), patel.connect()]);
+    const conv = await lee.createConversation({ kind: 'direct', peerUserId: 'dr-patel' });
+    const ack = await lee.sendText(conv.id, 'Are you there?', { priority: 'urgent' });
+    // The hub records and announces an acknowledgement in Patel's name on its own; Patel's device never made one.
+    await node.hub.alerts.acknowledge({ orgId: 'org-a', userId: 'dr-patel', deviceId: 'patel-laptop' }, { conversationId: conv.id, seq: ack.seq });
+    await eventually(() => leeUpdates.some((u) => u.reason === 'acknowledged'), 'the hub reports it acknowledged');
+    const claimed = lee.alerts.get(conv.id, ack.seq)!;
+    expect(claimed.acks.map((a) => a.userId)).to.deep.equal(['dr-patel']);
+    await sleep(500);
+    expect(lee.alerts.confirmedEndToEnd(claimed, 'dr-patel'), 'no sealed acknowledgement from Patel').to.equal(false);
   });
 
   it('a timer outlives the hub: with no node up when a re-notification falls due, the next node to start fires it, once', async () => {

@@ -86,7 +86,7 @@ document.querySelector('curbside-chat').getToken = () => window.curbsideTestToke
     await sent.locator('.timeline', { hasText: /^sent \S.* → repeated \S/ }).waitFor({ timeout: WAIT });
     const msg = patelMessages.find((m) => m.priority === 'urgent')!;
     await patel.alerts.acknowledge(directId, msg.seq);
-    await sent.locator('.timeline', { hasText: /→ acknowledged by Anita Patel \d/ }).waitFor({ timeout: WAIT });
+    await sent.locator('.timeline', { hasText: /→ acknowledged by Anita Patel ✓ \d/ }).waitFor({ timeout: WAIT });
   });
 
   it('an urgent message to the user shows at the top, is announced, re-alerts until acknowledged, and Acknowledge stops it', async () => {

@@ -201,7 +201,8 @@ export class ChatSession {
   private onReceipt(r: Receipt): void {
     for (const item of this.state.items.values()) {
       if (item.messageId !== r.messageId || !item.outgoing) continue;
-      item.recipients = this.client.messageStatus(r.messageId) ?? { ...item.recipients, [r.userId]: r.status };
+      // An acknowledgement (of an urgent message) implies it was read; its own mark is in the timeline.
+      item.recipients = this.client.messageStatus(r.messageId) ?? { ...item.recipients, [r.userId]: r.status === 'acknowledged' ? 'read' : r.status };
       item.status = statusOf(item.recipients);
       this.putItem(item);
     }

@@ -91,7 +91,7 @@ const clock = (at: number) => new Date(at).toLocaleTimeString([], { hour: '2-dig
  * An alert's story in one line: "sent 10:02 → repeated 10:04 → escalated to Rosa Ortiz 10:07 →
  * acknowledged by Anita Patel 10:08".
  */
-export function alertTimeline(alert: AlertState, name: (userId: string) => string): string {
+export function alertTimeline(alert: AlertState, name: (userId: string) => string, sealed: (userId: string) => boolean = () => false): string {
   const parts = alert.timeline.map((e) => {
     switch (e.type) {
       case 'raised':
@@ -103,7 +103,8 @@ export function alertTimeline(alert: AlertState, name: (userId: string) => strin
         return `escalated to ${users.map(name).join(', ') || 'the next tier'} ${clock(e.at)}`;
       }
       case 'acknowledged':
-        return `acknowledged by ${e.userId ? name(e.userId) : 'someone'} ${clock(e.at)}`;
+        // ✓: their own device confirmed it end to end, not only the hub.
+        return `acknowledged by ${e.userId ? name(e.userId) : 'someone'}${e.userId && sealed(e.userId) ? ' ✓' : ''} ${clock(e.at)}`;
       case 'expired':
         return `no answer, stopped ${clock(e.at)}`;
     }

@@ -25,7 +25,7 @@ export type MessageContent =
   /** Invisible to the app: asks the peer to use the new session this message starts. */
   | { kind: 'session-reset' }
   /** A delivery or read receipt for messages of the same conversation, sent to their sender's devices. */
-  | { kind: 'receipt'; status: 'delivered' | 'read'; messageIds: string[] };
+  | { kind: 'receipt'; status: 'delivered' | 'read' | 'acknowledged'; messageIds: string[] };
 
 /** Message ids one receipt may carry. */
 export const MAX_RECEIPT_IDS = 500;
@@ -83,7 +83,7 @@ export function openMessage(body: Uint8Array | undefined, keyPackage: Uint8Array
     const r = content as { status?: unknown; messageIds?: unknown };
     if (
       c.kind === 'receipt' &&
-      (r.status === 'delivered' || r.status === 'read') &&
+      (r.status === 'delivered' || r.status === 'read' || r.status === 'acknowledged') &&
       Array.isArray(r.messageIds) &&
       r.messageIds.length <= MAX_RECEIPT_IDS &&
       r.messageIds.every((id) => typeof id === 'string' && id.length <= 128)

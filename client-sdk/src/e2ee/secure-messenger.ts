@@ -122,6 +122,11 @@ export class SecureMessenger implements TeamContext {
     return this.receiptSender.markRead(conversationId, messageIds);
   }
 
+  /** Seal an acknowledgement of an urgent message to its sender (see `ReceiptSender.acknowledged`). */
+  confirmAcknowledged(conversationId: string, messageId: string): Promise<boolean> {
+    return this.receiptSender.acknowledged(conversationId, messageId);
+  }
+
   /** Status per recipient of a message this device sent, or undefined if unknown. */
   messageStatus(messageId: string): Record<string, ReceiptStatus> | undefined {
     return this.receipts.status(messageId);
@@ -339,7 +344,9 @@ export class SecureMessenger implements TeamContext {
         // A receipt from a team member's device (or our own) proves our sender key reached it intact.
         if (await this.teams.isTeam(envelope.conversationId)) await this.teams.senderKeyConfirmed(envelope.conversationId, envelope.senderDeviceId, content.messageIds);
         if (envelope.senderUserId === me.userId) return; // our own other device: nothing to show
-        for (const messageId of await this.receipts.apply(envelope.conversationId, envelope.senderUserId, content.status, content.messageIds)) {
+        // An acknowledgement implies the message was read; it is told whether or not the status moved.
+        const moved = await this.receipts.apply(envelope.conversationId, envelope.senderUserId, content.status === 'acknowledged' ? 'read' : content.status, content.messageIds);
+        for (const messageId of content.status === 'acknowledged' ? content.messageIds : moved) {
           this.events.receipt({ conversationId: envelope.conversationId, messageId, userId: envelope.senderUserId, deviceId: envelope.senderDeviceId, status: content.status });
         }
         return;

@@ -159,7 +159,13 @@ export class ThreadView {
       urgency,
       h('div', { class: 'bubble' }, item.text),
       meta,
-      alert ? h('div', { class: 'timeline' }, alertTimeline(alert, (u) => state.people.name(u))) : false,
+      alert
+        ? h(
+            'div',
+            { class: 'timeline', title: '✓: confirmed end to end by the acknowledging device' },
+            alertTimeline(alert, (u) => state.people.name(u), (u) => this.ctx.client()?.alerts.confirmedEndToEnd(alert, u) ?? false),
+          )
+        : false,
       answer,
     );
   }
