@@ -55,6 +55,14 @@ async function measure(pid: number, ms: number): Promise<{ cpuMs: number; rssKb:
 async function main(): Promise<void> {
   const redis = await ensureRedis();
   const mongo = await ensureDevMongo();
+  try {
+    await run(redis.url, mongo.url, mongo.label);
+  } finally {
+    await Promise.all([redis.stop(), mongo.stop()]);
+  }
+}
+
+async function run(redisUrl: string, mongoUrl: string, mongoLabel: string): Promise<void> {
   const runId = uniqueName('alerts');
   const idp = benchIdp();
   const dbName = `bench_alerts_${runId}`;
@@ -65,9 +73,9 @@ async function main(): Promise<void> {
       LOG_LEVEL: 'info',
       PORT: '0',
       HOST: '127.0.0.1',
-      MONGODB_URI: mongo.url,
+      MONGODB_URI: mongoUrl,
       MONGODB_DB: dbName,
-      REDIS_URL: redis.url,
+      REDIS_URL: redisUrl,
       REDIS_KEY_PREFIX: `${runId}:`,
       ...idp.hubEnv,
       ALERT_SWEEP_MS: String(SWEEP_MS),
@@ -124,7 +132,7 @@ async function main(): Promise<void> {
     const pending = await measure(hub.pid, WINDOW_MS);
 
     // Wait for every tier to activate, then read firing times from the database.
-    const conn = await mongoose.createConnection(mongo.url, { dbName }).asPromise();
+    const conn = await mongoose.createConnection(mongoUrl, { dbName }).asPromise();
     const deadline = Date.now() + 3 * WINDOW_MS + 30_000;
     let fired = 0;
     while (Date.now() < deadline) {
@@ -153,7 +161,7 @@ async function main(): Promise<void> {
         }
       })(),
       loadavg1: loadavg()[0],
-      database: mongo.label,
+      database: mongoLabel,
       alerts: N,
       windowMs: WINDOW_MS,
       sweepMs: SWEEP_MS,
@@ -180,7 +188,6 @@ async function main(): Promise<void> {
   } finally {
     for (const c of clients) c.disconnect();
     await hub.stop();
-    await Promise.all([redis.stop(), mongo.stop()]);
   }
 }
 
