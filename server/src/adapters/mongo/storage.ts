@@ -132,6 +132,8 @@ export class MongoStorage implements Storage {
       autoCreate: true,
       sanitizeFilter: true,
       writeConcern: { w },
+      // Command monitoring events (the hub's /metrics counts database commands per name); a listener-free emit otherwise.
+      monitorCommands: true,
     });
     // Without a listener a connection error would be thrown from the event emitter.
     this.conn.on('error', (err: unknown) => this.logger?.warn({ err }, 'mongodb connection error'));
