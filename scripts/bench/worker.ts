@@ -282,10 +282,18 @@ function onReceive(user: number, body: Uint8Array): void {
   }
 }
 
+/** Closed-loop senders: what runs once a message is acked (its sender's next send). */
+const afterAck = new Map<number, () => void>();
+
 function onAck(msgNo: number, error: string | undefined, t0?: number): void {
   const start = t0 ?? wsAckT0.get(msgNo);
   wsAckT0.delete(msgNo);
   ackOutstanding--;
+  const next = afterAck.get(msgNo);
+  if (next) {
+    afterAck.delete(msgNo);
+    setImmediate(next);
+  }
   if (error) {
     stats.ackErrors[error] = (stats.ackErrors[error] ?? 0) + 1;
     return;
@@ -306,7 +314,7 @@ const rand = () => {
   return (rng >>> 0) / 4294967296;
 };
 
-function sendOne(): number {
+function sendOne(then?: () => void): number {
   const { shape } = init;
   const room = rand() < shape.roomShare || directConvs.length === 0;
   const list = room ? roomConvs : directConvs;
@@ -316,6 +324,7 @@ function sendOne(): number {
   const sender = clients[conv.members[senderPos]!]!;
   const size = rand() < shape.largeShare ? shape.largeBytes : shape.bodyBytes + shape.headerBytes;
   const msgNo = nextMsgNo++;
+  if (then) afterAck.set(msgNo, then);
   if (msgNo >= status.length) {
     const grown = new Uint8Array(status.length * 2);
     grown.set(status);
@@ -362,7 +371,23 @@ async function step(m: Extract<RunnerToWorker, { type: 'step' }>): Promise<StepR
   const first = nextMsgNo;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  await new Promise<void>((done) => {
+  if (m.senders) {
+    // Closed loop: `senders` concurrent senders, each sending again as soon as its last send is acked.
+    await new Promise<void>((done) => {
+      let running = m.senders!;
+      const loop = () => {
+        if (performance.now() - t0 >= durationMs) {
+          if (--running === 0) done();
+          return;
+        }
+        sent++;
+        bytesSent += sendOne(loop);
+      };
+      for (let i = 0; i < m.senders!; i++) loop();
+      // A send never acked would hold its sender forever: the step ends anyway (counted unacked).
+      setTimeout(done, durationMs + 30_000).unref();
+    });
+  } else await new Promise<void>((done) => {
     const tick = () => {
       const elapsed = Math.min(performance.now() - t0, durationMs);
       let due = Math.floor((rate * elapsed) / 1000) - sent - skipped;
@@ -392,11 +417,12 @@ async function step(m: Extract<RunnerToWorker, { type: 'step' }>): Promise<StepR
   const unacked = ackOutstanding;
   ackOutstanding = 0; // late acks of this step are not counted in the next
   wsAckT0.clear();
+  afterAck.clear();
   void first;
   return {
     type: 'step-done',
     step: m.step,
-    target: Math.round((rate * durationMs) / 1000),
+    target: m.senders ? sent : Math.round((rate * durationMs) / 1000),
     sent,
     skipped,
     sendWallMs,
