@@ -52,7 +52,7 @@ export class HubMetrics {
   readonly redisSeconds: Histogram<'command'>;
   readonly redisErrors: Counter<'command'>;
   readonly rateLimited: Counter<'limit'>;
-  readonly dbCommands: Counter<'command'>;
+  readonly dbCommands: Counter<'command' | 'collection'>;
   readonly dbDocumentsInserted: Counter<'collection'>;
 
   constructor(options: { nodeId: string; connections: () => number }) {
@@ -90,8 +90,8 @@ export class HubMetrics {
     this.rateLimited = new Counter({ name: 'curbside_rate_limited_total', help: 'Requests and handshakes refused RATE_LIMITED, by limit', labelNames: ['limit'], registers });
     this.dbCommands = new Counter({
       name: 'curbside_db_commands_total',
-      help: 'Wire commands this node sent to the database (driver command monitoring), by command name: what one message costs the database',
-      labelNames: ['command'],
+      help: 'Wire commands this node sent to the database (driver command monitoring), by command name and collection: what one message costs the database',
+      labelNames: ['command', 'collection'],
       registers,
     });
     this.dbDocumentsInserted = new Counter({
@@ -104,7 +104,7 @@ export class HubMetrics {
 
   /**
    * Count every command the MongoDB driver sends (its command monitoring: the client must be made with
-   * `monitorCommands: true`), by name, and the documents of inserts by collection. Names and
+   * `monitorCommands: true`), by name and collection, and the documents of inserts by collection. Names and
    * collections are the code's own (a fixed set); anything else is counted as `other`.
    */
   instrumentMongo(client: MongoCommandEvents): void {
@@ -113,11 +113,11 @@ export class HubMetrics {
     marked[INSTRUMENTED] = true;
     client.on('commandStarted', (event: { commandName?: unknown; command?: Record<string, unknown> }) => {
       const name = typeof event.commandName === 'string' && /^[a-zA-Z]{1,32}$/.test(event.commandName) ? event.commandName : 'other';
-      this.dbCommands.inc({ command: name });
-      if (name === 'insert' && Array.isArray(event.command?.['documents'])) {
-        const collection = typeof event.command['insert'] === 'string' && /^[a-z_]{1,40}$/.test(event.command['insert']) ? event.command['insert'] : 'other';
-        this.dbDocumentsInserted.inc({ collection }, event.command['documents'].length);
-      }
+      // The collection a command names as its value (`{ insert: 'envelopes', … }`); none for `hello`, `ping`, ….
+      const target = event.command?.[name];
+      const collection = typeof target === 'string' ? (/^[a-z_]{1,40}$/.test(target) ? target : 'other') : '';
+      this.dbCommands.inc({ command: name, collection });
+      if (name === 'insert' && Array.isArray(event.command?.['documents'])) this.dbDocumentsInserted.inc({ collection }, event.command['documents'].length);
     });
   }
 
