@@ -72,8 +72,11 @@ export async function counters(redisUrl: string | undefined, metricsUrls: string
         const value = Number(m[3]);
         if (m[1] === 'curbside_db_commands_total') {
           const command = /command="([^"]*)"/.exec(m[2] ?? '')?.[1] ?? 'other';
-          dbCommands[command] = (dbCommands[command] ?? 0) + value;
-          if (command === 'insert' && /collection="envelopes"/.test(m[2] ?? '')) envelopeInserts += value;
+          const collection = /collection="([^"]*)"/.exec(m[2] ?? '')?.[1] ?? '';
+          // By command and collection: "find conversations", "insert envelopes", "hello".
+          const k = collection ? `${command} ${collection}` : command;
+          dbCommands[k] = (dbCommands[k] ?? 0) + value;
+          if (command === 'insert' && collection === 'envelopes') envelopeInserts += value;
         } else if (m[1] === 'curbside_db_documents_inserted_total' && /collection="envelopes"/.test(m[2] ?? '')) envelopeDocs += value;
         else if (m[1] === 'curbside_envelopes_in_total') envelopesIn += value;
       }
@@ -134,7 +137,7 @@ export function perMessage(a: CountSample, b: CountSample, messages: number): Pe
     docs += y.envelopeDocs - x.envelopeDocs;
     inserts += y.envelopeInserts - x.envelopeInserts;
   }
-  const reads = Object.entries(dbBy).reduce((s, [k, v]) => s + (DB_READS.has(k) ? v : 0), 0);
+  const reads = Object.entries(dbBy).reduce((s, [k, v]) => s + (DB_READS.has(k.split(' ')[0]!) ? v : 0), 0);
   const round = (r: Record<string, number>): Record<string, number> =>
     Object.fromEntries(
       Object.entries(r)

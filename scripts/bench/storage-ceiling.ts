@@ -5,7 +5,10 @@
  * `concurrency` writers at once, each an unordered `insertMany` of `batch` documents at a time under
  * the hub's write concern, for `durationMs`. The hub cannot be faster than this, so the headline is
  * D / min(B, S). With `seqRaise`, each batch is also followed by one `$max` raise per conversation in
- * `conversation_seqs` (one update command), which is what the hub's group commit writes per batch.
+ * `conversation_seqs` (one update command), which is what the hub's group commit writes per batch,
+ * and, as in the hub, the writers take turns (one command in flight): FerretDB v1 on PostgreSQL
+ * stopped answering altogether under concurrent multi-document updates (every pooled PostgreSQL
+ * connection idle, every command waiting), which is why the hub has a single write lane.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import mongoose from 'mongoose';
@@ -84,6 +87,12 @@ export async function storageCeiling(o: StorageCeilingOptions): Promise<StorageC
     const h = hdr.build(HDR);
     let docs = 0;
     let commands = 0;
+    let lane: Promise<unknown> = Promise.resolve();
+    const inLane = <R>(fn: () => Promise<R>): Promise<R> => {
+      const r = lane.then(fn);
+      lane = r.catch(() => {});
+      return r;
+    };
     const t0 = performance.now();
     const end = t0 + o.durationMs;
     await Promise.all(
@@ -91,17 +100,18 @@ export async function storageCeiling(o: StorageCeilingOptions): Promise<StorageC
         while (performance.now() < end) {
           const batch = Array.from({ length: o.batch }, doc);
           const s = performance.now();
-          await envelopes.insertMany(batch as never[], { ordered: false });
-          commands++;
-          if (o.seqRaise) {
+          if (!o.seqRaise) await envelopes.insertMany(batch as never[], { ordered: false });
+          else {
+            await inLane(() => envelopes.insertMany(batch as never[], { ordered: false }));
             const top = new Map<string, number>();
             for (const d of batch) top.set(d.conversationId, Math.max(top.get(d.conversationId) ?? 0, d.seq));
-            await seqs.bulkWrite(
+            await inLane(() => seqs.bulkWrite(
               [...top].map(([c, seq]) => ({ updateOne: { filter: { _id: compositeKey(org, c) as never }, update: { $max: { lastSeq: seq } }, upsert: true } })),
               { ordered: false },
-            );
+            ));
             commands++;
           }
+          commands++;
           h.recordValue(Math.max(1, Math.round((performance.now() - s) * 1000)));
           docs += batch.length;
         }

@@ -387,7 +387,7 @@ export function createHubFromConfig(config: HubConfig, overrides: { logger?: Log
   return new Hub({
     config,
     logger,
-    storage: new MongoStorage({ uri: mongo.uri, dbName: overrides.dbName ?? mongo.dbName, writeConcern: mongo.writeConcern }),
+    storage: new MongoStorage({ uri: mongo.uri, dbName: overrides.dbName ?? mongo.dbName, writeConcern: mongo.writeConcern, groupCommitWaitMs: mongo.groupCommitWaitMs }),
     presence: new RedisPresence({ redis: presenceClient, keyPrefix: redis.keyPrefix, ttlMs: config.presence.ttlMs }),
     fanout: { pub, sub, keyPrefix: redis.keyPrefix },
     ...(overrides.onFatal ? { onFatal: overrides.onFatal } : {}),
