@@ -62,7 +62,8 @@ export type RunnerToWorker =
   | { type: 'connect' }
   | { type: 'setup' }
   // senders > 0: closed loop, each of `senders` sends its next message when the last is acked (`rate` unused)
-  | { type: 'step'; step: number; rate: number; durationMs: number; drainMs: number; senders?: number }
+  // touch (with senders): every member of every conversation sends once, then the step ends (warm-up)
+  | { type: 'step'; step: number; rate: number; durationMs: number; drainMs: number; senders?: number; touch?: boolean }
   | { type: 'idle'; clients: number; firstUser: number; urls?: string[] } // urls: the idle test's own servers (default: the load's)
   | { type: 'idle-close' }
   | { type: 'close' };

@@ -495,7 +495,7 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
     console.log(`   load: ${connected} clients, ${out.load.conversations} conversations, set up in ${out.load.setupMs} ms`);
 
     const counted = (id === 'real' || id === 'two-nodes') && svc ? await counters(svc.redisUrl, running.servers.map((s) => `${s.url}/metrics`), METRICS_TOKEN) : undefined;
-    const runStep = async (step: number, rate: number, durationMs: number, senders = 0): Promise<StepResult> => {
+    const runStep = async (step: number, rate: number, durationMs: number, senders = 0, touch = false): Promise<StepResult> => {
       await Promise.all(running.servers.map((s) => s.ask({ type: 'eld', reset: true }, 'eld')));
       const count0 = await counted?.sample();
       const cpu0 = pids.map(procCpuMs);
@@ -504,7 +504,7 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
       const load1 = loadavg()[0]!;
       const t = performance.now();
       const reps = await Promise.all(
-        workers.map((w) => w.ask<StepReport>({ type: 'step', step, rate: rate / workersN, durationMs, drainMs, senders: senders / workersN }, 'step-done', durationMs + drainMs + 120_000)),
+        workers.map((w) => w.ask<StepReport>({ type: 'step', step, rate: rate / workersN, durationMs, drainMs, senders: senders / workersN, touch }, 'step-done', (touch ? 600_000 : durationMs) + drainMs + 120_000)),
       );
       const count1 = await counted?.sample();
       // The send window is what the step's rate is about; the drain after it is included in the CPU (its work).
@@ -587,9 +587,14 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
       if (!s.passed && !flags['keep-going']) break;
     }
     if (sendersN > 0) {
-      // Warm-up at the same concurrency first (not recorded): every conversation touched once, so the
-      // step measures the steady state (directory caches filled), not first-touch reads.
-      if (warmupMs > 0) await runStep(0, 0, warmupMs, sendersN);
+      // Warm-up at the same concurrency first (not recorded): every member of every conversation sends
+      // once, so the step measures the steady state (directory caches filled, senders noted), not
+      // first-touch reads and writes; then --warmup-s more at random.
+      if (warmupMs > 0) {
+        const touch = await runStep(0, 0, 0, sendersN, true);
+        console.log(`   warm-up: every member of every conversation sent once (${touch.sent} messages)${touch.perMessage ? `, ${touch.perMessage.dbReads} database reads per message` : ''}`);
+        await runStep(0, 0, warmupMs, sendersN);
+      }
       const s = await runStep(rates.length + 1, 0, stepMs, sendersN);
       out.closedLoop = s;
       console.log(

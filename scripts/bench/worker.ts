@@ -314,13 +314,17 @@ const rand = () => {
   return (rng >>> 0) / 4294967296;
 };
 
+/** Touch steps: every member of every conversation sends once, in this order (see `step`). */
+let touchQueue: Array<{ ci: number; senderPos: number }> | undefined;
+
 function sendOne(then?: () => void): number {
   const { shape } = init;
-  const room = rand() < shape.roomShare || directConvs.length === 0;
+  const forced = touchQueue?.pop();
+  const room = forced ? convs[forced.ci]!.isRoom : rand() < shape.roomShare || directConvs.length === 0;
   const list = room ? roomConvs : directConvs;
-  const ci = list[Math.floor(rand() * list.length)]!;
+  const ci = forced ? forced.ci : list[Math.floor(rand() * list.length)]!;
   const conv = convs[ci]!;
-  const senderPos = Math.floor(rand() * conv.members.length);
+  const senderPos = forced ? forced.senderPos : Math.floor(rand() * conv.members.length);
   const sender = clients[conv.members[senderPos]!]!;
   const size = rand() < shape.largeShare ? shape.largeBytes : shape.bodyBytes + shape.headerBytes;
   const msgNo = nextMsgNo++;
@@ -371,12 +375,14 @@ async function step(m: Extract<RunnerToWorker, { type: 'step' }>): Promise<StepR
   const first = nextMsgNo;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
+  if (m.touch) touchQueue = convs.flatMap((c, ci) => c.members.map((_, senderPos) => ({ ci, senderPos })));
   if (m.senders) {
     // Closed loop: `senders` concurrent senders, each sending again as soon as its last send is acked.
+    // A touch step instead ends once every member of every conversation has sent once.
     await new Promise<void>((done) => {
       let running = m.senders!;
       const loop = () => {
-        if (performance.now() - t0 >= durationMs) {
+        if (touchQueue ? touchQueue.length === 0 : performance.now() - t0 >= durationMs) {
           if (--running === 0) done();
           return;
         }
@@ -385,8 +391,9 @@ async function step(m: Extract<RunnerToWorker, { type: 'step' }>): Promise<StepR
       };
       for (let i = 0; i < m.senders!; i++) loop();
       // A send never acked would hold its sender forever: the step ends anyway (counted unacked).
-      setTimeout(done, durationMs + 30_000).unref();
+      setTimeout(done, (touchQueue ? 600_000 : durationMs) + 30_000).unref();
     });
+    touchQueue = undefined;
   } else await new Promise<void>((done) => {
     const tick = () => {
       const elapsed = Math.min(performance.now() - t0, durationMs);
