@@ -751,8 +751,10 @@ async function main(): Promise<void> {
   };
   // D's p99 on the open-loop ladder: at 1k msg/s, and the first rate where it passes 50 ms.
   const dSteps = by('real')?.steps ?? [];
-  const crosses = dSteps.find((s) => (s.latencyMs.p99 ?? Infinity) > 50);
-  const p99Crossing = { under50msUpTo: dSteps.filter((s) => s.valid && (s.latencyMs.p99 ?? Infinity) <= 50 && (!crosses || s.rate < crosses.rate)).at(-1)?.rate ?? null, crossesAt: crosses?.rate ?? null };
+  // The highest step with p99 ≤ 50 ms, and the next step above it (a noisy machine can put one low step over 50 ms).
+  const under50 = dSteps.filter((s) => s.valid && (s.latencyMs.p99 ?? Infinity) <= 50).at(-1);
+  const crosses = dSteps.find((s) => s.rate > (under50?.rate ?? -1) && (s.latencyMs.p99 ?? Infinity) > 50);
+  const p99Crossing = { under50msUpTo: under50?.rate ?? null, crossesAt: crosses?.rate ?? null };
   const at1k = (id: VariantId) => stepAt(by(id), 1000);
   const targets = {
     throughput: { target: 'D ≥ 0.6 × B (highest msg/s with p99 ≤ 100 ms)', value: ratios['D/B'], met: ratios['D/B'] == null ? null : ratios['D/B'] >= 0.6 },
