@@ -384,7 +384,7 @@ interface VariantResult {
   /** The closed-loop step at --senders. */
   closedLoop?: StepResult;
   /** S only: the plain driver's insert rate, without and with a lastSeq raise per batch. */
-  storage?: { inserts: StorageCeilingResult; insertsAndRaise: StorageCeilingResult; batchFrom: string };
+  storage?: { inserts: StorageCeilingResult; insertsAndRaise: StorageCeilingResult; insertsAndMarks: StorageCeilingResult; batchFrom: string };
   headline?: { msgPerS: number; limitedBy: string };
   /**
    * Hub CPU per inbound message (at the highest valid step) and the rate at which that would fill
@@ -670,11 +670,13 @@ async function runStorage(svc: Services | undefined, d: VariantResult | undefine
     const dbCpu0 = svc.dbPid ? procCpuMs(svc.dbPid) : NaN;
     const inserts = await storageCeiling({ ...base, dbName: `bench_${runId}_storage_a`, seqRaise: false });
     const insertsAndRaise = await storageCeiling({ ...base, dbName: `bench_${runId}_storage_b`, seqRaise: true });
-    out.storage = { inserts, insertsAndRaise, batchFrom };
+    // What the raise would cost as an insert (a seq mark per conversation per batch): not the hub's way today.
+    const insertsAndMarks = await storageCeiling({ ...base, dbName: `bench_${runId}_storage_c`, seqRaise: true, marks: true });
+    out.storage = { inserts, insertsAndRaise, insertsAndMarks, batchFrom };
     out.headline = { msgPerS: inserts.docsPerS, limitedBy: 'the database (no latency bound: the plain driver as fast as it goes)' };
     console.log(
       `   ${concurrency} writers × insertMany of ${batch} (batch from ${batchFrom}): ${inserts.docsPerS} docs/s (batch p50/p99 ${inserts.batchMs.p50}/${inserts.batchMs.p99} ms); ` +
-        `with a lastSeq raise per batch: ${insertsAndRaise.docsPerS} docs/s${Number.isFinite(dbCpu0) ? `; DB CPU ${Math.round(procCpuMs(svc.dbPid!) - dbCpu0)} ms` : ''}`,
+        `with a lastSeq raise per batch: ${insertsAndRaise.docsPerS} docs/s; with a seq-mark insert instead: ${insertsAndMarks.docsPerS} docs/s${Number.isFinite(dbCpu0) ? `; DB CPU ${Math.round(procCpuMs(svc.dbPid!) - dbCpu0)} ms` : ''}`,
     );
   } catch (e) {
     out.error = e instanceof Error ? e.message : String(e);
@@ -893,7 +895,7 @@ function markdown(r: Report, file: string): string {
   if (st) {
     lines.push(
       `S: ${st.inserts.concurrency} writers × insertMany of ${st.inserts.batch} (${st.batchFrom}): **${st.inserts.docsPerS} docs/s** (batch p99 ${f(st.inserts.batchMs.p99)} ms); ` +
-        `with one lastSeq raise per batch ${st.insertsAndRaise.docsPerS} docs/s.`,
+        `with one lastSeq raise per batch ${st.insertsAndRaise.docsPerS} docs/s; with a seq-mark insert per conversation per batch instead of the raise ${st.insertsAndMarks?.docsPerS ?? '–'} docs/s.`,
     );
   }
   lines.push(

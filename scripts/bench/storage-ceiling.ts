@@ -27,6 +27,12 @@ export interface StorageCeilingOptions {
   /** Conversations the documents are spread over (the hub's load: its rooms and pairs). */
   conversations: number;
   seqRaise: boolean;
+  /**
+   * With `seqRaise`: raise by inserting one mark document per conversation per batch (`_id` (org,
+   * conversation, seq)) into `seq_marks` instead of a `$max` update: what the raise would cost if it
+   * were an insert (docs/benchmarks.md, issue #19). Not what the hub does today.
+   */
+  marks?: boolean;
   writeConcern?: 'majority' | number;
 }
 
@@ -34,6 +40,7 @@ export interface StorageCeilingResult {
   concurrency: number;
   batch: number;
   seqRaise: boolean;
+  marks: boolean;
   docs: number;
   commands: number;
   wallMs: number;
@@ -53,6 +60,8 @@ export async function storageCeiling(o: StorageCeilingOptions): Promise<StorageC
     const db = client.db(o.dbName);
     const envelopes = db.collection('envelopes');
     const seqs = db.collection('conversation_seqs');
+    const marks = db.collection('seq_marks');
+    if (o.marks) await marks.createIndex({ orgId: 1, conversationId: 1, seq: 1 }, { name: 'org_conv_seq' });
     const org = 'bench-org';
     const convIds = Array.from({ length: o.conversations }, () => randomUUID());
     const nextSeq = new Map<string, number>();
@@ -105,10 +114,17 @@ export async function storageCeiling(o: StorageCeilingOptions): Promise<StorageC
             await inLane(() => envelopes.insertMany(batch as never[], { ordered: false }));
             const top = new Map<string, number>();
             for (const d of batch) top.set(d.conversationId, Math.max(top.get(d.conversationId) ?? 0, d.seq));
-            await inLane(() => seqs.bulkWrite(
-              [...top].map(([c, seq]) => ({ updateOne: { filter: { _id: compositeKey(org, c) as never }, update: { $max: { lastSeq: seq } }, upsert: true } })),
-              { ordered: false },
-            ));
+            if (o.marks) {
+              await inLane(() => marks.insertMany([...top].map(([c, seq]) => ({ _id: compositeKey(org, c, String(seq)) as never, orgId: org, conversationId: c, seq })), { ordered: false }));
+            } else {
+              // As the hub raises: by `_id`, no upsert (the documents exist).
+              await inLane(() =>
+                seqs.bulkWrite(
+                  [...top].map(([c, seq]) => ({ updateOne: { filter: { _id: compositeKey(org, c) as never }, update: { $max: { lastSeq: seq } } } })),
+                  { ordered: false },
+                ),
+              );
+            }
             commands++;
           }
           commands++;
@@ -123,6 +139,7 @@ export async function storageCeiling(o: StorageCeilingOptions): Promise<StorageC
       concurrency: o.concurrency,
       batch: o.batch,
       seqRaise: o.seqRaise,
+      marks: o.marks === true,
       docs,
       commands,
       wallMs: Math.round(wallMs),

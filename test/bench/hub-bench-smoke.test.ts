@@ -56,7 +56,7 @@ describe('npm run bench harness (scripts/bench/run.ts --smoke)', function () {
     // S: the plain driver stored documents, in batches of D's measured size.
     const s = report.variants.find((v: { id: string }) => v.id === 'storage');
     expect(s.error, 'S: error').to.equal(undefined);
-    for (const m of [s.storage.inserts, s.storage.insertsAndRaise]) {
+    for (const m of [s.storage.inserts, s.storage.insertsAndRaise, s.storage.insertsAndMarks]) {
       expect(m.docs, 'S: documents inserted').to.be.greaterThan(0);
       expect(m.docs, 'S: whole batches').to.equal(m.batch * (m.commands / (m.seqRaise ? 2 : 1)));
       expect(m.docsPerS).to.be.greaterThan(0);
