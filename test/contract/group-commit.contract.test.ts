@@ -77,6 +77,21 @@ for (const backend of mongoBackends()) {
       for (const id of ids) assert.equal((await st.getConversation(ORG, id))!.lastSeq, 2);
     });
 
+    it('a batch with more conversations than FerretDB-PostgreSQL answers in one bulk update (60) is raised in parts, and cursors likewise', async function () {
+      const ids = await conversations(60);
+      await Promise.all(ids.map((id, i) => send(id, `warm-${i}`)));
+      commands.length = 0;
+      const results = await Promise.all(ids.map((id, i) => send(id, `big-${i}`, 1)));
+      assert.ok(results.every((r) => stored(r).seq === 2));
+      assert.equal(named('insert', 'envelopes').length, 1, 'one insertMany of 60');
+      const raises = named('update', 'conversation_seqs').map((c) => (c.command['updates'] as unknown[]).length);
+      assert.deepEqual(raises, [32, 28], 'the raise in two commands of at most 32');
+      for (const id of ids) assert.equal((await st.getConversation(ORG, id))!.lastSeq, 2);
+      // One device acking 60 conversations at once.
+      await st.ackDelivered(ORG, 'b-phone', ids.map((conversationId) => ({ conversationId, afterSeq: 2 })));
+      assert.deepEqual(named('update', 'device_cursors').map((c) => (c.command['updates'] as unknown[]).length), [32, 28]);
+    });
+
     it('nobody is answered before the insert command of their batch has answered', async function () {
       const ids = await conversations(3);
       await Promise.all(ids.map((id, i) => send(id, `warm-${i}`)));

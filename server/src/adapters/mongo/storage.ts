@@ -78,6 +78,13 @@ const MAX_SEQ_HINTS = 10_000;
 const CONTENDED_MS = 60_000;
 /** Envelopes (or lastSeq updates) written by one group command at most. */
 const MAX_WRITE_BATCH = 256;
+/**
+ * Update statements in one command at most. FerretDB v1 on PostgreSQL runs a command's statements on
+ * connections of its pool (50) at once and waits for them: a bulk update of 60 statements never
+ * answered, and every command of every node waited behind it (measured: 49 answered, 60 hung). Longer
+ * lists go as several commands, one after another.
+ */
+const MAX_UPDATES_PER_COMMAND = 32;
 /** Default of `MongoStorageOptions.groupCommitWaitMs`. */
 export const GROUP_COMMIT_WAIT_MS = 2;
 /** Default of `MongoStorageOptions.lastSeqWaitMs`, and the first and longest pause between its reads. */
@@ -427,13 +434,15 @@ export class MongoStorage implements Storage {
     // conversation's first raise needs it. When a document was missing (fewer matched than raised),
     // the batch goes again with upsert ($max is idempotent). Two nodes creating one conversation's
     // document at once: the loser's duplicate key is retried as an update.
-    const raise = (upsert: boolean) =>
-      this.models.ConversationSeq.bulkWrite(
-        [...top].map(([id, seq]) => ({ updateOne: { filter: { _id: id }, update: { $max: { lastSeq: seq } }, ...(upsert ? { upsert: true } : {}) } })),
-        { ordered: false },
-      );
-    const first = await raise(false);
-    if (first.matchedCount < top.size) await retryOnDuplicateKey(() => raise(true));
+    for (const part of chunks([...top], MAX_UPDATES_PER_COMMAND)) {
+      const raise = (upsert: boolean) =>
+        this.models.ConversationSeq.bulkWrite(
+          part.map(([id, seq]) => ({ updateOne: { filter: { _id: id }, update: { $max: { lastSeq: seq } }, ...(upsert ? { upsert: true } : {}) } })),
+          { ordered: false },
+        );
+      const first = await raise(false);
+      if (first.matchedCount < part.length) await retryOnDuplicateKey(() => raise(true));
+    }
     return []; // every item stored (a failure rejects the whole batch)
   }
 
@@ -570,20 +579,23 @@ export class MongoStorage implements Storage {
 
   async ackDelivered(orgId: string, deviceId: string, cursors: ReadonlyArray<{ conversationId: string; afterSeq: number }>): Promise<void> {
     if (cursors.length === 0) return;
-    // One command for the device (its statements run one after another, not as rival writers).
+    // One command for the device (its statements run one after another, not as rival writers), or a
+    // few for a device in many conversations (MAX_UPDATES_PER_COMMAND).
     // Two nodes upserting one cursor at once: the loser's duplicate key is retried as an update.
-    await retryOnDuplicateKey(() =>
-      this.models.DeviceCursor.bulkWrite(
-        cursors.map((c) => ({
+    for (const part of chunks(cursors, MAX_UPDATES_PER_COMMAND)) {
+      await retryOnDuplicateKey(() =>
+        this.models.DeviceCursor.bulkWrite(
+          part.map((c) => ({
           updateOne: {
             filter: { _id: docKey(orgId, deviceId, c.conversationId) },
             update: { $max: { seq: c.afterSeq }, $setOnInsert: { orgId, deviceId, conversationId: c.conversationId } },
             upsert: true,
           },
         })),
-        { ordered: false },
-      ),
-    );
+          { ordered: false },
+        ),
+      );
+    }
   }
 
   async sweepEnvelopes(now: number): Promise<{ deleted: number }> {
@@ -857,6 +869,13 @@ export class MongoStorage implements Storage {
 /** An envelope's `_id`: what makes a send unique (ids contain no space, see `docKey`). */
 function envelopeKey(orgId: string, senderDeviceId: string, clientMessageId: string): string {
   return docKey(orgId, senderDeviceId, clientMessageId);
+}
+
+/** `items` in runs of at most `size`. */
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
 }
 
 function hintKey(orgId: string, conversationId: string): string {
