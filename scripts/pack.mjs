@@ -9,8 +9,9 @@
 // shared's own dependencies become the SDK's. So the tarball names no @curbside dependency at all: nothing
 // for npm to fetch from a public registry under a scope we do not own (docs/operations.md, "Installing the
 // SDK"), and no second version of the contract that could drift from the one the SDK was compiled with.
-// The widget bundle is self-contained already (SDK, socket.io client and libsodium inside); its tarball
-// ships that bundle and the type declarations of the element.
+// The widget bundle is self-contained already (SDK and socket.io client inside, and libsodium in
+// curbside-sodium.js next to it, which the bundle loads when it starts); its tarball ships both files and
+// the type declarations of the element.
 //
 // Plain `npm pack` in a package directory is refused (its prepack script): that tarball would name the
 // unpublished @curbside/shared.
@@ -110,6 +111,9 @@ function stageWidget(stage) {
   if (!existsSync(bundle)) fail('widget/dist/curbside-chat.js is missing: run npm run build first');
   mkdirSync(join(stage, 'dist', 'types'), { recursive: true });
   copyFileSync(bundle, join(stage, 'dist', 'curbside-chat.js'));
+  const sodium = join(widget, 'dist', 'curbside-sodium.js');
+  if (!existsSync(sodium)) fail('widget/dist/curbside-sodium.js is missing: run npm run build first');
+  copyFileSync(sodium, join(stage, 'dist', 'curbside-sodium.js'));
   const types = join(widget, 'dist', 'types');
   const pending = ['index.d.ts'];
   const seen = new Set();

@@ -3,7 +3,9 @@
  * carries. In a module of their own so that the client, its hub connection and the messengers share
  * them without importing one another.
  */
-import type { Conversation, DeviceIdentity, DeviceRemoved, Envelope, SendResult, TypingNotice } from '@curbside/shared';
+import type { AckPolicy, AlertUpdate, Conversation, DeviceIdentity, DeviceRemoved, Envelope, Priority, SendResult, TypingNotice } from '@curbside/shared';
+import type { SendOptions } from './hub/outbox.js';
+import type { EscalatedMessage } from './e2ee/escalation.js';
 import type { CurbsideError } from './errors.js';
 import type { DisconnectReason, HubConnectionOptions } from './hub/connection.js';
 import type { CursorStore } from './cursor-store.js';
@@ -11,6 +13,23 @@ import type { DeviceStore } from './stores/index.js';
 import type { ChatMessage, DecryptionError, MembershipMismatch, SdkLogger, TeamChange, TeamDetailsChange, UnavailableMessage } from './e2ee/types.js';
 import type { Receipt } from './e2ee/receipts.js';
 import type { DeviceListChange, DeviceListRejection, LinkCode } from './e2ee/device-lists.js';
+
+/** Options of `CurbsideClient.sendText`. */
+export interface TextSendOptions extends SendOptions {
+  /**
+   * `urgent` or `emergent` raises an alert: the hub re-notifies the other members' devices until it is
+   * acknowledged (`client.alerts`). Sealed with the text too. @default 'routine'
+   */
+  priority?: Priority;
+  /** With an alert: `any` (the first acknowledgement settles it) or `all` (everyone asked must). @default 'any' */
+  ackPolicy?: AckPolicy;
+  /**
+   * With an alert: later tiers, in order, asked if nobody acknowledged within `afterMs` of the send
+   * (users outside the conversation, e.g. a backup clinician, then a supervisor). The message's key is
+   * wrapped for their devices now and released by the hub only when their tier activates.
+   */
+  escalate?: Array<{ afterMs: number; userIds: string[] }>;
+}
 
 /** Events a `CurbsideClient` emits. */
 export interface CurbsideClientEvents {
@@ -64,6 +83,14 @@ export interface CurbsideClientEvents {
    * Show it like a safety-number change ("Dr Lee added a device"); `safetyNumber()` is new.
    */
   deviceListChanged: (change: DeviceListChange) => void;
+  /**
+   * An urgent or emergent message's alert was raised, re-notified (`reason: 'repeated'`: re-alert the
+   * user if `client.alerts.awaitsMe(update)`), acknowledged (by whom: `acks`) or expired. Also after a
+   * reconnect, for what changed meanwhile.
+   */
+  alert: (update: AlertUpdate) => void;
+  /** An escalation reached this user: the message it concerns, decrypted here (see `client.alerts`). */
+  escalatedMessage: (message: EscalatedMessage) => void;
   /** Security alert: the hub offered a device list that does not verify, or an older one than this device knew. Nothing is sent to that user. */
   deviceListRejected: (rejection: DeviceListRejection) => void;
   /**

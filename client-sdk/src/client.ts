@@ -10,7 +10,7 @@ import { TypedEmitter } from './emitter.js';
 import { MemoryDeviceStore, cursorStoreFrom, type DeviceStore } from './stores/index.js';
 import { ReceiveDeferred, SecureMessenger } from './e2ee/secure-messenger.js';
 import type { ReceiptStatus } from './e2ee/receipts.js';
-import type { CurbsideClientEvents, CurbsideClientOptions } from './client-types.js';
+import type { CurbsideClientEvents, CurbsideClientOptions, TextSendOptions } from './client-types.js';
 import { HubConnection } from './hub/connection.js';
 import { Outbox, type EnvelopePayload, type SendOptions } from './hub/outbox.js';
 import { Sync } from './hub/sync.js';
@@ -19,9 +19,10 @@ import { CareTeams } from './teams.js';
 import { Devices } from './devices.js';
 import { Trust } from './trust.js';
 import { Directory } from './directory.js';
+import { Alerts } from './alerts.js';
 import { TextQueue } from './text-queue.js';
 
-export type { CurbsideClientEvents, CurbsideClientOptions } from './client-types.js';
+export type { CurbsideClientEvents, CurbsideClientOptions, TextSendOptions } from './client-types.js';
 export type { DisconnectReason } from './hub/connection.js';
 export type { EnvelopePayload, SendOptions } from './hub/outbox.js';
 
@@ -48,6 +49,8 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
   readonly trust: Trust;
   /** The organisation's directory: display names, roles or specialties and departments of user ids. */
   readonly directory: Directory;
+  /** Urgent and emergent messages: acknowledge, follow re-notifications and who answered. */
+  readonly alerts: Alerts;
   /**
    * The hub's requests as they are (keys, devices, conversations), for transport-only clients
    * (`e2ee: false`), tests and bridges. Apps use the methods and namespaces above.
@@ -100,7 +103,10 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
         teamChanged: (c) => this.emit('teamChanged', c),
         teamDetails: (d) => this.emit('teamDetails', d),
         membershipMismatch: (m) => this.emit('membershipMismatch', m),
-        receipt: (r) => this.emit('receipt', r),
+        receipt: (r) => {
+          if (r.status === 'acknowledged') this.alerts.noteSealedAck(r.messageId, r.userId);
+          this.emit('receipt', r);
+        },
         deviceListChanged: (c) => this.emit('deviceListChanged', c),
         deviceListRejected: (r) => this.emit('deviceListRejected', r),
       },
@@ -109,6 +115,15 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
     this.teams = new CareTeams(this.messenger, () => this.connection.identity.userId);
     this.trust = new Trust(this.messenger);
     this.directory = new Directory(this.hub);
+    this.alerts = new Alerts({
+      api: this.hub,
+      self: () => this.connection.identity,
+      emit: (u) => this.emit('alert', u),
+      open: this.e2ee ? (content) => this.messenger.escalations.open(content) : undefined,
+      confirm: this.e2ee ? (conversationId, messageId) => this.messenger.confirmAcknowledged(conversationId, messageId) : undefined,
+      escalated: (m) => this.emit('escalatedMessage', m),
+      error: (e) => this.emit('error', asCurbsideError(e)),
+    });
     this.devices = new Devices({
       api: this.hub,
       messenger: this.messenger,
@@ -131,7 +146,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
     });
     this.texts = new TextQueue({
       store,
-      encryptAndSend: (conversationId, text, clientMessageId) => this.messenger.sendText(conversationId, text, clientMessageId),
+      encryptAndSend: (conversationId, text, clientMessageId, alert) => this.messenger.sendText(conversationId, text, clientMessageId, alert),
       inOutbox: (clientMessageId) => this.outbox.has(clientMessageId),
       connected: () => this.connection.connected,
       stopped: () => this.connection.stopped,
@@ -236,8 +251,10 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
    * @throws CurbsideError UNTRUSTED_IDENTITY when a member's safety key changed and was not accepted;
    *   NOT_CONNECTED with `details.queued: true` when the app disconnected first (the text stays queued)
    */
-  sendText(conversationId: string, text: string, options: SendOptions = {}): Promise<SendResult> {
-    return this.texts.send(conversationId, text, options.clientMessageId ?? globalThis.crypto.randomUUID());
+  sendText(conversationId: string, text: string, options: TextSendOptions = {}): Promise<SendResult> {
+    const priority = options.priority ?? 'routine';
+    const alert = priority === 'routine' ? undefined : { priority, ...(options.ackPolicy ? { ackPolicy: options.ackPolicy } : {}), ...(options.escalate ? { escalate: options.escalate } : {}) };
+    return this.texts.send(conversationId, text, options.clientMessageId ?? globalThis.crypto.randomUUID(), alert);
   }
 
   /**
@@ -327,6 +344,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
     connection.on('connected', () => {
       this.emit('connected');
       this.outbox.flush();
+      void this.alerts.resync().catch((e: unknown) => this.emit('error', asCurbsideError(e)));
       const ready = this.e2ee ? this.messenger.publishKeys().then(() => this.devices.settle()) : Promise.resolve();
       void ready.then(
         () => {
@@ -350,6 +368,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
       this.emit('conversation', conversation);
     });
     connection.onPush(ServerEvent.TYPING, (notice) => this.emit('typing', notice));
+    connection.onPush(ServerEvent.ALERT, (raw) => this.alerts.receive(raw));
     connection.onPush(ServerEvent.KEYS_LOW, (raw) => {
       const parsed = KeysLowSchema.safeParse(raw);
       if (!parsed.success) return;

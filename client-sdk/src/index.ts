@@ -1,8 +1,9 @@
-export { CurbsideClient, type CurbsideClientOptions, type CurbsideClientEvents, type DisconnectReason, type SendOptions, type EnvelopePayload } from './client.js';
+export { CurbsideClient, type CurbsideClientOptions, type CurbsideClientEvents, type DisconnectReason, type SendOptions, type TextSendOptions, type EnvelopePayload } from './client.js';
 export { CareTeams, type TeamChangeResult } from './teams.js';
 export { Devices } from './devices.js';
 export { Trust } from './trust.js';
 export { Directory, type DirectoryProfile } from './directory.js';
+export { Alerts, type AlertState, type AlertUpdate, type EscalatedMessage } from './alerts.js';
 export { HubApi } from './hub/api.js';
 export type { LinkCode, LinkState, DeviceListChange, DeviceListRejection } from './e2ee/device-lists.js';
 export { CurbsideError, isCurbsideError, ErrorCode } from './errors.js';

@@ -5,6 +5,7 @@ import { Limits } from '@curbside/shared';
 import { SECURITY_ENV_DOC, loadSecurityConfig, type SecurityConfig } from './security/config.js';
 import { OIDC_ENV_DOC, loadOidcConfig, type OidcConfig } from './auth/config.js';
 import { METRICS_ENV_DOC, loadMetricsConfig } from './metrics/config.js';
+import { ALERTS_ENV_DOC, loadAlertsConfig, type AlertsConfig } from './alerts/config.js';
 import type { MetricsConfig } from './metrics/metrics.js';
 import { JWT_ALGORITHMS, parseVerificationKeys, type JwtAlgorithm } from './auth/keys.js';
 import type { EnvSetting } from './env-setting.js';
@@ -45,6 +46,8 @@ export interface HubConfig {
   storageWatchdogMs?: number;
   /** How long an envelope some device never acked is kept. @default 30 days */
   retentionMs?: number;
+  /** Urgent and emergent messages: re-notification intervals and timer sweeps. @default DEFAULT_ALERTS */
+  alerts?: AlertsConfig | undefined;
   /** How often the sweeper deletes acked and expired envelopes (0: never). @default 10 min */
   sweepIntervalMs?: number;
   /** How often devices' delivery acks are written (merged per device and conversation); 0: at once. @default 30 s */
@@ -144,7 +147,7 @@ export const ENV_DOC: readonly EnvSetting[] = [
   { name: 'ACK_FLUSH_MS', default: '30000', meaning: "how often devices' delivery acks are written, merged per device and conversation (0: at once)" },
   { name: 'SHUTDOWN_GRACE_MS', default: '10000', meaning: 'on SIGTERM, how long to wait for in-flight requests before closing' },
   { name: 'STORAGE_WATCHDOG_MS', default: '60000', meaning: 'a node whose database stays unreachable this long closes its connections and exits (code 69) for its supervisor to restart it (0: never)' },
-  { name: 'WIDGET_BUNDLE', default: 'widget/dist/curbside-chat.js (built by `npm run build`)', meaning: 'path of the chat widget bundle served at /widget/curbside-chat.js' },
+  { name: 'WIDGET_BUNDLE', default: 'widget/dist/curbside-chat.js (built by `npm run build`)', meaning: 'path of the chat widget bundle served at /widget/curbside-chat.js; libsodium (curbside-sodium.js, loaded by the widget) is served from the same directory' },
   { name: 'PRESENCE_HEARTBEAT_MS', default: '10000', meaning: 'how often a node refreshes its connections; must be under PRESENCE_TTL_MS' },
   { name: 'AUDIT_CLIENT_IP', default: 'keep', meaning: 'client addresses in the audit log: `keep` as seen, `hash` (HMAC-SHA-256 under AUDIT_IP_HASH_KEY: correlatable, not readable) or `omit`' },
   { name: 'AUDIT_IP_HASH_KEY', default: '(required with AUDIT_CLIENT_IP=hash)', meaning: 'secret key (at least 32 characters, the same on every node) for hashed client addresses' },
@@ -160,6 +163,7 @@ export const ENV_DOC: readonly EnvSetting[] = [
   },
   ...OIDC_ENV_DOC,
   ...METRICS_ENV_DOC,
+  ...ALERTS_ENV_DOC,
   ...SECURITY_ENV_DOC,
 ];
 
@@ -317,6 +321,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     storageWatchdogMs: num('STORAGE_WATCHDOG_MS', 60_000, 0, 86_400_000),
     retentionMs: num('RETENTION_DAYS', 30, 1, 3650) * 24 * 3600 * 1000,
     sweepIntervalMs: num('SWEEP_INTERVAL_MS', 600_000, 0, 86_400_000),
+    alerts: loadAlertsConfig(num, problem),
     ackFlushMs: num('ACK_FLUSH_MS', 30_000, 0, 600_000),
     widgetBundlePath: get('WIDGET_BUNDLE'),
     security: loadSecurityConfig(get, mode, problem),

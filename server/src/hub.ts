@@ -16,6 +16,8 @@ import { DeviceLists } from './domain/device-lists.js';
 import { DeviceKeys } from './domain/device-keys.js';
 import { CareTeams } from './domain/care-teams.js';
 import { Profiles } from './domain/profiles.js';
+import { Alerts } from './alerts/alerts.js';
+import { DEFAULT_ALERTS } from './alerts/config.js';
 import type { Storage } from './ports/storage.js';
 import type { Presence } from './ports/presence.js';
 import { MemoryStorage } from './adapters/memory/storage.js';
@@ -73,6 +75,8 @@ export class Hub {
   /** Origins, rate limits, revocation (`revokeToken`), device administration, audit trail. */
   readonly security: HubSecurity;
   readonly audit: AuditLog;
+  /** Urgent and emergent messages: acknowledgements and durable re-notification timers. */
+  readonly alerts: Alerts;
   /** Members' devices, read on every send (cached per node when Redis is there to invalidate). */
   readonly directory: DeviceDirectory;
   /** This node's Prometheus metrics (served at /metrics when METRICS_PORT or METRICS_TOKEN is set). */
@@ -153,7 +157,7 @@ export class Hub {
       recentAuthSec: config.recentAuthSec,
     });
 
-    this.administration = new Administration({ storage, security: this.security, audit: this.audit, keys: this.keys, logger, clustered: deps.fanout !== undefined });
+    this.administration = new Administration({ storage, security: this.security, audit: this.audit, keys: this.keys, logger, clustered: deps.fanout !== undefined, alertDefaults: config.alerts ?? DEFAULT_ALERTS });
     const app = createHttpApp({
       origins: this.security.origins,
       nodeId: config.nodeId,
@@ -198,7 +202,9 @@ export class Hub {
       }),
     );
     this.administration.attach(this.io);
-    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: this.relay, keys: new DeviceKeys(storage, this.directory), deviceLists: new DeviceLists(storage, this.directory, { recentAuthSec: config.recentAuthSec }), teams: new CareTeams(storage, this.directory), profiles: new Profiles(storage), logger, security: this.security, onStorageUnreachable: () => (this.storageFailedAt = Date.now()), metrics: this.metrics, ...(config.maxSocketsPerDevice !== undefined ? { maxSocketsPerDevice: config.maxSocketsPerDevice } : {}) });
+    this.alerts = new Alerts({ storage, directory: this.directory, io: this.io, logger, config: config.alerts ?? DEFAULT_ALERTS, record: (e) => this.security.record(e) });
+    this.administration.attachAlerts(this.alerts);
+    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: this.relay, alerts: this.alerts, keys: new DeviceKeys(storage, this.directory), deviceLists: new DeviceLists(storage, this.directory, { recentAuthSec: config.recentAuthSec }), teams: new CareTeams(storage, this.directory), profiles: new Profiles(storage), logger, security: this.security, onStorageUnreachable: () => (this.storageFailedAt = Date.now()), metrics: this.metrics, ...(config.maxSocketsPerDevice !== undefined ? { maxSocketsPerDevice: config.maxSocketsPerDevice } : {}) });
   }
 
   /** Initialise storage, start listening, start presence heartbeats. Port 0 picks a free port. */
@@ -227,6 +233,7 @@ export class Hub {
       this.sweeper.unref();
     }
     this.startStorageWatchdog();
+    this.alerts.start();
     await this.startMetrics(host);
     if (this.deps.config.oidc) {
       // Discovery and keys now rather than at the first handshake; a provider that is down is tried again then.
@@ -329,6 +336,7 @@ export class Hub {
       if (this.heartbeat) clearInterval(this.heartbeat);
       if (this.slowConsumerCheck) clearInterval(this.slowConsumerCheck);
       if (this.sweeper) clearInterval(this.sweeper);
+      await this.alerts.stop();
       // Finish what is in flight (each is a durable write the client waits to hear about), then go.
       if (this.watchdog) clearInterval(this.watchdog);
       // Idle sockets are closed at once and busy ones as soon as their answers are out, so clients

@@ -24,6 +24,7 @@ export const AdminPath = {
   AUDIT_VERIFY: '/admin/audit/verify',
   KEYS: '/admin/keys',
   KEYS_RELOAD: '/admin/keys/reload',
+  ALERT_SETTINGS: '/admin/alerts/settings',
 } as const;
 
 /** The header naming the operator for the audit log. */
@@ -76,6 +77,32 @@ export const AdminUserProfileRequestSchema = z
 export type AdminUserProfileRequest = z.input<typeof AdminUserProfileRequestSchema>;
 export const AdminUserProfileResultSchema = z.object({ orgId: IdSchema, profile: DirectoryProfileSchema });
 export type AdminUserProfileResult = z.infer<typeof AdminUserProfileResultSchema>;
+
+/**
+ * `POST /admin/tokens/revoke` (with `Authorization: Bearer <ADMIN_TOKEN>`): revoke one access token by its
+ * `jti`. Its sockets on every node close at once; it is refused at every handshake until `expiresAt`.
+ */
+export const AdminTokenRevokeRequestSchema = z.strictObject({
+  orgId: IdSchema,
+  /** The token's `jti`. */
+  tokenId: z.string().min(1).max(200),
+  /** When the token expires (epoch ms): the revocation is kept that long (plus a grace period). */
+  expiresAt: TimestampSchema,
+  /** Who asked (an operator's name or ticket), for the audit log. */
+  by: By,
+});
+export type AdminTokenRevokeRequest = z.input<typeof AdminTokenRevokeRequestSchema>;
+
+/**
+ * `POST /admin/devices/restore` (with the admin token): undo a device's revocation (e.g. a phone its
+ * owner found again, or a sibling revoked by a thief). The device signs in again and publishes new keys.
+ */
+export const AdminDeviceRestoreRequestSchema = z.strictObject({
+  orgId: IdSchema,
+  deviceId: IdSchema,
+  by: By,
+});
+export type AdminDeviceRestoreRequest = z.input<typeof AdminDeviceRestoreRequestSchema>;
 
 /** `POST /admin/devices/revoke`: as the owner's own `device:revoke`, without needing the owner. */
 export const AdminDeviceRevokeRequestSchema = z.strictObject({ orgId: IdSchema, userId: IdSchema, deviceId: IdSchema, by: By });
@@ -138,6 +165,29 @@ export const AdminKeysResponseSchema = z.object({ nodes: z.array(AdminKeysNodeSc
 export type AdminKeysNode = z.infer<typeof AdminKeysNodeSchema>;
 export type AdminKeysResponse = z.infer<typeof AdminKeysResponseSchema>;
 export const AdminKeysReloadRequestSchema = z.strictObject({ by: By });
+
+/**
+ * `GET /admin/alerts/settings?orgId=` and `POST /admin/alerts/settings`: how often the organisation's
+ * unacknowledged urgent and emergent messages are re-notified, and how many times (issue #20). A POST
+ * changes the fields it gives and keeps the others; `null` hands a field back to the deployment's
+ * default (ALERT_REPEAT_URGENT_MS, …). Every node uses a
+ * change within `ALERT_SETTINGS_CACHE_MS` (10 s); alerts raised before keep their first due time.
+ */
+const RepeatMs = z.number().int().min(1_000).max(86_400_000);
+export const AdminAlertSettingsQuerySchema = z.strictObject({ orgId: IdSchema });
+export const AdminAlertSettingsRequestSchema = z
+  .strictObject({ orgId: IdSchema, urgentMs: RepeatMs.nullable().optional(), emergentMs: RepeatMs.nullable().optional(), maxRepeats: z.number().int().min(1).max(1_000).nullable().optional(), by: By })
+  .refine((b) => b.urgentMs == null || b.emergentMs == null || b.emergentMs <= b.urgentMs, { message: 'emergentMs must not be longer than urgentMs', path: ['emergentMs'] });
+export type AdminAlertSettingsRequest = z.input<typeof AdminAlertSettingsRequestSchema>;
+export const AdminAlertSettingsSchema = z.object({
+  orgId: IdSchema,
+  urgentMs: RepeatMs,
+  emergentMs: RepeatMs,
+  maxRepeats: z.number().int(),
+  /** Which fields the organisation set (the others are the deployment's defaults). */
+  set: z.array(z.enum(['urgentMs', 'emergentMs', 'maxRepeats'])),
+});
+export type AdminAlertSettings = z.infer<typeof AdminAlertSettingsSchema>;
 
 // The inter-node event map lives in socket.ts; this entry extends it (declaration merging), as
 // security.ts does for its events, so socket.ts does not import the admin contract.

@@ -10,7 +10,8 @@
  * when, in the alert and in the hub's audit chain.
  */
 import { z } from 'zod';
-import { AckPolicySchema, AlertPrioritySchema, IdSchema, TimestampSchema, type Ack } from './schemas.js';
+import { AckPolicySchema, AlertPrioritySchema, IdSchema, TimestampSchema, bytesSchema, type Ack } from './schemas.js';
+import { Limits } from './limits.js';
 import type { ClientEvent, ServerEvent } from './events.js';
 
 export const PrioritySchema = z.enum(['routine', 'urgent', 'emergent']);
@@ -18,8 +19,10 @@ export type Priority = z.infer<typeof PrioritySchema>;
 
 /** What happened to an alert, in order: the escalation timeline a clinician reads. */
 export const AlertEventSchema = z.object({
-  type: z.enum(['raised', 'repeated', 'acknowledged', 'expired']),
+  type: z.enum(['raised', 'repeated', 'escalated', 'acknowledged', 'expired']),
   at: TimestampSchema,
+  /** Which later tier was asked (from 1), for `escalated`. */
+  tier: z.number().int().positive().optional(),
   /** Who acknowledged. */
   userId: IdSchema.optional(),
   deviceId: IdSchema.optional(),
@@ -35,8 +38,13 @@ export const AlertStateSchema = z.object({
   senderUserId: IdSchema,
   priority: AlertPrioritySchema,
   ackPolicy: AckPolicySchema,
-  /** Who must acknowledge: the conversation's other members when the message was sent. */
+  /**
+   * Who is asked to acknowledge now: the conversation's other members when the message was sent, and
+   * the users of every escalation tier activated so far.
+   */
   ackFrom: z.array(IdSchema),
+  /** The escalation's later tiers, and when each was activated. */
+  tiers: z.array(z.object({ afterMs: z.number().int().positive(), userIds: z.array(IdSchema), activatedAt: TimestampSchema.optional() })).optional(),
   acks: z.array(z.object({ userId: IdSchema, deviceId: IdSchema, at: TimestampSchema })),
   state: z.enum(['pending', 'acknowledged', 'expired']),
   /** Re-notifications so far. */
@@ -56,6 +64,25 @@ export type AlertUpdate = z.infer<typeof AlertUpdateSchema>;
 export const AlertAckRequestSchema = z.strictObject({ conversationId: IdSchema, seq: z.number().int().positive() });
 export type AlertAckRequest = z.input<typeof AlertAckRequestSchema>;
 
+/**
+ * `alert:content`: for a user an escalation tier asked, the message as sealed for escalation (`body`)
+ * and this device's wrapped key (`ciphertext`, absent when the sender had no session with it), with
+ * what its associated data binds. Answered only once the caller's tier is active.
+ */
+export const AlertContentRequestSchema = AlertAckRequestSchema;
+export const AlertContentSchema = z.object({
+  conversationId: IdSchema,
+  seq: z.number().int().positive(),
+  messageId: IdSchema,
+  senderUserId: IdSchema,
+  senderDeviceId: IdSchema,
+  clientMessageId: IdSchema,
+  sentAt: TimestampSchema,
+  body: bytesSchema(Limits.MAX_CIPHERTEXT_BYTES),
+  ciphertext: bytesSchema(Limits.MAX_DEVICE_CIPHERTEXT_BYTES).optional(),
+});
+export type AlertContent = z.infer<typeof AlertContentSchema>;
+
 /** `alert:list`: the caller's open alerts (pending ones they must acknowledge or sent), to catch up after being offline. */
 export const AlertListRequestSchema = z.strictObject({});
 export const AlertListResultSchema = z.object({ alerts: z.array(AlertStateSchema) });
@@ -66,6 +93,7 @@ declare module './socket.js' {
   interface ClientToServerEvents {
     [ClientEvent.ALERT_ACK]: (req: AlertAckRequest, ack: (res: Ack<AlertState>) => void) => void;
     [ClientEvent.ALERT_LIST]: (req: Record<string, never>, ack: (res: Ack<AlertListResult>) => void) => void;
+    [ClientEvent.ALERT_CONTENT]: (req: AlertAckRequest, ack: (res: Ack<AlertContent>) => void) => void;
   }
   interface ServerToClientEvents {
     [ServerEvent.ALERT]: (update: AlertUpdate) => void;

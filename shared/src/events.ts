@@ -51,6 +51,8 @@ export const ClientEvent = {
   ALERT_ACK: 'alert:ack',
   /** The caller's open alerts (alerts.ts). Ack: `AlertListResult`. */
   ALERT_LIST: 'alert:list',
+  /** An escalated alert's content, for a user its tier asked (alerts.ts). Ack: `AlertContent`. */
+  ALERT_CONTENT: 'alert:content',
 } as const;
 export type ClientEvent = (typeof ClientEvent)[keyof typeof ClientEvent];
 

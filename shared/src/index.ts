@@ -2,6 +2,7 @@ export * from './errors.js';
 export * from './events.js';
 export * from './limits.js';
 export * from './schemas.js';
+export * from './rest.js';
 export * from './socket.js';
 export * from './keys.js';
 export * from './validate.js';

@@ -49,6 +49,13 @@ export const Limits = {
   MAX_DIRECTORY_QUERY_LENGTH: 100,
   /** Profiles one `directory:search` answers at most. */
   MAX_DIRECTORY_RESULTS: 50,
+  /** Later tiers of one escalation (alerts.ts). */
+  MAX_ESCALATION_TIERS: 3,
+  /** Users one escalation tier may name. */
+  MAX_ESCALATION_TIER_USERS: 20,
+  /** The earliest and latest a tier may activate after the send (ms). */
+  MIN_ESCALATION_MS: 1_000,
+  MAX_ESCALATION_MS: 86_400_000,
   /** Cursors in one `sync:fetch`. */
   MAX_SYNC_CURSORS: 5000,
 } as const;

@@ -158,12 +158,35 @@ export type AlertPriority = z.infer<typeof AlertPrioritySchema>;
 export const AckPolicySchema = z.enum(['any', 'all']);
 export type AckPolicy = z.infer<typeof AckPolicySchema>;
 
-/** `EnvelopeSendRequest.alert`: raise an alert with this message (alerts.ts). */
-export const AlertSpecSchema = z.strictObject({
-  priority: AlertPrioritySchema,
-  /** @default 'any' */
-  ackPolicy: AckPolicySchema.optional(),
+/**
+ * A later tier of an escalation (alerts.ts): who is asked if nobody required acknowledged within
+ * `afterMs` of the send, and, for each of their devices, the message's key wrapped over the sender's
+ * 1:1 session with it. The hub holds the wrapped keys and hands them out only when the tier activates.
+ */
+export const EscalationTierSchema = z.strictObject({
+  afterMs: z.number().int().min(Limits.MIN_ESCALATION_MS).max(Limits.MAX_ESCALATION_MS),
+  userIds: z.array(IdSchema).min(1).max(Limits.MAX_ESCALATION_TIER_USERS),
+  recipients: z.array(RecipientCiphertextSchema).min(1).max(Limits.MAX_RECIPIENT_DEVICES),
 });
+export type EscalationTier = z.input<typeof EscalationTierSchema>;
+
+/** `EnvelopeSendRequest.alert`: raise an alert with this message (alerts.ts). */
+export const AlertSpecSchema = z
+  .strictObject({
+    priority: AlertPrioritySchema,
+    /** @default 'any' */
+    ackPolicy: AckPolicySchema.optional(),
+    /**
+     * Escalation: the content sealed once more under its own key (`body`, for readers outside the
+     * conversation), and the later tiers, in order of `afterMs`.
+     */
+    escalation: z
+      .strictObject({ body: bytesSchema(Limits.MAX_CIPHERTEXT_BYTES), tiers: z.array(EscalationTierSchema).min(1).max(Limits.MAX_ESCALATION_TIERS) })
+      .refine((e) => e.tiers.every((t, i) => i === 0 || t.afterMs > e.tiers[i - 1]!.afterMs), { message: 'tiers activate one after the other: afterMs must increase' })
+      .refine((e) => new Set(e.tiers.flatMap((t) => t.userIds)).size === e.tiers.reduce((n, t) => n + t.userIds.length, 0), { message: 'a user may be named in one tier only, once' })
+      .optional(),
+  })
+  .refine((a) => a.escalation === undefined || (a.ackPolicy ?? 'any') === 'any', { message: 'an escalation stops at the first acknowledgement: ackPolicy must be any', path: ['ackPolicy'] });
 export type AlertSpec = z.input<typeof AlertSpecSchema>;
 
 export const EnvelopeSendRequestSchema = z
@@ -198,13 +221,13 @@ export const EnvelopeSendRequestSchema = z
     epoch: EpochSchema.optional(),
     /**
      * Raise an alert with this message (urgent or emergent; alerts.ts): the hub re-notifies the other
-     * members' devices until it is acknowledged. Only with a message body sent to every member.
+     * members' devices until it is acknowledged. Only with a message body (every member device gets it).
      */
     alert: AlertSpecSchema.optional(),
   })
   .refine((r) => r.body !== undefined || r.recipients !== undefined, { message: 'an envelope needs a body, recipients, or both' })
-  .refine((r) => r.alert === undefined || (r.body !== undefined && r.kind !== 'receipt' && r.partial !== true), {
-    message: 'an alert needs a message body sent to every member (not a receipt or a partial send)',
+  .refine((r) => r.alert === undefined || (r.body !== undefined && r.kind !== 'receipt'), {
+    message: 'an alert needs a message body (not a receipt)',
     path: ['alert'],
   })
   .refine((r) => !r.recipients || new Set(r.recipients.map((x) => x.deviceId)).size === r.recipients.length, {
@@ -394,71 +417,3 @@ export const AccessTokenClaimsSchema = z.object({
   auth_time: z.number().int().optional(),
 });
 export type AccessTokenClaims = z.infer<typeof AccessTokenClaimsSchema>;
-
-// --- REST ----------------------------------------------------------------------------------
-
-/** `GET /healthz`: liveness only; nothing about the deployment (node names, mode) for whoever asks. */
-export const HealthResponseSchema = z.strictObject({ status: z.literal('ok') });
-export type HealthResponse = z.infer<typeof HealthResponseSchema>;
-
-export const ReadyCheckSchema = z.object({ ok: z.boolean(), latencyMs: z.number().optional(), error: z.string().optional() });
-/**
- * `GET /readyz`: 200 `ready` or 503 `not_ready`. The checks (latencies, dependency errors) are there only
- * for a caller with `Authorization: Bearer <ADMIN_TOKEN>`.
- */
-export const ReadyResponseSchema = z.object({
-  status: z.enum(['ready', 'not_ready']),
-  checks: z.record(z.string(), ReadyCheckSchema).optional(),
-});
-export type ReadyResponse = z.infer<typeof ReadyResponseSchema>;
-
-/** Dev mode only: mint an access token for any user and device. */
-export const DevTokenRequestSchema = z.strictObject({
-  userId: IdSchema,
-  deviceId: IdSchema,
-  orgId: IdSchema.optional(),
-  name: z.string().max(200).optional(),
-  /** Directory profile claims the token carries (`profile_role`, `department`). */
-  role: z.string().max(200).optional(),
-  department: z.string().max(200).optional(),
-  /** Lifetime in seconds (default 3600). */
-  ttlSeconds: z.number().int().min(1).max(24 * 3600).optional(),
-});
-export type DevTokenRequest = z.input<typeof DevTokenRequestSchema>;
-export const DevTokenResponseSchema = z.object({ token: z.string(), expiresAt: TimestampSchema });
-export type DevTokenResponse = z.infer<typeof DevTokenResponseSchema>;
-
-/**
- * `POST /admin/tokens/revoke` (with `Authorization: Bearer <ADMIN_TOKEN>`): revoke one access token by its
- * `jti`. Its sockets on every node close at once; it is refused at every handshake until `expiresAt`.
- */
-export const AdminTokenRevokeRequestSchema = z.strictObject({
-  orgId: IdSchema,
-  /** The token's `jti`. */
-  tokenId: z.string().min(1).max(200),
-  /** When the token expires (epoch ms): the revocation is kept that long (plus a grace period). */
-  expiresAt: TimestampSchema,
-  /** Who asked (an operator's name or ticket), for the audit log. */
-  by: storedTextSchema(200).optional(),
-});
-export type AdminTokenRevokeRequest = z.input<typeof AdminTokenRevokeRequestSchema>;
-
-/**
- * `POST /admin/devices/restore` (with the admin token): undo a device's revocation (e.g. a phone its
- * owner found again, or a sibling revoked by a thief). The device signs in again and publishes new keys.
- */
-export const AdminDeviceRestoreRequestSchema = z.strictObject({
-  orgId: IdSchema,
-  deviceId: IdSchema,
-  by: storedTextSchema(200).optional(),
-});
-export type AdminDeviceRestoreRequest = z.input<typeof AdminDeviceRestoreRequestSchema>;
-
-export const RestPath = {
-  HEALTH: '/healthz',
-  READY: '/readyz',
-  DEV_TOKEN: '/dev/token',
-  ADMIN_REVOKE_TOKEN: '/admin/tokens/revoke',
-  ADMIN_RESTORE_DEVICE: '/admin/devices/restore',
-} as const;
-export type RestPath = (typeof RestPath)[keyof typeof RestPath];

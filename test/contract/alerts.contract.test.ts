@@ -12,6 +12,8 @@ const spec = (over: Partial<AlertSpecRecord> = {}): AlertSpecRecord => ({
   conversationId: 'ward-4',
   seq: 7,
   messageId: 'm-7',
+  clientMessageId: 'c-7',
+  sentAt: 900,
   senderUserId: 'dr-lee',
   senderDeviceId: 'lee-phone',
   priority: 'urgent',
@@ -113,6 +115,47 @@ for (const impl of storageImpls('alerts')) {
         const a = await h.b.getAlert('org-a', 'ward-4', i);
         assert.deepEqual([a?.repeats, a?.nextDueAt], [1, 50_000], `alert ${i}`);
       }
+    });
+
+    it('escalation: a tier activates once at its time, releases its wrapped keys only then and only to its users, and adds them to those asked', async () => {
+      const tiers = [
+        { afterMs: 1_500, userIds: ['dr-backup'] },
+        { afterMs: 3_000, userIds: ['dr-chief'] },
+      ];
+      const held = [
+        { tier: 1, recipients: [{ deviceId: 'backup-phone', ciphertext: new Uint8Array([1, 1]) }] },
+        { tier: 2, recipients: [{ deviceId: 'chief-phone', ciphertext: new Uint8Array([2, 2]) }] },
+      ];
+      await h.a.raiseAlert(spec({ tiers, escalationBody: new Uint8Array([7, 7, 7]), firstDueAt: 50_000 }), held);
+      const content = (userId: string, deviceId: string) => h.b.escalationContent({ orgId: 'org-a', conversationId: 'ward-4', seq: 7, userId, deviceId });
+      assert.equal(await content('dr-backup', 'backup-phone'), undefined, 'not before its tier activates');
+      assert.equal((await h.b.acknowledgeAlert({ orgId: 'org-a', conversationId: 'ward-4', seq: 7, userId: 'dr-backup', deviceId: 'backup-phone', now: 1_200 })).status, 'not_required');
+      assert.equal((await h.a.getAlert('org-a', 'ward-4', 7))?.nextDueAt, 2_500, 'the first tier is the next timer');
+
+      const claims = (await Promise.all([h.a, h.b, h.a].map((s) => s.claimDueAlerts({ now: 2_600, limit: 10, plan: every(1_000) })))).flat();
+      assert.deepEqual(claims.map((c) => c.fired), [{ type: 'escalated', at: 2_600, tier: 1 }], 'once');
+      const opened = await content('dr-backup', 'backup-phone');
+      assert.deepEqual([opened?.body, opened?.ciphertext, opened?.spec.clientMessageId], [new Uint8Array([7, 7, 7]), new Uint8Array([1, 1]), 'c-7']);
+      assert.deepEqual((await content('dr-backup', 'backup-laptop'))?.ciphertext, undefined, 'a device the sender wrapped nothing for');
+      assert.equal(await content('dr-chief', 'chief-phone'), undefined, 'tier 2 still waits');
+      assert.equal(await content('dr-patel', 'patel-phone'), undefined, 'members read it in the conversation');
+      const now = await h.a.getAlert('org-a', 'ward-4', 7);
+      assert.deepEqual(now?.ackFrom, ['dr-patel', 'rn-ortiz', 'dr-backup']);
+      assert.deepEqual(now?.tiers?.map((t) => t.activatedAt), [2_600, undefined]);
+
+      const ack = await h.b.acknowledgeAlert({ orgId: 'org-a', conversationId: 'ward-4', seq: 7, userId: 'dr-backup', deviceId: 'backup-phone', now: 2_700 });
+      assert.equal(ack.status === 'acknowledged' && ack.alert.state, 'acknowledged');
+      assert.deepEqual(await h.a.claimDueAlerts({ now: 10_000, limit: 10, plan: every(1_000) }), [], 'the acknowledgement stopped the escalation');
+      assert.equal(await content('dr-chief', 'chief-phone'), undefined);
+    });
+
+    it("keeps each organisation's own alert settings, replaced as a whole", async () => {
+      assert.equal(await h.a.getAlertSettings('org-a'), undefined);
+      await h.a.setAlertSettings('org-a', { urgentMs: 60_000, emergentMs: 20_000, maxRepeats: undefined }, 1);
+      assert.deepEqual(await h.b.getAlertSettings('org-a'), { urgentMs: 60_000, emergentMs: 20_000 });
+      await h.b.setAlertSettings('org-a', { maxRepeats: 5 }, 2);
+      assert.deepEqual(await h.a.getAlertSettings('org-a'), { maxRepeats: 5 });
+      assert.equal(await h.a.getAlertSettings('org-b'), undefined);
     });
 
     it("lists a user's open alerts (to acknowledge, or sent), newest first, within the organisation", async () => {

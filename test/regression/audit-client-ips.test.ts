@@ -42,6 +42,10 @@ describe('regression: client addresses in the audit log follow AUDIT_CLIENT_IP (
       for (const e of entries) expectIp(e.ip);
       if (mode === 'hash') expect(entries[0]!.ip, 'the same address hashes alike').to.equal(entries[1]!.ip);
       expect(JSON.stringify(entries).includes('127.0.0.1'), 'the address itself').to.equal(mode === 'keep');
+      // The hub's own log of the refusal follows the same setting.
+      const refused = t.logs.lines.filter((l) => l.includes('handshake refused'));
+      expect(refused).to.have.length.greaterThan(0);
+      for (const line of refused) expectIp((JSON.parse(line) as { ip?: string }).ip);
     });
   }
 

@@ -173,6 +173,24 @@ describe('administration: curbside-admin and the admin API (real Redis + Mongo-w
     expect(none.stderr).to.match(/^curbside-admin: users profile needs at least one of --name, --role and --department\n/);
   });
 
+  it("shows and sets an organisation's alert intervals; the defaults are marked as such", async () => {
+    const t = await harness.start('real', sharedBackend(), withAdmin);
+    const shown = await cli(t.url, ['alerts', 'show', '--org', 'org-a']);
+    expect(shown, shown.stderr).to.include({ code: 0 });
+    expect(shown.stdout).to.equal('org-a: urgent every 120 s (default), emergent every 30 s (default), at most 30 times (default)\n');
+    const set = await cli(t.url, ['alerts', 'set', '--org', 'org-a', '--urgent-ms', '60000', '--emergent-ms', '15000']);
+    expect(set, set.stderr).to.include({ code: 0 });
+    expect(set.stdout).to.equal('org-a: urgent every 60 s, emergent every 15 s, at most 30 times (default)\n');
+    expect(await t.storage.getAlertSettings('org-a')).to.deep.equal({ urgentMs: 60_000, emergentMs: 15_000 });
+    const refused = await cli(t.url, ['alerts', 'set', '--org', 'org-a', '--emergent-ms', '600000']);
+    expect(refused.code).to.equal(1);
+    expect(refused.stderr).to.match(/INVALID_PAYLOAD: An emergent message must be re-notified at least as often as an urgent one/);
+    expect(await t.storage.getAlertSettings('org-a'), 'unchanged').to.deep.equal({ urgentMs: 60_000, emergentMs: 15_000 });
+    expect((await cli(t.url, ['alerts', 'set', '--org', 'org-a', '--max-repeats', 'many'])).code).to.equal(64);
+    const one = await cli(t.url, ['alerts', 'set', '--org', 'org-a', '--max-repeats', '5', '--urgent-ms', 'default']);
+    expect(one.stdout, 'only the fields given change').to.equal('org-a: urgent every 120 s (default), emergent every 15 s, at most 5 times\n');
+  });
+
   it('shows care-team membership metadata (ids, roles, epoch, counts, times), never the title or messages', async () => {
     const t = await harness.start('real', sharedBackend(), withAdmin);
     const lee = t.client({ userId: 'dr-lee', deviceId: 'lee-phone' });

@@ -60,8 +60,9 @@ describe('dev-mode demo page (/demo)', function () {
     const patel = page.locator('#patel curbside-chat');
     // Polled from here: waitForFunction evaluates strings in the page, which the demo's CSP (rightly) forbids.
     await eventually(async () => (await page.evaluate("[...document.querySelectorAll('curbside-chat')].every((el) => el.connected)")) === true, 'both widgets connected', WAIT);
-    expect(await lee.locator('.me').textContent()).to.equal('Signed in as dr-lee');
-    expect(await patel.locator('.me').textContent()).to.equal('Signed in as dr-patel');
+    // Dev tokens carry the demo's directory profile: names and roles, not ids.
+    await lee.locator('.me', { hasText: 'Signed in as Daniel Lee (Emergency physician)' }).waitFor({ timeout: 20_000 });
+    await patel.locator('.me', { hasText: 'Signed in as Anita Patel (Cardiology registrar)' }).waitFor({ timeout: 20_000 });
 
     await lee.getByRole('button', { name: 'New conversation' }).click();
     await lee.getByLabel('People').fill('dr-patel');
@@ -69,7 +70,7 @@ describe('dev-mode demo page (/demo)', function () {
     const box = lee.getByRole('textbox', { name: 'Message' });
     await box.fill('Hello from the demo');
     await box.press('Enter');
-    await patel.getByRole('button', { name: /^dr-lee/ }).click({ timeout: WAIT });
+    await patel.getByRole('button', { name: /^Daniel Lee/ }).click({ timeout: WAIT });
     await patel.locator('ol.messages .bubble', { hasText: 'Hello from the demo' }).waitFor({ timeout: WAIT });
     await eventually(async () => (await lee.locator('ol.messages .status').last().textContent()) === 'Read', 'read status on the left', WAIT);
 

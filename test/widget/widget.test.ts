@@ -142,11 +142,24 @@ describe('<curbside-chat> in headless Chromium', function () {
       expect(res.headers.get('x-content-type-options')).to.equal('nosniff');
       const body = await res.text();
       expect(body).to.include('curbside-chat');
-      expect(body.length).to.be.greaterThan(100_000); // SDK and libsodium inside
+      expect(body.length).to.be.greaterThan(100_000); // the SDK inside
+      // libsodium is not: the widget imports it from next to itself when it starts.
+      expect(body).to.not.include('libsodium was not correctly initialized');
       const etag = res.headers.get('etag');
       expect(etag).to.be.a('string');
       const again = await fetch(`${t.url}/widget/curbside-chat.js`, { headers: { 'if-none-match': etag! } });
       expect(again.status).to.equal(304);
+    });
+
+    it('serves libsodium apart, as a module any host page may import (CORS), which the bundle loads from next to itself', async () => {
+      const res = await fetch(`${t.url}/widget/curbside-sodium.js`, { headers: { origin: site.origin } });
+      expect(res.status).to.equal(200);
+      expect(res.headers.get('content-type')).to.equal('text/javascript; charset=utf-8');
+      expect(res.headers.get('access-control-allow-origin')).to.equal('*');
+      const body = await res.text();
+      expect(body).to.include('libsodium was not correctly initialized');
+      expect(body).to.match(/export\s*\{[^}]*as default/);
+      expect(await (await fetch(`${t.url}/widget/curbside-chat.js`)).text()).to.include('curbside-sodium.js');
     });
 
     it('answers 503 with a JSON error saying how to build it when the bundle is missing, and has no demo page outside dev tokens', async () => {

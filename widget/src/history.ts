@@ -28,6 +28,8 @@ export interface HistoryItem {
   recipients?: Record<string, 'sent' | 'delivered' | 'read'>;
   read: boolean;
   reason?: string;
+  /** Urgent or emergent (an alert was raised with it); absent for routine messages. */
+  priority?: 'urgent' | 'emergent';
 }
 
 interface HistorySchema extends DBSchema {

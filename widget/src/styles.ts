@@ -54,13 +54,22 @@ button:disabled { opacity: 0.6; cursor: default; }
 .me { font-size: 0.85em; color: var(--_muted); padding: 0 0.8em 0.4em; }
 ul.conversations { list-style: none; margin: 0; padding: 0; overflow-y: auto; flex: 1; }
 ul.conversations li { border-bottom: 1px solid var(--_border); }
+ul.conversations li.conv-row { position: relative; }
 ul.conversations button.conv {
-  width: 100%; text-align: left; border: 0; border-radius: 0; background: transparent; padding: 0.6em 0.8em;
-  display: grid; grid-template-columns: auto 1fr auto; grid-template-rows: auto auto; column-gap: 0.5em; align-items: center;
+  width: 100%; text-align: left; border: 0; border-radius: 0; background: transparent; padding: 0.6em 0.8em 0.1em;
+  display: grid; grid-template-columns: 0.9em minmax(0, 1fr) auto; column-gap: 0.5em; align-items: center;
 }
-ul.conversations button.conv[aria-current="true"] { background: var(--_bg); box-shadow: inset 4px 0 0 var(--_accent); }
-.conv .name { font-weight: 600; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
-.conv .preview { grid-column: 2 / 4; color: var(--_muted); font-size: 0.88em; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+/* The whole row (the preview under the button too) opens the conversation. */
+ul.conversations button.conv::after { content: ''; position: absolute; inset: 0; }
+ul.conversations button.conv:focus-visible { outline-offset: -3px; }
+ul.conversations li.conv-row:has(button.conv[aria-current="true"]) { background: var(--_bg); box-shadow: inset 4px 0 0 var(--_accent); }
+/* Names and care-team titles are shown in full: they wrap, never cut off (a preview may be cut). */
+.conv .dot { grid-column: 1; grid-row: 1; }
+.conv .name { grid-column: 2; grid-row: 1; font-weight: 600; overflow-wrap: anywhere; }
+.conv .badge { grid-column: 3; grid-row: 1; }
+.conv .detail, .conv .team-tag { grid-column: 2 / 4; justify-self: start; }
+.conv .detail { color: var(--_muted); font-size: 0.85em; overflow-wrap: anywhere; }
+.conv-row .preview { padding: 0 0.8em 0.6em calc(0.8em + 0.9em + 0.5em); color: var(--_muted); font-size: 0.88em; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .badge { background: var(--_accent); color: var(--_accent-fg); border-radius: 999px; padding: 0 0.5em; font-size: 0.8em; font-weight: 700; min-width: 1.6em; text-align: center; }
 .team-tag { font-size: 0.7em; font-weight: 700; text-transform: uppercase; letter-spacing: 0.04em; border: 1px solid var(--_muted); color: var(--_muted); border-radius: 4px; padding: 0 0.3em; }
 .dot { width: 0.6em; height: 0.6em; border-radius: 50%; border: 1.5px solid var(--_muted); display: inline-block; }
@@ -70,38 +79,63 @@ ul.conversations button.conv[aria-current="true"] { background: var(--_bg); box-
 
 form.new { padding: 0.6em 0.8em; border-bottom: 1px solid var(--_border); display: grid; gap: 0.4em; }
 form.new label { font-size: 0.85em; color: var(--_muted); display: grid; gap: 0.15em; }
-form.new input { border: 1px solid var(--_border); border-radius: 6px; padding: 0.3em 0.5em; background: var(--_bg); }
+form.new input { border: 1px solid var(--_muted); border-radius: 6px; padding: 0.3em 0.5em; background: var(--_bg); color: var(--_fg); }
+form.new .found { margin: 0; font-size: 0.85em; color: var(--_muted); }
+form.new .found:empty, ul.directory-results:empty { display: none; }
+ul.directory-results { list-style: none; margin: 0; padding: 0; display: grid; gap: 0.25em; }
+ul.directory-results button.person { width: 100%; text-align: left; display: grid; background: var(--_bg); }
+.person .name { font-weight: 600; overflow-wrap: anywhere; }
+.person .detail { font-size: 0.85em; color: var(--_muted); overflow-wrap: anywhere; }
 .form-error { color: var(--_danger); font-size: 0.88em; }
 
 .thread { flex: 1; display: flex; flex-direction: column; min-width: 0; }
-.thread-head { display: flex; align-items: center; gap: 0.6em; padding: 0.6em 0.8em; border-bottom: 1px solid var(--_border); }
-.thread-head h2 { font-size: 1.05em; margin: 0; flex: 1; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.thread-head { display: flex; flex-wrap: wrap; align-items: center; gap: 0.4em 0.6em; padding: 0.6em 0.8em; border-bottom: 1px solid var(--_border); }
+.thread-head .title { flex: 1 1 12em; min-width: 0; }
+.thread-head h2 { font-size: 1.05em; margin: 0; overflow-wrap: anywhere; }
+.thread-head .detail { margin: 0; color: var(--_muted); font-size: 0.85em; overflow-wrap: anywhere; }
 .thread-head .presence { color: var(--_muted); font-size: 0.85em; display: flex; align-items: center; gap: 0.3em; }
 .back { display: none; }
-ol.messages { list-style: none; margin: 0; padding: 0.8em; overflow-y: auto; flex: 1; display: flex; flex-direction: column; gap: 0.5em; }
+.log { flex: 1; overflow-y: auto; min-height: 0; }
+ol.messages { list-style: none; margin: 0; padding: 0.8em; display: flex; flex-direction: column; gap: 0.5em; }
 .msg { max-width: 80%; align-self: flex-start; }
 .msg.out { align-self: flex-end; }
 .msg .bubble { background: var(--_surface); border: 1px solid var(--_border); border-radius: var(--_radius); padding: 0.45em 0.7em; white-space: pre-wrap; overflow-wrap: anywhere; }
 .msg.out .bubble { background: var(--_accent); color: var(--_accent-fg); border-color: var(--_accent); }
 .msg .meta { font-size: 0.78em; color: var(--_muted); margin-top: 0.15em; }
 .msg.out .meta { text-align: right; }
+.urgent { background: #fff0f0; border: 2px solid var(--_danger); border-left-width: 6px; margin: 0.4em; padding: 0.3em 0.6em; }
+.urgent[hidden] { display: none; }
+.urgent-item + .urgent-item { border-top: 1px solid var(--_danger); margin-top: 0.3em; padding-top: 0.3em; }
+.urgent-head { margin: 0; color: var(--_danger); }
+.urgent-text { margin: 0.15em 0 0.3em; white-space: pre-wrap; overflow-wrap: anywhere; color: var(--_fg); font-weight: 600; }
+.msg.urgent .bubble { border: 2px solid var(--_danger); }
+.msg.out.urgent .bubble { box-shadow: 0 0 0 2px var(--_danger); }
+.urgent-badge { background: var(--_danger); color: #fff; font-weight: 700; font-size: 0.75em; }
+.msg .timeline { font-size: 0.78em; color: var(--_muted); margin-top: 0.1em; }
+.msg .ack { margin-top: 0.25em; }
+.composer .urgent-toggle[aria-pressed='true'] { background: var(--_danger); color: #fff; border-color: var(--_danger); }
+.composer.is-urgent textarea { border-color: var(--_danger); outline-color: var(--_danger); }
 .msg .status.failed { color: var(--_danger); font-weight: 600; }
 .notice { align-self: center; max-width: 90%; text-align: center; font-size: 0.88em; color: var(--_muted); border: 1px dashed var(--_border); border-radius: var(--_radius); padding: 0.4em 0.7em; }
 .notice.problem { color: var(--_danger); border-color: var(--_danger); border-style: solid; }
 .typing { min-height: 1.4em; padding: 0 0.8em; font-size: 0.85em; color: var(--_muted); }
 form.composer { display: flex; gap: 0.5em; padding: 0.6em 0.8em; border-top: 1px solid var(--_border); align-items: flex-end; }
-form.composer textarea { flex: 1; resize: none; min-height: 2.4em; max-height: 8em; border: 1px solid var(--_border); border-radius: 6px; padding: 0.4em 0.5em; background: var(--_bg); }
+form.composer textarea { flex: 1; resize: none; min-height: 2.4em; max-height: 8em; border: 1px solid var(--_muted); border-radius: 6px; padding: 0.4em 0.5em; background: var(--_bg); }
 .placeholder { flex: 1; display: flex; align-items: center; justify-content: center; color: var(--_muted); padding: 1em; text-align: center; }
 
 .overlay { position: absolute; inset: 0; background: rgba(0, 0, 0, 0.45); display: flex; align-items: center; justify-content: center; padding: 1em; z-index: 2; }
 .dialog { background: var(--_bg); color: var(--_fg); border-radius: var(--_radius); max-width: 28em; width: 100%; padding: 1em 1.2em; box-shadow: 0 6px 24px rgba(0, 0, 0, 0.3); max-height: 100%; overflow-y: auto; }
-.dialog h2 { margin: 0 0 0.5em; font-size: 1.1em; }
+.dialog h2 { margin: 0 0 0.25em; font-size: 1.1em; overflow-wrap: anywhere; }
+.dialog .who { margin: 0 0 0.5em; color: var(--_muted); font-size: 0.88em; overflow-wrap: anywhere; }
 .dialog.warning h2 { color: var(--_danger); }
 .dialog .actions { display: flex; gap: 0.5em; justify-content: flex-end; flex-wrap: wrap; margin-top: 1em; }
 .digits { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 1.1em; letter-spacing: 0.05em; display: grid; grid-template-columns: repeat(4, auto); gap: 0.3em 1em; justify-content: center; margin: 0.8em 0; }
 .verified { color: #1e7e34; font-weight: 600; }
 ul.members { list-style: none; padding: 0; margin: 0.5em 0; }
 ul.members li { display: flex; justify-content: space-between; align-items: center; gap: 0.5em; padding: 0.3em 0; border-bottom: 1px solid var(--_border); }
+.member { display: grid; min-width: 0; }
+.member .name { font-weight: 600; overflow-wrap: anywhere; }
+.member .detail { font-size: 0.85em; color: var(--_muted); overflow-wrap: anywhere; }
 
 /* Narrow hosts: one pane at a time, with a back button. */
 @container (max-width: 560px) {
@@ -111,6 +145,6 @@ ul.members li { display: flex; justify-content: space-between; align-items: cent
   .back { display: inline-block; }
   .msg { max-width: 92%; }
 }
-@media (prefers-reduced-motion: no-preference) { ol.messages { scroll-behavior: smooth; } }
+@media (prefers-reduced-motion: no-preference) { .log { scroll-behavior: smooth; } }
 @media (forced-colors: active) { .msg .bubble, .badge, .dot.online { border: 1px solid CanvasText; } }
 `;

@@ -1,5 +1,5 @@
 /** Plain words for clinicians: no stack traces or error codes as the primary text. */
-import { isCurbsideError, ErrorCode, type UnavailableMessage } from '@curbside/client-sdk';
+import { isCurbsideError, ErrorCode, type AlertState, type UnavailableMessage } from '@curbside/client-sdk';
 import type { HistoryItem } from './history.js';
 
 export function plainError(e: unknown): string {
@@ -83,6 +83,33 @@ export function statusText(item: HistoryItem, recipients: number): string {
       return 'Sent';
     }
   }
+}
+
+const clock = (at: number) => new Date(at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+
+/**
+ * An alert's story in one line: "sent 10:02 → repeated 10:04 → escalated to Rosa Ortiz 10:07 →
+ * acknowledged by Anita Patel 10:08".
+ */
+export function alertTimeline(alert: AlertState, name: (userId: string) => string, sealed: (userId: string) => boolean = () => false): string {
+  const parts = alert.timeline.map((e) => {
+    switch (e.type) {
+      case 'raised':
+        return `sent ${clock(e.at)}`;
+      case 'repeated':
+        return `repeated ${clock(e.at)}`;
+      case 'escalated': {
+        const users = alert.tiers?.[(e.tier ?? 1) - 1]?.userIds ?? [];
+        return `escalated to ${users.map(name).join(', ') || 'the next tier'} ${clock(e.at)}`;
+      }
+      case 'acknowledged':
+        // ✓: their own device confirmed it end to end, not only the hub.
+        return `acknowledged by ${e.userId ? name(e.userId) : 'someone'}${e.userId && sealed(e.userId) ? ' ✓' : ''} ${clock(e.at)}`;
+      case 'expired':
+        return `no answer, stopped ${clock(e.at)}`;
+    }
+  });
+  return parts.join(' → ');
 }
 
 /** Label of the care-team name field: the name is end-to-end encrypted like the messages. */

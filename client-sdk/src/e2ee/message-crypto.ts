@@ -1,3 +1,4 @@
+import type { AlertPriority } from '@curbside/shared';
 import { CryptoError, aeadDecrypt, aeadEncrypt, constantTimeEqual, getSodium, randomBytes } from '../crypto/index.js';
 
 /**
@@ -19,11 +20,12 @@ const KEY_PACKAGE_BYTES = 1 + KEY_BYTES + HASH_BYTES;
 
 /** What the app sent, as the SDK carries it inside the body. */
 export type MessageContent =
-  | { kind: 'text'; text: string }
+  /** `priority` (urgent or emergent) is sealed with the text, so the hub's alert metadata can be checked against it. */
+  | { kind: 'text'; text: string; priority?: AlertPriority }
   /** Invisible to the app: asks the peer to use the new session this message starts. */
   | { kind: 'session-reset' }
   /** A delivery or read receipt for messages of the same conversation, sent to their sender's devices. */
-  | { kind: 'receipt'; status: 'delivered' | 'read'; messageIds: string[] };
+  | { kind: 'receipt'; status: 'delivered' | 'read' | 'acknowledged'; messageIds: string[] };
 
 /** Message ids one receipt may carry. */
 export const MAX_RECEIPT_IDS = 500;
@@ -73,12 +75,15 @@ export function openMessage(body: Uint8Array | undefined, keyPackage: Uint8Array
   }
   if (typeof content === 'object' && content !== null) {
     const c = content as { kind?: unknown; text?: unknown };
-    if (c.kind === 'text' && typeof c.text === 'string') return { kind: 'text', text: c.text };
+    if (c.kind === 'text' && typeof c.text === 'string') {
+      const priority = (content as { priority?: unknown }).priority;
+      return priority === 'urgent' || priority === 'emergent' ? { kind: 'text', text: c.text, priority } : { kind: 'text', text: c.text };
+    }
     if (c.kind === 'session-reset') return { kind: 'session-reset' };
     const r = content as { status?: unknown; messageIds?: unknown };
     if (
       c.kind === 'receipt' &&
-      (r.status === 'delivered' || r.status === 'read') &&
+      (r.status === 'delivered' || r.status === 'read' || r.status === 'acknowledged') &&
       Array.isArray(r.messageIds) &&
       r.messageIds.length <= MAX_RECEIPT_IDS &&
       r.messageIds.every((id) => typeof id === 'string' && id.length <= 128)

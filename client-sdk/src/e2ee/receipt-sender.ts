@@ -70,13 +70,26 @@ export class ReceiptSender {
     }
   }
 
+  /**
+   * Tell the sender of a received urgent message, end to end, that the user acknowledged it (the hub
+   * records the acknowledgement too, but only this receipt proves it came from the user's device).
+   * False when this device did not receive the message in that conversation (an escalation from a
+   * conversation the user is not in): there is nowhere to send it.
+   */
+  async acknowledged(conversationId: string, messageId: string): Promise<boolean> {
+    const from = await this.deps.book.senderOf(messageId);
+    if (!from || from.conversationId !== conversationId) return false;
+    await this.send(conversationId, from.senderUserId, 'acknowledged', [messageId]);
+    return true;
+  }
+
   /** Follow the receipts of a message this device sent. */
   async noteSent(conversationId: string, messageId: string, recipientUserIds: string[]): Promise<void> {
     // The message is sent either way: a store that cannot keep its status costs only the status.
     await this.deps.book.noteSent(conversationId, messageId, recipientUserIds).catch((err: unknown) => this.deps.logger.warn({ err: String(err) }, 'could not keep the status of a sent message'));
   }
 
-  private send(conversationId: string, senderUserId: string, status: 'delivered' | 'read', messageIds: string[]): Promise<SendResult> {
+  private send(conversationId: string, senderUserId: string, status: 'delivered' | 'read' | 'acknowledged', messageIds: string[]): Promise<SendResult> {
     return this.deps.send(conversationId, { kind: 'receipt', status, messageIds }, [senderUserId]);
   }
 

@@ -10,7 +10,11 @@ export interface Receipt {
   /** Who received or read it, and on which device. */
   userId: string;
   deviceId: string;
-  status: 'delivered' | 'read';
+  /**
+   * `acknowledged`: the user acknowledged an urgent message (it implies `read`). Sealed end to end by
+   * their device, so unlike the hub's record (`client.alerts`) the hub cannot make it up.
+   */
+  status: 'delivered' | 'read' | 'acknowledged';
 }
 
 const RANK: Record<ReceiptStatus, number> = { sent: 0, delivered: 1, read: 2 };

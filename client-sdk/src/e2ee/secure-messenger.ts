@@ -25,6 +25,8 @@ import { LocalKeys } from './local-keys.js';
 import { sealMessage, openMessage, type MessageContent } from './message-crypto.js';
 import { MAX_ARCHIVED_SESSIONS, SessionBook, TrustBook } from './peer-state.js';
 import { TeamMessenger } from './team-messenger.js';
+import { Escalations, type AlertRequest } from './escalation.js';
+import type { AlertPayload } from '../hub/outbox.js';
 import { ReceiptBook, type ReceiptStatus } from './receipts.js';
 import { DeviceListBook } from './device-lists.js';
 import { ReceiptSender } from './receipt-sender.js';
@@ -62,6 +64,8 @@ export class SecureMessenger implements TeamContext {
   private lock: Promise<unknown> = Promise.resolve();
   private readonly failures: ReceiveFailures;
   private readonly teams: TeamMessenger;
+  /** Escalations: content sealed for later tiers, and what activated tiers release here. */
+  readonly escalations: Escalations;
   private readonly receipts: ReceiptBook;
   /** @internal Signed device lists: every device list this messenger encrypts to comes from here. */
   readonly deviceLists: DeviceListBook;
@@ -86,6 +90,7 @@ export class SecureMessenger implements TeamContext {
     });
     this.deviceLists = new DeviceListBook(store, hub, self, () => this.localKeys(), () => this.events);
     this.teams = new TeamMessenger(this);
+    this.escalations = new Escalations(this);
     this.failures = new ReceiveFailures({
       events: () => this.events,
       logger,
@@ -115,6 +120,11 @@ export class SecureMessenger implements TeamContext {
   /** Tell the senders of these messages that the user read them. */
   markRead(conversationId: string, messageIds: string[]): Promise<void> {
     return this.receiptSender.markRead(conversationId, messageIds);
+  }
+
+  /** Seal an acknowledgement of an urgent message to its sender (see `ReceiptSender.acknowledged`). */
+  confirmAcknowledged(conversationId: string, messageId: string): Promise<boolean> {
+    return this.receiptSender.acknowledged(conversationId, messageId);
   }
 
   /** Status per recipient of a message this device sent, or undefined if unknown. */
@@ -183,18 +193,21 @@ export class SecureMessenger implements TeamContext {
    * delivers it once). Resolves with the hub's ack.
    * @throws CurbsideError UNTRUSTED_IDENTITY if a member's key changed and was not accepted.
    */
-  async sendText(conversationId: string, text: string, clientMessageId: string = globalThis.crypto.randomUUID()): Promise<SendResult> {
-    if (await this.teams.isTeam(conversationId)) return this.teams.sendText(conversationId, text, clientMessageId);
+  async sendText(conversationId: string, text: string, clientMessageId: string = globalThis.crypto.randomUUID(), request?: AlertRequest): Promise<SendResult> {
+    const content: MessageContent = { kind: 'text', text, ...(request ? { priority: request.priority } : {}) };
+    // Sealed once for the conversation, and once more for an escalation's later tiers (if any).
+    const alert = request ? await this.escalations.payload(conversationId, clientMessageId, content, request) : undefined;
+    if (await this.teams.isTeam(conversationId)) return this.teams.sendText(conversationId, text, clientMessageId, alert);
     let ack: SendResult;
     try {
-      ack = await this.send(conversationId, { kind: 'text', text }, { clientMessageId });
+      ack = await this.send(conversationId, content, { clientMessageId, ...(alert ? { alert } : {}) });
     } catch (e) {
       // A care team whose create statement this device has not processed yet: the hub wants a team
       // message (bound to the membership epoch). Catch up on the log and send it as one.
       if (!isCurbsideError(e) || e.code !== ErrorCode.STALE_EPOCH) throw e;
       await this.hub.catchUp();
       if (!(await this.teams.isTeam(conversationId))) throw e;
-      return this.teams.sendText(conversationId, text, clientMessageId);
+      return this.teams.sendText(conversationId, text, clientMessageId, alert);
     }
     const me = this.self();
     await this.noteSent(conversationId, ack.messageId, (await this.hub.conversationMembers(conversationId)).filter((u) => u !== me.userId));
@@ -205,7 +218,7 @@ export class SecureMessenger implements TeamContext {
    * Seal `content` and send it. By default to every device of every member; with `toUserIds`, a
    * partial send to those users' devices (and this user's other devices) only.
    */
-  private async send(conversationId: string, content: MessageContent, options: { toUserIds?: string[]; clientMessageId?: string } = {}): Promise<SendResult> {
+  private async send(conversationId: string, content: MessageContent, options: { toUserIds?: string[]; clientMessageId?: string; alert?: AlertPayload } = {}): Promise<SendResult> {
     const me = this.self();
     const members = options.toUserIds ? [...new Set([...options.toUserIds, me.userId])] : await this.hub.conversationMembers(conversationId);
     const partial = options.toUserIds !== undefined;
@@ -221,8 +234,9 @@ export class SecureMessenger implements TeamContext {
       await this.encryptShares(targets, keyPackage, shares);
       const recipients = targets.map((d) => ({ deviceId: d.deviceId, ciphertext: shares.get(d.deviceId)! }));
       try {
-        if (recipients.length === 0) return await this.hub.sendEnvelope(conversationId, { body, ...(kind ? { kind } : {}) }, { clientMessageId });
-        return await this.hub.sendEnvelope(conversationId, { body, recipients, ...(partial ? { partial } : {}), ...(kind ? { kind } : {}) }, { clientMessageId });
+        const alert = options.alert ? { alert: options.alert } : {};
+        if (recipients.length === 0) return await this.hub.sendEnvelope(conversationId, { body, ...(kind ? { kind } : {}), ...alert }, { clientMessageId });
+        return await this.hub.sendEnvelope(conversationId, { body, recipients, ...(partial ? { partial } : {}), ...(kind ? { kind } : {}), ...alert }, { clientMessageId });
       } catch (e) {
         if (!isCurbsideError(e) || e.code !== ErrorCode.DEVICE_LIST_STALE || attempt >= MAX_STALE_RETRIES) throw e;
         // Sesame: fix the device list the hub says is stale, keep the shares already made.
@@ -330,13 +344,15 @@ export class SecureMessenger implements TeamContext {
         // A receipt from a team member's device (or our own) proves our sender key reached it intact.
         if (await this.teams.isTeam(envelope.conversationId)) await this.teams.senderKeyConfirmed(envelope.conversationId, envelope.senderDeviceId, content.messageIds);
         if (envelope.senderUserId === me.userId) return; // our own other device: nothing to show
-        for (const messageId of await this.receipts.apply(envelope.conversationId, envelope.senderUserId, content.status, content.messageIds)) {
+        // An acknowledgement implies the message was read; it is told whether or not the status moved.
+        const moved = await this.receipts.apply(envelope.conversationId, envelope.senderUserId, content.status === 'acknowledged' ? 'read' : content.status, content.messageIds);
+        for (const messageId of content.status === 'acknowledged' ? content.messageIds : moved) {
           this.events.receipt({ conversationId: envelope.conversationId, messageId, userId: envelope.senderUserId, deviceId: envelope.senderDeviceId, status: content.status });
         }
         return;
       }
       if (content.kind === 'text') {
-        this.events.message(chatMessageOf(envelope, content.text, me.userId));
+        this.events.message(chatMessageOf(envelope, content.text, me.userId, content.priority));
       }
     } catch (e) {
       this.onReceiveFailure(envelope, e);

@@ -1,6 +1,7 @@
 import {
   ErrorCode,
   teamRoleOf,
+  type AlertPriority,
   type Envelope,
   type SendResult,
   type TeamRole,
@@ -17,6 +18,7 @@ import {
 import { CurbsideError, isCurbsideError } from '../errors.js';
 import { putOp } from '../stores/index.js';
 import { chatMessageOf, type TeamContext } from './types.js';
+import type { AlertPayload } from '../hub/outbox.js';
 import { TeamDetailsKeys } from './team-details-keys.js';
 import { TeamLogBook } from './team-log-book.js';
 import {
@@ -38,7 +40,7 @@ import {
 /** Resends of one team message after STALE_EPOCH (each after catching up on the team's statements). */
 const MAX_EPOCH_RETRIES = 4;
 
-type Content = { kind: 'text'; text: string };
+type Content = { kind: 'text'; text: string; priority?: AlertPriority };
 
 /** A group message whose sender key this device does not hold. */
 class NoSenderKey extends Error {}
@@ -157,12 +159,12 @@ export class TeamMessenger {
    * statements, rotate the key if someone was removed, encrypt again and resend under the same client
    * message id: the user sees one message, and a removed member can read none of it.
    */
-  sendText(teamId: string, text: string, clientMessageId: string = globalThis.crypto.randomUUID()): Promise<SendResult> {
+  sendText(teamId: string, text: string, clientMessageId: string = globalThis.crypto.randomUUID(), alert?: AlertPayload): Promise<SendResult> {
     // One send per team at a time from this device: messages are then sequenced in the order their
     // sender-key iterations were used, and a receiver that first learns the key from a message never
     // meets an earlier iteration it can no longer derive (a concurrent pair used to lose the first).
     const previous = this.sending.get(teamId) ?? Promise.resolve();
-    const mine = previous.catch(() => {}).then(() => this.sendSerialized(teamId, text, clientMessageId));
+    const mine = previous.catch(() => {}).then(() => this.sendSerialized(teamId, text, clientMessageId, alert));
     const tail = mine.catch(() => {});
     this.sending.set(teamId, tail);
     void tail.then(() => {
@@ -171,11 +173,11 @@ export class TeamMessenger {
     return mine;
   }
 
-  private async sendSerialized(teamId: string, text: string, clientMessageId: string): Promise<SendResult> {
-    const content: Content = { kind: 'text', text };
+  private async sendSerialized(teamId: string, text: string, clientMessageId: string, alert: AlertPayload | undefined): Promise<SendResult> {
+    const content: Content = { kind: 'text', text, ...(alert ? { priority: alert.priority } : {}) };
     for (let round = 0; ; round++) {
       try {
-        return await this.sendOnce(teamId, clientMessageId, content);
+        return await this.sendOnce(teamId, clientMessageId, content, alert);
       } catch (e) {
         if (!isCurbsideError(e) || e.code !== ErrorCode.STALE_EPOCH || round >= MAX_EPOCH_RETRIES) throw e;
         this.core.logger.debug({ teamId, clientMessageId, round }, 'team membership changed before the send was sequenced; encrypting again');
@@ -186,7 +188,7 @@ export class TeamMessenger {
     }
   }
 
-  private async sendOnce(teamId: string, clientMessageId: string, content: Content): Promise<SendResult> {
+  private async sendOnce(teamId: string, clientMessageId: string, content: Content, alert: AlertPayload | undefined): Promise<SendResult> {
     const me = this.core.self();
     const record = await this.store.get<TeamRecord>('teams', teamId);
     if (!record || !teamRoleOf(record.state.members, me.userId)) throw new CurbsideError(ErrorCode.FORBIDDEN, 'Not a member of this care team', { conversationId: teamId });
@@ -224,7 +226,8 @@ export class TeamMessenger {
       await this.core.encryptShares(targets, payload, shares);
       const recipients = targets.filter((d) => shares.has(d.deviceId)).map((d) => ({ deviceId: d.deviceId, ciphertext: shares.get(d.deviceId)! }));
       try {
-        const ack = await this.core.hub.sendEnvelope(teamId, recipients.length ? { body, recipients, partial: true, epoch } : { body, epoch }, { clientMessageId });
+        const raise = alert ? { alert } : {};
+        const ack = await this.core.hub.sendEnvelope(teamId, recipients.length ? { body, recipients, partial: true, epoch, ...raise } : { body, epoch, ...raise }, { clientMessageId });
         await this.core.noteSent(teamId, ack.messageId, verified.filter((u) => u !== me.userId));
         if (recipients.length) {
           await this.core.exclusive(async () => {
@@ -302,7 +305,8 @@ export class TeamMessenger {
         return JSON.parse(new TextDecoder().decode(plaintext)) as Content;
       });
       if (content.kind === 'text' && typeof content.text === 'string') {
-        this.core.events.message(chatMessageOf(envelope, content.text, me.userId));
+        const priority = content.priority === 'urgent' || content.priority === 'emergent' ? content.priority : 'routine';
+        this.core.events.message(chatMessageOf(envelope, content.text, me.userId, priority));
       }
       // Other users' devices confirm a share with their delivered receipt; this user's own devices
       // send none for their own messages, so they confirm it here, or the key is never sent again.

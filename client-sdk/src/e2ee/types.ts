@@ -4,7 +4,7 @@
  * works through (`TeamContext`), so that the pairwise layer and the team layer depend on these
  * interfaces and not on each other.
  */
-import { ErrorCode, type DeviceIdentity, type Envelope, type PrekeyBundle, type SendResult, type SignedStatement } from '@curbside/shared';
+import { ErrorCode, type DeviceIdentity, type Priority, type Envelope, type PrekeyBundle, type SendResult, type SignedStatement } from '@curbside/shared';
 import type { CryptoErrorCode, Fingerprint } from '../crypto/index.js';
 import { CurbsideError } from '../errors.js';
 import type { DeviceStore } from '../stores/index.js';
@@ -23,12 +23,17 @@ export interface ChatMessage {
   senderDeviceId: string;
   sentAt: number;
   text: string;
+  /**
+   * As the sender sealed it with the text: `urgent` and `emergent` messages raise an alert that
+   * recipients acknowledge (`client.alerts`). @default 'routine'
+   */
+  priority: Priority;
   /** Sent by this user (from another of their devices). */
   outgoing: boolean;
 }
 
 /** The message the app sees for an envelope whose text this device decrypted. */
-export function chatMessageOf(envelope: Envelope, text: string, myUserId: string): ChatMessage {
+export function chatMessageOf(envelope: Envelope, text: string, myUserId: string, priority: Priority = 'routine'): ChatMessage {
   return {
     conversationId: envelope.conversationId,
     messageId: envelope.messageId,
@@ -37,6 +42,7 @@ export function chatMessageOf(envelope: Envelope, text: string, myUserId: string
     senderDeviceId: envelope.senderDeviceId,
     sentAt: envelope.sentAt,
     text,
+    priority,
     outgoing: envelope.senderUserId === myUserId,
   };
 }

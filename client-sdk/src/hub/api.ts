@@ -139,6 +139,21 @@ export class HubApi {
     return (await this.connection.request(ClientEvent.PRESENCE_QUERY, { conversationId })).online;
   }
 
+  /** Acknowledge an alert (an urgent or emergent message). */
+  async acknowledgeAlert(conversationId: string, seq: number): Promise<unknown> {
+    return this.connection.request(ClientEvent.ALERT_ACK, { conversationId, seq });
+  }
+
+  /** What an activated escalation tier released to this device. */
+  async alertContent(conversationId: string, seq: number): Promise<unknown> {
+    return this.connection.request(ClientEvent.ALERT_CONTENT, { conversationId, seq });
+  }
+
+  /** This user's open alerts. */
+  async openAlerts(): Promise<unknown> {
+    return this.connection.request(ClientEvent.ALERT_LIST, {});
+  }
+
   /** Directory profiles of these users (in pages the hub takes); users without a profile are left out. */
   async directoryLookup(userIds: readonly string[]): Promise<DirectoryProfile[]> {
     const out: DirectoryProfile[] = [];

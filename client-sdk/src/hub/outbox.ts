@@ -4,7 +4,7 @@
  * client message id (the hub stores and delivers it once) after a dropped connection, or with backoff
  * while connected, until the hub acks it or refuses it for good.
  */
-import { ClientEvent, ErrorCode, Limits, backoffMs, type SendResult } from '@curbside/shared';
+import { ClientEvent, ErrorCode, Limits, backoffMs, type AckPolicy, type AlertPriority, type SendResult } from '@curbside/shared';
 import { CurbsideError, asCurbsideError } from '../errors.js';
 import { deleteOp, putOp, type DeviceStore } from '../stores/index.js';
 import type { HubConnection } from './connection.js';
@@ -13,6 +13,14 @@ import type { HubConnection } from './connection.js';
 export interface SendOptions {
   /** Idempotency key; reuse it to retry a send safely. @default a random UUID */
   clientMessageId?: string;
+}
+
+/** The alert an envelope raises (see `EnvelopeSendRequest.alert`), as the SDK builds it. */
+export interface AlertPayload {
+  priority: AlertPriority;
+  ackPolicy?: AckPolicy;
+  /** The content sealed for later tiers, and each tier's wrapped keys. */
+  escalation?: { body: Uint8Array; tiers: Array<{ afterMs: number; userIds: string[]; recipients: Array<{ deviceId: string; ciphertext: Uint8Array }> }> };
 }
 
 /** What one envelope carries: a body for every device, per-device ciphertexts, or both. */
@@ -25,6 +33,8 @@ export interface EnvelopePayload {
   kind?: 'message' | 'receipt';
   /** Care teams: the membership epoch the body was encrypted for (the SDK's team messages set it). */
   epoch?: string;
+  /** Raise an alert (urgent or emergent) with this message: the hub re-notifies until acknowledged. */
+  alert?: AlertPayload;
 }
 
 /** An outbox entry as the device store keeps it. */
@@ -42,6 +52,17 @@ function storablePayload(p: EnvelopePayload): EnvelopePayload {
     ...(p.partial ? { partial: true } : {}),
     ...(p.kind ? { kind: p.kind } : {}),
     ...(p.epoch ? { epoch: p.epoch } : {}),
+    ...(p.alert ? { alert: storableAlert(p.alert) } : {}),
+  };
+}
+
+function storableAlert(a: AlertPayload): AlertPayload {
+  return {
+    priority: a.priority,
+    ...(a.ackPolicy ? { ackPolicy: a.ackPolicy } : {}),
+    ...(a.escalation
+      ? { escalation: { body: a.escalation.body, tiers: a.escalation.tiers.map((t) => ({ afterMs: t.afterMs, userIds: [...t.userIds], recipients: t.recipients.map((r) => ({ deviceId: r.deviceId, ciphertext: r.ciphertext })) })) } }
+      : {}),
   };
 }
 

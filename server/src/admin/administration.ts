@@ -1,5 +1,7 @@
 import {
   ErrorCode,
+  type AdminAlertSettings,
+  type AdminAlertSettingsRequest,
   type AdminKeysNode,
   type AdminKeysResponse,
   type AdminTeam,
@@ -18,6 +20,7 @@ import { verifyAuditLog, type AuditVerdict } from '../audit/verify.js';
 import type { HubSecurity } from '../security/hub-security.js';
 import type { KeyRing } from '../auth/key-ring.js';
 import type { HubServer } from '../realtime/sockets.js';
+import type { AlertsConfig } from '../alerts/config.js';
 
 /** How long a key reload waits for the other nodes' answers. */
 const RELOAD_WAIT_MS = 5_000;
@@ -32,6 +35,8 @@ export interface AdministrationDeps {
   logger: Logger;
   /** Whether other nodes share this one's Redis (fan-out); without it a reload is this node's only. */
   clustered: boolean;
+  /** The deployment's alert settings (ALERT_*), which an organisation's own override. */
+  alertDefaults: AlertsConfig;
 }
 
 /**
@@ -44,6 +49,40 @@ export class Administration {
   private io: HubServer | undefined;
 
   constructor(private readonly deps: AdministrationDeps) {}
+
+  /** Drops an organisation's cached alert settings on this node (set once the alerts service exists). */
+  private forgetAlertSettings: ((orgId: string) => void) | undefined;
+
+  /** Once the alerts service exists (after the socket.io server). */
+  attachAlerts(alerts: { forgetSettings(orgId: string): void }): void {
+    this.forgetAlertSettings = (orgId) => alerts.forgetSettings(orgId);
+  }
+
+  /** The organisation's alert settings as every node will use them. */
+  async alertSettings(orgId: string): Promise<AdminAlertSettings> {
+    const own = (await this.deps.storage.getAlertSettings(orgId)) ?? {};
+    const d = this.deps.alertDefaults;
+    const set = (['urgentMs', 'emergentMs', 'maxRepeats'] as const).filter((k) => own[k] !== undefined);
+    return { orgId, urgentMs: own.urgentMs ?? d.repeatMs.urgent, emergentMs: own.emergentMs ?? d.repeatMs.emergent, maxRepeats: own.maxRepeats ?? d.maxRepeats, set };
+  }
+
+  /**
+   * Change the organisation's alert settings: given fields are set, `null` hands one back to the
+   * default, the others stay. An emergent interval longer than the urgent one, as they would then be
+   * in force, is refused and nothing changes.
+   */
+  async setAlertSettings(b: AdminAlertSettingsRequest): Promise<AdminAlertSettings> {
+    const d = this.deps.alertDefaults;
+    const own = (await this.deps.storage.getAlertSettings(b.orgId)) ?? {};
+    const pick = (given: number | null | undefined, current: number | undefined) => (given === null ? undefined : (given ?? current));
+    const next = { urgentMs: pick(b.urgentMs, own.urgentMs), emergentMs: pick(b.emergentMs, own.emergentMs), maxRepeats: pick(b.maxRepeats, own.maxRepeats) };
+    if ((next.emergentMs ?? d.repeatMs.emergent) > (next.urgentMs ?? d.repeatMs.urgent)) {
+      throw new HubError(ErrorCode.INVALID_PAYLOAD, 'An emergent message must be re-notified at least as often as an urgent one (emergentMs ≤ urgentMs, defaults included)', { orgId: b.orgId });
+    }
+    await this.deps.storage.setAlertSettings(b.orgId, next, Date.now());
+    this.forgetAlertSettings?.(b.orgId);
+    return this.alertSettings(b.orgId);
+  }
 
   /** Once the socket.io server exists (it is built after the HTTP app). */
   attach(io: HubServer): void {

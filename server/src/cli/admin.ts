@@ -25,6 +25,7 @@ import {
   AdminTeamsResponseSchema,
   AdminUserActionResultSchema,
   AdminUserProfileResultSchema,
+  AdminAlertSettingsSchema,
   AdminUsersResponseSchema,
   RestErrorBodySchema,
 } from '@curbside/shared';
@@ -45,6 +46,9 @@ commands:
   teams show      --org ORG (--team TEAM | --user USER)  care-team membership metadata (never titles or messages)
   audit export    [--chain CHAIN] [--out FILE]           the audit log as NDJSON (stdout by default)
   audit verify    [--file FILE]                          check the hash chains (on the hub, or of an export offline)
+  alerts show     --org ORG                              re-notification intervals of urgent and emergent messages
+  alerts set      --org ORG [--urgent-ms N] [--emergent-ms N] [--max-repeats N]
+                                                         the organisation's own (others unchanged; N = default resets one)
   keys show                                              identity provider keys this node accepts
   keys reload                                            re-read JWT_PUBLIC_KEY_FILE on every node (key rotation)
 
@@ -60,6 +64,9 @@ const OPTIONS = {
   user: { type: 'string' },
   device: { type: 'string' },
   name: { type: 'string' },
+  'urgent-ms': { type: 'string' },
+  'emergent-ms': { type: 'string' },
+  'max-repeats': { type: 'string' },
   role: { type: 'string' },
   department: { type: 'string' },
   team: { type: 'string' },
@@ -180,6 +187,23 @@ async function run(positionals: string[], v: Values, env: NodeJS.ProcessEnv, out
       const verdict = v.file ? await verifyExport(v.file) : await hub.get(AdminPath.AUDIT_VERIFY, {}, AdminAuditVerdictSchema, [409]);
       print(verdict, () => formatVerdict(verdict as AuditVerdict));
       return verdict.ok ? 0 : 1;
+    }
+    case 'alerts show':
+    case 'alerts set': {
+      const int = (flag: 'urgent-ms' | 'emergent-ms' | 'max-repeats') => {
+        const raw = v[flag];
+        if (raw === undefined) return undefined;
+        if (raw === 'default') return null;
+        if (!/^\d{1,9}$/.test(raw)) throw new UsageError(`--${flag} must be a whole number, or default`);
+        return Number(raw);
+      };
+      const res =
+        action === 'show'
+          ? await hub.get(AdminPath.ALERT_SETTINGS, { orgId: need('org') }, AdminAlertSettingsSchema)
+          : await hub.post(AdminPath.ALERT_SETTINGS, { orgId: need('org'), urgentMs: int('urgent-ms'), emergentMs: int('emergent-ms'), maxRepeats: int('max-repeats') }, AdminAlertSettingsSchema);
+      const mark = (k: 'urgentMs' | 'emergentMs' | 'maxRepeats') => (res.set.includes(k) ? '' : ' (default)');
+      print(res, () => `${res.orgId}: urgent every ${res.urgentMs / 1000} s${mark('urgentMs')}, emergent every ${res.emergentMs / 1000} s${mark('emergentMs')}, at most ${res.maxRepeats} times${mark('maxRepeats')}`);
+      return 0;
     }
     case 'keys show':
     case 'keys reload': {

@@ -20,6 +20,8 @@ import {
   AdminTokenRevokeRequestSchema,
   AdminUserActionSchema,
   AdminUserProfileRequestSchema,
+  AdminAlertSettingsQuerySchema,
+  AdminAlertSettingsRequestSchema,
   AdminUsersQuerySchema,
   ErrorCode,
   HTTP_STATUS_BY_CODE,
@@ -188,6 +190,15 @@ export function adminRouter(options: AdminRouterOptions): Router {
     () => admin.verifyAudit(),
     (_q, a) => ({ note: a ? (a.ok ? 'intact' : 'tampered') : undefined }),
     (a) => (a.ok ? 200 : 409),
+  );
+  route('get', AdminPath.ALERT_SETTINGS, 'show-alert-settings', AdminAlertSettingsQuerySchema, (q) => admin.alertSettings(q.orgId), (q) => ({ orgId: q.orgId }));
+  route(
+    'post',
+    AdminPath.ALERT_SETTINGS,
+    'set-alert-settings',
+    AdminAlertSettingsRequestSchema,
+    (b) => admin.setAlertSettings(b),
+    (b, a) => ({ orgId: b.orgId, note: a ? `urgent ${a.urgentMs} ms, emergent ${a.emergentMs} ms, ${a.maxRepeats} repeats` : undefined }),
   );
   route('get', AdminPath.KEYS, 'show-keys', AdminKeysReloadRequestSchema.pick({}), async () => admin.keys(), () => ({}));
   route(

@@ -1,15 +1,19 @@
 /**
  * Serves the `<curbside-chat>` bundle (built by `npm run build` into widget/dist/) as a static file,
- * and in dev mode a demo page with two clinicians side by side. The hub never imports widget or SDK
- * code: it reads one file from disk.
+ * with the libsodium module it loads on demand next to it, and in dev mode a demo page with two
+ * clinicians side by side. The hub never imports widget or SDK code: it reads files from disk.
  */
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Router, type Response } from 'express';
 import { ErrorCode, HTTP_STATUS_BY_CODE } from '@curbside/shared';
 
 export const WIDGET_PATH = '/widget/curbside-chat.js';
+/** libsodium as an ES module, which the widget imports from next to its own URL when it first needs it. */
+export const WIDGET_SODIUM_PATH = '/widget/curbside-sodium.js';
+const WIDGET_SODIUM_FILE = 'curbside-sodium.js';
 export const DEMO_PATH = '/demo';
 
 /** widget/dist/curbside-chat.js in this repository (server/dist/http/ and server/src/http/ are both three levels down). */
@@ -36,24 +40,38 @@ const DEMO_CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-export function widgetRouter(options: { bundlePath: string; demo: boolean }): Router {
-  const router = Router();
+/** A file read from disk again only when its size or modification time changed. */
+function cachedFile(path: string): () => Promise<Cached | undefined> {
   let cached: Cached | undefined;
-
-  const load = async (): Promise<Cached | undefined> => {
+  return async () => {
     let info;
     try {
-      info = await stat(options.bundlePath);
+      info = await stat(path);
     } catch {
       return undefined;
     }
     if (cached && cached.mtimeMs === info.mtimeMs && cached.size === info.size) return cached;
-    const body = await readFile(options.bundlePath);
+    const body = await readFile(path);
     cached = { mtimeMs: info.mtimeMs, size: info.size, body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` };
     return cached;
   };
+}
 
-  router.get(WIDGET_PATH, async (req, res, next) => {
+export function widgetRouter(options: { bundlePath: string; demo: boolean }): Router {
+  const router = Router();
+  serveScript(router, WIDGET_PATH, cachedFile(options.bundlePath), false);
+  // A module script from another origin (the host page's) is fetched with CORS: it needs the header.
+  serveScript(router, WIDGET_SODIUM_PATH, cachedFile(join(dirname(options.bundlePath), WIDGET_SODIUM_FILE)), true);
+
+  if (options.demo) {
+    router.get(DEMO_PATH, (_req, res) => page(res, 'text/html; charset=utf-8', DEMO_HTML));
+    router.get(`${DEMO_PATH}/demo.js`, (_req, res) => page(res, 'text/javascript; charset=utf-8', DEMO_JS));
+  }
+  return router;
+}
+
+function serveScript(router: Router, path: string, load: () => Promise<Cached | undefined>, module: boolean): void {
+  router.get(path, async (req, res, next) => {
     try {
       const file = await load();
       if (!file) {
@@ -68,6 +86,8 @@ export function widgetRouter(options: { bundlePath: string; demo: boolean }): Ro
       res.setHeader('x-content-type-options', 'nosniff');
       // Host pages on other origins load it with a plain <script> tag.
       res.setHeader('cross-origin-resource-policy', 'cross-origin');
+      // A public file without credentials: any host page may import it.
+      if (module) res.setHeader('access-control-allow-origin', '*');
       if (req.headers['if-none-match'] === file.etag) {
         res.status(304).end();
         return;
@@ -77,12 +97,6 @@ export function widgetRouter(options: { bundlePath: string; demo: boolean }): Ro
       next(err);
     }
   });
-
-  if (options.demo) {
-    router.get(DEMO_PATH, (_req, res) => page(res, 'text/html; charset=utf-8', DEMO_HTML));
-    router.get(`${DEMO_PATH}/demo.js`, (_req, res) => page(res, 'text/javascript; charset=utf-8', DEMO_JS));
-  }
-  return router;
 }
 
 function page(res: Response, type: string, body: string): void {
@@ -118,8 +132,8 @@ const DEMO_HTML = `<!doctype html>
 <p>Two clinicians side by side, each with their own device keys in this browser's IndexedDB and a token from <code>POST /dev/token</code>.
 Start a conversation with <code>dr-patel</code> from the left, or a care team with <code>dr-patel, rn-ortiz</code>.</p>
 <main>
-  <section id="lee" aria-labelledby="lee-h"><h2 id="lee-h">dr-lee (laptop)</h2><curbside-chat store="demo-dr-lee" label="Curbside chat for dr-lee" data-user="dr-lee" data-device="demo-laptop"></curbside-chat></section>
-  <section id="patel" aria-labelledby="patel-h"><h2 id="patel-h">dr-patel (workstation)</h2><curbside-chat store="demo-dr-patel" label="Curbside chat for dr-patel" data-user="dr-patel" data-device="demo-workstation"></curbside-chat></section>
+  <section id="lee" aria-labelledby="lee-h"><h2 id="lee-h">dr-lee (laptop)</h2><curbside-chat store="demo-dr-lee" label="Curbside chat for dr-lee" data-user="dr-lee" data-name="Daniel Lee" data-role="Emergency physician" data-department="Emergency" data-device="demo-laptop"></curbside-chat></section>
+  <section id="patel" aria-labelledby="patel-h"><h2 id="patel-h">dr-patel (workstation)</h2><curbside-chat store="demo-dr-patel" label="Curbside chat for dr-patel" data-user="dr-patel" data-name="Anita Patel" data-role="Cardiology registrar" data-department="Cardiology" data-device="demo-workstation"></curbside-chat></section>
 </main>
 </body>
 </html>
@@ -139,7 +153,7 @@ for (const el of document.querySelectorAll('curbside-chat')) {
     const res = await fetch('/dev/token', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ userId: el.dataset.user, deviceId }),
+      body: JSON.stringify({ userId: el.dataset.user, deviceId, name: el.dataset.name, role: el.dataset.role, department: el.dataset.department }),
     });
     if (!res.ok) throw new Error('dev token endpoint answered ' + res.status);
     return (await res.json()).token;

@@ -18,6 +18,9 @@ export interface AlertSpecRecord {
   conversationId: string;
   seq: number;
   messageId: string;
+  /** The message's client id and time: what the escalation body's associated data binds. */
+  clientMessageId: string;
+  sentAt: number;
   senderUserId: string;
   senderDeviceId: string;
   priority: AlertState['priority'];
@@ -26,6 +29,16 @@ export interface AlertSpecRecord {
   createdAt: number;
   /** When the first re-notification is due. */
   firstDueAt: number;
+  /** Escalation: later tiers (activated `afterMs` after `createdAt`), and the content sealed for them. */
+  tiers?: Array<{ afterMs: number; userIds: string[] }> | undefined;
+  escalationBody?: Uint8Array | undefined;
+}
+
+/** One tier's wrapped message keys, held until it activates. */
+export interface HeldShares {
+  /** From 1. */
+  tier: number;
+  recipients: Array<{ deviceId: string; ciphertext: Uint8Array }>;
 }
 
 export interface AlertAck {
@@ -34,16 +47,22 @@ export interface AlertAck {
   at: number;
 }
 
-/** A claimed timer: the `n`th re-notification (from 1), or the alert's expiry. */
+/** A claimed timer: the `n`th re-notification (from 1) or the alert's expiry (kind `repeat`), or tier `n`'s activation (kind `tier`). */
 export interface AlertFiring {
+  kind: 'repeat' | 'tier';
   n: number;
   at: number;
-  type: 'repeated' | 'expired';
+  type: 'repeated' | 'expired' | 'escalated';
 }
 
 export interface AlertRecord extends AlertState {
   orgId: string;
   senderDeviceId: string;
+}
+
+/** A claimed timer's alert, as updated, and what fired. */
+export interface ClaimedAlert extends AlertRecord {
+  fired: AlertEvent;
 }
 
 export type AckOutcome =
@@ -55,7 +74,7 @@ export type AckOutcome =
   | { status: 'not_required'; alert: AlertRecord }
   | { status: 'not_found' };
 
-/** What the next firing of a claimed timer is: a repeat due at a time, or the alert's expiry. */
+/** What the next firing of a claimed re-notification timer is: a repeat due at a time, or the alert's expiry. */
 export type DuePlan = { nextDueAt: number } | { expire: true };
 
 export interface AlertStore {
@@ -63,7 +82,7 @@ export interface AlertStore {
    * Store a new alert and its first timer. When one exists for the same organisation, conversation
    * and seq (a retried send), it is answered unchanged.
    */
-  raiseAlert(spec: AlertSpecRecord): Promise<{ status: 'raised' | 'existing'; alert: AlertRecord }>;
+  raiseAlert(spec: AlertSpecRecord, held?: readonly HeldShares[]): Promise<{ status: 'raised' | 'existing'; alert: AlertRecord }>;
   getAlert(orgId: string, conversationId: string, seq: number): Promise<AlertRecord | undefined>;
   /** Record `userId`'s acknowledgement, from `deviceId`, once. A settled alert's timers are dropped. */
   acknowledgeAlert(input: { orgId: string; conversationId: string; seq: number; userId: string; deviceId: string; now: number }): Promise<AckOutcome>;
@@ -73,21 +92,35 @@ export interface AlertStore {
    * what `plan` says for the alert as it stood, or, when `plan` says so, an `expired` event and no
    * further timer. Timers of settled alerts are dropped. Answers the claimed alerts as updated.
    */
-  claimDueAlerts(input: { now: number; limit: number; plan: (alert: AlertRecord) => DuePlan }): Promise<AlertRecord[]>;
+  claimDueAlerts(input: { now: number; limit: number; plan: (alert: AlertRecord) => DuePlan | Promise<DuePlan> }): Promise<ClaimedAlert[]>;
+  /**
+   * What a device of a user an activated tier asked may read: the escalation body and the spec's
+   * binding, with this device's wrapped key if the sender made one. Undefined when the alert has no
+   * escalation or the user is in no activated tier.
+   */
+  escalationContent(input: { orgId: string; conversationId: string; seq: number; userId: string; deviceId: string }): Promise<{ spec: AlertSpecRecord; body: Uint8Array; ciphertext?: Uint8Array | undefined } | undefined>;
   /** Alerts the user must acknowledge or sent, still pending, newest first, at most `limit`, of those raised since `since`. */
   listOpenAlerts(input: { orgId: string; userId: string; since: number; limit: number }): Promise<AlertRecord[]>;
+}
+
+/** Whether an alert is among those that `userId` must acknowledge now (its ackFrom, activated tiers included). */
+export function asks(alert: AlertState, userId: string): boolean {
+  return alert.ackFrom.includes(userId);
 }
 
 /** An alert as clients see it, from its parts (every adapter assembles it this way). */
 export function assembleAlert(spec: AlertSpecRecord, acks: readonly AlertAck[], firings: readonly AlertFiring[], nextDueAt: number | undefined): AlertRecord {
   const sortedAcks = [...acks].sort((a, b) => a.at - b.at || (a.userId < b.userId ? -1 : 1));
-  const sortedFirings = [...firings].sort((a, b) => a.n - b.n);
+  const sortedFirings = [...firings].sort((a, b) => a.at - b.at || a.n - b.n);
+  const activated = new Map(sortedFirings.filter((f) => f.kind === 'tier').map((f) => [f.n, f.at]));
+  const tiers = spec.tiers?.map((t, i) => ({ afterMs: t.afterMs, userIds: [...t.userIds], ...(activated.has(i + 1) ? { activatedAt: activated.get(i + 1)! } : {}) }));
+  const ackFrom = [...spec.ackFrom, ...(tiers ?? []).filter((t) => t.activatedAt !== undefined).flatMap((t) => t.userIds)];
   const acked = new Set(sortedAcks.map((a) => a.userId));
-  const settled = spec.ackPolicy === 'any' ? spec.ackFrom.some((u) => acked.has(u)) : spec.ackFrom.every((u) => acked.has(u));
+  const settled = spec.ackPolicy === 'any' ? ackFrom.some((u) => acked.has(u)) : ackFrom.every((u) => acked.has(u));
   const expired = sortedFirings.some((f) => f.type === 'expired');
   const timeline: AlertEvent[] = [
     { type: 'raised' as const, at: spec.createdAt },
-    ...sortedFirings.map((f): AlertEvent => ({ type: f.type, at: f.at })),
+    ...sortedFirings.map((f): AlertEvent => (f.kind === 'tier' ? { type: 'escalated', at: f.at, tier: f.n } : { type: f.type, at: f.at })),
     ...sortedAcks.map((a): AlertEvent => ({ type: 'acknowledged', at: a.at, userId: a.userId, deviceId: a.deviceId })),
   ].sort((a, b) => a.at - b.at);
   const state = settled ? 'acknowledged' : expired ? 'expired' : 'pending';
@@ -100,7 +133,8 @@ export function assembleAlert(spec: AlertSpecRecord, acks: readonly AlertAck[], 
     senderDeviceId: spec.senderDeviceId,
     priority: spec.priority,
     ackPolicy: spec.ackPolicy,
-    ackFrom: [...spec.ackFrom],
+    ackFrom,
+    ...(tiers ? { tiers } : {}),
     acks: sortedAcks.map((a) => ({ ...a })),
     state,
     repeats: sortedFirings.filter((f) => f.type === 'repeated').length,
@@ -108,4 +142,18 @@ export function assembleAlert(spec: AlertSpecRecord, acks: readonly AlertAck[], 
     createdAt: spec.createdAt,
     timeline,
   };
+}
+
+/** An organisation's own alert settings (its admins set them); absent fields use the deployment's defaults. */
+export interface OrgAlertSettings {
+  urgentMs?: number | undefined;
+  emergentMs?: number | undefined;
+  maxRepeats?: number | undefined;
+}
+
+/** Per-organisation alert settings. Part of `Storage`; written by operators only, read by every node (cached). */
+export interface AlertSettingsStore {
+  getAlertSettings(orgId: string): Promise<OrgAlertSettings | undefined>;
+  /** Replace the organisation's settings (undefined fields fall back to the defaults). */
+  setAlertSettings(orgId: string, settings: OrgAlertSettings, now: number): Promise<void>;
 }

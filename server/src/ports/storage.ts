@@ -225,6 +225,6 @@ import type { ProfileDirectory } from './profiles.js';
 export interface Storage extends ProfileDirectory {}
 
 // --- clinical workflow: alerts ---
-import type { AlertStore } from './alerts.js';
-/** Every storage also keeps alerts (urgent messages) and their durable timers. */
-export interface Storage extends AlertStore {}
+import type { AlertSettingsStore, AlertStore } from './alerts.js';
+/** Every storage also keeps alerts (urgent messages), their durable timers, and each organisation's alert settings. */
+export interface Storage extends AlertStore, AlertSettingsStore {}

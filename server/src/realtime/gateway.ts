@@ -19,6 +19,9 @@ import {
   DeviceListPublishRequestSchema,
   DeviceListsRequestSchema,
   DirectoryLookupRequestSchema,
+  AlertAckRequestSchema,
+  AlertListRequestSchema,
+  AlertContentRequestSchema,
   DirectorySearchRequestSchema,
   PresenceQuerySchema,
   TeamStatementRequestSchema,
@@ -48,6 +51,7 @@ import type { DeviceKeys } from '../domain/device-keys.js';
 import type { DeviceLists } from '../domain/device-lists.js';
 import type { CareTeams } from '../domain/care-teams.js';
 import type { Profiles } from '../domain/profiles.js';
+import type { Alerts } from '../alerts/alerts.js';
 import type { HubSecurity } from '../security/hub-security.js';
 import type { StoredEnvelope } from '../ports/storage.js';
 import type { IncomingMessage } from 'node:http';
@@ -83,6 +87,8 @@ interface GatewayDeps {
   teams: CareTeams;
   /** The directory of profiles (names, roles, departments). */
   profiles: Profiles;
+  /** Urgent and emergent messages: acknowledgements and re-notification timers. */
+  alerts: Alerts;
   logger: Logger;
   /** Origins, rate limits, revocation, device administration and the audit trail. */
   security: HubSecurity;
@@ -145,11 +151,11 @@ export class Gateway {
           if (wire.code === ErrorCode.INTERNAL) deps.logger.error({ err }, 'handshake failed unexpectedly');
           else if (isStorageUnreachable(err)) {
             deps.onStorageUnreachable?.();
-            deps.logger.warn({ err, code: wire.code, ip: socket.handshake.address }, 'handshake refused: storage unreachable');
+            deps.logger.warn({ err, code: wire.code, ip: deps.security.loggedAddress(socket) }, 'handshake refused: storage unreachable');
           } else if (wire.code === ErrorCode.UNAVAILABLE) {
             // e.g. the identity provider cannot be reached: the operator should hear of it.
-            deps.logger.warn({ code: wire.code, reason: wire.message, ip: socket.handshake.address }, 'handshake refused: a dependency is unavailable');
-          } else deps.logger.info({ code: wire.code, ip: socket.handshake.address }, 'handshake refused');
+            deps.logger.warn({ code: wire.code, reason: wire.message, ip: deps.security.loggedAddress(socket) }, 'handshake refused: a dependency is unavailable');
+          } else deps.logger.info({ code: wire.code, ip: deps.security.loggedAddress(socket) }, 'handshake refused');
           // socket.io hands err.data to the client's connect_error unchanged.
           const e = new Error(wire.message) as Error & { data: unknown };
           e.data = wire;
@@ -250,7 +256,10 @@ export class Gateway {
 
     route(ClientEvent.ENVELOPE_SEND, EnvelopeSendRequestSchema, async (socket, req, ahead) => {
       const { orgId, deviceId } = socket.data;
+      if (req.alert) await this.deps.alerts.checkEscalation(socket.data, req.conversationId, req.alert);
       const outcome = await relay.send(socket.data, req, ahead as ReturnType<MessageRelay['readAhead']>);
+      // An urgent message is acked once its alert is stored too (a retry finds both).
+      if (req.alert) await this.deps.alerts.raise(socket.data, outcome.envelope, req.alert, outcome.recipientUserIds);
       // Also on a duplicate: if the first attempt's fan-out was lost (node died after the write),
       // the retry delivers it; receivers drop what they already have by seq.
       this.fanOut(orgId, deviceId, outcome.recipientUserIds, outcome.envelope);
@@ -350,6 +359,9 @@ export class Gateway {
     // --- end security: devices ---
     route(ClientEvent.DIRECTORY_LOOKUP, DirectoryLookupRequestSchema, (socket, req) => this.deps.profiles.lookup(socket.data, req));
     route(ClientEvent.DIRECTORY_SEARCH, DirectorySearchRequestSchema, (socket, req) => this.deps.profiles.search(socket.data, req));
+    route(ClientEvent.ALERT_ACK, AlertAckRequestSchema, (socket, req) => this.deps.alerts.acknowledge(socket.data, req));
+    route(ClientEvent.ALERT_LIST, AlertListRequestSchema, (socket) => this.deps.alerts.listOpen(socket.data));
+    route(ClientEvent.ALERT_CONTENT, AlertContentRequestSchema, (socket, req) => this.deps.alerts.content(socket.data, req));
     return routes;
   }
 

@@ -85,6 +85,9 @@ const EVENT_CLASS: Partial<Record<string, EventClass | 'envelopeSend'>> = {
   [ClientEvent.DEVICE_LISTS]: 'reads',
   [ClientEvent.DIRECTORY_LOOKUP]: 'reads',
   [ClientEvent.DIRECTORY_SEARCH]: 'reads',
+  [ClientEvent.ALERT_ACK]: 'reads',
+  [ClientEvent.ALERT_LIST]: 'reads',
+  [ClientEvent.ALERT_CONTENT]: 'reads',
 };
 
 /**
@@ -363,6 +366,11 @@ export class HubSecurity {
     // Refusals repeat (floods, retries): one entry per kind and window, with a count.
     if (full.outcome !== 'ok') this.refusals.record(full);
     else this.audit.record(full);
+  }
+
+  /** The socket's client address as the audit log and the hub's logs may show it (AUDIT_CLIENT_IP). */
+  loggedAddress(socket: HubSocket): string | undefined {
+    return this.auditAddress(this.clientAddress(socket));
   }
 
   /** A client address as the audit log keeps it (AUDIT_CLIENT_IP). */

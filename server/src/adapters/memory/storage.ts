@@ -397,6 +397,9 @@ export class MemoryStorage implements Storage {
   acknowledgeAlert = this.alerts.acknowledgeAlert.bind(this.alerts);
   claimDueAlerts = this.alerts.claimDueAlerts.bind(this.alerts);
   listOpenAlerts = this.alerts.listOpenAlerts.bind(this.alerts);
+  escalationContent = this.alerts.escalationContent.bind(this.alerts);
+  getAlertSettings = this.alerts.getAlertSettings.bind(this.alerts);
+  setAlertSettings = this.alerts.setAlertSettings.bind(this.alerts);
 
   /** org SPACE jti → kept until (ms). */
   private readonly revokedTokens = new Map<string, number>();

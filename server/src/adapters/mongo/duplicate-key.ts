@@ -32,3 +32,22 @@ export async function ignoreDuplicateKey(write: Promise<unknown>): Promise<void>
     if (!isDuplicateKey(err)) throw err;
   }
 }
+
+/**
+ * An unordered insertMany: the positions of the documents that were not stored because their key
+ * exists already (races lost). Any other failure is thrown.
+ */
+export async function insertManyLosers(write: Promise<unknown>): Promise<Set<number>> {
+  try {
+    await write;
+    return new Set();
+  } catch (err) {
+    const raw = (err as { writeErrors?: unknown }).writeErrors;
+    const writeErrors = (Array.isArray(raw) ? raw : raw ? [raw] : []) as Array<{ index?: number; code?: number; err?: { code?: number } }>;
+    if (writeErrors.length === 0 || writeErrors.some((w) => typeof w.index !== 'number' || (w.code ?? w.err?.code) !== 11000)) {
+      if (writeErrors.length === 0 && isDuplicateKey(err) && typeof (err as { index?: unknown }).index === 'number') return new Set([(err as { index: number }).index]);
+      throw err;
+    }
+    return new Set(writeErrors.map((w) => w.index!));
+  }
+}

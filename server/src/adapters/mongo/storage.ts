@@ -34,7 +34,7 @@ import type { DeviceListHead } from '../../ports/device-lists.js';
 import { MongoUserAdmin } from './user-admin.js';
 import { MongoProfiles } from './profiles.js';
 import { MongoAlerts } from './alerts.js';
-import type { AlertStore } from '../../ports/alerts.js';
+import type { AlertSettingsStore, AlertStore } from '../../ports/alerts.js';
 import type { AdminUserRecord } from '../../ports/user-admin.js';
 
 export interface MongoStorageOptions {
@@ -827,11 +827,14 @@ export class MongoStorage implements Storage {
     return (this.alertsImpl ??= new MongoAlerts(this.conn));
   }
 
-  raiseAlert: AlertStore['raiseAlert'] = (spec) => this.alerts.raiseAlert(spec);
+  raiseAlert: AlertStore['raiseAlert'] = (spec, held) => this.alerts.raiseAlert(spec, held);
   getAlert: AlertStore['getAlert'] = (orgId, conversationId, seq) => this.alerts.getAlert(orgId, conversationId, seq);
   acknowledgeAlert: AlertStore['acknowledgeAlert'] = (input) => this.alerts.acknowledgeAlert(input);
   claimDueAlerts: AlertStore['claimDueAlerts'] = (input) => this.alerts.claimDueAlerts(input);
   listOpenAlerts: AlertStore['listOpenAlerts'] = (input) => this.alerts.listOpenAlerts(input);
+  escalationContent: AlertStore['escalationContent'] = (input) => this.alerts.escalationContent(input);
+  getAlertSettings: AlertSettingsStore['getAlertSettings'] = (orgId) => this.alerts.getAlertSettings(orgId);
+  setAlertSettings: AlertSettingsStore['setAlertSettings'] = (orgId, settings, now) => this.alerts.setAlertSettings(orgId, settings, now);
 
   revokeToken(input: { orgId: string; tokenId: string; keepUntil: number; now: number }): Promise<void> {
     return this.deviceAdmin.revokeToken(input);

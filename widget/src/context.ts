@@ -1,0 +1,39 @@
+/**
+ * What views are given: the state to read, the SDK client (when there is one), and the actions they
+ * may trigger. Views import this, never the element or the session, so imports run one way:
+ * element → session, views → context, state.
+ */
+import type { Conversation, CurbsideClient } from '@curbside/client-sdk';
+import type { HistoryItem } from './history.js';
+import type { ChatState } from './state.js';
+
+export interface Actions {
+  /** Open a conversation's thread. */
+  open(conversationId: string): void;
+  /** Back from a thread to the list (narrow hosts). */
+  back(): void;
+  send(conversationId: string, text: string, retryOf?: HistoryItem, priority?: 'urgent'): void;
+  /** Acknowledge the urgent message at `seq` ("I'm on it"). */
+  acknowledge(conversationId: string, seq: number): void;
+  /** One person and no title: a 1:1 conversation; otherwise a care team. Opens it. */
+  createConversation(userIds: string[], title: string): Promise<void>;
+  /** The user is (or stopped) typing in the open conversation. */
+  typing(typing: boolean): void;
+  showSafetyNumber(userId: string): void;
+  showMembers(c: Conversation): void;
+}
+
+export interface ViewContext {
+  readonly state: ChatState;
+  /** Unique per element: a prefix for ids (aria-labelledby and friends). */
+  readonly uid: string;
+  readonly shadow: ShadowRoot;
+  readonly actions: Actions;
+  client(): CurbsideClient | undefined;
+  emit(type: string, detail: Record<string, unknown>): void;
+}
+
+/** The element focused inside the widget's shadow root. */
+export function activeElement(ctx: ViewContext): HTMLElement | undefined {
+  return (ctx.shadow.activeElement as HTMLElement | null) ?? undefined;
+}
