@@ -4,12 +4,13 @@
  * layout of a message's first bytes (how receivers measure latency and spot losses and duplicates).
  */
 
-export type VariantId = 'ws' | 'socketio' | 'memory' | 'real' | 'two-nodes';
+export type VariantId = 'ws' | 'socketio' | 'memory' | 'real' | 'storage' | 'two-nodes';
 export const VARIANTS: ReadonlyArray<{ id: VariantId; letter: string; title: string }> = [
   { id: 'ws', letter: 'A', title: 'bare ws relay' },
   { id: 'socketio', letter: 'B', title: 'bare socket.io relay (MessagePack parser)' },
   { id: 'memory', letter: 'C', title: 'Curbside, memory adapters' },
   { id: 'real', letter: 'D', title: 'Curbside, Redis + Mongo-wire DB (FerretDB on PostgreSQL by default)' },
+  { id: 'storage', letter: 'S', title: 'storage ceiling: the same envelopes by the plain mongodb driver (insertMany)' },
   { id: 'two-nodes', letter: 'E', title: 'two Curbside nodes behind the Redis adapter' },
 ];
 
@@ -60,7 +61,9 @@ export type RunnerToWorker =
   | WorkerInit
   | { type: 'connect' }
   | { type: 'setup' }
-  | { type: 'step'; step: number; rate: number; durationMs: number; drainMs: number }
+  // senders > 0: closed loop, each of `senders` sends its next message when the last is acked (`rate` unused)
+  // touch (with senders): every member of every conversation sends once, then the step ends (warm-up)
+  | { type: 'step'; step: number; rate: number; durationMs: number; drainMs: number; senders?: number; touch?: boolean }
   | { type: 'idle'; clients: number; firstUser: number; urls?: string[] } // urls: the idle test's own servers (default: the load's)
   | { type: 'idle-close' }
   | { type: 'close' };

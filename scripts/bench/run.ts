@@ -16,6 +16,8 @@
  *   C memory     Curbside hub, memory adapters (server/dist/main.js, ES256 tokens this script signs)
  *   D real       Curbside hub on Redis + the Mongo-wire DB (FerretDB on PostgreSQL unless MONGODB_URI or
  *                CURBSIDE_FERRETDB_BACKEND=sqlite): durable write before the ack
+ *   S storage    the storage ceiling: the same envelope documents inserted into the same database by the
+ *                plain mongodb driver at the hub's batch size and concurrency (storage-ceiling.ts)
  *   E two-nodes  two Curbside hubs behind the socket.io Redis adapter, clients alternate between them
  *
  * Per variant: an idle test (N authenticated idle clients: connect rate, connect p99 including auth,
@@ -26,7 +28,10 @@
  * p50/p99/p99.9 (HDR), time to ack (Curbside: the durable ack), loss, duplicates, hub CPU, event-loop
  * delay p99 (perf_hooks in the server, see eld-preload.mjs), generator CPU. A step is invalid when the
  * generators sent < 95% of the target; stepping stops at the first step that is invalid or fails
- * (p99 > --p99-limit-ms or loss > --loss-limit). The headline is the highest passing rate.
+ * (p99 > --p99-limit-ms or loss > --loss-limit). The headline is the highest passing rate. Then a
+ * closed-loop step: --senders concurrent senders, each sending its next message when the last is acked
+ * (the throughput at that concurrency, and what D / min(B, S) compares). For D and E every step also
+ * counts Redis commands and round trips and database commands and reads per message (counts.ts).
  *
  * Rate limits: the hub keeps its limiters on (their cost counts) with RATE_LIMIT_ENVELOPE_SEND,
  * RATE_LIMIT_HANDSHAKE and RATE_LIMIT_KEYS_CLAIM raised so that they never refuse the benchmark.
@@ -40,6 +45,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
+import { counters, perMessage, type PerMessage } from './counts.js';
+import { storageCeiling, type StorageCeilingResult } from './storage-ceiling.js';
 import { HDR, VARIANTS, type ConnectReport, type LoadShape, type RunnerToWorker, type StepReport, type VariantId, type WorkerToRunner } from './common.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -58,6 +65,9 @@ const { values: flags } = parseArgs({
     'share-bytes': { type: 'string' },
     'rekey-share': { type: 'string' },
     rates: { type: 'string' },
+    senders: { type: 'string' },
+    's-batch': { type: 'string' },
+    'idle-only': { type: 'boolean', default: false },
     'step-s': { type: 'string' },
     'warmup-s': { type: 'string' },
     'drain-s': { type: 'string' },
@@ -85,7 +95,7 @@ const { values: flags } = parseArgs({
 });
 
 const USAGE = `Usage: tsx scripts/bench/run.ts [options]      (npm run build first; npm run bench does)
-  --variants ws,socketio,memory,real,two-nodes   which variants, in this order (default: all)
+  --variants ws,socketio,memory,real,storage,two-nodes   which variants, in this order (default: all; storage = S, after D)
   --clients 2000            connected clients under load (rooms of --room-size; a multiple of it × --workers)
   --room-size 10            members per care-team room; 1:1 pairs are formed inside rooms
   --room-share 0.9          share of messages to rooms (the rest 1:1)
@@ -93,8 +103,11 @@ const USAGE = `Usage: tsx scripts/bench/run.ts [options]      (npm run build fir
   --large-share 0.05 --large-bytes 16384  share of large bodies and their size
   --share-bytes 80          per-recipient-device share (wrapped message key) in 1:1 and rekeying envelopes
   --rekey-share 0.02        share of room messages with a share per member device (the rest: sender-key body only)
-  --rates 25,50,100,250,500,1000,2000,4000   inbound msg/s steps
-  --step-s 30 --warmup-s 5 --drain-s 5    seconds per step, warm-up at the first rate (not recorded), drain after a step
+  --rates 25,50,100,250,500,1000,2000,4000   inbound msg/s steps (none: no open-loop steps)
+  --senders 64              then a closed-loop step: this many senders, each sends again once acked (0: none)
+  --s-batch N               S: documents per insertMany (default: D's envelopes per insert in its closed-loop step, else 16)
+  --idle-only               only the idle test (RSS per connection, connect rate), no load
+  --step-s 30 --warmup-s 5 --drain-s 5    seconds per step, warm-up at the first rate and before the closed loop (not recorded), drain after a step
   --workers 2               load-generator processes
   --idle-clients 5000       idle authenticated clients for the RSS and connect-rate test (0: skip)
   --connect-concurrency 50  connections each worker opens at once
@@ -104,8 +117,9 @@ const USAGE = `Usage: tsx scripts/bench/run.ts [options]      (npm run build fir
   --retries 1               re-run a failing step this many times (the machine is shared and noisy); the last attempt counts
   --hub-log-level info      LOG_LEVEL of the hubs
   --hub-cpu-prof DIR        run hubs with --cpu-prof (profiles in DIR)
-  --mongodb-uri URI --redis-url URL       services for D and E (default: REDIS_URL/MONGODB_URI, 127.0.0.1:6379, or start redis-server, and
-                                          FerretDB on PostgreSQL in a fresh database; CURBSIDE_FERRETDB_BACKEND=sqlite: on SQLite)
+  --mongodb-uri URI --redis-url URL       services for D and E (default: REDIS_URL, else a redis-server of this run's own, so that
+                                          the Redis counts are the hubs' only; MONGODB_URI, else FerretDB on PostgreSQL in a fresh
+                                          database; CURBSIDE_FERRETDB_BACKEND=sqlite: on SQLite)
   --seed 1 --label TEXT
   --out FILE                JSON report (default results/bench-<date>[-quick][-N].json)
   --docs FILE|none          Markdown to add the run to (default docs/benchmarks.md; --smoke: none)
@@ -127,10 +141,10 @@ const num = (name: string, raw: string | undefined, def: number, min = 0): numbe
 const smoke = flags.smoke;
 const quick = flags.quick;
 const preset = smoke
-  ? { clients: 40, rates: '20,40', stepS: 2, warmupS: 1, drainS: 15, workers: 1, idle: 40, concurrency: 20 }
+  ? { clients: 40, rates: '20,40', stepS: 2, warmupS: 1, drainS: 15, workers: 1, idle: 40, concurrency: 20, senders: 8 }
   : quick
-    ? { clients: 1000, rates: '25,50,100,250,500,1000,2000,4000', stepS: 10, warmupS: 3, drainS: 4, workers: 2, idle: 2000, concurrency: 50 }
-    : { clients: 2000, rates: '25,50,100,250,500,1000,2000,4000', stepS: 30, warmupS: 5, drainS: 5, workers: 2, idle: 5000, concurrency: 50 };
+    ? { clients: 1000, rates: '25,50,100,250,500,1000,2000,4000', stepS: 10, warmupS: 3, drainS: 4, workers: 2, idle: 2000, concurrency: 50, senders: 64 }
+    : { clients: 2000, rates: '25,50,100,250,500,1000,2000,4000', stepS: 30, warmupS: 5, drainS: 5, workers: 2, idle: 5000, concurrency: 50, senders: 64 };
 
 const shape: LoadShape = {
   roomSize: num('room-size', flags['room-size'], 10, 2),
@@ -145,7 +159,11 @@ const shape: LoadShape = {
 const workersN = Math.round(num('workers', flags.workers, preset.workers, 1));
 const clientsN = Math.round(num('clients', flags.clients, preset.clients, 2));
 if (clientsN % (shape.roomSize * workersN) !== 0) throw new Error(`--clients (${clientsN}) must be a multiple of --room-size × --workers (${shape.roomSize * workersN})`);
-const rates = (flags.rates ?? preset.rates).split(',').map((r) => num('rates', r.trim(), 0, 1));
+const rates = flags.rates === 'none' ? [] : (flags.rates ?? preset.rates).split(',').map((r) => num('rates', r.trim(), 0, 1));
+const sendersN = Math.round(num('senders', flags.senders, preset.senders));
+if (sendersN % workersN !== 0) throw new Error(`--senders (${sendersN}) must be a multiple of --workers (${workersN})`);
+const sBatchFlag = flags['s-batch'] === undefined ? undefined : Math.round(num('s-batch', flags['s-batch'], 16, 1));
+const idleOnly = flags['idle-only'];
 const stepMs = num('step-s', flags['step-s'], preset.stepS, 0.5) * 1000;
 const warmupMs = num('warmup-s', flags['warmup-s'], preset.warmupS) * 1000;
 const drainMs = num('drain-s', flags['drain-s'], preset.drainS, 0.1) * 1000;
@@ -158,7 +176,9 @@ const seed = Math.round(num('seed', flags.seed, 1));
 const retries = Math.round(num('retries', flags.retries, smoke ? 0 : 1));
 const logLevel = flags['hub-log-level'] ?? 'info';
 const variantIds = (flags.variants ?? VARIANTS.map((v) => v.id).join(',')).split(',').map((v) => v.trim()) as VariantId[];
-for (const v of variantIds) if (!VARIANTS.some((x) => x.id === v)) throw new Error(`--variants: unknown variant "${v}" (ws, socketio, memory, real, two-nodes)`);
+for (const v of variantIds) if (!VARIANTS.some((x) => x.id === v)) throw new Error(`--variants: unknown variant "${v}" (ws, socketio, memory, real, storage, two-nodes)`);
+/** The hubs' /metrics (database command counts) are read with this. */
+const METRICS_TOKEN = `bench-${randomUUID()}`;
 
 const mainJs = join(root, 'server', 'dist', 'main.js');
 const preloadUrl = pathToFileURL(join(here, 'eld-preload.mjs')).href;
@@ -246,7 +266,8 @@ async function services(): Promise<Services> {
   // test/support/services.ts finds or starts Redis (as npm test does) and FerretDB, on PostgreSQL unless
   // CURBSIDE_FERRETDB_BACKEND=sqlite.
   const svc = await import('../../test/support/services.js');
-  const redis = redisFlag ? undefined : await svc.ensureRedis();
+  // A Redis of the run's own unless one is named: INFO counts are server-wide.
+  const redis = redisFlag ? undefined : process.env.REDIS_URL ? await svc.ensureRedis() : await svc.startRedisServer();
   const mongo = mongoFlag ? undefined : await svc.ensureDevMongo();
   if (mongo) console.log(`database for D and E: ${mongo.label} ${mongo.url}`);
   return {
@@ -286,6 +307,7 @@ async function startVariant(id: VariantId, svc: Services | undefined, purpose: '
     JWT_ALGORITHM: 'ES256',
     JWT_ISSUER: jwtConf.issuer,
     JWT_AUDIENCE: jwtConf.audience,
+    METRICS_TOKEN,
   };
   let cleanup = async () => {};
   if (id !== 'memory') {
@@ -345,6 +367,10 @@ interface StepResult {
   db?: { cpuShare: number | null; cpuMsPerMsg: number | null } | undefined;
   hub: { cpuShare: number | null; cpuMsPerMsg: number | null; eventLoopDelayMs: { p50: number; p99: number; max: number; mean: number }[]; rssMb: number[] };
   generator: { cpuShareMax: number | null; maxBehindMs: number; saturated: boolean };
+  /** Closed loop: concurrent senders (rate is then the achieved msg/s). */
+  senders?: number;
+  /** D and E: Redis and database counts per sent message over the step (send window + drain). */
+  perMessage?: PerMessage;
 }
 
 interface VariantResult {
@@ -355,6 +381,10 @@ interface VariantResult {
   idle?: { clients: number; connected: number; failed: number; errors: string[]; connectPerS: number | null; connectMs: Summary; rssBeforeMb: number; rssAfterMb: number; rssPerConnectionKb: number | null; gc: boolean; generatorCpuShareMax: number | null };
   load?: { clients: number; conversations: number; connect: { connectPerS: number | null; connectMs: Summary }; setupMs: number };
   steps: StepResult[];
+  /** The closed-loop step at --senders. */
+  closedLoop?: StepResult;
+  /** S only: the plain driver's insert rate, without and with a lastSeq raise per batch. */
+  storage?: { inserts: StorageCeilingResult; insertsAndRaise: StorageCeilingResult; insertsAndMarks: StorageCeilingResult; batchFrom: string };
   headline?: { msgPerS: number; limitedBy: string };
   /**
    * Hub CPU per inbound message (at the highest valid step) and the rate at which that would fill
@@ -447,6 +477,7 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
       }
     }
 
+    if (idleOnly) return out;
     // Load: connect, set up, warm up, step.
     const t0 = performance.now();
     const conn = await Promise.all(workers.map((w) => w.ask<ConnectReport>({ type: 'connect' }, 'connected')));
@@ -463,16 +494,19 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
     };
     console.log(`   load: ${connected} clients, ${out.load.conversations} conversations, set up in ${out.load.setupMs} ms`);
 
-    const runStep = async (step: number, rate: number, durationMs: number): Promise<StepResult> => {
+    const counted = (id === 'real' || id === 'two-nodes') && svc ? await counters(svc.redisUrl, running.servers.map((s) => `${s.url}/metrics`), METRICS_TOKEN) : undefined;
+    const runStep = async (step: number, rate: number, durationMs: number, senders = 0, touch = false): Promise<StepResult> => {
       await Promise.all(running.servers.map((s) => s.ask({ type: 'eld', reset: true }, 'eld')));
+      const count0 = await counted?.sample();
       const cpu0 = pids.map(procCpuMs);
       const dbPid = id === 'real' || id === 'two-nodes' ? svc?.dbPid : undefined;
       const db0 = dbPid ? procCpuMs(dbPid) : 0;
       const load1 = loadavg()[0]!;
       const t = performance.now();
       const reps = await Promise.all(
-        workers.map((w) => w.ask<StepReport>({ type: 'step', step, rate: rate / workersN, durationMs, drainMs }, 'step-done', durationMs + drainMs + 120_000)),
+        workers.map((w) => w.ask<StepReport>({ type: 'step', step, rate: rate / workersN, durationMs, drainMs, senders: senders / workersN, touch }, 'step-done', (touch ? 600_000 : durationMs) + drainMs + 120_000)),
       );
+      const count1 = await counted?.sample();
       // The send window is what the step's rate is about; the drain after it is included in the CPU (its work).
       const wall = Math.max(...reps.map((r) => r.sendWallMs));
       const cpuMs = pids.map((p, i) => procCpuMs(p) - cpu0[i]!).reduce((a, b) => a + b, 0);
@@ -492,10 +526,12 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
       const lossRate = expected ? lost / expected : 0;
       let failure: string | undefined;
       if (!valid) failure = `generator sent ${Math.round((sent / target) * 100)}% of the target rate (< 95%): step invalid`;
-      else if ((latency.p99 ?? Infinity) > p99LimitMs) failure = `p99 ${latency.p99} ms > ${p99LimitMs} ms`;
+      else if (!senders && (latency.p99 ?? Infinity) > p99LimitMs) failure = `p99 ${latency.p99} ms > ${p99LimitMs} ms`;
       else if (lossRate > lossLimit) failure = `loss ${(lossRate * 100).toFixed(2)}% > ${lossLimit * 100}%`;
       return {
-        rate,
+        rate: senders ? Math.round((sent / wall) * 1000) : rate,
+        ...(senders ? { senders } : {}),
+        ...(count0 && count1 ? { perMessage: perMessage(count0, count1, sent) } : {}),
         target,
         sent,
         sentShare: r3(sent / target),
@@ -523,9 +559,15 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
       };
     };
 
-    if (warmupMs > 0) {
-      const w = await runStep(0, rates[0]!, warmupMs);
-      console.log(`   warm-up at ${rates[0]} msg/s: p99 ${w.latencyMs.p99} ms (not recorded)`);
+    const showCounts = (s: StepResult) =>
+      s.perMessage
+        ? `   per message: Redis ${s.perMessage.redisRoundTrips} round trips, ${s.perMessage.redisCommands} commands ${JSON.stringify(s.perMessage.redisByCommand)}; ` +
+          `DB ${s.perMessage.dbCommands} commands, ${s.perMessage.dbReads} reads ${JSON.stringify(s.perMessage.dbByCommand)}; ${s.perMessage.envelopesPerInsert} envelopes per insert` +
+          `${s.perMessage.error ? ` (${s.perMessage.error})` : ''}`
+        : undefined;
+    if (warmupMs > 0 && rates.length > 0) {
+      const w = await runStep(0, rates[0] ?? 50, warmupMs);
+      console.log(`   warm-up at ${rates[0] ?? 50} msg/s: p99 ${w.latencyMs.p99} ms (not recorded)`);
     }
     for (let i = 0; i < rates.length; i++) {
       let s = await runStep(i + 1, rates[i]!, stepMs);
@@ -540,8 +582,29 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
           `ack p99 ${s.ackMs.p99} ms, lost ${s.lost}, dup ${s.duplicates}, hub CPU ${Math.round((s.hub.cpuShare ?? 0) * 100)}%, ELD p99 ${eldP99} ms, ` +
           `${s.db ? `DB CPU ${Math.round((s.db.cpuShare ?? 0) * 100)}%, ` : ''}generator ${Math.round((s.generator.cpuShareMax ?? 0) * 100)}%${s.generator.saturated ? ' (saturated)' : ''}, load ${s.loadavg1}${s.failure ? `  ✗ ${s.failure}` : ''}`,
       );
+      const c = showCounts(s);
+      if (c) console.log(c);
       if (!s.passed && !flags['keep-going']) break;
     }
+    if (sendersN > 0) {
+      // Warm-up at the same concurrency first (not recorded): every member of every conversation sends
+      // once, so the step measures the steady state (directory caches filled, senders noted), not
+      // first-touch reads and writes; then --warmup-s more at random.
+      if (warmupMs > 0) {
+        const touch = await runStep(0, 0, 0, sendersN, true);
+        console.log(`   warm-up: every member of every conversation sent once (${touch.sent} messages)${touch.perMessage ? `, ${touch.perMessage.dbReads} database reads per message` : ''}`);
+        await runStep(0, 0, warmupMs, sendersN);
+      }
+      const s = await runStep(rates.length + 1, 0, stepMs, sendersN);
+      out.closedLoop = s;
+      console.log(
+        `   closed loop, ${sendersN} senders: ${s.rate} msg/s, p50/p99 ${s.latencyMs.p50}/${s.latencyMs.p99} ms, ack p50/p99 ${s.ackMs.p50}/${s.ackMs.p99} ms, lost ${s.lost}, dup ${s.duplicates}, ` +
+          `unacked ${s.unacked}, hub CPU ${Math.round((s.hub.cpuShare ?? 0) * 100)}%${s.db ? `, DB CPU ${Math.round((s.db.cpuShare ?? 0) * 100)}%` : ''}, load ${s.loadavg1}`,
+      );
+      const c = showCounts(s);
+      if (c) console.log(c);
+    }
+    counted?.close();
     let best = 0;
     let limitedBy = `passed every step (raise --rates above ${rates[rates.length - 1]})`;
     for (const s of out.steps) {
@@ -584,6 +647,44 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
   return out;
 }
 
+/**
+ * S: the plain driver's insert rate into the same database, at the hub's batch size (D's envelopes
+ * per insert in its closed-loop step, unless --s-batch) and with as many documents in flight as D had
+ * senders (writers = senders ÷ batch), for one step; then the same with one lastSeq raise per batch.
+ */
+async function runStorage(svc: Services | undefined, d: VariantResult | undefined): Promise<VariantResult> {
+  const meta = VARIANTS.find((v) => v.id === 'storage')!;
+  const out: VariantResult = { id: 'storage', letter: meta.letter, title: meta.title, steps: [] };
+  console.log(`\n== ${meta.letter}: ${meta.title}`);
+  if (!svc) {
+    out.error = 'no database';
+    return out;
+  }
+  const measured = d?.closedLoop?.perMessage?.envelopesPerInsert;
+  const batch = sBatchFlag ?? (measured ? Math.max(1, Math.round(measured)) : 16);
+  const batchFrom = sBatchFlag !== undefined ? '--s-batch' : measured ? `D's closed loop (${measured} envelopes per insert)` : 'default (D not measured)';
+  const inFlight = Math.max(1, sendersN || 64);
+  const concurrency = Math.max(1, Math.round(inFlight / batch));
+  const base = { mongoUri: svc.mongoUri, concurrency, batch, durationMs: stepMs, shape, conversations: Math.max(1, clientsN / shape.roomSize + clientsN / 2) };
+  try {
+    const dbCpu0 = svc.dbPid ? procCpuMs(svc.dbPid) : NaN;
+    const inserts = await storageCeiling({ ...base, dbName: `bench_${runId}_storage_a`, seqRaise: false });
+    const insertsAndRaise = await storageCeiling({ ...base, dbName: `bench_${runId}_storage_b`, seqRaise: true });
+    // What the raise would cost as an insert (a seq mark per conversation per batch): not the hub's way today.
+    const insertsAndMarks = await storageCeiling({ ...base, dbName: `bench_${runId}_storage_c`, seqRaise: true, marks: true });
+    out.storage = { inserts, insertsAndRaise, insertsAndMarks, batchFrom };
+    out.headline = { msgPerS: inserts.docsPerS, limitedBy: 'the database (no latency bound: the plain driver as fast as it goes)' };
+    console.log(
+      `   ${concurrency} writers × insertMany of ${batch} (batch from ${batchFrom}): ${inserts.docsPerS} docs/s (batch p50/p99 ${inserts.batchMs.p50}/${inserts.batchMs.p99} ms); ` +
+        `with a lastSeq raise per batch: ${insertsAndRaise.docsPerS} docs/s; with a seq-mark insert instead: ${insertsAndMarks.docsPerS} docs/s${Number.isFinite(dbCpu0) ? `; DB CPU ${Math.round(procCpuMs(svc.dbPid!) - dbCpu0)} ms` : ''}`,
+    );
+  } catch (e) {
+    out.error = e instanceof Error ? e.message : String(e);
+    console.log(`   FAILED: ${out.error}`);
+  }
+  return out;
+}
+
 // --------------------------------------------------------------------------------------------
 // Report
 // --------------------------------------------------------------------------------------------
@@ -604,7 +705,7 @@ async function main(): Promise<void> {
   if (!existsSync(mainJs)) throw new Error('server/dist/main.js is missing: run `npm run build` first (npm run bench does)');
   const startedAt = new Date();
   const load0 = loadavg();
-  const needServices = variantIds.some((v) => v === 'real' || v === 'two-nodes');
+  const needServices = variantIds.some((v) => v === 'real' || v === 'two-nodes' || v === 'storage');
   const svc = needServices ? await services() : undefined;
   stopServices = svc?.stop;
   if (svc) console.log(`services: redis ${svc.redisUrl}, mongodb ${svc.mongoUri}`);
@@ -613,7 +714,7 @@ async function main(): Promise<void> {
     // What is done so far survives an interrupted run.
     const partial = join(root, 'results', `.bench-partial-${runId}.json`);
     for (const id of variantIds) {
-      results.push(await runVariant(id, svc));
+      results.push(id === 'storage' ? await runStorage(svc, results.find((r) => r.id === 'real')) : await runVariant(id, svc));
       mkdirSync(dirname(partial), { recursive: true });
       writeFileSync(partial, JSON.stringify({ startedAt: startedAt.toISOString(), commit: sh('git rev-parse --short HEAD'), variants: results }, null, 2) + '\n');
     }
@@ -639,6 +740,23 @@ async function main(): Promise<void> {
     'E/D': ratio(cpuCap('two-nodes'), cpuCap('real')),
     'B/A': ratio(cpuCap('socketio'), cpuCap('ws')),
   };
+  // The headline of issue #19: D against the lower of its two ceilings, the bare socket.io relay and
+  // the database. At --senders concurrent senders (closed loop): msg/s; S: the plain driver's docs/s.
+  const closed = (id: VariantId) => by(id)?.closedLoop?.rate;
+  const sRate = by('storage')?.storage?.inserts.docsPerS;
+  const minBS = (b: number | undefined) => (b != null && sRate != null ? Math.min(b, sRate) : (b ?? sRate));
+  const ceilingRatios = {
+    D_over_min_B_S: ratio(closed('real'), minBS(closed('socketio'))),
+    D_over_B_closedLoop: ratio(closed('real'), closed('socketio')),
+    D_over_S: ratio(closed('real'), sRate),
+    D_over_min_B_S_ladder: ratio(hl('real'), minBS(hl('socketio'))),
+  };
+  // D's p99 on the open-loop ladder: at 1k msg/s, and the first rate where it passes 50 ms.
+  const dSteps = by('real')?.steps ?? [];
+  // The highest step with p99 ≤ 50 ms, and the next step above it (a noisy machine can put one low step over 50 ms).
+  const under50 = dSteps.filter((s) => s.valid && (s.latencyMs.p99 ?? Infinity) <= 50).at(-1);
+  const crosses = dSteps.find((s) => s.rate > (under50?.rate ?? -1) && (s.latencyMs.p99 ?? Infinity) > 50);
+  const p99Crossing = { under50msUpTo: under50?.rate ?? null, crossesAt: crosses?.rate ?? null };
   const at1k = (id: VariantId) => stepAt(by(id), 1000);
   const targets = {
     throughput: { target: 'D ≥ 0.6 × B (highest msg/s with p99 ≤ 100 ms)', value: ratios['D/B'], met: ratios['D/B'] == null ? null : ratios['D/B'] >= 0.6 },
@@ -670,6 +788,7 @@ async function main(): Promise<void> {
       workers: workersN,
       shape,
       rates,
+      senders: sendersN,
       stepS: stepMs / 1000,
       warmupS: warmupMs / 1000,
       drainS: drainMs / 1000,
@@ -691,9 +810,11 @@ async function main(): Promise<void> {
       rssPerConnection: '(RSS after N idle authenticated clients − RSS before) ÷ N, both after a full GC, summed over server processes',
     },
     variants: results,
-    ratios,
+    ratios: { ...ratios, ...ceilingRatios },
     cpuRatios,
     targets,
+    p99Crossing,
+    perMessage: by('real')?.closedLoop?.perMessage ?? null,
   };
 
   const tag = smoke ? '-smoke' : quick ? '-quick' : '';
@@ -702,6 +823,11 @@ async function main(): Promise<void> {
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
   console.log(`\nwrote ${file} (${report.durationS} s)`);
+  if (!smoke && !flags.out) {
+    // The newest run's figures under one name (issue #19): the ratio and what a message costs.
+    writeFileSync(join(root, 'results', 'bench-latest.json'), JSON.stringify({ report: file.slice(root.length + 1), ...report }, null, 2) + '\n');
+    console.log('wrote results/bench-latest.json');
+  }
 
   const md = markdown(report, file);
   console.log(`\n${md}`);
@@ -727,6 +853,8 @@ type Report = {
   ratios: Record<string, number | null>;
   cpuRatios: Record<string, number | null>;
   targets: Record<string, { target: string; value: number | null; met: boolean | null }>;
+  p99Crossing: { under50msUpTo: number | null; crossesAt: number | null };
+  perMessage: PerMessage | null;
 };
 
 const f = (x: number | null | undefined, d = 1) => (x == null || !Number.isFinite(x) ? '–' : x.toFixed(d));
@@ -755,6 +883,33 @@ function markdown(r: Report, file: string): string {
   }
   const t = r.targets;
   const met = (x: { met: boolean | null }) => (x.met == null ? 'not measured' : x.met ? 'met' : 'MISSED');
+  const loops = r.variants.filter((v) => v.closedLoop);
+  if (loops.length) {
+    lines.push(
+      '',
+      `Closed loop, ${loops[0]!.closedLoop!.senders} senders: ` +
+        loops.map((v) => `${v.letter} ${v.closedLoop!.rate} msg/s (p50/p99 ${f(v.closedLoop!.latencyMs.p50)}/${f(v.closedLoop!.latencyMs.p99)} ms, ack p99 ${f(v.closedLoop!.ackMs.p99)} ms)`).join(', ') + '.',
+    );
+  }
+  const st = r.variants.find((v) => v.storage)?.storage;
+  if (st) {
+    lines.push(
+      `S: ${st.inserts.concurrency} writers × insertMany of ${st.inserts.batch} (${st.batchFrom}): **${st.inserts.docsPerS} docs/s** (batch p99 ${f(st.inserts.batchMs.p99)} ms); ` +
+        `with one lastSeq raise per batch ${st.insertsAndRaise.docsPerS} docs/s; with a seq-mark insert per conversation per batch instead of the raise ${st.insertsAndMarks?.docsPerS ?? '–'} docs/s.`,
+    );
+  }
+  lines.push(
+    `**D / min(B, S) = ${f(r.ratios['D_over_min_B_S'], 2)}** (closed loop; on the open-loop headline ${f(r.ratios['D_over_min_B_S_ladder'], 2)}); D/S ${f(r.ratios['D_over_S'], 2)}. ` +
+      `D p99 ≤ 50 ms up to ${r.p99Crossing.under50msUpTo ?? '–'} msg/s${r.p99Crossing.crossesAt ? `, above 50 ms at ${r.p99Crossing.crossesAt} msg/s` : ''}.`,
+  );
+  const pm = r.perMessage;
+  if (pm) {
+    const top = (o: Record<string, number>) => Object.entries(o).slice(0, 8).map(([k, v]) => `${k} ${v}`).join(', ');
+    lines.push(
+      `D per message (closed loop, ${pm.messages} messages, receipts' \`sync:ack\`s and background work included): Redis **${f(pm.redisRoundTrips, 2)} round trips**, ${f(pm.redisCommands, 2)} commands (${top(pm.redisByCommand)}); ` +
+        `database **${f(pm.dbCommands, 2)} commands, ${f(pm.dbReads, 2)} reads** (${top(pm.dbByCommand)}); ${f(pm.envelopesPerInsert, 1)} envelopes per insert.`,
+    );
+  }
   lines.push(
     '',
     `Ratios (highest passing msg/s): D/B (real/bare socket.io) **${f(r.ratios['D/B'], 2)}**, C/B (memory/bare socket.io) **${f(r.ratios['C/B'], 2)}**, ` +

@@ -282,10 +282,18 @@ function onReceive(user: number, body: Uint8Array): void {
   }
 }
 
+/** Closed-loop senders: what runs once a message is acked (its sender's next send). */
+const afterAck = new Map<number, () => void>();
+
 function onAck(msgNo: number, error: string | undefined, t0?: number): void {
   const start = t0 ?? wsAckT0.get(msgNo);
   wsAckT0.delete(msgNo);
   ackOutstanding--;
+  const next = afterAck.get(msgNo);
+  if (next) {
+    afterAck.delete(msgNo);
+    setImmediate(next);
+  }
   if (error) {
     stats.ackErrors[error] = (stats.ackErrors[error] ?? 0) + 1;
     return;
@@ -306,16 +314,21 @@ const rand = () => {
   return (rng >>> 0) / 4294967296;
 };
 
-function sendOne(): number {
+/** Touch steps: every member of every conversation sends once, in this order (see `step`). */
+let touchQueue: Array<{ ci: number; senderPos: number }> | undefined;
+
+function sendOne(then?: () => void): number {
   const { shape } = init;
-  const room = rand() < shape.roomShare || directConvs.length === 0;
+  const forced = touchQueue?.pop();
+  const room = forced ? convs[forced.ci]!.isRoom : rand() < shape.roomShare || directConvs.length === 0;
   const list = room ? roomConvs : directConvs;
-  const ci = list[Math.floor(rand() * list.length)]!;
+  const ci = forced ? forced.ci : list[Math.floor(rand() * list.length)]!;
   const conv = convs[ci]!;
-  const senderPos = Math.floor(rand() * conv.members.length);
+  const senderPos = forced ? forced.senderPos : Math.floor(rand() * conv.members.length);
   const sender = clients[conv.members[senderPos]!]!;
   const size = rand() < shape.largeShare ? shape.largeBytes : shape.bodyBytes + shape.headerBytes;
   const msgNo = nextMsgNo++;
+  if (then) afterAck.set(msgNo, then);
   if (msgNo >= status.length) {
     const grown = new Uint8Array(status.length * 2);
     grown.set(status);
@@ -362,7 +375,26 @@ async function step(m: Extract<RunnerToWorker, { type: 'step' }>): Promise<StepR
   const first = nextMsgNo;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  await new Promise<void>((done) => {
+  if (m.touch) touchQueue = convs.flatMap((c, ci) => c.members.map((_, senderPos) => ({ ci, senderPos })));
+  if (m.senders) {
+    // Closed loop: `senders` concurrent senders, each sending again as soon as its last send is acked.
+    // A touch step instead ends once every member of every conversation has sent once.
+    await new Promise<void>((done) => {
+      let running = m.senders!;
+      const loop = () => {
+        if (touchQueue ? touchQueue.length === 0 : performance.now() - t0 >= durationMs) {
+          if (--running === 0) done();
+          return;
+        }
+        sent++;
+        bytesSent += sendOne(loop);
+      };
+      for (let i = 0; i < m.senders!; i++) loop();
+      // A send never acked would hold its sender forever: the step ends anyway (counted unacked).
+      setTimeout(done, (touchQueue ? 600_000 : durationMs) + 30_000).unref();
+    });
+    touchQueue = undefined;
+  } else await new Promise<void>((done) => {
     const tick = () => {
       const elapsed = Math.min(performance.now() - t0, durationMs);
       let due = Math.floor((rate * elapsed) / 1000) - sent - skipped;
@@ -392,11 +424,12 @@ async function step(m: Extract<RunnerToWorker, { type: 'step' }>): Promise<StepR
   const unacked = ackOutstanding;
   ackOutstanding = 0; // late acks of this step are not counted in the next
   wsAckT0.clear();
+  afterAck.clear();
   void first;
   return {
     type: 'step-done',
     step: m.step,
-    target: Math.round((rate * durationMs) / 1000),
+    target: m.senders ? sent : Math.round((rate * durationMs) / 1000),
     sent,
     skipped,
     sendWallMs,

@@ -19,7 +19,7 @@ export interface HubConfig {
   host: string;
   nodeId: string;
   logLevel: string;
-  mongo: { uri: string; dbName: string | undefined; writeConcern: 'majority' | number } | undefined;
+  mongo: { uri: string; dbName: string | undefined; writeConcern: 'majority' | number; groupCommitWaitMs: number } | undefined;
   redis: { url: string; keyPrefix: string } | undefined;
   /** Undefined in dev mode when the hub generates its own signing key at start. */
   jwt:
@@ -125,6 +125,11 @@ export const ENV_DOC: readonly EnvSetting[] = [
   { name: 'MONGODB_URI', default: '(unset: dev mode)', meaning: 'MongoDB connection string (a replica set in production)' },
   { name: 'MONGODB_DB', default: 'database in the URI, else `curbside`', meaning: 'database name' },
   { name: 'MONGODB_WRITE_CONCERN', default: 'majority', meaning: '`majority` or a number of nodes; the hub acks a message only after this write concern' },
+  {
+    name: 'MONGODB_GROUP_COMMIT_MS',
+    default: '2',
+    meaning: 'group commit: how long (0-1000 ms) an envelope insert waits for concurrent sends to share its insertMany; each is acked once its batch is stored',
+  },
   { name: 'REDIS_URL', default: '(unset: dev mode)', meaning: 'Redis for presence and cross-node fan-out' },
   { name: 'REDIS_KEY_PREFIX', default: 'curbside:', meaning: 'prefix for every Redis key and channel (lets hubs share a Redis)' },
   { name: 'JWT_PUBLIC_KEY / JWT_PUBLIC_KEY_FILE', default: '(required outside dev mode)', meaning: 'PEM public key of the identity provider that signs access tokens; during a signing-key rotation the old and the new key one after the other (at most 4)' },
@@ -205,6 +210,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     if (wc === 'majority') writeConcern = 'majority';
     else if (/^\d+$/.test(wc) && Number(wc) >= 1) writeConcern = Number(wc);
     else problem('MONGODB_WRITE_CONCERN', `must be "majority" or a number of nodes >= 1 (got "${wc}"); 0 would ack messages that were never stored`);
+  }
+
+  let groupCommitWaitMs = 2;
+  const gc = get('MONGODB_GROUP_COMMIT_MS');
+  if (gc !== undefined) {
+    if (/^\d+(\.\d+)?$/.test(gc) && Number(gc) <= 1000) groupCommitWaitMs = Number(gc);
+    else problem('MONGODB_GROUP_COMMIT_MS', `must be a number of milliseconds from 0 to 1000 (got "${gc}")`);
   }
 
   let jwt: HubConfig['jwt'];
@@ -298,7 +310,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     auditClientIp,
     nodeId: get('NODE_ID') ?? `${hostname()}-${process.pid}`,
     logLevel,
-    mongo: mongoUri ? { uri: mongoUri, dbName: get('MONGODB_DB'), writeConcern } : undefined,
+    mongo: mongoUri ? { uri: mongoUri, dbName: get('MONGODB_DB'), writeConcern, groupCommitWaitMs } : undefined,
     redis: redisUrl ? { url: redisUrl, keyPrefix: get('REDIS_KEY_PREFIX') ?? 'curbside:' } : undefined,
     jwt,
     oidc,

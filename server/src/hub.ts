@@ -32,7 +32,7 @@ import { MongoAuditLog } from './audit/mongo.js';
 import { DeviceDirectory } from './domain/device-directory.js';
 import { DeliveryCursors } from './domain/delivery-cursors.js';
 import { RedisDirectoryTags } from './adapters/redis/directory-tags.js';
-import { HubMetrics } from './metrics/metrics.js';
+import { HubMetrics, type MongoCommandEvents } from './metrics/metrics.js';
 import { KeyRing } from './auth/key-ring.js';
 import { Administration } from './admin/administration.js';
 
@@ -125,6 +125,8 @@ export class Hub {
     this.storage = storage;
     if (deps.fanout) for (const client of [deps.fanout.pub, deps.fanout.sub]) this.metrics.instrumentRedis(client);
     if (presence instanceof RedisPresence) this.metrics.instrumentRedis(presence.redis);
+    // Database commands by name (driver command monitoring): what a message costs the database.
+    if (deps.storage instanceof MongoStorage) this.metrics.instrumentMongo(deps.storage.connection.getClient() as unknown as MongoCommandEvents);
     const verifierOptions = verifierOptionsFor(config, deps.devTokens);
     const verifier = new TokenVerifier({ ...verifierOptions, ...(config.maxTokenLifetimeSec !== undefined ? { maxLifetimeSec: config.maxTokenLifetimeSec } : {}) });
     this.verifier = verifier;
@@ -393,7 +395,7 @@ export function createHubFromConfig(config: HubConfig, overrides: { logger?: Log
   return new Hub({
     config,
     logger,
-    storage: new MongoStorage({ uri: mongo.uri, dbName: overrides.dbName ?? mongo.dbName, writeConcern: mongo.writeConcern }),
+    storage: new MongoStorage({ uri: mongo.uri, dbName: overrides.dbName ?? mongo.dbName, writeConcern: mongo.writeConcern, groupCommitWaitMs: mongo.groupCommitWaitMs }),
     presence: new RedisPresence({ redis: presenceClient, keyPrefix: redis.keyPrefix, ttlMs: config.presence.ttlMs }),
     fanout: { pub, sub, keyPrefix: redis.keyPrefix },
     ...(overrides.onFatal ? { onFatal: overrides.onFatal } : {}),

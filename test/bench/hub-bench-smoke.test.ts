@@ -1,8 +1,8 @@
 /**
  * Smoke test of the hub throughput benchmark (scripts/bench/run.ts --smoke): every variant (bare ws
  * relay, bare socket.io relay, Curbside on memory, on Redis + the Mongo-wire DB, two nodes) starts,
- * takes a tiny load from a generator process and an idle test, and the report is well formed with
- * consistent counts. It checks that the harness works, not how fast anything is: no timing is asserted.
+ * takes a tiny load from a generator process (open loop, then closed loop) and an idle test, the
+ * storage ceiling S inserts documents, and the report is well formed with consistent counts. It checks that the harness works, not how fast anything is: no timing is asserted.
  * Needs the build (server/dist), as `npm test` does first.
  */
 import { expect } from 'chai';
@@ -49,11 +49,28 @@ describe('npm run bench harness (scripts/bench/run.ts --smoke)', function () {
     expect(isNumber(report.machine.nproc)).to.equal(true);
     expect(report.method.mode).to.equal('smoke');
     const { clients, rates, shape } = report.method;
-    expect(report.variants.map((v: { id: string }) => v.id)).to.deep.equal(['ws', 'socketio', 'memory', 'real', 'two-nodes']);
+    expect(report.variants.map((v: { id: string }) => v.id)).to.deep.equal(['ws', 'socketio', 'memory', 'real', 'storage', 'two-nodes']);
     for (const k of ['D/B', 'C/B', 'E/D']) expect(report.ratios).to.have.property(k);
+    expect(md).to.match(/\*\*D \/ min\(B, S\) = /);
+
+    // S: the plain driver stored documents, in batches of D's measured size.
+    const s = report.variants.find((v: { id: string }) => v.id === 'storage');
+    expect(s.error, 'S: error').to.equal(undefined);
+    for (const m of [s.storage.inserts, s.storage.insertsAndRaise, s.storage.insertsAndMarks]) {
+      expect(m.docs, 'S: documents inserted').to.be.greaterThan(0);
+      expect(m.docs, 'S: whole batches').to.equal(m.batch * (m.commands / (m.seqRaise ? 2 : 1)));
+      expect(m.docsPerS).to.be.greaterThan(0);
+    }
+    expect(s.storage.batchFrom).to.match(/^D's closed loop/);
+    expect(isNumber(report.ratios.D_over_min_B_S), 'D / min(B, S)').to.equal(true);
+    // What a message costs D, counted from Redis INFO and the hub's driver command monitoring.
+    const pm = report.perMessage;
+    expect(pm.messages).to.equal(report.variants.find((v: { id: string }) => v.id === 'real').closedLoop.sent);
+    for (const k of ['redisRoundTrips', 'redisCommands', 'dbCommands', 'dbReads', 'envelopesPerInsert']) expect(isNumber(pm[k]), `perMessage.${k}`).to.equal(true);
+    expect(pm.dbByCommand['insert envelopes'], 'envelope inserts are database commands').to.be.greaterThan(0);
     for (const k of ['throughput', 'p99At1k', 'rssPerIdleConnection']) expect(report.targets[k].target).to.be.a('string');
 
-    for (const v of report.variants) {
+    for (const v of report.variants.filter((x: { id: string }) => x.id !== 'storage')) {
       const what = `${v.letter} (${v.id})`;
       expect(v.error, `${what}: error`).to.equal(undefined);
       expect(v.idle.connected, `${what}: idle clients connected`).to.equal(report.method.idleClients);
@@ -65,8 +82,9 @@ describe('npm run bench harness (scripts/bench/run.ts --smoke)', function () {
       expect(v.load.conversations, `${what}: rooms plus the 1:1 pairs inside them`).to.equal(rooms + rooms * Math.floor(shape.roomSize / 2));
       // --keep-going: every rate ran, so the counts of each can be checked.
       expect(v.steps.map((s: { rate: number }) => s.rate), `${what}: steps`).to.deep.equal(rates);
-      for (const s of v.steps) {
-        const at = `${what} at ${s.rate} msg/s`;
+      expect(v.closedLoop.senders, `${what}: closed-loop step`).to.equal(report.method.senders);
+      for (const s of [...v.steps, v.closedLoop]) {
+        const at = s.senders ? `${what} closed loop` : `${what} at ${s.rate} msg/s`;
         expect(s.valid, `${at}: the generator kept up with a tiny load`).to.equal(true);
         expect(s.sent, `${at}: sent`).to.be.greaterThan(0);
         expect(s.acked, `${at}: every send acked`).to.equal(s.sent);

@@ -48,7 +48,7 @@ describe('Prometheus metrics', function () {
   const harness = new HubHarness();
   afterEach(() => harness.cleanup());
 
-  it('behind METRICS_TOKEN on the main port: the token is required; connections, envelopes, send-to-ack, auth failures by reason, database and Redis calls move; no ids in any label', async () => {
+  it('behind METRICS_TOKEN on the main port: the token is required; connections, envelopes, send-to-ack, auth failures by reason, database calls and commands and Redis calls move; no ids in any label', async () => {
     const t = await harness.start('real', sharedBackend(), (c) => (c.metrics = { token: TOKEN }));
     const url = `${t.url}/metrics`;
     expect((await scrape(url)).status).to.equal(401);
@@ -88,6 +88,10 @@ describe('Prometheus metrics', function () {
     expect(total(s, 'curbside_auth_failures_total', { reason: ErrorCode.AUTH_EXPIRED })).to.equal(1);
     expect(total(s, 'curbside_db_call_seconds_count', { op: 'appendEnvelope' })).to.be.at.least(3);
     expect(total(s, 'curbside_db_call_seconds_count')).to.be.greaterThan(total(s, 'curbside_db_call_seconds_count', { op: 'appendEnvelope' }));
+    // Driver command monitoring: every envelope went to the database in an insert command.
+    expect(total(s, 'curbside_db_documents_inserted_total', { collection: 'envelopes' }), 'envelopes inserted').to.equal(sent);
+    expect(total(s, 'curbside_db_commands_total', { command: 'insert' })).to.be.at.least(1);
+    expect(total(s, 'curbside_db_commands_total', { command: 'find' }), 'reads are counted too').to.be.greaterThan(0);
     expect(total(s, 'curbside_redis_command_seconds_count', { command: 'publish' }), 'fan-out publishes').to.be.greaterThan(0);
     expect(total(s, 'curbside_redis_command_seconds_count')).to.be.greaterThan(total(s, 'curbside_redis_command_seconds_count', { command: 'publish' }));
     expect(s.some((x) => x.name === 'nodejs_eventloop_lag_p99_seconds'), 'event-loop lag').to.equal(true);

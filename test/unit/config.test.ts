@@ -63,12 +63,13 @@ describe('hub configuration', function () {
       JWT_ALGORITHM: 'HS256',
       PORT: 'eighty',
       MONGODB_WRITE_CONCERN: '0',
+      MONGODB_GROUP_COMMIT_MS: '-1',
       PRESENCE_TTL_MS: '5000',
       PRESENCE_HEARTBEAT_MS: '6000',
       LOG_LEVEL: 'loud',
     });
     const all = p.join('\n');
-    for (const expected of [/MONGODB_URI: must start with mongodb:\/\//, /REDIS_URL: must start with redis:\/\//, /JWT_ALGORITHM: must be one of .*HS\* and "none" are refused/, /PORT: must be a whole number/, /MONGODB_WRITE_CONCERN/, /PRESENCE_HEARTBEAT_MS: 6000 must be less than PRESENCE_TTL_MS/, /LOG_LEVEL/, /JWT_PUBLIC_KEY: \(or JWT_PUBLIC_KEY_FILE\) is required/, /JWT_ISSUER: is required/, /JWT_AUDIENCE: is required/]) {
+    for (const expected of [/MONGODB_URI: must start with mongodb:\/\//, /REDIS_URL: must start with redis:\/\//, /JWT_ALGORITHM: must be one of .*HS\* and "none" are refused/, /PORT: must be a whole number/, /MONGODB_WRITE_CONCERN/, /MONGODB_GROUP_COMMIT_MS: must be a number of milliseconds from 0 to 1000/, /PRESENCE_HEARTBEAT_MS: 6000 must be less than PRESENCE_TTL_MS/, /LOG_LEVEL/, /JWT_PUBLIC_KEY: \(or JWT_PUBLIC_KEY_FILE\) is required/, /JWT_ISSUER: is required/, /JWT_AUDIENCE: is required/]) {
       expect(all).to.match(expected);
     }
   });

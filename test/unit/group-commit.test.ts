@@ -16,7 +16,7 @@ describe('GroupCommit and WriteLane (logic)', () => {
       batches.push(items);
       if (batches.length === 1) await first.opened;
       return [];
-    }, 100);
+    }, { maxBatch: 100 });
     const a = [1, 2, 3].map((n) => commit.submit(n));
     await new Promise((r) => setImmediate(r));
     await new Promise((r) => setImmediate(r));
@@ -36,7 +36,7 @@ describe('GroupCommit and WriteLane (logic)', () => {
       if (call === 1) return items.map((x) => (x === 'bad' ? new Error(`refused ${x}`) : undefined));
       if (call === 2) throw new Error('connection lost');
       return [];
-    }, 2);
+    }, { maxBatch: 2 });
     const outcomes = await Promise.allSettled(['ok', 'bad', 'x', 'y', 'z'].map((x) => commit.submit(x)));
     expect(outcomes.map((o) => (o.status === 'fulfilled' ? 'ok' : (o.reason as Error).message))).to.deep.equal([
       'ok',
@@ -58,12 +58,47 @@ describe('GroupCommit and WriteLane (logic)', () => {
       inFlight--;
       return [];
     };
-    const inserts = new GroupCommit<number>(write, 3, lane);
-    const updates = new GroupCommit<number>(write, 3, lane);
+    const inserts = new GroupCommit<number>(write, { maxBatch: 3, lane });
+    const updates = new GroupCommit<number>(write, { maxBatch: 3, lane, waitMs: 1 });
     await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? inserts : updates).submit(i)));
     expect(most).to.equal(1);
     // A failed write does not stop the lane.
     await lane.run(() => Promise.reject(new Error('x'))).catch(() => {});
     expect(await lane.run(async () => 'after')).to.equal('after');
+  });
+
+  it('with a bounded wait, items a moment apart share one write; a full batch goes at once; nobody is answered before its write is', async () => {
+    const batches: number[][] = [];
+    let finish!: () => void;
+    const commit = new GroupCommit<number>(
+      async (items) => {
+        batches.push(items);
+        if (batches.length === 1) await new Promise<void>((r) => (finish = r));
+        return [];
+      },
+      { maxBatch: 4, waitMs: 60_000 },
+    );
+    let answered = 0;
+    const first = commit.submit(1).then(() => answered++);
+    // 2 and 3 come a few event-loop turns later (as concurrent senders do), within the wait.
+    await new Promise((r) => setTimeout(r, 5));
+    const more = [2, 3].map((n) => commit.submit(n).then(() => answered++));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(batches, 'the wait is not over and the batch is not full: nothing written yet').to.deep.equal([]);
+    // The fourth fills the batch: written without waiting out the wait.
+    const fourth = commit.submit(4).then(() => answered++);
+    await new Promise((r) => setTimeout(r, 5));
+    expect(batches).to.deep.equal([[1, 2, 3, 4]]);
+    expect(answered, 'the batch is written but its command has not answered').to.equal(0);
+    finish();
+    await Promise.all([first, ...more, fourth]);
+    expect(answered).to.equal(4);
+    expect(commit.stats()).to.deep.equal({ batches: 1, items: 4 });
+
+    // A lone item is written once the (short) wait is over.
+    const lone: number[][] = [];
+    const short = new GroupCommit<number>(async (items) => (lone.push(items), []), { maxBatch: 4, waitMs: 2 });
+    await short.submit(7);
+    expect(lone).to.deep.equal([[7]]);
   });
 });

@@ -95,13 +95,12 @@ export class DeviceDirectory {
   async conversationWithDevices(
     orgId: string,
     conversationId: string,
+    ahead?: TagReadAhead,
   ): Promise<{ conversation: Conversation | undefined; fence?: string } & UsersDevices> {
     if (!this.tags) return this.fromStorage(orgId, conversationId);
-    const ck = compositeKey(orgId, conversationId);
-    const cached = this.conversations.get(ck);
-    // The cached member list (if any) is a guess at whose tags to read with the conversation's.
-    const guess = cached ? [...new Set(cached.conversation.memberUserIds)].sort(byCodeUnits) : [];
-    const read = await this.readTags(orgId, [conversationTag(conversationId), ...guess], 'directory tags unavailable; reading the conversation and device lists from storage');
+    const started = ahead && ahead.orgId === orgId && ahead.conversationId === conversationId ? ahead : this.readAhead(orgId, conversationId)!;
+    const { guess } = started;
+    const read = await started.read;
     if (!read) return this.fromStorage(orgId, conversationId);
     const tags = new Map(guess.map((u, i) => [u, read[i + 1]!]));
     const conversation = await this.conversationUnder(orgId, conversationId, read[0]!);
@@ -114,6 +113,21 @@ export class DeviceDirectory {
       unread.forEach((u, i) => tags.set(u, more[i]!));
     }
     return { conversation: copyConversation(conversation), ...(await this.lists(orgId, users, tags)), fence: read[0]! };
+  }
+
+  /**
+   * Start reading the tags a send of this conversation checks: the conversation's, and those of the
+   * members this node has cached for it (a guess; others are read after). The read goes out at once,
+   * so a caller that starts it in the same turn of the event loop as other Redis commands (the send's
+   * rate limits) shares their round trip. Tags are read before the cached lists they validate are
+   * used, as always: a change acknowledged before the read is seen. Undefined without tags.
+   */
+  readAhead(orgId: string, conversationId: string): TagReadAhead | undefined {
+    if (!this.tags) return undefined;
+    const cached = this.conversations.get(compositeKey(orgId, conversationId));
+    const guess = cached ? [...new Set(cached.conversation.memberUserIds)].sort(byCodeUnits) : [];
+    const read = this.readTags(orgId, [conversationTag(conversationId), ...guess], 'directory tags unavailable; reading the conversation and device lists from storage');
+    return { orgId, conversationId, guess, read };
   }
 
   /**
@@ -235,6 +249,15 @@ export class DeviceDirectory {
       if (oldest !== undefined) this.conversations.delete(oldest);
     }
   }
+}
+
+/** A tag read started by `readAhead`: the conversation's tag first, then the guessed members' (sorted). */
+export interface TagReadAhead {
+  orgId: string;
+  conversationId: string;
+  guess: string[];
+  /** Undefined when the tags could not be read (logged): storage answers instead. */
+  read: Promise<string[] | undefined>;
 }
 
 /** One user's devices as a send sees them, and the version of the signed list that chose them. */

@@ -18,7 +18,7 @@ import type {
 } from '@curbside/shared';
 import { HubError } from '../errors.js';
 import type { Storage, StoredEnvelope } from '../ports/storage.js';
-import { DeviceDirectory } from './device-directory.js';
+import { DeviceDirectory, type TagReadAhead } from './device-directory.js';
 import { DeliveryCursors } from './delivery-cursors.js';
 import { statementHash } from './team-epoch.js';
 
@@ -170,9 +170,19 @@ export class MessageRelay {
     return conversation;
   }
 
-  async send(caller: Caller, req: z.output<typeof EnvelopeSendRequestSchema>): Promise<SendOutcome> {
-    // Membership and devices from the node's directory (one tag read when cached); its lastSeq is a hint.
-    const { conversation, devices, signedUsers, fence } = await this.directory.conversationWithDevices(caller.orgId, req.conversationId);
+  /**
+   * Start the directory-tag read a send of this conversation will need, now (see
+   * `DeviceDirectory.readAhead`): the gateway calls it in the same turn as the send's rate-limit
+   * check, so both share one Redis round trip. Pass the result to `send`.
+   */
+  readAhead(caller: Caller, req: { conversationId: string }): TagReadAhead | undefined {
+    return this.directory.readAhead(caller.orgId, req.conversationId);
+  }
+
+  async send(caller: Caller, req: z.output<typeof EnvelopeSendRequestSchema>, ahead?: TagReadAhead): Promise<SendOutcome> {
+    // Membership and devices from the node's directory (one tag read when cached, started ahead by
+    // the gateway); its lastSeq is a hint.
+    const { conversation, devices, signedUsers, fence } = await this.directory.conversationWithDevices(caller.orgId, req.conversationId, ahead);
     if (!conversation || !conversation.memberUserIds.includes(caller.userId)) {
       throw new HubError(ErrorCode.FORBIDDEN, NOT_MEMBER, { conversationId: req.conversationId });
     }

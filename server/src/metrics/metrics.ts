@@ -52,6 +52,8 @@ export class HubMetrics {
   readonly redisSeconds: Histogram<'command'>;
   readonly redisErrors: Counter<'command'>;
   readonly rateLimited: Counter<'limit'>;
+  readonly dbCommands: Counter<'command' | 'collection'>;
+  readonly dbDocumentsInserted: Counter<'collection'>;
 
   constructor(options: { nodeId: string; connections: () => number }) {
     const registers = [this.registry];
@@ -86,6 +88,37 @@ export class HubMetrics {
     this.redisSeconds = new Histogram({ name: 'curbside_redis_command_seconds', help: 'Redis commands (presence, fan-out, rate limits, revocation), by command', labelNames: ['command'], buckets: CALL_BUCKETS, registers });
     this.redisErrors = new Counter({ name: 'curbside_redis_errors_total', help: 'Redis commands that failed, by command', labelNames: ['command'], registers });
     this.rateLimited = new Counter({ name: 'curbside_rate_limited_total', help: 'Requests and handshakes refused RATE_LIMITED, by limit', labelNames: ['limit'], registers });
+    this.dbCommands = new Counter({
+      name: 'curbside_db_commands_total',
+      help: 'Wire commands this node sent to the database (driver command monitoring), by command name and collection: what one message costs the database',
+      labelNames: ['command', 'collection'],
+      registers,
+    });
+    this.dbDocumentsInserted = new Counter({
+      name: 'curbside_db_documents_inserted_total',
+      help: 'Documents carried by insert commands, by collection (÷ insert commands = the group-commit batch size)',
+      labelNames: ['collection'],
+      registers,
+    });
+  }
+
+  /**
+   * Count every command the MongoDB driver sends (its command monitoring: the client must be made with
+   * `monitorCommands: true`), by name and collection, and the documents of inserts by collection. Names and
+   * collections are the code's own (a fixed set); anything else is counted as `other`.
+   */
+  instrumentMongo(client: MongoCommandEvents): void {
+    const marked = client as MongoCommandEvents & { [INSTRUMENTED]?: true };
+    if (marked[INSTRUMENTED]) return;
+    marked[INSTRUMENTED] = true;
+    client.on('commandStarted', (event: { commandName?: unknown; command?: Record<string, unknown> }) => {
+      const name = typeof event.commandName === 'string' && /^[a-zA-Z]{1,32}$/.test(event.commandName) ? event.commandName : 'other';
+      // The collection a command names as its value (`{ insert: 'envelopes', … }`); none for `hello`, `ping`, ….
+      const target = event.command?.[name];
+      const collection = typeof target === 'string' ? (/^[a-z_]{1,40}$/.test(target) ? target : 'other') : '';
+      this.dbCommands.inc({ command: name, collection });
+      if (name === 'insert' && Array.isArray(event.command?.['documents'])) this.dbDocumentsInserted.inc({ collection }, event.command['documents'].length);
+    });
   }
 
   /**
@@ -211,6 +244,11 @@ export class HubMetrics {
 }
 
 const INSTRUMENTED = Symbol('curbside.metrics');
+
+/** The part of a MongoClient that command monitoring needs. */
+export interface MongoCommandEvents {
+  on(event: 'commandStarted', listener: (event: { commandName?: unknown; command?: Record<string, unknown> }) => void): unknown;
+}
 
 interface RedisCommand {
   name?: string;

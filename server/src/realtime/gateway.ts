@@ -65,8 +65,14 @@ import type { HubMetrics } from '../metrics/metrics.js';
 /** What one client event runs: the payload schema, the handler, and which answers are audited. */
 interface Route {
   schema: z.ZodType;
-  run: (socket: HubSocket, req: unknown) => Promise<unknown>;
+  run: (socket: HubSocket, req: unknown, ahead: unknown) => Promise<unknown>;
   audit: 'all' | 'refusals';
+  /**
+   * Reads started before the gate, in the same turn of the event loop as its rate-limit and
+   * revocation commands, so that they share one Redis round trip (ioredis auto-pipelining); `run`
+   * gets what this returned.
+   */
+  ahead?: ((socket: HubSocket, req: unknown) => unknown) | undefined;
 }
 
 interface GatewayDeps {
@@ -227,7 +233,7 @@ export class Gateway {
   private buildRoutes(): Map<string, Route> {
     const { relay, keys, teams, io, security, deviceLists } = this.deps;
     const routes = new Map<string, Route>();
-    const route = <S extends z.ZodType>(event: ClientEvent, schema: S, run: (socket: HubSocket, req: z.output<S>) => Promise<unknown>, audit: Route['audit'] = 'all') =>
+    const route = <S extends z.ZodType>(event: ClientEvent, schema: S, run: (socket: HubSocket, req: z.output<S>, ahead?: unknown) => Promise<unknown>, audit: Route['audit'] = 'all') =>
       routes.set(event, { schema, run: run as Route['run'], audit });
 
     route(ClientEvent.CONVERSATION_CREATE, ConversationCreateRequestSchema, async (socket, req) => {
@@ -248,10 +254,10 @@ export class Gateway {
 
     route(ClientEvent.CONVERSATION_LIST, ConversationListRequestSchema, (socket, req) => relay.listConversations(socket.data, req));
 
-    route(ClientEvent.ENVELOPE_SEND, EnvelopeSendRequestSchema, async (socket, req) => {
+    route(ClientEvent.ENVELOPE_SEND, EnvelopeSendRequestSchema, async (socket, req, ahead) => {
       const { orgId, deviceId } = socket.data;
       if (req.alert) await this.deps.alerts.checkEscalation(socket.data, req.conversationId, req.alert);
-      const outcome = await relay.send(socket.data, req);
+      const outcome = await relay.send(socket.data, req, ahead as ReturnType<MessageRelay['readAhead']>);
       // An urgent message is acked once its alert is stored too (a retry finds both).
       if (req.alert) await this.deps.alerts.raise(socket.data, outcome.envelope, req.alert, outcome.recipientUserIds);
       // Also on a duplicate: if the first attempt's fan-out was lost (node died after the write),
@@ -263,6 +269,8 @@ export class Gateway {
       );
       return outcome.result;
     });
+    // The send's directory tags are read with its rate limits: one Redis round trip for both.
+    routes.get(ClientEvent.ENVELOPE_SEND)!.ahead = (socket, req) => relay.readAhead(socket.data, req as { conversationId: string });
 
     route(ClientEvent.SYNC_FETCH, SyncFetchRequestSchema, (socket, req) => relay.sync(socket.data, req));
     route(
@@ -441,7 +449,7 @@ export class Gateway {
       this.inFlight++;
       this.socketInFlight.set(socket.id, (this.socketInFlight.get(socket.id) ?? 0) + 1);
       return route
-        .run(socket, parsed.value)
+        .run(socket, parsed.value, ahead)
         .then((data) => reply({ ok: true, data }), failed)
         .finally(() => {
           const left = (this.socketInFlight.get(socket.id) ?? 1) - 1;
@@ -454,7 +462,9 @@ export class Gateway {
           if (--this.inFlight === 0) this.drained?.();
         });
     };
-    // Revocation re-check and rate limit; unlimited events run at once, in arrival order.
+    // Revocation re-check and rate limit; unlimited events run at once, in arrival order. Reads the
+    // route needs anyway start first, in the same turn: their Redis commands go out with the gate's.
+    const ahead = route.ahead?.(socket, parsed.value);
     const gate = this.deps.security.gate(name, socket, parsed.value);
     if (gate) gate.then(run, failed);
     else void run();

@@ -1,0 +1,153 @@
+/**
+ * Variant S of the hub benchmark: the raw storage ceiling. The same envelope documents the hub
+ * stores (same fields, sizes and indexes: the collections are created by `MongoStorage.init`), written
+ * into the same database by the plain MongoDB driver (`mongoose.mongo`, the driver mongoose uses),
+ * `concurrency` writers at once, each an unordered `insertMany` of `batch` documents at a time under
+ * the hub's write concern, for `durationMs`. The hub cannot be faster than this, so the headline is
+ * D / min(B, S). With `seqRaise`, each batch is also followed by one `$max` raise per conversation in
+ * `conversation_seqs` (one update command), which is what the hub's group commit writes per batch,
+ * and, as in the hub, the writers take turns (one command in flight): FerretDB v1 on PostgreSQL
+ * stopped answering altogether under concurrent multi-document updates (every pooled PostgreSQL
+ * connection idle, every command waiting), which is why the hub has a single write lane.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import mongoose from 'mongoose';
+import * as hdr from 'hdr-histogram-js';
+import { compositeKey } from '@curbside/shared';
+import { MongoStorage } from '../../server/src/index.js';
+import { HDR, type LoadShape } from './common.js';
+
+export interface StorageCeilingOptions {
+  mongoUri: string;
+  dbName: string;
+  concurrency: number;
+  batch: number;
+  durationMs: number;
+  shape: LoadShape;
+  /** Conversations the documents are spread over (the hub's load: its rooms and pairs). */
+  conversations: number;
+  seqRaise: boolean;
+  /**
+   * With `seqRaise`: raise by inserting one mark document per conversation per batch (`_id` (org,
+   * conversation, seq)) into `seq_marks` instead of a `$max` update: what the raise would cost if it
+   * were an insert (docs/benchmarks.md, issue #19). Not what the hub does today.
+   */
+  marks?: boolean;
+  writeConcern?: 'majority' | number;
+}
+
+export interface StorageCeilingResult {
+  concurrency: number;
+  batch: number;
+  seqRaise: boolean;
+  marks: boolean;
+  docs: number;
+  commands: number;
+  wallMs: number;
+  docsPerS: number;
+  /** One batch's write (its insertMany, and its raise with `seqRaise`), ms. */
+  batchMs: { p50: number | null; p99: number | null; max: number | null };
+}
+
+export async function storageCeiling(o: StorageCeilingOptions): Promise<StorageCeilingResult> {
+  // The hub's collections and indexes, then out of the way.
+  const store = new MongoStorage({ uri: o.mongoUri, dbName: o.dbName, writeConcern: o.writeConcern ?? 'majority' });
+  await store.init();
+  await store.close();
+  const client = new mongoose.mongo.MongoClient(o.mongoUri, { writeConcern: { w: o.writeConcern ?? 'majority' } });
+  await client.connect();
+  try {
+    const db = client.db(o.dbName);
+    const envelopes = db.collection('envelopes');
+    const seqs = db.collection('conversation_seqs');
+    const marks = db.collection('seq_marks');
+    if (o.marks) await marks.createIndex({ orgId: 1, conversationId: 1, seq: 1 }, { name: 'org_conv_seq' });
+    const org = 'bench-org';
+    const convIds = Array.from({ length: o.conversations }, () => randomUUID());
+    const nextSeq = new Map<string, number>();
+    const ordinary = randomBytes(o.shape.bodyBytes + o.shape.headerBytes);
+    const large = randomBytes(o.shape.largeBytes);
+    const deliverTo = Array.from({ length: o.shape.roomSize - 1 }, (_, i) => `bench-u${i}-d`);
+    let n = 0;
+    const doc = () => {
+      const conversationId = convIds[Math.floor(Math.random() * convIds.length)]!;
+      const seq = (nextSeq.get(conversationId) ?? 0) + 1;
+      nextSeq.set(conversationId, seq);
+      const cmid = `s-${n++}`;
+      const now = Date.now();
+      return {
+        _id: compositeKey(org, 'bench-s-d', cmid),
+        messageId: randomUUID(),
+        orgId: org,
+        conversationId,
+        seq,
+        senderUserId: 'bench-s',
+        senderDeviceId: 'bench-s-d',
+        clientMessageId: cmid,
+        sentAt: now,
+        body: Buffer.from(Math.random() < o.shape.largeShare ? large : ordinary),
+        deliverTo,
+        expiresAt: now + 30 * 24 * 3600_000,
+      };
+    };
+    // The conversations' seq documents exist already, as in the hub's steady state (FerretDB's upserts
+    // of one new document can collide).
+    if (o.seqRaise) await seqs.insertMany(convIds.map((c) => ({ _id: compositeKey(org, c) as never, lastSeq: 0 })), { ordered: false });
+    const h = hdr.build(HDR);
+    let docs = 0;
+    let commands = 0;
+    let lane: Promise<unknown> = Promise.resolve();
+    const inLane = <R>(fn: () => Promise<R>): Promise<R> => {
+      const r = lane.then(fn);
+      lane = r.catch(() => {});
+      return r;
+    };
+    const t0 = performance.now();
+    const end = t0 + o.durationMs;
+    await Promise.all(
+      Array.from({ length: o.concurrency }, async () => {
+        while (performance.now() < end) {
+          const batch = Array.from({ length: o.batch }, doc);
+          const s = performance.now();
+          if (!o.seqRaise) await envelopes.insertMany(batch as never[], { ordered: false });
+          else {
+            await inLane(() => envelopes.insertMany(batch as never[], { ordered: false }));
+            const top = new Map<string, number>();
+            for (const d of batch) top.set(d.conversationId, Math.max(top.get(d.conversationId) ?? 0, d.seq));
+            if (o.marks) {
+              await inLane(() => marks.insertMany([...top].map(([c, seq]) => ({ _id: compositeKey(org, c, String(seq)) as never, orgId: org, conversationId: c, seq })), { ordered: false }));
+            } else {
+              // As the hub raises: by `_id`, no upsert (the documents exist).
+              await inLane(() =>
+                seqs.bulkWrite(
+                  [...top].map(([c, seq]) => ({ updateOne: { filter: { _id: compositeKey(org, c) as never }, update: { $max: { lastSeq: seq } } } })),
+                  { ordered: false },
+                ),
+              );
+            }
+            commands++;
+          }
+          commands++;
+          h.recordValue(Math.max(1, Math.round((performance.now() - s) * 1000)));
+          docs += batch.length;
+        }
+      }),
+    );
+    const wallMs = performance.now() - t0;
+    const ms = (us: number) => Math.round(us) / 1000;
+    return {
+      concurrency: o.concurrency,
+      batch: o.batch,
+      seqRaise: o.seqRaise,
+      marks: o.marks === true,
+      docs,
+      commands,
+      wallMs: Math.round(wallMs),
+      docsPerS: Math.round((docs / wallMs) * 1000),
+      batchMs: h.totalCount ? { p50: ms(h.getValueAtPercentile(50)), p99: ms(h.getValueAtPercentile(99)), max: ms(h.maxValue) } : { p50: null, p99: null, max: null },
+    };
+  } finally {
+    await client.db(o.dbName).dropDatabase().catch(() => {});
+    await client.close();
+  }
+}
