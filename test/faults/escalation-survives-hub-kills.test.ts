@@ -5,30 +5,19 @@
  * meanwhile). Each tier activates once, on whichever node is up, and its user reads the message.
  */
 import { expect } from 'chai';
-import { CurbsideClient, MemoryDeviceStore, type AlertUpdate, type EscalatedMessage } from '@curbside/client-sdk';
-import { FaultCluster, sleep } from '../../scripts/faults/cluster.js';
+import type { AlertUpdate, EscalatedMessage } from '@curbside/client-sdk';
+import { sleep } from '../../scripts/faults/cluster.js';
+import { faultClients } from '../support/fault-clients.js';
 import { eventually } from '../../scripts/faults/checker.js';
 
 describe('alerts: an escalation survives hub kills (two hub processes)', function () {
   this.timeout(240_000);
-  let cluster: FaultCluster | undefined;
-  const clients: CurbsideClient[] = [];
-
-  afterEach(async () => {
-    for (const c of clients.splice(0)) await c.close();
-    await cluster?.stop();
-    cluster = undefined;
-  });
+  const faults = faultClients();
 
   it('each tier activates once, on the node that is up, though every node was killed once during it', async () => {
-    cluster = await FaultCluster.start({ nodes: 2, hubEnv: { ALERT_SWEEP_MS: '100', ALERT_REPEAT_URGENT_MS: '600000', ALERT_REPEAT_EMERGENT_MS: '300000' } });
-    const c = cluster;
+    const c = await faults.start({ nodes: 2, hubEnv: { ALERT_SWEEP_MS: '100', ALERT_REPEAT_URGENT_MS: '600000', ALERT_REPEAT_EMERGENT_MS: '300000' } });
     const [first, second] = c.nodes.map((n) => n.url) as [string, string];
-    const client = (who: { userId: string; deviceId: string }, urls: string[]) => {
-      const made = new CurbsideClient({ url: urls, token: () => c.mint(who), store: new MemoryDeviceStore(), transports: ['websocket'], reconnectDelayMs: 200, reconnectDelayMaxMs: 1000 });
-      clients.push(made);
-      return made;
-    };
+    const client = faults.client;
     const lee = client({ userId: 'dr-lee', deviceId: 'lee-phone' }, [first, second]);
     const patel = client({ userId: 'dr-patel', deviceId: 'patel-laptop' }, [second, first]);
     const ortiz = client({ userId: 'rn-ortiz', deviceId: 'ortiz-tablet' }, [second, first]);

@@ -6,30 +6,19 @@
  * Redis and FerretDB: no send is refused, the recipient sees every message once, none twice.
  */
 import { expect } from 'chai';
-import { CurbsideClient, MemoryDeviceStore, type ChatMessage, type SendResult } from '@curbside/client-sdk';
-import { FaultCluster, sleep } from '../../scripts/faults/cluster.js';
+import type { ChatMessage, SendResult } from '@curbside/client-sdk';
+import { sleep } from '../../scripts/faults/cluster.js';
+import { faultClients } from '../support/fault-clients.js';
 import { eventually } from '../../scripts/faults/checker.js';
 
 describe('sender side: a hub killed during a send storm refuses, loses and duplicates nothing (two hub processes)', function () {
   this.timeout(240_000);
-  let cluster: FaultCluster | undefined;
-  const clients: CurbsideClient[] = [];
-
-  afterEach(async () => {
-    for (const c of clients.splice(0)) await c.close();
-    await cluster?.stop();
-    cluster = undefined;
-  });
+  const faults = faultClients();
 
   it('0 sends refused, every message delivered once, in the order each was sent', async () => {
-    cluster = await FaultCluster.start({ nodes: 2 });
-    const c = cluster;
+    const c = await faults.start({ nodes: 2 });
     const [first, second] = c.nodes.map((n) => n.url) as [string, string];
-    const client = (who: { userId: string; deviceId: string }, urls: string[]) => {
-      const made = new CurbsideClient({ url: urls, token: () => c.mint(who), store: new MemoryDeviceStore(), transports: ['websocket'], reconnectDelayMs: 200, reconnectDelayMaxMs: 1000 });
-      clients.push(made);
-      return made;
-    };
+    const client = faults.client;
     // The sender starts on the node that will die; the recipient on the other.
     const lee = client({ userId: 'dr-lee', deviceId: 'lee-phone' }, [first, second]);
     const patel = client({ userId: 'dr-patel', deviceId: 'patel-laptop' }, [second, first]);
