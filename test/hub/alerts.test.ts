@@ -8,6 +8,7 @@
 import { expect } from 'chai';
 import { ClientEvent, ErrorCode, type AlertUpdate, type AlertState } from '@curbside/shared';
 import type { AuditEntry, Hub, HubConfig } from '@curbside/server';
+import type { CurbsideClient } from '@curbside/client-sdk';
 import { bytes, codeOf, eventually, sharedBackend, type TestHub } from '../support/hub.js';
 import { connectRaw, errorCode, rawHubs, sleep } from '../security/support.js';
 
@@ -94,6 +95,28 @@ describe('alerts: urgent messages are re-notified until acknowledged (two nodes,
     expect(claimed.acks.map((a) => a.userId)).to.deep.equal(['dr-patel']);
     await sleep(500);
     expect(lee.alerts.confirmedEndToEnd(claimed, 'dr-patel'), 'no sealed acknowledgement from Patel').to.equal(false);
+  });
+
+  it('someone who leaves the conversation is no longer re-alerted, and may no longer acknowledge', async () => {
+    const shared = sharedBackend();
+    const node = await harness.start('real', shared, fastAlerts);
+    const [lee, patel, ortiz] = ['dr-lee', 'dr-patel', 'rn-ortiz'].map((u) => node.client({ userId: u, deviceId: `${u}-phone` }, { e2ee: false })) as [CurbsideClient, CurbsideClient, CurbsideClient];
+    const seen = new Map<string, AlertUpdate[]>([['dr-patel', []], ['rn-ortiz', []]]);
+    patel.on('alert', (u) => seen.get('dr-patel')!.push(u));
+    ortiz.on('alert', (u) => seen.get('rn-ortiz')!.push(u));
+    await Promise.all([lee, patel, ortiz].map((c) => c.connect()));
+    const group = await lee.createConversation({ kind: 'group', memberUserIds: ['dr-patel', 'rn-ortiz'] });
+    const ack = await lee.sendEnvelope(group.id, { body: bytes('opaque'), alert: { priority: 'urgent', ackPolicy: 'all' } });
+    await eventually(() => seen.get('rn-ortiz')!.some((u) => u.reason === 'repeated'), 'both re-alerted');
+    await ortiz.leaveConversation(group.id);
+    await sleep(REPEAT_MS / 2);
+    const atLeave = seen.get('rn-ortiz')!.length;
+    const patelAtLeave = seen.get('dr-patel')!.length;
+    await sleep(REPEAT_MS * 2.5);
+    expect(seen.get('rn-ortiz')!.length, 'no more re-alerts after leaving').to.equal(atLeave);
+    expect(seen.get('dr-patel')!.length, 'those still in keep being asked').to.be.greaterThan(patelAtLeave);
+    expect(await codeOf(ortiz.alerts.acknowledge(group.id, ack.seq))).to.equal(ErrorCode.FORBIDDEN);
+    expect((await node.storage.getAlert('org-a', group.id, ack.seq))?.acks).to.deep.equal([]);
   });
 
   it('a timer outlives the hub: with no node up when a re-notification falls due, the next node to start fires it, once', async () => {

@@ -111,17 +111,22 @@ export class Alerts {
       ...(spec.escalation ? { tiers: spec.escalation.tiers.map((t) => ({ afterMs: t.afterMs, userIds: t.userIds })), escalationBody: toUint8(spec.escalation.body) } : {}),
     }, spec.escalation?.tiers.map((t, i) => ({ tier: i + 1, recipients: t.recipients.map((r) => ({ deviceId: r.deviceId, ciphertext: toUint8(r.ciphertext) })) })));
     if (status === 'raised') this.deps.record({ action: 'alert:raised', outcome: 'ok', orgId: caller.orgId, userId: caller.userId, deviceId: caller.deviceId, conversationId: alert.conversationId, seq: alert.seq, messageId: alert.messageId, note: alert.priority });
-    this.tell(alert, 'raised');
+    await this.tell(alert, 'raised').catch((err: unknown) => this.deps.logger.warn({ err }, 'alert update not pushed'));
     return publicState(alert);
   }
 
   /** Record the caller's acknowledgement; everyone concerned hears of it. */
   async acknowledge(caller: Caller, req: AlertAckRequest): Promise<AlertState> {
+    // Someone who left the conversation since is no longer asked (an escalation tier's users are, from outside it).
+    const before = await this.deps.storage.getAlert(caller.orgId, req.conversationId, req.seq);
+    if (before && before.ackFrom.includes(caller.userId) && !(await this.stillAsked(before)).has(caller.userId)) {
+      throw new HubError(ErrorCode.FORBIDDEN, 'You left this conversation: you are no longer asked to acknowledge its alerts', { conversationId: req.conversationId, seq: req.seq });
+    }
     const outcome = await this.deps.storage.acknowledgeAlert({ orgId: caller.orgId, conversationId: req.conversationId, seq: req.seq, userId: caller.userId, deviceId: caller.deviceId, now: this.now() });
     // Another organisation's alert and a missing one look the same.
     if (outcome.status === 'not_found') throw new HubError(ErrorCode.NOT_FOUND, 'No such alert', { conversationId: req.conversationId, seq: req.seq });
     if (outcome.status === 'not_required') throw new HubError(ErrorCode.FORBIDDEN, 'You are not among those asked to acknowledge this alert', { conversationId: req.conversationId, seq: req.seq });
-    if (outcome.status === 'acknowledged') this.tell(outcome.alert, 'acknowledged');
+    if (outcome.status === 'acknowledged') await this.tell(outcome.alert, 'acknowledged').catch((err: unknown) => this.deps.logger.warn({ err }, 'alert update not pushed'));
     return publicState(outcome.alert);
   }
 
@@ -193,7 +198,7 @@ export class Alerts {
       const reason = alert.fired.type;
       const note = reason === 'escalated' ? `${alert.priority} tier ${alert.fired.tier}` : `${alert.priority} ${alert.repeats}`;
       this.deps.record({ action: `alert:${reason}`, outcome: 'ok', orgId: alert.orgId, conversationId: alert.conversationId, seq: alert.seq, messageId: alert.messageId, note });
-      this.tell(alert, reason);
+      await this.tell(alert, reason).catch((err: unknown) => this.deps.logger.warn({ err }, 'alert update not pushed'));
     }
   }
 
@@ -205,9 +210,19 @@ export class Alerts {
     return { nextDueAt: now + repeatMs[alert.priority] };
   }
 
-  /** Push the alert's state to the sender's and every required user's devices, on every node. */
-  private tell(alert: AlertRecord, reason: AlertUpdate['reason']): void {
-    const users = [...new Set([alert.senderUserId, ...alert.ackFrom])];
+  /**
+   * Who of those the alert asks is still asked: the conversation's members now (someone who left is
+   * not re-alerted, nor may acknowledge), and the users of activated escalation tiers.
+   */
+  private async stillAsked(alert: AlertRecord): Promise<Set<string>> {
+    const members = (await this.deps.directory.conversation(alert.orgId, alert.conversationId))?.memberUserIds ?? [];
+    const tiers = (alert.tiers ?? []).filter((t) => t.activatedAt !== undefined).flatMap((t) => t.userIds);
+    return new Set([...members, ...tiers].filter((u) => alert.ackFrom.includes(u)));
+  }
+
+  /** Push the alert's state to the sender's and every still-asked user's devices, on every node. */
+  private async tell(alert: AlertRecord, reason: AlertUpdate['reason']): Promise<void> {
+    const users = [...new Set([alert.senderUserId, ...(await this.stillAsked(alert))])];
     const update: AlertUpdate = { ...publicState(alert), reason };
     this.deps.io.to(users.map((u) => Rooms.user(alert.orgId, u))).emit(ServerEvent.ALERT, update);
   }
