@@ -35,10 +35,11 @@ export class Directory {
   async lookup(userIds: readonly string[], options: { fresh?: boolean } = {}): Promise<DirectoryProfile[]> {
     const unique = [...new Set(userIds)];
     const now = this.now();
-    const missing = unique.filter((u) => options.fresh || !this.inFlight.has(u)).filter((u) => {
+    const stale = (u: string) => {
       const hit = this.cache.get(u);
-      return options.fresh || !hit || now - hit.at >= PROFILE_TTL_MS;
-    });
+      return !hit || now - hit.at >= PROFILE_TTL_MS;
+    };
+    const missing = unique.filter((u) => options.fresh || (!this.inFlight.has(u) && stale(u)));
     if (missing.length) {
       const request = this.api.directoryLookup(missing).then((profiles) => {
         const at = this.now();

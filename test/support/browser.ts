@@ -5,7 +5,8 @@
  *
  * A missing Chromium fails the test with a message that says what to install. Nothing is skipped.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -139,4 +140,22 @@ export async function launchChromium(userDataDir?: string): Promise<ChromiumSess
  */
 export async function launchBrowser(): Promise<Browser> {
   return chromium.launch({ executablePath: requireChromium(), headless: true, args: CHROMIUM_ARGS, timeout: 30_000 });
+}
+
+/** One axe-core finding in the widget, with up to three of its elements and why. */
+export interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  targets: string[];
+}
+
+let axeSource: string | undefined;
+
+/** Run axe-core (injected once per page) over the `<curbside-chat>` element; every violation it finds. */
+export async function axeViolations(page: Page): Promise<AxeViolation[]> {
+  axeSource ??= readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+  if ((await page.evaluate('typeof window.axe')) === 'undefined') await page.addScriptTag({ content: axeSource });
+  return (await page.evaluate(`axe.run({ include: [['curbside-chat']] }, { resultTypes: ['violations'] }).then((r) => r.violations.map((v) => ({
+    id: v.id, impact: v.impact, help: v.help, targets: v.nodes.slice(0, 3).map((n) => JSON.stringify(n.target) + ' ' + JSON.stringify(n.any.concat(n.all, n.none).map((c) => c.message))) })))`)) as AxeViolation[];
 }

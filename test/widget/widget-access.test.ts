@@ -9,28 +9,18 @@
  * and build on each other.
  */
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import type { CurbsideClient } from '@curbside/client-sdk';
-import { launchBrowser, requireChromium, serveStatic, type StaticSite } from '../support/browser.js';
+import { axeViolations, launchBrowser, requireChromium, serveStatic, type StaticSite } from '../support/browser.js';
 import { HubHarness, eventually, type TestHub } from '../support/hub.js';
 
 const WAIT = 20_000;
 const ADMIN = 'widget-access-operator-token-0123456789abcdef';
-const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const TEAM_TITLE = 'Ward 4B cardiology step-down: discharge planning, transport and pharmacy reconciliation';
 
 const LEE = { userId: 'dr-lee', deviceId: 'lee-laptop', claims: { name: 'Daniel Lee', profile_role: 'Emergency physician', department: 'Emergency' } };
 const PATEL_CLAIMS = { name: 'Anita Patel', profile_role: 'Cardiology registrar', department: 'Cardiology' };
 const ORTIZ_CLAIMS = { name: 'Rosa Ortiz', profile_role: 'Charge nurse', department: 'Ward 4B' };
-
-interface AxeViolation {
-  id: string;
-  impact: string | null;
-  help: string;
-  targets: string[];
-}
 
 describe('<curbside-chat> for the people using it: names, full titles, the safe choice, axe-core, keyboard only', function () {
   this.timeout(120_000);
@@ -111,9 +101,7 @@ describe('<curbside-chat> for the people using it: names, full titles, the safe 
   }
 
   async function axe(state: string): Promise<void> {
-    if ((await page.evaluate('typeof window.axe')) === 'undefined') await page.addScriptTag({ content: AXE_SOURCE });
-    const violations = (await page.evaluate(`axe.run({ include: [['curbside-chat']] }, { resultTypes: ['violations'] }).then((r) => r.violations.map((v) => ({
-      id: v.id, impact: v.impact, help: v.help, targets: v.nodes.slice(0, 3).map((n) => JSON.stringify(n.target)+ ' ' + JSON.stringify(n.any.concat(n.all, n.none).map((c) => c.message))) })))`)) as AxeViolation[];
+    const violations = await axeViolations(page);
     const severe = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
     if (violations.length) console.log(`      axe, ${state}: ${violations.map((v) => `${v.id} (${v.impact})`).join(', ')}`);
     expect(severe, `serious or critical axe-core violations with ${state}`).to.deep.equal([]);

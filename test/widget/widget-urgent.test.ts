@@ -6,16 +6,13 @@
  * The tests run in order and build on each other.
  */
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type { Browser, Locator, Page } from 'playwright-core';
 import type { AlertUpdate, ChatMessage, CurbsideClient } from '@curbside/client-sdk';
-import { launchBrowser, requireChromium, serveStatic, type StaticSite } from '../support/browser.js';
+import { axeViolations, launchBrowser, requireChromium, serveStatic, type StaticSite } from '../support/browser.js';
 import { HubHarness, eventually, type TestHub } from '../support/hub.js';
 
 const WAIT = 20_000;
 const REPEAT_MS = 1_200;
-const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const LEE = { userId: 'dr-lee', deviceId: 'lee-laptop', claims: { name: 'Daniel Lee', profile_role: 'Emergency physician', department: 'Emergency' } };
 
 describe('<curbside-chat> urgent messages: toggle, panel, Acknowledge, timeline, escalation (Chromium)', function () {
@@ -100,9 +97,7 @@ document.querySelector('curbside-chat').getToken = () => window.curbsideTestToke
     const events = (await page.evaluate('window.urgentEvents')) as Array<{ reason: string; seq: number }>;
     expect(events.filter((e) => e.seq === ack.seq).map((e) => e.reason)).to.include.members(['raised', 'repeated']);
 
-    const before = (await page.evaluate('window.axe ? 1 : 0')) as number;
-    if (!before) await page.addScriptTag({ content: AXE_SOURCE });
-    const violations = (await page.evaluate(`axe.run({ include: [['curbside-chat']] }, { resultTypes: ['violations'] }).then((r) => r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id))`)) as string[];
+    const violations = (await axeViolations(page)).filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id);
     expect(violations, 'axe-core with the urgent panel and urgent messages shown').to.deep.equal([]);
 
     await panel.getByRole('button', { name: 'Acknowledge' }).click();

@@ -117,8 +117,10 @@ export class Alerts {
 
   /** Record the caller's acknowledgement; everyone concerned hears of it. */
   async acknowledge(caller: Caller, req: AlertAckRequest): Promise<AlertState> {
-    // Someone who left the conversation since is no longer asked (an escalation tier's users are, from outside it).
-    const before = await this.deps.storage.getAlert(caller.orgId, req.conversationId, req.seq);
+    // Someone who left the conversation since is no longer asked (an escalation tier's users are, from
+    // outside it): only a caller who is not a member now costs reading the alert first.
+    const member = (await this.deps.directory.conversation(caller.orgId, req.conversationId))?.memberUserIds.includes(caller.userId) ?? false;
+    const before = member ? undefined : await this.deps.storage.getAlert(caller.orgId, req.conversationId, req.seq);
     if (before && before.ackFrom.includes(caller.userId) && !(await this.stillAsked(before)).has(caller.userId)) {
       throw new HubError(ErrorCode.FORBIDDEN, 'You left this conversation: you are no longer asked to acknowledge its alerts', { conversationId: req.conversationId, seq: req.seq });
     }

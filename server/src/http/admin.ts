@@ -20,6 +20,7 @@ import {
   AdminTokenRevokeRequestSchema,
   AdminUserActionSchema,
   AdminUserProfileRequestSchema,
+  PROFILE_FIELDS,
   AdminAlertSettingsQuerySchema,
   AdminAlertSettingsRequestSchema,
   AdminUsersQuerySchema,
@@ -120,7 +121,7 @@ export function adminRouter(options: AdminRouterOptions): Router {
     'set-user-profile',
     AdminUserProfileRequestSchema,
     (b) => admin.setUserProfile(b),
-    (b) => ({ orgId: b.orgId, targetUserIds: [b.userId], note: ['displayName', 'role', 'department'].filter((f) => b[f as 'role'] !== undefined).join(',') }),
+    (b) => ({ orgId: b.orgId, targetUserIds: [b.userId], note: PROFILE_FIELDS.filter((f) => b[f] !== undefined).join(',') }),
   );
   route(
     'post',

@@ -103,11 +103,6 @@ export interface AlertStore {
   listOpenAlerts(input: { orgId: string; userId: string; since: number; limit: number }): Promise<AlertRecord[]>;
 }
 
-/** Whether an alert is among those that `userId` must acknowledge now (its ackFrom, activated tiers included). */
-export function asks(alert: AlertState, userId: string): boolean {
-  return alert.ackFrom.includes(userId);
-}
-
 /** An alert as clients see it, from its parts (every adapter assembles it this way). */
 export function assembleAlert(spec: AlertSpecRecord, acks: readonly AlertAck[], firings: readonly AlertFiring[], nextDueAt: number | undefined): AlertRecord {
   const sortedAcks = [...acks].sort((a, b) => a.at - b.at || (a.userId < b.userId ? -1 : 1));

@@ -5,7 +5,7 @@
  * wins field by field. Part of `Storage` (every adapter implements it) and covered by
  * `test/contract/profiles.contract.test.ts` over memory and MongoDB.
  */
-import type { DirectoryProfile, ProfileFields } from '@curbside/shared';
+import { PROFILE_FIELDS, type DirectoryProfile, type ProfileFields } from '@curbside/shared';
 
 /** An operator's change: a value sets the field, `null` clears the operator's value, absent leaves it. */
 export type ProfileChange = { [K in keyof ProfileFields]?: string | null };
@@ -27,7 +27,7 @@ export interface ProfileDirectory {
 /** The profile clients see: the operator's fields over the token's. Absent fields stay absent. */
 export function effectiveProfile(userId: string, token: ProfileFields | undefined, admin: ProfileFields | undefined): DirectoryProfile {
   const out: DirectoryProfile = { userId };
-  for (const field of ['displayName', 'role', 'department'] as const) {
+  for (const field of PROFILE_FIELDS) {
     const value = admin?.[field] ?? token?.[field];
     if (value !== undefined) out[field] = value;
   }

@@ -188,11 +188,11 @@ export class MongoAlerts implements AlertStore {
     // The held keys first: an alert whose spec is stored has all of them.
     if (held.length) {
       const docs = held.map((h) => ({ _id: docKey(alertId, String(h.tier)), alertId, tier: h.tier, recipients: h.recipients.map((r) => ({ deviceId: r.deviceId, ciphertext: Buffer.from(r.ciphertext) })) }));
-      await ignoreBulkDuplicates(this.Held.collection.insertMany(docs as never[], { ordered: false }));
+      await insertManyLosers(this.Held.collection.insertMany(docs as never[], { ordered: false }));
     }
     const timers: Array<Omit<TimerDoc, '_id' | 'alertId'>> = [{ kind: 'repeat', n: 1, dueAt: spec.firstDueAt }, ...(spec.tiers ?? []).map((t, i) => ({ kind: 'tier' as const, n: i + 1, dueAt: spec.createdAt + t.afterMs }))];
     const insertTimers = (list: typeof timers) =>
-      list.length ? ignoreBulkDuplicates(this.Timer.collection.insertMany(list.map((t) => ({ _id: timerId(alertId, t.kind, t.n), alertId, ...t })) as never[], { ordered: false })) : Promise.resolve();
+      list.length ? insertManyLosers(this.Timer.collection.insertMany(list.map((t) => ({ _id: timerId(alertId, t.kind, t.n), alertId, ...t })) as never[], { ordered: false })) : undefined;
     try {
       const { escalationBody, tiers, ...rest } = spec;
       await this.Spec.collection.insertOne({ ...rest, ...(tiers ? { tiers } : {}), ...(escalationBody ? { escalationBody: Buffer.from(escalationBody) } : {}), _id: alertId } as never);
@@ -328,11 +328,6 @@ export class MongoAlerts implements AlertStore {
     }
     return out;
   }
-}
-
-/** An unordered insertMany whose only failures are duplicate keys stored everything it had to. */
-async function ignoreBulkDuplicates(write: Promise<unknown>): Promise<void> {
-  await insertManyLosers(write);
 }
 
 function specOf(d: SpecDoc): AlertSpecRecord {

@@ -1,5 +1,5 @@
 import mongoose, { Schema, type Connection, type Model } from 'mongoose';
-import { profileMatches, type DirectoryProfile, type ProfileFields } from '@curbside/shared';
+import { PROFILE_FIELDS, profileMatches, type DirectoryProfile, type ProfileFields } from '@curbside/shared';
 import { effectiveProfile, hasProfileFields, type ProfileChange, type ProfileDirectory } from '../../ports/profiles.js';
 import { collectionOptions, docKey } from './models.js';
 import { ensureOnce } from './ensure.js';
@@ -31,7 +31,7 @@ const profileSchema = new Schema<ProfileDoc>(
 profileSchema.index({ orgId: 1, _id: 1 });
 
 /** Fields a search looks in (each word must occur in one of them). */
-const SEARCHED = ['userId', ...(['token', 'admin'] as const).flatMap((src) => ['displayName', 'role', 'department'].map((f) => `${src}.${f}`))];
+const SEARCHED = ['userId', ...(['token', 'admin'] as const).flatMap((src) => PROFILE_FIELDS.map((f) => `${src}.${f}`))];
 /** Candidates a search reads before the exact rule (`profileMatches` on the effective profile) filters them. */
 const SEARCH_SCAN = 500;
 
