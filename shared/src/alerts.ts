@@ -19,12 +19,14 @@ export type Priority = z.infer<typeof PrioritySchema>;
 
 /** What happened to an alert, in order: the escalation timeline a clinician reads. */
 export const AlertEventSchema = z.object({
-  type: z.enum(['raised', 'repeated', 'escalated', 'acknowledged', 'expired']),
+  type: z.enum(['raised', 'repeated', 'escalated', 'handed-off', 'acknowledged', 'expired']),
   at: TimestampSchema,
   /** Which later tier was asked (from 1), for `escalated`. */
   tier: z.number().int().positive().optional(),
-  /** Who acknowledged. */
+  /** Who acknowledged; for `handed-off`, who it was handed to. */
   userId: IdSchema.optional(),
+  /** `handed-off`: the holder whose device handed it over. */
+  byUserId: IdSchema.optional(),
   deviceId: IdSchema.optional(),
 });
 export type AlertEvent = z.infer<typeof AlertEventSchema>;
@@ -39,8 +41,9 @@ export const AlertStateSchema = z.object({
   priority: AlertPrioritySchema,
   ackPolicy: AckPolicySchema,
   /**
-   * Who is asked to acknowledge now: the conversation's other members when the message was sent, and
-   * the users of every escalation tier activated so far.
+   * Who is asked to acknowledge now: the conversation's other members when the message was sent (in a
+   * thread with an on-call role, the users its devices were named for), the users of every escalation
+   * tier activated so far, and the new holders it was handed off to.
    */
   ackFrom: z.array(IdSchema),
   /** The escalation's later tiers, and when each was activated. */

@@ -53,6 +53,12 @@ export const ClientEvent = {
   ALERT_LIST: 'alert:list',
   /** An escalated alert's content, for a user its tier asked (alerts.ts). Ack: `AlertContent`. */
   ALERT_CONTENT: 'alert:content',
+  /** The organisation's on-call roles by name, with who holds each now (roles.ts). Ack: `RoleSearchResult`. */
+  ROLE_SEARCH: 'role:search',
+  /** An on-call role's signed statements, for a client to verify who holds it (roles.ts). Ack: `RoleLogResult`. */
+  ROLE_LOG: 'role:log',
+  /** The caller's thread with an on-call role (roles.ts). Ack: `Conversation`. */
+  ROLE_OPEN: 'role:open',
 } as const;
 export type ClientEvent = (typeof ClientEvent)[keyof typeof ClientEvent];
 

@@ -56,6 +56,22 @@ export const Limits = {
   /** The earliest and latest a tier may activate after the send (ms). */
   MIN_ESCALATION_MS: 1_000,
   MAX_ESCALATION_MS: 86_400_000,
+  /** An on-call role's name ("Cardiology on-call"), in characters. */
+  MAX_ROLE_NAME_LENGTH: 100,
+  /** Shifts one `schedule` statement of an on-call role sets. */
+  MAX_ROLE_SHIFTS: 500,
+  /** Members one shift names. */
+  MAX_ROLE_SHIFT_USERS: 10,
+  /** The longest shift (ms): 31 days. */
+  MAX_ROLE_SHIFT_MS: 31 * 86_400_000,
+  /** How far a `hold` statement's time may be from the hub's clock (ms). */
+  MAX_HOLD_CLOCK_SKEW_MS: 5 * 60_000,
+  /** Statements one `role:log` answers at most (older ones first; page with `fromIndex`). */
+  MAX_ROLE_LOG_PAGE: 200,
+  /** Pending urgent messages one hand-off envelope passes on. */
+  MAX_HANDOFF_MESSAGES: 50,
+  /** Roles one `role:search` answers at most. */
+  MAX_ROLE_RESULTS: 50,
   /** Cursors in one `sync:fetch`. */
   MAX_SYNC_CURSORS: 5000,
 } as const;

@@ -113,6 +113,11 @@ export const ConversationSchema = z.object({
   signed: z.boolean().optional(),
   /** Care teams: the current membership epoch, which every team message must be bound to. */
   epoch: EpochSchema.optional(),
+  /**
+   * A thread with an on-call role (roles.ts): its members are the requester (`createdBy`) and the
+   * role's members; messages are sealed for the requester and whoever holds the role.
+   */
+  roleId: IdSchema.optional(),
 });
 export type Conversation = z.infer<typeof ConversationSchema>;
 
@@ -224,11 +229,21 @@ export const EnvelopeSendRequestSchema = z
      * members' devices until it is acknowledged. Only with a message body (every member device gets it).
      */
     alert: AlertSpecSchema.optional(),
+    /**
+     * On-call role threads (roles.ts): this partial send hands the pending alerts raised by the messages
+     * at these seqs to the users whose devices it names (the role's new holders), who are asked to
+     * acknowledge them from now on. The shares carry the messages' keys; the hub sees only the seqs.
+     */
+    handoff: z.strictObject({ seqs: z.array(z.number().int().positive()).min(1).max(Limits.MAX_HANDOFF_MESSAGES) }).optional(),
   })
   .refine((r) => r.body !== undefined || r.recipients !== undefined, { message: 'an envelope needs a body, recipients, or both' })
   .refine((r) => r.alert === undefined || (r.body !== undefined && r.kind !== 'receipt'), {
     message: 'an alert needs a message body (not a receipt)',
     path: ['alert'],
+  })
+  .refine((r) => r.handoff === undefined || (r.partial === true && r.recipients !== undefined && r.alert === undefined), {
+    message: 'a hand-off is a partial send to the new holders’ devices, without an alert of its own',
+    path: ['handoff'],
   })
   .refine((r) => !r.recipients || new Set(r.recipients.map((x) => x.deviceId)).size === r.recipients.length, {
     message: 'each device may appear once in recipients',

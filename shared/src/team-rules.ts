@@ -1,5 +1,5 @@
 import type { TeamRole } from './schemas.js';
-import type { SealedTeamDetails, TeamStatement } from './teams.js';
+import type { SealedTeamDetails, Shift, TeamStatement } from './teams.js';
 
 /** Membership of a care team after replaying its log up to `index`. JSON-safe. */
 export interface TeamState {
@@ -14,6 +14,16 @@ export interface TeamState {
   /** Hex SHA-256 of the last applied statement's canonical form. */
   head: string;
   members: Record<string, TeamRole>;
+  /** On-call roles only (created with `roleName`): who holds the role, and when (see {@link holdersAt}). */
+  oncall?: OnCallState;
+}
+
+/** An on-call role's name, the last explicit hand-off, and its shifts. */
+export interface OnCallState {
+  name: string;
+  /** The last `hold` statement: who took the role, at the statement's time. */
+  hold?: { userId: string; at: number };
+  shifts: Shift[];
 }
 
 /**
@@ -38,6 +48,8 @@ export class TeamRuleError extends Error {
  * - `remove`: an owner or admin removes a non-owner, or anyone removes themselves (leaves).
  * - `role`: only the owner changes roles, never their own, and never to `owner`.
  * - `details`: an owner or admin sets new sealed details (title and description under a new key).
+ * - `hold` (on-call roles only): any member takes the role from the statement's time.
+ * - `schedule` (on-call roles only): an owner or admin replaces the shifts; every shift names members.
  *
  * A field another op uses is allowed and ignored (`sealedDetails` on an add changes nothing).
  */
@@ -57,7 +69,8 @@ export function applyTeamStatement(state: TeamState | undefined, s: TeamStatemen
       if (teamRoleOf(roles, m.userId)) fail(`${m.userId} is listed twice`);
       Object.defineProperty(roles, m.userId, { value: m.role, enumerable: true, writable: true, configurable: true });
     }
-    return { teamId: s.teamId, sealedDetails: s.sealedDetails!, index: 0, head: hash, members: sortKeys(roles) };
+    const oncall = s.roleName !== undefined ? { oncall: { name: s.roleName, shifts: [] } } : {};
+    return { teamId: s.teamId, sealedDetails: s.sealedDetails!, index: 0, head: hash, members: sortKeys(roles), ...oncall };
   }
   if (!state) return fail('the team does not exist yet');
   if (s.teamId !== state.teamId) fail('wrong team');
@@ -69,6 +82,19 @@ export function applyTeamStatement(state: TeamState | undefined, s: TeamStatemen
     if (actorRole === 'member') fail('only an owner or admin changes the title');
     const sealedDetails = s.sealedDetails ?? fail('details carries the sealed title');
     return { ...state, sealedDetails, index: s.index, head: hash };
+  }
+  if (s.op === 'hold' || s.op === 'schedule') {
+    const oncall = state.oncall ?? fail('only an on-call role is held or scheduled');
+    if (s.op === 'hold') {
+      // A later statement is a later hand-off, whatever the clocks said.
+      const at = Math.max(s.issuedAt, oncall.hold?.at ?? 0);
+      return { ...state, oncall: { ...oncall, hold: { userId: s.actorUserId, at } }, index: s.index, head: hash };
+    }
+    if (actorRole === 'member') fail('only an owner or admin sets the shifts');
+    const shifts = s.shifts ?? fail('schedule carries the shifts');
+    for (const shift of shifts) for (const u of shift.userIds) if (!teamRoleOf(state.members, u)) fail(`${u} is not a member of the role`);
+    const sorted = [...shifts].sort((a, b) => a.from - b.from || a.to - b.to).map((x) => ({ userIds: [...x.userIds], from: x.from, to: x.to }));
+    return { ...state, oncall: { ...oncall, shifts: sorted }, index: s.index, head: hash };
   }
   const target = s.userId ?? fail('names no user');
   const members = { ...state.members };
@@ -103,6 +129,28 @@ export function applyTeamStatement(state: TeamState | undefined, s: TeamStatemen
     }
   }
   return { ...state, index: s.index, head: hash, members: sortKeys(members) };
+}
+
+/**
+ * Who holds an on-call role at time `t` (epoch ms), from its verified state. An explicit hand-off
+ * (`hold`) lasts until the next shift starts after it; otherwise the members of every shift covering
+ * `t` hold it. Only current members hold it. Nobody, when neither applies (or for a plain team).
+ */
+export function holdersAt(state: TeamState, t: number): string[] {
+  const oncall = state.oncall;
+  if (!oncall) return [];
+  const member = (u: string) => teamRoleOf(state.members, u) !== undefined;
+  const lastStart = oncall.shifts.reduce((m, s) => (s.from <= t && s.from > m ? s.from : m), -Infinity);
+  const hold = oncall.hold;
+  if (hold && hold.at <= t && hold.at >= lastStart && member(hold.userId)) return [hold.userId];
+  const covering = oncall.shifts.filter((s) => s.from <= t && t < s.to).flatMap((s) => s.userIds);
+  return [...new Set(covering)].filter(member).sort();
+}
+
+/** When who holds the role may next change by the schedule alone (a shift starts or ends), after `t`; undefined if never. */
+export function nextShiftChangeAt(state: TeamState, t: number): number | undefined {
+  const times = (state.oncall?.shifts ?? []).flatMap((s) => [s.from, s.to]).filter((x) => x > t);
+  return times.length ? Math.min(...times) : undefined;
 }
 
 function sortKeys<T>(r: Record<string, T>): Record<string, T> {

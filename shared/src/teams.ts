@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { IdSchema, ConversationSchema, SignedStatementSchema, TeamRoleSchema } from './schemas.js';
+import { IdSchema, ConversationSchema, SignedStatementSchema, TeamRoleSchema, TimestampSchema, storedTextSchema } from './schemas.js';
 import { Limits } from './limits.js';
 
 /**
@@ -79,6 +79,19 @@ export const SealedTeamDetailsSchema = z.strictObject({
 });
 export type SealedTeamDetails = z.infer<typeof SealedTeamDetailsSchema>;
 
+/**
+ * One shift of an on-call role: these members hold the role from `from` (inclusive) to `to`
+ * (exclusive), epoch ms. Shifts may overlap (both shifts' members hold it then).
+ */
+export const ShiftSchema = z
+  .strictObject({
+    userIds: z.array(IdSchema).min(1).max(Limits.MAX_ROLE_SHIFT_USERS),
+    from: TimestampSchema,
+    to: TimestampSchema,
+  })
+  .refine((s) => s.from < s.to && s.to - s.from <= Limits.MAX_ROLE_SHIFT_MS, 'a shift ends after it starts, within MAX_ROLE_SHIFT_MS');
+export type Shift = z.infer<typeof ShiftSchema>;
+
 /** One membership statement, as signed. */
 export const TeamStatementSchema = z.strictObject({
   v: z.literal(1),
@@ -86,7 +99,12 @@ export const TeamStatementSchema = z.strictObject({
   index: z.number().int().nonnegative(),
   /** Hex SHA-256 of the previous statement's canonical form; '' for the first. */
   prev: z.string().regex(/^([0-9a-f]{64})?$/),
-  op: z.enum(['create', 'add', 'remove', 'role', 'details']),
+  /**
+   * `hold` and `schedule` exist only in on-call roles (a team created with `roleName`): `hold` is a
+   * member taking the role now ("I'm taking cardiology on-call"), `schedule` an owner or admin setting
+   * the shifts.
+   */
+  op: z.enum(['create', 'add', 'remove', 'role', 'details', 'hold', 'schedule']),
   actorUserId: IdSchema,
   actorDeviceId: IdSchema,
   issuedAt: z.number().int().nonnegative(),
@@ -95,6 +113,14 @@ export const TeamStatementSchema = z.strictObject({
   members: z.array(TeamMemberSchema).min(1).max(Limits.MAX_CONVERSATION_MEMBERS).optional(),
   userId: IdSchema.optional(),
   role: TeamRoleSchema.optional(),
+  /**
+   * create: makes the team an on-call role ("Cardiology on-call") whose members are the clinicians
+   * who may hold it. The name is directory metadata the hub holds in plaintext, so people can find the
+   * role; the team's sealed title and the messages stay end to end encrypted.
+   */
+  roleName: storedTextSchema(Limits.MAX_ROLE_NAME_LENGTH).optional(),
+  /** schedule: the role's shifts, replacing the previous ones. */
+  shifts: z.array(ShiftSchema).max(Limits.MAX_ROLE_SHIFTS).optional(),
 });
 export type TeamStatement = z.infer<typeof TeamStatementSchema>;
 

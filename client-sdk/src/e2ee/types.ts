@@ -154,8 +154,11 @@ export interface TeamChange {
    */
   title?: string;
   members: Record<string, 'owner' | 'admin' | 'member'>;
-  /** The statement's operation (`details`: new title and description) and the member it concerns. */
-  op: 'create' | 'add' | 'remove' | 'role' | 'details';
+  /**
+   * The statement's operation (`details`: new title and description; `hold` and `schedule`: an on-call
+   * role changed hands or shifts) and the member it concerns.
+   */
+  op: 'create' | 'add' | 'remove' | 'role' | 'details' | 'hold' | 'schedule';
   userId?: string;
   actorUserId: string;
   seq: number;

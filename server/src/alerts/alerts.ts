@@ -89,9 +89,9 @@ export class Alerts {
    * The alert a stored message raises; the send is acked only after it is stored. A retried send
    * finds the stored alert. Everyone concerned hears of it (`alert`, reason `raised`).
    */
-  async raise(caller: Caller, envelope: StoredEnvelope, spec: AlertSpec, memberUserIds: readonly string[]): Promise<AlertState | undefined> {
+  async raise(caller: Caller, envelope: StoredEnvelope, spec: AlertSpec, askUserIds: readonly string[]): Promise<AlertState | undefined> {
     const now = this.now();
-    const ackFrom = memberUserIds.filter((u) => u !== caller.userId);
+    const ackFrom = askUserIds.filter((u) => u !== caller.userId);
     // Nobody else in the conversation: the message is stored as sent, with no one to alert.
     if (ackFrom.length === 0) return undefined;
     const { status, alert } = await this.deps.storage.raiseAlert({
@@ -130,6 +130,41 @@ export class Alerts {
     if (outcome.status === 'not_required') throw new HubError(ErrorCode.FORBIDDEN, 'You are not among those asked to acknowledge this alert', { conversationId: req.conversationId, seq: req.seq });
     if (outcome.status === 'acknowledged') await this.tell(outcome.alert, 'acknowledged').catch((err: unknown) => this.deps.logger.warn({ err }, 'alert update not pushed'));
     return publicState(outcome.alert);
+  }
+
+  /**
+   * Before a hand-off envelope is stored (an on-call role's holder passing pending urgent messages to
+   * the role's new holders): the conversation must be a role thread, every seq a pending alert there
+   * that asks the caller, and the named devices those of the role's members other than the caller.
+   * Answers whom it hands them to. Anything else is refused with nothing stored.
+   */
+  async checkHandoff(caller: Caller, req: { conversationId: string; recipients?: Array<{ deviceId: string }> | undefined; handoff: { seqs: number[] } }): Promise<string[]> {
+    const conversation = await this.deps.directory.conversation(caller.orgId, req.conversationId);
+    if (!conversation?.roleId || !conversation.memberUserIds.includes(caller.userId)) {
+      throw new HubError(ErrorCode.FORBIDDEN, 'Only a thread with an on-call role has hand-offs, among its role’s members', { conversationId: req.conversationId });
+    }
+    const owners = new Map((await this.deps.directory.identities(caller.orgId, conversation.memberUserIds)).map((d) => [d.deviceId, d.userId]));
+    const to = [...new Set((req.recipients ?? []).map((r) => owners.get(r.deviceId)))];
+    if (to.some((u) => u === undefined || u === caller.userId || u === conversation.createdBy)) {
+      throw new HubError(ErrorCode.INVALID_PAYLOAD, 'A hand-off names devices of the role’s other members only', { conversationId: req.conversationId });
+    }
+    for (const seq of new Set(req.handoff.seqs)) {
+      const alert = await this.deps.storage.getAlert(caller.orgId, req.conversationId, seq);
+      if (!alert || alert.state !== 'pending' || !alert.ackFrom.includes(caller.userId)) {
+        throw new HubError(ErrorCode.NOT_FOUND, 'No pending alert there that asks you', { conversationId: req.conversationId, seq });
+      }
+    }
+    return to as string[];
+  }
+
+  /** After the hand-off envelope is stored: its users are asked from now on, and told (`handed-off`). */
+  async handOff(caller: Caller, conversationId: string, seqs: readonly number[], toUserIds: readonly string[]): Promise<void> {
+    for (const seq of new Set(seqs)) {
+      const outcome = await this.deps.storage.handOffAlert({ orgId: caller.orgId, conversationId, seq, userIds: toUserIds, byUserId: caller.userId, now: this.now() });
+      if (outcome.status !== 'handed-off' || outcome.added.length === 0) continue;
+      this.deps.record({ action: 'alert:handed-off', outcome: 'ok', orgId: caller.orgId, userId: caller.userId, deviceId: caller.deviceId, conversationId, seq, messageId: outcome.alert.messageId, note: outcome.added.join(' ') });
+      await this.tell(outcome.alert, 'handed-off').catch((err: unknown) => this.deps.logger.warn({ err }, 'alert update not pushed'));
+    }
   }
 
   /**

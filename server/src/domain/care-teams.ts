@@ -1,5 +1,6 @@
 import {
   ErrorCode,
+  Limits,
   TeamRuleError,
   TeamStatementSchema,
   applyTeamStatement,
@@ -24,6 +25,8 @@ export interface TeamOutcome {
   envelope: StoredEnvelope;
   /** Members after the change, plus anyone it removed (they must learn of it). */
   notifyUserIds: string[];
+  /** The team's state after the change. */
+  state?: TeamState;
 }
 
 
@@ -43,6 +46,11 @@ export class CareTeams {
     const statement = await this.verified(caller, signed);
     if (statement.op !== 'create') throw invalid('team:create takes a create statement');
     const state = this.apply(undefined, statement, signed);
+    // One role per name in an organisation: a page meant for "Cardiology on-call" must not find a look-alike.
+    const name = state.oncall?.name.toLowerCase();
+    if (name !== undefined && (await this.storage.listRoles(caller.orgId)).some((r) => r.oncall?.name.toLowerCase() === name)) {
+      throw new HubError(ErrorCode.CONFLICT, 'An on-call role with this name exists already', { roleName: state.oncall!.name });
+    }
     const created = await this.storage.createTeam({ orgId: caller.orgId, state, createdBy: caller.userId, now: this.now() });
     if (created.status === 'exists') throw new HubError(ErrorCode.CONFLICT, 'A conversation with this team id exists already; pick a new id');
     const envelope = await this.record(caller, statement, signed);
@@ -51,7 +59,11 @@ export class CareTeams {
 
   async change(caller: Caller, signed: SignedStatement): Promise<TeamOutcome> {
     const statement = await this.verified(caller, signed);
-    if (statement.op === 'create') throw invalid('team:change takes add, remove or role statements');
+    if (statement.op === 'create') throw invalid('team:change takes add, remove, role, details, hold or schedule statements');
+    // A hand-off counts from its time: one dated far from now would take (or keep) the role out of turn.
+    if (statement.op === 'hold' && Math.abs(statement.issuedAt - this.now()) > Limits.MAX_HOLD_CLOCK_SKEW_MS) {
+      throw invalid('a hold statement must be dated now (check this device’s clock)', { issuedAt: statement.issuedAt });
+    }
     const state = await this.storage.getTeamState(caller.orgId, statement.teamId);
     if (!state || !teamRoleOf(state.members, caller.userId)) throw new HubError(ErrorCode.FORBIDDEN, 'Not a member of this conversation', { conversationId: statement.teamId });
     const conflict = async () => {
@@ -67,7 +79,7 @@ export class CareTeams {
     const envelope = await this.record(caller, statement, signed);
     const conversation = await this.storage.getConversation(caller.orgId, statement.teamId);
     const removed = statement.op === 'remove' && statement.userId ? [statement.userId] : [];
-    return { conversation: conversation!, envelope, notifyUserIds: [...new Set([...Object.keys(next.members), ...removed])] };
+    return { conversation: conversation!, envelope, notifyUserIds: [...new Set([...Object.keys(next.members), ...removed])], state: next };
   }
 
   /** Parse, require canonical form, require the caller to be the actor, check the actor device's signature. */

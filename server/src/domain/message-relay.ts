@@ -31,6 +31,8 @@ export interface SendOutcome {
   envelope: StoredEnvelope;
   /** Members whose devices (all but the sender's) get the envelope live. */
   recipientUserIds: string[];
+  /** The conversation as the send checked it. */
+  conversation: Conversation;
 }
 
 /** The envelope as one device sees it: the common body and only that device's share. */
@@ -152,6 +154,7 @@ export class MessageRelay {
     const before = await this.memberConversation(caller, conversationId);
     if (before.kind !== ConversationKind.GROUP) throw new HubError(ErrorCode.INVALID_PAYLOAD, 'Only group conversations can be left', { conversationId });
     if (before.signed) throw new HubError(ErrorCode.INVALID_PAYLOAD, 'A care team is left with a signed remove statement (team:change; the SDK: leaveTeam)', { conversationId });
+    if (before.roleId !== undefined) throw new HubError(ErrorCode.INVALID_PAYLOAD, 'A thread with an on-call role follows the role’s members: leave the role instead', { conversationId });
     const after = await this.storage.leaveGroup(caller.orgId, conversationId, caller.userId);
     if (!after) throw new HubError(ErrorCode.CONFLICT, 'The conversation changed; try again', { conversationId });
     await this.directory.conversationChanged(caller.orgId, conversationId);
@@ -232,6 +235,7 @@ export class MessageRelay {
       },
       envelope,
       recipientUserIds: conversation.memberUserIds,
+      conversation,
     };
   }
 

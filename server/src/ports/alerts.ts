@@ -47,6 +47,20 @@ export interface AlertAck {
   at: number;
 }
 
+/** A pending alert handed to a new holder of an on-call role: asked from then on. */
+export interface AlertHandoff {
+  userId: string;
+  byUserId: string;
+  at: number;
+}
+
+export type HandoffOutcome =
+  /** The users are asked now (`added`: those who were not before). */
+  | { status: 'handed-off'; alert: AlertRecord; added: string[] }
+  /** Settled or expired already: nothing to hand over. */
+  | { status: 'settled'; alert: AlertRecord }
+  | { status: 'not_found' };
+
 /** A claimed timer: the `n`th re-notification (from 1) or the alert's expiry (kind `repeat`), or tier `n`'s activation (kind `tier`). */
 export interface AlertFiring {
   kind: 'repeat' | 'tier';
@@ -99,23 +113,30 @@ export interface AlertStore {
    * escalation or the user is in no activated tier.
    */
   escalationContent(input: { orgId: string; conversationId: string; seq: number; userId: string; deviceId: string }): Promise<{ spec: AlertSpecRecord; body: Uint8Array; ciphertext?: Uint8Array | undefined } | undefined>;
+  /**
+   * Ask these users too (the new holders of an on-call role, `byUserId` handing the alert over), each
+   * once: a hand-off record per user, inserted once. Only a pending alert is handed over.
+   */
+  handOffAlert(input: { orgId: string; conversationId: string; seq: number; userIds: readonly string[]; byUserId: string; now: number }): Promise<HandoffOutcome>;
   /** Alerts the user must acknowledge or sent, still pending, newest first, at most `limit`, of those raised since `since`. */
   listOpenAlerts(input: { orgId: string; userId: string; since: number; limit: number }): Promise<AlertRecord[]>;
 }
 
 /** An alert as clients see it, from its parts (every adapter assembles it this way). */
-export function assembleAlert(spec: AlertSpecRecord, acks: readonly AlertAck[], firings: readonly AlertFiring[], nextDueAt: number | undefined): AlertRecord {
+export function assembleAlert(spec: AlertSpecRecord, acks: readonly AlertAck[], firings: readonly AlertFiring[], nextDueAt: number | undefined, handoffs: readonly AlertHandoff[] = []): AlertRecord {
   const sortedAcks = [...acks].sort((a, b) => a.at - b.at || (a.userId < b.userId ? -1 : 1));
   const sortedFirings = [...firings].sort((a, b) => a.at - b.at || a.n - b.n);
   const activated = new Map(sortedFirings.filter((f) => f.kind === 'tier').map((f) => [f.n, f.at]));
   const tiers = spec.tiers?.map((t, i) => ({ afterMs: t.afterMs, userIds: [...t.userIds], ...(activated.has(i + 1) ? { activatedAt: activated.get(i + 1)! } : {}) }));
-  const ackFrom = [...spec.ackFrom, ...(tiers ?? []).filter((t) => t.activatedAt !== undefined).flatMap((t) => t.userIds)];
+  const sortedHandoffs = [...handoffs].sort((a, b) => a.at - b.at || (a.userId < b.userId ? -1 : 1));
+  const ackFrom = [...new Set([...spec.ackFrom, ...(tiers ?? []).filter((t) => t.activatedAt !== undefined).flatMap((t) => t.userIds), ...sortedHandoffs.map((h) => h.userId)])];
   const acked = new Set(sortedAcks.map((a) => a.userId));
   const settled = spec.ackPolicy === 'any' ? ackFrom.some((u) => acked.has(u)) : ackFrom.every((u) => acked.has(u));
   const expired = sortedFirings.some((f) => f.type === 'expired');
   const timeline: AlertEvent[] = [
     { type: 'raised' as const, at: spec.createdAt },
     ...sortedFirings.map((f): AlertEvent => (f.kind === 'tier' ? { type: 'escalated', at: f.at, tier: f.n } : { type: f.type, at: f.at })),
+    ...sortedHandoffs.map((h): AlertEvent => ({ type: 'handed-off', at: h.at, userId: h.userId, byUserId: h.byUserId })),
     ...sortedAcks.map((a): AlertEvent => ({ type: 'acknowledged', at: a.at, userId: a.userId, deviceId: a.deviceId })),
   ].sort((a, b) => a.at - b.at);
   const state = settled ? 'acknowledged' : expired ? 'expired' : 'pending';

@@ -20,3 +20,14 @@ export function directKey(members: readonly string[]): string {
 export function groupKey(conversationId: string): string {
   return compositeKey('group', conversationId);
 }
+
+/** The one key a requester's thread with an on-call role always has (its first part, `role`, is no other key's). */
+export function roleThreadKey(roleId: string, requesterUserId: string): string {
+  return compositeKey('role', roleId, requesterUserId);
+}
+
+/** Whether two member lists hold the same users (order aside). */
+export function sameMembers(a: readonly string[], b: readonly string[]): boolean {
+  const set = new Set(a);
+  return set.size === new Set(b).size && b.every((u) => set.has(u));
+}

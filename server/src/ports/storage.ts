@@ -87,6 +87,11 @@ export interface NewConversation {
   createdBy: string;
   /** Including the creator. Duplicates are removed. */
   memberUserIds: string[];
+  /**
+   * A thread with this on-call role (kind `group`): there is at most one per requester (`createdBy`)
+   * and role; creating it again returns the existing one with `created: false`.
+   */
+  roleId?: string | undefined;
   now: number;
 }
 
@@ -228,3 +233,8 @@ export interface Storage extends ProfileDirectory {}
 import type { AlertSettingsStore, AlertStore } from './alerts.js';
 /** Every storage also keeps alerts (urgent messages), their durable timers, and each organisation's alert settings. */
 export interface Storage extends AlertStore, AlertSettingsStore {}
+
+// --- clinical workflow: on-call roles ---
+import type { RoleStore } from './roles.js';
+/** Every storage also lists on-call roles, their logs, and keeps role threads' members in step. */
+export interface Storage extends RoleStore {}

@@ -22,6 +22,9 @@ import {
   AlertAckRequestSchema,
   AlertListRequestSchema,
   AlertContentRequestSchema,
+  RoleLogRequestSchema,
+  RoleOpenRequestSchema,
+  RoleSearchRequestSchema,
   DirectorySearchRequestSchema,
   PresenceQuerySchema,
   TeamStatementRequestSchema,
@@ -50,6 +53,7 @@ import { projectForDevice, type MessageRelay } from '../domain/message-relay.js'
 import type { DeviceKeys } from '../domain/device-keys.js';
 import type { DeviceLists } from '../domain/device-lists.js';
 import type { CareTeams } from '../domain/care-teams.js';
+import type { OnCallRoles } from '../domain/roles.js';
 import type { Profiles } from '../domain/profiles.js';
 import type { Alerts } from '../alerts/alerts.js';
 import type { HubSecurity } from '../security/hub-security.js';
@@ -89,6 +93,8 @@ interface GatewayDeps {
   profiles: Profiles;
   /** Urgent and emergent messages: acknowledgements and re-notification timers. */
   alerts: Alerts;
+  /** On-call roles: search, logs, threads, and who a message in a thread asks. */
+  roles: OnCallRoles;
   logger: Logger;
   /** Origins, rate limits, revocation, device administration and the audit trail. */
   security: HubSecurity;
@@ -257,9 +263,15 @@ export class Gateway {
     route(ClientEvent.ENVELOPE_SEND, EnvelopeSendRequestSchema, async (socket, req, ahead) => {
       const { orgId, deviceId } = socket.data;
       if (req.alert) await this.deps.alerts.checkEscalation(socket.data, req.conversationId, req.alert);
+      const handoffTo = req.handoff ? await this.deps.alerts.checkHandoff(socket.data, { ...req, handoff: req.handoff }) : undefined;
       const outcome = await relay.send(socket.data, req, ahead as ReturnType<MessageRelay['readAhead']>);
-      // An urgent message is acked once its alert is stored too (a retry finds both).
-      if (req.alert) await this.deps.alerts.raise(socket.data, outcome.envelope, req.alert, outcome.recipientUserIds);
+      // An urgent message is acked once its alert is stored too (a retry finds both). In a thread with
+      // an on-call role it asks whoever holds the role now (or, from them, the requester).
+      if (req.alert) {
+        const asked = (await this.deps.roles.askedBy(orgId, outcome.conversation, socket.data.userId)) ?? outcome.recipientUserIds;
+        await this.deps.alerts.raise(socket.data, outcome.envelope, req.alert, asked);
+      }
+      if (req.handoff && handoffTo) await this.deps.alerts.handOff(socket.data, req.conversationId, req.handoff.seqs, handoffTo);
       // Also on a duplicate: if the first attempt's fan-out was lost (node died after the write),
       // the retry delivers it; receivers drop what they already have by seq.
       this.fanOut(orgId, deviceId, outcome.recipientUserIds, outcome.envelope);
@@ -289,6 +301,12 @@ export class Gateway {
         const outcome = event === ClientEvent.TEAM_CREATE ? await teams.create(socket.data, req.signed) : await teams.change(socket.data, req.signed);
         if (event === ClientEvent.TEAM_CREATE) io.to(outcome.notifyUserIds.map((u) => Rooms.user(orgId, u))).emit(ServerEvent.CONVERSATION, outcome.conversation);
         this.fanOut(orgId, deviceId, outcome.notifyUserIds, outcome.envelope);
+        // An on-call role's members changed: so did its threads' (each is told to its members, and to anyone it lost).
+        if (outcome.state?.oncall && event === ClientEvent.TEAM_CHANGE) {
+          for (const thread of await this.deps.roles.membersChanged(orgId, outcome.state)) {
+            io.to([...new Set([...thread.memberUserIds, ...outcome.notifyUserIds])].map((u) => Rooms.user(orgId, u))).emit(ServerEvent.CONVERSATION, thread);
+          }
+        }
         return { conversation: outcome.conversation, seq: outcome.envelope.seq };
       });
     }
@@ -362,6 +380,13 @@ export class Gateway {
     route(ClientEvent.ALERT_ACK, AlertAckRequestSchema, (socket, req) => this.deps.alerts.acknowledge(socket.data, req));
     route(ClientEvent.ALERT_LIST, AlertListRequestSchema, (socket) => this.deps.alerts.listOpen(socket.data));
     route(ClientEvent.ALERT_CONTENT, AlertContentRequestSchema, (socket, req) => this.deps.alerts.content(socket.data, req));
+    route(ClientEvent.ROLE_SEARCH, RoleSearchRequestSchema, (socket, req) => this.deps.roles.search(socket.data, req));
+    route(ClientEvent.ROLE_LOG, RoleLogRequestSchema, (socket, req) => this.deps.roles.log(socket.data, req));
+    route(ClientEvent.ROLE_OPEN, RoleOpenRequestSchema, async (socket, req) => {
+      const { conversation, created } = await this.deps.roles.open(socket.data, req);
+      if (created) io.to(conversation.memberUserIds.map((u) => Rooms.user(socket.data.orgId, u))).emit(ServerEvent.CONVERSATION, conversation);
+      return conversation;
+    });
     return routes;
   }
 

@@ -88,6 +88,9 @@ const EVENT_CLASS: Partial<Record<string, EventClass | 'envelopeSend'>> = {
   [ClientEvent.ALERT_ACK]: 'reads',
   [ClientEvent.ALERT_LIST]: 'reads',
   [ClientEvent.ALERT_CONTENT]: 'reads',
+  [ClientEvent.ROLE_SEARCH]: 'reads',
+  [ClientEvent.ROLE_LOG]: 'reads',
+  [ClientEvent.ROLE_OPEN]: 'membership',
 };
 
 /**

@@ -4,6 +4,8 @@ import {
   type AckOutcome,
   type AlertAck,
   type AlertFiring,
+  type AlertHandoff,
+  type HandoffOutcome,
   type AlertRecord,
   type AlertSpecRecord,
   type AlertStore,
@@ -25,6 +27,7 @@ interface Entry {
   acks: AlertAck[];
   firings: AlertFiring[];
   timers: Timer[];
+  handoffs: AlertHandoff[];
 }
 
 /** `AlertStore` in memory (the embedded default and fast tests); timers live as long as the process. */
@@ -46,7 +49,7 @@ export class MemoryAlerts implements AlertStore {
   }
 
   private view(e: Entry): AlertRecord {
-    return assembleAlert(e.spec, e.acks, e.firings, nextDue(e.timers));
+    return assembleAlert(e.spec, e.acks, e.firings, nextDue(e.timers), e.handoffs);
   }
 
   async raiseAlert(spec: AlertSpecRecord, held: readonly HeldShares[] = []): Promise<{ status: 'raised' | 'existing'; alert: AlertRecord }> {
@@ -54,7 +57,7 @@ export class MemoryAlerts implements AlertStore {
     const existing = this.alerts.get(key);
     if (existing) return { status: 'existing', alert: this.view(existing) };
     const timers: Timer[] = [{ kind: 'repeat', n: 1, dueAt: spec.firstDueAt }, ...(spec.tiers ?? []).map((t, i): Timer => ({ kind: 'tier', n: i + 1, dueAt: spec.createdAt + t.afterMs }))];
-    const entry: Entry = { spec: structuredClone(spec), held: structuredClone([...held]), acks: [], firings: [], timers };
+    const entry: Entry = { spec: structuredClone(spec), held: structuredClone([...held]), acks: [], firings: [], timers, handoffs: [] };
     this.alerts.set(key, entry);
     return { status: 'raised', alert: this.view(entry) };
   }
@@ -100,6 +103,16 @@ export class MemoryAlerts implements AlertStore {
       claimed.push({ ...this.view(e), fired: firing.kind === 'tier' ? { type: 'escalated', at: firing.at, tier: firing.n } : { type: firing.type, at: firing.at } });
     }
     return claimed;
+  }
+
+  async handOffAlert(input: { orgId: string; conversationId: string; seq: number; userIds: readonly string[]; byUserId: string; now: number }): Promise<HandoffOutcome> {
+    const e = this.alerts.get(MemoryAlerts.key(input.orgId, input.conversationId, input.seq));
+    if (!e) return { status: 'not_found' };
+    const before = this.view(e);
+    if (before.state !== 'pending') return { status: 'settled', alert: before };
+    const added = [...new Set(input.userIds)].filter((u) => !before.ackFrom.includes(u));
+    for (const userId of input.userIds) if (!e.handoffs.some((h) => h.userId === userId)) e.handoffs.push({ userId, byUserId: input.byUserId, at: input.now });
+    return { status: 'handed-off', alert: this.view(e), added };
   }
 
   async escalationContent(input: { orgId: string; conversationId: string; seq: number; userId: string; deviceId: string }) {

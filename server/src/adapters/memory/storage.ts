@@ -6,7 +6,7 @@
  * can be checked against the same state; each area is a section.
  */
 import { randomUUID } from 'node:crypto';
-import { compositeKey, type Conversation, type DeviceIdentity, type OneTimePrekey, type PrekeyBundle, type SignedPrekey, type TeamState } from '@curbside/shared';
+import { compositeKey, type Conversation, type DeviceIdentity, type OneTimePrekey, type PrekeyBundle, type SignedPrekey, type SignedStatement, type TeamState } from '@curbside/shared';
 import type {
   AppendResult,
   DeviceRecord,
@@ -18,7 +18,7 @@ import type {
   StoredEnvelope,
   UserRecord,
 } from '../../ports/storage.js';
-import { directKey, uniqueMembers } from '../../ports/storage-rules.js';
+import { directKey, roleThreadKey, sameMembers, uniqueMembers } from '../../ports/storage-rules.js';
 import { MemoryProfiles } from './profiles.js';
 import { MemoryAlerts } from './alerts.js';
 
@@ -99,7 +99,7 @@ export class MemoryStorage implements Storage {
 
   async createConversation(input: NewConversation) {
     const members = uniqueMembers(input.createdBy, input.memberUserIds);
-    const dk = input.kind === 'direct' ? key(input.orgId, directKey(members)) : undefined;
+    const dk = input.kind === 'direct' ? key(input.orgId, directKey(members)) : input.roleId !== undefined ? key(input.orgId, roleThreadKey(input.roleId, input.createdBy)) : undefined;
     if (dk) {
       const existing = this.directIndex.get(dk);
       if (existing) return { conversation: strip(this.conversations.get(key(input.orgId, existing))!), created: false };
@@ -112,6 +112,7 @@ export class MemoryStorage implements Storage {
       createdBy: input.createdBy,
       createdAt: input.now,
       lastSeq: 0,
+      ...(input.roleId !== undefined ? { roleId: input.roleId } : {}),
     };
     this.conversations.set(key(input.orgId, conversation.id), conversation);
     if (dk) this.directIndex.set(dk, conversation.id);
@@ -389,6 +390,32 @@ export class MemoryStorage implements Storage {
   lookupProfiles = this.profiles.lookupProfiles.bind(this.profiles);
   searchProfiles = this.profiles.searchProfiles.bind(this.profiles);
 
+  // --- clinical workflow: on-call roles (RoleStore, server/src/ports/roles.ts) ---
+
+  async listRoles(orgId: string): Promise<TeamState[]> {
+    return [...this.conversations.values()].filter((c) => c.orgId === orgId && c.team?.oncall).map((c) => structuredClone(c.team!));
+  }
+
+  async teamStatements(orgId: string, teamId: string, fromIndex: number, limit: number): Promise<SignedStatement[]> {
+    const list = this.envelopes.get(key(orgId, teamId)) ?? [];
+    return list
+      .filter((e) => e.membership)
+      .slice(fromIndex, fromIndex + limit)
+      .map((e) => ({ statement: e.membership!.statement, signature: new Uint8Array(e.membership!.signature) }));
+  }
+
+  async setRoleThreadMembers(orgId: string, roleId: string, roleMemberUserIds: readonly string[]): Promise<string[]> {
+    const written: string[] = [];
+    for (const c of this.conversations.values()) {
+      if (c.orgId !== orgId || c.roleId !== roleId) continue;
+      const members = uniqueMembers(c.createdBy, roleMemberUserIds);
+      if (sameMembers(c.memberUserIds, members)) continue;
+      c.memberUserIds = members;
+      written.push(c.id);
+    }
+    return written;
+  }
+
   // --- clinical workflow: alerts (AlertStore, server/src/ports/alerts.ts) ---
 
   private readonly alerts = new MemoryAlerts();
@@ -398,6 +425,7 @@ export class MemoryStorage implements Storage {
   claimDueAlerts = this.alerts.claimDueAlerts.bind(this.alerts);
   listOpenAlerts = this.alerts.listOpenAlerts.bind(this.alerts);
   escalationContent = this.alerts.escalationContent.bind(this.alerts);
+  handOffAlert = this.alerts.handOffAlert.bind(this.alerts);
   getAlertSettings = this.alerts.getAlertSettings.bind(this.alerts);
   setAlertSettings = this.alerts.setAlertSettings.bind(this.alerts);
 

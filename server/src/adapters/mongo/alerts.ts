@@ -1,5 +1,5 @@
 import mongoose, { Schema, type Connection, type Model } from 'mongoose';
-import { assembleAlert, type AckOutcome, type AlertAck, type AlertFiring, type AlertRecord, type AlertSpecRecord, type AlertStore, type ClaimedAlert, type DuePlan, type HeldShares, type OrgAlertSettings } from '../../ports/alerts.js';
+import { assembleAlert, type AckOutcome, type AlertAck, type AlertFiring, type HandoffOutcome, type AlertRecord, type AlertSpecRecord, type AlertStore, type ClaimedAlert, type DuePlan, type HeldShares, type OrgAlertSettings } from '../../ports/alerts.js';
 import { collectionOptions, docKey, toBytes } from './models.js';
 import { ensureOnce } from './ensure.js';
 import { insertManyLosers, isDuplicateKey } from './duplicate-key.js';
@@ -9,7 +9,7 @@ import { insertManyLosers, isDuplicateKey } from './duplicate-key.js';
  * unique `_id` and a delete by `_id` are atomic on MongoDB and on FerretDB alike; updates are not on
  * FerretDB, so none is used):
  * - `alerts`: the spec, as the send raised it;
- * - `alert_acks`: one per acknowledging user;
+ * - `alert_acks`: one per acknowledging user, and one per user an on-call role's holder handed it to;
  * - `alert_firings`: one per re-notification or expiry; inserting it is what claims the timer;
  * - `alert_timers`: pending timers (the next re-notification, and each later tier's activation), by due time;
  * - `alert_held`: each later tier's wrapped message keys, until it activates.
@@ -17,9 +17,12 @@ import { insertManyLosers, isDuplicateKey } from './duplicate-key.js';
 interface SpecDoc extends AlertSpecRecord {
   _id: string;
 }
+/** An acknowledgement, or (`kind: 'handoff'`) a hand-off to a new holder of an on-call role: one query reads both. */
 interface AckDoc extends AlertAck {
   _id: string;
   alertId: string;
+  kind?: 'handoff';
+  byUserId?: string;
 }
 interface FiringDoc extends AlertFiring {
   _id: string;
@@ -93,10 +96,13 @@ const ackSchema = new Schema<AckDoc>(
     userId: { type: String, required: true },
     deviceId: { type: String, required: true },
     at: { type: Number, required: true },
+    kind: { type: String },
+    byUserId: { type: String },
   },
   collectionOptions('alert_acks'),
 );
 ackSchema.index({ alertId: 1 });
+ackSchema.index({ userId: 1, kind: 1 });
 
 const firingSchema = new Schema<FiringDoc>(
   {
@@ -179,7 +185,9 @@ export class MongoAlerts implements AlertStore {
   private static view(p: Parts): AlertRecord {
     const claimed = new Set(p.firings.map((f) => `${f.kind}:${f.n}`));
     const pending = p.timers.filter((t) => !claimed.has(`${t.kind}:${t.n}`)).map((t) => t.dueAt);
-    return assembleAlert(specOf(p.spec), p.acks.map(ackOf), p.firings.map(firingOf), pending.length ? Math.min(...pending) : undefined);
+    const acks = p.acks.filter((a) => a.kind !== 'handoff').map(ackOf);
+    const handoffs = p.acks.filter((a) => a.kind === 'handoff').map((a) => ({ userId: a.userId, byUserId: a.byUserId ?? '', at: a.at }));
+    return assembleAlert(specOf(p.spec), acks, p.firings.map(firingOf), pending.length ? Math.min(...pending) : undefined, handoffs);
   }
 
   async raiseAlert(spec: AlertSpecRecord, held: readonly HeldShares[] = []): Promise<{ status: 'raised' | 'existing'; alert: AlertRecord }> {
@@ -285,6 +293,20 @@ export class MongoAlerts implements AlertStore {
     });
   }
 
+  async handOffAlert(input: { orgId: string; conversationId: string; seq: number; userIds: readonly string[]; byUserId: string; now: number }): Promise<HandoffOutcome> {
+    await this.init();
+    const alertId = MongoAlerts.alertId(input.orgId, input.conversationId, input.seq);
+    const before = await this.parts(alertId);
+    if (!before) return { status: 'not_found' };
+    const view = MongoAlerts.view(before);
+    if (view.state !== 'pending') return { status: 'settled', alert: view };
+    const users = [...new Set(input.userIds)];
+    const docs = users.map((userId) => ({ _id: docKey(alertId, 'handoff', userId), alertId, userId, deviceId: '-', at: input.now, kind: 'handoff', byUserId: input.byUserId }));
+    if (docs.length) await insertManyLosers(this.Ack.collection.insertMany(docs as never[], { ordered: false }));
+    const after = (await this.parts(alertId)) ?? before;
+    return { status: 'handed-off', alert: MongoAlerts.view(after), added: users.filter((u) => !view.ackFrom.includes(u)) };
+  }
+
   /** The parts of several alerts: one query per collection. */
   private async partsOf(alertIds: string[]): Promise<Map<string, Parts>> {
     const inIds = mongoose.trusted({ $in: alertIds });
@@ -312,8 +334,13 @@ export class MongoAlerts implements AlertStore {
 
   async listOpenAlerts(input: { orgId: string; userId: string; since: number; limit: number }): Promise<AlertRecord[]> {
     await this.init();
+    const handedOff = await this.Ack.find({ userId: input.userId, kind: 'handoff', at: mongoose.trusted({ $gte: input.since }) }).limit(LIST_SCAN).lean<AckDoc[]>().exec();
     const specs = await this.Spec.find(
-      mongoose.trusted({ orgId: input.orgId, createdAt: mongoose.trusted({ $gte: input.since }), $or: [{ ackFrom: input.userId }, { senderUserId: input.userId }, { 'tiers.userIds': input.userId }] }),
+      mongoose.trusted({
+        orgId: input.orgId,
+        createdAt: mongoose.trusted({ $gte: input.since }),
+        $or: [{ ackFrom: input.userId }, { senderUserId: input.userId }, { 'tiers.userIds': input.userId }, ...(handedOff.length ? [{ _id: mongoose.trusted({ $in: handedOff.map((h) => h.alertId) }) }] : [])],
+      }),
     )
       .sort({ createdAt: -1 })
       .limit(LIST_SCAN)

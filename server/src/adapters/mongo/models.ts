@@ -25,6 +25,14 @@ export function toBytes(v: unknown): Uint8Array {
   throw new TypeError('stored ciphertext is not binary data');
 }
 
+/**
+ * Update statements in one command at most. FerretDB v1 on PostgreSQL runs a command's statements on
+ * connections of its pool (50) at once and waits for them: a bulk update of 60 statements never
+ * answered, and every command of every node waited behind it (measured: 49 answered, 60 hung). Longer
+ * lists go as several commands, one after another.
+ */
+export const MAX_UPDATES_PER_COMMAND = 32;
+
 export function docKey(...ids: string[]): string {
   return compositeKey(...ids);
 }
@@ -126,7 +134,16 @@ export interface ConversationDoc {
    * `sealedDetails`: the title and description, end-to-end encrypted (the hub cannot read them). Teams
    * stored before that may still carry a plaintext `title`, which is no longer read or written.
    */
-  team?: { sealedDetails?: { keyId: string; box: string }; index: number; head: string; members: Array<{ userId: string; role: 'owner' | 'admin' | 'member' }> };
+  team?: {
+    sealedDetails?: { keyId: string; box: string };
+    index: number;
+    head: string;
+    members: Array<{ userId: string; role: 'owner' | 'admin' | 'member' }>;
+    /** On-call roles: the name, the last hand-off and the shifts (`TeamState.oncall`). */
+    oncall?: { name: string; hold?: { userId: string; at: number }; shifts: Array<{ userIds: string[]; from: number; to: number }> };
+  };
+  /** A requester's thread with an on-call role (its `directKey` is `roleThreadKey`). */
+  roleId?: string;
 }
 
 export const conversationSchema = new Schema<ConversationDoc>(
@@ -141,6 +158,7 @@ export const conversationSchema = new Schema<ConversationDoc>(
     createdAt: { type: Number, required: true },
     lastSeq: { type: Number },
     directKey: { type: String, required: true },
+    roleId: { type: String },
     team: {
       type: new Schema(
         {
@@ -148,6 +166,7 @@ export const conversationSchema = new Schema<ConversationDoc>(
           index: { type: Number, required: true },
           head: { type: String, required: true },
           members: { type: [new Schema({ userId: { type: String, required: true }, role: { type: String, required: true } }, { _id: false, versionKey: false })], required: true },
+          oncall: { type: Schema.Types.Mixed },
         },
         { _id: false, versionKey: false },
       ),
@@ -157,6 +176,7 @@ export const conversationSchema = new Schema<ConversationDoc>(
 );
 conversationSchema.index({ orgId: 1, memberUserIds: 1 }, { name: 'org_members' });
 conversationSchema.index({ orgId: 1, directKey: 1 }, { unique: true, name: 'org_directkey_unique' });
+conversationSchema.index({ orgId: 1, roleId: 1 }, { name: 'org_role' });
 
 /**
  * A conversation's highest stored seq, in a document of its own: raised with `$max` after each

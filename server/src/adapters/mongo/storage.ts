@@ -20,11 +20,11 @@ import type {
   StoredEnvelope,
   UserRecord,
 } from '../../ports/storage.js';
-import { directKey, groupKey, uniqueMembers } from '../../ports/storage-rules.js';
+import { directKey, groupKey, roleThreadKey, uniqueMembers } from '../../ports/storage-rules.js';
 import { ignoreDuplicateKey, isBulkDuplicateOnly, isDuplicateKey, retryOnDuplicateKey } from './duplicate-key.js';
 import { runMigrations } from './migrations.js';
 import type { Logger } from '../../logger.js';
-import { docKey, registerModels, toBytes, type ConversationDoc, type ConversationSeqDoc, type DeviceCursorDoc, type DeviceDoc, type EnvelopeDoc, type PrekeyDoc, type StorageModels, type UserDoc } from './models.js';
+import { MAX_UPDATES_PER_COMMAND, docKey, registerModels, toBytes, type ConversationDoc, type ConversationSeqDoc, type DeviceCursorDoc, type DeviceDoc, type EnvelopeDoc, type PrekeyDoc, type StorageModels, type UserDoc } from './models.js';
 import { ensureCollection } from './ensure.js';
 import { GroupCommit, WriteLane } from './group-commit.js';
 import { MongoDeviceAdmin } from './device-admin.js';
@@ -34,6 +34,9 @@ import type { DeviceListHead } from '../../ports/device-lists.js';
 import { MongoUserAdmin } from './user-admin.js';
 import { MongoProfiles } from './profiles.js';
 import { MongoAlerts } from './alerts.js';
+import { fromTeamDoc, teamDoc } from './team-docs.js';
+import { MongoRoles } from './roles.js';
+import type { RoleStore } from '../../ports/roles.js';
 import type { AlertSettingsStore, AlertStore } from '../../ports/alerts.js';
 import type { AdminUserRecord } from '../../ports/user-admin.js';
 
@@ -78,13 +81,6 @@ const MAX_SEQ_HINTS = 10_000;
 const CONTENDED_MS = 60_000;
 /** Envelopes (or lastSeq updates) written by one group command at most. */
 const MAX_WRITE_BATCH = 256;
-/**
- * Update statements in one command at most. FerretDB v1 on PostgreSQL runs a command's statements on
- * connections of its pool (50) at once and waits for them: a bulk update of 60 statements never
- * answered, and every command of every node waited behind it (measured: 49 answered, 60 hung). Longer
- * lists go as several commands, one after another.
- */
-const MAX_UPDATES_PER_COMMAND = 32;
 /** Default of `MongoStorageOptions.groupCommitWaitMs`. */
 export const GROUP_COMMIT_WAIT_MS = 2;
 /** Default of `MongoStorageOptions.lastSeqWaitMs`, and the first and longest pause between its reads. */
@@ -227,8 +223,9 @@ export class MongoStorage implements Storage {
     const { Conversation: Conv } = this.models;
     const members = uniqueMembers(input.createdBy, input.memberUserIds);
     const id = randomUUID();
-    const key = input.kind === 'direct' ? directKey(members) : groupKey(id);
-    if (input.kind === 'direct') {
+    const key = input.kind === 'direct' ? directKey(members) : input.roleId !== undefined ? roleThreadKey(input.roleId, input.createdBy) : groupKey(id);
+    const oneOnly = input.kind === 'direct' || input.roleId !== undefined;
+    if (oneOnly) {
       const existing = await Conv.findOne({ orgId: input.orgId, directKey: key }).lean<ConversationDoc>().exec();
       if (existing) return { conversation: toConversation(existing, await this.storedLastSeq(input.orgId, existing.conversationId)), created: false };
     }
@@ -242,12 +239,13 @@ export class MongoStorage implements Storage {
       createdAt: input.now,
       lastSeq: 0,
       directKey: key,
+      ...(input.roleId !== undefined ? { roleId: input.roleId } : {}),
     };
     try {
       await Conv.insertOne(doc);
     } catch (err) {
-      if (!isDuplicateKey(err) || input.kind !== 'direct') throw err;
-      // Another creator of the same pair won the race.
+      if (!isDuplicateKey(err) || !oneOnly) throw err;
+      // Another creator of the same pair (or the same requester's other device) won the race.
       const existing = await Conv.findOne({ orgId: input.orgId, directKey: key }).lean<ConversationDoc>().exec();
       if (!existing) throw err;
       return { conversation: toConversation(existing, await this.storedLastSeq(input.orgId, existing.conversationId)), created: false };
@@ -820,6 +818,16 @@ export class MongoStorage implements Storage {
     return this.profiles.searchProfiles(orgId, words, limit);
   }
 
+  // --- clinical workflow: on-call roles (RoleStore, server/src/ports/roles.ts) ---
+
+  private rolesImpl: MongoRoles | undefined;
+  private get roles(): MongoRoles {
+    return (this.rolesImpl ??= new MongoRoles(this.models));
+  }
+  listRoles: RoleStore['listRoles'] = (orgId) => this.roles.listRoles(orgId);
+  teamStatements: RoleStore['teamStatements'] = (orgId, teamId, fromIndex, limit) => this.roles.teamStatements(orgId, teamId, fromIndex, limit);
+  setRoleThreadMembers: RoleStore['setRoleThreadMembers'] = (orgId, roleId, members) => this.roles.setRoleThreadMembers(orgId, roleId, members);
+
   // --- clinical workflow: alerts (AlertStore, server/src/ports/alerts.ts) ---
 
   private alertsImpl: MongoAlerts | undefined;
@@ -833,6 +841,7 @@ export class MongoStorage implements Storage {
   claimDueAlerts: AlertStore['claimDueAlerts'] = (input) => this.alerts.claimDueAlerts(input);
   listOpenAlerts: AlertStore['listOpenAlerts'] = (input) => this.alerts.listOpenAlerts(input);
   escalationContent: AlertStore['escalationContent'] = (input) => this.alerts.escalationContent(input);
+  handOffAlert: AlertStore['handOffAlert'] = (input) => this.alerts.handOffAlert(input);
   getAlertSettings: AlertSettingsStore['getAlertSettings'] = (orgId) => this.alerts.getAlertSettings(orgId);
   setAlertSettings: AlertSettingsStore['setAlertSettings'] = (orgId, settings, now) => this.alerts.setAlertSettings(orgId, settings, now);
 
@@ -903,26 +912,6 @@ function toDevice(d: DeviceDoc): DeviceRecord {
   return { orgId: d.orgId, userId: d.userId, deviceId: d.deviceId, createdAt: d.createdAt, lastSeenAt: d.lastSeenAt };
 }
 
-function teamDoc(state: TeamState): NonNullable<ConversationDoc['team']> {
-  return {
-    ...(state.sealedDetails ? { sealedDetails: { keyId: state.sealedDetails.keyId, box: state.sealedDetails.box } } : {}),
-    index: state.index,
-    head: state.head,
-    members: Object.entries(state.members).map(([userId, role]) => ({ userId, role })),
-  };
-}
-
-function fromTeamDoc(teamId: string, t: NonNullable<ConversationDoc['team']>): TeamState {
-  const members: Record<string, TeamRole> = {};
-  for (const m of [...t.members].sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0))) {
-    // defineProperty: a user id like "__proto__" must become a key, not a prototype.
-    Object.defineProperty(members, m.userId, { value: m.role, enumerable: true, writable: true, configurable: true });
-  }
-  // A team stored before titles were sealed has a plaintext `title` here and no sealed details: ignored.
-  const sealed = t.sealedDetails;
-  return { teamId, ...(sealed?.keyId && sealed.box ? { sealedDetails: { keyId: sealed.keyId, box: sealed.box } } : {}), index: t.index, head: t.head, members };
-}
-
 /** `lastSeq`: from `conversation_seqs`; the document's own field is only a floor (see `ConversationDoc`). */
 function toConversation(d: ConversationDoc, lastSeq: number): Conversation {
   return {
@@ -934,6 +923,7 @@ function toConversation(d: ConversationDoc, lastSeq: number): Conversation {
     createdAt: d.createdAt,
     lastSeq: Math.max(d.lastSeq ?? 0, lastSeq),
     ...(d.team ? { roles: fromTeamDoc(d.conversationId, d.team).members, signed: true, epoch: d.team.head } : {}),
+    ...(typeof d.roleId === 'string' ? { roleId: d.roleId } : {}),
   };
 }
 
