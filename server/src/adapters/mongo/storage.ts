@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import mongoose, { type Connection } from 'mongoose';
-import type { Conversation, DeviceIdentity, DirectoryProfile, PrekeyBundle, SignedDeviceList, TeamRole, TeamState } from '@curbside/shared';
+import type { Conversation, DeviceIdentity, DirectoryProfile, PrekeyBundle, SignedDeviceList, TeamState } from '@curbside/shared';
 import type { ProfileDirectory } from '../../ports/profiles.js';
 import type {
   AppendResult,
