@@ -1,8 +1,8 @@
 /**
  * `CurbsideClient`: the SDK's facade. It wires a hub connection (socket, reconnects, token refresh),
  * an outbox (pending sends, retries, idempotency) and sync (resync by sequence, in order, once) to the
- * end-to-end messengers, and offers the feature areas as namespaces: `teams`, `devices`, `trust`, `directory`
- * (and, low-level, `hub`). Each part lives in its own module; this one only connects them.
+ * end-to-end messengers, and offers the feature areas as namespaces: `teams`, `devices`, `trust`, `directory`,
+ * `alerts`, `roles` (and, low-level, `hub`). Each part lives in its own module; this one only connects them.
  */
 import { ServerEvent, DeviceIdentitySchema, DeviceListChangedSchema, DeviceRemovedSchema, KeysLowSchema, ErrorCode, type Conversation, type ConversationCreateRequest, type Envelope, type SendResult } from '@curbside/shared';
 import { CurbsideError, asCurbsideError } from './errors.js';
@@ -20,6 +20,7 @@ import { Devices } from './devices.js';
 import { Trust } from './trust.js';
 import { Directory } from './directory.js';
 import { Alerts } from './alerts.js';
+import { OnCallRoles } from './roles.js';
 import { TextQueue } from './text-queue.js';
 
 export type { CurbsideClientEvents, CurbsideClientOptions, TextSendOptions } from './client-types.js';
@@ -51,6 +52,8 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
   readonly directory: Directory;
   /** Urgent and emergent messages: acknowledge, follow re-notifications and who answered. */
   readonly alerts: Alerts;
+  /** On-call roles: who holds each (verified), paging a role, taking it, shifts, hand-offs. */
+  readonly roles: OnCallRoles;
   /**
    * The hub's requests as they are (keys, devices, conversations), for transport-only clients
    * (`e2ee: false`), tests and bridges. Apps use the methods and namespaces above.
@@ -91,6 +94,9 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
         countPrekeys: () => this.hub.countPrekeys(),
         conversationMembers: (id, fresh) => this.hub.conversationMembers(id, fresh),
         teamRequest: (event, request) => this.hub.teamRequest(event, request),
+        roleThread: (id) => this.hub.roleThread(id),
+        roleLog: (roleId, fromIndex) => this.hub.roleLog(roleId, fromIndex),
+        openAlerts: () => this.hub.openAlerts(),
         catchUp: () => this.sync.resync(),
         stopped: () => this.connection.stopped,
       },
@@ -124,6 +130,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
       escalated: (m) => this.emit('escalatedMessage', m),
       error: (e) => this.emit('error', asCurbsideError(e)),
     });
+    this.roles = new OnCallRoles({ messenger: this.messenger, api: this.hub, sendText: (conversationId, text, options) => this.sendText(conversationId, text, options) });
     this.devices = new Devices({
       api: this.hub,
       messenger: this.messenger,

@@ -39,6 +39,9 @@ describe('multi-device upkeep', function () {
       publishKeys: async () => ({ oneTimePrekeys: 0 }),
       countPrekeys: async () => 100,
       teamRequest: async () => ({ seq: 1 }),
+      roleThread: async () => undefined,
+      roleLog: async () => [],
+      openAlerts: async () => ({ alerts: [] }),
       catchUp: async () => {},
       stopped: () => false,
       sendEnvelope: async (_c, payload): Promise<SendResult> => {

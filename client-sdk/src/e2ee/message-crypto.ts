@@ -25,7 +25,39 @@ export type MessageContent =
   /** Invisible to the app: asks the peer to use the new session this message starts. */
   | { kind: 'session-reset' }
   /** A delivery or read receipt for messages of the same conversation, sent to their sender's devices. */
-  | { kind: 'receipt'; status: 'delivered' | 'read' | 'acknowledged'; messageIds: string[] };
+  | { kind: 'receipt'; status: 'delivered' | 'read' | 'acknowledged'; messageIds: string[] }
+  /**
+   * An on-call role changed hands: a holder's device passes pending urgent messages of a role thread to
+   * the new holders' devices, each as its original body and key package (so the reader opens the
+   * original, bound to its sender, not a retelling).
+   */
+  | { kind: 'handoff'; items: HandoffItem[] };
+
+/** One message handed over: what its associated data binds, and its body and key package (base64). */
+export interface HandoffItem {
+  seq: number;
+  messageId: string;
+  senderUserId: string;
+  senderDeviceId: string;
+  clientMessageId: string;
+  sentAt: number;
+  body: string;
+  keyPackage: string;
+}
+
+function isHandoffItem(v: unknown): v is HandoffItem {
+  if (typeof v !== 'object' || v === null) return false;
+  const i = v as Record<string, unknown>;
+  const short = (x: unknown) => typeof x === 'string' && x.length > 0 && x.length <= 128;
+  return (
+    Number.isSafeInteger(i.seq) && (i.seq as number) > 0 && Number.isSafeInteger(i.sentAt) &&
+    short(i.messageId) && short(i.senderUserId) && short(i.senderDeviceId) && short(i.clientMessageId) &&
+    typeof i.body === 'string' && i.body.length <= 96 * 1024 && typeof i.keyPackage === 'string' && i.keyPackage.length <= 256
+  );
+}
+
+/** Messages one hand-off carries (the hub's limit on the seqs it names). */
+export const MAX_HANDOFF_ITEMS = 50;
 
 /** Message ids one receipt may carry. */
 export const MAX_RECEIPT_IDS = 500;
@@ -80,6 +112,10 @@ export function openMessage(body: Uint8Array | undefined, keyPackage: Uint8Array
       return priority === 'urgent' || priority === 'emergent' ? { kind: 'text', text: c.text, priority } : { kind: 'text', text: c.text };
     }
     if (c.kind === 'session-reset') return { kind: 'session-reset' };
+    const h = content as { items?: unknown };
+    if (c.kind === 'handoff' && Array.isArray(h.items) && h.items.length > 0 && h.items.length <= MAX_HANDOFF_ITEMS && h.items.every(isHandoffItem)) {
+      return { kind: 'handoff', items: h.items.map((i: HandoffItem) => ({ ...i })) };
+    }
     const r = content as { status?: unknown; messageIds?: unknown };
     if (
       c.kind === 'receipt' &&

@@ -5,7 +5,7 @@
  * so that every change to session state is visibly under `exclusive()`; receipts, safety numbers and
  * failure handling are modules of their own.
  */
-import { ErrorCode, RETRYABLE_ERROR_CODES, backoffMs, sleep, type DeviceIdentity, type Envelope, type SendResult } from '@curbside/shared';
+import { AlertListResultSchema, ErrorCode, RETRYABLE_ERROR_CODES, backoffMs, sleep, type DeviceIdentity, type Envelope, type SendResult, type TeamState } from '@curbside/shared';
 import {
   CryptoError,
   RatchetSession,
@@ -26,6 +26,7 @@ import { sealMessage, openMessage, type MessageContent } from './message-crypto.
 import { MAX_ARCHIVED_SESSIONS, SessionBook, TrustBook } from './peer-state.js';
 import { TeamMessenger } from './team-messenger.js';
 import { Escalations, type AlertRequest } from './escalation.js';
+import { RoleThreads } from './role-threads.js';
 import type { AlertPayload } from '../hub/outbox.js';
 import { ReceiptBook, type ReceiptStatus } from './receipts.js';
 import { DeviceListBook } from './device-lists.js';
@@ -66,6 +67,8 @@ export class SecureMessenger implements TeamContext {
   private readonly teams: TeamMessenger;
   /** Escalations: content sealed for later tiers, and what activated tiers release here. */
   readonly escalations: Escalations;
+  /** On-call roles: verified holders, threads sealed for them, and hand-offs. */
+  readonly roles: RoleThreads;
   private readonly receipts: ReceiptBook;
   /** @internal Signed device lists: every device list this messenger encrypts to comes from here. */
   readonly deviceLists: DeviceListBook;
@@ -91,6 +94,11 @@ export class SecureMessenger implements TeamContext {
     this.deviceLists = new DeviceListBook(store, hub, self, () => this.localKeys(), () => this.events);
     this.teams = new TeamMessenger(this);
     this.escalations = new Escalations(this);
+    this.roles = new RoleThreads(this, this.teams, async () => {
+      const me = self().userId;
+      const { alerts } = AlertListResultSchema.parse(await hub.openAlerts());
+      return alerts.filter((a) => a.ackFrom.includes(me) && !a.acks.some((k) => k.userId === me));
+    });
     this.failures = new ReceiveFailures({
       events: () => this.events,
       logger,
@@ -115,6 +123,16 @@ export class SecureMessenger implements TeamContext {
   /** @internal A sibling's team message carried its sender key here: tell it (see ReceiptSender). */
   confirmSiblingShare(conversationId: string, messageId: string): void {
     this.receiptSender.confirmSiblingShare(conversationId, messageId);
+  }
+
+  /** @internal Seal a hand-off of pending urgent messages for the new holders' devices (see RoleThreads). */
+  async sendHandoff(conversationId: string, content: MessageContent, toUserIds: string[], seqs: number[]): Promise<void> {
+    await this.send(conversationId, content, { toUserIds, handoff: { seqs } });
+  }
+
+  /** @internal A verified statement changed an on-call role: hand over what this device holds if the role left this user. */
+  roleChanged(roleId: string, before: TeamState | undefined, after: TeamState, at: number): void {
+    void this.roles.roleChanged(roleId, before, after, at).catch((err: unknown) => this.logger.warn({ roleId, err: String(err) }, 'hand-off failed'));
   }
 
   /** Tell the senders of these messages that the user read them. */
@@ -198,6 +216,13 @@ export class SecureMessenger implements TeamContext {
     // Sealed once for the conversation, and once more for an escalation's later tiers (if any).
     const alert = request ? await this.escalations.payload(conversationId, clientMessageId, content, request) : undefined;
     if (await this.teams.isTeam(conversationId)) return this.teams.sendText(conversationId, text, clientMessageId, alert);
+    // A thread with an on-call role: sealed for whoever holds it now (and the requester), no one else.
+    const thread = await this.roles.targets(conversationId);
+    if (thread) {
+      const sent = await this.send(conversationId, content, { clientMessageId, toUserIds: thread.toUserIds, ...(alert ? { alert } : {}) });
+      await this.noteSent(conversationId, sent.messageId, thread.toUserIds);
+      return sent;
+    }
     let ack: SendResult;
     try {
       ack = await this.send(conversationId, content, { clientMessageId, ...(alert ? { alert } : {}) });
@@ -218,7 +243,7 @@ export class SecureMessenger implements TeamContext {
    * Seal `content` and send it. By default to every device of every member; with `toUserIds`, a
    * partial send to those users' devices (and this user's other devices) only.
    */
-  private async send(conversationId: string, content: MessageContent, options: { toUserIds?: string[]; clientMessageId?: string; alert?: AlertPayload } = {}): Promise<SendResult> {
+  private async send(conversationId: string, content: MessageContent, options: { toUserIds?: string[]; clientMessageId?: string; alert?: AlertPayload; handoff?: { seqs: number[] } } = {}): Promise<SendResult> {
     const me = this.self();
     const members = options.toUserIds ? [...new Set([...options.toUserIds, me.userId])] : await this.hub.conversationMembers(conversationId);
     const partial = options.toUserIds !== undefined;
@@ -234,7 +259,7 @@ export class SecureMessenger implements TeamContext {
       await this.encryptShares(targets, keyPackage, shares);
       const recipients = targets.map((d) => ({ deviceId: d.deviceId, ciphertext: shares.get(d.deviceId)! }));
       try {
-        const alert = options.alert ? { alert: options.alert } : {};
+        const alert = { ...(options.alert ? { alert: options.alert } : {}), ...(options.handoff ? { handoff: options.handoff } : {}) };
         if (recipients.length === 0) return await this.hub.sendEnvelope(conversationId, { body, ...(kind ? { kind } : {}), ...alert }, { clientMessageId });
         return await this.hub.sendEnvelope(conversationId, { body, recipients, ...(partial ? { partial } : {}), ...(kind ? { kind } : {}), ...alert }, { clientMessageId });
       } catch (e) {
@@ -353,7 +378,9 @@ export class SecureMessenger implements TeamContext {
       }
       if (content.kind === 'text') {
         this.events.message(chatMessageOf(envelope, content.text, me.userId, content.priority));
+        if (envelope.partial) await this.roles.noteReceived(envelope, content, keyPackage);
       }
+      if (content.kind === 'handoff') await this.roles.receiveHandoff(envelope, content);
     } catch (e) {
       this.onReceiveFailure(envelope, e);
     }

@@ -19,7 +19,7 @@ export class TeamLogBook {
     private readonly detailsKeys: TeamDetailsKeys,
   ) {}
 
-  async change(teamId: string, change: Pick<TeamStatement, 'op' | 'userId' | 'role' | 'sealedDetails'>): Promise<{ teamId: string; seq: number }> {
+  async change(teamId: string, change: Pick<TeamStatement, 'op' | 'userId' | 'role' | 'sealedDetails' | 'shifts'>): Promise<{ teamId: string; seq: number }> {
     const me = this.core.self();
     for (let attempt = 0; ; attempt++) {
       const record = await this.core.store.get<TeamRecord>('teams', teamId);
@@ -36,6 +36,7 @@ export class TeamLogBook {
         ...(change.userId !== undefined ? { userId: change.userId } : {}),
         ...(change.role !== undefined ? { role: change.role } : {}),
         ...(change.sealedDetails !== undefined ? { sealedDetails: change.sealedDetails } : {}),
+        ...(change.shifts !== undefined ? { shifts: change.shifts } : {}),
       };
       try {
         return await this.submit('team:change', statement);
@@ -81,7 +82,7 @@ export class TeamLogBook {
     if (statement.teamId !== envelope.conversationId || statement.actorUserId !== envelope.senderUserId || statement.actorDeviceId !== envelope.senderDeviceId) {
       return reject('statement does not match its envelope');
     }
-    const actorKey = await this.identityKeyOf(statement.actorUserId, statement.actorDeviceId);
+    const actorKey = await statementSignerKey(this.core, statement.actorUserId, statement.actorDeviceId);
     if (!actorKey || !verifySignedStatement(signed, actorKey)) return reject('signature does not verify under the actor device’s identity key');
     try {
       await this.core.exclusive(() => this.applyVerified(statement, signed.statement, envelope.seq));
@@ -89,17 +90,6 @@ export class TeamLogBook {
       if (e instanceof TeamRuleError) return reject(e.message);
       throw e;
     }
-  }
-
-  /** The identity key we trust for a device: from our trust book, else learned (first use) from the hub. */
-  private async identityKeyOf(userId: string, deviceId: string): Promise<Uint8Array | undefined> {
-    const known = await this.core.trust.get(userId, deviceId);
-    if (known) return known.status === 'changed' ? undefined : known.identityKey;
-    // The user's current signed list, else the version that listed the device when it signed (a device
-    // unlinked since still signed its earlier statements).
-    const listed = (await this.core.listDevices([userId])).find((d) => d.deviceId === deviceId)?.identityKey ?? (await this.core.deviceLists.formerKeyOf(userId, deviceId));
-    if (!listed) return undefined;
-    return (await this.core.trust.observe(userId, deviceId, listed)) === 'changed' ? undefined : listed;
   }
 
   private async applyVerified(statement: TeamStatement, canonical: string, seq: number): Promise<void> {
@@ -132,6 +122,7 @@ export class TeamLogBook {
       ...(detailsChanged && previousKeyId ? [deleteOp('senderKeys', detailsKeyName(statement.teamId, previousKeyId))] : []),
     ]);
     const details = await this.detailsKeys.open(state);
+    if (state.oncall) this.core.roleChanged(state.teamId, record?.state, state, statement.issuedAt);
     this.core.events.teamChanged({
       teamId: state.teamId,
       ...(details ? { title: details.title } : {}),
@@ -143,4 +134,18 @@ export class TeamLogBook {
     });
     if (detailsChanged && details) this.core.events.teamDetails({ teamId: state.teamId, ...details });
   }
+}
+
+/**
+ * The identity key a statement's signing device is trusted with: from the trust book, else learned
+ * (first use) from the user's current signed device list, else from the version that listed the device
+ * when it signed (a device unlinked since still signed its earlier statements). Undefined when the key
+ * changed and was not accepted, or no list names the device.
+ */
+export async function statementSignerKey(core: TeamContext, userId: string, deviceId: string): Promise<Uint8Array | undefined> {
+  const known = await core.trust.get(userId, deviceId);
+  if (known) return known.status === 'changed' ? undefined : known.identityKey;
+  const listed = (await core.listDevices([userId])).find((d) => d.deviceId === deviceId)?.identityKey ?? (await core.deviceLists.formerKeyOf(userId, deviceId));
+  if (!listed) return undefined;
+  return (await core.trust.observe(userId, deviceId, listed)) === 'changed' ? undefined : listed;
 }

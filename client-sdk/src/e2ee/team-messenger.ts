@@ -7,6 +7,7 @@ import {
   type TeamRole,
   type TeamState,
   type TeamStatement,
+  type Shift,
 } from '@curbside/shared';
 import {
   ReceivedSenderKey,
@@ -97,12 +98,12 @@ export class TeamMessenger {
    * Create a team. Its title and description are sealed under a new team details key (the statement
    * carries ciphertext only); once the hub accepted the team, the key goes to every member device.
    */
-  async create(details: TeamDetails, members: Array<{ userId: string; role?: 'admin' | 'member' }>): Promise<{ teamId: string; seq: number }> {
+  async create(details: TeamDetails, members: Array<{ userId: string; role?: 'admin' | 'member' }>, roleName?: string): Promise<{ teamId: string; seq: number }> {
     const me = this.core.self();
     const list = [{ userId: me.userId, role: 'owner' as TeamRole }, ...members.filter((m) => m.userId !== me.userId).map((m) => ({ userId: m.userId, role: (m.role ?? 'member') as TeamRole }))];
     const teamId = globalThis.crypto.randomUUID();
     const sealedDetails = await this.detailsKeys.sealNew(teamId, details);
-    const statement: TeamStatement = { v: 1, teamId, index: 0, prev: '', op: 'create', actorUserId: me.userId, actorDeviceId: me.deviceId, issuedAt: Date.now(), sealedDetails, members: list };
+    const statement: TeamStatement = { v: 1, teamId, index: 0, prev: '', op: 'create', actorUserId: me.userId, actorDeviceId: me.deviceId, issuedAt: Date.now(), sealedDetails, members: list, ...(roleName !== undefined ? { roleName } : {}) };
     const result = await this.detailsKeys.forgetOnFailure(teamId, sealedDetails, this.log.submit('team:create', statement));
     await this.detailsKeys.share(teamId, list.map((m) => m.userId));
     return result;
@@ -113,6 +114,11 @@ export class TeamMessenger {
     // A new member gets the key of the details in force (and so the title), not of earlier ones.
     if (op === 'add') await this.detailsKeys.share(teamId, [userId]);
     return result;
+  }
+
+  /** An on-call role: this member takes it now (`hold`), or an owner or admin sets its shifts (`schedule`). */
+  oncall(roleId: string, change: { op: 'hold' } | { op: 'schedule'; shifts: Shift[] }): Promise<{ teamId: string; seq: number }> {
+    return this.log.change(roleId, change);
   }
 
   /**

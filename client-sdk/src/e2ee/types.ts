@@ -4,7 +4,8 @@
  * works through (`TeamContext`), so that the pairwise layer and the team layer depend on these
  * interfaces and not on each other.
  */
-import { ErrorCode, type DeviceIdentity, type Priority, type Envelope, type PrekeyBundle, type SendResult, type SignedStatement } from '@curbside/shared';
+import { ErrorCode, type DeviceIdentity, type Priority, type Envelope, type PrekeyBundle, type SendResult, type SignedStatement, type TeamState } from '@curbside/shared';
+import type { MessageContent } from './message-crypto.js';
 import type { CryptoErrorCode, Fingerprint } from '../crypto/index.js';
 import { CurbsideError } from '../errors.js';
 import type { DeviceStore } from '../stores/index.js';
@@ -30,6 +31,11 @@ export interface ChatMessage {
   priority: Priority;
   /** Sent by this user (from another of their devices). */
   outgoing: boolean;
+  /**
+   * Threads with an on-call role: the message was sent before this user held the role, and the
+   * previous holder's device (this user) handed it over. Its text is the sender's original.
+   */
+  handedOffBy?: string;
 }
 
 /** The message the app sees for an envelope whose text this device decrypted. */
@@ -120,6 +126,12 @@ export interface HubTransport extends DeviceListTransport {
   /** Members as the hub sees them; `fresh` asks the hub instead of a cache. */
   conversationMembers(conversationId: string, fresh?: boolean): Promise<string[]>;
   teamRequest(event: 'team:create' | 'team:change', request: { signed: SignedStatement }): Promise<{ seq: number }>;
+  /** The on-call role a conversation is a thread with, and its requester; undefined for others. */
+  roleThread(conversationId: string): Promise<{ roleId: string; requesterUserId: string } | undefined>;
+  /** A role's signed statements from `fromIndex`. */
+  roleLog(roleId: string, fromIndex?: number): Promise<SignedStatement[]>;
+  /** `alert:list`: open alerts this user must acknowledge or sent. */
+  openAlerts(): Promise<unknown>;
   /** Fetch and process everything the hub has after this device's cursors (membership statements included). */
   catchUp(): Promise<void>;
   /** The app disconnected or closed the client: stop waiting for the hub. */
@@ -212,4 +224,8 @@ export interface TeamContext {
   onReceiveFailure(envelope: Envelope, e: unknown, reasonOverride?: 'NO_SENDER_KEY' | 'NOT_A_MEMBER' | 'STALE_EPOCH' | 'UNLISTED_DEVICE', inTeam?: boolean): void;
   /** A sibling's team message carried its sender key here: tell it, so it stops sending the key. */
   confirmSiblingShare(conversationId: string, messageId: string): void;
+  /** Seal a hand-off for these users' devices and send it, naming the pending alerts' seqs to the hub. */
+  sendHandoff(conversationId: string, content: MessageContent, toUserIds: string[], seqs: number[]): Promise<void>;
+  /** A verified statement changed an on-call role (called outside the lock; must not throw). */
+  roleChanged(roleId: string, before: TeamState | undefined, after: TeamState, at: number): void;
 }

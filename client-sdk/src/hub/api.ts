@@ -11,6 +11,9 @@ import {
   ErrorCode,
   Limits,
   PrekeyBundleSchema,
+  RoleLogResultSchema,
+  RoleSearchResultSchema,
+  type RoleSummary,
   type Conversation,
   type ConversationCreateRequest,
   type DeviceIdentity,
@@ -30,12 +33,44 @@ import type { HubConnection } from './connection.js';
 export class HubApi {
   /** Members of each conversation, as the hub last said. */
   private readonly members = new Map<string, string[]>();
+  /** Threads with on-call roles: the role and the requester (these never change). */
+  private readonly roleThreads = new Map<string, { roleId: string; requesterUserId: string }>();
 
   constructor(private readonly connection: HubConnection) {}
 
   /** The hub said who is in a conversation (a push, or an answer). */
-  noteMembers(conversation: Pick<Conversation, 'id' | 'memberUserIds'>): void {
+  noteMembers(conversation: Pick<Conversation, 'id' | 'memberUserIds' | 'roleId' | 'createdBy'>): void {
     this.members.set(conversation.id, conversation.memberUserIds);
+    if (conversation.roleId !== undefined) this.roleThreads.set(conversation.id, { roleId: conversation.roleId, requesterUserId: conversation.createdBy });
+  }
+
+  /** The on-call role a conversation is a thread with, and who opened it; undefined for any other conversation. */
+  async roleThread(conversationId: string): Promise<{ roleId: string; requesterUserId: string } | undefined> {
+    if (!this.members.has(conversationId)) await this.conversationMembers(conversationId).catch(() => undefined);
+    return this.roleThreads.get(conversationId);
+  }
+
+  /** `role:search`: the organisation's on-call roles whose name matches (all, without a query). */
+  async roleSearch(query?: string, limit?: number): Promise<RoleSummary[]> {
+    const req = { ...(query !== undefined && query.trim() !== '' ? { query: query.trim() } : {}), ...(limit !== undefined ? { limit } : {}) };
+    return RoleSearchResultSchema.parse(await this.connection.request(ClientEvent.ROLE_SEARCH, req)).roles;
+  }
+
+  /** `role:log`: every signed statement of a role from `fromIndex`, all pages. */
+  async roleLog(roleId: string, fromIndex = 0): Promise<SignedStatement[]> {
+    const out: SignedStatement[] = [];
+    for (;;) {
+      const page = RoleLogResultSchema.parse(await this.connection.request(ClientEvent.ROLE_LOG, { roleId, fromIndex: fromIndex + out.length }));
+      out.push(...page.statements);
+      if (!page.more || page.statements.length === 0) return out;
+    }
+  }
+
+  /** `role:open`: this user's thread with a role. */
+  async roleOpen(roleId: string): Promise<Conversation> {
+    const conversation = await this.connection.request(ClientEvent.ROLE_OPEN, { roleId });
+    this.noteMembers(conversation);
+    return conversation;
   }
 
   async createConversation(request: ConversationCreateRequest): Promise<Conversation> {

@@ -35,6 +35,8 @@ export interface EnvelopePayload {
   epoch?: string;
   /** Raise an alert (urgent or emergent) with this message: the hub re-notifies until acknowledged. */
   alert?: AlertPayload;
+  /** On-call role threads: this send hands the pending alerts at these seqs to the devices it names. */
+  handoff?: { seqs: number[] };
 }
 
 /** An outbox entry as the device store keeps it. */
@@ -53,6 +55,7 @@ function storablePayload(p: EnvelopePayload): EnvelopePayload {
     ...(p.kind ? { kind: p.kind } : {}),
     ...(p.epoch ? { epoch: p.epoch } : {}),
     ...(p.alert ? { alert: storableAlert(p.alert) } : {}),
+    ...(p.handoff ? { handoff: { seqs: [...p.handoff.seqs] } } : {}),
   };
 }
 
