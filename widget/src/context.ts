@@ -17,6 +17,10 @@ export interface Actions {
   acknowledge(conversationId: string, seq: number): void;
   /** One person and no title: a 1:1 conversation; otherwise a care team. Opens it. */
   createConversation(userIds: string[], title: string): Promise<void>;
+  /** Open this user's thread with an on-call role (created on first use) and show it. */
+  pageRole(roleId: string, name: string): Promise<void>;
+  /** Take an on-call role now ("I'm taking it"). */
+  takeRole(roleId: string): Promise<void>;
   /** The user is (or stopped) typing in the open conversation. */
   typing(typing: boolean): void;
   showSafetyNumber(userId: string): void;

@@ -86,6 +86,8 @@ export class CurbsideChatElement extends HTMLElement {
       send: (id, text, retryOf, priority) => void this.session?.send(id, text, retryOf, priority),
       acknowledge: (id, seq) => void this.session?.acknowledge(id, seq),
       createConversation: (ids, title) => (this.session ? this.session.createConversation(ids, title) : Promise.reject(new Error('Not connected yet'))),
+      pageRole: (roleId, name) => (this.session ? this.session.pageRole(roleId, name) : Promise.reject(new Error('Not connected yet'))),
+      takeRole: (roleId) => (this.session ? this.session.takeRole(roleId) : Promise.reject(new Error('Not connected yet'))),
       typing: (typing) => this.typing.set(typing),
       showSafetyNumber: (userId) => void this.dialogs.showSafetyNumber(userId),
       showMembers: (c) => this.dialogs.showMembers(c),
@@ -253,6 +255,7 @@ export class CurbsideChatElement extends HTMLElement {
   private readonly sessionView: SessionView = {
     banner: (text) => this.setBanner(text),
     list: () => this.list.render(),
+    roles: () => void this.list.onCall.refresh(),
     threadHead: () => this.thread.renderHead(),
     presence: () => this.thread.renderPresence(),
     typing: () => this.thread.renderTyping(),

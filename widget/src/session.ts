@@ -36,6 +36,8 @@ export interface SessionView {
   open(conversationId: string): void;
   /** Alerts changed: redraw the urgent panel (and re-announce it when `announce`). */
   alerts(announce: boolean): void;
+  /** An on-call role changed hands or shifts: ask for the roles again. */
+  roles(): void;
   emit(type: string, detail: Record<string, unknown>): void;
 }
 
@@ -78,7 +80,10 @@ export class ChatSession {
     client.on('receipt', (r) => this.onReceipt(r));
     client.on('typing', (t) => this.onTyping(t));
     client.on('conversation', (c) => this.addConversations([c]));
-    client.on('teamChanged', () => void this.refreshConversations());
+    client.on('teamChanged', (c) => {
+      void this.refreshConversations();
+      if (c.op === 'hold' || c.op === 'schedule') this.view.roles();
+    });
     client.on('teamDetails', ({ teamId, title }) => this.setTeamTitle(teamId, title));
     client.on('membershipMismatch', ({ teamId }) => {
       const c = s.conversations.get(teamId);
@@ -349,6 +354,19 @@ export class ChatSession {
         if (typeof userId === 'string') this.onIdentityChanged(userId);
       }
     }
+  }
+
+  /** Open this user's thread with an on-call role and show it. */
+  async pageRole(roleId: string, name: string): Promise<void> {
+    const c = await this.client.roles.open(roleId);
+    this.state.roleNames.set(roleId, name);
+    this.addConversations([c]);
+    this.view.open(c.id);
+  }
+
+  /** Take an on-call role now; the previous holder's device hands over what is pending. */
+  async takeRole(roleId: string): Promise<void> {
+    await this.client.roles.take(roleId);
   }
 
   async createConversation(userIds: string[], title: string): Promise<void> {

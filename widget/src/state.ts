@@ -25,6 +25,8 @@ export class ChatState {
   readonly conversations = new Map<string, Conversation>();
   /** Care-team titles as this device decrypted them (the hub holds them sealed). */
   readonly teamTitles = new Map<string, string>();
+  /** On-call roles' names, by role id (from the SDK's verified role list). */
+  readonly roleNames = new Map<string, string>();
   readonly items = new Map<string, HistoryItem>();
   /** The open conversation. */
   current: string | undefined;
@@ -75,6 +77,11 @@ export class ChatState {
   titleOf(c: Conversation): string {
     // A care team's title is sealed: the decrypted one, else a placeholder (or the plain title of a group
     // that is not a care team, or of a team stored before titles were sealed).
+    if (c.roleId !== undefined) {
+      // A thread with an on-call role: the role, and (for its holders) who wrote to it.
+      const role = this.roleNames.get(c.roleId) ?? this.teamTitles.get(c.roleId) ?? 'On-call role';
+      return c.createdBy === this.me.sub ? role : `${role}: ${this.people.name(c.createdBy)}`;
+    }
     if (c.kind === 'group') return this.teamTitles.get(c.id) ?? c.title ?? TEAM_TITLE_PENDING;
     const peer = this.peerOf(c);
     return peer ? this.people.name(peer) : 'Conversation';
@@ -82,6 +89,7 @@ export class ChatState {
 
   /** Secondary text under a conversation's title: the peer's role and department, or the team's size. */
   subtitleOf(c: Conversation): string {
+    if (c.roleId !== undefined) return 'On-call role';
     if (c.kind === 'group') return `${c.memberUserIds.length} members`;
     return this.people.detail(this.peerOf(c));
   }

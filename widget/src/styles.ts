@@ -49,7 +49,13 @@ button:disabled { opacity: 0.6; cursor: default; }
 .panes { flex: 1; display: flex; min-height: 0; }
 .sidebar { width: 36%; min-width: 200px; max-width: 320px; border-right: 1px solid var(--_border); display: flex; flex-direction: column; background: var(--_surface); }
 .sidebar-head { display: flex; align-items: center; justify-content: space-between; gap: 0.5em; padding: 0.6em 0.8em; border-bottom: 1px solid var(--_border); }
-.sidebar-head h2 { font-size: 1em; margin: 0; }
+.sidebar-head h2 { font-size: 1em; margin: 0; flex: 1; }
+.oncall { padding: 0.6em 0.8em; border-bottom: 1px solid var(--_border); }
+.oncall h3 { font-size: 0.95em; margin: 0 0 0.4em; }
+.roles { list-style: none; margin: 0.4em 0 0; padding: 0; }
+.role-row { display: flex; flex-wrap: wrap; align-items: center; gap: 0.4em; padding: 0.3em 0; }
+.role-row .name { font-weight: 600; overflow-wrap: anywhere; }
+.role-row .holders { color: var(--_muted); flex: 1 1 10em; }
 .sidebar-head button { white-space: nowrap; }
 .me { font-size: 0.85em; color: var(--_muted); padding: 0 0.8em 0.4em; }
 ul.conversations { list-style: none; margin: 0; padding: 0; overflow-y: auto; flex: 1; }

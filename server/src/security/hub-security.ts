@@ -19,7 +19,8 @@ import type { Storage } from '../ports/storage.js';
 import type { AuditEvent, AuditLog } from '../audit/port.js';
 import { auditFields } from '../audit/fields.js';
 import type { HubServer, HubSocket } from '../realtime/sockets.js';
-import type { EventClass, SecurityConfig } from './config.js';
+import type { SecurityConfig } from './config.js';
+import { EVENT_CLASS } from './event-classes.js';
 import { RefusalAudit } from './refusal-audit.js';
 import { DEFAULT_RECENT_AUTH_SEC, requireRecentSignIn } from './recent-sign-in.js';
 import { OriginPolicy } from './origins.js';
@@ -63,35 +64,6 @@ const EVENT_LIMITS: Partial<Record<string, { name: RateLimitName; key: (c: Socke
   },
 };
 
-/** Sends and every other event's class: a budget per device, per user and per organisation (security/config.ts). */
-const EVENT_CLASS: Partial<Record<string, EventClass | 'envelopeSend'>> = {
-  [ClientEvent.ENVELOPE_SEND]: 'envelopeSend',
-  [ClientEvent.CONVERSATION_CREATE]: 'membership',
-  [ClientEvent.TEAM_CREATE]: 'membership',
-  [ClientEvent.TEAM_CHANGE]: 'membership',
-  [ClientEvent.CONVERSATION_LEAVE]: 'membership',
-  [ClientEvent.TYPING]: 'typing',
-  [ClientEvent.PRESENCE_QUERY]: 'presence',
-  [ClientEvent.SYNC_FETCH]: 'sync',
-  [ClientEvent.SYNC_ACK]: 'sync',
-  [ClientEvent.CONVERSATION_LIST]: 'reads',
-  [ClientEvent.CONVERSATION_GET]: 'reads',
-  [ClientEvent.DEVICES_LIST]: 'reads',
-  [ClientEvent.DEVICES_MINE]: 'reads',
-  [ClientEvent.KEYS_COUNT]: 'reads',
-  [ClientEvent.KEYS_PUBLISH]: 'reads',
-  [ClientEvent.DEVICE_REVOKE]: 'reads',
-  [ClientEvent.DEVICE_LIST_PUBLISH]: 'membership',
-  [ClientEvent.DEVICE_LISTS]: 'reads',
-  [ClientEvent.DIRECTORY_LOOKUP]: 'reads',
-  [ClientEvent.DIRECTORY_SEARCH]: 'reads',
-  [ClientEvent.ALERT_ACK]: 'reads',
-  [ClientEvent.ALERT_LIST]: 'reads',
-  [ClientEvent.ALERT_CONTENT]: 'reads',
-  [ClientEvent.ROLE_SEARCH]: 'reads',
-  [ClientEvent.ROLE_LOG]: 'reads',
-  [ClientEvent.ROLE_OPEN]: 'membership',
-};
 
 /**
  * The hub's security layer, used by the gateway's handshake and `handle()` wrapper: origin

@@ -5,6 +5,7 @@
 import { h, replaceChildren } from '../dom.js';
 import { activeElement, type ViewContext } from '../context.js';
 import { NewConversationForm } from './new-conversation.js';
+import { OnCallPanel } from './on-call.js';
 
 export class ConversationList {
   readonly element: HTMLElement;
@@ -12,6 +13,8 @@ export class ConversationList {
   private readonly meLine: HTMLParagraphElement;
   private readonly newForm: NewConversationForm;
   private readonly newButton: HTMLButtonElement;
+  /** "On call": roles, who holds each now, Page and Take. */
+  readonly onCall: OnCallPanel;
 
   constructor(private readonly ctx: ViewContext) {
     this.meLine = h('p', { class: 'me' });
@@ -19,12 +22,14 @@ export class ConversationList {
     this.newButton = h('button', { type: 'button', class: 'new-toggle', 'aria-label': 'New conversation', 'aria-expanded': 'false', 'aria-controls': `${ctx.uid}-new` }, '+ New');
     this.newForm = new NewConversationForm(ctx, () => this.toggleNew(false));
     this.newButton.addEventListener('click', () => this.toggleNew(Boolean(this.newForm.element.hidden)));
+    this.onCall = new OnCallPanel(ctx);
     this.element = h(
       'nav',
       { class: 'sidebar', 'aria-label': 'Conversations' },
-      h('div', { class: 'sidebar-head' }, h('h2', {}, 'Conversations'), this.newButton),
+      h('div', { class: 'sidebar-head' }, h('h2', {}, 'Conversations'), this.onCall.toggle, this.newButton),
       this.meLine,
       this.newForm.element,
+      this.onCall.element,
       this.list,
     );
   }
@@ -59,7 +64,8 @@ export class ConversationList {
       const name = state.titleOf(c);
       const detail = c.kind === 'direct' ? state.subtitleOf(c) : '';
       // The accessible name holds the row's visible words in order (WCAG 2.5.3), and says what the eye sees.
-      const label = `${name}${c.kind === 'group' ? ', care team' : ''}${detail ? `, ${detail}` : ''}${n ? `, ${n} unread` : ''}`;
+      const tag = c.roleId !== undefined ? 'On call' : c.kind === 'group' ? 'Care team' : '';
+      const label = `${name}${tag ? `, ${tag.toLowerCase()}` : ''}${detail ? `, ${detail}` : ''}${n ? `, ${n} unread` : ''}`;
       const presence = state.connection !== 'online' ? ' unknown' : online?.size ? ' online' : '';
       const previewId = `${this.ctx.uid}-preview-${c.id}`;
       const button = h(
@@ -69,7 +75,7 @@ export class ConversationList {
         // Spaces between the parts: their text reads as words, not "PatelCardiology" (grid drops them visually).
         h('span', { class: 'name' }, name),
         ' ',
-        c.kind === 'group' ? h('span', { class: 'team-tag' }, 'Care team') : false,
+        tag ? h('span', { class: 'team-tag' }, tag) : false,
         ' ',
         detail ? h('span', { class: 'detail' }, detail) : false,
         ' ',
@@ -83,6 +89,7 @@ export class ConversationList {
     });
     replaceChildren(this.list, ...(rows.length ? rows : [h('li', { class: 'empty', role: 'listitem' }, 'No conversations yet.')]));
     if (focusedId) this.focusRow(focusedId);
+    this.onCall.render();
     this.ctx.emit('curbside-unread', { unread: state.unreadCount() });
   }
 }
