@@ -26,7 +26,9 @@ export interface TextSendOptions extends SendOptions {
   /**
    * With an alert: later tiers, in order, asked if nobody acknowledged within `afterMs` of the send
    * (users outside the conversation, e.g. a backup clinician, then a supervisor). The message's key is
-   * wrapped for their devices now and released by the hub only when their tier activates.
+   * wrapped for their devices now and released by the hub only when their tier activates. Without it,
+   * the escalation policy of the care team (or of the on-call role a thread is with) applies, as this
+   * device verified it (`client.teams.setEscalationPolicy`); `[]` sends without escalation.
    */
   escalate?: Array<{ afterMs: number; userIds: string[] }>;
 }

@@ -2,6 +2,7 @@ import { holdersAt, nextShiftChangeAt, type Conversation, type SendResult, type 
 import type { SecureMessenger } from './e2ee/secure-messenger.js';
 import type { HubApi } from './hub/api.js';
 import type { TextSendOptions } from './client-types.js';
+import { escalationPolicy } from './teams.js';
 
 export type { Shift };
 
@@ -19,6 +20,8 @@ export interface OnCallRole {
   shifts: Shift[];
   /** When a shift next starts or ends. */
   nextChangeAt?: number;
+  /** Where an urgent page goes next when nobody acknowledges in time. */
+  escalation?: Array<{ afterMs: number; userIds: string[]; roleIds: string[] }>;
 }
 
 /**
@@ -66,7 +69,7 @@ export class OnCallRoles {
    * @throws CurbsideError INVALID_STATEMENT (not a member of the role)
    */
   async take(roleId: string): Promise<{ seq: number }> {
-    const { seq } = await this.deps.messenger.careTeams.oncall(roleId, { op: 'hold' });
+    const { seq } = await this.deps.messenger.careTeams.signed(roleId, { op: 'hold' });
     return { seq };
   }
 
@@ -76,7 +79,20 @@ export class OnCallRoles {
    * @throws CurbsideError INVALID_STATEMENT (not an owner or admin, or a shift names a non-member)
    */
   async schedule(roleId: string, shifts: Shift[]): Promise<{ seq: number }> {
-    const { seq } = await this.deps.messenger.careTeams.oncall(roleId, { op: 'schedule', shifts: shifts.map((s) => ({ userIds: [...s.userIds], from: s.from, to: s.to })) });
+    const { seq } = await this.deps.messenger.careTeams.signed(roleId, { op: 'schedule', shifts: shifts.map((s) => ({ userIds: [...s.userIds], from: s.from, to: s.to })) });
+    return { seq };
+  }
+
+  /**
+   * Set the role's escalation policy (owner or admin): where an urgent page to the role goes next when
+   * its holder does not acknowledge in time (a backup role, a consultant). See `client.teams.setEscalationPolicy`.
+   * @example
+   * ```ts
+   * await client.roles.setEscalationPolicy(roleId, [{ afterMs: 120_000, roleIds: [backupRoleId] }, { afterMs: 300_000, userIds: ['dr-chief'] }]);
+   * ```
+   */
+  async setEscalationPolicy(roleId: string, tiers: Array<{ afterMs: number; userIds?: string[]; roleIds?: string[] }>): Promise<{ seq: number }> {
+    const { seq } = await this.deps.messenger.careTeams.signed(roleId, { op: 'policy', escalation: escalationPolicy(tiers) });
     return { seq };
   }
 
@@ -97,6 +113,7 @@ export class OnCallRoles {
       ...(oncall.hold ? { lastHandOff: { ...oncall.hold } } : {}),
       shifts: oncall.shifts.map((s) => ({ ...s, userIds: [...s.userIds] })),
       ...(next !== undefined ? { nextChangeAt: next } : {}),
+      ...(state.escalation ? { escalation: state.escalation.tiers.map((t) => ({ afterMs: t.afterMs, userIds: [...t.userIds], roleIds: [...t.roleIds] })) } : {}),
     };
   }
 

@@ -1,4 +1,4 @@
-import type { TeamRole, TeamState } from '@curbside/shared';
+import type { EscalationPolicy, TeamRole, TeamState } from '@curbside/shared';
 import type { SecureMessenger } from './e2ee/secure-messenger.js';
 
 /** What a team change returns: the team and the seq of its statement in the team's stream. */
@@ -85,8 +85,31 @@ export class CareTeams {
     return this.messenger.careTeams.change(teamId, 'role', userId, role);
   }
 
+  /**
+   * Set the team's escalation policy (owner or admin): who an urgent message sent to the team goes to
+   * next when nobody acknowledges in time. Each tier names users, on-call roles (whoever holds them at
+   * send time), or both. A send that names no tiers of its own follows the policy; `[]` removes it.
+   *
+   * @example
+   * ```ts
+   * await client.teams.setEscalationPolicy(teamId, [
+   *   { afterMs: 120_000, roleIds: [cardiologyOnCall] },
+   *   { afterMs: 300_000, userIds: ['dr-chief'] },
+   * ]);
+   * ```
+   * @throws CurbsideError INVALID_STATEMENT (not an owner or admin), INVALID_PAYLOAD (tiers out of order or empty)
+   */
+  setEscalationPolicy(teamId: string, tiers: Array<{ afterMs: number; userIds?: string[]; roleIds?: string[] }>): Promise<TeamChangeResult> {
+    return this.messenger.careTeams.signed(teamId, { op: 'policy', escalation: escalationPolicy(tiers) });
+  }
+
   /** The team as this device verified it from the signed log (not as the hub says). */
   state(teamId: string): Promise<TeamState | undefined> {
     return this.messenger.careTeams.state(teamId);
   }
+}
+
+/** @internal An escalation policy from tiers as the app names them (users and roles optional). */
+export function escalationPolicy(tiers: ReadonlyArray<{ afterMs: number; userIds?: string[]; roleIds?: string[] }>): EscalationPolicy {
+  return { tiers: tiers.map((t) => ({ afterMs: t.afterMs, userIds: [...(t.userIds ?? [])], roleIds: [...(t.roleIds ?? [])] })) };
 }

@@ -1,5 +1,5 @@
 import type { TeamRole } from './schemas.js';
-import type { SealedTeamDetails, Shift, TeamStatement } from './teams.js';
+import type { EscalationPolicy, SealedTeamDetails, Shift, TeamStatement } from './teams.js';
 
 /** Membership of a care team after replaying its log up to `index`. JSON-safe. */
 export interface TeamState {
@@ -16,6 +16,8 @@ export interface TeamState {
   members: Record<string, TeamRole>;
   /** On-call roles only (created with `roleName`): who holds the role, and when (see {@link holdersAt}). */
   oncall?: OnCallState;
+  /** Who an urgent message sent here escalates to, as an owner or admin set it (`policy`). */
+  escalation?: EscalationPolicy;
 }
 
 /** An on-call role's name, the last explicit hand-off, and its shifts. */
@@ -50,6 +52,7 @@ export class TeamRuleError extends Error {
  * - `details`: an owner or admin sets new sealed details (title and description under a new key).
  * - `hold` (on-call roles only): any member takes the role from the statement's time.
  * - `schedule` (on-call roles only): an owner or admin replaces the shifts; every shift names members.
+ * - `policy`: an owner or admin sets the escalation policy (without tiers, there is none).
  *
  * A field another op uses is allowed and ignored (`sealedDetails` on an add changes nothing).
  */
@@ -82,6 +85,13 @@ export function applyTeamStatement(state: TeamState | undefined, s: TeamStatemen
     if (actorRole === 'member') fail('only an owner or admin changes the title');
     const sealedDetails = s.sealedDetails ?? fail('details carries the sealed title');
     return { ...state, sealedDetails, index: s.index, head: hash };
+  }
+  if (s.op === 'policy') {
+    if (actorRole === 'member') fail('only an owner or admin sets the escalation policy');
+    const policy = s.escalation ?? fail('policy carries the escalation policy');
+    const { escalation: _previous, ...rest } = state;
+    const tiers = policy.tiers.map((t) => ({ afterMs: t.afterMs, userIds: [...t.userIds], roleIds: [...t.roleIds] }));
+    return { ...rest, ...(tiers.length ? { escalation: { tiers } } : {}), index: s.index, head: hash };
   }
   if (s.op === 'hold' || s.op === 'schedule') {
     const oncall = state.oncall ?? fail('only an on-call role is held or scheduled');

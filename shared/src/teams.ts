@@ -92,6 +92,24 @@ export const ShiftSchema = z
   .refine((s) => s.from < s.to && s.to - s.from <= Limits.MAX_ROLE_SHIFT_MS, 'a shift ends after it starts, within MAX_ROLE_SHIFT_MS');
 export type Shift = z.infer<typeof ShiftSchema>;
 
+/**
+ * A team's or role's escalation policy: who an urgent message sent there goes to next if nobody asked
+ * acknowledges in time. Each tier names users, roles (whoever holds them when the message is sent), or
+ * both, and activates `afterMs` after the send. The sender's SDK follows the verified policy when the
+ * app names no tiers itself, so a hub can release a message early only to whom the signed policy names.
+ */
+export const EscalationPolicyTierSchema = z
+  .strictObject({
+    afterMs: z.number().int().min(Limits.MIN_ESCALATION_MS).max(Limits.MAX_ESCALATION_MS),
+    userIds: z.array(IdSchema).max(Limits.MAX_ESCALATION_TIER_USERS),
+    roleIds: z.array(IdSchema).max(Limits.MAX_ESCALATION_TIERS),
+  })
+  .refine((t) => t.userIds.length + t.roleIds.length > 0, 'a tier names users or roles');
+export const EscalationPolicySchema = z
+  .strictObject({ tiers: z.array(EscalationPolicyTierSchema).max(Limits.MAX_ESCALATION_TIERS) })
+  .refine((p) => p.tiers.every((t, i) => i === 0 || t.afterMs > p.tiers[i - 1]!.afterMs), 'tiers activate in order (afterMs ascending)');
+export type EscalationPolicy = z.infer<typeof EscalationPolicySchema>;
+
 /** One membership statement, as signed. */
 export const TeamStatementSchema = z.strictObject({
   v: z.literal(1),
@@ -102,9 +120,9 @@ export const TeamStatementSchema = z.strictObject({
   /**
    * `hold` and `schedule` exist only in on-call roles (a team created with `roleName`): `hold` is a
    * member taking the role now ("I'm taking cardiology on-call"), `schedule` an owner or admin setting
-   * the shifts.
+   * the shifts. `policy`: an owner or admin sets the escalation policy (no tiers: none).
    */
-  op: z.enum(['create', 'add', 'remove', 'role', 'details', 'hold', 'schedule']),
+  op: z.enum(['create', 'add', 'remove', 'role', 'details', 'hold', 'schedule', 'policy']),
   actorUserId: IdSchema,
   actorDeviceId: IdSchema,
   issuedAt: z.number().int().nonnegative(),
@@ -119,6 +137,8 @@ export const TeamStatementSchema = z.strictObject({
    * role; the team's sealed title and the messages stay end to end encrypted.
    */
   roleName: storedTextSchema(Limits.MAX_ROLE_NAME_LENGTH).optional(),
+  /** policy: the escalation policy, replacing the previous one. */
+  escalation: EscalationPolicySchema.optional(),
   /** schedule: the role's shifts, replacing the previous ones. */
   shifts: z.array(ShiftSchema).max(Limits.MAX_ROLE_SHIFTS).optional(),
 });

@@ -92,6 +92,46 @@ describe('on-call roles: pages go to whoever holds the role, and a hand-off pass
     }
   });
 
+  it("follows the role's signed escalation policy: a page nobody acknowledges goes to whoever holds the backup role, then to the consultant", async () => {
+    const shared = sharedBackend();
+    const node1 = await harness.start('real', shared, fastAlerts);
+    const node2 = await harness.start('real', shared, fastAlerts);
+    const chief = node1.client({ userId: 'dr-chief', deviceId: 'chief-laptop' });
+    const bell = node1.client({ userId: 'dr-bell', deviceId: 'bell-phone' });
+    const cruz = node2.client({ userId: 'dr-cruz', deviceId: 'cruz-phone' });
+    const ed = node2.client({ userId: 'dr-ed', deviceId: 'ed-phone' });
+    const sup = node2.client({ userId: 'dr-sup', deviceId: 'sup-phone' });
+    const [c, s] = [watch(cruz), watch(sup)];
+    await Promise.all([chief, bell, cruz, ed, sup].map((x) => x.connect()));
+    const { roleId } = await chief.roles.create('Cardiology on-call', [{ userId: 'dr-bell' }]);
+    const backup = await chief.roles.create('Cardiology backup', [{ userId: 'dr-cruz' }]);
+    await bell.roles.take(roleId);
+    await cruz.roles.take(backup.roleId);
+    expect(await codeOf(bell.roles.setEscalationPolicy(roleId, [{ afterMs: 1_500, userIds: ['dr-sup'] }])), 'a plain member sets no policy').to.equal(ErrorCode.INVALID_STATEMENT);
+    await chief.roles.setEscalationPolicy(roleId, [
+      { afterMs: 1_500, roleIds: [backup.roleId] },
+      { afterMs: 3_000, userIds: ['dr-sup'] },
+    ]);
+    expect((await ed.roles.get(roleId)).escalation).to.deep.equal([
+      { afterMs: 1_500, userIds: [], roleIds: [backup.roleId] },
+      { afterMs: 3_000, userIds: ['dr-sup'], roleIds: [] },
+    ]);
+
+    const sentAt = Date.now();
+    const ack = await ed.roles.page(roleId, 'Bed 9: VT, pulse present, need cardiology now', { priority: 'emergent' });
+    await eventually(() => c.escalated.some((m) => m.text === 'Bed 9: VT, pulse present, need cardiology now'), 'the backup role’s holder gets it', 6_000);
+    expect(Date.now() - sentAt).to.be.at.least(1_400);
+    await eventually(() => s.escalated.length === 1, 'then the consultant', 6_000);
+    const settled = await sup.alerts.acknowledge(ack.conversationId, ack.seq);
+    expect(settled.ackFrom).to.deep.equal(['dr-bell', 'dr-cruz', 'dr-sup']);
+    expect(settled.tiers?.map((t) => t.userIds)).to.deep.equal([['dr-cruz'], ['dr-sup']]);
+    // An app may still send without escalation.
+    const quiet = await ed.roles.page(roleId, 'FYI only, no escalation', { priority: 'urgent', escalate: [] });
+    await eventually(async () => (await node1.storage.getAlert('org-a', quiet.conversationId, quiet.seq)) !== undefined, 'the alert is stored');
+    expect((await node1.storage.getAlert('org-a', quiet.conversationId, quiet.seq))!.tiers).to.equal(undefined);
+    expect([...c.problems, ...s.problems]).to.deep.equal([]);
+  });
+
   it('trusts the signed log, not the hub: a holder written into the database alone gets no page', async () => {
     const shared = sharedBackend();
     const node = await harness.start('real', shared, fastAlerts);

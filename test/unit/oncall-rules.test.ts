@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { ShiftSchema, TeamRuleError, applyTeamStatement, holdersAt, nextShiftChangeAt, type TeamState, type TeamStatement } from '@curbside/shared';
+import { EscalationPolicySchema, ShiftSchema, TeamRuleError, applyTeamStatement, holdersAt, nextShiftChangeAt, type TeamState, type TeamStatement } from '@curbside/shared';
 
 /** Who holds an on-call role when: the rules every client and the hub apply to the signed log. */
 describe('on-call role rules (shared by hub and clients)', function () {
@@ -44,6 +44,16 @@ describe('on-call role rules (shared by hub and clients)', function () {
     expect(holdersAt(state, 20)).to.deep.equal(['bell']);
     apply({ op: 'remove', actorUserId: 'chief', issuedAt: 30, userId: 'bell' });
     expect(holdersAt(state, 40)).to.deep.equal([]);
+  });
+
+  it('an owner or admin sets the escalation policy; no tiers removes it; tiers go in order', () => {
+    const tiers = [{ afterMs: 60_000, userIds: [], roleIds: ['backup'] }, { afterMs: 120_000, userIds: ['consultant'], roleIds: [] }];
+    expect(apply({ op: 'policy', actorUserId: 'cruz', issuedAt: 1, escalation: { tiers } }).escalation).to.deep.equal({ tiers });
+    expect(() => apply({ op: 'policy', actorUserId: 'bell', issuedAt: 2, escalation: { tiers } })).to.throw(TeamRuleError, /owner or admin/);
+    index -= 1;
+    expect(apply({ op: 'policy', actorUserId: 'chief', issuedAt: 3, escalation: { tiers: [] } })).to.not.have.property('escalation');
+    expect(EscalationPolicySchema.safeParse({ tiers: [...tiers].reverse() }).success, 'out of order').to.equal(false);
+    expect(EscalationPolicySchema.safeParse({ tiers: [{ afterMs: 60_000, userIds: [], roleIds: [] }] }).success, 'a tier names someone').to.equal(false);
   });
 
   it('refuses what the rules forbid', () => {

@@ -108,6 +108,31 @@ export class RoleThreads {
     return { roleId: thread.roleId, toUserIds: [...new Set([thread.requesterUserId, ...holders])].filter((u) => u !== me) };
   }
 
+  /**
+   * The escalation tiers the verified policy of a care team, or of the role a thread is with, gives a
+   * send in that conversation now: its users, and whoever holds its roles now, less this user, the
+   * conversation's members (they are asked from the start) and anyone an earlier tier names. Empty
+   * without a policy.
+   */
+  async policyTiers(conversationId: string): Promise<Array<{ afterMs: number; userIds: string[] }>> {
+    const thread = await this.core.hub.roleThread(conversationId);
+    const policy = thread ? (await this.verifiedState(thread.roleId)).escalation : (await this.teams.state(conversationId))?.escalation;
+    if (!policy) return [];
+    const taken = new Set([this.core.self().userId, ...(await this.core.hub.conversationMembers(conversationId))]);
+    const tiers: Array<{ afterMs: number; userIds: string[] }> = [];
+    for (const t of policy.tiers) {
+      const users = [...t.userIds];
+      for (const roleId of t.roleIds) users.push(...(await this.holders(roleId)));
+      const candidates = [...new Set(users)].filter((u) => !taken.has(u));
+      // Someone without a device to wrap the key for cannot be escalated to: left out, not a failed send.
+      const reachable = new Set((await this.core.listDevices(candidates)).map((d) => d.userId));
+      const fresh = candidates.filter((u) => reachable.has(u)).slice(0, Limits.MAX_ESCALATION_TIER_USERS);
+      for (const u of fresh) taken.add(u);
+      if (fresh.length) tiers.push({ afterMs: t.afterMs, userIds: fresh });
+    }
+    return tiers;
+  }
+
   /** A message read in a role thread: keep an urgent one's key package, to hand it over if the role changes hands. */
   async noteReceived(envelope: Envelope, content: MessageContent, keyPackage: Uint8Array): Promise<void> {
     if (content.kind !== 'text' || content.priority === undefined || !envelope.body) return;

@@ -213,6 +213,11 @@ export class SecureMessenger implements TeamContext {
    */
   async sendText(conversationId: string, text: string, clientMessageId: string = globalThis.crypto.randomUUID(), request?: AlertRequest): Promise<SendResult> {
     const content: MessageContent = { kind: 'text', text, ...(request ? { priority: request.priority } : {}) };
+    // Without tiers of its own, an urgent send follows the team's (or the role's) signed escalation policy.
+    if (request && request.escalate === undefined) {
+      const tiers = await this.roles.policyTiers(conversationId);
+      if (tiers.length) request = { ...request, escalate: tiers };
+    }
     // Sealed once for the conversation, and once more for an escalation's later tiers (if any).
     const alert = request ? await this.escalations.payload(conversationId, clientMessageId, content, request) : undefined;
     if (await this.teams.isTeam(conversationId)) return this.teams.sendText(conversationId, text, clientMessageId, alert);

@@ -19,7 +19,7 @@ export class TeamLogBook {
     private readonly detailsKeys: TeamDetailsKeys,
   ) {}
 
-  async change(teamId: string, change: Pick<TeamStatement, 'op' | 'userId' | 'role' | 'sealedDetails' | 'shifts'>): Promise<{ teamId: string; seq: number }> {
+  async change(teamId: string, change: Pick<TeamStatement, 'op' | 'userId' | 'role' | 'sealedDetails' | 'shifts' | 'escalation'>): Promise<{ teamId: string; seq: number }> {
     const me = this.core.self();
     for (let attempt = 0; ; attempt++) {
       const record = await this.core.store.get<TeamRecord>('teams', teamId);
@@ -37,6 +37,7 @@ export class TeamLogBook {
         ...(change.role !== undefined ? { role: change.role } : {}),
         ...(change.sealedDetails !== undefined ? { sealedDetails: change.sealedDetails } : {}),
         ...(change.shifts !== undefined ? { shifts: change.shifts } : {}),
+        ...(change.escalation !== undefined ? { escalation: change.escalation } : {}),
       };
       try {
         return await this.submit('team:change', statement);

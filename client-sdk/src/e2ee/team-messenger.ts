@@ -8,6 +8,7 @@ import {
   type TeamState,
   type TeamStatement,
   type Shift,
+  type EscalationPolicy,
 } from '@curbside/shared';
 import {
   ReceivedSenderKey,
@@ -116,9 +117,12 @@ export class TeamMessenger {
     return result;
   }
 
-  /** An on-call role: this member takes it now (`hold`), or an owner or admin sets its shifts (`schedule`). */
-  oncall(roleId: string, change: { op: 'hold' } | { op: 'schedule'; shifts: Shift[] }): Promise<{ teamId: string; seq: number }> {
-    return this.log.change(roleId, change);
+  /**
+   * An on-call role: this member takes it now (`hold`), or an owner or admin sets its shifts
+   * (`schedule`); any team or role: an owner or admin sets the escalation policy (`policy`).
+   */
+  signed(teamId: string, change: { op: 'hold' } | { op: 'schedule'; shifts: Shift[] } | { op: 'policy'; escalation: EscalationPolicy }): Promise<{ teamId: string; seq: number }> {
+    return this.log.change(teamId, change);
   }
 
   /**

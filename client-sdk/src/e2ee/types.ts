@@ -168,9 +168,9 @@ export interface TeamChange {
   members: Record<string, 'owner' | 'admin' | 'member'>;
   /**
    * The statement's operation (`details`: new title and description; `hold` and `schedule`: an on-call
-   * role changed hands or shifts) and the member it concerns.
+   * role changed hands or shifts; `policy`: a new escalation policy) and the member it concerns.
    */
-  op: 'create' | 'add' | 'remove' | 'role' | 'details' | 'hold' | 'schedule';
+  op: 'create' | 'add' | 'remove' | 'role' | 'details' | 'hold' | 'schedule' | 'policy';
   userId?: string;
   actorUserId: string;
   seq: number;

@@ -141,6 +141,8 @@ export interface ConversationDoc {
     members: Array<{ userId: string; role: 'owner' | 'admin' | 'member' }>;
     /** On-call roles: the name, the last hand-off and the shifts (`TeamState.oncall`). */
     oncall?: { name: string; hold?: { userId: string; at: number }; shifts: Array<{ userIds: string[]; from: number; to: number }> };
+    /** The escalation policy (`TeamState.escalation`). */
+    escalation?: { tiers: Array<{ afterMs: number; userIds: string[]; roleIds: string[] }> };
   };
   /** A requester's thread with an on-call role (its `directKey` is `roleThreadKey`). */
   roleId?: string;
@@ -167,6 +169,7 @@ export const conversationSchema = new Schema<ConversationDoc>(
           head: { type: String, required: true },
           members: { type: [new Schema({ userId: { type: String, required: true }, role: { type: String, required: true } }, { _id: false, versionKey: false })], required: true },
           oncall: { type: Schema.Types.Mixed },
+          escalation: { type: Schema.Types.Mixed },
         },
         { _id: false, versionKey: false },
       ),

@@ -5,6 +5,7 @@ import type { ConversationDoc } from './models.js';
 export function teamDoc(state: TeamState): NonNullable<ConversationDoc['team']> {
   return {
     ...(state.oncall ? { oncall: structuredClone(state.oncall) } : {}),
+    ...(state.escalation ? { escalation: structuredClone(state.escalation) } : {}),
     ...(state.sealedDetails ? { sealedDetails: { keyId: state.sealedDetails.keyId, box: state.sealedDetails.box } } : {}),
     index: state.index,
     head: state.head,
@@ -21,5 +22,6 @@ export function fromTeamDoc(teamId: string, t: NonNullable<ConversationDoc['team
   // A team stored before titles were sealed has a plaintext `title` here and no sealed details: ignored.
   const sealed = t.sealedDetails;
   const oncall = t.oncall ? { oncall: { name: t.oncall.name, ...(t.oncall.hold ? { hold: { userId: t.oncall.hold.userId, at: t.oncall.hold.at } } : {}), shifts: t.oncall.shifts.map((s) => ({ userIds: [...s.userIds], from: s.from, to: s.to })) } } : {};
-  return { teamId, ...(sealed?.keyId && sealed.box ? { sealedDetails: { keyId: sealed.keyId, box: sealed.box } } : {}), index: t.index, head: t.head, members, ...oncall };
+  const escalation = t.escalation?.tiers.length ? { escalation: { tiers: t.escalation.tiers.map((x) => ({ afterMs: x.afterMs, userIds: [...x.userIds], roleIds: [...x.roleIds] })) } } : {};
+  return { teamId, ...(sealed?.keyId && sealed.box ? { sealedDetails: { keyId: sealed.keyId, box: sealed.box } } : {}), index: t.index, head: t.head, members, ...oncall, ...escalation };
 }
