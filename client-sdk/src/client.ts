@@ -242,6 +242,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
     this.sync.stop();
     this.outbox.stop();
     this.texts.stop();
+    this.messenger.roles.stopWatching();
   }
 
   /**
@@ -352,6 +353,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
       this.emit('connected');
       this.outbox.flush();
       void this.alerts.resync().catch((e: unknown) => this.emit('error', asCurbsideError(e)));
+      if (this.e2ee) void this.messenger.roles.watchAll().catch((e: unknown) => this.emit('error', asCurbsideError(e)));
       const ready = this.e2ee ? this.messenger.publishKeys().then(() => this.devices.settle()) : Promise.resolve();
       void ready.then(
         () => {

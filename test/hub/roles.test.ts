@@ -92,6 +92,28 @@ describe('on-call roles: pages go to whoever holds the role, and a hand-off pass
     }
   });
 
+  it('at the end of a shift the outgoing holder’s device hands pending pages to the next shift by itself', async () => {
+    const shared = sharedBackend();
+    const node = await harness.start('real', shared, fastAlerts);
+    const chief = node.client({ userId: 'dr-chief', deviceId: 'chief-laptop' });
+    const bell = node.client({ userId: 'dr-bell', deviceId: 'bell-phone' });
+    const cruz = node.client({ userId: 'dr-cruz', deviceId: 'cruz-phone' });
+    const ed = node.client({ userId: 'dr-ed', deviceId: 'ed-phone' });
+    const c = watch(cruz);
+    await Promise.all([chief, bell, cruz, ed].map((x) => x.connect()));
+    const { roleId } = await chief.roles.create('Ward 4 charge nurse', [{ userId: 'dr-bell' }, { userId: 'dr-cruz' }]);
+    const change = Date.now() + 2_500;
+    await chief.roles.schedule(roleId, [
+      { userIds: ['dr-bell'], from: change - HOUR, to: change },
+      { userIds: ['dr-cruz'], from: change, to: change + HOUR },
+    ]);
+    const ack = await ed.roles.page(roleId, 'Bed 2 family asking for the charge nurse', { priority: 'urgent' });
+    expect((await node.storage.getAlert('org-a', ack.conversationId, ack.seq))!.ackFrom).to.deep.equal(['dr-bell']);
+    await eventually(() => c.messages.some((m) => m.handedOffBy === 'dr-bell'), 'the next shift gets the pending page when the shift changes', 8_000);
+    expect(Date.now()).to.be.at.least(change);
+    await eventually(async () => (await node.storage.getAlert('org-a', ack.conversationId, ack.seq))!.ackFrom.includes('dr-cruz'), 'and is asked to acknowledge it');
+  });
+
   it("follows the role's signed escalation policy: a page nobody acknowledges goes to whoever holds the backup role, then to the consultant", async () => {
     const shared = sharedBackend();
     const node1 = await harness.start('real', shared, fastAlerts);

@@ -13,7 +13,7 @@
  * acknowledge too. The new holder opens each original body with its key package, so what they read is
  * bound to its original sender, not retold by the previous holder.
  */
-import { ErrorCode, Limits, TeamRuleError, holdersAt, type Envelope, type TeamState } from '@curbside/shared';
+import { ErrorCode, Limits, TeamRuleError, holdersAt, nextShiftChangeAt, type Envelope, type TeamState } from '@curbside/shared';
 import { applyStatement, isCryptoError, parseTeamStatement, verifySignedStatement } from '../crypto/index.js';
 import { CurbsideError } from '../errors.js';
 import { base64ToBytes, bytesToBase64 } from '../stores/codec.js';
@@ -47,6 +47,8 @@ export interface ThreadTargets {
 export class RoleThreads {
   /** Verified states of roles this device is not a member of, from `role:log`. */
   private readonly replayed = new Map<string, TeamState>();
+  /** Per role this user may hold: a timer for the next shift start or end. */
+  private readonly shiftTimers = new Map<string, ReturnType<typeof setTimeout>>();
 
   constructor(
     private readonly core: TeamContext,
@@ -190,13 +192,58 @@ export class RoleThreads {
 
   /**
    * The role changed hands by a statement this device verified: if this user held it just before and
-   * no longer does, hand the pending urgent messages over.
+   * no longer does, hand the pending urgent messages over. Either way, watch its next shift change.
    */
   async roleChanged(roleId: string, before: TeamState | undefined, after: TeamState, at: number): Promise<void> {
     const me = this.core.self().userId;
-    if (!after.oncall || !before?.oncall) return;
+    if (!after.oncall) return;
+    this.watch(after);
+    if (!before?.oncall) return;
     if (!holdersAt(before, at - 1).includes(me) || holdersAt(after, Date.now()).includes(me)) return;
     await this.handOver(roleId);
+  }
+
+  /**
+   * Watch every role this user may hold (after connecting): when a shift starts or ends and the role
+   * leaves this user by the clock alone, hand over what is pending, as for a signed hand-off.
+   */
+  async watchAll(): Promise<void> {
+    const me = this.core.self().userId;
+    for (const [, record] of await this.core.store.list<{ state: TeamState }>('teams')) {
+      if (record.state.oncall && Object.hasOwn(record.state.members, me)) this.watch(record.state);
+    }
+  }
+
+  /** Stop watching shift changes (the client went offline). */
+  stopWatching(): void {
+    for (const t of this.shiftTimers.values()) clearTimeout(t);
+    this.shiftTimers.clear();
+  }
+
+  private watch(state: TeamState): void {
+    clearTimeout(this.shiftTimers.get(state.teamId));
+    this.shiftTimers.delete(state.teamId);
+    const now = Date.now();
+    const next = nextShiftChangeAt(state, now);
+    if (next === undefined) return;
+    const timer = setTimeout(
+      () => {
+        this.shiftTimers.delete(state.teamId);
+        void this.shiftChanged(state.teamId, next).catch((err: unknown) => this.core.logger.warn({ roleId: state.teamId, err: String(err) }, 'hand-off at a shift change failed'));
+      },
+      // Past the boundary (setTimeout fires early by a millisecond at times), and within setTimeout's range.
+      Math.min(next - now + 50, 2 ** 31 - 1),
+    );
+    (timer as { unref?: () => void }).unref?.();
+    this.shiftTimers.set(state.teamId, timer);
+  }
+
+  private async shiftChanged(roleId: string, at: number): Promise<void> {
+    const record = await this.core.store.get<{ state: TeamState }>('teams', roleId);
+    if (!record?.state.oncall) return;
+    const me = this.core.self().userId;
+    this.watch(record.state);
+    if (holdersAt(record.state, at - 1).includes(me) && !holdersAt(record.state, Date.now()).includes(me)) await this.handOver(roleId);
   }
 
   /** A hand-off from a previous holder's device: open each original message and show it. */
