@@ -1,4 +1,4 @@
-import { AlertContentSchema, AlertListResultSchema, AlertStateSchema, AlertUpdateSchema, type AlertContent, type AlertState, type AlertUpdate } from '@curbside/shared';
+import { AlertContentSchema, AlertListResultSchema, AlertStateSchema, AlertUpdateSchema, type AlertAckRequest, type AlertContent, type AlertState, type AlertUpdate } from '@curbside/shared';
 import type { HubApi } from './hub/api.js';
 import type { EscalatedMessage } from './e2ee/escalation.js';
 
@@ -35,6 +35,8 @@ export class Alerts {
       emit: (update: AlertUpdate) => void;
       /** Seal the acknowledgement to the sender, end to end (false: this device did not receive the message in that conversation). */
       confirm: ((conversationId: string, messageId: string) => Promise<boolean>) | undefined;
+      /** Seal it for an escalation tier's user, who is not in the conversation: it goes with the acknowledgement. */
+      sealConfirmation: ((conversationId: string, senderUserId: string, messageId: string) => Promise<AlertAckRequest['confirmation']>) | undefined;
       /** Decrypt what an activated tier released to this device (undefined without end-to-end encryption). */
       open: ((content: AlertContent) => Promise<EscalatedMessage>) | undefined;
       escalated: (message: EscalatedMessage) => void;
@@ -59,10 +61,15 @@ export class Alerts {
    * @throws CurbsideError NOT_FOUND (no alert for that message), FORBIDDEN (you were not asked to acknowledge it)
    */
   async acknowledge(conversationId: string, seq: number): Promise<AlertState> {
-    const state = AlertStateSchema.parse(await this.deps.api.acknowledgeAlert(conversationId, seq));
+    // Asked by an escalation tier, from outside the conversation: the sealed proof goes with the acknowledgement.
+    const known = this.known.get(key(conversationId, seq));
+    const me = this.deps.self().userId;
+    const fromTier = me !== undefined && known?.tiers?.some((t) => t.activatedAt !== undefined && t.userIds.includes(me)) === true;
+    const confirmation = fromTier && known && this.deps.sealConfirmation ? await this.deps.sealConfirmation(conversationId, known.senderUserId, known.messageId).catch((e: unknown) => void this.deps.error(e)) : undefined;
+    const state = AlertStateSchema.parse(await this.deps.api.acknowledgeAlert(conversationId, seq, confirmation ?? undefined));
     this.note(state);
     // The hub's record, then the proof: the sender's devices hear it from this device, sealed.
-    if (this.deps.confirm) await this.deps.confirm(conversationId, state.messageId).catch((e: unknown) => this.deps.error(e));
+    if (!fromTier && this.deps.confirm) await this.deps.confirm(conversationId, state.messageId).catch((e: unknown) => this.deps.error(e));
     return state;
   }
 
@@ -80,8 +87,8 @@ export class Alerts {
 
   /**
    * Whether `userId`'s acknowledgement of this alert reached this device sealed by their own device (an
-   * `acknowledged` receipt), not only as the hub's record, which a hostile hub could invent. Only for
-   * acknowledgements made in the conversation (not by escalation tiers outside it).
+   * `acknowledged` receipt), not only as the hub's record, which a hostile hub could invent. Escalation
+   * tiers' users outside the conversation seal theirs too (it goes with their acknowledgement).
    */
   confirmedEndToEnd(alert: Pick<AlertState, 'messageId'>, userId: string): boolean {
     return this.sealed.get(alert.messageId)?.has(userId) ?? false;

@@ -127,6 +127,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
       emit: (u) => this.emit('alert', u),
       open: this.e2ee ? (content) => this.messenger.escalations.open(content) : undefined,
       confirm: this.e2ee ? (conversationId, messageId) => this.messenger.confirmAcknowledged(conversationId, messageId) : undefined,
+      sealConfirmation: this.e2ee ? (conversationId, senderUserId, messageId) => this.messenger.sealAckConfirmation(conversationId, senderUserId, messageId) : undefined,
       escalated: (m) => this.emit('escalatedMessage', m),
       error: (e) => this.emit('error', asCurbsideError(e)),
     });

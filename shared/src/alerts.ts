@@ -63,8 +63,24 @@ export type AlertState = z.infer<typeof AlertStateSchema>;
 export const AlertUpdateSchema = AlertStateSchema.extend({ reason: AlertEventSchema.shape.type });
 export type AlertUpdate = z.infer<typeof AlertUpdateSchema>;
 
-/** `alert:ack`: acknowledge the alert raised by the message at `seq` of the conversation. */
-export const AlertAckRequestSchema = z.strictObject({ conversationId: IdSchema, seq: z.number().int().positive() });
+const AlertRefSchema = z.strictObject({ conversationId: IdSchema, seq: z.number().int().positive() });
+
+/**
+ * `alert:ack`: acknowledge the alert raised by the message at `seq` of the conversation. Someone asked
+ * from outside the conversation (an escalation tier's user) may add `confirmation`: an `acknowledged`
+ * receipt sealed by their device for the sender's devices (a body under a one-off key, and the key for
+ * each device over their 1:1 sessions). The hub puts it into the conversation's sequence as a receipt
+ * from them, for the sender's devices only, so the sender can tell the acknowledgement is theirs.
+ */
+export const AlertAckRequestSchema = AlertRefSchema.extend({
+  confirmation: z
+    .strictObject({
+      clientMessageId: IdSchema,
+      body: bytesSchema(Limits.MAX_DEVICE_CIPHERTEXT_BYTES),
+      recipients: z.array(z.strictObject({ deviceId: IdSchema, ciphertext: bytesSchema(Limits.MAX_DEVICE_CIPHERTEXT_BYTES) })).min(1).max(Limits.MAX_DEVICES_PER_USER),
+    })
+    .optional(),
+});
 export type AlertAckRequest = z.input<typeof AlertAckRequestSchema>;
 
 /**
@@ -72,7 +88,8 @@ export type AlertAckRequest = z.input<typeof AlertAckRequestSchema>;
  * and this device's wrapped key (`ciphertext`, absent when the sender had no session with it), with
  * what its associated data binds. Answered only once the caller's tier is active.
  */
-export const AlertContentRequestSchema = AlertAckRequestSchema;
+export const AlertContentRequestSchema = AlertRefSchema;
+export type AlertContentRequest = z.input<typeof AlertContentRequestSchema>;
 export const AlertContentSchema = z.object({
   conversationId: IdSchema,
   seq: z.number().int().positive(),
@@ -96,7 +113,7 @@ declare module './socket.js' {
   interface ClientToServerEvents {
     [ClientEvent.ALERT_ACK]: (req: AlertAckRequest, ack: (res: Ack<AlertState>) => void) => void;
     [ClientEvent.ALERT_LIST]: (req: Record<string, never>, ack: (res: Ack<AlertListResult>) => void) => void;
-    [ClientEvent.ALERT_CONTENT]: (req: AlertAckRequest, ack: (res: Ack<AlertContent>) => void) => void;
+    [ClientEvent.ALERT_CONTENT]: (req: AlertContentRequest, ack: (res: Ack<AlertContent>) => void) => void;
   }
   interface ServerToClientEvents {
     [ServerEvent.ALERT]: (update: AlertUpdate) => void;

@@ -5,12 +5,12 @@
  * the escalation. Two hub nodes on real Redis and the Mongo-wire DB, one of them stopped mid-escalation.
  */
 import { expect } from 'chai';
-import { ErrorCode, type AlertUpdate } from '@curbside/shared';
+import { ClientEvent, ErrorCode, type AlertUpdate } from '@curbside/shared';
 import type { CurbsideClient, EscalatedMessage } from '@curbside/client-sdk';
 import type { HubConfig } from '@curbside/server';
 import { HubHarness, codeOf, eventually, sharedBackend, type TestHub } from '../support/hub.js';
 import { expectNotStored } from '../support/canary.js';
-import { sleep } from '../security/support.js';
+import { connectRaw, errorCode, sleep } from '../security/support.js';
 import { testDeviceKeys } from '../support/keys.js';
 
 const REPEAT_MS = 600;
@@ -90,6 +90,39 @@ describe('alerts: escalation tiers receive the content only when they activate (
     expect(scanned.collections).to.include.members(['alerts', 'alert_held', 'alert_firings']);
     for (const t of [node1, node2]) expect(t.logs.text()).to.not.include('ESCALATION-CANARY');
     expect([...o.errors, ...c.errors, ...p.errors]).to.deep.equal([]);
+  });
+
+  it("a tier user's acknowledgement is confirmed end to end: sealed by their device, for the sender's devices only", async () => {
+    const shared = sharedBackend();
+    const node = await harness.start('real', shared, fastAlerts);
+    const lee = node.client({ userId: 'dr-lee', deviceId: 'lee-phone' });
+    const patel = node.client({ userId: 'dr-patel', deviceId: 'patel-laptop' });
+    const ortiz = node.client({ userId: 'rn-ortiz', deviceId: 'ortiz-tablet' });
+    const [p, o] = [watch(patel), watch(ortiz)];
+    const patelProblems: string[] = [];
+    patel.on('decryptionError', (e) => patelProblems.push(e.reason));
+    await Promise.all([lee, patel, ortiz].map((x) => x.connect()));
+    const conv = await lee.createConversation({ kind: 'direct', peerUserId: 'dr-patel' });
+    const ack = await lee.sendText(conv.id, 'Bed 5 sats 84% on 15 L', { priority: 'emergent', escalate: [{ afterMs: 1_200, userIds: ['rn-ortiz'] }] });
+    await eventually(() => o.escalated.length === 1, 'the tier gets the message', 5_000);
+
+    // A confirmation that names someone else's device is refused, and the acknowledgement with it.
+    const raw = await connectRaw(node.url, node.idp.mint({ userId: 'rn-ortiz', deviceId: 'ortiz-tablet' }));
+    try {
+      const forged = await raw.call(ClientEvent.ALERT_ACK, { conversationId: conv.id, seq: ack.seq, confirmation: { clientMessageId: 'c-1', body: new Uint8Array(64), recipients: [{ deviceId: 'patel-laptop', ciphertext: new Uint8Array(64) }] } });
+      expect(errorCode(forged)).to.equal(ErrorCode.DEVICE_LIST_STALE);
+    } finally {
+      raw.close();
+    }
+    expect((await node.storage.getAlert('org-a', conv.id, ack.seq))!.acks).to.deep.equal([]);
+
+    const settled = await ortiz.alerts.acknowledge(conv.id, ack.seq);
+    expect(settled.acks.map((a) => a.userId)).to.deep.equal(['rn-ortiz']);
+    await eventually(() => lee.alerts.confirmedEndToEnd(settled, 'rn-ortiz'), 'the sender has the tier user’s own sealed confirmation');
+    expect(lee.alerts.confirmedEndToEnd(settled, 'dr-patel')).to.equal(false);
+    await sleep(300);
+    expect(patelProblems, 'the other member ignores a receipt not for them').to.deep.equal([]);
+    expect(p.errors).to.deep.equal([]);
   });
 
   it('an acknowledgement in time stops the escalation: the next tier never gets the content', async () => {

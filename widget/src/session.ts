@@ -114,7 +114,7 @@ export class ChatSession {
     this.state.alerts.set(alertKey(alert.conversationId, alert.seq), alert);
     for (const item of this.state.items.values()) if (item.conversationId === alert.conversationId && item.seq === alert.seq) this.view.item(item);
     const mine = this.client.alerts.awaitsMe(alert);
-    this.view.alerts(mine && (reason === 'raised' || reason === 'repeated' || reason === 'escalated'));
+    this.view.alerts(mine && (reason === 'raised' || reason === 'repeated' || reason === 'escalated' || reason === 'handed-off'));
     if (mine && reason !== 'acknowledged') {
       this.view.emit('curbside-urgent', { conversationId: alert.conversationId, seq: alert.seq, priority: alert.priority, senderUserId: alert.senderUserId, repeats: alert.repeats, reason });
     }

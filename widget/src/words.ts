@@ -102,6 +102,8 @@ export function alertTimeline(alert: AlertState, name: (userId: string) => strin
         const users = alert.tiers?.[(e.tier ?? 1) - 1]?.userIds ?? [];
         return `escalated to ${users.map(name).join(', ') || 'the next tier'} ${clock(e.at)}`;
       }
+      case 'handed-off':
+        return `handed over to ${e.userId ? name(e.userId) : 'the next holder'}${e.byUserId ? ` by ${name(e.byUserId)}` : ''} ${clock(e.at)}`;
       case 'acknowledged':
         // ✓: their own device confirmed it end to end, not only the hub.
         return `acknowledged by ${e.userId ? name(e.userId) : 'someone'}${e.userId && sealed(e.userId) ? ' ✓' : ''} ${clock(e.at)}`;

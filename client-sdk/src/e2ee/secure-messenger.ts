@@ -145,6 +145,22 @@ export class SecureMessenger implements TeamContext {
     return this.receiptSender.acknowledged(conversationId, messageId);
   }
 
+  /**
+   * For an escalation tier's user (outside the conversation): an `acknowledged` receipt sealed for the
+   * sender's devices, to go with the acknowledgement (the hub sequences it as a receipt from this user).
+   * Undefined when no device of the sender can be reached.
+   */
+  async sealAckConfirmation(conversationId: string, toUserId: string, messageId: string): Promise<{ clientMessageId: string; body: Uint8Array; recipients: Array<{ deviceId: string; ciphertext: Uint8Array }> } | undefined> {
+    const me = this.self();
+    const clientMessageId = globalThis.crypto.randomUUID();
+    const { body, keyPackage } = sealMessage({ kind: 'receipt', status: 'acknowledged', messageIds: [messageId] }, { conversationId, senderUserId: me.userId, senderDeviceId: me.deviceId, clientMessageId });
+    const targets = await this.listDevices([toUserId]);
+    const shares = new Map<string, Uint8Array>();
+    await this.encryptShares(targets, keyPackage, shares);
+    const recipients = targets.filter((d) => shares.has(d.deviceId)).map((d) => ({ deviceId: d.deviceId, ciphertext: shares.get(d.deviceId)! }));
+    return recipients.length ? { clientMessageId, body, recipients } : undefined;
+  }
+
   /** Status per recipient of a message this device sent, or undefined if unknown. */
   messageStatus(messageId: string): Record<string, ReceiptStatus> | undefined {
     return this.receipts.status(messageId);

@@ -14,6 +14,7 @@ import {
   RoleLogResultSchema,
   RoleSearchResultSchema,
   type RoleSummary,
+  type AlertAckRequest,
   type Conversation,
   type ConversationCreateRequest,
   type DeviceIdentity,
@@ -175,8 +176,8 @@ export class HubApi {
   }
 
   /** Acknowledge an alert (an urgent or emergent message). */
-  async acknowledgeAlert(conversationId: string, seq: number): Promise<unknown> {
-    return this.connection.request(ClientEvent.ALERT_ACK, { conversationId, seq });
+  async acknowledgeAlert(conversationId: string, seq: number, confirmation?: AlertAckRequest['confirmation']): Promise<unknown> {
+    return this.connection.request(ClientEvent.ALERT_ACK, { conversationId, seq, ...(confirmation ? { confirmation } : {}) });
   }
 
   /** What an activated escalation tier released to this device. */

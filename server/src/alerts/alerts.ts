@@ -115,6 +115,24 @@ export class Alerts {
     return publicState(alert);
   }
 
+  /**
+   * Before an acknowledgement with a sealed confirmation is recorded: only someone asked from outside
+   * the conversation sends one this way (members send theirs in the conversation), and it may name
+   * only the sender's devices. Answers the sender. Anything else is refused with nothing recorded.
+   */
+  async checkConfirmation(caller: Caller, req: AlertAckRequest & { confirmation: NonNullable<AlertAckRequest['confirmation']> }): Promise<string> {
+    const conversation = await this.deps.directory.conversation(caller.orgId, req.conversationId);
+    if (conversation?.memberUserIds.includes(caller.userId)) {
+      throw new HubError(ErrorCode.INVALID_PAYLOAD, 'A member confirms an acknowledgement in the conversation itself, not with alert:ack', { conversationId: req.conversationId });
+    }
+    const alert = await this.deps.storage.getAlert(caller.orgId, req.conversationId, req.seq);
+    if (!alert) throw new HubError(ErrorCode.NOT_FOUND, 'No such alert', { conversationId: req.conversationId, seq: req.seq });
+    const devices = new Set((await this.deps.directory.identities(caller.orgId, [alert.senderUserId])).map((d) => d.deviceId));
+    const extra = req.confirmation.recipients.map((r) => r.deviceId).filter((d) => !devices.has(d));
+    if (extra.length) throw new HubError(ErrorCode.DEVICE_LIST_STALE, 'A confirmation names devices that are not the sender’s', { missing: [], extra });
+    return alert.senderUserId;
+  }
+
   /** Record the caller's acknowledgement; everyone concerned hears of it. */
   async acknowledge(caller: Caller, req: AlertAckRequest): Promise<AlertState> {
     // Someone who left the conversation since is no longer asked (an escalation tier's users are, from

@@ -240,6 +240,31 @@ export class MessageRelay {
   }
 
   /**
+   * An escalation tier user's sealed confirmation of their acknowledgement (checked by
+   * `Alerts.checkConfirmation`): put into the conversation's sequence as a receipt from them, for the
+   * sender's devices only (the other members get it without a share, and ignore it).
+   */
+  async appendConfirmation(caller: Caller, conversationId: string, confirmation: { clientMessageId: string; body: Uint8Array; recipients: Array<{ deviceId: string; ciphertext: Uint8Array }> }): Promise<StoredEnvelope> {
+    const now = this.now();
+    const appended = await this.storage.appendEnvelope({
+      orgId: caller.orgId,
+      conversationId,
+      senderUserId: caller.userId,
+      senderDeviceId: caller.deviceId,
+      clientMessageId: confirmation.clientMessageId,
+      body: confirmation.body,
+      recipients: confirmation.recipients,
+      partial: true,
+      kind: 'receipt',
+      deliverTo: confirmation.recipients.map((r) => r.deviceId),
+      expiresAt: now + this.retentionMs,
+      now,
+    });
+    if (appended.status === 'conflict') throw new HubError(ErrorCode.IDEMPOTENCY_CONFLICT, 'This client message id was already used by this device for another conversation', { clientMessageId: confirmation.clientMessageId });
+    return appended.envelope;
+  }
+
+  /**
    * Having written in a conversation someone else started is what accepts it (presence shows there
    * from then on). Written once per member and conversation, remembered per node; never holds up a send.
    */

@@ -377,7 +377,16 @@ export class Gateway {
     // --- end security: devices ---
     route(ClientEvent.DIRECTORY_LOOKUP, DirectoryLookupRequestSchema, (socket, req) => this.deps.profiles.lookup(socket.data, req));
     route(ClientEvent.DIRECTORY_SEARCH, DirectorySearchRequestSchema, (socket, req) => this.deps.profiles.search(socket.data, req));
-    route(ClientEvent.ALERT_ACK, AlertAckRequestSchema, (socket, req) => this.deps.alerts.acknowledge(socket.data, req));
+    route(ClientEvent.ALERT_ACK, AlertAckRequestSchema, async (socket, req) => {
+      const confirmation = req.confirmation;
+      const senderUserId = confirmation ? await this.deps.alerts.checkConfirmation(socket.data, { ...req, confirmation }) : undefined;
+      const state = await this.deps.alerts.acknowledge(socket.data, req);
+      if (confirmation && senderUserId !== undefined) {
+        const envelope = await relay.appendConfirmation(socket.data, req.conversationId, confirmation);
+        this.fanOut(socket.data.orgId, socket.data.deviceId, [senderUserId], envelope);
+      }
+      return state;
+    });
     route(ClientEvent.ALERT_LIST, AlertListRequestSchema, (socket) => this.deps.alerts.listOpen(socket.data));
     route(ClientEvent.ALERT_CONTENT, AlertContentRequestSchema, (socket, req) => this.deps.alerts.content(socket.data, req));
     route(ClientEvent.ROLE_SEARCH, RoleSearchRequestSchema, (socket, req) => this.deps.roles.search(socket.data, req));
