@@ -31,21 +31,29 @@ function watch(client: CurbsideClient) {
   return { messages, updates, escalated, problems };
 }
 
+/** The cast, connected: the role's owner and two cardiologists on the first node, the ED doctor and a consultant on the last. */
+async function ward(harness: HubHarness, nodes: 1 | 2) {
+  const shared = sharedBackend();
+  const node1 = await harness.start('real', shared, fastAlerts);
+  const node2 = nodes === 2 ? await harness.start('real', shared, fastAlerts) : node1;
+  const cast = {
+    chief: node1.client({ userId: 'dr-chief', deviceId: 'chief-laptop' }),
+    bell: node1.client({ userId: 'dr-bell', deviceId: 'bell-phone' }),
+    cruz: node2.client({ userId: 'dr-cruz', deviceId: 'cruz-phone' }),
+    ed: node2.client({ userId: 'dr-ed', deviceId: 'ed-phone' }),
+    sup: node2.client({ userId: 'dr-sup', deviceId: 'sup-phone' }),
+  };
+  await Promise.all(Object.values(cast).map((x) => x.connect()));
+  return { shared, node1, node2, ...cast };
+}
+
 describe('on-call roles: pages go to whoever holds the role, and a hand-off passes pending urgent messages on (two nodes, Redis + Mongo-wire DB)', function () {
   const harness = new HubHarness();
   afterEach(() => harness.cleanup());
 
   it('hands a pending escalation to the new holder, whose acknowledgement stops it; non-holders and the hub never read it', async () => {
-    const shared = sharedBackend();
-    const node1 = await harness.start('real', shared, fastAlerts);
-    const node2 = await harness.start('real', shared, fastAlerts);
-    const chief = node1.client({ userId: 'dr-chief', deviceId: 'chief-laptop' });
-    const bell = node1.client({ userId: 'dr-bell', deviceId: 'bell-phone' });
-    const cruz = node2.client({ userId: 'dr-cruz', deviceId: 'cruz-phone' });
-    const ed = node2.client({ userId: 'dr-ed', deviceId: 'ed-phone' });
-    const sup = node2.client({ userId: 'dr-sup', deviceId: 'sup-phone' });
+    const { shared, node1, node2, chief, bell, cruz, ed, sup } = await ward(harness, 2);
     const [b, c, e, s, ch] = [watch(bell), watch(cruz), watch(ed), watch(sup), watch(chief)];
-    await Promise.all([chief, bell, cruz, ed, sup].map((x) => x.connect()));
 
     const { roleId } = await chief.roles.create('Cardiology on-call', [{ userId: 'dr-bell' }, { userId: 'dr-cruz' }]);
     await chief.roles.schedule(roleId, [{ userIds: ['dr-bell'], from: Date.now() - HOUR, to: Date.now() + HOUR }]);
@@ -93,14 +101,8 @@ describe('on-call roles: pages go to whoever holds the role, and a hand-off pass
   });
 
   it('at the end of a shift the outgoing holder’s device hands pending pages to the next shift by itself', async () => {
-    const shared = sharedBackend();
-    const node = await harness.start('real', shared, fastAlerts);
-    const chief = node.client({ userId: 'dr-chief', deviceId: 'chief-laptop' });
-    const bell = node.client({ userId: 'dr-bell', deviceId: 'bell-phone' });
-    const cruz = node.client({ userId: 'dr-cruz', deviceId: 'cruz-phone' });
-    const ed = node.client({ userId: 'dr-ed', deviceId: 'ed-phone' });
+    const { node1: node, chief, cruz, ed } = await ward(harness, 1);
     const c = watch(cruz);
-    await Promise.all([chief, bell, cruz, ed].map((x) => x.connect()));
     const { roleId } = await chief.roles.create('Ward 4 charge nurse', [{ userId: 'dr-bell' }, { userId: 'dr-cruz' }]);
     const change = Date.now() + 2_500;
     await chief.roles.schedule(roleId, [
@@ -115,16 +117,8 @@ describe('on-call roles: pages go to whoever holds the role, and a hand-off pass
   });
 
   it("follows the role's signed escalation policy: a page nobody acknowledges goes to whoever holds the backup role, then to the consultant", async () => {
-    const shared = sharedBackend();
-    const node1 = await harness.start('real', shared, fastAlerts);
-    const node2 = await harness.start('real', shared, fastAlerts);
-    const chief = node1.client({ userId: 'dr-chief', deviceId: 'chief-laptop' });
-    const bell = node1.client({ userId: 'dr-bell', deviceId: 'bell-phone' });
-    const cruz = node2.client({ userId: 'dr-cruz', deviceId: 'cruz-phone' });
-    const ed = node2.client({ userId: 'dr-ed', deviceId: 'ed-phone' });
-    const sup = node2.client({ userId: 'dr-sup', deviceId: 'sup-phone' });
+    const { node1, chief, bell, cruz, ed, sup } = await ward(harness, 2);
     const [c, s] = [watch(cruz), watch(sup)];
-    await Promise.all([chief, bell, cruz, ed, sup].map((x) => x.connect()));
     const { roleId } = await chief.roles.create('Cardiology on-call', [{ userId: 'dr-bell' }]);
     const backup = await chief.roles.create('Cardiology backup', [{ userId: 'dr-cruz' }]);
     await bell.roles.take(roleId);
@@ -155,14 +149,8 @@ describe('on-call roles: pages go to whoever holds the role, and a hand-off pass
   });
 
   it('trusts the signed log, not the hub: a holder written into the database alone gets no page', async () => {
-    const shared = sharedBackend();
-    const node = await harness.start('real', shared, fastAlerts);
-    const chief = node.client({ userId: 'dr-chief', deviceId: 'chief-laptop' });
-    const bell = node.client({ userId: 'dr-bell', deviceId: 'bell-phone' });
-    const cruz = node.client({ userId: 'dr-cruz', deviceId: 'cruz-phone' });
-    const ed = node.client({ userId: 'dr-ed', deviceId: 'ed-phone' });
+    const { shared, chief, bell, cruz, ed } = await ward(harness, 1);
     const [b, c] = [watch(bell), watch(cruz)];
-    await Promise.all([chief, bell, cruz, ed].map((x) => x.connect()));
     const { roleId } = await chief.roles.create('Rapid response', [{ userId: 'dr-bell' }, { userId: 'dr-cruz' }]);
     await bell.roles.take(roleId);
 
@@ -185,13 +173,9 @@ describe('on-call roles: pages go to whoever holds the role, and a hand-off pass
   });
 
   it('refuses what the rules forbid with typed errors, and changes nothing', async () => {
-    const shared = sharedBackend();
-    const node = await harness.start('real', shared, fastAlerts);
-    const chief = node.client({ userId: 'dr-chief', deviceId: 'chief-laptop' });
-    const bell = node.client({ userId: 'dr-bell', deviceId: 'bell-phone' });
-    const ed = node.client({ userId: 'dr-ed', deviceId: 'ed-phone' });
+    const { node1: node, chief, bell, ed } = await ward(harness, 1);
     const other = node.client({ userId: 'dr-chief', deviceId: 'b-laptop', orgId: 'org-b' });
-    await Promise.all([chief, bell, ed, other].map((x) => x.connect()));
+    await other.connect();
     const { roleId } = await chief.roles.create('Ward 4 charge nurse', [{ userId: 'dr-bell' }]);
 
     expect(await codeOf(chief.roles.create('ward 4 CHARGE nurse', [])), 'one role per name').to.equal(ErrorCode.CONFLICT);

@@ -12,7 +12,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 
 /** Debian's Chromium. CURBSIDE_CHROMIUM overrides the path (another local Chromium build); nothing is ever downloaded. */
 export const CHROMIUM_PATH = process.env.CURBSIDE_CHROMIUM ?? '/usr/bin/chromium';
@@ -158,4 +158,38 @@ export async function axeViolations(page: Page): Promise<AxeViolation[]> {
   if ((await page.evaluate('typeof window.axe')) === 'undefined') await page.addScriptTag({ content: axeSource });
   return (await page.evaluate(`axe.run({ include: [['curbside-chat']] }, { resultTypes: ['violations'] }).then((r) => r.violations.map((v) => ({
     id: v.id, impact: v.impact, help: v.help, targets: v.nodes.slice(0, 3).map((n) => JSON.stringify(n.target) + ' ' + JSON.stringify(n.any.concat(n.all, n.none).map((c) => c.message))) })))`)) as AxeViolation[];
+}
+
+/** A host page (an "EHR") that loads the widget from the hub and gets its tokens from `window.curbsideTestToken`. */
+export function widgetHostPage(hubUrl: string, options: { heading?: string; script?: string } = {}): Record<string, [string, string]> {
+  return {
+    '/': [
+      'text/html',
+      `<!doctype html><html lang="en"><meta charset="utf-8"><link rel="icon" href="data:,"><title>EHR</title>
+<main>${options.heading ? `<h1>${options.heading}</h1>\n` : ''}<script src="${hubUrl}/widget/curbside-chat.js"></script>
+<curbside-chat hub="${hubUrl}" label="Curbside chat"></curbside-chat></main>
+<script>${options.script ?? ''}document.querySelector('curbside-chat').getToken = () => window.curbsideTestToken();</script>`,
+    ],
+  };
+}
+
+/**
+ * Open the host page in a new browser context whose tokens `mint` makes, and wait until the widget is
+ * connected. Page errors are collected into `pageErrors`.
+ */
+export async function openWidget(
+  browser: Browser,
+  site: StaticSite,
+  mint: () => string,
+  pageErrors: string[],
+  viewport = { width: 1000, height: 700 },
+): Promise<{ context: BrowserContext; page: Page; widget: Locator }> {
+  const context = await browser.newContext({ viewport });
+  await context.exposeFunction('curbsideTestToken', mint);
+  const page = await context.newPage();
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto(site.origin + '/');
+  const widget = page.locator('curbside-chat');
+  await page.waitForFunction("document.querySelector('curbside-chat')?.connected === true", undefined, { timeout: 20_000, polling: 50 });
+  return { context, page, widget };
 }

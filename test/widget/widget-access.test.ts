@@ -9,9 +9,9 @@
  * and build on each other.
  */
 import { expect } from 'chai';
-import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import type { CurbsideClient } from '@curbside/client-sdk';
-import { axeViolations, launchBrowser, requireChromium, serveStatic, type StaticSite } from '../support/browser.js';
+import { axeViolations, launchBrowser, openWidget, requireChromium, serveStatic, widgetHostPage, type StaticSite } from '../support/browser.js';
 import { HubHarness, eventually, type TestHub } from '../support/hub.js';
 
 const WAIT = 20_000;
@@ -28,7 +28,6 @@ describe('<curbside-chat> for the people using it: names, full titles, the safe 
   let t: TestHub;
   let browser: Browser;
   let site: StaticSite;
-  let context: BrowserContext;
   let page: Page;
   let widget: Locator;
   let patelDesk: CurbsideClient;
@@ -41,16 +40,7 @@ describe('<curbside-chat> for the people using it: names, full titles, the safe 
     this.timeout(90_000);
     requireChromium();
     t = await harness.start('memory', undefined, (c) => (c.adminToken = ADMIN));
-    site = await serveStatic({
-      '/': [
-        'text/html',
-        `<!doctype html><html lang="en"><meta charset="utf-8"><link rel="icon" href="data:,"><title>EHR</title>
-<main><h1>Ward 4B</h1>
-<script src="${t.url}/widget/curbside-chat.js"></script>
-<curbside-chat hub="${t.url}" label="Curbside chat"></curbside-chat></main>
-<script>document.querySelector('curbside-chat').getToken = () => window.curbsideTestToken();</script>`,
-      ],
-    });
+    site = await serveStatic(widgetHostPage(t.url, { heading: 'Ward 4B' }));
     browser = await launchBrowser();
     patelDesk = t.client({ userId: 'dr-patel', deviceId: 'patel-desk', claims: PATEL_CLAIMS });
     await patelDesk.connect();
@@ -58,13 +48,7 @@ describe('<curbside-chat> for the people using it: names, full titles, the safe 
     await patelPhone.connect(); // linked by the desk (the harness enters the code)
     ortiz = t.client({ userId: 'rn-ortiz', deviceId: 'ortiz-tablet', claims: ORTIZ_CLAIMS });
     await ortiz.connect();
-    context = await browser.newContext({ viewport: { width: 1000, height: 640 } });
-    await context.exposeFunction('curbsideTestToken', () => t.idp.mint(LEE));
-    page = await context.newPage();
-    page.on('pageerror', (e) => pageErrors.push(e.message));
-    await page.goto(site.origin + '/');
-    widget = page.locator('curbside-chat');
-    await page.waitForFunction("document.querySelector('curbside-chat')?.connected === true", undefined, { timeout: WAIT, polling: 50 });
+    ({ page, widget } = await openWidget(browser, site, () => t.idp.mint(LEE), pageErrors, { width: 1000, height: 640 }));
   });
 
   after(async () => {

@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import type { Browser, Locator, Page } from 'playwright-core';
 import type { ChatMessage, CurbsideClient } from '@curbside/client-sdk';
-import { axeViolations, launchBrowser, requireChromium, serveStatic, type StaticSite } from '../support/browser.js';
+import { axeViolations, launchBrowser, openWidget, requireChromium, serveStatic, widgetHostPage, type StaticSite } from '../support/browser.js';
 import { HubHarness, eventually, type TestHub } from '../support/hub.js';
 
 const WAIT = 20_000;
@@ -31,15 +31,7 @@ describe('<curbside-chat> on-call roles: on call now, search, Page, Take (Chromi
     this.timeout(90_000);
     requireChromium();
     t = await harness.start('memory');
-    site = await serveStatic({
-      '/': [
-        'text/html',
-        `<!doctype html><html lang="en"><meta charset="utf-8"><link rel="icon" href="data:,"><title>EHR</title>
-<main><script src="${t.url}/widget/curbside-chat.js"></script>
-<curbside-chat hub="${t.url}" label="Curbside chat"></curbside-chat></main>
-<script>document.querySelector('curbside-chat').getToken = () => window.curbsideTestToken();</script>`,
-      ],
-    });
+    site = await serveStatic(widgetHostPage(t.url));
     browser = await launchBrowser();
     chief = t.client({ userId: 'dr-chief', deviceId: 'chief-desk', claims: { name: 'Grace Chief' } });
     bell = t.client({ userId: 'dr-bell', deviceId: 'bell-phone', claims: { name: 'Adam Bell', profile_role: 'Cardiology registrar' } });
@@ -48,13 +40,7 @@ describe('<curbside-chat> on-call roles: on call now, search, Page, Take (Chromi
     ({ roleId } = await chief.roles.create('Cardiology on-call', [{ userId: 'dr-bell' }, { userId: 'dr-lee' }]));
     await chief.roles.schedule(roleId, [{ userIds: ['dr-bell'], from: Date.now() - 60_000, to: Date.now() + 3_600_000 }]);
     await chief.roles.create('Rapid response', [{ userId: 'dr-bell' }]);
-    const context = await browser.newContext({ viewport: { width: 1000, height: 700 } });
-    await context.exposeFunction('curbsideTestToken', () => t.idp.mint(LEE));
-    page = await context.newPage();
-    page.on('pageerror', (e) => pageErrors.push(e.message));
-    await page.goto(site.origin + '/');
-    widget = page.locator('curbside-chat');
-    await page.waitForFunction("document.querySelector('curbside-chat')?.connected === true", undefined, { timeout: WAIT, polling: 50 });
+    ({ page, widget } = await openWidget(browser, site, () => t.idp.mint(LEE), pageErrors));
   });
 
   after(async () => {

@@ -8,7 +8,7 @@
 import { expect } from 'chai';
 import type { Browser, Locator, Page } from 'playwright-core';
 import type { AlertUpdate, ChatMessage, CurbsideClient } from '@curbside/client-sdk';
-import { axeViolations, launchBrowser, requireChromium, serveStatic, type StaticSite } from '../support/browser.js';
+import { axeViolations, launchBrowser, openWidget, requireChromium, serveStatic, widgetHostPage, type StaticSite } from '../support/browser.js';
 import { HubHarness, eventually, type TestHub } from '../support/hub.js';
 
 const WAIT = 20_000;
@@ -34,29 +34,16 @@ describe('<curbside-chat> urgent messages: toggle, panel, Acknowledge, timeline,
     this.timeout(90_000);
     requireChromium();
     t = await harness.start('memory', undefined, (c) => (c.alerts = { repeatMs: { urgent: REPEAT_MS, emergent: REPEAT_MS / 2 }, maxRepeats: 50, sweepMs: 50 }));
-    site = await serveStatic({
-      '/': [
-        'text/html',
-        `<!doctype html><html lang="en"><meta charset="utf-8"><link rel="icon" href="data:,"><title>EHR</title>
-<main><script src="${t.url}/widget/curbside-chat.js"></script>
-<curbside-chat hub="${t.url}" label="Curbside chat"></curbside-chat></main>
-<script>window.urgentEvents = []; document.querySelector('curbside-chat').addEventListener('curbside-urgent', (e) => window.urgentEvents.push(e.detail));
-document.querySelector('curbside-chat').getToken = () => window.curbsideTestToken();</script>`,
-      ],
-    });
+    site = await serveStatic(
+      widgetHostPage(t.url, { script: "window.urgentEvents = []; document.querySelector('curbside-chat').addEventListener('curbside-urgent', (e) => window.urgentEvents.push(e.detail));\n" }),
+    );
     browser = await launchBrowser();
     patel = t.client({ userId: 'dr-patel', deviceId: 'patel-desk', claims: { name: 'Anita Patel', profile_role: 'Cardiology registrar' } });
     ortiz = t.client({ userId: 'rn-ortiz', deviceId: 'ortiz-tablet', claims: { name: 'Rosa Ortiz', profile_role: 'Charge nurse' } });
     patel.on('message', (m) => patelMessages.push(m));
     patel.on('alert', (u) => patelAlerts.push(u));
     await Promise.all([patel.connect(), ortiz.connect()]);
-    const context = await browser.newContext({ viewport: { width: 1000, height: 700 } });
-    await context.exposeFunction('curbsideTestToken', () => t.idp.mint(LEE));
-    page = await context.newPage();
-    page.on('pageerror', (e) => pageErrors.push(e.message));
-    await page.goto(site.origin + '/');
-    widget = page.locator('curbside-chat');
-    await page.waitForFunction("document.querySelector('curbside-chat')?.connected === true", undefined, { timeout: WAIT, polling: 50 });
+    ({ page, widget } = await openWidget(browser, site, () => t.idp.mint(LEE), pageErrors));
     directId = (await patel.createConversation({ kind: 'direct', peerUserId: 'dr-lee' })).id;
     await patel.sendText(directId, 'Morning');
     await widget.locator('button.conv', { hasText: 'Anita Patel' }).first().waitFor({ timeout: WAIT });

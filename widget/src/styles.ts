@@ -48,8 +48,8 @@ button:disabled { opacity: 0.6; cursor: default; }
 .banner:empty { display: none; }
 .panes { flex: 1; display: flex; min-height: 0; }
 .sidebar { width: 36%; min-width: 200px; max-width: 320px; border-right: 1px solid var(--_border); display: flex; flex-direction: column; background: var(--_surface); }
-.sidebar-head { display: flex; align-items: center; justify-content: space-between; gap: 0.5em; padding: 0.6em 0.8em; border-bottom: 1px solid var(--_border); }
-.sidebar-head h2 { font-size: 1em; margin: 0; flex: 1; }
+.sidebar-head { display: flex; flex-wrap: wrap; align-items: center; justify-content: space-between; gap: 0.5em; padding: 0.6em 0.8em; border-bottom: 1px solid var(--_border); }
+.sidebar-head h2 { font-size: 1em; margin: 0; flex: 1 0 auto; }
 .oncall { padding: 0.6em 0.8em; border-bottom: 1px solid var(--_border); }
 .oncall h3 { font-size: 0.95em; margin: 0 0 0.4em; }
 .roles { list-style: none; margin: 0.4em 0 0; padding: 0; }
