@@ -111,6 +111,12 @@ export interface CurbsideClientEvents {
 
 export interface CurbsideClientOptions extends HubConnectionOptions {
   /**
+   * The organisation's credentialing public key (base64url), as its credentialing office publishes it:
+   * pinned for `client.credentials` over whatever the hub presents. Without it the key is pinned on
+   * first use, and the user can compare its fingerprint (`client.credentials.orgKey()`).
+   */
+  credentialKey?: string;
+  /**
    * Where this device keeps its keys, sessions, trust decisions and sync cursors. Use
    * `IndexedDbDeviceStore` in browsers and `FileDeviceStore` (from `@curbside/client-sdk/node`) in
    * Node so they survive a restart. @default MemoryDeviceStore (lost when the process ends)

@@ -2,7 +2,7 @@
  * `CurbsideClient`: the SDK's facade. It wires a hub connection (socket, reconnects, token refresh),
  * an outbox (pending sends, retries, idempotency) and sync (resync by sequence, in order, once) to the
  * end-to-end messengers, and offers the feature areas as namespaces: `teams`, `devices`, `trust`, `directory`,
- * `alerts`, `roles` (and, low-level, `hub`). Each part lives in its own module; this one only connects them.
+ * `alerts`, `roles`, `credentials` (and, low-level, `hub`). Each part lives in its own module; this one only connects them.
  */
 import { ServerEvent, DeviceIdentitySchema, DeviceListChangedSchema, DeviceRemovedSchema, KeysLowSchema, ErrorCode, type Conversation, type ConversationCreateRequest, type Envelope, type SendResult } from '@curbside/shared';
 import { CurbsideError, asCurbsideError } from './errors.js';
@@ -21,6 +21,7 @@ import { Trust } from './trust.js';
 import { Directory } from './directory.js';
 import { Alerts } from './alerts.js';
 import { OnCallRoles } from './roles.js';
+import { Credentials } from './credentials.js';
 import { TextQueue } from './text-queue.js';
 
 export type { CurbsideClientEvents, CurbsideClientOptions, TextSendOptions } from './client-types.js';
@@ -54,6 +55,8 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
   readonly alerts: Alerts;
   /** On-call roles: who holds each (verified), paging a role, taking it, shifts, hand-offs. */
   readonly roles: OnCallRoles;
+  /** Verified credentials: attestations by the organisation's credentialing office, checked on this device. */
+  readonly credentials: Credentials;
   /**
    * The hub's requests as they are (keys, devices, conversations), for transport-only clients
    * (`e2ee: false`), tests and bridges. Apps use the methods and namespaces above.
@@ -131,6 +134,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
       escalated: (m) => this.emit('escalatedMessage', m),
       error: (e) => this.emit('error', asCurbsideError(e)),
     });
+    this.credentials = new Credentials({ api: this.hub, messenger: this.messenger, configuredKey: options.credentialKey });
     this.roles = new OnCallRoles({ messenger: this.messenger, api: this.hub, sendText: (conversationId, text, options) => this.sendText(conversationId, text, options) });
     this.devices = new Devices({
       api: this.hub,

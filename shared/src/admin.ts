@@ -25,6 +25,11 @@ export const AdminPath = {
   KEYS: '/admin/keys',
   KEYS_RELOAD: '/admin/keys/reload',
   ALERT_SETTINGS: '/admin/alerts/settings',
+  /** The organisation's credentialing public key (credentials.ts). */
+  CREDENTIAL_KEY: '/admin/credentials/key',
+  /** Signed attestations: store one (POST), list a user's (GET). */
+  CREDENTIALS: '/admin/credentials',
+  CREDENTIAL_REVOKE: '/admin/credentials/revoke',
 } as const;
 
 /** The header naming the operator for the audit log. */

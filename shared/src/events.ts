@@ -59,6 +59,10 @@ export const ClientEvent = {
   ROLE_LOG: 'role:log',
   /** The caller's thread with an on-call role (roles.ts). Ack: `Conversation`. */
   ROLE_OPEN: 'role:open',
+  /** The credentialing key and the signed attestations of some users (credentials.ts). Ack: `CredentialsResult`. */
+  CREDENTIALS_GET: 'credentials:get',
+  /** Signed attestations by specialty (credentials.ts). Ack: `CredentialsResult`. */
+  CREDENTIALS_SEARCH: 'credentials:search',
 } as const;
 export type ClientEvent = (typeof ClientEvent)[keyof typeof ClientEvent];
 

@@ -17,3 +17,4 @@ export * from './admin.js';
 export * from './directory.js';
 export * from './alerts.js';
 export * from './roles.js';
+export * from './credentials.js';

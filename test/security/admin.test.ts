@@ -3,34 +3,14 @@
  * admin HTTP API of hub nodes on real Redis and the Mongo-wire DB. Every action is audited.
  */
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { CloseCode, ErrorCode, type AdminUsersResponse, type AdminTeamsResponse, type AdminKeysResponse } from '@curbside/shared';
 import { rateLimitsOff, type AuditEntry, type Hub } from '@curbside/server';
 import { TestIdp, sharedBackend, type TestHub } from '../support/hub.js';
 import { connectRaw, errorCode, handshakeOutcome, sleep, type RawClient, rawHubs } from './support.js';
-
-const cliJs = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'server', 'dist', 'cli', 'admin.js');
-const ADMIN = 'operator-secret-'.padEnd(40, 'x');
-const withAdmin = (c: { adminToken?: string | undefined }) => (c.adminToken = ADMIN);
-
-/** Run the CLI against a hub; its exit code and output. */
-function cli(url: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cliJs, '--url', url, ...args], {
-      env: { ...process.env, ADMIN_TOKEN: ADMIN, CURBSIDE_OPERATOR: 'helpdesk-7', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { ADMIN, cli, withAdmin } from '../support/admin-cli.js';
 
 async function auditEntries(hub: Hub): Promise<AuditEntry[]> {
   hub.security.flushAudit();

@@ -51,6 +51,16 @@ export class HubApi {
     return this.roleThreads.get(conversationId);
   }
 
+  /** `credentials:get`: the credentialing key and these users' signed attestations and revocations (unchecked). */
+  async credentials(userIds: string[]): Promise<unknown> {
+    return this.connection.request(ClientEvent.CREDENTIALS_GET, { userIds });
+  }
+
+  /** `credentials:search`: signed attestations by specialty (unchecked). */
+  async credentialSearch(query: string): Promise<unknown> {
+    return this.connection.request(ClientEvent.CREDENTIALS_SEARCH, { query });
+  }
+
   /** `role:search`: the organisation's on-call roles whose name matches (all, without a query). */
   async roleSearch(query?: string, limit?: number): Promise<RoleSummary[]> {
     const req = { ...(query !== undefined && query.trim() !== '' ? { query: query.trim() } : {}), ...(limit !== undefined ? { limit } : {}) };

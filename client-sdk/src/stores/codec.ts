@@ -47,6 +47,18 @@ export function bytesToBase64(bytes: Uint8Array): string {
   return out;
 }
 
+/** base64url without padding (RFC 4648 §5), as keys and signatures travel in JSON. */
+export function bytesToBase64Url(bytes: Uint8Array): string {
+  return bytesToBase64(bytes).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/** Inverse of {@link bytesToBase64Url}. */
+export function base64UrlToBytes(text: string): Uint8Array {
+  if (/[^A-Za-z0-9_-]/.test(text)) throw corrupt('bad base64url character');
+  const standard = text.replace(/-/g, '+').replace(/_/g, '/');
+  return base64ToBytes(standard + '='.repeat((4 - (standard.length % 4)) % 4));
+}
+
 /** Inverse of {@link bytesToBase64}; strict: refuses anything it would not have written. */
 export function base64ToBytes(text: string): Uint8Array {
   if (text.length % 4 !== 0) throw corrupt('bad base64 length');

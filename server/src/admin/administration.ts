@@ -1,3 +1,4 @@
+import type { Credentials } from '../domain/credentials.js';
 import {
   ErrorCode,
   type AdminAlertSettings,
@@ -37,6 +38,8 @@ export interface AdministrationDeps {
   clustered: boolean;
   /** The deployment's alert settings (ALERT_*), which an organisation's own override. */
   alertDefaults: AlertsConfig;
+  /** Verified credentials: the credentialing office's key, attestations and revocations. */
+  credentials: Credentials;
 }
 
 /**
@@ -49,6 +52,11 @@ export class Administration {
   private io: HubServer | undefined;
 
   constructor(private readonly deps: AdministrationDeps) {}
+
+  /** The credentialing office's signed documents (checked before they are stored). */
+  get credentials(): Credentials {
+    return this.deps.credentials;
+  }
 
   /** Drops an organisation's cached alert settings on this node (set once the alerts service exists). */
   private forgetAlertSettings: ((orgId: string) => void) | undefined;

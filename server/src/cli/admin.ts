@@ -28,8 +28,10 @@ import {
   AdminAlertSettingsSchema,
   AdminUsersResponseSchema,
   RestErrorBodySchema,
+  CredentialsResultSchema,
 } from '@curbside/shared';
-import type { z } from 'zod';
+import { generateCredentialKey, loadCredentialKey, signAttestation, signRevocation } from './credentials.js';
+import { z } from 'zod';
 import { formatVerdict, verifyAuditLog, type AuditVerdict } from '../audit/verify.js';
 import type { AuditEntry, AuditReader } from '../audit/port.js';
 
@@ -49,6 +51,14 @@ commands:
   alerts show     --org ORG                              re-notification intervals of urgent and emergent messages
   alerts set      --org ORG [--urgent-ms N] [--emergent-ms N] [--max-repeats N]
                                                          the organisation's own (others unchanged; N = default resets one)
+  credentials keygen      --out FILE                     a credentialing key pair: the private key to FILE (keep it offline)
+  credentials publish-key --org ORG --key FILE           give the hub the public half (clients pin it)
+  credentials issue       --org ORG --key FILE --user USER --device DEVICE --identity-key KEY
+                          --name N --specialty S --licence L --institution I [--days N]
+                                                         sign an attestation bound to the device's identity key (the
+                                                         clinician's app shows KEY; compare it in person); renew: issue again
+  credentials revoke      --org ORG --key FILE --serial SERIAL [--reason TEXT]
+  credentials show        --org ORG --user USER          a user's attestations and revocations
   keys show                                              identity provider keys this node accepts
   keys reload                                            re-read JWT_PUBLIC_KEY_FILE on every node (key rotation)
 
@@ -75,6 +85,14 @@ const OPTIONS = {
   chain: { type: 'string' },
   out: { type: 'string' },
   file: { type: 'string' },
+  key: { type: 'string' },
+  'identity-key': { type: 'string' },
+  specialty: { type: 'string' },
+  licence: { type: 'string' },
+  institution: { type: 'string' },
+  days: { type: 'string' },
+  serial: { type: 'string' },
+  reason: { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -122,7 +140,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.W
 async function run(positionals: string[], v: Values, env: NodeJS.ProcessEnv, out: NodeJS.WritableStream): Promise<number> {
   const [group, action, ...extra] = positionals;
   if (extra.length) throw new UsageError(`unexpected argument ${extra[0]}`);
-  const need = (name: 'org' | 'user' | 'device' | 'team'): string => {
+  const need = (name: 'org' | 'user' | 'device' | 'team' | 'key' | 'out' | 'identity-key' | 'name' | 'specialty' | 'licence' | 'institution' | 'serial'): string => {
     const value = v[name];
     if (value === undefined || value === '') throw new UsageError(`${group} ${action} needs --${name}`);
     return value;
@@ -133,6 +151,15 @@ async function run(positionals: string[], v: Values, env: NodeJS.ProcessEnv, out
     operator: v.as ?? env.CURBSIDE_OPERATOR ?? safeLogin(),
   });
   const print = (json: unknown, human: () => string) => out.write(`${v.json ? JSON.stringify(json, null, 2) : human()}\n`);
+  /** The office's private key file: one that cannot be read is bad usage, said plainly. */
+  const officeKey = async () => {
+    const file = need('key');
+    try {
+      return await loadCredentialKey(file);
+    } catch (err) {
+      throw new UsageError(`--key ${file}: ${(err as Error).message}`);
+    }
+  };
 
   switch (`${group ?? ''} ${action ?? ''}`) {
     case 'users list': {
@@ -203,6 +230,52 @@ async function run(positionals: string[], v: Values, env: NodeJS.ProcessEnv, out
           : await hub.post(AdminPath.ALERT_SETTINGS, { orgId: need('org'), urgentMs: int('urgent-ms'), emergentMs: int('emergent-ms'), maxRepeats: int('max-repeats') }, AdminAlertSettingsSchema);
       const mark = (k: 'urgentMs' | 'emergentMs' | 'maxRepeats') => (res.set.includes(k) ? '' : ' (default)');
       print(res, () => `${res.orgId}: urgent every ${res.urgentMs / 1000} s${mark('urgentMs')}, emergent every ${res.emergentMs / 1000} s${mark('emergentMs')}, at most ${res.maxRepeats} times${mark('maxRepeats')}`);
+      return 0;
+    }
+    case 'credentials keygen': {
+      const publicKey = await generateCredentialKey(need('out')).catch((err: unknown) => {
+        throw new UsageError(`--out ${v.out}: ${(err as Error).message} (an existing file is never overwritten)`);
+      });
+      print({ publicKey }, () => `private key written to ${v.out} (keep it offline); public key: ${publicKey}`);
+      return 0;
+    }
+    case 'credentials publish-key': {
+      const { publicKey } = await officeKey();
+      const res = await hub.post(AdminPath.CREDENTIAL_KEY, { orgId: need('org'), publicKey }, z.object({ orgId: z.string(), publicKey: z.string(), changed: z.boolean() }));
+      print(res, () => `${res.orgId}: credentialing key ${res.publicKey}${res.changed ? ' published' : ' (already published)'}`);
+      return 0;
+    }
+    case 'credentials issue': {
+      const days = v.days === undefined ? 365 : Number(v.days);
+      if (!Number.isInteger(days) || days < 1 || days > 3650) throw new UsageError('--days must be a whole number from 1 to 3650');
+      const { privateKey } = await officeKey();
+      const fields = { orgId: need('org'), userId: need('user'), deviceId: need('device'), identityKey: need('identity-key'), displayName: need('name'), specialty: need('specialty'), licence: need('licence'), institution: need('institution'), days };
+      let document;
+      try {
+        document = signAttestation(privateKey, fields);
+      } catch (err) {
+        throw new UsageError(`not an attestation: ${(err as Error).message}`);
+      }
+      const res = await hub.post(AdminPath.CREDENTIALS, { orgId: fields.orgId, document }, z.object({ serial: z.string(), userId: z.string(), expiresAt: z.number() }));
+      print(res, () => `${res.userId}: attestation ${res.serial}, valid until ${new Date(res.expiresAt).toISOString()}`);
+      return 0;
+    }
+    case 'credentials revoke': {
+      const { privateKey } = await officeKey();
+      const document = signRevocation(privateKey, { orgId: need('org'), serial: need('serial'), reason: v.reason });
+      const res = await hub.post(AdminPath.CREDENTIAL_REVOKE, { orgId: need('org'), document }, z.object({ serial: z.string() }));
+      print(res, () => `attestation ${res.serial} revoked`);
+      return 0;
+    }
+    case 'credentials show': {
+      const res = await hub.get(AdminPath.CREDENTIALS, { orgId: need('org'), userId: need('user') }, CredentialsResultSchema);
+      const revoked = new Set(res.revocations.map((r) => (JSON.parse(r.signed) as { serial: string }).serial));
+      print(res, () =>
+        res.attestations
+          .map((a) => JSON.parse(a.signed) as { serial: string; specialty: string; deviceId: string; expiresAt: number })
+          .map((c) => `${c.serial}  ${c.specialty}  device ${c.deviceId}  until ${new Date(c.expiresAt).toISOString()}${revoked.has(c.serial) ? '  REVOKED' : ''}`)
+          .join('\n') || 'no attestations',
+      );
       return 0;
     }
     case 'keys show':

@@ -12,6 +12,9 @@ import type { z } from 'zod';
 import {
   ADMIN_OPERATOR_HEADER,
   AdminAuditExportQuerySchema,
+  AdminCredentialKeyRequestSchema,
+  AdminCredentialsQuerySchema,
+  AdminSignedCredentialRequestSchema,
   AdminDeviceRestoreRequestSchema,
   AdminDeviceRevokeRequestSchema,
   AdminKeysReloadRequestSchema,
@@ -201,6 +204,10 @@ export function adminRouter(options: AdminRouterOptions): Router {
     (b) => admin.setAlertSettings(b),
     (b, a) => ({ orgId: b.orgId, note: a ? `urgent ${a.urgentMs} ms, emergent ${a.emergentMs} ms, ${a.maxRepeats} repeats` : undefined }),
   );
+  route('post', AdminPath.CREDENTIAL_KEY, 'set-credential-key', AdminCredentialKeyRequestSchema, (b) => admin.credentials.setKey(b.orgId, b.publicKey), (b, a) => ({ orgId: b.orgId, note: a ? (a.changed ? 'set' : 'unchanged') : undefined }));
+  route('post', AdminPath.CREDENTIALS, 'attest-credential', AdminSignedCredentialRequestSchema, (b) => admin.credentials.attest(b.orgId, b.document), (b, a) => ({ orgId: b.orgId, ...(a ? { userId: a.userId, note: a.serial } : {}) }));
+  route('post', AdminPath.CREDENTIAL_REVOKE, 'revoke-credential', AdminSignedCredentialRequestSchema, (b) => admin.credentials.revoke(b.orgId, b.document), (b, a) => ({ orgId: b.orgId, note: a?.serial }));
+  route('get', AdminPath.CREDENTIALS, 'show-credentials', AdminCredentialsQuerySchema, (q) => admin.credentials.get({ orgId: q.orgId }, { userIds: [q.userId] }), (q) => ({ orgId: q.orgId, userId: q.userId }));
   route('get', AdminPath.KEYS, 'show-keys', AdminKeysReloadRequestSchema.pick({}), async () => admin.keys(), () => ({}));
   route(
     'post',

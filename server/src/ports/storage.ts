@@ -238,3 +238,8 @@ export interface Storage extends AlertStore, AlertSettingsStore {}
 import type { RoleStore } from './roles.js';
 /** Every storage also lists on-call roles, their logs, and keeps role threads' members in step. */
 export interface Storage extends RoleStore {}
+
+// --- clinical workflow: verified credentials ---
+import type { CredentialStore } from './credentials.js';
+/** Every storage also keeps the organisations' credentialing keys, attestations and revocations. */
+export interface Storage extends CredentialStore {}

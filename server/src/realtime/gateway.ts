@@ -22,6 +22,8 @@ import {
   AlertAckRequestSchema,
   AlertListRequestSchema,
   AlertContentRequestSchema,
+  CredentialsGetRequestSchema,
+  CredentialsSearchRequestSchema,
   RoleLogRequestSchema,
   RoleOpenRequestSchema,
   RoleSearchRequestSchema,
@@ -54,6 +56,7 @@ import type { DeviceKeys } from '../domain/device-keys.js';
 import type { DeviceLists } from '../domain/device-lists.js';
 import type { CareTeams } from '../domain/care-teams.js';
 import type { OnCallRoles } from '../domain/roles.js';
+import type { Credentials } from '../domain/credentials.js';
 import type { Profiles } from '../domain/profiles.js';
 import type { Alerts } from '../alerts/alerts.js';
 import type { HubSecurity } from '../security/hub-security.js';
@@ -95,6 +98,8 @@ interface GatewayDeps {
   alerts: Alerts;
   /** On-call roles: search, logs, threads, and who a message in a thread asks. */
   roles: OnCallRoles;
+  /** Verified credentials: the organisation's credentialing key and signed attestations. */
+  credentials: Credentials;
   logger: Logger;
   /** Origins, rate limits, revocation, device administration and the audit trail. */
   security: HubSecurity;
@@ -389,6 +394,8 @@ export class Gateway {
     });
     route(ClientEvent.ALERT_LIST, AlertListRequestSchema, (socket) => this.deps.alerts.listOpen(socket.data));
     route(ClientEvent.ALERT_CONTENT, AlertContentRequestSchema, (socket, req) => this.deps.alerts.content(socket.data, req));
+    route(ClientEvent.CREDENTIALS_GET, CredentialsGetRequestSchema, (socket, req) => this.deps.credentials.get(socket.data, req));
+    route(ClientEvent.CREDENTIALS_SEARCH, CredentialsSearchRequestSchema, (socket, req) => this.deps.credentials.search(socket.data, req));
     route(ClientEvent.ROLE_SEARCH, RoleSearchRequestSchema, (socket, req) => this.deps.roles.search(socket.data, req));
     route(ClientEvent.ROLE_LOG, RoleLogRequestSchema, (socket, req) => this.deps.roles.log(socket.data, req));
     route(ClientEvent.ROLE_OPEN, RoleOpenRequestSchema, async (socket, req) => {

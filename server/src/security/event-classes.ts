@@ -27,6 +27,8 @@ export const EVENT_CLASS: Partial<Record<string, EventClass | 'envelopeSend'>> =
   [ClientEvent.ALERT_LIST]: 'reads',
   [ClientEvent.ALERT_CONTENT]: 'reads',
   [ClientEvent.ROLE_SEARCH]: 'reads',
+  [ClientEvent.CREDENTIALS_GET]: 'reads',
+  [ClientEvent.CREDENTIALS_SEARCH]: 'reads',
   [ClientEvent.ROLE_LOG]: 'reads',
   [ClientEvent.ROLE_OPEN]: 'membership',
 };

@@ -21,6 +21,7 @@ import type {
 import { directKey, roleThreadKey, sameMembers, uniqueMembers } from '../../ports/storage-rules.js';
 import { MemoryProfiles } from './profiles.js';
 import { MemoryAlerts } from './alerts.js';
+import { MemoryCredentials } from './credentials.js';
 
 /** In-process storage for the embedded dev mode and fast logic tests. Keeps nothing across restarts. */
 export class MemoryStorage implements Storage {
@@ -389,6 +390,17 @@ export class MemoryStorage implements Storage {
   setAdminProfile = this.profiles.setAdminProfile.bind(this.profiles);
   lookupProfiles = this.profiles.lookupProfiles.bind(this.profiles);
   searchProfiles = this.profiles.searchProfiles.bind(this.profiles);
+
+  // --- clinical workflow: verified credentials (CredentialStore, server/src/ports/credentials.ts) ---
+
+  private readonly credentials = new MemoryCredentials();
+  getCredentialKey = this.credentials.getCredentialKey.bind(this.credentials);
+  setCredentialKey = this.credentials.setCredentialKey.bind(this.credentials);
+  putAttestation = this.credentials.putAttestation.bind(this.credentials);
+  putRevocation = this.credentials.putRevocation.bind(this.credentials);
+  hasAttestation = this.credentials.hasAttestation.bind(this.credentials);
+  credentialsOf = this.credentials.credentialsOf.bind(this.credentials);
+  searchCredentials = this.credentials.searchCredentials.bind(this.credentials);
 
   // --- clinical workflow: on-call roles (RoleStore, server/src/ports/roles.ts) ---
 

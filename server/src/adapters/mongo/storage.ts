@@ -36,6 +36,8 @@ import { MongoProfiles } from './profiles.js';
 import { MongoAlerts } from './alerts.js';
 import { fromTeamDoc, teamDoc } from './team-docs.js';
 import { MongoRoles } from './roles.js';
+import { MongoCredentials } from './credentials.js';
+import type { CredentialStore } from '../../ports/credentials.js';
 import type { RoleStore } from '../../ports/roles.js';
 import type { AlertSettingsStore, AlertStore } from '../../ports/alerts.js';
 import type { AdminUserRecord } from '../../ports/user-admin.js';
@@ -817,6 +819,20 @@ export class MongoStorage implements Storage {
   searchProfiles(orgId: string, words: readonly string[], limit: number): Promise<DirectoryProfile[]> {
     return this.profiles.searchProfiles(orgId, words, limit);
   }
+
+  // --- clinical workflow: verified credentials (CredentialStore, server/src/ports/credentials.ts) ---
+
+  private credentialsImpl: MongoCredentials | undefined;
+  private get credentials(): MongoCredentials {
+    return (this.credentialsImpl ??= new MongoCredentials(this.conn));
+  }
+  getCredentialKey: CredentialStore['getCredentialKey'] = (orgId) => this.credentials.getCredentialKey(orgId);
+  setCredentialKey: CredentialStore['setCredentialKey'] = (orgId, key, now) => this.credentials.setCredentialKey(orgId, key, now);
+  putAttestation: CredentialStore['putAttestation'] = (orgId, a) => this.credentials.putAttestation(orgId, a);
+  putRevocation: CredentialStore['putRevocation'] = (orgId, serial, d) => this.credentials.putRevocation(orgId, serial, d);
+  hasAttestation: CredentialStore['hasAttestation'] = (orgId, serial) => this.credentials.hasAttestation(orgId, serial);
+  credentialsOf: CredentialStore['credentialsOf'] = (orgId, userIds) => this.credentials.credentialsOf(orgId, userIds);
+  searchCredentials: CredentialStore['searchCredentials'] = (orgId, words, limit) => this.credentials.searchCredentials(orgId, words, limit);
 
   // --- clinical workflow: on-call roles (RoleStore, server/src/ports/roles.ts) ---
 

@@ -1,0 +1,91 @@
+/**
+ * Verified credentials on the hub (shared/src/credentials.ts). The hub stores what an organisation's
+ * credentialing office signed, after checking it: the signature under the organisation's
+ * credentialing key, the organisation, and (for an attestation) that it binds the identity key the
+ * named device has published. Clients check all of it again; the hub never holds the office's private key.
+ */
+import {
+  CredentialRevocationSchema,
+  CredentialSchema,
+  ErrorCode,
+  credentialMessage,
+  parseSigned,
+  searchWords,
+  type CredentialsGetRequest,
+  type CredentialsResult,
+  type CredentialsSearchRequest,
+  type SignedCredential,
+} from '@curbside/shared';
+import { HubError } from '../errors.js';
+import type { Storage } from '../ports/storage.js';
+import { ed25519Verify } from './ed25519.js';
+
+const DEFAULT_RESULTS = 20;
+
+export class Credentials {
+  constructor(
+    private readonly storage: Storage,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Set the organisation's credentialing public key, once. */
+  async setKey(orgId: string, publicKey: string): Promise<{ orgId: string; publicKey: string; changed: boolean }> {
+    const outcome = await this.storage.setCredentialKey(orgId, publicKey, this.now());
+    if (outcome === 'conflict') {
+      throw new HubError(ErrorCode.CONFLICT, 'This organisation has another credentialing key; clients have pinned it (rotating it is not supported yet)', { orgId });
+    }
+    return { orgId, publicKey, changed: outcome === 'set' };
+  }
+
+  /** Store an attestation the office signed, after checking it. */
+  async attest(orgId: string, document: SignedCredential): Promise<{ serial: string; userId: string; expiresAt: number }> {
+    const credential = parseSigned(CredentialSchema, document.signed);
+    if (!credential) throw invalid('not a canonical attestation');
+    if (credential.orgId !== orgId) throw invalid('the attestation is for another organisation');
+    await this.verify(orgId, document);
+    if (credential.expiresAt <= this.now()) throw invalid('the attestation has expired already');
+    const devices = await this.storage.listDeviceIdentities(orgId, [credential.userId]);
+    const device = devices.find((d) => d.deviceId === credential.deviceId);
+    if (!device || Buffer.from(device.identityKey).toString('base64url') !== credential.identityKey) {
+      throw invalid('the attestation binds an identity key that is not the one this device published', { userId: credential.userId, deviceId: credential.deviceId });
+    }
+    const stored = await this.storage.putAttestation(orgId, { serial: credential.serial, userId: credential.userId, specialty: credential.specialty, issuedAt: credential.issuedAt, document: { ...document } });
+    if (stored === 'exists') throw new HubError(ErrorCode.CONFLICT, 'An attestation with this serial exists already', { serial: credential.serial });
+    return { serial: credential.serial, userId: credential.userId, expiresAt: credential.expiresAt };
+  }
+
+  /** Store a revocation the office signed, of an attestation stored before. */
+  async revoke(orgId: string, document: SignedCredential): Promise<{ serial: string }> {
+    const revocation = parseSigned(CredentialRevocationSchema, document.signed);
+    if (!revocation) throw invalid('not a canonical revocation');
+    if (revocation.orgId !== orgId) throw invalid('the revocation is for another organisation');
+    await this.verify(orgId, document);
+    if (!(await this.storage.hasAttestation(orgId, revocation.serial))) throw new HubError(ErrorCode.NOT_FOUND, 'No attestation with this serial', { serial: revocation.serial });
+    await this.storage.putRevocation(orgId, revocation.serial, { ...document });
+    return { serial: revocation.serial };
+  }
+
+  /** `credentials:get`, within the caller's organisation. */
+  async get(caller: { orgId: string }, req: CredentialsGetRequest): Promise<CredentialsResult> {
+    const [orgKey, found] = await Promise.all([this.storage.getCredentialKey(caller.orgId), this.storage.credentialsOf(caller.orgId, req.userIds)]);
+    return { ...(orgKey ? { orgKey } : {}), ...found };
+  }
+
+  /** `credentials:search` by specialty, within the caller's organisation. */
+  async search(caller: { orgId: string }, req: CredentialsSearchRequest): Promise<CredentialsResult> {
+    const [orgKey, found] = await Promise.all([this.storage.getCredentialKey(caller.orgId), this.storage.searchCredentials(caller.orgId, searchWords(req.query), req.limit ?? DEFAULT_RESULTS)]);
+    return { ...(orgKey ? { orgKey } : {}), ...found };
+  }
+
+  private async verify(orgId: string, document: SignedCredential): Promise<void> {
+    const key = await this.storage.getCredentialKey(orgId);
+    if (!key) throw new HubError(ErrorCode.NOT_FOUND, 'This organisation has no credentialing key yet (curbside-admin credentials publish-key)', { orgId });
+    if (!ed25519Verify(Buffer.from(key, 'base64url'), credentialMessage(document.signed), Buffer.from(document.signature, 'base64url'))) {
+      throw new HubError(ErrorCode.BAD_SIGNATURE, 'The signature does not verify under the organisation’s credentialing key', { orgId });
+    }
+  }
+}
+
+function invalid(message: string, details?: Record<string, unknown>): HubError {
+  return new HubError(ErrorCode.INVALID_PAYLOAD, message, details);
+}
