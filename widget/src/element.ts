@@ -216,7 +216,7 @@ export class CurbsideChatElement extends HTMLElement {
     });
     const session = new ChatSession(state, this.sessionView, client, history);
     this.session = session;
-    state.people.use((ids) => client.directory.lookup(ids));
+    state.people.use((ids) => client.directory.lookup(ids), (userId) => client.credentials.check(userId));
     this.presenceTimer = setInterval(() => state.current && void session.refreshPresence(state.current), PRESENCE_EVERY_MS);
     this.typingTimer = setInterval(() => session.expireTyping(), 1000);
     await client.connect();

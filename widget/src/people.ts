@@ -3,9 +3,10 @@
  * specialty and department as secondary text. Views ask synchronously; ids not known yet are looked
  * up in one batch (the SDK caches them), and `onChange` re-renders once the answers are in.
  */
-import type { DirectoryProfile } from '@curbside/client-sdk';
+import type { CredentialCheck, DirectoryProfile } from '@curbside/client-sdk';
 
 export type ProfileLookup = (userIds: string[]) => Promise<DirectoryProfile[]>;
+export type CredentialLookup = (userId: string) => Promise<CredentialCheck>;
 
 export class People {
   private readonly profiles = new Map<string, DirectoryProfile>();
@@ -13,13 +14,33 @@ export class People {
   private readonly wanted = new Set<string>();
   private scheduled = false;
   private lookup: ProfileLookup | undefined;
+  private checkCredential: CredentialLookup | undefined;
+  /** Credentials as the SDK verified them, by user (asked once per user, then as the SDK's cache allows). */
+  private readonly credentials = new Map<string, CredentialCheck | 'asking'>();
 
   constructor(private readonly onChange: () => void) {}
 
-  /** How to ask the directory (the SDK client's), or undefined while there is no client. */
-  use(lookup: ProfileLookup | undefined): void {
+  /** How to ask the directory and check credentials (the SDK client's), or undefined while there is no client. */
+  use(lookup: ProfileLookup | undefined, checkCredential?: CredentialLookup): void {
     this.lookup = lookup;
+    this.checkCredential = checkCredential;
     this.schedule();
+  }
+
+  /** The user's credential if this device verified one (the office's attestation, checked by the SDK), else undefined. */
+  verified(userId: string): CredentialCheck['credential'] | undefined {
+    const known = this.credentials.get(userId);
+    if (known === undefined && this.checkCredential) {
+      this.credentials.set(userId, 'asking');
+      this.checkCredential(userId).then(
+        (check) => {
+          this.credentials.set(userId, check);
+          if (check.status === 'verified') this.onChange();
+        },
+        () => this.credentials.delete(userId),
+      );
+    }
+    return known !== undefined && known !== 'asking' && known.status === 'verified' ? known.credential : undefined;
   }
 
   /** The display name, or the user id until (or unless) the directory has one. */
@@ -57,6 +78,7 @@ export class People {
 
   /** Ask again for everyone shown so far (after a reconnect: profiles may have changed). */
   refresh(): void {
+    this.credentials.clear();
     for (const u of this.asked) this.wanted.add(u);
     this.asked.clear();
     this.schedule();

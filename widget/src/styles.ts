@@ -50,6 +50,9 @@ button:disabled { opacity: 0.6; cursor: default; }
 .sidebar { width: 36%; min-width: 200px; max-width: 320px; border-right: 1px solid var(--_border); display: flex; flex-direction: column; background: var(--_surface); }
 .sidebar-head { display: flex; flex-wrap: wrap; align-items: center; justify-content: space-between; gap: 0.5em; padding: 0.6em 0.8em; border-bottom: 1px solid var(--_border); }
 .sidebar-head h2 { font-size: 1em; margin: 0; flex: 1 0 auto; }
+.verified { display: inline-block; position: relative; margin: 0.1em 0; padding: 0 0.4em; border-radius: 0.6em; font-size: 0.8em; font-weight: 600; color: var(--_fg); background: var(--_surface); border: 1px solid var(--_accent); }
+.verified:focus-visible { outline: 2px solid var(--_accent); outline-offset: 2px; }
+.verified:hover::after, .verified:focus::after { content: attr(data-detail); position: absolute; left: 0; top: 100%; z-index: 5; width: max-content; max-width: 18em; margin-top: 0.3em; padding: 0.3em 0.5em; font-weight: 400; background: var(--_bg); color: var(--_fg); border: 1px solid var(--_border); border-radius: 0.3em; white-space: normal; }
 .oncall { padding: 0.6em 0.8em; border-bottom: 1px solid var(--_border); }
 .oncall h3 { font-size: 0.95em; margin: 0 0 0.4em; }
 .roles { list-style: none; margin: 0.4em 0 0; padding: 0; }

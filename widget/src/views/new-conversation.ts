@@ -2,6 +2,7 @@
  * "+ New": one person starts a 1:1 conversation, several (or a name) a care team. People are user
  * ids, typed or added from a directory search by name, role or department.
  */
+import { verifiedBadge } from './badge.js';
 import type { DirectoryProfile } from '@curbside/client-sdk';
 import { h, replaceChildren } from '../dom.js';
 import type { ViewContext } from '../context.js';
@@ -36,7 +37,7 @@ export class NewConversationForm {
       { class: 'new', id: `${uid}-new`, hidden: true, 'aria-label': 'New conversation' },
       h('label', {}, 'People (user IDs, comma-separated)', this.people),
       h('span', { class: 'sr-only', id: `${uid}-people-help` }, 'One person starts a 1:1 conversation; several, or a name, start a care team.'),
-      h('label', {}, 'Search the directory (name, role or department)', this.search),
+      h('label', {}, 'Search the directory (name, role, department or verified specialty)', this.search),
       this.found,
       this.results,
       h('label', {}, TEAM_TITLE_LABEL, title),
@@ -104,7 +105,10 @@ export class NewConversationForm {
     }
     let profiles: DirectoryProfile[];
     try {
-      profiles = (await client.directory.search(query, { limit: SEARCH_LIMIT })).filter((p) => p.userId !== this.ctx.state.me.sub);
+      // The directory by name, role or department, and verified clinicians by attested specialty.
+      const [byProfile, bySpecialty] = await Promise.all([client.directory.search(query, { limit: SEARCH_LIMIT }), client.credentials.search(query).catch(() => [])]);
+      const extra = bySpecialty.filter((c) => !byProfile.some((p) => p.userId === c.userId)).map((c) => c.userId);
+      profiles = [...byProfile, ...(extra.length ? await client.directory.lookup(extra) : [])].filter((p) => p.userId !== this.ctx.state.me.sub);
     } catch (e) {
       if (seq !== this.searchSeq) return;
       this.results.replaceChildren();
@@ -127,11 +131,12 @@ export class NewConversationForm {
       ' ',
       h('span', { class: 'detail' }, [detail, p.userId].filter((s) => s).join(' · ')),
     );
+    const badge = verifiedBadge(this.ctx, p.userId);
     add.addEventListener('click', () => {
       const ids = this.selected();
       if (!ids.includes(p.userId)) this.people.value = [...ids, p.userId].join(', ');
       this.found.textContent = `Added ${people.name(p.userId)}.`;
     });
-    return h('li', { role: 'listitem' }, add);
+    return h('li', { role: 'listitem' }, add, badge);
   }
 }

@@ -2,6 +2,7 @@
  * The open conversation: its header (name or care-team title in full, role, presence, safety
  * numbers), the messages as a log, who is typing, and the composer.
  */
+import { verifiedBadge } from './badge.js';
 import { append, h, replaceChildren } from '../dom.js';
 import type { HistoryItem } from '../history.js';
 import { compareItems } from '../state.js';
@@ -65,7 +66,14 @@ export class ThreadView {
     replaceChildren(
       head,
       back,
-      h('div', { class: 'title' }, h('h2', { id: `${uid}-thread-title` }, state.titleOf(c)), subtitle ? h('p', { class: 'detail' }, subtitle) : false, this.presenceLine),
+      h(
+        'div',
+        { class: 'title' },
+        h('h2', { id: `${uid}-thread-title` }, state.titleOf(c)),
+        c.kind === 'direct' ? verifiedBadge(this.ctx, state.peerOf(c)) : false,
+        subtitle ? h('p', { class: 'detail' }, subtitle) : false,
+        this.presenceLine,
+      ),
       safety,
     );
     this.renderPresence();
