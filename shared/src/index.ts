@@ -16,3 +16,4 @@ export * from './timing.js';
 export * from './admin.js';
 export * from './directory.js';
 export * from './alerts.js';
+export * from './attachments.js';

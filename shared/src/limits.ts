@@ -56,6 +56,8 @@ export const Limits = {
   /** The earliest and latest a tier may activate after the send (ms). */
   MIN_ESCALATION_MS: 1_000,
   MAX_ESCALATION_MS: 86_400_000,
+  /** Attachments (uploads, attachments.ts) one message may name. */
+  MAX_ATTACHMENTS_PER_MESSAGE: 10,
   /** Cursors in one `sync:fetch`. */
   MAX_SYNC_CURSORS: 5000,
 } as const;

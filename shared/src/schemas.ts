@@ -189,6 +189,13 @@ export const AlertSpecSchema = z
   .refine((a) => a.escalation === undefined || (a.ackPolicy ?? 'any') === 'any', { message: 'an escalation stops at the first acknowledgement: ackPolicy must be any', path: ['ackPolicy'] });
 export type AlertSpec = z.input<typeof AlertSpecSchema>;
 
+/** `EnvelopeSendRequest.attachmentIds`: the uploads a message names (attachments.ts). */
+export const AttachmentIdsSchema = z
+  .array(IdSchema)
+  .min(1)
+  .max(Limits.MAX_ATTACHMENTS_PER_MESSAGE)
+  .refine((ids) => new Set(ids).size === ids.length, { message: 'each attachment may be named once' });
+
 export const EnvelopeSendRequestSchema = z
   .strictObject({
     conversationId: IdSchema,
@@ -224,11 +231,21 @@ export const EnvelopeSendRequestSchema = z
      * members' devices until it is acknowledged. Only with a message body (every member device gets it).
      */
     alert: AlertSpecSchema.optional(),
+    /**
+     * Attachments the message names (attachments.ts): uploads this device finished in this
+     * conversation. The hub checks them before storing anything and keeps them for the
+     * conversation's retention; an upload no message names is swept. Only with a message body.
+     */
+    attachmentIds: AttachmentIdsSchema.optional(),
   })
   .refine((r) => r.body !== undefined || r.recipients !== undefined, { message: 'an envelope needs a body, recipients, or both' })
   .refine((r) => r.alert === undefined || (r.body !== undefined && r.kind !== 'receipt'), {
     message: 'an alert needs a message body (not a receipt)',
     path: ['alert'],
+  })
+  .refine((r) => r.attachmentIds === undefined || (r.body !== undefined && r.kind !== 'receipt'), {
+    message: 'attachments go with a message body (not a receipt)',
+    path: ['attachmentIds'],
   })
   .refine((r) => !r.recipients || new Set(r.recipients.map((x) => x.deviceId)).size === r.recipients.length, {
     message: 'each device may appear once in recipients',

@@ -228,3 +228,8 @@ export interface Storage extends ProfileDirectory {}
 import type { AlertSettingsStore, AlertStore } from './alerts.js';
 /** Every storage also keeps alerts (urgent messages), their durable timers, and each organisation's alert settings. */
 export interface Storage extends AlertStore, AlertSettingsStore {}
+
+// --- attachments ---
+import type { AttachmentStore } from './attachments.js';
+/** Every storage also keeps the records of attachment uploads (their bytes are in a BlobStore). */
+export interface Storage extends AttachmentStore {}
