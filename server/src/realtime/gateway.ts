@@ -51,6 +51,7 @@ import type { DeviceKeys } from '../domain/device-keys.js';
 import type { DeviceLists } from '../domain/device-lists.js';
 import type { CareTeams } from '../domain/care-teams.js';
 import type { Profiles } from '../domain/profiles.js';
+import type { Attachments } from '../attachments/attachments.js';
 import type { Alerts } from '../alerts/alerts.js';
 import type { HubSecurity } from '../security/hub-security.js';
 import type { StoredEnvelope } from '../ports/storage.js';
@@ -89,6 +90,8 @@ interface GatewayDeps {
   profiles: Profiles;
   /** Urgent and emergent messages: acknowledgements and re-notification timers. */
   alerts: Alerts;
+  /** Checks and keeps the attachments a send names (issue #21). */
+  attachments: Pick<Attachments, 'reference'>;
   logger: Logger;
   /** Origins, rate limits, revocation, device administration and the audit trail. */
   security: HubSecurity;
@@ -257,6 +260,8 @@ export class Gateway {
     route(ClientEvent.ENVELOPE_SEND, EnvelopeSendRequestSchema, async (socket, req, ahead) => {
       const { orgId, deviceId } = socket.data;
       if (req.alert) await this.deps.alerts.checkEscalation(socket.data, req.conversationId, req.alert);
+      // Before the message is stored: an attachment that is not this device's finished upload in this conversation stores nothing.
+      if (req.attachmentIds) await this.deps.attachments.reference(socket.data, req.conversationId, req.attachmentIds);
       const outcome = await relay.send(socket.data, req, ahead as ReturnType<MessageRelay['readAhead']>);
       // An urgent message is acked once its alert is stored too (a retry finds both).
       if (req.alert) await this.deps.alerts.raise(socket.data, outcome.envelope, req.alert, outcome.recipientUserIds);
