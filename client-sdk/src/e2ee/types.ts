@@ -4,7 +4,7 @@
  * works through (`TeamContext`), so that the pairwise layer and the team layer depend on these
  * interfaces and not on each other.
  */
-import { ErrorCode, type DeviceIdentity, type Priority, type Envelope, type PrekeyBundle, type SendResult, type SignedStatement } from '@curbside/shared';
+import { ErrorCode, type AttachmentDescriptor, type DeviceIdentity, type Priority, type Envelope, type PrekeyBundle, type SendResult, type SignedStatement } from '@curbside/shared';
 import type { CryptoErrorCode, Fingerprint } from '../crypto/index.js';
 import { CurbsideError } from '../errors.js';
 import type { DeviceStore } from '../stores/index.js';
@@ -30,10 +30,16 @@ export interface ChatMessage {
   priority: Priority;
   /** Sent by this user (from another of their devices). */
   outgoing: boolean;
+  /**
+   * A file sent with the message (`text` is its caption): pass it to `client.attachments.download`.
+   * Its `name`, `mediaType`, `thumbnail` and `removedMetadata` (what de-identification took out) were
+   * sealed by the sender with the message.
+   */
+  attachment?: AttachmentDescriptor;
 }
 
 /** The message the app sees for an envelope whose text this device decrypted. */
-export function chatMessageOf(envelope: Envelope, text: string, myUserId: string, priority: Priority = 'routine'): ChatMessage {
+export function chatMessageOf(envelope: Envelope, text: string, myUserId: string, priority: Priority = 'routine', attachment?: AttachmentDescriptor): ChatMessage {
   return {
     conversationId: envelope.conversationId,
     messageId: envelope.messageId,
@@ -44,6 +50,7 @@ export function chatMessageOf(envelope: Envelope, text: string, myUserId: string
     text,
     priority,
     outgoing: envelope.senderUserId === myUserId,
+    ...(attachment ? { attachment } : {}),
   };
 }
 

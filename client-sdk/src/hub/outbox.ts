@@ -35,6 +35,8 @@ export interface EnvelopePayload {
   epoch?: string;
   /** Raise an alert (urgent or emergent) with this message: the hub re-notifies until acknowledged. */
   alert?: AlertPayload;
+  /** Finished uploads of this device the message names (see `client.attachments`): the hub keeps them with the message. */
+  attachmentIds?: string[];
 }
 
 /** An outbox entry as the device store keeps it. */
@@ -53,6 +55,7 @@ function storablePayload(p: EnvelopePayload): EnvelopePayload {
     ...(p.kind ? { kind: p.kind } : {}),
     ...(p.epoch ? { epoch: p.epoch } : {}),
     ...(p.alert ? { alert: storableAlert(p.alert) } : {}),
+    ...(p.attachmentIds ? { attachmentIds: [...p.attachmentIds] } : {}),
   };
 }
 

@@ -96,6 +96,7 @@ export function attachmentRouter(options: AttachmentRouterOptions): Router {
         who = await caller(req);
         const answer = await run(who, req, res);
         if (answer !== undefined) res.json(answer);
+        logger.debug({ action, orgId: who.orgId, deviceId: who.deviceId, attachmentId: req.params.attachmentId }, 'attachment request');
         if (action !== 'status') security.record({ action: `attachment:${action}`, outcome: 'ok', orgId: who.orgId, userId: who.userId, deviceId: who.deviceId, ip: security.addressOf(req), note: typeof req.params.attachmentId === 'string' ? req.params.attachmentId : undefined });
       } catch (err) {
         const wire = toWireError(err);

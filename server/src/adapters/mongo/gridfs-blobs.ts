@@ -34,18 +34,21 @@ interface WriteNote {
 }
 
 export class GridFsBlobStore implements BlobStore {
-  private readonly bucket: InstanceType<typeof GridFSBucket>;
+  private bucketImpl: InstanceType<typeof GridFSBucket> | undefined;
 
   constructor(
     private readonly conn: Connection,
     private readonly now: () => number = Date.now,
-  ) {
-    this.bucket = new GridFSBucket(this.db(), { bucketName: BUCKET, chunkSizeBytes: GRIDFS_CHUNK_BYTES });
+  ) {}
+
+  /** The connection's database: known once it is open (`init`). */
+  private db(): mongoose.mongo.Db {
+    if (!this.conn.db) throw new Error('GridFsBlobStore: call init() first (the connection is not open)');
+    return this.conn.db;
   }
 
-  private db(): mongoose.mongo.Db {
-    // The connection's db exists once `createConnection` was called, before it is open.
-    return this.conn.db ?? this.conn.getClient().db(this.conn.name);
+  private get bucket(): InstanceType<typeof GridFSBucket> {
+    return (this.bucketImpl ??= new GridFSBucket(this.db(), { bucketName: BUCKET, chunkSizeBytes: GRIDFS_CHUNK_BYTES }));
   }
 
   private files() {
