@@ -36,7 +36,8 @@ export interface RetryPolicy {
 const RETRY_CODES = new Set<string>([ErrorCode.UNAVAILABLE, ErrorCode.RATE_LIMITED, ErrorCode.INTERNAL, ErrorCode.TIMEOUT, ErrorCode.NOT_CONNECTED]);
 
 export class AttachmentTransfer {
-  private node = 0;
+  /** The node requests go to, until one fails there (then the next in the list). */
+  private current: string | undefined;
 
   constructor(
     private readonly hub: HubHttp,
@@ -55,15 +56,21 @@ export class AttachmentTransfer {
     return this.withRetry(async (base, headers) => parseStatus(await this.call(`${base}${attachmentPath(AttachmentPath.FINISH, attachmentId)}`, { method: 'POST', headers })));
   }
 
-  /** One attempt at one part (the uploader decides what to do on failure: ask `status`, then resend). */
-  async putPart(attachmentId: string, index: number, bytes: Uint8Array): Promise<void> {
-    const base = this.hub.nodeUrls()[this.node % this.hub.nodeUrls().length]!;
+  /**
+   * One attempt at one part (the uploader decides what to do on failure: ask `status`, then resend).
+   * @returns the node it was sent to (for `backoff`)
+   */
+  async putPart(attachmentId: string, index: number, bytes: Uint8Array): Promise<{ node: string }> {
+    const base = this.node();
     const headers = await this.hub.authHeaders();
     await this.call(`${base}${attachmentPath(AttachmentPath.PART, attachmentId, index)}`, {
       method: 'PUT',
       headers: { ...headers, 'content-type': 'application/octet-stream' },
       body: bytes as unknown as BodyInit,
+    }).catch((e: unknown) => {
+      throw Object.assign(e as object, { node: base });
     });
+    return { node: base };
   }
 
   /** The ciphertext, streamed (retried until the response starts; a failure mid-stream is the caller's). */
@@ -80,10 +87,17 @@ export class AttachmentTransfer {
     return isCurbsideError(e) && RETRY_CODES.has(e.code);
   }
 
-  /** Back off before attempt `attempt` (from 1), honouring the hub's `retryAfterMs`, and move to the next node. */
+  /**
+   * Back off before attempt `attempt` (from 1), honouring the hub's `retryAfterMs`, and move to the
+   * next node if the failure was on the one in use (several parts failing on one node move once).
+   */
   async backoff(attempt: number, e: unknown): Promise<void> {
     const hinted = isCurbsideError(e) ? e.details?.retryAfterMs : undefined;
-    this.node++;
+    const failedOn = (e as { node?: unknown }).node;
+    if (typeof failedOn === 'string' && failedOn === this.current) {
+      const urls = this.hub.nodeUrls();
+      this.current = urls[(urls.indexOf(failedOn) + 1) % urls.length];
+    }
     await sleep(Math.max(typeof hinted === 'number' ? Math.min(hinted, 30_000) : 0, backoffMs(attempt, { baseMs: this.retry.baseDelayMs ?? 250, maxMs: this.retry.maxDelayMs ?? 5000 })));
   }
 
@@ -91,12 +105,19 @@ export class AttachmentTransfer {
     return this.retry.attempts ?? 8;
   }
 
+  private node(): string {
+    const urls = this.hub.nodeUrls();
+    if (this.current === undefined || !urls.includes(this.current)) this.current = urls[0]!;
+    return this.current;
+  }
+
   private async withRetry<T>(run: (base: string, headers: Record<string, string>) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
+      const base = this.node();
       try {
-        const urls = this.hub.nodeUrls();
-        return await run(urls[this.node % urls.length]!, await this.hub.authHeaders());
+        return await run(base, await this.hub.authHeaders());
       } catch (e) {
+        if (e && typeof e === 'object') Object.assign(e, { node: base });
         if (!AttachmentTransfer.retryable(e) || attempt >= this.attempts) throw e;
         await this.backoff(attempt, e);
       }
