@@ -5,10 +5,13 @@
  *   npx tsx scripts/bench-attachments.ts                 20 MB file; 10 uploads of 50 MB at once
  *   npx tsx scripts/bench-attachments.ts --smoke --out F  tiny sizes: checks the harness (npm test)
  *
- * 1. Raw: `crypto_secretstream_xchacha20poly1305_push` over the file in 64 KiB chunks (no I/O): MB/s.
- * 2. SDK encryption alone (file-crypto.ts, the same stream with its hash), MB/s.
+ * 1. Raw: `crypto_secretstream_xchacha20poly1305_push` over the file in 64 KiB chunks (no I/O): MB/s,
+ *    the fastest of 5 runs.
+ * 2. SDK encryption alone (file-crypto.ts, the same stream with its hash), MB/s, the fastest of 5.
  * 3. `client.attachments.send` of the file: encrypt, upload in parts, finish, and the sealed message
  *    (median of `--repeats`): MB/s, and its ratio to raw (the issue's target: ≥ 0.5).
+ *    The storage ceiling: the same bytes written straight into GridFS by the plain driver from this
+ *    process (no hub, no encryption), parts of the SDK's size one after the other.
  *    The same send to a second hub in memory mode (no database): what the SDK and HTTP path give
  *    without GridFS behind them.
  * 4. Hub RSS: idle, then sampled every 100 ms while `--uploads` clients each send `--big-mb` at once
@@ -131,12 +134,13 @@ async function run(redisUrl: string, mongoUrl: string, mongoLabel: string): Prom
   try {
     const file = new Uint8Array(randomBytes(FILE_BYTES));
     // 1 and 2: in-process encryption, a warm-up first.
+    // The fastest of 5 runs each: on a shared machine a run is only ever slowed down by others.
     rawSecretstream(file);
-    const rawMs = median(Array.from({ length: 3 }, () => rawSecretstream(file)));
+    const rawMs = Math.min(...Array.from({ length: 5 }, () => rawSecretstream(file)));
     await sdkEncryptOnly(file);
     const sdkEncryptRuns: number[] = [];
-    for (let i = 0; i < 3; i++) sdkEncryptRuns.push(await sdkEncryptOnly(file));
-    const sdkEncryptMs = median(sdkEncryptRuns);
+    for (let i = 0; i < 5; i++) sdkEncryptRuns.push(await sdkEncryptOnly(file));
+    const sdkEncryptMs = Math.min(...sdkEncryptRuns);
 
     // 3: the whole send of one file, several times.
     const senders = Array.from({ length: UPLOADS }, (_, i) => client(`dr-sender-${i}`, `sender-${i}`));
@@ -164,6 +168,18 @@ async function run(redisUrl: string, mongoUrl: string, mongoLabel: string): Prom
       memSendMs.push(performance.now() - t0);
     }
     const memSend = mbps(FILE_BYTES, median(memSendMs));
+    const gridMs: number[] = [];
+    const bucket = new mongoose.mongo.GridFSBucket(conn.db!, { bucketName: 'bench_ceiling', chunkSizeBytes: 255 * 1024 });
+    const partBytes = 16 * (CHUNK_BYTES + 17);
+    for (let i = 0; i < REPEATS; i++) {
+      const t0 = performance.now();
+      for (let o = 0; o < file.length; o += partBytes) {
+        const up = bucket.openUploadStream(`ceiling/${i}/${o}`);
+        await new Promise<void>((resolve, reject) => up.end(Buffer.from(file.subarray(o, o + partBytes)), (err?: Error | null) => (err ? reject(err) : resolve())));
+      }
+      gridMs.push(performance.now() - t0);
+    }
+    const gridfs = mbps(FILE_BYTES, median(gridMs));
 
     // 4: hub RSS, idle, then while the big uploads run at once.
     await sleep(flags.smoke ? 300 : 3_000);
@@ -209,6 +225,8 @@ async function run(redisUrl: string, mongoUrl: string, mongoLabel: string): Prom
       sendMBps: send,
       sendMs,
       sendVsRaw: send / raw,
+      gridfsCeilingMBps: gridfs,
+      sendVsGridfs: send / gridfs,
       memoryHub: { sendMBps: memSend, sendMs: memSendMs, sendVsRaw: memSend / raw },
       concurrent: { uploads: UPLOADS, mbEach: BIG_BYTES / MB, ms: concurrentMs, MBps: mbps(BIG_BYTES * UPLOADS, concurrentMs), stored: whole },
       hubRss: { idleMb: idleKb / 1024, peakMb: peakKb / 1024, growthMb: (peakKb - idleKb) / 1024 },
@@ -220,6 +238,7 @@ async function run(redisUrl: string, mongoUrl: string, mongoLabel: string): Prom
       [
         `raw secretstream: ${raw.toFixed(1)} MB/s; SDK encryption alone: ${report.sdkEncryptMBps.toFixed(1)} MB/s`,
         `encrypt-and-upload of ${report.fileMb} MB: ${send.toFixed(1)} MB/s (median of ${REPEATS}) = ${report.sendVsRaw.toFixed(3)}× raw (target ≥ 0.5)`,
+        `storage ceiling (GridFS writes by the plain driver, no hub): ${gridfs.toFixed(1)} MB/s; the send is ${(send / gridfs).toFixed(2)}× it`,
         `the same to a hub without a database (memory): ${memSend.toFixed(1)} MB/s = ${(memSend / raw).toFixed(3)}× raw`,
         `${UPLOADS} uploads of ${report.concurrent.mbEach} MB at once: ${report.concurrent.MBps.toFixed(1)} MB/s in total, ${whole}/${UPLOADS} stored whole`,
         `hub RSS: idle ${report.hubRss.idleMb.toFixed(1)} MB, peak ${report.hubRss.peakMb.toFixed(1)} MB (+${report.hubRss.growthMb.toFixed(1)} MB)`,

@@ -126,6 +126,10 @@ describe('encrypted attachments through the hub (Redis + FerretDB)', function ()
     await eventually(() => got.some((m) => m.attachment !== undefined), 'team message with attachment');
     expect(Buffer.from(await patel.attachments.download(got.find((m) => m.attachment)!.attachment!).bytes()).equals(file)).to.equal(true);
     expect(await codeOf(ortiz.attachments.download(attachment).bytes()), 'not a member').to.equal('NOT_FOUND');
+    // The node counts the ciphertext bytes it stored and served.
+    const counted = async (direction: string) => ((await t.hub.metrics.attachmentBytes.get()).values.find((v) => v.labels.direction === direction)?.value ?? 0);
+    expect(await counted('upload')).to.equal(attachment.cipherSize);
+    expect(await counted('download')).to.equal(attachment.cipherSize);
   });
 
   it('a non-member, another organisation and an unknown id all get NOT_FOUND; nothing changes', async () => {
