@@ -14,6 +14,7 @@ import type { ChatMessage, AttachmentProgress } from '@curbside/client-sdk';
 import { HubHarness, codeOf, eventually, sharedBackend, type TestHub } from '../support/hub.js';
 import { expectNotStored } from '../support/canary.js';
 import { serviceUrls } from '../support/services.js';
+import { defaultSecurityConfig } from '@curbside/server';
 
 const MARKER = 'CANARY-attach-7c41e2: GPS 51.5007N 0.1246W, patient MRN 00451234';
 
@@ -271,6 +272,22 @@ describe('encrypted attachments through the hub (Redis + FerretDB)', function ()
     const status = await call('GET', attachmentPath(AttachmentPath.STATUS, id));
     expect(status.body).to.include({ state: 'uploading', parts: 2 });
     expect((status.body as { storedParts?: number[] }).storedParts).to.deep.equal([1]);
+  });
+
+  it('attachment requests spend the device’s attachments budget: past it, RATE_LIMITED with retryAfterMs', async () => {
+    const t = await harness.start('real', sharedBackend(), (c) => {
+      const security = defaultSecurityConfig('production');
+      c.security = { ...security, rateLimits: { ...security.rateLimits, attachments: { points: 3, durationSec: 60 } } };
+    });
+    const { conv } = await pair(t);
+    const token = await t.idp.mint({ userId: 'dr-lee', deviceId: 'lee-phone' });
+    const create = () => fetch(`${t.url}${AttachmentPath.CREATE}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ conversationId: conv.id, size: 5000, partSize: 4096 }) });
+    for (let i = 0; i < 3; i++) expect((await create()).status).to.equal(201);
+    const refused = await create();
+    expect(refused.status).to.equal(429);
+    const body = (await refused.json()) as { error: { code: string; details: { retryAfterMs: number } } };
+    expect(body.error.code).to.equal('RATE_LIMITED');
+    expect(body.error.details.retryAfterMs).to.be.greaterThan(0);
   });
 
   it('an upload no message names is swept after ATTACHMENT_UNREFERENCED_MS; one a message names goes after its retention', async () => {
