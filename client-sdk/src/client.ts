@@ -23,6 +23,7 @@ import { Alerts } from './alerts.js';
 import { OnCallRoles } from './roles.js';
 import { Credentials } from './credentials.js';
 import { TextQueue } from './text-queue.js';
+import { Attachments } from './attachments/attachments.js';
 
 export type { CurbsideClientEvents, CurbsideClientOptions, TextSendOptions } from './client-types.js';
 export type { DisconnectReason } from './hub/connection.js';
@@ -57,6 +58,8 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
   readonly roles: OnCallRoles;
   /** Verified credentials: attestations by the organisation's credentialing office, checked on this device. */
   readonly credentials: Credentials;
+  /** Files and images: encrypted on this device, uploaded as ciphertext, sent in an encrypted message; downloaded and checked. */
+  readonly attachments: Attachments;
   /**
    * The hub's requests as they are (keys, devices, conversations), for transport-only clients
    * (`e2ee: false`), tests and bridges. Apps use the methods and namespaces above.
@@ -158,12 +161,19 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
     });
     this.texts = new TextQueue({
       store,
-      encryptAndSend: (conversationId, text, clientMessageId, alert) => this.messenger.sendText(conversationId, text, clientMessageId, alert),
+      encryptAndSend: (conversationId, text, clientMessageId, alert, attachment) => this.messenger.sendText(conversationId, text, clientMessageId, alert, attachment),
       inOutbox: (clientMessageId) => this.outbox.has(clientMessageId),
       connected: () => this.connection.connected,
       stopped: () => this.connection.stopped,
       sendFailed: (info) => this.emit('sendFailed', info),
       track: (op) => this.track(op),
+    });
+    this.attachments = new Attachments({
+      hub: { nodeUrls: () => this.connection.nodeUrls, authHeaders: () => this.connection.authHeaders() },
+      sendMessage: (conversationId, caption, clientMessageId, attachment) => {
+        if (!this.e2ee) return Promise.reject(new CurbsideError(ErrorCode.DISABLED, 'Attachments travel in end-to-end-encrypted messages: this client was made with e2ee: false'));
+        return this.texts.send(conversationId, caption, clientMessageId, undefined, attachment);
+      },
     });
     this.sync = new Sync({
       connection: this.connection,

@@ -16,3 +16,13 @@ export { TypedEmitter } from './emitter.js';
 export type { Conversation, ConversationCreateRequest, DeviceIdentity, Envelope, PrekeyBundle, SendResult, TeamRole, TeamState, TypingNotice } from '@curbside/shared';
 export * from './stores/index.js';
 export type { Receipt, ReceiptStatus } from './e2ee/receipts.js';
+export {
+  Attachments,
+  type AttachmentInput,
+  type AttachmentProgress,
+  type AttachmentThumbnail,
+  type AttachmentSendOptions,
+  type AttachmentDownloadOptions,
+  type AttachmentDownload,
+} from './attachments/attachments.js';
+export type { AttachmentDescriptor } from '@curbside/shared';

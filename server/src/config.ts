@@ -6,6 +6,7 @@ import { SECURITY_ENV_DOC, loadSecurityConfig, type SecurityConfig } from './sec
 import { OIDC_ENV_DOC, loadOidcConfig, type OidcConfig } from './auth/config.js';
 import { METRICS_ENV_DOC, loadMetricsConfig } from './metrics/config.js';
 import { ALERTS_ENV_DOC, loadAlertsConfig, type AlertsConfig } from './alerts/config.js';
+import { ATTACHMENTS_ENV_DOC, loadAttachmentsConfig, type AttachmentsConfig } from './attachments/config.js';
 import type { MetricsConfig } from './metrics/metrics.js';
 import { JWT_ALGORITHMS, parseVerificationKeys, type JwtAlgorithm } from './auth/keys.js';
 import type { EnvSetting } from './env-setting.js';
@@ -48,6 +49,8 @@ export interface HubConfig {
   retentionMs?: number;
   /** Urgent and emergent messages: re-notification intervals and timer sweeps. @default DEFAULT_ALERTS */
   alerts?: AlertsConfig | undefined;
+  /** Attachments: largest size, per-organisation quota, unreferenced upload age. @default DEFAULT_ATTACHMENTS */
+  attachments?: AttachmentsConfig | undefined;
   /** How often the sweeper deletes acked and expired envelopes (0: never). @default 10 min */
   sweepIntervalMs?: number;
   /** How often devices' delivery acks are written (merged per device and conversation); 0: at once. @default 30 s */
@@ -164,6 +167,7 @@ export const ENV_DOC: readonly EnvSetting[] = [
   ...OIDC_ENV_DOC,
   ...METRICS_ENV_DOC,
   ...ALERTS_ENV_DOC,
+  ...ATTACHMENTS_ENV_DOC,
   ...SECURITY_ENV_DOC,
 ];
 
@@ -322,6 +326,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     retentionMs: num('RETENTION_DAYS', 30, 1, 3650) * 24 * 3600 * 1000,
     sweepIntervalMs: num('SWEEP_INTERVAL_MS', 600_000, 0, 86_400_000),
     alerts: loadAlertsConfig(num, problem),
+    attachments: loadAttachmentsConfig(num),
     ackFlushMs: num('ACK_FLUSH_MS', 30_000, 0, 600_000),
     widgetBundlePath: get('WIDGET_BUNDLE'),
     security: loadSecurityConfig(get, mode, problem),

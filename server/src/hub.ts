@@ -37,6 +37,8 @@ import { RedisDirectoryTags } from './adapters/redis/directory-tags.js';
 import { HubMetrics, type MongoCommandEvents } from './metrics/metrics.js';
 import { KeyRing } from './auth/key-ring.js';
 import { Administration } from './admin/administration.js';
+import { attachmentsFor, type Attachments } from './attachments/attachments.js';
+import type { BlobStore } from './ports/blob-store.js';
 
 /** How often sockets are checked for unsent data piling up. */
 const SLOW_CONSUMER_CHECK_MS = 500;
@@ -59,6 +61,8 @@ export interface HubDeps {
   onFatal?: (reason: string) => void;
   /** Where audit entries go. Default: the storage's MongoDB database when it is a MongoStorage, else memory. */
   audit?: AuditLog | undefined;
+  /** Where attachment ciphertext goes. Default: GridFS in the storage's database when it is a MongoStorage, else memory. */
+  blobs?: BlobStore | undefined;
 }
 
 /** After the storage watchdog gives up, how long the node may spend closing before `onFatal`. */
@@ -92,6 +96,9 @@ export class Hub {
   readonly keys: KeyRing;
   /** The operator actions behind /admin (and the curbside-admin CLI). */
   readonly administration: Administration;
+  /** Encrypted attachments: uploads, downloads, references from sends, the sweep (issue #21). */
+  readonly attachments: Attachments;
+  private readonly blobs: BlobStore;
   private readonly relay: MessageRelay;
   private readonly verifier: TokenVerifier;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -109,6 +116,7 @@ export class Hub {
       await this.relay.flushAcks(); // the sweep goes by the delivery acks: write those noted so far first
       const { deleted } = await this.storage.sweepEnvelopes(now);
       if (deleted) this.logger.info({ deleted }, 'swept delivered and expired envelopes');
+      await this.attachments.sweep(now).catch((err: unknown) => this.logger.warn({ err }, 'attachment sweep failed'));
       return deleted;
     } catch (err) {
       this.logger.warn({ err }, 'envelope sweep failed');
@@ -161,6 +169,7 @@ export class Hub {
 
     const credentials = new Credentials(storage);
     this.administration = new Administration({ storage, security: this.security, audit: this.audit, keys: this.keys, logger, clustered: deps.fanout !== undefined, alertDefaults: config.alerts ?? DEFAULT_ALERTS, credentials });
+    ({ attachments: this.attachments, blobs: this.blobs } = attachmentsFor({ storage, underlying: deps.storage, blobs: deps.blobs, config, logger, metrics: this.metrics }));
     const app = createHttpApp({
       origins: this.security.origins,
       nodeId: config.nodeId,
@@ -175,6 +184,7 @@ export class Hub {
         administration: this.administration,
       },
       trustProxy: config.trustProxy,
+      attachments: { attachments: this.attachments, verifier, security: this.security, storage },
       // With a token and no port of its own, /metrics sits on the main port behind that token.
       metrics: config.metrics?.token !== undefined && config.metrics.port === undefined ? (req, res) => this.metrics.handle(req, res, config.metrics?.token) : undefined,
       readiness: [
@@ -207,13 +217,14 @@ export class Hub {
     this.administration.attach(this.io);
     this.alerts = new Alerts({ storage, directory: this.directory, io: this.io, logger, config: config.alerts ?? DEFAULT_ALERTS, record: (e) => this.security.record(e) });
     this.administration.attachAlerts(this.alerts);
-    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: this.relay, alerts: this.alerts, keys: new DeviceKeys(storage, this.directory), deviceLists: new DeviceLists(storage, this.directory, { recentAuthSec: config.recentAuthSec }), teams: new CareTeams(storage, this.directory), roles: new OnCallRoles(storage, this.directory), credentials: this.administration.credentials, profiles: new Profiles(storage), logger, security: this.security, onStorageUnreachable: () => (this.storageFailedAt = Date.now()), metrics: this.metrics, ...(config.maxSocketsPerDevice !== undefined ? { maxSocketsPerDevice: config.maxSocketsPerDevice } : {}) });
+    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: this.relay, alerts: this.alerts, attachments: this.attachments, keys: new DeviceKeys(storage, this.directory), deviceLists: new DeviceLists(storage, this.directory, { recentAuthSec: config.recentAuthSec }), teams: new CareTeams(storage, this.directory), roles: new OnCallRoles(storage, this.directory), credentials: this.administration.credentials, profiles: new Profiles(storage), logger, security: this.security, onStorageUnreachable: () => (this.storageFailedAt = Date.now()), metrics: this.metrics, ...(config.maxSocketsPerDevice !== undefined ? { maxSocketsPerDevice: config.maxSocketsPerDevice } : {}) });
   }
 
   /** Initialise storage, start listening, start presence heartbeats. Port 0 picks a free port. */
   async listen(port = this.deps.config.port, host = this.deps.config.host): Promise<{ port: number; url: string }> {
     await this.storage.init();
     await this.audit.init();
+    await this.blobs.init();
     await new Promise<void>((resolve, reject) => {
       this.httpServer.once('error', reject);
       this.httpServer.listen(port, host, () => {
@@ -357,7 +368,7 @@ export class Hub {
       await this.relay.close().catch((err: unknown) => this.logger.warn({ err }, 'delivery acks not written at close'));
       this.security.close();
       await this.audit.close().catch((err: unknown) => this.logger.error({ err }, 'audit log did not close cleanly'));
-      await Promise.allSettled([this.storage.close(), this.deps.presence.close()]);
+      await Promise.allSettled([this.blobs.close(), this.storage.close(), this.deps.presence.close()]);
       const metricsServer = this.metricsServer;
       if (metricsServer) {
         metricsServer.closeAllConnections();

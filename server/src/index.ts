@@ -20,3 +20,8 @@ export { RateLimits, rateKey, type RateLimitName } from './security/rate-limits.
 export { MemoryRevocations, RedisRevocations, type RevocationList } from './security/revocation.js';
 export type { DeviceAdmin, OwnDeviceRecord } from './ports/device-admin.js';
 export * from './audit/index.js';
+// --- attachments ---
+export type { BlobStore, StoredPart, PutPartResult } from './ports/blob-store.js';
+export type { AttachmentStore, AttachmentRecord } from './ports/attachments.js';
+export { MemoryBlobStore } from './adapters/memory/blobs.js';
+export { GridFsBlobStore } from './adapters/mongo/gridfs-blobs.js';

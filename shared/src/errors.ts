@@ -90,6 +90,24 @@ export const ErrorCode = {
   LINK_CODE_MISMATCH: 'LINK_CODE_MISMATCH',
   /** An operator disabled this user: none of their devices may connect until they are enabled again. */
   USER_DISABLED: 'USER_DISABLED',
+  /** An attachment is larger than the hub's limit (`details.maxBytes`); nothing was stored. */
+  ATTACHMENT_TOO_LARGE: 'ATTACHMENT_TOO_LARGE',
+  /**
+   * The organisation's attachment storage quota would be exceeded (`details.quotaBytes`,
+   * `details.usedBytes`); nothing was stored. Space comes back as attachments pass retention.
+   */
+  QUOTA_EXCEEDED: 'QUOTA_EXCEEDED',
+  /**
+   * The upload is not complete: some parts are not stored yet (`details.missingParts`, the first few),
+   * so it cannot be finished, downloaded or named in a message. Send the missing parts first.
+   */
+  UPLOAD_INCOMPLETE: 'UPLOAD_INCOMPLETE',
+  /**
+   * Raised by the SDK: a downloaded attachment failed its checks (a chunk does not authenticate, the
+   * stream ends before its final chunk, data follows it, or the ciphertext hash differs from the one
+   * the sender sealed). Nothing of it should be shown as the sender's file.
+   */
+  ATTACHMENT_TAMPERED: 'ATTACHMENT_TAMPERED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -149,6 +167,10 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   DEVICE_LIST_ROLLBACK: 409,
   LINK_CODE_MISMATCH: 400,
   USER_DISABLED: 403,
+  ATTACHMENT_TOO_LARGE: 413,
+  QUOTA_EXCEEDED: 507,
+  UPLOAD_INCOMPLETE: 409,
+  ATTACHMENT_TAMPERED: 400,
 };
 
 /**

@@ -18,3 +18,4 @@ export * from './directory.js';
 export * from './alerts.js';
 export * from './roles.js';
 export * from './credentials.js';
+export * from './attachments.js';

@@ -72,6 +72,8 @@ export const Limits = {
   MAX_HANDOFF_MESSAGES: 50,
   /** Roles one `role:search` answers at most. */
   MAX_ROLE_RESULTS: 50,
+  /** Attachments (uploads, attachments.ts) one message may name. */
+  MAX_ATTACHMENTS_PER_MESSAGE: 10,
   /** Cursors in one `sync:fetch`. */
   MAX_SYNC_CURSORS: 5000,
 } as const;

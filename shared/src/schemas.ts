@@ -194,6 +194,13 @@ export const AlertSpecSchema = z
   .refine((a) => a.escalation === undefined || (a.ackPolicy ?? 'any') === 'any', { message: 'an escalation stops at the first acknowledgement: ackPolicy must be any', path: ['ackPolicy'] });
 export type AlertSpec = z.input<typeof AlertSpecSchema>;
 
+/** `EnvelopeSendRequest.attachmentIds`: the uploads a message names (attachments.ts). */
+export const AttachmentIdsSchema = z
+  .array(IdSchema)
+  .min(1)
+  .max(Limits.MAX_ATTACHMENTS_PER_MESSAGE)
+  .refine((ids) => new Set(ids).size === ids.length, { message: 'each attachment may be named once' });
+
 export const EnvelopeSendRequestSchema = z
   .strictObject({
     conversationId: IdSchema,
@@ -229,12 +236,14 @@ export const EnvelopeSendRequestSchema = z
      * members' devices until it is acknowledged. Only with a message body (every member device gets it).
      */
     alert: AlertSpecSchema.optional(),
-    /**
-     * On-call role threads (roles.ts): this partial send hands the pending alerts raised by the messages
-     * at these seqs to the users whose devices it names (the role's new holders), who are asked to
-     * acknowledge them from now on. The shares carry the messages' keys; the hub sees only the seqs.
-     */
+    /** Role threads (roles.ts): hands the pending alerts at these seqs to the new holders whose devices it names. */
     handoff: z.strictObject({ seqs: z.array(z.number().int().positive()).min(1).max(Limits.MAX_HANDOFF_MESSAGES) }).optional(),
+    /**
+     * Attachments the message names (attachments.ts): uploads this device finished in this
+     * conversation. The hub checks them before storing anything and keeps them for the
+     * conversation's retention; an upload no message names is swept. Only with a message body.
+     */
+    attachmentIds: AttachmentIdsSchema.optional(),
   })
   .refine((r) => r.body !== undefined || r.recipients !== undefined, { message: 'an envelope needs a body, recipients, or both' })
   .refine((r) => r.alert === undefined || (r.body !== undefined && r.kind !== 'receipt'), {
@@ -244,6 +253,10 @@ export const EnvelopeSendRequestSchema = z
   .refine((r) => r.handoff === undefined || (r.partial === true && r.recipients !== undefined && r.alert === undefined), {
     message: 'a hand-off is a partial send to the new holders’ devices, without an alert of its own',
     path: ['handoff'],
+  })
+  .refine((r) => r.attachmentIds === undefined || (r.body !== undefined && r.kind !== 'receipt'), {
+    message: 'attachments go with a message body (not a receipt)',
+    path: ['attachmentIds'],
   })
   .refine((r) => !r.recipients || new Set(r.recipients.map((x) => x.deviceId)).size === r.recipients.length, {
     message: 'each device may appear once in recipients',

@@ -1,4 +1,4 @@
-import type { AlertPriority } from '@curbside/shared';
+import { AttachmentDescriptorSchema, type AlertPriority, type AttachmentDescriptor } from '@curbside/shared';
 import { CryptoError, aeadDecrypt, aeadEncrypt, constantTimeEqual, getSodium, randomBytes } from '../crypto/index.js';
 
 /**
@@ -21,7 +21,7 @@ const KEY_PACKAGE_BYTES = 1 + KEY_BYTES + HASH_BYTES;
 /** What the app sent, as the SDK carries it inside the body. */
 export type MessageContent =
   /** `priority` (urgent or emergent) is sealed with the text, so the hub's alert metadata can be checked against it. */
-  | { kind: 'text'; text: string; priority?: AlertPriority }
+  | { kind: 'text'; text: string; priority?: AlertPriority; attachment?: AttachmentDescriptor }
   /** Invisible to the app: asks the peer to use the new session this message starts. */
   | { kind: 'session-reset' }
   /** A delivery or read receipt for messages of the same conversation, sent to their sender's devices. */
@@ -109,7 +109,8 @@ export function openMessage(body: Uint8Array | undefined, keyPackage: Uint8Array
     const c = content as { kind?: unknown; text?: unknown };
     if (c.kind === 'text' && typeof c.text === 'string') {
       const priority = (content as { priority?: unknown }).priority;
-      return priority === 'urgent' || priority === 'emergent' ? { kind: 'text', text: c.text, priority } : { kind: 'text', text: c.text };
+      const attachment = attachmentOf(content);
+      return { kind: 'text', text: c.text, ...(priority === 'urgent' || priority === 'emergent' ? { priority } : {}), ...(attachment ? { attachment } : {}) };
     }
     if (c.kind === 'session-reset') return { kind: 'session-reset' };
     const h = content as { items?: unknown };
@@ -128,4 +129,16 @@ export function openMessage(body: Uint8Array | undefined, keyPackage: Uint8Array
     }
   }
   throw new CryptoError('BAD_MESSAGE', 'unknown content kind');
+}
+
+/**
+ * The attachment a text message carries, checked against the shared schema. A descriptor that does
+ * not parse is a BAD_MESSAGE: the sender's client made it, and a half-read attachment is worse than none.
+ */
+export function attachmentOf(content: object): AttachmentDescriptor | undefined {
+  const raw = (content as { attachment?: unknown }).attachment;
+  if (raw === undefined) return undefined;
+  const parsed = AttachmentDescriptorSchema.safeParse(raw);
+  if (!parsed.success) throw new CryptoError('BAD_MESSAGE', 'malformed attachment descriptor');
+  return parsed.data;
 }

@@ -269,7 +269,7 @@ export class RoleThreads {
       if (opened.kind !== 'text') continue;
       await this.hold(thread.roleId, envelope.conversationId, item);
       const original: Envelope = { ...item, conversationId: envelope.conversationId, body };
-      this.core.events.message({ ...chatMessageOf(original, opened.text, me, opened.priority), handedOffBy: envelope.senderUserId });
+      this.core.events.message({ ...chatMessageOf(original, opened.text, me, opened.priority, opened.attachment), handedOffBy: envelope.senderUserId });
     }
   }
 }

@@ -5,7 +5,7 @@
  * so that every change to session state is visibly under `exclusive()`; receipts, safety numbers and
  * failure handling are modules of their own.
  */
-import { AlertListResultSchema, ErrorCode, RETRYABLE_ERROR_CODES, backoffMs, sleep, type DeviceIdentity, type Envelope, type SendResult, type TeamState } from '@curbside/shared';
+import { AlertListResultSchema, ErrorCode, RETRYABLE_ERROR_CODES, backoffMs, sleep, type AttachmentDescriptor, type DeviceIdentity, type Envelope, type SendResult, type TeamState } from '@curbside/shared';
 import {
   CryptoError,
   RatchetSession,
@@ -227,8 +227,8 @@ export class SecureMessenger implements TeamContext {
    * delivers it once). Resolves with the hub's ack.
    * @throws CurbsideError UNTRUSTED_IDENTITY if a member's key changed and was not accepted.
    */
-  async sendText(conversationId: string, text: string, clientMessageId: string = globalThis.crypto.randomUUID(), request?: AlertRequest): Promise<SendResult> {
-    const content: MessageContent = { kind: 'text', text, ...(request ? { priority: request.priority } : {}) };
+  async sendText(conversationId: string, text: string, clientMessageId: string = globalThis.crypto.randomUUID(), request?: AlertRequest, attachment?: AttachmentDescriptor): Promise<SendResult> {
+    const content: MessageContent = { kind: 'text', text, ...(request ? { priority: request.priority } : {}), ...(attachment ? { attachment } : {}) };
     // Without tiers of its own, an urgent send follows the team's (or the role's) signed escalation policy.
     if (request && request.escalate === undefined) {
       const tiers = await this.roles.policyTiers(conversationId);
@@ -236,24 +236,25 @@ export class SecureMessenger implements TeamContext {
     }
     // Sealed once for the conversation, and once more for an escalation's later tiers (if any).
     const alert = request ? await this.escalations.payload(conversationId, clientMessageId, content, request) : undefined;
-    if (await this.teams.isTeam(conversationId)) return this.teams.sendText(conversationId, text, clientMessageId, alert);
+    if (await this.teams.isTeam(conversationId)) return this.teams.sendText(conversationId, text, clientMessageId, alert, attachment);
+    const attachmentIds = attachment ? { attachmentIds: [attachment.id] } : {};
     // A thread with an on-call role: sealed for whoever holds it now (and the requester), no one else.
     const thread = await this.roles.targets(conversationId);
     if (thread) {
-      const sent = await this.send(conversationId, content, { clientMessageId, toUserIds: thread.toUserIds, ...(alert ? { alert } : {}) });
+      const sent = await this.send(conversationId, content, { clientMessageId, toUserIds: thread.toUserIds, ...(alert ? { alert } : {}), ...attachmentIds });
       await this.noteSent(conversationId, sent.messageId, thread.toUserIds);
       return sent;
     }
     let ack: SendResult;
     try {
-      ack = await this.send(conversationId, content, { clientMessageId, ...(alert ? { alert } : {}) });
+      ack = await this.send(conversationId, content, { clientMessageId, ...(alert ? { alert } : {}), ...attachmentIds });
     } catch (e) {
       // A care team whose create statement this device has not processed yet: the hub wants a team
       // message (bound to the membership epoch). Catch up on the log and send it as one.
       if (!isCurbsideError(e) || e.code !== ErrorCode.STALE_EPOCH) throw e;
       await this.hub.catchUp();
       if (!(await this.teams.isTeam(conversationId))) throw e;
-      return this.teams.sendText(conversationId, text, clientMessageId, alert);
+      return this.teams.sendText(conversationId, text, clientMessageId, alert, attachment);
     }
     const me = this.self();
     await this.noteSent(conversationId, ack.messageId, (await this.hub.conversationMembers(conversationId)).filter((u) => u !== me.userId));
@@ -264,7 +265,7 @@ export class SecureMessenger implements TeamContext {
    * Seal `content` and send it. By default to every device of every member; with `toUserIds`, a
    * partial send to those users' devices (and this user's other devices) only.
    */
-  private async send(conversationId: string, content: MessageContent, options: { toUserIds?: string[]; clientMessageId?: string; alert?: AlertPayload; handoff?: { seqs: number[] } } = {}): Promise<SendResult> {
+  private async send(conversationId: string, content: MessageContent, options: { toUserIds?: string[]; clientMessageId?: string; alert?: AlertPayload; handoff?: { seqs: number[] }; attachmentIds?: string[] } = {}): Promise<SendResult> {
     const me = this.self();
     const members = options.toUserIds ? [...new Set([...options.toUserIds, me.userId])] : await this.hub.conversationMembers(conversationId);
     const partial = options.toUserIds !== undefined;
@@ -280,7 +281,7 @@ export class SecureMessenger implements TeamContext {
       await this.encryptShares(targets, keyPackage, shares);
       const recipients = targets.map((d) => ({ deviceId: d.deviceId, ciphertext: shares.get(d.deviceId)! }));
       try {
-        const alert = { ...(options.alert ? { alert: options.alert } : {}), ...(options.handoff ? { handoff: options.handoff } : {}) };
+        const alert = { ...(options.alert ? { alert: options.alert } : {}), ...(options.handoff ? { handoff: options.handoff } : {}), ...(options.attachmentIds ? { attachmentIds: options.attachmentIds } : {}) };
         if (recipients.length === 0) return await this.hub.sendEnvelope(conversationId, { body, ...(kind ? { kind } : {}), ...alert }, { clientMessageId });
         return await this.hub.sendEnvelope(conversationId, { body, recipients, ...(partial ? { partial } : {}), ...(kind ? { kind } : {}), ...alert }, { clientMessageId });
       } catch (e) {
@@ -398,7 +399,7 @@ export class SecureMessenger implements TeamContext {
         return;
       }
       if (content.kind === 'text') {
-        this.events.message(chatMessageOf(envelope, content.text, me.userId, content.priority));
+        this.events.message(chatMessageOf(envelope, content.text, me.userId, content.priority, content.attachment));
         if (envelope.partial) await this.roles.noteReceived(envelope, content, keyPackage);
       }
       if (content.kind === 'handoff') await this.roles.receiveHandoff(envelope, content);

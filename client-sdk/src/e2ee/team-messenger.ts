@@ -9,6 +9,7 @@ import {
   type TeamStatement,
   type Shift,
   type EscalationPolicy,
+  type AttachmentDescriptor,
 } from '@curbside/shared';
 import {
   ReceivedSenderKey,
@@ -20,6 +21,7 @@ import {
 import { CurbsideError, isCurbsideError } from '../errors.js';
 import { putOp } from '../stores/index.js';
 import { chatMessageOf, type TeamContext } from './types.js';
+import { attachmentOf } from './message-crypto.js';
 import type { AlertPayload } from '../hub/outbox.js';
 import { TeamDetailsKeys } from './team-details-keys.js';
 import { TeamLogBook } from './team-log-book.js';
@@ -42,7 +44,7 @@ import {
 /** Resends of one team message after STALE_EPOCH (each after catching up on the team's statements). */
 const MAX_EPOCH_RETRIES = 4;
 
-type Content = { kind: 'text'; text: string; priority?: AlertPriority };
+type Content = { kind: 'text'; text: string; priority?: AlertPriority; attachment?: AttachmentDescriptor };
 
 /** A group message whose sender key this device does not hold. */
 class NoSenderKey extends Error {}
@@ -169,12 +171,12 @@ export class TeamMessenger {
    * statements, rotate the key if someone was removed, encrypt again and resend under the same client
    * message id: the user sees one message, and a removed member can read none of it.
    */
-  sendText(teamId: string, text: string, clientMessageId: string = globalThis.crypto.randomUUID(), alert?: AlertPayload): Promise<SendResult> {
+  sendText(teamId: string, text: string, clientMessageId: string = globalThis.crypto.randomUUID(), alert?: AlertPayload, attachment?: AttachmentDescriptor): Promise<SendResult> {
     // One send per team at a time from this device: messages are then sequenced in the order their
     // sender-key iterations were used, and a receiver that first learns the key from a message never
     // meets an earlier iteration it can no longer derive (a concurrent pair used to lose the first).
     const previous = this.sending.get(teamId) ?? Promise.resolve();
-    const mine = previous.catch(() => {}).then(() => this.sendSerialized(teamId, text, clientMessageId, alert));
+    const mine = previous.catch(() => {}).then(() => this.sendSerialized(teamId, text, clientMessageId, alert, attachment));
     const tail = mine.catch(() => {});
     this.sending.set(teamId, tail);
     void tail.then(() => {
@@ -183,8 +185,8 @@ export class TeamMessenger {
     return mine;
   }
 
-  private async sendSerialized(teamId: string, text: string, clientMessageId: string, alert: AlertPayload | undefined): Promise<SendResult> {
-    const content: Content = { kind: 'text', text, ...(alert ? { priority: alert.priority } : {}) };
+  private async sendSerialized(teamId: string, text: string, clientMessageId: string, alert: AlertPayload | undefined, attachment: AttachmentDescriptor | undefined): Promise<SendResult> {
+    const content: Content = { kind: 'text', text, ...(alert ? { priority: alert.priority } : {}), ...(attachment ? { attachment } : {}) };
     for (let round = 0; ; round++) {
       try {
         return await this.sendOnce(teamId, clientMessageId, content, alert);
@@ -236,7 +238,7 @@ export class TeamMessenger {
       await this.core.encryptShares(targets, payload, shares);
       const recipients = targets.filter((d) => shares.has(d.deviceId)).map((d) => ({ deviceId: d.deviceId, ciphertext: shares.get(d.deviceId)! }));
       try {
-        const raise = alert ? { alert } : {};
+        const raise = { ...(alert ? { alert } : {}), ...(content.attachment ? { attachmentIds: [content.attachment.id] } : {}) };
         const ack = await this.core.hub.sendEnvelope(teamId, recipients.length ? { body, recipients, partial: true, epoch, ...raise } : { body, epoch, ...raise }, { clientMessageId });
         await this.core.noteSent(teamId, ack.messageId, verified.filter((u) => u !== me.userId));
         if (recipients.length) {
@@ -316,7 +318,7 @@ export class TeamMessenger {
       });
       if (content.kind === 'text' && typeof content.text === 'string') {
         const priority = content.priority === 'urgent' || content.priority === 'emergent' ? content.priority : 'routine';
-        this.core.events.message(chatMessageOf(envelope, content.text, me.userId, priority));
+        this.core.events.message(chatMessageOf(envelope, content.text, me.userId, priority, attachmentOf(content)));
       }
       // Other users' devices confirm a share with their delivered receipt; this user's own devices
       // send none for their own messages, so they confirm it here, or the key is never sent again.

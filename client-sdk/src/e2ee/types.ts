@@ -4,7 +4,7 @@
  * works through (`TeamContext`), so that the pairwise layer and the team layer depend on these
  * interfaces and not on each other.
  */
-import { ErrorCode, type DeviceIdentity, type Priority, type Envelope, type PrekeyBundle, type SendResult, type SignedStatement, type TeamState } from '@curbside/shared';
+import { ErrorCode, type AttachmentDescriptor, type DeviceIdentity, type Priority, type Envelope, type PrekeyBundle, type SendResult, type SignedStatement, type TeamState } from '@curbside/shared';
 import type { MessageContent } from './message-crypto.js';
 import type { CryptoErrorCode, Fingerprint } from '../crypto/index.js';
 import { CurbsideError } from '../errors.js';
@@ -36,10 +36,16 @@ export interface ChatMessage {
    * previous holder's device (this user) handed it over. Its text is the sender's original.
    */
   handedOffBy?: string;
+  /**
+   * A file sent with the message (`text` is its caption): pass it to `client.attachments.download`.
+   * Its `name`, `mediaType`, `thumbnail` and `removedMetadata` (what de-identification took out) were
+   * sealed by the sender with the message.
+   */
+  attachment?: AttachmentDescriptor;
 }
 
 /** The message the app sees for an envelope whose text this device decrypted. */
-export function chatMessageOf(envelope: Envelope, text: string, myUserId: string, priority: Priority = 'routine'): ChatMessage {
+export function chatMessageOf(envelope: Envelope, text: string, myUserId: string, priority: Priority = 'routine', attachment?: AttachmentDescriptor): ChatMessage {
   return {
     conversationId: envelope.conversationId,
     messageId: envelope.messageId,
@@ -50,6 +56,7 @@ export function chatMessageOf(envelope: Envelope, text: string, myUserId: string
     text,
     priority,
     outgoing: envelope.senderUserId === myUserId,
+    ...(attachment ? { attachment } : {}),
   };
 }
 

@@ -20,6 +20,8 @@ import {
   type ClientToServerEvents,
   type ServerToClientEvents,
   type SessionClosing,
+  DEVICE_ID_HEADER,
+  USER_ID_HEADER,
 } from '@curbside/shared';
 import { CurbsideError } from '../errors.js';
 import { TypedEmitter } from '../emitter.js';
@@ -147,6 +149,24 @@ export class HubConnection extends TypedEmitter<HubConnectionEvents> {
   /** The app stopped the client (`disconnect()`/`close()`): nothing reconnects or retries until `open()`. */
   get stopped(): boolean {
     return this.isStopped;
+  }
+
+  /** Every hub node this connection may use, the one in use first (HTTP requests go to the same nodes). */
+  get nodeUrls(): string[] {
+    return [...this.urls.slice(this.urlIndex), ...this.urls.slice(0, this.urlIndex)];
+  }
+
+  /**
+   * Headers that authenticate an HTTP request to the hub as this device, like the socket handshake:
+   * a fresh token, and the stated device and user ids when the options give them.
+   */
+  async authHeaders(): Promise<Record<string, string>> {
+    const token = await this.currentToken();
+    return {
+      authorization: `Bearer ${token}`,
+      ...(this.options.deviceId ? { [DEVICE_ID_HEADER]: this.options.deviceId } : {}),
+      ...(this.options.userId ? { [USER_ID_HEADER]: this.options.userId } : {}),
+    };
   }
 
   /** Who this device is: the `userId`/`deviceId` options, else the token's `sub` and `dev` (once a token was fetched). */

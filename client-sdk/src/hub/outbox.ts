@@ -37,6 +37,8 @@ export interface EnvelopePayload {
   alert?: AlertPayload;
   /** On-call role threads: this send hands the pending alerts at these seqs to the devices it names. */
   handoff?: { seqs: number[] };
+  /** Finished uploads of this device the message names (see `client.attachments`): the hub keeps them with the message. */
+  attachmentIds?: string[];
 }
 
 /** An outbox entry as the device store keeps it. */
@@ -56,6 +58,7 @@ function storablePayload(p: EnvelopePayload): EnvelopePayload {
     ...(p.epoch ? { epoch: p.epoch } : {}),
     ...(p.alert ? { alert: storableAlert(p.alert) } : {}),
     ...(p.handoff ? { handoff: { seqs: [...p.handoff.seqs] } } : {}),
+    ...(p.attachmentIds ? { attachmentIds: [...p.attachmentIds] } : {}),
   };
 }
 

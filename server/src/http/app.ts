@@ -20,6 +20,7 @@ import type { DevTokenIssuer } from '../auth/tokens.js';
 import type { OriginPolicy } from '../security/origins.js';
 import { DEMO_PATH, WIDGET_PATH, widgetRouter } from './widget.js';
 import { adminRouter, isAdmin, type AdminRouterOptions } from './admin.js';
+import { attachmentRouter, type AttachmentRouterOptions } from './attachments.js';
 
 /** This package's version (server/package.json, two levels up from src/http and dist/http alike). */
 const SERVER_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -54,6 +55,8 @@ export interface HttpAppOptions {
   metrics?: ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | undefined;
   /** Operator actions behind `adminToken` (http/admin.ts). */
   admin?: Pick<AdminRouterOptions, 'administration' | 'security'> | undefined;
+  /** The attachment endpoints (http/attachments.ts). */
+  attachments?: Omit<AttachmentRouterOptions, 'logger' | 'isAccepting'> | undefined;
 }
 
 const READY_CHECK_TIMEOUT_MS = 2000;
@@ -145,6 +148,8 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
     const body: DevTokenResponse = minted;
     res.json(body);
   });
+
+  if (options.attachments) app.use(attachmentRouter({ ...options.attachments, logger: options.logger, isAccepting: options.isAccepting }));
 
   if (options.admin) app.use(adminRouter({ ...options.admin, adminToken: options.adminToken, logger: options.logger }));
 

@@ -54,6 +54,7 @@ export class HubMetrics {
   readonly rateLimited: Counter<'limit'>;
   readonly dbCommands: Counter<'command' | 'collection'>;
   readonly dbDocumentsInserted: Counter<'collection'>;
+  readonly attachmentBytes: Counter<'direction'>;
 
   constructor(options: { nodeId: string; connections: () => number }) {
     const registers = [this.registry];
@@ -98,6 +99,12 @@ export class HubMetrics {
       name: 'curbside_db_documents_inserted_total',
       help: 'Documents carried by insert commands, by collection (÷ insert commands = the group-commit batch size)',
       labelNames: ['collection'],
+      registers,
+    });
+    this.attachmentBytes = new Counter({
+      name: 'curbside_attachment_bytes_total',
+      help: 'Attachment ciphertext bytes this node received in stored parts (direction=upload) and sent in downloads (direction=download)',
+      labelNames: ['direction'],
       registers,
     });
   }

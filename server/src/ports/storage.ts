@@ -243,3 +243,7 @@ export interface Storage extends RoleStore {}
 import type { CredentialStore } from './credentials.js';
 /** Every storage also keeps the organisations' credentialing keys, attestations and revocations. */
 export interface Storage extends CredentialStore {}
+// --- attachments ---
+import type { AttachmentStore } from './attachments.js';
+/** Every storage also keeps the records of attachment uploads (their bytes are in a BlobStore). */
+export interface Storage extends AttachmentStore {}

@@ -58,6 +58,7 @@ import type { CareTeams } from '../domain/care-teams.js';
 import type { OnCallRoles } from '../domain/roles.js';
 import type { Credentials } from '../domain/credentials.js';
 import type { Profiles } from '../domain/profiles.js';
+import type { Attachments } from '../attachments/attachments.js';
 import type { Alerts } from '../alerts/alerts.js';
 import type { HubSecurity } from '../security/hub-security.js';
 import type { StoredEnvelope } from '../ports/storage.js';
@@ -100,6 +101,8 @@ interface GatewayDeps {
   roles: OnCallRoles;
   /** Verified credentials: the organisation's credentialing key and signed attestations. */
   credentials: Credentials;
+  /** Checks and keeps the attachments a send names (issue #21). */
+  attachments: Pick<Attachments, 'reference'>;
   logger: Logger;
   /** Origins, rate limits, revocation, device administration and the audit trail. */
   security: HubSecurity;
@@ -269,6 +272,8 @@ export class Gateway {
       const { orgId, deviceId } = socket.data;
       if (req.alert) await this.deps.alerts.checkEscalation(socket.data, req.conversationId, req.alert);
       const handoffTo = req.handoff ? await this.deps.alerts.checkHandoff(socket.data, { ...req, handoff: req.handoff }) : undefined;
+      // Before the message is stored: an attachment that is not this device's finished upload in this conversation stores nothing.
+      if (req.attachmentIds) await this.deps.attachments.reference(socket.data, req.conversationId, req.attachmentIds);
       const outcome = await relay.send(socket.data, req, ahead as ReturnType<MessageRelay['readAhead']>);
       // An urgent message is acked once its alert is stored too (a retry finds both). In a thread with
       // an on-call role it asks whoever holds the role now (or, from them, the requester).

@@ -50,7 +50,7 @@ export interface SecurityConfig {
  * `USER_BUDGET_FACTOR` times it (across their devices) and each organisation `ORG_BUDGET_FACTOR` times
  * it (across its users), so one device, one account or one tenant cannot take the hub for itself.
  */
-export const EVENT_CLASSES = ['membership', 'typing', 'presence', 'sync', 'reads', 'unknown'] as const;
+export const EVENT_CLASSES = ['membership', 'typing', 'presence', 'sync', 'reads', 'unknown', 'attachments'] as const;
 export type EventClass = (typeof EVENT_CLASSES)[number];
 /** @default for `budgetFactors.user` (RATE_LIMIT_USER_FACTOR). */
 export const USER_BUDGET_FACTOR = 2;
@@ -75,6 +75,8 @@ export const DEFAULT_RATE_LIMITS: SecurityConfig['rateLimits'] = {
   reads: { points: 300, durationSec: 60 },
   /** events the hub does not know (always refused; the limit bounds what answering them costs) */
   unknown: { points: 20, durationSec: 60 },
+  /** attachment HTTP requests (create, status, each part, finish, download) */
+  attachments: { points: 600, durationSec: 60 },
 };
 
 /** Every limit off: for tests and benchmarks that measure something else. */
@@ -111,6 +113,7 @@ export const SECURITY_ENV_DOC: readonly EnvSetting[] = [
   { name: 'RATE_LIMIT_SYNC', default: '600/60', meaning: '`sync:fetch` and `sync:ack` per device (per user 2×, per organisation 200×)' },
   { name: 'RATE_LIMIT_READS', default: '300/60', meaning: 'lists and key look-ups (conversation:list/get, devices:list/mine, keys:count/publish, device:revoke) per device (per user 2×, per organisation 200×)' },
   { name: 'RATE_LIMIT_UNKNOWN', default: '20/60', meaning: 'events the hub does not know, per device (per user 2×): refused either way, the limit bounds their cost' },
+  { name: 'RATE_LIMIT_ATTACHMENTS', default: '600/60', meaning: 'attachment HTTP requests per device: create, status, each part (up to 16 MiB), finish, download (per user 2×, per organisation 200×)' },
   { name: 'RATE_LIMIT_USER_FACTOR', default: String(USER_BUDGET_FACTOR), meaning: 'a user’s budget across their devices, as a multiple of the device budget (sends and every event class)' },
   { name: 'RATE_LIMIT_ORG_FACTOR', default: String(ORG_BUDGET_FACTOR), meaning: 'an organisation’s budget across its users, as a multiple of the device budget (sends and every event class except unknown events); raise it for large organisations' },
 ];

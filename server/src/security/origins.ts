@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
-import { ErrorCode, HTTP_STATUS_BY_CODE } from '@curbside/shared';
+import { DEVICE_ID_HEADER, ErrorCode, HTTP_STATUS_BY_CODE, USER_ID_HEADER } from '@curbside/shared';
 import type { SecurityConfig } from './config.js';
 
 const LOCALHOST = /^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?$/i;
@@ -56,8 +56,9 @@ export class OriginPolicy {
       }
       res.setHeader('Access-Control-Allow-Origin', origin);
       if (req.method === 'OPTIONS') {
-        res.setHeader('Access-Control-Allow-Methods', 'GET, POST');
-        res.setHeader('Access-Control-Allow-Headers', 'content-type, authorization');
+        // PUT and the device and user headers: attachment parts (http/attachments.ts).
+        res.setHeader('Access-Control-Allow-Methods', 'GET, POST, PUT');
+        res.setHeader('Access-Control-Allow-Headers', `content-type, authorization, ${DEVICE_ID_HEADER}, ${USER_ID_HEADER}`);
         res.setHeader('Access-Control-Max-Age', '600');
         res.status(204).end();
         return;

@@ -22,6 +22,7 @@ import { directKey, roleThreadKey, sameMembers, uniqueMembers } from '../../port
 import { MemoryProfiles } from './profiles.js';
 import { MemoryAlerts } from './alerts.js';
 import { MemoryCredentials } from './credentials.js';
+import { MemoryAttachments } from './attachments.js';
 
 /** In-process storage for the embedded dev mode and fast logic tests. Keeps nothing across restarts. */
 export class MemoryStorage implements Storage {
@@ -440,6 +441,17 @@ export class MemoryStorage implements Storage {
   handOffAlert = this.alerts.handOffAlert.bind(this.alerts);
   getAlertSettings = this.alerts.getAlertSettings.bind(this.alerts);
   setAlertSettings = this.alerts.setAlertSettings.bind(this.alerts);
+
+  // --- attachments (AttachmentStore, server/src/ports/attachments.ts) ---
+
+  private readonly attachments = new MemoryAttachments();
+  createAttachment = this.attachments.createAttachment.bind(this.attachments);
+  getAttachment = this.attachments.getAttachment.bind(this.attachments);
+  finishAttachment = this.attachments.finishAttachment.bind(this.attachments);
+  referenceAttachment = this.attachments.referenceAttachment.bind(this.attachments);
+  attachmentBytes = this.attachments.attachmentBytes.bind(this.attachments);
+  expiredAttachments = this.attachments.expiredAttachments.bind(this.attachments);
+  deleteAttachment = this.attachments.deleteAttachment.bind(this.attachments);
 
   /** org SPACE jti → kept until (ms). */
   private readonly revokedTokens = new Map<string, number>();

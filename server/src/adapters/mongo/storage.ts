@@ -39,6 +39,8 @@ import { MongoRoles } from './roles.js';
 import { MongoCredentials } from './credentials.js';
 import type { CredentialStore } from '../../ports/credentials.js';
 import type { RoleStore } from '../../ports/roles.js';
+import { MongoAttachments } from './attachments.js';
+import type { AttachmentStore } from '../../ports/attachments.js';
 import type { AlertSettingsStore, AlertStore } from '../../ports/alerts.js';
 import type { AdminUserRecord } from '../../ports/user-admin.js';
 
@@ -860,6 +862,21 @@ export class MongoStorage implements Storage {
   handOffAlert: AlertStore['handOffAlert'] = (input) => this.alerts.handOffAlert(input);
   getAlertSettings: AlertSettingsStore['getAlertSettings'] = (orgId) => this.alerts.getAlertSettings(orgId);
   setAlertSettings: AlertSettingsStore['setAlertSettings'] = (orgId, settings, now) => this.alerts.setAlertSettings(orgId, settings, now);
+
+  // --- attachments (AttachmentStore, server/src/ports/attachments.ts) ---
+
+  private attachmentsImpl: MongoAttachments | undefined;
+  private get attachments(): MongoAttachments {
+    return (this.attachmentsImpl ??= new MongoAttachments(this.conn));
+  }
+
+  createAttachment: AttachmentStore['createAttachment'] = (record) => this.attachments.createAttachment(record);
+  getAttachment: AttachmentStore['getAttachment'] = (orgId, id) => this.attachments.getAttachment(orgId, id);
+  finishAttachment: AttachmentStore['finishAttachment'] = (orgId, id, now) => this.attachments.finishAttachment(orgId, id, now);
+  referenceAttachment: AttachmentStore['referenceAttachment'] = (orgId, id, now, retainUntil) => this.attachments.referenceAttachment(orgId, id, now, retainUntil);
+  attachmentBytes: AttachmentStore['attachmentBytes'] = (orgId) => this.attachments.attachmentBytes(orgId);
+  expiredAttachments: AttachmentStore['expiredAttachments'] = (input) => this.attachments.expiredAttachments(input);
+  deleteAttachment: AttachmentStore['deleteAttachment'] = (orgId, id) => this.attachments.deleteAttachment(orgId, id);
 
   revokeToken(input: { orgId: string; tokenId: string; keepUntil: number; now: number }): Promise<void> {
     return this.deviceAdmin.revokeToken(input);
