@@ -25,8 +25,9 @@ import mongoose from 'mongoose';
 import { CurbsideClient } from '@curbside/client-sdk';
 import { ensureDevMongo, ensureRedis, uniqueName } from '../test/support/services.js';
 import { testDeviceKeys } from '../test/support/keys.js';
-import { killChildren, procCpuMs, procRssKb, startServer } from './bench/server-process.js';
+import { killChildren, procCpuMs, procRssKb } from './bench/server-process.js';
 import { benchIdp } from './bench/idp.js';
+import { startBenchHub } from './bench/bench-hub.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: flags } = parseArgs({
@@ -66,28 +67,14 @@ async function run(redisUrl: string, mongoUrl: string, mongoLabel: string): Prom
   const runId = uniqueName('alerts');
   const idp = benchIdp();
   const dbName = `bench_alerts_${runId}`;
-  const hub = await startServer('hub', [join(root, 'server', 'dist', 'main.js')], {
-    cwd: root,
-    env: {
-      ...process.env,
-      LOG_LEVEL: 'info',
-      PORT: '0',
-      HOST: '127.0.0.1',
-      MONGODB_URI: mongoUrl,
-      MONGODB_DB: dbName,
-      REDIS_URL: redisUrl,
-      REDIS_KEY_PREFIX: `${runId}:`,
-      ...idp.hubEnv,
-      ALERT_SWEEP_MS: String(SWEEP_MS),
-      ALERT_REPEAT_URGENT_MS: '86400000',
-      ALERT_REPEAT_EMERGENT_MS: '86400000',
-      RATE_LIMIT_ENVELOPE_SEND: '1000000/10',
-      RATE_LIMIT_HANDSHAKE: '1000000/60',
-      RATE_LIMIT_MEMBERSHIP: '1000000/60',
-      RATE_LIMIT_READS: '1000000/60',
-    },
-    timeoutMs: 60_000,
-    stopGraceMs: 5_000,
+  const hub = await startBenchHub({
+    root,
+    runId,
+    redisUrl,
+    mongoUrl,
+    dbName,
+    idp,
+    env: { ALERT_SWEEP_MS: String(SWEEP_MS), ALERT_REPEAT_URGENT_MS: '86400000', ALERT_REPEAT_EMERGENT_MS: '86400000' },
   });
   const clients: CurbsideClient[] = [];
   const client = (userId: string, deviceId: string) => {

@@ -32,6 +32,7 @@ import { CHUNK_BYTES, encryptFile } from '../client-sdk/src/attachments/file-cry
 import { ensureDevMongo, ensureRedis, uniqueName } from '../test/support/services.js';
 import { killChildren, procRssKb, startServer } from './bench/server-process.js';
 import { benchIdp } from './bench/idp.js';
+import { startBenchHub } from './bench/bench-hub.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: flags } = parseArgs({
@@ -93,31 +94,7 @@ async function run(redisUrl: string, mongoUrl: string, mongoLabel: string): Prom
   const runId = uniqueName('attach');
   const idp = benchIdp();
   const dbName = `bench_attach_${runId}`;
-  const hub = await startServer('hub', [join(root, 'server', 'dist', 'main.js')], {
-    cwd: root,
-    env: {
-      ...process.env,
-      LOG_LEVEL: 'info',
-      PORT: '0',
-      HOST: '127.0.0.1',
-      MONGODB_URI: mongoUrl,
-      MONGODB_DB: dbName,
-      REDIS_URL: redisUrl,
-      REDIS_KEY_PREFIX: `${runId}:`,
-      ...idp.hubEnv,
-      ATTACHMENT_MAX_BYTES: String(Math.max(BIG_BYTES, FILE_BYTES) * 2),
-      RATE_LIMIT_ATTACHMENTS: '1000000/60',
-      RATE_LIMIT_ENVELOPE_SEND: '1000000/10',
-      RATE_LIMIT_HANDSHAKE: '1000000/60',
-      RATE_LIMIT_MEMBERSHIP: '1000000/60',
-      RATE_LIMIT_READS: '1000000/60',
-      RATE_LIMIT_KEYS_CLAIM: '1000000/60',
-      RATE_LIMIT_KEYS_CLAIM_TARGET: '1000000/60',
-      RATE_LIMIT_ADDED_TO_CONVERSATIONS: '1000000/60',
-    },
-    timeoutMs: 60_000,
-    stopGraceMs: 5_000,
-  });
+  const hub = await startBenchHub({ root, runId, redisUrl, mongoUrl, dbName, idp, env: { ATTACHMENT_MAX_BYTES: String(Math.max(BIG_BYTES, FILE_BYTES) * 2) } });
   const memoryHub = await startServer('memory-hub', [join(root, 'server', 'dist', 'main.js')], {
     cwd: root,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'info', PORT: '0', HOST: '127.0.0.1', ...idp.hubEnv, ATTACHMENT_MAX_BYTES: String(FILE_BYTES * 2), RATE_LIMIT_ATTACHMENTS: '1000000/60' },

@@ -193,3 +193,41 @@ export async function openWidget(
   await page.waitForFunction("document.querySelector('curbside-chat')?.connected === true", undefined, { timeout: 20_000, polling: 50 });
   return { context, page, widget };
 }
+
+/** What a widget suite set up: the hub, the browser and the signed-in widget (filled in before the tests). */
+export interface WidgetSuite {
+  t: TestHubLike;
+  page: Page;
+  widget: Locator;
+  pageErrors: string[];
+}
+interface TestHubLike {
+  url: string;
+  idp: { mint(who: { userId: string; deviceId: string; claims?: Record<string, unknown> }): string };
+}
+
+/**
+ * Mocha hooks for a widget suite: before the tests, `start` brings up a hub and what the suite needs
+ * (SDK clients, roles, …), then Chromium opens the host page signed in as `who`; after them everything
+ * closes (`stop` for the hub). Requires Chromium (the suite fails, with what to install, without it).
+ */
+export function widgetSuite<T extends TestHubLike>(o: { who: { userId: string; deviceId: string; claims?: Record<string, unknown> }; start: () => Promise<T>; stop: () => Promise<void> }): WidgetSuite & { t: T } {
+  const suite = { pageErrors: [] as string[] } as WidgetSuite & { t: T };
+  let browser: Browser | undefined;
+  let site: StaticSite | undefined;
+  before(async function () {
+    this.timeout(90_000);
+    requireChromium();
+    suite.t = await o.start();
+    site = await serveStatic(widgetHostPage(suite.t.url));
+    browser = await launchBrowser();
+    Object.assign(suite, await openWidget(browser, site, () => suite.t.idp.mint(o.who), suite.pageErrors));
+  });
+  after(async () => {
+    if (suite.pageErrors.length) console.warn(`  page errors:\n    ${suite.pageErrors.join('\n    ')}`);
+    await browser?.close();
+    await site?.close();
+    await o.stop();
+  });
+  return suite;
+}

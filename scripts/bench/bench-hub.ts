@@ -1,0 +1,40 @@
+/**
+ * A hub process for a benchmark on the real backend: its own database and Redis key prefix, the
+ * benchmark's identity provider, and every rate limit raised out of the way (their cost stays in the
+ * pipeline), plus the benchmark's own settings.
+ */
+import { join } from 'node:path';
+import type { BenchIdp } from './idp.js';
+import { startServer, type ServerProcess } from './server-process.js';
+
+const RAISED_LIMITS = {
+  RATE_LIMIT_ENVELOPE_SEND: '1000000/10',
+  RATE_LIMIT_HANDSHAKE: '1000000/60',
+  RATE_LIMIT_MEMBERSHIP: '1000000/60',
+  RATE_LIMIT_READS: '1000000/60',
+  RATE_LIMIT_KEYS_CLAIM: '1000000/60',
+  RATE_LIMIT_KEYS_CLAIM_TARGET: '1000000/60',
+  RATE_LIMIT_ADDED_TO_CONVERSATIONS: '1000000/60',
+  RATE_LIMIT_ATTACHMENTS: '1000000/60',
+};
+
+export function startBenchHub(o: { root: string; runId: string; redisUrl: string; mongoUrl: string; dbName: string; idp: BenchIdp; env?: Record<string, string> }): Promise<ServerProcess> {
+  return startServer('hub', [join(o.root, 'server', 'dist', 'main.js')], {
+    cwd: o.root,
+    env: {
+      ...process.env,
+      LOG_LEVEL: 'info',
+      PORT: '0',
+      HOST: '127.0.0.1',
+      MONGODB_URI: o.mongoUrl,
+      MONGODB_DB: o.dbName,
+      REDIS_URL: o.redisUrl,
+      REDIS_KEY_PREFIX: `${o.runId}:`,
+      ...o.idp.hubEnv,
+      ...RAISED_LIMITS,
+      ...o.env,
+    },
+    timeoutMs: 60_000,
+    stopGraceMs: 5_000,
+  });
+}
