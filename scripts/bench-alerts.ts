@@ -16,18 +16,16 @@
  * Re-notification intervals are set far beyond the run, so only the tier timers fire.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { execSync } from 'node:child_process';
 import mongoose from 'mongoose';
 import { CurbsideClient } from '@curbside/client-sdk';
 import { ensureDevMongo, ensureRedis, uniqueName } from '../test/support/services.js';
 import { testDeviceKeys } from '../test/support/keys.js';
 import { killChildren, procCpuMs, procRssKb } from './bench/server-process.js';
 import { benchIdp } from './bench/idp.js';
-import { startBenchHub } from './bench/bench-hub.js';
+import { runContext, startBenchHub } from './bench/bench-hub.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: flags } = parseArgs({
@@ -137,17 +135,7 @@ async function run(redisUrl: string, mongoUrl: string, mongoLabel: string): Prom
     await conn.close();
     late.sort((a, b) => a - b);
     const report = {
-      date: new Date().toISOString(),
-      machine: `${cpus().length} × ${cpus()[0]?.model ?? '?'}`,
-      node: process.version,
-      commit: (() => {
-        try {
-          return execSync('git rev-parse --short HEAD', { cwd: root, encoding: 'utf8' }).trim();
-        } catch {
-          return 'unknown';
-        }
-      })(),
-      loadavg1: loadavg()[0],
+      ...runContext(root),
       database: mongoLabel,
       alerts: N,
       windowMs: WINDOW_MS,

@@ -19,11 +19,9 @@
  *    upload arrived whole (its stored length).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { execSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import mongoose from 'mongoose';
 import { CurbsideClient, MemoryDeviceStore } from '@curbside/client-sdk';
@@ -32,7 +30,7 @@ import { CHUNK_BYTES, encryptFile } from '../client-sdk/src/attachments/file-cry
 import { ensureDevMongo, ensureRedis, uniqueName } from '../test/support/services.js';
 import { killChildren, procRssKb, startServer } from './bench/server-process.js';
 import { benchIdp } from './bench/idp.js';
-import { startBenchHub } from './bench/bench-hub.js';
+import { runContext, startBenchHub } from './bench/bench-hub.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: flags } = parseArgs({
@@ -184,17 +182,7 @@ async function run(redisUrl: string, mongoUrl: string, mongoLabel: string): Prom
     const whole = stored.filter((d) => d.finishedAt !== undefined && d.size === sent[0]!.attachment.cipherSize).length;
 
     const report = {
-      date: new Date().toISOString(),
-      machine: `${cpus().length} × ${cpus()[0]?.model ?? '?'}`,
-      node: process.version,
-      commit: (() => {
-        try {
-          return execSync('git rev-parse --short HEAD', { cwd: root, encoding: 'utf8' }).trim();
-        } catch {
-          return 'unknown';
-        }
-      })(),
-      loadavg1: loadavg()[0],
+      ...runContext(root),
       database: mongoLabel,
       fileMb: FILE_BYTES / MB,
       rawSecretstreamMBps: raw,

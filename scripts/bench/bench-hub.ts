@@ -3,6 +3,8 @@
  * benchmark's identity provider, and every rate limit raised out of the way (their cost stays in the
  * pipeline), plus the benchmark's own settings.
  */
+import { execSync } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { BenchIdp } from './idp.js';
 import { startServer, type ServerProcess } from './server-process.js';
@@ -37,4 +39,15 @@ export function startBenchHub(o: { root: string; runId: string; redisUrl: string
     timeoutMs: 60_000,
     stopGraceMs: 5_000,
   });
+}
+
+/** Where and when a benchmark ran: the head of every report. */
+export function runContext(root: string): { date: string; machine: string; node: string; commit: string; loadavg1: number } {
+  let commit = 'unknown';
+  try {
+    commit = execSync('git rev-parse --short HEAD', { cwd: root, encoding: 'utf8' }).trim();
+  } catch {
+    // not a git checkout (an unpacked tarball): the report says so
+  }
+  return { date: new Date().toISOString(), machine: `${cpus().length} × ${cpus()[0]?.model ?? '?'}`, node: process.version, commit, loadavg1: loadavg()[0] ?? 0 };
 }
