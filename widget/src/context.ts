@@ -13,6 +13,10 @@ export interface Actions {
   /** Back from a thread to the list (narrow hosts). */
   back(): void;
   send(conversationId: string, text: string, retryOf?: HistoryItem, priority?: 'urgent'): void;
+  /** Encrypt and send a file (picked, dropped or pasted) with an optional caption. */
+  sendFile(conversationId: string, file: File, caption: string): void;
+  /** Download, decrypt and check a message's file: an image opens full size, any other file is saved. */
+  openAttachment(item: HistoryItem): void;
   /** Acknowledge the urgent message at `seq` ("I'm on it"). */
   acknowledge(conversationId: string, seq: number): void;
   /** One person and no title: a 1:1 conversation; otherwise a care team. Opens it. */

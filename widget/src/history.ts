@@ -4,7 +4,7 @@
  * reload. Like the device store, this is the origin's storage, unencrypted at rest.
  */
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
-import type { Conversation } from '@curbside/client-sdk';
+import type { AttachmentDescriptor, Conversation } from '@curbside/client-sdk';
 
 export type ItemStatus = 'sending' | 'sent' | 'delivered' | 'read' | 'failed';
 
@@ -30,6 +30,12 @@ export interface HistoryItem {
   reason?: string;
   /** Urgent or emergent (an alert was raised with it); absent for routine messages. */
   priority?: 'urgent' | 'emergent';
+  /** A file sent with the message (`text` is its caption), as its sender sealed it. */
+  attachment?: AttachmentDescriptor;
+  /** An outgoing file before its upload finished: what the user picked. */
+  pendingFile?: { name: string; size: number; mediaType: string };
+  /** An upload or download under way (fraction done), or what made it fail. */
+  transfer?: { phase: 'upload' | 'download'; done: number } | { failed: string };
 }
 
 interface HistorySchema extends DBSchema {

@@ -53,6 +53,15 @@ button:disabled { opacity: 0.6; cursor: default; }
 .verified { display: inline-block; position: relative; margin: 0.1em 0; padding: 0 0.4em; border-radius: 0.6em; font-size: 0.8em; font-weight: 600; color: var(--_fg); background: var(--_surface); border: 1px solid var(--_accent); }
 .verified:focus-visible { outline: 2px solid var(--_accent); outline-offset: 2px; }
 .verified:hover::after, .verified:focus::after { content: attr(data-detail); position: absolute; left: 0; top: 100%; z-index: 5; width: max-content; max-width: 18em; margin-top: 0.3em; padding: 0.3em 0.5em; font-weight: 400; background: var(--_bg); color: var(--_fg); border: 1px solid var(--_border); border-radius: 0.3em; white-space: normal; }
+.file { margin: 0.2em 0; }
+.file .thumb { display: block; max-width: 16em; max-height: 12em; border-radius: 0.3em; border: 1px solid var(--_border); }
+.file-name { margin: 0.2em 0; font-size: 0.9em; overflow-wrap: anywhere; }
+.file progress { display: block; width: 12em; }
+.file-error { margin: 0.2em 0; color: var(--_danger, #a4161a); font-size: 0.9em; }
+.metadata-note { margin: 0.2em 0; font-size: 0.8em; color: var(--_muted); }
+.file-input { position: absolute; width: 1px; height: 1px; opacity: 0; pointer-events: none; }
+.thread.dropping { outline: 3px dashed var(--_accent); outline-offset: -3px; }
+.image-view .full { display: block; max-width: 100%; max-height: 70vh; margin: 0.5em auto; }
 .oncall { padding: 0.6em 0.8em; border-bottom: 1px solid var(--_border); }
 .oncall h3 { font-size: 0.95em; margin: 0 0 0.4em; }
 .roles { list-style: none; margin: 0.4em 0 0; padding: 0; }

@@ -26,6 +26,14 @@ export function plainError(e: unknown): string {
         return 'Not found: check the user ID.';
       case ErrorCode.RATE_LIMITED:
         return 'Too many requests. Wait a moment and try again.';
+      case ErrorCode.ATTACHMENT_TOO_LARGE:
+        return 'Not sent: this file is larger than your organisation allows.';
+      case ErrorCode.QUOTA_EXCEEDED:
+        return 'Not sent: your organisation’s storage for files is full. Ask your administrator.';
+      case ErrorCode.UPLOAD_INCOMPLETE:
+        return 'Not sent: the upload did not finish. Try again.';
+      case ErrorCode.ATTACHMENT_TAMPERED:
+        return 'This file was altered after it was sent (or is damaged): it was not opened.';
       case ErrorCode.PAYLOAD_TOO_LARGE:
         return 'This message is too long to send.';
       case ErrorCode.INVALID_PAYLOAD:

@@ -3,6 +3,7 @@
  * number, never on "Accept"), the safety number with "Mark as verified", a care team's members, and
  * linking a new device of the user's own. People are shown by name, with their user id and role.
  */
+import { imageViewer } from './attachment.js';
 import { ErrorCode, isCurbsideError, type Conversation } from '@curbside/client-sdk';
 import { append, h, replaceChildren } from '../dom.js';
 import type { ViewContext } from '../context.js';
@@ -10,6 +11,8 @@ import { plainError } from '../words.js';
 import type { Overlay } from './overlay.js';
 
 export class Dialogs {
+  private imageUrl: string | undefined;
+
   constructor(
     private readonly ctx: ViewContext,
     private readonly overlay: Overlay,
@@ -114,6 +117,15 @@ export class Dialogs {
       );
     });
     this.overlay.open('link', this.dialog('dialog', titleId, h('h2', { id: titleId }, 'Link a new device?'), form), input);
+  }
+
+  /** An image at full size (the previous one's object URL is released: one decrypted image in memory at a time). */
+  showImage(url: string, name: string): void {
+    if (this.imageUrl) URL.revokeObjectURL(this.imageUrl);
+    this.imageUrl = url;
+    const close = h('button', { type: 'button' }, 'Close');
+    close.addEventListener('click', () => this.overlay.close());
+    this.overlay.open('image', imageViewer(url, name, `${this.ctx.uid}-image-title`, close), close);
   }
 
   async showSafetyNumber(userId: string, options: { afterChange?: boolean } = {}): Promise<void> {

@@ -6,7 +6,7 @@
 import { replaceChildren } from '../dom.js';
 import { activeElement, type ViewContext } from '../context.js';
 
-export type DialogKind = 'identity' | 'link' | 'safety' | 'members';
+export type DialogKind = 'identity' | 'link' | 'safety' | 'members' | 'image';
 
 const FOCUSABLE = 'button, [href], input, textarea, select, [tabindex]:not([tabindex="-1"])';
 

@@ -3,6 +3,7 @@
  * numbers), the messages as a log, who is typing, and the composer.
  */
 import { verifiedBadge } from './badge.js';
+import { attachmentBlock } from './attachment.js';
 import { append, h, replaceChildren } from '../dom.js';
 import type { HistoryItem } from '../history.js';
 import { compareItems } from '../state.js';
@@ -18,9 +19,25 @@ export class ThreadView {
   private typingLine: HTMLDivElement | undefined;
   private presenceLine: HTMLSpanElement | undefined;
   private textarea: HTMLTextAreaElement | undefined;
+  /** Sends files with the open thread's composer (its text is their caption); undefined with no thread open. */
+  private sendFiles: ((files: readonly File[]) => void) | undefined;
 
   constructor(private readonly ctx: ViewContext) {
     this.element = h('section', { class: 'thread', 'aria-label': 'Conversation' });
+    // Files dropped anywhere on the open thread are sent like attached ones.
+    const hasFiles = (e: DragEvent) => [...(e.dataTransfer?.types ?? [])].includes('Files');
+    this.element.addEventListener('dragover', (e) => {
+      if (!hasFiles(e) || !this.sendFiles) return;
+      e.preventDefault();
+      this.element.classList.add('dropping');
+    });
+    this.element.addEventListener('dragleave', () => this.element.classList.remove('dropping'));
+    this.element.addEventListener('drop', (e) => {
+      this.element.classList.remove('dropping');
+      if (!hasFiles(e) || !this.sendFiles) return;
+      e.preventDefault();
+      this.sendFiles([...(e.dataTransfer?.files ?? [])]);
+    });
   }
 
   focusComposer(): void {
@@ -33,6 +50,7 @@ export class ThreadView {
       this.messageList = undefined;
       this.scroller = undefined;
       this.textarea = undefined;
+      this.sendFiles = undefined;
       this.typingLine = undefined;
       this.presenceLine = undefined;
       replaceChildren(this.element, h('p', { class: 'placeholder' }, 'Choose a conversation, or start a new one.'));
@@ -43,7 +61,8 @@ export class ThreadView {
     this.messageList = h('ol', { class: 'messages' });
     this.scroller = h('div', { class: 'log', role: 'log', 'aria-live': 'polite', 'aria-relevant': 'additions', 'aria-label': 'Messages', tabindex: '0' }, this.messageList);
     this.typingLine = h('div', { class: 'typing', role: 'status', 'aria-live': 'polite' });
-    const { form, textarea } = composer(this.ctx);
+    const { form, textarea, sendFiles } = composer(this.ctx);
+    this.sendFiles = sendFiles;
     this.textarea = textarea;
     replaceChildren(this.element, h('header', { class: 'thread-head' }), this.scroller, this.typingLine, form);
     this.renderHead();
@@ -165,7 +184,8 @@ export class ThreadView {
       'li',
       { class: `msg${item.outgoing ? ' out' : ''}${item.priority ? ' urgent' : ''}`, 'data-key': item.key, role: 'listitem', 'aria-label': `${item.priority ? `${item.priority === 'emergent' ? 'Emergent' : 'Urgent'}: ` : ''}${item.outgoing ? 'You said' : `${sender} said`}` },
       urgency,
-      h('div', { class: 'bubble' }, item.text),
+      item.attachment || item.pendingFile ? attachmentBlock(this.ctx, item) : false,
+      item.text ? h('div', { class: 'bubble' }, item.text) : false,
       meta,
       alert
         ? h(
