@@ -13,6 +13,7 @@ import { AttachmentPath, attachmentPath, type AttachmentDescriptor } from '@curb
 import type { ChatMessage, AttachmentProgress } from '@curbside/client-sdk';
 import { HubHarness, codeOf, eventually, sharedBackend, type TestHub } from '../support/hub.js';
 import { expectNotStored } from '../support/canary.js';
+import { withDb } from '../support/db.js';
 import { serviceUrls } from '../support/services.js';
 import { defaultSecurityConfig } from '@curbside/server';
 
@@ -25,14 +26,6 @@ function canaryImage(): Uint8Array {
   return new Uint8Array(Buffer.concat([Buffer.from([0xff, 0xd8]), app1, randomBytes(300_000), Buffer.from([0xff, 0xd9])]));
 }
 
-async function withDb<T>(dbName: string, run: (db: mongoose.mongo.Db) => Promise<T>): Promise<T> {
-  const conn = await mongoose.createConnection(serviceUrls().mongoUri, { dbName }).asPromise();
-  try {
-    return await run(conn.db!);
-  } finally {
-    await conn.close();
-  }
-}
 
 describe('encrypted attachments through the hub (Redis + FerretDB)', function () {
   this.timeout(60_000);

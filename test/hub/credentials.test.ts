@@ -8,11 +8,10 @@ import { expect } from 'chai';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import mongoose from 'mongoose';
 import { generateKeyPairSync } from 'node:crypto';
 import { HubHarness, sharedBackend } from '../support/hub.js';
 import { cli, withAdmin } from '../support/admin-cli.js';
-import { serviceUrls } from '../support/services.js';
+import { withDb } from '../support/db.js';
 import { loadCredentialKey, signAttestation } from '../../server/src/cli/credentials.js';
 
 describe('verified credentials: attestations by the credentialing office, checked on every device (Redis + Mongo-wire DB)', function () {
@@ -65,8 +64,7 @@ describe('verified credentials: attestations by the credentialing office, checke
     expect((await cli(node.url, ['credentials', 'publish-key', '--org', 'org-a', '--key', rogueFile])).code, 'the key is set once').to.equal(1);
 
     // An attacker with the database: a forged attestation, one moved to another user, one edited, one expired.
-    const db = await mongoose.createConnection(serviceUrls().mongoUri, { dbName: shared.dbName }).asPromise();
-    try {
+    await withDb(shared.dbName, async (db) => {
       const attestations = db.collection('credentials');
       const original = (await attestations.findOne({ serial }))!;
       const { privateKey: roguePrivate } = await loadCredentialKey(rogueFile);
@@ -99,9 +97,7 @@ describe('verified credentials: attestations by the credentialing office, checke
       expect((await lee.credentials.check('dr-okafor', { fresh: true })).status).to.equal('org-key-changed');
       expect((await lee.credentials.orgKey())?.hubPresents).to.equal((await loadCredentialKey(rogueFile)).publicKey);
       await db.collection('credential_keys').updateOne({ _id: 'org-a' as never }, { $set: { publicKey } });
-    } finally {
-      await db.close();
-    }
+    });
 
     // Revoked by the office: shown as such.
     const revoked = await cli(node.url, ['credentials', 'revoke', '--org', 'org-a', '--key', keyFile, '--serial', serial, '--reason', 'left the trust']);

@@ -5,13 +5,12 @@
  * the new holder's acknowledgement stops the escalation. Two hub nodes on real Redis and the Mongo-wire DB.
  */
 import { expect } from 'chai';
-import mongoose from 'mongoose';
 import { ClientEvent, ErrorCode, type AlertUpdate } from '@curbside/shared';
 import type { ChatMessage, CurbsideClient, EscalatedMessage } from '@curbside/client-sdk';
 import type { HubConfig } from '@curbside/server';
 import { HubHarness, codeOf, eventually, sharedBackend } from '../support/hub.js';
 import { expectNotStored } from '../support/canary.js';
-import { serviceUrls } from '../support/services.js';
+import { withDb } from '../support/db.js';
 import { connectRaw, errorCode, sleep } from '../security/support.js';
 
 const fastAlerts = (c: HubConfig) => (c.alerts = { repeatMs: { urgent: 800, emergent: 400 }, maxRepeats: 5, sweepMs: 50 });
@@ -155,13 +154,8 @@ describe('on-call roles: pages go to whoever holds the role, and a hand-off pass
     await bell.roles.take(roleId);
 
     // An attacker with the database makes Dr Cruz the holder, without a signed statement.
-    const db = await mongoose.createConnection(serviceUrls().mongoUri, { dbName: shared.dbName }).asPromise();
-    try {
-      const edited = await db.collection('conversations').updateOne({ conversationId: roleId }, { $set: { 'team.oncall.hold': { userId: 'dr-cruz', at: Date.now() } } });
-      expect(edited.modifiedCount).to.equal(1);
-    } finally {
-      await db.close();
-    }
+    const edited = await withDb(shared.dbName, (db) => db.collection('conversations').updateOne({ conversationId: roleId }, { $set: { 'team.oncall.hold': { userId: 'dr-cruz', at: Date.now() } } }));
+    expect(edited.modifiedCount).to.equal(1);
     const hubSays = (await ed.hub.roleSearch('rapid'))[0]!;
     expect(hubSays.holderUserIds, 'the hub now claims Dr Cruz').to.deep.equal(['dr-cruz']);
     expect((await ed.roles.get(roleId)).holders, 'the client verifies the log').to.deep.equal(['dr-bell']);
