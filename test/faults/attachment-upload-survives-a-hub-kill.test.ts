@@ -1,10 +1,11 @@
 /**
  * Issue #21: "Uploads resume after a disconnect, from the last stored chunk." A clinician uploads a
- * 12 MB file through the hub process their client is connected to, and that process is killed
+ * 48 MB file (12 parts) through the hub process their client is connected to, and that process is killed
  * (SIGKILL) mid-upload. The SDK asks the other node which parts are stored and sends only the rest:
  * the recipient downloads exactly the file, and no part but those in flight at the kill was sent twice.
  * Two real hub processes on their own Redis and FerretDB.
  */
+import { DEFAULT_CHUNKS_PER_PART, DEFAULT_PARALLEL_PARTS } from '../../client-sdk/src/attachments/attachments.js';
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import type { ChatMessage } from '@curbside/client-sdk';
@@ -45,7 +46,7 @@ describe('an attachment upload survives a hub kill (two hub processes)', functio
       }
     }) as typeof fetch;
 
-    const file = randomBytes(12 * 1024 * 1024);
+    const file = randomBytes(48 * 1024 * 1024);
     let killed: Promise<void> | undefined;
     const { attachment } = await lee.attachments.send(conv.id, file, {
       caption: 'CT slice',
@@ -55,16 +56,17 @@ describe('an attachment upload survives a hub kill (two hub processes)', functio
     });
     await killed;
     expect(c.isUp(0), 'the first node really died').to.equal(false);
-    const parts = Math.ceil(attachment.cipherSize / (16 * (65536 + 17)));
+    const parts = Math.ceil(attachment.cipherSize / (DEFAULT_CHUNKS_PER_PART * (65536 + 17)));
     expect(parts).to.equal(12);
     const onFirst = puts.filter((p) => p.node === new URL(first).origin && p.ok).map((p) => p.index);
     const onSecond = puts.filter((p) => p.node === new URL(second).origin && p.ok).map((p) => p.index);
     expect(onFirst.length, 'some parts were stored before the kill').to.be.greaterThan(0);
     expect(onSecond.length, 'the rest went to the other node').to.be.greaterThan(0);
-    expect(new Set([...onFirst, ...onSecond]).size, 'every part stored').to.equal(parts);
+    // A part whose answer the kill cut off may still have been stored: the other node then reports it and it is not sent again.
+    expect(new Set(puts.map((p) => p.index)).size, 'every part was sent').to.equal(parts);
     for (const i of onFirst) expect(onSecond, `part ${i}, stored before the kill, was not sent again`).to.not.include(i);
     const sentTwice = [...new Set(puts.map((p) => p.index))].filter((i) => puts.filter((p) => p.index === i).length > 1);
-    expect(sentTwice.length, `only parts in flight at the kill were sent again (${sentTwice.join(', ')})`).to.be.at.most(2);
+    expect(sentTwice.length, `only parts in flight at the kill were sent again (${sentTwice.join(', ')})`).to.be.at.most(DEFAULT_PARALLEL_PARTS);
 
     globalThis.fetch = realFetch;
     await eventually(() => got.length === 1, 'the message reached the recipient', 60_000);

@@ -68,14 +68,21 @@ export interface AttachmentDownload extends AsyncIterable<Uint8Array> {
   bytes(): Promise<Uint8Array>;
 }
 
+/** @internal Secretstream chunks per uploaded part, and parts in flight at once, by default (see `AttachmentsDeps`). */
+export const DEFAULT_CHUNKS_PER_PART = 64;
+export const DEFAULT_PARALLEL_PARTS = 3;
+
 export interface AttachmentsDeps {
   hub: HubHttp;
   /** Send the message that carries the descriptor (the client's text path: queued, encrypted, retried). */
   sendMessage(conversationId: string, caption: string, clientMessageId: string, attachment: AttachmentDescriptor): Promise<SendResult>;
   retry?: RetryPolicy;
-  /** Secretstream chunks per uploaded part. @default 16 (about 1 MiB) */
+  /**
+   * Secretstream chunks per uploaded part: what a resume resends at most. @default 64 (about 4 MiB;
+   * measured on a memory hub, 20 MB: 16 chunks × 2 in flight 98 MB/s, 64 × 2 141 MB/s, 64 × 4 145 MB/s)
+   */
   chunksPerPart?: number;
-  /** Parts in flight at once (the next is encrypted while one uploads). @default 2 */
+  /** Parts in flight at once (the next is encrypted while others upload). @default 3 */
   parallelParts?: number;
 }
 
@@ -119,7 +126,7 @@ export class Attachments {
     const mediaType = options.mediaType ?? (input instanceof Blob && input.type ? input.type : 'application/octet-stream');
     const name = options.name ?? (typeof File !== 'undefined' && input instanceof File ? input.name : undefined);
     const cipherSize = cipherSizeOf(source.size);
-    const partSize = (this.deps.chunksPerPart ?? 16) * (CHUNK_BYTES + CHUNK_OVERHEAD);
+    const partSize = (this.deps.chunksPerPart ?? DEFAULT_CHUNKS_PER_PART) * (CHUNK_BYTES + CHUNK_OVERHEAD);
     const upload = await this.transfer.create({ conversationId, size: cipherSize, partSize });
     const id = upload.attachmentId;
     const { chunks, info } = encryptFile(source.chunks);
@@ -134,7 +141,7 @@ export class Attachments {
       const sending = this.uploadPart(id, index++, part, progress);
       sending.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
       inFlight.push(sending);
-      if (inFlight.length >= (this.deps.parallelParts ?? 2)) await inFlight.shift();
+      if (inFlight.length >= (this.deps.parallelParts ?? DEFAULT_PARALLEL_PARTS)) await inFlight.shift();
     }
     await Promise.all(inFlight);
     if (info.size !== source.size || info.cipherSize !== cipherSize) {
