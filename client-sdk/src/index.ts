@@ -5,6 +5,8 @@ export { Trust } from './trust.js';
 export { Directory, type DirectoryProfile } from './directory.js';
 export { Alerts, type AlertState, type AlertUpdate, type EscalatedMessage } from './alerts.js';
 export { Credentials, type Credential, type CredentialCheck } from './credentials.js';
+export { stripImageMetadata, type DeidentifiedImage } from './attachments/deidentify.js';
+export { makeThumbnail } from './attachments/thumbnail.js';
 export { OnCallRoles, type OnCallRole, type Shift } from './roles.js';
 export { HubApi } from './hub/api.js';
 export type { LinkCode, LinkState, DeviceListChange, DeviceListRejection } from './e2ee/device-lists.js';

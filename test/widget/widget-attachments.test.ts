@@ -7,6 +7,8 @@
  */
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import mongoose from 'mongoose';
 import type { AttachmentDescriptor, ChatMessage, CurbsideClient } from '@curbside/client-sdk';
 import { axeViolations, widgetSuite } from '../support/browser.js';
@@ -83,6 +85,21 @@ describe('<curbside-chat> attachments: attach, paste, drop, previews, full size,
     const sent = s.widget.locator('li.msg.out', { hasText: 'forearm.png' });
     await sent.locator('button.open-file').waitFor({ timeout: WAIT });
     expect(await sent.locator('progress').count(), 'no progress bar once sent').to.equal(0);
+  });
+
+  it('a phone photo is de-identified in the browser before it is encrypted: a thumbnail made there, the note, no GPS left', async () => {
+    const photo = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'images', 'phone-gps.jpg'));
+    await s.widget.locator('input.file-input').setInputFiles({ name: 'lesion.jpg', mimeType: 'image/jpeg', buffer: photo });
+    await eventually(() => patelMessages.some((m) => m.attachment?.name === 'lesion.jpg'), 'Patel got the photo', WAIT);
+    const a = patelMessages.find((m) => m.attachment?.name === 'lesion.jpg')!.attachment!;
+    expect(a.removedMetadata).to.include.members(['GPS position', 'camera make and model', 'date and time']);
+    expect(a.thumbnail, 'a thumbnail made in the browser').to.not.equal(undefined);
+    expect(Math.max(a.thumbnail!.width, a.thumbnail!.height)).to.equal(320);
+    const received = Buffer.from(await patel.attachments.download(a).bytes());
+    expect(received.length).to.be.below(photo.length);
+    expect(received.includes(Buffer.from('SM-N920T')), 'the camera model is gone').to.equal(false);
+    const sent = s.widget.locator('li.msg.out', { hasText: 'lesion.jpg' });
+    await eventually(async () => ((await sent.locator('.metadata-note').textContent()) ?? '').includes('GPS position'), 'the sender sees the note', WAIT);
   });
 
   it('paste and drop send files too', async () => {

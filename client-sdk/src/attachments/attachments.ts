@@ -8,6 +8,8 @@
  * caption, the thumbnail and the "metadata removed" report. The hub sees ciphertext, its size, and
  * which conversation it belongs to; nothing else.
  */
+import { stripImageMetadata } from './deidentify.js';
+import { makeThumbnail } from './thumbnail.js';
 import { AttachmentLimits, ErrorCode, type AttachmentDescriptor, type SendResult } from '@curbside/shared';
 import { getSodium, sodiumReady } from '../crypto/index.js';
 import { CurbsideError } from '../errors.js';
@@ -48,6 +50,12 @@ export interface AttachmentSendOptions {
   thumbnail?: AttachmentThumbnail;
   /** What de-identification removed (e.g. `['EXIF GPS position', 'XMP']`), shown as a "metadata removed" note. */
   removedMetadata?: string[];
+  /**
+   * Strip identifying metadata from a JPEG or PNG before it is encrypted (GPS position, dates, camera
+   * serial, owner, XMP, IPTC, comments; the orientation is kept), report it in `removedMetadata`, and, in a
+   * browser, make a thumbnail from the stripped image when none is given. @default true
+   */
+  deidentify?: boolean;
   onProgress?: (progress: AttachmentProgress) => void;
   /** The message's idempotency key. @default a random UUID */
   clientMessageId?: string;
@@ -118,12 +126,25 @@ export class Attachments {
    */
   async send(conversationId: string, input: AttachmentInput, options: AttachmentSendOptions = {}): Promise<{ result: SendResult; attachment: AttachmentDescriptor }> {
     await sodiumReady();
-    const thumbnail = options.thumbnail;
-    if (thumbnail && (thumbnail.bytes.length === 0 || thumbnail.bytes.length > AttachmentLimits.MAX_THUMBNAIL_BYTES)) {
+    if (options.thumbnail && (options.thumbnail.bytes.length === 0 || options.thumbnail.bytes.length > AttachmentLimits.MAX_THUMBNAIL_BYTES)) {
       throw new CurbsideError(ErrorCode.INVALID_PAYLOAD, `A thumbnail is 1 to ${AttachmentLimits.MAX_THUMBNAIL_BYTES} bytes`);
     }
-    const source = await plaintextOf(input, options.size);
-    const mediaType = options.mediaType ?? (input instanceof Blob && input.type ? input.type : 'application/octet-stream');
+    let source = await plaintextOf(input, options.size);
+    let mediaType = options.mediaType ?? (input instanceof Blob && input.type ? input.type : 'application/octet-stream');
+    let removedMetadata = options.removedMetadata;
+    let thumbnail = options.thumbnail;
+    const maybeImage = mediaType.startsWith('image/') || (mediaType === 'application/octet-stream' && source.size <= MAX_SNIFF_BYTES);
+    if ((options.deidentify ?? true) && maybeImage && source.size <= MAX_DEIDENTIFY_BYTES) {
+      // Images are read whole to strip them (they are small next to the limit); the stripped bytes are what is encrypted.
+      const whole = await collect(source.chunks, source.size);
+      const clean = stripImageMetadata(whole, mediaType);
+      if (clean.deidentified) {
+        mediaType = clean.mediaType;
+        removedMetadata = [...new Set([...(removedMetadata ?? []), ...clean.removed])];
+        thumbnail ??= await makeThumbnail(clean.bytes, clean.mediaType);
+      }
+      source = { size: clean.bytes.length, chunks: (async function* () { yield clean.bytes; })() };
+    }
     const name = options.name ?? (typeof File !== 'undefined' && input instanceof File ? input.name : undefined);
     const cipherSize = cipherSizeOf(source.size);
     const partSize = (this.deps.chunksPerPart ?? DEFAULT_CHUNKS_PER_PART) * (CHUNK_BYTES + CHUNK_OVERHEAD);
@@ -160,7 +181,7 @@ export class Attachments {
       mediaType,
       ...(name !== undefined ? { name } : {}),
       ...(thumbnail ? { thumbnail: { mediaType: thumbnail.mediaType, width: thumbnail.width, height: thumbnail.height, data: b64(thumbnail.bytes) } } : {}),
-      ...(options.removedMetadata?.length ? { removedMetadata: [...options.removedMetadata] } : {}),
+      ...(removedMetadata?.length ? { removedMetadata: [...removedMetadata].slice(0, AttachmentLimits.MAX_REMOVED_METADATA) } : {}),
     };
     const result = await this.deps.sendMessage(conversationId, options.caption ?? '', options.clientMessageId ?? globalThis.crypto.randomUUID(), attachment);
     return { result, attachment };
@@ -255,6 +276,23 @@ export class Attachments {
 }
 
 /** The plaintext as an async iterable of bytes, and its size (a stream of unknown length is read first). */
+/** Images up to this size are de-identified (read whole: far above any photo); larger ones are sent as they are, with no note. */
+const MAX_DEIDENTIFY_BYTES = 128 * 1024 * 1024;
+/** A file of unknown type up to this size is read to see whether it is a JPEG or PNG. */
+const MAX_SNIFF_BYTES = 16 * 1024 * 1024;
+
+async function collect(chunks: AsyncIterable<Uint8Array>, size: number): Promise<Uint8Array> {
+  const out = new Uint8Array(size);
+  let at = 0;
+  for await (const c of chunks) {
+    if (at + c.length > size) throw new CurbsideError(ErrorCode.INVALID_PAYLOAD, 'The file is longer than its size');
+    out.set(c, at);
+    at += c.length;
+  }
+  if (at !== size) throw new CurbsideError(ErrorCode.INVALID_PAYLOAD, 'The file is shorter than its size');
+  return out;
+}
+
 async function plaintextOf(input: AttachmentInput, size: number | undefined): Promise<{ size: number; chunks: AsyncIterable<Uint8Array> }> {
   if (input instanceof Uint8Array) return { size: input.length, chunks: (async function* () { yield input; })() };
   if (typeof Blob !== 'undefined' && input instanceof Blob) return { size: input.size, chunks: readerChunks(input.stream()) };
