@@ -19,6 +19,7 @@ import {
 import type { HistoryDb, HistoryItem } from './history.js';
 import { alertKey, type ChatState } from './state.js';
 import { plainError, unavailableText } from './words.js';
+import { FileTransfers } from './file-transfers.js';
 
 const TYPING_SHOWN_MS = 6000;
 
@@ -49,12 +50,16 @@ function statusOf(recipients: HistoryItem['recipients']): 'read' | 'delivered' |
 }
 
 export class ChatSession {
+  /** Uploads and downloads of files. */
+  private readonly files: FileTransfers;
+
   constructor(
     private readonly state: ChatState,
     private readonly view: SessionView,
     readonly client: CurbsideClient,
     private readonly history: HistoryDb,
   ) {
+    this.files = new FileTransfers({ client, me: () => state.me.sub ?? '', putItem: (item) => this.putItem(item), view });
     const { state: s, view: v } = this;
     client.on('connected', () => v.banner('Syncing…'));
     client.on('synced', () => {
@@ -359,79 +364,14 @@ export class ChatSession {
     }
   }
 
-  /**
-   * Encrypt and send a file: an outgoing item shows its upload progress, then the message; a refusal
-   * (too large, quota) or a failure shows on the item in plain words.
-   */
-  async sendFile(conversationId: string, file: File, caption: string): Promise<void> {
-    const localId = `local-${crypto.randomUUID()}`;
-    const item: HistoryItem = {
-      key: `${conversationId}\n${localId}`,
-      conversationId,
-      localId,
-      kind: 'message',
-      senderUserId: this.state.me.sub ?? '',
-      text: caption,
-      outgoing: true,
-      at: Date.now(),
-      read: true,
-      status: 'sending',
-      pendingFile: { name: file.name || 'file', size: file.size, mediaType: file.type || 'application/octet-stream' },
-      transfer: { phase: 'upload', done: 0 },
-    };
-    this.putItem(item);
-    try {
-      const { result, attachment } = await this.client.attachments.send(conversationId, file, {
-        caption,
-        name: item.pendingFile!.name,
-        mediaType: item.pendingFile!.mediaType,
-        onProgress: (p) => this.progress(item, p.phase, p.total ? p.bytes / p.total : 0),
-      });
-      item.messageId = result.messageId;
-      item.seq = result.seq;
-      item.attachment = attachment;
-      item.status = 'sent';
-      delete item.transfer;
-      delete item.pendingFile;
-    } catch (e) {
-      item.status = 'failed';
-      item.transfer = { failed: plainError(e) };
-    }
-    this.putItem(item);
+  /** Encrypt and send a file (see `FileTransfers`). */
+  sendFile(conversationId: string, file: File, caption: string): Promise<void> {
+    return this.files.send(conversationId, file, caption);
   }
 
-  /** Download, decrypt and check a message's file; an image opens full size, any other file is saved. */
-  async openAttachment(item: HistoryItem): Promise<void> {
-    const a = item.attachment;
-    if (!a) return;
-    item.transfer = { phase: 'download', done: 0 };
-    this.view.item(item);
-    try {
-      const bytes = await this.client.attachments.download(a, { onProgress: (p) => this.progress(item, p.phase, p.total ? p.bytes / p.total : 0) }).bytes();
-      delete item.transfer;
-      this.view.item(item);
-      const url = URL.createObjectURL(new Blob([bytes as BlobPart], { type: a.mediaType }));
-      if (a.mediaType.startsWith('image/')) {
-        this.view.showImage(url, a.name ?? 'Image');
-        return;
-      }
-      const link = document.createElement('a');
-      link.href = url;
-      link.download = a.name ?? 'file';
-      link.click();
-      setTimeout(() => URL.revokeObjectURL(url), 60_000);
-    } catch (e) {
-      item.transfer = { failed: plainError(e) };
-      this.view.item(item);
-    }
-  }
-
-  /** Progress of a transfer, redrawn at most every tenth. */
-  private progress(item: HistoryItem, phase: 'upload' | 'download', done: number): void {
-    const before = item.transfer && 'done' in item.transfer ? item.transfer.done : -1;
-    if (done < 1 && Math.floor(done * 10) === Math.floor(before * 10)) return;
-    item.transfer = { phase, done };
-    this.view.item(item);
+  /** Download, decrypt and check a message's file (see `FileTransfers`). */
+  openAttachment(item: HistoryItem): Promise<void> {
+    return this.files.open(item);
   }
 
   /** Open this user's thread with an on-call role and show it. */

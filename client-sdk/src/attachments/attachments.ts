@@ -9,7 +9,7 @@
  * which conversation it belongs to; nothing else.
  */
 import { stripImageMetadata } from './deidentify.js';
-import { makeThumbnail } from './thumbnail.js';
+import { makeThumbnail, type AttachmentThumbnail } from './thumbnail.js';
 import { AttachmentLimits, ErrorCode, type AttachmentDescriptor, type SendResult } from '@curbside/shared';
 import { getSodium, sodiumReady } from '../crypto/index.js';
 import { CurbsideError } from '../errors.js';
@@ -26,13 +26,7 @@ export interface AttachmentProgress {
   total: number;
 }
 
-/** A thumbnail made on the device (e.g. by the SDK's de-identification), sent inline in the sealed message. */
-export interface AttachmentThumbnail {
-  bytes: Uint8Array;
-  mediaType: string;
-  width: number;
-  height: number;
-}
+export type { AttachmentThumbnail } from './thumbnail.js';
 
 export interface AttachmentSendOptions {
   /** Text shown with the file (the message's text). @default '' */

@@ -6,7 +6,14 @@
  * name until they open it.
  */
 import { AttachmentLimits } from '@curbside/shared';
-import type { AttachmentThumbnail } from './attachments.js';
+
+/** A thumbnail made on the device (e.g. by the SDK's de-identification), sent inline in the sealed message. */
+export interface AttachmentThumbnail {
+  bytes: Uint8Array;
+  mediaType: string;
+  width: number;
+  height: number;
+}
 
 const MAX_SIDE = 320;
 
