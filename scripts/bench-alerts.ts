@@ -21,11 +21,11 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import mongoose from 'mongoose';
 import { CurbsideClient } from '@curbside/client-sdk';
-import { ensureDevMongo, ensureRedis, uniqueName } from '../test/support/services.js';
+import { uniqueName } from '../test/support/services.js';
 import { testDeviceKeys } from '../test/support/keys.js';
 import { killChildren, procCpuMs, procRssKb } from './bench/server-process.js';
 import { benchIdp } from './bench/idp.js';
-import { runContext, startBenchHub } from './bench/bench-hub.js';
+import { runContext, startBenchHub, withBenchServices } from './bench/bench-hub.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: flags } = parseArgs({
@@ -52,13 +52,7 @@ async function measure(pid: number, ms: number): Promise<{ cpuMs: number; rssKb:
 }
 
 async function main(): Promise<void> {
-  const redis = await ensureRedis();
-  const mongo = await ensureDevMongo();
-  try {
-    await run(redis.url, mongo.url, mongo.label);
-  } finally {
-    await Promise.all([redis.stop(), mongo.stop()]);
-  }
+  await withBenchServices(run);
 }
 
 async function run(redisUrl: string, mongoUrl: string, mongoLabel: string): Promise<void> {

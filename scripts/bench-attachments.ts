@@ -27,10 +27,10 @@ import mongoose from 'mongoose';
 import { CurbsideClient, MemoryDeviceStore } from '@curbside/client-sdk';
 import { getSodium, sodiumReady } from '../client-sdk/src/crypto/index.js';
 import { CHUNK_BYTES, encryptFile } from '../client-sdk/src/attachments/file-crypto.js';
-import { ensureDevMongo, ensureRedis, uniqueName } from '../test/support/services.js';
+import { uniqueName } from '../test/support/services.js';
 import { killChildren, procRssKb, startServer } from './bench/server-process.js';
 import { benchIdp } from './bench/idp.js';
-import { runContext, startBenchHub } from './bench/bench-hub.js';
+import { runContext, startBenchHub, withBenchServices } from './bench/bench-hub.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: flags } = parseArgs({
@@ -78,13 +78,7 @@ async function sdkEncryptOnly(file: Uint8Array): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const redis = await ensureRedis();
-  const mongo = await ensureDevMongo();
-  try {
-    await run(redis.url, mongo.url, mongo.label);
-  } finally {
-    await Promise.all([redis.stop(), mongo.stop()]);
-  }
+  await withBenchServices(run);
 }
 
 async function run(redisUrl: string, mongoUrl: string, mongoLabel: string): Promise<void> {

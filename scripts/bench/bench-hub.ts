@@ -7,6 +7,7 @@ import { execSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { BenchIdp } from './idp.js';
+import { ensureDevMongo, ensureRedis } from '../../test/support/services.js';
 import { startServer, type ServerProcess } from './server-process.js';
 
 const RAISED_LIMITS = {
@@ -50,4 +51,15 @@ export function runContext(root: string): { date: string; machine: string; node:
     // not a git checkout (an unpacked tarball): the report says so
   }
   return { date: new Date().toISOString(), machine: `${cpus().length} × ${cpus()[0]?.model ?? '?'}`, node: process.version, commit, loadavg1: loadavg()[0] ?? 0 };
+}
+
+/** Run a benchmark with Redis and the Mongo-wire database (those running, else ones it starts and stops). */
+export async function withBenchServices(run: (redisUrl: string, mongoUrl: string, mongoLabel: string) => Promise<void>): Promise<void> {
+  const redis = await ensureRedis();
+  const mongo = await ensureDevMongo();
+  try {
+    await run(redis.url, mongo.url, mongo.label);
+  } finally {
+    await Promise.all([redis.stop(), mongo.stop()]);
+  }
 }
