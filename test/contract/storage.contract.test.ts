@@ -639,6 +639,34 @@ for (const backend of mongoBackends()) {
       }
     });
 
+    it('the sweep leaves one seq mark per conversation, its highest, and lastSeq where it was', async function () {
+      const dbName = uniqueName('storage');
+      const [a, b] = [open(dbName), open(dbName)];
+      await a.init();
+      await b.init();
+      const ids = await Promise.all(range(1, 3).map(async () => (await a.createConversation({ orgId: ORG, kind: 'group', createdBy: 'a', memberUserIds: ['r'], now: T0 })).conversation.id));
+      // Two nodes taking turns: each supersedes only its own marks, so both nodes' marks pile up.
+      for (let i = 1; i <= 6; i++) {
+        for (const c of ids) {
+          const node = i % 2 ? a : b;
+          assert.equal(stored(await node.appendEnvelope({ orgId: ORG, conversationId: c, senderUserId: 'a', senderDeviceId: `d${i % 2}`, clientMessageId: `${c}-${i}`, body: bytes(2), now: T0 })).seq, i);
+        }
+      }
+      const raw = mongoose.createConnection(backend.uri(), { dbName });
+      try {
+        await raw.asPromise();
+        const marks = raw.db!.collection('conversation_seq_marks');
+        assert.ok((await marks.countDocuments({})) >= ids.length * 2, 'more than one mark per conversation before the sweep');
+        await a.sweepEnvelopes(T0);
+        assert.deepEqual((await marks.find({}).toArray()).map((m) => [m['conversationId'], m['seq']]).sort(), ids.map((c) => [c, 6]).sort());
+      } finally {
+        await raw.close();
+      }
+      for (const c of ids) assert.equal((await b.getConversation(ORG, c))!.lastSeq, 6);
+      assert.deepEqual((await b.listConversationsForUser(ORG, 'r')).map((c) => c.lastSeq), [6, 6, 6]);
+      assert.equal(stored(await b.appendEnvelope({ orgId: ORG, conversationId: ids[0]!, senderUserId: 'a', senderDeviceId: 'd9', clientMessageId: 'after-sweep', body: bytes(2), now: T0 })).seq, 7);
+    });
+
     it('repairs a lagging lastSeq when the crashed send is retried', async function () {
       const dbName = uniqueName('storage');
       const st = open(dbName); // the crashed node never marked seq 1

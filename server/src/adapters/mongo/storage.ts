@@ -77,7 +77,7 @@ const MAX_WRITE_BATCH = 256;
 /** Default of `MongoStorageOptions.groupCommitWaitMs`. */
 export const GROUP_COMMIT_WAIT_MS = 2;
 /** Superseded marks of this node deleted by one command (see "superseded marks" on the class). */
-const MARK_PRUNE_BATCH = 256;
+const MARK_PRUNE_BATCH = 32;
 
 /**
  * Storage on MongoDB through mongoose (FerretDB in tests).
