@@ -6,8 +6,8 @@
  * the hub's write concern, for `durationMs`. The hub cannot be faster than this, so the headline is
  * D / min(B, S). With `seqRaise` and `marks` (the hub's pattern), each batch's insert is followed by
  * one `insertMany` of seq marks, one per conversation of the batch, into the hub's
- * `conversation_seq_marks`, and every 32 superseded marks by one delete of them, as the hub's group
- * commit and mark pruning write. With `seqRaise` alone (the previous hub's pattern), by one `$max`
+ * `conversation_seq_marks`, and superseded marks by one delete of them once 256 wait or a second
+ * after the last, as the hub's group commit and mark pruning write. With `seqRaise` alone (the previous hub's pattern), by one `$max`
  * raise per conversation in `conversation_seqs` (one update command). In both, as in the hub, the
  * writers take turns (one command in flight): FerretDB v1 on PostgreSQL stopped answering altogether
  * under concurrent multi-document updates (every pooled PostgreSQL connection idle, every command
@@ -32,7 +32,7 @@ export interface StorageCeilingOptions {
   seqRaise: boolean;
   /**
    * With `seqRaise`: raise by inserting one seq mark per conversation per batch into the hub's
-   * `conversation_seq_marks` (and deleting superseded ones 32 at a time), as the hub does since issue
+   * `conversation_seq_marks` (and deleting superseded ones as the hub does), as the hub does since issue
    * #19's seq marks, instead of the previous `$max` update of `conversation_seqs`.
    */
   marks?: boolean;
@@ -67,6 +67,7 @@ export async function storageCeiling(o: StorageCeilingOptions): Promise<StorageC
     const marks = db.collection('conversation_seq_marks');
     const lastMark = new Map<string, number>();
     const superseded: string[] = [];
+    let prunedAt = performance.now();
     const org = 'bench-org';
     const convIds = Array.from({ length: o.conversations }, () => randomUUID());
     const nextSeq = new Map<string, number>();
@@ -126,8 +127,10 @@ export async function storageCeiling(o: StorageCeilingOptions): Promise<StorageC
                 if (before !== undefined) superseded.push(compositeKey(org, c, String(before)));
                 lastMark.set(c, seq);
               }
-              if (superseded.length >= 32) {
-                const ids = superseded.splice(0, 32);
+              // As the hub prunes: once 256 wait, or a second after the last delete.
+              if (superseded.length >= 256 || (superseded.length > 0 && performance.now() - prunedAt >= 1000)) {
+                prunedAt = performance.now();
+                const ids = superseded.splice(0, 256);
                 await inLane(() => marks.deleteMany({ _id: { $in: ids as never[] } }));
                 commands++;
               }

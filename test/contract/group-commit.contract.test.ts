@@ -101,6 +101,27 @@ for (const backend of mongoBackends()) {
       assert.deepEqual(named('update', 'device_cursors').map((c) => (c.command['updates'] as unknown[]).length), [32, 28]);
     });
 
+    it('superseded marks wait at most about a second (markPruneEveryMs) when fewer than a batch come', async function () {
+      const quick = new MongoStorage({ uri: backend.uri(), dbName, groupCommitWaitMs: 0, markPruneEveryMs: 0 });
+      try {
+        await quick.init();
+        const id = (await quick.createConversation({ orgId: ORG, kind: 'group', createdBy: 'a', memberUserIds: ['b'], now: T0 })).conversation.id;
+        for (let i = 1; i <= 3; i++) {
+          await quick.appendEnvelope({ orgId: ORG, conversationId: id, senderUserId: 'a', senderDeviceId: 'a-phone', clientMessageId: `q-${i}`, body: new Uint8Array([1]), lastSeqSeen: i - 1, now: T0 });
+        }
+        await quick.close(); // waits for a delete in flight
+        const marks = await st.connection.db!.collection('conversation_seq_marks').find({ conversationId: id }).toArray();
+        // Appends 2 and 3 superseded 1 and 2; with no interval each went at once (the second maybe
+        // while the first delete was in flight, then left for the sweep): mark 1 is gone, 3 stays.
+        const seqs = marks.map((m) => m['seq'] as number).sort((a, b) => a - b);
+        assert.equal(seqs.includes(1), false, 'the first superseded mark was deleted');
+        assert.equal(seqs.at(-1), 3);
+        assert.equal((await st.getConversation(ORG, id))!.lastSeq, 3);
+      } finally {
+        await quick.close();
+      }
+    });
+
     it('nobody is answered before the insert commands of their batch (envelopes, then marks) have answered', async function () {
       const ids = await conversations(3);
       await Promise.all(ids.map((id, i) => send(id, `warm-${i}`)));
@@ -117,8 +138,8 @@ for (const backend of mongoBackends()) {
 
     it('superseded marks are deleted by this node, a batch at a time, and lastSeq stays', async function () {
       this.timeout(120_000);
-      // No bounded wait: 257 appends one after another.
-      const fast = new MongoStorage({ uri: backend.uri(), dbName, groupCommitWaitMs: 0 });
+      // No bounded wait: 257 appends one after another; deletes by count only (not once a second).
+      const fast = new MongoStorage({ uri: backend.uri(), dbName, groupCommitWaitMs: 0, markPruneEveryMs: 3_600_000 });
       try {
         await fast.init();
         const deletes: Started[] = [];

@@ -60,6 +60,11 @@ export interface MongoStorageOptions {
    * Default 2 ms.
    */
   groupCommitWaitMs?: number | undefined;
+  /**
+   * Superseded seq marks of this instance are deleted once MARK_PRUNE_BATCH (256) wait, or once any wait
+   * and the last delete is this old. Default 1000 ms.
+   */
+  markPruneEveryMs?: number | undefined;
   logger?: Pick<Logger, 'debug' | 'warn'> | undefined;
 }
 
@@ -76,8 +81,15 @@ const CONTENDED_MS = 60_000;
 const MAX_WRITE_BATCH = 256;
 /** Default of `MongoStorageOptions.groupCommitWaitMs`. */
 export const GROUP_COMMIT_WAIT_MS = 2;
-/** Superseded marks of this node deleted by one command (see "superseded marks" on the class). */
-const MARK_PRUNE_BATCH = 32;
+/**
+ * Superseded marks of this node are deleted by one command once this many wait, or once any wait and the
+ * last such delete is MARK_PRUNE_EVERY_MS old (see "superseded marks" on the class). FerretDB v1 cannot
+ * push a filter on `_id $in` down, so each delete reads every mark: at 32 a time the deletes cost D on
+ * FerretDB-PostgreSQL about 0.03 commands per message and took S with the hub's pattern from about 2,600
+ * to 1,000 docs/s (docs/benchmarks.md); the time bound keeps the marks few at low rates.
+ */
+const MARK_PRUNE_BATCH = 256;
+const MARK_PRUNE_EVERY_MS = 1000;
 
 /**
  * Storage on MongoDB through mongoose (FerretDB in tests).
@@ -103,8 +115,8 @@ const MARK_PRUNE_BATCH = 32;
  * Superseded marks: marks below a conversation's highest are dead weight (FerretDB filters marks
  * outside any index, so reads cost what the collection holds). A node remembers the last mark it
  * wrote per conversation; when it writes a higher one, the older one is queued and deleted by `_id`,
- * MARK_PRUNE_BATCH at a time, through the write lane. What others leave (a node that stopped, or marks
- * this node forgot) goes at the next sweep. Deleting a mark below one known stored never lowers `lastSeq`.
+ * up to MARK_PRUNE_BATCH at a time, about once a second at most, through the write lane. What others
+ * leave (a node that stopped, or marks this node forgot) goes at the next sweep. Deleting a mark below one known stored never lowers `lastSeq`.
  */
 export class MongoStorage implements Storage {
   private readonly conn: Connection;
@@ -117,6 +129,8 @@ export class MongoStorage implements Storage {
   /** `_id`s of marks this instance wrote and has since superseded, to delete (see "superseded marks"). */
   private superseded: string[] = [];
   private pruning: Promise<void> | undefined;
+  private prunedAt = performance.now();
+  private readonly markPruneEveryMs: number;
   /**
    * Until when appends read the conversation's stored lastSeq before inserting, instead of guessing
    * from this instance's hint: set by a seq collision, i.e. another node appends to the same
@@ -142,6 +156,7 @@ export class MongoStorage implements Storage {
       throw new RangeError(`writeConcern must be 'majority' or an integer >= 1, got ${String(w)}`);
     }
     this.logger = options.logger;
+    this.markPruneEveryMs = options.markPruneEveryMs ?? MARK_PRUNE_EVERY_MS;
     const waitMs = options.groupCommitWaitMs ?? GROUP_COMMIT_WAIT_MS;
     if (!(Number.isFinite(waitMs) && waitMs >= 0 && waitMs <= 1000)) throw new RangeError(`groupCommitWaitMs must be 0-1000 ms, got ${String(waitMs)}`);
     this.inserts = new GroupCommit<EnvelopeDoc>((docs) => this.insertEnvelopes(docs), { maxBatch: MAX_WRITE_BATCH, lane: this.sendWrites, waitMs });
@@ -459,12 +474,14 @@ export class MongoStorage implements Storage {
     if (own !== undefined) this.supersede(markKey(orgId, conversationId, own));
   }
 
-  /** Queue a mark below one this node stored for deletion; a full batch goes through the write lane. */
+  /** Queue a mark below one this node stored for deletion; a full batch, or one a second after the last, goes through the write lane. */
   private supersede(id: string): void {
     this.superseded.push(id);
     // While deletes fail (the database is away), forget the oldest: the sweep deletes what is left.
     if (this.superseded.length > MAX_SEQ_HINTS) this.superseded.splice(0, this.superseded.length - MAX_SEQ_HINTS);
-    if (this.superseded.length >= MARK_PRUNE_BATCH && !this.pruning) {
+    if (this.pruning) return;
+    if (this.superseded.length >= MARK_PRUNE_BATCH || performance.now() - this.prunedAt >= this.markPruneEveryMs) {
+      this.prunedAt = performance.now();
       const ids = this.superseded.splice(0, MARK_PRUNE_BATCH);
       this.pruning = this.sendWrites
         .run(() => this.models.ConversationSeqMark.deleteMany({ _id: mongoose.trusted({ $in: ids }) }).exec())
