@@ -17,6 +17,7 @@ import {
   SAMSUNG_PHOTO,
   exifTags,
   fixtureImage,
+  iccProfile,
   identifyingTags,
   jpegSegment,
   metadataGroups,
@@ -216,22 +217,4 @@ function exifThumbnail(jpeg: Buffer): Uint8Array {
   const end = jpeg.indexOf(Buffer.from([0xff, 0xd9]), start) + 2;
   expect(start).to.be.greaterThan(2);
   return jpeg.subarray(start, end);
-}
-
-/** A minimal ICC profile: header and one tag (the media white point), enough for exiftool to read it. */
-function iccProfile(): Buffer {
-  const p = Buffer.alloc(128 + 4 + 12 + 20);
-  p.writeUInt32BE(p.length, 0);
-  p.writeUInt32BE(0x02100000, 8);
-  p.write('mntrRGB XYZ ', 12, 'latin1');
-  p.write('acsp', 36, 'latin1');
-  p.writeUInt32BE(1, 128); // one tag
-  p.write('wtpt', 132, 'latin1');
-  p.writeUInt32BE(144, 136);
-  p.writeUInt32BE(20, 140);
-  p.write('XYZ ', 144, 'latin1');
-  p.writeInt32BE(0xf351, 152); // D50: 0.9505, 1, 1.089
-  p.writeInt32BE(0x10000, 156);
-  p.writeInt32BE(0x116cc, 160);
-  return p;
 }

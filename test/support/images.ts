@@ -118,10 +118,13 @@ export function withSegments(jpeg: Uint8Array, segments: Buffer[]): Buffer {
   return Buffer.concat([Buffer.from(jpeg.subarray(0, 2)), ...segments, Buffer.from(jpeg.subarray(2))]);
 }
 
-/** The position of the first `ff <marker>` in a JPEG. */
+/** The position of the first segment with this marker in a JPEG, walking its segments (not inside them). */
 export function markerAt(jpeg: Uint8Array, marker: number): number {
-  for (let i = 0; i + 1 < jpeg.length; i++) if (jpeg[i] === 0xff && jpeg[i + 1] === marker) return i;
-  throw new Error(`no marker ${marker.toString(16)}`);
+  for (let i = 2; i + 4 <= jpeg.length; i += 2 + ((jpeg[i + 2]! << 8) | jpeg[i + 3]!)) {
+    if (jpeg[i] !== 0xff) break;
+    if (jpeg[i + 1] === marker) return i;
+  }
+  throw new Error(`no marker ${marker.toString(16)} before the image data`);
 }
 
 /** A WebP: RIFF header around `chunks` (each `[fourcc, data]`). */
@@ -151,4 +154,22 @@ export function webpChunks(webp: Uint8Array): Array<[string, Buffer]> {
     p += 8 + size + (size % 2);
   }
   return out;
+}
+
+/** A minimal ICC profile: header and one tag (the media white point), enough for exiftool to read it. */
+export function iccProfile(): Buffer {
+  const p = Buffer.alloc(128 + 4 + 12 + 20);
+  p.writeUInt32BE(p.length, 0);
+  p.writeUInt32BE(0x02100000, 8);
+  p.write('mntrRGB XYZ ', 12, 'latin1');
+  p.write('acsp', 36, 'latin1');
+  p.writeUInt32BE(1, 128); // one tag
+  p.write('wtpt', 132, 'latin1');
+  p.writeUInt32BE(144, 136);
+  p.writeUInt32BE(20, 140);
+  p.write('XYZ ', 144, 'latin1');
+  p.writeInt32BE(0xf351, 152); // D50: 0.9505, 1, 1.089
+  p.writeInt32BE(0x10000, 156);
+  p.writeInt32BE(0x116cc, 160);
+  return p;
 }

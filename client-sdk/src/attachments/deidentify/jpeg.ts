@@ -50,6 +50,7 @@ export function stripJpeg(b: Uint8Array): StrippedJpeg {
     out.push(segment);
     outLength += segment.length;
   };
+  const icc = new IccSegments();
   let sawFrame = false;
   let sawScan = false;
   let p = 2;
@@ -82,6 +83,7 @@ export function stripJpeg(b: Uint8Array): StrippedJpeg {
       keep(b.subarray(start, end));
     } else if (marker >= APP0 && marker <= APP15) {
       const kept = applicationSegment(marker, data, removed);
+      if (kept && kept !== 'exif' && marker === APP0 + 2) icc.add(data);
       if (kept === 'exif') {
         orientation = readExif(data.subarray(6), removed) ?? orientation;
       } else if (kept) {
@@ -100,6 +102,7 @@ export function stripJpeg(b: Uint8Array): StrippedJpeg {
     }
     p = end;
   }
+  icc.check();
   const body = concat(out);
   if (orientation === 1) return { bytes: body, removed: removed.list(), orientation };
   const at = jfifEnd || 2;
@@ -193,6 +196,12 @@ function checkTableOrFrame(marker: number, d: Uint8Array): void {
   }
   if (marker === DAC) {
     if (n === 0 || n % 2 !== 0) throw bad('a malformed arithmetic-coding table');
+    for (let at = 0; at < n; at += 2) {
+      const tableClass = d[at]! >> 4;
+      const value = d[at + 1]!;
+      if (tableClass > 1 || (d[at]! & 0x0f) > 3) throw bad('a malformed arithmetic-coding table');
+      if (tableClass === 0 ? (value & 0x0f) > value >> 4 : value < 1 || value > 63) throw bad('a malformed arithmetic-coding table');
+    }
     return;
   }
   if (marker === EXP) {
@@ -201,6 +210,31 @@ function checkTableOrFrame(marker: number, d: Uint8Array): void {
   }
   // DRI, DNL: one 16-bit number.
   if (n !== 2) throw bad(marker === DRI ? 'a malformed restart interval' : 'a malformed line count');
+}
+
+/**
+ * The ICC profile's segments, checked to add up to the size the profile declares: a damaged segment
+ * length could otherwise make a kept profile segment swallow the metadata segment after it.
+ */
+class IccSegments {
+  private readonly parts = new Map<number, Uint8Array>();
+  private count = 0;
+  add(data: Uint8Array): void {
+    const sequence = data[12]!;
+    const count = data[13]!;
+    if ((this.count && count !== this.count) || this.parts.has(sequence)) throw bad('inconsistent ICC profile segments');
+    this.count = count;
+    this.parts.set(sequence, data.subarray(14));
+  }
+  check(): void {
+    if (!this.count) return;
+    const first = this.parts.get(1);
+    if (this.parts.size !== this.count || !first || first.length < 4) throw bad('an incomplete ICC profile');
+    const declared = ((first[0]! << 24) | (first[1]! << 16) | (first[2]! << 8) | first[3]!) >>> 0;
+    let total = 0;
+    for (const part of this.parts.values()) total += part.length;
+    if (total !== declared) throw bad('an ICC profile of another size than it declares');
+  }
 }
 
 function segment(marker: number, data: Uint8Array): Uint8Array {

@@ -46,6 +46,7 @@ export function stripWebp(b: Uint8Array): StrippedWebp {
       header[0] = header[0]! & ~(FLAG_EXIF | FLAG_XMP);
     } else if (KEEP.has(type)) {
       if (IMAGE.has(type)) sawImage = true;
+      checkKeptChunk(type, data);
       kept.push(chunk(type, data));
     } else if (type === 'EXIF') {
       orientation = readExif(hasAscii(data, 0, 'Exif\u0000\u0000') ? data.subarray(6) : data, removed) ?? orientation;
@@ -69,6 +70,41 @@ export function stripWebp(b: Uint8Array): StrippedWebp {
   new DataView(riff.buffer).setUint32(4, 4 + chunks.length, true);
   riff.set([0x57, 0x45, 0x42, 0x50], 8);
   return { bytes: concat([riff, chunks]), removed: removed.list(), orientation };
+}
+
+/**
+ * A kept chunk must be what it says: a profile of the size it declares, animation frames made of whole
+ * chunks, and no metadata chunk inside image data (a damaged chunk size could otherwise make an image
+ * chunk swallow the EXIF or XMP chunk after it; by chance these 8 bytes fit in real image data about
+ * once in 2^60 bytes).
+ */
+function checkKeptChunk(type: string, data: Uint8Array): void {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  if (type === 'ICCP') {
+    if (data.length < 4 || view.getUint32(0) !== data.length) throw bad('an ICC profile of another size than it declares');
+    return;
+  }
+  if (type === 'ANMF') {
+    let p = 16;
+    if (data.length < p) throw bad('a malformed animation frame');
+    while (p < data.length) {
+      if (p + 8 > data.length) throw bad('a malformed animation frame');
+      const inner = String.fromCharCode(data[p]!, data[p + 1]!, data[p + 2]!, data[p + 3]!);
+      const size = view.getUint32(p + 4, true);
+      if (!['ALPH', 'VP8 ', 'VP8L'].includes(inner) || p + 8 + size > data.length) throw bad('a malformed animation frame');
+      checkKeptChunk(inner, data.subarray(p + 8, p + 8 + size));
+      p += 8 + size + (size % 2);
+    }
+    return;
+  }
+  for (let at = data.indexOf(0x45); at >= 0; at = data.indexOf(0x45, at + 1)) swallowed(data, view, at, 'EXIF');
+  for (let at = data.indexOf(0x58); at >= 0; at = data.indexOf(0x58, at + 1)) swallowed(data, view, at, 'XMP ');
+}
+
+function swallowed(data: Uint8Array, view: DataView, at: number, fourcc: string): void {
+  if (at + 8 <= data.length && hasAscii(data, at, fourcc) && at + 8 + view.getUint32(at + 4, true) <= data.length) {
+    throw bad(`a chunk size that swallows a ${fourcc.trim()} chunk`);
+  }
 }
 
 /** A RIFF chunk, padded to an even length. */
