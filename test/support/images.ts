@@ -102,7 +102,8 @@ export function tinyPng(extra: Buffer[] = []): Buffer {
   ihdr.writeUInt32BE(2, 4);
   ihdr[8] = 8; // bit depth
   ihdr[9] = 6; // RGBA
-  const rows = Buffer.from([0, 0, 0, 0, 0, 0, 255, 0, 255, 0, 0, 0, 255, 255, 0, 200, 200, 200, 255, 100, 100, 100, 255, 0, 0, 0, 255]);
+  // Each row: filter type 0, then three RGBA pixels.
+  const rows = Buffer.from([0, 0, 0, 0, 0, 0, 255, 0, 255, 0, 0, 0, 255, 0, 200, 200, 200, 255, 100, 100, 100, 255, 0, 0, 255, 255]);
   return Buffer.concat([PNG_SIGNATURE, pngChunk('IHDR', ihdr), ...extra, pngChunk('IDAT', deflateSync(rows)), pngChunk('IEND', Buffer.alloc(0))]);
 }
 
