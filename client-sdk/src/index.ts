@@ -5,7 +5,15 @@ export { Trust } from './trust.js';
 export { Directory, type DirectoryProfile } from './directory.js';
 export { Alerts, type AlertState, type AlertUpdate, type EscalatedMessage } from './alerts.js';
 export { Credentials, type Credential, type CredentialCheck } from './credentials.js';
-export { stripImageMetadata, type DeidentifiedImage } from './attachments/deidentify.js';
+export {
+  stripImageMetadata,
+  detectImageFormat,
+  REMOVED_METADATA_CATEGORY,
+  type DeidentifiedImage,
+  type ImageFormat,
+  type RemovedMetadata,
+  type RemovedMetadataCategory,
+} from './attachments/deidentify.js';
 export { makeThumbnail } from './attachments/thumbnail.js';
 export { OnCallRoles, type OnCallRole, type Shift } from './roles.js';
 export { HubApi } from './hub/api.js';

@@ -45,8 +45,8 @@ export interface AttachmentSendOptions {
   /** What de-identification removed (e.g. `['EXIF GPS position', 'XMP']`), shown as a "metadata removed" note. */
   removedMetadata?: string[];
   /**
-   * Strip identifying metadata from a JPEG or PNG before it is encrypted (GPS position, dates, camera
-   * serial, owner, XMP, IPTC, comments; the orientation is kept), report it in `removedMetadata`, and, in a
+   * Strip identifying metadata from a JPEG, PNG or WebP before it is encrypted (GPS position, dates, camera
+   * serial, owner, XMP, IPTC, comments; the orientation is kept; see `stripImageMetadata`), report it in `removedMetadata`, and, in a
    * browser, make a thumbnail from the stripped image when none is given. @default true
    */
   deidentify?: boolean;
