@@ -4,11 +4,14 @@
  * into the same database by the plain MongoDB driver (`mongoose.mongo`, the driver mongoose uses),
  * `concurrency` writers at once, each an unordered `insertMany` of `batch` documents at a time under
  * the hub's write concern, for `durationMs`. The hub cannot be faster than this, so the headline is
- * D / min(B, S). With `seqRaise`, each batch is also followed by one `$max` raise per conversation in
- * `conversation_seqs` (one update command), which is what the hub's group commit writes per batch,
- * and, as in the hub, the writers take turns (one command in flight): FerretDB v1 on PostgreSQL
- * stopped answering altogether under concurrent multi-document updates (every pooled PostgreSQL
- * connection idle, every command waiting), which is why the hub has a single write lane.
+ * D / min(B, S). With `seqRaise` and `marks` (the hub's pattern), each batch's insert is followed by
+ * one `insertMany` of seq marks, one per conversation of the batch, into the hub's
+ * `conversation_seq_marks`, and superseded marks by one delete of them once 256 wait or a second
+ * after the last, as the hub's group commit and mark pruning write. With `seqRaise` alone (the previous hub's pattern), by one `$max`
+ * raise per conversation in `conversation_seqs` (one update command). In both, as in the hub, the
+ * writers take turns (one command in flight): FerretDB v1 on PostgreSQL stopped answering altogether
+ * under concurrent multi-document updates (every pooled PostgreSQL connection idle, every command
+ * waiting), which is why the hub has a single write lane.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import mongoose from 'mongoose';
@@ -28,9 +31,9 @@ export interface StorageCeilingOptions {
   conversations: number;
   seqRaise: boolean;
   /**
-   * With `seqRaise`: raise by inserting one mark document per conversation per batch (`_id` (org,
-   * conversation, seq)) into `seq_marks` instead of a `$max` update: what the raise would cost if it
-   * were an insert (docs/benchmarks.md, issue #19). Not what the hub does today.
+   * With `seqRaise`: raise by inserting one seq mark per conversation per batch into the hub's
+   * `conversation_seq_marks` (and deleting superseded ones as the hub does), as the hub does since issue
+   * #19's seq marks, instead of the previous `$max` update of `conversation_seqs`.
    */
   marks?: boolean;
   writeConcern?: 'majority' | number;
@@ -60,8 +63,11 @@ export async function storageCeiling(o: StorageCeilingOptions): Promise<StorageC
     const db = client.db(o.dbName);
     const envelopes = db.collection('envelopes');
     const seqs = db.collection('conversation_seqs');
-    const marks = db.collection('seq_marks');
-    if (o.marks) await marks.createIndex({ orgId: 1, conversationId: 1, seq: 1 }, { name: 'org_conv_seq' });
+    // Created with its index by `MongoStorage.init` above, as the hub has it.
+    const marks = db.collection('conversation_seq_marks');
+    const lastMark = new Map<string, number>();
+    const superseded: string[] = [];
+    let prunedAt = performance.now();
     const org = 'bench-org';
     const convIds = Array.from({ length: o.conversations }, () => randomUUID());
     const nextSeq = new Map<string, number>();
@@ -116,6 +122,18 @@ export async function storageCeiling(o: StorageCeilingOptions): Promise<StorageC
             for (const d of batch) top.set(d.conversationId, Math.max(top.get(d.conversationId) ?? 0, d.seq));
             if (o.marks) {
               await inLane(() => marks.insertMany([...top].map(([c, seq]) => ({ _id: compositeKey(org, c, String(seq)) as never, orgId: org, conversationId: c, seq })), { ordered: false }));
+              for (const [c, seq] of top) {
+                const before = lastMark.get(c);
+                if (before !== undefined) superseded.push(compositeKey(org, c, String(before)));
+                lastMark.set(c, seq);
+              }
+              // As the hub prunes: once 256 wait, or a second after the last delete.
+              if (superseded.length >= 256 || (superseded.length > 0 && performance.now() - prunedAt >= 1000)) {
+                prunedAt = performance.now();
+                const ids = superseded.splice(0, 256);
+                await inLane(() => marks.deleteMany({ _id: { $in: ids as never[] } }));
+                commands++;
+              }
             } else {
               // As the hub raises: by `_id`, no upsert (the documents exist).
               await inLane(() =>

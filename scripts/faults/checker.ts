@@ -754,8 +754,9 @@ class StoredIndex {
   async load(full: boolean): Promise<{ conversations: number; envelopes: number; seqHoles: number; duplicateSeqs: number; lastSeqBehind: number }> {
     this.conn ??= await mongoose.createConnection(this.cluster.mongoUri, { dbName: this.cluster.dbName, serverSelectionTimeoutMS: 10_000 }).asPromise();
     const db = this.conn.db!;
-    const conversations = await db.collection('conversations').find({}, { projection: { lastSeq: 1 } }).toArray();
-    const filter = full ? {} : { $or: conversations.map((c) => ({ conversationId: c._id, seq: { $gt: this.maxSeq.get(String(c._id)) ?? 0 } })) };
+    // A conversation document's `_id` is (org, conversation id); envelopes and marks name it by `conversationId`.
+    const conversations = await db.collection('conversations').find({}, { projection: { lastSeq: 1, conversationId: 1 } }).toArray();
+    const filter = full ? {} : { $or: conversations.map((c) => ({ conversationId: c['conversationId'], seq: { $gt: this.maxSeq.get(String(c['conversationId'])) ?? 0 } })) };
     if (full) {
       this.rows.clear();
       this.maxSeq.clear();
@@ -783,11 +784,16 @@ class StoredIndex {
         duplicateSeqs += list.length - distinct.size;
         seqHoles += Math.max(...list) - distinct.size;
       }
-      // The seq the hub raises lives in conversation_seqs; the conversation's own field is a floor.
-      const raised = new Map((await db.collection('conversation_seqs').find({}).toArray()).map((d) => [String(d._id), Number(d.lastSeq ?? 0)]));
+      // A conversation's lastSeq is its highest seq mark (docs/delivery.md); its own field is a floor.
+      const raised = new Map<string, number>();
+      for (const m of await db.collection('conversation_seq_marks').find({}).toArray()) {
+        const id = String(m['conversationId']);
+        raised.set(id, Math.max(raised.get(id) ?? 0, Number(m['seq'] ?? 0)));
+      }
       for (const c of conversations) {
-        const lastSeq = Math.max(Number(c.lastSeq ?? 0), raised.get(String(c._id)) ?? 0);
-        if (lastSeq < (this.maxSeq.get(String(c._id)) ?? 0)) lastSeqBehind += 1;
+        const id = String(c['conversationId']);
+        const lastSeq = Math.max(Number(c['lastSeq'] ?? 0), raised.get(id) ?? 0);
+        if (lastSeq < (this.maxSeq.get(id) ?? 0)) lastSeqBehind += 1;
       }
     }
     return { conversations: conversations.length, envelopes: this.rows.size, seqHoles, duplicateSeqs, lastSeqBehind };

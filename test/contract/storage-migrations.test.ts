@@ -77,8 +77,10 @@ describe('MongoStorage migrations (Mongo-wire DB)', function () {
     const convs = await raw.collection('conversations').find({}).toArray();
     assert.deepEqual(convs.map((c) => c._id).sort(), ['org-a c-direct', 'org-a t-ward']);
     assert.equal(convs.some((c) => String(c.directKey).includes('\u0000')), false);
-    assert.deepEqual((await raw.collection('conversation_seqs').find({}).toArray()).map((d) => d._id).sort(), ['org-a c-direct', 'org-a t-ward']);
-    assert.equal(await raw.collection('schema_migrations').countDocuments({}), 2);
+    // Their seqs went on to seq marks (the next migration): 7 and 3, and c-direct's new 8.
+    assert.deepEqual(await raw.collection('conversation_seqs').countDocuments({}), 0);
+    assert.deepEqual((await raw.collection('conversation_seq_marks').find({}).toArray()).map((d) => d._id).sort(), ['org-a c-direct 7', 'org-a c-direct 8', 'org-a t-ward 3']);
+    assert.equal(await raw.collection('schema_migrations').countDocuments({}), 3);
   });
 
   it('finishes a migration interrupted between copy and delete, on two nodes starting at once', async () => {
@@ -174,7 +176,7 @@ for (const backend of mongoBackends()) {
       for (const doc of await raw.collection('conversations').find({}).toArray()) {
         assert.deepEqual(controlCharacters(doc), [], `${String(doc._id)} still holds a control character`);
       }
-      assert.deepEqual((await raw.collection('schema_migrations').find({}).toArray()).map((d) => d._id).sort(), ['2026-12-conversation-keys-per-org', '2026-12-no-control-characters-in-text']);
+      assert.deepEqual((await raw.collection('schema_migrations').find({}).toArray()).map((d) => d._id).sort(), ['2026-12-conversation-keys-per-org', '2026-12-no-control-characters-in-text', '2026-12-seq-marks']);
     });
 
     it('two nodes starting at once migrate once; a later start does not run it again', async () => {
@@ -186,7 +188,97 @@ for (const backend of mongoBackends()) {
       const c = storage();
       await c.init();
       assert.equal((await c.getConversation('org-a', 'g-clean'))?.title, 'late\ttitle');
-      assert.equal(await raw.collection('schema_migrations').countDocuments({}), 2);
+      assert.equal(await raw.collection('schema_migrations').countDocuments({}), 3);
+    });
+  });
+
+  describe(`MongoStorage migration of lastSeq to seq marks, on ${backend.name}`, function () {
+    this.timeout(60_000);
+    let dbName: string;
+    let raw: mongoose.Connection;
+    const open: MongoStorage[] = [];
+
+    beforeEach(async () => {
+      dbName = uniqueName('migrate');
+      raw = await mongoose.createConnection(backend.uri(), { dbName }).asPromise();
+    });
+    afterEach(async () => {
+      await Promise.all(open.splice(0).map((s) => s.close()));
+      await raw.dropDatabase();
+      await raw.close();
+    });
+
+    const storage = () => {
+      const s = new MongoStorage({ uri: backend.uri(), dbName });
+      open.push(s);
+      return s;
+    };
+
+    /**
+     * What the previous release stored: conversations in today's shape (the first two migrations done)
+     * and their lastSeq in `conversation_seqs`, raised with $max; envelopes up to that seq.
+     */
+    async function previousRelease(): Promise<void> {
+      const base = { orgId: 'org-a', kind: 'group', createdBy: 'dr-lee', createdAt: 1, lastSeq: 0, memberUserIds: ['dr-lee', 'dr-patel'] };
+      await raw.collection('conversations').insertMany(
+        ['g-busy', 'g-quiet', 'g-new'].map((id) => ({ ...base, _id: `org-a ${id}` as never, conversationId: id, directKey: `group ${id}` })),
+      );
+      await raw.collection('conversation_seqs').insertMany([
+        { _id: 'org-a g-busy' as never, lastSeq: 41 },
+        { _id: 'org-a g-quiet' as never, lastSeq: 2 },
+      ]);
+      const envelope = (conversationId: string, seq: number) => ({
+        _id: `org-a lee-1 ${conversationId}-${seq}` as never,
+        messageId: `${conversationId}-${seq}`,
+        orgId: 'org-a',
+        conversationId,
+        seq,
+        senderUserId: 'dr-lee',
+        senderDeviceId: 'lee-1',
+        clientMessageId: `${conversationId}-${seq}`,
+        sentAt: 1,
+        body: Buffer.from([1]),
+      });
+      await raw.collection('envelopes').insertMany([envelope('g-busy', 40), envelope('g-busy', 41), envelope('g-quiet', 1), envelope('g-quiet', 2)]);
+      await raw.collection('schema_migrations').insertMany(['2026-12-conversation-keys-per-org', '2026-12-no-control-characters-in-text'].map((id) => ({ _id: id as never, appliedAt: 1 })));
+    }
+
+    const append = (s: MongoStorage, conversationId: string, clientMessageId: string) =>
+      s.appendEnvelope({ orgId: 'org-a', conversationId, senderUserId: 'dr-patel', senderDeviceId: 'patel-1', clientMessageId, body: new Uint8Array([2]), now: 2 });
+
+    it('each conversation keeps its lastSeq, and appends continue it; no seq document is left', async () => {
+      await previousRelease();
+      const s = storage();
+      await s.init();
+      assert.equal((await s.getConversation('org-a', 'g-busy'))?.lastSeq, 41);
+      assert.equal((await s.getConversation('org-a', 'g-quiet'))?.lastSeq, 2);
+      assert.equal((await s.getConversation('org-a', 'g-new'))?.lastSeq, 0);
+      assert.deepEqual((await s.listConversationsForUser('org-a', 'dr-patel')).map((c) => [c.id, c.lastSeq]).sort(), [['g-busy', 41], ['g-new', 0], ['g-quiet', 2]]);
+      assert.equal(await raw.collection('conversation_seqs').countDocuments({}), 0);
+      assert.deepEqual((await raw.collection('conversation_seq_marks').find({}).toArray()).map((d) => [d._id, d['seq']]).sort(), [['org-a g-busy 41', 41], ['org-a g-quiet 2', 2]]);
+
+      const next = await append(s, 'g-busy', 'after-migration');
+      assert.equal(next.status === 'stored' && next.envelope.seq, 42);
+      assert.equal((await s.getConversation('org-a', 'g-busy'))?.lastSeq, 42);
+      const first = await append(s, 'g-new', 'first');
+      assert.equal(first.status === 'stored' && first.envelope.seq, 1);
+      assert.deepEqual((await s.listConversationsForUser('org-a', 'dr-lee')).map((c) => [c.id, c.lastSeq]).sort(), [['g-busy', 42], ['g-new', 1], ['g-quiet', 2]]);
+    });
+
+    it('finishes a migration interrupted between a mark and its delete, on two nodes starting at once', async () => {
+      await previousRelease();
+      // The crash: g-busy's mark written, its seq document not yet deleted.
+      await raw.collection('conversation_seq_marks').insertOne({ _id: 'org-a g-busy 41' as never, orgId: 'org-a', conversationId: 'g-busy', seq: 41 });
+      const [a, b] = [storage(), storage()];
+      await Promise.all([a.init(), b.init()]);
+      assert.equal(await raw.collection('conversation_seqs').countDocuments({}), 0);
+      assert.equal(await raw.collection('conversation_seq_marks').countDocuments({}), 2);
+      assert.equal((await b.getConversation('org-a', 'g-busy'))?.lastSeq, 41);
+      assert.equal((await a.getConversation('org-a', 'g-quiet'))?.lastSeq, 2);
+      assert.deepEqual(
+        (await raw.collection('schema_migrations').find({}).toArray()).map((d) => d._id).sort(),
+        ['2026-12-conversation-keys-per-org', '2026-12-no-control-characters-in-text', '2026-12-seq-marks'],
+      );
     });
   });
 }

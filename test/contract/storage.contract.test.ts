@@ -450,7 +450,7 @@ for (const backend of mongoBackends()) {
     const dbs: string[] = [];
     const opened: MongoStorage[] = [];
 
-    function open(dbName: string, options: { writeConcern?: 'majority' | number; lastSeqWaitMs?: number } = {}): MongoStorage {
+    function open(dbName: string, options: { writeConcern?: 'majority' | number } = {}): MongoStorage {
       const st = new MongoStorage({ uri: backend.uri(), dbName, ...options });
       opened.push(st);
       if (!dbs.includes(dbName)) dbs.push(dbName);
@@ -505,7 +505,7 @@ for (const backend of mongoBackends()) {
       assert.equal((await st.getConversation(ORG, c.id))?.lastSeq, 1);
 
       // A fresh node (no in-memory hint) appends: it must land at 3, not collide forever or leave a gap.
-      const fresh = open(dbName, { lastSeqWaitMs: 200 }); // the crashed node never raises seq 2: wait for it briefly
+      const fresh = open(dbName); // the crashed node never marks seq 2: the next append moves past it without waiting
       await fresh.init();
       assert.equal(stored(await fresh.appendEnvelope({ orgId: ORG, conversationId: c.id, senderUserId: 'b', senderDeviceId: 'e', clientMessageId: 'x', body: bytes(4), now: T0 + 2 })).seq, 3);
       assert.equal((await fresh.getConversation(ORG, c.id))?.lastSeq, 3);
@@ -580,9 +580,96 @@ for (const backend of mongoBackends()) {
       }
     });
 
+    it('racing nodes: lastSeq, as any node reads it (one conversation or all at once), is never below an acked seq nor above the stored ones', async function () {
+      // Seq marks (docs/delivery.md): each append inserts a mark of its seq after its envelope, and is
+      // acked after the mark; lastSeq is the highest mark. Four nodes append to the same five
+      // conversations at once while readers on every node read lastSeq and, right after, the envelopes:
+      // each read must cover every append acked before it began, and every seq up to it must be stored
+      // (gap-free: a mark before its envelope, or a burned seq, would show as a hole here).
+      this.timeout(180_000);
+      const dbName = uniqueName('storage');
+      const nodes = Array.from({ length: 4 }, () => open(dbName, { writeConcern: 1 }));
+      for (const node of nodes) await node.init();
+      const conversations = await Promise.all(
+        range(1, 5).map(async () => (await nodes[0]!.createConversation({ orgId: ORG, kind: 'group', createdBy: 'a', memberUserIds: ['r'], now: T0 })).conversation.id),
+      );
+      const acked = new Map(conversations.map((c) => [c, 0]));
+      const failures: string[] = [];
+      let reads = 0;
+      let writing = true;
+      const check = async (node: MongoStorage, c: string, lastSeq: number, floor: number, how: string) => {
+        reads++;
+        if (lastSeq < floor) failures.push(`${how}: lastSeq ${lastSeq} below acked seq ${floor}`);
+        const seqs = (await node.envelopesAfter(ORG, c, 0, lastSeq)).map((e) => e.seq);
+        if (seqs.length !== lastSeq || seqs.some((seq, i) => seq !== i + 1)) failures.push(`${how}: lastSeq ${lastSeq} but stored ${seqs.slice(-5).join(',')} (${seqs.length})`);
+      };
+      const readers = nodes.map(async (node, i) => {
+        for (let n = 0; writing; n++) {
+          if ((n + i) % 2 === 0) {
+            const c = conversations[n % conversations.length]!;
+            const floor = acked.get(c)!;
+            await check(node, c, (await node.getConversation(ORG, c))!.lastSeq, floor, `getConversation on node ${i}`);
+          } else {
+            const floors = new Map(acked);
+            const listed = await node.listConversationsForUser(ORG, 'r');
+            for (const c of listed) await check(node, c.id, c.lastSeq, floors.get(c.id)!, `listConversationsForUser on node ${i}`);
+          }
+        }
+      });
+      let sent = 0;
+      for (let round = 1; round <= 12; round++) {
+        await Promise.all(
+          conversations.flatMap((c) =>
+            nodes.map(async (node, i) => {
+              const r = stored(await node.appendEnvelope({ orgId: ORG, conversationId: c, senderUserId: 'a', senderDeviceId: `d${i}`, clientMessageId: `${c}-${round}`, body: bytes(4), now: T0 }));
+              acked.set(c, Math.max(acked.get(c)!, r.seq));
+              sent++;
+            }),
+          ),
+        );
+      }
+      writing = false;
+      await Promise.all(readers);
+      assert.deepEqual(failures, []);
+      assert.equal(sent, 12 * nodes.length * conversations.length);
+      assert.ok(reads > conversations.length * 4, `readers ran alongside the appends (${reads} reads)`);
+      for (const c of conversations) {
+        assert.equal(acked.get(c), 12 * nodes.length, 'every seq stored once, gap-free');
+        for (const node of nodes) assert.equal((await node.getConversation(ORG, c))!.lastSeq, 12 * nodes.length);
+      }
+    });
+
+    it('the sweep leaves one seq mark per conversation, its highest, and lastSeq where it was', async function () {
+      const dbName = uniqueName('storage');
+      const [a, b] = [open(dbName), open(dbName)];
+      await a.init();
+      await b.init();
+      const ids = await Promise.all(range(1, 3).map(async () => (await a.createConversation({ orgId: ORG, kind: 'group', createdBy: 'a', memberUserIds: ['r'], now: T0 })).conversation.id));
+      // Two nodes taking turns: each supersedes only its own marks, so both nodes' marks pile up.
+      for (let i = 1; i <= 6; i++) {
+        for (const c of ids) {
+          const node = i % 2 ? a : b;
+          assert.equal(stored(await node.appendEnvelope({ orgId: ORG, conversationId: c, senderUserId: 'a', senderDeviceId: `d${i % 2}`, clientMessageId: `${c}-${i}`, body: bytes(2), now: T0 })).seq, i);
+        }
+      }
+      const raw = mongoose.createConnection(backend.uri(), { dbName });
+      try {
+        await raw.asPromise();
+        const marks = raw.db!.collection('conversation_seq_marks');
+        assert.ok((await marks.countDocuments({})) >= ids.length * 2, 'more than one mark per conversation before the sweep');
+        await a.sweepEnvelopes(T0);
+        assert.deepEqual((await marks.find({}).toArray()).map((m) => [m['conversationId'], m['seq']]).sort(), ids.map((c) => [c, 6]).sort());
+      } finally {
+        await raw.close();
+      }
+      for (const c of ids) assert.equal((await b.getConversation(ORG, c))!.lastSeq, 6);
+      assert.deepEqual((await b.listConversationsForUser(ORG, 'r')).map((c) => c.lastSeq), [6, 6, 6]);
+      assert.equal(stored(await b.appendEnvelope({ orgId: ORG, conversationId: ids[0]!, senderUserId: 'a', senderDeviceId: 'd9', clientMessageId: 'after-sweep', body: bytes(2), now: T0 })).seq, 7);
+    });
+
     it('repairs a lagging lastSeq when the crashed send is retried', async function () {
       const dbName = uniqueName('storage');
-      const st = open(dbName, { lastSeqWaitMs: 200 }); // the crashed node never raises seq 1: wait for it briefly
+      const st = open(dbName); // the crashed node never marked seq 1
       await st.init();
       const c = (await st.createConversation({ orgId: ORG, kind: 'group', createdBy: 'a', memberUserIds: [], now: T0 })).conversation;
       const raw = mongoose.createConnection(backend.uri(), { dbName });

@@ -1,8 +1,9 @@
 import type { Connection } from 'mongoose';
+import { decodeCompositeKey } from '@curbside/shared';
 import type { Logger } from '../../logger.js';
 import { directKey, groupKey } from '../../ports/storage-rules.js';
 import { ignoreDuplicateKey, retryOnDuplicateKey } from './duplicate-key.js';
-import { docKey, type ConversationDoc, type ConversationSeqDoc, type StorageModels } from './models.js';
+import { docKey, markKey, type ConversationDoc, type ConversationSeqDoc, type ConversationSeqMarkDoc, type StorageModels } from './models.js';
 
 /**
  * Data migrations, run by `MongoStorage.init()` on every start, each until it has completed once.
@@ -80,6 +81,40 @@ const MIGRATIONS: readonly Migration[] = [
         await Conversation.collection.updateOne({ _id: doc._id as never }, { ...(Object.keys(set).length ? { $set: set } : {}), ...(Object.keys(unset).length ? { $unset: unset } : {}) });
       }
       if (found.length > 0) logger?.warn({ conversations: found.length }, 'replaced control characters in stored titles');
+    },
+  },
+  {
+    /**
+     * A conversation's `lastSeq` moved from one `conversation_seqs` document raised with `$max` (a
+     * read-modify-write on FerretDB v1, ten times the cost of an insert there) to seq marks, inserted
+     * (`ConversationSeqMarkDoc`). Each seq document becomes the mark of its seq, then goes. A crash in
+     * between leaves the document for the next start: its mark is then a duplicate key, and it is deleted.
+     */
+    id: '2026-12-seq-marks',
+    async run({ ConversationSeq, ConversationSeqMark }, logger) {
+      const seqs = (await ConversationSeq.collection.find({}).toArray()) as unknown as ConversationSeqDoc[];
+      let moved = 0;
+      for (const doc of seqs) {
+        let orgId: string | undefined;
+        let conversationId: string | undefined;
+        try {
+          const parts = decodeCompositeKey(doc._id);
+          if (parts.length === 2) [orgId, conversationId] = parts;
+        } catch {
+          // Not a key this hub wrote: left alone (and never read).
+        }
+        if (orgId === undefined || conversationId === undefined || !Number.isInteger(doc.lastSeq)) {
+          logger?.warn({ id: doc._id }, 'conversation_seqs document not migrated to a seq mark: unexpected shape');
+          continue;
+        }
+        if (doc.lastSeq > 0) {
+          const mark: ConversationSeqMarkDoc = { _id: markKey(orgId, conversationId, doc.lastSeq), orgId, conversationId, seq: doc.lastSeq };
+          await ignoreDuplicateKey(ConversationSeqMark.collection.insertOne(mark as never));
+        }
+        await ConversationSeq.collection.deleteOne({ _id: doc._id as never });
+        moved++;
+      }
+      if (moved > 0) logger?.warn({ conversations: moved }, 'moved conversation lastSeq values to seq marks');
     },
   },
 ];

@@ -120,8 +120,8 @@ export interface ConversationDoc {
   createdBy: string;
   createdAt: number;
   /**
-   * Written as 0 at creation and never raised since the conversation's seq moved to `conversation_seqs`
-   * (`ConversationSeqDoc`); read as a floor, so conversations stored before that keep their seq.
+   * Written as 0 at creation and never raised since the conversation's seq moved out of this document
+   * (now `ConversationSeqMarkDoc`s); read as a floor, so conversations stored before that keep their seq.
    */
   lastSeq?: number;
   /**
@@ -182,12 +182,11 @@ conversationSchema.index({ orgId: 1, directKey: 1 }, { unique: true, name: 'org_
 conversationSchema.index({ orgId: 1, roleId: 1 }, { name: 'org_role' });
 
 /**
- * A conversation's highest stored seq, in a document of its own: raised with `$max` after each
- * envelope insert (so it may briefly lag), read by sync to skip conversations with nothing new.
- * Not a field of the conversation document because FerretDB v1 applies an update as a
- * read-modify-write of the whole document: a `$max` raise on one hub node racing a membership change
- * on another could write the old member list back, and a removed member would stay in. Membership
- * changes and seq raises now never write the same document. (MongoDB updates a document atomically.)
+ * A conversation's `lastSeq` as the previous release kept it: one document per conversation, raised
+ * with `$max` after each append. FerretDB v1 applies that update as a read-modify-write (about ten times
+ * the cost of an inserted document on PostgreSQL, and racing raises could lose the higher one), so the
+ * seq now lives in `ConversationSeqMarkDoc`s; the migration `2026-12-seq-marks` turns each of these into
+ * a mark and deletes it. Kept as a model for that migration (and the one before it) only.
  */
 export interface ConversationSeqDoc {
   /** The conversation document's `_id`: `docKey(orgId, conversationId)`. */
@@ -202,6 +201,44 @@ export const conversationSeqSchema = new Schema<ConversationSeqDoc>(
   },
   collectionOptions('conversation_seqs'),
 );
+
+/**
+ * A seq mark: "the envelope at `seq` of this conversation is stored". Inserted after the envelope (one
+ * `insertMany` per group-commit batch, one mark per conversation of the batch), never updated. A
+ * conversation's `lastSeq` is its highest mark. Inserts with a unique `_id` are atomic on every backend
+ * (FerretDB v1 included), and a mark can only add a higher maximum, never take one away, so marks
+ * written late or by racing nodes can never lower `lastSeq` (docs/delivery.md). Marks below a
+ * conversation's highest are deleted by the sweep (`MongoStorage.sweepEnvelopes`) and, for the marks a
+ * node wrote itself, by that node soon after (`MongoStorage` "superseded marks").
+ *
+ * Not a field of the conversation document: FerretDB v1 applies an update as a read-modify-write of the
+ * whole document, so a seq raise there racing a membership change on another node could write the old
+ * member list back. Membership changes and seq marks never write the same document.
+ */
+export interface ConversationSeqMarkDoc {
+  /** `markKey(orgId, conversationId, seq)`: a second mark of one seq is a duplicate key (and harmless). */
+  _id: string;
+  orgId: string;
+  conversationId: string;
+  seq: number;
+}
+
+export const conversationSeqMarkSchema = new Schema<ConversationSeqMarkDoc>(
+  {
+    _id: { type: String, required: true },
+    orgId: { type: String, required: true },
+    conversationId: { type: String, required: true },
+    seq: { type: Number, required: true },
+  },
+  collectionOptions('conversation_seq_marks'),
+);
+/** A conversation's highest mark (MongoDB answers it from the index; FerretDB v1 filters and sorts itself). */
+conversationSeqMarkSchema.index({ orgId: 1, conversationId: 1, seq: -1 }, { name: 'org_conv_seq_desc' });
+
+/** The `_id` of the mark of `seq` in a conversation. */
+export function markKey(orgId: string, conversationId: string, seq: number): string {
+  return docKey(orgId, conversationId, String(seq));
+}
 
 export interface EnvelopeDoc {
   /**
@@ -338,6 +375,7 @@ export interface StorageModels {
   Device: Model<DeviceDoc>;
   Conversation: Model<ConversationDoc>;
   ConversationSeq: Model<ConversationSeqDoc>;
+  ConversationSeqMark: Model<ConversationSeqMarkDoc>;
   Envelope: Model<EnvelopeDoc>;
   Prekey: Model<PrekeyDoc>;
   TeamLog: Model<TeamLogDoc>;
@@ -352,6 +390,7 @@ export function registerModels(conn: Connection): StorageModels {
     Device: conn.model<DeviceDoc>('Device', deviceSchema),
     Conversation: conn.model<ConversationDoc>('Conversation', conversationSchema),
     ConversationSeq: conn.model<ConversationSeqDoc>('ConversationSeq', conversationSeqSchema),
+    ConversationSeqMark: conn.model<ConversationSeqMarkDoc>('ConversationSeqMark', conversationSeqMarkSchema),
     Envelope: conn.model<EnvelopeDoc>('Envelope', envelopeSchema),
     Prekey: conn.model<PrekeyDoc>('Prekey', prekeySchema),
     TeamLog: conn.model<TeamLogDoc>('TeamLog', teamLogSchema),

@@ -24,7 +24,7 @@ import { directKey, groupKey, roleThreadKey, uniqueMembers } from '../../ports/s
 import { ignoreDuplicateKey, isBulkDuplicateOnly, isDuplicateKey, retryOnDuplicateKey } from './duplicate-key.js';
 import { runMigrations } from './migrations.js';
 import type { Logger } from '../../logger.js';
-import { MAX_UPDATES_PER_COMMAND, docKey, registerModels, toBytes, type ConversationDoc, type ConversationSeqDoc, type DeviceCursorDoc, type DeviceDoc, type EnvelopeDoc, type PrekeyDoc, type StorageModels, type UserDoc } from './models.js';
+import { MAX_UPDATES_PER_COMMAND, docKey, markKey, registerModels, toBytes, type ConversationDoc, type ConversationSeqMarkDoc, type DeviceCursorDoc, type DeviceDoc, type EnvelopeDoc, type PrekeyDoc, type StorageModels, type UserDoc } from './models.js';
 import { ensureCollection } from './ensure.js';
 import { GroupCommit, WriteLane } from './group-commit.js';
 import { MongoDeviceAdmin } from './device-admin.js';
@@ -57,13 +57,6 @@ export interface MongoStorageOptions {
    */
   writeConcern?: 'majority' | number | undefined;
   /**
-   * How long an append waits for the conversation's `lastSeq` to reach the seq just below its own
-   * before raising it anyway (see "lastSeq raises in seq order" below): only a node that died (or
-   * stalled this long) between storing an envelope and raising `lastSeq` makes anyone wait this long.
-   * Default 2000 ms.
-   */
-  lastSeqWaitMs?: number | undefined;
-  /**
    * Group commit's bounded wait: an envelope insert waits at most this long for others to share its
    * `insertMany` (it goes at once when the batch is full, and inserts that queue behind a write in
    * flight go when it is done). The append, and so the send's ack, waits for its batch to be stored.
@@ -71,6 +64,11 @@ export interface MongoStorageOptions {
    * Default 2 ms.
    */
   groupCommitWaitMs?: number | undefined;
+  /**
+   * Superseded seq marks of this instance are deleted once MARK_PRUNE_BATCH (256) wait, or once any wait
+   * and the last delete is this old. Default 1000 ms.
+   */
+  markPruneEveryMs?: number | undefined;
   logger?: Pick<Logger, 'debug' | 'warn'> | undefined;
 }
 
@@ -83,14 +81,19 @@ const MAX_CLAIM_ROUNDS = 50;
 const MAX_SEQ_HINTS = 10_000;
 /** How long after a seq collision this instance reads lastSeq before each append. */
 const CONTENDED_MS = 60_000;
-/** Envelopes (or lastSeq updates) written by one group command at most. */
+/** Envelopes (or seq marks) written by one group command at most. */
 const MAX_WRITE_BATCH = 256;
 /** Default of `MongoStorageOptions.groupCommitWaitMs`. */
 export const GROUP_COMMIT_WAIT_MS = 2;
-/** Default of `MongoStorageOptions.lastSeqWaitMs`, and the first and longest pause between its reads. */
-const LAST_SEQ_WAIT_MS = 2000;
-const LAST_SEQ_POLL_FIRST_MS = 2;
-const LAST_SEQ_POLL_MAX_MS = 50;
+/**
+ * Superseded marks of this node are deleted by one command once this many wait, or once any wait and the
+ * last such delete is MARK_PRUNE_EVERY_MS old (see "superseded marks" on the class). FerretDB v1 cannot
+ * push a filter on `_id $in` down, so each delete reads every mark: at 32 a time the deletes cost D on
+ * FerretDB-PostgreSQL about 0.03 commands per message and took S with the hub's pattern from about 2,600
+ * to 1,000 docs/s (docs/benchmarks.md); the time bound keeps the marks few at low rates.
+ */
+const MARK_PRUNE_BATCH = 256;
+const MARK_PRUNE_EVERY_MS = 1000;
 
 /**
  * Storage on MongoDB through mongoose (FerretDB in tests).
@@ -102,25 +105,36 @@ const LAST_SEQ_POLL_MAX_MS = 50;
  * is ever burned and N+1 is never stored before N. Appends to one conversation are serialised within
  * an instance, so collisions happen only between hub nodes.
  *
- * lastSeq raises in seq order: a conversation's `lastSeq` (`conversation_seqs`) is raised with `$max`
- * after each insert. MongoDB applies `$max` atomically; FerretDB v1 (SQLite and PostgreSQL alike)
- * reads the document, applies the update in Go and writes the whole document back, so a raise to N
- * whose read came before a raise to N+1 and whose write came after it put N back: the newest envelope
- * stayed invisible to `sync:fetch` until the next append. So no raise starts before the raise just
- * below it has landed: an append raises to N only once it has seen `lastSeq` >= N-1 (its own previous
- * raise, the conversation it read, or a read after a collision; it waits for it after a collision
- * that moved it past a seq whose raise it has not seen). Each seq is raised by the append that stored
- * it, so at most one raise of a conversation is in flight at a time, on any number of nodes, and none
- * can be undone. The one exception is a node that dies (or stalls `lastSeqWaitMs`) between its insert
- * and its raise: the next append waits that long, then raises past it.
+ * lastSeq as seq marks: after its envelope is stored, each append inserts a mark of its seq
+ * (`ConversationSeqMarkDoc`; the marks of one envelope batch go as one `insertMany`), and the append
+ * resolves (the send is acked) only once its mark is stored. A conversation's `lastSeq` is its highest
+ * mark. Inserts are atomic on every backend and a mark can only add a higher maximum, so there is no
+ * order to keep between raises, no read-modify-write that could put an older value back (FerretDB v1
+ * applies `$max` that way), and no waiting for another node: (1) once an append is acked, `lastSeq` >=
+ * its seq; (2) `lastSeq` = N means envelope N was stored, and with it every seq below (allocation
+ * above). A node that dies between storing an envelope and its mark leaves `lastSeq` low until the next
+ * append to that conversation (which collides on that seq, moves past it and marks its own) or a retry
+ * of that send (which marks the stored seq).
+ *
+ * Superseded marks: marks below a conversation's highest are dead weight (FerretDB filters marks
+ * outside any index, so reads cost what the collection holds). A node remembers the last mark it
+ * wrote per conversation; when it writes a higher one, the older one is queued and deleted by `_id`,
+ * up to MARK_PRUNE_BATCH at a time, about once a second at most, through the write lane. What others
+ * leave (a node that stopped, or marks this node forgot) goes at the next sweep. Deleting a mark below one known stored never lowers `lastSeq`.
  */
 export class MongoStorage implements Storage {
   private readonly conn: Connection;
   private readonly models: StorageModels;
   private readonly logger: Pick<Logger, 'debug' | 'warn'> | undefined;
-  private readonly lastSeqWaitMs: number;
-  /** Highest seq this instance stored or saw per conversation (key: `hintKey`); its raise has landed. */
+  /** Highest seq this instance stored or saw stored per conversation (key: `hintKey`). */
   private readonly seqHints = new Map<string, number>();
+  /** The last mark this instance wrote per conversation (key: `hintKey`): superseded by its next one. */
+  private readonly ownMarks = new Map<string, number>();
+  /** `_id`s of marks this instance wrote and has since superseded, to delete (see "superseded marks"). */
+  private superseded: string[] = [];
+  private pruning: Promise<void> | undefined;
+  private prunedAt = performance.now();
+  private readonly markPruneEveryMs: number;
   /**
    * Until when appends read the conversation's stored lastSeq before inserting, instead of guessing
    * from this instance's hint: set by a seq collision, i.e. another node appends to the same
@@ -131,11 +145,11 @@ export class MongoStorage implements Storage {
   private contendedUntil = 0;
   /** Tail of the in-process append queue per conversation. */
   private readonly appendQueues = new Map<string, Promise<void>>();
-  /** Envelope inserts and lastSeq raises take turns: one write command of the send path in flight. */
+  /** Envelope inserts and seq marks take turns: one write command of the send path in flight. */
   private readonly sendWrites = new WriteLane();
   private readonly inserts: GroupCommit<EnvelopeDoc>;
-  /** The raises of one insert batch are submitted in the same turn: no wait of their own. */
-  private readonly lastSeqs = new GroupCommit<{ orgId: string; conversationId: string; seq: number }>((items) => this.raiseLastSeqs(items), {
+  /** The marks of one insert batch are submitted in the same turn: no wait of their own. */
+  private readonly marks = new GroupCommit<ConversationSeqMarkDoc>((docs) => this.insertMarks(docs), {
     maxBatch: MAX_WRITE_BATCH,
     lane: this.sendWrites,
   });
@@ -146,7 +160,7 @@ export class MongoStorage implements Storage {
       throw new RangeError(`writeConcern must be 'majority' or an integer >= 1, got ${String(w)}`);
     }
     this.logger = options.logger;
-    this.lastSeqWaitMs = options.lastSeqWaitMs ?? LAST_SEQ_WAIT_MS;
+    this.markPruneEveryMs = options.markPruneEveryMs ?? MARK_PRUNE_EVERY_MS;
     const waitMs = options.groupCommitWaitMs ?? GROUP_COMMIT_WAIT_MS;
     if (!(Number.isFinite(waitMs) && waitMs >= 0 && waitMs <= 1000)) throw new RangeError(`groupCommitWaitMs must be 0-1000 ms, got ${String(waitMs)}`);
     this.inserts = new GroupCommit<EnvelopeDoc>((docs) => this.insertEnvelopes(docs), { maxBatch: MAX_WRITE_BATCH, lane: this.sendWrites, waitMs });
@@ -176,6 +190,7 @@ export class MongoStorage implements Storage {
   }
 
   async close(): Promise<void> {
+    await this.pruning?.catch(() => {});
     await this.conn.close();
   }
 
@@ -263,10 +278,10 @@ export class MongoStorage implements Storage {
     return c ? toConversation(c, lastSeq) : undefined;
   }
 
-  /** The conversation's seq as raised after its appends (`conversation_seqs`); 0 before the first. */
+  /** The conversation's highest seq mark; 0 before the first. */
   private async storedLastSeq(orgId: string, conversationId: string): Promise<number> {
-    const s = await this.models.ConversationSeq.findOne({ _id: docKey(orgId, conversationId) }).lean<ConversationSeqDoc>().exec();
-    return s?.lastSeq ?? 0;
+    const top = await this.models.ConversationSeqMark.findOne({ orgId, conversationId }).sort({ seq: -1 }).select({ seq: 1 }).lean<Pick<ConversationSeqMarkDoc, 'seq'>>().exec();
+    return top?.seq ?? 0;
   }
 
   /** The conversation by `_id`, which is (org, conversation id): ids are scoped per organisation. */
@@ -299,14 +314,16 @@ export class MongoStorage implements Storage {
 
   async listConversationsForUser(orgId: string, userId: string): Promise<Conversation[]> {
     const docs = await this.models.Conversation.find({ orgId, memberUserIds: userId }).lean<ConversationDoc[]>().exec();
+    // Every conversation's highest mark, in one read (not one per conversation).
     const seqs = new Map<string, number>();
     if (docs.length > 0) {
-      const found = await this.models.ConversationSeq.find({ _id: mongoose.trusted({ $in: docs.map((d) => d._id) }) })
-        .lean<ConversationSeqDoc[]>()
+      const found = await this.models.ConversationSeqMark.find({ orgId, conversationId: mongoose.trusted({ $in: docs.map((d) => d.conversationId) }) })
+        .select({ _id: 0, conversationId: 1, seq: 1 })
+        .lean<Array<Pick<ConversationSeqMarkDoc, 'conversationId' | 'seq'>>>()
         .exec();
-      for (const s of found) seqs.set(s._id, s.lastSeq);
+      for (const m of found) seqs.set(m.conversationId, Math.max(seqs.get(m.conversationId) ?? 0, m.seq));
     }
-    return docs.map((d) => toConversation(d, seqs.get(d._id) ?? 0)).sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+    return docs.map((d) => toConversation(d, seqs.get(d.conversationId) ?? 0)).sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
   }
 
   // --- Envelopes ---------------------------------------------------------------------------
@@ -328,11 +345,10 @@ export class MongoStorage implements Storage {
     // path below answers it with the stored envelope.
 
     const hk = hintKey(input.orgId, input.conversationId);
-    // The highest seq whose lastSeq raise is known to have landed (what the candidate is one above,
-    // until a collision moves it further).
-    let landed = Math.max(this.seqHints.get(hk) ?? 0, lastSeq);
-    if (this.contendedUntil > Date.now()) landed = Math.max(landed, await this.storedLastSeq(input.orgId, input.conversationId));
-    let candidate = landed + 1;
+    // The highest seq known to be stored: the candidate is one above it.
+    let known = Math.max(this.seqHints.get(hk) ?? 0, lastSeq);
+    if (this.contendedUntil > Date.now()) known = Math.max(known, await this.storedLastSeq(input.orgId, input.conversationId));
+    let candidate = known + 1;
     const messageId = randomUUID();
     const key = envelopeKey(input.orgId, input.senderDeviceId, input.clientMessageId);
     // Copies: the caller may reuse its buffers.
@@ -368,13 +384,12 @@ export class MongoStorage implements Storage {
         const [prior, stored] = await Promise.all([this.priorSend(input), this.storedLastSeq(input.orgId, input.conversationId)]);
         if (prior) return prior;
         this.contendedUntil = Date.now() + CONTENDED_MS;
-        landed = Math.max(landed, stored);
         const next = Math.max(stored + 1, candidate + 1);
         this.logger?.debug({ conversationId: input.conversationId, tried: candidate, next, attempt }, 'seq taken by another node, retrying');
         candidate = next;
         continue;
       }
-      await this.raiseInOrder(input.orgId, input.conversationId, candidate, landed);
+      await this.markSeq(input.orgId, input.conversationId, candidate);
       return {
         status: 'stored',
         envelope: {
@@ -420,32 +435,23 @@ export class MongoStorage implements Storage {
   }
 
   /**
-   * Raise conversations' `lastSeq` after their envelopes are stored, grouped like the inserts: one
-   * update command for the batch, one `$max` per conversation (the highest seq asked for it), in
-   * `conversation_seqs`, never in the conversation document (see `ConversationSeqDoc`). The append
-   * waits for it, so a sync that starts after the send's ack sees the new seq.
+   * Mark seqs stored, after their envelopes are (see "lastSeq as seq marks" on the class): one
+   * unordered `insertMany` for the batch. A mark already there (a retried send marking the seq its first
+   * attempt marked) is a duplicate key, which is success: the mark exists.
    */
-  private async raiseLastSeqs(items: Array<{ orgId: string; conversationId: string; seq: number }>): Promise<unknown[]> {
-    const top = new Map<string, number>();
-    for (const { orgId, conversationId, seq } of items) {
-      const id = docKey(orgId, conversationId);
-      top.set(id, Math.max(top.get(id) ?? 0, seq));
+  private async insertMarks(docs: ConversationSeqMarkDoc[]): Promise<unknown[]> {
+    const failed: unknown[] = [];
+    try {
+      await this.models.ConversationSeqMark.collection.insertMany(docs as unknown as Array<mongoose.mongo.OptionalId<mongoose.mongo.Document>>, { ordered: false });
+    } catch (err) {
+      const raw = (err as { writeErrors?: unknown }).writeErrors;
+      const writeErrors = (Array.isArray(raw) ? raw : raw ? [raw] : []) as Array<{ index?: number; code?: number; errmsg?: string }>;
+      if (writeErrors.length === 0 || writeErrors.some((w) => typeof w.index !== 'number')) throw err;
+      for (const w of writeErrors) {
+        if (!isDuplicateKey(w)) failed[w.index!] = Object.assign(new Error(w.errmsg ?? 'seq mark insert failed'), { code: w.code });
+      }
     }
-    // By `_id` alone: the caller found the conversation in its org, and an envelope of it is stored.
-    // Without upsert first: on FerretDB an upserting update costs about a quarter more, and only a
-    // conversation's first raise needs it. When a document was missing (fewer matched than raised),
-    // the batch goes again with upsert ($max is idempotent). Two nodes creating one conversation's
-    // document at once: the loser's duplicate key is retried as an update.
-    for (const part of chunks([...top], MAX_UPDATES_PER_COMMAND)) {
-      const raise = (upsert: boolean) =>
-        this.models.ConversationSeq.bulkWrite(
-          part.map(([id, seq]) => ({ updateOne: { filter: { _id: id }, update: { $max: { lastSeq: seq } }, ...(upsert ? { upsert: true } : {}) } })),
-          { ordered: false },
-        );
-      const first = await raise(false);
-      if (first.matchedCount < part.length) await retryOnDuplicateKey(() => raise(true));
-    }
-    return []; // every item stored (a failure rejects the whole batch)
+    return docs.map((_, i) => failed[i]);
   }
 
   /** The answer for a send this device already made with the same client message id, if any. */
@@ -455,49 +461,39 @@ export class MongoStorage implements Storage {
       .exec();
     if (!prior) return undefined;
     if (prior.conversationId !== input.conversationId) return { status: 'conflict' };
-    // A retry often follows a crash between the insert and the lastSeq update: repair it, but only
-    // once the first attempt had its time to raise it itself (two raises of one seq could race).
-    const seen = await this.waitForLastSeq(input.orgId, prior.conversationId, prior.seq);
-    if (seen < prior.seq) await this.raiseInOrder(input.orgId, prior.conversationId, prior.seq, seen);
+    // A retry often follows a crash between the insert and its mark: mark it (a duplicate if the first
+    // attempt did), so that lastSeq covers the seq before the retry is acked.
+    await this.markSeq(input.orgId, prior.conversationId, prior.seq);
     return { status: 'duplicate', envelope: toEnvelope(prior) };
   }
 
-  /**
-   * Raise the conversation's lastSeq to `seq`, once the raise to `seq - 1` has landed (`landed` is the
-   * highest lastSeq known to be stored): see "lastSeq raises in seq order" on the class.
-   */
-  private async raiseInOrder(orgId: string, conversationId: string, seq: number, landed: number): Promise<void> {
-    if (landed < seq - 1) await this.waitForLastSeq(orgId, conversationId, seq - 1);
-    await this.noteSeq(orgId, conversationId, seq);
-  }
-
-  /**
-   * The conversation's stored lastSeq once it reaches `target`, read again with growing pauses; after
-   * `lastSeqWaitMs` the lower value it has (the raise is taken to belong to a node that died).
-   */
-  private async waitForLastSeq(orgId: string, conversationId: string, target: number): Promise<number> {
-    const deadline = Date.now() + this.lastSeqWaitMs;
-    let pause = LAST_SEQ_POLL_FIRST_MS;
-    for (;;) {
-      const stored = await this.storedLastSeq(orgId, conversationId);
-      if (stored >= target || Date.now() >= deadline) {
-        if (stored < target) this.logger?.warn({ conversationId, lastSeq: stored, waitedFor: target }, 'lastSeq raise below this one never landed; raising past it');
-        return stored;
-      }
-      await new Promise((r) => setTimeout(r, Math.min(pause, Math.max(1, deadline - Date.now()))));
-      pause = Math.min(pause * 2, LAST_SEQ_POLL_MAX_MS);
-    }
-  }
-
-  private async noteSeq(orgId: string, conversationId: string, seq: number): Promise<void> {
-    await this.lastSeqs.submit({ orgId, conversationId, seq });
+  /** Mark `seq` stored (its envelope is), then remember it; the mark it supersedes is queued for deletion. */
+  private async markSeq(orgId: string, conversationId: string, seq: number): Promise<void> {
+    await this.marks.submit({ _id: markKey(orgId, conversationId, seq), orgId, conversationId, seq });
     const hk = hintKey(orgId, conversationId);
-    const prev = this.seqHints.get(hk) ?? 0;
-    this.seqHints.delete(hk); // re-insert: Map order doubles as recency
-    this.seqHints.set(hk, Math.max(prev, seq));
-    if (this.seqHints.size > MAX_SEQ_HINTS) {
-      const oldest = this.seqHints.keys().next().value;
-      if (oldest !== undefined) this.seqHints.delete(oldest);
+    remember(this.seqHints, hk, Math.max(this.seqHints.get(hk) ?? 0, seq));
+    const own = this.ownMarks.get(hk);
+    if (own !== undefined && own >= seq) return; // a retry marking a seq below this node's newest mark
+    remember(this.ownMarks, hk, seq);
+    if (own !== undefined) this.supersede(markKey(orgId, conversationId, own));
+  }
+
+  /** Queue a mark below one this node stored for deletion; a full batch, or one a second after the last, goes through the write lane. */
+  private supersede(id: string): void {
+    this.superseded.push(id);
+    // While deletes fail (the database is away), forget the oldest: the sweep deletes what is left.
+    if (this.superseded.length > MAX_SEQ_HINTS) this.superseded.splice(0, this.superseded.length - MAX_SEQ_HINTS);
+    if (this.pruning) return;
+    if (this.superseded.length >= MARK_PRUNE_BATCH || performance.now() - this.prunedAt >= this.markPruneEveryMs) {
+      this.prunedAt = performance.now();
+      const ids = this.superseded.splice(0, MARK_PRUNE_BATCH);
+      this.pruning = this.sendWrites
+        .run(() => this.models.ConversationSeqMark.deleteMany({ _id: mongoose.trusted({ $in: ids }) }).exec())
+        .then(
+          () => undefined,
+          (err: unknown) => this.logger?.warn({ err: (err as Error).message, marks: ids.length }, 'deleting superseded seq marks failed; the sweep deletes them'),
+        )
+        .finally(() => (this.pruning = undefined));
     }
   }
 
@@ -625,7 +621,28 @@ export class MongoStorage implements Storage {
         .map((e) => e._id);
       if (done.length) deleted += (await Env.deleteMany({ _id: mongoose.trusted({ $in: done }) }).exec()).deletedCount;
     }
+    await this.sweepMarks();
     return { deleted };
+  }
+
+  /**
+   * Delete every seq mark below its conversation's highest (one read of the marks, then one delete per
+   * conversation that has more than one). Only marks below a mark that was read are deleted, and that
+   * one stays (a mark written meanwhile can only be higher, or a late one below it): `lastSeq` never goes down.
+   */
+  private async sweepMarks(): Promise<void> {
+    const { ConversationSeqMark: Mark } = this.models;
+    const marks = await Mark.find({}).select({ _id: 0, orgId: 1, conversationId: 1, seq: 1 }).lean<Array<Omit<ConversationSeqMarkDoc, '_id'>>>().exec();
+    const tops = new Map<string, { orgId: string; conversationId: string; seq: number; count: number }>();
+    for (const m of marks) {
+      const k = docKey(m.orgId, m.conversationId);
+      const t = tops.get(k);
+      if (t) Object.assign(t, { seq: Math.max(t.seq, m.seq), count: t.count + 1 });
+      else tops.set(k, { ...m, count: 1 });
+    }
+    for (const t of tops.values()) {
+      if (t.count > 1) await Mark.deleteMany({ orgId: t.orgId, conversationId: t.conversationId, seq: mongoose.trusted({ $lt: t.seq }) }).exec();
+    }
   }
 
   async findSent(orgId: string, senderDeviceId: string, clientMessageId: string): Promise<StoredEnvelope | undefined> {
@@ -925,6 +942,16 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
 
 function hintKey(orgId: string, conversationId: string): string {
   return docKey(orgId, conversationId);
+}
+
+/** Set `key` in a map kept to MAX_SEQ_HINTS entries, least recently set forgotten first (Map order). */
+function remember(map: Map<string, number>, key: string, value: number): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > MAX_SEQ_HINTS) {
+    const oldest = map.keys().next().value;
+    if (oldest !== undefined) map.delete(oldest);
+  }
 }
 
 function shuffle<T>(items: T[]): T[] {
