@@ -45,7 +45,12 @@ export interface StorageCeilingResult {
   seqRaise: boolean;
   marks: boolean;
   docs: number;
+  /** Batches written: each is one envelope insertMany (plus its raise or marks insert with `seqRaise`). */
+  batches: number;
+  /** Every database command, the marks' prune deletes included. */
   commands: number;
+  /** Of `commands`, the deletes that prune superseded marks (not tied to one batch). */
+  pruneCommands: number;
   wallMs: number;
   docsPerS: number;
   /** One batch's write (its insertMany, and its raise with `seqRaise`), ms. */
@@ -101,7 +106,9 @@ export async function storageCeiling(o: StorageCeilingOptions): Promise<StorageC
     if (o.seqRaise) await seqs.insertMany(convIds.map((c) => ({ _id: compositeKey(org, c) as never, lastSeq: 0 })), { ordered: false });
     const h = hdr.build(HDR);
     let docs = 0;
+    let batches = 0;
     let commands = 0;
+    let pruneCommands = 0;
     let lane: Promise<unknown> = Promise.resolve();
     const inLane = <R>(fn: () => Promise<R>): Promise<R> => {
       const r = lane.then(fn);
@@ -133,6 +140,7 @@ export async function storageCeiling(o: StorageCeilingOptions): Promise<StorageC
                 const ids = superseded.splice(0, 256);
                 await inLane(() => marks.deleteMany({ _id: { $in: ids as never[] } }));
                 commands++;
+                pruneCommands++;
               }
             } else {
               // As the hub raises: by `_id`, no upsert (the documents exist).
@@ -148,6 +156,7 @@ export async function storageCeiling(o: StorageCeilingOptions): Promise<StorageC
           commands++;
           h.recordValue(Math.max(1, Math.round((performance.now() - s) * 1000)));
           docs += batch.length;
+          batches++;
         }
       }),
     );
@@ -159,7 +168,9 @@ export async function storageCeiling(o: StorageCeilingOptions): Promise<StorageC
       seqRaise: o.seqRaise,
       marks: o.marks === true,
       docs,
+      batches,
       commands,
+      pruneCommands,
       wallMs: Math.round(wallMs),
       docsPerS: Math.round((docs / wallMs) * 1000),
       batchMs: h.totalCount ? { p50: ms(h.getValueAtPercentile(50)), p99: ms(h.getValueAtPercentile(99)), max: ms(h.maxValue) } : { p50: null, p99: null, max: null },

@@ -58,7 +58,9 @@ describe('npm run bench harness (scripts/bench/run.ts --smoke)', function () {
     expect(s.error, 'S: error').to.equal(undefined);
     for (const m of [s.storage.inserts, s.storage.insertsAndRaise, s.storage.insertsAndMarks]) {
       expect(m.docs, 'S: documents inserted').to.be.greaterThan(0);
-      expect(m.docs, 'S: whole batches').to.equal(m.batch * (m.commands / (m.seqRaise ? 2 : 1)));
+      expect(m.docs, 'S: whole batches').to.equal(m.batch * m.batches);
+      // One insert per batch, one more (raise or marks) with seqRaise, and the marks' prune deletes.
+      expect(m.commands, 'S: commands per batch').to.equal(m.batches * (m.seqRaise ? 2 : 1) + m.pruneCommands);
       expect(m.docsPerS).to.be.greaterThan(0);
     }
     expect(s.storage.batchFrom).to.match(/^D's closed loop/);
