@@ -24,6 +24,7 @@ import { OnCallRoles } from './roles.js';
 import { Credentials } from './credentials.js';
 import { TextQueue } from './text-queue.js';
 import { Attachments } from './attachments/attachments.js';
+import { Consults } from './consults.js';
 
 export type { CurbsideClientEvents, CurbsideClientOptions, TextSendOptions } from './client-types.js';
 export type { DisconnectReason } from './hub/connection.js';
@@ -60,6 +61,8 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
   readonly credentials: Credentials;
   /** Files and images: encrypted on this device, uploaded as ciphertext, sent in an encrypted message; downloaded and checked. */
   readonly attachments: Attachments;
+  /** Consult pools: ask verified peers beyond your team, cases threaded with replies, moderated. */
+  readonly consults: Consults;
   /**
    * The hub's requests as they are (keys, devices, conversations), for transport-only clients
    * (`e2ee: false`), tests and bridges. Apps use the methods and namespaces above.
@@ -161,7 +164,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
     });
     this.texts = new TextQueue({
       store,
-      encryptAndSend: (conversationId, text, clientMessageId, alert, attachment) => this.messenger.sendText(conversationId, text, clientMessageId, alert, attachment),
+      encryptAndSend: (conversationId, text, clientMessageId, alert, extras) => this.messenger.sendText(conversationId, text, clientMessageId, alert, extras),
       inOutbox: (clientMessageId) => this.outbox.has(clientMessageId),
       connected: () => this.connection.connected,
       stopped: () => this.connection.stopped,
@@ -170,10 +173,20 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
     });
     this.attachments = new Attachments({
       hub: { nodeUrls: () => this.connection.nodeUrls, authHeaders: () => this.connection.authHeaders() },
-      sendMessage: (conversationId, caption, clientMessageId, attachment) => {
+      sendMessage: (conversationId, caption, clientMessageId, attachment, consult) => {
         if (!this.e2ee) return Promise.reject(new CurbsideError(ErrorCode.DISABLED, 'Attachments travel in end-to-end-encrypted messages: this client was made with e2ee: false'));
-        return this.texts.send(conversationId, caption, clientMessageId, undefined, attachment);
+        return this.texts.send(conversationId, caption, clientMessageId, undefined, { attachment, ...(consult ? { consult } : {}) });
       },
+    });
+    this.consults = new Consults({
+      messenger: this.messenger,
+      api: this.hub,
+      attachments: this.attachments,
+      sendSealed: (conversationId, text, extras) => {
+        if (!this.e2ee) return Promise.reject(new CurbsideError(ErrorCode.DISABLED, 'Consults are end-to-end encrypted: this client was made with e2ee: false'));
+        return this.texts.send(conversationId, text, globalThis.crypto.randomUUID(), undefined, extras);
+      },
+      self: () => this.connection.identity.userId ?? '',
     });
     this.sync = new Sync({
       connection: this.connection,

@@ -59,7 +59,7 @@ export class OnCallRoles {
    * @throws CurbsideError CONFLICT (a role with this name exists), INVALID_STATEMENT / INVALID_PAYLOAD
    */
   async create(name: string, members: Array<{ userId: string; role?: 'admin' | 'member' }>): Promise<{ roleId: string; seq: number }> {
-    const { teamId, seq } = await this.deps.messenger.careTeams.create({ title: name.trim() }, members, name.trim());
+    const { teamId, seq } = await this.deps.messenger.careTeams.create({ title: name.trim() }, members, { roleName: name.trim() });
     return { roleId: teamId, seq };
   }
 

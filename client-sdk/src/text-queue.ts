@@ -7,7 +7,8 @@
  * outbox delivers it once. Sent while offline, during a failover or across a restart: nothing the app
  * was told is queued is refused or sent twice.
  */
-import { ErrorCode, RETRYABLE_ERROR_CODES, backoffMs, sleep, type AttachmentDescriptor, type SendResult } from '@curbside/shared';
+import { ErrorCode, RETRYABLE_ERROR_CODES, backoffMs, sleep, type AttachmentDescriptor, type ConsultPart, type SendResult } from '@curbside/shared';
+import type { SealedExtras } from './e2ee/message-crypto.js';
 import type { AlertRequest } from './e2ee/escalation.js';
 import { CurbsideError, asCurbsideError } from './errors.js';
 import type { DeviceStore } from './stores/index.js';
@@ -20,6 +21,8 @@ interface PendingText {
   alert?: AlertRequest;
   /** A finished upload the message carries (`text` is its caption). */
   attachment?: AttachmentDescriptor;
+  /** In a consult pool: what the message is in a consult. */
+  consult?: ConsultPart;
 }
 
 interface Waiter {
@@ -30,7 +33,7 @@ interface Waiter {
 export interface TextQueueDeps {
   store: DeviceStore;
   /** Encrypt and queue the text's envelope under this client message id; resolves with the hub's ack. */
-  encryptAndSend(conversationId: string, text: string, clientMessageId: string, alert: AlertRequest | undefined, attachment: AttachmentDescriptor | undefined): Promise<SendResult>;
+  encryptAndSend(conversationId: string, text: string, clientMessageId: string, alert: AlertRequest | undefined, extras: SealedExtras): Promise<SendResult>;
   /** Whether the outbox already holds this send (encrypted before a restart). */
   inOutbox(clientMessageId: string): boolean;
   connected(): boolean;
@@ -61,10 +64,10 @@ export class TextQueue {
    *   FORBIDDEN, PAYLOAD_TOO_LARGE, ...); NOT_CONNECTED with `details.queued: true` when the app
    *   stopped the client first (the text stays queued for the next client on this store)
    */
-  async send(conversationId: string, text: string, clientMessageId: string, alert?: AlertRequest, attachment?: AttachmentDescriptor): Promise<SendResult> {
+  async send(conversationId: string, text: string, clientMessageId: string, alert?: AlertRequest, extras: SealedExtras = {}): Promise<SendResult> {
     const done = new Promise<SendResult>((resolve, reject) => this.waiters.set(clientMessageId, [...(this.waiters.get(clientMessageId) ?? []), { resolve, reject }]));
     if (!this.pending.has(clientMessageId)) {
-      const entry: PendingText = { conversationId, text, queuedAt: Date.now(), ...(alert ? { alert } : {}), ...(attachment ? { attachment } : {}) };
+      const entry: PendingText = { conversationId, text, queuedAt: Date.now(), ...(alert ? { alert } : {}), ...(extras.attachment ? { attachment: extras.attachment } : {}), ...(extras.consult ? { consult: extras.consult } : {}) };
       this.pending.set(clientMessageId, entry);
       await this.deps.track(this.deps.store.put('pendingTexts', clientMessageId, entry));
     }
@@ -119,7 +122,7 @@ export class TextQueue {
         return;
       }
       const handedOver = new Promise<void>((resolve) => this.handedOver.set(clientMessageId, resolve));
-      const sending = this.deps.encryptAndSend(pending.conversationId, pending.text, clientMessageId, pending.alert, pending.attachment);
+      const sending = this.deps.encryptAndSend(pending.conversationId, pending.text, clientMessageId, pending.alert, { ...(pending.attachment ? { attachment: pending.attachment } : {}), ...(pending.consult ? { consult: pending.consult } : {}) });
       const outcome = sending.then(
         (result) => ({ result }),
         (e: unknown) => ({ error: asCurbsideError(e) }),

@@ -15,6 +15,7 @@ import { MessageRelay } from './domain/message-relay.js';
 import { DeviceLists } from './domain/device-lists.js';
 import { DeviceKeys } from './domain/device-keys.js';
 import { OnCallRoles } from './domain/roles.js';
+import { ConsultPools } from './domain/consult-pools.js';
 import { Credentials } from './domain/credentials.js';
 import { CareTeams } from './domain/care-teams.js';
 import { Profiles } from './domain/profiles.js';
@@ -217,7 +218,7 @@ export class Hub {
     this.administration.attach(this.io);
     this.alerts = new Alerts({ storage, directory: this.directory, io: this.io, logger, config: config.alerts ?? DEFAULT_ALERTS, record: (e) => this.security.record(e) });
     this.administration.attachAlerts(this.alerts);
-    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: this.relay, alerts: this.alerts, attachments: this.attachments, keys: new DeviceKeys(storage, this.directory), deviceLists: new DeviceLists(storage, this.directory, { recentAuthSec: config.recentAuthSec }), teams: new CareTeams(storage, this.directory), roles: new OnCallRoles(storage, this.directory), credentials: this.administration.credentials, profiles: new Profiles(storage), logger, security: this.security, onStorageUnreachable: () => (this.storageFailedAt = Date.now()), metrics: this.metrics, ...(config.maxSocketsPerDevice !== undefined ? { maxSocketsPerDevice: config.maxSocketsPerDevice } : {}) });
+    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: this.relay, alerts: this.alerts, attachments: this.attachments, keys: new DeviceKeys(storage, this.directory), deviceLists: new DeviceLists(storage, this.directory, { recentAuthSec: config.recentAuthSec }), teams: new CareTeams(storage, this.directory, Date.now, (orgId, userId, deviceId) => this.administration.credentials.holdsValid(orgId, userId, deviceId)), roles: new OnCallRoles(storage, this.directory), pools: new ConsultPools(storage), credentials: this.administration.credentials, profiles: new Profiles(storage), logger, security: this.security, onStorageUnreachable: () => (this.storageFailedAt = Date.now()), metrics: this.metrics, ...(config.maxSocketsPerDevice !== undefined ? { maxSocketsPerDevice: config.maxSocketsPerDevice } : {}) });
   }
 
   /** Initialise storage, start listening, start presence heartbeats. Port 0 picks a free port. */

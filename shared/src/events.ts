@@ -63,6 +63,10 @@ export const ClientEvent = {
   CREDENTIALS_GET: 'credentials:get',
   /** Signed attestations by specialty (credentials.ts). Ack: `CredentialsResult`. */
   CREDENTIALS_SEARCH: 'credentials:search',
+  /** The organisation's consult pools by topic (consults.ts). Ack: `PoolSearchResult`. */
+  POOL_SEARCH: 'pool:search',
+  /** A consult pool's signed statements, for a clinician to verify it and join (consults.ts). Ack: `RoleLogResult`. */
+  POOL_LOG: 'pool:log',
 } as const;
 export type ClientEvent = (typeof ClientEvent)[keyof typeof ClientEvent];
 

@@ -18,4 +18,5 @@ export * from './directory.js';
 export * from './alerts.js';
 export * from './roles.js';
 export * from './credentials.js';
+export * from './consults.js';
 export * from './attachments.js';

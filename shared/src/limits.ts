@@ -72,6 +72,14 @@ export const Limits = {
   MAX_HANDOFF_MESSAGES: 50,
   /** Roles one `role:search` answers at most. */
   MAX_ROLE_RESULTS: 50,
+  /** A consult pool's topic ("Dermatology curbside"), in characters. */
+  MAX_POOL_TOPIC_LENGTH: 100,
+  /** Cases a pool's moderators may hide (the newest are kept in the pool's state). */
+  MAX_POOL_HIDDEN: 2000,
+  /** Pools one `pool:search` answers at most. */
+  MAX_POOL_RESULTS: 50,
+  /** A closing summary or a reply, in characters (the question itself is the message text). */
+  MAX_CONSULT_SUMMARY_LENGTH: 4000,
   /** Attachments (uploads, attachments.ts) one message may name. */
   MAX_ATTACHMENTS_PER_MESSAGE: 10,
   /** Cursors in one `sync:fetch`. */

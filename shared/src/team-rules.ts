@@ -1,4 +1,5 @@
 import type { TeamRole } from './schemas.js';
+import { Limits } from './limits.js';
 import type { EscalationPolicy, SealedTeamDetails, Shift, TeamStatement } from './teams.js';
 
 /** Membership of a care team after replaying its log up to `index`. JSON-safe. */
@@ -18,6 +19,14 @@ export interface TeamState {
   oncall?: OnCallState;
   /** Who an urgent message sent here escalates to, as an owner or admin set it (`policy`). */
   escalation?: EscalationPolicy;
+  /** Consult pools only (created with `poolTopic`): the topic and the cases moderators hid. */
+  pool?: PoolState;
+}
+
+/** A consult pool's topic and the message ids of the cases its moderators hid (the newest MAX_POOL_HIDDEN). */
+export interface PoolState {
+  topic: string;
+  hidden: string[];
 }
 
 /** An on-call role's name, the last explicit hand-off, and its shifts. */
@@ -53,6 +62,9 @@ export class TeamRuleError extends Error {
  * - `hold` (on-call roles only): any member takes the role from the statement's time.
  * - `schedule` (on-call roles only): an owner or admin replaces the shifts; every shift names members.
  * - `policy`: an owner or admin sets the escalation policy (without tiers, there is none).
+ * - `join` (consult pools only): a clinician who is not a member adds themselves as a member. Whether
+ *   they hold a verified credential is checked outside these rules (the hub, with the stored attestations).
+ * - `hide` (consult pools only): an owner or admin hides a case (a message id) for every member.
  *
  * A field another op uses is allowed and ignored (`sealedDetails` on an add changes nothing).
  */
@@ -72,15 +84,31 @@ export function applyTeamStatement(state: TeamState | undefined, s: TeamStatemen
       if (teamRoleOf(roles, m.userId)) fail(`${m.userId} is listed twice`);
       Object.defineProperty(roles, m.userId, { value: m.role, enumerable: true, writable: true, configurable: true });
     }
+    if (s.roleName !== undefined && s.poolTopic !== undefined) fail('a team is an on-call role or a consult pool, not both');
     const oncall = s.roleName !== undefined ? { oncall: { name: s.roleName, shifts: [] } } : {};
-    return { teamId: s.teamId, sealedDetails: s.sealedDetails!, index: 0, head: hash, members: sortKeys(roles), ...oncall };
+    const pool = s.poolTopic !== undefined ? { pool: { topic: s.poolTopic, hidden: [] } } : {};
+    return { teamId: s.teamId, sealedDetails: s.sealedDetails!, index: 0, head: hash, members: sortKeys(roles), ...oncall, ...pool };
   }
   if (!state) return fail('the team does not exist yet');
   if (s.teamId !== state.teamId) fail('wrong team');
   if (s.index !== state.index + 1) fail(`expected index ${state.index + 1}`);
   if (s.prev !== state.head) fail('does not chain from the previous statement');
+  if (s.op === 'join') {
+    if (!state.pool) fail('only a consult pool is joined');
+    if (teamRoleOf(state.members, s.actorUserId)) fail(`${s.actorUserId} is already a member`);
+    const members = { ...state.members };
+    Object.defineProperty(members, s.actorUserId, { value: 'member', enumerable: true, writable: true, configurable: true });
+    return { ...state, index: s.index, head: hash, members: sortKeys(members) };
+  }
   const actorRole = teamRoleOf(state.members, s.actorUserId);
   if (!actorRole) fail('the actor is not a member');
+  if (s.op === 'hide') {
+    const pool = state.pool ?? fail('only a consult pool has cases to hide');
+    if (actorRole === 'member') fail('only a moderator (owner or admin) hides a case');
+    const messageId = s.messageId ?? fail('hide names the case');
+    const hidden = pool.hidden.includes(messageId) ? pool.hidden : [...pool.hidden, messageId].slice(-Limits.MAX_POOL_HIDDEN);
+    return { ...state, pool: { topic: pool.topic, hidden }, index: s.index, head: hash };
+  }
   if (s.op === 'details') {
     if (actorRole === 'member') fail('only an owner or admin changes the title');
     const sealedDetails = s.sealedDetails ?? fail('details carries the sealed title');

@@ -121,8 +121,11 @@ export const TeamStatementSchema = z.strictObject({
    * `hold` and `schedule` exist only in on-call roles (a team created with `roleName`): `hold` is a
    * member taking the role now ("I'm taking cardiology on-call"), `schedule` an owner or admin setting
    * the shifts. `policy`: an owner or admin sets the escalation policy (no tiers: none).
+   * `join` and `hide` exist only in consult pools (a team created with `poolTopic`): `join` is a
+   * clinician adding themselves (the hub accepts it only with a verified credential), `hide` a
+   * moderator (owner or admin) hiding a case for every member.
    */
-  op: z.enum(['create', 'add', 'remove', 'role', 'details', 'hold', 'schedule', 'policy']),
+  op: z.enum(['create', 'add', 'remove', 'role', 'details', 'hold', 'schedule', 'policy', 'join', 'hide']),
   actorUserId: IdSchema,
   actorDeviceId: IdSchema,
   issuedAt: z.number().int().nonnegative(),
@@ -137,6 +140,13 @@ export const TeamStatementSchema = z.strictObject({
    * role; the team's sealed title and the messages stay end to end encrypted.
    */
   roleName: storedTextSchema(Limits.MAX_ROLE_NAME_LENGTH).optional(),
+  /**
+   * create: makes the team a consult pool ("Dermatology curbside") that verified clinicians join
+   * themselves. The topic is directory metadata the hub holds in plaintext, as a role's name.
+   */
+  poolTopic: storedTextSchema(Limits.MAX_POOL_TOPIC_LENGTH).optional(),
+  /** hide: the case (its message id) hidden for every member. */
+  messageId: IdSchema.optional(),
   /** policy: the escalation policy, replacing the previous one. */
   escalation: EscalationPolicySchema.optional(),
   /** schedule: the role's shifts, replacing the previous ones. */

@@ -33,6 +33,21 @@ for (const impl of storageImpls('roles')) {
       assert.deepEqual(await h.b.listRoles('org-c'), []);
     });
 
+    it('lists the consult pools of one organisation with their topic and hidden cases; roles and plain teams are not pools', async () => {
+      const pool = (teamId: string, topic: string, hidden: string[]): TeamState => ({ teamId, index: 3, head: 'd'.repeat(64), members: { 'dr-okafor': 'owner', 'dr-lee': 'member' }, pool: { topic, hidden } });
+      await h.a.createTeam({ orgId: 'org-a', state: pool('derm', 'Dermatology curbside', ['case-1']), createdBy: 'dr-okafor', now: 1 });
+      await h.a.createTeam({ orgId: 'org-a', state: role('cardio', 'Cardiology on-call', ['dr-chief']), createdBy: 'dr-chief', now: 1 });
+      await h.a.createTeam({ orgId: 'org-b', state: pool('pid', 'Paediatric ID', []), createdBy: 'dr-x', now: 1 });
+      const pools = await h.b.listPools('org-a');
+      assert.deepEqual(pools.map((p) => [p.teamId, p.pool, p.members]), [['derm', { topic: 'Dermatology curbside', hidden: ['case-1'] }, { 'dr-lee': 'member', 'dr-okafor': 'owner' }]]);
+      assert.deepEqual((await h.b.listRoles('org-a')).map((r) => r.teamId), ['cardio']);
+      assert.deepEqual((await h.b.listPools('org-b')).map((p) => p.teamId), ['pid']);
+      // A hide advances the stored state like any statement; every node reads it.
+      const before = (await h.b.getTeamState('org-a', 'derm'))!;
+      assert.equal(await h.a.advanceTeam('org-a', 'derm', before.index, { ...before, index: 4, pool: { topic: 'Dermatology curbside', hidden: ['case-1', 'case-2'] } }), 'ok');
+      assert.deepEqual((await h.b.getTeamState('org-a', 'derm'))!.pool, { topic: 'Dermatology curbside', hidden: ['case-1', 'case-2'] });
+    });
+
     it('one thread per requester and role, on any node; its members follow the role’s', async () => {
       await h.a.createTeam({ orgId: 'org-a', state: role('cardio', 'Cardiology on-call', ['dr-chief', 'dr-bell']), createdBy: 'dr-chief', now: 1 });
       const open = (s: typeof h.a, requester: string) => s.createConversation({ orgId: 'org-a', kind: 'group', createdBy: requester, memberUserIds: ['dr-chief', 'dr-bell'], roleId: 'cardio', now: 2 });

@@ -10,7 +10,7 @@
  */
 import { stripImageMetadata } from './deidentify.js';
 import { makeThumbnail, type AttachmentThumbnail } from './thumbnail.js';
-import { AttachmentLimits, ErrorCode, type AttachmentDescriptor, type SendResult } from '@curbside/shared';
+import { AttachmentLimits, ErrorCode, type AttachmentDescriptor, type ConsultPart, type SendResult } from '@curbside/shared';
 import { getSodium, sodiumReady } from '../crypto/index.js';
 import { CurbsideError } from '../errors.js';
 import { CHUNK_BYTES, CHUNK_OVERHEAD, cipherSizeOf, decryptFile, encryptFile, rechunk } from './file-crypto.js';
@@ -53,6 +53,8 @@ export interface AttachmentSendOptions {
   onProgress?: (progress: AttachmentProgress) => void;
   /** The message's idempotency key. @default a random UUID */
   clientMessageId?: string;
+  /** In a consult pool: what the message is in a consult (`client.consults.postCase` sets it for a case's image). */
+  consult?: ConsultPart;
 }
 
 export interface AttachmentDownloadOptions {
@@ -77,7 +79,7 @@ export const DEFAULT_PARALLEL_PARTS = 3;
 export interface AttachmentsDeps {
   hub: HubHttp;
   /** Send the message that carries the descriptor (the client's text path: queued, encrypted, retried). */
-  sendMessage(conversationId: string, caption: string, clientMessageId: string, attachment: AttachmentDescriptor): Promise<SendResult>;
+  sendMessage(conversationId: string, caption: string, clientMessageId: string, attachment: AttachmentDescriptor, consult?: ConsultPart): Promise<SendResult>;
   retry?: RetryPolicy;
   /**
    * Secretstream chunks per uploaded part: what a resume resends at most. @default 64 (about 4 MiB;
@@ -177,7 +179,7 @@ export class Attachments {
       ...(thumbnail ? { thumbnail: { mediaType: thumbnail.mediaType, width: thumbnail.width, height: thumbnail.height, data: b64(thumbnail.bytes) } } : {}),
       ...(removedMetadata?.length ? { removedMetadata: [...removedMetadata].slice(0, AttachmentLimits.MAX_REMOVED_METADATA) } : {}),
     };
-    const result = await this.deps.sendMessage(conversationId, options.caption ?? '', options.clientMessageId ?? globalThis.crypto.randomUUID(), attachment);
+    const result = await this.deps.sendMessage(conversationId, options.caption ?? '', options.clientMessageId ?? globalThis.crypto.randomUUID(), attachment, options.consult);
     return { result, attachment };
   }
 

@@ -1,4 +1,4 @@
-import { AttachmentDescriptorSchema, type AlertPriority, type AttachmentDescriptor } from '@curbside/shared';
+import { AttachmentDescriptorSchema, ConsultPartSchema, type AlertPriority, type AttachmentDescriptor, type ConsultPart } from '@curbside/shared';
 import { CryptoError, aeadDecrypt, aeadEncrypt, constantTimeEqual, getSodium, randomBytes } from '../crypto/index.js';
 
 /**
@@ -21,7 +21,7 @@ const KEY_PACKAGE_BYTES = 1 + KEY_BYTES + HASH_BYTES;
 /** What the app sent, as the SDK carries it inside the body. */
 export type MessageContent =
   /** `priority` (urgent or emergent) is sealed with the text, so the hub's alert metadata can be checked against it. */
-  | { kind: 'text'; text: string; priority?: AlertPriority; attachment?: AttachmentDescriptor }
+  | ({ kind: 'text'; text: string; priority?: AlertPriority } & SealedExtras)
   /** Invisible to the app: asks the peer to use the new session this message starts. */
   | { kind: 'session-reset' }
   /** A delivery or read receipt for messages of the same conversation, sent to their sender's devices. */
@@ -109,8 +109,7 @@ export function openMessage(body: Uint8Array | undefined, keyPackage: Uint8Array
     const c = content as { kind?: unknown; text?: unknown };
     if (c.kind === 'text' && typeof c.text === 'string') {
       const priority = (content as { priority?: unknown }).priority;
-      const attachment = attachmentOf(content);
-      return { kind: 'text', text: c.text, ...(priority === 'urgent' || priority === 'emergent' ? { priority } : {}), ...(attachment ? { attachment } : {}) };
+      return { kind: 'text', text: c.text, ...(priority === 'urgent' || priority === 'emergent' ? { priority } : {}), ...extrasOf(content) };
     }
     if (c.kind === 'session-reset') return { kind: 'session-reset' };
     const h = content as { items?: unknown };
@@ -129,6 +128,28 @@ export function openMessage(body: Uint8Array | undefined, keyPackage: Uint8Array
     }
   }
   throw new CryptoError('BAD_MESSAGE', 'unknown content kind');
+}
+
+/**
+ * What a text message may carry besides its text, sealed with it: a file (`attachment`), and in a
+ * consult pool what the message is in a consult (`consult`: a case, a reply, a helpful mark, a close).
+ */
+export interface SealedExtras {
+  attachment?: AttachmentDescriptor;
+  consult?: ConsultPart;
+}
+
+/** The extras a text message carries, each checked against the shared schema (else BAD_MESSAGE). */
+export function extrasOf(content: object): SealedExtras {
+  const attachment = attachmentOf(content);
+  const raw = (content as { consult?: unknown }).consult;
+  let consult: ConsultPart | undefined;
+  if (raw !== undefined) {
+    const parsed = ConsultPartSchema.safeParse(raw);
+    if (!parsed.success) throw new CryptoError('BAD_MESSAGE', 'malformed consult part');
+    consult = parsed.data;
+  }
+  return { ...(attachment ? { attachment } : {}), ...(consult ? { consult } : {}) };
 }
 
 /**

@@ -13,13 +13,12 @@
  * acknowledge too. The new holder opens each original body with its key package, so what they read is
  * bound to its original sender, not retold by the previous holder.
  */
-import { ErrorCode, Limits, TeamRuleError, holdersAt, nextShiftChangeAt, type Envelope, type TeamState } from '@curbside/shared';
-import { applyStatement, isCryptoError, parseTeamStatement, verifySignedStatement } from '../crypto/index.js';
+import { ErrorCode, Limits, holdersAt, nextShiftChangeAt, type Envelope, type TeamState } from '@curbside/shared';
 import { CurbsideError } from '../errors.js';
 import { base64ToBytes, bytesToBase64 } from '../stores/codec.js';
 import { deleteOp, putOp } from '../stores/index.js';
 import { MAX_HANDOFF_ITEMS, openMessage, type HandoffItem, type MessageContent } from './message-crypto.js';
-import { statementSignerKey } from './team-log-book.js';
+import { replayLog } from './team-log-book.js';
 import type { TeamMessenger } from './team-messenger.js';
 import { chatMessageOf, type TeamContext } from './types.js';
 
@@ -65,25 +64,7 @@ export class RoleThreads {
   async verifiedState(roleId: string): Promise<TeamState> {
     const own = await this.teams.state(roleId);
     const base = own && (!this.replayed.has(roleId) || own.index >= this.replayed.get(roleId)!.index) ? own : this.replayed.get(roleId);
-    let state = base;
-    for (const signed of await this.core.hub.roleLog(roleId, base ? base.index + 1 : 0)) {
-      let statement;
-      try {
-        statement = parseTeamStatement(signed.statement);
-      } catch (e) {
-        throw new CurbsideError(ErrorCode.INVALID_STATEMENT, `The hub's log of role ${roleId} holds a malformed statement: ${isCryptoError(e) ? e.detail : 'unreadable'}`, { roleId });
-      }
-      const key = await statementSignerKey(this.core, statement.actorUserId, statement.actorDeviceId);
-      if (!key || !verifySignedStatement(signed, key)) {
-        throw new CurbsideError(ErrorCode.BAD_SIGNATURE, `A statement of role ${roleId} does not verify under its device's listed key`, { roleId, index: statement.index });
-      }
-      try {
-        state = applyStatement(state, statement);
-      } catch (e) {
-        if (e instanceof TeamRuleError) throw new CurbsideError(ErrorCode.INVALID_STATEMENT, e.message, { roleId });
-        throw e;
-      }
-    }
+    const state = await replayLog(this.core, roleId, base, await this.core.hub.roleLog(roleId, base ? base.index + 1 : 0));
     if (!state?.oncall) throw new CurbsideError(ErrorCode.NOT_FOUND, 'No such on-call role', { roleId });
     if (!own || state.index > own.index) this.replayed.set(roleId, state);
     return state;
@@ -269,7 +250,7 @@ export class RoleThreads {
       if (opened.kind !== 'text') continue;
       await this.hold(thread.roleId, envelope.conversationId, item);
       const original: Envelope = { ...item, conversationId: envelope.conversationId, body };
-      this.core.events.message({ ...chatMessageOf(original, opened.text, me, opened.priority, opened.attachment), handedOffBy: envelope.senderUserId });
+      this.core.events.message({ ...chatMessageOf(original, opened.text, me, opened.priority, opened), handedOffBy: envelope.senderUserId });
     }
   }
 }

@@ -5,7 +5,7 @@
  * so that every change to session state is visibly under `exclusive()`; receipts, safety numbers and
  * failure handling are modules of their own.
  */
-import { AlertListResultSchema, ErrorCode, RETRYABLE_ERROR_CODES, backoffMs, sleep, type AttachmentDescriptor, type DeviceIdentity, type Envelope, type SendResult, type TeamState } from '@curbside/shared';
+import { AlertListResultSchema, ErrorCode, RETRYABLE_ERROR_CODES, backoffMs, sleep, type DeviceIdentity, type Envelope, type SendResult, type SignedStatement, type TeamState } from '@curbside/shared';
 import {
   CryptoError,
   RatchetSession,
@@ -22,9 +22,10 @@ import {
 import { CurbsideError, isCurbsideError } from '../errors.js';
 import { deleteOp, type DeviceStore } from '../stores/index.js';
 import { LocalKeys } from './local-keys.js';
-import { sealMessage, openMessage, type MessageContent } from './message-crypto.js';
+import { sealMessage, openMessage, type MessageContent, type SealedExtras } from './message-crypto.js';
 import { MAX_ARCHIVED_SESSIONS, SessionBook, TrustBook } from './peer-state.js';
 import { TeamMessenger } from './team-messenger.js';
+import { replayLog } from './team-log-book.js';
 import { Escalations, type AlertRequest } from './escalation.js';
 import { RoleThreads } from './role-threads.js';
 import type { AlertPayload } from '../hub/outbox.js';
@@ -189,6 +190,14 @@ export class SecureMessenger implements TeamContext {
     return this.teams;
   }
 
+  /**
+   * A team's log as the hub hands it out (`fetch` from an index), verified on top of `base` (this
+   * device's own verified state, if any). Undefined when there is neither.
+   */
+  async replayTeamLog(teamId: string, base: TeamState | undefined, fetch: (fromIndex: number) => Promise<SignedStatement[]>): Promise<TeamState | undefined> {
+    return replayLog(this, teamId, base, await fetch(base ? base.index + 1 : 0));
+  }
+
   /** @internal Run `fn` alone: every change to keys, sessions and sender keys goes through here. */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.lock.then(fn, fn);
@@ -227,8 +236,9 @@ export class SecureMessenger implements TeamContext {
    * delivers it once). Resolves with the hub's ack.
    * @throws CurbsideError UNTRUSTED_IDENTITY if a member's key changed and was not accepted.
    */
-  async sendText(conversationId: string, text: string, clientMessageId: string = globalThis.crypto.randomUUID(), request?: AlertRequest, attachment?: AttachmentDescriptor): Promise<SendResult> {
-    const content: MessageContent = { kind: 'text', text, ...(request ? { priority: request.priority } : {}), ...(attachment ? { attachment } : {}) };
+  async sendText(conversationId: string, text: string, clientMessageId: string = globalThis.crypto.randomUUID(), request?: AlertRequest, extras: SealedExtras = {}): Promise<SendResult> {
+    const { attachment } = extras;
+    const content: MessageContent = { kind: 'text', text, ...(request ? { priority: request.priority } : {}), ...extras };
     // Without tiers of its own, an urgent send follows the team's (or the role's) signed escalation policy.
     if (request && request.escalate === undefined) {
       const tiers = await this.roles.policyTiers(conversationId);
@@ -236,7 +246,7 @@ export class SecureMessenger implements TeamContext {
     }
     // Sealed once for the conversation, and once more for an escalation's later tiers (if any).
     const alert = request ? await this.escalations.payload(conversationId, clientMessageId, content, request) : undefined;
-    if (await this.teams.isTeam(conversationId)) return this.teams.sendText(conversationId, text, clientMessageId, alert, attachment);
+    if (await this.teams.isTeam(conversationId)) return this.teams.sendText(conversationId, text, clientMessageId, alert, extras);
     const attachmentIds = attachment ? { attachmentIds: [attachment.id] } : {};
     // A thread with an on-call role: sealed for whoever holds it now (and the requester), no one else.
     const thread = await this.roles.targets(conversationId);
@@ -254,7 +264,7 @@ export class SecureMessenger implements TeamContext {
       if (!isCurbsideError(e) || e.code !== ErrorCode.STALE_EPOCH) throw e;
       await this.hub.catchUp();
       if (!(await this.teams.isTeam(conversationId))) throw e;
-      return this.teams.sendText(conversationId, text, clientMessageId, alert, attachment);
+      return this.teams.sendText(conversationId, text, clientMessageId, alert, extras);
     }
     const me = this.self();
     await this.noteSent(conversationId, ack.messageId, (await this.hub.conversationMembers(conversationId)).filter((u) => u !== me.userId));
@@ -399,7 +409,7 @@ export class SecureMessenger implements TeamContext {
         return;
       }
       if (content.kind === 'text') {
-        this.events.message(chatMessageOf(envelope, content.text, me.userId, content.priority, content.attachment));
+        this.events.message(chatMessageOf(envelope, content.text, me.userId, content.priority, content));
         if (envelope.partial) await this.roles.noteReceived(envelope, content, keyPackage);
       }
       if (content.kind === 'handoff') await this.roles.receiveHandoff(envelope, content);

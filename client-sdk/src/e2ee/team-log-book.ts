@@ -5,7 +5,7 @@
  * it. The record kept per team (members since when, past members, epochs) lets messages be judged by
  * the membership at their own seq.
  */
-import { ErrorCode, TeamRuleError, applyTeamStatement, teamRoleOf, type Envelope, type TeamStatement } from '@curbside/shared';
+import { ErrorCode, TeamRuleError, applyTeamStatement, teamRoleOf, type Envelope, type SignedStatement, type TeamState, type TeamStatement } from '@curbside/shared';
 import { isCryptoError, parseTeamStatement, signStatement, statementHash, verifySignedStatement } from '../crypto/index.js';
 import { CurbsideError, isCurbsideError } from '../errors.js';
 import { deleteOp, putOp } from '../stores/index.js';
@@ -19,7 +19,7 @@ export class TeamLogBook {
     private readonly detailsKeys: TeamDetailsKeys,
   ) {}
 
-  async change(teamId: string, change: Pick<TeamStatement, 'op' | 'userId' | 'role' | 'sealedDetails' | 'shifts' | 'escalation'>): Promise<{ teamId: string; seq: number }> {
+  async change(teamId: string, change: Pick<TeamStatement, 'op' | 'userId' | 'role' | 'sealedDetails' | 'shifts' | 'escalation' | 'messageId'>): Promise<{ teamId: string; seq: number }> {
     const me = this.core.self();
     for (let attempt = 0; ; attempt++) {
       const record = await this.core.store.get<TeamRecord>('teams', teamId);
@@ -38,6 +38,7 @@ export class TeamLogBook {
         ...(change.sealedDetails !== undefined ? { sealedDetails: change.sealedDetails } : {}),
         ...(change.shifts !== undefined ? { shifts: change.shifts } : {}),
         ...(change.escalation !== undefined ? { escalation: change.escalation } : {}),
+        ...(change.messageId !== undefined ? { messageId: change.messageId } : {}),
       };
       try {
         return await this.submit('team:change', statement);
@@ -49,14 +50,24 @@ export class TeamLogBook {
     }
   }
 
-  async submit(event: 'team:create' | 'team:change', statement: TeamStatement): Promise<{ teamId: string; seq: number }> {
+  /**
+   * Join a consult pool from its verified log (`base`): one try per head; a CONFLICT (someone changed
+   * the pool first) is the caller's to retry with the log replayed again.
+   */
+  async join(poolId: string, base: TeamState): Promise<{ teamId: string; seq: number }> {
+    const me = this.core.self();
+    const statement: TeamStatement = { v: 1, teamId: poolId, index: base.index + 1, prev: base.head, op: 'join', actorUserId: me.userId, actorDeviceId: me.deviceId, issuedAt: Date.now() };
+    return this.submit('team:change', statement, base);
+  }
+
+  async submit(event: 'team:create' | 'team:change', statement: TeamStatement, base?: TeamState): Promise<{ teamId: string; seq: number }> {
     const keys = await this.core.localKeys();
     const signed = signStatement(statement, keys.identity.privateKey);
     const canonical = signed.statement;
     const { seq } = await this.core.hub.teamRequest(event, { signed });
     // The hub does not echo our own statement back to this device: apply it here, in order.
     try {
-      await this.core.exclusive(() => this.applyVerified(statement, canonical, seq));
+      await this.core.exclusive(() => this.applyVerified(statement, canonical, seq, base));
     } catch (e) {
       // The SDK throws one error class: a broken team rule is INVALID_STATEMENT, like the hub says it.
       if (e instanceof TeamRuleError) throw new CurbsideError(ErrorCode.INVALID_STATEMENT, e.message, { teamId: statement.teamId });
@@ -93,11 +104,12 @@ export class TeamLogBook {
     }
   }
 
-  private async applyVerified(statement: TeamStatement, canonical: string, seq: number): Promise<void> {
+  /** `base`: a log verified from the hub's `pool:log` that this device holds no record of (it is joining). */
+  private async applyVerified(statement: TeamStatement, canonical: string, seq: number, base?: TeamState): Promise<void> {
     const me = this.core.self();
     const record = await this.core.store.get<TeamRecord>('teams', statement.teamId);
     if (record && statement.index <= record.state.index) return; // seen (our own, applied at ack time)
-    const state = applyTeamStatement(record?.state, statement, statementHash(canonical));
+    const state = applyTeamStatement(record?.state ?? base, statement, statementHash(canonical));
     const wasMember = record ? Boolean(teamRoleOf(record.state.members, me.userId)) : false;
     const isMember = Boolean(teamRoleOf(state.members, me.userId));
     const before = record?.state.members ?? {};
@@ -130,11 +142,43 @@ export class TeamLogBook {
       members: { ...state.members },
       op: statement.op,
       ...(statement.userId && statement.op !== 'details' ? { userId: statement.userId } : {}),
+      ...(statement.op === 'join' ? { userId: statement.actorUserId } : {}),
+      ...(statement.op === 'hide' && statement.messageId ? { messageId: statement.messageId } : {}),
       actorUserId: statement.actorUserId,
       seq,
     });
     if (detailsChanged && details) this.core.events.teamDetails({ teamId: state.teamId, ...details });
   }
+}
+
+/**
+ * A team's log as the hub hands it out (`role:log`, `pool:log`), verified statement by statement on top
+ * of `base` (undefined: from the start): canonical form, the actor device's listed key, its signature,
+ * and the shared rules.
+ * @throws CurbsideError INVALID_STATEMENT (malformed, or breaks a rule), BAD_SIGNATURE
+ */
+export async function replayLog(core: TeamContext, teamId: string, base: TeamState | undefined, statements: readonly SignedStatement[]): Promise<TeamState | undefined> {
+  let state = base;
+  for (const signed of statements) {
+    let statement: TeamStatement;
+    try {
+      statement = parseTeamStatement(signed.statement);
+    } catch (e) {
+      throw new CurbsideError(ErrorCode.INVALID_STATEMENT, `The hub's log of ${teamId} holds a malformed statement: ${isCryptoError(e) ? e.detail : 'unreadable'}`, { teamId });
+    }
+    if (statement.teamId !== teamId) throw new CurbsideError(ErrorCode.INVALID_STATEMENT, `The hub's log of ${teamId} holds another team's statement`, { teamId });
+    const key = await statementSignerKey(core, statement.actorUserId, statement.actorDeviceId);
+    if (!key || !verifySignedStatement(signed, key)) {
+      throw new CurbsideError(ErrorCode.BAD_SIGNATURE, `A statement of ${teamId} does not verify under its device's listed key`, { teamId, index: statement.index });
+    }
+    try {
+      state = applyTeamStatement(state, statement, statementHash(signed.statement));
+    } catch (e) {
+      if (e instanceof TeamRuleError) throw new CurbsideError(ErrorCode.INVALID_STATEMENT, e.message, { teamId });
+      throw e;
+    }
+  }
+  return state;
 }
 
 /**

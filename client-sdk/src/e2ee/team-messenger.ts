@@ -9,7 +9,6 @@ import {
   type TeamStatement,
   type Shift,
   type EscalationPolicy,
-  type AttachmentDescriptor,
 } from '@curbside/shared';
 import {
   ReceivedSenderKey,
@@ -21,7 +20,7 @@ import {
 import { CurbsideError, isCurbsideError } from '../errors.js';
 import { putOp } from '../stores/index.js';
 import { chatMessageOf, type TeamContext } from './types.js';
-import { attachmentOf } from './message-crypto.js';
+import { extrasOf, type SealedExtras } from './message-crypto.js';
 import type { AlertPayload } from '../hub/outbox.js';
 import { TeamDetailsKeys } from './team-details-keys.js';
 import { TeamLogBook } from './team-log-book.js';
@@ -44,7 +43,7 @@ import {
 /** Resends of one team message after STALE_EPOCH (each after catching up on the team's statements). */
 const MAX_EPOCH_RETRIES = 4;
 
-type Content = { kind: 'text'; text: string; priority?: AlertPriority; attachment?: AttachmentDescriptor };
+type Content = { kind: 'text'; text: string; priority?: AlertPriority } & SealedExtras;
 
 /** A group message whose sender key this device does not hold. */
 class NoSenderKey extends Error {}
@@ -101,12 +100,12 @@ export class TeamMessenger {
    * Create a team. Its title and description are sealed under a new team details key (the statement
    * carries ciphertext only); once the hub accepted the team, the key goes to every member device.
    */
-  async create(details: TeamDetails, members: Array<{ userId: string; role?: 'admin' | 'member' }>, roleName?: string): Promise<{ teamId: string; seq: number }> {
+  async create(details: TeamDetails, members: Array<{ userId: string; role?: 'admin' | 'member' }>, kind: { roleName?: string; poolTopic?: string } = {}): Promise<{ teamId: string; seq: number }> {
     const me = this.core.self();
     const list = [{ userId: me.userId, role: 'owner' as TeamRole }, ...members.filter((m) => m.userId !== me.userId).map((m) => ({ userId: m.userId, role: (m.role ?? 'member') as TeamRole }))];
     const teamId = globalThis.crypto.randomUUID();
     const sealedDetails = await this.detailsKeys.sealNew(teamId, details);
-    const statement: TeamStatement = { v: 1, teamId, index: 0, prev: '', op: 'create', actorUserId: me.userId, actorDeviceId: me.deviceId, issuedAt: Date.now(), sealedDetails, members: list, ...(roleName !== undefined ? { roleName } : {}) };
+    const statement: TeamStatement = { v: 1, teamId, index: 0, prev: '', op: 'create', actorUserId: me.userId, actorDeviceId: me.deviceId, issuedAt: Date.now(), sealedDetails, members: list, ...(kind.roleName !== undefined ? { roleName: kind.roleName } : {}), ...(kind.poolTopic !== undefined ? { poolTopic: kind.poolTopic } : {}) };
     const result = await this.detailsKeys.forgetOnFailure(teamId, sealedDetails, this.log.submit('team:create', statement));
     await this.detailsKeys.share(teamId, list.map((m) => m.userId));
     return result;
@@ -123,8 +122,16 @@ export class TeamMessenger {
    * An on-call role: this member takes it now (`hold`), or an owner or admin sets its shifts
    * (`schedule`); any team or role: an owner or admin sets the escalation policy (`policy`).
    */
-  signed(teamId: string, change: { op: 'hold' } | { op: 'schedule'; shifts: Shift[] } | { op: 'policy'; escalation: EscalationPolicy }): Promise<{ teamId: string; seq: number }> {
+  signed(teamId: string, change: { op: 'hold' } | { op: 'schedule'; shifts: Shift[] } | { op: 'policy'; escalation: EscalationPolicy } | { op: 'hide'; messageId: string }): Promise<{ teamId: string; seq: number }> {
     return this.log.change(teamId, change);
+  }
+
+  /**
+   * Join a consult pool whose log this device verified (`base`, from `pool:log`): this user adds
+   * themselves; the hub accepts it only from a device with a verified credential.
+   */
+  join(poolId: string, base: TeamState): Promise<{ teamId: string; seq: number }> {
+    return this.log.join(poolId, base);
   }
 
   /**
@@ -171,12 +178,12 @@ export class TeamMessenger {
    * statements, rotate the key if someone was removed, encrypt again and resend under the same client
    * message id: the user sees one message, and a removed member can read none of it.
    */
-  sendText(teamId: string, text: string, clientMessageId: string = globalThis.crypto.randomUUID(), alert?: AlertPayload, attachment?: AttachmentDescriptor): Promise<SendResult> {
+  sendText(teamId: string, text: string, clientMessageId: string = globalThis.crypto.randomUUID(), alert?: AlertPayload, extras: SealedExtras = {}): Promise<SendResult> {
     // One send per team at a time from this device: messages are then sequenced in the order their
     // sender-key iterations were used, and a receiver that first learns the key from a message never
     // meets an earlier iteration it can no longer derive (a concurrent pair used to lose the first).
     const previous = this.sending.get(teamId) ?? Promise.resolve();
-    const mine = previous.catch(() => {}).then(() => this.sendSerialized(teamId, text, clientMessageId, alert, attachment));
+    const mine = previous.catch(() => {}).then(() => this.sendSerialized(teamId, text, clientMessageId, alert, extras));
     const tail = mine.catch(() => {});
     this.sending.set(teamId, tail);
     void tail.then(() => {
@@ -185,8 +192,8 @@ export class TeamMessenger {
     return mine;
   }
 
-  private async sendSerialized(teamId: string, text: string, clientMessageId: string, alert: AlertPayload | undefined, attachment: AttachmentDescriptor | undefined): Promise<SendResult> {
-    const content: Content = { kind: 'text', text, ...(alert ? { priority: alert.priority } : {}), ...(attachment ? { attachment } : {}) };
+  private async sendSerialized(teamId: string, text: string, clientMessageId: string, alert: AlertPayload | undefined, extras: SealedExtras): Promise<SendResult> {
+    const content: Content = { kind: 'text', text, ...(alert ? { priority: alert.priority } : {}), ...extras };
     for (let round = 0; ; round++) {
       try {
         return await this.sendOnce(teamId, clientMessageId, content, alert);
@@ -318,7 +325,7 @@ export class TeamMessenger {
       });
       if (content.kind === 'text' && typeof content.text === 'string') {
         const priority = content.priority === 'urgent' || content.priority === 'emergent' ? content.priority : 'routine';
-        this.core.events.message(chatMessageOf(envelope, content.text, me.userId, priority, attachmentOf(content)));
+        this.core.events.message(chatMessageOf(envelope, content.text, me.userId, priority, extrasOf(content)));
       }
       // Other users' devices confirm a share with their delivered receipt; this user's own devices
       // send none for their own messages, so they confirm it here, or the key is never sent again.

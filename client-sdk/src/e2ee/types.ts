@@ -4,8 +4,8 @@
  * works through (`TeamContext`), so that the pairwise layer and the team layer depend on these
  * interfaces and not on each other.
  */
-import { ErrorCode, type AttachmentDescriptor, type DeviceIdentity, type Priority, type Envelope, type PrekeyBundle, type SendResult, type SignedStatement, type TeamState } from '@curbside/shared';
-import type { MessageContent } from './message-crypto.js';
+import { ErrorCode, type AttachmentDescriptor, type ConsultPart, type DeviceIdentity, type Priority, type Envelope, type PrekeyBundle, type SendResult, type SignedStatement, type TeamState } from '@curbside/shared';
+import type { MessageContent, SealedExtras } from './message-crypto.js';
 import type { CryptoErrorCode, Fingerprint } from '../crypto/index.js';
 import { CurbsideError } from '../errors.js';
 import type { DeviceStore } from '../stores/index.js';
@@ -42,10 +42,16 @@ export interface ChatMessage {
    * sealed by the sender with the message.
    */
   attachment?: AttachmentDescriptor;
+  /**
+   * In a consult pool: what this message is in a consult (a case, whose text is the question; a reply
+   * to a case; a helpful mark; the asker's closing summary; a move to a private conversation), sealed
+   * by the sender. Group them with `consultThreads`.
+   */
+  consult?: ConsultPart;
 }
 
 /** The message the app sees for an envelope whose text this device decrypted. */
-export function chatMessageOf(envelope: Envelope, text: string, myUserId: string, priority: Priority = 'routine', attachment?: AttachmentDescriptor): ChatMessage {
+export function chatMessageOf(envelope: Envelope, text: string, myUserId: string, priority: Priority = 'routine', extras: SealedExtras = {}): ChatMessage {
   return {
     conversationId: envelope.conversationId,
     messageId: envelope.messageId,
@@ -56,7 +62,8 @@ export function chatMessageOf(envelope: Envelope, text: string, myUserId: string
     text,
     priority,
     outgoing: envelope.senderUserId === myUserId,
-    ...(attachment ? { attachment } : {}),
+    ...(extras.attachment ? { attachment: extras.attachment } : {}),
+    ...(extras.consult ? { consult: extras.consult } : {}),
   };
 }
 
@@ -175,10 +182,13 @@ export interface TeamChange {
   members: Record<string, 'owner' | 'admin' | 'member'>;
   /**
    * The statement's operation (`details`: new title and description; `hold` and `schedule`: an on-call
-   * role changed hands or shifts; `policy`: a new escalation policy) and the member it concerns.
+   * role changed hands or shifts; `policy`: a new escalation policy; `join`: a clinician joined a
+   * consult pool; `hide`: a moderator hid the case `messageId` of a pool) and the member it concerns.
    */
-  op: 'create' | 'add' | 'remove' | 'role' | 'details' | 'hold' | 'schedule' | 'policy';
+  op: 'create' | 'add' | 'remove' | 'role' | 'details' | 'hold' | 'schedule' | 'policy' | 'join' | 'hide';
   userId?: string;
+  /** `hide`: the case hidden. */
+  messageId?: string;
   actorUserId: string;
   seq: number;
 }

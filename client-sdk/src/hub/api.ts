@@ -13,6 +13,8 @@ import {
   PrekeyBundleSchema,
   RoleLogResultSchema,
   RoleSearchResultSchema,
+  PoolSearchResultSchema,
+  type PoolSummary,
   type RoleSummary,
   type AlertAckRequest,
   type Conversation,
@@ -72,6 +74,22 @@ export class HubApi {
     const out: SignedStatement[] = [];
     for (;;) {
       const page = RoleLogResultSchema.parse(await this.connection.request(ClientEvent.ROLE_LOG, { roleId, fromIndex: fromIndex + out.length }));
+      out.push(...page.statements);
+      if (!page.more || page.statements.length === 0) return out;
+    }
+  }
+
+  /** `pool:search`: the organisation's consult pools whose topic matches (all, without a query). */
+  async poolSearch(query?: string, limit?: number): Promise<PoolSummary[]> {
+    const req = { ...(query !== undefined && query.trim() !== '' ? { query: query.trim() } : {}), ...(limit !== undefined ? { limit } : {}) };
+    return PoolSearchResultSchema.parse(await this.connection.request(ClientEvent.POOL_SEARCH, req)).pools;
+  }
+
+  /** `pool:log`: every signed statement of a consult pool from `fromIndex`, all pages. */
+  async poolLog(poolId: string, fromIndex = 0): Promise<SignedStatement[]> {
+    const out: SignedStatement[] = [];
+    for (;;) {
+      const page = RoleLogResultSchema.parse(await this.connection.request(ClientEvent.POOL_LOG, { poolId, fromIndex: fromIndex + out.length }));
       out.push(...page.statements);
       if (!page.more || page.statements.length === 0) return out;
     }

@@ -40,12 +40,21 @@ export class CareTeams {
     private readonly storage: Storage,
     private readonly directory: DeviceDirectory,
     private readonly now: () => number = Date.now,
+    /**
+     * Whether a clinician's device may join a consult pool (a `join` statement): it must hold a
+     * verified credential (Credentials.holdsValid). Without it, nobody joins a pool.
+     */
+    private readonly mayJoinPool: (orgId: string, userId: string, deviceId: string) => Promise<boolean> = async () => false,
   ) {}
 
   async create(caller: Caller, signed: SignedStatement): Promise<TeamOutcome> {
     const statement = await this.verified(caller, signed);
     if (statement.op !== 'create') throw invalid('team:create takes a create statement');
     const state = this.apply(undefined, statement, signed);
+    // A pool's owner moderates it: only a credentialed clinician may open one.
+    if (state.pool && !(await this.mayJoinPool(caller.orgId, caller.userId, caller.deviceId))) {
+      throw new HubError(ErrorCode.FORBIDDEN, 'Opening a consult pool takes a verified credential for this device (from your credentialing office)', { reason: 'credential-required' });
+    }
     // One role per name in an organisation: a page meant for "Cardiology on-call" must not find a look-alike.
     const name = state.oncall?.name.toLowerCase();
     if (name !== undefined && (await this.storage.listRoles(caller.orgId)).some((r) => r.oncall?.name.toLowerCase() === name)) {
@@ -59,13 +68,18 @@ export class CareTeams {
 
   async change(caller: Caller, signed: SignedStatement): Promise<TeamOutcome> {
     const statement = await this.verified(caller, signed);
-    if (statement.op === 'create') throw invalid('team:change takes add, remove, role, details, hold or schedule statements');
+    if (statement.op === 'create') throw invalid('team:change takes a statement other than create');
     // A hand-off counts from its time: one dated far from now would take (or keep) the role out of turn.
     if (statement.op === 'hold' && Math.abs(statement.issuedAt - this.now()) > Limits.MAX_HOLD_CLOCK_SKEW_MS) {
       throw invalid('a hold statement must be dated now (check this device’s clock)', { issuedAt: statement.issuedAt });
     }
     const state = await this.storage.getTeamState(caller.orgId, statement.teamId);
-    if (!state || !teamRoleOf(state.members, caller.userId)) throw new HubError(ErrorCode.FORBIDDEN, 'Not a member of this conversation', { conversationId: statement.teamId });
+    // A clinician joins a consult pool themselves; everything else is a member's.
+    const joining = statement.op === 'join' && state?.pool !== undefined;
+    if (!state || (!joining && !teamRoleOf(state.members, caller.userId))) throw new HubError(ErrorCode.FORBIDDEN, 'Not a member of this conversation', { conversationId: statement.teamId });
+    if (joining && !(await this.mayJoinPool(caller.orgId, caller.userId, caller.deviceId))) {
+      throw new HubError(ErrorCode.FORBIDDEN, 'Joining a consult pool takes a verified credential for this device (from your credentialing office)', { conversationId: statement.teamId, reason: 'credential-required' });
+    }
     const conflict = async () => {
       // The change that won may be this very statement, retried after its tag bump failed: bump again.
       await this.directory.conversationChanged(caller.orgId, statement.teamId);

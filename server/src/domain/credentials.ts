@@ -77,6 +77,26 @@ export class Credentials {
     return { ...(orgKey ? { orgKey } : {}), ...found };
   }
 
+  /**
+   * Whether a clinician's device holds a credential that verifies now: an attestation signed by the
+   * organisation's key, for this user and device and the identity key the device published, not expired
+   * and not revoked (revocations count only when they verify too). What a consult pool asks of a `join`.
+   */
+  async holdsValid(orgId: string, userId: string, deviceId: string): Promise<boolean> {
+    const [key, found, devices] = await Promise.all([this.storage.getCredentialKey(orgId), this.storage.credentialsOf(orgId, [userId]), this.storage.listDeviceIdentities(orgId, [userId])]);
+    const device = devices.find((d) => d.deviceId === deviceId);
+    if (!key || !device) return false;
+    const officeKey = Buffer.from(key, 'base64url');
+    const signedByOffice = (d: SignedCredential) => ed25519Verify(officeKey, credentialMessage(d.signed), Buffer.from(d.signature, 'base64url'));
+    const revoked = new Set(found.revocations.filter(signedByOffice).map((d) => parseSigned(CredentialRevocationSchema, d.signed)?.serial));
+    const identityKey = Buffer.from(device.identityKey).toString('base64url');
+    const now = this.now();
+    return found.attestations.some((d) => {
+      const c = parseSigned(CredentialSchema, d.signed);
+      return c !== undefined && c.orgId === orgId && c.userId === userId && c.deviceId === deviceId && c.identityKey === identityKey && c.issuedAt <= now && now < c.expiresAt && !revoked.has(c.serial) && signedByOffice(d);
+    });
+  }
+
   private async verify(orgId: string, document: SignedCredential): Promise<void> {
     const key = await this.storage.getCredentialKey(orgId);
     if (!key) throw new HubError(ErrorCode.NOT_FOUND, 'This organisation has no credentialing key yet (curbside-admin credentials publish-key)', { orgId });

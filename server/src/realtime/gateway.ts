@@ -25,6 +25,8 @@ import {
   CredentialsGetRequestSchema,
   CredentialsSearchRequestSchema,
   RoleLogRequestSchema,
+  PoolLogRequestSchema,
+  PoolSearchRequestSchema,
   RoleOpenRequestSchema,
   RoleSearchRequestSchema,
   DirectorySearchRequestSchema,
@@ -56,6 +58,7 @@ import type { DeviceKeys } from '../domain/device-keys.js';
 import type { DeviceLists } from '../domain/device-lists.js';
 import type { CareTeams } from '../domain/care-teams.js';
 import type { OnCallRoles } from '../domain/roles.js';
+import type { ConsultPools } from '../domain/consult-pools.js';
 import type { Credentials } from '../domain/credentials.js';
 import type { Profiles } from '../domain/profiles.js';
 import type { Attachments } from '../attachments/attachments.js';
@@ -99,6 +102,8 @@ interface GatewayDeps {
   alerts: Alerts;
   /** On-call roles: search, logs, threads, and who a message in a thread asks. */
   roles: OnCallRoles;
+  /** Consult pools: search by topic, logs for clinicians about to join. */
+  pools: ConsultPools;
   /** Verified credentials: the organisation's credentialing key and signed attestations. */
   credentials: Credentials;
   /** Checks and keeps the attachments a send names (issue #21). */
@@ -403,6 +408,8 @@ export class Gateway {
     route(ClientEvent.CREDENTIALS_SEARCH, CredentialsSearchRequestSchema, (socket, req) => this.deps.credentials.search(socket.data, req));
     route(ClientEvent.ROLE_SEARCH, RoleSearchRequestSchema, (socket, req) => this.deps.roles.search(socket.data, req));
     route(ClientEvent.ROLE_LOG, RoleLogRequestSchema, (socket, req) => this.deps.roles.log(socket.data, req));
+    route(ClientEvent.POOL_SEARCH, PoolSearchRequestSchema, (socket, req) => this.deps.pools.search(socket.data, req));
+    route(ClientEvent.POOL_LOG, PoolLogRequestSchema, (socket, req) => this.deps.pools.log(socket.data, req));
     route(ClientEvent.ROLE_OPEN, RoleOpenRequestSchema, async (socket, req) => {
       const { conversation, created } = await this.deps.roles.open(socket.data, req);
       if (created) io.to(conversation.memberUserIds.map((u) => Rooms.user(socket.data.orgId, u))).emit(ServerEvent.CONVERSATION, conversation);

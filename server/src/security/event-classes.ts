@@ -31,4 +31,6 @@ export const EVENT_CLASS: Partial<Record<string, EventClass | 'envelopeSend'>> =
   [ClientEvent.CREDENTIALS_SEARCH]: 'reads',
   [ClientEvent.ROLE_LOG]: 'reads',
   [ClientEvent.ROLE_OPEN]: 'membership',
+  [ClientEvent.POOL_SEARCH]: 'reads',
+  [ClientEvent.POOL_LOG]: 'reads',
 };

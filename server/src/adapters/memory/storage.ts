@@ -409,6 +409,10 @@ export class MemoryStorage implements Storage {
     return [...this.conversations.values()].filter((c) => c.orgId === orgId && c.team?.oncall).map((c) => structuredClone(c.team!));
   }
 
+  async listPools(orgId: string): Promise<TeamState[]> {
+    return [...this.conversations.values()].filter((c) => c.orgId === orgId && c.team?.pool).map((c) => structuredClone(c.team!));
+  }
+
   async teamStatements(orgId: string, teamId: string, fromIndex: number, limit: number): Promise<SignedStatement[]> {
     const list = this.envelopes.get(key(orgId, teamId)) ?? [];
     return list

@@ -143,6 +143,8 @@ export interface ConversationDoc {
     oncall?: { name: string; hold?: { userId: string; at: number }; shifts: Array<{ userIds: string[]; from: number; to: number }> };
     /** The escalation policy (`TeamState.escalation`). */
     escalation?: { tiers: Array<{ afterMs: number; userIds: string[]; roleIds: string[] }> };
+    /** Consult pools: the topic and the hidden cases (`TeamState.pool`). */
+    pool?: { topic: string; hidden: string[] };
   };
   /** A requester's thread with an on-call role (its `directKey` is `roleThreadKey`). */
   roleId?: string;
@@ -170,6 +172,7 @@ export const conversationSchema = new Schema<ConversationDoc>(
           members: { type: [new Schema({ userId: { type: String, required: true }, role: { type: String, required: true } }, { _id: false, versionKey: false })], required: true },
           oncall: { type: Schema.Types.Mixed },
           escalation: { type: Schema.Types.Mixed },
+          pool: { type: Schema.Types.Mixed },
         },
         { _id: false, versionKey: false },
       ),

@@ -19,6 +19,13 @@ export class MongoRoles implements RoleStore {
     return docs.filter((d) => d.team?.oncall).map((d) => fromTeamDoc(d.conversationId, d.team!));
   }
 
+  async listPools(orgId: string): Promise<TeamState[]> {
+    const docs = await this.models.Conversation.find({ orgId, 'team.pool': mongoose.trusted({ $exists: true }) })
+      .lean<ConversationDoc[]>()
+      .exec();
+    return docs.filter((d) => d.team?.pool).map((d) => fromTeamDoc(d.conversationId, d.team!));
+  }
+
   async teamStatements(orgId: string, teamId: string, fromIndex: number, limit: number): Promise<SignedStatement[]> {
     const docs = await this.models.Envelope.find({ orgId, conversationId: teamId, membership: mongoose.trusted({ $exists: true }) })
       .sort({ seq: 1 })

@@ -860,6 +860,7 @@ export class MongoStorage implements Storage {
     return (this.rolesImpl ??= new MongoRoles(this.models));
   }
   listRoles: RoleStore['listRoles'] = (orgId) => this.roles.listRoles(orgId);
+  listPools: RoleStore['listPools'] = (orgId) => this.roles.listPools(orgId);
   teamStatements: RoleStore['teamStatements'] = (orgId, teamId, fromIndex, limit) => this.roles.teamStatements(orgId, teamId, fromIndex, limit);
   setRoleThreadMembers: RoleStore['setRoleThreadMembers'] = (orgId, roleId, members) => this.roles.setRoleThreadMembers(orgId, roleId, members);
 

@@ -6,6 +6,7 @@ export function teamDoc(state: TeamState): NonNullable<ConversationDoc['team']> 
   return {
     ...(state.oncall ? { oncall: structuredClone(state.oncall) } : {}),
     ...(state.escalation ? { escalation: structuredClone(state.escalation) } : {}),
+    ...(state.pool ? { pool: { topic: state.pool.topic, hidden: [...state.pool.hidden] } } : {}),
     ...(state.sealedDetails ? { sealedDetails: { keyId: state.sealedDetails.keyId, box: state.sealedDetails.box } } : {}),
     index: state.index,
     head: state.head,
@@ -23,5 +24,6 @@ export function fromTeamDoc(teamId: string, t: NonNullable<ConversationDoc['team
   const sealed = t.sealedDetails;
   const oncall = t.oncall ? { oncall: { name: t.oncall.name, ...(t.oncall.hold ? { hold: { userId: t.oncall.hold.userId, at: t.oncall.hold.at } } : {}), shifts: t.oncall.shifts.map((s) => ({ userIds: [...s.userIds], from: s.from, to: s.to })) } } : {};
   const escalation = t.escalation?.tiers.length ? { escalation: { tiers: t.escalation.tiers.map((x) => ({ afterMs: x.afterMs, userIds: [...x.userIds], roleIds: [...x.roleIds] })) } } : {};
-  return { teamId, ...(sealed?.keyId && sealed.box ? { sealedDetails: { keyId: sealed.keyId, box: sealed.box } } : {}), index: t.index, head: t.head, members, ...oncall, ...escalation };
+  const pool = t.pool ? { pool: { topic: t.pool.topic, hidden: [...t.pool.hidden] } } : {};
+  return { teamId, ...(sealed?.keyId && sealed.box ? { sealedDetails: { keyId: sealed.keyId, box: sealed.box } } : {}), index: t.index, head: t.head, members, ...oncall, ...escalation, ...pool };
 }
