@@ -13,6 +13,7 @@ import mongoose from 'mongoose';
 import type { Conversation, Envelope, TeamState } from '@curbside/shared';
 import type { AppendResult, NewEnvelope, Storage } from '../../server/src/ports/storage.js';
 import { MongoStorage } from '../../server/src/adapters/mongo/storage.js';
+import { SWEEP_GRACE_MS } from '../../server/src/ports/storage-rules.js';
 import { mongoBackends, uniqueName } from '../support/services.js';
 import { dropDatabase, storageImpls, type StoragePair } from '../support/storage-impls.js';
 
@@ -424,7 +425,9 @@ for (const impl of impls) {
           h.b.ackDelivered(ORG, 'bob-laptop', [{ conversationId: g.id, afterSeq: 2 }]),
         ]);
         await s.ackDelivered(ORG, 'bob-phone', [{ conversationId: g.id, afterSeq: 1 }]);
-        const { deleted } = await h.b.sweepEnvelopes(T0 + 2000);
+        // Swept once they are older than the grace (a younger one might sit just above a node's seq base).
+        assert.equal((await h.b.sweepEnvelopes(T0 + 1000 + SWEEP_GRACE_MS - 1)).deleted, 0, 'nothing younger than the grace');
+        const { deleted } = await h.b.sweepEnvelopes(T0 + 1000 + SWEEP_GRACE_MS);
         // Seqs 1 and 2 were acked by both devices; 3 only by the phone; a conversation's latest stays.
         assert.deepEqual((await s.envelopesAfter(ORG, g.id, 0, 10)).map((e) => e.seq), [3, 4]);
         assert.deepEqual((await s.envelopesAfter(ORG, other.id, 0, 10)).map((e) => e.seq), [1]);
@@ -665,6 +668,25 @@ for (const backend of mongoBackends()) {
       for (const c of ids) assert.equal((await b.getConversation(ORG, c))!.lastSeq, 6);
       assert.deepEqual((await b.listConversationsForUser(ORG, 'r')).map((c) => c.lastSeq), [6, 6, 6]);
       assert.equal(stored(await b.appendEnvelope({ orgId: ORG, conversationId: ids[0]!, senderUserId: 'a', senderDeviceId: 'd9', clientMessageId: 'after-sweep', body: bytes(2), now: T0 })).seq, 7);
+    });
+
+    it('a node whose seq hint went stale never reuses a seq whose envelope the sweep deleted', async function () {
+      const dbName = uniqueName('storage');
+      const [a, b] = [open(dbName), open(dbName)];
+      await a.init();
+      await b.init();
+      const c = (await a.createConversation({ orgId: ORG, kind: 'group', createdBy: 'a', memberUserIds: ['r'], now: T0 })).conversation.id;
+      const append = (node: typeof a, id: string, lastSeqSeen?: number) =>
+        node.appendEnvelope({ orgId: ORG, conversationId: c, senderUserId: 'a', senderDeviceId: 'd', clientMessageId: id, body: bytes(2), deliverTo: ['r-phone'], expiresAt: T0 + 1e9, now: T0, ...(lastSeqSeen !== undefined ? { lastSeqSeen } : {}) });
+      // Node b stores seq 1, then node a takes the conversation on to 6; every seq but the latest is delivered and swept.
+      assert.equal(stored(await append(b, 'm1', 0)).seq, 1);
+      for (let i = 2; i <= 6; i++) assert.equal(stored(await append(a, `m${i}`)).seq, i);
+      await a.ackDelivered(ORG, 'r-phone', [{ conversationId: c, afterSeq: 6 }]);
+      await a.sweepEnvelopes(T0 + 60 * 60_000);
+      assert.deepEqual((await a.envelopesAfter(ORG, c, 0, 10)).map((e) => e.seq), [6], 'only the latest is kept');
+      // An hour on, node b knows only seq 1 (its own hint, and a directory's cached lastSeq of 1): its next append is still 7.
+      assert.equal(stored(await b.appendEnvelope({ orgId: ORG, conversationId: c, senderUserId: 'a', senderDeviceId: 'd', clientMessageId: 'm7', body: bytes(2), deliverTo: ['r-phone'], expiresAt: T0 + 1e9, now: T0 + 60 * 60_000, lastSeqSeen: 1 })).seq, 7);
+      assert.equal((await a.getConversation(ORG, c))!.lastSeq, 7);
     });
 
     it('repairs a lagging lastSeq when the crashed send is retried', async function () {

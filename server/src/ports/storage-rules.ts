@@ -2,6 +2,17 @@ import { compositeKey } from '@curbside/shared';
 
 /** Rules every storage implementation shares, so they cannot drift apart. */
 
+/**
+ * How long a node trusts the highest seq it knows stored in a conversation (its own append, or a
+ * collision) as the base of its next seq, without reading the conversation's seq marks (ms, by the
+ * hub's clock). The sweep never deletes an envelope younger than {@link SWEEP_GRACE_MS}, which is
+ * longer by more than any clock skew between nodes: so every seq above a trusted base is either free
+ * or still stored (its insert collides), and no seq is ever used twice (docs/delivery.md).
+ */
+export const SEQ_HINT_TRUST_MS = 30_000;
+/** The youngest an envelope the sweep deletes (delivered to every device, or past retention) may be (ms). */
+export const SWEEP_GRACE_MS = 5 * 60_000;
+
 /** Members with the creator first, each once, in the order given. */
 export function uniqueMembers(createdBy: string, memberUserIds: readonly string[]): string[] {
   return [...new Set([createdBy, ...memberUserIds])];

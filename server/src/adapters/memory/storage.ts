@@ -18,7 +18,7 @@ import type {
   StoredEnvelope,
   UserRecord,
 } from '../../ports/storage.js';
-import { directKey, roleThreadKey, sameMembers, uniqueMembers } from '../../ports/storage-rules.js';
+import { SWEEP_GRACE_MS, directKey, roleThreadKey, sameMembers, uniqueMembers } from '../../ports/storage-rules.js';
 import { MemoryProfiles } from './profiles.js';
 import { MemoryAlerts } from './alerts.js';
 import { MemoryCredentials } from './credentials.js';
@@ -207,7 +207,8 @@ export class MemoryStorage implements Storage {
       const conversationId = conv.id;
       const last = list[list.length - 1]?.seq;
       const keep = list.filter((e) => {
-        if (e.membership || e.seq === last) return true;
+        // Nothing younger than the grace (the rule every adapter keeps; SWEEP_GRACE_MS).
+        if (e.membership || e.seq === last || e.sentAt > now - SWEEP_GRACE_MS) return true;
         if (e.expiresAt !== undefined && e.expiresAt <= now) return false;
         const meta = this.delivery.get(e.messageId);
         if (!meta || meta.deliverTo.length === 0) return true;

@@ -20,7 +20,7 @@ import type {
   StoredEnvelope,
   UserRecord,
 } from '../../ports/storage.js';
-import { directKey, groupKey, roleThreadKey, uniqueMembers } from '../../ports/storage-rules.js';
+import { SEQ_HINT_TRUST_MS, SWEEP_GRACE_MS, directKey, groupKey, roleThreadKey, uniqueMembers } from '../../ports/storage-rules.js';
 import { ignoreDuplicateKey, isBulkDuplicateOnly, isDuplicateKey, retryOnDuplicateKey } from './duplicate-key.js';
 import { runMigrations } from './migrations.js';
 import type { Logger } from '../../logger.js';
@@ -127,7 +127,7 @@ export class MongoStorage implements Storage {
   private readonly models: StorageModels;
   private readonly logger: Pick<Logger, 'debug' | 'warn'> | undefined;
   /** Highest seq this instance stored or saw stored per conversation (key: `hintKey`). */
-  private readonly seqHints = new Map<string, number>();
+  private readonly seqHints = new Map<string, { seq: number; at: number }>();
   /** The last mark this instance wrote per conversation (key: `hintKey`): superseded by its next one. */
   private readonly ownMarks = new Map<string, number>();
   /** `_id`s of marks this instance wrote and has since superseded, to delete (see "superseded marks"). */
@@ -346,7 +346,10 @@ export class MongoStorage implements Storage {
 
     const hk = hintKey(input.orgId, input.conversationId);
     // The highest seq known to be stored: the candidate is one above it.
-    let known = Math.max(this.seqHints.get(hk) ?? 0, lastSeq);
+    // A fresh hint of this node's own is the base; otherwise the conversation's highest mark (one
+    // read), since the envelopes above an old hint may have been swept (SEQ_HINT_TRUST_MS).
+    const hint = this.seqHints.get(hk);
+    let known = hint && input.now - hint.at < SEQ_HINT_TRUST_MS ? Math.max(hint.seq, lastSeq) : Math.max(lastSeq, await this.storedLastSeq(input.orgId, input.conversationId));
     if (this.contendedUntil > Date.now()) known = Math.max(known, await this.storedLastSeq(input.orgId, input.conversationId));
     let candidate = known + 1;
     const messageId = randomUUID();
@@ -389,7 +392,7 @@ export class MongoStorage implements Storage {
         candidate = next;
         continue;
       }
-      await this.markSeq(input.orgId, input.conversationId, candidate);
+      await this.markSeq(input.orgId, input.conversationId, candidate, input.now);
       return {
         status: 'stored',
         envelope: {
@@ -463,15 +466,19 @@ export class MongoStorage implements Storage {
     if (prior.conversationId !== input.conversationId) return { status: 'conflict' };
     // A retry often follows a crash between the insert and its mark: mark it (a duplicate if the first
     // attempt did), so that lastSeq covers the seq before the retry is acked.
-    await this.markSeq(input.orgId, prior.conversationId, prior.seq);
+    // Known stored since it was sent (not now): a seq above it may be as old.
+    await this.markSeq(input.orgId, prior.conversationId, prior.seq, prior.sentAt);
     return { status: 'duplicate', envelope: toEnvelope(prior) };
   }
 
   /** Mark `seq` stored (its envelope is), then remember it; the mark it supersedes is queued for deletion. */
-  private async markSeq(orgId: string, conversationId: string, seq: number): Promise<void> {
+  private async markSeq(orgId: string, conversationId: string, seq: number, at: number): Promise<void> {
     await this.marks.submit({ _id: markKey(orgId, conversationId, seq), orgId, conversationId, seq });
     const hk = hintKey(orgId, conversationId);
-    remember(this.seqHints, hk, Math.max(this.seqHints.get(hk) ?? 0, seq));
+    // `at`: when `seq` was known stored; every seq above it was allocated later (see SEQ_HINT_TRUST_MS).
+    const hint = this.seqHints.get(hk);
+    if (!hint || seq > hint.seq) remember(this.seqHints, hk, { seq, at });
+    else if (seq === hint.seq && at > hint.at) remember(this.seqHints, hk, { seq, at });
     const own = this.ownMarks.get(hk);
     if (own !== undefined && own >= seq) return; // a retry marking a seq below this node's newest mark
     remember(this.ownMarks, hk, seq);
@@ -606,13 +613,15 @@ export class MongoStorage implements Storage {
       const top = await Env.findOne({ orgId: c.orgId, conversationId: c._id }).sort({ seq: -1 }).select({ seq: 1 }).lean<Pick<EnvelopeDoc, 'seq'>>().exec();
       if (!top) continue;
       const below = mongoose.trusted({ $lt: top.seq });
-      const expired = await Env.deleteMany({ orgId: c.orgId, conversationId: c._id, seq: below, membership: mongoose.trusted({ $exists: false }), expiresAt: mongoose.trusted({ $lte: now }) }).exec();
+      // Nothing younger than the grace: a node's trusted seq base may be just below it (SEQ_HINT_TRUST_MS).
+      const old = mongoose.trusted({ $lte: now - SWEEP_GRACE_MS });
+      const expired = await Env.deleteMany({ orgId: c.orgId, conversationId: c._id, seq: below, sentAt: old, membership: mongoose.trusted({ $exists: false }), expiresAt: mongoose.trusted({ $lte: now }) }).exec();
       deleted += expired.deletedCount;
       const acks = new Map(
         (await DeviceCursor.find({ orgId: c.orgId, conversationId: c._id }).lean<DeviceCursorDoc[]>().exec()).map((d) => [d.deviceId, d.seq]),
       );
       if (acks.size === 0) continue;
-      const candidates = await Env.find({ orgId: c.orgId, conversationId: c._id, seq: mongoose.trusted({ $lt: top.seq }), membership: mongoose.trusted({ $exists: false }) })
+      const candidates = await Env.find({ orgId: c.orgId, conversationId: c._id, seq: mongoose.trusted({ $lt: top.seq }), sentAt: old, membership: mongoose.trusted({ $exists: false }) })
         .select({ _id: 1, seq: 1, deliverTo: 1 })
         .lean<Array<Pick<EnvelopeDoc, '_id' | 'seq' | 'deliverTo'>>>()
         .exec();
@@ -946,7 +955,7 @@ function hintKey(orgId: string, conversationId: string): string {
 }
 
 /** Set `key` in a map kept to MAX_SEQ_HINTS entries, least recently set forgotten first (Map order). */
-function remember(map: Map<string, number>, key: string, value: number): void {
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
   map.delete(key);
   map.set(key, value);
   if (map.size > MAX_SEQ_HINTS) {
