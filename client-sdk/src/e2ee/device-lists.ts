@@ -87,6 +87,7 @@ export class DeviceListBook {
     const users = [...new Set(userIds)];
     const { devices, listVersions } = await this.hub.hubDevices(users);
     const versions = new Map(listVersions.map((v) => [v.userId, v.version]));
+    await this.refreshMany(users.map((userId) => ({ userId, version: versions.get(userId) ?? 0 })));
     const out: DeviceIdentity[] = [];
     for (const userId of users) {
       const list = await this.current(userId, versions.get(userId) ?? 0);
@@ -183,7 +184,30 @@ export class DeviceListBook {
     }
   }
 
-  private async verifyFrom(userId: string, pinned: SignedDeviceListData | undefined): Promise<SignedDeviceListData | undefined> {
+  /**
+   * Start verifying, together, the users whose hub version differs from the one pinned here: their
+   * chains come in one request (paged) instead of one per user; each is verified as `current` would.
+   * `current` then finds the verification running and waits for it.
+   */
+  private async refreshMany(users: Array<{ userId: string; version: number }>): Promise<void> {
+    const stale: Array<{ userId: string; pinned: SignedDeviceListData | undefined }> = [];
+    for (const { userId, version } of users) {
+      const pinned = await this.pinned(userId);
+      if ((pinned && pinned.version === version) || (!pinned && version === 0) || this.refreshing.has(userId)) continue;
+      stale.push({ userId, pinned });
+    }
+    if (stale.length < 2) return;
+    const chains = new Map((await this.hub.deviceListChains(stale.map((u) => ({ userId: u.userId, after: u.pinned?.version ?? 0 })))).map((c) => [c.userId, c]));
+    for (const { userId, pinned } of stale) {
+      if (this.refreshing.has(userId)) continue;
+      const run = this.verifyFrom(userId, pinned, chains.get(userId) ?? null).finally(() => this.refreshing.delete(userId));
+      run.catch(() => {}); // `current` awaits it and sees the outcome
+      this.refreshing.set(userId, run);
+    }
+  }
+
+  /** `prefetched`: the chain read for this user in a batch (null: the hub gave none); else it is read here. */
+  private async verifyFrom(userId: string, pinned: SignedDeviceListData | undefined, prefetched?: DeviceListChain | null): Promise<SignedDeviceListData | undefined> {
     const reject = (problem: DeviceListChainProblem, at: number): never => {
       this.events().deviceListRejected({ userId, problem, version: at });
       if (problem === 'rollback') {
@@ -192,7 +216,7 @@ export class DeviceListBook {
       throw new CurbsideError(ErrorCode.DEVICE_LIST_INVALID, `The device list of ${userId} does not verify (${problem}); nothing is sent to them`, { userId, problem, version: at });
     };
     // A fresh read: its version is what the hub holds now.
-    const [chain] = await this.hub.deviceListChains([{ userId, after: pinned?.version ?? 0 }]);
+    const chain = prefetched !== undefined ? (prefetched ?? undefined) : (await this.hub.deviceListChains([{ userId, after: pinned?.version ?? 0 }]))[0];
     const newest = chain?.version ?? 0;
     if (newest < (pinned?.version ?? 0)) return reject('rollback', newest);
     if (newest === 0) return undefined;

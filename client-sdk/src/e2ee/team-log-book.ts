@@ -158,6 +158,7 @@ export class TeamLogBook {
  * @throws CurbsideError INVALID_STATEMENT (malformed, or breaks a rule), BAD_SIGNATURE
  */
 export async function replayLog(core: TeamContext, teamId: string, base: TeamState | undefined, statements: readonly SignedStatement[]): Promise<TeamState | undefined> {
+  await learnSignerKeys(core, statements);
   let state = base;
   for (const signed of statements) {
     let statement: TeamStatement;
@@ -179,6 +180,37 @@ export async function replayLog(core: TeamContext, teamId: string, base: TeamSta
     }
   }
   return state;
+}
+
+/**
+ * Before replaying a long log (a pool hundreds joined): the signing devices this device has no trust
+ * entry for, learned from their users' signed device lists in one batch, as `statementSignerKey` would
+ * learn each (first use). Statements that do not parse are left to the replay to report.
+ */
+async function learnSignerKeys(core: TeamContext, statements: readonly SignedStatement[]): Promise<void> {
+  const actors = new Map<string, Set<string>>();
+  for (const signed of statements) {
+    try {
+      const s = parseTeamStatement(signed.statement);
+      if (!actors.has(s.actorUserId)) actors.set(s.actorUserId, new Set());
+      actors.get(s.actorUserId)!.add(s.actorDeviceId);
+    } catch {
+      // reported by the replay, in order
+    }
+  }
+  const unknown: string[] = [];
+  for (const [userId, devices] of actors) {
+    for (const deviceId of devices) {
+      if (!(await core.trust.get(userId, deviceId))) {
+        unknown.push(userId);
+        break;
+      }
+    }
+  }
+  if (unknown.length < 2) return;
+  for (const d of await core.listDevices(unknown)) {
+    if (actors.get(d.userId)?.has(d.deviceId) && !(await core.trust.get(d.userId, d.deviceId))) await core.trust.observe(d.userId, d.deviceId, d.identityKey);
+  }
 }
 
 /**
