@@ -150,13 +150,15 @@ export class Consults {
    * Open a consult pool; this user owns and moderates it (add moderators with
    * `client.teams.setRole(poolId, userId, 'admin')`). Takes a verified credential on this device.
    * @param topic - "Dermatology curbside" (1 to 100 characters): visible to the hub, so colleagues find it.
-   * @throws CurbsideError FORBIDDEN (no verified credential), INVALID_STATEMENT / INVALID_PAYLOAD
+   * @param options.members - clinicians the moderator enrols at once (each must hold a verified
+   *   credential); others join themselves ({@link join}) or are added later (`client.teams.addMember`).
+   * @throws CurbsideError FORBIDDEN (this device, or a listed member, has no verified credential), INVALID_STATEMENT / INVALID_PAYLOAD
    */
-  async create(topic: string, options: { description?: string } = {}): Promise<{ poolId: string; seq: number }> {
+  async create(topic: string, options: { description?: string; members?: string[] } = {}): Promise<{ poolId: string; seq: number }> {
     const name = topic.trim();
     if (name.length === 0 || name.length > Limits.MAX_POOL_TOPIC_LENGTH) throw new CurbsideError(ErrorCode.INVALID_PAYLOAD, `A pool's topic is 1 to ${Limits.MAX_POOL_TOPIC_LENGTH} characters`);
     const details = { title: name, ...(options.description !== undefined ? { description: options.description } : {}) };
-    const { teamId, seq } = await this.deps.messenger.careTeams.create(details, [], { poolTopic: name });
+    const { teamId, seq } = await this.deps.messenger.careTeams.create(details, (options.members ?? []).map((userId) => ({ userId })), { poolTopic: name });
     return { poolId: teamId, seq };
   }
 

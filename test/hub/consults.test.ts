@@ -54,8 +54,12 @@ describe('consult pools: verified clinicians join, cases are threaded and modera
     await office.revoke(await office.attest(revoked, 'dr-gone', 'gone-phone', 'Dermatology'));
     const seen = { okafor: watch(okafor), lee: watch(lee), patel: watch(patel), kim: watch(kim), mallory: watch(mallory) };
 
-    // Opening a pool takes a credential too (its owner moderates it).
+    // Opening a pool takes a credential too (its owner moderates it), and so does being enrolled in one.
     expect(await codeOf(mallory.consults.create('Fake curbside'))).to.equal(ErrorCode.FORBIDDEN);
+    expect(await codeOf(okafor.consults.create('Enrolled curbside', { members: ['dr-lee', 'dr-mallory'] })), 'an enrolled member without a credential').to.equal(ErrorCode.FORBIDDEN);
+    const enrolled = await okafor.consults.create('Enrolled curbside', { members: ['dr-lee'] });
+    expect(Object.keys((await lee.consults.pool(enrolled.poolId)).members).sort()).to.deep.equal(['dr-lee', 'dr-okafor']);
+    expect(await codeOf(okafor.teams.addMember(enrolled.poolId, 'dr-mallory')), 'nor added later').to.equal(ErrorCode.FORBIDDEN);
     const { poolId } = await okafor.consults.create('Dermatology curbside', { description: 'Rashes, lesions, photos welcome' });
 
     const found = await lee.consults.search('dermatology');

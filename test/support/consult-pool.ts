@@ -17,7 +17,7 @@ export interface ConsultScenario {
   members: number;
   /** Connecting every client and attesting its device. */
   setupMs: number;
-  /** Every member in: joins one after the other (pool), or the owner adding them (team). */
+  /** Every member in: the moderator's enrolment and joins one after the other (pool), or the owner's team. */
   membershipMs: number;
   /** From the post call until its ack. */
   postAckMs: number;
@@ -28,6 +28,8 @@ export interface ConsultScenario {
   /** Members that got the case and its image whole (the poster aside). */
   decrypted: number;
   imagesWhole: number;
+  /** The hub's CPU time from the post until the last image was downloaded (when `hubCpuMs` was given). */
+  hubCpuMs?: number;
 }
 
 const at = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
@@ -47,27 +49,42 @@ export async function consultScenario(o: {
   client: (userId: string, deviceId: string) => CurbsideClient;
   office: Office;
   prefix: string;
+  /** Pool: how many join themselves (the rest the moderator enrols when opening it). @default 5 */
+  joiners?: number;
   timeoutMs?: number;
+  /** Progress, for a long run. */
+  log?: (line: string) => void;
+  /** The hub's CPU time so far (ms), read before the post and after the last image: its cost of the post. */
+  hubCpuMs?: () => number;
 }): Promise<ConsultScenario> {
   const t0 = performance.now();
   const ids = Array.from({ length: o.members }, (_, i) => ({ userId: `${o.prefix}-u${i}`, deviceId: `${o.prefix}-d${i}` }));
   const clients = ids.map((id) => o.client(id.userId, id.deviceId));
-  await inBatches(clients, 10, (c) => c.connect());
+  await inBatches(clients, 20, (c) => c.connect());
   await inBatches(clients, 25, (c, i) => o.office.attest(c, ids[i]!.userId, ids[i]!.deviceId, 'Dermatology'));
   const setupMs = performance.now() - t0;
+  o.log?.(`${o.members} connected and attested, ${Math.round(setupMs)} ms`);
 
   const [owner, poster] = [clients[0]!, clients[1]!];
   const t1 = performance.now();
   let conversationId: string;
   if (o.kind === 'pool') {
-    conversationId = (await owner.consults.create(`${o.prefix} dermatology curbside`)).poolId;
-    for (const c of clients.slice(1)) await c.consults.join(conversationId);
+    // The moderator enrols most at once; the last `joiners` join themselves, into a pool that large.
+    const joiners = Math.min(o.joiners ?? 5, o.members - 2);
+    const enrolled = ids.slice(1, o.members - joiners).map((id) => id.userId);
+    conversationId = (await owner.consults.create(`${o.prefix} dermatology curbside`, { members: enrolled })).poolId;
+    o.log?.(`pool created with ${enrolled.length + 1} members, ${Math.round(performance.now() - t1)} ms`);
+    for (const c of clients.slice(o.members - joiners)) {
+      await c.consults.join(conversationId);
+      o.log?.(`one more joined, ${Math.round(performance.now() - t1)} ms`);
+    }
   } else {
     conversationId = (await owner.teams.create(`${o.prefix} ward team`, ids.slice(1).map((id) => ({ userId: id.userId })))).teamId;
   }
   // Every member's device has verified the whole membership before the post (as in steady state).
   await Promise.all(clients.map((c) => waitFor(async () => Object.keys((await c.teams.state(conversationId))?.members ?? {}).length === o.members, o.timeoutMs ?? 120_000)));
   const membershipMs = performance.now() - t1;
+  o.log?.(`every device verified the membership, ${Math.round(membershipMs)} ms`);
 
   const decryptedAt: number[] = [];
   const imageAt: number[] = [];
@@ -93,14 +110,22 @@ export async function consultScenario(o: {
       else if (m.messageId === caseId) onCase(c, m);
     });
   }
+  const cpuBefore = o.hubCpuMs?.();
   postedAt = performance.now();
-  const ack = await poster.consults.postCase(conversationId, { question: 'Annular plaque, 3 weeks. Thoughts?', ageBand: '30-39', sex: 'female', image: { input: CASE_IMAGE, options: { mediaType: 'image/jpeg' } } });
+  const question = 'Annular plaque, 3 weeks. Thoughts?';
+  // The same sealed message either way (a team has no consults API: the case goes as an attachment with its consult part).
+  const ack =
+    o.kind === 'pool'
+      ? await poster.consults.postCase(conversationId, { question, ageBand: '30-39', sex: 'female', image: { input: CASE_IMAGE, options: { mediaType: 'image/jpeg' } } })
+      : (await poster.attachments.send(conversationId, CASE_IMAGE, { caption: question, mediaType: 'image/jpeg', consult: { type: 'case', ageBand: '30-39', sex: 'female' } })).result;
   const postAckMs = performance.now() - postedAt;
   caseId = ack.messageId;
   for (const e of early.splice(0)) if (e.m.messageId === caseId) onCase(e.client, e.m);
   const others = o.members - 1;
   await waitFor(() => imageAt.length >= others, o.timeoutMs ?? 120_000).catch(() => {});
+  const cpuAfter = o.hubCpuMs?.();
   return {
+    ...(cpuBefore !== undefined && cpuAfter !== undefined ? { hubCpuMs: cpuAfter - cpuBefore } : {}),
     kind: o.kind,
     members: o.members,
     setupMs,

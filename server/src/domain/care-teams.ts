@@ -44,7 +44,7 @@ export class CareTeams {
      * Whether a clinician's device may join a consult pool (a `join` statement): it must hold a
      * verified credential (Credentials.holdsValid). Without it, nobody joins a pool.
      */
-    private readonly mayJoinPool: (orgId: string, userId: string, deviceId: string) => Promise<boolean> = async () => false,
+    private readonly mayJoinPool: (orgId: string, userId: string, deviceId?: string) => Promise<boolean> = async () => false,
   ) {}
 
   async create(caller: Caller, signed: SignedStatement): Promise<TeamOutcome> {
@@ -52,8 +52,11 @@ export class CareTeams {
     if (statement.op !== 'create') throw invalid('team:create takes a create statement');
     const state = this.apply(undefined, statement, signed);
     // A pool's owner moderates it: only a credentialed clinician may open one.
-    if (state.pool && !(await this.mayJoinPool(caller.orgId, caller.userId, caller.deviceId))) {
-      throw new HubError(ErrorCode.FORBIDDEN, 'Opening a consult pool takes a verified credential for this device (from your credentialing office)', { reason: 'credential-required' });
+    if (state.pool) {
+      if (!(await this.mayJoinPool(caller.orgId, caller.userId, caller.deviceId))) {
+        throw new HubError(ErrorCode.FORBIDDEN, 'Opening a consult pool takes a verified credential for this device (from your credentialing office)', { reason: 'credential-required' });
+      }
+      await this.requireCredentialed(caller.orgId, Object.keys(state.members).filter((u) => u !== caller.userId));
     }
     // One role per name in an organisation: a page meant for "Cardiology on-call" must not find a look-alike.
     const name = state.oncall?.name.toLowerCase();
@@ -86,6 +89,7 @@ export class CareTeams {
       return new HubError(ErrorCode.CONFLICT, 'Another membership change was applied first; replay the log and sign again', { index: state.index + 1 });
     };
     if (statement.index <= state.index) throw await conflict();
+    if (state.pool && statement.op === 'add' && statement.userId !== undefined) await this.requireCredentialed(caller.orgId, [statement.userId]);
     const next = this.apply(state, statement, signed);
     if ((await this.storage.advanceTeam(caller.orgId, statement.teamId, state.index, next)) === 'conflict') throw await conflict();
     // Stored: every node's cached copy of the team goes before anyone hears of the change.
@@ -94,6 +98,17 @@ export class CareTeams {
     const conversation = await this.storage.getConversation(caller.orgId, statement.teamId);
     const removed = statement.op === 'remove' && statement.userId ? [statement.userId] : [];
     return { conversation: conversation!, envelope, notifyUserIds: [...new Set([...Object.keys(next.members), ...removed])], state: next };
+  }
+
+  /** Members a moderator enrols in a consult pool must each hold a verified credential (on any device). */
+  private async requireCredentialed(orgId: string, userIds: string[]): Promise<void> {
+    const lacking: string[] = [];
+    for (let i = 0; i < userIds.length; i += 20) {
+      const part = userIds.slice(i, i + 20);
+      const held = await Promise.all(part.map((u) => this.mayJoinPool(orgId, u)));
+      lacking.push(...part.filter((_, j) => !held[j]));
+    }
+    if (lacking.length) throw new HubError(ErrorCode.FORBIDDEN, 'A consult pool’s members each hold a verified credential; these do not', { userIds: lacking.slice(0, 20), reason: 'credential-required' });
   }
 
   /** Parse, require canonical form, require the caller to be the actor, check the actor device's signature. */

@@ -80,20 +80,20 @@ export class Credentials {
   /**
    * Whether a clinician's device holds a credential that verifies now: an attestation signed by the
    * organisation's key, for this user and device and the identity key the device published, not expired
-   * and not revoked (revocations count only when they verify too). What a consult pool asks of a `join`.
+   * and not revoked (revocations count only when they verify too). What a consult pool asks of a `join`;
+   * without `deviceId`, any of the user's devices (a member a moderator enrols).
    */
-  async holdsValid(orgId: string, userId: string, deviceId: string): Promise<boolean> {
+  async holdsValid(orgId: string, userId: string, deviceId?: string): Promise<boolean> {
     const [key, found, devices] = await Promise.all([this.storage.getCredentialKey(orgId), this.storage.credentialsOf(orgId, [userId]), this.storage.listDeviceIdentities(orgId, [userId])]);
-    const device = devices.find((d) => d.deviceId === deviceId);
-    if (!key || !device) return false;
+    if (!key || devices.length === 0) return false;
     const officeKey = Buffer.from(key, 'base64url');
     const signedByOffice = (d: SignedCredential) => ed25519Verify(officeKey, credentialMessage(d.signed), Buffer.from(d.signature, 'base64url'));
     const revoked = new Set(found.revocations.filter(signedByOffice).map((d) => parseSigned(CredentialRevocationSchema, d.signed)?.serial));
-    const identityKey = Buffer.from(device.identityKey).toString('base64url');
+    const keys = new Map(devices.filter((d) => deviceId === undefined || d.deviceId === deviceId).map((d) => [d.deviceId, Buffer.from(d.identityKey).toString('base64url')]));
     const now = this.now();
     return found.attestations.some((d) => {
       const c = parseSigned(CredentialSchema, d.signed);
-      return c !== undefined && c.orgId === orgId && c.userId === userId && c.deviceId === deviceId && c.identityKey === identityKey && c.issuedAt <= now && now < c.expiresAt && !revoked.has(c.serial) && signedByOffice(d);
+      return c !== undefined && c.orgId === orgId && c.userId === userId && keys.get(c.deviceId) === c.identityKey && c.issuedAt <= now && now < c.expiresAt && !revoked.has(c.serial) && signedByOffice(d);
     });
   }
 
