@@ -23,7 +23,7 @@ import mongoose from 'mongoose';
 import { CurbsideClient } from '@curbside/client-sdk';
 import { uniqueName } from '../test/support/services.js';
 import { testDeviceKeys } from '../test/support/keys.js';
-import { killChildren, procCpuMs, procRssKb } from './bench/server-process.js';
+import { procCpuMs, procRssKb, runBench } from './bench/server-process.js';
 import { benchIdp } from './bench/idp.js';
 import { runContext, startBenchHub, withBenchServices } from './bench/bench-hub.js';
 
@@ -160,11 +160,4 @@ async function run(redisUrl: string, mongoUrl: string, mongoLabel: string): Prom
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    killChildren();
-    process.exit(1);
-  },
-);
+runBench(main);

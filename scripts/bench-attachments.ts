@@ -28,7 +28,7 @@ import { CurbsideClient, MemoryDeviceStore } from '@curbside/client-sdk';
 import { getSodium, sodiumReady } from '../client-sdk/src/crypto/index.js';
 import { CHUNK_BYTES, encryptFile } from '../client-sdk/src/attachments/file-crypto.js';
 import { uniqueName } from '../test/support/services.js';
-import { killChildren, procRssKb, startServer } from './bench/server-process.js';
+import { procRssKb, runBench, startServer } from './bench/server-process.js';
 import { benchIdp } from './bench/idp.js';
 import { runContext, startBenchHub, withBenchServices } from './bench/bench-hub.js';
 
@@ -213,11 +213,4 @@ async function run(redisUrl: string, mongoUrl: string, mongoLabel: string): Prom
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    killChildren();
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -19,6 +19,7 @@ import { stripImageMetadata } from '../client-sdk/src/attachments/deidentify.js'
 import { randomBytes, sodiumReady } from '../client-sdk/src/crypto/index.js';
 import { PNG_SIGNATURE, SAMSUNG_PHOTO, fixtureImage, pngChunk, webpChunks, webpOf } from '../test/support/images.js';
 import { runContext } from './bench/bench-hub.js';
+import { runBench } from './bench/server-process.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -128,10 +129,4 @@ async function main(): Promise<void> {
   );
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -36,7 +36,7 @@
  *
  * Writes results/teams-<date>.json (or --out) and prints Markdown rows for docs/benchmarks.md.
  */
-import { killChildren, startServer, type ServerProcess } from './bench/server-process.js';
+import { runBench, startServer, type ServerProcess } from './bench/server-process.js';
 import { execSync } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync, randomUUID, sign as rsaSign, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -1036,15 +1036,5 @@ if (flags['serve-relay']) {
 } else if (flags.help) {
   console.log(USAGE);
 } else {
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      killChildren();
-      process.exit(130);
-    });
-  }
-  try {
-    await main();
-  } finally {
-    killChildren();
-  }
+  runBench(main);
 }

@@ -36,7 +36,7 @@
  * Rate limits: the hub keeps its limiters on (their cost counts) with RATE_LIMIT_ENVELOPE_SEND,
  * RATE_LIMIT_HANDSHAKE and RATE_LIMIT_KEYS_CLAIM raised so that they never refuse the benchmark.
  */
-import { killChildren, procCpuMs, procRssKb, startServer, track, type ServerProcess } from './server-process.js';
+import { procCpuMs, procRssKb, runBench, startServer, track, type ServerProcess } from './server-process.js';
 import { execSync, fork, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -934,18 +934,4 @@ function addToDocs(file: string, md: string): void {
   writeFileSync(file, text);
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    killChildren();
-    void Promise.race([stopServices?.(), new Promise((r) => setTimeout(r, 5000))]).finally(() => process.exit(130));
-  });
-}
-try {
-  await main();
-} catch (e) {
-  console.error(e instanceof Error ? e.message : e);
-  killChildren();
-  process.exit(1);
-} finally {
-  killChildren();
-}
+runBench(main, { onSignal: () => stopServices?.(), report: (e) => console.error(e instanceof Error ? e.message : e) });

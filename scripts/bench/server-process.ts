@@ -55,6 +55,32 @@ export function killChildren(): void {
 }
 
 /**
+ * Run a benchmark script's `main` as the whole life of the process: when it resolves, exit 0; when it
+ * throws, print the error (`report`, default `console.error`) and exit 1; on SIGINT or SIGTERM, run
+ * `onSignal` (given at most 5 s, e.g. to stop the services it started) and exit 130. Every child still
+ * running is killed first in each case, so no hub or relay outlives the script.
+ */
+export function runBench(main: () => Promise<unknown>, options: { onSignal?: () => Promise<unknown> | undefined; report?: (err: unknown) => void } = {}): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      killChildren();
+      void Promise.race([options.onSignal?.(), new Promise((r) => setTimeout(r, 5000))]).finally(() => process.exit(130));
+    });
+  }
+  main().then(
+    () => {
+      killChildren();
+      process.exit(0);
+    },
+    (err: unknown) => {
+      (options.report ?? console.error)(err);
+      killChildren();
+      process.exit(1);
+    },
+  );
+}
+
+/**
  * Start `node ...args` in `cwd` and resolve once it says where it listens: a dev-mode hub's banner
  * (`Listening on <url>`), a production hub's `{"url": ..., "msg":"hub listening"}` log line, or a
  * relay printing `Listening on <url>`.

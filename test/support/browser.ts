@@ -161,37 +161,84 @@ export async function axeViolations(page: Page): Promise<AxeViolation[]> {
 }
 
 /** A host page (an "EHR") that loads the widget from the hub and gets its tokens from `window.curbsideTestToken`. */
-export function widgetHostPage(hubUrl: string, options: { heading?: string; script?: string } = {}): Record<string, [string, string]> {
+export function widgetHostPage(hubUrl: string, options: WidgetHostOptions = {}): Record<string, [string, string]> {
   return {
     '/': [
       'text/html',
       `<!doctype html><html lang="en"><meta charset="utf-8"><link rel="icon" href="data:,"><title>EHR</title>
 <main>${options.heading ? `<h1>${options.heading}</h1>\n` : ''}<script src="${hubUrl}/widget/curbside-chat.js"></script>
-<curbside-chat hub="${hubUrl}" label="Curbside chat"></curbside-chat></main>
+<curbside-chat hub="${hubUrl}" label="Curbside chat"${options.userId ? ` user-id="${options.userId}"` : ''}></curbside-chat></main>
 <script>${options.script ?? ''}document.querySelector('curbside-chat').getToken = () => window.curbsideTestToken();</script>`,
     ],
   };
 }
 
+/** What the host page around the widget has besides it. */
+export interface WidgetHostOptions {
+  /** An `<h1>` above the widget. */
+  heading?: string;
+  /** Script run before the widget is given its `getToken`. */
+  script?: string;
+  /** The `user-id` attribute (who signed in to the host page; for tokens that name no device). */
+  userId?: string;
+}
+
 /**
- * Open the host page in a new browser context whose tokens `mint` makes, and wait until the widget is
- * connected. Page errors are collected into `pageErrors`.
+ * Open the host page (at `path`, default `/`) in a new browser context whose tokens `mint` makes, and
+ * wait until the widget is connected. Page errors are collected into `pageErrors`.
  */
 export async function openWidget(
   browser: Browser,
   site: StaticSite,
-  mint: () => string,
+  mint: () => string | Promise<string>,
   pageErrors: string[],
-  viewport = { width: 1000, height: 700 },
+  options: { viewport?: { width: number; height: number }; path?: string } = {},
 ): Promise<{ context: BrowserContext; page: Page; widget: Locator }> {
-  const context = await browser.newContext({ viewport });
+  const context = await browser.newContext({ viewport: options.viewport ?? { width: 1000, height: 700 } });
   await context.exposeFunction('curbsideTestToken', mint);
   const page = await context.newPage();
   page.on('pageerror', (e) => pageErrors.push(e.message));
-  await page.goto(site.origin + '/');
+  await page.goto(site.origin + (options.path ?? '/'));
   const widget = page.locator('curbside-chat');
-  await page.waitForFunction("document.querySelector('curbside-chat')?.connected === true", undefined, { timeout: 20_000, polling: 50 });
+  await widgetConnected(page);
   return { context, page, widget };
+}
+
+/** Wait until the page's widget is connected (after a load, a reload or coming back online). */
+export async function widgetConnected(page: Page): Promise<void> {
+  await page.waitForFunction("document.querySelector('curbside-chat')?.connected === true", undefined, { timeout: 20_000, polling: 50 });
+}
+
+/** What a hub-and-browser suite set up: the hub, the site serving the host pages, Chromium (filled in before the tests). */
+export interface HubBrowserSuite<T> {
+  t: T;
+  site: StaticSite;
+  browser: Browser;
+}
+
+/**
+ * Mocha hooks for a suite with a hub and a browser: before the tests, `start` brings up the hub and
+ * what the suite needs, `site` names the host pages (served from 127.0.0.1) and headless Chromium is
+ * launched (without a profile: the suite opens a context per clinician); after them everything closes
+ * (`stop` for the hub). Requires Chromium (the suite fails, with what to install, without it).
+ */
+export function hubBrowserSuite<T>(o: { start: () => Promise<T>; stop: () => Promise<void>; site: (t: T) => Record<string, [string, string]> }): HubBrowserSuite<T> {
+  const suite = {} as HubBrowserSuite<T>;
+  let site: StaticSite | undefined;
+  let browser: Browser | undefined;
+  before(async function () {
+    this.timeout(90_000);
+    requireChromium(); // fails first, saying what to install
+    suite.t = await o.start();
+    suite.site = site = await serveStatic(o.site(suite.t));
+    suite.browser = browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await site?.close();
+    await o.stop();
+  });
+  return suite;
 }
 
 /** What a widget suite set up: the hub, the browser and the signed-in widget (filled in before the tests). */
@@ -208,26 +255,25 @@ interface TestHubLike {
 
 /**
  * Mocha hooks for a widget suite: before the tests, `start` brings up a hub and what the suite needs
- * (SDK clients, roles, …), then Chromium opens the host page signed in as `who`; after them everything
- * closes (`stop` for the hub). Requires Chromium (the suite fails, with what to install, without it).
+ * (SDK clients, roles, …), then Chromium opens the host page (`host`) signed in as `who`; after them
+ * everything closes (`stop` for the hub). Requires Chromium (the suite fails, with what to install, without it).
  */
-export function widgetSuite<T extends TestHubLike>(o: { who: { userId: string; deviceId: string; claims?: Record<string, unknown> }; start: () => Promise<T>; stop: () => Promise<void> }): WidgetSuite & { t: T } {
+export function widgetSuite<T extends TestHubLike>(o: {
+  who: { userId: string; deviceId: string; claims?: Record<string, unknown> };
+  start: () => Promise<T>;
+  stop: () => Promise<void>;
+  host?: WidgetHostOptions;
+  viewport?: { width: number; height: number };
+}): WidgetSuite & { t: T } {
   const suite = { pageErrors: [] as string[] } as WidgetSuite & { t: T };
-  let browser: Browser | undefined;
-  let site: StaticSite | undefined;
+  const base = hubBrowserSuite({ start: o.start, stop: o.stop, site: (t) => widgetHostPage(t.url, o.host) });
   before(async function () {
     this.timeout(90_000);
-    requireChromium();
-    suite.t = await o.start();
-    site = await serveStatic(widgetHostPage(suite.t.url));
-    browser = await launchBrowser();
-    Object.assign(suite, await openWidget(browser, site, () => suite.t.idp.mint(o.who), suite.pageErrors));
+    suite.t = base.t;
+    Object.assign(suite, await openWidget(base.browser, base.site, () => suite.t.idp.mint(o.who), suite.pageErrors, { viewport: o.viewport }));
   });
-  after(async () => {
+  after(() => {
     if (suite.pageErrors.length) console.warn(`  page errors:\n    ${suite.pageErrors.join('\n    ')}`);
-    await browser?.close();
-    await site?.close();
-    await o.stop();
   });
   return suite;
 }

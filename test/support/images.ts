@@ -52,6 +52,20 @@ export function withTags(bytes: Uint8Array, name: string, args: string[]): Buffe
   return readFileSync(file);
 }
 
+/** `identifyingTags` of what exiftool reads in `bytes`: the one-call check that nothing identifying is left. */
+export function identifyingTagsIn(bytes: Uint8Array, name: string): string[] {
+  return identifyingTags(exifTags(bytes, name));
+}
+
+/** Byte strings that only metadata holds in the images here (the fixtures and the tagged images below). */
+const IDENTIFYING_BYTES = ['SM-N920T', 'iPhone', 'Apple', 'Dr Example', 'MRN 0042', 'ns.adobe.com', 'Photoshop', 'SAMSUNG'].map((s) => Buffer.from(s, 'latin1'));
+
+/** Which of the identifying byte strings are in `bytes` (a quick check in process, no exiftool). */
+export function identifyingBytes(bytes: Uint8Array): string[] {
+  const b = Buffer.from(bytes);
+  return IDENTIFYING_BYTES.filter((s) => b.includes(s)).map((s) => s.toString('latin1'));
+}
+
 /**
  * Tags that identify someone or something, or are metadata blocks that should be gone: a whole group
  * (GPS, XMP, IPTC, maker notes, EXIF IFDs, embedded thumbnails, MPF…), or a tag anywhere by name.
@@ -173,4 +187,33 @@ export function iccProfile(): Buffer {
   p.writeInt32BE(0x10000, 156);
   p.writeInt32BE(0x116cc, 160);
   return p;
+}
+
+/** {@link tinyPng} with an author, a comment, an EXIF artist, a GPS latitude and orientation 6 written in by exiftool (shown 2 × 3). */
+export function taggedPng(): Buffer {
+  return withTags(tinyPng(), 'tagged.png', ['-PNG:Author=Dr Example', '-PNG:Comment=MRN 0042', '-EXIF:Artist=Dr Example', '-GPSLatitude=51.5', '-GPSLatitudeRef=N', '-Orientation#=6']);
+}
+
+/** The python.webp fixture (16 × 16) with an EXIF artist, an XMP creator and orientation 6 written in by exiftool. */
+export function taggedWebp(): Buffer {
+  return withTags(fixtureImage('python.webp'), 'tagged.webp', ['-EXIF:Artist=Dr Example', '-XMP-dc:Creator=Dr Example', '-Orientation#=6']);
+}
+
+/** The JPEG thumbnail inside a photo's EXIF (IFD1): a real small JPEG. */
+export function exifThumbnail(jpeg: Buffer): Buffer {
+  const start = jpeg.indexOf(Buffer.from([0xff, 0xd8, 0xff]), 2);
+  if (start <= 2) throw new Error('no JPEG thumbnail in the EXIF of this photo');
+  return jpeg.subarray(start, jpeg.indexOf(Buffer.from([0xff, 0xd9]), start) + 2);
+}
+
+/**
+ * An ISO base media file as HEIC and AVIF photos start: an `ftyp` box with brand `major` and the
+ * `compatible` brands, then bytes standing in for the rest (a `meta` box that would hold Exif and GPS).
+ */
+export function isoBmffFile(major: string, ...compatible: string[]): Buffer {
+  const box = Buffer.alloc(16 + 4 * compatible.length);
+  box.writeUInt32BE(box.length, 0);
+  box.write(`ftyp${major}`, 4, 'latin1');
+  compatible.forEach((b, i) => box.write(b, 16 + 4 * i, 'latin1'));
+  return Buffer.concat([box, Buffer.from('....meta box with Exif and GPS')]);
 }

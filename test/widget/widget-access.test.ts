@@ -9,10 +9,9 @@
  * and build on each other.
  */
 import { expect } from 'chai';
-import type { Browser, Locator, Page } from 'playwright-core';
 import type { CurbsideClient } from '@curbside/client-sdk';
-import { axeViolations, launchBrowser, openWidget, requireChromium, serveStatic, widgetHostPage, type StaticSite } from '../support/browser.js';
-import { HubHarness, eventually, type TestHub } from '../support/hub.js';
+import { axeViolations, widgetSuite } from '../support/browser.js';
+import { HubHarness, eventually } from '../support/hub.js';
 
 const WAIT = 20_000;
 const ADMIN = 'widget-access-operator-token-0123456789abcdef';
@@ -25,37 +24,25 @@ const ORTIZ_CLAIMS = { name: 'Rosa Ortiz', profile_role: 'Charge nurse', departm
 describe('<curbside-chat> for the people using it: names, full titles, the safe choice, axe-core, keyboard only', function () {
   this.timeout(120_000);
   const harness = new HubHarness();
-  let t: TestHub;
-  let browser: Browser;
-  let site: StaticSite;
-  let page: Page;
-  let widget: Locator;
   let patelDesk: CurbsideClient;
   let patelPhone: CurbsideClient;
   let ortiz: CurbsideClient;
   let directId: string;
-  const pageErrors: string[] = [];
-
-  before(async function () {
-    this.timeout(90_000);
-    requireChromium();
-    t = await harness.start('memory', undefined, (c) => (c.adminToken = ADMIN));
-    site = await serveStatic(widgetHostPage(t.url, { heading: 'Ward 4B' }));
-    browser = await launchBrowser();
-    patelDesk = t.client({ userId: 'dr-patel', deviceId: 'patel-desk', claims: PATEL_CLAIMS });
-    await patelDesk.connect();
-    patelPhone = t.client({ userId: 'dr-patel', deviceId: 'patel-phone', claims: PATEL_CLAIMS });
-    await patelPhone.connect(); // linked by the desk (the harness enters the code)
-    ortiz = t.client({ userId: 'rn-ortiz', deviceId: 'ortiz-tablet', claims: ORTIZ_CLAIMS });
-    await ortiz.connect();
-    ({ page, widget } = await openWidget(browser, site, () => t.idp.mint(LEE), pageErrors, { width: 1000, height: 640 }));
-  });
-
-  after(async () => {
-    if (pageErrors.length) console.warn(`  page errors:\n    ${pageErrors.join('\n    ')}`);
-    await browser?.close();
-    await site?.close();
-    await harness.cleanup();
+  const s = widgetSuite({
+    who: LEE,
+    host: { heading: 'Ward 4B' },
+    viewport: { width: 1000, height: 640 },
+    stop: () => harness.cleanup(),
+    start: async () => {
+      const t = await harness.start('memory', undefined, (c) => (c.adminToken = ADMIN));
+      patelDesk = t.client({ userId: 'dr-patel', deviceId: 'patel-desk', claims: PATEL_CLAIMS });
+      await patelDesk.connect();
+      patelPhone = t.client({ userId: 'dr-patel', deviceId: 'patel-phone', claims: PATEL_CLAIMS });
+      await patelPhone.connect(); // linked by the desk (the harness enters the code)
+      ortiz = t.client({ userId: 'rn-ortiz', deviceId: 'ortiz-tablet', claims: ORTIZ_CLAIMS });
+      await ortiz.connect();
+      return t;
+    },
   });
 
   /** The element focused inside the widget: a property of it, read in the page. */
@@ -68,13 +55,13 @@ describe('<curbside-chat> for the people using it: names, full titles, the safe 
       outline: `(() => { const s = getComputedStyle(${el}); return s.outlineStyle + ' ' + s.outlineWidth; })()`,
       inDialog: `String(!!${el}?.closest('.dialog'))`,
     }[what];
-    return (await page.evaluate(expr)) as string;
+    return (await s.page.evaluate(expr)) as string;
   }
 
   /** Tab (or Shift+Tab) until the focused element's text or label matches; fails after `max` presses. */
   async function tabTo(match: RegExp, options: { back?: boolean; max?: number } = {}): Promise<void> {
     for (let i = 0; i < (options.max ?? 15); i++) {
-      await page.keyboard.press(options.back ? 'Shift+Tab' : 'Tab');
+      await s.page.keyboard.press(options.back ? 'Shift+Tab' : 'Tab');
       if (match.test(await focused('label')) || match.test(await focused('text'))) return;
     }
     throw new Error(`focus never reached ${match}`);
@@ -85,7 +72,7 @@ describe('<curbside-chat> for the people using it: names, full titles, the safe 
   }
 
   async function axe(state: string): Promise<void> {
-    const violations = await axeViolations(page);
+    const violations = await axeViolations(s.page);
     const severe = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
     if (violations.length) console.log(`      axe, ${state}: ${violations.map((v) => `${v.id} (${v.impact})`).join(', ')}`);
     expect(severe, `serious or critical axe-core violations with ${state}`).to.deep.equal([]);
@@ -93,7 +80,7 @@ describe('<curbside-chat> for the people using it: names, full titles, the safe 
 
   /** Whether every element showing `text` under `selector` shows all of it, inside the widget, nothing cut off. */
   async function shownInFull(selector: string, text: string): Promise<{ count: number; problems: string[] }> {
-    return (await page.evaluate(`(() => {
+    return (await s.page.evaluate(`(() => {
       const host = document.querySelector('curbside-chat');
       const root = host.shadowRoot;
       const box = host.getBoundingClientRect();
@@ -113,45 +100,45 @@ describe('<curbside-chat> for the people using it: names, full titles, the safe 
   }
 
   it('shows people by name with role and department, from the directory, wherever it showed user ids', async () => {
-    await widget.locator('.me', { hasText: 'Signed in as Daniel Lee (Emergency physician)' }).waitFor({ timeout: WAIT });
+    await s.widget.locator('.me', { hasText: 'Signed in as Daniel Lee (Emergency physician)' }).waitFor({ timeout: WAIT });
     const conv = await patelDesk.createConversation({ kind: 'direct', peerUserId: 'dr-lee' });
     directId = conv.id;
     await patelDesk.sendText(directId, 'Troponin 0.42 at 14:05');
-    const row = widget.getByRole('button', { name: 'Anita Patel, Cardiology registrar · Cardiology, 1 unread' });
+    const row = s.widget.getByRole('button', { name: 'Anita Patel, Cardiology registrar · Cardiology, 1 unread' });
     await row.waitFor({ timeout: WAIT });
     await row.click();
-    await widget.getByRole('heading', { level: 2, name: 'Anita Patel' }).waitFor({ timeout: WAIT });
-    expect(await widget.locator('.thread-head .detail').textContent()).to.equal('Cardiology registrar · Cardiology');
-    const incoming = widget.locator('ol.messages li.msg').first();
+    await s.widget.getByRole('heading', { level: 2, name: 'Anita Patel' }).waitFor({ timeout: WAIT });
+    expect(await s.widget.locator('.thread-head .detail').textContent()).to.equal('Cardiology registrar · Cardiology');
+    const incoming = s.widget.locator('ol.messages li.msg').first();
     expect(await incoming.getAttribute('aria-label')).to.equal('Anita Patel said');
     expect(await incoming.locator('.meta').textContent()).to.match(/^Anita Patel · /);
     await patelDesk.setTyping(directId, true);
-    await widget.getByText('Anita Patel is typing…').waitFor({ timeout: WAIT });
+    await s.widget.getByText('Anita Patel is typing…').waitFor({ timeout: WAIT });
     await patelDesk.setTyping(directId, false);
 
-    await widget.getByRole('button', { name: 'Safety number', exact: true }).click();
-    const dialog = widget.getByRole('dialog', { name: 'Safety number with Anita Patel' });
+    await s.widget.getByRole('button', { name: 'Safety number', exact: true }).click();
+    const dialog = s.widget.getByRole('dialog', { name: 'Safety number with Anita Patel' });
     await dialog.locator('.digits').waitFor({ timeout: WAIT });
     expect(await dialog.locator('.who').textContent()).to.equal('dr-patel · Cardiology registrar · Cardiology');
-    await page.keyboard.press('Escape');
+    await s.page.keyboard.press('Escape');
   });
 
   it('starts a care team from a directory search by name or role, and shows its long title in full in the list and the header, wide and narrow', async () => {
-    await widget.getByRole('button', { name: 'New conversation' }).click();
-    const search = widget.getByLabel('Search the directory');
+    await s.widget.getByRole('button', { name: 'New conversation' }).click();
+    const search = s.widget.getByLabel('Search the directory');
     await search.fill('charge nurse');
-    await widget.getByRole('button', { name: 'Add Rosa Ortiz, Charge nurse · Ward 4B' }).click({ timeout: WAIT });
+    await s.widget.getByRole('button', { name: 'Add Rosa Ortiz, Charge nurse · Ward 4B' }).click({ timeout: WAIT });
     await search.fill('cardiology');
-    await widget.getByRole('button', { name: 'Add Anita Patel, Cardiology registrar · Cardiology' }).click({ timeout: WAIT });
-    expect(await widget.getByLabel('People').inputValue()).to.equal('rn-ortiz, dr-patel');
-    await widget.getByLabel('Care team name').fill(TEAM_TITLE);
-    await widget.getByRole('button', { name: 'Start' }).click();
-    await widget.getByRole('heading', { level: 2, name: TEAM_TITLE }).waitFor({ timeout: WAIT });
-    await widget.getByRole('button', { name: 'Members & safety numbers' }).click();
-    const members = widget.getByRole('dialog', { name: `${TEAM_TITLE}: members` });
+    await s.widget.getByRole('button', { name: 'Add Anita Patel, Cardiology registrar · Cardiology' }).click({ timeout: WAIT });
+    expect(await s.widget.getByLabel('People').inputValue()).to.equal('rn-ortiz, dr-patel');
+    await s.widget.getByLabel('Care team name').fill(TEAM_TITLE);
+    await s.widget.getByRole('button', { name: 'Start' }).click();
+    await s.widget.getByRole('heading', { level: 2, name: TEAM_TITLE }).waitFor({ timeout: WAIT });
+    await s.widget.getByRole('button', { name: 'Members & safety numbers' }).click();
+    const members = s.widget.getByRole('dialog', { name: `${TEAM_TITLE}: members` });
     expect((await members.locator('.member .name').allTextContents()).sort()).to.deep.equal(['Anita Patel', 'Rosa Ortiz']);
     expect(await members.getByRole('button', { name: 'Safety number with Rosa Ortiz' }).count()).to.equal(1);
-    await page.keyboard.press('Escape');
+    await s.page.keyboard.press('Escape');
 
     // Default size: the sidebar and the thread side by side.
     for (const selector of ['.conv .name', '.thread-head h2']) {
@@ -159,88 +146,88 @@ describe('<curbside-chat> for the people using it: names, full titles, the safe 
       expect(shown, `${selector} at 1000 px`).to.deep.equal({ count: 1, problems: [] });
     }
     // Narrow: one pane at a time.
-    await page.setViewportSize({ width: 420, height: 640 });
-    await page.evaluate("document.querySelector('curbside-chat').style.width = '400px'");
+    await s.page.setViewportSize({ width: 420, height: 640 });
+    await s.page.evaluate("document.querySelector('curbside-chat').style.width = '400px'");
     expect(await shownInFull('.thread-head h2', TEAM_TITLE), 'header at 400 px').to.deep.equal({ count: 1, problems: [] });
-    await widget.getByRole('button', { name: 'Back to conversations' }).click();
+    await s.widget.getByRole('button', { name: 'Back to conversations' }).click();
     expect(await shownInFull('.conv .name', TEAM_TITLE), 'list at 400 px').to.deep.equal({ count: 1, problems: [] });
-    await page.screenshot({ path: 'test-output/widget-long-title-narrow.png' });
-    await page.evaluate("document.querySelector('curbside-chat').style.width = ''");
-    await page.setViewportSize({ width: 1000, height: 640 });
+    await s.page.screenshot({ path: 'test-output/widget-long-title-narrow.png' });
+    await s.page.evaluate("document.querySelector('curbside-chat').style.width = ''");
+    await s.page.setViewportSize({ width: 1000, height: 640 });
   });
 
   it('axe-core finds no serious or critical violation: list, 1:1 thread, care-team thread, new-conversation form, dialogs', async () => {
     await axe('the conversation list');
-    await widget.getByRole('button', { name: 'New conversation' }).click();
-    await widget.getByLabel('Search the directory').fill('patel');
-    await widget.getByRole('button', { name: /^Add Anita Patel/ }).waitFor({ timeout: WAIT });
+    await s.widget.getByRole('button', { name: 'New conversation' }).click();
+    await s.widget.getByLabel('Search the directory').fill('patel');
+    await s.widget.getByRole('button', { name: /^Add Anita Patel/ }).waitFor({ timeout: WAIT });
     await axe('the new-conversation form and directory results');
-    await widget.getByRole('button', { name: 'New conversation' }).click();
-    await widget.getByRole('button', { name: /^Anita Patel/ }).click();
+    await s.widget.getByRole('button', { name: 'New conversation' }).click();
+    await s.widget.getByRole('button', { name: /^Anita Patel/ }).click();
     await axe('a 1:1 thread open');
-    await widget.getByRole('button', { name: 'Safety number', exact: true }).click();
-    await widget.getByRole('dialog').locator('.digits').waitFor({ timeout: WAIT });
+    await s.widget.getByRole('button', { name: 'Safety number', exact: true }).click();
+    await s.widget.getByRole('dialog').locator('.digits').waitFor({ timeout: WAIT });
     await axe('the safety-number dialog open');
-    await page.keyboard.press('Escape');
-    await widget.getByRole('button', { name: new RegExp(`^${TEAM_TITLE}`) }).click();
+    await s.page.keyboard.press('Escape');
+    await s.widget.getByRole('button', { name: new RegExp(`^${TEAM_TITLE}`) }).click();
     await ortiz.sendText((await ortiz.listConversations()).find((c) => c.kind === 'group')!.id, 'Transport booked for 15:00');
-    await widget.locator('ol.messages li.msg', { hasText: 'Transport booked' }).waitFor({ timeout: WAIT });
+    await s.widget.locator('ol.messages li.msg', { hasText: 'Transport booked' }).waitFor({ timeout: WAIT });
     await axe('a care-team thread open');
-    await widget.getByRole('button', { name: 'Members & safety numbers' }).click();
+    await s.widget.getByRole('button', { name: 'Members & safety numbers' }).click();
     await axe('the members dialog open');
-    await page.keyboard.press('Escape');
+    await s.page.keyboard.press('Escape');
   });
 
   it('works from the keyboard alone: open a conversation, send, go back, open and close the dialogs, with focus visible, trapped and returned', async () => {
-    await page.setViewportSize({ width: 420, height: 640 });
-    await page.evaluate("document.querySelector('curbside-chat').style.width = '400px'");
-    const back = widget.getByRole('button', { name: 'Back to conversations' });
+    await s.page.setViewportSize({ width: 420, height: 640 });
+    await s.page.evaluate("document.querySelector('curbside-chat').style.width = '400px'");
+    const back = s.widget.getByRole('button', { name: 'Back to conversations' });
     if (await back.isVisible()) await back.click();
-    await page.evaluate('document.activeElement?.blur()');
+    await s.page.evaluate('document.activeElement?.blur()');
 
     // Into the widget and to Dr Patel's conversation.
     await tabTo(/^Anita Patel/);
     await expectVisibleFocus();
-    await page.keyboard.press('Enter');
+    await s.page.keyboard.press('Enter');
     expect(await focused('label'), 'opening a thread focuses the composer').to.equal('Message');
-    await page.keyboard.type('Repeat ECG in 30 minutes');
-    await page.keyboard.press('Enter');
-    await widget.locator('ol.messages li.msg.out', { hasText: 'Repeat ECG in 30 minutes' }).locator('.status', { hasText: /^(Sent|Delivered|Read)$/ }).waitFor({ timeout: WAIT });
+    await s.page.keyboard.type('Repeat ECG in 30 minutes');
+    await s.page.keyboard.press('Enter');
+    await s.widget.locator('ol.messages li.msg.out', { hasText: 'Repeat ECG in 30 minutes' }).locator('.status', { hasText: /^(Sent|Delivered|Read)$/ }).waitFor({ timeout: WAIT });
 
     // The safety-number dialog: focus moves in, Tab and Shift+Tab stay inside, Escape closes, focus comes back.
     await tabTo(/^Safety number$/, { back: true });
     await expectVisibleFocus();
-    await page.keyboard.press('Enter');
-    await widget.getByRole('dialog').locator('.digits').waitFor({ timeout: WAIT });
+    await s.page.keyboard.press('Enter');
+    await s.widget.getByRole('dialog').locator('.digits').waitFor({ timeout: WAIT });
     expect(await focused('inDialog')).to.equal('true');
     for (const key of ['Tab', 'Tab', 'Tab', 'Shift+Tab', 'Shift+Tab', 'Shift+Tab', 'Shift+Tab']) {
-      await page.keyboard.press(key);
+      await s.page.keyboard.press(key);
       expect(await focused('inDialog'), `after ${key}`).to.equal('true');
       await expectVisibleFocus();
     }
-    await page.keyboard.press('Escape');
-    expect(await widget.getByRole('dialog').count()).to.equal(0);
+    await s.page.keyboard.press('Escape');
+    expect(await s.widget.getByRole('dialog').count()).to.equal(0);
     expect(await focused('text'), 'focus back on the button that opened it').to.equal('Safety number');
 
     // Back to the list, focus on the conversation; then the care team and its members dialog.
     await tabTo(/^Back to conversations$/, { back: true });
-    await page.keyboard.press('Enter');
+    await s.page.keyboard.press('Enter');
     expect(await focused('label')).to.match(/^Anita Patel/);
     await tabTo(new RegExp(`^${TEAM_TITLE}`));
-    await page.keyboard.press('ArrowDown'); // arrow keys do nothing harmful on a row
-    await page.keyboard.press('Enter');
+    await s.page.keyboard.press('ArrowDown'); // arrow keys do nothing harmful on a row
+    await s.page.keyboard.press('Enter');
     expect(await focused('label')).to.equal('Message');
     await tabTo(/^Members & safety numbers$/, { back: true });
-    await page.keyboard.press('Enter');
+    await s.page.keyboard.press('Enter');
     expect(await focused('inDialog')).to.equal('true');
     await tabTo(/^Safety number with Rosa Ortiz$/);
-    await page.keyboard.press('Enter');
-    await widget.getByRole('dialog', { name: 'Safety number with Rosa Ortiz' }).locator('.digits').waitFor({ timeout: WAIT });
-    await page.keyboard.press('Escape');
-    expect(await widget.getByRole('dialog').count()).to.equal(0);
+    await s.page.keyboard.press('Enter');
+    await s.widget.getByRole('dialog', { name: 'Safety number with Rosa Ortiz' }).locator('.digits').waitFor({ timeout: WAIT });
+    await s.page.keyboard.press('Escape');
+    expect(await s.widget.getByRole('dialog').count()).to.equal(0);
     expect(await focused('text')).to.equal('Members & safety numbers');
-    await page.evaluate("document.querySelector('curbside-chat').style.width = ''");
-    await page.setViewportSize({ width: 1000, height: 640 });
+    await s.page.evaluate("document.querySelector('curbside-chat').style.width = ''");
+    await s.page.setViewportSize({ width: 1000, height: 640 });
   });
 
   it("when a contact reinstalls, the identity warning focuses 'Compare safety number', not 'Accept', and is answered from the keyboard", async () => {
@@ -248,20 +235,20 @@ describe('<curbside-chat> for the people using it: names, full titles, the safe 
     // install (new keys) is linked by the phone. Lee's device pinned the desk's old key.
     await patelDesk.devices.revoke('patel-desk').catch(() => {}); // the answer may not arrive: the socket closes
     patelDesk.disconnect();
-    const restored = await fetch(`${t.url}/admin/devices/restore`, {
+    const restored = await fetch(`${s.t.url}/admin/devices/restore`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` },
       body: JSON.stringify({ orgId: 'org-a', deviceId: 'patel-desk', by: 'reinstall' }),
     });
     expect(await restored.json()).to.deep.equal({ restored: true });
-    const reinstalled = t.client({ userId: 'dr-patel', deviceId: 'patel-desk', claims: PATEL_CLAIMS });
+    const reinstalled = s.t.client({ userId: 'dr-patel', deviceId: 'patel-desk', claims: PATEL_CLAIMS });
     await reinstalled.connect();
     expect(reinstalled.devices.linkState).to.equal('linked');
 
     // Lee's device may notice on its own (the signed device list names a new key for the desk), or when sending.
-    await page.evaluate(`document.querySelector('curbside-chat').open(${JSON.stringify(directId)})`);
-    const box = widget.getByRole('textbox', { name: 'Message' });
-    const warning = widget.getByRole('alertdialog', { name: 'Anita Patel’s safety number changed' });
+    await s.page.evaluate(`document.querySelector('curbside-chat').open(${JSON.stringify(directId)})`);
+    const box = s.widget.getByRole('textbox', { name: 'Message' });
+    const warning = s.widget.getByRole('alertdialog', { name: 'Anita Patel’s safety number changed' });
     if ((await warning.count()) === 0) {
       await box.fill('Are you still on call?');
       await box.press('Enter');
@@ -270,25 +257,25 @@ describe('<curbside-chat> for the people using it: names, full titles, the safe 
     expect(await focused('text'), 'the safe choice has focus').to.equal('Compare safety number');
     await expectVisibleFocus();
     await axe('the identity-change warning open');
-    await page.screenshot({ path: 'test-output/widget-identity-warning.png' });
+    await s.page.screenshot({ path: 'test-output/widget-identity-warning.png' });
 
     // Escape does not dismiss it (it needs an answer); Tab stays inside it.
-    await page.keyboard.press('Escape');
+    await s.page.keyboard.press('Escape');
     expect(await warning.count()).to.equal(1);
-    await page.keyboard.press('Tab');
+    await s.page.keyboard.press('Tab');
     expect(await focused('inDialog')).to.equal('true');
-    await page.keyboard.press('Shift+Tab');
+    await s.page.keyboard.press('Shift+Tab');
     expect(await focused('text')).to.equal('Compare safety number');
 
     // Enter, as a habit: compares. The new number is shown; closing it asks again.
-    await page.keyboard.press('Enter');
-    const safety = widget.getByRole('dialog', { name: 'Safety number with Anita Patel' });
+    await s.page.keyboard.press('Enter');
+    const safety = s.widget.getByRole('dialog', { name: 'Safety number with Anita Patel' });
     await safety.getByText('Anita Patel’s safety key changed').waitFor({ timeout: WAIT });
-    await page.keyboard.press('Escape');
+    await s.page.keyboard.press('Escape');
     await warning.waitFor({ timeout: WAIT });
     expect(await focused('text')).to.equal('Compare safety number');
     await tabTo(/^Accept the new safety number$/);
-    await page.keyboard.press('Enter');
+    await s.page.keyboard.press('Enter');
     await warning.waitFor({ state: 'detached', timeout: WAIT });
     expect(await focused('label'), 'focus back where it was').to.equal('Message');
 

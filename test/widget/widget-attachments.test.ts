@@ -7,13 +7,12 @@
  */
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import mongoose from 'mongoose';
 import type { AttachmentDescriptor, ChatMessage, CurbsideClient } from '@curbside/client-sdk';
 import { axeViolations, widgetSuite } from '../support/browser.js';
 import { HubHarness, eventually, sharedBackend } from '../support/hub.js';
 import { withDb } from '../support/db.js';
+import { SAMSUNG_PHOTO, fixtureImage } from '../support/images.js';
 import { defaultSecurityConfig } from '@curbside/server';
 
 const WAIT = 20_000;
@@ -88,7 +87,7 @@ describe('<curbside-chat> attachments: attach, paste, drop, previews, full size,
   });
 
   it('a phone photo is de-identified in the browser before it is encrypted: a thumbnail made there, the note, no GPS left', async () => {
-    const photo = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'images', 'phone-gps.jpg'));
+    const photo = fixtureImage(SAMSUNG_PHOTO);
     await s.widget.locator('input.file-input').setInputFiles({ name: 'lesion.jpg', mimeType: 'image/jpeg', buffer: photo });
     await eventually(() => patelMessages.some((m) => m.attachment?.name === 'lesion.jpg'), 'Patel got the photo', WAIT);
     const a = patelMessages.find((m) => m.attachment?.name === 'lesion.jpg')!.attachment!;

@@ -5,10 +5,10 @@
  * a device id once, keeps it in the browser, and the hub binds it to the user. Headless Chromium.
  */
 import { expect } from 'chai';
-import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import { loadConfig } from '@curbside/server';
-import { launchBrowser, requireChromium, serveStatic, type StaticSite } from '../support/browser.js';
-import { HubHarness, type TestHub } from '../support/hub.js';
+import { hubBrowserSuite, openWidget, widgetConnected, widgetHostPage } from '../support/browser.js';
+import { HubHarness } from '../support/hub.js';
 import { HUB_AUDIENCE, TestOidcProvider, type Clinician } from '../support/oidc.js';
 
 const WAIT = 20_000;
@@ -19,60 +19,33 @@ describe('<curbside-chat> with an OpenID Connect provider, in headless Chromium'
   this.timeout(120_000);
   const harness = new HubHarness();
   let idp: TestOidcProvider;
-  let t: TestHub;
-  let browser: Browser;
-  let site: StaticSite;
-  const contexts: BrowserContext[] = [];
-
-  before(async function () {
-    this.timeout(90_000);
-    requireChromium(); // fails first, saying what to install
-    idp = await new TestOidcProvider().start();
-    idp.addClinician(LEE);
-    idp.addClinician(PATEL);
-    const oidc = loadConfig({ OIDC_ISSUER: idp.issuer, OIDC_AUDIENCE: HUB_AUDIENCE, OIDC_USER_CLAIM: 'preferred_username', OIDC_ORG_CLAIM: 'hospital' }).oidc;
-    t = await harness.start('memory', undefined, (c) => {
-      c.jwt = undefined;
-      c.oidc = oidc;
-    });
-    // The host page knows who signed in to it, and gets tokens from the hospital's provider.
-    const page = (user: string) => [
-      'text/html',
-      `<!doctype html><html lang="en"><meta charset="utf-8"><link rel="icon" href="data:,"><title>EHR</title>
-<script src="${t.url}/widget/curbside-chat.js"></script>
-<curbside-chat hub="${t.url}" user-id="${user}"></curbside-chat>
-<script>document.querySelector('curbside-chat').getToken = () => window.curbsideTestToken();</script>`,
-    ] as [string, string];
-    site = await serveStatic({ '/lee': page('dr-lee'), '/patel': page('dr-patel') });
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    for (const c of contexts) await c.close().catch(() => {});
-    await browser?.close();
-    await site?.close();
-    await harness.cleanup();
-    await idp?.stop();
+  const suite = hubBrowserSuite({
+    start: async () => {
+      idp = await new TestOidcProvider().start();
+      idp.addClinician(LEE);
+      idp.addClinician(PATEL);
+      const oidc = loadConfig({ OIDC_ISSUER: idp.issuer, OIDC_AUDIENCE: HUB_AUDIENCE, OIDC_USER_CLAIM: 'preferred_username', OIDC_ORG_CLAIM: 'hospital' }).oidc;
+      return harness.start('memory', undefined, (c) => {
+        c.jwt = undefined;
+        c.oidc = oidc;
+      });
+    },
+    // The host page knows who signed in to it (user-id), and gets tokens from the hospital's provider.
+    site: (t) => ({ '/lee': widgetHostPage(t.url, { userId: 'dr-lee' })['/']!, '/patel': widgetHostPage(t.url, { userId: 'dr-patel' })['/']! }),
+    stop: async () => {
+      await harness.cleanup();
+      await idp?.stop();
+    },
   });
 
   async function open(who: Clinician, path: string): Promise<{ page: Page; widget: Locator }> {
-    const context = await browser.newContext();
-    contexts.push(context);
-    await context.exposeFunction('curbsideTestToken', () => idp.token(who.clientId));
-    const page = await context.newPage();
-    await page.goto(site.origin + path);
-    await connected(page);
-    return { page, widget: page.locator('curbside-chat') };
-  }
-
-  async function connected(page: Page): Promise<void> {
-    await page.waitForFunction("document.querySelector('curbside-chat')?.connected === true", undefined, { timeout: WAIT, polling: 50 });
+    return openWidget(suite.browser, suite.site, () => idp.token(who.clientId), [], { path });
   }
 
   it('two clinicians chat; each browser is one device, made up once, kept across a reload and bound to its user', async () => {
     const [lee, patel] = await Promise.all([open(LEE, '/lee'), open(PATEL, '/patel')]);
     expect(await lee.widget.locator('.me').textContent()).to.equal('Signed in as dr-lee');
-    const leeDevices = await t.storage.listDevices('org-a', 'dr-lee');
+    const leeDevices = await suite.t.storage.listDevices('org-a', 'dr-lee');
     expect(leeDevices.map((d) => d.deviceId)).to.have.length(1);
     expect(leeDevices[0]!.deviceId).to.match(/^web-[0-9a-f-]{36}$/);
 
@@ -88,8 +61,8 @@ describe('<curbside-chat> with an OpenID Connect provider, in headless Chromium'
 
     // A reload is the same device: same id, same keys, nothing new registered.
     await lee.page.reload();
-    await connected(lee.page);
-    expect((await t.storage.listDevices('org-a', 'dr-lee')).map((d) => d.deviceId)).to.deep.equal([leeDevices[0]!.deviceId]);
+    await widgetConnected(lee.page);
+    expect((await suite.t.storage.listDevices('org-a', 'dr-lee')).map((d) => d.deviceId)).to.deep.equal([leeDevices[0]!.deviceId]);
     expect(await lee.page.evaluate("localStorage.getItem('curbside-device-id:dr-lee')")).to.equal(leeDevices[0]!.deviceId);
   });
 });

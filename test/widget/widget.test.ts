@@ -11,9 +11,9 @@ import { expect } from 'chai';
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
-import { launchBrowser, requireChromium, serveStatic, type StaticSite } from '../support/browser.js';
-import { HubHarness, eventually, type TestHub } from '../support/hub.js';
+import type { BrowserContext, Locator, Page } from 'playwright-core';
+import { hubBrowserSuite, openWidget, widgetConnected, widgetHostPage } from '../support/browser.js';
+import { HubHarness, eventually } from '../support/hub.js';
 import { evilStorage } from '../support/evil-storage.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -32,63 +32,46 @@ const WAIT = 20_000;
 describe('<curbside-chat> in headless Chromium', function () {
   this.timeout(120_000);
   const harness = new HubHarness();
-  let t: TestHub;
   let evil: ReturnType<typeof evilStorage>['evil'];
-  let browser: Browser;
-  let site: StaticSite;
   const clinicians: Clinician[] = [];
-
-  before(async function () {
-    this.timeout(90_000);
-    requireChromium(); // fails first, saying what to install
-    let captured: ReturnType<typeof evilStorage>['evil'] | undefined;
-    t = await harness.start('memory', undefined, undefined, (s) => {
-      const wrapped = evilStorage(s);
-      captured = wrapped.evil;
-      return wrapped.storage;
-    });
-    evil = captured!;
+  const suite = hubBrowserSuite({
+    stop: () => harness.cleanup(),
+    start: async () => {
+      let captured: ReturnType<typeof evilStorage>['evil'] | undefined;
+      const t = await harness.start('memory', undefined, undefined, (s) => {
+        const wrapped = evilStorage(s);
+        captured = wrapped.evil;
+        return wrapped.storage;
+      });
+      evil = captured!;
+      mkdirSync(outputDir, { recursive: true });
+      return t;
+    },
     // The host page lives on another origin than the hub, like an EHR page embedding the widget.
-    site = await serveStatic({
-      '/': [
-        'text/html',
-        `<!doctype html><html lang="en"><meta charset="utf-8"><link rel="icon" href="data:,"><title>EHR</title>
-<script src="${t.url}/widget/curbside-chat.js"></script>
-<curbside-chat hub="${t.url}" label="Curbside chat"></curbside-chat>
-<script>document.querySelector('curbside-chat').getToken = () => window.curbsideTestToken();</script>`,
-      ],
+    site: (t) => ({
+      ...widgetHostPage(t.url),
       // The other way in: the host page puts the token in an attribute (the widget reads it again on every reconnect).
       '/attribute': ['text/html', `<!doctype html><html lang="en"><meta charset="utf-8"><link rel="icon" href="data:,"><title>EHR</title>
 <script src="${t.url}/widget/curbside-chat.js"></script>
 <curbside-chat hub="${t.url}"></curbside-chat>`],
-    });
-    browser = await launchBrowser();
-    mkdirSync(outputDir, { recursive: true });
+    }),
   });
 
-  after(async () => {
+  after(() => {
     for (const c of clinicians) if (c.errors.length) console.warn(`  page errors for ${c.userId}:\n    ${c.errors.join('\n    ')}`);
-    await browser?.close();
-    await site?.close();
-    await harness.cleanup();
   });
 
   /** A clinician in a browser context of their own, the widget connected and synced. */
   async function clinician(userId: string, deviceId: string, viewport = { width: 1000, height: 640 }): Promise<Clinician> {
-    const context = await browser.newContext({ viewport });
-    await context.exposeFunction('curbsideTestToken', () => t.idp.mint({ userId, deviceId }));
-    const page = await context.newPage();
     const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
-    await page.goto(site.origin + '/');
-    const c: Clinician = { userId, context, page, widget: page.locator('curbside-chat'), errors };
+    const opened = await openWidget(suite.browser, suite.site, () => suite.t.idp.mint({ userId, deviceId }), errors, { viewport });
+    const c: Clinician = { userId, ...opened, errors };
     clinicians.push(c);
-    await connected(c);
     return c;
   }
 
   async function connected(c: Clinician): Promise<void> {
-    await c.page.waitForFunction("document.querySelector('curbside-chat')?.connected === true", undefined, { timeout: WAIT, polling: 50 });
+    await widgetConnected(c.page);
   }
 
   async function startConversation(c: Clinician, people: string, title = ''): Promise<void> {
@@ -135,7 +118,7 @@ describe('<curbside-chat> in headless Chromium', function () {
 
   describe('serving', () => {
     it('serves the bundle as JavaScript with a short cache, an ETag and revalidation', async () => {
-      const res = await fetch(`${t.url}/widget/curbside-chat.js`);
+      const res = await fetch(`${suite.t.url}/widget/curbside-chat.js`);
       expect(res.status).to.equal(200);
       expect(res.headers.get('content-type')).to.equal('text/javascript; charset=utf-8');
       expect(res.headers.get('cache-control')).to.match(/max-age=\d+/);
@@ -147,19 +130,19 @@ describe('<curbside-chat> in headless Chromium', function () {
       expect(body).to.not.include('libsodium was not correctly initialized');
       const etag = res.headers.get('etag');
       expect(etag).to.be.a('string');
-      const again = await fetch(`${t.url}/widget/curbside-chat.js`, { headers: { 'if-none-match': etag! } });
+      const again = await fetch(`${suite.t.url}/widget/curbside-chat.js`, { headers: { 'if-none-match': etag! } });
       expect(again.status).to.equal(304);
     });
 
     it('serves libsodium apart, as a module any host page may import (CORS), which the bundle loads from next to itself', async () => {
-      const res = await fetch(`${t.url}/widget/curbside-sodium.js`, { headers: { origin: site.origin } });
+      const res = await fetch(`${suite.t.url}/widget/curbside-sodium.js`, { headers: { origin: suite.site.origin } });
       expect(res.status).to.equal(200);
       expect(res.headers.get('content-type')).to.equal('text/javascript; charset=utf-8');
       expect(res.headers.get('access-control-allow-origin')).to.equal('*');
       const body = await res.text();
       expect(body).to.include('libsodium was not correctly initialized');
       expect(body).to.match(/export\s*\{[^}]*as default/);
-      expect(await (await fetch(`${t.url}/widget/curbside-chat.js`)).text()).to.include('curbside-sodium.js');
+      expect(await (await fetch(`${suite.t.url}/widget/curbside-chat.js`)).text()).to.include('curbside-sodium.js');
     });
 
     it('answers 503 with a JSON error saying how to build it when the bundle is missing, and has no demo page outside dev tokens', async () => {
@@ -176,12 +159,12 @@ describe('<curbside-chat> in headless Chromium', function () {
   });
 
   it('takes the token from the token attribute, and waits for one until the host page sets it', async () => {
-    const context = await browser.newContext();
+    const context = await suite.browser.newContext();
     const page = await context.newPage();
-    await page.goto(`${site.origin}/attribute`);
+    await page.goto(`${suite.site.origin}/attribute`);
     const widget = page.locator('curbside-chat');
     await widget.getByText('Waiting for sign-in…').waitFor({ timeout: WAIT });
-    const token = t.idp.mint({ userId: 'dr-attr', deviceId: 'attr-kiosk' });
+    const token = suite.t.idp.mint({ userId: 'dr-attr', deviceId: 'attr-kiosk' });
     await page.evaluate(`document.querySelector('curbside-chat').setAttribute('token', ${JSON.stringify(token)})`);
     await page.waitForFunction("document.querySelector('curbside-chat')?.connected === true", undefined, { timeout: WAIT, polling: 50 });
     expect(await widget.locator('.me').textContent()).to.equal('Signed in as dr-attr');
@@ -304,7 +287,7 @@ describe('<curbside-chat> in headless Chromium', function () {
     });
 
     it('a member added later sees "not available to you" for what came before, then reads what follows', async () => {
-      const owner = t.client({ userId: 'rn-charge', deviceId: 'charge-phone' });
+      const owner = suite.t.client({ userId: 'rn-charge', deviceId: 'charge-phone' });
       await owner.connect();
       const { teamId } = await owner.teams.create('Night shift', [{ userId: 'dr-patel' }]);
       await owner.sendText(teamId, 'Handover list is on the board');
