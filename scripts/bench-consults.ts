@@ -23,7 +23,7 @@ import { uniqueName } from '../test/support/services.js';
 import { ADMIN } from '../test/support/admin-cli.js';
 import { credentialOffice } from '../test/support/office.js';
 import { consultScenario, type ConsultScenario } from '../test/support/consult-pool.js';
-import { killChildren } from './bench/server-process.js';
+import { runBench } from './bench/server-process.js';
 import { benchIdp } from './bench/idp.js';
 import { runContext, startBenchHub, withBenchServices } from './bench/bench-hub.js';
 
@@ -102,11 +102,4 @@ async function run(redisUrl: string, mongoUrl: string, mongoLabel: string): Prom
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    killChildren();
-    process.exit(1);
-  },
-);
+runBench(main);
