@@ -7,14 +7,14 @@
  *   npx tsx scripts/bench-consults.ts --smoke --out F  a 12-member pool and a 4-member team (npm test)
  *
  * Per group (test/support/consult-pool.ts): every member connected and credentialed (the office signs
- * through the admin API), the pool opened with most members enrolled and the last 5 joining themselves
+ * through the admin API), the pool opened with most members enrolled and the last 3 joining themselves
  * (the team: made by its owner), then one member posts the case: a real phone photo, de-identified on the
  * device, encrypted, uploaded, and the sealed case message (the first message from that device to the
  * group, so it carries its sender key to every member device over 1:1 sessions, as a first case does).
  * Measured: the post's ack; the time until each member decrypted the case (p50, last) and until the last
  * member had downloaded and decrypted the image; the hub's CPU time over that window (/proc/<pid>/stat).
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -23,7 +23,7 @@ import { uniqueName } from '../test/support/services.js';
 import { ADMIN } from '../test/support/admin-cli.js';
 import { credentialOffice } from '../test/support/office.js';
 import { consultScenario, type ConsultScenario } from '../test/support/consult-pool.js';
-import { runBench } from './bench/server-process.js';
+import { procCpuMs, runBench } from './bench/server-process.js';
 import { benchIdp } from './bench/idp.js';
 import { runContext, startBenchHub, withBenchServices } from './bench/bench-hub.js';
 
@@ -44,13 +44,6 @@ if (flags.help) {
 const POOL = Number(flags.pool ?? (flags.smoke ? 12 : 300));
 const TEAM = Number(flags.team ?? (flags.smoke ? 4 : 10));
 const ORG = 'bench-org';
-const TICK_MS = 1000 / 100; // USER_HZ: /proc/<pid>/stat counts CPU in ticks of 10 ms
-
-/** utime + stime of a process, ms. */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
-}
 
 async function main(): Promise<void> {
   await withBenchServices(run);
@@ -61,6 +54,7 @@ async function run(redisUrl: string, mongoUrl: string, mongoLabel: string): Prom
   const idp = benchIdp();
   const hub = await startBenchHub({ root, runId, redisUrl, mongoUrl, dbName: `bench_consults_${runId}`, idp, env: { ADMIN_TOKEN: ADMIN } });
   const clients: CurbsideClient[] = [];
+  hub.proc.once('exit', (code, signal) => console.error(`the hub exited (code ${code}, signal ${signal}); its last output:\n${hub.output().slice(-4000)}`));
   try {
     const office = await credentialOffice(hub.url, ORG);
     const client = (userId: string, deviceId: string) => {
@@ -73,7 +67,7 @@ async function run(redisUrl: string, mongoUrl: string, mongoLabel: string): Prom
     // The small team first: the pool's 300 clients stay connected after, and would load its run.
     for (const [kind, members] of [['team', TEAM], ['pool', POOL]] as const) {
       log(`${kind} of ${members}`);
-      results.push(await consultScenario({ kind, members, client, office, prefix: `${kind}${members}`, log, hubCpuMs: () => cpuMs(hub.pid), timeoutMs: 300_000 }));
+      results.push(await consultScenario({ kind, members, client, office, prefix: `${kind}${members}`, log, hubCpuMs: () => procCpuMs(hub.pid), timeoutMs: 300_000 }));
     }
     const [team, pool] = results as [ConsultScenario, ConsultScenario];
     const report = {

@@ -70,7 +70,7 @@ export async function consultScenario(o: {
   let conversationId: string;
   if (o.kind === 'pool') {
     // The moderator enrols most at once; the last `joiners` join themselves, into a pool that large.
-    const joiners = Math.min(o.joiners ?? 5, o.members - 2);
+    const joiners = Math.min(o.joiners ?? 3, o.members - 2);
     const enrolled = ids.slice(1, o.members - joiners).map((id) => id.userId);
     conversationId = (await owner.consults.create(`${o.prefix} dermatology curbside`, { members: enrolled })).poolId;
     o.log?.(`pool created with ${enrolled.length + 1} members, ${Math.round(performance.now() - t1)} ms`);

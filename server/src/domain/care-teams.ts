@@ -44,7 +44,7 @@ export class CareTeams {
      * Whether a clinician's device may join a consult pool (a `join` statement): it must hold a
      * verified credential (Credentials.holdsValid). Without it, nobody joins a pool.
      */
-    private readonly mayJoinPool: (orgId: string, userId: string, deviceId?: string) => Promise<boolean> = async () => false,
+    private readonly credentialed: (orgId: string, userIds: readonly string[], deviceId?: string) => Promise<Set<string>> = async () => new Set(),
   ) {}
 
   async create(caller: Caller, signed: SignedStatement): Promise<TeamOutcome> {
@@ -53,7 +53,7 @@ export class CareTeams {
     const state = this.apply(undefined, statement, signed);
     // A pool's owner moderates it: only a credentialed clinician may open one.
     if (state.pool) {
-      if (!(await this.mayJoinPool(caller.orgId, caller.userId, caller.deviceId))) {
+      if (!(await this.credentialed(caller.orgId, [caller.userId], caller.deviceId)).has(caller.userId)) {
         throw new HubError(ErrorCode.FORBIDDEN, 'Opening a consult pool takes a verified credential for this device (from your credentialing office)', { reason: 'credential-required' });
       }
       await this.requireCredentialed(caller.orgId, Object.keys(state.members).filter((u) => u !== caller.userId));
@@ -80,7 +80,7 @@ export class CareTeams {
     // A clinician joins a consult pool themselves; everything else is a member's.
     const joining = statement.op === 'join' && state?.pool !== undefined;
     if (!state || (!joining && !teamRoleOf(state.members, caller.userId))) throw new HubError(ErrorCode.FORBIDDEN, 'Not a member of this conversation', { conversationId: statement.teamId });
-    if (joining && !(await this.mayJoinPool(caller.orgId, caller.userId, caller.deviceId))) {
+    if (joining && !(await this.credentialed(caller.orgId, [caller.userId], caller.deviceId)).has(caller.userId)) {
       throw new HubError(ErrorCode.FORBIDDEN, 'Joining a consult pool takes a verified credential for this device (from your credentialing office)', { conversationId: statement.teamId, reason: 'credential-required' });
     }
     const conflict = async () => {
@@ -102,12 +102,9 @@ export class CareTeams {
 
   /** Members a moderator enrols in a consult pool must each hold a verified credential (on any device). */
   private async requireCredentialed(orgId: string, userIds: string[]): Promise<void> {
-    const lacking: string[] = [];
-    for (let i = 0; i < userIds.length; i += 20) {
-      const part = userIds.slice(i, i + 20);
-      const held = await Promise.all(part.map((u) => this.mayJoinPool(orgId, u)));
-      lacking.push(...part.filter((_, j) => !held[j]));
-    }
+    if (userIds.length === 0) return;
+    const held = await this.credentialed(orgId, userIds);
+    const lacking = userIds.filter((u) => !held.has(u));
     if (lacking.length) throw new HubError(ErrorCode.FORBIDDEN, 'A consult pool’s members each hold a verified credential; these do not', { userIds: lacking.slice(0, 20), reason: 'credential-required' });
   }
 

@@ -84,17 +84,26 @@ export class Credentials {
    * without `deviceId`, any of the user's devices (a member a moderator enrols).
    */
   async holdsValid(orgId: string, userId: string, deviceId?: string): Promise<boolean> {
-    const [key, found, devices] = await Promise.all([this.storage.getCredentialKey(orgId), this.storage.credentialsOf(orgId, [userId]), this.storage.listDeviceIdentities(orgId, [userId])]);
-    if (!key || devices.length === 0) return false;
+    return (await this.credentialed(orgId, [userId], deviceId)).has(userId);
+  }
+
+  /** Of `userIds`, those who hold a credential that verifies now (see {@link holdsValid}); three reads for them all. */
+  async credentialed(orgId: string, userIds: readonly string[], deviceId?: string): Promise<Set<string>> {
+    const out = new Set<string>();
+    const [key, found, devices] = await Promise.all([this.storage.getCredentialKey(orgId), this.storage.credentialsOf(orgId, [...userIds]), this.storage.listDeviceIdentities(orgId, [...userIds])]);
+    if (!key || devices.length === 0) return out;
     const officeKey = Buffer.from(key, 'base64url');
     const signedByOffice = (d: SignedCredential) => ed25519Verify(officeKey, credentialMessage(d.signed), Buffer.from(d.signature, 'base64url'));
     const revoked = new Set(found.revocations.filter(signedByOffice).map((d) => parseSigned(CredentialRevocationSchema, d.signed)?.serial));
-    const keys = new Map(devices.filter((d) => deviceId === undefined || d.deviceId === deviceId).map((d) => [d.deviceId, Buffer.from(d.identityKey).toString('base64url')]));
+    const keys = new Map(devices.filter((d) => deviceId === undefined || d.deviceId === deviceId).map((d) => [`${d.userId}\n${d.deviceId}`, Buffer.from(d.identityKey).toString('base64url')]));
+    const wanted = new Set(userIds);
     const now = this.now();
-    return found.attestations.some((d) => {
+    for (const d of found.attestations) {
       const c = parseSigned(CredentialSchema, d.signed);
-      return c !== undefined && c.orgId === orgId && c.userId === userId && keys.get(c.deviceId) === c.identityKey && c.issuedAt <= now && now < c.expiresAt && !revoked.has(c.serial) && signedByOffice(d);
-    });
+      if (!c || out.has(c.userId) || !wanted.has(c.userId) || c.orgId !== orgId) continue;
+      if (keys.get(`${c.userId}\n${c.deviceId}`) === c.identityKey && c.issuedAt <= now && now < c.expiresAt && !revoked.has(c.serial) && signedByOffice(d)) out.add(c.userId);
+    }
+    return out;
   }
 
   private async verify(orgId: string, document: SignedCredential): Promise<void> {
