@@ -70,12 +70,17 @@ export class HubApi {
   }
 
   /** `role:log`: every signed statement of a role from `fromIndex`, all pages. */
-  async roleLog(roleId: string, fromIndex = 0): Promise<SignedStatement[]> {
+  roleLog(roleId: string, fromIndex = 0): Promise<SignedStatement[]> {
+    return this.logPages(fromIndex, (from) => this.connection.request(ClientEvent.ROLE_LOG, { roleId, fromIndex: from }));
+  }
+
+  /** A team log a page at a time (`role:log`, `pool:log`), from `fromIndex` to its end. */
+  private async logPages(fromIndex: number, page: (from: number) => Promise<unknown>): Promise<SignedStatement[]> {
     const out: SignedStatement[] = [];
     for (;;) {
-      const page = RoleLogResultSchema.parse(await this.connection.request(ClientEvent.ROLE_LOG, { roleId, fromIndex: fromIndex + out.length }));
-      out.push(...page.statements);
-      if (!page.more || page.statements.length === 0) return out;
+      const answer = RoleLogResultSchema.parse(await page(fromIndex + out.length));
+      out.push(...answer.statements);
+      if (!answer.more || answer.statements.length === 0) return out;
     }
   }
 
@@ -86,13 +91,8 @@ export class HubApi {
   }
 
   /** `pool:log`: every signed statement of a consult pool from `fromIndex`, all pages. */
-  async poolLog(poolId: string, fromIndex = 0): Promise<SignedStatement[]> {
-    const out: SignedStatement[] = [];
-    for (;;) {
-      const page = RoleLogResultSchema.parse(await this.connection.request(ClientEvent.POOL_LOG, { poolId, fromIndex: fromIndex + out.length }));
-      out.push(...page.statements);
-      if (!page.more || page.statements.length === 0) return out;
-    }
+  poolLog(poolId: string, fromIndex = 0): Promise<SignedStatement[]> {
+    return this.logPages(fromIndex, (from) => this.connection.request(ClientEvent.POOL_LOG, { poolId, fromIndex: from }));
   }
 
   /** `role:open`: this user's thread with a role. */
