@@ -19,6 +19,8 @@ import { CurbsideError, isCurbsideError } from './errors.js';
 import type { HubApi } from './hub/api.js';
 
 export type { AgeBand, ConsultPart, PoolSummary, Sex };
+/** The age bands a case may give (never a date of birth), and the sexes: the choices to offer the asker. */
+export { AGE_BANDS, SEXES } from '@curbside/shared';
 
 /** A consult pool as this device verified it from its signed log. */
 export interface ConsultPool {
@@ -205,14 +207,16 @@ export class Consults {
   /**
    * Post a case to a pool: the question as the message text, the age band and sex sealed with it, and
    * an image (de-identified here first) if given. The case's id is the result's `messageId`.
+   * @returns the hub's acknowledgement and, with an image, the attachment as it was sealed (its
+   *   thumbnail and `removedMetadata`: what de-identification took out, to show the asker)
    * @throws CurbsideError FORBIDDEN (not a member), INVALID_PAYLOAD, and what `client.attachments.send` throws
    */
-  async postCase(poolId: string, c: NewCase): Promise<SendResult> {
+  async postCase(poolId: string, c: NewCase): Promise<SendResult & { attachment?: AttachmentDescriptor }> {
     const consult: ConsultPart = { type: 'case', ageBand: c.ageBand, sex: c.sex };
     await this.requireMember(poolId);
     if (c.image) {
-      const { result } = await this.deps.attachments.send(poolId, c.image.input, { ...c.image.options, caption: c.question, consult });
-      return result;
+      const { result, attachment } = await this.deps.attachments.send(poolId, c.image.input, { ...c.image.options, caption: c.question, consult });
+      return { ...result, attachment };
     }
     return this.deps.sendSealed(poolId, c.question, { consult });
   }
@@ -246,13 +250,18 @@ export class Consults {
   /**
    * Take a case to a private conversation with one responder: opens (or finds) the 1:1 conversation,
    * sends the case's question there, and tells the pool the case moved.
-   * @returns the private conversation's id
+   * @returns the private conversation's id, the question's acknowledgement there (`privateMessage`) and
+   *   that of the note in the pool (`poolMessage`), for an app that keeps its own copy of what it sent
    */
-  async moveToPrivate(poolId: string, consult: Pick<ConsultCase, 'caseId' | 'question'>, userId: string): Promise<{ conversationId: string }> {
+  async moveToPrivate(
+    poolId: string,
+    consult: Pick<ConsultCase, 'caseId' | 'question'>,
+    userId: string,
+  ): Promise<{ conversationId: string; privateMessage: SendResult; poolMessage: SendResult }> {
     const direct = await this.deps.api.createConversation({ kind: 'direct', peerUserId: userId });
-    await this.deps.sendSealed(direct.id, consult.question, { consult: { type: 'moved', caseId: consult.caseId, withUserId: userId } });
-    await this.deps.sendSealed(poolId, '', { consult: { type: 'moved', caseId: consult.caseId, withUserId: userId } });
-    return { conversationId: direct.id };
+    const privateMessage = await this.deps.sendSealed(direct.id, consult.question, { consult: { type: 'moved', caseId: consult.caseId, withUserId: userId } });
+    const poolMessage = await this.deps.sendSealed(poolId, '', { consult: { type: 'moved', caseId: consult.caseId, withUserId: userId } });
+    return { conversationId: direct.id, privateMessage, poolMessage };
   }
 
   private async verified(poolId: string): Promise<TeamState> {

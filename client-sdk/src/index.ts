@@ -16,7 +16,7 @@ export {
 } from './attachments/deidentify.js';
 export { makeThumbnail } from './attachments/thumbnail.js';
 export { OnCallRoles, type OnCallRole, type Shift } from './roles.js';
-export { Consults, consultThreads, type ConsultCase, type ConsultPool, type ConsultReply, type NewCase, type AgeBand, type ConsultPart, type PoolSummary, type Sex } from './consults.js';
+export { Consults, consultThreads, AGE_BANDS, SEXES, type ConsultCase, type ConsultPool, type ConsultReply, type NewCase, type AgeBand, type ConsultPart, type PoolSummary, type Sex } from './consults.js';
 export { HubApi } from './hub/api.js';
 export type { LinkCode, LinkState, DeviceListChange, DeviceListRejection } from './e2ee/device-lists.js';
 export { CurbsideError, isCurbsideError, ErrorCode } from './errors.js';

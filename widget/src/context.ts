@@ -4,6 +4,7 @@
  * element → session, views → context, state.
  */
 import type { Conversation, CurbsideClient } from '@curbside/client-sdk';
+import type { ConsultActions } from './consult-session.js';
 import type { HistoryItem } from './history.js';
 import type { ChatState } from './state.js';
 
@@ -29,6 +30,8 @@ export interface Actions {
   typing(typing: boolean): void;
   showSafetyNumber(userId: string): void;
   showMembers(c: Conversation): void;
+  /** Show a consult pool's cases (the pool view) instead of a conversation. */
+  openPool(poolId: string): void;
 }
 
 export interface ViewContext {
@@ -38,6 +41,8 @@ export interface ViewContext {
   readonly shadow: ShadowRoot;
   readonly actions: Actions;
   client(): CurbsideClient | undefined;
+  /** Consult pools through the session (undefined while there is none). */
+  consults(): ConsultActions | undefined;
   emit(type: string, detail: Record<string, unknown>): void;
 }
 

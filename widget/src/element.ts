@@ -18,6 +18,7 @@ import { TypingSender } from './views/composer.js';
 import { ConversationList } from './views/conversation-list.js';
 import { Dialogs } from './views/dialogs.js';
 import { Overlay } from './views/overlay.js';
+import { PoolView } from './views/pool-view.js';
 import { ThreadView } from './views/thread.js';
 import { UrgentPanel } from './views/urgent.js';
 
@@ -75,6 +76,7 @@ export class CurbsideChatElement extends HTMLElement {
   private readonly dialogs: Dialogs;
   private readonly typing: TypingSender;
   private readonly urgent: UrgentPanel;
+  private readonly pool: PoolView;
 
   constructor() {
     super();
@@ -93,6 +95,7 @@ export class CurbsideChatElement extends HTMLElement {
       typing: (typing) => this.typing.set(typing),
       showSafetyNumber: (userId) => void this.dialogs.showSafetyNumber(userId),
       showMembers: (c) => this.dialogs.showMembers(c),
+      openPool: (poolId) => this.openPool(poolId),
     };
     const ctx: ViewContext = {
       state: this.state,
@@ -100,6 +103,7 @@ export class CurbsideChatElement extends HTMLElement {
       shadow: this.shadow,
       actions,
       client: () => this.session?.client,
+      consults: () => this.session?.consults,
       emit: (type, detail) => this.emitEvent(type, detail),
     };
     this.banner = h('div', { class: 'banner', role: 'status', 'aria-live': 'polite' });
@@ -107,7 +111,8 @@ export class CurbsideChatElement extends HTMLElement {
     this.list = new ConversationList(ctx);
     this.thread = new ThreadView(ctx);
     this.typing = new TypingSender(ctx);
-    const panes = h('div', { class: 'panes' }, this.list.element, this.thread.element);
+    this.pool = new PoolView(ctx);
+    const panes = h('div', { class: 'panes' }, this.list.element, this.thread.element, this.pool.element);
     this.overlay = new Overlay(ctx, panes);
     this.dialogs = new Dialogs(ctx, this.overlay);
     this.root = h('div', { class: 'root', role: 'region', 'aria-label': 'Curbside chat', 'data-view': 'list' }, this.banner, this.urgent.announcer, this.urgent.element, panes, this.overlay.element);
@@ -264,6 +269,11 @@ export class CurbsideChatElement extends HTMLElement {
     typing: () => this.thread.renderTyping(),
     item: (item: HistoryItem) => {
       if (item.conversationId === this.state.current) this.thread.upsert(item);
+      this.pool.onItem(item);
+    },
+    pools: (poolId) => {
+      this.list.consults.render();
+      if (poolId === this.state.openPool) this.pool.render();
     },
     identityWarning: () => this.dialogs.showIdentityWarning(),
     linkRequest: (deviceId) => this.dialogs.showLinkRequest(deviceId),
@@ -280,6 +290,8 @@ export class CurbsideChatElement extends HTMLElement {
     this.thread.renderTyping();
     this.thread.renderItems();
     this.urgent.render(false);
+    this.list.consults.render();
+    this.pool.render(true);
   }
 
   private emitEvent(type: string, detail: Record<string, unknown>): void {
@@ -295,6 +307,9 @@ export class CurbsideChatElement extends HTMLElement {
   /** Open a conversation's thread (by id). */
   open(conversationId: string): void {
     this.state.current = conversationId;
+    this.state.openPool = undefined;
+    this.pool.element.hidden = true;
+    this.thread.element.hidden = false;
     this.root.dataset.view = 'thread';
     this.thread.render();
     this.list.render();
@@ -303,9 +318,23 @@ export class CurbsideChatElement extends HTMLElement {
     this.thread.focusComposer();
   }
 
+  /** Show a consult pool's cases (from "Consults") where a conversation's thread would be. */
+  openPool(poolId: string): void {
+    this.state.current = undefined;
+    this.state.openPool = poolId;
+    this.thread.render();
+    this.thread.element.hidden = true;
+    this.pool.element.hidden = false;
+    this.root.dataset.view = 'thread';
+    this.list.render();
+    this.session?.markAllRead(poolId);
+    this.pool.open();
+  }
+
   private back(): void {
     this.root.dataset.view = 'list';
     this.list.render();
-    this.list.focusRow(this.state.current);
+    if (this.state.openPool) this.list.consults.toggle.focus();
+    else this.list.focusRow(this.state.current);
   }
 }

@@ -4,7 +4,7 @@
  * reload. Like the device store, this is the origin's storage, unencrypted at rest.
  */
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
-import type { AttachmentDescriptor, Conversation } from '@curbside/client-sdk';
+import type { AttachmentDescriptor, ConsultPart, Conversation } from '@curbside/client-sdk';
 
 export type ItemStatus = 'sending' | 'sent' | 'delivered' | 'read' | 'failed';
 
@@ -32,6 +32,8 @@ export interface HistoryItem {
   priority?: 'urgent' | 'emergent';
   /** A file sent with the message (`text` is its caption), as its sender sealed it. */
   attachment?: AttachmentDescriptor;
+  /** In a consult pool: what the message is in a consult (a case, a reply, a helpful mark…), as its sender sealed it. */
+  consult?: ConsultPart;
   /** An outgoing file before its upload finished: what the user picked. */
   pendingFile?: { name: string; size: number; mediaType: string };
   /** An upload or download under way (fraction done), or what made it fail. */

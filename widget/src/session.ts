@@ -20,6 +20,7 @@ import type { HistoryDb, HistoryItem } from './history.js';
 import { alertKey, type ChatState } from './state.js';
 import { plainError, unavailableText } from './words.js';
 import { FileTransfers } from './file-transfers.js';
+import { ConsultSession } from './consult-session.js';
 
 const TYPING_SHOWN_MS = 6000;
 
@@ -41,6 +42,8 @@ export interface SessionView {
   roles(): void;
   /** Show a decrypted image at full size. */
   showImage(url: string, name: string): void;
+  /** A consult pool changed (members, hidden cases): redraw the consult views that show it. */
+  pools(poolId: string): void;
   emit(type: string, detail: Record<string, unknown>): void;
 }
 
@@ -52,6 +55,8 @@ function statusOf(recipients: HistoryItem['recipients']): 'read' | 'delivered' |
 export class ChatSession {
   /** Uploads and downloads of files. */
   private readonly files: FileTransfers;
+  /** Consult pools: cases, replies, moderation. */
+  readonly consults: ConsultSession;
 
   constructor(
     private readonly state: ChatState,
@@ -60,6 +65,16 @@ export class ChatSession {
     private readonly history: HistoryDb,
   ) {
     this.files = new FileTransfers({ client, me: () => state.me.sub ?? '', putItem: (item) => this.putItem(item), view });
+    this.consults = new ConsultSession({
+      client,
+      state,
+      putItem: (item) => this.putItem(item),
+      openConversation: async (id) => {
+        await this.refreshConversations();
+        view.open(id);
+      },
+      poolChanged: (poolId) => view.pools(poolId),
+    });
     const { state: s, view: v } = this;
     client.on('connected', () => v.banner('Syncing…'));
     client.on('synced', () => {
@@ -90,6 +105,8 @@ export class ChatSession {
     client.on('teamChanged', (c) => {
       void this.refreshConversations();
       if (c.op === 'hold' || c.op === 'schedule') this.view.roles();
+      // A pool's members or hidden cases changed: verify its log again, then redraw.
+      if (s.pools.has(c.teamId)) void this.consults.pool(c.teamId).catch(() => {});
     });
     client.on('teamDetails', ({ teamId, title }) => this.setTeamTitle(teamId, title));
     client.on('membershipMismatch', ({ teamId }) => {
@@ -169,6 +186,7 @@ export class ChatSession {
       ...(m.outgoing ? { status: 'sent' as const } : {}),
       ...(m.priority !== 'routine' ? { priority: m.priority } : {}),
       ...(m.attachment ? { attachment: m.attachment } : {}),
+      ...(m.consult ? { consult: m.consult } : {}),
     });
     if (m.priority !== 'routine') this.view.alerts(false);
     if (this.state.typing.get(m.conversationId)?.delete(m.senderUserId)) this.view.typing();
@@ -314,7 +332,8 @@ export class ChatSession {
   }
 
   private isViewing(conversationId: string): boolean {
-    return this.state.current === conversationId && document.visibilityState === 'visible';
+    const { state } = this;
+    return (state.current === conversationId || state.openPool === conversationId) && document.visibilityState === 'visible';
   }
 
   markAllRead(conversationId: string): void {

@@ -3,7 +3,7 @@
  * titles it decrypted, who is typing and online, the connection, and safety keys waiting for an answer.
  * Views read it; the session (SDK events) and the element's actions change it.
  */
-import type { AlertState, Conversation, EscalatedMessage } from '@curbside/client-sdk';
+import type { AlertState, ConsultPool, Conversation, EscalatedMessage } from '@curbside/client-sdk';
 import type { HistoryItem } from './history.js';
 import type { Claims } from './claims.js';
 import { People } from './people.js';
@@ -30,6 +30,10 @@ export class ChatState {
   readonly items = new Map<string, HistoryItem>();
   /** The open conversation. */
   current: string | undefined;
+  /** The consult pool whose cases are shown (the "Consults" pool view), instead of a conversation. */
+  openPool: string | undefined;
+  /** Consult pools as this device last verified them, by pool id. */
+  readonly pools = new Map<string, ConsultPool>();
   /** conversation -> user -> shown until (ms). */
   readonly typing = new Map<string, Map<string, number>>();
   /** conversation -> other members online. */

@@ -68,6 +68,38 @@ button:disabled { opacity: 0.6; cursor: default; }
 .role-row { display: flex; flex-wrap: wrap; align-items: center; gap: 0.4em; padding: 0.3em 0; }
 .role-row .name { font-weight: 600; overflow-wrap: anywhere; }
 .role-row .holders { color: var(--_muted); flex: 1 1 10em; }
+.consults { padding: 0.6em 0.8em; border-bottom: 1px solid var(--_border); display: grid; gap: 0.4em; max-height: 50%; overflow-y: auto; }
+.consults h3 { font-size: 0.95em; margin: 0; }
+.consults label, .case-form label, .reply-form label, .close-form label { font-size: 0.85em; color: var(--_muted); display: grid; gap: 0.15em; }
+.consults input, .case-form textarea, .case-form select, .reply-form textarea, .close-form textarea { border: 1px solid var(--_muted); border-radius: 6px; padding: 0.3em 0.5em; background: var(--_bg); color: var(--_fg); font: inherit; }
+.consults .found, .pool-note { margin: 0; font-size: 0.85em; color: var(--_muted); }
+.consults .found:empty, .consults .form-error:empty, ul.pools:empty, .pool-status:empty, .pool-view .form-error:empty { display: none; }
+ul.pools { list-style: none; margin: 0; padding: 0; }
+.pool-row { display: flex; flex-wrap: wrap; align-items: center; gap: 0.4em; padding: 0.3em 0; }
+.pool-row .name { font-weight: 600; overflow-wrap: anywhere; flex: 1 1 8em; }
+.pool-row .count { color: var(--_muted); font-size: 0.85em; }
+form.new-pool { display: grid; gap: 0.4em; }
+.pool-view { flex: 1; display: flex; flex-direction: column; min-width: 0; }
+.pool-scroll { flex: 1; overflow-y: auto; min-height: 0; padding: 0.6em 0.8em; display: grid; align-content: start; gap: 0.6em; }
+.pool-status { margin: 0; font-size: 0.9em; }
+.case-form, .close-form { display: grid; gap: 0.45em; padding: 0.6em; border: 1px solid var(--_border); border-radius: var(--_radius); background: var(--_surface); }
+.case-choices { display: flex; flex-wrap: wrap; gap: 0.6em; }
+.case-form .actions, .close-form .actions, .case-card .actions { display: flex; flex-wrap: wrap; gap: 0.4em; }
+ol.cases { list-style: none; margin: 0; padding: 0; display: grid; gap: 0.8em; }
+.case-card { border: 1px solid var(--_border); border-radius: var(--_radius); padding: 0.6em 0.8em; display: grid; gap: 0.4em; }
+.case-body { display: grid; gap: 0.3em; }
+.case-card h3.question { font-size: 1em; margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; }
+.case-card p { margin: 0; }
+.case-meta, .asker, .reply-meta, .replies-count, .moved { font-size: 0.85em; color: var(--_muted); }
+.case-card .name { font-weight: 600; color: var(--_fg); }
+.case-summary { border-left: 4px solid #1e7e34; padding-left: 0.6em; }
+.closed-label { font-weight: 600; font-size: 0.85em; }
+.summary-text, .reply-text { white-space: pre-wrap; overflow-wrap: anywhere; }
+ol.replies { list-style: none; margin: 0; padding: 0 0 0 0.8em; border-left: 2px solid var(--_border); display: grid; gap: 0.5em; }
+.reply.is-helpful { border-left: 4px solid #1e7e34; margin-left: -0.8em; padding-left: calc(0.8em - 4px); }
+.helpful { color: #1e7e34; font-weight: 600; }
+form.reply-form { display: flex; gap: 0.5em; align-items: flex-end; }
+form.reply-form label { flex: 1; }
 .sidebar-head button { white-space: nowrap; }
 .me { font-size: 0.85em; color: var(--_muted); padding: 0 0.8em 0.4em; }
 ul.conversations { list-style: none; margin: 0; padding: 0; overflow-y: auto; flex: 1; }
@@ -159,7 +191,7 @@ ul.members li { display: flex; justify-content: space-between; align-items: cent
 @container (max-width: 560px) {
   .sidebar { width: 100%; max-width: none; border-right: 0; }
   .root[data-view="thread"] .sidebar { display: none; }
-  .root[data-view="list"] .thread { display: none; }
+  .root[data-view="list"] .thread, .root[data-view="list"] .pool-view { display: none; }
   .back { display: inline-block; }
   .msg { max-width: 92%; }
 }

@@ -21,6 +21,8 @@ export function plainError(e: unknown): string {
       case ErrorCode.UNTRUSTED_IDENTITY:
         return 'Not sent: a safety number changed. Accept or verify it first.';
       case ErrorCode.FORBIDDEN:
+        // A consult pool's credential gate: the hub says plainly what is missing.
+        if ((e.details as { reason?: unknown } | undefined)?.reason === 'credential-required') return e.message;
         return 'You are not allowed to do that here (for example, you are no longer a member).';
       case ErrorCode.NOT_FOUND:
         return 'Not found: check the user ID.';
@@ -127,3 +129,15 @@ export const TEAM_TITLE_LABEL = 'Care team name (optional; only its members can 
 
 /** Shown for a care team whose title this device cannot decrypt yet (its key comes with a member's next message). */
 export const TEAM_TITLE_PENDING = 'Care team (name not yet on this device)';
+
+/** "30–39 years", "Neonate", "80 and over": a case's age band in words. */
+export function ageBandText(band: string): string {
+  if (band === '80+') return '80 and over';
+  if (/^\d+-\d+$/.test(band)) return `${band.replace('-', '–')} years`;
+  return band.charAt(0).toUpperCase() + band.slice(1);
+}
+
+/** "Female", "Unknown": a case's sex in words. */
+export function sexText(sex: string): string {
+  return sex.charAt(0).toUpperCase() + sex.slice(1);
+}

@@ -6,6 +6,7 @@ import { h, replaceChildren } from '../dom.js';
 import { activeElement, type ViewContext } from '../context.js';
 import { NewConversationForm } from './new-conversation.js';
 import { OnCallPanel } from './on-call.js';
+import { ConsultsPanel } from './consults.js';
 
 export class ConversationList {
   readonly element: HTMLElement;
@@ -15,6 +16,8 @@ export class ConversationList {
   private readonly newButton: HTMLButtonElement;
   /** "On call": roles, who holds each now, Page and Take. */
   readonly onCall: OnCallPanel;
+  /** "Consults": consult pools, Join, Open, New pool. */
+  readonly consults: ConsultsPanel;
 
   constructor(private readonly ctx: ViewContext) {
     this.meLine = h('p', { class: 'me' });
@@ -23,13 +26,15 @@ export class ConversationList {
     this.newForm = new NewConversationForm(ctx, () => this.toggleNew(false));
     this.newButton.addEventListener('click', () => this.toggleNew(Boolean(this.newForm.element.hidden)));
     this.onCall = new OnCallPanel(ctx);
+    this.consults = new ConsultsPanel(ctx);
     this.element = h(
       'nav',
       { class: 'sidebar', 'aria-label': 'Conversations' },
-      h('div', { class: 'sidebar-head' }, h('h2', {}, 'Conversations'), this.onCall.toggle, this.newButton),
+      h('div', { class: 'sidebar-head' }, h('h2', {}, 'Conversations'), this.onCall.toggle, this.consults.toggle, this.newButton),
       this.meLine,
       this.newForm.element,
       this.onCall.element,
+      this.consults.element,
       this.list,
     );
   }

@@ -1,0 +1,159 @@
+/**
+ * "Consults" (issue #23): the organisation's consult pools ("Dermatology curbside"), found by topic,
+ * each with its member count and "Join" (or "Open" for a member); the hub's plain refusal when joining
+ * takes a credential this device does not have; "New pool" for a clinician whose credential verifies.
+ * Opening a pool shows its cases (pool-view.ts).
+ */
+import type { PoolSummary } from '@curbside/client-sdk';
+import { h, replaceChildren } from '../dom.js';
+import type { ViewContext } from '../context.js';
+import { plainError } from '../words.js';
+
+const SEARCH_DELAY_MS = 250;
+
+export class ConsultsPanel {
+  readonly element: HTMLElement;
+  readonly toggle: HTMLButtonElement;
+  private readonly search: HTMLInputElement;
+  private readonly list: HTMLUListElement;
+  private readonly status: HTMLParagraphElement;
+  private readonly error: HTMLParagraphElement;
+  private readonly newToggle: HTMLButtonElement;
+  private readonly newForm: HTMLFormElement;
+  private readonly newNote: HTMLParagraphElement;
+  private readonly topic: HTMLInputElement;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private seq = 0;
+  /** The pools last answered. */
+  private pools: PoolSummary[] = [];
+
+  constructor(private readonly ctx: ViewContext) {
+    const { uid } = ctx;
+    this.toggle = h('button', { type: 'button', class: 'consults-toggle', 'aria-expanded': 'false', 'aria-controls': `${uid}-consults` }, 'Consults');
+    this.search = h('input', { type: 'search', name: 'pool-search', autocomplete: 'off', 'aria-controls': `${uid}-pools` });
+    this.list = h('ul', { class: 'pools', id: `${uid}-pools`, role: 'list', 'aria-label': 'Consult pools' });
+    this.status = h('p', { class: 'found', role: 'status' });
+    this.error = h('p', { class: 'form-error', role: 'alert' });
+    this.topic = h('input', { type: 'text', name: 'pool-topic', required: true, autocomplete: 'off', maxlength: '100' });
+    const create = h('button', { type: 'submit', class: 'primary' }, 'Open pool');
+    this.newForm = h('form', { class: 'new-pool', id: `${uid}-new-pool`, hidden: true, 'aria-label': 'New consult pool' }, h('label', {}, 'Topic (visible to the hub, so colleagues find it)', this.topic), create);
+    this.newToggle = h('button', { type: 'button', class: 'new-pool-toggle', hidden: true, 'aria-expanded': 'false', 'aria-controls': `${uid}-new-pool` }, 'New pool');
+    this.newNote = h('p', { class: 'pool-note' }, 'Joining or opening a pool takes a verified credential from your credentialing office.');
+    this.element = h(
+      'section',
+      { class: 'consults', id: `${uid}-consults`, hidden: true, 'aria-labelledby': `${uid}-consults-title` },
+      h('h3', { id: `${uid}-consults-title` }, 'Consult pools'),
+      h('label', {}, 'Find a pool by topic', this.search),
+      this.status,
+      this.error,
+      this.list,
+      this.newNote,
+      this.newToggle,
+      this.newForm,
+    );
+    this.toggle.addEventListener('click', () => this.show(Boolean(this.element.hidden)));
+    this.search.addEventListener('input', () => {
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => void this.refresh(), SEARCH_DELAY_MS);
+    });
+    this.newToggle.addEventListener('click', () => this.showNew(Boolean(this.newForm.hidden)));
+    this.newForm.addEventListener('submit', (e) => {
+      e.preventDefault();
+      void this.createPool(create);
+    });
+  }
+
+  show(open: boolean): void {
+    this.element.hidden = !open;
+    this.toggle.setAttribute('aria-expanded', String(open));
+    if (open) {
+      this.search.focus();
+      void this.refresh();
+      this.render();
+    }
+  }
+
+  /** Ask for the pools again (on opening, on a search, after a join). */
+  async refresh(): Promise<void> {
+    const consults = this.ctx.consults();
+    if (!consults || this.element.hidden) return;
+    const seq = ++this.seq;
+    let pools: PoolSummary[];
+    try {
+      pools = await consults.search(this.search.value);
+    } catch (e) {
+      if (seq === this.seq) this.status.textContent = `Pools unavailable: ${plainError(e)}`;
+      return;
+    }
+    if (seq !== this.seq) return;
+    this.status.textContent = pools.length ? `${pools.length} pool${pools.length === 1 ? '' : 's'}` : 'No consult pools found.';
+    this.pools = pools;
+    this.render();
+  }
+
+  /** Draw the rows of the pools last answered, and "New pool" for a verified clinician. */
+  render(): void {
+    if (this.element.hidden) return;
+    const me = this.ctx.state.me.sub;
+    const credentialed = me ? this.ctx.state.people.verified(me) !== undefined : false;
+    this.newToggle.hidden = !credentialed;
+    this.newNote.hidden = credentialed;
+    if (!credentialed) this.showNew(false);
+    const focused = (this.ctx.shadow.activeElement as HTMLElement | null)?.dataset?.pool;
+    replaceChildren(this.list, ...this.pools.map((p) => this.row(p)));
+    if (focused) this.list.querySelector<HTMLButtonElement>(`button[data-pool="${CSS.escape(focused)}"]`)?.focus();
+  }
+
+  private row(p: PoolSummary): HTMLLIElement {
+    const member = p.member || this.ctx.state.pools.get(p.poolId)?.member === true;
+    const label = `${member ? 'Open' : 'Join'} ${p.topic}`;
+    const button = h('button', { type: 'button', class: member ? 'open-pool' : 'join-pool', 'data-pool': p.poolId, 'aria-label': label }, member ? 'Open' : 'Join');
+    button.addEventListener('click', () => (member ? this.ctx.actions.openPool(p.poolId) : void this.join(p, button)));
+    const count = `${p.memberCount} member${p.memberCount === 1 ? '' : 's'}`;
+    return h('li', { role: 'listitem', class: 'pool-row', 'data-pool-id': p.poolId }, h('span', { class: 'name' }, p.topic), ' ', h('span', { class: 'count' }, count), ' ', button);
+  }
+
+  private async join(p: PoolSummary, button: HTMLButtonElement): Promise<void> {
+    const consults = this.ctx.consults();
+    if (!consults) return;
+    button.disabled = true;
+    this.error.textContent = '';
+    try {
+      await consults.join(p.poolId);
+    } catch (e) {
+      button.disabled = false;
+      // The hub's own words when a credential is what is missing ("Joining a consult pool takes a verified credential…").
+      this.error.textContent = `Not joined: ${plainError(e)}`;
+      return;
+    }
+    this.status.textContent = `You joined ${p.topic}.`;
+    void this.refresh();
+    this.ctx.actions.openPool(p.poolId);
+  }
+
+  private showNew(open: boolean): void {
+    this.newForm.hidden = !open;
+    this.newToggle.setAttribute('aria-expanded', String(open));
+    if (open) this.topic.focus();
+  }
+
+  private async createPool(button: HTMLButtonElement): Promise<void> {
+    const consults = this.ctx.consults();
+    const topic = this.topic.value.trim();
+    if (!consults || !topic) return;
+    button.disabled = true;
+    this.error.textContent = '';
+    try {
+      const poolId = await consults.create(topic);
+      this.topic.value = '';
+      this.showNew(false);
+      this.status.textContent = `You opened ${topic}.`;
+      void this.refresh();
+      this.ctx.actions.openPool(poolId);
+    } catch (e) {
+      this.error.textContent = `Not opened: ${plainError(e)}`;
+    } finally {
+      button.disabled = false;
+    }
+  }
+}
