@@ -247,6 +247,8 @@ export interface WidgetSuite {
   page: Page;
   widget: Locator;
   pageErrors: string[];
+  /** Another clinician's widget in its own browser context (its own IndexedDB), closed after the suite. */
+  openAs(who: { userId: string; deviceId: string; claims?: Record<string, unknown> }): Promise<{ page: Page; widget: Locator }>;
 }
 interface TestHubLike {
   url: string;
@@ -267,6 +269,11 @@ export function widgetSuite<T extends TestHubLike>(o: {
 }): WidgetSuite & { t: T } {
   const suite = { pageErrors: [] as string[] } as WidgetSuite & { t: T };
   const base = hubBrowserSuite({ start: o.start, stop: o.stop, site: (t) => widgetHostPage(t.url, o.host) });
+  suite.openAs = async (who) => {
+    if (!base.browser || !base.site) throw new Error('openAs: the suite has not started');
+    const { page, widget } = await openWidget(base.browser, base.site, () => suite.t.idp.mint(who), suite.pageErrors, { viewport: o.viewport });
+    return { page, widget };
+  };
   before(async function () {
     this.timeout(90_000);
     suite.t = base.t;

@@ -18,6 +18,8 @@ export interface Office {
   privateKey: KeyObject;
   /** Attest the client's connected device (its identity key) for `specialty`; the serial. */
   attest(client: CurbsideClient, userId: string, deviceId: string, specialty: string): Promise<string>;
+  /** Attest a device by the identity key it published (base64url), e.g. a browser's read from the database. */
+  attestKey(identityKey: string, userId: string, deviceId: string, specialty: string, displayName?: string): Promise<string>;
   revoke(serial: string): Promise<void>;
 }
 
@@ -38,13 +40,17 @@ export async function credentialOffice(url: string, orgId: string): Promise<Offi
   await generateCredentialKey(keyFile);
   const { privateKey, publicKey } = await loadCredentialKey(keyFile);
   await post(url, AdminPath.CREDENTIAL_KEY, { orgId, publicKey });
+  const attestKey: Office['attestKey'] = async (identityKey, userId, deviceId, specialty, displayName = `Dr ${userId}`) => {
+    const document = signAttestation(privateKey, { orgId, userId, deviceId, identityKey, displayName, specialty, licence: `GMC ${userId.length}${deviceId.length}`, institution: 'St Elsewhere', days: 30 });
+    return ((await post(url, AdminPath.CREDENTIALS, { orgId, document })) as { serial: string }).serial;
+  };
   return {
     keyFile,
     publicKey,
     privateKey,
+    attestKey,
     async attest(client, userId, deviceId, specialty) {
-      const document = signAttestation(privateKey, { orgId, userId, deviceId, identityKey: await client.credentials.myIdentityKey(), displayName: `Dr ${userId}`, specialty, licence: `GMC ${userId.length}${deviceId.length}`, institution: 'St Elsewhere', days: 30 });
-      return ((await post(url, AdminPath.CREDENTIALS, { orgId, document })) as { serial: string }).serial;
+      return attestKey(await client.credentials.myIdentityKey(), userId, deviceId, specialty);
     },
     async revoke(serial) {
       await post(url, AdminPath.CREDENTIAL_REVOKE, { orgId, document: signRevocation(privateKey, { orgId, serial }) });

@@ -1,0 +1,204 @@
+/**
+ * Issue #23 in the widget, headless Chromium against a real hub on Redis and the Mongo-wire DB: the
+ * "Consults" tab. Dr Okafor (credentialed, in the browser) opens a pool with "New pool"; Dr Lee
+ * (credentialed, another browser context) joins it from the widget and posts a case with a real phone
+ * photo through the form; Okafor replies from the widget; Lee marks the reply helpful, closes the case
+ * with a summary and takes a second case to a private chat; Okafor, the pool's moderator, hides a case
+ * and it disappears in Lee's page; Dr Moss (no credential) is refused at Join in the hub's words.
+ * The credentialing office attests the browsers' devices by the identity keys they published. axe-core
+ * checks the Consults views; the case's text never reaches the database. The tests run in order.
+ */
+import { expect } from 'chai';
+import type { Locator, Page } from 'playwright-core';
+import { defaultSecurityConfig } from '@curbside/server';
+import { axeViolations, widgetSuite } from '../support/browser.js';
+import { HubHarness, eventually, sharedBackend } from '../support/hub.js';
+import { withAdmin } from '../support/admin-cli.js';
+import { expectNotStored } from '../support/canary.js';
+import { withDb } from '../support/db.js';
+import { fixtureImage } from '../support/images.js';
+import { credentialOffice } from '../support/office.js';
+
+const WAIT = 20_000;
+const OKAFOR = { userId: 'dr-okafor', deviceId: 'okafor-browser', claims: { name: 'Ada Okafor', profile_role: 'Consultant dermatologist' } };
+const LEE = { userId: 'dr-lee', deviceId: 'lee-browser', claims: { name: 'Daniel Lee', profile_role: 'General practitioner' } };
+const MOSS = { userId: 'dr-moss', deviceId: 'moss-browser', claims: { name: 'Mallory Moss' } };
+const CANARY = 'WIDGET-CONSULT-CANARY-41c9';
+const QUESTION = `${CANARY}: annular plaque on the forearm, 3 weeks, not itchy, KOH negative. Thoughts?`;
+const REPLY = `${CANARY}-reply: looks like granuloma annulare; biopsy if it spreads`;
+const SUMMARY = `${CANARY}-summary: biopsy confirmed granuloma annulare`;
+const SECOND = `${CANARY}-second: nail dystrophy, one toe, 6 months`;
+const POOL = 'Dermatology curbside';
+
+async function seriousViolations(page: Page): Promise<string[]> {
+  return (await axeViolations(page)).filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.targets.join(' | ')}`);
+}
+
+describe('<curbside-chat> Consults: pools, cases, replies, helpful, summary, moderation (Chromium, real backend)', function () {
+  this.timeout(180_000);
+  const harness = new HubHarness();
+  const shared = sharedBackend();
+  let lee: { page: Page; widget: Locator };
+  let moss: { page: Page; widget: Locator };
+  const s = widgetSuite({
+    who: OKAFOR,
+    stop: () => harness.cleanup(),
+    start: () =>
+      harness.start('real', shared, (c) => {
+        withAdmin(c);
+        // Production mode (the real backend): the test page's origin is allowed like a hospital's would be.
+        c.security = { ...defaultSecurityConfig('production'), corsOrigins: 'dev-localhost' };
+      }),
+  });
+
+  /** The identity key a browser's device published (base64url), as the office compares it in person. */
+  async function identityKeyOf(deviceId: string): Promise<string> {
+    const doc = await withDb(shared.dbName, (db) => db.collection('devices').findOne({ orgId: 'org-a', deviceId }));
+    const key = doc?.identityKey as { buffer: Uint8Array } | undefined;
+    expect(key, `${deviceId} published an identity key`).to.not.equal(undefined);
+    return Buffer.from(key!.buffer).toString('base64url');
+  }
+
+  /** The card of the case whose question starts with `text`, in a widget. */
+  const card = (widget: Locator, text: string) => widget.locator('li.case-card', { has: widget.page().locator('h3.question', { hasText: text }) });
+
+  before(async function () {
+    this.timeout(90_000);
+    lee = await s.openAs(LEE);
+    moss = await s.openAs(MOSS);
+    const office = await credentialOffice(s.t.url, 'org-a');
+    await office.attestKey(await identityKeyOf(OKAFOR.deviceId), OKAFOR.userId, OKAFOR.deviceId, 'Dermatology', 'Ada Okafor');
+    await office.attestKey(await identityKeyOf(LEE.deviceId), LEE.userId, LEE.deviceId, 'General practice', 'Daniel Lee');
+  });
+
+  it('a credentialed clinician opens a pool with "New pool"; axe-core finds nothing in the Consults panel', async () => {
+    await s.widget.getByRole('button', { name: 'Consults' }).click();
+    const panel = s.widget.getByRole('region', { name: 'Consult pools' });
+    await panel.getByRole('button', { name: 'New pool' }).waitFor({ timeout: WAIT });
+    await panel.getByRole('button', { name: 'New pool' }).click();
+    await panel.getByRole('textbox', { name: /^Topic/ }).fill(POOL);
+    await panel.getByRole('button', { name: 'Open pool' }).click();
+    await s.widget.getByRole('heading', { name: POOL }).waitFor({ timeout: WAIT });
+    await eventually(async () => (await s.widget.locator('.pool-head .detail').textContent()) === '1 member · you moderate this pool', 'the pool, verified from its log', WAIT);
+    await panel.getByRole('button', { name: `Open ${POOL}` }).waitFor({ timeout: WAIT });
+    expect(await seriousViolations(s.page), 'axe-core: Consults panel and pool view').to.deep.equal([]);
+  });
+
+  it("Join without a verified credential shows the hub's refusal, and changes nothing", async () => {
+    await moss.widget.getByRole('button', { name: 'Consults' }).click();
+    const panel = moss.widget.getByRole('region', { name: 'Consult pools' });
+    await panel.getByRole('searchbox', { name: 'Find a pool by topic' }).fill('derma');
+    const row = panel.getByRole('listitem').filter({ hasText: POOL });
+    await row.waitFor({ timeout: WAIT });
+    expect(await row.textContent()).to.include('1 member');
+    expect(await panel.getByRole('button', { name: 'New pool' }).isVisible(), 'no "New pool" without a credential').to.equal(false);
+    await panel.getByRole('button', { name: `Join ${POOL}` }).click();
+    const refusal = panel.getByRole('alert');
+    await eventually(async () => /Joining a consult pool takes a verified credential/.test((await refusal.textContent()) ?? ''), 'the refusal, in the hub’s words', WAIT);
+    expect(await panel.getByRole('button', { name: `Join ${POOL}` }).isEnabled(), 'still a Join').to.equal(true);
+    expect(await moss.widget.locator('.pool-view').isVisible(), 'no pool view opened').to.equal(false);
+  });
+
+  it('a credentialed clinician joins from the widget and posts a case with a real photo; both see it with its preview and the metadata-removed note', async () => {
+    await lee.widget.getByRole('button', { name: 'Consults' }).click();
+    await lee.widget.getByRole('button', { name: `Join ${POOL}` }).click();
+    await lee.widget.getByRole('heading', { name: POOL }).waitFor({ timeout: WAIT });
+    await eventually(async () => (await lee.widget.locator('.pool-head .detail').textContent()) === '2 members', 'Lee is a member', WAIT);
+    await eventually(async () => (await s.widget.locator('.pool-head .detail').textContent())!.startsWith('2 members'), 'the owner sees the join', WAIT);
+
+    await lee.widget.getByRole('button', { name: 'Post a case' }).click();
+    const form = lee.widget.getByRole('form', { name: 'Post a case' });
+    expect(await form.textContent()).to.include('the hub never sees it');
+    expect(await seriousViolations(lee.page), 'axe-core: the Post a case form').to.deep.equal([]);
+    await form.getByRole('textbox', { name: 'Question' }).fill(QUESTION);
+    await form.getByRole('combobox', { name: 'Age band' }).selectOption({ label: '30–39 years' });
+    await form.getByRole('combobox', { name: 'Sex' }).selectOption({ label: 'Female' });
+    await form.locator('input[type=file]').setInputFiles({ name: 'forearm.jpg', mimeType: 'image/jpeg', buffer: fixtureImage('phone-gps-scaled.jpg') });
+    await form.getByRole('button', { name: 'Post case' }).click();
+    const posted = lee.widget.locator('.pool-status');
+    await eventually(async () => ((await posted.textContent()) ?? '').startsWith('Case posted.'), 'posted', WAIT);
+    expect(await posted.textContent()).to.include('GPS position');
+
+    for (const widget of [lee.widget, s.widget]) {
+      const c = card(widget, QUESTION);
+      await c.waitFor({ timeout: WAIT });
+      expect(await c.locator('.case-meta').textContent()).to.equal('Age band: 30–39 years · Sex: Female');
+      await c.locator('img.thumb').waitFor({ timeout: WAIT });
+      expect(await c.locator('.metadata-note').textContent()).to.include('GPS position');
+    }
+    // The asker's name with the verified badge, as the owner's device checked it.
+    const seen = card(s.widget, QUESTION);
+    await eventually(async () => (await seen.locator('.asker').textContent())!.includes('Daniel Lee'), 'the asker by name', WAIT);
+    await seen.locator('.asker .verified').waitFor({ timeout: WAIT });
+    expect(await seen.locator('.asker .verified').textContent()).to.equal('✓ Verified General practice');
+    // Full size, decrypted and checked in the browser.
+    await seen.getByRole('button', { name: 'Open forearm.jpg' }).click();
+    await s.widget.locator('.image-view img.full').waitFor({ timeout: WAIT });
+    await s.widget.locator('.image-view').getByRole('button', { name: 'Close' }).click();
+    expect(await seriousViolations(s.page), 'axe-core: a case card with its image').to.deep.equal([]);
+  });
+
+  it('the owner replies from the widget; the asker marks it helpful and closes the case with a summary', async () => {
+    const okaforCard = card(s.widget, QUESTION);
+    await okaforCard.getByRole('textbox', { name: /^Your reply/ }).fill(REPLY);
+    await okaforCard.getByRole('button', { name: 'Reply', exact: true }).click();
+    const leeCard = card(lee.widget, QUESTION);
+    const reply = leeCard.locator('li.reply', { hasText: REPLY });
+    await reply.waitFor({ timeout: WAIT });
+    await eventually(async () => (await reply.locator('.reply-meta').textContent())!.includes('Ada Okafor'), 'the responder by name', WAIT);
+    await reply.locator('.verified').waitFor({ timeout: WAIT });
+    expect(await reply.locator('.verified').textContent()).to.equal('✓ Verified Dermatology');
+    expect(await okaforCard.getByRole('button', { name: /^Mark helpful/ }).count(), 'only the asker marks').to.equal(0);
+
+    await leeCard.getByRole('button', { name: 'Mark helpful: Ada Okafor’s reply' }).click();
+    for (const widget of [lee.widget, s.widget]) {
+      await card(widget, QUESTION).locator('li.reply.is-helpful .helpful').waitFor({ timeout: WAIT });
+    }
+    await leeCard.getByRole('button', { name: 'Close with summary' }).click();
+    await leeCard.getByRole('textbox', { name: /^Summary/ }).fill(SUMMARY);
+    await leeCard.getByRole('button', { name: 'Close case' }).click();
+    for (const widget of [lee.widget, s.widget]) {
+      const c = card(widget, QUESTION);
+      await eventually(async () => (await c.locator('.summary-text').textContent().catch(() => '')) === SUMMARY, 'the summary shows', WAIT);
+      expect(await c.locator('form.reply-form').isVisible(), 'a closed case takes no replies').to.equal(false);
+    }
+    expect(await seriousViolations(lee.page), 'axe-core: a closed case with a helpful reply').to.deep.equal([]);
+  });
+
+  it('the asker takes a case to a private chat; a moderator hides a case and it disappears for the other member', async () => {
+    await lee.widget.getByRole('button', { name: 'Post a case' }).click();
+    const form = lee.widget.getByRole('form', { name: 'Post a case' });
+    await form.getByRole('textbox', { name: 'Question' }).fill(SECOND);
+    await form.getByRole('combobox', { name: 'Age band' }).selectOption({ label: '60–69 years' });
+    await form.getByRole('combobox', { name: 'Sex' }).selectOption({ label: 'Male' });
+    await form.getByRole('button', { name: 'Post case' }).click();
+    const second = card(s.widget, SECOND);
+    await second.waitFor({ timeout: WAIT });
+    await second.getByRole('textbox', { name: /^Your reply/ }).fill('Happy to look at photos privately');
+    await second.getByRole('button', { name: 'Reply', exact: true }).click();
+
+    // Move to private chat opens the 1:1 thread with the responder, the question in it.
+    const leeSecond = card(lee.widget, SECOND);
+    await leeSecond.getByRole('button', { name: 'Move to private chat with Ada Okafor' }).click({ timeout: WAIT });
+    await lee.widget.locator('.thread-head h2', { hasText: 'Ada Okafor' }).waitFor({ timeout: WAIT });
+    await lee.widget.locator('ol.messages .bubble', { hasText: SECOND }).waitFor({ timeout: WAIT });
+    await eventually(async () => ((await second.locator('.moved').textContent().catch(() => '')) ?? '').includes('private chat with you'), 'the pool shows it moved', WAIT);
+
+    // Back in the pool, Lee sees both cases; Okafor hides the second.
+    await lee.widget.getByRole('button', { name: `Open ${POOL}` }).click();
+    await card(lee.widget, SECOND).waitFor({ timeout: WAIT });
+    expect(await card(lee.widget, QUESTION).count()).to.equal(1);
+    expect(await card(lee.widget, SECOND).getByRole('button', { name: /^Hide for everyone/ }).count(), 'a member cannot hide').to.equal(0);
+    await second.getByRole('button', { name: /^Hide for everyone/ }).click();
+    await card(s.widget, SECOND).waitFor({ state: 'detached', timeout: WAIT });
+    await card(lee.widget, SECOND).waitFor({ state: 'detached', timeout: WAIT });
+    expect(await card(lee.widget, QUESTION).count(), 'the other case stays').to.equal(1);
+  });
+
+  it('the hub never held a word of the cases, and no page threw', async () => {
+    const scanned = await expectNotStored(shared.dbName, [CANARY]);
+    expect(scanned.collections).to.include('envelopes');
+    expect(scanned.documents).to.be.greaterThan(0);
+    expect(s.pageErrors).to.deep.equal([]);
+  });
+});
