@@ -105,6 +105,8 @@ describe('<curbside-chat> Consults: pools, cases, replies, helpful, summary, mod
     await lee.widget.getByRole('heading', { name: POOL }).waitFor({ timeout: WAIT });
     await eventually(async () => (await lee.widget.locator('.pool-head .detail').textContent()) === '2 members', 'Lee is a member', WAIT);
     await eventually(async () => (await s.widget.locator('.pool-head .detail').textContent())!.startsWith('2 members'), 'the owner sees the join', WAIT);
+    const ownersRow = s.widget.getByRole('list', { name: 'Consult pools' }).getByRole('listitem').filter({ hasText: POOL });
+    await eventually(async () => (await ownersRow.textContent())!.includes('2 members'), 'and the count in the pool list', WAIT);
 
     await lee.widget.getByRole('button', { name: 'Post a case' }).click();
     const form = lee.widget.getByRole('form', { name: 'Post a case' });
@@ -181,7 +183,7 @@ describe('<curbside-chat> Consults: pools, cases, replies, helpful, summary, mod
     const leeSecond = card(lee.widget, SECOND);
     await leeSecond.getByRole('button', { name: 'Move to private chat with Ada Okafor' }).click({ timeout: WAIT });
     await lee.widget.locator('.thread-head h2', { hasText: 'Ada Okafor' }).waitFor({ timeout: WAIT });
-    await lee.widget.locator('ol.messages .bubble', { hasText: SECOND }).waitFor({ timeout: WAIT });
+    await lee.widget.locator('ol.messages li', { hasText: SECOND }).locator('.consult-tag', { hasText: 'Case moved to a private chat' }).waitFor({ timeout: WAIT });
     await eventually(async () => ((await second.locator('.moved').textContent().catch(() => '')) ?? '').includes('private chat with you'), 'the pool shows it moved', WAIT);
 
     // Back in the pool, Lee sees both cases; Okafor hides the second.
@@ -193,6 +195,20 @@ describe('<curbside-chat> Consults: pools, cases, replies, helpful, summary, mod
     await card(s.widget, SECOND).waitFor({ state: 'detached', timeout: WAIT });
     await card(lee.widget, SECOND).waitFor({ state: 'detached', timeout: WAIT });
     expect(await card(lee.widget, QUESTION).count(), 'the other case stays').to.equal(1);
+  });
+
+  it('after a reload, the pool view shows the cases this browser kept (its history in IndexedDB), still without the hidden one', async () => {
+    await lee.page.reload();
+    await lee.page.waitForFunction("document.querySelector('curbside-chat')?.connected === true", undefined, { timeout: WAIT, polling: 50 });
+    await lee.widget.getByRole('button', { name: 'Consults' }).click();
+    await lee.widget.getByRole('button', { name: `Open ${POOL}` }).click();
+    const c = card(lee.widget, QUESTION);
+    await c.waitFor({ timeout: WAIT });
+    await c.locator('img.thumb').waitFor({ timeout: WAIT });
+    expect(await c.locator('.summary-text').textContent()).to.equal(SUMMARY);
+    expect(await c.locator('li.reply.is-helpful .reply-text').textContent()).to.equal(REPLY);
+    await eventually(async () => (await lee.widget.locator('.pool-head .detail').textContent()) === '2 members', 'the pool verified again', WAIT);
+    expect(await card(lee.widget, SECOND).count(), 'the hidden case stays hidden').to.equal(0);
   });
 
   it('the hub never held a word of the cases, and no page threw', async () => {

@@ -272,7 +272,8 @@ export class CurbsideChatElement extends HTMLElement {
       this.pool.onItem(item);
     },
     pools: (poolId) => {
-      this.list.consults.render();
+      // Member counts and "Open" rows: ask the hub again (a pool's log changed).
+      void this.list.consults.refresh();
       if (poolId === this.state.openPool) this.pool.render();
     },
     identityWarning: () => this.dialogs.showIdentityWarning(),

@@ -98,6 +98,7 @@ ol.cases { list-style: none; margin: 0; padding: 0; display: grid; gap: 0.8em; }
 ol.replies { list-style: none; margin: 0; padding: 0 0 0 0.8em; border-left: 2px solid var(--_border); display: grid; gap: 0.5em; }
 .reply.is-helpful { border-left: 4px solid #1e7e34; margin-left: -0.8em; padding-left: calc(0.8em - 4px); }
 .helpful { color: #1e7e34; font-weight: 600; }
+.msg .consult-tag { margin: 0 0 0.15em; font-size: 0.78em; font-weight: 600; color: var(--_muted); }
 form.reply-form { display: flex; gap: 0.5em; align-items: flex-end; }
 form.reply-form label { flex: 1; }
 .sidebar-head button { white-space: nowrap; }

@@ -1,5 +1,5 @@
 /** Plain words for clinicians: no stack traces or error codes as the primary text. */
-import { isCurbsideError, ErrorCode, type AlertState, type UnavailableMessage } from '@curbside/client-sdk';
+import { isCurbsideError, ErrorCode, type AlertState, type ConsultPart, type UnavailableMessage } from '@curbside/client-sdk';
 import type { HistoryItem } from './history.js';
 
 export function plainError(e: unknown): string {
@@ -129,6 +129,22 @@ export const TEAM_TITLE_LABEL = 'Care team name (optional; only its members can 
 
 /** Shown for a care team whose title this device cannot decrypt yet (its key comes with a member's next message). */
 export const TEAM_TITLE_PENDING = 'Care team (name not yet on this device)';
+
+/** What a consult message is, for the thread and the conversation list ("Case", "Marked a reply helpful"…). */
+export function consultLabel(part: ConsultPart): string {
+  switch (part.type) {
+    case 'case':
+      return `Case: ${ageBandText(part.ageBand)}, ${sexText(part.sex).toLowerCase()}`;
+    case 'reply':
+      return 'Reply to a case';
+    case 'helpful':
+      return 'Marked a reply helpful';
+    case 'close':
+      return 'Closed a case. Summary:';
+    case 'moved':
+      return 'Case moved to a private chat';
+  }
+}
 
 /** "30–39 years", "Neonate", "80 and over": a case's age band in words. */
 export function ageBandText(band: string): string {

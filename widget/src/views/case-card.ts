@@ -91,7 +91,7 @@ export class CaseCard {
         helpful = h('button', { type: 'button', class: 'mark-helpful', 'data-focus': `helpful:${r.messageId}`, 'aria-label': `Mark helpful: ${who}’s reply` }, 'Mark helpful');
         helpful.addEventListener('click', (e) => void this.run(e.currentTarget as HTMLButtonElement, (a) => a.markHelpful(this.poolId, c.caseId, r.messageId)));
       }
-      if (asker && !mine) {
+      if (asker && !mine && !c.closed) {
         move = h('button', { type: 'button', class: 'move-private', 'data-focus': `move:${r.messageId}`, 'aria-label': `Move to private chat with ${who}` }, 'Move to private chat');
         move.addEventListener('click', (e) => void this.run(e.currentTarget as HTMLButtonElement, (a) => a.moveToPrivate(this.poolId, { caseId: c.caseId, question: c.question }, r.senderUserId)));
       }

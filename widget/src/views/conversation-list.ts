@@ -7,6 +7,7 @@ import { activeElement, type ViewContext } from '../context.js';
 import { NewConversationForm } from './new-conversation.js';
 import { OnCallPanel } from './on-call.js';
 import { ConsultsPanel } from './consults.js';
+import { consultLabel } from '../words.js';
 
 export class ConversationList {
   readonly element: HTMLElement;
@@ -87,7 +88,7 @@ export class ConversationList {
         n ? h('span', { class: 'badge' }, String(n)) : false,
       );
       // The last message, outside the button (its name stays short); a click on it still opens the row.
-      const previewText = preview ? `${preview.outgoing ? 'You: ' : ''}${preview.text}` : c.kind === 'group' ? `${c.memberUserIds.length} members` : 'No messages yet';
+      const previewText = preview ? `${preview.outgoing ? 'You: ' : ''}${preview.text || (preview.consult ? consultLabel(preview.consult) : '')}` : c.kind === 'group' ? `${c.memberUserIds.length} members` : 'No messages yet';
       const previewLine = h('div', { class: 'preview', id: previewId }, previewText);
       button.addEventListener('click', () => this.ctx.actions.open(c.id));
       return h('li', { role: 'listitem', class: 'conv-row' }, button, previewLine);

@@ -8,7 +8,7 @@ import { append, h, replaceChildren } from '../dom.js';
 import type { HistoryItem } from '../history.js';
 import { compareItems } from '../state.js';
 import type { ViewContext } from '../context.js';
-import { alertTimeline, statusText } from '../words.js';
+import { alertTimeline, consultLabel, statusText } from '../words.js';
 import { composer } from './composer.js';
 
 export class ThreadView {
@@ -184,6 +184,8 @@ export class ThreadView {
       'li',
       { class: `msg${item.outgoing ? ' out' : ''}${item.priority ? ' urgent' : ''}`, 'data-key': item.key, role: 'listitem', 'aria-label': `${item.priority ? `${item.priority === 'emergent' ? 'Emergent' : 'Urgent'}: ` : ''}${item.outgoing ? 'You said' : `${sender} said`}` },
       urgency,
+      // In a consult pool (or a case moved to a 1:1): what the message is; the Consults tab threads them.
+      item.consult ? h('p', { class: 'consult-tag' }, consultLabel(item.consult)) : false,
       item.attachment || item.pendingFile ? attachmentBlock(this.ctx, item) : false,
       item.text ? h('div', { class: 'bubble' }, item.text) : false,
       meta,
