@@ -11,7 +11,7 @@
 import { expect } from 'chai';
 import type { Locator, Page } from 'playwright-core';
 import { defaultSecurityConfig } from '@curbside/server';
-import { axeViolations, widgetSuite } from '../support/browser.js';
+import { axeViolations, widgetConnected, widgetSuite } from '../support/browser.js';
 import { HubHarness, eventually, sharedBackend } from '../support/hub.js';
 import { withAdmin } from '../support/admin-cli.js';
 import { expectNotStored } from '../support/canary.js';
@@ -199,7 +199,7 @@ describe('<curbside-chat> Consults: pools, cases, replies, helpful, summary, mod
 
   it('after a reload, the pool view shows the cases this browser kept (its history in IndexedDB), still without the hidden one', async () => {
     await lee.page.reload();
-    await lee.page.waitForFunction("document.querySelector('curbside-chat')?.connected === true", undefined, { timeout: WAIT, polling: 50 });
+    await widgetConnected(lee.page);
     await lee.widget.getByRole('button', { name: 'Consults' }).click();
     await lee.widget.getByRole('button', { name: `Open ${POOL}` }).click();
     const c = card(lee.widget, QUESTION);
