@@ -31,6 +31,7 @@ export {
   Attachments,
   type AttachmentInput,
   type AttachmentProgress,
+  type AttachmentMetadataReport,
   type AttachmentThumbnail,
   type AttachmentSendOptions,
   type AttachmentDownloadOptions,

@@ -8,7 +8,7 @@
  * caption, the thumbnail and the "metadata removed" report. The hub sees ciphertext, its size, and
  * which conversation it belongs to; nothing else.
  */
-import { stripImageMetadata } from './deidentify.js';
+import { deidentifyOutgoing, type AttachmentMetadataReport } from './outgoing-metadata.js';
 import { makeThumbnail, type AttachmentThumbnail } from './thumbnail.js';
 import { AttachmentLimits, ErrorCode, type AttachmentDescriptor, type ConsultPart, type SendResult } from '@curbside/shared';
 import { getSodium, sodiumReady } from '../crypto/index.js';
@@ -24,7 +24,14 @@ export interface AttachmentProgress {
   phase: 'upload' | 'download';
   bytes: number;
   total: number;
+  /**
+   * On an upload's first report (`bytes: 0`, before any byte is uploaded): what happened to the file's
+   * metadata, the same as `send`'s result says. `status: 'not-removed'` is an image sent with its metadata.
+   */
+  metadata?: AttachmentMetadataReport;
 }
+
+export type { AttachmentMetadataReport } from './outgoing-metadata.js';
 
 export type { AttachmentThumbnail } from './thumbnail.js';
 
@@ -47,7 +54,9 @@ export interface AttachmentSendOptions {
   /**
    * Strip identifying metadata from a JPEG, PNG or WebP before it is encrypted (GPS position, dates, camera
    * serial, owner, XMP, IPTC, comments; the orientation is kept; see `stripImageMetadata`), report it in `removedMetadata`, and, in a
-   * browser, make a thumbnail from the stripped image when none is given. @default true
+   * browser, make a thumbnail from the stripped image when none is given. The image is recognised by its
+   * bytes, whatever `mediaType` or the file's name say. Other images (HEIC, AVIF, GIF, TIFF) are sent with
+   * their metadata: the result's `metadata` says so (`status: 'not-removed'`). @default true
    */
   deidentify?: boolean;
   onProgress?: (progress: AttachmentProgress) => void;
@@ -120,29 +129,27 @@ export class Attachments {
    *   before anything is uploaded; INVALID_PAYLOAD locally (a thumbnail too big, a stream of another
    *   length than `size`); UNAVAILABLE when the hub stayed unreachable through every retry
    */
-  async send(conversationId: string, input: AttachmentInput, options: AttachmentSendOptions = {}): Promise<{ result: SendResult; attachment: AttachmentDescriptor }> {
+  async send(conversationId: string, input: AttachmentInput, options: AttachmentSendOptions = {}): Promise<{ result: SendResult; attachment: AttachmentDescriptor; metadata: AttachmentMetadataReport }> {
     await sodiumReady();
     if (options.thumbnail && (options.thumbnail.bytes.length === 0 || options.thumbnail.bytes.length > AttachmentLimits.MAX_THUMBNAIL_BYTES)) {
       throw new CurbsideError(ErrorCode.INVALID_PAYLOAD, `A thumbnail is 1 to ${AttachmentLimits.MAX_THUMBNAIL_BYTES} bytes`);
     }
-    let source = await plaintextOf(input, options.size);
-    let mediaType = options.mediaType ?? (input instanceof Blob && input.type ? input.type : 'application/octet-stream');
+    // Recognised by its first bytes; a JPEG, PNG or WebP is read whole and stripped, and the stripped bytes are what is encrypted.
+    const prepared = await deidentifyOutgoing(
+      await plaintextOf(input, options.size),
+      options.mediaType ?? (input instanceof Blob && input.type ? input.type : 'application/octet-stream'),
+      options.deidentify ?? true,
+    );
+    const { source, mediaType, report: metadata } = prepared;
     let removedMetadata = options.removedMetadata;
     let thumbnail = options.thumbnail;
-    const maybeImage = mediaType.startsWith('image/') || (mediaType === 'application/octet-stream' && source.size <= MAX_SNIFF_BYTES);
-    if ((options.deidentify ?? true) && maybeImage && source.size <= MAX_DEIDENTIFY_BYTES) {
-      // Images are read whole to strip them (they are small next to the limit); the stripped bytes are what is encrypted.
-      const whole = await collect(source.chunks, source.size);
-      const clean = stripImageMetadata(whole, mediaType);
-      if (clean.deidentified) {
-        mediaType = clean.mediaType;
-        removedMetadata = [...new Set([...(removedMetadata ?? []), ...clean.removed])];
-        thumbnail ??= await makeThumbnail(clean.bytes, clean.mediaType);
-      }
-      source = { size: clean.bytes.length, chunks: (async function* () { yield clean.bytes; })() };
+    if (metadata.status === 'removed') {
+      removedMetadata = [...new Set([...(removedMetadata ?? []), ...metadata.removed])];
+      thumbnail ??= await makeThumbnail(prepared.stripped!, mediaType);
     }
     const name = options.name ?? (typeof File !== 'undefined' && input instanceof File ? input.name : undefined);
     const cipherSize = cipherSizeOf(source.size);
+    options.onProgress?.({ phase: 'upload', bytes: 0, total: cipherSize, metadata });
     const partSize = (this.deps.chunksPerPart ?? DEFAULT_CHUNKS_PER_PART) * (CHUNK_BYTES + CHUNK_OVERHEAD);
     const upload = await this.transfer.create({ conversationId, size: cipherSize, partSize });
     const id = upload.attachmentId;
@@ -180,7 +187,7 @@ export class Attachments {
       ...(removedMetadata?.length ? { removedMetadata: [...removedMetadata].slice(0, AttachmentLimits.MAX_REMOVED_METADATA) } : {}),
     };
     const result = await this.deps.sendMessage(conversationId, options.caption ?? '', options.clientMessageId ?? globalThis.crypto.randomUUID(), attachment, options.consult);
-    return { result, attachment };
+    return { result, attachment, metadata };
   }
 
   /**
@@ -272,23 +279,6 @@ export class Attachments {
 }
 
 /** The plaintext as an async iterable of bytes, and its size (a stream of unknown length is read first). */
-/** Images up to this size are de-identified (read whole: far above any photo); larger ones are sent as they are, with no note. */
-const MAX_DEIDENTIFY_BYTES = 128 * 1024 * 1024;
-/** A file of unknown type up to this size is read to see whether it is a JPEG or PNG. */
-const MAX_SNIFF_BYTES = 16 * 1024 * 1024;
-
-async function collect(chunks: AsyncIterable<Uint8Array>, size: number): Promise<Uint8Array> {
-  const out = new Uint8Array(size);
-  let at = 0;
-  for await (const c of chunks) {
-    if (at + c.length > size) throw new CurbsideError(ErrorCode.INVALID_PAYLOAD, 'The file is longer than its size');
-    out.set(c, at);
-    at += c.length;
-  }
-  if (at !== size) throw new CurbsideError(ErrorCode.INVALID_PAYLOAD, 'The file is shorter than its size');
-  return out;
-}
-
 async function plaintextOf(input: AttachmentInput, size: number | undefined): Promise<{ size: number; chunks: AsyncIterable<Uint8Array> }> {
   if (input instanceof Uint8Array) return { size: input.length, chunks: (async function* () { yield input; })() };
   if (typeof Blob !== 'undefined' && input instanceof Blob) return { size: input.size, chunks: readerChunks(input.stream()) };
