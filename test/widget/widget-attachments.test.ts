@@ -2,7 +2,9 @@
  * Issue #21 in the widget, headless Chromium against a real hub on Redis and the Mongo-wire DB: Attach,
  * paste and drop send a real image (a PNG the browser itself encoded) with progress; a received image
  * shows its sealed preview, the metadata-removed note and, on Open, the full-size image; any other file
- * is saved; a file tampered with in the database and one that is too large each show a plain error.
+ * is saved; a photo whose file claims another type is still de-identified (checked with exiftool); a HEIC
+ * photo, which the SDK cannot strip, carries a plain warning; a file tampered with in the database and one
+ * that is too large each show a plain error.
  * Dr Lee is in the browser; Dr Patel is an SDK client. The tests run in order.
  */
 import { expect } from 'chai';
@@ -12,7 +14,7 @@ import type { AttachmentDescriptor, ChatMessage, CurbsideClient } from '@curbsid
 import { axeViolations, widgetSuite } from '../support/browser.js';
 import { HubHarness, eventually, sharedBackend } from '../support/hub.js';
 import { withDb } from '../support/db.js';
-import { SAMSUNG_PHOTO, fixtureImage } from '../support/images.js';
+import { SAMSUNG_PHOTO, fixtureImage, identifyingTagsIn, isoBmffFile, requireExiftool } from '../support/images.js';
 import { defaultSecurityConfig } from '@curbside/server';
 
 const WAIT = 20_000;
@@ -30,6 +32,7 @@ describe('<curbside-chat> attachments: attach, paste, drop, previews, full size,
     who: LEE,
     stop: () => harness.cleanup(),
     start: async () => {
+      requireExiftool();
       const t = await harness.start('real', shared, (c) => {
         c.attachments = { maxBytes: MAX_BYTES, orgQuotaBytes: 10 * MAX_BYTES, unreferencedMs: 3_600_000 };
         // Production mode (the real backend): the test page's origin is allowed like a hospital's would be.
@@ -99,6 +102,36 @@ describe('<curbside-chat> attachments: attach, paste, drop, previews, full size,
     expect(received.includes(Buffer.from('SM-N920T')), 'the camera model is gone').to.equal(false);
     const sent = s.widget.locator('li.msg.out', { hasText: 'lesion.jpg' });
     await eventually(async () => ((await sent.locator('.metadata-note').textContent()) ?? '').includes('GPS position'), 'the sender sees the note', WAIT);
+  });
+
+  it('a photo whose file says application/octet-stream is recognised by its bytes and de-identified all the same', async () => {
+    const photo = fixtureImage(SAMSUNG_PHOTO);
+    await s.widget.locator('input.file-input').setInputFiles({ name: 'scan.bin', mimeType: 'application/octet-stream', buffer: photo });
+    await eventually(() => patelMessages.some((m) => m.attachment?.name === 'scan.bin'), 'Patel got the file', WAIT);
+    const a = patelMessages.find((m) => m.attachment?.name === 'scan.bin')!.attachment!;
+    expect(a.mediaType).to.equal('image/jpeg');
+    expect(a.removedMetadata).to.include('GPS position');
+    expect(identifyingTagsIn(await patel.attachments.download(a).bytes(), 'scan-received.jpg'), 'exiftool on what Patel decrypts').to.deep.equal([]);
+    expect(await s.widget.locator('li.msg.out', { hasText: 'scan.bin' }).locator('.metadata-warning').count()).to.equal(0);
+  });
+
+  it('a HEIC photo, whose metadata the SDK cannot remove, is sent with a plain warning on it, also said by a live region', async () => {
+    const heic = isoBmffFile('heic', 'mif1', 'heic');
+    await s.widget.locator('input.file-input').setInputFiles({ name: 'mole.heic', mimeType: 'image/heic', buffer: heic });
+    const sent = s.widget.locator('li.msg.out', { hasText: 'mole.heic' });
+    const warning = 'This HEIC photo may carry its location; metadata could not be removed.';
+    await eventually(async () => ((await sent.locator('.metadata-warning').textContent()) ?? '').endsWith(warning), 'the warning on the message', WAIT);
+    await eventually(() => patelMessages.some((m) => m.attachment?.name === 'mole.heic'), 'Patel got it', WAIT);
+    const a = patelMessages.find((m) => m.attachment?.name === 'mole.heic')!.attachment!;
+    expect(a.removedMetadata, 'no "removed" note for it').to.equal(undefined);
+    expect(Buffer.from(await patel.attachments.download(a).bytes()).equals(heic), 'sent as it is').to.equal(true);
+    await sent.locator('button.open-file').waitFor({ timeout: WAIT });
+    expect(await sent.locator('.metadata-warning').textContent(), 'still there once sent').to.equal(`⚠ ${warning}`);
+    expect(await sent.locator('.metadata-note').count()).to.equal(0);
+    const announced = await s.page.evaluate("[...document.querySelector('curbside-chat').shadowRoot.querySelectorAll('[role=status]')].map((el) => el.textContent)");
+    expect(announced, 'the live region says it').to.include(warning);
+    const violations = (await axeViolations(s.page)).filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id);
+    expect(violations, 'axe-core with the warning shown').to.deep.equal([]);
   });
 
   it('paste and drop send files too', async () => {

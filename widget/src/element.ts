@@ -70,6 +70,8 @@ export class CurbsideChatElement extends HTMLElement {
 
   private readonly root: HTMLDivElement;
   private readonly banner: HTMLDivElement;
+  /** Polite announcements for screen readers that no redrawn node should repeat (a warning on a file being sent). */
+  private readonly announcer: HTMLDivElement;
   private readonly list: ConversationList;
   private readonly thread: ThreadView;
   private readonly overlay: Overlay;
@@ -107,6 +109,7 @@ export class CurbsideChatElement extends HTMLElement {
       emit: (type, detail) => this.emitEvent(type, detail),
     };
     this.banner = h('div', { class: 'banner', role: 'status', 'aria-live': 'polite' });
+    this.announcer = h('div', { class: 'sr-only', role: 'status', 'aria-live': 'polite' });
     this.urgent = new UrgentPanel(ctx);
     this.list = new ConversationList(ctx);
     this.thread = new ThreadView(ctx);
@@ -115,7 +118,7 @@ export class CurbsideChatElement extends HTMLElement {
     const panes = h('div', { class: 'panes' }, this.list.element, this.thread.element, this.pool.element);
     this.overlay = new Overlay(ctx, panes);
     this.dialogs = new Dialogs(ctx, this.overlay);
-    this.root = h('div', { class: 'root', role: 'region', 'aria-label': 'Curbside chat', 'data-view': 'list' }, this.banner, this.urgent.announcer, this.urgent.element, panes, this.overlay.element);
+    this.root = h('div', { class: 'root', role: 'region', 'aria-label': 'Curbside chat', 'data-view': 'list' }, this.banner, this.announcer, this.urgent.announcer, this.urgent.element, panes, this.overlay.element);
     this.shadow.append(this.root);
     this.thread.render();
     this.list.render();
@@ -264,6 +267,9 @@ export class CurbsideChatElement extends HTMLElement {
     list: () => this.list.render(),
     roles: () => void this.list.onCall.refresh(),
     showImage: (url, name) => this.dialogs.showImage(url, name),
+    announce: (text) => {
+      this.announcer.textContent = text;
+    },
     threadHead: () => this.thread.renderHead(),
     presence: () => this.thread.renderPresence(),
     typing: () => this.thread.renderTyping(),

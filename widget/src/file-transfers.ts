@@ -3,9 +3,9 @@
  * the message; a received file's download, decryption and checks, then the image full size or the file
  * saved. Failures become plain words on the item.
  */
-import type { CurbsideClient } from '@curbside/client-sdk';
+import type { AttachmentMetadataReport, CurbsideClient } from '@curbside/client-sdk';
 import type { HistoryItem } from './history.js';
-import { plainError } from './words.js';
+import { metadataWarning, plainError } from './words.js';
 
 export interface FileTransferDeps {
   client: CurbsideClient;
@@ -13,7 +13,12 @@ export interface FileTransferDeps {
   me(): string;
   /** Keep an item and show it. */
   putItem(item: HistoryItem): void;
-  view: { item(item: HistoryItem): void; showImage(url: string, name: string): void };
+  view: {
+    item(item: HistoryItem): void;
+    showImage(url: string, name: string): void;
+    /** Say `text` once to screen readers (a polite live region). */
+    announce(text: string): void;
+  };
 }
 
 export class FileTransfers {
@@ -21,7 +26,9 @@ export class FileTransfers {
 
   /**
    * Encrypt and send a file: an outgoing item shows its upload progress, then the message; a refusal
-   * (too large, quota) or a failure shows on the item in plain words.
+   * (too large, quota) or a failure shows on the item in plain words. An image the SDK could not strip
+   * (HEIC, AVIF, GIF, TIFF) gets a warning on the item, from the SDK's first progress report, before
+   * any byte is uploaded.
    */
   async send(conversationId: string, file: File, caption: string): Promise<void> {
     const localId = `local-${crypto.randomUUID()}`;
@@ -41,12 +48,16 @@ export class FileTransfers {
     };
     this.deps.putItem(item);
     try {
-      const { result, attachment } = await this.deps.client.attachments.send(conversationId, file, {
+      const { result, attachment, metadata } = await this.deps.client.attachments.send(conversationId, file, {
         caption,
         name: item.pendingFile!.name,
         mediaType: item.pendingFile!.mediaType,
-        onProgress: (p) => this.progress(item, p.phase, p.total ? p.bytes / p.total : 0),
+        onProgress: (p) => {
+          if (p.metadata) this.metadataReport(item, p.metadata);
+          this.progress(item, p.phase, p.total ? p.bytes / p.total : 0);
+        },
       });
+      this.metadataReport(item, metadata);
       item.messageId = result.messageId;
       item.seq = result.seq;
       item.attachment = attachment;
@@ -84,6 +95,15 @@ export class FileTransfers {
       item.transfer = { failed: plainError(e) };
       this.deps.view.item(item);
     }
+  }
+
+  /** An image sent with its metadata: warn on its item, and say it once to screen readers. */
+  private metadataReport(item: HistoryItem, report: AttachmentMetadataReport): void {
+    const warning = metadataWarning(report);
+    if (!warning || item.metadataWarning === warning) return;
+    item.metadataWarning = warning;
+    this.deps.view.item(item);
+    this.deps.view.announce(warning);
   }
 
   /** Progress of a transfer, redrawn at most every tenth. */

@@ -36,6 +36,11 @@ export interface HistoryItem {
   consult?: ConsultPart;
   /** An outgoing file before its upload finished: what the user picked. */
   pendingFile?: { name: string; size: number; mediaType: string };
+  /**
+   * An outgoing image sent with its metadata (the SDK could not remove it: HEIC, AVIF, GIF, TIFF, or too
+   * large): the warning shown on it, in plain words.
+   */
+  metadataWarning?: string;
   /** An upload or download under way (fraction done), or what made it fail. */
   transfer?: { phase: 'upload' | 'download'; done: number } | { failed: string };
 }

@@ -44,6 +44,8 @@ export interface SessionView {
   showImage(url: string, name: string): void;
   /** A consult pool changed (members, hidden cases): redraw the consult views that show it. */
   pools(poolId: string): void;
+  /** Say `text` once to screen readers (a polite live region). */
+  announce(text: string): void;
   emit(type: string, detail: Record<string, unknown>): void;
 }
 

@@ -59,6 +59,7 @@ button:disabled { opacity: 0.6; cursor: default; }
 .file progress { display: block; width: 12em; }
 .file-error { margin: 0.2em 0; color: var(--_danger, #a4161a); font-size: 0.9em; }
 .metadata-note { margin: 0.2em 0; font-size: 0.8em; color: var(--_muted); }
+.metadata-warning { margin: 0.2em 0; padding: 0.2em 0.4em; font-size: 0.9em; font-weight: 600; color: var(--_danger, #a4161a); border-left: 3px solid var(--_danger, #a4161a); }
 .file-input { position: absolute; width: 1px; height: 1px; opacity: 0; pointer-events: none; }
 .thread.dropping { outline: 3px dashed var(--_accent); outline-offset: -3px; }
 .image-view .full { display: block; max-width: 100%; max-height: 70vh; margin: 0.5em auto; }

@@ -1,5 +1,5 @@
 /** Plain words for clinicians: no stack traces or error codes as the primary text. */
-import { isCurbsideError, ErrorCode, type AlertState, type ConsultPart, type UnavailableMessage } from '@curbside/client-sdk';
+import { isCurbsideError, ErrorCode, type AlertState, type AttachmentMetadataReport, type ConsultPart, type UnavailableMessage } from '@curbside/client-sdk';
 import type { HistoryItem } from './history.js';
 
 export function plainError(e: unknown): string {
@@ -156,4 +156,16 @@ export function ageBandText(band: string): string {
 /** "Female", "Unknown": a case's sex in words. */
 export function sexText(sex: string): string {
   return sex.charAt(0).toUpperCase() + sex.slice(1);
+}
+
+/**
+ * The warning for an image sent with its metadata (the SDK's report says `not-removed`): it may say
+ * where the photo was taken. Undefined when the metadata was removed or the file is no image.
+ */
+export function metadataWarning(report: AttachmentMetadataReport): string | undefined {
+  if (report.status !== 'not-removed') return undefined;
+  const what = `This ${report.format.toUpperCase()} ${report.format === 'gif' || report.format === 'tiff' ? 'image' : 'photo'}`;
+  if (report.reason === 'format not supported') return `${what} may carry its location; metadata could not be removed.`;
+  if (report.reason === 'too large') return `${what} may carry its location; it is too large to have its metadata removed.`;
+  return `${what} may carry its location; it was sent with its metadata.`;
 }

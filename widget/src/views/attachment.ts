@@ -1,8 +1,9 @@
 /**
  * A file in a message: an image's preview (the thumbnail its sender sealed with the message), or the
  * file's name and size; Open (an image, full size) or Save (any other file), with a progress bar while
- * it downloads, decrypts and is checked; what de-identification removed before it was encrypted; and a
- * plain reason when an upload or a download failed (too large, quota, tampered…).
+ * it downloads, decrypts and is checked; what de-identification removed before it was encrypted, or, on
+ * an image sent with its metadata, a warning that it may carry its location; and a plain reason when an
+ * upload or a download failed (too large, quota, tampered…).
  */
 import { h } from '../dom.js';
 import type { ViewContext } from '../context.js';
@@ -47,6 +48,8 @@ export function attachmentBlock(ctx: ViewContext, item: HistoryItem): HTMLElemen
     open = button;
   }
   const removed = a?.removedMetadata?.length ? h('p', { class: 'metadata-note' }, `Metadata removed before sending: ${a.removedMetadata.join(', ')}.`) : false;
+  // Announced once by the element's live region: this node is redrawn with every progress step.
+  const kept = item.metadataWarning ? h('p', { class: 'metadata-warning' }, h('span', { 'aria-hidden': 'true' }, '⚠ '), item.metadataWarning) : false;
   return h(
     'div',
     { class: 'file' },
@@ -55,6 +58,7 @@ export function attachmentBlock(ctx: ViewContext, item: HistoryItem): HTMLElemen
     progress,
     open,
     failed,
+    kept,
     removed,
   );
 }
