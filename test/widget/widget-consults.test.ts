@@ -30,6 +30,14 @@ const SUMMARY = `${CANARY}-summary: biopsy confirmed granuloma annulare`;
 const SECOND = `${CANARY}-second: nail dystrophy, one toe, 6 months`;
 const POOL = 'Dermatology curbside';
 
+/** What has the focus inside a page's widget: its tag, id and text. */
+async function focused(page: Page): Promise<{ tag: string; id: string; text: string }> {
+  return page.evaluate(() => {
+    const el = document.querySelector('curbside-chat')!.shadowRoot!.activeElement;
+    return { tag: el?.tagName.toLowerCase() ?? '', id: el?.id ?? '', text: el?.textContent ?? '' };
+  });
+}
+
 async function seriousViolations(page: Page): Promise<string[]> {
   return (await axeViolations(page)).filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.targets.join(' | ')}`);
 }
@@ -120,6 +128,7 @@ describe('<curbside-chat> Consults: pools, cases, replies, helpful, summary, mod
     const posted = lee.widget.locator('.pool-status');
     await eventually(async () => ((await posted.textContent()) ?? '').startsWith('Case posted.'), 'posted', WAIT);
     expect(await posted.textContent()).to.include('GPS position');
+    expect(await focused(lee.page), 'the focus returns to "Post a case"').to.deep.include({ tag: 'button', text: 'Post a case' });
 
     for (const widget of [lee.widget, s.widget]) {
       const c = card(widget, QUESTION);
@@ -164,6 +173,7 @@ describe('<curbside-chat> Consults: pools, cases, replies, helpful, summary, mod
       await eventually(async () => (await c.locator('.summary-text').textContent().catch(() => '')) === SUMMARY, 'the summary shows', WAIT);
       expect(await c.locator('form.reply-form').isVisible(), 'a closed case takes no replies').to.equal(false);
     }
+    expect(await focused(lee.page), 'the focus moves to the closed case, not lost with the summary box').to.deep.include({ tag: 'h3', text: QUESTION });
     expect(await seriousViolations(lee.page), 'axe-core: a closed case with a helpful reply').to.deep.equal([]);
   });
 
@@ -176,8 +186,10 @@ describe('<curbside-chat> Consults: pools, cases, replies, helpful, summary, mod
     await form.getByRole('button', { name: 'Post case' }).click();
     const second = card(s.widget, SECOND);
     await second.waitFor({ timeout: WAIT });
+    // From the keyboard: type, Tab to "Reply", Enter.
     await second.getByRole('textbox', { name: /^Your reply/ }).fill('Happy to look at photos privately');
-    await second.getByRole('button', { name: 'Reply', exact: true }).click();
+    await second.getByRole('textbox', { name: /^Your reply/ }).press('Tab');
+    await s.page.keyboard.press('Enter');
 
     // Move to private chat opens the 1:1 thread with the responder, the question in it.
     const leeSecond = card(lee.widget, SECOND);
@@ -193,6 +205,7 @@ describe('<curbside-chat> Consults: pools, cases, replies, helpful, summary, mod
     expect(await card(lee.widget, SECOND).getByRole('button', { name: /^Hide for everyone/ }).count(), 'a member cannot hide').to.equal(0);
     await second.getByRole('button', { name: /^Hide for everyone/ }).click();
     await card(s.widget, SECOND).waitFor({ state: 'detached', timeout: WAIT });
+    expect(await focused(s.page), 'the focus goes to the pool, not lost with the card').to.deep.include({ tag: 'h2', text: POOL });
     await card(lee.widget, SECOND).waitFor({ state: 'detached', timeout: WAIT });
     expect(await card(lee.widget, QUESTION).count(), 'the other case stays').to.equal(1);
   });

@@ -22,6 +22,17 @@ export function append(parent: Node, ...children: Child[]): void {
   }
 }
 
+/**
+ * Mark a button busy while its action runs: `aria-disabled`, not `disabled`, which would take the
+ * focus away from a keyboard user. Answers false (and does nothing) when it is busy already.
+ */
+export function setBusy(button: HTMLButtonElement, busy: boolean): boolean {
+  if (busy && button.getAttribute('aria-disabled') === 'true') return false;
+  if (busy) button.setAttribute('aria-disabled', 'true');
+  else button.removeAttribute('aria-disabled');
+  return true;
+}
+
 /** Replace every child of `parent`. */
 export function replaceChildren(parent: Element, ...children: Child[]): void {
   parent.replaceChildren();

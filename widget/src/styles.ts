@@ -39,7 +39,7 @@ button {
 }
 button.primary { background: var(--_accent); color: var(--_accent-fg); border-color: var(--_accent); }
 button.danger { background: var(--_danger); color: #fff; border-color: var(--_danger); }
-button:disabled { opacity: 0.6; cursor: default; }
+button:disabled, button[aria-disabled='true'] { opacity: 0.6; cursor: default; }
 :focus-visible { outline: 3px solid var(--_focus); outline-offset: 2px; }
 .sr-only { position: absolute; width: 1px; height: 1px; padding: 0; margin: -1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; border: 0; }
 

@@ -9,7 +9,7 @@
  * drawn again (a reply arriving does not take away what is being typed, nor the focus).
  */
 import type { ConsultCase, ConsultPool } from '@curbside/client-sdk';
-import { h, replaceChildren } from '../dom.js';
+import { h, replaceChildren, setBusy } from '../dom.js';
 import { activeElement, type ViewContext } from '../context.js';
 import { ageBandText, plainError, sexText } from '../words.js';
 import { attachmentBlock } from './attachment.js';
@@ -63,7 +63,8 @@ export class CaseCard {
     this.closeForm.addEventListener('submit', (e) => {
       e.preventDefault();
       const summary = this.summaryText.value.trim();
-      if (summary) void this.run(closeButton, (a) => a.close(this.poolId, this.caseId, summary));
+      // Closed: the summary box goes away, so the focus goes to the case (its summary now shows).
+      if (summary) void this.run(closeButton, (a) => a.close(this.poolId, this.caseId, summary), () => this.body.querySelector<HTMLElement>('h3.question')?.focus());
     });
     cancel.addEventListener('click', () => this.showClose(false));
   }
@@ -143,18 +144,17 @@ export class CaseCard {
     else toggle?.focus();
   }
 
-  /** Run an action from a button: disabled while it runs, its failure said in plain words. */
+  /** Run an action from a button, busy while it runs (the focus stays), its failure said in plain words. */
   private async run(button: HTMLButtonElement, action: (a: NonNullable<ReturnType<ViewContext['consults']>>) => Promise<void>, then?: () => void): Promise<void> {
     const consults = this.ctx.consults();
-    if (!consults || !this.c) return;
-    button.disabled = true;
+    if (!consults || !this.c || !setBusy(button, true)) return;
     try {
       await action(consults);
       then?.();
     } catch (e) {
       this.fail(`Not done: ${plainError(e)}`);
     } finally {
-      button.disabled = false;
+      setBusy(button, false);
     }
   }
 }

@@ -5,7 +5,7 @@
  * the moment.
  */
 import { AGE_BANDS, SEXES, type AgeBand, type AttachmentDescriptor, type Sex } from '@curbside/client-sdk';
-import { h } from '../dom.js';
+import { h, setBusy } from '../dom.js';
 import type { ViewContext } from '../context.js';
 import { ageBandText, plainError, sexText } from '../words.js';
 
@@ -77,9 +77,8 @@ export class CaseForm {
     const consults = this.ctx.consults();
     const poolId = this.poolId();
     const question = this.question.value.trim();
-    if (!consults || !poolId || !question || !this.ageBand.value || !this.sex.value) return;
+    if (!consults || !poolId || !question || !this.ageBand.value || !this.sex.value || !setBusy(this.submit, true)) return;
     const file = this.image.files?.[0];
-    this.submit.disabled = true;
     this.error.textContent = '';
     this.progress.value = 0;
     this.progress.hidden = !file;
@@ -91,7 +90,7 @@ export class CaseForm {
       this.progress.hidden = true;
       this.error.textContent = `Not posted: ${plainError(e)}`;
     } finally {
-      this.submit.disabled = false;
+      setBusy(this.submit, false);
     }
   }
 }

@@ -5,7 +5,7 @@
  * Opening a pool shows its cases (pool-view.ts).
  */
 import type { PoolSummary } from '@curbside/client-sdk';
-import { h, replaceChildren } from '../dom.js';
+import { h, replaceChildren, setBusy } from '../dom.js';
 import type { ViewContext } from '../context.js';
 import { plainError } from '../words.js';
 
@@ -115,13 +115,12 @@ export class ConsultsPanel {
 
   private async join(p: PoolSummary, button: HTMLButtonElement): Promise<void> {
     const consults = this.ctx.consults();
-    if (!consults) return;
-    button.disabled = true;
+    if (!consults || !setBusy(button, true)) return;
     this.error.textContent = '';
     try {
       await consults.join(p.poolId);
     } catch (e) {
-      button.disabled = false;
+      setBusy(button, false);
       // The hub's own words when a credential is what is missing ("Joining a consult pool takes a verified credential…").
       this.error.textContent = `Not joined: ${plainError(e)}`;
       return;
@@ -140,8 +139,7 @@ export class ConsultsPanel {
   private async createPool(button: HTMLButtonElement): Promise<void> {
     const consults = this.ctx.consults();
     const topic = this.topic.value.trim();
-    if (!consults || !topic) return;
-    button.disabled = true;
+    if (!consults || !topic || !setBusy(button, true)) return;
     this.error.textContent = '';
     try {
       const poolId = await consults.create(topic);
@@ -153,7 +151,7 @@ export class ConsultsPanel {
     } catch (e) {
       this.error.textContent = `Not opened: ${plainError(e)}`;
     } finally {
-      button.disabled = false;
+      setBusy(button, false);
     }
   }
 }

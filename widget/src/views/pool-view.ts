@@ -53,6 +53,7 @@ export class PoolView {
     this.postToggle = h('button', { type: 'button', class: 'primary post-case-toggle', 'aria-expanded': 'false', 'aria-controls': `${uid}-case-form` }, 'Post a case');
     this.form = new CaseForm(ctx, () => this.ctx.state.openPool, (posted) => {
       this.showForm(false);
+      this.postToggle.focus();
       if (!posted) return;
       const removed = posted.attachment?.removedMetadata;
       this.status.textContent = `Case posted.${removed?.length ? ` Metadata removed from the image before sending: ${removed.join(', ')}.` : ''}`;
@@ -119,7 +120,12 @@ export class PoolView {
       next.set(c.caseId, card);
     }
     // Cards gone (a moderator hid the case) leave; the others keep their nodes, in order, newest first.
-    for (const [id, card] of this.cards) if (!next.has(id)) card.element.remove();
+    for (const [id, card] of this.cards) {
+      if (next.has(id)) continue;
+      const hadFocus = card.element.contains(this.ctx.shadow.activeElement);
+      card.element.remove();
+      if (hadFocus) this.title.focus();
+    }
     this.cards = next;
     let at: ChildNode | null = this.cases.firstChild;
     for (const card of next.values()) {
