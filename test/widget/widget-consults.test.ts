@@ -159,6 +159,8 @@ describe('<curbside-chat> Consults: pools, cases, replies, helpful, summary, mod
     await eventually(async () => (await reply.locator('.reply-meta').textContent())!.includes('Ada Okafor'), 'the responder by name', WAIT);
     await reply.locator('.verified').waitFor({ timeout: WAIT });
     expect(await reply.locator('.verified').textContent()).to.equal('✓ Verified Dermatology');
+    // Announced to screen readers (a status region), by name once the directory has answered.
+    expect(await lee.widget.locator('.pool-status').textContent()).to.be.oneOf([`New reply from Ada Okafor: ${REPLY}`, `New reply from dr-okafor: ${REPLY}`]);
     expect(await okaforCard.getByRole('button', { name: /^Mark helpful/ }).count(), 'only the asker marks').to.equal(0);
 
     await leeCard.getByRole('button', { name: 'Mark helpful: Ada Okafor’s reply' }).click();

@@ -4,7 +4,7 @@
  * with `consultThreads` from the pool's messages this browser keeps. Cases a moderator hid are not
  * shown (the pool's verified log lists them; a `hide` statement redraws the view).
  */
-import { consultThreads, type ChatMessage, type ConsultPool } from '@curbside/client-sdk';
+import { consultThreads, type ChatMessage, type ConsultCase, type ConsultPool } from '@curbside/client-sdk';
 import { h, replaceChildren } from '../dom.js';
 import type { ViewContext } from '../context.js';
 import type { HistoryItem } from '../history.js';
@@ -43,6 +43,8 @@ export class PoolView {
   private cards = new Map<string, CaseCard>();
   /** The pool whose cards `cards` holds. */
   private shown: string | undefined;
+  /** Replies (and cases) already shown, by message id: what is new since is announced to screen readers. */
+  private seen: Set<string> | undefined;
 
   constructor(private readonly ctx: ViewContext) {
     const { uid, actions } = ctx;
@@ -78,6 +80,7 @@ export class PoolView {
     if (poolId !== this.shown) {
       this.shown = poolId;
       this.cards = new Map();
+      this.seen = undefined;
       replaceChildren(this.cases);
       this.form.reset();
       this.showForm(false);
@@ -113,6 +116,7 @@ export class PoolView {
     if (!poolId) return;
     const messages = this.ctx.state.threadItems(poolId).flatMap((i) => messageOf(i) ?? []);
     const threads = consultThreads(messages, pool?.hidden ?? []).sort((a, b) => b.sentAt - a.sentAt);
+    this.announce(threads);
     const next = new Map<string, CaseCard>();
     for (const c of threads) {
       const card = this.cards.get(c.caseId) ?? new CaseCard(this.ctx, poolId, c.caseId, (text) => (this.error.textContent = text));
@@ -133,6 +137,24 @@ export class PoolView {
       else this.cases.insertBefore(card.element, at);
     }
     this.empty.hidden = next.size > 0;
+  }
+
+  /** Say (politely) what others posted since the pool was drawn: a new case, a new reply. */
+  private announce(threads: ConsultCase[]): void {
+    const { state } = this.ctx;
+    const me = state.me.sub;
+    const first = this.seen === undefined;
+    const seen = (this.seen ??= new Set());
+    const news: string[] = [];
+    for (const c of threads) {
+      if (!seen.has(c.caseId) && !first && c.askerUserId !== me) news.push(`New case from ${state.people.name(c.askerUserId)}: ${c.question}`);
+      seen.add(c.caseId);
+      for (const r of c.replies) {
+        if (!seen.has(r.messageId) && !first && r.senderUserId !== me) news.push(`New reply from ${state.people.name(r.senderUserId)}: ${r.text}`);
+        seen.add(r.messageId);
+      }
+    }
+    if (news.length) this.status.textContent = news.length > 3 ? `${news.length} new cases and replies in this pool.` : news.join(' ');
   }
 
   /** A kept item changed: redraw if it is in the open pool. */
