@@ -16,7 +16,7 @@ import { HubHarness, eventually, sharedBackend } from '../support/hub.js';
 import { withAdmin } from '../support/admin-cli.js';
 import { expectNotStored } from '../support/canary.js';
 import { withDb } from '../support/db.js';
-import { fixtureImage } from '../support/images.js';
+import { fixtureImage, isoBmffFile } from '../support/images.js';
 import { credentialOffice } from '../support/office.js';
 
 const WAIT = 20_000;
@@ -123,6 +123,12 @@ describe('<curbside-chat> Consults: pools, cases, replies, helpful, summary, mod
     await form.getByRole('textbox', { name: 'Question' }).fill(QUESTION);
     await form.getByRole('combobox', { name: 'Age band' }).selectOption({ label: '30–39 years' });
     await form.getByRole('combobox', { name: 'Sex' }).selectOption({ label: 'Female' });
+    // A HEIC photo keeps its metadata (the SDK cannot strip it): refused before anything is sent.
+    await form.locator('input[type=file]').setInputFiles({ name: 'forearm.heic', mimeType: 'image/heic', buffer: isoBmffFile('heic', 'mif1', 'heic') });
+    await form.getByRole('button', { name: 'Post case' }).click();
+    await eventually(async () => ((await form.getByRole('alert').textContent()) ?? '').startsWith('Not posted: the metadata of this HEIC image'), 'the HEIC photo refused', WAIT);
+    expect(await lee.widget.locator('li.case-card').count(), 'nothing posted').to.equal(0);
+    expect(await form.getByRole('textbox', { name: 'Question' }).inputValue(), 'the form keeps what was typed').to.equal(QUESTION);
     await form.locator('input[type=file]').setInputFiles({ name: 'forearm.jpg', mimeType: 'image/jpeg', buffer: fixtureImage('phone-gps-scaled.jpg') });
     await form.getByRole('button', { name: 'Post case' }).click();
     const posted = lee.widget.locator('.pool-status');
@@ -137,6 +143,7 @@ describe('<curbside-chat> Consults: pools, cases, replies, helpful, summary, mod
       await c.locator('img.thumb').waitFor({ timeout: WAIT });
       expect(await c.locator('.metadata-note').textContent()).to.include('GPS position');
     }
+    expect(await s.widget.locator('li.case-card').count(), 'one case reached the pool: the HEIC photo never left').to.equal(1);
     // The asker's name with the verified badge, as the owner's device checked it.
     const seen = card(s.widget, QUESTION);
     await eventually(async () => (await seen.locator('.asker').textContent())!.includes('Daniel Lee'), 'the asker by name', WAIT);

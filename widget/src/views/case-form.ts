@@ -1,13 +1,22 @@
 /**
  * "Post a case": the question, an age band and a sex (never a name), and optionally one image, which
  * is de-identified on this device before it is encrypted (the note of what was removed shows once it
- * is posted). Says plainly that the hub never sees the case and that it goes to the pool's members of
+ * is posted). An image whose metadata cannot be removed here (HEIC, AVIF, GIF, TIFF), or a file that is
+ * no image, is refused before anything is sent: a case goes to every member of a pool. Says plainly that the hub never sees the case and that it goes to the pool's members of
  * the moment.
  */
-import { AGE_BANDS, SEXES, type AgeBand, type AttachmentDescriptor, type Sex } from '@curbside/client-sdk';
+import { AGE_BANDS, SEXES, detectImageFormat, type AgeBand, type AttachmentDescriptor, type Sex } from '@curbside/client-sdk';
 import { h, setBusy } from '../dom.js';
 import type { ViewContext } from '../context.js';
 import { ageBandText, plainError, sexText } from '../words.js';
+
+/** Why an image cannot go with a case (its metadata could not be removed on this device), or undefined. */
+async function imageRefusal(file: File): Promise<string | undefined> {
+  const format = detectImageFormat(new Uint8Array(await file.slice(0, 512).arrayBuffer()));
+  if (format === 'jpeg' || format === 'png' || format === 'webp') return undefined;
+  if (!format) return 'Not posted: a case takes an image (JPEG, PNG or WebP), and this file is none.';
+  return `Not posted: the metadata of this ${format.toUpperCase()} image (where and when it was taken, the device) cannot be removed on this device. Attach a JPEG, PNG or WebP image instead (export or screenshot it first).`;
+}
 
 export class CaseForm {
   readonly element: HTMLFormElement;
@@ -80,6 +89,12 @@ export class CaseForm {
     if (!consults || !poolId || !question || !this.ageBand.value || !this.sex.value || !setBusy(this.submit, true)) return;
     const file = this.image.files?.[0];
     this.error.textContent = '';
+    const refusal = file ? await imageRefusal(file) : undefined;
+    if (refusal) {
+      this.error.textContent = refusal;
+      setBusy(this.submit, false);
+      return;
+    }
     this.progress.value = 0;
     this.progress.hidden = !file;
     try {
