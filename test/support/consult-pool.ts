@@ -23,7 +23,7 @@ export interface ConsultScenario {
   postAckMs: number;
   /** From the post call until each other member's client emitted the case (decrypted): p50 and the last. */
   decryptMs: { p50: number; last: number };
-  /** From the post call until each other member had downloaded and decrypted the image too: the last. */
+  /** From the post call until each downloading member had downloaded and decrypted the image too: the last. */
   imageMs: number;
   /** Members that got the case and its image whole (the poster aside). */
   decrypted: number;
@@ -49,6 +49,8 @@ export async function consultScenario(o: {
   client: (userId: string, deviceId: string) => CurbsideClient;
   office: Office;
   prefix: string;
+  /** How many members (other than the poster) download and decrypt the image. @default all */
+  imageDownloads?: number;
   /** Pool: how many join themselves (the rest the moderator enrols when opening it). @default 5 */
   joiners?: number;
   timeoutMs?: number;
@@ -92,8 +94,10 @@ export async function consultScenario(o: {
   let postedAt = 0;
   let caseId: string | undefined;
   const early: Array<{ client: CurbsideClient; m: ChatMessage }> = [];
+  const downloaders = new Set(clients.slice(2).concat(owner).slice(0, o.imageDownloads ?? o.members));
   const onCase = (client: CurbsideClient, m: ChatMessage) => {
     decryptedAt.push(performance.now() - postedAt);
+    if (!downloaders.has(client)) return;
     void client.attachments
       .download(m.attachment!)
       .bytes()
@@ -122,7 +126,7 @@ export async function consultScenario(o: {
   caseId = ack.messageId;
   for (const e of early.splice(0)) if (e.m.messageId === caseId) onCase(e.client, e.m);
   const others = o.members - 1;
-  await waitFor(() => imageAt.length >= others, o.timeoutMs ?? 120_000).catch(() => {});
+  await waitFor(() => decryptedAt.length >= others && imageAt.length >= downloaders.size, o.timeoutMs ?? 120_000).catch(() => {});
   const cpuAfter = o.hubCpuMs?.();
   return {
     ...(cpuBefore !== undefined && cpuAfter !== undefined ? { hubCpuMs: cpuAfter - cpuBefore } : {}),

@@ -97,6 +97,8 @@ export interface Shared {
   keyPrefix: string;
   /** A Redis of the test's own (e.g. one it will stop); default: the run's shared Redis. */
   redisUrl?: string;
+  /** Another of the run's Mongo-wire DBs (e.g. `serviceUrls().ferretDbPostgresUri`); default: the one tests use. */
+  mongoUri?: string;
 }
 
 export function sharedBackend(): Shared {
@@ -112,7 +114,7 @@ export class HubHarness {
   private readonly clients: CurbsideClient[] = [];
   /** Who each client is, and on which backend (clients of one user link each other). */
   private readonly identities = new Map<CurbsideClient, { who: Who; world: unknown }>();
-  private readonly dbNames = new Set<string>();
+  private readonly dbNames = new Map<string, string>();
   private readonly redisPrefixes = new Set<string>();
 
   async start(
@@ -147,10 +149,10 @@ export class HubHarness {
       storage = new MemoryStorage();
       presence = new MemoryPresence({ ttlMs: config.presence.ttlMs });
     } else {
-      const { mongoUri } = serviceUrls();
+      const mongoUri = shared.mongoUri ?? serviceUrls().mongoUri;
       const redisUrl = shared.redisUrl ?? serviceUrls().redisUrl;
       storage = new MongoStorage({ uri: mongoUri, dbName: shared.dbName });
-      this.dbNames.add(shared.dbName);
+      this.dbNames.set(shared.dbName, mongoUri);
       if (!shared.redisUrl) this.redisPrefixes.add(shared.keyPrefix);
       const quiet = (r: Redis) => (r.on('error', () => {}), r);
       presenceClient = quiet(new Redis(redisUrl));
@@ -224,8 +226,8 @@ export class HubHarness {
     this.identities.clear();
     await Promise.allSettled(this.hubs.splice(0).map((h) => h.close()));
     if (this.dbNames.size || this.redisPrefixes.size) {
-      const { redisUrl, mongoUri } = serviceUrls();
-      for (const db of this.dbNames) {
+      const { redisUrl } = serviceUrls();
+      for (const [db, mongoUri] of this.dbNames) {
         const conn = await mongoose.createConnection(mongoUri, { dbName: db }).asPromise();
         await conn.dropDatabase().catch(() => {});
         await conn.close();
