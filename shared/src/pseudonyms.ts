@@ -128,6 +128,9 @@ export const PseudonymRequestDocSchema = z.strictObject({
 });
 export type PseudonymRequestDoc = z.infer<typeof PseudonymRequestDocSchema>;
 
+/** `pseudonym:keys` and `pseudonym:collect` take no arguments. */
+export const PseudonymEmptyRequestSchema = z.strictObject({});
+
 /** `pseudonym:request`: the canonical request and the device's Ed25519 signature over `pseudonymRequestMessage`. */
 export const PseudonymRequestSchema = z.strictObject({
   request: z.string().min(2).max(16_384),
