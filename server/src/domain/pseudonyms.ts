@@ -88,10 +88,6 @@ export class Pseudonyms {
       throw new HubError(ErrorCode.FORBIDDEN, 'A request is made by the device it names', {});
     }
     if (new Set(doc.blinded).size !== doc.blinded.length) throw invalid('a blinded message appears twice');
-    const device = (await this.storage.listDeviceIdentities(caller.orgId, [caller.userId])).find((d) => d.deviceId === caller.deviceId);
-    if (!device || !ed25519Verify(device.identityKey, pseudonymRequestMessage(req.request), Buffer.from(req.signature, 'base64url'))) {
-      throw new HubError(ErrorCode.BAD_SIGNATURE, 'The request is not signed by this device’s identity key', {});
-    }
     const { keys, revocations } = await this.certified(caller.orgId);
     const key = keys.find((k) => k.epoch === doc.epoch && k.specialty === doc.specialty);
     const now = this.now();
@@ -101,6 +97,10 @@ export class Pseudonyms {
     }
     if (!(await this.holdsValid(caller.orgId, caller.userId, caller.deviceId, doc.specialty))) {
       throw new HubError(ErrorCode.FORBIDDEN, 'This device holds no valid credential of this specialty', { reason: 'credential' });
+    }
+    const device = (await this.storage.listDeviceIdentities(caller.orgId, [caller.userId])).find((d) => d.deviceId === caller.deviceId);
+    if (!device || !ed25519Verify(device.identityKey, pseudonymRequestMessage(req.request), Buffer.from(req.signature, 'base64url'))) {
+      throw new HubError(ErrorCode.BAD_SIGNATURE, 'The request is not signed by this device’s identity key', {});
     }
     const stored = await this.storage.putPseudonymRequest(
       caller.orgId,
