@@ -6,6 +6,7 @@
  */
 import { RSABSSA } from '@cloudflare/blindrsa-ts';
 import {
+  Limits,
   PseudonymCollectResultSchema,
   PseudonymKeysResultSchema,
   PseudonymRequestResultSchema,
@@ -155,9 +156,13 @@ export class Pseudonyms {
    */
   async collect(): Promise<number> {
     await sodiumReady();
-    const { answers } = PseudonymCollectResultSchema.parse(await this.deps.api.pseudonymCollect());
     const store = this.deps.messenger.store;
+    const waiting = (await store.list('meta')).map(([k]) => k).filter((k) => k.startsWith(REQUEST_PREFIX)).map((k) => k.slice(REQUEST_PREFIX.length));
     let added = 0;
+    const answers = [];
+    for (let i = 0; i < waiting.length; i += Limits.MAX_PSEUDONYM_COLLECT) {
+      answers.push(...PseudonymCollectResultSchema.parse(await this.deps.api.pseudonymCollect(waiting.slice(i, i + Limits.MAX_PSEUDONYM_COLLECT))).answers);
+    }
     let docs: { result: PseudonymKeysResult; officeKey: string } | undefined;
     for (const answer of answers) {
       const pending = await store.get<PendingRequest>('meta', REQUEST_PREFIX + answer.requestId);

@@ -128,7 +128,7 @@ export const PseudonymRequestDocSchema = z.strictObject({
 });
 export type PseudonymRequestDoc = z.infer<typeof PseudonymRequestDocSchema>;
 
-/** `pseudonym:keys` and `pseudonym:collect` take no arguments. */
+/** `pseudonym:keys` takes no arguments. */
 export const PseudonymEmptyRequestSchema = z.strictObject({});
 
 /** `pseudonym:request`: the canonical request and the device's Ed25519 signature over `pseudonymRequestMessage`. */
@@ -148,7 +148,9 @@ export const PseudonymAnswerSchema = z.object({
   blindSignatures: z.array(RsaBlockTextSchema).min(1).max(Limits.MAX_PSEUDONYM_BATCH),
 });
 export type PseudonymAnswer = z.infer<typeof PseudonymAnswerSchema>;
-/** `pseudonym:collect`: the answered requests of the calling device. */
+/** `pseudonym:collect`: the office's answers to these requests of the calling device (those answered so far). */
+export const PseudonymCollectRequestSchema = z.strictObject({ requestIds: z.array(IdSchema).min(1).max(Limits.MAX_PSEUDONYM_COLLECT) });
+export type PseudonymCollectRequest = z.input<typeof PseudonymCollectRequestSchema>;
 export const PseudonymCollectResultSchema = z.object({ answers: z.array(PseudonymAnswerSchema) });
 export type PseudonymCollectResult = z.infer<typeof PseudonymCollectResultSchema>;
 
@@ -333,6 +335,6 @@ declare module './socket.js' {
   interface ClientToServerEvents {
     [ClientEvent.PSEUDONYM_KEYS]: (req: Record<string, never>, ack: (res: Ack<PseudonymKeysResult>) => void) => void;
     [ClientEvent.PSEUDONYM_REQUEST]: (req: PseudonymRequest, ack: (res: Ack<PseudonymRequestResult>) => void) => void;
-    [ClientEvent.PSEUDONYM_COLLECT]: (req: Record<string, never>, ack: (res: Ack<PseudonymCollectResult>) => void) => void;
+    [ClientEvent.PSEUDONYM_COLLECT]: (req: PseudonymCollectRequest, ack: (res: Ack<PseudonymCollectResult>) => void) => void;
   }
 }

@@ -52,7 +52,7 @@ for (const impl of storageImpls('pseudonyms')) {
       assert.equal(await h.a.putPseudonymRequest('org-b', request('q-orgb', 5), 7), 'stored', 'another organisation too');
     });
 
-    it('lists pending requests oldest first, answers each once, and gives a device only its own answers', async () => {
+    it('lists pending requests oldest first, answers each once, and gives a device only its own answers to the requests it names', async () => {
       await h.a.putPseudonymRequest('org-a', request('q2', 1, { createdAt: 200 }), 10);
       await h.a.putPseudonymRequest('org-a', request('q1', 2, { createdAt: 100 }), 10);
       await h.a.putPseudonymRequest('org-a', request('q3', 1, { createdAt: 300, deviceId: 'okafor-laptop' }), 10);
@@ -65,12 +65,14 @@ for (const impl of storageImpls('pseudonyms')) {
       assert.equal(await h.a.answerPseudonymRequest('org-a', 'nope', sigs, 1), 'not-found');
       await h.a.answerPseudonymRequest('org-a', 'q3', ['w'.repeat(342)], 3);
       assert.deepEqual((await h.b.pendingPseudonymRequests('org-a', 10)).map((r) => r.requestId), ['q2']);
-      const answers = await h.b.pseudonymAnswers('org-a', 'dr-okafor', 'okafor-phone', 10);
+      const answers = await h.b.pseudonymAnswers('org-a', 'dr-okafor', 'okafor-phone', ['q1', 'q2', 'q3', 'nope']);
       assert.equal(answers.length, 1);
       assert.deepEqual(answers[0]!.requestId, 'q1');
       assert.ok(answers[0]!.blindSignatures.length === 2 || answers[0]!.blindSignatures.length === 1, 'whichever answer won, once');
-      assert.deepEqual(await h.b.pseudonymAnswers('org-a', 'dr-okafor', 'okafor-laptop', 10), [{ requestId: 'q3', epoch: '2026-12', specialty: 'Dermatology', blindSignatures: ['w'.repeat(342)] }]);
-      assert.deepEqual(await h.b.pseudonymAnswers('org-b', 'dr-okafor', 'okafor-phone', 10), []);
+      assert.deepEqual(await h.b.pseudonymAnswers('org-a', 'dr-okafor', 'okafor-laptop', ['q1', 'q3']), [{ requestId: 'q3', epoch: '2026-12', specialty: 'Dermatology', blindSignatures: ['w'.repeat(342)] }], 'only this device’s answers');
+      assert.deepEqual(await h.b.pseudonymAnswers('org-a', 'dr-lee', 'okafor-phone', ['q1']), [], 'only this user’s');
+      assert.deepEqual(await h.b.pseudonymAnswers('org-b', 'dr-okafor', 'okafor-phone', ['q1']), []);
+      assert.deepEqual(await h.b.pseudonymAnswers('org-a', 'dr-okafor', 'okafor-phone', []), []);
     });
 
     it('spends a nullifier once per scope, atomically across nodes', async () => {

@@ -74,9 +74,9 @@ export class HubApi {
     return this.connection.request(ClientEvent.PSEUDONYM_REQUEST, req);
   }
 
-  /** `pseudonym:collect`: the office's answers to this device's requests (unchecked). */
-  async pseudonymCollect(): Promise<unknown> {
-    return this.connection.request(ClientEvent.PSEUDONYM_COLLECT, {});
+  /** `pseudonym:collect`: the office's answers to these requests of this device (unchecked). */
+  async pseudonymCollect(requestIds: string[]): Promise<unknown> {
+    return this.connection.request(ClientEvent.PSEUDONYM_COLLECT, { requestIds });
   }
 
   /** `role:search`: the organisation's on-call roles whose name matches (all, without a query). */

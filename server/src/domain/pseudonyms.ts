@@ -29,9 +29,6 @@ import { HubError } from '../errors.js';
 import type { Storage } from '../ports/storage.js';
 import { ed25519Verify } from './ed25519.js';
 
-/** Answers one `pseudonym:collect` returns at most. */
-const COLLECT_LIMIT = 100;
-
 export interface Caller {
   orgId: string;
   userId: string;
@@ -115,9 +112,9 @@ export class Pseudonyms {
     return { requestId: doc.requestId, count: doc.blinded.length };
   }
 
-  /** `pseudonym:collect`: the office's answers to this device's requests. */
-  async collect(caller: Caller): Promise<PseudonymCollectResult> {
-    return { answers: await this.storage.pseudonymAnswers(caller.orgId, caller.userId, caller.deviceId, COLLECT_LIMIT) };
+  /** `pseudonym:collect`: the office's answers to these requests of this device (another device's are not answered). */
+  async collect(caller: Caller, requestIds: readonly string[]): Promise<PseudonymCollectResult> {
+    return { answers: await this.storage.pseudonymAnswers(caller.orgId, caller.userId, caller.deviceId, requestIds) };
   }
 
   /** Requests the office has not answered yet, oldest first (the office checks each one itself). */

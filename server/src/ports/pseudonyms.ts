@@ -40,8 +40,8 @@ export interface PseudonymStore {
   pseudonymRequest(orgId: string, requestId: string): Promise<StoredPseudonymRequest | undefined>;
   /** Keep the office's blind signatures for a request, once (`already` when it was answered before; nothing changes). */
   answerPseudonymRequest(orgId: string, requestId: string, blindSignatures: readonly string[], now: number): Promise<'answered' | 'already' | 'not-found'>;
-  /** The answered requests of one device, oldest first, at most `limit`. */
-  pseudonymAnswers(orgId: string, userId: string, deviceId: string, limit: number): Promise<PseudonymAnswer[]>;
+  /** The answers to these requests of one device (requests not answered yet, or another device's, are left out), oldest first. */
+  pseudonymAnswers(orgId: string, userId: string, deviceId: string, requestIds: readonly string[]): Promise<PseudonymAnswer[]>;
   /** Spend a token's nullifier in a scope (e.g. a pool), atomically: `spent` when it was spent there before. */
   spendPseudonym(orgId: string, scope: string, nullifier: string, now: number): Promise<'ok' | 'spent'>;
 }

@@ -24,6 +24,7 @@ import {
   AlertContentRequestSchema,
   CredentialsGetRequestSchema,
   CredentialsSearchRequestSchema,
+  PseudonymCollectRequestSchema,
   PseudonymEmptyRequestSchema,
   PseudonymRequestSchema,
   RoleLogRequestSchema,
@@ -413,7 +414,7 @@ export class Gateway {
     route(ClientEvent.CREDENTIALS_SEARCH, CredentialsSearchRequestSchema, (socket, req) => this.deps.credentials.search(socket.data, req));
     route(ClientEvent.PSEUDONYM_KEYS, PseudonymEmptyRequestSchema, (socket) => this.deps.pseudonyms.keys(socket.data));
     route(ClientEvent.PSEUDONYM_REQUEST, PseudonymRequestSchema, (socket, req) => this.deps.pseudonyms.request(socket.data, req));
-    route(ClientEvent.PSEUDONYM_COLLECT, PseudonymEmptyRequestSchema, (socket) => this.deps.pseudonyms.collect(socket.data));
+    route(ClientEvent.PSEUDONYM_COLLECT, PseudonymCollectRequestSchema, (socket, req) => this.deps.pseudonyms.collect(socket.data, req.requestIds));
     route(ClientEvent.ROLE_SEARCH, RoleSearchRequestSchema, (socket, req) => this.deps.roles.search(socket.data, req));
     route(ClientEvent.ROLE_LOG, RoleLogRequestSchema, (socket, req) => this.deps.roles.log(socket.data, req));
     route(ClientEvent.POOL_SEARCH, PoolSearchRequestSchema, (socket, req) => this.deps.pools.search(socket.data, req));

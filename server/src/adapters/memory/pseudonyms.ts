@@ -64,11 +64,12 @@ export class MemoryPseudonyms implements PseudonymStore {
     return 'answered';
   }
 
-  async pseudonymAnswers(orgId: string, userId: string, deviceId: string, limit: number): Promise<PseudonymAnswer[]> {
-    return [...this.requests.values()]
-      .filter((x) => x.orgId === orgId && x.r.userId === userId && x.r.deviceId === deviceId && x.answer)
+  async pseudonymAnswers(orgId: string, userId: string, deviceId: string, requestIds: readonly string[]): Promise<PseudonymAnswer[]> {
+    return [...new Set(requestIds)]
+      .map((id) => this.requests.get(compositeKey(orgId, id)))
+      .filter((x) => x !== undefined && x.r.userId === userId && x.r.deviceId === deviceId && x.answer)
+      .map((x) => x!)
       .sort((a, b) => a.r.createdAt - b.r.createdAt || (a.r.requestId < b.r.requestId ? -1 : 1))
-      .slice(0, limit)
       .map((x) => ({ requestId: x.r.requestId, epoch: x.r.epoch, specialty: x.r.specialty, blindSignatures: [...x.answer!] }));
   }
 

@@ -101,7 +101,6 @@ const answerSchema = new Schema<AnswerDoc>(
   },
   collectionOptions('pseudonym_answers'),
 );
-answerSchema.index({ orgId: 1, userId: 1, deviceId: 1, createdAt: 1 });
 const spentSchema = new Schema<SpentDoc>(
   { _id: { type: String, required: true }, orgId: { type: String, required: true }, scope: { type: String, required: true }, nullifier: { type: String, required: true }, spentAt: { type: Number, required: true } },
   collectionOptions('pseudonym_spent'),
@@ -240,9 +239,11 @@ export class MongoPseudonyms implements PseudonymStore {
     return 'answered';
   }
 
-  async pseudonymAnswers(orgId: string, userId: string, deviceId: string, limit: number): Promise<PseudonymAnswer[]> {
+  async pseudonymAnswers(orgId: string, userId: string, deviceId: string, requestIds: readonly string[]): Promise<PseudonymAnswer[]> {
     await this.init();
-    const docs = await this.Answer.find({ orgId, userId, deviceId }).sort({ createdAt: 1, _id: 1 }).limit(limit).lean<AnswerDoc[]>().exec();
+    if (requestIds.length === 0) return [];
+    const ids = [...new Set(requestIds)].map((id) => docKey(orgId, id));
+    const docs = await this.Answer.find({ _id: mongoose.trusted({ $in: ids }), userId, deviceId }).sort({ createdAt: 1, _id: 1 }).lean<AnswerDoc[]>().exec();
     return docs.map((d) => ({ requestId: d.requestId, epoch: d.epoch, specialty: d.specialty, blindSignatures: [...d.blindSignatures] }));
   }
 

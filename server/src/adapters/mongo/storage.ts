@@ -878,7 +878,7 @@ export class MongoStorage implements Storage {
   pendingPseudonymRequests: PseudonymStore['pendingPseudonymRequests'] = (orgId, limit) => this.pseudonyms.pendingPseudonymRequests(orgId, limit);
   pseudonymRequest: PseudonymStore['pseudonymRequest'] = (orgId, requestId) => this.pseudonyms.pseudonymRequest(orgId, requestId);
   answerPseudonymRequest: PseudonymStore['answerPseudonymRequest'] = (orgId, requestId, sigs, now) => this.pseudonyms.answerPseudonymRequest(orgId, requestId, sigs, now);
-  pseudonymAnswers: PseudonymStore['pseudonymAnswers'] = (orgId, userId, deviceId, limit) => this.pseudonyms.pseudonymAnswers(orgId, userId, deviceId, limit);
+  pseudonymAnswers: PseudonymStore['pseudonymAnswers'] = (orgId, userId, deviceId, ids) => this.pseudonyms.pseudonymAnswers(orgId, userId, deviceId, ids);
   spendPseudonym: PseudonymStore['spendPseudonym'] = (orgId, scope, nullifier, now) => this.pseudonyms.spendPseudonym(orgId, scope, nullifier, now);
 
   // --- clinical workflow: on-call roles (RoleStore, server/src/ports/roles.ts) ---
