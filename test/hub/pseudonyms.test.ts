@@ -10,7 +10,7 @@ import { expect } from 'chai';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateKeyPairSync, sign } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto';
 import { canonicalJson, pseudonymRequestMessage, verifyPseudonymToken, type PseudonymToken } from '@curbside/shared';
 import type { CurbsideClient } from '@curbside/client-sdk';
 import { HubHarness, sharedBackend } from '../support/hub.js';
@@ -116,7 +116,9 @@ describe('pseudonymous posting: blind-signed one-time tokens from the credential
     expect(v).to.deep.include({ ok: true, orgId: 'org-a', epoch: '2026-12', specialty: 'Dermatology' });
     if (!v.ok) throw new Error('unreachable');
     const postSignature = taken.sign(new TextEncoder().encode('a case'));
-    expect(postSignature).to.have.length(64);
+    const postingKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: v.postingKey }, format: 'jwk' });
+    expect(verify(null, Buffer.from('a case'), postingKey, postSignature), 'the post is signed by the token’s one-time key').to.equal(true);
+    expect(verify(null, Buffer.from('another case'), postingKey, postSignature)).to.equal(false);
 
     // Before it is spent the token is nowhere: not in any collection (the blinded request is, and cannot be
     // turned into it), not in the hub's logs, not in the audit log (a collection too).
@@ -135,6 +137,8 @@ describe('pseudonymous posting: blind-signed one-time tokens from the credential
     expect(await pseudonyms.verifyAndSpend('org-a', 'pool-1', token)).to.deep.equal({ epoch: '2026-12', specialty: 'Dermatology', postingKey: v.postingKey, nullifier: v.nullifier });
     expect((await refusal(pseudonyms.verifyAndSpend('org-a', 'pool-1', token))).code, 'double spend').to.equal('PSEUDONYM_SPENT');
     await taken.consume();
+    expect(await okafor.pseudonyms.available(), 'a consumed token is gone from the device').to.deep.equal([{ specialty: 'Dermatology', epoch: '2026-12', count: 1 }]);
+    expect((await okafor.pseudonyms.take())!.token.message).to.not.equal(token.message);
     const afterSpend = await everythingStored(shared.dbName);
     expect(afterSpend).to.include(v.nullifier);
     for (const value of [token.message, token.signature, v.postingKey]) expect(afterSpend.includes(value)).to.equal(false);
