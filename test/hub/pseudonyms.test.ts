@@ -83,6 +83,8 @@ describe('pseudonymous posting: blind-signed one-time tokens from the credential
     const leeRequest = canonicalJson({ v: 1, type: 'pseudonym-request', requestId: 'lee-1', orgId: 'org-a', userId: 'dr-lee', deviceId: 'lee-laptop', epoch: '2026-12', specialty: 'Dermatology', blinded: ['A'.repeat(342)], createdAt: Date.now() });
     const leeRefused = await refusal(lee.hub.pseudonymRequest({ request: leeRequest, signature: 'A'.repeat(86) }));
     expect([leeRefused.code, leeRefused.details?.reason]).to.deep.equal(['FORBIDDEN', 'credential']);
+    const wrongSize = leeRequest.replace('A'.repeat(342), 'A'.repeat(400));
+    expect((await refusal(lee.hub.pseudonymRequest({ request: wrongSize, signature: 'A'.repeat(86) }))).code, 'a blinded message not the size of the modulus').to.equal('INVALID_PAYLOAD');
 
     // Okafor asks for two; the office checks and signs; the SDK finishes and keeps them.
     const asked = await okafor.pseudonyms.request(2);

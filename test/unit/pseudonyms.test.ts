@@ -61,6 +61,13 @@ describe('pseudonym tokens: RSA blind signatures certified by the credentialing 
     expect(await pseudonymNullifier(await tokenFor(held)), 'each token has its own nullifier').to.not.equal(v.nullifier);
   });
 
+  it('the office refuses to sign a blinded value outside the key’s range (RFC 9474 BlindSign), rather than sign garbage', async () => {
+    const tooLarge = toBase64Url(new Uint8Array(256).fill(0xff));
+    let error: unknown;
+    await blindSignAll(held, [tooLarge]).catch((e: unknown) => (error = e));
+    expect((error as Error | undefined)?.message).to.match(/out of range/);
+  });
+
   it('refuses an edited message, a moved signature, another specialty or organisation, and malformed tokens', async () => {
     const token = await tokenFor(held);
     const edited = { ...token, message: token.message.replace('Dermatology', 'Cardiology') };

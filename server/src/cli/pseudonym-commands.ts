@@ -63,7 +63,14 @@ export async function pseudonymCommand(action: 'pseudonym-key' | 'sign-pseudonym
       refused.push({ ...(check.doc ? { requestId: check.doc.requestId } : {}), reason: check.reason });
       continue;
     }
-    const blindSignatures = await blindSignAll(check.held, check.doc.blinded);
+    let blindSignatures: string[];
+    try {
+      blindSignatures = await blindSignAll(check.held, check.doc.blinded);
+    } catch {
+      // One bad request must not stop the office's run: a blinded value out of the key's range is refused.
+      refused.push({ requestId: check.doc.requestId, reason: 'a blinded message is not valid for this key' });
+      continue;
+    }
     // Counted before it leaves the office: a crash after the post must not give anyone a second allowance.
     ledger.answered.push(check.doc.requestId);
     ledger.issued[ledgerKey(check.doc)] = (ledger.issued[ledgerKey(check.doc)] ?? 0) + blindSignatures.length;

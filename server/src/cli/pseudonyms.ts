@@ -173,9 +173,14 @@ export function checkPseudonymRequest(
     .find((c) => c !== undefined && c.orgId === doc.orgId && c.userId === doc.userId && c.deviceId === doc.deviceId && c.specialty === doc.specialty && c.issuedAt <= ctx.now && ctx.now < c.expiresAt && !revoked.has(c.serial));
   if (!attestation) return { ok: false, reason: 'no valid attestation of this office for this user, device and specialty', doc };
   const signature = fromBase64Url(request.signature);
-  const identityKey = fromBase64Url(attestation.identityKey);
-  const deviceKey = identityKey && createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: attestation.identityKey }, format: 'jwk' });
-  if (!signature || !deviceKey || !verify(null, pseudonymRequestMessage(request.request), deviceKey, signature)) {
+  let signedByDevice = false;
+  try {
+    const deviceKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: attestation.identityKey }, format: 'jwk' });
+    signedByDevice = signature !== undefined && verify(null, pseudonymRequestMessage(request.request), deviceKey, signature);
+  } catch {
+    signedByDevice = false;
+  }
+  if (!signedByDevice) {
     return { ok: false, reason: 'not signed by the identity key the attestation binds', doc };
   }
   const issued = ctx.ledger.issued[ledgerKey(doc)] ?? 0;

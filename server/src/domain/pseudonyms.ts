@@ -92,6 +92,8 @@ export class Pseudonyms {
     if (revocations.some((r) => r.epoch === doc.epoch && r.specialty === doc.specialty) || now < key.notBefore || now >= key.notAfter) {
       throw new HubError(ErrorCode.FORBIDDEN, 'This epoch’s token key is revoked or not valid now', { epoch: doc.epoch, reason: 'epoch' });
     }
+    const modulusBytes = (((await importPseudonymPublicKey(key.publicKey))?.algorithm as { modulusLength?: number } | undefined)?.modulusLength ?? 0) / 8;
+    if (doc.blinded.some((b) => Buffer.from(b, 'base64url').length !== modulusBytes)) throw invalid('a blinded message is not the size of this key’s modulus', { bytes: modulusBytes });
     if (!(await this.holdsValid(caller.orgId, caller.userId, caller.deviceId, doc.specialty))) {
       throw new HubError(ErrorCode.FORBIDDEN, 'This device holds no valid credential of this specialty', { reason: 'credential' });
     }
