@@ -22,6 +22,7 @@ import { Directory } from './directory.js';
 import { Alerts } from './alerts.js';
 import { OnCallRoles } from './roles.js';
 import { Credentials } from './credentials.js';
+import { Pseudonyms } from './pseudonyms.js';
 import { TextQueue } from './text-queue.js';
 import { Attachments } from './attachments/attachments.js';
 import { Consults } from './consults.js';
@@ -59,6 +60,8 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
   readonly roles: OnCallRoles;
   /** Verified credentials: attestations by the organisation's credentialing office, checked on this device. */
   readonly credentials: Credentials;
+  /** Pseudonymous posting: one-time tokens the credentialing office signs blind, for posts as "a verified <specialty>". */
+  readonly pseudonyms: Pseudonyms;
   /** Files and images: encrypted on this device, uploaded as ciphertext, sent in an encrypted message; downloaded and checked. */
   readonly attachments: Attachments;
   /** Consult pools: ask verified peers beyond your team, cases threaded with replies, moderated. */
@@ -141,6 +144,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
       error: (e) => this.emit('error', asCurbsideError(e)),
     });
     this.credentials = new Credentials({ api: this.hub, messenger: this.messenger, configuredKey: options.credentialKey });
+    this.pseudonyms = new Pseudonyms({ api: this.hub, messenger: this.messenger, credentials: this.credentials });
     this.roles = new OnCallRoles({ messenger: this.messenger, api: this.hub, sendText: (conversationId, text, options) => this.sendText(conversationId, text, options) });
     this.devices = new Devices({
       api: this.hub,

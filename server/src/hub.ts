@@ -17,6 +17,7 @@ import { DeviceKeys } from './domain/device-keys.js';
 import { OnCallRoles } from './domain/roles.js';
 import { ConsultPools } from './domain/consult-pools.js';
 import { Credentials } from './domain/credentials.js';
+import { Pseudonyms } from './domain/pseudonyms.js';
 import { CareTeams } from './domain/care-teams.js';
 import { Profiles } from './domain/profiles.js';
 import { Alerts } from './alerts/alerts.js';
@@ -169,7 +170,7 @@ export class Hub {
     });
 
     const credentials = new Credentials(storage);
-    this.administration = new Administration({ storage, security: this.security, audit: this.audit, keys: this.keys, logger, clustered: deps.fanout !== undefined, alertDefaults: config.alerts ?? DEFAULT_ALERTS, credentials });
+    this.administration = new Administration({ storage, security: this.security, audit: this.audit, keys: this.keys, logger, clustered: deps.fanout !== undefined, alertDefaults: config.alerts ?? DEFAULT_ALERTS, credentials, pseudonyms: new Pseudonyms(storage, (o, u, d, specialty) => credentials.holdsValid(o, u, d, specialty)) });
     ({ attachments: this.attachments, blobs: this.blobs } = attachmentsFor({ storage, underlying: deps.storage, blobs: deps.blobs, config, logger, metrics: this.metrics }));
     const app = createHttpApp({
       origins: this.security.origins,
@@ -218,7 +219,7 @@ export class Hub {
     this.administration.attach(this.io);
     this.alerts = new Alerts({ storage, directory: this.directory, io: this.io, logger, config: config.alerts ?? DEFAULT_ALERTS, record: (e) => this.security.record(e) });
     this.administration.attachAlerts(this.alerts);
-    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: this.relay, alerts: this.alerts, attachments: this.attachments, keys: new DeviceKeys(storage, this.directory), deviceLists: new DeviceLists(storage, this.directory, { recentAuthSec: config.recentAuthSec }), teams: new CareTeams(storage, this.directory, Date.now, (orgId, userIds, deviceId) => this.administration.credentials.credentialed(orgId, userIds, deviceId)), roles: new OnCallRoles(storage, this.directory), pools: new ConsultPools(storage), credentials: this.administration.credentials, profiles: new Profiles(storage), logger, security: this.security, onStorageUnreachable: () => (this.storageFailedAt = Date.now()), metrics: this.metrics, ...(config.maxSocketsPerDevice !== undefined ? { maxSocketsPerDevice: config.maxSocketsPerDevice } : {}) });
+    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: this.relay, alerts: this.alerts, attachments: this.attachments, keys: new DeviceKeys(storage, this.directory), deviceLists: new DeviceLists(storage, this.directory, { recentAuthSec: config.recentAuthSec }), teams: new CareTeams(storage, this.directory, Date.now, (orgId, userIds, deviceId) => this.administration.credentials.credentialed(orgId, userIds, deviceId)), roles: new OnCallRoles(storage, this.directory), pools: new ConsultPools(storage), credentials: this.administration.credentials, pseudonyms: this.administration.pseudonyms, profiles: new Profiles(storage), logger, security: this.security, onStorageUnreachable: () => (this.storageFailedAt = Date.now()), metrics: this.metrics, ...(config.maxSocketsPerDevice !== undefined ? { maxSocketsPerDevice: config.maxSocketsPerDevice } : {}) });
   }
 
   /** Initialise storage, start listening, start presence heartbeats. Port 0 picks a free port. */

@@ -30,6 +30,12 @@ export const AdminPath = {
   /** Signed attestations: store one (POST), list a user's (GET). */
   CREDENTIALS: '/admin/credentials',
   CREDENTIAL_REVOKE: '/admin/credentials/revoke',
+  /** Pseudonymous posting (pseudonyms.ts): publish a certified token key, revoke an epoch. */
+  PSEUDONYM_KEYS: '/admin/pseudonyms/keys',
+  PSEUDONYM_REVOKE: '/admin/pseudonyms/revoke',
+  /** Token requests not answered yet (GET), and the office's blind signatures for one (POST `/answers`). */
+  PSEUDONYM_REQUESTS: '/admin/pseudonyms/requests',
+  PSEUDONYM_ANSWERS: '/admin/pseudonyms/answers',
 } as const;
 
 /** The header naming the operator for the audit log. */

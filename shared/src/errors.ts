@@ -108,6 +108,8 @@ export const ErrorCode = {
    * the sender sealed). Nothing of it should be shown as the sender's file.
    */
   ATTACHMENT_TAMPERED: 'ATTACHMENT_TAMPERED',
+  /** A pseudonym token was spent already in this scope (e.g. a second post with it to the same pool). Take another token. */
+  PSEUDONYM_SPENT: 'PSEUDONYM_SPENT',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -171,6 +173,7 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   QUOTA_EXCEEDED: 507,
   UPLOAD_INCOMPLETE: 409,
   ATTACHMENT_TAMPERED: 400,
+  PSEUDONYM_SPENT: 409,
 };
 
 /**

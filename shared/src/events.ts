@@ -63,6 +63,12 @@ export const ClientEvent = {
   CREDENTIALS_GET: 'credentials:get',
   /** Signed attestations by specialty (credentials.ts). Ack: `CredentialsResult`. */
   CREDENTIALS_SEARCH: 'credentials:search',
+  /** The office-certified pseudonym token keys and epoch revocations of the caller's organisation (pseudonyms.ts). Ack: `PseudonymKeysResult`. */
+  PSEUDONYM_KEYS: 'pseudonym:keys',
+  /** Ask the credentialing office for blind-signed pseudonym tokens (pseudonyms.ts). Ack: `PseudonymRequestResult`. */
+  PSEUDONYM_REQUEST: 'pseudonym:request',
+  /** The office's blind signatures for the calling device's requests (pseudonyms.ts). Ack: `PseudonymCollectResult`. */
+  PSEUDONYM_COLLECT: 'pseudonym:collect',
   /** The organisation's consult pools by topic (consults.ts). Ack: `PoolSearchResult`. */
   POOL_SEARCH: 'pool:search',
   /** A consult pool's signed statements, for a clinician to verify it and join (consults.ts). Ack: `RoleLogResult`. */

@@ -18,5 +18,6 @@ export * from './directory.js';
 export * from './alerts.js';
 export * from './roles.js';
 export * from './credentials.js';
+export * from './pseudonyms.js';
 export * from './consults.js';
 export * from './attachments.js';

@@ -82,6 +82,12 @@ export const Limits = {
   MAX_CONSULT_SUMMARY_LENGTH: 4000,
   /** Attachments (uploads, attachments.ts) one message may name. */
   MAX_ATTACHMENTS_PER_MESSAGE: 10,
+  /** Blinded messages (pseudonym tokens) one `pseudonym:request` may ask for. */
+  MAX_PSEUDONYM_BATCH: 20,
+  /** The largest per-clinician token cap (`perUser`) an office may set for one epoch and specialty. */
+  MAX_PSEUDONYMS_PER_USER: 1000,
+  /** Requests one `pseudonym:collect` may ask about. */
+  MAX_PSEUDONYM_COLLECT: 100,
   /** Cursors in one `sync:fetch`. */
   MAX_SYNC_CURSORS: 5000,
 } as const;

@@ -27,6 +27,7 @@ import {
   type KeysPublishRequest,
   type OwnDevice,
   type PrekeyBundle,
+  type PseudonymRequest,
   type SignedStatement,
 } from '@curbside/shared';
 import { CurbsideError } from '../errors.js';
@@ -61,6 +62,21 @@ export class HubApi {
   /** `credentials:search`: signed attestations by specialty (unchecked). */
   async credentialSearch(query: string): Promise<unknown> {
     return this.connection.request(ClientEvent.CREDENTIALS_SEARCH, { query });
+  }
+
+  /** `pseudonym:keys`: the office's certified token keys and epoch revocations (unchecked). */
+  async pseudonymKeys(): Promise<unknown> {
+    return this.connection.request(ClientEvent.PSEUDONYM_KEYS, {});
+  }
+
+  /** `pseudonym:request`: a signed request for blind-signed tokens. */
+  async pseudonymRequest(req: PseudonymRequest): Promise<unknown> {
+    return this.connection.request(ClientEvent.PSEUDONYM_REQUEST, req);
+  }
+
+  /** `pseudonym:collect`: the office's answers to these requests of this device (unchecked). */
+  async pseudonymCollect(requestIds: string[]): Promise<unknown> {
+    return this.connection.request(ClientEvent.PSEUDONYM_COLLECT, { requestIds });
   }
 
   /** `role:search`: the organisation's on-call roles whose name matches (all, without a query). */

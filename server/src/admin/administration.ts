@@ -1,4 +1,5 @@
 import type { Credentials } from '../domain/credentials.js';
+import type { Pseudonyms } from '../domain/pseudonyms.js';
 import {
   ErrorCode,
   type AdminAlertSettings,
@@ -40,6 +41,8 @@ export interface AdministrationDeps {
   alertDefaults: AlertsConfig;
   /** Verified credentials: the credentialing office's key, attestations and revocations. */
   credentials: Credentials;
+  /** Pseudonymous posting: the office's token keys, revocations, pending requests and blind signatures. */
+  pseudonyms: Pseudonyms;
 }
 
 /**
@@ -56,6 +59,11 @@ export class Administration {
   /** The credentialing office's signed documents (checked before they are stored). */
   get credentials(): Credentials {
     return this.deps.credentials;
+  }
+
+  /** The credentialing office's token keys and blind signatures (checked before they are stored). */
+  get pseudonyms(): Pseudonyms {
+    return this.deps.pseudonyms;
   }
 
   /** Drops an organisation's cached alert settings on this node (set once the alerts service exists). */

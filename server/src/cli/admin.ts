@@ -31,6 +31,7 @@ import {
   CredentialsResultSchema,
 } from '@curbside/shared';
 import { generateCredentialKey, loadCredentialKey, signAttestation, signRevocation } from './credentials.js';
+import { pseudonymCommand } from './pseudonym-commands.js';
 import { z } from 'zod';
 import { formatVerdict, verifyAuditLog, type AuditVerdict } from '../audit/verify.js';
 import type { AuditEntry, AuditReader } from '../audit/port.js';
@@ -59,6 +60,10 @@ commands:
                                                          clinician's app shows KEY; compare it in person); renew: issue again
   credentials revoke      --org ORG --key FILE --serial SERIAL [--reason TEXT]
   credentials show        --org ORG --user USER          a user's attestations and revocations
+  credentials pseudonym-key --org ORG --key FILE --epoch E --specialty S --out DIR [--per-user N] [--days N]
+                                                         a token key for pseudonymous posting (RSA private half to DIR)
+  credentials sign-pseudonyms --org ORG --key FILE --keys DIR   check and blind-sign pending token requests
+  credentials revoke-pseudonym-key --org ORG --key FILE --epoch E --specialty S   end an epoch's tokens
   keys show                                              identity provider keys this node accepts
   keys reload                                            re-read JWT_PUBLIC_KEY_FILE on every node (key rotation)
 
@@ -93,6 +98,9 @@ const OPTIONS = {
   days: { type: 'string' },
   serial: { type: 'string' },
   reason: { type: 'string' },
+  epoch: { type: 'string' },
+  'per-user': { type: 'string' },
+  keys: { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -140,7 +148,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.W
 async function run(positionals: string[], v: Values, env: NodeJS.ProcessEnv, out: NodeJS.WritableStream): Promise<number> {
   const [group, action, ...extra] = positionals;
   if (extra.length) throw new UsageError(`unexpected argument ${extra[0]}`);
-  const need = (name: 'org' | 'user' | 'device' | 'team' | 'key' | 'out' | 'identity-key' | 'name' | 'specialty' | 'licence' | 'institution' | 'serial'): string => {
+  const need = (name: 'org' | 'user' | 'device' | 'team' | 'key' | 'out' | 'identity-key' | 'name' | 'specialty' | 'licence' | 'institution' | 'serial' | 'epoch' | 'keys'): string => {
     const value = v[name];
     if (value === undefined || value === '') throw new UsageError(`${group} ${action} needs --${name}`);
     return value;
@@ -278,6 +286,10 @@ async function run(positionals: string[], v: Values, env: NodeJS.ProcessEnv, out
       );
       return 0;
     }
+    case 'credentials pseudonym-key':
+    case 'credentials sign-pseudonyms':
+    case 'credentials revoke-pseudonym-key':
+      return pseudonymCommand(action as 'pseudonym-key', { hub, need, value: (name) => v[name], officeKey, print, usage: (m) => { throw new UsageError(m); } });
     case 'keys show':
     case 'keys reload': {
       const res = action === 'show' ? await hub.get(AdminPath.KEYS, {}, AdminKeysResponseSchema) : await hub.post(AdminPath.KEYS_RELOAD, {}, AdminKeysResponseSchema);

@@ -81,14 +81,15 @@ export class Credentials {
    * Whether a clinician's device holds a credential that verifies now: an attestation signed by the
    * organisation's key, for this user and device and the identity key the device published, not expired
    * and not revoked (revocations count only when they verify too). What a consult pool asks of a `join`;
-   * without `deviceId`, any of the user's devices (a member a moderator enrols).
+   * without `deviceId`, any of the user's devices (a member a moderator enrols); with `specialty`, only an
+   * attestation of that specialty counts (what a pseudonym token request asks).
    */
-  async holdsValid(orgId: string, userId: string, deviceId?: string): Promise<boolean> {
-    return (await this.credentialed(orgId, [userId], deviceId)).has(userId);
+  async holdsValid(orgId: string, userId: string, deviceId?: string, specialty?: string): Promise<boolean> {
+    return (await this.credentialed(orgId, [userId], deviceId, specialty)).has(userId);
   }
 
   /** Of `userIds`, those who hold a credential that verifies now (see {@link holdsValid}); three reads for them all. */
-  async credentialed(orgId: string, userIds: readonly string[], deviceId?: string): Promise<Set<string>> {
+  async credentialed(orgId: string, userIds: readonly string[], deviceId?: string, specialty?: string): Promise<Set<string>> {
     const out = new Set<string>();
     const [key, found, devices] = await Promise.all([this.storage.getCredentialKey(orgId), this.storage.credentialsOf(orgId, [...userIds]), this.storage.listDeviceIdentities(orgId, [...userIds])]);
     if (!key || devices.length === 0) return out;
@@ -100,7 +101,7 @@ export class Credentials {
     const now = this.now();
     for (const d of found.attestations) {
       const c = parseSigned(CredentialSchema, d.signed);
-      if (!c || out.has(c.userId) || !wanted.has(c.userId) || c.orgId !== orgId) continue;
+      if (!c || out.has(c.userId) || !wanted.has(c.userId) || c.orgId !== orgId || (specialty !== undefined && c.specialty !== specialty)) continue;
       if (keys.get(`${c.userId}\n${c.deviceId}`) === c.identityKey && c.issuedAt <= now && now < c.expiresAt && !revoked.has(c.serial) && signedByOffice(d)) out.add(c.userId);
     }
     return out;

@@ -15,6 +15,9 @@ import {
   AdminCredentialKeyRequestSchema,
   AdminCredentialsQuerySchema,
   AdminSignedCredentialRequestSchema,
+  AdminPseudonymAnswerRequestSchema,
+  AdminPseudonymDocumentRequestSchema,
+  AdminPseudonymRequestsQuerySchema,
   AdminDeviceRestoreRequestSchema,
   AdminDeviceRevokeRequestSchema,
   AdminKeysReloadRequestSchema,
@@ -208,6 +211,10 @@ export function adminRouter(options: AdminRouterOptions): Router {
   route('post', AdminPath.CREDENTIALS, 'attest-credential', AdminSignedCredentialRequestSchema, (b) => admin.credentials.attest(b.orgId, b.document), (b, a) => ({ orgId: b.orgId, ...(a ? { userId: a.userId, note: a.serial } : {}) }));
   route('post', AdminPath.CREDENTIAL_REVOKE, 'revoke-credential', AdminSignedCredentialRequestSchema, (b) => admin.credentials.revoke(b.orgId, b.document), (b, a) => ({ orgId: b.orgId, note: a?.serial }));
   route('get', AdminPath.CREDENTIALS, 'show-credentials', AdminCredentialsQuerySchema, (q) => admin.credentials.get({ orgId: q.orgId }, { userIds: [q.userId] }), (q) => ({ orgId: q.orgId, userId: q.userId }));
+  route('post', AdminPath.PSEUDONYM_KEYS, 'publish-pseudonym-key', AdminPseudonymDocumentRequestSchema, (b) => admin.pseudonyms.publishKey(b.orgId, b.document), (b, a) => ({ orgId: b.orgId, note: a ? `${a.epoch}${a.changed ? '' : ' (unchanged)'}` : undefined }));
+  route('post', AdminPath.PSEUDONYM_REVOKE, 'revoke-pseudonym-key', AdminPseudonymDocumentRequestSchema, (b) => admin.pseudonyms.revokeKey(b.orgId, b.document), (b, a) => ({ orgId: b.orgId, note: a?.epoch }));
+  route('get', AdminPath.PSEUDONYM_REQUESTS, 'list-pseudonym-requests', AdminPseudonymRequestsQuerySchema, (q) => admin.pseudonyms.pending(q.orgId, q.limit), (q, a) => ({ orgId: q.orgId, note: a ? `${a.requests.length} pending` : undefined }));
+  route('post', AdminPath.PSEUDONYM_ANSWERS, 'answer-pseudonym-request', AdminPseudonymAnswerRequestSchema, (b) => admin.pseudonyms.answer(b.orgId, b.requestId, b.blindSignatures), (b, a) => ({ orgId: b.orgId, note: a ? `${a.count} tokens` : undefined }));
   route('get', AdminPath.KEYS, 'show-keys', AdminKeysReloadRequestSchema.pick({}), async () => admin.keys(), () => ({}));
   route(
     'post',

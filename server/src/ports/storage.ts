@@ -243,6 +243,10 @@ export interface Storage extends RoleStore {}
 import type { CredentialStore } from './credentials.js';
 /** Every storage also keeps the organisations' credentialing keys, attestations and revocations. */
 export interface Storage extends CredentialStore {}
+// --- clinical workflow: pseudonymous posting ---
+import type { PseudonymStore } from './pseudonyms.js';
+/** Every storage also keeps the office's token keys, token requests and spent nullifiers. */
+export interface Storage extends PseudonymStore {}
 // --- attachments ---
 import type { AttachmentStore } from './attachments.js';
 /** Every storage also keeps the records of attachment uploads (their bytes are in a BlobStore). */

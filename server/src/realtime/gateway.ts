@@ -24,6 +24,9 @@ import {
   AlertContentRequestSchema,
   CredentialsGetRequestSchema,
   CredentialsSearchRequestSchema,
+  PseudonymCollectRequestSchema,
+  PseudonymEmptyRequestSchema,
+  PseudonymRequestSchema,
   RoleLogRequestSchema,
   PoolLogRequestSchema,
   PoolSearchRequestSchema,
@@ -60,6 +63,7 @@ import type { CareTeams } from '../domain/care-teams.js';
 import type { OnCallRoles } from '../domain/roles.js';
 import type { ConsultPools } from '../domain/consult-pools.js';
 import type { Credentials } from '../domain/credentials.js';
+import type { Pseudonyms } from '../domain/pseudonyms.js';
 import type { Profiles } from '../domain/profiles.js';
 import type { Attachments } from '../attachments/attachments.js';
 import type { Alerts } from '../alerts/alerts.js';
@@ -106,6 +110,8 @@ interface GatewayDeps {
   pools: ConsultPools;
   /** Verified credentials: the organisation's credentialing key and signed attestations. */
   credentials: Credentials;
+  /** Pseudonymous posting: certified token keys, token requests and the office's answers. */
+  pseudonyms: Pseudonyms;
   /** Checks and keeps the attachments a send names (issue #21). */
   attachments: Pick<Attachments, 'reference'>;
   logger: Logger;
@@ -406,6 +412,9 @@ export class Gateway {
     route(ClientEvent.ALERT_CONTENT, AlertContentRequestSchema, (socket, req) => this.deps.alerts.content(socket.data, req));
     route(ClientEvent.CREDENTIALS_GET, CredentialsGetRequestSchema, (socket, req) => this.deps.credentials.get(socket.data, req));
     route(ClientEvent.CREDENTIALS_SEARCH, CredentialsSearchRequestSchema, (socket, req) => this.deps.credentials.search(socket.data, req));
+    route(ClientEvent.PSEUDONYM_KEYS, PseudonymEmptyRequestSchema, (socket) => this.deps.pseudonyms.keys(socket.data));
+    route(ClientEvent.PSEUDONYM_REQUEST, PseudonymRequestSchema, (socket, req) => this.deps.pseudonyms.request(socket.data, req));
+    route(ClientEvent.PSEUDONYM_COLLECT, PseudonymCollectRequestSchema, (socket, req) => this.deps.pseudonyms.collect(socket.data, req.requestIds));
     route(ClientEvent.ROLE_SEARCH, RoleSearchRequestSchema, (socket, req) => this.deps.roles.search(socket.data, req));
     route(ClientEvent.ROLE_LOG, RoleLogRequestSchema, (socket, req) => this.deps.roles.log(socket.data, req));
     route(ClientEvent.POOL_SEARCH, PoolSearchRequestSchema, (socket, req) => this.deps.pools.search(socket.data, req));

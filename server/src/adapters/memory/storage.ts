@@ -22,6 +22,7 @@ import { SWEEP_GRACE_MS, directKey, roleThreadKey, sameMembers, uniqueMembers } 
 import { MemoryProfiles } from './profiles.js';
 import { MemoryAlerts } from './alerts.js';
 import { MemoryCredentials } from './credentials.js';
+import { MemoryPseudonyms } from './pseudonyms.js';
 import { MemoryAttachments } from './attachments.js';
 
 /** In-process storage for the embedded dev mode and fast logic tests. Keeps nothing across restarts. */
@@ -403,6 +404,20 @@ export class MemoryStorage implements Storage {
   hasAttestation = this.credentials.hasAttestation.bind(this.credentials);
   credentialsOf = this.credentials.credentialsOf.bind(this.credentials);
   searchCredentials = this.credentials.searchCredentials.bind(this.credentials);
+
+  // --- clinical workflow: pseudonymous posting (PseudonymStore, server/src/ports/pseudonyms.ts) ---
+
+  private readonly pseudonyms = new MemoryPseudonyms();
+  putPseudonymKey = this.pseudonyms.putPseudonymKey.bind(this.pseudonyms);
+  putPseudonymKeyRevocation = this.pseudonyms.putPseudonymKeyRevocation.bind(this.pseudonyms);
+  pseudonymKeys = this.pseudonyms.pseudonymKeys.bind(this.pseudonyms);
+  putPseudonymRequest = this.pseudonyms.putPseudonymRequest.bind(this.pseudonyms);
+  pseudonymRequested = this.pseudonyms.pseudonymRequested.bind(this.pseudonyms);
+  pendingPseudonymRequests = this.pseudonyms.pendingPseudonymRequests.bind(this.pseudonyms);
+  pseudonymRequest = this.pseudonyms.pseudonymRequest.bind(this.pseudonyms);
+  answerPseudonymRequest = this.pseudonyms.answerPseudonymRequest.bind(this.pseudonyms);
+  pseudonymAnswers = this.pseudonyms.pseudonymAnswers.bind(this.pseudonyms);
+  spendPseudonym = this.pseudonyms.spendPseudonym.bind(this.pseudonyms);
 
   // --- clinical workflow: on-call roles (RoleStore, server/src/ports/roles.ts) ---
 

@@ -37,6 +37,8 @@ import { MongoAlerts } from './alerts.js';
 import { fromTeamDoc, teamDoc } from './team-docs.js';
 import { MongoRoles } from './roles.js';
 import { MongoCredentials } from './credentials.js';
+import { MongoPseudonyms } from './pseudonyms.js';
+import type { PseudonymStore } from '../../ports/pseudonyms.js';
 import type { CredentialStore } from '../../ports/credentials.js';
 import type { RoleStore } from '../../ports/roles.js';
 import { MongoAttachments } from './attachments.js';
@@ -861,6 +863,23 @@ export class MongoStorage implements Storage {
   hasAttestation: CredentialStore['hasAttestation'] = (orgId, serial) => this.credentials.hasAttestation(orgId, serial);
   credentialsOf: CredentialStore['credentialsOf'] = (orgId, userIds) => this.credentials.credentialsOf(orgId, userIds);
   searchCredentials: CredentialStore['searchCredentials'] = (orgId, words, limit) => this.credentials.searchCredentials(orgId, words, limit);
+
+  // --- clinical workflow: pseudonymous posting (PseudonymStore, server/src/ports/pseudonyms.ts) ---
+
+  private pseudonymsImpl: MongoPseudonyms | undefined;
+  private get pseudonyms(): MongoPseudonyms {
+    return (this.pseudonymsImpl ??= new MongoPseudonyms(this.conn));
+  }
+  putPseudonymKey: PseudonymStore['putPseudonymKey'] = (orgId, epoch, specialty, d) => this.pseudonyms.putPseudonymKey(orgId, epoch, specialty, d);
+  putPseudonymKeyRevocation: PseudonymStore['putPseudonymKeyRevocation'] = (orgId, epoch, specialty, d) => this.pseudonyms.putPseudonymKeyRevocation(orgId, epoch, specialty, d);
+  pseudonymKeys: PseudonymStore['pseudonymKeys'] = (orgId) => this.pseudonyms.pseudonymKeys(orgId);
+  putPseudonymRequest: PseudonymStore['putPseudonymRequest'] = (orgId, r, cap) => this.pseudonyms.putPseudonymRequest(orgId, r, cap);
+  pseudonymRequested: PseudonymStore['pseudonymRequested'] = (orgId, userId, epoch, specialty) => this.pseudonyms.pseudonymRequested(orgId, userId, epoch, specialty);
+  pendingPseudonymRequests: PseudonymStore['pendingPseudonymRequests'] = (orgId, limit) => this.pseudonyms.pendingPseudonymRequests(orgId, limit);
+  pseudonymRequest: PseudonymStore['pseudonymRequest'] = (orgId, requestId) => this.pseudonyms.pseudonymRequest(orgId, requestId);
+  answerPseudonymRequest: PseudonymStore['answerPseudonymRequest'] = (orgId, requestId, sigs, now) => this.pseudonyms.answerPseudonymRequest(orgId, requestId, sigs, now);
+  pseudonymAnswers: PseudonymStore['pseudonymAnswers'] = (orgId, userId, deviceId, ids) => this.pseudonyms.pseudonymAnswers(orgId, userId, deviceId, ids);
+  spendPseudonym: PseudonymStore['spendPseudonym'] = (orgId, scope, nullifier, now) => this.pseudonyms.spendPseudonym(orgId, scope, nullifier, now);
 
   // --- clinical workflow: on-call roles (RoleStore, server/src/ports/roles.ts) ---
 
