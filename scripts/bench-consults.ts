@@ -54,7 +54,8 @@ async function run(redisUrl: string, mongoUrl: string, mongoLabel: string): Prom
   const idp = benchIdp();
   const hub = await startBenchHub({ root, runId, redisUrl, mongoUrl, dbName: `bench_consults_${runId}`, idp, env: { ADMIN_TOKEN: ADMIN } });
   const clients: CurbsideClient[] = [];
-  hub.proc.once('exit', (code, signal) => console.error(`the hub exited (code ${code}, signal ${signal}); its last output:\n${hub.output().slice(-4000)}`));
+  let stopping = false;
+  hub.proc.once('exit', (code, signal) => stopping || console.error(`the hub exited (code ${code}, signal ${signal}); its last output:\n${hub.output().slice(-4000)}`));
   try {
     const office = await credentialOffice(hub.url, ORG);
     const client = (userId: string, deviceId: string) => {
@@ -92,6 +93,7 @@ async function run(redisUrl: string, mongoUrl: string, mongoLabel: string): Prom
     if (pool.decrypted !== pool.members - 1 || team.decrypted !== team.members - 1) throw new Error('not every member decrypted the case');
   } finally {
     await Promise.all(clients.map((c) => c.close().catch(() => {})));
+    stopping = true;
     await hub.stop();
   }
 }
