@@ -108,7 +108,7 @@ describe('<curbside-chat> for the people using it: names, full titles, the safe 
     await row.waitFor({ timeout: WAIT });
     await row.click();
     await s.widget.getByRole('heading', { level: 2, name: 'Anita Patel' }).waitFor({ timeout: WAIT });
-    expect(await s.widget.locator('.thread-head .detail').textContent()).to.equal('Cardiology registrar · Cardiology');
+    expect(await s.widget.locator('.thread-head:not(.pool-head) .detail').textContent()).to.equal('Cardiology registrar · Cardiology');
     const incoming = s.widget.locator('ol.messages li.msg').first();
     expect(await incoming.getAttribute('aria-label')).to.equal('Anita Patel said');
     expect(await incoming.locator('.meta').textContent()).to.match(/^Anita Patel · /);
