@@ -23,6 +23,7 @@ import { Alerts } from './alerts.js';
 import { OnCallRoles } from './roles.js';
 import { Credentials } from './credentials.js';
 import { Pseudonyms } from './pseudonyms.js';
+import { PseudonymousPosts } from './pseudonymous-posts.js';
 import { TextQueue } from './text-queue.js';
 import { Attachments } from './attachments/attachments.js';
 import { Consults } from './consults.js';
@@ -182,6 +183,8 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
         return this.texts.send(conversationId, caption, clientMessageId, undefined, { attachment, ...(consult ? { consult } : {}) });
       },
     });
+    const pseudonymous = new PseudonymousPosts({ messenger: this.messenger, pseudonyms: this.pseudonyms, hub: { nodeUrls: () => this.connection.nodeUrls } });
+    this.messenger.sealedPosts = pseudonymous;
     this.consults = new Consults({
       messenger: this.messenger,
       api: this.hub,
@@ -191,6 +194,8 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
         return this.texts.send(conversationId, text, globalThis.crypto.randomUUID(), undefined, extras);
       },
       self: () => this.connection.identity.userId ?? '',
+      pseudonyms: this.pseudonyms,
+      pseudonymous,
     });
     this.sync = new Sync({
       connection: this.connection,

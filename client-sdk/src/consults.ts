@@ -16,6 +16,8 @@ import type { SealedExtras } from './e2ee/message-crypto.js';
 import type { SecureMessenger } from './e2ee/secure-messenger.js';
 import type { ChatMessage } from './e2ee/types.js';
 import { CurbsideError, isCurbsideError } from './errors.js';
+import type { Pseudonyms } from './pseudonyms.js';
+import type { PseudonymInfo, PseudonymousPosts } from './pseudonymous-posts.js';
 import type { HubApi } from './hub/api.js';
 
 export type { AgeBand, ConsultPart, PoolSummary, Sex };
@@ -47,7 +49,10 @@ export interface NewCase {
 /** A reply under a case. */
 export interface ConsultReply {
   messageId: string;
+  /** `~sealed` for the pseudonymous asker's own reply (see `pseudonym`). */
   senderUserId: string;
+  /** The reply is the pseudonymous asker's (signed by the case's one-time key). */
+  pseudonym?: PseudonymInfo;
   text: string;
   sentAt: number;
   /** The asker marked it helpful. */
@@ -59,7 +64,10 @@ export interface ConsultReply {
 export interface ConsultCase {
   caseId: string;
   conversationId: string;
+  /** `~sealed` for a pseudonymous case: then `pseudonym` says "a verified <specialty>", and nothing says who. */
   askerUserId: string;
+  /** A pseudonymous case (posted with a pseudonym token over sealed sender). */
+  pseudonym?: PseudonymInfo;
   question: string;
   ageBand: AgeBand;
   sex: Sex;
@@ -81,13 +89,18 @@ export interface ConsultCase {
 export function consultThreads(messages: readonly ChatMessage[], hidden: Iterable<string> = []): ConsultCase[] {
   const hiddenIds = new Set(hidden);
   const cases = new Map<string, ConsultCase>();
+  // Who asked: a user, or for a pseudonymous case its one-time key (the asker's follow-ups carry the same).
+  const askers = new Map<string, string>();
+  const speaker = (m: ChatMessage) => (m.pseudonym ? `~key:${m.pseudonym.key}` : m.senderUserId);
   const sorted = [...messages].sort((a, b) => a.seq - b.seq);
   for (const m of sorted) {
     if (m.consult?.type !== 'case' || hiddenIds.has(m.messageId) || cases.has(m.messageId)) continue;
+    askers.set(m.messageId, speaker(m));
     cases.set(m.messageId, {
       caseId: m.messageId,
       conversationId: m.conversationId,
       askerUserId: m.senderUserId,
+      ...(m.pseudonym ? { pseudonym: m.pseudonym } : {}),
       question: m.text,
       ageBand: m.consult.ageBand,
       sex: m.consult.sex,
@@ -96,19 +109,30 @@ export function consultThreads(messages: readonly ChatMessage[], hidden: Iterabl
       replies: [],
     });
   }
-  const helpful: Array<{ caseId: string; replyId: string; by: string }> = [];
+  const helpful: Array<{ caseId: string; replyId: string }> = [];
   for (const m of sorted) {
     const part = m.consult;
     if (!part || part.type === 'case') continue;
     const c = cases.get(part.caseId);
     if (!c || c.conversationId !== m.conversationId) continue;
+    // A pseudonymous post speaks only under the case it follows (its key is that case's, or it counts for nothing).
+    const byAsker = speaker(m) === askers.get(part.caseId);
+    if (m.pseudonym && !byAsker) continue;
     if (part.type === 'reply') {
-      c.replies.push({ messageId: m.messageId, senderUserId: m.senderUserId, text: m.text, sentAt: m.sentAt, helpful: false, ...(m.attachment ? { attachment: m.attachment } : {}) });
+      c.replies.push({
+        messageId: m.messageId,
+        senderUserId: m.senderUserId,
+        ...(m.pseudonym ? { pseudonym: m.pseudonym } : {}),
+        text: m.text,
+        sentAt: m.sentAt,
+        helpful: false,
+        ...(m.attachment ? { attachment: m.attachment } : {}),
+      });
       continue;
     }
     // Only the asker marks, closes or moves their own case.
-    if (m.senderUserId !== c.askerUserId) continue;
-    if (part.type === 'helpful') helpful.push({ caseId: part.caseId, replyId: part.replyId, by: m.senderUserId });
+    if (!byAsker) continue;
+    if (part.type === 'helpful') helpful.push({ caseId: part.caseId, replyId: part.replyId });
     else if (part.type === 'close') c.closed ??= { summary: m.text, at: m.sentAt };
     else c.movedTo ??= { userId: part.withUserId, at: m.sentAt };
   }
@@ -145,6 +169,8 @@ export class Consults {
       attachments: Attachments;
       sendSealed: (conversationId: string, text: string, extras: SealedExtras) => Promise<SendResult>;
       self: () => string;
+      pseudonyms: Pseudonyms;
+      pseudonymous: PseudonymousPosts;
     },
   ) {}
 
@@ -207,13 +233,28 @@ export class Consults {
   /**
    * Post a case to a pool: the question as the message text, the age band and sex sealed with it, and
    * an image (de-identified here first) if given. The case's id is the result's `messageId`.
+   *
+   * With `pseudonymous`, the case goes out as "a verified <specialty>": it spends one of this device's
+   * pseudonym tokens (`client.pseudonyms`) and is sent over sealed sender, without this user's access
+   * token, so neither the members nor the hub's records learn who asked. Its follow-ups (`reply`,
+   * `markHelpful`, `close` from this device) are signed by the case's one-time key and sent the same
+   * way. Not with an image yet (its upload would name the asker), nor moved to a private conversation.
    * @returns the hub's acknowledgement and, with an image, the attachment as it was sealed (its
    *   thumbnail and `removedMetadata`: what de-identification took out, to show the asker)
-   * @throws CurbsideError FORBIDDEN (not a member), INVALID_PAYLOAD, and what `client.attachments.send` throws
+   * @throws CurbsideError FORBIDDEN (not a member; pseudonymous without a token left: `details.reason`
+   *   `no-token`), INVALID_PAYLOAD, PSEUDONYM_SPENT, and what `client.attachments.send` throws
    */
-  async postCase(poolId: string, c: NewCase): Promise<SendResult & { attachment?: AttachmentDescriptor }> {
+  async postCase(poolId: string, c: NewCase, options: { pseudonymous?: boolean | { specialty: string } } = {}): Promise<SendResult & { attachment?: AttachmentDescriptor }> {
     const consult: ConsultPart = { type: 'case', ageBand: c.ageBand, sex: c.sex };
     await this.requireMember(poolId);
+    if (options.pseudonymous) {
+      if (c.image) throw new CurbsideError(ErrorCode.INVALID_PAYLOAD, 'A pseudonymous case takes no image yet: its upload would name the asker');
+      const handle = await this.deps.pseudonyms.take(typeof options.pseudonymous === 'object' ? options.pseudonymous.specialty : undefined);
+      if (!handle) throw new CurbsideError(ErrorCode.FORBIDDEN, 'No pseudonym token left on this device: ask for more (client.pseudonyms.request)', { reason: 'no-token' });
+      const ack = await this.deps.pseudonymous.post(poolId, c.question, consult, { kind: 'case', token: handle.token, sign: handle.sign });
+      await handle.keepForCase(ack.messageId);
+      return ack;
+    }
     if (c.image) {
       const { result, attachment } = await this.deps.attachments.send(poolId, c.image.input, { ...c.image.options, caption: c.question, consult });
       return { ...result, attachment };
@@ -221,21 +262,33 @@ export class Consults {
     return this.deps.sendSealed(poolId, c.question, { consult });
   }
 
-  /** Reply under a case. */
+  /** Reply under a case (under this device's own pseudonymous case, as its asker: still pseudonymous). */
   async reply(poolId: string, caseId: string, text: string): Promise<SendResult> {
     await this.requireMember(poolId);
-    return this.deps.sendSealed(poolId, text, { consult: { type: 'reply', caseId } });
+    return this.asAsker(poolId, caseId, text, { type: 'reply', caseId });
   }
 
   /** The asker marks a reply helpful (others' marks are ignored by every reader). */
   markHelpful(poolId: string, caseId: string, replyId: string): Promise<SendResult> {
-    return this.deps.sendSealed(poolId, '', { consult: { type: 'helpful', caseId, replyId } });
+    return this.asAsker(poolId, caseId, '', { type: 'helpful', caseId, replyId });
   }
 
   /** The asker closes their case with a summary for the pool. */
   close(poolId: string, caseId: string, summary: string): Promise<SendResult> {
     if (summary.length > Limits.MAX_CONSULT_SUMMARY_LENGTH) throw new CurbsideError(ErrorCode.INVALID_PAYLOAD, `A summary is at most ${Limits.MAX_CONSULT_SUMMARY_LENGTH} characters`);
-    return this.deps.sendSealed(poolId, summary, { consult: { type: 'close', caseId } });
+    return this.asAsker(poolId, caseId, summary, { type: 'close', caseId });
+  }
+
+  /** Whether this device asked `caseId` pseudonymously (its follow-ups then stay pseudonymous). */
+  async askedPseudonymously(caseId: string): Promise<boolean> {
+    return (await this.deps.pseudonyms.ownCase(caseId)) !== undefined;
+  }
+
+  /** A follow-up under a case: by the case's one-time key when this device asked it pseudonymously, else as this user. */
+  private async asAsker(poolId: string, caseId: string, text: string, consult: ConsultPart): Promise<SendResult> {
+    const own = await this.deps.pseudonyms.ownCase(caseId);
+    if (!own) return this.deps.sendSealed(poolId, text, { consult });
+    return this.deps.pseudonymous.post(poolId, text, consult, { kind: 'follow-up', token: own.token, sign: own.sign });
   }
 
   /**
@@ -258,6 +311,7 @@ export class Consults {
     consult: Pick<ConsultCase, 'caseId' | 'question'>,
     userId: string,
   ): Promise<{ conversationId: string; privateMessage: SendResult; poolMessage: SendResult }> {
+    if (await this.askedPseudonymously(consult.caseId)) throw new CurbsideError(ErrorCode.INVALID_PAYLOAD, 'A pseudonymous case cannot move to a private conversation: it would say who asked');
     const direct = await this.deps.api.createConversation({ kind: 'direct', peerUserId: userId });
     const privateMessage = await this.deps.sendSealed(direct.id, consult.question, { consult: { type: 'moved', caseId: consult.caseId, withUserId: userId } });
     const poolMessage = await this.deps.sendSealed(poolId, '', { consult: { type: 'moved', caseId: consult.caseId, withUserId: userId } });

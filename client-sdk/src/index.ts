@@ -6,6 +6,7 @@ export { Directory, type DirectoryProfile } from './directory.js';
 export { Alerts, type AlertState, type AlertUpdate, type EscalatedMessage } from './alerts.js';
 export { Credentials, type Credential, type CredentialCheck } from './credentials.js';
 export { Pseudonyms, type PseudonymHandle, type PseudonymToken } from './pseudonyms.js';
+export type { PseudonymInfo } from './pseudonymous-posts.js';
 export {
   stripImageMetadata,
   detectImageFormat,

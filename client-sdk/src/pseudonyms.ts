@@ -32,6 +32,8 @@ export type { PseudonymToken };
 /** Where a request's blinding state waits for the office's answer, and where finished tokens are kept (`meta` namespace). */
 const REQUEST_PREFIX = 'pseudonym-request:';
 const TOKEN_PREFIX = 'pseudonym-token:';
+/** Tokens spent on this device's pseudonymous cases, kept (with their one-time keys) for the asker's follow-ups. */
+const CASE_PREFIX = 'pseudonym-case:';
 /** Tokens asked for by default in one request. */
 const DEFAULT_BATCH = 10;
 
@@ -67,6 +69,18 @@ export interface PseudonymHandle {
   sign(bytes: Uint8Array): Uint8Array;
   /** The post was accepted: forget the token and its key (a token is spent once). */
   consume(): Promise<void>;
+  /**
+   * The post was a case, accepted as `caseId`: keep the token and its key for the asker's follow-ups
+   * (replies, helpful marks, the summary are signed by the same key) instead of forgetting them.
+   */
+  keepForCase(caseId: string): Promise<void>;
+}
+
+/** A case this device asked pseudonymously: its spent token and one-time key sign the asker's follow-ups. */
+export interface OwnPseudonymousCase {
+  token: PseudonymToken;
+  specialty: string;
+  sign(bytes: Uint8Array): Uint8Array;
 }
 
 /**
@@ -220,7 +234,21 @@ export class Pseudonyms {
       epoch: held.epoch,
       sign: (bytes) => sign(held.secretKey, bytes),
       consume: () => store.delete('meta', storeKey),
+      keepForCase: (caseId) => store.transaction([deleteOp('meta', storeKey), putOp('meta', CASE_PREFIX + caseId, held)]),
     };
+  }
+
+  /** @internal The case `caseId` if this device asked it pseudonymously (it holds the case's key). */
+  async ownCase(caseId: string): Promise<OwnPseudonymousCase | undefined> {
+    await sodiumReady();
+    const held = await this.deps.messenger.store.get<HeldToken>('meta', CASE_PREFIX + caseId);
+    if (!held) return undefined;
+    return { token: held.token, specialty: held.specialty, sign: (bytes) => sign(held.secretKey, bytes) };
+  }
+
+  /** @internal The certified token keys and the pinned office key, to verify a pseudonymous post. */
+  verificationKeys(): Promise<{ result: PseudonymKeysResult; officeKey: string }> {
+    return this.keyDocuments();
   }
 
   private async held(): Promise<Array<[string, HeldToken]>> {

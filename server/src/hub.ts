@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Server } from 'socket.io';
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Redis } from 'ioredis';
-import { CloseCode, wireParser } from '@curbside/shared';
+import { CloseCode, SEALED_SENDER, wireParser } from '@curbside/shared';
 import type { HubConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { DevTokenIssuer, TokenVerifier, type TokenVerifierOptions } from './auth/tokens.js';
@@ -18,6 +18,7 @@ import { OnCallRoles } from './domain/roles.js';
 import { ConsultPools } from './domain/consult-pools.js';
 import { Credentials } from './domain/credentials.js';
 import { Pseudonyms } from './domain/pseudonyms.js';
+import { SealedPosts } from './domain/sealed-posts.js';
 import { CareTeams } from './domain/care-teams.js';
 import { Profiles } from './domain/profiles.js';
 import { Alerts } from './alerts/alerts.js';
@@ -181,12 +182,11 @@ export class Hub {
       isAccepting: () => this.accepting,
       widgetBundlePath: config.widgetBundlePath ?? defaultWidgetBundlePath(),
       adminToken: config.adminToken,
-      admin: {
-        security: this.security,
-        administration: this.administration,
-      },
+      admin: { security: this.security, administration: this.administration },
       trustProxy: config.trustProxy,
       attachments: { attachments: this.attachments, verifier, security: this.security, storage },
+      // Pseudonymous pool posts; the relay and the gateway are made below, with socket.io, and reached when a post arrives.
+      sealedPosts: { sealedPosts: new SealedPosts({ storage, relay: { sendSealed: (orgId, req) => this.relay.sendSealed(orgId, req) }, pseudonyms: this.administration.pseudonyms }), security: this.security, deliver: (orgId, o) => this.gateway.fanOut(orgId, SEALED_SENDER, o.recipientUserIds, o.envelope) },
       // With a token and no port of its own, /metrics sits on the main port behind that token.
       metrics: config.metrics?.token !== undefined && config.metrics.port === undefined ? (req, res) => this.metrics.handle(req, res, config.metrics?.token) : undefined,
       readiness: [

@@ -20,4 +20,5 @@ export * from './roles.js';
 export * from './credentials.js';
 export * from './pseudonyms.js';
 export * from './consults.js';
+export * from './sealed-posts.js';
 export * from './attachments.js';

@@ -9,6 +9,8 @@ export const Limits = {
   MAX_DEVICE_CIPHERTEXT_BYTES: 16 * 1024,
   /** Devices one envelope may address. */
   MAX_RECIPIENT_DEVICES: 500,
+  /** Largest share of a sealed post (an anonymous sealed box around a message key: sealed-posts.ts). */
+  MAX_SEALED_SHARE_BYTES: 256,
   /** One-time prekeys in one upload (Signal's batch size). */
   MAX_PREKEY_BATCH: 100,
   /** One-time prekeys the hub keeps per device; uploads beyond this are refused. */

@@ -8,7 +8,6 @@ import {
   AttachmentPath,
   AttachmentStatusSchema,
   ErrorCode,
-  RestErrorBodySchema,
   attachmentPath,
   backoffMs,
   sleep,
@@ -16,6 +15,7 @@ import {
   type AttachmentStatus,
 } from '@curbside/shared';
 import { CurbsideError, isCurbsideError } from '../errors.js';
+import { restCall } from '../hub/rest.js';
 
 /** What the transfer needs from the client's hub connection. */
 export interface HubHttp {
@@ -124,25 +124,10 @@ export class AttachmentTransfer {
     }
   }
 
-  /** fetch, with every failure a CurbsideError: a network failure is UNAVAILABLE, an error body its code. */
-  private async call(url: string, init: RequestInit): Promise<Response> {
-    let res: Response;
-    try {
-      res = await fetch(url, init);
-    } catch (e) {
-      throw new CurbsideError(ErrorCode.UNAVAILABLE, `The hub could not be reached (${(e as Error).message})`);
-    }
-    if (res.ok) return res;
-    let body: unknown;
-    try {
-      body = await res.json();
-    } catch {
-      body = undefined;
-    }
-    const parsed = RestErrorBodySchema.safeParse(body);
-    if (parsed.success) throw CurbsideError.fromWire(parsed.data.error);
-    throw new CurbsideError(res.status >= 500 ? ErrorCode.UNAVAILABLE : ErrorCode.INTERNAL, `The hub answered HTTP ${res.status}`);
+  private call(url: string, init: RequestInit): Promise<Response> {
+    return restCall(url, init);
   }
+
 }
 
 async function parseStatus(res: Response): Promise<AttachmentStatus> {

@@ -5,7 +5,7 @@
  * so that every change to session state is visibly under `exclusive()`; receipts, safety numbers and
  * failure handling are modules of their own.
  */
-import { AlertListResultSchema, ErrorCode, RETRYABLE_ERROR_CODES, backoffMs, sleep, type DeviceIdentity, type Envelope, type SendResult, type SignedStatement, type TeamState } from '@curbside/shared';
+import { AlertListResultSchema, ErrorCode, RETRYABLE_ERROR_CODES, SEALED_SENDER, backoffMs, sleep, type DeviceIdentity, type Envelope, type SendResult, type SignedStatement, type TeamState } from '@curbside/shared';
 import {
   CryptoError,
   RatchetSession,
@@ -36,6 +36,7 @@ import { ReceiveFailures, SessionLost, UnlistedKey, type FailureOverride } from 
 import { safetyNumberOf } from './safety-numbers.js';
 import {
   chatMessageOf,
+  type ChatMessage,
   type HubTransport,
   type MessengerEvents,
   type SafetyNumber,
@@ -74,6 +75,8 @@ export class SecureMessenger implements TeamContext {
   /** @internal Signed device lists: every device list this messenger encrypts to comes from here. */
   readonly deviceLists: DeviceListBook;
   private readonly receiptSender: ReceiptSender;
+  /** @internal Opens pseudonymous pool posts (the client sets it: it needs the pinned office key). */
+  sealedPosts: { open(envelope: Envelope, myUserId: string): Promise<ChatMessage | undefined> } | undefined;
 
   constructor(
     /** @internal */ readonly store: DeviceStore,
@@ -371,6 +374,7 @@ export class SecureMessenger implements TeamContext {
       return;
     }
     if (envelope.senderDeviceId === me.deviceId) return;
+    if (envelope.senderDeviceId === SEALED_SENDER) return this.receiveSealed(envelope, me.userId);
     if (envelope.kind === 'receipt' && !envelope.ciphertext) return; // a receipt for other devices
     // Only a device its user's signed list names speaks for that user (a device inserted into the
     // hub's database does not).
@@ -423,20 +427,42 @@ export class SecureMessenger implements TeamContext {
    * the connection is down the check waits for it (the stream waits too, in order), so a message is
    * never dropped only because the list could not be fetched; only a stopped client gives up.
    */
-  private async senderListed(envelope: Envelope): Promise<boolean | 'deferred'> {
+  private senderListed(envelope: Envelope): Promise<boolean | 'deferred'> {
+    return this.whileReachable(() => this.deviceLists.isListed(envelope.senderUserId, envelope.senderDeviceId), (err) => {
+      this.logger.warn({ err: String(err), sender: envelope.senderDeviceId }, "could not verify the sender's device list");
+      return false;
+    });
+  }
+
+  /** Run a check that needs the hub, again while the hub cannot be reached; `deferred` once the client stopped. */
+  private async whileReachable<T>(run: () => Promise<T>, failed: (err: unknown) => T): Promise<T | 'deferred'> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.deviceLists.isListed(envelope.senderUserId, envelope.senderDeviceId);
+        return await run();
       } catch (err) {
         const transient = isCurbsideError(err) && RETRYABLE_ERROR_CODES.has(err.code);
         if (transient && this.hub.stopped()) return 'deferred';
-        if (!transient || attempt >= MAX_LIST_CHECK_ATTEMPTS) {
-          this.logger.warn({ err: String(err), sender: envelope.senderDeviceId }, "could not verify the sender's device list");
-          return false;
-        }
+        if (!transient || attempt >= MAX_LIST_CHECK_ATTEMPTS) return failed(err);
         await sleep(backoffMs(attempt, { baseMs: 50, maxMs: 2000 }));
       }
     }
+  }
+
+  /** A pseudonymous pool post (sender `~sealed`), opened by `sealedPosts` once its token and signature verify. */
+  private async receiveSealed(envelope: Envelope, myUserId: string): Promise<void> {
+    const opener = this.sealedPosts;
+    if (!opener) return;
+    let failure: unknown;
+    const opened = await this.whileReachable(
+      () => opener.open(envelope, myUserId),
+      (err) => {
+        failure = err;
+        return undefined;
+      },
+    );
+    if (opened === 'deferred') throw new ReceiveDeferred('the client stopped before the pseudonymous post could be checked');
+    if (failure !== undefined) this.onReceiveFailure(envelope, failure);
+    else if (opened) this.events.message(opened);
   }
 
   /** @internal The 1:1 payload this envelope carries for this device. */

@@ -48,6 +48,12 @@ export interface ChatMessage {
    * by the sender. Group them with `consultThreads`.
    */
   consult?: ConsultPart;
+  /**
+   * A pseudonymous post in a consult pool (sender `~sealed`): the poster is "a verified
+   * <specialty>", proven by a pseudonym token the office signed blind; `key` is the same on a case
+   * and its asker's follow-ups. Nothing in it says who posted.
+   */
+  pseudonym?: { specialty: string; epoch: string; key: string; mine: boolean };
 }
 
 /** The message the app sees for an envelope whose text this device decrypted. */

@@ -1,6 +1,6 @@
 import { createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import { SignJWT, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { ErrorCode, IdSchema, ProfileFieldSchema, type ProfileFields, type SocketData } from '@curbside/shared';
+import { ErrorCode, IdSchema, ProfileFieldSchema, isReservedId, type ProfileFields, type SocketData } from '@curbside/shared';
 import { HubError } from '../errors.js';
 import { JWT_ALGORITHMS, type JwtAlgorithm } from './keys.js';
 import { STATIC_CLAIMS, type ClaimMapping } from './config.js';
@@ -166,6 +166,10 @@ export class TokenVerifier {
     }
     if (deviceId === undefined) {
       throw new HubError(ErrorCode.AUTH_INVALID, 'No device id: state this device in the handshake auth field `deviceId`', { missing: ['deviceId'] });
+    }
+    // `~sealed` and every id starting with `~` are the hub's own senders (sealed posts): no account may be one.
+    if (isReservedId(userId) || isReservedId(deviceId) || isReservedId(orgId)) {
+      throw new HubError(ErrorCode.AUTH_INVALID, 'Access token rejected: user, device and organisation ids may not start with "~" (reserved by the hub)');
     }
     if (stated.deviceId !== undefined && stated.deviceId !== deviceId) {
       throw new HubError(ErrorCode.AUTH_INVALID, 'The handshake names another device than the access token');

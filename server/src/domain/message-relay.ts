@@ -3,6 +3,7 @@ import {
   ConversationKind,
   ErrorCode,
   Limits,
+  SEALED_SENDER,
   type Conversation,
   type DeviceIdentity,
   type Envelope,
@@ -192,6 +193,22 @@ export class MessageRelay {
     // A device the user's signed list does not name (not linked yet, or inserted behind the user's
     // back) is sent nothing, and sends nothing either.
     if (signedUsers.has(caller.userId) && !devices.some((d) => d.userId === caller.userId && d.deviceId === caller.deviceId)) throw notLinked();
+    return this.sequence(caller, req, conversation, devices, fence);
+  }
+
+  /**
+   * A sealed post (sealed-posts.ts): a consult pool's message from the reserved sender, whose
+   * authority (a pseudonym token and the posting key's signature) the caller checked. The pool's
+   * epoch, the named devices and idempotency are checked as for any member's send; the hub's records
+   * name no account.
+   */
+  async sendSealed(orgId: string, req: z.output<typeof EnvelopeSendRequestSchema>): Promise<SendOutcome> {
+    const { conversation, devices, fence } = await this.directory.conversationWithDevices(orgId, req.conversationId);
+    if (!conversation?.signed) throw new HubError(ErrorCode.NOT_FOUND, 'No such consult pool', { poolId: req.conversationId });
+    return this.sequence({ orgId, userId: SEALED_SENDER, deviceId: SEALED_SENDER }, req, conversation, devices, fence);
+  }
+
+  private async sequence(caller: Caller, req: z.output<typeof EnvelopeSendRequestSchema>, conversation: Conversation, devices: DeviceIdentity[], fence: string | undefined): Promise<SendOutcome> {
     // A care team's message body is readable by every holder of the sender's key, removed members'
     // too: it must be bound to the current membership (the epoch is in its associated data). A
     // receipt's body opens only with the key its named recipients get over their 1:1 sessions.

@@ -35,6 +35,14 @@ export interface Caller {
   deviceId: string;
 }
 
+/** What a verified token says: its specialty and epoch, the one-time posting key and the nullifier. */
+export interface VerifiedToken {
+  epoch: string;
+  specialty: string;
+  postingKey: string;
+  nullifier: string;
+}
+
 export class Pseudonyms {
   constructor(
     private readonly storage: Storage,
@@ -142,16 +150,28 @@ export class Pseudonyms {
    * FORBIDDEN for one of another organisation, PSEUDONYM_SPENT when it was spent in this scope before.
    * @returns what the token says: its specialty and epoch, the one-time posting key and the nullifier
    */
-  async verifyAndSpend(orgId: string, scope: string, token: PseudonymToken): Promise<{ epoch: string; specialty: string; postingKey: string; nullifier: string }> {
+  async verifyAndSpend(orgId: string, scope: string, token: PseudonymToken): Promise<VerifiedToken> {
+    const v = await this.verify(orgId, token);
+    if ((await this.spend(orgId, scope, v.nullifier)) === 'spent') throw new HubError(ErrorCode.PSEUDONYM_SPENT, 'This pseudonym token was used already', {});
+    return v;
+  }
+
+  /**
+   * Verify a token against the office's certified keys at the present time, without spending it.
+   * Throws BAD_SIGNATURE (`details.reason`) or FORBIDDEN (another organisation) as `verifyAndSpend`.
+   */
+  async verify(orgId: string, token: PseudonymToken): Promise<VerifiedToken> {
     const [officeKey, docs] = await Promise.all([this.storage.getCredentialKey(orgId), this.storage.pseudonymKeys(orgId)]);
     if (!officeKey) throw new HubError(ErrorCode.BAD_SIGNATURE, 'This organisation has no credentialing key', { reason: 'no-key' });
     const v = await verifyPseudonymToken(token, docs, officeKey, this.now(), ed25519Verify);
     if (!v.ok) throw new HubError(ErrorCode.BAD_SIGNATURE, 'The pseudonym token does not verify', { reason: v.reason });
     if (v.orgId !== orgId) throw new HubError(ErrorCode.FORBIDDEN, 'The pseudonym token is for another organisation', {});
-    if ((await this.storage.spendPseudonym(orgId, scope, v.nullifier, this.now())) === 'spent') {
-      throw new HubError(ErrorCode.PSEUDONYM_SPENT, 'This pseudonym token was used already', {});
-    }
     return { epoch: v.epoch, specialty: v.specialty, postingKey: v.postingKey, nullifier: v.nullifier };
+  }
+
+  /** Spend a verified token's nullifier in `scope`: `spent` when it was spent there before. */
+  spend(orgId: string, scope: string, nullifier: string): Promise<'ok' | 'spent'> {
+    return this.storage.spendPseudonym(orgId, scope, nullifier, this.now());
   }
 
   private async certified(orgId: string) {

@@ -21,6 +21,7 @@ import type { OriginPolicy } from '../security/origins.js';
 import { DEMO_PATH, WIDGET_PATH, widgetRouter } from './widget.js';
 import { adminRouter, isAdmin, type AdminRouterOptions } from './admin.js';
 import { attachmentRouter, type AttachmentRouterOptions } from './attachments.js';
+import { sealedPostRouter, type SealedPostRouterOptions } from './sealed-posts.js';
 
 /** This package's version (server/package.json, two levels up from src/http and dist/http alike). */
 const SERVER_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -57,6 +58,8 @@ export interface HttpAppOptions {
   admin?: Pick<AdminRouterOptions, 'administration' | 'security'> | undefined;
   /** The attachment endpoints (http/attachments.ts). */
   attachments?: Omit<AttachmentRouterOptions, 'logger' | 'isAccepting'> | undefined;
+  /** Pseudonymous pool posts without an access token (http/sealed-posts.ts). */
+  sealedPosts?: Omit<SealedPostRouterOptions, 'logger' | 'isAccepting'> | undefined;
 }
 
 const READY_CHECK_TIMEOUT_MS = 2000;
@@ -73,6 +76,8 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   if (options.trustProxy !== undefined) app.set('trust proxy', options.trustProxy);
   app.use(securityHeaders());
   if (options.origins) app.use(options.origins.middleware());
+  // Before the 16 kB parser: a sealed post names every device of a pool, so it parses its own larger body.
+  if (options.sealedPosts) app.use(sealedPostRouter({ ...options.sealedPosts, logger: options.logger, isAccepting: options.isAccepting }));
   app.use(express.json({ limit: '16kb' }));
 
   if (options.metrics) {

@@ -430,9 +430,9 @@ export class Gateway {
   /**
    * Push a stored envelope to the devices that should have it, each with only its own share: named
    * devices get theirs; for a body-only or partial send every other member device gets the
-   * envelope without a share. Never back to the sending device.
+   * envelope without a share. Never back to the sending device. (Also for sealed posts, which arrive over HTTP.)
    */
-  private fanOut(orgId: string, senderDeviceId: string, userIds: string[], envelope: StoredEnvelope): void {
+  fanOut(orgId: string, senderDeviceId: string, userIds: string[], envelope: StoredEnvelope): void {
     const { io } = this.deps;
     const named = envelope.recipients ?? [];
     this.deps.metrics?.envelopesOut.inc({ path: 'push' });

@@ -34,6 +34,8 @@ export interface SecurityConfig {
     keysClaimTarget: RateLimitRule;
     /** Conversations and teams others may add one user to: nobody can be buried in groups by a colleague. */
     addedToConversations: RateLimitRule;
+    /** Sealed (pseudonymous) pool posts per client address: they carry no account to charge. */
+    sealedPosts: RateLimitRule;
   } & Record<EventClass, RateLimitRule>;
   /**
    * The budgets above a device's, as multiples of its rule: a user's across their devices and an
@@ -64,6 +66,7 @@ export const DEFAULT_RATE_LIMITS: SecurityConfig['rateLimits'] = {
   keysClaim: { points: 300, durationSec: 60 },
   keysClaimTarget: { points: 30, durationSec: 3600 },
   addedToConversations: { points: 60, durationSec: 3600 },
+  sealedPosts: { points: 60, durationSec: 60 },
   /** conversation:create, team:create, team:change */
   membership: { points: 30, durationSec: 60 },
   typing: { points: 30, durationSec: 10 },
@@ -107,6 +110,7 @@ export const SECURITY_ENV_DOC: readonly EnvSetting[] = [
   { name: 'RATE_LIMIT_KEYS_CLAIM', default: '300/60', meaning: '`keys:claim` per user, one point per user named (N per S seconds): limits harvesting of one-time prekeys' },
   { name: 'RATE_LIMIT_KEYS_CLAIM_TARGET', default: '30/3600', meaning: '`keys:claim` per claiming user and user claimed: one colleague cannot drain another’s one-time prekeys' },
   { name: 'RATE_LIMIT_ADDED_TO_CONVERSATIONS', default: '60/3600', meaning: 'group conversations and care teams others may add one user to (per added user)' },
+  { name: 'RATE_LIMIT_SEALED_POSTS', default: '60/60', meaning: 'sealed (pseudonymous) consult-pool posts per client address (the forwarded one behind TRUST_PROXY): they are sent without an account; each also spends a one-time token' },
   { name: 'RATE_LIMIT_MEMBERSHIP', default: '30/60', meaning: 'conversation:create, team:create and team:change per device (per user 2×, per organisation 200×)' },
   { name: 'RATE_LIMIT_TYPING', default: '30/10', meaning: '`typing` per device (per user 2×, per organisation 200×)' },
   { name: 'RATE_LIMIT_PRESENCE', default: '60/60', meaning: '`presence:query` per device (per user 2×, per organisation 200×)' },
