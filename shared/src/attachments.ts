@@ -110,6 +110,11 @@ export const SealedThumbnailSchema = z.strictObject({
   data: Base64Schema.min(4).max(Math.ceil(AttachmentLimits.MAX_THUMBNAIL_BYTES / 3) * 4),
 });
 
+/** Image formats the SDK recognises by their bytes (it strips the first three). */
+export const IMAGE_FORMATS = ['jpeg', 'png', 'webp', 'heic', 'avif', 'gif', 'tiff'] as const;
+/** Why an image's metadata was not removed: the format cannot be stripped, the file is too large, or the sender turned it off. */
+export const METADATA_KEPT_REASONS = ['format not supported', 'too large', 'de-identification turned off'] as const;
+
 /**
  * What a message carries about its attachment, sealed end to end: everything needed to download,
  * check and decrypt it. `hash` is BLAKE2b-256 over the ciphertext as uploaded (all parts, in order):
@@ -136,5 +141,10 @@ export const AttachmentDescriptorSchema = z.strictObject({
   thumbnail: SealedThumbnailSchema.optional(),
   /** What de-identification removed before encryption (e.g. `EXIF GPS`, `XMP`), for the "metadata removed" note. */
   removedMetadata: z.array(z.string().max(200).regex(NO_CONTROL)).max(AttachmentLimits.MAX_REMOVED_METADATA).optional(),
+  /**
+   * An image the sender's device could NOT strip (its format, and why): it went with whatever metadata it
+   * carries (where and when it was taken, the device), so recipients warn too.
+   */
+  metadataKept: z.strictObject({ format: z.enum(IMAGE_FORMATS), reason: z.enum(METADATA_KEPT_REASONS) }).optional(),
 });
 export type AttachmentDescriptor = z.infer<typeof AttachmentDescriptorSchema>;

@@ -77,6 +77,7 @@ describe('client.attachments.send: images recognised by their bytes, and metadat
       expect(reports[0], `${format}: the first report, before any byte is uploaded`).to.deep.include({ phase: 'upload', bytes: 0, metadata });
       expect(reports.slice(1).every((r) => r.metadata === undefined), 'said once').to.equal(true);
       expect(attachment.removedMetadata, format).to.equal(undefined);
+      expect(attachment.metadataKept, `${format}: sealed for the recipients`).to.deep.equal({ format, reason: 'format not supported' });
       expect(attachment.mediaType, 'the media type it was sent with').to.equal(label);
       expect(Buffer.from(await patel.attachments.download(attachment).bytes()).equals(bytes), `${format}: byte for byte`).to.equal(true);
     }
@@ -85,9 +86,11 @@ describe('client.attachments.send: images recognised by their bytes, and metadat
   it('deidentify: false is reported as not removed; a file that is no image is reported as such', async () => {
     const raw = await lee.attachments.send(conversationId, photo, { mediaType: 'image/jpeg', deidentify: false });
     expect(raw.metadata).to.deep.equal({ status: 'not-removed', format: 'jpeg', reason: 'de-identification turned off' });
+    expect(raw.attachment.metadataKept).to.deep.equal({ format: 'jpeg', reason: 'de-identification turned off' });
     expect(Buffer.from(await patel.attachments.download(raw.attachment).bytes()).equals(photo)).to.equal(true);
     const pdf = await lee.attachments.send(conversationId, new TextEncoder().encode('%PDF-1.4\n% discharge letter\n'), { mediaType: 'application/pdf' });
     expect(pdf.metadata).to.deep.equal({ status: 'not-an-image' });
+    expect(pdf.attachment.metadataKept, 'no warning on a file that is no image').to.equal(undefined);
     expect(pdf.attachment.mediaType).to.equal('application/pdf');
   });
 

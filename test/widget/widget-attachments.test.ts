@@ -115,7 +115,7 @@ describe('<curbside-chat> attachments: attach, paste, drop, previews, full size,
     expect(await s.widget.locator('li.msg.out', { hasText: 'scan.bin' }).locator('.metadata-warning').count()).to.equal(0);
   });
 
-  it('a HEIC photo, whose metadata the SDK cannot remove, is sent with a plain warning on it, also said by a live region', async () => {
+  it('a HEIC photo, whose metadata the SDK cannot remove, is sent with a plain warning on it, also said by a live region; a recipient is warned too', async () => {
     const heic = isoBmffFile('heic', 'mif1', 'heic');
     await s.widget.locator('input.file-input').setInputFiles({ name: 'mole.heic', mimeType: 'image/heic', buffer: heic });
     const sent = s.widget.locator('li.msg.out', { hasText: 'mole.heic' });
@@ -124,6 +124,7 @@ describe('<curbside-chat> attachments: attach, paste, drop, previews, full size,
     await eventually(() => patelMessages.some((m) => m.attachment?.name === 'mole.heic'), 'Patel got it', WAIT);
     const a = patelMessages.find((m) => m.attachment?.name === 'mole.heic')!.attachment!;
     expect(a.removedMetadata, 'no "removed" note for it').to.equal(undefined);
+    expect(a.metadataKept, 'the recipient is told, sealed with the file').to.deep.equal({ format: 'heic', reason: 'format not supported' });
     expect(Buffer.from(await patel.attachments.download(a).bytes()).equals(heic), 'sent as it is').to.equal(true);
     await sent.locator('button.open-file').waitFor({ timeout: WAIT });
     expect(await sent.locator('.metadata-warning').textContent(), 'still there once sent').to.equal(`⚠ ${warning}`);
@@ -132,6 +133,13 @@ describe('<curbside-chat> attachments: attach, paste, drop, previews, full size,
     expect(announced, 'the live region says it').to.include(warning);
     const violations = (await axeViolations(s.page)).filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id);
     expect(violations, 'axe-core with the warning shown').to.deep.equal([]);
+
+    // Received the other way, from an SDK that could not strip it either: the recipient's widget warns too.
+    const tiff = fixtureImage('python.tiff');
+    await patel.attachments.send(directId, tiff, { name: 'wound.tiff', mediaType: 'image/tiff' });
+    const got = s.widget.locator('li.msg:not(.out)', { hasText: 'wound.tiff' });
+    await got.locator('.metadata-warning').waitFor({ timeout: WAIT });
+    expect(await got.locator('.metadata-warning').textContent()).to.equal('⚠ This TIFF image may carry its location; metadata could not be removed.');
   });
 
   it('paste and drop send files too', async () => {

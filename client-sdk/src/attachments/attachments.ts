@@ -185,6 +185,8 @@ export class Attachments {
       ...(name !== undefined ? { name } : {}),
       ...(thumbnail ? { thumbnail: { mediaType: thumbnail.mediaType, width: thumbnail.width, height: thumbnail.height, data: b64(thumbnail.bytes) } } : {}),
       ...(removedMetadata?.length ? { removedMetadata: [...removedMetadata].slice(0, AttachmentLimits.MAX_REMOVED_METADATA) } : {}),
+      // Recipients warn too: the image went with what it carries.
+      ...(metadata.status === 'not-removed' ? { metadataKept: { format: metadata.format, reason: metadata.reason } } : {}),
     };
     const result = await this.deps.sendMessage(conversationId, options.caption ?? '', options.clientMessageId ?? globalThis.crypto.randomUUID(), attachment, options.consult);
     return { result, attachment, metadata };

@@ -9,6 +9,7 @@
  * The orientation is kept, as a metadata block holding only that tag: a clinical image shown sideways is
  * a real problem, every viewer applies the tag, and it identifies no one.
  */
+import type { IMAGE_FORMATS } from '@curbside/shared';
 import { isJpeg, stripJpeg } from './deidentify/jpeg.js';
 import { isPng, stripPng } from './deidentify/png.js';
 import { isWebp, stripWebp } from './deidentify/webp.js';
@@ -17,7 +18,7 @@ import { hasAscii, type RemovedMetadata } from './deidentify/removed.js';
 export { REMOVED_METADATA_CATEGORY, type RemovedMetadata, type RemovedMetadataCategory } from './deidentify/removed.js';
 
 /** An image format as recognised from its bytes. */
-export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'heic' | 'avif' | 'gif' | 'tiff';
+export type ImageFormat = (typeof IMAGE_FORMATS)[number];
 
 /** The result of {@link stripImageMetadata}. */
 export interface DeidentifiedImage {

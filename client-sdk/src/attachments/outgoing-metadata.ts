@@ -5,7 +5,7 @@
  * stripped; any other image goes as it is, and the report says so plainly: its metadata (GPS position,
  * time, device) went with it.
  */
-import { ErrorCode } from '@curbside/shared';
+import { ErrorCode, type METADATA_KEPT_REASONS } from '@curbside/shared';
 import { CurbsideError } from '../errors.js';
 import { detectImageFormat, stripImageMetadata, type ImageFormat, type RemovedMetadata } from './deidentify.js';
 
@@ -39,7 +39,7 @@ export type AttachmentMetadataReport =
        * convert them first, e.g. redraw through a canvas), `too large` (above 128 MiB, not read whole), or
        * `de-identification turned off` (`deidentify: false`).
        */
-      reason: 'format not supported' | 'too large' | 'de-identification turned off';
+      reason: (typeof METADATA_KEPT_REASONS)[number];
     }
   | {
       /** No image format recognised from the file's bytes: sent as it is (a PDF, a DICOM file, …). */

@@ -8,6 +8,7 @@
 import { h } from '../dom.js';
 import type { ViewContext } from '../context.js';
 import type { HistoryItem } from '../history.js';
+import { metadataWarning } from '../words.js';
 
 /** "2.4 MB". */
 export function fileSize(bytes: number): string {
@@ -49,7 +50,9 @@ export function attachmentBlock(ctx: ViewContext, item: HistoryItem): HTMLElemen
   }
   const removed = a?.removedMetadata?.length ? h('p', { class: 'metadata-note' }, `Metadata removed before sending: ${a.removedMetadata.join(', ')}.`) : false;
   // Announced once by the element's live region: this node is redrawn with every progress step.
-  const kept = item.metadataWarning ? h('p', { class: 'metadata-warning' }, h('span', { 'aria-hidden': 'true' }, '⚠ '), item.metadataWarning) : false;
+  // The sender's own report while sending, else what the sender sealed with the file (recipients warn too).
+  const warning = item.metadataWarning ?? (a?.metadataKept ? metadataWarning({ status: 'not-removed', ...a.metadataKept }) : undefined);
+  const kept = warning ? h('p', { class: 'metadata-warning' }, h('span', { 'aria-hidden': 'true' }, '⚠ '), warning) : false;
   return h(
     'div',
     { class: 'file' },
