@@ -19,7 +19,7 @@ import { z } from 'zod';
 import { EpochSchema, IdSchema, TimestampSchema } from './schemas.js';
 import { Limits } from './limits.js';
 import { PseudonymTokenSchema, fromBase64Url, toBase64Url } from './pseudonyms.js';
-import { SignatureTextSchema } from './credentials.js';
+import { SignatureTextSchema, parseSigned } from './credentials.js';
 import { canonicalJson } from './teams.js';
 
 /** The sender (user and device) of every sealed post. No access token may name an id starting with `~`. */
@@ -68,16 +68,9 @@ export function decodeSealedPost(body: Uint8Array): { header: SealedPostHeader; 
   if (body.length < 4 || body[0] !== MAGIC || body[1] !== VERSION) return undefined;
   const length = (body[2]! << 8) | body[3]!;
   if (length > MAX_HEADER_BYTES || body.length < 4 + length + 1) return undefined;
-  const text = new TextDecoder('utf-8', { fatal: false }).decode(body.subarray(4, 4 + length));
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  const parsed = SealedPostHeaderSchema.safeParse(raw);
-  if (!parsed.success || canonicalJson(parsed.data) !== text) return undefined;
-  return { header: parsed.data, sealed: body.subarray(4 + length) };
+  const header = parseSigned(SealedPostHeaderSchema, new TextDecoder('utf-8', { fatal: false }).decode(body.subarray(4, 4 + length)));
+  if (!header) return undefined;
+  return { header, sealed: body.subarray(4 + length) };
 }
 
 const LABEL = new TextEncoder().encode('Curbside sealed post v1\u0000');

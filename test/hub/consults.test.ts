@@ -7,8 +7,8 @@
  */
 import { expect } from 'chai';
 import { ClientEvent, ErrorCode } from '@curbside/shared';
-import { consultThreads, type ChatMessage, type CurbsideClient, type TeamChange } from '@curbside/client-sdk';
-import { HubHarness, codeOf, eventually, sharedBackend } from '../support/hub.js';
+import { consultThreads } from '@curbside/client-sdk';
+import { HubHarness, codeOf, eventually, sharedBackend, watchClient } from '../support/hub.js';
 import { withAdmin } from '../support/admin-cli.js';
 import { expectNotStored } from '../support/canary.js';
 import { withDb } from '../support/db.js';
@@ -19,16 +19,7 @@ const QUESTION = 'CONSULT-CANARY-7d21: annular plaque on the forearm, 3 weeks, n
 const REPLY = 'CONSULT-CANARY-7d21-reply: consider granuloma annulare; biopsy if it spreads';
 const SUMMARY = 'CONSULT-CANARY-7d21-summary: biopsy confirmed granuloma annulare';
 
-function watch(client: CurbsideClient) {
-  const messages: ChatMessage[] = [];
-  const changes: TeamChange[] = [];
-  const problems: string[] = [];
-  client.on('message', (m) => messages.push(m));
-  client.on('teamChanged', (c) => changes.push(c));
-  client.on('decryptionError', (e) => problems.push(`decrypt: ${e.reason}`));
-  client.on('error', (e) => problems.push(`${e.code}: ${e.message}`));
-  return { messages, changes, problems };
-}
+const watch = watchClient;
 
 describe('consult pools: verified clinicians join, cases are threaded and moderated, the hub sees none of it (two nodes, Redis + Mongo-wire DB)', function () {
   const harness = new HubHarness();

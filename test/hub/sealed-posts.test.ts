@@ -20,11 +20,10 @@ import {
   sealedPostRequestBody,
   sealedPostSignedBytes,
   toBase64Url,
-  type Envelope,
   type SealedPostHeader,
 } from '@curbside/shared';
-import { consultThreads, type ChatMessage, type CurbsideClient, type PseudonymHandle } from '@curbside/client-sdk';
-import { HubHarness, codeOf, eventually, sharedBackend } from '../support/hub.js';
+import { consultThreads, type PseudonymHandle } from '@curbside/client-sdk';
+import { HubHarness, codeOf, eventually, sharedBackend, watchClient } from '../support/hub.js';
 import { cli, withAdmin } from '../support/admin-cli.js';
 import { expectNotStored } from '../support/canary.js';
 import { withDb } from '../support/db.js';
@@ -34,16 +33,7 @@ const QUESTION = 'SEALED-CANARY-51c9: 40s, violaceous papules on the shins after
 const ASKER_REPLY = 'SEALED-CANARY-51c9-asker: started allopurinol 2 weeks ago';
 const SUMMARY = 'SEALED-CANARY-51c9-summary: drug reaction, stopped, resolved';
 
-function watch(client: CurbsideClient) {
-  const messages: ChatMessage[] = [];
-  const envelopes: Envelope[] = [];
-  const problems: string[] = [];
-  client.on('message', (m) => messages.push(m));
-  client.on('envelope', (e) => envelopes.push(e));
-  client.on('decryptionError', (e) => problems.push(`decrypt: ${e.reason}`));
-  client.on('error', (e) => problems.push(`${e.code}: ${e.message}`));
-  return { messages, envelopes, problems };
-}
+const watch = watchClient;
 
 /** POST a sealed post as anyone on the network could: no access token. */
 async function post(url: string, body: unknown): Promise<{ status: number; json: { error?: { code: string }; messageId?: string; duplicate?: boolean; seq?: number } }> {

@@ -18,7 +18,8 @@ import {
   type Storage,
   type Presence,
 } from '@curbside/server';
-import { CurbsideClient, isCurbsideError, type CurbsideClientOptions } from '@curbside/client-sdk';
+import { CurbsideClient, isCurbsideError, type ChatMessage, type CurbsideClientOptions, type TeamChange } from '@curbside/client-sdk';
+import type { Envelope } from '@curbside/shared';
 import { serviceUrls, uniqueName } from './services.js';
 
 /** Plays the hospital identity provider: an RS256 key pair and a minting function. */
@@ -283,4 +284,15 @@ export function bytes(text: string): Uint8Array {
 }
 export function text(b: Uint8Array): string {
   return new TextDecoder().decode(b);
+}
+
+/** What a client heard: decrypted messages, raw envelopes, team changes, and every problem (decryption failures and errors) as text. */
+export function watchClient(client: CurbsideClient): { messages: ChatMessage[]; envelopes: Envelope[]; changes: TeamChange[]; problems: string[] } {
+  const seen = { messages: [] as ChatMessage[], envelopes: [] as Envelope[], changes: [] as TeamChange[], problems: [] as string[] };
+  client.on('message', (m) => seen.messages.push(m));
+  client.on('envelope', (e) => seen.envelopes.push(e));
+  client.on('teamChanged', (c) => seen.changes.push(c));
+  client.on('decryptionError', (e) => seen.problems.push(`decrypt: ${e.reason}`));
+  client.on('error', (e) => seen.problems.push(`${e.code}: ${e.message}`));
+  return seen;
 }
