@@ -186,7 +186,7 @@ export class Hub {
       trustProxy: config.trustProxy,
       attachments: { attachments: this.attachments, verifier, security: this.security, storage },
       // Pseudonymous pool posts; the relay and the gateway are made below, with socket.io, and reached when a post arrives.
-      sealedPosts: { sealedPosts: new SealedPosts({ storage, relay: { sendSealed: (orgId, req) => this.relay.sendSealed(orgId, req) }, pseudonyms: this.administration.pseudonyms }), security: this.security, deliver: (orgId, o) => this.gateway.fanOut(orgId, SEALED_SENDER, o.recipientUserIds, o.envelope) },
+      sealedPosts: { sealedPosts: new SealedPosts({ storage, relay: { sendSealed: (orgId, req) => this.relay.sendSealed(orgId, req) }, pseudonyms: this.administration.pseudonyms }), security: this.security, deliver: (orgId, o) => (this.metrics.envelopesIn.inc(), this.gateway.fanOut(orgId, SEALED_SENDER, o.recipientUserIds, o.envelope)) },
       // With a token and no port of its own, /metrics sits on the main port behind that token.
       metrics: config.metrics?.token !== undefined && config.metrics.port === undefined ? (req, res) => this.metrics.handle(req, res, config.metrics?.token) : undefined,
       readiness: [

@@ -71,7 +71,7 @@ export class HubMetrics {
       },
     });
     this.authFailures = new Counter({ name: 'curbside_auth_failures_total', help: 'Refused socket handshakes, by error code', labelNames: ['reason'], registers });
-    this.envelopesIn = new Counter({ name: 'curbside_envelopes_in_total', help: 'Envelopes accepted from devices (envelope:send answered ok, retries included)', registers });
+    this.envelopesIn = new Counter({ name: 'curbside_envelopes_in_total', help: 'Envelopes accepted from devices (envelope:send and sealed pool posts answered ok, retries included)', registers });
     this.envelopesOut = new Counter({
       name: 'curbside_envelopes_out_total',
       help: 'Envelopes sent towards devices: push = fanned out by this node after a send or a care-team statement (once per envelope, to every recipient device on every node); sync = served by sync:fetch',
