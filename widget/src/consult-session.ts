@@ -1,9 +1,13 @@
 /**
  * Consult pools in the widget (issue #23): what the "Consults" views ask of the SDK
- * (`client.consults`), and the widget's copy of what this device sent in a pool. The SDK hands a
- * message over only to the other devices, so every case, reply, helpful mark, summary and move this
- * device sends is kept here as an outgoing history item with its sealed consult part, as received
- * ones are (session.ts): the pool view threads both with `consultThreads`.
+ * (`client.consults`, `client.pseudonyms`), and the widget's copy of what this device sent in a pool.
+ * The SDK hands a message over only to the other devices, so every case, reply, helpful mark, summary
+ * and move this device sends by name is kept here as an outgoing history item with its sealed consult
+ * part, as received ones are (session.ts): the pool view threads both with `consultThreads`.
+ *
+ * A pseudonymous case and its asker's follow-ups are the exception: the hub delivers them to every
+ * member device, the asking one included, so this device keeps the copy it receives (sender `~sealed`,
+ * with `pseudonym.mine`) and no copy of its own, which would name the user.
  */
 import type { AgeBand, AttachmentDescriptor, ConsultPart, ConsultPool, CurbsideClient, PoolSummary, SendResult, Sex } from '@curbside/client-sdk';
 import type { HistoryItem } from './history.js';
@@ -16,6 +20,15 @@ export interface CaseDraft {
   sex: Sex;
   /** An image to attach: de-identified on this device, then encrypted. */
   image?: File;
+  /** Post as "a verified <this specialty>" with one of this device's pseudonym tokens of it (no image then). */
+  pseudonymous?: string;
+}
+
+/** Unspent pseudonym tokens on this device, per specialty and epoch. */
+export interface TokenCount {
+  specialty: string;
+  epoch: string;
+  count: number;
 }
 
 /** What the consult views may do (the element hands them the session's, while there is one). */
@@ -27,7 +40,14 @@ export interface ConsultActions {
   create(topic: string): Promise<string>;
   /** Join a pool (the hub refuses without a verified credential). */
   join(poolId: string): Promise<void>;
-  /** Post a case; `onProgress` hears an image's upload (fraction done). The attachment as sealed, if any. */
+  /** Pick up the tokens the office has signed since they were asked for, then count the unspent ones. */
+  tokens(): Promise<TokenCount[]>;
+  /** Ask the credentialing office for a batch of tokens (they arrive once it signs them). */
+  requestTokens(): Promise<{ specialty: string; count: number }>;
+  /**
+   * Post a case; `onProgress` hears an image's upload (fraction done). The attachment as sealed, if any.
+   * A pseudonymous case is not kept here: this device shows the copy the hub delivers to it.
+   */
   postCase(poolId: string, draft: CaseDraft, onProgress: (done: number) => void): Promise<AttachmentDescriptor | undefined>;
   reply(poolId: string, caseId: string, text: string): Promise<void>;
   markHelpful(poolId: string, caseId: string, replyId: string): Promise<void>;
@@ -49,6 +69,9 @@ export interface ConsultSessionDeps {
 }
 
 export class ConsultSession implements ConsultActions {
+  /** Cases this device asked pseudonymously in this session (see {@link ownEcho}). */
+  private readonly ownCases = new Set<string>();
+
   constructor(private readonly deps: ConsultSessionDeps) {}
 
   search(query: string): Promise<PoolSummary[]> {
@@ -74,8 +97,27 @@ export class ConsultSession implements ConsultActions {
     await this.pool(poolId);
   }
 
+  async tokens(): Promise<TokenCount[]> {
+    await this.deps.client.pseudonyms.collect();
+    return this.deps.client.pseudonyms.available();
+  }
+
+  async requestTokens(): Promise<{ specialty: string; count: number }> {
+    const { specialty, count } = await this.deps.client.pseudonyms.request();
+    return { specialty, count };
+  }
+
   async postCase(poolId: string, draft: CaseDraft, onProgress: (done: number) => void): Promise<AttachmentDescriptor | undefined> {
     const { question, ageBand, sex, image } = draft;
+    if (draft.pseudonymous !== undefined) {
+      const sent = await this.deps.client.consults.postCase(poolId, { question, ageBand, sex }, { pseudonymous: { specialty: draft.pseudonymous } });
+      this.ownCases.add(sent.messageId);
+      // The hub's copy may already be here, opened before the SDK knew the case was this device's.
+      const echoed = this.deps.state.items.get(`${poolId}\n${sent.messageId}`);
+      const own = echoed && this.ownEcho(echoed);
+      if (own && own !== echoed) this.deps.putItem(own);
+      return undefined;
+    }
     const sent = await this.deps.client.consults.postCase(poolId, {
       question,
       ageBand,
@@ -94,15 +136,15 @@ export class ConsultSession implements ConsultActions {
   }
 
   async reply(poolId: string, caseId: string, text: string): Promise<void> {
-    this.keep(poolId, await this.deps.client.consults.reply(poolId, caseId, text), text, { type: 'reply', caseId });
+    await this.followUp(poolId, caseId, () => this.deps.client.consults.reply(poolId, caseId, text), text, { type: 'reply', caseId });
   }
 
   async markHelpful(poolId: string, caseId: string, replyId: string): Promise<void> {
-    this.keep(poolId, await this.deps.client.consults.markHelpful(poolId, caseId, replyId), '', { type: 'helpful', caseId, replyId });
+    await this.followUp(poolId, caseId, () => this.deps.client.consults.markHelpful(poolId, caseId, replyId), '', { type: 'helpful', caseId, replyId });
   }
 
   async close(poolId: string, caseId: string, summary: string): Promise<void> {
-    this.keep(poolId, await this.deps.client.consults.close(poolId, caseId, summary), summary, { type: 'close', caseId });
+    await this.followUp(poolId, caseId, () => this.deps.client.consults.close(poolId, caseId, summary), summary, { type: 'close', caseId });
   }
 
   async hide(poolId: string, caseId: string): Promise<void> {
@@ -116,6 +158,26 @@ export class ConsultSession implements ConsultActions {
     this.keep(moved.conversationId, moved.privateMessage, c.question, part);
     this.keep(poolId, moved.poolMessage, '', part);
     await this.deps.openConversation(moved.conversationId);
+  }
+
+  /**
+   * A received pool message as this device keeps it. The SDK tells the asking device its own
+   * pseudonymous posts by `pseudonym.mine`, from the case's key it stores once the hub accepted the
+   * case; the hub's copy of the case can be opened before that. A case this session posted (and its
+   * follow-ups) is then marked as this device's own here, so the asker's controls show.
+   */
+  ownEcho(item: HistoryItem): HistoryItem {
+    const p = item.pseudonym;
+    const caseId = item.consult?.type === 'case' ? item.messageId : item.consult?.caseId;
+    if (!p || p.mine || caseId === undefined || !this.ownCases.has(caseId)) return item;
+    return { ...item, outgoing: true, read: true, status: 'sent', pseudonym: { ...p, mine: true } };
+  }
+
+  /** The asker's follow-up (or anyone's reply): kept as sent by name, except under this device's own pseudonymous case (the hub's copy shows). */
+  private async followUp(poolId: string, caseId: string, send: () => Promise<SendResult>, text: string, consult: ConsultPart): Promise<void> {
+    const pseudonymous = await this.deps.client.consults.askedPseudonymously(caseId);
+    const sent = await send();
+    if (!pseudonymous) this.keep(poolId, sent, text, consult);
   }
 
   /** Keep what this device sent as an outgoing item (the SDK echoes it to the user's other devices only). */

@@ -4,7 +4,7 @@
  * reload. Like the device store, this is the origin's storage, unencrypted at rest.
  */
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
-import type { AttachmentDescriptor, ConsultPart, Conversation } from '@curbside/client-sdk';
+import type { AttachmentDescriptor, ConsultPart, Conversation, PseudonymInfo } from '@curbside/client-sdk';
 
 export type ItemStatus = 'sending' | 'sent' | 'delivered' | 'read' | 'failed';
 
@@ -34,6 +34,11 @@ export interface HistoryItem {
   attachment?: AttachmentDescriptor;
   /** In a consult pool: what the message is in a consult (a case, a reply, a helpful mark…), as its sender sealed it. */
   consult?: ConsultPart;
+  /**
+   * A pseudonymous consult post (sent over sealed sender): "a verified <specialty>", and `mine` on the
+   * device that asked the case. `senderUserId` is then the reserved `~sealed`: no item names the poster.
+   */
+  pseudonym?: PseudonymInfo;
   /** An outgoing file before its upload finished: what the user picked. */
   pendingFile?: { name: string; size: number; mediaType: string };
   /**

@@ -173,7 +173,7 @@ export class ChatSession {
 
   private onMessage(m: ChatMessage): void {
     const viewing = this.isViewing(m.conversationId);
-    this.putItem({
+    const item: HistoryItem = {
       key: `${m.conversationId}\n${m.messageId}`,
       conversationId: m.conversationId,
       localId: m.messageId,
@@ -189,12 +189,15 @@ export class ChatSession {
       ...(m.priority !== 'routine' ? { priority: m.priority } : {}),
       ...(m.attachment ? { attachment: m.attachment } : {}),
       ...(m.consult ? { consult: m.consult } : {}),
-    });
+      ...(m.pseudonym ? { pseudonym: m.pseudonym } : {}),
+    };
+    const kept = this.consults.ownEcho(item);
+    this.putItem(kept);
     if (m.priority !== 'routine') this.view.alerts(false);
     if (this.state.typing.get(m.conversationId)?.delete(m.senderUserId)) this.view.typing();
     if (!this.state.conversations.has(m.conversationId)) void this.refreshConversations();
-    if (viewing && !m.outgoing) void this.client.markRead(m.conversationId, [m.messageId]).catch(() => {});
-    if (!m.outgoing) this.view.emit('curbside-message', { conversationId: m.conversationId, messageId: m.messageId, senderUserId: m.senderUserId, unread: this.state.unreadCount() });
+    if (viewing && !kept.outgoing) void this.client.markRead(m.conversationId, [m.messageId]).catch(() => {});
+    if (!kept.outgoing) this.view.emit('curbside-message', { conversationId: m.conversationId, messageId: m.messageId, senderUserId: m.senderUserId, unread: this.state.unreadCount() });
   }
 
   private onUnavailable(u: UnavailableMessage): void {
