@@ -85,6 +85,9 @@ form.new-pool { display: grid; gap: 0.4em; }
 .pool-status { margin: 0; font-size: 0.9em; }
 .case-form, .close-form { display: grid; gap: 0.45em; padding: 0.6em; border: 1px solid var(--_border); border-radius: var(--_radius); background: var(--_surface); }
 .case-choices { display: flex; flex-wrap: wrap; gap: 0.6em; }
+.pseudonym-slot { display: grid; gap: 0.3em; padding-top: 0.4em; border-top: 1px solid var(--_border); }
+.case-form label.pseudonym-toggle { display: flex; align-items: center; gap: 0.4em; color: var(--_fg); }
+.pseudonym-slot .ask-tokens { justify-self: start; }
 .case-form .actions, .close-form .actions, .case-card .actions { display: flex; flex-wrap: wrap; gap: 0.4em; }
 ol.cases { list-style: none; margin: 0; padding: 0; display: grid; gap: 0.8em; }
 .case-card { border: 1px solid var(--_border); border-radius: var(--_radius); padding: 0.6em 0.8em; display: grid; gap: 0.4em; }

@@ -1,5 +1,5 @@
 /** Plain words for clinicians: no stack traces or error codes as the primary text. */
-import { isCurbsideError, ErrorCode, type AlertState, type AttachmentMetadataReport, type ConsultPart, type UnavailableMessage } from '@curbside/client-sdk';
+import { isCurbsideError, ErrorCode, type AlertState, type AttachmentMetadataReport, type ConsultPart, type PseudonymInfo, type UnavailableMessage } from '@curbside/client-sdk';
 import type { HistoryItem } from './history.js';
 
 export function plainError(e: unknown): string {
@@ -144,6 +144,14 @@ export function consultLabel(part: ConsultPart): string {
     case 'moved':
       return 'Case moved to a private chat';
   }
+}
+
+/**
+ * Who a pseudonymous consult post is from: "A verified Dermatology", with "(you)" on the device that
+ * asked the case; `start: false` for the middle of a sentence ("a verified Dermatology").
+ */
+export function pseudonymName(p: Pick<PseudonymInfo, 'specialty' | 'mine'>, start = true): string {
+  return `${start ? 'A' : 'a'} verified ${p.specialty}${p.mine ? ' (you)' : ''}`;
 }
 
 /** "30–39 years", "Neonate", "80 and over": a case's age band in words. */

@@ -5,13 +5,17 @@
  * moved. The asker marks replies helpful, moves a case to a 1:1 with a responder and closes it with a
  * summary; a moderator hides it for every member; any member replies while it is open.
  *
+ * A pseudonymous case, and its asker's follow-ups, show "A verified <specialty>" (with "(you)" on the
+ * asking device) instead of a name, and no badge: the SDK verified the token, and nothing says who. The
+ * asking device has the asker's controls, but no "Move to private chat" (that would say who asked).
+ *
  * The reply and summary boxes are made once per case and stay in place while the rest of the card is
  * drawn again (a reply arriving does not take away what is being typed, nor the focus).
  */
 import type { ConsultCase, ConsultPool } from '@curbside/client-sdk';
 import { h, replaceChildren, setBusy } from '../dom.js';
 import { activeElement, type ViewContext } from '../context.js';
-import { ageBandText, plainError, sexText } from '../words.js';
+import { ageBandText, plainError, pseudonymName, sexText } from '../words.js';
 import { attachmentBlock } from './attachment.js';
 import { verifiedBadge } from './badge.js';
 
@@ -81,25 +85,25 @@ export class CaseCard {
     const focusKey = activeElement(this.ctx)?.dataset?.focus;
     const hadFocus = this.body.contains(activeElement(this.ctx) ?? null);
     const { state } = this.ctx;
-    const asker = c.askerUserId === me;
+    const asker = c.pseudonym ? c.pseudonym.mine : c.askerUserId === me;
     const qId = `${this.ctx.uid}-case-${c.caseId}-q`;
     const replies = c.replies.map((r) => {
-      const mine = r.senderUserId === me;
-      const who = mine ? 'You' : state.people.name(r.senderUserId);
+      const mine = r.pseudonym ? r.pseudonym.mine : r.senderUserId === me;
+      const who = r.pseudonym ? pseudonymName(r.pseudonym) : mine ? 'You' : state.people.name(r.senderUserId);
       let helpful: HTMLElement | false = false;
       let move: HTMLElement | false = false;
       if (asker && !r.helpful && !c.closed) {
         helpful = h('button', { type: 'button', class: 'mark-helpful', 'data-focus': `helpful:${r.messageId}`, 'aria-label': `Mark helpful: ${who}’s reply` }, 'Mark helpful');
         helpful.addEventListener('click', (e) => void this.run(e.currentTarget as HTMLButtonElement, (a) => a.markHelpful(this.poolId, c.caseId, r.messageId)));
       }
-      if (asker && !mine && !c.closed) {
+      if (asker && !mine && !c.closed && !c.pseudonym) {
         move = h('button', { type: 'button', class: 'move-private', 'data-focus': `move:${r.messageId}`, 'aria-label': `Move to private chat with ${who}` }, 'Move to private chat');
         move.addEventListener('click', (e) => void this.run(e.currentTarget as HTMLButtonElement, (a) => a.moveToPrivate(this.poolId, { caseId: c.caseId, question: c.question }, r.senderUserId)));
       }
       return h(
         'li',
         { role: 'listitem', class: `reply${r.helpful ? ' is-helpful' : ''}`, 'data-reply': r.messageId },
-        h('p', { class: 'reply-meta' }, h('span', { class: 'name' }, who), ' ', mine ? false : verifiedBadge(this.ctx, r.senderUserId), ' ', h('span', { class: 'when' }, when(r.sentAt)), ' ', r.helpful ? h('span', { class: 'helpful' }, '✓ Helpful (marked by the asker)') : false),
+        h('p', { class: 'reply-meta' }, h('span', { class: 'name' }, who), ' ', mine || r.pseudonym ? false : verifiedBadge(this.ctx, r.senderUserId), ' ', h('span', { class: 'when' }, when(r.sentAt)), ' ', r.helpful ? h('span', { class: 'helpful' }, '✓ Helpful (marked by the asker)') : false),
         h('p', { class: 'reply-text' }, r.text),
         helpful || move ? h('div', { class: 'actions' }, helpful, move) : false,
       );
@@ -114,12 +118,12 @@ export class CaseCard {
       hide = h('button', { type: 'button', class: 'hide-case danger', 'data-focus': 'hide', 'aria-label': `Hide for everyone: ${gist(c.question)}` }, 'Hide for everyone');
       hide.addEventListener('click', (e) => void this.run(e.currentTarget as HTMLButtonElement, (a) => a.hide(this.poolId, c.caseId)));
     }
-    const askedBy = asker ? 'You' : state.people.name(c.askerUserId);
+    const askedBy = c.pseudonym ? pseudonymName(c.pseudonym) : asker ? 'You' : state.people.name(c.askerUserId);
     replaceChildren(
       this.body,
       h('h3', { class: 'question', id: qId, tabindex: '-1' }, c.question),
       h('p', { class: 'case-meta' }, `Age band: ${ageBandText(c.ageBand)} · Sex: ${sexText(c.sex)}`),
-      h('p', { class: 'asker' }, 'Asked by ', h('span', { class: 'name' }, askedBy), ' ', asker ? false : verifiedBadge(this.ctx, c.askerUserId), ' ', h('span', { class: 'when' }, when(c.sentAt))),
+      h('p', { class: 'asker' }, 'Asked by ', h('span', { class: 'name' }, askedBy), ' ', asker || c.pseudonym ? false : verifiedBadge(this.ctx, c.askerUserId), ' ', h('span', { class: 'when' }, when(c.sentAt))),
       c.attachment && item ? attachmentBlock(this.ctx, item) : false,
       c.closed ? h('div', { class: 'case-summary' }, h('p', { class: 'closed-label' }, `Closed ${when(c.closed.at)}. Summary:`), h('p', { class: 'summary-text' }, c.closed.summary)) : false,
       c.movedTo ? h('p', { class: 'moved' }, `Continued in a private chat with ${c.movedTo.userId === me ? 'you' : state.people.name(c.movedTo.userId)}.`) : false,

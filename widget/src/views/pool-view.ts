@@ -4,11 +4,11 @@
  * with `consultThreads` from the pool's messages this browser keeps. Cases a moderator hid are not
  * shown (the pool's verified log lists them; a `hide` statement redraws the view).
  */
-import { consultThreads, type ChatMessage, type ConsultCase, type ConsultPool } from '@curbside/client-sdk';
+import { consultThreads, type ChatMessage, type ConsultCase, type ConsultPool, type PseudonymInfo } from '@curbside/client-sdk';
 import { h, replaceChildren } from '../dom.js';
 import type { ViewContext } from '../context.js';
 import type { HistoryItem } from '../history.js';
-import { plainError } from '../words.js';
+import { plainError, pseudonymName } from '../words.js';
 import { CaseCard } from './case-card.js';
 import { CaseForm } from './case-form.js';
 
@@ -27,6 +27,7 @@ function messageOf(i: HistoryItem): ChatMessage | undefined {
     outgoing: i.outgoing,
     consult: i.consult,
     ...(i.attachment ? { attachment: i.attachment } : {}),
+    ...(i.pseudonym ? { pseudonym: i.pseudonym } : {}),
   };
 }
 
@@ -58,7 +59,8 @@ export class PoolView {
       this.postToggle.focus();
       if (!posted) return;
       const removed = posted.attachment?.removedMetadata;
-      this.status.textContent = `Case posted.${removed?.length ? ` Metadata removed from the image before sending: ${removed.join(', ')}.` : ''}`;
+      const as = posted.pseudonymous !== undefined ? ` as “${pseudonymName({ specialty: posted.pseudonymous, mine: false }, false)}”` : '';
+      this.status.textContent = `Case posted${as}.${removed?.length ? ` Metadata removed from the image before sending: ${removed.join(', ')}.` : ''}`;
     });
     this.status = h('p', { class: 'pool-status', role: 'status' });
     this.error = h('p', { class: 'form-error', role: 'alert' });
@@ -146,11 +148,15 @@ export class PoolView {
     const first = this.seen === undefined;
     const seen = (this.seen ??= new Set());
     const news: string[] = [];
+    // Who said it ("a verified Dermatology" for a pseudonymous post), or undefined for this device's own.
+    const from = (userId: string, p: PseudonymInfo | undefined) => (p ? (p.mine ? undefined : pseudonymName(p, false)) : userId === me ? undefined : state.people.name(userId));
     for (const c of threads) {
-      if (!seen.has(c.caseId) && !first && c.askerUserId !== me) news.push(`New case from ${state.people.name(c.askerUserId)}: ${c.question}`);
+      const asker = from(c.askerUserId, c.pseudonym);
+      if (!seen.has(c.caseId) && !first && asker) news.push(`New case from ${asker}: ${c.question}`);
       seen.add(c.caseId);
       for (const r of c.replies) {
-        if (!seen.has(r.messageId) && !first && r.senderUserId !== me) news.push(`New reply from ${state.people.name(r.senderUserId)}: ${r.text}`);
+        const who = from(r.senderUserId, r.pseudonym);
+        if (!seen.has(r.messageId) && !first && who) news.push(`New reply from ${who}: ${r.text}`);
         seen.add(r.messageId);
       }
     }
@@ -168,6 +174,7 @@ export class PoolView {
     if (open) {
       this.status.textContent = '';
       this.form.focus();
+      void this.form.opened();
     } else if (this.element.contains(this.ctx.shadow.activeElement)) this.postToggle.focus();
   }
 }

@@ -8,7 +8,7 @@ import { append, h, replaceChildren } from '../dom.js';
 import type { HistoryItem } from '../history.js';
 import { compareItems } from '../state.js';
 import type { ViewContext } from '../context.js';
-import { alertTimeline, consultLabel, statusText } from '../words.js';
+import { alertTimeline, consultLabel, pseudonymName, statusText } from '../words.js';
 import { composer } from './composer.js';
 
 export class ThreadView {
@@ -157,13 +157,14 @@ export class ThreadView {
   private messageNode(item: HistoryItem): HTMLLIElement {
     const { state, actions } = this.ctx;
     if (item.kind === 'unavailable') return h('li', { class: 'notice', 'data-key': item.key, role: 'listitem' }, item.text);
-    const sender = state.people.name(item.senderUserId);
+    // A pseudonymous consult post names no one: "A verified Dermatology" ("(you)" on the asking device).
+    const sender = item.pseudonym ? pseudonymName(item.pseudonym) : state.people.name(item.senderUserId);
     if (item.kind === 'problem') {
       return h('li', { class: 'notice problem', 'data-key': item.key, role: 'listitem' }, `Message from ${sender} could not be shown. ${item.text}`);
     }
     const time = new Date(item.at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
     const c = state.conversations.get(item.conversationId);
-    const meta = h('div', { class: 'meta' }, item.outgoing ? `You · ${time}` : `${sender} · ${time}`);
+    const meta = h('div', { class: 'meta' }, item.outgoing && !item.pseudonym ? `You · ${time}` : `${sender} · ${time}`);
     if (item.outgoing) {
       const total = c ? state.others(c).length : 0;
       append(meta, ' · ', h('span', { class: `status ${item.status ?? ''}`, 'data-status': item.status ?? '' }, statusText(item, total)));
@@ -182,7 +183,7 @@ export class ThreadView {
     }
     return h(
       'li',
-      { class: `msg${item.outgoing ? ' out' : ''}${item.priority ? ' urgent' : ''}`, 'data-key': item.key, role: 'listitem', 'aria-label': `${item.priority ? `${item.priority === 'emergent' ? 'Emergent' : 'Urgent'}: ` : ''}${item.outgoing ? 'You said' : `${sender} said`}` },
+      { class: `msg${item.outgoing ? ' out' : ''}${item.priority ? ' urgent' : ''}`, 'data-key': item.key, role: 'listitem', 'aria-label': `${item.priority ? `${item.priority === 'emergent' ? 'Emergent' : 'Urgent'}: ` : ''}${item.outgoing && !item.pseudonym ? 'You said' : `${sender} said`}` },
       urgency,
       // In a consult pool (or a case moved to a 1:1): what the message is; the Consults tab threads them.
       item.consult ? h('p', { class: 'consult-tag' }, consultLabel(item.consult)) : false,
