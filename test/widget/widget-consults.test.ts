@@ -10,12 +10,10 @@
  */
 import { expect } from 'chai';
 import type { Locator, Page } from 'playwright-core';
-import { defaultSecurityConfig } from '@curbside/server';
-import { axeViolations, widgetConnected, widgetSuite } from '../support/browser.js';
-import { HubHarness, eventually, sharedBackend } from '../support/hub.js';
-import { withAdmin } from '../support/admin-cli.js';
+import { widgetConnected } from '../support/browser.js';
+import { eventually } from '../support/hub.js';
 import { expectNotStored } from '../support/canary.js';
-import { withDb } from '../support/db.js';
+import { caseCard as card, closeOnCard, consultWidgetSuite, identityKeyOf, replyOnCard, seriousViolations } from '../support/consult-widget.js';
 import { fixtureImage, isoBmffFile } from '../support/images.js';
 import { credentialOffice } from '../support/office.js';
 
@@ -38,45 +36,19 @@ async function focused(page: Page): Promise<{ tag: string; id: string; text: str
   });
 }
 
-async function seriousViolations(page: Page): Promise<string[]> {
-  return (await axeViolations(page)).filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.targets.join(' | ')}`);
-}
-
 describe('<curbside-chat> Consults: pools, cases, replies, helpful, summary, moderation (Chromium, real backend)', function () {
   this.timeout(180_000);
-  const harness = new HubHarness();
-  const shared = sharedBackend();
+  const { s, shared } = consultWidgetSuite(OKAFOR);
   let lee: { page: Page; widget: Locator };
   let moss: { page: Page; widget: Locator };
-  const s = widgetSuite({
-    who: OKAFOR,
-    stop: () => harness.cleanup(),
-    start: () =>
-      harness.start('real', shared, (c) => {
-        withAdmin(c);
-        // Production mode (the real backend): the test page's origin is allowed like a hospital's would be.
-        c.security = { ...defaultSecurityConfig('production'), corsOrigins: 'dev-localhost' };
-      }),
-  });
-
-  /** The identity key a browser's device published (base64url), as the office compares it in person. */
-  async function identityKeyOf(deviceId: string): Promise<string> {
-    const doc = await withDb(shared.dbName, (db) => db.collection('devices').findOne({ orgId: 'org-a', deviceId }));
-    const key = doc?.identityKey as { buffer: Uint8Array } | undefined;
-    expect(key, `${deviceId} published an identity key`).to.not.equal(undefined);
-    return Buffer.from(key!.buffer).toString('base64url');
-  }
-
-  /** The card of the case whose question starts with `text`, in a widget. */
-  const card = (widget: Locator, text: string) => widget.locator('li.case-card', { has: widget.page().locator('h3.question', { hasText: text }) });
 
   before(async function () {
     this.timeout(90_000);
     lee = await s.openAs(LEE);
     moss = await s.openAs(MOSS);
     const office = await credentialOffice(s.t.url, 'org-a');
-    await office.attestKey(await identityKeyOf(OKAFOR.deviceId), OKAFOR.userId, OKAFOR.deviceId, 'Dermatology', 'Ada Okafor');
-    await office.attestKey(await identityKeyOf(LEE.deviceId), LEE.userId, LEE.deviceId, 'General practice', 'Daniel Lee');
+    await office.attestKey(await identityKeyOf(shared.dbName, OKAFOR.deviceId), OKAFOR.userId, OKAFOR.deviceId, 'Dermatology', 'Ada Okafor');
+    await office.attestKey(await identityKeyOf(shared.dbName, LEE.deviceId), LEE.userId, LEE.deviceId, 'General practice', 'Daniel Lee');
   });
 
   it('a credentialed clinician opens a pool with "New pool"; axe-core finds nothing in the Consults panel', async () => {
@@ -158,8 +130,7 @@ describe('<curbside-chat> Consults: pools, cases, replies, helpful, summary, mod
 
   it('the owner replies from the widget; the asker marks it helpful and closes the case with a summary', async () => {
     const okaforCard = card(s.widget, QUESTION);
-    await okaforCard.getByRole('textbox', { name: /^Your reply/ }).fill(REPLY);
-    await okaforCard.getByRole('button', { name: 'Reply', exact: true }).click();
+    await replyOnCard(okaforCard, REPLY);
     const leeCard = card(lee.widget, QUESTION);
     const reply = leeCard.locator('li.reply', { hasText: REPLY });
     await reply.waitFor({ timeout: WAIT });
@@ -174,9 +145,7 @@ describe('<curbside-chat> Consults: pools, cases, replies, helpful, summary, mod
     for (const widget of [lee.widget, s.widget]) {
       await card(widget, QUESTION).locator('li.reply.is-helpful .helpful').waitFor({ timeout: WAIT });
     }
-    await leeCard.getByRole('button', { name: 'Close with summary' }).click();
-    await leeCard.getByRole('textbox', { name: /^Summary/ }).fill(SUMMARY);
-    await leeCard.getByRole('button', { name: 'Close case' }).click();
+    await closeOnCard(leeCard, SUMMARY);
     for (const widget of [lee.widget, s.widget]) {
       const c = card(widget, QUESTION);
       await eventually(async () => (await c.locator('.summary-text').textContent().catch(() => '')) === SUMMARY, 'the summary shows', WAIT);
