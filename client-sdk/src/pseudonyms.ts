@@ -205,6 +205,16 @@ export class Pseudonyms {
     return added;
   }
 
+  /**
+   * Requests this device made that the office has not answered yet (as far as this device knows: call
+   * {@link Pseudonyms.collect} first), with how many tokens each asked for.
+   */
+  async pending(): Promise<Array<{ requestId: string; specialty: string; epoch: string; count: number }>> {
+    return (await this.deps.messenger.store.list<PendingRequest>('meta'))
+      .filter(([k]) => k.startsWith(REQUEST_PREFIX))
+      .map(([k, r]) => ({ requestId: k.slice(REQUEST_PREFIX.length), specialty: r.specialty, epoch: r.epoch, count: r.items.length }));
+  }
+
   /** Unspent tokens on this device, per specialty and epoch (expired ones are not counted). */
   async available(): Promise<Array<{ specialty: string; epoch: string; count: number }>> {
     const counts = new Map<string, { specialty: string; epoch: string; count: number }>();

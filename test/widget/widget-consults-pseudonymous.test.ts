@@ -115,6 +115,10 @@ describe('<curbside-chat> Consults: a pseudonymous case from the form, as "a ver
     await eventually(async () => ((await f.locator('.token-status').textContent()) ?? '').startsWith('Asked the credentialing office for 10 Dermatology tokens. They arrive once the office signs them'), 'asked', WAIT);
     expect(await toggle.isDisabled(), 'still nothing to post with until the office signs').to.equal(true);
     expect(await seriousViolations(s.page), 'axe-core: the form with its pseudonymous toggle').to.deep.equal([]);
+    // Opened again before the office signed (as after a reload): the request is waiting, not asked twice.
+    f = await openForm(s.widget);
+    await eventually(async () => (await f.locator('.token-status').textContent()) === '10 pseudonymous tokens asked for, waiting for the credentialing office to sign them.', 'the request waits', WAIT);
+    expect(await f.getByRole('button', { name: 'Ask the office for tokens' }).isVisible(), 'not offered while a request waits').to.equal(false);
 
     await officeCli(['credentials', 'sign-pseudonyms', '--org', 'org-a', '--key', office.keyFile, '--keys', keysDir]);
     f = await openForm(s.widget);

@@ -44,6 +44,8 @@ export interface ConsultActions {
   tokens(): Promise<TokenCount[]>;
   /** Ask the credentialing office for a batch of tokens (they arrive once it signs them). */
   requestTokens(): Promise<{ specialty: string; count: number }>;
+  /** Tokens asked for that the office has not signed yet (call after `tokens()`). */
+  waitingTokens(): Promise<number>;
   /**
    * Post a case; `onProgress` hears an image's upload (fraction done). The attachment as sealed, if any.
    * A pseudonymous case is not kept here: this device shows the copy the hub delivers to it.
@@ -100,6 +102,10 @@ export class ConsultSession implements ConsultActions {
   async tokens(): Promise<TokenCount[]> {
     await this.deps.client.pseudonyms.collect();
     return this.deps.client.pseudonyms.available();
+  }
+
+  async waitingTokens(): Promise<number> {
+    return (await this.deps.client.pseudonyms.pending()).reduce((n, r) => n + r.count, 0);
   }
 
   async requestTokens(): Promise<{ specialty: string; count: number }> {

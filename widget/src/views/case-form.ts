@@ -105,8 +105,10 @@ export class CaseForm {
     const ask = ++this.tokenAsk;
     this.tokenStatus.textContent = 'Looking for pseudonymous tokens on this device…';
     let counts: TokenCount[];
+    let waiting = 0;
     try {
       counts = await consults.tokens();
+      waiting = await consults.waitingTokens();
     } catch (e) {
       if (ask !== this.tokenAsk) return;
       this.showTokens(0);
@@ -117,7 +119,13 @@ export class CaseForm {
     const held = counts.filter((t) => t.count > 0);
     // Post as the specialty with the most tokens (a clinician has one credential, so one specialty).
     const specialty = held.sort((a, b) => b.count - a.count)[0]?.specialty;
-    this.showTokens(held.filter((t) => t.specialty === specialty).reduce((n, t) => n + t.count, 0), specialty);
+    const count = held.filter((t) => t.specialty === specialty).reduce((n, t) => n + t.count, 0);
+    this.showTokens(count, specialty);
+    // Asked for already (before a reload, say): say so rather than offer to ask again.
+    if (count === 0 && waiting > 0) {
+      this.askTokens.hidden = true;
+      this.tokenStatus.textContent = `${waiting} pseudonymous token${waiting === 1 ? '' : 's'} asked for, waiting for the credentialing office to sign them.`;
+    }
   }
 
   reset(): void {
