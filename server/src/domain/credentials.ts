@@ -42,7 +42,7 @@ export class Credentials {
     const credential = parseSigned(CredentialSchema, document.signed);
     if (!credential) throw invalid('not a canonical attestation');
     if (credential.orgId !== orgId) throw invalid('the attestation is for another organisation');
-    await this.verify(orgId, document);
+    await checkOfficeSignature(this.storage, orgId, document);
     if (credential.expiresAt <= this.now()) throw invalid('the attestation has expired already');
     const devices = await this.storage.listDeviceIdentities(orgId, [credential.userId]);
     const device = devices.find((d) => d.deviceId === credential.deviceId);
@@ -59,7 +59,7 @@ export class Credentials {
     const revocation = parseSigned(CredentialRevocationSchema, document.signed);
     if (!revocation) throw invalid('not a canonical revocation');
     if (revocation.orgId !== orgId) throw invalid('the revocation is for another organisation');
-    await this.verify(orgId, document);
+    await checkOfficeSignature(this.storage, orgId, document);
     if (!(await this.storage.hasAttestation(orgId, revocation.serial))) throw new HubError(ErrorCode.NOT_FOUND, 'No attestation with this serial', { serial: revocation.serial });
     await this.storage.putRevocation(orgId, revocation.serial, { ...document });
     return { serial: revocation.serial };
@@ -93,26 +93,33 @@ export class Credentials {
     const out = new Set<string>();
     const [key, found, devices] = await Promise.all([this.storage.getCredentialKey(orgId), this.storage.credentialsOf(orgId, [...userIds]), this.storage.listDeviceIdentities(orgId, [...userIds])]);
     if (!key || devices.length === 0) return out;
-    const officeKey = Buffer.from(key, 'base64url');
-    const signedByOffice = (d: SignedCredential) => ed25519Verify(officeKey, credentialMessage(d.signed), Buffer.from(d.signature, 'base64url'));
-    const revoked = new Set(found.revocations.filter(signedByOffice).map((d) => parseSigned(CredentialRevocationSchema, d.signed)?.serial));
+    const revoked = new Set(found.revocations.filter((d) => signedByOffice(key, d)).map((d) => parseSigned(CredentialRevocationSchema, d.signed)?.serial));
     const keys = new Map(devices.filter((d) => deviceId === undefined || d.deviceId === deviceId).map((d) => [`${d.userId}\n${d.deviceId}`, Buffer.from(d.identityKey).toString('base64url')]));
     const wanted = new Set(userIds);
     const now = this.now();
     for (const d of found.attestations) {
       const c = parseSigned(CredentialSchema, d.signed);
       if (!c || out.has(c.userId) || !wanted.has(c.userId) || c.orgId !== orgId || (specialty !== undefined && c.specialty !== specialty)) continue;
-      if (keys.get(`${c.userId}\n${c.deviceId}`) === c.identityKey && c.issuedAt <= now && now < c.expiresAt && !revoked.has(c.serial) && signedByOffice(d)) out.add(c.userId);
+      if (keys.get(`${c.userId}\n${c.deviceId}`) === c.identityKey && c.issuedAt <= now && now < c.expiresAt && !revoked.has(c.serial) && signedByOffice(key, d)) out.add(c.userId);
     }
     return out;
   }
+}
 
-  private async verify(orgId: string, document: SignedCredential): Promise<void> {
-    const key = await this.storage.getCredentialKey(orgId);
-    if (!key) throw new HubError(ErrorCode.NOT_FOUND, 'This organisation has no credentialing key yet (curbside-admin credentials publish-key)', { orgId });
-    if (!ed25519Verify(Buffer.from(key, 'base64url'), credentialMessage(document.signed), Buffer.from(document.signature, 'base64url'))) {
-      throw new HubError(ErrorCode.BAD_SIGNATURE, 'The signature does not verify under the organisation’s credentialing key', { orgId });
-    }
+/** Whether `document` is signed under an organisation's credentialing key (`officeKey`, base64url): the one office-signature check. */
+export function signedByOffice(officeKey: string, document: SignedCredential): boolean {
+  return ed25519Verify(Buffer.from(officeKey, 'base64url'), credentialMessage(document.signed), Buffer.from(document.signature, 'base64url'));
+}
+
+/**
+ * What the hub checks before it stores a document the office signed: throws NOT_FOUND when the
+ * organisation has no credentialing key yet, BAD_SIGNATURE when `document` is not signed under it.
+ */
+export async function checkOfficeSignature(storage: Pick<Storage, 'getCredentialKey'>, orgId: string, document: SignedCredential): Promise<void> {
+  const key = await storage.getCredentialKey(orgId);
+  if (!key) throw new HubError(ErrorCode.NOT_FOUND, 'This organisation has no credentialing key yet (curbside-admin credentials publish-key)', { orgId });
+  if (!signedByOffice(key, document)) {
+    throw new HubError(ErrorCode.BAD_SIGNATURE, 'The signature does not verify under the organisation’s credentialing key', { orgId });
   }
 }
 

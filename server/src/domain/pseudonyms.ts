@@ -13,7 +13,6 @@ import {
   PseudonymKeySchema,
   PseudonymRequestDocSchema,
   certifiedPseudonymKeys,
-  credentialMessage,
   importPseudonymPublicKey,
   parseSigned,
   pseudonymRequestMessage,
@@ -27,6 +26,7 @@ import {
 } from '@curbside/shared';
 import { HubError } from '../errors.js';
 import type { Storage } from '../ports/storage.js';
+import { checkOfficeSignature } from './credentials.js';
 import { ed25519Verify } from './ed25519.js';
 
 export interface Caller {
@@ -56,7 +56,7 @@ export class Pseudonyms {
     const key = parseSigned(PseudonymKeySchema, document.signed);
     if (!key) throw invalid('not a canonical pseudonym key certificate');
     if (key.orgId !== orgId) throw invalid('the certificate is for another organisation');
-    await this.checkOfficeSignature(orgId, document);
+    await checkOfficeSignature(this.storage, orgId, document);
     if (!(await importPseudonymPublicKey(key.publicKey))) throw invalid('the public key is not an RSA-PSS key of at least 2048 bits');
     const outcome = await this.storage.putPseudonymKey(orgId, key.epoch, key.specialty, { signed: document.signed, signature: document.signature });
     if (outcome === 'conflict') throw new HubError(ErrorCode.CONFLICT, 'This epoch and specialty have another token key (one key per epoch, so tokens cannot be sorted by key)', { epoch: key.epoch });
@@ -68,7 +68,7 @@ export class Pseudonyms {
     const revocation = parseSigned(PseudonymKeyRevocationSchema, document.signed);
     if (!revocation) throw invalid('not a canonical pseudonym key revocation');
     if (revocation.orgId !== orgId) throw invalid('the revocation is for another organisation');
-    await this.checkOfficeSignature(orgId, document);
+    await checkOfficeSignature(this.storage, orgId, document);
     const { keys } = await this.certified(orgId);
     if (!keys.some((k) => k.epoch === revocation.epoch && k.specialty === revocation.specialty)) throw new HubError(ErrorCode.NOT_FOUND, 'No token key for this epoch and specialty', { epoch: revocation.epoch });
     await this.storage.putPseudonymKeyRevocation(orgId, revocation.epoch, revocation.specialty, { signed: document.signed, signature: document.signature });
@@ -177,14 +177,6 @@ export class Pseudonyms {
   private async certified(orgId: string) {
     const [officeKey, docs] = await Promise.all([this.storage.getCredentialKey(orgId), this.storage.pseudonymKeys(orgId)]);
     return officeKey ? certifiedPseudonymKeys(docs, orgId, officeKey, ed25519Verify) : { keys: [], revocations: [] };
-  }
-
-  private async checkOfficeSignature(orgId: string, document: SignedCredential): Promise<void> {
-    const key = await this.storage.getCredentialKey(orgId);
-    if (!key) throw new HubError(ErrorCode.NOT_FOUND, 'This organisation has no credentialing key yet (curbside-admin credentials publish-key)', { orgId });
-    if (!ed25519Verify(Buffer.from(key, 'base64url'), credentialMessage(document.signed), Buffer.from(document.signature, 'base64url'))) {
-      throw new HubError(ErrorCode.BAD_SIGNATURE, 'The signature does not verify under the organisation’s credentialing key', { orgId });
-    }
   }
 }
 
