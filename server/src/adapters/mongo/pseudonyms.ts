@@ -64,17 +64,21 @@ const signedSchema = (collection: string) =>
     { _id: { type: String, required: true }, orgId: { type: String, required: true }, epoch: { type: String, required: true }, specialty: { type: String, required: true }, document: { type: documentSchema, required: true } },
     collectionOptions(collection),
   ).index({ orgId: 1 });
+/** The fields a request and its answer share: whose request it is, for which epoch and specialty, and when it was made. */
+const requestFields = {
+  _id: { type: String, required: true },
+  orgId: { type: String, required: true },
+  requestId: { type: String, required: true },
+  userId: { type: String, required: true },
+  deviceId: { type: String, required: true },
+  epoch: { type: String, required: true },
+  specialty: { type: String, required: true },
+  createdAt: { type: Number, required: true },
+} as const;
 const requestSchema = new Schema<RequestDoc>(
   {
-    _id: { type: String, required: true },
-    orgId: { type: String, required: true },
-    requestId: { type: String, required: true },
-    userId: { type: String, required: true },
-    deviceId: { type: String, required: true },
-    epoch: { type: String, required: true },
-    specialty: { type: String, required: true },
+    ...requestFields,
     count: { type: Number, required: true },
-    createdAt: { type: Number, required: true },
     request: { type: new Schema({ request: { type: String, required: true }, signature: { type: String, required: true } }, { _id: false }), required: true },
     answered: { type: Boolean, required: true },
   },
@@ -88,14 +92,7 @@ const slotSchema = new Schema<SlotDoc>(
 slotSchema.index({ orgId: 1, userId: 1, epoch: 1, specialty: 1 });
 const answerSchema = new Schema<AnswerDoc>(
   {
-    _id: { type: String, required: true },
-    orgId: { type: String, required: true },
-    requestId: { type: String, required: true },
-    userId: { type: String, required: true },
-    deviceId: { type: String, required: true },
-    epoch: { type: String, required: true },
-    specialty: { type: String, required: true },
-    createdAt: { type: Number, required: true },
+    ...requestFields,
     blindSignatures: { type: [String], required: true },
     answeredAt: { type: Number, required: true },
   },
