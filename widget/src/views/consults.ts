@@ -5,57 +5,41 @@
  * Opening a pool shows its cases (pool-view.ts).
  */
 import type { PoolSummary } from '@curbside/client-sdk';
-import { h, replaceChildren, setBusy } from '../dom.js';
+import { h, setBusy } from '../dom.js';
 import type { ViewContext } from '../context.js';
 import { plainError } from '../words.js';
+import { SearchablePanel } from './searchable-panel.js';
 
-const SEARCH_DELAY_MS = 250;
-
-export class ConsultsPanel {
-  readonly element: HTMLElement;
-  readonly toggle: HTMLButtonElement;
-  private readonly search: HTMLInputElement;
-  private readonly list: HTMLUListElement;
-  private readonly status: HTMLParagraphElement;
+export class ConsultsPanel extends SearchablePanel<PoolSummary> {
   private readonly error: HTMLParagraphElement;
   private readonly newToggle: HTMLButtonElement;
   private readonly newForm: HTMLFormElement;
   private readonly newNote: HTMLParagraphElement;
   private readonly topic: HTMLInputElement;
-  private timer: ReturnType<typeof setTimeout> | undefined;
-  private seq = 0;
-  /** The pools last answered. */
-  private pools: PoolSummary[] = [];
 
   constructor(private readonly ctx: ViewContext) {
+    super({
+      uid: ctx.uid,
+      name: 'consults',
+      toggleText: 'Consults',
+      title: 'Consult pools',
+      labelledByTitle: true,
+      search: { name: 'pool-search', label: 'Find a pool by topic' },
+      list: { class: 'pools', label: 'Consult pools' },
+      noun: 'pool',
+      none: 'No consult pools found.',
+      unavailable: 'Pools unavailable',
+    });
     const { uid } = ctx;
-    this.toggle = h('button', { type: 'button', class: 'consults-toggle', 'aria-expanded': 'false', 'aria-controls': `${uid}-consults` }, 'Consults');
-    this.search = h('input', { type: 'search', name: 'pool-search', autocomplete: 'off', 'aria-controls': `${uid}-pools` });
-    this.list = h('ul', { class: 'pools', id: `${uid}-pools`, role: 'list', 'aria-label': 'Consult pools' });
-    this.status = h('p', { class: 'found', role: 'status' });
     this.error = h('p', { class: 'form-error', role: 'alert' });
     this.topic = h('input', { type: 'text', name: 'pool-topic', required: true, autocomplete: 'off', maxlength: '100' });
     const create = h('button', { type: 'submit', class: 'primary' }, 'Open pool');
     this.newForm = h('form', { class: 'new-pool', id: `${uid}-new-pool`, hidden: true, 'aria-label': 'New consult pool' }, h('label', {}, 'Topic (visible to the hub, so colleagues find it)', this.topic), create);
     this.newToggle = h('button', { type: 'button', class: 'new-pool-toggle', hidden: true, 'aria-expanded': 'false', 'aria-controls': `${uid}-new-pool` }, 'New pool');
     this.newNote = h('p', { class: 'pool-note' }, 'Joining or opening a pool takes a verified credential from your credentialing office.');
-    this.element = h(
-      'section',
-      { class: 'consults', id: `${uid}-consults`, hidden: true, 'aria-labelledby': `${uid}-consults-title` },
-      h('h3', { id: `${uid}-consults-title` }, 'Consult pools'),
-      h('label', {}, 'Find a pool by topic', this.search),
-      this.status,
-      this.error,
-      this.list,
-      this.newNote,
-      this.newToggle,
-      this.newForm,
-    );
-    this.toggle.addEventListener('click', () => this.show(Boolean(this.element.hidden)));
-    this.search.addEventListener('input', () => {
-      clearTimeout(this.timer);
-      this.timer = setTimeout(() => void this.refresh(), SEARCH_DELAY_MS);
-    });
+    // The panel's own parts: the error line between the status and the list, "New pool" after the list.
+    this.list.before(this.error);
+    this.element.append(this.newNote, this.newToggle, this.newForm);
     this.newToggle.addEventListener('click', () => this.showNew(Boolean(this.newForm.hidden)));
     this.newForm.addEventListener('submit', (e) => {
       e.preventDefault();
@@ -63,36 +47,18 @@ export class ConsultsPanel {
     });
   }
 
-  show(open: boolean): void {
-    this.element.hidden = !open;
-    this.toggle.setAttribute('aria-expanded', String(open));
-    if (open) {
-      this.search.focus();
-      void this.refresh();
-      this.render();
-    }
+  override show(open: boolean): void {
+    super.show(open);
+    if (open) this.render();
   }
 
-  /** Ask for the pools again (on opening, on a search, after a join). */
-  async refresh(): Promise<void> {
+  protected override searcher(): ((query: string) => Promise<PoolSummary[]>) | undefined {
     const consults = this.ctx.consults();
-    if (!consults || this.element.hidden) return;
-    const seq = ++this.seq;
-    let pools: PoolSummary[];
-    try {
-      pools = await consults.search(this.search.value);
-    } catch (e) {
-      if (seq === this.seq) this.status.textContent = `Pools unavailable: ${plainError(e)}`;
-      return;
-    }
-    if (seq !== this.seq) return;
-    this.status.textContent = pools.length ? `${pools.length} pool${pools.length === 1 ? '' : 's'}` : 'No consult pools found.';
-    this.pools = pools;
-    this.render();
+    return consults && ((query) => consults.search(query));
   }
 
   /** Draw the rows of the pools last answered, and "New pool" for a verified clinician. */
-  render(): void {
+  override render(): void {
     if (this.element.hidden) return;
     const me = this.ctx.state.me.sub;
     const credentialed = me ? this.ctx.state.people.verified(me) !== undefined : false;
@@ -100,11 +66,11 @@ export class ConsultsPanel {
     this.newNote.hidden = credentialed;
     if (!credentialed) this.showNew(false);
     const focused = (this.ctx.shadow.activeElement as HTMLElement | null)?.dataset?.pool;
-    replaceChildren(this.list, ...this.pools.map((p) => this.row(p)));
+    super.render();
     if (focused) this.list.querySelector<HTMLButtonElement>(`button[data-pool="${CSS.escape(focused)}"]`)?.focus();
   }
 
-  private row(p: PoolSummary): HTMLLIElement {
+  protected override row(p: PoolSummary): HTMLLIElement {
     const member = p.member || this.ctx.state.pools.get(p.poolId)?.member === true;
     const label = `${member ? 'Open' : 'Join'} ${p.topic}`;
     const button = h('button', { type: 'button', class: member ? 'open-pool' : 'join-pool', 'data-pool': p.poolId, 'aria-label': label }, member ? 'Open' : 'Join');
