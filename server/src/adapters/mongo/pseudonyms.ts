@@ -114,6 +114,9 @@ const request = (d: RequestDoc): StoredPseudonymRequest => ({
   request: { request: d.request.request, signature: d.request.signature },
 });
 
+/** Tries of a request whose slots other racing requests took, while enough are free. */
+const MAX_CLAIM_ATTEMPTS = 8;
+
 export class MongoPseudonyms implements PseudonymStore {
   private readonly Key: Model<SignedDoc>;
   private readonly Revocation: Model<SignedDoc>;
@@ -168,12 +171,35 @@ export class MongoPseudonyms implements PseudonymStore {
     if ((await this.Request.countDocuments({ _id }).exec()) > 0) return 'exists';
     if (r.count > cap) return 'over-cap';
     const owner = { orgId, userId: r.userId, epoch: r.epoch, specialty: r.specialty };
-    // Claim r.count free slots below the cap; a slot another node took first is skipped.
+    let mine: string[] = [];
+    // Requests of one clinician racing on several nodes can each take some slots, fall short and give
+    // them back: one that fell short tries again (after a random pause) while enough slots are free.
+    for (let attempt = 0; ; attempt++) {
+      mine = await this.claimSlots(owner, r, cap);
+      if (mine.length === r.count) break;
+      await this.release(mine);
+      const free = cap - (await this.Slot.countDocuments(owner).exec());
+      // Slots still held by racers may be given back too: a shortfall is final only after a few tries.
+      if (attempt >= MAX_CLAIM_ATTEMPTS || (free < r.count && attempt >= 2)) return 'over-cap';
+      await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20 * (attempt + 1)));
+    }
+    try {
+      await this.Request.collection.insertOne({ _id, orgId, ...r, request: { request: r.request.request, signature: r.request.signature }, answered: false } as never);
+      return 'stored';
+    } catch (err) {
+      await this.release(mine);
+      if (isDuplicateKey(err)) return 'exists';
+      throw err;
+    }
+  }
+
+  /** Take up to `r.count` free slots below the cap; a slot another node took first is skipped. */
+  private async claimSlots(owner: { orgId: string; userId: string; epoch: string; specialty: string }, r: StoredPseudonymRequest, cap: number): Promise<string[]> {
     const taken = new Set((await this.Slot.find(owner, { i: 1 }).lean<Array<{ i: number }>>().exec()).map((d) => d.i));
     const mine: string[] = [];
     for (let i = 0; i < cap && mine.length < r.count; i++) {
       if (taken.has(i)) continue;
-      const slot = docKey(orgId, r.userId, r.epoch, r.specialty, String(i));
+      const slot = docKey(owner.orgId, r.userId, r.epoch, r.specialty, String(i));
       try {
         await this.Slot.collection.insertOne({ _id: slot, ...owner, i, requestId: r.requestId } as never);
         mine.push(slot);
@@ -184,18 +210,7 @@ export class MongoPseudonyms implements PseudonymStore {
         }
       }
     }
-    if (mine.length < r.count) {
-      await this.release(mine);
-      return 'over-cap';
-    }
-    try {
-      await this.Request.collection.insertOne({ _id, orgId, ...r, request: { request: r.request.request, signature: r.request.signature }, answered: false } as never);
-      return 'stored';
-    } catch (err) {
-      await this.release(mine);
-      if (isDuplicateKey(err)) return 'exists';
-      throw err;
-    }
+    return mine;
   }
 
   private async release(slots: string[]): Promise<void> {
