@@ -33,6 +33,7 @@ import {
   type SignedCredential,
 } from '@curbside/shared';
 import { z } from 'zod';
+import { signedByOffice } from '../domain/credentials.js';
 
 const suite = () => RSABSSA.SHA384.PSS.Randomized();
 const RSA_PSS_SHA384 = { name: 'RSA-PSS', hash: 'SHA-384' } as const;
@@ -101,14 +102,19 @@ export interface HeldPseudonymKey {
   privateKey: webcrypto.CryptoKey;
 }
 
+/** The office key's public half as the hub keeps it (raw Ed25519, base64url), for the shared `signedByOffice`. */
+function officePublicKey(officeKey: KeyObject): string {
+  return createPublicKey(officeKey).export({ format: 'jwk' }).x!;
+}
+
 /** Every token key in `dir` whose certificate this office's key signed. */
 export async function loadPseudonymKeys(officeKey: KeyObject, dir: string): Promise<HeldPseudonymKey[]> {
-  const officePublic = createPublicKey(officeKey);
+  const officePublic = officePublicKey(officeKey);
   const held: HeldPseudonymKey[] = [];
   for (const name of (await readdir(dir)).filter((n) => n.endsWith('.cert.json')).sort()) {
     const certificate = SignedCredentialSchema.parse(JSON.parse(await readFile(join(dir, name), 'utf8')));
     const key = parseSigned(PseudonymKeySchema, certificate.signed);
-    if (!key || !verify(null, credentialMessage(certificate.signed), officePublic, Buffer.from(certificate.signature, 'base64url'))) {
+    if (!key || !signedByOffice(officePublic, certificate)) {
       throw new Error(`${name} is not a token key certificate signed by this office's key`);
     }
     const pemText = await readFile(join(dir, name.replace(/\.cert\.json$/, '.pem')), 'utf8');
@@ -164,8 +170,8 @@ export function checkPseudonymRequest(
   const held = ctx.held.find((h) => h.key.orgId === doc.orgId && h.key.epoch === doc.epoch && h.key.specialty === doc.specialty);
   if (!held) return { ok: false, reason: `no token key for epoch ${doc.epoch}, ${doc.specialty}`, doc };
   if (ctx.now < held.key.notBefore || ctx.now >= held.key.notAfter) return { ok: false, reason: 'the token key is not valid now', doc };
-  const officePublic = createPublicKey(ctx.officeKey);
-  const byOffice = (d: SignedCredential) => verify(null, credentialMessage(d.signed), officePublic, Buffer.from(d.signature, 'base64url'));
+  const officePublic = officePublicKey(ctx.officeKey);
+  const byOffice = (d: SignedCredential) => signedByOffice(officePublic, d);
   const revoked = new Set(ctx.credentials.revocations.filter(byOffice).map((d) => parseSigned(CredentialRevocationSchema, d.signed)).filter((r) => r?.orgId === doc.orgId).map((r) => r!.serial));
   const attestation = ctx.credentials.attestations
     .filter(byOffice)
