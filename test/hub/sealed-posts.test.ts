@@ -22,7 +22,7 @@ import {
   toBase64Url,
   type SealedPostHeader,
 } from '@curbside/shared';
-import { consultThreads, type PseudonymHandle } from '@curbside/client-sdk';
+import { consultThreads, type CurbsideClient, type PseudonymHandle } from '@curbside/client-sdk';
 import { HubHarness, codeOf, eventually, sharedBackend, watchClient } from '../support/hub.js';
 import { cli, withAdmin } from '../support/admin-cli.js';
 import { expectNotStored } from '../support/canary.js';
@@ -61,21 +61,29 @@ async function handMade(input: {
   return sealedPostRequestBody({ orgId: input.orgId, poolId: input.poolId, clientMessageId, epoch: input.epoch, body, recipients: input.recipients });
 }
 
+/** Two hub nodes on one backend, the organisation's credentialing office, and Okafor, Lee, Mallory (and Patel) connected. */
+async function twoNodes(harness: HubHarness, withPatel: boolean) {
+  const shared = sharedBackend();
+  const node1 = await harness.start('real', shared, withAdmin);
+  const node2 = await harness.start('real', shared, withAdmin);
+  const clients = {
+    okafor: node1.client({ userId: 'dr-okafor', deviceId: 'okafor-phone' }),
+    lee: node2.client({ userId: 'dr-lee', deviceId: 'lee-laptop' }),
+    mallory: node2.client({ userId: 'dr-mallory', deviceId: 'mallory-phone' }),
+    patel: withPatel ? node1.client({ userId: 'dr-patel', deviceId: 'patel-phone' }) : undefined,
+  };
+  await Promise.all(Object.values(clients).map((c) => c?.connect()));
+  return { shared, node1, node2, clients: clients as typeof clients & { patel: CurbsideClient }, office: await credentialOffice(node1.url, 'org-a') };
+}
+
 describe('pseudonymous cases over sealed sender: verified, unlinkable, and refused when forged or replayed (two nodes, Redis + Mongo-wire DB)', function () {
   this.timeout(180_000);
   const harness = new HubHarness();
   afterEach(() => harness.cleanup());
 
   it('a pseudonymous case verifies for every member, threads with the asker’s follow-ups, and names the asker nowhere', async () => {
-    const shared = sharedBackend();
-    const node1 = await harness.start('real', shared, withAdmin);
-    const node2 = await harness.start('real', shared, withAdmin);
-    const okafor = node1.client({ userId: 'dr-okafor', deviceId: 'okafor-phone' });
-    const lee = node2.client({ userId: 'dr-lee', deviceId: 'lee-laptop' });
-    const patel = node1.client({ userId: 'dr-patel', deviceId: 'patel-phone' });
-    const mallory = node2.client({ userId: 'dr-mallory', deviceId: 'mallory-phone' });
-    await Promise.all([okafor, lee, patel, mallory].map((c) => c.connect()));
-    const office = await credentialOffice(node1.url, 'org-a');
+    const { shared, node1, node2, clients, office } = await twoNodes(harness, true);
+    const { okafor, lee, patel, mallory } = clients;
     for (const [c, u, d] of [
       [okafor, 'dr-okafor', 'okafor-phone'],
       [lee, 'dr-lee', 'lee-laptop'],
@@ -185,14 +193,8 @@ describe('pseudonymous cases over sealed sender: verified, unlinkable, and refus
   });
 
   it('refuses replays, a spent token, forged tokens and signatures, a flipped byte, another pool or organisation, and keeps the token through a stale device list', async () => {
-    const shared = sharedBackend();
-    const node1 = await harness.start('real', shared, withAdmin);
-    const node2 = await harness.start('real', shared, withAdmin);
-    const okafor = node1.client({ userId: 'dr-okafor', deviceId: 'okafor-phone' });
-    const lee = node2.client({ userId: 'dr-lee', deviceId: 'lee-laptop' });
-    const mallory = node2.client({ userId: 'dr-mallory', deviceId: 'mallory-phone' });
-    await Promise.all([okafor, lee, mallory].map((c) => c.connect()));
-    const office = await credentialOffice(node1.url, 'org-a');
+    const { shared, node1, node2, clients, office } = await twoNodes(harness, false);
+    const { okafor, lee } = clients; // Mallory is connected: her device, of no member, makes a stale list below
     await office.attest(okafor, 'dr-okafor', 'okafor-phone', 'Dermatology');
     await office.attest(lee, 'dr-lee', 'lee-laptop', 'Dermatology');
     const { poolId } = await lee.consults.create('Dermatology curbside');
