@@ -108,6 +108,20 @@ export class Credentials {
     return { ...current, fingerprint, ...(presented && presented !== current.publicKey ? { hubPresents: presented } : {}) };
   }
 
+  /**
+   * @internal The credentialing key this device trusts: the pinned one or, on first use, `presented`
+   * (the key the hub presents), pinned now. `hubPresents` when the hub presents another than the pinned one.
+   */
+  async trustedOrgKey(presented: string | undefined): Promise<{ publicKey: string; hubPresents?: string } | undefined> {
+    let pinned = await this.pinned();
+    if (!pinned && presented) {
+      pinned = { publicKey: presented, verified: false };
+      await this.deps.messenger.store.put('meta', PINNED, pinned);
+    }
+    if (!pinned) return undefined;
+    return { publicKey: pinned.publicKey, ...(presented && presented !== pinned.publicKey ? { hubPresents: presented } : {}) };
+  }
+
   /** The user compared the fingerprint with the office's and it matched: mark the pinned key verified. */
   async markOrgKeyVerified(): Promise<void> {
     const pinned = await this.pinned();
@@ -134,12 +148,8 @@ export class Credentials {
   /** Judge every user's attestations against the pinned key (pinning the hub's on first use). */
   private async judge(result: CredentialsResult, userIds: string[]): Promise<CredentialCheck[]> {
     await sodiumReady();
-    let pinned = await this.pinned();
-    if (!pinned && result.orgKey) {
-      pinned = { publicKey: result.orgKey, verified: false };
-      await this.deps.messenger.store.put('meta', PINNED, pinned);
-    }
-    if (pinned && result.orgKey && result.orgKey !== pinned.publicKey) return userIds.map((userId) => ({ userId, status: 'org-key-changed' as const }));
+    const pinned = await this.trustedOrgKey(result.orgKey);
+    if (pinned?.hubPresents !== undefined) return userIds.map((userId) => ({ userId, status: 'org-key-changed' as const }));
     const key = pinned ? base64UrlToBytes(pinned.publicKey) : undefined;
     const valid = (signed: string, signature: string) => key !== undefined && verifySignature(key, credentialMessage(signed), base64UrlToBytes(signature));
     const revoked = new Set(

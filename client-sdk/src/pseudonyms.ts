@@ -274,7 +274,8 @@ export class Pseudonyms {
 
   private async keyDocuments(): Promise<{ result: PseudonymKeysResult; officeKey: string }> {
     const result = PseudonymKeysResultSchema.parse(await this.deps.api.pseudonymKeys());
-    const pinned = await this.deps.credentials.orgKey();
+    // The key this device pinned (on first use, the one the hub presents now, as credential checks do).
+    const pinned = await this.deps.credentials.trustedOrgKey(result.orgKey);
     if (!pinned || pinned.hubPresents !== undefined) throw new CurbsideError(ErrorCode.FORBIDDEN, 'No credentialing key this device trusts (or the hub presents another): compare it first', {});
     return { result, officeKey: pinned.publicKey };
   }

@@ -190,6 +190,12 @@ describe('pseudonymous cases over sealed sender: verified, unlinkable, and refus
     }
     await expectNotStored(shared.dbName, [QUESTION, ASKER_REPLY, SUMMARY]);
     for (const w of Object.values(seen)) expect(w.problems).to.deep.equal([]);
+
+    // Reading a pseudonymous case pinned the office key on Patel's device (first use; Patel never checked a
+    // credential): a key the hub presents later is another key, not the one tokens are checked against.
+    const swapped = Buffer.alloc(32, 9).toString('base64url');
+    await withDb(shared.dbName, (db) => db.collection('credential_keys').updateOne({ _id: 'org-a' as never }, { $set: { publicKey: swapped } }));
+    expect(await patel.credentials.orgKey()).to.deep.include({ publicKey: office.publicKey, hubPresents: swapped });
   });
 
   it('refuses replays, a spent token, forged tokens and signatures, a flipped byte, another pool or organisation, and keeps the token through a stale device list', async () => {
