@@ -8,12 +8,14 @@
  */
 import {
   ErrorCode,
+  PseudonymMessageSchema,
   SEALED_POST_PATH,
   SEALED_SENDER,
   SendResultSchema,
   decodeSealedPost,
   encodeSealedPost,
   fromBase64Url,
+  parseSigned,
   RETRYABLE_ERROR_CODES,
   pseudonymNullifier,
   sealedPostRequestBody,
@@ -80,7 +82,9 @@ export class PseudonymousPosts {
     auth: { kind: 'case'; token: PseudonymToken; sign(bytes: Uint8Array): Uint8Array } | { kind: 'follow-up'; token: PseudonymToken; sign(bytes: Uint8Array): Uint8Array },
   ): Promise<SendResult> {
     await sodiumReady();
-    const orgId = JSON.parse(auth.token.message).orgId as string;
+    const message = parseSigned(PseudonymMessageSchema, auth.token.message);
+    if (!message) throw new CurbsideError(ErrorCode.INVALID_PAYLOAD, 'This is not a pseudonym token', {});
+    const orgId = message.orgId;
     const clientMessageId = auth.kind === 'case' ? await pseudonymNullifier(auth.token) : globalThis.crypto.randomUUID();
     const { messenger } = this.deps;
     let dropped = new Set<string>();

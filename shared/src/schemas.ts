@@ -113,6 +113,8 @@ export const ConversationSchema = z.object({
   signed: z.boolean().optional(),
   /** Care teams: the current membership epoch, which every team message must be bound to. */
   epoch: EpochSchema.optional(),
+  /** Consult pools (consults.ts): a care team with a topic, which sealed posts may be sent to. */
+  pool: z.literal(true).optional(),
   /**
    * A thread with an on-call role (roles.ts): its members are the requester (`createdBy`) and the
    * role's members; messages are sealed for the requester and whoever holds the role.

@@ -42,6 +42,8 @@ for (const impl of storageImpls('roles')) {
       assert.deepEqual(pools.map((p) => [p.teamId, p.pool, p.members]), [['derm', { topic: 'Dermatology curbside', hidden: ['case-1'] }, { 'dr-lee': 'member', 'dr-okafor': 'owner' }]]);
       assert.deepEqual((await h.b.listRoles('org-a')).map((r) => r.teamId), ['cardio']);
       assert.deepEqual((await h.b.listPools('org-b')).map((p) => p.teamId), ['pid']);
+      // The conversation says it is a pool (what a sealed post checks); a role's team does not.
+      assert.deepEqual([(await h.b.getConversation('org-a', 'derm'))?.pool, (await h.b.getConversation('org-a', 'cardio'))?.pool, await h.b.getConversation('org-b', 'derm')], [true, undefined, undefined]);
       // A hide advances the stored state like any statement; every node reads it.
       const before = (await h.b.getTeamState('org-a', 'derm'))!;
       assert.equal(await h.a.advanceTeam('org-a', 'derm', before.index, { ...before, index: 4, pool: { topic: 'Dermatology curbside', hidden: ['case-1', 'case-2'] } }), 'ok');

@@ -277,8 +277,10 @@ describe('pseudonymous cases over sealed sender: verified, unlinkable, and refus
     const sig = Buffer.from(next.token.signature, 'base64url');
     sig[10]! ^= 1;
     expect((await post(node1.url, await handMade({ handle: { token: { ...next.token, signature: sig.toString('base64url') }, sign: next.sign }, kind: 'case', orgId: 'org-a', poolId, epoch, recipients }))).json.error?.code).to.equal(ErrorCode.BAD_SIGNATURE);
-    // Another organisation's pool id (org-b has none of that id); malformed and oversized bodies.
-    expect((await post(node1.url, await handMade({ handle: next, kind: 'case', orgId: 'org-b', poolId, epoch, recipients }))).json.error?.code).to.equal(ErrorCode.NOT_FOUND);
+    // Another organisation (its office signed no such token); a pool id the organisation does not
+    // have (the token is kept); malformed and oversized bodies.
+    expect((await post(node1.url, await handMade({ handle: next, kind: 'case', orgId: 'org-b', poolId, epoch, recipients }))).json.error?.code).to.equal(ErrorCode.BAD_SIGNATURE);
+    expect((await post(node1.url, await handMade({ handle: next, kind: 'case', orgId: 'org-a', poolId: 'no-such-pool', epoch, recipients }))).json.error?.code).to.equal(ErrorCode.NOT_FOUND);
     expect((await post(node1.url, { ...asStored, body: toBase64Url(new Uint8Array([1, 2, 3, 4, 5])) })).json.error?.code).to.equal(ErrorCode.INVALID_PAYLOAD);
     expect((await post(node1.url, { orgId: 'org-a' })).json.error?.code).to.equal(ErrorCode.INVALID_PAYLOAD);
     expect((await post(node1.url, { ...asStored, body: 'A'.repeat(700_000) })).status).to.equal(413);

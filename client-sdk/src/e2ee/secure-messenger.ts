@@ -427,22 +427,25 @@ export class SecureMessenger implements TeamContext {
    * the connection is down the check waits for it (the stream waits too, in order), so a message is
    * never dropped only because the list could not be fetched; only a stopped client gives up.
    */
-  private senderListed(envelope: Envelope): Promise<boolean | 'deferred'> {
-    return this.whileReachable(() => this.deviceLists.isListed(envelope.senderUserId, envelope.senderDeviceId), (err) => {
-      this.logger.warn({ err: String(err), sender: envelope.senderDeviceId }, "could not verify the sender's device list");
-      return false;
-    });
+  private async senderListed(envelope: Envelope): Promise<boolean | 'deferred'> {
+    const reached = await this.whileReachable(() => this.deviceLists.isListed(envelope.senderUserId, envelope.senderDeviceId));
+    if (reached === 'deferred' || reached.ok) return reached === 'deferred' ? reached : reached.value;
+    this.logger.warn({ err: String(reached.err), sender: envelope.senderDeviceId }, "could not verify the sender's device list");
+    return false;
   }
 
-  /** Run a check that needs the hub, again while the hub cannot be reached; `deferred` once the client stopped. */
-  private async whileReachable<T>(run: () => Promise<T>, failed: (err: unknown) => T): Promise<T | 'deferred'> {
+  /**
+   * Run a check that needs the hub, again while the hub cannot be reached: its value, the error that
+   * was not transient (or outlasted the retries), or `deferred` once the client stopped.
+   */
+  private async whileReachable<T>(run: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; err: unknown } | 'deferred'> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await run();
+        return { ok: true, value: await run() };
       } catch (err) {
         const transient = isCurbsideError(err) && RETRYABLE_ERROR_CODES.has(err.code);
         if (transient && this.hub.stopped()) return 'deferred';
-        if (!transient || attempt >= MAX_LIST_CHECK_ATTEMPTS) return failed(err);
+        if (!transient || attempt >= MAX_LIST_CHECK_ATTEMPTS) return { ok: false, err };
         await sleep(backoffMs(attempt, { baseMs: 50, maxMs: 2000 }));
       }
     }
@@ -452,17 +455,10 @@ export class SecureMessenger implements TeamContext {
   private async receiveSealed(envelope: Envelope, myUserId: string): Promise<void> {
     const opener = this.sealedPosts;
     if (!opener) return;
-    let failure: unknown;
-    const opened = await this.whileReachable(
-      () => opener.open(envelope, myUserId),
-      (err) => {
-        failure = err;
-        return undefined;
-      },
-    );
+    const opened = await this.whileReachable(() => opener.open(envelope, myUserId));
     if (opened === 'deferred') throw new ReceiveDeferred('the client stopped before the pseudonymous post could be checked');
-    if (failure !== undefined) this.onReceiveFailure(envelope, failure);
-    else if (opened) this.events.message(opened);
+    if (!opened.ok) this.onReceiveFailure(envelope, opened.err);
+    else if (opened.value) this.events.message(opened.value);
   }
 
   /** @internal The 1:1 payload this envelope carries for this device. */

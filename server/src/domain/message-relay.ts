@@ -204,7 +204,7 @@ export class MessageRelay {
    */
   async sendSealed(orgId: string, req: z.output<typeof EnvelopeSendRequestSchema>): Promise<SendOutcome> {
     const { conversation, devices, fence } = await this.directory.conversationWithDevices(orgId, req.conversationId);
-    if (!conversation?.signed) throw new HubError(ErrorCode.NOT_FOUND, 'No such consult pool', { poolId: req.conversationId });
+    if (!conversation?.pool) throw new HubError(ErrorCode.NOT_FOUND, 'No such consult pool', { poolId: req.conversationId });
     return this.sequence({ orgId, userId: SEALED_SENDER, deviceId: SEALED_SENDER }, req, conversation, devices, fence);
   }
 

@@ -27,7 +27,7 @@ export const SEALED_POST_SCOPE = 'pool-case';
 export class SealedPosts {
   constructor(
     private readonly deps: {
-      storage: Pick<Storage, 'getTeamState' | 'withdrawEnvelope'>;
+      storage: Pick<Storage, 'withdrawEnvelope'>;
       relay: Pick<MessageRelay, 'sendSealed'>;
       pseudonyms: Pick<Pseudonyms, 'verify' | 'spend'>;
       now?: () => number;
@@ -37,7 +37,7 @@ export class SealedPosts {
   /**
    * Check a sealed post and sequence it in its pool. Refusals: INVALID_PAYLOAD (not a sealed post
    * frame, a case whose client message id is not its token's nullifier, a time too far from the hub's),
-   * NOT_FOUND (no such pool), BAD_SIGNATURE (the token or the posting key's signature), PSEUDONYM_SPENT
+   * NOT_FOUND (no such pool: the relay reads the pool once, from the node's directory), BAD_SIGNATURE (the token or the posting key's signature), PSEUDONYM_SPENT
    * (a case with a spent token), FORBIDDEN (a follow-up whose token posted no case), and what a member's
    * send meets (STALE_EPOCH, DEVICE_LIST_STALE). A retry of a stored post is answered as a duplicate.
    */
@@ -50,8 +50,6 @@ export class SealedPosts {
     if (Math.abs(now - header.sentAt) > SEALED_POST_MAX_SKEW_MS) {
       throw new HubError(ErrorCode.INVALID_PAYLOAD, 'The post’s time is too far from the hub’s clock (an old post replayed, or a wrong clock)', { maxSkewMs: SEALED_POST_MAX_SKEW_MS });
     }
-    const state = await this.deps.storage.getTeamState(orgId, poolId);
-    if (!state?.pool) throw new HubError(ErrorCode.NOT_FOUND, 'No such consult pool', { poolId });
     const token = await this.deps.pseudonyms.verify(orgId, header.token);
     if (header.kind === 'case' && clientMessageId !== token.nullifier) {
       throw new HubError(ErrorCode.INVALID_PAYLOAD, 'A case’s client message id is its token’s nullifier', {});

@@ -531,7 +531,7 @@ function key(...parts: string[]): string {
 
 function strip(c: Conversation & { orgId: string; team?: TeamState }): Conversation {
   const { orgId: _org, team, ...rest } = c;
-  return { ...rest, memberUserIds: [...rest.memberUserIds], ...(team ? { roles: { ...team.members }, signed: true, epoch: team.head } : {}) };
+  return { ...rest, memberUserIds: [...rest.memberUserIds], ...(team ? { roles: { ...team.members }, signed: true, epoch: team.head, ...(team.pool ? { pool: true as const } : {}) } : {}) };
 }
 
 function copyEnvelope(e: StoredEnvelope): StoredEnvelope {

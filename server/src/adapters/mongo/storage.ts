@@ -1011,7 +1011,7 @@ function toConversation(d: ConversationDoc, lastSeq: number): Conversation {
     createdBy: d.createdBy,
     createdAt: d.createdAt,
     lastSeq: Math.max(d.lastSeq ?? 0, lastSeq),
-    ...(d.team ? { roles: fromTeamDoc(d.conversationId, d.team).members, signed: true, epoch: d.team.head } : {}),
+    ...(d.team ? { roles: fromTeamDoc(d.conversationId, d.team).members, signed: true, epoch: d.team.head, ...(d.team.pool ? { pool: true as const } : {}) } : {}),
     ...(typeof d.roleId === 'string' ? { roleId: d.roleId } : {}),
   };
 }
