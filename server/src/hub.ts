@@ -1,72 +1,37 @@
-import { createServer, type Server as HttpServer } from 'node:http';
+/**
+ * One hub node's lifecycle: start (storage, listener, heartbeats, the sweep, the storage watchdog,
+ * metrics), and the graceful stop that drains the gateway and releases every resource; and
+ * `createHubFromConfig`, which picks the adapters for a mode. How the node's parts are built and
+ * connected is in wiring.ts.
+ */
+import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Server } from 'socket.io';
-import { createAdapter } from '@socket.io/redis-adapter';
 import { Redis } from 'ioredis';
-import { CloseCode, SEALED_SENDER, wireParser } from '@curbside/shared';
+import { CloseCode } from '@curbside/shared';
 import type { HubConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
-import { DevTokenIssuer, TokenVerifier, type TokenVerifierOptions } from './auth/tokens.js';
-import { createHttpApp } from './http/app.js';
-import { defaultWidgetBundlePath } from './http/widget.js';
-import { Gateway } from './realtime/gateway.js';
+import { DevTokenIssuer, type TokenVerifier } from './auth/tokens.js';
+import type { Gateway } from './realtime/gateway.js';
 import type { HubServer } from './realtime/sockets.js';
-import { MessageRelay } from './domain/message-relay.js';
-import { DeviceLists } from './domain/device-lists.js';
-import { DeviceKeys } from './domain/device-keys.js';
-import { OnCallRoles } from './domain/roles.js';
-import { ConsultPools } from './domain/consult-pools.js';
-import { Credentials } from './domain/credentials.js';
-import { Pseudonyms } from './domain/pseudonyms.js';
-import { SealedPosts } from './domain/sealed-posts.js';
-import { CareTeams } from './domain/care-teams.js';
-import { Profiles } from './domain/profiles.js';
-import { Alerts } from './alerts/alerts.js';
-import { DEFAULT_ALERTS } from './alerts/config.js';
+import type { MessageRelay } from './domain/message-relay.js';
+import type { Alerts } from './alerts/alerts.js';
 import type { Storage } from './ports/storage.js';
-import type { Presence } from './ports/presence.js';
 import { MemoryStorage } from './adapters/memory/storage.js';
 import { MemoryPresence } from './adapters/memory/presence.js';
 import { MongoStorage } from './adapters/mongo/storage.js';
 import { RedisPresence } from './adapters/redis/presence.js';
-import { HubSecurity } from './security/hub-security.js';
-import { defaultSecurityConfig } from './security/config.js';
+import type { HubSecurity } from './security/hub-security.js';
 import type { AuditLog } from './audit/port.js';
-import { MemoryAuditLog } from './audit/memory.js';
-import { MongoAuditLog } from './audit/mongo.js';
-import { DeviceDirectory } from './domain/device-directory.js';
-import { DeliveryCursors } from './domain/delivery-cursors.js';
-import { RedisDirectoryTags } from './adapters/redis/directory-tags.js';
-import { HubMetrics, type MongoCommandEvents } from './metrics/metrics.js';
-import { KeyRing } from './auth/key-ring.js';
-import { Administration } from './admin/administration.js';
-import { attachmentsFor, type Attachments } from './attachments/attachments.js';
+import type { DeviceDirectory } from './domain/device-directory.js';
+import type { HubMetrics } from './metrics/metrics.js';
+import type { KeyRing } from './auth/key-ring.js';
+import type { Administration } from './admin/administration.js';
+import type { Attachments } from './attachments/attachments.js';
 import type { BlobStore } from './ports/blob-store.js';
+import { wireHub, type HubDeps } from './wiring.js';
 
 /** How often sockets are checked for unsent data piling up. */
 const SLOW_CONSUMER_CHECK_MS = 500;
-
-export interface HubDeps {
-  config: HubConfig;
-  storage: Storage;
-  presence: Presence;
-  logger: Logger;
-  /** Cross-node fan-out through the socket.io Redis adapter. Absent: this process only. */
-  fanout?: { pub: Redis; sub: Redis; keyPrefix: string } | undefined;
-  /** Dev mode: the hub signs its own tokens, used only when neither `config.oidc` nor `config.jwt` is set. */
-  devTokens?: DevTokenIssuer | undefined;
-  /** Extra resources to close after everything else (e.g. Redis clients the hub created). */
-  onClose?: () => Promise<void>;
-  /**
-   * Called when the node gave up (its storage stayed unreachable for `storageWatchdogMs`) and has
-   * closed; the process should exit so its supervisor restarts it. Without it the watchdog is off.
-   */
-  onFatal?: (reason: string) => void;
-  /** Where audit entries go. Default: the storage's MongoDB database when it is a MongoStorage, else memory. */
-  audit?: AuditLog | undefined;
-  /** Where attachment ciphertext goes. Default: GridFS in the storage's database when it is a MongoStorage, else memory. */
-  blobs?: BlobStore | undefined;
-}
 
 /** After the storage watchdog gives up, how long the node may spend closing before `onFatal`. */
 const FATAL_CLOSE_MS = 5_000;
@@ -130,96 +95,24 @@ export class Hub {
   private closed: Promise<void> | undefined;
 
   constructor(private readonly deps: HubDeps) {
-    const { config, presence, logger } = deps;
-    this.logger = logger;
-    this.metrics = new HubMetrics({ nodeId: config.nodeId, connections: () => this.gateway?.connections.size ?? 0 });
-    // Database latency and errors are measured at the storage port; Redis per command on each client.
-    const storage = this.metrics.instrumentStorage(deps.storage);
-    this.storage = storage;
-    if (deps.fanout) for (const client of [deps.fanout.pub, deps.fanout.sub]) this.metrics.instrumentRedis(client);
-    if (presence instanceof RedisPresence) this.metrics.instrumentRedis(presence.redis);
-    // Database commands by name (driver command monitoring): what a message costs the database.
-    if (deps.storage instanceof MongoStorage) this.metrics.instrumentMongo(deps.storage.connection.getClient() as unknown as MongoCommandEvents);
-    const verifierOptions = verifierOptionsFor(config, deps.devTokens);
-    const verifier = new TokenVerifier({ ...verifierOptions, ...(config.maxTokenLifetimeSec !== undefined ? { maxLifetimeSec: config.maxTokenLifetimeSec } : {}) });
-    this.verifier = verifier;
-    const devKey = deps.devTokens !== undefined && !config.jwt && !config.oidc;
-    this.keys = new KeyRing({
-      verifier,
-      nodeId: config.nodeId,
-      algorithm: 'algorithm' in verifierOptions ? verifierOptions.algorithm : 'from the provider key set',
-      keyFile: devKey ? undefined : config.jwt?.keyFile,
-      source: config.oidc ? 'oidc' : devKey ? 'dev' : config.jwt?.keyFile !== undefined ? 'file' : 'env',
-    });
-    this.audit = deps.audit ?? (deps.storage instanceof MongoStorage ? new MongoAuditLog({ connection: deps.storage.connection, logger, writer: config.nodeId }) : new MemoryAuditLog({ logger }));
-    // Device lists are cached per node only where tags in Redis tell every node when one changed.
-    this.directory = new DeviceDirectory({
-      storage,
-      tags: deps.fanout ? new RedisDirectoryTags({ redis: deps.fanout.pub, keyPrefix: deps.fanout.keyPrefix }) : undefined,
-      logger,
-    });
-    this.security = new HubSecurity({
-      config: config.security ?? defaultSecurityConfig(config.mode),
-      storage,
+    this.logger = deps.logger;
+    ({
+      metrics: this.metrics,
+      storage: this.storage,
+      verifier: this.verifier,
+      keys: this.keys,
       audit: this.audit,
-      logger,
-      redis: deps.fanout ? { client: deps.fanout.pub, keyPrefix: deps.fanout.keyPrefix } : undefined,
-      onDevicesChanged: (orgId, userId) => this.directory.changed(orgId, userId),
-      trustProxy: config.trustProxy,
-      auditClientIp: config.auditClientIp,
-      recentAuthSec: config.recentAuthSec,
-    });
-
-    const credentials = new Credentials(storage);
-    this.administration = new Administration({ storage, security: this.security, audit: this.audit, keys: this.keys, logger, clustered: deps.fanout !== undefined, alertDefaults: config.alerts ?? DEFAULT_ALERTS, credentials, pseudonyms: new Pseudonyms(storage, (o, u, d, specialty) => credentials.holdsValid(o, u, d, specialty)) });
-    ({ attachments: this.attachments, blobs: this.blobs } = attachmentsFor({ storage, underlying: deps.storage, blobs: deps.blobs, config, logger, metrics: this.metrics }));
-    const app = createHttpApp({
-      origins: this.security.origins,
-      nodeId: config.nodeId,
-      mode: config.mode,
-      logger,
-      devTokens: deps.devTokens,
-      isAccepting: () => this.accepting,
-      widgetBundlePath: config.widgetBundlePath ?? defaultWidgetBundlePath(),
-      adminToken: config.adminToken,
-      admin: { security: this.security, administration: this.administration },
-      trustProxy: config.trustProxy,
-      attachments: { attachments: this.attachments, verifier, security: this.security, storage },
-      // Pseudonymous pool posts; the relay and the gateway are made below, with socket.io, and reached when a post arrives.
-      sealedPosts: { sealedPosts: new SealedPosts({ storage, relay: { sendSealed: (orgId, req) => this.relay.sendSealed(orgId, req) }, pseudonyms: this.administration.pseudonyms }), security: this.security, deliver: (orgId, o) => (this.metrics.envelopesIn.inc(), this.gateway.fanOut(orgId, SEALED_SENDER, o.recipientUserIds, o.envelope)) },
-      // With a token and no port of its own, /metrics sits on the main port behind that token.
-      metrics: config.metrics?.token !== undefined && config.metrics.port === undefined ? (req, res) => this.metrics.handle(req, res, config.metrics?.token) : undefined,
-      readiness: [
-        { name: 'storage', check: () => storage.ping() },
-        { name: 'presence', check: () => presence.ping() },
-        ...(deps.fanout ? [{ name: 'fanout', check: async () => void (await deps.fanout!.pub.ping()) }] : []),
-      ],
-    });
-    this.httpServer = createServer(app);
-    this.io = new Server(this.httpServer, {
-      maxHttpBufferSize: config.maxFrameBytes,
-      serveClient: false,
-      parser: wireParser,
-      ...this.security.origins.socketOptions(),
-      ...(deps.fanout ? { adapter: createAdapter(catchPublishFailures(deps.fanout.pub, logger), deps.fanout.sub, { key: `${deps.fanout.keyPrefix}socket.io` }) } : {}),
-    });
-    this.relay = new MessageRelay(
-      storage,
-      Date.now,
-      config.retentionMs, // undefined: the relay's default
-      this.directory,
-      // Acks are filtered by membership through the directory's cache (a tag read per conversation
-      // instead of a database read): every conversation with acks is checked on every write.
-      new DeliveryCursors({
-        storage: { getConversation: (orgId, id) => this.directory.conversation(orgId, id), ackDelivered: (orgId, deviceId, cursors) => storage.ackDelivered(orgId, deviceId, cursors) },
-        flushMs: config.ackFlushMs,
-        logger,
-      }),
-    );
-    this.administration.attach(this.io);
-    this.alerts = new Alerts({ storage, directory: this.directory, io: this.io, logger, config: config.alerts ?? DEFAULT_ALERTS, record: (e) => this.security.record(e) });
-    this.administration.attachAlerts(this.alerts);
-    this.gateway = new Gateway({ io: this.io, verifier, storage, presence, relay: this.relay, alerts: this.alerts, attachments: this.attachments, keys: new DeviceKeys(storage, this.directory), deviceLists: new DeviceLists(storage, this.directory, { recentAuthSec: config.recentAuthSec }), teams: new CareTeams(storage, this.directory, Date.now, (orgId, userIds, deviceId) => this.administration.credentials.credentialed(orgId, userIds, deviceId)), roles: new OnCallRoles(storage, this.directory), pools: new ConsultPools(storage), credentials: this.administration.credentials, pseudonyms: this.administration.pseudonyms, profiles: new Profiles(storage), logger, security: this.security, onStorageUnreachable: () => (this.storageFailedAt = Date.now()), metrics: this.metrics, ...(config.maxSocketsPerDevice !== undefined ? { maxSocketsPerDevice: config.maxSocketsPerDevice } : {}) });
+      directory: this.directory,
+      security: this.security,
+      administration: this.administration,
+      attachments: this.attachments,
+      blobs: this.blobs,
+      httpServer: this.httpServer,
+      io: this.io,
+      relay: this.relay,
+      alerts: this.alerts,
+      gateway: this.gateway,
+    } = wireHub(deps, { isAccepting: () => this.accepting, onStorageUnreachable: () => (this.storageFailedAt = Date.now()) }));
   }
 
   /** Initialise storage, start listening, start presence heartbeats. Port 0 picks a free port. */
@@ -419,31 +312,4 @@ export function createHubFromConfig(config: HubConfig, overrides: { logger?: Log
       presenceClient.disconnect();
     },
   });
-}
-
-/** How access tokens are verified: the OpenID Connect provider, the static key, or (dev mode) the hub's own. */
-function verifierOptionsFor(config: HubConfig, devTokens: DevTokenIssuer | undefined): TokenVerifierOptions {
-  if (config.oidc) {
-    const { issuer, audience, claims, jwksCooldownMs, jwksMaxAgeMs, clockToleranceSec } = config.oidc;
-    return { issuer, audience, claims, clockToleranceSec: clockToleranceSec ?? 5, oidc: { jwksCooldownMs, jwksMaxAgeMs } };
-  }
-  if (config.jwt) return config.jwt;
-  if (devTokens) return devTokens.verifierOptions();
-  throw new Error('No token verification: set OIDC_ISSUER or JWT_PUBLIC_KEY, or run in dev mode');
-}
-
-/**
- * socket.io's Redis adapter publishes without waiting for the answer. ioredis rejects a publish that
- * outlived `maxRetriesPerRequest` (Redis down or restarting), and an unhandled rejection ends the
- * process: one Redis restart took down every hub node that fanned out a message meanwhile. The
- * envelope is already stored; receivers on other nodes get it at their next gap or resync.
- */
-function catchPublishFailures(pub: Redis, logger: Logger): Redis {
-  const publish = pub.publish.bind(pub) as (...args: unknown[]) => Promise<number>;
-  (pub as unknown as { publish: (...args: unknown[]) => Promise<number> }).publish = (...args: unknown[]) => {
-    const sent = publish(...args);
-    sent.catch((err: unknown) => logger.warn({ err: (err as Error)?.message }, 'fan-out publish to Redis failed; other nodes miss this push'));
-    return sent;
-  };
-  return pub;
 }

@@ -1,4 +1,5 @@
-export { Hub, createHubFromConfig, type HubDeps } from './hub.js';
+export { Hub, createHubFromConfig } from './hub.js';
+export type { HubDeps } from './wiring.js';
 export { loadConfig, ConfigError, ENV_DOC, type HubConfig } from './config.js';
 export { TokenVerifier, DevTokenIssuer, type TokenVerifierOptions, type StatedIdentity } from './auth/tokens.js';
 export { loadOidcConfig, OIDC_ENV_DOC, STATIC_CLAIMS, type OidcConfig, type ClaimMapping, type OrgMapping } from './auth/config.js';
