@@ -37,6 +37,7 @@
  * RATE_LIMIT_HANDSHAKE and RATE_LIMIT_KEYS_CLAIM raised so that they never refuse the benchmark.
  */
 import { procCpuMs, procRssKb, runBench, startServer, track, type ServerProcess } from './server-process.js';
+import { boundWithHubOf, startStackCpu, type StackCpu } from './stack-cpu.js';
 import { execSync, fork, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -255,6 +256,9 @@ interface Services {
   mongoUri: string;
   /** FerretDB's process when this run started it: its CPU is reported per step. */
   dbPid: number | undefined;
+  /** The run's own redis-server, and FerretDB's PostgreSQL database: their CPU is in each step's stack. */
+  redisPid: number | undefined;
+  postgresDatabase: string | undefined;
   /** Which database D and E ran on (`--mongodb-uri`, `MONGODB_URI`, FerretDB on PostgreSQL or SQLite). */
   database: string;
   stop(): Promise<void>;
@@ -274,6 +278,8 @@ async function services(): Promise<Services> {
     redisUrl: redisFlag ?? redis!.url,
     mongoUri: mongoFlag ?? mongo!.url,
     dbPid: (mongo as { child?: ChildProcess } | undefined)?.child?.pid,
+    redisPid: (redis as { child?: ChildProcess } | undefined)?.child?.pid,
+    postgresDatabase: (mongo as { database?: string } | undefined)?.database,
     database: mongo ? mongo.label.replace(/ \(database .*\)$/, '') : '--mongodb-uri',
     stop: async () => {
       await Promise.all([redis?.stop(), mongo?.stop()]);
@@ -371,6 +377,8 @@ interface StepResult {
   senders?: number;
   /** D and E: Redis and database counts per sent message over the step (send window + drain). */
   perMessage?: PerMessage;
+  /** CPU per message of every process the step's messages pass through (stack-cpu.ts). */
+  stack?: StackCpu;
 }
 
 interface VariantResult {
@@ -501,6 +509,8 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
       const cpu0 = pids.map(procCpuMs);
       const dbPid = id === 'real' || id === 'two-nodes' ? svc?.dbPid : undefined;
       const db0 = dbPid ? procCpuMs(dbPid) : 0;
+      const backed = id === 'real' || id === 'two-nodes';
+      const stack = startStackCpu({ hub: pids, generators: workers.map((w) => w.proc.pid!), ferretdb: dbPid, redis: backed ? svc?.redisPid : undefined, postgresDatabase: backed ? svc?.postgresDatabase : undefined });
       const load1 = loadavg()[0]!;
       const t = performance.now();
       const reps = await Promise.all(
@@ -512,6 +522,7 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
       const cpuMs = pids.map((p, i) => procCpuMs(p) - cpu0[i]!).reduce((a, b) => a + b, 0);
       const totalWall = performance.now() - t;
       const dbCpuMs = dbPid ? procCpuMs(dbPid) - db0 : NaN;
+      const stackCpu = stack.stop(reps.reduce((a, r) => a + r.sent, 0));
       const eld = await Promise.all(running.servers.map((s) => s.ask<{ p50: number; p99: number; max: number; mean: number }>({ type: 'eld' }, 'eld')));
       const sum = (f: (r: StepReport) => number) => reps.reduce((a, r) => a + f(r), 0);
       const target = sum((r) => r.target);
@@ -556,6 +567,7 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
         ...(dbPid ? { db: { cpuShare: r3(dbCpuMs / totalWall), cpuMsPerMsg: r3(dbCpuMs / sent) } } : {}),
         hub: { cpuShare: r3(cpuMs / totalWall), cpuMsPerMsg: r3(cpuMs / sent), eventLoopDelayMs: eld.map(({ p50, p99, max, mean }) => ({ p50, p99, max, mean })), rssMb: pids.map((p) => r2(procRssKb(p) / 1024)!) },
         generator: { cpuShareMax: r3(cpuShareMax), maxBehindMs: Math.max(...reps.map((r) => r.maxBehindMs)), saturated: cpuShareMax >= 0.9 },
+        stack: stackCpu,
       };
     };
 
@@ -603,6 +615,7 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
       );
       const c = showCounts(s);
       if (c) console.log(c);
+      if (s.stack) console.log(`   CPU per message, every process: ${JSON.stringify(s.stack.msPerMsg)} ms; all ${s.stack.nproc} cores full at ${s.stack.coresBoundMsgPerS} msg/s`);
     }
     counted?.close();
     let best = 0;
@@ -754,6 +767,17 @@ async function main(): Promise<void> {
     D_over_S_maxRaise: ratio(closed('real'), by('storage')?.storage?.insertsAndRaise.docsPerS),
     D_over_min_B_S_ladder: ratio(hl('real'), minBS(hl('socketio'))),
   };
+  // What this machine allows D at all: its closed-loop stack (generators, database, Redis) with the
+  // hub's CPU replaced by the bare relay's, every core busy (stack-cpu.ts), against min(B, S).
+  const dStack = by('real')?.closedLoop?.stack;
+  const bHub = by('socketio')?.closedLoop?.stack?.msPerMsg.hub;
+  const machineBound = dStack && bHub != null ? boundWithHubOf(dStack, bHub) : null;
+  const stackBound = {
+    D_stack: dStack ?? null,
+    B_stack: by('socketio')?.closedLoop?.stack ?? null,
+    D_boundWithRelayHubMsgPerS: machineBound,
+    D_bound_over_min_B_S: ratio(machineBound, minBS(closed('socketio'))),
+  };
   // D's p99 on the open-loop ladder: at 1k msg/s, and the first rate where it passes 50 ms.
   const dSteps = by('real')?.steps ?? [];
   // The highest step with p99 ≤ 50 ms, and the next step above it (a noisy machine can put one low step over 50 ms).
@@ -818,6 +842,7 @@ async function main(): Promise<void> {
     targets,
     p99Crossing,
     perMessage: by('real')?.closedLoop?.perMessage ?? null,
+    stackBound,
   };
 
   const tag = smoke ? '-smoke' : quick ? '-quick' : '';
@@ -854,6 +879,7 @@ type Report = {
   method: { mode: string; clients: number; workers: number; stepS: number; idleClients: number; rates: number[] };
   variants: VariantResult[];
   ratios: Record<string, number | null>;
+  stackBound?: { D_stack: StackCpu | null; B_stack: StackCpu | null; D_boundWithRelayHubMsgPerS: number | null; D_bound_over_min_B_S: number | null };
   cpuRatios: Record<string, number | null>;
   targets: Record<string, { target: string; value: number | null; met: boolean | null }>;
   p99Crossing: { under50msUpTo: number | null; crossesAt: number | null };
@@ -905,6 +931,15 @@ function markdown(r: Report, file: string): string {
     `**D / min(B, S) = ${f(r.ratios['D_over_min_B_S'], 2)}** (closed loop; on the open-loop headline ${f(r.ratios['D_over_min_B_S_ladder'], 2)}); D/S ${f(r.ratios['D_over_S'], 2)}. ` +
       `D p99 ≤ 50 ms up to ${r.p99Crossing.under50msUpTo ?? '–'} msg/s${r.p99Crossing.crossesAt ? `, above 50 ms at ${r.p99Crossing.crossesAt} msg/s` : ''}.`,
   );
+  const m = r.stackBound;
+  if (m?.D_stack) {
+    const parts = (x: StackCpu) => Object.entries(x.msPerMsg).map(([k, v]) => `${k} ${f(v, 3)}`).join(', ');
+    lines.push(
+      `CPU per message over every process (ms): D ${parts(m.D_stack)}${m.B_stack ? `; B ${parts(m.B_stack)}` : ''}. ` +
+        `With a hub as cheap as the bare relay, D's stack would fill all ${m.D_stack.nproc} cores at **${m.D_boundWithRelayHubMsgPerS ?? '–'} msg/s**: ` +
+        `${f(m.D_bound_over_min_B_S, 2)} × min(B, S): the most this machine allows D unless the database, Redis or client work per message falls too.`,
+    );
+  }
   const pm = r.perMessage;
   if (pm) {
     const top = (o: Record<string, number>) => Object.entries(o).slice(0, 8).map(([k, v]) => `${k} ${v}`).join(', ');
