@@ -11,7 +11,7 @@ import { createPrivateKey, generateKeyPairSync, randomBytes, sign, type KeyObjec
 import * as hdr from 'hdr-histogram-js';
 import { io as ioClient, type Socket } from 'socket.io-client';
 import { WebSocket } from 'ws';
-import { signedPrekeyMessage, wireParser } from '@curbside/shared';
+import { signedPrekeyMessage, syncAckDelayMs, wireParser } from '@curbside/shared';
 import { HDR, HEADER, WsOp, clientKindOf, readHeader, writeHeader, type ClientKind, type ConnectReport, type RunnerToWorker, type StepReport, type WorkerInit, type WorkerToRunner } from './common.js';
 
 const send = (m: WorkerToRunner) => process.send!(m);
@@ -234,19 +234,23 @@ async function setup(): Promise<number> {
   return convs.length;
 }
 
-/** The SDK's delivery acks: what a device processed, per conversation, at most one `sync:ack` per 500 ms. */
-const ACK_DELAY_MS = 500;
+/** The SDK's delivery acks (shared/src/sync-acks.ts): what a device processed, per conversation, batched. */
 const unacked = new Map<Client, Map<string, number>>();
+const lastAckAt = new Map<Client, number>();
 
 function noteProcessed(c: Client, conversationId: string, seq: number): void {
   let m = unacked.get(c);
   if (!m) {
     unacked.set(c, (m = new Map()));
-    setTimeout(() => {
-      unacked.delete(c);
-      const cursors = [...m!].map(([id, afterSeq]) => ({ conversationId: id, afterSeq }));
-      c.sock!.emit('sync:ack', { cursors }, () => {});
-    }, ACK_DELAY_MS);
+    setTimeout(
+      () => {
+        unacked.delete(c);
+        lastAckAt.set(c, Date.now());
+        const cursors = [...m!].map(([id, afterSeq]) => ({ conversationId: id, afterSeq }));
+        c.sock!.emit('sync:ack', { cursors }, () => {});
+      },
+      syncAckDelayMs(Date.now(), lastAckAt.get(c) ?? -Infinity),
+    );
   }
   if ((m.get(conversationId) ?? 0) < seq) m.set(conversationId, seq);
 }

@@ -1,6 +1,7 @@
 export * from './errors.js';
 export * from './events.js';
 export * from './limits.js';
+export * from './sync-acks.js';
 export * from './schemas.js';
 export * from './rest.js';
 export * from './socket.js';

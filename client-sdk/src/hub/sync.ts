@@ -5,7 +5,7 @@
  * device acknowledged). An envelope the handler defers (the client stopped mid-check) stops the
  * stream: nothing after it is handled or saved until the next connect hands it out again.
  */
-import { ClientEvent, EnvelopeSchema, ErrorCode, type Envelope } from '@curbside/shared';
+import { ClientEvent, EnvelopeSchema, ErrorCode, syncAckDelayMs, type Envelope } from '@curbside/shared';
 import { CurbsideError, asCurbsideError } from '../errors.js';
 import type { CursorStore } from '../cursor-store.js';
 import { OrderedInbox } from '../ordered-inbox.js';
@@ -13,8 +13,6 @@ import type { HubConnection } from './connection.js';
 
 /** A gap in a conversation's seqs waits this long for the missing envelope before a resync. */
 const GAP_RESYNC_DELAY_MS = 300;
-/** Processed seqs are reported to the hub in batches this often. */
-const ACK_DELAY_MS = 500;
 
 export interface SyncDeps {
   connection: HubConnection;
@@ -39,6 +37,8 @@ export class Sync {
   /** Conversations whose processed seq the hub has not heard yet. */
   private readonly unacked = new Map<string, number>();
   private ackTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When the last ack went: acks are batched, at most one per interval while messages keep coming (shared/src/sync-acks.ts). */
+  private lastAckAt = -Infinity;
 
   constructor(private readonly deps: SyncDeps) {
     this.inbox = new OrderedInbox(
@@ -149,11 +149,12 @@ export class Sync {
       if (!this.deps.connection.connected || this.unacked.size === 0) return;
       const cursors = [...this.unacked].map(([id, afterSeq]) => ({ conversationId: id, afterSeq }));
       this.unacked.clear();
+      this.lastAckAt = Date.now();
       this.deps.connection.request(ClientEvent.SYNC_ACK, { cursors }).catch(() => {
         // Not acked this time: merge back (newer progress wins) and try with the next one.
         for (const c of cursors) if ((this.unacked.get(c.conversationId) ?? 0) < c.afterSeq) this.unacked.set(c.conversationId, c.afterSeq);
       });
-    }, ACK_DELAY_MS);
+    }, syncAckDelayMs(Date.now(), this.lastAckAt));
   }
 
   private scheduleGapResync(): void {
