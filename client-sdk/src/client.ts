@@ -3,8 +3,9 @@
  * an outbox (pending sends, retries, idempotency) and sync (resync by sequence, in order, once) to the
  * end-to-end messengers, and offers the feature areas as namespaces: `teams`, `devices`, `trust`, `directory`,
  * `alerts`, `roles`, `credentials` (and, low-level, `hub`). Each part lives in its own module; this one only connects them.
+ * What runs over the life of the connection (connect, reconnects, the hub's pushes, close) is the `ClientLifecycle`.
  */
-import { ServerEvent, DeviceIdentitySchema, DeviceListChangedSchema, DeviceRemovedSchema, KeysLowSchema, ErrorCode, type Conversation, type ConversationCreateRequest, type Envelope, type SendResult } from '@curbside/shared';
+import { ErrorCode, type Conversation, type ConversationCreateRequest, type Envelope, type SendResult } from '@curbside/shared';
 import { CurbsideError, asCurbsideError } from './errors.js';
 import { TypedEmitter } from './emitter.js';
 import { MemoryDeviceStore, cursorStoreFrom, type DeviceStore } from './stores/index.js';
@@ -27,6 +28,7 @@ import { PseudonymousPosts } from './pseudonymous-posts.js';
 import { TextQueue } from './text-queue.js';
 import { Attachments } from './attachments/attachments.js';
 import { Consults } from './consults.js';
+import { ClientLifecycle } from './client-lifecycle.js';
 
 export type { CurbsideClientEvents, CurbsideClientOptions, TextSendOptions } from './client-types.js';
 export type { DisconnectReason } from './hub/connection.js';
@@ -79,9 +81,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
   private readonly texts: TextQueue;
   private readonly messenger: SecureMessenger;
   private readonly e2ee: boolean;
-  private receiptsLoaded = false;
-  /** Sends being encrypted or persisted; `close()` waits for them before the store changes hands. */
-  private readonly pendingOps = new Set<Promise<unknown>>();
+  private readonly lifecycle: ClientLifecycle;
 
   constructor(options: CurbsideClientOptions) {
     super();
@@ -164,7 +164,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
       acked: (result) => this.sync.markOwn(result.conversationId, result.seq),
       sent: (info) => this.emit('sent', info),
       sendFailed: (info) => this.emit('sendFailed', info),
-      track: (op) => this.track(op),
+      track: (op) => this.lifecycle.track(op),
       queued: (clientMessageId) => this.texts.handedToOutbox(clientMessageId),
     });
     this.texts = new TextQueue({
@@ -174,7 +174,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
       connected: () => this.connection.connected,
       stopped: () => this.connection.stopped,
       sendFailed: (info) => this.emit('sendFailed', info),
-      track: (op) => this.track(op),
+      track: (op) => this.lifecycle.track(op),
     });
     this.attachments = new Attachments({
       hub: { nodeUrls: () => this.connection.nodeUrls, authHeaders: () => this.connection.authHeaders() },
@@ -205,7 +205,19 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
       synced: () => this.emit('synced'),
       error: (e) => this.emit('error', e),
     });
-    this.wire();
+    this.lifecycle = new ClientLifecycle({
+      connection: this.connection,
+      e2ee: this.e2ee,
+      hub: this.hub,
+      messenger: this.messenger,
+      sync: this.sync,
+      outbox: this.outbox,
+      texts: this.texts,
+      alerts: this.alerts,
+      devices: this.devices,
+      emit: (event, ...args) => this.emit(event, ...args),
+      once: (event, listener) => this.once(event, listener),
+    });
   }
 
   /** Whether the socket is connected and authenticated now. */
@@ -232,25 +244,8 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
    * Connect, authenticate and resync. Resolves once the first sync is done; rejects with a
    * {@link CurbsideError} (`AUTH_INVALID`, `AUTH_EXPIRED`, ...) if the hub refuses the handshake.
    */
-  async connect(): Promise<void> {
-    this.connection.resume();
-    if (!this.receiptsLoaded) {
-      await this.messenger.loadReceipts();
-      this.receiptsLoaded = true;
-    }
-    await this.sync.prepare();
-    await this.outbox.restore();
-    return new Promise<void>((resolve, reject) => {
-      const offSynced = this.once('synced', () => {
-        offError();
-        resolve();
-      });
-      const offError = this.once('error', (e) => {
-        offSynced();
-        reject(e);
-      });
-      if (this.connection.open()) void this.sync.resync();
-    });
+  connect(): Promise<void> {
+    return this.lifecycle.connect();
   }
 
   /**
@@ -258,15 +253,8 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
    * saved, and every send already started has been persisted to the outbox (or failed): after this
    * resolves, the device store may be handed to another client.
    */
-  async close(): Promise<void> {
-    this.disconnect();
-    // Handling a received envelope can start a send (a delivered receipt), and a send can wait on the
-    // pipeline: settle both until neither has anything left.
-    while (true) {
-      await this.sync.settled();
-      if (this.pendingOps.size === 0) break;
-      await Promise.allSettled([...this.pendingOps]);
-    }
+  close(): Promise<void> {
+    return this.lifecycle.close();
   }
 
   /**
@@ -275,11 +263,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
    * when a client with the same device store connects (watch the `sent` event).
    */
   disconnect(): void {
-    this.connection.stop();
-    this.sync.stop();
-    this.outbox.stop();
-    this.texts.stop();
-    this.messenger.roles.stopWatching();
+    this.lifecycle.disconnect();
   }
 
   /**
@@ -366,14 +350,6 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
 
   // --- internals -------------------------------------------------------------------------
 
-  /** Keep `op` in {@link pendingOps} until it settles. */
-  private track<T>(op: Promise<T>): Promise<T> {
-    this.pendingOps.add(op);
-    const done = () => this.pendingOps.delete(op);
-    op.then(done, done);
-    return op;
-  }
-
   /** One envelope from the ordered stream: decrypted (end-to-end on), then announced. */
   private async handle(envelope: Envelope): Promise<void> {
     if (envelope.senderDeviceId === this.connection.identity.deviceId && !envelope.membership) return;
@@ -381,66 +357,5 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
     // the next connect, so it is not announced now.
     if (this.e2ee) await this.messenger.receive(envelope);
     this.emit('envelope', envelope);
-  }
-
-  /** Connection events and the hub's pushes, to the parts that act on them and to the app. */
-  private wire(): void {
-    const { connection } = this;
-    connection.on('connected', () => {
-      this.emit('connected');
-      this.outbox.flush();
-      void this.alerts.resync().catch((e: unknown) => this.emit('error', asCurbsideError(e)));
-      if (this.e2ee) void this.messenger.roles.watchAll().catch((e: unknown) => this.emit('error', asCurbsideError(e)));
-      const ready = this.e2ee ? this.messenger.publishKeys().then(() => this.devices.settle()) : Promise.resolve();
-      void ready.then(
-        () => {
-          if (this.e2ee) void this.texts.flush().catch((e: unknown) => this.emit('error', asCurbsideError(e)));
-          return this.sync.resync();
-        },
-        (e: unknown) => {
-          this.emit('error', asCurbsideError(e));
-          return this.sync.resync();
-        },
-      );
-    });
-    connection.on('disconnected', (info) => {
-      this.outbox.offline();
-      this.emit('disconnected', info);
-    });
-    connection.on('error', (e) => this.emit('error', e));
-    connection.onPush(ServerEvent.ENVELOPE, (raw) => this.sync.receiveLive(raw));
-    connection.onPush(ServerEvent.CONVERSATION, (conversation) => {
-      this.hub.noteMembers(conversation);
-      this.emit('conversation', conversation);
-    });
-    connection.onPush(ServerEvent.TYPING, (notice) => this.emit('typing', notice));
-    connection.onPush(ServerEvent.ALERT, (raw) => this.alerts.receive(raw));
-    connection.onPush(ServerEvent.KEYS_LOW, (raw) => {
-      const parsed = KeysLowSchema.safeParse(raw);
-      if (!parsed.success) return;
-      if (this.e2ee) void this.messenger.publishKeys().catch((e: unknown) => this.emit('error', asCurbsideError(e)));
-      this.emit('prekeysLow', parsed.data);
-    });
-    connection.onPush(ServerEvent.DEVICE_REMOVED, (raw) => {
-      const parsed = DeviceRemovedSchema.safeParse(raw);
-      if (!parsed.success) return;
-      // Drop our sessions with it; the hub no longer lists it, so no new message is encrypted to it.
-      void this.messenger.forgetDevice(parsed.data.userId, parsed.data.deviceId).finally(() => this.emit('deviceRemoved', parsed.data));
-    });
-    connection.onPush(ServerEvent.DEVICE_ADDED, (raw) => {
-      const parsed = DeviceIdentitySchema.safeParse(raw);
-      if (!parsed.success) return;
-      this.emit('device', parsed.data);
-      if (parsed.data.userId === connection.identity.userId && this.e2ee) this.emit('linkRequest', { deviceId: parsed.data.deviceId });
-    });
-    connection.onPush(ServerEvent.DEVICE_LIST_CHANGED, (raw) => {
-      const parsed = DeviceListChangedSchema.safeParse(raw);
-      if (!parsed.success || !this.e2ee) return;
-      const { userId, version } = parsed.data;
-      void this.messenger.deviceLists
-        .refresh(userId, version)
-        .then(() => (userId === connection.identity.userId && this.devices.linkState === 'pending' ? this.devices.settle() : undefined))
-        .catch((e: unknown) => this.emit('error', asCurbsideError(e)));
-    });
   }
 }

@@ -1,19 +1,18 @@
 /**
  * The widget's side of the SDK: turns a `CurbsideClient`'s events into state and tells the views
- * what to redraw; sends, creates conversations, marks messages read, asks for presence. Keeps the
- * widget's message history (the SDK hands each message over once).
+ * what to redraw; sends, marks messages read. Keeps the widget's message history (the SDK hands each
+ * message over once). The conversation list (titles, presence, typing, creating conversations) is
+ * the `ConversationList`'s, files are `FileTransfers`', consult pools the `ConsultSession`'s.
  */
 import {
   ErrorCode,
   isCurbsideError,
   type AlertUpdate,
   type ChatMessage,
-  type Conversation,
   type CurbsideClient,
   type CurbsideError,
   type DecryptionError,
   type Receipt,
-  type TypingNotice,
   type UnavailableMessage,
 } from '@curbside/client-sdk';
 import type { HistoryDb, HistoryItem } from './history.js';
@@ -21,8 +20,7 @@ import { alertKey, type ChatState } from './state.js';
 import { plainError, unavailableText } from './words.js';
 import { FileTransfers } from './file-transfers.js';
 import { ConsultSession } from './consult-session.js';
-
-const TYPING_SHOWN_MS = 6000;
+import { ConversationList } from './conversation-list.js';
 
 /** What the session asks of the views (the element implements it). */
 export interface SessionView {
@@ -59,6 +57,8 @@ export class ChatSession {
   private readonly files: FileTransfers;
   /** Consult pools: cases, replies, moderation. */
   readonly consults: ConsultSession;
+  /** Conversations, care-team titles, who is online and typing. */
+  private readonly conversationList: ConversationList;
 
   constructor(
     private readonly state: ChatState,
@@ -66,13 +66,14 @@ export class ChatSession {
     readonly client: CurbsideClient,
     private readonly history: HistoryDb,
   ) {
+    this.conversationList = new ConversationList({ client, state, history, view });
     this.files = new FileTransfers({ client, me: () => state.me.sub ?? '', putItem: (item) => this.putItem(item), view });
     this.consults = new ConsultSession({
       client,
       state,
       putItem: (item) => this.putItem(item),
       openConversation: async (id) => {
-        await this.refreshConversations();
+        await this.conversationList.refresh();
         view.open(id);
       },
       poolChanged: (poolId) => view.pools(poolId),
@@ -83,8 +84,8 @@ export class ChatSession {
       s.connection = 'online';
       v.banner(s.problem);
       s.people.refresh();
-      void this.refreshConversations();
-      if (s.current) void this.refreshPresence(s.current);
+      void this.conversationList.refresh();
+      if (s.current) void this.conversationList.refreshPresence(s.current);
       v.emit('curbside-ready', { userId: s.me.sub });
     });
     client.on('disconnected', ({ reason, willReconnect }) => {
@@ -102,15 +103,15 @@ export class ChatSession {
     client.on('decryptionError', (e) => this.onDecryptionError(e));
     client.on('identityChanged', ({ userId }) => this.onIdentityChanged(userId));
     client.on('receipt', (r) => this.onReceipt(r));
-    client.on('typing', (t) => this.onTyping(t));
-    client.on('conversation', (c) => this.addConversations([c]));
+    client.on('typing', (t) => this.conversationList.typing(t));
+    client.on('conversation', (c) => this.conversationList.add([c]));
     client.on('teamChanged', (c) => {
-      void this.refreshConversations();
+      void this.conversationList.refresh();
       if (c.op === 'hold' || c.op === 'schedule') this.view.roles();
       // A pool's members or hidden cases changed: verify its log again, then redraw.
       if (s.pools.has(c.teamId)) void this.consults.pool(c.teamId).catch(() => {});
     });
-    client.on('teamDetails', ({ teamId, title }) => this.setTeamTitle(teamId, title));
+    client.on('teamDetails', ({ teamId, title }) => this.conversationList.setTeamTitle(teamId, title));
     client.on('membershipMismatch', ({ teamId }) => {
       const c = s.conversations.get(teamId);
       v.banner(`Security warning: the hub's member list for "${c ? s.titleOf(c) : 'a care team'}" does not match the signed list. Members it added on its own get no messages.`);
@@ -195,7 +196,7 @@ export class ChatSession {
     this.putItem(kept);
     if (m.priority !== 'routine') this.view.alerts(false);
     if (this.state.typing.get(m.conversationId)?.delete(m.senderUserId)) this.view.typing();
-    if (!this.state.conversations.has(m.conversationId)) void this.refreshConversations();
+    if (!this.state.conversations.has(m.conversationId)) void this.conversationList.refresh();
     if (viewing && !kept.outgoing) void this.client.markRead(m.conversationId, [m.messageId]).catch(() => {});
     if (!kept.outgoing) this.view.emit('curbside-message', { conversationId: m.conversationId, messageId: m.messageId, senderUserId: m.senderUserId, unread: this.state.unreadCount() });
   }
@@ -244,28 +245,9 @@ export class ChatSession {
     }
   }
 
-  private onTyping(t: TypingNotice): void {
-    if (t.userId === this.state.me.sub) return;
-    const byUser = this.state.typing.get(t.conversationId) ?? new Map<string, number>();
-    if (t.typing) byUser.set(t.userId, Date.now() + TYPING_SHOWN_MS);
-    else byUser.delete(t.userId);
-    this.state.typing.set(t.conversationId, byUser);
-    this.view.typing();
-  }
-
-  /** Drop typing notices that were not renewed (called every second). */
+  /** Drop typing notices that were not renewed (called every second; see `ConversationList`). */
   expireTyping(): void {
-    const now = Date.now();
-    let changed = false;
-    for (const byUser of this.state.typing.values()) {
-      for (const [u, until] of byUser) {
-        if (until < now) {
-          byUser.delete(u);
-          changed = true;
-        }
-      }
-    }
-    if (changed) this.view.typing();
+    this.conversationList.expireTyping();
   }
 
   /** A contact's signed device list changed: say so, as for a safety-number change (it is one). */
@@ -287,53 +269,6 @@ export class ChatSession {
     void this.history.putItems([item]).catch(() => {});
     this.view.item(item);
     this.view.list();
-  }
-
-  private addConversations(list: Conversation[]): void {
-    const { state } = this;
-    for (const c of list) state.conversations.set(c.id, c);
-    void this.history.putConversations(list).catch(() => {});
-    this.view.list();
-    if (state.current && list.some((c) => c.id === state.current)) this.view.threadHead();
-    for (const c of list) if (c.signed && !state.teamTitles.has(c.id)) void this.loadTeamTitle(c.id);
-  }
-
-  /** A care team's title, if this device holds its key; otherwise a `teamDetails` event brings it later. */
-  private async loadTeamTitle(teamId: string): Promise<void> {
-    try {
-      const details = await this.client.teams.details(teamId);
-      if (details) this.setTeamTitle(teamId, details.title);
-    } catch {
-      // The placeholder stays until the key arrives.
-    }
-  }
-
-  private setTeamTitle(teamId: string, title: string): void {
-    if (this.state.teamTitles.get(teamId) === title) return;
-    this.state.teamTitles.set(teamId, title);
-    this.view.list();
-    if (this.state.current === teamId) this.view.threadHead();
-  }
-
-  async refreshConversations(): Promise<void> {
-    try {
-      this.addConversations(await this.client.listConversations());
-    } catch {
-      // Offline: the list refreshes after the next sync.
-    }
-  }
-
-  async refreshPresence(conversationId: string): Promise<void> {
-    const { state } = this;
-    if (state.connection !== 'online') return;
-    try {
-      const online = await this.client.presence(conversationId);
-      state.online.set(conversationId, new Set(online.map((o) => o.userId).filter((u) => u !== state.me.sub)));
-      if (conversationId === state.current) this.view.presence();
-      this.view.list();
-    } catch {
-      // Presence is best effort.
-    }
   }
 
   private isViewing(conversationId: string): boolean {
@@ -398,12 +333,9 @@ export class ChatSession {
     return this.files.open(item);
   }
 
-  /** Open this user's thread with an on-call role and show it. */
-  async pageRole(roleId: string, name: string): Promise<void> {
-    const c = await this.client.roles.open(roleId);
-    this.state.roleNames.set(roleId, name);
-    this.addConversations([c]);
-    this.view.open(c.id);
+  /** Open this user's thread with an on-call role and show it (see `ConversationList`). */
+  pageRole(roleId: string, name: string): Promise<void> {
+    return this.conversationList.pageRole(roleId, name);
   }
 
   /** Take an on-call role now; the previous holder's device hands over what is pending. */
@@ -411,15 +343,13 @@ export class ChatSession {
     await this.client.roles.take(roleId);
   }
 
-  async createConversation(userIds: string[], title: string): Promise<void> {
-    if (userIds.length === 1 && !title) {
-      const c = await this.client.createConversation({ kind: 'direct', peerUserId: userIds[0]! });
-      this.addConversations([c]);
-      this.view.open(c.id);
-      return;
-    }
-    const { teamId } = await this.client.teams.create(title || userIds.join(', '), userIds.map((userId) => ({ userId })));
-    await this.refreshConversations();
-    this.view.open(teamId);
+  /** A direct conversation or a care team, then open it (see `ConversationList`). */
+  createConversation(userIds: string[], title: string): Promise<void> {
+    return this.conversationList.create(userIds, title);
+  }
+
+  /** Who is online in a conversation (see `ConversationList`). */
+  refreshPresence(conversationId: string): Promise<void> {
+    return this.conversationList.refreshPresence(conversationId);
   }
 }

@@ -1,59 +1,32 @@
 /**
- * The pairwise (1:1) end-to-end layer: this device's keys, sessions with every peer device, sending
- * and receiving sealed messages, and the TeamContext the care-team messenger works through.
- * Long file: its send and receive paths share one lock and one session book, and are kept together
- * so that every change to session state is visibly under `exclusive()`; receipts, safety numbers and
+ * The pairwise (1:1) end-to-end layer: this device's keys, sessions with every peer device, and the
+ * TeamContext the care-team messenger works through; it owns the one lock (`exclusive()`) under which
+ * keys and sessions change. Sending sealed messages is the {@link SendPath}, receiving (dispatching a
+ * delivered envelope, decrypting its share) the {@link ReceivePath}; receipts, safety numbers and
  * failure handling are modules of their own.
  */
-import { AlertListResultSchema, ErrorCode, RETRYABLE_ERROR_CODES, SEALED_SENDER, backoffMs, sleep, type DeviceIdentity, type Envelope, type SendResult, type SignedStatement, type TeamState } from '@curbside/shared';
-import {
-  CryptoError,
-  RatchetSession,
-  acceptSession,
-  bytesEqual,
-  decodeSessionMessage,
-  encryptSessionMessage,
-  decryptSessionMessage,
-  isCryptoError,
-  preKeyMessageMatchesSession,
-  sodiumReady,
-  startSession,
-} from '../crypto/index.js';
-import { CurbsideError, isCurbsideError } from '../errors.js';
-import { deleteOp, type DeviceStore } from '../stores/index.js';
+import { AlertListResultSchema, ErrorCode, type DeviceIdentity, type Envelope, type SendResult, type SignedStatement, type TeamState } from '@curbside/shared';
+import { sodiumReady } from '../crypto/index.js';
+import { isCurbsideError } from '../errors.js';
+import type { DeviceStore } from '../stores/index.js';
 import { LocalKeys } from './local-keys.js';
-import { sealMessage, openMessage, type MessageContent, type SealedExtras } from './message-crypto.js';
-import { MAX_ARCHIVED_SESSIONS, SessionBook, TrustBook } from './peer-state.js';
+import { sealMessage, type MessageContent, type SealedExtras } from './message-crypto.js';
+import { SessionBook, TrustBook } from './peer-state.js';
 import { TeamMessenger } from './team-messenger.js';
 import { replayLog } from './team-log-book.js';
 import { Escalations, type AlertRequest } from './escalation.js';
 import { RoleThreads } from './role-threads.js';
-import type { AlertPayload } from '../hub/outbox.js';
 import { ReceiptBook, type ReceiptStatus } from './receipts.js';
 import { DeviceListBook } from './device-lists.js';
 import { ReceiptSender } from './receipt-sender.js';
-import { ReceiveFailures, SessionLost, UnlistedKey, type FailureOverride } from './receive-failures.js';
+import { ReceiveFailures, type FailureOverride } from './receive-failures.js';
+import { ReceivePath, type SealedPostOpener } from './receive-path.js';
+import { SendPath, type SealedSendOptions } from './send-path.js';
 import { safetyNumberOf } from './safety-numbers.js';
-import {
-  chatMessageOf,
-  type ChatMessage,
-  type HubTransport,
-  type MessengerEvents,
-  type SafetyNumber,
-  type SdkLogger,
-  type TeamContext,
-} from './types.js';
+import type { HubTransport, MessengerEvents, SafetyNumber, SdkLogger, TeamContext } from './types.js';
 
+export { ReceiveDeferred } from './receive-path.js';
 
-/**
- * @internal Thrown by `receive` when the client stopped before the message could be checked (its
- * sender's device list needs the hub): the message was not handled and must be handed out again.
- */
-export class ReceiveDeferred extends Error {}
-
-const MAX_STALE_RETRIES = 3;
-/** Tries of a sender's device-list check while the hub cannot be reached (about two minutes in all). */
-const MAX_LIST_CHECK_ATTEMPTS = 70;
 /**
  * End-to-end encryption for a {@link CurbsideClient}: keys, sessions, trust, and the translation
  * between plaintext messages and envelopes. Every operation on keys and sessions runs one at a
@@ -75,8 +48,10 @@ export class SecureMessenger implements TeamContext {
   /** @internal Signed device lists: every device list this messenger encrypts to comes from here. */
   readonly deviceLists: DeviceListBook;
   private readonly receiptSender: ReceiptSender;
+  private readonly sendPath: SendPath;
+  private readonly receivePath: ReceivePath;
   /** @internal Opens pseudonymous pool posts (the client sets it: it needs the pinned office key). */
-  sealedPosts: { open(envelope: Envelope, myUserId: string): Promise<ChatMessage | undefined> } | undefined;
+  sealedPosts: SealedPostOpener | undefined;
 
   constructor(
     /** @internal */ readonly store: DeviceStore,
@@ -109,6 +84,16 @@ export class SecureMessenger implements TeamContext {
       forgetSession: (userId, deviceId) => this.exclusive(() => this.sessions.forget(userId, deviceId)),
       sendReset: async (conversationId) => void (await this.send(conversationId, { kind: 'session-reset' })),
       repairTeamSession: (teamId, userId, deviceId) => this.teams.repairSession(teamId, userId, deviceId),
+    });
+    this.sendPath = new SendPath(this, this.sessions);
+    this.receivePath = new ReceivePath(this, {
+      sessions: this.sessions,
+      receipts: this.receipts,
+      teams: this.teams,
+      roles: this.roles,
+      failures: this.failures,
+      sealedPosts: () => this.sealedPosts,
+      publishKeys: () => this.publishKeys(),
     });
     // Every message shown to the app is acknowledged to its sender (a delivered receipt).
     const emitMessage = events.message;
@@ -275,245 +260,32 @@ export class SecureMessenger implements TeamContext {
   }
 
   /**
-   * Seal `content` and send it. By default to every device of every member; with `toUserIds`, a
-   * partial send to those users' devices (and this user's other devices) only.
+   * Seal `content` and send it (see {@link SendPath.send}). By default to every device of every
+   * member; with `toUserIds`, a partial send to those users' devices (and this user's other devices) only.
    */
-  private async send(conversationId: string, content: MessageContent, options: { toUserIds?: string[]; clientMessageId?: string; alert?: AlertPayload; handoff?: { seqs: number[] }; attachmentIds?: string[] } = {}): Promise<SendResult> {
-    const me = this.self();
-    const members = options.toUserIds ? [...new Set([...options.toUserIds, me.userId])] : await this.hub.conversationMembers(conversationId);
-    const partial = options.toUserIds !== undefined;
-    const kind = content.kind === 'receipt' ? ('receipt' as const) : undefined;
-    for (const userId of members) {
-      if (userId !== me.userId && (await this.trust.isBlocked(userId))) throw untrusted(userId);
-    }
-    const clientMessageId = options.clientMessageId ?? globalThis.crypto.randomUUID();
-    const { body, keyPackage } = sealMessage(content, { conversationId, senderUserId: me.userId, senderDeviceId: me.deviceId, clientMessageId });
-    let targets = (await this.listDevices(members)).filter((d) => d.deviceId !== me.deviceId);
-    const shares = new Map<string, Uint8Array>();
-    for (let attempt = 0; ; attempt++) {
-      await this.encryptShares(targets, keyPackage, shares);
-      const recipients = targets.map((d) => ({ deviceId: d.deviceId, ciphertext: shares.get(d.deviceId)! }));
-      try {
-        const alert = { ...(options.alert ? { alert: options.alert } : {}), ...(options.handoff ? { handoff: options.handoff } : {}), ...(options.attachmentIds ? { attachmentIds: options.attachmentIds } : {}) };
-        if (recipients.length === 0) return await this.hub.sendEnvelope(conversationId, { body, ...(kind ? { kind } : {}), ...alert }, { clientMessageId });
-        return await this.hub.sendEnvelope(conversationId, { body, recipients, ...(partial ? { partial } : {}), ...(kind ? { kind } : {}), ...alert }, { clientMessageId });
-      } catch (e) {
-        if (!isCurbsideError(e) || e.code !== ErrorCode.DEVICE_LIST_STALE || attempt >= MAX_STALE_RETRIES) throw e;
-        // Sesame: fix the device list the hub says is stale, keep the shares already made.
-        const details = e.details as { missing?: Array<{ userId: string; deviceId: string }>; extra?: string[] } | undefined;
-        const extra = new Set(details?.extra ?? []);
-        targets = targets.filter((d) => !extra.has(d.deviceId));
-        const missingUsers = [...new Set((details?.missing ?? []).map((m) => m.userId))];
-        if (missingUsers.length) {
-          const fresh = await this.listDevices(missingUsers);
-          const missingIds = new Set((details?.missing ?? []).map((m) => m.deviceId));
-          targets.push(...fresh.filter((d) => missingIds.has(d.deviceId) && !targets.some((t) => t.deviceId === d.deviceId)));
-        }
-        this.logger.debug({ conversationId, attempt, missing: details?.missing?.length ?? 0, extra: extra.size }, 'device list was stale, retrying');
-      }
-    }
+  private send(conversationId: string, content: MessageContent, options: SealedSendOptions = {}): Promise<SendResult> {
+    return this.sendPath.send(conversationId, content, options);
   }
 
   /**
    * @internal Ratchet-encrypt `keyPackage` (a 1:1 payload) for each target that has no share yet,
    * starting sessions as needed.
    */
-  async encryptShares(targets: DeviceIdentity[], keyPackage: Uint8Array, shares: Map<string, Uint8Array>): Promise<void> {
-    const todo = targets.filter((d) => !shares.has(d.deviceId));
-    if (todo.length === 0) return;
-    // Trust first: a key the hub presents that differs from the one we know blocks the whole user.
-    for (const d of todo) {
-      const seen = await this.trust.observe(d.userId, d.deviceId, d.identityKey);
-      if (seen === 'changed') {
-        this.events.identityChanged({ userId: d.userId, deviceIds: [d.deviceId] });
-        throw untrusted(d.userId);
-      }
-    }
-    const withoutSession: DeviceIdentity[] = [];
-    for (const d of todo) if ((await this.sessions.load(d.userId, d.deviceId)).length === 0) withoutSession.push(d);
-    const bundles = withoutSession.length
-      ? await this.hub.claimBundles({ userIds: [...new Set(withoutSession.map((d) => d.userId))], deviceIds: withoutSession.map((d) => d.deviceId) })
-      : [];
-    const keys = await this.localKeys();
-    await this.exclusive(async () => {
-      for (const d of todo) {
-        let sessions = await this.sessions.load(d.userId, d.deviceId);
-        if (sessions.length === 0) {
-          const bundle = bundles.find((b) => b.deviceId === d.deviceId && b.userId === d.userId);
-          if (!bundle) continue; // the device vanished meanwhile: the hub will call the list stale
-          try {
-            // `d` comes from the user's signed device list: its key is the one a bundle must carry.
-            const started = await startSession(keys.identity, bundle, { trustedIdentityKey: d.identityKey });
-            sessions = [started.session];
-          } catch (e) {
-            if (isCryptoError(e, 'IDENTITY_MISMATCH')) {
-              // The hub's bundle is for another key than the signed list gives: it is refused, not offered to the user to accept.
-              this.events.deviceListRejected({ userId: d.userId, problem: 'substituted-key', version: (await this.deviceLists.pinned(d.userId))?.version ?? 0, deviceId: d.deviceId });
-              throw new CurbsideError(ErrorCode.UNTRUSTED_IDENTITY, `The hub offered a key for ${d.userId}/${d.deviceId} that their signed device list does not give; nothing was sent`, { userId: d.userId, deviceId: d.deviceId });
-            }
-            // A bundle whose signed prekey does not verify: the hub (or someone) substituted it.
-            throw new CurbsideError(ErrorCode.BAD_SIGNATURE, `Refusing a prekey bundle for ${d.userId}/${d.deviceId} that does not verify`, { userId: d.userId, deviceId: d.deviceId });
-          }
-        }
-        const current = sessions[0]!;
-        shares.set(d.deviceId, encryptSessionMessage(current, keyPackage));
-        await this.store.transaction([this.sessions.saveOp(d.userId, d.deviceId, sessions)]);
-      }
-    });
+  encryptShares(targets: DeviceIdentity[], keyPackage: Uint8Array, shares: Map<string, Uint8Array>): Promise<void> {
+    return this.sendPath.encryptShares(targets, keyPackage, shares);
   }
 
   /**
-   * Decrypt one delivered envelope and emit what the app should see. Throws only
-   * {@link ReceiveDeferred} (the client stopped before the message could be checked).
+   * Decrypt one delivered envelope and emit what the app should see (see {@link ReceivePath}). Throws
+   * only {@link ReceiveDeferred} (the client stopped before the message could be checked).
    */
-  async receive(envelope: Envelope): Promise<void> {
-    const me = this.self();
-    // Our own statements too: if the ack was lost, this is how the team log catches up here.
-    if (envelope.membership) {
-      await this.teams.receive(envelope);
-      return;
-    }
-    if (envelope.senderDeviceId === me.deviceId) return;
-    if (envelope.senderDeviceId === SEALED_SENDER) return this.receiveSealed(envelope, me.userId);
-    if (envelope.kind === 'receipt' && !envelope.ciphertext) return; // a receipt for other devices
-    // Only a device its user's signed list names speaks for that user (a device inserted into the
-    // hub's database does not).
-    const listed = await this.senderListed(envelope);
-    if (listed === 'deferred') throw new ReceiveDeferred('the client stopped before the sender could be checked');
-    if (!listed) {
-      this.onReceiveFailure(envelope, undefined, 'UNLISTED_DEVICE');
-      return;
-    }
-    if (envelope.kind !== 'receipt' && (await this.teams.isTeam(envelope.conversationId))) {
-      await this.teams.receive(envelope);
-      return;
-    }
-    if (envelope.partial && !envelope.ciphertext) return; // addressed to other devices only
-    if (!envelope.ciphertext) {
-      this.events.unavailable({ conversationId: envelope.conversationId, messageId: envelope.messageId, seq: envelope.seq, senderUserId: envelope.senderUserId, reason: 'before-this-device' });
-      return;
-    }
-    try {
-      const keyPackage = await this.decryptShare(envelope);
-      const content = openMessage(envelope.body, keyPackage, {
-        conversationId: envelope.conversationId,
-        senderUserId: envelope.senderUserId,
-        senderDeviceId: envelope.senderDeviceId,
-        clientMessageId: envelope.clientMessageId,
-      });
-      if (content.kind === 'receipt') {
-        // A receipt from a team member's device (or our own) proves our sender key reached it intact.
-        if (await this.teams.isTeam(envelope.conversationId)) await this.teams.senderKeyConfirmed(envelope.conversationId, envelope.senderDeviceId, content.messageIds);
-        if (envelope.senderUserId === me.userId) return; // our own other device: nothing to show
-        // An acknowledgement implies the message was read; it is told whether or not the status moved.
-        const moved = await this.receipts.apply(envelope.conversationId, envelope.senderUserId, content.status === 'acknowledged' ? 'read' : content.status, content.messageIds);
-        for (const messageId of content.status === 'acknowledged' ? content.messageIds : moved) {
-          this.events.receipt({ conversationId: envelope.conversationId, messageId, userId: envelope.senderUserId, deviceId: envelope.senderDeviceId, status: content.status });
-        }
-        return;
-      }
-      if (content.kind === 'text') {
-        this.events.message(chatMessageOf(envelope, content.text, me.userId, content.priority, content));
-        if (envelope.partial) await this.roles.noteReceived(envelope, content, keyPackage);
-      }
-      if (content.kind === 'handoff') await this.roles.receiveHandoff(envelope, content);
-    } catch (e) {
-      this.onReceiveFailure(envelope, e);
-    }
-  }
-
-  /**
-   * Whether the sender's signed list names its device. Asking the hub may need the network: while
-   * the connection is down the check waits for it (the stream waits too, in order), so a message is
-   * never dropped only because the list could not be fetched; only a stopped client gives up.
-   */
-  private async senderListed(envelope: Envelope): Promise<boolean | 'deferred'> {
-    const reached = await this.whileReachable(() => this.deviceLists.isListed(envelope.senderUserId, envelope.senderDeviceId));
-    if (reached === 'deferred' || reached.ok) return reached === 'deferred' ? reached : reached.value;
-    this.logger.warn({ err: String(reached.err), sender: envelope.senderDeviceId }, "could not verify the sender's device list");
-    return false;
-  }
-
-  /**
-   * Run a check that needs the hub, again while the hub cannot be reached: its value, the error that
-   * was not transient (or outlasted the retries), or `deferred` once the client stopped.
-   */
-  private async whileReachable<T>(run: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; err: unknown } | 'deferred'> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return { ok: true, value: await run() };
-      } catch (err) {
-        const transient = isCurbsideError(err) && RETRYABLE_ERROR_CODES.has(err.code);
-        if (transient && this.hub.stopped()) return 'deferred';
-        if (!transient || attempt >= MAX_LIST_CHECK_ATTEMPTS) return { ok: false, err };
-        await sleep(backoffMs(attempt, { baseMs: 50, maxMs: 2000 }));
-      }
-    }
-  }
-
-  /** A pseudonymous pool post (sender `~sealed`), opened by `sealedPosts` once its token and signature verify. */
-  private async receiveSealed(envelope: Envelope, myUserId: string): Promise<void> {
-    const opener = this.sealedPosts;
-    if (!opener) return;
-    const opened = await this.whileReachable(() => opener.open(envelope, myUserId));
-    if (opened === 'deferred') throw new ReceiveDeferred('the client stopped before the pseudonymous post could be checked');
-    if (!opened.ok) this.onReceiveFailure(envelope, opened.err);
-    else if (opened.value) this.events.message(opened.value);
+  receive(envelope: Envelope): Promise<void> {
+    return this.receivePath.receive(envelope);
   }
 
   /** @internal The 1:1 payload this envelope carries for this device. */
-  async decryptShare(envelope: Envelope): Promise<Uint8Array> {
-    const { senderUserId: userId, senderDeviceId: deviceId } = envelope;
-    const message = decodeSessionMessage(envelope.ciphertext!);
-    const keys = await this.localKeys();
-    return this.exclusive(async () => {
-      const sessions = await this.sessions.load(userId, deviceId);
-      let firstError: unknown;
-      for (let i = 0; i < sessions.length; i++) {
-        // A prekey message repeating this session's X3DH base key is this session's own, whatever
-        // else it says: if it fails, it was damaged, and it is not a new session to accept.
-        const base = sessions[i]!.remoteBaseKey;
-        const own = message.type === 'prekey' && base !== undefined && bytesEqual(base, message.ephemeralKey);
-        try {
-          if (own && !preKeyMessageMatchesSession(sessions[i]!, message)) throw new CryptoError('DECRYPT_FAILED', 'prekey message repeats a session base key with other fields');
-          const plaintext = decryptSessionMessage(sessions[i]!, message);
-          this.failures.readFrom(userId, deviceId);
-          // The session that worked becomes the one we send on (this settles simultaneous starts).
-          const reordered = [sessions[i]!, ...sessions.filter((_, j) => j !== i)];
-          await this.store.transaction([this.sessions.saveOp(userId, deviceId, reordered)]);
-          return plaintext;
-        } catch (e) {
-          firstError ??= e;
-          if (isCryptoError(e, 'REPLAY') || own) throw e;
-        }
-      }
-      if (message.type !== 'prekey') throw firstError ?? new SessionLost('no session with this device');
-      // Decrypt first, judge the identity key after: the X3DH binds it, so a key that a flipped byte
-      // changed fails here and must not mark the contact's key as changed.
-      let accepted: Awaited<ReturnType<typeof acceptSession>>;
-      try {
-        accepted = await acceptSession(keys.identity, keys, message);
-      } catch (e) {
-        // No prekey for it: this is a new session we cannot accept (ours is lost); else it was damaged.
-        if (isCryptoError(e, 'UNKNOWN_PREKEY') && sessions.length === 0) throw new SessionLost(e.detail);
-        throw e;
-      }
-      // A new session must come from the key the sender's signed device list gives that device.
-      const listedKey = await this.deviceLists.keyOf(userId, deviceId);
-      if (!listedKey || !bytesEqual(listedKey, accepted.theirIdentityKey)) throw new UnlistedKey();
-      const seen = await this.trust.observe(userId, deviceId, accepted.theirIdentityKey);
-      if (seen === 'changed') {
-        this.events.identityChanged({ userId, deviceIds: [deviceId] });
-        throw untrusted(userId);
-      }
-      const all: RatchetSession[] = [accepted.session, ...sessions].slice(0, 1 + MAX_ARCHIVED_SESSIONS);
-      await this.store.transaction([
-        this.sessions.saveOp(userId, deviceId, all),
-        ...(accepted.usedOneTimePrekeyId !== undefined ? [deleteOp('prekeys', String(accepted.usedOneTimePrekeyId))] : []),
-      ]);
-      if (accepted.usedOneTimePrekeyId !== undefined) void this.publishKeys().catch(() => {}); // refill if low
-      return accepted.plaintext;
-    });
+  decryptShare(envelope: Envelope): Promise<Uint8Array> {
+    return this.receivePath.decryptShare(envelope);
   }
 
   /** @internal Report a message that could not be read, once, and change nothing else (see ReceiveFailures). */
@@ -557,8 +329,4 @@ export class SecureMessenger implements TeamContext {
     return safetyNumberOf({ me, own: await this.identityKey(), mine, userId, theirs, changed: changed.length, verifiedDevices });
   }
 
-}
-
-function untrusted(userId: string): CurbsideError {
-  return new CurbsideError(ErrorCode.UNTRUSTED_IDENTITY, `The safety key of ${userId} changed; accept or verify it before sending`, { userId });
 }

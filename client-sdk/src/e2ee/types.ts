@@ -91,6 +91,11 @@ export class DecryptionError extends CurbsideError {
   }
 }
 
+/** The error of a send (or a new session) refused because a contact's key changed and was not accepted. */
+export function untrustedIdentity(userId: string): CurbsideError {
+  return new CurbsideError(ErrorCode.UNTRUSTED_IDENTITY, `The safety key of ${userId} changed; accept or verify it before sending`, { userId });
+}
+
 /**
  * Why a message could not be read. `AUTHENTICATION_FAILED`: it was damaged or tampered with (on the
  * network or in the hub's database); it is dropped and nothing else changes. `NO_SESSION`: this
