@@ -19,7 +19,7 @@ import {
 } from '../crypto/index.js';
 import { CurbsideError, isCurbsideError } from '../errors.js';
 import { putOp } from '../stores/index.js';
-import { chatMessageOf, type TeamContext } from './types.js';
+import { chatMessageOf, untrustedIdentity, type TeamContext } from './types.js';
 import { extrasOf, type SealedExtras } from './message-crypto.js';
 import type { AlertPayload } from '../hub/outbox.js';
 import { TeamDetailsKeys } from './team-details-keys.js';
@@ -222,7 +222,7 @@ export class TeamMessenger {
     }
     for (const userId of verified) {
       if (userId !== me.userId && (await this.core.trust.isBlocked(userId))) {
-        throw new CurbsideError(ErrorCode.UNTRUSTED_IDENTITY, `The safety key of ${userId} changed; accept or verify it before sending`, { userId });
+        throw untrustedIdentity(userId);
       }
     }
     const epoch = record.state.head;
