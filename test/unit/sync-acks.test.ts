@@ -13,8 +13,8 @@ describe('sync:ack cadence: a device acks soon after a quiet spell, and at most 
     expect(syncAckDelayMs(60_000, 10_000)).to.equal(SYNC_ACK_DELAY_MS);
   });
 
-  it('the SDK merges what arrives during the interval into one ack, sent when the interval ends, with the highest seq', async function () {
-    this.timeout(SYNC_ACK_MIN_INTERVAL_MS + 10_000);
+  it('the SDK merges what arrives during the interval into one ack, sent when the interval ends, with the highest seq; a stopped client keeps no ack timer and acks on its next connect', async function () {
+    this.timeout(2 * SYNC_ACK_MIN_INTERVAL_MS + 10_000);
     const acks: Array<{ at: number; cursors: Array<{ conversationId: string; afterSeq: number }> }> = [];
     const connection = {
       connected: true,
@@ -40,6 +40,16 @@ describe('sync:ack cadence: a device acks soon after a quiet spell, and at most 
     await until(() => acks.length === 2);
     expect(acks[1]!.cursors).to.deep.equal([{ conversationId: 'c1', afterSeq: 4 }]);
     expect(acks[1]!.at - acks[0]!.at).to.be.at.least(SYNC_ACK_MIN_INTERVAL_MS - 5);
+    // A client stopped with an ack pending keeps no timer running; the next connect sends it.
+    sync.receiveLive(envelope(5));
+    await sync.settled();
+    const timers = () => (process as unknown as { getActiveResourcesInfo(): string[] }).getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    sync.stop();
+    expect(timers(), 'the ack timer is cleared').to.equal(before - 1);
+    await sync.prepare();
+    await until(() => acks.length === 3);
+    expect(acks[2]!.cursors).to.deep.equal([{ conversationId: 'c1', afterSeq: 5 }]);
   });
 });
 

@@ -68,6 +68,7 @@ export class Sync {
       this.inbox.resetTo(await this.deps.cursors.load());
       this.deferred = false;
     }
+    if (this.unacked.size > 0) this.startAckTimer();
   }
 
   /** The highest seq handled, without gaps, for a conversation. */
@@ -98,6 +99,9 @@ export class Sync {
   stop(): void {
     if (this.gapTimer) clearTimeout(this.gapTimer);
     this.gapTimer = undefined;
+    // Acks not sent yet wait for the next connect (`prepare`): a stopped client keeps no timer running.
+    if (this.ackTimer) clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
   }
 
   /** Fetch everything after our cursors, page by page. Single-flight: a request during a run schedules one more. */
@@ -144,6 +148,10 @@ export class Sync {
 
   private scheduleAck(conversationId: string, seq: number): void {
     this.unacked.set(conversationId, seq);
+    this.startAckTimer();
+  }
+
+  private startAckTimer(): void {
     this.ackTimer ??= setTimeout(() => {
       this.ackTimer = undefined;
       if (!this.deps.connection.connected || this.unacked.size === 0) return;
