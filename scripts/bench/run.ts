@@ -392,7 +392,7 @@ interface VariantResult {
   /** The closed-loop step at --senders. */
   closedLoop?: StepResult;
   /** S only: the plain driver's insert rate, without and with a lastSeq raise per batch. */
-  storage?: { inserts: StorageCeilingResult; insertsAndRaise: StorageCeilingResult; insertsAndMarks: StorageCeilingResult; batchFrom: string };
+  storage?: { inserts: StorageCeilingResult; insertsAndRaise: StorageCeilingResult; insertsAndMarks: StorageCeilingResult; batchFrom: string; dbCpuMsPerDoc?: StackCpu['msPerMsg'] };
   headline?: { msgPerS: number; limitedBy: string };
   /**
    * Hub CPU per inbound message (at the highest valid step) and the rate at which that would fill
@@ -681,11 +681,14 @@ async function runStorage(svc: Services | undefined, d: VariantResult | undefine
   const base = { mongoUri: svc.mongoUri, concurrency, batch, durationMs: stepMs, shape, conversations: Math.max(1, clientsN / shape.roomSize + clientsN / 2) };
   try {
     const dbCpu0 = svc.dbPid ? procCpuMs(svc.dbPid) : NaN;
+    // The database's own CPU per inserted document (FerretDB and its PostgreSQL backends; the driver's side is the runner's).
+    const dbStack = startStackCpu({ hub: [], generators: [], ferretdb: svc.dbPid, postgresDatabase: svc.postgresDatabase });
     const inserts = await storageCeiling({ ...base, dbName: `bench_${runId}_storage_a`, seqRaise: false });
+    const dbPerDoc = dbStack.stop(inserts.docs);
     const insertsAndRaise = await storageCeiling({ ...base, dbName: `bench_${runId}_storage_b`, seqRaise: true });
     // The hub's pattern: the raise as a seq-mark insert per conversation per batch (the previous hub's: the $max raise above).
     const insertsAndMarks = await storageCeiling({ ...base, dbName: `bench_${runId}_storage_c`, seqRaise: true, marks: true });
-    out.storage = { inserts, insertsAndRaise, insertsAndMarks, batchFrom };
+    out.storage = { inserts, insertsAndRaise, insertsAndMarks, batchFrom, ...(dbPerDoc.msPerMsg.total > 0 ? { dbCpuMsPerDoc: dbPerDoc.msPerMsg } : {}) };
     out.headline = { msgPerS: inserts.docsPerS, limitedBy: 'the database (no latency bound: the plain driver as fast as it goes)' };
     console.log(
       `   ${concurrency} writers × insertMany of ${batch} (batch from ${batchFrom}): ${inserts.docsPerS} docs/s (batch p50/p99 ${inserts.batchMs.p50}/${inserts.batchMs.p99} ms); ` +
@@ -708,6 +711,13 @@ function sh(cmd: string): string {
   } catch {
     return 'unknown';
   }
+}
+
+/** The rate at which B's whole stack plus `dbMsPerDoc` (one stored document per message) fills the machine. */
+function floorOf(b: StackCpu | undefined, dbMsPerDoc: number | undefined): number | null {
+  if (!b || dbMsPerDoc == null) return null;
+  const perMsg = b.msPerMsg.total + dbMsPerDoc;
+  return perMsg > 0 ? Math.round((b.nproc * 1000) / perMsg) : null;
 }
 
 function stepAt(v: VariantResult | undefined, rate: number): StepResult | undefined {
@@ -777,6 +787,11 @@ async function main(): Promise<void> {
     B_stack: by('socketio')?.closedLoop?.stack ?? null,
     D_boundWithRelayHubMsgPerS: machineBound,
     D_bound_over_min_B_S: ratio(machineBound, minBS(closed('socketio'))),
+    // A ceiling on D for any hub: what B's whole stack spends per message plus what the database
+    // spends to store one document in S. Below 0.6 × min(B, S) here, the target is out of reach on this machine.
+    S_dbCpuMsPerDoc: by('storage')?.storage?.dbCpuMsPerDoc ?? null,
+    D_ceilingMsgPerS: floorOf(by('socketio')?.closedLoop?.stack, by('storage')?.storage?.dbCpuMsPerDoc?.total),
+    D_ceiling_over_min_B_S: ratio(floorOf(by('socketio')?.closedLoop?.stack, by('storage')?.storage?.dbCpuMsPerDoc?.total), minBS(closed('socketio'))),
   };
   // D's p99 on the open-loop ladder: at 1k msg/s, and the first rate where it passes 50 ms.
   const dSteps = by('real')?.steps ?? [];
@@ -879,7 +894,15 @@ type Report = {
   method: { mode: string; clients: number; workers: number; stepS: number; idleClients: number; rates: number[] };
   variants: VariantResult[];
   ratios: Record<string, number | null>;
-  stackBound?: { D_stack: StackCpu | null; B_stack: StackCpu | null; D_boundWithRelayHubMsgPerS: number | null; D_bound_over_min_B_S: number | null };
+  stackBound?: {
+    D_stack: StackCpu | null;
+    B_stack: StackCpu | null;
+    D_boundWithRelayHubMsgPerS: number | null;
+    D_bound_over_min_B_S: number | null;
+    S_dbCpuMsPerDoc: StackCpu['msPerMsg'] | null;
+    D_ceilingMsgPerS: number | null;
+    D_ceiling_over_min_B_S: number | null;
+  };
   cpuRatios: Record<string, number | null>;
   targets: Record<string, { target: string; value: number | null; met: boolean | null }>;
   p99Crossing: { under50msUpTo: number | null; crossesAt: number | null };
@@ -937,7 +960,10 @@ function markdown(r: Report, file: string): string {
     lines.push(
       `CPU per message over every process (ms): D ${parts(m.D_stack)}${m.B_stack ? `; B ${parts(m.B_stack)}` : ''}. ` +
         `With a hub as cheap as the bare relay, D's stack would fill all ${m.D_stack.nproc} cores at **${m.D_boundWithRelayHubMsgPerS ?? '–'} msg/s**: ` +
-        `${f(m.D_bound_over_min_B_S, 2)} × min(B, S): the most this machine allows D unless the database, Redis or client work per message falls too.`,
+        `${f(m.D_bound_over_min_B_S, 2)} × min(B, S): the most this machine allows D unless the database, Redis or client work per message falls too.` +
+        (m.D_ceilingMsgPerS != null
+          ? ` A ceiling for any hub: B's whole stack plus the database's ${f(m.S_dbCpuMsPerDoc?.total, 3)} ms per document in S fill the cores at ${m.D_ceilingMsgPerS} msg/s (${f(m.D_ceiling_over_min_B_S, 2)} × min(B, S)).`
+          : ''),
     );
   }
   const pm = r.perMessage;
