@@ -7,7 +7,7 @@
  * replaced by another variant's (the bare relay's): the best any hub could do on this machine.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { procCpuMs } from './server-process.js';
 
 export interface StackParts {
@@ -46,12 +46,9 @@ function postgresBackends(database: string): number[] {
   return r.stdout.split('\n').map(Number).filter((n) => Number.isInteger(n) && n > 0);
 }
 
+/** The cores this process may run on (what `nproc` prints). */
 export function nproc(): number {
-  try {
-    return readFileSync('/proc/cpuinfo', 'utf8').split('\n').filter((l) => l.startsWith('processor')).length || 1;
-  } catch {
-    return 1;
-  }
+  return availableParallelism();
 }
 
 /** Start counting now; `stop(sent)` gives the CPU per message since. */

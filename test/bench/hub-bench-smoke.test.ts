@@ -71,6 +71,17 @@ describe('npm run bench harness (scripts/bench/run.ts --smoke)', function () {
     for (const k of ['redisRoundTrips', 'redisCommands', 'dbCommands', 'dbReads', 'envelopesPerInsert']) expect(isNumber(pm[k]), `perMessage.${k}`).to.equal(true);
     expect(pm.dbByCommand['insert envelopes'], 'envelope inserts are database commands').to.be.greaterThan(0);
     for (const k of ['throughput', 'p99At1k', 'rssPerIdleConnection']) expect(report.targets[k].target).to.be.a('string');
+    // Every process's CPU per message in the closed loop (here the hub and the generators: the
+    // database was named, not started), and what the stack allows D on this machine.
+    for (const id of ['socketio', 'real']) {
+      const stack = report.variants.find((v: { id: string }) => v.id === id).closedLoop.stack;
+      expect(isNumber(stack.msPerMsg.hub) && isNumber(stack.msPerMsg.generators), `${id}: stack CPU parts`).to.equal(true);
+      expect(stack.msPerMsg.generators, `${id}: the generators did work`).to.be.greaterThan(0);
+      expect(stack.msPerMsg.total).to.be.closeTo(stack.msPerMsg.hub + stack.msPerMsg.generators, 0.002);
+      expect(stack.nproc).to.equal(report.machine.nproc);
+    }
+    expect(report.stackBound.D_stack.msPerMsg.total).to.equal(report.variants.find((v: { id: string }) => v.id === 'real').closedLoop.stack.msPerMsg.total);
+    expect(isNumber(report.stackBound.D_boundWithRelayHubMsgPerS), 'D with a relay-cheap hub').to.equal(true);
 
     for (const v of report.variants.filter((x: { id: string }) => x.id !== 'storage')) {
       const what = `${v.letter} (${v.id})`;
