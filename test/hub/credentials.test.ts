@@ -57,6 +57,9 @@ describe('verified credentials: attestations by the credentialing office, checke
     // What the office did not sign, or signed for another key, the hub refuses.
     const wrongKey = await issue('dr-mallory', 'mallory-phone', okaforKey);
     expect([wrongKey.code, wrongKey.stderr]).to.deep.equal([1, 'curbside-admin: INVALID_PAYLOAD: the attestation binds an identity key that is not the one this device published\n']);
+    // A value may start with '-' (one base64url identity key in 64 does): it is the option's value, not another option.
+    const dashed = await issue('dr-mallory', 'mallory-phone', `-${okaforKey.slice(1)}`);
+    expect([dashed.code, dashed.stderr]).to.deep.equal([1, 'curbside-admin: INVALID_PAYLOAD: the attestation binds an identity key that is not the one this device published\n']);
     const rogueFile = join(dir, 'rogue.pem');
     await cli(node.url, ['credentials', 'keygen', '--out', rogueFile]);
     const rogue = await issue('dr-mallory', 'mallory-phone', await mallory.credentials.myIdentityKey(), rogueFile);

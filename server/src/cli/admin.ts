@@ -117,11 +117,28 @@ class CliError extends Error {
   }
 }
 
+/**
+ * An option that takes a value takes the next argument, whatever it starts with (as getopt does):
+ * identity keys are base64url and may start with '-', which parseArgs alone reads as another option
+ * (one key in 64 could not be given as `--identity-key KEY`).
+ */
+function attachValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') return [...out, ...argv.slice(i)];
+    const option = arg.startsWith('--') && !arg.includes('=') ? (OPTIONS as Record<string, { type: string }>)[arg.slice(2)] : undefined;
+    if (option?.type === 'string' && i + 1 < argv.length) out.push(`${arg}=${argv[++i]!}`);
+    else out.push(arg);
+  }
+  return out;
+}
+
 export async function main(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream): Promise<number> {
   let values: Values;
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true }));
+    ({ values, positionals } = parseArgs({ args: attachValues(argv), options: OPTIONS, allowPositionals: true, strict: true }));
   } catch (err) {
     process.stderr.write(`curbside-admin: ${(err as Error).message}\n${USAGE}\n`);
     return 64;
