@@ -37,7 +37,7 @@
  * RATE_LIMIT_HANDSHAKE and RATE_LIMIT_KEYS_CLAIM raised so that they never refuse the benchmark.
  */
 import { procCpuMs, procRssKb, runBench, startServer, track, type ServerProcess } from './server-process.js';
-import { boundWithHubOf, startStackCpu, type StackCpu } from './stack-cpu.js';
+import { boundWithHubOf, ceilingWithOneDocument, startStackCpu, type StackCpu } from './stack-cpu.js';
 import { execSync, fork, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -508,7 +508,6 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
       const count0 = await counted?.sample();
       const cpu0 = pids.map(procCpuMs);
       const dbPid = id === 'real' || id === 'two-nodes' ? svc?.dbPid : undefined;
-      const db0 = dbPid ? procCpuMs(dbPid) : 0;
       const backed = id === 'real' || id === 'two-nodes';
       const stack = startStackCpu({ hub: pids, generators: workers.map((w) => w.proc.pid!), ferretdb: dbPid, redis: backed ? svc?.redisPid : undefined, postgresDatabase: backed ? svc?.postgresDatabase : undefined });
       const load1 = loadavg()[0]!;
@@ -521,7 +520,6 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
       const wall = Math.max(...reps.map((r) => r.sendWallMs));
       const cpuMs = pids.map((p, i) => procCpuMs(p) - cpu0[i]!).reduce((a, b) => a + b, 0);
       const totalWall = performance.now() - t;
-      const dbCpuMs = dbPid ? procCpuMs(dbPid) - db0 : NaN;
       const stackCpu = stack.stop(reps.reduce((a, r) => a + r.sent, 0));
       const eld = await Promise.all(running.servers.map((s) => s.ask<{ p50: number; p99: number; max: number; mean: number }>({ type: 'eld' }, 'eld')));
       const sum = (f: (r: StepReport) => number) => reps.reduce((a, r) => a + f(r), 0);
@@ -564,7 +562,7 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
         inboundMBps: r2(sum((r) => r.bytesSent) / wall / 1000),
         attempts: 1,
         loadavg1: r2(load1),
-        ...(dbPid ? { db: { cpuShare: r3(dbCpuMs / totalWall), cpuMsPerMsg: r3(dbCpuMs / sent) } } : {}),
+        ...(dbPid ? { db: { cpuShare: r3(((stackCpu.msPerMsg.ferretdb ?? 0) * sent) / totalWall), cpuMsPerMsg: stackCpu.msPerMsg.ferretdb ?? null } } : {}),
         hub: { cpuShare: r3(cpuMs / totalWall), cpuMsPerMsg: r3(cpuMs / sent), eventLoopDelayMs: eld.map(({ p50, p99, max, mean }) => ({ p50, p99, max, mean })), rssMb: pids.map((p) => r2(procRssKb(p) / 1024)!) },
         generator: { cpuShareMax: r3(cpuShareMax), maxBehindMs: Math.max(...reps.map((r) => r.maxBehindMs)), saturated: cpuShareMax >= 0.9 },
         stack: stackCpu,
@@ -713,13 +711,6 @@ function sh(cmd: string): string {
   }
 }
 
-/** The rate at which B's whole stack plus `dbMsPerDoc` (one stored document per message) fills the machine. */
-function floorOf(b: StackCpu | undefined, dbMsPerDoc: number | undefined): number | null {
-  if (!b || dbMsPerDoc == null) return null;
-  const perMsg = b.msPerMsg.total + dbMsPerDoc;
-  return perMsg > 0 ? Math.round((b.nproc * 1000) / perMsg) : null;
-}
-
 function stepAt(v: VariantResult | undefined, rate: number): StepResult | undefined {
   return v?.steps.find((s) => s.rate === rate);
 }
@@ -782,6 +773,7 @@ async function main(): Promise<void> {
   const dStack = by('real')?.closedLoop?.stack;
   const bHub = by('socketio')?.closedLoop?.stack?.msPerMsg.hub;
   const machineBound = dStack && bHub != null ? boundWithHubOf(dStack, bHub) : null;
+  const ceiling = ceilingWithOneDocument(by('socketio')?.closedLoop?.stack, by('storage')?.storage?.dbCpuMsPerDoc?.total);
   const stackBound = {
     D_stack: dStack ?? null,
     B_stack: by('socketio')?.closedLoop?.stack ?? null,
@@ -790,8 +782,8 @@ async function main(): Promise<void> {
     // A ceiling on D for any hub: what B's whole stack spends per message plus what the database
     // spends to store one document in S. Below 0.6 × min(B, S) here, the target is out of reach on this machine.
     S_dbCpuMsPerDoc: by('storage')?.storage?.dbCpuMsPerDoc ?? null,
-    D_ceilingMsgPerS: floorOf(by('socketio')?.closedLoop?.stack, by('storage')?.storage?.dbCpuMsPerDoc?.total),
-    D_ceiling_over_min_B_S: ratio(floorOf(by('socketio')?.closedLoop?.stack, by('storage')?.storage?.dbCpuMsPerDoc?.total), minBS(closed('socketio'))),
+    D_ceilingMsgPerS: ceiling,
+    D_ceiling_over_min_B_S: ratio(ceiling, minBS(closed('socketio'))),
   };
   // D's p99 on the open-loop ladder: at 1k msg/s, and the first rate where it passes 50 ms.
   const dSteps = by('real')?.steps ?? [];

@@ -70,7 +70,7 @@ export function startStackCpu(parts: StackParts): { stop(sent: number): StackCpu
       });
       msPerMsg.total = round3(groups.reduce((a, [part]) => a + (msPerMsg[part] ?? 0), 0));
       const n = nproc();
-      return { msPerMsg, nproc: n, coresBoundMsgPerS: msPerMsg.total > 0 ? Math.round((n * 1000) / msPerMsg.total) : null };
+      return { msPerMsg, nproc: n, coresBoundMsgPerS: coresFullAt(n, msPerMsg.total) };
     },
   };
 }
@@ -80,8 +80,16 @@ export function startStackCpu(parts: StackParts): { stop(sent: number): StackCpu
  * own share replaced by `hubMsPerMsg` (the bare relay's, measured in the same run).
  */
 export function boundWithHubOf(stack: StackCpu, hubMsPerMsg: number): number | null {
-  const rest = stack.msPerMsg.total - stack.msPerMsg.hub + hubMsPerMsg;
-  return rest > 0 ? Math.round((stack.nproc * 1000) / rest) : null;
+  return coresFullAt(stack.nproc, stack.msPerMsg.total - stack.msPerMsg.hub + hubMsPerMsg);
+}
+
+/** The rate at which a relay's whole stack plus one stored document per message (`dbMsPerDoc`) fills the machine. */
+export function ceilingWithOneDocument(relay: StackCpu | undefined, dbMsPerDoc: number | undefined): number | null {
+  return relay && dbMsPerDoc != null ? coresFullAt(relay.nproc, relay.msPerMsg.total + dbMsPerDoc) : null;
+}
+
+function coresFullAt(nproc: number, msPerMsg: number): number | null {
+  return msPerMsg > 0 ? Math.round((nproc * 1000) / msPerMsg) : null;
 }
 
 function round3(x: number): number {
