@@ -5,9 +5,9 @@
  * `concurrency` writers at once, each an unordered `insertMany` of `batch` documents at a time under
  * the hub's write concern, for `durationMs`. The hub cannot be faster than this, so the headline is
  * D / min(B, S). With `seqRaise` and `marks` (the hub's pattern), each batch's insert is followed by
- * one `insertMany` of seq marks, one per conversation of the batch, into the hub's
- * `conversation_seq_marks`, and superseded marks by one delete of them once 256 wait or a second
- * after the last, as the hub's group commit and mark pruning write. With `seqRaise` alone (the previous hub's pattern), by one `$max`
+ * the insert of one set of seq marks (one mark per conversation of the batch) into the hub's
+ * `seq_mark_sets`, and sets whose every mark a later one superseded by one delete of them once 256
+ * wait or a second after the last, as the hub's group commit and `SeqMarks` write. With `seqRaise` alone (the previous hub's pattern), by one `$max`
  * raise per conversation in `conversation_seqs` (one update command). In both, as in the hub, the
  * writers take turns (one command in flight): FerretDB v1 on PostgreSQL stopped answering altogether
  * under concurrent multi-document updates (every pooled PostgreSQL connection idle, every command
@@ -31,9 +31,9 @@ export interface StorageCeilingOptions {
   conversations: number;
   seqRaise: boolean;
   /**
-   * With `seqRaise`: raise by inserting one seq mark per conversation per batch into the hub's
-   * `conversation_seq_marks` (and deleting superseded ones as the hub does), as the hub does since issue
-   * #19's seq marks, instead of the previous `$max` update of `conversation_seqs`.
+   * With `seqRaise`: raise by inserting one set of seq marks per batch into the hub's `seq_mark_sets`
+   * (and deleting superseded sets as the hub does), as the hub does since issue #19's seq marks,
+   * instead of the previous `$max` update of `conversation_seqs`.
    */
   marks?: boolean;
   writeConcern?: 'majority' | number;
@@ -69,8 +69,10 @@ export async function storageCeiling(o: StorageCeilingOptions): Promise<StorageC
     const envelopes = db.collection('envelopes');
     const seqs = db.collection('conversation_seqs');
     // Created with its index by `MongoStorage.init` above, as the hub has it.
-    const marks = db.collection('conversation_seq_marks');
-    const lastMark = new Map<string, number>();
+    const marks = db.collection('seq_mark_sets');
+    /** Per conversation, the set holding its newest mark; per set, how many of its marks are newest. */
+    const lastMark = new Map<string, string>();
+    const live = new Map<string, number>();
     const superseded: string[] = [];
     let prunedAt = performance.now();
     const org = 'bench-org';
@@ -128,11 +130,19 @@ export async function storageCeiling(o: StorageCeilingOptions): Promise<StorageC
             const top = new Map<string, number>();
             for (const d of batch) top.set(d.conversationId, Math.max(top.get(d.conversationId) ?? 0, d.seq));
             if (o.marks) {
-              await inLane(() => marks.insertMany([...top].map(([c, seq]) => ({ _id: compositeKey(org, c, String(seq)) as never, orgId: org, conversationId: c, seq })), { ordered: false }));
-              for (const [c, seq] of top) {
+              const setId = compositeKey(org, randomUUID());
+              await inLane(() => marks.insertMany([{ _id: setId as never, orgId: org, conversationIds: [...top.keys()], seqs: [...top.values()] }], { ordered: false }));
+              live.set(setId, top.size);
+              for (const [c] of top) {
                 const before = lastMark.get(c);
-                if (before !== undefined) superseded.push(compositeKey(org, c, String(before)));
-                lastMark.set(c, seq);
+                lastMark.set(c, setId);
+                if (before === undefined) continue;
+                const left = live.get(before)! - 1;
+                if (left > 0) live.set(before, left);
+                else {
+                  live.delete(before);
+                  superseded.push(before);
+                }
               }
               // As the hub prunes: once 256 wait, or a second after the last delete.
               if (superseded.length >= 256 || (superseded.length > 0 && performance.now() - prunedAt >= 1000)) {

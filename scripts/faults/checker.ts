@@ -786,9 +786,8 @@ class StoredIndex {
       }
       // A conversation's lastSeq is its highest seq mark (docs/delivery.md); its own field is a floor.
       const raised = new Map<string, number>();
-      for (const m of await db.collection('conversation_seq_marks').find({}).toArray()) {
-        const id = String(m['conversationId']);
-        raised.set(id, Math.max(raised.get(id) ?? 0, Number(m['seq'] ?? 0)));
+      for (const set of await db.collection('seq_mark_sets').find({}).toArray()) {
+        (set['conversationIds'] as string[]).forEach((id, i) => raised.set(id, Math.max(raised.get(id) ?? 0, Number((set['seqs'] as number[])[i] ?? 0))));
       }
       for (const c of conversations) {
         const id = String(c['conversationId']);

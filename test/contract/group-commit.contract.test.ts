@@ -52,7 +52,7 @@ for (const backend of mongoBackends()) {
       st.appendEnvelope({ orgId: ORG, conversationId, senderUserId: 'a', senderDeviceId: 'a-phone', clientMessageId, body: new Uint8Array([1, 2, 3]), lastSeqSeen, now: T0 });
     const named = (name: string, collection: string) => commands.filter((c) => c.commandName === name && c.command[name] === collection);
 
-    it('twelve concurrent sends to twelve conversations: one insertMany of twelve envelopes and one of twelve seq marks, no update, no read', async function () {
+    it('twelve concurrent sends to twelve conversations: one insertMany of twelve envelopes and one set of twelve seq marks, no update, no read', async function () {
       const ids = await conversations(12);
       // Every conversation has a mark already, as in steady state.
       await Promise.all(ids.map((id, i) => send(id, `warm-${i}`)));
@@ -66,16 +66,19 @@ for (const backend of mongoBackends()) {
       const inserts = named('insert', 'envelopes');
       assert.equal(inserts.length, 1, 'one insert command for the batch');
       assert.equal((inserts[0]!.command['documents'] as unknown[]).length, 12, 'carrying every envelope');
-      const marks = named('insert', 'conversation_seq_marks');
+      const marks = named('insert', 'seq_mark_sets');
       assert.equal(marks.length, 1, 'one insert of seq marks for the batch');
+      const sets = marks[0]!.command['documents'] as Array<{ orgId: string; conversationIds: string[]; seqs: number[] }>;
+      assert.equal(sets.length, 1, 'one set for the batch (one organisation)');
+      assert.equal(sets[0]!.orgId, ORG);
       assert.deepEqual(
-        (marks[0]!.command['documents'] as Array<{ conversationId: string; seq: number }>).map((m) => [m.conversationId, m.seq]).sort(),
+        sets[0]!.conversationIds.map((c, i) => [c, sets[0]!.seqs[i]]).sort(),
         ids.map((id) => [id, 2]).sort(),
         'one mark per conversation, of its new seq',
       );
       assert.deepEqual(commands.filter((c) => ['update', 'findAndModify'].includes(c.commandName)).map((c) => c.commandName), [], 'no update (a read-modify-write on FerretDB)');
       assert.ok(
-        commands.findIndex((c) => c.commandName === 'insert' && c.command['insert'] === 'envelopes') < commands.findIndex((c) => c.command['insert'] === 'conversation_seq_marks'),
+        commands.findIndex((c) => c.commandName === 'insert' && c.command['insert'] === 'envelopes') < commands.findIndex((c) => c.command['insert'] === 'seq_mark_sets'),
         'marks after the envelopes',
       );
       assert.deepEqual(
@@ -87,21 +90,25 @@ for (const backend of mongoBackends()) {
       for (const id of ids) assert.equal((await st.getConversation(ORG, id))!.lastSeq, 2);
     });
 
-    it('a batch of 60 conversations is marked in one insert; cursors go in bulk updates of at most 32 (what FerretDB-PostgreSQL answers)', async function () {
+    it('a batch of 60 conversations is marked by one set in one insert; cursors go in bulk updates of at most 32 (what FerretDB-PostgreSQL answers)', async function () {
       const ids = await conversations(60);
       await Promise.all(ids.map((id, i) => send(id, `warm-${i}`)));
       commands.length = 0;
       const results = await Promise.all(ids.map((id, i) => send(id, `big-${i}`, 1)));
       assert.ok(results.every((r) => stored(r).seq === 2));
       assert.equal(named('insert', 'envelopes').length, 1, 'one insertMany of 60');
-      assert.deepEqual(named('insert', 'conversation_seq_marks').map((c) => (c.command['documents'] as unknown[]).length), [60], 'one insertMany of 60 marks');
+      assert.deepEqual(
+        named('insert', 'seq_mark_sets').map((c) => (c.command['documents'] as Array<{ seqs: number[] }>).map((d) => d.seqs.length)),
+        [[60]],
+        'one insert of one set of 60 marks',
+      );
       for (const id of ids) assert.equal((await st.getConversation(ORG, id))!.lastSeq, 2);
       // One device acking 60 conversations at once.
       await st.ackDelivered(ORG, 'b-phone', ids.map((conversationId) => ({ conversationId, afterSeq: 2 })));
       assert.deepEqual(named('update', 'device_cursors').map((c) => (c.command['updates'] as unknown[]).length), [32, 28]);
     });
 
-    it('superseded marks wait at most about a second (markPruneEveryMs) when fewer than a batch come', async function () {
+    it('superseded mark sets wait at most about a second (markPruneEveryMs) when fewer than a batch come', async function () {
       const quick = new MongoStorage({ uri: backend.uri(), dbName, groupCommitWaitMs: 0, markPruneEveryMs: 0 });
       try {
         await quick.init();
@@ -110,10 +117,10 @@ for (const backend of mongoBackends()) {
           await quick.appendEnvelope({ orgId: ORG, conversationId: id, senderUserId: 'a', senderDeviceId: 'a-phone', clientMessageId: `q-${i}`, body: new Uint8Array([1]), lastSeqSeen: i - 1, now: T0 });
         }
         await quick.close(); // waits for a delete in flight
-        const marks = await st.connection.db!.collection('conversation_seq_marks').find({ conversationId: id }).toArray();
-        // Appends 2 and 3 superseded 1 and 2; with no interval each went at once (the second maybe
+        const sets = await st.connection.db!.collection('seq_mark_sets').find({ conversationIds: id }).toArray();
+        // Appends 2 and 3 superseded 1 and 2; with no interval each set went at once (the second maybe
         // while the first delete was in flight, then left for the sweep): mark 1 is gone, 3 stays.
-        const seqs = marks.map((m) => m['seq'] as number).sort((a, b) => a - b);
+        const seqs = sets.flatMap((m) => m['seqs'] as number[]).sort((a, b) => a - b);
         assert.equal(seqs.includes(1), false, 'the first superseded mark was deleted');
         assert.equal(seqs.at(-1), 3);
         assert.equal((await st.getConversation(ORG, id))!.lastSeq, 3);
@@ -132,11 +139,11 @@ for (const backend of mongoBackends()) {
       const seen: number[] = [];
       await Promise.all(ids.map((id, i) => send(id, `n-${i}`, 1).then(() => seen.push(answered.length))));
       assert.deepEqual(seen, [2, 2, 2], 'each send resolved after both inserts of its batch answered');
-      const marked = named('insert', 'conversation_seq_marks').at(-1)!;
-      assert.equal((marked.command['documents'] as unknown[]).length, 3, 'the second insert was the batch\'s marks');
+      const marked = named('insert', 'seq_mark_sets').at(-1)!;
+      assert.deepEqual((marked.command['documents'] as Array<{ seqs: number[] }>).map((d) => d.seqs.length), [3], 'the second insert was the batch\'s marks');
     });
 
-    it('superseded marks are deleted by this node, a batch at a time, and lastSeq stays', async function () {
+    it('superseded mark sets are deleted by this node, a batch at a time, and lastSeq stays', async function () {
       this.timeout(120_000);
       // No bounded wait: 257 appends one after another; deletes by count only (not once a second).
       const fast = new MongoStorage({ uri: backend.uri(), dbName, groupCommitWaitMs: 0, markPruneEveryMs: 3_600_000 });
@@ -144,20 +151,20 @@ for (const backend of mongoBackends()) {
         await fast.init();
         const deletes: Started[] = [];
         fast.connection.getClient().on('commandStarted', (e: Started) => {
-          if (e.commandName === 'delete' && e.command['delete'] === 'conversation_seq_marks') deletes.push(e);
+          if (e.commandName === 'delete' && e.command['delete'] === 'seq_mark_sets') deletes.push(e);
         });
         const id = (await fast.createConversation({ orgId: ORG, kind: 'group', createdBy: 'a', memberUserIds: ['b'], now: T0 })).conversation.id;
         const append = (i: number) =>
           fast.appendEnvelope({ orgId: ORG, conversationId: id, senderUserId: 'a', senderDeviceId: 'a-phone', clientMessageId: `p-${i}`, body: new Uint8Array([1]), lastSeqSeen: i - 1, now: T0 });
-        // Each append's mark supersedes the one before: 256 superseded marks make a batch.
+        // Each append's set (one mark) is superseded by the next: 256 superseded sets make a batch.
         for (let i = 1; i <= 257; i++) assert.equal(stored(await append(i)).seq, i);
         for (let i = 0; i < 200 && deletes.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
         assert.equal(deletes.length, 1, 'one delete command');
         const removed = (deletes[0]!.command['deletes'] as Array<{ q: { _id: { $in: string[] } } }>)[0]!.q._id.$in;
         assert.equal(removed.length, 256);
         await fast.close(); // waits for the delete in flight
-        const marks = await st.connection.db!.collection('conversation_seq_marks').find({}).toArray();
-        assert.deepEqual(marks.map((m) => m['seq']), [257], 'only the newest mark is left');
+        const sets = await st.connection.db!.collection('seq_mark_sets').find({}).toArray();
+        assert.deepEqual(sets.map((m) => m['seqs']), [[257]], 'only the newest mark is left');
         assert.equal((await st.getConversation(ORG, id))!.lastSeq, 257);
         assert.equal((await st.listConversationsForUser(ORG, 'b')).find((c) => c.id === id)!.lastSeq, 257);
       } finally {

@@ -79,8 +79,8 @@ describe('MongoStorage migrations (Mongo-wire DB)', function () {
     assert.equal(convs.some((c) => String(c.directKey).includes('\u0000')), false);
     // Their seqs went on to seq marks (the next migration): 7 and 3, and c-direct's new 8.
     assert.deepEqual(await raw.collection('conversation_seqs').countDocuments({}), 0);
-    assert.deepEqual((await raw.collection('conversation_seq_marks').find({}).toArray()).map((d) => d._id).sort(), ['org-a c-direct 7', 'org-a c-direct 8', 'org-a t-ward 3']);
-    assert.equal(await raw.collection('schema_migrations').countDocuments({}), 3);
+    assert.deepEqual(await storedMarks(raw), [['c-direct', 7], ['c-direct', 8], ['t-ward', 3]]);
+    assert.equal(await raw.collection('schema_migrations').countDocuments({}), 4);
   });
 
   it('finishes a migration interrupted between copy and delete, on two nodes starting at once', async () => {
@@ -176,7 +176,10 @@ for (const backend of mongoBackends()) {
       for (const doc of await raw.collection('conversations').find({}).toArray()) {
         assert.deepEqual(controlCharacters(doc), [], `${String(doc._id)} still holds a control character`);
       }
-      assert.deepEqual((await raw.collection('schema_migrations').find({}).toArray()).map((d) => d._id).sort(), ['2026-12-conversation-keys-per-org', '2026-12-no-control-characters-in-text', '2026-12-seq-marks']);
+      assert.deepEqual(
+        (await raw.collection('schema_migrations').find({}).toArray()).map((d) => d._id).sort(),
+        ['2026-12-conversation-keys-per-org', '2026-12-no-control-characters-in-text', '2026-12-seq-mark-sets', '2026-12-seq-marks'],
+      );
     });
 
     it('two nodes starting at once migrate once; a later start does not run it again', async () => {
@@ -188,7 +191,7 @@ for (const backend of mongoBackends()) {
       const c = storage();
       await c.init();
       assert.equal((await c.getConversation('org-a', 'g-clean'))?.title, 'late\ttitle');
-      assert.equal(await raw.collection('schema_migrations').countDocuments({}), 3);
+      assert.equal(await raw.collection('schema_migrations').countDocuments({}), 4);
     });
   });
 
@@ -255,7 +258,7 @@ for (const backend of mongoBackends()) {
       assert.equal((await s.getConversation('org-a', 'g-new'))?.lastSeq, 0);
       assert.deepEqual((await s.listConversationsForUser('org-a', 'dr-patel')).map((c) => [c.id, c.lastSeq]).sort(), [['g-busy', 41], ['g-new', 0], ['g-quiet', 2]]);
       assert.equal(await raw.collection('conversation_seqs').countDocuments({}), 0);
-      assert.deepEqual((await raw.collection('conversation_seq_marks').find({}).toArray()).map((d) => [d._id, d['seq']]).sort(), [['org-a g-busy 41', 41], ['org-a g-quiet 2', 2]]);
+      assert.deepEqual(await storedMarks(raw), [['g-busy', 41], ['g-quiet', 2]]);
 
       const next = await append(s, 'g-busy', 'after-migration');
       assert.equal(next.status === 'stored' && next.envelope.seq, 42);
@@ -265,6 +268,24 @@ for (const backend of mongoBackends()) {
       assert.deepEqual((await s.listConversationsForUser('org-a', 'dr-lee')).map((c) => [c.id, c.lastSeq]).sort(), [['g-busy', 42], ['g-new', 1], ['g-quiet', 2]]);
     });
 
+    it('moves the seq marks of the release before seq mark sets into sets, on two nodes starting at once, and lastSeq stays', async () => {
+      await previousRelease();
+      // That release: conversation_seqs already moved to one mark document per mark, a few per conversation.
+      await raw.collection('conversation_seqs').deleteMany({});
+      await raw.collection('conversation_seq_marks').insertMany(
+        [['g-busy', 40], ['g-busy', 41], ['g-quiet', 1], ['g-quiet', 2]].map(([c, seq]) => ({ _id: `org-a ${c} ${seq}` as never, orgId: 'org-a', conversationId: c, seq })),
+      );
+      await raw.collection('schema_migrations').insertOne({ _id: '2026-12-seq-marks' as never, appliedAt: 1 });
+      const [a, b] = [storage(), storage()];
+      await Promise.all([a.init(), b.init()]);
+      assert.equal(await raw.collection('conversation_seq_marks').countDocuments({}), 0, 'no mark of the old shape is left');
+      assert.deepEqual(await storedMarks(raw), [['g-busy', 41], ['g-quiet', 2]], 'one set of the highest marks (both nodes wrote the same set)');
+      assert.deepEqual((await b.listConversationsForUser('org-a', 'dr-patel')).map((c) => [c.id, c.lastSeq]).sort(), [['g-busy', 41], ['g-new', 0], ['g-quiet', 2]]);
+      const next = await append(a, 'g-quiet', 'after-sets');
+      assert.equal(next.status === 'stored' && next.envelope.seq, 3);
+      assert.equal((await b.getConversation('org-a', 'g-quiet'))?.lastSeq, 3);
+    });
+
     it('finishes a migration interrupted between a mark and its delete, on two nodes starting at once', async () => {
       await previousRelease();
       // The crash: g-busy's mark written, its seq document not yet deleted.
@@ -272,13 +293,20 @@ for (const backend of mongoBackends()) {
       const [a, b] = [storage(), storage()];
       await Promise.all([a.init(), b.init()]);
       assert.equal(await raw.collection('conversation_seqs').countDocuments({}), 0);
-      assert.equal(await raw.collection('conversation_seq_marks').countDocuments({}), 2);
+      assert.equal(await raw.collection('conversation_seq_marks').countDocuments({}), 0, 'the mark of the previous release moved into a set');
+      assert.deepEqual([...new Set((await storedMarks(raw)).map((m) => m.join()))], ['g-busy,41', 'g-quiet,2']);
       assert.equal((await b.getConversation('org-a', 'g-busy'))?.lastSeq, 41);
       assert.equal((await a.getConversation('org-a', 'g-quiet'))?.lastSeq, 2);
       assert.deepEqual(
         (await raw.collection('schema_migrations').find({}).toArray()).map((d) => d._id).sort(),
-        ['2026-12-conversation-keys-per-org', '2026-12-no-control-characters-in-text', '2026-12-seq-marks'],
+        ['2026-12-conversation-keys-per-org', '2026-12-no-control-characters-in-text', '2026-12-seq-mark-sets', '2026-12-seq-marks'],
       );
     });
   });
+}
+
+/** Every seq mark stored, as [conversation, seq], sorted: the marks of every set. */
+async function storedMarks(raw: mongoose.Connection): Promise<Array<[string, number]>> {
+  const sets = await raw.collection('seq_mark_sets').find({}).toArray();
+  return sets.flatMap((set) => (set['conversationIds'] as string[]).map((c, i): [string, number] => [c, (set['seqs'] as number[])[i]!])).sort((x, y) => x[0].localeCompare(y[0]) || x[1] - y[1]);
 }

@@ -642,7 +642,7 @@ for (const backend of mongoBackends()) {
       }
     });
 
-    it('the sweep leaves one seq mark per conversation, its highest, and lastSeq where it was', async function () {
+    it('the sweep leaves one seq mark per conversation, its highest, and lastSeq where it was (two nodes)', async function () {
       const dbName = uniqueName('storage');
       const [a, b] = [open(dbName), open(dbName)];
       await a.init();
@@ -658,16 +658,50 @@ for (const backend of mongoBackends()) {
       const raw = mongoose.createConnection(backend.uri(), { dbName });
       try {
         await raw.asPromise();
-        const marks = raw.db!.collection('conversation_seq_marks');
-        assert.ok((await marks.countDocuments({})) >= ids.length * 2, 'more than one mark per conversation before the sweep');
+        const sets = raw.db!.collection('seq_mark_sets');
+        const marks = async () => (await sets.find({}).toArray()).flatMap((m) => (m['conversationIds'] as string[]).map((c, i) => [c, (m['seqs'] as number[])[i]]));
+        assert.ok((await marks()).length >= ids.length * 2, 'more than one mark per conversation before the sweep');
         await a.sweepEnvelopes(T0);
-        assert.deepEqual((await marks.find({}).toArray()).map((m) => [m['conversationId'], m['seq']]).sort(), ids.map((c) => [c, 6]).sort());
+        assert.deepEqual((await marks()).sort(), ids.map((c) => [c, 6]).sort());
       } finally {
         await raw.close();
       }
       for (const c of ids) assert.equal((await b.getConversation(ORG, c))!.lastSeq, 6);
       assert.deepEqual((await b.listConversationsForUser(ORG, 'r')).map((c) => c.lastSeq), [6, 6, 6]);
       assert.equal(stored(await b.appendEnvelope({ orgId: ORG, conversationId: ids[0]!, senderUserId: 'a', senderDeviceId: 'd9', clientMessageId: 'after-sweep', body: bytes(2), now: T0 })).seq, 7);
+    });
+
+    it('the sweep rewrites a mostly dead set of marks: its live mark moves to a new set first, and lastSeq stays', async function () {
+      const dbName = uniqueName('storage');
+      const st = open(dbName);
+      await st.init();
+      const ids = await Promise.all(range(1, 4).map(async () => (await st.createConversation({ orgId: ORG, kind: 'group', createdBy: 'a', memberUserIds: ['r'], now: T0 })).conversation.id));
+      const append = (c: string, id: string) => st.appendEnvelope({ orgId: ORG, conversationId: c, senderUserId: 'a', senderDeviceId: 'd', clientMessageId: id, body: bytes(2), now: T0 });
+      for (const c of ids) await append(c, `${c}-1`);
+      // One batch marks all four at seq 2 (one set: the node knows each seq, nothing to read first);
+      // three of them move on, the fourth stays quiet.
+      await Promise.all(ids.map((c) => append(c, `${c}-2`)));
+      for (const c of ids.slice(0, 3)) assert.equal(stored(await append(c, `${c}-3`)).seq, 3);
+      const raw = mongoose.createConnection(backend.uri(), { dbName });
+      try {
+        await raw.asPromise();
+        const sets = raw.db!.collection('seq_mark_sets');
+        const first = (await sets.find({}).toArray()).find((m) => (m['conversationIds'] as string[]).length === 4);
+        assert.ok(first, 'the first batch is one set of four marks, kept by the quiet conversation');
+        await st.sweepEnvelopes(T0);
+        const after = await sets.find({}).toArray();
+        assert.equal(after.some((m) => m._id === first._id), false, 'the mostly dead set is gone');
+        assert.deepEqual(
+          after.flatMap((m) => (m['conversationIds'] as string[]).map((c, i) => [c, (m['seqs'] as number[])[i]])).sort(),
+          ids.map((c, i) => [c, i < 3 ? 3 : 2]).sort(),
+          'each conversation keeps exactly its highest mark',
+        );
+      } finally {
+        await raw.close();
+      }
+      assert.deepEqual((await st.listConversationsForUser(ORG, 'r')).map((c) => c.lastSeq).sort(), [2, 3, 3, 3]);
+      assert.equal((await st.getConversation(ORG, ids[3]!))!.lastSeq, 2);
+      assert.equal(stored(await append(ids[3]!, 'quiet-3')).seq, 3);
     });
 
     it('a node whose seq hint went stale never reuses a seq whose envelope the sweep deleted', async function () {

@@ -3,7 +3,7 @@ import { decodeCompositeKey } from '@curbside/shared';
 import type { Logger } from '../../logger.js';
 import { directKey, groupKey } from '../../ports/storage-rules.js';
 import { ignoreDuplicateKey, retryOnDuplicateKey } from './duplicate-key.js';
-import { docKey, markKey, type ConversationDoc, type ConversationSeqDoc, type ConversationSeqMarkDoc, type StorageModels } from './models.js';
+import { docKey, type ConversationDoc, type ConversationSeqDoc, type ConversationSeqMarkDoc, type SeqMarkSetDoc, type StorageModels } from './models.js';
 
 /**
  * Data migrations, run by `MongoStorage.init()` on every start, each until it has completed once.
@@ -86,12 +86,13 @@ const MIGRATIONS: readonly Migration[] = [
   {
     /**
      * A conversation's `lastSeq` moved from one `conversation_seqs` document raised with `$max` (a
-     * read-modify-write on FerretDB v1, ten times the cost of an insert there) to seq marks, inserted
-     * (`ConversationSeqMarkDoc`). Each seq document becomes the mark of its seq, then goes. A crash in
-     * between leaves the document for the next start: its mark is then a duplicate key, and it is deleted.
+     * read-modify-write on FerretDB v1, ten times the cost of an insert there) to seq marks, inserted.
+     * Each seq document becomes a set of one mark, its seq (`SeqMarkSetDoc`; this migration wrote one
+     * `ConversationSeqMarkDoc` each when it was new, which the next one moves), then goes. A crash in
+     * between leaves the document for the next start: its set is then a duplicate key, and it is deleted.
      */
     id: '2026-12-seq-marks',
-    async run({ ConversationSeq, ConversationSeqMark }, logger) {
+    async run({ ConversationSeq, SeqMarkSet }, logger) {
       const seqs = (await ConversationSeq.collection.find({}).toArray()) as unknown as ConversationSeqDoc[];
       let moved = 0;
       for (const doc of seqs) {
@@ -108,8 +109,8 @@ const MIGRATIONS: readonly Migration[] = [
           continue;
         }
         if (doc.lastSeq > 0) {
-          const mark: ConversationSeqMarkDoc = { _id: markKey(orgId, conversationId, doc.lastSeq), orgId, conversationId, seq: doc.lastSeq };
-          await ignoreDuplicateKey(ConversationSeqMark.collection.insertOne(mark as never));
+          const set: SeqMarkSetDoc = { _id: docKey(orgId, 'migrated-seq', conversationId), orgId, conversationIds: [conversationId], seqs: [doc.lastSeq] };
+          await ignoreDuplicateKey(SeqMarkSet.collection.insertOne(set as never));
         }
         await ConversationSeq.collection.deleteOne({ _id: doc._id as never });
         moved++;
@@ -117,7 +118,41 @@ const MIGRATIONS: readonly Migration[] = [
       if (moved > 0) logger?.warn({ conversations: moved }, 'moved conversation lastSeq values to seq marks');
     },
   },
+  {
+    /**
+     * Seq marks moved from one document per mark (`conversation_seq_marks`) to one set of marks per
+     * group-commit batch (`seq_mark_sets`, `SeqMarkSetDoc`). Each conversation's highest mark goes into
+     * a set (per organisation, up to MIGRATED_SET marks, the set's `_id` derived from its first
+     * conversation, so a node running this step at once writes the same sets: a duplicate key), and
+     * only once every set is stored do the old marks go. A crash in between leaves them for the next
+     * start, which writes the same sets again.
+     */
+    id: '2026-12-seq-mark-sets',
+    async run({ ConversationSeqMark, SeqMarkSet }, logger) {
+      const marks = (await ConversationSeqMark.collection.find({}).toArray()) as unknown as ConversationSeqMarkDoc[];
+      const tops = new Map<string, Map<string, number>>();
+      for (const m of marks) {
+        let org = tops.get(m.orgId);
+        if (!org) tops.set(m.orgId, (org = new Map()));
+        org.set(m.conversationId, Math.max(org.get(m.conversationId) ?? 0, m.seq));
+      }
+      for (const [orgId, org] of tops) {
+        const entries = [...org].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+        for (let i = 0; i < entries.length; i += MIGRATED_SET) {
+          const chunk = entries.slice(i, i + MIGRATED_SET);
+          const set: SeqMarkSetDoc = { _id: docKey(orgId, 'migrated', chunk[0]![0]), orgId, conversationIds: chunk.map(([c]) => c), seqs: chunk.map(([, seq]) => seq) };
+          await ignoreDuplicateKey(SeqMarkSet.collection.insertOne(set as never));
+        }
+      }
+      const ids = marks.map((m) => m._id);
+      for (let i = 0; i < ids.length; i += MIGRATED_SET) await ConversationSeqMark.collection.deleteMany({ _id: { $in: ids.slice(i, i + MIGRATED_SET) } as never });
+      if (marks.length > 0) logger?.warn({ marks: marks.length, conversations: [...tops.values()].reduce((n, o) => n + o.size, 0) }, 'moved seq marks into seq mark sets');
+    },
+  },
 ];
+
+/** Marks per set the migration to seq mark sets writes, at most. */
+const MIGRATED_SET = 1000;
 
 const CONTROL_CHARACTER_SOURCE = '[\\x00-\\x1f\\x7f]';
 const CONTROL_CHARACTER = new RegExp(CONTROL_CHARACTER_SOURCE);

@@ -206,7 +206,9 @@ export const conversationSeqSchema = new Schema<ConversationSeqDoc>(
 );
 
 /**
- * A seq mark: "the envelope at `seq` of this conversation is stored". Inserted after the envelope (one
+ * A seq mark as the previous release kept it, one document per mark; the migration
+ * `2026-12-seq-mark-sets` moves them into `SeqMarkSetDoc`s, and this model is kept for it only.
+ * It read: "the envelope at `seq` of this conversation is stored". Inserted after the envelope (one
  * `insertMany` per group-commit batch, one mark per conversation of the batch), never updated. A
  * conversation's `lastSeq` is its highest mark. Inserts with a unique `_id` are atomic on every backend
  * (FerretDB v1 included), and a mark can only add a higher maximum, never take one away, so marks
@@ -242,6 +244,40 @@ conversationSeqMarkSchema.index({ orgId: 1, conversationId: 1, seq: -1 }, { name
 export function markKey(orgId: string, conversationId: string, seq: number): string {
   return docKey(orgId, conversationId, String(seq));
 }
+
+/**
+ * A set of seq marks: "the envelope at `seqs[i]` of conversation `conversationIds[i]` is stored", for
+ * each `i`. One set per group-commit batch and organisation, inserted after the batch's envelopes are
+ * stored, never updated; a conversation's `lastSeq` is the highest seq any set gives it. One document per
+ * batch instead of one per conversation: on FerretDB-PostgreSQL a mark document cost the database about
+ * as much as the envelope it marked, and removing it took D from 933 to 1,289 msg/s (docs/benchmarks.md).
+ * Inserts with a fresh `_id` are atomic on every backend, and a set can only add a higher maximum, so sets
+ * written late or by racing nodes never lower `lastSeq` (docs/delivery.md). A set goes when each of its
+ * marks is below a higher one that is stored (its node deletes it then, `SeqMarks`), or at the sweep.
+ *
+ * Replaced `ConversationSeqMarkDoc`s (one document per mark); the migration `2026-12-seq-mark-sets`
+ * moves those into sets.
+ */
+export interface SeqMarkSetDoc {
+  /** `docKey(orgId, <random id>)`, or for a set the migration wrote, derived from the marks it moved. */
+  _id: string;
+  orgId: string;
+  /** Parallel to `seqs`. */
+  conversationIds: string[];
+  seqs: number[];
+}
+
+export const seqMarkSetSchema = new Schema<SeqMarkSetDoc>(
+  {
+    _id: { type: String, required: true },
+    orgId: { type: String, required: true },
+    conversationIds: { type: [String], required: true },
+    seqs: { type: [Number], required: true },
+  },
+  collectionOptions('seq_mark_sets'),
+);
+/** The sets that mark a conversation (MongoDB: a multikey index; FerretDB v1 filters itself). */
+seqMarkSetSchema.index({ orgId: 1, conversationIds: 1 }, { name: 'org_conversations' });
 
 export interface EnvelopeDoc {
   /**
@@ -379,6 +415,7 @@ export interface StorageModels {
   Conversation: Model<ConversationDoc>;
   ConversationSeq: Model<ConversationSeqDoc>;
   ConversationSeqMark: Model<ConversationSeqMarkDoc>;
+  SeqMarkSet: Model<SeqMarkSetDoc>;
   Envelope: Model<EnvelopeDoc>;
   Prekey: Model<PrekeyDoc>;
   TeamLog: Model<TeamLogDoc>;
@@ -394,6 +431,7 @@ export function registerModels(conn: Connection): StorageModels {
     Conversation: conn.model<ConversationDoc>('Conversation', conversationSchema),
     ConversationSeq: conn.model<ConversationSeqDoc>('ConversationSeq', conversationSeqSchema),
     ConversationSeqMark: conn.model<ConversationSeqMarkDoc>('ConversationSeqMark', conversationSeqMarkSchema),
+    SeqMarkSet: conn.model<SeqMarkSetDoc>('SeqMarkSet', seqMarkSetSchema),
     Envelope: conn.model<EnvelopeDoc>('Envelope', envelopeSchema),
     Prekey: conn.model<PrekeyDoc>('Prekey', prekeySchema),
     TeamLog: conn.model<TeamLogDoc>('TeamLog', teamLogSchema),

@@ -24,9 +24,10 @@ import { SEQ_HINT_TRUST_MS, SWEEP_GRACE_MS, directKey, groupKey, roleThreadKey, 
 import { ignoreDuplicateKey, isBulkDuplicateOnly, isDuplicateKey, retryOnDuplicateKey } from './duplicate-key.js';
 import { runMigrations } from './migrations.js';
 import type { Logger } from '../../logger.js';
-import { MAX_UPDATES_PER_COMMAND, docKey, markKey, registerModels, toBytes, type ConversationDoc, type ConversationSeqMarkDoc, type DeviceCursorDoc, type DeviceDoc, type EnvelopeDoc, type PrekeyDoc, type StorageModels, type UserDoc } from './models.js';
+import { MAX_UPDATES_PER_COMMAND, docKey, registerModels, toBytes, type ConversationDoc, type DeviceCursorDoc, type DeviceDoc, type EnvelopeDoc, type PrekeyDoc, type StorageModels, type UserDoc } from './models.js';
 import { ensureCollection } from './ensure.js';
 import { GroupCommit, WriteLane } from './group-commit.js';
+import { SeqMarks } from './seq-marks.js';
 import { MongoDeviceAdmin } from './device-admin.js';
 import type { OwnDeviceRecord } from '../../ports/device-admin.js';
 import { MongoDeviceLists } from './device-lists.js';
@@ -67,8 +68,8 @@ export interface MongoStorageOptions {
    */
   groupCommitWaitMs?: number | undefined;
   /**
-   * Superseded seq marks of this instance are deleted once MARK_PRUNE_BATCH (256) wait, or once any wait
-   * and the last delete is this old. Default 1000 ms.
+   * Seq mark sets this instance no longer needs are deleted once 256 wait, or once any wait and the last
+   * delete is this old (`SeqMarks`). Default 1000 ms.
    */
   markPruneEveryMs?: number | undefined;
   logger?: Pick<Logger, 'debug' | 'warn'> | undefined;
@@ -87,15 +88,6 @@ const CONTENDED_MS = 60_000;
 const MAX_WRITE_BATCH = 256;
 /** Default of `MongoStorageOptions.groupCommitWaitMs`. */
 export const GROUP_COMMIT_WAIT_MS = 2;
-/**
- * Superseded marks of this node are deleted by one command once this many wait, or once any wait and the
- * last such delete is MARK_PRUNE_EVERY_MS old (see "superseded marks" on the class). FerretDB v1 cannot
- * push a filter on `_id $in` down, so each delete reads every mark: at 32 a time the deletes cost D on
- * FerretDB-PostgreSQL about 0.03 commands per message and took S with the hub's pattern from about 2,600
- * to 1,000 docs/s (docs/benchmarks.md); the time bound keeps the marks few at low rates.
- */
-const MARK_PRUNE_BATCH = 256;
-const MARK_PRUNE_EVERY_MS = 1000;
 
 /**
  * Storage on MongoDB through mongoose (FerretDB in tests).
@@ -107,22 +99,13 @@ const MARK_PRUNE_EVERY_MS = 1000;
  * is ever burned and N+1 is never stored before N. Appends to one conversation are serialised within
  * an instance, so collisions happen only between hub nodes.
  *
- * lastSeq as seq marks: after its envelope is stored, each append inserts a mark of its seq
- * (`ConversationSeqMarkDoc`; the marks of one envelope batch go as one `insertMany`), and the append
+ * lastSeq as seq marks (`SeqMarks`, seq-marks.ts): after its envelope is stored, each append marks its
+ * seq (the marks of one envelope batch are one inserted document per organisation), and the append
  * resolves (the send is acked) only once its mark is stored. A conversation's `lastSeq` is its highest
- * mark. Inserts are atomic on every backend and a mark can only add a higher maximum, so there is no
- * order to keep between raises, no read-modify-write that could put an older value back (FerretDB v1
- * applies `$max` that way), and no waiting for another node: (1) once an append is acked, `lastSeq` >=
- * its seq; (2) `lastSeq` = N means envelope N was stored, and with it every seq below (allocation
- * above). A node that dies between storing an envelope and its mark leaves `lastSeq` low until the next
- * append to that conversation (which collides on that seq, moves past it and marks its own) or a retry
- * of that send (which marks the stored seq).
- *
- * Superseded marks: marks below a conversation's highest are dead weight (FerretDB filters marks
- * outside any index, so reads cost what the collection holds). A node remembers the last mark it
- * wrote per conversation; when it writes a higher one, the older one is queued and deleted by `_id`,
- * up to MARK_PRUNE_BATCH at a time, about once a second at most, through the write lane. What others
- * leave (a node that stopped, or marks this node forgot) goes at the next sweep. Deleting a mark below one known stored never lowers `lastSeq`.
+ * mark: (1) once an append is acked, `lastSeq` >= its seq; (2) `lastSeq` = N means envelope N was
+ * stored, and with it every seq below (allocation above). A node that dies between storing an envelope
+ * and its mark leaves `lastSeq` low until the next append to that conversation (which collides on that
+ * seq, moves past it and marks its own) or a retry of that send (which marks the stored seq).
  */
 export class MongoStorage implements Storage {
   private readonly conn: Connection;
@@ -130,13 +113,6 @@ export class MongoStorage implements Storage {
   private readonly logger: Pick<Logger, 'debug' | 'warn'> | undefined;
   /** Highest seq this instance stored or saw stored per conversation (key: `hintKey`). */
   private readonly seqHints = new Map<string, { seq: number; at: number }>();
-  /** The last mark this instance wrote per conversation (key: `hintKey`): superseded by its next one. */
-  private readonly ownMarks = new Map<string, number>();
-  /** `_id`s of marks this instance wrote and has since superseded, to delete (see "superseded marks"). */
-  private superseded: string[] = [];
-  private pruning: Promise<void> | undefined;
-  private prunedAt = performance.now();
-  private readonly markPruneEveryMs: number;
   /**
    * Until when appends read the conversation's stored lastSeq before inserting, instead of guessing
    * from this instance's hint: set by a seq collision, i.e. another node appends to the same
@@ -150,11 +126,7 @@ export class MongoStorage implements Storage {
   /** Envelope inserts and seq marks take turns: one write command of the send path in flight. */
   private readonly sendWrites = new WriteLane();
   private readonly inserts: GroupCommit<EnvelopeDoc>;
-  /** The marks of one insert batch are submitted in the same turn: no wait of their own. */
-  private readonly marks = new GroupCommit<ConversationSeqMarkDoc>((docs) => this.insertMarks(docs), {
-    maxBatch: MAX_WRITE_BATCH,
-    lane: this.sendWrites,
-  });
+  private readonly seqMarks: SeqMarks;
 
   constructor(options: MongoStorageOptions) {
     const w = options.writeConcern ?? 'majority';
@@ -162,7 +134,6 @@ export class MongoStorage implements Storage {
       throw new RangeError(`writeConcern must be 'majority' or an integer >= 1, got ${String(w)}`);
     }
     this.logger = options.logger;
-    this.markPruneEveryMs = options.markPruneEveryMs ?? MARK_PRUNE_EVERY_MS;
     const waitMs = options.groupCommitWaitMs ?? GROUP_COMMIT_WAIT_MS;
     if (!(Number.isFinite(waitMs) && waitMs >= 0 && waitMs <= 1000)) throw new RangeError(`groupCommitWaitMs must be 0-1000 ms, got ${String(waitMs)}`);
     this.inserts = new GroupCommit<EnvelopeDoc>((docs) => this.insertEnvelopes(docs), { maxBatch: MAX_WRITE_BATCH, lane: this.sendWrites, waitMs });
@@ -178,6 +149,7 @@ export class MongoStorage implements Storage {
     // Without a listener a connection error would be thrown from the event emitter.
     this.conn.on('error', (err: unknown) => this.logger?.warn({ err }, 'mongodb connection error'));
     this.models = registerModels(this.conn);
+    this.seqMarks = new SeqMarks(this.models.SeqMarkSet, { lane: this.sendWrites, pruneEveryMs: options.markPruneEveryMs, logger: this.logger });
   }
 
   async init(): Promise<void> {
@@ -192,7 +164,7 @@ export class MongoStorage implements Storage {
   }
 
   async close(): Promise<void> {
-    await this.pruning?.catch(() => {});
+    await this.seqMarks.close();
     await this.conn.close();
   }
 
@@ -281,9 +253,8 @@ export class MongoStorage implements Storage {
   }
 
   /** The conversation's highest seq mark; 0 before the first. */
-  private async storedLastSeq(orgId: string, conversationId: string): Promise<number> {
-    const top = await this.models.ConversationSeqMark.findOne({ orgId, conversationId }).sort({ seq: -1 }).select({ seq: 1 }).lean<Pick<ConversationSeqMarkDoc, 'seq'>>().exec();
-    return top?.seq ?? 0;
+  private storedLastSeq(orgId: string, conversationId: string): Promise<number> {
+    return this.seqMarks.lastSeq(orgId, conversationId);
   }
 
   /** The conversation by `_id`, which is (org, conversation id): ids are scoped per organisation. */
@@ -317,14 +288,7 @@ export class MongoStorage implements Storage {
   async listConversationsForUser(orgId: string, userId: string): Promise<Conversation[]> {
     const docs = await this.models.Conversation.find({ orgId, memberUserIds: userId }).lean<ConversationDoc[]>().exec();
     // Every conversation's highest mark, in one read (not one per conversation).
-    const seqs = new Map<string, number>();
-    if (docs.length > 0) {
-      const found = await this.models.ConversationSeqMark.find({ orgId, conversationId: mongoose.trusted({ $in: docs.map((d) => d.conversationId) }) })
-        .select({ _id: 0, conversationId: 1, seq: 1 })
-        .lean<Array<Pick<ConversationSeqMarkDoc, 'conversationId' | 'seq'>>>()
-        .exec();
-      for (const m of found) seqs.set(m.conversationId, Math.max(seqs.get(m.conversationId) ?? 0, m.seq));
-    }
+    const seqs = await this.seqMarks.lastSeqs(orgId, docs.map((d) => d.conversationId));
     return docs.map((d) => toConversation(d, seqs.get(d.conversationId) ?? 0)).sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
   }
 
@@ -439,26 +403,6 @@ export class MongoStorage implements Storage {
     return docs.map((_, i) => failed[i]);
   }
 
-  /**
-   * Mark seqs stored, after their envelopes are (see "lastSeq as seq marks" on the class): one
-   * unordered `insertMany` for the batch. A mark already there (a retried send marking the seq its first
-   * attempt marked) is a duplicate key, which is success: the mark exists.
-   */
-  private async insertMarks(docs: ConversationSeqMarkDoc[]): Promise<unknown[]> {
-    const failed: unknown[] = [];
-    try {
-      await this.models.ConversationSeqMark.collection.insertMany(docs as unknown as Array<mongoose.mongo.OptionalId<mongoose.mongo.Document>>, { ordered: false });
-    } catch (err) {
-      const raw = (err as { writeErrors?: unknown }).writeErrors;
-      const writeErrors = (Array.isArray(raw) ? raw : raw ? [raw] : []) as Array<{ index?: number; code?: number; errmsg?: string }>;
-      if (writeErrors.length === 0 || writeErrors.some((w) => typeof w.index !== 'number')) throw err;
-      for (const w of writeErrors) {
-        if (!isDuplicateKey(w)) failed[w.index!] = Object.assign(new Error(w.errmsg ?? 'seq mark insert failed'), { code: w.code });
-      }
-    }
-    return docs.map((_, i) => failed[i]);
-  }
-
   /** The answer for a send this device already made with the same client message id, if any. */
   private async priorSend(input: NewEnvelope): Promise<AppendResult | undefined> {
     const prior = await this.models.Envelope.findOne({ _id: envelopeKey(input.orgId, input.senderDeviceId, input.clientMessageId) })
@@ -473,37 +417,14 @@ export class MongoStorage implements Storage {
     return { status: 'duplicate', envelope: toEnvelope(prior) };
   }
 
-  /** Mark `seq` stored (its envelope is), then remember it; the mark it supersedes is queued for deletion. */
+  /** Mark `seq` stored (its envelope is), then remember it as a base for the next candidate. */
   private async markSeq(orgId: string, conversationId: string, seq: number, at: number): Promise<void> {
-    await this.marks.submit({ _id: markKey(orgId, conversationId, seq), orgId, conversationId, seq });
+    await this.seqMarks.mark(orgId, conversationId, seq);
     const hk = hintKey(orgId, conversationId);
     // `at`: when `seq` was known stored; every seq above it was allocated later (see SEQ_HINT_TRUST_MS).
     const hint = this.seqHints.get(hk);
     if (!hint || seq > hint.seq) remember(this.seqHints, hk, { seq, at });
     else if (seq === hint.seq && at > hint.at) remember(this.seqHints, hk, { seq, at });
-    const own = this.ownMarks.get(hk);
-    if (own !== undefined && own >= seq) return; // a retry marking a seq below this node's newest mark
-    remember(this.ownMarks, hk, seq);
-    if (own !== undefined) this.supersede(markKey(orgId, conversationId, own));
-  }
-
-  /** Queue a mark below one this node stored for deletion; a full batch, or one a second after the last, goes through the write lane. */
-  private supersede(id: string): void {
-    this.superseded.push(id);
-    // While deletes fail (the database is away), forget the oldest: the sweep deletes what is left.
-    if (this.superseded.length > MAX_SEQ_HINTS) this.superseded.splice(0, this.superseded.length - MAX_SEQ_HINTS);
-    if (this.pruning) return;
-    if (this.superseded.length >= MARK_PRUNE_BATCH || performance.now() - this.prunedAt >= this.markPruneEveryMs) {
-      this.prunedAt = performance.now();
-      const ids = this.superseded.splice(0, MARK_PRUNE_BATCH);
-      this.pruning = this.sendWrites
-        .run(() => this.models.ConversationSeqMark.deleteMany({ _id: mongoose.trusted({ $in: ids }) }).exec())
-        .then(
-          () => undefined,
-          (err: unknown) => this.logger?.warn({ err: (err as Error).message, marks: ids.length }, 'deleting superseded seq marks failed; the sweep deletes them'),
-        )
-        .finally(() => (this.pruning = undefined));
-    }
   }
 
   async createTeam(input: { orgId: string; state: TeamState; createdBy: string; now: number }) {
@@ -632,28 +553,8 @@ export class MongoStorage implements Storage {
         .map((e) => e._id);
       if (done.length) deleted += (await Env.deleteMany({ _id: mongoose.trusted({ $in: done }) }).exec()).deletedCount;
     }
-    await this.sweepMarks();
+    await this.seqMarks.sweep();
     return { deleted };
-  }
-
-  /**
-   * Delete every seq mark below its conversation's highest (one read of the marks, then one delete per
-   * conversation that has more than one). Only marks below a mark that was read are deleted, and that
-   * one stays (a mark written meanwhile can only be higher, or a late one below it): `lastSeq` never goes down.
-   */
-  private async sweepMarks(): Promise<void> {
-    const { ConversationSeqMark: Mark } = this.models;
-    const marks = await Mark.find({}).select({ _id: 0, orgId: 1, conversationId: 1, seq: 1 }).lean<Array<Omit<ConversationSeqMarkDoc, '_id'>>>().exec();
-    const tops = new Map<string, { orgId: string; conversationId: string; seq: number; count: number }>();
-    for (const m of marks) {
-      const k = docKey(m.orgId, m.conversationId);
-      const t = tops.get(k);
-      if (t) Object.assign(t, { seq: Math.max(t.seq, m.seq), count: t.count + 1 });
-      else tops.set(k, { ...m, count: 1 });
-    }
-    for (const t of tops.values()) {
-      if (t.count > 1) await Mark.deleteMany({ orgId: t.orgId, conversationId: t.conversationId, seq: mongoose.trusted({ $lt: t.seq }) }).exec();
-    }
   }
 
   async findSent(orgId: string, senderDeviceId: string, clientMessageId: string): Promise<StoredEnvelope | undefined> {
