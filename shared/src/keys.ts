@@ -33,6 +33,10 @@ export function decodeCompositeKey(key: string): string[] {
   });
 }
 
+const NEEDS_ESCAPE = /[%\x00-\x20\x7f]/;
+
 function escapePart(part: string): string {
+  // Valid ids never need it (the contract refuses spaces and control characters): no copy for them.
+  if (!NEEDS_ESCAPE.test(part)) return part;
   return part.replace(/[%\x00-\x20\x7f]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
 }
