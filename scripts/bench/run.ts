@@ -684,7 +684,7 @@ async function runStorage(svc: Services | undefined, d: VariantResult | undefine
     const inserts = await storageCeiling({ ...base, dbName: `bench_${runId}_storage_a`, seqRaise: false });
     const dbPerDoc = dbStack.stop(inserts.docs);
     const insertsAndRaise = await storageCeiling({ ...base, dbName: `bench_${runId}_storage_b`, seqRaise: true });
-    // The hub's pattern: the raise as a seq-mark insert per conversation per batch (the previous hub's: the $max raise above).
+    // The hub's pattern: the raise as the insert of one set of seq marks per batch (the previous hub's: the $max raise above).
     const insertsAndMarks = await storageCeiling({ ...base, dbName: `bench_${runId}_storage_c`, seqRaise: true, marks: true });
     out.storage = { inserts, insertsAndRaise, insertsAndMarks, batchFrom, ...(dbPerDoc.msPerMsg.total > 0 ? { dbCpuMsPerDoc: dbPerDoc.msPerMsg } : {}) };
     out.headline = { msgPerS: inserts.docsPerS, limitedBy: 'the database (no latency bound: the plain driver as fast as it goes)' };
@@ -939,7 +939,7 @@ function markdown(r: Report, file: string): string {
   if (st) {
     lines.push(
       `S: ${st.inserts.concurrency} writers × insertMany of ${st.inserts.batch} (${st.batchFrom}): **${st.inserts.docsPerS} docs/s** (batch p99 ${f(st.inserts.batchMs.p99)} ms); ` +
-        `the hub's pattern (envelopes, then a seq-mark insert per conversation per batch, one lane) ${st.insertsAndMarks?.docsPerS ?? '–'} docs/s (D / that ${f(r.ratios['D_over_S_hubPattern'], 2)}); with the previous hub's $max raise per batch instead ${st.insertsAndRaise.docsPerS} docs/s.`,
+        `the hub's pattern (envelopes, then one set of seq marks per batch, one lane) ${st.insertsAndMarks?.docsPerS ?? '–'} docs/s (D / that ${f(r.ratios['D_over_S_hubPattern'], 2)}); with the previous hub's $max raise per batch instead ${st.insertsAndRaise.docsPerS} docs/s.`,
     );
   }
   lines.push(
