@@ -3,7 +3,8 @@
  * Long file: one class implements the port's core areas (users, devices and keys, conversations and
  * teams, envelopes with group commit and seq allocation, cursors, migrations) over shared models and
  * one duplicate-key discipline; device administration, device lists and user administration are
- * already classes of their own (device-admin.ts, device-lists.ts, user-admin.ts).
+ * already classes of their own (device-admin.ts, device-lists.ts, user-admin.ts), and so are seq marks
+ * (seq-marks.ts).
  */
 import { randomUUID } from 'node:crypto';
 import mongoose, { type Connection } from 'mongoose';
