@@ -8,16 +8,11 @@
  * Operator (for the audit log): --as, else CURBSIDE_OPERATOR, else the login name.
  * Exit codes: 0 done; 1 the hub refused or the audit log failed verification; 64 bad usage; 69 hub unreachable.
  */
-import { createReadStream, createWriteStream, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { userInfo } from 'node:os';
-import { createInterface } from 'node:readline';
-import { pipeline } from 'node:stream/promises';
-import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import {
-  ADMIN_OPERATOR_HEADER,
-  AdminAuditVerdictSchema,
   AdminDeviceRestoreResultSchema,
   AdminDeviceRevokeResultSchema,
   AdminKeysResponseSchema,
@@ -27,14 +22,15 @@ import {
   AdminUserProfileResultSchema,
   AdminAlertSettingsSchema,
   AdminUsersResponseSchema,
-  RestErrorBodySchema,
-  CredentialsResultSchema,
 } from '@curbside/shared';
-import { generateCredentialKey, loadCredentialKey, signAttestation, signRevocation } from './credentials.js';
+import { auditCommand } from './audit-commands.js';
+import type { CommandContext, NeedName } from './command-context.js';
+import { CliError, UsageError } from './errors.js';
+import { credentialCommand, type CredentialAction } from './credential-commands.js';
+import { loadCredentialKey } from './credentials.js';
+import { formatTeams, formatUsers } from './format.js';
+import { HubClient } from './hub-client.js';
 import { pseudonymCommand } from './pseudonym-commands.js';
-import { z } from 'zod';
-import { formatVerdict, verifyAuditLog, type AuditVerdict } from '../audit/verify.js';
-import type { AuditEntry, AuditReader } from '../audit/port.js';
 
 const USAGE = `usage: curbside-admin [--url URL] [--token TOKEN] [--as OPERATOR] [--json] <command>
 
@@ -105,18 +101,6 @@ const OPTIONS = {
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
 
-/** Bad usage: the message and the usage, exit 64 (EX_USAGE). */
-class UsageError extends Error {}
-/** The hub answered with an error, or could not be reached. */
-class CliError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: number,
-  ) {
-    super(message);
-  }
-}
-
 /**
  * An option that takes a value takes the next argument, whatever it starts with (as getopt does):
  * identity keys are base64url and may start with '-', which parseArgs alone reads as another option
@@ -165,7 +149,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.W
 async function run(positionals: string[], v: Values, env: NodeJS.ProcessEnv, out: NodeJS.WritableStream): Promise<number> {
   const [group, action, ...extra] = positionals;
   if (extra.length) throw new UsageError(`unexpected argument ${extra[0]}`);
-  const need = (name: 'org' | 'user' | 'device' | 'team' | 'key' | 'out' | 'identity-key' | 'name' | 'specialty' | 'licence' | 'institution' | 'serial' | 'epoch' | 'keys'): string => {
+  const need = (name: NeedName): string => {
     const value = v[name];
     if (value === undefined || value === '') throw new UsageError(`${group} ${action} needs --${name}`);
     return value;
@@ -184,6 +168,19 @@ async function run(positionals: string[], v: Values, env: NodeJS.ProcessEnv, out
     } catch (err) {
       throw new UsageError(`--key ${file}: ${(err as Error).message}`);
     }
+  };
+  const ctx: CommandContext = {
+    hub,
+    need,
+    value: (name) => {
+      const value = (v as Record<string, string | boolean | undefined>)[name];
+      return typeof value === 'string' ? value : undefined;
+    },
+    officeKey,
+    print,
+    usage: (message) => {
+      throw new UsageError(message);
+    },
   };
 
   switch (`${group ?? ''} ${action ?? ''}`) {
@@ -225,21 +222,9 @@ async function run(positionals: string[], v: Values, env: NodeJS.ProcessEnv, out
       print(res, () => formatTeams(res));
       return 0;
     }
-    case 'audit export': {
-      const body = await hub.stream(AdminPath.AUDIT_EXPORT, { chain: v.chain });
-      try {
-        await pipeline(body, v.out ? createWriteStream(v.out, { mode: 0o600 }) : out, { end: v.out !== undefined });
-      } catch (err) {
-        // `| head`: the reader had enough.
-        if ((err as { code?: string }).code !== 'EPIPE') throw new CliError(`export interrupted: ${(err as Error).message}`, 1);
-      }
-      return 0;
-    }
-    case 'audit verify': {
-      const verdict = v.file ? await verifyExport(v.file) : await hub.get(AdminPath.AUDIT_VERIFY, {}, AdminAuditVerdictSchema, [409]);
-      print(verdict, () => formatVerdict(verdict as AuditVerdict));
-      return verdict.ok ? 0 : 1;
-    }
+    case 'audit export':
+    case 'audit verify':
+      return auditCommand(action as 'export' | 'verify', { ...ctx, out });
     case 'alerts show':
     case 'alerts set': {
       const int = (flag: 'urgent-ms' | 'emergent-ms' | 'max-repeats') => {
@@ -257,56 +242,16 @@ async function run(positionals: string[], v: Values, env: NodeJS.ProcessEnv, out
       print(res, () => `${res.orgId}: urgent every ${res.urgentMs / 1000} s${mark('urgentMs')}, emergent every ${res.emergentMs / 1000} s${mark('emergentMs')}, at most ${res.maxRepeats} times${mark('maxRepeats')}`);
       return 0;
     }
-    case 'credentials keygen': {
-      const publicKey = await generateCredentialKey(need('out')).catch((err: unknown) => {
-        throw new UsageError(`--out ${v.out}: ${(err as Error).message} (an existing file is never overwritten)`);
-      });
-      print({ publicKey }, () => `private key written to ${v.out} (keep it offline); public key: ${publicKey}`);
-      return 0;
-    }
-    case 'credentials publish-key': {
-      const { publicKey } = await officeKey();
-      const res = await hub.post(AdminPath.CREDENTIAL_KEY, { orgId: need('org'), publicKey }, z.object({ orgId: z.string(), publicKey: z.string(), changed: z.boolean() }));
-      print(res, () => `${res.orgId}: credentialing key ${res.publicKey}${res.changed ? ' published' : ' (already published)'}`);
-      return 0;
-    }
-    case 'credentials issue': {
-      const days = v.days === undefined ? 365 : Number(v.days);
-      if (!Number.isInteger(days) || days < 1 || days > 3650) throw new UsageError('--days must be a whole number from 1 to 3650');
-      const { privateKey } = await officeKey();
-      const fields = { orgId: need('org'), userId: need('user'), deviceId: need('device'), identityKey: need('identity-key'), displayName: need('name'), specialty: need('specialty'), licence: need('licence'), institution: need('institution'), days };
-      let document;
-      try {
-        document = signAttestation(privateKey, fields);
-      } catch (err) {
-        throw new UsageError(`not an attestation: ${(err as Error).message}`);
-      }
-      const res = await hub.post(AdminPath.CREDENTIALS, { orgId: fields.orgId, document }, z.object({ serial: z.string(), userId: z.string(), expiresAt: z.number() }));
-      print(res, () => `${res.userId}: attestation ${res.serial}, valid until ${new Date(res.expiresAt).toISOString()}`);
-      return 0;
-    }
-    case 'credentials revoke': {
-      const { privateKey } = await officeKey();
-      const document = signRevocation(privateKey, { orgId: need('org'), serial: need('serial'), reason: v.reason });
-      const res = await hub.post(AdminPath.CREDENTIAL_REVOKE, { orgId: need('org'), document }, z.object({ serial: z.string() }));
-      print(res, () => `attestation ${res.serial} revoked`);
-      return 0;
-    }
-    case 'credentials show': {
-      const res = await hub.get(AdminPath.CREDENTIALS, { orgId: need('org'), userId: need('user') }, CredentialsResultSchema);
-      const revoked = new Set(res.revocations.map((r) => (JSON.parse(r.signed) as { serial: string }).serial));
-      print(res, () =>
-        res.attestations
-          .map((a) => JSON.parse(a.signed) as { serial: string; specialty: string; deviceId: string; expiresAt: number })
-          .map((c) => `${c.serial}  ${c.specialty}  device ${c.deviceId}  until ${new Date(c.expiresAt).toISOString()}${revoked.has(c.serial) ? '  REVOKED' : ''}`)
-          .join('\n') || 'no attestations',
-      );
-      return 0;
-    }
+    case 'credentials keygen':
+    case 'credentials publish-key':
+    case 'credentials issue':
+    case 'credentials revoke':
+    case 'credentials show':
+      return credentialCommand(action as CredentialAction, ctx);
     case 'credentials pseudonym-key':
     case 'credentials sign-pseudonyms':
     case 'credentials revoke-pseudonym-key':
-      return pseudonymCommand(action as 'pseudonym-key', { hub, need, value: (name) => v[name], officeKey, print, usage: (m) => { throw new UsageError(m); } });
+      return pseudonymCommand(action as 'pseudonym-key', ctx);
     case 'keys show':
     case 'keys reload': {
       const res = action === 'show' ? await hub.get(AdminPath.KEYS, {}, AdminKeysResponseSchema) : await hub.post(AdminPath.KEYS_RELOAD, {}, AdminKeysResponseSchema);
@@ -316,121 +261,6 @@ async function run(positionals: string[], v: Values, env: NodeJS.ProcessEnv, out
     default:
       throw new UsageError(group === undefined ? 'no command' : `unknown command: ${[group, action].filter(Boolean).join(' ')}`);
   }
-}
-
-/** The admin HTTP API of one hub. */
-class HubClient {
-  constructor(private readonly o: { url: string; token: string | undefined; operator: string }) {}
-
-  private async request(method: 'GET' | 'POST', path: string, query: Record<string, string | undefined>, body: unknown): Promise<Response> {
-    if (!this.o.token) throw new UsageError('no admin token: set ADMIN_TOKEN or pass --token');
-    const qs = new URLSearchParams(Object.entries(query).filter((e): e is [string, string] => e[1] !== undefined));
-    const url = `${this.o.url}${path}${qs.size ? `?${qs}` : ''}`;
-    try {
-      return await fetch(url, {
-        method,
-        headers: {
-          authorization: `Bearer ${this.o.token}`,
-          [ADMIN_OPERATOR_HEADER]: this.o.operator,
-          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        signal: AbortSignal.timeout(30_000),
-      });
-    } catch (err) {
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      throw new CliError(`cannot reach the hub at ${this.o.url}: ${cause?.code ?? cause?.message ?? (err as Error).message}`, 69);
-    }
-  }
-
-  private async answer<S extends z.ZodType>(res: Response, schema: S | undefined, okStatuses: number[]): Promise<z.output<S>> {
-    if (res.status === 204) return undefined as z.output<S>;
-    const json: unknown = await res.json().catch(() => undefined);
-    if (!res.ok && !okStatuses.includes(res.status)) {
-      const error = RestErrorBodySchema.safeParse(json);
-      throw new CliError(error.success ? `${error.data.error.code}: ${error.data.error.message}` : `the hub answered HTTP ${res.status}`, 1);
-    }
-    if (!schema) return json as z.output<S>;
-    const parsed = schema.safeParse(json);
-    if (!parsed.success) throw new CliError('the hub answered something this CLI does not understand (another version?)', 1);
-    return parsed.data;
-  }
-
-  async get<S extends z.ZodType>(path: string, query: Record<string, string | undefined>, schema: S, okStatuses: number[] = []): Promise<z.output<S>> {
-    return this.answer(await this.request('GET', path, query, undefined), schema, okStatuses);
-  }
-
-  async post<S extends z.ZodType>(path: string, body: Record<string, unknown>, schema: S | undefined): Promise<z.output<S>> {
-    return this.answer(await this.request('POST', path, {}, body), schema, []);
-  }
-
-  async stream(path: string, query: Record<string, string | undefined>): Promise<Readable> {
-    const res = await this.request('GET', path, query, undefined);
-    if (!res.ok || !res.body) await this.answer(res, undefined, []);
-    return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
-  }
-}
-
-/** Verify an NDJSON export offline: the same checks as on the hub, without the recorded heads. */
-async function verifyExport(file: string): Promise<AuditVerdict> {
-  const chains = new Map<string, AuditEntry[]>();
-  const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
-  let n = 0;
-  try {
-    for await (const line of lines) {
-      n++;
-      if (line.trim() === '') continue;
-      let entry: AuditEntry;
-      try {
-        entry = JSON.parse(line) as AuditEntry;
-      } catch {
-        throw new CliError(`${file}:${n}: not a JSON line`, 1);
-      }
-      if (typeof entry.chain !== 'string' || typeof entry.index !== 'number') throw new CliError(`${file}:${n}: not an audit entry`, 1);
-      const list = chains.get(entry.chain) ?? [];
-      list.push(entry);
-      chains.set(entry.chain, list);
-    }
-  } catch (err) {
-    if (err instanceof CliError) throw err;
-    throw new CliError(`cannot read ${file}: ${(err as Error).message}`, 64);
-  }
-  for (const list of chains.values()) list.sort((a, b) => a.index - b.index);
-  const reader: AuditReader = {
-    chains: async () => [...chains.keys()],
-    entries: async (chain, afterIndex, limit) => (chains.get(chain) ?? []).filter((e) => e.index > afterIndex).slice(0, limit),
-    recordedHead: async () => undefined,
-  };
-  return verifyAuditLog(reader);
-}
-
-function formatUsers(res: z.output<typeof AdminUsersResponseSchema>): string {
-  if (res.users.length === 0) return `no users in ${res.orgId}`;
-  const lines = res.users.flatMap((u) => [
-    `${u.userId}${u.disabledAt !== undefined ? `  DISABLED since ${iso(u.disabledAt)}` : ''}  (first seen ${iso(u.createdAt)}, last seen ${iso(u.lastSeenAt)})`,
-    ...u.devices.map(
-      (d) => `  ${d.deviceId}  ${d.revokedAt !== undefined ? `revoked ${iso(d.revokedAt)}` : d.listed ? 'listed' : 'not listed'}${d.hasKeys ? '' : ', no keys'}  last seen ${iso(d.lastSeenAt)}`,
-    ),
-  ]);
-  if (res.next !== undefined) lines.push(`(more: --after ${res.next})`);
-  return lines.join('\n');
-}
-
-function formatTeams(res: z.output<typeof AdminTeamsResponseSchema>): string {
-  if (res.teams.length === 0) return `no care teams`;
-  return res.teams
-    .map((t) =>
-      [
-        `${t.teamId}  created ${iso(t.createdAt)} by ${t.createdBy}`,
-        `  epoch ${t.epoch ?? '(none)'}, ${t.statements} statements, last seq ${t.lastSeq}`,
-        `  ${t.counts.members} members (${t.counts.owners} owner, ${t.counts.admins} admins): ${t.members.map((m) => `${m.userId} (${m.role})`).join(', ')}`,
-      ].join('\n'),
-    )
-    .join('\n');
-}
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString();
 }
 
 function safeLogin(): string {

@@ -3,23 +3,13 @@
  * pseudonym commands (cli/pseudonyms.ts does the cryptography). Every request is checked with the
  * office's own key before anything is signed: the hub is a mailbox here, not an authority.
  */
-import type { KeyObject } from 'node:crypto';
 import { AdminPath, AdminPseudonymRequestsResponseSchema, CredentialsResultSchema, parseSigned, PseudonymRequestDocSchema } from '@curbside/shared';
 import { z } from 'zod';
+import type { CommandContext } from './command-context.js';
 import { blindSignAll, checkPseudonymRequest, createPseudonymKey, ledgerKey, loadPseudonymKeys, readLedger, signPseudonymKeyRevocation, writeLedger } from './pseudonyms.js';
 
-/** What the commands need of the CLI: its admin HTTP client, its argument checks and its printer. */
-export interface PseudonymCommandContext {
-  hub: {
-    get<S extends z.ZodType>(path: string, query: Record<string, string | undefined>, schema: S): Promise<z.output<S>>;
-    post<S extends z.ZodType>(path: string, body: Record<string, unknown>, schema: S | undefined): Promise<z.output<S>>;
-  };
-  need(name: 'org' | 'out' | 'epoch' | 'specialty' | 'keys'): string;
-  value(name: 'per-user' | 'days'): string | undefined;
-  officeKey(): Promise<{ privateKey: KeyObject; publicKey: string }>;
-  usage(message: string): never;
-  print(json: unknown, human: () => string): void;
-}
+/** What the commands need of the CLI (admin.ts). */
+export type PseudonymCommandContext = CommandContext;
 
 function whole(ctx: PseudonymCommandContext, name: 'per-user' | 'days', fallback: number, max: number): number {
   const raw = ctx.value(name);
