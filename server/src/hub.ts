@@ -78,19 +78,6 @@ export class Hub {
   /** When a handshake or request last failed because the database could not be reached. */
   private storageFailedAt = 0;
 
-  /** Delete envelopes every recipient device acked, and those past retention (FerretDB has no TTL). */
-  async sweep(now = Date.now()): Promise<number> {
-    try {
-      await this.relay.flushAcks(); // the sweep goes by the delivery acks: write those noted so far first
-      const { deleted } = await this.storage.sweepEnvelopes(now);
-      if (deleted) this.logger.info({ deleted }, 'swept delivered and expired envelopes');
-      await this.attachments.sweep(now).catch((err: unknown) => this.logger.warn({ err }, 'attachment sweep failed'));
-      return deleted;
-    } catch (err) {
-      this.logger.warn({ err }, 'envelope sweep failed');
-      return 0;
-    }
-  }
   private accepting = true;
   private closed: Promise<void> | undefined;
 
@@ -113,6 +100,20 @@ export class Hub {
       alerts: this.alerts,
       gateway: this.gateway,
     } = wireHub(deps, { isAccepting: () => this.accepting, onStorageUnreachable: () => (this.storageFailedAt = Date.now()) }));
+  }
+
+  /** Delete envelopes every recipient device acked, and those past retention (FerretDB has no TTL). */
+  async sweep(now = Date.now()): Promise<number> {
+    try {
+      await this.relay.flushAcks(); // the sweep goes by the delivery acks: write those noted so far first
+      const { deleted } = await this.storage.sweepEnvelopes(now);
+      if (deleted) this.logger.info({ deleted }, 'swept delivered and expired envelopes');
+      await this.attachments.sweep(now).catch((err: unknown) => this.logger.warn({ err }, 'attachment sweep failed'));
+      return deleted;
+    } catch (err) {
+      this.logger.warn({ err }, 'envelope sweep failed');
+      return 0;
+    }
   }
 
   /** Initialise storage, start listening, start presence heartbeats. Port 0 picks a free port. */
