@@ -10,7 +10,7 @@ import { ErrorCode, type AckPolicy, type AlertContent, type AlertPriority, type 
 import { CurbsideError } from '../errors.js';
 import type { AlertPayload } from '../hub/outbox.js';
 import { openMessage, sealMessage, type MessageContent } from './message-crypto.js';
-import type { TeamContext } from './types.js';
+import { untrustedIdentity, type TeamContext } from './types.js';
 
 /** What the app asks of an urgent message: its priority and, optionally, who to escalate to. */
 export interface AlertRequest {
@@ -42,7 +42,7 @@ export class Escalations {
     const me = this.core.self();
     for (const userId of request.escalate.flatMap((t) => t.userIds)) {
       if (await this.core.trust.isBlocked(userId)) {
-        throw new CurbsideError(ErrorCode.UNTRUSTED_IDENTITY, `The safety key of ${userId} changed; accept or verify it before escalating to them`, { userId });
+        throw untrustedIdentity(userId, 'escalating to them');
       }
     }
     const { body, keyPackage } = sealMessage(content, { conversationId, senderUserId: me.userId, senderDeviceId: me.deviceId, clientMessageId });

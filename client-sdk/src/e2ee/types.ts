@@ -91,9 +91,9 @@ export class DecryptionError extends CurbsideError {
   }
 }
 
-/** The error of a send (or a new session) refused because a contact's key changed and was not accepted. */
-export function untrustedIdentity(userId: string): CurbsideError {
-  return new CurbsideError(ErrorCode.UNTRUSTED_IDENTITY, `The safety key of ${userId} changed; accept or verify it before sending`, { userId });
+/** The error of a send (or a new session, or an escalation: `before`) refused because a contact's key changed and was not accepted. */
+export function untrustedIdentity(userId: string, before = 'sending'): CurbsideError {
+  return new CurbsideError(ErrorCode.UNTRUSTED_IDENTITY, `The safety key of ${userId} changed; accept or verify it before ${before}`, { userId });
 }
 
 /**
