@@ -676,11 +676,13 @@ for (const backend of mongoBackends()) {
       const st = open(dbName);
       await st.init();
       const ids = await Promise.all(range(1, 4).map(async () => (await st.createConversation({ orgId: ORG, kind: 'group', createdBy: 'a', memberUserIds: ['r'], now: T0 })).conversation.id));
-      const append = (c: string, id: string) => st.appendEnvelope({ orgId: ORG, conversationId: c, senderUserId: 'a', senderDeviceId: 'd', clientMessageId: id, body: bytes(2), now: T0 });
+      const append = (c: string, id: string, lastSeqSeen?: number) =>
+        st.appendEnvelope({ orgId: ORG, conversationId: c, senderUserId: 'a', senderDeviceId: 'd', clientMessageId: id, body: bytes(2), now: T0, ...(lastSeqSeen !== undefined ? { lastSeqSeen } : {}) });
       for (const c of ids) await append(c, `${c}-1`);
-      // One batch marks all four at seq 2 (one set: the node knows each seq, nothing to read first);
-      // three of them move on, the fourth stays quiet.
-      await Promise.all(ids.map((c) => append(c, `${c}-2`)));
+      // One batch marks all four at seq 2 (one set: the caller read each conversation, as a send does,
+      // and the node knows each seq, so nothing is read before the inserts); three of them move on, the
+      // fourth stays quiet.
+      await Promise.all(ids.map((c) => append(c, `${c}-2`, 1)));
       for (const c of ids.slice(0, 3)) assert.equal(stored(await append(c, `${c}-3`)).seq, 3);
       const raw = mongoose.createConnection(backend.uri(), { dbName });
       try {
