@@ -12,25 +12,16 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
-import {
-  AdminDeviceRestoreResultSchema,
-  AdminDeviceRevokeResultSchema,
-  AdminKeysResponseSchema,
-  AdminPath,
-  AdminTeamsResponseSchema,
-  AdminUserActionResultSchema,
-  AdminUserProfileResultSchema,
-  AdminAlertSettingsSchema,
-  AdminUsersResponseSchema,
-} from '@curbside/shared';
+import { alertCommand } from './alert-commands.js';
 import { auditCommand } from './audit-commands.js';
 import type { CommandContext, NeedName } from './command-context.js';
 import { CliError, UsageError } from './errors.js';
 import { credentialCommand, type CredentialAction } from './credential-commands.js';
 import { loadCredentialKey } from './credentials.js';
-import { formatTeams, formatUsers } from './format.js';
 import { HubClient } from './hub-client.js';
-import { pseudonymCommand } from './pseudonym-commands.js';
+import { keyCommand } from './key-commands.js';
+import { pseudonymCommand, type PseudonymAction } from './pseudonym-commands.js';
+import { userCommand, type UserCommand } from './user-commands.js';
 
 const USAGE = `usage: curbside-admin [--url URL] [--token TOKEN] [--as OPERATOR] [--json] <command>
 
@@ -184,64 +175,20 @@ async function run(positionals: string[], v: Values, env: NodeJS.ProcessEnv, out
   };
 
   switch (`${group ?? ''} ${action ?? ''}`) {
-    case 'users list': {
-      const limit = v.limit;
-      if (limit !== undefined && !/^\d{1,3}$/.test(limit)) throw new UsageError('--limit must be a number from 1 to 500');
-      const res = await hub.get(AdminPath.USERS, { orgId: need('org'), after: v.after, limit }, AdminUsersResponseSchema);
-      print(res, () => formatUsers(res));
-      return 0;
-    }
+    case 'users list':
     case 'users disable':
-    case 'users enable': {
-      const path = action === 'disable' ? AdminPath.USER_DISABLE : AdminPath.USER_ENABLE;
-      const res = await hub.post(path, { orgId: need('org'), userId: need('user') }, AdminUserActionResultSchema);
-      print(res, () => `${res.userId} (${res.orgId}): ${res.status.replace('_', ' ')}`);
-      return 0;
-    }
-    case 'users profile': {
-      if (v.name === undefined && v.role === undefined && v.department === undefined) throw new UsageError('users profile needs at least one of --name, --role and --department');
-      const body = { orgId: need('org'), userId: need('user'), displayName: v.name, role: v.role, department: v.department };
-      const res = await hub.post(AdminPath.USER_PROFILE, body, AdminUserProfileResultSchema);
-      const p = res.profile;
-      print(res, () => `${p.userId} (${res.orgId}): ${[p.displayName ?? '(no name)', p.role, p.department].filter(Boolean).join(' · ')}`);
-      return 0;
-    }
-    case 'devices revoke': {
-      const res = await hub.post(AdminPath.DEVICE_REVOKE, { orgId: need('org'), userId: need('user'), deviceId: need('device') }, AdminDeviceRevokeResultSchema);
-      print(res, () => `${res.deviceId}: ${res.revoked ? 'revoked' : 'was already revoked'}`);
-      return 0;
-    }
-    case 'devices restore': {
-      const res = await hub.post(AdminPath.DEVICE_RESTORE, { orgId: need('org'), deviceId: need('device') }, AdminDeviceRestoreResultSchema);
-      print(res, () => `${v.device}: ${res.restored ? 'restored' : 'was not revoked'}`);
-      return 0;
-    }
-    case 'teams show': {
-      if ((v.team === undefined) === (v.user === undefined)) throw new UsageError('teams show needs exactly one of --team and --user');
-      const res = await hub.get(AdminPath.TEAMS, { orgId: need('org'), teamId: v.team, userId: v.user }, AdminTeamsResponseSchema);
-      print(res, () => formatTeams(res));
-      return 0;
-    }
+    case 'users enable':
+    case 'users profile':
+    case 'devices revoke':
+    case 'devices restore':
+    case 'teams show':
+      return userCommand(`${group} ${action}` as UserCommand, ctx);
     case 'audit export':
     case 'audit verify':
       return auditCommand(action as 'export' | 'verify', { ...ctx, out });
     case 'alerts show':
-    case 'alerts set': {
-      const int = (flag: 'urgent-ms' | 'emergent-ms' | 'max-repeats') => {
-        const raw = v[flag];
-        if (raw === undefined) return undefined;
-        if (raw === 'default') return null;
-        if (!/^\d{1,9}$/.test(raw)) throw new UsageError(`--${flag} must be a whole number, or default`);
-        return Number(raw);
-      };
-      const res =
-        action === 'show'
-          ? await hub.get(AdminPath.ALERT_SETTINGS, { orgId: need('org') }, AdminAlertSettingsSchema)
-          : await hub.post(AdminPath.ALERT_SETTINGS, { orgId: need('org'), urgentMs: int('urgent-ms'), emergentMs: int('emergent-ms'), maxRepeats: int('max-repeats') }, AdminAlertSettingsSchema);
-      const mark = (k: 'urgentMs' | 'emergentMs' | 'maxRepeats') => (res.set.includes(k) ? '' : ' (default)');
-      print(res, () => `${res.orgId}: urgent every ${res.urgentMs / 1000} s${mark('urgentMs')}, emergent every ${res.emergentMs / 1000} s${mark('emergentMs')}, at most ${res.maxRepeats} times${mark('maxRepeats')}`);
-      return 0;
-    }
+    case 'alerts set':
+      return alertCommand(action as 'show' | 'set', ctx);
     case 'credentials keygen':
     case 'credentials publish-key':
     case 'credentials issue':
@@ -251,13 +198,10 @@ async function run(positionals: string[], v: Values, env: NodeJS.ProcessEnv, out
     case 'credentials pseudonym-key':
     case 'credentials sign-pseudonyms':
     case 'credentials revoke-pseudonym-key':
-      return pseudonymCommand(action as 'pseudonym-key', ctx);
+      return pseudonymCommand(action as PseudonymAction, ctx);
     case 'keys show':
-    case 'keys reload': {
-      const res = action === 'show' ? await hub.get(AdminPath.KEYS, {}, AdminKeysResponseSchema) : await hub.post(AdminPath.KEYS_RELOAD, {}, AdminKeysResponseSchema);
-      print(res, () => res.nodes.map((n) => `${n.node}  ${n.source}  ${n.algorithm}  ${n.error ? `FAILED: ${n.error}` : n.fingerprints.join(' ')}`).join('\n'));
-      return res.nodes.some((n) => n.error !== undefined) ? 1 : 0;
-    }
+    case 'keys reload':
+      return keyCommand(action as 'show' | 'reload', ctx);
     default:
       throw new UsageError(group === undefined ? 'no command' : `unknown command: ${[group, action].filter(Boolean).join(' ')}`);
   }

@@ -9,16 +9,16 @@ import type { CommandContext } from './command-context.js';
 import { blindSignAll, checkPseudonymRequest, createPseudonymKey, ledgerKey, loadPseudonymKeys, readLedger, signPseudonymKeyRevocation, writeLedger } from './pseudonyms.js';
 
 /** What the commands need of the CLI (admin.ts). */
-export type PseudonymCommandContext = CommandContext;
+export type PseudonymAction = 'pseudonym-key' | 'sign-pseudonyms' | 'revoke-pseudonym-key';
 
-function whole(ctx: PseudonymCommandContext, name: 'per-user' | 'days', fallback: number, max: number): number {
+function whole(ctx: CommandContext, name: 'per-user' | 'days', fallback: number, max: number): number {
   const raw = ctx.value(name);
   const n = raw === undefined ? fallback : Number(raw);
   if (!Number.isInteger(n) || n < 1 || n > max) ctx.usage(`--${name} must be a whole number from 1 to ${max}`);
   return n;
 }
 
-export async function pseudonymCommand(action: 'pseudonym-key' | 'sign-pseudonyms' | 'revoke-pseudonym-key', ctx: PseudonymCommandContext): Promise<number> {
+export async function pseudonymCommand(action: PseudonymAction, ctx: CommandContext): Promise<number> {
   const { privateKey } = await ctx.officeKey();
   const orgId = ctx.need('org');
   if (action === 'pseudonym-key') {
