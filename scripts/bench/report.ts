@@ -1,13 +1,15 @@
 /**
- * The hub benchmark's report (run.ts measures): the results' shape, the summaries of latency histograms,
+ * The hub benchmark's report (run.ts measures): the results' shape, the summaries of latency histograms, the
+ * comparisons between variants (ratios, what the machine allows D, targets), where the report is written,
  * and the Markdown block each run adds to docs/benchmarks.md.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as hdr from 'hdr-histogram-js';
 import type { PerMessage } from './counts.js';
-import type { StackCpu } from './stack-cpu.js';
+import { boundWithHubOf, ceilingWithOneDocument, type StackCpu } from './stack-cpu.js';
 import type { StorageCeilingResult } from './storage-ceiling.js';
 import type { VariantId } from './common.js';
 
@@ -195,4 +197,113 @@ export function addToDocs(file: string, md: string): void {
   if (!text.includes(DOCS_MARKER)) text = `${text.trimEnd()}\n\n${DOCS_HEADING}\n\n${DOCS_MARKER}\n`;
   text = text.replace(DOCS_MARKER, `${DOCS_MARKER}\n\n${md}\n`);
   writeFileSync(file, text);
+}
+
+/**
+ * What the variants of one run say side by side: the ratios (throughput and CPU), issue #19's D against
+ * min(B, S), what the machine allows D (stack-cpu.ts), the open-loop p99 crossing and the targets.
+ */
+export function comparisons(results: VariantResult[]): Pick<Report, 'ratios' | 'cpuRatios' | 'targets' | 'p99Crossing'> & { stackBound: NonNullable<Report['stackBound']> } {
+  const by = (id: VariantId) => results.find((r) => r.id === id);
+  const ratio = (a: number | null | undefined, b: number | null | undefined) => (a != null && b != null && b > 0 ? r3(a / b) : null);
+  const hl = (id: VariantId) => by(id)?.headline?.msgPerS;
+  const ratios = {
+    'D/B': ratio(hl('real'), hl('socketio')),
+    'C/B': ratio(hl('memory'), hl('socketio')),
+    'E/D': ratio(hl('two-nodes'), hl('real')),
+    'B/A': ratio(hl('socketio'), hl('ws')),
+  };
+  /** The same ratios on CPU cost: bare relay's hub CPU per message ÷ the variant's (higher is better, like msg/s). */
+  const cpuCap = (id: VariantId) => by(id)?.cpu?.oneCoreMsgPerS;
+  const cpuRatios = {
+    'D/B': ratio(cpuCap('real'), cpuCap('socketio')),
+    'C/B': ratio(cpuCap('memory'), cpuCap('socketio')),
+    'E/D': ratio(cpuCap('two-nodes'), cpuCap('real')),
+    'B/A': ratio(cpuCap('socketio'), cpuCap('ws')),
+  };
+  // The headline of issue #19: D against the lower of its two ceilings, the bare socket.io relay and
+  // the database. At --senders concurrent senders (closed loop): msg/s; S: the plain driver's docs/s.
+  const closed = (id: VariantId) => by(id)?.closedLoop?.rate;
+  const sRate = by('storage')?.storage?.inserts.docsPerS;
+  const minBS = (b: number | undefined) => (b != null && sRate != null ? Math.min(b, sRate) : (b ?? sRate));
+  const ceilingRatios = {
+    D_over_min_B_S: ratio(closed('real'), minBS(closed('socketio'))),
+    D_over_B_closedLoop: ratio(closed('real'), closed('socketio')),
+    D_over_S: ratio(closed('real'), sRate),
+    // D against S written the way the hub writes (envelopes, then seq marks, one lane), and the previous way ($max raise).
+    D_over_S_hubPattern: ratio(closed('real'), by('storage')?.storage?.insertsAndMarks?.docsPerS),
+    D_over_S_maxRaise: ratio(closed('real'), by('storage')?.storage?.insertsAndRaise.docsPerS),
+    D_over_min_B_S_ladder: ratio(hl('real'), minBS(hl('socketio'))),
+  };
+  // What this machine allows D at all: its closed-loop stack (generators, database, Redis) with the
+  // hub's CPU replaced by the bare relay's, every core busy (stack-cpu.ts), against min(B, S).
+  const dStack = by('real')?.closedLoop?.stack;
+  const bHub = by('socketio')?.closedLoop?.stack?.msPerMsg.hub;
+  const machineBound = dStack && bHub != null ? boundWithHubOf(dStack, bHub) : null;
+  const ceiling = ceilingWithOneDocument(by('socketio')?.closedLoop?.stack, by('storage')?.storage?.dbCpuMsPerDoc?.total);
+  const stackBound = {
+    D_stack: dStack ?? null,
+    B_stack: by('socketio')?.closedLoop?.stack ?? null,
+    D_boundWithRelayHubMsgPerS: machineBound,
+    D_bound_over_min_B_S: ratio(machineBound, minBS(closed('socketio'))),
+    // A ceiling on D for any hub: what B's whole stack spends per message plus what the database
+    // spends to store one document in S. Below 0.6 × min(B, S) here, the target is out of reach on this machine.
+    S_dbCpuMsPerDoc: by('storage')?.storage?.dbCpuMsPerDoc ?? null,
+    D_ceilingMsgPerS: ceiling,
+    D_ceiling_over_min_B_S: ratio(ceiling, minBS(closed('socketio'))),
+  };
+  // D's p99 on the open-loop ladder: at 1k msg/s, and the first rate where it passes 50 ms.
+  const dSteps = by('real')?.steps ?? [];
+  // The highest step with p99 ≤ 50 ms, and the next step above it (a noisy machine can put one low step over 50 ms).
+  const under50 = dSteps.filter((s) => s.valid && (s.latencyMs.p99 ?? Infinity) <= 50).at(-1);
+  const crosses = dSteps.find((s) => s.rate > (under50?.rate ?? -1) && (s.latencyMs.p99 ?? Infinity) > 50);
+  const p99Crossing = { under50msUpTo: under50?.rate ?? null, crossesAt: crosses?.rate ?? null };
+  const at1k = (id: VariantId) => stepAt(by(id), 1000);
+  const targets = {
+    throughput: { target: 'D ≥ 0.6 × B (highest msg/s with p99 ≤ 100 ms)', value: ratios['D/B'], met: ratios['D/B'] == null ? null : ratios['D/B'] >= 0.6 },
+    p99At1k: { target: 'D p99 ≤ 50 ms at 1k msg/s', value: at1k('real')?.latencyMs.p99 ?? null, met: at1k('real') ? (at1k('real')!.latencyMs.p99 ?? Infinity) <= 50 && at1k('real')!.valid : null },
+    rssPerIdleConnection: { target: 'D ≤ 25 KB RSS per idle authenticated connection', value: by('real')?.idle?.rssPerConnectionKb ?? null, met: by('real')?.idle?.rssPerConnectionKb == null ? null : by('real')!.idle!.rssPerConnectionKb! <= 25 },
+  };
+  return { ratios: { ...ratios, ...ceilingRatios }, cpuRatios, targets, p99Crossing, stackBound };
+}
+
+/** The machine a run was on, with its load at the start and now. */
+export function machine(load0: number[], nproc: number): Report['machine'] & { loadavgEnd: Array<number | null> } {
+  let cpuModel = cpus()[0]?.model ?? 'unknown';
+  try {
+    cpuModel = /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? cpuModel;
+  } catch {
+    // not Linux
+  }
+  return { nproc: nproc || cpus().length, cpuModel, memMb: Math.round(Number(/MemTotal:\s+(\d+)/.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0) / 1024), loadavgStart: load0.map((x) => r2(x)), loadavgEnd: loadavg().map((x) => r2(x)) };
+}
+
+/**
+ * Write the report: to --out, else results/bench[-smoke|-quick]-DATE[-N].json (a full run without --out
+ * also as results/bench-latest.json), print its Markdown block and add it to --docs (default
+ * docs/benchmarks.md; none for a smoke run).
+ */
+export function publish(report: Report & { durationS: number }, o: { out: string | undefined; docs: string | undefined; mode: 'smoke' | 'quick' | 'full' }): void {
+  const outFlag = o.out;
+  const smoke = o.mode === 'smoke';
+  const date = report.date;
+  const tag = o.mode === 'full' ? '' : `-${o.mode}`;
+  let file = outFlag ? resolve(outFlag) : join(root, 'results', `bench${tag}-${date}.json`);
+  if (!outFlag) for (let n = 2; existsSync(file); n++) file = join(root, 'results', `bench${tag}-${date}-${n}.json`);
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
+  console.log(`\nwrote ${file} (${report.durationS} s)`);
+  if (!smoke && !outFlag) {
+    // The newest run's figures under one name (issue #19): the ratio and what a message costs.
+    writeFileSync(join(root, 'results', 'bench-latest.json'), JSON.stringify({ report: file.slice(root.length + 1), ...report }, null, 2) + '\n');
+    console.log('wrote results/bench-latest.json');
+  }
+
+  const md = markdown(report, file);
+  console.log(`\n${md}`);
+  const docs = o.docs ?? (smoke ? 'none' : join(root, 'docs', 'benchmarks.md'));
+  if (docs !== 'none') {
+    addToDocs(resolve(docs), md);
+    console.log(`added to ${docs}`);
+  }
 }

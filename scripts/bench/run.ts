@@ -1,6 +1,6 @@
 /**
- * Long file: one benchmark program (variants, load, measurement), read top to bottom; the results' shape
- * and the Markdown block each run adds are in report.ts.
+ * Long file: one benchmark program (variants, load, measurement), read top to bottom; the results' shape,
+ * the comparisons between variants and the writing of the report and its Markdown block are in report.ts.
  *
  * Hub throughput benchmark (docs/benchmarks.md, "Hub throughput"): the full pipeline against bare
  * relays, same run, same machine, same load generator.
@@ -38,18 +38,18 @@
  * RATE_LIMIT_HANDSHAKE and RATE_LIMIT_KEYS_CLAIM raised so that they never refuse the benchmark.
  */
 import { procCpuMs, procRssKb, runBench, startServer, track, type ServerProcess } from './server-process.js';
-import { boundWithHubOf, ceilingWithOneDocument, startStackCpu } from './stack-cpu.js';
+import { startStackCpu } from './stack-cpu.js';
 import { execSync, fork, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
 import { counters, perMessage } from './counts.js';
 import { storageCeiling } from './storage-ceiling.js';
-import { addToDocs, markdown, r2, r3, stepAt, summary, type StepResult, type VariantResult } from './report.js';
+import { comparisons, machine, publish, r2, r3, summary, type StepResult, type VariantResult } from './report.js';
 import { HDR, VARIANTS, type ConnectReport, type LoadShape, type RunnerToWorker, type StepReport, type VariantId, type WorkerToRunner } from './common.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -671,72 +671,7 @@ async function main(): Promise<void> {
     await svc?.stop();
   }
 
-  const by = (id: VariantId) => results.find((r) => r.id === id);
-  const ratio = (a: number | null | undefined, b: number | null | undefined) => (a != null && b != null && b > 0 ? r3(a / b) : null);
-  const hl = (id: VariantId) => by(id)?.headline?.msgPerS;
-  const ratios = {
-    'D/B': ratio(hl('real'), hl('socketio')),
-    'C/B': ratio(hl('memory'), hl('socketio')),
-    'E/D': ratio(hl('two-nodes'), hl('real')),
-    'B/A': ratio(hl('socketio'), hl('ws')),
-  };
-  /** The same ratios on CPU cost: bare relay's hub CPU per message ÷ the variant's (higher is better, like msg/s). */
-  const cpuCap = (id: VariantId) => by(id)?.cpu?.oneCoreMsgPerS;
-  const cpuRatios = {
-    'D/B': ratio(cpuCap('real'), cpuCap('socketio')),
-    'C/B': ratio(cpuCap('memory'), cpuCap('socketio')),
-    'E/D': ratio(cpuCap('two-nodes'), cpuCap('real')),
-    'B/A': ratio(cpuCap('socketio'), cpuCap('ws')),
-  };
-  // The headline of issue #19: D against the lower of its two ceilings, the bare socket.io relay and
-  // the database. At --senders concurrent senders (closed loop): msg/s; S: the plain driver's docs/s.
-  const closed = (id: VariantId) => by(id)?.closedLoop?.rate;
-  const sRate = by('storage')?.storage?.inserts.docsPerS;
-  const minBS = (b: number | undefined) => (b != null && sRate != null ? Math.min(b, sRate) : (b ?? sRate));
-  const ceilingRatios = {
-    D_over_min_B_S: ratio(closed('real'), minBS(closed('socketio'))),
-    D_over_B_closedLoop: ratio(closed('real'), closed('socketio')),
-    D_over_S: ratio(closed('real'), sRate),
-    // D against S written the way the hub writes (envelopes, then seq marks, one lane), and the previous way ($max raise).
-    D_over_S_hubPattern: ratio(closed('real'), by('storage')?.storage?.insertsAndMarks?.docsPerS),
-    D_over_S_maxRaise: ratio(closed('real'), by('storage')?.storage?.insertsAndRaise.docsPerS),
-    D_over_min_B_S_ladder: ratio(hl('real'), minBS(hl('socketio'))),
-  };
-  // What this machine allows D at all: its closed-loop stack (generators, database, Redis) with the
-  // hub's CPU replaced by the bare relay's, every core busy (stack-cpu.ts), against min(B, S).
-  const dStack = by('real')?.closedLoop?.stack;
-  const bHub = by('socketio')?.closedLoop?.stack?.msPerMsg.hub;
-  const machineBound = dStack && bHub != null ? boundWithHubOf(dStack, bHub) : null;
-  const ceiling = ceilingWithOneDocument(by('socketio')?.closedLoop?.stack, by('storage')?.storage?.dbCpuMsPerDoc?.total);
-  const stackBound = {
-    D_stack: dStack ?? null,
-    B_stack: by('socketio')?.closedLoop?.stack ?? null,
-    D_boundWithRelayHubMsgPerS: machineBound,
-    D_bound_over_min_B_S: ratio(machineBound, minBS(closed('socketio'))),
-    // A ceiling on D for any hub: what B's whole stack spends per message plus what the database
-    // spends to store one document in S. Below 0.6 × min(B, S) here, the target is out of reach on this machine.
-    S_dbCpuMsPerDoc: by('storage')?.storage?.dbCpuMsPerDoc ?? null,
-    D_ceilingMsgPerS: ceiling,
-    D_ceiling_over_min_B_S: ratio(ceiling, minBS(closed('socketio'))),
-  };
-  // D's p99 on the open-loop ladder: at 1k msg/s, and the first rate where it passes 50 ms.
-  const dSteps = by('real')?.steps ?? [];
-  // The highest step with p99 ≤ 50 ms, and the next step above it (a noisy machine can put one low step over 50 ms).
-  const under50 = dSteps.filter((s) => s.valid && (s.latencyMs.p99 ?? Infinity) <= 50).at(-1);
-  const crosses = dSteps.find((s) => s.rate > (under50?.rate ?? -1) && (s.latencyMs.p99 ?? Infinity) > 50);
-  const p99Crossing = { under50msUpTo: under50?.rate ?? null, crossesAt: crosses?.rate ?? null };
-  const at1k = (id: VariantId) => stepAt(by(id), 1000);
-  const targets = {
-    throughput: { target: 'D ≥ 0.6 × B (highest msg/s with p99 ≤ 100 ms)', value: ratios['D/B'], met: ratios['D/B'] == null ? null : ratios['D/B'] >= 0.6 },
-    p99At1k: { target: 'D p99 ≤ 50 ms at 1k msg/s', value: at1k('real')?.latencyMs.p99 ?? null, met: at1k('real') ? (at1k('real')!.latencyMs.p99 ?? Infinity) <= 50 && at1k('real')!.valid : null },
-    rssPerIdleConnection: { target: 'D ≤ 25 KB RSS per idle authenticated connection', value: by('real')?.idle?.rssPerConnectionKb ?? null, met: by('real')?.idle?.rssPerConnectionKb == null ? null : by('real')!.idle!.rssPerConnectionKb! <= 25 },
-  };
-  let cpuModel = cpus()[0]?.model ?? 'unknown';
-  try {
-    cpuModel = /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? cpuModel;
-  } catch {
-    // not Linux
-  }
+  const { ratios, cpuRatios, targets, p99Crossing, stackBound } = comparisons(results);
   const date = startedAt.toISOString().slice(0, 10);
   const dirty = sh('git status --porcelain -- shared server client-sdk scripts/bench');
   const report = {
@@ -745,7 +680,7 @@ async function main(): Promise<void> {
     startedAt: startedAt.toISOString(),
     durationS: Math.round((Date.now() - startedAt.getTime()) / 1000),
     label: flags.label ?? null,
-    machine: { nproc: Number(sh('nproc')) || cpus().length, cpuModel, memMb: Math.round(Number(/MemTotal:\s+(\d+)/.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0) / 1024), loadavgStart: load0.map((x) => r2(x)), loadavgEnd: loadavg().map((x) => r2(x)) },
+    machine: machine(load0, Number(sh('nproc'))),
     node: process.version,
     commit: sh('git rev-parse --short HEAD'),
     uncommitted: dirty === 'unknown' ? 'unknown' : dirty.split('\n').filter(Boolean),
@@ -778,33 +713,15 @@ async function main(): Promise<void> {
       rssPerConnection: '(RSS after N idle authenticated clients − RSS before) ÷ N, both after a full GC, summed over server processes',
     },
     variants: results,
-    ratios: { ...ratios, ...ceilingRatios },
+    ratios,
     cpuRatios,
     targets,
     p99Crossing,
-    perMessage: by('real')?.closedLoop?.perMessage ?? null,
+    perMessage: results.find((r) => r.id === 'real')?.closedLoop?.perMessage ?? null,
     stackBound,
   };
 
-  const tag = smoke ? '-smoke' : quick ? '-quick' : '';
-  let file = flags.out ? resolve(flags.out) : join(root, 'results', `bench${tag}-${date}.json`);
-  if (!flags.out) for (let n = 2; existsSync(file); n++) file = join(root, 'results', `bench${tag}-${date}-${n}.json`);
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
-  console.log(`\nwrote ${file} (${report.durationS} s)`);
-  if (!smoke && !flags.out) {
-    // The newest run's figures under one name (issue #19): the ratio and what a message costs.
-    writeFileSync(join(root, 'results', 'bench-latest.json'), JSON.stringify({ report: file.slice(root.length + 1), ...report }, null, 2) + '\n');
-    console.log('wrote results/bench-latest.json');
-  }
-
-  const md = markdown(report, file);
-  console.log(`\n${md}`);
-  const docs = flags.docs ?? (smoke ? 'none' : join(root, 'docs', 'benchmarks.md'));
-  if (docs !== 'none') {
-    addToDocs(resolve(docs), md);
-    console.log(`added to ${docs}`);
-  }
+  publish(report, { out: flags.out, docs: flags.docs, mode: smoke ? 'smoke' : quick ? 'quick' : 'full' });
   const failed = results.filter((r) => r.error);
   process.exit(failed.length ? 1 : 0);
 }
