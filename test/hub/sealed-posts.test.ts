@@ -175,7 +175,9 @@ describe('pseudonymous cases over sealed sender: verified, unlinkable, and refus
     }
     await node1.hub.audit.flush();
     await node2.hub.audit.flush();
-    const audit = await withDb(shared.dbName, (db) => db.collection('audit_log').find({}).toArray());
+    const stored = await withDb(shared.dbName, (db) => db.collection('audit_log').find({}).toArray());
+    // As stored: blocks of entries, each entry read on its own.
+    const audit = stored.flatMap((block) => block.entries as unknown[]);
     const postEntries = audit.filter((a) => JSON.stringify(a).includes('pool:sealed-post'));
     expect(postEntries.length, 'the posts are audited').to.be.greaterThan(0);
     for (const entry of postEntries) {

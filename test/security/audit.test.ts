@@ -34,6 +34,22 @@ async function allEntries(log: Pick<AuditLog, 'entries'>, chain: string): Promis
   return log.entries(chain, -1, 100_000);
 }
 
+type AuditCollection = mongoose.mongo.Collection;
+type StoredEntry = Omit<AuditEntry, 'chain'>;
+
+/**
+ * Edit the stored entries of a chain as someone with database access would: each stored document is a
+ * block of consecutive entries (`entries`); `edit` gets them all and returns what should be stored
+ * instead (entries left out are deleted; a block left empty is removed).
+ */
+async function tamper(col: AuditCollection, chain: string, edit: (entries: StoredEntry[]) => StoredEntry[]): Promise<void> {
+  for (const block of await col.find({ chain }).toArray()) {
+    const entries = edit(structuredClone(block.entries as StoredEntry[]));
+    if (entries.length === 0) await col.deleteOne({ _id: block._id });
+    else await col.updateOne({ _id: block._id }, { $set: { entries } });
+  }
+}
+
 /** The hub names its chains per node (`chainName`): the one chain of this organisation (or none). */
 async function chainOf(log: Pick<AuditLog, 'chains'>, org: string): Promise<string> {
   const found = (await log.chains()).filter((c) => c === org || c.startsWith(`${org} @`));
@@ -168,23 +184,22 @@ describe('audit log', function () {
       const backend = new MongoAuditBackend({ uri: serviceUrls().mongoUri, dbName: shared.dbName });
       const problems = async (chain: string) => (await verifyAuditLog(backend)).chains.find((c) => c.chain === chain)!.problems.join('\n');
       try {
+        expect((await col.find({ chain: chainA }).toArray()).every((d) => Array.isArray(d.entries)), 'stored as blocks of entries').to.equal(true);
         // 1. Someone edits who did it.
-        await col.updateOne({ chain: chainA, index: 2 }, { $set: { userId: 'dr-nobody' } });
+        await tamper(col, chainA, (es) => es.map((e) => (e.index === 2 ? { ...e, userId: 'dr-nobody' } : e)));
         const tampered = runVerify(shared.dbName);
         expect(tampered.status, tampered.out).to.equal(1);
         expect(tampered.out).to.match(/AUDIT LOG TAMPERED: 1 of 2 chain\(s\)/);
         expect(tampered.out).to.match(/TAMPERED\s+org-a @[\s\S]*entry 2: content does not match its hash/);
 
         // 2. ... and recomputes that entry's hash: the next entry no longer points at it.
-        const doc = (await col.findOne({ chain: chainA, index: 2 }))!;
-        const { _id, ...rest } = doc;
-        await col.updateOne({ _id }, { $set: { hash: hashAuditEntry({ ...(rest as unknown as AuditEntry), id: String(_id) }) } });
+        await tamper(col, chainA, (es) => es.map((e) => (e.index === 2 ? { ...e, hash: hashAuditEntry({ ...e, chain: chainA }) } : e)));
         expect(await problems(chainA)).to.match(/entry 3: prevHash does not match/).and.not.match(/entry 2: content/);
 
         // 3. An entry deleted in the middle, 4. the last ones cut off.
-        await col.deleteOne({ chain: chainB, index: 3 });
+        await tamper(col, chainB, (es) => es.filter((e) => e.index !== 3));
         expect(await problems(chainB)).to.match(/entries 3\.\.3 are missing/);
-        await col.deleteMany({ chain: chainB, index: { $gte: 5 } });
+        await tamper(col, chainB, (es) => es.filter((e) => e.index < 5));
         expect(await problems(chainB)).to.match(/tail cut off/);
 
         // 5. A whole-chain rewrite is caught against a head hash kept elsewhere.
@@ -193,6 +208,57 @@ describe('audit log', function () {
         expect(rewritten.out).to.match(/is not the expected f{64}/);
       } finally {
         await backend.close();
+        await conn.close();
+      }
+    });
+
+    it('stores a batch as one block of chained entries, continues a chain of one-entry documents from before blocks, and pages through both', async () => {
+      const dbName = uniqueName('audit');
+      const conn = await mongoose.createConnection(serviceUrls().mongoUri, { dbName }).asPromise();
+      const log = new ChainedAuditLog(new MongoAuditBackend({ uri: serviceUrls().mongoUri, dbName }), { batchSize: 4 });
+      try {
+        await log.init();
+        // The previous release's shape: one document per entry, fields at the top.
+        const chain = 'org-old';
+        let prevHash = '0'.repeat(64);
+        for (let index = 0; index < 3; index++) {
+          const base = { id: `old-${index}`, chain, index, prevHash, at: 1_700_000_000_000 + index, action: 'envelope:send', outcome: 'ok', orgId: chain, userId: 'dr-old' };
+          const hash = hashAuditEntry(base);
+          const { id, ...rest } = base;
+          await conn.db!.collection('audit_log').insertOne({ _id: id as never, ...rest, hash });
+          prevHash = hash;
+        }
+        for (let i = 0; i < 10; i++) log.record({ at: Date.now(), action: 'conversation:list', outcome: 'ok', orgId: chain, userId: `dr-${i}` });
+        await log.flush();
+
+        const docs = await conn.db!.collection('audit_log').find({ chain }).sort({ index: 1 }).toArray();
+        expect(docs.map((d) => [d.index, Array.isArray(d.entries) ? (d.entries as unknown[]).length : 'one'])).to.deep.equal([
+          [0, 'one'],
+          [1, 'one'],
+          [2, 'one'],
+          [3, 4],
+          [7, 4],
+          [11, 2],
+        ]);
+        const all = await allEntries(log, chain);
+        expect(all.map((e) => e.index)).to.deep.equal(Array.from({ length: 13 }, (_, i) => i));
+        expect(all[3]!.prevHash, 'the first block goes on from the last one-entry document').to.equal(all[2]!.hash);
+        expect(all.slice(3).map((e) => e.userId)).to.deep.equal(Array.from({ length: 10 }, (_, i) => `dr-${i}`));
+        for (const e of all) expect(Object.keys(e).every((k) => ENTRY_KEYS.has(k)), JSON.stringify(e)).to.equal(true);
+        // A page that starts inside a block, and one that ends inside one.
+        expect((await log.entries(chain, 4, 3)).map((e) => e.index)).to.deep.equal([5, 6, 7]);
+        expect((await log.entries(chain, 1, 2)).map((e) => e.index)).to.deep.equal([2, 3]);
+        const v = await verifyAuditLog(log);
+        expect(v.ok, JSON.stringify(v)).to.equal(true);
+        expect(v.chains.find((c) => c.chain === chain)?.entries).to.equal(13);
+        // A block moved to another chain fails there (the chain is hashed into each entry).
+        await conn.db!.collection('audit_log').updateOne({ chain, index: 7 }, { $set: { chain: 'org-other' } });
+        const moved = await verifyAuditLog(log);
+        expect(moved.chains.find((c) => c.chain === 'org-other')?.problems.join('\n')).to.match(/content does not match its hash/);
+        expect(moved.chains.find((c) => c.chain === chain)?.problems.join('\n')).to.match(/entries 7\.\.10 are missing/);
+      } finally {
+        await log.close();
+        await conn.dropDatabase();
         await conn.close();
       }
     });

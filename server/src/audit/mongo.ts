@@ -5,8 +5,20 @@ import { ChainedAuditLog, type AuditBackend } from './chain.js';
 import type { AuditEntry } from './port.js';
 import { ensureCollection } from '../adapters/mongo/ensure.js';
 
-interface AuditDoc extends Omit<AuditEntry, 'id'> {
+/** An entry as a block holds it: its chain is the block's. */
+type BlockEntry = Omit<AuditEntry, 'chain'>;
+
+/**
+ * A stored audit document: a block of consecutive entries of one chain (`index` the first's, `lastIndex`
+ * and `lastHash` the last's), or, written by releases before blocks, one entry with its fields at the top.
+ */
+interface AuditDoc extends Partial<Omit<AuditEntry, 'id'>> {
   _id: string;
+  chain: string;
+  index: number;
+  lastIndex?: number;
+  lastHash?: string;
+  entries?: BlockEntry[];
 }
 
 interface AuditHeadDoc {
@@ -21,11 +33,15 @@ const auditSchema = new Schema<AuditDoc>(
     _id: { type: String, required: true },
     chain: { type: String, required: true },
     index: { type: Number, required: true },
-    prevHash: { type: String, required: true },
-    hash: { type: String, required: true },
-    at: { type: Number, required: true },
-    action: { type: String, required: true },
-    outcome: { type: String, required: true },
+    lastIndex: Number,
+    lastHash: String,
+    entries: { type: [Schema.Types.Mixed], default: undefined },
+    // A single entry (before blocks):
+    prevHash: String,
+    hash: String,
+    at: Number,
+    action: String,
+    outcome: String,
     orgId: String,
     userId: String,
     deviceId: String,
@@ -42,7 +58,10 @@ const auditSchema = new Schema<AuditDoc>(
   },
   collectionOptions('audit_log'),
 );
-/** One entry per position: a node appending on a stale tail fails here (11000) and retries. */
+/**
+ * One document per starting position: every writer appends a block that starts right after the tail it
+ * knows, so a node appending on a stale tail meets the block that already starts there (11000) and retries.
+ */
 auditSchema.index({ chain: 1, index: 1 }, { unique: true, name: 'chain_index_unique' });
 
 const headSchema = new Schema<AuditHeadDoc>(
@@ -64,9 +83,13 @@ export interface MongoAuditOptions {
 }
 
 /**
- * Audit chains in MongoDB (FerretDB in tests): collection `audit_log` with a unique index on
- * (chain, index), and `audit_heads` with the highest index appended per chain, so cutting entries
- * off the end of a chain is detected too. Works without transactions.
+ * Audit chains in MongoDB (FerretDB in tests): collection `audit_log`, one document per appended batch
+ * (a block of consecutive entries, each hashed and chained as before) with a unique index on (chain,
+ * first index), and `audit_heads` with the highest index appended per chain, so cutting entries off the
+ * end of a chain is detected too. Works without transactions. One document per batch, not per entry:
+ * on FerretDB-PostgreSQL each stored document is a row, and an entry per audited event made the audit
+ * log a quarter of what the database did per message (docs/benchmarks.md). Documents of one entry each,
+ * written by earlier releases, are read as blocks of one.
  */
 export class MongoAuditBackend implements AuditBackend {
   private readonly conn: Connection;
@@ -110,12 +133,24 @@ export class MongoAuditBackend implements AuditBackend {
 
   async entries(chain: string, afterIndex: number, limit: number): Promise<AuditEntry[]> {
     if (limit <= 0) return [];
-    const docs = await this.Entry.find({ chain, index: mongoose.trusted({ $gt: afterIndex }) })
-      .sort({ index: 1 })
-      .limit(limit)
-      .lean<AuditDoc[]>()
-      .exec();
-    return docs.map(fromDoc);
+    const out: AuditEntry[] = [];
+    const take = (doc: AuditDoc) => {
+      for (const e of unpack(doc)) if (e.index > afterIndex) out.push(e);
+    };
+    // The block that holds afterIndex + 1 may start at or before afterIndex.
+    const holding = await this.Entry.findOne({ chain, index: mongoose.trusted({ $lte: afterIndex }) }).sort({ index: -1 }).lean<AuditDoc>().exec();
+    if (holding) take(holding);
+    const cursor = this.Entry.find({ chain, index: mongoose.trusted({ $gt: afterIndex }) }).sort({ index: 1 }).lean<AuditDoc>().cursor({ batchSize: 32 });
+    try {
+      for await (const doc of cursor) {
+        take(doc as AuditDoc);
+        if (out.length >= limit) break;
+      }
+    } finally {
+      await cursor.close();
+    }
+    // Ascending, so a reader paging by the last index always moves on (even through edited indexes).
+    return out.sort((a, b) => a.index - b.index).slice(0, limit);
   }
 
   async recordedHead(chain: string): Promise<number | undefined> {
@@ -124,34 +159,27 @@ export class MongoAuditBackend implements AuditBackend {
   }
 
   async tail(chain: string) {
-    const doc = await this.Entry.findOne({ chain }).sort({ index: -1 }).select({ index: 1, hash: 1 }).lean<Pick<AuditDoc, 'index' | 'hash'>>().exec();
-    return doc ? { index: doc.index, hash: doc.hash } : undefined;
+    const doc = await this.Entry.findOne({ chain })
+      .sort({ index: -1 })
+      .select({ index: 1, hash: 1, lastIndex: 1, lastHash: 1 })
+      .lean<Pick<AuditDoc, 'index' | 'hash' | 'lastIndex' | 'lastHash'>>()
+      .exec();
+    if (!doc) return undefined;
+    return doc.lastIndex !== undefined && doc.lastHash !== undefined ? { index: doc.lastIndex, hash: doc.lastHash } : { index: doc.index, hash: doc.hash ?? '' };
   }
 
   async insert(chain: string, entries: AuditEntry[]): Promise<{ inserted: number; conflict: boolean }> {
     if (entries.length === 0) return { inserted: 0, conflict: false };
-    let inserted = entries.length;
-    let conflict = false;
     try {
-      // The driver's insertMany: entries are already in their stored shape (mongoose would hydrate
-      // and validate a document per entry only to copy it again).
-      await this.Entry.collection.insertMany(entries.map(toDoc) as unknown as Array<mongoose.mongo.OptionalId<mongoose.mongo.Document>>, { ordered: true });
+      // The driver's insertOne: the block is already in its stored shape (mongoose would hydrate and
+      // validate it only to copy it again). One document: all of the batch is stored, or none.
+      await this.Entry.collection.insertOne(toBlock(chain, entries) as unknown as mongoose.mongo.OptionalId<mongoose.mongo.Document>);
     } catch (err) {
       if (!isDuplicateKey(err)) throw err;
-      conflict = true;
-      // Which of ours made it? With ordered inserts a prefix; anything past a gap would hang off a
-      // missing predecessor, so it is removed (it is ours and was never acknowledged to anyone).
-      const ids = entries.map((e) => e.id);
-      const found = new Set(
-        (await this.Entry.find({ _id: mongoose.trusted({ $in: ids }) }).select({ _id: 1 }).lean<Array<{ _id: string }>>().exec()).map((d) => d._id),
-      );
-      inserted = 0;
-      while (inserted < entries.length && found.has(entries[inserted]!.id)) inserted++;
-      const stray = ids.slice(inserted).filter((id) => found.has(id));
-      if (stray.length) await this.Entry.deleteMany({ _id: mongoose.trusted({ $in: stray }) }).exec();
+      return { inserted: 0, conflict: true };
     }
-    if (inserted > 0) await this.raiseHead(chain, entries[inserted - 1]!.index);
-    return { inserted, conflict };
+    await this.raiseHead(chain, entries[entries.length - 1]!.index);
+    return { inserted: entries.length, conflict: false };
   }
 
   private async raiseHead(chain: string, index: number): Promise<void> {
@@ -174,17 +202,27 @@ export class MongoAuditLog extends ChainedAuditLog {
 }
 
 /** Absent fields stay absent (not null): the stored entry is the hashed one. */
-function toDoc(e: AuditEntry): AuditDoc {
-  const { id, ...rest } = e;
-  const doc: Record<string, unknown> = { _id: id };
-  for (const [k, v] of Object.entries(rest)) if (v !== undefined) doc[k] = v;
-  return doc as unknown as AuditDoc;
+function toBlock(chain: string, entries: AuditEntry[]): AuditDoc {
+  const last = entries[entries.length - 1]!;
+  const stored = entries.map((e) => {
+    const { chain: _chain, ...rest } = e;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(rest)) if (v !== undefined) out[k] = v;
+    return out as unknown as BlockEntry;
+  });
+  return { _id: entries[0]!.id, chain, index: entries[0]!.index, lastIndex: last.index, lastHash: last.hash, entries: stored };
 }
 
-function fromDoc(d: AuditDoc): AuditEntry {
-  const { _id, ...rest } = d;
-  const out: Record<string, unknown> = { id: _id };
-  for (const [k, v] of Object.entries(rest)) if (v !== undefined && v !== null) out[k] = v;
+/** The entries of a stored document: a block's, or the one entry of a document from before blocks. */
+function unpack(d: AuditDoc): AuditEntry[] {
+  if (Array.isArray(d.entries)) return d.entries.map((e) => withoutNulls({ ...e, chain: d.chain }));
+  const { _id, lastIndex: _l, lastHash: _h, entries: _e, ...rest } = d;
+  return [withoutNulls({ ...rest, id: _id })];
+}
+
+function withoutNulls(e: Record<string, unknown>): AuditEntry {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(e)) if (v !== undefined && v !== null) out[k] = v;
   return out as unknown as AuditEntry;
 }
 
