@@ -176,8 +176,8 @@ describe('pseudonymous cases over sealed sender: verified, unlinkable, and refus
     await node1.hub.audit.flush();
     await node2.hub.audit.flush();
     const stored = await withDb(shared.dbName, (db) => db.collection('audit_log').find({}).toArray());
-    // As stored: blocks of entries, each entry read on its own.
-    const audit = stored.flatMap((block) => block.entries as unknown[]);
+    // As stored: blocks of entries (one JSON text each), each entry read on its own.
+    const audit = stored.flatMap((block) => JSON.parse(block.entries as string) as unknown[]);
     const postEntries = audit.filter((a) => JSON.stringify(a).includes('pool:sealed-post'));
     expect(postEntries.length, 'the posts are audited').to.be.greaterThan(0);
     for (const entry of postEntries) {

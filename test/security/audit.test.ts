@@ -37,16 +37,21 @@ async function allEntries(log: Pick<AuditLog, 'entries'>, chain: string): Promis
 type AuditCollection = mongoose.mongo.Collection;
 type StoredEntry = Omit<AuditEntry, 'chain'>;
 
+/** The entries of a stored block: one JSON text (an array of subdocuments in the first release with blocks). */
+function blockEntries(block: mongoose.mongo.Document): StoredEntry[] {
+  return typeof block.entries === 'string' ? (JSON.parse(block.entries) as StoredEntry[]) : (block.entries as StoredEntry[]);
+}
+
 /**
  * Edit the stored entries of a chain as someone with database access would: each stored document is a
- * block of consecutive entries (`entries`); `edit` gets them all and returns what should be stored
- * instead (entries left out are deleted; a block left empty is removed).
+ * block of consecutive entries (`entries`, one JSON text); `edit` gets them all and returns what should
+ * be stored instead (entries left out are deleted; a block left empty is removed).
  */
 async function tamper(col: AuditCollection, chain: string, edit: (entries: StoredEntry[]) => StoredEntry[]): Promise<void> {
   for (const block of await col.find({ chain }).toArray()) {
-    const entries = edit(structuredClone(block.entries as StoredEntry[]));
+    const entries = edit(blockEntries(block));
     if (entries.length === 0) await col.deleteOne({ _id: block._id });
-    else await col.updateOne({ _id: block._id }, { $set: { entries } });
+    else await col.updateOne({ _id: block._id }, { $set: { entries: JSON.stringify(entries) } });
   }
 }
 
@@ -184,7 +189,7 @@ describe('audit log', function () {
       const backend = new MongoAuditBackend({ uri: serviceUrls().mongoUri, dbName: shared.dbName });
       const problems = async (chain: string) => (await verifyAuditLog(backend)).chains.find((c) => c.chain === chain)!.problems.join('\n');
       try {
-        expect((await col.find({ chain: chainA }).toArray()).every((d) => Array.isArray(d.entries)), 'stored as blocks of entries').to.equal(true);
+        expect((await col.find({ chain: chainA }).toArray()).every((d) => typeof d.entries === 'string'), 'stored as blocks of entries, each one JSON text').to.equal(true);
         // 1. Someone edits who did it.
         await tamper(col, chainA, (es) => es.map((e) => (e.index === 2 ? { ...e, userId: 'dr-nobody' } : e)));
         const tampered = runVerify(shared.dbName);
@@ -212,50 +217,65 @@ describe('audit log', function () {
       }
     });
 
-    it('stores a batch as one block of chained entries, continues a chain of one-entry documents from before blocks, and pages through both', async () => {
+    it('stores a batch as one block of chained entries, continues a chain written by earlier releases (one-entry documents, then a block of subdocuments), and pages through all of them', async () => {
       const dbName = uniqueName('audit');
       const conn = await mongoose.createConnection(serviceUrls().mongoUri, { dbName }).asPromise();
       const log = new ChainedAuditLog(new MongoAuditBackend({ uri: serviceUrls().mongoUri, dbName }), { batchSize: 4 });
       try {
         await log.init();
-        // The previous release's shape: one document per entry, fields at the top.
         const chain = 'org-old';
         let prevHash = '0'.repeat(64);
-        for (let index = 0; index < 3; index++) {
+        const chained = (index: number) => {
           const base = { id: `old-${index}`, chain, index, prevHash, at: 1_700_000_000_000 + index, action: 'envelope:send', outcome: 'ok', orgId: chain, userId: 'dr-old' };
           const hash = hashAuditEntry(base);
-          const { id, ...rest } = base;
-          await conn.db!.collection('audit_log').insertOne({ _id: id as never, ...rest, hash });
           prevHash = hash;
+          return { ...base, hash };
+        };
+        // Releases before blocks: one document per entry, fields at the top.
+        for (let index = 0; index < 3; index++) {
+          const { id, ...rest } = chained(index);
+          await conn.db!.collection('audit_log').insertOne({ _id: id as never, ...rest });
         }
+        // The first release with blocks: entries as an array of subdocuments.
+        const arrayBlock = [chained(3), chained(4)].map(({ chain: _chain, ...e }) => e);
+        await conn.db!.collection('audit_log').insertOne({ _id: 'old-3' as never, chain, index: 3, lastIndex: 4, lastHash: arrayBlock[1]!.hash, entries: arrayBlock });
         for (let i = 0; i < 10; i++) log.record({ at: Date.now(), action: 'conversation:list', outcome: 'ok', orgId: chain, userId: `dr-${i}` });
         await log.flush();
 
         const docs = await conn.db!.collection('audit_log').find({ chain }).sort({ index: 1 }).toArray();
-        expect(docs.map((d) => [d.index, Array.isArray(d.entries) ? (d.entries as unknown[]).length : 'one'])).to.deep.equal([
+        const shape = (d: mongoose.mongo.Document) => (typeof d.entries === 'string' ? `text of ${blockEntries(d).length}` : Array.isArray(d.entries) ? `array of ${d.entries.length}` : 'one');
+        expect(docs.map((d) => [d.index, shape(d)])).to.deep.equal([
           [0, 'one'],
           [1, 'one'],
           [2, 'one'],
-          [3, 4],
-          [7, 4],
-          [11, 2],
+          [3, 'array of 2'],
+          [5, 'text of 4'],
+          [9, 'text of 4'],
+          [13, 'text of 2'],
         ]);
         const all = await allEntries(log, chain);
-        expect(all.map((e) => e.index)).to.deep.equal(Array.from({ length: 13 }, (_, i) => i));
-        expect(all[3]!.prevHash, 'the first block goes on from the last one-entry document').to.equal(all[2]!.hash);
-        expect(all.slice(3).map((e) => e.userId)).to.deep.equal(Array.from({ length: 10 }, (_, i) => `dr-${i}`));
+        expect(all.map((e) => e.index)).to.deep.equal(Array.from({ length: 15 }, (_, i) => i));
+        expect(all[3]!.prevHash, 'the array block goes on from the last one-entry document').to.equal(all[2]!.hash);
+        expect(all[5]!.prevHash, 'the first new block goes on from the array block').to.equal(all[4]!.hash);
+        expect(all.slice(5).map((e) => e.userId)).to.deep.equal(Array.from({ length: 10 }, (_, i) => `dr-${i}`));
         for (const e of all) expect(Object.keys(e).every((k) => ENTRY_KEYS.has(k)), JSON.stringify(e)).to.equal(true);
-        // A page that starts inside a block, and one that ends inside one.
-        expect((await log.entries(chain, 4, 3)).map((e) => e.index)).to.deep.equal([5, 6, 7]);
+        // Pages that start inside a block, end inside one, and lie inside one.
+        expect((await log.entries(chain, 3, 3)).map((e) => e.index)).to.deep.equal([4, 5, 6]);
         expect((await log.entries(chain, 1, 2)).map((e) => e.index)).to.deep.equal([2, 3]);
+        expect((await log.entries(chain, 6, 2)).map((e) => e.index)).to.deep.equal([7, 8]);
         const v = await verifyAuditLog(log);
         expect(v.ok, JSON.stringify(v)).to.equal(true);
-        expect(v.chains.find((c) => c.chain === chain)?.entries).to.equal(13);
+        expect(v.chains.find((c) => c.chain === chain)?.entries).to.equal(15);
         // A block moved to another chain fails there (the chain is hashed into each entry).
-        await conn.db!.collection('audit_log').updateOne({ chain, index: 7 }, { $set: { chain: 'org-other' } });
+        await conn.db!.collection('audit_log').updateOne({ chain, index: 9 }, { $set: { chain: 'org-other' } });
         const moved = await verifyAuditLog(log);
         expect(moved.chains.find((c) => c.chain === 'org-other')?.problems.join('\n')).to.match(/content does not match its hash/);
-        expect(moved.chains.find((c) => c.chain === chain)?.problems.join('\n')).to.match(/entries 7\.\.10 are missing/);
+        expect(moved.chains.find((c) => c.chain === chain)?.problems.join('\n')).to.match(/entries 9\.\.12 are missing/);
+        // A block whose text is no longer a list of entries reads as none: they are reported missing.
+        await conn.db!.collection('audit_log').updateOne({ chain: 'org-other', index: 9 }, { $set: { chain } });
+        await conn.db!.collection('audit_log').updateOne({ chain, index: 5 }, { $set: { entries: '{"garbled": true' } });
+        const garbled = await verifyAuditLog(log);
+        expect(garbled.chains.find((c) => c.chain === chain)?.problems.join('\n')).to.match(/entries 5\.\.8 are missing/);
       } finally {
         await log.close();
         await conn.dropDatabase();
