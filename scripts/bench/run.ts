@@ -286,6 +286,7 @@ interface Running {
 
 /** `purpose` keeps the idle test's servers and database apart from the load's. */
 async function startVariant(id: VariantId, svc: Services | undefined, purpose: 'idle' | 'load' = 'load'): Promise<Running> {
+  // A profile is written when the process exits: give a loaded hub time to close and write it.
   const prof = flags['hub-cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(resolve(flags['hub-cpu-prof']), id)}`] : [];
   const nodeArgs = ['--expose-gc', '--import', preloadUrl];
   if (id === 'ws' || id === 'socketio') {
@@ -331,7 +332,7 @@ async function startVariant(id: VariantId, svc: Services | undefined, purpose: '
   }
   const nodes = id === 'two-nodes' ? 2 : 1;
   const servers: ServerProcess[] = [];
-  for (let n = 0; n < nodes; n++) servers.push(await startServer(`${id}#${n + 1}`, [...nodeArgs, ...prof, mainJs], { cwd: root, env: { ...env, NODE_ID: `bench-${id}-${n + 1}` }, ipc: true }));
+  for (let n = 0; n < nodes; n++) servers.push(await startServer(`${id}#${n + 1}`, [...nodeArgs, ...prof, mainJs], { cwd: root, env: { ...env, NODE_ID: `bench-${id}-${n + 1}` }, ipc: true, ...(prof.length ? { stopGraceMs: 120_000 } : {}) }));
   return { servers, cleanup };
 }
 
