@@ -17,7 +17,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import mongoose from 'mongoose';
 import * as hdr from 'hdr-histogram-js';
 import { compositeKey } from '@curbside/shared';
-import { MongoStorage } from '../../server/src/index.js';
+import { MongoStorage, packShares } from '../../server/src/index.js';
 import { HDR, type LoadShape } from './common.js';
 
 export interface StorageCeilingOptions {
@@ -80,6 +80,13 @@ export async function storageCeiling(o: StorageCeilingOptions): Promise<StorageC
     const nextSeq = new Map<string, number>();
     const ordinary = randomBytes(o.shape.bodyBytes + o.shape.headerBytes);
     const large = randomBytes(o.shape.largeBytes);
+    // The load's per-device shares, packed as the hub stores them: a direct message carries one, a
+    // room's sender-key distribution (rekeyShare of room messages) one per other member.
+    const share = randomBytes(o.shape.shareBytes);
+    const sharesOf = (n: number) => packShares(Array.from({ length: n }, (_, i) => ({ deviceId: `bench-s-device-${i}`, ciphertext: share })));
+    const directShares = sharesOf(1);
+    const rekeyShares = sharesOf(o.shape.roomSize - 1);
+    const shares = (): Buffer | undefined => (Math.random() >= o.shape.roomShare ? directShares : Math.random() < o.shape.rekeyShare ? rekeyShares : undefined);
     const deliverTo = Array.from({ length: o.shape.roomSize - 1 }, (_, i) => `bench-u${i}-d`);
     let n = 0;
     const doc = () => {
@@ -88,6 +95,7 @@ export async function storageCeiling(o: StorageCeilingOptions): Promise<StorageC
       nextSeq.set(conversationId, seq);
       const cmid = `s-${n++}`;
       const now = Date.now();
+      const packed = shares();
       return {
         _id: compositeKey(org, 'bench-s-d', cmid),
         messageId: randomUUID(),
@@ -99,6 +107,7 @@ export async function storageCeiling(o: StorageCeilingOptions): Promise<StorageC
         clientMessageId: cmid,
         sentAt: now,
         body: Buffer.from(Math.random() < o.shape.largeShare ? large : ordinary),
+        ...(packed ? { shares: Buffer.from(packed) } : {}),
         deliverTo,
         expiresAt: now + 30 * 24 * 3600_000,
       };

@@ -524,6 +524,68 @@ for (const backend of mongoBackends()) {
       assert.notEqual(dup.messageId, first.messageId);
     });
 
+    it('stores per-device ciphertexts packed in one binary field, still reads envelopes stored with them as subdocuments, and serves an envelope whose packed shares were damaged without them, the others whole', async function () {
+      const dbName = uniqueName('storage');
+      const st = open(dbName);
+      await st.init();
+      const c = (await st.createConversation({ orgId: ORG, kind: 'direct', createdBy: 'a', memberUserIds: ['b'], now: T0 })).conversation;
+      const shares = [
+        { deviceId: 'dev-b1', ciphertext: bytes(80) },
+        { deviceId: 'dév-b2 ü', ciphertext: bytes(1) },
+        { deviceId: 'dev-a2', ciphertext: bytes(300) },
+      ];
+      const append = (clientMessageId: string, recipients: typeof shares) =>
+        st.appendEnvelope({ orgId: ORG, conversationId: c.id, senderUserId: 'a', senderDeviceId: 'dev-a1', clientMessageId, body: bytes(16), recipients, now: T0 });
+      stored(await append('m1', shares));
+      stored(await append('m2', shares.slice(0, 1)));
+      stored(await append('m3', shares.slice(2)));
+      const legacyShare = bytes(40);
+      const raw = mongoose.createConnection(backend.uri(), { dbName });
+      try {
+        await raw.asPromise();
+        const envelopes = raw.db!.collection('envelopes');
+        const first = await envelopes.findOne({ conversationId: c.id, seq: 1 });
+        assert.ok(first?.shares instanceof mongoose.mongo.Binary, 'the shares are one binary field');
+        assert.equal(first?.recipients, undefined, 'no subdocuments');
+        // An envelope of a release before packed shares, and two damaged ones: a length that runs past
+        // the end, and a field that is not binary at all.
+        await envelopes.insertOne({
+          _id: `${ORG} dev-a1 m4` as never,
+          messageId: 'legacy-message',
+          orgId: ORG,
+          conversationId: c.id,
+          seq: 4,
+          senderUserId: 'a',
+          senderDeviceId: 'dev-a1',
+          clientMessageId: 'm4',
+          sentAt: T0,
+          body: Buffer.from(bytes(16)),
+          recipients: [{ deviceId: 'dev-b1', ciphertext: Buffer.from(legacyShare) }],
+        });
+        const damaged = Buffer.from((first!.shares as mongoose.mongo.Binary).value());
+        damaged.writeUInt32BE(0xffffff, 2 + Buffer.byteLength('dev-b1'));
+        await envelopes.updateOne({ conversationId: c.id, seq: 2 }, { $set: { shares: new mongoose.mongo.Binary(damaged) } });
+        await envelopes.updateOne({ conversationId: c.id, seq: 3 }, { $set: { shares: 'not binary' } });
+      } finally {
+        await raw.close();
+      }
+      const all = await st.envelopesAfter(ORG, c.id, 0, 10);
+      assert.deepEqual(all.map((e) => e.seq), [1, 2, 3, 4]);
+      assert.deepEqual(all[0]!.recipients?.map((r) => r.deviceId), shares.map((r) => r.deviceId));
+      all[0]!.recipients!.forEach((r, i) => sameBytes(r.ciphertext, shares[i]!.ciphertext, `share ${i}`));
+      for (const e of all.slice(1, 3)) {
+        assert.equal(e.recipients, undefined, `envelope ${e.seq}: damaged shares are left out`);
+        assert.equal(e.body?.byteLength, 16, `envelope ${e.seq}: its body is still served`);
+      }
+      assert.equal(all[3]!.messageId, 'legacy-message');
+      assert.deepEqual(all[3]!.recipients?.map((r) => r.deviceId), ['dev-b1']);
+      sameBytes(all[3]!.recipients![0]!.ciphertext, legacyShare, 'legacy share');
+      // A retried send is answered from the stored envelope, shares and all.
+      const retry = await append('m1', shares);
+      assert.equal(retry.status, 'duplicate');
+      assert.deepEqual((retry as { envelope: Envelope }).envelope.seq, 1);
+    });
+
     it('seq raises on one node never undo a team change made on another (FerretDB updates are read-modify-write)', async function () {
       // FerretDB v1 reads a document, applies the update in Go and writes the whole document back. When
       // appends raised `lastSeq` in the conversation document, a raise on node A that read the team

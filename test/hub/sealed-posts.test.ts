@@ -28,6 +28,8 @@ import { cli, withAdmin } from '../support/admin-cli.js';
 import { expectNotStored } from '../support/canary.js';
 import { withDb } from '../support/db.js';
 import { credentialOffice } from '../support/office.js';
+import mongoose from 'mongoose';
+import { unpackShares } from '../../server/src/adapters/mongo/shares.js';
 
 const QUESTION = 'SEALED-CANARY-51c9: 40s, violaceous papules on the shins after a new drug. Anyone seen this?';
 const ASKER_REPLY = 'SEALED-CANARY-51c9-asker: started allopurinol 2 weeks ago';
@@ -159,7 +161,8 @@ describe('pseudonymous cases over sealed sender: verified, unlinkable, and refus
     expect(sealedDocs.length, 'two cases and three follow-ups').to.equal(5);
     for (const doc of sealedDocs) {
       // Every member device gets a share (the asker's among them): the list singles out nobody.
-      const { recipients, deliverTo, ...rest } = doc as unknown as { recipients: Array<{ deviceId: string }>; deliverTo: string[] };
+      const { shares, deliverTo, ...rest } = doc as unknown as { shares: mongoose.mongo.Binary; deliverTo: string[] };
+      const recipients = unpackShares(shares.value())!;
       expect(recipients.map((r) => r.deviceId).sort()).to.deep.equal(['lee-laptop', 'okafor-phone', 'patel-phone']);
       expect([...deliverTo].sort()).to.deep.equal(['lee-laptop', 'okafor-phone', 'patel-phone']);
       const text = JSON.stringify(rest) + JSON.stringify(recipients.map((r) => ({ ...r, deviceId: undefined })));
@@ -232,7 +235,7 @@ describe('pseudonymous cases over sealed sender: verified, unlinkable, and refus
       clientMessageId: stored!.clientMessageId as string,
       epoch,
       body: toBase64Url(new Uint8Array((stored!.body as { buffer: Uint8Array }).buffer)),
-      recipients: (stored!.recipients as Array<{ deviceId: string; ciphertext: { buffer: Uint8Array } }>).map((r) => ({ deviceId: r.deviceId, ciphertext: toBase64Url(new Uint8Array(r.ciphertext.buffer)) })),
+      recipients: unpackShares((stored!.shares as mongoose.mongo.Binary).value())!.map((r) => ({ deviceId: r.deviceId, ciphertext: toBase64Url(r.ciphertext) })),
     };
 
     // The same request again (a retry, or a replay): the same message, nothing new.

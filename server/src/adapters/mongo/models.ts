@@ -295,6 +295,9 @@ export interface EnvelopeDoc {
   clientMessageId: string;
   sentAt: number;
   body?: Buffer;
+  /** The per-device ciphertexts, packed (`shares.ts`). */
+  shares?: Buffer;
+  /** The per-device ciphertexts as envelopes stored before `shares` hold them: read, never written. */
   recipients?: Array<{ deviceId: string; ciphertext: Buffer }>;
   partial?: boolean;
   kind?: 'message' | 'receipt';
@@ -317,6 +320,7 @@ export const envelopeSchema = new Schema<EnvelopeDoc>(
     clientMessageId: { type: String, required: true },
     sentAt: { type: Number, required: true },
     body: { type: Buffer },
+    shares: { type: Buffer },
     partial: { type: Boolean },
     kind: { type: String, enum: ['message', 'receipt'] },
     deliverTo: { type: [String], default: undefined },

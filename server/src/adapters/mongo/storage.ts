@@ -44,6 +44,7 @@ import type { PseudonymStore } from '../../ports/pseudonyms.js';
 import type { CredentialStore } from '../../ports/credentials.js';
 import type { RoleStore } from '../../ports/roles.js';
 import { MongoAttachments } from './attachments.js';
+import { packShares, unpackShares, type Share } from './shares.js';
 import type { AttachmentStore } from '../../ports/attachments.js';
 import type { AlertSettingsStore, AlertStore } from '../../ports/alerts.js';
 import type { AdminUserRecord } from '../../ports/user-admin.js';
@@ -337,7 +338,7 @@ export class MongoStorage implements Storage {
           clientMessageId: input.clientMessageId,
           sentAt: input.now,
           ...(body ? { body } : {}),
-          ...(recipients ? { recipients } : {}),
+          ...(recipients ? { shares: packShares(recipients) } : {}),
           ...(input.partial ? { partial: true } : {}),
           ...(input.kind === 'receipt' ? { kind: 'receipt' as const } : {}),
           ...(input.membership ? { membership: { statement: input.membership.statement, signature: Buffer.from(input.membership.signature) } } : {}),
@@ -496,7 +497,7 @@ export class MongoStorage implements Storage {
     const _id = envelopeKey(orgId, senderDeviceId, clientMessageId);
     const doc = await Env.findOne({ _id }).lean<EnvelopeDoc>().exec();
     if (!doc) return;
-    const { body: _body, recipients: _recipients, epoch: _epoch, deliverTo: _deliverTo, partial: _partial, ...kept } = doc;
+    const { body: _body, shares: _shares, recipients: _recipients, epoch: _epoch, deliverTo: _deliverTo, partial: _partial, ...kept } = doc;
     const messageId = doc.messageId ?? doc._id;
     // Delete first: until the placeholder is in, the seq is free, and an append on another node that
     // takes it keeps the sequence gap-free just as well (the placeholder then loses on the seq index).
@@ -918,6 +919,24 @@ function toConversation(d: ConversationDoc, lastSeq: number): Conversation {
   };
 }
 
+/**
+ * An envelope's per-device ciphertexts: packed, or as the subdocuments of envelopes stored before.
+ * Packed bytes that do not parse (edited in the database) give none: the devices get the body without
+ * their share and report that one message as undecryptable; the rest of the conversation is unaffected.
+ */
+function storedShares(d: EnvelopeDoc): Pick<StoredEnvelope, 'recipients'> {
+  if (d.shares !== undefined && d.shares !== null) {
+    let shares: Share[] | undefined;
+    try {
+      shares = unpackShares(toBytes(d.shares));
+    } catch {
+      shares = undefined; // not binary at all
+    }
+    return shares ? { recipients: shares } : {};
+  }
+  return d.recipients ? { recipients: d.recipients.map((r) => ({ deviceId: r.deviceId, ciphertext: toBytes(r.ciphertext) })) } : {};
+}
+
 function toEnvelope(d: EnvelopeDoc): StoredEnvelope {
   return {
     messageId: d.messageId ?? d._id,
@@ -928,7 +947,7 @@ function toEnvelope(d: EnvelopeDoc): StoredEnvelope {
     clientMessageId: d.clientMessageId,
     sentAt: d.sentAt,
     ...(d.body ? { body: toBytes(d.body) } : {}),
-    ...(d.recipients ? { recipients: d.recipients.map((r) => ({ deviceId: r.deviceId, ciphertext: toBytes(r.ciphertext) })) } : {}),
+    ...storedShares(d),
     ...(d.partial ? { partial: true } : {}),
     ...(d.kind === 'receipt' ? { kind: 'receipt' as const } : {}),
     ...(typeof d.expiresAt === 'number' ? { expiresAt: d.expiresAt } : {}),
