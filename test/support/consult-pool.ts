@@ -28,6 +28,8 @@ export interface ConsultScenario {
   /** Members that got the case and its image whole (the poster aside). */
   decrypted: number;
   imagesWhole: number;
+  /** Why downloads failed (typed error codes and messages), so a failing count says what happened. */
+  imageErrors: string[];
   /** The hub's CPU time from the post until the last image was downloaded (when `hubCpuMs` was given). */
   hubCpuMs?: number;
 }
@@ -91,6 +93,7 @@ export async function consultScenario(o: {
   const decryptedAt: number[] = [];
   const imageAt: number[] = [];
   let imagesWhole = 0;
+  const imageErrors: string[] = [];
   let postedAt = 0;
   let caseId: string | undefined;
   const early: Array<{ client: CurbsideClient; m: ChatMessage }> = [];
@@ -104,8 +107,12 @@ export async function consultScenario(o: {
       .then((bytes) => {
         imageAt.push(performance.now() - postedAt);
         if (bytes.length === m.attachment!.size && bytes.length > 0) imagesWhole++;
+        else imageErrors.push(`${bytes.length} of ${m.attachment!.size} bytes`);
       })
-      .catch(() => imageAt.push(Number.NaN));
+      .catch((err: unknown) => {
+        imageAt.push(Number.NaN);
+        imageErrors.push(`${(err as { code?: string }).code ?? 'no code'}: ${(err as Error).message}`);
+      });
   };
   for (const c of clients.slice(2).concat(owner)) {
     c.on('message', (m) => {
@@ -139,6 +146,7 @@ export async function consultScenario(o: {
     imageMs: imageAt.length ? Math.max(...imageAt) : Number.NaN,
     decrypted: decryptedAt.length,
     imagesWhole,
+    imageErrors,
   };
 }
 
