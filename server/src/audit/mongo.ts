@@ -90,8 +90,8 @@ export interface MongoAuditOptions {
  * first index), and `audit_heads` with the highest index appended per chain, so cutting entries off the
  * end of a chain is detected too. Works without transactions. One document per batch, not per entry,
  * and the batch's entries as one JSON text, not as subdocuments: FerretDB converts every field of a
- * stored document, so 50 entries as subdocuments cost its PostgreSQL backend about 125 µs each and as one
- * text about 35 µs (docs/benchmarks.md). The entries are only ever read back whole, by chain and index,
+ * stored document, so 50 entries as subdocuments cost its PostgreSQL backend about 120 µs each and as one
+ * text about 45 µs (docs/benchmarks.md, `scripts/bench/field-cost.ts`). The entries are only ever read back whole, by chain and index,
  * so nothing queries inside them. Documents of one entry each and blocks with an array of entries,
  * written by earlier releases, are read as well.
  */

@@ -1,8 +1,8 @@
 /**
  * An envelope's per-device ciphertexts as stored: one binary field instead of an array of
  * `{ deviceId, ciphertext }` subdocuments. FerretDB converts every field of a stored document on the
- * way in, so an envelope with nine shares cost its PostgreSQL backend about 540 µs of CPU as
- * subdocuments and about 300 µs packed (docs/benchmarks.md). Nothing queries inside the shares: they
+ * way in, so an envelope with nine shares cost its PostgreSQL backend about 610 µs of CPU as
+ * subdocuments and about 345 µs packed (docs/benchmarks.md, `scripts/bench/field-cost.ts`). Nothing queries inside the shares: they
  * are stored with the envelope and read back with it.
  *
  * Layout, repeated once per share: device id length (u16, big-endian), device id (UTF-8), ciphertext
