@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import mongoose from 'mongoose';
-import { packShares } from '../../server/src/index.js';
+import { packShares } from '../../server/src/adapters/mongo/shares.js';
 import { startFerretDbPostgres } from '../../test/support/services.js';
 import { runBench } from './server-process.js';
 import { startStackCpu } from './stack-cpu.js';

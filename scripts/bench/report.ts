@@ -206,21 +206,17 @@ export function addToDocs(file: string, md: string): void {
 export function comparisons(results: VariantResult[]): Pick<Report, 'ratios' | 'cpuRatios' | 'targets' | 'p99Crossing'> & { stackBound: NonNullable<Report['stackBound']> } {
   const by = (id: VariantId) => results.find((r) => r.id === id);
   const ratio = (a: number | null | undefined, b: number | null | undefined) => (a != null && b != null && b > 0 ? r3(a / b) : null);
+  /** The variant pairs compared, on one figure of each variant. */
+  const pairs = (of: (id: VariantId) => number | null | undefined) => ({
+    'D/B': ratio(of('real'), of('socketio')),
+    'C/B': ratio(of('memory'), of('socketio')),
+    'E/D': ratio(of('two-nodes'), of('real')),
+    'B/A': ratio(of('socketio'), of('ws')),
+  });
   const hl = (id: VariantId) => by(id)?.headline?.msgPerS;
-  const ratios = {
-    'D/B': ratio(hl('real'), hl('socketio')),
-    'C/B': ratio(hl('memory'), hl('socketio')),
-    'E/D': ratio(hl('two-nodes'), hl('real')),
-    'B/A': ratio(hl('socketio'), hl('ws')),
-  };
+  const ratios = pairs(hl);
   /** The same ratios on CPU cost: bare relay's hub CPU per message ÷ the variant's (higher is better, like msg/s). */
-  const cpuCap = (id: VariantId) => by(id)?.cpu?.oneCoreMsgPerS;
-  const cpuRatios = {
-    'D/B': ratio(cpuCap('real'), cpuCap('socketio')),
-    'C/B': ratio(cpuCap('memory'), cpuCap('socketio')),
-    'E/D': ratio(cpuCap('two-nodes'), cpuCap('real')),
-    'B/A': ratio(cpuCap('socketio'), cpuCap('ws')),
-  };
+  const cpuRatios = pairs((id) => by(id)?.cpu?.oneCoreMsgPerS);
   // The headline of issue #19: D against the lower of its two ceilings, the bare socket.io relay and
   // the database. At --senders concurrent senders (closed loop): msg/s; S: the plain driver's docs/s.
   const closed = (id: VariantId) => by(id)?.closedLoop?.rate;

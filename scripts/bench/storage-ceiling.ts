@@ -17,7 +17,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import mongoose from 'mongoose';
 import * as hdr from 'hdr-histogram-js';
 import { compositeKey } from '@curbside/shared';
-import { MongoStorage, packShares } from '../../server/src/index.js';
+import { MongoStorage } from '../../server/src/index.js';
+import { packShares } from '../../server/src/adapters/mongo/shares.js';
 import { HDR, type LoadShape } from './common.js';
 
 export interface StorageCeilingOptions {

@@ -12,7 +12,6 @@ export type { Presence, PresenceConnection, PresenceOptions } from './ports/pres
 export { MemoryStorage } from './adapters/memory/storage.js';
 export { MemoryPresence } from './adapters/memory/presence.js';
 export { MongoStorage } from './adapters/mongo/storage.js';
-export { packShares } from './adapters/mongo/shares.js';
 export { RedisPresence } from './adapters/redis/presence.js';
 // --- security ---
 export { HubSecurity, type HubSecurityOptions } from './security/hub-security.js';

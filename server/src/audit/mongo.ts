@@ -205,15 +205,10 @@ export class MongoAuditLog extends ChainedAuditLog {
   }
 }
 
-/** Absent fields stay absent (not null): the stored entry is the hashed one. */
+/** Absent fields stay absent (JSON leaves out undefined): the stored entry is the hashed one. */
 function toBlock(chain: string, entries: AuditEntry[]): AuditDoc {
   const last = entries[entries.length - 1]!;
-  const stored = entries.map((e) => {
-    const { chain: _chain, ...rest } = e;
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(rest)) if (v !== undefined) out[k] = v;
-    return out as unknown as BlockEntry;
-  });
+  const stored: BlockEntry[] = entries.map(({ chain: _chain, ...rest }) => rest);
   return { _id: entries[0]!.id, chain, index: entries[0]!.index, lastIndex: last.index, lastHash: last.hash, entries: JSON.stringify(stored) };
 }
 
@@ -223,11 +218,8 @@ function toBlock(chain: string, entries: AuditEntry[]): AuditDoc {
  * reports them missing.
  */
 function unpack(d: AuditDoc): AuditEntry[] {
-  if (typeof d.entries === 'string') {
-    const parsed = parseEntries(d.entries);
-    return parsed.map((e) => withoutNulls({ ...e, chain: d.chain }));
-  }
-  if (Array.isArray(d.entries)) return d.entries.map((e) => withoutNulls({ ...e, chain: d.chain }));
+  const block = typeof d.entries === 'string' ? parseEntries(d.entries) : d.entries;
+  if (Array.isArray(block)) return block.map((e) => withoutNulls({ ...e, chain: d.chain }));
   const { _id, lastIndex: _l, lastHash: _h, entries: _e, ...rest } = d;
   return [withoutNulls({ ...rest, id: _id })];
 }
