@@ -78,7 +78,7 @@ describe('MongoStorage migrations (Mongo-wire DB)', function () {
     assert.deepEqual(convs.map((c) => c._id).sort(), ['org-a c-direct', 'org-a t-ward']);
     assert.equal(convs.some((c) => String(c.directKey).includes('\u0000')), false);
     // Their seqs went on to seq marks (the next migration): 7 and 3, and c-direct's new 8.
-    assert.deepEqual(await raw.collection('conversation_seqs').countDocuments({}), 0);
+    assert.deepEqual(await legacyCollections(raw), []);
     assert.deepEqual(await storedMarks(raw), [['c-direct', 7], ['c-direct', 8], ['t-ward', 3]]);
     assert.equal(await raw.collection('schema_migrations').countDocuments({}), 4);
   });
@@ -257,7 +257,7 @@ for (const backend of mongoBackends()) {
       assert.equal((await s.getConversation('org-a', 'g-quiet'))?.lastSeq, 2);
       assert.equal((await s.getConversation('org-a', 'g-new'))?.lastSeq, 0);
       assert.deepEqual((await s.listConversationsForUser('org-a', 'dr-patel')).map((c) => [c.id, c.lastSeq]).sort(), [['g-busy', 41], ['g-new', 0], ['g-quiet', 2]]);
-      assert.equal(await raw.collection('conversation_seqs').countDocuments({}), 0);
+      assert.deepEqual(await legacyCollections(raw), [], 'the emptied legacy collection is dropped');
       assert.deepEqual(await storedMarks(raw), [['g-busy', 41], ['g-quiet', 2]]);
 
       const next = await append(s, 'g-busy', 'after-migration');
@@ -278,12 +278,30 @@ for (const backend of mongoBackends()) {
       await raw.collection('schema_migrations').insertOne({ _id: '2026-12-seq-marks' as never, appliedAt: 1 });
       const [a, b] = [storage(), storage()];
       await Promise.all([a.init(), b.init()]);
-      assert.equal(await raw.collection('conversation_seq_marks').countDocuments({}), 0, 'no mark of the old shape is left');
+      assert.deepEqual(await legacyCollections(raw), [], 'no mark of the old shape is left, nor its collection');
       assert.deepEqual(await storedMarks(raw), [['g-busy', 41], ['g-quiet', 2]], 'one set of the highest marks (both nodes wrote the same set)');
       assert.deepEqual((await b.listConversationsForUser('org-a', 'dr-patel')).map((c) => [c.id, c.lastSeq]).sort(), [['g-busy', 41], ['g-new', 0], ['g-quiet', 2]]);
       const next = await append(a, 'g-quiet', 'after-sets');
       assert.equal(next.status === 'stored' && next.envelope.seq, 3);
       assert.equal((await b.getConversation('org-a', 'g-quiet'))?.lastSeq, 3);
+    });
+
+    it('a fresh database gets no legacy collection; marks an earlier release wrote after the migration are kept, with a warning', async () => {
+      const fresh = storage();
+      await fresh.init();
+      const names = (await raw.db!.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name);
+      assert.ok(names.includes('envelopes') && names.includes('seq_mark_sets'), `today's collections are created: ${names.join(', ')}`);
+      assert.deepEqual(await legacyCollections(raw), []);
+
+      // A node of the release before seq mark sets, still running, writes a mark after the migration ran.
+      await raw.collection('conversation_seq_marks').insertOne({ _id: 'org-a g-late 5' as never, orgId: 'org-a', conversationId: 'g-late', seq: 5 });
+      const warnings: unknown[] = [];
+      const later = new MongoStorage({ uri: backend.uri(), dbName, logger: { debug: () => {}, warn: (obj: unknown) => warnings.push(obj) } });
+      open.push(later);
+      await later.init();
+      assert.deepEqual(await legacyCollections(raw), ['conversation_seq_marks']);
+      assert.equal(await raw.collection('conversation_seq_marks').countDocuments({}), 1, 'the only copy of that mark stays');
+      assert.deepEqual(warnings, [{ collection: 'conversation_seq_marks' }]);
     });
 
     it('finishes a migration interrupted between a mark and its delete, on two nodes starting at once', async () => {
@@ -292,8 +310,7 @@ for (const backend of mongoBackends()) {
       await raw.collection('conversation_seq_marks').insertOne({ _id: 'org-a g-busy 41' as never, orgId: 'org-a', conversationId: 'g-busy', seq: 41 });
       const [a, b] = [storage(), storage()];
       await Promise.all([a.init(), b.init()]);
-      assert.equal(await raw.collection('conversation_seqs').countDocuments({}), 0);
-      assert.equal(await raw.collection('conversation_seq_marks').countDocuments({}), 0, 'the mark of the previous release moved into a set');
+      assert.deepEqual(await legacyCollections(raw), [], 'the mark of the previous release moved into a set, and both legacy collections went');
       assert.deepEqual([...new Set((await storedMarks(raw)).map((m) => m.join()))], ['g-busy,41', 'g-quiet,2']);
       assert.equal((await b.getConversation('org-a', 'g-busy'))?.lastSeq, 41);
       assert.equal((await a.getConversation('org-a', 'g-quiet'))?.lastSeq, 2);
@@ -309,4 +326,10 @@ for (const backend of mongoBackends()) {
 async function storedMarks(raw: mongoose.Connection): Promise<Array<[string, number]>> {
   const sets = await raw.collection('seq_mark_sets').find({}).toArray();
   return sets.flatMap((set) => (set['conversationIds'] as string[]).map((c, i): [string, number] => [c, (set['seqs'] as number[])[i]!])).sort((x, y) => x[0].localeCompare(y[0]) || x[1] - y[1]);
+}
+
+/** The collections only earlier releases wrote that the database still has. */
+async function legacyCollections(raw: mongoose.Connection): Promise<string[]> {
+  const names = (await raw.db!.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name);
+  return names.filter((n) => n === 'conversation_seqs' || n === 'conversation_seq_marks').sort();
 }

@@ -3,7 +3,7 @@ import { decodeCompositeKey } from '@curbside/shared';
 import type { Logger } from '../../logger.js';
 import { directKey, groupKey } from '../../ports/storage-rules.js';
 import { ignoreDuplicateKey, retryOnDuplicateKey } from './duplicate-key.js';
-import { docKey, type ConversationDoc, type ConversationSeqDoc, type ConversationSeqMarkDoc, type SeqMarkSetDoc, type StorageModels } from './models.js';
+import { docKey, legacyCollections, type ConversationDoc, type LegacyCollections, type SeqMarkSetDoc, type StorageModels } from './models.js';
 
 /**
  * Data migrations, run by `MongoStorage.init()` on every start, each until it has completed once.
@@ -15,7 +15,7 @@ import { docKey, type ConversationDoc, type ConversationSeqDoc, type Conversatio
  */
 interface Migration {
   id: string;
-  run(models: StorageModels, logger: Pick<Logger, 'warn'> | undefined): Promise<void>;
+  run(models: StorageModels & LegacyCollections, logger: Pick<Logger, 'warn'> | undefined): Promise<void>;
 }
 
 const MIGRATIONS: readonly Migration[] = [
@@ -27,7 +27,7 @@ const MIGRATIONS: readonly Migration[] = [
      * their `directKey` moved from NUL-joined ids and `group:<id>` to `compositeKey`.
      */
     id: '2026-12-conversation-keys-per-org',
-    async run({ Conversation, ConversationSeq }, logger) {
+    async run({ Conversation, conversationSeqs }, logger) {
       // The raw driver: legacy documents do not match today's schema (no `conversationId`).
       const legacy = await Conversation.collection
         .find({ conversationId: { $exists: false } })
@@ -35,9 +35,9 @@ const MIGRATIONS: readonly Migration[] = [
       for (const old of legacy) {
         const conversationId = old._id;
         const _id = docKey(old.orgId, conversationId);
-        const seq = (await ConversationSeq.collection.findOne({ _id: conversationId as never })) as ConversationSeqDoc | null;
+        const seq = await conversationSeqs.findOne({ _id: conversationId });
         // $max: idempotent, and a node running the same step at once makes the other's upsert retry as an update.
-        if (seq) await retryOnDuplicateKey(() => ConversationSeq.collection.updateOne({ _id: _id as never }, { $max: { lastSeq: seq.lastSeq } }, { upsert: true }));
+        if (seq) await retryOnDuplicateKey(() => conversationSeqs.updateOne({ _id }, { $max: { lastSeq: seq.lastSeq } }, { upsert: true }));
         const moved: ConversationDoc = {
           ...old,
           _id,
@@ -46,7 +46,7 @@ const MIGRATIONS: readonly Migration[] = [
         };
         await ignoreDuplicateKey(Conversation.collection.insertOne(moved as never));
         await Conversation.collection.deleteOne({ _id: conversationId as never });
-        if (seq) await ConversationSeq.collection.deleteOne({ _id: conversationId as never });
+        if (seq) await conversationSeqs.deleteOne({ _id: conversationId });
       }
       if (legacy.length > 0) logger?.warn({ conversations: legacy.length }, 'migrated conversations to per-organisation keys');
     },
@@ -92,8 +92,8 @@ const MIGRATIONS: readonly Migration[] = [
      * between leaves the document for the next start: its set is then a duplicate key, and it is deleted.
      */
     id: '2026-12-seq-marks',
-    async run({ ConversationSeq, SeqMarkSet }, logger) {
-      const seqs = (await ConversationSeq.collection.find({}).toArray()) as unknown as ConversationSeqDoc[];
+    async run({ conversationSeqs, SeqMarkSet }, logger) {
+      const seqs = await conversationSeqs.find({}).toArray();
       let moved = 0;
       for (const doc of seqs) {
         let orgId: string | undefined;
@@ -112,7 +112,7 @@ const MIGRATIONS: readonly Migration[] = [
           const set: SeqMarkSetDoc = { _id: docKey(orgId, 'migrated-seq', conversationId), orgId, conversationIds: [conversationId], seqs: [doc.lastSeq] };
           await ignoreDuplicateKey(SeqMarkSet.collection.insertOne(set as never));
         }
-        await ConversationSeq.collection.deleteOne({ _id: doc._id as never });
+        await conversationSeqs.deleteOne({ _id: doc._id });
         moved++;
       }
       if (moved > 0) logger?.warn({ conversations: moved }, 'moved conversation lastSeq values to seq marks');
@@ -128,8 +128,8 @@ const MIGRATIONS: readonly Migration[] = [
      * start, which writes the same sets again.
      */
     id: '2026-12-seq-mark-sets',
-    async run({ ConversationSeqMark, SeqMarkSet }, logger) {
-      const marks = (await ConversationSeqMark.collection.find({}).toArray()) as unknown as ConversationSeqMarkDoc[];
+    async run({ conversationSeqMarks, SeqMarkSet }, logger) {
+      const marks = await conversationSeqMarks.find({}).toArray();
       const tops = new Map<string, Map<string, number>>();
       for (const m of marks) {
         let org = tops.get(m.orgId);
@@ -145,7 +145,7 @@ const MIGRATIONS: readonly Migration[] = [
         }
       }
       const ids = marks.map((m) => m._id);
-      for (let i = 0; i < ids.length; i += MIGRATED_SET) await ConversationSeqMark.collection.deleteMany({ _id: { $in: ids.slice(i, i + MIGRATED_SET) } as never });
+      for (let i = 0; i < ids.length; i += MIGRATED_SET) await conversationSeqMarks.deleteMany({ _id: { $in: ids.slice(i, i + MIGRATED_SET) } });
       if (marks.length > 0) logger?.warn({ marks: marks.length, conversations: [...tops.values()].reduce((n, o) => n + o.size, 0) }, 'moved seq marks into seq mark sets');
     },
   },
@@ -163,11 +163,45 @@ function withoutControlCharacters(text: string): string {
 }
 
 export async function runMigrations(conn: Connection, models: StorageModels, logger?: Pick<Logger, 'warn'>): Promise<void> {
+  const legacy = legacyCollections(conn);
   const applied = conn.db!.collection<{ _id: string; appliedAt: number }>('schema_migrations');
   for (const migration of MIGRATIONS) {
     if (await applied.findOne({ _id: migration.id })) continue;
-    await migration.run(models, logger);
+    await migration.run({ ...models, ...legacy }, logger);
     // Two nodes finishing at once: the loser's upsert is a duplicate key, and the marker is there.
     await ignoreDuplicateKey(applied.updateOne({ _id: migration.id }, { $setOnInsert: { appliedAt: Date.now() } }, { upsert: true }));
   }
+  await dropEmptyLegacyCollections(conn, legacy, logger);
 }
+
+/**
+ * Drop the legacy collections the migrations emptied (a database that never had them has nothing to
+ * drop). One that still holds documents was written after its migration ran, by a node of an earlier
+ * release that was still running (docs/operations.md says to stop those first): it stays, with a
+ * warning, since those documents are that release's only copy.
+ */
+async function dropEmptyLegacyCollections(conn: Connection, legacy: LegacyCollections, logger?: Pick<Logger, 'warn'>): Promise<void> {
+  const names = new Set(Object.values(legacy).map((collection) => collection.collectionName));
+  const present = await conn.db!.listCollections({}, { nameOnly: true }).toArray();
+  for (const { name } of present) {
+    if (!names.has(name)) continue;
+    try {
+      await dropIfEmpty(conn, name, logger);
+    } catch (err) {
+      // Another node starting at once dropped it first: FerretDB-PostgreSQL then fails the count (its
+      // table is gone) rather than counting none, and MongoDB fails the drop (NamespaceNotFound).
+      const still = await conn.db!.listCollections({ name }, { nameOnly: true }).toArray();
+      if (still.length > 0) throw err;
+    }
+  }
+}
+
+async function dropIfEmpty(conn: Connection, name: string, logger?: Pick<Logger, 'warn'>): Promise<void> {
+  const collection = conn.db!.collection(name);
+  if ((await collection.countDocuments({}, { limit: 1 })) > 0) {
+    logger?.warn({ collection: name }, 'legacy collection not empty after its migration: written by a node of an earlier release; kept');
+    return;
+  }
+  await collection.drop();
+}
+

@@ -121,7 +121,7 @@ export interface ConversationDoc {
   createdAt: number;
   /**
    * Written as 0 at creation and never raised since the conversation's seq moved out of this document
-   * (now `ConversationSeqMarkDoc`s); read as a floor, so conversations stored before that keep their seq.
+   * (now seq marks, `SeqMarkSetDoc`); read as a floor, so conversations stored before that keep their seq.
    */
   lastSeq?: number;
   /**
@@ -188,8 +188,8 @@ conversationSchema.index({ orgId: 1, roleId: 1 }, { name: 'org_role' });
  * A conversation's `lastSeq` as the previous release kept it: one document per conversation, raised
  * with `$max` after each append. FerretDB v1 applies that update as a read-modify-write (about ten times
  * the cost of an inserted document on PostgreSQL, and racing raises could lose the higher one), so the
- * seq now lives in `ConversationSeqMarkDoc`s; the migration `2026-12-seq-marks` turns each of these into
- * a mark and deletes it. Kept as a model for that migration (and the one before it) only.
+ * seq now lives in seq marks (`SeqMarkSetDoc`); the migration `2026-12-seq-marks` turns each of these into
+ * a mark and deletes it. Read by that migration (and the one before it) only (`LegacyCollections`).
  */
 export interface ConversationSeqDoc {
   /** The conversation document's `_id`: `docKey(orgId, conversationId)`. */
@@ -197,52 +197,17 @@ export interface ConversationSeqDoc {
   lastSeq: number;
 }
 
-export const conversationSeqSchema = new Schema<ConversationSeqDoc>(
-  {
-    _id: { type: String, required: true },
-    lastSeq: { type: Number, required: true },
-  },
-  collectionOptions('conversation_seqs'),
-);
-
 /**
- * A seq mark as the previous release kept it, one document per mark; the migration
- * `2026-12-seq-mark-sets` moves them into `SeqMarkSetDoc`s, and this model is kept for it only.
- * It read: "the envelope at `seq` of this conversation is stored". Inserted after the envelope (one
- * `insertMany` per group-commit batch, one mark per conversation of the batch), never updated. A
- * conversation's `lastSeq` is its highest mark. Inserts with a unique `_id` are atomic on every backend
- * (FerretDB v1 included), and a mark can only add a higher maximum, never take one away, so marks
- * written late or by racing nodes can never lower `lastSeq` (docs/delivery.md). Marks below a
- * conversation's highest are deleted by the sweep (`MongoStorage.sweepEnvelopes`) and, for the marks a
- * node wrote itself, by that node soon after (`MongoStorage` "superseded marks").
- *
- * Not a field of the conversation document: FerretDB v1 applies an update as a read-modify-write of the
- * whole document, so a seq raise there racing a membership change on another node could write the old
- * member list back. Membership changes and seq marks never write the same document.
+ * A seq mark as the release before seq mark sets kept it, one document per mark ("the envelope at
+ * `seq` of this conversation is stored"); the migration `2026-12-seq-mark-sets` moves them into
+ * `SeqMarkSetDoc`s, and reads them only (`LegacyCollections`).
  */
 export interface ConversationSeqMarkDoc {
-  /** `markKey(orgId, conversationId, seq)`: a second mark of one seq is a duplicate key (and harmless). */
+  /** `docKey(orgId, conversationId, String(seq))`. */
   _id: string;
   orgId: string;
   conversationId: string;
   seq: number;
-}
-
-export const conversationSeqMarkSchema = new Schema<ConversationSeqMarkDoc>(
-  {
-    _id: { type: String, required: true },
-    orgId: { type: String, required: true },
-    conversationId: { type: String, required: true },
-    seq: { type: Number, required: true },
-  },
-  collectionOptions('conversation_seq_marks'),
-);
-/** A conversation's highest mark (MongoDB answers it from the index; FerretDB v1 filters and sorts itself). */
-conversationSeqMarkSchema.index({ orgId: 1, conversationId: 1, seq: -1 }, { name: 'org_conv_seq_desc' });
-
-/** The `_id` of the mark of `seq` in a conversation. */
-export function markKey(orgId: string, conversationId: string, seq: number): string {
-  return docKey(orgId, conversationId, String(seq));
 }
 
 /**
@@ -417,8 +382,6 @@ export interface StorageModels {
   User: Model<UserDoc>;
   Device: Model<DeviceDoc>;
   Conversation: Model<ConversationDoc>;
-  ConversationSeq: Model<ConversationSeqDoc>;
-  ConversationSeqMark: Model<ConversationSeqMarkDoc>;
   SeqMarkSet: Model<SeqMarkSetDoc>;
   Envelope: Model<EnvelopeDoc>;
   Prekey: Model<PrekeyDoc>;
@@ -433,13 +396,28 @@ export function registerModels(conn: Connection): StorageModels {
     User: conn.model<UserDoc>('User', userSchema),
     Device: conn.model<DeviceDoc>('Device', deviceSchema),
     Conversation: conn.model<ConversationDoc>('Conversation', conversationSchema),
-    ConversationSeq: conn.model<ConversationSeqDoc>('ConversationSeq', conversationSeqSchema),
-    ConversationSeqMark: conn.model<ConversationSeqMarkDoc>('ConversationSeqMark', conversationSeqMarkSchema),
     SeqMarkSet: conn.model<SeqMarkSetDoc>('SeqMarkSet', seqMarkSetSchema),
     Envelope: conn.model<EnvelopeDoc>('Envelope', envelopeSchema),
     Prekey: conn.model<PrekeyDoc>('Prekey', prekeySchema),
     TeamLog: conn.model<TeamLogDoc>('TeamLog', teamLogSchema),
     DeviceCursor: conn.model<DeviceCursorDoc>('DeviceCursor', deviceCursorSchema),
     ConversationSender: conn.model<ConversationSenderDoc>('ConversationSender', conversationSenderSchema),
+  };
+}
+
+/**
+ * Collections only earlier releases wrote, for the migrations that empty them: plain driver
+ * collections, not models, so that nothing creates them on a database that never had them. Once
+ * emptied, the migrations drop them.
+ */
+export interface LegacyCollections {
+  conversationSeqs: mongoose.mongo.Collection<ConversationSeqDoc>;
+  conversationSeqMarks: mongoose.mongo.Collection<ConversationSeqMarkDoc>;
+}
+
+export function legacyCollections(conn: Connection): LegacyCollections {
+  return {
+    conversationSeqs: conn.db!.collection<ConversationSeqDoc>('conversation_seqs'),
+    conversationSeqMarks: conn.db!.collection<ConversationSeqMarkDoc>('conversation_seq_marks'),
   };
 }
