@@ -68,6 +68,8 @@ export async function storageCeiling(o: StorageCeilingOptions): Promise<StorageC
   try {
     const db = client.db(o.dbName);
     const envelopes = db.collection('envelopes');
+    // The previous hub's seq collection, as that hub had it (`MongoStorage.init` no longer makes it).
+    if ((await db.listCollections({ name: 'conversation_seqs' }, { nameOnly: true }).toArray()).length === 0) await db.createCollection('conversation_seqs');
     const seqs = db.collection('conversation_seqs');
     // Created with its index by `MongoStorage.init` above, as the hub has it.
     const marks = db.collection('seq_mark_sets');

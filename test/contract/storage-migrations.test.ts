@@ -78,7 +78,7 @@ describe('MongoStorage migrations (Mongo-wire DB)', function () {
     assert.deepEqual(convs.map((c) => c._id).sort(), ['org-a c-direct', 'org-a t-ward']);
     assert.equal(convs.some((c) => String(c.directKey).includes('\u0000')), false);
     // Their seqs went on to seq marks (the next migration): 7 and 3, and c-direct's new 8.
-    assert.deepEqual(await legacyCollections(raw), []);
+    assert.equal(await raw.collection('conversation_seqs').countDocuments({}), 0);
     assert.deepEqual(await storedMarks(raw), [['c-direct', 7], ['c-direct', 8], ['t-ward', 3]]);
     assert.equal(await raw.collection('schema_migrations').countDocuments({}), 4);
   });
@@ -257,7 +257,7 @@ for (const backend of mongoBackends()) {
       assert.equal((await s.getConversation('org-a', 'g-quiet'))?.lastSeq, 2);
       assert.equal((await s.getConversation('org-a', 'g-new'))?.lastSeq, 0);
       assert.deepEqual((await s.listConversationsForUser('org-a', 'dr-patel')).map((c) => [c.id, c.lastSeq]).sort(), [['g-busy', 41], ['g-new', 0], ['g-quiet', 2]]);
-      assert.deepEqual(await legacyCollections(raw), [], 'the emptied legacy collection is dropped');
+      assert.equal(await raw.collection('conversation_seqs').countDocuments({}), 0);
       assert.deepEqual(await storedMarks(raw), [['g-busy', 41], ['g-quiet', 2]]);
 
       const next = await append(s, 'g-busy', 'after-migration');
@@ -278,7 +278,7 @@ for (const backend of mongoBackends()) {
       await raw.collection('schema_migrations').insertOne({ _id: '2026-12-seq-marks' as never, appliedAt: 1 });
       const [a, b] = [storage(), storage()];
       await Promise.all([a.init(), b.init()]);
-      assert.deepEqual(await legacyCollections(raw), [], 'no mark of the old shape is left, nor its collection');
+      assert.equal(await raw.collection('conversation_seq_marks').countDocuments({}), 0, 'no mark of the old shape is left');
       assert.deepEqual(await storedMarks(raw), [['g-busy', 41], ['g-quiet', 2]], 'one set of the highest marks (both nodes wrote the same set)');
       assert.deepEqual((await b.listConversationsForUser('org-a', 'dr-patel')).map((c) => [c.id, c.lastSeq]).sort(), [['g-busy', 41], ['g-new', 0], ['g-quiet', 2]]);
       const next = await append(a, 'g-quiet', 'after-sets');
@@ -286,7 +286,7 @@ for (const backend of mongoBackends()) {
       assert.equal((await b.getConversation('org-a', 'g-quiet'))?.lastSeq, 3);
     });
 
-    it('a fresh database gets no legacy collection; marks an earlier release wrote after the migration are kept, with a warning', async () => {
+    it('a fresh database gets no legacy collection; marks an earlier release wrote after the migration are kept, with a warning naming them', async () => {
       const fresh = storage();
       await fresh.init();
       const names = (await raw.db!.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name);
@@ -310,7 +310,8 @@ for (const backend of mongoBackends()) {
       await raw.collection('conversation_seq_marks').insertOne({ _id: 'org-a g-busy 41' as never, orgId: 'org-a', conversationId: 'g-busy', seq: 41 });
       const [a, b] = [storage(), storage()];
       await Promise.all([a.init(), b.init()]);
-      assert.deepEqual(await legacyCollections(raw), [], 'the mark of the previous release moved into a set, and both legacy collections went');
+      assert.equal(await raw.collection('conversation_seqs').countDocuments({}), 0);
+      assert.equal(await raw.collection('conversation_seq_marks').countDocuments({}), 0, 'the mark of the previous release moved into a set');
       assert.deepEqual([...new Set((await storedMarks(raw)).map((m) => m.join()))], ['g-busy,41', 'g-quiet,2']);
       assert.equal((await b.getConversation('org-a', 'g-busy'))?.lastSeq, 41);
       assert.equal((await a.getConversation('org-a', 'g-quiet'))?.lastSeq, 2);

@@ -171,37 +171,22 @@ export async function runMigrations(conn: Connection, models: StorageModels, log
     // Two nodes finishing at once: the loser's upsert is a duplicate key, and the marker is there.
     await ignoreDuplicateKey(applied.updateOne({ _id: migration.id }, { $setOnInsert: { appliedAt: Date.now() } }, { upsert: true }));
   }
-  await dropEmptyLegacyCollections(conn, legacy, logger);
+  await warnOfLegacyDocuments(conn, legacy, logger);
 }
 
 /**
- * Drop the legacy collections the migrations emptied (a database that never had them has nothing to
- * drop). One that still holds documents was written after its migration ran, by a node of an earlier
- * release that was still running (docs/operations.md says to stop those first): it stays, with a
- * warning, since those documents are that release's only copy.
+ * Documents in a legacy collection after its migration ran were written by a node of an earlier
+ * release that was still running (docs/operations.md says to stop those first): say so, naming the
+ * collection. They stay, since they are that release's only copy. The emptied collections are not
+ * dropped here: another node of this release may still be running the migration that reads them.
  */
-async function dropEmptyLegacyCollections(conn: Connection, legacy: LegacyCollections, logger?: Pick<Logger, 'warn'>): Promise<void> {
+async function warnOfLegacyDocuments(conn: Connection, legacy: LegacyCollections, logger?: Pick<Logger, 'warn'>): Promise<void> {
+  if (!logger) return;
   const names = new Set(Object.values(legacy).map((collection) => collection.collectionName));
   const present = await conn.db!.listCollections({}, { nameOnly: true }).toArray();
   for (const { name } of present) {
-    if (!names.has(name)) continue;
-    try {
-      await dropIfEmpty(conn, name, logger);
-    } catch (err) {
-      // Another node starting at once dropped it first: FerretDB-PostgreSQL then fails the count (its
-      // table is gone) rather than counting none, and MongoDB fails the drop (NamespaceNotFound).
-      const still = await conn.db!.listCollections({ name }, { nameOnly: true }).toArray();
-      if (still.length > 0) throw err;
+    if (names.has(name) && (await conn.db!.collection(name).countDocuments({}, { limit: 1 })) > 0) {
+      logger.warn({ collection: name }, 'legacy collection holds documents after its migration: written by a node of an earlier release; not migrated');
     }
   }
 }
-
-async function dropIfEmpty(conn: Connection, name: string, logger?: Pick<Logger, 'warn'>): Promise<void> {
-  const collection = conn.db!.collection(name);
-  if ((await collection.countDocuments({}, { limit: 1 })) > 0) {
-    logger?.warn({ collection: name }, 'legacy collection not empty after its migration: written by a node of an earlier release; kept');
-    return;
-  }
-  await collection.drop();
-}
-
