@@ -107,6 +107,11 @@ describe('removal race: a removed member reads nothing sequenced after its remov
       await eventually(() => remaining.every((m) => readAcked(m).length >= expectedFor(m).length), 'remaining members read every acked message', 30_000).catch((e: unknown) => {
         throw new Error(`${(e as Error).message}: ${remaining.map((m) => `${m.userId} lacks [${expectedFor(m).filter((t) => !m.read.some((r) => r.text === t)).join(', ')}] errors [${m.errors.map((x) => x.reason).join(', ')}]`).join('; ')}`);
       });
+      // A send queued across a reconnect goes out after it: wait for each to settle (delivered to both
+      // others, or refused to its sender), not for a fixed time (a loaded machine took longer than 300 ms).
+      const queuedSettled = (q: (typeof queued)[number]) =>
+        failed.has(`${q.by} STALE_EPOCH`) || remaining.filter((m) => m.userId !== `dr-${q.by}` && m.read.some((x) => x.text === q.text)).length === 2;
+      await eventually(() => queued.every(queuedSettled), 'queued sends delivered or refused', 30_000).catch(() => {});
       await new Promise((r) => setTimeout(r, 300));
       for (const m of remaining) {
         expect(readAcked(m).map((x) => x.text).sort(), `${m.userId} reads each acked message once`).to.deep.equal(expectedFor(m));
