@@ -1,9 +1,9 @@
-import type { Connection } from 'mongoose';
+import type { Connection, mongo } from 'mongoose';
 import { decodeCompositeKey } from '@curbside/shared';
 import type { Logger } from '../../logger.js';
 import { directKey, groupKey } from '../../ports/storage-rules.js';
 import { ignoreDuplicateKey, retryOnDuplicateKey } from './duplicate-key.js';
-import { docKey, legacyCollections, type ConversationDoc, type LegacyCollections, type SeqMarkSetDoc, type StorageModels } from './models.js';
+import { docKey, type ConversationDoc, type SeqMarkSetDoc, type StorageModels } from './models.js';
 
 /**
  * Data migrations, run by `MongoStorage.init()` on every start, each until it has completed once.
@@ -189,4 +189,48 @@ async function warnOfLegacyDocuments(conn: Connection, legacy: LegacyCollections
       logger.warn({ collection: name }, 'legacy collection holds documents after its migration: written by a node of an earlier release; not migrated');
     }
   }
+}
+
+/**
+ * A conversation's `lastSeq` as the previous release kept it: one document per conversation, raised
+ * with `$max` after each append. FerretDB v1 applies that update as a read-modify-write (about ten times
+ * the cost of an inserted document on PostgreSQL, and racing raises could lose the higher one), so the
+ * seq now lives in seq marks (`SeqMarkSetDoc`); the migration `2026-12-seq-marks` turns each of these into
+ * a mark and deletes it. Read by that migration (and the one before it) only (`LegacyCollections`).
+ */
+export interface ConversationSeqDoc {
+  /** The conversation document's `_id`: `docKey(orgId, conversationId)`. */
+  _id: string;
+  lastSeq: number;
+}
+
+/**
+ * A seq mark as the release before seq mark sets kept it, one document per mark ("the envelope at
+ * `seq` of this conversation is stored"); the migration `2026-12-seq-mark-sets` moves them into
+ * `SeqMarkSetDoc`s, and reads them only (`LegacyCollections`).
+ */
+export interface ConversationSeqMarkDoc {
+  /** `docKey(orgId, conversationId, String(seq))`. */
+  _id: string;
+  orgId: string;
+  conversationId: string;
+  seq: number;
+}
+
+/**
+ * Collections only earlier releases wrote, for the migrations that empty them: plain driver
+ * collections, not models, so that nothing creates them on a database that never had them. They are
+ * not dropped once emptied (another node may still be migrating from them); docs/delivery.md says when
+ * an operator can drop them.
+ */
+export interface LegacyCollections {
+  conversationSeqs: mongo.Collection<ConversationSeqDoc>;
+  conversationSeqMarks: mongo.Collection<ConversationSeqMarkDoc>;
+}
+
+export function legacyCollections(conn: Connection): LegacyCollections {
+  return {
+    conversationSeqs: conn.db!.collection<ConversationSeqDoc>('conversation_seqs'),
+    conversationSeqMarks: conn.db!.collection<ConversationSeqMarkDoc>('conversation_seq_marks'),
+  };
 }

@@ -185,32 +185,6 @@ conversationSchema.index({ orgId: 1, directKey: 1 }, { unique: true, name: 'org_
 conversationSchema.index({ orgId: 1, roleId: 1 }, { name: 'org_role' });
 
 /**
- * A conversation's `lastSeq` as the previous release kept it: one document per conversation, raised
- * with `$max` after each append. FerretDB v1 applies that update as a read-modify-write (about ten times
- * the cost of an inserted document on PostgreSQL, and racing raises could lose the higher one), so the
- * seq now lives in seq marks (`SeqMarkSetDoc`); the migration `2026-12-seq-marks` turns each of these into
- * a mark and deletes it. Read by that migration (and the one before it) only (`LegacyCollections`).
- */
-export interface ConversationSeqDoc {
-  /** The conversation document's `_id`: `docKey(orgId, conversationId)`. */
-  _id: string;
-  lastSeq: number;
-}
-
-/**
- * A seq mark as the release before seq mark sets kept it, one document per mark ("the envelope at
- * `seq` of this conversation is stored"); the migration `2026-12-seq-mark-sets` moves them into
- * `SeqMarkSetDoc`s, and reads them only (`LegacyCollections`).
- */
-export interface ConversationSeqMarkDoc {
-  /** `docKey(orgId, conversationId, String(seq))`. */
-  _id: string;
-  orgId: string;
-  conversationId: string;
-  seq: number;
-}
-
-/**
  * A set of seq marks: "the envelope at `seqs[i]` of conversation `conversationIds[i]` is stored", for
  * each `i`. One set per group-commit batch and organisation, inserted after the batch's envelopes are
  * stored, never updated; a conversation's `lastSeq` is the highest seq any set gives it. One document per
@@ -402,22 +376,5 @@ export function registerModels(conn: Connection): StorageModels {
     TeamLog: conn.model<TeamLogDoc>('TeamLog', teamLogSchema),
     DeviceCursor: conn.model<DeviceCursorDoc>('DeviceCursor', deviceCursorSchema),
     ConversationSender: conn.model<ConversationSenderDoc>('ConversationSender', conversationSenderSchema),
-  };
-}
-
-/**
- * Collections only earlier releases wrote, for the migrations that empty them: plain driver
- * collections, not models, so that nothing creates them on a database that never had them. Once
- * emptied, the migrations drop them.
- */
-export interface LegacyCollections {
-  conversationSeqs: mongoose.mongo.Collection<ConversationSeqDoc>;
-  conversationSeqMarks: mongoose.mongo.Collection<ConversationSeqMarkDoc>;
-}
-
-export function legacyCollections(conn: Connection): LegacyCollections {
-  return {
-    conversationSeqs: conn.db!.collection<ConversationSeqDoc>('conversation_seqs'),
-    conversationSeqMarks: conn.db!.collection<ConversationSeqMarkDoc>('conversation_seq_marks'),
   };
 }
