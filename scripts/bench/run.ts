@@ -533,6 +533,8 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
       );
       const c = showCounts(s);
       if (c) console.log(c);
+      // Errors answered to senders, or most deliveries lost, are faults, not limits: show what the hubs warned of.
+      if (Object.keys(s.ackErrors).length > 0 || (s.lossRate ?? 0) > 0.5) for (const h of running.servers) console.log(`   --- ${h.name} warnings and errors (last 20) ---\n${warnings(h.output(), 20)}`);
       if (!s.passed && !flags['keep-going']) break;
     }
     if (sendersN > 0) {
@@ -728,3 +730,12 @@ async function main(): Promise<void> {
 }
 
 runBench(main, { onSignal: () => stopServices?.(), report: (e) => console.error(e instanceof Error ? e.message : e) });
+
+/** The last `n` lines of a hub's pino output at level warn or above. */
+function warnings(output: string, n: number): string {
+  return output
+    .split('\n')
+    .filter((line) => Number(/"level":(\d+)/.exec(line)?.[1] ?? 0) >= 40)
+    .slice(-n)
+    .join('\n');
+}

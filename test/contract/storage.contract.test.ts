@@ -10,9 +10,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import mongoose from 'mongoose';
-import type { Conversation, Envelope, TeamState } from '@curbside/shared';
+import { Limits, type Conversation, type Envelope, type TeamState } from '@curbside/shared';
 import type { AppendResult, NewEnvelope, Storage } from '../../server/src/ports/storage.js';
 import { MongoStorage } from '../../server/src/adapters/mongo/storage.js';
+import { indexesArrayElements } from '../../server/src/adapters/mongo/ensure.js';
 import { SWEEP_GRACE_MS } from '../../server/src/ports/storage-rules.js';
 import { mongoBackends, uniqueName } from '../support/services.js';
 import { dropDatabase, storageImpls, type StoragePair } from '../support/storage-impls.js';
@@ -200,6 +201,21 @@ for (const impl of impls) {
         const g2 = await group(['bob', 'carol'], 'zed');
         assert.deepEqual(g2.memberUserIds, ['zed', 'bob', 'carol']);
         assert.deepEqual((await s.getConversation(ORG, g.id))?.memberUserIds, ['alice', 'bob', 'carol', 'dave']);
+      });
+
+      it('a care team of the largest size, every id the longest allowed, is stored, found by each member, and left', async function () {
+        // PostgreSQL refuses an index entry over 2,704 bytes: an index on the member array (FerretDB
+        // indexes an array as one value) failed every team of more than about 70 members.
+        const user = (i: number) => `u${String(i).padStart(Limits.MAX_ID_LENGTH - 1, '0')}`;
+        const members = range(1, Limits.MAX_CONVERSATION_MEMBERS - 1).map(user);
+        const g = await group(members, user(0));
+        assert.deepEqual(g.memberUserIds, [user(0), ...members]);
+        assert.deepEqual((await s.getConversation(ORG, g.id))?.memberUserIds, [user(0), ...members]);
+        for (const u of [user(0), user(500), user(Limits.MAX_CONVERSATION_MEMBERS - 1)]) {
+          assert.deepEqual((await s.listConversationsForUser(ORG, u)).map((c) => c.id), [g.id], `found by ${u.slice(-4)}`);
+        }
+        assert.deepEqual((await s.leaveGroup(ORG, g.id, user(500)))?.memberUserIds.length, Limits.MAX_CONVERSATION_MEMBERS - 1);
+        assert.deepEqual(await s.listConversationsForUser(ORG, user(500)), []);
       });
 
       it('getConversation returns what was created; unknown ids are undefined', async function () {
@@ -434,6 +450,26 @@ for (const impl of impls) {
         assert.equal(deleted, 2);
       });
 
+      it('appends to 256 conversations at once (one batch of marks) all store, each lastSeq is right, and it stays so after the sweep', async function () {
+        // One seq mark set per batch holds every conversation id of the batch: with an index on that
+        // array PostgreSQL refused sets over 2,704 bytes (about 60 ids), so batches under load failed.
+        const ids = await Promise.all(range(1, 256).map(async () => (await group(['bob'])).id));
+        const first = await Promise.all(ids.map((c) => s.appendEnvelope(env(c, `${c}-1`, { lastSeqSeen: 0 }))));
+        assert.deepEqual(first.map((r) => stored(r).seq), ids.map(() => 1));
+        // Half move on: the first batch's set is then mostly dead, and the sweep rewrites its live half.
+        await Promise.all(ids.slice(0, 128).map((c) => s.appendEnvelope(env(c, `${c}-2`, { lastSeqSeen: 1 }))));
+        const expected = ids.map((_, i) => (i < 128 ? 2 : 1));
+        const seen = async (st: Storage) => {
+          const listed = new Map((await st.listConversationsForUser(ORG, 'bob')).map((c) => [c.id, c.lastSeq]));
+          return ids.map((c) => listed.get(c));
+        };
+        assert.deepEqual(await seen(h.b), expected);
+        await h.a.sweepEnvelopes(T0);
+        assert.deepEqual(await seen(h.b), expected, 'after the sweep');
+        assert.equal((await h.b.getConversation(ORG, ids[255]!))?.lastSeq, 1);
+        assert.equal(stored(await h.b.appendEnvelope(env(ids[255]!, 'after-sweep'))).seq, 2);
+      });
+
       it('lastSeq on the conversation reflects appends', async function () {
         const g = await group(['bob']);
         assert.equal((await s.getConversation(ORG, g.id))?.lastSeq, 0);
@@ -472,6 +508,28 @@ for (const backend of mongoBackends()) {
       await st.ping();
       const c = await st.createConversation({ orgId: ORG, kind: 'group', createdBy: 'a', memberUserIds: [], now: T0 });
       assert.equal(stored(await st.appendEnvelope({ orgId: ORG, conversationId: c.conversation.id, senderUserId: 'a', senderDeviceId: 'd', clientMessageId: 'm', body: bytes(4), now: T0 })).seq, 1);
+    });
+
+    it('indexes an array field only where the server indexes its elements; drops such an index an earlier release made elsewhere', async function () {
+      const dbName = uniqueName('storage');
+      const raw = mongoose.createConnection(backend.uri(), { dbName });
+      try {
+        await raw.asPromise();
+        // What the release before this one created everywhere.
+        await raw.db!.collection('conversations').createIndex({ orgId: 1, memberUserIds: 1 }, { name: 'org_members' });
+        await raw.db!.collection('seq_mark_sets').createIndex({ orgId: 1, conversationIds: 1 }, { name: 'org_conversations' });
+        const [a, b] = [open(dbName), open(dbName)];
+        await Promise.all([a.init(), b.init()]);
+        const ferret = (await raw.db!.admin().command({ buildInfo: 1 }))['ferretdbVersion'] as string | undefined;
+        // The run's FerretDB is a 1.x build (scripts/build-ferretdb.sh; it says "unknown"); MONGODB_URI is MongoDB.
+        const elements = ferret === undefined;
+        assert.equal(await indexesArrayElements(raw), elements, `FerretDB ${String(ferret)}`);
+        const names = async (collection: string) => (await raw.db!.collection(collection).indexes()).map((i) => i.name).sort();
+        assert.deepEqual(await names('conversations'), ['_id_', 'org_directkey_unique', ...(elements ? ['org_members'] : []), 'org_role'].sort());
+        assert.deepEqual(await names('seq_mark_sets'), ['_id_', ...(elements ? ['org_conversations'] : [])].sort());
+      } finally {
+        await raw.close();
+      }
     });
 
     it('refuses an unacknowledged write concern', function () {

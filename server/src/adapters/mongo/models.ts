@@ -1,9 +1,11 @@
 import { compositeKey } from '@curbside/shared';
 import mongoose, { Schema, type Connection, type Model } from 'mongoose';
+import { arrayIndex } from './ensure.js';
 
 /**
  * Mongoose schemas for `MongoStorage`. They must work on MongoDB (production) and on FerretDB v1
- * (tests), so they use only what FerretDB v1 supports: plain and unique compound indexes. No TTL,
+ * (tests), so they use only what FerretDB v1 supports: plain and unique compound indexes (an index on an
+ * array field is `arrayIndex`: FerretDB v1 does not get it). No TTL,
  * partial or sparse indexes (FerretDB rejects `partialFilterExpression` and silently ignores
  * `sparse`), no transactions, no `$lookup`.
  *
@@ -180,7 +182,7 @@ export const conversationSchema = new Schema<ConversationDoc>(
   },
   collectionOptions('conversations'),
 );
-conversationSchema.index({ orgId: 1, memberUserIds: 1 }, { name: 'org_members' });
+arrayIndex(conversationSchema, { orgId: 1, memberUserIds: 1 }, 'org_members');
 conversationSchema.index({ orgId: 1, directKey: 1 }, { unique: true, name: 'org_directkey_unique' });
 conversationSchema.index({ orgId: 1, roleId: 1 }, { name: 'org_role' });
 
@@ -216,7 +218,7 @@ export const seqMarkSetSchema = new Schema<SeqMarkSetDoc>(
   collectionOptions('seq_mark_sets'),
 );
 /** The sets that mark a conversation (MongoDB: a multikey index; FerretDB v1 filters itself). */
-seqMarkSetSchema.index({ orgId: 1, conversationIds: 1 }, { name: 'org_conversations' });
+arrayIndex(seqMarkSetSchema, { orgId: 1, conversationIds: 1 }, 'org_conversations');
 
 export interface EnvelopeDoc {
   /**
