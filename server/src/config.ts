@@ -10,6 +10,7 @@ import { ATTACHMENTS_ENV_DOC, loadAttachmentsConfig, type AttachmentsConfig } fr
 import type { MetricsConfig } from './metrics/metrics.js';
 import { JWT_ALGORITHMS, parseVerificationKeys, type JwtAlgorithm } from './auth/keys.js';
 import type { EnvSetting } from './env-setting.js';
+import { DEFAULT_MAX_IN_FLIGHT } from './realtime/admission.js';
 
 export { JWT_ALGORITHMS, type JwtAlgorithm } from './auth/keys.js';
 
@@ -43,6 +44,8 @@ export interface HubConfig {
   slowConsumerMaxBytes?: number;
   /** How long a shutting-down node waits for in-flight requests (durable writes) to finish. @default 10 s */
   shutdownGraceMs?: number;
+  /** Requests one node handles at once; past it, new ones are refused UNAVAILABLE with a retry hint (load shedding). @default 2000 */
+  maxInFlight?: number;
   /** A node whose storage stays unreachable this long gives up (exits) so its supervisor restarts it; 0: never. */
   storageWatchdogMs?: number;
   /** How long an envelope some device never acked is kept. @default 30 days */
@@ -149,6 +152,7 @@ export const ENV_DOC: readonly EnvSetting[] = [
   { name: 'SWEEP_INTERVAL_MS', default: '600000', meaning: 'how often acked and expired envelopes are deleted (0: never)' },
   { name: 'ACK_FLUSH_MS', default: '30000', meaning: "how often devices' delivery acks are written, merged per device and conversation (0: at once)" },
   { name: 'SHUTDOWN_GRACE_MS', default: '10000', meaning: 'on SIGTERM, how long to wait for in-flight requests before closing' },
+  { name: 'MAX_IN_FLIGHT', default: '2000', meaning: 'requests one node handles at once (each waiting on the database or Redis); past it, new requests are refused UNAVAILABLE with a retry hint, so an overloaded node stays responsive instead of queueing without bound' },
   { name: 'STORAGE_WATCHDOG_MS', default: '60000', meaning: 'a node whose database stays unreachable this long closes its connections and exits (code 69) for its supervisor to restart it (0: never)' },
   { name: 'WIDGET_BUNDLE', default: 'widget/dist/curbside-chat.js (built by `npm run build`)', meaning: 'path of the chat widget bundle served at /widget/curbside-chat.js; libsodium (curbside-sodium.js, loaded by the widget) is served from the same directory' },
   { name: 'PRESENCE_HEARTBEAT_MS', default: '10000', meaning: 'how often a node refreshes its connections; must be under PRESENCE_TTL_MS' },
@@ -322,6 +326,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     maxFrameBytes: Limits.MAX_FRAME_BYTES,
     slowConsumerMaxBytes: num('SLOW_CONSUMER_MAX_BYTES', 8 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
     shutdownGraceMs: num('SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
+    maxInFlight: num('MAX_IN_FLIGHT', DEFAULT_MAX_IN_FLIGHT, 10, 1_000_000),
     storageWatchdogMs: num('STORAGE_WATCHDOG_MS', 60_000, 0, 86_400_000),
     retentionMs: num('RETENTION_DAYS', 30, 1, 3650) * 24 * 3600 * 1000,
     sweepIntervalMs: num('SWEEP_INTERVAL_MS', 600_000, 0, 86_400_000),

@@ -1,6 +1,9 @@
 import { expect } from 'chai';
 import type { HubConfig, Storage } from '@curbside/server';
+import { ClientEvent, ErrorCode, type WireError } from '@curbside/shared';
+import { SHED_RETRY_AFTER_MS } from '../../server/src/realtime/admission.js';
 import { HubHarness, bytes, eventually } from '../support/hub.js';
+import { connectRaw } from '../security/support.js';
 
 /** An error shaped like the MongoDB driver's "no server reachable" (the hub matches it by name). */
 function unreachable(): Error {
@@ -88,6 +91,43 @@ describe('hub node health: draining, unreachable storage, the watchdog', functio
     await eventually(() => reasons.busy.includes('server-shutdown'), 'the busy client is closed after its answer');
     await closing;
     expect(await t.storage.envelopesAfter('org-a', conv.id, 0, 10)).to.have.length(1);
+  });
+
+  it('an overloaded node refuses requests past MAX_IN_FLIGHT at once with a retryable UNAVAILABLE, and the SDK sends them after the hint', async () => {
+    const { t, knobs } = await startFlaky((c) => (c.maxInFlight = 2));
+    const lee = t.client({ userId: 'dr-lee', deviceId: 'lee-phone' }, { e2ee: false });
+    await lee.connect();
+    const convs = [
+      await lee.createConversation({ kind: 'direct', peerUserId: 'dr-patel' }),
+      await lee.createConversation({ kind: 'direct', peerUserId: 'dr-okafor' }),
+      await lee.createConversation({ kind: 'direct', peerUserId: 'dr-ruiz' }),
+    ];
+    const raw = await connectRaw(t.url, t.idp.mint({ userId: 'dr-patel', deviceId: 'patel-laptop' }));
+    try {
+      // The database stalls: two sends hold the node's two places, the third is refused and waits in the outbox.
+      let release!: () => void;
+      knobs.hold = new Promise<void>((r) => (release = r));
+      const sends = convs.map((c, i) => lee.sendEnvelope(c.id, { body: bytes(`held ${i}`) }));
+      await eventually(() => t.logs.text().includes('overloaded: refusing new requests'), 'the node says it is shedding load');
+      const refused = await raw.call(ClientEvent.CONVERSATION_LIST, {});
+      expect(refused.ok).to.equal(false);
+      const error = (refused as { error: WireError }).error;
+      expect(error.code).to.equal(ErrorCode.UNAVAILABLE);
+      expect(error.details?.['overloaded']).to.equal(true);
+      expect(error.details?.['retryAfterMs']).to.be.within(SHED_RETRY_AFTER_MS, 2 * SHED_RETRY_AFTER_MS);
+
+      // The database answers: the two held sends are acked, the refused one goes after its hint; each is stored once.
+      release();
+      const acks = await Promise.all(sends);
+      expect(acks.map((a) => a.seq)).to.deep.equal([1, 1, 1]);
+      for (const c of convs) expect((await t.storage.envelopesAfter('org-a', c.id, 0, 10)).length, c.id).to.equal(1);
+      // Every place is free again.
+      const answered = await raw.call(ClientEvent.CONVERSATION_LIST, {});
+      expect(answered.ok, JSON.stringify(answered)).to.equal(true);
+      expect(t.logs.text()).not.to.include('handler failed');
+    } finally {
+      raw.close();
+    }
   });
 
   it('an unreachable database is a retryable UNAVAILABLE, and repeatable requests are retried', async () => {

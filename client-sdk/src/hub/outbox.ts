@@ -209,8 +209,10 @@ export class Outbox {
         entry.inFlight = false;
         if (!this.entries.has(entry.clientMessageId)) return;
         if (error.retryable) {
-          // Stays queued: sent again on reconnect, or after a backoff if still connected.
-          setTimeout(() => this.transmit(entry), backoffMs(entry.attempts, { baseMs: 250, maxMs: 10_000 }));
+          // Stays queued: sent again on reconnect, or after a backoff (at least the hub's retry hint,
+          // e.g. from an overloaded node) if still connected.
+          const hinted = typeof error.details?.['retryAfterMs'] === 'number' ? Math.min(error.details['retryAfterMs'], 60_000) : 0;
+          setTimeout(() => this.transmit(entry), Math.max(hinted, backoffMs(entry.attempts, { baseMs: 250, maxMs: 10_000 })));
           return;
         }
         this.forget(entry);

@@ -52,6 +52,7 @@ export class HubMetrics {
   readonly redisSeconds: Histogram<'command'>;
   readonly redisErrors: Counter<'command'>;
   readonly rateLimited: Counter<'limit'>;
+  readonly requestsShed: Counter<'event'>;
   readonly dbCommands: Counter<'command' | 'collection'>;
   readonly dbDocumentsInserted: Counter<'collection'>;
   readonly attachmentBytes: Counter<'direction'>;
@@ -89,6 +90,12 @@ export class HubMetrics {
     this.redisSeconds = new Histogram({ name: 'curbside_redis_command_seconds', help: 'Redis commands (presence, fan-out, rate limits, revocation), by command', labelNames: ['command'], buckets: CALL_BUCKETS, registers });
     this.redisErrors = new Counter({ name: 'curbside_redis_errors_total', help: 'Redis commands that failed, by command', labelNames: ['command'], registers });
     this.rateLimited = new Counter({ name: 'curbside_rate_limited_total', help: 'Requests and handshakes refused RATE_LIMITED, by limit', labelNames: ['limit'], registers });
+    this.requestsShed = new Counter({
+      name: 'curbside_requests_shed_total',
+      help: 'Requests refused UNAVAILABLE because this node already had MAX_IN_FLIGHT requests in flight (overload; clients retry), by event',
+      labelNames: ['event'],
+      registers,
+    });
     this.dbCommands = new Counter({
       name: 'curbside_db_commands_total',
       help: 'Wire commands this node sent to the database (driver command monitoring), by command name and collection: what one message costs the database',

@@ -23,6 +23,7 @@ import type { StoredEnvelope } from '../ports/storage.js';
 import type { IncomingMessage } from 'node:http';
 import { closeAtExpiry } from './session-expiry.js';
 import { GatewayRoutes, type GatewayDeps, type Route } from './routes.js';
+import { Admission, DEFAULT_MAX_IN_FLIGHT } from './admission.js';
 
 /**
  * socket.io side of the hub: the handshake, connection lifecycle and one handler per client event.
@@ -44,9 +45,12 @@ export class Gateway {
   private drained: (() => void) | undefined;
   private accepting = true;
   private drainClose: { code: CloseCode; message: string } | undefined;
+  /** Load shedding: requests past `maxInFlight` are refused UNAVAILABLE at once. */
+  private readonly admission: Admission;
 
   constructor(private readonly deps: GatewayDeps) {
     this.now = deps.now ?? Date.now;
+    this.admission = new Admission(deps.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT, { logger: deps.logger, metrics: deps.metrics });
     this.routes = new GatewayRoutes(deps, (orgId, senderDeviceId, userIds, envelope) => this.fanOut(orgId, senderDeviceId, userIds, envelope)).buildRoutes();
     // engine.io keeps each session's first HTTP request (IncomingMessage, headers, parser state) for
     // the socket's lifetime. Nothing reads it after the handshake (origins are checked in
@@ -194,9 +198,14 @@ export class Gateway {
       return;
     }
     let request: unknown;
+    let admitted = false;
     const startedAt = performance.now();
     // Answers are audited: outcome and the ids of the validated request and of the result.
     const reply = (res: Ack<unknown>) => {
+      if (admitted) {
+        admitted = false;
+        this.admission.release();
+      }
       (ack as (res: Ack<unknown>) => void)(res);
       this.countAnswer(name, res, startedAt);
       if (res.ok && route.audit === 'refusals') return;
@@ -230,6 +239,13 @@ export class Gateway {
       reply({ ok: false, error: { code: ErrorCode.UNAVAILABLE, message: 'This hub node is shutting down; retry on another node' } });
       return;
     }
+    const shed = this.admission.admit(name);
+    if (shed) {
+      // Not audited (that would be more writes for a node that has too many): counted in curbside_requests_shed_total.
+      (ack as (res: Ack<unknown>) => void)({ ok: false, error: shed });
+      return;
+    }
+    admitted = true;
     const run = () => {
       this.inFlight++;
       this.socketInFlight.set(socket.id, (this.socketInFlight.get(socket.id) ?? 0) + 1);

@@ -111,6 +111,8 @@ export interface GatewayDeps {
   onStorageUnreachable?: () => void;
   /** Sockets one device may hold on this node at once (a reconnect briefly holds two). @default 5 */
   maxSocketsPerDevice?: number;
+  /** Requests handled at once; past it, new ones are refused UNAVAILABLE with a retry hint. @default DEFAULT_MAX_IN_FLIGHT */
+  maxInFlight?: number;
   /** This node's Prometheus metrics. */
   metrics?: HubMetrics | undefined;
 }
