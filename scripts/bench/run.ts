@@ -468,6 +468,7 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
       const lost = sum((r) => r.lost);
       const ackErrors: Record<string, number> = {};
       for (const r of reps) for (const [k, v] of Object.entries(r.ackErrors)) ackErrors[k] = (ackErrors[k] ?? 0) + v;
+      const refused = Object.values(ackErrors).reduce((a, b) => a + b, 0);
       const latency = summary(merge(reps.map((r) => r.latency)));
       const cpuShareMax = Math.max(...reps.map((r) => r.cpuMs / r.sendWallMs));
       const valid = sent >= 0.95 * target;
@@ -476,6 +477,7 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
       if (!valid) failure = `generator sent ${Math.round((sent / target) * 100)}% of the target rate (< 95%): step invalid`;
       else if (!senders && (latency.p99 ?? Infinity) > p99LimitMs) failure = `p99 ${latency.p99} ms > ${p99LimitMs} ms`;
       else if (lossRate > lossLimit) failure = `loss ${(lossRate * 100).toFixed(2)}% > ${lossLimit * 100}%`;
+      else if (refused / Math.max(1, sent) > lossLimit) failure = `refused ${((refused / sent) * 100).toFixed(2)}% of sends > ${lossLimit * 100}% (${JSON.stringify(ackErrors)})`;
       return {
         rate: senders ? Math.round((sent / wall) * 1000) : rate,
         ...(senders ? { senders } : {}),

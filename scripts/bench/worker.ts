@@ -300,6 +300,14 @@ function onAck(msgNo: number, error: string | undefined, t0?: number): void {
   }
   if (error) {
     stats.ackErrors[error] = (stats.ackErrors[error] ?? 0) + 1;
+    // Refused (e.g. UNAVAILABLE from an overloaded node): its sender knows, nobody is owed it, so its
+    // deliveries are neither expected nor lost (what it would have cost shows in ackErrors).
+    const p = pending.get(msgNo);
+    if (p) {
+      pending.delete(msgNo);
+      stats.expected -= p.remaining;
+      status[msgNo] = 3;
+    }
     return;
   }
   stats.acked++;
