@@ -48,14 +48,20 @@ export function toWireError(err: unknown): WireError {
 /**
  * `p`, or UNAVAILABLE (retryable) with `message` if it fails or takes longer than `ms`: for a shared
  * store such as Redis, whose client would otherwise queue commands for a long time while it is down.
+ *
+ * When the deadline passes, the answer is given up on only after the I/O that is already waiting has
+ * been read (`setImmediate` runs after the event loop's poll phase; timers run before it). When the
+ * event loop itself was blocked past the deadline, a reply that arrived meanwhile wins over the late
+ * timer: a busy node does not take its own lag for Redis being down, and fall back to slower work.
  */
 export async function unavailableAfter<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  let immediate: NodeJS.Immediate | undefined;
   try {
     return await Promise.race([
       p,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new HubError(ErrorCode.UNAVAILABLE, message)), ms);
+        timer = setTimeout(() => (immediate = setImmediate(() => reject(new HubError(ErrorCode.UNAVAILABLE, message)))), ms);
       }),
     ]);
   } catch (err) {
@@ -63,5 +69,6 @@ export async function unavailableAfter<T>(p: Promise<T>, ms: number, message: st
     throw new HubError(ErrorCode.UNAVAILABLE, message);
   } finally {
     clearTimeout(timer);
+    if (immediate) clearImmediate(immediate);
   }
 }
