@@ -13,47 +13,86 @@ import type { HubMetrics } from '../metrics/metrics.js';
 export const DEFAULT_MAX_IN_FLIGHT = 2000;
 /** A shed request's retry hint: this, plus up to as much again at random so retries spread out. */
 export const SHED_RETRY_AFTER_MS = 500;
+/**
+ * An admitted request unanswered this long has a handler that will not settle (every route settles
+ * through its driver's and Redis's own timeouts well before): its place is given back, so a handful of
+ * stuck requests cannot leave a node refusing everything. @default 2 min
+ */
+export const ADMISSION_HOLD_LIMIT_MS = 120_000;
 /** At most one overload warning per this long. */
 const WARN_EVERY_MS = 10_000;
 
+/** A place taken by an admitted request. */
+interface Place {
+  event: string;
+  at: number;
+}
+
+/** What `Admission.admit` answers: go on (and `release` once answered), or the error to answer with. */
+export type Admitted = { ok: true; release: () => void } | { ok: false; error: WireError };
+
 export class Admission {
-  private held = 0;
+  /** Places held, oldest first (a Set keeps insertion order). */
+  private readonly held = new Set<Place>();
   private shedSinceWarning = 0;
   private warnedAt = -Infinity;
+  private readonly now: () => number;
+  private readonly holdLimitMs: number;
 
   constructor(
     private readonly limit: number,
-    private readonly deps: { logger: Pick<Logger, 'warn'>; metrics?: Pick<HubMetrics, 'requestsShed'> | undefined; random?: () => number },
-  ) {}
+    private readonly deps: {
+      logger: Pick<Logger, 'warn' | 'error'>;
+      metrics?: Pick<HubMetrics, 'requestsShed'> | undefined;
+      random?: () => number;
+      now?: () => number;
+      /** @default ADMISSION_HOLD_LIMIT_MS */
+      holdLimitMs?: number;
+    },
+  ) {
+    this.now = deps.now ?? (() => performance.now());
+    this.holdLimitMs = deps.holdLimitMs ?? ADMISSION_HOLD_LIMIT_MS;
+  }
 
   /** Requests admitted and not yet answered. */
   get inFlight(): number {
-    return this.held;
+    return this.held.size;
   }
 
-  /**
-   * Admit a request for `event`: `undefined` when it may go on (call `release` once it is answered),
-   * else the error to answer it with.
-   */
-  admit(event: string): WireError | undefined {
-    if (this.held < this.limit) {
-      this.held++;
-      return undefined;
+  /** Admit a request for `event`, or refuse it when `limit` requests are in flight. */
+  admit(event: string): Admitted {
+    if (this.held.size >= this.limit) this.reclaimStuck();
+    if (this.held.size < this.limit) {
+      const place: Place = { event, at: this.now() };
+      this.held.add(place);
+      return { ok: true, release: () => void this.held.delete(place) };
     }
     this.deps.metrics?.requestsShed.inc({ event });
     this.shedSinceWarning++;
-    const now = performance.now();
+    const now = this.now();
     if (now - this.warnedAt >= WARN_EVERY_MS) {
-      this.deps.logger.warn({ inFlight: this.held, limit: this.limit, shed: this.shedSinceWarning }, 'overloaded: refusing new requests until some in flight are answered (MAX_IN_FLIGHT)');
+      this.deps.logger.warn({ inFlight: this.held.size, limit: this.limit, shed: this.shedSinceWarning }, 'overloaded: refusing new requests until some in flight are answered (MAX_IN_FLIGHT)');
       this.warnedAt = now;
       this.shedSinceWarning = 0;
     }
     const retryAfterMs = Math.round(SHED_RETRY_AFTER_MS * (1 + (this.deps.random ?? Math.random)()));
-    return { code: ErrorCode.UNAVAILABLE, message: `This hub node is overloaded (${this.held} requests in flight); retry in ${retryAfterMs} ms`, details: { retryAfterMs, overloaded: true } };
+    return {
+      ok: false,
+      error: { code: ErrorCode.UNAVAILABLE, message: `This hub node is overloaded (${this.held.size} requests in flight); retry in ${retryAfterMs} ms`, details: { retryAfterMs, overloaded: true } },
+    };
   }
 
-  /** An admitted request was answered. */
-  release(): void {
-    this.held--;
+  /** Give back the places of requests unanswered for longer than the hold limit (oldest first). */
+  private reclaimStuck(): void {
+    const now = this.now();
+    const stuck: string[] = [];
+    for (const place of this.held) {
+      if (now - place.at < this.holdLimitMs) break;
+      this.held.delete(place);
+      stuck.push(place.event);
+    }
+    if (stuck.length > 0) {
+      this.deps.logger.error({ reclaimed: stuck.length, events: [...new Set(stuck)], holdLimitMs: this.holdLimitMs }, 'requests unanswered past the hold limit: their handlers are stuck; their places are given back');
+    }
   }
 }

@@ -198,14 +198,11 @@ export class Gateway {
       return;
     }
     let request: unknown;
-    let admitted = false;
+    let release: (() => void) | undefined;
     const startedAt = performance.now();
     // Answers are audited: outcome and the ids of the validated request and of the result.
     const reply = (res: Ack<unknown>) => {
-      if (admitted) {
-        admitted = false;
-        this.admission.release();
-      }
+      release?.();
       (ack as (res: Ack<unknown>) => void)(res);
       this.countAnswer(name, res, startedAt);
       if (res.ok && route.audit === 'refusals') return;
@@ -239,13 +236,13 @@ export class Gateway {
       reply({ ok: false, error: { code: ErrorCode.UNAVAILABLE, message: 'This hub node is shutting down; retry on another node' } });
       return;
     }
-    const shed = this.admission.admit(name);
-    if (shed) {
+    const admitted = this.admission.admit(name);
+    if (!admitted.ok) {
       // Not audited (that would be more writes for a node that has too many): counted in curbside_requests_shed_total.
-      (ack as (res: Ack<unknown>) => void)({ ok: false, error: shed });
+      (ack as (res: Ack<unknown>) => void)({ ok: false, error: admitted.error });
       return;
     }
-    admitted = true;
+    release = admitted.release;
     const run = () => {
       this.inFlight++;
       this.socketInFlight.set(socket.id, (this.socketInFlight.get(socket.id) ?? 0) + 1);
