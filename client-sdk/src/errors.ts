@@ -31,6 +31,15 @@ export class CurbsideError extends Error {
     return RETRYABLE_ERROR_CODES.has(this.code);
   }
 
+  /**
+   * How long the hub asked the caller to wait before retrying (`details.retryAfterMs`: a spent rate
+   * limit, an overloaded node), or 0 when it gave no hint.
+   */
+  get retryAfterMs(): number {
+    const hinted = this.details?.['retryAfterMs'];
+    return typeof hinted === 'number' ? hinted : 0;
+  }
+
   static fromWire(error: WireError): CurbsideError {
     return new CurbsideError(error.code, error.message, error.details);
   }

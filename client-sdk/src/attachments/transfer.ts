@@ -92,13 +92,13 @@ export class AttachmentTransfer {
    * next node if the failure was on the one in use (several parts failing on one node move once).
    */
   async backoff(attempt: number, e: unknown): Promise<void> {
-    const hinted = isCurbsideError(e) ? e.details?.retryAfterMs : undefined;
+    const hinted = isCurbsideError(e) ? Math.min(e.retryAfterMs, 30_000) : 0;
     const failedOn = (e as { node?: unknown }).node;
     if (typeof failedOn === 'string' && failedOn === this.current) {
       const urls = this.hub.nodeUrls();
       this.current = urls[(urls.indexOf(failedOn) + 1) % urls.length];
     }
-    await sleep(Math.max(typeof hinted === 'number' ? Math.min(hinted, 30_000) : 0, backoffMs(attempt, { baseMs: this.retry.baseDelayMs ?? 250, maxMs: this.retry.maxDelayMs ?? 5000 })));
+    await sleep(Math.max(hinted, backoffMs(attempt, { baseMs: this.retry.baseDelayMs ?? 250, maxMs: this.retry.maxDelayMs ?? 5000 })));
   }
 
   get attempts(): number {

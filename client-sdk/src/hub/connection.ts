@@ -219,8 +219,7 @@ export class HubConnection extends TypedEmitter<HubConnectionEvents> {
         const retry = code === ErrorCode.NOT_CONNECTED || code === ErrorCode.TIMEOUT || code === ErrorCode.UNAVAILABLE;
         if (!retry || attempt >= attempts || this.isStopped) throw e;
         if (code === ErrorCode.UNAVAILABLE) {
-          const hinted = (e as CurbsideError).details?.retryAfterMs;
-          await sleep(Math.max(typeof hinted === 'number' ? hinted : 0, backoffMs(attempt, { baseMs: 200, maxMs: 10_000 })));
+          await sleep(Math.max((e as CurbsideError).retryAfterMs, backoffMs(attempt, { baseMs: 200, maxMs: 10_000 })));
           if (this.isStopped) throw e;
         }
       }
@@ -346,8 +345,7 @@ export class HubConnection extends TypedEmitter<HubConnectionEvents> {
       if (error.retryable) {
         this.handshakeRetries += 1;
         const backoff = backoffMs(this.handshakeRetries - 1, { baseMs: this.options.reconnectDelayMs ?? 500, maxMs: this.options.reconnectDelayMaxMs ?? 10_000 });
-        const retryAfterMs = typeof error.details?.retryAfterMs === 'number' ? error.details.retryAfterMs : 0;
-        this.reconnectLater(Math.max(retryAfterMs, backoff));
+        this.reconnectLater(Math.max(error.retryAfterMs, backoff));
         return;
       }
       this.emit('error', error);

@@ -211,8 +211,7 @@ export class Outbox {
         if (error.retryable) {
           // Stays queued: sent again on reconnect, or after a backoff (at least the hub's retry hint,
           // e.g. from an overloaded node) if still connected.
-          const hinted = typeof error.details?.['retryAfterMs'] === 'number' ? Math.min(error.details['retryAfterMs'], 60_000) : 0;
-          setTimeout(() => this.transmit(entry), Math.max(hinted, backoffMs(entry.attempts, { baseMs: 250, maxMs: 10_000 })));
+          setTimeout(() => this.transmit(entry), Math.max(Math.min(error.retryAfterMs, 60_000), backoffMs(entry.attempts, { baseMs: 250, maxMs: 10_000 })));
           return;
         }
         this.forget(entry);
