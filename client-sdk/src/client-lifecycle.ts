@@ -5,7 +5,7 @@
  * is handled and every send started is persisted). The client builds its parts and offers them to the
  * app; this module runs them over the life of the connection.
  */
-import { ServerEvent, DeviceIdentitySchema, DeviceListChangedSchema, DeviceRemovedSchema, KeysLowSchema } from '@curbside/shared';
+import { ErrorCode, ServerEvent, DeviceIdentitySchema, DeviceListChangedSchema, DeviceRemovedSchema, KeysLowSchema } from '@curbside/shared';
 import { asCurbsideError } from './errors.js';
 import type { CurbsideClientEvents } from './client-types.js';
 import type { SecureMessenger } from './e2ee/secure-messenger.js';
@@ -98,19 +98,25 @@ export class ClientLifecycle {
   /** Connection events and the hub's pushes, to the parts that act on them and to the app. */
   private wire(): void {
     const { connection, e2ee, messenger, outbox, sync, alerts, devices, texts, hub, emit } = this.deps;
+    // What a connect sets off runs again on the next one: losing the connection under it is not the
+    // app's problem (as for the sync itself), and must not fail a `connect()` waiting for its first sync.
+    const report = (e: unknown) => {
+      const error = asCurbsideError(e);
+      if (error.code !== ErrorCode.NOT_CONNECTED) emit('error', error);
+    };
     connection.on('connected', () => {
       emit('connected');
       outbox.flush();
-      void alerts.resync().catch((e: unknown) => emit('error', asCurbsideError(e)));
-      if (e2ee) void messenger.roles.watchAll().catch((e: unknown) => emit('error', asCurbsideError(e)));
+      void alerts.resync().catch(report);
+      if (e2ee) void messenger.roles.watchAll().catch(report);
       const ready = e2ee ? messenger.publishKeys().then(() => devices.settle()) : Promise.resolve();
       void ready.then(
         () => {
-          if (e2ee) void texts.flush().catch((e: unknown) => emit('error', asCurbsideError(e)));
+          if (e2ee) void texts.flush().catch(report);
           return sync.resync();
         },
         (e: unknown) => {
-          emit('error', asCurbsideError(e));
+          report(e);
           return sync.resync();
         },
       );

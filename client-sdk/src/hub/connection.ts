@@ -55,6 +55,18 @@ const REPEATABLE_EVENTS: ReadonlySet<string> = new Set([
   ClientEvent.DEVICES_LIST,
   ClientEvent.DEVICE_LISTS,
   ClientEvent.DEVICES_MINE,
+  // Reads that change nothing on the hub.
+  ClientEvent.DIRECTORY_LOOKUP,
+  ClientEvent.DIRECTORY_SEARCH,
+  ClientEvent.ALERT_LIST,
+  ClientEvent.ALERT_CONTENT,
+  ClientEvent.ROLE_SEARCH,
+  ClientEvent.ROLE_LOG,
+  ClientEvent.CREDENTIALS_GET,
+  ClientEvent.CREDENTIALS_SEARCH,
+  ClientEvent.PSEUDONYM_KEYS,
+  ClientEvent.POOL_SEARCH,
+  ClientEvent.POOL_LOG,
 ]);
 /** Tries of a repeatable request. */
 const REPEATABLE_ATTEMPTS = 5;
