@@ -15,12 +15,38 @@ export interface RedisSample {
   commands: Record<string, number>;
 }
 
+/** A histogram's cumulative bucket counts, by upper bound in seconds (`+Inf` last). */
+type Buckets = Map<number, number>;
+
+/** The hub's own timings, as histograms: what a step's latency is made of, from inside the hub. */
+const TIMED = {
+  /** From an envelope:send arriving to its ack leaving. */
+  ack: (name: string) => name === 'curbside_send_ack_seconds_bucket',
+  /** The storage port's append (group commit, seq allocation and mark, durable). */
+  append: (name: string, labels: string) => name === 'curbside_db_call_seconds_bucket' && labels.includes('op="appendEnvelope"'),
+  /** Every Redis command of the hub. */
+  redis: (name: string) => name === 'curbside_redis_command_seconds_bucket',
+  /** The database commands of the send path, from sent to answered (the driver's timing). */
+  insertEnvelopes: (name: string, labels: string) => dbCommand(name, labels, 'insert', 'envelopes'),
+  insertMarks: (name: string, labels: string) => dbCommand(name, labels, 'insert', 'seq_mark_sets'),
+  findMarks: (name: string, labels: string) => dbCommand(name, labels, 'find', 'seq_mark_sets'),
+} as const;
+function dbCommand(name: string, labels: string, command: string, collection: string): boolean {
+  return name === 'curbside_db_command_seconds_bucket' && labels.includes(`command="${command}"`) && labels.includes(`collection="${collection}"`);
+}
+const noBuckets = (): Record<Timed, Buckets> => ({ ack: new Map(), append: new Map(), redis: new Map(), insertEnvelopes: new Map(), insertMarks: new Map(), findMarks: new Map() });
+type Timed = keyof typeof TIMED;
+
 export interface HubSample {
   dbCommands: Record<string, number>;
   envelopeInserts: number;
   envelopeDocs: number;
   envelopesIn: number;
+  timed: Record<Timed, Buckets>;
 }
+
+/** Quantiles (ms) of a hub timing over a step, from its buckets: the bucket's upper bound, so "at most". */
+export type HubTimes = Record<Timed, { count: number; p50Ms: number | null; p99Ms: number | null }>;
 
 export interface CountSample {
   at: number;
@@ -66,10 +92,17 @@ export async function counters(redisUrl: string | undefined, metricsUrls: string
       let envelopeDocs = 0;
       let envelopeInserts = 0;
       let envelopesIn = 0;
+      const timed = noBuckets();
       for (const line of text.split('\n')) {
         const m = /^(curbside_[a-z_]+)(?:\{(.*)\})?\s+(\S+)/.exec(line);
         if (!m) continue;
         const value = Number(m[3]);
+        for (const k of Object.keys(TIMED) as Timed[]) {
+          if (!TIMED[k](m[1]!, m[2] ?? '')) continue;
+          // Summed over label sets (every Redis command): `le` is the bucket's upper bound.
+          const le = Number(/le="([^"]*)"/.exec(m[2] ?? '')?.[1]?.replace('+Inf', 'Infinity'));
+          timed[k].set(le, (timed[k].get(le) ?? 0) + value);
+        }
         if (m[1] === 'curbside_db_commands_total') {
           const command = /command="([^"]*)"/.exec(m[2] ?? '')?.[1] ?? 'other';
           const collection = /collection="([^"]*)"/.exec(m[2] ?? '')?.[1] ?? '';
@@ -80,7 +113,7 @@ export async function counters(redisUrl: string | undefined, metricsUrls: string
         } else if (m[1] === 'curbside_db_documents_inserted_total' && /collection="envelopes"/.test(m[2] ?? '')) envelopeDocs += value;
         else if (m[1] === 'curbside_envelopes_in_total') envelopesIn += value;
       }
-      return { dbCommands, envelopeDocs, envelopeInserts, envelopesIn };
+      return { dbCommands, envelopeDocs, envelopeInserts, envelopesIn, timed };
     } catch (e) {
       return { error: `/metrics failed: ${(e as Error).message}` };
     }
@@ -155,4 +188,35 @@ export function perMessage(a: CountSample, b: CountSample, messages: number): Pe
     envelopesPerInsert: inserts > 0 ? Math.round((docs / inserts) * 100) / 100 : null,
     ...(errors.length ? { error: errors.join('; ') } : {}),
   };
+}
+
+/** The bound of the bucket holding quantile `q` of the counts a step added (null: nothing observed). */
+function quantileMs(a: Buckets, b: Buckets, q: number): { count: number; ms: number | null } {
+  const bounds = [...b.keys()].sort((x, y) => x - y);
+  const counts = bounds.map((le) => (b.get(le) ?? 0) - (a.get(le) ?? 0));
+  const count = counts[counts.length - 1] ?? 0;
+  if (count <= 0) return { count: 0, ms: null };
+  const i = counts.findIndex((c) => c >= q * count);
+  const le = bounds[i]!;
+  return { count, ms: Number.isFinite(le) ? Math.round(le * 1000 * 10) / 10 : Infinity };
+}
+
+/** The hubs' own timings over a step (every hub's buckets added up). */
+export function hubTimes(a: CountSample, b: CountSample): HubTimes | null {
+  const sums = (sample: CountSample) => {
+    const out = noBuckets();
+    for (const h of sample.hubs) {
+      if ('error' in h) return undefined;
+      for (const k of Object.keys(out) as Timed[]) for (const [le, v] of h.timed[k]) out[k].set(le, (out[k].get(le) ?? 0) + v);
+    }
+    return out;
+  };
+  const x = sums(a);
+  const y = sums(b);
+  if (!x || !y) return null;
+  const one = (k: Timed) => {
+    const p50 = quantileMs(x[k], y[k], 0.5);
+    return { count: p50.count, p50Ms: p50.ms, p99Ms: quantileMs(x[k], y[k], 0.99).ms };
+  };
+  return Object.fromEntries((Object.keys(TIMED) as Timed[]).map((k) => [k, one(k)])) as HubTimes;
 }

@@ -8,7 +8,7 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as hdr from 'hdr-histogram-js';
-import type { PerMessage } from './counts.js';
+import type { HubTimes, PerMessage } from './counts.js';
 import { boundWithHubOf, ceilingWithOneDocument, type StackCpu } from './stack-cpu.js';
 import type { StorageCeilingResult } from './storage-ceiling.js';
 import type { VariantId } from './common.js';
@@ -57,6 +57,8 @@ export interface StepResult {
   senders?: number;
   /** D and E: Redis and database counts per sent message over the step (send window + drain). */
   perMessage?: PerMessage;
+  /** D and E: the hubs' own timings over the step (their histograms' bucket bounds: "at most"). */
+  hubTimes?: HubTimes | null;
   /** CPU per message of every process the step's messages pass through (stack-cpu.ts). */
   stack?: StackCpu;
 }

@@ -47,7 +47,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
-import { counters, perMessage } from './counts.js';
+import { counters, hubTimes, perMessage } from './counts.js';
 import { storageCeiling } from './storage-ceiling.js';
 import { comparisons, machine, publish, r2, r3, summary, type StepResult, type VariantResult } from './report.js';
 import { HDR, VARIANTS, type ConnectReport, type LoadShape, type RunnerToWorker, type StepReport, type VariantId, type WorkerToRunner } from './common.js';
@@ -481,7 +481,7 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
       return {
         rate: senders ? Math.round((sent / wall) * 1000) : rate,
         ...(senders ? { senders } : {}),
-        ...(count0 && count1 ? { perMessage: perMessage(count0, count1, sent) } : {}),
+        ...(count0 && count1 ? { perMessage: perMessage(count0, count1, sent), hubTimes: hubTimes(count0, count1) } : {}),
         target,
         sent,
         sentShare: r3(sent / target),
@@ -510,11 +510,16 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
       };
     };
 
+    const times = (t: { p50Ms: number | null; p99Ms: number | null }) => `≤ ${t.p50Ms}/${t.p99Ms} ms`;
     const showCounts = (s: StepResult) =>
       s.perMessage
         ? `   per message: Redis ${s.perMessage.redisRoundTrips} round trips, ${s.perMessage.redisCommands} commands ${JSON.stringify(s.perMessage.redisByCommand)}; ` +
           `DB ${s.perMessage.dbCommands} commands, ${s.perMessage.dbReads} reads ${JSON.stringify(s.perMessage.dbByCommand)}; ${s.perMessage.envelopesPerInsert} envelopes per insert` +
-          `${s.perMessage.error ? ` (${s.perMessage.error})` : ''}`
+          `${s.perMessage.error ? ` (${s.perMessage.error})` : ''}` +
+          (s.hubTimes
+            ? `\n   inside the hub, p50/p99: send to ack ${times(s.hubTimes.ack)}, of which the database append ${times(s.hubTimes.append)}; a Redis command ${times(s.hubTimes.redis)}; ` +
+              `database commands: insert envelopes ${times(s.hubTimes.insertEnvelopes)}, insert seq_mark_sets ${times(s.hubTimes.insertMarks)}, find seq_mark_sets ${times(s.hubTimes.findMarks)} (${s.hubTimes.findMarks.count})`
+            : '')
         : undefined;
     if (warmupMs > 0 && rates.length > 0) {
       const w = await runStep(0, rates[0] ?? 50, warmupMs);

@@ -70,6 +70,12 @@ describe('npm run bench harness (scripts/bench/run.ts --smoke)', function () {
     expect(pm.messages).to.equal(report.variants.find((v: { id: string }) => v.id === 'real').closedLoop.sent);
     for (const k of ['redisRoundTrips', 'redisCommands', 'dbCommands', 'dbReads', 'envelopesPerInsert']) expect(isNumber(pm[k]), `perMessage.${k}`).to.equal(true);
     expect(pm.dbByCommand['insert envelopes'], 'envelope inserts are database commands').to.be.greaterThan(0);
+    // The hub's own timings over D's closed loop: one send-to-ack per accepted send, and the inserts, timed.
+    const times = report.variants.find((v: { id: string }) => v.id === 'real').closedLoop.hubTimes;
+    expect(times.ack.count, 'send-to-ack timed inside the hub').to.be.at.least(pm.messages);
+    expect(times.append.count, 'appends timed').to.be.at.least(pm.messages);
+    expect(times.insertEnvelopes.count, 'envelope inserts timed by the driver').to.be.greaterThan(0);
+    for (const k of ['ack', 'append', 'insertEnvelopes']) expect(times[k].p50Ms <= times[k].p99Ms, `${k}: p50 ≤ p99`).to.equal(true);
     for (const k of ['throughput', 'p99At1k', 'rssPerIdleConnection']) expect(report.targets[k].target).to.be.a('string');
     // Every process's CPU per message in the closed loop (here the hub and the generators: the
     // database was named, not started), and what the stack allows D on this machine.

@@ -92,6 +92,12 @@ describe('Prometheus metrics', function () {
     expect(total(s, 'curbside_db_documents_inserted_total', { collection: 'envelopes' }), 'envelopes inserted').to.equal(sent);
     expect(total(s, 'curbside_db_commands_total', { command: 'insert' })).to.be.at.least(1);
     expect(total(s, 'curbside_db_commands_total', { command: 'find' }), 'reads are counted too').to.be.greaterThan(0);
+    // Each command timed from sent to answered: every envelope insert was answered before its ack.
+    const envelopeInserts = total(s, 'curbside_db_commands_total', { command: 'insert', collection: 'envelopes' });
+    expect(envelopeInserts).to.be.at.least(1);
+    expect(total(s, 'curbside_db_command_seconds_count', { command: 'insert', collection: 'envelopes' }), 'envelope inserts timed').to.equal(envelopeInserts);
+    expect(total(s, 'curbside_db_command_seconds_bucket', { command: 'insert', collection: 'envelopes', le: '+Inf' })).to.equal(envelopeInserts);
+    expect(total(s, 'curbside_db_command_seconds_sum', { command: 'insert', collection: 'envelopes' }), 'their time').to.be.greaterThan(0);
     expect(total(s, 'curbside_redis_command_seconds_count', { command: 'publish' }), 'fan-out publishes').to.be.greaterThan(0);
     expect(total(s, 'curbside_redis_command_seconds_count')).to.be.greaterThan(total(s, 'curbside_redis_command_seconds_count', { command: 'publish' }));
     expect(s.some((x) => x.name === 'nodejs_eventloop_lag_p99_seconds'), 'event-loop lag').to.equal(true);

@@ -55,6 +55,7 @@ export class HubMetrics {
   readonly requestsShed: Counter<'event'>;
   readonly dbCommands: Counter<'command' | 'collection'>;
   readonly dbDocumentsInserted: Counter<'collection'>;
+  readonly dbCommandSeconds: Histogram<'command' | 'collection'>;
   readonly attachmentBytes: Counter<'direction'>;
 
   constructor(options: { nodeId: string; connections: () => number }) {
@@ -108,6 +109,13 @@ export class HubMetrics {
       labelNames: ['collection'],
       registers,
     });
+    this.dbCommandSeconds = new Histogram({
+      name: 'curbside_db_command_seconds',
+      help: "Wire commands to the database, from sent to answered (the driver's command monitoring), by command name and collection",
+      labelNames: ['command', 'collection'],
+      buckets: CALL_BUCKETS,
+      registers,
+    });
     this.attachmentBytes = new Counter({
       name: 'curbside_attachment_bytes_total',
       help: 'Attachment ciphertext bytes this node received in stored parts (direction=upload) and sent in downloads (direction=download)',
@@ -125,14 +133,26 @@ export class HubMetrics {
     const marked = client as MongoCommandEvents & { [INSTRUMENTED]?: true };
     if (marked[INSTRUMENTED]) return;
     marked[INSTRUMENTED] = true;
-    client.on('commandStarted', (event: { commandName?: unknown; command?: Record<string, unknown> }) => {
+    /** Commands sent and not answered yet, by the driver's request id: their labels. */
+    const inFlight = new Map<unknown, { command: string; collection: string }>();
+    client.on('commandStarted', (event) => {
       const name = typeof event.commandName === 'string' && /^[a-zA-Z]{1,32}$/.test(event.commandName) ? event.commandName : 'other';
       // The collection a command names as its value (`{ insert: 'envelopes', … }`); none for `hello`, `ping`, ….
       const target = event.command?.[name];
       const collection = typeof target === 'string' ? (/^[a-z_]{1,40}$/.test(target) ? target : 'other') : '';
       this.dbCommands.inc({ command: name, collection });
       if (name === 'insert' && Array.isArray(event.command?.['documents'])) this.dbDocumentsInserted.inc({ collection }, event.command['documents'].length);
+      // The driver answers every command it started, succeeded or failed; the bound is for a driver that would not.
+      if (inFlight.size < MAX_TIMED_COMMANDS) inFlight.set(event.requestId, { command: name, collection });
     });
+    const answered = (event: { requestId?: unknown; duration?: unknown }) => {
+      const labels = inFlight.get(event.requestId);
+      if (!labels) return;
+      inFlight.delete(event.requestId);
+      if (typeof event.duration === 'number') this.dbCommandSeconds.observe(labels, event.duration / 1000);
+    };
+    client.on('commandSucceeded', answered);
+    client.on('commandFailed', answered);
   }
 
   /**
@@ -259,9 +279,13 @@ export class HubMetrics {
 
 const INSTRUMENTED = Symbol('curbside.metrics');
 
+/** Commands timed at once at most (their labels wait for the answer). */
+const MAX_TIMED_COMMANDS = 10_000;
+
 /** The part of a MongoClient that command monitoring needs. */
 export interface MongoCommandEvents {
-  on(event: 'commandStarted', listener: (event: { commandName?: unknown; command?: Record<string, unknown> }) => void): unknown;
+  on(event: 'commandStarted', listener: (event: { requestId?: unknown; commandName?: unknown; command?: Record<string, unknown> }) => void): unknown;
+  on(event: 'commandSucceeded' | 'commandFailed', listener: (event: { requestId?: unknown; duration?: unknown }) => void): unknown;
 }
 
 interface RedisCommand {
