@@ -1,6 +1,7 @@
 /**
  * Long file: one benchmark program (variants, load, measurement), read top to bottom; the results' shape,
- * the comparisons between variants and the writing of the report and its Markdown block are in report.ts.
+ * the comparisons between variants and the writing of the report and its Markdown block are in report.ts;
+ * adding up and judging one step, and its console lines, in step-result.ts.
  *
  * Hub throughput benchmark (docs/benchmarks.md, "Hub throughput"): the full pipeline against bare
  * relays, same run, same machine, same load generator.
@@ -46,11 +47,11 @@ import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import * as hdr from 'hdr-histogram-js';
-import { counters, hubTimes, perMessage } from './counts.js';
+import { counters } from './counts.js';
 import { storageCeiling } from './storage-ceiling.js';
 import { comparisons, machine, publish, r2, r3, summary, type StepResult, type VariantResult } from './report.js';
-import { HDR, VARIANTS, type ConnectReport, type LoadShape, type RunnerToWorker, type StepReport, type VariantId, type WorkerToRunner } from './common.js';
+import { closedLoopLines, countsLines, headline, merge, stepLine, stepResult } from './step-result.js';
+import { VARIANTS, type ConnectReport, type LoadShape, type RunnerToWorker, type StepReport, type VariantId, type WorkerToRunner } from './common.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -227,15 +228,6 @@ function startWorker(): Worker {
   };
 }
 
-// --------------------------------------------------------------------------------------------
-// Histograms and summaries
-// --------------------------------------------------------------------------------------------
-
-function merge(encoded: string[]) {
-  const h = hdr.build(HDR);
-  for (const e of encoded) h.add(hdr.decodeFromCompressedBase64(e));
-  return h;
-}
 // --------------------------------------------------------------------------------------------
 // Services and variants
 // --------------------------------------------------------------------------------------------
@@ -455,72 +447,26 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
         workers.map((w) => w.ask<StepReport>({ type: 'step', step, rate: rate / workersN, durationMs, drainMs, senders: senders / workersN, touch }, 'step-done', (touch ? 600_000 : durationMs) + drainMs + 120_000)),
       );
       const count1 = await counted?.sample();
-      // The send window is what the step's rate is about; the drain after it is included in the CPU (its work).
-      const wall = Math.max(...reps.map((r) => r.sendWallMs));
-      const cpuMs = pids.map((p, i) => procCpuMs(p) - cpu0[i]!).reduce((a, b) => a + b, 0);
-      const totalWall = performance.now() - t;
+      const hubCpuMs = pids.map((p, i) => procCpuMs(p) - cpu0[i]!).reduce((a, b) => a + b, 0);
+      const totalWallMs = performance.now() - t;
       const stackCpu = stack.stop(reps.reduce((a, r) => a + r.sent, 0));
       const eld = await Promise.all(running.servers.map((s) => s.ask<{ p50: number; p99: number; max: number; mean: number }>({ type: 'eld' }, 'eld')));
-      const sum = (f: (r: StepReport) => number) => reps.reduce((a, r) => a + f(r), 0);
-      const target = sum((r) => r.target);
-      const sent = sum((r) => r.sent);
-      const expected = sum((r) => r.expectedDeliveries);
-      const lost = sum((r) => r.lost);
-      const ackErrors: Record<string, number> = {};
-      for (const r of reps) for (const [k, v] of Object.entries(r.ackErrors)) ackErrors[k] = (ackErrors[k] ?? 0) + v;
-      const refused = Object.values(ackErrors).reduce((a, b) => a + b, 0);
-      const latency = summary(merge(reps.map((r) => r.latency)));
-      const cpuShareMax = Math.max(...reps.map((r) => r.cpuMs / r.sendWallMs));
-      const valid = sent >= 0.95 * target;
-      const lossRate = expected ? lost / expected : 0;
-      let failure: string | undefined;
-      if (!valid) failure = `generator sent ${Math.round((sent / target) * 100)}% of the target rate (< 95%): step invalid`;
-      else if (!senders && (latency.p99 ?? Infinity) > p99LimitMs) failure = `p99 ${latency.p99} ms > ${p99LimitMs} ms`;
-      else if (lossRate > lossLimit) failure = `loss ${(lossRate * 100).toFixed(2)}% > ${lossLimit * 100}%`;
-      else if (refused / Math.max(1, sent) > lossLimit) failure = `refused ${((refused / sent) * 100).toFixed(2)}% of sends > ${lossLimit * 100}% (${JSON.stringify(ackErrors)})`;
-      return {
-        rate: senders ? Math.round((sent / wall) * 1000) : rate,
-        ...(senders ? { senders } : {}),
-        ...(count0 && count1 ? { perMessage: perMessage(count0, count1, sent), hubTimes: hubTimes(count0, count1) } : {}),
-        target,
-        sent,
-        sentShare: r3(sent / target),
-        valid,
-        passed: !failure,
-        ...(failure ? { failure } : {}),
-        latencyMs: latency,
-        ackMs: summary(merge(reps.map((r) => r.ack))),
-        expectedDeliveries: expected,
-        delivered: sum((r) => r.delivered),
-        lost,
-        lossRate: r3(lossRate),
-        duplicates: sum((r) => r.duplicates),
-        unknown: sum((r) => r.unknown),
-        acked: sum((r) => r.acked),
-        ackErrors,
-        unacked: sum((r) => r.unacked),
-        deliveriesPerS: r2((sum((r) => r.delivered) / wall) * 1000),
-        inboundMBps: r2(sum((r) => r.bytesSent) / wall / 1000),
-        attempts: 1,
-        loadavg1: r2(load1),
-        ...(dbPid ? { db: { cpuShare: r3(((stackCpu.msPerMsg.ferretdb ?? 0) * sent) / totalWall), cpuMsPerMsg: stackCpu.msPerMsg.ferretdb ?? null } } : {}),
-        hub: { cpuShare: r3(cpuMs / totalWall), cpuMsPerMsg: r3(cpuMs / sent), eventLoopDelayMs: eld.map(({ p50, p99, max, mean }) => ({ p50, p99, max, mean })), rssMb: pids.map((p) => r2(procRssKb(p) / 1024)!) },
-        generator: { cpuShareMax: r3(cpuShareMax), maxBehindMs: Math.max(...reps.map((r) => r.maxBehindMs)), saturated: cpuShareMax >= 0.9 },
+      return stepResult({
+        rate,
+        senders,
+        reps,
+        counts: count0 && count1 ? { before: count0, after: count1 } : undefined,
+        hubCpuMs,
+        totalWallMs,
         stack: stackCpu,
-      };
+        eld,
+        hubRssKb: pids.map(procRssKb),
+        loadavg1: load1,
+        db: dbPid !== undefined,
+        limits: { p99Ms: p99LimitMs, loss: lossLimit },
+      });
     };
 
-    const times = (t: { p50Ms: number | null; p99Ms: number | null }) => `≤ ${t.p50Ms}/${t.p99Ms} ms`;
-    const showCounts = (s: StepResult) =>
-      s.perMessage
-        ? `   per message: Redis ${s.perMessage.redisRoundTrips} round trips, ${s.perMessage.redisCommands} commands ${JSON.stringify(s.perMessage.redisByCommand)}; ` +
-          `DB ${s.perMessage.dbCommands} commands, ${s.perMessage.dbReads} reads ${JSON.stringify(s.perMessage.dbByCommand)}; ${s.perMessage.envelopesPerInsert} envelopes per insert` +
-          `${s.perMessage.error ? ` (${s.perMessage.error})` : ''}` +
-          (s.hubTimes
-            ? `\n   inside the hub, p50/p99: send to ack ${times(s.hubTimes.ack)}, of which the database append ${times(s.hubTimes.append)}; a Redis command ${times(s.hubTimes.redis)}; ` +
-              `database commands: insert envelopes ${times(s.hubTimes.insertEnvelopes)}, insert seq_mark_sets ${times(s.hubTimes.insertMarks)}, find seq_mark_sets ${times(s.hubTimes.findMarks)} (${s.hubTimes.findMarks.count})`
-            : '')
-        : undefined;
     if (warmupMs > 0 && rates.length > 0) {
       const w = await runStep(0, rates[0] ?? 50, warmupMs);
       console.log(`   warm-up at ${rates[0] ?? 50} msg/s: p99 ${w.latencyMs.p99} ms (not recorded)`);
@@ -532,14 +478,7 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
         s = { ...(await runStep(i + 1, rates[i]!, stepMs)), attempts: a + 1 };
       }
       out.steps.push(s);
-      const eldP99 = Math.max(...s.hub.eventLoopDelayMs.map((e) => e.p99));
-      console.log(
-        `   ${String(s.rate).padStart(5)} msg/s: sent ${Math.round((s.sentShare ?? 0) * 100)}%, p50/p99/p99.9 ${s.latencyMs.p50}/${s.latencyMs.p99}/${s.latencyMs.p999} ms, ` +
-          `ack p99 ${s.ackMs.p99} ms, lost ${s.lost}, dup ${s.duplicates}, hub CPU ${Math.round((s.hub.cpuShare ?? 0) * 100)}%, ELD p99 ${eldP99} ms, ` +
-          `${s.db ? `DB CPU ${Math.round((s.db.cpuShare ?? 0) * 100)}%, ` : ''}generator ${Math.round((s.generator.cpuShareMax ?? 0) * 100)}%${s.generator.saturated ? ' (saturated)' : ''}, load ${s.loadavg1}${s.failure ? `  ✗ ${s.failure}` : ''}`,
-      );
-      const c = showCounts(s);
-      if (c) console.log(c);
+      for (const line of [stepLine(s), ...countsLines(s)]) console.log(line);
       // Errors answered to senders, or most deliveries lost, are faults, not limits: show what the hubs warned of.
       if (Object.keys(s.ackErrors).length > 0 || (s.lossRate ?? 0) > 0.5) for (const h of running.servers) console.log(`   --- ${h.name} warnings and errors (last 20) ---\n${warnings(h.output(), 20)}`);
       if (!s.passed && !flags['keep-going']) break;
@@ -555,26 +494,10 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
       }
       const s = await runStep(rates.length + 1, 0, stepMs, sendersN);
       out.closedLoop = s;
-      console.log(
-        `   closed loop, ${sendersN} senders: ${s.rate} msg/s, p50/p99 ${s.latencyMs.p50}/${s.latencyMs.p99} ms, ack p50/p99 ${s.ackMs.p50}/${s.ackMs.p99} ms, lost ${s.lost}, dup ${s.duplicates}, ` +
-          `unacked ${s.unacked}, hub CPU ${Math.round((s.hub.cpuShare ?? 0) * 100)}%${s.db ? `, DB CPU ${Math.round((s.db.cpuShare ?? 0) * 100)}%` : ''}, load ${s.loadavg1}`,
-      );
-      const c = showCounts(s);
-      if (c) console.log(c);
-      if (s.stack) console.log(`   CPU per message, every process: ${JSON.stringify(s.stack.msPerMsg)} ms; all ${s.stack.nproc} cores full at ${s.stack.coresBoundMsgPerS} msg/s`);
+      for (const line of closedLoopLines(s)) console.log(line);
     }
     counted?.close();
-    let best = 0;
-    let limitedBy = `passed every step (raise --rates above ${rates[rates.length - 1]})`;
-    for (const s of out.steps) {
-      if (!s.passed) {
-        limitedBy = !s.valid ? 'load generator (could not send ≥ 95% of the next step)' : s.failure!.startsWith('p99') ? 'latency (p99)' : 'loss';
-        if (s.valid && s.generator.saturated) limitedBy += '; the generator was saturated at that step too';
-        break;
-      }
-      best = s.rate;
-    }
-    out.headline = { msgPerS: best, limitedBy };
+    out.headline = headline(out.steps, rates);
     const med = (xs: number[]) => {
       const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
       return v.length ? (v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2) : NaN;
@@ -586,7 +509,7 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
     const msPerMsg = med(top.map((s) => s.hub.cpuMsPerMsg ?? NaN));
     const dbMs = med(top.map((s) => s.db?.cpuMsPerMsg ?? NaN));
     out.cpu = { msPerMsg: r3(msPerMsg), oneCoreMsgPerS: Number.isFinite(msPerMsg) && msPerMsg > 0 ? Math.round(1000 / msPerMsg) : null, ...(Number.isFinite(dbMs) ? { dbMsPerMsg: r3(dbMs) } : {}) };
-    console.log(`   → highest passing rate ${best} msg/s (${limitedBy})`);
+    console.log(`   → highest passing rate ${out.headline.msgPerS} msg/s (${out.headline.limitedBy})`);
   } catch (e) {
     out.error = e instanceof Error ? e.message : String(e);
     console.log(`   FAILED: ${out.error}`);
