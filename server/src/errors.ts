@@ -45,30 +45,45 @@ export function toWireError(err: unknown): WireError {
   return { code: ErrorCode.INTERNAL, message: 'Internal error' };
 }
 
+/** What `beforeDeadline` answers when the deadline passed first. */
+export const DEADLINE_PASSED: unique symbol = Symbol('deadline passed');
+
 /**
- * `p`, or UNAVAILABLE (retryable) with `message` if it fails or takes longer than `ms`: for a shared
- * store such as Redis, whose client would otherwise queue commands for a long time while it is down.
- *
- * When the deadline passes, the answer is given up on only after the I/O that is already waiting has
- * been read (`setImmediate` runs after the event loop's poll phase; timers run before it). When the
- * event loop itself was blocked past the deadline, a reply that arrived meanwhile wins over the late
- * timer: a busy node does not take its own lag for Redis being down, and fall back to slower work.
+ * Settles as `p` does, or with DEADLINE_PASSED once `ms` have passed. The deadline is taken only after
+ * the I/O that is already waiting has been read (`setImmediate` runs after the event loop's poll phase;
+ * timers run before it): when the event loop itself was blocked past the deadline, a reply that arrived
+ * meanwhile wins over the late timer, so a busy node does not take its own lag for a shared store
+ * (Redis) being down, and fall back to slower or looser work.
  */
-export async function unavailableAfter<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+export async function beforeDeadline<T>(p: Promise<T>, ms: number): Promise<T | typeof DEADLINE_PASSED> {
   let timer: NodeJS.Timeout | undefined;
   let immediate: NodeJS.Immediate | undefined;
   try {
     return await Promise.race([
       p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => (immediate = setImmediate(() => reject(new HubError(ErrorCode.UNAVAILABLE, message)))), ms);
+      new Promise<typeof DEADLINE_PASSED>((resolve) => {
+        timer = setTimeout(() => (immediate = setImmediate(() => resolve(DEADLINE_PASSED))), ms);
       }),
     ]);
-  } catch (err) {
-    if (err instanceof HubError) throw err;
-    throw new HubError(ErrorCode.UNAVAILABLE, message);
   } finally {
     clearTimeout(timer);
     if (immediate) clearImmediate(immediate);
   }
+}
+
+/**
+ * `p`, or UNAVAILABLE (retryable) with `message` if it fails or takes longer than `ms` (`beforeDeadline`):
+ * for a shared store such as Redis, whose client would otherwise queue commands for a long time while
+ * it is down.
+ */
+export async function unavailableAfter<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let result: T | typeof DEADLINE_PASSED;
+  try {
+    result = await beforeDeadline(p, ms);
+  } catch (err) {
+    if (err instanceof HubError) throw err;
+    throw new HubError(ErrorCode.UNAVAILABLE, message);
+  }
+  if (result === DEADLINE_PASSED) throw new HubError(ErrorCode.UNAVAILABLE, message);
+  return result;
 }

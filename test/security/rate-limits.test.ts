@@ -14,6 +14,14 @@ import { connectRaw, errorCode, handshakeOutcome, rawHubs } from './support.js';
 
 const rules = (over: Partial<SecurityConfig['rateLimits']>): SecurityConfig['rateLimits'] => ({ ...rateLimitsOff(), ...over });
 
+/** Keep the event loop busy, as a loaded hub's is. */
+function block(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // busy
+  }
+}
+
 async function outcome(p: Promise<void>): Promise<string | number> {
   try {
     await p;
@@ -99,6 +107,24 @@ describe('rate limits', function () {
       } finally {
         await server.stop();
       }
+    });
+
+    it('a node whose event loop lagged past the Redis timeout still decides on the shared budget, not its own memory', async () => {
+      const keyPrefix = `${uniqueName('rl')}:`;
+      const rule = rules({ envelopeSend: { points: 3, durationSec: 60 } });
+      const busy = new RateLimits({ rules: rule, redis: { client: await redis(), keyPrefix }, redisTimeoutMs: 20 });
+      const other = new RateLimits({ rules: rule, redis: { client: await redis(), keyPrefix } });
+      expect(await outcome(busy.consume('envelopeSend', 'warm-up')), 'warm: the script is loaded').to.equal('ok');
+      for (let i = 0; i < 3; i++) expect(await outcome(other.consume('envelopeSend', 'org-a\ndev-1'))).to.equal('ok');
+      for (let round = 0; round < 3; round++) {
+        const answer = outcome(busy.consume('envelopeSend', 'org-a\ndev-1'));
+        block(200); // Redis answers within a millisecond; the 20 ms timer is long overdue when the loop turns
+        expect(await answer, `round ${round}: the budget the other node spent`).to.be.a('number');
+      }
+      expect(await outcome(busy.consume('envelopeSend', 'org-a\ndev-2')), 'another key still passes').to.equal('ok');
+      const r = await redis();
+      expect(await r.get(`${keyPrefix}rl:envelopeSend:org-a\ndev-1`), 'every attempt counted in Redis').to.equal('6');
+      await r.del(...(await r.keys(`${keyPrefix}*`)));
     });
 
     it('dev mode (no Redis) counts in memory', async () => {

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, RLWrapperTimeouts, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { ErrorCode, compositeKey } from '@curbside/shared';
-import { HubError } from '../errors.js';
+import { DEADLINE_PASSED, HubError, beforeDeadline } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { EVENT_CLASSES, ORG_BUDGET_FACTOR, USER_BUDGET_FACTOR, type RateLimitRule, type SecurityConfig } from './config.js';
 
@@ -30,7 +30,10 @@ export interface RateLimitsOptions {
   budgetFactors?: BudgetFactors | undefined;
   /** Shared counters across hub nodes. Absent (dev mode): per-process memory counters. */
   redis?: { client: Redis; keyPrefix: string } | undefined;
-  /** A Redis call slower than this falls back to the in-memory insurance limiter. @default 250 */
+  /**
+   * A Redis call slower than this falls back to the in-memory insurance limiter (timed like the hub's
+   * other Redis reads: a reply that came while the event loop was busy still counts). @default 250
+   */
   redisTimeoutMs?: number;
   logger?: Pick<Logger, 'warn'> | undefined;
 }
@@ -39,15 +42,22 @@ export interface RateLimitsOptions {
  * Rate limits on rate-limiter-flexible. With Redis the counters are shared by every hub node
  * (`RateLimiterRedis`); when Redis is down, not ready or slow, each node falls back to an in-memory
  * insurance limiter with the same rule, so limits still hold per node and nothing waits on Redis.
+ *
+ * "Slow" is timed with `beforeDeadline`, not rate-limiter-flexible's `RLWrapperTimeouts`, whose timer
+ * fired before a reply already waiting in the socket was read: a node whose event loop lagged past the
+ * timeout decided on its own memory counters, and so let through requests whose shared budget other
+ * nodes had spent (test/security/rate-limits.test.ts).
  */
 export class RateLimits {
   /** By rule name, and `<name>@user` / `<name>@org` for the budgets above a device's. */
-  private readonly limiters = new Map<string, { rule: RateLimitRule; limiter: RateLimiterAbstract }>();
+  private readonly limiters = new Map<string, { rule: RateLimitRule; limiter: RateLimiterAbstract; insurance?: RateLimiterMemory }>();
+  private readonly redisTimeoutMs: number;
   private readonly logger: Pick<Logger, 'warn'> | undefined;
   private readonly scoped: ReturnType<typeof scopedBudgets>;
 
   constructor(options: RateLimitsOptions) {
     this.logger = options.logger;
+    this.redisTimeoutMs = options.redisTimeoutMs ?? 250;
     this.scoped = scopedBudgets(options.budgetFactors ?? { user: USER_BUDGET_FACTOR, org: ORG_BUDGET_FACTOR });
     const rules: Array<[string, RateLimitRule]> = [];
     for (const [name, rule] of Object.entries(options.rules) as Array<[RateLimitName, RateLimitRule]>) {
@@ -59,20 +69,20 @@ export class RateLimits {
     }
     for (const [name, rule] of rules) {
       const base = { points: rule.points, duration: rule.durationSec, keyPrefix: `rl:${name}` };
-      const memory = new RateLimiterMemory(base);
-      let limiter: RateLimiterAbstract = memory;
-      if (options.redis) {
-        const insuranceLimiter = new RateLimiterMemory(base);
-        const redis = new RateLimiterRedis({
-          ...base,
-          keyPrefix: `${options.redis.keyPrefix}rl:${name}`,
-          storeClient: options.redis.client,
-          rejectIfRedisNotReady: true,
-          insuranceLimiter,
-        });
-        limiter = new RLWrapperTimeouts({ limiter: redis, timeoutMs: options.redisTimeoutMs ?? 250, insuranceLimiter });
+      if (!options.redis) {
+        this.limiters.set(name, { rule, limiter: new RateLimiterMemory(base) });
+        continue;
       }
-      this.limiters.set(name, { rule, limiter });
+      // Redis errors (down, not ready) go to the insurance limiter inside RateLimiterRedis; a late answer here.
+      const insurance = new RateLimiterMemory(base);
+      const limiter = new RateLimiterRedis({
+        ...base,
+        keyPrefix: `${options.redis.keyPrefix}rl:${name}`,
+        storeClient: options.redis.client,
+        rejectIfRedisNotReady: true,
+        insuranceLimiter: insurance,
+      });
+      this.limiters.set(name, { rule, limiter, insurance });
     }
   }
 
@@ -104,11 +114,18 @@ export class RateLimits {
     const entry = this.limiters.get(name);
     if (!entry) return false;
     try {
-      const res = await entry.limiter.get(key);
+      const res = await this.ask(entry, (l) => l.get(key));
       return res !== null && res.consumedPoints >= entry.rule.points;
     } catch {
       return false;
     }
+  }
+
+  /** Ask the limiter; with Redis late (`redisTimeoutMs`), its insurance limiter instead. */
+  private async ask<T>(entry: { limiter: RateLimiterAbstract; insurance?: RateLimiterMemory | undefined }, call: (limiter: RateLimiterAbstract) => Promise<T>): Promise<T> {
+    if (!entry.insurance) return call(entry.limiter);
+    const answer = await beforeDeadline(call(entry.limiter), this.redisTimeoutMs);
+    return answer === DEADLINE_PASSED ? call(entry.insurance) : answer;
   }
 
   private async consumeFrom(name: string, key: string, points: number): Promise<void> {
@@ -117,7 +134,7 @@ export class RateLimits {
     // A single request never costs more than a whole window, or it could never pass.
     const cost = Math.max(1, Math.min(points, entry.rule.points));
     try {
-      await entry.limiter.consume(key, cost);
+      await this.ask(entry, (l) => l.consume(key, cost));
     } catch (err) {
       if (err instanceof RateLimiterRes) {
         const retryAfterMs = Math.max(1, Math.ceil(err.msBeforeNext));
