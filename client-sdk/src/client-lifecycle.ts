@@ -136,7 +136,8 @@ export class ClientLifecycle {
     connection.onPush(ServerEvent.KEYS_LOW, (raw) => {
       const parsed = KeysLowSchema.safeParse(raw);
       if (!parsed.success) return;
-      if (e2ee) void messenger.publishKeys().catch((e: unknown) => emit('error', asCurbsideError(e)));
+      // Published again on the next connect, if the connection drops under it.
+      if (e2ee) void messenger.publishKeys().catch(report);
       emit('prekeysLow', parsed.data);
     });
     connection.onPush(ServerEvent.DEVICE_REMOVED, (raw) => {
