@@ -34,8 +34,9 @@ const TIMED = {
 function dbCommand(name: string, labels: string, command: string, collection: string): boolean {
   return name === 'curbside_db_command_seconds_bucket' && labels.includes(`command="${command}"`) && labels.includes(`collection="${collection}"`);
 }
-const noBuckets = (): Record<Timed, Buckets> => ({ ack: new Map(), append: new Map(), redis: new Map(), insertEnvelopes: new Map(), insertMarks: new Map(), findMarks: new Map() });
 type Timed = keyof typeof TIMED;
+const TIMINGS = Object.keys(TIMED) as Timed[];
+const noBuckets = () => Object.fromEntries(TIMINGS.map((k) => [k, new Map()])) as Record<Timed, Buckets>;
 
 export interface HubSample {
   dbCommands: Record<string, number>;
@@ -97,7 +98,7 @@ export async function counters(redisUrl: string | undefined, metricsUrls: string
         const m = /^(curbside_[a-z_]+)(?:\{(.*)\})?\s+(\S+)/.exec(line);
         if (!m) continue;
         const value = Number(m[3]);
-        for (const k of Object.keys(TIMED) as Timed[]) {
+        for (const k of TIMINGS) {
           if (!TIMED[k](m[1]!, m[2] ?? '')) continue;
           // Summed over label sets (every Redis command): `le` is the bucket's upper bound.
           const le = Number(/le="([^"]*)"/.exec(m[2] ?? '')?.[1]?.replace('+Inf', 'Infinity'));
@@ -207,7 +208,7 @@ export function hubTimes(a: CountSample, b: CountSample): HubTimes | null {
     const out = noBuckets();
     for (const h of sample.hubs) {
       if ('error' in h) return undefined;
-      for (const k of Object.keys(out) as Timed[]) for (const [le, v] of h.timed[k]) out[k].set(le, (out[k].get(le) ?? 0) + v);
+      for (const k of TIMINGS) for (const [le, v] of h.timed[k]) out[k].set(le, (out[k].get(le) ?? 0) + v);
     }
     return out;
   };
@@ -218,5 +219,5 @@ export function hubTimes(a: CountSample, b: CountSample): HubTimes | null {
     const p50 = quantileMs(x[k], y[k], 0.5);
     return { count: p50.count, p50Ms: p50.ms, p99Ms: quantileMs(x[k], y[k], 0.99).ms };
   };
-  return Object.fromEntries((Object.keys(TIMED) as Timed[]).map((k) => [k, one(k)])) as HubTimes;
+  return Object.fromEntries(TIMINGS.map((k) => [k, one(k)])) as HubTimes;
 }

@@ -10,14 +10,7 @@ import { Redis } from 'ioredis';
 import { ErrorCode } from '@curbside/shared';
 import { HubError, unavailableAfter } from '../../server/src/errors.js';
 import { serviceUrls } from '../support/services.js';
-
-/** Keep the event loop busy, as a loaded hub's is. */
-function block(ms: number): void {
-  const until = performance.now() + ms;
-  while (performance.now() < until) {
-    // busy
-  }
-}
+import { blockEventLoop } from '../support/busy.js';
 
 describe('Redis read deadline (real Redis)', function () {
   let redis: Redis;
@@ -30,7 +23,7 @@ describe('Redis read deadline (real Redis)', function () {
   it('a reply that arrived while the event loop was blocked past the deadline wins over the late timer', async function () {
     for (let round = 0; round < 5; round++) {
       const answer = unavailableAfter(redis.ping(), 20, 'tags unreachable');
-      block(200); // Redis answers within a millisecond; the 20 ms timer is long overdue when the loop turns
+      blockEventLoop(200); // Redis answers within a millisecond; the 20 ms timer is long overdue when the loop turns
       expect(await answer, `round ${round}`).to.equal('PONG');
     }
   });

@@ -10,17 +10,10 @@ import { HubError, RateLimits, rateLimitsOff, type HubConfig, type SecurityConfi
 import { sharedBackend } from '../support/hub.js';
 import { serviceUrls, startRedisServer, uniqueName } from '../support/services.js';
 import { testDeviceKeys } from '../support/keys.js';
+import { blockEventLoop } from '../support/busy.js';
 import { connectRaw, errorCode, handshakeOutcome, rawHubs } from './support.js';
 
 const rules = (over: Partial<SecurityConfig['rateLimits']>): SecurityConfig['rateLimits'] => ({ ...rateLimitsOff(), ...over });
-
-/** Keep the event loop busy, as a loaded hub's is. */
-function block(ms: number): void {
-  const until = performance.now() + ms;
-  while (performance.now() < until) {
-    // busy
-  }
-}
 
 async function outcome(p: Promise<void>): Promise<string | number> {
   try {
@@ -118,7 +111,7 @@ describe('rate limits', function () {
       for (let i = 0; i < 3; i++) expect(await outcome(other.consume('envelopeSend', 'org-a\ndev-1'))).to.equal('ok');
       for (let round = 0; round < 3; round++) {
         const answer = outcome(busy.consume('envelopeSend', 'org-a\ndev-1'));
-        block(200); // Redis answers within a millisecond; the 20 ms timer is long overdue when the loop turns
+        blockEventLoop(200); // Redis answers within a millisecond; the 20 ms timer is long overdue when the loop turns
         expect(await answer, `round ${round}: the budget the other node spent`).to.be.a('number');
       }
       expect(await outcome(busy.consume('envelopeSend', 'org-a\ndev-2')), 'another key still passes').to.equal('ok');

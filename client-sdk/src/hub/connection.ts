@@ -7,7 +7,6 @@
  */
 import { io, type Socket } from 'socket.io-client';
 import {
-  ClientEvent,
   CloseCode,
   ErrorCode,
   ServerEvent,
@@ -25,6 +24,7 @@ import {
 } from '@curbside/shared';
 import { CurbsideError } from '../errors.js';
 import { TypedEmitter } from '../emitter.js';
+import { attemptsFor, retryWaitMs } from './retries.js';
 
 /** Why the client is (or went) offline. */
 export type DisconnectReason =
@@ -43,33 +43,6 @@ export type DisconnectReason =
   /** The network or the hub went away; the SDK reconnects with backoff. */
   | 'network';
 
-/** Requests that change nothing, or nothing twice, so a retry after a dropped connection is safe. */
-const REPEATABLE_EVENTS: ReadonlySet<string> = new Set([
-  ClientEvent.CONVERSATION_GET,
-  ClientEvent.CONVERSATION_LIST,
-  ClientEvent.PRESENCE_QUERY,
-  ClientEvent.SYNC_FETCH,
-  ClientEvent.KEYS_PUBLISH,
-  ClientEvent.KEYS_COUNT,
-  ClientEvent.KEYS_CLAIM,
-  ClientEvent.DEVICES_LIST,
-  ClientEvent.DEVICE_LISTS,
-  ClientEvent.DEVICES_MINE,
-  // Reads that change nothing on the hub.
-  ClientEvent.DIRECTORY_LOOKUP,
-  ClientEvent.DIRECTORY_SEARCH,
-  ClientEvent.ALERT_LIST,
-  ClientEvent.ALERT_CONTENT,
-  ClientEvent.ROLE_SEARCH,
-  ClientEvent.ROLE_LOG,
-  ClientEvent.CREDENTIALS_GET,
-  ClientEvent.CREDENTIALS_SEARCH,
-  ClientEvent.PSEUDONYM_KEYS,
-  ClientEvent.POOL_SEARCH,
-  ClientEvent.POOL_LOG,
-]);
-/** Tries of a repeatable request. */
-const REPEATABLE_ATTEMPTS = 5;
 /** Handshakes refused as expired that are tried again with a fresh token. */
 const MAX_AUTH_RETRIES = 3;
 
@@ -220,18 +193,15 @@ export class HubConnection extends TypedEmitter<HubConnectionEvents> {
    * safe to repeat are retried when the connection drops mid-request or the node is unavailable.
    */
   async request<E extends keyof ClientToServerEvents>(event: E, payload: Parameters<ClientToServerEvents[E]>[0]): Promise<AckData<ClientToServerEvents[E]>> {
-    const attempts = REPEATABLE_EVENTS.has(event) ? REPEATABLE_ATTEMPTS : 1;
+    const attempts = attemptsFor(event);
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.requestOnce(event, payload);
       } catch (e) {
-        // A dropped connection, a slow answer, or a node that is draining or cannot reach its
-        // database (UNAVAILABLE: it closes our connection soon, or another node can answer).
-        const code = e instanceof CurbsideError ? e.code : undefined;
-        const retry = code === ErrorCode.NOT_CONNECTED || code === ErrorCode.TIMEOUT || code === ErrorCode.UNAVAILABLE;
-        if (!retry || attempt >= attempts || this.isStopped) throw e;
-        if (code === ErrorCode.UNAVAILABLE) {
-          await sleep(Math.max((e as CurbsideError).retryAfterMs, backoffMs(attempt, { baseMs: 200, maxMs: 10_000 })));
+        const waitMs = retryWaitMs(e, attempt, attempts);
+        if (waitMs === undefined || this.isStopped) throw e;
+        if (waitMs > 0) {
+          await sleep(waitMs);
           if (this.isStopped) throw e;
         }
       }
