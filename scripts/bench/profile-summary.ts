@@ -1,13 +1,15 @@
 /**
  * Summarise a V8 CPU profile (`node --cpu-prof`, e.g. from `run.ts --hub-cpu-prof DIR`):
- * self time by function and by package, and inclusive time of the functions that match --focus.
+ * busy time per 5 s of the run, self time by function and by package, and inclusive time of the
+ * functions that match --focus. `--from-s`/`--to-s` keep only the samples in that window (seconds
+ * from the profile's start: the load steps, not the setup before them); shares are of busy time.
  *
- *   npx tsx scripts/bench/profile-summary.ts DIR/memory/CPU.*.cpuprofile [--top 30] [--focus gateway,relay]
+ *   npx tsx scripts/bench/profile-summary.ts DIR/memory/CPU.*.cpuprofile [--top 30] [--focus gateway,relay] [--from-s 70 --to-s 95]
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-const { values, positionals } = parseArgs({ options: { top: { type: 'string', default: '30' }, focus: { type: 'string' } }, allowPositionals: true });
+const { values, positionals } = parseArgs({ options: { top: { type: 'string', default: '30' }, focus: { type: 'string' }, 'from-s': { type: 'string' }, 'to-s': { type: 'string' } }, allowPositionals: true });
 
 interface Node {
   id: number;
@@ -40,8 +42,19 @@ for (const file of positionals) {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const idleId = p.nodes.find((n) => n.callFrame.functionName === '(idle)')?.id;
+  const fromUs = Number(values['from-s'] ?? 0) * 1e6;
+  const toUs = values['to-s'] === undefined ? Infinity : Number(values['to-s']) * 1e6;
   const self = new Map<number, number>();
-  p.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (p.timeDeltas[i] ?? 0)));
+  const busyPer5s: number[] = [];
+  let at = 0;
+  p.samples.forEach((id, i) => {
+    const us = p.timeDeltas[i] ?? 0;
+    at += us;
+    if (id !== idleId) busyPer5s[Math.floor(at / 5e6)] = (busyPer5s[Math.floor(at / 5e6)] ?? 0) + us;
+    if (at < fromUs || at >= toUs || id === idleId) return;
+    self.set(id, (self.get(id) ?? 0) + us);
+  });
   const total = [...self.values()].reduce((a, b) => a + b, 0);
   const byFn = new Map<string, number>();
   const byPkg = new Map<string, number>();
@@ -69,7 +82,8 @@ for (const file of positionals) {
   }
   const pct = (us: number) => `${((us / total) * 100).toFixed(1).padStart(5)}%`;
   const top = Number(values.top);
-  console.log(`\n# ${file}: ${(total / 1000).toFixed(0)} ms sampled over ${((p.endTime - p.startTime) / 1e6).toFixed(1)} s`);
+  console.log(`\n# ${file}: ${(total / 1000).toFixed(0)} ms busy in the window, profile ${((p.endTime - p.startTime) / 1e6).toFixed(1)} s`);
+  console.log(`busy per 5 s from the start (%): ${Array.from(busyPer5s, (us) => Math.round((us ?? 0) / 5e4)).join(' ')}`);
   console.log('\n## self time by package');
   for (const [k, v] of [...byPkg].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${pct(v)}  ${k}`);
   console.log('\n## self time by function');
