@@ -120,6 +120,79 @@ describe('rate limits', function () {
       await r.del(...(await r.keys(`${keyPrefix}*`)));
     });
 
+    it('a request with device, user and organisation budgets costs one Redis command, on the counters RateLimiterRedis keeps', async () => {
+      const server = await startRedisServer(); // private: its command counts are this test's alone
+      try {
+        const client = await redis(server.url);
+        const rule = rules({ envelopeSend: { points: 2, durationSec: 60 } });
+        const node1 = new RateLimits({ rules: rule, budgetFactors: { user: 2, org: 3 }, redis: { client, keyPrefix: 'p:' } });
+        const node2 = new RateLimits({ rules: rule, budgetFactors: { user: 2, org: 3 }, redis: { client: await redis(server.url), keyPrefix: 'p:' } });
+        const lee = (deviceId: string) => ({ orgId: 'org-a', userId: 'dr-lee', deviceId });
+        const scoped = (rl: RateLimits, who: { orgId: string; userId: string; deviceId: string }) =>
+          rl.consumeScoped('envelopeSend', who).then(
+            () => 'ok',
+            (e: unknown) => `${(e as HubError).code} ${String((e as HubError).details?.limit)} ${(e as HubError).details?.retryAfterMs as number > 0}`,
+          );
+        await client.config('RESETSTAT');
+        // Device 2, user 4, organisation 6 per minute; refused requests count too. Two nodes, one budget.
+        const out = [await scoped(node1, lee('phone')), await scoped(node2, lee('phone')), await scoped(node1, lee('phone'))];
+        out.push(await scoped(node2, lee('laptop')), await scoped(node1, lee('tablet')));
+        out.push(await scoped(node2, { orgId: 'org-a', userId: 'dr-kim', deviceId: 'kim' }), await scoped(node1, { orgId: 'org-a', userId: 'dr-kim', deviceId: 'kim' }));
+        out.push(await scoped(node2, { orgId: 'org-b', userId: 'dr-kim', deviceId: 'kim' }));
+        expect(out).to.deep.equal([
+          'ok',
+          'ok',
+          `${ErrorCode.RATE_LIMITED} envelopeSend true`,
+          'ok',
+          `${ErrorCode.RATE_LIMITED} envelopeSend@user true`,
+          'ok',
+          `${ErrorCode.RATE_LIMITED} envelopeSend@org true`,
+          'ok',
+        ]);
+        const calls = (await client.info('commandstats')).split('\n').filter((l) => /^cmdstat_(evalsha|eval):/.test(l));
+        const total = calls.reduce((n, l) => n + Number(/calls=(\d+)/.exec(l)![1]), 0);
+        expect(total, calls.join(' ')).to.equal(out.length);
+        // RateLimiterRedis (what a single-budget consume and `spent` use) reads the same counters.
+        expect(await client.get('p:rl:envelopeSend@user:org-a dr-lee')).to.equal('5');
+        expect(await client.get('p:rl:envelopeSend@org:org-a')).to.equal('7');
+        expect(await node2.spent('envelopeSend', 'org-a phone'), 'the device budget is spent').to.equal(true);
+        expect(await client.pttl('p:rl:envelopeSend:org-a phone')).to.be.within(1, 60_000);
+      } finally {
+        await server.stop();
+      }
+    });
+
+    it('a scoped request falls back to the insurance limiters when Redis is stopped, and still refuses past the user budget', async () => {
+      const server = await startRedisServer();
+      try {
+        const client = await redis(server.url);
+        const rl = new RateLimits({ rules: rules({ envelopeSend: { points: 2, durationSec: 60 } }), budgetFactors: { user: 2, org: 100 }, redis: { client, keyPrefix: 'p:' }, redisTimeoutMs: 200 });
+        const who = (deviceId: string) => ({ orgId: 'org-a', userId: 'dr-lee', deviceId });
+        await server.stop();
+        const out = [];
+        for (const d of ['phone', 'phone', 'phone', 'laptop', 'tablet']) out.push(await outcome(rl.consumeScoped('envelopeSend', who(d))));
+        expect(out.map((o) => (o === 'ok' ? o : 'limited'))).to.deep.equal(['ok', 'ok', 'limited', 'ok', 'limited']);
+      } finally {
+        await server.stop();
+      }
+    });
+
+    it('a scoped request on a node whose event loop lagged still decides on the shared budgets', async () => {
+      const keyPrefix = `${uniqueName('rl')}:`;
+      const rule = rules({ envelopeSend: { points: 3, durationSec: 60 } });
+      const busy = new RateLimits({ rules: rule, budgetFactors: { user: 1, org: 10 }, redis: { client: await redis(), keyPrefix }, redisTimeoutMs: 20 });
+      const other = new RateLimits({ rules: rule, budgetFactors: { user: 1, org: 10 }, redis: { client: await redis(), keyPrefix } });
+      const who = (deviceId: string) => ({ orgId: 'org-a', userId: 'dr-lee', deviceId });
+      expect(await outcome(busy.consumeScoped('envelopeSend', who('warm-up'))), 'warm: the script is loaded').to.equal('ok');
+      for (let i = 0; i < 2; i++) expect(await outcome(other.consumeScoped('envelopeSend', who('phone')))).to.equal('ok');
+      const answer = outcome(busy.consumeScoped('envelopeSend', who('laptop')));
+      blockEventLoop(200);
+      expect(await answer, 'the user budget (3) the other node spent').to.be.a('number');
+      const r = await redis();
+      expect(await r.get(`${keyPrefix}rl:envelopeSend@user:org-a dr-lee`), 'counted in Redis, not in memory').to.equal('4');
+      await r.del(...(await r.keys(`${keyPrefix}*`)));
+    });
+
     it('dev mode (no Redis) counts in memory', async () => {
       const rl = new RateLimits({ rules: rules({ handshake: { points: 2, durationSec: 60 } }) });
       expect([await outcome(rl.consume('handshake', 'ip')), await outcome(rl.consume('handshake', 'ip'))]).to.deep.equal(['ok', 'ok']);

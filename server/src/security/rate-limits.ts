@@ -54,6 +54,7 @@ export class RateLimits {
   private readonly redisTimeoutMs: number;
   private readonly logger: Pick<Logger, 'warn'> | undefined;
   private readonly scoped: ReturnType<typeof scopedBudgets>;
+  private readonly redis: { client: Redis; keyPrefix: string } | undefined;
 
   constructor(options: RateLimitsOptions) {
     this.logger = options.logger;
@@ -84,6 +85,11 @@ export class RateLimits {
       });
       this.limiters.set(name, { rule, limiter, insurance });
     }
+    if (options.redis) {
+      this.redis = options.redis;
+      // ioredis sends it as EVALSHA, and loads it (EVAL) where the server does not have it yet.
+      if (!(CONSUME_BUDGETS in options.redis.client)) options.redis.client.defineCommand(CONSUME_BUDGETS, { lua: CONSUME_BUDGETS_LUA });
+    }
   }
 
   /**
@@ -96,17 +102,49 @@ export class RateLimits {
 
   /**
    * Take `points` from the device's budget for `name`, and from its user's and organisation's where
-   * the rule has them (all at once; refused if any is spent). With Redis the three go out in one
-   * round trip (ioredis auto-pipelining).
-   * @throws HubError RATE_LIMITED, naming the budget that was spent.
+   * the rule has them (all at once; refused if any is spent, and every one is charged either way, as
+   * a refused request counts). With Redis the budgets are one script call (`consumeBudgets`): one
+   * command per request however many budgets it has, not one per budget.
+   * @throws HubError RATE_LIMITED, naming the budget that was spent (the device's first, then the
+   * user's, then the organisation's).
    */
   async consumeScoped(name: RateLimitName, who: BudgetKeys, points = 1): Promise<void> {
     const scoped = this.scoped[name];
-    await Promise.all([
-      this.consumeFrom(name, rateKey(who.orgId, who.deviceId), points),
-      ...(scoped ? [this.consumeFrom(`${name}@user`, rateKey(who.orgId, who.userId), points)] : []),
-      ...(scoped?.org ? [this.consumeFrom(`${name}@org`, rateKey(who.orgId), points)] : []),
-    ]);
+    const budgets: Array<[string, string]> = [[name, rateKey(who.orgId, who.deviceId)]];
+    if (scoped) budgets.push([`${name}@user`, rateKey(who.orgId, who.userId)]);
+    if (scoped?.org) budgets.push([`${name}@org`, rateKey(who.orgId)]);
+    const charged = budgets.flatMap(([limit, key]) => {
+      const entry = this.limiters.get(limit);
+      return entry ? [{ limit, key, entry, cost: costOf(points, entry.rule) }] : [];
+    });
+    const redis = this.redis;
+    if (!redis || charged.length < 2) {
+      await Promise.all(charged.map((c) => this.consumeFrom(c.limit, c.key, points)));
+      return;
+    }
+    const answers = redis.client.status === 'ready' ? await this.inRedis(redis, charged) : undefined;
+    if (!answers) {
+      // Redis down, not ready, failing or late: each budget from its insurance limiter, as consumeFrom does.
+      await Promise.all(charged.map((c) => this.consumeIn(c.entry.insurance!, c.limit, c.key, c.cost)));
+      return;
+    }
+    charged.forEach((c, i) => {
+      const [consumed, msLeft] = [answers[2 * i]!, answers[2 * i + 1]!];
+      if (consumed > c.entry.rule.points) throw rateLimited(c.limit, msLeft);
+    });
+  }
+
+  /** One `consumeBudgets` call for several budgets: `[consumed, ms left]` per budget, or undefined when Redis failed or was late. */
+  private async inRedis(redis: { client: Redis; keyPrefix: string }, charged: Array<{ limit: string; key: string; entry: { rule: RateLimitRule }; cost: number }>): Promise<number[] | undefined> {
+    const keys = charged.map((c) => `${redis.keyPrefix}rl:${c.limit}:${c.key}`);
+    const args = charged.flatMap((c) => [c.cost, c.entry.rule.durationSec]);
+    const call = (redis.client as unknown as ConsumeBudgets)[CONSUME_BUDGETS](keys.length, ...keys, ...args);
+    try {
+      const answer = await beforeDeadline(call, this.redisTimeoutMs);
+      return answer === DEADLINE_PASSED ? undefined : answer;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Whether `key` has spent its `name` budget, without spending anything. */
@@ -131,20 +169,57 @@ export class RateLimits {
   private async consumeFrom(name: string, key: string, points: number): Promise<void> {
     const entry = this.limiters.get(name);
     if (!entry) return;
-    // A single request never costs more than a whole window, or it could never pass.
-    const cost = Math.max(1, Math.min(points, entry.rule.points));
+    await this.consumeIn(entry, name, key, costOf(points, entry.rule));
+  }
+
+  private async consumeIn(entry: { limiter: RateLimiterAbstract; insurance?: RateLimiterMemory | undefined } | RateLimiterMemory, name: string, key: string, cost: number): Promise<void> {
     try {
-      await this.ask(entry, (l) => l.consume(key, cost));
+      if (entry instanceof RateLimiterMemory) await entry.consume(key, cost);
+      else await this.ask(entry, (l) => l.consume(key, cost));
     } catch (err) {
-      if (err instanceof RateLimiterRes) {
-        const retryAfterMs = Math.max(1, Math.ceil(err.msBeforeNext));
-        throw new HubError(ErrorCode.RATE_LIMITED, `Too many requests (${name}); retry in ${retryAfterMs} ms`, { limit: name, retryAfterMs });
-      }
+      if (err instanceof RateLimiterRes) throw rateLimited(name, err.msBeforeNext);
       // Both Redis and the insurance limiter failed: let the request through rather than take the hub down.
       this.logger?.warn({ err, limit: name }, 'rate limiter failed; request allowed');
     }
   }
 }
+
+/** A single request never costs more than a whole window, or it could never pass. */
+function costOf(points: number, rule: RateLimitRule): number {
+  return Math.max(1, Math.min(points, rule.points));
+}
+
+function rateLimited(limit: string, msBeforeNext: number): HubError {
+  const retryAfterMs = Math.max(1, Math.ceil(msBeforeNext));
+  return new HubError(ErrorCode.RATE_LIMITED, `Too many requests (${limit}); retry in ${retryAfterMs} ms`, { limit, retryAfterMs });
+}
+
+/**
+ * rate-limiter-flexible's counter script (RateLimiterRedis: a fixed window per key, created with its
+ * expiry, then incremented), run for every key of one request in one call, so the counters are the
+ * same ones `RateLimiterRedis` reads and writes. ARGV holds a (points, window seconds) pair per key;
+ * the answer a (consumed, ms left) pair per key. The keys of one call must live on one Redis server
+ * (the hub runs on one Redis server or a primary with replicas, not Redis Cluster; its directory
+ * reads are multi-key too).
+ */
+const CONSUME_BUDGETS = 'curbsideConsumeBudgets';
+const CONSUME_BUDGETS_LUA = `
+local answer = {}
+for i = 1, #KEYS do
+  local points, seconds = ARGV[2 * i - 1], ARGV[2 * i]
+  redis.call('set', KEYS[i], 0, 'EX', seconds, 'NX')
+  local consumed = redis.call('incrby', KEYS[i], points)
+  local ttl = redis.call('pttl', KEYS[i])
+  if ttl == -1 then
+    redis.call('expire', KEYS[i], seconds)
+    ttl = 1000 * seconds
+  end
+  answer[2 * i - 1] = consumed
+  answer[2 * i] = ttl
+end
+return answer
+`;
+type ConsumeBudgets = Record<typeof CONSUME_BUDGETS, (numKeys: number, ...keysThenArgs: Array<string | number>) => Promise<number[]>>;
 
 /** Keys never collide across tenants: one `compositeKey` per (org, id) or address. */
 export function rateKey(...parts: string[]): string {
