@@ -1,7 +1,8 @@
 /**
- * Long file: one benchmark program (variants, load, measurement), read top to bottom; the results' shape,
- * the comparisons between variants and the writing of the report and its Markdown block are in report.ts;
- * adding up and judging one step, and its console lines, in step-result.ts.
+ * One benchmark program (variants, load, measurement), read top to bottom; the results' shape, the
+ * comparisons between variants and the writing of the report and its Markdown block are in report.ts;
+ * adding up and judging one step, and its console lines, in step-result.ts; the generator processes in
+ * generators.ts (the load itself in worker.ts); the idle test in idle-test.ts.
  *
  * Hub throughput benchmark (docs/benchmarks.md, "Hub throughput"): the full pipeline against bare
  * relays, same run, same machine, same load generator.
@@ -38,9 +39,9 @@
  * Rate limits: the hub keeps its limiters on (their cost counts) with RATE_LIMIT_ENVELOPE_SEND,
  * RATE_LIMIT_HANDSHAKE and RATE_LIMIT_KEYS_CLAIM raised so that they never refuse the benchmark.
  */
-import { procCpuMs, procRssKb, runBench, startServer, track, type ServerProcess } from './server-process.js';
+import { procCpuMs, procRssKb, runBench, startServer, type ServerProcess } from './server-process.js';
 import { startStackCpu } from './stack-cpu.js';
-import { execSync, fork, type ChildProcess } from 'node:child_process';
+import { execSync, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -49,9 +50,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { counters } from './counts.js';
 import { storageCeiling } from './storage-ceiling.js';
-import { comparisons, machine, publish, r2, r3, summary, type StepResult, type VariantResult } from './report.js';
-import { closedLoopLines, countsLines, headline, merge, stepLine, stepResult } from './step-result.js';
-import { VARIANTS, type ConnectReport, type LoadShape, type RunnerToWorker, type StepReport, type VariantId, type WorkerToRunner } from './common.js';
+import { comparisons, machine, publish, r2, summary, type StepResult, type VariantResult } from './report.js';
+import { closedLoopLines, countsLines, cpuAtTop, headline, merge, stepLine, stepResult } from './step-result.js';
+import { startWorker, type Worker } from './generators.js';
+import { idleTest } from './idle-test.js';
+import { VARIANTS, type ConnectReport, type LoadShape, type StepReport, type VariantId, type WorkerToRunner } from './common.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -196,37 +199,6 @@ const runId = `${Date.now().toString(36)}${randomUUID().slice(0, 4)}`;
 let stopServices: (() => Promise<void>) | undefined;
 
 
-interface Worker {
-  proc: ChildProcess;
-  ask<T extends WorkerToRunner>(msg: RunnerToWorker, type: T['type'], timeoutMs?: number): Promise<T>;
-}
-
-function startWorker(): Worker {
-  const proc = track(fork(join(here, 'worker.ts'), [], { cwd: root, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
-  return {
-    proc,
-    ask: <T extends WorkerToRunner>(msg: RunnerToWorker, type: T['type'], timeoutMs = 600_000) =>
-      new Promise<T>((res, rej) => {
-        const t = setTimeout(() => done(new Error(`worker: no ${type} within ${timeoutMs} ms`)), timeoutMs);
-        const on = (m: unknown) => {
-          const x = m as WorkerToRunner;
-          if (x.type === 'error') done(new Error(`worker failed: ${x.message}`));
-          else if (x.type === type) done(undefined, x as T);
-        };
-        const exit = (code: number | null) => done(new Error(`worker exited (code ${code}) while waiting for ${type}`));
-        const done = (e?: Error, v?: T) => {
-          clearTimeout(t);
-          proc.off('message', on);
-          proc.off('exit', exit);
-          if (e) rej(e);
-          else res(v!);
-        };
-        proc.on('message', on);
-        proc.once('exit', exit);
-        proc.send(msg);
-      }),
-  };
-}
 
 // --------------------------------------------------------------------------------------------
 // Services and variants
@@ -344,7 +316,6 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
     console.log(`   FAILED to start: ${out.error}`);
     return out;
   }
-  const pids = running.servers.map((s) => s.pid);
   const workers = Array.from({ length: workersN }, () => startWorker());
   const usersPer = clientsN / workersN;
   try {
@@ -375,41 +346,7 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
     if (idleN > 0) {
       const idle = await startVariant(id, svc, 'idle');
       try {
-        const idlePids = idle.servers.map((s) => s.pid);
-        const urls = idle.servers.map((s) => s.url);
-        const gc = async () => (await Promise.all(idle.servers.map((s) => s.ask<{ done: boolean }>({ type: 'gc' }, 'gc')))).every((x) => x.done);
-        await gc();
-        await new Promise((r) => setTimeout(r, 500));
-        const rssBefore = idlePids.reduce((a, p) => a + procRssKb(p), 0);
-        const per = Math.ceil(idleN / workersN);
-        const t0 = performance.now();
-        const reps = await Promise.all(
-          workers.map((w, i) => w.ask<ConnectReport>({ type: 'idle', urls, clients: Math.max(0, Math.min(per, idleN - i * per)), firstUser: i * per }, 'connected')),
-        );
-        const wall = performance.now() - t0;
-        await new Promise((r) => setTimeout(r, 1500));
-        const didGc = await gc();
-        await new Promise((r) => setTimeout(r, 500));
-        const rssAfter = idlePids.reduce((a, p) => a + procRssKb(p), 0);
-        const connected = reps.reduce((a, r) => a + r.connected, 0);
-        out.idle = {
-          clients: idleN,
-          connected,
-          failed: reps.reduce((a, r) => a + r.failed, 0),
-          errors: reps.flatMap((r) => r.errors).slice(0, 5),
-          connectPerS: r2((connected / wall) * 1000),
-          connectMs: summary(merge(reps.map((r) => r.histogram))),
-          rssBeforeMb: r2(rssBefore / 1024)!,
-          rssAfterMb: r2(rssAfter / 1024)!,
-          rssPerConnectionKb: connected ? r2((rssAfter - rssBefore) / connected) : null,
-          gc: didGc,
-          generatorCpuShareMax: r3(Math.max(...reps.map((r) => r.cpuMs / r.wallMs))),
-        };
-        console.log(
-          `   idle: ${connected}/${idleN} connected at ${out.idle.connectPerS}/s (connect p99 ${out.idle.connectMs.p99} ms), ` +
-            `RSS ${out.idle.rssBeforeMb} → ${out.idle.rssAfterMb} MB = ${out.idle.rssPerConnectionKb} KB per connection`,
-        );
-        await Promise.all(workers.map((w) => w.ask({ type: 'idle-close' }, 'idle-closed')));
+        out.idle = await idleTest(workers, idle.servers, idleN);
       } finally {
         await Promise.all(idle.servers.map((s) => s.stop()));
         await idle.cleanup().catch((e: unknown) => console.log(`   idle cleanup failed: ${(e as Error).message}`));
@@ -434,38 +371,7 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
     console.log(`   load: ${connected} clients, ${out.load.conversations} conversations, set up in ${out.load.setupMs} ms`);
 
     const counted = (id === 'real' || id === 'two-nodes') && svc ? await counters(svc.redisUrl, running.servers.map((s) => `${s.url}/metrics`), METRICS_TOKEN) : undefined;
-    const runStep = async (step: number, rate: number, durationMs: number, senders = 0, touch = false): Promise<StepResult> => {
-      await Promise.all(running.servers.map((s) => s.ask({ type: 'eld', reset: true }, 'eld')));
-      const count0 = await counted?.sample();
-      const cpu0 = pids.map(procCpuMs);
-      const dbPid = id === 'real' || id === 'two-nodes' ? svc?.dbPid : undefined;
-      const backed = id === 'real' || id === 'two-nodes';
-      const stack = startStackCpu({ hub: pids, generators: workers.map((w) => w.proc.pid!), ferretdb: dbPid, redis: backed ? svc?.redisPid : undefined, postgresDatabase: backed ? svc?.postgresDatabase : undefined });
-      const load1 = loadavg()[0]!;
-      const t = performance.now();
-      const reps = await Promise.all(
-        workers.map((w) => w.ask<StepReport>({ type: 'step', step, rate: rate / workersN, durationMs, drainMs, senders: senders / workersN, touch }, 'step-done', (touch ? 600_000 : durationMs) + drainMs + 120_000)),
-      );
-      const count1 = await counted?.sample();
-      const hubCpuMs = pids.map((p, i) => procCpuMs(p) - cpu0[i]!).reduce((a, b) => a + b, 0);
-      const totalWallMs = performance.now() - t;
-      const stackCpu = stack.stop(reps.reduce((a, r) => a + r.sent, 0));
-      const eld = await Promise.all(running.servers.map((s) => s.ask<{ p50: number; p99: number; max: number; mean: number }>({ type: 'eld' }, 'eld')));
-      return stepResult({
-        rate,
-        senders,
-        reps,
-        counts: count0 && count1 ? { before: count0, after: count1 } : undefined,
-        hubCpuMs,
-        totalWallMs,
-        stack: stackCpu,
-        eld,
-        hubRssKb: pids.map(procRssKb),
-        loadavg1: load1,
-        db: dbPid !== undefined,
-        limits: { p99Ms: p99LimitMs, loss: lossLimit },
-      });
-    };
+    const runStep = stepRunner(id, svc, running, workers, counted);
 
     if (warmupMs > 0 && rates.length > 0) {
       const w = await runStep(0, rates[0] ?? 50, warmupMs);
@@ -498,17 +404,7 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
     }
     counted?.close();
     out.headline = headline(out.steps, rates);
-    const med = (xs: number[]) => {
-      const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-      return v.length ? (v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2) : NaN;
-    };
-    // At the highest valid step: at low rates the per-connection background work (heartbeats,
-    // slow-consumer checks) is a large share of the CPU divided among few messages.
-    const valid = out.steps.filter((s) => s.valid);
-    const top = valid.slice(-1);
-    const msPerMsg = med(top.map((s) => s.hub.cpuMsPerMsg ?? NaN));
-    const dbMs = med(top.map((s) => s.db?.cpuMsPerMsg ?? NaN));
-    out.cpu = { msPerMsg: r3(msPerMsg), oneCoreMsgPerS: Number.isFinite(msPerMsg) && msPerMsg > 0 ? Math.round(1000 / msPerMsg) : null, ...(Number.isFinite(dbMs) ? { dbMsPerMsg: r3(dbMs) } : {}) };
+    out.cpu = cpuAtTop(out.steps);
     console.log(`   → highest passing rate ${out.headline.msgPerS} msg/s (${out.headline.limitedBy})`);
   } catch (e) {
     out.error = e instanceof Error ? e.message : String(e);
@@ -527,6 +423,46 @@ async function runVariant(id: VariantId, svc: Services | undefined): Promise<Var
     await running.cleanup().catch((e: unknown) => console.log(`   cleanup failed: ${(e as Error).message}`));
   }
   return out;
+}
+
+/**
+ * One step's measurement for a running variant: resets the hubs' event-loop delay, samples the Redis
+ * and database counters and every process's CPU around the generators' step, and adds it all up.
+ */
+function stepRunner(id: VariantId, svc: Services | undefined, running: Running, workers: Worker[], counted: Awaited<ReturnType<typeof counters>> | undefined) {
+  const pids = running.servers.map((s) => s.pid);
+  const backed = id === 'real' || id === 'two-nodes';
+  const dbPid = backed ? svc?.dbPid : undefined;
+  return async (step: number, rate: number, durationMs: number, senders = 0, touch = false): Promise<StepResult> => {
+    await Promise.all(running.servers.map((s) => s.ask({ type: 'eld', reset: true }, 'eld')));
+    const count0 = await counted?.sample();
+    const cpu0 = pids.map(procCpuMs);
+    const stack = startStackCpu({ hub: pids, generators: workers.map((w) => w.proc.pid!), ferretdb: dbPid, redis: backed ? svc?.redisPid : undefined, postgresDatabase: backed ? svc?.postgresDatabase : undefined });
+    const load1 = loadavg()[0]!;
+    const t = performance.now();
+    const reps = await Promise.all(
+      workers.map((w) => w.ask<StepReport>({ type: 'step', step, rate: rate / workersN, durationMs, drainMs, senders: senders / workersN, touch }, 'step-done', (touch ? 600_000 : durationMs) + drainMs + 120_000)),
+    );
+    const count1 = await counted?.sample();
+    const hubCpuMs = pids.map((p, i) => procCpuMs(p) - cpu0[i]!).reduce((a, b) => a + b, 0);
+    const totalWallMs = performance.now() - t;
+    const stackCpu = stack.stop(reps.reduce((a, r) => a + r.sent, 0));
+    const eld = await Promise.all(running.servers.map((s) => s.ask<{ p50: number; p99: number; max: number; mean: number }>({ type: 'eld' }, 'eld')));
+    return stepResult({
+      rate,
+      senders,
+      reps,
+      counts: count0 && count1 ? { before: count0, after: count1 } : undefined,
+      hubCpuMs,
+      totalWallMs,
+      stack: stackCpu,
+      eld,
+      hubRssKb: pids.map(procRssKb),
+      loadavg1: load1,
+      db: dbPid !== undefined,
+      limits: { p99Ms: p99LimitMs, loss: lossLimit },
+    });
+  };
 }
 
 /**

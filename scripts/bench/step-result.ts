@@ -152,3 +152,19 @@ export function headline(steps: StepResult[], rates: number[]): NonNullable<Vari
   }
   return { msgPerS: best, limitedBy };
 }
+
+/**
+ * The hub's (and database's) CPU per message of a variant, at its highest valid step: at low rates the
+ * per-connection background work (heartbeats, slow-consumer checks) is a large share of the CPU
+ * divided among few messages.
+ */
+export function cpuAtTop(steps: StepResult[]): NonNullable<VariantResult['cpu']> {
+  const top = steps.filter((s) => s.valid).slice(-1)[0];
+  const msPerMsg = top?.hub.cpuMsPerMsg ?? NaN;
+  const dbMs = top?.db?.cpuMsPerMsg ?? NaN;
+  return {
+    msPerMsg: r3(msPerMsg),
+    oneCoreMsgPerS: Number.isFinite(msPerMsg) && msPerMsg > 0 ? Math.round(1000 / msPerMsg) : null,
+    ...(Number.isFinite(dbMs) ? { dbMsPerMsg: r3(dbMs) } : {}),
+  };
+}

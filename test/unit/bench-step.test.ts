@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import * as hdr from 'hdr-histogram-js';
 import { HDR, type StepReport } from '../../scripts/bench/common.js';
 import { hubTimes, type CountSample, type HubSample } from '../../scripts/bench/counts.js';
-import { headline, stepResult, type StepMeasures } from '../../scripts/bench/step-result.js';
+import { cpuAtTop, headline, stepResult, type StepMeasures } from '../../scripts/bench/step-result.js';
 
 /** A histogram of these latencies (ms), encoded as a generator sends it (µs). */
 function encoded(ms: number[]): string {
@@ -95,6 +95,14 @@ describe('hub bench arithmetic (logic)', () => {
     const slow = stepResult(measures([report()], { rate: 400, limits: { p99Ms: 10, loss: 0.001 } }));
     expect(headline([ok(100), ok(200), slow, ok(800)], [100, 200, 400, 800])).to.deep.equal({ msgPerS: 200, limitedBy: 'latency (p99)' });
     expect(headline([ok(100)], [100])).to.deep.equal({ msgPerS: 100, limitedBy: 'passed every step (raise --rates above 100)' });
+  });
+
+  it("a variant's CPU per message is its highest valid step's; with no valid step there is none", () => {
+    const at = (hubCpuMs: number, over: Partial<StepReport> = {}) => stepResult(measures([report(over)], { hubCpuMs, db: true, stack: { msPerMsg: { hub: 2, generators: 0.5, total: 3, ferretdb: 0.4 }, nproc: 2, coresBoundMsgPerS: 666 } }));
+    const behind = at(9000, { sent: 100 }); // the generators sent 10% of the target: not valid
+    expect(behind.valid).to.equal(false);
+    expect(cpuAtTop([at(5000), at(2000), behind])).to.deep.equal({ msPerMsg: 2, oneCoreMsgPerS: 500, dbMsPerMsg: 0.4 });
+    expect(cpuAtTop([behind])).to.deep.equal({ msPerMsg: null, oneCoreMsgPerS: null });
   });
 
   it("reads the hub's timings from the buckets a step added: the bound of the bucket holding the quantile", () => {
