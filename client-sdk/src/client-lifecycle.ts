@@ -6,7 +6,7 @@
  * app; this module runs them over the life of the connection.
  */
 import { ErrorCode, ServerEvent, DeviceIdentitySchema, DeviceListChangedSchema, DeviceRemovedSchema, KeysLowSchema } from '@curbside/shared';
-import { asCurbsideError } from './errors.js';
+import { asCurbsideError, type CurbsideError } from './errors.js';
 import type { CurbsideClientEvents } from './client-types.js';
 import type { SecureMessenger } from './e2ee/secure-messenger.js';
 import type { HubConnection } from './hub/connection.js';
@@ -36,6 +36,8 @@ export interface ClientLifecycleDeps {
 
 export class ClientLifecycle {
   private receiptsLoaded = false;
+  /** `connect()` calls waiting for their first sync: each rejects if the connection or the sync fails first. */
+  private readonly waiting = new Set<(error: CurbsideError) => void>();
   /** Sends being encrypted or persisted; `close()` waits for them before the store changes hands. */
   private readonly pendingOps = new Set<Promise<unknown>>();
 
@@ -54,16 +56,28 @@ export class ClientLifecycle {
     await sync.prepare();
     await outbox.restore();
     return new Promise<void>((resolve, reject) => {
+      const failed = (e: CurbsideError) => {
+        offSynced();
+        this.waiting.delete(failed);
+        reject(e);
+      };
       const offSynced = this.deps.once('synced', () => {
-        offError();
+        this.waiting.delete(failed);
         resolve();
       });
-      const offError = this.deps.once('error', (e) => {
-        offSynced();
-        reject(e);
-      });
+      this.waiting.add(failed);
       if (connection.open()) void sync.resync();
     });
+  }
+
+  /**
+   * The hub refused the connection, or the sync failed: the app hears it as an `error`, and every
+   * `connect()` still waiting for its first sync rejects with it. Only these fail a connect; what a
+   * connect starts alongside (keys, alerts, roles, device lists) reports its problems as errors alone.
+   */
+  connectFailed(error: CurbsideError): void {
+    this.deps.emit('error', error);
+    for (const reject of [...this.waiting]) reject(error);
   }
 
   /** Disconnect and wait until what was received is handled and what was sent is persisted (see `CurbsideClient.close`). */
@@ -125,7 +139,7 @@ export class ClientLifecycle {
       outbox.offline();
       emit('disconnected', info);
     });
-    connection.on('error', (e) => emit('error', e));
+    connection.on('error', (e) => this.connectFailed(e));
     connection.onPush(ServerEvent.ENVELOPE, (raw) => sync.receiveLive(raw));
     connection.onPush(ServerEvent.CONVERSATION, (conversation) => {
       hub.noteMembers(conversation);

@@ -204,6 +204,7 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
       isDeferral: (e) => e instanceof ReceiveDeferred,
       synced: () => this.emit('synced'),
       error: (e) => this.emit('error', e),
+      failed: (e) => this.lifecycle.connectFailed(e),
     });
     this.lifecycle = new ClientLifecycle({
       connection: this.connection,
@@ -242,7 +243,10 @@ export class CurbsideClient extends TypedEmitter<CurbsideClientEvents> {
 
   /**
    * Connect, authenticate and resync. Resolves once the first sync is done; rejects with a
-   * {@link CurbsideError} (`AUTH_INVALID`, `AUTH_EXPIRED`, ...) if the hub refuses the handshake.
+   * {@link CurbsideError} if the hub refuses the handshake (`AUTH_INVALID`, `AUTH_EXPIRED`, ...) or
+   * the first sync fails. Problems of the work a connect starts alongside (publishing keys, open
+   * alerts, on-call roles, device lists) do not fail it: the app hears them as `error` events, and
+   * the next connect starts that work again.
    */
   connect(): Promise<void> {
     return this.lifecycle.connect();

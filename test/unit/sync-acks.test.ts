@@ -23,7 +23,7 @@ describe('sync:ack cadence: a device acks soon after a quiet spell, and at most 
         return {};
       },
     } as unknown as HubConnection;
-    const sync = new Sync({ connection, cursors: new MemoryCursorStore(), handle: async () => {}, isDeferral: () => false, synced: () => {}, error: (e) => expect.fail(e.message) });
+    const sync = new Sync({ connection, cursors: new MemoryCursorStore(), handle: async () => {}, isDeferral: () => false, synced: () => {}, error: (e) => expect.fail(e.message), failed: (e) => expect.fail(e.message) });
     await sync.prepare();
     const envelope = (seq: number): Envelope => ({ messageId: `m${seq}`, conversationId: 'c1', seq, senderUserId: 'dr-lee', senderDeviceId: 'lee-phone', clientMessageId: `cm${seq}`, sentAt: Date.now() });
     const t0 = Date.now();

@@ -22,7 +22,10 @@ export interface SyncDeps {
   isDeferral(error: unknown): boolean;
   /** A resync after a (re)connect finished: everything the hub had was handled. */
   synced(): void;
+  /** A problem with one envelope or push; the sync goes on. */
   error(error: CurbsideError): void;
+  /** The resync itself failed (not a lost connection: the next connect resyncs): nothing more comes of it. */
+  failed(error: CurbsideError): void;
 }
 
 export class Sync {
@@ -131,7 +134,7 @@ export class Sync {
       } catch (e) {
         const error = asCurbsideError(e);
         // Offline mid-sync: the next connect resyncs. Anything else the app should hear about.
-        if (error.code !== ErrorCode.NOT_CONNECTED && error.code !== ErrorCode.TIMEOUT) this.deps.error(error);
+        if (error.code !== ErrorCode.NOT_CONNECTED && error.code !== ErrorCode.TIMEOUT) this.deps.failed(error);
       } finally {
         this.syncing = undefined;
       }
