@@ -1,5 +1,5 @@
 /**
- * One benchmark program (variants, load, measurement), read top to bottom; the results' shape, the
+ * Long file: one benchmark program (variants, load, measurement), read top to bottom; the results' shape, the
  * comparisons between variants and the writing of the report and its Markdown block are in report.ts;
  * adding up and judging one step, and its console lines, in step-result.ts; the generator processes in
  * generators.ts (the load itself in worker.ts); the idle test in idle-test.ts.
