@@ -54,7 +54,8 @@ export class RateLimits {
   private readonly redisTimeoutMs: number;
   private readonly logger: Pick<Logger, 'warn'> | undefined;
   private readonly scoped: ReturnType<typeof scopedBudgets>;
-  private readonly redis: { client: Redis; keyPrefix: string } | undefined;
+  /** The shared counters' Redis (absent in dev mode), for the one-call scoped budgets. */
+  private readonly redis: Redis | undefined;
 
   constructor(options: RateLimitsOptions) {
     this.logger = options.logger;
@@ -86,7 +87,7 @@ export class RateLimits {
       this.limiters.set(name, { rule, limiter, insurance });
     }
     if (options.redis) {
-      this.redis = options.redis;
+      this.redis = options.redis.client;
       // ioredis sends it as EVALSHA, and loads it (EVAL) where the server does not have it yet.
       if (!(CONSUME_BUDGETS in options.redis.client)) options.redis.client.defineCommand(CONSUME_BUDGETS, { lua: CONSUME_BUDGETS_LUA });
     }
@@ -122,10 +123,10 @@ export class RateLimits {
       await Promise.all(charged.map((c) => this.consumeFrom(c.limit, c.key, points)));
       return;
     }
-    const answers = redis.client.status === 'ready' ? await this.inRedis(redis, charged) : undefined;
+    const answers = redis.status === 'ready' ? await this.inRedis(redis, charged) : undefined;
     if (!answers) {
       // Redis down, not ready, failing or late: each budget from its insurance limiter, as consumeFrom does.
-      await Promise.all(charged.map((c) => this.consumeIn(c.entry.insurance!, c.limit, c.key, c.cost)));
+      await Promise.all(charged.map((c) => this.consumeIn({ limiter: c.entry.insurance! }, c.limit, c.key, c.cost)));
       return;
     }
     charged.forEach((c, i) => {
@@ -135,10 +136,11 @@ export class RateLimits {
   }
 
   /** One `consumeBudgets` call for several budgets: `[consumed, ms left]` per budget, or undefined when Redis failed or was late. */
-  private async inRedis(redis: { client: Redis; keyPrefix: string }, charged: Array<{ limit: string; key: string; entry: { rule: RateLimitRule }; cost: number }>): Promise<number[] | undefined> {
-    const keys = charged.map((c) => `${redis.keyPrefix}rl:${c.limit}:${c.key}`);
+  private async inRedis(client: Redis, charged: Array<{ key: string; entry: { rule: RateLimitRule; limiter: RateLimiterAbstract }; cost: number }>): Promise<number[] | undefined> {
+    // The key each budget's RateLimiterRedis reads and writes, named by the limiter itself.
+    const keys = charged.map((c) => c.entry.limiter.getKey(c.key));
     const args = charged.flatMap((c) => [c.cost, c.entry.rule.durationSec]);
-    const call = (redis.client as unknown as ConsumeBudgets)[CONSUME_BUDGETS](keys.length, ...keys, ...args);
+    const call = (client as unknown as ConsumeBudgets)[CONSUME_BUDGETS](keys.length, ...keys, ...args);
     try {
       const answer = await beforeDeadline(call, this.redisTimeoutMs);
       return answer === DEADLINE_PASSED ? undefined : answer;
@@ -172,10 +174,9 @@ export class RateLimits {
     await this.consumeIn(entry, name, key, costOf(points, entry.rule));
   }
 
-  private async consumeIn(entry: { limiter: RateLimiterAbstract; insurance?: RateLimiterMemory | undefined } | RateLimiterMemory, name: string, key: string, cost: number): Promise<void> {
+  private async consumeIn(entry: { limiter: RateLimiterAbstract; insurance?: RateLimiterMemory | undefined }, name: string, key: string, cost: number): Promise<void> {
     try {
-      if (entry instanceof RateLimiterMemory) await entry.consume(key, cost);
-      else await this.ask(entry, (l) => l.consume(key, cost));
+      await this.ask(entry, (l) => l.consume(key, cost));
     } catch (err) {
       if (err instanceof RateLimiterRes) throw rateLimited(name, err.msBeforeNext);
       // Both Redis and the insurance limiter failed: let the request through rather than take the hub down.
